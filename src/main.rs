@@ -1,0 +1,49 @@
+//! `vifgate`: the command line. It parses arguments and calls into the
+//! crates; it holds no network logic of its own.
+
+mod bench;
+mod topology_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Hybrid-cloud network gateway and Direct Connect simulator.
+#[derive(Parser)]
+#[command(name = "vifgate", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check, analyse and draw a topology file (offline, no root).
+    #[command(subcommand)]
+    Topology(topology_cmd::TopologyCommand),
+    /// Benchmarks that print figures (not tests).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topology(c) => topology_cmd::run(c),
+        Command::Bench(c) => bench::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! `vifgate topology ...`: check, reach, matrix, graph.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, ExitCode, Stdio};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Subcommand, ValueEnum};
+use topology::analysis::{self, Reach, Service, Target, Verdict};
+use topology::{Loaded, Topology};
+
+/// Subcommands of `vifgate topology`.
+#[derive(Subcommand)]
+pub enum TopologyCommand {
+    /// Validate a topology, check its [[expect]] entries, list shadowed rules.
+    Check {
+        /// Topology file (TOML).
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Can one node reach another? Verdict and hop-by-hop trace, both ways.
+    Reach {
+        /// Topology file (TOML).
+        file: PathBuf,
+        /// Source node.
+        #[arg(long)]
+        from: String,
+        /// Destination node or IPv4 address.
+        #[arg(long)]
+        to: String,
+        /// Protocol: tcp, udp, icmp or a number.
+        #[arg(long, default_value = "tcp")]
+        proto: String,
+        /// Destination port (tcp/udp).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The host × host reachability matrix.
+    Matrix {
+        /// Topology file (TOML).
+        file: PathBuf,
+        /// Protocol: tcp, udp or icmp.
+        #[arg(long, default_value = "tcp")]
+        proto: String,
+        /// Ports, comma-separated (tcp/udp).
+        #[arg(long, value_delimiter = ',', default_value = "22,80,443,3306")]
+        ports: Vec<u16>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw the topology with Graphviz.
+    Graph {
+        /// Topology file (TOML).
+        file: PathBuf,
+        /// Output format; svg needs Graphviz's `dot`.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write to a file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Graph output formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz source.
+    Dot,
+    /// Rendered by `dot -Tsvg`.
+    Svg,
+}
+
+/// Loads a file, printing its diagnostics; `None` when it has errors.
+fn load(file: &Path) -> Option<Loaded> {
+    match topology::load(file) {
+        Ok(l) => {
+            for w in &l.warnings.0 {
+                eprint!("{w}");
+            }
+            Some(l)
+        }
+        Err(diags) => {
+            eprint!("{diags}");
+            None
+        }
+    }
+}
+
+/// Runs a `topology` subcommand.
+pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
+    match cmd {
+        TopologyCommand::Check { file, json } => check(&file, json),
+        TopologyCommand::Reach {
+            file,
+            from,
+            to,
+            proto,
+            port,
+            json,
+        } => {
+            let Some(l) = load(&file) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let t = &l.topology;
+            let from_id = node(t, &from)?;
+            let target = match to.parse() {
+                Ok(a) => Target::Addr(a),
+                Err(_) => Target::Node(node(t, &to)?),
+            };
+            let service = Service::new(&proto, port).map_err(anyhow::Error::msg)?;
+            let r = analysis::reach(t, from_id, target, service);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", render_reach(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TopologyCommand::Matrix {
+            file,
+            proto,
+            ports,
+            json,
+        } => {
+            let Some(l) = load(&file) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let services: Vec<Service> = match proto.as_str() {
+                "icmp" => vec![Service::IcmpEcho],
+                _ => ports
+                    .iter()
+                    .map(|&p| Service::new(&proto, Some(p)).map_err(anyhow::Error::msg))
+                    .collect::<Result<_>>()?,
+            };
+            let m = analysis::matrix(&l.topology, &services);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&m)?);
+            } else {
+                print!("{}", m.render());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TopologyCommand::Graph {
+            file,
+            format,
+            output,
+        } => {
+            let Some(l) = load(&file) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let dot = topology::graph::to_dot(&l.topology);
+            let bytes = match format {
+                GraphFormat::Dot => dot.into_bytes(),
+                GraphFormat::Svg => render_svg(&dot)?,
+            };
+            match output {
+                Some(p) => std::fs::write(&p, bytes)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
+                None => std::io::stdout().write_all(&bytes)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn node(t: &Topology, name: &str) -> Result<usize> {
+    t.node_by_name(name).ok_or_else(|| {
+        let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
+        let hint = topology::diag::did_you_mean(name, names.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        anyhow::anyhow!("unknown node `{name}`{hint}; nodes: {}", names.join(", "))
+    })
+}
+
+fn render_svg(dot: &str) -> Result<Vec<u8>> {
+    let mut child = match Process::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(_) => bail!(
+            "svg needs Graphviz's `dot`, which is not installed (apt-get install graphviz); `--format dot` works without it"
+        ),
+    };
+    child
+        .stdin
+        .take()
+        .context("dot has no stdin")?
+        .write_all(dot.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("dot failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout)
+}
+
+/// The human form of a reach result.
+pub fn render_reach(r: &Reach) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "{} -> {} {}: {}", r.from, r.to, r.service, r.verdict);
+    if let Some(why) = &r.reason {
+        let _ = writeln!(o, "  {why}");
+    }
+    if r.paths.len() > 1 {
+        let _ = writeln!(o, "\npaths:");
+        for p in &r.paths {
+            let _ = write!(o, "  {} -> {}: {}", p.source, p.destination, p.verdict);
+            if let Some(why) = &p.reason {
+                let _ = write!(o, " ({why})");
+            }
+            o.push('\n');
+        }
+    }
+    let which = if r.paths.len() > 1 {
+        " (deciding path)"
+    } else {
+        ""
+    };
+    for (title, hops) in [("request", &r.hops), ("reply", &r.reply_hops)] {
+        if hops.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "\n{title}{which}:");
+        for h in hops {
+            match &h.interface {
+                Some(i) => {
+                    let _ = writeln!(o, "  {} [{i}]", h.node);
+                }
+                None => {
+                    let _ = writeln!(o, "  {}", h.node);
+                }
+            }
+            for s in &h.steps {
+                let _ = writeln!(o, "      {s}");
+            }
+        }
+    }
+    o
+}
+
+fn check(file: &Path, json: bool) -> Result<ExitCode> {
+    let loaded = match topology::load(file) {
+        Ok(l) => l,
+        Err(diags) => {
+            if json {
+                let v = serde_json::json!({
+                    "valid": false,
+                    "diagnostics": diags.0,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                eprint!("{diags}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let t = &loaded.topology;
+    let results = analysis::check_expectations(t);
+    let shadowed = analysis::shadowed_rules(t);
+    let failed: Vec<_> = results.iter().filter(|r| !r.holds).collect();
+    if json {
+        let v = serde_json::json!({
+            "valid": true,
+            "diagnostics": loaded.warnings.0,
+            "expectations": results.iter().map(|r| serde_json::json!({
+                "line": r.line,
+                "from": r.reach.from,
+                "to": r.reach.to,
+                "service": r.reach.service,
+                "expected": r.expected,
+                "actual": r.actual,
+                "holds": r.holds,
+                "reason": r.reach.reason,
+            })).collect::<Vec<_>>(),
+            "shadowed_rules": shadowed,
+            "failures": failed.len(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for w in &loaded.warnings.0 {
+            eprint!("{w}");
+        }
+        let nodes = t.nodes.len();
+        let subnets = t.subnets.len();
+        let groups = t.security_groups.len();
+        println!(
+            "{}: valid ({nodes} nodes, {subnets} subnets, {groups} security groups, {} VIF(s))",
+            file.display(),
+            t.vifs.len()
+        );
+        println!("\nexpectations:");
+        for r in &results {
+            let mark = if r.holds { "ok  " } else { "FAIL" };
+            print!(
+                "  {mark} line {:>3}: {} -> {} {} expected {}",
+                r.line, r.reach.from, r.reach.to, r.reach.service, r.expected
+            );
+            if r.holds {
+                println!();
+            } else {
+                println!(", got {}", r.actual);
+                if let Some(why) = &r.reach.reason {
+                    println!("         {why}");
+                }
+            }
+        }
+        if shadowed.is_empty() {
+            println!("\nshadowed rules: none");
+        } else {
+            println!("\nshadowed rules (can never decide):");
+            for s in &shadowed {
+                println!(
+                    "  {} {} {} rule {}: {}",
+                    s.kind, s.owner, s.direction, s.rule, s.why
+                );
+            }
+        }
+        let accepted = results
+            .iter()
+            .filter(|r| r.actual == Verdict::Accepted)
+            .count();
+        println!(
+            "\n{} of {} expectations hold ({} accepted flows)",
+            results.len() - failed.len(),
+            results.len(),
+            accepted
+        );
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,285 @@
+//! Diagnostics: errors and warnings that point into a topology file.
+//!
+//! Every problem found while reading a topology is a [`Diagnostic`] with the
+//! file, line and column it concerns, what was expected and a hint. They are
+//! collected, not thrown one at a time, so a user sees every mistake at once.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The topology is still usable; something deserves attention.
+    Warning,
+    /// The topology cannot be used.
+    Error,
+}
+
+/// One problem in a topology file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The file, as the user named it.
+    pub file: PathBuf,
+    /// 1-based line; 0 when the problem has no place in the file.
+    pub line: usize,
+    /// 1-based column (in characters); 0 when the problem has no place.
+    pub col: usize,
+    /// What is wrong.
+    pub message: String,
+    /// What was expected there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// How to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The offending source line, for display.
+    #[serde(skip)]
+    pub source_line: Option<String>,
+    /// Width of the underline under the offending text (characters).
+    #[serde(skip)]
+    pub width: usize,
+}
+
+impl Diagnostic {
+    /// The one-line form, `file:line:col: severity: message`, used by tests
+    /// and by scripts that grep.
+    pub fn headline(&self) -> String {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if self.line == 0 {
+            format!("{}: {}: {}", self.file.display(), sev, self.message)
+        } else {
+            format!(
+                "{}:{}:{}: {}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                sev,
+                self.message
+            )
+        }
+    }
+
+    /// Whether this is an error (not a warning).
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.headline())?;
+        if let Some(src) = &self.source_line {
+            let num = self.line.to_string();
+            let pad = " ".repeat(num.len());
+            writeln!(f, "{pad} |")?;
+            writeln!(f, "{num} | {src}")?;
+            let caret_pad = " ".repeat(self.col.saturating_sub(1));
+            let carets = "^".repeat(self.width.max(1));
+            writeln!(f, "{pad} | {caret_pad}{carets}")?;
+        }
+        if let Some(e) = &self.expected {
+            writeln!(f, "  = expected: {e}")?;
+        }
+        if let Some(h) = &self.hint {
+            writeln!(f, "  = hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A list of diagnostics, printed one after the other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Whether any of them is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    /// Only the errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.is_error())
+    }
+
+    /// Only the warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| !d.is_error())
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            write!(f, "{d}")?;
+        }
+        let errors = self.errors().count();
+        let warnings = self.0.len() - errors;
+        if errors > 0 {
+            writeln!(f, "{errors} error(s), {warnings} warning(s)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A source text with its name, able to turn byte offsets into line:col.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    name: PathBuf,
+    text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    /// Wraps a text read from `name`.
+    pub fn new(name: impl AsRef<Path>, text: String) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        SourceFile {
+            name: name.as_ref().to_path_buf(),
+            text,
+            line_starts,
+        }
+    }
+
+    /// The file name as given.
+    pub fn name(&self) -> &Path {
+        &self.name
+    }
+
+    /// The whole text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line];
+        let col = self.text[start..offset].chars().count() + 1;
+        (line + 1, col)
+    }
+
+    fn line_text(&self, line: usize) -> &str {
+        let start = self.line_starts[line - 1];
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text[start..end].trim_end_matches(['\n', '\r'])
+    }
+
+    /// Builds a diagnostic for a byte span of this file.
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let (line, col, source_line, width) = match span {
+            Some(span) => {
+                let (line, col) = self.line_col(span.start);
+                let text = self.line_text(line);
+                let end = span.end.min(self.line_starts[line - 1] + text.len());
+                let width = self
+                    .text
+                    .get(span.start..end.max(span.start))
+                    .map(|s| s.chars().count())
+                    .unwrap_or(1);
+                (line, col, Some(text.to_string()), width)
+            }
+            None => (0, 0, None, 0),
+        };
+        Diagnostic {
+            severity,
+            file: self.name.clone(),
+            line,
+            col,
+            message: message.into(),
+            expected: None,
+            hint: None,
+            source_line,
+            width,
+        }
+    }
+}
+
+/// Small builder helpers so call sites read as sentences.
+impl Diagnostic {
+    /// Adds what was expected.
+    pub fn expected(mut self, e: impl Into<String>) -> Self {
+        self.expected = Some(e.into());
+        self
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = Some(h.into());
+        self
+    }
+}
+
+/// The closest of `candidates` to `name`, for "did you mean" hints.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let f = SourceFile::new("x.toml", "a = 1\nbé = 2\n".to_string());
+        assert_eq!(f.line_col(0), (1, 1));
+        assert_eq!(f.line_col(6), (2, 1));
+        // 'é' is two bytes but one column
+        assert_eq!(f.line_col(9), (2, 3));
+    }
+
+    #[test]
+    fn suggestions_pick_the_nearest_name() {
+        assert_eq!(
+            did_you_mean("web-sgg", ["alb-sg", "web-sg"]),
+            Some("web-sg")
+        );
+        assert_eq!(did_you_mean("zzzzzz", ["alb-sg", "web-sg"]), None);
+    }
+}

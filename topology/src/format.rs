@@ -1,0 +1,555 @@
+//! The TOML file format, as read: plain serde types that keep the position
+//! of every value so that [`crate::resolve`] can point at mistakes.
+//!
+//! `docs/topology.md` documents every field; keep the two in step.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A string with its place in the file.
+pub type Str = Spanned<String>;
+/// An integer with its place in the file.
+pub type Int = Spanned<i64>;
+
+/// A value written either as a number or as a string (`protocol = 6` or
+/// `protocol = "tcp"`, `ports = 80` or `ports = "1024-65535"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NumOrStr {
+    /// A number.
+    Num(i64),
+    /// A string.
+    Str(String),
+}
+
+impl NumOrStr {
+    /// As text, numbers written in decimal.
+    pub fn as_text(&self) -> String {
+        match self {
+            NumOrStr::Num(n) => n.to_string(),
+            NumOrStr::Str(s) => s.clone(),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    /// Name of the topology.
+    pub name: Option<Str>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Office sites.
+    #[serde(default)]
+    pub site: Vec<RawSite>,
+    /// The VPC.
+    pub vpc: Option<RawVpc>,
+    /// The node standing for the public internet.
+    pub internet: Option<RawInternet>,
+    /// Security groups (VPC interfaces and the office gateway's policy).
+    #[serde(default)]
+    pub security_group: Vec<RawSecurityGroup>,
+    /// Managed prefix lists.
+    #[serde(default)]
+    pub prefix_list: Vec<RawPrefixList>,
+    /// The Direct Connect connection and its virtual interfaces.
+    pub direct_connect: Option<RawDirectConnect>,
+    /// Site-to-Site VPN (backup).
+    pub vpn: Option<RawVpn>,
+    /// Intended reachability.
+    #[serde(default)]
+    pub expect: Vec<RawExpect>,
+}
+
+/// An office site.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    /// Site name.
+    pub name: Str,
+    /// LANs of the site.
+    #[serde(default)]
+    pub lan: Vec<RawLan>,
+    /// Routers.
+    #[serde(default)]
+    pub router: Vec<RawRouter>,
+    /// vifgate gateway boxes: routers that end a VIF or VPN and enforce a
+    /// security-group policy on what crosses it.
+    #[serde(default)]
+    pub gateway: Vec<RawRouter>,
+    /// End hosts.
+    #[serde(default)]
+    pub host: Vec<RawOfficeHost>,
+}
+
+/// An office LAN.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLan {
+    /// LAN name.
+    pub name: Str,
+    /// Its IPv4 block.
+    pub cidr: Str,
+}
+
+/// An interface of an office router or gateway.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterface {
+    /// The LAN it is in.
+    pub lan: Str,
+    /// Its address in that LAN.
+    pub ip: Str,
+}
+
+/// A static route of an office router.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaticRoute {
+    /// Destination block.
+    pub prefix: Str,
+    /// Next-hop address, on one of the router's LANs.
+    pub via: Str,
+}
+
+/// An office router or gateway box.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouter {
+    /// Node name.
+    pub name: Str,
+    /// Interfaces.
+    #[serde(default)]
+    pub interfaces: Vec<RawInterface>,
+    /// Static routes.
+    #[serde(default)]
+    pub routes: Vec<RawStaticRoute>,
+    /// Gateways only: groups whose ingress rules admit traffic from the
+    /// VIF/VPN into the office and whose egress rules admit traffic from the
+    /// office into the VIF/VPN. Stateful.
+    pub security_groups: Option<Vec<Str>>,
+}
+
+/// An office host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOfficeHost {
+    /// Node name.
+    pub name: Str,
+    /// Its LAN.
+    pub lan: Str,
+    /// Its address.
+    pub ip: Str,
+    /// Default gateway; the first router on the LAN when omitted.
+    pub gateway: Option<Str>,
+}
+
+/// The VPC.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVpc {
+    /// VPC name.
+    pub name: Str,
+    /// Primary IPv4 block.
+    pub cidr: Str,
+    /// Region, e.g. `ap-northeast-2`.
+    pub region: Str,
+    /// Availability zones, as suffixes (`a`) or full names.
+    #[serde(default)]
+    pub azs: Vec<Str>,
+    /// The internet gateway.
+    pub internet_gateway: Option<RawNamed>,
+    /// The virtual private gateway.
+    pub vgw: Option<RawVgw>,
+    /// Subnets.
+    #[serde(default)]
+    pub subnet: Vec<RawSubnet>,
+    /// Route tables.
+    #[serde(default)]
+    pub route_table: Vec<RawRouteTable>,
+    /// Network ACLs.
+    #[serde(default)]
+    pub nacl: Vec<RawNacl>,
+    /// NAT gateways.
+    #[serde(default)]
+    pub nat_gateway: Vec<RawNatGateway>,
+    /// EC2 instances.
+    #[serde(default)]
+    pub instance: Vec<RawInstance>,
+    /// Auto Scaling groups.
+    #[serde(default)]
+    pub auto_scaling_group: Vec<RawAutoScalingGroup>,
+    /// Application load balancers.
+    #[serde(default)]
+    pub load_balancer: Vec<RawLoadBalancer>,
+    /// RDS databases.
+    #[serde(default)]
+    pub database: Vec<RawDatabase>,
+}
+
+/// Something with only a name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamed {
+    /// Its name.
+    pub name: Str,
+}
+
+/// The virtual private gateway.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVgw {
+    /// Its name.
+    pub name: Str,
+    /// Amazon-side ASN (default 64512).
+    pub asn: Option<Int>,
+}
+
+/// A subnet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubnet {
+    /// Subnet name.
+    pub name: Str,
+    /// Availability zone, one of the VPC's.
+    pub az: Str,
+    /// IPv4 block inside the VPC's.
+    pub cidr: Str,
+    /// Whether it is meant to be public (informational; routing decides).
+    #[serde(default)]
+    pub public: bool,
+    /// Route table; the main table when omitted.
+    pub route_table: Option<Str>,
+    /// Network ACL; the default ACL when omitted.
+    pub nacl: Option<Str>,
+}
+
+/// A route table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteTable {
+    /// Table name.
+    pub name: Str,
+    /// Whether this is the VPC's main table.
+    #[serde(default)]
+    pub main: bool,
+    /// Whether the VGW propagates routes into it.
+    #[serde(default)]
+    pub propagate_vgw: bool,
+    /// Static routes.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// A static VPC route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Destination block.
+    pub prefix: Str,
+    /// The name of an internet gateway, NAT gateway, VGW or instance, or
+    /// `blackhole`.
+    pub target: Str,
+}
+
+/// A network ACL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNacl {
+    /// ACL name.
+    pub name: Str,
+    /// Inbound rules.
+    #[serde(default)]
+    pub ingress: Vec<RawNaclRule>,
+    /// Outbound rules.
+    #[serde(default)]
+    pub egress: Vec<RawNaclRule>,
+}
+
+/// A numbered ACL rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNaclRule {
+    /// Rule number 1-32766.
+    pub rule: Int,
+    /// `allow` or `deny`.
+    pub action: Str,
+    /// Protocol name, number, or -1.
+    pub protocol: Spanned<NumOrStr>,
+    /// Destination ports (`80`, `"1024-65535"`) for tcp/udp.
+    pub ports: Option<Spanned<NumOrStr>>,
+    /// ICMP type (-1 = all).
+    pub icmp_type: Option<Int>,
+    /// ICMP code (-1 = all).
+    pub icmp_code: Option<Int>,
+    /// Source (inbound) or destination (outbound) block.
+    pub cidr: Str,
+}
+
+/// A security group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurityGroup {
+    /// Group name.
+    pub name: Str,
+    /// Free text.
+    pub description: Option<String>,
+    /// Inbound allow rules.
+    #[serde(default)]
+    pub ingress: Vec<RawSgRule>,
+    /// Outbound allow rules; omitted means allow all (a new group's
+    /// default), `[]` means none.
+    pub egress: Option<Spanned<Vec<RawSgRule>>>,
+}
+
+/// A security-group rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSgRule {
+    /// Protocol name, number, or -1.
+    pub protocol: Spanned<NumOrStr>,
+    /// Destination ports for tcp/udp.
+    pub ports: Option<Spanned<NumOrStr>>,
+    /// ICMP type (-1 = all).
+    pub icmp_type: Option<Int>,
+    /// ICMP code (-1 = all).
+    pub icmp_code: Option<Int>,
+    /// Peer: an IPv4 block.
+    pub cidr: Option<Str>,
+    /// Peer: the members of a group.
+    pub sg: Option<Str>,
+    /// Peer: a prefix list.
+    pub prefix_list: Option<Str>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// A managed prefix list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrefixList {
+    /// List name.
+    pub name: Str,
+    /// Its blocks.
+    pub cidrs: Vec<Str>,
+}
+
+/// A NAT gateway.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNatGateway {
+    /// Node name.
+    pub name: Str,
+    /// Its (public) subnet.
+    pub subnet: Str,
+    /// Private address.
+    pub ip: Str,
+    /// Elastic IP.
+    pub public_ip: Str,
+}
+
+/// An EC2 instance with one network interface.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstance {
+    /// Node name.
+    pub name: Str,
+    /// Its subnet.
+    pub subnet: Str,
+    /// Private address.
+    pub ip: Str,
+    /// Public or Elastic IP.
+    pub public_ip: Option<Str>,
+    /// Up to 5 groups; the VPC's default group when omitted.
+    pub security_groups: Option<Vec<Str>>,
+    /// Source/destination check (default true); false lets it forward.
+    pub source_dest_check: Option<bool>,
+}
+
+/// An Auto Scaling group: its desired count of instances, spread over its
+/// subnets, named `<host_prefix>-<az><n>`, addresses from the first free.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoScalingGroup {
+    /// Group name.
+    pub name: Str,
+    /// Prefix of the host names.
+    pub host_prefix: Str,
+    /// Subnets, spread round-robin.
+    pub subnets: Vec<Str>,
+    /// Groups of each instance.
+    pub security_groups: Option<Vec<Str>>,
+    /// Desired capacity.
+    pub desired: Int,
+    /// Minimum capacity.
+    pub min: Option<Int>,
+    /// Maximum capacity.
+    pub max: Option<Int>,
+}
+
+/// An application load balancer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoadBalancer {
+    /// Node name.
+    pub name: Str,
+    /// One subnet per AZ.
+    pub subnets: Vec<Str>,
+    /// Private address in each subnet, in the same order.
+    pub ips: Vec<Str>,
+    /// Public addresses (internet-facing), in the same order.
+    #[serde(default)]
+    pub public_ips: Vec<Str>,
+    /// Groups.
+    pub security_groups: Option<Vec<Str>>,
+    /// Listeners.
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+}
+
+/// A load-balancer listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    /// Listening port.
+    pub port: Int,
+    /// `http`, `https`, `tcp`.
+    pub protocol: Option<Str>,
+    /// Target hosts or Auto Scaling groups.
+    pub targets: Vec<Str>,
+    /// Port on the targets.
+    pub target_port: Int,
+}
+
+/// An RDS database, primary and optional Multi-AZ standby.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// Database name.
+    pub name: Str,
+    /// Engine, e.g. `mysql`.
+    pub engine: Option<String>,
+    /// Port it listens on.
+    pub port: Option<Int>,
+    /// Groups of both hosts.
+    pub security_groups: Option<Vec<Str>>,
+    /// The primary.
+    pub primary: RawDbHost,
+    /// The standby in another AZ.
+    pub standby: Option<RawDbHost>,
+}
+
+/// One RDS host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDbHost {
+    /// Node name.
+    pub name: Str,
+    /// Its subnet.
+    pub subnet: Str,
+    /// Its address.
+    pub ip: Str,
+}
+
+/// The public internet, as one node.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInternet {
+    /// Node name (default `internet`).
+    pub name: Option<Str>,
+    /// A public address that stands for "a host on the internet".
+    pub ip: Str,
+}
+
+/// Direct Connect.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDirectConnect {
+    /// The physical connection.
+    pub connection: Option<RawDxConnection>,
+    /// Virtual interfaces.
+    #[serde(default)]
+    pub vif: Vec<RawVif>,
+}
+
+/// A Direct Connect connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDxConnection {
+    /// Its name.
+    pub name: Str,
+    /// DX location.
+    pub location: Option<String>,
+    /// Port speed, e.g. `1Gbps`.
+    pub bandwidth: Option<Str>,
+}
+
+/// A private virtual interface.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVif {
+    /// Its name.
+    pub name: Str,
+    /// 802.1Q VLAN id 1-4094.
+    pub vlan: Int,
+    /// Customer BGP ASN.
+    pub customer_asn: Int,
+    /// Amazon-side ASN; the VGW's when omitted.
+    pub amazon_asn: Option<Int>,
+    /// Customer peer address, e.g. `169.254.100.1/30`.
+    pub customer_address: Str,
+    /// Amazon peer address, e.g. `169.254.100.2/30`.
+    pub amazon_address: Str,
+    /// 1500 or 9001.
+    pub mtu: Option<Int>,
+    /// Where the BGP MD5 key is: `env:NAME` or `file:PATH` (never the key).
+    pub md5_key: Option<Str>,
+    /// The office gateway or router that ends it.
+    pub customer_router: Str,
+    /// The VGW it attaches to.
+    pub vgw: Option<Str>,
+    /// Prefixes the customer advertises over BGP.
+    #[serde(default)]
+    pub advertised_prefixes: Vec<Str>,
+    /// `up` (default) or `down`, for what-if analysis.
+    pub state: Option<Str>,
+}
+
+/// A Site-to-Site VPN connection to the VGW.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVpn {
+    /// Its name.
+    pub name: Str,
+    /// Office gateway or router that ends it.
+    pub customer_gateway: Str,
+    /// `static` or `bgp`.
+    pub routing: Option<Str>,
+    /// Office prefixes reached through it.
+    #[serde(default)]
+    pub prefixes: Vec<Str>,
+    /// `up` (default) or `down`.
+    pub state: Option<Str>,
+    /// Inside tunnel block; the customer end takes its second address
+    /// (default `169.254.10.0/30`).
+    pub tunnel_inside_cidr: Option<Str>,
+}
+
+/// An intended reachability fact.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// Source node.
+    pub from: Str,
+    /// Destination node or address.
+    pub to: Str,
+    /// `tcp`, `udp`, `icmp` or a number.
+    pub protocol: Spanned<NumOrStr>,
+    /// Destination port for tcp/udp.
+    pub port: Option<Int>,
+    /// `ACCEPTED`, `DENIED` or `NO_ROUTE`.
+    pub verdict: Str,
+    /// Why this should hold.
+    pub description: Option<String>,
+}

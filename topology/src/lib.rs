@@ -1,0 +1,61 @@
+//! vifgate's network model: office sites, an AWS VPC and the Direct Connect
+//! private virtual interface between them; the TOML format with precise
+//! errors; the AWS semantics (security groups, network ACLs, route tables)
+//! as reference evaluators; and the static reachability analysis.
+//!
+//! ```no_run
+//! let loaded = topology::load("examples/yeohaengjigi.toml").unwrap();
+//! let t = &loaded.topology;
+//! let from = t.node_by_name("web-a1").unwrap();
+//! let to = t.node_by_name("db-primary").unwrap();
+//! let r = topology::analysis::reach(t, from, topology::analysis::Target::Node(to),
+//!     topology::analysis::Service::Tcp(3306));
+//! println!("{}", r.verdict);
+//! ```
+
+pub mod analysis;
+pub mod diag;
+pub mod format;
+pub mod graph;
+pub mod model;
+pub mod nacl;
+pub mod resolve;
+pub mod route_table;
+pub mod security_group;
+pub mod synth;
+pub mod traffic;
+
+use std::path::Path;
+
+pub use diag::{Diagnostic, Diagnostics, Severity, SourceFile};
+pub use model::Topology;
+
+/// A topology read from a file, with the warnings it raised.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The checked topology.
+    pub topology: Topology,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+}
+
+/// Reads and checks a topology file.
+pub fn load(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let src = SourceFile::new(path, String::new());
+        Diagnostics(vec![src.diagnostic(
+            Severity::Error,
+            None,
+            format!("cannot read the file: {e}"),
+        )])
+    })?;
+    parse(path, text)
+}
+
+/// Checks a topology given as text; `name` is used in messages.
+pub fn parse(name: impl AsRef<Path>, text: String) -> Result<Loaded, Diagnostics> {
+    let src = SourceFile::new(name, text);
+    let (topology, warnings) = resolve::resolve(&src)?;
+    Ok(Loaded { topology, warnings })
+}

@@ -1,0 +1,484 @@
+//! The resolved topology: names turned into indices, defaults filled in,
+//! checked. Built from a file by [`crate::resolve`]; read by the analyzer,
+//! and later by the gateway and the simulator.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::nacl::NetworkAcl;
+use crate::route_table::{Lpm, RouteOrigin, RouteTable};
+use crate::security_group::{PeerResolver, PrefixListId, SecurityGroup, SgId};
+use crate::traffic::PortRange;
+
+/// Index of a node in [`Topology::nodes`].
+pub type NodeId = usize;
+/// Index of an office LAN in [`Topology::lans`].
+pub type LanId = usize;
+/// Index of a subnet in [`Topology::subnets`].
+pub type SubnetId = usize;
+/// Index of a VIF in [`Topology::vifs`].
+pub type VifId = usize;
+
+/// A whole network: office sites, one VPC, and what joins them.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Its name.
+    pub name: String,
+    /// Office sites.
+    pub sites: Vec<Site>,
+    /// Office LANs of all sites.
+    pub lans: Vec<Lan>,
+    /// The VPC, if any.
+    pub vpc: Option<Vpc>,
+    /// Subnets of the VPC.
+    pub subnets: Vec<Subnet>,
+    /// Route tables of the VPC (the main table included).
+    pub route_tables: Vec<RouteTable>,
+    /// Network ACLs of the VPC (the default ACL included).
+    pub nacls: Vec<NetworkAcl>,
+    /// Security groups (the VPC's default group included).
+    pub security_groups: Vec<SecurityGroup>,
+    /// Managed prefix lists.
+    pub prefix_lists: Vec<PrefixList>,
+    /// Every node: hosts, routers, gateways, NAT gateways, the internet.
+    pub nodes: Vec<Node>,
+    /// The Direct Connect connection.
+    pub dx_connection: Option<DxConnection>,
+    /// Private virtual interfaces.
+    pub vifs: Vec<Vif>,
+    /// Site-to-Site VPN backup.
+    pub vpn: Option<Vpn>,
+    /// Auto Scaling groups.
+    pub auto_scaling_groups: Vec<AutoScalingGroup>,
+    /// Intended reachability.
+    pub expectations: Vec<Expectation>,
+    /// Index: address → (node, interface).
+    pub(crate) addr_owner: HashMap<Ipv4Addr, (NodeId, usize)>,
+    /// Index: public address → (node, interface).
+    pub(crate) public_owner: HashMap<Ipv4Addr, (NodeId, usize)>,
+    /// Index: for each group, its members' private addresses.
+    pub(crate) sg_members: Vec<Vec<Ipv4Addr>>,
+    /// Index: routing table of each office router/host.
+    pub(crate) office_ribs: HashMap<NodeId, OfficeRib>,
+}
+
+/// An office site.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Its name.
+    pub name: String,
+    /// Its LANs.
+    pub lans: Vec<LanId>,
+}
+
+/// An office LAN.
+#[derive(Debug, Clone)]
+pub struct Lan {
+    /// Its name.
+    pub name: String,
+    /// The site it is in.
+    pub site: usize,
+    /// Its block.
+    pub cidr: Ipv4Net,
+}
+
+/// The VPC.
+#[derive(Debug, Clone)]
+pub struct Vpc {
+    /// Its name.
+    pub name: String,
+    /// Its IPv4 block.
+    pub cidr: Ipv4Net,
+    /// Region.
+    pub region: String,
+    /// Availability zones, full names.
+    pub azs: Vec<String>,
+    /// Name of the internet gateway, if attached.
+    pub internet_gateway: Option<String>,
+    /// The virtual private gateway, if attached.
+    pub vgw: Option<Vgw>,
+    /// The main route table.
+    pub main_route_table: usize,
+    /// The default network ACL.
+    pub default_nacl: usize,
+    /// The default security group.
+    pub default_security_group: SgId,
+}
+
+/// The virtual private gateway.
+#[derive(Debug, Clone)]
+pub struct Vgw {
+    /// Its name.
+    pub name: String,
+    /// Amazon-side ASN.
+    pub asn: u32,
+}
+
+/// A subnet.
+#[derive(Debug, Clone)]
+pub struct Subnet {
+    /// Its name.
+    pub name: String,
+    /// Availability zone, full name.
+    pub az: String,
+    /// Its block.
+    pub cidr: Ipv4Net,
+    /// Declared public.
+    pub public: bool,
+    /// Its route table.
+    pub route_table: usize,
+    /// Its network ACL.
+    pub nacl: usize,
+}
+
+/// A managed prefix list.
+#[derive(Debug, Clone)]
+pub struct PrefixList {
+    /// Its name.
+    pub name: String,
+    /// Its blocks.
+    pub cidrs: Vec<Ipv4Net>,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    /// An office end host.
+    OfficeHost,
+    /// An office router.
+    OfficeRouter,
+    /// A vifgate gateway box: an office router that ends a VIF or VPN and
+    /// filters what crosses it with security groups.
+    Gateway,
+    /// An EC2 instance.
+    Instance,
+    /// An instance of an Auto Scaling group.
+    AsgInstance {
+        /// Index in [`Topology::auto_scaling_groups`].
+        group: usize,
+    },
+    /// An application load balancer (one interface per subnet).
+    LoadBalancer {
+        /// Its listeners.
+        listeners: Vec<Listener>,
+    },
+    /// An RDS host.
+    Database {
+        /// The database it belongs to.
+        database: String,
+        /// Primary or standby.
+        role: DbRole,
+        /// Listening port.
+        port: u16,
+    },
+    /// A NAT gateway.
+    NatGateway,
+    /// The public internet.
+    Internet,
+}
+
+/// RDS role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbRole {
+    /// Takes traffic.
+    Primary,
+    /// Multi-AZ standby: takes over on failover.
+    Standby,
+}
+
+/// A load-balancer listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Listening port.
+    pub port: u16,
+    /// `http`, `https`, `tcp`.
+    pub protocol: String,
+    /// Target nodes.
+    pub targets: Vec<NodeId>,
+    /// Port on the targets.
+    pub target_port: u16,
+}
+
+/// Where an interface is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Attachment {
+    /// An office LAN.
+    Lan(LanId),
+    /// A VPC subnet.
+    Subnet(SubnetId),
+    /// The customer end of a VIF.
+    Vif(VifId),
+    /// The customer end of the VPN.
+    Vpn,
+    /// The internet.
+    Internet,
+}
+
+/// A network interface.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    /// Its name (`eth0`, `eni-web-a1`, `dx-vif` ...).
+    pub name: String,
+    /// Where it is attached.
+    pub attachment: Attachment,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Public address mapped to it by the internet gateway.
+    pub public_ip: Option<Ipv4Addr>,
+}
+
+/// A node: something with interfaces that sends, receives or forwards.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub kind: NodeKind,
+    /// Its interfaces.
+    pub interfaces: Vec<Interface>,
+    /// Its security groups (VPC interfaces; the gateway box's policy).
+    pub security_groups: Vec<SgId>,
+    /// Static routes (office routers and gateways).
+    pub routes: Vec<OfficeRoute>,
+    /// Source ports it picks for new connections.
+    pub ephemeral_ports: PortRange,
+    /// EC2 source/destination check (only instances can turn it off).
+    pub source_dest_check: bool,
+}
+
+impl Node {
+    /// Whether it is an end host for the matrix (not a router, gateway or
+    /// NAT gateway).
+    pub fn is_endpoint(&self) -> bool {
+        !matches!(
+            self.kind,
+            NodeKind::OfficeRouter | NodeKind::Gateway | NodeKind::NatGateway
+        )
+    }
+
+    /// Whether it lives in the VPC.
+    pub fn in_vpc(&self) -> bool {
+        self.interfaces
+            .iter()
+            .any(|i| matches!(i.attachment, Attachment::Subnet(_)))
+    }
+
+    /// Whether it routes packets that are not its own.
+    pub fn forwards(&self) -> bool {
+        matches!(self.kind, NodeKind::OfficeRouter | NodeKind::Gateway)
+    }
+}
+
+/// The next hop of an office route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextHop {
+    /// A neighbour address on one of the node's LANs.
+    Via(Ipv4Addr),
+    /// Directly on a LAN.
+    Connected(LanId),
+    /// Over a VIF.
+    Vif(VifId),
+    /// Over the VPN.
+    Vpn,
+}
+
+/// A route of an office router, gateway or host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficeRoute {
+    /// Destination block.
+    pub prefix: Ipv4Net,
+    /// Where to.
+    pub next_hop: NextHop,
+    /// Connected (local), static, or learned (propagated).
+    pub origin: RouteOrigin,
+    /// What taught it, for traces (`static`, `bgp from AS 64512` ...).
+    pub source: String,
+}
+
+/// An office node's routing table: its routes and an LPM index.
+#[derive(Debug, Clone, Default)]
+pub struct OfficeRib {
+    /// Connected, static and learned routes.
+    pub routes: Vec<OfficeRoute>,
+    pub(crate) lpm: Lpm<Vec<usize>>,
+}
+
+impl OfficeRib {
+    /// Builds the index. Equal prefixes: connected, then static, then
+    /// learned in the order given (Direct Connect before VPN).
+    pub fn new(routes: Vec<OfficeRoute>) -> Self {
+        let mut lpm: Lpm<Vec<usize>> = Lpm::new();
+        for (i, r) in routes.iter().enumerate() {
+            let slot = lpm.entry(r.prefix, Vec::new);
+            slot.push(i);
+            slot.sort_by_key(|&j| routes[j].origin);
+        }
+        OfficeRib { routes, lpm }
+    }
+
+    /// The route used for `dst`.
+    pub fn select(&self, dst: Ipv4Addr) -> Option<&OfficeRoute> {
+        let (_, slot) = self.lpm.lookup(dst)?;
+        slot.first().map(|&i| &self.routes[i])
+    }
+}
+
+/// The Direct Connect connection.
+#[derive(Debug, Clone)]
+pub struct DxConnection {
+    /// Its name.
+    pub name: String,
+    /// Location.
+    pub location: Option<String>,
+    /// Port speed.
+    pub bandwidth: Option<String>,
+}
+
+/// A private virtual interface.
+#[derive(Debug, Clone)]
+pub struct Vif {
+    /// Its name.
+    pub name: String,
+    /// 802.1Q VLAN.
+    pub vlan: u16,
+    /// Customer ASN.
+    pub customer_asn: u32,
+    /// Amazon-side ASN.
+    pub amazon_asn: u32,
+    /// Customer peer address and prefix.
+    pub customer_address: Ipv4Net,
+    /// Amazon peer address and prefix.
+    pub amazon_address: Ipv4Net,
+    /// 1500 or 9001.
+    pub mtu: u16,
+    /// Where the MD5 key is.
+    pub md5_key: Option<String>,
+    /// The office node that ends it.
+    pub customer_router: NodeId,
+    /// Prefixes the customer advertises.
+    pub advertised_prefixes: Vec<Ipv4Net>,
+    /// Whether the BGP session is established (configured up, and at most
+    /// 100 prefixes advertised).
+    pub bgp_up: bool,
+    /// Why not, when it is down.
+    pub down_reason: Option<String>,
+}
+
+/// Site-to-Site VPN.
+#[derive(Debug, Clone)]
+pub struct Vpn {
+    /// Its name.
+    pub name: String,
+    /// The office node that ends it.
+    pub customer_gateway: NodeId,
+    /// Static or BGP routing.
+    pub bgp: bool,
+    /// Office prefixes reached through it.
+    pub prefixes: Vec<Ipv4Net>,
+    /// Whether the tunnels are up.
+    pub up: bool,
+}
+
+/// An Auto Scaling group.
+#[derive(Debug, Clone)]
+pub struct AutoScalingGroup {
+    /// Its name.
+    pub name: String,
+    /// Its instances.
+    pub instances: Vec<NodeId>,
+    /// Minimum capacity.
+    pub min: u32,
+    /// Maximum capacity.
+    pub max: u32,
+}
+
+/// What an `[[expect]]` entry says.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// Source node.
+    pub from: NodeId,
+    /// Destination: a node or an address.
+    pub to: crate::analysis::Target,
+    /// Protocol and port.
+    pub service: crate::analysis::Service,
+    /// Intended verdict.
+    pub verdict: crate::analysis::Verdict,
+    /// Free text.
+    pub description: Option<String>,
+    /// Line in the file, for reports.
+    pub line: usize,
+}
+
+impl Topology {
+    /// The node with this name.
+    pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// The node and interface owning a private address.
+    pub fn owner_of(&self, addr: Ipv4Addr) -> Option<(NodeId, usize)> {
+        self.addr_owner.get(&addr).copied()
+    }
+
+    /// The node and interface a public address maps to.
+    pub fn public_owner_of(&self, addr: Ipv4Addr) -> Option<(NodeId, usize)> {
+        self.public_owner.get(&addr).copied()
+    }
+
+    /// The subnet containing an address.
+    pub fn subnet_of(&self, addr: Ipv4Addr) -> Option<SubnetId> {
+        self.subnets.iter().position(|s| s.cidr.contains(&addr))
+    }
+
+    /// The routing table of an office node.
+    pub fn office_rib(&self, node: NodeId) -> Option<&OfficeRib> {
+        self.office_ribs.get(&node)
+    }
+
+    /// The private addresses of a group's members.
+    pub fn members_of(&self, sg: SgId) -> &[Ipv4Addr] {
+        &self.sg_members[sg]
+    }
+
+    /// The endpoints of the host × host matrix, in file order.
+    pub fn endpoints(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (0..self.nodes.len()).filter(|&n| self.nodes[n].is_endpoint())
+    }
+
+    /// The prefixes the VGW has learned, with where from (DX first).
+    pub fn vgw_routes(&self) -> Vec<(Ipv4Net, VgwPath)> {
+        let mut out = Vec::new();
+        for (i, v) in self.vifs.iter().enumerate() {
+            if v.bgp_up {
+                out.extend(v.advertised_prefixes.iter().map(|p| (*p, VgwPath::Vif(i))));
+            }
+        }
+        if let Some(vpn) = &self.vpn {
+            if vpn.up {
+                out.extend(vpn.prefixes.iter().map(|p| (*p, VgwPath::Vpn)));
+            }
+        }
+        out
+    }
+}
+
+/// How the VGW reaches an office prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VgwPath {
+    /// Over a Direct Connect VIF.
+    Vif(VifId),
+    /// Over the Site-to-Site VPN.
+    Vpn,
+}
+
+impl PeerResolver for Topology {
+    fn is_member(&self, sg: SgId, addr: Ipv4Addr) -> bool {
+        self.sg_members[sg].binary_search(&addr).is_ok()
+    }
+
+    fn prefix_list(&self, id: PrefixListId) -> &[Ipv4Net] {
+        &self.prefix_lists[id].cidrs
+    }
+}

@@ -1,0 +1,365 @@
+//! Security groups: the reference evaluator.
+//!
+//! AWS semantics (see `shared/reference/aws-network-semantics.md`): allow
+//! rules only; the rules of every group on an interface are pooled and the
+//! most permissive one applies, whatever their order; a peer is a CIDR, a
+//! prefix list, or another group (the private addresses of its members).
+//! Stateful: replies of an allowed flow pass whatever the other direction
+//! says — that part lives with connection tracking in the analyzer and the
+//! gateway; this module decides new flows.
+//!
+//! This evaluator is *the* definition. Faster classifiers elsewhere are
+//! checked against it.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::traffic::{split_ports, Packet, PortRange, Traffic};
+
+/// Index of a security group in [`crate::Topology::security_groups`].
+pub type SgId = usize;
+/// Index of a prefix list in [`crate::Topology::prefix_lists`].
+pub type PrefixListId = usize;
+
+/// Which way traffic crosses the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Into the interface; the peer is the packet's source.
+    Ingress,
+    /// Out of the interface; the peer is the packet's destination.
+    Egress,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        })
+    }
+}
+
+/// The other end of a security-group rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    /// An IPv4 block.
+    Cidr(Ipv4Net),
+    /// The private addresses of the members of a group.
+    SecurityGroup(SgId),
+    /// The entries of a managed prefix list.
+    PrefixList(PrefixListId),
+}
+
+/// One allow rule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SgRule {
+    /// Protocol and ports.
+    pub traffic: Traffic,
+    /// Who is allowed.
+    pub peer: Peer,
+    /// Free text from the file.
+    pub description: Option<String>,
+}
+
+/// A security group.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SecurityGroup {
+    /// Its name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Inbound allow rules.
+    pub ingress: Vec<SgRule>,
+    /// Outbound allow rules.
+    pub egress: Vec<SgRule>,
+}
+
+impl SecurityGroup {
+    /// The rules of one direction.
+    pub fn rules(&self, dir: Direction) -> &[SgRule] {
+        match dir {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    /// The one allow-all outbound rule a new group (and CloudFormation's
+    /// group without egress rules) gets.
+    pub fn allow_all_egress() -> SgRule {
+        SgRule {
+            traffic: Traffic::All,
+            peer: Peer::Cidr(Ipv4Net::default()),
+            description: Some("default allow-all egress".into()),
+        }
+    }
+}
+
+/// What an evaluator needs to know beyond the rules: group membership and
+/// prefix lists.
+pub trait PeerResolver {
+    /// Whether `addr` is a private address of a member of group `sg`.
+    fn is_member(&self, sg: SgId, addr: Ipv4Addr) -> bool;
+    /// The blocks of a prefix list.
+    fn prefix_list(&self, id: PrefixListId) -> &[Ipv4Net];
+}
+
+impl Peer {
+    /// Whether the peer includes `addr`.
+    pub fn contains(&self, addr: Ipv4Addr, ctx: &impl PeerResolver) -> bool {
+        match self {
+            Peer::Cidr(net) => net.contains(&addr),
+            Peer::SecurityGroup(sg) => ctx.is_member(*sg, addr),
+            Peer::PrefixList(pl) => ctx.prefix_list(*pl).iter().any(|n| n.contains(&addr)),
+        }
+    }
+}
+
+impl SgRule {
+    /// Whether the rule allows `packet` crossing in direction `dir`.
+    pub fn matches(&self, dir: Direction, packet: &Packet, ctx: &impl PeerResolver) -> bool {
+        let peer_addr = match dir {
+            Direction::Ingress => packet.src,
+            Direction::Egress => packet.dst,
+        };
+        self.traffic.matches(&packet.l4) && self.peer.contains(peer_addr, ctx)
+    }
+}
+
+/// The rule that allowed a packet: group and index of the rule in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SgMatch {
+    /// The group.
+    pub group: SgId,
+    /// Index into the group's rules of that direction.
+    pub rule: usize,
+}
+
+/// Decides a new flow against the pooled rules of `groups` (the groups of
+/// one interface). `Some` names a rule that allows it (the first in file
+/// order; any would do, since every rule is considered), `None` is a drop.
+pub fn evaluate(
+    groups: &[SgId],
+    all: &[SecurityGroup],
+    dir: Direction,
+    packet: &Packet,
+    ctx: &impl PeerResolver,
+) -> Option<SgMatch> {
+    groups.iter().find_map(|&g| {
+        all[g]
+            .rules(dir)
+            .iter()
+            .position(|r| r.matches(dir, packet, ctx))
+            .map(|rule| SgMatch { group: g, rule })
+    })
+}
+
+/// Decides every packet like `packet` whose destination port lies in
+/// `ports`, split where the decision changes. Built on [`evaluate`].
+pub fn evaluate_ports(
+    groups: &[SgId],
+    all: &[SecurityGroup],
+    dir: Direction,
+    packet: &Packet,
+    ports: PortRange,
+    ctx: &impl PeerResolver,
+) -> Vec<(PortRange, Option<SgMatch>)> {
+    if packet.l4.dst_port().is_none() {
+        return vec![(ports, evaluate(groups, all, dir, packet, ctx))];
+    }
+    let edges = groups
+        .iter()
+        .flat_map(|&g| all[g].rules(dir).iter().filter_map(|r| r.traffic.ports()));
+    let mut out: Vec<(PortRange, Option<SgMatch>)> = Vec::new();
+    for piece in split_ports(ports, edges) {
+        let probe = Packet {
+            l4: packet.l4.with_dst_port(piece.from),
+            ..*packet
+        };
+        let m = evaluate(groups, all, dir, &probe, ctx);
+        match out.last_mut() {
+            Some((r, last)) if last.is_some() == m.is_some() => r.to = piece.to,
+            _ => out.push((piece, m)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::L4;
+
+    struct Members(Vec<(SgId, Ipv4Addr)>, Vec<Vec<Ipv4Net>>);
+    impl PeerResolver for Members {
+        fn is_member(&self, sg: SgId, addr: Ipv4Addr) -> bool {
+            self.0.contains(&(sg, addr))
+        }
+        fn prefix_list(&self, id: PrefixListId) -> &[Ipv4Net] {
+            &self.1[id]
+        }
+    }
+
+    fn rule(traffic: Traffic, peer: Peer) -> SgRule {
+        SgRule {
+            traffic,
+            peer,
+            description: None,
+        }
+    }
+
+    fn group(ingress: Vec<SgRule>, egress: Vec<SgRule>) -> SecurityGroup {
+        SecurityGroup {
+            name: "g".into(),
+            description: None,
+            ingress,
+            egress,
+        }
+    }
+
+    fn pkt(src: [u8; 4], dst: [u8; 4], port: u16) -> Packet {
+        Packet {
+            src: src.into(),
+            dst: dst.into(),
+            l4: L4::Tcp {
+                src_port: 40000,
+                dst_port: port,
+            },
+        }
+    }
+
+    fn net(s: &str) -> Peer {
+        Peer::Cidr(s.parse().unwrap())
+    }
+
+    #[test]
+    fn no_rule_means_drop() {
+        let groups = vec![group(vec![], vec![])];
+        let none = Members(vec![], vec![]);
+        let p = pkt([10, 0, 0, 1], [10, 0, 0, 2], 22);
+        assert_eq!(evaluate(&[0], &groups, Direction::Ingress, &p, &none), None);
+        assert_eq!(evaluate(&[0], &groups, Direction::Egress, &p, &none), None);
+    }
+
+    #[test]
+    fn rules_of_all_groups_are_pooled() {
+        // group 0 allows 22 from the office, group 1 allows 80 from anywhere;
+        // an interface with both allows both
+        let groups = vec![
+            group(
+                vec![rule(
+                    Traffic::Tcp(PortRange::single(22)),
+                    net("192.168.0.0/16"),
+                )],
+                vec![],
+            ),
+            group(
+                vec![rule(Traffic::Tcp(PortRange::single(80)), net("0.0.0.0/0"))],
+                vec![],
+            ),
+        ];
+        let ctx = Members(vec![], vec![]);
+        let ssh = pkt([192, 168, 1, 1], [10, 0, 0, 2], 22);
+        let web = pkt([8, 8, 8, 8], [10, 0, 0, 2], 80);
+        let ssh_from_internet = pkt([8, 8, 8, 8], [10, 0, 0, 2], 22);
+        assert_eq!(
+            evaluate(&[0, 1], &groups, Direction::Ingress, &ssh, &ctx),
+            Some(SgMatch { group: 0, rule: 0 })
+        );
+        assert_eq!(
+            evaluate(&[0, 1], &groups, Direction::Ingress, &web, &ctx),
+            Some(SgMatch { group: 1, rule: 0 })
+        );
+        assert_eq!(
+            evaluate(
+                &[0, 1],
+                &groups,
+                Direction::Ingress,
+                &ssh_from_internet,
+                &ctx
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn group_peer_matches_members_private_addresses_only() {
+        let groups = vec![group(
+            vec![rule(
+                Traffic::Tcp(PortRange::single(3306)),
+                Peer::SecurityGroup(1),
+            )],
+            vec![],
+        )];
+        let ctx = Members(vec![(1, Ipv4Addr::new(10, 0, 10, 5))], vec![]);
+        let member = pkt([10, 0, 10, 5], [10, 0, 20, 5], 3306);
+        let other = pkt([10, 0, 10, 6], [10, 0, 20, 5], 3306);
+        assert!(evaluate(&[0], &groups, Direction::Ingress, &member, &ctx).is_some());
+        assert!(evaluate(&[0], &groups, Direction::Ingress, &other, &ctx).is_none());
+    }
+
+    #[test]
+    fn prefix_list_peer() {
+        let groups = vec![group(vec![rule(Traffic::All, Peer::PrefixList(0))], vec![])];
+        let ctx = Members(vec![], vec![vec!["192.168.10.0/24".parse().unwrap()]]);
+        assert!(evaluate(
+            &[0],
+            &groups,
+            Direction::Ingress,
+            &pkt([192, 168, 10, 9], [10, 0, 0, 1], 1),
+            &ctx
+        )
+        .is_some());
+        assert!(evaluate(
+            &[0],
+            &groups,
+            Direction::Ingress,
+            &pkt([192, 168, 11, 9], [10, 0, 0, 1], 1),
+            &ctx
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn egress_matches_on_the_destination() {
+        let groups = vec![group(
+            vec![],
+            vec![rule(
+                Traffic::Tcp(PortRange::single(443)),
+                net("10.0.0.0/8"),
+            )],
+        )];
+        let ctx = Members(vec![], vec![]);
+        assert!(evaluate(
+            &[0],
+            &groups,
+            Direction::Egress,
+            &pkt([1, 1, 1, 1], [10, 1, 1, 1], 443),
+            &ctx
+        )
+        .is_some());
+        assert!(evaluate(
+            &[0],
+            &groups,
+            Direction::Egress,
+            &pkt([10, 1, 1, 1], [1, 1, 1, 1], 443),
+            &ctx
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn default_egress_allows_everything() {
+        let groups = vec![group(vec![], vec![SecurityGroup::allow_all_egress()])];
+        let ctx = Members(vec![], vec![]);
+        let p = Packet {
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: Ipv4Addr::new(1, 2, 3, 4),
+            l4: L4::Other(47),
+        };
+        assert!(evaluate(&[0], &groups, Direction::Egress, &p, &ctx).is_some());
+    }
+}
