@@ -75,7 +75,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 "example {}: {} endpoints, {} cells: parse+check {:.2} ms, matrix {:.2} ms (target < 50 ms)",
                 example.display(),
                 m.nodes.len(),
-                m.cells.len(),
+                m.len(),
                 load_t.as_secs_f64() * 1e3,
                 m_t.as_secs_f64() * 1e3
             );
@@ -92,11 +92,11 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             });
             let gl = gl.map_err(|d| anyhow::anyhow!("{d}"))?;
             let (gm_t, gm) = time(runs.min(3), || analysis::matrix(&gl.topology, &services));
-            let per_cell = gm_t.as_secs_f64() * 1e9 / gm.cells.len().max(1) as f64;
+            let per_cell = gm_t.as_secs_f64() * 1e9 / gm.len().max(1) as f64;
             println!(
                 "generated: {hosts} hosts, {groups} groups x {rules} rules, {} endpoints, {} cells: parse+check {:.0} ms, matrix {:.0} ms (target < 2000 ms), {:.0} ns/cell",
                 gm.nodes.len(),
-                gm.cells.len(),
+                gm.len(),
                 gen_load_t.as_secs_f64() * 1e3,
                 gm_t.as_secs_f64() * 1e3,
                 per_cell

@@ -60,6 +60,8 @@ pub struct Topology {
     pub(crate) public_owner: HashMap<Ipv4Addr, (NodeId, usize)>,
     /// Index: for each group, its members' private addresses.
     pub(crate) sg_members: Vec<Vec<Ipv4Addr>>,
+    /// Index: security-group rules bucketed by protocol and port.
+    pub(crate) sg_index: crate::security_group::SgIndex,
     /// Index: routing table of each office router/host.
     pub(crate) office_ribs: HashMap<NodeId, OfficeRib>,
 }
@@ -435,6 +437,11 @@ impl Topology {
     /// The routing table of an office node.
     pub fn office_rib(&self, node: NodeId) -> Option<&OfficeRib> {
         self.office_ribs.get(&node)
+    }
+
+    /// The security-group rule index.
+    pub fn sg_index(&self) -> &crate::security_group::SgIndex {
+        &self.sg_index
     }
 
     /// The private addresses of a group's members.

@@ -212,6 +212,7 @@ impl<'a> Resolver<'a> {
             addr_owner: HashMap::new(),
             public_owner: HashMap::new(),
             sg_members: vec![],
+            sg_index: Default::default(),
             office_ribs: HashMap::new(),
         };
 
@@ -1740,6 +1741,7 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
+        t.sg_index = crate::security_group::SgIndex::new(&t.security_groups);
         t.sg_members = vec![vec![]; t.security_groups.len()];
         for node in &t.nodes {
             if !node.in_vpc() {

@@ -157,6 +157,104 @@ pub fn evaluate(
     })
 }
 
+/// The rules of one group and direction, bucketed so that a packet is
+/// matched only against rules that could match it: single-port TCP/UDP
+/// rules by (protocol, port), every other rule in one list. The match
+/// itself is [`SgRule::matches`]; the index only skips rules that cannot
+/// match, so [`evaluate_indexed`] and [`evaluate`] agree (property-tested).
+#[derive(Debug, Clone, Default)]
+pub struct RuleIndex {
+    by_port: Vec<((u8, u16), Vec<u32>)>,
+    rest: Vec<u32>,
+}
+
+impl RuleIndex {
+    /// Indexes a list of rules.
+    pub fn new(rules: &[SgRule]) -> Self {
+        let mut by_port: Vec<((u8, u16), Vec<u32>)> = Vec::new();
+        let mut rest = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let key = match r.traffic {
+                Traffic::Tcp(p) if p.from == p.to => Some((crate::traffic::proto::TCP, p.from)),
+                Traffic::Udp(p) if p.from == p.to => Some((crate::traffic::proto::UDP, p.from)),
+                _ => None,
+            };
+            match key {
+                Some(k) => match by_port.binary_search_by_key(&k, |(k, _)| *k) {
+                    Ok(at) => by_port[at].1.push(i as u32),
+                    Err(at) => by_port.insert(at, (k, vec![i as u32])),
+                },
+                None => rest.push(i as u32),
+            }
+        }
+        RuleIndex { by_port, rest }
+    }
+
+    /// Index of the first rule (in file order) that allows `packet`.
+    pub fn first_match(
+        &self,
+        rules: &[SgRule],
+        dir: Direction,
+        packet: &Packet,
+        ctx: &impl PeerResolver,
+    ) -> Option<usize> {
+        let hit = |list: &[u32]| {
+            list.iter()
+                .copied()
+                .find(|&i| rules[i as usize].matches(dir, packet, ctx))
+        };
+        let bucket = packet.l4.dst_port().and_then(|port| {
+            let key = (packet.l4.protocol(), port);
+            self.by_port
+                .binary_search_by_key(&key, |(k, _)| *k)
+                .ok()
+                .and_then(|at| hit(&self.by_port[at].1))
+        });
+        let other = hit(&self.rest);
+        match (bucket, other) {
+            (Some(a), Some(b)) => Some(a.min(b) as usize),
+            (a, b) => a.or(b).map(|i| i as usize),
+        }
+    }
+}
+
+/// A [`RuleIndex`] per group and direction.
+#[derive(Debug, Clone, Default)]
+pub struct SgIndex {
+    ingress: Vec<RuleIndex>,
+    egress: Vec<RuleIndex>,
+}
+
+impl SgIndex {
+    /// Indexes every group.
+    pub fn new(all: &[SecurityGroup]) -> Self {
+        SgIndex {
+            ingress: all.iter().map(|g| RuleIndex::new(&g.ingress)).collect(),
+            egress: all.iter().map(|g| RuleIndex::new(&g.egress)).collect(),
+        }
+    }
+}
+
+/// [`evaluate`], through an index: the same verdict and the same rule.
+pub fn evaluate_indexed(
+    groups: &[SgId],
+    all: &[SecurityGroup],
+    index: &SgIndex,
+    dir: Direction,
+    packet: &Packet,
+    ctx: &impl PeerResolver,
+) -> Option<SgMatch> {
+    let idx = match dir {
+        Direction::Ingress => &index.ingress,
+        Direction::Egress => &index.egress,
+    };
+    groups.iter().find_map(|&g| {
+        idx[g]
+            .first_match(all[g].rules(dir), dir, packet, ctx)
+            .map(|rule| SgMatch { group: g, rule })
+    })
+}
+
 /// Decides every packet like `packet` whose destination port lies in
 /// `ports`, split where the decision changes. Built on [`evaluate`].
 pub fn evaluate_ports(
@@ -192,6 +290,7 @@ pub fn evaluate_ports(
 mod tests {
     use super::*;
     use crate::traffic::L4;
+    use proptest::prelude::*;
 
     struct Members(Vec<(SgId, Ipv4Addr)>, Vec<Vec<Ipv4Net>>);
     impl PeerResolver for Members {
@@ -349,6 +448,64 @@ mod tests {
             &ctx
         )
         .is_none());
+    }
+
+    fn arb_rule() -> impl Strategy<Value = SgRule> {
+        (0u8..5, 0u16..6, 0u16..3, 0u8..4, 0u8..3).prop_map(|(p, a, w, peer, pl)| {
+            let ports = PortRange {
+                from: 20 + a,
+                to: 20 + a + if w == 0 { 0 } else { w * 2 },
+            };
+            let traffic = match p {
+                0 => Traffic::All,
+                1 | 2 => Traffic::Tcp(ports),
+                3 => Traffic::Udp(ports),
+                _ => Traffic::Proto(6),
+            };
+            let peer = match peer {
+                0 => Peer::Cidr("0.0.0.0/0".parse().unwrap()),
+                1 => Peer::Cidr("10.0.0.0/30".parse().unwrap()),
+                2 => Peer::SecurityGroup(pl as usize % 2),
+                _ => Peer::PrefixList(0),
+            };
+            SgRule {
+                traffic,
+                peer,
+                description: None,
+            }
+        })
+    }
+
+    proptest! {
+        /// The indexed evaluation gives the same verdict and rule as the
+        /// reference scan.
+        #[test]
+        fn index_agrees_with_the_reference(
+            g0 in prop::collection::vec(arb_rule(), 0..12),
+            g1 in prop::collection::vec(arb_rule(), 0..12),
+            src in 0u8..6, proto in 0u8..3, port in 18u16..30,
+        ) {
+            let groups = vec![group(g0.clone(), g0), group(g1.clone(), g1)];
+            let ctx = Members(
+                vec![(0, Ipv4Addr::new(10, 0, 0, 1)), (1, Ipv4Addr::new(10, 0, 0, 5))],
+                vec![vec!["10.0.0.4/30".parse().unwrap()]],
+            );
+            let index = SgIndex::new(&groups);
+            let l4 = match proto {
+                0 => L4::Tcp { src_port: 40000, dst_port: port },
+                1 => L4::Udp { src_port: 40000, dst_port: port },
+                _ => L4::Icmp { icmp_type: 8, code: 0 },
+            };
+            let p = Packet { src: Ipv4Addr::new(10, 0, 0, src), dst: Ipv4Addr::new(10, 0, 0, 5 - src.min(5)), l4 };
+            for dir in [Direction::Ingress, Direction::Egress] {
+                for sel in [&[0usize][..], &[1], &[0, 1], &[1, 0]] {
+                    prop_assert_eq!(
+                        evaluate_indexed(sel, &groups, &index, dir, &p, &ctx),
+                        evaluate(sel, &groups, dir, &p, &ctx)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -206,6 +206,21 @@ struct Flow {
     dst_ports: PortRange,
 }
 
+/// One decision, or a port range split into several; one needs no heap.
+enum Parts<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Parts<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Parts::One(x) => std::slice::from_ref(x),
+            Parts::Many(v) => v,
+        }
+    }
+}
+
 /// How a walk ends.
 enum End {
     Delivered {
@@ -395,15 +410,29 @@ enum Next {
     Route(NodeId, Option<usize>),
 }
 
-fn drop_(v: Verdict, why: impl Into<String>) -> End {
-    End::Dropped(v, why.into())
-}
-
 impl<R: Recorder> Walker<'_, R> {
-    fn dropped(&mut self, v: Verdict, why: String) -> End {
+    /// Ends the walk with a drop, recorded as a step. The reason is only
+    /// formatted when someone will read it.
+    fn dropped(&mut self, v: Verdict, why: impl FnOnce() -> String) -> End {
+        if !self.rec.enabled() {
+            return End::Dropped(v, String::new());
+        }
+        let why = why();
         let w = why.clone();
         self.rec.step(|| Step::Dropped { reason: w });
         End::Dropped(v, why)
+    }
+
+    /// Ends the walk with a drop whose deciding step is already recorded.
+    fn quiet(&self, v: Verdict, why: impl FnOnce() -> String) -> End {
+        End::Dropped(
+            v,
+            if self.rec.enabled() {
+                why()
+            } else {
+                String::new()
+            },
+        )
     }
 
     fn originate(&mut self, node: NodeId, iface: Option<usize>, mut flow: Flow) -> End {
@@ -418,13 +447,12 @@ impl<R: Recorder> Walker<'_, R> {
                 } else if flow.pkt.dst == n.interfaces[0].ip {
                     Ok(Next::Arrive(node, 0))
                 } else {
-                    Err(self.dropped(
-                        Verdict::NoRoute,
+                    Err(self.dropped(Verdict::NoRoute, || {
                         format!(
                             "{} is not an address the internet routes to anything in this topology",
                             flow.pkt.dst
-                        ),
-                    ))
+                        )
+                    }))
                 }
             }
             _ if n.in_vpc() => {
@@ -444,10 +472,9 @@ impl<R: Recorder> Walker<'_, R> {
                 Err(end) => return end,
             };
             if self.budget == 0 {
-                return self.dropped(
-                    Verdict::NoRoute,
-                    "routing loop: the packet never arrives".into(),
-                );
+                return self.dropped(Verdict::NoRoute, || {
+                    "routing loop: the packet never arrives".into()
+                });
             }
             self.budget -= 1;
             next = match step {
@@ -490,15 +517,30 @@ impl<R: Recorder> Walker<'_, R> {
             });
             return Ok(());
         }
-        let parts = security_group::evaluate_ports(
-            &n.security_groups,
-            &t.security_groups,
-            dir,
-            &flow.pkt,
-            flow.dst_ports,
-            t,
-        );
-        for (range, m) in &parts {
+        let single = flow.dst_ports.from == flow.dst_ports.to || flow.pkt.l4.dst_port().is_none();
+        let parts = if single {
+            // the common case, kept free of allocation
+            let m = security_group::evaluate_indexed(
+                &n.security_groups,
+                &t.security_groups,
+                t.sg_index(),
+                dir,
+                &flow.pkt,
+                t,
+            );
+            Parts::One((flow.dst_ports, m))
+        } else {
+            Parts::Many(security_group::evaluate_ports(
+                &n.security_groups,
+                &t.security_groups,
+                dir,
+                &flow.pkt,
+                flow.dst_ports,
+                t,
+            ))
+        };
+        let parts = parts.as_slice();
+        for (range, m) in parts {
             match m {
                 Some(m) => {
                     let g = &t.security_groups[m.group];
@@ -525,15 +567,14 @@ impl<R: Recorder> Walker<'_, R> {
                     } else {
                         "security groups of"
                     };
-                    return Err(drop_(
-                        Verdict::Denied,
+                    return Err(self.quiet(Verdict::Denied, || {
                         format!(
                             "{who} {} ({}) {dir}: no rule allows {}{what}",
                             n.name,
                             names().join(", "),
                             describe(&flow.pkt)
-                        ),
-                    ));
+                        )
+                    }));
                 }
             }
         }
@@ -547,9 +588,15 @@ impl<R: Recorder> Walker<'_, R> {
         let t = self.t;
         let s = &t.subnets[subnet];
         let acl = &t.nacls[s.nacl];
-        let parts = acl.evaluate_ports(dir, &flow.pkt, flow.dst_ports);
+        let single = flow.dst_ports.from == flow.dst_ports.to || flow.pkt.l4.dst_port().is_none();
+        let parts = if single {
+            Parts::One((flow.dst_ports, acl.evaluate(dir, &flow.pkt)))
+        } else {
+            Parts::Many(acl.evaluate_ports(dir, &flow.pkt, flow.dst_ports))
+        };
+        let parts = parts.as_slice();
         let split = parts.len() > 1;
-        for (range, d) in &parts {
+        for (range, d) in parts {
             self.rec.step(|| Step::Nacl {
                 nacl: acl.name.clone(),
                 subnet: s.name.clone(),
@@ -567,15 +614,14 @@ impl<R: Recorder> Walker<'_, R> {
                 String::new()
             };
             let what = if self.reply { "the reply" } else { "it" };
-            return Err(drop_(
-                Verdict::Denied,
+            return Err(self.quiet(Verdict::Denied, || {
                 format!(
                     "network ACL {} of subnet {} {dir} rule {rule} denies {what}{ports} ({})",
                     acl.name,
                     s.name,
                     describe(&flow.pkt)
-                ),
-            ));
+                )
+            }));
         }
         Ok(())
     }
@@ -590,8 +636,9 @@ impl<R: Recorder> Walker<'_, R> {
             Some(format!("from subnet {} ({})", sub.name, sub.cidr))
         });
         let Some(route) = rt.select(flow.pkt.dst) else {
-            let why = format!("route table {} has no route to {}", rt.name, flow.pkt.dst);
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!("route table {} has no route to {}", rt.name, flow.pkt.dst)
+            }));
         };
         self.rec.step(|| Step::Route {
             table: rt.name.clone(),
@@ -603,8 +650,9 @@ impl<R: Recorder> Walker<'_, R> {
         match route.target {
             RouteTarget::Local => {
                 let Some(to) = t.subnet_of(flow.pkt.dst) else {
-                    let why = format!("{} is in the VPC block but in no subnet", flow.pkt.dst);
-                    return Err(self.dropped(Verdict::NoRoute, why));
+                    return Err(self.dropped(Verdict::NoRoute, || {
+                        format!("{} is in the VPC block but in no subnet", flow.pkt.dst)
+                    }));
                 };
                 if to != from {
                     self.nacl(from, Direction::Egress, flow)?;
@@ -616,13 +664,12 @@ impl<R: Recorder> Walker<'_, R> {
                     {
                         Ok(Next::Arrive(n, i))
                     }
-                    _ => {
-                        let why = format!(
+                    _ => Err(self.dropped(Verdict::NoRoute, || {
+                        format!(
                             "no interface in subnet {} has address {}",
                             t.subnets[to].name, flow.pkt.dst
-                        );
-                        Err(self.dropped(Verdict::NoRoute, why))
-                    }
+                        )
+                    })),
                 }
             }
             RouteTarget::InternetGateway => {
@@ -635,10 +682,9 @@ impl<R: Recorder> Walker<'_, R> {
             }
             RouteTarget::NatGateway(n) | RouteTarget::Instance(n) => {
                 let Attachment::Subnet(to) = t.nodes[n].interfaces[0].attachment else {
-                    return Err(self.dropped(
-                        Verdict::NoRoute,
-                        format!("{} is not in a subnet", t.nodes[n].name),
-                    ));
+                    return Err(self.dropped(Verdict::NoRoute, || {
+                        format!("{} is not in a subnet", t.nodes[n].name)
+                    }));
                 };
                 if to != from {
                     self.nacl(from, Direction::Egress, flow)?;
@@ -646,10 +692,9 @@ impl<R: Recorder> Walker<'_, R> {
                 }
                 Ok(Next::Arrive(n, 0))
             }
-            RouteTarget::Blackhole => Err(self.dropped(
-                Verdict::NoRoute,
-                format!("route {} in {} is a blackhole", route.prefix, rt.name),
-            )),
+            RouteTarget::Blackhole => Err(self.dropped(Verdict::NoRoute, || {
+                format!("route {} in {} is a blackhole", route.prefix, rt.name)
+            })),
         }
     }
 
@@ -665,11 +710,12 @@ impl<R: Recorder> Walker<'_, R> {
             .owner_of(flow.pkt.src)
             .and_then(|(n, i)| t.nodes[n].interfaces[i].public_ip);
         let Some(public) = public else {
-            let why = format!(
-                "the internet gateway drops it: source {} has no public address",
-                flow.pkt.src
-            );
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!(
+                    "the internet gateway drops it: source {} has no public address",
+                    flow.pkt.src
+                )
+            }));
         };
         let before = flow.pkt.src;
         flow.pkt.src = public;
@@ -683,18 +729,18 @@ impl<R: Recorder> Walker<'_, R> {
             return Ok(Next::IgwIn);
         }
         if !is_public(flow.pkt.dst) {
-            let why = format!(
-                "the internet gateway drops it: {} is not a public address",
-                flow.pkt.dst
-            );
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!(
+                    "the internet gateway drops it: {} is not a public address",
+                    flow.pkt.dst
+                )
+            }));
         }
         match t.nodes.iter().position(|n| n.kind == NodeKind::Internet) {
             Some(i) => Ok(Next::Arrive(i, 0)),
-            None => Err(self.dropped(
-                Verdict::NoRoute,
-                "the topology has no [internet] node".into(),
-            )),
+            None => Err(self.dropped(Verdict::NoRoute, || {
+                "the topology has no [internet] node".into()
+            })),
         }
     }
 
@@ -702,12 +748,15 @@ impl<R: Recorder> Walker<'_, R> {
         let t = self.t;
         let name = t.vpc.as_ref().and_then(|v| v.internet_gateway.clone());
         let Some(name) = name else {
-            return Err(self.dropped(Verdict::NoRoute, "the VPC has no internet gateway".into()));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                "the VPC has no internet gateway".into()
+            }));
         };
         self.rec.hop(&name, || None);
         let Some((n, i)) = t.public_owner_of(flow.pkt.dst) else {
-            let why = format!("no interface has public address {}", flow.pkt.dst);
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!("no interface has public address {}", flow.pkt.dst)
+            }));
         };
         let private = t.nodes[n].interfaces[i].ip;
         let before = flow.pkt.dst;
@@ -719,10 +768,9 @@ impl<R: Recorder> Walker<'_, R> {
             to: private.to_string(),
         });
         let Attachment::Subnet(s) = t.nodes[n].interfaces[i].attachment else {
-            return Err(self.dropped(
-                Verdict::NoRoute,
-                "public address of a node outside the VPC".into(),
-            ));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                "public address of a node outside the VPC".into()
+            }));
         };
         self.rec.hop("vpc-router", || Some(format!("from {name}")));
         self.nacl(s, Direction::Ingress, flow)?;
@@ -733,10 +781,9 @@ impl<R: Recorder> Walker<'_, R> {
         let t = self.t;
         let vgw = t.vpc.as_ref().and_then(|v| v.vgw.as_ref());
         let Some(vgw) = vgw else {
-            return Err(self.dropped(
-                Verdict::NoRoute,
-                "the VPC has no virtual private gateway".into(),
-            ));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                "the VPC has no virtual private gateway".into()
+            }));
         };
         self.rec.hop(&vgw.name, || None);
         let mut lpm: Lpm<VgwPath> = Lpm::new();
@@ -749,11 +796,12 @@ impl<R: Recorder> Walker<'_, R> {
             lpm.insert(*p, *path);
         }
         let Some((prefix, path)) = lpm.lookup(flow.pkt.dst) else {
-            let why = format!(
-                "the VGW has learned no route to {} (nothing advertised over the VIF or VPN)",
-                flow.pkt.dst
-            );
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!(
+                    "the VGW has learned no route to {} (nothing advertised over the VIF or VPN)",
+                    flow.pkt.dst
+                )
+            }));
         };
         match *path {
             VgwPath::Vif(v) => {
@@ -788,7 +836,7 @@ impl<R: Recorder> Walker<'_, R> {
             }
             VgwPath::Vpn => {
                 let Some(vpn) = &t.vpn else {
-                    return Err(drop_(Verdict::NoRoute, "no VPN"));
+                    return Err(self.quiet(Verdict::NoRoute, || "no VPN".into()));
                 };
                 self.rec.step(|| Step::Route {
                     table: vgw.name.clone(),
@@ -820,7 +868,7 @@ impl<R: Recorder> Walker<'_, R> {
     fn vgw_in(&mut self, flow: &Flow) -> Step1 {
         let t = self.t;
         let Some(vpc) = &t.vpc else {
-            return Err(self.dropped(Verdict::NoRoute, "no VPC".into()));
+            return Err(self.dropped(Verdict::NoRoute, || "no VPC".into()));
         };
         let name = vpc
             .vgw
@@ -829,11 +877,12 @@ impl<R: Recorder> Walker<'_, R> {
             .unwrap_or_else(|| "vgw".into());
         self.rec.hop(&name, || None);
         if !vpc.cidr.contains(&flow.pkt.dst) {
-            let why = format!(
-                "{} is outside the VPC; a VPC does not carry transit traffic from the VGW",
-                flow.pkt.dst
-            );
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!(
+                    "{} is outside the VPC; a VPC does not carry transit traffic from the VGW",
+                    flow.pkt.dst
+                )
+            }));
         }
         self.rec.hop("vpc-router", || Some(format!("from {name}")));
         self.rec.step(|| Step::Route {
@@ -844,19 +893,19 @@ impl<R: Recorder> Walker<'_, R> {
             source: None,
         });
         let Some(s) = t.subnet_of(flow.pkt.dst) else {
-            let why = format!("{} is in the VPC block but in no subnet", flow.pkt.dst);
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!("{} is in the VPC block but in no subnet", flow.pkt.dst)
+            }));
         };
         self.nacl(s, Direction::Ingress, flow)?;
         match t.owner_of(flow.pkt.dst) {
             Some((n, i)) => Ok(Next::Arrive(n, i)),
-            None => {
-                let why = format!(
+            None => Err(self.dropped(Verdict::NoRoute, || {
+                format!(
                     "no interface in subnet {} has address {}",
                     t.subnets[s].name, flow.pkt.dst
-                );
-                Err(self.dropped(Verdict::NoRoute, why))
-            }
+                )
+            })),
         }
     }
 
@@ -888,19 +937,21 @@ impl<R: Recorder> Walker<'_, R> {
                             to: format!("{orig}:{ports}"),
                         });
                         let Attachment::Subnet(s) = in_attach else {
-                            return Err(drop_(Verdict::NoRoute, "NAT outside a subnet"));
+                            return Err(
+                                self.quiet(Verdict::NoRoute, || "NAT outside a subnet".into())
+                            );
                         };
                         return Ok(Some(Next::FromSubnet(s)));
                     }
                     _ => {
-                        let why = format!("NAT gateway {} accepts no new connections, only replies to flows it translated", n.name);
-                        return Err(self.dropped(Verdict::Denied, why));
+                        return Err(self.dropped(Verdict::Denied, || format!("NAT gateway {} accepts no new connections, only replies to flows it translated", n.name)));
                     }
                 }
             }
             if self.reply {
-                let why = format!("reply reached NAT gateway {} without a translation", n.name);
-                return Err(self.dropped(Verdict::NoRoute, why));
+                return Err(self.dropped(Verdict::NoRoute, || {
+                    format!("reply reached NAT gateway {} without a translation", n.name)
+                }));
             }
             let before = format!("{}:{}", flow.pkt.src, flow.src_ports);
             self.state.nat.push((node, flow.pkt.src, flow.src_ports));
@@ -914,7 +965,7 @@ impl<R: Recorder> Walker<'_, R> {
                 to: after,
             });
             let Attachment::Subnet(s) = in_attach else {
-                return Err(drop_(Verdict::NoRoute, "NAT outside a subnet"));
+                return Err(self.quiet(Verdict::NoRoute, || "NAT outside a subnet".into()));
             };
             return Ok(Some(Next::FromSubnet(s)));
         }
@@ -942,20 +993,18 @@ impl<R: Recorder> Walker<'_, R> {
                 self.sg(node, iface, Direction::Egress, flow)?;
                 match in_attach {
                     Attachment::Subnet(s) => Ok(Some(Next::FromSubnet(s))),
-                    _ => Err(drop_(Verdict::NoRoute, "instance outside a subnet")),
+                    _ => Err(self.quiet(Verdict::NoRoute, || "instance outside a subnet".into())),
                 }
             }
-            NodeKind::Instance => {
-                let why = format!(
+            NodeKind::Instance => Err(self.dropped(Verdict::NoRoute, || {
+                format!(
                     "{} has source/destination check on and drops traffic for {}",
                     n.name, flow.pkt.dst
-                );
-                Err(self.dropped(Verdict::NoRoute, why))
-            }
-            _ => {
-                let why = format!("{} does not forward traffic for {}", n.name, flow.pkt.dst);
-                Err(self.dropped(Verdict::NoRoute, why))
-            }
+                )
+            })),
+            _ => Err(self.dropped(Verdict::NoRoute, || {
+                format!("{} does not forward traffic for {}", n.name, flow.pkt.dst)
+            })),
         }
     }
 
@@ -964,11 +1013,14 @@ impl<R: Recorder> Walker<'_, R> {
         let t = self.t;
         let n = &t.nodes[node];
         let Some(rib) = t.office_rib(node) else {
-            return Err(self.dropped(Verdict::NoRoute, format!("{} has no routing table", n.name)));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!("{} has no routing table", n.name)
+            }));
         };
         let Some(route) = rib.select(flow.pkt.dst) else {
-            let why = format!("{} has no route to {}", n.name, flow.pkt.dst);
-            return Err(self.dropped(Verdict::NoRoute, why));
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!("{} has no route to {}", n.name, flow.pkt.dst)
+            }));
         };
         self.rec.step(|| Step::Route {
             table: n.name.clone(),
@@ -1001,10 +1053,9 @@ impl<R: Recorder> Walker<'_, R> {
                         }
                         Ok(Next::Lan(l, via))
                     }
-                    None => Err(self.dropped(
-                        Verdict::NoRoute,
-                        format!("next hop {via} is on no LAN of {}", n.name),
-                    )),
+                    None => Err(self.dropped(Verdict::NoRoute, || {
+                        format!("next hop {via} is on no LAN of {}", n.name)
+                    })),
                 }
             }
             NextHop::Connected(l) => {
@@ -1013,10 +1064,10 @@ impl<R: Recorder> Walker<'_, R> {
                 }
                 Ok(Next::Lan(l, flow.pkt.dst))
             }
-            NextHop::Vif(_) | NextHop::Vpn if from_tunnel => Err(self.dropped(
-                Verdict::NoRoute,
-                format!("{} would send it back into the tunnel it came from", n.name),
-            )),
+            NextHop::Vif(_) | NextHop::Vpn if from_tunnel => Err(self
+                .dropped(Verdict::NoRoute, || {
+                    format!("{} would send it back into the tunnel it came from", n.name)
+                })),
             NextHop::Vif(v) => {
                 if n.kind == NodeKind::Gateway {
                     self.sg(node, GATEWAY_POLICY, Direction::Egress, flow)?;
@@ -1058,10 +1109,9 @@ impl<R: Recorder> Walker<'_, R> {
             Some((n, i)) if t.nodes[n].interfaces[i].attachment == Attachment::Lan(lan) => {
                 Ok(Next::Arrive(n, i))
             }
-            _ => {
-                let why = format!("nothing on LAN {} answers for {next}", t.lans[lan].name);
-                Err(self.dropped(Verdict::NoRoute, why))
-            }
+            _ => Err(self.dropped(Verdict::NoRoute, || {
+                format!("nothing on LAN {} answers for {next}", t.lans[lan].name)
+            })),
         }
     }
 }

@@ -192,6 +192,8 @@ pub(crate) trait Recorder {
     fn hop(&mut self, node: &str, interface: impl FnOnce() -> Option<String>);
     /// Adds a step to the current hop.
     fn step(&mut self, make: impl FnOnce() -> Step);
+    /// Whether anything is kept (reasons are worth formatting).
+    fn enabled(&self) -> bool;
 }
 
 /// Records everything.
@@ -209,6 +211,10 @@ impl Recorder for Vec<Hop> {
             h.steps.push(make());
         }
     }
+
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// Records nothing.
@@ -219,4 +225,8 @@ impl Recorder for NoRecord {
     fn hop(&mut self, _: &str, _: impl FnOnce() -> Option<String>) {}
     #[inline]
     fn step(&mut self, _: impl FnOnce() -> Step) {}
+    #[inline]
+    fn enabled(&self) -> bool {
+        false
+    }
 }
