@@ -153,10 +153,15 @@ impl<'a> Resolver<'a> {
         known.sort_unstable();
         let hint = did_you_mean(name.get_ref(), known.iter().copied())
             .map(|s| format!("did you mean `{s}`?"));
-        let expected = if known.is_empty() {
-            format!("the name of a {kind}, but none is defined")
+        let a = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
         } else {
-            format!("the name of a {kind}: {}", list(&known))
+            "a"
+        };
+        let expected = if known.is_empty() {
+            format!("the name of {a} {kind}, but none is defined")
+        } else {
+            format!("the name of {a} {kind}: {}", list(&known))
         };
         let d = self.error(name.span(), format!("unknown {kind} `{}`", name.get_ref()));
         d.expected = Some(expected);
@@ -303,6 +308,31 @@ impl<'a> Resolver<'a> {
             );
         }
 
+        // office LANs and the VPC must not overlap: the VGW would have two
+        // ways to the same address
+        if let Some(vpc) = &t.vpc {
+            let lans = raw.site.iter().flat_map(|s| s.lan.iter());
+            for (lan, raw_lan) in t.lans.iter().zip(lans) {
+                let valid = raw_lan
+                    .cidr
+                    .get_ref()
+                    .parse::<Ipv4Net>()
+                    .is_ok_and(|n| n.trunc() == n);
+                if valid
+                    && (vpc.cidr.contains(&lan.cidr.network())
+                        || lan.cidr.contains(&vpc.cidr.network()))
+                {
+                    let d = self.error(
+                        raw_lan.cidr.span(),
+                        format!("LAN block {} overlaps the VPC block {}", lan.cidr, vpc.cidr),
+                    );
+                    d.hint = Some(
+                        "office and VPC addresses must be distinct for routing over the VIF".into(),
+                    );
+                }
+            }
+        }
+
         // internet
         if let Some(i) = &raw.internet {
             let name = i
@@ -371,14 +401,30 @@ impl<'a> Resolver<'a> {
                 .iter()
                 .filter(|x| **x)
                 .count();
-            if peers != 1 {
+            if peers == 0 {
+                let d = self.error(r.protocol.span(), "security-group rule has no peer");
+                d.expected = Some("exactly one of `cidr`, `sg`, `prefix_list`".into());
+                d.hint =
+                    Some("CloudFormation silently skips such a rule; say who is allowed".into());
+                continue;
+            }
+            if peers > 1 {
+                let given: Vec<(&str, &Str)> = [
+                    ("cidr", &r.cidr),
+                    ("sg", &r.sg),
+                    ("prefix_list", &r.prefix_list),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                .collect();
+                let names: Vec<&str> = given.iter().map(|(k, _)| *k).collect();
+                let second = given[1].1.span();
                 let d = self.error(
-                    r.protocol.span(),
-                    if peers == 0 {
-                        "security-group rule has no peer".to_string()
-                    } else {
-                        "security-group rule has more than one peer".to_string()
-                    },
+                    second,
+                    format!(
+                        "security-group rule has more than one peer: {}",
+                        names.join(" and ")
+                    ),
                 );
                 d.expected = Some("exactly one of `cidr`, `sg`, `prefix_list`".into());
                 d.hint = Some("write one rule per peer".into());
@@ -428,8 +474,17 @@ impl<'a> Resolver<'a> {
                 match parse_port_range(&text) {
                     Some(r) => Some(r),
                     None => {
-                        let d = self.error(s.span(), format!("`{text}` is not a port range"));
-                        d.expected = Some("a port like 443, or a range like \"1024-65535\"".into());
+                        let too_big = text
+                            .split('-')
+                            .any(|p| p.trim().parse::<u64>().is_ok_and(|n| n > 65535));
+                        let msg = if too_big {
+                            format!("port `{text}` is out of range")
+                        } else {
+                            format!("`{text}` is not a port range")
+                        };
+                        let d = self.error(s.span(), msg);
+                        d.expected =
+                            Some("a port 0-65535 like 443, or a range like \"1024-65535\"".into());
                         return None;
                     }
                 }
@@ -437,9 +492,9 @@ impl<'a> Resolver<'a> {
         };
         match p {
             Some(proto::TCP) | Some(proto::UDP) => {
-                if icmp_type.is_some() || icmp_code.is_some() {
+                if let Some(field) = icmp_type.or(icmp_code) {
                     let d = self.error(
-                        protocol.span(),
+                        field.span(),
                         format!("{text} rule has an ICMP type or code"),
                     );
                     d.hint = Some("ICMP fields go with protocol icmp".into());
@@ -491,6 +546,17 @@ impl<'a> Resolver<'a> {
                 }))
             }
             other => {
+                if let Some(field) = icmp_type.or(icmp_code) {
+                    let d = self.error(
+                        field.span(),
+                        format!("protocol {text} rule has an ICMP type or code"),
+                    );
+                    d.hint = Some(
+                        "ICMP fields go with protocol icmp; protocol -1 already matches all ICMP"
+                            .into(),
+                    );
+                    return None;
+                }
                 if let Some(s) = ports {
                     if parse_port_range(&s.get_ref().as_text()) != Some(PortRange::ALL) {
                         let d = self
@@ -518,14 +584,24 @@ impl<'a> Resolver<'a> {
         let Some(list) = list else {
             return vec![default_sg];
         };
+        if list.is_empty() {
+            let d = self.error(span.clone(), "an interface with no security group");
+            d.expected =
+                Some("at least one group; omit the key to get the VPC's default group".into());
+        }
         let mut out = Vec::new();
+        let mut sixth = None;
         for s in list {
             if let Some(i) = self.lookup("security group", s, sgs) {
+                if out.len() == MAX_SGS_PER_INTERFACE && !out.contains(&i) && sixth.is_none() {
+                    sixth = Some(s.span());
+                }
                 if out.contains(&i) {
-                    self.warning(
+                    let d = self.warning(
                         s.span(),
                         format!("security group `{}` is listed twice", s.get_ref()),
                     );
+                    d.hint = Some("remove the second mention".into());
                 } else {
                     out.push(i);
                 }
@@ -533,7 +609,7 @@ impl<'a> Resolver<'a> {
         }
         if out.len() > MAX_SGS_PER_INTERFACE {
             let d = self.error(
-                list.get(MAX_SGS_PER_INTERFACE).map(|s| s.span()).unwrap_or(span),
+                sixth.unwrap_or(span),
                 format!("{} security groups on one interface, over the AWS quota of {MAX_SGS_PER_INTERFACE}", out.len()),
             );
             d.hint = Some("merge groups; the quota can be raised to 16 on request".into());
@@ -563,12 +639,15 @@ impl<'a> Resolver<'a> {
         for (si, site) in raw.site.iter().enumerate() {
             let mut lans = vec![];
             for l in &site.lan {
-                let cidr = self.cidr(&l.cidr).unwrap_or_default();
-                if let Some((other, name)) = lan_cidrs
-                    .iter()
-                    .find(|(c, _)| c.contains(&cidr.network()) || cidr.contains(&c.network()))
-                {
-                    if cidr.prefix_len() > 0 {
+                let parsed = self.cidr(&l.cidr);
+                let cidr = parsed.unwrap_or_default();
+                let clash = parsed.and_then(|cidr| {
+                    lan_cidrs
+                        .iter()
+                        .find(|(c, _)| c.contains(&cidr.network()) || cidr.contains(&c.network()))
+                });
+                if let Some((other, name)) = clash {
+                    {
                         let d = self.error(
                             l.cidr.span(),
                             format!(
@@ -579,7 +658,9 @@ impl<'a> Resolver<'a> {
                         d.hint = Some("office LANs must not overlap".into());
                     }
                 }
-                lan_cidrs.push((cidr, &l.name));
+                if parsed.is_some() {
+                    lan_cidrs.push((cidr, &l.name));
+                }
                 lans.push(t.lans.len());
                 t.lans.push(Lan {
                     name: l.name.get_ref().clone(),
@@ -635,6 +716,7 @@ impl<'a> Resolver<'a> {
                     }
                     let security_groups = if kind == NodeKind::Gateway {
                         match &r.security_groups {
+                            Some(list) if list.is_empty() => vec![],
                             Some(list) => self.sg_list(Some(list), sgs, 0, r.name.span()),
                             None => {
                                 let d = self.warning(r.name.span(), format!("gateway `{}` has no security groups: it admits nothing from the VIF", r.name.get_ref()));
@@ -645,8 +727,10 @@ impl<'a> Resolver<'a> {
                     } else {
                         if let Some(list) = &r.security_groups {
                             if let Some(first) = list.first() {
-                                let d = self
-                                    .error(first.span(), "an office router has no security groups");
+                                let d = self.error(
+                                    first.span(),
+                                    "an office router cannot have security groups",
+                                );
                                 d.hint = Some(
                                     "put the policy on the `[[site.gateway]]` that ends the VIF"
                                         .into(),
@@ -771,6 +855,18 @@ impl<'a> Resolver<'a> {
             d.expected = Some(format!("an address in {net}"));
             return false;
         }
+        if !aws && net.prefix_len() <= 30 && (ip == net.network() || ip == net.broadcast()) {
+            let d = self.error(
+                s.span(),
+                format!("address {ip} is the network or broadcast address of {what} ({net})"),
+            );
+            d.expected = Some(format!(
+                "a host address from {} to {}",
+                Ipv4Addr::from(u32::from(net.network()) + 1),
+                Ipv4Addr::from(u32::from(net.broadcast()) - 1)
+            ));
+            return false;
+        }
         if aws {
             let n = u32::from(net.network());
             let a = u32::from(ip);
@@ -805,8 +901,9 @@ impl<'a> Resolver<'a> {
         sgs: &Names,
         default_sg: usize,
     ) {
-        let cidr = self.cidr(&v.cidr).unwrap_or_default();
-        if cidr.prefix_len() < 16 || cidr.prefix_len() > 28 {
+        let vpc_parsed = self.cidr(&v.cidr);
+        let cidr = vpc_parsed.unwrap_or_default();
+        if vpc_parsed.is_some() && (cidr.prefix_len() < 16 || cidr.prefix_len() > 28) {
             let d = self.error(
                 v.cidr.span(),
                 format!("VPC block {cidr} has prefix length /{}", cidr.prefix_len()),
@@ -822,10 +919,11 @@ impl<'a> Resolver<'a> {
                 format!("{region}{}", a.get_ref())
             };
             if azs.contains(&full) {
-                self.error(
+                let d = self.error(
                     a.span(),
                     format!("availability zone `{}` is listed twice", a.get_ref()),
                 );
+                d.hint = Some("list each zone once".into());
             }
             azs.push(full);
         }
@@ -837,7 +935,7 @@ impl<'a> Resolver<'a> {
             .collect();
 
         // route-table and ACL names, the defaults appended
-        let rt_names = self.names("route table", v.route_table.iter().map(|r| &r.name));
+        let mut rt_names = self.names("route table", v.route_table.iter().map(|r| &r.name));
         let mut nacl_names = self.names("network ACL", v.nacl.iter().map(|n| &n.name));
         let mains: Vec<&RawRouteTable> = v.route_table.iter().filter(|r| r.main).collect();
         if mains.len() > 1 {
@@ -857,6 +955,8 @@ impl<'a> Resolver<'a> {
             .first()
             .and_then(|m| rt_names.get(m.name.get_ref()).copied())
             .unwrap_or(v.route_table.len());
+        // the implicit main table can be named like the default ACL
+        rt_names.entry("main".into()).or_insert(main_rt);
         let default_nacl = if let Some(&i) = nacl_names.get("default") {
             i
         } else {
@@ -886,8 +986,11 @@ impl<'a> Resolver<'a> {
                 .lookup("availability zone", &s.az, &az_names)
                 .map(|i| azs[i].clone())
                 .unwrap_or_default();
-            let c = self.cidr(&s.cidr).unwrap_or_default();
-            if !cidr.contains(&c) {
+            let parsed = self.cidr(&s.cidr);
+            let c = parsed.unwrap_or_default();
+            if parsed.is_none() || vpc_parsed.is_none() {
+                // already reported; nothing sensible to compare
+            } else if !cidr.contains(&c) {
                 let d = self.error(
                     s.cidr.span(),
                     format!("subnet block {c} is outside the VPC block {cidr}"),
@@ -912,7 +1015,9 @@ impl<'a> Resolver<'a> {
                 );
                 d.expected = Some("a prefix length from /16 to /28".into());
             }
-            placed.push((c, &s.name));
+            if parsed.is_some() {
+                placed.push((c, &s.name));
+            }
             let route_table = match &s.route_table {
                 Some(n) => self.lookup("route table", n, &rt_names).unwrap_or(main_rt),
                 None => main_rt,
@@ -1156,10 +1261,11 @@ impl<'a> Resolver<'a> {
         let mut asg_names = Names::new();
         for (gi, g) in v.auto_scaling_group.iter().enumerate() {
             if asg_names.insert(g.name.get_ref().clone(), gi).is_some() {
-                self.error(
+                let d = self.error(
                     g.name.span(),
                     format!("duplicate Auto Scaling group name `{}`", g.name.get_ref()),
                 );
+                d.hint = Some("Auto Scaling group names must be unique".into());
             }
             let desired = self
                 .int_in(&g.desired, 0, 1000, "desired capacity")
@@ -1199,16 +1305,24 @@ impl<'a> Resolver<'a> {
                     let name =
                         format!("{}-{}{}", g.host_prefix.get_ref(), suffix, per_subnet[slot]);
                     let Some(ip) = addrs.first_free(t.subnets[sid].cidr) else {
-                        self.error(
+                        let d = self.error(
                             g.name.span(),
                             format!(
                                 "subnet `{}` has no free address for `{name}`",
                                 t.subnets[sid].name
                             ),
                         );
+                        d.hint = Some(
+                            "lower the desired capacity or give the group a larger subnet".into(),
+                        );
                         break;
                     };
                     let name_s = Str::new(g.host_prefix.span(), name.clone());
+                    if let Some(line) = nodes.lines.get(&name).copied() {
+                        let d = self.error(g.host_prefix.span(), format!("Auto Scaling group `{}` names its instance `{name}`, which is already a node", g.name.get_ref()));
+                        d.hint = Some(format!("the other `{name}` is on line {line}; change `host_prefix` or rename that node"));
+                        continue;
+                    }
                     addrs.add(self, ip, &name_s, &name);
                     if nodes.add(self, &name_s) {
                         instances.push(t.nodes.len());
@@ -1251,13 +1365,17 @@ impl<'a> Resolver<'a> {
                     if let Some(&g) = asg_names.get(tg.get_ref()) {
                         targets.extend(t.auto_scaling_groups[g].instances.iter().copied());
                     } else if let Some(&n) = nodes.names.get(tg.get_ref()) {
-                        if t.nodes[n].in_vpc() && t.nodes[n].kind != NodeKind::NatGateway {
+                        if matches!(
+                            t.nodes[n].kind,
+                            NodeKind::Instance | NodeKind::AsgInstance { .. }
+                        ) {
                             targets.push(n);
                         } else {
-                            self.error(
+                            let d = self.error(
                                 tg.span(),
                                 format!("target `{}` is not an instance in the VPC", tg.get_ref()),
                             );
+                            d.expected = Some("an instance or an Auto Scaling group".into());
                         }
                     } else {
                         let mut all: Names = nodes.names.clone();
@@ -1542,17 +1660,29 @@ impl<'a> Resolver<'a> {
                     d.hint = Some(
                         "AWS uses a /30 from 169.254.0.0/16 or from your RFC 1918 space".into(),
                     );
-                } else if c.prefix_len() == 30
-                    && (c.addr() == c.network()
-                        || c.addr() == c.broadcast()
-                        || a.addr() == a.network()
-                        || a.addr() == a.broadcast())
-                {
-                    let d = self.error(
-                        v.customer_address.span(),
-                        "peer address is the network or broadcast address of the /30",
-                    );
-                    d.expected = Some("the two usable addresses of the /30".into());
+                } else if c.prefix_len() == 30 {
+                    for (addr, raw) in [(c, &v.customer_address), (a, &v.amazon_address)] {
+                        let which = if addr.addr() == addr.network() {
+                            "network"
+                        } else if addr.addr() == addr.broadcast() {
+                            "broadcast"
+                        } else {
+                            continue;
+                        };
+                        let d = self.error(
+                            raw.span(),
+                            format!(
+                                "peer address {} is the {which} address of {}",
+                                addr.addr(),
+                                addr.trunc()
+                            ),
+                        );
+                        d.expected = Some(format!(
+                            "one of the two usable addresses {} and {}",
+                            Ipv4Addr::from(u32::from(addr.network()) + 1),
+                            Ipv4Addr::from(u32::from(addr.network()) + 2)
+                        ));
+                    }
                 }
             }
             let mtu = match &v.mtu {
@@ -1782,9 +1912,15 @@ impl<'a> Resolver<'a> {
     fn propagate(&mut self, raw: &RawTopology, t: &mut Topology) {
         let learned = t.vgw_routes();
         let Some(vpc) = &t.vpc else { return };
-        if learned.len() > MAX_VIF_PREFIXES && t.route_tables.iter().any(|r| r.propagate) {
+        let mut distinct: Vec<Ipv4Net> = learned.iter().map(|(p, _)| *p).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > MAX_VIF_PREFIXES && t.route_tables.iter().any(|r| r.propagate) {
             if let Some(v) = &raw.vpc {
-                self.warning(v.name.span(), format!("{} routes would propagate; a VPC route table takes at most {MAX_VIF_PREFIXES}", learned.len()));
+                let d = self.warning(v.name.span(), format!("{} distinct routes would propagate; a VPC route table takes at most {MAX_VIF_PREFIXES}", distinct.len()));
+                d.hint = Some(
+                    "summarise the office prefixes; routes past the quota are not installed".into(),
+                );
             }
         }
         let vgw_name = vpc.vgw.as_ref().map(|g| g.name.clone());
@@ -1807,7 +1943,7 @@ impl<'a> Resolver<'a> {
             }
             let rt = &t.route_tables[i];
             let mut routes = rt.routes.clone();
-            for (prefix, _) in learned.iter().take(MAX_VIF_PREFIXES) {
+            for prefix in distinct.iter().take(MAX_VIF_PREFIXES) {
                 if !routes
                     .iter()
                     .any(|r| r.prefix == *prefix && r.origin == RouteOrigin::Propagated)
@@ -1835,17 +1971,20 @@ impl<'a> Resolver<'a> {
             Err(_) => self.lookup("node", &e.to, &nodes.names).map(Target::Node),
         };
         let port = match &e.port {
-            Some(p) => Some(self.int_in(p, 0, 65535, "port")? as u16),
-            None => None,
+            Some(p) => self.int_in(p, 0, 65535, "port").map(|p| Some(p as u16)),
+            None => Some(None),
         };
-        let service = match Service::new(&e.protocol.get_ref().as_text(), port) {
-            Ok(s) => Some(s),
-            Err(msg) => {
-                let d = self.error(e.protocol.span(), msg);
-                d.expected = Some("tcp or udp with `port`, icmp without".into());
-                None
-            }
-        };
+        let service =
+            port.and_then(
+                |port| match Service::new(&e.protocol.get_ref().as_text(), port) {
+                    Ok(s) => Some(s),
+                    Err(msg) => {
+                        let d = self.error(e.protocol.span(), msg);
+                        d.expected = Some("tcp or udp with `port`, icmp without".into());
+                        None
+                    }
+                },
+            );
         let verdict = match Verdict::parse(e.verdict.get_ref()) {
             Some(v) => Some(v),
             None => {
@@ -1854,10 +1993,21 @@ impl<'a> Resolver<'a> {
                     format!("unknown verdict `{}`", e.verdict.get_ref()),
                 );
                 d.expected = Some("ACCEPTED, DENIED or NO_ROUTE".into());
+                d.hint = did_you_mean(
+                    &e.verdict.get_ref().to_ascii_uppercase(),
+                    ["ACCEPTED", "DENIED", "NO_ROUTE"],
+                )
+                .map(|v| format!("did you mean `{v}`? verdicts are upper case"));
                 None
             }
         };
         let _ = t;
+        if let (Some(f), Some(Target::Node(to))) = (from, to) {
+            if f == to {
+                let d = self.error(e.to.span(), "an expectation from a node to itself");
+                d.hint = Some("name another node or an address".into());
+            }
+        }
         Some(Expectation {
             from: from?,
             to: to?,
