@@ -277,7 +277,7 @@ mod tests {
                 ][t]
             };
             // short random prefixes collide often, which is the point
-            let a = a & 0xC0A8_FFFF | 0x0A00_0000 * (a & 1);
+            let a = (a & 0x0003_0303) | 0x0A00_0000;
             Route {
                 prefix: Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc(),
                 target,
