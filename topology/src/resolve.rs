@@ -1898,7 +1898,7 @@ impl<'a> Resolver<'a> {
                             prefix: t.lans[l].cidr,
                             next_hop: NextHop::Connected(l),
                             origin: RouteOrigin::Local,
-                            source: "connected".into(),
+                            source: "local".into(),
                         }),
                         _ => None,
                     })

@@ -1032,7 +1032,7 @@ impl<R: Recorder> Walker<'_, R> {
                 NextHop::Vpn => t.vpn.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
             },
             origin: route.origin,
-            source: Some(route.source.clone()),
+            source: (route.source != route.origin.to_string()).then(|| route.source.clone()),
         });
         let from_tunnel = in_iface.is_some_and(|i| {
             matches!(

@@ -1,0 +1,273 @@
+//! The `vifgate topology` commands, run as a user runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const EXAMPLE: &str = "examples/yeohaengjigi.toml";
+
+fn vifgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vifgate"))
+        .args(args)
+        .output()
+        .expect("the vifgate binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}", stdout(o));
+    })
+}
+
+#[test]
+fn check_passes_on_the_example() {
+    let o = vifgate(&["topology", "check", EXAMPLE]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("valid"), "{out}");
+    assert!(out.contains("23 of 23 expectations hold"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn check_json_lists_every_expectation() {
+    let o = vifgate(&["topology", "check", EXAMPLE, "--json"]);
+    assert!(o.status.success());
+    let v = json(&o);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["failures"], 0);
+    let list = v["expectations"].as_array().expect("an array");
+    assert!(list.len() >= 15);
+    assert!(list.iter().all(|e| e["holds"] == true));
+}
+
+#[test]
+fn check_fails_with_the_broken_expectation_listed() {
+    let dir = std::env::temp_dir().join(format!("vifgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let text = std::fs::read_to_string(EXAMPLE).expect("example")
+        + "\n[[expect]]\nfrom = \"internet\"\nto = \"web-a1\"\nprotocol = \"tcp\"\nport = 80\nverdict = \"ACCEPTED\"\n";
+    let file = dir.join("broken.toml");
+    std::fs::write(&file, text).expect("write");
+    let o = vifgate(&["topology", "check", file.to_str().expect("utf-8 path")]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("FAIL")
+            && out.contains("internet -> web-a1 tcp/80 expected ACCEPTED, got NO_ROUTE"),
+        "{out}"
+    );
+    assert!(out.contains("23 of 24 expectations hold"), "{out}");
+}
+
+#[test]
+fn check_reports_a_bad_file_with_its_place() {
+    let o = vifgate(&["topology", "check", "tests/bad/unknown_sg.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let expected = std::fs::read_to_string("tests/bad/unknown_sg.expected").expect("expected file");
+    assert!(err.contains(expected.trim()), "{err}");
+    assert!(err.contains("= expected:"), "{err}");
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let o = vifgate(&["topology", "check", "no/such/file.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot read the file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn reach_prints_verdict_and_both_directions() {
+    let o = vifgate(&[
+        "topology",
+        "reach",
+        EXAMPLE,
+        "--from",
+        "office-pc",
+        "--to",
+        "bastion",
+        "--port",
+        "22",
+    ]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("office-pc -> bastion tcp/22: ACCEPTED"),
+        "{out}"
+    );
+    assert!(out.contains("request:") && out.contains("reply:"), "{out}");
+    assert!(out.contains("dx-vif"), "{out}");
+    assert!(
+        out.contains("bastion-sg ingress rule 1 allows: tcp/22 with prefix-list office-prefixes"),
+        "{out}"
+    );
+    assert!(out.contains("reply of a tracked flow"), "{out}");
+}
+
+#[test]
+fn reach_json_has_verdict_and_hops() {
+    let o = vifgate(&[
+        "topology",
+        "reach",
+        EXAMPLE,
+        "--from",
+        "bastion",
+        "--to",
+        "db-primary",
+        "--port",
+        "3306",
+        "--json",
+    ]);
+    assert!(o.status.success());
+    let v = json(&o);
+    assert_eq!(v["verdict"], "DENIED");
+    let hops = v["hops"].as_array().expect("hops");
+    let nodes: Vec<&str> = hops.iter().filter_map(|h| h["node"].as_str()).collect();
+    assert_eq!(nodes, ["bastion", "vpc-router"]);
+    let last = hops[1]["steps"].as_array().expect("steps");
+    let nacl = last
+        .iter()
+        .find(|s| s["step"] == "nacl" && s["nacl"] == "db-nacl")
+        .expect("the deciding NACL step");
+    assert_eq!(nacl["rule"], "*");
+    assert_eq!(nacl["action"], "deny");
+}
+
+#[test]
+fn reach_to_an_address() {
+    let o = vifgate(&[
+        "topology", "reach", EXAMPLE, "--from", "web-c1", "--to", "8.8.8.8", "--port", "443",
+        "--json",
+    ]);
+    assert!(o.status.success());
+    let v = json(&o);
+    assert_eq!(v["verdict"], "ACCEPTED");
+    assert!(
+        serde_json::to_string(&v).expect("json").contains("nat-c"),
+        "web-c goes out through its own AZ's NAT gateway"
+    );
+}
+
+#[test]
+fn reach_unknown_node_suggests_a_name() {
+    let o = vifgate(&[
+        "topology",
+        "reach",
+        EXAMPLE,
+        "--from",
+        "office-pcc",
+        "--to",
+        "bastion",
+        "--port",
+        "22",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("did you mean `office-pc`?"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn matrix_json_matches_reach_cell_by_cell() {
+    let o = vifgate(&[
+        "topology", "matrix", EXAMPLE, "--ports", "22,3306", "--json",
+    ]);
+    assert!(o.status.success());
+    let v = json(&o);
+    let nodes = v["nodes"].as_array().expect("nodes").len();
+    let cells = v["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 2 * nodes * (nodes - 1));
+    let loaded = topology::load(EXAMPLE).expect("example loads");
+    let t = &loaded.topology;
+    for c in cells {
+        let from = t
+            .node_by_name(c["from"].as_str().expect("from"))
+            .expect("node");
+        let to = t.node_by_name(c["to"].as_str().expect("to")).expect("node");
+        let port: u16 = c["service"].as_str().expect("service")[4..]
+            .parse()
+            .expect("port");
+        let r = topology::analysis::reach(
+            t,
+            from,
+            topology::analysis::Target::Node(to),
+            topology::analysis::Service::Tcp(port),
+        );
+        assert_eq!(c["verdict"], r.verdict.as_str(), "cell {c}");
+    }
+}
+
+#[test]
+fn matrix_prints_a_table_per_port() {
+    let o = vifgate(&["topology", "matrix", EXAMPLE]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for p in ["tcp/22", "tcp/80", "tcp/443", "tcp/3306"] {
+        assert!(out.contains(p), "{out}");
+    }
+    assert!(out.contains("288 flows"), "{out}");
+}
+
+#[test]
+fn graph_dot_nests_subnets_in_azs_in_the_vpc() {
+    let o = vifgate(&["topology", "graph", EXAMPLE]);
+    assert!(o.status.success());
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    let vpc = dot.find("subgraph cluster_vpc").expect("a VPC cluster");
+    let az = dot.find("subgraph cluster_az_0").expect("an AZ cluster");
+    let subnet = dot
+        .find("subgraph cluster_subnet_0")
+        .expect("a subnet cluster");
+    assert!(vpc < az && az < subnet, "VPC contains AZ contains subnet");
+    assert!(dot.contains("subgraph cluster_site_0"), "the office");
+    assert!(dot.contains("dx-vif VLAN 101"), "the VIF edge");
+    assert_eq!(dot.matches('{').count(), dot.matches('}').count());
+}
+
+#[test]
+fn graph_svg_through_graphviz() {
+    let have_dot = Command::new("dot").arg("-V").output().is_ok();
+    if !have_dot {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI must have Graphviz (`dot`) installed");
+        }
+        eprintln!("skipped: Graphviz `dot` is not installed");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("vifgate-graph-{}.svg", std::process::id()));
+    let o = vifgate(&[
+        "topology",
+        "graph",
+        EXAMPLE,
+        "--format",
+        "svg",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&out).expect("svg written");
+    std::fs::remove_file(&out).ok();
+    assert!(svg.contains("<svg"), "{svg}");
+    assert!(svg.contains("vifgate-office"));
+}
+
+#[test]
+fn example_is_where_the_readme_says() {
+    assert!(Path::new(EXAMPLE).exists());
+}
