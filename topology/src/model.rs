@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::nacl::NetworkAcl;
-use crate::route_table::{Lpm, RouteOrigin, RouteTable};
+use crate::route_table::{FastMap, Lpm, RouteOrigin, RouteTable};
 use crate::security_group::{PeerResolver, PrefixListId, SecurityGroup, SgId};
 use crate::traffic::PortRange;
 
@@ -55,9 +55,9 @@ pub struct Topology {
     /// Intended reachability.
     pub expectations: Vec<Expectation>,
     /// Index: address → (node, interface).
-    pub(crate) addr_owner: HashMap<Ipv4Addr, (NodeId, usize)>,
+    pub(crate) addr_owner: FastMap<Ipv4Addr, (NodeId, usize)>,
     /// Index: public address → (node, interface).
-    pub(crate) public_owner: HashMap<Ipv4Addr, (NodeId, usize)>,
+    pub(crate) public_owner: FastMap<Ipv4Addr, (NodeId, usize)>,
     /// Index: for each group, its members' private addresses.
     pub(crate) sg_members: Vec<Vec<Ipv4Addr>>,
     /// Index: security-group rules bucketed by protocol and port.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -34,20 +35,54 @@ impl fmt::Display for RouteOrigin {
     }
 }
 
+/// A hasher for small integer keys (addresses, prefixes): one multiply per
+/// word. The keys come from the topology file, not from an adversary.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A hash map keyed by small integers, with [`FastHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
 /// A longest-prefix-match table from IPv4 prefixes to values.
 ///
 /// One hash map per prefix length, probed from /32 down, skipping lengths
 /// that hold nothing: at most 33 probes, usually a handful.
 #[derive(Debug, Clone)]
 pub struct Lpm<T> {
-    by_len: Vec<HashMap<u32, T>>,
+    by_len: Vec<FastMap<u32, T>>,
     present: u64,
 }
 
 impl<T> Default for Lpm<T> {
     fn default() -> Self {
         Lpm {
-            by_len: (0..=32).map(|_| HashMap::new()).collect(),
+            by_len: (0..=32).map(|_| FastMap::default()).collect(),
             present: 0,
         }
     }

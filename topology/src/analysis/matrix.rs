@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::reach::verdict_only;
+use super::reach::{verdict_only, Scratch};
 use super::{Service, Target, Verdict};
 use crate::model::{NodeId, Topology};
 
@@ -72,10 +72,17 @@ pub fn matrix(t: &Topology, services: &[Service]) -> Matrix {
             {
                 let nodes = &nodes;
                 scope.spawn(move || {
+                    let mut scratch = Scratch::default();
                     for (&(s, from), row) in part.iter().zip(out.chunks_mut(n)) {
                         for (&to, cell) in nodes.iter().zip(row.iter_mut()) {
                             if to != from {
-                                *cell = verdict_only(t, from, Target::Node(to), services[s]);
+                                *cell = verdict_only(
+                                    t,
+                                    from,
+                                    Target::Node(to),
+                                    services[s],
+                                    &mut scratch,
+                                );
                             }
                         }
                     }

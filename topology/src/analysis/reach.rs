@@ -66,7 +66,16 @@ pub fn reach(t: &Topology, from: NodeId, to: Target, service: Service) -> Reach 
         let mut fwd: Vec<Hop> = Vec::new();
         let mut back: Vec<Hop> = Vec::new();
         let (verdict, reason) = match &dst {
-            Ok(dst) => walk_both(t, from, src_iface, *dst, service, &mut fwd, &mut back),
+            Ok(dst) => walk_both(
+                t,
+                from,
+                src_iface,
+                *dst,
+                service,
+                &mut fwd,
+                &mut back,
+                &mut FlowState::default(),
+            ),
             Err(reason) => (Verdict::NoRoute, Some(reason.clone())),
         };
         paths.push(Path {
@@ -114,8 +123,41 @@ pub fn reach(t: &Topology, from: NodeId, to: Target, service: Service) -> Reach 
 }
 
 /// The verdict alone, without recording a trace (for the matrix).
-pub(crate) fn verdict_only(t: &Topology, from: NodeId, to: Target, service: Service) -> Verdict {
-    let mut worst = Verdict::Accepted;
+/// Keeps the matrix's per-cell state off the heap: one per thread.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    state: FlowState,
+}
+
+pub(crate) fn verdict_only(
+    t: &Topology,
+    from: NodeId,
+    to: Target,
+    service: Service,
+    scratch: &mut Scratch,
+) -> Verdict {
+    let src = &t.nodes[from];
+    // the common case, one interface to one address, without building
+    // the list of pairs
+    if let (Target::Node(d), 1) = (to, src.interfaces.len()) {
+        let dst = &t.nodes[d];
+        let public = src.kind == NodeKind::Internet && dst.kind != NodeKind::Internet;
+        if dst.interfaces.len() == 1 && !public && reachable_address(&dst.interfaces[0]) {
+            let iface = (src.in_vpc() || src.kind == NodeKind::Internet).then_some(0);
+            let d_ip = dst.interfaces[0].ip;
+            return walk_both(
+                t,
+                from,
+                iface,
+                d_ip,
+                service,
+                &mut NoRecord,
+                &mut NoRecord,
+                &mut scratch.state,
+            )
+            .0;
+        }
+    }
     for (src_iface, dst) in endpoints(t, from, to) {
         let v = match dst {
             Ok(dst) => {
@@ -127,6 +169,7 @@ pub(crate) fn verdict_only(t: &Topology, from: NodeId, to: Target, service: Serv
                     service,
                     &mut NoRecord,
                     &mut NoRecord,
+                    &mut scratch.state,
                 )
                 .0
             }
@@ -135,9 +178,16 @@ pub(crate) fn verdict_only(t: &Topology, from: NodeId, to: Target, service: Serv
         if v != Verdict::Accepted {
             return v;
         }
-        worst = v;
     }
-    worst
+    Verdict::Accepted
+}
+
+/// Whether a node is addressed at this interface (not at a VIF or VPN end).
+fn reachable_address(i: &crate::model::Interface) -> bool {
+    matches!(
+        i.attachment,
+        Attachment::Lan(_) | Attachment::Subnet(_) | Attachment::Internet
+    )
 }
 
 /// The (source interface, destination address) pairs to try. A node in the
@@ -177,12 +227,7 @@ fn endpoints(
             } else {
                 node.interfaces
                     .iter()
-                    .filter(|i| {
-                        matches!(
-                            i.attachment,
-                            Attachment::Lan(_) | Attachment::Subnet(_) | Attachment::Internet
-                        )
-                    })
+                    .filter(|i| reachable_address(i))
                     .map(|i| Ok(i.ip))
                     .collect()
             }
@@ -253,8 +298,10 @@ fn walk_both(
     service: Service,
     fwd: &mut impl Recorder,
     back: &mut impl Recorder,
+    state: &mut FlowState,
 ) -> (Verdict, Option<String>) {
-    let mut state = FlowState::default();
+    state.tracked.clear();
+    state.nat.clear();
     let node = &t.nodes[from];
     let (iface, src) = match src_iface {
         Some(i) => (Some(i), node.interfaces[i].ip),
@@ -299,7 +346,7 @@ fn walk_both(
         t,
         rec: fwd,
         reply: false,
-        state: &mut state,
+        state,
         budget: MAX_HOPS,
     };
     let end = w.originate(from, iface, flow);
@@ -342,7 +389,7 @@ fn walk_both(
         t,
         rec: back,
         reply: true,
-        state: &mut state,
+        state,
         budget: MAX_HOPS,
     };
     match w.originate(dnode, Some(diface), rflow) {
