@@ -68,10 +68,12 @@ pub fn reach(t: &Topology, from: NodeId, to: Target, service: Service) -> Reach 
         let (verdict, reason) = match &dst {
             Ok(dst) => walk_both(
                 t,
-                from,
-                src_iface,
-                *dst,
-                service,
+                Query {
+                    from,
+                    src_iface,
+                    dst: *dst,
+                    service,
+                },
                 &mut fwd,
                 &mut back,
                 &mut FlowState::default(),
@@ -147,10 +149,12 @@ pub(crate) fn verdict_only(
             let d_ip = dst.interfaces[0].ip;
             return walk_both(
                 t,
-                from,
-                iface,
-                d_ip,
-                service,
+                Query {
+                    from,
+                    src_iface: iface,
+                    dst: d_ip,
+                    service,
+                },
                 &mut NoRecord,
                 &mut NoRecord,
                 &mut scratch.state,
@@ -163,10 +167,12 @@ pub(crate) fn verdict_only(
             Ok(dst) => {
                 walk_both(
                     t,
-                    from,
-                    src_iface,
-                    dst,
-                    service,
+                    Query {
+                        from,
+                        src_iface,
+                        dst,
+                        service,
+                    },
                     &mut NoRecord,
                     &mut NoRecord,
                     &mut scratch.state,
@@ -290,16 +296,29 @@ struct FlowState {
 const GATEWAY_POLICY: usize = usize::MAX;
 const MAX_HOPS: usize = 64;
 
-fn walk_both(
-    t: &Topology,
+/// One flow to walk: from a node (and interface, when it has several) to an
+/// address.
+#[derive(Clone, Copy)]
+struct Query {
     from: NodeId,
     src_iface: Option<usize>,
     dst: Ipv4Addr,
     service: Service,
+}
+
+fn walk_both(
+    t: &Topology,
+    q: Query,
     fwd: &mut impl Recorder,
     back: &mut impl Recorder,
     state: &mut FlowState,
 ) -> (Verdict, Option<String>) {
+    let Query {
+        from,
+        src_iface,
+        dst,
+        service,
+    } = q;
     state.tracked.clear();
     state.nat.clear();
     let node = &t.nodes[from];

@@ -1,0 +1,1548 @@
+//! One test per rule of `shared/reference/aws-network-semantics.md` that the
+//! topology model implements. Each test is named after its rule, quotes it in
+//! its doc comment, builds the smallest topology that exercises it, and
+//! checks the analyser's verdict and, where it matters, what the trace says
+//! decided (which ACL rule, which group, which route, which link).
+//!
+//! Every topology starts from [`Net::office`]: one office LAN
+//! (192.168.10.0/24: `pc` at .10, `pc2` at .200) behind a gateway box `gw`
+//! whose policy is the group `office-edge`, a VPC 10.0.0.0/16 with an
+//! internet gateway `igw` and a VGW `vgw`, and the `internet` node at
+//! 198.51.100.10. [`Net::hybrid`] adds an open `office-edge` and the VIF
+//! `dx-vif` advertising the office LAN; [`app`] adds the subnet `app`
+//! (10.0.1.0/24, table `app-rt` with VGW propagation) and its instance
+//! `app-1` at 10.0.1.10.
+
+use std::net::Ipv4Addr;
+
+use topology::analysis::{self, Hop, Reach, Service, Step, Target, Verdict};
+use topology::nacl::NaclAction;
+use topology::route_table::RouteOrigin;
+use topology::security_group::Direction;
+use topology::{Loaded, Topology};
+
+// ---- building topologies -------------------------------------------------
+
+/// The office and the VPC shell every test starts from.
+const OFFICE: &str = r#"
+name = "semantics"
+
+[[site]]
+name = "office"
+
+[[site.lan]]
+name = "lan"
+cidr = "192.168.10.0/24"
+
+[[site.gateway]]
+name = "gw"
+interfaces = [{ lan = "lan", ip = "192.168.10.1" }]
+security_groups = ["office-edge"]
+
+[[site.host]]
+name = "pc"
+lan = "lan"
+ip = "192.168.10.10"
+
+[[site.host]]
+name = "pc2"
+lan = "lan"
+ip = "192.168.10.200"
+
+[vpc]
+name = "vpc"
+cidr = "10.0.0.0/16"
+region = "ap-northeast-2"
+azs = ["a"]
+internet_gateway = { name = "igw" }
+vgw = { name = "vgw" }
+
+[internet]
+name = "internet"
+ip = "198.51.100.10"
+"#;
+
+/// The gateway box admits nothing the VPC opens, and lets the office open
+/// anything (egress omitted = allow all).
+const EDGE_OPEN: &str = r#"
+[[security_group]]
+name = "office-edge"
+ingress = []
+"#;
+
+/// The Site-to-Site VPN backup, carrying the office LAN.
+const VPN: &str = r#"
+[vpn]
+name = "vpn-backup"
+customer_gateway = "gw"
+routing = "static"
+prefixes = ["192.168.10.0/24"]
+"#;
+
+/// A topology under construction: TOML fragments appended to [`OFFICE`].
+#[derive(Clone)]
+struct Net(String);
+
+impl Net {
+    /// Office and VPC shell only: the test supplies `office-edge` and links.
+    fn office() -> Net {
+        Net(OFFICE.to_string())
+    }
+
+    /// Office and VPC joined by `dx-vif` (advertising 192.168.10.0/24), with
+    /// an open `office-edge` policy.
+    fn hybrid() -> Net {
+        Net::office()
+            .add(EDGE_OPEN)
+            .add(vif(&["192.168.10.0/24"], None))
+    }
+
+    fn add(mut self, fragment: impl AsRef<str>) -> Net {
+        self.0.push('\n');
+        self.0.push_str(fragment.as_ref());
+        self.0.push('\n');
+        self
+    }
+
+    fn try_load(&self) -> Result<Loaded, topology::Diagnostics> {
+        topology::parse("semantics.toml", self.0.clone())
+    }
+
+    fn load(&self) -> Loaded {
+        match self.try_load() {
+            Ok(l) => l,
+            Err(d) => panic!("topology does not load:\n{d}\n--- file ---\n{}", self.0),
+        }
+    }
+
+    fn topo(&self) -> Topology {
+        self.load().topology
+    }
+}
+
+/// `[[direct_connect.vif]]` named `dx-vif` on `gw`.
+fn vif(prefixes: &[&str], state: Option<&str>) -> String {
+    let list = prefixes
+        .iter()
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let state = state
+        .map(|s| format!("state = \"{s}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
+[[direct_connect.vif]]
+name = "dx-vif"
+vlan = 101
+customer_asn = 65010
+customer_address = "169.254.100.1/30"
+amazon_address = "169.254.100.2/30"
+customer_router = "gw"
+advertised_prefixes = [{list}]
+{state}"#
+    )
+}
+
+/// The `office-edge` policy with the given ingress rules (egress omitted).
+fn edge(ingress: &str) -> String {
+    format!("[[security_group]]\nname = \"office-edge\"\ningress = [{ingress}]\n")
+}
+
+fn subnet(name: &str, cidr: &str, extra: &str) -> String {
+    format!("[[vpc.subnet]]\nname = \"{name}\"\naz = \"a\"\ncidr = \"{cidr}\"\n{extra}\n")
+}
+
+fn route_table(name: &str, extra: &str) -> String {
+    format!("[[vpc.route_table]]\nname = \"{name}\"\n{extra}\n")
+}
+
+fn instance(name: &str, subnet: &str, ip: &str, extra: &str) -> String {
+    format!(
+        "[[vpc.instance]]\nname = \"{name}\"\nsubnet = \"{subnet}\"\nip = \"{ip}\"\n{extra}\n"
+    )
+}
+
+fn sg(name: &str, body: &str) -> String {
+    format!("[[security_group]]\nname = \"{name}\"\n{body}\n")
+}
+
+fn nacl(name: &str, ingress: &str, egress: &str) -> String {
+    format!("[[vpc.nacl]]\nname = \"{name}\"\ningress = [{ingress}]\negress = [{egress}]\n")
+}
+
+fn nat(name: &str, subnet: &str, ip: &str, public_ip: &str) -> String {
+    format!(
+        "[[vpc.nat_gateway]]\nname = \"{name}\"\nsubnet = \"{subnet}\"\nip = \"{ip}\"\npublic_ip = \"{public_ip}\"\n"
+    )
+}
+
+/// [`Net::hybrid`] plus subnet `app` (10.0.1.0/24, table `app-rt`
+/// propagating the VGW's routes, the subnet's ACL `acl` if given) and
+/// `app-1` at 10.0.1.10 with the groups `groups` (a TOML list).
+fn app_in(net: Net, groups: &str, acl: Option<&str>) -> Net {
+    let acl = acl
+        .map(|a| format!("nacl = \"{a}\""))
+        .unwrap_or_default();
+    net.add(subnet(
+        "app",
+        "10.0.1.0/24",
+        &format!("route_table = \"app-rt\"\n{acl}"),
+    ))
+    .add(route_table("app-rt", "propagate_vgw = true"))
+    .add(instance(
+        "app-1",
+        "app",
+        "10.0.1.10",
+        &format!("security_groups = {groups}"),
+    ))
+}
+
+/// The usual test bed: office, DX, `app-1` with the group `app-sg` whose
+/// rules are `app_sg` (TOML lines).
+fn app(app_sg: &str) -> Net {
+    app_in(Net::hybrid(), r#"["app-sg"]"#, None).add(sg("app-sg", app_sg))
+}
+
+/// `app-1` open to the whole office on every protocol, in a subnet guarded
+/// by the ACL `app-nacl` with the given rules: the ACL alone decides.
+fn app_behind_nacl(ingress: &str, egress: &str) -> Net {
+    app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl"))
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+        ))
+        .add(nacl("app-nacl", ingress, egress))
+}
+
+// ---- asking and looking at traces ------------------------------------------
+
+/// `to` is a node name or an IPv4 address.
+fn reach(t: &Topology, from: &str, to: &str, service: Service) -> Reach {
+    let from_id = t
+        .node_by_name(from)
+        .unwrap_or_else(|| panic!("no node {from}"));
+    let target = match to.parse::<Ipv4Addr>() {
+        Ok(a) => Target::Addr(a),
+        Err(_) => Target::Node(
+            t.node_by_name(to)
+                .unwrap_or_else(|| panic!("no node {to}")),
+        ),
+    };
+    analysis::reach(t, from_id, target, service)
+}
+
+fn json(r: &Reach) -> String {
+    serde_json::to_string_pretty(r).unwrap()
+}
+
+/// Asks, and checks the verdict; on a mismatch prints the whole trace.
+#[track_caller]
+fn expect(t: &Topology, from: &str, to: &str, service: Service, verdict: Verdict) -> Reach {
+    let r = reach(t, from, to, service);
+    assert_eq!(
+        r.verdict,
+        verdict,
+        "{from} -> {to} {service}: expected {verdict}, got {} ({:?})\n{}",
+        r.verdict,
+        r.reason,
+        json(&r)
+    );
+    r
+}
+
+fn steps(hops: &[Hop]) -> impl Iterator<Item = &Step> {
+    hops.iter().flat_map(|h| h.steps.iter())
+}
+
+fn reason(r: &Reach) -> &str {
+    r.reason.as_deref().unwrap_or("")
+}
+
+/// The ACL decisions in `hops`: (acl, direction, rule, action).
+fn nacl_decisions(hops: &[Hop]) -> Vec<(String, Direction, String, NaclAction)> {
+    steps(hops)
+        .filter_map(|s| match s {
+            Step::Nacl {
+                nacl,
+                direction,
+                rule,
+                action,
+                ..
+            } => Some((nacl.clone(), *direction, rule.clone(), *action)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The security-group rules that allowed new flows: (direction, group, rule).
+fn sg_allows(hops: &[Hop]) -> Vec<(Direction, String, usize)> {
+    steps(hops)
+        .filter_map(|s| match s {
+            Step::SecurityGroupAllow {
+                direction,
+                group,
+                rule,
+                ..
+            } => Some((*direction, group.clone(), *rule)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Directions in which a security group denied.
+fn sg_denies(hops: &[Hop]) -> Vec<Direction> {
+    steps(hops)
+        .filter_map(|s| match s {
+            Step::SecurityGroupDeny { direction, .. } => Some(*direction),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Directions in which a reply passed as a tracked flow.
+fn tracked(hops: &[Hop]) -> Vec<Direction> {
+    steps(hops)
+        .filter_map(|s| match s {
+            Step::Tracked { direction, .. } => Some(*direction),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The routes chosen: (table, prefix, target, origin).
+fn routes(hops: &[Hop]) -> Vec<(String, String, String, RouteOrigin)> {
+    steps(hops)
+        .filter_map(|s| match s {
+            Step::Route {
+                table,
+                prefix,
+                target,
+                origin,
+                ..
+            } => Some((table.clone(), prefix.clone(), target.clone(), *origin)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn visits(hops: &[Hop], node: &str) -> bool {
+    hops.iter().any(|h| h.node == node)
+}
+
+fn has_warning(l: &Loaded, needle: &str) -> bool {
+    l.warnings.0.iter().any(|d| d.message.contains(needle))
+}
+
+use Direction::{Egress, Ingress};
+use Service::{IcmpEcho, Proto, Tcp, Udp};
+use Verdict::{Accepted, Denied, NoRoute};
+
+// ==== security groups ==========================================================
+
+/// "Allow rules only; everything not allowed is dropped."
+#[test]
+fn sg_allow_rules_only_everything_not_allowed_is_dropped() {
+    let t = app(r#"ingress = [{ protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }]"#).topo();
+    let ok = expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    assert!(sg_allows(&ok.hops).contains(&(Ingress, "app-sg".into(), 1)));
+
+    for service in [Tcp(23), Udp(22), IcmpEcho, Proto(47)] {
+        let r = expect(&t, "pc", "app-1", service, Denied);
+        assert_eq!(sg_denies(&r.hops), vec![Ingress], "{}", json(&r));
+        assert!(reason(&r).contains("app-sg"), "{}", json(&r));
+    }
+}
+
+/// "Rules of all groups on an interface are pooled: the most permissive
+/// matching rule applies, and every rule is considered (no ordering)."
+#[test]
+fn sg_rules_of_all_groups_on_an_interface_are_pooled() {
+    let t = app_in(Net::hybrid(), r#"["narrow-sg", "wide-sg"]"#, None)
+        .add(sg(
+            "narrow-sg",
+            r#"ingress = [{ protocol = "tcp", ports = 22, cidr = "192.168.10.10/32" }]"#,
+        ))
+        .add(sg(
+            "wide-sg",
+            r#"ingress = [
+  { protocol = "tcp", ports = 443, cidr = "10.9.9.9/32" },
+  { protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" },
+  { protocol = "tcp", ports = 80, cidr = "192.168.10.0/24" },
+]"#,
+        ))
+        .topo();
+    // pc2 is outside narrow-sg's /32: the more permissive rule of the other
+    // group, and not its first rule, lets it in
+    let r = expect(&t, "pc2", "app-1", Tcp(22), Accepted);
+    assert!(sg_allows(&r.hops).contains(&(Ingress, "wide-sg".into(), 2)), "{}", json(&r));
+    let r = expect(&t, "pc", "app-1", Tcp(80), Accepted);
+    assert!(sg_allows(&r.hops).contains(&(Ingress, "wide-sg".into(), 3)), "{}", json(&r));
+    expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    // a port no group opens
+    expect(&t, "pc", "app-1", Tcp(8080), Denied);
+}
+
+/// "Rule: protocol (..., or -1 = all), port range for tcp/udp (any other
+/// protocol, -1 included, opens all ports)" — protocol -1.
+#[test]
+fn sg_protocol_minus_one_opens_every_protocol_and_port() {
+    let t = app(r#"ingress = [{ protocol = "-1", cidr = "192.168.10.10/32" }]"#).topo();
+    for service in [Tcp(1), Tcp(65535), Udp(53), IcmpEcho, Proto(47), Proto(50)] {
+        expect(&t, "pc", "app-1", service, Accepted);
+    }
+    // the peer still counts
+    expect(&t, "pc2", "app-1", Tcp(22), Denied);
+}
+
+/// "Rule: protocol (tcp, udp, icmp, icmpv6, a number, ...), port range for
+/// tcp/udp (any other protocol ... opens all ports)" — a protocol by number:
+/// 47 (GRE) opens all of GRE whatever `ports` says (with a warning), while
+/// 6 is tcp and keeps its port range.
+#[test]
+fn sg_numbered_protocol_opens_all_ports() {
+    let net = app(
+        r#"ingress = [
+  { protocol = 47, ports = 22, cidr = "192.168.10.0/24" },
+  { protocol = 6, ports = 22, cidr = "192.168.10.0/24" },
+]"#,
+    );
+    let loaded = net.load();
+    assert!(
+        has_warning(&loaded, "ports are ignored for protocol 47"),
+        "{}",
+        loaded.warnings
+    );
+    let t = loaded.topology;
+    expect(&t, "pc", "app-1", Proto(47), Accepted);
+    expect(&t, "pc", "app-1", Proto(50), Denied);
+    expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    expect(&t, "pc", "app-1", Tcp(23), Denied);
+    expect(&t, "pc", "app-1", Udp(22), Denied);
+}
+
+/// "ICMP type/code in the from/to port fields (-1 = all; type -1 requires
+/// code -1)".
+#[test]
+fn sg_icmp_type_and_code_minus_one_mean_all() {
+    let echo = |rule: &str| {
+        let t = app(&format!(
+            r#"ingress = [{{ protocol = "icmp", {rule}, cidr = "192.168.10.0/24" }}]"#
+        ))
+        .topo();
+        reach(&t, "pc", "app-1", IcmpEcho).verdict
+    };
+    assert_eq!(echo("icmp_type = -1, icmp_code = -1"), Accepted);
+    assert_eq!(echo("icmp_type = 8, icmp_code = -1"), Accepted);
+    assert_eq!(echo("icmp_type = 8, icmp_code = 0"), Accepted);
+    assert_eq!(echo("icmp_type = 3, icmp_code = -1"), Denied);
+    assert_eq!(echo("icmp_type = 8, icmp_code = 5"), Denied);
+    // type -1 with a specific code is refused
+    let bad = app(
+        r#"ingress = [{ protocol = "icmp", icmp_type = -1, icmp_code = 3, cidr = "192.168.10.0/24" }]"#,
+    )
+    .try_load();
+    let diags = bad.expect_err("type -1 with code 3 must be an error");
+    assert!(
+        diags
+            .0
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("ICMP type -1")),
+        "{diags}"
+    );
+}
+
+/// "one peer: ... another security group (matches the private addresses of
+/// that group's members; its rules are not copied)" — members match,
+/// non-members do not, and the referenced group's own rules do not apply.
+#[test]
+fn sg_peer_group_matches_its_members() {
+    let t = app_in(Net::hybrid(), r#"["app-sg"]"#, None)
+        .add(instance(
+            "bastion",
+            "app",
+            "10.0.1.20",
+            r#"security_groups = ["bastion-sg"]"#,
+        ))
+        .add(instance(
+            "other",
+            "app",
+            "10.0.1.30",
+            r#"security_groups = ["other-sg"]"#,
+        ))
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "tcp", ports = 22, sg = "bastion-sg" }]"#,
+        ))
+        .add(sg(
+            "bastion-sg",
+            r#"ingress = [{ protocol = "tcp", ports = 80, cidr = "0.0.0.0/0" }]"#,
+        ))
+        .add(sg("other-sg", "ingress = []"))
+        .topo();
+    let r = expect(&t, "bastion", "app-1", Tcp(22), Accepted);
+    assert!(json(&r).contains("sg bastion-sg"), "{}", json(&r));
+    // not a member
+    expect(&t, "other", "app-1", Tcp(22), Denied);
+    expect(&t, "pc", "app-1", Tcp(22), Denied);
+    // bastion-sg's rule (tcp/80 from anywhere) is not copied into app-sg
+    expect(&t, "other", "app-1", Tcp(80), Denied);
+    expect(&t, "bastion", "app-1", Tcp(80), Denied);
+}
+
+/// "another security group (matches the private addresses of that group's
+/// members ...)" — not their public addresses: a member that comes in
+/// through the internet gateway, from its public IP, does not match.
+#[test]
+fn sg_peer_group_does_not_match_public_addresses() {
+    let build = |app_rule: &str| {
+        Net::hybrid()
+            .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+            .add(route_table(
+                "pub-rt",
+                r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+            ))
+            .add(instance(
+                "bastion",
+                "pub",
+                "10.0.0.10",
+                "public_ip = \"203.0.113.10\"\nsecurity_groups = [\"bastion-sg\"]",
+            ))
+            .add(instance(
+                "web",
+                "pub",
+                "10.0.0.11",
+                "public_ip = \"203.0.113.11\"\nsecurity_groups = [\"web-sg\"]",
+            ))
+            .add(sg("bastion-sg", "ingress = []"))
+            .add(sg("web-sg", &format!("ingress = [{app_rule}]")))
+            .topo()
+    };
+    let t = build(r#"{ protocol = "tcp", ports = 22, sg = "bastion-sg" }"#);
+    expect(&t, "bastion", "web", Tcp(22), Accepted);
+    let r = expect(&t, "bastion", "203.0.113.11", Tcp(22), Denied);
+    assert_eq!(sg_denies(&r.hops), vec![Ingress], "{}", json(&r));
+    assert!(reason(&r).contains("203.0.113.10"), "{}", json(&r));
+    // control: the same path is open when the rule names the public address
+    let t = build(r#"{ protocol = "tcp", ports = 22, cidr = "203.0.113.10/32" }"#);
+    expect(&t, "bastion", "203.0.113.11", Tcp(22), Accepted);
+}
+
+/// "one peer: a CIDR, a prefix list, or another security group" — a prefix
+/// list matches any of its blocks, and nothing else.
+#[test]
+fn sg_prefix_list_peer() {
+    let t = app(r#"ingress = [{ protocol = "tcp", ports = 22, prefix_list = "office-pl" }]"#)
+        .add("[[prefix_list]]\nname = \"office-pl\"\ncidrs = [\"172.16.0.0/12\", \"192.168.10.0/28\"]\n")
+        .topo();
+    let r = expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    assert!(json(&r).contains("prefix-list office-pl"), "{}", json(&r));
+    // 192.168.10.200 is in neither block
+    expect(&t, "pc2", "app-1", Tcp(22), Denied);
+}
+
+/// "A new group: no inbound rules, one allow-all outbound rule." — a group
+/// whose `egress` is omitted lets everything out.
+#[test]
+fn sg_new_group_allows_all_outbound() {
+    let t = app_in(Net::hybrid(), r#"["client-sg"]"#, None)
+        .add(instance(
+            "server",
+            "app",
+            "10.0.1.11",
+            r#"security_groups = ["server-sg"]"#,
+        ))
+        .add(sg("client-sg", "ingress = []"))
+        .add(sg(
+            "server-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "10.0.0.0/16" }]"#,
+        ))
+        .topo();
+    for service in [Tcp(5432), Udp(53), IcmpEcho, Proto(47)] {
+        let r = expect(&t, "app-1", "server", service, Accepted);
+        assert!(
+            sg_allows(&r.hops).contains(&(Egress, "client-sg".into(), 1)),
+            "{}",
+            json(&r)
+        );
+    }
+    // and no inbound rules: nothing comes in
+    expect(&t, "server", "app-1", Tcp(22), Denied);
+}
+
+/// "A group with no outbound rules allows no outbound traffic." — `egress = []`.
+#[test]
+fn sg_group_without_outbound_rules_allows_no_outbound() {
+    let t = app_in(Net::hybrid(), r#"["client-sg"]"#, None)
+        .add(instance(
+            "server",
+            "app",
+            "10.0.1.11",
+            r#"security_groups = ["server-sg"]"#,
+        ))
+        .add(sg("client-sg", "ingress = []\negress = []"))
+        .add(sg(
+            "server-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "10.0.0.0/16" }]"#,
+        ))
+        .topo();
+    for service in [Tcp(5432), Udp(53), IcmpEcho] {
+        let r = expect(&t, "app-1", "server", service, Denied);
+        assert_eq!(sg_denies(&r.hops), vec![Egress], "{}", json(&r));
+        assert_eq!(r.hops.len(), 1, "dropped at the source: {}", json(&r));
+    }
+}
+
+/// "The default group of a VPC allows all inbound from its own members and
+/// all outbound." — interfaces that omit `security_groups` get it.
+#[test]
+fn sg_vpc_default_group_admits_its_members_only() {
+    let t = Net::hybrid()
+        .add(subnet(
+            "app",
+            "10.0.1.0/24",
+            r#"route_table = "app-rt""#,
+        ))
+        .add(route_table("app-rt", "propagate_vgw = true"))
+        .add(instance("a", "app", "10.0.1.10", ""))
+        .add(instance("b", "app", "10.0.1.11", ""))
+        .add(instance(
+            "c",
+            "app",
+            "10.0.1.12",
+            r#"security_groups = ["web-sg"]"#,
+        ))
+        .add(sg(
+            "web-sg",
+            r#"ingress = [{ protocol = "tcp", ports = 80, cidr = "0.0.0.0/0" }]"#,
+        ))
+        .topo();
+    for service in [Tcp(5432), Udp(53), IcmpEcho] {
+        let r = expect(&t, "a", "b", service, Accepted);
+        assert!(
+            sg_allows(&r.hops).contains(&(Ingress, "default".into(), 1)),
+            "{}",
+            json(&r)
+        );
+    }
+    // nothing else comes in: not another group's instance, not the office
+    expect(&t, "c", "a", Tcp(5432), Denied);
+    expect(&t, "pc", "a", Tcp(22), Denied);
+    expect(&t, "pc", "a", IcmpEcho, Denied);
+    // everything goes out
+    let r = expect(&t, "a", "c", Tcp(80), Accepted);
+    assert!(sg_allows(&r.hops).contains(&(Egress, "default".into(), 1)), "{}", json(&r));
+}
+
+/// "Connection tracking: replies of an allowed flow pass whatever the rules
+/// of the other direction say." — and an unsolicited flow in the reply's
+/// direction is still denied.
+#[test]
+fn sg_stateful_replies_pass_unsolicited_flows_do_not() {
+    let t = app_in(Net::hybrid(), r#"["client-sg"]"#, None)
+        .add(instance(
+            "server",
+            "app",
+            "10.0.1.11",
+            r#"security_groups = ["server-sg"]"#,
+        ))
+        .add(sg(
+            "client-sg",
+            r#"ingress = []
+egress = [{ protocol = "tcp", ports = 443, cidr = "10.0.1.11/32" }]"#,
+        ))
+        .add(sg(
+            "server-sg",
+            r#"ingress = [{ protocol = "tcp", ports = 443, cidr = "10.0.1.10/32" }]
+egress = []"#,
+        ))
+        .topo();
+    let r = expect(&t, "app-1", "server", Tcp(443), Accepted);
+    // the reply leaves server (no egress rule) and enters app-1 (no ingress
+    // rule) as a tracked flow
+    assert_eq!(tracked(&r.reply_hops), vec![Egress, Ingress], "{}", json(&r));
+    assert!(sg_allows(&r.reply_hops).is_empty(), "{}", json(&r));
+    // the same packets unsolicited: server opens a flow to app-1
+    let r = expect(&t, "server", "app-1", Tcp(443), Denied);
+    assert_eq!(sg_denies(&r.hops), vec![Egress], "{}", json(&r));
+    let r = expect(&t, "server", "app-1", Tcp(33000), Denied);
+    assert_eq!(sg_denies(&r.hops), vec![Egress], "{}", json(&r));
+}
+
+/// "ICMP is always tracked." — an echo request let in by an ingress rule is
+/// answered although the group has no outbound rule at all.
+#[test]
+fn sg_icmp_is_always_tracked() {
+    let t = app(
+        r#"ingress = [{ protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "192.168.10.0/24" }]
+egress = []"#,
+    )
+    .topo();
+    let r = expect(&t, "pc", "app-1", IcmpEcho, Accepted);
+    assert!(tracked(&r.reply_hops).contains(&Egress), "{}", json(&r));
+    // app-1 itself can send nothing
+    expect(&t, "app-1", "pc", IcmpEcho, Denied);
+}
+
+// ==== network ACLs ===============================================================
+
+const ALLOW_ALL_OUT: &str = r#"{ rule = 100, action = "allow", protocol = "-1", cidr = "0.0.0.0/0" }"#;
+
+/// "Numbered rules 1-32766, evaluated lowest first; the first match decides
+/// (allow or deny)." — whatever the order in the file, and even when a later
+/// rule says otherwise.
+#[test]
+fn nacl_lowest_numbered_matching_rule_decides() {
+    let t = app_behind_nacl(
+        r#"{ rule = 200, action = "allow", protocol = "tcp", ports = 22, cidr = "0.0.0.0/0" },
+  { rule = 100, action = "deny", protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }"#,
+        ALLOW_ALL_OUT,
+    )
+    .topo();
+    let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
+    assert_eq!(
+        nacl_decisions(&r.hops),
+        vec![("app-nacl".into(), Ingress, "100".into(), NaclAction::Deny)],
+        "{}",
+        json(&r)
+    );
+    assert!(reason(&r).contains("rule 100"), "{}", json(&r));
+
+    let t = app_behind_nacl(
+        r#"{ rule = 200, action = "deny", protocol = "-1", cidr = "0.0.0.0/0" },
+  { rule = 100, action = "allow", protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }"#,
+        ALLOW_ALL_OUT,
+    )
+    .topo();
+    let r = expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    assert_eq!(
+        nacl_decisions(&r.hops),
+        vec![("app-nacl".into(), Ingress, "100".into(), NaclAction::Allow)],
+        "{}",
+        json(&r)
+    );
+    // rule 200 still decides what rule 100 does not match
+    let r = expect(&t, "pc", "app-1", Tcp(80), Denied);
+    assert_eq!(nacl_decisions(&r.hops)[0].2, "200", "{}", json(&r));
+}
+
+/// "The last rule `*` (32767 for IPv4) denies and cannot change."
+#[test]
+fn nacl_final_star_rule_denies() {
+    let t = app_behind_nacl(
+        r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }"#,
+        ALLOW_ALL_OUT,
+    )
+    .topo();
+    expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    for service in [Tcp(80), Udp(22), IcmpEcho] {
+        let r = expect(&t, "pc", "app-1", service, Denied);
+        assert_eq!(
+            nacl_decisions(&r.hops),
+            vec![("app-nacl".into(), Ingress, "*".into(), NaclAction::Deny)],
+            "{}",
+            json(&r)
+        );
+        assert!(reason(&r).contains("rule *"), "{}", json(&r));
+    }
+}
+
+/// "The default ACL allows all in and out (rule 100)." — a subnet that names
+/// no ACL gets it.
+#[test]
+fn nacl_default_acl_allows_all() {
+    let t = app(r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#).topo();
+    for service in [Tcp(8080), Udp(5000), IcmpEcho, Proto(47)] {
+        let r = expect(&t, "pc", "app-1", service, Accepted);
+        let fwd = nacl_decisions(&r.hops);
+        assert_eq!(
+            fwd,
+            vec![("default".into(), Ingress, "100".into(), NaclAction::Allow)],
+            "{}",
+            json(&r)
+        );
+        let back = nacl_decisions(&r.reply_hops);
+        assert!(
+            back.iter()
+                .all(|d| *d == ("default".into(), Egress, "100".into(), NaclAction::Allow))
+                && !back.is_empty(),
+            "{}",
+            json(&r)
+        );
+    }
+}
+
+/// "A new custom ACL denies all."
+#[test]
+fn nacl_new_custom_acl_denies_all() {
+    let t = app_behind_nacl("", "").topo();
+    for service in [Tcp(22), Udp(53), IcmpEcho] {
+        let r = expect(&t, "pc", "app-1", service, Denied);
+        assert_eq!(
+            nacl_decisions(&r.hops),
+            vec![("app-nacl".into(), Ingress, "*".into(), NaclAction::Deny)],
+            "{}",
+            json(&r)
+        );
+    }
+    // and outbound too
+    let r = expect(&t, "app-1", "pc", Tcp(22), Denied);
+    assert_eq!(
+        nacl_decisions(&r.hops),
+        vec![("app-nacl".into(), Egress, "*".into(), NaclAction::Deny)],
+        "{}",
+        json(&r)
+    );
+}
+
+/// "Stateless: return traffic needs its own rule" — a request the ACL lets
+/// in is DENIED when no outbound rule lets its reply out, and the reason says
+/// it is the reply (like the ACCEPT + REJECT pair in flow logs).
+#[test]
+fn nacl_stateless_reply_needs_its_own_rule() {
+    let ssh_in = r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }"#;
+    let t = app_behind_nacl(ssh_in, "").topo();
+    let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
+    assert!(reason(&r).contains("reply"), "{}", json(&r));
+    // the request was let in; its reply was refused on the way out
+    assert_eq!(
+        nacl_decisions(&r.hops),
+        vec![("app-nacl".into(), Ingress, "100".into(), NaclAction::Allow)]
+    );
+    assert!(
+        nacl_decisions(&r.reply_hops)
+            .contains(&("app-nacl".into(), Egress, "*".into(), NaclAction::Deny)),
+        "{}",
+        json(&r)
+    );
+
+    let t = app_behind_nacl(
+        ssh_in,
+        r#"{ rule = 100, action = "allow", protocol = "tcp", ports = "1024-65535", cidr = "192.168.10.0/24" }"#,
+    )
+    .topo();
+    expect(&t, "pc", "app-1", Tcp(22), Accepted);
+
+    // ICMP too: the echo reply needs an outbound rule
+    let t = app_behind_nacl(
+        r#"{ rule = 100, action = "allow", protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "192.168.10.0/24" }"#,
+        r#"{ rule = 100, action = "allow", protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "192.168.10.0/24" }"#,
+    )
+    .topo();
+    let r = expect(&t, "pc", "app-1", IcmpEcho, Denied);
+    assert!(reason(&r).contains("reply"), "{}", json(&r));
+}
+
+/// "usually ephemeral ports 1024-65535 (Linux clients use 32768-60999 ...)"
+/// — the reply to a Linux client must be allowed on all of 32768-60999:
+/// exactly that range suffices, part of it does not, and a lower-numbered
+/// deny inside it wins over a broad allow.
+#[test]
+fn nacl_reply_to_linux_client_needs_32768_60999() {
+    let ssh_in = r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }"#;
+    let out = |rules: &str| app_behind_nacl(ssh_in, rules).topo();
+
+    let t = out(r#"{ rule = 100, action = "allow", protocol = "tcp", ports = "32768-60999", cidr = "192.168.10.0/24" }"#);
+    expect(&t, "pc", "app-1", Tcp(22), Accepted);
+
+    let t = out(r#"{ rule = 100, action = "allow", protocol = "tcp", ports = "32768-40000", cidr = "192.168.10.0/24" }"#);
+    let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
+    assert!(reason(&r).contains("reply"), "{}", json(&r));
+    assert!(reason(&r).contains("40001-60999"), "{}", json(&r));
+
+    let t = out(r#"{ rule = 100, action = "allow", protocol = "tcp", ports = "1024-32767", cidr = "192.168.10.0/24" }"#);
+    expect(&t, "pc", "app-1", Tcp(22), Denied);
+
+    let t = out(
+        r#"{ rule = 90, action = "deny", protocol = "tcp", ports = 50000, cidr = "192.168.10.0/24" },
+  { rule = 100, action = "allow", protocol = "tcp", ports = "1024-65535", cidr = "192.168.10.0/24" }"#,
+    );
+    let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
+    assert!(reason(&r).contains("rule 90"), "{}", json(&r));
+}
+
+/// "Network ACLs (per subnet, stateless)" — an ACL guards its subnet's
+/// boundary: two hosts of the same subnet talk past a deny-all ACL, while
+/// traffic from outside the subnet is stopped by it.
+#[test]
+fn nacl_applies_only_when_crossing_the_subnet_boundary() {
+    let t = app_in(Net::hybrid(), r#"["app-sg"]"#, Some("locked"))
+        .add(instance(
+            "app-2",
+            "app",
+            "10.0.1.11",
+            r#"security_groups = ["app-sg"]"#,
+        ))
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "0.0.0.0/0" }]"#,
+        ))
+        .add(nacl("locked", "", ""))
+        .topo();
+    for service in [Tcp(22), Udp(53), IcmpEcho] {
+        let r = expect(&t, "app-1", "app-2", service, Accepted);
+        assert!(nacl_decisions(&r.hops).is_empty(), "{}", json(&r));
+        assert!(nacl_decisions(&r.reply_hops).is_empty(), "{}", json(&r));
+    }
+    let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
+    assert_eq!(nacl_decisions(&r.hops)[0].0, "locked");
+}
+
+/// "NAT gateway and ELB 1024-65535" — the reply to a NAT gateway comes back
+/// to ports 1024-65535, so the public subnet's ACL must admit all of them;
+/// admitting only the Linux range denies the flow.
+#[test]
+fn nacl_reply_to_nat_gateway_needs_1024_65535() {
+    let build = |reply_ports: &str| {
+        Net::hybrid()
+            .add(subnet(
+                "pub",
+                "10.0.0.0/24",
+                "route_table = \"pub-rt\"\nnacl = \"pub-nacl\"",
+            ))
+            .add(route_table(
+                "pub-rt",
+                r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+            ))
+            .add(nat("nat-a", "pub", "10.0.0.5", "203.0.113.5"))
+            .add(nacl(
+                "pub-nacl",
+                &format!(
+                    r#"{{ rule = 100, action = "allow", protocol = "-1", cidr = "10.0.0.0/16" }},
+  {{ rule = 110, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "0.0.0.0/0" }}"#
+                ),
+                ALLOW_ALL_OUT,
+            ))
+            .add(subnet("web", "10.0.10.0/24", r#"route_table = "web-rt""#))
+            .add(route_table(
+                "web-rt",
+                r#"routes = [{ prefix = "0.0.0.0/0", target = "nat-a" }]"#,
+            ))
+            .add(instance("web-1", "web", "10.0.10.10", r#"security_groups = ["web-sg"]"#))
+            .add(sg("web-sg", "ingress = []"))
+            .topo()
+    };
+    let t = build("1024-65535");
+    expect(&t, "web-1", "internet", Tcp(443), Accepted);
+
+    let t = build("32768-60999");
+    let r = expect(&t, "web-1", "internet", Tcp(443), Denied);
+    assert!(reason(&r).contains("reply"), "{}", json(&r));
+    assert!(reason(&r).contains("pub-nacl"), "{}", json(&r));
+    assert!(reason(&r).contains("1024-32767"), "{}", json(&r));
+}
+
+// ==== route tables ================================================================
+
+/// "One table per subnet; a subnet without an association uses the main
+/// table."
+#[test]
+fn rt_subnet_without_table_uses_the_main_table() {
+    let with_main = |main: &str| {
+        Net::hybrid()
+            .add(subnet("pub", "10.0.0.0/24", ""))
+            .add(main)
+            .add(instance(
+                "web",
+                "pub",
+                "10.0.0.10",
+                "public_ip = \"203.0.113.10\"\nsecurity_groups = [\"web-sg\"]",
+            ))
+            .add(sg("web-sg", "ingress = []"))
+            .topo()
+    };
+    let t = with_main(&route_table(
+        "my-main",
+        "main = true\nroutes = [{ prefix = \"0.0.0.0/0\", target = \"igw\" }]",
+    ));
+    let r = expect(&t, "web", "internet", Tcp(443), Accepted);
+    assert!(
+        routes(&r.hops).iter().any(|(table, prefix, target, _)| table == "my-main"
+            && prefix == "0.0.0.0/0"
+            && target == "igw"),
+        "{}",
+        json(&r)
+    );
+    // the same table, not main: the subnet falls back to the implicit main
+    // table (local route only)
+    let t = with_main(&route_table(
+        "other",
+        "routes = [{ prefix = \"0.0.0.0/0\", target = \"igw\" }]",
+    ));
+    let r = expect(&t, "web", "internet", Tcp(443), NoRoute);
+    assert!(reason(&r).contains("main"), "{}", json(&r));
+}
+
+/// "Every table has a `local` route for each VPC CIDR" — two subnets whose
+/// tables have no route at all still reach each other.
+#[test]
+fn rt_every_table_has_the_local_route() {
+    let t = Net::hybrid()
+        .add(subnet("a", "10.0.1.0/24", r#"route_table = "rt-a""#))
+        .add(subnet("b", "10.0.2.0/24", r#"route_table = "rt-b""#))
+        .add(route_table("rt-a", ""))
+        .add(route_table("rt-b", ""))
+        .add(instance("x", "a", "10.0.1.10", ""))
+        .add(instance("y", "b", "10.0.2.10", ""))
+        .topo();
+    let r = expect(&t, "x", "y", Tcp(22), Accepted);
+    assert_eq!(
+        routes(&r.hops),
+        vec![("rt-a".into(), "10.0.0.0/16".into(), "local".into(), RouteOrigin::Local)],
+        "{}",
+        json(&r)
+    );
+    assert!(routes(&r.reply_hops).iter().any(|(t, _, target, _)| t == "rt-b" && target == "local"));
+}
+
+/// "the `local` route ... beats any propagated route, even a more specific
+/// one." — the office advertises a /24 inside the VPC block; traffic to it
+/// from the VPC stays local.
+#[test]
+fn rt_local_route_beats_a_more_specific_propagated_route() {
+    let t = Net::office()
+        .add(EDGE_OPEN)
+        .add(vif(&["192.168.10.0/24", "10.0.2.0/24"], None))
+        .add(subnet("a", "10.0.1.0/24", r#"route_table = "rt""#))
+        .add(subnet("b", "10.0.2.0/24", r#"route_table = "rt""#))
+        .add(route_table("rt", "propagate_vgw = true"))
+        .add(instance("x", "a", "10.0.1.10", ""))
+        .add(instance("y", "b", "10.0.2.10", ""))
+        .topo();
+    // the propagated route is there ...
+    let rt = t.route_tables.iter().find(|r| r.name == "rt").unwrap();
+    assert!(rt
+        .routes
+        .iter()
+        .any(|r| r.prefix.to_string() == "10.0.2.0/24" && r.origin == RouteOrigin::Propagated));
+    // ... and loses to local
+    let r = expect(&t, "x", "y", Tcp(22), Accepted);
+    assert_eq!(
+        routes(&r.hops),
+        vec![("rt".into(), "10.0.0.0/16".into(), "local".into(), RouteOrigin::Local)],
+        "{}",
+        json(&r)
+    );
+    assert!(!visits(&r.hops, "vgw"), "{}", json(&r));
+}
+
+/// Parts of a topology with a NAT gateway in a public subnet whose table
+/// has no way to the office, and `app-1` reachable from the office.
+fn with_nat(app_rt_routes: &str) -> Topology {
+    Net::office()
+        .add(edge(r#"{ protocol = "-1", cidr = "10.0.0.0/16" }"#))
+        .add(vif(&["192.168.10.0/24"], None))
+        .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+        .add(route_table(
+            "pub-rt",
+            r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+        ))
+        .add(nat("nat-a", "pub", "10.0.0.5", "203.0.113.5"))
+        .add(subnet("app", "10.0.1.0/24", r#"route_table = "app-rt""#))
+        .add(route_table(
+            "app-rt",
+            &format!("propagate_vgw = true\nroutes = [{app_rt_routes}]"),
+        ))
+        .add(instance("app-1", "app", "10.0.1.10", ""))
+        .topo()
+}
+
+/// "For equal prefixes a static route beats a propagated one (VGW
+/// propagation from DX or VPN)." — a static 192.168.10.0/24 -> NAT wins over
+/// the same prefix propagated from the VGW.
+#[test]
+fn rt_static_beats_propagated_on_an_equal_prefix() {
+    // control: only the propagated route, the office is reached over DX
+    let t = with_nat("");
+    let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
+    assert_eq!(
+        routes(&r.hops)[0],
+        ("app-rt".into(), "192.168.10.0/24".into(), "vgw".into(), RouteOrigin::Propagated)
+    );
+
+    let t = with_nat(r#"{ prefix = "192.168.10.0/24", target = "nat-a" }"#);
+    let r = expect(&t, "app-1", "pc", Tcp(22), NoRoute);
+    assert_eq!(
+        routes(&r.hops)[0],
+        ("app-rt".into(), "192.168.10.0/24".into(), "nat-a".into(), RouteOrigin::Static),
+        "{}",
+        json(&r)
+    );
+    assert!(!visits(&r.hops, "dx-vif"), "{}", json(&r));
+}
+
+/// "Longest prefix match." — in VPC tables, whatever the origin: a
+/// propagated /24 beats a static /16, a static /25 beats a propagated /24.
+#[test]
+fn rt_longest_prefix_wins() {
+    let t = with_nat(r#"{ prefix = "192.168.0.0/16", target = "nat-a" }"#);
+    let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
+    assert_eq!(
+        routes(&r.hops)[0],
+        ("app-rt".into(), "192.168.10.0/24".into(), "vgw".into(), RouteOrigin::Propagated)
+    );
+
+    let t = with_nat(r#"{ prefix = "192.168.10.0/25", target = "nat-a" }"#);
+    let r = expect(&t, "app-1", "pc", Tcp(22), NoRoute);
+    assert_eq!(routes(&r.hops)[0].2, "nat-a", "{}", json(&r));
+    // pc2 (.200) is outside the /25: the propagated /24 still carries it
+    expect(&t, "app-1", "pc2", Tcp(22), Accepted);
+}
+
+/// "Targets: ... " — a `blackhole` route drops what it matches: NO_ROUTE.
+#[test]
+fn rt_blackhole_route_gives_no_route() {
+    let t = Net::hybrid()
+        .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+        .add(route_table(
+            "pub-rt",
+            r#"routes = [
+  { prefix = "0.0.0.0/0", target = "igw" },
+  { prefix = "198.51.100.0/24", target = "blackhole" },
+]"#,
+        ))
+        .add(instance("web", "pub", "10.0.0.10", "public_ip = \"203.0.113.10\""))
+        .topo();
+    let r = expect(&t, "web", "internet", Tcp(443), NoRoute);
+    assert!(reason(&r).contains("blackhole"), "{}", json(&r));
+    // outside the blackhole's prefix the default route works
+    expect(&t, "web", "8.8.8.8", Tcp(443), Accepted);
+}
+
+/// "Longest prefix match" with nothing to match: no route, NO_ROUTE — for
+/// the request, and for the reply when the VPC has no way back.
+#[test]
+fn rt_no_matching_route_gives_no_route() {
+    let t = Net::hybrid()
+        .add(subnet("app", "10.0.1.0/24", r#"route_table = "app-rt""#))
+        .add(route_table("app-rt", ""))
+        .add(instance("app-1", "app", "10.0.1.10", r#"security_groups = ["app-sg"]"#))
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "0.0.0.0/0" }]"#,
+        ))
+        .topo();
+    let r = expect(&t, "app-1", "pc", Tcp(22), NoRoute);
+    assert!(reason(&r).contains("app-rt has no route"), "{}", json(&r));
+    // from the office the request arrives, the reply has no route back
+    let r = expect(&t, "pc", "app-1", Tcp(22), NoRoute);
+    assert!(reason(&r).starts_with("reply"), "{}", json(&r));
+}
+
+/// "A VPC route table also takes at most 100 propagated routes."
+#[test]
+fn rt_at_most_100_propagated_routes() {
+    let many: Vec<String> = (0..100).map(|i| format!("172.16.{i}.0/24")).collect();
+    let mut dx: Vec<&str> = many.iter().map(String::as_str).collect();
+    dx.push("192.168.10.0/24"); // 101 distinct routes, 100 over the VIF ...
+    let loaded = Net::office()
+        .add(EDGE_OPEN)
+        .add(vif(&dx[1..], None)) // 100: the session stays up
+        .add(
+            "[vpn]\nname = \"vpn-backup\"\ncustomer_gateway = \"gw\"\nprefixes = [\"172.16.0.0/24\"]\n",
+        ) // ... and one more over the VPN
+        .add(subnet("app", "10.0.1.0/24", r#"route_table = "app-rt""#))
+        .add(route_table("app-rt", "propagate_vgw = true"))
+        .load();
+    assert!(
+        has_warning(&loaded, "a VPC route table takes at most 100"),
+        "{}",
+        loaded.warnings
+    );
+    assert!(!has_warning(&loaded, "Idle"), "{}", loaded.warnings);
+    let rt = loaded
+        .topology
+        .route_tables
+        .iter()
+        .find(|r| r.name == "app-rt")
+        .unwrap();
+    let propagated = rt
+        .routes
+        .iter()
+        .filter(|r| r.origin == RouteOrigin::Propagated)
+        .count();
+    assert_eq!(propagated, 100);
+}
+
+// ==== NAT gateway and internet gateway ============================================
+
+/// Targets "internet gateway, NAT gateway" — an instance without a public
+/// IP reaches the internet only through a NAT gateway (which translates its
+/// address to the NAT's).
+#[test]
+fn nat_private_instance_reaches_the_internet_through_a_nat_gateway() {
+    let build = |web_default: &str| {
+        Net::hybrid()
+            .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+            .add(route_table(
+                "pub-rt",
+                r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+            ))
+            .add(nat("nat-a", "pub", "10.0.0.5", "203.0.113.5"))
+            .add(subnet("web", "10.0.10.0/24", r#"route_table = "web-rt""#))
+            .add(route_table(
+                "web-rt",
+                &format!(r#"routes = [{{ prefix = "0.0.0.0/0", target = "{web_default}" }}]"#),
+            ))
+            .add(instance("web-1", "web", "10.0.10.10", ""))
+            .topo()
+    };
+    let t = build("nat-a");
+    let r = expect(&t, "web-1", "internet", Tcp(443), Accepted);
+    let snat = steps(&r.hops).any(|s| {
+        matches!(s, Step::Nat { kind, by, .. } if kind == "snat" && by == "nat-a")
+    });
+    assert!(snat, "{}", json(&r));
+    // the internet sees the NAT's public address
+    assert!(json(&r).contains("203.0.113.5"), "{}", json(&r));
+
+    // the same instance routed straight to the internet gateway
+    let t = build("igw");
+    expect(&t, "web-1", "internet", Tcp(443), NoRoute);
+}
+
+/// An instance in a subnet routed to the internet gateway but without a
+/// public IP gets NO_ROUTE: the internet gateway has no address to
+/// translate it to.
+#[test]
+fn igw_instance_without_public_ip_gets_no_route() {
+    let t = Net::hybrid()
+        .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+        .add(route_table(
+            "pub-rt",
+            r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+        ))
+        .add(instance("no-pip", "pub", "10.0.0.10", ""))
+        .add(instance("with-pip", "pub", "10.0.0.11", "public_ip = \"203.0.113.11\""))
+        .topo();
+    let r = expect(&t, "no-pip", "internet", Tcp(443), NoRoute);
+    assert!(reason(&r).contains("no public address"), "{}", json(&r));
+    assert!(visits(&r.hops, "igw"), "{}", json(&r));
+    expect(&t, "with-pip", "internet", Tcp(443), Accepted);
+}
+
+/// The internet reaches an instance at its public IP, never at its private
+/// address, and not at all without a public IP.
+#[test]
+fn igw_internet_reaches_public_addresses_only() {
+    let t = Net::hybrid()
+        .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+        .add(route_table(
+            "pub-rt",
+            r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+        ))
+        .add(instance(
+            "web",
+            "pub",
+            "10.0.0.10",
+            "public_ip = \"203.0.113.10\"\nsecurity_groups = [\"web-sg\"]",
+        ))
+        .add(instance(
+            "hidden",
+            "pub",
+            "10.0.0.11",
+            r#"security_groups = ["web-sg"]"#,
+        ))
+        .add(sg(
+            "web-sg",
+            r#"ingress = [{ protocol = "tcp", ports = 80, cidr = "0.0.0.0/0" }]"#,
+        ))
+        .topo();
+    let r = expect(&t, "internet", "203.0.113.10", Tcp(80), Accepted);
+    let dnat = steps(&r.hops).any(|s| {
+        matches!(s, Step::Nat { kind, to, .. } if kind == "dnat" && to == "10.0.0.10")
+    });
+    assert!(dnat, "{}", json(&r));
+    expect(&t, "internet", "web", Tcp(80), Accepted);
+    expect(&t, "internet", "10.0.0.10", Tcp(80), NoRoute);
+    expect(&t, "internet", "hidden", Tcp(80), NoRoute);
+    expect(&t, "internet", "10.0.0.11", Tcp(80), NoRoute);
+}
+
+/// A NAT gateway translates flows its subnet's clients open; it accepts no
+/// inbound connection, from the internet or from inside the VPC.
+#[test]
+fn nat_gateway_accepts_no_inbound_connections() {
+    let t = Net::hybrid()
+        .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+        .add(route_table(
+            "pub-rt",
+            r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+        ))
+        .add(nat("nat-a", "pub", "10.0.0.5", "203.0.113.5"))
+        .add(instance("app-1", "pub", "10.0.0.10", ""))
+        .topo();
+    for (from, to) in [
+        ("internet", "203.0.113.5"),
+        ("internet", "nat-a"),
+        ("app-1", "nat-a"),
+    ] {
+        let r = reach(&t, from, to, Tcp(22));
+        assert_ne!(r.verdict, Accepted, "{from} -> {to}: {}", json(&r));
+        assert!(reason(&r).contains("nat-a"), "{from} -> {to}: {}", json(&r));
+    }
+}
+
+// ==== Direct Connect and VPN ========================================================
+
+/// "at most 100 prefixes advertised by the customer per BGP session on a
+/// private ... VIF ... Going over puts the session into Idle (BGP DOWN)." —
+/// a warning, and no route either way over the VIF.
+#[test]
+fn dx_over_100_prefixes_puts_the_session_idle() {
+    let many: Vec<String> = (0..100).map(|i| format!("172.16.{i}.0/24")).collect();
+    let mut prefixes: Vec<&str> = vec!["192.168.10.0/24"];
+    prefixes.extend(many.iter().map(String::as_str));
+    assert_eq!(prefixes.len(), 101);
+    let build = |prefixes: &[&str]| {
+        app_in(
+            Net::office()
+                .add(edge(r#"{ protocol = "-1", cidr = "10.0.0.0/16" }"#))
+                .add(vif(prefixes, None)),
+            "[\"app-sg\"]",
+            None,
+        )
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+        ))
+        .load()
+    };
+    let loaded = build(&prefixes);
+    assert!(
+        has_warning(&loaded, "advertises 101 prefixes")
+            && has_warning(&loaded, "BGP session goes Idle"),
+        "{}",
+        loaded.warnings
+    );
+    let t = &loaded.topology;
+    let r = expect(t, "app-1", "pc", Tcp(22), NoRoute);
+    assert!(!visits(&r.hops, "dx-vif"), "{}", json(&r));
+    expect(t, "pc", "app-1", Tcp(22), NoRoute);
+
+    // 100 is still fine
+    let loaded = build(&prefixes[..100]);
+    assert!(!has_warning(&loaded, "Idle"), "{}", loaded.warnings);
+    expect(&loaded.topology, "app-1", "pc", Tcp(22), Accepted);
+}
+
+/// "The usual design is DX primary with a VPN backup advertising the same or
+/// less specific prefixes" — with the VIF Idle (over 100 prefixes) the VPN
+/// carries the traffic between the VPC and the office.
+#[test]
+fn dx_idle_session_falls_back_to_the_vpn() {
+    let many: Vec<String> = (0..101).map(|i| format!("172.16.{i}.0/24")).collect();
+    let prefixes: Vec<&str> = many.iter().map(String::as_str).collect();
+    let loaded = app_in(
+        Net::office()
+            .add(edge(r#"{ protocol = "-1", cidr = "10.0.0.0/16" }"#))
+            .add(vif(&prefixes, None))
+            .add(VPN),
+        "[\"app-sg\"]",
+        None,
+    )
+    .add(sg(
+        "app-sg",
+        r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+    ))
+    .load();
+    assert!(has_warning(&loaded, "Idle"), "{}", loaded.warnings);
+    let t = &loaded.topology;
+    for (from, to) in [("app-1", "pc"), ("pc", "app-1")] {
+        let r = expect(t, from, to, Tcp(22), Accepted);
+        assert!(visits(&r.hops, "vpn-backup"), "{}", json(&r));
+        assert!(!visits(&r.hops, "dx-vif"), "{}", json(&r));
+        assert!(!visits(&r.reply_hops, "dx-vif"), "{}", json(&r));
+    }
+}
+
+/// VPC side and office side of one DX + VPN pair, all open.
+fn dx_and_vpn(dx_prefixes: &[&str], dx_state: Option<&str>, vpn: &str) -> Topology {
+    app_in(
+        Net::office()
+            .add(edge(r#"{ protocol = "-1", cidr = "10.0.0.0/16" }"#))
+            .add(vif(dx_prefixes, dx_state))
+            .add(vpn),
+        "[\"app-sg\"]",
+        None,
+    )
+    .add(sg(
+        "app-sg",
+        r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+    ))
+    .topo()
+}
+
+/// "Direct Connect and Site-to-Site VPN on one VGW, same prefix: Direct
+/// Connect BGP routes win" — both ways, the trace names the VIF.
+#[test]
+fn dx_wins_over_the_vpn_for_the_same_prefix() {
+    let t = dx_and_vpn(&["192.168.10.0/24"], None, VPN);
+    let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
+    assert!(visits(&r.hops, "dx-vif"), "{}", json(&r));
+    assert!(!visits(&r.hops, "vpn-backup"), "{}", json(&r));
+    assert!(
+        routes(&r.hops).iter().any(|(table, prefix, target, _)| table == "vgw"
+            && prefix == "192.168.10.0/24"
+            && target == "dx-vif"),
+        "{}",
+        json(&r)
+    );
+    // and from the office: the gateway prefers the VIF's route
+    let r = expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    assert!(visits(&r.hops, "dx-vif"), "{}", json(&r));
+    assert!(!visits(&r.hops, "vpn-backup"), "{}", json(&r));
+    assert!(visits(&r.reply_hops, "dx-vif"), "{}", json(&r));
+}
+
+/// "the customer side must detect the failure and move traffic itself" —
+/// with the VIF `state = "down"` the same flows go over the VPN.
+#[test]
+fn dx_vif_down_fails_over_to_the_vpn() {
+    let t = dx_and_vpn(&["192.168.10.0/24"], Some("down"), VPN);
+    for (from, to) in [("app-1", "pc"), ("pc", "app-1")] {
+        let r = expect(&t, from, to, Tcp(22), Accepted);
+        assert!(visits(&r.hops, "vpn-backup"), "{}", json(&r));
+        assert!(visits(&r.reply_hops, "vpn-backup"), "{}", json(&r));
+        assert!(!visits(&r.hops, "dx-vif"), "{}", json(&r));
+        assert!(!visits(&r.reply_hops, "dx-vif"), "{}", json(&r));
+    }
+    // without the VPN, a down VIF leaves no path
+    let t = app(r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#)
+        .add(String::new())
+        .topo();
+    expect(&t, "pc", "app-1", Tcp(22), Accepted);
+    let t = dx_and_vpn(&["192.168.10.0/24"], Some("down"), "");
+    expect(&t, "app-1", "pc", Tcp(22), NoRoute);
+    expect(&t, "pc", "app-1", Tcp(22), NoRoute);
+}
+
+/// "Path choice on the AWS side (toward the customer): longest prefix
+/// first" — a more specific VPN prefix beats the VIF's broader one.
+#[test]
+fn vgw_longest_prefix_first_even_over_dx() {
+    let vpn = "[vpn]\nname = \"vpn-backup\"\ncustomer_gateway = \"gw\"\nprefixes = [\"192.168.10.0/25\"]\n";
+    let t = dx_and_vpn(&["192.168.10.0/24"], None, vpn);
+    // pc (.10) is in the VPN's /25
+    let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
+    assert!(visits(&r.hops, "vpn-backup"), "{}", json(&r));
+    assert!(!visits(&r.hops, "dx-vif"), "{}", json(&r));
+    // pc2 (.200) only in the VIF's /24
+    let r = expect(&t, "app-1", "pc2", Tcp(22), Accepted);
+    assert!(visits(&r.hops, "dx-vif"), "{}", json(&r));
+    assert!(!visits(&r.hops, "vpn-backup"), "{}", json(&r));
+}
+
+/// "Targets: local, internet gateway, NAT gateway, virtual private gateway
+/// ..." — and nothing more: a VPC does not carry transit traffic from the
+/// VGW to the internet. The office learns only the VPC block over the VIF,
+/// so traffic for the internet or for the VPC's public addresses never
+/// enters the VIF.
+#[test]
+fn vpc_carries_no_transit_traffic_from_the_vgw() {
+    let t = app_in(Net::hybrid(), r#"["app-sg"]"#, None)
+        .add(route_table(
+            "pub-rt",
+            r#"routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
+        ))
+        .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+        .add(instance(
+            "web",
+            "pub",
+            "10.0.0.10",
+            "public_ip = \"203.0.113.10\"\nsecurity_groups = [\"app-sg\"]",
+        ))
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "0.0.0.0/0" }]"#,
+        ))
+        .topo();
+    // the office end learned the VPC block only
+    expect(&t, "pc", "web", Tcp(22), Accepted);
+    for to in ["8.8.8.8", "internet", "198.51.100.10", "203.0.113.10"] {
+        let r = expect(&t, "pc", to, Tcp(443), NoRoute);
+        assert!(!visits(&r.hops, "igw"), "{}", json(&r));
+        assert!(!visits(&r.hops, "dx-vif"), "{}", json(&r));
+    }
+}
+
+// ==== the office gateway box ========================================================
+
+/// Security groups are "stateful" — on the office gateway box too: flows the
+/// office opens into the VPC go out by the egress rules and their replies
+/// come back without an ingress rule.
+#[test]
+fn gateway_policy_passes_office_initiated_flows_and_their_replies() {
+    let t = app(r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#).topo();
+    for service in [Tcp(22), Udp(53), IcmpEcho] {
+        let r = expect(&t, "pc", "app-1", service, Accepted);
+        let gw = r.hops.iter().filter(|h| h.node == "gw");
+        let gw_egress = gw
+            .flat_map(|h| h.steps.iter())
+            .any(|s| {
+                matches!(s, Step::SecurityGroupAllow { direction: Egress, group, .. } if group == "office-edge")
+            });
+        assert!(gw_egress, "{}", json(&r));
+        let back = r
+            .reply_hops
+            .iter()
+            .filter(|h| h.node == "gw")
+            .flat_map(|h| h.steps.iter())
+            .any(|s| matches!(s, Step::Tracked { direction: Ingress, .. }));
+        assert!(back, "{}", json(&r));
+    }
+    // office-edge with no egress rule: the office opens nothing
+    let t = app_in(
+        Net::office()
+            .add("[[security_group]]\nname = \"office-edge\"\ningress = []\negress = []\n")
+            .add(vif(&["192.168.10.0/24"], None)),
+        r#"["app-sg"]"#,
+        None,
+    )
+    .add(sg(
+        "app-sg",
+        r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+    ))
+    .topo();
+    let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
+    assert!(reason(&r).contains("gateway policy of gw"), "{}", json(&r));
+}
+
+/// The gateway box's groups filter what the VPC opens toward the office by
+/// their ingress rules: without one the flow is denied at the box, with one
+/// it passes (and its reply passes as a tracked flow).
+#[test]
+fn gateway_policy_vpc_initiated_flows_need_an_ingress_rule() {
+    let build = |ingress: &str| {
+        app_in(
+            Net::office()
+                .add(edge(ingress))
+                .add(vif(&["192.168.10.0/24"], None)),
+            r#"["app-sg"]"#,
+            None,
+        )
+        .add(sg("app-sg", "ingress = []"))
+        .topo()
+    };
+    let t = build("");
+    let r = expect(&t, "app-1", "pc", Tcp(22), Denied);
+    let at_gw: Vec<_> = r.hops.iter().filter(|h| h.node == "gw").collect();
+    assert!(
+        at_gw
+            .iter()
+            .flat_map(|h| h.steps.iter())
+            .any(|s| matches!(s, Step::SecurityGroupDeny { direction: Ingress, .. })),
+        "{}",
+        json(&r)
+    );
+
+    let t = build(r#"{ protocol = "tcp", ports = 22, cidr = "10.0.1.0/24" }"#);
+    let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
+    let allowed = steps(&r.hops).any(|s| {
+        matches!(s, Step::SecurityGroupAllow { direction: Ingress, group, .. } if group == "office-edge")
+    });
+    assert!(allowed, "{}", json(&r));
+    assert!(tracked(&r.reply_hops).contains(&Egress), "{}", json(&r));
+    // the rule's port and peer still count
+    expect(&t, "app-1", "pc", Tcp(23), Denied);
+}
