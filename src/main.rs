@@ -27,6 +27,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `vifgate topology matrix ... | head` ends quietly, like any Unix tool,
+    // instead of panicking on a closed pipe
+    // SAFETY: setting a signal disposition to its default before any thread
+    // starts has no memory-safety effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -14,7 +14,9 @@ use crate::model::*;
 use crate::nacl::{NaclAction, NaclRule, NetworkAcl};
 use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
 use crate::security_group::{Peer, SecurityGroup, SgRule};
-use crate::traffic::{parse_port_range, parse_protocol, proto, IcmpMatch, PortRange, Traffic};
+use crate::traffic::{
+    is_public, parse_port_range, parse_protocol, proto, IcmpMatch, PortRange, Traffic,
+};
 
 /// AWS quota: rules per security group and direction.
 pub const MAX_SG_RULES: usize = 60;
@@ -340,10 +342,11 @@ impl<'a> Resolver<'a> {
                 .clone()
                 .unwrap_or_else(|| Str::new(i.ip.span(), "internet".into()));
             if let Some(ip) = self.ip(&i.ip) {
-                if ip.is_private() || ip.is_loopback() || ip.is_link_local() {
+                if !is_public(ip) {
                     let d = self.error(i.ip.span(), format!("internet address {ip} is not public"));
-                    d.expected = Some("a public address, e.g. 203.0.113.10".into());
+                    d.expected = Some("a public address, e.g. 198.51.100.10".into());
                 }
+                addrs.add(self, ip, &i.ip, name.get_ref());
                 if node_names.add(self, &name) {
                     t.nodes.push(Node {
                         name: name.get_ref().clone(),
@@ -501,7 +504,8 @@ impl<'a> Resolver<'a> {
                     return None;
                 }
                 let Some(r) = port_range else {
-                    let d = self.error(protocol.span(), format!("{text} rule has no ports"));
+                    let name = if p == Some(proto::TCP) { "tcp" } else { "udp" };
+                    let d = self.error(protocol.span(), format!("{name} rule has no ports"));
                     d.expected = Some(
                         "`ports = 80` or `ports = \"1024-65535\"` or `ports = \"all\"`".into(),
                     );
@@ -719,7 +723,7 @@ impl<'a> Resolver<'a> {
                             Some(list) if list.is_empty() => vec![],
                             Some(list) => self.sg_list(Some(list), sgs, 0, r.name.span()),
                             None => {
-                                let d = self.warning(r.name.span(), format!("gateway `{}` has no security groups: it admits nothing from the VIF", r.name.get_ref()));
+                                let d = self.warning(r.name.span(), format!("gateway `{}` has no security groups: nothing crosses its tunnels in either direction", r.name.get_ref()));
                                 d.hint = Some("add `security_groups = [...]` with the policy for traffic from the VPC".into());
                                 vec![]
                             }
@@ -931,7 +935,13 @@ impl<'a> Resolver<'a> {
             .azs
             .iter()
             .enumerate()
-            .flat_map(|(i, a)| [(a.get_ref().clone(), i), (azs[i].clone(), i)])
+            .flat_map(|(i, a)| {
+                let suffix = azs[i]
+                    .strip_prefix(&region)
+                    .unwrap_or(a.get_ref())
+                    .to_string();
+                [(a.get_ref().clone(), i), (azs[i].clone(), i), (suffix, i)]
+            })
             .collect();
 
         // route-table and ACL names, the defaults appended
@@ -1073,7 +1083,7 @@ impl<'a> Resolver<'a> {
          -> Option<Ipv4Addr> {
             let s = ip?;
             let a = r.ip(s)?;
-            if a.is_private() || a.is_loopback() || a.is_link_local() {
+            if !is_public(a) {
                 let d = r.error(s.span(), format!("public address {a} is not public"));
                 d.expected = Some("a public IPv4 address (an Elastic IP)".into());
             }
@@ -1295,15 +1305,16 @@ impl<'a> Resolver<'a> {
             let groups = self.sg_list(g.security_groups.as_ref(), sgs, default_sg, g.name.span());
             let mut instances = vec![];
             if !subnets.is_empty() {
-                let mut per_subnet = vec![0u32; subnets.len()];
+                let mut per_az: HashMap<String, u32> = HashMap::new();
                 for k in 0..desired as usize {
                     let slot = k % subnets.len();
                     let sid = subnets[slot];
-                    per_subnet[slot] += 1;
+                    let n = per_az.entry(t.subnets[sid].az.clone()).or_default();
+                    *n += 1;
+                    let n = *n;
                     let az = &t.subnets[sid].az;
                     let suffix = az.strip_prefix(&region).unwrap_or(az);
-                    let name =
-                        format!("{}-{}{}", g.host_prefix.get_ref(), suffix, per_subnet[slot]);
+                    let name = format!("{}-{}{}", g.host_prefix.get_ref(), suffix, n);
                     let Some(ip) = addrs.first_free(t.subnets[sid].cidr) else {
                         let d = self.error(
                             g.name.span(),
@@ -1378,10 +1389,27 @@ impl<'a> Resolver<'a> {
                             d.expected = Some("an instance or an Auto Scaling group".into());
                         }
                     } else {
-                        let mut all: Names = nodes.names.clone();
+                        let mut all: Names = nodes
+                            .names
+                            .iter()
+                            .filter(|(_, &n)| {
+                                matches!(
+                                    t.nodes[n].kind,
+                                    NodeKind::Instance | NodeKind::AsgInstance { .. }
+                                )
+                            })
+                            .map(|(k, v)| (k.clone(), *v))
+                            .collect();
                         all.extend(asg_names.clone());
                         self.lookup("target (instance or Auto Scaling group)", tg, &all);
                     }
+                }
+                if l.targets.is_empty() {
+                    let d = self.error(
+                        l.port.span(),
+                        format!("listener on port {port} has no targets"),
+                    );
+                    d.expected = Some("`targets = [...]`: instances or Auto Scaling groups".into());
                 }
                 listeners.push(Listener {
                     port,
@@ -1792,13 +1820,21 @@ impl<'a> Resolver<'a> {
 
     fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
         let Some(v) = &raw.vpn else { return };
-        let Some(router) = self.lookup(
+        let router = self.lookup(
             "office gateway or router",
             &v.customer_gateway,
             &nodes.office,
-        ) else {
-            return;
-        };
+        );
+        if t.vpc.as_ref().and_then(|p| p.vgw.as_ref()).is_none() {
+            let d = self.error(
+                v.name.span(),
+                format!(
+                    "VPN `{}` has no virtual private gateway to attach to",
+                    v.name.get_ref()
+                ),
+            );
+            d.hint = Some("add `[vpc.vgw]`".into());
+        }
         let bgp = match v.routing.as_ref().map(|r| r.get_ref().as_str()) {
             None | Some("static") => false,
             Some("bgp") => true,
@@ -1824,11 +1860,26 @@ impl<'a> Resolver<'a> {
             }
         };
         let inside = match &v.tunnel_inside_cidr {
-            Some(s) => self.cidr(s),
+            Some(s) => self.cidr(s).filter(|n| {
+                let ok = n.prefix_len() == 30
+                    && "169.254.0.0/16"
+                        .parse::<Ipv4Net>()
+                        .is_ok_and(|ll| ll.contains(n));
+                if !ok {
+                    let d = self.error(
+                        s.span(),
+                        format!("tunnel inside block {n} is not a /30 of 169.254.0.0/16"),
+                    );
+                    d.expected = Some("a /30 from 169.254.0.0/16, e.g. 169.254.10.0/30".into());
+                }
+                ok
+            }),
             None => "169.254.10.0/30".parse().ok(),
         };
         let prefixes = v.prefixes.iter().filter_map(|p| self.cidr(p)).collect();
-        let Some(inside) = inside else { return };
+        let (Some(inside), Some(router)) = (inside, router) else {
+            return;
+        };
         let ip = Ipv4Addr::from(u32::from(inside.network()) + 2);
         t.nodes[router].interfaces.push(Interface {
             name: v.name.get_ref().clone(),
@@ -1971,7 +2022,7 @@ impl<'a> Resolver<'a> {
             Err(_) => self.lookup("node", &e.to, &nodes.names).map(Target::Node),
         };
         let port = match &e.port {
-            Some(p) => self.int_in(p, 0, 65535, "port").map(|p| Some(p as u16)),
+            Some(p) => self.int_in(p, 1, 65535, "port").map(|p| Some(p as u16)),
             None => Some(None),
         };
         let service =

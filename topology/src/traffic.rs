@@ -265,6 +265,21 @@ pub struct Packet {
     pub l4: L4,
 }
 
+/// Whether the internet routes to `a`: not private (RFC 1918), loopback,
+/// link-local, shared (100.64.0.0/10, carrier-grade NAT), unspecified,
+/// broadcast or multicast. The one definition the checks and the analysis
+/// share.
+pub fn is_public(a: std::net::Ipv4Addr) -> bool {
+    let [o0, o1, ..] = a.octets();
+    !(a.is_private()
+        || a.is_loopback()
+        || a.is_link_local()
+        || a.is_unspecified()
+        || a.is_broadcast()
+        || a.is_multicast()
+        || (o0 == 100 && (o1 & 0xC0) == 64))
+}
+
 /// Cuts `range` at every edge of `rule_ranges` that falls inside it, so
 /// that within each piece no rule changes its mind: one probe per piece
 /// decides the whole piece. Pieces come in port order and cover `range`.

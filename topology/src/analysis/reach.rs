@@ -17,7 +17,7 @@ use super::{Service, Target, Verdict};
 use crate::model::{Attachment, NextHop, NodeId, NodeKind, SubnetId, Topology, VgwPath};
 use crate::route_table::{Lpm, RouteTarget};
 use crate::security_group::{self, Direction};
-use crate::traffic::{Packet, PortRange, L4};
+use crate::traffic::{is_public, Packet, PortRange, L4};
 
 /// The answer to "can A reach B on this service?".
 #[derive(Debug, Clone, serde::Serialize)]
@@ -81,9 +81,13 @@ pub fn reach(t: &Topology, from: NodeId, to: Target, service: Service) -> Reach 
             Err(reason) => (Verdict::NoRoute, Some(reason.clone())),
         };
         paths.push(Path {
-            source: src_iface
-                .map(|i| t.nodes[from].interfaces[i].ip)
-                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+            source: match (src_iface, &dst) {
+                (Some(i), _) => t.nodes[from].interfaces[i].ip,
+                (None, Ok(d)) => source_address(t, from, *d)
+                    .map(|(_, a)| a)
+                    .unwrap_or(Ipv4Addr::UNSPECIFIED),
+                (None, Err(_)) => Ipv4Addr::UNSPECIFIED,
+            },
             destination: dst.clone().unwrap_or(Ipv4Addr::UNSPECIFIED),
             verdict,
             reason,
@@ -853,12 +857,11 @@ impl<R: Recorder> Walker<'_, R> {
         };
         self.rec.hop(&vgw.name, || None);
         let mut lpm: Lpm<VgwPath> = Lpm::new();
-        // DX before VPN on equal prefixes: insert VPN first, DX overwrites
+        // DX before VPN on equal prefixes, and the first VIF in the file
+        // before later ones (as the office side prefers): insert in reverse
+        // order of preference, each overwriting the last
         let routes = t.vgw_routes();
-        for (p, path) in routes.iter().filter(|(_, p)| *p == VgwPath::Vpn) {
-            lpm.insert(*p, *path);
-        }
-        for (p, path) in routes.iter().filter(|(_, p)| *p != VgwPath::Vpn) {
+        for (p, path) in routes.iter().rev() {
             lpm.insert(*p, *path);
         }
         let Some((prefix, path)) = lpm.lookup(flow.pkt.dst) else {
@@ -1041,6 +1044,20 @@ impl<R: Recorder> Walker<'_, R> {
                 self.sg(node, iface, Direction::Ingress, flow)?;
             } else if n.kind == NodeKind::Gateway && from_tunnel {
                 self.sg(node, GATEWAY_POLICY, Direction::Ingress, flow)?;
+            }
+            if !self.reply && refuses(t, node, flow) {
+                return Err(self.dropped(Verdict::Denied, || match &n.kind {
+                    NodeKind::LoadBalancer { .. } => format!(
+                        "{} has no listener on {}: the connection is refused",
+                        n.name,
+                        describe_port(&flow.pkt)
+                    ),
+                    NodeKind::Database { database, port, .. } => format!(
+                        "{} ({database}) listens on tcp/{port} only: the connection is refused",
+                        n.name
+                    ),
+                    _ => format!("{} refuses the connection", n.name),
+                }));
             }
             let note = delivery_note(t, node, flow);
             let addr = flow.pkt.dst;
@@ -1228,6 +1245,29 @@ fn describe(p: &Packet) -> String {
     }
 }
 
+/// Whether a managed service refuses a connection: a load balancer on a
+/// port without a listener, a database on a port other than its own. Other
+/// hosts run what the operator puts on them, so the analysis assumes they
+/// listen.
+fn refuses(t: &Topology, node: NodeId, flow: &Flow) -> bool {
+    let L4::Tcp { dst_port, .. } = flow.pkt.l4 else {
+        return false;
+    };
+    match &t.nodes[node].kind {
+        NodeKind::LoadBalancer { listeners } => !listeners.iter().any(|l| l.port == dst_port),
+        NodeKind::Database { port, .. } => *port != dst_port,
+        _ => false,
+    }
+}
+
+fn describe_port(p: &Packet) -> String {
+    match p.l4 {
+        L4::Tcp { dst_port, .. } => format!("tcp/{dst_port}"),
+        L4::Udp { dst_port, .. } => format!("udp/{dst_port}"),
+        _ => "this protocol".into(),
+    }
+}
+
 fn delivery_note(t: &Topology, node: NodeId, flow: &Flow) -> Option<String> {
     match &t.nodes[node].kind {
         NodeKind::LoadBalancer { listeners } => {
@@ -1235,8 +1275,8 @@ fn delivery_note(t: &Topology, node: NodeId, flow: &Flow) -> Option<String> {
             if !matches!(flow.pkt.l4, L4::Tcp { .. }) {
                 return None;
             }
-            Some(match listeners.iter().find(|l| l.port == port) {
-                Some(l) => format!(
+            listeners.iter().find(|l| l.port == port).map(|l| {
+                format!(
                     "listener {} :{port} forwards to {} on port {}",
                     l.protocol,
                     l.targets
@@ -1245,10 +1285,7 @@ fn delivery_note(t: &Topology, node: NodeId, flow: &Flow) -> Option<String> {
                         .collect::<Vec<_>>()
                         .join(", "),
                     l.target_port
-                ),
-                None => {
-                    format!("no listener on port {port}: the load balancer refuses the connection")
-                }
+                )
             })
         }
         NodeKind::Database {
@@ -1257,14 +1294,4 @@ fn delivery_note(t: &Topology, node: NodeId, flow: &Flow) -> Option<String> {
         } => Some("Multi-AZ standby: serves only after a failover".into()),
         _ => None,
     }
-}
-
-fn is_public(a: Ipv4Addr) -> bool {
-    !(a.is_private()
-        || a.is_loopback()
-        || a.is_link_local()
-        || a.is_unspecified()
-        || a.is_broadcast()
-        || a.is_multicast()
-        || a.octets()[0] == 100 && (a.octets()[1] & 0xC0) == 64)
 }
