@@ -1667,6 +1667,22 @@ impl<'a> Resolver<'a> {
             }
             let cust = self.interface_cidr(&v.customer_address);
             let amzn = self.interface_cidr(&v.amazon_address);
+            for (addr, raw) in [(cust, &v.customer_address), (amzn, &v.amazon_address)] {
+                let Some(addr) = addr else { continue };
+                let link_local: Ipv4Net = "169.254.0.0/16".parse().expect("a valid block");
+                if !(link_local.contains(&addr.addr()) || addr.addr().is_private()) {
+                    let d = self.error(
+                        raw.span(),
+                        format!(
+                            "peer address {} is neither link-local nor private",
+                            addr.addr()
+                        ),
+                    );
+                    d.expected = Some(
+                        "a /30 from 169.254.0.0/16 (as AWS assigns) or from RFC 1918 space".into(),
+                    );
+                }
+            }
             if let (Some(c), Some(a)) = (cust, amzn) {
                 if c.prefix_len() != a.prefix_len()
                     || c.trunc() != a.trunc()
@@ -1754,8 +1770,18 @@ impl<'a> Resolver<'a> {
                     }
                 }
             }
-            if prefixes.len() > MAX_VIF_PREFIXES {
-                let span = v.advertised_prefixes[MAX_VIF_PREFIXES].span();
+            // BGP advertises each prefix once, however often it is listed
+            let mut prefixes = prefixes;
+            let mut seen = std::collections::HashSet::new();
+            let mut over = None;
+            for (p, raw) in prefixes.iter().zip(&v.advertised_prefixes) {
+                if seen.insert(*p) && seen.len() == MAX_VIF_PREFIXES + 1 {
+                    over = Some(raw.span());
+                }
+            }
+            prefixes.sort_unstable();
+            prefixes.dedup();
+            if let Some(span) = over {
                 let d = self.warning(span, format!("VIF `{}` advertises {} prefixes; over {MAX_VIF_PREFIXES} the BGP session goes Idle and no route is exchanged", v.name.get_ref(), prefixes.len()));
                 d.hint = Some(
                     "summarise the office prefixes (a default route, or fewer, shorter blocks)"

@@ -89,6 +89,33 @@ impl Net {
         Net(OFFICE.to_string())
     }
 
+    /// The same office with the gateway box on a transit LAN behind an
+    /// office router (as in `examples/yeohaengjigi.toml`): traffic between
+    /// the VIF and the hosts is forwarded by the box to a next hop, not
+    /// delivered on a connected LAN.
+    fn routed_office() -> Net {
+        let gw = r#"[[site.gateway]]
+name = "gw"
+interfaces = [{ lan = "lan", ip = "192.168.10.1" }]
+security_groups = ["office-edge"]"#;
+        let routed = r#"[[site.lan]]
+name = "transit"
+cidr = "192.168.0.0/29"
+
+[[site.router]]
+name = "office-router"
+interfaces = [{ lan = "lan", ip = "192.168.10.1" }, { lan = "transit", ip = "192.168.0.1" }]
+routes = [{ prefix = "10.0.0.0/16", via = "192.168.0.2" }]
+
+[[site.gateway]]
+name = "gw"
+interfaces = [{ lan = "transit", ip = "192.168.0.2" }]
+routes = [{ prefix = "192.168.10.0/24", via = "192.168.0.1" }]
+security_groups = ["office-edge"]"#;
+        assert!(OFFICE.contains(gw));
+        Net(OFFICE.replace(gw, routed))
+    }
+
     /// Office and VPC joined by `dx-vif` (advertising 192.168.10.0/24), with
     /// an open `office-edge` policy.
     fn hybrid() -> Net {
@@ -325,6 +352,45 @@ fn visits(hops: &[Hop], node: &str) -> bool {
 
 fn has_warning(l: &Loaded, needle: &str) -> bool {
     l.warnings.0.iter().any(|d| d.message.contains(needle))
+}
+
+/// Messages of the errors a topology raises (empty when it loads).
+fn errors(net: &Net) -> Vec<String> {
+    match net.try_load() {
+        Ok(_) => vec![],
+        Err(d) => {
+            d.0.iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .collect()
+        }
+    }
+}
+
+/// Messages of the warnings of a topology that loads.
+fn warnings(net: &Net) -> Vec<String> {
+    net.load()
+        .warnings
+        .0
+        .iter()
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+#[track_caller]
+fn assert_error(net: &Net, needle: &str) {
+    let e = errors(net);
+    assert!(
+        e.iter().any(|m| m.contains(needle)),
+        "expected an error with `{needle}`, got {e:?}"
+    );
+}
+
+#[track_caller]
+fn assert_loads(net: &Net) {
+    if let Err(d) = net.try_load() {
+        panic!("should load:\n{d}");
+    }
 }
 
 use Direction::{Egress, Ingress};
@@ -688,6 +754,57 @@ egress = []"#,
     expect(&t, "app-1", "pc", IcmpEcho, Denied);
 }
 
+/// "Quotas: 60 inbound and 60 outbound rules per group (separately for IPv4
+/// and IPv6)".
+#[test]
+fn sg_quota_60_rules_per_direction() {
+    let rules = |n: u16| {
+        (1..=n)
+            .map(|p| format!(r#"{{ protocol = "tcp", ports = {p}, cidr = "192.168.10.0/24" }}"#))
+            .collect::<Vec<_>>()
+            .join(",\n  ")
+    };
+    assert_loads(&app(&format!("ingress = [{}]", rules(60))));
+    assert_error(
+        &app(&format!("ingress = [{}]", rules(61))),
+        "has 61 inbound rules, over the AWS quota of 60",
+    );
+    assert_loads(&app(&format!("ingress = []\negress = [{}]", rules(60))));
+    assert_error(
+        &app(&format!("ingress = []\negress = [{}]", rules(61))),
+        "has 61 outbound rules, over the AWS quota of 60",
+    );
+    // the two directions count separately
+    assert_loads(&app(&format!(
+        "ingress = [{}]\negress = [{}]",
+        rules(60),
+        rules(60)
+    )));
+}
+
+/// "5 groups per interface (up to 16)".
+#[test]
+fn sg_quota_5_groups_per_interface() {
+    let with = |n: usize| {
+        let names: Vec<String> = (1..=n).map(|i| format!("g{i}")).collect();
+        let list = names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut net = app_in(Net::hybrid(), &format!("[{list}]"), None);
+        for n in &names {
+            net = net.add(sg(n, "ingress = []"));
+        }
+        net
+    };
+    assert_loads(&with(5));
+    assert_error(
+        &with(6),
+        "6 security groups on one interface, over the AWS quota of 5",
+    );
+}
+
 // ==== network ACLs ===============================================================
 
 const ALLOW_ALL_OUT: &str =
@@ -947,6 +1064,79 @@ fn nacl_reply_to_nat_gateway_needs_1024_65535() {
     assert!(reason(&r).contains("1024-32767"), "{}", json(&r));
 }
 
+/// "NAT gateway and ELB 1024-65535" — a load balancer's connection to its
+/// target is answered on 1024-65535, so the target subnet's ACL must let all
+/// of them out.
+#[test]
+fn nacl_reply_to_load_balancer_needs_1024_65535() {
+    let build = |reply_ports: &str| {
+        app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl"))
+            .add(subnet("pub", "10.0.0.0/24", ""))
+            .add(
+                r#"[[vpc.load_balancer]]
+name = "alb"
+subnets = ["pub"]
+ips = ["10.0.0.20"]
+security_groups = ["alb-sg"]
+listeners = [{ port = 80, targets = ["app-1"], target_port = 80 }]
+"#,
+            )
+            .add(sg("alb-sg", "ingress = []"))
+            .add(sg(
+                "app-sg",
+                r#"ingress = [{ protocol = "tcp", ports = 80, sg = "alb-sg" }]"#,
+            ))
+            .add(nacl(
+                "app-nacl",
+                r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 80, cidr = "10.0.0.0/24" }"#,
+                &format!(
+                    r#"{{ rule = 100, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "10.0.0.0/24" }}"#
+                ),
+            ))
+            .topo()
+    };
+    let t = build("1024-65535");
+    expect(&t, "alb", "app-1", Tcp(80), Accepted);
+    let t = build("32768-60999");
+    let r = expect(&t, "alb", "app-1", Tcp(80), Denied);
+    assert!(reason(&r).contains("reply"), "{}", json(&r));
+    assert!(reason(&r).contains("1024-32767"), "{}", json(&r));
+}
+
+/// "Numbered rules 1-32766 ... Quota: 20 rules per direction."
+#[test]
+fn nacl_rule_numbers_and_quota() {
+    let rule = |n: u32| {
+        format!(
+            r#"{{ rule = {n}, action = "allow", protocol = "tcp", ports = 22, cidr = "0.0.0.0/0" }}"#
+        )
+    };
+    assert_loads(&app_behind_nacl(&rule(1), &rule(32766)));
+    assert_error(
+        &app_behind_nacl(&rule(0), ""),
+        "rule number 0 is out of range",
+    );
+    assert_error(
+        &app_behind_nacl(&rule(32767), ""),
+        "rule number 32767 is out of range",
+    );
+    let n_rules = |n: u32| {
+        (1..=n)
+            .map(|i| rule(i * 10))
+            .collect::<Vec<_>>()
+            .join(",\n  ")
+    };
+    assert_loads(&app_behind_nacl(&n_rules(20), &n_rules(20)));
+    assert_error(
+        &app_behind_nacl(&n_rules(21), ""),
+        "has 21 inbound rules, over the AWS quota of 20",
+    );
+    assert_error(
+        &app_behind_nacl("", &n_rules(21)),
+        "has 21 outbound rules, over the AWS quota of 20",
+    );
+}
+
 // ==== route tables ================================================================
 
 /// "One table per subnet; a subnet without an association uses the main
@@ -1055,8 +1245,10 @@ fn rt_local_route_beats_a_more_specific_propagated_route() {
     assert!(!visits(&r.hops, "vgw"), "{}", json(&r));
 }
 
-/// Parts of a topology with a NAT gateway in a public subnet whose table
-/// has no way to the office, and `app-1` reachable from the office.
+/// `app-1` in a subnet whose table `app-rt` propagates the VGW's routes and
+/// holds `app_rt_routes`; `nat-a` in a public subnet whose table has no way
+/// to the office (traffic sent to it for the office ends at the internet
+/// gateway: NO_ROUTE); the office admits everything from the VPC.
 fn with_nat(app_rt_routes: &str) -> Topology {
     Net::office()
         .add(edge(r#"{ protocol = "-1", cidr = "10.0.0.0/16" }"#))
@@ -1131,6 +1323,62 @@ fn rt_longest_prefix_wins() {
     assert_eq!(routes(&r.hops)[0].2, "nat-a", "{}", json(&r));
     // pc2 (.200) is outside the /25: the propagated /24 still carries it
     expect(&t, "app-1", "pc2", Tcp(22), Accepted);
+}
+
+/// "Targets: local, internet gateway, NAT gateway, virtual private gateway,
+/// transit gateway, peering connection, network interface, instance,
+/// endpoints." — an instance as a target forwards the traffic when its
+/// source/destination check is off, and drops it when it is on.
+#[test]
+fn rt_instance_target_forwards_with_source_dest_check_off() {
+    let build = |check: bool| {
+        Net::office()
+            .add(edge(r#"{ protocol = "-1", cidr = "10.0.0.0/16" }"#))
+            .add(vif(&["192.168.10.0/24"], None))
+            .add(subnet("pub", "10.0.0.0/24", r#"route_table = "pub-rt""#))
+            .add(route_table("pub-rt", "propagate_vgw = true"))
+            .add(instance(
+                "appliance",
+                "pub",
+                "10.0.0.50",
+                &format!("source_dest_check = {check}\nsecurity_groups = [\"fw-sg\"]"),
+            ))
+            .add(sg(
+                "fw-sg",
+                r#"ingress = [{ protocol = "-1", cidr = "10.0.0.0/16" }]"#,
+            ))
+            .add(subnet("app", "10.0.1.0/24", r#"route_table = "app-rt""#))
+            .add(route_table(
+                "app-rt",
+                r#"propagate_vgw = true
+routes = [{ prefix = "192.168.10.0/24", target = "appliance" }]"#,
+            ))
+            .add(instance("app-1", "app", "10.0.1.10", ""))
+            .topo()
+    };
+    let t = build(false);
+    let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
+    assert_eq!(
+        routes(&r.hops)[0],
+        (
+            "app-rt".into(),
+            "192.168.10.0/24".into(),
+            "appliance".into(),
+            RouteOrigin::Static
+        )
+    );
+    assert!(
+        visits(&r.hops, "appliance") && visits(&r.hops, "dx-vif"),
+        "{}",
+        json(&r)
+    );
+    let t = build(true);
+    let r = expect(&t, "app-1", "pc", Tcp(22), NoRoute);
+    assert!(
+        reason(&r).contains("source/destination check"),
+        "{}",
+        json(&r)
+    );
 }
 
 /// "Targets: ... " — a `blackhole` route drops what it matches: NO_ROUTE.
@@ -1518,33 +1766,188 @@ routes = [{ prefix = "0.0.0.0/0", target = "igw" }]"#,
     for to in ["8.8.8.8", "internet", "198.51.100.10", "203.0.113.10"] {
         let r = expect(&t, "pc", to, Tcp(443), NoRoute);
         assert!(!visits(&r.hops, "igw"), "{}", json(&r));
-        assert!(!visits(&r.hops, "dx-vif"), "{}", json(&r));
+        assert!(!visits(&r.hops, "internet"), "{}", json(&r));
     }
 }
 
+/// `dx-vif` alone, with its text edited by `edit`.
+fn vif_edited(edit: impl Fn(String) -> String) -> Net {
+    Net::office()
+        .add(EDGE_OPEN)
+        .add(edit(vif(&["192.168.10.0/24"], None)))
+}
+
+/// "802.1Q VLAN id 1-4094, unique per connection, fixed after creation."
+#[test]
+fn dx_vlan_is_1_to_4094_and_unique_per_connection() {
+    let vlan = |v: &str| vif_edited(|s| s.replace("vlan = 101", &format!("vlan = {v}")));
+    assert_loads(&vlan("1"));
+    assert_loads(&vlan("4094"));
+    assert_error(&vlan("0"), "VLAN id 0 is out of range");
+    assert_error(&vlan("4095"), "VLAN id 4095 is out of range");
+    let second = |v: &str| {
+        vif(&["192.168.10.0/24"], None)
+            .replace("\"dx-vif\"", "\"dx-vif-2\"")
+            .replace("169.254.100.", "169.254.101.")
+            .replace("vlan = 101", &format!("vlan = {v}"))
+    };
+    assert_loads(&Net::hybrid().add(second("102")));
+    assert_error(
+        &Net::hybrid().add(second("101")),
+        "VLAN 101 is already used by VIF `dx-vif`",
+    );
+}
+
+/// "Customer ASN 1-4294967294 ... Amazon-side ASN comes from the virtual
+/// private gateway (VGW) or the Direct Connect gateway (DXGW); default
+/// 64512."
+#[test]
+fn dx_asn_ranges_and_amazon_side_default() {
+    let asn =
+        |a: &str| vif_edited(|s| s.replace("customer_asn = 65010", &format!("customer_asn = {a}")));
+    assert_loads(&asn("1"));
+    assert_loads(&asn("4294967294"));
+    assert_error(&asn("0"), "out of range");
+    assert_error(&asn("4294967295"), "ASN 4294967295 is out of range");
+    assert_eq!(Net::hybrid().topo().vifs[0].amazon_asn, 64512);
+    let t = Net(OFFICE.replace(
+        r#"vgw = { name = "vgw" }"#,
+        r#"vgw = { name = "vgw", asn = 65100 }"#,
+    ))
+    .add(EDGE_OPEN)
+    .add(vif(&["192.168.10.0/24"], None))
+    .topo();
+    assert_eq!(t.vifs[0].amazon_asn, 65100);
+}
+
+/// "Peer addresses: a /30 from 169.254.0.0/16 when AWS assigns them, or
+/// customer RFC 1918 addresses." — two usable ends of one /30; another
+/// length is flagged.
+#[test]
+fn dx_peer_addresses_are_the_two_ends_of_a_30() {
+    let peers = |c: &str, a: &str| {
+        let (c, a) = (c.to_string(), a.to_string());
+        vif_edited(move |s| {
+            s.replace("169.254.100.1/30", &c)
+                .replace("169.254.100.2/30", &a)
+        })
+    };
+    assert_loads(&peers("169.254.100.1/30", "169.254.100.2/30"));
+    assert_loads(&peers("172.31.255.1/30", "172.31.255.2/30"));
+    assert_error(
+        &peers("169.254.100.1/30", "169.254.101.2/30"),
+        "are not two ends of one subnet",
+    );
+    assert_error(
+        &peers("169.254.100.1/30", "169.254.100.3/30"),
+        "is the broadcast address",
+    );
+    assert!(
+        warnings(&peers("169.254.100.1/29", "169.254.100.2/29"))
+            .iter()
+            .any(|w| w.contains("is not the /30 AWS assigns")),
+        "a /29 deserves a warning"
+    );
+}
+
+/// "Peer addresses: a /30 from 169.254.0.0/16 when AWS assigns them, or
+/// customer RFC 1918 addresses." — a public /30 is neither and must at
+/// least be flagged.
+#[test]
+fn dx_peer_addresses_are_link_local_or_rfc1918() {
+    let net = vif_edited(|s| {
+        s.replace("169.254.100.1/30", "203.0.113.1/30")
+            .replace("169.254.100.2/30", "203.0.113.2/30")
+    });
+    let diags = match net.try_load() {
+        Ok(l) => l.warnings.0,
+        Err(d) => d.0,
+    };
+    assert!(
+        diags.iter().any(|d| d.message.contains("203.0.113.")),
+        "no diagnostic for public peer addresses: {diags:?}"
+    );
+}
+
+/// "MTU: 1500 (default) or jumbo 9001 on a private VIF (8500 on a transit
+/// VIF)".
+#[test]
+fn dx_mtu_is_1500_or_9001_on_a_private_vif() {
+    assert_eq!(Net::hybrid().topo().vifs[0].mtu, 1500);
+    let mtu = |m: &str| vif_edited(|s| s.replace("vlan = 101", &format!("vlan = 101\nmtu = {m}")));
+    assert_eq!(mtu("9001").topo().vifs[0].mtu, 9001);
+    assert_error(&mtu("8500"), "MTU 8500 is not offered on a private VIF");
+    assert_error(&mtu("9000"), "MTU 9000 is not offered on a private VIF");
+}
+
+/// "at most 100 prefixes advertised by the customer per BGP session" — a
+/// prefix listed twice is one prefix: BGP advertises it once, so 100
+/// distinct prefixes in 101 entries keep the session up.
+#[test]
+fn dx_prefix_limit_counts_distinct_prefixes() {
+    let many: Vec<String> = (0..99).map(|i| format!("172.16.{i}.0/24")).collect();
+    let mut prefixes: Vec<&str> = vec!["192.168.10.0/24", "192.168.10.0/24"];
+    prefixes.extend(many.iter().map(String::as_str));
+    assert_eq!(prefixes.len(), 101);
+    let loaded = app_in(
+        Net::office()
+            .add(edge(r#"{ protocol = "-1", cidr = "10.0.0.0/16" }"#))
+            .add(vif(&prefixes, None)),
+        "[\"app-sg\"]",
+        None,
+    )
+    .add(sg(
+        "app-sg",
+        r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+    ))
+    .load();
+    assert!(!has_warning(&loaded, "Idle"), "{}", loaded.warnings);
+    expect(&loaded.topology, "app-1", "pc", Tcp(22), Accepted);
+}
+
 // ==== the office gateway box ========================================================
+
+/// Both office layouts: the box on the hosts' LAN, and the box on a transit
+/// LAN behind an office router.
+fn offices() -> [(&'static str, Net); 2] {
+    [
+        ("box on the LAN", Net::office()),
+        ("box behind a router", Net::routed_office()),
+    ]
+}
 
 /// Security groups are "stateful" — on the office gateway box too: flows the
 /// office opens into the VPC go out by the egress rules and their replies
 /// come back without an ingress rule.
 #[test]
 fn gateway_policy_passes_office_initiated_flows_and_their_replies() {
-    let t = app(r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#).topo();
-    for service in [Tcp(22), Udp(53), IcmpEcho] {
-        let r = expect(&t, "pc", "app-1", service, Accepted);
-        let gw = r.hops.iter().filter(|h| h.node == "gw");
-        let gw_egress = gw
-            .flat_map(|h| h.steps.iter())
-            .any(|s| {
+    for (layout, office) in offices() {
+        let t = app_in(
+            office
+                .clone()
+                .add(EDGE_OPEN)
+                .add(vif(&["192.168.10.0/24"], None)),
+            r#"["app-sg"]"#,
+            None,
+        )
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+        ))
+        .topo();
+        for service in [Tcp(22), Udp(53), IcmpEcho] {
+            let r = expect(&t, "pc", "app-1", service, Accepted);
+            let at_gw = |hops: &[Hop]| -> Vec<Step> {
+                hops.iter()
+                    .filter(|h| h.node == "gw")
+                    .flat_map(|h| h.steps.clone())
+                    .collect()
+            };
+            let out = at_gw(&r.hops).iter().any(|s| {
                 matches!(s, Step::SecurityGroupAllow { direction: Egress, group, .. } if group == "office-edge")
             });
-        assert!(gw_egress, "{}", json(&r));
-        let back = r
-            .reply_hops
-            .iter()
-            .filter(|h| h.node == "gw")
-            .flat_map(|h| h.steps.iter())
-            .any(|s| {
+            assert!(out, "{layout}: {}", json(&r));
+            let back = at_gw(&r.reply_hops).iter().any(|s| {
                 matches!(
                     s,
                     Step::Tracked {
@@ -1553,23 +1956,28 @@ fn gateway_policy_passes_office_initiated_flows_and_their_replies() {
                     }
                 )
             });
-        assert!(back, "{}", json(&r));
+            assert!(back, "{layout}: {}", json(&r));
+        }
+        // office-edge with no egress rule: the office opens nothing
+        let t = app_in(
+            office
+                .add("[[security_group]]\nname = \"office-edge\"\ningress = []\negress = []\n")
+                .add(vif(&["192.168.10.0/24"], None)),
+            r#"["app-sg"]"#,
+            None,
+        )
+        .add(sg(
+            "app-sg",
+            r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
+        ))
+        .topo();
+        let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
+        assert!(
+            reason(&r).contains("gateway policy of gw"),
+            "{layout}: {}",
+            json(&r)
+        );
     }
-    // office-edge with no egress rule: the office opens nothing
-    let t = app_in(
-        Net::office()
-            .add("[[security_group]]\nname = \"office-edge\"\ningress = []\negress = []\n")
-            .add(vif(&["192.168.10.0/24"], None)),
-        r#"["app-sg"]"#,
-        None,
-    )
-    .add(sg(
-        "app-sg",
-        r#"ingress = [{ protocol = "-1", cidr = "192.168.10.0/24" }]"#,
-    ))
-    .topo();
-    let r = expect(&t, "pc", "app-1", Tcp(22), Denied);
-    assert!(reason(&r).contains("gateway policy of gw"), "{}", json(&r));
 }
 
 /// The gateway box's groups filter what the VPC opens toward the office by
@@ -1577,39 +1985,50 @@ fn gateway_policy_passes_office_initiated_flows_and_their_replies() {
 /// it passes (and its reply passes as a tracked flow).
 #[test]
 fn gateway_policy_vpc_initiated_flows_need_an_ingress_rule() {
-    let build = |ingress: &str| {
-        app_in(
-            Net::office()
-                .add(edge(ingress))
-                .add(vif(&["192.168.10.0/24"], None)),
-            r#"["app-sg"]"#,
-            None,
-        )
-        .add(sg("app-sg", "ingress = []"))
-        .topo()
-    };
-    let t = build("");
-    let r = expect(&t, "app-1", "pc", Tcp(22), Denied);
-    let at_gw: Vec<_> = r.hops.iter().filter(|h| h.node == "gw").collect();
-    assert!(
-        at_gw.iter().flat_map(|h| h.steps.iter()).any(|s| matches!(
-            s,
-            Step::SecurityGroupDeny {
-                direction: Ingress,
-                ..
-            }
-        )),
-        "{}",
-        json(&r)
-    );
+    for (layout, office) in offices() {
+        let build = |ingress: &str| {
+            app_in(
+                office
+                    .clone()
+                    .add(edge(ingress))
+                    .add(vif(&["192.168.10.0/24"], None)),
+                r#"["app-sg"]"#,
+                None,
+            )
+            .add(sg("app-sg", "ingress = []"))
+            .topo()
+        };
+        let t = build("");
+        let r = expect(&t, "app-1", "pc", Tcp(22), Denied);
+        let denied_at_gw = r
+            .hops
+            .iter()
+            .filter(|h| h.node == "gw")
+            .flat_map(|h| h.steps.iter())
+            .any(|s| {
+                matches!(
+                    s,
+                    Step::SecurityGroupDeny {
+                        direction: Ingress,
+                        ..
+                    }
+                )
+            });
+        assert!(denied_at_gw, "{layout}: {}", json(&r));
+        assert!(!visits(&r.hops, "pc"), "{layout}: {}", json(&r));
 
-    let t = build(r#"{ protocol = "tcp", ports = 22, cidr = "10.0.1.0/24" }"#);
-    let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
-    let allowed = steps(&r.hops).any(|s| {
-        matches!(s, Step::SecurityGroupAllow { direction: Ingress, group, .. } if group == "office-edge")
-    });
-    assert!(allowed, "{}", json(&r));
-    assert!(tracked(&r.reply_hops).contains(&Egress), "{}", json(&r));
-    // the rule's port and peer still count
-    expect(&t, "app-1", "pc", Tcp(23), Denied);
+        let t = build(r#"{ protocol = "tcp", ports = 22, cidr = "10.0.1.0/24" }"#);
+        let r = expect(&t, "app-1", "pc", Tcp(22), Accepted);
+        let allowed = steps(&r.hops).any(|s| {
+            matches!(s, Step::SecurityGroupAllow { direction: Ingress, group, .. } if group == "office-edge")
+        });
+        assert!(allowed, "{layout}: {}", json(&r));
+        assert!(
+            tracked(&r.reply_hops).contains(&Egress),
+            "{layout}: {}",
+            json(&r)
+        );
+        // the rule's port and peer still count
+        expect(&t, "app-1", "pc", Tcp(23), Denied);
+    }
 }
