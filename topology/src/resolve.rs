@@ -56,6 +56,79 @@ pub fn resolve(src: &SourceFile) -> Result<(Topology, Diagnostics), Diagnostics>
     }
 }
 
+/// Security groups, prefix lists and network ACLs on their own, resolved
+/// with the same checks and messages as in a topology file: what the
+/// gateway's config carries inline.
+#[derive(Debug, Clone, Default)]
+pub struct StandalonePolicy {
+    /// The groups, in file order.
+    pub security_groups: Vec<SecurityGroup>,
+    /// The prefix lists, in file order.
+    pub prefix_lists: Vec<PrefixList>,
+    /// The network ACLs, in file order.
+    pub nacls: Vec<NetworkAcl>,
+}
+
+impl StandalonePolicy {
+    /// The index of a group by name.
+    pub fn group(&self, name: &str) -> Option<usize> {
+        self.security_groups.iter().position(|g| g.name == name)
+    }
+
+    /// The index of a network ACL by name.
+    pub fn nacl(&self, name: &str) -> Option<usize> {
+        self.nacls.iter().position(|n| n.name == name)
+    }
+}
+
+/// Resolves groups, prefix lists and ACLs given in their raw form from a
+/// file `src` (for positions). Errors and warnings come back together;
+/// the policy is usable when none is an error.
+pub fn resolve_policy(
+    src: &SourceFile,
+    groups: &[RawSecurityGroup],
+    prefix_lists: &[RawPrefixList],
+    nacls: &[RawNacl],
+) -> (StandalonePolicy, Diagnostics) {
+    let mut r = Resolver::new(src);
+    let pl_names = r.names("prefix list", prefix_lists.iter().map(|p| &p.name));
+    let sg_names = r.names("security group", groups.iter().map(|g| &g.name));
+    let _ = r.names("network ACL", nacls.iter().map(|n| &n.name));
+    let mut out = StandalonePolicy::default();
+    for p in prefix_lists {
+        let cidrs = p.cidrs.iter().filter_map(|c| r.cidr(c)).collect();
+        out.prefix_lists.push(PrefixList {
+            name: p.name.get_ref().clone(),
+            cidrs,
+        });
+    }
+    for g in groups {
+        let ingress = r.sg_rules(&g.ingress, &sg_names, &pl_names);
+        let egress = match &g.egress {
+            None => vec![SecurityGroup::allow_all_egress()],
+            Some(rules) => r.sg_rules(rules.get_ref(), &sg_names, &pl_names),
+        };
+        out.security_groups.push(SecurityGroup {
+            name: g.name.get_ref().clone(),
+            description: g.description.clone(),
+            ingress,
+            egress,
+        });
+    }
+    for n in nacls {
+        let ingress = r.nacl_rules(&n.ingress, "inbound", n);
+        let egress = r.nacl_rules(&n.egress, "outbound", n);
+        out.nacls.push(NetworkAcl {
+            name: n.name.get_ref().clone(),
+            ingress,
+            egress,
+        });
+    }
+    let mut diags = r.diags;
+    diags.sort_by_key(|d| (d.line, d.col));
+    (out, Diagnostics(diags))
+}
+
 struct Resolver<'a> {
     src: &'a SourceFile,
     diags: Vec<Diagnostic>,
@@ -1302,6 +1375,16 @@ impl<'a> Resolver<'a> {
                 .iter()
                 .filter_map(|s| self.lookup("subnet", s, &sub_names))
                 .collect();
+            if g.subnets.is_empty() && desired > 0 {
+                let d = self.error(
+                    g.name.span(),
+                    format!(
+                        "Auto Scaling group `{}` has no subnets for its {desired} instances",
+                        g.name.get_ref()
+                    ),
+                );
+                d.expected = Some("`subnets = [...]`, one or more private subnets".into());
+            }
             let groups = self.sg_list(g.security_groups.as_ref(), sgs, default_sg, g.name.span());
             let mut instances = vec![];
             if !subnets.is_empty() {
@@ -1411,6 +1494,10 @@ impl<'a> Resolver<'a> {
                     );
                     d.expected = Some("`targets = [...]`: instances or Auto Scaling groups".into());
                 }
+                if listeners.iter().any(|x: &Listener| x.port == port) {
+                    let d = self.error(l.port.span(), format!("two listeners on port {port}"));
+                    d.hint = Some("a load balancer has one listener per port".into());
+                }
                 listeners.push(Listener {
                     port,
                     protocol: l
@@ -1508,7 +1595,11 @@ impl<'a> Resolver<'a> {
         }
         if main_rt == v.route_table.len() {
             t.route_tables.push(RouteTable::new(
-                "main".into(),
+                if v.route_table.iter().any(|r| r.name.get_ref() == "main") {
+                    "(main)".into()
+                } else {
+                    "main".into()
+                },
                 false,
                 vec![Route {
                     prefix: cidr,

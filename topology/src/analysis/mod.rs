@@ -25,7 +25,9 @@ use crate::traffic::proto;
 pub enum Verdict {
     /// The request arrives and the reply comes back.
     Accepted,
-    /// A security group, network ACL or gateway policy drops it.
+    /// A security group, network ACL or gateway policy drops it, a NAT
+    /// gateway refuses an inbound connection, or a load balancer or
+    /// database refuses a port it does not listen on.
     Denied,
     /// No route, a blackhole, or nothing owns the address.
     NoRoute,

@@ -641,7 +641,11 @@ impl<R: Recorder> Walker<'_, R> {
                         format!(
                             "{who} {} ({}) {dir}: no rule allows {}{what}",
                             n.name,
-                            names().join(", "),
+                            if names().is_empty() {
+                                "no groups".to_string()
+                            } else {
+                                names().join(", ")
+                            },
                             describe(&flow.pkt)
                         )
                     }));
