@@ -2,8 +2,11 @@
 //! crates; it holds no network logic of its own.
 
 mod bench;
+mod gateway_cmd;
+mod keys_cmd;
 mod topology_cmd;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +24,34 @@ enum Command {
     /// Check, analyse and draw a topology file (offline, no root).
     #[command(subcommand)]
     Topology(topology_cmd::TopologyCommand),
+    /// Run the gateway in the foreground (root: TUN device).
+    Gateway {
+        /// Gateway configuration (TOML, docs/gateway.md).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only check the configuration.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print a new WireGuard private key, like `wg genkey`.
+    #[command(visible_alias = "keygen")]
+    Genkey,
+    /// Read a private key on standard input, print its public key, like `wg pubkey`.
+    Pubkey,
+    /// Print a new WireGuard preshared key, like `wg genpsk`.
+    Genpsk,
+    /// Ask a running gateway for peers, routes, counters.
+    Status {
+        /// The gateway's status socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Or its interface name (socket /run/vifgate/NAME.sock).
+        #[arg(long)]
+        interface: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks that print figures (not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -44,6 +75,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Topology(c) => topology_cmd::run(c),
+        Command::Gateway { config, check } => gateway_cmd::gateway(&config, check),
+        Command::Status {
+            socket,
+            interface,
+            json,
+        } => gateway_cmd::status(&gateway_cmd::socket_path(socket, interface), json),
+        Command::Genkey => keys_cmd::genkey(),
+        Command::Pubkey => keys_cmd::pubkey(),
+        Command::Genpsk => keys_cmd::genpsk(),
         Command::Bench(c) => bench::run(c),
     };
     match result {

@@ -6,4 +6,11 @@
 //! in, what to send where comes out. The TUN device, the UDP socket and the
 //! timers live in a thin tokio shell around it.
 
+pub mod classifier;
+pub mod config;
+pub mod conntrack;
+pub mod keys;
 pub mod packet;
+pub mod router;
+pub mod routing;
+pub mod shell;

@@ -3,6 +3,7 @@
 //! nothing after can index out of bounds. Built on `smoltcp::wire`.
 
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
 use topology::traffic::{Packet, L4};
@@ -129,6 +130,334 @@ pub fn parse_ipv4(buf: &[u8]) -> Result<Ipv4Meta, PacketError> {
     })
 }
 
+/// The RFC 1071 Internet checksum of `data`: the one's complement of the
+/// one's complement sum of its 16-bit big-endian words (an odd last byte is
+/// padded with zero). Ready to store in an IPv4 or ICMPv4 header whose
+/// checksum field is zero in `data`; over a header with a correct checksum
+/// it returns 0.
+pub fn ipv4_checksum(data: &[u8]) -> u16 {
+    !fold_ones_complement(ones_complement_sum(data))
+}
+
+/// The one's complement sum of `data`'s 16-bit big-endian words, not yet
+/// folded to 16 bits.
+fn ones_complement_sum(data: &[u8]) -> u32 {
+    let mut words = data.chunks_exact(2);
+    let mut sum: u32 = 0;
+    for word in &mut words {
+        sum += u32::from(u16::from_be_bytes([word[0], word[1]]));
+        // Fold now and then so that no buffer length can overflow `sum`.
+        if sum > 0xffff_0000 {
+            sum = u32::from(fold_ones_complement(sum));
+        }
+    }
+    if let [last] = words.remainder() {
+        sum += u32::from(u16::from_be_bytes([*last, 0]));
+    }
+    sum
+}
+
+/// Folds the carries of a one's complement sum back into 16 bits.
+fn fold_ones_complement(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    // The loop leaves `sum <= 0xffff`.
+    sum as u16
+}
+
+/// Updates an Internet checksum after one 16-bit word it covers changed
+/// from `old` to `new` (RFC 1624, eqn. 3: `HC' = ~(~HC + ~m + m')`).
+pub fn checksum_adjust(checksum: u16, old: u16, new: u16) -> u16 {
+    let sum = u32::from(!checksum) + u32::from(!old) + u32::from(new);
+    !fold_ones_complement(sum)
+}
+
+/// TCP option kinds used here (RFC 9293).
+mod tcp_option {
+    /// End of option list.
+    pub const EOL: u8 = 0;
+    /// No-operation (padding).
+    pub const NOP: u8 = 1;
+    /// Maximum segment size.
+    pub const MSS: u8 = 2;
+    /// The length of an MSS option.
+    pub const MSS_LEN: usize = 4;
+}
+
+/// One TCP option: its kind and where its bytes are in the option area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TcpOption {
+    kind: u8,
+    /// Offset of the kind byte within the option area.
+    offset: usize,
+    /// Length including the kind (and length) byte.
+    len: usize,
+}
+
+/// The TCP option list is malformed: an option runs past the header, or
+/// its length is below 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MalformedOptions;
+
+/// Reads the TCP option starting at `offset` in an option area (the bytes
+/// between the fixed TCP header and the data offset). `None` at the end of
+/// the area or at EOL; an error if the option's length is below 2 or runs
+/// past the area. Never reads outside `area`.
+fn tcp_option_at(area: &[u8], offset: usize) -> Option<Result<TcpOption, MalformedOptions>> {
+    let kind = *area.get(offset)?;
+    let len = match kind {
+        tcp_option::EOL => return None,
+        tcp_option::NOP => 1,
+        _ => match area.get(offset + 1) {
+            Some(&len) if len >= 2 && offset + usize::from(len) <= area.len() => usize::from(len),
+            _ => return Some(Err(MalformedOptions)),
+        },
+    };
+    Some(Ok(TcpOption { kind, offset, len }))
+}
+
+/// Walks a TCP option area without allocating: the options up to EOL or
+/// the end of the area, or up to and including the first malformed one.
+struct TcpOptions<'a> {
+    area: &'a [u8],
+    /// Where the next option starts; `None` once the walk is over.
+    next: Option<usize>,
+}
+
+impl<'a> TcpOptions<'a> {
+    fn new(area: &'a [u8]) -> Self {
+        TcpOptions {
+            area,
+            next: Some(0),
+        }
+    }
+}
+
+impl Iterator for TcpOptions<'_> {
+    type Item = Result<TcpOption, MalformedOptions>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let option = tcp_option_at(self.area, self.next?);
+        self.next = match option {
+            Some(Ok(o)) => Some(o.offset + o.len),
+            _ => None,
+        };
+        option
+    }
+}
+
+/// Offset of the checksum within the TCP header.
+const TCP_CHECKSUM_OFFSET: usize = 16;
+/// Length of the TCP header without options.
+const TCP_MIN_HEADER_LEN: usize = 20;
+
+/// Clamps the MSS option of a TCP SYN (with or without ACK) to `max_mss`, so
+/// that neither end sends segments that would not fit the tunnel.
+///
+/// Acts only on a well-formed IPv4 packet carrying the first (or only)
+/// fragment of a TCP segment with SYN set, whose option list parses and
+/// whose MSS option(s) have length 4. Every MSS option above `max_mss` is
+/// rewritten to `max_mss` and the TCP checksum is updated incrementally
+/// (RFC 1624), so a wrong checksum stays wrong. A SYN without an MSS option
+/// is left alone (no option is inserted), as is anything malformed.
+/// Returns whether the packet changed.
+pub fn clamp_tcp_mss(packet: &mut [u8], max_mss: u16) -> bool {
+    let Ok(meta) = parse_ipv4(packet) else {
+        return false;
+    };
+    if meta.proto != u8::from(IpProtocol::Tcp)
+        || meta.is_fragment
+        || meta.tcp_flags & tcp_flags::SYN == 0
+    {
+        return false;
+    }
+    let Some(segment) = packet.get_mut(meta.header_len..meta.total_len) else {
+        return false;
+    };
+    let Some(&offset_byte) = segment.get(12) else {
+        return false;
+    };
+    let data_offset = usize::from(offset_byte >> 4) * 4;
+    if data_offset < TCP_MIN_HEADER_LEN || data_offset > segment.len() {
+        return false;
+    }
+    let options_valid = TcpOptions::new(&segment[TCP_MIN_HEADER_LEN..data_offset]).all(|option| {
+        matches!(option, Ok(o) if o.kind != tcp_option::MSS || o.len == tcp_option::MSS_LEN)
+    });
+    if !options_valid {
+        return false;
+    }
+
+    let mut checksum = u16::from_be_bytes([
+        segment[TCP_CHECKSUM_OFFSET],
+        segment[TCP_CHECKSUM_OFFSET + 1],
+    ]);
+    let mut changed = false;
+    // Walk the (now known good) options again, rewriting as we go.
+    let mut next = 0;
+    while let Some(Ok(option)) = tcp_option_at(&segment[TCP_MIN_HEADER_LEN..data_offset], next) {
+        next = option.offset + option.len;
+        if option.kind != tcp_option::MSS {
+            continue;
+        }
+        // Offset of the MSS value within the TCP segment.
+        let at = TCP_MIN_HEADER_LEN + option.offset + 2;
+        let old = u16::from_be_bytes([segment[at], segment[at + 1]]);
+        if old <= max_mss {
+            continue;
+        }
+        segment[at..at + 2].copy_from_slice(&max_mss.to_be_bytes());
+        // A value at an odd offset straddles two checksum words; its
+        // contribution to the one's complement sum is then its byte swap.
+        let (old_word, new_word) = if at & 1 == 0 {
+            (old, max_mss)
+        } else {
+            (old.swap_bytes(), max_mss.swap_bytes())
+        };
+        checksum = checksum_adjust(checksum, old_word, new_word);
+        changed = true;
+    }
+    if changed {
+        segment[TCP_CHECKSUM_OFFSET..TCP_CHECKSUM_OFFSET + 2]
+            .copy_from_slice(&checksum.to_be_bytes());
+    }
+    changed
+}
+
+/// ICMPv4 types that are errors (RFC 792, RFC 1122 §3.2.2): destination
+/// unreachable, source quench, redirect, time exceeded, parameter problem.
+const ICMP_ERROR_TYPES: [u8; 5] = [3, 4, 5, 11, 12];
+/// ICMPv4 destination unreachable.
+const ICMP_DEST_UNREACHABLE: u8 = 3;
+/// Destination unreachable code: fragmentation needed and DF set.
+const ICMP_CODE_FRAG_NEEDED: u8 = 4;
+/// Length of the ICMPv4 header (type, code, checksum, 4 more bytes).
+const ICMP_HEADER_LEN: usize = 8;
+/// How much of the original's payload an ICMP error quotes (RFC 792).
+const ICMP_QUOTED_PAYLOAD_LEN: usize = 8;
+/// Length of the IPv4 header written here (no options).
+const IPV4_HEADER_LEN: usize = 20;
+/// TTL of the ICMP errors sent from here.
+const ICMP_TTL: u8 = 64;
+
+/// Writes into `out` an ICMPv4 "destination unreachable: fragmentation
+/// needed and DF set" (type 3 code 4) from `from` to the source of
+/// `original`, carrying `next_hop_mtu` (RFC 1191) and quoting the original's
+/// IP header and the first 8 bytes of its payload (RFC 792). Returns the
+/// length written.
+///
+/// Returns `None`, writing nothing, when `out` is too small, `original`
+/// does not parse, or no ICMP error may be sent about it (RFC 1122
+/// §3.2.2): it is itself an ICMP error, it is a non-first fragment, its
+/// source is 0.0.0.0, multicast or broadcast, or its destination is
+/// multicast or broadcast.
+pub fn icmp_frag_needed(
+    original: &[u8],
+    next_hop_mtu: u16,
+    from: Ipv4Addr,
+    out: &mut [u8],
+) -> Option<usize> {
+    let meta = parse_ipv4(original).ok()?;
+    if meta.is_fragment
+        || meta.src.is_unspecified()
+        || meta.src.is_multicast()
+        || meta.src.is_broadcast()
+        || meta.dst.is_multicast()
+        || meta.dst.is_broadcast()
+    {
+        return None;
+    }
+    if let L4::Icmp { icmp_type, .. } = meta.l4 {
+        if ICMP_ERROR_TYPES.contains(&icmp_type) {
+            return None;
+        }
+    }
+    let payload_len = meta.total_len - meta.header_len;
+    let quoted = original.get(..meta.header_len + payload_len.min(ICMP_QUOTED_PAYLOAD_LEN))?;
+    let icmp_len = ICMP_HEADER_LEN + quoted.len();
+    let total_len = IPV4_HEADER_LEN + icmp_len;
+    let out = out.get_mut(..total_len)?;
+    // At most 20 + 8 + 60 + 8 bytes.
+    let total_len_field = u16::try_from(total_len).ok()?;
+
+    let (ip, icmp) = out.split_at_mut(IPV4_HEADER_LEN);
+    ip.fill(0);
+    ip[0] = 0x45; // version 4, header length 5 words
+    ip[2..4].copy_from_slice(&total_len_field.to_be_bytes());
+    ip[8] = ICMP_TTL;
+    ip[9] = u8::from(IpProtocol::Icmp);
+    ip[12..16].copy_from_slice(&from.octets());
+    ip[16..20].copy_from_slice(&meta.src.octets());
+    let ip_checksum = ipv4_checksum(ip);
+    ip[10..12].copy_from_slice(&ip_checksum.to_be_bytes());
+
+    icmp[..ICMP_HEADER_LEN].fill(0);
+    icmp[0] = ICMP_DEST_UNREACHABLE;
+    icmp[1] = ICMP_CODE_FRAG_NEEDED;
+    icmp[6..8].copy_from_slice(&next_hop_mtu.to_be_bytes());
+    icmp[ICMP_HEADER_LEN..].copy_from_slice(quoted);
+    let icmp_checksum = ipv4_checksum(icmp);
+    icmp[2..4].copy_from_slice(&icmp_checksum.to_be_bytes());
+    Some(total_len)
+}
+
+/// Nanoseconds per second: the fixed-point scale of [`TokenBucket`]'s
+/// tokens, so that refills are exact integer arithmetic.
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// A token bucket rate limiter (for the ICMP errors the gateway sends):
+/// holds up to `burst` tokens, starts full, refills at `rate_per_sec`
+/// tokens a second, and each allowed event takes one token. Sans-IO: the
+/// caller passes the time in. No allocation.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    /// Tokens added per second.
+    rate_per_sec: u32,
+    /// Most tokens held, in token-nanoseconds (tokens × 10⁹).
+    capacity: u128,
+    /// Tokens held, in token-nanoseconds.
+    tokens: u128,
+    /// When the bucket was last refilled; `None` before the first call.
+    last: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// A full bucket of `burst` tokens refilling at `rate_per_sec`.
+    /// A `burst` of 0 allows nothing; a `rate_per_sec` of 0 allows `burst`
+    /// events and then nothing.
+    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        let capacity = u128::from(burst) * NANOS_PER_SEC;
+        TokenBucket {
+            rate_per_sec,
+            capacity,
+            tokens: capacity,
+            last: None,
+        }
+    }
+
+    /// Whether an event at `now` is allowed; if so it takes a token. The
+    /// first call sets the reference time; a `now` earlier than an earlier
+    /// call's adds nothing.
+    pub fn allow(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            let elapsed = now.saturating_duration_since(last).as_nanos();
+            let added = elapsed.saturating_mul(u128::from(self.rate_per_sec));
+            self.tokens = self.tokens.saturating_add(added).min(self.capacity);
+        }
+        match self.last {
+            Some(last) if last >= now => {}
+            _ => self.last = Some(now),
+        }
+        if self.tokens >= NANOS_PER_SEC {
+            self.tokens -= NANOS_PER_SEC;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -215,5 +544,547 @@ pub(crate) mod tests {
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
             let _ = parse_ipv4(&bytes);
         }
+    }
+
+    // ---- MSS clamping ----
+
+    use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, IpAddress, TcpPacket};
+    use std::time::Duration;
+
+    const SRC: [u8; 4] = [10, 0, 0, 1];
+    const DST: [u8; 4] = [10, 0, 0, 2];
+
+    /// A TCP/IPv4 packet with the given flags and option bytes (padded with
+    /// EOL to a multiple of 4), a few payload bytes, and a valid TCP
+    /// checksum (filled by smoltcp).
+    fn tcp_packet(flags: u8, options: &[u8]) -> Vec<u8> {
+        let mut seg = tcp_header(40000, 443, flags);
+        seg.extend_from_slice(options);
+        while seg.len() & 3 != 0 {
+            seg.push(tcp_option::EOL);
+        }
+        seg[12] = ((seg.len() / 4) as u8) << 4;
+        seg.extend_from_slice(b"xyz");
+        TcpPacket::new_unchecked(&mut seg[..]).fill_checksum(
+            &IpAddress::from(Ipv4Addr::from(SRC)),
+            &IpAddress::from(Ipv4Addr::from(DST)),
+        );
+        let p = ipv4(SRC, DST, 6, true, &seg);
+        assert!(tcp_checksum_verifies(&p));
+        p
+    }
+
+    /// The TCP segment of a packet built by [`tcp_packet`].
+    fn segment(p: &[u8]) -> &[u8] {
+        &p[20..]
+    }
+
+    /// The TCP checksum checked by smoltcp.
+    fn smoltcp_verifies(p: &[u8]) -> bool {
+        let ip = Ipv4Packet::new_checked(p).unwrap();
+        TcpPacket::new_checked(ip.payload())
+            .unwrap()
+            .verify_checksum(
+                &IpAddress::from(ip.src_addr()),
+                &IpAddress::from(ip.dst_addr()),
+            )
+    }
+
+    /// The TCP checksum checked by a naive recomputation that shares no
+    /// code with the module: pseudo-header plus segment, 16-bit big-endian
+    /// words summed in a u64, folded, must come to 0xffff.
+    fn recomputed_verifies(p: &[u8]) -> bool {
+        let seg = segment(p);
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&p[12..20]);
+        bytes.extend_from_slice(&[0, 6]);
+        bytes.extend_from_slice(&(seg.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(seg);
+        if bytes.len() % 2 == 1 {
+            bytes.push(0);
+        }
+        let mut sum: u64 = bytes
+            .chunks(2)
+            .map(|w| u64::from(w[0]) << 8 | u64::from(w[1]))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum == 0xffff
+    }
+
+    fn tcp_checksum_verifies(p: &[u8]) -> bool {
+        smoltcp_verifies(p) && recomputed_verifies(p)
+    }
+
+    /// The MSS values found in the packet's (well-formed) options.
+    fn mss_values(p: &[u8]) -> Vec<u16> {
+        let seg = segment(p);
+        let area = &seg[20..usize::from(seg[12] >> 4) * 4];
+        TcpOptions::new(area)
+            .map(Result::unwrap)
+            .filter(|o| o.kind == tcp_option::MSS)
+            .map(|o| u16::from_be_bytes([area[o.offset + 2], area[o.offset + 3]]))
+            .collect()
+    }
+
+    fn mss(value: u16) -> [u8; 4] {
+        let [hi, lo] = value.to_be_bytes();
+        [tcp_option::MSS, 4, hi, lo]
+    }
+
+    #[test]
+    fn clamps_mss_of_a_syn_and_keeps_the_checksum_valid() {
+        let mut p = tcp_packet(tcp_flags::SYN, &mss(1460));
+        assert!(clamp_tcp_mss(&mut p, 1380));
+        assert_eq!(mss_values(&p), [1380]);
+        assert!(smoltcp_verifies(&p));
+        assert!(recomputed_verifies(&p));
+    }
+
+    #[test]
+    fn clamps_mss_of_a_syn_ack() {
+        let mut p = tcp_packet(tcp_flags::SYN | tcp_flags::ACK, &mss(65495));
+        assert!(clamp_tcp_mss(&mut p, 1380));
+        assert_eq!(mss_values(&p), [1380]);
+        assert!(tcp_checksum_verifies(&p));
+    }
+
+    #[test]
+    fn clamps_mss_at_an_odd_offset_among_other_options() {
+        // NOP, then MSS at an odd offset, then window scale, SACK-permitted,
+        // timestamps: a typical Linux SYN, shuffled.
+        let mut options = vec![tcp_option::NOP];
+        options.extend_from_slice(&mss(8960));
+        options.extend_from_slice(&[3, 3, 7, 4, 2]);
+        options.extend_from_slice(&[8, 10, 1, 2, 3, 4, 0, 0, 0, 0]);
+        let mut p = tcp_packet(tcp_flags::SYN, &options);
+        let before = p.clone();
+        assert!(clamp_tcp_mss(&mut p, 1400));
+        assert_eq!(mss_values(&p), [1400]);
+        assert!(tcp_checksum_verifies(&p));
+        // Only the MSS value and the checksum changed.
+        let changed: Vec<usize> = (0..p.len()).filter(|&i| p[i] != before[i]).collect();
+        assert!(
+            changed.iter().all(|&i| [36, 37, 43, 44].contains(&i)),
+            "{changed:?}"
+        );
+    }
+
+    #[test]
+    fn clamps_every_oversized_mss_option() {
+        let mut options = mss(9000).to_vec();
+        options.push(tcp_option::NOP);
+        options.extend_from_slice(&mss(1200));
+        options.extend_from_slice(&mss(1500));
+        let mut p = tcp_packet(tcp_flags::SYN, &options);
+        assert!(clamp_tcp_mss(&mut p, 1300));
+        assert_eq!(mss_values(&p), [1300, 1200, 1300]);
+        assert!(tcp_checksum_verifies(&p));
+    }
+
+    #[test]
+    fn leaves_a_small_enough_mss_alone() {
+        for value in [536, 1380] {
+            let mut p = tcp_packet(tcp_flags::SYN, &mss(value));
+            let before = p.clone();
+            assert!(!clamp_tcp_mss(&mut p, 1380));
+            assert_eq!(p, before);
+        }
+    }
+
+    #[test]
+    fn leaves_non_syn_segments_alone() {
+        for flags in [
+            tcp_flags::ACK,
+            tcp_flags::FIN | tcp_flags::ACK,
+            tcp_flags::RST,
+            0,
+        ] {
+            let mut p = tcp_packet(flags, &mss(1460));
+            let before = p.clone();
+            assert!(!clamp_tcp_mss(&mut p, 1380));
+            assert_eq!(p, before);
+        }
+    }
+
+    #[test]
+    fn does_not_insert_an_mss_option() {
+        for options in [&[][..], &[1, 1, 3, 3, 7][..], &[4, 2][..]] {
+            let mut p = tcp_packet(tcp_flags::SYN, options);
+            let before = p.clone();
+            assert!(!clamp_tcp_mss(&mut p, 1380));
+            assert_eq!(p, before);
+        }
+    }
+
+    #[test]
+    fn ignores_options_after_eol() {
+        let mut options = vec![tcp_option::NOP, tcp_option::EOL];
+        options.extend_from_slice(&mss(1460));
+        let mut p = tcp_packet(tcp_flags::SYN, &options);
+        let before = p.clone();
+        assert!(!clamp_tcp_mss(&mut p, 1380));
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn leaves_malformed_options_alone() {
+        let big = mss(1460);
+        let cases: Vec<Vec<u8>> = vec![
+            // MSS option running past the header (length says 4, 3 left).
+            vec![1, 2, 4, 5],
+            // Kind byte with no length byte.
+            vec![1, 1, 1, 2],
+            // Zero-length option before a good MSS (would loop forever).
+            [&[8, 0][..], &big, &[1, 1]].concat(),
+            // Length 1 option before a good MSS.
+            [&[8, 1][..], &big, &[1, 1]].concat(),
+            // Good MSS, then an option whose length overruns the header.
+            [&big[..], &[3, 9, 1, 1]].concat(),
+            // MSS option of the wrong length.
+            vec![2, 3, 5, 1],
+            vec![2, 6, 5, 0xb4, 0, 0, 1, 1],
+        ];
+        for options in cases {
+            let mut p = tcp_packet(tcp_flags::SYN, &options);
+            let before = p.clone();
+            assert!(!clamp_tcp_mss(&mut p, 1380), "{options:?}");
+            assert_eq!(p, before);
+        }
+    }
+
+    #[test]
+    fn leaves_a_bad_data_offset_alone() {
+        let good = tcp_packet(tcp_flags::SYN, &mss(1460));
+        // Data offset below 5 words, and past the end of the segment.
+        for offset in [4u8, 15] {
+            let mut p = good.clone();
+            p[20 + 12] = offset << 4;
+            let before = p.clone();
+            assert!(!clamp_tcp_mss(&mut p, 1380));
+            assert_eq!(p, before);
+        }
+    }
+
+    #[test]
+    fn leaves_other_protocols_fragments_and_garbage_alone() {
+        // UDP with bytes that would look like a SYN with MSS.
+        let good = tcp_packet(tcp_flags::SYN, &mss(1460));
+        let mut udp = good.clone();
+        udp[9] = 17;
+        let before = udp.clone();
+        assert!(!clamp_tcp_mss(&mut udp, 1380));
+        assert_eq!(udp, before);
+        // A non-first fragment.
+        let mut frag = good.clone();
+        frag[7] = 1;
+        let before = frag.clone();
+        assert!(!clamp_tcp_mss(&mut frag, 1380));
+        assert_eq!(frag, before);
+        // Truncated: the IP total length cuts into the options.
+        let mut cut = good.clone();
+        cut[2..4].copy_from_slice(&42u16.to_be_bytes());
+        let before = cut.clone();
+        assert!(!clamp_tcp_mss(&mut cut, 1380));
+        assert_eq!(cut, before);
+        assert!(!clamp_tcp_mss(&mut [], 1380));
+        assert!(!clamp_tcp_mss(&mut [0x45; 3], 1380));
+    }
+
+    #[test]
+    fn checksum_adjust_matches_a_full_recomputation() {
+        let mut header = [
+            0x45u8, 0, 0, 60, 0x1c, 0x46, 0x40, 0, 0x40, 6, 0, 0, 172, 16, 10, 99, 172, 16, 10, 12,
+        ];
+        let sum = ipv4_checksum(&header);
+        header[10..12].copy_from_slice(&sum.to_be_bytes());
+        assert!(Ipv4Packet::new_unchecked(&header[..]).verify_checksum());
+        assert_eq!(ipv4_checksum(&header), 0);
+        // Decrement the TTL (word 4: TTL, protocol).
+        let old = u16::from_be_bytes([header[8], header[9]]);
+        header[8] -= 1;
+        let new = u16::from_be_bytes([header[8], header[9]]);
+        let adjusted = checksum_adjust(sum, old, new);
+        header[10..12].fill(0);
+        assert_eq!(adjusted, ipv4_checksum(&header));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_tcp_options_never_panic_and_keep_the_checksum_valid(
+            options in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..=40),
+            mss_at in proptest::option::of(0usize..=36),
+            flags in proptest::prelude::any::<u8>(),
+            max_mss in proptest::prelude::any::<u16>(),
+        ) {
+            let mut options = options;
+            // Often plant a well-formed MSS option so that changes happen.
+            if let Some(at) = mss_at {
+                if at + 4 <= options.len() {
+                    options[at..at + 4].copy_from_slice(&[2, 4, 0xff, 0xf0]);
+                }
+            }
+            let mut p = tcp_packet(flags, &options);
+            let before = p.clone();
+            if clamp_tcp_mss(&mut p, max_mss) {
+                proptest::prop_assert!(smoltcp_verifies(&p));
+                proptest::prop_assert!(recomputed_verifies(&p));
+                proptest::prop_assert!(flags & tcp_flags::SYN != 0);
+                proptest::prop_assert!(mss_values(&p).iter().all(|&v| v <= max_mss));
+                proptest::prop_assert_eq!(p.len(), before.len());
+            } else {
+                proptest::prop_assert_eq!(p, before);
+            }
+        }
+
+        #[test]
+        fn well_formed_options_are_clamped_at_any_alignment(
+            pieces in proptest::collection::vec(0usize..5, 0..8),
+            mss_value in proptest::prelude::any::<u16>(),
+            syn_ack in proptest::prelude::any::<bool>(),
+            max_mss in proptest::prelude::any::<u16>(),
+        ) {
+            // NOP, MSS, window scale, SACK permitted, timestamps.
+            let mut options = Vec::new();
+            for piece in pieces {
+                let bytes: &[u8] = match piece {
+                    0 => &[1],
+                    1 => &mss(mss_value),
+                    2 => &[3, 3, 7],
+                    3 => &[4, 2],
+                    _ => &[8, 10, 1, 2, 3, 4, 5, 6, 7, 8],
+                };
+                if options.len() + bytes.len() <= 40 {
+                    options.extend_from_slice(bytes);
+                }
+            }
+            let flags = if syn_ack { tcp_flags::SYN | tcp_flags::ACK } else { tcp_flags::SYN };
+            let mut p = tcp_packet(flags, &options);
+            let had = mss_values(&p);
+            let changed = clamp_tcp_mss(&mut p, max_mss);
+            proptest::prop_assert_eq!(changed, had.iter().any(|&v| v > max_mss));
+            let expected: Vec<u16> = had.iter().map(|&v| v.min(max_mss)).collect();
+            proptest::prop_assert_eq!(mss_values(&p), expected);
+            proptest::prop_assert!(smoltcp_verifies(&p));
+            proptest::prop_assert!(recomputed_verifies(&p));
+        }
+
+        #[test]
+        fn clamp_never_panics_on_random_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            max_mss in proptest::prelude::any::<u16>(),
+        ) {
+            let mut bytes = bytes;
+            let _ = clamp_tcp_mss(&mut bytes, max_mss);
+        }
+
+        #[test]
+        fn frag_needed_never_panics_on_random_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            out_len in 0usize..128,
+        ) {
+            let mut out = [0u8; 128];
+            if let Some(n) = icmp_frag_needed(&bytes, 1400, Ipv4Addr::new(192, 0, 2, 1), &mut out[..out_len]) {
+                proptest::prop_assert!(n <= out_len);
+                let ip = Ipv4Packet::new_checked(&out[..n]).unwrap();
+                proptest::prop_assert!(ip.verify_checksum());
+                proptest::prop_assert!(Icmpv4Packet::new_checked(ip.payload()).unwrap().verify_checksum());
+            }
+        }
+    }
+
+    // ---- ICMP fragmentation needed ----
+
+    const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    /// A DF TCP packet with 100 bytes of data.
+    fn big_tcp_packet() -> Vec<u8> {
+        let mut seg = tcp_header(40000, 443, tcp_flags::ACK);
+        seg.extend((0..100).map(|i| i as u8));
+        ipv4(SRC, DST, 6, true, &seg)
+    }
+
+    #[test]
+    fn frag_needed_is_well_formed() {
+        let original = big_tcp_packet();
+        let mut out = [0xaau8; 128];
+        let n = icmp_frag_needed(&original, 1380, GATEWAY, &mut out).unwrap();
+        assert_eq!(n, 20 + 8 + 20 + 8);
+
+        let ip = Ipv4Packet::new_checked(&out[..n]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.version(), 4);
+        assert_eq!(ip.header_len(), 20);
+        assert_eq!(usize::from(ip.total_len()), n);
+        assert_eq!(ip.hop_limit(), 64);
+        assert_eq!(ip.next_header(), IpProtocol::Icmp);
+        assert_eq!(ip.src_addr(), GATEWAY);
+        assert_eq!(ip.dst_addr(), Ipv4Addr::from(SRC));
+        assert_eq!(ip.frag_offset(), 0);
+        assert!(!ip.more_frags());
+
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum());
+        assert_eq!(icmp.msg_type(), Icmpv4Message::DstUnreachable);
+        assert_eq!(icmp.msg_code(), 4);
+        let raw = ip.payload();
+        assert_eq!(&raw[4..6], &[0, 0], "unused field");
+        assert_eq!(u16::from_be_bytes([raw[6], raw[7]]), 1380);
+        assert_eq!(icmp.data(), &original[..28]);
+
+        // Our own parser reads it back as an ICMP error, not an echo.
+        let meta = parse_ipv4(&out[..n]).unwrap();
+        assert_eq!(
+            meta.l4,
+            L4::Icmp {
+                icmp_type: 3,
+                code: 4
+            }
+        );
+        assert_eq!(meta.icmp_id, None);
+    }
+
+    #[test]
+    fn frag_needed_quotes_ip_options_and_a_short_payload() {
+        // IHL 6 (one options word of NOPs), 4 bytes of payload, and 6
+        // bytes of trailing junk past the total length that must not be
+        // quoted.
+        let mut original = vec![0u8; 24];
+        original[0] = 0x46;
+        original[2..4].copy_from_slice(&28u16.to_be_bytes());
+        original[6] = 0x40;
+        original[8] = 64;
+        original[9] = 47; // GRE: no transport header to parse
+        original[12..16].copy_from_slice(&SRC);
+        original[16..20].copy_from_slice(&DST);
+        original[20..24].fill(1);
+        original.extend_from_slice(&[9, 8, 7, 6]);
+        Ipv4Packet::new_unchecked(&mut original[..]).fill_checksum();
+        original.extend_from_slice(&[0xee; 6]);
+
+        let mut out = [0u8; 128];
+        let n = icmp_frag_needed(&original, 576, GATEWAY, &mut out).unwrap();
+        assert_eq!(n, 20 + 8 + 24 + 4);
+        let ip = Ipv4Packet::new_checked(&out[..n]).unwrap();
+        assert!(ip.verify_checksum());
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum());
+        assert_eq!(icmp.data(), &original[..28]);
+        assert_eq!(&ip.payload()[6..8], &576u16.to_be_bytes());
+    }
+
+    #[test]
+    fn frag_needed_answers_icmp_queries_but_not_icmp_errors() {
+        let echo = ipv4(SRC, DST, 1, true, &[8, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0]);
+        let mut out = [0u8; 128];
+        assert!(icmp_frag_needed(&echo, 1380, GATEWAY, &mut out).is_some());
+        for icmp_type in [3u8, 4, 5, 11, 12] {
+            let error = ipv4(
+                SRC,
+                DST,
+                1,
+                true,
+                &[icmp_type, 0, 0, 0, 0, 0, 0, 0, 0x45, 0, 0, 0],
+            );
+            assert_eq!(
+                icmp_frag_needed(&error, 1380, GATEWAY, &mut out),
+                None,
+                "type {icmp_type}"
+            );
+        }
+    }
+
+    #[test]
+    fn frag_needed_needs_room() {
+        let original = big_tcp_packet();
+        let mut out = [0u8; 56];
+        assert_eq!(
+            icmp_frag_needed(&original, 1380, GATEWAY, &mut out[..55]),
+            None
+        );
+        assert_eq!(out, [0u8; 56], "nothing written");
+        assert_eq!(
+            icmp_frag_needed(&original, 1380, GATEWAY, &mut out),
+            Some(56)
+        );
+        assert_eq!(icmp_frag_needed(&original, 1380, GATEWAY, &mut []), None);
+    }
+
+    #[test]
+    fn frag_needed_refuses_unparsable_and_unanswerable_originals() {
+        let mut out = [0u8; 128];
+        assert_eq!(icmp_frag_needed(&[], 1380, GATEWAY, &mut out), None);
+        assert_eq!(icmp_frag_needed(&[0x45; 10], 1380, GATEWAY, &mut out), None);
+        let seg = tcp_header(1, 2, tcp_flags::ACK);
+        for (src, dst) in [
+            ([0, 0, 0, 0], DST),
+            ([224, 0, 0, 5], DST),
+            ([255, 255, 255, 255], DST),
+            (SRC, [239, 1, 2, 3]),
+            (SRC, [255, 255, 255, 255]),
+        ] {
+            let p = ipv4(src, dst, 6, true, &seg);
+            assert_eq!(
+                icmp_frag_needed(&p, 1380, GATEWAY, &mut out),
+                None,
+                "{src:?} -> {dst:?}"
+            );
+        }
+        // A non-first fragment.
+        let mut frag = ipv4(SRC, DST, 6, true, &seg);
+        frag[7] = 10;
+        Ipv4Packet::new_unchecked(&mut frag[..]).fill_checksum();
+        assert_eq!(icmp_frag_needed(&frag, 1380, GATEWAY, &mut out), None);
+    }
+
+    // ---- token bucket ----
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_refills_at_the_rate() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(10, 3);
+        assert!(bucket.allow(t0));
+        assert!(bucket.allow(t0));
+        assert!(bucket.allow(t0));
+        assert!(!bucket.allow(t0));
+        // 10 per second: one token every 100 ms.
+        assert!(!bucket.allow(t0 + Duration::from_millis(50)));
+        assert!(bucket.allow(t0 + Duration::from_millis(100)));
+        assert!(!bucket.allow(t0 + Duration::from_millis(100)));
+        // Fractions accumulate across calls.
+        assert!(!bucket.allow(t0 + Duration::from_millis(160)));
+        assert!(bucket.allow(t0 + Duration::from_millis(200)));
+        // A long pause refills to the burst and no further.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(bucket.allow(later));
+        }
+        assert!(!bucket.allow(later));
+    }
+
+    #[test]
+    fn token_bucket_does_not_refill_when_time_goes_back() {
+        let t0 = Instant::now() + Duration::from_secs(10);
+        let mut bucket = TokenBucket::new(1, 1);
+        assert!(bucket.allow(t0));
+        assert!(!bucket.allow(t0 - Duration::from_secs(5)));
+        assert!(!bucket.allow(t0 + Duration::from_millis(999)));
+        assert!(bucket.allow(t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn token_bucket_edge_rates() {
+        let t0 = Instant::now();
+        let mut empty = TokenBucket::new(1000, 0);
+        assert!(!empty.allow(t0));
+        assert!(!empty.allow(t0 + Duration::from_secs(100)));
+        let mut no_refill = TokenBucket::new(0, 2);
+        assert!(no_refill.allow(t0));
+        assert!(no_refill.allow(t0));
+        assert!(!no_refill.allow(t0 + Duration::from_secs(100)));
+        let mut fast = TokenBucket::new(u32::MAX, u32::MAX);
+        assert!(fast.allow(t0));
+        assert!(fast.allow(t0 + Duration::from_secs(u64::from(u32::MAX))));
     }
 }

@@ -110,6 +110,20 @@ impl<T> Lpm<T> {
         self.by_len[len as usize].insert(u32::from(prefix.trunc().network()), value);
     }
 
+    /// Every entry containing `addr`, most specific first.
+    pub fn matches(&self, addr: Ipv4Addr) -> impl Iterator<Item = (Ipv4Net, &T)> + '_ {
+        let a = u32::from(addr);
+        (0..=32u32)
+            .rev()
+            .filter(move |len| self.present & (1u64 << len) != 0)
+            .filter_map(move |len| {
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                let v = self.by_len[len as usize].get(&(a & mask))?;
+                let net = Ipv4Net::new(Ipv4Addr::from(a & mask), len as u8).ok()?;
+                Some((net, v))
+            })
+    }
+
     /// The most specific entry containing `addr`, with its prefix.
     pub fn lookup(&self, addr: Ipv4Addr) -> Option<(Ipv4Net, &T)> {
         let a = u32::from(addr);

@@ -1,0 +1,681 @@
+//! The gateway's configuration file (TOML, `docs/gateway.md`): the
+//! interface, the peers, the routes, the ACL policy (inline, or a node of a
+//! topology file), connection tracking and liveness. Every mistake is
+//! reported with its `file:line:col`, like the topology's.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+use toml::Spanned;
+use topology::diag::{Diagnostic, Diagnostics, Severity, SourceFile};
+use topology::format::{RawNacl, RawPrefixList, RawSecurityGroup};
+use topology::nacl::NetworkAcl;
+use topology::security_group::{SecurityGroup, SgId};
+
+use crate::keys::PublicKey;
+use crate::routing::{Route, RouteSource};
+
+type Str = Spanned<String>;
+type Int = Spanned<i64>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    interface: RawInterface,
+    #[serde(default)]
+    peer: Vec<RawPeer>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+    policy: Option<RawPolicy>,
+    conntrack: Option<RawConntrack>,
+    liveness: Option<RawLiveness>,
+    status: Option<RawStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInterface {
+    name: Str,
+    address: Option<Str>,
+    mtu: Option<Int>,
+    listen_port: Option<Int>,
+    private_key_file: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    name: Str,
+    public_key: Str,
+    endpoint: Option<Str>,
+    #[serde(default)]
+    allowed_ips: Vec<Str>,
+    persistent_keepalive: Option<Int>,
+    preshared_key_file: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: Str,
+    peer: Str,
+    priority: Option<Int>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    topology: Option<Str>,
+    node: Option<Str>,
+    security_groups: Option<Vec<Str>>,
+    nacl: Option<Str>,
+    #[serde(default)]
+    security_group: Vec<RawSecurityGroup>,
+    #[serde(default)]
+    prefix_list: Vec<RawPrefixList>,
+    #[serde(default, rename = "network_acl")]
+    nacls: Vec<RawNacl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConntrack {
+    max_flows: Option<Int>,
+    tcp_established_timeout: Option<Int>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLiveness {
+    dead_after: Option<Int>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatus {
+    socket: Option<Str>,
+}
+
+/// The TUN interface and the tunnel's own end.
+#[derive(Debug, Clone)]
+pub struct InterfaceConfig {
+    /// TUN device name.
+    pub name: String,
+    /// Address and prefix on the TUN device, if any.
+    pub address: Option<Ipv4Net>,
+    /// Tunnel MTU (inner packets).
+    pub mtu: u16,
+    /// UDP listen port.
+    pub listen_port: u16,
+    /// Private key file (mode 600).
+    pub private_key_file: PathBuf,
+}
+
+/// A WireGuard peer.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Its name (for routes, status and logs).
+    pub name: String,
+    /// Its public key.
+    pub public_key: PublicKey,
+    /// Where to send to; learned from its packets when absent.
+    pub endpoint: Option<SocketAddr>,
+    /// Inner source addresses it may send from.
+    pub allowed_ips: Vec<Ipv4Net>,
+    /// Keepalive interval in seconds.
+    pub persistent_keepalive: Option<u16>,
+    /// Pre-shared key file (mode 600).
+    pub preshared_key_file: Option<PathBuf>,
+}
+
+/// The ACL policy the gateway enforces: security groups (stateful) and a
+/// network ACL (stateless). Traffic from the tunnel into the LAN is
+/// ingress; from the LAN into the tunnel, egress.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyConfig {
+    /// Every group the policy knows.
+    pub groups: Vec<SecurityGroup>,
+    /// The groups applied, in order (indices into `groups`). Empty with
+    /// `enforce` false means no filtering.
+    pub applied: Vec<SgId>,
+    /// The network ACL, if any.
+    pub nacl: Option<NetworkAcl>,
+    /// Whether security groups are enforced at all.
+    pub enforce: bool,
+    /// Members of groups and prefix lists, for the classifier.
+    pub members: PolicyMembers,
+    /// Where it came from, for logs.
+    pub origin: String,
+}
+
+/// What group references and prefix lists expand to.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyMembers {
+    /// Per group, its members' private addresses.
+    pub members: Vec<Vec<Ipv4Addr>>,
+    /// Per prefix list, its blocks.
+    pub prefix_lists: Vec<Vec<Ipv4Net>>,
+}
+
+impl crate::classifier::Members for PolicyMembers {
+    fn members(&self, sg: SgId) -> &[Ipv4Addr] {
+        self.members.get(sg).map(Vec::as_slice).unwrap_or(&[])
+    }
+    fn prefix_list(&self, id: usize) -> &[Ipv4Net] {
+        self.prefix_lists.get(id).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Connection tracking settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ConntrackConfig {
+    /// Most flows tracked at once; new flows are dropped past it.
+    pub max_flows: usize,
+    /// Idle timeout of an established TCP flow (AWS: 432000 s, 60-432000).
+    pub tcp_established: Duration,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The interface.
+    pub interface: InterfaceConfig,
+    /// The peers.
+    pub peers: Vec<PeerConfig>,
+    /// Routes, peers by index.
+    pub routes: Vec<Route>,
+    /// ACL policy.
+    pub policy: PolicyConfig,
+    /// Connection tracking.
+    pub conntrack: ConntrackConfig,
+    /// A peer that sent nothing authenticated for this long is dead and its
+    /// routes yield to backups (default: WireGuard's reject time, 180 s).
+    pub dead_after: Duration,
+    /// Unix socket for `vifgate status`.
+    pub status_socket: PathBuf,
+    /// Warnings raised while reading it.
+    pub warnings: Diagnostics,
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: impl AsRef<Path>) -> Result<GatewayConfig, Diagnostics> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let src = SourceFile::new(path, String::new());
+        Diagnostics(vec![src.diagnostic(
+            Severity::Error,
+            None,
+            format!("cannot read the file: {e}"),
+        )])
+    })?;
+    parse(path, text)
+}
+
+/// Checks a configuration given as text; `path` names it in messages and
+/// anchors relative paths.
+pub fn parse(path: impl AsRef<Path>, text: String) -> Result<GatewayConfig, Diagnostics> {
+    let path = path.as_ref();
+    let src = SourceFile::new(path, text);
+    let raw: RawConfig = match toml::from_str(src.text()) {
+        Ok(r) => r,
+        Err(e) => {
+            let d = src
+                .diagnostic(
+                    Severity::Error,
+                    e.span(),
+                    format!("invalid gateway config: {}", e.message().trim()),
+                )
+                .hint("see docs/gateway.md for the format");
+            return Err(Diagnostics(vec![d]));
+        }
+    };
+    let mut c = Checker {
+        src: &src,
+        diags: vec![],
+        base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let config = c.config(raw, path);
+    let mut diags = c.diags;
+    diags.sort_by_key(|d| (d.line, d.col));
+    let diags = Diagnostics(diags);
+    match config {
+        Some(mut cfg) if !diags.has_errors() => {
+            cfg.warnings = diags;
+            Ok(cfg)
+        }
+        _ => Err(diags),
+    }
+}
+
+struct Checker<'a> {
+    src: &'a SourceFile,
+    diags: Vec<Diagnostic>,
+    base: PathBuf,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
+        self.diags
+            .push(self.src.diagnostic(Severity::Error, Some(span), msg));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn warning(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
+        self.diags
+            .push(self.src.diagnostic(Severity::Warning, Some(span), msg));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn int(&mut self, v: &Int, lo: i64, hi: i64, what: &str) -> Option<i64> {
+        let n = *v.get_ref();
+        if (lo..=hi).contains(&n) {
+            Some(n)
+        } else {
+            let d = self.error(v.span(), format!("{what} {n} is out of range"));
+            d.expected = Some(format!("{what} from {lo} to {hi}"));
+            None
+        }
+    }
+
+    fn net(&mut self, s: &Str, host_bits_ok: bool) -> Option<Ipv4Net> {
+        match s.get_ref().parse::<Ipv4Net>() {
+            Ok(n) if host_bits_ok || n.trunc() == n => Some(n),
+            Ok(n) => {
+                let d = self.error(s.span(), format!("`{}` has host bits set", s.get_ref()));
+                d.hint = Some(format!("did you mean `{}`?", n.trunc()));
+                None
+            }
+            Err(_) => {
+                let d = self.error(
+                    s.span(),
+                    format!("`{}` is not an IPv4 CIDR block", s.get_ref()),
+                );
+                d.expected = Some("a block like 10.0.0.0/16".into());
+                None
+            }
+        }
+    }
+
+    fn path(&self, s: &Str) -> PathBuf {
+        let p = PathBuf::from(s.get_ref());
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig, path: &Path) -> Option<GatewayConfig> {
+        let i = &raw.interface;
+        let name = i.name.get_ref().clone();
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
+            let d = self.error(
+                i.name.span(),
+                format!("`{name}` is not a usable interface name"),
+            );
+            d.expected = Some("1 to 15 characters, no `/` or spaces (Linux IFNAMSIZ)".into());
+        }
+        let address = i.address.as_ref().and_then(|a| self.net(a, true));
+        let mtu = i
+            .mtu
+            .as_ref()
+            .and_then(|m| self.int(m, 576, 9001, "MTU"))
+            .unwrap_or(1420) as u16;
+        let listen_port = i
+            .listen_port
+            .as_ref()
+            .and_then(|p| self.int(p, 0, 65535, "port"))
+            .unwrap_or(51820) as u16;
+        let interface = InterfaceConfig {
+            name,
+            address,
+            mtu,
+            listen_port,
+            private_key_file: self.path(&i.private_key_file),
+        };
+
+        let mut peers = Vec::new();
+        for p in &raw.peer {
+            if peers
+                .iter()
+                .any(|x: &PeerConfig| &x.name == p.name.get_ref())
+            {
+                let d = self.error(
+                    p.name.span(),
+                    format!("duplicate peer name `{}`", p.name.get_ref()),
+                );
+                d.hint = Some("peer names must be unique".into());
+                continue;
+            }
+            let key = match p.public_key.get_ref().trim().parse::<PublicKey>() {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    let d = self.error(p.public_key.span(), format!("bad public key: {e}"));
+                    d.expected =
+                        Some("a WireGuard key: 44 characters of base64 (`vifgate pubkey`)".into());
+                    None
+                }
+            };
+            if let Some(k) = &key {
+                if peers.iter().any(|x: &PeerConfig| &x.public_key == k) {
+                    let d = self.error(p.public_key.span(), "two peers with the same public key");
+                    d.hint = Some("each peer is one WireGuard key".into());
+                }
+            }
+            let endpoint =
+                p.endpoint
+                    .as_ref()
+                    .and_then(|e| match e.get_ref().parse::<SocketAddr>() {
+                        Ok(a) => Some(a),
+                        Err(_) => {
+                            let d = self.error(
+                                e.span(),
+                                format!("`{}` is not an address:port", e.get_ref()),
+                            );
+                            d.expected = Some("an endpoint like 192.0.2.1:51820".into());
+                            None
+                        }
+                    });
+            let allowed_ips: Vec<Ipv4Net> = p
+                .allowed_ips
+                .iter()
+                .filter_map(|a| self.net(a, false))
+                .collect();
+            if p.allowed_ips.is_empty() {
+                let d = self.warning(
+                    p.name.span(),
+                    format!(
+                        "peer `{}` has no allowed_ips: every packet from it is dropped",
+                        p.name.get_ref()
+                    ),
+                );
+                d.hint = Some("list the inner source blocks it may send from".into());
+            }
+            let keepalive = p
+                .persistent_keepalive
+                .as_ref()
+                .and_then(|k| self.int(k, 0, 65535, "persistent keepalive"))
+                .filter(|&k| k > 0)
+                .map(|k| k as u16);
+            if let Some(k) = key {
+                peers.push(PeerConfig {
+                    name: p.name.get_ref().clone(),
+                    public_key: k,
+                    endpoint,
+                    allowed_ips,
+                    persistent_keepalive: keepalive,
+                    preshared_key_file: p.preshared_key_file.as_ref().map(|f| self.path(f)),
+                });
+            }
+        }
+
+        let mut routes = Vec::new();
+        for r in &raw.route {
+            let prefix = self.net(&r.prefix, false);
+            let peer = match peers.iter().position(|p| &p.name == r.peer.get_ref()) {
+                Some(i) => Some(i),
+                None => {
+                    let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
+                    let hint =
+                        topology::diag::did_you_mean(r.peer.get_ref(), names.iter().copied());
+                    let d = self.error(
+                        r.peer.span(),
+                        format!("unknown peer `{}`", r.peer.get_ref()),
+                    );
+                    d.expected = Some(format!("the name of a [[peer]]: {}", names.join(", ")));
+                    d.hint = hint.map(|h| format!("did you mean `{h}`?"));
+                    None
+                }
+            };
+            let priority = r
+                .priority
+                .as_ref()
+                .and_then(|p| self.int(p, 0, u32::MAX as i64, "priority"))
+                .unwrap_or(100) as u32;
+            if let (Some(prefix), Some(peer)) = (prefix, peer) {
+                if routes
+                    .iter()
+                    .any(|x: &Route| x.prefix == prefix && x.peer == peer)
+                {
+                    let d = self.error(
+                        r.prefix.span(),
+                        format!("two routes for {prefix} to peer `{}`", r.peer.get_ref()),
+                    );
+                    d.hint =
+                        Some("one route per prefix and peer; use priorities between peers".into());
+                    continue;
+                }
+                routes.push(Route {
+                    prefix,
+                    peer,
+                    priority,
+                    source: RouteSource::Static,
+                });
+            }
+        }
+
+        let policy = match raw.policy {
+            None => PolicyConfig {
+                origin: "none: no filtering".into(),
+                ..Default::default()
+            },
+            Some(p) => self.policy(p)?,
+        };
+
+        let ct = raw.conntrack.as_ref();
+        let max_flows = ct
+            .and_then(|c| c.max_flows.as_ref())
+            .and_then(|m| self.int(m, 1, 100_000_000, "max_flows"))
+            .unwrap_or(1 << 20) as usize;
+        let tcp_established = ct
+            .and_then(|c| c.tcp_established_timeout.as_ref())
+            .and_then(|m| self.int(m, 60, 432_000, "tcp_established_timeout"))
+            .unwrap_or(432_000) as u64;
+        let dead_after = raw
+            .liveness
+            .as_ref()
+            .and_then(|l| l.dead_after.as_ref())
+            .and_then(|d| self.int(d, 1, 3600, "dead_after"))
+            .unwrap_or(180) as u64;
+        let status_socket = raw
+            .status
+            .as_ref()
+            .and_then(|s| s.socket.as_ref())
+            .map(|s| self.path(s))
+            .unwrap_or_else(|| PathBuf::from(format!("/run/vifgate/{}.sock", interface.name)));
+
+        Some(GatewayConfig {
+            path: path.to_path_buf(),
+            interface,
+            peers,
+            routes,
+            policy,
+            conntrack: ConntrackConfig {
+                max_flows,
+                tcp_established: Duration::from_secs(tcp_established),
+            },
+            dead_after: Duration::from_secs(dead_after),
+            status_socket,
+            warnings: Diagnostics::default(),
+        })
+    }
+
+    fn policy(&mut self, p: RawPolicy) -> Option<PolicyConfig> {
+        match (&p.topology, &p.node) {
+            (Some(file), Some(node)) => {
+                let inline = !p.security_group.is_empty()
+                    || !p.nacls.is_empty()
+                    || p.security_groups.is_some();
+                if inline {
+                    let d = self.error(
+                        file.span(),
+                        "a policy is either a topology node or inline, not both",
+                    );
+                    d.hint = Some("remove `topology`/`node`, or the inline groups".into());
+                    return None;
+                }
+                let path = self.path(file);
+                let loaded = match topology::load(&path) {
+                    Ok(l) => l,
+                    Err(diags) => {
+                        let first = diags
+                            .errors()
+                            .next()
+                            .map(|d| d.headline())
+                            .unwrap_or_default();
+                        let d = self.error(
+                            file.span(),
+                            format!("topology `{}` does not load: {first}", path.display()),
+                        );
+                        d.hint = Some(format!("run `vifgate topology check {}`", path.display()));
+                        return None;
+                    }
+                };
+                let t = loaded.topology;
+                let Some(id) = t.node_by_name(node.get_ref()) else {
+                    let names: Vec<&str> = t
+                        .nodes
+                        .iter()
+                        .filter(|n| n.kind == topology::model::NodeKind::Gateway || n.in_vpc())
+                        .map(|n| n.name.as_str())
+                        .collect();
+                    let hint = topology::diag::did_you_mean(node.get_ref(), names.iter().copied());
+                    let d = self.error(
+                        node.span(),
+                        format!("topology has no node `{}`", node.get_ref()),
+                    );
+                    d.expected = Some(format!(
+                        "a gateway or instance of the topology: {}",
+                        names.join(", ")
+                    ));
+                    d.hint = hint.map(|h| format!("did you mean `{h}`?"));
+                    return None;
+                };
+                let n = &t.nodes[id];
+                let nacl = n.interfaces.iter().find_map(|i| match i.attachment {
+                    topology::model::Attachment::Subnet(s) => {
+                        Some(t.nacls[t.subnets[s].nacl].clone())
+                    }
+                    _ => None,
+                });
+                let members = PolicyMembers {
+                    members: (0..t.security_groups.len())
+                        .map(|g| t.members_of(g).to_vec())
+                        .collect(),
+                    prefix_lists: t.prefix_lists.iter().map(|p| p.cidrs.clone()).collect(),
+                };
+                Some(PolicyConfig {
+                    applied: n.security_groups.clone(),
+                    groups: t.security_groups.clone(),
+                    nacl,
+                    enforce: true,
+                    members,
+                    origin: format!("node `{}` of {}", n.name, path.display()),
+                })
+            }
+            (Some(file), None) => {
+                let d = self.error(
+                    file.span(),
+                    "`topology` needs `node`: the node this gateway plays",
+                );
+                d.expected = Some(
+                    "node = \"vifgate-office\" (a gateway or instance of the topology)".into(),
+                );
+                None
+            }
+            (None, Some(node)) => {
+                let d = self.error(
+                    node.span(),
+                    "`node` needs `topology`: the file the node is in",
+                );
+                d.expected = Some("topology = \"path/to/topology.toml\"".into());
+                None
+            }
+            (None, None) => {
+                let (standalone, diags) = topology::resolve::resolve_policy(
+                    self.src,
+                    &p.security_group,
+                    &p.prefix_list,
+                    &p.nacls,
+                );
+                self.diags.extend(diags.0);
+                let mut applied = Vec::new();
+                let enforce = p.security_groups.is_some();
+                for g in p.security_groups.iter().flatten() {
+                    match standalone.group(g.get_ref()) {
+                        Some(i) => applied.push(i),
+                        None => {
+                            let names: Vec<&str> = standalone
+                                .security_groups
+                                .iter()
+                                .map(|g| g.name.as_str())
+                                .collect();
+                            let d = self.error(
+                                g.span(),
+                                format!("unknown security group `{}`", g.get_ref()),
+                            );
+                            d.expected = Some(format!(
+                                "the name of a [[policy.security_group]]: {}",
+                                names.join(", ")
+                            ));
+                        }
+                    }
+                }
+                if !enforce && !standalone.security_groups.is_empty() {
+                    let first = &p.security_group[0].name;
+                    let d = self.warning(first.span(), "groups are defined but none is applied");
+                    d.hint = Some("list them in `security_groups = [...]` under [policy]".into());
+                }
+                for g in &standalone.security_groups {
+                    for r in g.ingress.iter().chain(&g.egress) {
+                        if let topology::security_group::Peer::SecurityGroup(_) = r.peer {
+                            if let Some(raw) = p
+                                .security_group
+                                .iter()
+                                .find(|x| x.name.get_ref() == &g.name)
+                            {
+                                let d = self.warning(raw.name.span(), format!("group `{}` has a group peer: an inline policy has no members, so it matches nothing", g.name));
+                                d.hint =
+                                    Some("use a CIDR, or point [policy] at a topology node".into());
+                            }
+                            break;
+                        }
+                    }
+                }
+                let nacl = match &p.nacl {
+                    None => None,
+                    Some(n) => match standalone.nacl(n.get_ref()) {
+                        Some(i) => Some(standalone.nacls[i].clone()),
+                        None => {
+                            let d = self
+                                .error(n.span(), format!("unknown network ACL `{}`", n.get_ref()));
+                            d.expected = Some("the name of a [[policy.network_acl]]".into());
+                            None
+                        }
+                    },
+                };
+                let members = PolicyMembers {
+                    members: vec![vec![]; standalone.security_groups.len()],
+                    prefix_lists: standalone
+                        .prefix_lists
+                        .iter()
+                        .map(|p| p.cidrs.clone())
+                        .collect(),
+                };
+                Some(PolicyConfig {
+                    groups: standalone.security_groups,
+                    applied,
+                    nacl,
+                    enforce,
+                    members,
+                    origin: "inline".into(),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,1666 @@
+//! Connection tracking: what makes security groups stateful.
+//!
+//! A flow admitted by the rules is [`ConnTrack::insert`]ed; afterwards
+//! [`ConnTrack::lookup`] recognises its packets in both directions, so that
+//! replies pass whatever the rules of the other direction say, as AWS does.
+//! ICMP errors about a tracked flow (Path MTU "fragmentation needed", TTL
+//! exceeded...) are recognised by [`ConnTrack::related`].
+//!
+//! Timeouts follow AWS ([`Timeouts::default`]): TCP established 5 days,
+//! UDP 30 s (180 s once seen both ways), other protocols and ICMP 600 s, plus
+//! short timeouts for TCP handshakes (120 s) and closed connections (10 s).
+//!
+//! # Layout
+//!
+//! Sans-IO and allocation-free after [`ConnTrack::new`]:
+//!
+//! - the flows live in a dense array (`Vec<Flow>`, 32 bytes each, preallocated
+//!   to the capacity); removal moves the last flow into the hole;
+//! - an open-addressing index (linear probing, 8-byte slots holding a 32-bit
+//!   hash and the flow's position, load factor at most 2/3) finds them.
+//!   Deletion shifts the following slots back instead of leaving tombstones,
+//!   so the index never needs rehashing or growing;
+//! - the hash is a seeded folded multiply (two 64×64→128-bit products); the
+//!   seed comes from the standard library's per-process random keys, so that
+//!   nobody outside can aim packets at one probe chain;
+//! - times are whole seconds since the first `now` seen, as `u32`. A flow is
+//!   removed when more than its timeout has passed (in whole seconds) since
+//!   its last packet: never before its timeout, at most one second after;
+//! - [`ConnTrack::expire`] sweeps the array a bounded batch at a time, and
+//!   keeps a lower bound of all deadlines so that it does no work at all
+//!   until something can have expired ([`ConnTrack::next_expiry`]).
+//!
+//! 44 to 56 bytes per flow in all ([`ConnTrack::approx_bytes_per_flow`]).
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::mem::size_of;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use topology::traffic::{proto, L4};
+
+use crate::packet::{tcp_flags, Ipv4Meta};
+
+/// Where a packet comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The office network (the TUN device).
+    Lan,
+    /// The WireGuard tunnel (the VPC side).
+    Tunnel,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Lan => Side::Tunnel,
+            Side::Tunnel => Side::Lan,
+        }
+    }
+}
+
+/// Idle timeouts: how long a flow lives after its last packet.
+///
+/// Durations are rounded up to whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// An established TCP connection (AWS: 432000 s, configurable 60-432000).
+    pub tcp_established: Duration,
+    /// A TCP connection being opened (SYN sent or received) or closed (one
+    /// FIN seen), or picked up in the middle and not yet seen both ways.
+    pub tcp_transitory: Duration,
+    /// A TCP connection after a RST or FINs from both ends.
+    pub tcp_closed: Duration,
+    /// A UDP flow seen in one direction only.
+    pub udp: Duration,
+    /// A UDP flow seen in both directions (a "stream").
+    pub udp_stream: Duration,
+    /// Every other protocol, ICMP included.
+    pub other: Duration,
+}
+
+impl Timeouts {
+    /// The shortest established-TCP timeout AWS accepts.
+    pub const TCP_ESTABLISHED_MIN: Duration = Duration::from_secs(60);
+    /// The longest (and default) established-TCP timeout AWS accepts.
+    pub const TCP_ESTABLISHED_MAX: Duration = Duration::from_secs(432_000);
+}
+
+impl Default for Timeouts {
+    /// The AWS values.
+    fn default() -> Self {
+        Timeouts {
+            tcp_established: Timeouts::TCP_ESTABLISHED_MAX,
+            tcp_transitory: Duration::from_secs(120),
+            tcp_closed: Duration::from_secs(10),
+            udp: Duration::from_secs(30),
+            udp_stream: Duration::from_secs(180),
+            other: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the table knows about a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A packet of a tracked flow, in the direction of its first packet.
+    Original,
+    /// A packet of a tracked flow, in the reply direction.
+    Reply,
+    /// Not part of a live tracked flow: the rules decide.
+    New,
+}
+
+/// The table is full of live flows; the new flow was not tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("connection tracking table full")]
+pub struct Full;
+
+/// The state of a tracked flow, for observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowState {
+    /// TCP: the initiator's SYN was seen.
+    TcpSynSent,
+    /// TCP: the SYN-ACK was seen.
+    TcpSynReceived,
+    /// TCP: picked up after its handshake, not yet seen both ways.
+    TcpUnconfirmed,
+    /// TCP: handshake complete, or seen both ways.
+    TcpEstablished,
+    /// TCP: a FIN from one end.
+    TcpClosing,
+    /// TCP: a RST, or FINs from both ends.
+    TcpClosed,
+    /// Not TCP: seen in the original direction only.
+    OneWay,
+    /// Not TCP: seen in both directions.
+    BothWays,
+}
+
+/// A tracked flow, as [`ConnTrack::flow`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowInfo {
+    /// The side its first packet came from.
+    pub initiator: Side,
+    /// Its state.
+    pub state: FlowState,
+    /// Packets seen in the original direction (wrapping).
+    pub packets_original: u32,
+    /// Packets seen in the reply direction (wrapping).
+    pub packets_reply: u32,
+    /// The idle timeout of its current state.
+    pub timeout: Duration,
+}
+
+/// The largest capacity (flows) a table can have.
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// How many flows one [`ConnTrack::expire`] call looks at, at most.
+pub const EXPIRE_BATCH: usize = 4096;
+
+/// The table of tracked flows. See the [module documentation](self).
+pub struct ConnTrack {
+    /// The flows, densely packed; `flows.len() <= capacity`.
+    flows: Vec<Flow>,
+    /// The index: a power-of-two number of slots, more than `capacity`, so
+    /// that every probe sequence meets an empty slot.
+    slots: Box<[Slot]>,
+    /// `slots.len() - 1`.
+    mask: usize,
+    /// Most flows tracked at once.
+    capacity: usize,
+    /// Hash seeds.
+    seeds: [u64; 3],
+    /// The timeouts as configured.
+    timeouts: Timeouts,
+    /// The same, in whole seconds.
+    secs: TimeoutSecs,
+    /// Time zero of the `u32` second counts (the first `now` seen).
+    base: Option<Instant>,
+    /// A lower bound of all flows' deadlines: nothing has expired while
+    /// `now <= due`. `u32::MAX` when the table is empty.
+    due: u32,
+    /// Whether a sweep is in progress.
+    sweeping: bool,
+    /// The smallest deadline seen by the sweep in progress.
+    pass_min: u32,
+    /// The next flow the sweep looks at.
+    cursor: usize,
+    /// New flows refused because the table was full.
+    drops_full: u64,
+}
+
+impl fmt::Debug for ConnTrack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnTrack")
+            .field("len", &self.flows.len())
+            .field("capacity", &self.capacity)
+            .field("timeouts", &self.timeouts)
+            .field("drops_full", &self.drops_full)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnTrack {
+    /// A table for at most `capacity` flows (clamped to [`MAX_CAPACITY`]),
+    /// all its memory allocated now.
+    pub fn new(capacity: usize, timeouts: Timeouts) -> Self {
+        let capacity = capacity.min(MAX_CAPACITY);
+        let slots = (capacity + capacity / 2).max(8).next_power_of_two();
+        let random = RandomState::new();
+        ConnTrack {
+            flows: Vec::with_capacity(capacity),
+            slots: vec![Slot::EMPTY; slots].into_boxed_slice(),
+            mask: slots - 1,
+            capacity,
+            seeds: [1u64, 2, 3].map(|i| random.hash_one(i) | 1),
+            timeouts,
+            secs: TimeoutSecs::new(&timeouts),
+            base: None,
+            due: u32::MAX,
+            sweeping: false,
+            pass_min: u32::MAX,
+            cursor: 0,
+            drops_full: 0,
+        }
+    }
+
+    /// Finds the live flow of a packet coming from `side`: `Original` or
+    /// `Reply` when the packet belongs to it (and then updates the flow's
+    /// state, last-seen time and packet counters), `New` otherwise.
+    ///
+    /// Also `New`: an expired flow (removed on the way), a packet whose
+    /// addresses belong to a flow but which comes from the wrong side
+    /// (spoofed, or hairpinned), a SYN reopening a closed TCP connection (the
+    /// old flow is removed; the rules decide on the new one), a non-first
+    /// fragment (it has no ports), an ICMP error (see [`Self::related`]).
+    pub fn lookup(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> Verdict {
+        let Some((key, from_a)) = packet_flow(meta) else {
+            return Verdict::New;
+        };
+        let now = self.seconds(now);
+        let tag = self.hash(&key);
+        let Some((pos, index)) = self.find(&key, tag) else {
+            return Verdict::New;
+        };
+        let secs = self.secs;
+        let flow = &mut self.flows[index];
+        let reopening = flow.tcp == Some(TcpPhase::Closed)
+            && meta.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST)
+                == tcp_flags::SYN;
+        if flow.expired(now, &secs) || reopening {
+            self.remove(pos, index);
+            return Verdict::New;
+        }
+        let original = flow.is_original(from_a);
+        let expected = if original {
+            flow.initiator()
+        } else {
+            flow.initiator().other()
+        };
+        if side != expected {
+            return Verdict::New;
+        }
+        flow.on_packet(now, original, meta.tcp_flags);
+        let deadline = flow.deadline(&secs);
+        self.note_deadline(deadline);
+        if original {
+            Verdict::Original
+        } else {
+            Verdict::Reply
+        }
+    }
+
+    /// Whether a packet is an ICMP error (type 3, 4, 5, 11 or 12) about a
+    /// live tracked flow, travelling back against the packet it quotes: it
+    /// comes from the side opposite the quoted packet's sender, and is
+    /// addressed to that sender. An error about an original-direction packet
+    /// thus travels in the reply direction of the flow (a Path MTU "frag
+    /// needed" for a LAN host's flow passes from the tunnel), and one about a
+    /// reply packet in the original direction. Does not refresh the flow.
+    pub fn related(&mut self, now: Instant, side: Side, meta: &Ipv4Meta, packet: &[u8]) -> bool {
+        let L4::Icmp { icmp_type, .. } = meta.l4 else {
+            return false;
+        };
+        if meta.is_fragment || !is_icmp_error(icmp_type) {
+            return false;
+        }
+        let Some(quoted) = packet
+            .get(meta.header_len..meta.total_len)
+            .and_then(|icmp| icmp.get(8..))
+        else {
+            return false;
+        };
+        let Some((quoted_src, key, from_a)) = quoted_flow(quoted) else {
+            return false;
+        };
+        if meta.dst != quoted_src {
+            return false;
+        }
+        let now = self.seconds(now);
+        let Some((pos, index)) = self.find(&key, self.hash(&key)) else {
+            return false;
+        };
+        let flow = &self.flows[index];
+        if flow.expired(now, &self.secs) {
+            self.remove(pos, index);
+            return false;
+        }
+        let sender = if flow.is_original(from_a) {
+            flow.initiator()
+        } else {
+            flow.initiator().other()
+        };
+        side != sender
+    }
+
+    /// Tracks a new flow, admitted by the rules, from its first packet.
+    ///
+    /// When the table is full, expired flows are removed first; if it is
+    /// still full the flow is refused (`Err(Full)`, counted in
+    /// [`Self::drops_full`]): live flows, established ones above all, are
+    /// never evicted. Returns `Ok(())` without tracking anything for packets
+    /// that cannot open a flow (non-first fragment, ICMP error, echo reply,
+    /// TCP RST) and when the flow is already tracked (it is left as it is).
+    pub fn insert(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> Result<(), Full> {
+        let Some((key, from_a)) = packet_flow(meta) else {
+            return Ok(());
+        };
+        if key.echo && !from_a {
+            return Ok(());
+        }
+        let tcp = if key.proto == proto::TCP {
+            match TcpPhase::first(meta.tcp_flags) {
+                Some(phase) => Some(phase),
+                None => return Ok(()),
+            }
+        } else {
+            None
+        };
+        let now = self.seconds(now);
+        let tag = self.hash(&key);
+        if let Some((pos, index)) = self.find(&key, tag) {
+            if !self.flows[index].expired(now, &self.secs) {
+                return Ok(());
+            }
+            self.remove(pos, index);
+        }
+        if self.flows.len() >= self.capacity {
+            self.evict_expired(now);
+            if self.flows.len() >= self.capacity {
+                self.drops_full += 1;
+                return Err(Full);
+            }
+        }
+        let mut flags = 0;
+        if side == Side::Tunnel {
+            flags |= INIT_TUNNEL;
+        }
+        if !from_a {
+            flags |= INIT_FROM_B;
+        }
+        if tcp.is_some() && meta.tcp_flags & tcp_flags::FIN != 0 {
+            flags |= FIN_ORIGINAL;
+        }
+        let flow = Flow {
+            key,
+            last_seen: now,
+            packets: [1, 0],
+            tcp,
+            flags,
+        };
+        let index = self.flows.len();
+        self.flows.push(flow);
+        self.insert_slot(tag, index);
+        self.note_deadline(flow.deadline(&self.secs));
+        Ok(())
+    }
+
+    /// Removes timed-out flows, looking at no more than [`EXPIRE_BATCH`]
+    /// flows per call, and returns how many were removed. Does nothing until
+    /// [`Self::next_expiry`]; call again at once while it is not later than
+    /// `now` (a sweep of a large table takes several calls).
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let now = self.seconds(now);
+        if now <= self.due {
+            return 0;
+        }
+        self.sweep(now, EXPIRE_BATCH)
+    }
+
+    /// When [`Self::expire`] next has work: no flow expires before this
+    /// (though none may expire then either). `None` when the table is empty.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        if self.flows.is_empty() {
+            return None;
+        }
+        let base = self.base?;
+        base.checked_add(Duration::from_secs(u64::from(self.due) + 1))
+    }
+
+    /// The live information of the flow a packet belongs to, if tracked.
+    pub fn flow(&self, now: Instant, meta: &Ipv4Meta) -> Option<FlowInfo> {
+        let (key, _) = packet_flow(meta)?;
+        let now = seconds_since(self.base?, now);
+        let (_, index) = self.find(&key, self.hash(&key))?;
+        let flow = &self.flows[index];
+        if flow.expired(now, &self.secs) {
+            return None;
+        }
+        let fins = flow.flags & (FIN_ORIGINAL | FIN_REPLY) != 0;
+        let state = match flow.tcp {
+            Some(TcpPhase::SynSent) => FlowState::TcpSynSent,
+            Some(TcpPhase::SynReceived) => FlowState::TcpSynReceived,
+            Some(TcpPhase::Closed) => FlowState::TcpClosed,
+            Some(_) if fins => FlowState::TcpClosing,
+            Some(TcpPhase::Unconfirmed) => FlowState::TcpUnconfirmed,
+            Some(TcpPhase::Established) => FlowState::TcpEstablished,
+            None if flow.flags & SEEN_REPLY != 0 => FlowState::BothWays,
+            None => FlowState::OneWay,
+        };
+        Some(FlowInfo {
+            initiator: flow.initiator(),
+            state,
+            packets_original: flow.packets[0],
+            packets_reply: flow.packets[1],
+            timeout: Duration::from_secs(u64::from(self.secs.get(flow.class()))),
+        })
+    }
+
+    /// The number of flows tracked (expired ones included until removed).
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Whether no flow is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// The most flows tracked at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// New flows refused because the table was full.
+    pub fn drops_full(&self) -> u64 {
+        self.drops_full
+    }
+
+    /// The timeouts in use.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// Replaces the timeouts (configuration reload). Tracked flows stay; the
+    /// new values apply to them at once, measured from their last packet.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+        self.secs = TimeoutSecs::new(&timeouts);
+        // Deadlines may have moved earlier: start a fresh sweep.
+        self.due = 0;
+        self.sweeping = false;
+        self.cursor = 0;
+    }
+
+    /// All the memory the table holds, in bytes (allocated by [`Self::new`]).
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.slots.len() * size_of::<Slot>()
+            + self.flows.capacity() * size_of::<Flow>()
+    }
+
+    /// Memory per flow when the table is full: [`Self::memory_bytes`]
+    /// divided by the capacity, rounded up. The flow record is 32 bytes and
+    /// the index adds 8 bytes per slot at a load factor between 1/3 and 2/3.
+    pub fn approx_bytes_per_flow(&self) -> usize {
+        self.memory_bytes().div_ceil(self.capacity.max(1))
+    }
+
+    /// Whole seconds since the base time, which the first call sets.
+    fn seconds(&mut self, now: Instant) -> u32 {
+        seconds_since(*self.base.get_or_insert(now), now)
+    }
+
+    /// Records a flow's new deadline in the lower bounds.
+    fn note_deadline(&mut self, deadline: u32) {
+        self.due = self.due.min(deadline);
+        if self.sweeping {
+            self.pass_min = self.pass_min.min(deadline);
+        }
+    }
+
+    /// A full sweep, when something can have expired.
+    fn evict_expired(&mut self, now: u32) -> usize {
+        if now <= self.due {
+            return 0;
+        }
+        self.sweeping = false;
+        self.cursor = 0;
+        self.sweep(now, usize::MAX)
+    }
+
+    /// Looks at up to `budget` flows from the cursor on, removing the
+    /// expired ones. At the end of the array the pass is complete and its
+    /// smallest deadline becomes the new lower bound.
+    fn sweep(&mut self, now: u32, mut budget: usize) -> usize {
+        if !self.sweeping {
+            self.sweeping = true;
+            self.pass_min = u32::MAX;
+            self.cursor = 0;
+        }
+        let mut removed = 0;
+        loop {
+            if self.cursor >= self.flows.len() {
+                self.due = self.pass_min;
+                self.sweeping = false;
+                self.cursor = 0;
+                return removed;
+            }
+            if budget == 0 {
+                return removed;
+            }
+            budget -= 1;
+            let flow = &self.flows[self.cursor];
+            let deadline = flow.deadline(&self.secs);
+            if now > deadline {
+                let pos = self.slot_of(self.hash(&flow.key), self.cursor);
+                // The last flow moves to the cursor: look at it next.
+                self.remove(pos, self.cursor);
+                removed += 1;
+            } else {
+                self.pass_min = self.pass_min.min(deadline);
+                self.cursor += 1;
+            }
+        }
+    }
+
+    /// The 32-bit hash of a key: the index slot's tag and home position.
+    fn hash(&self, key: &FlowKey) -> u32 {
+        let addrs = (u64::from(key.a_addr) << 32) | u64::from(key.b_addr);
+        let rest = (u64::from(key.a_port) << 48)
+            | (u64::from(key.b_port) << 32)
+            | (u64::from(key.proto) << 8)
+            | u64::from(key.echo);
+        let h = fold_mul(addrs ^ self.seeds[0], rest ^ self.seeds[1]);
+        let h = fold_mul(h, self.seeds[2]);
+        (h ^ (h >> 32)) as u32
+    }
+
+    /// The slot position and flow index of a key.
+    fn find(&self, key: &FlowKey, tag: u32) -> Option<(usize, usize)> {
+        let mut pos = tag as usize & self.mask;
+        loop {
+            let slot = self.slots[pos];
+            if slot.is_empty() {
+                return None;
+            }
+            let index = slot.index as usize;
+            if slot.tag == tag && self.flows[index].key == *key {
+                return Some((pos, index));
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+
+    /// The slot position of the flow at `index`, whose hash is `tag`.
+    fn slot_of(&self, tag: u32, index: usize) -> usize {
+        let mut pos = tag as usize & self.mask;
+        while self.slots[pos].index as usize != index {
+            pos = (pos + 1) & self.mask;
+        }
+        pos
+    }
+
+    /// Puts a flow in the index.
+    fn insert_slot(&mut self, tag: u32, index: usize) {
+        let mut pos = tag as usize & self.mask;
+        while !self.slots[pos].is_empty() {
+            pos = (pos + 1) & self.mask;
+        }
+        self.slots[pos] = Slot {
+            tag,
+            index: index as u32,
+        };
+    }
+
+    /// Removes the flow at `index`, whose slot is at `pos`.
+    fn remove(&mut self, pos: usize, index: usize) {
+        // Backward-shift deletion: pull the following slots of the probe run
+        // into the hole when that does not put them before their home.
+        let mask = self.mask;
+        let mut hole = pos;
+        let mut next = (pos + 1) & mask;
+        loop {
+            let slot = self.slots[next];
+            if slot.is_empty() {
+                break;
+            }
+            let home = slot.tag as usize & mask;
+            if next.wrapping_sub(home) & mask >= next.wrapping_sub(hole) & mask {
+                self.slots[hole] = slot;
+                hole = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.slots[hole] = Slot::EMPTY;
+
+        // Fill the hole in the array with the last flow.
+        let last = self.flows.len() - 1;
+        if index != last {
+            let moved = self.flows[last];
+            let pos = self.slot_of(self.hash(&moved.key), last);
+            self.slots[pos].index = index as u32;
+            if index < self.cursor {
+                // Moved behind the sweep: it will not be looked at this pass.
+                self.pass_min = self.pass_min.min(moved.deadline(&self.secs));
+            }
+        }
+        self.flows.swap_remove(index);
+    }
+
+    /// Checks the table's invariants (tests).
+    #[cfg(test)]
+    fn check(&self) {
+        assert!(self.flows.len() <= self.capacity);
+        assert!(self.slots.len() > self.capacity);
+        let used = self.slots.iter().filter(|s| !s.is_empty()).count();
+        assert_eq!(used, self.flows.len());
+        for (i, flow) in self.flows.iter().enumerate() {
+            let tag = self.hash(&flow.key);
+            assert_eq!(self.find(&flow.key, tag), Some((self.slot_of(tag, i), i)));
+            assert!(
+                flow.deadline(&self.secs) >= self.due,
+                "due is a lower bound"
+            );
+        }
+    }
+}
+
+/// Flow flags.
+const INIT_TUNNEL: u8 = 1;
+/// The initiator is end `b` of the key.
+const INIT_FROM_B: u8 = 1 << 1;
+/// A packet was seen in the reply direction.
+const SEEN_REPLY: u8 = 1 << 2;
+/// TCP: FIN seen in the original direction.
+const FIN_ORIGINAL: u8 = 1 << 3;
+/// TCP: FIN seen in the reply direction.
+const FIN_REPLY: u8 = 1 << 4;
+
+/// A flow's identity: its protocol and two ends. For TCP, UDP and other
+/// protocols `a` is the smaller (address, port) end; for ICMP echo `a` is
+/// the end sending requests and the ports are the echo identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowKey {
+    a_addr: u32,
+    b_addr: u32,
+    a_port: u16,
+    b_port: u16,
+    proto: u8,
+    echo: bool,
+}
+
+impl FlowKey {
+    /// The key of a packet from `src` to `dst`, and whether `src` is end `a`.
+    fn between(proto: u8, src: (u32, u16), dst: (u32, u16)) -> (FlowKey, bool) {
+        let from_a = src <= dst;
+        let (a, b) = if from_a { (src, dst) } else { (dst, src) };
+        let key = FlowKey {
+            a_addr: a.0,
+            b_addr: b.0,
+            a_port: a.1,
+            b_port: b.1,
+            proto,
+            echo: false,
+        };
+        (key, from_a)
+    }
+}
+
+/// The TCP states the table distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TcpPhase {
+    SynSent,
+    SynReceived,
+    Unconfirmed,
+    Established,
+    Closed,
+}
+
+impl TcpPhase {
+    /// The state after a flow's first packet; `None` for a RST.
+    fn first(flags: u8) -> Option<TcpPhase> {
+        if flags & tcp_flags::RST != 0 {
+            None
+        } else if flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
+            Some(TcpPhase::SynSent)
+        } else {
+            Some(TcpPhase::Unconfirmed)
+        }
+    }
+
+    /// The state after a packet (FINs are handled apart).
+    fn next(self, original: bool, flags: u8) -> TcpPhase {
+        let syn = flags & tcp_flags::SYN != 0;
+        let ack = flags & tcp_flags::ACK != 0;
+        if flags & tcp_flags::RST != 0 {
+            return TcpPhase::Closed;
+        }
+        match self {
+            TcpPhase::SynSent if !original && syn && ack => TcpPhase::SynReceived,
+            TcpPhase::SynReceived if original && ack && !syn => TcpPhase::Established,
+            TcpPhase::Unconfirmed if !original && !syn => TcpPhase::Established,
+            phase => phase,
+        }
+    }
+}
+
+/// A tracked flow: 32 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    key: FlowKey,
+    /// Seconds since the base time.
+    last_seen: u32,
+    /// Packets in the original and the reply direction.
+    packets: [u32; 2],
+    /// `None` for protocols other than TCP.
+    tcp: Option<TcpPhase>,
+    /// `INIT_*`, `SEEN_REPLY`, `FIN_*`.
+    flags: u8,
+}
+
+const _: () = assert!(size_of::<Flow>() == 32);
+
+impl Flow {
+    fn initiator(&self) -> Side {
+        if self.flags & INIT_TUNNEL != 0 {
+            Side::Tunnel
+        } else {
+            Side::Lan
+        }
+    }
+
+    /// Whether a packet from end `a` (`from_a`) goes the original way.
+    fn is_original(&self, from_a: bool) -> bool {
+        from_a != (self.flags & INIT_FROM_B != 0)
+    }
+
+    fn class(&self) -> TimeoutClass {
+        match self.tcp {
+            Some(TcpPhase::Closed) => TimeoutClass::TcpClosed,
+            Some(TcpPhase::Established) if self.flags & (FIN_ORIGINAL | FIN_REPLY) == 0 => {
+                TimeoutClass::TcpEstablished
+            }
+            Some(_) => TimeoutClass::TcpTransitory,
+            None if self.key.proto == proto::UDP && self.flags & SEEN_REPLY != 0 => {
+                TimeoutClass::UdpStream
+            }
+            None if self.key.proto == proto::UDP => TimeoutClass::Udp,
+            None => TimeoutClass::Other,
+        }
+    }
+
+    /// The last second at which the flow is alive.
+    fn deadline(&self, secs: &TimeoutSecs) -> u32 {
+        self.last_seen.saturating_add(secs.get(self.class()))
+    }
+
+    fn expired(&self, now: u32, secs: &TimeoutSecs) -> bool {
+        now > self.deadline(secs)
+    }
+
+    fn on_packet(&mut self, now: u32, original: bool, flags: u8) {
+        self.last_seen = self.last_seen.max(now);
+        let direction = usize::from(!original);
+        self.packets[direction] = self.packets[direction].wrapping_add(1);
+        if !original {
+            self.flags |= SEEN_REPLY;
+        }
+        if let Some(phase) = self.tcp {
+            let mut phase = phase.next(original, flags);
+            if flags & tcp_flags::FIN != 0 {
+                self.flags |= if original { FIN_ORIGINAL } else { FIN_REPLY };
+                if self.flags & (FIN_ORIGINAL | FIN_REPLY) == FIN_ORIGINAL | FIN_REPLY {
+                    phase = TcpPhase::Closed;
+                }
+            }
+            self.tcp = Some(phase);
+        }
+    }
+}
+
+/// A slot of the index.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The hash of the flow's key.
+    tag: u32,
+    /// The flow's position in the array, or `u32::MAX` for an empty slot.
+    index: u32,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        tag: 0,
+        index: u32::MAX,
+    };
+
+    fn is_empty(self) -> bool {
+        self.index == u32::MAX
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TimeoutClass {
+    TcpEstablished,
+    TcpTransitory,
+    TcpClosed,
+    Udp,
+    UdpStream,
+    Other,
+}
+
+/// The timeouts in whole seconds, rounded up, by [`TimeoutClass`].
+#[derive(Debug, Clone, Copy)]
+struct TimeoutSecs([u32; 6]);
+
+impl TimeoutSecs {
+    fn new(t: &Timeouts) -> Self {
+        let secs = |d: Duration| {
+            let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            u32::try_from(s).unwrap_or(u32::MAX)
+        };
+        TimeoutSecs([
+            secs(t.tcp_established),
+            secs(t.tcp_transitory),
+            secs(t.tcp_closed),
+            secs(t.udp),
+            secs(t.udp_stream),
+            secs(t.other),
+        ])
+    }
+
+    fn get(&self, class: TimeoutClass) -> u32 {
+        self.0[class as usize]
+    }
+}
+
+/// Whole seconds from `base` to `now` (0 if `now` is earlier).
+fn seconds_since(base: Instant, now: Instant) -> u32 {
+    u32::try_from(now.saturating_duration_since(base).as_secs()).unwrap_or(u32::MAX)
+}
+
+/// The folded 128-bit product of two words.
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let product = u128::from(x) * u128::from(y);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// ICMP types that report an error about a quoted packet: destination
+/// unreachable, source quench, redirect, time exceeded, parameter problem.
+fn is_icmp_error(icmp_type: u8) -> bool {
+    matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
+}
+
+/// The flow of a packet and whether it goes from end `a`; `None` when it
+/// has none (non-first fragment, ICMP error).
+fn packet_flow(meta: &Ipv4Meta) -> Option<(FlowKey, bool)> {
+    if meta.is_fragment {
+        return None;
+    }
+    flow_of(meta.src, meta.dst, meta.l4, meta.icmp_id)
+}
+
+fn flow_of(src: Ipv4Addr, dst: Ipv4Addr, l4: L4, icmp_id: Option<u16>) -> Option<(FlowKey, bool)> {
+    let (src, dst) = (u32::from(src), u32::from(dst));
+    let flow = match l4 {
+        L4::Tcp { src_port, dst_port } => {
+            FlowKey::between(proto::TCP, (src, src_port), (dst, dst_port))
+        }
+        L4::Udp { src_port, dst_port } => {
+            FlowKey::between(proto::UDP, (src, src_port), (dst, dst_port))
+        }
+        L4::Icmp { icmp_type, .. } if is_icmp_error(icmp_type) => return None,
+        L4::Icmp { icmp_type, .. } => match (icmp_type, icmp_id) {
+            (8 | 0, Some(id)) => {
+                let request = icmp_type == 8;
+                let (requester, responder) = if request { (src, dst) } else { (dst, src) };
+                let key = FlowKey {
+                    a_addr: requester,
+                    b_addr: responder,
+                    a_port: id,
+                    b_port: id,
+                    proto: proto::ICMP,
+                    echo: true,
+                };
+                (key, request)
+            }
+            _ => FlowKey::between(proto::ICMP, (src, 0), (dst, 0)),
+        },
+        L4::Other(p) => FlowKey::between(p, (src, 0), (dst, 0)),
+    };
+    Some(flow)
+}
+
+/// The flow of the packet quoted in an ICMP error (its IP header and at
+/// least 8 bytes of what follows): its source, key and direction.
+fn quoted_flow(quoted: &[u8]) -> Option<(Ipv4Addr, FlowKey, bool)> {
+    let first = *quoted.first()?;
+    let header_len = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || header_len < 20 {
+        return None;
+    }
+    let header = quoted.get(..header_len)?;
+    let l4 = quoted.get(header_len..header_len + 8)?;
+    if u16::from_be_bytes([header[6], header[7]]) & 0x1fff != 0 {
+        return None; // a non-first fragment: no ports
+    }
+    let src = Ipv4Addr::new(header[12], header[13], header[14], header[15]);
+    let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
+    let ports = (
+        u16::from_be_bytes([l4[0], l4[1]]),
+        u16::from_be_bytes([l4[2], l4[3]]),
+    );
+    let (l4, icmp_id) = match header[9] {
+        proto::TCP => (
+            L4::Tcp {
+                src_port: ports.0,
+                dst_port: ports.1,
+            },
+            None,
+        ),
+        proto::UDP => (
+            L4::Udp {
+                src_port: ports.0,
+                dst_port: ports.1,
+            },
+            None,
+        ),
+        proto::ICMP => {
+            let id = matches!(l4[0], 0 | 8).then(|| u16::from_be_bytes([l4[4], l4[5]]));
+            (
+                L4::Icmp {
+                    icmp_type: l4[0],
+                    code: l4[1],
+                },
+                id,
+            )
+        }
+        p => (L4::Other(p), None),
+    };
+    let (key, from_a) = flow_of(src, dst, l4, icmp_id)?;
+    Some((src, key, from_a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::parse_ipv4;
+    use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
+    use crate::packet::tests::{ipv4, tcp_header};
+    use proptest::prelude::*;
+
+    const LAN: [u8; 4] = [192, 168, 1, 10];
+    const VPC: [u8; 4] = [10, 0, 1, 20];
+    const DAY: u64 = 86_400;
+
+    fn at(t0: Instant, secs: u64) -> Instant {
+        t0 + Duration::from_secs(secs)
+    }
+
+    fn meta(bytes: &[u8]) -> Ipv4Meta {
+        parse_ipv4(bytes).expect("test packet parses")
+    }
+
+    fn tcp_bytes(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8) -> Vec<u8> {
+        ipv4(src, dst, 6, true, &tcp_header(sport, dport, flags))
+    }
+
+    fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8) -> Ipv4Meta {
+        meta(&tcp_bytes(src, sport, dst, dport, flags))
+    }
+
+    fn udp_bytes(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut h = vec![0u8; 8];
+        h[0..2].copy_from_slice(&sport.to_be_bytes());
+        h[2..4].copy_from_slice(&dport.to_be_bytes());
+        h[4..6].copy_from_slice(&8u16.to_be_bytes());
+        ipv4(src, dst, 17, false, &h)
+    }
+
+    fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Ipv4Meta {
+        meta(&udp_bytes(src, sport, dst, dport))
+    }
+
+    fn icmp_bytes(
+        src: [u8; 4],
+        dst: [u8; 4],
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut m = vec![icmp_type, code, 0, 0];
+        m.extend_from_slice(&rest);
+        m.extend_from_slice(body);
+        ipv4(src, dst, 1, false, &m)
+    }
+
+    fn echo(src: [u8; 4], dst: [u8; 4], icmp_type: u8, id: u16) -> Ipv4Meta {
+        let [hi, lo] = id.to_be_bytes();
+        meta(&icmp_bytes(src, dst, icmp_type, 0, [hi, lo, 0, 1], b"ping"))
+    }
+
+    /// An ICMP error from `from` to `to` quoting `packet` (its IP header
+    /// and 8 more bytes).
+    fn icmp_error(from: [u8; 4], to: [u8; 4], icmp_type: u8, code: u8, packet: &[u8]) -> Vec<u8> {
+        let mtu = 1380u16.to_be_bytes();
+        let quoted = &packet[..packet.len().min(28)];
+        icmp_bytes(from, to, icmp_type, code, [0, 0, mtu[0], mtu[1]], quoted)
+    }
+
+    fn gre(src: [u8; 4], dst: [u8; 4]) -> Ipv4Meta {
+        meta(&ipv4(src, dst, 47, false, &[0; 8]))
+    }
+
+    /// A LAN host's TCP connection to the VPC, through its handshake.
+    fn handshake(ct: &mut ConnTrack, now: Instant, sport: u16) {
+        let syn = tcp(LAN, sport, VPC, 443, SYN);
+        assert_eq!(ct.lookup(now, Side::Lan, &syn), Verdict::New);
+        ct.insert(now, Side::Lan, &syn).expect("room");
+        let syn_ack = tcp(VPC, 443, LAN, sport, SYN | ACK);
+        assert_eq!(ct.lookup(now, Side::Tunnel, &syn_ack), Verdict::Reply);
+        let ack = tcp(LAN, sport, VPC, 443, ACK);
+        assert_eq!(ct.lookup(now, Side::Lan, &ack), Verdict::Original);
+        ct.check();
+    }
+
+    fn state(ct: &ConnTrack, now: Instant, meta: &Ipv4Meta) -> Option<FlowState> {
+        ct.flow(now, meta).map(|f| f.state)
+    }
+
+    #[test]
+    fn tcp_flow_from_the_lan_and_its_reply() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let syn = tcp(LAN, 40000, VPC, 443, SYN);
+        let syn_ack = tcp(VPC, 443, LAN, 40000, SYN | ACK);
+        // Before insert nothing is known, from either side.
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &syn_ack), Verdict::New);
+        assert_eq!(ct.lookup(t0, Side::Lan, &syn_ack), Verdict::New);
+        assert_eq!(ct.lookup(t0, Side::Lan, &syn), Verdict::New);
+        assert!(ct.is_empty());
+
+        ct.insert(t0, Side::Lan, &syn).unwrap();
+        assert_eq!(ct.len(), 1);
+        assert_eq!(state(&ct, t0, &syn), Some(FlowState::TcpSynSent));
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &syn_ack), Verdict::Reply);
+        assert_eq!(state(&ct, t0, &syn), Some(FlowState::TcpSynReceived));
+        let ack = tcp(LAN, 40000, VPC, 443, ACK);
+        assert_eq!(ct.lookup(t0, Side::Lan, &ack), Verdict::Original);
+        let info = ct.flow(t0, &ack).unwrap();
+        assert_eq!(info.state, FlowState::TcpEstablished);
+        assert_eq!(info.initiator, Side::Lan);
+        assert_eq!((info.packets_original, info.packets_reply), (2, 1));
+        assert_eq!(info.timeout, Duration::from_secs(432_000));
+
+        // The right addresses from the wrong side are not the flow.
+        assert_eq!(ct.lookup(t0, Side::Lan, &syn_ack), Verdict::New);
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &ack), Verdict::New);
+        // Nor other ports.
+        let other = tcp(VPC, 443, LAN, 40001, ACK);
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &other), Verdict::New);
+        // Inserting it again leaves it as it is.
+        ct.insert(t0, Side::Tunnel, &syn_ack).unwrap();
+        assert_eq!(ct.len(), 1);
+        assert_eq!(ct.flow(t0, &ack).unwrap().initiator, Side::Lan);
+        ct.check();
+    }
+
+    #[test]
+    fn tcp_flow_from_the_tunnel() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let syn = tcp(VPC, 51000, LAN, 22, SYN);
+        ct.insert(t0, Side::Tunnel, &syn).unwrap();
+        let syn_ack = tcp(LAN, 22, VPC, 51000, SYN | ACK);
+        assert_eq!(ct.lookup(t0, Side::Lan, &syn_ack), Verdict::Reply);
+        assert_eq!(
+            ct.lookup(t0, Side::Tunnel, &tcp(VPC, 51000, LAN, 22, ACK)),
+            Verdict::Original
+        );
+        assert_eq!(ct.flow(t0, &syn).unwrap().initiator, Side::Tunnel);
+        assert_eq!(state(&ct, t0, &syn), Some(FlowState::TcpEstablished));
+    }
+
+    #[test]
+    fn established_tcp_lives_five_days_idle() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        handshake(&mut ct, t0, 40000);
+        let data = tcp(VPC, 443, LAN, 40000, ACK);
+        assert_eq!(
+            ct.lookup(at(t0, 4 * DAY), Side::Tunnel, &data),
+            Verdict::Reply
+        );
+        // Idle 5 days since then: still there, one second more: gone.
+        let last = 4 * DAY;
+        assert_eq!(ct.expire(at(t0, last + 5 * DAY)), 0);
+        assert!(ct.flow(at(t0, last + 5 * DAY), &data).is_some());
+        assert_eq!(
+            ct.lookup(at(t0, last + 5 * DAY + 1), Side::Tunnel, &data),
+            Verdict::New
+        );
+        assert!(ct.is_empty());
+    }
+
+    #[test]
+    fn unfinished_handshake_uses_the_transitory_timeout() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let syn = tcp(LAN, 40000, VPC, 443, SYN);
+        ct.insert(t0, Side::Lan, &syn).unwrap();
+        assert_eq!(ct.flow(t0, &syn).unwrap().timeout, Duration::from_secs(120));
+        assert!(ct.flow(at(t0, 120), &syn).is_some());
+        assert_eq!(ct.expire(at(t0, 121)), 1);
+        // SYN-ACK seen, final ACK never: still transitory.
+        ct.insert(at(t0, 200), Side::Lan, &syn).unwrap();
+        let syn_ack = tcp(VPC, 443, LAN, 40000, SYN | ACK);
+        assert_eq!(
+            ct.lookup(at(t0, 200), Side::Tunnel, &syn_ack),
+            Verdict::Reply
+        );
+        assert_eq!(ct.lookup(at(t0, 321), Side::Tunnel, &syn_ack), Verdict::New);
+    }
+
+    #[test]
+    fn midstream_tcp_is_established_once_seen_both_ways() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let data = tcp(LAN, 40000, VPC, 443, ACK);
+        ct.insert(t0, Side::Lan, &data).unwrap();
+        assert_eq!(state(&ct, t0, &data), Some(FlowState::TcpUnconfirmed));
+        assert_eq!(
+            ct.flow(t0, &data).unwrap().timeout,
+            Duration::from_secs(120)
+        );
+        let reply = tcp(VPC, 443, LAN, 40000, ACK);
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &reply), Verdict::Reply);
+        assert_eq!(state(&ct, t0, &data), Some(FlowState::TcpEstablished));
+        // A lone RST opens nothing.
+        ct.insert(t0, Side::Lan, &tcp(LAN, 40001, VPC, 443, RST))
+            .unwrap();
+        assert_eq!(ct.len(), 1);
+    }
+
+    #[test]
+    fn rst_and_fins_shorten_the_timeout() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        // RST from the server.
+        handshake(&mut ct, t0, 40000);
+        let rst = tcp(VPC, 443, LAN, 40000, RST | ACK);
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &rst), Verdict::Reply);
+        assert_eq!(state(&ct, t0, &rst), Some(FlowState::TcpClosed));
+        assert!(ct.flow(at(t0, 10), &rst).is_some());
+        assert!(ct.flow(at(t0, 11), &rst).is_none());
+
+        // FIN from one end: closing (transitory), then from the other: closed.
+        handshake(&mut ct, t0, 40001);
+        let fin = tcp(LAN, 40001, VPC, 443, FIN | ACK);
+        assert_eq!(ct.lookup(t0, Side::Lan, &fin), Verdict::Original);
+        assert_eq!(state(&ct, t0, &fin), Some(FlowState::TcpClosing));
+        assert_eq!(ct.flow(t0, &fin).unwrap().timeout, Duration::from_secs(120));
+        let fin_back = tcp(VPC, 443, LAN, 40001, FIN | ACK);
+        assert_eq!(
+            ct.lookup(at(t0, 100), Side::Tunnel, &fin_back),
+            Verdict::Reply
+        );
+        assert_eq!(state(&ct, at(t0, 100), &fin), Some(FlowState::TcpClosed));
+        let last_ack = tcp(LAN, 40001, VPC, 443, ACK);
+        assert_eq!(
+            ct.lookup(at(t0, 100), Side::Lan, &last_ack),
+            Verdict::Original
+        );
+        assert_eq!(ct.lookup(at(t0, 111), Side::Lan, &last_ack), Verdict::New);
+    }
+
+    #[test]
+    fn a_syn_reopens_a_closed_connection_as_new() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        handshake(&mut ct, t0, 40000);
+        let rst = tcp(LAN, 40000, VPC, 443, RST);
+        assert_eq!(ct.lookup(t0, Side::Lan, &rst), Verdict::Original);
+        let syn = tcp(LAN, 40000, VPC, 443, SYN);
+        assert_eq!(ct.lookup(at(t0, 1), Side::Lan, &syn), Verdict::New);
+        assert!(ct.is_empty());
+        ct.insert(at(t0, 1), Side::Lan, &syn).unwrap();
+        assert_eq!(state(&ct, at(t0, 1), &syn), Some(FlowState::TcpSynSent));
+    }
+
+    #[test]
+    fn tcp_established_timeout_is_configurable() {
+        let t0 = Instant::now();
+        let timeouts = Timeouts {
+            tcp_established: Timeouts::TCP_ESTABLISHED_MIN,
+            ..Timeouts::default()
+        };
+        let mut ct = ConnTrack::new(16, timeouts);
+        handshake(&mut ct, t0, 40000);
+        let data = tcp(LAN, 40000, VPC, 443, ACK);
+        assert!(ct.flow(at(t0, 60), &data).is_some());
+        assert_eq!(ct.lookup(at(t0, 61), Side::Lan, &data), Verdict::New);
+    }
+
+    #[test]
+    fn udp_one_way_30_s_both_ways_180_s() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let query = udp(LAN, 53000, VPC, 53);
+        ct.insert(t0, Side::Lan, &query).unwrap();
+        assert_eq!(state(&ct, t0, &query), Some(FlowState::OneWay));
+        assert_eq!(ct.lookup(at(t0, 20), Side::Lan, &query), Verdict::Original);
+        assert!(ct.flow(at(t0, 50), &query).is_some());
+        assert_eq!(ct.lookup(at(t0, 51), Side::Lan, &query), Verdict::New);
+
+        ct.insert(t0, Side::Lan, &query).unwrap();
+        let answer = udp(VPC, 53, LAN, 53000);
+        assert_eq!(ct.lookup(at(t0, 1), Side::Tunnel, &answer), Verdict::Reply);
+        assert_eq!(state(&ct, t0, &query), Some(FlowState::BothWays));
+        assert!(ct.flow(at(t0, 181), &query).is_some());
+        assert_eq!(ct.expire(at(t0, 182)), 1);
+        assert!(ct.is_empty());
+    }
+
+    #[test]
+    fn icmp_and_other_protocols_live_600_s() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let ping = echo(LAN, VPC, 8, 7);
+        let tunnel = gre(VPC, LAN);
+        ct.insert(t0, Side::Lan, &ping).unwrap();
+        ct.insert(t0, Side::Tunnel, &tunnel).unwrap();
+        assert_eq!(ct.lookup(t0, Side::Lan, &gre(LAN, VPC)), Verdict::Reply);
+        assert!(ct.flow(at(t0, 600), &ping).is_some());
+        assert!(ct.flow(at(t0, 600), &tunnel).is_some());
+        assert_eq!(ct.expire(at(t0, 601)), 2);
+        assert!(ct.is_empty());
+    }
+
+    #[test]
+    fn icmp_echo_is_matched_by_its_id() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        ct.insert(t0, Side::Lan, &echo(LAN, VPC, 8, 7)).unwrap();
+        assert_eq!(
+            ct.lookup(t0, Side::Tunnel, &echo(VPC, LAN, 0, 7)),
+            Verdict::Reply
+        );
+        assert_eq!(
+            ct.lookup(t0, Side::Lan, &echo(LAN, VPC, 8, 7)),
+            Verdict::Original
+        );
+        // Another id, or the VPC host pinging with the same id: other flows.
+        assert_eq!(
+            ct.lookup(t0, Side::Tunnel, &echo(VPC, LAN, 0, 8)),
+            Verdict::New
+        );
+        assert_eq!(
+            ct.lookup(t0, Side::Tunnel, &echo(VPC, LAN, 8, 7)),
+            Verdict::New
+        );
+        // An echo reply opens nothing.
+        ct.insert(t0, Side::Tunnel, &echo(VPC, LAN, 0, 9)).unwrap();
+        assert_eq!(ct.len(), 1);
+        // Pinging oneself works too.
+        ct.insert(t0, Side::Lan, &echo(LAN, LAN, 8, 1)).unwrap();
+        assert_eq!(
+            ct.lookup(t0, Side::Lan, &echo(LAN, LAN, 8, 1)),
+            Verdict::Original
+        );
+        ct.check();
+    }
+
+    #[test]
+    fn frag_needed_about_a_tracked_tcp_flow_is_related() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        handshake(&mut ct, t0, 40000);
+        let router = [10, 0, 0, 1];
+        let big = tcp_bytes(LAN, 40000, VPC, 443, ACK);
+        let err = icmp_error(router, LAN, 3, 4, &big);
+        let m = meta(&err);
+        assert!(ct.related(t0, Side::Tunnel, &m, &err));
+        // Not the same from the LAN side, nor to another host.
+        assert!(!ct.related(t0, Side::Lan, &m, &err));
+        let elsewhere = icmp_error(router, [192, 168, 1, 11], 3, 4, &big);
+        assert!(!ct.related(t0, Side::Tunnel, &meta(&elsewhere), &elsewhere));
+        // An error about a reply packet travels the other way.
+        let reply = tcp_bytes(VPC, 443, LAN, 40000, ACK);
+        let back = icmp_error([192, 168, 1, 1], VPC, 3, 4, &reply);
+        assert!(ct.related(t0, Side::Lan, &meta(&back), &back));
+        assert!(!ct.related(t0, Side::Tunnel, &meta(&back), &back));
+        // About an untracked flow, or cut short, or not an error: no.
+        let untracked = tcp_bytes(LAN, 40001, VPC, 443, ACK);
+        let e = icmp_error(router, LAN, 3, 4, &untracked);
+        assert!(!ct.related(t0, Side::Tunnel, &meta(&e), &e));
+        let short = icmp_bytes(router, LAN, 3, 4, [0; 4], &big[..24]);
+        assert!(!ct.related(t0, Side::Tunnel, &meta(&short), &short));
+        let ping = icmp_bytes(router, LAN, 8, 0, [0; 4], &big[..28]);
+        assert!(!ct.related(t0, Side::Tunnel, &meta(&ping), &ping));
+        // The error itself is not a flow, and it does not refresh one.
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &m), Verdict::New);
+        ct.insert(t0, Side::Tunnel, &m).unwrap();
+        assert_eq!(ct.len(), 1);
+        assert!(!ct.related(at(t0, 432_001), Side::Tunnel, &m, &err));
+        assert!(ct.is_empty());
+    }
+
+    #[test]
+    fn time_exceeded_about_udp_and_echo_is_related() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let probe = udp_bytes(LAN, 33434, VPC, 33435);
+        ct.insert(t0, Side::Lan, &meta(&probe)).unwrap();
+        let ttl = icmp_error([10, 0, 0, 1], LAN, 11, 0, &probe);
+        assert!(ct.related(t0, Side::Tunnel, &meta(&ttl), &ttl));
+        let ping = icmp_bytes(LAN, VPC, 8, 0, [0, 5, 0, 1], b"");
+        ct.insert(t0, Side::Lan, &meta(&ping)).unwrap();
+        let unreachable = icmp_error([10, 0, 0, 1], LAN, 3, 1, &ping);
+        assert!(ct.related(t0, Side::Tunnel, &meta(&unreachable), &unreachable));
+    }
+
+    #[test]
+    fn non_first_fragments_are_new() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let first = udp(LAN, 5000, VPC, 5001);
+        ct.insert(t0, Side::Lan, &first).unwrap();
+        let fragment = Ipv4Meta {
+            is_fragment: true,
+            l4: L4::Other(17),
+            ..first
+        };
+        assert_eq!(ct.lookup(t0, Side::Lan, &fragment), Verdict::New);
+        ct.insert(t0, Side::Lan, &fragment).unwrap();
+        assert_eq!(ct.len(), 1);
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_flows_and_keeps_the_old() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(4, Timeouts::default());
+        for port in 0..4 {
+            ct.insert(t0, Side::Lan, &udp(LAN, 1000 + port, VPC, 53))
+                .unwrap();
+        }
+        assert_eq!(
+            ct.insert(t0, Side::Lan, &udp(LAN, 2000, VPC, 53)),
+            Err(Full)
+        );
+        assert_eq!(
+            ct.insert(at(t0, 1), Side::Tunnel, &gre(VPC, LAN)),
+            Err(Full)
+        );
+        assert_eq!(ct.drops_full(), 2);
+        assert_eq!(ct.len(), 4);
+        for port in 0..4 {
+            let reply = udp(VPC, 53, LAN, 1000 + port);
+            assert_eq!(ct.lookup(at(t0, 2), Side::Tunnel, &reply), Verdict::Reply);
+        }
+        // A flow already there is no new flow.
+        assert_eq!(
+            ct.insert(at(t0, 2), Side::Lan, &udp(LAN, 1000, VPC, 53)),
+            Ok(())
+        );
+        assert_eq!(ct.drops_full(), 2);
+        ct.check();
+    }
+
+    #[test]
+    fn expired_flows_make_room_but_live_ones_are_never_evicted() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(2, Timeouts::default());
+        handshake(&mut ct, t0, 40000);
+        ct.insert(t0, Side::Lan, &udp(LAN, 1000, VPC, 53)).unwrap();
+        assert_eq!(
+            ct.insert(at(t0, 30), Side::Lan, &udp(LAN, 1001, VPC, 53)),
+            Err(Full)
+        );
+        // The one-way UDP flow has expired at 31 s: its slot is reused.
+        ct.insert(at(t0, 31), Side::Lan, &udp(LAN, 1001, VPC, 53))
+            .unwrap();
+        assert_eq!(ct.len(), 2);
+        // Days later the established connection still holds its place.
+        ct.insert(at(t0, DAY), Side::Lan, &udp(LAN, 1002, VPC, 53))
+            .unwrap();
+        assert_eq!(
+            ct.insert(at(t0, DAY), Side::Lan, &udp(LAN, 1003, VPC, 53)),
+            Err(Full)
+        );
+        let data = tcp(VPC, 443, LAN, 40000, ACK);
+        assert_eq!(ct.lookup(at(t0, DAY), Side::Tunnel, &data), Verdict::Reply);
+        assert_eq!(ct.drops_full(), 2);
+        ct.check();
+    }
+
+    #[test]
+    fn expire_and_next_expiry() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        assert_eq!(ct.next_expiry(), None);
+        handshake(&mut ct, t0, 40000);
+        ct.insert(t0, Side::Lan, &udp(LAN, 1000, VPC, 53)).unwrap();
+        let next = ct.next_expiry().unwrap();
+        assert!(next <= at(t0, 31), "{:?}", next - t0);
+        assert_eq!(ct.expire(at(t0, 30)), 0);
+        assert_eq!(ct.expire(at(t0, 31)), 1);
+        assert_eq!(ct.len(), 1);
+        // After a full pass the bound is the established flow's deadline.
+        assert_eq!(ct.next_expiry(), Some(at(t0, 432_001)));
+        assert_eq!(ct.expire(at(t0, 432_000)), 0);
+        assert_eq!(ct.expire(at(t0, 432_001)), 1);
+        assert_eq!(ct.next_expiry(), None);
+    }
+
+    #[test]
+    fn expire_bounds_its_work_per_call() {
+        let t0 = Instant::now();
+        let flows = 3 * EXPIRE_BATCH + 10;
+        let mut ct = ConnTrack::new(flows, Timeouts::default());
+        for i in 0..flows {
+            let port = 1024 + i as u16;
+            ct.insert(t0, Side::Lan, &udp(LAN, port, VPC, 53)).unwrap();
+        }
+        // Refresh a few so that they survive.
+        for port in 1024..1034 {
+            ct.lookup(at(t0, 20), Side::Lan, &udp(LAN, port, VPC, 53));
+        }
+        let now = at(t0, 40);
+        let mut calls = 0;
+        let mut removed = 0;
+        while ct.next_expiry().is_some_and(|t| t <= now) {
+            let n = ct.expire(now);
+            assert!(n <= EXPIRE_BATCH);
+            removed += n;
+            calls += 1;
+            assert!(calls < 100);
+        }
+        assert_eq!(removed, flows - 10);
+        assert_eq!(ct.len(), 10);
+        assert!(calls >= 4);
+        assert_eq!(ct.next_expiry(), Some(at(t0, 51)));
+        ct.check();
+    }
+
+    #[test]
+    fn set_timeouts_keeps_the_flows() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        handshake(&mut ct, t0, 40000);
+        ct.insert(t0, Side::Lan, &echo(LAN, VPC, 8, 3)).unwrap();
+        ct.set_timeouts(Timeouts {
+            tcp_established: Duration::from_secs(60),
+            ..Timeouts::default()
+        });
+        assert_eq!(ct.len(), 2);
+        assert_eq!(ct.timeouts().tcp_established, Duration::from_secs(60));
+        let data = tcp(VPC, 443, LAN, 40000, ACK);
+        assert_eq!(ct.lookup(at(t0, 10), Side::Tunnel, &data), Verdict::Reply);
+        assert_eq!(
+            ct.lookup(at(t0, 10), Side::Tunnel, &echo(VPC, LAN, 0, 3)),
+            Verdict::Reply
+        );
+        // The new timeout applies to the flow already there.
+        assert_eq!(ct.expire(at(t0, 71)), 1);
+        assert_eq!(ct.len(), 1);
+        ct.check();
+    }
+
+    #[test]
+    fn timeouts_round_up_to_whole_seconds() {
+        let t0 = Instant::now();
+        let timeouts = Timeouts {
+            udp: Duration::from_millis(1500),
+            ..Timeouts::default()
+        };
+        let mut ct = ConnTrack::new(4, timeouts);
+        let m = udp(LAN, 1, VPC, 2);
+        ct.insert(t0, Side::Lan, &m).unwrap();
+        assert_eq!(ct.flow(t0, &m).unwrap().timeout, Duration::from_secs(2));
+        assert!(ct.flow(at(t0, 2), &m).is_some());
+        assert!(ct.flow(at(t0, 3), &m).is_none());
+    }
+
+    #[test]
+    fn zero_capacity_tracks_nothing() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(0, Timeouts::default());
+        assert_eq!(ct.insert(t0, Side::Lan, &udp(LAN, 1, VPC, 2)), Err(Full));
+        assert_eq!(ct.drops_full(), 1);
+        assert!(ct.is_empty());
+        assert_eq!(ct.capacity(), 0);
+    }
+
+    #[test]
+    fn memory_per_flow_of_100_000_flows() {
+        let t0 = Instant::now();
+        let flows = 100_000;
+        let mut ct = ConnTrack::new(flows, Timeouts::default());
+        let before = ct.memory_bytes();
+        for i in 0..flows as u32 {
+            let host = (i / 50_000) as u8;
+            let port = (i % 50_000) as u16 + 1024;
+            ct.insert(t0, Side::Lan, &udp([192, 168, 2, host], port, VPC, 53))
+                .unwrap();
+        }
+        assert_eq!(ct.len(), flows);
+        assert_eq!(ct.memory_bytes(), before, "nothing allocated after new()");
+        println!(
+            "conntrack: {} flows, {} bytes, {} bytes per flow",
+            ct.len(),
+            ct.memory_bytes(),
+            ct.approx_bytes_per_flow()
+        );
+        assert!(ct.approx_bytes_per_flow() <= 160);
+        ct.check();
+    }
+
+    /// A packet for the property test.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        kind: u8,
+        src: u8,
+        dst: u8,
+        sport: u16,
+        dport: u16,
+        flags: u8,
+    }
+
+    impl Spec {
+        fn bytes(&self) -> Vec<u8> {
+            let (src, dst) = ([10, 0, 0, self.src], [10, 0, 0, self.dst]);
+            match self.kind {
+                0 => tcp_bytes(src, self.sport, dst, self.dport, self.flags),
+                1 => udp_bytes(src, self.sport, dst, self.dport),
+                2 | 3 => {
+                    let t = if self.kind == 2 { 8 } else { 0 };
+                    let [hi, lo] = self.sport.to_be_bytes();
+                    icmp_bytes(src, dst, t, 0, [hi, lo, 0, 0], b"")
+                }
+                4 => ipv4(src, dst, 47, false, &[0; 4]),
+                _ => icmp_bytes(src, dst, self.flags, 0, [0; 4], b""),
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Lookup(Spec, bool),
+        Insert(Spec, bool),
+        Related(Spec, u8, bool, usize),
+        Expire,
+        Advance(u64),
+        SetTimeouts(u64),
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (0u8..6, 0u8..4, 0u8..4, 0u16..3, 0u16..3, any::<u8>()).prop_map(
+            |(kind, src, dst, sport, dport, flags)| Spec {
+                kind,
+                src,
+                dst,
+                sport,
+                dport,
+                flags: flags & 0x1f,
+            },
+        )
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (spec(), any::<bool>()).prop_map(|(s, t)| Op::Lookup(s, t)),
+            4 => (spec(), any::<bool>()).prop_map(|(s, t)| Op::Insert(s, t)),
+            1 => (spec(), 0u8..4, any::<bool>(), 0usize..60)
+                .prop_map(|(s, to, t, cut)| Op::Related(s, to, t, cut)),
+            1 => Just(Op::Expire),
+            2 => (0u64..200).prop_map(Op::Advance),
+            1 => (0u64..500_000).prop_map(Op::Advance),
+            1 => (60u64..432_000).prop_map(Op::SetTimeouts),
+        ]
+    }
+
+    fn side(tunnel: bool) -> Side {
+        if tunnel {
+            Side::Tunnel
+        } else {
+            Side::Lan
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_packets_never_break_the_table(
+            capacity in 0usize..12,
+            ops in proptest::collection::vec(op(), 0..300),
+        ) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut ct = ConnTrack::new(capacity, Timeouts::default());
+            for op in ops {
+                match op {
+                    Op::Lookup(s, t) => {
+                        ct.lookup(now, side(t), &meta(&s.bytes()));
+                    }
+                    Op::Insert(s, t) => {
+                        let m = meta(&s.bytes());
+                        let known = ct.flow(now, &m).is_some();
+                        let drops = ct.drops_full();
+                        match ct.insert(now, side(t), &m) {
+                            Ok(()) => {
+                                prop_assert_eq!(ct.drops_full(), drops);
+                                if !known && ct.flow(now, &m).is_some() {
+                                    prop_assert_eq!(ct.lookup(now, side(t), &m), Verdict::Original);
+                                }
+                            }
+                            Err(Full) => {
+                                prop_assert_eq!(ct.drops_full(), drops + 1);
+                                prop_assert_eq!(ct.len(), ct.capacity());
+                            }
+                        }
+                    }
+                    Op::Related(s, to, t, cut) => {
+                        let quoted = s.bytes();
+                        let mut err = icmp_error([10, 0, 0, 9], [10, 0, 0, to], 3, 4, &quoted);
+                        err.truncate(err.len().min(20 + cut));
+                        if let Ok(m) = parse_ipv4(&err) {
+                            ct.related(now, side(t), &m, &err);
+                            // A meta that does not match the bytes.
+                            ct.related(now, side(t), &m, &err[..err.len() / 2]);
+                        }
+                    }
+                    Op::Expire => {
+                        ct.expire(now);
+                    }
+                    Op::Advance(secs) => now += Duration::from_secs(secs),
+                    Op::SetTimeouts(secs) => ct.set_timeouts(Timeouts {
+                        tcp_established: Duration::from_secs(secs),
+                        ..Timeouts::default()
+                    }),
+                }
+                prop_assert!(ct.len() <= ct.capacity());
+                ct.check();
+            }
+            // Everything is gone after the longest timeout.
+            let end = now + Duration::from_secs(432_001);
+            while ct.next_expiry().is_some_and(|t| t <= end) {
+                ct.expire(end);
+            }
+            prop_assert!(ct.is_empty());
+        }
+    }
+}

@@ -1,0 +1,1094 @@
+//! The sans-IO core: packets and the time go in, what to send where comes
+//! out through [`Io`]. No socket, no thread, no clock of its own.
+//!
+//! From the LAN (the TUN device): parse, route (longest prefix among live
+//! peers), network ACL outbound, connection tracking or security groups
+//! egress, PMTU (frag-needed for DF packets over the tunnel MTU), MSS clamp,
+//! WireGuard encapsulation. From the network (UDP): cookie rate limiting,
+//! the peer by handshake key or receiver index, decapsulation, the inner
+//! source checked against the peer's allowed prefixes, network ACL inbound,
+//! connection tracking or security groups ingress, MSS clamp, to the TUN.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::noise::{Packet as WgPacket, Tunn, TunnResult};
+use ipnet::Ipv4Net;
+use topology::nacl::NaclAction;
+use topology::security_group::Direction;
+
+use crate::classifier::{NaclClassifier, RuleRef, SgClassifier};
+use crate::config::{GatewayConfig, PolicyConfig};
+use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
+use crate::keys::{PrivateKey, PublicKey};
+use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta, TokenBucket};
+use crate::routing::{PeerId, RoutingTable};
+
+/// Largest datagram or packet handled (a 64 KiB IP packet plus WireGuard's
+/// 32 bytes of overhead, with room to spare).
+pub const BUFFER_SIZE: usize = 65_536 + 256;
+/// How often the timers want to run (boringtun expects ~250 ms).
+pub const TICK: Duration = Duration::from_millis(250);
+/// Handshake cookies: handshakes per second before cookies are required.
+const HANDSHAKE_RATE_LIMIT: u64 = 100;
+/// Retry a handshake toward a dead peer this often.
+const REHANDSHAKE: Duration = Duration::from_secs(5);
+
+/// Where the core's output goes. The shell implements it over the TUN
+/// device and the UDP socket; tests collect into vectors.
+pub trait Io {
+    /// A packet for the TUN device (toward the LAN).
+    fn send_tun(&mut self, packet: &[u8]);
+    /// A datagram for the UDP socket.
+    fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]);
+}
+
+/// Why packets were dropped, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Drops {
+    /// Not a valid IPv4 packet.
+    pub malformed: u64,
+    /// No route to the destination.
+    pub no_route: u64,
+    /// A route whose peer has no endpoint yet.
+    pub no_endpoint: u64,
+    /// The network ACL denied it.
+    pub nacl: u64,
+    /// No security-group rule allowed it.
+    pub security_group: u64,
+    /// The connection table was full.
+    pub conntrack_full: u64,
+    /// The inner source was outside the sending peer's allowed prefixes.
+    pub allowed_ips: u64,
+    /// DF set and larger than the tunnel MTU (answered with frag-needed).
+    pub too_big: u64,
+    /// WireGuard refused it (bad MAC, replay, unknown index ...).
+    pub wireguard: u64,
+}
+
+/// One peer and its WireGuard session.
+pub struct Peer {
+    /// Its name.
+    pub name: String,
+    /// Its key.
+    pub public_key: PublicKey,
+    /// Current endpoint (configured, or learned from its packets).
+    pub endpoint: Option<SocketAddr>,
+    /// Inner sources it may use.
+    pub allowed_ips: Vec<Ipv4Net>,
+    tunn: Tunn,
+    index: u32,
+    /// Last authenticated packet from it.
+    pub last_rx: Option<Instant>,
+    last_handshake_attempt: Option<Instant>,
+    /// Inner bytes received from it.
+    pub rx_bytes: u64,
+    /// Inner bytes sent to it.
+    pub tx_bytes: u64,
+    keepalive: Option<u16>,
+    preshared: Option<[u8; 32]>,
+}
+
+impl Peer {
+    fn alive(&self, now: Instant, dead_after: Duration) -> bool {
+        self.last_rx
+            .is_some_and(|t| now.saturating_duration_since(t) < dead_after)
+    }
+}
+
+/// The compiled policy and its hit counters.
+struct Policy {
+    sg: Option<SgClassifier>,
+    nacl: Option<NaclClassifier>,
+    sg_hits: HashMap<(Direction, RuleRef), u64>,
+    nacl_hits: HashMap<(Direction, Option<u16>), u64>,
+    config: PolicyConfig,
+}
+
+impl Policy {
+    fn compile(config: &PolicyConfig) -> Self {
+        Policy {
+            sg: config
+                .enforce
+                .then(|| SgClassifier::compile(&config.applied, &config.groups, &config.members)),
+            nacl: config.nacl.as_ref().map(NaclClassifier::compile),
+            sg_hits: HashMap::new(),
+            nacl_hits: HashMap::new(),
+            config: config.clone(),
+        }
+    }
+}
+
+/// The gateway's packet path.
+pub struct Router {
+    private: PrivateKey,
+    peers: Vec<Peer>,
+    by_key: HashMap<[u8; 32], PeerId>,
+    by_index: HashMap<u32, PeerId>,
+    routes: RoutingTable,
+    policy: Policy,
+    conntrack: ConnTrack,
+    rate_limiter: Arc<RateLimiter>,
+    tunnel_mtu: u16,
+    dead_after: Duration,
+    frag_needed: TokenBucket,
+    tun_address: Option<Ipv4Net>,
+    drops: Drops,
+    buf: Box<[u8]>,
+    reply: Box<[u8]>,
+    next_tick: Instant,
+    last_rate_reset: Instant,
+    next_index: u32,
+}
+
+/// A peer's state for `vifgate status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PeerStatus {
+    /// Name.
+    pub name: String,
+    /// Public key (base64).
+    pub public_key: String,
+    /// Current endpoint.
+    pub endpoint: Option<String>,
+    /// Seconds since the last handshake, if there is a session.
+    pub last_handshake_secs: Option<f64>,
+    /// Seconds since the last authenticated packet.
+    pub last_rx_secs: Option<f64>,
+    /// Alive for routing.
+    pub alive: bool,
+    /// Inner bytes received.
+    pub rx_bytes: u64,
+    /// Inner bytes sent.
+    pub tx_bytes: u64,
+    /// Prefixes whose traffic goes to this peer right now.
+    pub routes_in_use: Vec<String>,
+}
+
+/// A rule and how often it decided.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleHits {
+    /// `security group` or `network ACL`.
+    pub kind: &'static str,
+    /// Group or ACL name.
+    pub name: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Rule number (1-based for groups; the ACL number, `*` for the end).
+    pub rule: String,
+    /// Packets (ACL) or new flows (groups) it decided.
+    pub hits: u64,
+}
+
+/// Everything `vifgate status` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    /// Peers.
+    pub peers: Vec<PeerStatus>,
+    /// Rule hit counters.
+    pub rules: Vec<RuleHits>,
+    /// Tracked flows.
+    pub conntrack_flows: usize,
+    /// Table capacity.
+    pub conntrack_capacity: usize,
+    /// Drop counters.
+    pub drops: Drops,
+    /// Where the policy came from.
+    pub policy: String,
+}
+
+/// Why the router could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// A key file could not be read.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+}
+
+impl Router {
+    /// Builds the router from a checked configuration. Reads the key files.
+    pub fn new(config: &GatewayConfig, now: Instant) -> Result<Self, RouterError> {
+        let private = crate::keys::read_private_key_file(&config.interface.private_key_file)?;
+        Self::with_key(config, private, now)
+    }
+
+    /// Builds the router with a private key at hand (tests).
+    pub fn with_key(
+        config: &GatewayConfig,
+        private: PrivateKey,
+        now: Instant,
+    ) -> Result<Self, RouterError> {
+        let public = private.public_key();
+        let rate_limiter = Arc::new(RateLimiter::new(&public.to_x25519(), HANDSHAKE_RATE_LIMIT));
+        let mut r = Router {
+            private,
+            peers: Vec::new(),
+            by_key: HashMap::new(),
+            by_index: HashMap::new(),
+            routes: RoutingTable::new(config.routes.clone()),
+            policy: Policy::compile(&config.policy),
+            conntrack: ConnTrack::new(config.conntrack.max_flows, timeouts(config)),
+            rate_limiter,
+            tunnel_mtu: config.interface.mtu,
+            dead_after: config.dead_after,
+            frag_needed: TokenBucket::new(100, 20),
+            tun_address: config.interface.address,
+            drops: Drops::default(),
+            buf: vec![0u8; BUFFER_SIZE].into_boxed_slice(),
+            reply: vec![0u8; 1500].into_boxed_slice(),
+            next_tick: now,
+            last_rate_reset: now,
+            next_index: 1,
+        };
+        for p in &config.peers {
+            let preshared = match &p.preshared_key_file {
+                Some(f) => Some(*crate::keys::read_preshared_key_file(f)?.as_bytes()),
+                None => None,
+            };
+            r.add_peer(p, preshared);
+        }
+        Ok(r)
+    }
+
+    fn add_peer(&mut self, p: &crate::config::PeerConfig, preshared: Option<[u8; 32]>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        let tunn = Tunn::new(
+            self.private.to_static_secret(),
+            p.public_key.to_x25519(),
+            preshared,
+            p.persistent_keepalive,
+            index, // boringtun puts it in the top 24 bits of its session indices
+            Some(self.rate_limiter.clone()),
+        );
+        let id = self.peers.len();
+        self.by_key.insert(*p.public_key.as_bytes(), id);
+        self.by_index.insert(index, id);
+        self.peers.push(Peer {
+            name: p.name.clone(),
+            public_key: p.public_key,
+            endpoint: p.endpoint,
+            allowed_ips: p.allowed_ips.clone(),
+            tunn,
+            index,
+            last_rx: None,
+            last_handshake_attempt: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            keepalive: p.persistent_keepalive,
+            preshared,
+        });
+    }
+
+    /// Applies a new configuration without dropping live sessions or
+    /// tracked connections: peers with an unchanged key (and pre-shared
+    /// key and keepalive) keep their session; routes, policy and timeouts
+    /// are replaced; removed peers go.
+    pub fn reload(&mut self, config: &GatewayConfig) -> Result<(), RouterError> {
+        let mut old: HashMap<[u8; 32], Peer> = self
+            .peers
+            .drain(..)
+            .map(|p| (*p.public_key.as_bytes(), p))
+            .collect();
+        self.by_key.clear();
+        self.by_index.clear();
+        for p in &config.peers {
+            let preshared = match &p.preshared_key_file {
+                Some(f) => Some(*crate::keys::read_preshared_key_file(f)?.as_bytes()),
+                None => None,
+            };
+            match old.remove(p.public_key.as_bytes()) {
+                Some(mut kept)
+                    if kept.preshared == preshared && kept.keepalive == p.persistent_keepalive =>
+                {
+                    kept.name = p.name.clone();
+                    kept.allowed_ips = p.allowed_ips.clone();
+                    if p.endpoint.is_some() {
+                        kept.endpoint = p.endpoint;
+                    }
+                    let id = self.peers.len();
+                    self.by_key.insert(*kept.public_key.as_bytes(), id);
+                    self.by_index.insert(kept.index, id);
+                    self.peers.push(kept);
+                }
+                _ => self.add_peer(p, preshared),
+            }
+        }
+        self.routes = RoutingTable::new(config.routes.clone());
+        self.policy = Policy::compile(&config.policy);
+        self.conntrack.set_timeouts(timeouts(config));
+        self.tunnel_mtu = config.interface.mtu;
+        self.dead_after = config.dead_after;
+        Ok(())
+    }
+
+    /// When the timers next want to run.
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_tick
+    }
+
+    /// The peers.
+    pub fn peers(&self) -> &[Peer] {
+        &self.peers
+    }
+
+    /// Drop counters.
+    pub fn drops(&self) -> Drops {
+        self.drops
+    }
+
+    /// Whether a peer is alive for routing.
+    pub fn is_alive(&self, peer: PeerId, now: Instant) -> bool {
+        self.peers[peer].alive(now, self.dead_after)
+    }
+
+    /// The peer traffic to `dst` goes to now.
+    pub fn route_for(&self, dst: std::net::Ipv4Addr, now: Instant) -> Option<PeerId> {
+        let (peers, dead_after) = (&self.peers, self.dead_after);
+        self.routes
+            .lookup(dst, |p| peers[p].alive(now, dead_after))
+            .map(|r| r.peer)
+    }
+
+    /// A packet from the LAN side (read from the TUN device).
+    pub fn handle_tun(&mut self, now: Instant, packet: &mut [u8], io: &mut impl Io) {
+        let meta = match parse_ipv4(packet) {
+            Ok(m) => m,
+            Err(_) => {
+                self.drops.malformed += 1;
+                return;
+            }
+        };
+        let packet = &mut packet[..meta.total_len];
+        let Some(peer) = self.route_for(meta.dst, now) else {
+            self.drops.no_route += 1;
+            return;
+        };
+        if !self.admit(now, Side::Lan, &meta, packet) {
+            return;
+        }
+        if meta.total_len > self.tunnel_mtu as usize && meta.dont_fragment {
+            self.drops.too_big += 1;
+            let from = self.tun_address.map(|a| a.addr()).unwrap_or(meta.dst);
+            if self.frag_needed.allow(now) {
+                if let Some(n) = icmp_frag_needed(packet, self.tunnel_mtu, from, &mut self.reply) {
+                    io.send_tun(&self.reply[..n]);
+                }
+            }
+            return;
+        }
+        clamp_tcp_mss(packet, self.tunnel_mtu.saturating_sub(40));
+        let p = &mut self.peers[peer];
+        let Some(endpoint) = p.endpoint else {
+            self.drops.no_endpoint += 1;
+            return;
+        };
+        match p.tunn.encapsulate(packet, &mut self.buf) {
+            TunnResult::WriteToNetwork(d) => {
+                p.tx_bytes += packet.len() as u64;
+                io.send_udp(endpoint, d);
+            }
+            TunnResult::Done => p.tx_bytes += packet.len() as u64, // queued until the handshake completes
+            TunnResult::Err(_) => self.drops.wireguard += 1,
+            _ => {}
+        }
+    }
+
+    /// A datagram from the network (read from the UDP socket).
+    pub fn handle_udp(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        io: &mut impl Io,
+    ) {
+        let parsed = match self
+            .rate_limiter
+            .verify_packet(Some(from.ip()), datagram, &mut self.buf)
+        {
+            Ok(p) => p,
+            Err(TunnResult::WriteToNetwork(cookie)) => {
+                io.send_udp(from, cookie);
+                return;
+            }
+            Err(_) => {
+                self.drops.wireguard += 1;
+                return;
+            }
+        };
+        let peer = match parsed {
+            WgPacket::HandshakeInit(ref h) => {
+                let public = self.private.public_key().to_x25519();
+                match parse_handshake_anon(&self.private.to_static_secret(), &public, h) {
+                    Ok(half) => self.by_key.get(&half.peer_static_public).copied(),
+                    Err(_) => None,
+                }
+            }
+            WgPacket::HandshakeResponse(ref h) => {
+                self.by_index.get(&(h.receiver_idx >> 8)).copied()
+            }
+            WgPacket::PacketCookieReply(ref c) => {
+                self.by_index.get(&(c.receiver_idx >> 8)).copied()
+            }
+            WgPacket::PacketData(ref d) => self.by_index.get(&(d.receiver_idx >> 8)).copied(),
+        };
+        let Some(peer) = peer else {
+            self.drops.wireguard += 1;
+            return;
+        };
+        let mut first = true;
+        loop {
+            let input: &[u8] = if first { datagram } else { &[] };
+            let src = first.then_some(from.ip());
+            first = false;
+            let p = &mut self.peers[peer];
+            match p.tunn.decapsulate(src, input, &mut self.buf) {
+                TunnResult::Done => {
+                    p.last_rx = Some(now);
+                    p.endpoint = Some(from);
+                    break;
+                }
+                TunnResult::Err(_) => {
+                    self.drops.wireguard += 1;
+                    break;
+                }
+                TunnResult::WriteToNetwork(d) => {
+                    // a handshake response, or queued packets now sent:
+                    // flush until done
+                    p.last_rx = Some(now);
+                    p.endpoint = Some(from);
+                    io.send_udp(from, d);
+                    continue;
+                }
+                TunnResult::WriteToTunnelV4(inner, src_ip) => {
+                    p.last_rx = Some(now);
+                    p.endpoint = Some(from);
+                    let len = inner.len();
+                    if !p.allowed_ips.iter().any(|n| n.contains(&src_ip)) {
+                        self.drops.allowed_ips += 1;
+                        break;
+                    }
+                    p.rx_bytes += len as u64;
+                    let inner = &mut self.buf[..len];
+                    let meta = match parse_ipv4(inner) {
+                        Ok(m) => m,
+                        Err(_) => {
+                            self.drops.malformed += 1;
+                            break;
+                        }
+                    };
+                    let inner_len = meta.total_len;
+                    let pkt = &mut self.buf[..inner_len];
+                    if admit(
+                        &mut self.policy,
+                        &mut self.conntrack,
+                        &mut self.drops,
+                        now,
+                        Side::Tunnel,
+                        &meta,
+                        pkt,
+                    ) {
+                        clamp_tcp_mss(pkt, self.tunnel_mtu.saturating_sub(40));
+                        io.send_tun(pkt);
+                    }
+                    break;
+                }
+                TunnResult::WriteToTunnelV6(..) => {
+                    self.drops.malformed += 1;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Runs the timers: WireGuard's (keepalives, rekeys, retransmissions),
+    /// the cookie rate limiter, handshakes toward dead peers, conntrack
+    /// expiry.
+    pub fn handle_timeout(&mut self, now: Instant, io: &mut impl Io) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TICK;
+        if now.saturating_duration_since(self.last_rate_reset) >= Duration::from_secs(1) {
+            self.rate_limiter.reset_count();
+            self.last_rate_reset = now;
+        }
+        for p in &mut self.peers {
+            match p.tunn.update_timers(&mut self.buf) {
+                TunnResult::WriteToNetwork(d) => {
+                    if let Some(e) = p.endpoint {
+                        io.send_udp(e, d);
+                    }
+                }
+                TunnResult::Err(_) | TunnResult::Done => {}
+                _ => {}
+            }
+            // keep knocking on a dead peer's door, so that its routes come
+            // back as soon as it does
+            let dead = !p.alive(now, self.dead_after);
+            let due = p
+                .last_handshake_attempt
+                .is_none_or(|t| now.saturating_duration_since(t) >= REHANDSHAKE);
+            if dead && due {
+                if let Some(e) = p.endpoint {
+                    p.last_handshake_attempt = Some(now);
+                    if let TunnResult::WriteToNetwork(d) =
+                        p.tunn.format_handshake_initiation(&mut self.buf, false)
+                    {
+                        io.send_udp(e, d);
+                    }
+                }
+            }
+        }
+        self.conntrack.expire(now);
+    }
+
+    /// The decision of the ACLs for a packet from `side`.
+    fn admit(&mut self, now: Instant, side: Side, meta: &Ipv4Meta, packet: &[u8]) -> bool {
+        admit(
+            &mut self.policy,
+            &mut self.conntrack,
+            &mut self.drops,
+            now,
+            side,
+            meta,
+            packet,
+        )
+    }
+
+    /// A snapshot for `vifgate status`.
+    pub fn status(&self, now: Instant) -> Status {
+        let mut peers: Vec<PeerStatus> = self
+            .peers
+            .iter()
+            .map(|p| {
+                let (hs, ..) = p.tunn.stats();
+                PeerStatus {
+                    name: p.name.clone(),
+                    public_key: p.public_key.to_base64(),
+                    endpoint: p.endpoint.map(|e| e.to_string()),
+                    last_handshake_secs: hs.map(|d| d.as_secs_f64()),
+                    last_rx_secs: p
+                        .last_rx
+                        .map(|t| now.saturating_duration_since(t).as_secs_f64()),
+                    alive: p.alive(now, self.dead_after),
+                    rx_bytes: p.rx_bytes,
+                    tx_bytes: p.tx_bytes,
+                    routes_in_use: vec![],
+                }
+            })
+            .collect();
+        for r in self.routes.routes() {
+            if self.route_for(r.prefix.network(), now) == Some(r.peer) {
+                let s = r.prefix.to_string();
+                if !peers[r.peer].routes_in_use.contains(&s) {
+                    peers[r.peer].routes_in_use.push(s);
+                }
+            }
+        }
+        let cfg = &self.policy.config;
+        let mut rules: Vec<RuleHits> = self
+            .policy
+            .sg_hits
+            .iter()
+            .map(|((dir, r), hits)| RuleHits {
+                kind: "security group",
+                name: cfg
+                    .applied
+                    .get(r.group as usize)
+                    .and_then(|&g| cfg.groups.get(g))
+                    .map(|g| g.name.clone())
+                    .unwrap_or_default(),
+                direction: *dir,
+                rule: (r.rule as usize + 1).to_string(),
+                hits: *hits,
+            })
+            .collect();
+        rules.extend(self.policy.nacl_hits.iter().map(|((dir, n), hits)| {
+            RuleHits {
+                kind: "network ACL",
+                name: cfg
+                    .nacl
+                    .as_ref()
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default(),
+                direction: *dir,
+                rule: n.map(|n| n.to_string()).unwrap_or_else(|| "*".into()),
+                hits: *hits,
+            }
+        }));
+        rules.sort_by(|a, b| {
+            (a.kind, &a.name, a.rule.len(), &a.rule).cmp(&(b.kind, &b.name, b.rule.len(), &b.rule))
+        });
+        Status {
+            peers,
+            rules,
+            conntrack_flows: self.conntrack.len(),
+            conntrack_capacity: self.conntrack.capacity(),
+            drops: Drops {
+                conntrack_full: self.conntrack.drops_full(),
+                ..self.drops
+            },
+            policy: cfg.origin.clone(),
+        }
+    }
+}
+
+fn timeouts(config: &GatewayConfig) -> Timeouts {
+    Timeouts {
+        tcp_established: config.conntrack.tcp_established,
+        ..Timeouts::default()
+    }
+}
+
+/// Network ACL (stateless, every packet), then connection tracking, then
+/// security groups for a new flow. `Side::Tunnel` is ingress.
+fn admit(
+    policy: &mut Policy,
+    conntrack: &mut ConnTrack,
+    drops: &mut Drops,
+    now: Instant,
+    side: Side,
+    meta: &Ipv4Meta,
+    packet: &[u8],
+) -> bool {
+    let dir = match side {
+        Side::Tunnel => Direction::Ingress,
+        Side::Lan => Direction::Egress,
+    };
+    let acl_packet = meta.acl_packet();
+    if let Some(nacl) = &policy.nacl {
+        let (rule, action) = nacl.evaluate(dir, &acl_packet);
+        *policy.nacl_hits.entry((dir, rule)).or_default() += 1;
+        if action == NaclAction::Deny {
+            drops.nacl += 1;
+            return false;
+        }
+    }
+    let Some(sg) = &policy.sg else {
+        return true;
+    };
+    match conntrack.lookup(now, side, meta) {
+        CtVerdict::Original | CtVerdict::Reply => return true,
+        CtVerdict::New => {}
+    }
+    if conntrack.related(now, side, meta, packet) {
+        return true;
+    }
+    match sg.evaluate(dir, &acl_packet) {
+        Some(rule) => {
+            *policy.sg_hits.entry((dir, rule)).or_default() += 1;
+            if conntrack.insert(now, side, meta).is_err() {
+                drops.conntrack_full += 1;
+                return false;
+            }
+            true
+        }
+        None => {
+            drops.security_group += 1;
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::tcp_flags;
+    use crate::packet::tests::{ipv4, tcp_header};
+    use std::net::Ipv4Addr;
+
+    #[derive(Default)]
+    struct Collect {
+        tun: Vec<Vec<u8>>,
+        udp: Vec<(SocketAddr, Vec<u8>)>,
+    }
+
+    impl Io for Collect {
+        fn send_tun(&mut self, packet: &[u8]) {
+            self.tun.push(packet.to_vec());
+        }
+        fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
+            self.udp.push((to, datagram.to_vec()));
+        }
+    }
+
+    const OFFICE: &str = "192.0.2.1:51820";
+    const AWS: &str = "192.0.2.2:51820";
+    const BACKUP: &str = "192.0.2.3:51820";
+
+    struct Lab {
+        office: Router,
+        aws: Router,
+        keys: [PrivateKey; 3],
+    }
+
+    fn config(text: &str) -> GatewayConfig {
+        match crate::config::parse("test.toml", text.to_string()) {
+            Ok(c) => c,
+            Err(d) => panic!("{d}"),
+        }
+    }
+
+    /// The office gateway (LAN 192.168.10.0/24) and the AWS side (VPC
+    /// 10.0.0.0/16), `policy` applied at the office.
+    fn lab(policy: &str) -> Lab {
+        let keys = [
+            PrivateKey::generate().unwrap(),
+            PrivateKey::generate().unwrap(),
+            PrivateKey::generate().unwrap(),
+        ];
+        let office = config(&format!(
+            r#"
+[interface]
+name = "vg0"
+address = "192.168.255.1/30"
+mtu = 1420
+private_key_file = "office.key"
+[[peer]]
+name = "aws"
+public_key = "{aws}"
+endpoint = "{AWS}"
+allowed_ips = ["10.0.0.0/16"]
+[[peer]]
+name = "backup"
+public_key = "{backup}"
+endpoint = "{BACKUP}"
+allowed_ips = ["10.0.0.0/16"]
+[[route]]
+prefix = "10.0.0.0/16"
+peer = "aws"
+priority = 10
+[[route]]
+prefix = "10.0.0.0/16"
+peer = "backup"
+priority = 20
+[liveness]
+dead_after = 3
+{policy}
+"#,
+            aws = keys[1].public_key(),
+            backup = keys[2].public_key(),
+        ));
+        let aws = config(&format!(
+            r#"
+[interface]
+name = "vg0"
+private_key_file = "aws.key"
+[[peer]]
+name = "office"
+public_key = "{office}"
+endpoint = "{OFFICE}"
+allowed_ips = ["192.168.10.0/24"]
+[[route]]
+prefix = "192.168.10.0/24"
+peer = "office"
+"#,
+            office = keys[0].public_key(),
+        ));
+        let now = Instant::now();
+        Lab {
+            office: Router::with_key(&office, keys[0].clone(), now).unwrap(),
+            aws: Router::with_key(&aws, keys[1].clone(), now).unwrap(),
+            keys,
+        }
+    }
+
+    impl Lab {
+        /// Sends a packet from the office LAN and shuttles datagrams both
+        /// ways until the network is quiet; what each side wrote to its TUN.
+        fn office_sends(&mut self, packet: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+            let mut out = Collect::default();
+            self.office
+                .handle_tun(Instant::now(), &mut packet.to_vec(), &mut out);
+            self.shuttle(out)
+        }
+
+        fn aws_sends(&mut self, packet: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+            let mut out = Collect::default();
+            self.aws
+                .handle_tun(Instant::now(), &mut packet.to_vec(), &mut out);
+            let mut first = Collect::default();
+            for (to, d) in out.udp {
+                first.udp.push((to, d));
+            }
+            // datagrams from AWS are addressed to the office
+            self.shuttle_from_aws(first)
+        }
+
+        fn shuttle(&mut self, from_office: Collect) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+            let mut office_tun = from_office.tun;
+            let mut aws_tun = vec![];
+            let mut to_aws: Vec<(SocketAddr, Vec<u8>)> = from_office.udp;
+            let mut to_office: Vec<Vec<u8>> = vec![];
+            for _ in 0..10 {
+                let mut next_office = vec![];
+                for (to, d) in to_aws.drain(..) {
+                    if to != AWS.parse().unwrap() {
+                        continue; // the backup is not in this lab
+                    }
+                    let mut out = Collect::default();
+                    self.aws
+                        .handle_udp(Instant::now(), OFFICE.parse().unwrap(), &d, &mut out);
+                    aws_tun.extend(out.tun);
+                    next_office.extend(out.udp.into_iter().map(|(_, d)| d));
+                }
+                to_office.extend(next_office);
+                for d in to_office.drain(..) {
+                    let mut out = Collect::default();
+                    self.office
+                        .handle_udp(Instant::now(), AWS.parse().unwrap(), &d, &mut out);
+                    office_tun.extend(out.tun);
+                    to_aws.extend(out.udp);
+                }
+                if to_aws.is_empty() {
+                    break;
+                }
+            }
+            (office_tun, aws_tun)
+        }
+
+        fn shuttle_from_aws(&mut self, from_aws: Collect) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+            let mut office_tun = vec![];
+            let mut to_aws = vec![];
+            for (_, d) in from_aws.udp {
+                let mut out = Collect::default();
+                self.office
+                    .handle_udp(Instant::now(), AWS.parse().unwrap(), &d, &mut out);
+                office_tun.extend(out.tun);
+                to_aws.extend(out.udp);
+            }
+            let (o, a) = self.shuttle(Collect {
+                tun: vec![],
+                udp: to_aws,
+            });
+            office_tun.extend(o);
+            (office_tun, a)
+        }
+    }
+
+    fn ping(src: [u8; 4], dst: [u8; 4], ty: u8) -> Vec<u8> {
+        ipv4(src, dst, 1, false, &[ty, 0, 0, 0, 0, 7, 0, 1])
+    }
+
+    fn tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+        ipv4(src, dst, 6, true, &tcp_header(sport, dport, flags))
+    }
+
+    const EDGE: &str = r#"
+[policy]
+security_groups = ["edge"]
+[[policy.security_group]]
+name = "edge"
+ingress = [{ protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/16" }]
+"#;
+
+    #[test]
+    fn a_ping_crosses_the_tunnel_after_the_handshake() {
+        let mut lab = lab("");
+        let p = ping([192, 168, 10, 10], [10, 0, 10, 10], 8);
+        let (_, at_aws) = lab.office_sends(&p);
+        assert_eq!(
+            at_aws,
+            vec![p.clone()],
+            "the queued packet arrives once the handshake completes"
+        );
+        let (_, at_aws) = lab.office_sends(&p);
+        assert_eq!(at_aws, vec![p]);
+        assert!(lab.office.peers()[0].tx_bytes > 0);
+        assert!(lab.aws.peers()[0].rx_bytes > 0);
+        assert!(lab.office.is_alive(0, Instant::now()));
+    }
+
+    #[test]
+    fn security_groups_are_stateful_at_the_office() {
+        let mut lab = lab(EDGE);
+        // office-initiated TCP goes out (egress allows all) ...
+        let syn = tcp(
+            [192, 168, 10, 10],
+            [10, 0, 10, 10],
+            40000,
+            443,
+            tcp_flags::SYN,
+        );
+        let (_, at_aws) = lab.office_sends(&syn);
+        assert_eq!(at_aws.len(), 1);
+        // ... and its reply comes in although no ingress rule allows tcp
+        let syn_ack = tcp(
+            [10, 0, 10, 10],
+            [192, 168, 10, 10],
+            443,
+            40000,
+            tcp_flags::SYN | tcp_flags::ACK,
+        );
+        let (at_office, _) = lab.aws_sends(&syn_ack);
+        assert_eq!(at_office.len(), 1, "the reply of a tracked flow passes");
+        // a VPC-initiated TCP flow is dropped and counted
+        let new = tcp(
+            [10, 0, 10, 10],
+            [192, 168, 10, 10],
+            50000,
+            22,
+            tcp_flags::SYN,
+        );
+        let (at_office, _) = lab.aws_sends(&new);
+        assert!(at_office.is_empty());
+        assert_eq!(lab.office.drops().security_group, 1);
+        // a ping from the VPC is allowed by the rule, and counted on it
+        let (at_office, _) = lab.aws_sends(&ping([10, 0, 10, 10], [192, 168, 10, 10], 8));
+        assert_eq!(at_office.len(), 1);
+        let status = lab.office.status(Instant::now());
+        let hit = status
+            .rules
+            .iter()
+            .find(|r| r.name == "edge" && r.direction == Direction::Ingress)
+            .unwrap();
+        assert_eq!((hit.rule.as_str(), hit.hits), ("1", 1));
+    }
+
+    #[test]
+    fn a_nacl_deny_beats_a_security_group_allow() {
+        let policy = EDGE.replace(
+            "security_groups = [\"edge\"]\n",
+            "security_groups = [\"edge\"]\nnacl = \"edge-acl\"\n",
+        ) + r#"
+[[policy.network_acl]]
+name = "edge-acl"
+ingress = [
+  { rule = 10, action = "deny", protocol = "icmp", icmp_type = -1, icmp_code = -1, cidr = "10.0.99.0/24" },
+  { rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" },
+]
+egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
+"#;
+        let mut lab = lab(&policy);
+        let (at_office, _) = lab.aws_sends(&ping([10, 0, 99, 5], [192, 168, 10, 10], 8));
+        assert!(
+            at_office.is_empty(),
+            "the security group allows ICMP from 10.0.0.0/16, the NACL denies 10.0.99.0/24 first"
+        );
+        assert_eq!(lab.office.drops().nacl, 1);
+        let (at_office, _) = lab.aws_sends(&ping([10, 0, 10, 5], [192, 168, 10, 10], 8));
+        assert_eq!(at_office.len(), 1);
+    }
+
+    #[test]
+    fn inner_sources_outside_allowed_ips_are_dropped_and_counted() {
+        let mut lab = lab("");
+        // the office's allowed_ips for aws are 10.0.0.0/16
+        let (at_office, _) = lab.aws_sends(&ping([172, 16, 0, 1], [192, 168, 10, 10], 8));
+        assert!(at_office.is_empty());
+        assert_eq!(lab.office.drops().allowed_ips, 1);
+    }
+
+    #[test]
+    fn df_packets_over_the_tunnel_mtu_get_frag_needed() {
+        let mut lab = lab("");
+        let big = ipv4(
+            [192, 168, 10, 10],
+            [10, 0, 10, 10],
+            17,
+            true,
+            &vec![0u8; 1500],
+        );
+        let mut out = Collect::default();
+        lab.office
+            .handle_tun(Instant::now(), &mut big.clone(), &mut out);
+        assert!(out.udp.is_empty());
+        assert_eq!(out.tun.len(), 1);
+        let reply = parse_ipv4(&out.tun[0]).unwrap();
+        assert_eq!(
+            reply.l4,
+            topology::traffic::L4::Icmp {
+                icmp_type: 3,
+                code: 4
+            }
+        );
+        assert_eq!(reply.dst, Ipv4Addr::new(192, 168, 10, 10));
+        assert_eq!(u16::from_be_bytes([out.tun[0][26], out.tun[0][27]]), 1420);
+        assert_eq!(lab.office.drops().too_big, 1);
+    }
+
+    #[test]
+    fn syns_crossing_the_tunnel_get_their_mss_clamped() {
+        let mut lab = lab("");
+        let mut syn = tcp(
+            [192, 168, 10, 10],
+            [10, 0, 10, 10],
+            40000,
+            443,
+            tcp_flags::SYN,
+        );
+        // add an MSS option of 1460
+        syn[32] = 6 << 4;
+        syn.splice(40..40, [2u8, 4, 0x05, 0xb4]);
+        let total = syn.len() as u16;
+        syn[2..4].copy_from_slice(&total.to_be_bytes());
+        let mut ip = smoltcp::wire::Ipv4Packet::new_unchecked(&mut syn[..]);
+        ip.fill_checksum();
+        let (_, at_aws) = lab.office_sends(&syn);
+        let mss = u16::from_be_bytes([at_aws[0][42], at_aws[0][43]]);
+        assert_eq!(mss, 1380, "tunnel MTU 1420 - 40");
+    }
+
+    #[test]
+    fn traffic_moves_to_the_backup_when_the_primary_dies_and_back_when_it_returns() {
+        let mut lab = lab("");
+        let dst = Ipv4Addr::new(10, 0, 10, 10);
+        let now = Instant::now();
+        // nothing heard from anyone yet: the best route, to wake it up
+        assert_eq!(lab.office.route_for(dst, now), Some(0));
+        lab.office_sends(&ping([192, 168, 10, 10], [10, 0, 10, 10], 8));
+        assert_eq!(lab.office.route_for(dst, Instant::now()), Some(0));
+        // the primary falls silent for longer than dead_after (3 s) while
+        // the backup is heard from
+        let later = Instant::now() + Duration::from_secs(4);
+        lab.office.peers[1].last_rx = Some(later);
+        assert!(!lab.office.is_alive(0, later));
+        assert_eq!(lab.office.route_for(dst, later), Some(1));
+        // the primary speaks again
+        lab.office.peers[0].last_rx = Some(later);
+        assert_eq!(lab.office.route_for(dst, later), Some(0));
+        let _ = &lab.keys;
+    }
+
+    #[test]
+    fn reload_keeps_sessions_and_tracked_flows() {
+        let mut lab = lab(EDGE);
+        let syn = tcp(
+            [192, 168, 10, 10],
+            [10, 0, 10, 10],
+            40000,
+            443,
+            tcp_flags::SYN,
+        );
+        lab.office_sends(&syn);
+        assert_eq!(lab.office.status(Instant::now()).conntrack_flows, 1);
+        let cfg = lab.office.policy.config.clone();
+        let mut new = config(&format!(
+            "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{}\"\nendpoint = \"{AWS}\"\nallowed_ips = [\"10.0.0.0/16\"]\n[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"aws\"\n",
+            lab.keys[1].public_key()
+        ));
+        new.policy = cfg;
+        lab.office.reload(&new).unwrap();
+        assert_eq!(
+            lab.office.status(Instant::now()).conntrack_flows,
+            1,
+            "tracked flows survive"
+        );
+        // the session survives: data goes out at once, no new handshake
+        let mut out = Collect::default();
+        lab.office.handle_tun(
+            Instant::now(),
+            &mut ping([192, 168, 10, 10], [10, 0, 10, 10], 8),
+            &mut out,
+        );
+        assert_eq!(out.udp.len(), 1);
+        assert_eq!(
+            out.udp[0].1[0], 4,
+            "a data packet (type 4), not a handshake initiation (type 1)"
+        );
+    }
+}
