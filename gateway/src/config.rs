@@ -679,3 +679,120 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
+
+    fn headlines(text: &str) -> Vec<String> {
+        match parse("gw.toml", text.to_string()) {
+            Ok(c) => c.warnings.0.iter().map(|d| d.headline()).collect(),
+            Err(d) => d.0.iter().map(|d| d.headline()).collect(),
+        }
+    }
+
+    fn base(rest: &str) -> String {
+        format!("[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{KEY}\"\nallowed_ips = [\"10.0.0.0/16\"]\n{rest}")
+    }
+
+    #[test]
+    fn a_good_config_gets_defaults() {
+        let c = parse(
+            "/etc/vifgate/gw.toml",
+            base("[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"aws\"\n"),
+        )
+        .unwrap();
+        assert_eq!(c.interface.mtu, 1420);
+        assert_eq!(c.interface.listen_port, 51820);
+        assert_eq!(
+            c.interface.private_key_file,
+            PathBuf::from("/etc/vifgate/k")
+        );
+        assert_eq!(c.routes[0].priority, 100);
+        assert_eq!(c.dead_after, Duration::from_secs(180));
+        assert_eq!(c.conntrack.tcp_established, Duration::from_secs(432_000));
+        assert_eq!(c.status_socket, PathBuf::from("/run/vifgate/vg0.sock"));
+        assert!(!c.policy.enforce);
+    }
+
+    #[test]
+    fn every_mistake_has_its_place() {
+        assert_eq!(
+            headlines("[interface\nname = 1"),
+            ["gw.toml:1:11: error: invalid gateway config: unclosed table, expected `]`"]
+        );
+        assert_eq!(
+            headlines(&base(
+                "[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"awss\"\n"
+            )),
+            ["gw.toml:10:8: error: unknown peer `awss`"]
+        );
+        assert_eq!(
+            headlines(&base(
+                "[[route]]\nprefix = \"10.0.0.1/16\"\npeer = \"aws\"\n"
+            )),
+            ["gw.toml:9:10: error: `10.0.0.1/16` has host bits set"]
+        );
+        let bad_key = headlines("[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"x\"\npublic_key = \"abc\"\nallowed_ips = []\n");
+        assert_eq!(bad_key.len(), 2, "{bad_key:?}");
+        assert_eq!(
+            bad_key[0],
+            "gw.toml:5:8: warning: peer `x` has no allowed_ips: every packet from it is dropped"
+        );
+        assert!(
+            bad_key[1].starts_with("gw.toml:6:14: error: bad public key:"),
+            "{bad_key:?}"
+        );
+        assert_eq!(
+            headlines(&base("endpoint = \"nowhere\"\n")),
+            ["gw.toml:8:12: error: `nowhere` is not an address:port"]
+        );
+        assert_eq!(
+            headlines(&base("[liveness]\ndead_after = 0\n")),
+            ["gw.toml:9:14: error: dead_after 0 is out of range"]
+        );
+        assert_eq!(
+            headlines(&base("[policy]\ntopology = \"t.toml\"\n")),
+            ["gw.toml:9:12: error: `topology` needs `node`: the node this gateway plays"]
+        );
+        assert_eq!(
+            headlines(&base("[policy]\nsecurity_groups = [\"edge\"]\n")),
+            ["gw.toml:9:20: error: unknown security group `edge`"]
+        );
+    }
+
+    #[test]
+    fn inline_policy_uses_the_topology_rule_format_and_its_errors() {
+        let text = base("[policy]\nsecurity_groups = [\"edge\"]\n[[policy.security_group]]\nname = \"edge\"\ningress = [{ protocol = \"icmp\", icmp_type = -1, icmp_code = 3, cidr = \"10.0.0.0/16\" }]\n");
+        assert_eq!(
+            headlines(&text),
+            ["gw.toml:12:61: error: ICMP type -1 (all types) with a specific code"]
+        );
+    }
+
+    #[test]
+    fn a_policy_can_be_a_node_of_the_bundled_topology() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+        let c = parse(
+            "gw.toml",
+            base(&format!(
+                "[policy]\ntopology = \"{example}\"\nnode = \"vifgate-office\"\n"
+            )),
+        )
+        .unwrap();
+        assert!(c.policy.enforce);
+        assert_eq!(c.policy.applied.len(), 1);
+        assert_eq!(c.policy.groups[c.policy.applied[0]].name, "office-edge-sg");
+        let bad = base(&format!(
+            "[policy]\ntopology = \"{example}\"\nnode = \"vifgate-ofice\"\n"
+        ));
+        let h = headlines(&bad);
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].starts_with("gw.toml:10:8: error: topology has no node `vifgate-ofice`"),
+            "{h:?}"
+        );
+    }
+}

@@ -52,6 +52,8 @@ pub trait Io {
 pub struct Drops {
     /// Not a valid IPv4 packet.
     pub malformed: u64,
+    /// IPv6 and other non-IPv4 packets from the TUN (not routed).
+    pub not_ipv4: u64,
     /// No route to the destination.
     pub no_route: u64,
     /// A route whose peer has no endpoint yet.
@@ -357,6 +359,10 @@ impl Router {
     pub fn handle_tun(&mut self, now: Instant, packet: &mut [u8], io: &mut impl Io) {
         let meta = match parse_ipv4(packet) {
             Ok(m) => m,
+            Err(crate::packet::PacketError::NotIpv4) => {
+                self.drops.not_ipv4 += 1;
+                return;
+            }
             Err(_) => {
                 self.drops.malformed += 1;
                 return;
@@ -414,7 +420,8 @@ impl Router {
                 io.send_udp(from, cookie);
                 return;
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::debug!(%from, "refused datagram: {e:?}");
                 self.drops.wireguard += 1;
                 return;
             }
@@ -436,6 +443,7 @@ impl Router {
             WgPacket::PacketData(ref d) => self.by_index.get(&(d.receiver_idx >> 8)).copied(),
         };
         let Some(peer) = peer else {
+            tracing::debug!(%from, "datagram for no known peer");
             self.drops.wireguard += 1;
             return;
         };
@@ -451,7 +459,8 @@ impl Router {
                     p.endpoint = Some(from);
                     break;
                 }
-                TunnResult::Err(_) => {
+                TunnResult::Err(e) => {
+                    tracing::debug!(peer = %p.name, %from, "decapsulate: {e:?}");
                     self.drops.wireguard += 1;
                     break;
                 }

@@ -1,0 +1,693 @@
+//! The gateway in real network namespaces: two vifgate gateways, or vifgate
+//! and stock wireguard-go, between an office LAN and a VPC subnet.
+//!
+//! ```text
+//!  lan1 192.168.10.10 ── gw1 (vifgate) ══ WireGuard over 172.30.0.0/24 ══ gw2 ── lan2 10.0.10.10
+//! ```
+//! Needs root; runs for real in CI (`CI=true`), skips with a message
+//! elsewhere when it cannot.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{can_run, keypair, need_tool, vifgate, Lab};
+
+struct PeerSpec<'a> {
+    name: &'a str,
+    public_key: &'a str,
+    endpoint: Option<&'a str>,
+    allowed_ips: &'a str,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gateway_config(
+    lab: &Lab,
+    file: &str,
+    tun: &str,
+    key: &std::path::Path,
+    port: u16,
+    peers: &[PeerSpec],
+    routes: &[(&str, &str, u32)],
+    extra: &str,
+) -> PathBuf {
+    let mut t = format!(
+        "[interface]\nname = \"{tun}\"\nmtu = 1420\nlisten_port = {port}\nprivate_key_file = \"{}\"\n",
+        key.display()
+    );
+    for p in peers {
+        t += &format!(
+            "[[peer]]\nname = \"{}\"\npublic_key = \"{}\"\nallowed_ips = [\"{}\"]\npersistent_keepalive = 1\n",
+            p.name, p.public_key, p.allowed_ips
+        );
+        if let Some(e) = p.endpoint {
+            t += &format!("endpoint = \"{e}\"\n");
+        }
+    }
+    for (prefix, peer, prio) in routes {
+        t += &format!("[[route]]\nprefix = \"{prefix}\"\npeer = \"{peer}\"\npriority = {prio}\n");
+    }
+    t += &format!(
+        "[status]\nsocket = \"{}\"\n",
+        lab.dir.join(format!("{file}.sock")).display()
+    );
+    t += extra;
+    let path = lab.dir.join(format!("{file}.toml"));
+    std::fs::write(&path, t).expect("config");
+    path
+}
+
+/// Starts a vifgate gateway and waits until its TUN device is up; then
+/// routes `prefix` into it.
+fn start_gateway(
+    lab: &mut Lab,
+    name: &str,
+    ns: &str,
+    config: &std::path::Path,
+    tun: &str,
+    prefix: &str,
+) {
+    lab.spawn(
+        name,
+        ns,
+        &[
+            vifgate(),
+            "gateway",
+            "--config",
+            config.to_str().expect("utf-8"),
+        ],
+        &[("RUST_LOG", "gateway=debug")],
+    );
+    let up = lab.wait_for(Duration::from_secs(10), || {
+        lab.exec(ns, &["ip", "link", "show", tun]).status.success()
+    });
+    assert!(
+        up,
+        "gateway {name} did not bring {tun} up:\n{}",
+        lab.log(name)
+    );
+    lab.route(ns, &[prefix, "dev", tun]);
+}
+
+fn status(lab: &Lab, file: &str) -> serde_json::Value {
+    let sock = lab.dir.join(format!("{file}.sock"));
+    let o = common::sh(&[
+        vifgate(),
+        "status",
+        "--json",
+        "--socket",
+        sock.to_str().expect("utf-8"),
+    ]);
+    serde_json::from_slice(&o.stdout).expect("status JSON")
+}
+
+/// lan1 — gw1 — (wan) — gw2 — lan2, addresses set, no gateway started.
+fn topology(lab: &mut Lab) {
+    for ns in ["lan1", "gw1", "gw2", "lan2"] {
+        lab.add_ns(ns);
+    }
+    lab.link("lan1", "192.168.10.10/24", "gw1", "192.168.10.1/24");
+    lab.link("gw1", "172.30.0.1/24", "gw2", "172.30.0.2/24");
+    lab.link("gw2", "10.0.10.1/24", "lan2", "10.0.10.10/24");
+    lab.route("lan1", &["default", "via", "192.168.10.1"]);
+    lab.route("lan2", &["default", "via", "10.0.10.1"]);
+}
+
+struct Pair {
+    gw1: PathBuf,
+    gw2: PathBuf,
+}
+
+/// Two vifgate gateways with `policy1` at the office end.
+fn vifgate_pair(lab: &mut Lab, policy1: &str) -> Pair {
+    let (k1, p1) = keypair(&lab.dir, "k1");
+    let (k2, p2) = keypair(&lab.dir, "k2");
+    let gw1 = gateway_config(
+        lab,
+        "gw1",
+        "vg1",
+        &k1,
+        51820,
+        &[PeerSpec {
+            name: "aws",
+            public_key: &p2,
+            endpoint: Some("172.30.0.2:51820"),
+            allowed_ips: "10.0.0.0/16",
+        }],
+        &[("10.0.0.0/16", "aws", 10)],
+        policy1,
+    );
+    let gw2 = gateway_config(
+        lab,
+        "gw2",
+        "vg2",
+        &k2,
+        51820,
+        &[PeerSpec {
+            name: "office",
+            public_key: &p1,
+            endpoint: Some("172.30.0.1:51820"),
+            allowed_ips: "192.168.10.0/24",
+        }],
+        &[("192.168.10.0/24", "office", 10)],
+        "",
+    );
+    start_gateway(lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    start_gateway(lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
+    Pair { gw1, gw2 }
+}
+
+const TCP_SINK: &str = r#"
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4)
+while True:
+    c, _ = s.accept(); n = 0
+    mss = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+    while True:
+        d = c.recv(1 << 16)
+        if not d: break
+        n += len(d)
+    c.sendall(("%d %d" % (n, mss)).encode()); c.close()
+"#;
+
+const TCP_SEND: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+block = b"x" * (1 << 16); left = int(sys.argv[3])
+while left > 0:
+    k = min(left, len(block)); s.sendall(block[:k]); left -= k
+s.shutdown(socket.SHUT_WR)
+print(s.recv(64).decode())
+"#;
+
+const UDP_ECHO: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    d, a = s.recvfrom(2048); s.sendto(d, a)
+"#;
+
+const UDP_ASK: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+for _ in range(5):
+    s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(s.recvfrom(2048)[0].decode()); break
+    except socket.timeout:
+        pass
+"#;
+
+/// Sends `bytes` over TCP from `ns` to `dst:port` (a sink must listen);
+/// how many bytes the sink counted.
+fn tcp_transfer(lab: &Lab, ns: &str, dst: &str, port: u16, bytes: usize) -> Option<usize> {
+    tcp_transfer_mss(lab, ns, dst, port, bytes).map(|(n, _)| n)
+}
+
+/// Like `tcp_transfer`, with the MSS the receiver uses toward the sender
+/// (what the sender's SYN advertised, after any clamping on the way).
+fn tcp_transfer_mss(
+    lab: &Lab,
+    ns: &str,
+    dst: &str,
+    port: u16,
+    bytes: usize,
+) -> Option<(usize, usize)> {
+    let o = lab.exec(
+        ns,
+        &[
+            "python3",
+            "-c",
+            TCP_SEND,
+            dst,
+            &port.to_string(),
+            &bytes.to_string(),
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut it = out.split_whitespace().map(|x| x.parse::<usize>().ok());
+    Some((it.next()??, it.next()??))
+}
+
+fn start_sink(lab: &mut Lab, name: &str, ns: &str, port: u16) {
+    lab.spawn(
+        name,
+        ns,
+        &["python3", "-c", TCP_SINK, &port.to_string()],
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn two_gateways_carry_ping_tcp_and_udp() {
+    if !can_run("two_gateways_carry_ping_tcp_and_udp") || !need_tool("python3") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    vifgate_pair(&mut lab, "");
+    assert!(
+        lab.ping("lan1", "10.0.10.10", 3),
+        "ping office -> VPC\n{}",
+        lab.log("gw1")
+    );
+    assert!(lab.ping("lan2", "192.168.10.10", 3), "ping VPC -> office");
+    start_sink(&mut lab, "sink", "lan2", 5001);
+    assert_eq!(
+        tcp_transfer(&lab, "lan1", "10.0.10.10", 5001, 1_000_000),
+        Some(1_000_000)
+    );
+    lab.spawn("echo", "lan1", &["python3", "-c", UDP_ECHO, "5002"], &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = lab.exec("lan2", &["python3", "-c", UDP_ASK, "192.168.10.10", "5002"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "hello");
+    let s = status(&lab, "gw1");
+    assert_eq!(s["peers"][0]["alive"], true);
+    assert!(s["peers"][0]["rx_bytes"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(s["peers"][0]["routes_in_use"][0], "10.0.0.0/16");
+}
+
+#[test]
+fn interoperates_with_wireguard_go_both_ways() {
+    if !can_run("interoperates_with_wireguard_go_both_ways")
+        || !need_tool("wireguard-go")
+        || !need_tool("wg")
+        || !need_tool("python3")
+    {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let (k1, p1) = keypair(&lab.dir, "k1");
+    let (k2, p2) = keypair(&lab.dir, "k2");
+    let gw1 = gateway_config(
+        &lab,
+        "gw1",
+        "vg1",
+        &k1,
+        51820,
+        &[PeerSpec {
+            name: "wg-go",
+            public_key: &p2,
+            endpoint: Some("172.30.0.2:51820"),
+            allowed_ips: "10.0.0.0/16",
+        }],
+        &[("10.0.0.0/16", "wg-go", 10)],
+        "",
+    );
+    start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    // stock wireguard-go + wg on the other side; its UAPI socket path is
+    // global, so the interface name carries the lab prefix
+    let wgif = format!("{}w", lab.prefix);
+    lab.spawn("wireguard-go", "gw2", &["wireguard-go", "-f", &wgif], &[]);
+    let up = lab.wait_for(Duration::from_secs(10), || {
+        lab.exec("gw2", &["ip", "link", "show", &wgif])
+            .status
+            .success()
+    });
+    assert!(
+        up,
+        "wireguard-go did not start: {}",
+        lab.log("wireguard-go")
+    );
+    let k2s = k2.to_str().expect("utf-8");
+    let o = lab.exec(
+        "gw2",
+        &[
+            "wg",
+            "set",
+            &wgif,
+            "private-key",
+            k2s,
+            "listen-port",
+            "51820",
+            "peer",
+            &p1,
+            "endpoint",
+            "172.30.0.1:51820",
+            "allowed-ips",
+            "192.168.10.0/24",
+            "persistent-keepalive",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::sh(&["ip", "-n", &lab.ns("gw2"), "link", "set", &wgif, "up"]);
+    lab.route("gw2", &["192.168.10.0/24", "dev", &wgif]);
+
+    assert!(
+        lab.ping("lan1", "10.0.10.10", 3),
+        "vifgate -> wireguard-go\n{}",
+        lab.log("gw1")
+    );
+    assert!(
+        lab.ping("lan2", "192.168.10.10", 3),
+        "wireguard-go -> vifgate"
+    );
+    start_sink(&mut lab, "sink2", "lan2", 5001);
+    start_sink(&mut lab, "sink1", "lan1", 5001);
+    assert_eq!(
+        tcp_transfer(&lab, "lan1", "10.0.10.10", 5001, 5_000_000),
+        Some(5_000_000)
+    );
+    assert_eq!(
+        tcp_transfer(&lab, "lan2", "192.168.10.10", 5001, 5_000_000),
+        Some(5_000_000)
+    );
+    let show = lab.exec("gw2", &["wg", "show", &wgif, "latest-handshakes"]);
+    let latest: u64 = String::from_utf8_lossy(&show.stdout)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    assert!(latest > 0, "wg reports a handshake with vifgate");
+}
+
+#[test]
+fn security_groups_and_nacl_at_the_office_gateway() {
+    if !can_run("security_groups_and_nacl_at_the_office_gateway") || !need_tool("python3") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    // from the VPC: ping only; a NACL denies 10.0.10.10 tcp/5003 although
+    // a group allows it
+    let policy = r#"
+[policy]
+security_groups = ["edge"]
+nacl = "edge-acl"
+[[policy.security_group]]
+name = "edge"
+ingress = [
+  { protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/16" },
+  { protocol = "tcp", ports = 5003, cidr = "10.0.0.0/16" },
+]
+[[policy.network_acl]]
+name = "edge-acl"
+ingress = [
+  { rule = 10, action = "deny", protocol = "tcp", ports = 5003, cidr = "10.0.10.10/32" },
+  { rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" },
+]
+egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
+"#;
+    vifgate_pair(&mut lab, policy);
+    // an allowed flow: ping from the VPC
+    assert!(lab.ping("lan2", "192.168.10.10", 2), "{}", lab.log("gw1"));
+    // the office opens TCP into the VPC; the replies pass statefully
+    start_sink(&mut lab, "sink2", "lan2", 5001);
+    assert_eq!(
+        tcp_transfer(&lab, "lan1", "10.0.10.10", 5001, 200_000),
+        Some(200_000)
+    );
+    // the VPC opens TCP to the office: no rule, dropped and counted
+    start_sink(&mut lab, "sink1", "lan1", 5001);
+    start_sink(&mut lab, "sink1b", "lan1", 5003);
+    let before = status(&lab, "gw1")["drops"]["security_group"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        tcp_transfer(&lab, "lan2", "192.168.10.10", 5001, 1000),
+        None
+    );
+    let s = status(&lab, "gw1");
+    assert!(
+        s["drops"]["security_group"].as_u64().unwrap_or(0) > before,
+        "{s}"
+    );
+    // the NACL's deny beats the group's allow
+    assert_eq!(
+        tcp_transfer(&lab, "lan2", "192.168.10.10", 5003, 1000),
+        None
+    );
+    let s = status(&lab, "gw1");
+    assert!(s["drops"]["nacl"].as_u64().unwrap_or(0) > 0, "{s}");
+    let hits = s["rules"].as_array().expect("rules");
+    assert!(
+        hits.iter().any(|r| r["name"] == "edge-acl"
+            && r["rule"] == "10"
+            && r["hits"].as_u64().unwrap_or(0) > 0),
+        "{s}"
+    );
+    assert!(
+        hits.iter()
+            .any(|r| r["name"] == "edge" && r["direction"] == "ingress" && r["rule"] == "1"),
+        "{s}"
+    );
+}
+
+#[test]
+fn inner_sources_outside_the_allowed_prefixes_are_dropped() {
+    if !can_run("inner_sources_outside_the_allowed_prefixes_are_dropped") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    vifgate_pair(&mut lab, "");
+    assert!(lab.ping("lan2", "192.168.10.10", 1));
+    // lan2 also has 172.16.0.5; gw2 tunnels what it gets, gw1 accepts
+    // only 10.0.0.0/16 from that peer
+    let lan2 = lab.ns("lan2");
+    let dev = format!("{}y3", lab.prefix);
+    common::sh(&[
+        "ip",
+        "-n",
+        &lan2,
+        "addr",
+        "add",
+        "172.16.0.5/32",
+        "dev",
+        &dev,
+    ]);
+    assert!(!lab
+        .exec(
+            "lan2",
+            &[
+                "ping",
+                "-c",
+                "2",
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                "-I",
+                "172.16.0.5",
+                "192.168.10.10"
+            ]
+        )
+        .status
+        .success());
+    let s = status(&lab, "gw1");
+    assert!(s["drops"]["allowed_ips"].as_u64().unwrap_or(0) >= 2, "{s}");
+}
+
+#[test]
+fn traffic_resumes_after_the_far_side_restarts() {
+    if !can_run("traffic_resumes_after_the_far_side_restarts") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let pair = vifgate_pair(&mut lab, "");
+    assert!(lab.ping("lan1", "10.0.10.10", 2));
+    lab.kill("gw2");
+    assert!(!lab.ping("lan1", "10.0.10.10", 1));
+    start_gateway(&mut lab, "gw2", "gw2", &pair.gw2, "vg2", "192.168.10.0/24");
+    let back = lab.wait_for(Duration::from_secs(15), || {
+        lab.ping("lan1", "10.0.10.10", 1)
+    });
+    assert!(
+        back,
+        "no traffic after the far side restarted\n{}",
+        lab.log("gw1")
+    );
+    let _ = pair.gw1;
+}
+
+#[test]
+fn pmtu_frag_needed_and_a_50_mb_transfer_with_mss_clamping() {
+    if !can_run("pmtu_frag_needed_and_a_50_mb_transfer_with_mss_clamping") || !need_tool("python3")
+    {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    vifgate_pair(&mut lab, "");
+    assert!(lab.ping("lan1", "10.0.10.10", 1));
+    // 1450 bytes of payload + 28 of headers > the tunnel MTU of 1420
+    let o = lab.exec(
+        "lan1",
+        &[
+            "ping",
+            "-c",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1450",
+            "-W",
+            "1",
+            "10.0.10.10",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        out.contains("Frag needed") || out.contains("mtu = 1420") || out.contains("too long"),
+        "{out}"
+    );
+    // a bulk transfer: the LAN side MTU is 1500, so without MSS clamping
+    // or PMTU discovery full-size segments would not fit the tunnel
+    // forget the path MTU the ping taught lan1, so that its SYN advertises
+    // the MSS of its 1500-byte link again
+    common::sh(&["ip", "-n", &lab.ns("lan1"), "route", "flush", "cache"]);
+    start_sink(&mut lab, "sink", "lan2", 5001);
+    let (n, mss) =
+        tcp_transfer_mss(&lab, "lan1", "10.0.10.10", 5001, 50_000_000).expect("a transfer");
+    assert_eq!(n, 50_000_000);
+    // lan1's SYN advertised 1460 (MTU 1500); the gateway clamped it to
+    // 1420 - 40 = 1380 (the receiver subtracts 12 for TCP timestamps)
+    assert!(
+        mss <= 1380,
+        "the receiver sends segments of {mss} bytes: the SYN's MSS was not clamped"
+    );
+    assert!(mss >= 1300, "MSS {mss}");
+}
+
+#[test]
+fn failover_to_the_backup_and_back() {
+    if !can_run("failover_to_the_backup_and_back") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let (k1, p1) = keypair(&lab.dir, "k1");
+    let (kp, pp) = keypair(&lab.dir, "kp");
+    let (kb, pb) = keypair(&lab.dir, "kb");
+    // the office knows a primary (DX) and a backup (VPN) for the VPC
+    let gw1 = gateway_config(
+        &lab,
+        "gw1",
+        "vg1",
+        &k1,
+        51820,
+        &[
+            PeerSpec {
+                name: "dx",
+                public_key: &pp,
+                endpoint: Some("172.30.0.2:51820"),
+                allowed_ips: "10.0.0.0/16",
+            },
+            PeerSpec {
+                name: "vpn",
+                public_key: &pb,
+                endpoint: Some("172.30.0.2:51821"),
+                allowed_ips: "10.0.0.0/16",
+            },
+        ],
+        &[("10.0.0.0/16", "dx", 10), ("10.0.0.0/16", "vpn", 20)],
+        "[liveness]\ndead_after = 3\n",
+    );
+    let office = [PeerSpec {
+        name: "office",
+        public_key: &p1,
+        endpoint: Some("172.30.0.1:51820"),
+        allowed_ips: "192.168.10.0/24",
+    }];
+    let primary = gateway_config(
+        &lab,
+        "dx",
+        "vgp",
+        &kp,
+        51820,
+        &office,
+        &[("192.168.10.0/24", "office", 10)],
+        "",
+    );
+    let backup = gateway_config(
+        &lab,
+        "vpn",
+        "vgb",
+        &kb,
+        51821,
+        &office,
+        &[("192.168.10.0/24", "office", 10)],
+        "",
+    );
+    start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    start_gateway(&mut lab, "dx", "gw2", &primary, "vgp", "192.168.10.0/24");
+    lab.spawn(
+        "vpn",
+        "gw2",
+        &[
+            vifgate(),
+            "gateway",
+            "--config",
+            backup.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let up = lab.wait_for(Duration::from_secs(10), || {
+        lab.exec("gw2", &["ip", "link", "show", "vgb"])
+            .status
+            .success()
+    });
+    assert!(up);
+    // return traffic: the primary's TUN first, the backup's when it is gone
+    lab.route("gw2", &["192.168.10.0/24", "dev", "vgp", "metric", "10"]);
+    common::sh(&[
+        "ip",
+        "-n",
+        &lab.ns("gw2"),
+        "route",
+        "add",
+        "192.168.10.0/24",
+        "dev",
+        "vgb",
+        "metric",
+        "20",
+    ]);
+
+    let in_use = |lab: &Lab, peer: usize| {
+        let s = status(lab, "gw1");
+        s["peers"][peer]["routes_in_use"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    };
+    assert!(lab.wait_for(Duration::from_secs(10), || lab.ping(
+        "lan1",
+        "10.0.10.10",
+        1
+    )));
+    assert!(
+        in_use(&lab, 0),
+        "the primary carries the traffic: {}",
+        status(&lab, "gw1")
+    );
+
+    // the primary dies: within dead_after (3 s) + a keepalive the backup
+    // takes over
+    lab.kill("dx");
+    let t0 = std::time::Instant::now();
+    let moved = lab.wait_for(Duration::from_secs(10), || {
+        in_use(&lab, 1) && lab.ping("lan1", "10.0.10.10", 1)
+    });
+    let took = t0.elapsed();
+    assert!(moved, "no failover: {}", status(&lab, "gw1"));
+    assert!(took < Duration::from_secs(8), "failover took {took:?}");
+    eprintln!("failover took {took:?}");
+
+    // the primary comes back: traffic returns to it
+    start_gateway(&mut lab, "dx", "gw2", &primary, "vgp", "192.168.10.0/24");
+    lab.route("gw2", &["192.168.10.0/24", "dev", "vgp", "metric", "10"]);
+    let back = lab.wait_for(Duration::from_secs(15), || {
+        in_use(&lab, 0) && lab.ping("lan1", "10.0.10.10", 1)
+    });
+    assert!(
+        back,
+        "traffic did not return to the primary: {}",
+        status(&lab, "gw1")
+    );
+}
