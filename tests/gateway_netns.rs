@@ -174,7 +174,7 @@ while True:
 
 const TCP_SEND: &str = r#"
 import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
 block = b"x" * (1 << 16); left = int(sys.argv[3])
 while left > 0:
     k = min(left, len(block)); s.sendall(block[:k]); left -= k
@@ -690,4 +690,68 @@ fn failover_to_the_backup_and_back() {
         "traffic did not return to the primary: {}",
         status(&lab, "gw1")
     );
+}
+
+#[test]
+fn sighup_reloads_the_policy_and_keeps_sessions_and_flows() {
+    if !can_run("sighup_reloads_the_policy_and_keeps_sessions_and_flows") || !need_tool("python3") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let policy = "[policy]\nsecurity_groups = [\"edge\"]\n[[policy.security_group]]\nname = \"edge\"\ningress = [{ protocol = \"icmp\", icmp_type = 8, icmp_code = -1, cidr = \"10.0.0.0/16\" }]\n";
+    let pair = vifgate_pair(&mut lab, policy);
+    assert!(lab.ping("lan1", "10.0.10.10", 2));
+    start_sink(&mut lab, "sink1", "lan1", 5001);
+    assert_eq!(
+        tcp_transfer(&lab, "lan2", "192.168.10.10", 5001, 1000),
+        None,
+        "no rule for tcp yet"
+    );
+    let before = status(&lab, "gw1");
+    let flows = before["conntrack_flows"].as_u64().unwrap_or(0);
+    assert!(flows > 0, "{before}");
+    std::thread::sleep(Duration::from_millis(1500));
+    // allow tcp/5001 from the VPC and reload
+    let text = std::fs::read_to_string(&pair.gw1).expect("config");
+    let text = text.replace(
+        "ingress = [{ protocol = \"icmp\"",
+        "ingress = [{ protocol = \"tcp\", ports = 5001, cidr = \"10.0.0.0/16\" }, { protocol = \"icmp\"",
+    );
+    std::fs::write(&pair.gw1, text).expect("config");
+    lab.signal("gw1", libc::SIGHUP);
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || lab
+            .log("gw1")
+            .contains("configuration reloaded")),
+        "{}",
+        lab.log("gw1")
+    );
+    assert_eq!(
+        tcp_transfer(&lab, "lan2", "192.168.10.10", 5001, 1000),
+        Some(1000),
+        "the new rule applies"
+    );
+    let after = status(&lab, "gw1");
+    assert!(
+        after["conntrack_flows"].as_u64().unwrap_or(0) >= flows,
+        "tracked flows survive: {after}"
+    );
+    let hs_before = before["peers"][0]["last_handshake_secs"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let hs_after = after["peers"][0]["last_handshake_secs"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        hs_after > hs_before,
+        "the session survives: no new handshake ({hs_before} -> {hs_after})"
+    );
+    // a broken config is refused and the running one stays
+    std::fs::write(&pair.gw1, "[interface\n").expect("config");
+    lab.signal("gw1", libc::SIGHUP);
+    assert!(lab.wait_for(Duration::from_secs(5), || lab
+        .log("gw1")
+        .contains("reload refused")));
+    assert!(lab.ping("lan1", "10.0.10.10", 1));
 }

@@ -197,6 +197,16 @@ impl Lab {
         c.wait().ok()
     }
 
+    /// Sends a signal to a process started with `spawn` (`ip netns exec`
+    /// execs the command, so the child is the process itself).
+    pub fn signal(&self, name: &str, sig: i32) {
+        if let Some((_, c)) = self.children.iter().find(|(n, _)| n == name) {
+            unsafe {
+                libc::kill(c.id() as i32, sig);
+            }
+        }
+    }
+
     /// The log of a spawned process.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
