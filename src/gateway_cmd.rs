@@ -14,6 +14,11 @@ pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
                 for w in &c.warnings.0 {
                     eprint!("{w}");
                 }
+                if let Err(e) = gateway::keys::read_private_key_file(&c.interface.private_key_file)
+                {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::FAILURE);
+                }
                 println!(
                     "{}: valid ({} peers, {} routes, policy: {})",
                     config.display(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 use toml::Spanned;
-use topology::diag::{Diagnostic, Diagnostics, Severity, SourceFile};
+use topology::diag::{Diagnostics, Reporter, Severity, SourceFile};
 use topology::format::{RawNacl, RawPrefixList, RawSecurityGroup};
 use topology::nacl::NetworkAcl;
 use topology::security_group::{SecurityGroup, SgId};
@@ -204,23 +204,18 @@ pub struct GatewayConfig {
 
 /// Reads and checks a configuration file.
 pub fn load(path: impl AsRef<Path>) -> Result<GatewayConfig, Diagnostics> {
-    let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let src = SourceFile::new(path, String::new());
-        Diagnostics(vec![src.diagnostic(
-            Severity::Error,
-            None,
-            format!("cannot read the file: {e}"),
-        )])
-    })?;
-    parse(path, text)
+    let src = topology::diag::read_source(path.as_ref())?;
+    check(&src)
 }
 
 /// Checks a configuration given as text; `path` names it in messages and
 /// anchors relative paths.
 pub fn parse(path: impl AsRef<Path>, text: String) -> Result<GatewayConfig, Diagnostics> {
-    let path = path.as_ref();
-    let src = SourceFile::new(path, text);
+    check(&SourceFile::new(path.as_ref(), text))
+}
+
+fn check(src: &SourceFile) -> Result<GatewayConfig, Diagnostics> {
+    let path = src.name();
     let raw: RawConfig = match toml::from_str(src.text()) {
         Ok(r) => r,
         Err(e) => {
@@ -235,14 +230,11 @@ pub fn parse(path: impl AsRef<Path>, text: String) -> Result<GatewayConfig, Diag
         }
     };
     let mut c = Checker {
-        src: &src,
-        diags: vec![],
+        rep: Reporter::new(src),
         base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let config = c.config(raw, path);
-    let mut diags = c.diags;
-    diags.sort_by_key(|d| (d.line, d.col));
-    let diags = Diagnostics(diags);
+    let diags = c.rep.finish();
     match config {
         Some(mut cfg) if !diags.has_errors() => {
             cfg.warnings = diags;
@@ -252,55 +244,27 @@ pub fn parse(path: impl AsRef<Path>, text: String) -> Result<GatewayConfig, Diag
     }
 }
 
+/// A [`Reporter`] (diagnostics and the value checks shared with the
+/// topology format) plus where relative paths start.
 struct Checker<'a> {
-    src: &'a SourceFile,
-    diags: Vec<Diagnostic>,
+    rep: Reporter<'a>,
     base: PathBuf,
 }
 
+impl<'a> std::ops::Deref for Checker<'a> {
+    type Target = Reporter<'a>;
+    fn deref(&self) -> &Reporter<'a> {
+        &self.rep
+    }
+}
+
+impl std::ops::DerefMut for Checker<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rep
+    }
+}
+
 impl Checker<'_> {
-    fn error(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
-        self.diags
-            .push(self.src.diagnostic(Severity::Error, Some(span), msg));
-        self.diags.last_mut().expect("just pushed")
-    }
-
-    fn warning(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
-        self.diags
-            .push(self.src.diagnostic(Severity::Warning, Some(span), msg));
-        self.diags.last_mut().expect("just pushed")
-    }
-
-    fn int(&mut self, v: &Int, lo: i64, hi: i64, what: &str) -> Option<i64> {
-        let n = *v.get_ref();
-        if (lo..=hi).contains(&n) {
-            Some(n)
-        } else {
-            let d = self.error(v.span(), format!("{what} {n} is out of range"));
-            d.expected = Some(format!("{what} from {lo} to {hi}"));
-            None
-        }
-    }
-
-    fn net(&mut self, s: &Str, host_bits_ok: bool) -> Option<Ipv4Net> {
-        match s.get_ref().parse::<Ipv4Net>() {
-            Ok(n) if host_bits_ok || n.trunc() == n => Some(n),
-            Ok(n) => {
-                let d = self.error(s.span(), format!("`{}` has host bits set", s.get_ref()));
-                d.hint = Some(format!("did you mean `{}`?", n.trunc()));
-                None
-            }
-            Err(_) => {
-                let d = self.error(
-                    s.span(),
-                    format!("`{}` is not an IPv4 CIDR block", s.get_ref()),
-                );
-                d.expected = Some("a block like 10.0.0.0/16".into());
-                None
-            }
-        }
-    }
-
     fn path(&self, s: &Str) -> PathBuf {
         let p = PathBuf::from(s.get_ref());
         if p.is_absolute() {
@@ -320,16 +284,16 @@ impl Checker<'_> {
             );
             d.expected = Some("1 to 15 characters, no `/` or spaces (Linux IFNAMSIZ)".into());
         }
-        let address = i.address.as_ref().and_then(|a| self.net(a, true));
+        let address = i.address.as_ref().and_then(|a| self.interface_cidr(a));
         let mtu = i
             .mtu
             .as_ref()
-            .and_then(|m| self.int(m, 576, 9001, "MTU"))
+            .and_then(|m| self.int_in(m, 576, 9001, "MTU"))
             .unwrap_or(1420) as u16;
         let listen_port = i
             .listen_port
             .as_ref()
-            .and_then(|p| self.int(p, 0, 65535, "port"))
+            .and_then(|p| self.int_in(p, 0, 65535, "port"))
             .unwrap_or(51820) as u16;
         let interface = InterfaceConfig {
             name,
@@ -381,11 +345,8 @@ impl Checker<'_> {
                             None
                         }
                     });
-            let allowed_ips: Vec<Ipv4Net> = p
-                .allowed_ips
-                .iter()
-                .filter_map(|a| self.net(a, false))
-                .collect();
+            let allowed_ips: Vec<Ipv4Net> =
+                p.allowed_ips.iter().filter_map(|a| self.cidr(a)).collect();
             if p.allowed_ips.is_empty() {
                 let d = self.warning(
                     p.name.span(),
@@ -399,7 +360,7 @@ impl Checker<'_> {
             let keepalive = p
                 .persistent_keepalive
                 .as_ref()
-                .and_then(|k| self.int(k, 0, 65535, "persistent keepalive"))
+                .and_then(|k| self.int_in(k, 0, 65535, "persistent keepalive"))
                 .filter(|&k| k > 0)
                 .map(|k| k as u16);
             if let Some(k) = key {
@@ -416,7 +377,7 @@ impl Checker<'_> {
 
         let mut routes = Vec::new();
         for r in &raw.route {
-            let prefix = self.net(&r.prefix, false);
+            let prefix = self.cidr(&r.prefix);
             let peer = match peers.iter().position(|p| &p.name == r.peer.get_ref()) {
                 Some(i) => Some(i),
                 None => {
@@ -435,7 +396,7 @@ impl Checker<'_> {
             let priority = r
                 .priority
                 .as_ref()
-                .and_then(|p| self.int(p, 0, u32::MAX as i64, "priority"))
+                .and_then(|p| self.int_in(p, 0, u32::MAX as i64, "priority"))
                 .unwrap_or(100) as u32;
             if let (Some(prefix), Some(peer)) = (prefix, peer) {
                 if routes
@@ -470,17 +431,17 @@ impl Checker<'_> {
         let ct = raw.conntrack.as_ref();
         let max_flows = ct
             .and_then(|c| c.max_flows.as_ref())
-            .and_then(|m| self.int(m, 1, 100_000_000, "max_flows"))
+            .and_then(|m| self.int_in(m, 1, 100_000_000, "max_flows"))
             .unwrap_or(1 << 20) as usize;
         let tcp_established = ct
             .and_then(|c| c.tcp_established_timeout.as_ref())
-            .and_then(|m| self.int(m, 60, 432_000, "tcp_established_timeout"))
+            .and_then(|m| self.int_in(m, 60, 432_000, "tcp_established_timeout"))
             .unwrap_or(432_000) as u64;
         let dead_after = raw
             .liveness
             .as_ref()
             .and_then(|l| l.dead_after.as_ref())
-            .and_then(|d| self.int(d, 1, 3600, "dead_after"))
+            .and_then(|d| self.int_in(d, 1, 3600, "dead_after"))
             .unwrap_or(180) as u64;
         let status_socket = raw
             .status

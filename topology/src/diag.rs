@@ -5,8 +5,12 @@
 //! collected, not thrown one at a time, so a user sees every mistake at once.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::ops::Range;
+
+use ipnet::Ipv4Net;
 use std::path::{Path, PathBuf};
+use toml::Spanned;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -231,6 +235,124 @@ impl Diagnostic {
     pub fn hint(mut self, h: impl Into<String>) -> Self {
         self.hint = Some(h.into());
         self
+    }
+}
+
+/// Collects the diagnostics of one file, with the value checks every file
+/// format of the project shares (addresses, blocks, ranges), so that a
+/// mistake reads the same in a topology and in a gateway config.
+pub struct Reporter<'a> {
+    /// The file.
+    pub src: &'a SourceFile,
+    /// What was found so far.
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'a> Reporter<'a> {
+    /// Starts reporting on `src`.
+    pub fn new(src: &'a SourceFile) -> Self {
+        Reporter {
+            src,
+            diags: Vec::new(),
+        }
+    }
+
+    /// The diagnostics, in file order.
+    pub fn finish(mut self) -> Diagnostics {
+        self.diags.sort_by_key(|d| (d.line, d.col));
+        Diagnostics(self.diags)
+    }
+
+    /// Records an error at `span`; returns it to add `expected`/`hint`.
+    pub fn error(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
+        let d = self.src.diagnostic(Severity::Error, Some(span), msg);
+        self.diags.push(d);
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    /// Records a warning at `span`.
+    pub fn warning(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
+        let d = self.src.diagnostic(Severity::Warning, Some(span), msg);
+        self.diags.push(d);
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    /// An IPv4 address.
+    pub fn ip(&mut self, s: &Spanned<String>) -> Option<Ipv4Addr> {
+        match s.get_ref().parse::<Ipv4Addr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let d = self.error(
+                    s.span(),
+                    format!("`{}` is not an IPv4 address", s.get_ref()),
+                );
+                d.expected = Some("an address like 10.0.1.10".into());
+                None
+            }
+        }
+    }
+
+    /// An IPv4 block given by its network address.
+    pub fn cidr(&mut self, s: &Spanned<String>) -> Option<Ipv4Net> {
+        match s.get_ref().parse::<Ipv4Net>() {
+            Ok(n) if n.trunc() == n => Some(n),
+            Ok(n) => {
+                let d = self.error(s.span(), format!("`{}` has host bits set", s.get_ref()));
+                d.expected = Some("a network address with its prefix length".into());
+                d.hint = Some(format!("did you mean `{}`?", n.trunc()));
+                None
+            }
+            Err(_) => {
+                let d = self.error(
+                    s.span(),
+                    format!("`{}` is not an IPv4 CIDR block", s.get_ref()),
+                );
+                d.expected = Some("a block like 10.0.0.0/16".into());
+                None
+            }
+        }
+    }
+
+    /// `a.b.c.d/len` where the address may have host bits (peer addresses).
+    pub fn interface_cidr(&mut self, s: &Spanned<String>) -> Option<Ipv4Net> {
+        match s.get_ref().parse::<Ipv4Net>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                let d = self.error(
+                    s.span(),
+                    format!("`{}` is not an address with a prefix length", s.get_ref()),
+                );
+                d.expected = Some("an address like 169.254.100.1/30".into());
+                None
+            }
+        }
+    }
+
+    /// An integer within `lo..=hi`; `what` names it in the message.
+    pub fn int_in(&mut self, v: &Spanned<i64>, lo: i64, hi: i64, what: &str) -> Option<i64> {
+        let n = *v.get_ref();
+        if (lo..=hi).contains(&n) {
+            Some(n)
+        } else {
+            let d = self.error(v.span(), format!("{what} {n} is out of range"));
+            d.expected = Some(format!("{what} from {lo} to {hi}"));
+            None
+        }
+    }
+}
+
+/// Reads a file for checking, or says why it cannot be read.
+pub fn read_source(path: &Path) -> Result<SourceFile, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(SourceFile::new(path, text)),
+        Err(e) => {
+            let src = SourceFile::new(path, String::new());
+            Err(Diagnostics(vec![src.diagnostic(
+                Severity::Error,
+                None,
+                format!("cannot read the file: {e}"),
+            )]))
+        }
     }
 }
 

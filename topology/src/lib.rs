@@ -27,7 +27,7 @@ pub mod traffic;
 
 use std::path::Path;
 
-pub use diag::{Diagnostic, Diagnostics, Severity, SourceFile};
+pub use diag::{Diagnostic, Diagnostics, Reporter, Severity, SourceFile};
 pub use model::Topology;
 
 /// A topology read from a file, with the warnings it raised.
@@ -41,16 +41,9 @@ pub struct Loaded {
 
 /// Reads and checks a topology file.
 pub fn load(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
-    let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let src = SourceFile::new(path, String::new());
-        Diagnostics(vec![src.diagnostic(
-            Severity::Error,
-            None,
-            format!("cannot read the file: {e}"),
-        )])
-    })?;
-    parse(path, text)
+    let src = diag::read_source(path.as_ref())?;
+    let (topology, warnings) = resolve::resolve(&src)?;
+    Ok(Loaded { topology, warnings })
 }
 
 /// Checks a topology given as text; `name` is used in messages.

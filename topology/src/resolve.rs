@@ -8,7 +8,7 @@ use std::ops::Range;
 use ipnet::Ipv4Net;
 
 use crate::analysis::{Service, Target, Verdict};
-use crate::diag::{did_you_mean, Diagnostic, Diagnostics, Severity, SourceFile};
+use crate::diag::{did_you_mean, Diagnostics, Reporter, Severity, SourceFile};
 use crate::format::*;
 use crate::model::*;
 use crate::nacl::{NaclAction, NaclRule, NetworkAcl};
@@ -46,9 +46,7 @@ pub fn resolve(src: &SourceFile) -> Result<(Topology, Diagnostics), Diagnostics>
     };
     let mut r = Resolver::new(src);
     let topo = r.topology(&raw);
-    let mut diags = r.diags;
-    diags.sort_by_key(|d| (d.line, d.col));
-    let diags = Diagnostics(diags);
+    let diags = r.rep.finish();
     if diags.has_errors() {
         Err(diags)
     } else {
@@ -124,14 +122,26 @@ pub fn resolve_policy(
             egress,
         });
     }
-    let mut diags = r.diags;
-    diags.sort_by_key(|d| (d.line, d.col));
-    (out, Diagnostics(diags))
+    (out, r.rep.finish())
 }
 
+/// The resolver: a [`Reporter`] (diagnostics and value checks) plus the
+/// name lookups of the topology format.
 struct Resolver<'a> {
-    src: &'a SourceFile,
-    diags: Vec<Diagnostic>,
+    rep: Reporter<'a>,
+}
+
+impl<'a> std::ops::Deref for Resolver<'a> {
+    type Target = Reporter<'a>;
+    fn deref(&self) -> &Reporter<'a> {
+        &self.rep
+    }
+}
+
+impl std::ops::DerefMut for Resolver<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rep
+    }
 }
 
 type Names = HashMap<String, usize>;
@@ -139,84 +149,7 @@ type Names = HashMap<String, usize>;
 impl<'a> Resolver<'a> {
     fn new(src: &'a SourceFile) -> Self {
         Resolver {
-            src,
-            diags: Vec::new(),
-        }
-    }
-
-    // ---- reporting -------------------------------------------------------
-
-    fn error(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
-        let d = self.src.diagnostic(Severity::Error, Some(span), msg);
-        self.diags.push(d);
-        self.diags.last_mut().expect("just pushed")
-    }
-
-    fn warning(&mut self, span: Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
-        let d = self.src.diagnostic(Severity::Warning, Some(span), msg);
-        self.diags.push(d);
-        self.diags.last_mut().expect("just pushed")
-    }
-
-    // ---- values ----------------------------------------------------------
-
-    fn ip(&mut self, s: &Str) -> Option<Ipv4Addr> {
-        match s.get_ref().parse::<Ipv4Addr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                let d = self.error(
-                    s.span(),
-                    format!("`{}` is not an IPv4 address", s.get_ref()),
-                );
-                d.expected = Some("an address like 10.0.1.10".into());
-                None
-            }
-        }
-    }
-
-    fn cidr(&mut self, s: &Str) -> Option<Ipv4Net> {
-        match s.get_ref().parse::<Ipv4Net>() {
-            Ok(n) if n.trunc() == n => Some(n),
-            Ok(n) => {
-                let d = self.error(s.span(), format!("`{}` has host bits set", s.get_ref()));
-                d.expected = Some("a network address with its prefix length".into());
-                d.hint = Some(format!("did you mean `{}`?", n.trunc()));
-                None
-            }
-            Err(_) => {
-                let d = self.error(
-                    s.span(),
-                    format!("`{}` is not an IPv4 CIDR block", s.get_ref()),
-                );
-                d.expected = Some("a block like 10.0.0.0/16".into());
-                None
-            }
-        }
-    }
-
-    /// `a.b.c.d/len` where the address may have host bits (peer addresses).
-    fn interface_cidr(&mut self, s: &Str) -> Option<Ipv4Net> {
-        match s.get_ref().parse::<Ipv4Net>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let d = self.error(
-                    s.span(),
-                    format!("`{}` is not an address with a prefix length", s.get_ref()),
-                );
-                d.expected = Some("an address like 169.254.100.1/30".into());
-                None
-            }
-        }
-    }
-
-    fn int_in(&mut self, v: &Int, lo: i64, hi: i64, what: &str) -> Option<i64> {
-        let n = *v.get_ref();
-        if (lo..=hi).contains(&n) {
-            Some(n)
-        } else {
-            let d = self.error(v.span(), format!("{what} {n} is out of range"));
-            d.expected = Some(format!("{what} from {lo} to {hi}"));
-            None
+            rep: Reporter::new(src),
         }
     }
 
