@@ -302,6 +302,7 @@ fn interoperates_with_wireguard_go_both_ways() {
     // stock wireguard-go + wg on the other side; its UAPI socket path is
     // global, so the interface name carries the lab prefix
     let wgif = format!("{}w", lab.prefix);
+    lab.owns_file(format!("/var/run/wireguard/{wgif}.sock"));
     lab.spawn("wireguard-go", "gw2", &["wireguard-go", "-f", &wgif], &[]);
     let up = lab.wait_for(Duration::from_secs(10), || {
         lab.exec("gw2", &["ip", "link", "show", &wgif])

@@ -72,6 +72,7 @@ pub struct Lab {
     namespaces: Vec<String>,
     children: Vec<(String, Child)>,
     links: usize,
+    files: Vec<PathBuf>,
 }
 
 impl Lab {
@@ -87,6 +88,7 @@ impl Lab {
             namespaces: vec![],
             children: vec![],
             links: 0,
+            files: vec![],
         }
     }
 
@@ -197,6 +199,12 @@ impl Lab {
         c.wait().ok()
     }
 
+    /// A file some process of the lab creates outside the lab's directory
+    /// (wireguard-go's UAPI socket), removed on drop.
+    pub fn owns_file(&mut self, path: impl Into<PathBuf>) {
+        self.files.push(path.into());
+    }
+
     /// Sends a signal to a process started with `spawn` (`ip netns exec`
     /// execs the command, so the child is the process itself).
     pub fn signal(&self, name: &str, sig: i32) {
@@ -235,9 +243,22 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // SIGTERM first, so that processes clean up after themselves
+        for (_, c) in &self.children {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
         for (_, c) in &mut self.children {
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
         }
         for ns in self.namespaces.iter().rev() {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
