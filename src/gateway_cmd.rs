@@ -14,10 +14,20 @@ pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
                 for w in &c.warnings.0 {
                     eprint!("{w}");
                 }
-                if let Err(e) = gateway::keys::read_private_key_file(&c.interface.private_key_file)
-                {
-                    eprintln!("error: {e:#}");
-                    return Ok(ExitCode::FAILURE);
+                let keys = std::iter::once(
+                    gateway::keys::read_private_key_file(&c.interface.private_key_file).map(|_| ()),
+                )
+                .chain(
+                    c.peers
+                        .iter()
+                        .filter_map(|p| p.preshared_key_file.as_ref())
+                        .map(|f| gateway::keys::read_preshared_key_file(f).map(|_| ())),
+                );
+                for k in keys {
+                    if let Err(e) = k {
+                        eprintln!("error: {e}");
+                        return Ok(ExitCode::FAILURE);
+                    }
                 }
                 println!(
                     "{}: valid ({} peers, {} routes, policy: {})",
@@ -45,13 +55,26 @@ pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
 }
 
 /// The socket of a gateway: given, or derived from the interface name.
+/// With neither, the one gateway running (the only socket in
+/// /run/vifgate), else `vifgate0`.
 pub fn socket_path(socket: Option<PathBuf>, interface: Option<String>) -> PathBuf {
-    socket.unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "/run/vifgate/{}.sock",
-            interface.as_deref().unwrap_or("vifgate0")
-        ))
-    })
+    if let Some(s) = socket {
+        return s;
+    }
+    if let Some(i) = interface {
+        return PathBuf::from(format!("/run/vifgate/{i}.sock"));
+    }
+    let running: Vec<PathBuf> = std::fs::read_dir("/run/vifgate")
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    match running.as_slice() {
+        [one] => one.clone(),
+        _ => PathBuf::from("/run/vifgate/vifgate0.sock"),
+    }
 }
 
 /// `vifgate status`: asks a running gateway.

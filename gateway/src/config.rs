@@ -335,6 +335,13 @@ impl Checker<'_> {
                 p.endpoint
                     .as_ref()
                     .and_then(|e| match e.get_ref().parse::<SocketAddr>() {
+                        Ok(SocketAddr::V6(_)) => {
+                            let d = self
+                                .error(e.span(), format!("`{}` is an IPv6 endpoint", e.get_ref()));
+                            d.expected =
+                                Some("an IPv4 endpoint: the gateway's socket is IPv4 only".into());
+                            None
+                        }
                         Ok(a) => Some(a),
                         Err(_) => {
                             let d = self.error(
@@ -471,7 +478,9 @@ impl Checker<'_> {
             (Some(file), Some(node)) => {
                 let inline = !p.security_group.is_empty()
                     || !p.nacls.is_empty()
-                    || p.security_groups.is_some();
+                    || !p.prefix_list.is_empty()
+                    || p.security_groups.is_some()
+                    || p.nacl.is_some();
                 if inline {
                     let d = self.error(
                         file.span(),

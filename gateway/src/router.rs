@@ -35,6 +35,8 @@ pub const BUFFER_SIZE: usize = 65_536 + 256;
 pub const TICK: Duration = Duration::from_millis(250);
 /// Handshake cookies: handshakes per second before cookies are required.
 const HANDSHAKE_RATE_LIMIT: u64 = 100;
+/// WireGuard message type of a cookie reply.
+const COOKIE_REPLY: u8 = 3;
 /// Retry a handshake toward a dead peer this often.
 const REHANDSHAKE: Duration = Duration::from_secs(5);
 
@@ -290,6 +292,14 @@ impl Router {
     /// key and keepalive) keep their session; routes, policy and timeouts
     /// are replaced; removed peers go.
     pub fn reload(&mut self, config: &GatewayConfig) -> Result<(), RouterError> {
+        // everything that can fail first: a refused reload changes nothing
+        let mut preshared_keys = Vec::with_capacity(config.peers.len());
+        for p in &config.peers {
+            preshared_keys.push(match &p.preshared_key_file {
+                Some(f) => Some(*crate::keys::read_preshared_key_file(f)?.as_bytes()),
+                None => None,
+            });
+        }
         let mut old: HashMap<[u8; 32], Peer> = self
             .peers
             .drain(..)
@@ -297,11 +307,7 @@ impl Router {
             .collect();
         self.by_key.clear();
         self.by_index.clear();
-        for p in &config.peers {
-            let preshared = match &p.preshared_key_file {
-                Some(f) => Some(*crate::keys::read_preshared_key_file(f)?.as_bytes()),
-                None => None,
-            };
+        for (p, preshared) in config.peers.iter().zip(preshared_keys) {
             match old.remove(p.public_key.as_bytes()) {
                 Some(mut kept)
                     if kept.preshared == preshared && kept.keepalive == p.persistent_keepalive =>
@@ -373,6 +379,10 @@ impl Router {
             self.drops.no_route += 1;
             return;
         };
+        if self.peers[peer].endpoint.is_none() {
+            self.drops.no_endpoint += 1;
+            return;
+        }
         if !self.admit(now, Side::Lan, &meta, packet) {
             return;
         }
@@ -411,15 +421,10 @@ impl Router {
         datagram: &[u8],
         io: &mut impl Io,
     ) {
-        let parsed = match self
-            .rate_limiter
-            .verify_packet(Some(from.ip()), datagram, &mut self.buf)
-        {
+        // only to find the peer: the peer's Tunn checks MACs and applies the
+        // shared rate limiter (cookies under load) once, in decapsulate
+        let parsed = match Tunn::parse_incoming_packet(datagram) {
             Ok(p) => p,
-            Err(TunnResult::WriteToNetwork(cookie)) => {
-                io.send_udp(from, cookie);
-                return;
-            }
             Err(e) => {
                 tracing::debug!(%from, "refused datagram: {e:?}");
                 self.drops.wireguard += 1;
@@ -465,10 +470,13 @@ impl Router {
                     break;
                 }
                 TunnResult::WriteToNetwork(d) => {
-                    // a handshake response, or queued packets now sent:
-                    // flush until done
-                    p.last_rx = Some(now);
-                    p.endpoint = Some(from);
+                    // a handshake response to a valid initiation, or queued
+                    // packets sent after a completed handshake: both prove
+                    // the peer; a cookie reply (type 3, under load) does not
+                    if d.first() != Some(&COOKIE_REPLY) {
+                        p.last_rx = Some(now);
+                        p.endpoint = Some(from);
+                    }
                     io.send_udp(from, d);
                     continue;
                 }
@@ -630,7 +638,16 @@ impl Router {
             }
         }));
         rules.sort_by(|a, b| {
-            (a.kind, &a.name, a.rule.len(), &a.rule).cmp(&(b.kind, &b.name, b.rule.len(), &b.rule))
+            let key = |r: &RuleHits| {
+                (
+                    r.kind,
+                    r.name.clone(),
+                    r.direction == Direction::Egress,
+                    r.rule.len(),
+                    r.rule.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
         });
         Status {
             peers,
@@ -1061,6 +1078,20 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
         lab.office.peers[0].last_rx = Some(later);
         assert_eq!(lab.office.route_for(dst, later), Some(0));
         let _ = &lab.keys;
+    }
+
+    #[test]
+    fn a_refused_reload_changes_nothing() {
+        let mut lab = lab("");
+        lab.office_sends(&ping([192, 168, 10, 10], [10, 0, 10, 10], 8));
+        let new = config(&format!(
+            "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{}\"\nallowed_ips = [\"10.0.0.0/16\"]\npreshared_key_file = \"/nonexistent/psk\"\n",
+            lab.keys[1].public_key()
+        ));
+        assert!(lab.office.reload(&new).is_err());
+        assert_eq!(lab.office.peers().len(), 2, "the old peers stay");
+        let (_, at_aws) = lab.office_sends(&ping([192, 168, 10, 10], [10, 0, 10, 10], 8));
+        assert_eq!(at_aws.len(), 1, "and keep working");
     }
 
     #[test]

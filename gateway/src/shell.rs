@@ -35,14 +35,15 @@ pub enum ShellError {
     #[error("{0}")]
     Config(topology::Diagnostics),
     /// The router could not start.
-    #[error("{0}")]
+    #[error(transparent)]
     Router(#[from] crate::router::RouterError),
     /// An I/O error while setting up.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
         /// The error.
+        #[source]
         source: io::Error,
     },
 }
