@@ -80,13 +80,46 @@ pub struct RuleRef {
     pub rule: u16,
 }
 
+/// Entries that share one (protocol, destination port) and differ only in
+/// their peer block: for each prefix length present, a map from network to
+/// the first (lowest) entry index with that block. A lookup probes each
+/// length once, so its cost does not grow with the number of rules.
+#[derive(Debug, Clone, Default)]
+struct PortBucket {
+    by_len: Vec<(u32, HashMap<u32, u32, BuildFast>)>,
+}
+
+impl PortBucket {
+    fn push(&mut self, i: u32, m: &Match) {
+        let at = match self.by_len.iter().position(|(mask, _)| *mask == m.mask) {
+            Some(at) => at,
+            None => {
+                self.by_len.push((m.mask, HashMap::default()));
+                self.by_len.len() - 1
+            }
+        };
+        // entries are pushed in rule order: keep the first
+        self.by_len[at].1.entry(m.net).or_insert(i);
+    }
+
+    fn first(&self, peer: u32) -> Option<u32> {
+        self.by_len
+            .iter()
+            .filter_map(|(mask, nets)| nets.get(&(peer & mask)).copied())
+            .min()
+    }
+}
+
+type BuildFast = std::hash::BuildHasherDefault<topology::route_table::FastHasher>;
+
 #[derive(Debug, Clone, Default)]
 struct Table {
     /// Entries in rule order: (order key, match).
     rules: Vec<(RuleRef, Match)>,
-    /// Single-port TCP/UDP entries by (protocol, port): indices into `rules`.
-    by_port: HashMap<(u8, u16), Vec<u32>>,
-    /// Every other entry: indices into `rules`.
+    /// Single-port TCP/UDP entries by (protocol, port).
+    by_port: HashMap<(u8, u16), PortBucket, BuildFast>,
+    /// Every other entry (port ranges, ICMP, other protocols, all):
+    /// indices into `rules`, scanned in order.
     rest: Vec<u32>,
 }
 
@@ -99,7 +132,7 @@ impl Table {
             self.by_port
                 .entry((proto, m.ports.from))
                 .or_default()
-                .push(i);
+                .push(i, &m);
         } else {
             self.rest.push(i);
         }
@@ -108,16 +141,15 @@ impl Table {
 
     /// The first entry in rule order that matches.
     fn first(&self, peer: u32, l4: &L4) -> Option<RuleRef> {
-        let hit = |list: &[u32]| {
-            list.iter()
-                .copied()
-                .find(|&i| self.rules[i as usize].1.matches(peer, l4))
-        };
         let bucket = l4
             .dst_port()
             .and_then(|p| self.by_port.get(&(l4.protocol(), p)))
-            .and_then(|v| hit(v));
-        let other = hit(&self.rest);
+            .and_then(|b| b.first(peer));
+        let other = self
+            .rest
+            .iter()
+            .copied()
+            .find(|&i| self.rules[i as usize].1.matches(peer, l4));
         let best = match (bucket, other) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
