@@ -3,6 +3,7 @@
 
 mod bench;
 mod gateway_cmd;
+mod import_cmd;
 mod keys_cmd;
 mod topology_cmd;
 

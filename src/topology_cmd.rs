@@ -54,6 +54,26 @@ pub enum TopologyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Import a CloudFormation template (YAML or JSON) as a topology file.
+    ImportCfn {
+        /// The template.
+        template: PathBuf,
+        /// A template parameter, KEY=VALUE (repeat for several).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Region for AWS::Region and Fn::GetAZs (default us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+        /// Zones for Fn::GetAZs, comma-separated (default: the region's).
+        #[arg(long, value_name = "A,B,C")]
+        azs: Option<String>,
+        /// An office file laid over the import: sites, VIFs, VPN, expectations.
+        #[arg(long, value_name = "OFFICE.toml")]
+        merge: Option<PathBuf>,
+        /// Write to a file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Draw the topology with Graphviz.
     Graph {
         /// Topology file (TOML).
@@ -146,6 +166,21 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        TopologyCommand::ImportCfn {
+            template,
+            params,
+            region,
+            azs,
+            merge,
+            output,
+        } => crate::import_cmd::import_cfn(
+            &template,
+            &params,
+            region,
+            azs,
+            merge.as_deref(),
+            output.as_deref(),
+        ),
         TopologyCommand::Graph {
             file,
             format,

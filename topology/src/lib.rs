@@ -14,6 +14,7 @@
 //! ```
 
 pub mod analysis;
+pub mod cfn;
 pub mod diag;
 pub mod format;
 pub mod graph;

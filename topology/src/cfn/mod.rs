@@ -1,0 +1,162 @@
+//! CloudFormation import: a template (YAML with the short forms, or JSON)
+//! read and evaluated as a real stack would be, then mapped onto the
+//! topology model and written as the same TOML the rest of vifgate reads.
+//!
+//! Layers, each its own file:
+//! - [`yaml`]: the template as a tree of [`yaml::Node`]s with their lines
+//!   and columns; short forms (`!Ref`, `!GetAtt a.b`, ...) turned into the
+//!   long forms (`{"Ref": ..}`, `{"Fn::GetAtt": [..]}`).
+//! - [`eval`]: parameters, pseudo parameters, mappings, conditions and the
+//!   intrinsic functions, giving every resource's properties as plain
+//!   [`Value`]s. [`cidr`] is `Fn::Cidr` as AWS computes it; [`azs`] the
+//!   regions' availability zones for `Fn::GetAZs`.
+//! - [`mapping`]: resources to a topology (a TOML table), with a warning
+//!   for everything it cannot map, naming the logical id and line.
+
+pub mod azs;
+pub mod cidr;
+pub mod eval;
+pub mod mapping;
+pub mod yaml;
+
+use std::fmt;
+
+/// An evaluated value. References to resources stay symbolic: the mapping
+/// links resources through them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// YAML null.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number (CloudFormation numbers are strings or integers in practice).
+    Num(f64),
+    /// A string.
+    Str(String),
+    /// A list.
+    List(Vec<Value>),
+    /// A map, in template order.
+    Map(Vec<(String, Value)>),
+    /// `Ref` to a resource: its logical id.
+    Ref(String),
+    /// `Fn::GetAtt` of a resource attribute that has no static value
+    /// (an allocation id, a default ACL id ...): logical id and attribute.
+    Attr(String, String),
+    /// `AWS::NoValue`: the property is removed.
+    NoValue,
+    /// Something that cannot be known before deployment
+    /// (`Fn::ImportValue`, an attribute of an unknown resource); the text
+    /// says what.
+    Unknown(String),
+}
+
+impl Value {
+    /// The string, if it is one (numbers are written as CloudFormation
+    /// would: integers without a fraction).
+    pub fn as_str(&self) -> Option<String> {
+        match self {
+            Value::Str(s) => Some(s.clone()),
+            Value::Num(n) if n.fract() == 0.0 => Some(format!("{}", *n as i64)),
+            Value::Num(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A map entry.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Map(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => write!(f, "null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Num(_) | Value::Str(_) => write!(f, "{}", self.as_str().unwrap_or_default()),
+            Value::List(l) => {
+                write!(f, "[")?;
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, "]")
+            }
+            Value::Map(_) => write!(f, "{{...}}"),
+            Value::Ref(id) => write!(f, "!Ref {id}"),
+            Value::Attr(id, a) => write!(f, "!GetAtt {id}.{a}"),
+            Value::NoValue => write!(f, "AWS::NoValue"),
+            Value::Unknown(why) => write!(f, "<unknown: {why}>"),
+        }
+    }
+}
+
+/// A resource whose condition holds, with its properties evaluated.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// Logical id.
+    pub id: String,
+    /// `AWS::EC2::VPC` ...
+    pub kind: String,
+    /// Evaluated `Properties` (a [`Value::Map`]; empty when absent).
+    pub props: Value,
+    /// Line of the resource in the template.
+    pub line: usize,
+}
+
+/// Something the importer could not map or evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportWarning {
+    /// The resource (or parameter, output ...) concerned.
+    pub logical_id: String,
+    /// Line in the template (1-based; 0 when unknown).
+    pub line: usize,
+    /// What happened.
+    pub message: String,
+}
+
+impl fmt::Display for ImportWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}: {}: {}",
+            self.line, self.logical_id, self.message
+        )
+    }
+}
+
+/// How the template is evaluated.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `--param Key=Value` overrides.
+    pub params: Vec<(String, String)>,
+    /// Region (`AWS::Region`); default `us-east-1`.
+    pub region: Option<String>,
+    /// AZ names for `Fn::GetAZs` instead of the built-in table.
+    pub azs: Option<Vec<String>>,
+    /// `AWS::StackName`; default the template's file stem.
+    pub stack_name: Option<String>,
+    /// `AWS::AccountId`; default `123456789012`.
+    pub account_id: Option<String>,
+}
+
+/// An evaluated template.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// Resources whose conditions hold, in template order.
+    pub resources: Vec<Resource>,
+    /// What could not be evaluated.
+    pub warnings: Vec<ImportWarning>,
+    /// The region used.
+    pub region: String,
+    /// The stack name used.
+    pub stack_name: String,
+    /// The AZs `Fn::GetAZs` gave for the region.
+    pub azs: Vec<String>,
+}
