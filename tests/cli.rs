@@ -272,3 +272,32 @@ fn graph_svg_through_graphviz() {
 fn example_is_where_the_readme_says() {
     assert!(Path::new(EXAMPLE).exists());
 }
+
+#[test]
+fn the_readme_import_walk_through_holds() {
+    let template = Path::new("../shared/fixtures/cfn/aws-templates-vpc-managed-nat.yaml");
+    if !template.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("../shared/fixtures/cfn is missing");
+        }
+        eprintln!("skipped: ../shared/fixtures/cfn missing");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("vifgate-imported-{}.toml", std::process::id()));
+    let o = vifgate(&[
+        "topology",
+        "import-cfn",
+        template.to_str().expect("utf-8"),
+        "--region",
+        "ap-northeast-2",
+        "--merge",
+        "examples/office-for-cfn.toml",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = vifgate(&["topology", "check", out.to_str().expect("utf-8")]);
+    std::fs::remove_file(&out).ok();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("4 of 4 expectations hold"), "{}", stdout(&o));
+}
