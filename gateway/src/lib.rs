@@ -14,3 +14,4 @@ pub mod packet;
 pub mod router;
 pub mod routing;
 pub mod shell;
+pub mod udp_gso;

@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use crate::config::{self, GatewayConfig};
 use crate::router::{Io, Router, BUFFER_SIZE};
+use crate::udp_gso::UdpBatch;
 
 /// Packets read from one source before the loop looks at the others.
 pub const BATCH: usize = 64;
@@ -56,7 +57,17 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ShellError {
 struct Output<'a> {
     tun: &'a Tun,
     udp: &'a UdpSocket,
+    batch: UdpBatch,
     dropped: u64,
+}
+
+impl Output<'_> {
+    /// Sends the datagrams the last batch of packets produced.
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.batch.flush(self.udp.as_raw_fd());
+        }
+    }
 }
 
 impl Io for Output<'_> {
@@ -67,9 +78,7 @@ impl Io for Output<'_> {
     }
 
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
-        if self.udp.try_send_to(datagram, to).is_err() {
-            self.dropped += 1;
-        }
+        self.batch.push(to, datagram);
     }
 }
 
@@ -175,6 +184,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     let mut out = Output {
         tun: &tun,
         udp: &udp,
+        batch: UdpBatch::new(std::env::var_os("VIFGATE_NO_GSO").is_none()),
         dropped: 0,
     };
     loop {
@@ -189,6 +199,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         Err(_) => break,
                     }
                 }
+                out.flush();
             }
             r = udp.recv_from(&mut udp_buf) => {
                 let (mut n, mut from) = match r {
@@ -202,9 +213,11 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         Err(_) => break,
                     }
                 }
+                out.flush();
             }
             _ = tokio::time::sleep_until(deadline) => {
                 router.handle_timeout(Instant::now(), &mut out);
+                out.flush();
             }
             c = status.accept() => {
                 if let Ok((mut stream, _)) = c {

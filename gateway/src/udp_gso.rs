@@ -1,0 +1,255 @@
+//! Batched UDP sends with Linux segmentation offload (`UDP_SEGMENT`, Linux
+//! 4.18+): datagrams of one size to one destination leave in a single
+//! `sendmsg`, as one large buffer the kernel cuts into datagrams late in the
+//! stack. Per-datagram system calls and stack traversals, not crypto, are
+//! what a user-space tunnel pays for (the profile in BENCHMARKS.md).
+//!
+//! I/O shell only: the router still hands over one datagram at a time.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::RawFd;
+
+/// `UDP_SEGMENT` socket option / control message (linux/udp.h).
+const UDP_SEGMENT: libc::c_int = 103;
+/// Most segments in one send (the kernel's UDP_MAX_SEGMENTS is 64 or 128).
+const MAX_SEGMENTS: usize = 64;
+/// Most bytes in one send (an IP packet's payload).
+const MAX_BYTES: usize = 65_000;
+
+/// Datagrams waiting to be sent, in order.
+pub struct UdpBatch {
+    buf: Vec<u8>,
+    segs: Vec<(SocketAddr, usize, usize)>,
+    gso: bool,
+    /// Datagrams the kernel refused.
+    pub failed: u64,
+    /// System calls made (for benchmarks and tests).
+    pub syscalls: u64,
+}
+
+impl Default for UdpBatch {
+    fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl UdpBatch {
+    /// An empty batch; `gso` false sends one datagram per call.
+    pub fn new(gso: bool) -> Self {
+        UdpBatch {
+            buf: Vec::with_capacity(MAX_BYTES * 2),
+            segs: Vec::with_capacity(MAX_SEGMENTS * 2),
+            gso,
+            failed: 0,
+            syscalls: 0,
+        }
+    }
+
+    /// Queues a datagram (copied).
+    pub fn push(&mut self, to: SocketAddr, datagram: &[u8]) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(datagram);
+        self.segs.push((to, start, datagram.len()));
+    }
+
+    /// Whether anything waits.
+    pub fn is_empty(&self) -> bool {
+        self.segs.is_empty()
+    }
+
+    /// Sends everything queued on `fd`, coalescing runs of equal-size
+    /// datagrams to one destination (the last of a run may be shorter).
+    /// Falls back to one datagram per call, for good, when the kernel
+    /// refuses segmentation offload.
+    pub fn flush(&mut self, fd: RawFd) {
+        let mut i = 0;
+        while i < self.segs.len() {
+            let (to, start, size) = self.segs[i];
+            let mut j = i + 1;
+            let mut bytes = size;
+            if self.gso {
+                while j < self.segs.len()
+                    && j - i < MAX_SEGMENTS
+                    && self.segs[j].0 == to
+                    && self.segs[j].2 <= size
+                    && bytes + self.segs[j].2 <= MAX_BYTES
+                {
+                    bytes += self.segs[j].2;
+                    j += 1;
+                    if self.segs[j - 1].2 < size {
+                        break; // a shorter datagram ends a run
+                    }
+                }
+            }
+            let data = &self.buf[start..start + bytes];
+            let gso_size = (j - i > 1).then_some(size as u16);
+            match send(fd, to, data, gso_size) {
+                Ok(()) => self.syscalls += 1,
+                Err(e)
+                    if gso_size.is_some()
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::ENOPROTOOPT)
+                        ) =>
+                {
+                    tracing::info!(
+                        "UDP segmentation offload refused ({e}): sending one datagram per call"
+                    );
+                    self.gso = false;
+                    for k in i..j {
+                        let (to, s, n) = self.segs[k];
+                        self.syscalls += 1;
+                        if send(fd, to, &self.buf[s..s + n], None).is_err() {
+                            self.failed += 1;
+                        }
+                    }
+                }
+                Err(_) => {
+                    self.syscalls += 1;
+                    self.failed += (j - i) as u64;
+                }
+            }
+            i = j;
+        }
+        self.buf.clear();
+        self.segs.clear();
+    }
+}
+
+fn sockaddr(to: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: to.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*to.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// One `sendmsg`, with a `UDP_SEGMENT` control message when `gso_size` is
+/// given. Non-blocking: a full socket buffer is an error (the datagrams are
+/// dropped, as a router drops on a full queue).
+fn send(fd: RawFd, to: SocketAddr, data: &[u8], gso_size: Option<u16>) -> io::Result<()> {
+    let SocketAddr::V4(to) = to else {
+        return Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+    };
+    let mut addr = sockaddr(to);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // room for one cmsg carrying a u16, aligned
+    let mut control = [0u64; 4];
+    // SAFETY: msghdr is plain data; every pointer in it points at a local
+    // that outlives the call, with the lengths given.
+    let rc = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if let Some(size) = gso_size {
+            let space = libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) as usize;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_UDP;
+            (*cmsg).cmsg_type = UDP_SEGMENT;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), size);
+        }
+        libc::sendmsg(fd, &msg, 0)
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        (a, b)
+    }
+
+    fn receive_all(b: &UdpSocket, n: usize) -> Vec<Vec<u8>> {
+        let mut out = vec![];
+        let mut buf = [0u8; 2048];
+        for _ in 0..n {
+            let (len, _) = b.recv_from(&mut buf).unwrap();
+            out.push(buf[..len].to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn a_run_of_equal_datagrams_arrives_as_separate_datagrams() {
+        let (a, b) = pair();
+        let to = b.local_addr().unwrap();
+        let mut batch = UdpBatch::new(true);
+        let sent: Vec<Vec<u8>> = (0..10u8)
+            .map(|k| vec![k; 1000])
+            .chain([vec![99u8; 300]])
+            .collect();
+        for d in &sent {
+            batch.push(to, d);
+        }
+        batch.flush(a.as_raw_fd());
+        assert_eq!(batch.failed, 0);
+        assert_eq!(
+            receive_all(&b, sent.len()),
+            sent,
+            "same datagrams, same order"
+        );
+        // with offload: one call for the run (or one per datagram where the
+        // kernel refused it)
+        assert!(
+            batch.syscalls == 1 || batch.syscalls == 11,
+            "{}",
+            batch.syscalls
+        );
+    }
+
+    #[test]
+    fn different_sizes_and_destinations_split_runs() {
+        let (a, b) = pair();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut batch = UdpBatch::new(true);
+        batch.push(b.local_addr().unwrap(), &[1; 500]);
+        batch.push(c.local_addr().unwrap(), &[2; 500]);
+        batch.push(b.local_addr().unwrap(), &[3; 200]);
+        batch.push(b.local_addr().unwrap(), &[4; 600]);
+        batch.flush(a.as_raw_fd());
+        assert_eq!(
+            receive_all(&b, 3),
+            vec![vec![1; 500], vec![3; 200], vec![4; 600]]
+        );
+        assert_eq!(receive_all(&c, 1), vec![vec![2; 500]]);
+        assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn without_offload_each_datagram_is_one_call() {
+        let (a, b) = pair();
+        let mut batch = UdpBatch::new(false);
+        for k in 0..5u8 {
+            batch.push(b.local_addr().unwrap(), &[k; 100]);
+        }
+        batch.flush(a.as_raw_fd());
+        assert_eq!(batch.syscalls, 5);
+        assert_eq!(receive_all(&b, 5).len(), 5);
+    }
+}
