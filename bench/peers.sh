@@ -1,0 +1,615 @@
+#!/usr/bin/env bash
+# bench/peers.sh: vifgate against its peers, side by side, in one run.
+#
+#   sudo bench/peers.sh            # installs what is missing, builds, measures
+#
+# Layout (the same for every peer; both tunnel ends on this box):
+#
+#   ns ${P}a  172.30.0.1 ──veth ${P}va/${P}vb── 172.30.0.2  ns ${P}b
+#             tunnel 10.99.0.1/24  ══ UDP 51820 ══  tunnel 10.99.0.2/24
+#             iperf3 client, ping                   iperf3 server
+#
+# Peers: veth (no tunnel: iperf3 straight over the veth, the limit),
+# wireguard-go, boringtun-cli and vifgate (`vifgate gateway`, no [policy]),
+# each on both ends, MTU 1420, one at a time. For each: iperf3 one TCP stream
+# a->b and b->a (-R), UDP at -b 0 with 64- and 1392-byte payloads (the
+# receiver's packets/s and loss; 1392 + 8 + 20 = 1420 bytes, the largest
+# datagram that fits the tunnel MTU: -l 1400 would be cut into two IP
+# fragments inside the tunnels and not over the veth), and
+# ping -c 100 -i 0.01. Then, with perf
+# installed, a perf profile of both vifgate gateways during a TCP run.
+#
+# Everything (namespaces, links, TUN devices, processes, UAPI sockets) is
+# named with a per-run prefix and removed on exit, on error and on Ctrl-C.
+# The results go to bench/results/peers-DATE.json (+ .txt table, + perf
+# summaries). Environment knobs: see usage() below.
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TCP_SECS=${TCP_SECS:-10}
+UDP_SECS=${UDP_SECS:-5}
+UDP_SIZES=${UDP_SIZES:-"64 1392"}
+PING_COUNT=${PING_COUNT:-100}
+PEERS=${PEERS:-"veth wireguard-go boringtun vifgate"}
+PROFILE=${PROFILE:-1}
+PROFILE_SECS=${PROFILE_SECS:-6}
+INSTALL=${INSTALL:-1}
+STAMP=$(date +%Y%m%d-%H%M%S)
+STARTED=$(date)
+OUT=${OUT:-$ROOT/bench/results/peers-$STAMP.json}
+MTU=1420
+PORT=51820
+IPERF_PORT=5201
+UNDER_A=172.30.0.1 UNDER_B=172.30.0.2
+TUN_A=10.99.0.1 TUN_B=10.99.0.2
+
+usage() {
+    cat <<EOF
+usage: sudo $0 [--no-install] [--no-profile]
+
+Measures raw veth, wireguard-go, boringtun-cli and vifgate in network
+namespaces (one TCP stream both ways, UDP packets/s, ping RTT) and prints a
+table with the ratios vifgate/peer. Needs root, /dev/net/tun, ~3 minutes.
+
+Environment (defaults in brackets):
+  TCP_SECS [10]   UDP_SECS [5]   UDP_SIZES ["64 1392"]   PING_COUNT [100]
+  PEERS ["veth wireguard-go boringtun vifgate"]   PROFILE [1]   PROFILE_SECS [6]
+  INSTALL [1]     OUT [bench/results/peers-DATE.json]
+  VIFGATE [unset: cargo build --release this tree and measure target/release/vifgate;
+           set: measure that binary, no build]
+  PERF_DATA [unset; set: keep the raw perf data as \$PERF_DATA-a, -b]
+EOF
+}
+for arg in "$@"; do
+    case $arg in
+    --no-install) INSTALL=0 ;;
+    --no-profile) PROFILE=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '%s\n' "== [$(printf '%3d' "$SECONDS")s] $*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "needs root (namespaces, TUN devices)"
+[[ -c /dev/net/tun ]] || die "no /dev/net/tun"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# ---------------------------------------------------------------- install
+have() { command -v "$1" >/dev/null 2>&1; }
+perf_works() { have perf && perf stat -e task-clock -- true >/dev/null 2>&1; }
+
+install_deps() {
+    local missing=()
+    have ip || missing+=(iproute2)
+    have iperf3 || missing+=(iperf3)
+    have wireguard-go || missing+=(wireguard-go)
+    have wg || missing+=(wireguard-tools)
+    { have ping && ping -V 2>&1 | grep -q iputils; } || missing+=(iputils-ping)
+    have jq || missing+=(jq)
+    [[ $PROFILE == 1 ]] && ! perf_works && missing+=(linux-perf)
+    if ((${#missing[@]})); then
+        log "apt-get install ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    if ! have boringtun-cli; then
+        log "cargo install boringtun-cli --locked"
+        cargo install boringtun-cli --locked
+    fi
+    if [[ -z ${VIFGATE:-} ]]; then
+        log "cargo build --release"
+        (cd "$ROOT" && cargo build --release --quiet)
+    fi
+}
+if [[ $INSTALL == 1 ]]; then install_deps; fi
+for t in ip iperf3 wireguard-go wg ping jq boringtun-cli; do
+    have "$t" || die "$t is not installed (run without --no-install)"
+done
+if [[ $PROFILE == 1 ]] && ! perf_works; then
+    log "perf does not work here: no profile"
+    PROFILE=0
+fi
+# what is measured: this tree's release build, or the binary in $VIFGATE
+BUILT_HERE=false
+if [[ -z ${VIFGATE:-} ]]; then VIFGATE=$ROOT/target/release/vifgate; BUILT_HERE=true; fi
+[[ -x $VIFGATE ]] || die "$VIFGATE missing (cargo build --release)"
+VIFGATE_SHA=$(sha256sum "$VIFGATE" | cut -c1-16)
+GIT_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# uncommitted changes to what the binary is built from
+GIT_DIRTY=$(git -C "$ROOT" status --porcelain -- src gateway topology Cargo.toml Cargo.lock 2>/dev/null |
+    awk '{print $2}' | paste -sd, -)
+if $BUILT_HERE && [[ -n $GIT_DIRTY ]]; then
+    log "note: measuring a build of uncommitted changes ($GIT_DIRTY)"
+fi
+
+# ---------------------------------------------------------------- the lab
+# A short prefix: interface names have 15 bytes (prefix <= 9, suffix 2-3).
+P=vb$(($$ % 100000))$(printf %x $((RANDOM % 16)))
+WORK=$(mktemp -d "/tmp/vifgate-bench-$P.XXXX")
+declare -A PID=()   # name -> pid of every process started in the lab
+FG=""               # the foreground measurement, killed on Ctrl-C
+NS_MADE=()
+
+stop_proc() { # name: SIGTERM, 3 s, SIGKILL
+    local name=$1 pid=${PID[$1]:-} i
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 30; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset "PID[$name]"
+}
+
+exec 3>&1 4>&2   # the script's own stdout/stderr, for cleanup
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM ERR
+    exec 1>&3 2>&4   # a trap can run inside a redirected command
+    [[ -n $FG ]] && kill -TERM "$FG" 2>/dev/null
+    [[ -n $FG ]] && { wait "$FG" 2>/dev/null || true; }
+    for name in "${!PID[@]}"; do stop_proc "$name"; done
+    for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    rm -f /var/run/wireguard/"$P"*.sock
+    if ((rc != 0)); then
+        for f in "$WORK"/*.log; do
+            [[ -s $f ]] || continue
+            printf -- '--- %s (last lines)\n' "${f##*/}" >&2
+            tail -n 15 "$f" >&2
+        done
+    fi
+    rm -rf "$WORK"
+    ((rc == 0)) || log "stopped (exit $rc); lab $P removed"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
+
+nsx() { local ns=$1; shift; ip netns exec "$P$ns" "$@"; }
+
+spawn() { # name ns cmd...: a background process in namespace ns
+    local name=$1 ns=$2
+    shift 2
+    # its own session: a Ctrl-C reaches the script, which stops everything;
+    # setsid and ip netns exec exec, so $! is the process itself
+    setsid ip netns exec "$P$ns" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+    PID[$name]=$!
+}
+
+# run a foreground command so that Ctrl-C/TERM interrupt the script at once
+fg_run() {
+    setsid "$@" &
+    FG=$!
+    local rc=0
+    wait "$FG" || rc=$?
+    FG=""
+    return "$rc"
+}
+
+wait_for() { # seconds cmd...
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+make_lab() {
+    for ns in a b; do
+        ip netns add "$P$ns"
+        NS_MADE+=("$P$ns")
+        ip -n "$P$ns" link set lo up
+    done
+    ip link add "${P}va" netns "${P}a" type veth peer name "${P}vb" netns "${P}b"
+    ip -n "${P}a" addr add "$UNDER_A/24" dev "${P}va"
+    ip -n "${P}b" addr add "$UNDER_B/24" dev "${P}vb"
+    ip -n "${P}a" link set "${P}va" up
+    ip -n "${P}b" link set "${P}vb" up
+    spawn iperf3-server b iperf3 -s -p "$IPERF_PORT"
+    wait_for 5 nsx b sh -c "ss -ltn | grep -q :$IPERF_PORT" || die "iperf3 server did not start"
+}
+
+# ------------------------------------------------------------ the tunnels
+# each up_* brings both ends up and sets TUNNEL_PIDS; down_* removes them
+
+wg_keys() { # tool: keys in $WORK/ka, kb; public keys in PUB_A, PUB_B
+    (umask 077; "$1" genkey >"$WORK/ka"; "$1" genkey >"$WORK/kb")
+    PUB_A=$("$1" pubkey <"$WORK/ka")
+    PUB_B=$("$1" pubkey <"$WORK/kb")
+}
+
+# wg set + address + MTU on a UAPI (wireguard-go, boringtun) interface
+uapi_configure() { # ns ifname key my_addr peer_pub peer_underlay peer_tun
+    local ns=$1 dev=$2
+    wait_for 10 test -S "/var/run/wireguard/$dev.sock" || die "$dev: no UAPI socket"
+    nsx "$ns" wg set "$dev" private-key "$3" listen-port "$PORT" \
+        peer "$5" endpoint "$6:$PORT" allowed-ips "$7/32"
+    ip -n "$P$ns" addr add "$4/24" dev "$dev"
+    ip -n "$P$ns" link set "$dev" mtu "$MTU" up
+}
+
+up_uapi() { # name suffix cmd...: a UAPI userspace WireGuard on both ends
+    local name=$1 sfx=$2
+    shift 2
+    wg_keys wg
+    spawn "$name-a" a "$@" "$P${sfx}a"
+    spawn "$name-b" b "$@" "$P${sfx}b"
+    uapi_configure a "$P${sfx}a" "$WORK/ka" "$TUN_A" "$PUB_B" "$UNDER_B" "$TUN_B"
+    uapi_configure b "$P${sfx}b" "$WORK/kb" "$TUN_B" "$PUB_A" "$UNDER_A" "$TUN_A"
+    TUNNEL_PIDS=("${PID[$name-a]}" "${PID[$name-b]}")
+    TUN_DEV=$P$sfx
+}
+
+up_wireguard-go() {
+    up_uapi wggo g env LOG_LEVEL=error wireguard-go -f
+}
+down_wireguard-go() { stop_proc wggo-a; stop_proc wggo-b; }
+
+up_boringtun() {
+    # defaults otherwise (4 threads, multi-queue TUN, connected UDP)
+    up_uapi bt t env WG_LOG_LEVEL=error boringtun-cli --foreground \
+        --disable-drop-privileges --log "$WORK/boringtun.out"
+}
+down_boringtun() { stop_proc bt-a; stop_proc bt-b; }
+
+vifgate_config() { # side my_addr peer_pub peer_underlay peer_tun
+    cat >"$WORK/$1.toml" <<EOF
+# no [policy]: nothing filtered, nothing tracked
+[interface]
+name = "${P}f$1"
+address = "$2/24"
+mtu = $MTU
+listen_port = $PORT
+private_key_file = "k$1"
+
+[[peer]]
+name = "far"
+public_key = "$3"
+endpoint = "$4:$PORT"
+allowed_ips = ["$5/32"]
+
+[[route]]
+prefix = "$5/32"
+peer = "far"
+
+[status]
+socket = "$1.sock"
+EOF
+    "$VIFGATE" gateway --config "$WORK/$1.toml" --check >/dev/null
+}
+
+up_vifgate() {
+    wg_keys "$VIFGATE"
+    vifgate_config a "$TUN_A" "$PUB_B" "$UNDER_B" "$TUN_B"
+    vifgate_config b "$TUN_B" "$PUB_A" "$UNDER_A" "$TUN_A"
+    spawn vifgate-a a env RUST_LOG=warn "$VIFGATE" gateway --config "$WORK/a.toml"
+    spawn vifgate-b b env RUST_LOG=warn "$VIFGATE" gateway --config "$WORK/b.toml"
+    wait_for 10 ip -n "${P}a" link show "${P}fa" || die "vifgate a: no TUN device"
+    wait_for 10 ip -n "${P}b" link show "${P}fb" || die "vifgate b: no TUN device"
+    TUNNEL_PIDS=("${PID[vifgate-a]}" "${PID[vifgate-b]}")
+    TUN_DEV=${P}f
+}
+down_vifgate() { stop_proc vifgate-a; stop_proc vifgate-b; }
+
+up_veth() { TUNNEL_PIDS=(); TUN_DEV=""; }
+down_veth() { :; }
+
+# ------------------------------------------------------------ measuring
+RESULTS=$WORK/results.json
+echo '{}' >"$RESULTS"
+put() { # peer key json-value
+    jq --arg p "$1" --arg k "$2" --argjson v "$3" '.[$p][$k] = $v' "$RESULTS" >"$RESULTS.new"
+    mv "$RESULTS.new" "$RESULTS"
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+proc_ticks() { # pid: utime+stime of the process (all threads)
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    s=${s##*) }
+    set -- $s
+    echo $((${12} + ${13}))
+}
+host_busy() { # "busy total" jiffies of the whole machine
+    local _cpu user nice sys idle iowait irq softirq steal _rest
+    read -r _cpu user nice sys idle iowait irq softirq steal _rest </proc/stat
+    echo "$((user + nice + sys + irq + softirq + steal)) $((user + nice + sys + idle + iowait + irq + softirq + steal))"
+}
+CPU_T0=() HOST0=() T0=0
+cpu_start() {
+    CPU_T0=()
+    local p
+    for p in "${TUNNEL_PIDS[@]}"; do CPU_T0+=("$(proc_ticks "$p")"); done
+    HOST0=($(host_busy))
+    T0=$(date +%s.%N)
+}
+cpu_json() { # {"gw_a": %, "gw_b": %, "host": %} since cpu_start (100 % = one core)
+    local t1 h1 i json='{' p
+    t1=$(date +%s.%N)
+    h1=($(host_busy))
+    for i in "${!TUNNEL_PIDS[@]}"; do
+        p=${TUNNEL_PIDS[$i]}
+        json+="\"gw_$([[ $i == 0 ]] && echo a || echo b)\": $(awk -v d=$(($(proc_ticks "$p") - CPU_T0[i])) \
+            -v hz="$CLK_TCK" -v t="$t1" -v t0="$T0" 'BEGIN{printf "%.0f", 100*d/hz/(t-t0)}'),"
+    done
+    json+="\"host\": $(awk -v b=$((h1[0] - HOST0[0])) -v t=$((h1[1] - HOST0[1])) -v n="$(nproc)" \
+        'BEGIN{printf "%.0f", t ? 100*n*b/t : 0}')}"
+    echo "$json"
+}
+
+# where packets are lost: UDP socket overflows (RcvbufErrors, SndbufErrors of
+# /proc/net/snmp, per namespace: the tunnel's outer UDP and, in the UDP tests,
+# iperf3's inner UDP too) and the TUN devices' tx drops (the kernel queued a
+# packet for the tunnel process faster than it reads them: txqueuelen 500)
+drop_counters() { # -> JSON object of absolute counters
+    local ns snmp json='{'
+    for ns in a b; do
+        snmp=$(nsx "$ns" awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
+            else print $(c["RcvbufErrors"]), $(c["SndbufErrors"]) }' /proc/net/snmp)
+        set -- $snmp
+        json+="\"udp_rcvbuf_errors_$ns\": $1, \"udp_sndbuf_errors_$ns\": $2, "
+        if [[ -n $TUN_DEV ]]; then
+            json+="\"tun_tx_dropped_$ns\": $(ip -n "$P$ns" -j -s link show "$TUN_DEV$ns" |
+                jq '.[0].stats64.tx.dropped // .[0].stats.tx.dropped // null'), "
+        fi
+    done
+    echo "${json%, }}"
+}
+DROPS0='{}'
+drops_start() { DROPS0=$(drop_counters); }
+drops_json() { # counters since drops_start
+    jq -n --argjson a "$DROPS0" --argjson b "$(drop_counters)" \
+        '$b | with_entries(.value -= ($a[.key] // 0))' | jq -c .
+}
+
+iperf() { # out-file args...: iperf3 client in a, JSON to out-file
+    local out=$1
+    shift
+    fg_run timeout $((TCP_SECS + UDP_SECS + 30)) ip netns exec "${P}a" \
+        iperf3 -c "$DST" -p "$IPERF_PORT" --connect-timeout 5000 -J "$@" >"$out" 2>"$out.err" || true
+    if ! jq -e '.end.sum_received' "$out" >/dev/null 2>&1; then
+        log "  iperf3 $* failed: $(jq -r '.error // empty' "$out" 2>/dev/null) $(head -c 300 "$out.err")"
+        return 1
+    fi
+}
+
+measure() { # peer
+    local peer=$1 f cpu
+    if [[ $peer == veth ]]; then DST=$UNDER_B; else DST=$TUN_B; fi
+    # the first packets start the handshake
+    wait_for 15 nsx a ping -c 1 -W 1 -q "$DST" || die "$peer: no ping through the tunnel"
+    sleep 1
+
+    for dir in fwd rev; do
+        f=$WORK/$peer-tcp-$dir.json
+        cpu_start
+        drops_start
+        if iperf "$f" -t "$TCP_SECS" $([[ $dir == rev ]] && echo -R); then
+            cpu=$(cpu_json)
+            put "$peer" "tcp_${dir}_drops" "$(drops_json)"
+            put "$peer" "tcp_${dir}_gbps" "$(jq '.end.sum_received.bits_per_second / 1e9' "$f")"
+            put "$peer" "tcp_${dir}_retransmits" "$(jq '.end.sum_sent.retransmits // null' "$f")"
+            put "$peer" "tcp_${dir}_cpu" "$cpu"
+            log "  $peer tcp $dir: $(jq -r '.end.sum_received.bits_per_second / 1e9 * 100 | round / 100' "$f") Gbit/s, $(jq -r '.end.sum_sent.retransmits' "$f") retransmits  cpu% $cpu  drops $(jq -c --arg p "$peer" --arg k "tcp_${dir}_drops" '.[$p][$k]' "$RESULTS")"
+        fi
+        sleep 1
+    done
+    for size in $UDP_SIZES; do
+        f=$WORK/$peer-udp-$size.json
+        cpu_start
+        drops_start
+        if iperf "$f" -u -b 0 -l "$size" -t "$UDP_SECS"; then
+            cpu=$(cpu_json)
+            put "$peer" "udp${size}_drops" "$(drops_json)"
+            put "$peer" "udp${size}_rx_pps" "$(jq '.end.sum_received | (.packets - .lost_packets) / .seconds | round' "$f")"
+            put "$peer" "udp${size}_tx_pps" "$(jq '.end.sum_sent | .packets / .seconds | round' "$f")"
+            put "$peer" "udp${size}_loss_pct" "$(jq '.end.sum_received.lost_percent * 10 | round / 10' "$f")"
+            put "$peer" "udp${size}_cpu" "$cpu"
+            log "  $peer udp $size B: $(jq -r '.end.sum_received | (.packets - .lost_packets) / .seconds | round' "$f") pps received, $(jq -r '.end.sum_received.lost_percent | round' "$f") % lost  cpu% $cpu  drops $(jq -c --arg p "$peer" --arg k "udp${size}_drops" '.[$p][$k]' "$RESULTS")"
+        fi
+        sleep 1
+    done
+    f=$WORK/$peer-ping.txt
+    fg_run ip netns exec "${P}a" ping -c "$PING_COUNT" -i 0.01 -q "$DST" >"$f" 2>&1 || true
+    local rtt loss
+    rtt=$(sed -n 's|.*= \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\) ms.*|\2 \4|p' "$f")
+    loss=$(sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p' "$f")
+    if [[ -n $rtt ]]; then
+        set -- $rtt
+        put "$peer" ping_avg_ms "$1"
+        put "$peer" ping_mdev_ms "$2"
+        put "$peer" ping_loss_pct "${loss:-null}"
+        log "  $peer ping: avg $1 ms, mdev $2 ms, loss ${loss}%"
+    else
+        log "  $peer ping failed: $(tail -n 2 "$f")"
+    fi
+}
+
+# perf on both vifgate gateways during a TCP a->b run
+perf_summary() { # perf.data pid side
+    local data=$1 pid=$2 side=$3
+    echo "# vifgate gateway $side (pid $pid) during iperf3 tcp a->b:"
+    echo "# a encrypts (TUN -> UDP) and takes the ACKs back, b decrypts (UDP -> TUN)"
+    echo "# perf record -g -p $pid; perf report --no-children (self time, top entries)"
+    perf report -i "$data" --no-children --stdio -g none --percent-limit 1 \
+        --sort dso,symbol 2>/dev/null |
+        grep -v -e '^$' -e '^# *$' -e 'Tip:' -e 'header-only' -e '^# \.\.' |
+        sed -E 's/ +- +- *$//; s/ +$//; s/IPC +\[IPC Coverage\]//' | cut -c1-150
+    echo
+    echo "# perf report --children: inclusive time of the entry points"
+    perf report -i "$data" --children --stdio -g none --sort symbol 2>/dev/null |
+        sed -E 's/ +- +- *$//; s/ +$//' |
+        grep -E '\] (do_syscall_64|__x64_sys_[a-z_]+|ring_core.*chacha[a-z0-9_]+|gateway::router::Router::[a-z_]+|boringtun::noise::Tunn::[a-z_]+|tun_(get_user|do_read)|net_rx_action|udp_sendmsg|udp_recvmsg|ep_poll)$' |
+        head -n 25 || true
+}
+
+profile_vifgate() {
+    local base=${OUT%.json} pa=${PID[vifgate-a]} pb=${PID[vifgate-b]} side
+    log "profile: perf record -g on both vifgate gateways during iperf3 tcp a->b"
+    ip netns exec "${P}a" iperf3 -c "$DST" -p "$IPERF_PORT" -t $((PROFILE_SECS + 4)) -J \
+        >"$WORK/profile-iperf.json" 2>/dev/null &
+    PID[profile-iperf]=$!
+    sleep 1
+    # one perf per gateway, at once
+    perf record -q -g -o "$WORK/perf-a.data" -p "$pa" -- sleep "$PROFILE_SECS" \
+        >"$WORK/perf-record-a.log" 2>&1 &
+    PID[perf-a]=$!
+    perf record -q -g -o "$WORK/perf-b.data" -p "$pb" -- sleep "$PROFILE_SECS" \
+        >"$WORK/perf-record-b.log" 2>&1 || true
+    wait "${PID[perf-a]}" 2>/dev/null || true
+    unset "PID[perf-a]"
+    # counts per second, both at once: syscalls, and those that failed
+    # (EAGAIN: a read that ends a batch, a send the shell drops)
+    local side pid events=(-e task-clock -e context-switches -e raw_syscalls:sys_enter)
+    for sc in read write sendto recvfrom; do
+        events+=(-e "syscalls:sys_exit_$sc" -e "syscalls:sys_exit_$sc" --filter 'ret < 0')
+    done
+    events+=(-e syscalls:sys_enter_epoll_wait)
+    perf stat -x, "${events[@]}" -p "$pa" -- sleep 1 2>"$WORK/perf-stat-a.csv" >/dev/null &
+    PID[perf-stat]=$!
+    perf stat -x, "${events[@]}" -p "$pb" -- sleep 1 2>"$WORK/perf-stat-b.csv" >/dev/null || true
+    wait "${PID[perf-stat]}" 2>/dev/null || true
+    unset "PID[perf-stat]"
+    wait "${PID[profile-iperf]}" 2>/dev/null || true
+    unset "PID[profile-iperf]"
+    local gbps stats=()
+    gbps=$(jq '.end.sum_received.bits_per_second / 1e9' "$WORK/profile-iperf.json" 2>/dev/null) || gbps=null
+    for side in a b; do
+        # CSV lines in the order of the events
+        stats+=("$(awk -F, 'BEGIN {
+                split("cpu_ms context_switches syscalls read read_failed write write_failed sendto sendto_failed recvfrom recvfrom_failed epoll_wait", k, " ") }
+            /^[0-9.]+,/ { n++; v = ($1 ~ /^[0-9.]+$/) ? $1 : "null"; out = out (n > 1 ? ", " : "") "\"" k[n] "\": " v }
+            END { print "{" out "}" }' "$WORK/perf-stat-$side.csv")")
+    done
+    # data segments/s of the TCP stream: MSS 1368 (1420 - 40 - 12 of timestamps)
+    put vifgate profile "$(jq -n --argjson g "${gbps:-null}" --argjson a "${stats[0]}" --argjson b "${stats[1]}" \
+        '{tcp_gbps_under_perf: $g,
+          tcp_segments_per_s: (if $g then ($g * 1e9 / 8 / 1368 | round) else null end),
+          per_second: {gw_a: $a, gw_b: $b}}')"
+    perf_summary "$WORK/perf-a.data" "$pa" a >"$base-perf-a.txt"
+    perf_summary "$WORK/perf-b.data" "$pb" b >"$base-perf-b.txt"
+    for side in a b; do
+        { echo; echo "# perf stat -x, -p PID -- sleep 1: task-clock, context switches, syscalls,"
+          echo "# read/write/sendto/recvfrom exits (all, then failed: ret < 0), epoll_wait"
+          cat "$WORK/perf-stat-$side.csv"; } >>"$base-perf-$side.txt"
+        if [[ -n ${PERF_DATA:-} ]]; then cp "$WORK/perf-$side.data" "$PERF_DATA-$side"; fi
+    done
+    log "  $(jq -c .vifgate.profile "$RESULTS")"
+    log "  profiles: $base-perf-a.txt, $base-perf-b.txt"
+}
+
+# ------------------------------------------------------------ the run
+log "lab $P: namespaces ${P}a, ${P}b; results to $OUT"
+mkdir -p "$(dirname "$OUT")"
+make_lab
+for peer in $PEERS; do
+    log "$peer"
+    "up_$peer"
+    measure "$peer"
+    if [[ $peer == vifgate && $PROFILE == 1 ]]; then profile_vifgate; fi
+    "down_$peer"
+    sleep 1
+done
+
+# ------------------------------------------------------------ the report
+ver() { "$@" 2>&1 | head -n 1; }
+jq -n \
+    --slurpfile r "$RESULTS" \
+    --arg date "$STARTED" \
+    --arg command "$0 $*" \
+    --arg kernel "$(uname -r)" \
+    --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+    --argjson cores "$(nproc)" \
+    --arg mem "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
+    --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" \
+    --arg wggo "$(wireguard-go --version 2>&1 | sed -n 's/^wireguard-go //p' | head -n 1)" \
+    --arg bt "$(ver boringtun-cli --version)" \
+    --arg iperf "$(ver iperf3 --version)" \
+    --arg vifgate "$(ver "$VIFGATE" --version)" \
+    --arg rustc "$(ver rustc --version)" \
+    --arg vbin "$VIFGATE" --arg vsha "$VIFGATE_SHA" --argjson vhere "$BUILT_HERE" \
+    --arg ghead "$GIT_HEAD" --arg gdirty "$GIT_DIRTY" \
+    --argjson tcp "$TCP_SECS" --argjson udp "$UDP_SECS" --argjson ping "$PING_COUNT" \
+    --arg sizes "$UDP_SIZES" --argjson mtu "$MTU" \
+    '$r[0] as $p
+     | def ratio(a; b): if (a == null or b == null or b == 0) then null
+                        else (a / b * 100 | round / 100) end;
+       def diff(a; b): if (a == null or b == null) then null
+                       else ((a - b) * 1000 | round / 1000) end;
+       def vs(peer): {
+         tcp_fwd: ratio($p.vifgate.tcp_fwd_gbps; $p[peer].tcp_fwd_gbps),
+         tcp_rev: ratio($p.vifgate.tcp_rev_gbps; $p[peer].tcp_rev_gbps),
+         udp_rx_pps: ([$sizes | splits(" +") | select(. != "")] | map({key: ., value:
+           ratio($p.vifgate["udp\(.)_rx_pps"]; $p[peer]["udp\(.)_rx_pps"])}) | from_entries),
+         rtt_diff_ms: diff($p.vifgate.ping_avg_ms; $p[peer].ping_avg_ms) };
+     {
+       date: $date, command: $command,
+       machine: {cpu: $cpu, cores: $cores, memory: $mem, kernel: $kernel, os: $os},
+       versions: {"wireguard-go": $wggo, boringtun: $bt, iperf3: $iperf,
+                  vifgate: $vifgate, rustc: $rustc},
+       vifgate_build: {binary: $vbin, sha256_16: $vsha, built_from_this_tree: $vhere,
+                       tree_head: $ghead, tree_uncommitted: ($gdirty | if . == "" then [] else split(",") end)},
+       layout: "two namespaces joined by one veth (MTU 1500); tunnel ends in both, 10.99.0.1/24 <-> 10.99.0.2/24, MTU \($mtu); iperf3 client and ping in a, server in b; veth = no tunnel, over 172.30.0.1 <-> 172.30.0.2",
+       params: {tcp_secs: $tcp, udp_secs: $udp, udp_payloads: $sizes, ping: "-c \($ping) -i 0.01"},
+       units: {gbps: "Gbit/s at the receiver", rx_pps: "datagrams/s the receiver got", cpu: "% of one core (gw_a, gw_b: the tunnel processes; host: whole machine, 200 = both cores)"},
+       peers: $p,
+       added_rtt_ms: ($p | with_entries(select(.key != "veth") | .value = diff(.value.ping_avg_ms; $p.veth.ping_avg_ms))),
+       ratios: {"vifgate/wireguard-go": vs("wireguard-go"), "vifgate/boringtun": vs("boringtun")}
+     }' >"$OUT"
+
+# the table, from the JSON
+table() {
+    local j=$OUT cols=(veth wireguard-go boringtun vifgate)
+    g() { jq -r --arg p "$1" "try ((.peers[\$p]$2) // \"-\") catch \"-\"" "$j"; }
+    row() { # label jq-path format ratio-path
+        local label=$1 path=$2 fmt=$3 rpath=$4 c v
+        printf '%-26s' "$label"
+        for c in "${cols[@]}"; do
+            v=$(g "$c" "$path")
+            if [[ $v == - ]]; then printf '%14s' -; else printf "%14s" "$(printf "$fmt" "$v")"; fi
+        done
+        for c in "vifgate/wireguard-go" "vifgate/boringtun"; do
+            v=$(jq -r --arg c "$c" "(.ratios[\$c]$rpath) // \"-\"" "$j")
+            printf '%14s' "$v"
+        done
+        echo
+    }
+    printf '%-26s' ""
+    printf '%14s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
+    echo
+    row "TCP a->b (Gbit/s)" .tcp_fwd_gbps '%.2f' .tcp_fwd
+    row "TCP b->a -R (Gbit/s)" .tcp_rev_gbps '%.2f' .tcp_rev
+    row "TCP a->b retransmits" .tcp_fwd_retransmits '%s' .none
+    row "TCP b->a retransmits" .tcp_rev_retransmits '%s' .none
+    for size in $UDP_SIZES; do
+        row "UDP $size B rx (kpps)" ".udp${size}_rx_pps / 1000" '%.1f' ".udp_rx_pps[\"$size\"]"
+        row "UDP $size B loss (%)" ".udp${size}_loss_pct" '%.1f' '.none'
+    done
+    row "ping avg (ms)" .ping_avg_ms '%.3f' .rtt_diff_ms
+    row "ping mdev (ms)" .ping_mdev_ms '%.3f' .none
+    printf '%-26s%14s' "added RTT over veth (ms)" -
+    for c in wireguard-go boringtun vifgate; do
+        printf '%14s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
+    done
+    echo
+    row "CPU% tunnels a+b, TCP a->b" '| (.tcp_fwd_cpu.gw_a + .tcp_fwd_cpu.gw_b)' '%s' .none
+    row "CPU% host, TCP a->b" '.tcp_fwd_cpu.host' '%s' .none
+    row "CPU% tunnels a+b, TCP b->a" '| (.tcp_rev_cpu.gw_a + .tcp_rev_cpu.gw_b)' '%s' .none
+    echo
+    echo "ratios are vifgate/peer (>1: vifgate faster); for ping avg the ratio columns"
+    echo "are vifgate's RTT minus the peer's, in ms (<0: vifgate lower); CPU% is of one"
+    echo "core (200 = the whole 2-core box), tunnels = the two tunnel processes"
+    jq -r '.vifgate_build | "vifgate measured: \(.binary) (sha256 \(.sha256_16)…)" +
+        (if .built_from_this_tree then ", built from this tree at \(.tree_head)" +
+            (if (.tree_uncommitted | length) > 0 then " + uncommitted \(.tree_uncommitted | join(", "))" else "" end)
+         else "" end)' "$j"
+}
+table | tee "${OUT%.json}.txt"
+log "results: $OUT"
