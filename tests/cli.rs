@@ -299,5 +299,9 @@ fn the_readme_import_walk_through_holds() {
     let o = vifgate(&["topology", "check", out.to_str().expect("utf-8")]);
     std::fs::remove_file(&out).ok();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("4 of 4 expectations hold"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("4 of 4 expectations hold"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -221,7 +221,12 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
             }
             c = status.accept() => {
                 if let Ok((mut stream, _)) = c {
-                    let s = router.status(Instant::now());
+                    let mut s = serde_json::to_value(router.status(Instant::now())).unwrap_or_default();
+                    // what the shell itself could not hand to the kernel
+                    if let Some(d) = s.get_mut("drops").and_then(|d| d.as_object_mut()) {
+                        d.insert("tun_write".into(), out.dropped.into());
+                        d.insert("udp_send".into(), out.batch.failed.into());
+                    }
                     let body = serde_json::to_vec(&s).unwrap_or_default();
                     let _ = stream.write_all(&body).await;
                 }
