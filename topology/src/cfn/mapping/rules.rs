@@ -315,22 +315,8 @@ impl Mapper<'_> {
             }
             Some("icmp") => {
                 let ty = from.unwrap_or(-1);
-                let mut code = to.unwrap_or(-1);
-                if !(-1..=255).contains(&ty) || !(-1..=255).contains(&code) {
-                    return Err(format!("ICMP type {ty} code {code} out of range"));
-                }
-                if ty == -1 && code != -1 {
-                    notes.push(format!(
-                        "ICMP code {code} with all types (-1) is not valid: all codes are used"
-                    ));
-                    code = -1;
-                }
-                if ty != -1 {
-                    t.insert("icmp_type".into(), Toml::Integer(ty));
-                }
-                if code != -1 {
-                    t.insert("icmp_code".into(), Toml::Integer(code));
-                }
+                let code = to.unwrap_or(-1);
+                icmp_fields(&mut t, ty, code, &mut notes)?;
             }
             Some("icmpv6") if from.unwrap_or(-1) != -1 || to.unwrap_or(-1) != -1 => {
                 notes.push("ICMPv6 types are not modeled: all ICMPv6 is allowed".into());
@@ -450,22 +436,8 @@ fn try_nacl_entry(p: &Value) -> Result<(bool, Table, Vec<String>), String> {
         Some("icmp") => {
             let icmp = values::prop(p, "Icmp").ok_or("an ICMP entry without Icmp {Code, Type}")?;
             let ty = values::prop(icmp, "Type").and_then(int).unwrap_or(-1);
-            let mut code = values::prop(icmp, "Code").and_then(int).unwrap_or(-1);
-            if !(-1..=255).contains(&ty) || !(-1..=255).contains(&code) {
-                return Err(format!("ICMP type {ty} code {code} out of range"));
-            }
-            if ty == -1 && code != -1 {
-                notes.push(format!(
-                    "ICMP code {code} with all types (-1) is not valid: all codes are used"
-                ));
-                code = -1;
-            }
-            if ty != -1 {
-                t.insert("icmp_type".into(), Toml::Integer(ty));
-            }
-            if code != -1 {
-                t.insert("icmp_code".into(), Toml::Integer(code));
-            }
+            let code = values::prop(icmp, "Code").and_then(int).unwrap_or(-1);
+            icmp_fields(&mut t, ty, code, &mut notes)?;
         }
         _ => {}
     }
@@ -496,4 +468,33 @@ mod tests {
         assert_eq!(ports(-1, -1), Ok(Toml::String("all".into())));
         assert!(ports(80, 22).is_err());
     }
+}
+
+/// ICMP type and code as the topology writes them (`-1`, all, is the key
+/// left out). A code with all types is not valid AWS: all codes are used,
+/// with a note.
+fn icmp_fields(
+    t: &mut toml::Table,
+    ty: i64,
+    code: i64,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    if !(-1..=255).contains(&ty) || !(-1..=255).contains(&code) {
+        return Err(format!("ICMP type {ty} code {code} out of range"));
+    }
+    let code = if ty == -1 && code != -1 {
+        notes.push(format!(
+            "ICMP code {code} with all types (-1) is not valid: all codes are used"
+        ));
+        -1
+    } else {
+        code
+    };
+    if ty != -1 {
+        t.insert("icmp_type".into(), Toml::Integer(ty));
+    }
+    if code != -1 {
+        t.insert("icmp_code".into(), Toml::Integer(code));
+    }
+    Ok(())
 }
