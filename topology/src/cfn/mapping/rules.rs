@@ -450,26 +450,6 @@ fn try_nacl_entry(p: &Value) -> Result<(bool, Table, Vec<String>), String> {
     Ok((egress, t, notes))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protocols_and_ports_read_as_the_topology_writes_them() {
-        assert_eq!(
-            protocol(&Value::Str("6".into())),
-            Ok(Toml::String("tcp".into()))
-        );
-        assert_eq!(protocol(&Value::Num(-1.0)), Ok(Toml::String("-1".into())));
-        assert_eq!(protocol(&Value::Str("47".into())), Ok(Toml::Integer(47)));
-        assert!(protocol(&Value::Str("gre".into())).is_err());
-        assert_eq!(ports(22, 22), Ok(Toml::Integer(22)));
-        assert_eq!(ports(0, 65535), Ok(Toml::String("0-65535".into())));
-        assert_eq!(ports(-1, -1), Ok(Toml::String("all".into())));
-        assert!(ports(80, 22).is_err());
-    }
-}
-
 /// ICMP type and code as the topology writes them (`-1`, all, is the key
 /// left out). A code with all types is not valid AWS: all codes are used,
 /// with a note.
@@ -497,4 +477,24 @@ fn icmp_fields(
         t.insert("icmp_code".into(), Toml::Integer(code));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols_and_ports_read_as_the_topology_writes_them() {
+        assert_eq!(
+            protocol(&Value::Str("6".into())),
+            Ok(Toml::String("tcp".into()))
+        );
+        assert_eq!(protocol(&Value::Num(-1.0)), Ok(Toml::String("-1".into())));
+        assert_eq!(protocol(&Value::Str("47".into())), Ok(Toml::Integer(47)));
+        assert!(protocol(&Value::Str("gre".into())).is_err());
+        assert_eq!(ports(22, 22), Ok(Toml::Integer(22)));
+        assert_eq!(ports(0, 65535), Ok(Toml::String("0-65535".into())));
+        assert_eq!(ports(-1, -1), Ok(Toml::String("all".into())));
+        assert!(ports(80, 22).is_err());
+    }
 }
