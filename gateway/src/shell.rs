@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_tun::Tun;
@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use crate::config::{self, GatewayConfig};
 use crate::router::{Io, Router, BUFFER_SIZE};
-use crate::udp_gso::UdpBatch;
+use crate::udp_gso::{self, UdpBatch};
 
 /// Packets read from one source before the loop looks at the others.
 pub const BATCH: usize = 64;
@@ -166,6 +166,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         config.interface.listen_port
     )))?;
     set_buffers(&udp);
+    if std::env::var_os("VIFGATE_NO_GSO").is_none() && !udp_gso::enable_gro(udp.as_raw_fd()) {
+        info!("UDP receive offload (GRO) unavailable: one datagram per read");
+    }
     let status = status_listener(&config.status_socket)?;
     let _cleanup = RemoveOnDrop(config.status_socket.clone());
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("signal"))?;
@@ -201,16 +204,19 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 }
                 out.flush();
             }
-            r = udp.recv_from(&mut udp_buf) => {
-                let (mut n, mut from) = match r {
-                    Ok(x) => x,
-                    Err(e) => { warn!("UDP read: {e}"); continue; }
-                };
+            r = udp.readable() => {
+                if let Err(e) = r { warn!("UDP read: {e}"); continue; }
+                // datagrams one call at a time, or several at once when the
+                // kernel coalesced them (UDP GRO); each to the router
                 for _ in 0..BATCH {
-                    router.handle_udp(Instant::now(), from, &udp_buf[..n], &mut out);
-                    match udp.try_recv_from(&mut udp_buf) {
-                        Ok((m, f)) => { n = m; from = f; }
+                    let got = udp.try_io(Interest::READABLE, || udp_gso::recv(udp.as_raw_fd(), &mut udp_buf));
+                    let (n, from, segment) = match got {
+                        Ok(x) => x,
                         Err(_) => break,
+                    };
+                    let segment = segment.filter(|&s| s > 0).unwrap_or(n.max(1));
+                    for datagram in udp_buf[..n].chunks(segment) {
+                        router.handle_udp(Instant::now(), from, datagram, &mut out);
                     }
                 }
                 out.flush();

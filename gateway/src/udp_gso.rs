@@ -12,6 +12,8 @@ use std::os::fd::RawFd;
 
 /// `UDP_SEGMENT` socket option / control message (linux/udp.h).
 const UDP_SEGMENT: libc::c_int = 103;
+/// `UDP_GRO` socket option / control message (linux/udp.h, Linux 5.0+).
+const UDP_GRO: libc::c_int = 104;
 /// Most segments in one send (the kernel's UDP_MAX_SEGMENTS is 64 or 128).
 const MAX_SEGMENTS: usize = 64;
 /// Most bytes in one send (an IP packet's payload).
@@ -169,6 +171,71 @@ fn send(fd: RawFd, to: SocketAddr, data: &[u8], gso_size: Option<u16>) -> io::Re
     }
 }
 
+/// Asks the kernel to coalesce received datagrams of one flow (`UDP_GRO`):
+/// one `recvmsg` then returns several, each `segment` bytes but the last.
+/// Returns whether the kernel accepted.
+pub fn enable_gro(fd: RawFd) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: fd is a valid socket; the option value is a plain int.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+/// One `recvmsg` (non-blocking): bytes read, the sender, and the segment
+/// size when the kernel coalesced several datagrams (`UDP_GRO`).
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<usize>)> {
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 8];
+    // SAFETY: every pointer in msghdr points at a local that outlives the
+    // call, with the lengths given; the control buffer is 8-byte aligned.
+    let (n, msg) = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        let n = libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT);
+        (n, msg)
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if addr.sin_family != libc::AF_INET as libc::sa_family_t {
+        return Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+    }
+    let from = SocketAddr::V4(SocketAddrV4::new(
+        u32::from_be(addr.sin_addr.s_addr).into(),
+        u16::from_be(addr.sin_port),
+    ));
+    let mut segment = None;
+    // SAFETY: the kernel filled `control` up to msg_controllen; the CMSG
+    // macros stay within it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u16>());
+                segment = Some(size as usize);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, from, segment))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +306,34 @@ mod tests {
         );
         assert_eq!(receive_all(&c, 1), vec![vec![2; 500]]);
         assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn gro_receive_gives_back_each_datagram() {
+        let (a, b) = pair();
+        let gro = enable_gro(b.as_raw_fd());
+        let mut batch = UdpBatch::new(true);
+        let sent: Vec<Vec<u8>> = (0..8u8)
+            .map(|k| vec![k; 1200])
+            .chain([vec![77u8; 100]])
+            .collect();
+        for d in &sent {
+            batch.push(b.local_addr().unwrap(), d);
+        }
+        batch.flush(a.as_raw_fd());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut got = vec![];
+        let mut buf = vec![0u8; 65_536];
+        while got.len() < sent.len() {
+            let (n, from, seg) = match recv(b.as_raw_fd(), &mut buf) {
+                Ok(x) => x,
+                Err(e) => panic!("after {} datagrams: {e} (gro {gro})", got.len()),
+            };
+            assert_eq!(from, a.local_addr().unwrap());
+            let seg = seg.unwrap_or(n);
+            got.extend(buf[..n].chunks(seg).map(|c| c.to_vec()));
+        }
+        assert_eq!(got, sent);
     }
 
     #[test]
