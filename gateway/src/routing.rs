@@ -61,12 +61,7 @@ pub struct RoutingTable {
 impl RoutingTable {
     /// Builds the table.
     pub fn new(routes: Vec<Route>) -> Self {
-        let mut lpm: Lpm<Vec<usize>> = Lpm::new();
-        for (i, r) in routes.iter().enumerate() {
-            let slot = lpm.entry(r.prefix, Vec::new);
-            slot.push(i);
-            slot.sort_by_key(|&j| (routes[j].source, routes[j].priority, j));
-        }
+        let lpm = Lpm::ranked(&routes, |r| r.prefix, |r| (r.source, r.priority));
         RoutingTable { routes, lpm }
     }
 

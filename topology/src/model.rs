@@ -62,6 +62,9 @@ pub struct Topology {
     pub(crate) sg_members: Vec<Vec<Ipv4Addr>>,
     /// Index: security-group rules bucketed by protocol and port.
     pub(crate) sg_index: crate::security_group::SgIndex,
+    /// Index: the VGW's learned routes toward the office (DX before VPN on
+    /// equal prefixes, the first VIF before later ones).
+    pub(crate) vgw_table: Lpm<VgwPath>,
     /// Index: routing table of each office router/host.
     pub(crate) office_ribs: HashMap<NodeId, OfficeRib>,
 }
@@ -311,12 +314,7 @@ impl OfficeRib {
     /// Builds the index. Equal prefixes: connected, then static, then
     /// learned in the order given (Direct Connect before VPN).
     pub fn new(routes: Vec<OfficeRoute>) -> Self {
-        let mut lpm: Lpm<Vec<usize>> = Lpm::new();
-        for (i, r) in routes.iter().enumerate() {
-            let slot = lpm.entry(r.prefix, Vec::new);
-            slot.push(i);
-            slot.sort_by_key(|&j| routes[j].origin);
-        }
+        let lpm = Lpm::ranked(&routes, |r| r.prefix, |r| r.origin);
         OfficeRib { routes, lpm }
     }
 
@@ -452,6 +450,12 @@ impl Topology {
     /// The endpoints of the host × host matrix, in file order.
     pub fn endpoints(&self) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.nodes.len()).filter(|&n| self.nodes[n].is_endpoint())
+    }
+
+    /// The route the VGW takes toward `dst`: the matched prefix and the
+    /// link.
+    pub fn vgw_route(&self, dst: Ipv4Addr) -> Option<(Ipv4Net, VgwPath)> {
+        self.vgw_table.lookup(dst).map(|(p, path)| (p, *path))
     }
 
     /// The prefixes the VGW has learned, with where from (DX first).

@@ -226,6 +226,7 @@ impl<'a> Resolver<'a> {
             public_owner: Default::default(),
             sg_members: vec![],
             sg_index: Default::default(),
+            vgw_table: Default::default(),
             office_ribs: HashMap::new(),
         };
 
@@ -2012,6 +2013,12 @@ impl<'a> Resolver<'a> {
 
     fn propagate(&mut self, raw: &RawTopology, t: &mut Topology) {
         let learned = t.vgw_routes();
+        // DX before VPN on equal prefixes, and the first VIF in the file
+        // before later ones (as the office side prefers): insert in reverse
+        // order of preference, each overwriting the last
+        for (p, path) in learned.iter().rev() {
+            t.vgw_table.insert(*p, *path);
+        }
         let Some(vpc) = &t.vpc else { return };
         let mut distinct: Vec<Ipv4Net> = learned.iter().map(|(p, _)| *p).collect();
         distinct.sort_unstable();

@@ -141,6 +141,29 @@ impl<T> Lpm<T> {
     }
 }
 
+impl Lpm<Vec<usize>> {
+    /// An index of `items` by prefix: each slot lists the positions of the
+    /// items with that prefix, best `rank` first (equal ranks in the order
+    /// given). The route tables of VPCs, office routers and the gateway
+    /// differ only in their rank.
+    pub fn ranked<T, K: Ord>(
+        items: &[T],
+        prefix: impl Fn(&T) -> Ipv4Net,
+        rank: impl Fn(&T) -> K,
+    ) -> Self {
+        let mut lpm: Lpm<Vec<usize>> = Lpm::new();
+        for (i, item) in items.iter().enumerate() {
+            lpm.entry(prefix(item), Vec::new).push(i);
+        }
+        for slots in &mut lpm.by_len {
+            for slot in slots.values_mut() {
+                slot.sort_by_key(|&j| rank(&items[j]));
+            }
+        }
+        lpm
+    }
+}
+
 /// The next hop of a VPC route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -187,12 +210,7 @@ pub struct RouteTable {
 impl RouteTable {
     /// Builds a table from its routes.
     pub fn new(name: String, propagate: bool, routes: Vec<Route>) -> Self {
-        let mut lpm: Lpm<Vec<usize>> = Lpm::new();
-        for (i, r) in routes.iter().enumerate() {
-            let slot = lpm.entry(r.prefix, Vec::new);
-            slot.push(i);
-            slot.sort_by_key(|&j| routes[j].origin);
-        }
+        let lpm = Lpm::ranked(&routes, |r| r.prefix, |r| r.origin);
         let local = routes
             .iter()
             .filter(|r| r.origin == RouteOrigin::Local)

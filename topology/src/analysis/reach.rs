@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use super::trace::{Hop, NoRecord, Recorder, Step};
 use super::{Service, Target, Verdict};
 use crate::model::{Attachment, NextHop, NodeId, NodeKind, SubnetId, Topology, VgwPath};
-use crate::route_table::{Lpm, RouteTarget};
+use crate::route_table::RouteTarget;
 use crate::security_group::{self, Direction};
 use crate::traffic::{is_public, Packet, PortRange, L4};
 
@@ -860,15 +860,7 @@ impl<R: Recorder> Walker<'_, R> {
             }));
         };
         self.rec.hop(&vgw.name, || None);
-        let mut lpm: Lpm<VgwPath> = Lpm::new();
-        // DX before VPN on equal prefixes, and the first VIF in the file
-        // before later ones (as the office side prefers): insert in reverse
-        // order of preference, each overwriting the last
-        let routes = t.vgw_routes();
-        for (p, path) in routes.iter().rev() {
-            lpm.insert(*p, *path);
-        }
-        let Some((prefix, path)) = lpm.lookup(flow.pkt.dst) else {
+        let Some((prefix, path)) = t.vgw_route(flow.pkt.dst) else {
             return Err(self.dropped(Verdict::NoRoute, || {
                 format!(
                     "the VGW has learned no route to {} (nothing advertised over the VIF or VPN)",
@@ -876,7 +868,7 @@ impl<R: Recorder> Walker<'_, R> {
                 )
             }));
         };
-        match *path {
+        match path {
             VgwPath::Vif(v) => {
                 let vif = &t.vifs[v];
                 self.rec.step(|| Step::Route {
