@@ -27,6 +27,7 @@ use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta, TokenBucket};
 use crate::routing::{PeerId, RoutingTable};
+use topology::route_table::FastMap;
 
 /// Largest datagram or packet handled (a 64 KiB IP packet plus WireGuard's
 /// 32 bytes of overhead, with room to spare).
@@ -108,8 +109,9 @@ impl Peer {
 struct Policy {
     sg: Option<SgClassifier>,
     nacl: Option<NaclClassifier>,
-    sg_hits: HashMap<(Direction, RuleRef), u64>,
-    nacl_hits: HashMap<(Direction, Option<u16>), u64>,
+    sg_hits: FastMap<(Direction, RuleRef), u64>,
+    /// Counted for every packet: a multiply hash, not SipHash.
+    nacl_hits: FastMap<(Direction, Option<u16>), u64>,
     config: PolicyConfig,
 }
 
@@ -120,8 +122,8 @@ impl Policy {
                 .enforce
                 .then(|| SgClassifier::compile(&config.applied, &config.groups, &config.members)),
             nacl: config.nacl.as_ref().map(NaclClassifier::compile),
-            sg_hits: HashMap::new(),
-            nacl_hits: HashMap::new(),
+            sg_hits: FastMap::default(),
+            nacl_hits: FastMap::default(),
             config: config.clone(),
         }
     }
