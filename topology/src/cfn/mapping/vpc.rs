@@ -282,6 +282,42 @@ impl Mapper<'_> {
     }
 
     /// Index of a mapped subnet by logical id.
+    /// The subnet of an association resource (`SubnetId`), or a warning.
+    fn association_subnet(&mut self, r: &Resource) -> Option<usize> {
+        let si = self.subnet_index(r.props.get("SubnetId"));
+        if si.is_none() {
+            let msg = format!(
+                "SubnetId {} is not an imported subnet: skipped",
+                r.props.get("SubnetId").unwrap_or(&Value::Null)
+            );
+            self.warn(r, msg);
+        }
+        si
+    }
+
+    /// Associates subnet `si` with a route table or ACL (`slot` picks
+    /// which); a subnet has one of each, so a second association is
+    /// skipped with a warning. `None` is the VPC's default.
+    fn associate(
+        &mut self,
+        r: &Resource,
+        si: usize,
+        slot: fn(&mut Subnet) -> &mut Option<String>,
+        name: Option<String>,
+    ) {
+        let subnet = &mut self.subnets[si].1;
+        let subnet_name = subnet.name.clone();
+        let current = slot(subnet);
+        if let Some(old) = current {
+            let msg = format!(
+                "subnet {subnet_name} is already associated with {old}: this association is skipped"
+            );
+            self.warn(r, msg);
+            return;
+        }
+        *current = name;
+    }
+
     fn subnet_index(&self, v: Option<&Value>) -> Option<usize> {
         let id = v.and_then(ref_id)?;
         self.subnets.iter().position(|(sid, _)| sid == id)
@@ -363,12 +399,7 @@ impl Mapper<'_> {
             }
         }
         for r in self.of_kind("AWS::EC2::SubnetNetworkAclAssociation") {
-            let Some(si) = self.subnet_index(r.props.get("SubnetId")) else {
-                let msg = format!(
-                    "SubnetId {} is not an imported subnet: skipped",
-                    r.props.get("SubnetId").unwrap_or(&Value::Null)
-                );
-                self.warn(r, msg);
+            let Some(si) = self.association_subnet(r) else {
                 continue;
             };
             let acl = r.props.get("NetworkAclId");
@@ -393,16 +424,7 @@ impl Mapper<'_> {
                     }
                 },
             };
-            let subnet = &mut self.subnets[si].1;
-            if let Some(old) = &subnet.nacl {
-                let msg = format!(
-                    "subnet {} is already associated with {old}: this association is skipped",
-                    subnet.name
-                );
-                self.warn(r, msg);
-                continue;
-            }
-            subnet.nacl = name;
+            self.associate(r, si, |s| &mut s.nacl, name);
         }
     }
 
@@ -425,12 +447,7 @@ impl Mapper<'_> {
             self.route(r);
         }
         for r in self.of_kind("AWS::EC2::SubnetRouteTableAssociation") {
-            let Some(si) = self.subnet_index(r.props.get("SubnetId")) else {
-                let msg = format!(
-                    "SubnetId {} is not an imported subnet: skipped",
-                    r.props.get("SubnetId").unwrap_or(&Value::Null)
-                );
-                self.warn(r, msg);
+            let Some(si) = self.association_subnet(r) else {
                 continue;
             };
             let rt = r.props.get("RouteTableId");
@@ -446,16 +463,7 @@ impl Mapper<'_> {
                 self.warn(r, msg);
                 continue;
             };
-            let subnet = &mut self.subnets[si].1;
-            if let Some(old) = &subnet.route_table {
-                let msg = format!(
-                    "subnet {} is already associated with {old}: this association is skipped",
-                    subnet.name
-                );
-                self.warn(r, msg);
-                continue;
-            }
-            subnet.route_table = Some(name);
+            self.associate(r, si, |s| &mut s.route_table, Some(name));
         }
         for r in self.of_kind("AWS::EC2::VPNGatewayRoutePropagation") {
             let gw = r.props.get("VpnGatewayId");
