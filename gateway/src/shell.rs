@@ -3,9 +3,19 @@
 //! sleeps; every decision is the router's.
 //!
 //! Reads are drained in batches after each wake-up (up to [`BATCH`]
-//! packets per source), buffers are allocated once, SIGINT/SIGTERM stop
+//! reads per source), buffers are allocated once and reused, SIGINT/SIGTERM stop
 //! cleanly, SIGHUP reloads the configuration without dropping sessions or
 //! tracked connections, and a root-only unix socket answers `vifgate status`.
+//!
+//! The TUN device is opened with offloads where the kernel has them
+//! (`IFF_VNET_HDR`, TSO/checksum offload, through `tun-rs`): one read
+//! brings a TCP super-packet of up to 64 KiB, split here into MTU-sized
+//! segments for the router, and the packets the router hands back for the
+//! TUN are coalesced (TCP GRO) into super-packets before they are written.
+//! With UDP GSO/GRO on the socket side, a 64 KiB burst costs a handful of
+//! system calls instead of ~90. `VIFGATE_NO_TUN_OFFLOAD=1` turns the TUN
+//! offloads off (one packet per read and write), `VIFGATE_NO_GSO=1` the
+//! UDP ones.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,15 +27,23 @@ use std::time::Instant;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_tun::Tun;
 use tracing::{info, warn};
+use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use crate::config::{self, GatewayConfig};
 use crate::router::{Io, Router, BUFFER_SIZE};
 use crate::udp_gso::{self, UdpBatch};
 
-/// Packets read from one source before the loop looks at the others.
+/// Reads from one source before the loop looks at the others.
 pub const BATCH: usize = 64;
+/// Room in each buffer of split TUN segments beyond the MTU.
+const SEGMENT_SLACK: usize = 64;
+/// TUN packets queued before the loop writes them; beyond it, packets are
+/// dropped and counted (the loop flushes after every read, far below it).
+const TUN_QUEUE: usize = 4 * IDEAL_BATCH_SIZE;
+/// Capacity of a queued TUN buffer: coalescing (GRO) grows a packet in
+/// place up to a 64 KiB super-packet and never reallocates.
+const TUN_BUFFER: usize = 2 * VIRTIO_NET_HDR_LEN + 65_535;
 /// Socket buffer size asked for (the kernel caps it at its rmem/wmem max).
 const SOCKET_BUFFER: libc::c_int = 8 << 20;
 
@@ -54,27 +72,63 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ShellError {
     move |source| ShellError::Io { what, source }
 }
 
+/// Where the router's packets go: TUN packets are queued and written as
+/// one batch (coalesced when the device has offloads), datagrams are
+/// batched into GSO sends.
 struct Output<'a> {
-    tun: &'a Tun,
+    tun: &'a AsyncDevice,
     udp: &'a UdpSocket,
     batch: UdpBatch,
+    /// Reused packet buffers for the TUN, each with `tun_offset` bytes of
+    /// headroom for the virtio header; `tun_queued` of them are in use.
+    tun_queue: Vec<Vec<u8>>,
+    tun_queued: usize,
+    tun_offset: usize,
+    gro: GROTable,
     dropped: u64,
 }
 
 impl Output<'_> {
-    /// Sends the datagrams the last batch of packets produced.
-    fn flush(&mut self) {
+    /// Writes the queued TUN packets and sends the batched datagrams.
+    async fn flush(&mut self) {
+        self.flush_tun().await;
         if !self.batch.is_empty() {
             self.batch.flush(self.udp.as_raw_fd());
+        }
+    }
+
+    /// Writes the queued TUN packets, coalesced where the device allows.
+    async fn flush_tun(&mut self) {
+        if self.tun_queued > 0 {
+            let queued = &mut self.tun_queue[..self.tun_queued];
+            if let Err(e) = self
+                .tun
+                .send_multiple(&mut self.gro, queued, self.tun_offset)
+                .await
+            {
+                self.dropped += 1;
+                tracing::debug!("TUN write: {e}");
+            }
+            self.tun_queued = 0;
         }
     }
 }
 
 impl Io for Output<'_> {
     fn send_tun(&mut self, packet: &[u8]) {
-        if self.tun.try_send(packet).is_err() {
+        if self.tun_queued == TUN_QUEUE {
             self.dropped += 1;
+            return;
         }
+        if self.tun_queued == self.tun_queue.len() {
+            // pages are touched only as far as packets reach
+            self.tun_queue.push(Vec::with_capacity(TUN_BUFFER));
+        }
+        let buf = &mut self.tun_queue[self.tun_queued];
+        buf.clear();
+        buf.resize(self.tun_offset, 0);
+        buf.extend_from_slice(packet);
+        self.tun_queued += 1;
     }
 
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
@@ -118,20 +172,26 @@ fn set_buffers(udp: &UdpSocket) {
     }
 }
 
-fn open_tun(config: &GatewayConfig) -> Result<Tun, ShellError> {
+fn open_tun(config: &GatewayConfig, offload: bool) -> Result<AsyncDevice, ShellError> {
     let i = &config.interface;
-    let mut b = Tun::builder().name(&i.name).mtu(i.mtu as i32).up();
+    let mut b = DeviceBuilder::new()
+        .name(&i.name)
+        .mtu(i.mtu)
+        .offload(offload)
+        .enable(true);
     if let Some(a) = i.address {
-        b = b.address(a.addr()).netmask(a.netmask());
+        b = b.ipv4(a.addr(), a.prefix_len(), None);
     }
-    let mut tuns = b.build().map_err(|e| ShellError::Io {
+    b.build_async().map_err(|source| ShellError::Io {
         what: format!("cannot create TUN device `{}` (root, /dev/net/tun)", i.name),
-        source: io::Error::other(e.to_string()),
-    })?;
-    tuns.pop().ok_or_else(|| ShellError::Io {
-        what: "no TUN queue".into(),
-        source: io::Error::other("empty"),
+        source,
     })
+}
+
+/// True for an error of the device itself, false for a read that brought
+/// a packet the offload layer could not split (counted and skipped).
+fn is_device_error(e: &io::Error) -> bool {
+    e.raw_os_error().is_some()
 }
 
 fn status_listener(path: &Path) -> Result<UnixListener, ShellError> {
@@ -155,7 +215,12 @@ impl Drop for RemoveOnDrop {
 
 async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellError> {
     let mut router = Router::new(&config, Instant::now())?;
-    let tun = open_tun(&config)?;
+    let offload = std::env::var_os("VIFGATE_NO_TUN_OFFLOAD").is_none();
+    let tun = open_tun(&config, offload)?;
+    let tun_offset = if tun.tcp_gso() { VIRTIO_NET_HDR_LEN } else { 0 };
+    if offload && !tun.tcp_gso() {
+        info!("TUN offloads (IFF_VNET_HDR) unavailable: one packet per read and write");
+    }
     let udp = UdpSocket::bind(SocketAddr::from((
         Ipv4Addr::UNSPECIFIED,
         config.interface.listen_port,
@@ -182,27 +247,45 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         "gateway up"
     );
 
-    let mut tun_buf = vec![0u8; BUFFER_SIZE];
+    // one raw read (virtio header + up to 64 KiB), split into segments
+    let mut tun_raw = vec![0u8; BUFFER_SIZE];
+    let mut segments =
+        vec![vec![0u8; usize::from(config.interface.mtu) + SEGMENT_SLACK]; IDEAL_BATCH_SIZE];
+    let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+    let mut malformed: u64 = 0;
     let mut udp_buf = vec![0u8; BUFFER_SIZE];
     let mut out = Output {
         tun: &tun,
         udp: &udp,
         batch: UdpBatch::new(std::env::var_os("VIFGATE_NO_GSO").is_none()),
+        tun_queue: Vec::new(),
+        tun_queued: 0,
+        tun_offset,
+        gro: GROTable::default(),
         dropped: 0,
     };
     loop {
         let deadline = tokio::time::Instant::from_std(router.poll_timeout());
         tokio::select! {
-            r = tun.recv(&mut tun_buf) => {
-                let mut n = r.map_err(io_err("TUN read"))?;
+            r = tun.recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0) => {
+                let mut got = r;
                 for _ in 0..BATCH {
-                    router.handle_tun(Instant::now(), &mut tun_buf[..n], &mut out);
-                    match tun.try_recv(&mut tun_buf) {
-                        Ok(m) => n = m,
-                        Err(_) => break,
+                    match got {
+                        Ok(n) => {
+                            for (seg, &len) in segments.iter_mut().zip(&sizes).take(n) {
+                                router.handle_tun(Instant::now(), &mut seg[..len], &mut out);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if is_device_error(&e) => return Err(io_err("TUN read")(e)),
+                        Err(e) => {
+                            malformed += 1;
+                            tracing::debug!("TUN read skipped: {e}");
+                        }
                     }
+                    got = tun.try_recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0);
                 }
-                out.flush();
+                out.flush().await;
             }
             r = udp.readable() => {
                 if let Err(e) = r { warn!("UDP read: {e}"); continue; }
@@ -218,12 +301,14 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     for datagram in udp_buf[..n].chunks(segment) {
                         router.handle_udp(Instant::now(), from, datagram, &mut out);
                     }
+                    // the segments of one read coalesce into one TUN write
+                    out.flush_tun().await;
                 }
-                out.flush();
+                out.flush().await;
             }
             _ = tokio::time::sleep_until(deadline) => {
                 router.handle_timeout(Instant::now(), &mut out);
-                out.flush();
+                out.flush().await;
             }
             c = status.accept() => {
                 if let Ok((mut stream, _)) = c {
@@ -232,6 +317,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     if let Some(d) = s.get_mut("drops").and_then(|d| d.as_object_mut()) {
                         d.insert("tun_write".into(), out.dropped.into());
                         d.insert("udp_send".into(), out.batch.failed.into());
+                        d.insert("tun_unsplittable".into(), malformed.into());
                     }
                     let body = serde_json::to_vec(&s).unwrap_or_default();
                     let _ = stream.write_all(&body).await;

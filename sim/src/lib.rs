@@ -1,0 +1,15 @@
+//! vifgate's simulator: a topology materialised as Linux network
+//! namespaces, veth links, bridges, kernel firewalls and vifgate gateways;
+//! probed with real packets and compared with the static analysis.
+//!
+//! Layers, each small: [`netns`] (create, enter, delete namespaces),
+//! `netlink` (links, addresses, routes, rules through rtnetlink), `plan`
+//! (a topology turned into a list of things to create; pure, tested without
+//! root), `apply` (the plan carried out, recorded in a state file so that
+//! `down` can undo it after any crash), `probe` (real traffic from inside a
+//! namespace), and [`Lab`] for integration tests.
+
+pub mod agent;
+pub mod netlink;
+pub mod netns;
+pub mod probe;

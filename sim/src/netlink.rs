@@ -1,0 +1,2 @@
+//! Links, addresses, routes and rules inside lab namespaces, through
+//! rtnetlink (no process per operation).
