@@ -9,6 +9,7 @@
 pub mod classifier;
 pub mod config;
 pub mod conntrack;
+pub mod impair;
 pub mod keys;
 pub mod packet;
 pub mod router;
