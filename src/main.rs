@@ -5,6 +5,7 @@ mod bench;
 mod gateway_cmd;
 mod import_cmd;
 mod keys_cmd;
+mod sim_cmd;
 mod topology_cmd;
 
 use std::path::PathBuf;
@@ -53,6 +54,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring a topology to life in network namespaces and check live
+    /// traffic against the static analysis (root).
+    #[command(subcommand)]
+    Sim(sim_cmd::SimCommand),
     /// Benchmarks that print figures (not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
         Command::Pubkey => keys_cmd::pubkey(),
         Command::Genpsk => keys_cmd::genpsk(),
         Command::Bench(c) => bench::run(c),
+        Command::Sim(c) => sim_cmd::run(c),
     };
     match result {
         Ok(code) => code,

@@ -121,6 +121,12 @@ struct Pair {
 
 /// Two vifgate gateways with `policy1` at the office end.
 fn vifgate_pair(lab: &mut Lab, policy1: &str) -> Pair {
+    vifgate_pair_with(lab, policy1, "")
+}
+
+/// Two vifgate gateways, with `extra1` appended to the office end's
+/// configuration and `extra2` to the VPC end's.
+fn vifgate_pair_with(lab: &mut Lab, extra1: &str, extra2: &str) -> Pair {
     let (k1, p1) = keypair(&lab.dir, "k1");
     let (k2, p2) = keypair(&lab.dir, "k2");
     let gw1 = gateway_config(
@@ -136,7 +142,7 @@ fn vifgate_pair(lab: &mut Lab, policy1: &str) -> Pair {
             allowed_ips: "10.0.0.0/16",
         }],
         &[("10.0.0.0/16", "aws", 10)],
-        policy1,
+        extra1,
     );
     let gw2 = gateway_config(
         lab,
@@ -151,7 +157,7 @@ fn vifgate_pair(lab: &mut Lab, policy1: &str) -> Pair {
             allowed_ips: "192.168.10.0/24",
         }],
         &[("192.168.10.0/24", "office", 10)],
-        "",
+        extra2,
     );
     start_gateway(lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
     start_gateway(lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
@@ -755,4 +761,101 @@ fn sighup_reloads_the_policy_and_keeps_sessions_and_flows() {
         .log("gw1")
         .contains("reload refused")));
     assert!(lab.ping("lan1", "10.0.10.10", 1));
+}
+
+/// Pings `count` times from a namespace; the average RTT in milliseconds
+/// when every reply came back.
+fn ping_avg(lab: &Lab, ns: &str, dst: &str, count: u32) -> Option<f64> {
+    let c = count.to_string();
+    let o = lab.exec(ns, &["ping", "-c", &c, "-i", "0.2", "-W", "2", "-q", dst]);
+    if !o.status.success() {
+        return None;
+    }
+    // rtt min/avg/max/mdev = 40.312/40.420/40.562/0.091 ms
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = out.lines().find(|l| l.contains("min/avg/max"))?;
+    line.split('=')
+        .nth(1)?
+        .trim()
+        .split('/')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Sends SIGHUP to `name` and waits for its `n`th "configuration
+/// reloaded".
+fn reload(lab: &Lab, name: &str, n: usize) {
+    lab.signal(name, libc::SIGHUP);
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || lab
+            .log(name)
+            .matches("configuration reloaded")
+            .count()
+            >= n),
+        "{}",
+        lab.log(name)
+    );
+}
+
+#[test]
+fn impairment_delays_and_loses_the_tunnels_datagrams() {
+    if !can_run("impairment_delays_and_loses_the_tunnels_datagrams") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let delay = "[impair]\ndelay = \"20ms\"\n";
+    let pair = vifgate_pair_with(&mut lab, delay, delay);
+    // the handshake is delayed too
+    assert!(
+        lab.wait_for(Duration::from_secs(10), || lab.ping(
+            "lan1",
+            "10.0.10.10",
+            1
+        )),
+        "no session through the delayed tunnel\n{}",
+        lab.log("gw1")
+    );
+    // 20 ms each way: the echo request leaves gw1 20 ms late, the reply
+    // gw2 20 ms late
+    let rtt = ping_avg(&lab, "lan1", "10.0.10.10", 10).expect("pings through the delay");
+    eprintln!("RTT with 20 ms of delay at each end: {rtt:.3} ms");
+    assert!(rtt >= 40.0, "RTT {rtt} ms below 2 × 20 ms");
+    assert!(
+        rtt < 60.0,
+        "RTT {rtt} ms: the delay is much longer than asked"
+    );
+    let s = status(&lab, "gw1");
+    assert_eq!(s["impair"]["delay_ms"].as_f64(), Some(20.0), "{s}");
+    assert!(s["impair"]["delayed"].as_u64().unwrap_or(0) >= 10, "{s}");
+    assert_eq!(s["drops"]["impair_loss"].as_u64(), Some(0), "{s}");
+
+    // 100% loss at the office end, by a reload: nothing gets through
+    let text = std::fs::read_to_string(&pair.gw1).expect("config");
+    let lossy = text.replace(delay, "[impair]\ndelay = \"20ms\"\nloss = \"100%\"\n");
+    assert_ne!(lossy, text);
+    std::fs::write(&pair.gw1, &lossy).expect("config");
+    reload(&lab, "gw1", 1);
+    assert!(
+        !lab.ping("lan1", "10.0.10.10", 3),
+        "pings through 100% loss"
+    );
+    let s = status(&lab, "gw1");
+    assert!(s["drops"]["impair_loss"].as_u64().unwrap_or(0) >= 3, "{s}");
+    assert_eq!(s["impair"]["loss"].as_f64(), Some(1.0), "{s}");
+
+    // the table removed: gw1 sends at once again, gw2 still delays
+    std::fs::write(&pair.gw1, text.replace(delay, "")).expect("config");
+    reload(&lab, "gw1", 2);
+    assert!(lab.log("gw1").contains("impairment removed"));
+    let rtt = ping_avg(&lab, "lan1", "10.0.10.10", 5).expect("pings after the reload");
+    eprintln!("RTT with 20 ms of delay at the far end only: {rtt:.3} ms");
+    assert!((20.0..40.0).contains(&rtt), "RTT {rtt} ms");
+    let s = status(&lab, "gw1");
+    assert!(s["impair"].is_null(), "{s}");
+    assert!(
+        s["drops"]["impair_loss"].as_u64().unwrap_or(0) >= 3,
+        "the counters outlive the impairment: {s}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The gateway's configuration file (TOML, `docs/gateway.md`): the
 //! interface, the peers, the routes, the ACL policy (inline, or a node of a
-//! topology file), connection tracking and liveness. Every mistake is
-//! reported with its `file:line:col`, like the topology's.
+//! topology file), connection tracking, liveness, and the impairment of
+//! the tunnel's own datagrams (`[impair]`). Every mistake is reported with
+//! its `file:line:col`, like the topology's.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use topology::format::{RawNacl, RawPrefixList, RawSecurityGroup};
 use topology::nacl::NetworkAcl;
 use topology::security_group::{SecurityGroup, SgId};
 
+use crate::impair::{ImpairConfig, DEFAULT_QUEUE, MAX_QUEUE};
 use crate::keys::PublicKey;
 use crate::routing::{Route, RouteSource};
 
@@ -33,6 +35,7 @@ struct RawConfig {
     conntrack: Option<RawConntrack>,
     liveness: Option<RawLiveness>,
     status: Option<RawStatus>,
+    impair: Option<RawImpair>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +100,20 @@ struct RawLiveness {
 #[serde(deny_unknown_fields)]
 struct RawStatus {
     socket: Option<Str>,
+}
+
+/// Any TOML value, so that a number where a string is expected gets a
+/// message of ours (with a hint) rather than serde's.
+type AnyValue = Spanned<toml::Value>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImpair {
+    delay: Option<AnyValue>,
+    jitter: Option<AnyValue>,
+    loss: Option<AnyValue>,
+    seed: Option<Int>,
+    queue: Option<Int>,
 }
 
 /// The TUN interface and the tunnel's own end.
@@ -198,6 +215,9 @@ pub struct GatewayConfig {
     pub dead_after: Duration,
     /// Unix socket for `vifgate status`.
     pub status_socket: PathBuf,
+    /// Delay, jitter and loss applied to the outer datagrams sent to peers
+    /// (`[impair]`); `None` without the table.
+    pub impair: Option<ImpairConfig>,
     /// Warnings raised while reading it.
     pub warnings: Diagnostics,
 }
@@ -456,6 +476,7 @@ impl Checker<'_> {
             .and_then(|s| s.socket.as_ref())
             .map(|s| self.path(s))
             .unwrap_or_else(|| PathBuf::from(format!("/run/vifgate/{}.sock", interface.name)));
+        let impair = raw.impair.as_ref().map(|r| self.impair(r));
 
         Some(GatewayConfig {
             path: path.to_path_buf(),
@@ -469,8 +490,142 @@ impl Checker<'_> {
             },
             dead_after: Duration::from_secs(dead_after),
             status_socket,
+            impair,
             warnings: Diagnostics::default(),
         })
+    }
+
+    /// `[impair]`: every field is optional; what is absent or wrong is
+    /// zero (wrong values are errors, so the result is then discarded).
+    fn impair(&mut self, r: &RawImpair) -> ImpairConfig {
+        let delay = r
+            .delay
+            .as_ref()
+            .and_then(|d| self.duration(d, "delay"))
+            .unwrap_or_default();
+        let jitter = r
+            .jitter
+            .as_ref()
+            .and_then(|j| self.duration(j, "jitter"))
+            .unwrap_or_default();
+        if let Some(j) = &r.jitter {
+            if jitter > delay {
+                let d = self.warning(
+                    j.span(),
+                    format!(
+                        "jitter {} is more than delay {}: delays that would fall below zero are zero",
+                        fmt_duration(jitter),
+                        fmt_duration(delay)
+                    ),
+                );
+                d.hint = Some("datagrams with a zero delay are sent at once".into());
+            }
+        }
+        let loss = r
+            .loss
+            .as_ref()
+            .and_then(|l| self.percentage(l, "loss"))
+            .unwrap_or(0.0);
+        let seed = r
+            .seed
+            .as_ref()
+            .and_then(|s| self.int_in(s, 0, i64::MAX, "seed"))
+            .map(|s| s as u64);
+        let queue = r
+            .queue
+            .as_ref()
+            .and_then(|q| self.int_in(q, 1, MAX_QUEUE as i64, "queue"))
+            .map(|q| q as usize)
+            .unwrap_or(DEFAULT_QUEUE);
+        ImpairConfig {
+            delay,
+            jitter,
+            loss,
+            seed,
+            queue,
+        }
+    }
+
+    /// A duration in a string (`"250us"`, `"2ms"`, `"1.5ms"`, `"1s"`),
+    /// from 0 to [`MAX_IMPAIR_DELAY`].
+    fn duration(&mut self, v: &AnyValue, what: &str) -> Option<Duration> {
+        const EXPECTED: &str =
+            "a duration in quotes: a number and a unit (us, ms or s), like \"250us\", \"2ms\", \"1.5ms\", \"1s\"";
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            other => {
+                let shown = other.to_string();
+                let d = self.error(v.span(), format!("`{shown}` is not a duration"));
+                d.expected = Some(EXPECTED.into());
+                if matches!(other, toml::Value::Integer(_) | toml::Value::Float(_)) {
+                    d.hint = Some(format!("did you mean `{what} = \"{shown}ms\"`?"));
+                }
+                return None;
+            }
+        };
+        match parse_duration(&text) {
+            Some(Ok(d)) if d <= MAX_IMPAIR_DELAY => Some(d),
+            Some(_) => {
+                let d = self.error(v.span(), format!("{what} {text} is out of range"));
+                d.expected = Some(format!(
+                    "{what} from 0s to {}",
+                    fmt_duration(MAX_IMPAIR_DELAY)
+                ));
+                None
+            }
+            None => {
+                let d = self.error(v.span(), format!("`{text}` is not a duration"));
+                d.expected = Some(EXPECTED.into());
+                if parse_decimal(text.trim()).is_some() {
+                    d.hint = Some(format!("did you mean \"{}ms\"?", text.trim()));
+                }
+                None
+            }
+        }
+    }
+
+    /// A percentage in a string (`"1%"`, `"0.5%"`, `"100%"`) as a
+    /// probability from 0 to 1.
+    fn percentage(&mut self, v: &AnyValue, what: &str) -> Option<f64> {
+        const EXPECTED: &str = "a percentage in quotes, from \"0%\" to \"100%\", like \"1%\"";
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            other => {
+                let shown = other.to_string();
+                let d = self.error(v.span(), format!("`{shown}` is not a percentage"));
+                d.expected = Some(EXPECTED.into());
+                let x = match other {
+                    toml::Value::Integer(i) => Some(*i as f64),
+                    toml::Value::Float(f) => Some(*f),
+                    _ => None,
+                };
+                if let Some(x) = x.filter(|x| (0.0..=1.0).contains(x)) {
+                    d.hint = Some(format!(
+                        "{what} is a percentage: for a probability of {shown}, write \"{}%\"",
+                        // 0.07 * 100 is 7.000000000000001
+                        (x * 100.0 * 1e9).round() / 1e9
+                    ));
+                }
+                return None;
+            }
+        };
+        let Some(number) = text
+            .strip_suffix('%')
+            .and_then(|n| parse_decimal(n.trim_end()))
+        else {
+            let d = self.error(v.span(), format!("`{text}` is not a percentage"));
+            d.expected = Some(EXPECTED.into());
+            if parse_decimal(text.trim()).is_some() {
+                d.hint = Some(format!("did you mean \"{}%\"?", text.trim()));
+            }
+            return None;
+        };
+        if !(0.0..=100.0).contains(&number) {
+            let d = self.error(v.span(), format!("{what} {text} is out of range"));
+            d.expected = Some(format!("{what} from 0% to 100%"));
+            return None;
+        }
+        Some(number / 100.0)
     }
 
     fn policy(&mut self, p: RawPolicy) -> Option<PolicyConfig> {
@@ -650,6 +805,90 @@ impl Checker<'_> {
     }
 }
 
+/// Longest `delay` or `jitter` accepted.
+pub const MAX_IMPAIR_DELAY: Duration = Duration::from_secs(10);
+
+/// A decimal number: an optional `-`, digits, and optionally `.` and more
+/// digits (no exponent, no `inf`).
+fn parse_decimal(s: &str) -> Option<f64> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `"250us"`, `"2ms"`, `"1.5ms"`, `"1s"` (also `µs`): `None` when it is
+/// not a duration, `Some(Err(()))` when it is one below zero or too large
+/// to represent. Digits beyond the nanosecond are dropped.
+fn parse_duration(s: &str) -> Option<Result<Duration, ()>> {
+    let s = s.trim();
+    let (number, unit_ns): (&str, u128) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000_000)
+    } else if let Some(n) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
+        (n, 1_000)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000_000_000)
+    } else {
+        return None;
+    };
+    let number = number.trim_end();
+    parse_decimal(number)?;
+    if number.starts_with('-') {
+        return Some(Err(()));
+    }
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let Ok(int) = int.parse::<u128>() else {
+        return Some(Err(()));
+    };
+    // the fraction, exactly, in units of 10^-18 of the unit
+    let frac: String = frac
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(18)
+        .collect();
+    let frac: u128 = frac.parse().unwrap_or(0);
+    let nanos = int
+        .checked_mul(unit_ns)
+        .and_then(|n| n.checked_add(frac * unit_ns / 1_000_000_000_000_000_000));
+    match nanos.and_then(|n| u64::try_from(n).ok()) {
+        Some(n) => Some(Ok(Duration::from_nanos(n))),
+        None => Some(Err(())),
+    }
+}
+
+/// A duration the way the configuration writes them: `2ms`, `1.5ms`,
+/// `250us`, `1s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".into();
+    }
+    let (unit, name) = if ns >= 1_000_000_000 {
+        (1_000_000_000, "s")
+    } else if ns >= 1_000_000 {
+        (1_000_000, "ms")
+    } else if ns >= 1_000 {
+        (1_000, "us")
+    } else {
+        (1, "ns")
+    };
+    let int = ns / unit;
+    let frac = ns % unit;
+    if frac == 0 {
+        format!("{int}{name}")
+    } else {
+        let width = unit.ilog10() as usize;
+        let f = format!("{frac:0width$}");
+        format!("{int}.{}{name}", f.trim_end_matches('0'))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,6 +970,147 @@ mod tests {
             headlines(&base("[policy]\nsecurity_groups = [\"edge\"]\n")),
             ["gw.toml:9:20: error: unknown security group `edge`"]
         );
+    }
+
+    #[test]
+    fn impair_reads_durations_percentages_and_defaults() {
+        let c = parse("gw.toml", base("")).unwrap();
+        assert!(c.impair.is_none(), "no [impair], no impairment");
+        let c = parse("gw.toml", base("[impair]\n")).unwrap();
+        let i = c.impair.expect("an empty [impair]");
+        assert!(i.is_noop());
+        assert_eq!(i.queue, DEFAULT_QUEUE);
+        assert_eq!(i.seed, None);
+        let c = parse(
+            "gw.toml",
+            base("[impair]\ndelay = \"2ms\"\njitter = \"0.5ms\"\nloss = \"1%\"\nseed = 7\nqueue = 100\n"),
+        )
+        .unwrap();
+        let i = c.impair.expect("[impair]");
+        assert_eq!(i.delay, Duration::from_millis(2));
+        assert_eq!(i.jitter, Duration::from_micros(500));
+        assert!((i.loss - 0.01).abs() < 1e-12, "{}", i.loss);
+        assert_eq!(i.seed, Some(7));
+        assert_eq!(i.queue, 100);
+        assert!(c.warnings.0.is_empty());
+        let c = parse(
+            "gw.toml",
+            base("[impair]\ndelay = \"250us\"\nloss = \"100%\"\n"),
+        )
+        .unwrap();
+        let i = c.impair.expect("[impair]");
+        assert_eq!(i.delay, Duration::from_micros(250));
+        assert_eq!(i.loss, 1.0);
+    }
+
+    #[test]
+    fn durations_and_their_spelling() {
+        let ok = |s: &str| parse_duration(s).and_then(Result::ok);
+        assert_eq!(ok("250us"), Some(Duration::from_micros(250)));
+        assert_eq!(ok("250µs"), Some(Duration::from_micros(250)));
+        assert_eq!(ok("2ms"), Some(Duration::from_millis(2)));
+        assert_eq!(ok("1.5ms"), Some(Duration::from_micros(1500)));
+        assert_eq!(ok("0.0005s"), Some(Duration::from_micros(500)));
+        assert_eq!(ok("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(ok("0ms"), Some(Duration::ZERO));
+        assert_eq!(
+            ok("1.0000000019s"),
+            Some(Duration::from_nanos(1_000_000_001))
+        );
+        for bad in [
+            "", "2", "ms", "2 m", "1e3ms", ".5ms", "5.ms", "inf s", "2msec", "1h",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(parse_duration("-1ms"), Some(Err(())));
+        assert_eq!(parse_duration("99999999999999999999s"), Some(Err(())));
+        for (d, s) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_micros(250), "250us"),
+            (Duration::from_micros(1500), "1.5ms"),
+            (Duration::from_millis(20), "20ms"),
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_nanos(5), "5ns"),
+        ] {
+            assert_eq!(fmt_duration(d), s);
+        }
+    }
+
+    #[test]
+    fn bad_impair_values_have_their_place() {
+        let one = |rest: &str| headlines(&base(&format!("[impair]\n{rest}\n")));
+        assert_eq!(
+            one("delay = \"2x\""),
+            ["gw.toml:9:9: error: `2x` is not a duration"]
+        );
+        assert_eq!(
+            one("delay = 2"),
+            ["gw.toml:9:9: error: `2` is not a duration"]
+        );
+        assert_eq!(
+            one("delay = \"11s\""),
+            ["gw.toml:9:9: error: delay 11s is out of range"]
+        );
+        assert_eq!(
+            one("jitter = \"-1ms\""),
+            ["gw.toml:9:10: error: jitter -1ms is out of range"]
+        );
+        assert_eq!(
+            one("loss = \"150%\""),
+            ["gw.toml:9:8: error: loss 150% is out of range"]
+        );
+        assert_eq!(
+            one("loss = 0.01"),
+            ["gw.toml:9:8: error: `0.01` is not a percentage"]
+        );
+        assert_eq!(
+            one("loss = \"1\""),
+            ["gw.toml:9:8: error: `1` is not a percentage"]
+        );
+        assert_eq!(
+            one("seed = -1"),
+            ["gw.toml:9:8: error: seed -1 is out of range"]
+        );
+        assert_eq!(
+            one("queue = 0"),
+            ["gw.toml:9:9: error: queue 0 is out of range"]
+        );
+        let h = one("delay_ms = 2");
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].starts_with(
+                "gw.toml:9:1: error: invalid gateway config: unknown field `delay_ms`"
+            ),
+            "{h:?}"
+        );
+        // every mistake at once
+        assert_eq!(
+            one("delay = \"2 seconds\"\njitter = \"1m\"\nloss = \"-5%\"\nqueue = 2000000"),
+            [
+                "gw.toml:9:9: error: `2 seconds` is not a duration",
+                "gw.toml:10:10: error: `1m` is not a duration",
+                "gw.toml:11:8: error: loss -5% is out of range",
+                "gw.toml:12:9: error: queue 2000000 is out of range",
+            ]
+        );
+        // a jitter larger than the delay is only a warning
+        assert_eq!(
+            one("delay = \"1ms\"\njitter = \"2ms\""),
+            ["gw.toml:10:10: warning: jitter 2ms is more than delay 1ms: delays that would fall below zero are zero"]
+        );
+    }
+
+    #[test]
+    fn impair_messages_say_what_was_expected() {
+        let text = base("[impair]\ndelay = 2\nloss = 0.01\n");
+        let d = parse("gw.toml", text).unwrap_err();
+        let all = d.to_string();
+        assert!(all.contains("did you mean `delay = \"2ms\"`?"), "{all}");
+        assert!(
+            all.contains("for a probability of 0.01, write \"1%\""),
+            "{all}"
+        );
+        assert!(all.contains("expected: a percentage in quotes"), "{all}");
     }
 
     #[test]

@@ -16,21 +16,31 @@
 //! system calls instead of ~90. `VIFGATE_NO_TUN_OFFLOAD=1` turns the TUN
 //! offloads off (one packet per read and write), `VIFGATE_NO_GSO=1` the
 //! UDP ones.
+//!
+//! With an `[impair]` table, every datagram the router sends goes through
+//! an [`Impairment`] (delay, jitter, loss; docs/gateway.md): lost ones are
+//! not sent, delayed ones are copied into its queue and released into the
+//! UDP batch at their release time, woken by a `timerfd` (tokio's own
+//! timer rounds sleeps up to whole milliseconds, too coarse for a 250 µs
+//! delay). Without the table the datagrams go straight into the batch, as
+//! before: no copy, no clock read.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
-use crate::config::{self, GatewayConfig};
+use crate::config::{self, fmt_duration, GatewayConfig};
+use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::router::{Io, Router, BUFFER_SIZE};
 use crate::udp_gso::{self, UdpBatch};
 
@@ -86,14 +96,69 @@ struct Output<'a> {
     tun_offset: usize,
     gro: GROTable,
     dropped: u64,
+    /// Delay, jitter and loss for outgoing datagrams (`[impair]`).
+    impair: Option<Impairment>,
+    /// The counters of impairments a reload removed.
+    impair_retired: ImpairStats,
 }
 
 impl Output<'_> {
-    /// Writes the queued TUN packets and sends the batched datagrams.
+    /// Writes the queued TUN packets and sends the batched datagrams,
+    /// with the delayed datagrams that are due by now.
     async fn flush(&mut self) {
         self.flush_tun().await;
+        if self.impair.is_some() {
+            self.release_due(Instant::now());
+        }
         if !self.batch.is_empty() {
             self.batch.flush(self.udp.as_raw_fd());
+        }
+    }
+
+    /// Moves the delayed datagrams due at `now` into the UDP batch.
+    fn release_due(&mut self, now: Instant) {
+        if let Some(imp) = &mut self.impair {
+            imp.drain_due(now, |to, d| self.batch.push(to, d));
+        }
+    }
+
+    /// When the next delayed datagram is due.
+    fn impair_deadline(&self) -> Option<Instant> {
+        self.impair.as_ref().and_then(Impairment::next_deadline)
+    }
+
+    /// The impairment counters since the start, removed impairments
+    /// included.
+    fn impair_stats(&self) -> ImpairStats {
+        let mut s = self.impair_retired;
+        if let Some(i) = &self.impair {
+            s += i.stats();
+        }
+        s
+    }
+
+    /// Puts a (new) impairment in force, changes it, or removes it: its
+    /// queued datagrams then go into the batch at once (the caller
+    /// flushes). A table with no delay, jitter or loss is none.
+    fn set_impairment(&mut self, config: Option<&ImpairConfig>) {
+        match (config.filter(|c| !c.is_noop()), &mut self.impair) {
+            (Some(c), Some(imp)) => {
+                if imp.config() != c {
+                    imp.reconfigure(c.clone());
+                    log_impairment("impairment changed", c);
+                }
+            }
+            (Some(c), None) => {
+                self.impair = Some(Impairment::new(c.clone()));
+                log_impairment("impairing outer datagrams", c);
+            }
+            (None, _) => {
+                if let Some(mut imp) = self.impair.take() {
+                    let n = imp.drain_all(|to, d| self.batch.push(to, d));
+                    self.impair_retired += imp.stats();
+                    info!(released = n, "impairment removed");
+                }
+            }
         }
     }
 
@@ -132,7 +197,150 @@ impl Io for Output<'_> {
     }
 
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
-        self.batch.push(to, datagram);
+        match &mut self.impair {
+            None => self.batch.push(to, datagram),
+            Some(imp) => {
+                if imp.submit(Instant::now(), to, datagram) == Submit::SendNow {
+                    self.batch.push(to, datagram);
+                }
+            }
+        }
+    }
+}
+
+fn log_impairment(what: &str, c: &ImpairConfig) {
+    info!(
+        delay = %fmt_duration(c.delay),
+        jitter = %fmt_duration(c.jitter),
+        loss = %format!("{}%", (c.loss * 100.0 * 1e9).round() / 1e9),
+        queue = c.queue,
+        seed = ?c.seed,
+        "{what}"
+    );
+}
+
+/// The impairment part of the status: its settings and counters, or null
+/// when none is in force.
+fn impair_status(out: &Output) -> serde_json::Value {
+    let Some(i) = &out.impair else {
+        return serde_json::Value::Null;
+    };
+    let c = i.config();
+    let s = out.impair_stats();
+    serde_json::json!({
+        "delay_ms": c.delay.as_secs_f64() * 1e3,
+        "jitter_ms": c.jitter.as_secs_f64() * 1e3,
+        "loss": c.loss,
+        "queue": c.queue,
+        "queued": i.len(),
+        "delayed": s.delayed,
+        "dropped_loss": s.dropped_loss,
+        "dropped_full": s.dropped_full,
+    })
+}
+
+/// A one-shot timer with nanosecond resolution (`timerfd`, monotonic
+/// clock, the clock of [`Instant`]) for the impairment's release times.
+struct PreciseTimer {
+    fd: AsyncFd<OwnedFd>,
+    /// The deadline the timer is set for, if any.
+    armed: Option<Instant>,
+}
+
+impl PreciseTimer {
+    fn new() -> io::Result<Self> {
+        // SAFETY: plain system call; the descriptor is owned below.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: the AsyncFd owns the descriptor, which stays open and
+        // the same until it is dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(PreciseTimer { fd, armed: None })
+    }
+
+    /// Sets the timer for `at` (now if past), or disarms it; a system call
+    /// only when that changes anything.
+    fn arm(&mut self, at: Option<Instant>) {
+        if at == self.armed {
+            return;
+        }
+        let value = match at {
+            None => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            Some(t) => {
+                // zero would disarm: at least a nanosecond
+                let d = t
+                    .saturating_duration_since(Instant::now())
+                    .max(std::time::Duration::from_nanos(1));
+                libc::timespec {
+                    tv_sec: d.as_secs() as libc::time_t,
+                    tv_nsec: d.subsec_nanos() as libc::c_long,
+                }
+            }
+        };
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: value,
+        };
+        // SAFETY: a valid timerfd and a plain struct; no old value asked.
+        let rc =
+            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        if rc == 0 {
+            self.armed = at;
+        } else {
+            warn!("timerfd_settime: {}", io::Error::last_os_error());
+        }
+    }
+
+    /// Waits until the timer fires.
+    async fn wait(&self) -> io::Result<()> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let read = guard.try_io(|fd| {
+                let mut expirations = [0u8; 8];
+                // SAFETY: reads 8 bytes into a local buffer of 8 bytes.
+                let n = unsafe {
+                    libc::read(
+                        fd.as_raw_fd(),
+                        expirations.as_mut_ptr().cast(),
+                        expirations.len(),
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            });
+            match read {
+                Ok(r) => return r,
+                // a readiness from before the last re-arm: wait again
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// Waits for the precise timer when there is one that is armed; forever
+/// otherwise.
+async fn precise_fired(timer: &Option<PreciseTimer>) -> io::Result<()> {
+    match timer {
+        Some(t) if t.armed.is_some() => t.wait().await,
+        _ => std::future::pending().await,
     }
 }
 
@@ -263,9 +471,25 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         tun_offset,
         gro: GROTable::default(),
         dropped: 0,
+        impair: None,
+        impair_retired: ImpairStats::default(),
+    };
+    out.set_impairment(config.impair.as_ref());
+    let mut precise = match PreciseTimer::new() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            warn!("no timerfd ({e}): delayed datagrams are released with millisecond resolution");
+            None
+        }
     };
     loop {
-        let deadline = tokio::time::Instant::from_std(router.poll_timeout());
+        let mut next = router.poll_timeout();
+        let impair_deadline = out.impair_deadline();
+        match &mut precise {
+            Some(t) => t.arm(impair_deadline),
+            None => next = impair_deadline.map_or(next, |d| d.min(next)),
+        }
+        let deadline = tokio::time::Instant::from_std(next);
         tokio::select! {
             r = tun.recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0) => {
                 let mut got = r;
@@ -307,7 +531,19 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 out.flush().await;
             }
             _ = tokio::time::sleep_until(deadline) => {
+                // the router's timers (it does nothing before they are
+                // due), and without a timerfd the impairment's too
                 router.handle_timeout(Instant::now(), &mut out);
+                out.flush().await;
+            }
+            r = precise_fired(&precise) => {
+                if let Err(e) = r {
+                    warn!("timerfd: {e}");
+                }
+                if let Some(t) = &mut precise {
+                    t.armed = None;
+                }
+                // flush releases the delayed datagrams due by now
                 out.flush().await;
             }
             c = status.accept() => {
@@ -318,6 +554,12 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         d.insert("tun_write".into(), out.dropped.into());
                         d.insert("udp_send".into(), out.batch.failed.into());
                         d.insert("tun_unsplittable".into(), malformed.into());
+                        let i = out.impair_stats();
+                        d.insert("impair_loss".into(), i.dropped_loss.into());
+                        d.insert("impair_full".into(), i.dropped_full.into());
+                    }
+                    if let Some(o) = s.as_object_mut() {
+                        o.insert("impair".into(), impair_status(&out));
                     }
                     let body = serde_json::to_vec(&s).unwrap_or_default();
                     let _ = stream.write_all(&body).await;
@@ -326,7 +568,12 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
             _ = sighup.recv() => {
                 match config::load(&config_path) {
                     Ok(c) => match router.reload(&c) {
-                        Ok(()) => info!("configuration reloaded"),
+                        Ok(()) => {
+                            // a removed impairment's queue leaves at once
+                            out.set_impairment(c.impair.as_ref());
+                            out.flush().await;
+                            info!("configuration reloaded");
+                        }
                         Err(e) => warn!("reload refused: {e}"),
                     },
                     Err(d) => warn!("reload refused, the configuration has errors:\n{d}"),

@@ -10,6 +10,13 @@
 //! namespace), and [`Lab`] for integration tests.
 
 pub mod agent;
+pub mod apply;
+pub mod compare;
+pub mod firewall;
+pub mod lab;
+pub mod link;
 pub mod netlink;
 pub mod netns;
+pub mod plan;
 pub mod probe;
+pub mod status;

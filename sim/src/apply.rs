@@ -1,0 +1,776 @@
+//! A [`Plan`] carried out, and undone. The lab's state directory
+//! (`/run/vifgate/sim/LAB/`) is written before anything is made: it holds
+//! the plan (hence every namespace name), keys, gateway configurations and
+//! logs. `down` needs nothing else: it ends every process living in the
+//! lab's namespaces, deletes the namespaces (which deletes every link,
+//! bridge, route and firewall in them) and the directory. So a `sim up`
+//! killed with SIGKILL halfway leaves nothing `down` cannot remove, and a
+//! second `down` finds nothing to do.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write as _};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tracing::debug;
+
+use crate::agent::AgentSpec;
+use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Route, Rule, Shaping};
+use crate::netns::{self, Netns};
+use crate::plan::{self, GatewaySpec, Plan, RouteSpec};
+
+/// Where lab state directories live.
+pub const STATE_ROOT: &str = "/run/vifgate/sim";
+
+/// Why a lab could not be built or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A lab of that name exists.
+    #[error(
+        "lab `{0}` exists: remove it with `vifgate sim down {0}`, or pick another name with --lab"
+    )]
+    Exists(String),
+    /// A step failed; what was made is removed again.
+    #[error("{step}: {cause}")]
+    Step {
+        /// What was being done.
+        step: String,
+        /// Why it failed (in the message already, so not a `source()`).
+        cause: io::Error,
+    },
+}
+
+fn step(what: impl Into<String>) -> impl FnOnce(io::Error) -> ApplyError {
+    let step = what.into();
+    move |cause| ApplyError::Step { step, cause }
+}
+
+fn nl_step(what: impl Into<String>) -> impl FnOnce(netlink::NetlinkError) -> ApplyError {
+    let step = what.into();
+    move |e| ApplyError::Step {
+        step,
+        cause: io::Error::other(e.to_string()),
+    }
+}
+
+/// The state directory of a lab.
+pub fn state_dir(lab: &str) -> PathBuf {
+    Path::new(STATE_ROOT).join(lab)
+}
+
+/// What `sim up` recorded about a lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabState {
+    /// The plan it was built from.
+    pub plan: Plan,
+    /// The topology file, when it came from one.
+    pub source: Option<PathBuf>,
+    /// `building` until every step is done, then `up`.
+    pub status: String,
+    /// How each shaped link was shaped.
+    pub shaping: Vec<String>,
+    /// Kernel features found.
+    pub features: Features,
+    /// Seconds `up` took.
+    pub seconds: f64,
+    /// What `sim link` set on links since, by `A B`.
+    #[serde(default)]
+    pub links: std::collections::BTreeMap<String, crate::link::LinkSettings>,
+}
+
+/// [`KernelFeatures`] in the state file.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Features {
+    /// netem qdisc.
+    pub netem: bool,
+    /// tbf qdisc.
+    pub tbf: bool,
+    /// 802.1Q VLANs.
+    pub vlan: bool,
+    /// dummy links.
+    pub dummy: bool,
+    /// kernel WireGuard.
+    pub wireguard: bool,
+}
+
+impl From<KernelFeatures> for Features {
+    fn from(k: KernelFeatures) -> Self {
+        Features {
+            netem: k.netem,
+            tbf: k.tbf,
+            vlan: k.vlan,
+            dummy: k.dummy,
+            wireguard: k.wireguard,
+        }
+    }
+}
+
+impl Features {
+    /// As the netlink layer takes them.
+    pub fn kernel(&self) -> KernelFeatures {
+        KernelFeatures {
+            netem: self.netem,
+            tbf: self.tbf,
+            htb: false,
+            vlan: self.vlan,
+            dummy: self.dummy,
+            wireguard: self.wireguard,
+            vxlan: false,
+        }
+    }
+}
+
+/// Reads a lab's state, if the lab exists.
+pub fn read_state(lab: &str) -> Option<LabState> {
+    let text = fs::read_to_string(state_dir(lab).join("state.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Writes a lab's state back (after `sim link`).
+pub fn save_state(lab: &str, state: &LabState) -> io::Result<()> {
+    write_state(&state_dir(lab), state)
+}
+
+fn write_state(dir: &Path, state: &LabState) -> io::Result<()> {
+    let tmp = dir.join("state.json.tmp");
+    let body = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
+    fs::write(&tmp, body)?;
+    fs::rename(tmp, dir.join("state.json"))
+}
+
+/// Labs with a state directory, sorted.
+pub fn labs() -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(STATE_ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| plan::valid_lab_name(n))
+        .collect();
+    out.sort();
+    out
+}
+
+/// How to start the helper processes (`vifgate gateway`, `vifgate sim
+/// agent`).
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// The vifgate binary.
+    pub vifgate: PathBuf,
+}
+
+impl Programs {
+    /// The running executable, or `VIFGATE_BIN` when set (tests).
+    pub fn current() -> io::Result<Programs> {
+        let vifgate = match std::env::var_os("VIFGATE_BIN") {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe()?,
+        };
+        Ok(Programs { vifgate })
+    }
+}
+
+/// What `up` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    /// Lab name.
+    pub lab: String,
+    /// Counts of what was made.
+    pub summary: String,
+    /// How each shaped link got its attributes.
+    pub shaping: Vec<String>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// Builds the lab. On failure, removes what it made and returns the error.
+pub fn up(
+    plan: &Plan,
+    source: Option<&Path>,
+    topology_text: &str,
+    programs: &Programs,
+) -> Result<UpReport, ApplyError> {
+    let start = Instant::now();
+    let dir = state_dir(&plan.lab);
+    if dir.exists()
+        || plan::lab_prefixes(&plan.lab)
+            .iter()
+            .any(|p| !netns::list(p).is_empty())
+    {
+        return Err(ApplyError::Exists(plan.lab.clone()));
+    }
+    fs::create_dir_all(&dir).map_err(step(format!("create {}", dir.display())))?;
+    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+    let mut state = LabState {
+        plan: plan.clone(),
+        source: source.map(Path::to_path_buf),
+        status: "building".into(),
+        shaping: Vec::new(),
+        features: Features::default(),
+        seconds: 0.0,
+        links: Default::default(),
+    };
+    // recorded before the first namespace exists
+    write_state(&dir, &state).map_err(step("write the state file"))?;
+    match build(plan, &dir, topology_text, programs, &mut state) {
+        Ok(()) => {
+            state.status = "up".into();
+            state.seconds = start.elapsed().as_secs_f64();
+            write_state(&dir, &state).map_err(step("write the state file"))?;
+            Ok(UpReport {
+                lab: plan.lab.clone(),
+                summary: plan::summary(plan),
+                shaping: state.shaping.clone(),
+                seconds: state.seconds,
+            })
+        }
+        Err(e) => {
+            let _ = down(&plan.lab);
+            Err(e)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ApplyError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(step("start a runtime"))
+}
+
+fn build(
+    plan: &Plan,
+    dir: &Path,
+    topology_text: &str,
+    programs: &Programs,
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    // namespaces
+    for ns in &plan.namespaces {
+        netns::create(&ns.name).map_err(step(format!("create namespace {}", ns.name)))?;
+    }
+    let mut handles: BTreeMap<String, Netns> = BTreeMap::new();
+    for ns in &plan.namespaces {
+        let h = Netns::open(&ns.name).map_err(step(format!("open namespace {}", ns.name)))?;
+        handles.insert(ns.name.clone(), h);
+    }
+    let get = |name: &str| -> Result<&Netns, ApplyError> {
+        handles.get(name).ok_or_else(|| ApplyError::Step {
+            step: format!("namespace {name}"),
+            cause: io::Error::other("not in the plan"),
+        })
+    };
+    // sysctls, grouped per namespace (one thread hop each)
+    let mut by_ns: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for s in &plan.sysctls {
+        by_ns.entry(&s.ns).or_default().push((&s.key, &s.value));
+    }
+    for (ns, list) in by_ns {
+        let list: Vec<(String, String)> = list
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        get(ns)?
+            .run(move || -> io::Result<()> {
+                for (k, v) in list {
+                    fs::write(Path::new("/proc/sys").join(&k), &v)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{k} = {v}: {e}")))?;
+                }
+                Ok(())
+            })
+            .and_then(|r| r)
+            .map_err(step(format!("sysctls in {ns}")))?;
+    }
+    let rt = runtime()?;
+    let features = rt.block_on(async {
+        let mut nl: BTreeMap<String, Netlink> = BTreeMap::new();
+        for (name, h) in &handles {
+            let c = Netlink::open(h).map_err(step(format!("netlink in {name}")))?;
+            c.set_up("lo")
+                .await
+                .map_err(nl_step(format!("lo up in {name}")))?;
+            nl.insert(name.clone(), c);
+        }
+        let conn = |name: &str| -> Result<&Netlink, ApplyError> {
+            nl.get(name).ok_or_else(|| ApplyError::Step {
+                step: format!("namespace {name}"),
+                cause: io::Error::other("not in the plan"),
+            })
+        };
+        for br in &plan.bridges {
+            let c = conn(&br.ns)?;
+            c.bridge(&br.name)
+                .await
+                .map_err(nl_step(format!("bridge {} ({})", br.name, br.what)))?;
+            c.set_up(&br.name)
+                .await
+                .map_err(nl_step(format!("bridge {} up", br.name)))?;
+        }
+        let mut port_of: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        for br in &plan.bridges {
+            for p in &br.ports {
+                port_of.insert((br.ns.as_str(), p.as_str()), br.name.as_str());
+            }
+        }
+        for l in &plan.links {
+            let what = format!("link {} <-> {}", l.joins.0, l.joins.1);
+            let a = conn(&l.a.ns)?;
+            a.veth(&l.a.ifname, &l.b.ifname, get(&l.b.ns)?)
+                .await
+                .map_err(nl_step(what.clone()))?;
+            let b = conn(&l.b.ns)?;
+            for (c, end) in [(a, &l.a), (b, &l.b)] {
+                if let Some(mtu) = l.mtu {
+                    c.set_mtu(&end.ifname, mtu)
+                        .await
+                        .map_err(nl_step(what.clone()))?;
+                }
+                if let Some(br) = port_of.get(&(end.ns.as_str(), end.ifname.as_str())) {
+                    c.set_master(&end.ifname, br)
+                        .await
+                        .map_err(nl_step(what.clone()))?;
+                }
+                c.set_up(&end.ifname).await.map_err(nl_step(what.clone()))?;
+            }
+        }
+        for a in &plan.addresses {
+            conn(&a.ns)?
+                .add_address(&a.ifname, a.addr)
+                .await
+                .map_err(nl_step(format!(
+                    "address {} on {} in {}",
+                    a.addr, a.ifname, a.ns
+                )))?;
+        }
+        for r in &plan.routes {
+            conn(&r.ns)?
+                .add_route(&kernel_route(r))
+                .await
+                .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
+        }
+        for r in &plan.rules {
+            conn(&r.ns)?
+                .add_rule(&Rule {
+                    iif: Some(r.iif.clone()),
+                    table: r.table,
+                    priority: r.priority,
+                })
+                .await
+                .map_err(nl_step(format!("rule iif {} in {}", r.iif, r.ns)))?;
+        }
+        let scratch = plan
+            .namespaces
+            .first()
+            .and_then(|n| handles.get(&n.name))
+            .ok_or_else(|| ApplyError::Step {
+                step: "detect kernel features".into(),
+                cause: io::Error::other("the plan has no namespace"),
+            })?;
+        let features = netlink::detect_features(scratch).await;
+        for s in &plan.shaping {
+            let shaping = Shaping {
+                rate_bps: s.rate_bps,
+                delay: s.delay,
+                jitter: s.jitter,
+                loss_percent: s.loss_percent,
+            };
+            let rep = conn(&s.ns)?
+                .shape(&s.ifname, &shaping, &features)
+                .await
+                .map_err(nl_step(format!("shape {} in {}", s.ifname, s.ns)))?;
+            state.shaping.push(format!(
+                "{} {}: {} ({})",
+                s.ns,
+                s.ifname,
+                shaping,
+                describe(&rep)
+            ));
+        }
+        Ok::<KernelFeatures, ApplyError>(features)
+    })?;
+    state.features = features.into();
+
+    // firewalls: one `nft -f -` per namespace, started together
+    let mut children = Vec::new();
+    for fw in &plan.firewalls {
+        let mut cmd = Command::new("nft");
+        cmd.args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        get(&fw.ns)?
+            .command(&mut cmd)
+            .map_err(step(format!("nft in {}", fw.ns)))?;
+        let mut child = cmd.spawn().map_err(step(format!(
+            "run nft for {} (is nftables installed?)",
+            fw.what
+        )))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(fw.ruleset.as_bytes())
+                .map_err(step(format!("nft for {}", fw.what)))?;
+        }
+        children.push((fw, child));
+    }
+    for (fw, child) in children {
+        let out = child
+            .wait_with_output()
+            .map_err(step(format!("nft for {}", fw.what)))?;
+        if !out.status.success() {
+            return Err(ApplyError::Step {
+                step: format!("load the {} firewall in {}", fw.what, fw.ns),
+                cause: io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+            });
+        }
+    }
+
+    // gateways, then the routes through their TUN devices
+    if !plan.gateways.is_empty() {
+        let topo = dir.join("topology.toml");
+        fs::write(&topo, topology_text).map_err(step("write the topology copy"))?;
+        let keys = gateway_keys(plan.gateways.len())?;
+        let mut pids = Vec::new();
+        for (i, g) in plan.gateways.iter().enumerate() {
+            let conf = gateway_config(plan, i, g, &keys, dir, &topo)
+                .map_err(step(format!("configure gateway {}", g.name)))?;
+            let path = dir.join(format!("{}.toml", g.name));
+            fs::write(&path, conf).map_err(step(format!("write {}", path.display())))?;
+            let pid = spawn_daemon(
+                get(&g.ns)?,
+                &programs.vifgate,
+                &["gateway", "--config", &path.to_string_lossy()],
+                &dir.join(format!("{}.log", g.name)),
+            )
+            .map_err(step(format!("start gateway {}", g.name)))?;
+            pids.push(pid);
+        }
+        rt.block_on(async {
+            for (g, &pid) in plan.gateways.iter().zip(&pids) {
+                let c = Netlink::open(get(&g.ns)?).map_err(step(format!("netlink in {}", g.ns)))?;
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let names = c.link_names().await.map_err(nl_step("list links"))?;
+                    if names.iter().any(|n| n == &g.tun) {
+                        break;
+                    }
+                    let exited = !alive(pid as i32);
+                    if exited || Instant::now() > deadline {
+                        let log = fs::read_to_string(dir.join(format!("{}.log", g.name)))
+                            .unwrap_or_default();
+                        return Err(ApplyError::Step {
+                            step: format!("gateway {} in {}", g.name, g.ns),
+                            cause: io::Error::other(format!(
+                                "{}; its log:\n{log}",
+                                if exited {
+                                    "it exited".to_string()
+                                } else {
+                                    format!("its TUN device {} did not appear within 10 s", g.tun)
+                                }
+                            )),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                c.set_up(&g.tun)
+                    .await
+                    .map_err(nl_step(format!("{} up", g.tun)))?;
+            }
+            for r in &plan.tunnel_routes {
+                let c = Netlink::open(get(&r.ns)?).map_err(step(format!("netlink in {}", r.ns)))?;
+                c.add_route(&kernel_route(r))
+                    .await
+                    .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
+            }
+            Ok::<(), ApplyError>(())
+        })?;
+    }
+
+    // listeners: one agent process, living in the first namespace so that
+    // `down` finds it with the others
+    if !plan.listeners.is_empty() {
+        let spec = AgentSpec {
+            listeners: plan.listeners.clone(),
+        };
+        let spec_path = dir.join("agent.json");
+        let ready = dir.join("agent.ready");
+        fs::write(
+            &spec_path,
+            serde_json::to_vec(&spec).map_err(|e| step("agent spec")(io::Error::other(e)))?,
+        )
+        .map_err(step("write the agent spec"))?;
+        let home = plan
+            .namespaces
+            .first()
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        spawn_daemon(
+            get(&home)?,
+            &programs.vifgate,
+            &[
+                "sim",
+                "agent",
+                "--spec",
+                &spec_path.to_string_lossy(),
+                "--ready",
+                &ready.to_string_lossy(),
+            ],
+            &dir.join("agent.log"),
+        )
+        .map_err(step("start the listeners"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() {
+            if Instant::now() > deadline {
+                let log = fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
+                return Err(ApplyError::Step {
+                    step: "start the listeners".into(),
+                    cause: io::Error::other(format!("not ready within 10 s; log:\n{log}")),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Ok(())
+}
+
+fn describe(r: &netlink::ShapingReport) -> String {
+    let name = |m: Mechanism| match m {
+        Mechanism::NotRequested => None,
+        Mechanism::Tbf => Some("tbf"),
+        Mechanism::Netem => Some("netem"),
+        Mechanism::Unsupported => Some("not applied: no qdisc in this kernel"),
+    };
+    let mut parts = Vec::new();
+    for (what, m) in [
+        ("rate", r.rate),
+        ("delay", r.delay),
+        ("jitter", r.jitter),
+        ("loss", r.loss),
+    ] {
+        if let Some(n) = name(m) {
+            parts.push(format!("{what} by {n}"));
+        }
+    }
+    if parts.is_empty() {
+        "nothing asked".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The netlink form of a planned route.
+pub fn kernel_route(r: &RouteSpec) -> Route {
+    Route {
+        dst: r.dst,
+        via: r.via,
+        dev: r.dev.clone(),
+        table: r.table,
+        metric: r.metric,
+        kind: match r.kind {
+            plan::RouteKind::Unicast => netlink::RouteKind::Unicast,
+            plan::RouteKind::Blackhole => netlink::RouteKind::Blackhole,
+        },
+    }
+}
+
+struct GatewayKeys {
+    private: Vec<String>,
+    public: Vec<String>,
+}
+
+fn gateway_keys(n: usize) -> Result<GatewayKeys, ApplyError> {
+    let mut k = GatewayKeys {
+        private: Vec::new(),
+        public: Vec::new(),
+    };
+    for _ in 0..n {
+        let p = gateway::keys::PrivateKey::generate()
+            .map_err(|e| step("generate a key")(io::Error::other(e.to_string())))?;
+        k.public.push(p.public_key().to_base64());
+        k.private.push(p.to_base64());
+    }
+    Ok(k)
+}
+
+fn gateway_config(
+    plan: &Plan,
+    i: usize,
+    g: &GatewaySpec,
+    keys: &GatewayKeys,
+    dir: &Path,
+    topology: &Path,
+) -> io::Result<String> {
+    let key_path = dir.join(format!("{}.key", g.name));
+    fs::write(&key_path, format!("{}\n", keys.private[i]))?;
+    fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600))?;
+    let mut s = format!(
+        "# generated by `vifgate sim up` for lab {}\n[interface]\nname = \"{}\"\nmtu = {}\nlisten_port = {}\nprivate_key_file = \"{}\"\n",
+        plan.lab,
+        g.tun,
+        g.mtu,
+        g.port,
+        key_path.display()
+    );
+    for p in &g.peers {
+        let allowed: Vec<String> = p.allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        s.push_str(&format!(
+            "\n[[peer]]\nname = \"{}\"\npublic_key = \"{}\"\nendpoint = \"{}:{}\"\nallowed_ips = [{}]\npersistent_keepalive = 1\n",
+            p.name,
+            keys.public[p.gateway],
+            p.endpoint,
+            plan.gateways[p.gateway].port,
+            allowed.join(", ")
+        ));
+        for a in &p.allowed {
+            s.push_str(&format!(
+                "\n[[route]]\nprefix = \"{a}\"\npeer = \"{}\"\npriority = {}\n",
+                p.name, p.priority
+            ));
+        }
+    }
+    // a peer silent for 3 s is dead: its routes fail over to the next
+    s.push_str("\n[liveness]\ndead_after = 3\n");
+    if let Some(node) = &g.policy_node {
+        s.push_str(&format!(
+            "\n[policy]\ntopology = \"{}\"\nnode = \"{node}\"\n",
+            topology.display()
+        ));
+    }
+    s.push_str(&format!(
+        "\n[status]\nsocket = \"{}\"\n",
+        dir.join(format!("{}.sock", g.name)).display()
+    ));
+    Ok(s)
+}
+
+/// Starts `program args` inside `ns`, detached (its own session, output to
+/// `log`), so that it outlives `sim up`.
+fn spawn_daemon(ns: &Netns, program: &Path, args: &[&str], log: &Path) -> io::Result<u32> {
+    let out = fs::File::create(log)?;
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env(
+            "RUST_LOG",
+            std::env::var("VIFGATE_SIM_LOG").unwrap_or_else(|_| "info".into()),
+        );
+    ns.command(&mut cmd)?;
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    debug!(pid = child.id(), program = %program.display(), "started");
+    Ok(child.id())
+}
+
+/// Processes whose network namespace is the named one.
+pub fn pids_in(ns: &str) -> Vec<i32> {
+    let Ok(target) = fs::metadata(netns::path(ns)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
+            if m.dev() == target.dev() && m.ino() == target.ino() {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// What `down` removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DownReport {
+    /// Namespaces deleted.
+    pub namespaces: usize,
+    /// Processes ended.
+    pub processes: usize,
+    /// Whether there was anything at all.
+    pub existed: bool,
+}
+
+/// Removes everything of a lab: its processes, namespaces and state.
+/// Nothing to remove is not an error.
+pub fn down(lab: &str) -> io::Result<DownReport> {
+    let dir = state_dir(lab);
+    let mut names: Vec<String> = read_state(lab)
+        .map(|s| s.plan.namespaces.into_iter().map(|n| n.name).collect())
+        .unwrap_or_default();
+    // also whatever carries the lab's prefixes (a state file lost or older)
+    if plan::valid_lab_name(lab) {
+        for p in plan::lab_prefixes(lab) {
+            names.extend(netns::list(&p));
+        }
+    }
+    names.sort();
+    names.dedup();
+    let mut rep = DownReport {
+        existed: dir.exists(),
+        ..DownReport::default()
+    };
+    // SIGTERM every process in the lab, then SIGKILL what remains
+    let mut pids: Vec<i32> = names.iter().flat_map(|n| pids_in(n)).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    rep.processes = pids.len();
+    for &p in &pids {
+        // SAFETY: signalling a pid we found in the lab's namespaces.
+        unsafe { libc::kill(p, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && pids.iter().any(|&p| alive(p)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &p in &pids {
+        if alive(p) {
+            // SAFETY: as above.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+    }
+    let mut first_err = None;
+    for n in &names {
+        if netns::exists(n) {
+            rep.existed = true;
+            match netns::delete(n) {
+                Ok(()) => rep.namespaces += 1,
+                Err(e) => {
+                    first_err.get_or_insert(io::Error::new(
+                        e.kind(),
+                        format!("delete namespace {n}: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(rep),
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // a zombie counts as gone
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,331 @@
+//! Static analysis against live traffic: for each cell of the static
+//! matrix (a sample when it is large) and each `[[expect]]`, real probes
+//! between the lab's namespaces, and every disagreement flagged.
+//!
+//! Live, a flow counts as accepted when every probe of it got its answer
+//! (TCP connected, UDP echoed, ICMP echo replied); a refusal, an ICMP
+//! error or silence all count as not accepted. The static DENIED and
+//! NO_ROUTE are both "not accepted" live: a dropped packet and an unrouted
+//! one look the same from the sender (the detail column says which it
+//! was: timeout, refused, unreachable).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use topology::analysis::{self, Service, Target, Verdict};
+use topology::model::{NodeId, Topology};
+
+use crate::plan::Plan;
+use crate::probe::{self, Outcome, Probe, ProbeKind, ProbeOptions};
+
+/// One flow, statically and live.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Source node.
+    pub from: String,
+    /// Destination node or address.
+    pub to: String,
+    /// `tcp/22`, `icmp echo` ...
+    pub service: String,
+    /// What the static analysis says.
+    pub static_verdict: Verdict,
+    /// What an `[[expect]]` asks for, for expectation checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Verdict>,
+    /// Whether the live probes were all answered.
+    pub live_accepted: bool,
+    /// What each probe got, `dst: outcome`.
+    pub live: Vec<String>,
+    /// Static and live agree (and, for an expectation, live meets it).
+    pub ok: bool,
+}
+
+/// The outcome of `sim test`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Lab name.
+    pub lab: String,
+    /// Cells of the full static matrix.
+    pub matrix_cells: usize,
+    /// Matrix cells probed.
+    pub probed_cells: usize,
+    /// Probes sent.
+    pub probes: usize,
+    /// Matrix cells where static and live disagree.
+    pub disagreements: usize,
+    /// Expectations live traffic did not meet (or the analysis did not).
+    pub failed_expectations: usize,
+    /// The matrix cells.
+    pub matrix: Vec<Check>,
+    /// The expectations.
+    pub expectations: Vec<Check>,
+    /// Seconds spent probing.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// Whether everything agreed and every expectation was met.
+    pub fn passed(&self) -> bool {
+        self.disagreements == 0 && self.failed_expectations == 0
+    }
+}
+
+/// What to probe.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// Services of the matrix.
+    pub services: Vec<Service>,
+    /// At most this many matrix cells are probed (an even sample beyond).
+    pub max_cells: usize,
+    /// Probe options (timeout, retries, parallelism).
+    pub probe: ProbeOptions,
+}
+
+fn kind(s: Service) -> Option<ProbeKind> {
+    match s {
+        Service::Tcp(p) => Some(ProbeKind::Tcp(p)),
+        Service::Udp(p) => Some(ProbeKind::Udp(p)),
+        Service::IcmpEcho => Some(ProbeKind::IcmpEcho),
+        Service::Proto(_) => None,
+    }
+}
+
+/// Where a static flow goes: the destination addresses of its paths, or
+/// the node's first address when there is no path at all.
+fn destinations(t: &Topology, r: &analysis::Reach, to: Target) -> Vec<Ipv4Addr> {
+    // a path toward a node with no address the source can use carries
+    // 0.0.0.0: probe the node's own address instead
+    let mut out: Vec<Ipv4Addr> = r
+        .paths
+        .iter()
+        .map(|p| p.destination)
+        .filter(|d| !d.is_unspecified())
+        .collect();
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        match to {
+            Target::Addr(a) => out.push(a),
+            Target::Node(n) => out.extend(t.nodes[n].interfaces.first().map(|i| i.ip)),
+        }
+    }
+    out
+}
+
+struct Pending {
+    from: NodeId,
+    to: String,
+    service: Service,
+    static_verdict: Verdict,
+    expected: Option<Verdict>,
+    probes: Vec<usize>,
+}
+
+/// Probes the lab and compares with the static analysis.
+pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
+    let endpoints: Vec<NodeId> = t.endpoints().collect();
+    let mut cells: Vec<(NodeId, NodeId, Service)> = Vec::new();
+    for &a in &endpoints {
+        for &b in &endpoints {
+            if a == b {
+                continue;
+            }
+            for &s in &opts.services {
+                if kind(s).is_some() {
+                    cells.push((a, b, s));
+                }
+            }
+        }
+    }
+    let matrix_cells = cells.len();
+    if cells.len() > opts.max_cells && opts.max_cells > 0 {
+        // an even, deterministic sample
+        let stride = cells.len() as f64 / opts.max_cells as f64;
+        cells = (0..opts.max_cells)
+            .map(|i| cells[(i as f64 * stride) as usize])
+            .collect();
+    }
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut add = |from: NodeId,
+                   to: Target,
+                   to_name: String,
+                   service: Service,
+                   expected: Option<Verdict>,
+                   probes: &mut Vec<Probe>| {
+        let r = analysis::reach(t, from, to, service);
+        let Some(k) = kind(service) else {
+            return;
+        };
+        let Some(ns) = plan.node_ns(&t.nodes[from].name) else {
+            return;
+        };
+        let mut ids = Vec::new();
+        for dst in destinations(t, &r, to) {
+            ids.push(probes.len());
+            probes.push(Probe {
+                ns: ns.to_string(),
+                dst,
+                kind: k,
+            });
+        }
+        pending.push(Pending {
+            from,
+            to: to_name,
+            service,
+            static_verdict: r.verdict,
+            expected,
+            probes: ids,
+        });
+    };
+    for &(a, b, s) in &cells {
+        add(
+            a,
+            Target::Node(b),
+            t.nodes[b].name.clone(),
+            s,
+            None,
+            &mut probes,
+        );
+    }
+    let n_cells = cells.len();
+    for e in &t.expectations {
+        let to_name = match e.to {
+            Target::Node(n) => t.nodes[n].name.clone(),
+            Target::Addr(a) => a.to_string(),
+        };
+        add(
+            e.from,
+            e.to,
+            to_name,
+            e.service,
+            Some(e.verdict),
+            &mut probes,
+        );
+    }
+    let start = Instant::now();
+    let results = probe::run_probes_with(&probes, &opts.probe);
+    let seconds = start.elapsed().as_secs_f64();
+    let mut matrix = Vec::new();
+    let mut expectations = Vec::new();
+    for (i, p) in pending.into_iter().enumerate() {
+        let live: Vec<String> = p
+            .probes
+            .iter()
+            .map(|&k| format!("{}: {}", probes[k].dst, results[k].outcome))
+            .collect();
+        let live_accepted = !p.probes.is_empty()
+            && p.probes
+                .iter()
+                .all(|&k| results[k].outcome == Outcome::Reply);
+        let agree = (p.static_verdict == Verdict::Accepted) == live_accepted;
+        let ok = match p.expected {
+            Some(want) => {
+                agree && (want == Verdict::Accepted) == live_accepted && want == p.static_verdict
+            }
+            None => agree,
+        };
+        let check = Check {
+            from: t.nodes[p.from].name.clone(),
+            to: p.to,
+            service: p.service.to_string(),
+            static_verdict: p.static_verdict,
+            expected: p.expected,
+            live_accepted,
+            live,
+            ok,
+        };
+        if i < n_cells {
+            matrix.push(check);
+        } else {
+            expectations.push(check);
+        }
+    }
+    Report {
+        lab: plan.lab.clone(),
+        matrix_cells,
+        probed_cells: matrix.len(),
+        probes: probes.len(),
+        disagreements: matrix.iter().filter(|c| !c.ok).count(),
+        failed_expectations: expectations.iter().filter(|c| !c.ok).count(),
+        matrix,
+        expectations,
+        seconds,
+    }
+}
+
+/// The report for humans: every expectation, every disagreement, totals.
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let live = |c: &Check| {
+        if c.live_accepted {
+            "ACCEPTED"
+        } else {
+            "not accepted"
+        }
+    };
+    let _ = writeln!(s, "expectations (static / live):");
+    for c in &r.expectations {
+        let _ = writeln!(
+            s,
+            "  {} {} -> {} {}: expect {}, static {}, live {} ({})",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.from,
+            c.to,
+            c.service,
+            c.expected.map(|v| v.as_str()).unwrap_or("-"),
+            c.static_verdict,
+            live(c),
+            c.live.join(", ")
+        );
+    }
+    let bad: Vec<&Check> = r.matrix.iter().filter(|c| !c.ok).collect();
+    if bad.is_empty() {
+        let _ = writeln!(
+            s,
+            "matrix: static and live agree on all {} probed cells",
+            r.probed_cells
+        );
+    } else {
+        let _ = writeln!(s, "matrix disagreements:");
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<16} {:<10} {:<9} live",
+            "from", "to", "service", "static"
+        );
+        for c in bad {
+            let _ = writeln!(
+                s,
+                "  {:<16} {:<16} {:<10} {:<9} {} ({})",
+                c.from,
+                c.to,
+                c.service,
+                c.static_verdict.as_str(),
+                live(c),
+                c.live.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{} of {} matrix cells probed{}, {} probes in {:.2} s: {} disagreement(s), {} failed expectation(s)",
+        r.probed_cells,
+        r.matrix_cells,
+        if r.probed_cells < r.matrix_cells { " (an even sample)" } else { "" },
+        r.probes,
+        r.seconds,
+        r.disagreements,
+        r.failed_expectations
+    );
+    s
+}
+
+/// Probes with the defaults `sim test` uses: 1 s timeout, one retry.
+pub fn default_probe_options() -> ProbeOptions {
+    ProbeOptions {
+        timeout: Duration::from_millis(1000),
+        ..ProbeOptions::default()
+    }
+}

@@ -1,0 +1,340 @@
+//! `sim link`: a link of a running lab taken down or up, or given a delay,
+//! jitter, loss or rate — each way, on both ends, as a netem or tbf qdisc
+//! on each end would.
+//!
+//! How each attribute is applied depends on the kernel and the link:
+//!
+//! - down/up: the veth pair's two ends. A Direct Connect or VPN link taken
+//!   down also withdraws the VGW's routes learned over it (what BGP's hold
+//!   timer does, at once instead of after 90 s), and up restores them.
+//! - rate: a tbf qdisc on both ends.
+//! - delay, jitter, loss: netem on both ends where the kernel has it;
+//!   otherwise, on a Direct Connect or VPN link, the vifgate gateways at
+//!   both ends impair the tunnel's datagrams themselves (`[impair]`,
+//!   applied with SIGHUP; on the office end this covers every tunnel of
+//!   that gateway box). Anywhere else: an error saying so.
+
+use std::fs;
+use std::io;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::apply::{self, kernel_route, LabState};
+use crate::netlink::{Mechanism, Netlink, Shaping};
+use crate::netns::Netns;
+use crate::plan::{self, LinkKind, VethSpec};
+
+/// A change to a link.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkChange {
+    /// Take both ends down.
+    Down,
+    /// Bring both ends up.
+    Up,
+    /// Set delay, jitter, loss or rate (each way); `None` keeps the
+    /// current value, zero clears it.
+    Shape {
+        /// One-way delay.
+        delay: Option<Duration>,
+        /// Jitter.
+        jitter: Option<Duration>,
+        /// Loss, percent.
+        loss_percent: Option<f64>,
+        /// Rate, bits per second.
+        rate_bps: Option<u64>,
+    },
+}
+
+/// What is set on a link now (kept in the lab's state).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkSettings {
+    /// One-way delay.
+    pub delay: Option<Duration>,
+    /// Jitter.
+    pub jitter: Option<Duration>,
+    /// Loss, percent.
+    pub loss_percent: Option<f64>,
+    /// Rate, bits per second.
+    pub rate_bps: Option<u64>,
+}
+
+/// Why a link change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// No such lab.
+    #[error("no lab `{0}`")]
+    NoLab(String),
+    /// No such link.
+    #[error("lab `{lab}` has no link between `{a}` and `{b}`; links: {known}")]
+    NoLink {
+        /// Lab.
+        lab: String,
+        /// One end.
+        a: String,
+        /// Other end.
+        b: String,
+        /// The links there are.
+        known: String,
+    },
+    /// The kernel and the link offer no way to apply it.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A system error.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+fn find<'p>(st: &'p LabState, lab: &str, a: &str, b: &str) -> Result<&'p VethSpec, LinkError> {
+    st.plan
+        .links
+        .iter()
+        .find(|l| (l.joins.0 == a && l.joins.1 == b) || (l.joins.0 == b && l.joins.1 == a))
+        .ok_or_else(|| {
+            let mut known: Vec<String> = st
+                .plan
+                .links
+                .iter()
+                .map(|l| format!("{} {}", l.joins.0, l.joins.1))
+                .collect();
+            known.sort();
+            LinkError::NoLink {
+                lab: lab.into(),
+                a: a.into(),
+                b: b.into(),
+                known: known.join("; "),
+            }
+        })
+}
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+fn key(l: &VethSpec) -> String {
+    format!("{} {}", l.joins.0, l.joins.1)
+}
+
+/// The VGW-side gateway carrying a DX or VPN link, and the office one.
+fn gateways_of(st: &LabState, l: &VethSpec) -> Vec<usize> {
+    let far = format!("vgw-{}", plan::ns_token(&l.joins.1));
+    let office_ns = &l.a.ns;
+    st.plan
+        .gateways
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.policy_node.is_some()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Applies a change; a sentence saying what was done.
+pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, LinkError> {
+    let mut st = apply::read_state(lab).ok_or_else(|| LinkError::NoLab(lab.into()))?;
+    let l = find(&st, lab, a, b)?.clone();
+    let ends = [
+        (Netns::open(&l.a.ns)?, l.a.ifname.clone()),
+        (Netns::open(&l.b.ns)?, l.b.ifname.clone()),
+    ];
+    let rt = runtime()?;
+    let tunnel = matches!(l.kind, LinkKind::DirectConnect | LinkKind::Vpn);
+    match c {
+        LinkChange::Down | LinkChange::Up => {
+            let up = *c == LinkChange::Up;
+            rt.block_on(async {
+                for (ns, ifname) in &ends {
+                    let nl = Netlink::open(ns)?;
+                    let r = if up {
+                        nl.set_up(ifname).await
+                    } else {
+                        nl.set_down(ifname).await
+                    };
+                    r.map_err(io::Error::from)?;
+                }
+                if tunnel {
+                    // the VGW withdraws (or relearns) what it learned over it
+                    for g in gateways_of(&st, &l) {
+                        let g = &st.plan.gateways[g];
+                        if g.policy_node.is_some() {
+                            continue;
+                        }
+                        let nl = Netlink::open(&Netns::open(&g.ns)?)?;
+                        for r in
+                            st.plan.tunnel_routes.iter().filter(|r| {
+                                r.ns == g.ns && r.dev.as_deref() == Some(g.tun.as_str())
+                            })
+                        {
+                            let kr = kernel_route(r);
+                            let res = if up {
+                                nl.add_route(&kr).await
+                            } else {
+                                nl.del_route(&kr).await
+                            };
+                            // already there / already gone is fine
+                            if let Err(e) = res {
+                                if !matches!(e.errno(), Some(libc::EEXIST) | Some(libc::ESRCH)) {
+                                    return Err(io::Error::from(e));
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok::<(), io::Error>(())
+            })?;
+            Ok(format!(
+                "link {} {}{}",
+                key(&l),
+                if up { "up" } else { "down" },
+                if tunnel {
+                    if up {
+                        " (the VGW relearns its routes)"
+                    } else {
+                        " (the VGW withdraws the routes it learned over it)"
+                    }
+                } else {
+                    ""
+                }
+            ))
+        }
+        LinkChange::Shape {
+            delay,
+            jitter,
+            loss_percent,
+            rate_bps,
+        } => {
+            let k = key(&l);
+            let mut now = st.links.get(&k).cloned().unwrap_or_else(|| LinkSettings {
+                rate_bps: st
+                    .plan
+                    .shaping
+                    .iter()
+                    .find(|s| s.ns == l.a.ns && s.ifname == l.a.ifname)
+                    .and_then(|s| s.rate_bps),
+                ..LinkSettings::default()
+            });
+            let zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+            if delay.is_some() {
+                now.delay = zero(*delay);
+            }
+            if jitter.is_some() {
+                now.jitter = zero(*jitter);
+            }
+            if loss_percent.is_some() {
+                now.loss_percent = loss_percent.filter(|l| *l > 0.0);
+            }
+            if rate_bps.is_some() {
+                now.rate_bps = rate_bps.filter(|r| *r > 0);
+            }
+            let features = st.features.kernel();
+            let wants_netem =
+                now.delay.is_some() || now.jitter.is_some() || now.loss_percent.is_some();
+            let by_gateways = wants_netem && !features.netem;
+            if by_gateways && !tunnel {
+                return Err(LinkError::Unsupported(format!(
+                    "link {k}: this kernel has no netem (sch_netem), and only a Direct Connect or VPN link can be delayed or made lossy without it (by its gateways); --rate works everywhere (tbf)"
+                )));
+            }
+            let shaping = Shaping {
+                rate_bps: now.rate_bps,
+                delay: if by_gateways { None } else { now.delay },
+                jitter: if by_gateways { None } else { now.jitter },
+                loss_percent: if by_gateways { None } else { now.loss_percent },
+            };
+            let mut how = Vec::new();
+            rt.block_on(async {
+                for (ns, ifname) in &ends {
+                    let rep = Netlink::open(ns)?
+                        .shape(ifname, &shaping, &features)
+                        .await
+                        .map_err(io::Error::from)?;
+                    if rep.rate == Mechanism::Tbf && how.is_empty() {
+                        how.push("rate by tbf".to_string());
+                    }
+                    if (rep.delay == Mechanism::Netem || rep.loss == Mechanism::Netem)
+                        && !how.iter().any(|h| h.contains("netem"))
+                    {
+                        how.push("delay/jitter/loss by netem".into());
+                    }
+                }
+                Ok::<(), io::Error>(())
+            })?;
+            if tunnel {
+                // the gateways' own impairment: set when netem is missing,
+                // cleared otherwise
+                let section = if by_gateways {
+                    impair_section(&now)
+                } else {
+                    String::new()
+                };
+                for g in gateways_of(&st, &l) {
+                    reconfigure(lab, &st.plan.gateways[g], &section)?;
+                }
+                if by_gateways {
+                    how.push("delay/jitter/loss by the vifgate gateways at both ends (no netem in this kernel)".into());
+                }
+            }
+            st.links.insert(k.clone(), now.clone());
+            apply::save_state(lab, &st)?;
+            Ok(format!(
+                "link {k}: {} ({})",
+                Shaping {
+                    rate_bps: now.rate_bps,
+                    delay: now.delay,
+                    jitter: now.jitter,
+                    loss_percent: now.loss_percent,
+                },
+                if how.is_empty() {
+                    "cleared".to_string()
+                } else {
+                    how.join("; ")
+                }
+            ))
+        }
+    }
+}
+
+fn impair_section(s: &LinkSettings) -> String {
+    let mut o = String::from("\n[impair]\n");
+    if let Some(d) = s.delay {
+        o.push_str(&format!("delay = \"{}us\"\n", d.as_micros()));
+    }
+    if let Some(j) = s.jitter {
+        o.push_str(&format!("jitter = \"{}us\"\n", j.as_micros()));
+    }
+    if let Some(l) = s.loss_percent {
+        o.push_str(&format!("loss = \"{l}%\"\n"));
+    }
+    o
+}
+
+/// Rewrites a gateway's `[impair]` section and makes it reload (SIGHUP).
+fn reconfigure(lab: &str, g: &plan::GatewaySpec, section: &str) -> io::Result<()> {
+    let path = apply::state_dir(lab).join(format!("{}.toml", g.name));
+    let text = fs::read_to_string(&path)?;
+    let base = match text.find("\n[impair]\n") {
+        Some(i) => &text[..i + 1],
+        None => text.as_str(),
+    };
+    fs::write(&path, format!("{base}{section}"))?;
+    let needle = path.to_string_lossy().to_string();
+    let mut signalled = false;
+    for pid in apply::pids_in(&g.ns) {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            // SAFETY: signalling the lab's own gateway process.
+            unsafe { libc::kill(pid, libc::SIGHUP) };
+            signalled = true;
+        }
+    }
+    if !signalled {
+        return Err(io::Error::other(format!(
+            "gateway {} is not running in {}",
+            g.name, g.ns
+        )));
+    }
+    // the reload is asynchronous; give it a moment
+    std::thread::sleep(Duration::from_millis(100));
+    Ok(())
+}

@@ -1,0 +1,359 @@
+//! `vifgate sim`: labs of network namespaces built from a topology.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use sim::apply::{self, Programs};
+use sim::compare::{self, TestOptions};
+use sim::link::LinkChange;
+use sim::plan;
+
+/// `vifgate sim ...`
+#[derive(Subcommand)]
+pub enum SimCommand {
+    /// Build a lab from a topology (root): namespaces, links, firewalls,
+    /// gateways, listeners.
+    Up {
+        /// Topology file.
+        file: PathBuf,
+        /// Lab name (prefix of every namespace); default: from the topology's name.
+        #[arg(long)]
+        lab: Option<String>,
+        #[command(flatten)]
+        ports: Ports,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a lab: its processes, namespaces and state. Nothing to remove is fine.
+    Down {
+        /// Lab name; default: the only lab there is.
+        lab: Option<String>,
+    },
+    /// The labs there are, what they hold and how their links were shaped.
+    Status {
+        /// One lab; default: all.
+        lab: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a node of a lab.
+    Exec {
+        /// Lab name.
+        lab: String,
+        /// Node name (or vpc, vgw, lan for the lab's own routers).
+        node: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Take a link down or up, or change its delay, loss or rate.
+    Link {
+        /// Lab name.
+        lab: String,
+        /// One end: a node, or the infrastructure it joins.
+        a: String,
+        /// The other end (e.g. `web-a1 web-a`, `vifgate-office dx-vif`).
+        b: String,
+        #[command(flatten)]
+        change: LinkArgs,
+    },
+    /// Build a lab, probe every flow of the static matrix and every
+    /// expectation, compare, remove the lab. Exit 1 on any disagreement.
+    Test {
+        /// Topology file.
+        file: PathBuf,
+        /// Lab name; default: from the topology's name.
+        #[arg(long)]
+        lab: Option<String>,
+        #[command(flatten)]
+        ports: Ports,
+        /// Probe at most this many matrix cells (an even sample beyond).
+        #[arg(long, default_value_t = 2000)]
+        max_cells: usize,
+        /// Per-probe timeout, milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// Leave the lab up afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The lab's listeners (started by `sim up`).
+    #[command(hide = true)]
+    Agent {
+        /// Listener specification (JSON).
+        #[arg(long)]
+        spec: PathBuf,
+        /// File written once every listener is bound.
+        #[arg(long)]
+        ready: PathBuf,
+    },
+}
+
+/// TCP ports of the matrix.
+#[derive(Args)]
+pub struct Ports {
+    /// TCP ports probed for every pair of hosts (plus every `[[expect]]`).
+    #[arg(long, value_delimiter = ',', default_value = "22,80,443,3306")]
+    ports: Vec<u16>,
+}
+
+/// What `sim link` changes.
+#[derive(Args)]
+#[group(required = true, multiple = true)]
+pub struct LinkArgs {
+    /// Take the link down.
+    #[arg(long, conflicts_with = "up")]
+    down: bool,
+    /// Bring the link up.
+    #[arg(long)]
+    up: bool,
+    /// One-way delay each way, e.g. 20ms.
+    #[arg(long)]
+    delay: Option<String>,
+    /// Jitter around the delay, e.g. 5ms.
+    #[arg(long)]
+    jitter: Option<String>,
+    /// Loss each way, e.g. 1%.
+    #[arg(long)]
+    loss: Option<String>,
+    /// Rate each way, e.g. 100mbit.
+    #[arg(long)]
+    rate: Option<String>,
+}
+
+fn need_root() -> Result<()> {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("`vifgate sim` needs root (network namespaces)");
+    }
+    Ok(())
+}
+
+fn load(file: &Path) -> Result<(topology::Loaded, String)> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match topology::parse(file, text.clone()) {
+        Ok(l) => {
+            for w in &l.warnings.0 {
+                eprint!("{w}");
+            }
+            Ok((l, text))
+        }
+        Err(d) => {
+            eprint!("{d}");
+            bail!("{} has errors", file.display())
+        }
+    }
+}
+
+fn lab_name(lab: Option<String>, t: &topology::Topology) -> Result<String> {
+    let lab = lab.unwrap_or_else(|| plan::default_lab_name(&t.name));
+    if !plan::valid_lab_name(&lab) {
+        bail!("{}", plan::PlanError::LabName(lab));
+    }
+    Ok(lab)
+}
+
+fn the_lab(lab: Option<String>) -> Result<String> {
+    if let Some(l) = lab {
+        return Ok(l);
+    }
+    let labs = apply::labs();
+    match labs.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no lab is up"),
+        _ => bail!("several labs are up ({}): name one", labs.join(", ")),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        bail!("`{s}`: give a unit, e.g. 20ms, 500us, 1s")
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration"))?;
+    if !(0.0..=3600.0).contains(&v) {
+        bail!("`{s}`: out of range");
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+fn parse_percent(s: &str) -> Result<f64> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .with_context(|| format!("`{s}` is not a percentage (e.g. 1%)"))?;
+    if !(0.0..=100.0).contains(&v) {
+        bail!("`{s}`: between 0% and 100%");
+    }
+    Ok(v)
+}
+
+/// Runs a `sim` subcommand.
+pub fn run(cmd: SimCommand) -> Result<ExitCode> {
+    match cmd {
+        SimCommand::Up {
+            file,
+            lab,
+            ports,
+            json,
+        } => {
+            need_root()?;
+            let (l, text) = load(&file)?;
+            let lab = lab_name(lab, &l.topology)?;
+            let p = plan::plan(&l.topology, &lab, &ports.ports)?;
+            let rep = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                print!(
+                    "lab `{}` up in {:.2} s: {}",
+                    rep.lab, rep.seconds, rep.summary
+                );
+                for s in &rep.shaping {
+                    println!("  shaped {s}");
+                }
+                println!("  remove it with: vifgate sim down {}", rep.lab);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Down { lab } => {
+            need_root()?;
+            let lab = the_lab(lab)?;
+            let rep = apply::down(&lab)?;
+            if rep.existed {
+                println!(
+                    "lab `{lab}` removed: {} namespaces, {} processes",
+                    rep.namespaces, rep.processes
+                );
+            } else {
+                println!("no lab `{lab}`: nothing to remove");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Status { lab, json } => {
+            let labs = match lab {
+                Some(l) => vec![l],
+                None => apply::labs(),
+            };
+            let statuses: Vec<sim::status::LabStatus> =
+                labs.iter().map(|l| sim::status::status(l)).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&statuses)?);
+            } else if statuses.is_empty() {
+                println!("no lab is up");
+            } else {
+                for s in &statuses {
+                    print!("{}", sim::status::render(s));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Exec { lab, node, command } => {
+            need_root()?;
+            let code = sim::lab::exec_in(&lab, &node, &command)?;
+            Ok(ExitCode::from(code))
+        }
+        SimCommand::Link { lab, a, b, change } => {
+            need_root()?;
+            let mut changes = Vec::new();
+            if change.down {
+                changes.push(LinkChange::Down);
+            }
+            if change.up {
+                changes.push(LinkChange::Up);
+            }
+            if change.delay.is_some()
+                || change.jitter.is_some()
+                || change.loss.is_some()
+                || change.rate.is_some()
+            {
+                changes.push(LinkChange::Shape {
+                    delay: change.delay.as_deref().map(parse_duration).transpose()?,
+                    jitter: change.jitter.as_deref().map(parse_duration).transpose()?,
+                    loss_percent: change.loss.as_deref().map(parse_percent).transpose()?,
+                    rate_bps: match change.rate.as_deref() {
+                        Some(r) => Some(
+                            plan::parse_rate(r)
+                                .with_context(|| format!("`{r}` is not a rate (e.g. 100mbit)"))?,
+                        ),
+                        None => None,
+                    },
+                });
+            }
+            for c in changes {
+                let done = sim::link::change(&lab, &a, &b, &c)?;
+                println!("{done}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Test {
+            file,
+            lab,
+            ports,
+            max_cells,
+            timeout_ms,
+            keep,
+            json,
+        } => {
+            need_root()?;
+            let (l, text) = load(&file)?;
+            let lab = lab_name(lab, &l.topology)?;
+            let p = plan::plan(&l.topology, &lab, &ports.ports)?;
+            let up = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
+            if !json {
+                eprint!("lab `{}` up in {:.2} s: {}", up.lab, up.seconds, up.summary);
+            }
+            let mut probe = compare::default_probe_options();
+            probe.timeout = Duration::from_millis(timeout_ms);
+            let opts = TestOptions {
+                services: plan::services(&l.topology, &ports.ports),
+                max_cells,
+                probe,
+            };
+            let report = compare::run(&l.topology, &p, &opts);
+            if !keep {
+                apply::down(&lab)?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", compare::render(&report));
+                if keep {
+                    println!("lab `{lab}` left up: vifgate sim down {lab}");
+                }
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        SimCommand::Agent { spec, ready } => {
+            let text = std::fs::read_to_string(&spec)
+                .with_context(|| format!("cannot read {}", spec.display()))?;
+            let spec: sim::agent::AgentSpec = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not an agent spec", spec.display()))?;
+            sim::agent::serve(&spec, &ready)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
