@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit, property and integration
 # tests. Installs what a fresh Debian machine lacks (Graphviz for the SVG
-# test; rustfmt and clippy components), so it needs no set-up.
+# test; WireGuard tools, iproute2, nftables and HAProxy for the namespace
+# tests; rustfmt and clippy components), so it needs no set-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v sysctl >/dev/null 2>&1 || missing+=(procps)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# the simulator: kernel firewalls, HAProxy as the ALB stand-in
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq

@@ -174,37 +174,22 @@ fn the_lab(lab: Option<String>) -> Result<String> {
     }
 }
 
+/// A duration as topology files write them (`20ms`, `500us`, `1s`).
 fn parse_duration(s: &str) -> Result<Duration> {
-    let t = s.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        bail!("`{s}`: give a unit, e.g. 20ms, 500us, 1s")
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("`{s}` is not a duration"))?;
-    if !(0.0..=3600.0).contains(&v) {
-        bail!("`{s}`: out of range");
+    match topology::resolve::parse_duration(s) {
+        Some(Ok(d)) if d <= Duration::from_secs(10) => Ok(d),
+        Some(_) => bail!("`{s}`: from 0 to 10s"),
+        None => bail!("`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s"),
     }
-    Ok(Duration::from_secs_f64(v * mult))
 }
 
+/// A percentage (`1%`, `0.5%`).
 fn parse_percent(s: &str) -> Result<f64> {
-    let v: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .with_context(|| format!("`{s}` is not a percentage (e.g. 1%)"))?;
-    if !(0.0..=100.0).contains(&v) {
-        bail!("`{s}`: between 0% and 100%");
+    match topology::resolve::parse_percent(s) {
+        Some(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        Some(_) => bail!("`{s}`: between 0% and 100%"),
+        None => bail!("`{s}` is not a percentage (e.g. 1%)"),
     }
-    Ok(v)
 }
 
 /// Runs a `sim` subcommand.
@@ -228,8 +213,8 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                     "lab `{}` up in {:.2} s: {}",
                     rep.lab, rep.seconds, rep.summary
                 );
-                for s in &rep.shaping {
-                    println!("  shaped {s}");
+                for s in &rep.link_notes {
+                    println!("  link {s}");
                 }
                 println!("  remove it with: vifgate sim down {}", rep.lab);
             }

@@ -19,6 +19,9 @@ use topology::security_group::{SecurityGroup, SgId};
 use crate::impair::{ImpairConfig, DEFAULT_QUEUE, MAX_QUEUE};
 use crate::keys::PublicKey;
 use crate::routing::{Route, RouteSource};
+/// Durations, percentages and plain decimals are written as in topology
+/// files (`2ms`, `1%`): one parser for both.
+pub use topology::resolve::{fmt_duration, parse_duration};
 
 type Str = Spanned<String>;
 type Int = Spanned<i64>;
@@ -501,12 +504,12 @@ impl Checker<'_> {
         let delay = r
             .delay
             .as_ref()
-            .and_then(|d| self.duration(d, "delay"))
+            .and_then(|d| self.duration(d, "delay", MAX_IMPAIR_DELAY))
             .unwrap_or_default();
         let jitter = r
             .jitter
             .as_ref()
-            .and_then(|j| self.duration(j, "jitter"))
+            .and_then(|j| self.duration(j, "jitter", MAX_IMPAIR_DELAY))
             .unwrap_or_default();
         if let Some(j) = &r.jitter {
             if jitter > delay {
@@ -524,7 +527,7 @@ impl Checker<'_> {
         let loss = r
             .loss
             .as_ref()
-            .and_then(|l| self.percentage(l, "loss"))
+            .and_then(|l| self.percentage(l, "loss").map(|p| p / 100.0))
             .unwrap_or(0.0);
         let seed = r
             .seed
@@ -544,88 +547,6 @@ impl Checker<'_> {
             seed,
             queue,
         }
-    }
-
-    /// A duration in a string (`"250us"`, `"2ms"`, `"1.5ms"`, `"1s"`),
-    /// from 0 to [`MAX_IMPAIR_DELAY`].
-    fn duration(&mut self, v: &AnyValue, what: &str) -> Option<Duration> {
-        const EXPECTED: &str =
-            "a duration in quotes: a number and a unit (us, ms or s), like \"250us\", \"2ms\", \"1.5ms\", \"1s\"";
-        let text = match v.get_ref() {
-            toml::Value::String(s) => s.clone(),
-            other => {
-                let shown = other.to_string();
-                let d = self.error(v.span(), format!("`{shown}` is not a duration"));
-                d.expected = Some(EXPECTED.into());
-                if matches!(other, toml::Value::Integer(_) | toml::Value::Float(_)) {
-                    d.hint = Some(format!("did you mean `{what} = \"{shown}ms\"`?"));
-                }
-                return None;
-            }
-        };
-        match parse_duration(&text) {
-            Some(Ok(d)) if d <= MAX_IMPAIR_DELAY => Some(d),
-            Some(_) => {
-                let d = self.error(v.span(), format!("{what} {text} is out of range"));
-                d.expected = Some(format!(
-                    "{what} from 0s to {}",
-                    fmt_duration(MAX_IMPAIR_DELAY)
-                ));
-                None
-            }
-            None => {
-                let d = self.error(v.span(), format!("`{text}` is not a duration"));
-                d.expected = Some(EXPECTED.into());
-                if parse_decimal(text.trim()).is_some() {
-                    d.hint = Some(format!("did you mean \"{}ms\"?", text.trim()));
-                }
-                None
-            }
-        }
-    }
-
-    /// A percentage in a string (`"1%"`, `"0.5%"`, `"100%"`) as a
-    /// probability from 0 to 1.
-    fn percentage(&mut self, v: &AnyValue, what: &str) -> Option<f64> {
-        const EXPECTED: &str = "a percentage in quotes, from \"0%\" to \"100%\", like \"1%\"";
-        let text = match v.get_ref() {
-            toml::Value::String(s) => s.clone(),
-            other => {
-                let shown = other.to_string();
-                let d = self.error(v.span(), format!("`{shown}` is not a percentage"));
-                d.expected = Some(EXPECTED.into());
-                let x = match other {
-                    toml::Value::Integer(i) => Some(*i as f64),
-                    toml::Value::Float(f) => Some(*f),
-                    _ => None,
-                };
-                if let Some(x) = x.filter(|x| (0.0..=1.0).contains(x)) {
-                    d.hint = Some(format!(
-                        "{what} is a percentage: for a probability of {shown}, write \"{}%\"",
-                        // 0.07 * 100 is 7.000000000000001
-                        (x * 100.0 * 1e9).round() / 1e9
-                    ));
-                }
-                return None;
-            }
-        };
-        let Some(number) = text
-            .strip_suffix('%')
-            .and_then(|n| parse_decimal(n.trim_end()))
-        else {
-            let d = self.error(v.span(), format!("`{text}` is not a percentage"));
-            d.expected = Some(EXPECTED.into());
-            if parse_decimal(text.trim()).is_some() {
-                d.hint = Some(format!("did you mean \"{}%\"?", text.trim()));
-            }
-            return None;
-        };
-        if !(0.0..=100.0).contains(&number) {
-            let d = self.error(v.span(), format!("{what} {text} is out of range"));
-            d.expected = Some(format!("{what} from 0% to 100%"));
-            return None;
-        }
-        Some(number / 100.0)
     }
 
     fn policy(&mut self, p: RawPolicy) -> Option<PolicyConfig> {
@@ -807,87 +728,6 @@ impl Checker<'_> {
 
 /// Longest `delay` or `jitter` accepted.
 pub const MAX_IMPAIR_DELAY: Duration = Duration::from_secs(10);
-
-/// A decimal number: an optional `-`, digits, and optionally `.` and more
-/// digits (no exponent, no `inf`).
-fn parse_decimal(s: &str) -> Option<f64> {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (body, None),
-    };
-    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// `"250us"`, `"2ms"`, `"1.5ms"`, `"1s"` (also `µs`): `None` when it is
-/// not a duration, `Some(Err(()))` when it is one below zero or too large
-/// to represent. Digits beyond the nanosecond are dropped.
-fn parse_duration(s: &str) -> Option<Result<Duration, ()>> {
-    let s = s.trim();
-    let (number, unit_ns): (&str, u128) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1_000_000)
-    } else if let Some(n) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
-        (n, 1_000)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1_000_000_000)
-    } else {
-        return None;
-    };
-    let number = number.trim_end();
-    parse_decimal(number)?;
-    if number.starts_with('-') {
-        return Some(Err(()));
-    }
-    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    let Ok(int) = int.parse::<u128>() else {
-        return Some(Err(()));
-    };
-    // the fraction, exactly, in units of 10^-18 of the unit
-    let frac: String = frac
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(18)
-        .collect();
-    let frac: u128 = frac.parse().unwrap_or(0);
-    let nanos = int
-        .checked_mul(unit_ns)
-        .and_then(|n| n.checked_add(frac * unit_ns / 1_000_000_000_000_000_000));
-    match nanos.and_then(|n| u64::try_from(n).ok()) {
-        Some(n) => Some(Ok(Duration::from_nanos(n))),
-        None => Some(Err(())),
-    }
-}
-
-/// A duration the way the configuration writes them: `2ms`, `1.5ms`,
-/// `250us`, `1s`.
-pub fn fmt_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns == 0 {
-        return "0s".into();
-    }
-    let (unit, name) = if ns >= 1_000_000_000 {
-        (1_000_000_000, "s")
-    } else if ns >= 1_000_000 {
-        (1_000_000, "ms")
-    } else if ns >= 1_000 {
-        (1_000, "us")
-    } else {
-        (1, "ns")
-    };
-    let int = ns / unit;
-    let frac = ns % unit;
-    if frac == 0 {
-        format!("{int}{name}")
-    } else {
-        let width = unit.ilog10() as usize;
-        let f = format!("{frac:0width$}");
-        format!("{int}.{}{name}", f.trim_end_matches('0'))
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -1106,10 +946,7 @@ mod tests {
         let d = parse("gw.toml", text).unwrap_err();
         let all = d.to_string();
         assert!(all.contains("did you mean `delay = \"2ms\"`?"), "{all}");
-        assert!(
-            all.contains("for a probability of 0.01, write \"1%\""),
-            "{all}"
-        );
+        assert!(all.contains("or \"1%\" for a probability of 0.01"), "{all}");
         assert!(all.contains("expected: a percentage in quotes"), "{all}");
     }
 

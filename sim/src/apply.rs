@@ -22,6 +22,7 @@ use crate::agent::AgentSpec;
 use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Route, Rule, Shaping};
 use crate::netns::{self, Netns};
 use crate::plan::{self, GatewaySpec, Plan, RouteSpec};
+use crate::probe::{self, Outcome, Probe, ProbeKind};
 
 /// Where lab state directories live.
 pub const STATE_ROOT: &str = "/run/vifgate/sim";
@@ -71,8 +72,8 @@ pub struct LabState {
     pub source: Option<PathBuf>,
     /// `building` until every step is done, then `up`.
     pub status: String,
-    /// How each shaped link was shaped.
-    pub shaping: Vec<String>,
+    /// How links got their attributes: shaping mechanisms, VLANs.
+    pub link_notes: Vec<String>,
     /// Kernel features found.
     pub features: Features,
     /// Seconds `up` took.
@@ -181,8 +182,8 @@ pub struct UpReport {
     pub lab: String,
     /// Counts of what was made.
     pub summary: String,
-    /// How each shaped link got its attributes.
-    pub shaping: Vec<String>,
+    /// How links got their attributes: shaping mechanisms, VLANs.
+    pub link_notes: Vec<String>,
     /// Seconds it took.
     pub seconds: f64,
 }
@@ -209,7 +210,7 @@ pub fn up(
         plan: plan.clone(),
         source: source.map(Path::to_path_buf),
         status: "building".into(),
-        shaping: Vec::new(),
+        link_notes: Vec::new(),
         features: Features::default(),
         seconds: 0.0,
         links: Default::default(),
@@ -224,7 +225,7 @@ pub fn up(
             Ok(UpReport {
                 lab: plan.lab.clone(),
                 summary: plan::summary(plan),
-                shaping: state.shaping.clone(),
+                link_notes: state.link_notes.clone(),
                 seconds: state.seconds,
             })
         }
@@ -286,6 +287,8 @@ fn build(
             .map_err(step(format!("sysctls in {ns}")))?;
     }
     let rt = runtime()?;
+    // gateways that impair their tunnel's datagrams, and how
+    let mut impaired: BTreeMap<usize, crate::link::LinkSettings> = BTreeMap::new();
     let features = rt.block_on(async {
         let mut nl: BTreeMap<String, Netlink> = BTreeMap::new();
         for (name, h) in &handles {
@@ -295,6 +298,15 @@ fn build(
                 .map_err(nl_step(format!("lo up in {name}")))?;
             nl.insert(name.clone(), c);
         }
+        let scratch = plan
+            .namespaces
+            .first()
+            .and_then(|n| handles.get(&n.name))
+            .ok_or_else(|| ApplyError::Step {
+                step: "detect kernel features".into(),
+                cause: io::Error::other("the plan has no namespace"),
+            })?;
+        let features = netlink::detect_features(scratch).await;
         let conn = |name: &str| -> Result<&Netlink, ApplyError> {
             nl.get(name).ok_or_else(|| ApplyError::Step {
                 step: format!("namespace {name}"),
@@ -316,6 +328,8 @@ fn build(
                 port_of.insert((br.ns.as_str(), p.as_str()), br.name.as_str());
             }
         }
+        // addresses of a tagged link sit on its VLAN sub-interfaces
+        let mut tagged: BTreeMap<(String, String), String> = BTreeMap::new();
         for l in &plan.links {
             let what = format!("link {} <-> {}", l.joins.0, l.joins.1);
             let a = conn(&l.a.ns)?;
@@ -323,6 +337,27 @@ fn build(
                 .await
                 .map_err(nl_step(what.clone()))?;
             let b = conn(&l.b.ns)?;
+            if let Some(vlan) = l.vlan {
+                if features.vlan {
+                    for (c, end) in [(a, &l.a), (b, &l.b)] {
+                        let sub = format!("{}.{vlan}", end.ifname);
+                        c.vlan(&sub, &end.ifname, vlan)
+                            .await
+                            .map_err(nl_step(what.clone()))?;
+                        c.set_up(&sub).await.map_err(nl_step(what.clone()))?;
+                        tagged.insert((end.ns.clone(), end.ifname.clone()), sub);
+                    }
+                    state.link_notes.push(format!(
+                        "{} {}: 802.1Q VLAN {vlan} ({}.{vlan} at both ends)",
+                        l.joins.0, l.joins.1, l.a.ifname
+                    ));
+                } else {
+                    state.link_notes.push(format!(
+                        "{} {}: VLAN {vlan} untagged (this kernel has no 8021q)",
+                        l.joins.0, l.joins.1
+                    ));
+                }
+            }
             for (c, end) in [(a, &l.a), (b, &l.b)] {
                 if let Some(mtu) = l.mtu {
                     c.set_mtu(&end.ifname, mtu)
@@ -338,8 +373,11 @@ fn build(
             }
         }
         for a in &plan.addresses {
+            let ifname = tagged
+                .get(&(a.ns.clone(), a.ifname.clone()))
+                .unwrap_or(&a.ifname);
             conn(&a.ns)?
-                .add_address(&a.ifname, a.addr)
+                .add_address(ifname, a.addr)
                 .await
                 .map_err(nl_step(format!(
                     "address {} on {} in {}",
@@ -362,15 +400,6 @@ fn build(
                 .await
                 .map_err(nl_step(format!("rule iif {} in {}", r.iif, r.ns)))?;
         }
-        let scratch = plan
-            .namespaces
-            .first()
-            .and_then(|n| handles.get(&n.name))
-            .ok_or_else(|| ApplyError::Step {
-                step: "detect kernel features".into(),
-                cause: io::Error::other("the plan has no namespace"),
-            })?;
-        let features = netlink::detect_features(scratch).await;
         for s in &plan.shaping {
             let shaping = Shaping {
                 rate_bps: s.rate_bps,
@@ -382,13 +411,34 @@ fn build(
                 .shape(&s.ifname, &shaping, &features)
                 .await
                 .map_err(nl_step(format!("shape {} in {}", s.ifname, s.ns)))?;
-            state.shaping.push(format!(
-                "{} {}: {} ({})",
-                s.ns,
-                s.ifname,
-                shaping,
-                describe(&rep)
-            ));
+            // no netem: a tunnel link's delay, jitter and loss go to its
+            // gateways
+            let missing = [rep.delay, rep.jitter, rep.loss].contains(&Mechanism::Unsupported);
+            let link = plan.links.iter().find(|l| {
+                (l.a.ns == s.ns && l.a.ifname == s.ifname)
+                    || (l.b.ns == s.ns && l.b.ifname == s.ifname)
+            });
+            let mut unsupported = "nothing: this kernel has no netem";
+            if let (true, Some(l)) = (missing, link) {
+                if matches!(l.kind, plan::LinkKind::DirectConnect | plan::LinkKind::Vpn) {
+                    for g in crate::link::tunnel_gateways(plan, l) {
+                        impaired.insert(
+                            g,
+                            crate::link::LinkSettings {
+                                delay: s.delay,
+                                jitter: s.jitter,
+                                loss_percent: s.loss_percent,
+                                rate_bps: None,
+                            },
+                        );
+                    }
+                    unsupported = "the vifgate gateways at both ends (no netem in this kernel)";
+                }
+            }
+            let how = describe(&rep, unsupported);
+            state
+                .link_notes
+                .push(format!("{} {}: {} ({})", s.ns, s.ifname, shaping, how));
         }
         Ok::<KernelFeatures, ApplyError>(features)
     })?;
@@ -435,8 +485,11 @@ fn build(
         let keys = gateway_keys(plan.gateways.len())?;
         let mut pids = Vec::new();
         for (i, g) in plan.gateways.iter().enumerate() {
-            let conf = gateway_config(plan, i, g, &keys, dir, &topo)
+            let mut conf = gateway_config(plan, i, g, &keys, dir, &topo)
                 .map_err(step(format!("configure gateway {}", g.name)))?;
+            if let Some(settings) = impaired.get(&i) {
+                conf.push_str(&crate::link::impair_section(settings));
+            }
             let path = dir.join(format!("{}.toml", g.name));
             fs::write(&path, conf).map_err(step(format!("write {}", path.display())))?;
             let pid = spawn_daemon(
@@ -489,6 +542,46 @@ fn build(
         })?;
     }
 
+    // real services: start commands and HAProxy, then wait until their
+    // ports accept
+    let mut ready_checks: Vec<(String, String, u16, PathBuf)> = Vec::new();
+    for (i, st) in plan.starts.iter().enumerate() {
+        let log = dir.join(format!("start-{}-{i}.log", plan::ns_token(&st.node)));
+        spawn_daemon(
+            get(&st.ns)?,
+            Path::new("/bin/sh"),
+            &["-c", &st.command],
+            &log,
+        )
+        .map_err(step(format!("start `{}` in {}", st.command, st.node)))?;
+        for &p in &st.tcp_ports {
+            ready_checks.push((
+                st.ns.clone(),
+                format!("`{}` in {}", st.command, st.node),
+                p,
+                log.clone(),
+            ));
+        }
+    }
+    for (ns, node, cfg) in &plan.haproxy {
+        let path = dir.join(format!("haproxy-{}.cfg", plan::ns_token(node)));
+        fs::write(&path, cfg).map_err(step(format!("write {}", path.display())))?;
+        let log = dir.join(format!("haproxy-{}.log", plan::ns_token(node)));
+        spawn_daemon(
+            get(ns)?,
+            Path::new("haproxy"),
+            &["-f", &path.to_string_lossy(), "-db"],
+            &log,
+        )
+        .map_err(step(format!(
+            "start HAProxy for load balancer {node} (is haproxy installed? `load_balancer = \"haproxy\"` in [sim] needs it)"
+        )))?;
+        for port in listener_ports(cfg) {
+            ready_checks.push((ns.clone(), format!("HAProxy of {node}"), port, log.clone()));
+        }
+    }
+    wait_until_listening(&ready_checks)?;
+
     // listeners: one agent process, living in the first namespace so that
     // `down` finds it with the others
     if !plan.listeners.is_empty() {
@@ -533,32 +626,103 @@ fn build(
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+    // hand the lab over once every link carries traffic
+    let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for l in &plan.links {
+        for end in [&l.a, &l.b] {
+            ends.entry(&end.ns).or_default().push(&end.ifname);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    rt.block_on(async {
+        for (ns, names) in &ends {
+            let c = Netlink::open(get(ns)?).map_err(step(format!("netlink in {ns}")))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !crate::link::wait_running(&c, names, left).await {
+                debug!(ns, "links not all running after 5 s");
+            }
+        }
+        Ok::<(), ApplyError>(())
+    })?;
     Ok(())
 }
 
-fn describe(r: &netlink::ShapingReport) -> String {
-    let name = |m: Mechanism| match m {
-        Mechanism::NotRequested => None,
-        Mechanism::Tbf => Some("tbf"),
-        Mechanism::Netem => Some("netem"),
-        Mechanism::Unsupported => Some("not applied: no qdisc in this kernel"),
-    };
-    let mut parts = Vec::new();
+/// The ports a generated HAProxy configuration binds.
+fn listener_ports(cfg: &str) -> Vec<u16> {
+    cfg.lines()
+        .filter_map(|l| l.trim().strip_prefix("bind 0.0.0.0:"))
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+/// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
+/// connections on its loopback.
+fn wait_until_listening(checks: &[(String, String, u16, PathBuf)]) -> Result<(), ApplyError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut left: Vec<&(String, String, u16, PathBuf)> = checks.iter().collect();
+    while !left.is_empty() {
+        let probes: Vec<Probe> = left
+            .iter()
+            .map(|(ns, _, port, _)| Probe {
+                ns: ns.clone(),
+                dst: std::net::Ipv4Addr::LOCALHOST,
+                kind: ProbeKind::Tcp(*port),
+            })
+            .collect();
+        let results = probe::run_probes(&probes, Duration::from_millis(200), 256);
+        left = left
+            .into_iter()
+            .zip(results)
+            .filter(|(_, r)| r.outcome != Outcome::Reply)
+            .map(|(c, _)| c)
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let (_, what, port, log) = left[0];
+            let tail = fs::read_to_string(log).unwrap_or_default();
+            return Err(ApplyError::Step {
+                step: what.to_string(),
+                cause: io::Error::other(format!(
+                    "nothing accepts on tcp/{port} after 10 s; its log:\n{tail}"
+                )),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// "rate by tbf; delay and jitter by netem": each mechanism and what it
+/// carries; `unsupported` names what stands in for a missing qdisc.
+fn describe(r: &netlink::ShapingReport, unsupported: &str) -> String {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for (what, m) in [
         ("rate", r.rate),
         ("delay", r.delay),
         ("jitter", r.jitter),
         ("loss", r.loss),
     ] {
-        if let Some(n) = name(m) {
-            parts.push(format!("{what} by {n}"));
+        let by = match m {
+            Mechanism::NotRequested => continue,
+            Mechanism::Tbf => "tbf".to_string(),
+            Mechanism::Netem => "netem".to_string(),
+            Mechanism::Unsupported => unsupported.to_string(),
+        };
+        match groups.iter_mut().find(|(b, _)| *b == by) {
+            Some((_, list)) => list.push(what),
+            None => groups.push((by, vec![what])),
         }
     }
-    if parts.is_empty() {
-        "nothing asked".into()
-    } else {
-        parts.join(", ")
+    if groups.is_empty() {
+        return "nothing asked".into();
     }
+    groups
+        .iter()
+        .map(|(by, what)| format!("{} by {by}", what.join(" and ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The netlink form of a planned route.

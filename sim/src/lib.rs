@@ -19,4 +19,6 @@ pub mod netlink;
 pub mod netns;
 pub mod plan;
 pub mod probe;
+pub mod script;
+pub mod services;
 pub mod status;

@@ -16,8 +16,12 @@
 
 use std::fs;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{
+    BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::apply::{self, kernel_route, LabState};
@@ -119,10 +123,14 @@ fn key(l: &VethSpec) -> String {
 
 /// The VGW-side gateway carrying a DX or VPN link, and the office one.
 fn gateways_of(st: &LabState, l: &VethSpec) -> Vec<usize> {
+    tunnel_gateways(&st.plan, l)
+}
+
+/// The gateways at the two ends of a DX or VPN link.
+pub(crate) fn tunnel_gateways(p: &plan::Plan, l: &VethSpec) -> Vec<usize> {
     let far = format!("vgw-{}", plan::ns_token(&l.joins.1));
     let office_ns = &l.a.ns;
-    st.plan
-        .gateways
+    p.gateways
         .iter()
         .enumerate()
         .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.policy_node.is_some()))
@@ -152,6 +160,25 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                         nl.set_down(ifname).await
                     };
                     r.map_err(io::Error::from)?;
+                }
+                if up {
+                    // a link taken down lost every route through it (the
+                    // kernel flushes them): put the plan's back
+                    for (end, (ns, _)) in [&l.a, &l.b].into_iter().zip(&ends) {
+                        let nl = Netlink::open(ns)?;
+                        for r in routes_through(&st, end) {
+                            if let Err(e) = nl.add_route(&kernel_route(r)).await {
+                                if e.errno() != Some(libc::EEXIST) {
+                                    return Err(io::Error::from(e));
+                                }
+                            }
+                        }
+                    }
+                    // and traffic flows once both ends are running
+                    for (ns, ifname) in &ends {
+                        let nl = Netlink::open(ns)?;
+                        wait_running(&nl, &[ifname.as_str()], Duration::from_secs(5)).await;
+                    }
                 }
                 if tunnel {
                     // the VGW withdraws (or relearns) what it learned over it
@@ -295,7 +322,91 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
     }
 }
 
-fn impair_section(s: &LinkSettings) -> String {
+/// The planned routes (not through a tunnel) that go out of one end of a
+/// link: by its name, or by a next hop on one of its subnets.
+fn routes_through<'p>(
+    st: &'p LabState,
+    end: &'p plan::End,
+) -> impl Iterator<Item = &'p plan::RouteSpec> + 'p {
+    let on_end = |dev: &str| {
+        dev == end.ifname
+            || dev
+                .strip_prefix(end.ifname.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+    };
+    st.plan.routes.iter().filter(move |r| {
+        r.ns == end.ns
+            && match (&r.dev, r.via) {
+                (Some(dev), _) => on_end(dev),
+                (None, Some(via)) => st
+                    .plan
+                    .addresses
+                    .iter()
+                    .any(|a| a.ns == end.ns && on_end(&a.ifname) && a.addr.contains(&via)),
+                (None, None) => false,
+            }
+    })
+}
+
+/// Whether a link is running: its carrier on as the kernel's link watcher
+/// sees it and, for a bridge port, forwarding.
+fn running(l: &LinkMessage) -> bool {
+    if !l.header.flags.contains(LinkFlags::Running) {
+        return false;
+    }
+    !l.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| match i {
+            LinkInfo::PortData(InfoPortData::BridgePort(p)) => p.iter().any(
+                |x| matches!(x, InfoBridgePort::State(s) if *s != BridgePortState::Forwarding),
+            ),
+            _ => false,
+        }),
+        _ => false,
+    })
+}
+
+/// Waits (at most `timeout`) until the named links of a namespace are
+/// running; whether they all were in time. A veth set up does not carry
+/// traffic at once: the kernel's link watcher turns it on (and a bridge
+/// port to forwarding) up to a second later — always that late when its
+/// peer has the same interface index in its own namespace — and drops
+/// what is sent on it meanwhile. Links not found are not waited for.
+pub(crate) async fn wait_running(nl: &Netlink, names: &[&str], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pending: Vec<&str> = names.to_vec();
+    loop {
+        // one request per link, by name: the kernel settles a link's
+        // pending state changes when it is asked about that link, where a
+        // dump of all links may wait for its link watcher (up to a second)
+        let mut still = Vec::new();
+        for &name in &pending {
+            let got = nl
+                .handle()
+                .link()
+                .get()
+                .match_name(name.to_string())
+                .execute()
+                .try_next()
+                .await;
+            match got {
+                Ok(Some(l)) if running(&l) => {}
+                Ok(Some(_)) => still.push(name),
+                // gone or unreadable: nothing to wait for
+                _ => {}
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub(crate) fn impair_section(s: &LinkSettings) -> String {
     let mut o = String::from("\n[impair]\n");
     if let Some(d) = s.delay {
         o.push_str(&format!("delay = \"{}us\"\n", d.as_micros()));

@@ -32,7 +32,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use topology::analysis::Service;
-use topology::model::{Attachment, NextHop, NodeKind, Topology};
+use topology::model::{Attachment, LoadBalancerMode, NextHop, NodeKind, Topology};
 use topology::route_table::RouteTarget;
 
 use crate::agent::ListenSpec;
@@ -136,6 +136,10 @@ pub struct VethSpec {
     pub joins: (String, String),
     /// MTU of both ends, when not 1500.
     pub mtu: Option<u32>,
+    /// 802.1Q VLAN the link's addresses sit on (a Direct Connect VIF's),
+    /// where the kernel has 8021q; untagged otherwise.
+    #[serde(default)]
+    pub vlan: Option<u16>,
 }
 
 /// A bridge and its ports.
@@ -310,6 +314,12 @@ pub struct Plan {
     pub shaping: Vec<ShapeSpec>,
     /// Listeners the probes connect to.
     pub listeners: Vec<ListenSpec>,
+    /// Commands started in nodes (`[[sim.start]]`).
+    #[serde(default)]
+    pub starts: Vec<crate::services::StartSpec>,
+    /// Load balancers played by HAProxy: (namespace, node, configuration).
+    #[serde(default)]
+    pub haproxy: Vec<(String, String, String)>,
 }
 
 impl Plan {
@@ -520,6 +530,8 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             gateways: Vec::new(),
             shaping: Vec::new(),
             listeners: Vec::new(),
+            starts: Vec::new(),
+            haproxy: Vec::new(),
         },
         node_ns: Vec::new(),
     };
@@ -576,6 +588,7 @@ fn office(b: &mut Builder) {
                 kind: LinkKind::Access,
                 joins: (n.name.clone(), t.lans[lan].name.clone()),
                 mtu: None,
+                vlan: None,
             });
             ports[lan].push(port);
             let prefix = t.lans[lan].cidr.prefix_len();
@@ -680,6 +693,7 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                 kind: LinkKind::Access,
                 joins: (n.name.clone(), sub.name.clone()),
                 mtu: None,
+                vlan: None,
             });
             ports[s].push(port);
             if let Ok(net) = Ipv4Net::new(ifc.ip, sub.cidr.prefix_len()) {
@@ -742,6 +756,7 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                     vpc.internet_gateway.clone().unwrap_or_default(),
                 ),
                 mtu: None,
+                vlan: None,
             });
             b.addr(&ins, "eth0", Ipv4Net::from(ip));
             b.addr(&r, "igw", Ipv4Net::from(IGW_LINK_ROUTER));
@@ -992,6 +1007,7 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
         kind: LinkKind::VgwAttachment,
         joins: ("vpc".into(), "vgw".into()),
         mtu: None,
+        vlan: None,
     });
     let link = |a| Ipv4Net::new(a, 30).unwrap_or_else(|_| Ipv4Net::from(a));
     b.addr(&r, "vgw0", link(VGW_LINK_ROUTER));
@@ -1011,11 +1027,11 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
     // one office gateway process per customer node, one VGW-side process
     // per VIF and one for the VPN
     let mut office_gw: BTreeMap<usize, usize> = BTreeMap::new();
-    let rate = t
-        .dx_connection
-        .as_ref()
-        .and_then(|c| c.bandwidth.as_deref())
-        .and_then(parse_rate);
+    let dx = t.dx_connection.as_ref();
+    let rate = dx.and_then(|c| c.bandwidth_bps);
+    let delay = dx.and_then(|c| c.latency).filter(|d| !d.is_zero());
+    let jitter = dx.and_then(|c| c.jitter).filter(|d| !d.is_zero());
+    let loss = dx.and_then(|c| c.loss_percent).filter(|l| *l > 0.0);
     // (customer node, link name, office address, AWS address, office
     // prefixes the VGW learns over it, route priority)
     let mut ends: Vec<(usize, String, Ipv4Addr, Ipv4Addr, Vec<Ipv4Net>, u32)> = Vec::new();
@@ -1046,16 +1062,21 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
             kind: LinkKind::DirectConnect,
             joins: (t.nodes[vif.customer_router].name.clone(), vif.name.clone()),
             mtu: (mtu != 1500).then_some(mtu),
+            vlan: Some(vif.vlan),
         });
         b.addr(&cust, &format!("dx{i}"), vif.customer_address);
         b.addr(&v, &format!("dx{i}"), vif.amazon_address);
-        for ns in [&cust, &v] {
-            b.plan.shaping.push(ShapeSpec {
-                ns: ns.clone(),
-                ifname: format!("dx{i}"),
-                rate_bps: rate,
-                ..ShapeSpec::default()
-            });
+        if rate.is_some() || delay.is_some() || jitter.is_some() || loss.is_some() {
+            for ns in [&cust, &v] {
+                b.plan.shaping.push(ShapeSpec {
+                    ns: ns.clone(),
+                    ifname: format!("dx{i}"),
+                    rate_bps: rate,
+                    delay,
+                    jitter,
+                    loss_percent: loss,
+                });
+            }
         }
     }
     if let Some(vpn) = &t.vpn {
@@ -1072,6 +1093,7 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
             kind: LinkKind::Vpn,
             joins: (t.nodes[vpn.customer_gateway].name.clone(), vpn.name.clone()),
             mtu: None,
+            vlan: None,
         });
         b.addr(&cust, "vpn0", link(VPN_LINK_OFFICE));
         b.addr(&v, "vpn0", link(VPN_LINK_VGW));
@@ -1204,17 +1226,47 @@ fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
             _ => {}
         }
     }
+    // real services first: their ports are theirs
+    let mut taken: BTreeMap<usize, (BTreeSet<u16>, BTreeSet<u16>)> = BTreeMap::new();
+    for st in &t.sim.start {
+        for &id in &st.nodes {
+            b.plan.starts.push(crate::services::StartSpec {
+                ns: b.node_ns[id].clone(),
+                node: t.nodes[id].name.clone(),
+                command: st.command.clone(),
+                tcp_ports: st.tcp_ports.clone(),
+                udp_ports: st.udp_ports.clone(),
+            });
+            let e = taken.entry(id).or_default();
+            e.0.extend(st.tcp_ports.iter().copied());
+            e.1.extend(st.udp_ports.iter().copied());
+        }
+    }
+    let haproxy = t.sim.load_balancer == LoadBalancerMode::Haproxy;
     for (id, n) in t.nodes.iter().enumerate() {
         if !n.is_endpoint() {
             continue;
         }
-        let (node_tcp, node_udp): (Vec<u16>, Vec<u16>) = match &n.kind {
+        let (mut node_tcp, mut node_udp): (Vec<u16>, Vec<u16>) = match &n.kind {
             NodeKind::LoadBalancer { listeners } => {
-                (listeners.iter().map(|l| l.port).collect(), Vec::new())
+                if haproxy {
+                    b.plan.haproxy.push((
+                        b.node_ns[id].clone(),
+                        n.name.clone(),
+                        crate::services::haproxy_config(t, &n.name, listeners),
+                    ));
+                    (Vec::new(), Vec::new())
+                } else {
+                    (listeners.iter().map(|l| l.port).collect(), Vec::new())
+                }
             }
             NodeKind::Database { port, .. } => (vec![*port], Vec::new()),
             _ => (tcp.iter().copied().collect(), udp.iter().copied().collect()),
         };
+        if let Some((tt, uu)) = taken.get(&id) {
+            node_tcp.retain(|p| !tt.contains(p));
+            node_udp.retain(|p| !uu.contains(p));
+        }
         b.plan.listeners.push(ListenSpec {
             ns: b.node_ns[id].clone(),
             node: n.name.clone(),
@@ -1386,8 +1438,25 @@ mod tests {
     fn listeners_match_what_the_analysis_assumes() {
         let t = example();
         let p = plan(&t, "yh", &[22, 80, 443, 3306]).expect("plan");
+        // the example plays its ALB with HAProxy: no probe listener there,
+        // and the web servers' port 80 is the start command's
         let alb = p.listeners.iter().find(|l| l.node == "alb").expect("alb");
+        assert!(alb.tcp.is_empty());
+        assert_eq!(p.haproxy.len(), 1);
+        let web = p
+            .listeners
+            .iter()
+            .find(|l| l.node == "web-a1")
+            .expect("web");
+        assert!(!web.tcp.contains(&80) && web.tcp.contains(&22));
+        assert_eq!(p.starts.len(), 2);
+        // without [sim], the ALB listens on its listener ports
+        let mut plain = t.clone();
+        plain.sim = Default::default();
+        let p2 = plan(&plain, "yh", &[22, 80, 443, 3306]).expect("plan");
+        let alb = p2.listeners.iter().find(|l| l.node == "alb").expect("alb");
         assert_eq!(alb.tcp, vec![80, 443]);
+        assert!(p2.haproxy.is_empty());
         let db = p
             .listeners
             .iter()

@@ -27,8 +27,8 @@ pub struct LabStatus {
     pub processes: usize,
     /// Nodes and their namespaces.
     pub nodes: Vec<(String, String)>,
-    /// How shaped links were shaped.
-    pub shaping: Vec<String>,
+    /// How links got their attributes: shaping mechanisms, VLANs.
+    pub link_notes: Vec<String>,
     /// Seconds `up` took.
     pub up_seconds: f64,
 }
@@ -57,7 +57,7 @@ pub fn status(lab: &str) -> LabStatus {
                 .iter()
                 .filter_map(|n| n.node.clone().map(|node| (node, n.name.clone())))
                 .collect(),
-            shaping: s.shaping.clone(),
+            link_notes: s.link_notes.clone(),
             up_seconds: s.seconds,
         },
         None => LabStatus {
@@ -74,7 +74,7 @@ pub fn status(lab: &str) -> LabStatus {
             namespaces_present: present.len(),
             processes,
             nodes: Vec::new(),
-            shaping: Vec::new(),
+            link_notes: Vec::new(),
             up_seconds: 0.0,
         },
     }
@@ -99,8 +99,8 @@ pub fn render(s: &LabStatus) -> String {
         "  namespaces {}/{} present, {} processes, built in {:.2} s",
         s.namespaces_present, s.namespaces_planned, s.processes, s.up_seconds
     );
-    for sh in &s.shaping {
-        let _ = writeln!(o, "  shaped {sh}");
+    for sh in &s.link_notes {
+        let _ = writeln!(o, "  link {sh}");
     }
     let _ = writeln!(
         o,

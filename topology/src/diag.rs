@@ -10,7 +10,10 @@ use std::ops::Range;
 
 use ipnet::Ipv4Net;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use toml::Spanned;
+
+use crate::resolve::{fmt_duration, parse_decimal, parse_duration, parse_percent};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -338,6 +341,84 @@ impl<'a> Reporter<'a> {
             d.expected = Some(format!("{what} from {lo} to {hi}"));
             None
         }
+    }
+
+    /// A duration in a string (`"250us"`, `"2ms"`, `"1.5ms"`, `"1s"`),
+    /// from 0 to `max`; a bare number is an error with a hint. Shared by
+    /// topology files and gateway configurations.
+    pub fn duration(
+        &mut self,
+        v: &Spanned<toml::Value>,
+        what: &str,
+        max: Duration,
+    ) -> Option<Duration> {
+        const EXPECTED: &str = "a duration in quotes: a number and a unit (us, ms or s), like \"250us\", \"2ms\", \"1.5ms\", \"1s\"";
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            other => {
+                let shown = other.to_string();
+                let d = self.error(v.span(), format!("`{shown}` is not a duration"));
+                d.expected = Some(EXPECTED.into());
+                if matches!(other, toml::Value::Integer(_) | toml::Value::Float(_)) {
+                    d.hint = Some(format!("did you mean `{what} = \"{shown}ms\"`?"));
+                }
+                return None;
+            }
+        };
+        match parse_duration(&text) {
+            Some(Ok(d)) if d <= max => Some(d),
+            Some(_) => {
+                let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
+                d.expected = Some(format!("{what} from 0s to {}", fmt_duration(max)));
+                None
+            }
+            None => {
+                let d = self.error(v.span(), format!("`{text}` is not a duration"));
+                d.expected = Some(EXPECTED.into());
+                if parse_decimal(text.trim()).is_some() {
+                    d.hint = Some(format!("did you mean \"{}ms\"?", text.trim()));
+                }
+                None
+            }
+        }
+    }
+
+    /// A percentage in a string (`"0.1%"`, `"1%"`, `"100%"`), from 0 to
+    /// 100. A bare number is refused, so that `1` never means 100 %.
+    pub fn percentage(&mut self, v: &Spanned<toml::Value>, what: &str) -> Option<f64> {
+        const EXPECTED: &str =
+            "a percentage in quotes, from \"0%\" to \"100%\", like \"0.1%\" or \"1%\"";
+        let (text, bare) = match v.get_ref() {
+            toml::Value::String(s) => (s.clone(), parse_decimal(s.trim())),
+            toml::Value::Integer(i) => (i.to_string(), Some(*i as f64)),
+            toml::Value::Float(f) => (v.get_ref().to_string(), Some(*f)),
+            other => (other.to_string(), None),
+        };
+        if let Some(x) = bare {
+            let d = self.error(v.span(), format!("`{text}` is not a percentage"));
+            d.expected = Some(EXPECTED.into());
+            let shown = text.trim();
+            d.hint = Some(if x > 0.0 && x <= 1.0 {
+                // 0.07 * 100 is 7.000000000000001
+                let pct = (x * 100.0 * 1e9).round() / 1e9;
+                format!("{what} is a percentage in a string: write \"{shown}%\" for {shown} percent, or \"{pct}%\" for a probability of {shown}")
+            } else {
+                format!("{what} is a percentage in a string: write \"{shown}%\"")
+            });
+            return None;
+        }
+        let Some(number) = parse_percent(&text) else {
+            let d = self.error(v.span(), format!("`{text}` is not a percentage"));
+            d.expected = Some(EXPECTED.into());
+            d.hint = Some("write a number and `%`, like \"1%\"".into());
+            return None;
+        };
+        if !(0.0..=100.0).contains(&number) {
+            let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
+            d.expected = Some(format!("{what} from 0% to 100%"));
+            return None;
+        }
+        Some(number)
     }
 }
 

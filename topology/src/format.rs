@@ -10,6 +10,10 @@ use toml::Spanned;
 pub type Str = Spanned<String>;
 /// An integer with its place in the file.
 pub type Int = Spanned<i64>;
+/// Any TOML value with its place in the file: for fields written as a
+/// string with a unit (`"2ms"`, `"1Gbps"`, `"1%"`), so that a bare number
+/// gets a precise error and a hint rather than a type error.
+pub type AnyValue = Spanned<toml::Value>;
 
 /// A value written either as a number or as a string (`protocol = 6` or
 /// `protocol = "tcp"`, `ports = 80` or `ports = "1024-65535"`).
@@ -60,6 +64,8 @@ pub struct RawTopology {
     /// Intended reachability.
     #[serde(default)]
     pub expect: Vec<RawExpect>,
+    /// Settings only the simulator reads; the analysis ignores them.
+    pub sim: Option<RawSim>,
 }
 
 /// An office site.
@@ -481,8 +487,14 @@ pub struct RawDxConnection {
     pub name: Str,
     /// DX location.
     pub location: Option<String>,
-    /// Port speed, e.g. `1Gbps`.
-    pub bandwidth: Option<Str>,
+    /// Port speed, a rate: `1Gbps`, `500Mbps`, `1.5Gbps`.
+    pub bandwidth: Option<AnyValue>,
+    /// One-way delay of the emulated link, a duration: `2ms`, `250us`.
+    pub latency: Option<AnyValue>,
+    /// Variation of that delay (±), a duration.
+    pub jitter: Option<AnyValue>,
+    /// Random loss, a percentage: `0.1%`.
+    pub loss: Option<AnyValue>,
 }
 
 /// A private virtual interface.
@@ -552,4 +564,33 @@ pub struct RawExpect {
     pub verdict: Str,
     /// Why this should hold.
     pub description: Option<String>,
+}
+
+/// `[sim]`: how `vifgate sim` plays the topology in its lab.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSim {
+    /// `listener` (default) or `haproxy`: how a load balancer node is played.
+    pub load_balancer: Option<Str>,
+    /// Commands started in nodes when the lab comes up.
+    #[serde(default)]
+    pub start: Vec<Spanned<RawStart>>,
+}
+
+/// `[[sim.start]]`: a command run in some nodes when the lab comes up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStart {
+    /// One node.
+    pub node: Option<Str>,
+    /// Several nodes.
+    pub nodes: Option<Spanned<Vec<Str>>>,
+    /// Run with `sh -c` in each node's namespace.
+    pub command: Str,
+    /// TCP ports the command serves.
+    #[serde(default)]
+    pub tcp_ports: Vec<Int>,
+    /// UDP ports the command serves.
+    #[serde(default)]
+    pub udp_ports: Vec<Int>,
 }

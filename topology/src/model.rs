@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
@@ -54,6 +55,9 @@ pub struct Topology {
     pub auto_scaling_groups: Vec<AutoScalingGroup>,
     /// Intended reachability.
     pub expectations: Vec<Expectation>,
+    /// `[sim]`: settings only the simulator reads (the analysis ignores
+    /// them).
+    pub sim: SimSettings,
     /// Index: address → (node, interface).
     pub(crate) addr_owner: FastMap<Ipv4Addr, (NodeId, usize)>,
     /// Index: public address → (node, interface).
@@ -332,8 +336,16 @@ pub struct DxConnection {
     pub name: String,
     /// Location.
     pub location: Option<String>,
-    /// Port speed.
+    /// Port speed, as written (`1Gbps`).
     pub bandwidth: Option<String>,
+    /// Port speed in bits per second (`1Gbps` is 1 000 000 000).
+    pub bandwidth_bps: Option<u64>,
+    /// One-way delay of the emulated link (0 to 10 s).
+    pub latency: Option<Duration>,
+    /// Variation of that delay, ± (0 to 10 s).
+    pub jitter: Option<Duration>,
+    /// Random loss, in percent (0 to 100).
+    pub loss_percent: Option<f64>,
 }
 
 /// A private virtual interface.
@@ -392,6 +404,83 @@ pub struct AutoScalingGroup {
     pub min: u32,
     /// Maximum capacity.
     pub max: u32,
+}
+
+/// `[sim]`: how `vifgate sim` plays the topology in its lab. The default
+/// is what a file without `[sim]` gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimSettings {
+    /// How a load balancer node is played.
+    pub load_balancer: LoadBalancerMode,
+    /// Commands started in nodes when the lab comes up, in file order.
+    pub start: Vec<StartCommand>,
+}
+
+impl SimSettings {
+    /// The start commands that run in `node`.
+    pub fn commands_for(&self, node: NodeId) -> impl Iterator<Item = &StartCommand> + '_ {
+        self.start.iter().filter(move |c| c.nodes.contains(&node))
+    }
+
+    /// The TCP ports start commands serve on `node`, sorted, each once.
+    pub fn tcp_ports_of(&self, node: NodeId) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .commands_for(node)
+            .flat_map(|c| c.tcp_ports.iter().copied())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
+    /// The UDP ports start commands serve on `node`, sorted, each once.
+    pub fn udp_ports_of(&self, node: NodeId) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .commands_for(node)
+            .flat_map(|c| c.udp_ports.iter().copied())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+}
+
+/// How the simulator plays a load balancer node (`[sim] load_balancer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoadBalancerMode {
+    /// `listener`: the lab's own listener on each listener port, answering
+    /// for the load balancer itself.
+    #[default]
+    Listener,
+    /// `haproxy`: an HAProxy in the node forwarding each listener to its
+    /// targets.
+    Haproxy,
+}
+
+impl LoadBalancerMode {
+    /// The name used in the file: `listener` or `haproxy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadBalancerMode::Listener => "listener",
+            LoadBalancerMode::Haproxy => "haproxy",
+        }
+    }
+}
+
+/// `[[sim.start]]`: a command run in nodes when the lab comes up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartCommand {
+    /// The nodes it runs in, in the order given, each once.
+    pub nodes: Vec<NodeId>,
+    /// Run with `sh -c` inside each node's namespace, as written.
+    pub command: String,
+    /// TCP ports it serves (the lab's probe listeners stay off them), in
+    /// the order given, each once.
+    pub tcp_ports: Vec<u16>,
+    /// UDP ports it serves, in the order given, each once.
+    pub udp_ports: Vec<u16>,
+    /// Line of the entry in the file, for reports.
+    pub line: usize,
 }
 
 /// What an `[[expect]]` entry says.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::ops::Range;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
@@ -26,6 +27,12 @@ pub const MAX_NACL_RULES: usize = 20;
 pub const MAX_SGS_PER_INTERFACE: usize = 5;
 /// AWS limit: prefixes a customer may advertise on a private VIF.
 pub const MAX_VIF_PREFIXES: usize = 100;
+/// Largest latency or jitter of the emulated Direct Connect link.
+pub const MAX_LINK_DELAY: Duration = Duration::from_secs(10);
+/// Smallest bandwidth of the Direct Connect connection, bits per second.
+pub const MIN_BANDWIDTH_BPS: u64 = 1_000;
+/// Largest bandwidth of the Direct Connect connection, bits per second.
+pub const MAX_BANDWIDTH_BPS: u64 = 1_000_000_000_000;
 
 /// Parses and checks a topology. Warnings come back with the topology;
 /// any error means no topology.
@@ -222,6 +229,7 @@ impl<'a> Resolver<'a> {
             vpn: None,
             auto_scaling_groups: vec![],
             expectations: vec![],
+            sim: SimSettings::default(),
             addr_owner: Default::default(),
             public_owner: Default::default(),
             sg_members: vec![],
@@ -392,6 +400,11 @@ impl<'a> Resolver<'a> {
             if let Some(x) = self.expectation(e, &t, &node_names) {
                 t.expectations.push(x);
             }
+        }
+
+        // simulator settings: they name nodes, ASG instances included
+        if let Some(sim) = &raw.sim {
+            t.sim = self.sim(sim, &t, &node_names);
         }
         t
     }
@@ -1624,11 +1637,7 @@ impl<'a> Resolver<'a> {
         let Some(dx) = &raw.direct_connect else {
             return;
         };
-        t.dx_connection = dx.connection.as_ref().map(|c| DxConnection {
-            name: c.name.get_ref().clone(),
-            location: c.location.clone(),
-            bandwidth: c.bandwidth.as_ref().map(|b| b.get_ref().clone()),
-        });
+        t.dx_connection = dx.connection.as_ref().map(|c| self.dx_connection(c));
         let _ = self.names("VIF", dx.vif.iter().map(|v| &v.name));
         let mut vlans: HashMap<i64, String> = HashMap::new();
         for v in &dx.vif {
@@ -1867,6 +1876,95 @@ impl<'a> Resolver<'a> {
                 down_reason,
             });
         }
+    }
+
+    /// `[direct_connect.connection]`: the link attributes the simulator
+    /// emulates are checked here; the analysis does not use them.
+    fn dx_connection(&mut self, c: &RawDxConnection) -> DxConnection {
+        let (bandwidth, bandwidth_bps) = match &c.bandwidth {
+            Some(b) => match self.rate(b, "bandwidth") {
+                Some((text, bps)) => (Some(text), Some(bps)),
+                None => (b.get_ref().as_str().map(str::to_string), None),
+            },
+            None => (None, None),
+        };
+        let latency = c
+            .latency
+            .as_ref()
+            .and_then(|l| self.duration(l, "latency", MAX_LINK_DELAY));
+        let jitter = c
+            .jitter
+            .as_ref()
+            .and_then(|j| self.duration(j, "jitter", MAX_LINK_DELAY));
+        if let (Some(j), Some(raw_j)) = (jitter, &c.jitter) {
+            let l = latency.unwrap_or_default();
+            // an invalid latency was reported already: compare with nothing
+            if j > l && (latency.is_some() || c.latency.is_none()) {
+                let d = self.warning(
+                    raw_j.span(),
+                    format!(
+                        "jitter {} is more than latency {}: delays that would fall below zero are zero",
+                        fmt_duration(j),
+                        fmt_duration(l)
+                    ),
+                );
+                d.hint = Some(format!(
+                    "each packet is delayed by latency ± jitter; set `latency` to at least {} or lower `jitter`",
+                    fmt_duration(j)
+                ));
+            }
+        }
+        let loss_percent = c.loss.as_ref().and_then(|l| self.percentage(l, "loss"));
+        DxConnection {
+            name: c.name.get_ref().clone(),
+            location: c.location.clone(),
+            bandwidth,
+            bandwidth_bps,
+            latency,
+            jitter,
+            loss_percent,
+        }
+    }
+
+    /// A rate in a string (`"1Gbps"`, `"500 Mbps"`, `"1.5Gbps"`): the text
+    /// as written and bits per second, from [`MIN_BANDWIDTH_BPS`] to
+    /// [`MAX_BANDWIDTH_BPS`].
+    fn rate(&mut self, v: &AnyValue, what: &str) -> Option<(String, u64)> {
+        const EXPECTED: &str = "a rate in quotes: a number and a unit (bps, Kbps, Mbps or Gbps, in any case), like \"1Gbps\", \"500Mbps\", \"1.5Gbps\"";
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            other => {
+                let shown = other.to_string();
+                let d = self.error(v.span(), format!("`{shown}` is not a rate"));
+                d.expected = Some(EXPECTED.into());
+                d.hint = Some(
+                    if matches!(other, toml::Value::Integer(_) | toml::Value::Float(_)) {
+                        format!("a rate has a unit, in a string: did you mean `{what} = \"{shown}Mbps\"`?")
+                    } else {
+                        "write a number and a unit in a string, like \"1Gbps\"".into()
+                    },
+                );
+                return None;
+            }
+        };
+        let Some(bps) = parse_rate(&text) else {
+            let d = self.error(v.span(), format!("`{text}` is not a rate"));
+            d.expected = Some(EXPECTED.into());
+            d.hint = Some(match rate_suggestion(&text) {
+                Some(s) => format!("did you mean \"{s}\"?"),
+                None => {
+                    "write a number, then bps, Kbps, Mbps or Gbps: \"10Gbps\", \"50Mbps\"".into()
+                }
+            });
+            return None;
+        };
+        let rounded = bps.round();
+        if !(MIN_BANDWIDTH_BPS as f64..=MAX_BANDWIDTH_BPS as f64).contains(&rounded) {
+            let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
+            d.expected = Some(format!("{what} from 1Kbps to 1000Gbps"));
+            return None;
+        }
+        Some((text, rounded as u64))
     }
 
     fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
@@ -2124,6 +2222,258 @@ impl<'a> Resolver<'a> {
             description: e.description.clone(),
             line: self.src.line_col(e.from.span().start).0,
         })
+    }
+}
+
+impl Resolver<'_> {
+    /// `[sim]`: read by the simulator only. Start commands name nodes, so
+    /// this runs once every node (Auto Scaling instances included) exists.
+    fn sim(&mut self, raw: &RawSim, t: &Topology, nodes: &NodeNames) -> SimSettings {
+        let load_balancer = match &raw.load_balancer {
+            None => LoadBalancerMode::default(),
+            Some(m) => match m.get_ref().as_str() {
+                "listener" => LoadBalancerMode::Listener,
+                "haproxy" => LoadBalancerMode::Haproxy,
+                other => {
+                    let modes = [LoadBalancerMode::Listener, LoadBalancerMode::Haproxy]
+                        .map(LoadBalancerMode::as_str);
+                    let d = self.error(m.span(), format!("unknown load balancer mode `{other}`"));
+                    d.expected = Some("`listener` (the default) or `haproxy`".into());
+                    d.hint = did_you_mean(&other.to_ascii_lowercase(), modes)
+                        .map(|s| format!("did you mean `{s}`?"));
+                    LoadBalancerMode::default()
+                }
+            },
+        };
+        let mut start = Vec::new();
+        // (node, protocol, port) -> line of the entry that serves it
+        let mut served: HashMap<(NodeId, &str, u16), usize> = HashMap::new();
+        for entry in &raw.start {
+            let line = self.src.line_col(entry.span().start).0;
+            let e = entry.get_ref();
+            let names: Vec<&Str> = match (&e.node, &e.nodes) {
+                (Some(_), Some(list)) => {
+                    let d = self.error(list.span(), "a start command with both `node` and `nodes`");
+                    d.expected = Some("either `node = \"NAME\"` or `nodes = [...]`".into());
+                    d.hint = Some("put every node in `nodes`".into());
+                    continue;
+                }
+                (None, None) => {
+                    let d = self.error(e.command.span(), "a start command with no node");
+                    d.expected = Some(
+                        "`node = \"NAME\"` or `nodes = [\"NAME\", ...]`: where the command runs"
+                            .into(),
+                    );
+                    continue;
+                }
+                (Some(n), None) => vec![n],
+                (None, Some(list)) => {
+                    if list.get_ref().is_empty() {
+                        let d = self.error(list.span(), "a start command with no node");
+                        d.expected = Some("one node name or more in `nodes`".into());
+                        d.hint = Some("name the nodes, or remove the entry".into());
+                        continue;
+                    }
+                    list.get_ref().iter().collect()
+                }
+            };
+            let mut ids: Vec<NodeId> = Vec::new();
+            let mut ok = true;
+            for n in names {
+                match self.lookup("node", n, &nodes.names) {
+                    Some(id) if ids.contains(&id) => {
+                        let d = self
+                            .warning(n.span(), format!("node `{}` is listed twice", n.get_ref()));
+                        d.hint = Some("remove the second mention; the command runs once".into());
+                    }
+                    Some(id) => ids.push(id),
+                    None => ok = false,
+                }
+            }
+            if e.command.get_ref().trim().is_empty() {
+                let d = self.error(e.command.span(), "empty start command");
+                d.expected = Some(
+                    "a shell command, run with `sh -c` in each node, like \"python3 -m http.server 80\""
+                        .into(),
+                );
+                ok = false;
+            }
+            let mut ports = |r: &mut Self, list: &[Int], proto: &'static str| -> Vec<u16> {
+                let mut out: Vec<u16> = Vec::new();
+                for p in list {
+                    let Some(port) = r.int_in(p, 1, 65535, "port").map(|p| p as u16) else {
+                        ok = false;
+                        continue;
+                    };
+                    if out.contains(&port) {
+                        let d = r.warning(p.span(), format!("{proto} port {port} is listed twice"));
+                        d.hint = Some("remove the second mention".into());
+                        continue;
+                    }
+                    out.push(port);
+                    for &id in &ids {
+                        if let Some(&first) = served.get(&(id, proto, port)) {
+                            let d = r.error(
+                                p.span(),
+                                format!(
+                                    "{proto} port {port} of node `{}` is already served by the start command on line {first}",
+                                    t.nodes[id].name
+                                ),
+                            );
+                            d.hint = Some(
+                                "one port of a node can be bound by one command only; drop it from one of the two"
+                                    .into(),
+                            );
+                            ok = false;
+                        } else {
+                            served.insert((id, proto, port), line);
+                        }
+                    }
+                }
+                out
+            };
+            let tcp_ports = ports(self, &e.tcp_ports, "TCP");
+            let udp_ports = ports(self, &e.udp_ports, "UDP");
+            if ok {
+                start.push(StartCommand {
+                    nodes: ids,
+                    command: e.command.get_ref().clone(),
+                    tcp_ports,
+                    udp_ports,
+                    line,
+                });
+            }
+        }
+        SimSettings {
+            load_balancer,
+            start,
+        }
+    }
+}
+
+/// A decimal number: an optional `-`, digits, and optionally `.` and more
+/// digits (no exponent, no `inf`, no `+`).
+pub fn parse_decimal(s: &str) -> Option<f64> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `"1Gbps"`, `"500 Mbps"`, `"1.5gbps"`: a decimal number, optional spaces
+/// and a unit `bps`, `Kbps`, `Mbps` or `Gbps` in any case, as bits per
+/// second (not rounded; negative when written so). `None` when it is not a
+/// rate.
+pub fn parse_rate(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))?;
+    let (number, unit) = s.split_at(split);
+    let n = parse_decimal(number)?;
+    let mult = match unit.trim_start().to_ascii_lowercase().as_str() {
+        "bps" => 1.0,
+        "kbps" => 1e3,
+        "mbps" => 1e6,
+        "gbps" => 1e9,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+/// The rate a user probably meant by a unit `tc` or a shorthand uses
+/// (`1Gbit`, `1G`, `100mbit/s`), written in the file's form.
+fn rate_suggestion(s: &str) -> Option<String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = s.split_at(split);
+    parse_decimal(number)?;
+    let unit = unit.trim_start().to_ascii_lowercase();
+    let prefix = match unit.trim_end_matches("/s").trim_end_matches("bit") {
+        "" => "",
+        "k" => "K",
+        "m" => "M",
+        "g" => "G",
+        _ => return None,
+    };
+    // a bare number has no unit to correct
+    (!unit.is_empty()).then(|| format!("{number}{prefix}bps"))
+}
+
+/// `"250us"` (also `µs`), `"2ms"`, `"1.5ms"`, `"1s"`: `None` when it is not
+/// a duration, `Some(Err(()))` when it is one below zero or too large to
+/// represent. Digits beyond the nanosecond are dropped.
+pub fn parse_duration(s: &str) -> Option<Result<Duration, ()>> {
+    let s = s.trim();
+    let (number, unit_ns): (&str, u128) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000_000)
+    } else if let Some(n) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
+        (n, 1_000)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000_000_000)
+    } else {
+        return None;
+    };
+    let number = number.trim_end();
+    parse_decimal(number)?;
+    if number.starts_with('-') {
+        return Some(Err(()));
+    }
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let Ok(int) = int.parse::<u128>() else {
+        return Some(Err(()));
+    };
+    // the fraction, exactly, in units of 10^-18 of the unit
+    let frac: String = frac
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(18)
+        .collect();
+    let frac: u128 = frac.parse().unwrap_or(0);
+    let nanos = int
+        .checked_mul(unit_ns)
+        .and_then(|n| n.checked_add(frac * unit_ns / 1_000_000_000_000_000_000));
+    match nanos.and_then(|n| u64::try_from(n).ok()) {
+        Some(n) => Some(Ok(Duration::from_nanos(n))),
+        None => Some(Err(())),
+    }
+}
+
+/// `"0.1%"`, `"1 %"`, `"100%"`: the number before the `%` (negative when
+/// written so). `None` when it is not a percentage.
+pub fn parse_percent(s: &str) -> Option<f64> {
+    s.trim()
+        .strip_suffix('%')
+        .and_then(|n| parse_decimal(n.trim_end()))
+}
+
+/// A duration the way the file writes them: `2ms`, `1.5ms`, `250us`, `1s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".into();
+    }
+    let (unit, name) = if ns >= 1_000_000_000 {
+        (1_000_000_000, "s")
+    } else if ns >= 1_000_000 {
+        (1_000_000, "ms")
+    } else if ns >= 1_000 {
+        (1_000, "us")
+    } else {
+        (1, "ns")
+    };
+    let int = ns / unit;
+    let frac = ns % unit;
+    if frac == 0 {
+        format!("{int}{name}")
+    } else {
+        let width = unit.ilog10() as usize;
+        let f = format!("{frac:0width$}");
+        format!("{int}.{}{name}", f.trim_end_matches('0'))
     }
 }
 

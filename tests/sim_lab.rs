@@ -1,0 +1,685 @@
+//! The simulator end to end, in real network namespaces: `vifgate sim`
+//! from the command line and `sim::lab::Lab` as a library, on the example
+//! topology (and a generated 200-host one). Each test uses its own lab
+//! name, so they run in parallel.
+//!
+//! Needs root (and nftables, ping); runs for real in CI (`CI=true`, where
+//! a missing capability is a failure), skips with a message elsewhere.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sim::compare;
+use sim::lab::{Lab, LabOptions};
+use sim::link::LinkChange;
+use sim::plan::{self, LinkKind};
+use topology::analysis::{self, Service, Target, Verdict};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether these tests can run here (root, TUN, iproute2, nft, ping).
+fn ready(test: &str) -> bool {
+    common::can_run(test) && common::need_tool("nft") && common::need_tool("ping")
+}
+
+fn vifgate() -> &'static str {
+    env!("CARGO_BIN_EXE_vifgate")
+}
+
+fn root_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+const EXAMPLE: &str = "examples/yeohaengjigi.toml";
+
+fn example() -> PathBuf {
+    root_dir().join(EXAMPLE)
+}
+
+/// Lab options with the vifgate binary under test.
+fn opts() -> LabOptions {
+    LabOptions {
+        vifgate: Some(PathBuf::from(vifgate())),
+        ..LabOptions::default()
+    }
+}
+
+/// A lab of the example, built by the library.
+fn example_lab() -> Lab {
+    Lab::from_file_with(example(), &opts()).unwrap_or_else(|e| panic!("lab up: {e}"))
+}
+
+/// A lab name unique to this process, for the command-line tests.
+fn cli_lab() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!("ct{}-{n}", std::process::id());
+    assert!(plan::valid_lab_name(&name), "{name}");
+    name
+}
+
+/// Runs `vifgate ARGS` from the package root.
+fn cli(args: &[&str]) -> Output {
+    Command::new(vifgate())
+        .args(args)
+        .current_dir(root_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("vifgate {args:?}: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `vifgate ARGS`, which must succeed.
+fn cli_ok(args: &[&str]) -> Output {
+    let o = cli(args);
+    assert!(o.status.success(), "vifgate {args:?}: {}", text(&o));
+    o
+}
+
+/// Polls `f` every `every` until it holds or `timeout` has passed.
+fn eventually(timeout: Duration, every: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Namespaces carrying the lab's prefixes (`LAB.` and `LAB+`).
+fn lab_namespaces(lab: &str) -> Vec<String> {
+    plan::lab_prefixes(lab)
+        .iter()
+        .flat_map(|p| sim::netns::list(p))
+        .collect()
+}
+
+/// Everything of a lab that may outlive it: namespaces, their mounts, the
+/// state directory, processes started from it.
+fn leftovers(lab: &str) -> Vec<String> {
+    let mut out: Vec<String> = lab_namespaces(lab)
+        .into_iter()
+        .map(|n| format!("namespace {n}"))
+        .collect();
+    let dir = sim::apply::state_dir(lab);
+    if dir.exists() {
+        out.push(format!("state directory {}", dir.display()));
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for p in plan::lab_prefixes(lab) {
+        let needle = format!(" /run/netns/{p}");
+        for l in mounts.lines().filter(|l| l.contains(&needle)) {
+            out.push(format!("mount {l}"));
+        }
+    }
+    let needle = format!("{}/", dir.display());
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            out.push(format!("process {pid}: {cmdline}"));
+        }
+    }
+    out
+}
+
+/// Asserts that nothing of the lab remains (processes ended by SIGKILL
+/// may take a moment to go).
+fn assert_gone(lab: &str, when: &str) {
+    let mut left = Vec::new();
+    let gone = eventually(Duration::from_secs(3), Duration::from_millis(50), || {
+        left = leftovers(lab);
+        left.is_empty()
+    });
+    assert!(gone, "lab {lab} {when}: left behind:\n{}", left.join("\n"));
+}
+
+/// What the root namespace holds: link names and nftables tables.
+#[derive(Debug, PartialEq)]
+struct RootState {
+    links: BTreeSet<String>,
+    tables: BTreeSet<String>,
+}
+
+fn root_state() -> RootState {
+    let links = common::sh(&["ip", "-o", "link"]);
+    let links = String::from_utf8_lossy(&links.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+        .collect();
+    let tables = common::sh(&["nft", "list", "tables"]);
+    let tables = String::from_utf8_lossy(&tables.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    RootState { links, tables }
+}
+
+/// The minimum RTT of a few pings, in milliseconds.
+fn ping_min_ms(lab: &Lab, from: &str, to: &str) -> Option<f64> {
+    let dst = lab.address(to).expect("an address").to_string();
+    let o = lab
+        .exec(
+            from,
+            &["ping", "-n", "-c", "4", "-i", "0.2", "-W", "2", &dst],
+        )
+        .expect("ping ran");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+        .min_by(|a, b| a.total_cmp(b))
+}
+
+/// The office gateway's view of one peer (`vifgate status --json`).
+fn office_peer(lab: &Lab, peer: &str) -> serde_json::Value {
+    let g = lab
+        .plan()
+        .gateways
+        .iter()
+        .find(|g| g.policy_node.as_deref() == Some("vifgate-office"))
+        .expect("an office gateway in the plan");
+    let sock = sim::apply::state_dir(lab.name()).join(format!("{}.sock", g.name));
+    let o = cli_ok(&[
+        "status",
+        "--json",
+        "--socket",
+        sock.to_str().expect("utf-8"),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status JSON");
+    v["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .find(|p| p["name"] == peer)
+        .unwrap_or_else(|| panic!("no peer {peer} in {v:#}"))
+        .clone()
+}
+
+/// The joins name of the example's link of a kind (`dx-vif`, `vpn-backup`).
+fn link_name(lab: &Lab, kind: LinkKind) -> String {
+    lab.plan()
+        .links
+        .iter()
+        .find(|l| l.kind == kind)
+        .map(|l| l.joins.1.clone())
+        .unwrap_or_else(|| panic!("no {kind:?} link in the plan"))
+}
+
+fn static_verdict(lab: &Lab, from: &str, to: &str, s: Service) -> Verdict {
+    let t = lab.topology();
+    let a = t.node_by_name(from).expect("from node");
+    let b = t.node_by_name(to).expect("to node");
+    analysis::reach(t, a, Target::Node(b), s).verdict
+}
+
+#[test]
+fn sim_test_on_the_example_agrees_and_meets_every_expectation() {
+    if !ready("sim_test_on_the_example_agrees_and_meets_every_expectation") {
+        return;
+    }
+    let lab = cli_lab();
+    let o = cli(&["sim", "test", EXAMPLE, "--lab", &lab, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let file = std::fs::read_to_string(example()).expect("example");
+    let expects = file.lines().filter(|l| l.trim() == "[[expect]]").count();
+    assert_eq!(expects, 23, "the example's [[expect]] count changed");
+    assert_eq!(r["lab"], lab.as_str());
+    assert_eq!(r["disagreements"], 0, "{}", text(&o));
+    assert_eq!(r["failed_expectations"], 0, "{}", text(&o));
+    let checks = r["expectations"].as_array().expect("expectations");
+    assert_eq!(checks.len(), expects);
+    assert!(checks.iter().all(|c| c["ok"] == true), "{}", text(&o));
+    assert!(r["probed_cells"].as_u64().unwrap_or(0) > 0, "{}", text(&o));
+    assert_eq!(
+        r["matrix"].as_array().map(Vec::len),
+        r["probed_cells"].as_u64().map(|n| n as usize)
+    );
+    // and `sim test` removed its lab
+    assert_gone(&lab, "after sim test");
+}
+
+#[test]
+fn a_broken_lab_is_caught() {
+    if !ready("a_broken_lab_is_caught") {
+        return;
+    }
+    let lab = example_lab();
+    assert_eq!(
+        static_verdict(&lab, "office-pc", "bastion", Service::Tcp(22)),
+        Verdict::Accepted
+    );
+    assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
+    // the bastion drops SSH, whatever its security group says
+    for cmd in [
+        "add table inet broken",
+        "add chain inet broken input { type filter hook input priority -10; policy accept; }",
+        "add rule inet broken input tcp dport 22 drop",
+    ] {
+        let mut args = vec!["nft"];
+        args.extend(cmd.split(' '));
+        let o = lab.exec("bastion", &args).expect("nft ran");
+        assert!(o.status.success(), "nft {cmd}: {}", text(&o));
+    }
+    assert!(!lab.reaches("office-pc", "bastion", Service::Tcp(22)));
+    let r = lab.test(2000, compare::default_probe_options());
+    let report = compare::render(&r);
+    assert!(!r.passed(), "{report}");
+    assert!(r.disagreements >= 1, "{report}");
+    // every disagreement is SSH to the bastion, live refused, statically
+    // accepted
+    for c in r.matrix.iter().filter(|c| !c.ok) {
+        assert_eq!(
+            (c.to.as_str(), c.service.as_str()),
+            ("bastion", "tcp/22"),
+            "{report}"
+        );
+        assert_eq!(c.static_verdict, Verdict::Accepted, "{report}");
+        assert!(!c.live_accepted, "{report}");
+    }
+    assert!(
+        r.matrix
+            .iter()
+            .any(|c| c.from == "office-pc" && c.to == "bastion" && c.service == "tcp/22" && !c.ok),
+        "{report}"
+    );
+    let failed: Vec<_> = r.expectations.iter().filter(|c| !c.ok).collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(r.failed_expectations, 1, "{report}");
+    let f = failed[0];
+    assert_eq!(
+        (f.from.as_str(), f.to.as_str(), f.service.as_str()),
+        ("office-pc", "bastion", "tcp/22"),
+        "{report}"
+    );
+    assert_eq!(f.expected, Some(Verdict::Accepted));
+    assert!(!f.live_accepted, "{report}");
+    assert!(
+        report.contains("FAIL office-pc -> bastion tcp/22"),
+        "{report}"
+    );
+}
+
+#[test]
+fn down_leaves_nothing() {
+    if !ready("down_leaves_nothing") {
+        return;
+    }
+    let lab = cli_lab();
+    let dir = sim::apply::state_dir(&lab);
+    assert!(lab_namespaces(&lab).is_empty());
+    assert!(!dir.exists());
+    let before = root_state();
+
+    let up = cli_ok(&["sim", "up", EXAMPLE, "--lab", &lab]);
+    assert!(
+        String::from_utf8_lossy(&up.stdout).contains(&format!("lab `{lab}` up")),
+        "{}",
+        text(&up)
+    );
+    let planned = sim::apply::read_state(&lab).expect("state").plan;
+    assert_eq!(lab_namespaces(&lab).len(), planned.namespaces.len());
+    assert!(dir.exists());
+    // nothing of the lab lands in the root namespace
+    assert_eq!(root_state(), before, "sim up changed the root namespace");
+
+    let st = cli_ok(&["sim", "status", &lab, "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).expect("status JSON");
+    assert_eq!(st[0]["status"], "up", "{st:#}");
+    assert_eq!(
+        st[0]["namespaces_present"].as_u64(),
+        Some(planned.namespaces.len() as u64)
+    );
+
+    // exec: into a node, and a node that is not there
+    cli_ok(&["sim", "exec", &lab, "office-pc", "--", "true"]);
+    let o = cli(&["sim", "exec", &lab, "no-such-node", "--", "true"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no node `no-such-node`"), "{}", text(&o));
+    for node in [
+        "office-pc",
+        "bastion",
+        "web-a1",
+        "db-primary",
+        "vifgate-office",
+    ] {
+        assert!(err.contains(node), "nodes not listed: {}", text(&o));
+    }
+
+    let down = cli_ok(&["sim", "down", &lab]);
+    assert!(
+        String::from_utf8_lossy(&down.stdout).contains(&format!("lab `{lab}` removed")),
+        "{}",
+        text(&down)
+    );
+    assert_gone(&lab, "after sim down");
+    assert_eq!(
+        root_state(),
+        before,
+        "the root namespace differs after down"
+    );
+
+    let again = cli_ok(&["sim", "down", &lab]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to remove"),
+        "{}",
+        text(&again)
+    );
+    assert_gone(&lab, "after a second sim down");
+}
+
+#[test]
+fn down_after_sigkill_of_up_leaves_nothing() {
+    if !ready("down_after_sigkill_of_up_leaves_nothing") {
+        return;
+    }
+    let synth = cli_ok(&["bench", "synth", "--hosts", "200"]);
+    let file = std::env::temp_dir().join(format!("vifgate-synth200-{}.toml", std::process::id()));
+    std::fs::write(&file, &synth.stdout).expect("write the topology");
+    let file_s = file.to_str().expect("utf-8").to_string();
+    // early (namespaces being made), later (firewalls, gateways,
+    // listeners being started), and a point of its own each run
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let random = 20 + u64::from(nanos % 1000);
+    let mut made_something = 0;
+    for ms in [50, 150, 300, 700, random] {
+        let lab = cli_lab();
+        let mut child = Command::new(vifgate())
+            .args(["sim", "up", &file_s, "--lab", &lab])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sim up");
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if !lab_namespaces(&lab).is_empty() {
+            made_something += 1;
+        }
+        let o = cli_ok(&["sim", "down", &lab]);
+        eprintln!(
+            "killed after {ms} ms: {}",
+            String::from_utf8_lossy(&o.stdout).trim()
+        );
+        assert_gone(
+            &lab,
+            &format!("(sim up killed after {ms} ms) after sim down"),
+        );
+        // and a second down has nothing left to do
+        let again = cli_ok(&["sim", "down", &lab]);
+        assert!(
+            String::from_utf8_lossy(&again.stdout).contains("nothing to remove"),
+            "{}",
+            text(&again)
+        );
+    }
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        made_something > 0,
+        "no kill happened while namespaces existed: the test proved nothing"
+    );
+}
+
+#[test]
+fn link_down_cuts_crossing_probes_and_up_restores_them() {
+    if !ready("link_down_cuts_crossing_probes_and_up_restores_them") {
+        return;
+    }
+    let lab = example_lab();
+    let mysql = Service::Tcp(3306);
+    let http = Service::Tcp(80);
+    assert_eq!(
+        static_verdict(&lab, "web-a1", "db-primary", mysql),
+        Verdict::Accepted
+    );
+    assert_eq!(
+        static_verdict(&lab, "alb", "web-a1", http),
+        Verdict::Accepted
+    );
+    assert!(lab.reaches("web-a1", "db-primary", mysql));
+    assert!(lab.reaches("alb", "web-a1", http));
+
+    let said = lab
+        .link("db-primary", "db-a", &LinkChange::Down)
+        .expect("link down");
+    assert!(said.contains("down"), "{said}");
+    assert!(!lab.reaches("web-a1", "db-primary", mysql));
+    // a flow that does not cross that link is unaffected
+    assert!(lab.reaches("alb", "web-a1", http));
+    assert!(lab.reaches("web-c1", "db-standby", mysql));
+
+    lab.link("db-a", "db-primary", &LinkChange::Up)
+        .expect("link up (ends given the other way round)");
+    assert!(
+        eventually(Duration::from_secs(5), Duration::from_millis(200), || lab
+            .reaches("web-a1", "db-primary", mysql)),
+        "web-a1 -> db-primary tcp/3306 did not come back"
+    );
+    assert!(lab.reaches("alb", "web-a1", http));
+    // the whole lab is as it was: static and live agree everywhere again
+    let r = lab.test(2000, compare::default_probe_options());
+    assert!(r.passed(), "{}", compare::render(&r));
+
+    // a link that does not exist: an error listing those there are
+    let e = lab
+        .link("db-primary", "web-a", &LinkChange::Down)
+        .expect_err("no such link");
+    assert!(e.to_string().contains("db-primary db-a"), "{e}");
+}
+
+#[test]
+fn dx_failure_moves_office_traffic_to_the_vpn() {
+    if !ready("dx_failure_moves_office_traffic_to_the_vpn") {
+        return;
+    }
+    let lab = example_lab();
+    let ssh = Service::Tcp(22);
+    let dx = link_name(&lab, LinkKind::DirectConnect);
+    let vpn = link_name(&lab, LinkKind::Vpn);
+    assert_eq!((dx.as_str(), vpn.as_str()), ("dx-vif", "vpn-backup"));
+    let (dx_peer, vpn_peer) = (plan::ns_token(&dx), plan::ns_token(&vpn));
+
+    assert!(lab.reaches("office-pc", "bastion", ssh));
+    let p = office_peer(&lab, &dx_peer);
+    assert_eq!(p["routes_in_use"][0], "10.0.0.0/16", "{p:#}");
+    let vpn_before = office_peer(&lab, &vpn_peer);
+    assert_eq!(
+        vpn_before["routes_in_use"].as_array().map(Vec::len),
+        Some(0),
+        "the VPN carries nothing while DX is up: {vpn_before:#}"
+    );
+
+    lab.link("vifgate-office", &dx, &LinkChange::Down)
+        .expect("DX down");
+    let start = Instant::now();
+    let back = eventually(Duration::from_secs(12), Duration::from_millis(500), || {
+        lab.reaches("office-pc", "bastion", ssh)
+    });
+    assert!(
+        back,
+        "office-pc -> bastion tcp/22 did not fail over to the VPN"
+    );
+    eprintln!("failed over in {:.1} s", start.elapsed().as_secs_f64());
+
+    // it really goes through the VPN: the office gateway routes the VPC to
+    // the VPN peer, which carries more bytes with every probe
+    let dxp = office_peer(&lab, &dx_peer);
+    assert_eq!(dxp["alive"], false, "{dxp:#}");
+    let v1 = office_peer(&lab, &vpn_peer);
+    assert_eq!(v1["routes_in_use"][0], "10.0.0.0/16", "{v1:#}");
+    let tx = |v: &serde_json::Value| v["tx_bytes"].as_u64().expect("tx_bytes");
+    let rx = |v: &serde_json::Value| v["rx_bytes"].as_u64().expect("rx_bytes");
+    assert!(tx(&v1) > tx(&vpn_before), "{vpn_before:#} then {v1:#}");
+    for _ in 0..3 {
+        assert!(lab.reaches("office-pc", "bastion", ssh));
+    }
+    let v2 = office_peer(&lab, &vpn_peer);
+    assert!(tx(&v2) > tx(&v1) && rx(&v2) > rx(&v1), "{v1:#} then {v2:#}");
+
+    lab.link("vifgate-office", &dx, &LinkChange::Up)
+        .expect("DX up");
+    assert!(lab.reaches("office-pc", "bastion", ssh));
+    // and DX takes the traffic back once its peer is heard again
+    let mut last = serde_json::Value::Null;
+    let dx_back = eventually(Duration::from_secs(10), Duration::from_millis(250), || {
+        last = office_peer(&lab, &dx_peer);
+        last["alive"] == true && last["routes_in_use"][0] == "10.0.0.0/16"
+    });
+    assert!(dx_back, "DX did not take the VPC route back: {last:#}");
+    assert!(lab.reaches("office-pc", "bastion", ssh));
+}
+
+#[test]
+fn two_labs_side_by_side() {
+    if !ready("two_labs_side_by_side") {
+        return;
+    }
+    let ssh = Service::Tcp(22);
+    let a = example_lab();
+    let b = example_lab();
+    assert_ne!(a.name(), b.name());
+    assert!(a.reaches("office-pc", "bastion", ssh));
+    assert!(b.reaches("office-pc", "bastion", ssh));
+    let a_name = a.name().to_string();
+    let rep = a.down().expect("down");
+    assert!(rep.existed && rep.namespaces > 0, "{rep:?}");
+    assert_gone(&a_name, "after down");
+    assert!(!lab_namespaces(b.name()).is_empty());
+    assert!(b.reaches("office-pc", "bastion", ssh));
+    assert!(b.reaches("web-a1", "office-pc", Service::IcmpEcho));
+}
+
+#[test]
+fn link_delay_without_netem_uses_the_gateways() {
+    if !ready("link_delay_without_netem_uses_the_gateways") {
+        return;
+    }
+    let lab = example_lab();
+    assert_eq!(
+        static_verdict(&lab, "web-a1", "office-pc", Service::IcmpEcho),
+        Verdict::Accepted
+    );
+    let base = ping_min_ms(&lab, "web-a1", "office-pc").expect("ping web-a1 -> office-pc");
+    let delay = |d: u64| LinkChange::Shape {
+        delay: Some(Duration::from_millis(d)),
+        jitter: None,
+        loss_percent: None,
+        rate_bps: None,
+    };
+    let features = sim::apply::read_state(lab.name()).expect("state").features;
+    let said = lab
+        .link("vifgate-office", "dx-vif", &delay(20))
+        .expect("delay on the DX link");
+    if features.netem {
+        assert!(said.contains("netem"), "{said}");
+    } else {
+        assert!(said.contains("gateways"), "{said}");
+    }
+    // 20 ms each way: the round trip grows by 40 ms (the gateways reload
+    // their configuration asynchronously: wait for it)
+    let mut rtt = None;
+    let slowed = eventually(Duration::from_secs(5), Duration::from_millis(100), || {
+        rtt = ping_min_ms(&lab, "web-a1", "office-pc");
+        rtt.is_some_and(|r| r >= base + 35.0)
+    });
+    assert!(
+        slowed,
+        "RTT {rtt:?} ms with 20 ms each way, {base} ms before"
+    );
+    assert!(rtt.is_some_and(|r| r < base + 500.0), "{rtt:?} ms");
+
+    // cleared again
+    lab.link("vifgate-office", "dx-vif", &delay(0))
+        .expect("clear the delay");
+    let mut rtt = None;
+    let cleared = eventually(Duration::from_secs(5), Duration::from_millis(100), || {
+        rtt = ping_min_ms(&lab, "web-a1", "office-pc");
+        rtt.is_some_and(|r| r < base + 20.0)
+    });
+    assert!(cleared, "RTT {rtt:?} ms after clearing, {base} ms before");
+
+    // a link no gateway carries needs netem
+    let r = lab.link("web-a1", "web-a", &delay(20));
+    if features.netem {
+        r.expect("netem delays any link");
+    } else {
+        let e = r.expect_err("no netem: only tunnels can be delayed");
+        assert!(e.to_string().contains("netem"), "{e}");
+    }
+    // still working after all that
+    assert!(lab.reaches("web-a1", "office-pc", Service::IcmpEcho));
+}
+
+#[test]
+fn cli_rejects_bad_input_and_leaves_nothing() {
+    if !ready("cli_rejects_bad_input_and_leaves_nothing") {
+        return;
+    }
+    // a topology with an error: file:line:col, non-zero, nothing made
+    let lab = cli_lab();
+    let bad = "tests/bad/aws_reserved_ip.toml";
+    let o = cli(&["sim", "up", bad, "--lab", &lab]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("{bad}:18:6: error:")),
+        "no file:line:col: {}",
+        text(&o)
+    );
+    assert_gone(&lab, "after a failed sim up");
+
+    // a bad lab name
+    let o = cli(&["sim", "up", EXAMPLE, "--lab", "Bad.Name"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad lab name `Bad.Name`") && err.contains("a-z, 0-9"),
+        "{}",
+        text(&o)
+    );
+    assert!(lab_namespaces("Bad.Name").is_empty());
+    assert!(!sim::apply::state_dir("Bad.Name").exists());
+
+    // exec and link into a lab that is not there
+    let o = cli(&["sim", "exec", &lab, "office-pc", "--", "true"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("no lab `{lab}`")),
+        "{}",
+        text(&o)
+    );
+    let o = cli(&["sim", "link", &lab, "a", "b", "--down"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("no lab `{lab}`")),
+        "{}",
+        text(&o)
+    );
+}
