@@ -81,6 +81,9 @@ pub enum SimCommand {
         /// Leave the lab up afterwards.
         #[arg(long)]
         keep: bool,
+        /// Print every probed cell, not only the disagreements.
+        #[arg(long)]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -297,6 +300,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             max_cells,
             timeout_ms,
             keep,
+            all,
             json,
         } => {
             need_root()?;
@@ -321,7 +325,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", compare::render(&report));
+                print!("{}", compare::render(&report, all));
                 if keep {
                     println!("lab `{lab}` left up: vifgate sim down {lab}");
                 }

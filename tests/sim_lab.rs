@@ -285,7 +285,7 @@ fn a_broken_lab_is_caught() {
     }
     assert!(!lab.reaches("office-pc", "bastion", Service::Tcp(22)));
     let r = lab.test(2000, compare::default_probe_options());
-    let report = compare::render(&r);
+    let report = compare::render(&r, false);
     assert!(!r.passed(), "{report}");
     assert!(r.disagreements >= 1, "{report}");
     // every disagreement is SSH to the bastion, live refused, statically
@@ -485,7 +485,7 @@ fn link_down_cuts_crossing_probes_and_up_restores_them() {
     assert!(lab.reaches("alb", "web-a1", http));
     // the whole lab is as it was: static and live agree everywhere again
     let r = lab.test(2000, compare::default_probe_options());
-    assert!(r.passed(), "{}", compare::render(&r));
+    assert!(r.passed(), "{}", compare::render(&r, false));
 
     // a link that does not exist: an error listing those there are
     let e = lab
@@ -682,4 +682,93 @@ fn cli_rejects_bad_input_and_leaves_nothing() {
         "{}",
         text(&o)
     );
+}
+
+/// Requests from `node` to `url`, with a cookie if given: (status line,
+/// Set-Cookie value) of each.
+const HTTP_GET: &str = r#"
+import sys, urllib.request
+url, cookie, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for _ in range(n):
+    req = urllib.request.Request(url)
+    if cookie:
+        req.add_header("Cookie", cookie)
+    with urllib.request.urlopen(req, timeout=3) as r:
+        print(r.status, r.headers.get("Set-Cookie") or "-")
+"#;
+
+fn http_get(lab: &Lab, node: &str, url: &str, cookie: &str, n: usize) -> Vec<String> {
+    let n = n.to_string();
+    let o = lab
+        .exec(node, &["python3", "-c", HTTP_GET, url, cookie, &n])
+        .expect("python ran");
+    assert!(o.status.success(), "GET {url}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Lines the web server of `node` has logged (its start command's log).
+fn served(lab: &Lab, node: &str) -> usize {
+    let dir = sim::apply::state_dir(lab.name());
+    std::fs::read_dir(&dir)
+        .expect("state dir")
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
+        })
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                // HTTP/1.1: the test's requests (HAProxy's health checks
+                // are HTTP/1.0)
+                .filter(|l| l.contains("\"GET / HTTP/1.1\""))
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn haproxy_plays_the_alb_with_cookie_stickiness() {
+    if !ready("haproxy_plays_the_alb_with_cookie_stickiness") || !common::need_tool("haproxy") {
+        return;
+    }
+    let lab = example_lab();
+    // the example plays its ALB with HAProxy in front of Python's HTTP
+    // server on the web hosts ([sim] in examples/yeohaengjigi.toml)
+    assert_eq!(lab.plan().haproxy.len(), 1, "the example asks for HAProxy");
+    let alb = lab.address("alb").expect("alb address");
+    let public = lab.topology().nodes[lab.topology().node_by_name("alb").expect("alb")].interfaces
+        [0]
+    .public_ip
+    .expect("the ALB has a public address");
+    // a first request from the internet gets a server and its cookie
+    let first = http_get(&lab, "internet", &format!("http://{public}/"), "", 1);
+    assert!(first[0].starts_with("200 SERVERID="), "{first:?}");
+    // round robin without a cookie: both web hosts serve
+    let before = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    http_get(&lab, "office-pc", &format!("http://{alb}/"), "", 6);
+    let after = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "{before:?} -> {after:?}"
+    );
+    // with the cookie, every request goes to the same host
+    let before = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    http_get(
+        &lab,
+        "office-pc",
+        &format!("http://{alb}/"),
+        "SERVERID=web-c1",
+        5,
+    );
+    let after = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    assert_eq!(
+        after.0, before.0,
+        "web-a1 served a request pinned to web-c1"
+    );
+    assert_eq!(after.1, before.1 + 5, "web-c1 served every pinned request");
 }

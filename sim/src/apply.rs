@@ -563,6 +563,9 @@ fn build(
             ));
         }
     }
+    // the targets first, so that HAProxy's first health checks pass
+    wait_until_listening(&ready_checks)?;
+    ready_checks.clear();
     for (ns, node, cfg) in &plan.haproxy {
         let path = dir.join(format!("haproxy-{}.cfg", plan::ns_token(node)));
         fs::write(&path, cfg).map_err(step(format!("write {}", path.display())))?;

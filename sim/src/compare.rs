@@ -256,8 +256,9 @@ pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
     }
 }
 
-/// The report for humans: every expectation, every disagreement, totals.
-pub fn render(r: &Report) -> String {
+/// The report for humans: every expectation, every disagreement, totals;
+/// with `all`, every probed cell of the matrix too.
+pub fn render(r: &Report, all: bool) -> String {
     let mut s = String::new();
     let live = |c: &Check| {
         if c.live_accepted {
@@ -282,23 +283,38 @@ pub fn render(r: &Report) -> String {
         );
     }
     let bad: Vec<&Check> = r.matrix.iter().filter(|c| !c.ok).collect();
+    let rows: Vec<&Check> = if all {
+        r.matrix.iter().collect()
+    } else {
+        bad.clone()
+    };
     if bad.is_empty() {
         let _ = writeln!(
             s,
             "matrix: static and live agree on all {} probed cells",
             r.probed_cells
         );
-    } else {
-        let _ = writeln!(s, "matrix disagreements:");
+    }
+    if !rows.is_empty() {
         let _ = writeln!(
             s,
-            "  {:<16} {:<16} {:<10} {:<9} live",
+            "{}",
+            if all {
+                "matrix (static / live):"
+            } else {
+                "matrix disagreements:"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "       {:<16} {:<16} {:<10} {:<9} live",
             "from", "to", "service", "static"
         );
-        for c in bad {
+        for c in rows {
             let _ = writeln!(
                 s,
-                "  {:<16} {:<16} {:<10} {:<9} {} ({})",
+                "  {} {:<16} {:<16} {:<10} {:<9} {} ({})",
+                if c.ok { "ok  " } else { "DIFF" },
                 c.from,
                 c.to,
                 c.service,
