@@ -78,12 +78,21 @@ pub enum SimCommand {
         /// Per-probe timeout, milliseconds.
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
+        /// Probes in flight at once (more is faster; on a busy 2-core
+        /// machine a burst of hundreds of connects loses SYNs now and then,
+        /// see docs/sim.md).
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
         /// Leave the lab up afterwards.
         #[arg(long)]
         keep: bool,
         /// Print every probed cell, not only the disagreements.
         #[arg(long)]
         all: bool,
+        /// Probe the lab of that name, already up (from `sim up` or
+        /// `--keep`), instead of building one; leave it up.
+        #[arg(long)]
+        reuse: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -299,20 +308,38 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             ports,
             max_cells,
             timeout_ms,
+            parallel,
             keep,
             all,
+            reuse,
             json,
         } => {
             need_root()?;
             let (l, text) = load(&file)?;
             let lab = lab_name(lab, &l.topology)?;
             let p = plan::plan(&l.topology, &lab, &ports.ports)?;
-            let up = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
-            if !json {
-                eprint!("lab `{}` up in {:.2} s: {}", up.lab, up.seconds, up.summary);
+            if reuse {
+                let st = apply::read_state(&lab).with_context(|| {
+                    format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
+                })?;
+                if st.plan.topology != l.topology.name
+                    || st.plan.namespaces.len() != p.namespaces.len()
+                {
+                    bail!(
+                        "lab `{lab}` was built from another topology ({})",
+                        st.plan.topology
+                    );
+                }
+            } else {
+                let up = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
+                if !json {
+                    eprint!("lab `{}` up in {:.2} s: {}", up.lab, up.seconds, up.summary);
+                }
             }
+            let keep = keep || reuse;
             let mut probe = compare::default_probe_options();
             probe.timeout = Duration::from_millis(timeout_ms);
+            probe.max_in_flight = parallel.max(1);
             let opts = TestOptions {
                 services: plan::services(&l.topology, &ports.ports),
                 max_cells,
