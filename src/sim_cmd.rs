@@ -75,8 +75,9 @@ pub enum SimCommand {
         /// Probe at most this many matrix cells (an even sample beyond).
         #[arg(long, default_value_t = 2000)]
         max_cells: usize,
-        /// Per-probe timeout, milliseconds.
-        #[arg(long, default_value_t = 1000)]
+        /// Per-probe timeout, milliseconds (above 1 s, so that a lost SYN's
+        /// retransmission, sent after 1 s, is waited for).
+        #[arg(long, default_value_t = 1500)]
         timeout_ms: u64,
         /// Probes in flight at once (more is faster; on a busy 2-core
         /// machine a burst of hundreds of connects loses SYNs now and then,

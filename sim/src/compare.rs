@@ -212,9 +212,8 @@ pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
     let mut results = probe::run_probes_with(&probes, &opts.probe);
     // A flow whose live answer disagrees with the analysis is probed once
     // more, a few at a time: under a burst of hundreds of connects a SYN
-    // is now and then lost (measured on a 200-host lab: 12-79 of 3000
-    // cells at 256 in flight, none at 64). Only what disagrees twice is
-    // reported.
+    // is now and then lost (docs/sim.md, "Limits"). Only what disagrees
+    // twice is reported.
     let suspects: Vec<usize> = pending
         .iter()
         .filter(|p| {
@@ -370,10 +369,12 @@ pub fn render(r: &Report, all: bool) -> String {
     s
 }
 
-/// Probes with the defaults `sim test` uses: 1 s timeout, one retry.
+/// Probes with the defaults `sim test` uses: 1.5 s (a lost SYN is sent
+/// again after 1 s), 64 in flight, one resend for UDP and ICMP.
 pub fn default_probe_options() -> ProbeOptions {
     ProbeOptions {
-        timeout: Duration::from_millis(1000),
+        timeout: Duration::from_millis(1500),
+        max_in_flight: 64,
         ..ProbeOptions::default()
     }
 }
