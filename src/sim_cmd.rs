@@ -167,12 +167,18 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
     }
 }
 
-fn lab_name(lab: Option<String>, t: &topology::Topology) -> Result<String> {
-    let lab = lab.unwrap_or_else(|| plan::default_lab_name(&t.name));
-    if !plan::valid_lab_name(&lab) {
-        bail!("{}", plan::PlanError::LabName(lab));
-    }
-    Ok(lab)
+/// Reads and checks a topology file and plans its lab (named `lab`, or
+/// after the topology); also the file's text, for the gateways' policy.
+fn load_plan(
+    file: &Path,
+    lab: Option<String>,
+    ports: &Ports,
+) -> Result<(topology::Loaded, String, plan::Plan)> {
+    let (l, text) = load(file)?;
+    let lab = lab.unwrap_or_else(|| plan::default_lab_name(&l.topology.name));
+    // the plan refuses a name that cannot prefix namespaces
+    let p = plan::plan(&l.topology, &lab, &ports.ports)?;
+    Ok((l, text, p))
 }
 
 fn the_lab(lab: Option<String>) -> Result<String> {
@@ -215,9 +221,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             json,
         } => {
             need_root()?;
-            let (l, text) = load(&file)?;
-            let lab = lab_name(lab, &l.topology)?;
-            let p = plan::plan(&l.topology, &lab, &ports.ports)?;
+            let (_, text, p) = load_plan(&file, lab, &ports)?;
             let rep = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
@@ -316,9 +320,8 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             json,
         } => {
             need_root()?;
-            let (l, text) = load(&file)?;
-            let lab = lab_name(lab, &l.topology)?;
-            let p = plan::plan(&l.topology, &lab, &ports.ports)?;
+            let (l, text, p) = load_plan(&file, lab, &ports)?;
+            let lab = p.lab.clone();
             if reuse {
                 let st = apply::read_state(&lab).with_context(|| {
                     format!("no lab `{lab}` to reuse: `vifgate sim up` it first")

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use tracing::debug;
 
 use crate::agent::AgentSpec;
-use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Route, Rule, Shaping};
+use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
 use crate::netns::{self, Netns};
-use crate::plan::{self, GatewaySpec, Plan, RouteSpec};
+use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
 
 /// Where lab state directories live.
@@ -75,54 +75,12 @@ pub struct LabState {
     /// How links got their attributes: shaping mechanisms, VLANs.
     pub link_notes: Vec<String>,
     /// Kernel features found.
-    pub features: Features,
+    pub features: KernelFeatures,
     /// Seconds `up` took.
     pub seconds: f64,
     /// What `sim link` set on links since, by `A B`.
     #[serde(default)]
-    pub links: std::collections::BTreeMap<String, crate::link::LinkSettings>,
-}
-
-/// [`KernelFeatures`] in the state file.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct Features {
-    /// netem qdisc.
-    pub netem: bool,
-    /// tbf qdisc.
-    pub tbf: bool,
-    /// 802.1Q VLANs.
-    pub vlan: bool,
-    /// dummy links.
-    pub dummy: bool,
-    /// kernel WireGuard.
-    pub wireguard: bool,
-}
-
-impl From<KernelFeatures> for Features {
-    fn from(k: KernelFeatures) -> Self {
-        Features {
-            netem: k.netem,
-            tbf: k.tbf,
-            vlan: k.vlan,
-            dummy: k.dummy,
-            wireguard: k.wireguard,
-        }
-    }
-}
-
-impl Features {
-    /// As the netlink layer takes them.
-    pub fn kernel(&self) -> KernelFeatures {
-        KernelFeatures {
-            netem: self.netem,
-            tbf: self.tbf,
-            htb: false,
-            vlan: self.vlan,
-            dummy: self.dummy,
-            wireguard: self.wireguard,
-            vxlan: false,
-        }
-    }
+    pub links: BTreeMap<String, Shaping>,
 }
 
 /// Reads a lab's state, if the lab exists.
@@ -211,7 +169,7 @@ pub fn up(
         source: source.map(Path::to_path_buf),
         status: "building".into(),
         link_notes: Vec::new(),
-        features: Features::default(),
+        features: KernelFeatures::default(),
         seconds: 0.0,
         links: Default::default(),
     };
@@ -288,9 +246,17 @@ fn build(
     }
     let rt = runtime()?;
     // gateways that impair their tunnel's datagrams, and how
-    let mut impaired: BTreeMap<usize, crate::link::LinkSettings> = BTreeMap::new();
+    let mut impaired: BTreeMap<usize, Shaping> = BTreeMap::new();
+    // one netlink connection per namespace, for every step below (their
+    // drivers live on `rt` between the `block_on`s)
+    let mut nl: BTreeMap<String, Netlink> = BTreeMap::new();
+    let conn = |nl: &BTreeMap<String, Netlink>, name: &str| -> Result<Netlink, ApplyError> {
+        nl.get(name).cloned().ok_or_else(|| ApplyError::Step {
+            step: format!("namespace {name}"),
+            cause: io::Error::other("not in the plan"),
+        })
+    };
     let features = rt.block_on(async {
-        let mut nl: BTreeMap<String, Netlink> = BTreeMap::new();
         for (name, h) in &handles {
             let c = Netlink::open(h).map_err(step(format!("netlink in {name}")))?;
             c.set_up("lo")
@@ -307,14 +273,9 @@ fn build(
                 cause: io::Error::other("the plan has no namespace"),
             })?;
         let features = netlink::detect_features(scratch).await;
-        let conn = |name: &str| -> Result<&Netlink, ApplyError> {
-            nl.get(name).ok_or_else(|| ApplyError::Step {
-                step: format!("namespace {name}"),
-                cause: io::Error::other("not in the plan"),
-            })
-        };
+        let conn = |name: &str| conn(&nl, name);
         for br in &plan.bridges {
-            let c = conn(&br.ns)?;
+            let c = &conn(&br.ns)?;
             c.bridge(&br.name)
                 .await
                 .map_err(nl_step(format!("bridge {} ({})", br.name, br.what)))?;
@@ -332,11 +293,11 @@ fn build(
         let mut tagged: BTreeMap<(String, String), String> = BTreeMap::new();
         for l in &plan.links {
             let what = format!("link {} <-> {}", l.joins.0, l.joins.1);
-            let a = conn(&l.a.ns)?;
+            let a = &conn(&l.a.ns)?;
             a.veth(&l.a.ifname, &l.b.ifname, get(&l.b.ns)?)
                 .await
                 .map_err(nl_step(what.clone()))?;
-            let b = conn(&l.b.ns)?;
+            let b = &conn(&l.b.ns)?;
             if let Some(vlan) = l.vlan {
                 if features.vlan {
                     for (c, end) in [(a, &l.a), (b, &l.b)] {
@@ -386,7 +347,7 @@ fn build(
         }
         for r in &plan.routes {
             conn(&r.ns)?
-                .add_route(&kernel_route(r))
+                .add_route(&r.route())
                 .await
                 .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
         }
@@ -401,14 +362,9 @@ fn build(
                 .map_err(nl_step(format!("rule iif {} in {}", r.iif, r.ns)))?;
         }
         for s in &plan.shaping {
-            let shaping = Shaping {
-                rate_bps: s.rate_bps,
-                delay: s.delay,
-                jitter: s.jitter,
-                loss_percent: s.loss_percent,
-            };
+            let shaping = &s.shaping;
             let rep = conn(&s.ns)?
-                .shape(&s.ifname, &shaping, &features)
+                .shape(&s.ifname, shaping, &features)
                 .await
                 .map_err(nl_step(format!("shape {} in {}", s.ifname, s.ns)))?;
             // no netem: a tunnel link's delay, jitter and loss go to its
@@ -424,11 +380,9 @@ fn build(
                     for g in crate::link::tunnel_gateways(plan, l) {
                         impaired.insert(
                             g,
-                            crate::link::LinkSettings {
-                                delay: s.delay,
-                                jitter: s.jitter,
-                                loss_percent: s.loss_percent,
+                            Shaping {
                                 rate_bps: None,
+                                ..shaping.clone()
                             },
                         );
                     }
@@ -442,7 +396,7 @@ fn build(
         }
         Ok::<KernelFeatures, ApplyError>(features)
     })?;
-    state.features = features.into();
+    state.features = features;
 
     // firewalls: one `nft -f -` per namespace, started together
     let mut children = Vec::new();
@@ -503,7 +457,7 @@ fn build(
         }
         rt.block_on(async {
             for (g, &pid) in plan.gateways.iter().zip(&pids) {
-                let c = Netlink::open(get(&g.ns)?).map_err(step(format!("netlink in {}", g.ns)))?;
+                let c = conn(&nl, &g.ns)?;
                 let deadline = Instant::now() + Duration::from_secs(10);
                 loop {
                     let names = c.link_names().await.map_err(nl_step("list links"))?;
@@ -533,8 +487,8 @@ fn build(
                     .map_err(nl_step(format!("{} up", g.tun)))?;
             }
             for r in &plan.tunnel_routes {
-                let c = Netlink::open(get(&r.ns)?).map_err(step(format!("netlink in {}", r.ns)))?;
-                c.add_route(&kernel_route(r))
+                conn(&nl, &r.ns)?
+                    .add_route(&r.route())
                     .await
                     .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
             }
@@ -566,9 +520,10 @@ fn build(
     // the targets first, so that HAProxy's first health checks pass
     wait_until_listening(&ready_checks)?;
     ready_checks.clear();
-    for (ns, node, cfg) in &plan.haproxy {
+    for h in &plan.haproxy {
+        let (ns, node) = (&h.ns, &h.node);
         let path = dir.join(format!("haproxy-{}.cfg", plan::ns_token(node)));
-        fs::write(&path, cfg).map_err(step(format!("write {}", path.display())))?;
+        fs::write(&path, &h.config).map_err(step(format!("write {}", path.display())))?;
         let log = dir.join(format!("haproxy-{}.log", plan::ns_token(node)));
         spawn_daemon(
             get(ns)?,
@@ -579,7 +534,7 @@ fn build(
         .map_err(step(format!(
             "start HAProxy for load balancer {node} (is haproxy installed? `load_balancer = \"haproxy\"` in [sim] needs it)"
         )))?;
-        for port in listener_ports(cfg) {
+        for &port in &h.ports {
             ready_checks.push((ns.clone(), format!("HAProxy of {node}"), port, log.clone()));
         }
     }
@@ -639,7 +594,7 @@ fn build(
     let deadline = Instant::now() + Duration::from_secs(5);
     rt.block_on(async {
         for (ns, names) in &ends {
-            let c = Netlink::open(get(ns)?).map_err(step(format!("netlink in {ns}")))?;
+            let c = conn(&nl, ns)?;
             let left = deadline.saturating_duration_since(Instant::now());
             if !crate::link::wait_running(&c, names, left).await {
                 debug!(ns, "links not all running after 5 s");
@@ -648,14 +603,6 @@ fn build(
         Ok::<(), ApplyError>(())
     })?;
     Ok(())
-}
-
-/// The ports a generated HAProxy configuration binds.
-fn listener_ports(cfg: &str) -> Vec<u16> {
-    cfg.lines()
-        .filter_map(|l| l.trim().strip_prefix("bind 0.0.0.0:"))
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
 }
 
 /// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
@@ -726,21 +673,6 @@ fn describe(r: &netlink::ShapingReport, unsupported: &str) -> String {
         .map(|(by, what)| format!("{} by {by}", what.join(" and ")))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// The netlink form of a planned route.
-pub fn kernel_route(r: &RouteSpec) -> Route {
-    Route {
-        dst: r.dst,
-        via: r.via,
-        dev: r.dev.clone(),
-        table: r.table,
-        metric: r.metric,
-        kind: match r.kind {
-            plan::RouteKind::Unicast => netlink::RouteKind::Unicast,
-            plan::RouteKind::Blackhole => netlink::RouteKind::Blackhole,
-        },
-    }
 }
 
 struct GatewayKeys {

@@ -197,10 +197,7 @@ pub fn nat_gateway(own: Ipv4Addr, vpc: Ipv4Net) -> String {
 mod tests {
     use super::*;
 
-    fn example() -> Topology {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
-        topology::load(path).expect("example loads").topology
-    }
+    use crate::example;
 
     #[test]
     fn security_group_rules_become_nft_rules() {

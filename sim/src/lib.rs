@@ -22,3 +22,10 @@ pub mod probe;
 pub mod script;
 pub mod services;
 pub mod status;
+
+/// The bundled example, for unit tests.
+#[cfg(test)]
+pub(crate) fn example() -> topology::Topology {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+    topology::load(path).expect("example loads").topology
+}

@@ -22,9 +22,8 @@ use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{
     BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::apply::{self, kernel_route, LabState};
+use crate::apply::{self, LabState};
 use crate::netlink::{Mechanism, Netlink, Shaping};
 use crate::netns::Netns;
 use crate::plan::{self, LinkKind, VethSpec};
@@ -48,19 +47,6 @@ pub enum LinkChange {
         /// Rate, bits per second.
         rate_bps: Option<u64>,
     },
-}
-
-/// What is set on a link now (kept in the lab's state).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LinkSettings {
-    /// One-way delay.
-    pub delay: Option<Duration>,
-    /// Jitter.
-    pub jitter: Option<Duration>,
-    /// Loss, percent.
-    pub loss_percent: Option<f64>,
-    /// Rate, bits per second.
-    pub rate_bps: Option<u64>,
 }
 
 /// Why a link change failed.
@@ -167,7 +153,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                     for (end, (ns, _)) in [&l.a, &l.b].into_iter().zip(&ends) {
                         let nl = Netlink::open(ns)?;
                         for r in routes_through(&st, end) {
-                            if let Err(e) = nl.add_route(&kernel_route(r)).await {
+                            if let Err(e) = nl.add_route(&r.route()).await {
                                 if e.errno() != Some(libc::EEXIST) {
                                     return Err(io::Error::from(e));
                                 }
@@ -193,7 +179,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                                 r.ns == g.ns && r.dev.as_deref() == Some(g.tun.as_str())
                             })
                         {
-                            let kr = kernel_route(r);
+                            let kr = r.route();
                             let res = if up {
                                 nl.add_route(&kr).await
                             } else {
@@ -232,14 +218,14 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             rate_bps,
         } => {
             let k = key(&l);
-            let mut now = st.links.get(&k).cloned().unwrap_or_else(|| LinkSettings {
-                rate_bps: st
-                    .plan
+            // what is set now: the last `sim link`, else what `up` set
+            let mut now = st.links.get(&k).cloned().unwrap_or_else(|| {
+                st.plan
                     .shaping
                     .iter()
                     .find(|s| s.ns == l.a.ns && s.ifname == l.a.ifname)
-                    .and_then(|s| s.rate_bps),
-                ..LinkSettings::default()
+                    .map(|s| s.shaping.clone())
+                    .unwrap_or_default()
             });
             let zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
             if delay.is_some() {
@@ -254,7 +240,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             if rate_bps.is_some() {
                 now.rate_bps = rate_bps.filter(|r| *r > 0);
             }
-            let features = st.features.kernel();
+            let features = st.features;
             let wants_netem =
                 now.delay.is_some() || now.jitter.is_some() || now.loss_percent.is_some();
             let by_gateways = wants_netem && !features.netem;
@@ -306,12 +292,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             apply::save_state(lab, &st)?;
             Ok(format!(
                 "link {k}: {} ({})",
-                Shaping {
-                    rate_bps: now.rate_bps,
-                    delay: now.delay,
-                    jitter: now.jitter,
-                    loss_percent: now.loss_percent,
-                },
+                now,
                 if how.is_empty() {
                     "cleared".to_string()
                 } else {
@@ -406,7 +387,7 @@ pub(crate) async fn wait_running(nl: &Netlink, names: &[&str], timeout: Duration
     }
 }
 
-pub(crate) fn impair_section(s: &LinkSettings) -> String {
+pub(crate) fn impair_section(s: &Shaping) -> String {
     let mut o = String::from("\n[impair]\n");
     if let Some(d) = s.delay {
         o.push_str(&format!("delay = \"{}us\"\n", d.as_micros()));

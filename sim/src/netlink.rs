@@ -173,7 +173,8 @@ pub struct Route {
 }
 
 /// What a route does with the packets it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RouteKind {
     /// Forwarded (needs `via` or `dev`).
     Unicast,
@@ -232,7 +233,7 @@ impl fmt::Display for Rule {
 
 /// Link impairments to apply to a link's egress (see [`Netlink::shape`]).
 /// `None`, zero durations and a zero loss mean "not requested".
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Shaping {
     /// Rate limit, in bits per second (at least 8).
     pub rate_bps: Option<u64>,
@@ -337,7 +338,7 @@ impl ShapingReport {
 }
 
 /// Which optional kernel features are there (see [`detect_features`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KernelFeatures {
     /// The `netem` qdisc (delay, jitter, loss).
     pub netem: bool,

@@ -27,7 +27,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -37,6 +36,8 @@ use topology::route_table::RouteTarget;
 
 use crate::agent::ListenSpec;
 use crate::firewall;
+pub use crate::netlink::RouteKind;
+use crate::netlink::{Route, Shaping};
 
 /// Why a topology cannot become a lab.
 #[derive(Debug, thiserror::Error)]
@@ -166,16 +167,6 @@ pub struct AddrSpec {
     pub addr: Ipv4Net,
 }
 
-/// What a route does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouteKind {
-    /// Forward.
-    Unicast,
-    /// Drop silently.
-    Blackhole,
-}
-
 /// A route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteSpec {
@@ -195,6 +186,20 @@ pub struct RouteSpec {
     pub kind: RouteKind,
     /// Why it is there (`route table web-a-rt: 0.0.0.0/0 -> nat-a`).
     pub why: String,
+}
+
+impl RouteSpec {
+    /// The route as the netlink layer adds it.
+    pub fn route(&self) -> Route {
+        Route {
+            dst: self.dst,
+            via: self.via,
+            dev: self.dev.clone(),
+            table: self.table,
+            metric: self.metric,
+            kind: self.kind,
+        }
+    }
 }
 
 /// A policy routing rule: packets from `iif` look up `table`.
@@ -273,14 +278,22 @@ pub struct ShapeSpec {
     pub ns: String,
     /// Interface.
     pub ifname: String,
-    /// Rate, bits per second.
-    pub rate_bps: Option<u64>,
-    /// One-way delay.
-    pub delay: Option<Duration>,
-    /// Jitter.
-    pub jitter: Option<Duration>,
-    /// Loss, percent.
-    pub loss_percent: Option<f64>,
+    /// Rate, delay, jitter, loss.
+    #[serde(flatten)]
+    pub shaping: Shaping,
+}
+
+/// A load balancer played by HAProxy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HaproxySpec {
+    /// Namespace.
+    pub ns: String,
+    /// The load balancer node.
+    pub node: String,
+    /// HAProxy's configuration.
+    pub config: String,
+    /// The ports its frontends bind (`up` waits until they accept).
+    pub ports: Vec<u16>,
 }
 
 /// Everything a lab is made of.
@@ -317,9 +330,9 @@ pub struct Plan {
     /// Commands started in nodes (`[[sim.start]]`).
     #[serde(default)]
     pub starts: Vec<crate::services::StartSpec>,
-    /// Load balancers played by HAProxy: (namespace, node, configuration).
+    /// Load balancers played by HAProxy.
     #[serde(default)]
-    pub haproxy: Vec<(String, String, String)>,
+    pub haproxy: Vec<HaproxySpec>,
 }
 
 impl Plan {
@@ -1071,10 +1084,12 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
                 b.plan.shaping.push(ShapeSpec {
                     ns: ns.clone(),
                     ifname: format!("dx{i}"),
-                    rate_bps: rate,
-                    delay,
-                    jitter,
-                    loss_percent: loss,
+                    shaping: Shaping {
+                        rate_bps: rate,
+                        delay,
+                        jitter,
+                        loss_percent: loss,
+                    },
                 });
             }
         }
@@ -1250,11 +1265,12 @@ fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
         let (mut node_tcp, mut node_udp): (Vec<u16>, Vec<u16>) = match &n.kind {
             NodeKind::LoadBalancer { listeners } => {
                 if haproxy {
-                    b.plan.haproxy.push((
-                        b.node_ns[id].clone(),
-                        n.name.clone(),
-                        crate::services::haproxy_config(t, &n.name, listeners),
-                    ));
+                    b.plan.haproxy.push(HaproxySpec {
+                        ns: b.node_ns[id].clone(),
+                        node: n.name.clone(),
+                        config: crate::services::haproxy_config(t, &n.name, listeners),
+                        ports: listeners.iter().map(|l| l.port).collect(),
+                    });
                     (Vec::new(), Vec::new())
                 } else {
                     (listeners.iter().map(|l| l.port).collect(), Vec::new())
@@ -1301,10 +1317,7 @@ pub fn summary(p: &Plan) -> String {
 mod tests {
     use super::*;
 
-    fn example() -> Topology {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
-        topology::load(path).expect("example loads").topology
-    }
+    use crate::example;
 
     #[test]
     fn lab_names() {
@@ -1425,7 +1438,10 @@ mod tests {
             assert_eq!(p.gateways[far.peers[0].gateway].ns, office.ns);
         }
         // the DX link is shaped to the connection's bandwidth
-        assert!(p.shaping.iter().all(|s| s.rate_bps == Some(1_000_000_000)));
+        assert!(p
+            .shaping
+            .iter()
+            .all(|s| s.shaping.rate_bps == Some(1_000_000_000)));
         assert_eq!(p.shaping.len(), 2);
         // office routes into the tunnel wait for the TUN device
         assert!(p

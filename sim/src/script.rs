@@ -230,8 +230,7 @@ mod tests {
     use crate::plan;
 
     fn example_plan(lab: &str) -> Plan {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
-        let t = topology::load(path).expect("example loads").topology;
+        let t = crate::example();
         plan::plan(&t, lab, &[22, 80, 443, 3306]).expect("plan")
     }
 

@@ -61,8 +61,7 @@ mod tests {
 
     #[test]
     fn the_example_alb_balances_both_web_hosts_with_a_cookie() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
-        let t = topology::load(path).expect("example").topology;
+        let t = crate::example();
         let alb = t.nodes.iter().find(|n| n.name == "alb").expect("alb");
         let NodeKind::LoadBalancer { listeners } = &alb.kind else {
             panic!("alb is a load balancer");
