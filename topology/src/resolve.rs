@@ -18,6 +18,7 @@ use crate::security_group::{Peer, SecurityGroup, SgRule};
 use crate::traffic::{
     is_public, parse_port_range, parse_protocol, proto, IcmpMatch, PortRange, Traffic,
 };
+use crate::units::{fmt_duration, parse_rate, RateUnit};
 
 /// AWS quota: rules per security group and direction.
 pub const MAX_SG_RULES: usize = 60;
@@ -1947,24 +1948,31 @@ impl<'a> Resolver<'a> {
                 return None;
             }
         };
-        let Some(bps) = parse_rate(&text) else {
-            let d = self.error(v.span(), format!("`{text}` is not a rate"));
-            d.expected = Some(EXPECTED.into());
-            d.hint = Some(match rate_suggestion(&text) {
-                Some(s) => format!("did you mean \"{s}\"?"),
-                None => {
-                    "write a number, then bps, Kbps, Mbps or Gbps: \"10Gbps\", \"50Mbps\"".into()
-                }
-            });
-            return None;
+        let rate = match parse_rate(&text) {
+            Ok(rate) if rate.unit() == RateUnit::Bps => rate,
+            other => {
+                // another spelling of a rate gets the file's form suggested
+                let meant = other
+                    .ok()
+                    .filter(|r| r.unit() != RateUnit::None && !r.is_negative());
+                let d = self.error(v.span(), format!("`{text}` is not a rate"));
+                d.expected = Some(EXPECTED.into());
+                d.hint = Some(match meant {
+                    Some(r) => format!("did you mean \"{}\"?", r.in_bps_form()),
+                    None => "write a number, then bps, Kbps, Mbps or Gbps: \"10Gbps\", \"50Mbps\""
+                        .into(),
+                });
+                return None;
+            }
         };
-        let rounded = bps.round();
-        if !(MIN_BANDWIDTH_BPS as f64..=MAX_BANDWIDTH_BPS as f64).contains(&rounded) {
-            let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
-            d.expected = Some(format!("{what} from 1Kbps to 1000Gbps"));
-            return None;
+        match rate.bps() {
+            Ok(bps) if (MIN_BANDWIDTH_BPS..=MAX_BANDWIDTH_BPS).contains(&bps) => Some((text, bps)),
+            _ => {
+                let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
+                d.expected = Some(format!("{what} from 1Kbps to 1000Gbps"));
+                None
+            }
         }
-        Some((text, rounded as u64))
     }
 
     fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
@@ -2348,132 +2356,6 @@ impl Resolver<'_> {
             load_balancer,
             start,
         }
-    }
-}
-
-/// A decimal number: an optional `-`, digits, and optionally `.` and more
-/// digits (no exponent, no `inf`, no `+`).
-pub fn parse_decimal(s: &str) -> Option<f64> {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (body, None),
-    };
-    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// `"1Gbps"`, `"500 Mbps"`, `"1.5gbps"`: a decimal number, optional spaces
-/// and a unit `bps`, `Kbps`, `Mbps` or `Gbps` in any case, as bits per
-/// second (not rounded; negative when written so). `None` when it is not a
-/// rate.
-pub fn parse_rate(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))?;
-    let (number, unit) = s.split_at(split);
-    let n = parse_decimal(number)?;
-    let mult = match unit.trim_start().to_ascii_lowercase().as_str() {
-        "bps" => 1.0,
-        "kbps" => 1e3,
-        "mbps" => 1e6,
-        "gbps" => 1e9,
-        _ => return None,
-    };
-    Some(n * mult)
-}
-
-/// The rate a user probably meant by a unit `tc` or a shorthand uses
-/// (`1Gbit`, `1G`, `100mbit/s`), written in the file's form.
-fn rate_suggestion(s: &str) -> Option<String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = s.split_at(split);
-    parse_decimal(number)?;
-    let unit = unit.trim_start().to_ascii_lowercase();
-    let prefix = match unit.trim_end_matches("/s").trim_end_matches("bit") {
-        "" => "",
-        "k" => "K",
-        "m" => "M",
-        "g" => "G",
-        _ => return None,
-    };
-    // a bare number has no unit to correct
-    (!unit.is_empty()).then(|| format!("{number}{prefix}bps"))
-}
-
-/// `"250us"` (also `µs`), `"2ms"`, `"1.5ms"`, `"1s"`: `None` when it is not
-/// a duration, `Some(Err(()))` when it is one below zero or too large to
-/// represent. Digits beyond the nanosecond are dropped.
-pub fn parse_duration(s: &str) -> Option<Result<Duration, ()>> {
-    let s = s.trim();
-    let (number, unit_ns): (&str, u128) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1_000_000)
-    } else if let Some(n) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
-        (n, 1_000)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1_000_000_000)
-    } else {
-        return None;
-    };
-    let number = number.trim_end();
-    parse_decimal(number)?;
-    if number.starts_with('-') {
-        return Some(Err(()));
-    }
-    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    let Ok(int) = int.parse::<u128>() else {
-        return Some(Err(()));
-    };
-    // the fraction, exactly, in units of 10^-18 of the unit
-    let frac: String = frac
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(18)
-        .collect();
-    let frac: u128 = frac.parse().unwrap_or(0);
-    let nanos = int
-        .checked_mul(unit_ns)
-        .and_then(|n| n.checked_add(frac * unit_ns / 1_000_000_000_000_000_000));
-    match nanos.and_then(|n| u64::try_from(n).ok()) {
-        Some(n) => Some(Ok(Duration::from_nanos(n))),
-        None => Some(Err(())),
-    }
-}
-
-/// `"0.1%"`, `"1 %"`, `"100%"`: the number before the `%` (negative when
-/// written so). `None` when it is not a percentage.
-pub fn parse_percent(s: &str) -> Option<f64> {
-    s.trim()
-        .strip_suffix('%')
-        .and_then(|n| parse_decimal(n.trim_end()))
-}
-
-/// A duration the way the file writes them: `2ms`, `1.5ms`, `250us`, `1s`.
-pub fn fmt_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns == 0 {
-        return "0s".into();
-    }
-    let (unit, name) = if ns >= 1_000_000_000 {
-        (1_000_000_000, "s")
-    } else if ns >= 1_000_000 {
-        (1_000_000, "ms")
-    } else if ns >= 1_000 {
-        (1_000, "us")
-    } else {
-        (1, "ns")
-    };
-    let int = ns / unit;
-    let frac = ns % unit;
-    if frac == 0 {
-        format!("{int}{name}")
-    } else {
-        let width = unit.ilog10() as usize;
-        let f = format!("{frac:0width$}");
-        format!("{int}.{}{name}", f.trim_end_matches('0'))
     }
 }
 
