@@ -1,0 +1,511 @@
+//! The hybrid links: Direct Connect (connection and private VIFs), the
+//! VPN, and the routes the VGW propagates into the VPC's tables.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::{
+    NodeNames, Resolver, MAX_BANDWIDTH_BPS, MAX_LINK_DELAY, MAX_VIF_PREFIXES, MIN_BANDWIDTH_BPS,
+};
+use crate::format::*;
+use crate::model::*;
+use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
+use crate::units::{fmt_duration, parse_rate, RateUnit};
+
+impl Resolver<'_> {
+    // ---- direct connect, vpn ---------------------------------------------
+
+    pub(super) fn direct_connect(
+        &mut self,
+        raw: &RawTopology,
+        t: &mut Topology,
+        nodes: &NodeNames,
+    ) {
+        let Some(dx) = &raw.direct_connect else {
+            return;
+        };
+        t.dx_connection = dx.connection.as_ref().map(|c| self.dx_connection(c));
+        let _ = self.names("VIF", dx.vif.iter().map(|v| &v.name));
+        let mut vlans: HashMap<i64, String> = HashMap::new();
+        for v in &dx.vif {
+            let vlan = self.int_in(&v.vlan, 1, 4094, "VLAN id");
+            if let Some(vl) = vlan {
+                if let Some(other) = vlans.insert(vl, v.name.get_ref().clone()) {
+                    let d = self.error(
+                        v.vlan.span(),
+                        format!("VLAN {vl} is already used by VIF `{other}`"),
+                    );
+                    d.hint = Some("VLAN ids are unique per connection".into());
+                }
+            }
+            let customer_asn = self.int_in(&v.customer_asn, 1, 4_294_967_294, "ASN");
+            let vgw_asn = t.vpc.as_ref().and_then(|p| p.vgw.as_ref()).map(|g| g.asn);
+            match (&v.vgw, t.vpc.as_ref().and_then(|p| p.vgw.as_ref())) {
+                (Some(name), Some(g)) if name.get_ref() != &g.name => {
+                    let d = self.error(
+                        name.span(),
+                        format!("unknown virtual private gateway `{}`", name.get_ref()),
+                    );
+                    d.expected = Some(format!("the VPC's VGW `{}`", g.name));
+                }
+                (_, None) => {
+                    let d = self.error(
+                        v.name.span(),
+                        format!(
+                            "VIF `{}` has no virtual private gateway to attach to",
+                            v.name.get_ref()
+                        ),
+                    );
+                    d.hint = Some("add `[vpc.vgw]`".into());
+                }
+                _ => {}
+            }
+            let amazon_asn = match &v.amazon_asn {
+                Some(a) => {
+                    let n = self.int_in(a, 1, 4_294_967_294, "ASN");
+                    if let (Some(n), Some(g)) = (n, vgw_asn) {
+                        if n as u32 != g {
+                            let d = self.error(
+                                a.span(),
+                                format!("Amazon-side ASN {n} differs from the VGW's ASN {g}"),
+                            );
+                            d.hint =
+                                Some("the Amazon-side ASN of a private VIF is the VGW's".into());
+                        }
+                    }
+                    n.map(|n| n as u32)
+                }
+                None => vgw_asn,
+            };
+            if let (Some(c), Some(a)) = (customer_asn, amazon_asn) {
+                if c as u32 == a {
+                    let d = self.error(
+                        v.customer_asn.span(),
+                        format!("customer ASN {c} equals the Amazon-side ASN"),
+                    );
+                    d.hint = Some("eBGP needs two different ASNs".into());
+                }
+            }
+            let cust = self.interface_cidr(&v.customer_address);
+            let amzn = self.interface_cidr(&v.amazon_address);
+            for (addr, raw) in [(cust, &v.customer_address), (amzn, &v.amazon_address)] {
+                let Some(addr) = addr else { continue };
+                let link_local: Ipv4Net = "169.254.0.0/16".parse().expect("a valid block");
+                if !(link_local.contains(&addr.addr()) || addr.addr().is_private()) {
+                    let d = self.error(
+                        raw.span(),
+                        format!(
+                            "peer address {} is neither link-local nor private",
+                            addr.addr()
+                        ),
+                    );
+                    d.expected = Some(
+                        "a /30 from 169.254.0.0/16 (as AWS assigns) or from RFC 1918 space".into(),
+                    );
+                }
+            }
+            if let (Some(c), Some(a)) = (cust, amzn) {
+                if c.prefix_len() != a.prefix_len()
+                    || c.trunc() != a.trunc()
+                    || c.addr() == a.addr()
+                {
+                    let d = self.error(
+                        v.amazon_address.span(),
+                        format!("peer addresses {c} and {a} are not two ends of one subnet"),
+                    );
+                    d.expected = Some(
+                        "two addresses of the same /30, e.g. 169.254.100.1/30 and 169.254.100.2/30"
+                            .into(),
+                    );
+                } else if c.prefix_len() != 30 && c.prefix_len() != 31 {
+                    let d = self.warning(
+                        v.customer_address.span(),
+                        format!("peer subnet /{} is not the /30 AWS assigns", c.prefix_len()),
+                    );
+                    d.hint = Some(
+                        "AWS uses a /30 from 169.254.0.0/16 or from your RFC 1918 space".into(),
+                    );
+                } else if c.prefix_len() == 30 {
+                    for (addr, raw) in [(c, &v.customer_address), (a, &v.amazon_address)] {
+                        let which = if addr.addr() == addr.network() {
+                            "network"
+                        } else if addr.addr() == addr.broadcast() {
+                            "broadcast"
+                        } else {
+                            continue;
+                        };
+                        let d = self.error(
+                            raw.span(),
+                            format!(
+                                "peer address {} is the {which} address of {}",
+                                addr.addr(),
+                                addr.trunc()
+                            ),
+                        );
+                        d.expected = Some(format!(
+                            "one of the two usable addresses {} and {}",
+                            Ipv4Addr::from(u32::from(addr.network()) + 1),
+                            Ipv4Addr::from(u32::from(addr.network()) + 2)
+                        ));
+                    }
+                }
+            }
+            let mtu = match &v.mtu {
+                None => Some(1500),
+                Some(m) => match *m.get_ref() {
+                    1500 | 9001 => Some(*m.get_ref() as u16),
+                    other => {
+                        let d = self.error(
+                            m.span(),
+                            format!("MTU {other} is not offered on a private VIF"),
+                        );
+                        d.expected = Some("1500 or 9001".into());
+                        None
+                    }
+                },
+            };
+            if let Some(k) = &v.md5_key {
+                let s = k.get_ref();
+                if !(s.starts_with("env:") || s.starts_with("file:")) || s.len() < 5 {
+                    let d = self.error(k.span(), "md5_key must say where the key is, not hold it");
+                    d.expected = Some("`env:VARIABLE` or `file:PATH`".into());
+                }
+            }
+            let prefixes: Vec<Ipv4Net> = v
+                .advertised_prefixes
+                .iter()
+                .filter_map(|p| self.cidr(p))
+                .collect();
+            let mut bgp_up = true;
+            let mut down_reason = None;
+            if let Some(s) = &v.state {
+                match s.get_ref().as_str() {
+                    "up" => {}
+                    "down" => {
+                        bgp_up = false;
+                        down_reason = Some("configured down".to_string());
+                    }
+                    other => {
+                        let d = self.error(s.span(), format!("unknown state `{other}`"));
+                        d.expected = Some("`up` or `down`".into());
+                    }
+                }
+            }
+            // BGP advertises each prefix once, however often it is listed
+            let mut prefixes = prefixes;
+            let mut seen = std::collections::HashSet::new();
+            let mut over = None;
+            for (p, raw) in prefixes.iter().zip(&v.advertised_prefixes) {
+                if seen.insert(*p) && seen.len() == MAX_VIF_PREFIXES + 1 {
+                    over = Some(raw.span());
+                }
+            }
+            prefixes.sort_unstable();
+            prefixes.dedup();
+            if let Some(span) = over {
+                let d = self.warning(span, format!("VIF `{}` advertises {} prefixes; over {MAX_VIF_PREFIXES} the BGP session goes Idle and no route is exchanged", v.name.get_ref(), prefixes.len()));
+                d.hint = Some(
+                    "summarise the office prefixes (a default route, or fewer, shorter blocks)"
+                        .into(),
+                );
+                bgp_up = false;
+                down_reason = Some(format!(
+                    "BGP Idle: {} prefixes advertised, the limit is {MAX_VIF_PREFIXES}",
+                    prefixes.len()
+                ));
+            }
+            let router = self.lookup(
+                "office gateway or router",
+                &v.customer_router,
+                &nodes.office,
+            );
+            let (
+                Some(vlan),
+                Some(customer_asn),
+                Some(amazon_asn),
+                Some(cust),
+                Some(amzn),
+                Some(mtu),
+                Some(router),
+            ) = (vlan, customer_asn, amazon_asn, cust, amzn, mtu, router)
+            else {
+                continue;
+            };
+            let id = t.vifs.len();
+            t.nodes[router].interfaces.push(Interface {
+                name: v.name.get_ref().clone(),
+                attachment: Attachment::Vif(id),
+                ip: cust.addr(),
+                public_ip: None,
+            });
+            if let Some(vpc) = &t.vpc {
+                if bgp_up {
+                    t.nodes[router].routes.push(OfficeRoute {
+                        prefix: vpc.cidr,
+                        next_hop: NextHop::Vif(id),
+                        origin: RouteOrigin::Propagated,
+                        source: format!("bgp from AS {amazon_asn} over {}", v.name.get_ref()),
+                    });
+                }
+            }
+            t.vifs.push(Vif {
+                name: v.name.get_ref().clone(),
+                vlan: vlan as u16,
+                customer_asn: customer_asn as u32,
+                amazon_asn,
+                customer_address: cust,
+                amazon_address: amzn,
+                mtu,
+                md5_key: v.md5_key.as_ref().map(|k| k.get_ref().clone()),
+                customer_router: router,
+                advertised_prefixes: prefixes,
+                bgp_up,
+                down_reason,
+            });
+        }
+    }
+
+    /// `[direct_connect.connection]`: the link attributes the simulator
+    /// emulates are checked here; the analysis does not use them.
+    pub(super) fn dx_connection(&mut self, c: &RawDxConnection) -> DxConnection {
+        let (bandwidth, bandwidth_bps) = match &c.bandwidth {
+            Some(b) => match self.rate(b, "bandwidth") {
+                Some((text, bps)) => (Some(text), Some(bps)),
+                None => (b.get_ref().as_str().map(str::to_string), None),
+            },
+            None => (None, None),
+        };
+        let latency = c
+            .latency
+            .as_ref()
+            .and_then(|l| self.duration(l, "latency", MAX_LINK_DELAY));
+        let jitter = c
+            .jitter
+            .as_ref()
+            .and_then(|j| self.duration(j, "jitter", MAX_LINK_DELAY));
+        if let (Some(j), Some(raw_j)) = (jitter, &c.jitter) {
+            let l = latency.unwrap_or_default();
+            // an invalid latency was reported already: compare with nothing
+            if j > l && (latency.is_some() || c.latency.is_none()) {
+                let d = self.warning(
+                    raw_j.span(),
+                    format!(
+                        "jitter {} is more than latency {}: delays that would fall below zero are zero",
+                        fmt_duration(j),
+                        fmt_duration(l)
+                    ),
+                );
+                d.hint = Some(format!(
+                    "each packet is delayed by latency ± jitter; set `latency` to at least {} or lower `jitter`",
+                    fmt_duration(j)
+                ));
+            }
+        }
+        let loss_percent = c.loss.as_ref().and_then(|l| self.percentage(l, "loss"));
+        DxConnection {
+            name: c.name.get_ref().clone(),
+            location: c.location.clone(),
+            bandwidth,
+            bandwidth_bps,
+            latency,
+            jitter,
+            loss_percent,
+        }
+    }
+
+    /// A rate in a string (`"1Gbps"`, `"500 Mbps"`, `"1.5Gbps"`): the text
+    /// as written and bits per second, from [`MIN_BANDWIDTH_BPS`] to
+    /// [`MAX_BANDWIDTH_BPS`].
+    pub(super) fn rate(&mut self, v: &AnyValue, what: &str) -> Option<(String, u64)> {
+        const EXPECTED: &str = "a rate in quotes: a number and a unit (bps, Kbps, Mbps or Gbps, in any case), like \"1Gbps\", \"500Mbps\", \"1.5Gbps\"";
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            other => {
+                let shown = other.to_string();
+                let d = self.error(v.span(), format!("`{shown}` is not a rate"));
+                d.expected = Some(EXPECTED.into());
+                d.hint = Some(
+                    if matches!(other, toml::Value::Integer(_) | toml::Value::Float(_)) {
+                        format!("a rate has a unit, in a string: did you mean `{what} = \"{shown}Mbps\"`?")
+                    } else {
+                        "write a number and a unit in a string, like \"1Gbps\"".into()
+                    },
+                );
+                return None;
+            }
+        };
+        let rate = match parse_rate(&text) {
+            Ok(rate) if rate.unit() == RateUnit::Bps => rate,
+            other => {
+                // another spelling of a rate gets the file's form suggested
+                let meant = other
+                    .ok()
+                    .filter(|r| r.unit() != RateUnit::None && !r.is_negative());
+                let d = self.error(v.span(), format!("`{text}` is not a rate"));
+                d.expected = Some(EXPECTED.into());
+                d.hint = Some(match meant {
+                    Some(r) => format!("did you mean \"{}\"?", r.in_bps_form()),
+                    None => "write a number, then bps, Kbps, Mbps or Gbps: \"10Gbps\", \"50Mbps\""
+                        .into(),
+                });
+                return None;
+            }
+        };
+        match rate.bps() {
+            Ok(bps) if (MIN_BANDWIDTH_BPS..=MAX_BANDWIDTH_BPS).contains(&bps) => Some((text, bps)),
+            _ => {
+                let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
+                d.expected = Some(format!("{what} from 1Kbps to 1000Gbps"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
+        let Some(v) = &raw.vpn else { return };
+        let router = self.lookup(
+            "office gateway or router",
+            &v.customer_gateway,
+            &nodes.office,
+        );
+        if t.vpc.as_ref().and_then(|p| p.vgw.as_ref()).is_none() {
+            let d = self.error(
+                v.name.span(),
+                format!(
+                    "VPN `{}` has no virtual private gateway to attach to",
+                    v.name.get_ref()
+                ),
+            );
+            d.hint = Some("add `[vpc.vgw]`".into());
+        }
+        let bgp = match v.routing.as_ref().map(|r| r.get_ref().as_str()) {
+            None | Some("static") => false,
+            Some("bgp") => true,
+            Some(other) => {
+                let span = v
+                    .routing
+                    .as_ref()
+                    .map(|r| r.span())
+                    .unwrap_or(v.name.span());
+                let d = self.error(span, format!("unknown VPN routing `{other}`"));
+                d.expected = Some("`static` or `bgp`".into());
+                false
+            }
+        };
+        let up = match v.state.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("up") => true,
+            Some("down") => false,
+            Some(other) => {
+                let span = v.state.as_ref().map(|r| r.span()).unwrap_or(v.name.span());
+                let d = self.error(span, format!("unknown state `{other}`"));
+                d.expected = Some("`up` or `down`".into());
+                true
+            }
+        };
+        let inside = match &v.tunnel_inside_cidr {
+            Some(s) => self.cidr(s).filter(|n| {
+                let ok = n.prefix_len() == 30
+                    && "169.254.0.0/16"
+                        .parse::<Ipv4Net>()
+                        .is_ok_and(|ll| ll.contains(n));
+                if !ok {
+                    let d = self.error(
+                        s.span(),
+                        format!("tunnel inside block {n} is not a /30 of 169.254.0.0/16"),
+                    );
+                    d.expected = Some("a /30 from 169.254.0.0/16, e.g. 169.254.10.0/30".into());
+                }
+                ok
+            }),
+            None => "169.254.10.0/30".parse().ok(),
+        };
+        let prefixes = v.prefixes.iter().filter_map(|p| self.cidr(p)).collect();
+        let (Some(inside), Some(router)) = (inside, router) else {
+            return;
+        };
+        let ip = Ipv4Addr::from(u32::from(inside.network()) + 2);
+        t.nodes[router].interfaces.push(Interface {
+            name: v.name.get_ref().clone(),
+            attachment: Attachment::Vpn,
+            ip,
+            public_ip: None,
+        });
+        if let (Some(vpc), true) = (&t.vpc, up) {
+            t.nodes[router].routes.push(OfficeRoute {
+                prefix: vpc.cidr,
+                next_hop: NextHop::Vpn,
+                origin: RouteOrigin::Propagated,
+                source: format!(
+                    "{} over VPN {}",
+                    if bgp { "bgp" } else { "static" },
+                    v.name.get_ref()
+                ),
+            });
+        }
+        t.vpn = Some(Vpn {
+            name: v.name.get_ref().clone(),
+            customer_gateway: router,
+            bgp,
+            prefixes,
+            up,
+        });
+    }
+
+    pub(super) fn propagate(&mut self, raw: &RawTopology, t: &mut Topology) {
+        let learned = t.vgw_routes();
+        // DX before VPN on equal prefixes, and the first VIF in the file
+        // before later ones (as the office side prefers): insert in reverse
+        // order of preference, each overwriting the last
+        for (p, path) in learned.iter().rev() {
+            t.vgw_table.insert(*p, *path);
+        }
+        let Some(vpc) = &t.vpc else { return };
+        let mut distinct: Vec<Ipv4Net> = learned.iter().map(|(p, _)| *p).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > MAX_VIF_PREFIXES && t.route_tables.iter().any(|r| r.propagate) {
+            if let Some(v) = &raw.vpc {
+                let d = self.warning(v.name.span(), format!("{} distinct routes would propagate; a VPC route table takes at most {MAX_VIF_PREFIXES}", distinct.len()));
+                d.hint = Some(
+                    "summarise the office prefixes; routes past the quota are not installed".into(),
+                );
+            }
+        }
+        let vgw_name = vpc.vgw.as_ref().map(|g| g.name.clone());
+        for i in 0..t.route_tables.len() {
+            if !t.route_tables[i].propagate {
+                continue;
+            }
+            if vgw_name.is_none() {
+                if let Some(raw_rt) = raw.vpc.as_ref().and_then(|v| v.route_table.get(i)) {
+                    let d = self.error(
+                        raw_rt.name.span(),
+                        format!(
+                            "route table `{}` propagates from a VGW, but the VPC has none",
+                            raw_rt.name.get_ref()
+                        ),
+                    );
+                    d.hint = Some("add `[vpc.vgw]` or remove `propagate_vgw`".into());
+                }
+                continue;
+            }
+            let rt = &t.route_tables[i];
+            let mut routes = rt.routes.clone();
+            for prefix in distinct.iter().take(MAX_VIF_PREFIXES) {
+                if !routes
+                    .iter()
+                    .any(|r| r.prefix == *prefix && r.origin == RouteOrigin::Propagated)
+                {
+                    routes.push(Route {
+                        prefix: *prefix,
+                        target: RouteTarget::Vgw,
+                        origin: RouteOrigin::Propagated,
+                    });
+                }
+            }
+            t.route_tables[i] = RouteTable::new(rt.name.clone(), true, routes);
+        }
+    }
+}
