@@ -15,8 +15,7 @@ use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
 use crate::units::{fmt_duration, parse_rate, RateUnit};
 
 impl Resolver<'_> {
-    // ---- direct connect, vpn ---------------------------------------------
-
+    /// `[direct_connect]`: the connection and its private VIFs.
     pub(super) fn direct_connect(
         &mut self,
         raw: &RawTopology,
@@ -30,241 +29,285 @@ impl Resolver<'_> {
         let _ = self.names("VIF", dx.vif.iter().map(|v| &v.name));
         let mut vlans: HashMap<i64, String> = HashMap::new();
         for v in &dx.vif {
-            let vlan = self.int_in(&v.vlan, 1, 4094, "VLAN id");
-            if let Some(vl) = vlan {
-                if let Some(other) = vlans.insert(vl, v.name.get_ref().clone()) {
-                    let d = self.error(
-                        v.vlan.span(),
-                        format!("VLAN {vl} is already used by VIF `{other}`"),
-                    );
-                    d.hint = Some("VLAN ids are unique per connection".into());
-                }
+            self.vif(v, t, nodes, &mut vlans);
+        }
+    }
+
+    /// `[[direct_connect.vif]]`: a private VIF ended by an office router
+    /// or gateway, which learns the VPC's block over it while BGP is up.
+    fn vif(
+        &mut self,
+        v: &RawVif,
+        t: &mut Topology,
+        nodes: &NodeNames,
+        vlans: &mut HashMap<i64, String>,
+    ) {
+        let vlan = self.vif_vlan(v, vlans);
+        let (customer_asn, amazon_asn) = self.vif_asns(v, t);
+        let (cust, amzn) = self.vif_peers(v);
+        let mtu = self.vif_mtu(v);
+        self.vif_md5_key(v);
+        let (prefixes, bgp_up, down_reason) = self.vif_prefixes(v);
+        let router = self.lookup(
+            "office gateway or router",
+            &v.customer_router,
+            &nodes.office,
+        );
+        let (
+            Some(vlan),
+            Some(customer_asn),
+            Some(amazon_asn),
+            Some(cust),
+            Some(amzn),
+            Some(mtu),
+            Some(router),
+        ) = (vlan, customer_asn, amazon_asn, cust, amzn, mtu, router)
+        else {
+            return;
+        };
+        let id = t.vifs.len();
+        t.nodes[router].interfaces.push(Interface {
+            name: v.name.get_ref().clone(),
+            attachment: Attachment::Vif(id),
+            ip: cust.addr(),
+            public_ip: None,
+        });
+        if let Some(vpc) = &t.vpc {
+            if bgp_up {
+                t.nodes[router].routes.push(OfficeRoute {
+                    prefix: vpc.cidr,
+                    next_hop: NextHop::Vif(id),
+                    origin: RouteOrigin::Propagated,
+                    source: format!("bgp from AS {amazon_asn} over {}", v.name.get_ref()),
+                });
             }
-            let customer_asn = self.int_in(&v.customer_asn, 1, 4_294_967_294, "ASN");
-            let vgw_asn = t.vpc.as_ref().and_then(|p| p.vgw.as_ref()).map(|g| g.asn);
-            match (&v.vgw, t.vpc.as_ref().and_then(|p| p.vgw.as_ref())) {
-                (Some(name), Some(g)) if name.get_ref() != &g.name => {
-                    let d = self.error(
-                        name.span(),
-                        format!("unknown virtual private gateway `{}`", name.get_ref()),
-                    );
-                    d.expected = Some(format!("the VPC's VGW `{}`", g.name));
-                }
-                (_, None) => {
-                    let d = self.error(
-                        v.name.span(),
-                        format!(
-                            "VIF `{}` has no virtual private gateway to attach to",
-                            v.name.get_ref()
-                        ),
-                    );
-                    d.hint = Some("add `[vpc.vgw]`".into());
-                }
-                _ => {}
+        }
+        t.vifs.push(Vif {
+            name: v.name.get_ref().clone(),
+            vlan: vlan as u16,
+            customer_asn: customer_asn as u32,
+            amazon_asn,
+            customer_address: cust,
+            amazon_address: amzn,
+            mtu,
+            md5_key: v.md5_key.as_ref().map(|k| k.get_ref().clone()),
+            customer_router: router,
+            advertised_prefixes: prefixes,
+            bgp_up,
+            down_reason,
+        });
+    }
+
+    /// The VIF's VLAN id, unique on the connection.
+    fn vif_vlan(&mut self, v: &RawVif, vlans: &mut HashMap<i64, String>) -> Option<i64> {
+        let vlan = self.int_in(&v.vlan, 1, 4094, "VLAN id");
+        if let Some(vl) = vlan {
+            if let Some(other) = vlans.insert(vl, v.name.get_ref().clone()) {
+                let d = self.error(
+                    v.vlan.span(),
+                    format!("VLAN {vl} is already used by VIF `{other}`"),
+                );
+                d.hint = Some("VLAN ids are unique per connection".into());
             }
-            let amazon_asn = match &v.amazon_asn {
-                Some(a) => {
-                    let n = self.int_in(a, 1, 4_294_967_294, "ASN");
-                    if let (Some(n), Some(g)) = (n, vgw_asn) {
-                        if n as u32 != g {
-                            let d = self.error(
-                                a.span(),
-                                format!("Amazon-side ASN {n} differs from the VGW's ASN {g}"),
-                            );
-                            d.hint =
-                                Some("the Amazon-side ASN of a private VIF is the VGW's".into());
-                        }
+        }
+        vlan
+    }
+
+    /// The customer ASN and the Amazon-side one (the VGW's unless given,
+    /// and then equal to it); the VIF needs the VPC's VGW.
+    fn vif_asns(&mut self, v: &RawVif, t: &Topology) -> (Option<i64>, Option<u32>) {
+        let customer_asn = self.int_in(&v.customer_asn, 1, 4_294_967_294, "ASN");
+        let vgw_asn = t.vpc.as_ref().and_then(|p| p.vgw.as_ref()).map(|g| g.asn);
+        match (&v.vgw, t.vpc.as_ref().and_then(|p| p.vgw.as_ref())) {
+            (Some(name), Some(g)) if name.get_ref() != &g.name => {
+                let d = self.error(
+                    name.span(),
+                    format!("unknown virtual private gateway `{}`", name.get_ref()),
+                );
+                d.expected = Some(format!("the VPC's VGW `{}`", g.name));
+            }
+            (_, None) => {
+                let d = self.error(
+                    v.name.span(),
+                    format!(
+                        "VIF `{}` has no virtual private gateway to attach to",
+                        v.name.get_ref()
+                    ),
+                );
+                d.hint = Some("add `[vpc.vgw]`".into());
+            }
+            _ => {}
+        }
+        let amazon_asn = match &v.amazon_asn {
+            Some(a) => {
+                let n = self.int_in(a, 1, 4_294_967_294, "ASN");
+                if let (Some(n), Some(g)) = (n, vgw_asn) {
+                    if n as u32 != g {
+                        let d = self.error(
+                            a.span(),
+                            format!("Amazon-side ASN {n} differs from the VGW's ASN {g}"),
+                        );
+                        d.hint = Some("the Amazon-side ASN of a private VIF is the VGW's".into());
                     }
-                    n.map(|n| n as u32)
                 }
-                None => vgw_asn,
-            };
-            if let (Some(c), Some(a)) = (customer_asn, amazon_asn) {
-                if c as u32 == a {
-                    let d = self.error(
-                        v.customer_asn.span(),
-                        format!("customer ASN {c} equals the Amazon-side ASN"),
-                    );
-                    d.hint = Some("eBGP needs two different ASNs".into());
-                }
+                n.map(|n| n as u32)
             }
-            let cust = self.interface_cidr(&v.customer_address);
-            let amzn = self.interface_cidr(&v.amazon_address);
-            for (addr, raw) in [(cust, &v.customer_address), (amzn, &v.amazon_address)] {
-                let Some(addr) = addr else { continue };
-                let link_local: Ipv4Net = "169.254.0.0/16".parse().expect("a valid block");
-                if !(link_local.contains(&addr.addr()) || addr.addr().is_private()) {
+            None => vgw_asn,
+        };
+        if let (Some(c), Some(a)) = (customer_asn, amazon_asn) {
+            if c as u32 == a {
+                let d = self.error(
+                    v.customer_asn.span(),
+                    format!("customer ASN {c} equals the Amazon-side ASN"),
+                );
+                d.hint = Some("eBGP needs two different ASNs".into());
+            }
+        }
+        (customer_asn, amazon_asn)
+    }
+
+    /// The two peer addresses: link-local or private, the two ends of one
+    /// subnet, usable addresses of a /30.
+    fn vif_peers(&mut self, v: &RawVif) -> (Option<Ipv4Net>, Option<Ipv4Net>) {
+        let cust = self.interface_cidr(&v.customer_address);
+        let amzn = self.interface_cidr(&v.amazon_address);
+        for (addr, raw) in [(cust, &v.customer_address), (amzn, &v.amazon_address)] {
+            let Some(addr) = addr else { continue };
+            let link_local: Ipv4Net = "169.254.0.0/16".parse().expect("a valid block");
+            if !(link_local.contains(&addr.addr()) || addr.addr().is_private()) {
+                let d = self.error(
+                    raw.span(),
+                    format!(
+                        "peer address {} is neither link-local nor private",
+                        addr.addr()
+                    ),
+                );
+                d.expected = Some(
+                    "a /30 from 169.254.0.0/16 (as AWS assigns) or from RFC 1918 space".into(),
+                );
+            }
+        }
+        if let (Some(c), Some(a)) = (cust, amzn) {
+            if c.prefix_len() != a.prefix_len() || c.trunc() != a.trunc() || c.addr() == a.addr() {
+                let d = self.error(
+                    v.amazon_address.span(),
+                    format!("peer addresses {c} and {a} are not two ends of one subnet"),
+                );
+                d.expected = Some(
+                    "two addresses of the same /30, e.g. 169.254.100.1/30 and 169.254.100.2/30"
+                        .into(),
+                );
+            } else if c.prefix_len() != 30 && c.prefix_len() != 31 {
+                let d = self.warning(
+                    v.customer_address.span(),
+                    format!("peer subnet /{} is not the /30 AWS assigns", c.prefix_len()),
+                );
+                d.hint =
+                    Some("AWS uses a /30 from 169.254.0.0/16 or from your RFC 1918 space".into());
+            } else if c.prefix_len() == 30 {
+                for (addr, raw) in [(c, &v.customer_address), (a, &v.amazon_address)] {
+                    let which = if addr.addr() == addr.network() {
+                        "network"
+                    } else if addr.addr() == addr.broadcast() {
+                        "broadcast"
+                    } else {
+                        continue;
+                    };
                     let d = self.error(
                         raw.span(),
                         format!(
-                            "peer address {} is neither link-local nor private",
-                            addr.addr()
+                            "peer address {} is the {which} address of {}",
+                            addr.addr(),
+                            addr.trunc()
                         ),
                     );
-                    d.expected = Some(
-                        "a /30 from 169.254.0.0/16 (as AWS assigns) or from RFC 1918 space".into(),
-                    );
+                    d.expected = Some(format!(
+                        "one of the two usable addresses {} and {}",
+                        Ipv4Addr::from(u32::from(addr.network()) + 1),
+                        Ipv4Addr::from(u32::from(addr.network()) + 2)
+                    ));
                 }
             }
-            if let (Some(c), Some(a)) = (cust, amzn) {
-                if c.prefix_len() != a.prefix_len()
-                    || c.trunc() != a.trunc()
-                    || c.addr() == a.addr()
-                {
-                    let d = self.error(
-                        v.amazon_address.span(),
-                        format!("peer addresses {c} and {a} are not two ends of one subnet"),
-                    );
-                    d.expected = Some(
-                        "two addresses of the same /30, e.g. 169.254.100.1/30 and 169.254.100.2/30"
-                            .into(),
-                    );
-                } else if c.prefix_len() != 30 && c.prefix_len() != 31 {
-                    let d = self.warning(
-                        v.customer_address.span(),
-                        format!("peer subnet /{} is not the /30 AWS assigns", c.prefix_len()),
-                    );
-                    d.hint = Some(
-                        "AWS uses a /30 from 169.254.0.0/16 or from your RFC 1918 space".into(),
-                    );
-                } else if c.prefix_len() == 30 {
-                    for (addr, raw) in [(c, &v.customer_address), (a, &v.amazon_address)] {
-                        let which = if addr.addr() == addr.network() {
-                            "network"
-                        } else if addr.addr() == addr.broadcast() {
-                            "broadcast"
-                        } else {
-                            continue;
-                        };
-                        let d = self.error(
-                            raw.span(),
-                            format!(
-                                "peer address {} is the {which} address of {}",
-                                addr.addr(),
-                                addr.trunc()
-                            ),
-                        );
-                        d.expected = Some(format!(
-                            "one of the two usable addresses {} and {}",
-                            Ipv4Addr::from(u32::from(addr.network()) + 1),
-                            Ipv4Addr::from(u32::from(addr.network()) + 2)
-                        ));
-                    }
-                }
-            }
-            let mtu = match &v.mtu {
-                None => Some(1500),
-                Some(m) => match *m.get_ref() {
-                    1500 | 9001 => Some(*m.get_ref() as u16),
-                    other => {
-                        let d = self.error(
-                            m.span(),
-                            format!("MTU {other} is not offered on a private VIF"),
-                        );
-                        d.expected = Some("1500 or 9001".into());
-                        None
-                    }
-                },
-            };
-            if let Some(k) = &v.md5_key {
-                let s = k.get_ref();
-                if !(s.starts_with("env:") || s.starts_with("file:")) || s.len() < 5 {
-                    let d = self.error(k.span(), "md5_key must say where the key is, not hold it");
-                    d.expected = Some("`env:VARIABLE` or `file:PATH`".into());
-                }
-            }
-            let prefixes: Vec<Ipv4Net> = v
-                .advertised_prefixes
-                .iter()
-                .filter_map(|p| self.cidr(p))
-                .collect();
-            let mut bgp_up = true;
-            let mut down_reason = None;
-            if let Some(s) = &v.state {
-                match s.get_ref().as_str() {
-                    "up" => {}
-                    "down" => {
-                        bgp_up = false;
-                        down_reason = Some("configured down".to_string());
-                    }
-                    other => {
-                        let d = self.error(s.span(), format!("unknown state `{other}`"));
-                        d.expected = Some("`up` or `down`".into());
-                    }
-                }
-            }
-            // BGP advertises each prefix once, however often it is listed
-            let mut prefixes = prefixes;
-            let mut seen = std::collections::HashSet::new();
-            let mut over = None;
-            for (p, raw) in prefixes.iter().zip(&v.advertised_prefixes) {
-                if seen.insert(*p) && seen.len() == MAX_VIF_PREFIXES + 1 {
-                    over = Some(raw.span());
-                }
-            }
-            prefixes.sort_unstable();
-            prefixes.dedup();
-            if let Some(span) = over {
-                let d = self.warning(span, format!("VIF `{}` advertises {} prefixes; over {MAX_VIF_PREFIXES} the BGP session goes Idle and no route is exchanged", v.name.get_ref(), prefixes.len()));
-                d.hint = Some(
-                    "summarise the office prefixes (a default route, or fewer, shorter blocks)"
-                        .into(),
-                );
-                bgp_up = false;
-                down_reason = Some(format!(
-                    "BGP Idle: {} prefixes advertised, the limit is {MAX_VIF_PREFIXES}",
-                    prefixes.len()
-                ));
-            }
-            let router = self.lookup(
-                "office gateway or router",
-                &v.customer_router,
-                &nodes.office,
-            );
-            let (
-                Some(vlan),
-                Some(customer_asn),
-                Some(amazon_asn),
-                Some(cust),
-                Some(amzn),
-                Some(mtu),
-                Some(router),
-            ) = (vlan, customer_asn, amazon_asn, cust, amzn, mtu, router)
-            else {
-                continue;
-            };
-            let id = t.vifs.len();
-            t.nodes[router].interfaces.push(Interface {
-                name: v.name.get_ref().clone(),
-                attachment: Attachment::Vif(id),
-                ip: cust.addr(),
-                public_ip: None,
-            });
-            if let Some(vpc) = &t.vpc {
-                if bgp_up {
-                    t.nodes[router].routes.push(OfficeRoute {
-                        prefix: vpc.cidr,
-                        next_hop: NextHop::Vif(id),
-                        origin: RouteOrigin::Propagated,
-                        source: format!("bgp from AS {amazon_asn} over {}", v.name.get_ref()),
-                    });
-                }
-            }
-            t.vifs.push(Vif {
-                name: v.name.get_ref().clone(),
-                vlan: vlan as u16,
-                customer_asn: customer_asn as u32,
-                amazon_asn,
-                customer_address: cust,
-                amazon_address: amzn,
-                mtu,
-                md5_key: v.md5_key.as_ref().map(|k| k.get_ref().clone()),
-                customer_router: router,
-                advertised_prefixes: prefixes,
-                bgp_up,
-                down_reason,
-            });
         }
+        (cust, amzn)
+    }
+
+    /// The MTU a private VIF offers: 1500 (the default) or 9001.
+    fn vif_mtu(&mut self, v: &RawVif) -> Option<u16> {
+        let mtu = match &v.mtu {
+            None => Some(1500),
+            Some(m) => match *m.get_ref() {
+                1500 | 9001 => Some(*m.get_ref() as u16),
+                other => {
+                    let d = self.error(
+                        m.span(),
+                        format!("MTU {other} is not offered on a private VIF"),
+                    );
+                    d.expected = Some("1500 or 9001".into());
+                    None
+                }
+            },
+        };
+        mtu
+    }
+
+    /// The BGP key's place (`env:` or `file:`), never the key itself.
+    fn vif_md5_key(&mut self, v: &RawVif) {
+        if let Some(k) = &v.md5_key {
+            let s = k.get_ref();
+            if !(s.starts_with("env:") || s.starts_with("file:")) || s.len() < 5 {
+                let d = self.error(k.span(), "md5_key must say where the key is, not hold it");
+                d.expected = Some("`env:VARIABLE` or `file:PATH`".into());
+            }
+        }
+    }
+
+    /// The advertised prefixes, each once, and whether BGP is up: not when
+    /// configured down, nor past [`MAX_VIF_PREFIXES`] prefixes.
+    fn vif_prefixes(&mut self, v: &RawVif) -> (Vec<Ipv4Net>, bool, Option<String>) {
+        let prefixes: Vec<Ipv4Net> = v
+            .advertised_prefixes
+            .iter()
+            .filter_map(|p| self.cidr(p))
+            .collect();
+        let mut bgp_up = true;
+        let mut down_reason = None;
+        if let Some(s) = &v.state {
+            match s.get_ref().as_str() {
+                "up" => {}
+                "down" => {
+                    bgp_up = false;
+                    down_reason = Some("configured down".to_string());
+                }
+                other => {
+                    let d = self.error(s.span(), format!("unknown state `{other}`"));
+                    d.expected = Some("`up` or `down`".into());
+                }
+            }
+        }
+        // BGP advertises each prefix once, however often it is listed
+        let mut prefixes = prefixes;
+        let mut seen = std::collections::HashSet::new();
+        let mut over = None;
+        for (p, raw) in prefixes.iter().zip(&v.advertised_prefixes) {
+            if seen.insert(*p) && seen.len() == MAX_VIF_PREFIXES + 1 {
+                over = Some(raw.span());
+            }
+        }
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        if let Some(span) = over {
+            let d = self.warning(span, format!("VIF `{}` advertises {} prefixes; over {MAX_VIF_PREFIXES} the BGP session goes Idle and no route is exchanged", v.name.get_ref(), prefixes.len()));
+            d.hint = Some(
+                "summarise the office prefixes (a default route, or fewer, shorter blocks)".into(),
+            );
+            bgp_up = false;
+            down_reason = Some(format!(
+                "BGP Idle: {} prefixes advertised, the limit is {MAX_VIF_PREFIXES}",
+                prefixes.len()
+            ));
+        }
+        (prefixes, bgp_up, down_reason)
     }
 
     /// `[direct_connect.connection]`: the link attributes the simulator
@@ -363,6 +406,8 @@ impl Resolver<'_> {
         }
     }
 
+    /// `[vpn]`: the Site-to-Site VPN to the VGW, ended by an office router
+    /// or gateway, which learns the VPC's block over it while it is up.
     pub(super) fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
         let Some(v) = &raw.vpn else { return };
         let router = self.lookup(
@@ -453,6 +498,9 @@ impl Resolver<'_> {
         });
     }
 
+    /// The VGW's routes (learned over the VIFs and the VPN) and their
+    /// propagation into the route tables that ask for it, up to
+    /// [`MAX_VIF_PREFIXES`].
     pub(super) fn propagate(&mut self, raw: &RawTopology, t: &mut Topology) {
         let learned = t.vgw_routes();
         // DX before VPN on equal prefixes, and the first VIF in the file

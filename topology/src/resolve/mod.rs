@@ -177,6 +177,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The index of `name` among `names` of a `kind`, or an error listing
+    /// the known names with the nearest one as a hint.
     fn lookup(&mut self, kind: &str, name: &Str, names: &Names) -> Option<usize> {
         if let Some(i) = names.get(name.get_ref()) {
             return Some(*i);
@@ -223,8 +225,7 @@ impl<'a> Resolver<'a> {
         names
     }
 
-    // ---- the whole file --------------------------------------------------
-
+    /// The whole file, in the order its parts name each other.
     fn topology(&mut self, raw: &RawTopology) -> Topology {
         let mut t = Topology {
             name: raw
@@ -273,15 +274,7 @@ impl<'a> Resolver<'a> {
 
         // office
         let mut node_names = NodeNames::default();
-        let mut lan_names = Names::new();
-        self.office(
-            raw,
-            &mut t,
-            &mut node_names,
-            &mut lan_names,
-            &mut addrs,
-            &sg_names,
-        );
+        self.office(raw, &mut t, &mut node_names, &mut addrs, &sg_names);
 
         // vpc
         if let Some(v) = &raw.vpc {
@@ -390,6 +383,9 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Whether `ip` is a usable address of `net` (`what` names it):
+    /// inside, not its network or broadcast address, and with `aws` not one
+    /// of the five addresses AWS reserves.
     fn check_in(&mut self, ip: Ipv4Addr, net: Ipv4Net, s: &Str, what: &str, aws: bool) -> bool {
         if !net.contains(&ip) {
             let d = self.error(s.span(), format!("address {ip} is outside {what} ({net})"));
@@ -430,8 +426,8 @@ impl<'a> Resolver<'a> {
         true
     }
 
-    // ---- derived state ---------------------------------------------------
-
+    /// The derived indexes: address owners, group members and the office
+    /// routers' RIBs.
     fn index(&mut self, t: &mut Topology, addrs: &AddressBook) {
         let _ = addrs;
         for (n, node) in t.nodes.iter().enumerate() {
@@ -482,6 +478,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// `[[expect]]`: a flow and the verdict the analysis must give.
     fn expectation(
         &mut self,
         e: &RawExpect,

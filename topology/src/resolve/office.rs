@@ -12,24 +12,31 @@ use crate::route_table::RouteOrigin;
 use crate::traffic::PortRange;
 
 impl Resolver<'_> {
-    // ---- office ----------------------------------------------------------
-
+    /// The office: sites and their LANs, then routers and gateways, then
+    /// hosts (whose default gateway may be a router on their LAN).
     pub(super) fn office(
         &mut self,
         raw: &RawTopology,
         t: &mut Topology,
         nodes: &mut NodeNames,
-        lan_names: &mut Names,
         addrs: &mut AddressBook,
         sgs: &Names,
     ) {
+        let lan_names = self.sites(raw, t);
+        self.routers(raw, t, nodes, addrs, sgs, &lan_names);
+        self.hosts(raw, t, nodes, addrs, &lan_names);
+    }
+
+    /// `[[site]]` and `[[site.lan]]`: LANs must not overlap. Gives the
+    /// LANs' names.
+    fn sites(&mut self, raw: &RawTopology, t: &mut Topology) -> Names {
         let _ = self.names("site", raw.site.iter().map(|s| &s.name));
         let all_lans: Vec<&Str> = raw
             .site
             .iter()
             .flat_map(|s| s.lan.iter().map(|l| &l.name))
             .collect();
-        *lan_names = self.names("LAN", all_lans);
+        let lan_names = self.names("LAN", all_lans);
         let mut lan_cidrs: Vec<(Ipv4Net, &Str)> = Vec::new();
         for (si, site) in raw.site.iter().enumerate() {
             let mut lans = vec![];
@@ -68,7 +75,20 @@ impl Resolver<'_> {
                 lans,
             });
         }
+        lan_names
+    }
 
+    /// `[[site.router]]` and `[[site.gateway]]`: interfaces on LANs, static
+    /// routes, and for a gateway its security groups.
+    fn routers(
+        &mut self,
+        raw: &RawTopology,
+        t: &mut Topology,
+        nodes: &mut NodeNames,
+        addrs: &mut AddressBook,
+        sgs: &Names,
+        lan_names: &Names,
+    ) {
         for site in &raw.site {
             for (kind, routers) in [
                 (NodeKind::OfficeRouter, &site.router),
@@ -148,7 +168,18 @@ impl Resolver<'_> {
                 }
             }
         }
+    }
 
+    /// `[[site.host]]`: one interface on a LAN, a default route via its
+    /// gateway (given, or the first router on the LAN).
+    fn hosts(
+        &mut self,
+        raw: &RawTopology,
+        t: &mut Topology,
+        nodes: &mut NodeNames,
+        addrs: &mut AddressBook,
+        lan_names: &Names,
+    ) {
         for site in &raw.site {
             for h in &site.host {
                 let (Some(lan), Some(ip)) = (self.lookup("LAN", &h.lan, lan_names), self.ip(&h.ip))
@@ -216,6 +247,7 @@ impl Resolver<'_> {
         }
     }
 
+    /// Office routers' next hops must be on one of their LANs.
     pub(super) fn check_office_routes(
         &mut self,
         raw: &RawTopology,

@@ -72,8 +72,8 @@ impl Resolver<'_> {
         (sg_names, default_sg)
     }
 
-    // ---- security-group rules --------------------------------------------
-
+    /// A group's rules in one direction: each with one peer (a block, a
+    /// group or a prefix list) and the traffic it allows.
     pub(super) fn sg_rules(
         &mut self,
         rules: &[RawSgRule],
@@ -142,6 +142,8 @@ impl Resolver<'_> {
         out
     }
 
+    /// The traffic a rule matches: protocol, ports or ICMP type and code,
+    /// with the AWS rules for which fields go with which protocol.
     pub(super) fn traffic(
         &mut self,
         protocol: &toml::Spanned<NumOrStr>,
@@ -266,6 +268,9 @@ impl Resolver<'_> {
         }
     }
 
+    /// The security groups of an interface: the VPC's default group when
+    /// the key is absent, each group once, at most
+    /// [`MAX_SGS_PER_INTERFACE`].
     pub(super) fn sg_list(
         &mut self,
         list: Option<&Vec<Str>>,
@@ -309,6 +314,8 @@ impl Resolver<'_> {
         out
     }
 
+    /// A network ACL's rules in one direction, by rule number (unique),
+    /// at most [`MAX_NACL_RULES`].
     pub(super) fn nacl_rules(
         &mut self,
         rules: &[RawNaclRule],
