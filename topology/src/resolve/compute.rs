@@ -491,3 +491,60 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{diagnostics, hint, load};
+    use crate::model::NodeKind;
+
+    #[test]
+    fn auto_scaling_instances_take_free_addresses_in_turn() {
+        let (t, _) = load(
+            "\n[[vpc.instance]]\nname = \"app-1\"\nsubnet = \"app-a\"\nip = \"10.0.1.4\"\n\n[[vpc.auto_scaling_group]]\nname = \"web\"\nhost_prefix = \"web\"\nsubnets = [\"app-a\", \"app-c\"]\ndesired = 3\nmax = 4\n",
+        );
+        let ip = |n: &str| {
+            t.nodes[t.node_by_name(n).expect(n)].interfaces[0]
+                .ip
+                .to_string()
+        };
+        assert_eq!(ip("web-a1"), "10.0.1.5");
+        assert_eq!(ip("web-c1"), "10.0.2.4");
+        assert_eq!(ip("web-a2"), "10.0.1.6");
+        let g = &t.auto_scaling_groups[0];
+        assert_eq!((g.instances.len(), g.min, g.max), (3, 3, 4));
+    }
+
+    #[test]
+    fn a_listener_targets_a_group_and_an_instance() {
+        let (t, _) = load(
+            "\n[[vpc.instance]]\nname = \"app-1\"\nsubnet = \"app-a\"\nip = \"10.0.1.4\"\n\n[[vpc.auto_scaling_group]]\nname = \"web\"\nhost_prefix = \"web\"\nsubnets = [\"app-c\"]\ndesired = 1\n\n[[vpc.load_balancer]]\nname = \"lb\"\nsubnets = [\"app-a\", \"app-c\"]\nips = [\"10.0.1.100\", \"10.0.2.100\"]\nlisteners = [{ port = 80, target_port = 8080, targets = [\"web\", \"app-1\"] }]\n",
+        );
+        let lb = &t.nodes[t.node_by_name("lb").expect("lb")];
+        let NodeKind::LoadBalancer { listeners } = &lb.kind else {
+            panic!("not a load balancer: {:?}", lb.kind)
+        };
+        let web = t.node_by_name("web-c1").expect("web-c1");
+        let app = t.node_by_name("app-1").expect("app-1");
+        assert_eq!(listeners[0].targets, [web, app]);
+        assert_eq!(lb.interfaces.len(), 2);
+    }
+
+    #[test]
+    fn a_standby_in_the_primarys_zone_is_an_error() {
+        let extra = "\n[[vpc.database]]\nname = \"db\"\nprimary = { name = \"db-1\", subnet = \"app-a\", ip = \"10.0.1.50\" }\nstandby = { name = \"db-2\", subnet = \"app-a\", ip = \"10.0.1.51\" }\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:5:37: error: standby `db-2` is in the same availability zone as the primary"]
+        );
+        assert_eq!(hint(extra), "Multi-AZ puts the standby in another zone");
+    }
+
+    #[test]
+    fn a_reserved_address_is_an_error() {
+        let extra = "\n[[vpc.instance]]\nname = \"app-1\"\nsubnet = \"app-a\"\nip = \"10.0.1.3\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:5:6: error: address 10.0.1.3 is reserved by AWS in subnet `app-a` (10.0.1.0/24)"]
+        );
+    }
+}

@@ -557,3 +557,68 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{diagnostics, hint, load};
+    use crate::model::{Attachment, NextHop};
+
+    const VIF: &str = "\n[[direct_connect.vif]]\nname = \"vif\"\nvlan = 101\ncustomer_asn = 65010\ncustomer_address = \"169.254.100.1/30\"\namazon_address = \"169.254.100.2/30\"\ncustomer_router = \"gw\"\nadvertised_prefixes = [\"192.168.1.0/24\", \"192.168.1.0/24\"]\n";
+
+    #[test]
+    fn a_vif_gives_its_router_an_interface_and_the_vpc_route() {
+        let (t, _) = load(VIF);
+        let vif = &t.vifs[0];
+        assert_eq!((vif.vlan, vif.amazon_asn, vif.mtu), (101, 64512, 1500));
+        assert_eq!(
+            vif.advertised_prefixes.len(),
+            1,
+            "listed twice, advertised once"
+        );
+        assert!(vif.bgp_up);
+        let gw = &t.nodes[vif.customer_router];
+        assert!(gw
+            .interfaces
+            .iter()
+            .any(|i| i.attachment == Attachment::Vif(0)));
+        assert!(gw.routes.iter().any(|r| r.next_hop == NextHop::Vif(0)));
+        // the VGW learned the office LAN
+        let pc = "192.168.1.10".parse().expect("an address");
+        assert_eq!(
+            t.vgw_table.lookup(pc).map(|(p, _)| p.to_string()),
+            Some("192.168.1.0/24".into())
+        );
+    }
+
+    #[test]
+    fn peers_not_in_one_subnet_are_an_error() {
+        let extra = VIF.replace("169.254.100.2/30", "169.254.101.2/30");
+        assert_eq!(
+            diagnostics(&extra),
+            ["t.toml:7:18: error: peer addresses 169.254.100.1/30 and 169.254.101.2/30 are not two ends of one subnet"]
+        );
+    }
+
+    #[test]
+    fn a_rate_in_tc_form_suggests_the_aws_one() {
+        let extra = "\n[direct_connect.connection]\nname = \"dx\"\nbandwidth = \"100mbit/s\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:4:13: error: `100mbit/s` is not a rate"]
+        );
+        assert_eq!(hint(extra), "did you mean \"100Mbps\"?");
+        let (t, _) =
+            load("\n[direct_connect.connection]\nname = \"dx\"\nbandwidth = \"1.5 Gbps\"\n");
+        let dx = t.dx_connection.expect("a connection");
+        assert_eq!(dx.bandwidth_bps, Some(1_500_000_000));
+    }
+
+    #[test]
+    fn an_unknown_vpn_routing_is_an_error() {
+        let extra = "\n[vpn]\nname = \"vpn\"\ncustomer_gateway = \"gw\"\nrouting = \"ospf\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:5:11: error: unknown VPN routing `ospf`"]
+        );
+    }
+}

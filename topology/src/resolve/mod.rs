@@ -627,3 +627,175 @@ impl NodeNames {
         }
     }
 }
+
+/// Small files for the unit tests of the resolver's parts.
+#[cfg(test)]
+mod fixture {
+    use super::*;
+
+    /// An office (LAN `lan`, gateway `gw`, host `pc`) and a two-zone VPC
+    /// with a VGW and subnets `app-a` and `app-c`.
+    pub(super) const BASE: &str = r#"name = "unit"
+
+[[site]]
+name = "office"
+
+[[site.lan]]
+name = "lan"
+cidr = "192.168.1.0/24"
+
+[[site.gateway]]
+name = "gw"
+interfaces = [{ lan = "lan", ip = "192.168.1.1" }]
+security_groups = []
+
+[[site.host]]
+name = "pc"
+lan = "lan"
+ip = "192.168.1.10"
+
+[vpc]
+name = "vpc"
+cidr = "10.0.0.0/16"
+region = "ap-northeast-2"
+azs = ["a", "c"]
+vgw = { name = "vgw" }
+
+[[vpc.subnet]]
+name = "app-a"
+az = "a"
+cidr = "10.0.1.0/24"
+
+[[vpc.subnet]]
+name = "app-c"
+az = "c"
+cidr = "10.0.2.0/24"
+"#;
+
+    fn resolve_with_base(extra: &str) -> Result<(Topology, Diagnostics), Diagnostics> {
+        resolve(&SourceFile::new("t.toml", format!("{BASE}{extra}")))
+    }
+
+    /// [`BASE`] and `extra`, resolved: the topology and its warnings.
+    pub(super) fn load(extra: &str) -> (Topology, Diagnostics) {
+        resolve_with_base(extra).unwrap_or_else(|d| panic!("does not resolve:\n{d}"))
+    }
+
+    /// The headlines of the errors and warnings of [`BASE`] and `extra`,
+    /// with line numbers counted from the first line of `extra`.
+    pub(super) fn diagnostics(extra: &str) -> Vec<String> {
+        let diags = match resolve_with_base(extra) {
+            Ok((_, warnings)) => warnings,
+            Err(errors) => errors,
+        };
+        let base_lines = BASE.lines().count();
+        diags
+            .0
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                assert!(d.line > base_lines, "a diagnostic in BASE: {d}");
+                d.line -= base_lines;
+                d.headline()
+            })
+            .collect()
+    }
+
+    /// The hint of the one diagnostic of [`BASE`] and `extra`.
+    pub(super) fn hint(extra: &str) -> String {
+        let diags = match resolve_with_base(extra) {
+            Ok((_, warnings)) => warnings,
+            Err(errors) => errors,
+        };
+        assert_eq!(diags.0.len(), 1, "{diags}");
+        diags.0[0].hint.clone().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{diagnostics, hint, load, BASE};
+    use super::*;
+
+    #[test]
+    fn the_base_file_resolves_without_warnings() {
+        let (t, warnings) = load("");
+        assert!(warnings.0.is_empty(), "{warnings}");
+        assert_eq!(t.name, "unit");
+        let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["gw", "pc"]);
+        // the VPC's defaults: main table, default ACL, default group
+        assert_eq!(t.route_tables[0].name, "main");
+        assert_eq!(t.nacls[0].name, "default");
+        assert_eq!(t.security_groups[0].name, "default");
+    }
+
+    #[test]
+    fn a_duplicate_node_name_points_at_the_first() {
+        let extra = "\n[[vpc.instance]]\nname = \"pc\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:3:8: error: duplicate node name `pc`"]
+        );
+        let first = BASE
+            .lines()
+            .position(|l| l == "name = \"pc\"")
+            .map(|i| i + 1);
+        assert_eq!(
+            hint(extra),
+            format!(
+                "the first one is on line {}; node names must be unique",
+                first.unwrap_or_default()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones_and_the_nearest() {
+        let extra = "\n[[expect]]\nfrom = \"pcc\"\nto = \"gw\"\nprotocol = \"icmp\"\nverdict = \"DENIED\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:3:8: error: unknown node `pcc`"]
+        );
+        assert_eq!(hint(extra), "did you mean `pc`?");
+    }
+
+    #[test]
+    fn an_address_used_twice_is_an_error() {
+        let extra = "\n[[vpc.instance]]\nname = \"a\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\n\n[[vpc.instance]]\nname = \"b\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:10:6: error: address 10.0.1.10 is already used by `a`"]
+        );
+    }
+
+    #[test]
+    fn a_standalone_policy_resolves_with_the_same_checks() {
+        let text = "[[security_group]]\nname = \"web\"\ningress = [{ protocol = \"tcp\", ports = 80, sg = \"lb\" }]\n";
+        #[derive(serde::Deserialize)]
+        struct File {
+            security_group: Vec<RawSecurityGroup>,
+        }
+        let src = SourceFile::new("p.toml", text.to_string());
+        let file: File = toml::from_str(text).expect("a policy file");
+        let (policy, diags) = resolve_policy(&src, &file.security_group, &[], &[]);
+        let headlines: Vec<String> = diags.0.iter().map(|d| d.headline()).collect();
+        assert_eq!(
+            headlines,
+            ["p.toml:3:49: error: unknown security group `lb`"]
+        );
+        assert_eq!(policy.group("web"), Some(0));
+        assert!(policy.security_groups[0].ingress.is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_one_error() {
+        let src = SourceFile::new("t.toml", "name = \n".to_string());
+        let Err(d) = resolve(&src) else {
+            panic!("resolves")
+        };
+        assert_eq!(d.0.len(), 1);
+        assert!(d.0[0].headline().starts_with("t.toml:1:"), "{d}");
+        assert!(d.0[0].message.starts_with("invalid topology file"), "{d}");
+    }
+}

@@ -281,3 +281,51 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{diagnostics, hint, load};
+    use crate::model::{NextHop, NodeKind};
+
+    #[test]
+    fn a_host_routes_by_default_via_the_router_on_its_lan() {
+        let (t, _) = load(
+            "\n[[site.lan]]\nname = \"lab\"\ncidr = \"192.168.2.0/24\"\n\n[[site.router]]\nname = \"r\"\ninterfaces = [{ lan = \"lab\", ip = \"192.168.2.1\" }]\n\n[[site.host]]\nname = \"bench\"\nlan = \"lab\"\nip = \"192.168.2.20\"\n",
+        );
+        let bench = &t.nodes[t.node_by_name("bench").expect("bench")];
+        assert_eq!(bench.kind, NodeKind::OfficeHost);
+        assert_eq!(
+            bench.routes[0].next_hop,
+            NextHop::Via("192.168.2.1".parse().expect("an address"))
+        );
+        assert_eq!(t.sites[0].lans, [0, 1]);
+    }
+
+    #[test]
+    fn overlapping_lans_are_an_error() {
+        let extra = "\n[[site.lan]]\nname = \"lan2\"\ncidr = \"192.168.1.128/25\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:4:8: error: LAN block 192.168.1.128/25 overlaps LAN `lan` (192.168.1.0/24)"]
+        );
+        assert_eq!(hint(extra), "office LANs must not overlap");
+    }
+
+    #[test]
+    fn a_next_hop_off_the_routers_lans_is_an_error() {
+        let extra = "\n[[site.router]]\nname = \"r\"\ninterfaces = [{ lan = \"lan\", ip = \"192.168.1.2\" }]\nroutes = [{ prefix = \"10.9.0.0/16\", via = \"192.168.7.1\" }]\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:5:43: error: next hop 192.168.7.1 is not on any LAN of `r`"]
+        );
+    }
+
+    #[test]
+    fn an_office_router_cannot_have_security_groups() {
+        let extra = "\n[[site.router]]\nname = \"r\"\ninterfaces = [{ lan = \"lan\", ip = \"192.168.1.2\" }]\nsecurity_groups = [\"default\"]\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:5:20: error: an office router cannot have security groups"]
+        );
+    }
+}

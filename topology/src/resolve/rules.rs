@@ -383,3 +383,60 @@ impl Resolver<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{diagnostics, hint, load};
+    use crate::nacl::NaclAction;
+    use crate::security_group::Peer;
+    use crate::traffic::{PortRange, Traffic};
+
+    #[test]
+    fn rules_resolve_their_traffic_and_peers() {
+        let (t, _) = load(
+            "\n[[security_group]]\nname = \"web\"\ningress = [{ protocol = \"tcp\", ports = \"1024-2047\", sg = \"web\" }]\n\n[[vpc.nacl]]\nname = \"acl\"\ningress = [\n  { rule = 200, action = \"deny\", protocol = \"icmp\", cidr = \"0.0.0.0/0\" },\n  { rule = 100, action = \"allow\", protocol = \"-1\", cidr = \"10.0.0.0/8\" },\n]\n",
+        );
+        let web = &t.security_groups[0];
+        assert_eq!(
+            web.ingress[0].traffic,
+            Traffic::Tcp(PortRange {
+                from: 1024,
+                to: 2047
+            })
+        );
+        assert_eq!(web.ingress[0].peer, Peer::SecurityGroup(0));
+        assert_eq!(web.egress.len(), 1, "egress omitted: allow all");
+        let acl = &t.nacls[0];
+        let numbers: Vec<u16> = acl.ingress.iter().map(|r| r.number).collect();
+        assert_eq!(numbers, [100, 200]);
+        assert_eq!(acl.ingress[1].action, NaclAction::Deny);
+    }
+
+    #[test]
+    fn a_rule_without_a_peer_is_an_error() {
+        let extra = "\n[[security_group]]\nname = \"web\"\ningress = [{ protocol = \"tcp\", ports = 80 }]\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:4:25: error: security-group rule has no peer"]
+        );
+    }
+
+    #[test]
+    fn a_duplicate_acl_rule_number_is_an_error() {
+        let extra = "\n[[vpc.nacl]]\nname = \"acl\"\negress = [\n  { rule = 100, action = \"allow\", protocol = \"-1\", cidr = \"0.0.0.0/0\" },\n  { rule = 100, action = \"deny\", protocol = \"-1\", cidr = \"0.0.0.0/0\" },\n]\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:6:12: error: duplicate outbound rule number 100 in network ACL `acl`"]
+        );
+        assert!(hint(extra).starts_with("rule 100 is already on line"));
+    }
+
+    #[test]
+    fn a_udp_rule_with_an_icmp_type_is_an_error() {
+        let extra = "\n[[security_group]]\nname = \"dns\"\ningress = [{ protocol = \"udp\", ports = 53, icmp_type = 3, cidr = \"0.0.0.0/0\" }]\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:4:56: error: udp rule has an ICMP type or code"]
+        );
+    }
+}

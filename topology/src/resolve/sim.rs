@@ -131,3 +131,41 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{diagnostics, hint, load};
+    use crate::model::LoadBalancerMode;
+
+    #[test]
+    fn start_commands_name_their_nodes_and_ports() {
+        let (t, _) = load(
+            "\n[sim]\nload_balancer = \"haproxy\"\n\n[[sim.start]]\nnodes = [\"pc\", \"gw\"]\ncommand = \"python3 -m http.server 80\"\ntcp_ports = [80]\n",
+        );
+        assert_eq!(t.sim.load_balancer, LoadBalancerMode::Haproxy);
+        let s = &t.sim.start[0];
+        assert_eq!(s.nodes.len(), 2);
+        assert_eq!(s.tcp_ports, [80]);
+    }
+
+    #[test]
+    fn a_port_served_twice_is_an_error() {
+        let extra = "\n[[sim.start]]\nnode = \"pc\"\ncommand = \"a\"\ntcp_ports = [80]\n\n[[sim.start]]\nnode = \"pc\"\ncommand = \"b\"\ntcp_ports = [80]\n";
+        let got = diagnostics(extra);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("t.toml:10:14: error: TCP port 80 of node `pc` is already served by the start command on line"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_load_balancer_mode_suggests_the_nearest() {
+        let extra = "\n[sim]\nload_balancer = \"HAProxy\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:3:17: error: unknown load balancer mode `HAProxy`"]
+        );
+        assert_eq!(hint(extra), "did you mean `haproxy`?");
+    }
+}

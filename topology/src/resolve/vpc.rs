@@ -395,3 +395,57 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{diagnostics, hint, load};
+    use crate::route_table::RouteTarget;
+
+    #[test]
+    fn zones_tables_and_acls_get_their_defaults() {
+        let (t, _) = load(
+            "\n[[vpc.route_table]]\nname = \"rt\"\nroutes = [{ prefix = \"0.0.0.0/0\", target = \"vgw\" }]\n",
+        );
+        let vpc = t.vpc.as_ref().expect("a VPC");
+        assert_eq!(vpc.azs, ["ap-northeast-2a", "ap-northeast-2c"]);
+        assert_eq!(t.subnets[1].az, "ap-northeast-2c");
+        // no main table in the file: an implicit one after `rt`
+        assert_eq!(vpc.main_route_table, 1);
+        assert_eq!(t.route_tables[1].name, "main");
+        assert_eq!(t.subnets[0].route_table, 1);
+        assert_eq!(t.route_tables[0].routes.len(), 2);
+        assert_eq!(t.route_tables[0].routes[1].target, RouteTarget::Vgw);
+        assert_eq!(t.nacls[vpc.default_nacl].name, "default");
+    }
+
+    #[test]
+    fn a_subnet_outside_the_vpc_is_an_error() {
+        let extra = "\n[[vpc.subnet]]\nname = \"far\"\naz = \"a\"\ncidr = \"10.1.0.0/24\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:5:8: error: subnet block 10.1.0.0/24 is outside the VPC block 10.0.0.0/16"]
+        );
+    }
+
+    #[test]
+    fn a_second_main_table_is_an_error() {
+        let extra = "\n[[vpc.route_table]]\nname = \"one\"\nmain = true\n\n[[vpc.route_table]]\nname = \"two\"\nmain = true\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:7:8: error: route table `two` is the second main table"]
+        );
+        assert_eq!(
+            hint(extra),
+            "`one` is already main; a VPC has one main table"
+        );
+    }
+
+    #[test]
+    fn a_route_for_the_vpc_block_is_an_error() {
+        let extra = "\n[[vpc.route_table]]\nname = \"rt\"\nroutes = [{ prefix = \"10.0.0.0/16\", target = \"vgw\" }]\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:4:22: error: route 10.0.0.0/16 is the VPC's own block"]
+        );
+    }
+}
