@@ -10,6 +10,7 @@ use sim::apply::{self, Programs};
 use sim::compare::{self, TestOptions};
 use sim::link::LinkChange;
 use sim::plan;
+use topology::units::UnitError;
 
 /// `vifgate sim ...`
 #[derive(Subcommand)]
@@ -195,19 +196,21 @@ fn the_lab(lab: Option<String>) -> Result<String> {
 
 /// A duration as topology files write them (`20ms`, `500us`, `1s`).
 fn parse_duration(s: &str) -> Result<Duration> {
-    match topology::resolve::parse_duration(s) {
-        Some(Ok(d)) if d <= Duration::from_secs(10) => Ok(d),
-        Some(_) => bail!("`{s}`: from 0 to 10s"),
-        None => bail!("`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s"),
+    match topology::units::parse_duration(s) {
+        Ok(d) if d <= Duration::from_secs(10) => Ok(d),
+        Ok(_) | Err(UnitError::OutOfRange) => bail!("`{s}`: from 0 to 10s"),
+        Err(UnitError::Malformed) => {
+            bail!("`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s")
+        }
     }
 }
 
 /// A percentage (`1%`, `0.5%`).
 fn parse_percent(s: &str) -> Result<f64> {
-    match topology::resolve::parse_percent(s) {
-        Some(v) if (0.0..=100.0).contains(&v) => Ok(v),
-        Some(_) => bail!("`{s}`: between 0% and 100%"),
-        None => bail!("`{s}` is not a percentage (e.g. 1%)"),
+    match topology::units::parse_percent(s) {
+        Ok(v) => Ok(v),
+        Err(UnitError::OutOfRange) => bail!("`{s}`: between 0% and 100%"),
+        Err(UnitError::Malformed) => bail!("`{s}` is not a percentage (e.g. 1%)"),
     }
 }
 
@@ -294,7 +297,8 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                     loss_percent: change.loss.as_deref().map(parse_percent).transpose()?,
                     rate_bps: match change.rate.as_deref() {
                         Some(r) => Some(
-                            plan::parse_rate(r)
+                            topology::units::parse_rate_bps(r)
+                                .ok()
                                 .with_context(|| format!("`{r}` is not a rate (e.g. 100mbit)"))?,
                         ),
                         None => None,

@@ -15,13 +15,11 @@ use topology::diag::{Diagnostics, Reporter, Severity, SourceFile};
 use topology::format::{RawNacl, RawPrefixList, RawSecurityGroup};
 use topology::nacl::NetworkAcl;
 use topology::security_group::{SecurityGroup, SgId};
+use topology::units::fmt_duration;
 
 use crate::impair::{ImpairConfig, DEFAULT_QUEUE, MAX_QUEUE};
 use crate::keys::PublicKey;
 use crate::routing::{Route, RouteSource};
-/// Durations, percentages and plain decimals are written as in topology
-/// files (`2ms`, `1%`): one parser for both.
-pub use topology::resolve::{fmt_duration, parse_duration};
 
 type Str = Spanned<String>;
 type Int = Spanned<i64>;
@@ -841,39 +839,6 @@ mod tests {
         let i = c.impair.expect("[impair]");
         assert_eq!(i.delay, Duration::from_micros(250));
         assert_eq!(i.loss, 1.0);
-    }
-
-    #[test]
-    fn durations_and_their_spelling() {
-        let ok = |s: &str| parse_duration(s).and_then(Result::ok);
-        assert_eq!(ok("250us"), Some(Duration::from_micros(250)));
-        assert_eq!(ok("250µs"), Some(Duration::from_micros(250)));
-        assert_eq!(ok("2ms"), Some(Duration::from_millis(2)));
-        assert_eq!(ok("1.5ms"), Some(Duration::from_micros(1500)));
-        assert_eq!(ok("0.0005s"), Some(Duration::from_micros(500)));
-        assert_eq!(ok("1s"), Some(Duration::from_secs(1)));
-        assert_eq!(ok("0ms"), Some(Duration::ZERO));
-        assert_eq!(
-            ok("1.0000000019s"),
-            Some(Duration::from_nanos(1_000_000_001))
-        );
-        for bad in [
-            "", "2", "ms", "2 m", "1e3ms", ".5ms", "5.ms", "inf s", "2msec", "1h",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-        assert_eq!(parse_duration("-1ms"), Some(Err(())));
-        assert_eq!(parse_duration("99999999999999999999s"), Some(Err(())));
-        for (d, s) in [
-            (Duration::ZERO, "0s"),
-            (Duration::from_micros(250), "250us"),
-            (Duration::from_micros(1500), "1.5ms"),
-            (Duration::from_millis(20), "20ms"),
-            (Duration::from_secs(10), "10s"),
-            (Duration::from_nanos(5), "5ns"),
-        ] {
-            assert_eq!(fmt_duration(d), s);
-        }
     }
 
     #[test]

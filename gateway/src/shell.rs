@@ -39,10 +39,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
-use crate::config::{self, fmt_duration, GatewayConfig};
+use crate::config::{self, GatewayConfig};
 use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::router::{Io, Router, BUFFER_SIZE};
 use crate::udp_gso::{self, UdpBatch};
+use topology::units::fmt_duration;
 
 /// Reads from one source before the loop looks at the others.
 pub const BATCH: usize = 64;

@@ -264,26 +264,11 @@ fn nonzero_ns(d: Option<Duration>) -> Option<u64> {
         .filter(|ns| *ns != 0)
 }
 
-/// `1 Gbit/s`, `100 Mbit/s`, `1.5 Mbit/s`, `800 bit/s`.
-pub fn human_rate(bps: u64) -> String {
-    for (unit, div) in [("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)] {
-        let v = bps as f64 / div;
-        if v >= 1.0 {
-            return if v.fract() == 0.0 {
-                format!("{v:.0} {unit}")
-            } else {
-                format!("{} {unit}", (v * 1000.0).round() / 1000.0)
-            };
-        }
-    }
-    format!("{bps} bit/s")
-}
-
 impl fmt::Display for Shaping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         if let Some(r) = self.rate_bps {
-            parts.push(format!("rate {}", human_rate(r)));
+            parts.push(format!("rate {}", topology::units::fmt_rate(r)));
         }
         if let Some(d) = self.delay {
             parts.push(format!("delay {d:?}"));

@@ -418,26 +418,6 @@ pub fn ns_token(name: &str) -> String {
         .collect()
 }
 
-/// Parses `1Gbps`, `500Mbps`, `10 Gbps`, `100mbit`.
-pub fn parse_rate(s: &str) -> Option<u64> {
-    let t = s.trim().to_ascii_lowercase().replace(' ', "");
-    let digits: String = t
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    let unit = &t[digits.len()..];
-    let n: f64 = digits.parse().ok()?;
-    let mult = match unit {
-        "gbps" | "gbit" | "gbit/s" | "g" => 1e9,
-        "mbps" | "mbit" | "mbit/s" | "m" => 1e6,
-        "kbps" | "kbit" | "kbit/s" | "k" => 1e3,
-        "bps" | "bit" | "" => 1.0,
-        _ => return None,
-    };
-    let v = n * mult;
-    (v >= 1.0 && v.is_finite()).then_some(v as u64)
-}
-
 /// The services the static matrix and the probes use: TCP on
 /// `tcp_ports`, plus every service an `[[expect]]` names.
 pub fn services(t: &Topology, tcp_ports: &[u16]) -> Vec<Service> {
@@ -1333,14 +1313,6 @@ mod tests {
             plan(&example(), "Bad.Name", &[22]),
             Err(PlanError::LabName(_))
         ));
-    }
-
-    #[test]
-    fn rates() {
-        assert_eq!(parse_rate("1Gbps"), Some(1_000_000_000));
-        assert_eq!(parse_rate("500 Mbps"), Some(500_000_000));
-        assert_eq!(parse_rate("100mbit"), Some(100_000_000));
-        assert_eq!(parse_rate("fast"), None);
     }
 
     #[test]

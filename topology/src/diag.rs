@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-use crate::resolve::{fmt_duration, parse_decimal, parse_duration, parse_percent};
+use crate::units::{fmt_duration, parse_decimal, parse_duration, parse_percent, UnitError};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -366,13 +366,13 @@ impl<'a> Reporter<'a> {
             }
         };
         match parse_duration(&text) {
-            Some(Ok(d)) if d <= max => Some(d),
-            Some(_) => {
+            Ok(d) if d <= max => Some(d),
+            Ok(_) | Err(UnitError::OutOfRange) => {
                 let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
                 d.expected = Some(format!("{what} from 0s to {}", fmt_duration(max)));
                 None
             }
-            None => {
+            Err(UnitError::Malformed) => {
                 let d = self.error(v.span(), format!("`{text}` is not a duration"));
                 d.expected = Some(EXPECTED.into());
                 if parse_decimal(text.trim()).is_some() {
@@ -407,18 +407,20 @@ impl<'a> Reporter<'a> {
             });
             return None;
         }
-        let Some(number) = parse_percent(&text) else {
-            let d = self.error(v.span(), format!("`{text}` is not a percentage"));
-            d.expected = Some(EXPECTED.into());
-            d.hint = Some("write a number and `%`, like \"1%\"".into());
-            return None;
-        };
-        if !(0.0..=100.0).contains(&number) {
-            let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
-            d.expected = Some(format!("{what} from 0% to 100%"));
-            return None;
+        match parse_percent(&text) {
+            Ok(number) => Some(number),
+            Err(UnitError::Malformed) => {
+                let d = self.error(v.span(), format!("`{text}` is not a percentage"));
+                d.expected = Some(EXPECTED.into());
+                d.hint = Some("write a number and `%`, like \"1%\"".into());
+                None
+            }
+            Err(UnitError::OutOfRange) => {
+                let d = self.error(v.span(), format!("{what} {} is out of range", text.trim()));
+                d.expected = Some(format!("{what} from 0% to 100%"));
+                None
+            }
         }
-        Some(number)
     }
 }
 

@@ -25,6 +25,7 @@ pub mod route_table;
 pub mod security_group;
 pub mod synth;
 pub mod traffic;
+pub mod units;
 
 use std::path::Path;
 

@@ -1,0 +1,801 @@
+//! From the file's raw form to a checked [`Topology`]: names resolved,
+//! defaults filled in the AWS way, every mistake reported with its place.
+//!
+//! This file holds the entry points ([`resolve`], [`resolve_policy`]), the
+//! [`Resolver`] and its name lookups, the node and address books, and the
+//! order in which the parts of a file are resolved; each part has its own
+//! file, as in `cfn::mapping`:
+//!
+//! - `office.rs`: sites, LANs, routers, gateways, hosts;
+//! - `vpc.rs`: the VPC block, zones, network ACLs, subnets, route tables;
+//! - `compute.rs`: NAT gateways, instances, databases, load balancers and
+//!   Auto Scaling groups;
+//! - `hybrid.rs`: Direct Connect, the VPN, VGW route propagation;
+//! - `rules.rs`: security groups, their rules and network-ACL rules;
+//! - `sim.rs`: the `[sim]` settings.
+
+mod compute;
+mod hybrid;
+mod office;
+mod rules;
+mod sim;
+mod vpc;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use crate::analysis::{Service, Target, Verdict};
+use crate::diag::{did_you_mean, Diagnostics, Reporter, Severity, SourceFile};
+use crate::format::*;
+use crate::model::*;
+use crate::nacl::NetworkAcl;
+use crate::route_table::RouteOrigin;
+use crate::security_group::SecurityGroup;
+use crate::traffic::{is_public, PortRange};
+
+/// AWS quota: rules per security group and direction.
+pub const MAX_SG_RULES: usize = 60;
+/// AWS quota: rules per network ACL and direction.
+pub const MAX_NACL_RULES: usize = 20;
+/// AWS quota: security groups per network interface.
+pub const MAX_SGS_PER_INTERFACE: usize = 5;
+/// AWS limit: prefixes a customer may advertise on a private VIF.
+pub const MAX_VIF_PREFIXES: usize = 100;
+/// Largest latency or jitter of the emulated Direct Connect link.
+pub const MAX_LINK_DELAY: Duration = Duration::from_secs(10);
+/// Smallest bandwidth of the Direct Connect connection, bits per second.
+pub const MIN_BANDWIDTH_BPS: u64 = 1_000;
+/// Largest bandwidth of the Direct Connect connection, bits per second.
+pub const MAX_BANDWIDTH_BPS: u64 = 1_000_000_000_000;
+
+/// Parses and checks a topology. Warnings come back with the topology;
+/// any error means no topology.
+pub fn resolve(src: &SourceFile) -> Result<(Topology, Diagnostics), Diagnostics> {
+    let raw: RawTopology = match toml::from_str(src.text()) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let msg = e.message().trim().to_string();
+            let d = src
+                .diagnostic(
+                    Severity::Error,
+                    e.span(),
+                    format!("invalid topology file: {msg}"),
+                )
+                .hint("see docs/topology.md for the format");
+            return Err(Diagnostics(vec![d]));
+        }
+    };
+    let mut r = Resolver::new(src);
+    let topo = r.topology(&raw);
+    let diags = r.rep.finish();
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((topo, diags))
+    }
+}
+
+/// Security groups, prefix lists and network ACLs on their own, resolved
+/// with the same checks and messages as in a topology file: what the
+/// gateway's config carries inline.
+#[derive(Debug, Clone, Default)]
+pub struct StandalonePolicy {
+    /// The groups, in file order.
+    pub security_groups: Vec<SecurityGroup>,
+    /// The prefix lists, in file order.
+    pub prefix_lists: Vec<PrefixList>,
+    /// The network ACLs, in file order.
+    pub nacls: Vec<NetworkAcl>,
+}
+
+impl StandalonePolicy {
+    /// The index of a group by name.
+    pub fn group(&self, name: &str) -> Option<usize> {
+        self.security_groups.iter().position(|g| g.name == name)
+    }
+
+    /// The index of a network ACL by name.
+    pub fn nacl(&self, name: &str) -> Option<usize> {
+        self.nacls.iter().position(|n| n.name == name)
+    }
+}
+
+/// Resolves groups, prefix lists and ACLs given in their raw form from a
+/// file `src` (for positions). Errors and warnings come back together;
+/// the policy is usable when none is an error.
+pub fn resolve_policy(
+    src: &SourceFile,
+    groups: &[RawSecurityGroup],
+    prefix_lists: &[RawPrefixList],
+    nacls: &[RawNacl],
+) -> (StandalonePolicy, Diagnostics) {
+    let mut r = Resolver::new(src);
+    let pl_names = r.names("prefix list", prefix_lists.iter().map(|p| &p.name));
+    let sg_names = r.names("security group", groups.iter().map(|g| &g.name));
+    let _ = r.names("network ACL", nacls.iter().map(|n| &n.name));
+    let mut out = StandalonePolicy::default();
+    for p in prefix_lists {
+        let cidrs = p.cidrs.iter().filter_map(|c| r.cidr(c)).collect();
+        out.prefix_lists.push(PrefixList {
+            name: p.name.get_ref().clone(),
+            cidrs,
+        });
+    }
+    for g in groups {
+        let ingress = r.sg_rules(&g.ingress, &sg_names, &pl_names);
+        let egress = match &g.egress {
+            None => vec![SecurityGroup::allow_all_egress()],
+            Some(rules) => r.sg_rules(rules.get_ref(), &sg_names, &pl_names),
+        };
+        out.security_groups.push(SecurityGroup {
+            name: g.name.get_ref().clone(),
+            description: g.description.clone(),
+            ingress,
+            egress,
+        });
+    }
+    for n in nacls {
+        let ingress = r.nacl_rules(&n.ingress, "inbound", n);
+        let egress = r.nacl_rules(&n.egress, "outbound", n);
+        out.nacls.push(NetworkAcl {
+            name: n.name.get_ref().clone(),
+            ingress,
+            egress,
+        });
+    }
+    (out, r.rep.finish())
+}
+
+/// The resolver: a [`Reporter`] (diagnostics and value checks) plus the
+/// name lookups of the topology format.
+struct Resolver<'a> {
+    rep: Reporter<'a>,
+}
+
+impl<'a> std::ops::Deref for Resolver<'a> {
+    type Target = Reporter<'a>;
+    fn deref(&self) -> &Reporter<'a> {
+        &self.rep
+    }
+}
+
+impl std::ops::DerefMut for Resolver<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rep
+    }
+}
+
+type Names = HashMap<String, usize>;
+
+impl<'a> Resolver<'a> {
+    fn new(src: &'a SourceFile) -> Self {
+        Resolver {
+            rep: Reporter::new(src),
+        }
+    }
+
+    /// The index of `name` among `names` of a `kind`, or an error listing
+    /// the known names with the nearest one as a hint.
+    fn lookup(&mut self, kind: &str, name: &Str, names: &Names) -> Option<usize> {
+        if let Some(i) = names.get(name.get_ref()) {
+            return Some(*i);
+        }
+        let mut known: Vec<&str> = names.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        let hint = did_you_mean(name.get_ref(), known.iter().copied())
+            .map(|s| format!("did you mean `{s}`?"));
+        let a = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        let expected = if known.is_empty() {
+            format!("the name of {a} {kind}, but none is defined")
+        } else {
+            format!("the name of {a} {kind}: {}", list(&known))
+        };
+        let d = self.error(name.span(), format!("unknown {kind} `{}`", name.get_ref()));
+        d.expected = Some(expected);
+        d.hint = hint;
+        None
+    }
+
+    /// Registers names of one kind, reporting duplicates.
+    fn names<'r, I>(&mut self, kind: &str, items: I) -> Names
+    where
+        I: IntoIterator<Item = &'r Str>,
+    {
+        let mut names = Names::new();
+        let mut first: HashMap<String, usize> = HashMap::new();
+        for (i, n) in items.into_iter().enumerate() {
+            if let Some(line) = first.get(n.get_ref()) {
+                let line = *line;
+                let d = self.error(n.span(), format!("duplicate {kind} name `{}`", n.get_ref()));
+                d.hint = Some(format!(
+                    "the first one is on line {line}; names must be unique"
+                ));
+                continue;
+            }
+            first.insert(n.get_ref().clone(), self.src.line_col(n.span().start).0);
+            names.insert(n.get_ref().clone(), i);
+        }
+        names
+    }
+
+    /// The whole file, in the order its parts name each other.
+    fn topology(&mut self, raw: &RawTopology) -> Topology {
+        let mut t = Topology {
+            name: raw
+                .name
+                .as_ref()
+                .map(|n| n.get_ref().clone())
+                .unwrap_or_else(|| "topology".into()),
+            sites: vec![],
+            lans: vec![],
+            vpc: None,
+            subnets: vec![],
+            route_tables: vec![],
+            nacls: vec![],
+            security_groups: vec![],
+            prefix_lists: vec![],
+            nodes: vec![],
+            dx_connection: None,
+            vifs: vec![],
+            vpn: None,
+            auto_scaling_groups: vec![],
+            expectations: vec![],
+            sim: SimSettings::default(),
+            addr_owner: Default::default(),
+            public_owner: Default::default(),
+            sg_members: vec![],
+            sg_index: Default::default(),
+            vgw_table: Default::default(),
+            office_ribs: HashMap::new(),
+        };
+
+        // prefix lists
+        let pl_names = self.names("prefix list", raw.prefix_list.iter().map(|p| &p.name));
+        for p in &raw.prefix_list {
+            let cidrs = p.cidrs.iter().filter_map(|c| self.cidr(c)).collect();
+            t.prefix_lists.push(PrefixList {
+                name: p.name.get_ref().clone(),
+                cidrs,
+            });
+        }
+
+        // security groups: names first, rules once every name is known
+        let (sg_names, default_sg) = self.security_groups(raw, &mut t, &pl_names);
+
+        // the address space: every assigned address, to find duplicates
+        let mut addrs = AddressBook::default();
+
+        // office
+        let mut node_names = NodeNames::default();
+        self.office(raw, &mut t, &mut node_names, &mut addrs, &sg_names);
+
+        // vpc
+        if let Some(v) = &raw.vpc {
+            self.vpc(
+                v,
+                &mut t,
+                &mut node_names,
+                &mut addrs,
+                &sg_names,
+                default_sg,
+            );
+        }
+
+        // office LANs and the VPC must not overlap: the VGW would have two
+        // ways to the same address
+        if let Some(vpc) = &t.vpc {
+            let lans = raw.site.iter().flat_map(|s| s.lan.iter());
+            for (lan, raw_lan) in t.lans.iter().zip(lans) {
+                let valid = raw_lan
+                    .cidr
+                    .get_ref()
+                    .parse::<Ipv4Net>()
+                    .is_ok_and(|n| n.trunc() == n);
+                if valid
+                    && (vpc.cidr.contains(&lan.cidr.network())
+                        || lan.cidr.contains(&vpc.cidr.network()))
+                {
+                    let d = self.error(
+                        raw_lan.cidr.span(),
+                        format!("LAN block {} overlaps the VPC block {}", lan.cidr, vpc.cidr),
+                    );
+                    d.hint = Some(
+                        "office and VPC addresses must be distinct for routing over the VIF".into(),
+                    );
+                }
+            }
+        }
+
+        // internet
+        if let Some(i) = &raw.internet {
+            self.internet(i, &mut t, &mut node_names, &mut addrs);
+        }
+
+        // direct connect and vpn attach to office nodes
+        node_names.finish(&t);
+        self.direct_connect(raw, &mut t, &node_names);
+        self.vpn(raw, &mut t, &node_names);
+
+        // office routers' next hops must be on their LANs
+        self.check_office_routes(raw, &t, &node_names);
+
+        // indexes
+        self.index(&mut t, &addrs);
+
+        // propagated routes into VPC tables
+        self.propagate(raw, &mut t);
+
+        // expectations last: they may name anything
+        for e in &raw.expect {
+            if let Some(x) = self.expectation(e, &t, &node_names) {
+                t.expectations.push(x);
+            }
+        }
+
+        // simulator settings: they name nodes, ASG instances included
+        if let Some(sim) = &raw.sim {
+            t.sim = self.sim(sim, &t, &node_names);
+        }
+        t
+    }
+
+    /// `[internet]`: one node with a public address.
+    fn internet(
+        &mut self,
+        i: &RawInternet,
+        t: &mut Topology,
+        nodes: &mut NodeNames,
+        addrs: &mut AddressBook,
+    ) {
+        let name = i
+            .name
+            .clone()
+            .unwrap_or_else(|| Str::new(i.ip.span(), "internet".into()));
+        if let Some(ip) = self.ip(&i.ip) {
+            if !is_public(ip) {
+                let d = self.error(i.ip.span(), format!("internet address {ip} is not public"));
+                d.expected = Some("a public address, e.g. 198.51.100.10".into());
+            }
+            addrs.add(self, ip, &i.ip, name.get_ref());
+            if nodes.add(self, &name) {
+                t.nodes.push(Node {
+                    name: name.get_ref().clone(),
+                    kind: NodeKind::Internet,
+                    interfaces: vec![Interface {
+                        name: "eth0".into(),
+                        attachment: Attachment::Internet,
+                        ip,
+                        public_ip: Some(ip),
+                    }],
+                    security_groups: vec![],
+                    routes: vec![],
+                    ephemeral_ports: PortRange::LINUX_EPHEMERAL,
+                    source_dest_check: true,
+                });
+            }
+        }
+    }
+
+    /// Whether `ip` is a usable address of `net` (`what` names it):
+    /// inside, not its network or broadcast address, and with `aws` not one
+    /// of the five addresses AWS reserves.
+    fn check_in(&mut self, ip: Ipv4Addr, net: Ipv4Net, s: &Str, what: &str, aws: bool) -> bool {
+        if !net.contains(&ip) {
+            let d = self.error(s.span(), format!("address {ip} is outside {what} ({net})"));
+            d.expected = Some(format!("an address in {net}"));
+            return false;
+        }
+        if !aws && net.prefix_len() <= 30 && (ip == net.network() || ip == net.broadcast()) {
+            let d = self.error(
+                s.span(),
+                format!("address {ip} is the network or broadcast address of {what} ({net})"),
+            );
+            d.expected = Some(format!(
+                "a host address from {} to {}",
+                Ipv4Addr::from(u32::from(net.network()) + 1),
+                Ipv4Addr::from(u32::from(net.broadcast()) - 1)
+            ));
+            return false;
+        }
+        if aws {
+            let n = u32::from(net.network());
+            let a = u32::from(ip);
+            if a - n < 4 || ip == net.broadcast() {
+                let d = self.error(
+                    s.span(),
+                    format!("address {ip} is reserved by AWS in {what} ({net})"),
+                );
+                d.expected = Some(format!(
+                    "an address from {} to {}",
+                    Ipv4Addr::from(n + 4),
+                    Ipv4Addr::from(u32::from(net.broadcast()) - 1)
+                ));
+                d.hint = Some(
+                    "AWS keeps the first four addresses and the last one of every subnet".into(),
+                );
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The derived indexes: address owners, group members and the office
+    /// routers' RIBs.
+    fn index(&mut self, t: &mut Topology, addrs: &AddressBook) {
+        let _ = addrs;
+        for (n, node) in t.nodes.iter().enumerate() {
+            for (i, iface) in node.interfaces.iter().enumerate() {
+                t.addr_owner.entry(iface.ip).or_insert((n, i));
+                if let Some(p) = iface.public_ip {
+                    if node.kind != NodeKind::Internet {
+                        t.public_owner.entry(p).or_insert((n, i));
+                    }
+                }
+            }
+        }
+        t.sg_index = crate::security_group::SgIndex::new(&t.security_groups);
+        t.sg_members = vec![vec![]; t.security_groups.len()];
+        for node in &t.nodes {
+            if !node.in_vpc() {
+                continue;
+            }
+            for &g in &node.security_groups {
+                t.sg_members[g].extend(node.interfaces.iter().map(|i| i.ip));
+            }
+        }
+        for m in &mut t.sg_members {
+            m.sort_unstable();
+            m.dedup();
+        }
+        for (n, node) in t.nodes.iter().enumerate() {
+            if matches!(
+                node.kind,
+                NodeKind::OfficeHost | NodeKind::OfficeRouter | NodeKind::Gateway
+            ) {
+                let mut routes: Vec<OfficeRoute> = node
+                    .interfaces
+                    .iter()
+                    .filter_map(|i| match i.attachment {
+                        Attachment::Lan(l) => Some(OfficeRoute {
+                            prefix: t.lans[l].cidr,
+                            next_hop: NextHop::Connected(l),
+                            origin: RouteOrigin::Local,
+                            source: "local".into(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                routes.extend(node.routes.iter().cloned());
+                t.office_ribs.insert(n, OfficeRib::new(routes));
+            }
+        }
+    }
+
+    /// `[[expect]]`: a flow and the verdict the analysis must give.
+    fn expectation(
+        &mut self,
+        e: &RawExpect,
+        t: &Topology,
+        nodes: &NodeNames,
+    ) -> Option<Expectation> {
+        let from = self.lookup("node", &e.from, &nodes.names);
+        let to = match e.to.get_ref().parse::<Ipv4Addr>() {
+            Ok(a) => Some(Target::Addr(a)),
+            Err(_) => self.lookup("node", &e.to, &nodes.names).map(Target::Node),
+        };
+        let port = match &e.port {
+            Some(p) => self.int_in(p, 1, 65535, "port").map(|p| Some(p as u16)),
+            None => Some(None),
+        };
+        let service =
+            port.and_then(
+                |port| match Service::new(&e.protocol.get_ref().as_text(), port) {
+                    Ok(s) => Some(s),
+                    Err(msg) => {
+                        let d = self.error(e.protocol.span(), msg);
+                        d.expected = Some("tcp or udp with `port`, icmp without".into());
+                        None
+                    }
+                },
+            );
+        let verdict = match Verdict::parse(e.verdict.get_ref()) {
+            Some(v) => Some(v),
+            None => {
+                let d = self.error(
+                    e.verdict.span(),
+                    format!("unknown verdict `{}`", e.verdict.get_ref()),
+                );
+                d.expected = Some("ACCEPTED, DENIED or NO_ROUTE".into());
+                d.hint = did_you_mean(
+                    &e.verdict.get_ref().to_ascii_uppercase(),
+                    ["ACCEPTED", "DENIED", "NO_ROUTE"],
+                )
+                .map(|v| format!("did you mean `{v}`? verdicts are upper case"));
+                None
+            }
+        };
+        let _ = t;
+        if let (Some(f), Some(Target::Node(to))) = (from, to) {
+            if f == to {
+                let d = self.error(e.to.span(), "an expectation from a node to itself");
+                d.hint = Some("name another node or an address".into());
+            }
+        }
+        Some(Expectation {
+            from: from?,
+            to: to?,
+            service: service?,
+            verdict: verdict?,
+            description: e.description.clone(),
+            line: self.src.line_col(e.from.span().start).0,
+        })
+    }
+}
+
+/// Node names: one namespace for every kind of node.
+#[derive(Default)]
+struct NodeNames {
+    names: Names,
+    /// Office routers and gateways, for VIF/VPN ends.
+    office: Names,
+    lines: HashMap<String, usize>,
+}
+
+impl NodeNames {
+    /// Registers a node name; false (and an error) for a duplicate.
+    fn add(&mut self, r: &mut Resolver<'_>, name: &Str) -> bool {
+        if let Some(line) = self.lines.get(name.get_ref()) {
+            let line = *line;
+            let d = r.error(
+                name.span(),
+                format!("duplicate node name `{}`", name.get_ref()),
+            );
+            d.hint = Some(format!(
+                "the first one is on line {line}; node names must be unique"
+            ));
+            return false;
+        }
+        self.lines
+            .insert(name.get_ref().clone(), r.src.line_col(name.span().start).0);
+        true
+    }
+}
+
+/// Every address assigned so far, to find duplicates and free addresses.
+#[derive(Default)]
+struct AddressBook {
+    used: HashMap<Ipv4Addr, (String, usize)>,
+}
+
+impl AddressBook {
+    fn add(&mut self, r: &mut Resolver<'_>, ip: Ipv4Addr, at: &Str, owner: &str) {
+        if let Some((other, line)) = self.used.get(&ip) {
+            let (other, line) = (other.clone(), *line);
+            let d = r.error(
+                at.span(),
+                format!("address {ip} is already used by `{other}`"),
+            );
+            d.hint = Some(format!(
+                "see line {line}; every address belongs to one interface"
+            ));
+            return;
+        }
+        self.used
+            .insert(ip, (owner.to_string(), r.src.line_col(at.span().start).0));
+    }
+
+    fn first_free(&self, net: Ipv4Net) -> Option<Ipv4Addr> {
+        let lo = u32::from(net.network()) + 4;
+        let hi = u32::from(net.broadcast());
+        (lo..hi)
+            .map(Ipv4Addr::from)
+            .find(|a| !self.used.contains_key(a))
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    const MAX: usize = 12;
+    let mut s = names
+        .iter()
+        .take(MAX)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX {
+        s.push_str(&format!(" and {} more", names.len() - MAX));
+    }
+    s
+}
+
+impl NodeNames {
+    /// Indexes the nodes made so far (duplicates were never pushed).
+    fn finish(&mut self, t: &Topology) {
+        self.names.clear();
+        self.office.clear();
+        for (i, n) in t.nodes.iter().enumerate() {
+            self.names.insert(n.name.clone(), i);
+            if n.forwards() {
+                self.office.insert(n.name.clone(), i);
+            }
+        }
+    }
+}
+
+/// Small files for the unit tests of the resolver's parts.
+#[cfg(test)]
+mod fixture {
+    use super::*;
+
+    /// An office (LAN `lan`, gateway `gw`, host `pc`) and a two-zone VPC
+    /// with a VGW and subnets `app-a` and `app-c`.
+    pub(super) const BASE: &str = r#"name = "unit"
+
+[[site]]
+name = "office"
+
+[[site.lan]]
+name = "lan"
+cidr = "192.168.1.0/24"
+
+[[site.gateway]]
+name = "gw"
+interfaces = [{ lan = "lan", ip = "192.168.1.1" }]
+security_groups = []
+
+[[site.host]]
+name = "pc"
+lan = "lan"
+ip = "192.168.1.10"
+
+[vpc]
+name = "vpc"
+cidr = "10.0.0.0/16"
+region = "ap-northeast-2"
+azs = ["a", "c"]
+vgw = { name = "vgw" }
+
+[[vpc.subnet]]
+name = "app-a"
+az = "a"
+cidr = "10.0.1.0/24"
+
+[[vpc.subnet]]
+name = "app-c"
+az = "c"
+cidr = "10.0.2.0/24"
+"#;
+
+    fn resolve_with_base(extra: &str) -> Result<(Topology, Diagnostics), Diagnostics> {
+        resolve(&SourceFile::new("t.toml", format!("{BASE}{extra}")))
+    }
+
+    /// [`BASE`] and `extra`, resolved: the topology and its warnings.
+    pub(super) fn load(extra: &str) -> (Topology, Diagnostics) {
+        resolve_with_base(extra).unwrap_or_else(|d| panic!("does not resolve:\n{d}"))
+    }
+
+    /// The headlines of the errors and warnings of [`BASE`] and `extra`,
+    /// with line numbers counted from the first line of `extra`.
+    pub(super) fn diagnostics(extra: &str) -> Vec<String> {
+        let diags = match resolve_with_base(extra) {
+            Ok((_, warnings)) => warnings,
+            Err(errors) => errors,
+        };
+        let base_lines = BASE.lines().count();
+        diags
+            .0
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                assert!(d.line > base_lines, "a diagnostic in BASE: {d}");
+                d.line -= base_lines;
+                d.headline()
+            })
+            .collect()
+    }
+
+    /// The hint of the one diagnostic of [`BASE`] and `extra`.
+    pub(super) fn hint(extra: &str) -> String {
+        let diags = match resolve_with_base(extra) {
+            Ok((_, warnings)) => warnings,
+            Err(errors) => errors,
+        };
+        assert_eq!(diags.0.len(), 1, "{diags}");
+        diags.0[0].hint.clone().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{diagnostics, hint, load, BASE};
+    use super::*;
+
+    #[test]
+    fn the_base_file_resolves_without_warnings() {
+        let (t, warnings) = load("");
+        assert!(warnings.0.is_empty(), "{warnings}");
+        assert_eq!(t.name, "unit");
+        let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["gw", "pc"]);
+        // the VPC's defaults: main table, default ACL, default group
+        assert_eq!(t.route_tables[0].name, "main");
+        assert_eq!(t.nacls[0].name, "default");
+        assert_eq!(t.security_groups[0].name, "default");
+    }
+
+    #[test]
+    fn a_duplicate_node_name_points_at_the_first() {
+        let extra = "\n[[vpc.instance]]\nname = \"pc\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:3:8: error: duplicate node name `pc`"]
+        );
+        let first = BASE
+            .lines()
+            .position(|l| l == "name = \"pc\"")
+            .map(|i| i + 1);
+        assert_eq!(
+            hint(extra),
+            format!(
+                "the first one is on line {}; node names must be unique",
+                first.unwrap_or_default()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones_and_the_nearest() {
+        let extra = "\n[[expect]]\nfrom = \"pcc\"\nto = \"gw\"\nprotocol = \"icmp\"\nverdict = \"DENIED\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:3:8: error: unknown node `pcc`"]
+        );
+        assert_eq!(hint(extra), "did you mean `pc`?");
+    }
+
+    #[test]
+    fn an_address_used_twice_is_an_error() {
+        let extra = "\n[[vpc.instance]]\nname = \"a\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\n\n[[vpc.instance]]\nname = \"b\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:10:6: error: address 10.0.1.10 is already used by `a`"]
+        );
+    }
+
+    #[test]
+    fn a_standalone_policy_resolves_with_the_same_checks() {
+        let text = "[[security_group]]\nname = \"web\"\ningress = [{ protocol = \"tcp\", ports = 80, sg = \"lb\" }]\n";
+        #[derive(serde::Deserialize)]
+        struct File {
+            security_group: Vec<RawSecurityGroup>,
+        }
+        let src = SourceFile::new("p.toml", text.to_string());
+        let file: File = toml::from_str(text).expect("a policy file");
+        let (policy, diags) = resolve_policy(&src, &file.security_group, &[], &[]);
+        let headlines: Vec<String> = diags.0.iter().map(|d| d.headline()).collect();
+        assert_eq!(
+            headlines,
+            ["p.toml:3:49: error: unknown security group `lb`"]
+        );
+        assert_eq!(policy.group("web"), Some(0));
+        assert!(policy.security_groups[0].ingress.is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_one_error() {
+        let src = SourceFile::new("t.toml", "name = \n".to_string());
+        let Err(d) = resolve(&src) else {
+            panic!("resolves")
+        };
+        assert_eq!(d.0.len(), 1);
+        assert!(d.0[0].headline().starts_with("t.toml:1:"), "{d}");
+        assert!(d.0[0].message.starts_with("invalid topology file"), "{d}");
+    }
+}

@@ -1,0 +1,171 @@
+//! `[sim]`: the simulator's settings, load balancer mode and start commands.
+
+use std::collections::HashMap;
+
+use super::{NodeNames, Resolver};
+use crate::diag::did_you_mean;
+use crate::format::*;
+use crate::model::*;
+impl Resolver<'_> {
+    /// `[sim]`: read by the simulator only. Start commands name nodes, so
+    /// this runs once every node (Auto Scaling instances included) exists.
+    pub(super) fn sim(&mut self, raw: &RawSim, t: &Topology, nodes: &NodeNames) -> SimSettings {
+        let load_balancer = match &raw.load_balancer {
+            None => LoadBalancerMode::default(),
+            Some(m) => match m.get_ref().as_str() {
+                "listener" => LoadBalancerMode::Listener,
+                "haproxy" => LoadBalancerMode::Haproxy,
+                other => {
+                    let modes = [LoadBalancerMode::Listener, LoadBalancerMode::Haproxy]
+                        .map(LoadBalancerMode::as_str);
+                    let d = self.error(m.span(), format!("unknown load balancer mode `{other}`"));
+                    d.expected = Some("`listener` (the default) or `haproxy`".into());
+                    d.hint = did_you_mean(&other.to_ascii_lowercase(), modes)
+                        .map(|s| format!("did you mean `{s}`?"));
+                    LoadBalancerMode::default()
+                }
+            },
+        };
+        let mut start = Vec::new();
+        // (node, protocol, port) -> line of the entry that serves it
+        let mut served: HashMap<(NodeId, &str, u16), usize> = HashMap::new();
+        for entry in &raw.start {
+            let line = self.src.line_col(entry.span().start).0;
+            let e = entry.get_ref();
+            let names: Vec<&Str> = match (&e.node, &e.nodes) {
+                (Some(_), Some(list)) => {
+                    let d = self.error(list.span(), "a start command with both `node` and `nodes`");
+                    d.expected = Some("either `node = \"NAME\"` or `nodes = [...]`".into());
+                    d.hint = Some("put every node in `nodes`".into());
+                    continue;
+                }
+                (None, None) => {
+                    let d = self.error(e.command.span(), "a start command with no node");
+                    d.expected = Some(
+                        "`node = \"NAME\"` or `nodes = [\"NAME\", ...]`: where the command runs"
+                            .into(),
+                    );
+                    continue;
+                }
+                (Some(n), None) => vec![n],
+                (None, Some(list)) => {
+                    if list.get_ref().is_empty() {
+                        let d = self.error(list.span(), "a start command with no node");
+                        d.expected = Some("one node name or more in `nodes`".into());
+                        d.hint = Some("name the nodes, or remove the entry".into());
+                        continue;
+                    }
+                    list.get_ref().iter().collect()
+                }
+            };
+            let mut ids: Vec<NodeId> = Vec::new();
+            let mut ok = true;
+            for n in names {
+                match self.lookup("node", n, &nodes.names) {
+                    Some(id) if ids.contains(&id) => {
+                        let d = self
+                            .warning(n.span(), format!("node `{}` is listed twice", n.get_ref()));
+                        d.hint = Some("remove the second mention; the command runs once".into());
+                    }
+                    Some(id) => ids.push(id),
+                    None => ok = false,
+                }
+            }
+            if e.command.get_ref().trim().is_empty() {
+                let d = self.error(e.command.span(), "empty start command");
+                d.expected = Some(
+                    "a shell command, run with `sh -c` in each node, like \"python3 -m http.server 80\""
+                        .into(),
+                );
+                ok = false;
+            }
+            let mut ports = |r: &mut Self, list: &[Int], proto: &'static str| -> Vec<u16> {
+                let mut out: Vec<u16> = Vec::new();
+                for p in list {
+                    let Some(port) = r.int_in(p, 1, 65535, "port").map(|p| p as u16) else {
+                        ok = false;
+                        continue;
+                    };
+                    if out.contains(&port) {
+                        let d = r.warning(p.span(), format!("{proto} port {port} is listed twice"));
+                        d.hint = Some("remove the second mention".into());
+                        continue;
+                    }
+                    out.push(port);
+                    for &id in &ids {
+                        if let Some(&first) = served.get(&(id, proto, port)) {
+                            let d = r.error(
+                                p.span(),
+                                format!(
+                                    "{proto} port {port} of node `{}` is already served by the start command on line {first}",
+                                    t.nodes[id].name
+                                ),
+                            );
+                            d.hint = Some(
+                                "one port of a node can be bound by one command only; drop it from one of the two"
+                                    .into(),
+                            );
+                            ok = false;
+                        } else {
+                            served.insert((id, proto, port), line);
+                        }
+                    }
+                }
+                out
+            };
+            let tcp_ports = ports(self, &e.tcp_ports, "TCP");
+            let udp_ports = ports(self, &e.udp_ports, "UDP");
+            if ok {
+                start.push(StartCommand {
+                    nodes: ids,
+                    command: e.command.get_ref().clone(),
+                    tcp_ports,
+                    udp_ports,
+                    line,
+                });
+            }
+        }
+        SimSettings {
+            load_balancer,
+            start,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{diagnostics, hint, load};
+    use crate::model::LoadBalancerMode;
+
+    #[test]
+    fn start_commands_name_their_nodes_and_ports() {
+        let (t, _) = load(
+            "\n[sim]\nload_balancer = \"haproxy\"\n\n[[sim.start]]\nnodes = [\"pc\", \"gw\"]\ncommand = \"python3 -m http.server 80\"\ntcp_ports = [80]\n",
+        );
+        assert_eq!(t.sim.load_balancer, LoadBalancerMode::Haproxy);
+        let s = &t.sim.start[0];
+        assert_eq!(s.nodes.len(), 2);
+        assert_eq!(s.tcp_ports, [80]);
+    }
+
+    #[test]
+    fn a_port_served_twice_is_an_error() {
+        let extra = "\n[[sim.start]]\nnode = \"pc\"\ncommand = \"a\"\ntcp_ports = [80]\n\n[[sim.start]]\nnode = \"pc\"\ncommand = \"b\"\ntcp_ports = [80]\n";
+        let got = diagnostics(extra);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("t.toml:10:14: error: TCP port 80 of node `pc` is already served by the start command on line"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_load_balancer_mode_suggests_the_nearest() {
+        let extra = "\n[sim]\nload_balancer = \"HAProxy\"\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:3:17: error: unknown load balancer mode `HAProxy`"]
+        );
+        assert_eq!(hint(extra), "did you mean `haproxy`?");
+    }
+}
