@@ -296,11 +296,16 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                     jitter: change.jitter.as_deref().map(parse_duration).transpose()?,
                     loss_percent: change.loss.as_deref().map(parse_percent).transpose()?,
                     rate_bps: match change.rate.as_deref() {
-                        Some(r) => Some(
-                            topology::units::parse_rate_bps(r)
-                                .ok()
-                                .with_context(|| format!("`{r}` is not a rate (e.g. 100mbit)"))?,
-                        ),
+                        Some(r) => {
+                            Some(topology::units::parse_rate_bps(r).ok().with_context(|| {
+                                match topology::units::rate_suggestion(r) {
+                                    Some(meant) => {
+                                        format!("`{r}` is not a rate: did you mean {meant}?")
+                                    }
+                                    None => format!("`{r}` is not a rate (e.g. 100mbit, 1Gbps)"),
+                                }
+                            })?)
+                        }
                         None => None,
                     },
                 });

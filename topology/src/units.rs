@@ -6,13 +6,13 @@
 //! | Unit | Written as | Parsed to | Examples |
 //! |---|---|---|---|
 //! | decimal | an optional `-`, digits, optionally `.` and more digits; no exponent, no `+`, no `inf` | `f64` | `1`, `-2.5`, `0.01` |
-//! | rate | a number (decimals allowed, `.5` and `5.` too), then a unit in any case: `bps`, `Kbps`, `Mbps`, `Gbps` (AWS's form, [`RateUnit::Bps`]); `bit`, `kbit`, `mbit`, `gbit`, each with or without `/s` (`tc`'s form, [`RateUnit::Bit`]); `k`, `m`, `g` ([`RateUnit::Letter`]); or none, bits per second ([`RateUnit::None`]). Whitespace anywhere is ignored. | bits per second, `u64`, rounded; at least 1 | `"1Gbps"`, `"500 Mbps"`, `"1.5Gbps"`, `"100mbit"`, `"10g"` |
+//! | rate | a number (decimals allowed, `.5` and `5.` too), then a unit in any case: `bps`, `Kbps`, `Mbps`, `Gbps` (AWS's form) or `bit`, `kbit`, `mbit`, `gbit`, each with or without `/s` (`tc`'s form); both mean bits per second. Whitespace anywhere is ignored. A bare number or a bare `k`/`m`/`g` is refused (bits or bytes?), with the AWS form suggested ([`rate_suggestion`]). | bits per second, `u64`, rounded; at least 1 | `"1Gbps"`, `"500 Mbps"`, `"1.5Gbps"`, `"100mbit"`, `"10gbit/s"` |
 //! | duration | a decimal, optional spaces, and `us` (or `µs`), `ms` or `s`; digits past the nanosecond are dropped | [`Duration`] | `"250us"`, `"2ms"`, `"1.5ms"`, `"1s"` |
 //! | percentage | a decimal, optional spaces, and `%`; from 0 to 100 | `f64`, in percent | `"0.1%"`, `"1 %"`, `"100%"` |
 //!
-//! A topology file takes rates in AWS's form only (`bandwidth = "1Gbps"`)
-//! and suggests that form for any other ([`Rate::in_bps_form`]); `sim link
-//! --rate` takes them all. [`fmt_rate`] and [`fmt_duration`] write values
+//! Every file and command takes the same spellings: a topology file's
+//! `bandwidth = "100mbit"` is as good as `sim link --rate 1Gbps`.
+//! [`fmt_rate`] and [`fmt_duration`] write values
 //! back in forms the parsers read.
 
 use std::time::Duration;
@@ -50,14 +50,10 @@ pub fn parse_decimal(s: &str) -> Option<f64> {
 /// How the unit of a rate was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateUnit {
-    /// `bps`, `Kbps`, `Mbps`, `Gbps`: AWS's form, the topology file's.
+    /// `bps`, `Kbps`, `Mbps`, `Gbps`: AWS's form.
     Bps,
     /// `bit`, `kbit`, `mbit`, `gbit`, with or without `/s`: `tc`'s form.
     Bit,
-    /// `k`, `m`, `g`: a shorthand.
-    Letter,
-    /// No unit at all: bits per second.
-    None,
 }
 
 /// A rate as written: a number, a decimal prefix and a [`RateUnit`].
@@ -132,8 +128,6 @@ pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
     let kind = match rest {
         "bps" => RateUnit::Bps,
         "bit" | "bit/s" => RateUnit::Bit,
-        "" if !prefix.is_empty() => RateUnit::Letter,
-        "" => RateUnit::None,
         _ => return Err(UnitError::Malformed),
     };
     Ok(Rate {
@@ -141,6 +135,23 @@ pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
         prefix,
         unit: kind,
     })
+}
+
+/// The rate a refused text probably meant, in AWS's form: `10g` is
+/// `"10Gbps"`, `5 M` is `"5Mbps"`; `None` for anything else (a bare number
+/// says nothing of its unit).
+pub fn rate_suggestion(s: &str) -> Option<String> {
+    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let (number, letter) = t.split_at(t.len().checked_sub(1)?);
+    let prefix = match letter {
+        "k" | "K" => "K",
+        "m" | "M" => "M",
+        "g" | "G" => "G",
+        _ => return None,
+    };
+    parse_decimal(number)
+        .filter(|n| *n > 0.0)
+        .map(|_| format!("{number}{prefix}bps"))
 }
 
 /// Reads a rate in any spelling and gives its bits per second.
@@ -289,12 +300,8 @@ mod tests {
             ("800bit", 800, RateUnit::Bit),
             ("800 bit/s", 800, RateUnit::Bit),
             ("1 000mbps", 1_000_000_000, RateUnit::Bps),
-            ("10g", 10_000_000_000, RateUnit::Letter),
-            ("5M", 5_000_000, RateUnit::Letter),
-            ("3k", 3_000, RateUnit::Letter),
             (".5gbit", 500_000_000, RateUnit::Bit),
             ("5.mbit", 5_000_000, RateUnit::Bit),
-            ("1000", 1_000, RateUnit::None),
         ] {
             let r = parse_rate(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(r.unit(), unit, "{text}");
@@ -318,6 +325,10 @@ mod tests {
             "1Gbpss",
             "inf",
             "1 G bps x",
+            "1000",
+            "10g",
+            "5M",
+            "3k",
         ] {
             assert_eq!(parse_rate(bad), Err(UnitError::Malformed), "{bad}");
         }
@@ -325,7 +336,7 @@ mod tests {
             "0bps",
             "-1Gbps",
             "0.4bps",
-            "-0g",
+            "-0gbit",
             "99999999999999999999999Gbps",
         ] {
             assert_eq!(parse_rate_bps(out), Err(UnitError::OutOfRange), "{out}");
@@ -338,9 +349,18 @@ mod tests {
         let bps_form = |s: &str| parse_rate(s).map(|r| r.in_bps_form());
         assert_eq!(bps_form("1Gbit"), Ok("1Gbps".into()));
         assert_eq!(bps_form("100mbit/s"), Ok("100Mbps".into()));
-        assert_eq!(bps_form("1G"), Ok("1Gbps".into()));
         assert_eq!(bps_form("2 kbit"), Ok("2Kbps".into()));
         assert_eq!(bps_form("1.5bit/s"), Ok("1.5bps".into()));
+    }
+
+    #[test]
+    fn bare_letters_get_the_aws_form_suggested() {
+        assert_eq!(rate_suggestion("10g"), Some("10Gbps".into()));
+        assert_eq!(rate_suggestion("5 M"), Some("5Mbps".into()));
+        assert_eq!(rate_suggestion("1.5k"), Some("1.5Kbps".into()));
+        for none in ["1000", "g", "0g", "-1g", "fast", ""] {
+            assert_eq!(rate_suggestion(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -180,6 +180,10 @@ fn rates_are_read_in_bits_per_second() {
         ("64kbps", 64_000),
         ("2000bps", 2_000),
         ("0.5Mbps", 500_000),
+        // tc's spelling too: one grammar for every file and command
+        ("1Gbit", 1_000_000_000),
+        ("100mbit/s", 100_000_000),
+        ("64 kbit", 64_000),
     ] {
         let l = load(&connection(&format!("bandwidth = \"{text}\"")));
         let dx = l.topology.dx_connection.expect("a connection");
@@ -191,7 +195,7 @@ fn rates_are_read_in_bits_per_second() {
 #[test]
 fn bad_rates_are_errors_with_the_form() {
     for (value, message) in [
-        ("\"1Gbit\"", "`1Gbit` is not a rate"),
+        ("\"10g\"", "`10g` is not a rate"),
         ("\"1GB\"", "`1GB` is not a rate"),
         ("\"fast\"", "`fast` is not a rate"),
         ("\"1e9bps\"", "`1e9bps` is not a rate"),
@@ -212,8 +216,8 @@ fn bad_rates_are_errors_with_the_form() {
         Err(d) => d.0[0].hint.clone().unwrap_or_default(),
         Ok(_) => panic!("{value} loads"),
     };
-    assert_eq!(hint("\"1Gbit\""), "did you mean \"1Gbps\"?");
-    assert_eq!(hint("\"100mbit/s\""), "did you mean \"100Mbps\"?");
+    assert_eq!(hint("\"10g\""), "did you mean \"10Gbps\"?");
+    assert_eq!(hint("\"100 M\""), "did you mean \"100Mbps\"?");
     assert!(
         hint("\"fast\"").contains("\"10Gbps\""),
         "{}",

@@ -12,7 +12,7 @@ use super::{
 use crate::format::*;
 use crate::model::*;
 use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
-use crate::units::{fmt_duration, parse_rate, RateUnit};
+use crate::units::{fmt_duration, parse_rate, rate_suggestion};
 
 impl Resolver<'_> {
     /// `[direct_connect]`: the connection and its private VIFs.
@@ -362,7 +362,7 @@ impl Resolver<'_> {
     /// as written and bits per second, from [`MIN_BANDWIDTH_BPS`] to
     /// [`MAX_BANDWIDTH_BPS`].
     pub(super) fn rate(&mut self, v: &AnyValue, what: &str) -> Option<(String, u64)> {
-        const EXPECTED: &str = "a rate in quotes: a number and a unit (bps, Kbps, Mbps or Gbps, in any case), like \"1Gbps\", \"500Mbps\", \"1.5Gbps\"";
+        const EXPECTED: &str = "a rate in quotes: a number and a unit (bps, Kbps, Mbps, Gbps or bit, kbit, mbit, gbit, in any case), like \"1Gbps\", \"500Mbps\", \"100mbit\"";
         let text = match v.get_ref() {
             toml::Value::String(s) => s.clone(),
             other => {
@@ -380,17 +380,14 @@ impl Resolver<'_> {
             }
         };
         let rate = match parse_rate(&text) {
-            Ok(rate) if rate.unit() == RateUnit::Bps => rate,
-            other => {
-                // another spelling of a rate gets the file's form suggested
-                let meant = other
-                    .ok()
-                    .filter(|r| r.unit() != RateUnit::None && !r.is_negative());
+            Ok(rate) => rate,
+            Err(_) => {
+                // a bare k/m/g gets the file's form suggested
                 let d = self.error(v.span(), format!("`{text}` is not a rate"));
                 d.expected = Some(EXPECTED.into());
-                d.hint = Some(match meant {
-                    Some(r) => format!("did you mean \"{}\"?", r.in_bps_form()),
-                    None => "write a number, then bps, Kbps, Mbps or Gbps: \"10Gbps\", \"50Mbps\""
+                d.hint = Some(match rate_suggestion(&text) {
+                    Some(meant) => format!("did you mean \"{meant}\"?"),
+                    None => "write a number, then a unit (bps, Kbps, Mbps, Gbps or bit, kbit, mbit, gbit): \"10Gbps\", \"50Mbps\""
                         .into(),
                 });
                 return None;
@@ -600,13 +597,17 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_in_tc_form_suggests_the_aws_one() {
-        let extra = "\n[direct_connect.connection]\nname = \"dx\"\nbandwidth = \"100mbit/s\"\n";
+    fn a_bare_unit_letter_suggests_the_aws_form() {
+        let extra = "\n[direct_connect.connection]\nname = \"dx\"\nbandwidth = \"100m\"\n";
         assert_eq!(
             diagnostics(extra),
-            ["t.toml:4:13: error: `100mbit/s` is not a rate"]
+            ["t.toml:4:13: error: `100m` is not a rate"]
         );
         assert_eq!(hint(extra), "did you mean \"100Mbps\"?");
+        let (t, _) =
+            load("\n[direct_connect.connection]\nname = \"dx\"\nbandwidth = \"100mbit/s\"\n");
+        let dx = t.dx_connection.expect("a connection");
+        assert_eq!(dx.bandwidth_bps, Some(100_000_000));
         let (t, _) =
             load("\n[direct_connect.connection]\nname = \"dx\"\nbandwidth = \"1.5 Gbps\"\n");
         let dx = t.dx_connection.expect("a connection");
