@@ -1,7 +1,30 @@
 //! vifgate's network model: office sites, an AWS VPC and the Direct Connect
 //! private virtual interface between them; the TOML format with precise
 //! errors; the AWS semantics (security groups, network ACLs, route tables)
-//! as reference evaluators; and the static reachability analysis.
+//! as reference evaluators; and the static reachability analysis. No I/O
+//! beyond reading the file it is given.
+//!
+//! # Map
+//!
+//! A file flows through three layers, each importing only from below:
+//!
+//! 1. **Reading.** [`format`](mod@format) is the file as written (serde types that keep
+//!    every value's position); [`units`] reads rates, durations and
+//!    percentages the same way for every crate; [`diag`] turns a position
+//!    into `file:line:col` with what was expected and a hint.
+//! 2. **Resolving.** [`resolve`] checks names, addresses and AWS quotas and
+//!    builds the [`model`] (one file per part of the file: office, VPC,
+//!    compute, hybrid, rules, sim). [`cfn`] is the other way in: a
+//!    CloudFormation template evaluated and mapped to the same TOML.
+//! 3. **Semantics and analysis.** [`traffic`] (what a rule matches),
+//!    [`security_group`], [`nacl`] and [`route_table`] are the reference
+//!    evaluators of AWS's behaviour; [`analysis`] walks flows through them
+//!    (`reach` with its trace, the `matrix`, `[[expect]]`, shadowed rules);
+//!    [`graph`] draws the model. [`synth`] generates large topologies for
+//!    benchmarks and tests.
+//!
+//! The gateway's classifier and the simulator's firewalls are faster or
+//! kernel forms of the same evaluators, and are tested against them.
 //!
 //! ```no_run
 //! let loaded = topology::load("examples/yeohaengjigi.toml").unwrap();

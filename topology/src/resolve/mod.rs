@@ -2,7 +2,7 @@
 //! defaults filled in the AWS way, every mistake reported with its place.
 //!
 //! This file holds the entry points ([`resolve`], [`resolve_policy`]), the
-//! [`Resolver`] and its name lookups, the node and address books, and the
+//! `Resolver` and its name lookups, the node and address books, and the
 //! order in which the parts of a file are resolved; each part has its own
 //! file, as in `cfn::mapping`:
 //!
