@@ -3,7 +3,8 @@
 //! probed with real packets and compared with the static analysis.
 //!
 //! Layers, each small: [`netns`] (create, enter, delete namespaces),
-//! `netlink` (links, addresses, routes, rules through rtnetlink), `plan`
+//! `netlink` (links, addresses, routes, rules through rtnetlink; the values
+//! it takes live in the pure `routing` and `shaping`), `plan`
 //! (a topology turned into a list of things to create; pure, tested without
 //! root), `apply` (the plan carried out, recorded in a state file so that
 //! `down` can undo it after any crash), `probe` (real traffic from inside a
@@ -19,8 +20,10 @@ pub mod netlink;
 pub mod netns;
 pub mod plan;
 pub mod probe;
+pub mod routing;
 pub mod script;
 pub mod services;
+pub mod shaping;
 pub mod status;
 
 /// The bundled example, for unit tests.

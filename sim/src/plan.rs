@@ -36,8 +36,9 @@ use topology::route_table::RouteTarget;
 
 use crate::agent::ListenSpec;
 use crate::firewall;
-pub use crate::netlink::RouteKind;
-use crate::netlink::{Route, Shaping};
+use crate::routing::Route;
+pub use crate::routing::RouteKind;
+use crate::shaping::Shaping;
 
 /// Why a topology cannot become a lab.
 #[derive(Debug, thiserror::Error)]
