@@ -533,8 +533,8 @@ impl Drop for RemoveOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netns;
-    use crate::probe::testlab::{pair, root_or_skip, unique, Namespaces, B_IP};
+    use crate::lab::{root_or_skip, TestNet};
+    use crate::probe::test_pair::{pair, B_IP};
     use crate::probe::{run_probes_with, Outcome, Probe, ProbeKind, ProbeOptions};
 
     fn spec(ns: &str, node: &str, tcp: Vec<u16>, udp: Vec<u16>) -> ListenSpec {
@@ -558,7 +558,8 @@ mod tests {
 
     #[test]
     fn missing_namespace_fails_before_ready() {
-        let dir = std::env::temp_dir().join(unique("vsag-ready"));
+        let net = TestNet::with_tag("vsag");
+        let dir = net.dir.join("ready");
         let s = AgentSpec {
             listeners: vec![spec("vsag-no-such-namespace", "x", vec![80], vec![])],
         };
@@ -572,10 +573,9 @@ mod tests {
         if !root_or_skip("busy_port_fails_before_ready") {
             return;
         }
-        let ns = unique("vsag");
-        netns::create(&ns).expect("create");
-        let _guard = Namespaces(vec![ns.clone()]);
-        let ready = std::env::temp_dir().join(unique("vsag-ready"));
+        let mut net = TestNet::with_tag("vsag");
+        let ns = net.add_bare_ns("n");
+        let ready = net.dir.join("ready");
         // port 0 is refused
         let zero = AgentSpec {
             listeners: vec![spec(&ns, "x", vec![0], vec![])],
@@ -612,7 +612,7 @@ mod tests {
             return;
         }
         let lab = pair("vsag");
-        let ready = std::env::temp_dir().join(unique("vsag-ready"));
+        let ready = lab.net.dir.join("ready");
         let s = AgentSpec {
             listeners: vec![
                 spec(&lab.b, "db", vec![5432], vec![]),
@@ -639,8 +639,7 @@ mod tests {
         );
         // a second serve in the same process is refused, and binds nothing
         let other = AgentSpec::default();
-        let e = serve(&other, &std::env::temp_dir().join(unique("vsag-ready")))
-            .expect_err("second serve");
+        let e = serve(&other, &lab.net.dir.join("ready-other")).expect_err("second serve");
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
 
         let probe = |kind| Probe {

@@ -851,128 +851,16 @@ pub(crate) mod sys;
 
 use icmp::{echo_request, parse_icmp};
 
-/// Test helpers shared with the agent's tests: root checks and pairs of
-/// namespaces joined by a veth link.
+/// The test fixture shared with the agent's tests.
 #[cfg(test)]
-pub(crate) mod testlab {
-    use std::net::Ipv4Addr;
-    use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use crate::netns;
-
-    /// Whether the test can run: true as root; else prints "skipped" and
-    /// returns false, or panics under CI=true.
-    pub(crate) fn root_or_skip(what: &str) -> bool {
-        // SAFETY: no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            return true;
-        }
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{what} needs root, and CI=true");
-        }
-        eprintln!("skipped: {what} needs root");
-        false
-    }
-
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-    /// A unique namespace name with this prefix.
-    pub(crate) fn unique(prefix: &str) -> String {
-        format!(
-            "{prefix}{}{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        )
-    }
-
-    /// Namespaces deleted on drop.
-    pub(crate) struct Namespaces(pub Vec<String>);
-
-    impl Drop for Namespaces {
-        fn drop(&mut self) {
-            for n in &self.0 {
-                if let Err(e) = netns::delete(n) {
-                    eprintln!("cannot delete namespace {n}: {e}");
-                }
-            }
-        }
-    }
-
-    /// Runs a command; panics unless it succeeds.
-    pub(crate) fn run(args: &[&str]) {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Two namespaces `a` (10.77.0.1/24) and `b` (10.77.0.2/24) joined by
-    /// a veth link `eth0`, without ICMP error rate limits in `b`
-    /// (`icmp_ratemask` 0: else only ~6 errors a second reach one peer).
-    pub(crate) struct Pair {
-        /// Deleted on drop.
-        pub _guard: Namespaces,
-        /// The first namespace's name.
-        pub a: String,
-        /// The second namespace's name.
-        pub b: String,
-    }
-
-    /// The address in `a`.
-    pub(crate) const A_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-    /// The address in `b`.
-    pub(crate) const B_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-
-    /// Makes a [`Pair`] with names starting with `prefix`.
-    pub(crate) fn pair(prefix: &str) -> Pair {
-        let base = unique(prefix);
-        let (a, b) = (format!("{base}a"), format!("{base}b"));
-        let mut guard = Namespaces(Vec::new());
-        for n in [&a, &b] {
-            netns::create(n).expect("create namespace");
-            guard.0.push(n.clone());
-        }
-        run(&[
-            "ip", "-n", &a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns",
-            &b,
-        ]);
-        for (n, ip) in [(&a, A_IP), (&b, B_IP)] {
-            run(&[
-                "ip",
-                "-n",
-                n,
-                "addr",
-                "add",
-                &format!("{ip}/24"),
-                "dev",
-                "eth0",
-            ]);
-            run(&["ip", "-n", n, "link", "set", "eth0", "up"]);
-            run(&["ip", "-n", n, "link", "set", "lo", "up"]);
-        }
-        let ns = netns::Netns::open(&b).expect("open");
-        ns.run(|| std::fs::write("/proc/sys/net/ipv4/icmp_ratemask", "0"))
-            .expect("run")
-            .expect("icmp_ratemask");
-        Pair {
-            _guard: guard,
-            a,
-            b,
-        }
-    }
-}
+pub(crate) mod test_pair;
 
 #[cfg(test)]
 mod tests {
-    use super::testlab::{pair, root_or_skip, run, A_IP, B_IP};
+    use super::test_pair::{pair, A_IP, B_IP};
     use super::*;
     use crate::agent::{self, AgentSpec, ListenSpec};
+    use crate::lab::{root_or_skip, sh as run};
 
     fn probe(ns: &str, dst: Ipv4Addr, kind: ProbeKind) -> Probe {
         Probe {

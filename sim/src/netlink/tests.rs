@@ -2,8 +2,8 @@
 //! in namespaces made for the test (root needed).
 
 use super::*;
+use crate::lab::{root_or_skip, TestNet};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[test]
@@ -35,51 +35,17 @@ fn errors_read_like_ip() {
 // ---- in namespaces: root needed --------------------------------------
 
 fn root() -> bool {
-    // SAFETY: no preconditions.
-    let root = unsafe { libc::geteuid() == 0 };
-    if !root {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("these tests need root, and CI runs as root");
-        }
-        eprintln!("skipped: needs root");
-    }
-    root
+    root_or_skip("the netlink namespace tests")
 }
 
-/// Namespaces made for one test, deleted when it ends, even on panic.
-struct Lab(Vec<String>);
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-impl Lab {
-    fn new(count: usize) -> Lab {
-        let mut lab = Lab(Vec::new());
-        for _ in 0..count {
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let name = format!("vsnl{}x{n}", std::process::id());
-            netns::create(&name).expect("create namespace");
-            lab.0.push(name);
-        }
-        lab
+/// `count` empty namespaces `0`, `1`, ... made for one test, deleted when
+/// it ends, even on panic.
+fn lab(count: usize) -> TestNet {
+    let mut net = TestNet::with_tag("vsnl");
+    for i in 0..count {
+        net.add_bare_ns(&i.to_string());
     }
-
-    fn ns(&self, i: usize) -> Netns {
-        Netns::open(&self.0[i]).expect("open namespace")
-    }
-
-    fn name(&self, i: usize) -> &str {
-        &self.0[i]
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            if let Err(e) = netns::delete(n) {
-                eprintln!("delete namespace {n}: {e}");
-            }
-        }
-    }
+    net
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -127,8 +93,8 @@ fn veth_addresses_and_ping() {
     if !root() {
         return;
     }
-    let lab = Lab::new(2);
-    let (a, b) = (lab.ns(0), lab.ns(1));
+    let lab = lab(2);
+    let (a, b) = (lab.open("0"), lab.open("1"));
     runtime().block_on(async {
         let na = Netlink::open(&a).expect("open a");
         let nb = Netlink::open(&b).expect("open b");
@@ -156,7 +122,7 @@ fn veth_addresses_and_ping() {
             e.to_string(),
             format!(
                 "add address 10.213.0.1/30 to nlta in ns {}: File exists",
-                lab.name(0)
+                lab.ns("0")
             )
         );
         let e = na.set_up("nltnope").await.unwrap_err();
@@ -182,8 +148,8 @@ fn bridge_with_two_ports() {
     if !root() {
         return;
     }
-    let lab = Lab::new(3);
-    let (hub, h1, h2) = (lab.ns(0), lab.ns(1), lab.ns(2));
+    let lab = lab(3);
+    let (hub, h1, h2) = (lab.open("0"), lab.open("1"), lab.open("2"));
     runtime().block_on(async {
         let n = Netlink::open(&hub).expect("open");
         n.bridge("nltbr").await.expect("bridge");
@@ -223,8 +189,8 @@ fn routes_rules_and_blackholes() {
     if !root() {
         return;
     }
-    let lab = Lab::new(2);
-    let (a, b) = (lab.ns(0), lab.ns(1));
+    let lab = lab(2);
+    let (a, b) = (lab.open("0"), lab.open("1"));
     let table_route = Route {
         dst: "10.99.0.0/16".parse().unwrap(),
         via: Some(Ipv4Addr::new(10, 215, 0, 2)),
@@ -330,8 +296,8 @@ fn sysctl_is_per_namespace() {
     if !root() {
         return;
     }
-    let lab = Lab::new(1);
-    let ns = lab.ns(0);
+    let lab = lab(1);
+    let ns = lab.open("0");
     let key = "net/ipv4/ip_forward";
     let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     assert_eq!(
@@ -352,7 +318,7 @@ fn sysctl_is_per_namespace() {
         "the host's value must not change"
     );
     let e = sysctl(&ns, "net/ipv4/no_such_knob", "1").unwrap_err();
-    assert!(e.to_string().contains(lab.name(0)), "{e}");
+    assert!(e.to_string().contains(&lab.ns("0")), "{e}");
     assert_eq!(
         sysctl(&ns, "kernel/hostname", "x").unwrap_err().kind(),
         io::ErrorKind::InvalidInput
@@ -364,8 +330,8 @@ fn shape_with_tbf() {
     if !root() {
         return;
     }
-    let lab = Lab::new(3);
-    let (a, b, scratch) = (lab.ns(0), lab.ns(1), lab.ns(2));
+    let lab = lab(3);
+    let (a, b, scratch) = (lab.open("0"), lab.open("1"), lab.open("2"));
     let rt = runtime();
     let features = rt.block_on(detect_features(&scratch));
     assert!(features.tbf, "{features:?}");
@@ -454,8 +420,8 @@ fn detect_features_here() {
     if !root() {
         return;
     }
-    let lab = Lab::new(2);
-    let scratch = lab.ns(0);
+    let lab = lab(2);
+    let scratch = lab.open("0");
     let f = runtime().block_on(detect_features(&scratch));
     eprintln!("kernel features: {f:?}");
     // what the simulator relies on
@@ -466,7 +432,7 @@ fn detect_features_here() {
         .unwrap();
     assert_eq!(left, ["lo"]);
     // the optional ones agree with iproute2
-    let other = lab.ns(1);
+    let other = lab.open("1");
     assert!(iproute2_can(
         &other,
         "ip",
