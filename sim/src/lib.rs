@@ -3,8 +3,7 @@
 //! probed with real packets and compared with the static analysis.
 //!
 //! Layers, each small: [`netns`] (create, enter, delete namespaces),
-//! `netlink` (links, addresses, routes, rules through rtnetlink; the values
-//! it takes live in the pure `routing` and `shaping`), `plan`
+//! `netlink` (links, addresses, routes, rules through rtnetlink), `plan`
 //! (a topology turned into a list of things to create; pure, tested without
 //! root), `apply` (the plan carried out, recorded in a state file so that
 //! `down` can undo it after any crash), `probe` (real traffic from inside a

@@ -35,12 +35,12 @@
 //! call removes that qdisc first, so calling it again changes the values
 //! and calling it with nothing requested clears the shaping.
 //!
-//! Files: this one holds the connection and its requests; [`features`]
-//! detects optional kernel features, [`sysctl`] reads and writes
-//! per-namespace sysctls, `qdisc` encodes qdisc options and `qdisc_plan`
-//! chooses the qdisc for a [`Shaping`]. The values it takes ([`Route`],
-//! [`Rule`], [`Shaping`], ...) live in the pure modules [`crate::routing`]
-//! and [`crate::shaping`], re-exported here.
+//! Files: this one holds the connection and its requests; `features.rs`
+//! detects optional kernel features ([`detect_features`]), `sysctl.rs`
+//! reads and writes per-namespace sysctls, `qdisc.rs` encodes qdisc
+//! options and `qdisc_plan.rs` chooses the qdisc for a [`Shaping`]. The
+//! values it takes ([`Route`], [`Rule`], [`Shaping`], ...) live in the pure
+//! modules [`crate::routing`] and [`crate::shaping`], re-exported here.
 
 use std::fs::File;
 use std::io;
@@ -62,10 +62,10 @@ use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder}
 
 use crate::netns::{self, Netns};
 
-pub mod features;
+mod features;
 mod qdisc;
 mod qdisc_plan;
-pub mod sysctl;
+mod sysctl;
 
 pub use crate::routing::{Route, RouteKind, Rule, MAIN_TABLE};
 pub use crate::shaping::{human_rate, KernelFeatures, Mechanism, Shaping, ShapingReport};
