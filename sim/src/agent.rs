@@ -25,34 +25,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::agent_spec::{AgentSpec, ListenSpec};
 use crate::netns::Netns;
 use crate::probe::sys;
-
-/// The listeners of one node, in its namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListenSpec {
-    /// The namespace (a name under `/run/netns`).
-    pub ns: String,
-    /// The node's name, sent in the TCP banner.
-    pub node: String,
-    /// TCP ports to listen on.
-    #[serde(default)]
-    pub tcp: Vec<u16>,
-    /// UDP ports to echo on.
-    #[serde(default)]
-    pub udp: Vec<u16>,
-    /// Whether the node answers ICMP echo; informational only (the
-    /// namespace's kernel answers echo requests by itself).
-    #[serde(default)]
-    pub icmp: bool,
-}
-
-/// Everything one agent serves.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentSpec {
-    /// The listeners, any number per namespace.
-    pub listeners: Vec<ListenSpec>,
-}
 
 /// What [`serve`] writes to its ready file (as one line of JSON) once
 /// every listener is bound.

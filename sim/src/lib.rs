@@ -10,6 +10,7 @@
 //! namespace), and [`Lab`] for integration tests.
 
 pub mod agent;
+pub mod agent_spec;
 pub mod apply;
 pub mod compare;
 pub mod firewall;

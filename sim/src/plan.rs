@@ -34,7 +34,7 @@ use topology::analysis::Service;
 use topology::model::{Attachment, LoadBalancerMode, NextHop, NodeKind, Topology};
 use topology::route_table::RouteTarget;
 
-use crate::agent::ListenSpec;
+use crate::agent_spec::ListenSpec;
 use crate::firewall;
 use crate::routing::Route;
 pub use crate::routing::RouteKind;
