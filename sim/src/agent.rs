@@ -25,34 +25,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::agent_spec::{AgentSpec, ListenSpec};
 use crate::netns::Netns;
 use crate::probe::sys;
-
-/// The listeners of one node, in its namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListenSpec {
-    /// The namespace (a name under `/run/netns`).
-    pub ns: String,
-    /// The node's name, sent in the TCP banner.
-    pub node: String,
-    /// TCP ports to listen on.
-    #[serde(default)]
-    pub tcp: Vec<u16>,
-    /// UDP ports to echo on.
-    #[serde(default)]
-    pub udp: Vec<u16>,
-    /// Whether the node answers ICMP echo; informational only (the
-    /// namespace's kernel answers echo requests by itself).
-    #[serde(default)]
-    pub icmp: bool,
-}
-
-/// Everything one agent serves.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentSpec {
-    /// The listeners, any number per namespace.
-    pub listeners: Vec<ListenSpec>,
-}
 
 /// What [`serve`] writes to its ready file (as one line of JSON) once
 /// every listener is bound.
@@ -533,8 +508,8 @@ impl Drop for RemoveOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netns;
-    use crate::probe::testlab::{pair, root_or_skip, unique, Namespaces, B_IP};
+    use crate::lab::{root_or_skip, TestNet};
+    use crate::probe::test_pair::{pair, B_IP};
     use crate::probe::{run_probes_with, Outcome, Probe, ProbeKind, ProbeOptions};
 
     fn spec(ns: &str, node: &str, tcp: Vec<u16>, udp: Vec<u16>) -> ListenSpec {
@@ -558,7 +533,8 @@ mod tests {
 
     #[test]
     fn missing_namespace_fails_before_ready() {
-        let dir = std::env::temp_dir().join(unique("vsag-ready"));
+        let net = TestNet::with_tag("vsag");
+        let dir = net.dir.join("ready");
         let s = AgentSpec {
             listeners: vec![spec("vsag-no-such-namespace", "x", vec![80], vec![])],
         };
@@ -572,10 +548,9 @@ mod tests {
         if !root_or_skip("busy_port_fails_before_ready") {
             return;
         }
-        let ns = unique("vsag");
-        netns::create(&ns).expect("create");
-        let _guard = Namespaces(vec![ns.clone()]);
-        let ready = std::env::temp_dir().join(unique("vsag-ready"));
+        let mut net = TestNet::with_tag("vsag");
+        let ns = net.add_bare_ns("n");
+        let ready = net.dir.join("ready");
         // port 0 is refused
         let zero = AgentSpec {
             listeners: vec![spec(&ns, "x", vec![0], vec![])],
@@ -612,7 +587,7 @@ mod tests {
             return;
         }
         let lab = pair("vsag");
-        let ready = std::env::temp_dir().join(unique("vsag-ready"));
+        let ready = lab.net.dir.join("ready");
         let s = AgentSpec {
             listeners: vec![
                 spec(&lab.b, "db", vec![5432], vec![]),
@@ -639,8 +614,7 @@ mod tests {
         );
         // a second serve in the same process is refused, and binds nothing
         let other = AgentSpec::default();
-        let e = serve(&other, &std::env::temp_dir().join(unique("vsag-ready")))
-            .expect_err("second serve");
+        let e = serve(&other, &lab.net.dir.join("ready-other")).expect_err("second serve");
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
 
         let probe = |kind| Probe {

@@ -11,6 +11,10 @@
 //! assert!(out.status.success());
 //! // dropped here: processes ended, namespaces deleted
 //! ```
+//!
+//! For tests that wire a few namespaces by hand rather than a topology:
+//! [`TestNet`] (in `lab/test_net.rs`), with [`can_run`], [`root_or_skip`],
+//! [`need_tool`] and [`sh`].
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -27,6 +31,10 @@ use crate::link::{self, LinkChange};
 use crate::netns::Netns;
 use crate::plan::{self, Plan, PlanError};
 use crate::probe::{self, Outcome, Probe, ProbeKind, ProbeOptions, ProbeResult};
+
+mod test_net;
+
+pub use test_net::{can_run, need_tool, root_or_skip, sh, TestNet};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 

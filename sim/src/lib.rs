@@ -10,6 +10,7 @@
 //! namespace), and [`Lab`] for integration tests.
 
 pub mod agent;
+pub mod agent_spec;
 pub mod apply;
 pub mod compare;
 pub mod firewall;
@@ -19,8 +20,10 @@ pub mod netlink;
 pub mod netns;
 pub mod plan;
 pub mod probe;
+pub mod routing;
 pub mod script;
 pub mod services;
+pub mod shaping;
 pub mod status;
 
 /// The bundled example, for unit tests.

@@ -34,10 +34,11 @@ use topology::analysis::Service;
 use topology::model::{Attachment, LoadBalancerMode, NextHop, NodeKind, Topology};
 use topology::route_table::RouteTarget;
 
-use crate::agent::ListenSpec;
+use crate::agent_spec::ListenSpec;
 use crate::firewall;
-pub use crate::netlink::RouteKind;
-use crate::netlink::{Route, Shaping};
+use crate::routing::Route;
+pub use crate::routing::RouteKind;
+use crate::shaping::Shaping;
 
 /// Why a topology cannot become a lab.
 #[derive(Debug, thiserror::Error)]

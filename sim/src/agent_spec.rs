@@ -1,0 +1,30 @@
+//! What the listener agent ([`crate::agent`]) serves, as plain values: the
+//! plan lists them, the agent reads them as JSON. Pure: no I/O.
+
+use serde::{Deserialize, Serialize};
+
+/// The listeners of one node, in its namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenSpec {
+    /// The namespace (a name under `/run/netns`).
+    pub ns: String,
+    /// The node's name, sent in the TCP banner.
+    pub node: String,
+    /// TCP ports to listen on.
+    #[serde(default)]
+    pub tcp: Vec<u16>,
+    /// UDP ports to echo on.
+    #[serde(default)]
+    pub udp: Vec<u16>,
+    /// Whether the node answers ICMP echo; informational only (the
+    /// namespace's kernel answers echo requests by itself).
+    #[serde(default)]
+    pub icmp: bool,
+}
+
+/// Everything one agent serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// The listeners, any number per namespace.
+    pub listeners: Vec<ListenSpec>,
+}
