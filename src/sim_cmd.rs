@@ -27,6 +27,24 @@ pub enum SimCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Build nothing: print the plan, as `sim plan` does (no root).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print what `sim up` would build, without root and without touching
+    /// the machine: namespaces, links, addresses, routes, rules, sysctls,
+    /// firewalls, shaping and processes, per namespace.
+    Plan {
+        /// Topology file.
+        file: PathBuf,
+        /// Lab name (prefix of every namespace); default: from the topology's name.
+        #[arg(long)]
+        lab: Option<String>,
+        #[command(flatten)]
+        ports: Ports,
+        /// Print the plan as JSON (with every firewall ruleset in full).
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a lab: its processes, namespaces and state. Nothing to remove is fine.
     Down {
@@ -181,6 +199,16 @@ fn load_plan(
     Ok((l, text, p))
 }
 
+/// Prints a plan: JSON (the plan itself) or per namespace for humans.
+fn print_plan(p: &plan::Plan, json: bool) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(p)?);
+    } else {
+        print!("{}", sim::plan_view::render(p));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn the_lab(lab: Option<String>) -> Result<String> {
     if let Some(l) = lab {
         return Ok(l);
@@ -219,6 +247,23 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             lab,
             ports,
             json,
+            dry_run: true,
+        }
+        | SimCommand::Plan {
+            file,
+            lab,
+            ports,
+            json,
+        } => {
+            let (_, _, p) = load_plan(&file, lab, &ports)?;
+            print_plan(&p, json)
+        }
+        SimCommand::Up {
+            file,
+            lab,
+            ports,
+            json,
+            dry_run: false,
         } => {
             need_root()?;
             let (_, text, p) = load_plan(&file, lab, &ports)?;

@@ -5,7 +5,7 @@
 //! Layers, each small: [`netns`] (create, enter, delete namespaces),
 //! `netlink` (links, addresses, routes, rules through rtnetlink), `plan`
 //! (a topology turned into a list of things to create; pure, tested without
-//! root), `apply` (the plan carried out, recorded in a state file so that
+//! root; [`plan_view`] prints it for `sim plan`), `apply` (the plan carried out, recorded in a state file so that
 //! `down` can undo it after any crash), `probe` (real traffic from inside a
 //! namespace), and [`Lab`] for integration tests.
 
@@ -18,6 +18,7 @@ pub mod link;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+pub mod plan_view;
 pub mod probe;
 pub mod script;
 pub mod services;
