@@ -13,6 +13,7 @@ pub mod agent;
 pub mod apply;
 pub mod compare;
 pub mod firewall;
+pub mod inspect;
 pub mod lab;
 pub mod link;
 pub mod netlink;
