@@ -19,6 +19,8 @@ pub mod link;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+#[cfg(test)]
+mod plan_tests;
 pub mod plan_view;
 pub mod probe;
 pub mod script;
