@@ -17,13 +17,8 @@ pub enum SimCommand {
     /// Build a lab from a topology (root): namespaces, links, firewalls,
     /// gateways, listeners.
     Up {
-        /// Topology file.
-        file: PathBuf,
-        /// Lab name (prefix of every namespace); default: from the topology's name.
-        #[arg(long)]
-        lab: Option<String>,
         #[command(flatten)]
-        ports: Ports,
+        lab: LabArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -35,13 +30,8 @@ pub enum SimCommand {
     /// the machine: namespaces, links, addresses, routes, rules, sysctls,
     /// firewalls, shaping and processes, per namespace.
     Plan {
-        /// Topology file.
-        file: PathBuf,
-        /// Lab name (prefix of every namespace); default: from the topology's name.
-        #[arg(long)]
-        lab: Option<String>,
         #[command(flatten)]
-        ports: Ports,
+        lab: LabArgs,
         /// Print the plan as JSON (with every firewall ruleset in full).
         #[arg(long)]
         json: bool,
@@ -126,6 +116,18 @@ pub enum SimCommand {
         #[arg(long)]
         ready: PathBuf,
     },
+}
+
+/// A topology file and the lab to make of it (`sim up`, `sim plan`).
+#[derive(Args)]
+pub struct LabArgs {
+    /// Topology file.
+    file: PathBuf,
+    /// Lab name (prefix of every namespace); default: from the topology's name.
+    #[arg(long)]
+    lab: Option<String>,
+    #[command(flatten)]
+    ports: Ports,
 }
 
 /// TCP ports of the matrix.
@@ -243,30 +245,22 @@ fn parse_percent(s: &str) -> Result<f64> {
 pub fn run(cmd: SimCommand) -> Result<ExitCode> {
     match cmd {
         SimCommand::Up {
-            file,
             lab,
-            ports,
             json,
             dry_run: true,
         }
-        | SimCommand::Plan {
-            file,
-            lab,
-            ports,
-            json,
-        } => {
-            let (_, _, p) = load_plan(&file, lab, &ports)?;
+        | SimCommand::Plan { lab, json } => {
+            let (_, _, p) = load_plan(&lab.file, lab.lab, &lab.ports)?;
             print_plan(&p, json)
         }
         SimCommand::Up {
-            file,
             lab,
-            ports,
             json,
             dry_run: false,
         } => {
             need_root()?;
-            let (_, text, p) = load_plan(&file, lab, &ports)?;
+            let file = lab.file;
+            let (_, text, p) = load_plan(&file, lab.lab, &lab.ports)?;
             let rep = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);

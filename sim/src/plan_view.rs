@@ -74,20 +74,6 @@ fn role_label(role: Role, node: Option<&str>) -> String {
     }
 }
 
-/// A rate in the largest unit that divides it: `1 Gbit/s`, `500 Mbit/s`.
-fn rate_text(bps: u64) -> String {
-    for (unit, div) in [
-        ("Gbit/s", 1_000_000_000),
-        ("Mbit/s", 1_000_000),
-        ("kbit/s", 1_000),
-    ] {
-        if bps >= div && bps % div == 0 {
-            return format!("{} {unit}", bps / div);
-        }
-    }
-    format!("{bps} bit/s")
-}
-
 fn ports(p: &[u16]) -> String {
     p.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
 }
@@ -171,21 +157,7 @@ fn interface_block(o: &mut String, p: &Plan, ns: &str) {
             what.push(a.addr.to_string());
         }
         for s in p.shaping.iter().filter(|s| s.ns == ns && &s.ifname == name) {
-            let sh = &s.shaping;
-            let mut parts = Vec::new();
-            if let Some(r) = sh.rate_bps {
-                parts.push(format!("rate {}", rate_text(r)));
-            }
-            if let Some(d) = sh.delay {
-                parts.push(format!("delay {d:?}"));
-            }
-            if let Some(j) = sh.jitter {
-                parts.push(format!("jitter {j:?}"));
-            }
-            if let Some(l) = sh.loss_percent {
-                parts.push(format!("loss {l}%"));
-            }
-            what.push(format!("shaped: {}", parts.join(" ")));
+            what.push(format!("shaped: {}", s.shaping));
         }
         let _ = writeln!(o, "    {name:<width$}  {}", what.join(", "));
     }
@@ -348,14 +320,6 @@ mod tests {
     use crate::example;
 
     #[test]
-    fn rates_in_the_largest_unit() {
-        assert_eq!(rate_text(1_000_000_000), "1 Gbit/s");
-        assert_eq!(rate_text(1_500_000_000), "1500 Mbit/s");
-        assert_eq!(rate_text(64_000), "64 kbit/s");
-        assert_eq!(rate_text(999), "999 bit/s");
-    }
-
-    #[test]
     fn rules_are_counted_without_headers_or_comments() {
         let text = "table ip t {\n  chain forward {\n    type filter hook forward priority 0; policy drop;\n    # web-sg ingress\n    ct state established,related accept\n    ip saddr 10.0.0.0/8 accept\n  }\n  chain x {\n    drop\n  }\n}\n";
         assert_eq!(ruleset_counts(text), (2, 3));
@@ -377,6 +341,7 @@ mod tests {
         assert!(text.contains("(once the tunnel is up)"));
         assert!(text.contains("gateway vifgate-office (tun vg0"));
         assert!(text.contains("haproxy for load balancer alb"));
+        assert!(text.contains("shaped: rate 1 Gbit/s delay 2ms jitter 200µs"));
         // every route appears once, with its reason
         for r in p.routes.iter().chain(&p.tunnel_routes) {
             assert!(text.contains(&r.why), "{}", r.why);

@@ -1,7 +1,7 @@
 //! The packets the gateway benchmarks feed: one TCP SYN per flow.
 
 /// An IPv4 TCP SYN from `src:sport` to `dst:dport`, checksummed.
-pub(super) fn syn(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+fn syn(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
     let mut b = vec![0u8; 40];
     b[0] = 0x45;
     b[2..4].copy_from_slice(&40u16.to_be_bytes());
