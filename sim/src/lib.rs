@@ -7,7 +7,8 @@
 //! (a topology turned into a list of things to create; pure, tested without
 //! root; [`plan_view`] prints it for `sim plan`), `apply` (the plan carried out, recorded in a state file so that
 //! `down` can undo it after any crash), `probe` (real traffic from inside a
-//! namespace), and [`Lab`] for integration tests.
+//! namespace), [`inspect`] (a built lab read back, to compare two builds),
+//! and [`Lab`] for integration tests.
 
 pub mod agent;
 pub mod apply;
