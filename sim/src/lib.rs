@@ -5,8 +5,9 @@
 //! Layers, each small: [`netns`] (create, enter, delete namespaces),
 //! `netlink` (links, addresses, routes, rules through rtnetlink), `plan`
 //! (a topology turned into a list of things to create; pure, tested without
-//! root; [`plan_view`] prints it for `sim plan`), `apply` (the plan carried out, recorded in a state file so that
-//! `down` can undo it after any crash), `probe` (real traffic from inside a
+//! root; [`plan_view`] prints it for `sim plan`), `apply` (the plan carried
+//! out, recorded in a state file so that `down` can undo it after any
+//! crash), `probe` (real traffic from inside a
 //! namespace), [`inspect`] (a built lab read back, to compare two builds),
 //! and [`Lab`] for integration tests.
 
