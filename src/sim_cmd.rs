@@ -18,14 +18,22 @@ pub enum SimCommand {
     /// Build a lab from a topology (root): namespaces, links, firewalls,
     /// gateways, listeners.
     Up {
-        /// Topology file.
-        file: PathBuf,
-        /// Lab name (prefix of every namespace); default: from the topology's name.
-        #[arg(long)]
-        lab: Option<String>,
         #[command(flatten)]
-        ports: Ports,
+        lab: LabArgs,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Build nothing: print the plan, as `sim plan` does (no root).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print what `sim up` would build, without root and without touching
+    /// the machine: namespaces, links, addresses, routes, rules, sysctls,
+    /// firewalls, shaping and processes, per namespace.
+    Plan {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// Print the plan as JSON (with every firewall ruleset in full).
         #[arg(long)]
         json: bool,
     },
@@ -111,6 +119,18 @@ pub enum SimCommand {
     },
 }
 
+/// A topology file and the lab to make of it (`sim up`, `sim plan`).
+#[derive(Args)]
+pub struct LabArgs {
+    /// Topology file.
+    file: PathBuf,
+    /// Lab name (prefix of every namespace); default: from the topology's name.
+    #[arg(long)]
+    lab: Option<String>,
+    #[command(flatten)]
+    ports: Ports,
+}
+
 /// TCP ports of the matrix.
 #[derive(Args)]
 pub struct Ports {
@@ -182,6 +202,16 @@ fn load_plan(
     Ok((l, text, p))
 }
 
+/// Prints a plan: JSON (the plan itself) or per namespace for humans.
+fn print_plan(p: &plan::Plan, json: bool) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(p)?);
+    } else {
+        print!("{}", sim::plan_view::render(p));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn the_lab(lab: Option<String>) -> Result<String> {
     if let Some(l) = lab {
         return Ok(l);
@@ -218,13 +248,22 @@ fn parse_percent(s: &str) -> Result<f64> {
 pub fn run(cmd: SimCommand) -> Result<ExitCode> {
     match cmd {
         SimCommand::Up {
-            file,
             lab,
-            ports,
             json,
+            dry_run: true,
+        }
+        | SimCommand::Plan { lab, json } => {
+            let (_, _, p) = load_plan(&lab.file, lab.lab, &lab.ports)?;
+            print_plan(&p, json)
+        }
+        SimCommand::Up {
+            lab,
+            json,
+            dry_run: false,
         } => {
             need_root()?;
-            let (_, text, p) = load_plan(&file, lab, &ports)?;
+            let file = lab.file;
+            let (_, text, p) = load_plan(&file, lab.lab, &lab.ports)?;
             let rep = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);

@@ -1,4 +1,4 @@
-//! The `vifgate topology` commands, run as a user runs them.
+//! The `vifgate topology` commands and `vifgate sim plan`, run as a user runs them (no root).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -304,4 +304,99 @@ fn the_readme_import_walk_through_holds() {
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn sim_plan_prints_each_namespace_with_its_routes() {
+    let o = vifgate(&["sim", "plan", EXAMPLE, "--lab", "yh"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    for ns in [
+        "namespace yh.office-pc  (node office-pc)",
+        "namespace yh.vifgate-office  (node vifgate-office)",
+        "namespace yh.web-a1  (node web-a1)",
+        "namespace yh+lan  (office switch)",
+        "namespace yh+vpc  (VPC router)",
+        "namespace yh+vgw  (virtual private gateway)",
+    ] {
+        assert!(out.contains(ns), "{ns}:\n{out}");
+    }
+    // the office PC's default route, the VPC's per-subnet tables, the
+    // office gateway's tunnel and its two peers
+    assert!(out.contains("0.0.0.0/0 via 192.168.10.1 dev eth0"), "{out}");
+    assert!(
+        out.contains("priority 1002 iif sn2 lookup table 1001"),
+        "{out}"
+    );
+    assert!(
+        out.contains("192.168.10.0/24 via 169.254.255.2 dev vgw0 metric 100"),
+        "{out}"
+    );
+    assert!(out.contains("gateway vifgate-office (tun vg0"), "{out}");
+    assert!(out.contains("peer dx-vif at 169.254.100.2:51821"), "{out}");
+    assert!(
+        out.contains("peer vpn-backup at 169.254.10.2:51822"),
+        "{out}"
+    );
+    assert!(out.contains("firewall security groups web-sg"), "{out}");
+    // `sim up --dry-run` prints the same, and neither needs root
+    let dry = vifgate(&["sim", "up", EXAMPLE, "--lab", "yh", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert_eq!(stdout(&dry), out);
+}
+
+#[test]
+fn sim_plan_json_is_the_plan() {
+    let o = vifgate(&["sim", "plan", EXAMPLE, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["lab"], "yeohaengjigi");
+    for key in [
+        "namespaces",
+        "bridges",
+        "links",
+        "addresses",
+        "routes",
+        "tunnel_routes",
+        "rules",
+        "sysctls",
+        "firewalls",
+        "gateways",
+        "shaping",
+        "listeners",
+        "starts",
+        "haproxy",
+    ] {
+        assert!(v[key].is_array(), "{key}");
+    }
+    let namespaces = v["namespaces"].as_array().expect("namespaces");
+    assert!(namespaces
+        .iter()
+        .any(|n| n["name"] == "yeohaengjigi+vpc" && n["role"] == "vpc-router"));
+    // rulesets in full
+    let firewalls = v["firewalls"].as_array().expect("firewalls");
+    assert!(firewalls.iter().all(|f| f["ruleset"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("table "))));
+}
+
+#[test]
+fn sim_plan_of_a_bad_file_shows_the_error_and_plans_nothing() {
+    let o = vifgate(&["sim", "plan", "tests/bad/duplicate_ip.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    let err = stderr(&o);
+    let expected = std::fs::read_to_string("tests/bad/duplicate_ip.expected").expect("expected");
+    assert!(err.contains(expected.trim()), "{err}");
+    assert!(err.contains("has errors"), "{err}");
+    let o = vifgate(&["sim", "plan", "no/such/file.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read no/such/file.toml"),
+        "{}",
+        stderr(&o)
+    );
+    let o = vifgate(&["sim", "plan", EXAMPLE, "--lab", "Bad.Name"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad lab name"), "{}", stderr(&o));
 }

@@ -63,6 +63,33 @@ pub fn state_dir(lab: &str) -> PathBuf {
     Path::new(STATE_ROOT).join(lab)
 }
 
+/// How far `sim up` got with a lab. Stored in the state file as
+/// `"building"` or `"up"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildStatus {
+    /// `sim up` is running, or died before the last step: `down` removes it.
+    Building,
+    /// Every step is done.
+    Up,
+}
+
+impl BuildStatus {
+    /// The word the state file and `sim status` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Building => "building",
+            BuildStatus::Up => "up",
+        }
+    }
+}
+
+impl std::fmt::Display for BuildStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What `sim up` recorded about a lab.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabState {
@@ -71,7 +98,7 @@ pub struct LabState {
     /// The topology file, when it came from one.
     pub source: Option<PathBuf>,
     /// `building` until every step is done, then `up`.
-    pub status: String,
+    pub status: BuildStatus,
     /// How links got their attributes: shaping mechanisms, VLANs.
     pub link_notes: Vec<String>,
     /// Kernel features found.
@@ -167,7 +194,7 @@ pub fn up(
     let mut state = LabState {
         plan: plan.clone(),
         source: source.map(Path::to_path_buf),
-        status: "building".into(),
+        status: BuildStatus::Building,
         link_notes: Vec::new(),
         features: KernelFeatures::default(),
         seconds: 0.0,
@@ -177,7 +204,7 @@ pub fn up(
     write_state(&dir, &state).map_err(step("write the state file"))?;
     match build(plan, &dir, topology_text, programs, &mut state) {
         Ok(()) => {
-            state.status = "up".into();
+            state.status = BuildStatus::Up;
             state.seconds = start.elapsed().as_secs_f64();
             write_state(&dir, &state).map_err(step("write the state file"))?;
             Ok(UpReport {
@@ -871,5 +898,43 @@ fn alive(pid: i32) -> bool {
             .rsplit_once(')')
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::example;
+
+    #[test]
+    fn build_status_keeps_the_state_file_words() {
+        assert_eq!(
+            serde_json::to_string(&BuildStatus::Building).expect("serialises"),
+            "\"building\""
+        );
+        assert_eq!(
+            serde_json::from_str::<BuildStatus>("\"up\"").expect("parses"),
+            BuildStatus::Up
+        );
+        assert!(serde_json::from_str::<BuildStatus>("\"Up\"").is_err());
+    }
+
+    #[test]
+    fn a_state_file_round_trips_with_its_status_as_a_word() {
+        let p = plan::plan(&example(), "yh", &[22]).expect("plan");
+        let state = LabState {
+            plan: p,
+            source: None,
+            status: BuildStatus::Up,
+            link_notes: Vec::new(),
+            features: KernelFeatures::default(),
+            seconds: 0.5,
+            links: Default::default(),
+        };
+        let json = serde_json::to_value(&state).expect("serialises");
+        assert_eq!(json["status"], "up");
+        let back: LabState = serde_json::from_value(json).expect("loads");
+        assert_eq!(back.status, BuildStatus::Up);
     }
 }

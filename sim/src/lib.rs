@@ -5,20 +5,26 @@
 //! Layers, each small: [`netns`] (create, enter, delete namespaces),
 //! `netlink` (links, addresses, routes, rules through rtnetlink), `plan`
 //! (a topology turned into a list of things to create; pure, tested without
-//! root), `apply` (the plan carried out, recorded in a state file so that
-//! `down` can undo it after any crash), `probe` (real traffic from inside a
-//! namespace), and [`Lab`] for integration tests.
+//! root; [`plan_view`] prints it for `sim plan`), `apply` (the plan carried
+//! out, recorded in a state file so that `down` can undo it after any
+//! crash), `probe` (real traffic from inside a
+//! namespace), [`inspect`] (a built lab read back, to compare two builds),
+//! and [`Lab`] for integration tests.
 
 pub mod agent;
 pub mod agent_spec;
 pub mod apply;
 pub mod compare;
 pub mod firewall;
+pub mod inspect;
 pub mod lab;
 pub mod link;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+#[cfg(test)]
+mod plan_tests;
+pub mod plan_view;
 pub mod probe;
 pub mod routing;
 pub mod script;

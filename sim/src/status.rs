@@ -4,9 +4,52 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::apply;
+use crate::apply::{self, BuildStatus};
 use crate::netns;
 use crate::plan;
+
+/// What there is of a lab. Serialised as `up`, `building`, `absent` or
+/// `orphaned (no state)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    /// Built: every step of `sim up` done.
+    Up,
+    /// A `sim up` still running, or one that died: `down` removes it.
+    Building,
+    /// No state and no namespace.
+    Absent,
+    /// Namespaces with the lab's prefix but no state file.
+    #[serde(rename = "orphaned (no state)")]
+    Orphaned,
+}
+
+impl Condition {
+    /// The words `sim status` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Up => "up",
+            Condition::Building => "building",
+            Condition::Absent => "absent",
+            Condition::Orphaned => "orphaned (no state)",
+        }
+    }
+}
+
+impl From<BuildStatus> for Condition {
+    fn from(s: BuildStatus) -> Condition {
+        match s {
+            BuildStatus::Building => Condition::Building,
+            BuildStatus::Up => Condition::Up,
+        }
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One lab as it is now.
 #[derive(Debug, Clone, Serialize)]
@@ -14,7 +57,7 @@ pub struct LabStatus {
     /// Lab name.
     pub lab: String,
     /// `up`, `building` (or a `sim up` that died), or `absent`.
-    pub status: String,
+    pub status: Condition,
     /// Topology name.
     pub topology: Option<String>,
     /// The file it was built from.
@@ -45,7 +88,7 @@ pub fn status(lab: &str) -> LabStatus {
     match st {
         Some(s) => LabStatus {
             lab: lab.into(),
-            status: s.status.clone(),
+            status: s.status.into(),
             topology: Some(s.plan.topology.clone()),
             source: s.source.as_ref().map(|p| p.display().to_string()),
             namespaces_planned: s.plan.namespaces.len(),
@@ -63,11 +106,10 @@ pub fn status(lab: &str) -> LabStatus {
         None => LabStatus {
             lab: lab.into(),
             status: if present.is_empty() {
-                "absent"
+                Condition::Absent
             } else {
-                "orphaned (no state)"
-            }
-            .into(),
+                Condition::Orphaned
+            },
             topology: None,
             source: None,
             namespaces_planned: 0,
@@ -112,4 +154,22 @@ pub fn render(s: &LabStatus) -> String {
             .join(", ")
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_serialise_as_the_words_they_print() {
+        for c in [
+            Condition::Up,
+            Condition::Building,
+            Condition::Absent,
+            Condition::Orphaned,
+        ] {
+            let json = serde_json::to_string(&c).expect("serialises");
+            assert_eq!(json, format!("\"{c}\""));
+        }
+    }
 }

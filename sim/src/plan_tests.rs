@@ -1,0 +1,494 @@
+//! [`plan()`] on topologies beyond the bundled example: the generated
+//! 200-host topology of `vifgate bench sim`, a CloudFormation import merged
+//! with an office, an office reaching its VPC over the Site-to-Site VPN
+//! only, and two private VIFs on one VGW. Each plan is first checked for
+//! what every plan must be (unique names and addresses, interface names
+//! that fit, routes on interfaces that exist, tunnels paired both ways),
+//! then for what its topology says.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use topology::cfn::mapping::{self, MapOptions};
+use topology::cfn::{eval, ImportOptions};
+use topology::synth::{synth_toml, SynthSpec};
+use topology::Topology;
+
+use crate::plan::*;
+
+const PORTS: [u16; 4] = [22, 80, 443, 3306];
+
+fn parse(name: &str, text: String) -> Topology {
+    let loaded = topology::parse(name, text.clone())
+        .unwrap_or_else(|d| panic!("{name} does not load:\n{d}\n{text}"));
+    assert!(!loaded.warnings.has_errors(), "{}", loaded.warnings);
+    loaded.topology
+}
+
+/// The bundled example's text.
+fn example_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+    std::fs::read_to_string(path).expect("the example")
+}
+
+/// The example with `from` up to (not including) `to` cut out.
+fn without(text: &str, from: &str, to: &str) -> String {
+    let a = text
+        .find(from)
+        .unwrap_or_else(|| panic!("`{from}` in the text"));
+    let b = a + text[a..]
+        .find(to)
+        .unwrap_or_else(|| panic!("`{to}` after it"));
+    format!("{}{}", &text[..a], &text[b..])
+}
+
+/// The interfaces of a namespace: veth ends and bridges.
+fn interfaces<'p>(p: &'p Plan, ns: &str) -> Vec<&'p str> {
+    let mut out = Vec::new();
+    for l in &p.links {
+        for end in [&l.a, &l.b] {
+            if end.ns == ns {
+                out.push(end.ifname.as_str());
+            }
+        }
+    }
+    out.extend(
+        p.bridges
+            .iter()
+            .filter(|b| b.ns == ns)
+            .map(|b| b.name.as_str()),
+    );
+    out
+}
+
+/// What every plan must be.
+fn assert_well_formed(p: &Plan) {
+    let [dot, plus] = lab_prefixes(&p.lab);
+    let mut names = BTreeSet::new();
+    for n in &p.namespaces {
+        assert!(names.insert(n.name.as_str()), "namespace {} twice", n.name);
+        assert!(
+            n.name.starts_with(&dot) || n.name.starts_with(&plus),
+            "{} outside the lab",
+            n.name
+        );
+        assert_eq!(n.node.is_some(), n.role == Role::Node, "{n:?}");
+    }
+    for n in &p.namespaces {
+        let ifs = interfaces(p, &n.name);
+        let unique: BTreeSet<&str> = ifs.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            ifs.len(),
+            "{}: an interface twice: {ifs:?}",
+            n.name
+        );
+        for i in &ifs {
+            assert!(i.len() <= 15, "{}: `{i}` longer than IFNAMSIZ", n.name);
+        }
+    }
+    // everything lives in a planned namespace, on an interface it has
+    let has = |ns: &str, ifname: &str| interfaces(p, ns).contains(&ifname);
+    for a in &p.addresses {
+        assert!(has(&a.ns, &a.ifname), "address {a:?} on no interface");
+    }
+    for b in &p.bridges {
+        for port in &b.ports {
+            assert!(has(&b.ns, port), "bridge {} port {port} is no veth", b.name);
+        }
+    }
+    for r in &p.routes {
+        assert!(names.contains(r.ns.as_str()), "{r:?}");
+        if let Some(dev) = &r.dev {
+            assert!(has(&r.ns, dev), "route {r:?} on no interface");
+        }
+    }
+    for r in &p.tunnel_routes {
+        let dev = r
+            .dev
+            .as_deref()
+            .expect("a tunnel route names its TUN device");
+        assert!(
+            p.gateways.iter().any(|g| g.ns == r.ns && g.tun == dev),
+            "tunnel route {r:?} on no gateway's TUN"
+        );
+    }
+    for r in &p.rules {
+        assert!(has(&r.ns, &r.iif), "rule {r:?} on no interface");
+        assert!(
+            p.routes.iter().any(|x| x.ns == r.ns && x.table == r.table),
+            "rule {r:?} looks up an empty table"
+        );
+    }
+    for s in &p.shaping {
+        assert!(has(&s.ns, &s.ifname), "shaping {s:?} on no interface");
+    }
+    for x in p
+        .firewalls
+        .iter()
+        .map(|f| &f.ns)
+        .chain(p.sysctls.iter().map(|s| &s.ns))
+    {
+        assert!(names.contains(x.as_str()), "{x} is no namespace");
+    }
+    // no address twice in the lab
+    let mut addrs = BTreeSet::new();
+    for a in &p.addresses {
+        assert!(addrs.insert(a.addr.addr()), "{} twice", a.addr.addr());
+    }
+    // gateways: own port and TUN per namespace, peers paired both ways
+    let mut ends = BTreeSet::new();
+    for (i, g) in p.gateways.iter().enumerate() {
+        assert!(names.contains(g.ns.as_str()), "{g:?}");
+        assert!(
+            ends.insert((g.ns.as_str(), g.port)),
+            "port {} twice",
+            g.port
+        );
+        assert!(g.tun.len() <= 15);
+        for peer in &g.peers {
+            let far = &p.gateways[peer.gateway];
+            assert!(
+                far.peers.iter().any(|back| back.gateway == i),
+                "{} -> {} is not paired back",
+                g.name,
+                far.name
+            );
+            let far_addrs: Vec<Ipv4Addr> = p
+                .addresses
+                .iter()
+                .filter(|a| a.ns == far.ns)
+                .map(|a| a.addr.addr())
+                .collect();
+            assert!(
+                far_addrs.contains(&peer.endpoint),
+                "{}: peer {} at {}, an address {} lacks",
+                g.name,
+                peer.name,
+                peer.endpoint,
+                far.ns
+            );
+        }
+    }
+    let tuns: BTreeSet<(&str, &str)> = p
+        .gateways
+        .iter()
+        .map(|g| (g.ns.as_str(), g.tun.as_str()))
+        .collect();
+    assert_eq!(tuns.len(), p.gateways.len(), "a TUN device twice");
+}
+
+/// The gateway of the office node `node`.
+fn office_gateway<'p>(p: &'p Plan, node: &str) -> &'p GatewaySpec {
+    p.gateways
+        .iter()
+        .find(|g| g.policy_node.as_deref() == Some(node))
+        .unwrap_or_else(|| panic!("a gateway in {node}"))
+}
+
+/// Routes of table `table` in `ns` to `dst`.
+fn routes_to<'p>(p: &'p Plan, ns: &str, table: u32, dst: &str) -> Vec<&'p RouteSpec> {
+    let dst: Ipv4Net = dst.parse().expect("a prefix");
+    p.routes
+        .iter()
+        .chain(&p.tunnel_routes)
+        .filter(|r| r.ns == ns && r.table == table && r.dst == dst)
+        .collect()
+}
+
+/// The kernel table of a VPC subnet's route table.
+fn subnet_table(p: &Plan, t: &Topology, subnet: &str) -> u32 {
+    let k = t
+        .subnets
+        .iter()
+        .position(|s| s.name == subnet)
+        .unwrap_or_else(|| panic!("subnet {subnet}"));
+    p.rules
+        .iter()
+        .find(|r| r.iif == format!("sn{k}"))
+        .unwrap_or_else(|| panic!("a rule for {subnet}"))
+        .table
+}
+
+#[test]
+fn the_example_plan_is_well_formed() {
+    assert_well_formed(&plan(&crate::example(), "yh", &PORTS).expect("plan"));
+}
+
+#[test]
+fn the_generated_200_host_lab_of_bench_sim() {
+    // as `vifgate bench sim` generates it
+    let t = parse(
+        "synthetic.toml",
+        synth_toml(SynthSpec {
+            hosts: 200,
+            security_groups: 20,
+            rules_per_group: 10,
+            seed: 42,
+        }),
+    );
+    let p = plan(&t, "bs", &PORTS).expect("plan");
+    assert_well_formed(&p);
+    // a namespace per node, plus the office switch, VPC router and VGW
+    assert_eq!(p.namespaces.len(), t.nodes.len() + 3);
+    for n in &t.nodes {
+        assert!(p.node_ns(&n.name).is_some(), "{}", n.name);
+    }
+    for (ns, role) in [
+        ("bs+lan", Role::OfficeSwitch),
+        ("bs+vpc", Role::VpcRouter),
+        ("bs+vgw", Role::Vgw),
+    ] {
+        assert!(
+            p.namespaces.iter().any(|n| n.name == ns && n.role == role),
+            "{ns}"
+        );
+    }
+    assert_eq!(p.bridges.len(), t.subnets.len() + t.lans.len());
+    // one VIF, no VPN: the office gateway `gw` has one peer, the VGW's end
+    let gw = office_gateway(&p, "gw");
+    assert_eq!(gw.ns, "bs.gw");
+    assert_eq!(gw.peers.len(), 1);
+    assert_eq!(gw.peers[0].name, "vif");
+    assert_eq!(gw.peers[0].endpoint, Ipv4Addr::new(169, 254, 100, 2));
+    let vgw = &p.gateways[gw.peers[0].gateway];
+    assert_eq!((vgw.ns.as_str(), vgw.name.as_str()), ("bs+vgw", "vgw-vif"));
+    assert_eq!(p.gateways.len(), 2);
+    // every subnet's table sends the office LAN to the VGW, the private
+    // ones (s2 in AZ a: route table private-a) their default to their
+    // AZ's NAT gateway
+    let office = "192.168.10.0/24";
+    for s in &t.subnets {
+        let table = subnet_table(&p, &t, &s.name);
+        let to_office = routes_to(&p, "bs+vpc", table, office);
+        assert_eq!(to_office.len(), 1, "{}: {to_office:?}", s.name);
+        assert_eq!(to_office[0].dev.as_deref(), Some("vgw0"));
+    }
+    let default = routes_to(&p, "bs+vpc", subnet_table(&p, &t, "s2"), "0.0.0.0/0");
+    let nat_a = t.nodes.iter().find(|n| n.name == "nat-a").expect("nat-a");
+    assert!(default
+        .iter()
+        .any(|r| r.kind == RouteKind::Unicast && r.via == Some(nat_a.interfaces[0].ip)));
+    // security groups on every VPC host, rules in them
+    let hosts = t
+        .nodes
+        .iter()
+        .filter(|n| n.in_vpc() && n.is_endpoint())
+        .count();
+    let sg = p
+        .firewalls
+        .iter()
+        .filter(|f| f.what.starts_with("security groups"))
+        .count();
+    assert_eq!(sg, hosts);
+    // the office reaches the VPC through the tunnel once it is up
+    assert!(routes_to(&p, "bs.gw", 254, "10.0.0.0/16")
+        .iter()
+        .chain(&routes_to(&p, "bs.gw", 254, "10.0.0.0/8"))
+        .any(|r| r.dev.as_deref() == Some("vg0")));
+}
+
+/// The README's import: a third-party VPC template merged with
+/// `examples/office-for-cfn.toml`. `None` when the fixtures are missing
+/// (outside CI).
+fn imported() -> Option<Topology> {
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/cfn/aws-templates-vpc-managed-nat.yaml"
+    );
+    if !std::path::Path::new(template).is_file() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{template} is missing (CI=true)"
+        );
+        eprintln!("skipped: {template} missing");
+        return None;
+    }
+    let src = topology::diag::read_source(std::path::Path::new(template))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let opts = ImportOptions {
+        region: Some("ap-northeast-2".into()),
+        ..ImportOptions::default()
+    };
+    let ev = eval::evaluate(&src, &opts).unwrap_or_else(|d| panic!("{d}"));
+    let (table, _) = mapping::to_topology_with(
+        &ev,
+        &MapOptions {
+            office_placeholder: false,
+        },
+    );
+    let office = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/office-for-cfn.toml"
+    ))
+    .expect("examples/office-for-cfn.toml");
+    let office = mapping::parse_table(&office).expect("the office TOML");
+    let merged = mapping::merge(table, office).unwrap_or_else(|e| panic!("merge: {e}"));
+    Some(parse("imported.toml", mapping::render(&merged)))
+}
+
+#[test]
+fn an_imported_cloudformation_vpc_with_the_office_merged() {
+    let Some(t) = imported() else { return };
+    let p = plan(&t, "cfn", &PORTS).expect("plan");
+    assert_well_formed(&p);
+    for n in &t.nodes {
+        assert!(p.node_ns(&n.name).is_some(), "{}", n.name);
+    }
+    assert_eq!(p.bridges.len(), t.subnets.len() + t.lans.len());
+    // the merged VIF: the office gateway's one peer is the VGW's end
+    let office = office_gateway(&p, "vifgate-office");
+    assert_eq!(office.peers.len(), 1);
+    assert_eq!(office.peers[0].name, "dx-vif");
+    assert_eq!(office.peers[0].endpoint, Ipv4Addr::new(169, 254, 100, 2));
+    let dx = p
+        .links
+        .iter()
+        .find(|l| l.kind == LinkKind::DirectConnect)
+        .expect("the VIF's link");
+    assert_eq!(dx.vlan, Some(101));
+    assert_eq!(
+        (dx.a.ns.as_str(), dx.b.ns.as_str()),
+        ("cfn.vifgate-office", "cfn+vgw")
+    );
+    // the private route tables propagate the office; their defaults go to
+    // a NAT gateway; the public ones to the internet gateway
+    for s in ["private-subnet-0", "private-subnet-1"] {
+        let table = subnet_table(&p, &t, s);
+        let office = routes_to(&p, "cfn+vpc", table, "192.168.10.0/24");
+        assert_eq!(office.len(), 1, "{s}: {office:?}");
+        assert_eq!(office[0].dev.as_deref(), Some("vgw0"));
+        let default = routes_to(&p, "cfn+vpc", table, "0.0.0.0/0");
+        let via = default
+            .iter()
+            .find(|r| r.kind == RouteKind::Unicast)
+            .and_then(|r| r.via)
+            .unwrap_or_else(|| panic!("{s}: a default route"));
+        let nat = t
+            .nodes
+            .iter()
+            .find(|n| n.interfaces.iter().any(|i| i.ip == via))
+            .expect("the next hop is a node");
+        assert_eq!(nat.kind, topology::model::NodeKind::NatGateway, "{s}");
+    }
+    let public = subnet_table(&p, &t, "public-subnet-0");
+    assert!(routes_to(&p, "cfn+vpc", public, "0.0.0.0/0")
+        .iter()
+        .any(|r| r.dev.as_deref() == Some("igw")));
+    // the web server merged into a private subnet, behind its group
+    let web = p.node_ns("web-1").expect("web-1");
+    assert!(p
+        .firewalls
+        .iter()
+        .any(|f| f.ns == web && f.what.contains("web-sg")));
+}
+
+#[test]
+fn an_office_over_the_vpn_only() {
+    let text = without(&example_text(), "[direct_connect.connection]", "[vpn]");
+    let t = parse("vpn-only.toml", text);
+    assert!(t.vifs.is_empty() && t.vpn.is_some());
+    let p = plan(&t, "vpn", &PORTS).expect("plan");
+    assert_well_formed(&p);
+    assert!(!p.links.iter().any(|l| l.kind == LinkKind::DirectConnect));
+    assert!(
+        p.shaping.is_empty(),
+        "nothing to shape without the DX connection"
+    );
+    let vpn = p
+        .links
+        .iter()
+        .find(|l| l.kind == LinkKind::Vpn)
+        .expect("the VPN's underlay");
+    assert_eq!(
+        (vpn.a.ns.as_str(), vpn.b.ns.as_str()),
+        ("vpn.vifgate-office", "vpn+vgw")
+    );
+    assert_eq!(vpn.joins, ("vifgate-office".into(), "vpn-backup".into()));
+    // one tunnel: the office gateway to the VGW's VPN end, and back
+    let office = office_gateway(&p, "vifgate-office");
+    assert_eq!(office.peers.len(), 1);
+    assert_eq!(office.peers[0].name, "vpn-backup");
+    assert_eq!(office.peers[0].endpoint, VPN_LINK_VGW);
+    let vgw = &p.gateways[office.peers[0].gateway];
+    assert_eq!(
+        (vgw.ns.as_str(), vgw.name.as_str()),
+        ("vpn+vgw", "vgw-vpn-backup")
+    );
+    assert_eq!(vgw.peers[0].endpoint, VPN_LINK_OFFICE);
+    assert_eq!(p.gateways.len(), 2);
+    // the VGW learns the office's static prefixes over the VPN's tunnel
+    for office_lan in ["192.168.10.0/24", "192.168.20.0/24"] {
+        let r = routes_to(&p, "vpn+vgw", 254, office_lan);
+        assert_eq!(r.len(), 1, "{office_lan}: {r:?}");
+        assert_eq!(r[0].dev.as_deref(), Some(vgw.tun.as_str()));
+    }
+    // and the office sends the VPC into its tunnel
+    assert!(routes_to(&p, "vpn.vifgate-office", 254, "10.0.0.0/16")
+        .iter()
+        .any(|r| r.dev.as_deref() == Some("vg0")));
+}
+
+#[test]
+fn two_private_vifs_on_one_vgw() {
+    let second = "[[direct_connect.vif]]\nname = \"dx-vif-2\"\nvlan = 102\ncustomer_asn = 65010\namazon_asn = 64512\ncustomer_address = \"169.254.101.1/30\"\namazon_address = \"169.254.101.2/30\"\nmtu = 1500\ncustomer_router = \"vifgate-office\"\nvgw = \"vgw\"\nadvertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]\n\n[vpn]";
+    let text = without(&example_text(), "[vpn]", "[internet]").replacen(
+        "[internet]",
+        &format!("{second}\nname = \"vpn-backup\"\ncustomer_gateway = \"vifgate-office\"\nrouting = \"static\"\nprefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]\n\n[internet]"),
+        1,
+    );
+    let t = parse("two-vifs.toml", text);
+    assert_eq!(t.vifs.len(), 2);
+    let p = plan(&t, "two", &PORTS).expect("plan");
+    assert_well_formed(&p);
+    // one link per VIF, each on its VLAN, both from the office box to the VGW
+    let dx: Vec<_> = p
+        .links
+        .iter()
+        .filter(|l| l.kind == LinkKind::DirectConnect)
+        .collect();
+    assert_eq!(dx.len(), 2);
+    for (l, (ifname, vlan, vif)) in dx
+        .iter()
+        .zip([("dx0", 101, "dx-vif"), ("dx1", 102, "dx-vif-2")])
+    {
+        assert_eq!(l.a.ifname, ifname);
+        assert_eq!(l.b.ns, "two+vgw");
+        assert_eq!(l.vlan, Some(vlan));
+        assert_eq!(l.joins.1, vif);
+    }
+    // the office gateway: both VIFs and the VPN, each to its own VGW end
+    let office = office_gateway(&p, "vifgate-office");
+    let peers: Vec<(&str, Ipv4Addr)> = office
+        .peers
+        .iter()
+        .map(|x| (x.name.as_str(), x.endpoint))
+        .collect();
+    assert_eq!(
+        peers,
+        [
+            ("dx-vif", Ipv4Addr::new(169, 254, 100, 2)),
+            ("dx-vif-2", Ipv4Addr::new(169, 254, 101, 2)),
+            ("vpn-backup", VPN_LINK_VGW),
+        ]
+    );
+    // Direct Connect before the VPN
+    assert!(office.peers[1].priority < office.peers[2].priority);
+    let vgw_ends: BTreeSet<usize> = office.peers.iter().map(|x| x.gateway).collect();
+    assert_eq!(vgw_ends.len(), 3, "one VGW gateway per tunnel");
+    assert_eq!(p.gateways.len(), 4);
+    // the VGW learns each office prefix over both VIFs (and the VPN)
+    let vgw_tuns: BTreeSet<&str> = routes_to(&p, "two+vgw", 254, "192.168.10.0/24")
+        .iter()
+        .filter_map(|r| r.dev.as_deref())
+        .collect();
+    assert_eq!(vgw_tuns, BTreeSet::from(["vg0", "vg1", "vg2"]));
+    // both VIFs shaped to the connection's bandwidth, at both ends
+    assert_eq!(p.shaping.len(), 4);
+    assert!(p
+        .shaping
+        .iter()
+        .all(|s| s.shaping.rate_bps == Some(1_000_000_000)));
+}

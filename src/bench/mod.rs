@@ -1,0 +1,150 @@
+//! `vifgate bench ...`: benchmarks that print figures. Not tests: machines
+//! are shared and noisy, so read the figures against their targets and
+//! against each other, never as pass/fail in CI.
+//!
+//! One file per family: [`matrix`] (the static analysis), [`conntrack`]
+//! (the gateway's flow table), [`acl`] (the gateway's classifier) and
+//! [`sim`] (building labs, beside a shell script); [`packets`] holds the
+//! test packets the gateway benchmarks feed.
+
+mod acl;
+mod conntrack;
+mod matrix;
+mod packets;
+mod sim;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Subcommand;
+use topology::synth::{synth_toml, SynthSpec};
+
+/// Subcommands of `vifgate bench`.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Time of the full matrix: the bundled example and a generated topology.
+    Matrix {
+        /// The example topology.
+        #[arg(long, default_value = "examples/yeohaengjigi.toml")]
+        example: PathBuf,
+        /// Hosts in the generated topology.
+        #[arg(long, default_value_t = 1000)]
+        hosts: usize,
+        /// Security groups in the generated topology.
+        #[arg(long, default_value_t = 100)]
+        groups: usize,
+        /// Ingress rules per group.
+        #[arg(long, default_value_t = 60)]
+        rules: usize,
+        /// Runs per figure (the median is printed).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Print a generated topology (the one `bench matrix` and `bench sim`
+    /// use) as TOML.
+    Synth {
+        /// Hosts.
+        #[arg(long, default_value_t = 200)]
+        hosts: usize,
+        /// Security groups.
+        #[arg(long, default_value_t = 20)]
+        groups: usize,
+        /// Ingress rules per group.
+        #[arg(long, default_value_t = 10)]
+        rules: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Connection tracking: memory per flow at 1,000,000 flows, new flows
+    /// per second, lookups per second.
+    Conntrack {
+        /// Flows to track.
+        #[arg(long, default_value_t = 1_000_000)]
+        flows: usize,
+    },
+    /// The gateway's ACL classifier: 10 vs 10,000 security-group rules and a
+    /// 20-rule network ACL, new flows per second through the whole core.
+    Acl {
+        /// Packets (new flows) per measurement.
+        #[arg(long, default_value_t = 200_000)]
+        packets: usize,
+    },
+    /// `sim up` + `sim down` of the example and of a generated topology,
+    /// beside a plain ip/nft shell script building the same namespaces,
+    /// links, addresses, routes, rules, sysctls and firewalls (root).
+    Sim {
+        /// The example topology.
+        #[arg(long, default_value = "examples/yeohaengjigi.toml")]
+        example: PathBuf,
+        /// Hosts in the generated topology (20 groups x 10 rules, seed 42,
+        /// as `bench synth`).
+        #[arg(long, default_value_t = 200)]
+        hosts: usize,
+        /// Runs per figure (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Skip the check (one extra, untimed run) that the script builds
+        /// what vifgate builds.
+        #[arg(long)]
+        no_verify: bool,
+    },
+}
+
+/// The median of some durations.
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Runs `f` `runs` times: the median time and the last result.
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        last = Some(f());
+        times.push(start.elapsed());
+    }
+    (median(times), last.expect("at least one run"))
+}
+
+/// Runs a benchmark.
+pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
+    match cmd {
+        BenchCommand::Synth {
+            hosts,
+            groups,
+            rules,
+            seed,
+        } => {
+            print!(
+                "{}",
+                synth_toml(SynthSpec {
+                    hosts,
+                    security_groups: groups,
+                    rules_per_group: rules,
+                    seed,
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Conntrack { flows } => conntrack::run(flows),
+        BenchCommand::Acl { packets } => acl::run(packets),
+        BenchCommand::Sim {
+            example,
+            hosts,
+            runs,
+            no_verify,
+        } => sim::run(&example, hosts, runs, !no_verify),
+        BenchCommand::Matrix {
+            example,
+            hosts,
+            groups,
+            rules,
+            runs,
+        } => matrix::run(&example, hosts, groups, rules, runs),
+    }
+}
