@@ -2,14 +2,34 @@
 //! namespaces, veth links, bridges, kernel firewalls and vifgate gateways;
 //! probed with real packets and compared with the static analysis.
 //!
-//! Layers, each small: [`netns`] (create, enter, delete namespaces),
-//! `netlink` (links, addresses, routes, rules through rtnetlink), `plan`
-//! (a topology turned into a list of things to create; pure, tested without
-//! root; [`plan_view`] prints it for `sim plan`), `apply` (the plan carried
-//! out, recorded in a state file so that `down` can undo it after any
-//! crash), `probe` (real traffic from inside a
-//! namespace), [`inspect`] (a built lab read back, to compare two builds),
-//! and [`Lab`] for integration tests.
+//! # Map
+//!
+//! Plan, then apply, as containerlab does. Pure layers (no system call,
+//! tested without root) feed an I/O layer:
+//!
+//! - **The plan (pure).** [`plan`] turns a [`topology::Topology`] into
+//!   namespaces, links, addresses, routes, rules, sysctls, rulesets and
+//!   processes; [`plan_view`] prints it (`vifgate sim plan`). Its values
+//!   come from small pure modules: [`routing`] (routes, policy rules),
+//!   [`shaping`] (delay, jitter, loss, rate and the kernel features they
+//!   need), [`firewall`] (nftables rulesets for security groups, network
+//!   ACLs and NAT), [`agent_spec`] (what the listeners serve); the gateways'
+//!   configurations are [`gateway::config`] values. [`script`] writes a
+//!   plan as the equivalent `ip`/`nft` shell script, for benchmarks.
+//! - **The kernel (I/O).** [`netns`] (named namespaces, in-process),
+//!   [`netlink`] (rtnetlink requests, tc qdisc encodings, feature
+//!   detection), [`apply`] (a plan carried out, recorded in a state
+//!   directory so that `down` can undo it after any crash), [`services`]
+//!   (`[[sim.start]]` commands, HAProxy as the load balancer), [`agent`] (the
+//!   listener process), [`link`] (`sim link`), [`status`] and [`inspect`]
+//!   (a running lab read back).
+//! - **Traffic.** [`probe`] (real ICMP, TCP and UDP from inside a
+//!   namespace) and [`compare`] (live results against the static matrix and
+//!   the `[[expect]]` entries).
+//! - **Tests.** [`lab::Lab`] brings a whole topology up for an integration
+//!   test; [`lab::TestNet`] is the small helper for hand-made namespaces,
+//!   veth pairs and processes (per-run names, cleanup on drop, skip or fail
+//!   without root).
 
 pub mod agent;
 pub mod agent_spec;
