@@ -15,4 +15,5 @@ pub mod packet;
 pub mod router;
 pub mod routing;
 pub mod shell;
+pub mod token_bucket;
 pub mod udp_gso;

@@ -25,8 +25,9 @@ use crate::classifier::{NaclClassifier, RuleRef, SgClassifier};
 use crate::config::{GatewayConfig, PolicyConfig};
 use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
 use crate::keys::{PrivateKey, PublicKey};
-use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta, TokenBucket};
+use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
 use crate::routing::{PeerId, RoutingTable};
+use crate::token_bucket::TokenBucket;
 use topology::route_table::FastMap;
 
 /// Largest datagram or packet handled (a 64 KiB IP packet plus WireGuard's

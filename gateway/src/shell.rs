@@ -27,12 +27,11 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
@@ -43,6 +42,9 @@ use crate::config::{self, fmt_duration, GatewayConfig};
 use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::router::{Io, Router, BUFFER_SIZE};
 use crate::udp_gso::{self, UdpBatch};
+
+mod timer;
+use timer::{precise_fired, PreciseTimer};
 
 /// Reads from one source before the loop looks at the others.
 pub const BATCH: usize = 64;
@@ -237,111 +239,6 @@ fn impair_status(out: &Output) -> serde_json::Value {
         "dropped_loss": s.dropped_loss,
         "dropped_full": s.dropped_full,
     })
-}
-
-/// A one-shot timer with nanosecond resolution (`timerfd`, monotonic
-/// clock, the clock of [`Instant`]) for the impairment's release times.
-struct PreciseTimer {
-    fd: AsyncFd<OwnedFd>,
-    /// The deadline the timer is set for, if any.
-    armed: Option<Instant>,
-}
-
-impl PreciseTimer {
-    fn new() -> io::Result<Self> {
-        // SAFETY: plain system call; the descriptor is owned below.
-        let fd = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: the AsyncFd owns the descriptor, which stays open and
-        // the same until it is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-        Ok(PreciseTimer { fd, armed: None })
-    }
-
-    /// Sets the timer for `at` (now if past), or disarms it; a system call
-    /// only when that changes anything.
-    fn arm(&mut self, at: Option<Instant>) {
-        if at == self.armed {
-            return;
-        }
-        let value = match at {
-            None => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            Some(t) => {
-                // zero would disarm: at least a nanosecond
-                let d = t
-                    .saturating_duration_since(Instant::now())
-                    .max(std::time::Duration::from_nanos(1));
-                libc::timespec {
-                    tv_sec: d.as_secs() as libc::time_t,
-                    tv_nsec: d.subsec_nanos() as libc::c_long,
-                }
-            }
-        };
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: value,
-        };
-        // SAFETY: a valid timerfd and a plain struct; no old value asked.
-        let rc =
-            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-        if rc == 0 {
-            self.armed = at;
-        } else {
-            warn!("timerfd_settime: {}", io::Error::last_os_error());
-        }
-    }
-
-    /// Waits until the timer fires.
-    async fn wait(&self) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let read = guard.try_io(|fd| {
-                let mut expirations = [0u8; 8];
-                // SAFETY: reads 8 bytes into a local buffer of 8 bytes.
-                let n = unsafe {
-                    libc::read(
-                        fd.as_raw_fd(),
-                        expirations.as_mut_ptr().cast(),
-                        expirations.len(),
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
-            match read {
-                Ok(r) => return r,
-                // a readiness from before the last re-arm: wait again
-                Err(_would_block) => continue,
-            }
-        }
-    }
-}
-
-/// Waits for the precise timer when there is one that is armed; forever
-/// otherwise.
-async fn precise_fired(timer: &Option<PreciseTimer>) -> io::Result<()> {
-    match timer {
-        Some(t) if t.armed.is_some() => t.wait().await,
-        _ => std::future::pending().await,
-    }
 }
 
 /// Runs the gateway in the foreground until SIGINT or SIGTERM.
@@ -541,7 +438,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     warn!("timerfd: {e}");
                 }
                 if let Some(t) = &mut precise {
-                    t.armed = None;
+                    t.fired();
                 }
                 // flush releases the delayed datagrams due by now
                 out.flush().await;
