@@ -15,5 +15,6 @@ pub mod packet;
 pub mod router;
 pub mod routing;
 pub mod shell;
+pub mod status;
 pub mod token_bucket;
 pub mod udp_gso;

@@ -43,6 +43,7 @@ use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
 use crate::routing::{PeerId, RoutingTable};
+use crate::status::{DropCounts, Drops, PeerStatus, RuleHits, RuleKind, Status};
 use crate::token_bucket::TokenBucket;
 use topology::route_table::FastMap;
 
@@ -65,31 +66,6 @@ pub trait Io {
     fn send_tun(&mut self, packet: &[u8]);
     /// A datagram for the UDP socket.
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]);
-}
-
-/// Why packets were dropped, counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Drops {
-    /// Not a valid IPv4 packet.
-    pub malformed: u64,
-    /// IPv6 and other non-IPv4 packets from the TUN (not routed).
-    pub not_ipv4: u64,
-    /// No route to the destination.
-    pub no_route: u64,
-    /// A route whose peer has no endpoint yet.
-    pub no_endpoint: u64,
-    /// The network ACL denied it.
-    pub nacl: u64,
-    /// No security-group rule allowed it.
-    pub security_group: u64,
-    /// The connection table was full.
-    pub conntrack_full: u64,
-    /// The inner source was outside the sending peer's allowed prefixes.
-    pub allowed_ips: u64,
-    /// DF set and larger than the tunnel MTU (answered with frag-needed).
-    pub too_big: u64,
-    /// WireGuard refused it (bad MAC, replay, unknown index ...).
-    pub wireguard: u64,
 }
 
 /// One peer and its WireGuard session.
@@ -166,61 +142,6 @@ pub struct Router {
     next_tick: Instant,
     last_rate_reset: Instant,
     next_index: u32,
-}
-
-/// A peer's state for `vifgate status`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PeerStatus {
-    /// Name.
-    pub name: String,
-    /// Public key (base64).
-    pub public_key: String,
-    /// Current endpoint.
-    pub endpoint: Option<String>,
-    /// Seconds since the last handshake, if there is a session.
-    pub last_handshake_secs: Option<f64>,
-    /// Seconds since the last authenticated packet.
-    pub last_rx_secs: Option<f64>,
-    /// Alive for routing.
-    pub alive: bool,
-    /// Inner bytes received.
-    pub rx_bytes: u64,
-    /// Inner bytes sent.
-    pub tx_bytes: u64,
-    /// Prefixes whose traffic goes to this peer right now.
-    pub routes_in_use: Vec<String>,
-}
-
-/// A rule and how often it decided.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RuleHits {
-    /// `security group` or `network ACL`.
-    pub kind: &'static str,
-    /// Group or ACL name.
-    pub name: String,
-    /// Direction.
-    pub direction: Direction,
-    /// Rule number (1-based for groups; the ACL number, `*` for the end).
-    pub rule: String,
-    /// Packets (ACL) or new flows (groups) it decided.
-    pub hits: u64,
-}
-
-/// Everything `vifgate status` shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Status {
-    /// Peers.
-    pub peers: Vec<PeerStatus>,
-    /// Rule hit counters.
-    pub rules: Vec<RuleHits>,
-    /// Tracked flows.
-    pub conntrack_flows: usize,
-    /// Table capacity.
-    pub conntrack_capacity: usize,
-    /// Drop counters.
-    pub drops: Drops,
-    /// Where the policy came from.
-    pub policy: String,
 }
 
 /// Why the router could not be built.
@@ -631,7 +552,7 @@ impl Router {
             .sg_hits
             .iter()
             .map(|((dir, r), hits)| RuleHits {
-                kind: "security group",
+                kind: RuleKind::SecurityGroup,
                 name: cfg
                     .applied
                     .get(r.group as usize)
@@ -645,7 +566,7 @@ impl Router {
             .collect();
         rules.extend(self.policy.nacl_hits.iter().map(|((dir, n), hits)| {
             RuleHits {
-                kind: "network ACL",
+                kind: RuleKind::NetworkAcl,
                 name: cfg
                     .nacl
                     .as_ref()
@@ -659,7 +580,7 @@ impl Router {
         rules.sort_by(|a, b| {
             let key = |r: &RuleHits| {
                 (
-                    r.kind,
+                    r.kind.as_str(),
                     r.name.clone(),
                     r.direction == Direction::Egress,
                     r.rule.len(),
@@ -673,11 +594,15 @@ impl Router {
             rules,
             conntrack_flows: self.conntrack.len(),
             conntrack_capacity: self.conntrack.capacity(),
-            drops: Drops {
-                conntrack_full: self.conntrack.drops_full(),
-                ..self.drops
+            drops: DropCounts {
+                router: Drops {
+                    conntrack_full: self.conntrack.drops_full(),
+                    ..self.drops
+                },
+                shell: Default::default(),
             },
             policy: cfg.origin.clone(),
+            impair: None,
         }
     }
 }

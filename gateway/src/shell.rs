@@ -41,6 +41,7 @@ use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_
 use crate::config::{self, fmt_duration, GatewayConfig};
 use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::router::{Io, Router, BUFFER_SIZE};
+use crate::status::{ImpairStatus, ShellDrops, Status};
 use crate::udp_gso::{self, UdpBatch};
 
 mod timer;
@@ -221,23 +222,21 @@ fn log_impairment(what: &str, c: &ImpairConfig) {
     );
 }
 
-/// The impairment part of the status: its settings and counters, or null
-/// when none is in force.
-fn impair_status(out: &Output) -> serde_json::Value {
-    let Some(i) = &out.impair else {
-        return serde_json::Value::Null;
-    };
+/// The impairment part of the status: its settings and counters, or
+/// `None` when none is in force.
+fn impair_status(out: &Output) -> Option<ImpairStatus> {
+    let i = out.impair.as_ref()?;
     let c = i.config();
     let s = out.impair_stats();
-    serde_json::json!({
-        "delay_ms": c.delay.as_secs_f64() * 1e3,
-        "jitter_ms": c.jitter.as_secs_f64() * 1e3,
-        "loss": c.loss,
-        "queue": c.queue,
-        "queued": i.len(),
-        "delayed": s.delayed,
-        "dropped_loss": s.dropped_loss,
-        "dropped_full": s.dropped_full,
+    Some(ImpairStatus {
+        delay_ms: c.delay.as_secs_f64() * 1e3,
+        jitter_ms: c.jitter.as_secs_f64() * 1e3,
+        loss: c.loss,
+        queue: c.queue,
+        queued: i.len(),
+        delayed: s.delayed,
+        dropped_loss: s.dropped_loss,
+        dropped_full: s.dropped_full,
     })
 }
 
@@ -445,20 +444,24 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
             }
             c = status.accept() => {
                 if let Ok((mut stream, _)) = c {
-                    let mut s = serde_json::to_value(router.status(Instant::now())).unwrap_or_default();
+                    let mut s = router.status(Instant::now());
                     // what the shell itself could not hand to the kernel
-                    if let Some(d) = s.get_mut("drops").and_then(|d| d.as_object_mut()) {
-                        d.insert("tun_write".into(), out.dropped.into());
-                        d.insert("udp_send".into(), out.batch.failed.into());
-                        d.insert("tun_unsplittable".into(), malformed.into());
-                        let i = out.impair_stats();
-                        d.insert("impair_loss".into(), i.dropped_loss.into());
-                        d.insert("impair_full".into(), i.dropped_full.into());
-                    }
-                    if let Some(o) = s.as_object_mut() {
-                        o.insert("impair".into(), impair_status(&out));
-                    }
-                    let body = serde_json::to_vec(&s).unwrap_or_default();
+                    let impair = out.impair_stats();
+                    s.drops.shell = ShellDrops {
+                        tun_write: out.dropped,
+                        udp_send: out.batch.failed,
+                        tun_unsplittable: malformed,
+                        impair_loss: impair.dropped_loss,
+                        impair_full: impair.dropped_full,
+                    };
+                    s.impair = impair_status(&out);
+                    let body = match serde_json::to_vec(&s) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            warn!("status: {e}");
+                            continue;
+                        }
+                    };
                     let _ = stream.write_all(&body).await;
                 }
             }
@@ -484,7 +487,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
 }
 
 /// Reads the status of a running gateway from its socket.
-pub fn query_status(socket: &Path) -> io::Result<serde_json::Value> {
+pub fn query_status(socket: &Path) -> io::Result<Status> {
     use std::io::Read;
     let mut s = std::os::unix::net::UnixStream::connect(socket)?;
     let mut body = Vec::new();
