@@ -8,6 +8,7 @@
 
 pub mod classifier;
 pub mod config;
+pub mod config_file;
 pub mod conntrack;
 pub mod impair;
 pub mod keys;
