@@ -395,6 +395,26 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_full_examples_of_the_docs() {
+        let docs = include_str!("../../docs/gateway.md");
+        let examples: Vec<&str> = docs
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.contains("[interface]"))
+            .collect();
+        assert!(examples.len() >= 2, "the office and the AWS end");
+        for text in examples {
+            let f: GatewayConfigFile = match toml::from_str(text) {
+                Ok(f) => f,
+                Err(e) => panic!("{e}\n{text}"),
+            };
+            let back: GatewayConfigFile = toml::from_str(&f.to_toml("").unwrap()).unwrap();
+            assert_eq!(back, f);
+        }
+    }
+
+    #[test]
     fn refuses_what_is_not_the_format() {
         let bad =
             "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[impair]\ndelay = \"soon\"\n";
