@@ -881,6 +881,17 @@ dead_after = 3
         ipv4(src, dst, 6, true, &tcp_header(sport, dport, flags))
     }
 
+    /// A SYN from an office host to a VPC host's HTTPS port.
+    fn office_syn() -> Vec<u8> {
+        tcp(
+            [192, 168, 10, 10],
+            [10, 0, 10, 10],
+            40000,
+            443,
+            tcp_flags::SYN,
+        )
+    }
+
     const EDGE: &str = r#"
 [policy]
 security_groups = ["edge"]
@@ -1120,14 +1131,7 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
     #[test]
     fn the_timers_expire_tracked_flows_on_the_injected_clock() {
         let mut lab = lab(EDGE);
-        let syn = tcp(
-            [192, 168, 10, 10],
-            [10, 0, 10, 10],
-            40000,
-            443,
-            tcp_flags::SYN,
-        );
-        lab.office_sends(&syn);
+        lab.office_sends(&office_syn());
         assert_eq!(lab.office.status(lab.now).conntrack_flows, 1);
         // a minute later the half-open flow is still tracked ...
         lab.advance(Duration::from_secs(60));
@@ -1156,14 +1160,7 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
     #[test]
     fn reload_keeps_sessions_and_tracked_flows() {
         let mut lab = lab(EDGE);
-        let syn = tcp(
-            [192, 168, 10, 10],
-            [10, 0, 10, 10],
-            40000,
-            443,
-            tcp_flags::SYN,
-        );
-        lab.office_sends(&syn);
+        lab.office_sends(&office_syn());
         assert_eq!(lab.office.status(lab.now).conntrack_flows, 1);
         let cfg = lab.office.policy.config.clone();
         let mut new = config(&format!(
