@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use serde_json::Value;
 
 /// `vifgate gateway --config FILE [--check]`: runs in the foreground.
 pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
@@ -79,94 +78,21 @@ pub fn socket_path(socket: Option<PathBuf>, interface: Option<String>) -> PathBu
 
 /// `vifgate status`: asks a running gateway.
 pub fn status(socket: &Path, json: bool) -> Result<ExitCode> {
-    let v = gateway::shell::query_status(socket).with_context(|| {
+    let status = gateway::shell::query_status(socket).with_context(|| {
         format!(
             "no gateway answers on {} (is it running? are you root?)",
             socket.display()
         )
     })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        // through a JSON value, whose objects keep their keys in name
+        // order, as this output always had them
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&status)?)?
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&v));
+    print!("{}", status.render());
     Ok(ExitCode::SUCCESS)
-}
-
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
-
-fn secs(v: &Value) -> String {
-    v.as_f64()
-        .map(|x| format!("{x:.1}s ago"))
-        .unwrap_or_else(|| "never".into())
-}
-
-/// The human form of a status document.
-pub fn render(v: &Value) -> String {
-    use std::fmt::Write as _;
-    let mut o = String::new();
-    let _ = writeln!(o, "policy: {}", s(&v["policy"]));
-    for p in v["peers"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            o,
-            "\npeer {} ({})\n  endpoint: {}\n  alive: {}\n  last handshake: {}\n  last packet: {}\n  transfer: {} B received, {} B sent\n  routes in use: {}",
-            s(&p["name"]),
-            s(&p["public_key"]),
-            s(&p["endpoint"]),
-            s(&p["alive"]),
-            secs(&p["last_handshake_secs"]),
-            secs(&p["last_rx_secs"]),
-            s(&p["rx_bytes"]),
-            s(&p["tx_bytes"]),
-            p["routes_in_use"]
-                .as_array()
-                .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
-                .filter(|x| !x.is_empty())
-                .unwrap_or_else(|| "none".into()),
-        );
-    }
-    let _ = writeln!(
-        o,
-        "\nconnection tracking: {} of {} flows",
-        s(&v["conntrack_flows"]),
-        s(&v["conntrack_capacity"])
-    );
-    if let Some(d) = v["drops"].as_object() {
-        let list: Vec<String> = d
-            .iter()
-            .filter(|(_, n)| n.as_u64() != Some(0))
-            .map(|(k, n)| format!("{k} {}", s(n)))
-            .collect();
-        let _ = writeln!(
-            o,
-            "drops: {}",
-            if list.is_empty() {
-                "none".into()
-            } else {
-                list.join(", ")
-            }
-        );
-    }
-    let rules = v["rules"].as_array().cloned().unwrap_or_default();
-    if !rules.is_empty() {
-        let _ = writeln!(o, "\nrule hits:");
-        for r in rules {
-            let _ = writeln!(
-                o,
-                "  {} {} {} rule {}: {}",
-                s(&r["kind"]),
-                s(&r["name"]),
-                s(&r["direction"]),
-                s(&r["rule"]),
-                s(&r["hits"])
-            );
-        }
-    }
-    o
 }

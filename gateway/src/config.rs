@@ -2,7 +2,8 @@
 //! interface, the peers, the routes, the ACL policy (inline, or a node of a
 //! topology file), connection tracking, liveness, and the impairment of
 //! the tunnel's own datagrams (`[impair]`). Every mistake is reported with
-//! its `file:line:col`, like the topology's.
+//! its `file:line:col`, like the topology's. Programs that write or edit
+//! such a file build it as a value: [`crate::config_file`].
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use topology::traffic::{proto, L4};
 
-use crate::packet::{tcp_flags, Ipv4Meta};
+use crate::packet::{parse_quoted_ipv4, tcp_flags, Ipv4Meta};
 
 /// Where a packet comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -908,51 +908,9 @@ fn flow_of(src: Ipv4Addr, dst: Ipv4Addr, l4: L4, icmp_id: Option<u16>) -> Option
 /// The flow of the packet quoted in an ICMP error (its IP header and at
 /// least 8 bytes of what follows): its source, key and direction.
 fn quoted_flow(quoted: &[u8]) -> Option<(Ipv4Addr, FlowKey, bool)> {
-    let first = *quoted.first()?;
-    let header_len = usize::from(first & 0x0f) * 4;
-    if first >> 4 != 4 || header_len < 20 {
-        return None;
-    }
-    let header = quoted.get(..header_len)?;
-    let l4 = quoted.get(header_len..header_len + 8)?;
-    if u16::from_be_bytes([header[6], header[7]]) & 0x1fff != 0 {
-        return None; // a non-first fragment: no ports
-    }
-    let src = Ipv4Addr::new(header[12], header[13], header[14], header[15]);
-    let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
-    let ports = (
-        u16::from_be_bytes([l4[0], l4[1]]),
-        u16::from_be_bytes([l4[2], l4[3]]),
-    );
-    let (l4, icmp_id) = match header[9] {
-        proto::TCP => (
-            L4::Tcp {
-                src_port: ports.0,
-                dst_port: ports.1,
-            },
-            None,
-        ),
-        proto::UDP => (
-            L4::Udp {
-                src_port: ports.0,
-                dst_port: ports.1,
-            },
-            None,
-        ),
-        proto::ICMP => {
-            let id = matches!(l4[0], 0 | 8).then(|| u16::from_be_bytes([l4[4], l4[5]]));
-            (
-                L4::Icmp {
-                    icmp_type: l4[0],
-                    code: l4[1],
-                },
-                id,
-            )
-        }
-        p => (L4::Other(p), None),
-    };
-    let (key, from_a) = flow_of(src, dst, l4, icmp_id)?;
-    Some((src, key, from_a))
+    let meta = parse_quoted_ipv4(quoted)?;
+    let (key, from_a) = packet_flow(&meta)?;
+    Some((meta.src, key, from_a))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod classifier;
 pub mod config;
+pub mod config_file;
 pub mod conntrack;
 pub mod impair;
 pub mod keys;
@@ -15,4 +16,6 @@ pub mod packet;
 pub mod router;
 pub mod routing;
 pub mod shell;
+pub mod status;
+pub mod token_bucket;
 pub mod udp_gso;

@@ -3,9 +3,8 @@
 //! nothing after can index out of bounds. Built on `smoltcp::wire`.
 
 use std::net::Ipv4Addr;
-use std::time::Instant;
 
-use smoltcp::wire::{IpProtocol, Ipv4Packet};
+use smoltcp::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 use topology::traffic::{Packet, L4};
 
 /// Why a packet could not be parsed.
@@ -86,35 +85,18 @@ pub fn parse_ipv4(buf: &[u8]) -> Result<Ipv4Meta, PacketError> {
     let proto: u8 = ip.next_header().into();
     let is_fragment = ip.frag_offset() != 0;
     let payload = &buf[header_len..total_len];
-    let mut tcp_flags = 0;
-    let mut icmp_id = None;
-    let l4 = if is_fragment {
-        L4::Other(proto)
+    let (l4, tcp_flags, icmp_id) = if is_fragment {
+        (L4::Other(proto), 0, None)
     } else {
-        match IpProtocol::from(proto) {
-            IpProtocol::Tcp if payload.len() >= 20 => {
-                tcp_flags = payload[13];
-                L4::Tcp {
-                    src_port: u16::from_be_bytes([payload[0], payload[1]]),
-                    dst_port: u16::from_be_bytes([payload[2], payload[3]]),
-                }
-            }
-            IpProtocol::Udp if payload.len() >= 8 => L4::Udp {
-                src_port: u16::from_be_bytes([payload[0], payload[1]]),
-                dst_port: u16::from_be_bytes([payload[2], payload[3]]),
-            },
-            IpProtocol::Icmp if payload.len() >= 8 => {
-                let (icmp_type, code) = (payload[0], payload[1]);
-                if icmp_type == 0 || icmp_type == 8 {
-                    icmp_id = Some(u16::from_be_bytes([payload[4], payload[5]]));
-                }
-                L4::Icmp { icmp_type, code }
-            }
-            IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Icmp => {
-                return Err(PacketError::Truncated)
-            }
-            _ => L4::Other(proto),
+        let needed = match IpProtocol::from(proto) {
+            IpProtocol::Tcp => TCP_MIN_HEADER_LEN,
+            IpProtocol::Udp | IpProtocol::Icmp => TRANSPORT_PREFIX_LEN,
+            _ => 0,
+        };
+        if payload.len() < needed {
+            return Err(PacketError::Truncated);
         }
+        transport(proto, payload)
     };
     Ok(Ipv4Meta {
         src: ip.src_addr(),
@@ -128,6 +110,86 @@ pub fn parse_ipv4(buf: &[u8]) -> Result<Ipv4Meta, PacketError> {
         tcp_flags,
         icmp_id,
     })
+}
+
+/// The first bytes of a transport header every error must quote (RFC 792):
+/// enough for ports, or an ICMP type, code and echo identifier.
+const TRANSPORT_PREFIX_LEN: usize = 8;
+
+/// Parses the packet an ICMP error quotes: its IPv4 header (lengths
+/// checked) and at least the first 8 bytes of what followed, the rest of
+/// it usually cut off. `total_len` is what was quoted (at most what its
+/// header says); TCP flags are read when quoted (0 otherwise). `None` for
+/// anything shorter or not IPv4.
+pub fn parse_quoted_ipv4(quoted: &[u8]) -> Option<Ipv4Meta> {
+    if quoted.len() < IPV4_HEADER_LEN {
+        return None;
+    }
+    let ip = Ipv4Packet::new_unchecked(quoted);
+    let header_len = usize::from(ip.header_len());
+    if ip.version() != 4 || header_len < IPV4_HEADER_LEN {
+        return None;
+    }
+    let payload = quoted.get(header_len..)?;
+    if payload.len() < TRANSPORT_PREFIX_LEN {
+        return None;
+    }
+    let proto: u8 = ip.next_header().into();
+    let is_fragment = ip.frag_offset() != 0;
+    let (l4, tcp_flags, icmp_id) = if is_fragment {
+        (L4::Other(proto), 0, None)
+    } else {
+        transport(proto, payload)
+    };
+    Some(Ipv4Meta {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        proto,
+        header_len,
+        total_len: quoted.len().min(usize::from(ip.total_len())),
+        dont_fragment: ip.dont_frag(),
+        is_fragment,
+        l4,
+        tcp_flags,
+        icmp_id,
+    })
+}
+
+/// Ports, or ICMP type and code, from the start of a transport header of
+/// at least [`TRANSPORT_PREFIX_LEN`] bytes; with the TCP flags (when the
+/// header reaches them) and an ICMP echo's identifier.
+fn transport(proto: u8, l4: &[u8]) -> (L4, u8, Option<u16>) {
+    match IpProtocol::from(proto) {
+        IpProtocol::Tcp => {
+            let tcp = TcpPacket::new_unchecked(l4);
+            let flags = l4.get(TCP_FLAGS_OFFSET).copied().unwrap_or(0);
+            let ports = L4::Tcp {
+                src_port: tcp.src_port(),
+                dst_port: tcp.dst_port(),
+            };
+            (ports, flags, None)
+        }
+        IpProtocol::Udp => {
+            let udp = UdpPacket::new_unchecked(l4);
+            let ports = L4::Udp {
+                src_port: udp.src_port(),
+                dst_port: udp.dst_port(),
+            };
+            (ports, 0, None)
+        }
+        IpProtocol::Icmp => {
+            let icmp = Icmpv4Packet::new_unchecked(l4);
+            let icmp_type = u8::from(icmp.msg_type());
+            let id =
+                matches!(icmp_type, ICMP_ECHO_REPLY | ICMP_ECHO_REQUEST).then(|| icmp.echo_ident());
+            let l4 = L4::Icmp {
+                icmp_type,
+                code: icmp.msg_code(),
+            };
+            (l4, 0, id)
+        }
+        _ => (L4::Other(proto), 0, None),
+    }
 }
 
 /// The RFC 1071 Internet checksum of `data`: the one's complement of the
@@ -251,6 +313,12 @@ impl Iterator for TcpOptions<'_> {
 const TCP_CHECKSUM_OFFSET: usize = 16;
 /// Length of the TCP header without options.
 const TCP_MIN_HEADER_LEN: usize = 20;
+/// Offset of the flags byte (FIN, SYN, RST, PSH, ACK, URG) in a TCP header.
+const TCP_FLAGS_OFFSET: usize = 13;
+/// ICMP echo reply.
+const ICMP_ECHO_REPLY: u8 = 0;
+/// ICMP echo request.
+const ICMP_ECHO_REQUEST: u8 = 8;
 
 /// Clamps the MSS option of a TCP SYN (with or without ACK) to `max_mss`, so
 /// that neither end sends segments that would not fit the tunnel.
@@ -402,62 +470,6 @@ pub fn icmp_frag_needed(
     Some(total_len)
 }
 
-/// Nanoseconds per second: the fixed-point scale of [`TokenBucket`]'s
-/// tokens, so that refills are exact integer arithmetic.
-const NANOS_PER_SEC: u128 = 1_000_000_000;
-
-/// A token bucket rate limiter (for the ICMP errors the gateway sends):
-/// holds up to `burst` tokens, starts full, refills at `rate_per_sec`
-/// tokens a second, and each allowed event takes one token. Sans-IO: the
-/// caller passes the time in. No allocation.
-#[derive(Debug, Clone)]
-pub struct TokenBucket {
-    /// Tokens added per second.
-    rate_per_sec: u32,
-    /// Most tokens held, in token-nanoseconds (tokens × 10⁹).
-    capacity: u128,
-    /// Tokens held, in token-nanoseconds.
-    tokens: u128,
-    /// When the bucket was last refilled; `None` before the first call.
-    last: Option<Instant>,
-}
-
-impl TokenBucket {
-    /// A full bucket of `burst` tokens refilling at `rate_per_sec`.
-    /// A `burst` of 0 allows nothing; a `rate_per_sec` of 0 allows `burst`
-    /// events and then nothing.
-    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        let capacity = u128::from(burst) * NANOS_PER_SEC;
-        TokenBucket {
-            rate_per_sec,
-            capacity,
-            tokens: capacity,
-            last: None,
-        }
-    }
-
-    /// Whether an event at `now` is allowed; if so it takes a token. The
-    /// first call sets the reference time; a `now` earlier than an earlier
-    /// call's adds nothing.
-    pub fn allow(&mut self, now: Instant) -> bool {
-        if let Some(last) = self.last {
-            let elapsed = now.saturating_duration_since(last).as_nanos();
-            let added = elapsed.saturating_mul(u128::from(self.rate_per_sec));
-            self.tokens = self.tokens.saturating_add(added).min(self.capacity);
-        }
-        match self.last {
-            Some(last) if last >= now => {}
-            _ => self.last = Some(now),
-        }
-        if self.tokens >= NANOS_PER_SEC {
-            self.tokens -= NANOS_PER_SEC;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -543,13 +555,67 @@ pub(crate) mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
             let _ = parse_ipv4(&bytes);
+            let _ = parse_quoted_ipv4(&bytes);
         }
+    }
+
+    #[test]
+    fn parses_what_an_icmp_error_quotes() {
+        // the IP header and the first 8 bytes of a 40-byte TCP SYN
+        let syn = ipv4(
+            [1, 1, 1, 1],
+            [2, 2, 2, 2],
+            6,
+            true,
+            &tcp_header(40000, 443, 0x02),
+        );
+        let quoted = parse_quoted_ipv4(&syn[..28]).unwrap();
+        assert_eq!(
+            quoted.l4,
+            L4::Tcp {
+                src_port: 40000,
+                dst_port: 443
+            }
+        );
+        assert_eq!(
+            (quoted.src, quoted.dst),
+            (Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(2, 2, 2, 2))
+        );
+        assert_eq!(
+            (quoted.total_len, quoted.tcp_flags),
+            (28, 0),
+            "flags not quoted"
+        );
+        // quoted whole, it reads as the packet itself
+        assert_eq!(parse_quoted_ipv4(&syn), parse_ipv4(&syn).ok());
+        // an echo request keeps its identifier
+        let echo = ipv4(
+            [1, 1, 1, 1],
+            [2, 2, 2, 2],
+            1,
+            false,
+            &[8, 0, 0, 0, 0, 7, 0, 1],
+        );
+        assert_eq!(parse_quoted_ipv4(&echo).unwrap().icmp_id, Some(7));
+        // less than 8 bytes after the header, or not IPv4: nothing
+        assert_eq!(parse_quoted_ipv4(&syn[..27]), None);
+        assert_eq!(parse_quoted_ipv4(&[0x65; 28]), None);
+        assert_eq!(
+            parse_quoted_ipv4(&[0x44; 28]),
+            None,
+            "a header under 20 bytes"
+        );
+        // a non-first fragment has no ports
+        let mut frag = syn.clone();
+        frag[7] = 10;
+        let f = parse_quoted_ipv4(&frag[..28]).unwrap();
+        assert!(f.is_fragment);
+        assert_eq!(f.l4, L4::Other(6));
     }
 
     // ---- MSS clamping ----
 
     use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, IpAddress, TcpPacket};
-    use std::time::Duration;
 
     const SRC: [u8; 4] = [10, 0, 0, 1];
     const DST: [u8; 4] = [10, 0, 0, 2];
@@ -1036,55 +1102,5 @@ pub(crate) mod tests {
         frag[7] = 10;
         Ipv4Packet::new_unchecked(&mut frag[..]).fill_checksum();
         assert_eq!(icmp_frag_needed(&frag, 1380, GATEWAY, &mut out), None);
-    }
-
-    // ---- token bucket ----
-
-    #[test]
-    fn token_bucket_allows_a_burst_then_refills_at_the_rate() {
-        let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(10, 3);
-        assert!(bucket.allow(t0));
-        assert!(bucket.allow(t0));
-        assert!(bucket.allow(t0));
-        assert!(!bucket.allow(t0));
-        // 10 per second: one token every 100 ms.
-        assert!(!bucket.allow(t0 + Duration::from_millis(50)));
-        assert!(bucket.allow(t0 + Duration::from_millis(100)));
-        assert!(!bucket.allow(t0 + Duration::from_millis(100)));
-        // Fractions accumulate across calls.
-        assert!(!bucket.allow(t0 + Duration::from_millis(160)));
-        assert!(bucket.allow(t0 + Duration::from_millis(200)));
-        // A long pause refills to the burst and no further.
-        let later = t0 + Duration::from_secs(60);
-        for _ in 0..3 {
-            assert!(bucket.allow(later));
-        }
-        assert!(!bucket.allow(later));
-    }
-
-    #[test]
-    fn token_bucket_does_not_refill_when_time_goes_back() {
-        let t0 = Instant::now() + Duration::from_secs(10);
-        let mut bucket = TokenBucket::new(1, 1);
-        assert!(bucket.allow(t0));
-        assert!(!bucket.allow(t0 - Duration::from_secs(5)));
-        assert!(!bucket.allow(t0 + Duration::from_millis(999)));
-        assert!(bucket.allow(t0 + Duration::from_secs(1)));
-    }
-
-    #[test]
-    fn token_bucket_edge_rates() {
-        let t0 = Instant::now();
-        let mut empty = TokenBucket::new(1000, 0);
-        assert!(!empty.allow(t0));
-        assert!(!empty.allow(t0 + Duration::from_secs(100)));
-        let mut no_refill = TokenBucket::new(0, 2);
-        assert!(no_refill.allow(t0));
-        assert!(no_refill.allow(t0));
-        assert!(!no_refill.allow(t0 + Duration::from_secs(100)));
-        let mut fast = TokenBucket::new(u32::MAX, u32::MAX);
-        assert!(fast.allow(t0));
-        assert!(fast.allow(t0 + Duration::from_secs(u64::from(u32::MAX))));
     }
 }

@@ -8,6 +8,22 @@
 //! the peer by handshake key or receiver index, decapsulation, the inner
 //! source checked against the peer's allowed prefixes, network ACL inbound,
 //! connection tracking or security groups ingress, MSS clamp, to the TUN.
+//!
+//! # Time
+//!
+//! Every method that needs the time takes it (`now`); nothing here reads a
+//! clock, so tests drive the router's own timers by hand: liveness
+//! (`dead_after`, hence failover), the knocks on dead peers' doors
+//! ([`Router::handle_timeout`]), the cookie rate limiter's reset, the
+//! frag-needed token bucket and connection-tracking expiry.
+//!
+//! boringtun's [`Tunn`] is the exception: it reads `Instant::now()` itself
+//! for its own timers (keepalives, rekeys, handshake retransmission and
+//! expiry in `update_timers`), the handshake's TAI64N timestamp and its
+//! cookie rate limiter, and the seconds since the last handshake shown in
+//! [`Status`] come from it. Tests on a hand-driven clock therefore see
+//! WireGuard sessions that never age: a session outlives any jump of the
+//! router's clock, and boringtun retransmits nothing on its own.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,8 +41,10 @@ use crate::classifier::{NaclClassifier, RuleRef, SgClassifier};
 use crate::config::{GatewayConfig, PolicyConfig};
 use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
 use crate::keys::{PrivateKey, PublicKey};
-use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta, TokenBucket};
+use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
 use crate::routing::{PeerId, RoutingTable};
+use crate::status::{DropCounts, Drops, PeerStatus, RuleHits, RuleKind, Status};
+use crate::token_bucket::TokenBucket;
 use topology::route_table::FastMap;
 
 /// Largest datagram or packet handled (a 64 KiB IP packet plus WireGuard's
@@ -48,31 +66,6 @@ pub trait Io {
     fn send_tun(&mut self, packet: &[u8]);
     /// A datagram for the UDP socket.
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]);
-}
-
-/// Why packets were dropped, counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Drops {
-    /// Not a valid IPv4 packet.
-    pub malformed: u64,
-    /// IPv6 and other non-IPv4 packets from the TUN (not routed).
-    pub not_ipv4: u64,
-    /// No route to the destination.
-    pub no_route: u64,
-    /// A route whose peer has no endpoint yet.
-    pub no_endpoint: u64,
-    /// The network ACL denied it.
-    pub nacl: u64,
-    /// No security-group rule allowed it.
-    pub security_group: u64,
-    /// The connection table was full.
-    pub conntrack_full: u64,
-    /// The inner source was outside the sending peer's allowed prefixes.
-    pub allowed_ips: u64,
-    /// DF set and larger than the tunnel MTU (answered with frag-needed).
-    pub too_big: u64,
-    /// WireGuard refused it (bad MAC, replay, unknown index ...).
-    pub wireguard: u64,
 }
 
 /// One peer and its WireGuard session.
@@ -149,61 +142,6 @@ pub struct Router {
     next_tick: Instant,
     last_rate_reset: Instant,
     next_index: u32,
-}
-
-/// A peer's state for `vifgate status`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PeerStatus {
-    /// Name.
-    pub name: String,
-    /// Public key (base64).
-    pub public_key: String,
-    /// Current endpoint.
-    pub endpoint: Option<String>,
-    /// Seconds since the last handshake, if there is a session.
-    pub last_handshake_secs: Option<f64>,
-    /// Seconds since the last authenticated packet.
-    pub last_rx_secs: Option<f64>,
-    /// Alive for routing.
-    pub alive: bool,
-    /// Inner bytes received.
-    pub rx_bytes: u64,
-    /// Inner bytes sent.
-    pub tx_bytes: u64,
-    /// Prefixes whose traffic goes to this peer right now.
-    pub routes_in_use: Vec<String>,
-}
-
-/// A rule and how often it decided.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RuleHits {
-    /// `security group` or `network ACL`.
-    pub kind: &'static str,
-    /// Group or ACL name.
-    pub name: String,
-    /// Direction.
-    pub direction: Direction,
-    /// Rule number (1-based for groups; the ACL number, `*` for the end).
-    pub rule: String,
-    /// Packets (ACL) or new flows (groups) it decided.
-    pub hits: u64,
-}
-
-/// Everything `vifgate status` shows.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Status {
-    /// Peers.
-    pub peers: Vec<PeerStatus>,
-    /// Rule hit counters.
-    pub rules: Vec<RuleHits>,
-    /// Tracked flows.
-    pub conntrack_flows: usize,
-    /// Table capacity.
-    pub conntrack_capacity: usize,
-    /// Drop counters.
-    pub drops: Drops,
-    /// Where the policy came from.
-    pub policy: String,
 }
 
 /// Why the router could not be built.
@@ -614,7 +552,7 @@ impl Router {
             .sg_hits
             .iter()
             .map(|((dir, r), hits)| RuleHits {
-                kind: "security group",
+                kind: RuleKind::SecurityGroup,
                 name: cfg
                     .applied
                     .get(r.group as usize)
@@ -628,7 +566,7 @@ impl Router {
             .collect();
         rules.extend(self.policy.nacl_hits.iter().map(|((dir, n), hits)| {
             RuleHits {
-                kind: "network ACL",
+                kind: RuleKind::NetworkAcl,
                 name: cfg
                     .nacl
                     .as_ref()
@@ -642,7 +580,7 @@ impl Router {
         rules.sort_by(|a, b| {
             let key = |r: &RuleHits| {
                 (
-                    r.kind,
+                    r.kind.as_str(),
                     r.name.clone(),
                     r.direction == Direction::Egress,
                     r.rule.len(),
@@ -656,11 +594,15 @@ impl Router {
             rules,
             conntrack_flows: self.conntrack.len(),
             conntrack_capacity: self.conntrack.capacity(),
-            drops: Drops {
-                conntrack_full: self.conntrack.drops_full(),
-                ..self.drops
+            drops: DropCounts {
+                router: Drops {
+                    conntrack_full: self.conntrack.drops_full(),
+                    ..self.drops
+                },
+                shell: Default::default(),
             },
             policy: cfg.origin.clone(),
+            impair: None,
         }
     }
 }
@@ -748,10 +690,27 @@ mod tests {
     const AWS: &str = "192.0.2.2:51820";
     const BACKUP: &str = "192.0.2.3:51820";
 
+    /// Three gateways on one virtual clock: the office (LAN
+    /// 192.168.10.0/24), AWS (VPC 10.0.0.0/16, the primary) and its backup.
+    /// Datagrams travel between them at once; `down` holds the endpoints
+    /// whose datagrams (either way) are lost.
     struct Lab {
         office: Router,
         aws: Router,
+        backup: Router,
         keys: [PrivateKey; 3],
+        /// The clock: every call into a router is at this instant, moved
+        /// by hand with [`Lab::advance`].
+        now: Instant,
+        down: Vec<SocketAddr>,
+    }
+
+    /// What each gateway wrote to its TUN device.
+    #[derive(Default)]
+    struct Tuns {
+        office: Vec<Vec<u8>>,
+        aws: Vec<Vec<u8>>,
+        backup: Vec<Vec<u8>>,
     }
 
     fn config(text: &str) -> GatewayConfig {
@@ -761,8 +720,31 @@ mod tests {
         }
     }
 
-    /// The office gateway (LAN 192.168.10.0/24) and the AWS side (VPC
-    /// 10.0.0.0/16), `policy` applied at the office.
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A VPC-side gateway (AWS or its backup) whose one peer is the office.
+    fn vpc_side(name: &str, office: &PublicKey) -> GatewayConfig {
+        config(&format!(
+            r#"
+[interface]
+name = "vg0"
+private_key_file = "{name}.key"
+[[peer]]
+name = "office"
+public_key = "{office}"
+endpoint = "{OFFICE}"
+allowed_ips = ["192.168.10.0/24"]
+[[route]]
+prefix = "192.168.10.0/24"
+peer = "office"
+"#
+        ))
+    }
+
+    /// The lab, `policy` applied at the office, its clock at an arbitrary
+    /// instant (the only clock read in these tests).
     fn lab(policy: &str) -> Lab {
         let keys = [
             PrivateKey::generate().unwrap(),
@@ -801,100 +783,93 @@ dead_after = 3
             aws = keys[1].public_key(),
             backup = keys[2].public_key(),
         ));
-        let aws = config(&format!(
-            r#"
-[interface]
-name = "vg0"
-private_key_file = "aws.key"
-[[peer]]
-name = "office"
-public_key = "{office}"
-endpoint = "{OFFICE}"
-allowed_ips = ["192.168.10.0/24"]
-[[route]]
-prefix = "192.168.10.0/24"
-peer = "office"
-"#,
-            office = keys[0].public_key(),
-        ));
+        let office_key = keys[0].public_key();
         let now = Instant::now();
         Lab {
             office: Router::with_key(&office, keys[0].clone(), now).unwrap(),
-            aws: Router::with_key(&aws, keys[1].clone(), now).unwrap(),
+            aws: Router::with_key(&vpc_side("aws", &office_key), keys[1].clone(), now).unwrap(),
+            backup: Router::with_key(&vpc_side("backup", &office_key), keys[2].clone(), now)
+                .unwrap(),
             keys,
+            now,
+            down: vec![],
         }
     }
 
     impl Lab {
+        /// Moves the clock forward.
+        fn advance(&mut self, by: Duration) {
+            self.now += by;
+        }
+
+        fn router_at(&mut self, endpoint: SocketAddr) -> &mut Router {
+            match endpoint {
+                e if e == addr(OFFICE) => &mut self.office,
+                e if e == addr(AWS) => &mut self.aws,
+                e if e == addr(BACKUP) => &mut self.backup,
+                e => panic!("no gateway at {e}"),
+            }
+        }
+
         /// Sends a packet from the office LAN and shuttles datagrams both
         /// ways until the network is quiet; what each side wrote to its TUN.
         fn office_sends(&mut self, packet: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             let mut out = Collect::default();
-            self.office
-                .handle_tun(Instant::now(), &mut packet.to_vec(), &mut out);
-            self.shuttle(out)
+            let now = self.now;
+            self.office.handle_tun(now, &mut packet.to_vec(), &mut out);
+            let tuns = self.deliver(addr(OFFICE), out);
+            (tuns.office, tuns.aws)
         }
 
         fn aws_sends(&mut self, packet: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             let mut out = Collect::default();
-            self.aws
-                .handle_tun(Instant::now(), &mut packet.to_vec(), &mut out);
-            let mut first = Collect::default();
-            for (to, d) in out.udp {
-                first.udp.push((to, d));
-            }
-            // datagrams from AWS are addressed to the office
-            self.shuttle_from_aws(first)
+            let now = self.now;
+            self.aws.handle_tun(now, &mut packet.to_vec(), &mut out);
+            let tuns = self.deliver(addr(AWS), out);
+            (tuns.office, tuns.aws)
         }
 
-        fn shuttle(&mut self, from_office: Collect) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-            let mut office_tun = from_office.tun;
-            let mut aws_tun = vec![];
-            let mut to_aws: Vec<(SocketAddr, Vec<u8>)> = from_office.udp;
-            let mut to_office: Vec<Vec<u8>> = vec![];
+        /// Runs the office's timers now and delivers what they send.
+        fn office_timers(&mut self) -> Tuns {
+            let mut out = Collect::default();
+            let now = self.now;
+            self.office.handle_timeout(now, &mut out);
+            self.deliver(addr(OFFICE), out)
+        }
+
+        /// Delivers what the gateway at `from` sent, and the answers, until
+        /// the network is quiet (or 10 rounds).
+        fn deliver(&mut self, from: SocketAddr, out: Collect) -> Tuns {
+            let mut tuns = Tuns::default();
+            tuns_of(&mut tuns, from).extend(out.tun);
+            let mut flight: Vec<(SocketAddr, SocketAddr, Vec<u8>)> =
+                out.udp.into_iter().map(|(to, d)| (from, to, d)).collect();
             for _ in 0..10 {
-                let mut next_office = vec![];
-                for (to, d) in to_aws.drain(..) {
-                    if to != AWS.parse().unwrap() {
-                        continue; // the backup is not in this lab
-                    }
-                    let mut out = Collect::default();
-                    self.aws
-                        .handle_udp(Instant::now(), OFFICE.parse().unwrap(), &d, &mut out);
-                    aws_tun.extend(out.tun);
-                    next_office.extend(out.udp.into_iter().map(|(_, d)| d));
-                }
-                to_office.extend(next_office);
-                for d in to_office.drain(..) {
-                    let mut out = Collect::default();
-                    self.office
-                        .handle_udp(Instant::now(), AWS.parse().unwrap(), &d, &mut out);
-                    office_tun.extend(out.tun);
-                    to_aws.extend(out.udp);
-                }
-                if to_aws.is_empty() {
+                if flight.is_empty() {
                     break;
                 }
+                let mut next = vec![];
+                for (from, to, d) in flight.drain(..) {
+                    if self.down.contains(&from) || self.down.contains(&to) {
+                        continue;
+                    }
+                    let mut out = Collect::default();
+                    let now = self.now;
+                    self.router_at(to).handle_udp(now, from, &d, &mut out);
+                    tuns_of(&mut tuns, to).extend(out.tun);
+                    next.extend(out.udp.into_iter().map(|(dst, d)| (to, dst, d)));
+                }
+                flight = next;
             }
-            (office_tun, aws_tun)
+            tuns
         }
+    }
 
-        fn shuttle_from_aws(&mut self, from_aws: Collect) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-            let mut office_tun = vec![];
-            let mut to_aws = vec![];
-            for (_, d) in from_aws.udp {
-                let mut out = Collect::default();
-                self.office
-                    .handle_udp(Instant::now(), AWS.parse().unwrap(), &d, &mut out);
-                office_tun.extend(out.tun);
-                to_aws.extend(out.udp);
-            }
-            let (o, a) = self.shuttle(Collect {
-                tun: vec![],
-                udp: to_aws,
-            });
-            office_tun.extend(o);
-            (office_tun, a)
+    fn tuns_of(tuns: &mut Tuns, endpoint: SocketAddr) -> &mut Vec<Vec<u8>> {
+        match endpoint {
+            e if e == addr(OFFICE) => &mut tuns.office,
+            e if e == addr(AWS) => &mut tuns.aws,
+            _ => &mut tuns.backup,
         }
     }
 
@@ -904,6 +879,17 @@ peer = "office"
 
     fn tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8) -> Vec<u8> {
         ipv4(src, dst, 6, true, &tcp_header(sport, dport, flags))
+    }
+
+    /// A SYN from an office host to a VPC host's HTTPS port.
+    fn office_syn() -> Vec<u8> {
+        tcp(
+            [192, 168, 10, 10],
+            [10, 0, 10, 10],
+            40000,
+            443,
+            tcp_flags::SYN,
+        )
     }
 
     const EDGE: &str = r#"
@@ -928,7 +914,7 @@ ingress = [{ protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/
         assert_eq!(at_aws, vec![p]);
         assert!(lab.office.peers()[0].tx_bytes > 0);
         assert!(lab.aws.peers()[0].rx_bytes > 0);
-        assert!(lab.office.is_alive(0, Instant::now()));
+        assert!(lab.office.is_alive(0, lab.now));
     }
 
     #[test]
@@ -968,7 +954,7 @@ ingress = [{ protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/
         // a ping from the VPC is allowed by the rule, and counted on it
         let (at_office, _) = lab.aws_sends(&ping([10, 0, 10, 10], [192, 168, 10, 10], 8));
         assert_eq!(at_office.len(), 1);
-        let status = lab.office.status(Instant::now());
+        let status = lab.office.status(lab.now);
         let hit = status
             .rules
             .iter()
@@ -1022,8 +1008,7 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
             &vec![0u8; 1500],
         );
         let mut out = Collect::default();
-        lab.office
-            .handle_tun(Instant::now(), &mut big.clone(), &mut out);
+        lab.office.handle_tun(lab.now, &mut big.clone(), &mut out);
         assert!(out.udp.is_empty());
         assert_eq!(out.tun.len(), 1);
         let reply = parse_ipv4(&out.tun[0]).unwrap();
@@ -1065,14 +1050,13 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
     fn traffic_moves_to_the_backup_when_the_primary_dies_and_back_when_it_returns() {
         let mut lab = lab("");
         let dst = Ipv4Addr::new(10, 0, 10, 10);
-        let now = Instant::now();
         // nothing heard from anyone yet: the best route, to wake it up
-        assert_eq!(lab.office.route_for(dst, now), Some(0));
+        assert_eq!(lab.office.route_for(dst, lab.now), Some(0));
         lab.office_sends(&ping([192, 168, 10, 10], [10, 0, 10, 10], 8));
-        assert_eq!(lab.office.route_for(dst, Instant::now()), Some(0));
+        assert_eq!(lab.office.route_for(dst, lab.now), Some(0));
         // the primary falls silent for longer than dead_after (3 s) while
         // the backup is heard from
-        let later = Instant::now() + Duration::from_secs(4);
+        let later = lab.now + Duration::from_secs(4);
         lab.office.peers[1].last_rx = Some(later);
         assert!(!lab.office.is_alive(0, later));
         assert_eq!(lab.office.route_for(dst, later), Some(1));
@@ -1080,6 +1064,83 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
         lab.office.peers[0].last_rx = Some(later);
         assert_eq!(lab.office.route_for(dst, later), Some(0));
         let _ = &lab.keys;
+    }
+
+    #[test]
+    fn the_timers_knock_on_silent_peers_doors_and_routes_fail_over_and_back() {
+        let mut lab = lab("");
+        let dst = Ipv4Addr::new(10, 0, 10, 10);
+        let ping_out = ping([192, 168, 10, 10], [10, 0, 10, 10], 8);
+        // t0: a ping brings the primary's tunnel up
+        let (_, at_aws) = lab.office_sends(&ping_out);
+        assert_eq!(at_aws.len(), 1);
+        // t0 + 2 s, the primary's link down: the timers knock on the door
+        // of the backup, never heard from (dead), which answers; the
+        // primary, heard 2 s ago, keeps the routes
+        lab.down.push(addr(AWS));
+        lab.advance(Duration::from_secs(2));
+        lab.office_timers();
+        assert!(lab.office.is_alive(0, lab.now));
+        assert!(lab.office.is_alive(1, lab.now));
+        assert_eq!(lab.office.route_for(dst, lab.now), Some(0));
+        // t0 + 4 s: the primary has been silent for more than dead_after
+        // (3 s): the timers send it a handshake initiation (lost), and the
+        // backup takes its routes
+        lab.advance(Duration::from_secs(2));
+        let mut out = Collect::default();
+        let now = lab.now;
+        lab.office.handle_timeout(now, &mut out);
+        let initiations: Vec<SocketAddr> = out
+            .udp
+            .iter()
+            .filter(|(_, d)| d.first() == Some(&1))
+            .map(|(to, _)| *to)
+            .collect();
+        assert_eq!(initiations, [addr(AWS)]);
+        assert_eq!(lab.office.poll_timeout(), now + TICK);
+        lab.deliver(addr(OFFICE), out);
+        assert!(!lab.office.is_alive(0, lab.now));
+        assert!(lab.office.is_alive(1, lab.now));
+        assert_eq!(lab.office.route_for(dst, lab.now), Some(1));
+        let status = lab.office.status(lab.now);
+        assert_eq!(status.peers[0].routes_in_use, Vec::<String>::new());
+        assert_eq!(status.peers[1].routes_in_use, ["10.0.0.0/16"]);
+        // before the next tick the timers do nothing, however much is due
+        let mut early = Collect::default();
+        lab.office.handle_timeout(now + TICK / 2, &mut early);
+        assert!(early.udp.is_empty());
+        // traffic goes to the backup now
+        let mut out = Collect::default();
+        lab.office.handle_tun(now, &mut ping_out.clone(), &mut out);
+        assert_eq!(out.udp.len(), 1);
+        assert_eq!(out.udp[0].0, addr(BACKUP));
+        let tuns = lab.deliver(addr(OFFICE), out);
+        assert_eq!(tuns.backup, vec![ping_out.clone()]);
+        // the primary's link comes back and it speaks (on its session,
+        // which never ended): its routes return to it
+        lab.down.clear();
+        lab.advance(Duration::from_secs(1));
+        let (at_office, _) = lab.aws_sends(&ping([10, 0, 10, 10], [192, 168, 10, 10], 0));
+        assert_eq!(at_office.len(), 1);
+        assert!(lab.office.is_alive(0, lab.now));
+        assert_eq!(lab.office.route_for(dst, lab.now), Some(0));
+        let (_, at_aws) = lab.office_sends(&ping_out);
+        assert_eq!(at_aws, vec![ping_out]);
+    }
+
+    #[test]
+    fn the_timers_expire_tracked_flows_on_the_injected_clock() {
+        let mut lab = lab(EDGE);
+        lab.office_sends(&office_syn());
+        assert_eq!(lab.office.status(lab.now).conntrack_flows, 1);
+        // a minute later the half-open flow is still tracked ...
+        lab.advance(Duration::from_secs(60));
+        lab.office_timers();
+        assert_eq!(lab.office.status(lab.now).conntrack_flows, 1);
+        // ... five days later it is long gone, in no time at all
+        lab.advance(Duration::from_secs(5 * 24 * 3600));
+        lab.office_timers();
+        assert_eq!(lab.office.status(lab.now).conntrack_flows, 0);
     }
 
     #[test]
@@ -1099,15 +1160,8 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
     #[test]
     fn reload_keeps_sessions_and_tracked_flows() {
         let mut lab = lab(EDGE);
-        let syn = tcp(
-            [192, 168, 10, 10],
-            [10, 0, 10, 10],
-            40000,
-            443,
-            tcp_flags::SYN,
-        );
-        lab.office_sends(&syn);
-        assert_eq!(lab.office.status(Instant::now()).conntrack_flows, 1);
+        lab.office_sends(&office_syn());
+        assert_eq!(lab.office.status(lab.now).conntrack_flows, 1);
         let cfg = lab.office.policy.config.clone();
         let mut new = config(&format!(
             "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{}\"\nendpoint = \"{AWS}\"\nallowed_ips = [\"10.0.0.0/16\"]\n[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"aws\"\n",
@@ -1116,14 +1170,14 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
         new.policy = cfg;
         lab.office.reload(&new).unwrap();
         assert_eq!(
-            lab.office.status(Instant::now()).conntrack_flows,
+            lab.office.status(lab.now).conntrack_flows,
             1,
             "tracked flows survive"
         );
         // the session survives: data goes out at once, no new handshake
         let mut out = Collect::default();
         lab.office.handle_tun(
-            Instant::now(),
+            lab.now,
             &mut ping([192, 168, 10, 10], [10, 0, 10, 10], 8),
             &mut out,
         );

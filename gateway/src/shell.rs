@@ -27,12 +27,11 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
@@ -42,8 +41,12 @@ use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_
 use crate::config::{self, GatewayConfig};
 use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::router::{Io, Router, BUFFER_SIZE};
+use crate::status::{ImpairStatus, ShellDrops, Status};
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
+
+mod timer;
+use timer::{precise_fired, PreciseTimer};
 
 /// Reads from one source before the loop looks at the others.
 pub const BATCH: usize = 64;
@@ -220,129 +223,22 @@ fn log_impairment(what: &str, c: &ImpairConfig) {
     );
 }
 
-/// The impairment part of the status: its settings and counters, or null
-/// when none is in force.
-fn impair_status(out: &Output) -> serde_json::Value {
-    let Some(i) = &out.impair else {
-        return serde_json::Value::Null;
-    };
+/// The impairment part of the status: its settings and counters, or
+/// `None` when none is in force.
+fn impair_status(out: &Output) -> Option<ImpairStatus> {
+    let i = out.impair.as_ref()?;
     let c = i.config();
     let s = out.impair_stats();
-    serde_json::json!({
-        "delay_ms": c.delay.as_secs_f64() * 1e3,
-        "jitter_ms": c.jitter.as_secs_f64() * 1e3,
-        "loss": c.loss,
-        "queue": c.queue,
-        "queued": i.len(),
-        "delayed": s.delayed,
-        "dropped_loss": s.dropped_loss,
-        "dropped_full": s.dropped_full,
+    Some(ImpairStatus {
+        delay_ms: c.delay.as_secs_f64() * 1e3,
+        jitter_ms: c.jitter.as_secs_f64() * 1e3,
+        loss: c.loss,
+        queue: c.queue,
+        queued: i.len(),
+        delayed: s.delayed,
+        dropped_loss: s.dropped_loss,
+        dropped_full: s.dropped_full,
     })
-}
-
-/// A one-shot timer with nanosecond resolution (`timerfd`, monotonic
-/// clock, the clock of [`Instant`]) for the impairment's release times.
-struct PreciseTimer {
-    fd: AsyncFd<OwnedFd>,
-    /// The deadline the timer is set for, if any.
-    armed: Option<Instant>,
-}
-
-impl PreciseTimer {
-    fn new() -> io::Result<Self> {
-        // SAFETY: plain system call; the descriptor is owned below.
-        let fd = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: the AsyncFd owns the descriptor, which stays open and
-        // the same until it is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-        Ok(PreciseTimer { fd, armed: None })
-    }
-
-    /// Sets the timer for `at` (now if past), or disarms it; a system call
-    /// only when that changes anything.
-    fn arm(&mut self, at: Option<Instant>) {
-        if at == self.armed {
-            return;
-        }
-        let value = match at {
-            None => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            Some(t) => {
-                // zero would disarm: at least a nanosecond
-                let d = t
-                    .saturating_duration_since(Instant::now())
-                    .max(std::time::Duration::from_nanos(1));
-                libc::timespec {
-                    tv_sec: d.as_secs() as libc::time_t,
-                    tv_nsec: d.subsec_nanos() as libc::c_long,
-                }
-            }
-        };
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: value,
-        };
-        // SAFETY: a valid timerfd and a plain struct; no old value asked.
-        let rc =
-            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-        if rc == 0 {
-            self.armed = at;
-        } else {
-            warn!("timerfd_settime: {}", io::Error::last_os_error());
-        }
-    }
-
-    /// Waits until the timer fires.
-    async fn wait(&self) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let read = guard.try_io(|fd| {
-                let mut expirations = [0u8; 8];
-                // SAFETY: reads 8 bytes into a local buffer of 8 bytes.
-                let n = unsafe {
-                    libc::read(
-                        fd.as_raw_fd(),
-                        expirations.as_mut_ptr().cast(),
-                        expirations.len(),
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
-            match read {
-                Ok(r) => return r,
-                // a readiness from before the last re-arm: wait again
-                Err(_would_block) => continue,
-            }
-        }
-    }
-}
-
-/// Waits for the precise timer when there is one that is armed; forever
-/// otherwise.
-async fn precise_fired(timer: &Option<PreciseTimer>) -> io::Result<()> {
-    match timer {
-        Some(t) if t.armed.is_some() => t.wait().await,
-        _ => std::future::pending().await,
-    }
 }
 
 /// Runs the gateway in the foreground until SIGINT or SIGTERM.
@@ -542,27 +438,31 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     warn!("timerfd: {e}");
                 }
                 if let Some(t) = &mut precise {
-                    t.armed = None;
+                    t.fired();
                 }
                 // flush releases the delayed datagrams due by now
                 out.flush().await;
             }
             c = status.accept() => {
                 if let Ok((mut stream, _)) = c {
-                    let mut s = serde_json::to_value(router.status(Instant::now())).unwrap_or_default();
+                    let mut s = router.status(Instant::now());
                     // what the shell itself could not hand to the kernel
-                    if let Some(d) = s.get_mut("drops").and_then(|d| d.as_object_mut()) {
-                        d.insert("tun_write".into(), out.dropped.into());
-                        d.insert("udp_send".into(), out.batch.failed.into());
-                        d.insert("tun_unsplittable".into(), malformed.into());
-                        let i = out.impair_stats();
-                        d.insert("impair_loss".into(), i.dropped_loss.into());
-                        d.insert("impair_full".into(), i.dropped_full.into());
-                    }
-                    if let Some(o) = s.as_object_mut() {
-                        o.insert("impair".into(), impair_status(&out));
-                    }
-                    let body = serde_json::to_vec(&s).unwrap_or_default();
+                    let impair = out.impair_stats();
+                    s.drops.shell = ShellDrops {
+                        tun_write: out.dropped,
+                        udp_send: out.batch.failed,
+                        tun_unsplittable: malformed,
+                        impair_loss: impair.dropped_loss,
+                        impair_full: impair.dropped_full,
+                    };
+                    s.impair = impair_status(&out);
+                    let body = match serde_json::to_vec(&s) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            warn!("status: {e}");
+                            continue;
+                        }
+                    };
                     let _ = stream.write_all(&body).await;
                 }
             }
@@ -588,7 +488,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
 }
 
 /// Reads the status of a running gateway from its socket.
-pub fn query_status(socket: &Path) -> io::Result<serde_json::Value> {
+pub fn query_status(socket: &Path) -> io::Result<Status> {
     use std::io::Read;
     let mut s = std::os::unix::net::UnixStream::connect(socket)?;
     let mut body = Vec::new();

@@ -14,7 +14,6 @@
 //!   applied with SIGHUP; on the office end this covers every tunnel of
 //!   that gateway box). Anywhere else: an error saying so.
 
-use std::fs;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,8 @@ use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{
     BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
+
+use gateway::config_file::{ConfigFileError, GatewayConfigFile, ImpairFile};
 
 use crate::apply::{self, LabState};
 use crate::netlink::{Mechanism, Netlink, Shaping};
@@ -70,6 +71,9 @@ pub enum LinkError {
     /// The kernel and the link offer no way to apply it.
     #[error("{0}")]
     Unsupported(String),
+    /// A gateway's configuration file could not be read or written.
+    #[error(transparent)]
+    Config(#[from] ConfigFileError),
     /// A system error.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -276,13 +280,9 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             if tunnel {
                 // the gateways' own impairment: set when netem is missing,
                 // cleared otherwise
-                let section = if by_gateways {
-                    impair_section(&now)
-                } else {
-                    String::new()
-                };
+                let impair = by_gateways.then(|| impair_file(&now));
                 for g in gateways_of(&st, &l) {
-                    reconfigure(lab, &st.plan.gateways[g], &section)?;
+                    reconfigure(lab, &st, &st.plan.gateways[g], impair.clone())?;
                 }
                 if by_gateways {
                     how.push("delay/jitter/loss by the vifgate gateways at both ends (no netem in this kernel)".into());
@@ -387,45 +387,50 @@ pub(crate) async fn wait_running(nl: &Netlink, names: &[&str], timeout: Duration
     }
 }
 
-pub(crate) fn impair_section(s: &Shaping) -> String {
-    let mut o = String::from("\n[impair]\n");
-    if let Some(d) = s.delay {
-        o.push_str(&format!("delay = \"{}us\"\n", d.as_micros()));
+/// The gateways' `[impair]` for a link's delay, jitter and loss.
+pub(crate) fn impair_file(s: &Shaping) -> ImpairFile {
+    ImpairFile {
+        delay: s.delay.map(whole_micros),
+        jitter: s.jitter.map(whole_micros),
+        loss_percent: s.loss_percent,
+        ..ImpairFile::default()
     }
-    if let Some(j) = s.jitter {
-        o.push_str(&format!("jitter = \"{}us\"\n", j.as_micros()));
-    }
-    if let Some(l) = s.loss_percent {
-        o.push_str(&format!("loss = \"{l}%\"\n"));
-    }
-    o
 }
 
-/// Rewrites a gateway's `[impair]` section and makes it reload (SIGHUP).
-fn reconfigure(lab: &str, g: &plan::GatewaySpec, section: &str) -> io::Result<()> {
+/// A duration to whole microseconds (the resolution `[impair]` was always
+/// given here).
+fn whole_micros(d: Duration) -> Duration {
+    Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Puts `impair` into a gateway's configuration file (or takes it out)
+/// and makes the gateway reload it (SIGHUP): the process `up` started,
+/// by the pid it recorded.
+fn reconfigure(
+    lab: &str,
+    st: &LabState,
+    g: &plan::GatewaySpec,
+    impair: Option<ImpairFile>,
+) -> Result<(), LinkError> {
     let path = apply::state_dir(lab).join(format!("{}.toml", g.name));
-    let text = fs::read_to_string(&path)?;
-    let base = match text.find("\n[impair]\n") {
-        Some(i) => &text[..i + 1],
-        None => text.as_str(),
-    };
-    fs::write(&path, format!("{base}{section}"))?;
-    let needle = path.to_string_lossy().to_string();
-    let mut signalled = false;
-    for pid in apply::pids_in(&g.ns) {
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&needle) {
-            // SAFETY: signalling the lab's own gateway process.
-            unsafe { libc::kill(pid, libc::SIGHUP) };
-            signalled = true;
-        }
-    }
-    if !signalled {
-        return Err(io::Error::other(format!(
+    let mut conf = GatewayConfigFile::read(&path)?;
+    conf.impair = impair;
+    conf.write(&path, &apply::config_header(lab))?;
+    // the recorded pid, if it still is a process of the lab's namespace
+    // (not a later process that was given the same number)
+    let pid = st
+        .gateway_pids
+        .get(&g.name)
+        .and_then(|&pid| i32::try_from(pid).ok())
+        .filter(|pid| apply::pids_in(&g.ns).contains(pid));
+    let Some(pid) = pid else {
+        return Err(LinkError::Io(io::Error::other(format!(
             "gateway {} is not running in {}",
             g.name, g.ns
-        )));
-    }
+        ))));
+    };
+    // SAFETY: signalling the lab's own gateway process.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
     // the reload is asynchronous; give it a moment
     std::thread::sleep(Duration::from_millis(100));
     Ok(())

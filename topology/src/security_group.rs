@@ -24,7 +24,7 @@ pub type SgId = usize;
 pub type PrefixListId = usize;
 
 /// Which way traffic crosses the interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Into the interface; the peer is the packet's source.

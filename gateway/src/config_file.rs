@@ -1,0 +1,425 @@
+//! The gateway's configuration file as a plain value, for programs that
+//! write or edit one (the simulator): [`GatewayConfigFile`] serialises to
+//! the TOML that [`crate::config::load`] reads, and reads such a file back,
+//! so that nothing assembles TOML by hand and every name is escaped.
+//!
+//! Values have their file spelling: durations as `"250us"`, the loss as
+//! `"1%"`, addresses and endpoints as text. The checks and the
+//! `file:line:col` messages stay with [`crate::config`], which reads the
+//! same format; an inline policy's groups and ACLs (the topology format)
+//! are carried here as TOML tables, unchecked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// A whole configuration file (`docs/gateway.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfigFile {
+    /// `[interface]`.
+    pub interface: InterfaceFile,
+    /// `[[peer]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer: Vec<PeerFile>,
+    /// `[[route]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<RouteFile>,
+    /// `[liveness]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessFile>,
+    /// `[policy]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyFile>,
+    /// `[conntrack]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<ConntrackFile>,
+    /// `[status]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusFile>,
+    /// `[impair]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impair: Option<ImpairFile>,
+}
+
+/// `[interface]`: the TUN device and the tunnel's own end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceFile {
+    /// TUN device name.
+    pub name: String,
+    /// Address and prefix on the TUN device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Ipv4Net>,
+    /// Tunnel MTU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u16>,
+    /// UDP listen port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_port: Option<u16>,
+    /// Private key file.
+    pub private_key_file: PathBuf,
+}
+
+/// `[[peer]]`: a WireGuard peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerFile {
+    /// Its name.
+    pub name: String,
+    /// Its public key (base64).
+    pub public_key: String,
+    /// Where to send to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<SocketAddr>,
+    /// Inner source blocks it may send from.
+    #[serde(default)]
+    pub allowed_ips: Vec<Ipv4Net>,
+    /// Keepalive interval in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_keepalive: Option<u16>,
+    /// Pre-shared key file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preshared_key_file: Option<PathBuf>,
+}
+
+/// `[[route]]`: a prefix routed to a peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    /// The prefix.
+    pub prefix: Ipv4Net,
+    /// The peer's name.
+    pub peer: String,
+    /// Lower wins among live peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+}
+
+/// `[liveness]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessFile {
+    /// Seconds of silence after which a peer is dead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_after: Option<u64>,
+}
+
+/// `[policy]`: a node of a topology file, or inline groups and ACLs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// The topology file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<PathBuf>,
+    /// The node of that topology this gateway plays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The inline groups applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    /// The inline network ACL applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nacl: Option<String>,
+    /// `[[policy.security_group]]`, in the topology format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group: Vec<toml::Table>,
+    /// `[[policy.prefix_list]]`, in the topology format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefix_list: Vec<toml::Table>,
+    /// `[[policy.network_acl]]`, in the topology format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_acl: Vec<toml::Table>,
+}
+
+/// `[conntrack]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConntrackFile {
+    /// Most flows tracked at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_flows: Option<u64>,
+    /// Idle timeout of an established TCP flow, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_established_timeout: Option<u64>,
+}
+
+/// `[status]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusFile {
+    /// The unix socket `vifgate status` asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+}
+
+/// `[impair]`: delay, jitter and loss of the datagrams sent to peers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImpairFile {
+    /// Mean one-way delay (`"2ms"`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_text"
+    )]
+    pub delay: Option<Duration>,
+    /// Jitter around the delay.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_text"
+    )]
+    pub jitter: Option<Duration>,
+    /// Loss, percent (`"1%"`).
+    #[serde(
+        default,
+        rename = "loss",
+        skip_serializing_if = "Option::is_none",
+        with = "percent_text"
+    )]
+    pub loss_percent: Option<f64>,
+    /// Seed of the loss and jitter draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Most datagrams held at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<usize>,
+}
+
+/// A duration as the file writes it (`"250us"`).
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use topology::units::{fmt_duration, parse_duration};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&fmt_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        parse_duration(&text)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("`{text}` is not a duration")))
+    }
+}
+
+/// A percentage as the file writes it (`"1%"`).
+mod percent_text {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match p {
+            Some(p) => s.serialize_str(&format!("{p}%")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        topology::units::parse_percent(&text)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("`{text}` is not a percentage")))
+    }
+}
+
+/// Why a configuration file could not be read or written as a value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not in the format.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The value has no TOML form.
+    #[error("cannot write the gateway configuration: {0}")]
+    Serialize(#[from] toml::ser::Error),
+}
+
+impl GatewayConfigFile {
+    /// The TOML text, after a `# comment` line per line of `header`.
+    pub fn to_toml(&self, header: &str) -> Result<String, ConfigFileError> {
+        let mut out: String = header.lines().map(|l| format!("# {l}\n")).collect();
+        out.push_str(&toml::to_string(self)?);
+        Ok(out)
+    }
+
+    /// Reads a file.
+    pub fn read(path: &std::path::Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigFileError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Writes it to `path` (through a temporary file beside it, renamed
+    /// over it, so that a reload never reads half a file).
+    pub fn write(&self, path: &std::path::Path, header: &str) -> Result<(), ConfigFileError> {
+        let io = |source| ConfigFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = self.to_toml(header)?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
+
+    fn example() -> GatewayConfigFile {
+        GatewayConfigFile {
+            interface: InterfaceFile {
+                name: "vg0".into(),
+                address: Some("192.168.255.1/30".parse().unwrap()),
+                mtu: Some(1420),
+                listen_port: Some(51820),
+                private_key_file: "/etc/vifgate/office.key".into(),
+            },
+            peer: vec![PeerFile {
+                name: "aws \"east\" \\ 1".into(),
+                public_key: KEY.into(),
+                endpoint: Some("192.0.2.2:51820".parse().unwrap()),
+                allowed_ips: vec!["10.0.0.0/16".parse().unwrap()],
+                persistent_keepalive: Some(1),
+                preshared_key_file: None,
+            }],
+            route: vec![RouteFile {
+                prefix: "10.0.0.0/16".parse().unwrap(),
+                peer: "aws \"east\" \\ 1".into(),
+                priority: Some(10),
+            }],
+            liveness: Some(LivenessFile {
+                dead_after: Some(3),
+            }),
+            policy: None,
+            conntrack: Some(ConntrackFile {
+                max_flows: Some(1000),
+                tcp_established_timeout: None,
+            }),
+            status: Some(StatusFile {
+                socket: Some("/run/vifgate/sim/yh/office.sock".into()),
+            }),
+            impair: Some(ImpairFile {
+                delay: Some(Duration::from_micros(250)),
+                jitter: Some(Duration::from_micros(1500)),
+                loss_percent: Some(0.5),
+                seed: Some(7),
+                queue: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let f = example();
+        let text = f.to_toml("generated\nfor a test").unwrap();
+        assert!(
+            text.starts_with("# generated\n# for a test\n[interface]\n"),
+            "{text}"
+        );
+        assert!(text.contains("delay = \"250us\""), "{text}");
+        assert!(text.contains("loss = \"0.5%\""), "{text}");
+        let back: GatewayConfigFile = toml::from_str(&text).unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn what_it_writes_the_gateway_reads() {
+        let text = example().to_toml("").unwrap();
+        let c = match crate::config::parse("gw.toml", text.clone()) {
+            Ok(c) => c,
+            Err(d) => panic!("{d}\n{text}"),
+        };
+        assert_eq!(c.peers[0].name, "aws \"east\" \\ 1", "escaped, read back");
+        assert_eq!(c.routes[0].peer, 0);
+        assert_eq!(c.dead_after, Duration::from_secs(3));
+        assert_eq!(c.conntrack.max_flows, 1000);
+        let i = c.impair.expect("[impair]");
+        assert_eq!(i.delay, Duration::from_micros(250));
+        assert_eq!(i.jitter, Duration::from_micros(1500));
+        assert!((i.loss - 0.005).abs() < 1e-12, "{}", i.loss);
+    }
+
+    #[test]
+    fn reads_an_inline_policy_and_writes_it_back() {
+        let text = format!(
+            "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{KEY}\"\nallowed_ips = [\"10.0.0.0/16\"]\n[policy]\nsecurity_groups = [\"edge\"]\n[[policy.security_group]]\nname = \"edge\"\ningress = [{{ protocol = \"icmp\", icmp_type = 8, icmp_code = -1, cidr = \"10.0.0.0/16\" }}]\n"
+        );
+        let f: GatewayConfigFile = toml::from_str(&text).unwrap();
+        let again = f.to_toml("").unwrap();
+        let back: GatewayConfigFile = toml::from_str(&again).unwrap();
+        assert_eq!(back, f);
+        let c = crate::config::parse("gw.toml", again).unwrap();
+        assert!(c.policy.enforce);
+        assert_eq!(c.policy.groups[0].name, "edge");
+    }
+
+    #[test]
+    fn reads_the_full_examples_of_the_docs() {
+        let docs = include_str!("../../docs/gateway.md");
+        let examples: Vec<&str> = docs
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.contains("[interface]"))
+            .collect();
+        assert!(examples.len() >= 2, "the office and the AWS end");
+        for text in examples {
+            let f: GatewayConfigFile = match toml::from_str(text) {
+                Ok(f) => f,
+                Err(e) => panic!("{e}\n{text}"),
+            };
+            let back: GatewayConfigFile = toml::from_str(&f.to_toml("").unwrap()).unwrap();
+            assert_eq!(back, f);
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_the_format() {
+        let bad =
+            "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[impair]\ndelay = \"soon\"\n";
+        let e = toml::from_str::<GatewayConfigFile>(bad).unwrap_err();
+        assert!(e.to_string().contains("`soon` is not a duration"), "{e}");
+        let unknown = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\nspeed = 1\n";
+        assert!(toml::from_str::<GatewayConfigFile>(unknown).is_err());
+    }
+}

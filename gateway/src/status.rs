@@ -1,0 +1,366 @@
+//! The status document of a running gateway: what its unix socket answers
+//! and `vifgate status` shows. One serde type, [`Status`], from end to end:
+//! the router fills in its part ([`crate::router::Router::status`]), the
+//! shell adds what only it knows (its own drops, the impairment), the
+//! socket carries it as JSON, and `vifgate status` reads it back and
+//! renders it ([`Status::render`]).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use topology::security_group::Direction;
+
+/// Why the router dropped packets, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drops {
+    /// Not a valid IPv4 packet.
+    pub malformed: u64,
+    /// IPv6 and other non-IPv4 packets from the TUN (not routed).
+    pub not_ipv4: u64,
+    /// No route to the destination.
+    pub no_route: u64,
+    /// A route whose peer has no endpoint yet.
+    pub no_endpoint: u64,
+    /// The network ACL denied it.
+    pub nacl: u64,
+    /// No security-group rule allowed it.
+    pub security_group: u64,
+    /// The connection table was full.
+    pub conntrack_full: u64,
+    /// The inner source was outside the sending peer's allowed prefixes.
+    pub allowed_ips: u64,
+    /// DF set and larger than the tunnel MTU (answered with frag-needed).
+    pub too_big: u64,
+    /// WireGuard refused it (bad MAC, replay, unknown index ...).
+    pub wireguard: u64,
+}
+
+/// What the shell itself could not hand to the kernel, or dropped on
+/// purpose (the impairment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShellDrops {
+    /// TUN writes that failed or found the queue full.
+    pub tun_write: u64,
+    /// Datagrams the UDP socket refused.
+    pub udp_send: u64,
+    /// TUN reads the offload layer could not split into packets.
+    pub tun_unsplittable: u64,
+    /// Datagrams the impairment lost on purpose (`loss`).
+    pub impair_loss: u64,
+    /// Datagrams dropped because the impairment's queue was full.
+    pub impair_full: u64,
+}
+
+/// Every drop counter: one JSON object, the router's and the shell's side
+/// by side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCounts {
+    /// The router's.
+    #[serde(flatten)]
+    pub router: Drops,
+    /// The shell's.
+    #[serde(flatten)]
+    pub shell: ShellDrops,
+}
+
+impl DropCounts {
+    /// Every counter by its name in the document, in name order.
+    pub fn by_name(&self) -> Vec<(String, u64)> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A peer's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Name.
+    pub name: String,
+    /// Public key (base64).
+    pub public_key: String,
+    /// Current endpoint.
+    pub endpoint: Option<String>,
+    /// Seconds since the last handshake, if there is a session.
+    pub last_handshake_secs: Option<f64>,
+    /// Seconds since the last authenticated packet.
+    pub last_rx_secs: Option<f64>,
+    /// Alive for routing.
+    pub alive: bool,
+    /// Inner bytes received.
+    pub rx_bytes: u64,
+    /// Inner bytes sent.
+    pub tx_bytes: u64,
+    /// Prefixes whose traffic goes to this peer right now.
+    pub routes_in_use: Vec<String>,
+}
+
+/// Which kind of rule a [`RuleHits`] counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleKind {
+    /// A security group's rule (counted per new flow).
+    #[serde(rename = "security group")]
+    SecurityGroup,
+    /// A network ACL's rule (counted per packet).
+    #[serde(rename = "network ACL")]
+    NetworkAcl,
+}
+
+impl RuleKind {
+    /// Its name in the document: `security group` or `network ACL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::SecurityGroup => "security group",
+            RuleKind::NetworkAcl => "network ACL",
+        }
+    }
+}
+
+/// A rule and how often it decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleHits {
+    /// Security group or network ACL.
+    pub kind: RuleKind,
+    /// Group or ACL name.
+    pub name: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Rule number (1-based for groups; the ACL number, `*` for the end).
+    pub rule: String,
+    /// Packets (ACL) or new flows (groups) it decided.
+    pub hits: u64,
+}
+
+/// The impairment in force (`[impair]`): its settings and counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImpairStatus {
+    /// Mean one-way delay, milliseconds.
+    pub delay_ms: f64,
+    /// Jitter, milliseconds.
+    pub jitter_ms: f64,
+    /// Loss probability (0 to 1).
+    pub loss: f64,
+    /// Most datagrams held at once.
+    pub queue: usize,
+    /// Datagrams held now.
+    pub queued: usize,
+    /// Datagrams delayed since the start.
+    pub delayed: u64,
+    /// Datagrams lost on purpose since the start.
+    pub dropped_loss: u64,
+    /// Datagrams dropped on a full queue since the start.
+    pub dropped_full: u64,
+}
+
+/// Everything `vifgate status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Peers.
+    pub peers: Vec<PeerStatus>,
+    /// Rule hit counters.
+    pub rules: Vec<RuleHits>,
+    /// Tracked flows.
+    pub conntrack_flows: usize,
+    /// Table capacity.
+    pub conntrack_capacity: usize,
+    /// Drop counters.
+    pub drops: DropCounts,
+    /// Where the policy came from.
+    pub policy: String,
+    /// The impairment of outgoing datagrams; `None` (null) when none is in
+    /// force.
+    pub impair: Option<ImpairStatus>,
+}
+
+/// `-` for nothing.
+fn or_dash(s: Option<&str>) -> &str {
+    s.unwrap_or("-")
+}
+
+/// `1.5s ago`, or `never`.
+fn ago(secs: Option<f64>) -> String {
+    secs.map(|x| format!("{x:.1}s ago"))
+        .unwrap_or_else(|| "never".into())
+}
+
+impl Status {
+    /// The human form (`vifgate status`).
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "policy: {}", self.policy);
+        for p in &self.peers {
+            let routes = if p.routes_in_use.is_empty() {
+                "none".to_string()
+            } else {
+                p.routes_in_use.join(", ")
+            };
+            let _ = writeln!(
+                o,
+                "\npeer {} ({})\n  endpoint: {}\n  alive: {}\n  last handshake: {}\n  last packet: {}\n  transfer: {} B received, {} B sent\n  routes in use: {}",
+                p.name,
+                p.public_key,
+                or_dash(p.endpoint.as_deref()),
+                p.alive,
+                ago(p.last_handshake_secs),
+                ago(p.last_rx_secs),
+                p.rx_bytes,
+                p.tx_bytes,
+                routes,
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\nconnection tracking: {} of {} flows",
+            self.conntrack_flows, self.conntrack_capacity
+        );
+        let drops: Vec<String> = self
+            .drops
+            .by_name()
+            .into_iter()
+            .filter(|&(_, n)| n != 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "drops: {}",
+            if drops.is_empty() {
+                "none".into()
+            } else {
+                drops.join(", ")
+            }
+        );
+        if !self.rules.is_empty() {
+            let _ = writeln!(o, "\nrule hits:");
+            for r in &self.rules {
+                let _ = writeln!(
+                    o,
+                    "  {} {} {} rule {}: {}",
+                    r.kind.as_str(),
+                    r.name,
+                    r.direction,
+                    r.rule,
+                    r.hits
+                );
+            }
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Status {
+        Status {
+            peers: vec![PeerStatus {
+                name: "aws".into(),
+                public_key: "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=".into(),
+                endpoint: Some("192.0.2.2:51820".into()),
+                last_handshake_secs: Some(1.3),
+                last_rx_secs: None,
+                alive: true,
+                rx_bytes: 84,
+                tx_bytes: 0,
+                routes_in_use: vec!["10.0.0.0/16".into()],
+            }],
+            rules: vec![RuleHits {
+                kind: RuleKind::SecurityGroup,
+                name: "edge".into(),
+                direction: Direction::Ingress,
+                rule: "1".into(),
+                hits: 3,
+            }],
+            conntrack_flows: 2,
+            conntrack_capacity: 1 << 20,
+            drops: DropCounts {
+                router: Drops {
+                    security_group: 4,
+                    ..Drops::default()
+                },
+                shell: ShellDrops {
+                    impair_loss: 1,
+                    ..ShellDrops::default()
+                },
+            },
+            policy: "inline".into(),
+            impair: None,
+        }
+    }
+
+    #[test]
+    fn the_document_keeps_its_field_names_and_reads_back() {
+        let s = example();
+        let v = serde_json::to_value(&s).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "conntrack_capacity",
+                "conntrack_flows",
+                "drops",
+                "impair",
+                "peers",
+                "policy",
+                "rules"
+            ]
+        );
+        assert_eq!(v["impair"], serde_json::Value::Null);
+        assert_eq!(v["rules"][0]["kind"], "security group");
+        assert_eq!(v["rules"][0]["direction"], "ingress");
+        let drops: Vec<&str> = v["drops"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            drops,
+            [
+                "allowed_ips",
+                "conntrack_full",
+                "impair_full",
+                "impair_loss",
+                "malformed",
+                "nacl",
+                "no_endpoint",
+                "no_route",
+                "not_ipv4",
+                "security_group",
+                "too_big",
+                "tun_unsplittable",
+                "tun_write",
+                "udp_send",
+                "wireguard"
+            ]
+        );
+        let back: Status = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn renders_for_people() {
+        assert_eq!(
+            example().render(),
+            "policy: inline\n\
+             \n\
+             peer aws (HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=)\n  \
+             endpoint: 192.0.2.2:51820\n  \
+             alive: true\n  \
+             last handshake: 1.3s ago\n  \
+             last packet: never\n  \
+             transfer: 84 B received, 0 B sent\n  \
+             routes in use: 10.0.0.0/16\n\
+             \n\
+             connection tracking: 2 of 1048576 flows\n\
+             drops: impair_loss 1, security_group 4\n\
+             \n\
+             rule hits:\n  \
+             security group edge ingress rule 1: 3\n"
+        );
+    }
+}
