@@ -1,5 +1,12 @@
 //! `vifgate`: the command line. It parses arguments and calls into the
 //! crates; it holds no network logic of its own.
+//!
+//! One file per command family: `topology_cmd` (`topology check`, `reach`,
+//! `matrix`, `graph`) and `import_cmd` (`topology import-cfn`) over the
+//! `topology` crate; `gateway_cmd` (`gateway`, `status`) and `keys_cmd`
+//! (`genkey`, `pubkey`, `genpsk`) over `gateway`; `sim_cmd` (`sim plan`,
+//! `up`, `down`, `status`, `exec`, `link`, `test`) over `sim`; and `bench/`
+//! (`bench matrix`, `conntrack`, `acl`, `sim`), one file per benchmark.
 
 mod bench;
 mod gateway_cmd;

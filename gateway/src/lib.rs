@@ -2,9 +2,32 @@
 //! the VPC through a WireGuard tunnel standing in for the Direct Connect
 //! private virtual interface.
 //!
-//! The packet path is sans-IO ([`router::Router`]): packets and the time go
-//! in, what to send where comes out. The TUN device, the UDP socket and the
-//! timers live in a thin tokio shell around it.
+//! # Map
+//!
+//! A sans-IO core in a thin I/O shell, as boringtun's `noise::Tunn` and
+//! quinn-proto are built:
+//!
+//! - **The core (no socket, no thread, no clock).** [`router::Router`]
+//!   takes a packet from the TUN device or a datagram from the network, and
+//!   the time, and returns what to send where; `handle_timeout(now)` and
+//!   `poll_timeout()` drive its timers. It is a pipeline over small parts:
+//!   [`packet`] (IPv4/TCP/UDP/ICMP parsed once, with smoltcp's wire views;
+//!   ICMP errors and MSS clamping built), [`routing`] (longest prefix,
+//!   priorities, liveness and failover), [`classifier`] (security groups and
+//!   a network ACL compiled to flat tables, property-tested against
+//!   `topology`'s reference evaluators), [`conntrack`] (what makes security
+//!   groups stateful), [`token_bucket`] (the ICMP error rate limit) and
+//!   boringtun's `Tunn` per peer for WireGuard.
+//! - **The values.** [`config`] reads the configuration file with
+//!   `file:line:col` errors; [`config_file`] is the same file as a serde
+//!   value, for programs that write or edit one (the simulator);
+//!   [`status`] is the status document, one type from the router to the
+//!   socket to `vifgate status`; [`keys`] holds WireGuard keys.
+//! - **The shell (I/O).** [`shell`] runs the router on a tokio runtime: the
+//!   TUN device (with offloads), the UDP socket ([`udp_gso`] batches sends
+//!   and receives), a timerfd for precise release times, signals (SIGHUP
+//!   reloads) and the status socket. [`impair`] delays and drops the
+//!   tunnel's datagrams on kernels without netem.
 
 pub mod classifier;
 pub mod config;
