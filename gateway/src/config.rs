@@ -20,6 +20,7 @@ use topology::units::fmt_duration;
 
 use crate::impair::{ImpairConfig, DEFAULT_QUEUE, MAX_QUEUE};
 use crate::keys::PublicKey;
+use crate::privileges::{LookupError, RunAs};
 use crate::routing::{Route, RouteSource};
 
 type Str = Spanned<String>;
@@ -38,6 +39,7 @@ struct RawConfig {
     liveness: Option<RawLiveness>,
     status: Option<RawStatus>,
     impair: Option<RawImpair>,
+    process: Option<RawProcess>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +104,13 @@ struct RawLiveness {
 #[serde(deny_unknown_fields)]
 struct RawStatus {
     socket: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcess {
+    user: Option<Str>,
+    group: Option<Str>,
 }
 
 /// Any TOML value, so that a number where a string is expected gets a
@@ -220,6 +229,9 @@ pub struct GatewayConfig {
     /// Delay, jitter and loss applied to the outer datagrams sent to peers
     /// (`[impair]`); `None` without the table.
     pub impair: Option<ImpairConfig>,
+    /// The unprivileged account the gateway becomes after start-up
+    /// (`[process] user`, `group`); `None`: it keeps the one it started as.
+    pub run_as: Option<RunAs>,
     /// Warnings raised while reading it.
     pub warnings: Diagnostics,
 }
@@ -479,6 +491,7 @@ impl Checker<'_> {
             .map(|s| self.path(s))
             .unwrap_or_else(|| PathBuf::from(format!("/run/vifgate/{}.sock", interface.name)));
         let impair = raw.impair.as_ref().map(|r| self.impair(r));
+        let run_as = raw.process.as_ref().and_then(|p| self.process(p));
 
         Some(GatewayConfig {
             path: path.to_path_buf(),
@@ -493,8 +506,41 @@ impl Checker<'_> {
             dead_after: Duration::from_secs(dead_after),
             status_socket,
             impair,
+            run_as,
             warnings: Diagnostics::default(),
         })
+    }
+
+    /// `[process]`: the account to become after start-up, looked up now
+    /// so that a typo is a diagnostic, not a failed start.
+    fn process(&mut self, p: &RawProcess) -> Option<RunAs> {
+        let Some(user) = &p.user else {
+            if let Some(g) = &p.group {
+                let d = self.error(g.span(), "`group` needs `user`: the account to run as");
+                d.expected = Some("user = \"vifgate\" (an unprivileged system user)".into());
+            }
+            return None;
+        };
+        match RunAs::lookup(
+            user.get_ref(),
+            p.group.as_ref().map(|g| g.get_ref().as_str()),
+        ) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let span = match (&e, &p.group) {
+                    (LookupError::NoGroup(_), Some(g)) => g.span(),
+                    (LookupError::Io { name, .. }, Some(g)) if name == g.get_ref() => g.span(),
+                    _ => user.span(),
+                };
+                let d = self.error(span, e.to_string());
+                d.hint = Some(match e {
+                    LookupError::NoGroup(_) => "create it (groupadd --system NAME), or leave `group` out for the user's own".into(),
+                    LookupError::Root(_) => "name an unprivileged user, or leave [process] out to stay root".into(),
+                    _ => "create it: useradd --system --no-create-home --shell /usr/sbin/nologin vifgate".into(),
+                });
+                None
+            }
+        }
     }
 
     /// `[impair]`: every field is optional; what is absent or wrong is
@@ -809,6 +855,39 @@ mod tests {
             headlines(&base("[policy]\nsecurity_groups = [\"edge\"]\n")),
             ["gw.toml:9:20: error: unknown security group `edge`"]
         );
+    }
+
+    #[test]
+    fn process_names_an_unprivileged_account() {
+        assert!(parse("gw.toml", base("")).unwrap().run_as.is_none());
+        let c = parse("gw.toml", base("[process]\nuser = \"nobody\"\n")).unwrap();
+        let r = c.run_as.expect("[process] user");
+        assert_eq!((r.user.as_str(), r.uid), ("nobody", 65534));
+        let c = parse(
+            "gw.toml",
+            base("[process]\nuser = \"nobody\"\ngroup = \"root\"\n"),
+        )
+        .unwrap();
+        assert_eq!(c.run_as.expect("user and group").gid, 0);
+        let one = |rest: &str| headlines(&base(&format!("[process]\n{rest}\n")));
+        assert_eq!(
+            one("user = \"no-such-user-vifgate\""),
+            ["gw.toml:9:8: error: no user `no-such-user-vifgate` on this system"]
+        );
+        assert_eq!(
+            one("user = \"nobody\"\ngroup = \"no-such-group-vifgate\""),
+            ["gw.toml:10:9: error: no group `no-such-group-vifgate` on this system"]
+        );
+        assert_eq!(
+            one("user = \"root\""),
+            ["gw.toml:9:8: error: user `root` is root (uid 0): the gateway would keep every privilege"]
+        );
+        assert_eq!(
+            one("group = \"nogroup\""),
+            ["gw.toml:9:9: error: `group` needs `user`: the account to run as"]
+        );
+        let d = parse("gw.toml", base("[process]\nuser = \"vifgate-no-such\"\n")).unwrap_err();
+        assert!(d.to_string().contains("useradd --system"), "{d}");
     }
 
     #[test]

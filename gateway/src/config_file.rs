@@ -43,6 +43,22 @@ pub struct GatewayConfigFile {
     /// `[impair]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impair: Option<ImpairFile>,
+    /// `[process]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessFile>,
+}
+
+/// `[process]`: the unprivileged account the gateway becomes after
+/// start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessFile {
+    /// The user's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The group's name; the user's primary group when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// `[interface]`: the TUN device and the tunnel's own end.
@@ -344,6 +360,10 @@ mod tests {
                 loss_percent: Some(0.5),
                 seed: Some(7),
                 queue: None,
+            }),
+            process: Some(ProcessFile {
+                user: Some("nobody".into()),
+                group: None,
             }),
         }
     }

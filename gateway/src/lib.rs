@@ -36,6 +36,7 @@ pub mod conntrack;
 pub mod impair;
 pub mod keys;
 pub mod packet;
+pub mod privileges;
 pub mod router;
 pub mod routing;
 pub mod shell;

@@ -40,6 +40,7 @@ use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_
 
 use crate::config::{self, GatewayConfig};
 use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
+use crate::privileges::{self, Dropped};
 use crate::router::{Io, Router, BUFFER_SIZE};
 use crate::status::{ImpairStatus, ShellDrops, Status};
 use crate::udp_gso::{self, UdpBatch};
@@ -70,6 +71,9 @@ pub enum ShellError {
     /// The router could not start.
     #[error(transparent)]
     Router(#[from] crate::router::RouterError),
+    /// Privileges could not be dropped after start-up.
+    #[error(transparent)]
+    Privileges(#[from] crate::privileges::PrivilegeError),
     /// An I/O error while setting up.
     #[error("{what}")]
     Io {
@@ -311,6 +315,25 @@ fn status_listener(path: &Path) -> Result<UnixListener, ShellError> {
     Ok(l)
 }
 
+/// Logs what [`privileges::drop_after_start`] did.
+fn log_dropped(dropped: Dropped, config: &GatewayConfig) {
+    match (dropped, &config.run_as) {
+        (Dropped::User { uid, gid }, Some(r)) => info!(
+            user = %r.user,
+            uid,
+            group = %r.group,
+            gid,
+            capabilities = "none",
+            "privileges dropped"
+        ),
+        (Dropped::Capabilities, _) => info!(capabilities = "none", "capabilities dropped"),
+        (Dropped::StillRoot, _) => info!(
+            "running as root with every capability: set [process] user to drop them after start-up"
+        ),
+        _ => {}
+    }
+}
+
 struct RemoveOnDrop(PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -344,6 +367,11 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("signal"))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("signal"))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(io_err("signal"))?;
+    // everything privileged is open: give up what opened it
+    log_dropped(
+        privileges::drop_after_start(config.run_as.as_ref())?,
+        &config,
+    );
     info!(
         interface = %config.interface.name,
         port = udp.local_addr().map(|a| a.port()).unwrap_or(0),

@@ -803,6 +803,7 @@ fn gateway_config(
             socket: Some(dir.join(format!("{}.sock", g.name))),
         }),
         impair: None,
+        process: None,
     }
 }
 
