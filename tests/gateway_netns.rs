@@ -859,3 +859,165 @@ fn impairment_delays_and_loses_the_tunnels_datagrams() {
         "the counters outlive the impairment: {s}"
     );
 }
+
+/// The process of a spawned gateway: the one whose command line names
+/// `config`.
+fn gateway_pid(config: &std::path::Path) -> u32 {
+    let want = config.to_str().expect("utf-8");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+                args.iter()
+                    .any(|a| a.ends_with(b"vifgate") || a.ends_with(b"/vifgate"))
+                    && args.iter().any(|a| *a == want.as_bytes())
+            })
+        })
+        .unwrap_or_else(|| panic!("no gateway process for {want}"))
+}
+
+/// A field of a `/proc/PID/task/TID/status` file.
+fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {name} in\n{status}"))
+}
+
+#[test]
+fn the_gateway_runs_as_nobody_with_no_capability_after_start() {
+    use std::os::unix::fs::PermissionsExt;
+    if !can_run("the_gateway_runs_as_nobody_with_no_capability_after_start") {
+        return;
+    }
+    let nobody = gateway::privileges::RunAs::lookup("nobody", None).expect("user nobody");
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let (k1, p1) = keypair(&lab.dir, "k1");
+    let (k2, p2) = keypair(&lab.dir, "k2");
+    let gw1 = gateway_config(
+        &lab,
+        "gw1",
+        "vg1",
+        &k1,
+        51820,
+        &[PeerSpec {
+            name: "aws",
+            public_key: &p2,
+            endpoint: Some("172.30.0.2:51820"),
+            allowed_ips: "10.0.0.0/16",
+        }],
+        &[("10.0.0.0/16", "aws", 10)],
+        "[process]\nuser = \"nobody\"\n",
+    );
+    let gw2 = gateway_config(
+        &lab,
+        "gw2",
+        "vg2",
+        &k2,
+        51820,
+        &[PeerSpec {
+            name: "office",
+            public_key: &p1,
+            endpoint: Some("172.30.0.1:51820"),
+            allowed_ips: "192.168.10.0/24",
+        }],
+        &[("192.168.10.0/24", "office", 10)],
+        "",
+    );
+    // a pre-shared key at both ends: gw1 reads its copy again at every
+    // reload, as nobody, so nobody owns it; the private key is read once,
+    // as root, and stays root's
+    let psk = common::sh(&[vifgate(), "genpsk"]).stdout;
+    let psk1 = lab.dir.join("psk1");
+    let psk2 = lab.dir.join("psk2");
+    for (file, config) in [(&psk1, &gw1), (&psk2, &gw2)] {
+        std::fs::write(file, &psk).expect("psk");
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let text = std::fs::read_to_string(config).expect("config");
+        let with_psk = text.replace(
+            "persistent_keepalive = 1\n",
+            &format!(
+                "persistent_keepalive = 1\npreshared_key_file = \"{}\"\n",
+                file.display()
+            ),
+        );
+        std::fs::write(config, with_psk).expect("config");
+    }
+    std::os::unix::fs::chown(&psk1, Some(nobody.uid), Some(nobody.gid)).expect("chown");
+    start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    start_gateway(&mut lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
+    assert!(
+        lab.wait_for(Duration::from_secs(10), || lab.ping(
+            "lan1",
+            "10.0.10.10",
+            1
+        )),
+        "no tunnel with an unprivileged gateway\n{}",
+        lab.log("gw1")
+    );
+    assert!(
+        lab.log("gw1").contains("privileges dropped"),
+        "{}",
+        lab.log("gw1")
+    );
+
+    // every thread: nobody's ids, no capability in any set, no new privileges
+    let pid = gateway_pid(&gw1);
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|e| e.ok())
+        .collect();
+    assert!(!tasks.is_empty());
+    for t in tasks {
+        let s = std::fs::read_to_string(t.path().join("status")).expect("status");
+        let uid = nobody.uid.to_string();
+        let gid = nobody.gid.to_string();
+        assert_eq!(
+            status_field(&s, "Uid:"),
+            [uid.as_str(); 4].join("\t"),
+            "{s}"
+        );
+        assert_eq!(
+            status_field(&s, "Gid:"),
+            [gid.as_str(); 4].join("\t"),
+            "{s}"
+        );
+        assert_eq!(status_field(&s, "Groups:"), gid, "{s}");
+        for set in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
+            assert_eq!(status_field(&s, set), "0000000000000000", "{set}\n{s}");
+        }
+        assert_eq!(status_field(&s, "NoNewPrivs:"), "1", "{s}");
+    }
+
+    // a reload as nobody: the file, and the pre-shared key, read again
+    let text = std::fs::read_to_string(&gw1).expect("config");
+    std::fs::write(&gw1, text.replace("priority = 10", "priority = 20")).expect("config");
+    reload(&lab, "gw1", 1);
+    assert!(lab.ping("lan1", "10.0.10.10", 2), "{}", lab.log("gw1"));
+    assert_eq!(status(&lab, "gw1")["peers"][0]["alive"], true);
+
+    // a pre-shared key nobody may not read: the reload is refused, saying
+    // which file and what to do, and the tunnel stays
+    std::os::unix::fs::chown(&psk1, Some(0), Some(0)).expect("chown");
+    lab.signal("gw1", libc::SIGHUP);
+    let refused = format!(
+        "key file {} is not readable by uid {}",
+        psk1.display(),
+        nobody.uid
+    );
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || lab.log("gw1").contains(&refused)),
+        "{}",
+        lab.log("gw1")
+    );
+    assert!(lab.log("gw1").contains("chown"), "{}", lab.log("gw1"));
+    assert!(lab.ping("lan1", "10.0.10.10", 1));
+
+    // and it still stops cleanly
+    let exit = lab.stop("gw1").expect("gw1 was running");
+    assert!(exit.success(), "{exit:?}\n{}", lab.log("gw1"));
+}

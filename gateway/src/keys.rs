@@ -58,6 +58,22 @@ pub enum KeyError {
         #[source]
         source: io::Error,
     },
+    /// The key file exists but the gateway's user may not read it: after
+    /// start-up (`[process] user`) pre-shared keys are re-read at every
+    /// reload as that user.
+    #[error(
+        "key file {} is not readable by uid {uid}, the user the gateway runs as; \
+         make that user its owner and keep it private: chown {uid} {} && chmod 600 {}",
+        .path.display(),
+        .path.display(),
+        .path.display()
+    )]
+    NotReadable {
+        /// The key file.
+        path: PathBuf,
+        /// The effective uid that tried.
+        uid: u32,
+    },
     /// The key file is accessible by group or others.
     #[error(
         "key file {} is readable or writable by group or others (mode {mode:04o}); \
@@ -318,7 +334,7 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(io_error)?;
+    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
     let metadata = file.metadata().map_err(io_error)?;
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & GROUP_OTHER_ACCESS != 0 {
@@ -345,6 +361,23 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
     };
     wipe(&mut contents);
     result
+}
+
+/// Why a key file did not open: permission denied names the user that
+/// tried, the rest is [`KeyError::Io`].
+fn open_error(path: &Path, source: io::Error) -> KeyError {
+    if source.kind() == io::ErrorKind::PermissionDenied {
+        KeyError::NotReadable {
+            path: path.to_path_buf(),
+            // SAFETY: geteuid cannot fail.
+            uid: unsafe { libc::geteuid() },
+        }
+    } else {
+        KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// Decodes WireGuard base64 into 32 bytes.
@@ -677,6 +710,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn permission_denied_names_the_user_and_the_fix() {
+        let path = Path::new("/etc/vifgate/office-aws.psk");
+        let e = open_error(path, io::Error::from(io::ErrorKind::PermissionDenied));
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        assert!(
+            matches!(e, KeyError::NotReadable { uid: u, .. } if u == uid),
+            "{e:?}"
+        );
+        let message = e.to_string();
+        assert!(
+            message.contains(&format!(
+                "chown {uid} /etc/vifgate/office-aws.psk && chmod 600 /etc/vifgate/office-aws.psk"
+            )),
+            "{message}"
+        );
+        assert!(matches!(
+            open_error(path, io::Error::from(io::ErrorKind::NotFound)),
+            KeyError::Io { .. }
+        ));
     }
 
     #[test]
