@@ -28,10 +28,6 @@ pub const KEY_LEN: usize = 32;
 /// Length of a key in base64, padding included.
 pub const KEY_BASE64_LEN: usize = 44;
 
-/// Permission bits that must be clear on a key file: any access by group or
-/// others.
-const GROUP_OTHER_ACCESS: u32 = 0o077;
-
 /// The most buffer reserved up front for a key file (which is 44 or 45
 /// bytes).
 const KEY_FILE_READ_HINT: usize = 4096;
@@ -337,7 +333,8 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
     let mut file = File::open(path).map_err(|e| open_error(path, e))?;
     let metadata = file.metadata().map_err(io_error)?;
     let mode = metadata.permissions().mode() & 0o7777;
-    if mode & GROUP_OTHER_ACCESS != 0 {
+    // the rule of every secret file, the topology's BGP key's too
+    if !topology::secret_file::is_private(mode) {
         return Err(KeyError::InsecurePermissions {
             path: path.to_path_buf(),
             mode,

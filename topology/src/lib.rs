@@ -2,7 +2,8 @@
 //! private virtual interface between them; the TOML format with precise
 //! errors; the AWS semantics (security groups, network ACLs, route tables)
 //! as reference evaluators; and the static reachability analysis. No I/O
-//! beyond reading the file it is given.
+//! beyond reading the file it is given (and the permission bits of a BGP
+//! MD5 key file it names, [`secret_file`]).
 //!
 //! # Map
 //!
@@ -45,6 +46,7 @@ pub mod model;
 pub mod nacl;
 pub mod resolve;
 pub mod route_table;
+pub mod secret_file;
 pub mod security_group;
 pub mod synth;
 pub mod traffic;

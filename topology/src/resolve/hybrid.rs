@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
@@ -12,6 +13,7 @@ use super::{
 use crate::format::*;
 use crate::model::*;
 use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
+use crate::secret_file;
 use crate::units::{fmt_duration, parse_rate, rate_suggestion};
 
 impl Resolver<'_> {
@@ -251,13 +253,30 @@ impl Resolver<'_> {
         mtu
     }
 
-    /// The BGP key's place (`env:` or `file:`), never the key itself.
+    /// The BGP key's place (`env:` or `file:`), never the key itself; a
+    /// key file that exists must be private to its owner (relative paths
+    /// start at the topology file's directory).
     fn vif_md5_key(&mut self, v: &RawVif) {
         if let Some(k) = &v.md5_key {
             let s = k.get_ref();
             if !(s.starts_with("env:") || s.starts_with("file:")) || s.len() < 5 {
                 let d = self.error(k.span(), "md5_key must say where the key is, not hold it");
                 d.expected = Some("`env:VARIABLE` or `file:PATH`".into());
+            } else if let Some(file) = s.strip_prefix("file:") {
+                let path = match self.src.name().parent() {
+                    Some(dir) if Path::new(file).is_relative() => dir.join(file),
+                    _ => PathBuf::from(file),
+                };
+                if let Some(mode) = secret_file::exposed_mode(&path) {
+                    let d = self.error(
+                        k.span(),
+                        format!(
+                            "md5_key file {} is readable or writable by group or others (mode {mode:04o})",
+                            path.display()
+                        ),
+                    );
+                    d.hint = Some(secret_file::fix(&path));
+                }
             }
         }
     }
@@ -585,6 +604,74 @@ mod tests {
             t.vgw_table.lookup(pc).map(|(p, _)| p.to_string()),
             Some("192.168.1.0/24".into())
         );
+    }
+
+    /// A scratch directory for key files.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("vifgate-topology-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    fn write_with_mode(path: &std::path::Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(path, "s3cret\n").expect("key file");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    #[test]
+    fn an_md5_key_file_others_can_read_is_an_error_at_the_field() {
+        let dir = scratch("md5");
+        let key = dir.join("bgp.key");
+        write_with_mode(&key, 0o644);
+        let text = format!("{VIF}md5_key = \"file:{}\"\n", key.display());
+        let exposed = diagnostics(&text);
+        let rendered = super::super::resolve(&crate::SourceFile::new(
+            "t.toml",
+            format!("{}{text}", super::super::fixture::BASE),
+        ))
+        .expect_err("refused")
+        .to_string();
+        write_with_mode(&key, 0o600);
+        let private = diagnostics(&text);
+        // a relative path starts at the topology file's directory
+        let relative = crate::parse(
+            dir.join("t.toml"),
+            format!(
+                "{}{VIF}md5_key = \"file:bgp.key\"\n",
+                super::super::fixture::BASE
+            ),
+        )
+        .map(|_| ());
+        write_with_mode(&key, 0o640);
+        let relative_exposed = crate::parse(
+            dir.join("t.toml"),
+            format!(
+                "{}{VIF}md5_key = \"file:bgp.key\"\n",
+                super::super::fixture::BASE
+            ),
+        )
+        .map(|_| ());
+        std::fs::remove_dir_all(&dir).ok();
+
+        assert_eq!(
+            exposed,
+            [format!(
+                "t.toml:10:11: error: md5_key file {} is readable or writable by group or others (mode 0644)",
+                key.display()
+            )]
+        );
+        assert!(
+            rendered.contains(&format!("chmod 600 {}", key.display())),
+            "{rendered}"
+        );
+        assert!(private.is_empty(), "{private:?}");
+        assert!(relative.is_ok(), "{relative:?}");
+        let d = relative_exposed.expect_err("group-readable");
+        assert!(d.to_string().contains("(mode 0640)"), "{d}");
+        // a file that is not here (it may live on the router) is not checked
+        assert!(diagnostics(&format!("{VIF}md5_key = \"file:/nonexistent/bgp.key\"\n")).is_empty());
     }
 
     #[test]
