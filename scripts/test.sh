@@ -16,6 +16,8 @@ command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v sysctl >/dev/null 2>&1 || missing+=(procps)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# a gateway started with the systemd unit's credentials (User=, ambient caps)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 # the simulator: kernel firewalls, HAProxy as the ALB stand-in
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)

@@ -1021,3 +1021,140 @@ fn the_gateway_runs_as_nobody_with_no_capability_after_start() {
     let exit = lab.stop("gw1").expect("gw1 was running");
     assert!(exit.success(), "{exit:?}\n{}", lab.log("gw1"));
 }
+
+/// The credentials contrib/vifgate-gateway@.service gives the gateway
+/// (`User=`, `AmbientCapabilities=`, `CapabilityBoundingSet=`,
+/// `NoNewPrivileges=`), made with util-linux's `setpriv`.
+const LIKE_THE_SYSTEMD_UNIT: [&str; 8] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--bounding-set=-all,+net_admin,+net_bind_service",
+    "--inh-caps=-all,+net_admin,+net_bind_service",
+    "--ambient-caps=-all,+net_admin,+net_bind_service",
+    "--no-new-privs",
+];
+
+#[test]
+fn a_gateway_started_as_the_systemd_unit_starts_it_drops_its_capabilities() {
+    if !can_run("a_gateway_started_as_the_systemd_unit_starts_it_drops_its_capabilities")
+        || !need_tool("setpriv")
+    {
+        return;
+    }
+    // the emulation is the unit's: the same user kind and capability sets
+    let unit = include_str!("../contrib/vifgate-gateway@.service");
+    for line in [
+        "User=vifgate",
+        "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_BIND_SERVICE",
+        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let vg1 = vifgate_pair_with_gw1_wrapped(&mut lab);
+    assert!(
+        lab.wait_for(Duration::from_secs(10), || lab.ping(
+            "lan1",
+            "10.0.10.10",
+            1
+        )),
+        "no tunnel\n{}",
+        lab.log("gw1")
+    );
+    assert!(
+        lab.log("gw1").contains("capabilities dropped"),
+        "{}",
+        lab.log("gw1")
+    );
+    let pid = gateway_pid(&vg1);
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let s = std::fs::read_to_string(t.expect("task").path().join("status")).expect("status");
+        assert_eq!(
+            status_field(&s, "Uid:"),
+            "65534\t65534\t65534\t65534",
+            "{s}"
+        );
+        for set in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+            assert_eq!(status_field(&s, set), "0000000000000000", "{set}\n{s}");
+        }
+        // without CAP_SETPCAP the bounding set stays as the unit made it:
+        // CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10), unusable
+        assert_eq!(status_field(&s, "CapBnd:"), "0000000000001400", "{s}");
+        assert_eq!(status_field(&s, "NoNewPrivs:"), "1", "{s}");
+    }
+    reload(&lab, "gw1", 1);
+    assert!(lab.ping("lan1", "10.0.10.10", 1));
+}
+
+/// The two gateways of [`vifgate_pair`], the office end started with the
+/// unit's credentials: its key and its status socket's directory belong to
+/// the user (as the unit's `RuntimeDirectory=` makes it). The office end's
+/// configuration file.
+fn vifgate_pair_with_gw1_wrapped(lab: &mut Lab) -> PathBuf {
+    let nobody = gateway::privileges::RunAs::lookup("nobody", None).expect("user nobody");
+    let (k1, p1) = keypair(&lab.dir, "k1");
+    let (k2, p2) = keypair(&lab.dir, "k2");
+    std::os::unix::fs::chown(&k1, Some(nobody.uid), Some(nobody.gid)).expect("chown");
+    let run = lab.dir.join("run");
+    std::fs::create_dir(&run).expect("run dir");
+    std::os::unix::fs::chown(&run, Some(nobody.uid), Some(nobody.gid)).expect("chown");
+    let gw1 = gateway_config(
+        lab,
+        "gw1",
+        "vg1",
+        &k1,
+        51820,
+        &[PeerSpec {
+            name: "aws",
+            public_key: &p2,
+            endpoint: Some("172.30.0.2:51820"),
+            allowed_ips: "10.0.0.0/16",
+        }],
+        &[("10.0.0.0/16", "aws", 10)],
+        "",
+    );
+    let text = std::fs::read_to_string(&gw1).expect("config");
+    let socket = lab.dir.join("gw1.sock");
+    let moved = text.replace(
+        &socket.display().to_string(),
+        &run.join("gw1.sock").display().to_string(),
+    );
+    assert_ne!(moved, text);
+    std::fs::write(&gw1, moved).expect("config");
+    let gw2 = gateway_config(
+        lab,
+        "gw2",
+        "vg2",
+        &k2,
+        51820,
+        &[PeerSpec {
+            name: "office",
+            public_key: &p1,
+            endpoint: Some("172.30.0.1:51820"),
+            allowed_ips: "192.168.10.0/24",
+        }],
+        &[("192.168.10.0/24", "office", 10)],
+        "",
+    );
+    let mut args = LIKE_THE_SYSTEMD_UNIT.to_vec();
+    args.extend([
+        vifgate(),
+        "gateway",
+        "--config",
+        gw1.to_str().expect("utf-8"),
+    ]);
+    lab.spawn("gw1", "gw1", &args, &[]);
+    let up = lab.wait_for(Duration::from_secs(10), || {
+        lab.exec("gw1", &["ip", "link", "show", "vg1"])
+            .status
+            .success()
+    });
+    assert!(up, "gw1 did not bring vg1 up:\n{}", lab.log("gw1"));
+    lab.route("gw1", &["10.0.0.0/16", "dev", "vg1"]);
+    start_gateway(lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
+    gw1
+}
