@@ -27,7 +27,9 @@
 //!   TUN device (with offloads), the UDP socket ([`udp_gso`] batches sends
 //!   and receives), a timerfd for precise release times, signals (SIGHUP
 //!   reloads) and the status socket. [`impair`] delays and drops the
-//!   tunnel's datagrams on kernels without netem.
+//!   tunnel's datagrams on kernels without netem. [`privileges`] gives up
+//!   root and every capability once the device and the sockets are open
+//!   (`[process] user`).
 
 pub mod classifier;
 pub mod config;

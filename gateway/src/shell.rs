@@ -6,6 +6,8 @@
 //! reads per source), buffers are allocated once and reused, SIGINT/SIGTERM stop
 //! cleanly, SIGHUP reloads the configuration without dropping sessions or
 //! tracked connections, and a root-only unix socket answers `vifgate status`.
+//! Once the device and the sockets are open, the gateway gives up its
+//! privileges ([`crate::privileges`]) before it says `gateway up`.
 //!
 //! The TUN device is opened with offloads where the kernel has them
 //! (`IFF_VNET_HDR`, TSO/checksum offload, through `tun-rs`): one read
