@@ -870,9 +870,9 @@ fn gateway_pid(config: &std::path::Path) -> u32 {
         .find(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
                 let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
-                args.iter()
-                    .any(|a| a.ends_with(b"vifgate") || a.ends_with(b"/vifgate"))
-                    && args.iter().any(|a| *a == want.as_bytes())
+                // the binary itself, not `ip netns exec` or `setpriv` before it
+                args.first().is_some_and(|a| a.ends_with(b"vifgate"))
+                    && args.contains(&want.as_bytes())
             })
         })
         .unwrap_or_else(|| panic!("no gateway process for {want}"))
