@@ -674,6 +674,22 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_preshared_key_file_readable_by_others_naming_the_fix() {
+        let dir = temp_dir("psk-644");
+        let path = dir.join("office-aws.psk");
+        let psk = PresharedKey::generate().expect("random");
+        write_with_mode(&path, &format!("{}\n", psk.to_base64()), 0o644);
+        let read = read_preshared_key_file(&path);
+        std::fs::remove_dir_all(&dir).ok();
+        let message = read.expect_err("refused").to_string();
+        let shown = path.display().to_string();
+        assert!(message.contains(&format!("key file {shown} ")), "{message}");
+        assert!(message.contains("(mode 0644)"), "{message}");
+        assert!(message.contains(&format!("chmod 600 {shown}")), "{message}");
+        assert!(!message.contains(&psk.to_base64()), "{message}");
+    }
+
+    #[test]
     fn refuses_any_group_or_other_access() {
         let dir = temp_dir("modes");
         let path = dir.join("private.key");
