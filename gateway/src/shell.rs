@@ -5,7 +5,9 @@
 //! Reads are drained in batches after each wake-up (up to [`BATCH`]
 //! reads per source), buffers are allocated once and reused, SIGINT/SIGTERM stop
 //! cleanly, SIGHUP reloads the configuration without dropping sessions or
-//! tracked connections, and a root-only unix socket answers `vifgate status`.
+//! tracked connections, and a root-only unix socket answers `vifgate status`
+//! (its `reload` part counts the configurations taken and refused, so a
+//! client that signalled can tell when its change is in force).
 //!
 //! The TUN device is opened with offloads where the kernel has them
 //! (`IFF_VNET_HDR`, TSO/checksum offload, through `tun-rs`): one read
@@ -41,7 +43,7 @@ use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_
 use crate::config::{self, GatewayConfig};
 use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::router::{Io, Router, BUFFER_SIZE};
-use crate::status::{ImpairStatus, ShellDrops, Status};
+use crate::status::{ImpairStatus, ReloadStatus, ShellDrops, Status};
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
@@ -372,6 +374,11 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         impair_retired: ImpairStats::default(),
     };
     out.set_impairment(config.impair.as_ref());
+    // the configuration in force: the one loaded at the start
+    let mut reload = ReloadStatus {
+        generation: 1,
+        ..ReloadStatus::default()
+    };
     let mut precise = match PreciseTimer::new() {
         Ok(t) => Some(t),
         Err(e) => {
@@ -456,6 +463,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         impair_full: impair.dropped_full,
                     };
                     s.impair = impair_status(&out);
+                    s.reload = Some(reload.clone());
                     let body = match serde_json::to_vec(&s) {
                         Ok(b) => b,
                         Err(e) => {
@@ -467,17 +475,30 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 }
             }
             _ = sighup.recv() => {
-                match config::load(&config_path) {
+                let refused = match config::load(&config_path) {
                     Ok(c) => match router.reload(&c) {
                         Ok(()) => {
                             // a removed impairment's queue leaves at once
                             out.set_impairment(c.impair.as_ref());
                             out.flush().await;
-                            info!("configuration reloaded");
+                            None
                         }
-                        Err(e) => warn!("reload refused: {e}"),
+                        Err(e) => Some(e.to_string()),
                     },
-                    Err(d) => warn!("reload refused, the configuration has errors:\n{d}"),
+                    Err(d) => Some(format!("the configuration has errors:\n{d}")),
+                };
+                // what the status socket reports: `sim link` waits for it
+                match refused {
+                    None => {
+                        reload.generation += 1;
+                        reload.last_error = None;
+                        info!(generation = reload.generation, "configuration reloaded");
+                    }
+                    Some(why) => {
+                        reload.refused += 1;
+                        warn!("reload refused: {why}");
+                        reload.last_error = Some(why);
+                    }
                 }
             }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
