@@ -483,9 +483,15 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                             out.flush().await;
                             None
                         }
-                        Err(e) => Some(e.to_string()),
+                        Err(e) => {
+                            warn!("reload refused: {e}");
+                            Some(e.to_string())
+                        }
                     },
-                    Err(d) => Some(format!("the configuration has errors:\n{d}")),
+                    Err(d) => {
+                        warn!("reload refused, the configuration has errors:\n{d}");
+                        Some(format!("the configuration has errors:\n{d}"))
+                    }
                 };
                 // what the status socket reports: `sim link` waits for it
                 match refused {
@@ -496,7 +502,6 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     }
                     Some(why) => {
                         reload.refused += 1;
-                        warn!("reload refused: {why}");
                         reload.last_error = Some(why);
                     }
                 }
