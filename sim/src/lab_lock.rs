@@ -17,6 +17,7 @@ use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::process;
@@ -168,6 +169,21 @@ pub fn holder(dir: &Path) -> String {
     }
 }
 
+/// The error for a name someone holds. The holder's directory may still
+/// be empty for an instant (claimed, its lock file not moved in yet).
+fn held(lab: &str, dir: &Path) -> LockError {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut who = holder(dir);
+    while who.starts_with("no lock file") && dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        who = holder(dir);
+    }
+    LockError::Held {
+        lab: lab.into(),
+        holder: who,
+    }
+}
+
 /// Takes a lab's name: creates its state directory `dir` (mode 0700) with
 /// the lock file in it, locked by us. Fails with [`LockError::Held`] if
 /// the directory exists, removing nothing.
@@ -178,18 +194,17 @@ pub fn create(lab: &str, dir: &Path, purpose: Purpose) -> Result<LabLock, LockEr
     })?;
     fs::create_dir_all(root).map_err(io_err(format!("create {}", root.display())))?;
     if dir.exists() {
-        return Err(LockError::Held {
-            lab: lab.into(),
-            holder: holder(dir),
-        });
+        return Err(held(lab, dir));
     }
     // made and locked aside, then renamed into place
+    // unique to this call: threads of one process build labs too
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let tmp = root.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}-{}.tmp",
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("lab"),
-        std::process::id()
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
     ));
-    let _ = fs::remove_dir_all(&tmp);
     fs::create_dir(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
     let made = (|| -> io::Result<File> {
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o700))?;
@@ -216,17 +231,7 @@ pub fn create(lab: &str, dir: &Path, purpose: Purpose) -> Result<LabLock, LockEr
         Err(e) => {
             let _ = fs::remove_dir_all(&tmp);
             return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-                // the winner's directory may still be empty for an instant
-                let deadline = Instant::now() + Duration::from_millis(500);
-                let mut who = holder(dir);
-                while who.starts_with("no lock file") && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(10));
-                    who = holder(dir);
-                }
-                LockError::Held {
-                    lab: lab.into(),
-                    holder: who,
-                }
+                held(lab, dir)
             } else {
                 io_err(format!("create {}", dir.display()))(e)
             });
