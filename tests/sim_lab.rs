@@ -684,3 +684,85 @@ fn haproxy_plays_the_alb_with_cookie_stickiness() {
     );
     assert_eq!(after.1, before.1 + 5, "web-c1 served every pinned request");
 }
+
+#[test]
+fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
+    if !ready("sim_link_returns_once_the_gateways_run_the_new_configuration") {
+        return;
+    }
+    let lab = example_lab();
+    let st = sim::apply::read_state(lab.name()).expect("state");
+    let dx = plan::ns_token(&link_name(&lab, LinkKind::DirectConnect));
+    // the gateways at both ends of the DX link
+    let ends: Vec<&plan::GatewaySpec> = st
+        .plan
+        .gateways
+        .iter()
+        .filter(|g| g.policy_node.is_some() || g.name.ends_with(&dx))
+        .collect();
+    assert_eq!(ends.len(), 2, "{:?}", st.plan.gateways);
+    let status = |g: &plan::GatewaySpec| {
+        let sock = sim::apply::state_dir(lab.name()).join(format!("{}.sock", g.name));
+        gateway::shell::query_status(&sock).unwrap_or_else(|e| panic!("{}: {e}", g.name))
+    };
+    for g in &ends {
+        assert_eq!(
+            status(g).reload.map(|r| r.generation),
+            Some(1),
+            "{}",
+            g.name
+        );
+    }
+    let delay = |ms: u64| LinkChange::Shape {
+        delay: Some(Duration::from_millis(ms)),
+        jitter: None,
+        loss_percent: None,
+        rate_bps: None,
+    };
+    // both gateways run configuration `generation`, with this delay (when
+    // they, not netem, delay the link)
+    let in_force = |generation: u64, delay_ms: f64| {
+        for g in &ends {
+            let s = status(g);
+            assert_eq!(
+                s.reload.as_ref().map(|r| r.generation),
+                Some(generation),
+                "{}",
+                g.name
+            );
+            if !st.features.netem {
+                // the link's own jitter (from the topology) may stay
+                let now = s.impair.as_ref().map_or(0.0, |i| i.delay_ms);
+                assert!((now - delay_ms).abs() < 1e-6, "{}: {:?}", g.name, s.impair);
+            }
+        }
+    };
+    lab.link("vifgate-office", "dx-vif", &delay(20))
+        .expect("delay on the DX link");
+    // no waiting here: when `sim link` returns, the reload is in force
+    in_force(2, 20.0);
+    // a gateway slow to reload (stopped): `sim link` waits for it
+    let office = ends
+        .iter()
+        .find(|g| g.policy_node.is_some())
+        .expect("the office gateway");
+    let pid = st
+        .gateway_process(&office.name)
+        .expect("recorded")
+        .pid
+        .to_string();
+    common::sh(&["kill", "-STOP", &pid]);
+    let name = lab.name().to_string();
+    let clear =
+        std::thread::spawn(move || sim::link::change(&name, "vifgate-office", "dx-vif", &delay(0)));
+    std::thread::sleep(Duration::from_millis(600));
+    let waited = !clear.is_finished();
+    common::sh(&["kill", "-CONT", &pid]);
+    let said = clear.join().expect("thread");
+    assert!(
+        waited,
+        "sim link returned while the gateway could not reload"
+    );
+    said.expect("clear the delay");
+    in_force(3, 0.0);
+}

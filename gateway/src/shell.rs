@@ -515,8 +515,18 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
 
 /// Reads the status of a running gateway from its socket.
 pub fn query_status(socket: &Path) -> io::Result<Status> {
+    query_status_within(socket, None)
+}
+
+/// Reads the status of a running gateway from its socket, giving up
+/// (`TimedOut`/`WouldBlock`) when no answer came within `timeout`.
+pub fn query_status_within(
+    socket: &Path,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Status> {
     use std::io::Read;
     let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    s.set_read_timeout(timeout.filter(|t| !t.is_zero()))?;
     let mut body = Vec::new();
     s.read_to_end(&mut body)?;
     serde_json::from_slice(&body).map_err(io::Error::other)

@@ -451,16 +451,16 @@ fn reconfigure(
         .ok_or_else(not_running)?;
     // the generation in force before (an answer also means its signal
     // handlers are installed: SIGHUP reloads rather than ends it)
-    let before = reload_status(g, &socket)?;
+    let deadline = Instant::now() + RELOAD_TIMEOUT;
+    let before = reload_status(g, &socket, deadline)?;
     let mut conf = GatewayConfigFile::read(&path)?;
     conf.impair = impair;
     conf.write(&path, &apply::config_header(lab))?;
     if !proc.signal(libc::SIGHUP)? {
         return Err(not_running());
     }
-    let deadline = Instant::now() + RELOAD_TIMEOUT;
     loop {
-        let now = reload_status(g, &socket)?;
+        let now = reload_status(g, &socket, deadline)?;
         if now.generation > before.generation {
             return Ok(());
         }
@@ -480,9 +480,17 @@ fn reconfigure(
     }
 }
 
-/// The reload part of a gateway's status, from its socket.
-fn reload_status(g: &plan::GatewaySpec, socket: &Path) -> Result<ReloadStatus, LinkError> {
-    let s = gateway::shell::query_status(socket).map_err(|e| {
+/// The reload part of a gateway's status, from its socket, answered by
+/// `deadline` (at least a moment from now).
+fn reload_status(
+    g: &plan::GatewaySpec,
+    socket: &Path,
+    deadline: Instant,
+) -> Result<ReloadStatus, LinkError> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(100));
+    let s = gateway::shell::query_status_within(socket, Some(left)).map_err(|e| {
         LinkError::Io(io::Error::new(
             e.kind(),
             format!(
