@@ -306,16 +306,25 @@ mod tests {
 
     use std::sync::{Arc, Barrier};
 
-    fn root(test: &str) -> PathBuf {
+    /// A scratch directory for one test, removed on drop (also when the
+    /// test fails).
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn root(test: &str) -> Scratch {
         let r = std::env::temp_dir().join(format!("vifgate-lock-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&r);
-        r
+        Scratch(r)
     }
 
     #[test]
     fn of_two_builders_exactly_one_wins_and_the_other_names_it() {
         let r = root("race");
-        let dir = r.join("lab1");
+        let dir = r.0.join("lab1");
         for _ in 0..20 {
             let n = 4;
             let barrier = Arc::new(Barrier::new(n));
@@ -350,7 +359,7 @@ mod tests {
             let other = File::open(dir.join(LOCK_FILE)).expect("open");
             assert!(!flock(&other, false).expect("flock"), "not locked");
             // no temporary directory left behind
-            let names: Vec<String> = fs::read_dir(&r)
+            let names: Vec<String> = fs::read_dir(&r.0)
                 .expect("root")
                 .flatten()
                 .filter_map(|e| e.file_name().into_string().ok())
@@ -360,13 +369,12 @@ mod tests {
             winner.remove().expect("remove");
             assert!(!dir.exists());
         }
-        let _ = fs::remove_dir_all(&r);
     }
 
     #[test]
     fn take_waits_for_the_builder_and_sees_removal() {
         let r = root("take");
-        let dir = r.join("lab2");
+        let dir = r.0.join("lab2");
         assert!(take("lab2", &dir, Duration::ZERO).expect("ok").is_none());
         let built = create("lab2", &dir, Purpose::Build).expect("create");
         // held: a short wait gives up and says by whom
@@ -387,13 +395,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         lock.remove().expect("remove");
         assert!(second.join().expect("thread").expect("ok").is_none());
-        let _ = fs::remove_dir_all(&r);
     }
 
     #[test]
     fn a_directory_without_a_lock_file_is_held_by_nobody_known() {
         let r = root("old");
-        let dir = r.join("lab3");
+        let dir = r.0.join("lab3");
         fs::create_dir_all(&dir).expect("dir");
         let e = create("lab3", &dir, Purpose::Build).expect_err("exists");
         assert!(e.to_string().contains("no lock file"), "{e}");
@@ -402,6 +409,5 @@ mod tests {
             .expect("ok")
             .expect("exists");
         lock.remove().expect("remove");
-        let _ = fs::remove_dir_all(&r);
     }
 }
