@@ -746,18 +746,15 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
         .iter()
         .find(|g| g.policy_node.is_some())
         .expect("the office gateway");
-    let pid = st
-        .gateway_process(&office.name)
-        .expect("recorded")
-        .pid
-        .to_string();
-    common::sh(&["kill", "-STOP", &pid]);
+    let gw = st.gateway_process(&office.name).expect("recorded").clone();
+    let signal = |sig| assert!(gw.signal(sig).expect("signal"), "{gw:?} is gone");
+    signal(libc::SIGSTOP);
     let name = lab.name().to_string();
     let clear =
         std::thread::spawn(move || sim::link::change(&name, "vifgate-office", "dx-vif", &delay(0)));
     std::thread::sleep(Duration::from_millis(600));
     let waited = !clear.is_finished();
-    common::sh(&["kill", "-CONT", &pid]);
+    signal(libc::SIGCONT);
     let said = clear.join().expect("thread");
     assert!(
         waited,
