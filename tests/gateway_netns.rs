@@ -1158,3 +1158,56 @@ fn vifgate_pair_with_gw1_wrapped(lab: &mut Lab) -> PathBuf {
     start_gateway(lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
     gw1
 }
+
+#[test]
+fn the_status_socket_counts_reloads_accepted_and_refused() {
+    if !can_run("the_status_socket_counts_reloads_accepted_and_refused") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let pair = vifgate_pair(&mut lab, "");
+    let reload = |lab: &Lab| status(lab, "gw1")["reload"].clone();
+    let r = reload(&lab);
+    assert_eq!(
+        (&r["generation"], &r["refused"], &r["last_error"]),
+        (&1.into(), &0.into(), &serde_json::Value::Null),
+        "{r}"
+    );
+    // a good file: the generation grows
+    lab.signal("gw1", libc::SIGHUP);
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || reload(&lab)["generation"] == 2),
+        "{}\n{}",
+        reload(&lab),
+        lab.log("gw1")
+    );
+    // a broken one: refused, counted, its reason given, the generation kept
+    let good = std::fs::read_to_string(&pair.gw1).expect("config");
+    std::fs::write(&pair.gw1, "[interface\n").expect("config");
+    lab.signal("gw1", libc::SIGHUP);
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || reload(&lab)["refused"] == 1),
+        "{}",
+        reload(&lab)
+    );
+    let r = reload(&lab);
+    assert_eq!(r["generation"], 2, "{r}");
+    let why = r["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("the configuration has errors"), "{r}");
+    // good again: accepted, the error cleared
+    std::fs::write(&pair.gw1, good).expect("config");
+    lab.signal("gw1", libc::SIGHUP);
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || reload(&lab)["generation"] == 3),
+        "{}",
+        reload(&lab)
+    );
+    let r = reload(&lab);
+    assert_eq!(
+        (&r["refused"], &r["last_error"]),
+        (&1.into(), &serde_json::Value::Null),
+        "{r}"
+    );
+    assert!(lab.ping("lan1", "10.0.10.10", 1));
+}

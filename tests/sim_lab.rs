@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use common::leftovers::{assert_gone, eventually, lab_namespaces, root_state};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,94 +86,6 @@ fn cli_ok(args: &[&str]) -> Output {
     let o = cli(args);
     assert!(o.status.success(), "vifgate {args:?}: {}", text(&o));
     o
-}
-
-/// Polls `f` every `every` until it holds or `timeout` has passed.
-fn eventually(timeout: Duration, every: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(every);
-    }
-}
-
-/// Namespaces carrying the lab's prefixes (`LAB.` and `LAB+`).
-fn lab_namespaces(lab: &str) -> Vec<String> {
-    plan::lab_prefixes(lab)
-        .iter()
-        .flat_map(|p| sim::netns::list(p))
-        .collect()
-}
-
-/// Everything of a lab that may outlive it: namespaces, their mounts, the
-/// state directory, processes started from it.
-fn leftovers(lab: &str) -> Vec<String> {
-    let mut out: Vec<String> = lab_namespaces(lab)
-        .into_iter()
-        .map(|n| format!("namespace {n}"))
-        .collect();
-    let dir = sim::apply::state_dir(lab);
-    if dir.exists() {
-        out.push(format!("state directory {}", dir.display()));
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for p in plan::lab_prefixes(lab) {
-        let needle = format!(" /run/netns/{p}");
-        for l in mounts.lines().filter(|l| l.contains(&needle)) {
-            out.push(format!("mount {l}"));
-        }
-    }
-    let needle = format!("{}/", dir.display());
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&needle) {
-            out.push(format!("process {pid}: {cmdline}"));
-        }
-    }
-    out
-}
-
-/// Asserts that nothing of the lab remains (processes ended by SIGKILL
-/// may take a moment to go).
-fn assert_gone(lab: &str, when: &str) {
-    let mut left = Vec::new();
-    let gone = eventually(Duration::from_secs(3), Duration::from_millis(50), || {
-        left = leftovers(lab);
-        left.is_empty()
-    });
-    assert!(gone, "lab {lab} {when}: left behind:\n{}", left.join("\n"));
-}
-
-/// What the root namespace holds: link names and nftables tables.
-#[derive(Debug, PartialEq)]
-struct RootState {
-    links: BTreeSet<String>,
-    tables: BTreeSet<String>,
-}
-
-fn root_state() -> RootState {
-    let links = common::sh(&["ip", "-o", "link"]);
-    let links = String::from_utf8_lossy(&links.stdout)
-        .lines()
-        .filter_map(|l| l.split(':').nth(1))
-        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
-        .collect();
-    let tables = common::sh(&["nft", "list", "tables"]);
-    let tables = String::from_utf8_lossy(&tables.stdout)
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    RootState { links, tables }
 }
 
 /// The minimum RTT of a few pings, in milliseconds.
@@ -771,4 +683,83 @@ fn haproxy_plays_the_alb_with_cookie_stickiness() {
         "web-a1 served a request pinned to web-c1"
     );
     assert_eq!(after.1, before.1 + 5, "web-c1 served every pinned request");
+}
+
+#[test]
+fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
+    if !ready("sim_link_returns_once_the_gateways_run_the_new_configuration") {
+        return;
+    }
+    let lab = example_lab();
+    let st = sim::apply::read_state(lab.name()).expect("state");
+    let dx = plan::ns_token(&link_name(&lab, LinkKind::DirectConnect));
+    // the gateways at both ends of the DX link
+    let ends: Vec<&plan::GatewaySpec> = st
+        .plan
+        .gateways
+        .iter()
+        .filter(|g| g.policy_node.is_some() || g.name.ends_with(&dx))
+        .collect();
+    assert_eq!(ends.len(), 2, "{:?}", st.plan.gateways);
+    let status = |g: &plan::GatewaySpec| {
+        let sock = sim::apply::state_dir(lab.name()).join(format!("{}.sock", g.name));
+        gateway::shell::query_status(&sock).unwrap_or_else(|e| panic!("{}: {e}", g.name))
+    };
+    for g in &ends {
+        assert_eq!(
+            status(g).reload.map(|r| r.generation),
+            Some(1),
+            "{}",
+            g.name
+        );
+    }
+    let delay = |ms: u64| LinkChange::Shape {
+        delay: Some(Duration::from_millis(ms)),
+        jitter: None,
+        loss_percent: None,
+        rate_bps: None,
+    };
+    // both gateways run configuration `generation`, with this delay (when
+    // they, not netem, delay the link)
+    let in_force = |generation: u64, delay_ms: f64| {
+        for g in &ends {
+            let s = status(g);
+            assert_eq!(
+                s.reload.as_ref().map(|r| r.generation),
+                Some(generation),
+                "{}",
+                g.name
+            );
+            if !st.features.netem {
+                // the link's own jitter (from the topology) may stay
+                let now = s.impair.as_ref().map_or(0.0, |i| i.delay_ms);
+                assert!((now - delay_ms).abs() < 1e-6, "{}: {:?}", g.name, s.impair);
+            }
+        }
+    };
+    lab.link("vifgate-office", "dx-vif", &delay(20))
+        .expect("delay on the DX link");
+    // no waiting here: when `sim link` returns, the reload is in force
+    in_force(2, 20.0);
+    // a gateway slow to reload (stopped): `sim link` waits for it
+    let office = ends
+        .iter()
+        .find(|g| g.policy_node.is_some())
+        .expect("the office gateway");
+    let gw = st.gateway_process(&office.name).expect("recorded").clone();
+    let signal = |sig| assert!(gw.signal(sig).expect("signal"), "{gw:?} is gone");
+    signal(libc::SIGSTOP);
+    let name = lab.name().to_string();
+    let clear =
+        std::thread::spawn(move || sim::link::change(&name, "vifgate-office", "dx-vif", &delay(0)));
+    std::thread::sleep(Duration::from_millis(600));
+    let waited = !clear.is_finished();
+    signal(libc::SIGCONT);
+    let said = clear.join().expect("thread");
+    assert!(
+        waited,
+        "sim link returned while the gateway could not reload"
+    );
+    said.expect("clear the delay");
+    in_force(3, 0.0);
 }

@@ -603,6 +603,7 @@ impl Router {
             },
             policy: cfg.origin.clone(),
             impair: None,
+            reload: None,
         }
     }
 }

@@ -5,7 +5,9 @@
 //! Reads are drained in batches after each wake-up (up to [`BATCH`]
 //! reads per source), buffers are allocated once and reused, SIGINT/SIGTERM stop
 //! cleanly, SIGHUP reloads the configuration without dropping sessions or
-//! tracked connections, and a root-only unix socket answers `vifgate status`.
+//! tracked connections, and a root-only unix socket answers `vifgate status`
+//! (its `reload` part counts the configurations taken and refused, so a
+//! client that signalled can tell when its change is in force).
 //! Once the device and the sockets are open, the gateway gives up its
 //! privileges ([`crate::privileges`]) before it says `gateway up`.
 //!
@@ -44,7 +46,7 @@ use crate::config::{self, GatewayConfig};
 use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::privileges::{self, Dropped};
 use crate::router::{Io, Router, BUFFER_SIZE};
-use crate::status::{ImpairStatus, ShellDrops, Status};
+use crate::status::{ImpairStatus, ReloadStatus, ShellDrops, Status};
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
@@ -402,6 +404,11 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         impair_retired: ImpairStats::default(),
     };
     out.set_impairment(config.impair.as_ref());
+    // the configuration in force: the one loaded at the start
+    let mut reload = ReloadStatus {
+        generation: 1,
+        ..ReloadStatus::default()
+    };
     let mut precise = match PreciseTimer::new() {
         Ok(t) => Some(t),
         Err(e) => {
@@ -486,6 +493,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         impair_full: impair.dropped_full,
                     };
                     s.impair = impair_status(&out);
+                    s.reload = Some(reload.clone());
                     let body = match serde_json::to_vec(&s) {
                         Ok(b) => b,
                         Err(e) => {
@@ -497,17 +505,35 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 }
             }
             _ = sighup.recv() => {
-                match config::load(&config_path) {
+                let refused = match config::load(&config_path) {
                     Ok(c) => match router.reload(&c) {
                         Ok(()) => {
                             // a removed impairment's queue leaves at once
                             out.set_impairment(c.impair.as_ref());
                             out.flush().await;
-                            info!("configuration reloaded");
+                            None
                         }
-                        Err(e) => warn!("reload refused: {e}"),
+                        Err(e) => {
+                            warn!("reload refused: {e}");
+                            Some(e.to_string())
+                        }
                     },
-                    Err(d) => warn!("reload refused, the configuration has errors:\n{d}"),
+                    Err(d) => {
+                        warn!("reload refused, the configuration has errors:\n{d}");
+                        Some(format!("the configuration has errors:\n{d}"))
+                    }
+                };
+                // what the status socket reports: `sim link` waits for it
+                match refused {
+                    None => {
+                        reload.generation += 1;
+                        reload.last_error = None;
+                        info!(generation = reload.generation, "configuration reloaded");
+                    }
+                    Some(why) => {
+                        reload.refused += 1;
+                        reload.last_error = Some(why);
+                    }
                 }
             }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
@@ -519,8 +545,18 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
 
 /// Reads the status of a running gateway from its socket.
 pub fn query_status(socket: &Path) -> io::Result<Status> {
+    query_status_within(socket, None)
+}
+
+/// Reads the status of a running gateway from its socket, giving up
+/// (`TimedOut`/`WouldBlock`) when no answer came within `timeout`.
+pub fn query_status_within(
+    socket: &Path,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Status> {
     use std::io::Read;
     let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    s.set_read_timeout(timeout.filter(|t| !t.is_zero()))?;
     let mut body = Vec::new();
     s.read_to_end(&mut body)?;
     serde_json::from_slice(&body).map_err(io::Error::other)

@@ -156,6 +156,24 @@ pub struct ImpairStatus {
     pub dropped_full: u64,
 }
 
+/// The configuration's reloads (SIGHUP): which configuration is in
+/// force, and whether the last attempt was refused. A client that changed
+/// the file and signalled reads `generation` before and polls until it
+/// grows (reloaded) or `refused` grows (kept the old one: `last_error`
+/// says why).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadStatus {
+    /// The configuration in force: 1 for the one the gateway started
+    /// with, one more for every reload accepted since.
+    pub generation: u64,
+    /// Reloads refused since the start (the file had errors, or the
+    /// router could not take it); the configuration in force stayed.
+    pub refused: u64,
+    /// Why the last refused reload was refused; cleared by a reload that
+    /// is accepted.
+    pub last_error: Option<String>,
+}
+
 /// Everything `vifgate status` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -174,6 +192,11 @@ pub struct Status {
     /// The impairment of outgoing datagrams; `None` (null) when none is in
     /// force.
     pub impair: Option<ImpairStatus>,
+    /// The configuration's reloads, filled in by the shell. Absent from
+    /// the router's own document and from gateways older than this field
+    /// (read back as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<ReloadStatus>,
 }
 
 /// `-` for nothing.
@@ -192,6 +215,18 @@ impl Status {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "policy: {}", self.policy);
+        if let Some(r) = &self.reload {
+            let _ = write!(o, "configuration: generation {}", r.generation);
+            if r.refused > 0 {
+                let _ = write!(o, ", {} reload(s) refused", r.refused);
+            }
+            match &r.last_error {
+                Some(e) => {
+                    let _ = writeln!(o, "; the last one: {e}");
+                }
+                None => o.push('\n'),
+            }
+        }
         for p in &self.peers {
             let routes = if p.routes_in_use.is_empty() {
                 "none".to_string()
@@ -289,7 +324,32 @@ mod tests {
             },
             policy: "inline".into(),
             impair: None,
+            reload: None,
         }
+    }
+
+    #[test]
+    fn the_reload_generation_is_carried_and_old_documents_read_without_it() {
+        let mut s = example();
+        s.reload = Some(ReloadStatus {
+            generation: 3,
+            refused: 1,
+            last_error: Some("line 4: bad key".into()),
+        });
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["reload"]["generation"], 3);
+        assert_eq!(v["reload"]["refused"], 1);
+        assert_eq!(v["reload"]["last_error"], "line 4: bad key");
+        let back: Status = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, s);
+        // a gateway that does not report reloads: no key, read as None
+        let mut old = v;
+        old.as_object_mut().unwrap().remove("reload");
+        let back: Status = serde_json::from_value(old).unwrap();
+        assert_eq!(back.reload, None);
+        assert!(s
+            .render()
+            .starts_with("policy: inline\nconfiguration: generation 3, 1 reload(s) refused; the last one: line 4: bad key\n"));
     }
 
     #[test]

@@ -1,11 +1,27 @@
 //! A [`Plan`] carried out, and undone. The lab's state directory
 //! (`/run/vifgate/sim/LAB/`) is written before anything is made: it holds
-//! the plan (hence every namespace name), keys, gateway configurations and
-//! logs. `down` needs nothing else: it ends every process living in the
-//! lab's namespaces, deletes the namespaces (which deletes every link,
-//! bridge, route and firewall in them) and the directory. So a `sim up`
-//! killed with SIGKILL halfway leaves nothing `down` cannot remove, and a
-//! second `down` finds nothing to do.
+//! the plan (hence every namespace name), keys, gateway configurations,
+//! logs, and every process `up` started (pid and start time, recorded as
+//! soon as it runs). The directory is also the lab name's lock
+//! ([`crate::lab_lock`]): of two `sim up` of one name, one builds and the
+//! other fails without touching it.
+//!
+//! `down` needs nothing else. Under the lock (waiting for a `sim up` still
+//! at work) it ends the lab's processes, deletes the namespaces (which
+//! deletes every link, bridge, route and firewall in them) and the
+//! directory. It signals two kinds of process, and no other:
+//!
+//! - those `up` recorded, if the pid still has the recorded start time (a
+//!   pid reused by another process is never signalled) — these are found
+//!   even if their namespace was deleted by hand;
+//! - those living in one of the lab's namespaces (found through
+//!   `/proc/PID/ns/net`, checked again through a pidfd before the
+//!   signal): only the lab made those namespaces, so whatever runs in them
+//!   is the lab's — a process `up` started but had no time to record
+//!   (killed in between), a `sim exec`, a start command's children.
+//!
+//! So a `sim up` killed with SIGKILL at any point leaves nothing `down`
+//! cannot remove, and a second `down` finds nothing to do.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,10 +39,12 @@ use serde::{Deserialize, Serialize};
 use tracing::debug;
 
 use crate::agent::AgentSpec;
+use crate::lab_lock::{self, LabLock, LockError, Purpose};
 use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
 use crate::netns::{self, Netns};
 use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
+use crate::process::{self, ProcessRecord};
 
 /// Where lab state directories live.
 pub const STATE_ROOT: &str = "/run/vifgate/sim";
@@ -39,6 +57,10 @@ pub enum ApplyError {
         "lab `{0}` exists: remove it with `vifgate sim down {0}`, or pick another name with --lab"
     )]
     Exists(String),
+    /// Another process holds the lab's name (a lab that is up, a `sim up`
+    /// building it, a `sim down` removing it).
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// A step failed; what was made is removed again.
     #[error("{step}: {cause}")]
     Step {
@@ -112,10 +134,25 @@ pub struct LabState {
     /// What `sim link` set on links since, by `A B`.
     #[serde(default)]
     pub links: BTreeMap<String, Shaping>,
-    /// The process id of each gateway, by its name ([`GatewaySpec::name`]),
-    /// recorded when `up` started it: `sim link` signals it.
+    /// Every process `up` started (gateways, start commands, HAProxy, the
+    /// listeners), with its start time, recorded as soon as it ran: `down`
+    /// ends them, `sim link` signals the gateways.
     #[serde(default)]
-    pub gateway_pids: BTreeMap<String, u32>,
+    pub processes: Vec<ProcessRecord>,
+}
+
+impl LabState {
+    /// The recorded process of the gateway named `name`
+    /// ([`GatewaySpec::name`]).
+    pub fn gateway_process(&self, name: &str) -> Option<&ProcessRecord> {
+        let what = gateway_what(name);
+        self.processes.iter().find(|p| p.what == what)
+    }
+}
+
+/// How a gateway's process is named in [`LabState::processes`].
+fn gateway_what(name: &str) -> String {
+    format!("gateway {name}")
 }
 
 /// Reads a lab's state, if the lab exists.
@@ -182,6 +219,8 @@ pub struct UpReport {
 }
 
 /// Builds the lab. On failure, removes what it made and returns the error.
+/// The lab's name is taken first ([`lab_lock::create`]): if another
+/// process holds it, the error says which and nothing is touched.
 pub fn up(
     plan: &Plan,
     source: Option<&Path>,
@@ -189,16 +228,17 @@ pub fn up(
     programs: &Programs,
 ) -> Result<UpReport, ApplyError> {
     let start = Instant::now();
-    let dir = state_dir(&plan.lab);
-    if dir.exists()
-        || plan::lab_prefixes(&plan.lab)
-            .iter()
-            .any(|p| !netns::list(p).is_empty())
+    let lock = lab_lock::create(&plan.lab, &state_dir(&plan.lab), Purpose::Build)?;
+    if plan::lab_prefixes(&plan.lab)
+        .iter()
+        .any(|p| !netns::list(p).is_empty())
     {
+        // leftovers of a lab whose state directory is gone: `down` removes
+        // them, not a `sim up`
+        let _ = lock.remove();
         return Err(ApplyError::Exists(plan.lab.clone()));
     }
-    fs::create_dir_all(&dir).map_err(step(format!("create {}", dir.display())))?;
-    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+    let dir = lock.dir().to_path_buf();
     let mut state = LabState {
         plan: plan.clone(),
         source: source.map(Path::to_path_buf),
@@ -207,15 +247,22 @@ pub fn up(
         features: KernelFeatures::default(),
         seconds: 0.0,
         links: Default::default(),
-        gateway_pids: Default::default(),
+        processes: Vec::new(),
     };
     // recorded before the first namespace exists
-    write_state(&dir, &state).map_err(step("write the state file"))?;
-    match build(plan, &dir, topology_text, programs, &mut state) {
+    if let Err(e) = write_state(&dir, &state) {
+        let _ = lock.remove();
+        return Err(step("write the state file")(e));
+    }
+    let built = build(plan, &dir, topology_text, programs, &mut state).and_then(|()| {
+        state.status = BuildStatus::Up;
+        state.seconds = start.elapsed().as_secs_f64();
+        write_state(&dir, &state).map_err(step("write the state file"))
+    });
+    match built {
         Ok(()) => {
-            state.status = BuildStatus::Up;
-            state.seconds = start.elapsed().as_secs_f64();
-            write_state(&dir, &state).map_err(step("write the state file"))?;
+            // the lab stays; the name stays taken by its directory
+            drop(lock);
             Ok(UpReport {
                 lab: plan.lab.clone(),
                 summary: plan::summary(plan),
@@ -224,7 +271,7 @@ pub fn up(
             })
         }
         Err(e) => {
-            let _ = down(&plan.lab);
+            let _ = teardown(&plan.lab, Some(lock), true);
             Err(e)
         }
     }
@@ -490,7 +537,7 @@ fn build(
                 &dir.join(format!("{}.log", g.name)),
             )
             .map_err(step(format!("start gateway {}", g.name)))?;
-            state.gateway_pids.insert(g.name.clone(), pid);
+            record(dir, state, pid, gateway_what(&g.name))?;
             pids.push(pid);
         }
         rt.block_on(async {
@@ -502,7 +549,7 @@ fn build(
                     if names.iter().any(|n| n == &g.tun) {
                         break;
                     }
-                    let exited = !alive(pid as i32);
+                    let exited = !process::alive(pid);
                     if exited || Instant::now() > deadline {
                         let log = fs::read_to_string(dir.join(format!("{}.log", g.name)))
                             .unwrap_or_default();
@@ -539,13 +586,14 @@ fn build(
     let mut ready_checks: Vec<(String, String, u16, PathBuf)> = Vec::new();
     for (i, st) in plan.starts.iter().enumerate() {
         let log = dir.join(format!("start-{}-{i}.log", plan::ns_token(&st.node)));
-        spawn_daemon(
+        let pid = spawn_daemon(
             get(&st.ns)?,
             Path::new("/bin/sh"),
             &["-c", &st.command],
             &log,
         )
         .map_err(step(format!("start `{}` in {}", st.command, st.node)))?;
+        record(dir, state, pid, format!("start command {i} in {}", st.node))?;
         for &p in &st.tcp_ports {
             ready_checks.push((
                 st.ns.clone(),
@@ -563,7 +611,7 @@ fn build(
         let path = dir.join(format!("haproxy-{}.cfg", plan::ns_token(node)));
         fs::write(&path, &h.config).map_err(step(format!("write {}", path.display())))?;
         let log = dir.join(format!("haproxy-{}.log", plan::ns_token(node)));
-        spawn_daemon(
+        let pid = spawn_daemon(
             get(ns)?,
             Path::new("haproxy"),
             &["-f", &path.to_string_lossy(), "-db"],
@@ -572,6 +620,7 @@ fn build(
         .map_err(step(format!(
             "start HAProxy for load balancer {node} (is haproxy installed? `load_balancer = \"haproxy\"` in [sim] needs it)"
         )))?;
+        record(dir, state, pid, format!("HAProxy of {node}"))?;
         for &port in &h.ports {
             ready_checks.push((ns.clone(), format!("HAProxy of {node}"), port, log.clone()));
         }
@@ -596,7 +645,7 @@ fn build(
             .first()
             .map(|n| n.name.clone())
             .unwrap_or_default();
-        spawn_daemon(
+        let pid = spawn_daemon(
             get(&home)?,
             &programs.vifgate,
             &[
@@ -610,6 +659,7 @@ fn build(
             &dir.join("agent.log"),
         )
         .map_err(step("start the listeners"))?;
+        record(dir, state, pid, "listeners")?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !ready.exists() {
             if Instant::now() > deadline {
@@ -807,6 +857,20 @@ fn gateway_config(
     }
 }
 
+/// Records a process `up` started, with its start time, in the state file
+/// at once: a `sim up` killed a moment later leaves it known to `down`.
+fn record(
+    dir: &Path,
+    state: &mut LabState,
+    pid: u32,
+    what: impl Into<String>,
+) -> Result<(), ApplyError> {
+    let what = what.into();
+    let rec = ProcessRecord::of(pid, what.clone()).map_err(step(format!("record {what}")))?;
+    state.processes.push(rec);
+    write_state(dir, state).map_err(step("write the state file"))
+}
+
 /// Starts `program args` inside `ns`, detached (its own session, output to
 /// `log`), so that it outlives `sim up`.
 fn spawn_daemon(ns: &Netns, program: &Path, args: &[&str], log: &Path) -> io::Result<u32> {
@@ -864,12 +928,42 @@ pub struct DownReport {
     pub existed: bool,
 }
 
+/// How long `down` waits for a `sim up` still building the lab (or
+/// another `down`) to let go of it.
+pub const DOWN_WAITS_AT_MOST: Duration = Duration::from_secs(60);
+
 /// Removes everything of a lab: its processes, namespaces and state.
-/// Nothing to remove is not an error.
+/// Nothing to remove is not an error. Waits (at most
+/// [`DOWN_WAITS_AT_MOST`]) for a `sim up` still building it.
 pub fn down(lab: &str) -> io::Result<DownReport> {
     let dir = state_dir(lab);
-    let mut names: Vec<String> = read_state(lab)
-        .map(|s| s.plan.namespaces.into_iter().map(|n| n.name).collect())
+    let lock_err = |e: LockError| io::Error::other(e.to_string());
+    for _ in 0..10 {
+        if let Some(lock) = lab_lock::take(lab, &dir, DOWN_WAITS_AT_MOST).map_err(lock_err)? {
+            return teardown(lab, Some(lock), true);
+        }
+        if !plan::valid_lab_name(lab) {
+            return teardown(lab, None, false);
+        }
+        // no state directory: hold the name while leftovers with its
+        // prefixes are looked for, so no `sim up` builds meanwhile
+        match lab_lock::create(lab, &dir, Purpose::Remove) {
+            Ok(lock) => return teardown(lab, Some(lock), false),
+            // taken meanwhile: wait for that one
+            Err(LockError::Held { .. }) => continue,
+            Err(e) => return Err(lock_err(e)),
+        }
+    }
+    Err(io::Error::other(format!(
+        "lab `{lab}`: its state directory keeps appearing and disappearing"
+    )))
+}
+
+/// The lab's namespaces, by name and by the (device, inode) that identify
+/// them in `/proc/PID/ns/net`.
+fn namespaces_of(lab: &str, state: Option<&LabState>) -> Vec<(String, Option<(u64, u64)>)> {
+    let mut names: Vec<String> = state
+        .map(|s| s.plan.namespaces.iter().map(|n| n.name.clone()).collect())
         .unwrap_or_default();
     // also whatever carries the lab's prefixes (a state file lost or older)
     if plan::valid_lab_name(lab) {
@@ -879,31 +973,96 @@ pub fn down(lab: &str) -> io::Result<DownReport> {
     }
     names.sort();
     names.dedup();
+    names
+        .into_iter()
+        .map(|n| {
+            let id = fs::metadata(netns::path(&n))
+                .ok()
+                .map(|m| (m.dev(), m.ino()));
+            (n, id)
+        })
+        .collect()
+}
+
+/// A process `down` ends: one `up` recorded, or one found in the lab's
+/// namespaces.
+enum Target {
+    Recorded(ProcessRecord),
+    InLab(u32),
+}
+
+impl Target {
+    fn pid(&self) -> u32 {
+        match self {
+            Target::Recorded(r) => r.pid,
+            Target::InLab(p) => *p,
+        }
+    }
+
+    /// Still there, and still the lab's.
+    fn running(&self, lab_ns: &[(u64, u64)]) -> bool {
+        match self {
+            Target::Recorded(r) => r.is_running(),
+            Target::InLab(p) => {
+                process::alive(*p) && lab_ns.iter().any(|&id| process::in_namespace(*p, id))
+            }
+        }
+    }
+
+    /// Sends `signal` if it is still the lab's; whether it was sent.
+    fn signal(&self, signal: libc::c_int, lab_ns: &[(u64, u64)]) -> bool {
+        let sent = match self {
+            Target::Recorded(r) => r.signal(signal),
+            Target::InLab(p) => process::signal_checked(*p, signal, |p| {
+                lab_ns.iter().any(|&id| process::in_namespace(p, id))
+            }),
+        };
+        sent.unwrap_or_else(|e| {
+            debug!(pid = self.pid(), "signal {signal}: {e}");
+            false
+        })
+    }
+}
+
+/// `down` with the lab's name held (or not, for a name that cannot have
+/// a lab): SIGTERM to the lab's processes, SIGKILL to what remains after
+/// 2 s, then the namespaces and the state directory.
+fn teardown(lab: &str, lock: Option<LabLock>, dir_existed: bool) -> io::Result<DownReport> {
+    let state = read_state(lab);
+    let namespaces = namespaces_of(lab, state.as_ref());
+    let lab_ns: Vec<(u64, u64)> = namespaces.iter().filter_map(|(_, id)| *id).collect();
     let mut rep = DownReport {
-        existed: dir.exists(),
+        existed: dir_existed,
         ..DownReport::default()
     };
-    // SIGTERM every process in the lab, then SIGKILL what remains
-    let mut pids: Vec<i32> = names.iter().flat_map(|n| pids_in(n)).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    rep.processes = pids.len();
-    for &p in &pids {
-        // SAFETY: signalling a pid we found in the lab's namespaces.
-        unsafe { libc::kill(p, libc::SIGTERM) };
+    let mut targets: Vec<Target> = state
+        .map(|s| s.processes.into_iter().map(Target::Recorded).collect())
+        .unwrap_or_default();
+    let mut swept: Vec<u32> = namespaces
+        .iter()
+        .flat_map(|(n, _)| pids_in(n))
+        .filter_map(|p| u32::try_from(p).ok())
+        .filter(|p| !targets.iter().any(|t| t.pid() == *p))
+        .collect();
+    swept.sort_unstable();
+    swept.dedup();
+    targets.extend(swept.into_iter().map(Target::InLab));
+    targets.retain(|t| t.running(&lab_ns));
+    rep.processes = targets.len();
+    for t in &targets {
+        t.signal(libc::SIGTERM, &lab_ns);
     }
     let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline && pids.iter().any(|&p| alive(p)) {
+    while Instant::now() < deadline && targets.iter().any(|t| t.running(&lab_ns)) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    for &p in &pids {
-        if alive(p) {
-            // SAFETY: as above.
-            unsafe { libc::kill(p, libc::SIGKILL) };
+    for t in &targets {
+        if t.running(&lab_ns) {
+            t.signal(libc::SIGKILL, &lab_ns);
         }
     }
     let mut first_err = None;
-    for n in &names {
+    for (n, _) in &namespaces {
         if netns::exists(n) {
             rep.existed = true;
             match netns::delete(n) {
@@ -917,22 +1076,18 @@ pub fn down(lab: &str) -> io::Result<DownReport> {
             }
         }
     }
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
+    match lock {
+        Some(lock) => lock.remove()?,
+        None => {
+            let dir = state_dir(lab);
+            if dir.exists() {
+                fs::remove_dir_all(&dir)?;
+            }
+        }
     }
     match first_err {
         Some(e) => Err(e),
         None => Ok(rep),
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // a zombie counts as gone
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
     }
 }
 
@@ -966,7 +1121,7 @@ mod tests {
             features: KernelFeatures::default(),
             seconds: 0.5,
             links: Default::default(),
-            gateway_pids: Default::default(),
+            processes: Vec::new(),
         };
         let json = serde_json::to_value(&state).expect("serialises");
         assert_eq!(json["status"], "up");

@@ -19,7 +19,9 @@
 //! - **The kernel (I/O).** [`netns`] (named namespaces, in-process),
 //!   [`netlink`] (rtnetlink requests, tc qdisc encodings, feature
 //!   detection), [`apply`] (a plan carried out, recorded in a state
-//!   directory so that `down` can undo it after any crash), [`services`]
+//!   directory so that `down` can undo it after any crash), [`lab_lock`]
+//!   (the state directory as the lab name's lock), [`process`] (the lab's
+//!   processes by pid and start time, signalled through pidfds), [`services`]
 //!   (`[[sim.start]]` commands, HAProxy as the load balancer), [`agent`] (the
 //!   listener process), [`link`] (`sim link`), [`status`] and [`inspect`]
 //!   (a running lab read back).
@@ -38,6 +40,7 @@ pub mod compare;
 pub mod firewall;
 pub mod inspect;
 pub mod lab;
+pub mod lab_lock;
 pub mod link;
 pub mod netlink;
 pub mod netns;
@@ -46,6 +49,7 @@ pub mod plan;
 mod plan_tests;
 pub mod plan_view;
 pub mod probe;
+pub mod process;
 pub mod routing;
 pub mod script;
 pub mod services;

@@ -11,10 +11,12 @@
 //! - delay, jitter, loss: netem on both ends where the kernel has it;
 //!   otherwise, on a Direct Connect or VPN link, the vifgate gateways at
 //!   both ends impair the tunnel's datagrams themselves (`[impair]`,
-//!   applied with SIGHUP; on the office end this covers every tunnel of
-//!   that gateway box). Anywhere else: an error saying so.
+//!   applied with SIGHUP and confirmed through the gateway's status
+//!   socket before `sim link` returns; on the office end this covers
+//!   every tunnel of that gateway box). Anywhere else: an error saying so.
 
 use std::io;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
@@ -23,6 +25,7 @@ use rtnetlink::packet_route::link::{
 };
 
 use gateway::config_file::{ConfigFileError, GatewayConfigFile, ImpairFile};
+use gateway::status::ReloadStatus;
 
 use crate::apply::{self, LabState};
 use crate::netlink::{Mechanism, Netlink, Shaping};
@@ -74,6 +77,22 @@ pub enum LinkError {
     /// A gateway's configuration file could not be read or written.
     #[error(transparent)]
     Config(#[from] ConfigFileError),
+    /// A gateway refused its new configuration (and kept the old one).
+    #[error("gateway {gateway} refused the new configuration: {why}")]
+    ReloadRefused {
+        /// The gateway.
+        gateway: String,
+        /// What it said.
+        why: String,
+    },
+    /// A gateway did not confirm the reload in time.
+    #[error("gateway {gateway} did not confirm the reload within {waited:?}")]
+    ReloadTimeout {
+        /// The gateway.
+        gateway: String,
+        /// How long we waited.
+        waited: Duration,
+    },
     /// A system error.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -403,35 +422,88 @@ fn whole_micros(d: Duration) -> Duration {
     Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// Puts `impair` into a gateway's configuration file (or takes it out)
-/// and makes the gateway reload it (SIGHUP): the process `up` started,
-/// by the pid it recorded.
+/// How long `sim link` waits for a gateway to confirm a reload.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Puts `impair` into a gateway's configuration file (or takes it out),
+/// makes the gateway reload it (SIGHUP to the process `up` started, if its
+/// pid still has the recorded start time) and waits until its status
+/// socket confirms the new configuration is in force — or says why it
+/// refused it.
 fn reconfigure(
     lab: &str,
     st: &LabState,
     g: &plan::GatewaySpec,
     impair: Option<ImpairFile>,
 ) -> Result<(), LinkError> {
-    let path = apply::state_dir(lab).join(format!("{}.toml", g.name));
+    let dir = apply::state_dir(lab);
+    let path = dir.join(format!("{}.toml", g.name));
+    let socket = dir.join(format!("{}.sock", g.name));
+    let not_running = || {
+        LinkError::Io(io::Error::other(format!(
+            "gateway {} is not running in {}",
+            g.name, g.ns
+        )))
+    };
+    let proc = st
+        .gateway_process(&g.name)
+        .filter(|p| p.is_running())
+        .ok_or_else(not_running)?;
+    // the generation in force before (an answer also means its signal
+    // handlers are installed: SIGHUP reloads rather than ends it)
+    let deadline = Instant::now() + RELOAD_TIMEOUT;
+    let before = reload_status(g, &socket, deadline)?;
     let mut conf = GatewayConfigFile::read(&path)?;
     conf.impair = impair;
     conf.write(&path, &apply::config_header(lab))?;
-    // the recorded pid, if it still is a process of the lab's namespace
-    // (not a later process that was given the same number)
-    let pid = st
-        .gateway_pids
-        .get(&g.name)
-        .and_then(|&pid| i32::try_from(pid).ok())
-        .filter(|pid| apply::pids_in(&g.ns).contains(pid));
-    let Some(pid) = pid else {
-        return Err(LinkError::Io(io::Error::other(format!(
-            "gateway {} is not running in {}",
-            g.name, g.ns
-        ))));
-    };
-    // SAFETY: signalling the lab's own gateway process.
-    unsafe { libc::kill(pid, libc::SIGHUP) };
-    // the reload is asynchronous; give it a moment
-    std::thread::sleep(Duration::from_millis(100));
-    Ok(())
+    if !proc.signal(libc::SIGHUP)? {
+        return Err(not_running());
+    }
+    loop {
+        let now = reload_status(g, &socket, deadline)?;
+        if now.generation > before.generation {
+            return Ok(());
+        }
+        if now.refused > before.refused {
+            return Err(LinkError::ReloadRefused {
+                gateway: g.name.clone(),
+                why: now.last_error.unwrap_or_else(|| "no reason given".into()),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(LinkError::ReloadTimeout {
+                gateway: g.name.clone(),
+                waited: RELOAD_TIMEOUT,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The reload part of a gateway's status, from its socket, answered by
+/// `deadline` (at least a moment from now).
+fn reload_status(
+    g: &plan::GatewaySpec,
+    socket: &Path,
+    deadline: Instant,
+) -> Result<ReloadStatus, LinkError> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(100));
+    let s = gateway::shell::query_status_within(socket, Some(left)).map_err(|e| {
+        LinkError::Io(io::Error::new(
+            e.kind(),
+            format!(
+                "gateway {}: no status from {}: {e}",
+                g.name,
+                socket.display()
+            ),
+        ))
+    })?;
+    s.reload.ok_or_else(|| {
+        LinkError::Io(io::Error::other(format!(
+            "gateway {} does not report its reloads (an older vifgate?)",
+            g.name
+        )))
+    })
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub use sim::lab::{can_run, need_tool, sh, TestNet as Lab};
 
+pub mod leftovers;
+
 /// The vifgate binary under test.
 pub fn vifgate() -> &'static str {
     env!("CARGO_BIN_EXE_vifgate")
