@@ -5,11 +5,11 @@
 //! peers), network ACL outbound, connection tracking or security groups
 //! egress, PMTU (frag-needed for DF packets over the tunnel MTU), MSS clamp,
 //! WireGuard encapsulation. From the network (UDP): WireGuard's
-//! denial-of-service gate ([`handshake_gate`]: MAC1, then under load MAC2
-//! or a cookie reply, all before any Diffie-Hellman), the peer by handshake
-//! key or receiver index, decapsulation, the inner source checked against
-//! the peer's allowed prefixes, network ACL inbound, connection tracking or
-//! security groups ingress, MSS clamp, to the TUN.
+//! denial-of-service gate (`router/handshake_gate.rs`: MAC1, then under
+//! load MAC2 or a cookie reply, all before any Diffie-Hellman), the peer by
+//! handshake key or receiver index, decapsulation, the inner source checked
+//! against the peer's allowed prefixes, network ACL inbound, connection
+//! tracking or security groups ingress, MSS clamp, to the TUN.
 //!
 //! # Time
 //!
@@ -24,7 +24,7 @@
 //! in `update_timers`) and the handshake's TAI64N timestamp, and the
 //! seconds since the last handshake shown in [`Status`] come from it. Its
 //! cookie rate limiter, too, has its own clock: the load window of
-//! [`handshake_gate`] is a second of boringtun's clock, which
+//! `handshake_gate` is a second of boringtun's clock, which
 //! `handle_timeout` (every tick) only asks to end. Tests on a hand-driven
 //! clock therefore see WireGuard sessions that never age: a session
 //! outlives any jump of the router's clock, and boringtun retransmits
@@ -479,8 +479,8 @@ impl Router {
 
     /// Runs the timers: WireGuard's (keepalives, rekeys, retransmissions),
     /// the end of the cookie rate limiter's load window (once a second of
-    /// boringtun's clock has passed: see [`handshake_gate`]), handshakes
-    /// toward dead peers, conntrack expiry.
+    /// boringtun's clock has passed: see `router/handshake_gate.rs`),
+    /// handshakes toward dead peers, conntrack expiry.
     pub fn handle_timeout(&mut self, now: Instant, io: &mut impl Io) {
         if now < self.next_tick {
             return;

@@ -414,4 +414,38 @@ mod tests {
              security group edge ingress rule 1: 3\n"
         );
     }
+
+    #[test]
+    fn documents_of_older_gateways_read_with_zero_handshake_counters() {
+        let mut v = serde_json::to_value(example()).unwrap();
+        let doc = v.as_object_mut().unwrap();
+        doc.remove("handshakes");
+        let drops = doc["drops"].as_object_mut().unwrap();
+        for k in ["bad_mac1", "not_wireguard", "unknown_index", "unknown_key"] {
+            assert!(drops.remove(k).is_some(), "{k}");
+        }
+        let back: Status = serde_json::from_value(v).unwrap();
+        assert_eq!(back, example());
+    }
+
+    #[test]
+    fn renders_what_handshakes_cost_once_there_is_any() {
+        let mut s = example();
+        s.handshakes = HandshakeCounts {
+            initiations_processed: 7,
+            cookie_replies: 300,
+        };
+        s.drops.router.bad_mac1 = 20_000;
+        let text = s.render();
+        assert!(
+            text.contains("drops: bad_mac1 20000, impair_loss 1, security_group 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "handshakes: 7 initiations processed (a Diffie-Hellman each), 300 cookie replies sent (under load)\n"
+            ),
+            "{text}"
+        );
+    }
 }
