@@ -52,7 +52,7 @@ use topology::route_table::FastMap;
 
 mod handshake_gate;
 
-pub use handshake_gate::HANDSHAKE_RATE_LIMIT;
+pub use handshake_gate::{HANDSHAKE_RATE_LIMIT, PER_SOURCE_BURST, PER_SOURCE_RATE};
 
 /// Largest datagram or packet handled (a 64 KiB IP packet plus WireGuard's
 /// 32 bytes of overhead, with room to spare).
@@ -369,7 +369,7 @@ impl Router {
     ) {
         // WireGuard's order: parse, MAC1, load (cookie reply or MAC2), and
         // only then a Diffie-Hellman to find an initiation's sender
-        let packet = match self.gate.verify(from, datagram, &mut self.reply) {
+        let packet = match self.gate.verify(now, from, datagram, &mut self.reply) {
             Verdict::Pass(p) => p,
             Verdict::CookieReply(cookie) => {
                 io.send_udp(from, cookie);
@@ -377,6 +377,10 @@ impl Router {
             }
             Verdict::BadMac1 => {
                 self.drops.bad_mac1 += 1;
+                return;
+            }
+            Verdict::SourceRate => {
+                self.drops.source_rate += 1;
                 return;
             }
             Verdict::NotWireGuard => {
@@ -486,7 +490,7 @@ impl Router {
             return;
         }
         self.next_tick = now + TICK;
-        self.gate.reset_window();
+        self.gate.reset_window(now);
         for p in &mut self.peers {
             match p.tunn.update_timers(&mut self.buf) {
                 TunnResult::WriteToNetwork(d) => {

@@ -48,6 +48,10 @@ pub struct Drops {
     /// (or does not decrypt).
     #[serde(default)]
     pub unknown_key: u64,
+    /// Handshake messages carrying a MAC2 (a cookie) beyond 20 a second
+    /// (bursts of 5) from one source address.
+    #[serde(default)]
+    pub source_rate: u64,
     /// Responses, cookie replies and data messages whose receiver index
     /// names no peer: refused after one table lookup.
     #[serde(default)]
@@ -380,6 +384,7 @@ mod tests {
                 "not_ipv4",
                 "not_wireguard",
                 "security_group",
+                "source_rate",
                 "too_big",
                 "tun_unsplittable",
                 "tun_write",
@@ -421,7 +426,13 @@ mod tests {
         let doc = v.as_object_mut().unwrap();
         doc.remove("handshakes");
         let drops = doc["drops"].as_object_mut().unwrap();
-        for k in ["bad_mac1", "not_wireguard", "unknown_index", "unknown_key"] {
+        for k in [
+            "bad_mac1",
+            "not_wireguard",
+            "source_rate",
+            "unknown_index",
+            "unknown_key",
+        ] {
             assert!(drops.remove(k).is_some(), "{k}");
         }
         let back: Status = serde_json::from_value(v).unwrap();

@@ -315,3 +315,36 @@ fn handle_timeout_ends_the_load_window() {
     assert_eq!(counts.cookie_replies, 2);
     assert_eq!(counts.initiations_processed, dh_before + 1);
 }
+
+#[test]
+fn a_source_holding_a_cookie_gets_at_most_its_rate_of_diffie_hellmans() {
+    let mut door = door();
+    door.load();
+    let cookie = door.office_initiates().udp.remove(0).1;
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    assert!(matches!(
+        door.office.decapsulate(None, &cookie, &mut buf),
+        TunnResult::Done
+    ));
+    let dh_before = door.gateway.handshake_counts().initiations_processed;
+
+    // a burst of initiations with a valid MAC2, all at one instant
+    let burst = PER_SOURCE_BURST as u64;
+    for _ in 0..burst + 3 {
+        door.office_initiates();
+    }
+    assert_eq!(
+        door.gateway.handshake_counts().initiations_processed,
+        dh_before + burst
+    );
+    assert_eq!(door.gateway.drops().source_rate, 3);
+
+    // the router's clock refills the source's bucket
+    door.now += Duration::from_secs(1);
+    door.office_initiates();
+    assert_eq!(
+        door.gateway.handshake_counts().initiations_processed,
+        dh_before + burst + 1
+    );
+    assert_eq!(door.gateway.drops().source_rate, 3);
+}
