@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use gateway::packet::ipv4_checksum;
+
+use super::packets::write_syn;
 
 /// An IPv4 prefix, `a.b.c.d/len`, as the flood's source addresses.
 #[derive(Debug, Clone, Copy)]
@@ -54,36 +55,6 @@ impl Rng {
     }
 }
 
-/// Writes a 40-byte IPv4 + TCP SYN from `src:sport` to `dst` into `buf`.
-fn syn(buf: &mut [u8; 40], src: Ipv4Addr, sport: u16, dst: SocketAddrV4, seq: u32) {
-    buf.fill(0);
-    let (ip, tcp) = buf.split_at_mut(20);
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-    ip[6] = 0x40; // DF
-    ip[8] = 64; // TTL
-    ip[9] = 6; // TCP
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.ip().octets());
-    let ip_sum = ipv4_checksum(ip);
-    ip[10..12].copy_from_slice(&ip_sum.to_be_bytes());
-    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    tcp[12] = 5 << 4; // data offset: 20 bytes
-    tcp[13] = 0x02; // SYN
-    tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
-    // The checksum over the pseudo-header and the segment.
-    let mut pseudo = [0u8; 32];
-    pseudo[0..4].copy_from_slice(&src.octets());
-    pseudo[4..8].copy_from_slice(&dst.ip().octets());
-    pseudo[9] = 6;
-    pseudo[10..12].copy_from_slice(&20u16.to_be_bytes());
-    pseudo[12..].copy_from_slice(tcp);
-    let tcp_sum = ipv4_checksum(&pseudo);
-    tcp[16..18].copy_from_slice(&tcp_sum.to_be_bytes());
-}
-
 /// A raw IPv4 socket whose packets carry their own header.
 fn raw_socket() -> Result<OwnedFd> {
     // SAFETY: socket(2) has no memory arguments; the result is checked.
@@ -114,7 +85,7 @@ fn send(fd: &OwnedFd, packet: &[u8], dst: &libc::sockaddr_in) -> Option<std::io:
 /// Floods `to` with `rate` SYNs a second for `secs` seconds, from random
 /// addresses of `from` and random ports above 1023.
 pub(super) fn run(to: SocketAddrV4, from: SourcePrefix, rate: u64, secs: f64) -> Result<ExitCode> {
-    if rate == 0 || !(secs > 0.0) {
+    if rate == 0 || secs.is_nan() || secs <= 0.0 {
         bail!("--rate and --secs must be positive");
     }
     let fd = raw_socket()?;
@@ -147,7 +118,15 @@ pub(super) fn run(to: SocketAddrV4, from: SourcePrefix, rate: u64, secs: f64) ->
             let r = rng.next();
             let src = Ipv4Addr::from(from.base | (r as u32 & from.host_mask));
             let sport = 1024 + ((r >> 32) as u16 % (65535 - 1024));
-            syn(&mut packet, src, sport, to, (r >> 16) as u32);
+            let seq = (r >> 16) as u32;
+            write_syn(
+                &mut packet,
+                src.octets(),
+                to.ip().octets(),
+                sport,
+                to.port(),
+                seq,
+            );
             match send(&fd, &packet, &dst) {
                 None => sent += 1,
                 Some(e) => {
@@ -172,31 +151,6 @@ pub(super) fn run(to: SocketAddrV4, from: SourcePrefix, rate: u64, secs: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway::packet::{parse_ipv4, tcp_flags};
-    use topology::traffic::L4;
-
-    #[test]
-    fn the_syn_parses_with_good_checksums() {
-        let mut buf = [0u8; 40];
-        let to = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 8080);
-        syn(&mut buf, Ipv4Addr::new(192, 168, 7, 9), 40000, to, 7);
-        let meta = parse_ipv4(&buf).unwrap();
-        assert_eq!(meta.src, Ipv4Addr::new(192, 168, 7, 9));
-        assert_eq!(meta.dst, *to.ip());
-        assert_eq!(meta.tcp_flags, tcp_flags::SYN);
-        assert_eq!(
-            meta.l4,
-            L4::Tcp {
-                src_port: 40000,
-                dst_port: 8080
-            }
-        );
-        assert_eq!(ipv4_checksum(&buf[..20]), 0, "IP header checksum");
-        let mut pseudo = Vec::from(&buf[12..20]);
-        pseudo.extend_from_slice(&[0, 6, 0, 20]);
-        pseudo.extend_from_slice(&buf[20..]);
-        assert_eq!(ipv4_checksum(&pseudo), 0, "TCP checksum");
-    }
 
     #[test]
     fn source_prefixes_keep_their_network_bits() {
