@@ -18,6 +18,7 @@ use topology::nacl::NetworkAcl;
 use topology::security_group::{SecurityGroup, SgId};
 use topology::units::fmt_duration;
 
+use crate::conntrack::WhenFull;
 use crate::impair::{ImpairConfig, DEFAULT_QUEUE, MAX_QUEUE};
 use crate::keys::PublicKey;
 use crate::privileges::{LookupError, RunAs};
@@ -92,6 +93,7 @@ struct RawPolicy {
 struct RawConntrack {
     max_flows: Option<Int>,
     tcp_established_timeout: Option<Int>,
+    when_full: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +206,8 @@ pub struct ConntrackConfig {
     pub max_flows: usize,
     /// Idle timeout of an established TCP flow (AWS: 432000 s, 60-432000).
     pub tcp_established: Duration,
+    /// What happens to a new flow when the table is full.
+    pub when_full: WhenFull,
 }
 
 /// The whole configuration.
@@ -478,6 +482,14 @@ impl Checker<'_> {
             .and_then(|c| c.tcp_established_timeout.as_ref())
             .and_then(|m| self.int_in(m, 60, 432_000, "tcp_established_timeout"))
             .unwrap_or(432_000) as u64;
+        let when_full = match ct.and_then(|c| c.when_full.as_ref()) {
+            None => WhenFull::default(),
+            Some(w) => WhenFull::from_name(w.get_ref()).unwrap_or_else(|| {
+                let d = self.error(w.span(), format!("unknown when_full `{}`", w.get_ref()));
+                d.expected = Some("`early_drop` or `refuse`".into());
+                WhenFull::default()
+            }),
+        };
         let dead_after = raw
             .liveness
             .as_ref()
@@ -502,6 +514,7 @@ impl Checker<'_> {
             conntrack: ConntrackConfig {
                 max_flows,
                 tcp_established: Duration::from_secs(tcp_established),
+                when_full,
             },
             dead_after: Duration::from_secs(dead_after),
             status_socket,
@@ -983,6 +996,21 @@ mod tests {
             one("delay = \"1ms\"\njitter = \"2ms\""),
             ["gw.toml:10:10: warning: jitter 2ms is more than delay 1ms: delays that would fall below zero are zero"]
         );
+    }
+
+    #[test]
+    fn conntrack_when_full_defaults_to_early_drop() {
+        let c = parse("gw.toml", base("")).unwrap();
+        assert_eq!(c.conntrack.when_full, WhenFull::EarlyDrop);
+        let c = parse("gw.toml", base("[conntrack]\nwhen_full = \"refuse\"\n")).unwrap();
+        assert_eq!(c.conntrack.when_full, WhenFull::Refuse);
+        let text = base("[conntrack]\nwhen_full = \"evict\"\n");
+        let all = parse("gw.toml", text).unwrap_err().to_string();
+        assert!(
+            all.contains("gw.toml:9:13: error: unknown when_full `evict`"),
+            "{all}"
+        );
+        assert!(all.contains("expected: `early_drop` or `refuse`"), "{all}");
     }
 
     #[test]

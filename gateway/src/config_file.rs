@@ -161,6 +161,10 @@ pub struct ConntrackFile {
     /// Idle timeout of an established TCP flow, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_established_timeout: Option<u64>,
+    /// What happens to a new flow when the table is full: `early_drop`
+    /// (the default) or `refuse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_full: Option<String>,
 }
 
 /// `[status]`.
@@ -350,6 +354,7 @@ mod tests {
             conntrack: Some(ConntrackFile {
                 max_flows: Some(1000),
                 tcp_established_timeout: None,
+                when_full: None,
             }),
             status: Some(StatusFile {
                 socket: Some("/run/vifgate/sim/yh/office.sock".into()),

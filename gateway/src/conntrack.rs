@@ -30,7 +30,24 @@
 //!   keeps a lower bound of all deadlines so that it does no work at all
 //!   until something can have expired ([`ConnTrack::next_expiry`]).
 //!
-//! 44 to 56 bytes per flow in all ([`ConnTrack::approx_bytes_per_flow`]).
+//! - the half-open TCP flows (see [`WhenFull::EarlyDrop`]) are also on a
+//!   doubly linked list through a parallel array of links (8 bytes a flow),
+//!   least recently seen first, so that a full table finds the one to evict
+//!   in O(1).
+//!
+//! 52 to 64 bytes per flow in all ([`ConnTrack::approx_bytes_per_flow`]).
+//!
+//! # When the table is full
+//!
+//! Expired flows are swept out first. If it is still full, the default
+//! policy, [`WhenFull::EarlyDrop`], evicts the least recently seen half-open
+//! TCP flow (a handshake not completed, a connection picked up mid-stream
+//! and not yet answered, or one already closed), as Linux's conntrack
+//! `early_drop` evicts unassured entries: a SYN flood then recycles its own
+//! entries and new legitimate connections still get in. Established flows,
+//! UDP and other protocols are never evicted; when there is no half-open
+//! flow to evict, the new flow is refused ([`Full`]). [`WhenFull::Refuse`]
+//! always refuses (the behaviour before early drop).
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -155,6 +172,38 @@ pub struct FlowInfo {
     pub timeout: Duration,
 }
 
+/// What [`ConnTrack::insert`] does when the table is full of live flows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Evict the least recently seen half-open TCP flow (SYN sent, SYN-ACK
+    /// seen, picked up mid-stream and unanswered, or closed) to make room;
+    /// refuse the new flow only when there is none. Counted in
+    /// [`ConnTrack::early_drops`].
+    #[default]
+    EarlyDrop,
+    /// Refuse the new flow; no live flow is ever evicted.
+    Refuse,
+}
+
+impl WhenFull {
+    /// The name in the configuration file (`[conntrack] when_full`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenFull::EarlyDrop => "early_drop",
+            WhenFull::Refuse => "refuse",
+        }
+    }
+
+    /// The policy of a configuration-file name.
+    pub fn from_name(name: &str) -> Option<WhenFull> {
+        match name {
+            "early_drop" => Some(WhenFull::EarlyDrop),
+            "refuse" => Some(WhenFull::Refuse),
+            _ => None,
+        }
+    }
+}
+
 /// The largest capacity (flows) a table can have.
 pub const MAX_CAPACITY: usize = 1 << 30;
 
@@ -165,6 +214,15 @@ pub const EXPIRE_BATCH: usize = 4096;
 pub struct ConnTrack {
     /// The flows, densely packed; `flows.len() <= capacity`.
     flows: Vec<Flow>,
+    /// The half-open list's links, one per flow (`links.len() ==
+    /// flows.len()`); meaningful for the flows on the list only.
+    links: Vec<Link>,
+    /// The least recently seen half-open flow, or [`NIL`].
+    head: u32,
+    /// The most recently seen half-open flow, or [`NIL`].
+    tail: u32,
+    /// What to do when full.
+    when_full: WhenFull,
     /// The index: a power-of-two number of slots, more than `capacity`, so
     /// that every probe sequence meets an empty slot.
     slots: Box<[Slot]>,
@@ -191,6 +249,8 @@ pub struct ConnTrack {
     cursor: usize,
     /// New flows refused because the table was full.
     drops_full: u64,
+    /// Half-open flows evicted to make room for a new one.
+    early_drops: u64,
 }
 
 impl fmt::Debug for ConnTrack {
@@ -199,7 +259,9 @@ impl fmt::Debug for ConnTrack {
             .field("len", &self.flows.len())
             .field("capacity", &self.capacity)
             .field("timeouts", &self.timeouts)
+            .field("when_full", &self.when_full)
             .field("drops_full", &self.drops_full)
+            .field("early_drops", &self.early_drops)
             .finish_non_exhaustive()
     }
 }
@@ -213,6 +275,10 @@ impl ConnTrack {
         let random = RandomState::new();
         ConnTrack {
             flows: Vec::with_capacity(capacity),
+            links: Vec::with_capacity(capacity),
+            head: NIL,
+            tail: NIL,
+            when_full: WhenFull::default(),
             slots: vec![Slot::EMPTY; slots].into_boxed_slice(),
             mask: slots - 1,
             capacity,
@@ -225,7 +291,19 @@ impl ConnTrack {
             pass_min: u32::MAX,
             cursor: 0,
             drops_full: 0,
+            early_drops: 0,
         }
+    }
+
+    /// Sets what [`Self::insert`] does when the table is full (default
+    /// [`WhenFull::EarlyDrop`]). Takes effect at the next insertion.
+    pub fn set_when_full(&mut self, when_full: WhenFull) {
+        self.when_full = when_full;
+    }
+
+    /// What [`Self::insert`] does when the table is full.
+    pub fn when_full(&self) -> WhenFull {
+        self.when_full
     }
 
     /// Finds the live flow of a packet coming from `side`: `Original` or
@@ -248,6 +326,7 @@ impl ConnTrack {
         };
         let secs = self.secs;
         let flow = &mut self.flows[index];
+        let was_half_open = flow.half_open();
         let reopening = flow.tcp == Some(TcpPhase::Closed)
             && meta.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST)
                 == tcp_flags::SYN;
@@ -266,7 +345,14 @@ impl ConnTrack {
         }
         flow.on_packet(now, original, meta.tcp_flags);
         let deadline = flow.deadline(&secs);
+        let half_open = flow.half_open();
         self.note_deadline(deadline);
+        if was_half_open {
+            self.unlink(index);
+        }
+        if half_open {
+            self.push_back(index);
+        }
         if original {
             Verdict::Original
         } else {
@@ -320,9 +406,11 @@ impl ConnTrack {
     /// Tracks a new flow, admitted by the rules, from its first packet.
     ///
     /// When the table is full, expired flows are removed first; if it is
-    /// still full the flow is refused (`Err(Full)`, counted in
-    /// [`Self::drops_full`]): live flows, established ones above all, are
-    /// never evicted. Returns `Ok(())` without tracking anything for packets
+    /// still full, [`WhenFull::EarlyDrop`] evicts the least recently seen
+    /// half-open TCP flow (counted in [`Self::early_drops`]); when there is
+    /// none, or under [`WhenFull::Refuse`], the flow is refused
+    /// (`Err(Full)`, counted in [`Self::drops_full`]). Established flows,
+    /// and flows of other protocols, are never evicted. Returns `Ok(())` without tracking anything for packets
     /// that cannot open a flow (non-first fragment, ICMP error, echo reply,
     /// TCP RST) and when the flow is already tracked (it is left as it is).
     pub fn insert(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> Result<(), Full> {
@@ -350,7 +438,7 @@ impl ConnTrack {
         }
         if self.flows.len() >= self.capacity {
             self.evict_expired(now);
-            if self.flows.len() >= self.capacity {
+            if self.flows.len() >= self.capacity && !self.early_drop() {
                 self.drops_full += 1;
                 return Err(Full);
             }
@@ -374,8 +462,12 @@ impl ConnTrack {
         };
         let index = self.flows.len();
         self.flows.push(flow);
+        self.links.push(Link::UNLINKED);
         self.insert_slot(tag, index);
         self.note_deadline(flow.deadline(&self.secs));
+        if flow.half_open() {
+            self.push_back(index);
+        }
         Ok(())
     }
 
@@ -450,6 +542,12 @@ impl ConnTrack {
         self.drops_full
     }
 
+    /// Half-open flows evicted to make room for new ones
+    /// ([`WhenFull::EarlyDrop`]).
+    pub fn early_drops(&self) -> u64 {
+        self.early_drops
+    }
+
     /// The timeouts in use.
     pub fn timeouts(&self) -> &Timeouts {
         &self.timeouts
@@ -471,11 +569,13 @@ impl ConnTrack {
         size_of::<Self>()
             + self.slots.len() * size_of::<Slot>()
             + self.flows.capacity() * size_of::<Flow>()
+            + self.links.capacity() * size_of::<Link>()
     }
 
     /// Memory per flow when the table is full: [`Self::memory_bytes`]
-    /// divided by the capacity, rounded up. The flow record is 32 bytes and
-    /// the index adds 8 bytes per slot at a load factor between 1/3 and 2/3.
+    /// divided by the capacity, rounded up. The flow record is 32 bytes, its
+    /// link on the half-open list 8, and the index adds 8 bytes per slot at
+    /// a load factor between 1/3 and 2/3.
     pub fn approx_bytes_per_flow(&self) -> usize {
         self.memory_bytes().div_ceil(self.capacity.max(1))
     }
@@ -491,6 +591,48 @@ impl ConnTrack {
         if self.sweeping {
             self.pass_min = self.pass_min.min(deadline);
         }
+    }
+
+    /// Under [`WhenFull::EarlyDrop`], evicts the least recently seen
+    /// half-open flow; whether there was one.
+    fn early_drop(&mut self) -> bool {
+        if self.when_full != WhenFull::EarlyDrop || self.head == NIL {
+            return false;
+        }
+        let index = self.head as usize;
+        let pos = self.slot_of(self.hash(&self.flows[index].key), index);
+        self.remove(pos, index);
+        self.early_drops += 1;
+        true
+    }
+
+    /// Appends the flow at `index` to the half-open list (the most recently
+    /// seen end).
+    fn push_back(&mut self, index: usize) {
+        let i = index as u32;
+        self.links[index] = Link {
+            prev: self.tail,
+            next: NIL,
+        };
+        match self.tail {
+            NIL => self.head = i,
+            tail => self.links[tail as usize].next = i,
+        }
+        self.tail = i;
+    }
+
+    /// Takes the flow at `index` off the half-open list.
+    fn unlink(&mut self, index: usize) {
+        let Link { prev, next } = self.links[index];
+        match prev {
+            NIL => self.head = next,
+            p => self.links[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.links[n as usize].prev = prev,
+        }
+        self.links[index] = Link::UNLINKED;
     }
 
     /// A full sweep, when something can have expired.
@@ -607,6 +749,9 @@ impl ConnTrack {
             next = (next + 1) & mask;
         }
         self.slots[hole] = Slot::EMPTY;
+        if self.flows[index].half_open() {
+            self.unlink(index);
+        }
 
         // Fill the hole in the array with the last flow.
         let last = self.flows.len() - 1;
@@ -618,8 +763,22 @@ impl ConnTrack {
                 // Moved behind the sweep: it will not be looked at this pass.
                 self.pass_min = self.pass_min.min(moved.deadline(&self.secs));
             }
+            if moved.half_open() {
+                // Its neighbours on the list point at its new place.
+                let Link { prev, next } = self.links[last];
+                let i = index as u32;
+                match prev {
+                    NIL => self.head = i,
+                    p => self.links[p as usize].next = i,
+                }
+                match next {
+                    NIL => self.tail = i,
+                    n => self.links[n as usize].prev = i,
+                }
+            }
         }
         self.flows.swap_remove(index);
+        self.links.swap_remove(index);
     }
 
     /// Checks the table's invariants (tests).
@@ -637,6 +796,35 @@ impl ConnTrack {
                 "due is a lower bound"
             );
         }
+        // The half-open list holds exactly the half-open flows, each once,
+        // its links consistent both ways.
+        assert_eq!(self.links.len(), self.flows.len());
+        let mut seen = vec![false; self.flows.len()];
+        let (mut prev, mut at) = (NIL, self.head);
+        while at != NIL {
+            let i = at as usize;
+            assert!(!seen[i], "a cycle in the half-open list");
+            seen[i] = true;
+            assert!(self.flows[i].half_open());
+            assert_eq!(self.links[i].prev, prev);
+            (prev, at) = (at, self.links[i].next);
+        }
+        assert_eq!(self.tail, prev);
+        for (i, flow) in self.flows.iter().enumerate() {
+            assert_eq!(seen[i], flow.half_open(), "flow {i} on the list");
+        }
+    }
+
+    /// The half-open flows, least recently seen first (tests).
+    #[cfg(test)]
+    fn half_open_order(&self) -> Vec<FlowKey> {
+        let mut keys = Vec::new();
+        let mut at = self.head;
+        while at != NIL {
+            keys.push(self.flows[at as usize].key);
+            at = self.links[at as usize].next;
+        }
+        keys
     }
 }
 
@@ -764,6 +952,21 @@ impl Flow {
         }
     }
 
+    /// Whether early drop may evict it: a TCP flow whose handshake has not
+    /// completed (SYN sent, SYN-ACK seen), picked up mid-stream and not yet
+    /// answered, or closed.
+    fn half_open(&self) -> bool {
+        matches!(
+            self.tcp,
+            Some(
+                TcpPhase::SynSent
+                    | TcpPhase::SynReceived
+                    | TcpPhase::Unconfirmed
+                    | TcpPhase::Closed
+            )
+        )
+    }
+
     /// The last second at which the flow is alive.
     fn deadline(&self, secs: &TimeoutSecs) -> u32 {
         self.last_seen.saturating_add(secs.get(self.class()))
@@ -791,6 +994,25 @@ impl Flow {
             self.tcp = Some(phase);
         }
     }
+}
+
+/// No flow: the end of the half-open list.
+const NIL: u32 = u32::MAX;
+
+/// A flow's neighbours on the half-open list.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    /// The flow seen before it, or [`NIL`].
+    prev: u32,
+    /// The flow seen after it, or [`NIL`].
+    next: u32,
+}
+
+impl Link {
+    const UNLINKED: Link = Link {
+        prev: NIL,
+        next: NIL,
+    };
 }
 
 /// A slot of the index.
@@ -1366,6 +1588,175 @@ mod tests {
         ct.check();
     }
 
+    /// A spoofed SYN from behind the tunnel, from `10.0.HI.LO:port`.
+    fn spoofed_syn(n: u16) -> Ipv4Meta {
+        let [hi, lo] = n.to_be_bytes();
+        tcp([10, 0, hi, lo], 1024 + n, LAN, 22, SYN)
+    }
+
+    fn key_of(m: &Ipv4Meta) -> FlowKey {
+        packet_flow(m).expect("a flow").0
+    }
+
+    #[test]
+    fn a_full_table_of_half_open_flows_evicts_the_least_recently_seen() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(4, Timeouts::default());
+        assert_eq!(ct.when_full(), WhenFull::EarlyDrop);
+        let syns: Vec<Ipv4Meta> = (0..4).map(spoofed_syn).collect();
+        for (i, syn) in syns.iter().enumerate() {
+            ct.insert(at(t0, i as u64), Side::Tunnel, syn).unwrap();
+        }
+        // SYN 0 is retransmitted: now SYN 1 is the least recently seen.
+        assert_eq!(
+            ct.lookup(at(t0, 4), Side::Tunnel, &syns[0]),
+            Verdict::Original
+        );
+        assert_eq!(ct.half_open_order(), [1, 2, 3, 0].map(|i| key_of(&syns[i])));
+        let new = spoofed_syn(4);
+        assert_eq!(ct.insert(at(t0, 5), Side::Tunnel, &new), Ok(()));
+        assert_eq!(ct.len(), 4);
+        assert_eq!(ct.early_drops(), 1);
+        assert_eq!(ct.drops_full(), 0);
+        assert_eq!(ct.flow(at(t0, 5), &syns[1]), None);
+        for i in [0, 2, 3] {
+            assert!(ct.flow(at(t0, 5), &syns[i]).is_some(), "SYN {i} kept");
+        }
+        assert_eq!(state(&ct, at(t0, 5), &new), Some(FlowState::TcpSynSent));
+        // The next one goes next.
+        ct.insert(at(t0, 6), Side::Tunnel, &spoofed_syn(5)).unwrap();
+        assert_eq!(ct.flow(at(t0, 6), &syns[2]), None);
+        assert_eq!(ct.early_drops(), 2);
+        ct.check();
+    }
+
+    #[test]
+    fn the_half_open_list_follows_the_tcp_state() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(16, Timeouts::default());
+        let syn = tcp(LAN, 40000, VPC, 443, SYN);
+        let other = tcp(LAN, 40001, VPC, 443, SYN);
+        ct.insert(t0, Side::Lan, &syn).unwrap();
+        ct.insert(t0, Side::Lan, &other).unwrap();
+        // A UDP flow is never on the list.
+        ct.insert(t0, Side::Lan, &udp(LAN, 1000, VPC, 53)).unwrap();
+        assert_eq!(ct.half_open_order(), [key_of(&syn), key_of(&other)]);
+        // The SYN-ACK refreshes it: still half-open, now the most recent.
+        let syn_ack = tcp(VPC, 443, LAN, 40000, SYN | ACK);
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &syn_ack), Verdict::Reply);
+        assert_eq!(ct.half_open_order(), [key_of(&other), key_of(&syn)]);
+        // The ACK completes the handshake: off the list.
+        let ack = tcp(LAN, 40000, VPC, 443, ACK);
+        assert_eq!(ct.lookup(t0, Side::Lan, &ack), Verdict::Original);
+        assert_eq!(ct.half_open_order(), [key_of(&other)]);
+        // One FIN: closing, still not evictable (half-closed data flows).
+        let fin = tcp(LAN, 40000, VPC, 443, FIN | ACK);
+        assert_eq!(ct.lookup(t0, Side::Lan, &fin), Verdict::Original);
+        assert_eq!(ct.half_open_order(), [key_of(&other)]);
+        // FINs both ways: closed, evictable again.
+        let fin_back = tcp(VPC, 443, LAN, 40000, FIN | ACK);
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &fin_back), Verdict::Reply);
+        assert_eq!(ct.half_open_order(), [key_of(&other), key_of(&syn)]);
+        // A midstream pickup is half-open until answered.
+        let mid = tcp(LAN, 40002, VPC, 443, ACK);
+        ct.insert(t0, Side::Lan, &mid).unwrap();
+        assert_eq!(ct.half_open_order().last(), Some(&key_of(&mid)));
+        let mid_back = tcp(VPC, 443, LAN, 40002, ACK);
+        assert_eq!(ct.lookup(t0, Side::Tunnel, &mid_back), Verdict::Reply);
+        assert_eq!(ct.half_open_order(), [key_of(&other), key_of(&syn)]);
+        // Expiry takes them off too.
+        assert_eq!(ct.expire(at(t0, 121)), 3, "two TCP, one UDP");
+        assert_eq!(ct.half_open_order(), []);
+        ct.check();
+    }
+
+    #[test]
+    fn established_flows_are_never_evicted() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(4, Timeouts::default());
+        handshake(&mut ct, t0, 40000);
+        handshake(&mut ct, t0, 40001);
+        ct.insert(t0, Side::Tunnel, &spoofed_syn(0)).unwrap();
+        ct.insert(t0, Side::Lan, &udp(LAN, 1000, VPC, 53)).unwrap();
+        // A flood: every new SYN takes the one half-open place.
+        for n in 1..1000 {
+            let now = at(t0, u64::from(n) / 100);
+            assert_eq!(ct.insert(now, Side::Tunnel, &spoofed_syn(n)), Ok(()));
+            assert_eq!(ct.len(), 4);
+        }
+        assert_eq!(ct.early_drops(), 999);
+        assert_eq!(ct.drops_full(), 0);
+        let now = at(t0, 10);
+        for sport in [40000, 40001] {
+            let data = tcp(VPC, 443, LAN, sport, ACK);
+            assert_eq!(ct.lookup(now, Side::Tunnel, &data), Verdict::Reply);
+        }
+        let dns = udp(VPC, 53, LAN, 1000);
+        assert_eq!(ct.lookup(now, Side::Tunnel, &dns), Verdict::Reply);
+        // A legitimate connection opened during the flood completes.
+        handshake(&mut ct, now, 40002);
+        assert_eq!(
+            state(&ct, now, &tcp(LAN, 40002, VPC, 443, ACK)),
+            Some(FlowState::TcpEstablished)
+        );
+        // Now nothing is half-open: the flood is refused.
+        assert_eq!(ct.insert(now, Side::Tunnel, &spoofed_syn(2000)), Err(Full));
+        assert_eq!(ct.drops_full(), 1);
+        assert_eq!(ct.early_drops(), 1000);
+        ct.check();
+    }
+
+    #[test]
+    fn a_full_table_of_established_flows_refuses_and_counts() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(3, Timeouts::default());
+        for sport in 40000..40003 {
+            handshake(&mut ct, t0, sport);
+        }
+        for n in 0..10 {
+            assert_eq!(
+                ct.insert(at(t0, 1), Side::Tunnel, &spoofed_syn(n)),
+                Err(Full)
+            );
+        }
+        assert_eq!(ct.drops_full(), 10);
+        assert_eq!(ct.early_drops(), 0);
+        assert_eq!(ct.len(), 3);
+        for sport in 40000..40003 {
+            let data = tcp(VPC, 443, LAN, sport, ACK);
+            assert_eq!(ct.lookup(at(t0, 2), Side::Tunnel, &data), Verdict::Reply);
+        }
+        ct.check();
+    }
+
+    #[test]
+    fn the_refuse_policy_never_evicts() {
+        let t0 = Instant::now();
+        let mut ct = ConnTrack::new(2, Timeouts::default());
+        ct.set_when_full(WhenFull::Refuse);
+        ct.insert(t0, Side::Tunnel, &spoofed_syn(0)).unwrap();
+        ct.insert(t0, Side::Tunnel, &spoofed_syn(1)).unwrap();
+        assert_eq!(
+            ct.insert(at(t0, 1), Side::Tunnel, &spoofed_syn(2)),
+            Err(Full)
+        );
+        assert_eq!((ct.drops_full(), ct.early_drops()), (1, 0));
+        // Until the handshakes time out (120 s).
+        assert_eq!(
+            ct.insert(at(t0, 121), Side::Tunnel, &spoofed_syn(2)),
+            Ok(())
+        );
+        ct.check();
+    }
+
+    #[test]
+    fn when_full_names() {
+        for w in [WhenFull::EarlyDrop, WhenFull::Refuse] {
+            assert_eq!(WhenFull::from_name(w.as_str()), Some(w));
+        }
+        assert_eq!(WhenFull::from_name("evict"), None);
+    }
+
     #[test]
     fn expire_and_next_expiry() {
         let t0 = Instant::now();
@@ -1560,6 +1951,29 @@ mod tests {
         }
     }
 
+    /// A step of the SYN-flood property test: a TCP segment of one of a
+    /// few connections (`conn`), from its initiator or its responder.
+    #[derive(Debug, Clone)]
+    enum TcpStep {
+        Segment { conn: u8, reply: bool, flags: u8 },
+        Advance(u64),
+    }
+
+    fn tcp_step() -> impl Strategy<Value = TcpStep> {
+        let flags = prop_oneof![
+            Just(SYN),
+            Just(SYN | ACK),
+            Just(ACK),
+            Just(FIN | ACK),
+            Just(RST),
+        ];
+        prop_oneof![
+            8 => (0u8..24, any::<bool>(), flags)
+                .prop_map(|(conn, reply, flags)| TcpStep::Segment { conn, reply, flags }),
+            1 => (0u64..150).prop_map(TcpStep::Advance),
+        ]
+    }
+
     proptest! {
         #[test]
         fn random_packets_never_break_the_table(
@@ -1619,6 +2033,74 @@ mod tests {
                 ct.expire(end);
             }
             prop_assert!(ct.is_empty());
+        }
+        #[test]
+        fn syn_floods_evict_only_half_open_flows(
+            capacity in 1usize..10,
+            refuse in any::<bool>(),
+            steps in proptest::collection::vec(tcp_step(), 0..400),
+        ) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut ct = ConnTrack::new(capacity, Timeouts::default());
+            if refuse {
+                ct.set_when_full(WhenFull::Refuse);
+            }
+            // Connection `c`: 10.0.0.c:1000+c (the tunnel) to LAN:22.
+            let segment = |conn: u8, reply: bool, flags: u8| {
+                let (peer, port) = ([10, 0, 0, conn], 1000 + u16::from(conn));
+                if reply {
+                    tcp(LAN, 22, peer, port, flags)
+                } else {
+                    tcp(peer, port, LAN, 22, flags)
+                }
+            };
+            for step in steps {
+                match step {
+                    TcpStep::Advance(secs) => now += Duration::from_secs(secs),
+                    TcpStep::Segment { conn, reply, flags } => {
+                        let m = segment(conn, reply, flags);
+                        let side = if reply { Side::Lan } else { Side::Tunnel };
+                        if ct.lookup(now, side, &m) != Verdict::New || reply {
+                            continue;
+                        }
+                        // A new flow from the tunnel, as the router inserts it;
+                        // every established connection must survive it.
+                        let kept: Vec<Ipv4Meta> = (0..24)
+                            .map(|c| segment(c, false, ACK))
+                            .filter(|m| {
+                                ct.flow(now, m)
+                                    .is_some_and(|f| f.state == FlowState::TcpEstablished)
+                            })
+                            .collect();
+                        let half_open_before = ct.half_open_order().len();
+                        let (full, early) = (ct.drops_full(), ct.early_drops());
+                        let result = ct.insert(now, side, &m);
+                        for k in &kept {
+                            prop_assert!(ct.flow(now, k).is_some(), "evicted {:?}", k);
+                        }
+                        match result {
+                            Err(Full) => {
+                                prop_assert_eq!(ct.drops_full(), full + 1);
+                                prop_assert_eq!(ct.len(), capacity);
+                                if !refuse {
+                                    // Refused only with nothing to evict.
+                                    prop_assert_eq!(half_open_before, 0);
+                                }
+                            }
+                            Ok(()) => {
+                                prop_assert_eq!(ct.drops_full(), full);
+                                if refuse {
+                                    prop_assert_eq!(ct.early_drops(), 0);
+                                }
+                            }
+                        }
+                        prop_assert!(ct.early_drops() <= early + 1);
+                    }
+                }
+                prop_assert!(ct.len() <= capacity);
+                ct.check();
+            }
         }
     }
 }

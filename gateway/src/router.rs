@@ -175,7 +175,7 @@ impl Router {
             by_index: HashMap::new(),
             routes: RoutingTable::new(config.routes.clone()),
             policy: Policy::compile(&config.policy),
-            conntrack: ConnTrack::new(config.conntrack.max_flows, timeouts(config)),
+            conntrack: conntrack(config),
             gate,
             tunnel_mtu: config.interface.mtu,
             dead_after: config.dead_after,
@@ -268,6 +268,7 @@ impl Router {
         self.routes = RoutingTable::new(config.routes.clone());
         self.policy = Policy::compile(&config.policy);
         self.conntrack.set_timeouts(timeouts(config));
+        self.conntrack.set_when_full(config.conntrack.when_full);
         self.tunnel_mtu = config.interface.mtu;
         self.dead_after = config.dead_after;
         Ok(())
@@ -285,7 +286,10 @@ impl Router {
 
     /// Drop counters.
     pub fn drops(&self) -> Drops {
-        self.drops
+        Drops {
+            conntrack_early_drop: self.conntrack.early_drops(),
+            ..self.drops
+        }
     }
 
     /// What handshake initiations cost: Diffie-Hellmans spent, cookie
@@ -615,7 +619,7 @@ impl Router {
             drops: DropCounts {
                 router: Drops {
                     conntrack_full: self.conntrack.drops_full(),
-                    ..self.drops
+                    ..self.drops()
                 },
                 shell: Default::default(),
             },
@@ -625,6 +629,13 @@ impl Router {
             reload: None,
         }
     }
+}
+
+/// The connection table of a configuration.
+fn conntrack(config: &GatewayConfig) -> ConnTrack {
+    let mut table = ConnTrack::new(config.conntrack.max_flows, timeouts(config));
+    table.set_when_full(config.conntrack.when_full);
+    table
 }
 
 fn timeouts(config: &GatewayConfig) -> Timeouts {
@@ -1163,6 +1174,42 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
         lab.advance(Duration::from_secs(5 * 24 * 3600));
         lab.office_timers();
         assert_eq!(lab.office.status(lab.now).conntrack_flows, 0);
+    }
+
+    /// SYNs from office port 40000 up, to a VPC host, one at a time.
+    fn office_syns(lab: &mut Lab, count: u16) -> usize {
+        (0..count)
+            .map(|n| {
+                let syn = tcp(
+                    [192, 168, 10, 10],
+                    [10, 0, 10, 10],
+                    40000 + n,
+                    443,
+                    tcp_flags::SYN,
+                );
+                lab.office_sends(&syn).1.len()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn a_full_table_evicts_half_open_flows_unless_told_to_refuse() {
+        let mut evicting = lab(&format!("{EDGE}[conntrack]\nmax_flows = 2\n"));
+        assert_eq!(office_syns(&mut evicting, 5), 5, "every SYN passes");
+        let status = evicting.office.status(evicting.now);
+        assert_eq!(status.conntrack_flows, 2);
+        assert_eq!(status.drops.router.conntrack_early_drop, 3);
+        assert_eq!(status.drops.router.conntrack_full, 0);
+        assert_eq!(evicting.office.drops().conntrack_early_drop, 3);
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["drops"]["conntrack_early_drop"], 3);
+
+        let mut refusing = lab(&format!(
+            "{EDGE}[conntrack]\nmax_flows = 2\nwhen_full = \"refuse\"\n"
+        ));
+        assert_eq!(office_syns(&mut refusing, 5), 2, "the table's two");
+        let drops = refusing.office.status(refusing.now).drops.router;
+        assert_eq!((drops.conntrack_full, drops.conntrack_early_drop), (3, 0));
     }
 
     #[test]

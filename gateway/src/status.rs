@@ -25,8 +25,14 @@ pub struct Drops {
     pub nacl: u64,
     /// No security-group rule allowed it.
     pub security_group: u64,
-    /// The connection table was full.
+    /// The connection table was full (and, under `when_full =
+    /// "early_drop"`, held no half-open flow to evict).
     pub conntrack_full: u64,
+    /// Not a drop of the packet: a half-open TCP flow evicted to make room
+    /// for a new flow (`when_full = "early_drop"`). In the document only
+    /// once non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conntrack_early_drop: u64,
     /// The inner source was outside the sending peer's allowed prefixes.
     pub allowed_ips: u64,
     /// DF set and larger than the tunnel MTU (answered with frag-needed).
@@ -70,6 +76,11 @@ pub struct HandshakeCounts {
     /// without a valid MAC2, answered instead of processed.
     #[serde(default)]
     pub cookie_replies: u64,
+}
+
+/// Whether a counter is zero (counters that appear only once they count).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What the shell itself could not hand to the kernel, or dropped on

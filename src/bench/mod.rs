@@ -5,14 +5,19 @@
 //! One file per family: [`matrix`] (the static analysis), [`conntrack`]
 //! (the gateway's flow table), [`acl`] (the gateway's classifier) and
 //! [`sim`] (building labs, beside a shell script); [`packets`] holds the
-//! test packets the gateway benchmarks feed.
+//! test packets the gateway benchmarks feed. [`syn_flood`] and
+//! [`tcp_probe`] are the traffic tools `bench/synflood.sh` runs in
+//! namespaces.
 
 mod acl;
 mod conntrack;
 mod matrix;
 mod packets;
 mod sim;
+mod syn_flood;
+mod tcp_probe;
 
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -91,6 +96,42 @@ pub enum BenchCommand {
         #[arg(long)]
         no_verify: bool,
     },
+    /// A TCP SYN flood from spoofed sources to one address and port, paced
+    /// to a rate (a raw socket: root). For `bench/synflood.sh`.
+    SynFlood {
+        /// Where the SYNs go, `a.b.c.d:port`.
+        #[arg(long)]
+        to: SocketAddrV4,
+        /// The prefix the spoofed sources are drawn from, `a.b.c.d/len`.
+        #[arg(long)]
+        from: syn_flood::SourcePrefix,
+        /// SYNs per second.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        /// Seconds.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    /// New TCP connections, counted: `--listen ADDR` accepts and closes
+    /// them until killed; `--connect ADDR` opens `--count` of them and
+    /// prints how many completed. For `bench/synflood.sh`.
+    TcpProbe {
+        /// Accept on this address.
+        #[arg(long, conflicts_with = "connect", required_unless_present = "connect")]
+        listen: Option<SocketAddr>,
+        /// Connect to this address.
+        #[arg(long)]
+        connect: Option<SocketAddr>,
+        /// Connections to open.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Milliseconds between two connections.
+        #[arg(long, default_value_t = 80)]
+        interval_ms: u64,
+        /// Milliseconds each connection may take.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 /// The median of some durations.
@@ -133,6 +174,28 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         }
         BenchCommand::Conntrack { flows } => conntrack::run(flows),
         BenchCommand::Acl { packets } => acl::run(packets),
+        BenchCommand::SynFlood {
+            to,
+            from,
+            rate,
+            secs,
+        } => syn_flood::run(to, from, rate, secs),
+        BenchCommand::TcpProbe {
+            listen,
+            connect,
+            count,
+            interval_ms,
+            timeout_ms,
+        } => match (listen, connect) {
+            (Some(addr), _) => tcp_probe::listen(addr),
+            (None, Some(addr)) => tcp_probe::connect(
+                addr,
+                count,
+                Duration::from_millis(interval_ms),
+                Duration::from_millis(timeout_ms),
+            ),
+            (None, None) => anyhow::bail!("tcp-probe needs --listen or --connect"),
+        },
         BenchCommand::Sim {
             example,
             hosts,

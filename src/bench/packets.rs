@@ -1,32 +1,84 @@
-//! The packets the gateway benchmarks feed: one TCP SYN per flow.
+//! The packets the gateway benchmarks feed and the SYN flood sends: TCP
+//! SYNs, checksummed.
 
-/// An IPv4 TCP SYN from `src:sport` to `dst:dport`, checksummed.
-fn syn(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
-    let mut b = vec![0u8; 40];
+/// Writes an IPv4 TCP SYN from `src:sport` to `dst:dport` with sequence
+/// number `seq` into `b`, IP and TCP checksums included.
+pub(super) fn write_syn(
+    b: &mut [u8; 40],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    seq: u32,
+) {
+    b.fill(0);
     b[0] = 0x45;
     b[2..4].copy_from_slice(&40u16.to_be_bytes());
-    b[6] = 0x40;
-    b[8] = 64;
-    b[9] = 6;
+    b[6] = 0x40; // DF
+    b[8] = 64; // TTL
+    b[9] = 6; // TCP
     b[12..16].copy_from_slice(&src);
     b[16..20].copy_from_slice(&dst);
     let c = gateway::packet::ipv4_checksum(&b[..20]);
     b[10..12].copy_from_slice(&c.to_be_bytes());
     b[20..22].copy_from_slice(&sport.to_be_bytes());
     b[22..24].copy_from_slice(&dport.to_be_bytes());
-    b[32] = 5 << 4;
-    b[33] = 0x02;
-    b
+    b[24..28].copy_from_slice(&seq.to_be_bytes());
+    b[32] = 5 << 4; // data offset: 20 bytes
+    b[33] = 0x02; // SYN
+    b[34..36].copy_from_slice(&64240u16.to_be_bytes()); // window
+                                                        // The TCP checksum covers a pseudo-header and the segment.
+    let mut pseudo = [0u8; 32];
+    pseudo[0..8].copy_from_slice(&b[12..20]);
+    pseudo[9] = 6;
+    pseudo[10..12].copy_from_slice(&20u16.to_be_bytes());
+    pseudo[12..].copy_from_slice(&b[20..]);
+    let c = gateway::packet::ipv4_checksum(&pseudo);
+    b[36..38].copy_from_slice(&c.to_be_bytes());
 }
 
 /// The SYN of flow `i`: sources, destinations and ports spread so that
 /// every `i` is its own flow.
 pub(super) fn flow_packet(i: usize) -> Vec<u8> {
     let i = i as u32;
-    syn(
+    let mut b = [0u8; 40];
+    write_syn(
+        &mut b,
         [192, 168, (i >> 16) as u8, (i >> 8) as u8],
         [10, 0, (i & 0xff) as u8, 10],
         1024 + (i % 60000) as u16,
         443,
-    )
+        0,
+    );
+    b.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gateway::packet::{ipv4_checksum, parse_ipv4, tcp_flags};
+    use std::net::Ipv4Addr;
+    use topology::traffic::L4;
+
+    #[test]
+    fn the_syn_parses_with_good_checksums() {
+        let mut b = [0u8; 40];
+        write_syn(&mut b, [192, 168, 7, 9], [10, 0, 0, 1], 40000, 8080, 7);
+        let meta = parse_ipv4(&b).unwrap();
+        assert_eq!(meta.src, Ipv4Addr::new(192, 168, 7, 9));
+        assert_eq!(meta.dst, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(meta.tcp_flags, tcp_flags::SYN);
+        assert_eq!(
+            meta.l4,
+            L4::Tcp {
+                src_port: 40000,
+                dst_port: 8080
+            }
+        );
+        assert_eq!(ipv4_checksum(&b[..20]), 0, "IP header checksum");
+        let mut pseudo = Vec::from(&b[12..20]);
+        pseudo.extend_from_slice(&[0, 6, 0, 20]);
+        pseudo.extend_from_slice(&b[20..]);
+        assert_eq!(ipv4_checksum(&pseudo), 0, "TCP checksum");
+    }
 }
