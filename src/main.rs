@@ -6,7 +6,7 @@
 //! `topology` crate; `gateway_cmd` (`gateway`, `status`) and `keys_cmd`
 //! (`genkey`, `pubkey`, `genpsk`) over `gateway`; `sim_cmd` (`sim plan`,
 //! `up`, `down`, `status`, `exec`, `link`, `test`) over `sim`; and `bench/`
-//! (`bench matrix`, `conntrack`, `acl`, `sim`), one file per benchmark.
+//! (`bench matrix`, `conntrack`, `acl`, `sim`, `flood-gen`), one file per benchmark.
 
 mod bench;
 mod gateway_cmd;

@@ -3,12 +3,14 @@
 //! against each other, never as pass/fail in CI.
 //!
 //! One file per family: [`matrix`] (the static analysis), [`conntrack`]
-//! (the gateway's flow table), [`acl`] (the gateway's classifier) and
-//! [`sim`] (building labs, beside a shell script); [`packets`] holds the
-//! test packets the gateway benchmarks feed.
+//! (the gateway's flow table), [`acl`] (the gateway's classifier),
+//! [`sim`] (building labs, beside a shell script) and [`flood`] (the
+//! datagram floods bench/flood.sh aims at the gateways); [`packets`] holds
+//! the test packets the gateway benchmarks feed.
 
 mod acl;
 mod conntrack;
+mod flood;
 mod matrix;
 mod packets;
 mod sim;
@@ -91,6 +93,9 @@ pub enum BenchCommand {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Flood a WireGuard UDP port with one kind of unwanted datagram at a
+    /// fixed rate, then print what was sent (JSON); bench/flood.sh uses it.
+    FloodGen(flood::FloodSpec),
 }
 
 /// The median of some durations.
@@ -146,5 +151,6 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             rules,
             runs,
         } => matrix::run(&example, hosts, groups, rules, runs),
+        BenchCommand::FloodGen(spec) => flood::run(spec),
     }
 }
