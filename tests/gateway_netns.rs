@@ -276,6 +276,29 @@ fn two_gateways_carry_ping_tcp_and_udp() {
     assert_eq!(s["peers"][0]["routes_in_use"][0], "10.0.0.0/16");
 }
 
+/// vifgate alone at gw1, its one peer `name` (key `public_key`) at
+/// 172.30.0.2 in gw2, routing 10.0.0.0/16 to it; gw1's public key.
+fn gw1_facing(lab: &mut Lab, name: &str, public_key: &str) -> String {
+    let (k1, p1) = keypair(&lab.dir, "k1");
+    let gw1 = gateway_config(
+        lab,
+        "gw1",
+        "vg1",
+        &k1,
+        51820,
+        &[PeerSpec {
+            name,
+            public_key,
+            endpoint: Some("172.30.0.2:51820"),
+            allowed_ips: "10.0.0.0/16",
+        }],
+        &[("10.0.0.0/16", name, 10)],
+        "",
+    );
+    start_gateway(lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    p1
+}
+
 #[test]
 fn interoperates_with_wireguard_go_both_ways() {
     if !can_run("interoperates_with_wireguard_go_both_ways")
@@ -287,24 +310,8 @@ fn interoperates_with_wireguard_go_both_ways() {
     }
     let mut lab = Lab::new();
     topology(&mut lab);
-    let (k1, p1) = keypair(&lab.dir, "k1");
     let (k2, p2) = keypair(&lab.dir, "k2");
-    let gw1 = gateway_config(
-        &lab,
-        "gw1",
-        "vg1",
-        &k1,
-        51820,
-        &[PeerSpec {
-            name: "wg-go",
-            public_key: &p2,
-            endpoint: Some("172.30.0.2:51820"),
-            allowed_ips: "10.0.0.0/16",
-        }],
-        &[("10.0.0.0/16", "wg-go", 10)],
-        "",
-    );
-    start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    let p1 = gw1_facing(&mut lab, "wg-go", &p2);
     // stock wireguard-go + wg on the other side; its UAPI socket path is
     // global, so the interface name carries the lab prefix
     let wgif = format!("{}w", lab.prefix);
@@ -371,6 +378,91 @@ fn interoperates_with_wireguard_go_both_ways() {
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     assert!(latest > 0, "wg reports a handshake with vifgate");
+}
+
+/// Stands in gw2 as the far peer (a socket on its endpoint, counting the
+/// handshake initiations the gateway's timers send it) and floods the
+/// gateway with handshake initiations that carry a valid MAC1 for its
+/// public key (anyone who knows the key can compute it), counting the
+/// cookie replies that come back. Prints `knocks cookies sent`.
+const MAC1_FLOOD: &str = r#"
+import base64, hashlib, os, socket, sys, time
+gateway, public, secs = sys.argv[1], base64.b64decode(sys.argv[2]), float(sys.argv[3])
+key = hashlib.blake2s(b"mac1----" + public).digest()
+msg = bytes([1, 0, 0, 0]) + os.urandom(112)
+init = msg + hashlib.blake2s(msg, key=key, digest_size=16).digest() + bytes(16)
+peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); peer.bind(("172.30.0.2", 51820))
+flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+peer.setblocking(False); flood.setblocking(False)
+time.sleep(0.3)
+while True:
+    try: peer.recv(2048)
+    except BlockingIOError: break
+knocks = cookies = sent = 0; start = time.time()
+while time.time() - start < secs:
+    for _ in range(64):
+        try: flood.sendto(init, (gateway, 51820)); sent += 1
+        except BlockingIOError: pass
+    for s in (peer, flood):
+        while True:
+            try: d = s.recv(2048)
+            except BlockingIOError: break
+            if s is peer and d[:1] == b"\x01": knocks += 1
+            if s is flood and d[:1] == b"\x03" and len(d) == 64: cookies += 1
+print(knocks, cookies, sent)
+"#;
+
+#[test]
+fn a_handshake_flood_gets_cookies_and_the_timers_keep_running() {
+    if !can_run("a_handshake_flood_gets_cookies_and_the_timers_keep_running")
+        || !need_tool("python3")
+    {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let (_, p2) = keypair(&lab.dir, "k2");
+    let started = std::time::Instant::now();
+    let p1 = gw1_facing(&mut lab, "far", &p2);
+    // the far peer never answers: the gateway knocks every 5 s, from its
+    // timers, so a 6 s flood must see at least one knock
+    let o = lab.exec(
+        "gw2",
+        &["python3", "-c", MAC1_FLOOD, "172.30.0.1", &p1, "6"],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let counts: Vec<u64> = out
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(
+        counts.len(),
+        3,
+        "flooder: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (knocks, cookies) = (counts[0], counts[1]);
+    let s = status(&lab, "gw1");
+    let elapsed = started.elapsed().as_secs() + 2;
+    assert!(
+        cookies > 0,
+        "cookie replies reach the sender's address: {s}"
+    );
+    assert!(knocks > 0, "the timers ran during the flood: {s}");
+    let h = &s["handshakes"];
+    let dh = h["initiations_processed"].as_u64().unwrap_or(0);
+    let limit = gateway::router::HANDSHAKE_RATE_LIMIT;
+    assert!(
+        dh > limit,
+        "the load window ended during the flood (the timers reset it): {s}"
+    );
+    assert!(
+        dh <= limit * elapsed,
+        "at most {limit} Diffie-Hellmans a second ({elapsed} s): {s}"
+    );
+    assert!(h["cookie_replies"].as_u64().unwrap_or(0) >= cookies, "{s}");
+    assert_eq!(s["drops"]["bad_mac1"].as_u64(), Some(0), "{s}");
+    assert_eq!(s["drops"]["unknown_key"].as_u64(), Some(dh), "{s}");
 }
 
 #[test]

@@ -17,7 +17,9 @@
 //!   a network ACL compiled to flat tables, property-tested against
 //!   `topology`'s reference evaluators), [`conntrack`] (what makes security
 //!   groups stateful), [`token_bucket`] (the ICMP error rate limit) and
-//!   boringtun's `Tunn` per peer for WireGuard.
+//!   boringtun's `Tunn` per peer for WireGuard, behind a gate that checks
+//!   MAC1 (and, under load, MAC2 or answers with a cookie) before any
+//!   Diffie-Hellman (`router/handshake_gate.rs`).
 //! - **The values.** [`config`] reads the configuration file with
 //!   `file:line:col` errors; [`config_file`] is the same file as a serde
 //!   value, for programs that write or edit one (the simulator);

@@ -4,34 +4,36 @@
 //! From the LAN (the TUN device): parse, route (longest prefix among live
 //! peers), network ACL outbound, connection tracking or security groups
 //! egress, PMTU (frag-needed for DF packets over the tunnel MTU), MSS clamp,
-//! WireGuard encapsulation. From the network (UDP): cookie rate limiting,
-//! the peer by handshake key or receiver index, decapsulation, the inner
-//! source checked against the peer's allowed prefixes, network ACL inbound,
-//! connection tracking or security groups ingress, MSS clamp, to the TUN.
+//! WireGuard encapsulation. From the network (UDP): WireGuard's
+//! denial-of-service gate (`router/handshake_gate.rs`: MAC1, then under
+//! load MAC2 or a cookie reply, all before any Diffie-Hellman), the peer by
+//! handshake key or receiver index, decapsulation, the inner source checked
+//! against the peer's allowed prefixes, network ACL inbound, connection
+//! tracking or security groups ingress, MSS clamp, to the TUN.
 //!
 //! # Time
 //!
 //! Every method that needs the time takes it (`now`); nothing here reads a
 //! clock, so tests drive the router's own timers by hand: liveness
 //! (`dead_after`, hence failover), the knocks on dead peers' doors
-//! ([`Router::handle_timeout`]), the cookie rate limiter's reset, the
-//! frag-needed token bucket and connection-tracking expiry.
+//! ([`Router::handle_timeout`]), the frag-needed token bucket and
+//! connection-tracking expiry.
 //!
-//! boringtun's [`Tunn`] is the exception: it reads `Instant::now()` itself
-//! for its own timers (keepalives, rekeys, handshake retransmission and
-//! expiry in `update_timers`), the handshake's TAI64N timestamp and its
-//! cookie rate limiter, and the seconds since the last handshake shown in
-//! [`Status`] come from it. Tests on a hand-driven clock therefore see
-//! WireGuard sessions that never age: a session outlives any jump of the
-//! router's clock, and boringtun retransmits nothing on its own.
+//! boringtun is the exception: [`Tunn`] reads `Instant::now()` itself for
+//! its own timers (keepalives, rekeys, handshake retransmission and expiry
+//! in `update_timers`) and the handshake's TAI64N timestamp, and the
+//! seconds since the last handshake shown in [`Status`] come from it. Its
+//! cookie rate limiter, too, has its own clock: the load window of
+//! `handshake_gate` is a second of boringtun's clock, which
+//! `handle_timeout` (every tick) only asks to end. Tests on a hand-driven
+//! clock therefore see WireGuard sessions that never age: a session
+//! outlives any jump of the router's clock, and boringtun retransmits
+//! nothing on its own.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boringtun::noise::handshake::parse_handshake_anon;
-use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet as WgPacket, Tunn, TunnResult};
 use ipnet::Ipv4Net;
 use topology::nacl::NaclAction;
@@ -43,19 +45,20 @@ use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
 use crate::routing::{PeerId, RoutingTable};
-use crate::status::{DropCounts, Drops, PeerStatus, RuleHits, RuleKind, Status};
+use crate::status::{DropCounts, Drops, HandshakeCounts, PeerStatus, RuleHits, RuleKind, Status};
 use crate::token_bucket::TokenBucket;
+use handshake_gate::{HandshakeGate, Verdict};
 use topology::route_table::FastMap;
+
+mod handshake_gate;
+
+pub use handshake_gate::{HANDSHAKE_RATE_LIMIT, PER_SOURCE_BURST, PER_SOURCE_RATE};
 
 /// Largest datagram or packet handled (a 64 KiB IP packet plus WireGuard's
 /// 32 bytes of overhead, with room to spare).
 pub const BUFFER_SIZE: usize = 65_536 + 256;
 /// How often the timers want to run (boringtun expects ~250 ms).
 pub const TICK: Duration = Duration::from_millis(250);
-/// Handshake cookies: handshakes per second before cookies are required.
-const HANDSHAKE_RATE_LIMIT: u64 = 100;
-/// WireGuard message type of a cookie reply.
-const COOKIE_REPLY: u8 = 3;
 /// Retry a handshake toward a dead peer this often.
 const REHANDSHAKE: Duration = Duration::from_secs(5);
 
@@ -131,7 +134,7 @@ pub struct Router {
     routes: RoutingTable,
     policy: Policy,
     conntrack: ConnTrack,
-    rate_limiter: Arc<RateLimiter>,
+    gate: HandshakeGate,
     tunnel_mtu: u16,
     dead_after: Duration,
     frag_needed: TokenBucket,
@@ -140,7 +143,6 @@ pub struct Router {
     buf: Box<[u8]>,
     reply: Box<[u8]>,
     next_tick: Instant,
-    last_rate_reset: Instant,
     next_index: u32,
 }
 
@@ -165,8 +167,7 @@ impl Router {
         private: PrivateKey,
         now: Instant,
     ) -> Result<Self, RouterError> {
-        let public = private.public_key();
-        let rate_limiter = Arc::new(RateLimiter::new(&public.to_x25519(), HANDSHAKE_RATE_LIMIT));
+        let gate = HandshakeGate::new(&private);
         let mut r = Router {
             private,
             peers: Vec::new(),
@@ -175,7 +176,7 @@ impl Router {
             routes: RoutingTable::new(config.routes.clone()),
             policy: Policy::compile(&config.policy),
             conntrack: ConnTrack::new(config.conntrack.max_flows, timeouts(config)),
-            rate_limiter,
+            gate,
             tunnel_mtu: config.interface.mtu,
             dead_after: config.dead_after,
             frag_needed: TokenBucket::new(100, 20),
@@ -184,7 +185,6 @@ impl Router {
             buf: vec![0u8; BUFFER_SIZE].into_boxed_slice(),
             reply: vec![0u8; 1500].into_boxed_slice(),
             next_tick: now,
-            last_rate_reset: now,
             next_index: 1,
         };
         for p in &config.peers {
@@ -206,7 +206,7 @@ impl Router {
             preshared,
             p.persistent_keepalive,
             index, // boringtun puts it in the top 24 bits of its session indices
-            Some(self.rate_limiter.clone()),
+            Some(self.gate.sessions_limiter()),
         );
         let id = self.peers.len();
         self.by_key.insert(*p.public_key.as_bytes(), id);
@@ -288,6 +288,12 @@ impl Router {
         self.drops
     }
 
+    /// What handshake initiations cost: Diffie-Hellmans spent, cookie
+    /// replies sent.
+    pub fn handshake_counts(&self) -> HandshakeCounts {
+        self.gate.counts()
+    }
+
     /// Whether a peer is alive for routing.
     pub fn is_alive(&self, peer: PeerId, now: Instant) -> bool {
         self.peers[peer].alive(now, self.dead_after)
@@ -361,23 +367,39 @@ impl Router {
         datagram: &[u8],
         io: &mut impl Io,
     ) {
-        // only to find the peer: the peer's Tunn checks MACs and applies the
-        // shared rate limiter (cookies under load) once, in decapsulate
-        let parsed = match Tunn::parse_incoming_packet(datagram) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(%from, "refused datagram: {e:?}");
-                self.drops.wireguard += 1;
+        // WireGuard's order: parse, MAC1, load (cookie reply or MAC2), and
+        // only then a Diffie-Hellman to find an initiation's sender
+        let packet = match self.gate.verify(now, from, datagram, &mut self.reply) {
+            Verdict::Pass(p) => p,
+            Verdict::CookieReply(cookie) => {
+                io.send_udp(from, cookie);
+                return;
+            }
+            Verdict::BadMac1 => {
+                self.drops.bad_mac1 += 1;
+                return;
+            }
+            Verdict::SourceRate => {
+                self.drops.source_rate += 1;
+                return;
+            }
+            Verdict::NotWireGuard => {
+                self.drops.not_wireguard += 1;
                 return;
             }
         };
-        let peer = match parsed {
+        let peer = match packet {
             WgPacket::HandshakeInit(ref h) => {
-                let public = self.private.public_key().to_x25519();
-                match parse_handshake_anon(&self.private.to_static_secret(), &public, h) {
-                    Ok(half) => self.by_key.get(&half.peer_static_public).copied(),
-                    Err(_) => None,
+                let peer = self
+                    .gate
+                    .initiator_key(h)
+                    .and_then(|key| self.by_key.get(&key).copied());
+                if peer.is_none() {
+                    tracing::debug!(%from, "handshake initiation from no known peer");
+                    self.drops.unknown_key += 1;
+                    return;
                 }
+                peer
             }
             WgPacket::HandshakeResponse(ref h) => {
                 self.by_index.get(&(h.receiver_idx >> 8)).copied()
@@ -388,8 +410,7 @@ impl Router {
             WgPacket::PacketData(ref d) => self.by_index.get(&(d.receiver_idx >> 8)).copied(),
         };
         let Some(peer) = peer else {
-            tracing::debug!(%from, "datagram for no known peer");
-            self.drops.wireguard += 1;
+            self.drops.unknown_index += 1;
             return;
         };
         let mut first = true;
@@ -412,11 +433,10 @@ impl Router {
                 TunnResult::WriteToNetwork(d) => {
                     // a handshake response to a valid initiation, or queued
                     // packets sent after a completed handshake: both prove
-                    // the peer; a cookie reply (type 3, under load) does not
-                    if d.first() != Some(&COOKIE_REPLY) {
-                        p.last_rx = Some(now);
-                        p.endpoint = Some(from);
-                    }
+                    // the peer (the session's limiter never sends cookie
+                    // replies: the gate did that already)
+                    p.last_rx = Some(now);
+                    p.endpoint = Some(from);
                     io.send_udp(from, d);
                     continue;
                 }
@@ -462,17 +482,15 @@ impl Router {
     }
 
     /// Runs the timers: WireGuard's (keepalives, rekeys, retransmissions),
-    /// the cookie rate limiter, handshakes toward dead peers, conntrack
-    /// expiry.
+    /// the end of the cookie rate limiter's load window (once a second of
+    /// boringtun's clock has passed: see `router/handshake_gate.rs`),
+    /// handshakes toward dead peers, conntrack expiry.
     pub fn handle_timeout(&mut self, now: Instant, io: &mut impl Io) {
         if now < self.next_tick {
             return;
         }
         self.next_tick = now + TICK;
-        if now.saturating_duration_since(self.last_rate_reset) >= Duration::from_secs(1) {
-            self.rate_limiter.reset_count();
-            self.last_rate_reset = now;
-        }
+        self.gate.reset_window(now);
         for p in &mut self.peers {
             match p.tunn.update_timers(&mut self.buf) {
                 TunnResult::WriteToNetwork(d) => {
@@ -601,6 +619,7 @@ impl Router {
                 },
                 shell: Default::default(),
             },
+            handshakes: self.gate.counts(),
             policy: cfg.origin.clone(),
             impair: None,
         }
@@ -670,6 +689,8 @@ mod tests {
     use crate::packet::tcp_flags;
     use crate::packet::tests::{ipv4, tcp_header};
     use std::net::Ipv4Addr;
+
+    mod handshake_flood;
 
     #[derive(Default)]
     struct Collect {

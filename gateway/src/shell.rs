@@ -380,6 +380,14 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         }
     };
     loop {
+        // the timers run when due even while datagrams keep the socket
+        // readable: under a flood, the sleep below (made anew every turn)
+        // can lose every race and leave WireGuard's timers, the knocks,
+        // conntrack expiry and the cookie limiter's window stopped
+        if Instant::now() >= router.poll_timeout() {
+            router.handle_timeout(Instant::now(), &mut out);
+            out.flush().await;
+        }
         let mut next = router.poll_timeout();
         let impair_deadline = out.impair_deadline();
         match &mut precise {

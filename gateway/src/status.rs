@@ -31,8 +31,45 @@ pub struct Drops {
     pub allowed_ips: u64,
     /// DF set and larger than the tunnel MTU (answered with frag-needed).
     pub too_big: u64,
-    /// WireGuard refused it (bad MAC, replay, unknown index ...).
+    /// A peer's WireGuard session refused it (decryption, replay, stale
+    /// handshake ...), or encryption toward a peer failed.
     pub wireguard: u64,
+    /// Datagrams that are no WireGuard message (unknown type, wrong size):
+    /// refused after reading their first bytes.
+    #[serde(default)]
+    pub not_wireguard: u64,
+    /// Handshake messages whose MAC1 is not the one for this gateway's
+    /// public key: refused for the cost of one BLAKE2s, before any
+    /// Diffie-Hellman.
+    #[serde(default)]
+    pub bad_mac1: u64,
+    /// Handshake initiations that passed MAC1 (and MAC2 under load) and
+    /// cost a Diffie-Hellman, but whose sender's static key is no peer's
+    /// (or does not decrypt).
+    #[serde(default)]
+    pub unknown_key: u64,
+    /// Handshake messages carrying a MAC2 (a cookie) beyond 20 a second
+    /// (bursts of 5) from one source address.
+    #[serde(default)]
+    pub source_rate: u64,
+    /// Responses, cookie replies and data messages whose receiver index
+    /// names no peer: refused after one table lookup.
+    #[serde(default)]
+    pub unknown_index: u64,
+}
+
+/// What handshake initiations cost the gateway, counted (WireGuard's
+/// denial-of-service protection at work).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeCounts {
+    /// Handshake initiations that passed MAC1 (and MAC2 under load) and so
+    /// cost the gateway a Diffie-Hellman to find the sender's key.
+    #[serde(default)]
+    pub initiations_processed: u64,
+    /// Cookie replies sent: handshake messages that arrived under load
+    /// without a valid MAC2, answered instead of processed.
+    #[serde(default)]
+    pub cookie_replies: u64,
 }
 
 /// What the shell itself could not hand to the kernel, or dropped on
@@ -169,6 +206,10 @@ pub struct Status {
     pub conntrack_capacity: usize,
     /// Drop counters.
     pub drops: DropCounts,
+    /// What handshake initiations cost (absent in documents of older
+    /// gateways: zero).
+    #[serde(default)]
+    pub handshakes: HandshakeCounts,
     /// Where the policy came from.
     pub policy: String,
     /// The impairment of outgoing datagrams; `None` (null) when none is in
@@ -233,6 +274,14 @@ impl Status {
                 drops.join(", ")
             }
         );
+        let h = &self.handshakes;
+        if *h != HandshakeCounts::default() {
+            let _ = writeln!(
+                o,
+                "handshakes: {} initiations processed (a Diffie-Hellman each), {} cookie replies sent (under load)",
+                h.initiations_processed, h.cookie_replies
+            );
+        }
         if !self.rules.is_empty() {
             let _ = writeln!(o, "\nrule hits:");
             for r in &self.rules {
@@ -287,6 +336,7 @@ mod tests {
                     ..ShellDrops::default()
                 },
             },
+            handshakes: HandshakeCounts::default(),
             policy: "inline".into(),
             impair: None,
         }
@@ -303,6 +353,7 @@ mod tests {
                 "conntrack_capacity",
                 "conntrack_flows",
                 "drops",
+                "handshakes",
                 "impair",
                 "peers",
                 "policy",
@@ -322,6 +373,7 @@ mod tests {
             drops,
             [
                 "allowed_ips",
+                "bad_mac1",
                 "conntrack_full",
                 "impair_full",
                 "impair_loss",
@@ -330,11 +382,15 @@ mod tests {
                 "no_endpoint",
                 "no_route",
                 "not_ipv4",
+                "not_wireguard",
                 "security_group",
+                "source_rate",
                 "too_big",
                 "tun_unsplittable",
                 "tun_write",
                 "udp_send",
+                "unknown_index",
+                "unknown_key",
                 "wireguard"
             ]
         );
@@ -361,6 +417,46 @@ mod tests {
              \n\
              rule hits:\n  \
              security group edge ingress rule 1: 3\n"
+        );
+    }
+
+    #[test]
+    fn documents_of_older_gateways_read_with_zero_handshake_counters() {
+        let mut v = serde_json::to_value(example()).unwrap();
+        let doc = v.as_object_mut().unwrap();
+        doc.remove("handshakes");
+        let drops = doc["drops"].as_object_mut().unwrap();
+        for k in [
+            "bad_mac1",
+            "not_wireguard",
+            "source_rate",
+            "unknown_index",
+            "unknown_key",
+        ] {
+            assert!(drops.remove(k).is_some(), "{k}");
+        }
+        let back: Status = serde_json::from_value(v).unwrap();
+        assert_eq!(back, example());
+    }
+
+    #[test]
+    fn renders_what_handshakes_cost_once_there_is_any() {
+        let mut s = example();
+        s.handshakes = HandshakeCounts {
+            initiations_processed: 7,
+            cookie_replies: 300,
+        };
+        s.drops.router.bad_mac1 = 20_000;
+        let text = s.render();
+        assert!(
+            text.contains("drops: bad_mac1 20000, impair_loss 1, security_group 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "handshakes: 7 initiations processed (a Diffie-Hellman each), 300 cookie replies sent (under load)\n"
+            ),
+            "{text}"
         );
     }
 }
