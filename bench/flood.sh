@@ -152,9 +152,9 @@ window_json() { # {"cores": gateway b, "host_cores": whole machine, "secs", "loa
           rcvbuf_drops: $drops}'
 }
 
-flood_gen() { # kind secs: the generator's command line (run in namespace c)
-    echo "$VIFGATE" bench flood-gen --target "$FLOOD_B:$PORT" --kind "$1" \
-        --rate "$RATE" --secs "$2" --public-key "$PUB_B"
+flood_cmd() { # kind secs: the generator's command line (to run in namespace c) in FLOOD_CMD
+    FLOOD_CMD=("$VIFGATE" bench flood-gen --target "$FLOOD_B:$PORT" --kind "$1"
+        --rate "$RATE" --secs "$2" --public-key "$PUB_B")
 }
 
 tcp_gbps() { # out-file: one TCP stream a->b through the tunnel; prints Gbit/s
@@ -189,8 +189,8 @@ measure() { # gateway
     for kind in $KINDS; do
         f=$WORK/$gw-cpu-$kind.json
         window_start
-        # shellcheck disable=SC2046
-        fg_run ip netns exec "${P}c" $(flood_gen "$kind" "$FLOOD_SECS") >"$f" 2>"$f.err" ||
+        flood_cmd "$kind" "$FLOOD_SECS"
+        fg_run ip netns exec "${P}c" "${FLOOD_CMD[@]}" >"$f" 2>"$f.err" ||
             die "flood-gen $kind failed: $(head -c 300 "$f.err")"
         w=$(window_json)
         gen=$(jq -c . "$f")
@@ -211,8 +211,8 @@ measure() { # gateway
     for kind in $KINDS; do
         f=$WORK/$gw-tcp-$kind.json
         # the flood starts first and outlasts iperf3
-        # shellcheck disable=SC2046
-        spawn "flood-$kind" c $(flood_gen "$kind" $((TCP_SECS + 2)))
+        flood_cmd "$kind" $((TCP_SECS + 2))
+        spawn "flood-$kind" c "${FLOOD_CMD[@]}"
         sleep 0.5
         gbps=$(tcp_gbps "$f")
         wait "${PID[flood-$kind]}" 2>/dev/null || true
@@ -292,7 +292,7 @@ jq -n \
 # the table, from the JSON
 table() {
     local j=$OUT k
-    s() { jq -r "($1) // \"-\"" "$j"; }
+    s() { jq -r "try (($1) // \"-\") catch \"-\"" "$j"; }
     f() { s ".summary[\"$1\"].floods[\"$k\"].$2"; }  # gateway field, of flood $k
     printf '%s, %s cores, load %s -> %s\n' "$(s .machine.cpu)" "$(s .machine.cores)" \
         "$(s .machine.load_avg_start)" "$(s .machine.load_avg_end)"
