@@ -26,6 +26,8 @@
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shared: the lab, the tunnels, cleanup (see bench/lab.sh)
+source "$ROOT/bench/lab.sh"
 TCP_SECS=${TCP_SECS:-10}
 UDP_SECS=${UDP_SECS:-5}
 UDP_SIZES=${UDP_SIZES:-"64 1392"}
@@ -37,11 +39,6 @@ INSTALL=${INSTALL:-1}
 STAMP=$(date +%Y%m%d-%H%M%S)
 STARTED=$(date)
 OUT=${OUT:-$ROOT/bench/results/peers-$STAMP.json}
-MTU=1420
-PORT=51820
-IPERF_PORT=5201
-UNDER_A=172.30.0.1 UNDER_B=172.30.0.2
-TUN_A=10.99.0.1 TUN_B=10.99.0.2
 
 usage() {
     cat <<EOF
@@ -68,16 +65,9 @@ for arg in "$@"; do
     *) usage >&2; exit 2 ;;
     esac
 done
-
-log() { printf '%s\n' "== [$(printf '%3d' "$SECONDS")s] $*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "needs root (namespaces, TUN devices)"
-[[ -c /dev/net/tun ]] || die "no /dev/net/tun"
-export PATH="$HOME/.cargo/bin:$PATH"
+lab_require_root
 
 # ---------------------------------------------------------------- install
-have() { command -v "$1" >/dev/null 2>&1; }
 perf_works() { have perf && perf stat -e task-clock -- true >/dev/null 2>&1; }
 
 install_deps() {
@@ -89,11 +79,7 @@ install_deps() {
     { have ping && ping -V 2>&1 | grep -q iputils; } || missing+=(iputils-ping)
     have jq || missing+=(jq)
     [[ $PROFILE == 1 ]] && ! perf_works && missing+=(linux-perf)
-    if ((${#missing[@]})); then
-        log "apt-get install ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
+    apt_install "${missing[@]}"
     if ! have boringtun-cli; then
         log "cargo install boringtun-cli --locked"
         cargo install boringtun-cli --locked
@@ -111,217 +97,10 @@ if [[ $PROFILE == 1 ]] && ! perf_works; then
     log "perf does not work here: no profile"
     PROFILE=0
 fi
-# what is measured: this tree's release build, or the binary in $VIFGATE
-BUILT_HERE=false
-if [[ -z ${VIFGATE:-} ]]; then VIFGATE=$ROOT/target/release/vifgate; BUILT_HERE=true; fi
-[[ -x $VIFGATE ]] || die "$VIFGATE missing (cargo build --release)"
-VIFGATE_SHA=$(sha256sum "$VIFGATE" | cut -c1-16)
-GIT_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-# uncommitted changes to what the binary is built from
-GIT_DIRTY=$(git -C "$ROOT" status --porcelain -- src gateway topology Cargo.toml Cargo.lock 2>/dev/null |
-    awk '{print $2}' | paste -sd, -)
-if $BUILT_HERE && [[ -n $GIT_DIRTY ]]; then
-    log "note: measuring a build of uncommitted changes ($GIT_DIRTY)"
-fi
-
-# ---------------------------------------------------------------- the lab
-# A short prefix: interface names have 15 bytes (prefix <= 9, suffix 2-3).
-P=vb$(($$ % 100000))$(printf %x $((RANDOM % 16)))
-WORK=$(mktemp -d "/tmp/vifgate-bench-$P.XXXX")
-declare -A PID=()   # name -> pid of every process started in the lab
-FG=""               # the foreground measurement, killed on Ctrl-C
-NS_MADE=()
-
-stop_proc() { # name: SIGTERM, 3 s, SIGKILL
-    local name=$1 pid=${PID[$1]:-} i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 30; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    unset "PID[$name]"
-}
-
-exec 3>&1 4>&2   # the script's own stdout/stderr, for cleanup
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM ERR
-    exec 1>&3 2>&4   # a trap can run inside a redirected command
-    [[ -n $FG ]] && kill -TERM "$FG" 2>/dev/null
-    [[ -n $FG ]] && { wait "$FG" 2>/dev/null || true; }
-    for name in "${!PID[@]}"; do stop_proc "$name"; done
-    for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-    rm -f /var/run/wireguard/"$P"*.sock
-    if ((rc != 0)); then
-        for f in "$WORK"/*.log; do
-            [[ -s $f ]] || continue
-            printf -- '--- %s (last lines)\n' "${f##*/}" >&2
-            tail -n 15 "$f" >&2
-        done
-    fi
-    rm -rf "$WORK"
-    ((rc == 0)) || log "stopped (exit $rc); lab $P removed"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
-
-nsx() { local ns=$1; shift; ip netns exec "$P$ns" "$@"; }
-
-spawn() { # name ns cmd...: a background process in namespace ns
-    local name=$1 ns=$2
-    shift 2
-    # its own session: a Ctrl-C reaches the script, which stops everything;
-    # setsid and ip netns exec exec, so $! is the process itself
-    setsid ip netns exec "$P$ns" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
-    PID[$name]=$!
-}
-
-# run a foreground command so that Ctrl-C/TERM interrupt the script at once
-fg_run() {
-    setsid "$@" &
-    FG=$!
-    local rc=0
-    wait "$FG" || rc=$?
-    FG=""
-    return "$rc"
-}
-
-wait_for() { # seconds cmd...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-}
-
-make_lab() {
-    for ns in a b; do
-        ip netns add "$P$ns"
-        NS_MADE+=("$P$ns")
-        ip -n "$P$ns" link set lo up
-    done
-    ip link add "${P}va" netns "${P}a" type veth peer name "${P}vb" netns "${P}b"
-    ip -n "${P}a" addr add "$UNDER_A/24" dev "${P}va"
-    ip -n "${P}b" addr add "$UNDER_B/24" dev "${P}vb"
-    ip -n "${P}a" link set "${P}va" up
-    ip -n "${P}b" link set "${P}vb" up
-    spawn iperf3-server b iperf3 -s -p "$IPERF_PORT"
-    wait_for 5 nsx b sh -c "ss -ltn | grep -q :$IPERF_PORT" || die "iperf3 server did not start"
-}
-
-# ------------------------------------------------------------ the tunnels
-# each up_* brings both ends up and sets TUNNEL_PIDS; down_* removes them
-
-wg_keys() { # tool: keys in $WORK/ka, kb; public keys in PUB_A, PUB_B
-    (umask 077; "$1" genkey >"$WORK/ka"; "$1" genkey >"$WORK/kb")
-    PUB_A=$("$1" pubkey <"$WORK/ka")
-    PUB_B=$("$1" pubkey <"$WORK/kb")
-}
-
-# wg set + address + MTU on a UAPI (wireguard-go, boringtun) interface
-uapi_configure() { # ns ifname key my_addr peer_pub peer_underlay peer_tun
-    local ns=$1 dev=$2
-    wait_for 10 test -S "/var/run/wireguard/$dev.sock" || die "$dev: no UAPI socket"
-    nsx "$ns" wg set "$dev" private-key "$3" listen-port "$PORT" \
-        peer "$5" endpoint "$6:$PORT" allowed-ips "$7/32"
-    ip -n "$P$ns" addr add "$4/24" dev "$dev"
-    ip -n "$P$ns" link set "$dev" mtu "$MTU" up
-}
-
-up_uapi() { # name suffix cmd...: a UAPI userspace WireGuard on both ends
-    local name=$1 sfx=$2
-    shift 2
-    wg_keys wg
-    spawn "$name-a" a "$@" "$P${sfx}a"
-    spawn "$name-b" b "$@" "$P${sfx}b"
-    uapi_configure a "$P${sfx}a" "$WORK/ka" "$TUN_A" "$PUB_B" "$UNDER_B" "$TUN_B"
-    uapi_configure b "$P${sfx}b" "$WORK/kb" "$TUN_B" "$PUB_A" "$UNDER_A" "$TUN_A"
-    TUNNEL_PIDS=("${PID[$name-a]}" "${PID[$name-b]}")
-    TUN_DEV=$P$sfx
-}
-
-up_wireguard-go() {
-    up_uapi wggo g env LOG_LEVEL=error wireguard-go -f
-}
-down_wireguard-go() { stop_proc wggo-a; stop_proc wggo-b; }
-
-up_boringtun() {
-    # defaults otherwise (4 threads, multi-queue TUN, connected UDP)
-    up_uapi bt t env WG_LOG_LEVEL=error boringtun-cli --foreground \
-        --disable-drop-privileges --log "$WORK/boringtun.out"
-}
-down_boringtun() { stop_proc bt-a; stop_proc bt-b; }
-
-vifgate_config() { # side my_addr peer_pub peer_underlay peer_tun
-    cat >"$WORK/$1.toml" <<EOF
-# no [policy]: nothing filtered, nothing tracked
-[interface]
-name = "${P}f$1"
-address = "$2/24"
-mtu = $MTU
-listen_port = $PORT
-private_key_file = "k$1"
-
-[[peer]]
-name = "far"
-public_key = "$3"
-endpoint = "$4:$PORT"
-allowed_ips = ["$5/32"]
-
-[[route]]
-prefix = "$5/32"
-peer = "far"
-
-[status]
-socket = "$1.sock"
-EOF
-    "$VIFGATE" gateway --config "$WORK/$1.toml" --check >/dev/null
-}
-
-up_vifgate() {
-    wg_keys "$VIFGATE"
-    vifgate_config a "$TUN_A" "$PUB_B" "$UNDER_B" "$TUN_B"
-    vifgate_config b "$TUN_B" "$PUB_A" "$UNDER_A" "$TUN_A"
-    spawn vifgate-a a env RUST_LOG=warn "$VIFGATE" gateway --config "$WORK/a.toml"
-    spawn vifgate-b b env RUST_LOG=warn "$VIFGATE" gateway --config "$WORK/b.toml"
-    wait_for 10 ip -n "${P}a" link show "${P}fa" || die "vifgate a: no TUN device"
-    wait_for 10 ip -n "${P}b" link show "${P}fb" || die "vifgate b: no TUN device"
-    TUNNEL_PIDS=("${PID[vifgate-a]}" "${PID[vifgate-b]}")
-    TUN_DEV=${P}f
-}
-down_vifgate() { stop_proc vifgate-a; stop_proc vifgate-b; }
-
-up_veth() { TUNNEL_PIDS=(); TUN_DEV=""; }
-down_veth() { :; }
+lab_vifgate_binary
+lab_init
 
 # ------------------------------------------------------------ measuring
-RESULTS=$WORK/results.json
-echo '{}' >"$RESULTS"
-put() { # peer key json-value
-    jq --arg p "$1" --arg k "$2" --argjson v "$3" '.[$p][$k] = $v' "$RESULTS" >"$RESULTS.new"
-    mv "$RESULTS.new" "$RESULTS"
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-proc_ticks() { # pid: utime+stime of the process (all threads)
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    s=${s##*) }
-    set -- $s
-    echo $((${12} + ${13}))
-}
-host_busy() { # "busy total" jiffies of the whole machine
-    local _cpu user nice sys idle iowait irq softirq steal _rest
-    read -r _cpu user nice sys idle iowait irq softirq steal _rest </proc/stat
-    echo "$((user + nice + sys + irq + softirq + steal)) $((user + nice + sys + idle + iowait + irq + softirq + steal))"
-}
 CPU_T0=() HOST0=() T0=0
 cpu_start() {
     CPU_T0=()
@@ -351,8 +130,7 @@ cpu_json() { # {"gw_a": %, "gw_b": %, "host": %} since cpu_start (100 % = one co
 drop_counters() { # -> JSON object of absolute counters
     local ns snmp json='{'
     for ns in a b; do
-        snmp=$(nsx "$ns" awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
-            else print $(c["RcvbufErrors"]), $(c["SndbufErrors"]) }' /proc/net/snmp)
+        snmp=$(udp_errors "$ns")
         set -- $snmp
         json+="\"udp_rcvbuf_errors_$ns\": $1, \"udp_sndbuf_errors_$ns\": $2, "
         if [[ -n $TUN_DEV ]]; then
@@ -519,23 +297,17 @@ for peer in $PEERS; do
 done
 
 # ------------------------------------------------------------ the report
-ver() { "$@" 2>&1 | head -n 1; }
 jq -n \
     --slurpfile r "$RESULTS" \
     --arg date "$STARTED" \
     --arg command "$0 $*" \
-    --arg kernel "$(uname -r)" \
-    --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
-    --argjson cores "$(nproc)" \
-    --arg mem "$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
-    --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" \
-    --arg wggo "$(wireguard-go --version 2>&1 | sed -n 's/^wireguard-go //p' | head -n 1)" \
+    --argjson machine "$(machine_json)" \
+    --arg wggo "$(wireguard_go_version)" \
     --arg bt "$(ver boringtun-cli --version)" \
     --arg iperf "$(ver iperf3 --version)" \
     --arg vifgate "$(ver "$VIFGATE" --version)" \
     --arg rustc "$(ver rustc --version)" \
-    --arg vbin "$VIFGATE" --arg vsha "$VIFGATE_SHA" --argjson vhere "$BUILT_HERE" \
-    --arg ghead "$GIT_HEAD" --arg gdirty "$GIT_DIRTY" \
+    --argjson build "$(vifgate_build_json)" \
     --argjson tcp "$TCP_SECS" --argjson udp "$UDP_SECS" --argjson ping "$PING_COUNT" \
     --arg sizes "$UDP_SIZES" --argjson mtu "$MTU" \
     '$r[0] as $p
@@ -551,11 +323,10 @@ jq -n \
          rtt_diff_ms: diff($p.vifgate.ping_avg_ms; $p[peer].ping_avg_ms) };
      {
        date: $date, command: $command,
-       machine: {cpu: $cpu, cores: $cores, memory: $mem, kernel: $kernel, os: $os},
+       machine: $machine,
        versions: {"wireguard-go": $wggo, boringtun: $bt, iperf3: $iperf,
                   vifgate: $vifgate, rustc: $rustc},
-       vifgate_build: {binary: $vbin, sha256_16: $vsha, built_from_this_tree: $vhere,
-                       tree_head: $ghead, tree_uncommitted: ($gdirty | if . == "" then [] else split(",") end)},
+       vifgate_build: $build,
        layout: "two namespaces joined by one veth (MTU 1500); tunnel ends in both, 10.99.0.1/24 <-> 10.99.0.2/24, MTU \($mtu); iperf3 client and ping in a, server in b; veth = no tunnel, over 172.30.0.1 <-> 172.30.0.2",
        params: {tcp_secs: $tcp, udp_secs: $udp, udp_payloads: $sizes, ping: "-c \($ping) -i 0.01"},
        units: {gbps: "Gbit/s at the receiver", rx_pps: "datagrams/s the receiver got", cpu: "% of one core (gw_a, gw_b: the tunnel processes; host: whole machine, 200 = both cores)"},
@@ -606,10 +377,7 @@ table() {
     echo "ratios are vifgate/peer (>1: vifgate faster); for ping avg the ratio columns"
     echo "are vifgate's RTT minus the peer's, in ms (<0: vifgate lower); CPU% is of one"
     echo "core (200 = the whole 2-core box), tunnels = the two tunnel processes"
-    jq -r '.vifgate_build | "vifgate measured: \(.binary) (sha256 \(.sha256_16)…)" +
-        (if .built_from_this_tree then ", built from this tree at \(.tree_head)" +
-            (if (.tree_uncommitted | length) > 0 then " + uncommitted \(.tree_uncommitted | join(", "))" else "" end)
-         else "" end)' "$j"
+    vifgate_build_line "$j"
 }
 table | tee "${OUT%.json}.txt"
 log "results: $OUT"

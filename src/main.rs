@@ -7,7 +7,7 @@
 //! (`genkey`, `pubkey`, `genpsk`) over `gateway`; `sim_cmd` (`sim plan`,
 //! `up`, `down`, `status`, `exec`, `link`, `test`) over `sim`; and `bench/`
 //! (`bench matrix`, `conntrack`, `acl`, `sim`, and the traffic tools
-//! `syn-flood` and `tcp-probe`), one file per benchmark or tool.
+//! `flood-gen`, `syn-flood` and `tcp-probe`), one file per benchmark or tool.
 
 mod bench;
 mod gateway_cmd;

@@ -5,12 +5,14 @@
 //! One file per family: [`matrix`] (the static analysis), [`conntrack`]
 //! (the gateway's flow table), [`acl`] (the gateway's classifier) and
 //! [`sim`] (building labs, beside a shell script); [`packets`] holds the
-//! test packets the gateway benchmarks feed. [`syn_flood`] and
-//! [`tcp_probe`] are the traffic tools `bench/synflood.sh` runs in
+//! test packets the gateway benchmarks feed. [`flood`] (the datagram
+//! floods `bench/flood.sh` aims at the gateways), [`syn_flood`] and
+//! [`tcp_probe`] are the traffic tools the flood scripts run in
 //! namespaces.
 
 mod acl;
 mod conntrack;
+mod flood;
 mod matrix;
 mod packets;
 mod sim;
@@ -132,6 +134,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Flood a WireGuard UDP port with one kind of unwanted datagram at a
+    /// fixed rate, then print what was sent (JSON); bench/flood.sh uses it.
+    FloodGen(flood::FloodSpec),
 }
 
 /// The median of some durations.
@@ -209,5 +214,6 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             rules,
             runs,
         } => matrix::run(&example, hosts, groups, rules, runs),
+        BenchCommand::FloodGen(spec) => flood::run(spec),
     }
 }
