@@ -30,7 +30,7 @@
 # the flood there (and the tunnel's own packets with it), so its CPU is
 # capped by the cores it gets, and the cost per datagram it did read
 # (CPU / (sent - dropped)) is the figure that does not depend on that.
-# Targets (issue 11): at most 0.2 core under any flood, and at least 0.8 of
+# Targets: at most 0.2 core under any flood, and at least 0.8 of
 # the flood-free throughput. The machine's load (uptime, and the busy
 # cores over each window) is recorded beside every figure; the lab's
 # processes run at niceness NICE (-10) against other work on the machine.
