@@ -554,8 +554,30 @@ pub(crate) mod tests {
     proptest::proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
-            let _ = parse_ipv4(&bytes);
-            let _ = parse_quoted_ipv4(&bytes);
+            // an error says what is wrong; a parsed packet's lengths are
+            // within the buffer, and what it quotes of itself reads the same
+            match parse_ipv4(&bytes) {
+                Err(e) => match bytes.first().map(|b| b >> 4) {
+                    None => proptest::prop_assert_eq!(e, PacketError::Truncated),
+                    Some(4) => proptest::prop_assert_ne!(e, PacketError::NotIpv4),
+                    Some(_) => proptest::prop_assert_eq!(e, PacketError::NotIpv4),
+                },
+                Ok(m) => {
+                    proptest::prop_assert!(m.header_len >= IPV4_HEADER_LEN);
+                    proptest::prop_assert!(m.header_len <= m.total_len && m.total_len <= bytes.len());
+                    if m.total_len - m.header_len >= TRANSPORT_PREFIX_LEN {
+                        let q = parse_quoted_ipv4(&bytes[..m.total_len]);
+                        proptest::prop_assert!(q.is_some(), "a whole packet quotes");
+                        let q = q.unwrap();
+                        proptest::prop_assert_eq!((q.src, q.dst, q.proto, q.l4), (m.src, m.dst, m.proto, m.l4));
+                    }
+                }
+            }
+            if let Some(q) = parse_quoted_ipv4(&bytes) {
+                proptest::prop_assert!(q.header_len >= IPV4_HEADER_LEN);
+                proptest::prop_assert!(q.header_len + TRANSPORT_PREFIX_LEN <= bytes.len());
+                proptest::prop_assert!(q.total_len <= bytes.len());
+            }
         }
     }
 
@@ -941,8 +963,20 @@ pub(crate) mod tests {
             bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
             max_mss in proptest::prelude::any::<u16>(),
         ) {
-            let mut bytes = bytes;
-            let _ = clamp_tcp_mss(&mut bytes, max_mss);
+            // it changes only a parsed TCP SYN, which still parses the
+            // same and is clamped after; anything else is left alone
+            let mut clamped = bytes.clone();
+            if clamp_tcp_mss(&mut clamped, max_mss) {
+                let before = parse_ipv4(&bytes);
+                proptest::prop_assert!(before.is_ok());
+                let before = before.unwrap();
+                proptest::prop_assert!(before.tcp_flags & tcp_flags::SYN != 0);
+                proptest::prop_assert_eq!(parse_ipv4(&clamped), Ok(before));
+                proptest::prop_assert_eq!(clamped.len(), bytes.len());
+                proptest::prop_assert!(!clamp_tcp_mss(&mut clamped, max_mss), "twice is once");
+            } else {
+                proptest::prop_assert_eq!(clamped, bytes);
+            }
         }
 
         #[test]
@@ -956,6 +990,8 @@ pub(crate) mod tests {
                 let ip = Ipv4Packet::new_checked(&out[..n]).unwrap();
                 proptest::prop_assert!(ip.verify_checksum());
                 proptest::prop_assert!(Icmpv4Packet::new_checked(ip.payload()).unwrap().verify_checksum());
+            } else {
+                proptest::prop_assert!(out.iter().all(|&b| b == 0), "nothing written");
             }
         }
     }

@@ -776,7 +776,14 @@ mod tests {
             "!GetAtt .",
             "? ? ?",
         ] {
-            let _ = p(text);
+            // either a tree or errors, each placed at a line and column
+            if let Err(d) = p(text) {
+                assert!(d.has_errors(), "{text:?}: refused without an error");
+                for e in d.errors() {
+                    assert!(e.line >= 1 && e.col >= 1, "{text:?}: {}", e.headline());
+                    assert!(!e.message.trim().is_empty(), "{text:?}: an empty message");
+                }
+            }
         }
     }
 }

@@ -54,6 +54,13 @@ pub const MAX_BANDWIDTH_BPS: u64 = 1_000_000_000_000;
 /// Parses and checks a topology. Warnings come back with the topology;
 /// any error means no topology.
 pub fn resolve(src: &SourceFile) -> Result<(Topology, Diagnostics), Diagnostics> {
+    if describes_nothing(src.text()) {
+        let d = src
+            .diagnostic(Severity::Error, Some(0..0), "the file describes no network")
+            .expected("an office `[[site]]` or a `[vpc]`")
+            .hint("an empty file is not a topology: start from examples/yeohaengjigi.toml, see docs/topology.md");
+        return Err(Diagnostics(vec![d]));
+    }
     let raw: RawTopology = match toml::from_str(src.text()) {
         Ok(raw) => raw,
         Err(e) => {
@@ -76,6 +83,16 @@ pub fn resolve(src: &SourceFile) -> Result<(Topology, Diagnostics), Diagnostics>
     } else {
         Ok((topo, diags))
     }
+}
+
+/// Whether a file holds nothing but blank lines and comments: in TOML,
+/// every other line is a key, a table header, part of a value, or an
+/// error.
+fn describes_nothing(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
 }
 
 /// Security groups, prefix lists and network ACLs on their own, resolved
@@ -716,6 +733,27 @@ cidr = "10.0.2.0/24"
 mod tests {
     use super::fixture::{diagnostics, hint, load, BASE};
     use super::*;
+
+    #[test]
+    fn an_empty_or_comment_only_file_describes_no_network() {
+        for text in ["", "   \n\t\n", "# a topology, one day\n\n  # more\n"] {
+            let Err(d) = resolve(&SourceFile::new("t.toml", text.to_string())) else {
+                panic!("{text:?} resolved");
+            };
+            assert_eq!(d.0.len(), 1, "{d}");
+            assert_eq!(
+                d.0[0].headline(),
+                "t.toml:1:1: error: the file describes no network"
+            );
+            assert!(d.0[0].hint.is_some());
+        }
+        // a comment beside content is not an empty file
+        assert!(resolve(&SourceFile::new(
+            "t.toml",
+            format!("# c\n{}", fixture::BASE)
+        ))
+        .is_ok());
+    }
 
     #[test]
     fn the_base_file_resolves_without_warnings() {
