@@ -970,6 +970,37 @@ fn gateway_pid(config: &std::path::Path) -> u32 {
         .unwrap_or_else(|| panic!("no gateway process for {want}"))
 }
 
+/// The `/proc/PID/task/TID/status` of every thread of a process.
+fn thread_statuses(pid: u32) -> Vec<String> {
+    let statuses: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .map(|t| std::fs::read_to_string(t.expect("task").path().join("status")).expect("status"))
+        .collect();
+    assert!(!statuses.is_empty(), "no threads in /proc/{pid}/task");
+    statuses
+}
+
+/// A thread that gave up its privileges: `uid` in all four places, no
+/// capability in the inheritable, permitted, effective and ambient sets,
+/// the bounding set as given, and no new privileges.
+fn assert_dropped(status: &str, uid: u32, bounding: &str) {
+    let uid = uid.to_string();
+    assert_eq!(
+        status_field(status, "Uid:"),
+        [uid.as_str(); 4].join("\t"),
+        "{status}"
+    );
+    for set in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+        assert_eq!(
+            status_field(status, set),
+            "0000000000000000",
+            "{set}\n{status}"
+        );
+    }
+    assert_eq!(status_field(status, "CapBnd:"), bounding, "{status}");
+    assert_eq!(status_field(status, "NoNewPrivs:"), "1", "{status}");
+}
+
 /// A field of a `/proc/PID/task/TID/status` file.
 fn status_field(status: &str, name: &str) -> String {
     status
@@ -1058,31 +1089,15 @@ fn the_gateway_runs_as_nobody_with_no_capability_after_start() {
     );
 
     // every thread: nobody's ids, no capability in any set, no new privileges
-    let pid = gateway_pid(&gw1);
-    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("tasks")
-        .filter_map(|e| e.ok())
-        .collect();
-    assert!(!tasks.is_empty());
-    for t in tasks {
-        let s = std::fs::read_to_string(t.path().join("status")).expect("status");
-        let uid = nobody.uid.to_string();
-        let gid = nobody.gid.to_string();
-        assert_eq!(
-            status_field(&s, "Uid:"),
-            [uid.as_str(); 4].join("\t"),
-            "{s}"
-        );
+    let gid = nobody.gid.to_string();
+    for s in thread_statuses(gateway_pid(&gw1)) {
+        assert_dropped(&s, nobody.uid, "0000000000000000");
         assert_eq!(
             status_field(&s, "Gid:"),
             [gid.as_str(); 4].join("\t"),
             "{s}"
         );
         assert_eq!(status_field(&s, "Groups:"), gid, "{s}");
-        for set in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
-            assert_eq!(status_field(&s, set), "0000000000000000", "{set}\n{s}");
-        }
-        assert_eq!(status_field(&s, "NoNewPrivs:"), "1", "{s}");
     }
 
     // a reload as nobody: the file, and the pre-shared key, read again
@@ -1162,21 +1177,10 @@ fn a_gateway_started_as_the_systemd_unit_starts_it_drops_its_capabilities() {
         "{}",
         lab.log("gw1")
     );
-    let pid = gateway_pid(&vg1);
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
-        let s = std::fs::read_to_string(t.expect("task").path().join("status")).expect("status");
-        assert_eq!(
-            status_field(&s, "Uid:"),
-            "65534\t65534\t65534\t65534",
-            "{s}"
-        );
-        for set in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
-            assert_eq!(status_field(&s, set), "0000000000000000", "{set}\n{s}");
-        }
-        // without CAP_SETPCAP the bounding set stays as the unit made it:
-        // CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10), unusable
-        assert_eq!(status_field(&s, "CapBnd:"), "0000000000001400", "{s}");
-        assert_eq!(status_field(&s, "NoNewPrivs:"), "1", "{s}");
+    // without CAP_SETPCAP the bounding set stays as the unit made it:
+    // CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10), unusable
+    for s in thread_statuses(gateway_pid(&vg1)) {
+        assert_dropped(&s, 65534, "0000000000001400");
     }
     reload(&lab, "gw1", 1);
     assert!(lab.ping("lan1", "10.0.10.10", 1));
