@@ -1,5 +1,5 @@
 # bench/lab.sh: the namespace lab the bench scripts share (sourced by
-# bench/peers.sh and bench/flood.sh, not run on its own).
+# bench/peers.sh, bench/flood.sh and bench/synflood.sh, not run on its own).
 #
 #   ns ${P}a  172.30.0.1 ──veth ${P}va/${P}vb── 172.30.0.2  ns ${P}b
 #             tunnel 10.99.0.1/24  ══ UDP 51820 ══  tunnel 10.99.0.2/24
@@ -34,8 +34,8 @@ apt_install() { # package...: apt-get install them (nothing if none)
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-lab_require_root() {
-    [[ $EUID -eq 0 ]] || die "needs root (namespaces, TUN devices)"
+lab_require_root() { # [what root is needed for]
+    [[ $EUID -eq 0 ]] || die "needs root (${1:-namespaces, TUN devices})"
     [[ -c /dev/net/tun ]] || die "no /dev/net/tun"
     export PATH="$HOME/.cargo/bin:$PATH"
 }
@@ -62,10 +62,10 @@ declare -A PID=()   # name -> pid of every process started in the lab
 FG=""               # the foreground measurement, killed on Ctrl-C
 NS_MADE=()
 
-lab_init() {
+lab_init() { # [prefix [name]]: $P starts with prefix (vb), $WORK is /tmp/vifgate-NAME-$P.* (bench)
     # A short prefix: interface names have 15 bytes (prefix <= 9, suffix 2-3).
-    P=vb$(($$ % 100000))$(printf %x $((RANDOM % 16)))
-    WORK=$(mktemp -d "/tmp/vifgate-bench-$P.XXXX")
+    P=${1:-vb}$(($$ % 100000))$(printf %x $((RANDOM % 16)))
+    WORK=$(mktemp -d "/tmp/vifgate-${2:-bench}-$P.XXXX")
     RESULTS=$WORK/results.json
     echo '{}' >"$RESULTS"
     exec 3>&1 4>&2   # the script's own stdout/stderr, for cleanup

@@ -34,11 +34,13 @@
 #     conntrack_early_drop) and A's VmRSS.
 #
 # Everything (namespaces, links, TUN devices, processes) is named with a
-# per-run prefix and removed on exit, on error and on Ctrl-C. Results:
-# bench/results/synflood-DATE.json (+ .txt table, + .samples.tsv).
+# per-run prefix and removed on exit, on error and on Ctrl-C (bench/lab.sh).
+# Results: bench/results/synflood-DATE.json (+ .txt table, + .samples.tsv).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shared: the lab, cleanup (see bench/lab.sh)
+source "$ROOT/bench/lab.sh"
 RATE=${RATE:-20000}
 FLOOD_SECS=${FLOOD_SECS:-10}
 BASE_SECS=${BASE_SECS:-5}
@@ -50,13 +52,12 @@ INSTALL=${INSTALL:-1}
 STAMP=$(date +%Y%m%d-%H%M%S)
 STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
 OUT=${OUT:-$ROOT/bench/results/synflood-$STAMP.json}
-MTU=1420
-PORT=51820
-IPERF_PORT=5201
+# MTU, PORT and IPERF_PORT are lab.sh's; the underlay is on other addresses
+UNDER_A=172.31.0.1 UNDER_B=172.31.0.2
 FLOOD_PORT=8080
 PROBE_PORT=8081
-UNDER_A=172.31.0.1 UNDER_B=172.31.0.2
 LAN_A=192.168.0.1 VPC_B=10.0.0.1
+LAB_NICE=""   # the lab's processes at the usual niceness (see lab_init)
 
 usage() {
     cat <<EOF
@@ -84,117 +85,35 @@ for arg in "$@"; do
     *) usage >&2; exit 2 ;;
     esac
 done
-
-log() { printf '%s\n' "== [$(printf '%3d' "$SECONDS")s] $*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "needs root (namespaces, TUN devices, raw sockets)"
-[[ -c /dev/net/tun ]] || die "no /dev/net/tun"
-export PATH="$HOME/.cargo/bin:$PATH"
+lab_require_root "namespaces, TUN devices, raw sockets"
 
 # ---------------------------------------------------------------- install
-have() { command -v "$1" >/dev/null 2>&1; }
 if [[ $INSTALL == 1 ]]; then
     missing=()
     have ip || missing+=(iproute2)
     have iperf3 || missing+=(iperf3)
     have jq || missing+=(jq)
     { have ping && ping -V 2>&1 | grep -q iputils; } || missing+=(iputils-ping)
-    if ((${#missing[@]})); then
-        log "apt-get install ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
+    apt_install "${missing[@]}"
     if [[ -z ${VIFGATE:-} ]]; then
         log "cargo build --release"
         (cd "$ROOT" && cargo build --release --quiet --bin vifgate)
     fi
 fi
 for t in ip iperf3 jq ping; do have "$t" || die "$t is not installed (run without --no-install)"; done
-VIFGATE=${VIFGATE:-$ROOT/target/release/vifgate}
-[[ -x $VIFGATE ]] || die "$VIFGATE missing (cargo build --release)"
-GIT_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+lab_vifgate_binary
+lab_init vs synflood
 
 # ---------------------------------------------------------------- the lab
-P=vs$(($$ % 100000))$(printf %x $((RANDOM % 16)))
-WORK=$(mktemp -d "/tmp/vifgate-synflood-$P.XXXX")
-declare -A PID=()
-NS_MADE=()
-
-stop_proc() { # name: SIGTERM, 3 s, SIGKILL
-    local name=$1 pid=${PID[$1]:-} i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 30; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    unset "PID[$name]"
-}
-
-exec 3>&1 4>&2
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM ERR
-    exec 1>&3 2>&4
-    for name in "${!PID[@]}"; do stop_proc "$name"; done
-    for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-    if ((rc != 0)); then
-        for f in "$WORK"/*.log; do
-            [[ -s $f ]] || continue
-            printf -- '--- %s (last lines)\n' "${f##*/}" >&2
-            tail -n 15 "$f" >&2
-        done
-    fi
-    rm -rf "$WORK"
-    ((rc == 0)) || log "stopped (exit $rc); lab $P removed"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
-
-nsx() { local ns=$1; shift; ip netns exec "$P$ns" "$@"; }
-
-spawn() { # name ns cmd...: a background process in namespace ns ($! is it)
-    local name=$1 ns=$2
-    shift 2
-    setsid ip netns exec "$P$ns" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
-    PID[$name]=$!
-}
-
-wait_for() { # seconds cmd...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-}
-
-make_lab() {
-    for ns in a b; do
-        ip netns add "$P$ns"
-        NS_MADE+=("$P$ns")
-        ip -n "$P$ns" link set lo up
-    done
-    ip link add "${P}va" netns "${P}a" type veth peer name "${P}vb" netns "${P}b"
-    ip -n "${P}a" addr add "$UNDER_A/24" dev "${P}va"
-    ip -n "${P}b" addr add "$UNDER_B/24" dev "${P}vb"
-    ip -n "${P}a" link set "${P}va" up
-    ip -n "${P}b" link set "${P}vb" up
-    spawn iperf3-server b iperf3 -s -p "$IPERF_PORT"
+# lab.sh's two namespaces (iperf3 server in b), then in both the flood's
+# and the probes' listeners, and the gateways' keys (PUB_A, PUB_B)
+make_synflood_lab() {
+    make_lab
     for ns in a b; do
         spawn "flood-target-$ns" "$ns" "$VIFGATE" bench tcp-probe --listen "0.0.0.0:$FLOOD_PORT"
         spawn "probe-target-$ns" "$ns" "$VIFGATE" bench tcp-probe --listen "0.0.0.0:$PROBE_PORT"
     done
-    wait_for 5 nsx b sh -c "ss -ltn | grep -q :$IPERF_PORT" || die "iperf3 server did not start"
-    (umask 077; "$VIFGATE" genkey >"$WORK/ka"; "$VIFGATE" genkey >"$WORK/kb")
-    PUB_A=$("$VIFGATE" pubkey <"$WORK/ka")
-    PUB_B=$("$VIFGATE" pubkey <"$WORK/kb")
+    wg_keys "$VIFGATE"
 }
 
 config_a() { # when_full, or none: no [policy], nothing tracked
@@ -376,7 +295,7 @@ run_case() { # policy direction
 }
 
 log "lab $P: capacity $CAPACITY, $RATE SYN/s for $FLOOD_SECS s, policies: $POLICIES"
-make_lab
+make_synflood_lab
 mkdir -p "$(dirname "$OUT")"
 printf 'policy\tflood_from\tt_s\tflows\tconntrack_full\tconntrack_early_drop\trss_kib\n' >"$SAMPLES"
 for policy in $POLICIES; do
