@@ -9,6 +9,7 @@
 mod common;
 
 use common::leftovers::{assert_gone, eventually, lab_namespaces, root_state};
+use common::text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,15 +71,6 @@ fn cli(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("vifgate {args:?}: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `vifgate ARGS`, which must succeed.

@@ -17,6 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::leftovers::{assert_gone, lab_namespaces, leftovers, root_state, RootState};
+use common::text;
 use sim::apply::{self, BuildStatus};
 use sim::plan;
 
@@ -37,15 +38,6 @@ fn lab_name(what: &str) -> String {
     let name = format!("sr{}-{what}", std::process::id());
     assert!(plan::valid_lab_name(&name), "{name}");
     name
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `vifgate sim up EXAMPLE --lab LAB`, started.

@@ -10,6 +10,16 @@ pub use sim::lab::{can_run, need_tool, sh, TestNet as Lab};
 
 pub mod leftovers;
 
+/// A finished command's exit status and output, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// The vifgate binary under test.
 pub fn vifgate() -> &'static str {
     env!("CARGO_BIN_EXE_vifgate")
