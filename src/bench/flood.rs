@@ -22,6 +22,8 @@ use blake2::{Blake2s256, Blake2sMac, Digest};
 use clap::ValueEnum;
 use gateway::keys::PublicKey;
 
+use super::packets::Rng;
+
 /// The size of a WireGuard handshake initiation.
 const INITIATION_LEN: usize = 148;
 /// Where an initiation's MAC1 starts: it covers the bytes before it.
@@ -58,32 +60,6 @@ impl FloodKind {
         self.to_possible_value()
             .map(|v| v.get_name().to_owned())
             .unwrap_or_default()
-    }
-}
-
-/// A small fast pseudo-random generator (SplitMix64): the flood's bytes
-/// need speed, not secrecy.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let r = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&r[..chunk.len()]);
-        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The packets the gateway benchmarks feed and the SYN flood sends: TCP
-//! SYNs, checksummed.
+//! SYNs, checksummed; and the floods' pseudo-random generator.
 
 /// Writes an IPv4 TCP SYN from `src:sport` to `dst:dport` with sequence
 /// number `seq` into `b`, IP and TCP checksums included.
@@ -51,6 +51,32 @@ pub(super) fn flow_packet(i: usize) -> Vec<u8> {
         0,
     );
     b.to_vec()
+}
+
+/// A small fast pseudo-random generator (SplitMix64) for the floods'
+/// addresses, ports and bytes: they need speed, not secrecy.
+pub(super) struct Rng(pub(super) u64);
+
+impl Rng {
+    pub(super) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `lo..=hi`.
+    pub(super) fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+
+    pub(super) fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let r = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
-use super::packets::write_syn;
+use super::packets::{write_syn, Rng};
 
 /// An IPv4 prefix, `a.b.c.d/len`, as the flood's source addresses.
 #[derive(Debug, Clone, Copy)]
@@ -40,18 +40,6 @@ impl std::str::FromStr for SourcePrefix {
             base: u32::from(addr) & !host_mask,
             host_mask,
         })
-    }
-}
-
-/// xorshift64*: the spoofed addresses and ports need no better.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
 
@@ -115,7 +103,7 @@ pub(super) fn run(to: SocketAddrV4, from: SourcePrefix, rate: u64, secs: f64) ->
         // Catch up with the schedule, then sleep a little.
         let due = (elapsed.as_secs_f64() * rate as f64) as u64;
         while sent + failed < due {
-            let r = rng.next();
+            let r = rng.next_u64();
             let src = Ipv4Addr::from(from.base | (r as u32 & from.host_mask));
             let sport = 1024 + ((r >> 32) as u16 % (65535 - 1024));
             let seq = (r >> 16) as u32;
