@@ -12,6 +12,28 @@ use crate::route_table::RouteOrigin;
 use crate::traffic::PortRange;
 
 impl Resolver<'_> {
+    /// An office interface's LAN and address, as `lan` and `ip` name them:
+    /// both looked up (each mistake reported), the address checked to be in
+    /// the LAN and recorded for `owner`. The office side of
+    /// `compute::subnet_address`.
+    fn lan_address(
+        &mut self,
+        t: &Topology,
+        lan_names: &Names,
+        lan: &Str,
+        ip: &Str,
+        owner: &str,
+        addrs: &mut AddressBook,
+    ) -> Option<(usize, Ipv4Addr)> {
+        let (Some(lan_id), Some(ip_v)) = (self.lookup("LAN", lan, lan_names), self.ip(ip)) else {
+            return None;
+        };
+        let l = &t.lans[lan_id];
+        self.check_in(ip_v, l.cidr, ip, &format!("LAN `{}`", l.name), false);
+        addrs.add(self, ip_v, ip, owner);
+        Some((lan_id, ip_v))
+    }
+
     /// The office: sites and their LANs, then routers and gateways, then
     /// hosts (whose default gateway may be a router on their LAN).
     pub(super) fn office(
@@ -97,19 +119,11 @@ impl Resolver<'_> {
                 for r in routers {
                     let mut interfaces = Vec::new();
                     for (k, i) in r.interfaces.iter().enumerate() {
-                        let (Some(lan), Some(ip)) =
-                            (self.lookup("LAN", &i.lan, lan_names), self.ip(&i.ip))
+                        let Some((lan, ip)) =
+                            self.lan_address(t, lan_names, &i.lan, &i.ip, r.name.get_ref(), addrs)
                         else {
                             continue;
                         };
-                        self.check_in(
-                            ip,
-                            t.lans[lan].cidr,
-                            &i.ip,
-                            &format!("LAN `{}`", t.lans[lan].name),
-                            false,
-                        );
-                        addrs.add(self, ip, &i.ip, r.name.get_ref());
                         interfaces.push(Interface {
                             name: format!("eth{k}"),
                             attachment: Attachment::Lan(lan),
@@ -182,18 +196,11 @@ impl Resolver<'_> {
     ) {
         for site in &raw.site {
             for h in &site.host {
-                let (Some(lan), Some(ip)) = (self.lookup("LAN", &h.lan, lan_names), self.ip(&h.ip))
+                let Some((lan, ip)) =
+                    self.lan_address(t, lan_names, &h.lan, &h.ip, h.name.get_ref(), addrs)
                 else {
                     continue;
                 };
-                self.check_in(
-                    ip,
-                    t.lans[lan].cidr,
-                    &h.ip,
-                    &format!("LAN `{}`", t.lans[lan].name),
-                    false,
-                );
-                addrs.add(self, ip, &h.ip, h.name.get_ref());
                 let gateway = match &h.gateway {
                     Some(g) => self.ip(g).inspect(|&g| {
                         if !t.lans[lan].cidr.contains(&g) {
