@@ -38,6 +38,7 @@
 //! ```
 
 pub mod analysis;
+pub mod bgp;
 pub mod cfn;
 pub mod diag;
 pub mod format;

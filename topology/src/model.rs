@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
+use crate::bgp::{AdvertisedPrefix, BgpDaemon, BgpSettings};
 use crate::nacl::NetworkAcl;
 use crate::route_table::{FastMap, Lpm, RouteOrigin, RouteTable};
 use crate::security_group::{PeerResolver, PrefixListId, SecurityGroup, SgId};
@@ -369,8 +370,13 @@ pub struct Vif {
     pub md5_key: Option<String>,
     /// The office node that ends it.
     pub customer_router: NodeId,
-    /// Prefixes the customer advertises.
+    /// Prefixes the customer advertises (each once, sorted).
     pub advertised_prefixes: Vec<Ipv4Net>,
+    /// The same prefixes with their BGP attributes (communities, prepend),
+    /// in the same order.
+    pub advertised: Vec<AdvertisedPrefix>,
+    /// The office side's session settings: timers, BFD, local preference.
+    pub bgp: BgpSettings,
     /// Whether the BGP session is established (configured up, and at most
     /// 100 prefixes advertised).
     pub bgp_up: bool,
@@ -387,10 +393,27 @@ pub struct Vpn {
     pub customer_gateway: NodeId,
     /// Static or BGP routing.
     pub bgp: bool,
-    /// Office prefixes reached through it.
+    /// Office prefixes reached through it (static routes on the VGW, or
+    /// what the office advertises over BGP), each once, sorted.
     pub prefixes: Vec<Ipv4Net>,
+    /// The same prefixes with their BGP attributes (communities, prepend),
+    /// in the same order (attributes only matter with BGP).
+    pub advertised: Vec<AdvertisedPrefix>,
     /// Whether the tunnels are up.
     pub up: bool,
+    /// The tunnel's inside block (a /30 of 169.254.0.0/16).
+    pub inside_cidr: Ipv4Net,
+    /// Amazon's inside address (the block's first address).
+    pub amazon_address: Ipv4Addr,
+    /// The office's inside address (the block's second address).
+    pub customer_address: Ipv4Addr,
+    /// The office's ASN (BGP routing only).
+    pub customer_asn: Option<u32>,
+    /// Amazon's ASN: the VGW's.
+    pub amazon_asn: u32,
+    /// The office side's session settings (BGP routing only; no BFD on a
+    /// VPN).
+    pub bgp_settings: BgpSettings,
 }
 
 /// An Auto Scaling group.
@@ -414,6 +437,16 @@ pub struct SimSettings {
     pub load_balancer: LoadBalancerMode,
     /// Commands started in nodes when the lab comes up, in file order.
     pub start: Vec<StartCommand>,
+    /// The BGP daemon of each office node that ends a session, where the
+    /// file chooses one (`[sim] bgp_daemon`); BIRD otherwise.
+    pub bgp_daemons: std::collections::BTreeMap<NodeId, BgpDaemon>,
+}
+
+impl SimSettings {
+    /// The BGP daemon that plays `node` in the lab.
+    pub fn bgp_daemon_of(&self, node: NodeId) -> BgpDaemon {
+        self.bgp_daemons.get(&node).copied().unwrap_or_default()
+    }
 }
 
 impl SimSettings {

@@ -10,6 +10,7 @@ use ipnet::Ipv4Net;
 use super::{
     NodeNames, Resolver, MAX_BANDWIDTH_BPS, MAX_LINK_DELAY, MAX_VIF_PREFIXES, MIN_BANDWIDTH_BPS,
 };
+use crate::bgp::{AdvertisedPrefix, BgpSettings};
 use crate::format::*;
 use crate::model::*;
 use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
@@ -94,7 +95,13 @@ impl Resolver<'_> {
             mtu,
             md5_key: v.md5_key.as_ref().map(|k| k.get_ref().clone()),
             customer_router: router,
+            advertised: prefixes
+                .iter()
+                .copied()
+                .map(AdvertisedPrefix::plain)
+                .collect(),
             advertised_prefixes: prefixes,
+            bgp: BgpSettings::default(),
             bgp_up,
             down_reason,
         });
@@ -482,7 +489,9 @@ impl Resolver<'_> {
             }),
             None => "169.254.10.0/30".parse().ok(),
         };
-        let prefixes = v.prefixes.iter().filter_map(|p| self.cidr(p)).collect();
+        let mut prefixes: Vec<Ipv4Net> = v.prefixes.iter().filter_map(|p| self.cidr(p)).collect();
+        prefixes.sort_unstable();
+        prefixes.dedup();
         let (Some(inside), Some(router)) = (inside, router) else {
             return;
         };
@@ -505,12 +514,29 @@ impl Resolver<'_> {
                 ),
             });
         }
+        let amazon_asn = t
+            .vpc
+            .as_ref()
+            .and_then(|p| p.vgw.as_ref())
+            .map(|g| g.asn)
+            .unwrap_or(64512);
         t.vpn = Some(Vpn {
             name: v.name.get_ref().clone(),
             customer_gateway: router,
             bgp,
+            advertised: prefixes
+                .iter()
+                .copied()
+                .map(AdvertisedPrefix::plain)
+                .collect(),
             prefixes,
             up,
+            inside_cidr: inside,
+            amazon_address: Ipv4Addr::from(u32::from(inside.network()) + 1),
+            customer_address: ip,
+            customer_asn: None,
+            amazon_asn,
+            bgp_settings: BgpSettings::default(),
         });
     }
 

@@ -128,6 +128,7 @@ impl Resolver<'_> {
         SimSettings {
             load_balancer,
             start,
+            bgp_daemons: Default::default(),
         }
     }
 }

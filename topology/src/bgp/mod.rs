@@ -1,0 +1,38 @@
+//! BGP between the office and AWS: what the file configures
+//! ([`config`]), and what the sessions do with it ([`report`]: each
+//! session's state, each speaker's table and best paths).
+
+pub mod config;
+pub mod report;
+
+pub use config::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings, Community};
+pub use report::{
+    Advertisement, BgpReport, BgpRoute, BgpSession, BgpSpeaker, RouteSource, SessionKind,
+    SessionState, Side,
+};
+
+use std::net::Ipv4Addr;
+
+use crate::model::{NodeId, Topology};
+
+/// The BGP router ID of an office node: the address of its first
+/// interface. The lab configures its daemons with it, and the analysis
+/// breaks the last ties with it as BIRD does (lower router ID, then lower
+/// neighbour address).
+pub fn office_router_id(t: &Topology, node: NodeId) -> Ipv4Addr {
+    t.nodes[node]
+        .interfaces
+        .first()
+        .map(|i| i.ip)
+        .unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
+
+/// The BGP router ID of the VGW: the Amazon address of the first VIF, or
+/// of the VPN when there is no VIF.
+pub fn vgw_router_id(t: &Topology) -> Ipv4Addr {
+    t.vifs
+        .first()
+        .map(|v| v.amazon_address.addr())
+        .or(t.vpn.as_ref().map(|v| v.amazon_address))
+        .unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
