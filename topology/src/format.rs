@@ -3,6 +3,10 @@
 //!
 //! `docs/topology.md` documents every field; keep the two in step.
 
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -521,11 +525,83 @@ pub struct RawVif {
     pub customer_router: Str,
     /// The VGW it attaches to.
     pub vgw: Option<Str>,
-    /// Prefixes the customer advertises over BGP.
+    /// Prefixes the customer advertises over BGP, plain or with their
+    /// BGP attributes.
     #[serde(default)]
-    pub advertised_prefixes: Vec<Str>,
+    pub advertised_prefixes: Vec<Spanned<RawPrefix>>,
     /// `up` (default) or `down`, for what-if analysis.
     pub state: Option<Str>,
+    /// The office's BGP hold time, in seconds (3-65535).
+    pub hold_time: Option<Int>,
+    /// The office's BGP keepalive, in seconds (less than the hold time).
+    pub keepalive: Option<Int>,
+    /// BFD on the session: `{ interval = "300ms", multiplier = 3 }`.
+    pub bfd: Option<Spanned<RawBfd>>,
+    /// Local preference the office gives the routes it learns over the
+    /// VIF (0-4294967295).
+    pub local_preference: Option<Int>,
+}
+
+/// One element of `advertised_prefixes` (VIF) or `prefixes` (VPN): a CIDR
+/// block in a string, or an inline table with its BGP attributes.
+#[derive(Debug)]
+pub enum RawPrefix {
+    /// `"192.168.10.0/24"`: the block, no community, no prepending (its
+    /// place is the element's).
+    Plain(String),
+    /// `{ prefix = "192.168.10.0/24", communities = [...], prepend = 2 }`.
+    WithAttributes(RawPrefixAttributes),
+}
+
+/// A prefix with its BGP attributes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrefixAttributes {
+    /// The block.
+    pub prefix: Str,
+    /// Standard communities, `"ASN:VALUE"` (AWS reads 7224:7100/7200/7300).
+    #[serde(default)]
+    pub communities: Vec<Str>,
+    /// Extra copies of the office's ASN in the AS path.
+    pub prepend: Option<Int>,
+}
+
+// By hand rather than `#[serde(untagged)]`: an untagged enum buffers its
+// input and loses the places of the values inside (`Spanned` needs the
+// TOML deserializer itself), and its error names no field.
+impl<'de> Deserialize<'de> for RawPrefix {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Accepts a string or a table.
+        struct PrefixVisitor;
+        impl<'de> Visitor<'de> for PrefixVisitor {
+            type Value = RawPrefix;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a CIDR block in quotes, or a table like { prefix = \"192.168.10.0/24\", communities = [\"7224:7300\"], prepend = 1 }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawPrefix, E> {
+                Ok(RawPrefix::Plain(s.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawPrefix, A::Error> {
+                RawPrefixAttributes::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawPrefix::WithAttributes)
+            }
+        }
+        deserializer.deserialize_any(PrefixVisitor)
+    }
+}
+
+/// `bfd = { interval = "300ms", multiplier = 3 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfd {
+    /// Transmit and receive interval, a duration (default and AWS's
+    /// minimum: 300ms).
+    pub interval: Option<AnyValue>,
+    /// Missed packets before the session is declared down (default and
+    /// AWS's minimum: 3).
+    pub multiplier: Option<Int>,
 }
 
 /// A Site-to-Site VPN connection to the VGW.
@@ -538,14 +614,24 @@ pub struct RawVpn {
     pub customer_gateway: Str,
     /// `static` or `bgp`.
     pub routing: Option<Str>,
-    /// Office prefixes reached through it.
+    /// Office prefixes reached through it (with BGP: what the office
+    /// advertises, plain or with attributes as on a VIF).
     #[serde(default)]
-    pub prefixes: Vec<Str>,
+    pub prefixes: Vec<Spanned<RawPrefix>>,
     /// `up` (default) or `down`.
     pub state: Option<Str>,
     /// Inside tunnel block; the customer end takes its second address
     /// (default `169.254.10.0/30`).
     pub tunnel_inside_cidr: Option<Str>,
+    /// The office's ASN (required with `routing = "bgp"`).
+    pub customer_asn: Option<Int>,
+    /// The office's BGP hold time, in seconds (BGP routing only).
+    pub hold_time: Option<Int>,
+    /// The office's BGP keepalive, in seconds (BGP routing only).
+    pub keepalive: Option<Int>,
+    /// Local preference the office gives the routes it learns over the
+    /// VPN (BGP routing only).
+    pub local_preference: Option<Int>,
 }
 
 /// An intended reachability fact.
@@ -575,6 +661,9 @@ pub struct RawSim {
     /// Commands started in nodes when the lab comes up.
     #[serde(default)]
     pub start: Vec<Spanned<RawStart>>,
+    /// The BGP daemon of office nodes: `{ NODE = "bird" | "frr" }`.
+    #[serde(default)]
+    pub bgp_daemon: BTreeMap<Str, Str>,
 }
 
 /// `[[sim.start]]`: a command run in some nodes when the lab comes up.

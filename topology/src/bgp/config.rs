@@ -28,6 +28,15 @@ pub const MIN_BFD_MULTIPLIER: u8 = 3;
 /// The local preference a route gets on the office side when the file
 /// does not say (BIRD's and FRR's default).
 pub const DEFAULT_LOCAL_PREF: u32 = 100;
+/// The most extra copies of its ASN the office may prepend. AWS documents
+/// no limit; this is FRR's (`set as-path prepend last-as (1-10)`), and
+/// far more than it takes to make a path the longest.
+pub const MAX_PREPEND: u8 = 10;
+/// The longest BFD interval a file may ask for (FRR's upper bound; BIRD
+/// has none below it).
+pub const MAX_BFD_INTERVAL: Duration = Duration::from_secs(60);
+/// The largest BFD multiplier (RFC 5880's Detect Mult is one byte).
+pub const MAX_BFD_MULTIPLIER: u8 = 255;
 
 /// A standard BGP community `ASN:VALUE` (RFC 1997).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -40,6 +49,22 @@ impl Community {
     pub const AWS_MEDIUM: Community = Community(7224, 7200);
     /// 7224:7300, AWS's high local preference.
     pub const AWS_HIGH: Community = Community(7224, 7300);
+}
+
+impl std::str::FromStr for Community {
+    type Err = ();
+
+    /// `ASN:VALUE`, both from 0 to 65535, in decimal.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (asn, value) = s.trim().split_once(':').ok_or(())?;
+        let number = |n: &str| {
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            n.parse::<u16>().map_err(|_| ())
+        };
+        Ok(Community(number(asn)?, number(value)?))
+    }
 }
 
 impl fmt::Display for Community {

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
+use super::bgp::{PlacedPrefix, RawSession};
 use super::{
     NodeNames, Resolver, MAX_BANDWIDTH_BPS, MAX_LINK_DELAY, MAX_VIF_PREFIXES, MIN_BANDWIDTH_BPS,
 };
-use crate::bgp::{AdvertisedPrefix, BgpSettings};
+use crate::bgp::config::AWS_DX_HOLD_TIME;
 use crate::format::*;
 use crate::model::*;
 use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
@@ -50,7 +51,16 @@ impl Resolver<'_> {
         let (cust, amzn) = self.vif_peers(v);
         let mtu = self.vif_mtu(v);
         self.vif_md5_key(v);
-        let (prefixes, bgp_up, down_reason) = self.vif_prefixes(v);
+        let entries = self.prefix_entries(&v.advertised_prefixes, "a private VIF");
+        let (prefixes, bgp_up, down_reason) = self.vif_prefixes(v, &entries);
+        let advertised = self.distinct_prefixes(&entries);
+        let bgp = self.bgp_settings(&RawSession {
+            hold_time: v.hold_time.as_ref(),
+            keepalive: v.keepalive.as_ref(),
+            bfd: v.bfd.as_ref(),
+            local_preference: v.local_preference.as_ref(),
+            aws_hold_time: AWS_DX_HOLD_TIME,
+        });
         let router = self.lookup(
             "office gateway or router",
             &v.customer_router,
@@ -95,13 +105,9 @@ impl Resolver<'_> {
             mtu,
             md5_key: v.md5_key.as_ref().map(|k| k.get_ref().clone()),
             customer_router: router,
-            advertised: prefixes
-                .iter()
-                .copied()
-                .map(AdvertisedPrefix::plain)
-                .collect(),
+            advertised,
             advertised_prefixes: prefixes,
-            bgp: BgpSettings::default(),
+            bgp,
             bgp_up,
             down_reason,
         });
@@ -290,12 +296,12 @@ impl Resolver<'_> {
 
     /// The advertised prefixes, each once, and whether BGP is up: not when
     /// configured down, nor past [`MAX_VIF_PREFIXES`] prefixes.
-    fn vif_prefixes(&mut self, v: &RawVif) -> (Vec<Ipv4Net>, bool, Option<String>) {
-        let prefixes: Vec<Ipv4Net> = v
-            .advertised_prefixes
-            .iter()
-            .filter_map(|p| self.cidr(p))
-            .collect();
+    fn vif_prefixes(
+        &mut self,
+        v: &RawVif,
+        entries: &[PlacedPrefix],
+    ) -> (Vec<Ipv4Net>, bool, Option<String>) {
+        let prefixes: Vec<Ipv4Net> = entries.iter().map(|e| e.prefix.prefix).collect();
         let mut bgp_up = true;
         let mut down_reason = None;
         if let Some(s) = &v.state {
@@ -315,9 +321,9 @@ impl Resolver<'_> {
         let mut prefixes = prefixes;
         let mut seen = std::collections::HashSet::new();
         let mut over = None;
-        for (p, raw) in prefixes.iter().zip(&v.advertised_prefixes) {
+        for (p, entry) in prefixes.iter().zip(entries) {
             if seen.insert(*p) && seen.len() == MAX_VIF_PREFIXES + 1 {
-                over = Some(raw.span());
+                over = Some(entry.span.clone());
             }
         }
         prefixes.sort_unstable();
@@ -489,9 +495,16 @@ impl Resolver<'_> {
             }),
             None => "169.254.10.0/30".parse().ok(),
         };
-        let mut prefixes: Vec<Ipv4Net> = v.prefixes.iter().filter_map(|p| self.cidr(p)).collect();
-        prefixes.sort_unstable();
-        prefixes.dedup();
+        let amazon_asn = t
+            .vpc
+            .as_ref()
+            .and_then(|p| p.vgw.as_ref())
+            .map(|g| g.asn)
+            .unwrap_or(64512);
+        let entries = self.prefix_entries(&v.prefixes, "a VPN");
+        let advertised = self.distinct_prefixes(&entries);
+        let prefixes: Vec<Ipv4Net> = advertised.iter().map(|a| a.prefix).collect();
+        let (customer_asn, bgp_settings) = self.vpn_session(v, bgp, &entries, amazon_asn);
         let (Some(inside), Some(router)) = (inside, router) else {
             return;
         };
@@ -514,29 +527,19 @@ impl Resolver<'_> {
                 ),
             });
         }
-        let amazon_asn = t
-            .vpc
-            .as_ref()
-            .and_then(|p| p.vgw.as_ref())
-            .map(|g| g.asn)
-            .unwrap_or(64512);
         t.vpn = Some(Vpn {
             name: v.name.get_ref().clone(),
             customer_gateway: router,
             bgp,
-            advertised: prefixes
-                .iter()
-                .copied()
-                .map(AdvertisedPrefix::plain)
-                .collect(),
+            advertised,
             prefixes,
             up,
             inside_cidr: inside,
             amazon_address: Ipv4Addr::from(u32::from(inside.network()) + 1),
             customer_address: ip,
-            customer_asn: None,
+            customer_asn,
             amazon_asn,
-            bgp_settings: BgpSettings::default(),
+            bgp_settings,
         });
     }
 

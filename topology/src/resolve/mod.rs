@@ -11,9 +11,12 @@
 //! - `compute.rs`: NAT gateways, instances, databases, load balancers and
 //!   Auto Scaling groups;
 //! - `hybrid.rs`: Direct Connect, the VPN, VGW route propagation;
+//! - `bgp.rs`: the BGP fields of VIFs and the VPN (prefix attributes,
+//!   timers, BFD, local preference);
 //! - `rules.rs`: security groups, their rules and network-ACL rules;
 //! - `sim.rs`: the `[sim]` settings.
 
+mod bgp;
 mod compute;
 mod hybrid;
 mod office;

@@ -1,8 +1,10 @@
-//! `[sim]`: the simulator's settings, load balancer mode and start commands.
+//! `[sim]`: the simulator's settings, load balancer mode, start commands
+//! and the BGP daemon of each office node.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{NodeNames, Resolver};
+use crate::bgp::BgpDaemon;
 use crate::diag::did_you_mean;
 use crate::format::*;
 use crate::model::*;
@@ -128,8 +130,72 @@ impl Resolver<'_> {
         SimSettings {
             load_balancer,
             start,
-            bgp_daemons: Default::default(),
+            bgp_daemons: self.bgp_daemons(&raw.bgp_daemon, t, nodes),
         }
+    }
+
+    /// `bgp_daemon = { NODE = "bird" | "frr" }`: each node must be an
+    /// office router or gateway that ends a VIF or a BGP VPN.
+    fn bgp_daemons(
+        &mut self,
+        raw: &BTreeMap<Str, Str>,
+        t: &Topology,
+        nodes: &NodeNames,
+    ) -> BTreeMap<NodeId, BgpDaemon> {
+        let mut speakers: Vec<NodeId> = t.vifs.iter().map(|v| v.customer_router).collect();
+        speakers.extend(t.vpn.iter().filter(|v| v.bgp).map(|v| v.customer_gateway));
+        speakers.sort_unstable();
+        speakers.dedup();
+        let mut out = BTreeMap::new();
+        for (node, daemon) in raw {
+            let daemon = match daemon.get_ref().as_str() {
+                "bird" => Some(BgpDaemon::Bird),
+                "frr" => Some(BgpDaemon::Frr),
+                other => {
+                    let d = self.error(daemon.span(), format!("unknown BGP daemon `{other}`"));
+                    d.expected = Some("`bird` (the default) or `frr`".into());
+                    d.hint = did_you_mean(&other.to_ascii_lowercase(), ["bird", "frr"])
+                        .map(|s| format!("did you mean `{s}`?"));
+                    None
+                }
+            };
+            let Some(id) = self.lookup("node", node, &nodes.names) else {
+                continue;
+            };
+            if !speakers.contains(&id) {
+                let names: Vec<String> = speakers
+                    .iter()
+                    .map(|&s| format!("`{}`", t.nodes[s].name))
+                    .collect();
+                let d = self.error(
+                    node.span(),
+                    format!("node `{}` ends no BGP session", node.get_ref()),
+                );
+                d.expected = Some(if names.is_empty() {
+                    "an office router or gateway that ends a VIF or a BGP VPN, but none does".into()
+                } else {
+                    format!(
+                        "an office router or gateway that ends a VIF or a BGP VPN: {}",
+                        names.join(", ")
+                    )
+                });
+                d.hint = Some(
+                    if t.vpn
+                        .as_ref()
+                        .is_some_and(|v| !v.bgp && v.customer_gateway == id)
+                    {
+                        "its VPN has static routing: set `routing = \"bgp\"` there".into()
+                    } else {
+                        "only the office end of a VIF or a BGP VPN runs a BGP daemon".into()
+                    },
+                );
+                continue;
+            }
+            if let Some(daemon) = daemon {
+                out.insert(id, daemon);
+            }
+        }
+        out
     }
 }
 
