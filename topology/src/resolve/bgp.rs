@@ -813,4 +813,31 @@ mod tests {
                 .contains("routing = \"bgp\"")
         );
     }
+
+    #[test]
+    fn the_two_vif_example_reads_as_its_comments_say() {
+        let src = crate::SourceFile::new(
+            "two-vifs.toml",
+            include_str!("../../../examples/two-vifs.toml").to_string(),
+        );
+        let (t, warnings) = super::super::resolve(&src).expect("the example resolves");
+        assert!(warnings.0.is_empty(), "{warnings}");
+        let communities: Vec<Vec<Community>> = t
+            .vifs
+            .iter()
+            .map(|v| v.advertised[0].communities.clone())
+            .collect();
+        assert_eq!(communities, [[Community::AWS_HIGH], [Community::AWS_LOW]]);
+        let bfd = Some(Bfd {
+            interval: Duration::from_millis(300),
+            multiplier: 3,
+        });
+        assert!(t.vifs.iter().all(|v| v.bgp.bfd == bfd));
+        let prefs: Vec<Option<u32>> = t.vifs.iter().map(|v| v.bgp.local_preference).collect();
+        assert_eq!(prefs, [Some(200), Some(150)]);
+        let vpn = t.vpn.as_ref().expect("a VPN");
+        assert!(vpn.bgp);
+        assert_eq!(vpn.customer_asn, Some(65010));
+        assert_eq!(vpn.bgp_settings.local_preference, Some(100));
+    }
 }
