@@ -17,6 +17,8 @@
 //! - `sim.rs`: the `[sim]` settings.
 
 mod bgp;
+#[cfg(test)]
+mod bgp_tests;
 mod compute;
 mod hybrid;
 mod office;
