@@ -1,15 +1,26 @@
 //! BGP between the office and AWS: what the file configures
 //! ([`config`]), and what the sessions do with it ([`report`]: each
-//! session's state, each speaker's table and best paths).
+//! session's state, each speaker's table and best paths), computed by
+//! [`analyse`]: [`sessions`] (states and timers), [`decision`] (each
+//! side's decision process), [`rib`] (each speaker's table), and
+//! [`install`] (the best paths put into the model's routes); its text
+//! form is [`BgpReport::render`].
 
 pub mod config;
+pub mod decision;
+pub mod install;
+mod render;
 pub mod report;
+pub mod rib;
+pub mod sessions;
 
 pub use config::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings, Community};
+pub use install::{install, vgw_path};
 pub use report::{
     Advertisement, BgpReport, BgpRoute, BgpSession, BgpSpeaker, RouteSource, SessionKind,
     SessionState, Side,
 };
+pub use rib::{analyse, describe};
 
 use std::net::Ipv4Addr;
 

@@ -270,6 +270,7 @@ impl<'a> Resolver<'a> {
             sg_members: vec![],
             sg_index: Default::default(),
             vgw_table: Default::default(),
+            bgp: Default::default(),
             office_ribs: HashMap::new(),
         };
 
@@ -339,6 +340,9 @@ impl<'a> Resolver<'a> {
         node_names.finish(&t);
         self.direct_connect(raw, &mut t, &node_names);
         self.vpn(raw, &mut t, &node_names);
+
+        // BGP over them: sessions, best paths, the routes learned
+        crate::bgp::install(&mut t);
 
         // office routers' next hops must be on their LANs
         self.check_office_routes(raw, &t, &node_names);
