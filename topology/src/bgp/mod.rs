@@ -3,24 +3,26 @@
 //! session's state, each speaker's table and best paths), computed by
 //! [`analyse`]: [`sessions`] (states and timers), [`decision`] (each
 //! side's decision process), [`rib`] (each speaker's table), and
-//! [`install`] (the best paths put into the model's routes); its text
-//! form is [`BgpReport::render`].
+//! [`routes`] (the best paths put into the model's routes by
+//! [`install`]). Its text form is [`BgpReport::render`].
 
 pub mod config;
 pub mod decision;
-pub mod install;
 mod render;
 pub mod report;
 pub mod rib;
+pub mod routes;
 pub mod sessions;
+#[cfg(test)]
+mod tests;
 
 pub use config::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings, Community};
-pub use install::{install, vgw_path};
 pub use report::{
     Advertisement, BgpReport, BgpRoute, BgpSession, BgpSpeaker, RouteSource, SessionKind,
     SessionState, Side,
 };
 pub use rib::{analyse, describe};
+pub use routes::{install, vgw_path};
 
 use std::net::Ipv4Addr;
 

@@ -651,12 +651,12 @@ impl NodeNames {
 
 /// Small files for the unit tests of the resolver's parts.
 #[cfg(test)]
-mod fixture {
+pub(crate) mod fixture {
     use super::*;
 
     /// An office (LAN `lan`, gateway `gw`, host `pc`) and a two-zone VPC
     /// with a VGW and subnets `app-a` and `app-c`.
-    pub(super) const BASE: &str = r#"name = "unit"
+    pub(crate) const BASE: &str = r#"name = "unit"
 
 [[site]]
 name = "office"

@@ -29,8 +29,12 @@ fn over_a_tunnel(r: &OfficeRoute) -> bool {
     matches!(r.next_hop, NextHop::Vif(_) | NextHop::Vpn)
 }
 
-/// Analyses `t` and puts the result into it (again, when called twice:
-/// what an earlier call installed is replaced).
+/// Analyses `t` and puts the result into it: the VIFs' `bgp_up` and
+/// `down_reason`, the office nodes' routes over a VIF or the VPN (and
+/// their routing tables, once built), the VGW's table and
+/// [`Topology::bgp`]. Called again after a change, it replaces what the
+/// last call installed. The VPC route tables' propagated routes are the
+/// resolver's, made once from [`Topology::vgw_routes`].
 pub fn install(t: &mut Topology) {
     let report = analyse(t);
     for v in &mut t.vifs {
