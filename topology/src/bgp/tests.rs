@@ -495,3 +495,47 @@ fn sessions_report_timers_bfd_and_why_they_are_idle() {
         (addr("169.254.10.2"), addr("169.254.10.1"))
     );
 }
+
+#[test]
+fn the_text_form_shows_idle_sessions_bfd_and_empty_tables() {
+    let many: Vec<String> = (0..101).map(|i| format!("172.16.{i}.0/24")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut t = load(&format!(
+        "{}{}",
+        vif(1, "gw", &many),
+        vif(2, "gw2", &["192.168.1.0/24"])
+    ));
+    t.vifs[1].bgp.bfd = Some(Bfd {
+        interval: std::time::Duration::from_millis(500),
+        multiplier: 4,
+    });
+    t.vifs[1].advertised[0].communities = vec![Community::AWS_HIGH, Community(65010, 1)];
+    let text = analyse(&t).render();
+    for line in [
+        "  dx-vif-1 (direct connect): Idle (prefix limit: 101 > 100)\n",
+        "  dx-vif-2 (direct connect): Established\n",
+        "    gw2 AS 65010 169.254.102.1 <-> AS 64512 169.254.102.2\n",
+        "    hold 90 s, keepalive 30 s, BFD detection 2000 ms\n",
+        "\ngw (office, AS 65010):\n  received: nothing\n  advertises: nothing\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    let best = text
+        .lines()
+        .find(|l| l.contains("*> 192.168.1.0/24"))
+        .unwrap_or_else(|| panic!("no best line:\n{text}"));
+    assert!(
+        best.contains(" 300 ") && best.contains("7224:7300 65010:1"),
+        "{best}"
+    );
+    let described = t
+        .bgp()
+        .candidates("vgw", "192.168.1.0/24".parse().expect("a prefix"))
+        .first()
+        .map(|r| describe(r));
+    assert_eq!(
+        described.as_deref(),
+        Some("bgp from AS 65010 over dx-vif-2, local-pref 200, AS path 65010"),
+        "the model's report is the one computed when loading"
+    );
+}

@@ -519,8 +519,8 @@ impl Resolver<'_> {
     }
 
     /// The VGW's best routes (learned over the VIFs and the VPN, chosen by
-    /// [`crate::bgp`]) and their propagation into the route tables that ask for it, up to
-    /// [`MAX_VIF_PREFIXES`].
+    /// [`crate::bgp`]) and their propagation into the route tables that
+    /// ask for it, up to [`MAX_VIF_PREFIXES`].
     pub(super) fn propagate(&mut self, raw: &RawTopology, t: &mut Topology) {
         // the VGW's best route of each prefix (crate::bgp::install)
         let learned = t.vgw_routes();
