@@ -2,7 +2,7 @@
 //! crates; it holds no network logic of its own.
 //!
 //! One file per command family: `topology_cmd` (`topology check`, `reach`,
-//! `matrix`, `graph`) and `import_cmd` (`topology import-cfn`) over the
+//! `bgp`, `matrix`, `graph`) and `import_cmd` (`topology import-cfn`) over the
 //! `topology` crate; `gateway_cmd` (`gateway`, `status`) and `keys_cmd`
 //! (`genkey`, `pubkey`, `genpsk`) over `gateway`; `sim_cmd` (`sim plan`,
 //! `up`, `down`, `status`, `exec`, `link`, `test`) over `sim`; and `bench/`

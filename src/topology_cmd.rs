@@ -1,4 +1,4 @@
-//! `vifgate topology ...`: check, reach, matrix, graph.
+//! `vifgate topology ...`: check, reach, bgp, matrix, graph.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -6,7 +6,7 @@ use std::process::{Command as Process, ExitCode, Stdio};
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Subcommand, ValueEnum};
-use topology::analysis::{self, Reach, Service, Target, Verdict};
+use topology::analysis::{self, Reach, RouteChoice, Service, Target, Verdict};
 use topology::{Loaded, Topology};
 
 /// Subcommands of `vifgate topology`.
@@ -36,7 +36,20 @@ pub enum TopologyCommand {
         /// Destination port (tcp/udp).
         #[arg(long)]
         port: Option<u16>,
+        /// Also list, at each hop where BGP chose the route (the VGW, an
+        /// office node), every candidate and the step each loser lost on.
+        #[arg(long)]
+        explain_routes: bool,
         /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// BGP: each session's state and timers, and per side the received
+    /// routes with the best path and what it advertises (`show ip bgp`).
+    Bgp {
+        /// Topology file (TOML).
+        file: PathBuf,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -122,6 +135,7 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             to,
             proto,
             port,
+            explain_routes,
             json,
         } => {
             let Some(l) = load(&file) else {
@@ -135,10 +149,34 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             };
             let service = Service::new(&proto, port).map_err(anyhow::Error::msg)?;
             let r = analysis::reach(t, from_id, target, service);
+            let choices = if explain_routes {
+                analysis::route_choices(t, &r)
+            } else {
+                Vec::new()
+            };
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                let mut v = serde_json::to_value(&r)?;
+                if explain_routes {
+                    v["route_choices"] = serde_json::to_value(&choices)?;
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", render_reach(&r));
+                if explain_routes {
+                    print!("{}", render_route_choices(&choices));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TopologyCommand::Bgp { file, json } => {
+            let Some(l) = load(&file) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let report = topology::bgp::analyse(&l.topology);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -277,6 +315,31 @@ pub fn render_reach(r: &Reach) -> String {
             }
             for s in &h.steps {
                 let _ = writeln!(o, "      {s}");
+            }
+        }
+    }
+    o
+}
+
+/// The human form of the BGP choices behind a trace.
+pub fn render_route_choices(choices: &[RouteChoice]) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    if choices.is_empty() {
+        let _ = writeln!(o, "\nroutes considered: no BGP choice on this path");
+        return o;
+    }
+    let _ = writeln!(o, "\nroutes considered:");
+    for c in choices {
+        let _ = writeln!(o, "  {} at {} for {}:", c.direction, c.speaker, c.prefix);
+        for r in &c.candidates {
+            let mark = if r.best { "*>" } else { "  " };
+            let _ = write!(o, "    {mark} {}", topology::bgp::describe(r));
+            match &r.lost_on {
+                Some(why) => {
+                    let _ = writeln!(o, ": lost on {why}");
+                }
+                None => o.push('\n'),
             }
         }
     }

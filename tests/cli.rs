@@ -400,3 +400,155 @@ fn sim_plan_of_a_bad_file_shows_the_error_and_plans_nothing() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad lab name"), "{}", stderr(&o));
 }
+
+#[test]
+fn bgp_prints_sessions_and_each_sides_table() {
+    let o = vifgate(&["topology", "bgp", EXAMPLE]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("sessions:\n"), "{out}");
+    assert!(
+        out.contains("  dx-vif (direct connect): Established\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    vifgate-office AS 65010 169.254.100.1 <-> AS 64512 169.254.100.2\n"),
+        "{out}"
+    );
+    assert!(out.contains("    hold 90 s, keepalive 30 s"), "{out}");
+    // AWS's table: the office LAN learned over the VIF, best, the VPN's
+    // route for it below with the step it lost on
+    assert!(out.contains("\nvgw (AWS, AS 64512):\n"), "{out}");
+    let best = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("*> 192.168.10.0/24"))
+        .unwrap_or_else(|| panic!("no best line for 192.168.10.0/24:\n{out}"));
+    assert!(
+        best.contains("169.254.100.1") && best.contains("dx-vif"),
+        "{best}"
+    );
+    assert!(best.trim_end().ends_with("65010"), "{best}");
+    assert!(
+        out.contains("lost on: preference: DX BGP over VPN"),
+        "{out}"
+    );
+    // the office's: the VPC's block from AWS, and what it advertises
+    assert!(
+        out.contains("\nvifgate-office (office, AS 65010):\n"),
+        "{out}"
+    );
+    let office = &out[out.find("\nvifgate-office (office").unwrap_or(0)..];
+    assert!(
+        office
+            .lines()
+            .any(|l| l.trim_start().starts_with("*> 10.0.0.0/16") && l.contains("64512")),
+        "{office}"
+    );
+    assert!(
+        office
+            .lines()
+            .any(|l| l.trim_start().starts_with("192.168.20.0/24") && l.contains("to dx-vif")),
+        "{office}"
+    );
+}
+
+#[test]
+fn bgp_json_is_the_report() {
+    let o = vifgate(&["topology", "bgp", EXAMPLE, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let dx = &v["sessions"][0];
+    assert_eq!(dx["name"], "dx-vif");
+    assert_eq!(dx["kind"], "direct_connect");
+    assert_eq!(dx["state"], "Established");
+    assert_eq!(dx["hold_time"], 90);
+    assert_eq!(dx["office_asn"], 65010);
+    let vgw = &v["speakers"][0];
+    assert_eq!(
+        (vgw["name"].as_str(), vgw["side"].as_str()),
+        (Some("vgw"), Some("aws"))
+    );
+    let received = vgw["received"].as_array().expect("received");
+    let best = received
+        .iter()
+        .find(|r| r["prefix"] == "192.168.10.0/24" && r["best"] == true)
+        .expect("a best route for the staff LAN");
+    assert_eq!(best["session"], "dx-vif");
+    assert_eq!(best["source"], "direct_connect_bgp");
+    assert_eq!(best["as_path"], serde_json::json!([65010]));
+    assert_eq!(best["local_pref"], 200);
+    assert!(received
+        .iter()
+        .any(|r| r["session"] == "vpn-backup" && r["best"] == false && r["lost_on"].is_string()));
+    // and it reads back as the library's type
+    let back: topology::bgp::BgpReport = serde_json::from_slice(&o.stdout).expect("a BgpReport");
+    assert_eq!(
+        back.sessions.len(),
+        v["sessions"].as_array().map_or(0, Vec::len)
+    );
+}
+
+#[test]
+fn bgp_of_a_bad_file_reports_it_like_check() {
+    let o = vifgate(&["topology", "bgp", "tests/bad/unknown_sg.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let expected = std::fs::read_to_string("tests/bad/unknown_sg.expected").expect("expected file");
+    assert!(stderr(&o).contains(expected.trim()), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+}
+
+#[test]
+fn reach_explain_routes_lists_the_losers() {
+    let args = [
+        "topology",
+        "reach",
+        EXAMPLE,
+        "--from",
+        "office-pc",
+        "--to",
+        "bastion",
+        "--port",
+        "22",
+    ];
+    let o = vifgate(&args);
+    assert!(o.status.success());
+    let plain = stdout(&o);
+    // the trace names the BGP route at the VGW without being asked
+    assert!(
+        plain.contains("in vgw (bgp from AS 65010 over dx-vif, local-pref 200, AS path 65010)"),
+        "{plain}"
+    );
+    assert!(!plain.contains("routes considered"), "{plain}");
+    let o = vifgate(&[&args[..], &["--explain-routes"]].concat());
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.starts_with(&plain), "{out}");
+    assert!(out.contains("\nroutes considered:\n"), "{out}");
+    assert!(
+        out.contains("  reply at vgw for 192.168.10.0/24:\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    *> bgp from AS 65010 over dx-vif, local-pref 200, AS path 65010\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(": lost on preference: DX BGP over VPN"),
+        "{out}"
+    );
+    // in JSON too, only when asked
+    let v = json(&vifgate(&[&args[..], &["--json"]].concat()));
+    assert!(v.get("route_choices").is_none(), "{v}");
+    let v = json(&vifgate(
+        &[&args[..], &["--json", "--explain-routes"]].concat(),
+    ));
+    let choices = v["route_choices"].as_array().expect("route_choices");
+    let at_vgw = choices
+        .iter()
+        .find(|c| c["speaker"] == "vgw")
+        .expect("the VGW's choice");
+    assert_eq!(at_vgw["direction"], "reply");
+    assert_eq!(at_vgw["prefix"], "192.168.10.0/24");
+    assert_eq!(at_vgw["candidates"][0]["best"], true);
+    assert!(at_vgw["candidates"][1]["lost_on"].is_string(), "{at_vgw}");
+}

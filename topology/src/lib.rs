@@ -19,7 +19,9 @@
 //!    CloudFormation template evaluated and mapped to the same TOML.
 //! 3. **Semantics and analysis.** [`traffic`] (what a rule matches),
 //!    [`security_group`], [`nacl`] and [`route_table`] are the reference
-//!    evaluators of AWS's behaviour; [`analysis`] walks flows through them
+//!    evaluators of AWS's behaviour; [`bgp`] predicts the BGP sessions and
+//!    each side's best paths, which the VGW's and the office's routes come
+//!    from; [`analysis`] walks flows through them
 //!    (`reach` with its trace, the `matrix`, `[[expect]]`, shadowed rules);
 //!    [`graph`] draws the model. [`synth`] generates large topologies for
 //!    benchmarks and tests.

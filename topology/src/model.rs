@@ -67,9 +67,11 @@ pub struct Topology {
     pub(crate) sg_members: Vec<Vec<Ipv4Addr>>,
     /// Index: security-group rules bucketed by protocol and port.
     pub(crate) sg_index: crate::security_group::SgIndex,
-    /// Index: the VGW's learned routes toward the office (DX before VPN on
-    /// equal prefixes, the first VIF before later ones).
+    /// Index: the VGW's best route toward each office prefix, from
+    /// [`crate::bgp::analyse`].
     pub(crate) vgw_table: Lpm<VgwPath>,
+    /// The BGP analysis the VGW's and the office nodes' routes come from.
+    pub(crate) bgp: crate::bgp::BgpReport,
     /// Index: routing table of each office router/host.
     pub(crate) office_ribs: HashMap<NodeId, OfficeRib>,
 }
@@ -580,20 +582,23 @@ impl Topology {
         self.vgw_table.lookup(dst).map(|(p, path)| (p, *path))
     }
 
-    /// The prefixes the VGW has learned, with where from (DX first).
+    /// The prefixes the VGW has a best route to, each once, with the link
+    /// it takes (what propagates into the VPC's route tables).
     pub fn vgw_routes(&self) -> Vec<(Ipv4Net, VgwPath)> {
-        let mut out = Vec::new();
-        for (i, v) in self.vifs.iter().enumerate() {
-            if v.bgp_up {
-                out.extend(v.advertised_prefixes.iter().map(|p| (*p, VgwPath::Vif(i))));
-            }
-        }
-        if let Some(vpn) = &self.vpn {
-            if vpn.up {
-                out.extend(vpn.prefixes.iter().map(|p| (*p, VgwPath::Vpn)));
-            }
-        }
-        out
+        self.bgp
+            .speakers
+            .iter()
+            .filter(|s| s.side == crate::bgp::Side::Aws)
+            .flat_map(|s| s.received.iter().filter(|r| r.best))
+            .filter_map(|r| Some((r.prefix, crate::bgp::vgw_path(self, r)?)))
+            .collect()
+    }
+
+    /// The BGP analysis the VGW's and the office nodes' routes come from:
+    /// sessions, each speaker's table and best paths (computed when the
+    /// file is resolved; [`crate::bgp::analyse`] computes it afresh).
+    pub fn bgp(&self) -> &crate::bgp::BgpReport {
+        &self.bgp
     }
 }
 

@@ -1,9 +1,11 @@
-//! Static analysis: reachability with a hop-by-hop trace, the host × host
-//! matrix, `[[expect]]` checks and shadowed rules.
+//! Static analysis: reachability with a hop-by-hop trace (and the BGP
+//! choices behind it), the host × host matrix, `[[expect]]` checks and
+//! shadowed rules.
 
 mod expect;
 mod matrix;
 mod reach;
+mod route_choices;
 mod shadow;
 mod trace;
 
@@ -13,6 +15,7 @@ use std::net::Ipv4Addr;
 pub use expect::{check_expectations, ExpectationResult};
 pub use matrix::{matrix, Matrix, MatrixCell};
 pub use reach::{reach, Path, Reach};
+pub use route_choices::{route_choices, RouteChoice};
 pub use shadow::{shadowed_rules, ShadowedRule};
 pub use trace::{Hop, Step};
 

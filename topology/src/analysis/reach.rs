@@ -876,7 +876,7 @@ impl<R: Recorder> Walker<'_, R> {
                     prefix: prefix.to_string(),
                     target: vif.name.clone(),
                     origin: crate::route_table::RouteOrigin::Propagated,
-                    source: Some(format!("bgp from AS {}", vif.customer_asn)),
+                    source: vgw_route_source(t, &vgw.name, prefix),
                 });
                 self.rec.hop(&vif.name, || None);
                 self.rec.step(|| Step::Link {
@@ -908,11 +908,7 @@ impl<R: Recorder> Walker<'_, R> {
                     prefix: prefix.to_string(),
                     target: vpn.name.clone(),
                     origin: crate::route_table::RouteOrigin::Propagated,
-                    source: Some(if vpn.bgp {
-                        "vpn bgp".into()
-                    } else {
-                        "vpn static".into()
-                    }),
+                    source: vgw_route_source(t, &vgw.name, prefix),
                 });
                 self.rec.hop(&vpn.name, || None);
                 self.rec.step(|| Step::Link {
@@ -1193,6 +1189,16 @@ impl<R: Recorder> Walker<'_, R> {
             })),
         }
     }
+}
+
+/// How the VGW's trace names the route that decided: the BGP route (or
+/// VPN static route) that is best for `prefix`.
+fn vgw_route_source(t: &Topology, vgw: &str, prefix: ipnet::Ipv4Net) -> Option<String> {
+    t.bgp()
+        .candidates(vgw, prefix)
+        .into_iter()
+        .find(|r| r.best)
+        .map(crate::bgp::describe)
 }
 
 fn iface_label(t: &Topology, node: NodeId, iface: usize) -> String {

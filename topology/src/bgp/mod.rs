@@ -1,15 +1,28 @@
 //! BGP between the office and AWS: what the file configures
 //! ([`config`]), and what the sessions do with it ([`report`]: each
-//! session's state, each speaker's table and best paths).
+//! session's state, each speaker's table and best paths), computed by
+//! [`analyse`]: [`sessions`] (states and timers), [`decision`] (each
+//! side's decision process), [`rib`] (each speaker's table), and
+//! [`routes`] (the best paths put into the model's routes by
+//! [`install`]). Its text form is [`BgpReport::render`].
 
 pub mod config;
+pub mod decision;
+mod render;
 pub mod report;
+pub mod rib;
+pub mod routes;
+pub mod sessions;
+#[cfg(test)]
+mod tests;
 
 pub use config::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings, Community};
 pub use report::{
     Advertisement, BgpReport, BgpRoute, BgpSession, BgpSpeaker, RouteSource, SessionKind,
     SessionState, Side,
 };
+pub use rib::{analyse, describe};
+pub use routes::{install, vgw_path};
 
 use std::net::Ipv4Addr;
 

@@ -85,16 +85,6 @@ impl Resolver<'_> {
             ip: cust.addr(),
             public_ip: None,
         });
-        if let Some(vpc) = &t.vpc {
-            if bgp_up {
-                t.nodes[router].routes.push(OfficeRoute {
-                    prefix: vpc.cidr,
-                    next_hop: NextHop::Vif(id),
-                    origin: RouteOrigin::Propagated,
-                    source: format!("bgp from AS {amazon_asn} over {}", v.name.get_ref()),
-                });
-            }
-        }
         t.vifs.push(Vif {
             name: v.name.get_ref().clone(),
             vlan: vlan as u16,
@@ -515,18 +505,6 @@ impl Resolver<'_> {
             ip,
             public_ip: None,
         });
-        if let (Some(vpc), true) = (&t.vpc, up) {
-            t.nodes[router].routes.push(OfficeRoute {
-                prefix: vpc.cidr,
-                next_hop: NextHop::Vpn,
-                origin: RouteOrigin::Propagated,
-                source: format!(
-                    "{} over VPN {}",
-                    if bgp { "bgp" } else { "static" },
-                    v.name.get_ref()
-                ),
-            });
-        }
         t.vpn = Some(Vpn {
             name: v.name.get_ref().clone(),
             customer_gateway: router,
@@ -543,17 +521,12 @@ impl Resolver<'_> {
         });
     }
 
-    /// The VGW's routes (learned over the VIFs and the VPN) and their
-    /// propagation into the route tables that ask for it, up to
-    /// [`MAX_VIF_PREFIXES`].
+    /// The VGW's best routes (learned over the VIFs and the VPN, chosen by
+    /// [`crate::bgp`]) and their propagation into the route tables that
+    /// ask for it, up to [`MAX_VIF_PREFIXES`].
     pub(super) fn propagate(&mut self, raw: &RawTopology, t: &mut Topology) {
+        // the VGW's best route of each prefix (crate::bgp::install)
         let learned = t.vgw_routes();
-        // DX before VPN on equal prefixes, and the first VIF in the file
-        // before later ones (as the office side prefers): insert in reverse
-        // order of preference, each overwriting the last
-        for (p, path) in learned.iter().rev() {
-            t.vgw_table.insert(*p, *path);
-        }
         let Some(vpc) = &t.vpc else { return };
         let mut distinct: Vec<Ipv4Net> = learned.iter().map(|(p, _)| *p).collect();
         distinct.sort_unstable();

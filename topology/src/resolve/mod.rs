@@ -275,6 +275,7 @@ impl<'a> Resolver<'a> {
             sg_members: vec![],
             sg_index: Default::default(),
             vgw_table: Default::default(),
+            bgp: Default::default(),
             office_ribs: HashMap::new(),
         };
 
@@ -344,6 +345,9 @@ impl<'a> Resolver<'a> {
         node_names.finish(&t);
         self.direct_connect(raw, &mut t, &node_names);
         self.vpn(raw, &mut t, &node_names);
+
+        // BGP over them: sessions, best paths, the routes learned
+        crate::bgp::install(&mut t);
 
         // office routers' next hops must be on their LANs
         self.check_office_routes(raw, &t, &node_names);
@@ -652,12 +656,12 @@ impl NodeNames {
 
 /// Small files for the unit tests of the resolver's parts.
 #[cfg(test)]
-mod fixture {
+pub(crate) mod fixture {
     use super::*;
 
     /// An office (LAN `lan`, gateway `gw`, host `pc`) and a two-zone VPC
     /// with a VGW and subnets `app-a` and `app-c`.
-    pub(super) const BASE: &str = r#"name = "unit"
+    pub(crate) const BASE: &str = r#"name = "unit"
 
 [[site]]
 name = "office"
