@@ -454,6 +454,27 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_bgp_example_follows_table_100() {
+        let docs = include_str!("../../docs/gateway.md");
+        let example = docs
+            .split("```toml\n")
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.contains("[bgp]") && b.contains("[interface]"))
+            .expect("docs/gateway.md has a configuration with [bgp]");
+        let c = match crate::config::parse("office.toml", example.to_string()) {
+            Ok(c) => c,
+            Err(d) => panic!("{d}\n{example}"),
+        };
+        assert_eq!(c.bgp.map(|b| b.kernel_table), Some(100));
+        assert!(c.routes.is_empty(), "the routes come from table 100");
+        assert_eq!(
+            c.peers[0].endpoint,
+            Some("169.254.100.2:51820".parse().unwrap()),
+            "the BGP neighbour, the routes' next hop"
+        );
+    }
+
+    #[test]
     fn refuses_what_is_not_the_format() {
         let bad =
             "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[impair]\ndelay = \"soon\"\n";

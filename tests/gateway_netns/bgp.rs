@@ -268,8 +268,13 @@ fn birdc(lab: &Lab, ns: &str, socket: &Path, args: &[&str]) -> String {
     common::text(&lab.exec(ns, &all))
 }
 
-/// BGP timers short enough for a test: connect at once, retry soon.
-const BGP_TIMERS: &str = "connect delay time 1; connect retry time 2; error wait time 1, 4;";
+/// BGP timers short enough for a test (connect at once, retry soon), and
+/// BFD on, as in the documented example.
+const BGP_TIMERS: &str =
+    "connect delay time 1; connect retry time 2; error wait time 1, 4; bfd on;";
+
+/// BFD on the link at AWS's minimum, 300 ms x 3.
+const BFD: &str = r#"protocol bfd { interface "*" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }"#;
 
 #[test]
 fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
@@ -318,7 +323,7 @@ fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
     start_gateway(&mut lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
 
     // the office's BIRD: a session to the VPC side over the link (TTL 1,
-    // MD5), its routes into kernel table 100, which the gateway follows
+    // MD5, BFD), its routes into kernel table 100, which the gateway follows
     let (office_conf, office_ctl) = bird_config(
         &lab,
         "bird-office",
@@ -326,6 +331,7 @@ fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
             r#"log stderr all;
 router id 172.30.0.1;
 protocol device {{ }}
+{BFD}
 protocol kernel k100 {{
     kernel table 100;
     ipv4 {{ import none; export all; }};
@@ -349,6 +355,7 @@ protocol bgp aws {{
             r#"log stderr all;
 router id 172.30.0.2;
 protocol device {{ }}
+{BFD}
 protocol static origin {{
     ipv4;
     route 10.9.0.0/24 via 10.0.10.10;
@@ -386,6 +393,15 @@ protocol bgp office {{
         "BIRD started: the learned route reached the gateway after {:?}",
         t0.elapsed()
     );
+    let bfd_up = lab.wait_for(Duration::from_secs(5), || {
+        let bfd = birdc(&lab, "gw1", &office_ctl, &["show", "bfd", "sessions"]);
+        bfd.contains("172.30.0.2") && bfd.contains(" Up ")
+    });
+    assert!(
+        bfd_up,
+        "{}",
+        birdc(&lab, "gw1", &office_ctl, &["show", "bfd", "sessions"])
+    );
     assert!(
         lab.wait_for(Duration::from_secs(10), || lab.ping("lan1", FAR_HOST, 1)),
         "{}",
@@ -404,4 +420,29 @@ protocol bgp office {{
     lab.kill("bird-aws");
     let took = wait_for_routes(&lab, &[], "far BIRD stopped");
     eprintln!("far BIRD killed: the route gone from the gateway after {took:?}");
+}
+
+#[test]
+fn the_documented_bird_conf_parses() {
+    if !need_tool("bird") {
+        return;
+    }
+    let docs = include_str!("../../docs/gateway.md");
+    let conf = docs
+        .split("`/etc/bird/bird.conf`:\n\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/gateway.md has a bird.conf");
+    assert!(conf.contains("kernel table 100;"), "{conf}");
+    let dir = std::env::temp_dir().join(format!("vifgate-bird-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("bird.conf");
+    std::fs::write(&path, conf).expect("bird.conf");
+    // -p: parse the configuration and exit
+    let o = std::process::Command::new("bird")
+        .args(["-p", "-c", path.to_str().expect("utf-8")])
+        .output()
+        .expect("bird");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.status.success(), "{}\n{conf}", common::text(&o));
 }
