@@ -43,13 +43,18 @@ fn far_prefix(lab: &Lab) {
     lab.route("gw2", &["10.9.0.0/24", "via", "10.0.10.10"]);
 }
 
-/// `ip route ARGS... table 100` in gw1.
-fn table_100(lab: &Lab, args: &[&str]) {
+/// `ip route ARGS... table TABLE` in gw1.
+fn in_table(lab: &Lab, table: &str, args: &[&str]) {
     let ns = lab.ns("gw1");
     let mut all = vec!["ip", "-n", &ns, "route"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["table", "100"]);
+    all.extend_from_slice(&["table", table]);
     sh(&all);
+}
+
+/// `ip route ARGS... table 100` in gw1.
+fn table_100(lab: &Lab, args: &[&str]) {
+    in_table(lab, "100", args);
 }
 
 /// The BGP routes gw1's status shows: (prefix, next hop, peer or "-").
@@ -137,7 +142,8 @@ fn the_gateway_follows_routes_added_replaced_and_deleted_in_its_kernel_table() {
             },
         ],
         &[],
-        "[bgp]\nkernel_table = 100\n",
+        // as nobody: following the table needs no privilege
+        "[bgp]\nkernel_table = 100\n[process]\nuser = \"nobody\"\n",
     );
     let office = [PeerSpec {
         name: "office",
@@ -223,10 +229,25 @@ fn the_gateway_follows_routes_added_replaced_and_deleted_in_its_kernel_table() {
             > dropped
     );
 
+    // a reload that names another table: that one is followed
+    in_table(&lab, "101", &["add", "10.7.0.0/24", "via", "172.30.0.2"]);
+    table_100(&lab, &["add", "10.9.0.0/24", "via", "172.30.0.2"]);
+    let text = std::fs::read_to_string(&gw1).expect("config");
+    std::fs::write(
+        &gw1,
+        text.replace("kernel_table = 100", "kernel_table = 101"),
+    )
+    .expect("config");
+    reload(&lab, "gw1", 1);
+    wait_for_routes(
+        &lab,
+        &[route("10.7.0.0/24", "172.30.0.2", "dx")],
+        "table 101",
+    );
+    assert_eq!(status(&lab, "gw1")["bgp"]["kernel_table"], 101);
+
     // the kernel removes the routes through a link that goes down without
     // a notification per route: the gateway dumps the table again
-    table_100(&lab, &["add", "10.9.0.0/24", "via", "172.30.0.2"]);
-    wait_for_routes(&lab, &[route("10.9.0.0/24", "172.30.0.2", "dx")], "again");
     let wan1 = device_of(&lab, "gw1", "172.30.0.1");
     let gw1_ns = lab.ns("gw1");
     sh(&["ip", "-n", &gw1_ns, "link", "set", &wan1, "down"]);
