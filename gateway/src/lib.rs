@@ -30,7 +30,9 @@
 //! - **The shell (I/O).** [`shell`] runs the router on a tokio runtime: the
 //!   TUN device (with offloads), the UDP socket ([`udp_gso`] batches sends
 //!   and receives), a timerfd for precise release times, signals (SIGHUP
-//!   reloads) and the status socket. [`impair`] delays and drops the
+//!   reloads), the status socket and, with `[bgp]`, a task that follows
+//!   the kernel routing table the box's BGP daemon writes (rtnetlink).
+//!   [`impair`] delays and drops the
 //!   tunnel's datagrams on kernels without netem. [`privileges`] gives up
 //!   root and every capability once the device and the sockets are open
 //!   (`[process] user`).
