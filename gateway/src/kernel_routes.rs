@@ -10,6 +10,11 @@
 //! mirror but routes nothing; it is shown (and logged once per next hop),
 //! and used as soon as a reload brings a peer that owns its next hop.
 //!
+//! A route is named by its prefix and metric, as BGP daemons write them
+//! (one route per prefix, several next hops as one multipath route). Two
+//! routes of one prefix and metric that differ otherwise (`ip route append`,
+//! another TOS) are one here: the last one the kernel reported.
+//!
 //! The routes come out as [`RouteSource::Bgp`] with the kernel metric as
 //! their priority, so that on an equal prefix a static route wins, then the
 //! lower metric; the routing table's liveness applies to them as to static
