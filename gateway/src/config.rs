@@ -35,6 +35,7 @@ struct RawConfig {
     peer: Vec<RawPeer>,
     #[serde(default)]
     route: Vec<RawRoute>,
+    bgp: Option<RawBgp>,
     policy: Option<RawPolicy>,
     conntrack: Option<RawConntrack>,
     liveness: Option<RawLiveness>,
@@ -71,6 +72,12 @@ struct RawRoute {
     prefix: Str,
     peer: Str,
     priority: Option<Int>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBgp {
+    kernel_table: Int,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +206,15 @@ impl crate::classifier::Members for PolicyMembers {
     }
 }
 
+/// `[bgp]`: the gateway follows a kernel routing table that the box's BGP
+/// daemon writes, and routes its prefixes as [`RouteSource::Bgp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BgpConfig {
+    /// The table's number: 1 to 252 or above 255 (not `unspec`, `default`,
+    /// `main` or `local`).
+    pub kernel_table: u32,
+}
+
 /// Connection tracking settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConntrackConfig {
@@ -221,6 +237,8 @@ pub struct GatewayConfig {
     pub peers: Vec<PeerConfig>,
     /// Routes, peers by index.
     pub routes: Vec<Route>,
+    /// The kernel routing table followed for BGP routes (`[bgp]`), if any.
+    pub bgp: Option<BgpConfig>,
     /// ACL policy.
     pub policy: PolicyConfig,
     /// Connection tracking.
@@ -465,6 +483,8 @@ impl Checker<'_> {
             }
         }
 
+        let bgp = raw.bgp.as_ref().and_then(|b| self.bgp(b));
+
         let policy = match raw.policy {
             None => PolicyConfig {
                 origin: "none: no filtering".into(),
@@ -510,6 +530,7 @@ impl Checker<'_> {
             interface,
             peers,
             routes,
+            bgp,
             policy,
             conntrack: ConntrackConfig {
                 max_flows,
@@ -521,6 +542,34 @@ impl Checker<'_> {
             impair,
             run_as,
             warnings: Diagnostics::default(),
+        })
+    }
+
+    /// `[bgp]`: a table of the box's own, not one the kernel reserves:
+    /// those hold the box's own routes (connected networks, its default
+    /// route, local addresses), which are no BGP routes of the gateway.
+    fn bgp(&mut self, b: &RawBgp) -> Option<BgpConfig> {
+        let t = &b.kernel_table;
+        let reserved = match *t.get_ref() {
+            0 => Some("0 is no table: the kernel reads it as `unspec`, every table"),
+            253 => Some("253 is the kernel's `default` table"),
+            254 => Some("254 is `main`, the box's own routing table: its connected networks and default route would become BGP routes"),
+            255 => Some("255 is `local`, the kernel's table of the box's own addresses"),
+            _ => None,
+        };
+        if let Some(why) = reserved {
+            let d = self.error(t.span(), format!("kernel_table {why}"));
+            d.expected = Some(
+                "a table of its own that only the BGP daemon writes: 1 to 252, or above 255".into(),
+            );
+            d.hint = Some(
+                "kernel_table = 100, with `kernel table 100` in BIRD's kernel protocol".into(),
+            );
+            return None;
+        }
+        let n = self.int_in(t, 1, i64::from(u32::MAX), "kernel_table")?;
+        Some(BgpConfig {
+            kernel_table: n as u32,
         })
     }
 
@@ -867,6 +916,62 @@ mod tests {
         assert_eq!(
             headlines(&base("[policy]\nsecurity_groups = [\"edge\"]\n")),
             ["gw.toml:9:20: error: unknown security group `edge`"]
+        );
+    }
+
+    #[test]
+    fn bgp_names_a_kernel_table_of_its_own() {
+        assert!(parse("gw.toml", base("")).unwrap().bgp.is_none());
+        let c = parse("gw.toml", base("[bgp]\nkernel_table = 100\n")).unwrap();
+        assert_eq!(c.bgp, Some(BgpConfig { kernel_table: 100 }));
+        let c = parse("gw.toml", base("[bgp]\nkernel_table = 1000\n")).unwrap();
+        assert_eq!(c.bgp.map(|b| b.kernel_table), Some(1000));
+        let one = |rest: &str| headlines(&base(&format!("[bgp]\n{rest}\n")));
+        assert_eq!(
+            one("kernel_table = 0"),
+            ["gw.toml:9:16: error: kernel_table 0 is no table: the kernel reads it as `unspec`, every table"]
+        );
+        assert_eq!(
+            one("kernel_table = 253"),
+            ["gw.toml:9:16: error: kernel_table 253 is the kernel's `default` table"]
+        );
+        assert_eq!(
+            one("kernel_table = 254"),
+            ["gw.toml:9:16: error: kernel_table 254 is `main`, the box's own routing table: its connected networks and default route would become BGP routes"]
+        );
+        assert_eq!(
+            one("kernel_table = 255"),
+            ["gw.toml:9:16: error: kernel_table 255 is `local`, the kernel's table of the box's own addresses"]
+        );
+        assert_eq!(
+            one("kernel_table = -1"),
+            ["gw.toml:9:16: error: kernel_table -1 is out of range"]
+        );
+        assert_eq!(
+            one("kernel_table = 4294967296"),
+            ["gw.toml:9:16: error: kernel_table 4294967296 is out of range"]
+        );
+        let all = parse("gw.toml", base("[bgp]\nkernel_table = 254\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            all.contains(
+                "hint: kernel_table = 100, with `kernel table 100` in BIRD's kernel protocol"
+            ),
+            "{all}"
+        );
+        let h = one("");
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].starts_with(
+                "gw.toml:8:1: error: invalid gateway config: missing field `kernel_table`"
+            ),
+            "{h:?}"
+        );
+        let h = one("table = 100");
+        assert!(
+            h[0].starts_with("gw.toml:9:1: error: invalid gateway config: unknown field `table`"),
+            "{h:?}"
         );
     }
 

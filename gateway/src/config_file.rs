@@ -28,6 +28,9 @@ pub struct GatewayConfigFile {
     /// `[[route]]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<RouteFile>,
+    /// `[bgp]`: the kernel routing table the gateway follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpFile>,
     /// `[liveness]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<LivenessFile>,
@@ -113,6 +116,15 @@ pub struct RouteFile {
     /// Lower wins among live peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
+}
+
+/// `[bgp]`: routes learned by the box's BGP daemon, read from the kernel
+/// routing table it writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpFile {
+    /// The kernel routing table's number (BIRD's `kernel table N`).
+    pub kernel_table: u32,
 }
 
 /// `[liveness]`.
@@ -347,6 +359,7 @@ mod tests {
                 peer: "aws \"east\" \\ 1".into(),
                 priority: Some(10),
             }],
+            bgp: Some(BgpFile { kernel_table: 100 }),
             liveness: Some(LivenessFile {
                 dead_after: Some(3),
             }),
@@ -383,6 +396,7 @@ mod tests {
         );
         assert!(text.contains("delay = \"250us\""), "{text}");
         assert!(text.contains("loss = \"0.5%\""), "{text}");
+        assert!(text.contains("[bgp]\nkernel_table = 100\n"), "{text}");
         let back: GatewayConfigFile = toml::from_str(&text).unwrap();
         assert_eq!(back, f);
     }
@@ -396,6 +410,7 @@ mod tests {
         };
         assert_eq!(c.peers[0].name, "aws \"east\" \\ 1", "escaped, read back");
         assert_eq!(c.routes[0].peer, 0);
+        assert_eq!(c.bgp.map(|b| b.kernel_table), Some(100));
         assert_eq!(c.dead_after, Duration::from_secs(3));
         assert_eq!(c.conntrack.max_flows, 1000);
         let i = c.impair.expect("[impair]");
@@ -436,6 +451,27 @@ mod tests {
             let back: GatewayConfigFile = toml::from_str(&f.to_toml("").unwrap()).unwrap();
             assert_eq!(back, f);
         }
+    }
+
+    #[test]
+    fn the_documented_bgp_example_follows_table_100() {
+        let docs = include_str!("../../docs/gateway.md");
+        let example = docs
+            .split("```toml\n")
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.contains("[bgp]") && b.contains("[interface]"))
+            .expect("docs/gateway.md has a configuration with [bgp]");
+        let c = match crate::config::parse("office.toml", example.to_string()) {
+            Ok(c) => c,
+            Err(d) => panic!("{d}\n{example}"),
+        };
+        assert_eq!(c.bgp.map(|b| b.kernel_table), Some(100));
+        assert!(c.routes.is_empty(), "the routes come from table 100");
+        assert_eq!(
+            c.peers[0].endpoint,
+            Some("169.254.100.2:51820".parse().unwrap()),
+            "the BGP neighbour, the routes' next hop"
+        );
     }
 
     #[test]

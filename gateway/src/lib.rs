@@ -13,7 +13,9 @@
 //!   `poll_timeout()` drive its timers. It is a pipeline over small parts:
 //!   [`packet`] (IPv4/TCP/UDP/ICMP parsed once, with smoltcp's wire views;
 //!   ICMP errors and MSS clamping built), [`routing`] (longest prefix,
-//!   priorities, liveness and failover), [`classifier`] (security groups and
+//!   priorities, liveness and failover; the BGP routes come from
+//!   [`kernel_routes`], the mirror of the kernel table that the box's BGP
+//!   daemon writes), [`classifier`] (security groups and
 //!   a network ACL compiled to flat tables, property-tested against
 //!   `topology`'s reference evaluators), [`conntrack`] (what makes security
 //!   groups stateful), [`token_bucket`] (the ICMP error rate limit) and
@@ -28,7 +30,9 @@
 //! - **The shell (I/O).** [`shell`] runs the router on a tokio runtime: the
 //!   TUN device (with offloads), the UDP socket ([`udp_gso`] batches sends
 //!   and receives), a timerfd for precise release times, signals (SIGHUP
-//!   reloads) and the status socket. [`impair`] delays and drops the
+//!   reloads), the status socket and, with `[bgp]`, a task that follows
+//!   the kernel routing table the box's BGP daemon writes (rtnetlink).
+//!   [`impair`] delays and drops the
 //!   tunnel's datagrams on kernels without netem. [`privileges`] gives up
 //!   root and every capability once the device and the sockets are open
 //!   (`[process] user`).
@@ -38,6 +42,7 @@ pub mod config;
 pub mod config_file;
 pub mod conntrack;
 pub mod impair;
+pub mod kernel_routes;
 pub mod keys;
 pub mod packet;
 pub mod privileges;

@@ -42,10 +42,14 @@ use topology::security_group::Direction;
 use crate::classifier::{NaclClassifier, RuleRef, SgClassifier};
 use crate::config::{GatewayConfig, PolicyConfig};
 use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
+use crate::kernel_routes::{BgpRoute, BgpRoutes, NextHopOwner, RouteEvent};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
-use crate::routing::{PeerId, RoutingTable};
-use crate::status::{DropCounts, Drops, HandshakeCounts, PeerStatus, RuleHits, RuleKind, Status};
+use crate::routing::{PeerId, Route, RoutingTable};
+use crate::status::{
+    BgpRouteStatus, BgpStatus, DropCounts, Drops, HandshakeCounts, PeerStatus, RuleHits, RuleKind,
+    Status,
+};
 use crate::token_bucket::TokenBucket;
 use handshake_gate::{HandshakeGate, Verdict};
 use topology::route_table::FastMap;
@@ -131,7 +135,18 @@ pub struct Router {
     peers: Vec<Peer>,
     by_key: HashMap<[u8; 32], PeerId>,
     by_index: HashMap<u32, PeerId>,
+    /// Static and BGP routes, for lookups.
     routes: RoutingTable,
+    /// The configuration's routes.
+    static_routes: Vec<Route>,
+    /// The kernel table followed for BGP routes (`[bgp] kernel_table`).
+    bgp_table: Option<u32>,
+    /// Its mirror.
+    bgp: BgpRoutes,
+    /// The mirror's routes mapped to peers (for the status).
+    bgp_routes: Vec<BgpRoute>,
+    /// What each peer owns of the next hops.
+    next_hop_owners: Vec<NextHopOwner>,
     policy: Policy,
     conntrack: ConnTrack,
     gate: HandshakeGate,
@@ -174,6 +189,11 @@ impl Router {
             by_key: HashMap::new(),
             by_index: HashMap::new(),
             routes: RoutingTable::new(config.routes.clone()),
+            static_routes: config.routes.clone(),
+            bgp_table: config.bgp.map(|b| b.kernel_table),
+            bgp: BgpRoutes::new(),
+            bgp_routes: Vec::new(),
+            next_hop_owners: NextHopOwner::of_peers(&config.peers),
             policy: Policy::compile(&config.policy),
             conntrack: conntrack(config),
             gate,
@@ -265,13 +285,46 @@ impl Router {
                 _ => self.add_peer(p, preshared),
             }
         }
-        self.routes = RoutingTable::new(config.routes.clone());
+        self.static_routes = config.routes.clone();
+        self.next_hop_owners = NextHopOwner::of_peers(&config.peers);
+        let table = config.bgp.map(|b| b.kernel_table);
+        if table != self.bgp_table {
+            // another table (or none): its routes come with the shell's dump
+            self.bgp_table = table;
+            self.bgp = BgpRoutes::new();
+        }
+        self.rebuild_routes();
         self.policy = Policy::compile(&config.policy);
         self.conntrack.set_timeouts(timeouts(config));
         self.conntrack.set_when_full(config.conntrack.when_full);
         self.tunnel_mtu = config.interface.mtu;
         self.dead_after = config.dead_after;
         Ok(())
+    }
+
+    /// What the kernel said about the followed table (`[bgp]
+    /// kernel_table`), as the shell read it: the routes are rebuilt once
+    /// for the whole batch. Without `[bgp]` the events are ignored.
+    pub fn handle_route_events(&mut self, events: impl IntoIterator<Item = RouteEvent>) {
+        if self.bgp_table.is_none() {
+            return;
+        }
+        let mut changed = false;
+        for e in events {
+            changed |= self.bgp.apply(e);
+        }
+        if changed {
+            self.rebuild_routes();
+        }
+    }
+
+    /// The routing table anew: the static routes, then the BGP routes
+    /// whose next hop is a peer's.
+    fn rebuild_routes(&mut self) {
+        self.bgp_routes = self.bgp.resolve(&self.next_hop_owners);
+        let mut all = self.static_routes.clone();
+        all.extend(self.bgp_routes.iter().filter_map(BgpRoute::route));
+        self.routes = RoutingTable::new(all);
     }
 
     /// When the timers next want to run.
@@ -627,6 +680,22 @@ impl Router {
             policy: cfg.origin.clone(),
             impair: None,
             reload: None,
+            bgp: self.bgp_table.map(|kernel_table| BgpStatus {
+                kernel_table,
+                routes: self
+                    .bgp_routes
+                    .iter()
+                    .map(|r| BgpRouteStatus {
+                        prefix: r.prefix.to_string(),
+                        next_hop: r.next_hop.to_string(),
+                        metric: r.metric,
+                        peer: r
+                            .peer
+                            .and_then(|p| self.peers.get(p))
+                            .map(|p| p.name.clone()),
+                    })
+                    .collect(),
+            }),
         }
     }
 }
@@ -702,6 +771,7 @@ mod tests {
     use crate::packet::tests::{ipv4, tcp_header};
     use std::net::Ipv4Addr;
 
+    mod bgp;
     mod handshake_flood;
 
     #[derive(Default)]

@@ -21,6 +21,11 @@
 //! offloads off (one packet per read and write), `VIFGATE_NO_GSO=1` the
 //! UDP ones.
 //!
+//! With a `[bgp]` table, a task follows the kernel routing table it names
+//! (`shell/kernel_table.rs`: a dump, then the kernel's route
+//! notifications) and the loop hands what it reads to the router, in
+//! batches; a reload that names another table follows that one.
+//!
 //! With an `[impair]` table, every datagram the router sends goes through
 //! an [`Impairment`] (delay, jitter, loss; docs/gateway.md): lost ones are
 //! not sent, delayed ones are copied into its queue and released into the
@@ -50,7 +55,9 @@ use crate::status::{ImpairStatus, ReloadStatus, ShellDrops, Status};
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
+mod kernel_table;
 mod timer;
+use kernel_table::{Followed, Follower};
 use timer::{precise_fired, PreciseTimer};
 
 /// Reads from one source before the loop looks at the others.
@@ -409,6 +416,12 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         generation: 1,
         ..ReloadStatus::default()
     };
+    // the kernel table of [bgp]: events come tagged with their table, so
+    // that those of a table followed before a reload are dropped
+    let (routes_tx, mut routes_rx) = tokio::sync::mpsc::unbounded_channel::<Followed>();
+    let mut follower = config
+        .bgp
+        .map(|b| Follower::start(b.kernel_table, routes_tx.clone()));
     let mut precise = match PreciseTimer::new() {
         Ok(t) => Some(t),
         Err(e) => {
@@ -488,6 +501,19 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 // flush releases the delayed datagrams due by now
                 out.flush().await;
             }
+            Some((table, first)) = routes_rx.recv() => {
+                let mut batch = vec![(table, first)];
+                while let Ok(e) = routes_rx.try_recv() {
+                    batch.push(e);
+                }
+                let current = follower.as_ref().map(Follower::table);
+                router.handle_route_events(
+                    batch
+                        .into_iter()
+                        .filter(|(t, _)| Some(*t) == current)
+                        .map(|(_, e)| e),
+                );
+            }
             c = status.accept() => {
                 if let Ok((mut stream, _)) = c {
                     let mut s = router.status(Instant::now());
@@ -518,6 +544,10 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         Ok(()) => {
                             // a removed impairment's queue leaves at once
                             out.set_impairment(c.impair.as_ref());
+                            let table = c.bgp.map(|b| b.kernel_table);
+                            if table != follower.as_ref().map(Follower::table) {
+                                follower = table.map(|t| Follower::start(t, routes_tx.clone()));
+                            }
                             out.flush().await;
                             None
                         }

@@ -222,6 +222,61 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
 }
 
+/// The BGP routes the gateway follows (`[bgp] kernel_table`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpStatus {
+    /// The kernel routing table followed.
+    pub kernel_table: u32,
+    /// Every next hop of every route in it, in prefix order.
+    pub routes: Vec<BgpRouteStatus>,
+}
+
+/// One next hop of a BGP route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpRouteStatus {
+    /// Destination block.
+    pub prefix: String,
+    /// The next hop the BGP daemon chose.
+    pub next_hop: String,
+    /// The kernel metric (its priority among BGP routes of the prefix).
+    pub metric: u32,
+    /// The peer that carries it; `None` (null): no peer has this next hop,
+    /// the route is ignored.
+    pub peer: Option<String>,
+}
+
+impl BgpStatus {
+    /// Routes whose next hop is no peer's.
+    pub fn ignored(&self) -> usize {
+        self.routes.iter().filter(|r| r.peer.is_none()).count()
+    }
+
+    /// The human form: a headline with the counts, a line per route.
+    fn render(&self, o: &mut String) {
+        let _ = write!(
+            o,
+            "\nbgp: kernel table {}, {} route(s)",
+            self.kernel_table,
+            self.routes.len()
+        );
+        match self.ignored() {
+            0 => o.push('\n'),
+            n => {
+                let _ = writeln!(o, ", {n} ignored");
+            }
+        }
+        for r in &self.routes {
+            let _ = write!(o, "  {} via {} metric {}: ", r.prefix, r.next_hop, r.metric);
+            match &r.peer {
+                Some(p) => {
+                    let _ = writeln!(o, "peer {p}");
+                }
+                None => o.push_str("ignored, no peer has this next hop\n"),
+            }
+        }
+    }
+}
+
 /// Everything `vifgate status` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -249,6 +304,10 @@ pub struct Status {
     /// (read back as `None`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload: Option<ReloadStatus>,
+    /// The BGP routes followed; absent without `[bgp]` (and from gateways
+    /// older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpStatus>,
 }
 
 /// `-` for nothing.
@@ -298,6 +357,9 @@ impl Status {
                 p.tx_bytes,
                 routes,
             );
+        }
+        if let Some(b) = &self.bgp {
+            b.render(&mut o);
         }
         let _ = writeln!(
             o,
@@ -386,7 +448,57 @@ mod tests {
             policy: "inline".into(),
             impair: None,
             reload: None,
+            bgp: None,
         }
+    }
+
+    #[test]
+    fn bgp_routes_are_shown_alike_in_json_and_for_people() {
+        let mut s = example();
+        s.bgp = Some(BgpStatus {
+            kernel_table: 100,
+            routes: vec![
+                BgpRouteStatus {
+                    prefix: "10.9.0.0/24".into(),
+                    next_hop: "172.30.0.2".into(),
+                    metric: 32,
+                    peer: Some("aws".into()),
+                },
+                BgpRouteStatus {
+                    prefix: "10.10.0.0/24".into(),
+                    next_hop: "192.0.2.9".into(),
+                    metric: 32,
+                    peer: None,
+                },
+            ],
+        });
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["bgp"]["kernel_table"], 100);
+        assert_eq!(v["bgp"]["routes"][0]["peer"], "aws");
+        assert_eq!(v["bgp"]["routes"][1]["peer"], serde_json::Value::Null);
+        let back: Status = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, s);
+        let text = s.render();
+        assert!(
+            text.contains(
+                "\nbgp: kernel table 100, 2 route(s), 1 ignored\n  \
+                 10.9.0.0/24 via 172.30.0.2 metric 32: peer aws\n  \
+                 10.10.0.0/24 via 192.0.2.9 metric 32: ignored, no peer has this next hop\n\
+                 \nconnection tracking:"
+            ),
+            "{text}"
+        );
+        // a gateway without [bgp]: no key, no section
+        let mut old = v;
+        old.as_object_mut().unwrap().remove("bgp");
+        let back: Status = serde_json::from_value(old).unwrap();
+        assert_eq!(back.bgp, None);
+        assert!(!example().render().contains("bgp:"));
+        s.bgp = Some(BgpStatus {
+            kernel_table: 100,
+            routes: vec![],
+        });
+        assert!(s.render().contains("\nbgp: kernel table 100, 0 route(s)\n"));
     }
 
     #[test]

@@ -840,6 +840,7 @@ fn gateway_config(
         },
         peer,
         route,
+        bgp: None,
         liveness: Some(LivenessFile {
             dead_after: Some(3),
         }),
