@@ -36,6 +36,7 @@
 pub mod agent;
 pub mod agent_spec;
 pub mod apply;
+pub mod bird;
 pub mod compare;
 pub mod firewall;
 pub mod inspect;

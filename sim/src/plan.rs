@@ -35,6 +35,7 @@ use topology::model::{Attachment, LoadBalancerMode, NextHop, NodeKind, Topology}
 use topology::route_table::RouteTarget;
 
 use crate::agent_spec::ListenSpec;
+use crate::bird::{self, BirdPlan, Tunnels};
 use crate::firewall;
 use crate::routing::Route;
 pub use crate::routing::RouteKind;
@@ -64,14 +65,8 @@ pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
 pub const VGW_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);
 /// The VPC router's address on the internet gateway link.
 pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
-/// The office end of the VPN's tunnel link.
-pub const VPN_LINK_OFFICE: Ipv4Addr = Ipv4Addr::new(169, 254, 10, 1);
-/// The VGW end of the VPN's tunnel link.
-pub const VPN_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 10, 2);
 /// Route metric of static VPC routes (propagated ones come after).
 const METRIC_STATIC: u32 = 10;
-/// Route metric of routes propagated from the VGW.
-const METRIC_PROPAGATED: u32 = 100;
 /// Tunnel MTU under a link MTU (IPv4 + UDP + WireGuard overhead).
 const WG_OVERHEAD: u16 = 80;
 
@@ -270,6 +265,10 @@ pub struct GatewaySpec {
     pub peers: Vec<GatewayPeer>,
     /// The topology node whose security groups it enforces.
     pub policy_node: Option<String>,
+    /// The kernel table its box's BIRD writes the BGP routes into, which
+    /// the gateway follows (`[bgp] kernel_table`); `None` without BGP.
+    #[serde(default)]
+    pub bgp_kernel_table: Option<u32>,
 }
 
 /// Traffic shaping asked for on one interface.
@@ -334,6 +333,10 @@ pub struct Plan {
     /// Load balancers played by HAProxy.
     #[serde(default)]
     pub haproxy: Vec<HaproxySpec>,
+    /// BIRD daemons (the VGW's, the VPC router's, the office's) and the
+    /// sessions' MD5 key files.
+    #[serde(default)]
+    pub bird: BirdPlan,
 }
 
 impl Plan {
@@ -526,6 +529,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             listeners: Vec::new(),
             starts: Vec::new(),
             haproxy: Vec::new(),
+            bird: BirdPlan::default(),
         },
         node_ns: Vec::new(),
     };
@@ -548,7 +552,16 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
     if t.vpc.is_some() {
         vpc(&mut b)?;
     }
-    tunnels(&mut b)?;
+    let tunnels = tunnels(&mut b)?;
+    b.plan.bird = bird::plan(t, lab, &crate::apply::state_dir(lab), &b.node_ns, &tunnels);
+    // the office gateways follow their BIRD's table
+    for d in &b.plan.bird.daemons {
+        for g in b.plan.gateways.iter_mut() {
+            if g.ns == d.ns && g.policy_node.is_some() {
+                g.bgp_kernel_table = Some(bird::OFFICE_KERNEL_TABLE);
+            }
+        }
+    }
     security_groups(&mut b);
     listeners(&mut b, tcp_ports);
     Ok(b.plan)
@@ -792,8 +805,8 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             });
         }
     }
-    // route tables, one kernel table each, chosen by the input subnet
-    let learned = t.vgw_routes();
+    // route tables, one kernel table each, chosen by the input subnet;
+    // what the VGW propagates is written by the VPC router's BIRD
     for (rt_id, rt) in t.route_tables.iter().enumerate() {
         let table = FIRST_TABLE + rt_id as u32;
         for route in &rt.routes {
@@ -865,6 +878,10 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                     }
                 }
                 RouteTarget::Vgw => {
+                    if route.origin == topology::route_table::RouteOrigin::Propagated {
+                        // BIRD's, when the VGW has learned it
+                        continue;
+                    }
                     if has_vgw {
                         b.route(
                             &r,
@@ -872,11 +889,7 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                             Some(VGW_LINK_VGW),
                             Some("vgw0"),
                             table,
-                            if route.origin == topology::route_table::RouteOrigin::Propagated {
-                                METRIC_PROPAGATED
-                            } else {
-                                METRIC_STATIC
-                            },
+                            METRIC_STATIC,
                             RouteKind::Unicast,
                             why,
                         )
@@ -905,31 +918,6 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                 ),
             };
             b.plan.routes.push(spec);
-        }
-        // propagated routes not already listed by the table
-        if rt.propagate && has_vgw {
-            for (prefix, _) in &learned {
-                let listed = rt
-                    .routes
-                    .iter()
-                    .any(|x| x.prefix == *prefix && x.target == RouteTarget::Vgw);
-                if listed {
-                    continue;
-                }
-                let s = b.route(
-                    &r,
-                    *prefix,
-                    Some(VGW_LINK_VGW),
-                    Some("vgw0"),
-                    table,
-                    METRIC_PROPAGATED,
-                    RouteKind::Unicast,
-                    format!("route table {}: {prefix} propagated from the VGW", rt.name),
-                );
-                if !b.plan.routes.contains(&s) {
-                    b.plan.routes.push(s);
-                }
-            }
         }
         // nothing else: AWS drops what no route matches
         let s = b.route(
@@ -975,14 +963,16 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
 }
 
 /// Direct Connect VIFs and the VPN: links to the VGW, gateway processes
-/// at both ends, and the routes through them.
-fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
+/// at both ends, and the office's routes into them (the VGW's routes to
+/// the office are BIRD's). Which VGW-side TUN carries which.
+fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
     let t = b.t;
+    let mut tuns = Tunnels::default();
     let Some(vpc) = &t.vpc else {
-        return Ok(());
+        return Ok(tuns);
     };
     if vpc.vgw.is_none() || (t.vifs.is_empty() && t.vpn.is_none()) {
-        return Ok(());
+        return Ok(tuns);
     }
     let v = vgw_ns(&b.lab);
     let r = vpc_ns(&b.lab);
@@ -1091,13 +1081,17 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
             mtu: None,
             vlan: None,
         });
-        b.addr(&cust, "vpn0", link(VPN_LINK_OFFICE));
-        b.addr(&v, "vpn0", link(VPN_LINK_VGW));
+        // the tunnel's inside addresses: Amazon the first, the office the
+        // second
+        let inside =
+            |a| Ipv4Net::new(a, vpn.inside_cidr.prefix_len()).unwrap_or_else(|_| Ipv4Net::from(a));
+        b.addr(&cust, "vpn0", inside(vpn.customer_address));
+        b.addr(&v, "vpn0", inside(vpn.amazon_address));
         ends.push((
             vpn.customer_gateway,
             vpn.name.clone(),
-            VPN_LINK_OFFICE,
-            VPN_LINK_VGW,
+            vpn.customer_address,
+            vpn.amazon_address,
             if vpn.up {
                 vpn.prefixes.clone()
             } else {
@@ -1130,6 +1124,7 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
                     port: WG_PORT,
                     peers: Vec::new(),
                     policy_node: Some(t.nodes[cust].name.clone()),
+                    bgp_kernel_table: None,
                 });
                 office_gw.insert(cust, g);
                 g
@@ -1137,6 +1132,11 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
         };
         let vg = b.plan.gateways.len();
         let tun = format!("vg{k}");
+        if k < t.vifs.len() {
+            tuns.vif_tun.push(tun.clone());
+        } else {
+            tuns.vpn_tun = Some(tun.clone());
+        }
         b.plan.gateways.push(GatewaySpec {
             ns: v.clone(),
             name: format!("vgw-{}", ns_token(&name)),
@@ -1152,6 +1152,7 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
                 priority,
             }],
             policy_node: None,
+            bgp_kernel_table: None,
         });
         b.plan.gateways[og].peers.push(GatewayPeer {
             name: ns_token(&name),
@@ -1160,21 +1161,8 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
             allowed: vec![vpc.cidr],
             priority,
         });
-        for p in office_prefixes {
-            let s = b.route(
-                &v,
-                p,
-                None,
-                Some(&tun),
-                254,
-                priority,
-                RouteKind::Unicast,
-                format!("vgw: {p} learned over {name}"),
-            );
-            b.plan.tunnel_routes.push(s);
-        }
     }
-    Ok(())
+    Ok(tuns)
 }
 
 /// Security groups as nftables rules in each VPC node's namespace.
@@ -1371,12 +1359,22 @@ mod tests {
             })
             .expect("a default route");
         assert_eq!(default.via, Some(nat_a.interfaces[0].ip));
-        // propagated office prefixes toward the VGW
+        // propagated office prefixes toward the VGW: the VPC router's
+        // BIRD writes them into the table (none in the plan)
         let office: Ipv4Net = "192.168.10.0/24".parse().expect("cidr");
-        assert!(p
+        assert!(!p
             .routes
             .iter()
-            .any(|r| r.table == rule.table && r.dst == office && r.dev.as_deref() == Some("vgw0")));
+            .any(|r| r.table == rule.table && r.dst == office));
+        let vpc_bird = p
+            .bird
+            .daemons
+            .iter()
+            .find(|d| d.name == "vpc")
+            .expect("BIRD");
+        assert!(vpc_bird
+            .config
+            .contains(&format!("kernel table {};", rule.table)));
         // db-rt: no default except the final blackhole
         let db_a = t
             .subnets

@@ -1,0 +1,106 @@
+//! The office side of the sessions: the BIRD of an office node ending a
+//! VIF or a BGP VPN (the gateway box, in the example).
+//!
+//! - router id [`topology::bgp::office_router_id`];
+//! - per session: a static protocol holding the advertised prefixes (never
+//!   exported to the kernel), an eBGP protocol to the Amazon address
+//!   (`direct`, MD5 from the key file, the file's timers, BFD when the VIF
+//!   has it) whose export filter adds each prefix's communities and
+//!   prepends the office ASN `prepend` extra times, and whose import
+//!   filter sets the session's local preference;
+//! - the best routes into kernel table [`super::OFFICE_KERNEL_TABLE`],
+//!   which the office gateway follows (`[bgp] kernel_table`).
+
+use std::fmt::Write as _;
+
+use topology::bgp::config::DEFAULT_LOCAL_PREF;
+use topology::model::{NodeId, Topology};
+
+use super::text::{self, symbol};
+use super::Session;
+
+/// The name of the static protocol holding a session's prefixes.
+pub fn prefixes_protocol(session: &str) -> String {
+    format!("{session}.prefixes")
+}
+
+/// The office node's configuration for its sessions.
+pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
+    let mut s = text::header(
+        &format!("office node {}", t.nodes[node].name),
+        topology::bgp::office_router_id(t, node),
+    );
+    let bfd: Vec<(Vec<String>, topology::bgp::Bfd)> = sessions
+        .iter()
+        .filter_map(|x| {
+            x.bfd().map(|b| {
+                (
+                    vec![x.office_ifname.clone(), format!("{}.*", x.office_ifname)],
+                    b,
+                )
+            })
+        })
+        .collect();
+    s.push_str(&text::bfd_protocol(&bfd));
+    for x in sessions {
+        let statics = prefixes_protocol(&x.name);
+        let _ = write!(
+            s,
+            "\n# what {} advertises\nprotocol static {} {{\n    ipv4;\n",
+            x.name,
+            symbol(&statics)
+        );
+        for p in x.advertised {
+            let _ = writeln!(s, "    route {} unreachable;", p.prefix);
+        }
+        s.push_str("}\n");
+        // export: the session's prefixes with their attributes
+        let _ = write!(
+            s,
+            "filter {} {{\n    if proto != \"{}\" then reject;\n",
+            symbol(&format!("{}.export", x.name)),
+            text::protocol_name(&statics)
+        );
+        for p in x.advertised {
+            if p.communities.is_empty() && p.prepend == 0 {
+                continue;
+            }
+            let _ = write!(s, "    if net = {} then {{", p.prefix);
+            for c in &p.communities {
+                let _ = write!(s, " bgp_community.add(({},{}));", c.0, c.1);
+            }
+            for _ in 0..p.prepend {
+                let _ = write!(s, " bgp_path.prepend({});", x.office_asn);
+            }
+            s.push_str(" }\n");
+        }
+        s.push_str("    accept;\n}\n");
+        let _ = write!(s, "\n# {}\nprotocol bgp {} {{\n", x.name, symbol(&x.name));
+        if x.configured_down {
+            s.push_str("    disabled;\n");
+        }
+        let _ = write!(
+            s,
+            "    local {} as {};\n    neighbor {} as {};\n    direct;\n",
+            x.office_addr, x.office_asn, x.amazon_addr, x.amazon_asn
+        );
+        s.push_str(&text::password_include(&x.key_file));
+        s.push_str(&text::timers(x.settings.hold_time, x.settings.keepalive));
+        s.push_str(text::LAB_RETRY);
+        if x.bfd().is_some() {
+            s.push_str("    bfd on;\n");
+        }
+        let _ = write!(
+            s,
+            "    ipv4 {{\n        import filter {{ bgp_local_pref = {}; accept; }};\n        export filter {};\n    }};\n}}\n",
+            x.settings.local_preference.unwrap_or(DEFAULT_LOCAL_PREF),
+            symbol(&format!("{}.export", x.name))
+        );
+    }
+    let _ = write!(
+        s,
+        "\n# the best routes, for the office gateway (`[bgp] kernel_table = {table}`)\nprotocol kernel vifgate_kernel {{\n    ipv4 {{ import none; export where source = RTS_BGP; }};\n    kernel table {table};\n    learn off;\n}}\n",
+        table = super::OFFICE_KERNEL_TABLE
+    );
+    s
+}
