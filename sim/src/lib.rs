@@ -43,6 +43,7 @@ pub mod inspect;
 pub mod lab;
 pub mod lab_lock;
 pub mod link;
+pub mod link_cut;
 pub mod netlink;
 pub mod netns;
 pub mod plan;

@@ -67,6 +67,11 @@ pub struct BirdSpec {
     /// The BGP protocols the analysis expects Established: `sim up` waits
     /// for them.
     pub established: Vec<String>,
+    /// Prefixes the analysis expects in its table once they are: `sim up`
+    /// waits for them too (the VGW's and the VPC router's: what the VGW
+    /// learns; an office's: the VPC's CIDR).
+    #[serde(default)]
+    pub routes: Vec<Ipv4Net>,
 }
 
 impl BirdSpec {
@@ -252,16 +257,18 @@ pub fn plan(
     }
     let sessions = sessions(t, tunnels, dir);
     let file = |name: &str, ext: &str| dir.join(format!("bird-{name}.{ext}"));
-    let spec = |ns: String, name: String, what: String, config: String, established| BirdSpec {
-        ns,
-        config_path: file(&name, "conf"),
-        socket: file(&name, "ctl"),
-        log: file(&name, "log"),
-        name,
-        what,
-        config,
-        established,
-    };
+    let spec =
+        |ns: String, name: String, what: String, config: String, established, routes| BirdSpec {
+            ns,
+            routes,
+            config_path: file(&name, "conf"),
+            socket: file(&name, "ctl"),
+            log: file(&name, "log"),
+            name,
+            what,
+            config,
+            established,
+        };
     // the office nodes the lab plays with BIRD
     let mut office_nodes: Vec<NodeId> = sessions.iter().map(|s| s.office_node).collect();
     office_nodes.sort_unstable();
@@ -287,6 +294,7 @@ pub fn plan(
         "AWS's side: the VGW's sessions with the office".into(),
         vgw_cfg,
         vgw_up,
+        learned_prefixes(t),
     ));
     if !propagate.is_empty() {
         out.daemons.push(spec(
@@ -295,11 +303,19 @@ pub fn plan(
             "the VPC router: the VGW's routes into the propagating route tables".into(),
             vpc::config(t, &propagate),
             vec![vpc::VGW_PROTOCOL.into()],
+            learned_prefixes(t),
         ));
     }
     for &node in &office_nodes {
         let mine: Vec<&Session> = sessions.iter().filter(|s| s.office_node == node).collect();
         let name = crate::plan::ns_token(&t.nodes[node].name);
+        let vpc_cidr: Vec<Ipv4Net> = t
+            .vpc
+            .as_ref()
+            .filter(|_| mine.iter().any(|s| s.expected_up))
+            .map(|v| v.cidr)
+            .into_iter()
+            .collect();
         out.daemons.push(spec(
             node_ns[node].clone(),
             name,
@@ -309,6 +325,7 @@ pub fn plan(
                 .filter(|s| s.expected_up)
                 .map(|s| text::protocol_name(&s.name))
                 .collect(),
+            vpc_cidr,
         ));
     }
     for s in &sessions {

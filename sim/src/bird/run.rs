@@ -81,6 +81,42 @@ pub fn wait_established(daemons: &[BirdSpec], timeout: Duration) -> Result<Durat
     }
 }
 
+/// The prefixes `show route` lists (the first column of its route lines).
+pub fn routed_prefixes(show_route: &str) -> Vec<String> {
+    show_route
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.contains('/') && w.parse::<ipnet::Ipv4Net>().is_ok())
+        .map(String::from)
+        .collect()
+}
+
+/// Waits until every daemon's table holds its expected `routes`, at most
+/// `timeout`; how long it took, or which were missing.
+pub fn wait_routes(daemons: &[BirdSpec], timeout: Duration) -> Result<Duration, String> {
+    let start = Instant::now();
+    loop {
+        let mut missing = Vec::new();
+        for d in daemons.iter().filter(|d| !d.routes.is_empty()) {
+            let shown = birdc(&d.socket, &["show", "route"])
+                .map(|s| routed_prefixes(&s))
+                .unwrap_or_default();
+            for p in &d.routes {
+                if !shown.contains(&p.to_string()) {
+                    missing.push(format!("{} {p}", d.name));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() >= timeout {
+            return Err(format!("routes not learned: {}", missing.join(", ")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +130,14 @@ dx-vif     BGP        ---        up     22:50:03.456  Established\n\
 vpn-backup BGP        ---        start  22:50:03.456  Active        Socket: Connection refused\n\
 vifgate_kernel Kernel master4 up 22:50:01.123\n";
         assert_eq!(established(out), vec!["dx-vif".to_string()]);
+    }
+
+    #[test]
+    fn routed_prefixes_are_the_route_lines_first_column() {
+        let out = "BIRD 2.0.12 ready.\nTable master4:\n192.168.10.0/24      unicast [dx-vif 22:50:03.456] * (200) [AS65010i]\n\tvia 169.254.100.1 on dx0\n                     unicast [vpn-backup 22:50:03.456] (150)\n10.0.0.0/16          unicast [vifgate_vpc_cidr 22:50:01.123] * (200)\n";
+        assert_eq!(
+            routed_prefixes(out),
+            vec!["192.168.10.0/24".to_string(), "10.0.0.0/16".into()]
+        );
     }
 }
