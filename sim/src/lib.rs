@@ -38,6 +38,7 @@ pub mod agent_spec;
 pub mod apply;
 pub mod bird;
 pub mod compare;
+pub mod failover;
 pub mod firewall;
 pub mod inspect;
 pub mod lab;

@@ -2,10 +2,12 @@
 //! VIF or a BGP VPN (the gateway box, in the example).
 //!
 //! - router id [`topology::bgp::office_router_id`];
-//! - per session: a static protocol holding the advertised prefixes (never
-//!   exported to the kernel), an eBGP protocol to the Amazon address
+//! - a static protocol holding every prefix it advertises (never exported
+//!   to the kernel);
+//! - per session: an eBGP protocol to the Amazon address
 //!   (`direct`, MD5 from the key file, the file's timers, BFD when the VIF
-//!   has it) whose export filter adds each prefix's communities and
+//!   has it) whose export filter picks the session's prefixes, adds their
+//!   communities and
 //!   prepends the office ASN `prepend` extra times, and whose import
 //!   filter sets the session's local preference;
 //! - the best routes into kernel table [`super::OFFICE_KERNEL_TABLE`],
@@ -19,10 +21,8 @@ use topology::model::{NodeId, Topology};
 use super::text::{self, symbol};
 use super::Session;
 
-/// The name of the static protocol holding a session's prefixes.
-pub fn prefixes_protocol(session: &str) -> String {
-    format!("{session}.prefixes")
-}
+/// The static protocol holding the prefixes the node advertises.
+pub const PREFIXES_PROTOCOL: &str = "vifgate_prefixes";
 
 /// The office node's configuration for its sessions.
 pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
@@ -42,25 +42,37 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
         })
         .collect();
     s.push_str(&text::bfd_protocol(&bfd));
+    // every prefix the node advertises, in one static protocol: BGP
+    // exports the best route of a prefix only, so each session's filter
+    // picks its own prefixes from this one
+    let mut all: Vec<ipnet::Ipv4Net> = sessions
+        .iter()
+        .flat_map(|x| x.advertised.iter().map(|p| p.prefix))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let _ = write!(
+        s,
+        "\n# what the office advertises (never written to the kernel)\nprotocol static {PREFIXES_PROTOCOL} {{\n    ipv4;\n"
+    );
+    for p in &all {
+        let _ = writeln!(s, "    route {p} unreachable;");
+    }
+    s.push_str("}\n");
     for x in sessions {
-        let statics = prefixes_protocol(&x.name);
-        let _ = write!(
-            s,
-            "\n# what {} advertises\nprotocol static {} {{\n    ipv4;\n",
-            x.name,
-            symbol(&statics)
-        );
-        for p in x.advertised {
-            let _ = writeln!(s, "    route {} unreachable;", p.prefix);
-        }
-        s.push_str("}\n");
         // export: the session's prefixes with their attributes
         let _ = write!(
             s,
-            "filter {} {{\n    if proto != \"{}\" then reject;\n",
-            symbol(&format!("{}.export", x.name)),
-            text::protocol_name(&statics)
+            "\n# what {} advertises, with its communities and prepends\nfilter {} {{\n    if proto != \"{PREFIXES_PROTOCOL}\" then reject;\n",
+            x.name,
+            symbol(&format!("{}.export", x.name))
         );
+        let mine: Vec<String> = x.advertised.iter().map(|p| p.prefix.to_string()).collect();
+        if mine.is_empty() {
+            s.push_str("    reject;\n");
+        } else {
+            let _ = writeln!(s, "    if net !~ [ {} ] then reject;", mine.join(", "));
+        }
         for p in x.advertised {
             if p.communities.is_empty() && p.prepend == 0 {
                 continue;
