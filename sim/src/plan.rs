@@ -15,10 +15,14 @@
 //!   chosen by the input interface (`ip rule iif snK`); network ACLs are
 //!   stateless nftables chains on the subnet's bridge; the internet gateway
 //!   is the `igw` link to `L.internet` with its one-to-one NAT of public
-//!   addresses; the `vgw0` link leads to the VGW.
+//!   addresses; the `vgw0` link leads to the VGW. What the VGW propagates
+//!   is written into the route tables' kernel tables by the VPC router's
+//!   BIRD ([`crate::bird::vpc`]), not by the plan.
 //! - `L+vgw`: the virtual private gateway: the far end of each Direct
 //!   Connect VIF (`dxN`) and of the VPN (`vpn0`), with a vifgate gateway
-//!   process per VIF (and one for the VPN) carrying the tunnel.
+//!   process per VIF (and one for the VPN) carrying the tunnel, and BIRD
+//!   ([`crate::bird::vgw`]) learning the office's routes over the links
+//!   and routing each into its tunnel's TUN device.
 //!
 //! Node namespaces and interfaces never appear in the caller's namespace:
 //! every link is made with both ends in lab namespaces, so removing the
