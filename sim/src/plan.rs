@@ -250,6 +250,13 @@ pub struct GatewayPeer {
     pub allowed: Vec<Ipv4Net>,
     /// Route priority (lower wins).
     pub priority: u32,
+    /// Whether a BGP session runs on this peer's link (a VIF, a VPN with
+    /// `routing = "bgp"`), on the office side: the office gateway's route
+    /// to the VPC through this peer is then BGP's (its box's BIRD table,
+    /// [`GatewaySpec::bgp_kernel_table`]) once the gateway follows it; its
+    /// static route stays meanwhile.
+    #[serde(default)]
+    pub bgp_session: bool,
 }
 
 /// A vifgate gateway process.
@@ -1154,6 +1161,7 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                 endpoint: office_addr,
                 allowed: office_prefixes.clone(),
                 priority,
+                bgp_session: false,
             }],
             policy_node: None,
             bgp_kernel_table: None,
@@ -1164,6 +1172,7 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             endpoint: aws_addr,
             allowed: vec![vpc.cidr],
             priority,
+            bgp_session: k < t.vifs.len() || t.vpn.as_ref().is_some_and(|v| v.bgp),
         });
     }
     Ok(tuns)
@@ -1407,6 +1416,13 @@ mod tests {
         // DX first, the VPN as backup
         assert_eq!(office.peers.len(), 2);
         assert!(office.peers[0].priority < office.peers[1].priority);
+        // BGP on the VIF, static routing on the example's VPN; the box's
+        // BIRD writes table 100 for the gateway
+        assert!(office.peers[0].bgp_session && !office.peers[1].bgp_session);
+        assert_eq!(
+            office.bgp_kernel_table,
+            Some(crate::bird::OFFICE_KERNEL_TABLE)
+        );
         for peer in &office.peers {
             let far = &p.gateways[peer.gateway];
             assert_eq!(far.ns, "yh+vgw");
