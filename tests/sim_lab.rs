@@ -623,6 +623,65 @@ fn dx_cut_with_bfd_fails_over_to_the_bgp_vpn_and_back() {
 }
 
 #[test]
+fn aws_prefers_the_vif_whose_community_says_high_and_falls_back_to_the_other() {
+    if !bird_ready("aws_prefers_the_vif_whose_community_says_high_and_falls_back_to_the_other") {
+        return;
+    }
+    // a second VIF from the same office box, the same prefixes
+    let second = "[[direct_connect.vif]]\nname = \"dx-vif-2\"\nvlan = 102\ncustomer_asn = 65010\namazon_asn = 64512\ncustomer_address = \"169.254.101.1/30\"\namazon_address = \"169.254.101.2/30\"\nmtu = 1500\ncustomer_router = \"vifgate-office\"\nvgw = \"vgw\"\nadvertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]\n\n[vpn]";
+    let text = std::fs::read_to_string(example())
+        .expect("the example")
+        .replacen("[vpn]", second, 1);
+    let lab = Lab::from_toml_adjusted("two-vifs.toml", &text, &opts(), |t| {
+        sim::failover::Variant {
+            bfd: true,
+            hold_time: None,
+            bgp_vpn: false,
+        }
+        .apply(t);
+        // 7224:7100 (low) on the first VIF, 7224:7300 (high) on the second
+        for (vif, c) in t.vifs.iter_mut().zip([
+            topology::bgp::Community::AWS_LOW,
+            topology::bgp::Community::AWS_HIGH,
+        ]) {
+            for p in &mut vif.advertised {
+                p.communities = vec![c];
+            }
+        }
+    })
+    .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let office: std::net::Ipv4Addr = "192.168.10.10".parse().expect("address");
+    let dev = || sim::failover::vgw_route_dev(lab.name(), office);
+    // the second VIF's tunnel (vg1), though the first is listed first
+    assert_eq!(dev().as_deref(), Some("vg1"), "{}", bgp_diagnostics(&lab));
+    assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
+    // cut it: AWS falls back to the first VIF, not to the VPN
+    lab.link("vifgate-office", "dx-vif-2", &LinkChange::Down)
+        .expect("cut");
+    assert!(
+        eventually(Duration::from_secs(5), Duration::from_millis(50), || dev()
+            .as_deref()
+            == Some("vg0")),
+        "{}",
+        bgp_diagnostics(&lab)
+    );
+    assert!(eventually(
+        Duration::from_secs(8),
+        Duration::from_millis(200),
+        || lab.reaches("office-pc", "bastion", Service::Tcp(22))
+    ));
+    lab.link("vifgate-office", "dx-vif-2", &LinkChange::Up)
+        .expect("restore");
+    assert!(
+        eventually(Duration::from_secs(10), Duration::from_millis(50), || dev()
+            .as_deref()
+            == Some("vg1")),
+        "{}",
+        bgp_diagnostics(&lab)
+    );
+}
+
+#[test]
 fn two_labs_side_by_side() {
     if !ready("two_labs_side_by_side") {
         return;
