@@ -538,6 +538,24 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{}", m.key_file.display());
     }
+    // and the kernel signs the session with it (TCP MD5)
+    let ss = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &plan::vgw_ns(lab.name()),
+            "ss",
+            "-tni",
+            "state",
+            "established",
+        ])
+        .output()
+        .expect("ss");
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    assert!(
+        ss.contains("md5keys:169.254.100.1/32"),
+        "no MD5 on the VIF's session:\n{ss}"
+    );
     // the propagating route tables hold the office's prefixes via the VGW,
     // written by BIRD; the others do not
     let vpc = plan::vpc_ns(lab.name());
