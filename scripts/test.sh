@@ -2,8 +2,8 @@
 # The whole test suite: formatting, lints, unit, property and integration
 # tests. Installs what a fresh Debian machine lacks (Graphviz for the SVG
 # test; WireGuard tools, iproute2, nftables and HAProxy for the namespace
-# tests; BIRD for the BGP tests; rustfmt and clippy components), so it
-# needs no set-up.
+# tests; BIRD 2 and FRR for the BGP tests; rustfmt and clippy components),
+# so it needs no set-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +22,8 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 # the simulator: kernel firewalls, HAProxy as the ALB stand-in
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
-# BGP: BIRD 2 beside the gateway (it follows the kernel table BIRD writes)
+# BGP: BIRD 2 in the lab (AWS's side, the VPC router's, the office's) and
+# beside the gateway (it follows the kernel table BIRD writes)
 command -v bird >/dev/null 2>&1 || [ -x /usr/sbin/bird ] || missing+=(bird2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

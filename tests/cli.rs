@@ -328,14 +328,16 @@ fn sim_plan_prints_each_namespace_with_its_routes() {
         out.contains("priority 1002 iif sn2 lookup table 1001"),
         "{out}"
     );
+    // the VGW's routes reach the propagating tables through the VPC
+    // router's BIRD, which the plan shows with its configuration file
     assert!(
-        out.contains("192.168.10.0/24 via 169.254.255.2 dev vgw0 metric 100"),
+        out.contains("bird -f -c /run/vifgate/sim/yh/bird-vpc.conf"),
         "{out}"
     );
     assert!(out.contains("gateway vifgate-office (tun vg0"), "{out}");
     assert!(out.contains("peer dx-vif at 169.254.100.2:51821"), "{out}");
     assert!(
-        out.contains("peer vpn-backup at 169.254.10.2:51822"),
+        out.contains("peer vpn-backup at 169.254.10.1:51822"),
         "{out}"
     );
     assert!(out.contains("firewall security groups web-sg"), "{out}");

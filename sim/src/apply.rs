@@ -33,12 +33,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gateway::config_file::{
-    GatewayConfigFile, InterfaceFile, LivenessFile, PeerFile, PolicyFile, RouteFile, StatusFile,
+    BgpFile, GatewayConfigFile, InterfaceFile, LivenessFile, PeerFile, PolicyFile, RouteFile, StatusFile,
 };
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
 use crate::agent::AgentSpec;
+use crate::bird;
 use crate::lab_lock::{self, LabLock, LockError, Purpose};
 use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
 use crate::netns::{self, Netns};
@@ -139,6 +140,10 @@ pub struct LabState {
     /// ends them, `sim link` signals the gateways.
     #[serde(default)]
     pub processes: Vec<ProcessRecord>,
+    /// Seconds from the BIRDs' start until every expected BGP session was
+    /// Established (none without BGP).
+    #[serde(default)]
+    pub bgp_established_seconds: Option<f64>,
 }
 
 impl LabState {
@@ -216,6 +221,9 @@ pub struct UpReport {
     pub link_notes: Vec<String>,
     /// Seconds it took.
     pub seconds: f64,
+    /// Seconds from the BIRDs' start until every expected BGP session was
+    /// Established (none without BGP).
+    pub bgp_established_seconds: Option<f64>,
 }
 
 /// Builds the lab. On failure, removes what it made and returns the error.
@@ -248,6 +256,7 @@ pub fn up(
         seconds: 0.0,
         links: Default::default(),
         processes: Vec::new(),
+        bgp_established_seconds: None,
     };
     // recorded before the first namespace exists
     if let Err(e) = write_state(&dir, &state) {
@@ -268,6 +277,7 @@ pub fn up(
                 summary: plan::summary(plan),
                 link_notes: state.link_notes.clone(),
                 seconds: state.seconds,
+                bgp_established_seconds: state.bgp_established_seconds,
             })
         }
         Err(e) => {
@@ -581,6 +591,9 @@ fn build(
         })?;
     }
 
+    // BGP: the BIRDs, once the TUN devices they route into are there
+    start_birds(plan, dir, get, state)?;
+
     // real services: start commands and HAProxy, then wait until their
     // ports accept
     let mut ready_checks: Vec<(String, String, u16, PathBuf)> = Vec::new();
@@ -690,6 +703,87 @@ fn build(
         }
         Ok::<(), ApplyError>(())
     })?;
+    Ok(())
+}
+
+/// Writes the sessions' MD5 key files and the BIRD configurations, starts
+/// each BIRD in its namespace (in the foreground, recorded like the
+/// gateways), and waits (at most [`bird::run::ESTABLISHED_WITHIN`]) until
+/// every session the analysis expects is Established and the expected
+/// routes are learned. Says how long that took in the link notes.
+fn start_birds<'n>(
+    plan: &Plan,
+    dir: &Path,
+    get: impl Fn(&str) -> Result<&'n Netns, ApplyError>,
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    let birds = &plan.bird;
+    if birds.daemons.is_empty() {
+        return Ok(());
+    }
+    let base = state
+        .source
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    for m in &birds.md5 {
+        let key = bird::md5::resolve(
+            m,
+            base.as_deref(),
+            |v| std::env::var(v).ok(),
+            bird::md5::random_key,
+        )
+        .map_err(|e| step("a BGP MD5 key")(io::Error::other(e)))?;
+        bird::md5::write_key_file(&m.key_file, &key.key)
+            .map_err(step(format!("write {}", m.key_file.display())))?;
+        state.link_notes.push(key.note);
+    }
+    let started = Instant::now();
+    for d in &birds.daemons {
+        fs::write(&d.config_path, &d.config)
+            .map_err(step(format!("write {}", d.config_path.display())))?;
+        let cmd = d.command();
+        let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
+        let pid = spawn_daemon(get(&d.ns)?, Path::new(&cmd[0]), &args, &d.log).map_err(step(
+            format!("start BIRD {} in {} (is bird2 installed?)", d.name, d.ns),
+        ))?;
+        record(dir, state, pid, format!("BIRD {}", d.name))?;
+    }
+    let logs = || {
+        birds
+            .daemons
+            .iter()
+            .map(|d| {
+                let log = fs::read_to_string(&d.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("\n{} ({}):\n{}", d.name, d.log.display(), tail.join("\n"))
+            })
+            .collect::<String>()
+    };
+    let within = bird::run::ESTABLISHED_WITHIN;
+    bird::run::wait_established(&birds.daemons, within).map_err(|missing| ApplyError::Step {
+        step: "BGP sessions".into(),
+        cause: io::Error::other(format!(
+            "not Established within {} s: {missing}; the logs:{}",
+            within.as_secs(),
+            logs()
+        )),
+    })?;
+    let established = started.elapsed();
+    let left = within.saturating_sub(established);
+    bird::run::wait_routes(&birds.daemons, left).map_err(|missing| ApplyError::Step {
+        step: "BGP routes".into(),
+        cause: io::Error::other(format!("{missing}; the logs:{}", logs())),
+    })?;
+    let sessions: usize = birds.daemons.iter().map(|d| d.established.len()).sum();
+    state.bgp_established_seconds = Some(established.as_secs_f64());
+    state.link_notes.push(format!(
+        "BGP: {} BIRD daemons, {sessions} session ends Established {:.2} s after they started, routes learned after {:.2} s",
+        birds.daemons.len(),
+        established.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
@@ -819,9 +913,13 @@ fn gateway_config(
             preshared_key_file: None,
         })
         .collect();
+    // a peer whose link carries a BGP session gets its routes from the
+    // box's BGP daemon (the kernel table the gateway follows), not from
+    // static routes
     let route = g
         .peers
         .iter()
+        .filter(|p| !(p.bgp_session && g.bgp_kernel_table.is_some()))
         .flat_map(|p| {
             p.allowed.iter().map(|&prefix| RouteFile {
                 prefix,
@@ -840,7 +938,9 @@ fn gateway_config(
         },
         peer,
         route,
-        bgp: None,
+        bgp: g
+            .bgp_kernel_table
+            .map(|kernel_table| BgpFile { kernel_table }),
         liveness: Some(LivenessFile {
             dead_after: Some(3),
         }),
@@ -1123,6 +1223,7 @@ mod tests {
             seconds: 0.5,
             links: Default::default(),
             processes: Vec::new(),
+            bgp_established_seconds: None,
         };
         let json = serde_json::to_value(&state).expect("serialises");
         assert_eq!(json["status"], "up");

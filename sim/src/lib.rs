@@ -14,7 +14,9 @@
 //!   [`shaping`] (delay, jitter, loss, rate and the kernel features they
 //!   need), [`firewall`] (nftables rulesets for security groups, network
 //!   ACLs and NAT), [`agent_spec`] (what the listeners serve); the gateways'
-//!   configurations are [`gateway::config`] values. [`script`] writes a
+//!   configurations are [`gateway::config`] values; [`bird`] writes the
+//!   BIRD configurations (AWS's side, the VPC router's propagation, the
+//!   office side). [`script`] writes a
 //!   plan as the equivalent `ip`/`nft` shell script, for benchmarks.
 //! - **The kernel (I/O).** [`netns`] (named namespaces, in-process),
 //!   [`netlink`] (rtnetlink requests, tc qdisc encodings, feature
@@ -23,11 +25,13 @@
 //!   (the state directory as the lab name's lock), [`process`] (the lab's
 //!   processes by pid and start time, signalled through pidfds), [`services`]
 //!   (`[[sim.start]]` commands, HAProxy as the load balancer), [`agent`] (the
-//!   listener process), [`link`] (`sim link`), [`status`] and [`inspect`]
-//!   (a running lab read back).
+//!   listener process), [`link`] (`sim link`; a VIF or VPN cut silently
+//!   with [`link_cut`]), [`status`] and [`inspect`] (a running lab read
+//!   back), [`bird::run`] (BIRD's sessions awaited Established).
 //! - **Traffic.** [`probe`] (real ICMP, TCP and UDP from inside a
 //!   namespace) and [`compare`] (live results against the static matrix and
-//!   the `[[expect]]` entries).
+//!   the `[[expect]]` entries); [`failover`] (a link cut and restored
+//!   under a probe loop, timed).
 //! - **Tests.** [`lab::Lab`] brings a whole topology up for an integration
 //!   test; [`lab::TestNet`] is the small helper for hand-made namespaces,
 //!   veth pairs and processes (per-run names, cleanup on drop, skip or fail
@@ -36,12 +40,15 @@
 pub mod agent;
 pub mod agent_spec;
 pub mod apply;
+pub mod bird;
 pub mod compare;
+pub mod failover;
 pub mod firewall;
 pub mod inspect;
 pub mod lab;
 pub mod lab_lock;
 pub mod link;
+pub mod link_cut;
 pub mod netlink;
 pub mod netns;
 pub mod plan;

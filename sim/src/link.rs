@@ -4,9 +4,10 @@
 //!
 //! How each attribute is applied depends on the kernel and the link:
 //!
-//! - down/up: the veth pair's two ends. A Direct Connect or VPN link taken
-//!   down also withdraws the VGW's routes learned over it (what BGP's hold
-//!   timer does, at once instead of after 90 s), and up restores them.
+//! - down/up: the veth pair's two ends; a Direct Connect or VPN link is
+//!   cut silently instead ([`crate::link_cut`]: carrier up, every packet
+//!   dropped at both ends), so that BFD or the BGP hold timer notices and
+//!   BIRD withdraws the routes learned over it, as a real cut would.
 //! - rate: a tbf qdisc on both ends.
 //! - delay, jitter, loss: netem on both ends where the kernel has it;
 //!   otherwise, on a Direct Connect or VPN link, the vifgate gateways at
@@ -15,8 +16,9 @@
 //!   socket before `sim link` returns; on the office end this covers
 //!   every tunnel of that gateway box). Anywhere else: an error saying so.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
@@ -28,6 +30,7 @@ use gateway::config_file::{ConfigFileError, GatewayConfigFile, ImpairFile};
 use gateway::status::ReloadStatus;
 
 use crate::apply::{self, LabState};
+use crate::link_cut;
 use crate::netlink::{Mechanism, Netlink, Shaping};
 use crate::netns::Netns;
 use crate::plan::{self, LinkKind, VethSpec};
@@ -158,6 +161,29 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
     let rt = runtime()?;
     let tunnel = matches!(l.kind, LinkKind::DirectConnect | LinkKind::Vpn);
     match c {
+        LinkChange::Down | LinkChange::Up if tunnel => {
+            // a silent cut: the carrier stays up, BFD or the hold timer
+            // notices, BIRD withdraws
+            let up = *c == LinkChange::Up;
+            for end in [&l.a, &l.b] {
+                let table = link_cut::table_name(lab, &end.ifname);
+                let script = if up {
+                    link_cut::uncut_script(&table)
+                } else {
+                    link_cut::cut_script(&table, &link_cut::interfaces(&end.ifname, l.vlan))
+                };
+                nft(&end.ns, &script)?;
+            }
+            Ok(format!(
+                "link {} {}",
+                key(&l),
+                if up {
+                    "up: the cut is removed; the BGP session comes back within seconds"
+                } else {
+                    "down: cut silently (carrier up, every packet dropped at both ends); BFD, or the hold timer without it, ends the BGP session and BIRD withdraws its routes"
+                }
+            ))
+        }
         LinkChange::Down | LinkChange::Up => {
             let up = *c == LinkChange::Up;
             rt.block_on(async {
@@ -189,49 +215,12 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                         wait_running(&nl, &[ifname.as_str()], Duration::from_secs(5)).await;
                     }
                 }
-                if tunnel {
-                    // the VGW withdraws (or relearns) what it learned over it
-                    for g in gateways_of(&st, &l) {
-                        let g = &st.plan.gateways[g];
-                        if g.policy_node.is_some() {
-                            continue;
-                        }
-                        let nl = Netlink::open(&Netns::open(&g.ns)?)?;
-                        for r in
-                            st.plan.tunnel_routes.iter().filter(|r| {
-                                r.ns == g.ns && r.dev.as_deref() == Some(g.tun.as_str())
-                            })
-                        {
-                            let kr = r.route();
-                            let res = if up {
-                                nl.add_route(&kr).await
-                            } else {
-                                nl.del_route(&kr).await
-                            };
-                            // already there / already gone is fine
-                            if let Err(e) = res {
-                                if !matches!(e.errno(), Some(libc::EEXIST) | Some(libc::ESRCH)) {
-                                    return Err(io::Error::from(e));
-                                }
-                            }
-                        }
-                    }
-                }
                 Ok::<(), io::Error>(())
             })?;
             Ok(format!(
-                "link {} {}{}",
+                "link {} {}",
                 key(&l),
-                if up { "up" } else { "down" },
-                if tunnel {
-                    if up {
-                        " (the VGW relearns its routes)"
-                    } else {
-                        " (the VGW withdraws the routes it learned over it)"
-                    }
-                } else {
-                    ""
-                }
+                if up { "up" } else { "down" }
             ))
         }
         LinkChange::Shape {
@@ -320,6 +309,28 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             ))
         }
     }
+}
+
+/// Loads an `nft -f` script in a lab namespace.
+fn nft(ns: &str, script: &str) -> io::Result<()> {
+    let mut cmd = Command::new("nft");
+    cmd.args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Netns::open(ns)?.command(&mut cmd)?;
+    let mut child = cmd.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "nft in {ns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 /// The planned routes (not through a tunnel) that go out of one end of a

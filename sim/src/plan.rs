@@ -15,10 +15,14 @@
 //!   chosen by the input interface (`ip rule iif snK`); network ACLs are
 //!   stateless nftables chains on the subnet's bridge; the internet gateway
 //!   is the `igw` link to `L.internet` with its one-to-one NAT of public
-//!   addresses; the `vgw0` link leads to the VGW.
+//!   addresses; the `vgw0` link leads to the VGW. What the VGW propagates
+//!   is written into the route tables' kernel tables by the VPC router's
+//!   BIRD ([`crate::bird::vpc`]), not by the plan.
 //! - `L+vgw`: the virtual private gateway: the far end of each Direct
 //!   Connect VIF (`dxN`) and of the VPN (`vpn0`), with a vifgate gateway
-//!   process per VIF (and one for the VPN) carrying the tunnel.
+//!   process per VIF (and one for the VPN) carrying the tunnel, and BIRD
+//!   ([`crate::bird::vgw`]) learning the office's routes over the links
+//!   and routing each into its tunnel's TUN device.
 //!
 //! Node namespaces and interfaces never appear in the caller's namespace:
 //! every link is made with both ends in lab namespaces, so removing the
@@ -35,6 +39,7 @@ use topology::model::{Attachment, LoadBalancerMode, NextHop, NodeKind, Topology}
 use topology::route_table::RouteTarget;
 
 use crate::agent_spec::ListenSpec;
+use crate::bird::{self, BirdPlan, Tunnels};
 use crate::firewall;
 use crate::routing::Route;
 pub use crate::routing::RouteKind;
@@ -64,14 +69,8 @@ pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
 pub const VGW_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);
 /// The VPC router's address on the internet gateway link.
 pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
-/// The office end of the VPN's tunnel link.
-pub const VPN_LINK_OFFICE: Ipv4Addr = Ipv4Addr::new(169, 254, 10, 1);
-/// The VGW end of the VPN's tunnel link.
-pub const VPN_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 10, 2);
 /// Route metric of static VPC routes (propagated ones come after).
 const METRIC_STATIC: u32 = 10;
-/// Route metric of routes propagated from the VGW.
-const METRIC_PROPAGATED: u32 = 100;
 /// Tunnel MTU under a link MTU (IPv4 + UDP + WireGuard overhead).
 const WG_OVERHEAD: u16 = 80;
 
@@ -251,6 +250,13 @@ pub struct GatewayPeer {
     pub allowed: Vec<Ipv4Net>,
     /// Route priority (lower wins).
     pub priority: u32,
+    /// Whether a BGP session runs on this peer's link (a VIF, a VPN with
+    /// `routing = "bgp"`), on the office side: the office gateway's route
+    /// to the VPC through this peer is then BGP's (its box's BIRD table,
+    /// [`GatewaySpec::bgp_kernel_table`], which the gateway follows), not a
+    /// static route.
+    #[serde(default)]
+    pub bgp_session: bool,
 }
 
 /// A vifgate gateway process.
@@ -270,6 +276,10 @@ pub struct GatewaySpec {
     pub peers: Vec<GatewayPeer>,
     /// The topology node whose security groups it enforces.
     pub policy_node: Option<String>,
+    /// The kernel table its box's BIRD writes the BGP routes into, which
+    /// the gateway follows (`[bgp] kernel_table`); `None` without BGP.
+    #[serde(default)]
+    pub bgp_kernel_table: Option<u32>,
 }
 
 /// Traffic shaping asked for on one interface.
@@ -334,6 +344,10 @@ pub struct Plan {
     /// Load balancers played by HAProxy.
     #[serde(default)]
     pub haproxy: Vec<HaproxySpec>,
+    /// BIRD daemons (the VGW's, the VPC router's, the office's) and the
+    /// sessions' MD5 key files.
+    #[serde(default)]
+    pub bird: BirdPlan,
 }
 
 impl Plan {
@@ -526,6 +540,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             listeners: Vec::new(),
             starts: Vec::new(),
             haproxy: Vec::new(),
+            bird: BirdPlan::default(),
         },
         node_ns: Vec::new(),
     };
@@ -548,7 +563,16 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
     if t.vpc.is_some() {
         vpc(&mut b)?;
     }
-    tunnels(&mut b)?;
+    let tunnels = tunnels(&mut b)?;
+    b.plan.bird = bird::plan(t, lab, &crate::apply::state_dir(lab), &b.node_ns, &tunnels);
+    // the office gateways follow their BIRD's table
+    for d in &b.plan.bird.daemons {
+        for g in b.plan.gateways.iter_mut() {
+            if g.ns == d.ns && g.policy_node.is_some() {
+                g.bgp_kernel_table = Some(bird::OFFICE_KERNEL_TABLE);
+            }
+        }
+    }
     security_groups(&mut b);
     listeners(&mut b, tcp_ports);
     Ok(b.plan)
@@ -792,8 +816,8 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             });
         }
     }
-    // route tables, one kernel table each, chosen by the input subnet
-    let learned = t.vgw_routes();
+    // route tables, one kernel table each, chosen by the input subnet;
+    // what the VGW propagates is written by the VPC router's BIRD
     for (rt_id, rt) in t.route_tables.iter().enumerate() {
         let table = FIRST_TABLE + rt_id as u32;
         for route in &rt.routes {
@@ -865,6 +889,10 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                     }
                 }
                 RouteTarget::Vgw => {
+                    if route.origin == topology::route_table::RouteOrigin::Propagated {
+                        // BIRD's, when the VGW has learned it
+                        continue;
+                    }
                     if has_vgw {
                         b.route(
                             &r,
@@ -872,11 +900,7 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                             Some(VGW_LINK_VGW),
                             Some("vgw0"),
                             table,
-                            if route.origin == topology::route_table::RouteOrigin::Propagated {
-                                METRIC_PROPAGATED
-                            } else {
-                                METRIC_STATIC
-                            },
+                            METRIC_STATIC,
                             RouteKind::Unicast,
                             why,
                         )
@@ -905,31 +929,6 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                 ),
             };
             b.plan.routes.push(spec);
-        }
-        // propagated routes not already listed by the table
-        if rt.propagate && has_vgw {
-            for (prefix, _) in &learned {
-                let listed = rt
-                    .routes
-                    .iter()
-                    .any(|x| x.prefix == *prefix && x.target == RouteTarget::Vgw);
-                if listed {
-                    continue;
-                }
-                let s = b.route(
-                    &r,
-                    *prefix,
-                    Some(VGW_LINK_VGW),
-                    Some("vgw0"),
-                    table,
-                    METRIC_PROPAGATED,
-                    RouteKind::Unicast,
-                    format!("route table {}: {prefix} propagated from the VGW", rt.name),
-                );
-                if !b.plan.routes.contains(&s) {
-                    b.plan.routes.push(s);
-                }
-            }
         }
         // nothing else: AWS drops what no route matches
         let s = b.route(
@@ -975,14 +974,16 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
 }
 
 /// Direct Connect VIFs and the VPN: links to the VGW, gateway processes
-/// at both ends, and the routes through them.
-fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
+/// at both ends, and the office's routes into them (the VGW's routes to
+/// the office are BIRD's). Which VGW-side TUN carries which.
+fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
     let t = b.t;
+    let mut tuns = Tunnels::default();
     let Some(vpc) = &t.vpc else {
-        return Ok(());
+        return Ok(tuns);
     };
     if vpc.vgw.is_none() || (t.vifs.is_empty() && t.vpn.is_none()) {
-        return Ok(());
+        return Ok(tuns);
     }
     let v = vgw_ns(&b.lab);
     let r = vpc_ns(&b.lab);
@@ -1091,13 +1092,17 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
             mtu: None,
             vlan: None,
         });
-        b.addr(&cust, "vpn0", link(VPN_LINK_OFFICE));
-        b.addr(&v, "vpn0", link(VPN_LINK_VGW));
+        // the tunnel's inside addresses: Amazon the first, the office the
+        // second
+        let inside =
+            |a| Ipv4Net::new(a, vpn.inside_cidr.prefix_len()).unwrap_or_else(|_| Ipv4Net::from(a));
+        b.addr(&cust, "vpn0", inside(vpn.customer_address));
+        b.addr(&v, "vpn0", inside(vpn.amazon_address));
         ends.push((
             vpn.customer_gateway,
             vpn.name.clone(),
-            VPN_LINK_OFFICE,
-            VPN_LINK_VGW,
+            vpn.customer_address,
+            vpn.amazon_address,
             if vpn.up {
                 vpn.prefixes.clone()
             } else {
@@ -1130,6 +1135,7 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
                     port: WG_PORT,
                     peers: Vec::new(),
                     policy_node: Some(t.nodes[cust].name.clone()),
+                    bgp_kernel_table: None,
                 });
                 office_gw.insert(cust, g);
                 g
@@ -1137,6 +1143,11 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
         };
         let vg = b.plan.gateways.len();
         let tun = format!("vg{k}");
+        if k < t.vifs.len() {
+            tuns.vif_tun.push(tun.clone());
+        } else {
+            tuns.vpn_tun = Some(tun.clone());
+        }
         b.plan.gateways.push(GatewaySpec {
             ns: v.clone(),
             name: format!("vgw-{}", ns_token(&name)),
@@ -1150,8 +1161,10 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
                 endpoint: office_addr,
                 allowed: office_prefixes.clone(),
                 priority,
+                bgp_session: false,
             }],
             policy_node: None,
+            bgp_kernel_table: None,
         });
         b.plan.gateways[og].peers.push(GatewayPeer {
             name: ns_token(&name),
@@ -1159,22 +1172,10 @@ fn tunnels(b: &mut Builder) -> Result<(), PlanError> {
             endpoint: aws_addr,
             allowed: vec![vpc.cidr],
             priority,
+            bgp_session: k < t.vifs.len() || t.vpn.as_ref().is_some_and(|v| v.bgp),
         });
-        for p in office_prefixes {
-            let s = b.route(
-                &v,
-                p,
-                None,
-                Some(&tun),
-                254,
-                priority,
-                RouteKind::Unicast,
-                format!("vgw: {p} learned over {name}"),
-            );
-            b.plan.tunnel_routes.push(s);
-        }
     }
-    Ok(())
+    Ok(tuns)
 }
 
 /// Security groups as nftables rules in each VPC node's namespace.
@@ -1371,12 +1372,22 @@ mod tests {
             })
             .expect("a default route");
         assert_eq!(default.via, Some(nat_a.interfaces[0].ip));
-        // propagated office prefixes toward the VGW
+        // propagated office prefixes toward the VGW: the VPC router's
+        // BIRD writes them into the table (none in the plan)
         let office: Ipv4Net = "192.168.10.0/24".parse().expect("cidr");
-        assert!(p
+        assert!(!p
             .routes
             .iter()
-            .any(|r| r.table == rule.table && r.dst == office && r.dev.as_deref() == Some("vgw0")));
+            .any(|r| r.table == rule.table && r.dst == office));
+        let vpc_bird = p
+            .bird
+            .daemons
+            .iter()
+            .find(|d| d.name == "vpc")
+            .expect("BIRD");
+        assert!(vpc_bird
+            .config
+            .contains(&format!("kernel table {};", rule.table)));
         // db-rt: no default except the final blackhole
         let db_a = t
             .subnets
@@ -1405,6 +1416,13 @@ mod tests {
         // DX first, the VPN as backup
         assert_eq!(office.peers.len(), 2);
         assert!(office.peers[0].priority < office.peers[1].priority);
+        // BGP on the VIF, static routing on the example's VPN; the box's
+        // BIRD writes table 100 for the gateway
+        assert!(office.peers[0].bgp_session && !office.peers[1].bgp_session);
+        assert_eq!(
+            office.bgp_kernel_table,
+            Some(crate::bird::OFFICE_KERNEL_TABLE)
+        );
         for peer in &office.peers {
             let far = &p.gateways[peer.gateway];
             assert_eq!(far.ns, "yh+vgw");

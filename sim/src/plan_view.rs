@@ -3,7 +3,8 @@
 //! interfaces (veth peers, bridges and their ports, addresses, MTU, VLAN,
 //! shaping), routes per table, policy rules, sysctls, firewall rulesets as
 //! chain and rule counts, and the processes `up` starts there (gateways and
-//! their peers, HAProxy, `[[sim.start]]` commands, listeners). Pure text
+//! their peers, BIRD with its configuration file, HAProxy, `[[sim.start]]`
+//! commands, listeners). Pure text
 //! from a value; the JSON form is the plan itself.
 
 use std::collections::BTreeMap;
@@ -204,6 +205,9 @@ fn process_block(o: &mut String, p: &Plan, ns: &str) {
         if let Some(node) = &g.policy_node {
             let _ = write!(line, ", security groups of {node}");
         }
+        if let Some(table) = g.bgp_kernel_table {
+            let _ = write!(line, ", BGP routes of kernel table {table}");
+        }
         line.push(')');
         lines.push(line);
         for peer in &g.peers {
@@ -218,6 +222,16 @@ fn process_block(o: &mut String, p: &Plan, ns: &str) {
                     .unwrap_or_else(|| "?".into()),
                 peer.priority,
                 allowed.join(", ")
+            ));
+        }
+    }
+    for d in p.bird.daemons.iter().filter(|d| d.ns == ns) {
+        lines.push(format!("bird {}: {}", d.name, d.what));
+        lines.push(format!("  {}", d.command().join(" ")));
+        if !d.established.is_empty() {
+            lines.push(format!(
+                "  sessions expected Established: {}",
+                d.established.join(", ")
             ));
         }
     }
@@ -341,6 +355,10 @@ mod tests {
         assert!(text.contains("(once the tunnel is up)"));
         assert!(text.contains("gateway vifgate-office (tun vg0"));
         assert!(text.contains("haproxy for load balancer alb"));
+        assert!(text.contains(
+            "bird vgw: AWS's side: the VGW's sessions with the office\n      bird -f -c /run/vifgate/sim/yh/bird-vgw.conf -s /run/vifgate/sim/yh/bird-vgw.ctl"
+        ), "{text}");
+        assert!(text.contains("sessions expected Established: dx-vif, vifgate_vpc_router"));
         assert!(text.contains("shaped: rate 1 Gbit/s delay 2ms jitter 200µs"));
         // every route appears once, with its reason
         for r in p.routes.iter().chain(&p.tunnel_routes) {

@@ -4,13 +4,15 @@
 //!
 //! One file per family: [`matrix`] (the static analysis), [`conntrack`]
 //! (the gateway's flow table), [`acl`] (the gateway's classifier) and
-//! [`sim`] (building labs, beside a shell script); [`packets`] holds the
+//! [`sim`] (building labs, beside a shell script), [`bgp_failover`] (the
+//! lab's BGP sessions and failover); [`packets`] holds the
 //! test packets the gateway benchmarks feed. [`flood`] (the datagram
 //! floods `bench/flood.sh` aims at the gateways), [`syn_flood`] and
 //! [`tcp_probe`] are the traffic tools the flood scripts run in
 //! namespaces.
 
 mod acl;
+mod bgp_failover;
 mod conntrack;
 mod flood;
 mod matrix;
@@ -78,6 +80,20 @@ pub enum BenchCommand {
         /// Packets (new flows) per measurement.
         #[arg(long, default_value_t = 200_000)]
         packets: usize,
+    },
+    /// The lab's BGP on the example with its VPN on BGP: session up time,
+    /// and failover after a silent DX cut with BFD 300 ms x 3 and with the
+    /// hold timer alone (root).
+    BgpFailover {
+        /// The example topology.
+        #[arg(long, default_value = "examples/yeohaengjigi.toml")]
+        example: PathBuf,
+        /// Runs per setting (each builds its own lab).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The office's hold time, in seconds, for the run without BFD.
+        #[arg(long, default_value_t = 9)]
+        hold_time: u16,
     },
     /// `sim up` + `sim down` of the example and of a generated topology,
     /// beside a plain ip/nft shell script building the same namespaces,
@@ -207,6 +223,11 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             runs,
             no_verify,
         } => sim::run(&example, hosts, runs, !no_verify),
+        BenchCommand::BgpFailover {
+            example,
+            runs,
+            hold_time,
+        } => bgp_failover::run(&example, runs, hold_time),
         BenchCommand::Matrix {
             example,
             hosts,

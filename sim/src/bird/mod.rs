@@ -1,0 +1,359 @@
+//! BIRD 2 in the lab: the configurations (pure, from the topology) and the
+//! daemons' start and readiness checks.
+//!
+//! Three kinds of BIRD run where AWS and the office run BGP:
+//!
+//! - [`vgw`]: AWS's side, in `L+vgw`. One eBGP session per VIF and per BGP
+//!   VPN on the link's own addresses (TTL 1, MD5, AWS's timers, BFD where
+//!   the VIF has it, `import limit 100 action disable`), the VPN's static
+//!   routes, AWS's order of sources as protocol preferences (DX 200, VPN
+//!   static 150, VPN BGP 100) and communities as local preference; the
+//!   best routes go into the namespace's main table through the TUN device
+//!   of the tunnel that carries that VIF's traffic (`ifname = "vgK"`).
+//! - [`vpc`]: the VPC router's propagation, in `L+vpc`. An iBGP session
+//!   with the VGW's BIRD over the `vgw0` link, and one kernel protocol per
+//!   route table with `propagate_vgw`, writing into that table's kernel
+//!   table at a metric above the static routes' (static wins).
+//! - [`office`]: each office node ending a VIF or a BGP VPN, with the
+//!   file's prefixes, communities and prepends, and the session's local
+//!   preference on what it learns; its best routes go into kernel table
+//!   [`OFFICE_KERNEL_TABLE`], which the office gateway follows.
+//!
+//! MD5 keys are never in a configuration: each session's BGP block
+//! includes a key file `sim up` writes with mode 600 ([`md5`]).
+
+pub mod md5;
+pub mod office;
+pub mod run;
+pub mod text;
+pub mod vgw;
+pub mod vpc;
+
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use topology::bgp::config::{
+    AWS_DX_HOLD_TIME, AWS_DX_KEEPALIVE, AWS_VPN_HOLD_TIME, AWS_VPN_KEEPALIVE,
+};
+use topology::bgp::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings};
+use topology::model::{NodeId, Topology};
+
+/// The kernel table an office node's BIRD writes its best routes into
+/// (the office gateway's `[bgp] kernel_table`).
+pub const OFFICE_KERNEL_TABLE: u32 = 100;
+/// Kernel metric of the routes the VPC's BIRD propagates (the static
+/// routes of a route table have 10: static wins on an equal prefix).
+pub const PROPAGATED_METRIC: u32 = 100;
+
+/// One BIRD process of the lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BirdSpec {
+    /// Namespace it runs in.
+    pub ns: String,
+    /// Short name, for files (`vgw`, `vpc`, an office node's).
+    pub name: String,
+    /// What it plays.
+    pub what: String,
+    /// The configuration.
+    pub config: String,
+    /// Where `sim up` writes the configuration.
+    pub config_path: PathBuf,
+    /// Its control socket (`birdc -s`).
+    pub socket: PathBuf,
+    /// Its log (stdout and stderr).
+    pub log: PathBuf,
+    /// The BGP protocols the analysis expects Established: `sim up` waits
+    /// for them.
+    pub established: Vec<String>,
+    /// Prefixes the analysis expects in its table once they are: `sim up`
+    /// waits for them too (the VGW's and the VPC router's: what the VGW
+    /// learns; an office's: the VPC's CIDR).
+    #[serde(default)]
+    pub routes: Vec<Ipv4Net>,
+}
+
+impl BirdSpec {
+    /// The command line `sim up` starts it with (in the foreground).
+    pub fn command(&self) -> Vec<String> {
+        vec![
+            "bird".into(),
+            "-f".into(),
+            "-c".into(),
+            self.config_path.display().to_string(),
+            "-s".into(),
+            self.socket.display().to_string(),
+            "-P".into(),
+            self.socket.with_extension("pid").display().to_string(),
+        ]
+    }
+}
+
+/// Where one session's MD5 key comes from, and the file BIRD includes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Md5Spec {
+    /// The session (VIF or VPN name).
+    pub session: String,
+    /// The file's `md5_key` (`env:NAME`, `file:PATH`); `None`: a random
+    /// key for the lab.
+    pub location: Option<String>,
+    /// The file `sim up` writes (`password "...";`, mode 600), included
+    /// by both ends' configurations.
+    pub key_file: PathBuf,
+}
+
+/// What a lab's BIRDs are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BirdPlan {
+    /// The processes.
+    pub daemons: Vec<BirdSpec>,
+    /// The sessions' MD5 keys.
+    pub md5: Vec<Md5Spec>,
+}
+
+/// Which kind of session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// Over a Direct Connect VIF.
+    DirectConnect,
+    /// Over a Site-to-Site VPN with `routing = "bgp"`.
+    VpnBgp,
+}
+
+/// One office-to-AWS BGP session, with everything both ends need.
+#[derive(Debug, Clone)]
+pub struct Session<'t> {
+    /// The VIF's or VPN's name (the BIRD protocol's name on both sides).
+    pub name: String,
+    /// DX or VPN.
+    pub kind: SessionKind,
+    /// The office node ending it.
+    pub office_node: NodeId,
+    /// Its interface there (`dxN`, `vpn0`).
+    pub office_ifname: String,
+    /// The office's address on the link.
+    pub office_addr: Ipv4Addr,
+    /// Amazon's address on the link.
+    pub amazon_addr: Ipv4Addr,
+    /// The office's ASN.
+    pub office_asn: u32,
+    /// Amazon's ASN.
+    pub amazon_asn: u32,
+    /// What the office advertises.
+    pub advertised: &'t [AdvertisedPrefix],
+    /// The office side's settings.
+    pub settings: &'t BgpSettings,
+    /// The VGW-side TUN that carries this VIF's (or VPN's) traffic.
+    pub vgw_tun: String,
+    /// Whether the analysis expects it Established.
+    pub expected_up: bool,
+    /// Whether the file configures it down (`state = "down"`).
+    pub configured_down: bool,
+    /// MD5 key file.
+    pub key_file: PathBuf,
+}
+
+impl Session<'_> {
+    /// AWS's hold time and keepalive on this kind of session.
+    pub fn aws_timers(&self) -> (u16, u16) {
+        match self.kind {
+            SessionKind::DirectConnect => (AWS_DX_HOLD_TIME, AWS_DX_KEEPALIVE),
+            SessionKind::VpnBgp => (AWS_VPN_HOLD_TIME, AWS_VPN_KEEPALIVE),
+        }
+    }
+
+    /// BFD as the office configures it (DX only).
+    pub fn bfd(&self) -> Option<Bfd> {
+        match self.kind {
+            SessionKind::DirectConnect => self.settings.bfd,
+            SessionKind::VpnBgp => None,
+        }
+    }
+
+    /// BIRD's `preference` for the routes AWS learns over it.
+    pub fn aws_preference(&self) -> u32 {
+        match self.kind {
+            SessionKind::DirectConnect => vgw::PREFERENCE_DX,
+            SessionKind::VpnBgp => vgw::PREFERENCE_VPN_BGP,
+        }
+    }
+}
+
+/// Where the tunnels of the plan are: the VGW-side TUN of each VIF (in
+/// order) and of the VPN.
+#[derive(Debug, Clone, Default)]
+pub struct Tunnels {
+    /// TUN device of VIF `i`'s VGW-side gateway.
+    pub vif_tun: Vec<String>,
+    /// TUN device of the VPN's VGW-side gateway.
+    pub vpn_tun: Option<String>,
+}
+
+/// The sessions of a topology, in file order (VIFs, then a BGP VPN).
+pub fn sessions<'t>(t: &'t Topology, tunnels: &Tunnels, dir: &Path) -> Vec<Session<'t>> {
+    let key_file = |name: &str| dir.join(format!("md5-{}.conf", crate::plan::ns_token(name)));
+    let mut out = Vec::new();
+    for (i, v) in t.vifs.iter().enumerate() {
+        let Some(tun) = tunnels.vif_tun.get(i) else {
+            continue;
+        };
+        out.push(Session {
+            name: v.name.clone(),
+            kind: SessionKind::DirectConnect,
+            office_node: v.customer_router,
+            office_ifname: format!("dx{i}"),
+            office_addr: v.customer_address.addr(),
+            amazon_addr: v.amazon_address.addr(),
+            office_asn: v.customer_asn,
+            amazon_asn: v.amazon_asn,
+            advertised: &v.advertised,
+            settings: &v.bgp,
+            vgw_tun: tun.clone(),
+            expected_up: v.bgp_up,
+            configured_down: v.down_reason.as_deref() == Some("configured down"),
+            key_file: key_file(&v.name),
+        });
+    }
+    if let (Some(vpn), Some(tun)) = (&t.vpn, &tunnels.vpn_tun) {
+        if vpn.bgp {
+            out.push(Session {
+                name: vpn.name.clone(),
+                kind: SessionKind::VpnBgp,
+                office_node: vpn.customer_gateway,
+                office_ifname: "vpn0".into(),
+                office_addr: vpn.customer_address,
+                amazon_addr: vpn.amazon_address,
+                office_asn: vpn.customer_asn.unwrap_or(65000),
+                amazon_asn: vpn.amazon_asn,
+                advertised: &vpn.advertised,
+                settings: &vpn.bgp_settings,
+                vgw_tun: tun.clone(),
+                expected_up: vpn.up,
+                configured_down: !vpn.up,
+                key_file: key_file(&vpn.name),
+            });
+        }
+    }
+    out
+}
+
+/// The BIRDs of a lab `lab` whose state directory is `dir`: none without a
+/// VGW (no VIF, no VPN); otherwise the VGW's, the VPC's when a route table
+/// propagates, and one per office node ending a session (unless the file
+/// plays it with another daemon).
+pub fn plan(
+    t: &Topology,
+    lab: &str,
+    dir: &Path,
+    node_ns: &[String],
+    tunnels: &Tunnels,
+) -> BirdPlan {
+    let mut out = BirdPlan::default();
+    let has_vgw = t.vpc.as_ref().is_some_and(|v| v.vgw.is_some())
+        && (!tunnels.vif_tun.is_empty() || tunnels.vpn_tun.is_some());
+    if !has_vgw {
+        return out;
+    }
+    let sessions = sessions(t, tunnels, dir);
+    let file = |name: &str, ext: &str| dir.join(format!("bird-{name}.{ext}"));
+    let spec =
+        |ns: String, name: String, what: String, config: String, established, routes| BirdSpec {
+            ns,
+            routes,
+            config_path: file(&name, "conf"),
+            socket: file(&name, "ctl"),
+            log: file(&name, "log"),
+            name,
+            what,
+            config,
+            established,
+        };
+    // the office nodes the lab plays with BIRD
+    let mut office_nodes: Vec<NodeId> = sessions.iter().map(|s| s.office_node).collect();
+    office_nodes.sort_unstable();
+    office_nodes.dedup();
+    office_nodes.retain(|&n| t.sim.bgp_daemon_of(n) == BgpDaemon::Bird);
+    let ran: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| office_nodes.contains(&s.office_node))
+        .collect();
+    let propagate = vpc::propagating_tables(t);
+    let vgw_cfg = vgw::config(t, &sessions, tunnels, !propagate.is_empty());
+    let mut vgw_up: Vec<String> = ran
+        .iter()
+        .filter(|s| s.expected_up)
+        .map(|s| text::protocol_name(&s.name))
+        .collect();
+    if !propagate.is_empty() {
+        vgw_up.push(vgw::VPC_PROTOCOL.into());
+    }
+    out.daemons.push(spec(
+        crate::plan::vgw_ns(lab),
+        "vgw".into(),
+        "AWS's side: the VGW's sessions with the office".into(),
+        vgw_cfg,
+        vgw_up,
+        learned_prefixes(t),
+    ));
+    if !propagate.is_empty() {
+        out.daemons.push(spec(
+            crate::plan::vpc_ns(lab),
+            "vpc".into(),
+            "the VPC router: the VGW's routes into the propagating route tables".into(),
+            vpc::config(t, &propagate),
+            vec![vpc::VGW_PROTOCOL.into()],
+            learned_prefixes(t),
+        ));
+    }
+    for &node in &office_nodes {
+        let mine: Vec<&Session> = sessions.iter().filter(|s| s.office_node == node).collect();
+        let name = crate::plan::ns_token(&t.nodes[node].name);
+        let vpc_cidr: Vec<Ipv4Net> = t
+            .vpc
+            .as_ref()
+            .filter(|_| mine.iter().any(|s| s.expected_up))
+            .map(|v| v.cidr)
+            .into_iter()
+            .collect();
+        out.daemons.push(spec(
+            node_ns[node].clone(),
+            name,
+            format!("office node {}", t.nodes[node].name),
+            office::config(t, node, &mine),
+            mine.iter()
+                .filter(|s| s.expected_up)
+                .map(|s| text::protocol_name(&s.name))
+                .collect(),
+            vpc_cidr,
+        ));
+    }
+    for s in &sessions {
+        let location = match s.kind {
+            SessionKind::DirectConnect => t
+                .vifs
+                .iter()
+                .find(|v| v.name == s.name)
+                .and_then(|v| v.md5_key.clone()),
+            SessionKind::VpnBgp => None,
+        };
+        out.md5.push(Md5Spec {
+            session: s.name.clone(),
+            location,
+            key_file: s.key_file.clone(),
+        });
+    }
+    out
+}
+
+/// The office prefixes the analysis expects the VGW to learn (what the
+/// VPC's propagating tables receive).
+pub fn learned_prefixes(t: &Topology) -> Vec<Ipv4Net> {
+    let mut v: Vec<Ipv4Net> = t.vgw_routes().into_iter().map(|(p, _)| p).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests;
