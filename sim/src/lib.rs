@@ -14,7 +14,9 @@
 //!   [`shaping`] (delay, jitter, loss, rate and the kernel features they
 //!   need), [`firewall`] (nftables rulesets for security groups, network
 //!   ACLs and NAT), [`agent_spec`] (what the listeners serve); the gateways'
-//!   configurations are [`gateway::config`] values. [`script`] writes a
+//!   configurations are [`gateway::config`] values; [`frr_config`] writes
+//!   an office node's FRR configuration, with the session names of
+//!   [`bgp_names`]. [`script`] writes a
 //!   plan as the equivalent `ip`/`nft` shell script, for benchmarks.
 //! - **The kernel (I/O).** [`netns`] (named namespaces, in-process),
 //!   [`netlink`] (rtnetlink requests, tc qdisc encodings, feature
@@ -24,7 +26,8 @@
 //!   processes by pid and start time, signalled through pidfds), [`services`]
 //!   (`[[sim.start]]` commands, HAProxy as the load balancer), [`agent`] (the
 //!   listener process), [`link`] (`sim link`), [`status`] and [`inspect`]
-//!   (a running lab read back).
+//!   (a running lab read back), [`bgp_live`] (the lab's BGP daemons read
+//!   back: `vifgate sim bgp`).
 //! - **Traffic.** [`probe`] (real ICMP, TCP and UDP from inside a
 //!   namespace) and [`compare`] (live results against the static matrix and
 //!   the `[[expect]]` entries).
@@ -36,8 +39,12 @@
 pub mod agent;
 pub mod agent_spec;
 pub mod apply;
+pub mod bgp_live;
+pub mod bgp_names;
+pub mod bgp_sessions;
 pub mod compare;
 pub mod firewall;
+pub mod frr_config;
 pub mod inspect;
 pub mod lab;
 pub mod lab_lock;
