@@ -2,7 +2,7 @@
 # The whole test suite: formatting, lints, unit, property and integration
 # tests. Installs what a fresh Debian machine lacks (Graphviz for the SVG
 # test; WireGuard tools, iproute2, nftables and HAProxy for the namespace
-# tests; rustfmt and clippy components), so it needs no set-up.
+# tests; BIRD 2 and FRR for the BGP tests; rustfmt and clippy components), so it needs no set-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,9 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 # the simulator: kernel firewalls, HAProxy as the ALB stand-in
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+# BGP: BIRD 2 and FRR (interop test, an office node played by FRR)
+command -v birdc >/dev/null 2>&1 || missing+=(bird2)
+command -v vtysh >/dev/null 2>&1 || missing+=(frr)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq

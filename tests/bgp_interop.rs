@@ -1,0 +1,334 @@
+//! Two independent BGP implementations on one Direct Connect session, in
+//! real namespaces over a veth pair with MD5 and TTL 1: BIRD playing AWS
+//! (a config in the lab's style, inline) against FRR playing the office
+//! (configured by `sim::frr_config` from the topology), then against BIRD.
+//! The session must come up; each side's table, read back by
+//! `sim::bgp_live`, must carry what the other sent: the office's two
+//! prefixes with 7224:7300 and the prepend on AWS's side, the VPC's block
+//! with the office's local preference on the office's side, in kernel
+//! table 100.
+//!
+//! Needs root, `bird`/`birdc` and FRR (`vtysh`, /usr/lib/frr); skips
+//! without them, fails under `CI=true`.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{can_run, need_tool, Lab};
+use sim::bgp_live::{assemble, bird, frr, DaemonState};
+use sim::frr_config::{self, FrrOptions};
+use topology::bgp::{AdvertisedPrefix, BgpReport, Community, SessionState};
+use topology::model::Topology;
+
+const MD5: &str = "interop-md5";
+const KERNEL_TABLE: u32 = 100;
+/// Generous: FRR connects as soon as it starts.
+const ESTABLISH_WITHIN: Duration = Duration::from_secs(30);
+
+/// Whether a route is for `prefix` (written `a.b.c.d/len`).
+fn is(r: &impl HasPrefix, prefix: &str) -> bool {
+    r.prefix_text() == prefix
+}
+
+/// Routes of both shapes, by prefix.
+trait HasPrefix {
+    fn prefix_text(&self) -> String;
+}
+
+impl HasPrefix for sim::bgp_live::LiveRoute {
+    fn prefix_text(&self) -> String {
+        self.prefix.to_string()
+    }
+}
+
+impl HasPrefix for topology::bgp::BgpRoute {
+    fn prefix_text(&self) -> String {
+        self.prefix.to_string()
+    }
+}
+
+/// The example with its VIF advertising two prefixes with 7224:7300, the
+/// second prepended twice, and the office preferring what it learns over
+/// it at 250.
+fn topology() -> Topology {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yeohaengjigi.toml");
+    let mut t = topology::load(path).expect("example loads").topology;
+    let v = &mut t.vifs[0];
+    v.advertised = vec![
+        AdvertisedPrefix {
+            prefix: "192.168.10.0/24".parse().expect("prefix"),
+            communities: vec![Community::AWS_HIGH],
+            prepend: 0,
+        },
+        AdvertisedPrefix {
+            prefix: "192.168.20.0/24".parse().expect("prefix"),
+            communities: vec![Community::AWS_HIGH],
+            prepend: 2,
+        },
+    ];
+    v.bgp.local_preference = Some(250);
+    t
+}
+
+/// AWS's side as the lab configures it: one session for VIF 0, communities
+/// to local preference, the VPC's block exported.
+fn aws_bird_config(t: &Topology) -> String {
+    let v = &t.vifs[0];
+    format!(
+        r#"router id {amazon};
+log stderr all;
+protocol device {{}}
+protocol static vpc {{ ipv4; route 10.0.0.0/16 blackhole; }}
+filter aws_in {{
+  if (7224,7100) ~ bgp_community then bgp_local_pref = 100;
+  else if (7224,7300) ~ bgp_community then bgp_local_pref = 300;
+  else bgp_local_pref = 200;
+  accept;
+}}
+protocol bgp dx_0 {{
+  local {amazon} as {amazon_asn};
+  neighbor {office} as {office_asn};
+  direct;
+  password "{MD5}";
+  hold time 90; keepalive time 30;
+  ipv4 {{ preference 200; import limit 100 action disable; import filter aws_in; export where proto = "vpc"; }};
+}}
+"#,
+        amazon = v.amazon_address.addr(),
+        office = v.customer_address.addr(),
+        amazon_asn = v.amazon_asn,
+        office_asn = v.customer_asn,
+    )
+}
+
+/// The office's side in BIRD: the same policy as the FRR config.
+fn office_bird_config(t: &Topology) -> String {
+    let v = &t.vifs[0];
+    let node = v.customer_router;
+    format!(
+        r#"router id {rid};
+log stderr all;
+protocol device {{}}
+protocol static adv {{ ipv4; route 192.168.10.0/24 blackhole; route 192.168.20.0/24 blackhole; }}
+protocol bgp dx_0 {{
+  local {office} as {office_asn};
+  neighbor {amazon} as {amazon_asn};
+  direct;
+  password "{MD5}";
+  hold time 90; keepalive time 30;
+  ipv4 {{
+    import filter {{ bgp_local_pref = 250; accept; }};
+    export filter {{
+      if proto != "adv" then reject;
+      bgp_community.add((7224,7300));
+      if net = 192.168.20.0/24 then {{ bgp_path.prepend({office_asn}); bgp_path.prepend({office_asn}); }}
+      accept;
+    }};
+  }};
+}}
+protocol kernel {{ ipv4 {{ export where source = RTS_BGP; }}; kernel table {KERNEL_TABLE}; }}
+"#,
+        rid = topology::bgp::office_router_id(t, node),
+        office = v.customer_address.addr(),
+        amazon = v.amazon_address.addr(),
+        amazon_asn = v.amazon_asn,
+        office_asn = v.customer_asn,
+    )
+}
+
+fn ready(test: &str) -> bool {
+    can_run(test)
+        && need_tool("bird")
+        && need_tool("birdc")
+        && need_tool("vtysh")
+        && need_tool("/usr/lib/frr/zebra")
+        && need_tool("/usr/lib/frr/bgpd")
+}
+
+/// Two namespaces on the VIF's link; AWS's BIRD started in `aws`. Returns
+/// its control socket.
+fn aws_side(lab: &mut Lab, t: &Topology) -> std::path::PathBuf {
+    let v = &t.vifs[0];
+    lab.add_ns("aws");
+    lab.add_ns("office");
+    lab.link(
+        "aws",
+        &v.amazon_address.to_string(),
+        "office",
+        &v.customer_address.to_string(),
+    );
+    let conf = lab.dir.join("aws.conf");
+    std::fs::write(&conf, aws_bird_config(t)).expect("write config");
+    let sock = lab.dir.join("aws.ctl");
+    start_bird(lab, "bird-aws", "aws", &conf, &sock);
+    sock
+}
+
+fn start_bird(lab: &mut Lab, name: &str, ns: &str, conf: &Path, sock: &Path) {
+    let pid = lab.dir.join(format!("{name}.pid"));
+    let (c, s, p) = (
+        conf.display().to_string(),
+        sock.display().to_string(),
+        pid.display().to_string(),
+    );
+    lab.spawn(name, ns, &["bird", "-f", "-c", &c, "-s", &s, "-P", &p], &[]);
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || sock.exists()),
+        "{name} did not start: {}",
+        lab.log(name)
+    );
+}
+
+/// Polls AWS's BIRD until its `dx_0` is Established; how long it took.
+fn wait_established(lab: &Lab, sock: &Path, office_log: &str) -> Duration {
+    let start = Instant::now();
+    let up = lab.wait_for(ESTABLISH_WITHIN, || {
+        bird::read(sock)
+            .map(|d| d.peers.iter().any(|p| p.name == "dx_0" && p.established))
+            .unwrap_or(false)
+    });
+    assert!(
+        up,
+        "dx_0 not Established within {ESTABLISH_WITHIN:?}: {:?}\n--- aws\n{}\n--- office\n{office_log}",
+        bird::read(sock).map(|d| d.peers),
+        lab.log("bird-aws"),
+    );
+    start.elapsed()
+}
+
+/// Reads both daemons until each has the other's routes (bounded).
+fn read_both(
+    lab: &Lab,
+    aws: &dyn Fn() -> DaemonState,
+    office: &dyn Fn() -> DaemonState,
+) -> (DaemonState, DaemonState) {
+    let mut got = (aws(), office());
+    lab.wait_for(Duration::from_secs(10), || {
+        got = (aws(), office());
+        got.0.routes.iter().filter(|r| r.from == "dx_0").count() == 2
+            && got.1.routes.iter().any(|r| is(r, "10.0.0.0/16"))
+    });
+    got
+}
+
+/// What both implementations must agree on, through the report.
+fn check_report(r: &BgpReport, lab: &Lab) {
+    assert_eq!(r.sessions.len(), 1, "{r:#?}");
+    assert_eq!(r.sessions[0].state, SessionState::Established);
+    assert_eq!((r.sessions[0].hold_time, r.sessions[0].keepalive), (90, 30));
+    let vgw = r.speakers.iter().find(|s| s.name == "vgw").expect("vgw");
+    let of = |p: &str| {
+        vgw.received
+            .iter()
+            .find(|x| is(*x, p))
+            .unwrap_or_else(|| panic!("{p} not received by AWS: {vgw:#?}"))
+    };
+    let a = of("192.168.10.0/24");
+    assert_eq!(a.as_path, [65010]);
+    assert_eq!(a.communities, [Community::AWS_HIGH]);
+    assert_eq!((a.local_pref, a.best), (300, true));
+    assert_eq!(a.session, "dx-vif");
+    let b = of("192.168.20.0/24");
+    assert_eq!(b.as_path, [65010, 65010, 65010], "two prepends + the ASN");
+    assert_eq!(b.communities, [Community::AWS_HIGH]);
+    assert_eq!(vgw.received.len(), 2, "nothing else: {vgw:#?}");
+    let office = r
+        .speakers
+        .iter()
+        .find(|s| s.name == "vifgate-office")
+        .expect("office speaker");
+    let vpc = office
+        .received
+        .iter()
+        .find(|x| is(*x, "10.0.0.0/16"))
+        .unwrap_or_else(|| panic!("the VPC not received by the office: {office:#?}"));
+    assert_eq!(
+        (vpc.local_pref, vpc.best, vpc.as_path.as_slice()),
+        (250, true, [64512].as_slice())
+    );
+    assert_eq!(vpc.next_hop, Ipv4Addr::new(169, 254, 100, 2));
+    assert_eq!(office.advertised.len(), 2, "{office:#?}");
+    let table = lab.exec(
+        "office",
+        &["ip", "route", "show", "table", &KERNEL_TABLE.to_string()],
+    );
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("10.0.0.0/16 ") && table.contains("via 169.254.100.2"),
+        "kernel table {KERNEL_TABLE}: {table}"
+    );
+}
+
+#[test]
+fn frr_office_against_bird_aws() {
+    if !ready("frr_office_against_bird_aws") {
+        return;
+    }
+    let t = topology();
+    let mut lab = Lab::with_tag("vbf");
+    let aws = aws_side(&mut lab, &t);
+    let node = t.vifs[0].customer_router;
+    let mut opts = FrrOptions {
+        kernel_table: KERNEL_TABLE,
+        ..FrrOptions::default()
+    };
+    opts.passwords.insert("dx_0".into(), MD5.into());
+    let cfg = frr_config::config(&t, node, &opts);
+    let run = lab.dir.join("frr-office");
+    frr_config::write_run_dir(&run, &cfg).expect("FRR run dir");
+    for d in frr_config::daemon_commands(&run, &cfg) {
+        let argv: Vec<&str> = d.argv.iter().map(String::as_str).collect();
+        lab.spawn(d.name, "office", &argv, &[]);
+        if d.name == "zebra" {
+            let zserv = frr_config::zserv_socket(&run);
+            assert!(
+                lab.wait_for(Duration::from_secs(5), || zserv.exists()),
+                "zebra did not start: {}",
+                lab.log("zebra")
+            );
+        }
+    }
+    let log =
+        || std::fs::read_to_string(run.join("bgpd.log")).unwrap_or_default() + &lab.log("bgpd");
+    let took = wait_established(&lab, &aws, &log());
+    println!(
+        "BIRD (AWS) <-> FRR (office): dx_0 Established {:.2} s after bgpd started",
+        took.as_secs_f64()
+    );
+    let (a, o) = read_both(
+        &lab,
+        &|| bird::read(&aws).expect("read AWS's BIRD"),
+        &|| frr::read(&run).expect("read FRR"),
+    );
+    let frr_peer = o.peers.iter().find(|p| p.name == "dx_0").expect("FRR dx_0");
+    assert!(frr_peer.established, "{frr_peer:?}");
+    check_report(&assemble::report(&t, &[a, o]), &lab);
+}
+
+#[test]
+fn bird_office_against_bird_aws() {
+    if !ready("bird_office_against_bird_aws") {
+        return;
+    }
+    let t = topology();
+    let mut lab = Lab::with_tag("vbb");
+    let aws = aws_side(&mut lab, &t);
+    let conf = lab.dir.join("office.conf");
+    std::fs::write(&conf, office_bird_config(&t)).expect("write config");
+    let office = lab.dir.join("office.ctl");
+    start_bird(&mut lab, "bird-office", "office", &conf, &office);
+    let took = wait_established(&lab, &aws, &lab.log("bird-office"));
+    println!(
+        "BIRD (AWS) <-> BIRD (office): dx_0 Established {:.2} s after the office started",
+        took.as_secs_f64()
+    );
+    let (a, o) = read_both(
+        &lab,
+        &|| bird::read(&aws).expect("read AWS's BIRD"),
+        &|| bird::read(&office).expect("read the office's BIRD"),
+    );
+    check_report(&assemble::report(&t, &[a, o]), &lab);
+}
