@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit, property and integration
 # tests. Installs what a fresh Debian machine lacks (Graphviz for the SVG
 # test; WireGuard tools, iproute2, nftables and HAProxy for the namespace
-# tests; BIRD 2 and FRR for the BGP tests; rustfmt and clippy components), so it needs no set-up.
+# tests; BIRD 2 and FRR for the BGP tests; rustfmt and clippy components),
+# so it needs no set-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
