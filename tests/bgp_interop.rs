@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::{can_run, need_tool, Lab};
 use sim::bgp_live::{bird, frr, DaemonState};
 use sim::frr_config::{self, FrrOptions};
-use topology::bgp::{AdvertisedPrefix, BgpReport, Community, SessionState};
+use topology::bgp::{AdvertisedPrefix, Bfd, BgpReport, Community, SessionState};
 use topology::model::Topology;
 
 const MD5: &str = "interop-md5";
@@ -51,8 +51,8 @@ impl HasPrefix for topology::bgp::BgpRoute {
 }
 
 /// The example with its VIF advertising two prefixes with 7224:7300, the
-/// second prepended twice, and the office preferring what it learns over
-/// it at 250.
+/// second prepended twice, the office preferring what it learns over it at
+/// 250, and BFD at AWS's minimum, 300 ms x 3.
 fn topology() -> Topology {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/yeohaengjigi.toml");
     let mut t = topology::load(path).expect("example loads").topology;
@@ -70,17 +70,22 @@ fn topology() -> Topology {
         },
     ];
     v.bgp.local_preference = Some(250);
+    v.bgp.bfd = Some(Bfd {
+        interval: Duration::from_millis(300),
+        multiplier: 3,
+    });
     t
 }
 
-/// AWS's side as the lab configures it: one session for VIF 0, communities
-/// to local preference, the VPC's block exported.
+/// AWS's side as the lab configures it: one session for VIF 0 with BFD,
+/// communities to local preference, the VPC's block exported.
 fn aws_bird_config(t: &Topology) -> String {
     let v = &t.vifs[0];
     format!(
         r#"router id {amazon};
 log stderr all;
 protocol device {{}}
+protocol bfd {{ interface "*" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }}; }}
 protocol static vpc {{ ipv4; route 10.0.0.0/16 blackhole; }}
 filter aws_in {{
   if (7224,7100) ~ bgp_community then bgp_local_pref = 100;
@@ -94,6 +99,7 @@ protocol bgp dx_0 {{
   direct;
   password "{MD5}";
   hold time 90; keepalive time 30;
+  bfd on;
   ipv4 {{ preference 200; import limit 100 action disable; import filter aws_in; export where proto = "vpc"; }};
 }}
 "#,
@@ -112,6 +118,7 @@ fn office_bird_config(t: &Topology) -> String {
         r#"router id {rid};
 log stderr all;
 protocol device {{}}
+protocol bfd {{ interface "*" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }}; }}
 protocol static adv {{ ipv4; route 192.168.10.0/24 blackhole; route 192.168.20.0/24 blackhole; }}
 protocol bgp dx_0 {{
   local {office} as {office_asn};
@@ -119,6 +126,7 @@ protocol bgp dx_0 {{
   direct;
   password "{MD5}";
   hold time 90; keepalive time 30;
+  bfd on;
   ipv4 {{
     import filter {{ bgp_local_pref = 250; accept; }};
     export filter {{
@@ -210,6 +218,7 @@ fn read_both(
         got = (aws(), office());
         got.0.routes.iter().filter(|r| r.from == "dx_0").count() == 2
             && got.1.routes.iter().any(|r| is(r, "10.0.0.0/16"))
+            && got.0.peers.iter().any(|p| p.bfd_detect_ms.is_some())
     });
     got
 }
@@ -229,6 +238,7 @@ fn check_report(r: &BgpReport, lab: &Lab) {
     assert_eq!(r.sessions.len(), 1, "{r:#?}");
     assert_eq!(r.sessions[0].state, SessionState::Established);
     assert_eq!((r.sessions[0].hold_time, r.sessions[0].keepalive), (90, 30));
+    assert_eq!(r.sessions[0].bfd_detect_ms, Some(900), "BFD 300 ms x 3 up");
     let vgw = r.speakers.iter().find(|s| s.name == "vgw").expect("vgw");
     let of = |p: &str| {
         vgw.received
@@ -272,21 +282,16 @@ fn check_report(r: &BgpReport, lab: &Lab) {
     );
 }
 
-#[test]
-fn frr_office_against_bird_aws() {
-    if !ready("frr_office_against_bird_aws") {
-        return;
-    }
-    let t = topology();
-    let mut lab = Lab::with_tag("vbf");
-    let aws = aws_side(&mut lab, &t);
+/// FRR playing the office in namespace `office`, its MD5 password
+/// `password`; its run directory (named as in a lab's state directory).
+fn start_frr(lab: &mut Lab, t: &Topology, password: &str) -> std::path::PathBuf {
     let node = t.vifs[0].customer_router;
     let mut opts = FrrOptions {
         kernel_table: KERNEL_TABLE,
         ..FrrOptions::default()
     };
-    opts.passwords.insert("dx_0".into(), MD5.into());
-    let cfg = frr_config::config(&t, node, &opts);
+    opts.passwords.insert("dx_0".into(), password.into());
+    let cfg = frr_config::config(t, node, &opts);
     let run = lab.dir.join("frr-office");
     frr_config::write_run_dir(&run, &cfg).expect("FRR run dir");
     for d in frr_config::daemon_commands(&run, &cfg) {
@@ -301,6 +306,18 @@ fn frr_office_against_bird_aws() {
             );
         }
     }
+    run
+}
+
+#[test]
+fn frr_office_against_bird_aws() {
+    if !ready("frr_office_against_bird_aws") {
+        return;
+    }
+    let t = topology();
+    let mut lab = Lab::with_tag("vbf");
+    let aws = aws_side(&mut lab, &t);
+    let run = start_frr(&mut lab, &t, MD5);
     let log =
         || std::fs::read_to_string(run.join("bgpd.log")).unwrap_or_default() + &lab.log("bgpd");
     let took = wait_established(&lab, &aws, &log());
@@ -341,4 +358,29 @@ fn bird_office_against_bird_aws() {
         &|| bird::read(&office).expect("read the office's BIRD"),
     );
     check_report(&lab_report(&lab, &t), &lab);
+}
+
+#[test]
+fn a_wrong_md5_key_keeps_the_session_down() {
+    if !ready("a_wrong_md5_key_keeps_the_session_down") {
+        return;
+    }
+    let t = topology();
+    let mut lab = Lab::with_tag("vbm");
+    let aws = aws_side(&mut lab, &t);
+    let run = start_frr(&mut lab, &t, "not-the-key");
+    // FRR connects within about a second when the keys match (above)
+    let up = lab.wait_for(Duration::from_secs(4), || {
+        bird::read(&aws)
+            .map(|d| d.peers.iter().any(|p| p.name == "dx_0" && p.established))
+            .unwrap_or(false)
+    });
+    assert!(!up, "the session came up with different MD5 keys");
+    let frr = frr::read(&run).expect("read FRR");
+    let p = frr
+        .peers
+        .iter()
+        .find(|p| p.name == "dx_0")
+        .expect("FRR dx_0");
+    assert!(!p.established && p.reason.is_some(), "{p:?}");
 }
