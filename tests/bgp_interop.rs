@@ -283,8 +283,13 @@ fn check_report(r: &BgpReport, lab: &Lab) {
 }
 
 /// FRR playing the office in namespace `office`, its MD5 password
-/// `password`; its run directory (named as in a lab's state directory).
-fn start_frr(lab: &mut Lab, t: &Topology, password: &str) -> std::path::PathBuf {
+/// `password`; its run directory (named as in a lab's state directory) and
+/// configuration.
+fn start_frr(
+    lab: &mut Lab,
+    t: &Topology,
+    password: &str,
+) -> (std::path::PathBuf, frr_config::FrrConfig) {
     let node = t.vifs[0].customer_router;
     let mut opts = FrrOptions {
         kernel_table: KERNEL_TABLE,
@@ -306,7 +311,7 @@ fn start_frr(lab: &mut Lab, t: &Topology, password: &str) -> std::path::PathBuf 
             );
         }
     }
-    run
+    (run, cfg)
 }
 
 #[test]
@@ -317,7 +322,7 @@ fn frr_office_against_bird_aws() {
     let t = topology();
     let mut lab = Lab::with_tag("vbf");
     let aws = aws_side(&mut lab, &t);
-    let run = start_frr(&mut lab, &t, MD5);
+    let (run, cfg) = start_frr(&mut lab, &t, MD5);
     let log =
         || std::fs::read_to_string(run.join("bgpd.log")).unwrap_or_default() + &lab.log("bgpd");
     let took = wait_established(&lab, &aws, &log());
@@ -325,6 +330,8 @@ fn frr_office_against_bird_aws() {
         "BIRD (AWS) <-> FRR (office): dx_0 Established {:.2} s after bgpd started",
         took.as_secs_f64()
     );
+    // BFD attached now that the session is up (see sim::frr_config)
+    frr_config::arm_bfd(&run, &cfg).expect("arm BFD");
     let (_, o) = read_both(
         &lab,
         &|| bird::read(&aws).expect("read AWS's BIRD"),
@@ -368,7 +375,7 @@ fn a_wrong_md5_key_keeps_the_session_down() {
     let t = topology();
     let mut lab = Lab::with_tag("vbm");
     let aws = aws_side(&mut lab, &t);
-    let run = start_frr(&mut lab, &t, "not-the-key");
+    let (run, _) = start_frr(&mut lab, &t, "not-the-key");
     // FRR connects within about a second when the keys match (above)
     let up = lab.wait_for(Duration::from_secs(4), || {
         bird::read(&aws)
