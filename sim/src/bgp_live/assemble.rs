@@ -56,15 +56,23 @@ fn daemon_of<'a>(
         .map(|(_, d)| d)
 }
 
-/// The session a daemon's peer is: by name, else by neighbour address.
+/// The session a daemon's peer is: by the session's own name (a config
+/// may name its protocols after the VIFs and VPN), by its protocol name
+/// (`dx_0`, `vpn_bgp`, `vpn_static`), else by neighbour address.
 fn spec_of<'a>(specs: &'a [Spec], peer: &PeerState, role: Role) -> Option<&'a Spec> {
     let mine = |s: &&Spec| match role {
         Role::Aws => true,
         Role::Office(n) => s.office == n && s.is_bgp(),
     };
-    let by_name = ProtocolName::parse(&peer.name)
-        .and_then(|p| specs.iter().filter(mine).find(|s| s.protocol == p));
-    by_name.or_else(|| {
+    let by_session = specs
+        .iter()
+        .filter(mine)
+        .find(|s| shown_as(&peer.name, &s.name));
+    let by_protocol = || {
+        ProtocolName::parse(&peer.name)
+            .and_then(|p| specs.iter().filter(mine).find(|s| s.protocol == p))
+    };
+    by_session.or_else(by_protocol).or_else(|| {
         let n = peer.neighbor?;
         specs.iter().filter(mine).find(|s| {
             s.is_bgp()
@@ -74,6 +82,16 @@ fn spec_of<'a>(specs: &'a [Spec], peer: &PeerState, role: Role) -> Option<&'a Sp
                 }
         })
     })
+}
+
+/// Whether a daemon shows a protocol named after `session` as `shown`:
+/// the same name, where a character BIRD does not take in a quoted symbol
+/// (other than letters, digits, `_`, `-`, `.`) may read `_`.
+fn shown_as(shown: &str, session: &str) -> bool {
+    shown.chars().count() == session.chars().count()
+        && shown.chars().zip(session.chars()).all(|(a, b)| {
+            a == b || (a == '_' && !(b.is_ascii_alphanumeric() || matches!(b, '-' | '.')))
+        })
 }
 
 /// The report of what `daemons` say about `t`.
@@ -367,6 +385,34 @@ mod tests {
         );
         assert_eq!((s.hold_time, s.keepalive), (0, 0));
         assert!(r.speakers.iter().all(|s| s.advertised.is_empty()));
+    }
+
+    #[test]
+    fn protocols_named_after_the_vif_and_vpn_are_found() {
+        let t = crate::example();
+        let mut d = daemons(true);
+        for p in &mut d[1].peers {
+            p.name = p
+                .name
+                .replace("dx_0", "dx-vif")
+                .replace("vpn_static", "vpn-backup");
+            p.neighbor = None;
+        }
+        for r in &mut d[1].routes {
+            r.from = r
+                .from
+                .replace("dx_0", "dx-vif")
+                .replace("vpn_static", "vpn-backup");
+        }
+        let r = report(&t, &d);
+        assert_eq!(r.sessions[0].state, SessionState::Established);
+        let sessions: Vec<&str> = r.speakers[0]
+            .received
+            .iter()
+            .map(|r| r.session.as_str())
+            .collect();
+        assert_eq!(sessions, ["dx-vif", "vpn-backup"]);
+        assert!(shown_as("vpn_backup", "vpn backup") && !shown_as("vpn_backup", "vpn-backup"));
     }
 
     #[test]
