@@ -430,9 +430,14 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             need_root()?;
             let lab = the_lab(lab)?;
             let st = apply::read_state(&lab).with_context(|| format!("no lab `{lab}` is up"))?;
-            let file = st.source.with_context(|| {
-                format!("lab `{lab}` was not built from a file: its topology is not known")
-            })?;
+            // the copy `up` keeps (the file may have moved or changed since,
+            // or been named relative to another directory)
+            let copy = apply::state_dir(&lab).join("topology.toml");
+            let file = match st.source {
+                _ if copy.is_file() => copy,
+                Some(f) => f,
+                None => bail!("lab `{lab}` was not built from a file: its topology is not known"),
+            };
             let (l, _) = load(&file)?;
             let live = sim::bgp_live::read_lab(&lab, &l.topology)
                 .with_context(|| format!("cannot read lab `{lab}`'s state directory"))?;
