@@ -202,14 +202,20 @@ fn received(specs: &[Spec], d: &DaemonState, role: Role) -> Vec<BgpRoute> {
     out
 }
 
-/// One live route as a report route (a static route has no local
-/// preference: 0).
+/// One live route as a report route. A static route has no local
+/// preference (0); one that goes out through the VPN's device rather than
+/// via an address has the office's end of the VPN as next hop.
 fn route(s: &Spec, r: &LiveRoute) -> BgpRoute {
+    let next_hop = if r.next_hop.is_unspecified() && !s.is_bgp() {
+        s.office_address
+    } else {
+        r.next_hop
+    };
     BgpRoute {
         prefix: r.prefix,
         session: s.name.clone(),
         source: s.source(),
-        next_hop: r.next_hop,
+        next_hop,
         as_path: r.as_path.clone(),
         communities: r.communities.clone(),
         local_pref: r.local_pref.unwrap_or(0),
@@ -307,7 +313,10 @@ mod tests {
                 peer("vpc", [0, 0, 0, 0], true),
             ],
             routes: vec![
-                route("192.168.10.0/24", "vpn_static", false, &[], None),
+                LiveRoute {
+                    next_hop: Ipv4Addr::UNSPECIFIED,
+                    ..route("192.168.10.0/24", "vpn_static", false, &[], None)
+                },
                 route("192.168.10.0/24", "dx_0", true, &[65010], Some(300)),
                 route("10.0.0.0/16", "vpc", true, &[], None),
             ],
@@ -365,6 +374,11 @@ mod tests {
         assert_eq!(
             (vgw.received[1].source, vgw.received[1].local_pref),
             (RouteSource::VpnStatic, 0)
+        );
+        assert_eq!(
+            vgw.received[1].next_hop,
+            t.vpn.as_ref().expect("vpn").customer_address,
+            "a static route through the VPN's device: the office's end"
         );
         let office = &r.speakers[1];
         assert_eq!(office.received[0].session, "dx-vif", "matched by address");
