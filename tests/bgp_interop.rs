@@ -14,6 +14,7 @@
 mod common;
 
 use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -297,6 +298,9 @@ fn start_frr(
     };
     opts.passwords.insert("dx_0".into(), password.into());
     let cfg = frr_config::config(t, node, &opts);
+    // private, as a lab's state directory is: the run directory must still
+    // be reachable by the `frr` user
+    std::fs::set_permissions(&lab.dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let run = lab.dir.join("frr-office");
     frr_config::write_run_dir(&run, &cfg).expect("FRR run dir");
     for d in frr_config::daemon_commands(&run, &cfg) {

@@ -298,11 +298,22 @@ pub fn zserv_socket(run_dir: &Path) -> PathBuf {
 
 /// Writes the configuration files into `run_dir` (created), private to the
 /// `frr` user the daemons run as (they hold MD5 passwords), and gives it
-/// the directory, where they make their sockets and pid files.
+/// the directory, where they make their sockets and pid files. A parent
+/// others may not enter (a lab's state directory, mode 700) is given to
+/// the `frr` group with search permission only (710: enter, not list), or
+/// the daemons could not reach their directory.
 pub fn write_run_dir(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {
-    use std::os::unix::fs::{chown, PermissionsExt as _};
+    use std::os::unix::fs::{chown, MetadataExt as _, PermissionsExt as _};
     std::fs::create_dir_all(run_dir)?;
     let (uid, gid) = frr_user()?;
+    if let Some(parent) = run_dir.parent() {
+        let meta = std::fs::metadata(parent)?;
+        if meta.mode() & 0o001 == 0 && !(meta.gid() == gid && meta.mode() & 0o010 != 0) {
+            chown(parent, None, Some(gid))?;
+            let mode = (meta.mode() & 0o7777) | 0o010;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
     let mut files = vec![("zebra.conf", &cfg.zebra), ("bgpd.conf", &cfg.bgpd)];
     if let Some(b) = &cfg.bfdd {
         files.push(("bfdd.conf", b));
