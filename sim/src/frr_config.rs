@@ -16,6 +16,8 @@
 //!   multiplier, attached once the session is up: below). A directly connected eBGP neighbour: FRR sends with TTL
 //!   1, as BIRD's `direct` and AWS do (no `ttl-security`: BIRD's side does
 //!   not run GTSM, and its TTL-1 packets would be refused).
+//! - `maximum-paths 1`: one best path, as BIRD keeps (FRR would otherwise
+//!   install equal eBGP paths, a VIF and the VPN, side by side).
 //! - `network` for each prefix; per neighbour an outbound route-map that
 //!   lets out only that session's prefixes, each with its communities and
 //!   `prepend` extra copies of the ASN; an inbound route-map that sets the
@@ -97,7 +99,9 @@ pub fn config(t: &Topology, node: NodeId, opts: &FrrOptions) -> FrrConfig {
     for s in &mine {
         neighbor(&mut b, s, asn, opts);
     }
-    b.push_str(" !\n address-family ipv4 unicast\n");
+    // one best path, as BIRD: FRR would otherwise spread over equal eBGP
+    // paths (a VIF and the VPN with the same local preference)
+    b.push_str(" !\n address-family ipv4 unicast\n  maximum-paths 1\n");
     let mut networks: Vec<_> = mine
         .iter()
         .flat_map(|s| s.advertised.iter().map(|a| a.prefix))
@@ -391,6 +395,7 @@ mod tests {
             " neighbor 169.254.100.2 description dx_0",
             " neighbor 169.254.100.2 password s3cret",
             " neighbor 169.254.100.2 timers 3 9",
+            "  maximum-paths 1",
             "  network 192.168.10.0/24",
             "  network 192.168.20.0/24",
             "  neighbor 169.254.100.2 route-map dx_0_out out",
