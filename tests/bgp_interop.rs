@@ -335,7 +335,9 @@ fn frr_office_against_bird_aws() {
         took.as_secs_f64()
     );
     // BFD attached now that the session is up (see sim::frr_config)
-    frr_config::arm_bfd(&run, &cfg).expect("arm BFD");
+    let up =
+        frr_config::arm_bfd_once_established(&run, &cfg, Duration::from_secs(5)).expect("arm BFD");
+    assert!(up, "FRR's side of the session is Established too");
     let (_, o) = read_both(
         &lab,
         &|| bird::read(&aws).expect("read AWS's BIRD"),
@@ -343,7 +345,21 @@ fn frr_office_against_bird_aws() {
     );
     let frr_peer = o.peers.iter().find(|p| p.name == "dx_0").expect("FRR dx_0");
     assert!(frr_peer.established, "{frr_peer:?}");
-    check_report(&lab_report(&lab, &t), &lab);
+    let live = lab_report(&lab, &t);
+    check_report(&live, &lab);
+    // what `sim test` does with it: a prediction that differs is reported
+    let mut predicted = live.clone();
+    for r in &mut predicted.speakers[1].received {
+        r.local_pref = 100;
+    }
+    let diff = sim::bgp_live::lab::compare_dir(&lab.dir, &t, &predicted).expect("compare");
+    assert!(
+        diff.len() == 2 && diff.iter().all(|l| l.contains("local-pref")),
+        "{diff:?}"
+    );
+    assert!(sim::bgp_live::lab::compare_dir(&lab.dir, &t, &live)
+        .expect("compare")
+        .is_empty());
 }
 
 #[test]

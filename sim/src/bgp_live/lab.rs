@@ -28,6 +28,25 @@ pub fn read_lab(lab: &str, t: &Topology) -> io::Result<LiveBgp> {
     read_dir(&apply::state_dir(lab), t)
 }
 
+/// What `sim test` asks of a lab's BGP: where `predicted` (the analysis
+/// of `t`) and the lab's daemons differ, one line each, with a line per
+/// daemon that could not be read.
+pub fn compare_lab(lab: &str, t: &Topology, predicted: &BgpReport) -> io::Result<Vec<String>> {
+    compare_dir(&apply::state_dir(lab), t, predicted)
+}
+
+/// [`compare_lab`] of the daemons in `dir`.
+pub fn compare_dir(dir: &Path, t: &Topology, predicted: &BgpReport) -> io::Result<Vec<String>> {
+    let live = read_dir(dir, t)?;
+    let mut out: Vec<String> = live
+        .unreadable
+        .iter()
+        .map(|e| format!("BGP daemon not read: {e}"))
+        .collect();
+    out.extend(super::compare(predicted, &live.report));
+    Ok(out)
+}
+
 /// Reads the BGP daemons whose sockets or run directories are in `dir`.
 pub fn read_dir(dir: &Path, t: &Topology) -> io::Result<LiveBgp> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?

@@ -16,7 +16,7 @@
 //!   or run directory is in a running lab's state directory.
 //!
 //! [`compare`] is what `sim test` asks: where the prediction and the live
-//! daemons differ.
+//! daemons differ ([`compare_lab`]: of a running lab).
 
 pub mod assemble;
 pub mod bird;
@@ -28,7 +28,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use topology::bgp::{BgpReport, Community};
 
-pub use lab::read_lab;
+pub use lab::{compare_lab, read_lab};
 
 /// A daemon could not be read.
 #[derive(Debug, thiserror::Error)]
