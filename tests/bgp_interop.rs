@@ -411,3 +411,61 @@ fn a_wrong_md5_key_keeps_the_session_down() {
         .expect("FRR dx_0");
     assert!(!p.established && p.reason.is_some(), "{p:?}");
 }
+
+/// Runs `vifgate ARGS` in `dir`, the key of the example's VIF in its
+/// environment.
+fn vifgate_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(common::vifgate())
+        .args(args)
+        .current_dir(dir)
+        .env("DX_BGP_MD5", MD5)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("vifgate {args:?}: {e}"))
+}
+
+/// Removes the lab when the test ends, also when it fails.
+struct LabDown(String);
+
+impl Drop for LabDown {
+    fn drop(&mut self) {
+        let _ = vifgate_in(Path::new("/"), &["sim", "down", &self.0]);
+    }
+}
+
+#[test]
+fn sim_bgp_reads_a_running_lab_from_anywhere() {
+    if !can_run("sim_bgp_reads_a_running_lab_from_anywhere")
+        || !need_tool("nft")
+        || !need_tool("birdc")
+    {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lab = format!("lb{}", std::process::id());
+    let up = vifgate_in(
+        root,
+        &["sim", "up", "examples/yeohaengjigi.toml", "--lab", &lab],
+    );
+    let _down = LabDown(lab.clone());
+    assert!(up.status.success(), "{}", common::text(&up));
+    // from another directory than the one the (relative) file was named in
+    let o = vifgate_in(Path::new("/"), &["sim", "bgp", &lab, "--json"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let r: BgpReport = serde_json::from_slice(&o.stdout).expect("a BGP report");
+    if r.sessions.is_empty() {
+        // a lab without BGP daemons says so
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("runs no BGP daemon"),
+            "{}",
+            common::text(&o)
+        );
+    }
+    for s in &r.sessions {
+        assert_eq!(s.name, "dx-vif", "{r:#?}");
+        assert_eq!(s.state, SessionState::Established, "{r:#?}");
+    }
+    let human = vifgate_in(Path::new("/"), &["sim", "bgp", &lab]);
+    assert!(human.status.success(), "{}", common::text(&human));
+    assert!(String::from_utf8_lossy(&human.stdout).starts_with("sessions:\n"));
+}
