@@ -23,8 +23,10 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 # BGP: BIRD 2 in the lab (AWS's side, the VPC router's, the office's) and
-# beside the gateway (it follows the kernel table BIRD writes)
-command -v bird >/dev/null 2>&1 || [ -x /usr/sbin/bird ] || missing+=(bird2)
+# beside the gateway (it follows the kernel table BIRD writes); FRR for an
+# office node played by FRR and the interop test
+command -v birdc >/dev/null 2>&1 || [ -x /usr/sbin/birdc ] || missing+=(bird2)
+command -v vtysh >/dev/null 2>&1 || missing+=(frr)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq

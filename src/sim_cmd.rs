@@ -107,6 +107,17 @@ pub enum SimCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The live BGP of a running lab, read from its daemons (BIRD through
+    /// `birdc`, FRR through `vtysh`): sessions with their state, and per
+    /// speaker the received and advertised routes, in the shape of
+    /// `vifgate topology bgp`.
+    Bgp {
+        /// Lab name; default: the only lab there is.
+        lab: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The lab's listeners (started by `sim up`).
     #[command(hide = true)]
     Agent {
@@ -414,6 +425,34 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        SimCommand::Bgp { lab, json } => {
+            need_root()?;
+            let lab = the_lab(lab)?;
+            let st = apply::read_state(&lab).with_context(|| format!("no lab `{lab}` is up"))?;
+            // the copy `up` keeps (the file may have moved or changed since,
+            // or been named relative to another directory)
+            let copy = apply::state_dir(&lab).join("topology.toml");
+            let file = match st.source {
+                _ if copy.is_file() => copy,
+                Some(f) => f,
+                None => bail!("lab `{lab}` was not built from a file: its topology is not known"),
+            };
+            let (l, _) = load(&file)?;
+            let live = sim::bgp_live::read_lab(&lab, &l.topology)
+                .with_context(|| format!("cannot read lab `{lab}`'s state directory"))?;
+            for e in &live.unreadable {
+                eprintln!("warning: cannot read BGP daemon {e}");
+            }
+            if live.daemons == 0 {
+                eprintln!("lab `{lab}` runs no BGP daemon that could be read");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&live.report)?);
+            } else {
+                crate::bgp_print::print_bgp_report(&live.report);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         SimCommand::Agent { spec, ready } => {
             let text = std::fs::read_to_string(&spec)

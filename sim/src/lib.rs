@@ -16,7 +16,8 @@
 //!   ACLs and NAT), [`agent_spec`] (what the listeners serve); the gateways'
 //!   configurations are [`gateway::config`] values; [`bird`] writes the
 //!   BIRD configurations (AWS's side, the VPC router's propagation, the
-//!   office side). [`script`] writes a
+//!   office side), [`frr_config`] an office node's FRR configuration, with
+//!   the session names of [`bgp_names`]. [`script`] writes a
 //!   plan as the equivalent `ip`/`nft` shell script, for benchmarks.
 //! - **The kernel (I/O).** [`netns`] (named namespaces, in-process),
 //!   [`netlink`] (rtnetlink requests, tc qdisc encodings, feature
@@ -27,7 +28,8 @@
 //!   (`[[sim.start]]` commands, HAProxy as the load balancer), [`agent`] (the
 //!   listener process), [`link`] (`sim link`; a VIF or VPN cut silently
 //!   with [`link_cut`]), [`status`] and [`inspect`] (a running lab read
-//!   back), [`bird::run`] (BIRD's sessions awaited Established).
+//!   back), [`bird::run`] (BIRD's sessions awaited Established),
+//!   [`bgp_live`] (the lab's BGP daemons read back: `vifgate sim bgp`).
 //! - **Traffic.** [`probe`] (real ICMP, TCP and UDP from inside a
 //!   namespace) and [`compare`] (live results against the static matrix and
 //!   the `[[expect]]` entries); [`failover`] (a link cut and restored
@@ -40,10 +42,14 @@
 pub mod agent;
 pub mod agent_spec;
 pub mod apply;
+pub mod bgp_live;
+pub mod bgp_names;
+pub mod bgp_sessions;
 pub mod bird;
 pub mod compare;
 pub mod failover;
 pub mod firewall;
+pub mod frr_config;
 pub mod inspect;
 pub mod lab;
 pub mod lab_lock;
