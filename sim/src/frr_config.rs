@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn without_bfd_no_bfdd_and_defaults_apply() {
-        let t = crate::example();
+        let t = crate::example_static_vpn();
         let node = t.vifs[0].customer_router;
         let c = config(&t, node, &FrrOptions::default());
         assert!(c.bfdd.is_none() && c.bfd_arming.is_empty() && !c.bgpd.contains(" bfd"));

@@ -75,3 +75,32 @@ pub(crate) fn example() -> topology::Topology {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
     topology::load(path).expect("example loads").topology
 }
+
+/// The example's text as it was before it ran BGP on the VPN: a static VPN,
+/// no BFD and the default local preference on the VIF, for the tests of
+/// those cases.
+#[cfg(test)]
+pub(crate) fn example_static_vpn_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+    let text = std::fs::read_to_string(path).expect("the example");
+    let edited = text
+        .replace(
+            "routing = \"bgp\"\ncustomer_asn = 65010\n",
+            "routing = \"static\"\n",
+        )
+        .replace("\nlocal_preference = 100", "")
+        .lines()
+        .filter(|l| !l.starts_with("bfd = ") && !l.starts_with("local_preference = "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(edited.contains("routing = \"static\"") && !edited.contains("bfd ="));
+    edited
+}
+
+/// [`example_static_vpn_text`] loaded.
+#[cfg(test)]
+pub(crate) fn example_static_vpn() -> topology::Topology {
+    topology::parse("yeohaengjigi-static-vpn.toml", example_static_vpn_text())
+        .expect("example loads")
+        .topology
+}

@@ -406,7 +406,11 @@ fn an_imported_cloudformation_vpc_with_the_office_merged() {
 
 #[test]
 fn an_office_over_the_vpn_only() {
-    let text = without(&example_text(), "[direct_connect.connection]", "[vpn]");
+    let text = without(
+        &crate::example_static_vpn_text(),
+        "[direct_connect.connection]",
+        "[vpn]",
+    );
     let t = parse("vpn-only.toml", text);
     assert!(t.vifs.is_empty() && t.vpn.is_some());
     let p = plan(&t, "vpn", &PORTS).expect("plan");
