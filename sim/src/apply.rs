@@ -33,7 +33,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gateway::config_file::{
-    BgpFile, GatewayConfigFile, InterfaceFile, LivenessFile, PeerFile, PolicyFile, RouteFile, StatusFile,
+    BgpFile, GatewayConfigFile, InterfaceFile, LivenessFile, PeerFile, PolicyFile, RouteFile,
+    StatusFile,
 };
 use serde::{Deserialize, Serialize};
 use tracing::debug;

@@ -32,7 +32,8 @@
 //!   [`bgp_live`] (the lab's BGP daemons read back: `vifgate sim bgp`).
 //! - **Traffic.** [`probe`] (real ICMP, TCP and UDP from inside a
 //!   namespace) and [`compare`] (live results against the static matrix and
-//!   the `[[expect]]` entries); [`failover`] (a link cut and restored
+//!   the `[[expect]]` entries; the lab's BGP against the prediction with
+//!   [`bgp_check`]); [`failover`] (a link cut and restored
 //!   under a probe loop, timed).
 //! - **Tests.** [`lab::Lab`] brings a whole topology up for an integration
 //!   test; [`lab::TestNet`] is the small helper for hand-made namespaces,
@@ -42,6 +43,7 @@
 pub mod agent;
 pub mod agent_spec;
 pub mod apply;
+pub mod bgp_check;
 pub mod bgp_live;
 pub mod bgp_names;
 pub mod bgp_sessions;
