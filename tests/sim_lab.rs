@@ -56,13 +56,11 @@ fn example_lab() -> Lab {
 }
 
 /// A lab of the example with its VIF and VPN set up as `variant` says
-/// (BFD, hold time, the VPN on BGP). The file format spells these
-/// settings (`bfd`, `hold_time`, `routing = "bgp"`); the model is set here
-/// so the lab's side is tested on its own.
+/// (BFD or not, hold time, the VPN on BGP or static), in the file's text.
 fn variant_lab(variant: sim::failover::Variant) -> Lab {
     let text = std::fs::read_to_string(example()).expect("the example");
-    Lab::from_toml_adjusted(EXAMPLE, &text, &opts(), |t| variant.apply(t))
-        .unwrap_or_else(|e| panic!("lab up: {e}"))
+    let text = variant.toml(&text).expect("the example is TOML");
+    Lab::from_toml(EXAMPLE, &text, &opts()).unwrap_or_else(|e| panic!("lab up: {e}"))
 }
 
 /// What the lab's BIRDs say (protocols, routes, log tails) and the VGW's
@@ -663,29 +661,40 @@ fn aws_prefers_the_vif_whose_community_says_high_and_falls_back_to_the_other() {
     if !bird_ready("aws_prefers_the_vif_whose_community_says_high_and_falls_back_to_the_other") {
         return;
     }
-    // a second VIF from the same office box, the same prefixes
-    let second = "[[direct_connect.vif]]\nname = \"dx-vif-2\"\nvlan = 102\ncustomer_asn = 65010\namazon_asn = 64512\ncustomer_address = \"169.254.101.1/30\"\namazon_address = \"169.254.101.2/30\"\nmtu = 1500\ncustomer_router = \"vifgate-office\"\nvgw = \"vgw\"\nadvertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]\n\n[vpn]";
-    let text = std::fs::read_to_string(example())
-        .expect("the example")
-        .replacen("[vpn]", second, 1);
-    let lab = Lab::from_toml_adjusted("two-vifs.toml", &text, &opts(), |t| {
-        sim::failover::Variant {
-            bfd: true,
-            hold_time: None,
-            bgp_vpn: false,
-        }
-        .apply(t);
-        // 7224:7100 (low) on the first VIF, 7224:7300 (high) on the second
-        for (vif, c) in t.vifs.iter_mut().zip([
-            topology::bgp::Community::AWS_LOW,
-            topology::bgp::Community::AWS_HIGH,
-        ]) {
-            for p in &mut vif.advertised {
-                p.communities = vec![c];
-            }
-        }
-    })
-    .unwrap_or_else(|e| panic!("lab up: {e}"));
+    // a second VIF from the same office box, the same prefixes: 7224:7100
+    // (low) on the first VIF, 7224:7300 (high) on the second; BFD on both
+    let low = r#"advertised_prefixes = [
+  { prefix = "192.168.10.0/24", communities = ["7224:7100"] },
+  { prefix = "192.168.20.0/24", communities = ["7224:7100"] },
+]"#;
+    let second = r#"[[direct_connect.vif]]
+name = "dx-vif-2"
+vlan = 102
+customer_asn = 65010
+amazon_asn = 64512
+customer_address = "169.254.101.1/30"
+amazon_address = "169.254.101.2/30"
+mtu = 1500
+customer_router = "vifgate-office"
+vgw = "vgw"
+advertised_prefixes = [
+  { prefix = "192.168.10.0/24", communities = ["7224:7300"] },
+  { prefix = "192.168.20.0/24", communities = ["7224:7300"] },
+]
+bfd = { interval = "300ms", multiplier = 3 }
+
+[vpn]"#;
+    let two = r#"advertised_prefixes = ["192.168.10.0/24", "192.168.20.0/24"]"#;
+    let file = std::fs::read_to_string(example()).expect("the example");
+    assert_eq!(file.matches(two).count(), 1, "the example's VIF changed");
+    let text = file.replacen(two, low, 1).replacen("[vpn]", second, 1);
+    let lab =
+        Lab::from_toml("two-vifs.toml", &text, &opts()).unwrap_or_else(|e| panic!("lab up: {e}"));
+    let t = lab.topology();
+    assert!(
+        t.vifs.iter().all(|v| v.bgp.bfd.is_some()),
+        "BFD on both VIFs"
+    );
     let office: std::net::Ipv4Addr = "192.168.10.10".parse().expect("address");
     let dev = || sim::failover::vgw_route_dev(lab.name(), office);
     // the second VIF's tunnel (vg1), though the first is listed first
