@@ -569,3 +569,62 @@ fn the_text_form_shows_idle_sessions_bfd_and_empty_tables() {
         "the model's report is the one computed when loading"
     );
 }
+
+#[test]
+fn explain_routes_lists_the_static_vpn_route_at_the_office() {
+    let with_vif = |settings: &str| {
+        load(&format!(
+            "{}{}",
+            vif_with(1, "gw", &["192.168.1.0/24"], settings),
+            vpn(&["192.168.1.0/24"])
+        ))
+    };
+    let at_gw = |t: &Topology| -> Vec<(String, bool, Option<String>)> {
+        let pc = t.node_by_name("pc").expect("pc");
+        let app = t.node_by_name("app").expect("app");
+        let r = reach(t, pc, Target::Node(app), Service::IcmpEcho);
+        let choices = route_choices(t, &r);
+        let c = choices
+            .iter()
+            .find(|c| c.direction == "request" && c.speaker == "gw")
+            .unwrap_or_else(|| panic!("no choice at gw: {choices:?}"));
+        assert_eq!(c.prefix.to_string(), "10.0.0.0/16");
+        c.candidates
+            .iter()
+            .map(|r| (describe(r), r.best, r.lost_on.clone()))
+            .collect()
+    };
+    assert_eq!(
+        at_gw(&with_vif("")),
+        [
+            (
+                "bgp from AS 64512 over dx-vif-1, local-pref 100, AS path 64512".into(),
+                true,
+                None
+            ),
+            (
+                "static over VPN vpn".into(),
+                false,
+                Some("a BGP route comes before the static VPN's".into())
+            ),
+        ]
+    );
+    // the VIF down: the static route is the office's choice, alone
+    assert_eq!(
+        at_gw(&with_vif("state = \"down\"")),
+        [("static over VPN vpn".into(), true, None)]
+    );
+    // a BGP VPN has no static route to list
+    let t = load(&format!(
+        "{}{}",
+        vif(1, "gw", &["192.168.1.0/24"]),
+        bgp_vpn(&["192.168.1.0/24"], "")
+    ));
+    let pc = t.node_by_name("pc").expect("pc");
+    let app = t.node_by_name("app").expect("app");
+    let r = reach(&t, pc, Target::Node(app), Service::IcmpEcho);
+    assert!(route_choices(&t, &r)
+        .iter()
+        .flat_map(|c| &c.candidates)
+        .all(|r| r.source != RouteSource::VpnStatic));
+}
