@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn the_example_has_its_vif_and_static_vpn() {
-        let t = crate::example();
+        let t = crate::example_static_vpn();
         let s = sessions(&t);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].protocol, ProtocolName::Vif(0));

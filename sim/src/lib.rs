@@ -77,3 +77,20 @@ pub(crate) fn example() -> topology::Topology {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
     topology::load(path).expect("example loads").topology
 }
+
+/// The bundled example with a static VPN and no BFD (its VIF's session
+/// alone), for unit tests written for that design.
+#[cfg(test)]
+pub(crate) fn example_static_vpn() -> topology::Topology {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+    let text = std::fs::read_to_string(path).expect("the example");
+    let variant = failover::Variant {
+        bfd: false,
+        hold_time: None,
+        bgp_vpn: false,
+    };
+    let text = variant.toml(&text).expect("the example is TOML");
+    topology::parse("static-vpn.toml", text)
+        .expect("the variant loads")
+        .topology
+}

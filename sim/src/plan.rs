@@ -1449,7 +1449,7 @@ mod tests {
 
     #[test]
     fn tunnels_pair_the_office_gateway_with_the_vgw() {
-        let t = example();
+        let t = crate::example_static_vpn();
         let p = plan(&t, "yh", &[22]).expect("plan");
         let office = p
             .gateways

@@ -406,8 +406,13 @@ fn an_imported_cloudformation_vpc_with_the_office_merged() {
 
 #[test]
 fn an_office_over_the_vpn_only() {
+    let static_vpn = crate::failover::Variant {
+        bfd: false,
+        hold_time: None,
+        bgp_vpn: false,
+    };
     let text = without(&example_text(), "[direct_connect.connection]", "[vpn]");
-    let t = parse("vpn-only.toml", text);
+    let t = parse("vpn-only.toml", static_vpn.toml(&text).expect("TOML"));
     assert!(t.vifs.is_empty() && t.vpn.is_some());
     let p = plan(&t, "vpn", &PORTS).expect("plan");
     assert_well_formed(&p);

@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn daemons_become_speakers_and_sessions_of_the_topology() {
-        let t = crate::example();
+        let t = crate::example_static_vpn();
         let r = report(&t, &daemons(true));
         assert_eq!(r.sessions.len(), 1, "one BGP session: the VPN is static");
         let s = &r.sessions[0];
