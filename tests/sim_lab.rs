@@ -1116,3 +1116,37 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
         "{d:#}"
     );
 }
+
+#[test]
+fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
+    if !bird_ready("sim_test_fails_when_a_live_session_differs_from_the_prediction") {
+        return;
+    }
+    let lab = example_lab();
+    let vgw = lab
+        .plan()
+        .bird
+        .daemons
+        .iter()
+        .find(|d| d.name == "vgw")
+        .expect("the VGW's BIRD");
+    // AWS's side stops the VIF's session behind the prediction's back
+    let out = sim::bird::run::birdc(&vgw.socket, &["disable", "\"dx-vif\""]).expect("birdc");
+    assert!(out.contains("dx-vif: disabled"), "{out}");
+    let report = lab.test(1, compare::default_probe_options());
+    let bgp = &report.bgp;
+    assert!(bgp.compared && !bgp.passed(), "{bgp:?}");
+    assert!(
+        bgp.differences
+            .iter()
+            .any(|d| d.starts_with("session dx-vif: predicted Established, live Idle")),
+        "{bgp:?}"
+    );
+    // it waited for the daemons to settle before saying so
+    assert!(
+        bgp.seconds >= sim::bgp_check::SETTLE.as_secs_f64(),
+        "{bgp:?}"
+    );
+    assert!(!report.passed());
+    assert!(compare::render(&report, false).contains("  DIFF session dx-vif"));
+}
