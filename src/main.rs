@@ -5,13 +5,12 @@
 //! `bgp`, `matrix`, `graph`) and `import_cmd` (`topology import-cfn`) over the
 //! `topology` crate; `gateway_cmd` (`gateway`, `status`) and `keys_cmd`
 //! (`genkey`, `pubkey`, `genpsk`) over `gateway`; `sim_cmd` (`sim plan`,
-//! `up`, `down`, `status`, `exec`, `link`, `test`, `bgp`) over `sim`, with
-//! `bgp_print` (a BGP report for humans); and `bench/`
+//! `up`, `down`, `status`, `exec`, `link`, `test`, `bgp`) over `sim` (a BGP
+//! report, predicted or live, printed by `BgpReport::render`); and `bench/`
 //! (`bench matrix`, `conntrack`, `acl`, `sim`, and the traffic tools
 //! `flood-gen`, `syn-flood` and `tcp-probe`), one file per benchmark or tool.
 
 mod bench;
-mod bgp_print;
 mod gateway_cmd;
 mod import_cmd;
 mod keys_cmd;

@@ -450,7 +450,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&live.report)?);
             } else {
-                crate::bgp_print::print_bgp_report(&live.report);
+                print!("{}", live.report.render());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -56,13 +56,11 @@ fn example_lab() -> Lab {
 }
 
 /// A lab of the example with its VIF and VPN set up as `variant` says
-/// (BFD, hold time, the VPN on BGP). The file format spells these
-/// settings (`bfd`, `hold_time`, `routing = "bgp"`); the model is set here
-/// so the lab's side is tested on its own.
+/// (BFD or not, hold time, the VPN on BGP or static), in the file's text.
 fn variant_lab(variant: sim::failover::Variant) -> Lab {
     let text = std::fs::read_to_string(example()).expect("the example");
-    Lab::from_toml_adjusted(EXAMPLE, &text, &opts(), |t| variant.apply(t))
-        .unwrap_or_else(|e| panic!("lab up: {e}"))
+    let text = variant.toml(&text).expect("the example is TOML");
+    Lab::from_toml(EXAMPLE, &text, &opts()).unwrap_or_else(|e| panic!("lab up: {e}"))
 }
 
 /// What the lab's BIRDs say (protocols, routes, log tails) and the VGW's
@@ -201,6 +199,18 @@ fn sim_test_on_the_example_agrees_and_meets_every_expectation() {
     assert_eq!(
         r["matrix"].as_array().map(Vec::len),
         r["probed_cells"].as_u64().map(|n| n as usize)
+    );
+    // the lab's BGP was compared with the prediction, and agrees: both
+    // sessions, AWS's and the office's tables, three daemons
+    let bgp = &r["bgp"];
+    assert_eq!(bgp["compared"], true, "{bgp:#}");
+    assert_eq!(bgp["sessions"], 2, "{bgp:#}");
+    assert_eq!(bgp["routes"], 6, "{bgp:#}");
+    assert_eq!(bgp["daemons"], 3, "{bgp:#}");
+    assert_eq!(
+        bgp["differences"].as_array().map(Vec::len),
+        Some(0),
+        "{bgp:#}"
     );
     // and `sim test` removed its lab
     assert_gone(&lab, "after sim test");
@@ -651,29 +661,40 @@ fn aws_prefers_the_vif_whose_community_says_high_and_falls_back_to_the_other() {
     if !bird_ready("aws_prefers_the_vif_whose_community_says_high_and_falls_back_to_the_other") {
         return;
     }
-    // a second VIF from the same office box, the same prefixes
-    let second = "[[direct_connect.vif]]\nname = \"dx-vif-2\"\nvlan = 102\ncustomer_asn = 65010\namazon_asn = 64512\ncustomer_address = \"169.254.101.1/30\"\namazon_address = \"169.254.101.2/30\"\nmtu = 1500\ncustomer_router = \"vifgate-office\"\nvgw = \"vgw\"\nadvertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]\n\n[vpn]";
-    let text = std::fs::read_to_string(example())
-        .expect("the example")
-        .replacen("[vpn]", second, 1);
-    let lab = Lab::from_toml_adjusted("two-vifs.toml", &text, &opts(), |t| {
-        sim::failover::Variant {
-            bfd: true,
-            hold_time: None,
-            bgp_vpn: false,
-        }
-        .apply(t);
-        // 7224:7100 (low) on the first VIF, 7224:7300 (high) on the second
-        for (vif, c) in t.vifs.iter_mut().zip([
-            topology::bgp::Community::AWS_LOW,
-            topology::bgp::Community::AWS_HIGH,
-        ]) {
-            for p in &mut vif.advertised {
-                p.communities = vec![c];
-            }
-        }
-    })
-    .unwrap_or_else(|e| panic!("lab up: {e}"));
+    // a second VIF from the same office box, the same prefixes: 7224:7100
+    // (low) on the first VIF, 7224:7300 (high) on the second; BFD on both
+    let low = r#"advertised_prefixes = [
+  { prefix = "192.168.10.0/24", communities = ["7224:7100"] },
+  { prefix = "192.168.20.0/24", communities = ["7224:7100"] },
+]"#;
+    let second = r#"[[direct_connect.vif]]
+name = "dx-vif-2"
+vlan = 102
+customer_asn = 65010
+amazon_asn = 64512
+customer_address = "169.254.101.1/30"
+amazon_address = "169.254.101.2/30"
+mtu = 1500
+customer_router = "vifgate-office"
+vgw = "vgw"
+advertised_prefixes = [
+  { prefix = "192.168.10.0/24", communities = ["7224:7300"] },
+  { prefix = "192.168.20.0/24", communities = ["7224:7300"] },
+]
+bfd = { interval = "300ms", multiplier = 3 }
+
+[vpn]"#;
+    let two = r#"advertised_prefixes = ["192.168.10.0/24", "192.168.20.0/24"]"#;
+    let file = std::fs::read_to_string(example()).expect("the example");
+    assert_eq!(file.matches(two).count(), 1, "the example's VIF changed");
+    let text = file.replacen(two, low, 1).replacen("[vpn]", second, 1);
+    let lab =
+        Lab::from_toml("two-vifs.toml", &text, &opts()).unwrap_or_else(|e| panic!("lab up: {e}"));
+    let t = lab.topology();
+    assert!(
+        t.vifs.iter().all(|v| v.bgp.bfd.is_some()),
+        "BFD on both VIFs"
+    );
     let office: std::net::Ipv4Addr = "192.168.10.10".parse().expect("address");
     let dev = || sim::failover::vgw_route_dev(lab.name(), office);
     // the second VIF's tunnel (vg1), though the first is listed first
@@ -999,4 +1020,133 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
     );
     said.expect("clear the delay");
     in_force(3, 0.0);
+}
+
+/// The example with its VIF advertising `n` distinct /24s: its two LANs
+/// and `n - 2` more. The VPN still advertises only the two LANs.
+fn example_advertising(n: usize) -> String {
+    let two = r#"advertised_prefixes = ["192.168.10.0/24", "192.168.20.0/24"]"#;
+    let mut prefixes = vec![
+        "\"192.168.10.0/24\"".to_string(),
+        "\"192.168.20.0/24\"".into(),
+    ];
+    prefixes.extend((0..n.saturating_sub(2)).map(|i| format!("\"10.200.{i}.0/24\"")));
+    let file = std::fs::read_to_string(example()).expect("the example");
+    assert_eq!(file.matches(two).count(), 1, "the example's VIF changed");
+    file.replacen(
+        two,
+        &format!("advertised_prefixes = [{}]", prefixes.join(", ")),
+        1,
+    )
+}
+
+#[test]
+fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carries_the_office() {
+    if !bird_ready(
+        "over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carries_the_office",
+    ) {
+        return;
+    }
+    let text = example_advertising(101);
+    // the prediction: DX Idle on AWS's prefix limit, the VPN Established
+    let t = topology::parse("prefix-limit.toml", text.clone())
+        .expect("the topology loads")
+        .topology;
+    let predicted = topology::bgp::analyse(&t);
+    let state = |r: &topology::bgp::BgpReport, name: &str| {
+        r.sessions
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| (s.state, s.reason.clone()))
+            .unwrap_or_else(|| panic!("no session {name}: {r:#?}"))
+    };
+    use topology::bgp::SessionState::{Established, Idle};
+    assert_eq!(
+        state(&predicted, "dx-vif"),
+        (Idle, Some("prefix limit: 101 > 100".into()))
+    );
+    assert_eq!(state(&predicted, "vpn-backup").0, Established);
+
+    let lab = Lab::from_toml("prefix-limit.toml", &text, &opts())
+        .unwrap_or_else(|e| panic!("lab up: {e}"));
+    // live: BIRD's `import limit 100 action disable` has put it down
+    let mut live = None;
+    let down = eventually(Duration::from_secs(5), Duration::from_millis(100), || {
+        let r = sim::bgp_live::read_lab(lab.name(), lab.topology()).expect("read the lab");
+        let idle = state(&r.report, "dx-vif").0 == Idle;
+        live = Some(r.report);
+        idle
+    });
+    let live = live.expect("read once");
+    assert!(down, "{live:#?}\n{}", bgp_diagnostics(&lab));
+    let (_, reason) = state(&live, "dx-vif");
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("Route limit exceeded")),
+        "{reason:?}"
+    );
+    assert_eq!(state(&live, "vpn-backup").0, Established, "{live:#?}");
+    // `sim test`'s comparison agrees: both Idle, the same routes
+    let check = sim::bgp_check::check_lab(lab.name(), lab.topology(), sim::bgp_check::SETTLE);
+    assert!(check.compared && check.sessions == 2, "{check:?}");
+    assert!(
+        check.passed(),
+        "{}\n{}",
+        check.render(),
+        bgp_diagnostics(&lab)
+    );
+    // and the office reaches the VPC over the VPN, both ways: the VGW's
+    // route to the office goes out of the VPN's device, the office
+    // gateway's route to the VPC to the VPN peer
+    let ssh = Service::Tcp(22);
+    assert!(lab.reaches("office-pc", "bastion", ssh));
+    assert!(lab.reaches("web-a1", "office-pc", Service::IcmpEcho));
+    let vgw_dev = sim::failover::vgw_route_dev(lab.name(), "192.168.10.10".parse().expect("ip"));
+    let vpn = link_name(&lab, LinkKind::Vpn);
+    let dx = link_name(&lab, LinkKind::DirectConnect);
+    // the VPN's gateway TUN (vg0 is the VIF's)
+    assert_eq!(vgw_dev.as_deref(), Some("vg1"), "{}", bgp_diagnostics(&lab));
+    let v = office_peer(&lab, &plan::ns_token(&vpn));
+    assert_eq!(v["routes_in_use"][0], "10.0.0.0/16", "{v:#}");
+    let d = office_peer(&lab, &plan::ns_token(&dx));
+    assert_eq!(
+        d["routes_in_use"].as_array().map(Vec::len),
+        Some(0),
+        "{d:#}"
+    );
+}
+
+#[test]
+fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
+    if !bird_ready("sim_test_fails_when_a_live_session_differs_from_the_prediction") {
+        return;
+    }
+    let lab = example_lab();
+    let vgw = lab
+        .plan()
+        .bird
+        .daemons
+        .iter()
+        .find(|d| d.name == "vgw")
+        .expect("the VGW's BIRD");
+    // AWS's side stops the VIF's session behind the prediction's back
+    let out = sim::bird::run::birdc(&vgw.socket, &["disable", "\"dx-vif\""]).expect("birdc");
+    assert!(out.contains("dx-vif: disabled"), "{out}");
+    let report = lab.test(1, compare::default_probe_options());
+    let bgp = &report.bgp;
+    assert!(bgp.compared && !bgp.passed(), "{bgp:?}");
+    assert!(
+        bgp.differences
+            .iter()
+            .any(|d| d.starts_with("session dx-vif: predicted Established, live Idle")),
+        "{bgp:?}"
+    );
+    // it waited for the daemons to settle before saying so
+    assert!(
+        bgp.seconds >= sim::bgp_check::SETTLE.as_secs_f64(),
+        "{bgp:?}"
+    );
+    assert!(!report.passed());
+    assert!(compare::render(&report, false).contains("  DIFF session dx-vif"));
 }

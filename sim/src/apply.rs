@@ -914,13 +914,13 @@ fn gateway_config(
             preshared_key_file: None,
         })
         .collect();
-    // a peer whose link carries a BGP session gets its routes from the
-    // box's BGP daemon (the kernel table the gateway follows), not from
-    // static routes
+    // a gateway that follows its box's BGP daemon (a kernel table) gets
+    // its routes from that table: BGP's, and a static VPN's below them
+    // (plan::floating_static_routes); otherwise static routes
     let route = g
         .peers
         .iter()
-        .filter(|p| !(p.bgp_session && g.bgp_kernel_table.is_some()))
+        .filter(|_| g.bgp_kernel_table.is_none())
         .flat_map(|p| {
             p.allowed.iter().map(|&prefix| RouteFile {
                 prefix,
@@ -1275,6 +1275,22 @@ mod tests {
                 Path::new("/run/vifgate/sim/yh").join(format!("{}.sock", g.name))
             );
         }
+    }
+
+    #[test]
+    fn a_gateway_that_follows_bgp_has_no_static_routes() {
+        let p = plan::plan(&crate::example(), "yh", &[22]).expect("plan");
+        for (g, (file, _)) in p.gateways.iter().zip(configs(&p)) {
+            // the VGW's tunnels route statically; the office box follows
+            // its BIRD (and a static VPN's floating route in that table)
+            assert_eq!(
+                file.route.is_empty(),
+                g.bgp_kernel_table.is_some(),
+                "{}",
+                g.name
+            );
+        }
+        assert!(p.gateways.iter().any(|g| g.bgp_kernel_table.is_some()));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde::Serialize;
 use topology::analysis::{self, Service, Target, Verdict};
 use topology::model::{NodeId, Topology};
 
+use crate::bgp_check::{self, BgpCheck};
 use crate::plan::Plan;
 use crate::probe::{self, Outcome, Probe, ProbeKind, ProbeOptions};
 
@@ -66,12 +67,14 @@ pub struct Report {
     pub expectations: Vec<Check>,
     /// Seconds spent probing.
     pub seconds: f64,
+    /// The lab's BGP daemons against the prediction (after the probes).
+    pub bgp: BgpCheck,
 }
 
 impl Report {
     /// Whether everything agreed and every expectation was met.
     pub fn passed(&self) -> bool {
-        self.disagreements == 0 && self.failed_expectations == 0
+        self.disagreements == 0 && self.failed_expectations == 0 && self.bgp.passed()
     }
 }
 
@@ -126,7 +129,8 @@ struct Pending {
     probes: Vec<usize>,
 }
 
-/// Probes the lab and compares with the static analysis.
+/// Probes the lab and compares with the static analysis, then compares
+/// its BGP daemons with the prediction ([`bgp_check`]).
 pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
     let endpoints: Vec<NodeId> = t.endpoints().collect();
     let mut cells: Vec<(NodeId, NodeId, Service)> = Vec::new();
@@ -272,6 +276,7 @@ pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
             expectations.push(check);
         }
     }
+    let bgp = bgp_check::check_lab(&plan.lab, t, bgp_check::SETTLE);
     Report {
         lab: plan.lab.clone(),
         matrix_cells,
@@ -283,6 +288,7 @@ pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
         matrix,
         expectations,
         seconds,
+        bgp,
     }
 }
 
@@ -366,6 +372,7 @@ pub fn render(r: &Report, all: bool) -> String {
         r.disagreements,
         r.failed_expectations
     );
+    s.push_str(&r.bgp.render());
     s
 }
 

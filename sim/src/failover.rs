@@ -197,38 +197,118 @@ pub fn measure(lab: &Lab, spec: &FailoverSpec) -> Result<FailoverRun, String> {
     })
 }
 
-/// How the example's VIF and VPN are set up for a failover measurement:
-/// the settings a topology file spells `bfd = { interval = "300ms",
-/// multiplier = 3 }`, `hold_time = N` on the VIF, and `routing = "bgp"`,
-/// `customer_asn` on the VPN.
+/// How the example's VIF and VPN are set up for a failover measurement,
+/// written into the topology's text: `bfd = { interval = "300ms",
+/// multiplier = 3 }` or no `bfd`, `hold_time = N` or AWS's 90 s on every
+/// VIF; `routing = "bgp"` with a `customer_asn`, or `routing = "static"`,
+/// on the VPN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Variant {
-    /// BFD 300 ms x 3 on every VIF.
+    /// BFD 300 ms x 3 on every VIF (false: no BFD, whatever the file says).
     pub bfd: bool,
     /// The office's hold time on every VIF (`None`: AWS's 90 s).
     pub hold_time: Option<u16>,
-    /// The VPN on BGP (with the VIF's customer ASN) rather than static.
+    /// The VPN on BGP (with the VIF's customer ASN when the file names
+    /// none) rather than static.
     pub bgp_vpn: bool,
 }
 
 impl Variant {
-    /// Applies it to a topology's model.
-    pub fn apply(&self, t: &mut topology::Topology) {
-        let asn = t.vifs.first().map(|v| v.customer_asn);
-        for v in &mut t.vifs {
+    /// The topology text `text` with this variant's settings (comments
+    /// and layout are not kept). An error when `text` is not TOML.
+    pub fn toml(&self, text: &str) -> Result<String, String> {
+        use toml::{Table, Value};
+        let mut doc: Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
+        let mut asn = None;
+        let vifs = doc
+            .get_mut("direct_connect")
+            .and_then(|d| d.get_mut("vif"))
+            .and_then(Value::as_array_mut);
+        for vif in vifs.into_iter().flatten().filter_map(Value::as_table_mut) {
+            asn = asn.or_else(|| vif.get("customer_asn").cloned());
+            vif.remove("bfd");
             if self.bfd {
-                v.bgp.bfd = Some(topology::bgp::Bfd {
-                    interval: topology::bgp::config::MIN_BFD_INTERVAL,
-                    multiplier: topology::bgp::config::MIN_BFD_MULTIPLIER,
-                });
+                let mut bfd = Table::new();
+                let ms = topology::bgp::config::MIN_BFD_INTERVAL.as_millis();
+                bfd.insert("interval".into(), Value::String(format!("{ms}ms")));
+                bfd.insert(
+                    "multiplier".into(),
+                    Value::Integer(topology::bgp::config::MIN_BFD_MULTIPLIER.into()),
+                );
+                vif.insert("bfd".into(), Value::Table(bfd));
             }
-            if self.hold_time.is_some() {
-                v.bgp.hold_time = self.hold_time;
+            vif.remove("hold_time");
+            vif.remove("keepalive");
+            if let Some(h) = self.hold_time {
+                vif.insert("hold_time".into(), Value::Integer(h.into()));
             }
         }
-        if let Some(vpn) = t.vpn.as_mut().filter(|_| self.bgp_vpn) {
-            vpn.bgp = true;
-            vpn.customer_asn = vpn.customer_asn.or(asn).or(Some(65000));
+        if let Some(vpn) = doc.get_mut("vpn").and_then(Value::as_table_mut) {
+            if self.bgp_vpn {
+                vpn.insert("routing".into(), Value::String("bgp".into()));
+                if !vpn.contains_key("customer_asn") {
+                    let asn = asn.unwrap_or(Value::Integer(65000));
+                    vpn.insert("customer_asn".into(), asn);
+                }
+            } else {
+                vpn.insert("routing".into(), Value::String("static".into()));
+                // BGP settings, which a static VPN warns about
+                for key in ["customer_asn", "hold_time", "keepalive", "local_preference"] {
+                    vpn.remove(key);
+                }
+            }
         }
+        toml::to_string(&doc).map_err(|e| format!("cannot write TOML: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Variant;
+
+    fn example_with(v: Variant) -> topology::Topology {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+        let text = std::fs::read_to_string(path).expect("the example");
+        let text = v.toml(&text).expect("TOML");
+        let loaded = topology::parse("variant.toml", text).expect("the variant loads");
+        assert!(loaded.warnings.0.is_empty(), "{:?}", loaded.warnings);
+        loaded.topology
+    }
+
+    #[test]
+    fn a_variant_is_written_into_the_files_text() {
+        // the example runs BFD and a BGP VPN: a variant without them has none
+        let t = example_with(Variant {
+            bfd: false,
+            hold_time: Some(9),
+            bgp_vpn: false,
+        });
+        let vif = &t.vifs[0];
+        assert_eq!((vif.bgp.bfd, vif.bgp.hold_time), (None, Some(9)));
+        let vpn = t.vpn.as_ref().expect("the VPN");
+        assert!(!vpn.bgp && vpn.customer_asn.is_none());
+        assert!(topology::bgp::analyse(&t)
+            .sessions
+            .iter()
+            .all(|s| s.name != "vpn-backup"));
+
+        let t = example_with(Variant {
+            bfd: true,
+            hold_time: None,
+            bgp_vpn: true,
+        });
+        let bfd = t.vifs[0].bgp.bfd.expect("BFD");
+        assert_eq!(bfd.interval, topology::bgp::config::MIN_BFD_INTERVAL);
+        assert_eq!(bfd.multiplier, topology::bgp::config::MIN_BFD_MULTIPLIER);
+        assert_eq!(t.vifs[0].bgp.hold_time, None);
+        let vpn = t.vpn.as_ref().expect("the VPN");
+        assert_eq!((vpn.bgp, vpn.customer_asn), (true, Some(65010)));
+        assert!(Variant {
+            bfd: true,
+            hold_time: None,
+            bgp_vpn: true
+        }
+        .toml("not = toml = at all")
+        .is_err());
     }
 }

@@ -479,7 +479,8 @@ mod tests {
         let c = config(&t, node, &FrrOptions::default());
         assert!(c.bfdd.is_none() && c.bfd_arming.is_empty() && !c.bgpd.contains(" bfd"));
         assert!(c.bgpd.contains(" neighbor 169.254.100.2 timers 30 90\n"));
-        assert!(c.bgpd.contains(" set local-preference 100\n"));
+        // the example's local_preference = 200 on its VIF
+        assert!(c.bgpd.contains(" set local-preference 200\n"));
         let cmds = daemon_commands(Path::new("/run/x/frr-o"), &c);
         let names: Vec<&str> = cmds.iter().map(|c| c.name).collect();
         assert_eq!(names, ["zebra", "bgpd"]);

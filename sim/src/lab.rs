@@ -105,25 +105,12 @@ impl Lab {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| LabError::Other(format!("cannot read {}: {e}", path.display())))?;
-        Lab::build(path, text, opts, Some(path), |_| {})
+        Lab::build(path, text, opts, Some(path))
     }
 
     /// Builds a lab from topology text (`name` is used in error messages).
     pub fn from_toml(name: &str, text: &str, opts: &LabOptions) -> Result<Lab, LabError> {
-        Lab::build(Path::new(name), text.to_string(), opts, None, |_| {})
-    }
-
-    /// Builds a lab from topology text whose model `adjust` changes before
-    /// the lab is planned (a setting to try on a file without editing it:
-    /// BFD on a VIF, another hold time). The gateways' policy still reads
-    /// the text.
-    pub fn from_toml_adjusted(
-        name: &str,
-        text: &str,
-        opts: &LabOptions,
-        adjust: impl FnOnce(&mut Topology),
-    ) -> Result<Lab, LabError> {
-        Lab::build(Path::new(name), text.to_string(), opts, None, adjust)
+        Lab::build(Path::new(name), text.to_string(), opts, None)
     }
 
     fn build(
@@ -131,10 +118,8 @@ impl Lab {
         text: String,
         opts: &LabOptions,
         source: Option<&Path>,
-        adjust: impl FnOnce(&mut Topology),
     ) -> Result<Lab, LabError> {
-        let mut loaded = topology::parse(name, text.clone()).map_err(LabError::Topology)?;
-        adjust(&mut loaded.topology);
+        let loaded = topology::parse(name, text.clone()).map_err(LabError::Topology)?;
         let lab = opts.name.clone().unwrap_or_else(|| {
             format!(
                 "t{}x{}",

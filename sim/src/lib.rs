@@ -32,7 +32,8 @@
 //!   [`bgp_live`] (the lab's BGP daemons read back: `vifgate sim bgp`).
 //! - **Traffic.** [`probe`] (real ICMP, TCP and UDP from inside a
 //!   namespace) and [`compare`] (live results against the static matrix and
-//!   the `[[expect]]` entries); [`failover`] (a link cut and restored
+//!   the `[[expect]]` entries; the lab's BGP against the prediction with
+//!   [`bgp_check`]); [`failover`] (a link cut and restored
 //!   under a probe loop, timed).
 //! - **Tests.** [`lab::Lab`] brings a whole topology up for an integration
 //!   test; [`lab::TestNet`] is the small helper for hand-made namespaces,
@@ -42,6 +43,7 @@
 pub mod agent;
 pub mod agent_spec;
 pub mod apply;
+pub mod bgp_check;
 pub mod bgp_live;
 pub mod bgp_names;
 pub mod bgp_sessions;
@@ -76,31 +78,19 @@ pub(crate) fn example() -> topology::Topology {
     topology::load(path).expect("example loads").topology
 }
 
-/// The example's text as it was before it ran BGP on the VPN: a static VPN,
-/// no BFD and the default local preference on the VIF, for the tests of
-/// those cases.
-#[cfg(test)]
-pub(crate) fn example_static_vpn_text() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
-    let text = std::fs::read_to_string(path).expect("the example");
-    let edited = text
-        .replace(
-            "routing = \"bgp\"\ncustomer_asn = 65010\n",
-            "routing = \"static\"\n",
-        )
-        .replace("\nlocal_preference = 100", "")
-        .lines()
-        .filter(|l| !l.starts_with("bfd = ") && !l.starts_with("local_preference = "))
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(edited.contains("routing = \"static\"") && !edited.contains("bfd ="));
-    edited
-}
-
-/// [`example_static_vpn_text`] loaded.
+/// The bundled example with a static VPN and no BFD (its VIF's session
+/// alone), for unit tests written for that design.
 #[cfg(test)]
 pub(crate) fn example_static_vpn() -> topology::Topology {
-    topology::parse("yeohaengjigi-static-vpn.toml", example_static_vpn_text())
-        .expect("example loads")
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+    let text = std::fs::read_to_string(path).expect("the example");
+    let variant = failover::Variant {
+        bfd: false,
+        hold_time: None,
+        bgp_vpn: false,
+    };
+    let text = variant.toml(&text).expect("the example is TOML");
+    topology::parse("static-vpn.toml", text)
+        .expect("the variant loads")
         .topology
 }

@@ -71,6 +71,9 @@ pub const VGW_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);
 pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
 /// Route metric of static VPC routes (propagated ones come after).
 const METRIC_STATIC: u32 = 10;
+/// Route metric of an office gateway's static VPN route in the table its
+/// BIRD writes (BIRD's own routes have metric 32: they come first).
+const METRIC_FLOATING_STATIC: u32 = 1000;
 /// Tunnel MTU under a link MTU (IPv4 + UDP + WireGuard overhead).
 const WG_OVERHEAD: u16 = 80;
 
@@ -573,9 +576,49 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             }
         }
     }
+    floating_static_routes(&mut b);
     security_groups(&mut b);
     listeners(&mut b, tcp_ports);
     Ok(b.plan)
+}
+
+/// A static VPN beside BGP sessions on an office gateway that follows its
+/// BIRD's table: the route to the VPC over the VPN goes into that table
+/// with a metric above BIRD's, a floating static route. The gateway then
+/// uses a BGP route while there is one and the VPN's once BIRD withdraws
+/// it, as the analysis has it (the office's best BGP route, then a static
+/// VPN's); as a static route of the gateway it would win over BGP.
+fn floating_static_routes(b: &mut Builder) {
+    let mut routes = Vec::new();
+    for g in &b.plan.gateways {
+        let Some(table) = g.bgp_kernel_table else {
+            continue;
+        };
+        for p in g.peers.iter().filter(|p| !p.bgp_session) {
+            let dev = b
+                .plan
+                .links
+                .iter()
+                .find(|l| l.kind == LinkKind::Vpn && l.a.ns == g.ns)
+                .map(|l| l.a.ifname.clone());
+            for &dst in &p.allowed {
+                routes.push(RouteSpec {
+                    ns: g.ns.clone(),
+                    dst,
+                    via: Some(p.endpoint),
+                    dev: dev.clone(),
+                    table,
+                    metric: METRIC_FLOATING_STATIC,
+                    kind: RouteKind::Unicast,
+                    why: format!(
+                        "{}: {dst} over the static VPN, below the BGP routes",
+                        p.name
+                    ),
+                });
+            }
+        }
+    }
+    b.plan.routes.extend(routes);
 }
 
 /// Office LANs on one switch namespace; office routes from each node's RIB.

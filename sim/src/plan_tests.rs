@@ -406,12 +406,13 @@ fn an_imported_cloudformation_vpc_with_the_office_merged() {
 
 #[test]
 fn an_office_over_the_vpn_only() {
-    let text = without(
-        &crate::example_static_vpn_text(),
-        "[direct_connect.connection]",
-        "[vpn]",
-    );
-    let t = parse("vpn-only.toml", text);
+    let static_vpn = crate::failover::Variant {
+        bfd: false,
+        hold_time: None,
+        bgp_vpn: false,
+    };
+    let text = without(&example_text(), "[direct_connect.connection]", "[vpn]");
+    let t = parse("vpn-only.toml", static_vpn.toml(&text).expect("TOML"));
     assert!(t.vifs.is_empty() && t.vpn.is_some());
     let p = plan(&t, "vpn", &PORTS).expect("plan");
     assert_well_formed(&p);
@@ -518,4 +519,43 @@ fn two_private_vifs_on_one_vgw() {
         .shaping
         .iter()
         .all(|s| s.shaping.rate_bps == Some(1_000_000_000)));
+}
+
+#[test]
+fn a_static_vpn_beside_bgp_is_a_floating_route_in_the_table_the_gateway_follows() {
+    let variant = crate::failover::Variant {
+        bfd: true,
+        hold_time: None,
+        bgp_vpn: false,
+    };
+    let t = parse(
+        "static-vpn.toml",
+        variant.toml(&example_text()).expect("TOML"),
+    );
+    let p = plan(&t, "sv", &[22]).expect("plan");
+    assert_well_formed(&p);
+    let g = office_gateway(&p, "vifgate-office");
+    let table = g.bgp_kernel_table.expect("the gateway follows its BIRD");
+    assert!(g.peers[0].bgp_session && !g.peers[1].bgp_session);
+    // the VPN's route sits below BIRD's (metric 32) in that table ...
+    let floating = routes_to(&p, &g.ns, table, "10.0.0.0/16");
+    assert_eq!(floating.len(), 1, "{floating:?}");
+    assert_eq!(floating[0].via, Some(VPN_AMAZON));
+    assert_eq!(floating[0].dev.as_deref(), Some("vpn0"));
+    assert!(floating[0].metric > 32, "{:?}", floating[0]);
+    // ... while the main table sends the VPC into the gateway's TUN
+    let main = routes_to(&p, &g.ns, 254, "10.0.0.0/16");
+    assert!(
+        !main.is_empty()
+            && main
+                .iter()
+                .all(|r| r.dev.as_deref() == Some(g.tun.as_str())),
+        "{main:?}"
+    );
+    // with a BGP VPN, the table is BIRD's alone
+    let bgp = parse("bgp-vpn.toml", example_text());
+    let p = plan(&bgp, "bv", &[22]).expect("plan");
+    let g = office_gateway(&p, "vifgate-office");
+    assert!(g.peers.iter().all(|p| p.bgp_session));
+    assert!(routes_to(&p, &g.ns, table, "10.0.0.0/16").is_empty());
 }

@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn every_namespace_has_a_block_with_its_routes_and_processes() {
-        let p = plan::plan(&crate::example_static_vpn(), "yh", &[22, 80, 443, 3306]).expect("plan");
+        let p = plan::plan(&crate::example(), "yh", &[22, 80, 443, 3306]).expect("plan");
         let text = render(&p);
         for n in &p.namespaces {
             assert!(
@@ -356,7 +356,9 @@ mod tests {
         assert!(text.contains(
             "bird vgw: AWS's side: the VGW's sessions with the office\n      bird -f -c /run/vifgate/sim/yh/bird-vgw.conf -s /run/vifgate/sim/yh/bird-vgw.ctl"
         ), "{text}");
-        assert!(text.contains("sessions expected Established: dx-vif, vifgate_vpc_router"));
+        assert!(
+            text.contains("sessions expected Established: dx-vif, vpn-backup, vifgate_vpc_router")
+        );
         assert!(text.contains("shaped: rate 1 Gbit/s delay 2ms jitter 200µs"));
         // every route appears once, with its reason
         for r in p.routes.iter().chain(&p.tunnel_routes) {

@@ -38,6 +38,9 @@ fn spread(v: Vec<Duration>) -> String {
 fn measure(example: &Path, variant: Variant, runs: usize) -> Result<Figures> {
     let text =
         std::fs::read_to_string(example).with_context(|| format!("read {}", example.display()))?;
+    let text = variant
+        .toml(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", example.display()))?;
     let opts = LabOptions {
         vifgate: Some(std::env::current_exe()?),
         ..LabOptions::default()
@@ -48,10 +51,8 @@ fn measure(example: &Path, variant: Variant, runs: usize) -> Result<Figures> {
     };
     let timeout = Duration::from_secs(variant.hold_time.map_or(20, |h| u64::from(h) + 20));
     for _ in 0..runs {
-        let lab = Lab::from_toml_adjusted(&example.display().to_string(), &text, &opts, |t| {
-            variant.apply(t)
-        })
-        .map_err(|e| anyhow::anyhow!("lab up: {e}"))?;
+        let lab = Lab::from_toml(&example.display().to_string(), &text, &opts)
+            .map_err(|e| anyhow::anyhow!("lab up: {e}"))?;
         let up = lab
             .up_report()
             .bgp_established_seconds

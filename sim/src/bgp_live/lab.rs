@@ -10,6 +10,7 @@ use topology::model::Topology;
 
 use super::{assemble, bird, frr, ReadError};
 use crate::apply;
+use crate::bgp_check::BgpCheck;
 use crate::bgp_names::{is_bird_socket, is_frr_run_dir};
 
 /// A lab's live BGP.
@@ -30,7 +31,9 @@ pub fn read_lab(lab: &str, t: &Topology) -> io::Result<LiveBgp> {
 
 /// What `sim test` asks of a lab's BGP: where `predicted` (the analysis
 /// of `t`) and the lab's daemons differ, one line each, with a line per
-/// daemon that could not be read.
+/// daemon that could not be read: one read, no settling (`sim test` itself
+/// uses [`crate::bgp_check::check_lab`], which waits for the daemons to
+/// settle).
 pub fn compare_lab(lab: &str, t: &Topology, predicted: &BgpReport) -> io::Result<Vec<String>> {
     compare_dir(&apply::state_dir(lab), t, predicted)
 }
@@ -38,13 +41,7 @@ pub fn compare_lab(lab: &str, t: &Topology, predicted: &BgpReport) -> io::Result
 /// [`compare_lab`] of the daemons in `dir`.
 pub fn compare_dir(dir: &Path, t: &Topology, predicted: &BgpReport) -> io::Result<Vec<String>> {
     let live = read_dir(dir, t)?;
-    let mut out: Vec<String> = live
-        .unreadable
-        .iter()
-        .map(|e| format!("BGP daemon not read: {e}"))
-        .collect();
-    out.extend(super::compare(predicted, &live.report));
-    Ok(out)
+    Ok(BgpCheck::of(predicted, &live).differences)
 }
 
 /// Reads the BGP daemons whose sockets or run directories are in `dir`.

@@ -122,7 +122,8 @@ fn the_example_runs_three_birds_with_aws_rules() {
     let c = &office.config;
     assert!(c.contains("protocol bgp 'dx-vif' {\n    local 169.254.100.1 as 65010;\n    neighbor 169.254.100.2 as 64512;"), "{c}");
     assert!(c.contains("route 192.168.10.0/24 unreachable;"));
-    assert!(c.contains("import filter { bgp_local_pref = 100; accept; }"));
+    // the example's local_preference = 200 on its VIF
+    assert!(c.contains("import filter { bgp_local_pref = 200; accept; }"));
     assert!(c.contains("kernel table 100;"));
     assert_eq!(office.established, ["dx-vif"]);
     // both ends read one key file

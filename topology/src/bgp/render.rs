@@ -1,12 +1,13 @@
-//! The human form of a [`BgpReport`], for `vifgate topology bgp` (the
-//! prediction) and `vifgate sim bgp` (the live daemons): the sessions,
-//! then per speaker a `show ip bgp`-like table of what it received, best
-//! path marked `*>`, each loser with the step it lost on, and what it
-//! advertises.
+//! The human form of a [`BgpReport`], the one printer of both
+//! `vifgate topology bgp` (the prediction) and `vifgate sim bgp` (the live
+//! daemons): the sessions, then per speaker a `show ip bgp`-like table of
+//! what it received, best path marked `*>`, each loser with the step it
+//! lost on (the prediction only: a daemon does not say), and what it
+//! advertises. An Idle session has no timers in use, so none are shown.
 
 use std::fmt::Write as _;
 
-use super::report::{BgpReport, BgpRoute, BgpSession, BgpSpeaker, SessionKind, Side};
+use super::report::{BgpReport, BgpRoute, BgpSession, BgpSpeaker, SessionKind, SessionState, Side};
 
 /// A list of numbers or communities, `-` when empty.
 fn words<T: ToString>(items: &[T]) -> String {
@@ -52,6 +53,9 @@ fn render_session(o: &mut String, s: &BgpSession) {
         "    {} AS {} {} <-> AS {} {}",
         s.office_node, s.office_asn, s.office_address, s.amazon_asn, s.amazon_address
     );
+    if s.state == SessionState::Idle {
+        return;
+    }
     let bfd = match s.bfd_detect_ms {
         Some(ms) => format!("BFD detection {ms} ms"),
         None => "no BFD".into(),
@@ -126,5 +130,119 @@ fn render_route(o: &mut String, r: &BgpRoute) {
     );
     if let Some(why) = &r.lost_on {
         let _ = writeln!(o, "         lost on: {why}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::report::{Advertisement, RouteSource};
+    use super::super::Community;
+    use super::*;
+
+    /// A report as the live daemons give it: no `lost_on`.
+    fn live_report() -> BgpReport {
+        let addr = |a: &str| a.parse().expect("an address");
+        BgpReport {
+            sessions: vec![BgpSession {
+                name: "dx-vif".into(),
+                kind: SessionKind::DirectConnect,
+                office_node: "vifgate-office".into(),
+                office_asn: 65010,
+                office_address: addr("169.254.100.1"),
+                amazon_asn: 64512,
+                amazon_address: addr("169.254.100.2"),
+                state: SessionState::Established,
+                reason: None,
+                hold_time: 90,
+                keepalive: 30,
+                bfd_detect_ms: Some(900),
+            }],
+            speakers: vec![BgpSpeaker {
+                name: "vgw".into(),
+                side: Side::Aws,
+                asn: 64512,
+                received: vec![
+                    BgpRoute {
+                        prefix: "192.168.20.0/24".parse().expect("a prefix"),
+                        session: "dx-vif".into(),
+                        source: RouteSource::DirectConnectBgp,
+                        next_hop: addr("169.254.100.1"),
+                        as_path: vec![65010, 65010],
+                        communities: vec![Community::AWS_HIGH],
+                        local_pref: 300,
+                        med: None,
+                        best: true,
+                        lost_on: None,
+                    },
+                    BgpRoute {
+                        prefix: "192.168.20.0/24".parse().expect("a prefix"),
+                        session: "vpn-backup".into(),
+                        source: RouteSource::VpnBgp,
+                        next_hop: addr("169.254.10.2"),
+                        as_path: vec![65010],
+                        communities: vec![],
+                        local_pref: 200,
+                        med: Some(5),
+                        best: false,
+                        lost_on: None,
+                    },
+                ],
+                advertised: vec![Advertisement {
+                    session: "dx-vif".into(),
+                    prefix: "10.0.0.0/16".parse().expect("a prefix"),
+                    as_path: vec![64512],
+                    communities: vec![],
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_live_report_prints_its_sessions_tables_and_advertisements() {
+        let text = live_report().render();
+        for want in [
+            "sessions:\n  dx-vif (direct connect): Established\n",
+            "    vifgate-office AS 65010 169.254.100.1 <-> AS 64512 169.254.100.2\n",
+            "    hold 90 s, keepalive 30 s, BFD detection 900 ms\n",
+            "\nvgw (AWS, AS 64512):\n  received:\n",
+            "    10.0.0.0/16        to dx-vif       AS path 64512",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        let best = text
+            .lines()
+            .find(|l| l.starts_with("    *> 192.168.20.0/24"))
+            .unwrap_or_else(|| panic!("no best line:\n{text}"));
+        assert!(
+            best.contains(" 300 ") && best.contains("7224:7300") && best.ends_with("65010 65010"),
+            "{best}"
+        );
+        let other = text
+            .lines()
+            .find(|l| l.starts_with("    *  192.168.20.0/24"))
+            .unwrap_or_else(|| panic!("no second line:\n{text}"));
+        assert!(
+            other.contains("vpn bgp") && other.contains("   5  "),
+            "{other}"
+        );
+        // a daemon does not say why a path lost: no empty `lost on` line
+        assert!(!text.contains("lost on"), "{text}");
+    }
+
+    #[test]
+    fn an_idle_session_says_why_without_timers_and_an_empty_report_says_so() {
+        let mut r = live_report();
+        r.sessions[0].state = SessionState::Idle;
+        r.sessions[0].reason = Some("Automatic shutdown: Route limit exceeded".into());
+        r.sessions[0].hold_time = 0;
+        let text = r.render();
+        assert!(
+            text.contains(
+                "  dx-vif (direct connect): Idle (Automatic shutdown: Route limit exceeded)\n    vifgate-office AS 65010"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("hold "), "{text}");
+        assert_eq!(BgpReport::default().render(), "sessions: none\n");
     }
 }

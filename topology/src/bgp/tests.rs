@@ -2,9 +2,9 @@
 //! at least once, session states, and the model following the best paths
 //! (the VGW's table, the office's routes, `reach`'s trace).
 //!
-//! Attributes the file format gains with BGP (communities, prepend,
-//! local preference, a VPN's ASN) are set on the loaded topology, then
-//! [`install`] is run again, as the resolver runs it.
+//! Each topology is written as a file would be (communities, prepend,
+//! timers, BFD, local preference, a BGP VPN, a VIF or VPN down) and loaded
+//! as the resolver loads it.
 
 use std::net::Ipv4Addr;
 
@@ -41,22 +41,62 @@ ip = "10.0.1.10"
 /// A VIF numbered `k` (VLAN 100+k, peers 169.254.(100+k).1/.2) ended by
 /// `router`, advertising `prefixes`.
 fn vif(k: u8, router: &str, prefixes: &[&str]) -> String {
-    let list: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+    vif_with(k, router, prefixes, "")
+}
+
+/// [`vif`] with more of its lines (`hold_time = 30`, `state = "down"`).
+/// A prefix is a quoted string, or TOML as written when it starts with
+/// `{` (see [`tagged`]).
+fn vif_with(k: u8, router: &str, prefixes: &[&str], settings: &str) -> String {
     format!(
-        "\n[[direct_connect.vif]]\nname = \"dx-vif-{k}\"\nvlan = {}\ncustomer_asn = 65010\ncustomer_address = \"169.254.{}.1/30\"\namazon_address = \"169.254.{}.2/30\"\ncustomer_router = \"{router}\"\nadvertised_prefixes = [{}]\n",
+        "\n[[direct_connect.vif]]\nname = \"dx-vif-{k}\"\nvlan = {}\ncustomer_asn = 65010\ncustomer_address = \"169.254.{}.1/30\"\namazon_address = \"169.254.{}.2/30\"\ncustomer_router = \"{router}\"\nadvertised_prefixes = [{}]\n{settings}\n",
         100 + u16::from(k),
         100 + u16::from(k),
         100 + u16::from(k),
+        prefix_list(prefixes)
+    )
+}
+
+/// A prefix with its communities and prepend, as a file writes it.
+fn tagged(prefix: &str, communities: &[&str], prepend: u8) -> String {
+    let list: Vec<String> = communities.iter().map(|c| format!("\"{c}\"")).collect();
+    format!(
+        "{{ prefix = \"{prefix}\", communities = [{}], prepend = {prepend} }}",
         list.join(", ")
     )
 }
 
+fn prefix_list(prefixes: &[&str]) -> String {
+    let list: Vec<String> = prefixes
+        .iter()
+        .map(|p| {
+            if p.starts_with('{') {
+                p.to_string()
+            } else {
+                format!("\"{p}\"")
+            }
+        })
+        .collect();
+    list.join(", ")
+}
+
 /// A static VPN from `gw` for `prefixes`.
 fn vpn(prefixes: &[&str]) -> String {
-    let list: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+    vpn_with(prefixes, "")
+}
+
+/// A VPN from `gw` with BGP (ASN 65020) for `prefixes`, and `settings`.
+fn bgp_vpn(prefixes: &[&str], settings: &str) -> String {
+    vpn_with(
+        prefixes,
+        &format!("routing = \"bgp\"\ncustomer_asn = 65020\n{settings}"),
+    )
+}
+
+fn vpn_with(prefixes: &[&str], settings: &str) -> String {
     format!(
-        "\n[vpn]\nname = \"vpn\"\ncustomer_gateway = \"gw\"\nprefixes = [{}]\n",
-        list.join(", ")
+        "\n[vpn]\nname = \"vpn\"\ncustomer_gateway = \"gw\"\nprefixes = [{}]\n{settings}\n",
+        prefix_list(prefixes)
     )
 }
 
@@ -85,22 +125,9 @@ fn row(session: &str, best: bool, lost_on: Option<&str>) -> (String, bool, Optio
     (session.into(), best, lost_on.map(str::to_string))
 }
 
-/// Makes the VPN route with BGP, ASN 65020.
-fn with_bgp_vpn(t: &mut Topology) {
-    let v = t.vpn.as_mut().expect("a VPN");
-    v.bgp = true;
-    v.customer_asn = Some(65020);
-    v.advertised = v
-        .prefixes
-        .iter()
-        .copied()
-        .map(AdvertisedPrefix::plain)
-        .collect();
-}
-
 #[test]
 fn direct_connect_wins_over_vpn_static_and_vpn_bgp_whatever_the_prepend() {
-    let mut t = load(&format!(
+    let t = load(&format!(
         "{}{}",
         vif(1, "gw", &["192.168.1.0/24"]),
         vpn(&["192.168.1.0/24"])
@@ -113,10 +140,12 @@ fn direct_connect_wins_over_vpn_static_and_vpn_bgp_whatever_the_prepend() {
         ]
     );
     // a long prepend and a low community do not move AWS off Direct Connect
-    t.vifs[0].advertised[0].prepend = 5;
-    t.vifs[0].advertised[0].communities = vec![Community::AWS_LOW];
-    with_bgp_vpn(&mut t);
-    install(&mut t);
+    let low = tagged("192.168.1.0/24", &["7224:7100"], 5);
+    let t = load(&format!(
+        "{}{}",
+        vif(1, "gw", &[&low]),
+        bgp_vpn(&["192.168.1.0/24"], "")
+    ));
     assert_eq!(
         at_vgw(&t, "192.168.1.0/24"),
         [
@@ -129,9 +158,11 @@ fn direct_connect_wins_over_vpn_static_and_vpn_bgp_whatever_the_prepend() {
         Some(VgwPath::Vif(0))
     );
     // the VIF down: the VPN carries it
-    t.vifs[0].bgp_up = false;
-    t.vifs[0].down_reason = Some(sessions::CONFIGURED_DOWN.into());
-    install(&mut t);
+    let t = load(&format!(
+        "{}{}",
+        vif_with(1, "gw", &[&low], "state = \"down\""),
+        bgp_vpn(&["192.168.1.0/24"], "")
+    ));
     assert_eq!(at_vgw(&t, "192.168.1.0/24"), [row("vpn", true, None)]);
     assert_eq!(
         t.vgw_route(addr("192.168.1.10")).map(|(_, p)| p),
@@ -205,16 +236,15 @@ fn the_longest_prefix_wins_before_any_attribute() {
 
 #[test]
 fn a_high_community_on_the_second_vif_beats_a_low_one_on_the_first() {
-    let two = format!(
-        "{}{}",
-        vif(1, "gw", &["192.168.1.0/24"]),
-        vif(2, "gw2", &["192.168.1.0/24"])
-    );
-    let mut t = load(&two);
-    t.vifs[0].advertised[0].communities = vec![Community::AWS_LOW];
-    t.vifs[1].advertised[0].communities = vec![Community::AWS_HIGH];
-    t.vifs[1].advertised[0].prepend = 1;
-    install(&mut t);
+    let high_prepended = tagged("192.168.1.0/24", &["7224:7300"], 1);
+    let two = |first: &str| {
+        format!(
+            "{}{}",
+            vif(1, "gw", &[first]),
+            vif(2, "gw2", &[&high_prepended])
+        )
+    };
+    let t = load(&two(&tagged("192.168.1.0/24", &["7224:7100"], 0)));
     assert_eq!(
         at_vgw(&t, "192.168.1.0/24"),
         [
@@ -251,8 +281,7 @@ fn a_high_community_on_the_second_vif_beats_a_low_one_on_the_first() {
         Some("local preference 100 < 300")
     );
     // equal communities: the prepend decides
-    t.vifs[0].advertised[0].communities = vec![Community::AWS_HIGH];
-    install(&mut t);
+    let t = load(&two(&tagged("192.168.1.0/24", &["7224:7300"], 0)));
     assert_eq!(
         at_vgw(&t, "192.168.1.0/24"),
         [
@@ -269,7 +298,7 @@ fn a_high_community_on_the_second_vif_beats_a_low_one_on_the_first() {
 #[test]
 fn no_community_is_medium_and_the_router_id_then_the_neighbour_decide() {
     // gw2 (router id 192.168.1.2) ends the VIF with the lower peer address
-    let mut t = load(&format!(
+    let t = load(&format!(
         "{}{}",
         vif(1, "gw2", &["192.168.1.0/24"]),
         vif(2, "gw", &["192.168.1.0/24"])
@@ -287,8 +316,11 @@ fn no_community_is_medium_and_the_router_id_then_the_neighbour_decide() {
         ]
     );
     // 7224:7200 is the same as none
-    t.vifs[1].advertised[0].communities = vec![Community::AWS_MEDIUM];
-    install(&mut t);
+    let t = load(&format!(
+        "{}{}",
+        vif(1, "gw2", &["192.168.1.0/24"]),
+        vif(2, "gw", &[&tagged("192.168.1.0/24", &["7224:7200"], 0)])
+    ));
     assert_eq!(at_vgw(&t, "192.168.1.0/24")[0], row("dx-vif-2", true, None));
     // both on one router: the lower neighbour address
     let t = load(&format!(
@@ -353,13 +385,14 @@ fn more_than_100_prefixes_put_the_session_idle_and_nothing_is_learned() {
 
 #[test]
 fn the_office_prefers_by_local_preference_then_the_neighbour_address() {
-    let mut t = load(&format!(
-        "{}{}",
-        vif(1, "gw", &["192.168.1.0/24"]),
-        vpn(&["192.168.1.0/24"])
-    ));
-    with_bgp_vpn(&mut t);
-    install(&mut t);
+    let with_vif = |settings: &str| {
+        load(&format!(
+            "{}{}",
+            vif_with(1, "gw", &["192.168.1.0/24"], settings),
+            bgp_vpn(&["192.168.1.0/24"], "")
+        ))
+    };
+    let t = with_vif("");
     let gw = t.node_by_name("gw").expect("gw");
     let office = |t: &Topology| -> Vec<(String, bool, Option<String>)> {
         t.bgp()
@@ -398,8 +431,7 @@ fn the_office_prefers_by_local_preference_then_the_neighbour_address() {
         ))
     );
     // the design that keeps the office on Direct Connect
-    t.vifs[0].bgp.local_preference = Some(200);
-    install(&mut t);
+    let t = with_vif("local_preference = 200");
     assert_eq!(
         office(&t)[1],
         row("vpn", false, Some("local preference 100 < 200"))
@@ -455,22 +487,16 @@ fn a_static_vpn_gives_the_office_a_static_route_after_the_bgp_one() {
 
 #[test]
 fn sessions_report_timers_bfd_and_why_they_are_idle() {
-    let mut t = load(&format!(
+    let t = load(&format!(
         "{}{}",
-        vif(1, "gw", &["192.168.1.0/24"]),
-        vpn(&["192.168.1.0/24"])
+        vif_with(
+            1,
+            "gw",
+            &["192.168.1.0/24"],
+            "hold_time = 30\nbfd = { interval = \"300ms\", multiplier = 3 }"
+        ),
+        bgp_vpn(&["192.168.1.0/24"], "state = \"down\"")
     ));
-    t.vifs[0].bgp = BgpSettings {
-        hold_time: Some(30),
-        keepalive: None,
-        bfd: Some(Bfd {
-            interval: std::time::Duration::from_millis(300),
-            multiplier: 3,
-        }),
-        local_preference: None,
-    };
-    with_bgp_vpn(&mut t);
-    t.vpn.as_mut().expect("a VPN").up = false;
     let report = analyse(&t);
     let dx = &report.sessions[0];
     assert_eq!(
@@ -500,16 +526,16 @@ fn sessions_report_timers_bfd_and_why_they_are_idle() {
 fn the_text_form_shows_idle_sessions_bfd_and_empty_tables() {
     let many: Vec<String> = (0..101).map(|i| format!("172.16.{i}.0/24")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    let mut t = load(&format!(
+    let t = load(&format!(
         "{}{}",
         vif(1, "gw", &many),
-        vif(2, "gw2", &["192.168.1.0/24"])
+        vif_with(
+            2,
+            "gw2",
+            &[&tagged("192.168.1.0/24", &["7224:7300", "65010:1"], 0)],
+            "bfd = { interval = \"500ms\", multiplier = 4 }"
+        )
     ));
-    t.vifs[1].bgp.bfd = Some(Bfd {
-        interval: std::time::Duration::from_millis(500),
-        multiplier: 4,
-    });
-    t.vifs[1].advertised[0].communities = vec![Community::AWS_HIGH, Community(65010, 1)];
     let text = analyse(&t).render();
     for line in [
         "  dx-vif-1 (direct connect): Idle (prefix limit: 101 > 100)\n",
@@ -535,7 +561,70 @@ fn the_text_form_shows_idle_sessions_bfd_and_empty_tables() {
         .map(|r| describe(r));
     assert_eq!(
         described.as_deref(),
-        Some("bgp from AS 65010 over dx-vif-2, local-pref 200, AS path 65010"),
+        Some("bgp from AS 65010 over dx-vif-2, communities 7224:7300 65010:1, local-pref 300, AS path 65010"),
+    );
+    assert_eq!(
+        t.bgp(),
+        &analyse(&t),
         "the model's report is the one computed when loading"
     );
+}
+
+#[test]
+fn explain_routes_lists_the_static_vpn_route_at_the_office() {
+    let with_vif = |settings: &str| {
+        load(&format!(
+            "{}{}",
+            vif_with(1, "gw", &["192.168.1.0/24"], settings),
+            vpn(&["192.168.1.0/24"])
+        ))
+    };
+    let at_gw = |t: &Topology| -> Vec<(String, bool, Option<String>)> {
+        let pc = t.node_by_name("pc").expect("pc");
+        let app = t.node_by_name("app").expect("app");
+        let r = reach(t, pc, Target::Node(app), Service::IcmpEcho);
+        let choices = route_choices(t, &r);
+        let c = choices
+            .iter()
+            .find(|c| c.direction == "request" && c.speaker == "gw")
+            .unwrap_or_else(|| panic!("no choice at gw: {choices:?}"));
+        assert_eq!(c.prefix.to_string(), "10.0.0.0/16");
+        c.candidates
+            .iter()
+            .map(|r| (describe(r), r.best, r.lost_on.clone()))
+            .collect()
+    };
+    assert_eq!(
+        at_gw(&with_vif("")),
+        [
+            (
+                "bgp from AS 64512 over dx-vif-1, local-pref 100, AS path 64512".into(),
+                true,
+                None
+            ),
+            (
+                "static over VPN vpn".into(),
+                false,
+                Some("a BGP route comes before the static VPN's".into())
+            ),
+        ]
+    );
+    // the VIF down: the static route is the office's choice, alone
+    assert_eq!(
+        at_gw(&with_vif("state = \"down\"")),
+        [("static over VPN vpn".into(), true, None)]
+    );
+    // a BGP VPN has no static route to list
+    let t = load(&format!(
+        "{}{}",
+        vif(1, "gw", &["192.168.1.0/24"]),
+        bgp_vpn(&["192.168.1.0/24"], "")
+    ));
+    let pc = t.node_by_name("pc").expect("pc");
+    let app = t.node_by_name("app").expect("app");
+    let r = reach(&t, pc, Target::Node(app), Service::IcmpEcho);
+    assert!(route_choices(&t, &r)
+        .iter()
+        .flat_map(|c| &c.candidates)
+        .all(|r| r.source != RouteSource::VpnStatic));
 }
