@@ -983,18 +983,10 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
 }
 
 /// The example's text with its office box (`vifgate-office`) played by
-/// FRR: `bgp_daemon` added to its `[sim]` table (or a `[sim]` table with
-/// it, should the example have none).
+/// FRR.
 fn example_with_frr_office() -> String {
     let text = std::fs::read_to_string(example()).expect("the example");
-    let line = "bgp_daemon = { vifgate-office = \"frr\" }\n";
-    match text.find("\n[sim]\n") {
-        Some(at) => {
-            let end = at + "\n[sim]\n".len();
-            format!("{}{line}{}", &text[..end], &text[end..])
-        }
-        None => format!("{text}\n[sim]\n{line}"),
-    }
+    sim::frr_plan::with_frr_office(&text, "vifgate-office")
 }
 
 #[test]

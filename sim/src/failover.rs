@@ -203,7 +203,8 @@ pub fn measure(lab: &Lab, spec: &FailoverSpec) -> Result<FailoverRun, String> {
 /// `customer_asn` on the VPN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Variant {
-    /// BFD 300 ms x 3 on every VIF.
+    /// BFD 300 ms x 3 on every VIF (`false`: no BFD, whatever the file
+    /// says).
     pub bfd: bool,
     /// The office's hold time on every VIF (`None`: AWS's 90 s).
     pub hold_time: Option<u16>,
@@ -216,12 +217,11 @@ impl Variant {
     pub fn apply(&self, t: &mut topology::Topology) {
         let asn = t.vifs.first().map(|v| v.customer_asn);
         for v in &mut t.vifs {
-            if self.bfd {
-                v.bgp.bfd = Some(topology::bgp::Bfd {
-                    interval: topology::bgp::config::MIN_BFD_INTERVAL,
-                    multiplier: topology::bgp::config::MIN_BFD_MULTIPLIER,
-                });
-            }
+            // off too when the file has it on (the example does)
+            v.bgp.bfd = self.bfd.then_some(topology::bgp::Bfd {
+                interval: topology::bgp::config::MIN_BFD_INTERVAL,
+                multiplier: topology::bgp::config::MIN_BFD_MULTIPLIER,
+            });
             if self.hold_time.is_some() {
                 v.bgp.hold_time = self.hold_time;
             }

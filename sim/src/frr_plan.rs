@@ -112,11 +112,43 @@ pub fn plan(t: &Topology, dir: &Path, node_ns: &[String], kernel_table: u32) -> 
         .collect()
 }
 
+/// A topology file's `text` with `bgp_daemon = { NODE = "frr" }` added to
+/// its `[sim]` table (or a `[sim]` table with it, should it have none):
+/// the file's office node `node` played by FRR, for tests and benchmarks.
+pub fn with_frr_office(text: &str, node: &str) -> String {
+    let line = format!("bgp_daemon = {{ {node} = \"frr\" }}\n");
+    let table = "\n[sim]\n";
+    match text.find(table) {
+        Some(at) => {
+            let end = at + table.len();
+            format!("{}{line}{}", &text[..end], &text[end..])
+        }
+        None => format!("{text}{table}{line}"),
+    }
+}
+
 /// Whether the analysis expects a session Established (as
 /// [`crate::bird::Session::expected_up`]).
 fn session_up(t: &Topology, s: &crate::bgp_sessions::SessionSpec) -> bool {
     match s.role {
         crate::bgp_sessions::SessionRole::Vif(i) => t.vifs.get(i).is_some_and(|v| v.bgp_up),
         _ => t.vpn.as_ref().is_some_and(|v| v.up),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_goes_into_the_sim_table_or_a_new_one() {
+        assert_eq!(
+            with_frr_office("a = 1\n\n[sim]\nx = 2\n", "o"),
+            "a = 1\n\n[sim]\nbgp_daemon = { o = \"frr\" }\nx = 2\n"
+        );
+        assert_eq!(
+            with_frr_office("a = 1\n", "o"),
+            "a = 1\n\n[sim]\nbgp_daemon = { o = \"frr\" }\n"
+        );
     }
 }
