@@ -78,3 +78,18 @@ pub(crate) fn example() -> topology::Topology {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
     topology::load(path).expect("example loads").topology
 }
+
+/// The example without its BGP settings: no BFD and no local preference
+/// on its VIF, its VPN on static routing (as the example was before they
+/// were in the file; tests of the plain plan start from it).
+#[cfg(test)]
+pub(crate) fn example_without_bgp_settings() -> topology::Topology {
+    let mut t = example();
+    for v in &mut t.vifs {
+        v.bgp = topology::bgp::BgpSettings::default();
+    }
+    if let Some(vpn) = t.vpn.as_mut() {
+        vpn.bgp = false;
+    }
+    t
+}

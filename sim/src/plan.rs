@@ -1415,7 +1415,7 @@ mod tests {
 
     #[test]
     fn tunnels_pair_the_office_gateway_with_the_vgw() {
-        let t = example();
+        let t = crate::example_without_bgp_settings();
         let p = plan(&t, "yh", &[22]).expect("plan");
         let office = p
             .gateways

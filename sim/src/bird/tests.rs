@@ -88,7 +88,7 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn the_example_runs_three_birds_with_aws_rules() {
     let dir = scratch("example");
-    let t = example();
+    let t = crate::example_without_bgp_settings();
     let p = plan_of(&t, &dir);
     let names: Vec<&str> = p.daemons.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["vgw", "vpc", "vifgate-office"]);
