@@ -348,8 +348,6 @@ pub fn render(p: &Plan) -> String {
 mod tests {
     use super::*;
 
-    use crate::example;
-
     #[test]
     fn rules_are_counted_without_headers_or_comments() {
         let text = "table ip t {\n  chain forward {\n    type filter hook forward priority 0; policy drop;\n    # web-sg ingress\n    ct state established,related accept\n    ip saddr 10.0.0.0/8 accept\n  }\n  chain x {\n    drop\n  }\n}\n";
