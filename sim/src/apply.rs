@@ -803,7 +803,13 @@ fn start_birds<'n>(
     let established = started.elapsed();
     // FRR's BFD, once its sessions are up (see crate::frr_config)
     for f in &plan.frr {
-        let left = within.saturating_sub(started.elapsed());
+        // a session the analysis expects down (configured down) is not
+        // waited for: its BFD is armed all the same
+        let left = if f.established.len() == f.md5.len() {
+            within.saturating_sub(started.elapsed())
+        } else {
+            Duration::ZERO
+        };
         crate::frr_config::arm_bfd_once_established(&f.run_dir, &f.config, left)
             .map_err(step(format!("BFD of FRR {}", f.node)))?;
     }

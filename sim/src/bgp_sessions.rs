@@ -47,6 +47,9 @@ pub struct SessionSpec {
     pub settings: BgpSettings,
     /// Where the MD5 key is (`env:NAME`, `file:PATH`), for a VIF.
     pub md5_key: Option<String>,
+    /// Whether the file configures it down (a VIF's `state = "down"`, a
+    /// VPN down): the office's daemon keeps it shut.
+    pub configured_down: bool,
 }
 
 impl SessionSpec {
@@ -109,6 +112,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             advertised: v.advertised.clone(),
             settings: v.bgp.clone(),
             md5_key: v.md5_key.clone(),
+            configured_down: v.down_reason.as_deref() == Some("configured down"),
         })
         .collect();
     if let Some(v) = &t.vpn {
@@ -127,6 +131,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             advertised: v.advertised.clone(),
             settings: v.bgp_settings.clone(),
             md5_key: None,
+            configured_down: !v.up,
         });
     }
     out

@@ -165,6 +165,9 @@ fn neighbor(b: &mut String, s: &SessionSpec, asn: u32, opts: &FrrOptions) {
     let (p, a) = (s.protocol(), s.amazon_address);
     let _ = writeln!(b, " neighbor {a} remote-as {}", s.amazon_asn);
     let _ = writeln!(b, " neighbor {a} description {p}");
+    if s.configured_down {
+        let _ = writeln!(b, " neighbor {a} shutdown");
+    }
     if s.office_asn != asn {
         let _ = writeln!(
             b,
@@ -501,6 +504,23 @@ mod tests {
             .expect("first out entry");
         assert_eq!(plain, " match ip address prefix-list dx-vif_0\n");
         assert!(!c.bgpd.contains("password"), "no key, no MD5");
+    }
+
+    #[test]
+    fn a_vif_configured_down_is_kept_shut() {
+        let mut t = crate::example();
+        t.vifs[0].down_reason = Some("configured down".into());
+        let node = t.vifs[0].customer_router;
+        let c = config(&t, node, &FrrOptions::default());
+        assert!(
+            c.bgpd.contains(" neighbor 169.254.100.2 shutdown\n"),
+            "{}",
+            c.bgpd
+        );
+        assert!(
+            !c.bgpd.contains(" neighbor 169.254.10.1 shutdown"),
+            "the VPN's is up"
+        );
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub struct FrrSpec {
     pub config: FrrConfig,
     /// The node's ASN (of its `router bgp`).
     pub asn: u32,
-    /// Per session with an MD5 key: the session (VIF or VPN name, as in
-    /// the plan's MD5 key files) and its neighbour's address.
+    /// Per session (every BGP session of the node, each with an MD5 key):
+    /// the session (VIF or VPN name, as in the plan's MD5 key files) and
+    /// its neighbour's address.
     pub md5: Vec<(String, Ipv4Addr)>,
     /// The sessions (neighbour descriptions) the analysis expects
     /// Established: `sim up` waits for them.
