@@ -303,7 +303,10 @@ fn start_frr(
         kernel_table: KERNEL_TABLE,
         ..FrrOptions::default()
     };
-    opts.passwords.insert("dx_0".into(), password.into());
+    opts.passwords.insert(
+        sim::bgp_names::protocol_name(&t.vifs[0].name),
+        password.into(),
+    );
     let cfg = frr_config::config(t, node, &opts);
     // private, as a lab's state directory is: the run directory must still
     // be reachable by the `frr` user
@@ -350,7 +353,11 @@ fn frr_office_against_bird_aws() {
         &|| bird::read(&aws).expect("read AWS's BIRD"),
         &|| frr::read(&run).expect("read FRR"),
     );
-    let frr_peer = o.peers.iter().find(|p| p.name == "dx_0").expect("FRR dx_0");
+    let frr_peer = o
+        .peers
+        .iter()
+        .find(|p| p.name == "dx-vif")
+        .expect("FRR dx-vif");
     assert!(frr_peer.established, "{frr_peer:?}");
     let live = lab_report(&lab, &t);
     check_report(&live, &lab);
@@ -414,8 +421,8 @@ fn a_wrong_md5_key_keeps_the_session_down() {
     let p = frr
         .peers
         .iter()
-        .find(|p| p.name == "dx_0")
-        .expect("FRR dx_0");
+        .find(|p| p.name == "dx-vif")
+        .expect("FRR dx-vif");
     assert!(!p.established && p.reason.is_some(), "{p:?}");
 }
 

@@ -74,9 +74,10 @@ fn bgp_diagnostics(lab: &Lab) -> String {
         .unwrap_or_default();
     out.push_str(&format!("VGW main table:\n{routes}"));
     for d in &lab.plan().bird.daemons {
-        for cmd in [&["show", "protocols"][..], &["show", "route"][..]] {
-            let shown = sim::bird::run::birdc(&d.socket, cmd).unwrap_or_else(|e| e.to_string());
-            out.push_str(&format!("\nBIRD {} {}:\n{shown}", d.name, cmd.join(" ")));
+        for cmd in ["show protocols", "show route"] {
+            let shown =
+                sim::bgp_live::bird::birdc(&d.socket, cmd).unwrap_or_else(|e| e.to_string());
+            out.push_str(&format!("\nBIRD {} {cmd}:\n{shown}", d.name));
         }
         let log = std::fs::read_to_string(&d.log).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(10).collect();
@@ -539,10 +540,14 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
     let names: Vec<&str> = birds.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["vgw", "vpc", "vifgate-office"]);
     for d in birds {
-        let shown = sim::bird::run::birdc(&d.socket, &["show", "protocols"]).expect("birdc");
-        let up = sim::bird::run::established(&shown);
+        let shown = sim::bgp_live::bird::birdc(&d.socket, "show protocols all").expect("birdc");
+        let peers = sim::bgp_live::bird::parse_protocols(&shown);
         for p in &d.established {
-            assert!(up.contains(p), "{}: {p} not Established:\n{shown}", d.name);
+            assert!(
+                peers.iter().any(|x| &x.name == p && x.established),
+                "{}: {p} not Established:\n{shown}",
+                d.name
+            );
         }
     }
     // the key file both ends include is private
@@ -629,31 +634,7 @@ fn dx_cut_with_bfd_fails_over_to_the_bgp_vpn_and_back() {
         vgw.established,
         ["dx-vif", "vpn-backup", "vifgate_vpc_router"]
     );
-    let run = sim::failover::measure(
-        &lab,
-        &sim::failover::FailoverSpec {
-            office_node: "vifgate-office".into(),
-            link: "dx-vif".into(),
-            from: "office-pc".into(),
-            to: "bastion".into(),
-            kind: sim::probe::ProbeKind::Tcp(22),
-            office_addr: "192.168.10.10".parse().expect("address"),
-            timeout: Duration::from_secs(20),
-        },
-    )
-    .unwrap_or_else(|e| panic!("failover: {e}\n{}", bgp_diagnostics(&lab)));
-    eprintln!(
-        "DX cut, BFD 300 ms x 3, BGP VPN backup: VGW route moved after {:.2} s, traffic back after {:.2} s; restored: route back after {:.2} s, traffic after {:.2} s",
-        run.vgw_route_moved.as_secs_f64(),
-        run.traffic_back.as_secs_f64(),
-        run.vgw_route_back.as_secs_f64(),
-        run.traffic_after_restore.as_secs_f64()
-    );
-    // BFD detects in 0.9 s; a generous bound, the figure is in BENCHMARKS.md
-    assert!(run.vgw_route_moved < Duration::from_secs(5), "{run:?}");
-    assert!(run.traffic_back < Duration::from_secs(5), "{run:?}");
-    // and after the restore, over DX again
-    assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
+    dx_cut_fails_over_within_bfd_bounds(&lab, "", bgp_diagnostics);
 }
 
 #[test]
@@ -1131,7 +1112,7 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
         .find(|d| d.name == "vgw")
         .expect("the VGW's BIRD");
     // AWS's side stops the VIF's session behind the prediction's back
-    let out = sim::bird::run::birdc(&vgw.socket, &["disable", "\"dx-vif\""]).expect("birdc");
+    let out = sim::bgp_live::bird::birdc(&vgw.socket, "disable \"dx-vif\"").expect("birdc");
     assert!(out.contains("dx-vif: disabled"), "{out}");
     let report = lab.test(1, compare::default_probe_options());
     let bgp = &report.bgp;
@@ -1149,4 +1130,150 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
     );
     assert!(!report.passed());
     assert!(compare::render(&report, false).contains("  DIFF session dx-vif"));
+}
+
+/// The example's text with its office box (`vifgate-office`) played by
+/// FRR.
+fn example_with_frr_office() -> String {
+    let text = std::fs::read_to_string(example()).expect("the example");
+    sim::frr_plan::with_frr_office(&text, "vifgate-office")
+}
+
+#[test]
+fn the_plan_plays_an_frr_office_with_frr_and_no_bird() {
+    let loaded = topology::parse(Path::new("frr.toml"), example_with_frr_office()).expect("parses");
+    let t = &loaded.topology;
+    let office = t
+        .nodes
+        .iter()
+        .position(|n| n.name == "vifgate-office")
+        .expect("office node");
+    assert_eq!(t.sim.bgp_daemon_of(office), topology::bgp::BgpDaemon::Frr);
+    let p = plan::plan(t, "pfrr", &[22]).expect("plan");
+    let birds: Vec<&str> = p.bird.daemons.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(birds, ["vgw", "vpc"], "no BIRD for the office");
+    assert_eq!(p.frr.len(), 1);
+    let f = &p.frr[0];
+    assert_eq!(f.node, "vifgate-office");
+    assert_eq!(f.ns, p.node_ns("vifgate-office").expect("ns"));
+    assert!(f.run_dir.ends_with("frr-vifgate-office"), "{f:?}");
+    let daemons: Vec<&str> = f.commands().iter().map(|d| d.name).collect();
+    assert_eq!(
+        daemons,
+        ["zebra", "bfdd", "bgpd"],
+        "BFD on the VIF: bfdd too"
+    );
+    assert_eq!(f.established, ["dx-vif", "vpn-backup"]);
+    assert_eq!(f.bfd, ["dx-vif"], "BFD on the VIF only");
+    // the VGW still waits for both sessions, FRR at their other end
+    let vgw = &p.bird.daemons[0];
+    assert!(vgw
+        .established
+        .starts_with(&["dx-vif".into(), "vpn-backup".into()]));
+    // no key in the plan, and the office gateway follows FRR's table
+    assert!(!f.config.bgpd.contains("password"), "{}", f.config.bgpd);
+    let gw = p
+        .gateways
+        .iter()
+        .find(|g| g.ns == f.ns)
+        .expect("the office gateway");
+    assert_eq!(gw.bgp_kernel_table, Some(sim::bird::OFFICE_KERNEL_TABLE));
+    // and `sim plan` shows it
+    let shown = sim::plan_view::render(&p);
+    assert!(
+        shown.contains("frr vifgate-office: office node vifgate-office (FRR)"),
+        "{shown}"
+    );
+}
+
+/// Whether FRR's daemons and vtysh are here.
+fn frr_ready(test: &str) -> bool {
+    bird_ready(test)
+        && common::need_tool("vtysh")
+        && ["zebra", "bfdd", "bgpd"]
+            .iter()
+            .all(|d| common::need_tool(&format!("{}/{d}", sim::frr_config::FRR_DAEMONS)))
+}
+
+/// [`bgp_diagnostics`] and the FRR daemons' logs.
+fn frr_diagnostics(lab: &Lab) -> String {
+    let mut out = bgp_diagnostics(lab);
+    for f in &lab.plan().frr {
+        for d in ["zebra", "bfdd", "bgpd"] {
+            let log =
+                std::fs::read_to_string(f.run_dir.join(format!("{d}.log"))).unwrap_or_default();
+            out.push_str(&format!("\nFRR {} {d} log:\n{log}", f.node));
+        }
+    }
+    out
+}
+
+#[test]
+fn frr_office_against_the_bird_vgw_agrees_with_the_analysis_and_fails_over() {
+    if !frr_ready("frr_office_against_the_bird_vgw_agrees_with_the_analysis_and_fails_over") {
+        return;
+    }
+    let lab = Lab::from_toml("frr-office.toml", &example_with_frr_office(), &opts())
+        .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let took = lab
+        .up_report()
+        .bgp_established_seconds
+        .expect("sim up waited for the BGP sessions");
+    eprintln!(
+        "BIRD (VGW) <-> FRR (office): sessions Established {took:.2} s after the daemons started"
+    );
+    // every daemon read, the live report as predicted
+    let live = sim::bgp_live::read_lab(lab.name(), lab.topology()).expect("read the lab");
+    assert!(live.unreadable.is_empty(), "{:?}", live.unreadable);
+    assert_eq!(live.daemons, 3, "VGW, VPC router, FRR office");
+    assert!(
+        live.report
+            .speakers
+            .iter()
+            .any(|s| s.name == "vifgate-office"),
+        "{:?}",
+        live.report
+    );
+    let predicted = topology::bgp::analyse(lab.topology());
+    let diff = sim::bgp_live::compare_lab(lab.name(), lab.topology(), &predicted).expect("compare");
+    assert!(diff.is_empty(), "{diff:#?}\n{}", frr_diagnostics(&lab));
+    // traffic over DX, then over the VPN once the DX is cut, and back
+    assert!(
+        lab.reaches("office-pc", "bastion", Service::Tcp(22)),
+        "{}",
+        frr_diagnostics(&lab)
+    );
+    dx_cut_fails_over_within_bfd_bounds(&lab, "FRR office, ", frr_diagnostics);
+}
+
+/// Cuts the example's DX under a TCP 22 probe loop from office-pc to the
+/// bastion and restores it (`sim::failover::measure`), prints the
+/// figures (`office` says who plays the office), and asserts a generous
+/// bound for BFD 300 ms x 3 and traffic over DX again afterwards.
+fn dx_cut_fails_over_within_bfd_bounds(lab: &Lab, office: &str, diagnostics: fn(&Lab) -> String) {
+    let run = sim::failover::measure(
+        lab,
+        &sim::failover::FailoverSpec {
+            office_node: "vifgate-office".into(),
+            link: "dx-vif".into(),
+            from: "office-pc".into(),
+            to: "bastion".into(),
+            kind: sim::probe::ProbeKind::Tcp(22),
+            office_addr: "192.168.10.10".parse().expect("address"),
+            timeout: Duration::from_secs(20),
+        },
+    )
+    .unwrap_or_else(|e| panic!("failover: {e}\n{}", diagnostics(lab)));
+    eprintln!(
+        "DX cut, {office}BFD 300 ms x 3, BGP VPN backup: VGW route moved after {:.2} s, traffic back after {:.2} s; restored: route back after {:.2} s, traffic after {:.2} s",
+        run.vgw_route_moved.as_secs_f64(),
+        run.traffic_back.as_secs_f64(),
+        run.vgw_route_back.as_secs_f64(),
+        run.traffic_after_restore.as_secs_f64()
+    );
+    // BFD detects in 0.9 s; a generous bound, the figure is in BENCHMARKS.md
+    assert!(run.vgw_route_moved < Duration::from_secs(5), "{run:?}");
+    assert!(run.traffic_back < Duration::from_secs(5), "{run:?}");
+    // and after the restore, over DX again
+    assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
 }

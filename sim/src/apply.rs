@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use tracing::debug;
 
 use crate::agent::AgentSpec;
+use crate::bgp_wait;
 use crate::bird;
 use crate::lab_lock::{self, LabLock, LockError, Purpose};
 use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
@@ -709,9 +710,11 @@ fn build(
 
 /// Writes the sessions' MD5 key files and the BIRD configurations, starts
 /// each BIRD in its namespace (in the foreground, recorded like the
-/// gateways), and waits (at most [`bird::run::ESTABLISHED_WITHIN`]) until
-/// every session the analysis expects is Established and the expected
-/// routes are learned. Says how long that took in the link notes.
+/// gateways) and each FRR node's daemons ([`start_frr`]), and waits (at
+/// most [`bgp_wait::ESTABLISHED_WITHIN`]) until every session the analysis
+/// expects is Established (FRR's BFD then armed,
+/// [`crate::frr_config::arm_bfd_once_established`]) and the expected routes
+/// are learned. Says how long that took in the link notes.
 fn start_birds<'n>(
     plan: &Plan,
     dir: &Path,
@@ -727,6 +730,7 @@ fn start_birds<'n>(
         .as_deref()
         .and_then(Path::parent)
         .map(Path::to_path_buf);
+    let mut keys = BTreeMap::new();
     for m in &birds.md5 {
         let key = bird::md5::resolve(
             m,
@@ -738,6 +742,7 @@ fn start_birds<'n>(
         bird::md5::write_key_file(&m.key_file, &key.key)
             .map_err(step(format!("write {}", m.key_file.display())))?;
         state.link_notes.push(key.note);
+        keys.insert(m.session.clone(), key.key);
     }
     let started = Instant::now();
     for d in &birds.daemons {
@@ -750,20 +755,44 @@ fn start_birds<'n>(
         ))?;
         record(dir, state, pid, format!("BIRD {}", d.name))?;
     }
+    for f in &plan.frr {
+        start_frr(f, &keys, get(&f.ns)?, dir, state)?;
+    }
+    let awaited: Vec<bgp_wait::Awaited> = (birds.daemons.iter().map(|d| bgp_wait::Awaited {
+        name: d.name.clone(),
+        control: bgp_wait::Control::Bird(d.socket.clone()),
+        established: d.established.clone(),
+        bfd: Vec::new(),
+        routes: d.routes.clone(),
+    }))
+    .chain(plan.frr.iter().map(|f| bgp_wait::Awaited {
+        name: format!("FRR {}", f.node),
+        control: bgp_wait::Control::Frr(f.run_dir.clone()),
+        established: f.established.clone(),
+        bfd: f.bfd.clone(),
+        routes: f.routes.clone(),
+    }))
+    .collect();
     let logs = || {
-        birds
+        (birds
             .daemons
             .iter()
-            .map(|d| {
-                let log = fs::read_to_string(&d.log).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(8).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                format!("\n{} ({}):\n{}", d.name, d.log.display(), tail.join("\n"))
-            })
-            .collect::<String>()
+            .map(|d| (d.name.clone(), d.log.clone())))
+        .chain(
+            plan.frr
+                .iter()
+                .map(|f| (format!("FRR {}", f.node), f.run_dir.join("bgpd.log"))),
+        )
+        .map(|(name, path)| {
+            let log = fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("\n{name} ({}):\n{}", path.display(), tail.join("\n"))
+        })
+        .collect::<String>()
     };
-    let within = bird::run::ESTABLISHED_WITHIN;
-    bird::run::wait_established(&birds.daemons, within).map_err(|missing| ApplyError::Step {
+    let within = bgp_wait::ESTABLISHED_WITHIN;
+    bgp_wait::wait_established(&awaited, within).map_err(|missing| ApplyError::Step {
         step: "BGP sessions".into(),
         cause: io::Error::other(format!(
             "not Established within {} s: {missing}; the logs:{}",
@@ -772,19 +801,88 @@ fn start_birds<'n>(
         )),
     })?;
     let established = started.elapsed();
-    let left = within.saturating_sub(established);
-    bird::run::wait_routes(&birds.daemons, left).map_err(|missing| ApplyError::Step {
+    // FRR's BFD, once its sessions are up (see crate::frr_config)
+    for f in &plan.frr {
+        // a session the analysis expects down (configured down) is not
+        // waited for: its BFD is armed all the same
+        let left = if f.established.len() == f.md5.len() {
+            within.saturating_sub(started.elapsed())
+        } else {
+            Duration::ZERO
+        };
+        crate::frr_config::arm_bfd_once_established(&f.run_dir, &f.config, left)
+            .map_err(step(format!("BFD of FRR {}", f.node)))?;
+    }
+    let left = within.saturating_sub(started.elapsed());
+    bgp_wait::wait_bfd(&awaited, left).map_err(|missing| ApplyError::Step {
+        step: "BFD sessions".into(),
+        cause: io::Error::other(format!("not up: {missing}; the logs:{}", logs())),
+    })?;
+    let left = within.saturating_sub(started.elapsed());
+    bgp_wait::wait_routes(&awaited, left).map_err(|missing| ApplyError::Step {
         step: "BGP routes".into(),
         cause: io::Error::other(format!("{missing}; the logs:{}", logs())),
     })?;
-    let sessions: usize = birds.daemons.iter().map(|d| d.established.len()).sum();
+    let sessions: usize = awaited.iter().map(|d| d.established.len()).sum();
     state.bgp_established_seconds = Some(established.as_secs_f64());
+    let frr = if plan.frr.is_empty() {
+        String::new()
+    } else {
+        format!(" and {} FRR", plan.frr.len())
+    };
     state.link_notes.push(format!(
-        "BGP: {} BIRD daemons, {sessions} session ends Established {:.2} s after they started, routes learned after {:.2} s",
+        "BGP: {} BIRD{frr} daemons, {sessions} session ends Established {:.2} s after they started, routes learned after {:.2} s",
         birds.daemons.len(),
         established.as_secs_f64(),
         started.elapsed().as_secs_f64()
     ));
+    Ok(())
+}
+
+/// Starts an office node's FRR in its namespace `ns`: writes its run
+/// directory (the configuration with the sessions' MD5 `keys`), then zebra,
+/// waiting for its socket, then bfdd (with BFD) and bgpd, each in the
+/// foreground and recorded, so that `down` ends them.
+fn start_frr(
+    f: &crate::frr_plan::FrrSpec,
+    keys: &BTreeMap<String, String>,
+    ns: &Netns,
+    dir: &Path,
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    let what = |s: &str| format!("FRR {s} of {}", f.node);
+    let cfg = f.with_keys(keys);
+    crate::frr_config::write_run_dir(&f.run_dir, &cfg).map_err(step(format!(
+        "write {} (is frr installed?)",
+        f.run_dir.display()
+    )))?;
+    for d in crate::frr_config::daemon_commands(&f.run_dir, &cfg) {
+        let args: Vec<&str> = d.argv.iter().skip(1).map(String::as_str).collect();
+        let out = f.run_dir.join(format!("{}.out", d.name));
+        let pid = spawn_daemon(ns, Path::new(&d.argv[0]), &args, &out).map_err(step(format!(
+            "start {} in {} (is frr installed?)",
+            what(d.name),
+            f.ns
+        )))?;
+        record(dir, state, pid, what(d.name))?;
+        if d.name == "zebra" {
+            let zserv = crate::frr_config::zserv_socket(&f.run_dir);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !zserv.exists() {
+                if !process::alive(pid) || Instant::now() > deadline {
+                    let log = fs::read_to_string(&out).unwrap_or_default();
+                    return Err(ApplyError::Step {
+                        step: what("zebra"),
+                        cause: io::Error::other(format!(
+                            "no {} within 5 s: {log}",
+                            zserv.display()
+                        )),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -1,62 +1,36 @@
-//! The names the lab's BGP daemons and their readers agree on: protocol
-//! (BIRD) and neighbour description (FRR) names per session, and where a
+//! The names the lab's BGP daemons and their readers agree on: the one
+//! place that turns a VIF or VPN into the name of its session in a
+//! daemon (BIRD's protocol, FRR's neighbour description), and where a
 //! daemon's control socket or run directory lives in the lab's state
 //! directory. The configs the lab writes and `vifgate sim bgp` both use
 //! these, so a session read back live is found by the name it was
 //! configured with.
 //!
-//! `vpn` itself cannot be a BIRD protocol name (it is a keyword of BIRD's
-//! grammar: `syntax error, unexpected VPN`), hence [`VPN_BGP`].
+//! A session is named after its VIF or VPN (`dx-vif` stays `dx-vif` in
+//! `birdc show protocols` and in FRR's `show bgp neighbors`); BIRD's
+//! configuration quotes it ([`symbol`]), so that names with `-` or `.`,
+//! or a keyword of BIRD's grammar such as `vpn`, are symbols too.
 
 use std::path::{Path, PathBuf};
 
-/// The prefix of a VIF's session name: `dx_<vif index>`.
-pub const VIF_PREFIX: &str = "dx_";
-/// The VPN's BGP session (`routing = "bgp"`).
-pub const VPN_BGP: &str = "vpn_bgp";
-/// The VGW's static routes to the office over a VPN with `routing =
-/// "static"` (a BIRD static protocol).
-pub const VPN_STATIC: &str = "vpn_static";
-
-/// The session name of the VIF at `index` in the file (`dx_0`, `dx_1` ...).
-pub fn vif_protocol(index: usize) -> String {
-    format!("{VIF_PREFIX}{index}")
+/// The session name of a VIF or VPN called `name`: the name itself, any
+/// character BIRD does not take in a quoted symbol (other than letters,
+/// digits, `_`, `-`, `.`) as `_`.
+pub fn protocol_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
-/// What a protocol name stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProtocolName {
-    /// The BGP session of the VIF at this index.
-    Vif(usize),
-    /// The VPN's BGP session.
-    VpnBgp,
-    /// The VGW's static routes over the VPN.
-    VpnStatic,
-}
-
-impl ProtocolName {
-    /// Reads a protocol name; `None` for any other protocol (the kernel,
-    /// device, BFD or propagation protocols of a config).
-    pub fn parse(name: &str) -> Option<ProtocolName> {
-        match name {
-            VPN_BGP => Some(ProtocolName::VpnBgp),
-            VPN_STATIC => Some(ProtocolName::VpnStatic),
-            _ => name
-                .strip_prefix(VIF_PREFIX)
-                .filter(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|i| i.parse().ok())
-                .map(ProtocolName::Vif),
-        }
-    }
-
-    /// The name, as a config writes it.
-    pub fn name(self) -> String {
-        match self {
-            ProtocolName::Vif(i) => vif_protocol(i),
-            ProtocolName::VpnBgp => VPN_BGP.to_string(),
-            ProtocolName::VpnStatic => VPN_STATIC.to_string(),
-        }
-    }
+/// [`protocol_name`] as a symbol in a BIRD configuration: in apostrophes.
+pub fn symbol(name: &str) -> String {
+    format!("'{}'", protocol_name(name))
 }
 
 /// A BIRD's control socket in a lab's state directory:
@@ -86,19 +60,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_others_are_not_sessions() {
-        for p in [
-            ProtocolName::Vif(0),
-            ProtocolName::Vif(12),
-            ProtocolName::VpnBgp,
-            ProtocolName::VpnStatic,
-        ] {
-            assert_eq!(ProtocolName::parse(&p.name()), Some(p));
-        }
-        assert_eq!(vif_protocol(3), "dx_3");
-        for other in ["dx_", "dx_a", "kernel1", "vpn", "device1", "dx_1x"] {
-            assert_eq!(ProtocolName::parse(other), None, "{other}");
-        }
+    fn sessions_are_named_after_their_vif_or_vpn() {
+        assert_eq!(protocol_name("dx-vif"), "dx-vif");
+        assert_eq!(protocol_name("dx-vif.prefixes"), "dx-vif.prefixes");
+        assert_eq!(protocol_name("o'neil vif"), "o_neil_vif");
+        assert_eq!(symbol("dx-vif"), "'dx-vif'");
+        assert_eq!(symbol("vpn"), "'vpn'", "a keyword, quoted");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The topology's BGP sessions as the lab's daemons are configured with
-//! them: one per VIF (`dx_<index>`), one for a VPN with `routing = "bgp"`
-//! (`vpn_bgp`), and the VGW's static routes of a VPN with `routing =
-//! "static"` (`vpn_static`), each with its ends, what the office
+//! them: one per VIF, one for a VPN with `routing = "bgp"`, and the VGW's
+//! static routes of a VPN with `routing = "static"`, each named after its
+//! VIF or VPN ([`crate::bgp_names::protocol_name`]), with its ends, what the office
 //! advertises and the office's settings. Read by the FRR config writer
 //! and by the live report's assembly.
 
@@ -11,13 +11,24 @@ use topology::bgp::config::{AWS_DX_HOLD_TIME, AWS_VPN_HOLD_TIME};
 use topology::bgp::{AdvertisedPrefix, BgpSettings, RouteSource, SessionKind};
 use topology::model::{NodeId, Topology};
 
-use crate::bgp_names::ProtocolName;
+use crate::bgp_names::protocol_name;
+
+/// What a session is in the topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRole {
+    /// The BGP session of the VIF at this index.
+    Vif(usize),
+    /// The VPN's BGP session.
+    VpnBgp,
+    /// The VGW's static routes over the VPN.
+    VpnStatic,
+}
 
 /// One session of the topology (or the VPN's static routes).
 #[derive(Debug, Clone)]
 pub struct SessionSpec {
-    /// Its protocol name in the daemons' configs.
-    pub protocol: ProtocolName,
+    /// What it is.
+    pub role: SessionRole,
     /// The VIF's or VPN's name.
     pub name: String,
     /// The office node that ends it.
@@ -36,28 +47,37 @@ pub struct SessionSpec {
     pub settings: BgpSettings,
     /// Where the MD5 key is (`env:NAME`, `file:PATH`), for a VIF.
     pub md5_key: Option<String>,
+    /// Whether the file configures it down (a VIF's `state = "down"`, a
+    /// VPN down): the office's daemon keeps it shut.
+    pub configured_down: bool,
 }
 
 impl SessionSpec {
+    /// Its name in the daemons' configs (BIRD's protocol, FRR's neighbour
+    /// description).
+    pub fn protocol(&self) -> String {
+        protocol_name(&self.name)
+    }
+
     /// A BGP session (not the VPN's static routes).
     pub fn is_bgp(&self) -> bool {
-        self.protocol != ProtocolName::VpnStatic
+        self.role != SessionRole::VpnStatic
     }
 
     /// Direct Connect or VPN.
     pub fn kind(&self) -> SessionKind {
-        match self.protocol {
-            ProtocolName::Vif(_) => SessionKind::DirectConnect,
+        match self.role {
+            SessionRole::Vif(_) => SessionKind::DirectConnect,
             _ => SessionKind::Vpn,
         }
     }
 
     /// The source of the routes learned over it.
     pub fn source(&self) -> RouteSource {
-        match self.protocol {
-            ProtocolName::Vif(_) => RouteSource::DirectConnectBgp,
-            ProtocolName::VpnBgp => RouteSource::VpnBgp,
-            ProtocolName::VpnStatic => RouteSource::VpnStatic,
+        match self.role {
+            SessionRole::Vif(_) => RouteSource::DirectConnectBgp,
+            SessionRole::VpnBgp => RouteSource::VpnBgp,
+            SessionRole::VpnStatic => RouteSource::VpnStatic,
         }
     }
 
@@ -82,7 +102,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
         .iter()
         .enumerate()
         .map(|(i, v)| SessionSpec {
-            protocol: ProtocolName::Vif(i),
+            role: SessionRole::Vif(i),
             name: v.name.clone(),
             office: v.customer_router,
             office_asn: v.customer_asn,
@@ -92,14 +112,15 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             advertised: v.advertised.clone(),
             settings: v.bgp.clone(),
             md5_key: v.md5_key.clone(),
+            configured_down: v.down_reason.as_deref() == Some("configured down"),
         })
         .collect();
     if let Some(v) = &t.vpn {
         out.push(SessionSpec {
-            protocol: if v.bgp {
-                ProtocolName::VpnBgp
+            role: if v.bgp {
+                SessionRole::VpnBgp
             } else {
-                ProtocolName::VpnStatic
+                SessionRole::VpnStatic
             },
             name: v.name.clone(),
             office: v.customer_gateway,
@@ -110,6 +131,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             advertised: v.advertised.clone(),
             settings: v.bgp_settings.clone(),
             md5_key: None,
+            configured_down: !v.up,
         });
     }
     out
@@ -131,16 +153,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_example_has_its_vif_and_static_vpn() {
-        let t = crate::example_static_vpn();
+    fn the_example_has_its_vif_and_its_vpn_on_bgp() {
+        let mut t = crate::example();
         let s = sessions(&t);
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0].protocol, ProtocolName::Vif(0));
-        assert_eq!(s[0].name, "dx-vif");
+        assert_eq!(s[0].role, SessionRole::Vif(0));
+        assert_eq!(s[0].protocol(), "dx-vif");
         assert_eq!((s[0].hold_time(), s[0].keepalive()), (90, 30));
         assert_eq!(s[0].source(), RouteSource::DirectConnectBgp);
-        assert_eq!(s[1].protocol, ProtocolName::VpnStatic);
-        assert!(!s[1].is_bgp());
+        assert_eq!(s[1].role, SessionRole::VpnBgp);
+        assert_eq!(
+            (s[1].protocol(), s[1].source()),
+            ("vpn-backup".into(), RouteSource::VpnBgp)
+        );
         assert_eq!(office_nodes(&s), [s[0].office]);
+        // a static VPN: the VGW's static routes, no session
+        if let Some(v) = t.vpn.as_mut() {
+            v.bgp = false;
+        }
+        let s = sessions(&t);
+        assert_eq!(s[1].role, SessionRole::VpnStatic);
+        assert!(!s[1].is_bgp());
+        assert_eq!(s[1].source(), RouteSource::VpnStatic);
     }
 }

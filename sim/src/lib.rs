@@ -16,7 +16,8 @@
 //!   ACLs and NAT), [`agent_spec`] (what the listeners serve); the gateways'
 //!   configurations are [`gateway::config`] values; [`bird`] writes the
 //!   BIRD configurations (AWS's side, the VPC router's propagation, the
-//!   office side), [`frr_config`] an office node's FRR configuration, with
+//!   office side), [`frr_config`] an office node's FRR configuration
+//!   ([`frr_plan`]: the nodes the file gives to FRR), with
 //!   the session names of [`bgp_names`]. [`script`] writes a
 //!   plan as the equivalent `ip`/`nft` shell script, for benchmarks.
 //! - **The kernel (I/O).** [`netns`] (named namespaces, in-process),
@@ -28,7 +29,7 @@
 //!   (`[[sim.start]]` commands, HAProxy as the load balancer), [`agent`] (the
 //!   listener process), [`link`] (`sim link`; a VIF or VPN cut silently
 //!   with [`link_cut`]), [`status`] and [`inspect`] (a running lab read
-//!   back), [`bird::run`] (BIRD's sessions awaited Established),
+//!   back), [`bgp_wait`] (the BGP daemons' sessions awaited Established),
 //!   [`bgp_live`] (the lab's BGP daemons read back: `vifgate sim bgp`).
 //! - **Traffic.** [`probe`] (real ICMP, TCP and UDP from inside a
 //!   namespace) and [`compare`] (live results against the static matrix and
@@ -47,11 +48,13 @@ pub mod bgp_check;
 pub mod bgp_live;
 pub mod bgp_names;
 pub mod bgp_sessions;
+pub mod bgp_wait;
 pub mod bird;
 pub mod compare;
 pub mod failover;
 pub mod firewall;
 pub mod frr_config;
+pub mod frr_plan;
 pub mod inspect;
 pub mod lab;
 pub mod lab_lock;

@@ -351,6 +351,9 @@ pub struct Plan {
     /// sessions' MD5 key files.
     #[serde(default)]
     pub bird: BirdPlan,
+    /// The office nodes played with FRR instead of BIRD.
+    #[serde(default)]
+    pub frr: Vec<crate::frr_plan::FrrSpec>,
 }
 
 impl Plan {
@@ -544,6 +547,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             starts: Vec::new(),
             haproxy: Vec::new(),
             bird: BirdPlan::default(),
+            frr: Vec::new(),
         },
         node_ns: Vec::new(),
     };
@@ -567,13 +571,18 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
         vpc(&mut b)?;
     }
     let tunnels = tunnels(&mut b)?;
-    b.plan.bird = bird::plan(t, lab, &crate::apply::state_dir(lab), &b.node_ns, &tunnels);
-    // the office gateways follow their BIRD's table
-    for d in &b.plan.bird.daemons {
-        for g in b.plan.gateways.iter_mut() {
-            if g.ns == d.ns && g.policy_node.is_some() {
-                g.bgp_kernel_table = Some(bird::OFFICE_KERNEL_TABLE);
-            }
+    let state_dir = crate::apply::state_dir(lab);
+    b.plan.bird = bird::plan(t, lab, &state_dir, &b.node_ns, &tunnels);
+    if !b.plan.bird.daemons.is_empty() {
+        b.plan.frr = crate::frr_plan::plan(t, &state_dir, &b.node_ns, bird::OFFICE_KERNEL_TABLE);
+    }
+    // the office gateways follow their BIRD's (or FRR's) table
+    let office_ns: Vec<String> = (b.plan.bird.daemons.iter().map(|d| d.ns.clone()))
+        .chain(b.plan.frr.iter().map(|f| f.ns.clone()))
+        .collect();
+    for g in b.plan.gateways.iter_mut() {
+        if office_ns.contains(&g.ns) && g.policy_node.is_some() {
+            g.bgp_kernel_table = Some(bird::OFFICE_KERNEL_TABLE);
         }
     }
     floating_static_routes(&mut b);

@@ -235,6 +235,23 @@ fn process_block(o: &mut String, p: &Plan, ns: &str) {
             ));
         }
     }
+    for f in p.frr.iter().filter(|f| f.ns == ns) {
+        lines.push(format!(
+            "frr {}: office node {} (FRR), run dir {}",
+            f.node,
+            f.node,
+            f.run_dir.display()
+        ));
+        for d in f.commands() {
+            lines.push(format!("  {}", d.argv.join(" ")));
+        }
+        if !f.established.is_empty() {
+            lines.push(format!(
+                "  sessions expected Established: {}",
+                f.established.join(", ")
+            ));
+        }
+    }
     for h in p.haproxy.iter().filter(|h| h.ns == ns) {
         lines.push(format!(
             "haproxy for load balancer {} on tcp {}",

@@ -2,7 +2,8 @@
 //! its VPN on BGP — how long after BIRD starts every session is
 //! Established, and how long after a silent cut of the Direct Connect link
 //! the VGW routes the office over the VPN and traffic answers again, with
-//! BFD 300 ms x 3 and with the hold timer alone. Each run builds its own
+//! BFD 300 ms x 3 and with the hold timer alone, and with BFD when the
+//! office box is played by FRR instead of BIRD. Each run builds its own
 //! lab (root).
 
 use std::path::Path;
@@ -35,12 +36,17 @@ fn spread(v: Vec<Duration>) -> String {
     format!("{} ({}-{})", secs(median(v)), secs(lo), secs(hi))
 }
 
-fn measure(example: &Path, variant: Variant, runs: usize) -> Result<Figures> {
+/// `runs` labs of the example set up as `variant` says, the office box
+/// played by FRR when `frr_office`.
+fn measure(example: &Path, variant: Variant, frr_office: bool, runs: usize) -> Result<Figures> {
     let text =
         std::fs::read_to_string(example).with_context(|| format!("read {}", example.display()))?;
-    let text = variant
+    let mut text = variant
         .toml(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", example.display()))?;
+    if frr_office {
+        text = sim::frr_plan::with_frr_office(&text, "vifgate-office");
+    }
     let opts = LabOptions {
         vifgate: Some(std::env::current_exe()?),
         ..LabOptions::default()
@@ -91,15 +97,13 @@ pub(super) fn run(example: &Path, runs: usize, hold_time: u16) -> Result<ExitCod
         "| setting | sessions Established after BIRD start | VGW route on the VPN after the cut | office-pc -> bastion tcp/22 answers after the cut | VGW route back on DX after the restore |"
     );
     println!("|---|---|---|---|---|");
-    for (name, variant) in [
-        (
-            "BFD 300 ms x 3".to_string(),
-            Variant {
-                bfd: true,
-                hold_time: None,
-                bgp_vpn: true,
-            },
-        ),
+    let bfd = Variant {
+        bfd: true,
+        hold_time: None,
+        bgp_vpn: true,
+    };
+    for (name, variant, frr_office) in [
+        ("BFD 300 ms x 3".to_string(), bfd, false),
         (
             format!("hold timer {hold_time} s, no BFD"),
             Variant {
@@ -107,9 +111,11 @@ pub(super) fn run(example: &Path, runs: usize, hold_time: u16) -> Result<ExitCod
                 hold_time: Some(hold_time),
                 bgp_vpn: true,
             },
+            false,
         ),
+        ("BFD 300 ms x 3, FRR office".to_string(), bfd, true),
     ] {
-        let f = measure(example, variant, runs)?;
+        let f = measure(example, variant, frr_office, runs)?;
         println!(
             "| {name} | {} | {} | {} | {} |",
             spread(f.up),

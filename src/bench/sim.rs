@@ -62,7 +62,7 @@ impl Drop for LabCleanup {
 }
 
 /// The plan within the shell script's scope: no gateways, tunnel routes,
-/// shaping, listeners, started services, HAProxy or BIRD.
+/// shaping, listeners, started services, HAProxy, BIRD or FRR.
 fn script_scope(p: &sim::plan::Plan) -> sim::plan::Plan {
     let mut p = p.clone();
     p.gateways.clear();
@@ -72,6 +72,7 @@ fn script_scope(p: &sim::plan::Plan) -> sim::plan::Plan {
     p.starts.clear();
     p.haproxy.clear();
     p.bird = Default::default();
+    p.frr.clear();
     p
 }
 

@@ -17,7 +17,7 @@ use topology::bgp::{
 use topology::model::{NodeId, Topology};
 
 use super::{DaemonState, LiveRoute, PeerState};
-use crate::bgp_names::ProtocolName;
+use crate::bgp_names::protocol_name;
 use crate::bgp_sessions::{office_nodes, sessions, SessionSpec as Spec};
 
 /// Which side of a session a daemon is on.
@@ -56,23 +56,18 @@ fn daemon_of<'a>(
         .map(|(_, d)| d)
 }
 
-/// The session a daemon's peer is: by the session's own name (a config
-/// may name its protocols after the VIFs and VPN), by its protocol name
-/// (`dx_0`, `vpn_bgp`, `vpn_static`), else by neighbour address.
+/// The session a daemon's peer is: by its name (the lab names sessions
+/// after the VIF or VPN, [`protocol_name`]), else by neighbour address.
 fn spec_of<'a>(specs: &'a [Spec], peer: &PeerState, role: Role) -> Option<&'a Spec> {
     let mine = |s: &&Spec| match role {
         Role::Aws => true,
         Role::Office(n) => s.office == n && s.is_bgp(),
     };
-    let by_session = specs
+    let by_name = specs
         .iter()
         .filter(mine)
-        .find(|s| shown_as(&peer.name, &s.name));
-    let by_protocol = || {
-        ProtocolName::parse(&peer.name)
-            .and_then(|p| specs.iter().filter(mine).find(|s| s.protocol == p))
-    };
-    by_session.or_else(by_protocol).or_else(|| {
+        .find(|s| peer.name == protocol_name(&s.name));
+    by_name.or_else(|| {
         let n = peer.neighbor?;
         specs.iter().filter(mine).find(|s| {
             s.is_bgp()
@@ -82,16 +77,6 @@ fn spec_of<'a>(specs: &'a [Spec], peer: &PeerState, role: Role) -> Option<&'a Sp
                 }
         })
     })
-}
-
-/// Whether a daemon shows a protocol named after `session` as `shown`:
-/// the same name, where a character BIRD does not take in a quoted symbol
-/// (other than letters, digits, `_`, `-`, `.`) may read `_`.
-fn shown_as(shown: &str, session: &str) -> bool {
-    shown.chars().count() == session.chars().count()
-        && shown.chars().zip(session.chars()).all(|(a, b)| {
-            a == b || (a == '_' && !(b.is_ascii_alphanumeric() || matches!(b, '-' | '.')))
-        })
 }
 
 /// The report of what `daemons` say about `t`.
@@ -175,7 +160,7 @@ pub fn report(t: &Topology, daemons: &[DaemonState]) -> BgpReport {
 fn peer_for<'a>(specs: &[Spec], d: &'a DaemonState, role: Role, s: &Spec) -> Option<&'a PeerState> {
     d.peers
         .iter()
-        .find(|p| spec_of(specs, p, role).map(|x| x.protocol) == Some(s.protocol))
+        .find(|p| spec_of(specs, p, role).map(|x| x.role) == Some(s.role))
 }
 
 /// A daemon's routes of the topology's sessions, as report routes, sorted
@@ -302,22 +287,32 @@ mod tests {
         }
     }
 
+    /// The example with its VPN on static routing (the daemons below play
+    /// that).
+    fn example_static_vpn() -> topology::Topology {
+        let mut t = crate::example();
+        if let Some(v) = t.vpn.as_mut() {
+            v.bgp = false;
+        }
+        t
+    }
+
     /// The example's VGW (router ID 169.254.100.2) and office
     /// (192.168.0.2), and the VPC's BIRD sharing the VGW's router ID.
     fn daemons(dx_up: bool) -> Vec<DaemonState> {
         let vgw = DaemonState {
             router_id: Some(Ipv4Addr::new(169, 254, 100, 2)),
             peers: vec![
-                peer("dx_0", [169, 254, 100, 1], dx_up),
-                peer("vpn_static", [0, 0, 0, 0], true),
+                peer("dx-vif", [169, 254, 100, 1], dx_up),
+                peer("vpn-backup", [0, 0, 0, 0], true),
                 peer("vpc", [0, 0, 0, 0], true),
             ],
             routes: vec![
                 LiveRoute {
                     next_hop: Ipv4Addr::UNSPECIFIED,
-                    ..route("192.168.10.0/24", "vpn_static", false, &[], None)
+                    ..route("192.168.10.0/24", "vpn-backup", false, &[], None)
                 },
-                route("192.168.10.0/24", "dx_0", true, &[65010], Some(300)),
+                route("192.168.10.0/24", "dx-vif", true, &[65010], Some(300)),
                 route("10.0.0.0/16", "vpc", true, &[], None),
             ],
         };
@@ -389,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_session_down_keeps_its_reason_and_advertises_nothing() {
-        let t = crate::example();
+        let t = example_static_vpn();
         let r = report(&t, &daemons(false));
         let s = &r.sessions[0];
         assert_eq!(s.state, SessionState::Idle);
@@ -402,21 +397,14 @@ mod tests {
     }
 
     #[test]
-    fn protocols_named_after_the_vif_and_vpn_are_found() {
-        let t = crate::example();
+    fn a_name_of_another_lab_is_found_by_its_neighbour_address() {
+        let t = example_static_vpn();
         let mut d = daemons(true);
         for p in &mut d[1].peers {
-            p.name = p
-                .name
-                .replace("dx_0", "dx-vif")
-                .replace("vpn_static", "vpn-backup");
-            p.neighbor = None;
+            p.name = p.name.replace("dx-vif", "dx_0");
         }
         for r in &mut d[1].routes {
-            r.from = r
-                .from
-                .replace("dx_0", "dx-vif")
-                .replace("vpn_static", "vpn-backup");
+            r.from = r.from.replace("dx-vif", "dx_0");
         }
         let r = report(&t, &d);
         assert_eq!(r.sessions[0].state, SessionState::Established);
@@ -426,12 +414,11 @@ mod tests {
             .map(|r| r.session.as_str())
             .collect();
         assert_eq!(sessions, ["dx-vif", "vpn-backup"]);
-        assert!(shown_as("vpn_backup", "vpn backup") && !shown_as("vpn_backup", "vpn-backup"));
     }
 
     #[test]
     fn what_no_daemon_answers_for_is_left_out() {
-        let t = crate::example();
+        let t = example_static_vpn();
         let mut d = daemons(true);
         d.pop(); // no office daemon
         let r = report(&t, &d);

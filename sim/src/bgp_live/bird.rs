@@ -34,8 +34,8 @@ pub fn read(socket: &Path) -> Result<DaemonState, ReadError> {
     })
 }
 
-/// One `birdc` command's output.
-fn birdc(socket: &Path, command: &str) -> Result<String, ReadError> {
+/// One `birdc -s SOCKET COMMAND`'s output (the lab's one BIRD client).
+pub fn birdc(socket: &Path, command: &str) -> Result<String, ReadError> {
     let err = |why: String| ReadError {
         what: socket.display().to_string(),
         why,

@@ -67,12 +67,14 @@ pub fn parse_neighbors(neighbors: &Value) -> Vec<PeerState> {
             let state = n["bgpState"].as_str().unwrap_or("unknown");
             let established = state == "Established";
             let secs = |key: &str| n[key].as_u64().and_then(|ms| u16::try_from(ms / 1000).ok());
+            // as BIRD's reader: a detection time only for a BFD session up
             let bfd = &n["peerBfdInfo"];
             let bfd_detect_ms = match (
                 bfd["detectMultiplier"].as_u64(),
                 bfd["rxMinInterval"].as_u64(),
+                bfd["status"].as_str(),
             ) {
-                (Some(m), Some(rx)) => u32::try_from(m * rx).ok(),
+                (Some(m), Some(rx), Some("Up")) => u32::try_from(m * rx).ok(),
                 _ => None,
             };
             let reason = (!established).then(|| match n["lastResetDueTo"].as_str() {
@@ -210,6 +212,7 @@ mod tests {
             Some("BGP state Idle, last reset: BFD down received")
         );
         assert_eq!(p.hold_time, None);
+        assert_eq!(p.bfd_detect_ms, None, "its BFD session is down");
     }
 
     #[test]

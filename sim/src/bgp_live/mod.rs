@@ -54,8 +54,8 @@ pub struct DaemonState {
 /// One session (or static protocol) of a daemon.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerState {
-    /// BIRD's protocol name, FRR's neighbour description (`dx_0`,
-    /// `vpn_bgp`, ...), or the neighbour address when FRR has none.
+    /// BIRD's protocol name, FRR's neighbour description (the VIF's or
+    /// VPN's name, `dx-vif`), or the neighbour address when FRR has none.
     pub name: String,
     /// The neighbour's address.
     pub neighbor: Option<Ipv4Addr>,

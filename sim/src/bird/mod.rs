@@ -24,7 +24,6 @@
 
 pub mod md5;
 pub mod office;
-pub mod run;
 pub mod text;
 pub mod vgw;
 pub mod vpc;
@@ -274,16 +273,13 @@ pub fn plan(
     office_nodes.sort_unstable();
     office_nodes.dedup();
     office_nodes.retain(|&n| t.sim.bgp_daemon_of(n) == BgpDaemon::Bird);
-    let ran: Vec<&Session> = sessions
-        .iter()
-        .filter(|s| office_nodes.contains(&s.office_node))
-        .collect();
     let propagate = vpc::propagating_tables(t);
     let vgw_cfg = vgw::config(t, &sessions, tunnels, !propagate.is_empty());
-    let mut vgw_up: Vec<String> = ran
+    // every office node runs BIRD or FRR: the VGW waits for all its sessions
+    let mut vgw_up: Vec<String> = sessions
         .iter()
         .filter(|s| s.expected_up)
-        .map(|s| text::protocol_name(&s.name))
+        .map(|s| crate::bgp_names::protocol_name(&s.name))
         .collect();
     if !propagate.is_empty() {
         vgw_up.push(vgw::VPC_PROTOCOL.into());
@@ -323,7 +319,7 @@ pub fn plan(
             office::config(t, node, &mine),
             mine.iter()
                 .filter(|s| s.expected_up)
-                .map(|s| text::protocol_name(&s.name))
+                .map(|s| crate::bgp_names::protocol_name(&s.name))
                 .collect(),
             vpc_cidr,
         ));

@@ -18,8 +18,9 @@ use std::fmt::Write as _;
 use topology::bgp::config::DEFAULT_LOCAL_PREF;
 use topology::model::{NodeId, Topology};
 
-use super::text::{self, symbol};
+use super::text;
 use super::Session;
+use crate::bgp_names::symbol;
 
 /// The static protocol holding the prefixes the node advertises.
 pub const PREFIXES_PROTOCOL: &str = "vifgate_prefixes";

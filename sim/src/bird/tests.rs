@@ -199,8 +199,9 @@ fn no_vgw_no_bird_and_frr_nodes_are_left_to_frr() {
         .insert(office, topology::bgp::BgpDaemon::Frr);
     let p = plan_of(&t, &scratch("frr"));
     assert!(p.daemons.iter().all(|d| d.name != "vifgate-office"));
-    // the VGW still has the session, and does not wait for it
+    // the VGW still has the sessions, and waits for them: FRR (planned
+    // by crate::frr_plan) is at their other end
     let vgw = daemon(&p, "vgw");
     assert!(vgw.config.contains("protocol bgp 'dx-vif'"));
-    assert_eq!(vgw.established, [vgw::VPC_PROTOCOL]);
+    assert_eq!(vgw.established, ["dx-vif", "vpn-backup", vgw::VPC_PROTOCOL]);
 }

@@ -1,32 +1,11 @@
 //! Pieces of BIRD 2 configuration text every generated file shares:
-//! quoted names, the header, the lab's retry timers, BFD blocks, MD5
+//! the header, the lab's retry timers, BFD blocks, MD5
 //! includes.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use topology::bgp::Bfd;
-
-/// The BIRD name of a protocol named after a VIF or VPN: the name itself
-/// (`dx-vif` stays `dx-vif` in `birdc show protocols`), any character
-/// BIRD does not take in a quoted symbol (other than letters, digits,
-/// `_`, `-`, `.`) as `_`.
-pub fn protocol_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// [`protocol_name`] as a symbol in a configuration: in apostrophes.
-pub fn symbol(name: &str) -> String {
-    format!("'{}'", protocol_name(name))
-}
 
 /// The first lines of a generated configuration.
 pub fn header(what: &str, router_id: std::net::Ipv4Addr) -> String {
@@ -88,13 +67,6 @@ pub fn bfd_protocol(blocks: &[(Vec<String>, Bfd)]) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn names_are_quoted_symbols() {
-        assert_eq!(symbol("dx-vif"), "'dx-vif'");
-        assert_eq!(symbol("o'neil vif"), "'o_neil_vif'");
-        assert_eq!(protocol_name("dx-vif.prefixes"), "dx-vif.prefixes");
-    }
 
     #[test]
     fn bfd_blocks_carry_interval_and_multiplier() {

@@ -19,8 +19,9 @@ use std::fmt::Write as _;
 
 use topology::model::Topology;
 
-use super::text::{self, symbol};
+use super::text;
 use super::{Session, Tunnels};
+use crate::bgp_names::symbol;
 
 /// BIRD preference of routes learned over Direct Connect.
 pub const PREFERENCE_DX: u32 = 200;
@@ -103,7 +104,7 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
     let mut static_vpn = None;
     if let (Some(vpn), Some(tun)) = (&t.vpn, &tunnels.vpn_tun) {
         if !vpn.bgp {
-            static_vpn = Some((text::protocol_name(&vpn.name), tun.clone()));
+            static_vpn = Some((crate::bgp_names::protocol_name(&vpn.name), tun.clone()));
             let _ = write!(
                 s,
                 "\n# {} (Site-to-Site VPN, static routing)\nprotocol static {} {{\n    ipv4 {{ preference {PREFERENCE_VPN_STATIC}; }};\n",
@@ -123,7 +124,7 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
     s.push_str("\n# the best routes, each through its tunnel's TUN device\nfilter to_tunnels {\n");
     let mut sources: Vec<(String, String)> = sessions
         .iter()
-        .map(|x| (text::protocol_name(&x.name), x.vgw_tun.clone()))
+        .map(|x| (crate::bgp_names::protocol_name(&x.name), x.vgw_tun.clone()))
         .collect();
     sources.extend(static_vpn.clone());
     for (name, tun) in &sources {
