@@ -91,7 +91,7 @@ pub(super) fn run(example: &Path, runs: usize, hold_time: u16) -> Result<ExitCod
     }
     let runs = runs.max(1);
     println!(
-        "the example, VPN on BGP, DX cut silently and restored; {runs} run(s) each, median (min-max) in seconds"
+        "the example (its VPN on BGP unless said), DX cut silently and restored; {runs} run(s) each, median (min-max) in seconds"
     );
     println!(
         "| setting | sessions Established after BIRD start | VGW route on the VPN after the cut | office-pc -> bastion tcp/22 answers after the cut | VGW route back on DX after the restore |"
@@ -114,6 +114,14 @@ pub(super) fn run(example: &Path, runs: usize, hold_time: u16) -> Result<ExitCod
             false,
         ),
         ("BFD 300 ms x 3, FRR office".to_string(), bfd, true),
+        (
+            "BFD 300 ms x 3, static VPN".to_string(),
+            Variant {
+                bgp_vpn: false,
+                ..bfd
+            },
+            false,
+        ),
     ] {
         let f = measure(example, variant, frr_office, runs)?;
         println!(

@@ -81,9 +81,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200_000)]
         packets: usize,
     },
-    /// The lab's BGP on the example with its VPN on BGP: session up time,
-    /// and failover after a silent DX cut with BFD 300 ms x 3 and with the
-    /// hold timer alone (root).
+    /// The lab's BGP on the example: session up time, and failover after a
+    /// silent DX cut with BFD 300 ms x 3 and with the hold timer alone (the
+    /// VPN on BGP), with an FRR office, and onto a static VPN (root).
     BgpFailover {
         /// The example topology.
         #[arg(long, default_value = "examples/yeohaengjigi.toml")]
