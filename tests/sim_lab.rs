@@ -676,6 +676,25 @@ bfd = { interval = "300ms", multiplier = 3 }
         t.vifs.iter().all(|v| v.bgp.bfd.is_some()),
         "BFD on both VIFs"
     );
+    // statically: the VGW's best path to the office is the second VIF's,
+    // on the community's local preference
+    let predicted = topology::bgp::analyse(t);
+    let vgw = predicted
+        .speakers
+        .iter()
+        .find(|s| s.name == "vgw")
+        .expect("the VGW speaks");
+    for prefix in ["192.168.10.0/24", "192.168.20.0/24"] {
+        let best = vgw
+            .received
+            .iter()
+            .find(|r| r.best && r.prefix.to_string() == prefix)
+            .unwrap_or_else(|| panic!("a best path to {prefix}: {predicted:#?}"));
+        assert_eq!((best.session.as_str(), best.local_pref), ("dx-vif-2", 300));
+    }
+    // live: the daemons agree with the prediction, route for route
+    let check = sim::bgp_check::check_lab(lab.name(), t, sim::bgp_check::SETTLE);
+    assert!(check.compared && check.passed(), "{}", check.render());
     let office: std::net::Ipv4Addr = "192.168.10.10".parse().expect("address");
     let dev = || sim::failover::vgw_route_dev(lab.name(), office);
     // the second VIF's tunnel (vg1), though the first is listed first
