@@ -97,6 +97,16 @@ pub enum TopologyCommand {
         /// Write to a file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Draw a flow's request and reply paths (as `reach` traces them):
+        /// source node, destination node or IPv4 address.
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+        trace: Option<Vec<String>>,
+        /// Protocol of the traced flow: tcp, udp, icmp or a number.
+        #[arg(long, default_value = "tcp", requires = "trace")]
+        proto: String,
+        /// Destination port of the traced flow (tcp/udp).
+        #[arg(long, requires = "trace")]
+        port: Option<u16>,
     },
 }
 
@@ -142,13 +152,7 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             let t = &l.topology;
-            let from_id = node(t, &from)?;
-            let target = match to.parse() {
-                Ok(a) => Target::Addr(a),
-                Err(_) => Target::Node(node(t, &to)?),
-            };
-            let service = Service::new(&proto, port).map_err(anyhow::Error::msg)?;
-            let r = analysis::reach(t, from_id, target, service);
+            let r = analysis::reach(t, node(t, &from)?, target(t, &to)?, service(&proto, port)?);
             let choices = if explain_routes {
                 analysis::route_choices(t, &r)
             } else {
@@ -223,11 +227,22 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             file,
             format,
             output,
+            trace,
+            proto,
+            port,
         } => {
             let Some(l) = load(&file) else {
                 return Ok(ExitCode::FAILURE);
             };
-            let dot = topology::graph::to_dot(&l.topology);
+            let t = &l.topology;
+            let dot = match trace.as_deref() {
+                Some([from, to]) => {
+                    let r =
+                        analysis::reach(t, node(t, from)?, target(t, to)?, service(&proto, port)?);
+                    topology::graph::to_dot_with_trace(t, &r)
+                }
+                _ => topology::graph::to_dot(t),
+            };
             let bytes = match format {
                 GraphFormat::Dot => dot.into_bytes(),
                 GraphFormat::Svg => render_svg(&dot)?,
@@ -252,7 +267,20 @@ fn node(t: &Topology, name: &str) -> Result<usize> {
     })
 }
 
-fn render_svg(dot: &str) -> Result<Vec<u8>> {
+/// A destination: an IPv4 address, or a node's name.
+fn target(t: &Topology, to: &str) -> Result<Target> {
+    Ok(match to.parse() {
+        Ok(a) => Target::Addr(a),
+        Err(_) => Target::Node(node(t, to)?),
+    })
+}
+
+fn service(proto: &str, port: Option<u16>) -> Result<Service> {
+    Service::new(proto, port).map_err(anyhow::Error::msg)
+}
+
+/// Renders DOT as SVG with Graphviz's `dot`.
+pub fn render_svg(dot: &str) -> Result<Vec<u8>> {
     let mut child = match Process::new("dot")
         .arg("-Tsvg")
         .stdin(Stdio::piped())

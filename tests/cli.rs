@@ -240,14 +240,21 @@ fn graph_dot_nests_subnets_in_azs_in_the_vpc() {
     assert_eq!(dot.matches('{').count(), dot.matches('}').count());
 }
 
-#[test]
-fn graph_svg_through_graphviz() {
+/// Whether Graphviz's `dot` is installed; CI must have it.
+fn have_graphviz() -> bool {
     let have_dot = Command::new("dot").arg("-V").output().is_ok();
     if !have_dot {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("CI must have Graphviz (`dot`) installed");
         }
         eprintln!("skipped: Graphviz `dot` is not installed");
+    }
+    have_dot
+}
+
+#[test]
+fn graph_svg_through_graphviz() {
+    if !have_graphviz() {
         return;
     }
     let out = std::env::temp_dir().join(format!("vifgate-graph-{}.svg", std::process::id()));
@@ -266,6 +273,63 @@ fn graph_svg_through_graphviz() {
     assert!(svg.contains("<svg"), "{svg}");
     // Graphviz escapes the hyphen
     assert!(svg.contains("vifgate&#45;office"), "{svg}");
+}
+
+#[test]
+fn graph_trace_svg_marks_the_drop_with_its_rule() {
+    if !have_graphviz() {
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("vifgate-trace-{}.svg", std::process::id()));
+    let o = vifgate(&[
+        "topology",
+        "graph",
+        EXAMPLE,
+        "--trace",
+        "internet",
+        "bastion",
+        "--proto",
+        "tcp",
+        "--port",
+        "22",
+        "--format",
+        "svg",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&out).expect("svg written");
+    std::fs::remove_file(&out).ok();
+    assert!(svg.contains("<svg"), "{svg}");
+    assert!(
+        svg.contains("internet &#45;&gt; bastion tcp/22: DENIED"),
+        "title: {svg}"
+    );
+    assert!(
+        svg.contains("stroke=\"#2f855a\""),
+        "accepted hops drawn green"
+    );
+    assert!(svg.contains("stroke=\"#e53e3e\""), "the drop drawn red");
+    assert!(svg.contains(">DROPPED<"), "the drop labelled");
+    assert!(
+        svg.contains("(bastion&#45;sg) ingress:"),
+        "the group named: {svg}"
+    );
+}
+
+#[test]
+fn graph_trace_needs_both_ends() {
+    let o = vifgate(&["topology", "graph", EXAMPLE, "--trace", "internet"]);
+    assert!(!o.status.success());
+    let o = vifgate(&[
+        "topology", "graph", EXAMPLE, "--trace", "nowhere", "bastion",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown node `nowhere`"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -5,6 +5,10 @@ use std::fmt::Write as _;
 
 use crate::model::{Attachment, NodeKind, Topology};
 
+pub mod trace;
+
+pub use trace::to_dot_with_trace;
+
 fn id(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
