@@ -27,6 +27,8 @@ command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 # office node played by FRR and the interop test
 command -v birdc >/dev/null 2>&1 || [ -x /usr/sbin/birdc ] || missing+=(bird2)
 command -v vtysh >/dev/null 2>&1 || missing+=(frr)
+# sim test --report's page is rendered by headless Chromium (tests/sim_lab.rs)
+command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || missing+=(chromium-headless-shell)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq

@@ -106,6 +106,11 @@ pub enum SimCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also write the outcome as one self-contained HTML page: the
+        /// static and live matrices side by side, the expectations, the
+        /// BGP comparison and the topology drawing.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
     },
     /// The live BGP of a running lab, read from its daemons (BIRD through
     /// `birdc`, FRR through `vtysh`): sessions with their state, and per
@@ -377,6 +382,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             all,
             reuse,
             json,
+            report: html,
         } => {
             need_root()?;
             let (l, text, p) = load_plan(&file, lab, &ports)?;
@@ -411,6 +417,9 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             let report = compare::run(&l.topology, &p, &opts);
             if !keep {
                 apply::down(&lab)?;
+            }
+            if let Some(path) = &html {
+                write_html_report(&report, &l.topology, path)?;
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -463,4 +472,18 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes `sim test`'s HTML page, with the topology drawn by Graphviz when
+/// it is installed (a note in its place otherwise).
+fn write_html_report(report: &compare::Report, t: &topology::Topology, path: &Path) -> Result<()> {
+    let svg = match crate::topology_cmd::render_svg(&topology::graph::to_dot(t)) {
+        Ok(svg) => Some(String::from_utf8_lossy(&svg).into_owned()),
+        Err(e) => {
+            tracing::warn!("the report goes without the topology drawing: {e:#}");
+            None
+        }
+    };
+    let html = sim::report_html::render(report, svg.as_deref());
+    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -184,7 +184,11 @@ fn sim_test_on_the_example_agrees_and_meets_every_expectation() {
         return;
     }
     let lab = cli_lab();
-    let o = cli(&["sim", "test", EXAMPLE, "--lab", &lab, "--json"]);
+    let page = std::env::temp_dir().join(format!("{lab}-report.html"));
+    let page_arg = page.to_str().expect("utf-8 temp dir");
+    let o = cli(&[
+        "sim", "test", EXAMPLE, "--lab", &lab, "--json", "--report", page_arg,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
     let file = std::fs::read_to_string(example()).expect("example");
@@ -215,6 +219,72 @@ fn sim_test_on_the_example_agrees_and_meets_every_expectation() {
     );
     // and `sim test` removed its lab
     assert_gone(&lab, "after sim test");
+    let mut services: Vec<&str> = r["matrix"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["service"].as_str())
+        .collect();
+    services.sort();
+    services.dedup();
+    the_report_renders_in_headless_chromium(&page, expects, services.len());
+}
+
+/// `sim test --report`'s page: every expectation, both matrices, the
+/// drawing; and headless Chromium renders it (not a blank page).
+fn the_report_renders_in_headless_chromium(page: &Path, expects: usize, services: usize) {
+    let html = std::fs::read_to_string(page).expect("the report page");
+    assert!(html.contains("<span class=\"verdict passed\">PASSED</span>"));
+    assert_eq!(
+        html.matches("<caption>static</caption>").count(),
+        services,
+        "a matrix per service"
+    );
+    assert_eq!(html.matches("<caption>live</caption>").count(), services);
+    assert!(!html.contains(" diff\""), "no disagreement marked");
+    let expectations = &html[html.find("<h2>Expectations</h2>").expect("expectations")..];
+    let rows = expectations.split("</table>").next().unwrap_or("");
+    assert_eq!(rows.matches("<tr><td>ok</td>").count(), expects);
+    assert!(html.contains("<svg"), "the drawing is inline");
+    let Some(browser) = common::browser::chromium() else {
+        std::fs::remove_file(page).ok();
+        return;
+    };
+    let shot = page.with_extension("png");
+    let started = Instant::now();
+    common::browser::screenshot(browser, page, &shot, 1280, 2000);
+    let px = common::browser::decode(&shot);
+    eprintln!(
+        "{browser}: screenshot in {:.2} s, {} colours, {} of {} pixels not white",
+        started.elapsed().as_secs_f64(),
+        px.colours.len(),
+        px.non_white(),
+        px.width * px.height
+    );
+    assert_eq!((px.width, px.height), (1280, 2000));
+    assert!(
+        px.colours.len() > 50,
+        "{} colours: a blank page?",
+        px.colours.len()
+    );
+    assert!(
+        px.non_white() > 100_000,
+        "{} pixels not white",
+        px.non_white()
+    );
+    // the stylesheet applied: the matrices' accepted cells and the badge
+    assert!(
+        px.of(0xc6f6d5) > 2000,
+        "accepted cells: {}",
+        px.of(0xc6f6d5)
+    );
+    assert!(
+        px.of(0x2f855a) > 200,
+        "the PASSED badge: {}",
+        px.of(0x2f855a)
+    );
+    std::fs::remove_file(page).ok();
+    std::fs::remove_file(&shot).ok();
 }
 
 #[test]

@@ -72,6 +72,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// The totals in one line: cells probed, probes, time, disagreements,
+    /// failed expectations.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} matrix cells probed{}, {} probes ({} again) in {:.2} s: {} disagreement(s), {} failed expectation(s)",
+            self.probed_cells,
+            self.matrix_cells,
+            if self.probed_cells < self.matrix_cells { " (an even sample)" } else { "" },
+            self.probes,
+            self.reprobed,
+            self.seconds,
+            self.disagreements,
+            self.failed_expectations
+        )
+    }
+
     /// Whether everything agreed and every expectation was met.
     pub fn passed(&self) -> bool {
         self.disagreements == 0 && self.failed_expectations == 0 && self.bgp.passed()
@@ -360,18 +376,7 @@ pub fn render(r: &Report, all: bool) -> String {
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "{} of {} matrix cells probed{}, {} probes ({} again) in {:.2} s: {} disagreement(s), {} failed expectation(s)",
-        r.probed_cells,
-        r.matrix_cells,
-        if r.probed_cells < r.matrix_cells { " (an even sample)" } else { "" },
-        r.probes,
-        r.reprobed,
-        r.seconds,
-        r.disagreements,
-        r.failed_expectations
-    );
+    let _ = writeln!(s, "{}", r.summary());
     s.push_str(&r.bgp.render());
     s
 }

@@ -68,6 +68,7 @@ mod plan_tests;
 pub mod plan_view;
 pub mod probe;
 pub mod process;
+pub mod report_html;
 pub mod routing;
 pub mod script;
 pub mod services;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub use sim::lab::{can_run, need_tool, sh, TestNet as Lab};
 
+pub mod browser;
 pub mod leftovers;
 
 /// A finished command's exit status and output, for assertion messages.
