@@ -10,6 +10,7 @@ use sim::apply::{self, Programs};
 use sim::compare::{self, TestOptions};
 use sim::link::LinkChange;
 use sim::plan;
+use sim::report_html::{self, Drawing};
 use topology::units::UnitError;
 
 /// `vifgate sim ...`
@@ -474,16 +475,32 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
     }
 }
 
+/// At most this many failed flows are drawn in `sim test`'s HTML page.
+const MAX_TRACES_DRAWN: usize = 10;
+
 /// Writes `sim test`'s HTML page, with the topology drawn by Graphviz when
 /// it is installed (a note in its place otherwise).
 fn write_html_report(report: &compare::Report, t: &topology::Topology, path: &Path) -> Result<()> {
-    let svg = match crate::topology_cmd::render_svg(&topology::graph::to_dot(t)) {
+    let svg = |dot: &str| match crate::topology_cmd::render_svg(dot) {
         Ok(svg) => Some(String::from_utf8_lossy(&svg).into_owned()),
         Err(e) => {
-            tracing::warn!("the report goes without the topology drawing: {e:#}");
+            tracing::warn!("the report goes without a drawing: {e:#}");
             None
         }
     };
-    let html = sim::report_html::render(report, svg.as_deref());
+    let graph = svg(&topology::graph::to_dot(t));
+    let traces: Vec<Drawing> = match graph {
+        Some(_) => report_html::failed_flows(t, report, MAX_TRACES_DRAWN)
+            .into_iter()
+            .filter_map(|(title, dot)| {
+                Some(Drawing {
+                    title,
+                    svg: svg(&dot)?,
+                })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let html = report_html::render(report, graph.as_deref(), &traces);
     std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -346,6 +346,23 @@ fn a_broken_lab_is_caught() {
         report.contains("FAIL office-pc -> bastion tcp/22"),
         "{report}"
     );
+    // the HTML page marks each disagreement in both matrices, the failed
+    // expectation's row, and draws the failed flows
+    let flows = sim::report_html::failed_flows(lab.topology(), &r, 10);
+    assert!(
+        flows.iter().any(|(title, _)| title
+            == "office-pc -> bastion tcp/22 (static ACCEPTED, live not accepted)"),
+        "{:?}",
+        flows.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    let html = sim::report_html::render(&r, None, &[]);
+    assert!(html.contains("<span class=\"verdict failed\">FAILED</span>"));
+    assert_eq!(
+        html.matches(" diff\"").count(),
+        2 * r.disagreements,
+        "static and live"
+    );
+    assert_eq!(html.matches("<tr class=\"bad\">").count(), 1);
 }
 
 #[test]

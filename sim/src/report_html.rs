@@ -12,7 +12,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use topology::analysis::Verdict;
+use topology::analysis::{self, Service, Target, Verdict};
+use topology::Topology;
 
 use crate::compare::{Check, Report};
 
@@ -40,9 +41,78 @@ td.left, th.left { text-align: left; }
 ul.diffs li { color: #c53030; }
 ";
 
+/// A flow drawn on the topology, for the page.
+#[derive(Debug, Clone)]
+pub struct Drawing {
+    /// What it shows, e.g. `internet -> bastion tcp/22 (static DENIED, live accepted)`.
+    pub title: String,
+    /// Graphviz's SVG.
+    pub svg: String,
+}
+
+/// The flows worth drawing: each check that failed (a disagreement or an
+/// expectation not met), at most `max`, as (title, DOT of the topology
+/// with the flow's static trace on it).
+pub fn failed_flows(t: &Topology, r: &Report, max: usize) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in r
+        .expectations
+        .iter()
+        .chain(r.matrix.iter())
+        .filter(|c| !c.ok)
+    {
+        let title = format!(
+            "{} -> {} {} (static {}, live {})",
+            c.from,
+            c.to,
+            c.service,
+            c.static_verdict,
+            if c.live_accepted {
+                "accepted"
+            } else {
+                "not accepted"
+            }
+        );
+        if out.len() >= max || out.iter().any(|(t, _)| *t == title) {
+            continue;
+        }
+        let (Some(from), Some(to), Some(service)) = (
+            t.node_by_name(&c.from),
+            target(t, &c.to),
+            service_of(&c.service),
+        ) else {
+            continue;
+        };
+        let reach = analysis::reach(t, from, to, service);
+        out.push((title, topology::graph::to_dot_with_trace(t, &reach)));
+    }
+    out
+}
+
+fn target(t: &Topology, to: &str) -> Option<Target> {
+    match to.parse() {
+        Ok(a) => Some(Target::Addr(a)),
+        Err(_) => t.node_by_name(to).map(Target::Node),
+    }
+}
+
+/// A service from its display form (`tcp/22`, `udp/53`, `icmp echo`,
+/// `protocol 47`).
+fn service_of(s: &str) -> Option<Service> {
+    if s == "icmp echo" {
+        return Some(Service::IcmpEcho);
+    }
+    if let Some(p) = s.strip_prefix("protocol ") {
+        return Service::new(p, None).ok();
+    }
+    let (proto, port) = s.split_once('/')?;
+    Service::new(proto, Some(port.parse().ok()?)).ok()
+}
+
 /// The page for `r`; `graph_svg` is the topology drawn by Graphviz (its
-/// XML prologue is dropped), or `None` for a note that it is missing.
-pub fn render(r: &Report, graph_svg: Option<&str>) -> String {
+/// XML prologue is dropped), or `None` for a note that it is missing;
+/// `traces` are the failed flows drawn (see [`failed_flows`]).
+pub fn render(r: &Report, graph_svg: Option<&str>, traces: &[Drawing]) -> String {
     let mut o = String::new();
     let title = format!("vifgate sim test: {}", r.lab);
     let _ = write!(
@@ -69,6 +139,17 @@ pub fn render(r: &Report, graph_svg: Option<&str>) -> String {
     matrices(&mut o, &r.matrix);
     expectations(&mut o, &r.expectations);
     bgp(&mut o, r);
+    if !traces.is_empty() {
+        let _ = writeln!(o, "<h2>The failed flows, as the analysis traces them</h2>");
+        for d in traces {
+            let _ = writeln!(
+                o,
+                "<h3>{}</h3>\n<div class=\"graph\">{}</div>",
+                escape(&d.title),
+                inline_svg(&d.svg)
+            );
+        }
+    }
     let _ = writeln!(o, "<h2>Topology</h2>");
     match graph_svg {
         Some(svg) => {
@@ -319,7 +400,7 @@ mod tests {
 
     #[test]
     fn the_page_has_both_matrices_with_the_disagreement_marked() {
-        let html = render(&report(), Some(SVG));
+        let html = render(&report(), Some(SVG), &[]);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(
             html.contains("<caption>static</caption>") && html.contains("<caption>live</caption>")
@@ -334,7 +415,7 @@ mod tests {
 
     #[test]
     fn expectations_and_bgp_are_listed() {
-        let html = render(&report(), Some(SVG));
+        let html = render(&report(), Some(SVG), &[]);
         let table = &html[html.find("<h2>Expectations</h2>").expect("section")..];
         assert_eq!(table.matches("<tr class=\"bad\">").count(), 1, "one failed");
         assert!(table.contains("<b>FAIL</b>"));
@@ -344,7 +425,7 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_nothing_is_fetched() {
-        let html = render(&report(), Some(SVG));
+        let html = render(&report(), Some(SVG), &[]);
         assert!(html.contains("lab &lt;one&gt; &amp; &quot;two&quot;"));
         assert!(!html.contains("<one>"));
         // the SVG inline, without its external DTD
@@ -363,11 +444,68 @@ mod tests {
         r.failed_expectations = 0;
         r.matrix.retain(|c| c.ok);
         r.expectations.retain(|c| c.ok);
-        let html = render(&r, None);
+        let html = render(&r, None, &[]);
         assert!(html.contains("<span class=\"verdict passed\">PASSED</span>"));
         assert!(html.contains("runs no BGP session"));
         assert!(html.contains("<code>dot</code> is not installed"));
         assert!(!html.contains(" diff\""));
+    }
+
+    #[test]
+    fn failed_flows_are_traced_and_drawn() {
+        let t = topology::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/yeohaengjigi.toml"
+        ))
+        .expect("the example")
+        .topology;
+        let r = report();
+        let flows = failed_flows(&t, &r, 10);
+        // one failed flow, in both the matrix and the expectations: drawn once
+        assert_eq!(
+            flows.len(),
+            1,
+            "{:?}",
+            flows.iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+        let (title, dot) = &flows[0];
+        assert_eq!(
+            title,
+            "internet -> bastion tcp/22 (static DENIED, live accepted)"
+        );
+        assert!(
+            dot.contains("bastion-sg"),
+            "the deciding rule on the drawing"
+        );
+        assert!(failed_flows(&t, &r, 0).is_empty());
+        let page = render(
+            &r,
+            Some(SVG),
+            &[Drawing {
+                title: title.clone(),
+                svg: SVG.replace("graph0", "trace0"),
+            }],
+        );
+        assert!(
+            page.contains("<h3>internet -&gt; bastion tcp/22 (static DENIED, live accepted)</h3>")
+        );
+        assert!(page.contains("<g id=\"trace0\">"));
+    }
+
+    #[test]
+    fn services_read_back_from_their_names() {
+        for s in [
+            Service::Tcp(22),
+            Service::Udp(53),
+            Service::IcmpEcho,
+            Service::Proto(47),
+        ] {
+            assert_eq!(
+                service_of(&s.to_string()).map(|x| x.to_string()),
+                Some(s.to_string())
+            );
+        }
+        assert!(service_of("tcp/x").is_none());
     }
 
     #[test]
