@@ -318,6 +318,83 @@ mod tests {
         assert!(drop.contains("office-edge-sg"), "{drop}");
     }
 
+    /// The overlay line that marks the drop.
+    fn drop_line<'a>(lines: &[&'a str]) -> &'a str {
+        lines
+            .iter()
+            .copied()
+            .find(|l| l.contains("xlabel"))
+            .expect("a drop node")
+    }
+
+    #[test]
+    fn a_network_acl_drop_is_at_the_vpc_router_with_its_rule() {
+        let (r, dot) = traced("office-pc", "db-primary", Service::Tcp(3306));
+        assert_eq!(r.verdict, Verdict::Denied);
+        let lines = overlay(&dot);
+        let drop = drop_line(&lines);
+        assert!(
+            drop.trim_start()
+                .starts_with(&format!("\"{VPC_ROUTER_ID}\" [")),
+            "{drop}"
+        );
+        assert!(
+            drop.contains("network ACL db-nacl of subnet db-a ingress rule *"),
+            "{drop}"
+        );
+        assert!(edge(&lines, "vgw", VPC_ROUTER_ID).is_some_and(|e| e.contains(DROPPED_COLOUR)));
+    }
+
+    #[test]
+    fn a_missing_route_is_named_at_the_router() {
+        let (r, dot) = traced("db-primary", "internet", Service::Tcp(443));
+        assert_eq!(r.verdict, Verdict::NoRoute);
+        let drop = drop_line(&overlay(&dot));
+        assert!(drop.contains("route table db-rt has no route"), "{drop}");
+        assert!(dot.contains("db-primary -> internet tcp/443: NO_ROUTE"));
+    }
+
+    #[test]
+    fn a_flow_with_no_hop_says_why_in_the_title() {
+        let (r, dot) = traced("internet", "web-a1", Service::Tcp(80));
+        assert!(r.hops.is_empty());
+        let lines = overlay(&dot);
+        assert!(!lines
+            .iter()
+            .any(|l| l.contains("xlabel") || l.contains(" -> \"")));
+        let title = lines
+            .iter()
+            .find(|l| l.contains("graph [label="))
+            .expect("title");
+        assert!(title.contains("web-a1 has no public address"), "{title}");
+    }
+
+    #[test]
+    fn a_reply_drop_is_red_on_the_dashed_path() {
+        // a NAT gateway takes no new connection: the request arrives, its
+        // reply is dropped back at the NAT gateway
+        let (r, dot) = traced("nat-a", "alb", Service::Tcp(80));
+        assert_eq!(r.verdict, Verdict::Denied);
+        assert!(!r.reply_hops.is_empty());
+        let lines = overlay(&dot);
+        let into_alb = lines
+            .iter()
+            .find(|l| l.contains(&format!("\"{VPC_ROUTER_ID}\" -> \"alb#")))
+            .expect("the request into the load balancer");
+        assert!(into_alb.contains(ACCEPTED_COLOUR) && into_alb.contains("style=solid"));
+        let back = edge(&lines, VPC_ROUTER_ID, "nat-a").expect("the reply's last edge");
+        assert!(
+            back.contains(DROPPED_COLOUR) && back.contains("style=dashed"),
+            "{back}"
+        );
+        let drop = drop_line(&lines);
+        assert!(drop.trim_start().starts_with("\"nat-a\" ["), "{drop}");
+        assert!(
+            drop.contains("reply: NAT gateway nat-a accepts no new"),
+            "{drop}"
+        );
+    }
+
     #[test]
     fn wrap_breaks_at_spaces() {
         let long = "word ".repeat(30);
