@@ -1,0 +1,495 @@
+//! Flow logs from the lab's own firewalls, the pure part: the nftables
+//! table `sim flowlogs` adds to a node's namespace, its counters read back
+//! from `nft -j` and turned into flow log records per interval.
+//!
+//! The table counts every IPv4 packet per 5-tuple twice on each hook
+//! (input, output, forward): in a chain before the security groups
+//! (priority -10, "seen") and in one after them (priority 10, "passed").
+//! The security groups (`table inet vifgate_sg`, priority 0) drop a packet
+//! before it reaches the second chain, so per flow, passed packets are
+//! ACCEPT and seen minus passed are REJECT. Dynamic sets with a counter
+//! per element hold the flows (bounded: [`FLOWS_PER_SET`]); a packet whose
+//! flow finds its set full is counted as skipped, and reported as
+//! SKIPDATA. The table leaves the security groups untouched and goes with
+//! the namespace, or when `sim flowlogs` ends.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use serde_json::Value;
+
+use crate::flow_record::{FlowAction, FlowKey, FlowRecord, LogStatus};
+
+/// The table's name (family inet).
+pub const TABLE: &str = "vifgate_flowlog";
+
+/// At most this many flows per set (one set per hook, stage and key
+/// shape), as AWS bounds what it records per interval.
+pub const FLOWS_PER_SET: u32 = 65535;
+
+/// The hooks counted, with the direction they mean for the node's ENI.
+pub const HOOKS: [(&str, Direction); 3] = [
+    ("input", Direction::Ingress),
+    ("output", Direction::Egress),
+    ("forward", Direction::Forward),
+];
+
+/// Which way a packet crossed the node's interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// To the node.
+    Ingress,
+    /// From the node.
+    Egress,
+    /// Through the node (a NAT gateway).
+    Forward,
+}
+
+/// Before or after the security groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Every packet.
+    Seen,
+    /// The packets the security groups let through.
+    Passed,
+}
+
+fn hook_prefix(hook: &str) -> &str {
+    match hook {
+        "input" => "in",
+        "output" => "out",
+        _ => "fwd",
+    }
+}
+
+/// The table `sim flowlogs` loads into a node's namespace (replacing an
+/// earlier one, left by a run that was killed).
+pub fn ruleset() -> String {
+    let mut s = format!("table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n");
+    for (hook, _) in HOOKS {
+        let p = hook_prefix(hook);
+        for stage in ["seen", "passed"] {
+            let _ = writeln!(
+                s,
+                "  set {p}_{stage}_ports {{\n    type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service\n    flags dynamic\n    size {FLOWS_PER_SET}\n  }}\n  set {p}_{stage}_other {{\n    type ipv4_addr . ipv4_addr . inet_proto\n    flags dynamic\n    size {FLOWS_PER_SET}\n  }}\n  counter {p}_{stage}_skipped {{ }}"
+            );
+        }
+    }
+    for (hook, _) in HOOKS {
+        let p = hook_prefix(hook);
+        let lo = match hook {
+            "input" => "iifname \"lo\" accept\n",
+            "output" => "oifname \"lo\" accept\n",
+            _ => "",
+        };
+        for (stage, prio) in [("seen", -10), ("passed", 10)] {
+            let _ = writeln!(
+                s,
+                "  chain {p}_{stage} {{\n    type filter hook {hook} priority {prio}; policy accept;\n    {lo}    meta nfproto != ipv4 accept\n    meta l4proto {{ tcp, udp, sctp }} add @{p}_{stage}_ports {{ ip saddr . ip daddr . meta l4proto . th sport . th dport counter }} accept\n    meta l4proto != {{ tcp, udp, sctp }} add @{p}_{stage}_other {{ ip saddr . ip daddr . meta l4proto counter }} accept\n    counter name {p}_{stage}_skipped\n  }}"
+            );
+        }
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// Packets and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl Count {
+    fn minus(self, other: Count) -> Count {
+        Count {
+            packets: self.packets.saturating_sub(other.packets),
+            bytes: self.bytes.saturating_sub(other.bytes),
+        }
+    }
+
+    fn max(self, other: Count) -> Count {
+        Count {
+            packets: self.packets.max(other.packets),
+            bytes: self.bytes.max(other.bytes),
+        }
+    }
+}
+
+/// The table's counters at one moment (cumulative since it was loaded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Per direction, stage and flow.
+    pub flows: BTreeMap<(Direction, Stage, FlowKey), Count>,
+    /// Packets whose flow found its set full, per direction.
+    pub skipped: BTreeMap<Direction, u64>,
+}
+
+fn direction_of(prefix: &str) -> Option<Direction> {
+    match prefix {
+        "in" => Some(Direction::Ingress),
+        "out" => Some(Direction::Egress),
+        "fwd" => Some(Direction::Forward),
+        _ => None,
+    }
+}
+
+/// `in_seen_ports` -> (Ingress, Seen).
+fn set_name(name: &str) -> Option<(Direction, Stage)> {
+    let mut parts = name.split('_');
+    let dir = direction_of(parts.next()?)?;
+    let stage = match parts.next()? {
+        "seen" => Stage::Seen,
+        "passed" => Stage::Passed,
+        _ => return None,
+    };
+    Some((dir, stage))
+}
+
+fn count_of(v: &Value) -> Count {
+    Count {
+        packets: v["packets"].as_u64().unwrap_or(0),
+        bytes: v["bytes"].as_u64().unwrap_or(0),
+    }
+}
+
+fn key_of(concat: &[Value]) -> Option<FlowKey> {
+    let addr = |v: &Value| v.as_str()?.parse::<Ipv4Addr>().ok();
+    let port = |v: Option<&Value>| -> Option<u16> {
+        match v {
+            None => Some(0),
+            Some(v) => u16::try_from(v.as_u64()?).ok(),
+        }
+    };
+    Some(FlowKey {
+        src: addr(concat.first()?)?,
+        dst: addr(concat.get(1)?)?,
+        protocol: u8::try_from(concat.get(2)?.as_u64()?).ok()?,
+        src_port: port(concat.get(3))?,
+        dst_port: port(concat.get(4))?,
+    })
+}
+
+/// Reads `nft -j -p list table inet vifgate_flowlog` (protocols as
+/// numbers). Elements it cannot read are left out.
+pub fn parse_snapshot(json: &str) -> Result<Snapshot, serde_json::Error> {
+    let v: Value = serde_json::from_str(json)?;
+    let mut snap = Snapshot::default();
+    let items = v["nftables"].as_array().cloned().unwrap_or_default();
+    for item in &items {
+        if let Some(set) = item.get("set") {
+            let Some((dir, stage)) = set["name"].as_str().and_then(set_name) else {
+                continue;
+            };
+            for e in set["elem"].as_array().into_iter().flatten() {
+                let e = &e["elem"];
+                let Some(key) = e["val"]["concat"].as_array().and_then(|c| key_of(c)) else {
+                    continue;
+                };
+                *snap.flows.entry((dir, stage, key)).or_default() = count_of(&e["counter"]);
+            }
+        } else if let Some(c) = item.get("counter") {
+            let Some(name) = c["name"].as_str() else {
+                continue;
+            };
+            if let (Some((dir, Stage::Seen)), true) = (set_name(name), name.ends_with("_skipped")) {
+                *snap.skipped.entry(dir).or_default() += count_of(c).packets;
+            }
+        }
+    }
+    Ok(snap)
+}
+
+/// A node's interfaces, as flow logs name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEnis {
+    /// The node.
+    pub node: String,
+    /// Its namespace.
+    pub ns: String,
+    /// Interface id (`eni-...`) and address, in the topology's order.
+    pub enis: Vec<(String, Ipv4Addr)>,
+}
+
+impl NodeEnis {
+    /// The ENI a packet of `key` crossed going `dir`: the one holding the
+    /// destination (ingress) or the source (egress) address; forwarded
+    /// packets and addresses of no ENI go to the first.
+    pub fn eni_of(&self, dir: Direction, key: &FlowKey) -> Option<&str> {
+        let addr = match dir {
+            Direction::Ingress => Some(key.dst),
+            Direction::Egress => Some(key.src),
+            Direction::Forward => None,
+        };
+        self.enis
+            .iter()
+            .find(|(_, ip)| Some(*ip) == addr)
+            .or(self.enis.first())
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+/// One node's flows, interval after interval: the previous snapshot and
+/// the REJECT counts already reported (kept monotonic, so that a packet
+/// counted before the security groups but not yet after them when the
+/// counters were read is not reported twice).
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    previous: Snapshot,
+    rejected: BTreeMap<(Direction, FlowKey), Count>,
+}
+
+impl Aggregator {
+    /// The records of the interval `start`..`end` that ends with `now`:
+    /// per ENI, an ACCEPT and/or REJECT record per flow that moved,
+    /// SKIPDATA where packets were skipped, NODATA for an ENI without
+    /// either.
+    pub fn close(
+        &mut self,
+        node: &NodeEnis,
+        account_id: &str,
+        now: Snapshot,
+        (start, end): (u64, u64),
+    ) -> Vec<FlowRecord> {
+        let mut out: BTreeMap<String, Vec<FlowRecord>> = node
+            .enis
+            .iter()
+            .map(|(n, _)| (n.clone(), Vec::new()))
+            .collect();
+        let record = |eni: &str, flow, c: Count, action, status| FlowRecord {
+            account_id: account_id.to_string(),
+            interface_id: eni.to_string(),
+            flow,
+            packets: c.packets,
+            bytes: c.bytes,
+            start,
+            end,
+            action,
+            log_status: status,
+        };
+        for (&(dir, stage, key), &seen) in &now.flows {
+            if stage != Stage::Seen {
+                continue;
+            }
+            let Some(eni) = node.eni_of(dir, &key) else {
+                continue;
+            };
+            let passed = now
+                .flows
+                .get(&(dir, Stage::Passed, key))
+                .copied()
+                .unwrap_or_default();
+            let passed_before = self
+                .previous
+                .flows
+                .get(&(dir, Stage::Passed, key))
+                .copied()
+                .unwrap_or_default();
+            let accepted = passed.minus(passed_before);
+            let rejected_total = seen.minus(passed);
+            let before = self.rejected.get(&(dir, key)).copied().unwrap_or_default();
+            let rejected_total = rejected_total.max(before);
+            let rejected = rejected_total.minus(before);
+            self.rejected.insert((dir, key), rejected_total);
+            let list = out.entry(eni.to_string()).or_default();
+            if accepted.packets > 0 {
+                list.push(record(
+                    eni,
+                    Some(key),
+                    accepted,
+                    Some(FlowAction::Accept),
+                    LogStatus::Ok,
+                ));
+            }
+            if rejected.packets > 0 {
+                list.push(record(
+                    eni,
+                    Some(key),
+                    rejected,
+                    Some(FlowAction::Reject),
+                    LogStatus::Ok,
+                ));
+            }
+        }
+        let skipped: u64 = now.skipped.values().sum();
+        let skipped_before: u64 = self.previous.skipped.values().sum();
+        if skipped > skipped_before {
+            if let Some((eni, _)) = node.enis.first() {
+                out.entry(eni.clone()).or_default().push(record(
+                    eni,
+                    None,
+                    Count::default(),
+                    None,
+                    LogStatus::SkipData,
+                ));
+            }
+        }
+        self.previous = now;
+        out.into_iter()
+            .flat_map(|(eni, list)| {
+                if list.is_empty() {
+                    vec![record(
+                        &eni,
+                        None,
+                        Count::default(),
+                        None,
+                        LogStatus::NoData,
+                    )]
+                } else {
+                    list
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASTION: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+
+    fn node() -> NodeEnis {
+        NodeEnis {
+            node: "bastion".into(),
+            ns: "lab.bastion".into(),
+            enis: vec![("eni-bastion".into(), BASTION)],
+        }
+    }
+
+    fn ssh_from(src: Ipv4Addr) -> FlowKey {
+        FlowKey {
+            src,
+            dst: BASTION,
+            src_port: 40000,
+            dst_port: 22,
+            protocol: 6,
+        }
+    }
+
+    fn elem(key: &FlowKey, packets: u64, bytes: u64) -> Value {
+        serde_json::json!({"elem": {"val": {"concat": [key.src.to_string(), key.dst.to_string(), key.protocol, key.src_port, key.dst_port]}, "counter": {"packets": packets, "bytes": bytes}}})
+    }
+
+    fn nft_json(seen: Vec<Value>, passed: Vec<Value>, skipped: u64) -> String {
+        serde_json::json!({"nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"counter": {"family": "inet", "name": "in_seen_skipped", "table": TABLE, "packets": skipped, "bytes": 0}},
+            {"set": {"family": "inet", "name": "in_seen_ports", "table": TABLE, "elem": seen}},
+            {"set": {"family": "inet", "name": "in_passed_ports", "table": TABLE, "elem": passed}},
+            {"set": {"family": "inet", "name": "in_seen_other", "table": TABLE}},
+        ]})
+        .to_string()
+    }
+
+    #[test]
+    fn the_ruleset_has_a_chain_before_and_after_the_security_groups_per_hook() {
+        let r = ruleset();
+        for hook in ["input", "output", "forward"] {
+            assert!(r.contains(&format!("hook {hook} priority -10;")), "{r}");
+            assert!(r.contains(&format!("hook {hook} priority 10;")), "{r}");
+        }
+        assert!(r.starts_with("table inet vifgate_flowlog\ndelete table inet vifgate_flowlog\n"));
+        assert!(r.contains("counter name in_seen_skipped"));
+    }
+
+    #[test]
+    fn passed_is_accept_and_seen_minus_passed_is_reject() {
+        let office = Ipv4Addr::new(192, 168, 10, 10);
+        let internet = Ipv4Addr::new(203, 0, 113, 5);
+        let json = nft_json(
+            vec![
+                elem(&ssh_from(office), 5, 300),
+                elem(&ssh_from(internet), 2, 120),
+            ],
+            vec![elem(&ssh_from(office), 5, 300)],
+            0,
+        );
+        let snap = parse_snapshot(&json).expect("parse");
+        let mut agg = Aggregator::default();
+        let recs = agg.close(&node(), "123456789012", snap, (100, 110));
+        let lines: Vec<String> = recs.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "2 123456789012 eni-bastion 192.168.10.10 10.0.0.10 40000 22 6 5 300 100 110 ACCEPT OK",
+                "2 123456789012 eni-bastion 203.0.113.5 10.0.0.10 40000 22 6 2 120 100 110 REJECT OK",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_next_interval_reports_only_what_moved_and_nodata_when_nothing_did() {
+        let office = Ipv4Addr::new(192, 168, 10, 10);
+        let k = ssh_from(office);
+        let mut agg = Aggregator::default();
+        let first = parse_snapshot(&nft_json(vec![elem(&k, 5, 300)], vec![elem(&k, 5, 300)], 0))
+            .expect("parse");
+        agg.close(&node(), "1", first.clone(), (0, 10));
+        let second = parse_snapshot(&nft_json(vec![elem(&k, 8, 480)], vec![elem(&k, 8, 480)], 0))
+            .expect("parse");
+        let recs = agg.close(&node(), "1", second.clone(), (10, 20));
+        assert_eq!(recs.len(), 1);
+        assert_eq!((recs[0].packets, recs[0].bytes), (3, 180));
+        assert_eq!(recs[0].action, Some(FlowAction::Accept));
+        let recs = agg.close(&node(), "1", second, (20, 30));
+        assert_eq!(
+            recs[0].to_string(),
+            "2 1 eni-bastion - - - - - - - 20 30 - NODATA"
+        );
+    }
+
+    #[test]
+    fn a_packet_counted_before_but_not_yet_after_is_rejected_at_most_once() {
+        let k = ssh_from(Ipv4Addr::new(192, 168, 10, 10));
+        let mut agg = Aggregator::default();
+        // read while one packet was between the two chains
+        let s1 = parse_snapshot(&nft_json(vec![elem(&k, 3, 180)], vec![elem(&k, 2, 120)], 0))
+            .expect("parse");
+        let r1 = agg.close(&node(), "1", s1, (0, 10));
+        assert!(r1.iter().any(|r| r.action == Some(FlowAction::Reject)));
+        // it passed: no new REJECT, the ACCEPT counts it
+        let s2 = parse_snapshot(&nft_json(vec![elem(&k, 3, 180)], vec![elem(&k, 3, 180)], 0))
+            .expect("parse");
+        let r2 = agg.close(&node(), "1", s2, (10, 20));
+        assert_eq!(r2.len(), 1, "{r2:?}");
+        assert_eq!(r2[0].action, Some(FlowAction::Accept));
+    }
+
+    #[test]
+    fn skipped_packets_make_a_skipdata_record() {
+        let mut agg = Aggregator::default();
+        let s = parse_snapshot(&nft_json(vec![], vec![], 7)).expect("parse");
+        let recs = agg.close(&node(), "1", s, (0, 10));
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].log_status, LogStatus::SkipData);
+        assert_eq!(
+            recs[0].to_string(),
+            "2 1 eni-bastion - - - - - - - 0 10 - SKIPDATA"
+        );
+    }
+
+    #[test]
+    fn the_eni_is_the_one_holding_the_address() {
+        let n = NodeEnis {
+            node: "alb".into(),
+            ns: "lab.alb".into(),
+            enis: vec![
+                ("eni-alb-a".into(), Ipv4Addr::new(10, 0, 0, 5)),
+                ("eni-alb-c".into(), Ipv4Addr::new(10, 0, 1, 5)),
+            ],
+        };
+        let k = FlowKey {
+            src: Ipv4Addr::new(10, 0, 1, 5),
+            dst: Ipv4Addr::new(10, 0, 11, 10),
+            src_port: 1,
+            dst_port: 80,
+            protocol: 6,
+        };
+        assert_eq!(n.eni_of(Direction::Egress, &k), Some("eni-alb-c"));
+        assert_eq!(n.eni_of(Direction::Ingress, &k), Some("eni-alb-a"));
+    }
+}
