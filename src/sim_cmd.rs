@@ -143,6 +143,9 @@ pub enum SimCommand {
         /// Print JSON lines instead of flow log lines.
         #[arg(long)]
         json: bool,
+        /// Print the field names first, as the files AWS delivers to S3 begin.
+        #[arg(long, conflicts_with = "json")]
+        header: bool,
         /// Stop after this many intervals (with `--follow`).
         #[arg(long, hide = true)]
         intervals: Option<u64>,
@@ -505,6 +508,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             interval_ms,
             account_id,
             json,
+            header,
             intervals,
         } => {
             need_root()?;
@@ -517,6 +521,9 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 (true, n) => n,
             };
             let (st, l) = running_lab(&lab)?;
+            if header {
+                println!("{}", sim::flow_record::HEADER);
+            }
             crate::flowlogs_cmd::run(
                 &l.topology,
                 &st.plan,

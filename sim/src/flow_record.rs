@@ -14,12 +14,16 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct FlowKey {
     /// Source address.
+    #[serde(rename = "srcaddr")]
     pub src: Ipv4Addr,
     /// Destination address.
+    #[serde(rename = "dstaddr")]
     pub dst: Ipv4Addr,
     /// Source port (0 without ports).
+    #[serde(rename = "srcport")]
     pub src_port: u16,
     /// Destination port (0 without ports).
+    #[serde(rename = "dstport")]
     pub dst_port: u16,
     /// IANA protocol number (6 TCP, 17 UDP, 1 ICMP).
     pub protocol: u8,
@@ -50,14 +54,18 @@ pub enum LogStatus {
     SkipData,
 }
 
-/// One line of a flow log.
+/// One line of a flow log (in JSON, the fields named as Athena's columns).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowRecord {
+    /// The format's version (2).
+    pub version: u8,
     /// The account that owns the interface (12 digits).
     pub account_id: String,
     /// The interface (`eni-...`).
     pub interface_id: String,
-    /// The flow, absent in NODATA and SKIPDATA records.
+    /// The flow, absent in NODATA and SKIPDATA records (its fields
+    /// inline in JSON, named as AWS names them).
+    #[serde(flatten)]
     pub flow: Option<FlowKey>,
     /// Packets in the interval.
     pub packets: u64,
@@ -75,6 +83,10 @@ pub struct FlowRecord {
 
 /// The default format's version field.
 pub const VERSION: u8 = 2;
+
+/// The field names, as the first line of the files AWS delivers to S3.
+pub const HEADER: &str =
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
 
 impl fmt::Display for FlowAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -97,7 +109,11 @@ impl fmt::Display for LogStatus {
 
 impl fmt::Display for FlowRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{VERSION} {} {} ", self.account_id, self.interface_id)?;
+        write!(
+            f,
+            "{} {} {} ",
+            self.version, self.account_id, self.interface_id
+        )?;
         match &self.flow {
             Some(k) => write!(
                 f,
@@ -122,6 +138,7 @@ mod tests {
     #[test]
     fn an_accepted_flow_prints_as_aws_example() {
         let r = FlowRecord {
+            version: VERSION,
             account_id: "123456789010".into(),
             interface_id: "eni-1235b8ca123456789".into(),
             flow: Some(FlowKey {
@@ -147,6 +164,7 @@ mod tests {
     #[test]
     fn nodata_has_dashes_and_14_fields() {
         let r = FlowRecord {
+            version: VERSION,
             account_id: "123456789010".into(),
             interface_id: "eni-a".into(),
             flow: None,
@@ -159,6 +177,9 @@ mod tests {
         };
         let line = r.to_string();
         assert_eq!(line, "2 123456789010 eni-a - - - - - - - 10 20 - NODATA");
-        assert_eq!(line.split(' ').count(), 14);
+        assert_eq!(line.split(' ').count(), HEADER.split(' ').count());
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["log_status"], "NODATA");
+        assert!(json.get("srcaddr").is_none(), "{json}");
     }
 }

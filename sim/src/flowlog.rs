@@ -260,6 +260,7 @@ impl Aggregator {
             .map(|(n, _)| (n.clone(), Vec::new()))
             .collect();
         let record = |eni: &str, flow, c: Count, action, status| FlowRecord {
+            version: crate::flow_record::VERSION,
             account_id: account_id.to_string(),
             interface_id: eni.to_string(),
             flow,
@@ -412,6 +413,10 @@ mod tests {
         let mut agg = Aggregator::default();
         let recs = agg.close(&node(), "123456789012", snap, (100, 110));
         let lines: Vec<String> = recs.iter().map(|r| r.to_string()).collect();
+        let json = serde_json::to_value(&recs[0]).expect("json");
+        assert_eq!(json["srcaddr"], "192.168.10.10");
+        assert_eq!(json["dstport"], 22);
+        assert_eq!(json["action"], "ACCEPT");
         assert_eq!(
             lines,
             [
