@@ -1316,7 +1316,9 @@ fn enis_of(lab: &Lab, node: &str) -> Vec<(String, std::net::Ipv4Addr, Option<std
 /// group denies (internet -> bastion tcp/22) is a REJECT record on the
 /// bastion's ENI; accepted ones are ACCEPT records (office-pc -> bastion
 /// tcp/22 on the bastion's ENI; alb -> web-a1 tcp/80 on both ENIs, the
-/// load balancer's and web-a1's); the capture's table is gone afterwards.
+/// load balancer's and web-a1's); one the database subnet's network ACL
+/// denies (office-pc -> db-primary tcp/3306) is a REJECT on the
+/// database's ENI; the capture's table is gone afterwards.
 #[test]
 fn flow_logs_record_rejected_and_accepted_probes_on_their_enis() {
     if !ready("flow_logs_record_rejected_and_accepted_probes_on_their_enis") {
@@ -1356,6 +1358,8 @@ fn flow_logs_record_rejected_and_accepted_probes_on_their_enis() {
     assert_ne!(denied.outcome, sim::probe::Outcome::Reply, "{denied:?}");
     assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
     assert!(lab.reaches("alb", "web-a1", Service::Tcp(80)));
+    // the database subnet's network ACL admits MySQL from the web subnets only
+    assert!(!lab.reaches("office-pc", "db-primary", Service::Tcp(3306)));
     std::thread::sleep(Duration::from_millis(200));
     // SIGINT closes the last interval, prints it and removes the table
     // SAFETY: kill on our own child's pid.
@@ -1398,6 +1402,11 @@ fn flow_logs_record_rejected_and_accepted_probes_on_their_enis() {
     assert!(
         has(&bastion_eni, &office_s, &bastion_s, "22", "ACCEPT"),
         "no ACCEPT of office-pc -> bastion:22 on {bastion_eni}:\n{stdout}"
+    );
+    let (db_eni, db_ip, _) = enis_of(&lab, "db-primary")[0].clone();
+    assert!(
+        has(&db_eni, &office_s, &db_ip.to_string(), "3306", "REJECT"),
+        "no REJECT (network ACL) of office-pc -> db-primary:3306 on {db_eni}:\n{stdout}"
     );
     // alb -> web-a1:80, the same flow (source port included) ACCEPT on
     // web-a1's ENI and on one of the load balancer's

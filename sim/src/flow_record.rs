@@ -30,7 +30,7 @@ pub struct FlowKey {
 }
 
 /// What the security group (or network ACL) did with the flow's packets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum FlowAction {
     /// Let through.
     #[serde(rename = "ACCEPT")]

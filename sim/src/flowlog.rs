@@ -203,39 +203,33 @@ pub fn parse_snapshot(json: &str) -> Result<Snapshot, serde_json::Error> {
     Ok(snap)
 }
 
-/// A node's interfaces, as flow logs name them.
+/// Packets of one flow counted on one ENI with one action in an interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeEnis {
-    /// The node.
-    pub node: String,
-    /// Its namespace.
-    pub ns: String,
-    /// Interface id (`eni-...`) and address, in the topology's order.
-    pub enis: Vec<(String, Ipv4Addr)>,
+pub struct EniFlow {
+    /// The interface (`eni-...`).
+    pub eni: String,
+    /// The flow.
+    pub key: FlowKey,
+    /// ACCEPT or REJECT.
+    pub action: FlowAction,
+    /// Its packets and bytes in the interval.
+    pub count: Count,
 }
 
-impl NodeEnis {
-    /// The ENI a packet of `key` crossed going `dir`: the one holding the
-    /// destination (ingress) or the source (egress) address; forwarded
-    /// packets and addresses of no ENI go to the first.
-    pub fn eni_of(&self, dir: Direction, key: &FlowKey) -> Option<&str> {
-        let addr = match dir {
-            Direction::Ingress => Some(key.dst),
-            Direction::Egress => Some(key.src),
-            Direction::Forward => None,
-        };
-        self.enis
-            .iter()
-            .find(|(_, ip)| Some(*ip) == addr)
-            .or(self.enis.first())
-            .map(|(n, _)| n.as_str())
-    }
+/// One source's flows (a node's table, or the VPC router's) in an
+/// interval, and the packets it skipped (its sets full).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntervalFlows {
+    /// The flows that moved.
+    pub flows: Vec<EniFlow>,
+    /// Packets whose flow found no room in a set.
+    pub skipped: u64,
 }
 
-/// One node's flows, interval after interval: the previous snapshot and
-/// the REJECT counts already reported (kept monotonic, so that a packet
-/// counted before the security groups but not yet after them when the
-/// counters were read is not reported twice).
+/// One table's counters, interval after interval: the previous snapshot
+/// and the REJECT counts already reported (kept monotonic, so that a
+/// packet counted before the security groups but not yet after them when
+/// the counters were read is not reported twice).
 #[derive(Debug, Default)]
 pub struct Aggregator {
     previous: Snapshot,
@@ -243,113 +237,139 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// The records of the interval `start`..`end` that ends with `now`:
-    /// per ENI, an ACCEPT and/or REJECT record per flow that moved,
-    /// SKIPDATA where packets were skipped, NODATA for an ENI without
-    /// either.
+    /// What moved since the previous call: per flow that moved, its
+    /// accepted (passed) and rejected (seen, not passed) packets, each on
+    /// the ENI `attribute` names (none: not recorded).
     pub fn close(
         &mut self,
-        node: &NodeEnis,
-        account_id: &str,
         now: Snapshot,
-        (start, end): (u64, u64),
-    ) -> Vec<FlowRecord> {
-        let mut out: BTreeMap<String, Vec<FlowRecord>> = node
-            .enis
-            .iter()
-            .map(|(n, _)| (n.clone(), Vec::new()))
-            .collect();
-        let record = |eni: &str, flow, c: Count, action, status| FlowRecord {
-            version: crate::flow_record::VERSION,
-            account_id: account_id.to_string(),
-            interface_id: eni.to_string(),
-            flow,
-            packets: c.packets,
-            bytes: c.bytes,
-            start,
-            end,
-            action,
-            log_status: status,
+        attribute: impl Fn(Direction, &FlowKey, FlowAction) -> Option<String>,
+    ) -> IntervalFlows {
+        let mut out = IntervalFlows::default();
+        let count_of = |snap: &Snapshot, dir, stage, key| {
+            snap.flows
+                .get(&(dir, stage, key))
+                .copied()
+                .unwrap_or_default()
         };
         for (&(dir, stage, key), &seen) in &now.flows {
             if stage != Stage::Seen {
                 continue;
             }
-            let Some(eni) = node.eni_of(dir, &key) else {
-                continue;
-            };
-            let passed = now
-                .flows
-                .get(&(dir, Stage::Passed, key))
-                .copied()
-                .unwrap_or_default();
-            let passed_before = self
-                .previous
-                .flows
-                .get(&(dir, Stage::Passed, key))
-                .copied()
-                .unwrap_or_default();
-            let accepted = passed.minus(passed_before);
-            let rejected_total = seen.minus(passed);
+            let passed = count_of(&now, dir, Stage::Passed, key);
+            let accepted = passed.minus(count_of(&self.previous, dir, Stage::Passed, key));
             let before = self.rejected.get(&(dir, key)).copied().unwrap_or_default();
-            let rejected_total = rejected_total.max(before);
+            let rejected_total = seen.minus(passed).max(before);
             let rejected = rejected_total.minus(before);
             self.rejected.insert((dir, key), rejected_total);
-            let list = out.entry(eni.to_string()).or_default();
-            if accepted.packets > 0 {
-                list.push(record(
-                    eni,
-                    Some(key),
-                    accepted,
-                    Some(FlowAction::Accept),
-                    LogStatus::Ok,
-                ));
-            }
-            if rejected.packets > 0 {
-                list.push(record(
-                    eni,
-                    Some(key),
-                    rejected,
-                    Some(FlowAction::Reject),
-                    LogStatus::Ok,
-                ));
-            }
-        }
-        let skipped: u64 = now.skipped.values().sum();
-        let skipped_before: u64 = self.previous.skipped.values().sum();
-        if skipped > skipped_before {
-            if let Some((eni, _)) = node.enis.first() {
-                out.entry(eni.clone()).or_default().push(record(
-                    eni,
-                    None,
-                    Count::default(),
-                    None,
-                    LogStatus::SkipData,
-                ));
-            }
-        }
-        self.previous = now;
-        out.into_iter()
-            .flat_map(|(eni, list)| {
-                if list.is_empty() {
-                    vec![record(
-                        &eni,
-                        None,
-                        Count::default(),
-                        None,
-                        LogStatus::NoData,
-                    )]
-                } else {
-                    list
+            for (action, count) in [
+                (FlowAction::Accept, accepted),
+                (FlowAction::Reject, rejected),
+            ] {
+                if count.packets == 0 {
+                    continue;
                 }
-            })
-            .collect()
+                if let Some(eni) = attribute(dir, &key, action) {
+                    out.flows.push(EniFlow {
+                        eni,
+                        key,
+                        action,
+                        count,
+                    });
+                }
+            }
+        }
+        let skipped = |s: &Snapshot| s.skipped.values().sum::<u64>();
+        out.skipped = skipped(&now).saturating_sub(skipped(&self.previous));
+        self.previous = now;
+        out
     }
+}
+
+/// The records of one interval for the ENIs `enis` (in their order): the
+/// flows of every source, a packet the VPC router's network ACLs rejected
+/// on the ENI that sent it taken out of that ENI's ACCEPT count (its
+/// security group let it out, the network ACL stopped it: AWS records it
+/// as REJECT only); SKIPDATA on the ENIs in `skipped_on`; NODATA for an ENI
+/// with neither.
+pub fn interval_records(
+    enis: &[String],
+    sources: Vec<IntervalFlows>,
+    skipped_on: &[String],
+    account_id: &str,
+    (start, end): (u64, u64),
+) -> Vec<FlowRecord> {
+    let mut merged: BTreeMap<(String, FlowKey, FlowAction), Count> = BTreeMap::new();
+    for f in sources.into_iter().flat_map(|s| s.flows) {
+        let c = merged.entry((f.eni, f.key, f.action)).or_default();
+        c.packets += f.count.packets;
+        c.bytes += f.count.bytes;
+    }
+    let rejects: Vec<((String, FlowKey), Count)> = merged
+        .iter()
+        .filter(|((_, _, a), _)| *a == FlowAction::Reject)
+        .map(|((e, k, _), c)| ((e.clone(), *k), *c))
+        .collect();
+    for ((eni, key), c) in rejects {
+        if let Some(acc) = merged.get_mut(&(eni.clone(), key, FlowAction::Accept)) {
+            *acc = acc.minus(c);
+            if acc.packets == 0 {
+                merged.remove(&(eni, key, FlowAction::Accept));
+            }
+        }
+    }
+    let record = |eni: &str, flow, c: Count, action, status| FlowRecord {
+        version: crate::flow_record::VERSION,
+        account_id: account_id.to_string(),
+        interface_id: eni.to_string(),
+        flow,
+        packets: c.packets,
+        bytes: c.bytes,
+        start,
+        end,
+        action,
+        log_status: status,
+    };
+    let mut out = Vec::new();
+    for eni in enis {
+        let before = out.len();
+        for ((e, key, action), c) in &merged {
+            if e == eni {
+                out.push(record(eni, Some(*key), *c, Some(*action), LogStatus::Ok));
+            }
+        }
+        if skipped_on.contains(eni) {
+            out.push(record(
+                eni,
+                None,
+                Count::default(),
+                None,
+                LogStatus::SkipData,
+            ));
+        }
+        if out.len() == before {
+            out.push(record(eni, None, Count::default(), None, LogStatus::NoData));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flowlog_enis::NodeEnis;
+
+    /// One interval of the bastion's records.
+    fn records(agg: &mut Aggregator, snap: Snapshot, span: (u64, u64)) -> Vec<FlowRecord> {
+        let n = node();
+        let flows = agg.close(snap, |d, k, _| n.eni_of(d, k).map(String::from));
+        let skipped: Vec<String> = if flows.skipped > 0 {
+            vec!["eni-bastion".into()]
+        } else {
+            vec![]
+        };
+        interval_records(&["eni-bastion".into()], vec![flows], &skipped, "1", span)
+    }
 
     const BASTION: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 
@@ -411,7 +431,7 @@ mod tests {
         );
         let snap = parse_snapshot(&json).expect("parse");
         let mut agg = Aggregator::default();
-        let recs = agg.close(&node(), "123456789012", snap, (100, 110));
+        let recs = records(&mut agg, snap, (100, 110));
         let lines: Vec<String> = recs.iter().map(|r| r.to_string()).collect();
         let json = serde_json::to_value(&recs[0]).expect("json");
         assert_eq!(json["srcaddr"], "192.168.10.10");
@@ -420,8 +440,8 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "2 123456789012 eni-bastion 192.168.10.10 10.0.0.10 40000 22 6 5 300 100 110 ACCEPT OK",
-                "2 123456789012 eni-bastion 203.0.113.5 10.0.0.10 40000 22 6 2 120 100 110 REJECT OK",
+                "2 1 eni-bastion 192.168.10.10 10.0.0.10 40000 22 6 5 300 100 110 ACCEPT OK",
+                "2 1 eni-bastion 203.0.113.5 10.0.0.10 40000 22 6 2 120 100 110 REJECT OK",
             ]
         );
     }
@@ -433,14 +453,14 @@ mod tests {
         let mut agg = Aggregator::default();
         let first = parse_snapshot(&nft_json(vec![elem(&k, 5, 300)], vec![elem(&k, 5, 300)], 0))
             .expect("parse");
-        agg.close(&node(), "1", first.clone(), (0, 10));
+        records(&mut agg, first.clone(), (0, 10));
         let second = parse_snapshot(&nft_json(vec![elem(&k, 8, 480)], vec![elem(&k, 8, 480)], 0))
             .expect("parse");
-        let recs = agg.close(&node(), "1", second.clone(), (10, 20));
+        let recs = records(&mut agg, second.clone(), (10, 20));
         assert_eq!(recs.len(), 1);
         assert_eq!((recs[0].packets, recs[0].bytes), (3, 180));
         assert_eq!(recs[0].action, Some(FlowAction::Accept));
-        let recs = agg.close(&node(), "1", second, (20, 30));
+        let recs = records(&mut agg, second, (20, 30));
         assert_eq!(
             recs[0].to_string(),
             "2 1 eni-bastion - - - - - - - 20 30 - NODATA"
@@ -454,12 +474,12 @@ mod tests {
         // read while one packet was between the two chains
         let s1 = parse_snapshot(&nft_json(vec![elem(&k, 3, 180)], vec![elem(&k, 2, 120)], 0))
             .expect("parse");
-        let r1 = agg.close(&node(), "1", s1, (0, 10));
+        let r1 = records(&mut agg, s1, (0, 10));
         assert!(r1.iter().any(|r| r.action == Some(FlowAction::Reject)));
         // it passed: no new REJECT, the ACCEPT counts it
         let s2 = parse_snapshot(&nft_json(vec![elem(&k, 3, 180)], vec![elem(&k, 3, 180)], 0))
             .expect("parse");
-        let r2 = agg.close(&node(), "1", s2, (10, 20));
+        let r2 = records(&mut agg, s2, (10, 20));
         assert_eq!(r2.len(), 1, "{r2:?}");
         assert_eq!(r2[0].action, Some(FlowAction::Accept));
     }
@@ -468,7 +488,7 @@ mod tests {
     fn skipped_packets_make_a_skipdata_record() {
         let mut agg = Aggregator::default();
         let s = parse_snapshot(&nft_json(vec![], vec![], 7)).expect("parse");
-        let recs = agg.close(&node(), "1", s, (0, 10));
+        let recs = records(&mut agg, s, (0, 10));
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].log_status, LogStatus::SkipData);
         assert_eq!(
@@ -496,5 +516,44 @@ mod tests {
         };
         assert_eq!(n.eni_of(Direction::Egress, &k), Some("eni-alb-c"));
         assert_eq!(n.eni_of(Direction::Ingress, &k), Some("eni-alb-a"));
+    }
+
+    #[test]
+    fn a_network_acl_reject_on_the_sender_replaces_its_accept() {
+        let k = FlowKey {
+            src: BASTION,
+            dst: Ipv4Addr::new(10, 0, 20, 10),
+            src_port: 40000,
+            dst_port: 3306,
+            protocol: 6,
+        };
+        let flow = |action, packets| EniFlow {
+            eni: "eni-bastion".into(),
+            key: k,
+            action,
+            count: Count {
+                packets,
+                bytes: packets * 60,
+            },
+        };
+        // the security group let 2 out, the network ACL dropped both
+        let node = IntervalFlows {
+            flows: vec![flow(FlowAction::Accept, 2)],
+            skipped: 0,
+        };
+        let router = IntervalFlows {
+            flows: vec![flow(FlowAction::Reject, 2)],
+            skipped: 0,
+        };
+        let recs = interval_records(
+            &["eni-bastion".into()],
+            vec![node, router],
+            &[],
+            "1",
+            (0, 10),
+        );
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert_eq!(recs[0].action, Some(FlowAction::Reject));
+        assert_eq!(recs[0].packets, 2);
     }
 }

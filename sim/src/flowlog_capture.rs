@@ -1,62 +1,26 @@
 //! Flow logs from a running lab (`vifgate sim flowlogs`), the I/O part:
 //! the [`flowlog`](crate::flowlog) table loaded into the namespace of
 //! every VPC node with an ENI (instances, load balancers, databases, NAT
-//! gateways), its counters read at the end of each interval, and the table
-//! removed when the capture ends (dropped). The lab is untouched
-//! otherwise; without a capture, nothing of this is loaded.
+//! gateways) and of the VPC router (its network ACLs), its counters read
+//! at the end of each interval, and the tables removed when the capture
+//! ends (dropped). The lab is untouched otherwise; without a capture,
+//! nothing of this is loaded.
 
 use std::io::{self, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use topology::model::{Attachment, NodeKind, Topology};
+use topology::model::Topology;
 
-use crate::flow_record::FlowRecord;
-use crate::flowlog::{self, Aggregator, NodeEnis};
+use crate::flow_record::{FlowAction, FlowRecord};
+use crate::flowlog::{self, Aggregator, IntervalFlows};
+use crate::flowlog_enis::{self, NodeEnis};
 use crate::netns::Netns;
 use crate::plan::Plan;
 
 /// The account id written into records when none is given (AWS's
 /// documentation's example account).
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
-
-/// The ENIs of a lab: every node in a VPC subnet that AWS gives a network
-/// interface of its own, with its namespace.
-pub fn lab_enis(t: &Topology, plan: &Plan) -> Vec<NodeEnis> {
-    let mut out = Vec::new();
-    for n in &t.nodes {
-        let has_eni = matches!(
-            n.kind,
-            NodeKind::Instance
-                | NodeKind::AsgInstance { .. }
-                | NodeKind::LoadBalancer { .. }
-                | NodeKind::Database { .. }
-                | NodeKind::NatGateway
-        );
-        if !has_eni || !n.in_vpc() {
-            continue;
-        }
-        let Some(ns) = plan
-            .namespaces
-            .iter()
-            .find(|s| s.node.as_deref() == Some(n.name.as_str()))
-        else {
-            continue;
-        };
-        let enis = n
-            .interfaces
-            .iter()
-            .filter(|i| matches!(i.attachment, Attachment::Subnet(_)))
-            .map(|i| (i.name.clone(), i.ip))
-            .collect();
-        out.push(NodeEnis {
-            node: n.name.clone(),
-            ns: ns.name.clone(),
-            enis,
-        });
-    }
-    out
-}
 
 fn nft_in(ns: &str, args: &[&str], stdin: Option<&str>) -> io::Result<String> {
     let mut cmd = Command::new("nft");
@@ -94,29 +58,53 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// A capture in progress: the tables loaded, one aggregator per node.
+/// A capture in progress: the tables loaded, one aggregator per table.
 #[derive(Debug)]
 pub struct Capture {
+    topology: Topology,
     account_id: String,
     nodes: Vec<(NodeEnis, Aggregator)>,
+    router: Option<(String, Aggregator)>,
     started: u64,
 }
 
+/// Reads one table's counters; `None` (with a warning) when they cannot
+/// be read (the namespace gone).
+fn snapshot(ns: &str) -> Option<flowlog::Snapshot> {
+    let json = nft_in(
+        ns,
+        &["-j", "-p", "list", "table", "inet", flowlog::TABLE],
+        None,
+    )
+    .map_err(|e| tracing::warn!(%ns, "flow log counters unreadable: {e}"))
+    .ok()?;
+    flowlog::parse_snapshot(&json)
+        .map_err(|e| tracing::warn!(%ns, "flow log counters unparsable: {e}"))
+        .ok()
+}
+
 impl Capture {
-    /// Loads the counting table into every ENI's namespace (replacing a
-    /// table a killed capture left). Fails if nftables refuses it (e.g. a
-    /// kernel without dynamic sets); what was loaded is removed.
+    /// Loads the counting table into every ENI's namespace and the VPC
+    /// router's (replacing a table a killed capture left). Fails if
+    /// nftables refuses it (e.g. a kernel without dynamic sets); what was
+    /// loaded is removed.
     pub fn start(t: &Topology, plan: &Plan, account_id: &str) -> io::Result<Capture> {
         let ruleset = flowlog::ruleset();
         let mut cap = Capture {
+            topology: t.clone(),
             account_id: account_id.to_string(),
             nodes: Vec::new(),
+            router: None,
             started: unix_now(),
         };
-        for node in lab_enis(t, plan) {
+        for node in flowlog_enis::lab_enis(t, plan) {
             nft_in(&node.ns, &["-f", "-"], Some(&ruleset))?;
             tracing::debug!(ns = %node.ns, "flow log table loaded");
             cap.nodes.push((node, Aggregator::default()));
+        }
+        if let Some(ns) = flowlog_enis::vpc_router_ns(plan) {
+            nft_in(ns, &["-f", "-"], Some(&ruleset))?;
+            cap.router = Some((ns.to_string(), Aggregator::default()));
         }
         Ok(cap)
     }
@@ -127,39 +115,49 @@ impl Capture {
     }
 
     /// Closes the interval that started at the previous call (or the
-    /// start) and returns its records, ENI by ENI. A node whose counters
-    /// cannot be read (its namespace gone) is skipped with a warning.
+    /// start) and returns its records, ENI by ENI.
     pub fn close_interval(&mut self) -> Vec<FlowRecord> {
         let end = unix_now();
-        let start = self.started;
+        let span = (self.started, end);
         self.started = end;
-        let mut out = Vec::new();
+        let mut sources = Vec::new();
+        let mut skipped_on = Vec::new();
         for (node, agg) in &mut self.nodes {
-            let json = match nft_in(
-                &node.ns,
-                &["-j", "-p", "list", "table", "inet", flowlog::TABLE],
-                None,
-            ) {
-                Ok(j) => j,
-                Err(e) => {
-                    tracing::warn!(node = %node.node, "flow log counters unreadable: {e}");
-                    continue;
-                }
+            let Some(snap) = snapshot(&node.ns) else {
+                continue;
             };
-            match flowlog::parse_snapshot(&json) {
-                Ok(snap) => out.extend(agg.close(node, &self.account_id, snap, (start, end))),
-                Err(e) => tracing::warn!(node = %node.node, "flow log counters unparsable: {e}"),
+            let flows = agg.close(snap, |dir, key, _| node.eni_of(dir, key).map(String::from));
+            if flows.skipped > 0 {
+                skipped_on.extend(node.enis.first().map(|(e, _)| e.clone()));
+            }
+            sources.push(flows);
+        }
+        let enis: Vec<NodeEnis> = self.nodes.iter().map(|(n, _)| n.clone()).collect();
+        if let Some((ns, agg)) = &mut self.router {
+            if let Some(snap) = snapshot(ns) {
+                let t = &self.topology;
+                // what the router let through, the nodes' tables count
+                let flows: IntervalFlows = agg.close(snap, |_, key, action| match action {
+                    FlowAction::Accept => None,
+                    FlowAction::Reject => flowlog_enis::nacl_reject_eni(t, &enis, key),
+                });
+                sources.push(flows);
             }
         }
-        out
+        let names: Vec<String> = enis
+            .iter()
+            .flat_map(|n| n.enis.iter().map(|(e, _)| e.clone()))
+            .collect();
+        flowlog::interval_records(&names, sources, &skipped_on, &self.account_id, span)
     }
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        for (node, _) in &self.nodes {
-            if let Err(e) = nft_in(&node.ns, &["delete", "table", "inet", flowlog::TABLE], None) {
-                tracing::debug!(ns = %node.ns, "flow log table not removed: {e}");
+        let router = self.router.as_ref().map(|(ns, _)| ns.as_str());
+        for ns in self.nodes.iter().map(|(n, _)| n.ns.as_str()).chain(router) {
+            if let Err(e) = nft_in(ns, &["delete", "table", "inet", flowlog::TABLE], None) {
+                tracing::debug!(%ns, "flow log table not removed: {e}");
             }
         }
     }
