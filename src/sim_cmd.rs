@@ -514,7 +514,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             need_root()?;
             let lab = the_lab(lab)?;
             let interval = interval_ms
-                .map(Duration::from_millis)
+                .map(|ms| Duration::from_millis(ms.max(100)))
                 .unwrap_or(Duration::from_secs(interval));
             let intervals = match (follow, intervals) {
                 (false, _) => Some(1),
