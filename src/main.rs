@@ -11,6 +11,7 @@
 //! `flood-gen`, `syn-flood` and `tcp-probe`), one file per benchmark or tool.
 
 mod bench;
+mod flowlogs_cmd;
 mod gateway_cmd;
 mod import_cmd;
 mod keys_cmd;

@@ -124,6 +124,38 @@ pub enum SimCommand {
         #[arg(long)]
         json: bool,
     },
+    /// VPC flow log records of every ENI in a running lab (instances, load
+    /// balancers, databases, NAT gateways), in AWS's version 2 default
+    /// format, counted by the lab's own firewalls: ACCEPT for what the
+    /// security groups let through, REJECT for what they dropped. Prints
+    /// one aggregation interval, or every interval as it closes with
+    /// `--follow`.
+    Flowlogs {
+        /// Lab name; default: the only lab there is.
+        lab: Option<String>,
+        /// Print records as intervals close, until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// Aggregation interval, seconds: 10 or 60, as AWS allows.
+        #[arg(long, default_value_t = 10, value_parser = parse_interval)]
+        interval: u64,
+        /// Aggregation interval in milliseconds, for tests (overrides
+        /// `--interval`).
+        #[arg(long, hide = true)]
+        interval_ms: Option<u64>,
+        /// Account id written into the records (12 digits).
+        #[arg(long, default_value = sim::flowlog_capture::DEFAULT_ACCOUNT_ID)]
+        account_id: String,
+        /// Print JSON lines instead of flow log lines.
+        #[arg(long)]
+        json: bool,
+        /// Print the field names first, as the files AWS delivers to S3 begin.
+        #[arg(long, conflicts_with = "json")]
+        header: bool,
+        /// Stop after this many intervals (with `--follow`).
+        #[arg(long, hide = true)]
+        intervals: Option<u64>,
+    },
     /// The lab's listeners (started by `sim up`).
     #[command(hide = true)]
     Agent {
@@ -205,6 +237,21 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
     }
 }
 
+/// A running lab's state and the topology it was built from.
+pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
+    let st = apply::read_state(lab).with_context(|| format!("no lab `{lab}` is up"))?;
+    // the copy `up` keeps (the file may have moved or changed since,
+    // or been named relative to another directory)
+    let copy = apply::state_dir(lab).join("topology.toml");
+    let file = match &st.source {
+        _ if copy.is_file() => copy,
+        Some(f) => f.clone(),
+        None => bail!("lab `{lab}` was not built from a file: its topology is not known"),
+    };
+    let (l, _) = load(&file)?;
+    Ok((st, l))
+}
+
 /// Reads and checks a topology file and plans its lab (named `lab`, or
 /// after the topology); also the file's text, for the gateways' policy.
 fn load_plan(
@@ -249,6 +296,15 @@ fn parse_duration(s: &str) -> Result<Duration> {
         Err(UnitError::Malformed) => {
             bail!("`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s")
         }
+    }
+}
+
+/// A flow log aggregation interval: 10 or 60 seconds.
+fn parse_interval(s: &str) -> Result<u64, String> {
+    match s {
+        "10" => Ok(10),
+        "60" => Ok(60),
+        _ => Err(format!("`{s}`: AWS aggregates over 10 or 60 seconds")),
     }
 }
 
@@ -439,16 +495,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
         SimCommand::Bgp { lab, json } => {
             need_root()?;
             let lab = the_lab(lab)?;
-            let st = apply::read_state(&lab).with_context(|| format!("no lab `{lab}` is up"))?;
-            // the copy `up` keeps (the file may have moved or changed since,
-            // or been named relative to another directory)
-            let copy = apply::state_dir(&lab).join("topology.toml");
-            let file = match st.source {
-                _ if copy.is_file() => copy,
-                Some(f) => f,
-                None => bail!("lab `{lab}` was not built from a file: its topology is not known"),
-            };
-            let (l, _) = load(&file)?;
+            let (_, l) = running_lab(&lab)?;
             let live = sim::bgp_live::read_lab(&lab, &l.topology)
                 .with_context(|| format!("cannot read lab `{lab}`'s state directory"))?;
             for e in &live.unreadable {
@@ -462,6 +509,39 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             } else {
                 print!("{}", live.report.render());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Flowlogs {
+            lab,
+            follow,
+            interval,
+            interval_ms,
+            account_id,
+            json,
+            header,
+            intervals,
+        } => {
+            need_root()?;
+            let lab = the_lab(lab)?;
+            let interval = interval_ms
+                .map(|ms| Duration::from_millis(ms.max(100)))
+                .unwrap_or(Duration::from_secs(interval));
+            let intervals = match (follow, intervals) {
+                (false, _) => Some(1),
+                (true, n) => n,
+            };
+            let (st, l) = running_lab(&lab)?;
+            if header {
+                println!("{}", sim::flow_record::HEADER);
+            }
+            crate::flowlogs_cmd::run(
+                &l.topology,
+                &st.plan,
+                interval,
+                intervals,
+                &account_id,
+                json,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         SimCommand::Agent { spec, ready } => {

@@ -35,7 +35,10 @@
 //!   namespace) and [`compare`] (live results against the static matrix and
 //!   the `[[expect]]` entries; the lab's BGP against the prediction with
 //!   [`bgp_check`]); [`failover`] (a link cut and restored
-//!   under a probe loop, timed).
+//!   under a probe loop, timed); VPC flow logs of the lab's ENIs
+//!   ([`flowlog_capture`], `vifgate sim flowlogs`) counted by
+//!   [`flowlog`]'s nftables table, attributed by [`flowlog_enis`] and
+//!   written as [`flow_record`]s.
 //! - **Tests.** [`lab::Lab`] brings a whole topology up for an integration
 //!   test; [`lab::TestNet`] is the small helper for hand-made namespaces,
 //!   veth pairs and processes (per-run names, cleanup on drop, skip or fail
@@ -53,6 +56,10 @@ pub mod bird;
 pub mod compare;
 pub mod failover;
 pub mod firewall;
+pub mod flow_record;
+pub mod flowlog;
+pub mod flowlog_capture;
+pub mod flowlog_enis;
 pub mod frr_config;
 pub mod frr_plan;
 pub mod inspect;
