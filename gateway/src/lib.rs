@@ -44,6 +44,7 @@ pub mod conntrack;
 pub mod impair;
 pub mod kernel_routes;
 pub mod keys;
+pub mod metrics;
 pub mod packet;
 pub mod privileges;
 pub mod router;
