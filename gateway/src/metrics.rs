@@ -95,34 +95,34 @@ pub fn render(status: &Status, taken: SystemTime) -> String {
 fn peers(b: &mut Builder, status: &Status, taken: SystemTime) {
     let rx = b.counters(
         "peer_received",
-        "Inner (decrypted) bytes received from the peer through the tunnel.",
+        "Inner (decrypted) bytes received from the peer through the tunnel",
         Some(Unit::Bytes),
     );
     let tx = b.counters(
         "peer_sent",
-        "Inner bytes sent to the peer through the tunnel (before encryption).",
+        "Inner bytes sent to the peer through the tunnel (before encryption)",
         Some(Unit::Bytes),
     );
     let rx_packets = b.counters(
         "peer_received_packets",
-        "Inner packets received from the peer through the tunnel.",
+        "Inner packets received from the peer through the tunnel",
         None,
     );
     let tx_packets = b.counters(
         "peer_sent_packets",
-        "Inner packets sent to the peer through the tunnel.",
+        "Inner packets sent to the peer through the tunnel",
         None,
     );
     let handshake = FloatGauges::default();
     b.registry.register_with_unit(
         "peer_last_handshake",
-        "Time of the last completed WireGuard handshake with the peer, seconds since the Unix epoch (0: none in the current session).",
+        "Time of the last completed WireGuard handshake with the peer, seconds since the Unix epoch (0: none in the current session)",
         Unit::Seconds,
         handshake.clone(),
     );
     let alive = b.gauges(
         "peer_alive",
-        "1 while the peer counts as alive for routing (heard from within dead_after), else 0.",
+        "1 while the peer counts as alive for routing (heard from within dead_after), else 0",
     );
     let since_epoch = taken
         .duration_since(UNIX_EPOCH)
@@ -146,7 +146,7 @@ fn peers(b: &mut Builder, status: &Status, taken: SystemTime) {
 fn routes(b: &mut Builder, status: &Status) {
     let in_use = b.gauges(
         "route_in_use",
-        "1 while the route carries its prefix's traffic, else 0 (a backup, or a route of a dead peer with a live alternative).",
+        "1 while the route carries its prefix's traffic, else 0 (a backup, or a route of a dead peer with a live alternative)",
     );
     for r in &status.routes {
         in_use
@@ -160,14 +160,14 @@ fn routes(b: &mut Builder, status: &Status) {
     if let Some(bgp) = &status.bgp {
         let learned = b.gauges(
             "bgp_routes",
-            "Next hops of BGP-learned routes in the kernel table the gateway follows ([bgp] kernel_table).",
+            "Next hops of BGP-learned routes in the kernel table the gateway follows ([bgp] kernel_table)",
         );
         learned
             .get_or_create(&labels([("table", &bgp.kernel_table.to_string())]))
             .set(to_i64(bgp.routes.len()));
         let ignored = b.gauges(
             "bgp_routes_ignored",
-            "BGP-learned routes whose next hop is no peer's (not routed).",
+            "BGP-learned routes whose next hop is no peer's (not routed)",
         );
         ignored
             .get_or_create(&labels([("table", &bgp.kernel_table.to_string())]))
@@ -178,7 +178,7 @@ fn routes(b: &mut Builder, status: &Status) {
 fn drops(b: &mut Builder, status: &Status) {
     let dropped = b.counters(
         "dropped_packets",
-        "Packets (or datagrams) dropped, by reason: the reasons of `vifgate status`.",
+        "Packets (or datagrams) dropped, by reason: the reasons of `vifgate status`",
         None,
     );
     let mut evicted = 0;
@@ -193,7 +193,7 @@ fn drops(b: &mut Builder, status: &Status) {
     }
     b.counters(
         "conntrack_evicted_flows",
-        "Half-open TCP flows evicted to make room for new flows (when_full = \"early_drop\").",
+        "Half-open TCP flows evicted to make room for new flows (when_full = \"early_drop\")",
         None,
     )
     .get_or_create(&Vec::new())
@@ -203,7 +203,7 @@ fn drops(b: &mut Builder, status: &Status) {
 fn rules(b: &mut Builder, status: &Status) {
     let hits = b.counters(
         "rule_hits",
-        "Decisions of a policy rule: new flows for a security group's rule, packets for a network ACL's.",
+        "Decisions of a policy rule: new flows for a security group's rule, packets for a network ACL's",
         None,
     );
     for r in &status.rules {
@@ -218,12 +218,12 @@ fn rules(b: &mut Builder, status: &Status) {
 }
 
 fn conntrack(b: &mut Builder, status: &Status) {
-    b.gauges("conntrack_entries", "Flows in the connection table.")
+    b.gauges("conntrack_entries", "Flows in the connection table")
         .get_or_create(&Vec::new())
         .set(to_i64(status.conntrack_flows));
     b.gauges(
         "conntrack_entries_limit",
-        "Capacity of the connection table ([conntrack] max_flows).",
+        "Capacity of the connection table ([conntrack] max_flows)",
     )
     .get_or_create(&Vec::new())
     .set(to_i64(status.conntrack_capacity));
@@ -233,14 +233,14 @@ fn handshakes(b: &mut Builder, status: &Status) {
     let h = &status.handshakes;
     b.counters(
         "handshake_initiations_processed",
-        "Handshake initiations that passed MAC1 (and MAC2 under load) and cost a Diffie-Hellman.",
+        "Handshake initiations that passed MAC1 (and MAC2 under load) and cost a Diffie-Hellman",
         None,
     )
     .get_or_create(&Vec::new())
     .inc_by(h.initiations_processed);
     b.counters(
         "cookie_replies_sent",
-        "Cookie replies sent instead of processing a handshake under load.",
+        "Cookie replies sent instead of processing a handshake under load",
         None,
     )
     .get_or_create(&Vec::new())
@@ -248,7 +248,7 @@ fn handshakes(b: &mut Builder, status: &Status) {
     if let Some(r) = &status.reload {
         let reloads = b.counters(
             "config_reloads",
-            "Configuration reloads (SIGHUP), by result: ok (taken) or refused (the old one stayed).",
+            "Configuration reloads (SIGHUP), by result: ok (taken) or refused (the old one stayed)",
             None,
         );
         reloads

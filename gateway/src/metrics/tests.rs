@@ -223,6 +223,8 @@ fn every_line_is_valid_and_every_name_is_the_gateways() {
     let text = render(&example(), taken());
     let s = parse(&text);
     assert!(s.samples.len() > 20, "{text}");
+    // prometheus-client ends every help text with a period of its own
+    assert!(!text.contains("..\n"), "{text}");
     for name in s.types.keys() {
         assert!(name.starts_with("vifgate_"), "{name}");
     }
