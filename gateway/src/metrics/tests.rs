@@ -384,3 +384,26 @@ fn without_bgp_or_reloads_their_families_are_absent() {
     assert!(!s.types.contains_key("vifgate_config_reloads"));
     assert!(s.types.contains_key("vifgate_peer_sent_bytes"));
 }
+
+#[test]
+fn docs_list_every_metric_and_no_other() {
+    let docs = include_str!("../../../docs/gateway.md");
+    let s = parse(&render(&example(), taken()));
+    let exported: Vec<String> = s
+        .types
+        .iter()
+        .map(|(name, t)| match t.as_str() {
+            "counter" => format!("{name}_total"),
+            _ => name.clone(),
+        })
+        .collect();
+    let documented: Vec<String> = docs
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `vifgate_"))
+        .filter_map(|l| l.split('`').next())
+        .map(|n| format!("vifgate_{n}"))
+        .collect();
+    let mut sorted = documented.clone();
+    sorted.sort();
+    assert_eq!(sorted, exported, "docs/gateway.md, Prometheus metrics");
+}
