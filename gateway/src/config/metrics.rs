@@ -57,7 +57,6 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::parse;
-    use super::*;
 
     const BASE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
 
