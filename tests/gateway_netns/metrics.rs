@@ -2,7 +2,8 @@
 //! by a real Prometheus server (Debian's `prometheus`) started in the
 //! gateway's namespace, with a data directory and configuration of the
 //! test's own; the test reads the tunnel's byte counter back through
-//! Prometheus's HTTP API before and after a ping and checks it moved.
+//! Prometheus's HTTP API before and after a ping and checks it moved; then
+//! a reload moves the endpoint to another port.
 //!
 //! ```text
 //!  lan1 ── gw1 (vifgate :9586, Prometheus :9090 scraping it every 1 s) ══ gw2 ── lan2
@@ -72,7 +73,7 @@ fn prometheus_scrapes_the_gateway_and_sees_the_tunnel_bytes_move() {
     }
     let mut lab = Lab::new();
     topology(&mut lab);
-    vifgate_pair_with(
+    let pair = vifgate_pair_with(
         &mut lab,
         &format!("[metrics]\nlisten = \"{METRICS}\"\n"),
         "",
@@ -143,4 +144,33 @@ fn prometheus_scrapes_the_gateway_and_sees_the_tunnel_bytes_move() {
         ],
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
+
+    // a reload moves the endpoint: the new port answers, counting the
+    // reload; the old one is closed
+    let moved_to = "127.0.0.1:9587";
+    let config = std::fs::read_to_string(&pair.gw1).expect("config");
+    std::fs::write(&pair.gw1, config.replace(METRICS, moved_to)).expect("config");
+    reload(&lab, "gw1", 1);
+    let scrape = |addr: &str| {
+        let o = lab.exec(
+            "gw1",
+            &[
+                "curl",
+                "-sf",
+                "--max-time",
+                "2",
+                &format!("http://{addr}/metrics"),
+            ],
+        );
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).to_string())
+    };
+    let page =
+        scrape(moved_to).unwrap_or_else(|| panic!("nothing on {moved_to}:\n{}", lab.log("gw1")));
+    assert!(
+        page.contains("vifgate_config_reloads_total{result=\"ok\"} 1\n"),
+        "{page}"
+    );
+    assert_eq!(scrape(METRICS), None, "{METRICS} still answers");
 }
