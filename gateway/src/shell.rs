@@ -26,6 +26,11 @@
 //! notifications) and the loop hands what it reads to the router, in
 //! batches; a reload that names another table follows that one.
 //!
+//! With a `[metrics]` table, `shell/metrics_server.rs` serves `GET /metrics`
+//! on a thread of its own; for each scrape the loop hands it the status
+//! document (the counters copied between two batches), and the thread
+//! renders it. A reload moves, starts or stops the server.
+//!
 //! With an `[impair]` table, every datagram the router sends goes through
 //! an [`Impairment`] (delay, jitter, loss; docs/gateway.md): lost ones are
 //! not sent, delayed ones are copied into its queue and released into the
