@@ -230,6 +230,8 @@ peer = "far"
 [status]
 socket = "$1.sock"
 EOF
+    # more tables for the gateways of a bench (bench/metrics.sh: [metrics])
+    if [[ -n ${VIFGATE_EXTRA:-} ]]; then printf '%s\n' "$VIFGATE_EXTRA" >>"$WORK/$1.toml"; fi
     "$VIFGATE" gateway --config "$WORK/$1.toml" --check >/dev/null
 }
 

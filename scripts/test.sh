@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit, property and integration
 # tests. Installs what a fresh Debian machine lacks (Graphviz for the SVG
 # test; WireGuard tools, iproute2, nftables and HAProxy for the namespace
-# tests; BIRD 2 and FRR for the BGP tests; rustfmt and clippy components),
+# tests; BIRD 2 and FRR for the BGP tests; Prometheus and curl for the
+# metrics test; rustfmt and clippy components),
 # so it needs no set-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ command -v birdc >/dev/null 2>&1 || [ -x /usr/sbin/birdc ] || missing+=(bird2)
 command -v vtysh >/dev/null 2>&1 || missing+=(frr)
 # sim test --report's page is rendered by headless Chromium (tests/sim_lab.rs)
 command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || missing+=(chromium-headless-shell)
+# a real Prometheus server scraping the gateway's /metrics; curl asks its API
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq

@@ -24,6 +24,9 @@ use crate::keys::PublicKey;
 use crate::privileges::{LookupError, RunAs};
 use crate::routing::{Route, RouteSource};
 
+mod metrics;
+pub use metrics::{MetricsConfig, DEFAULT_LISTEN};
+
 type Str = Spanned<String>;
 type Int = Spanned<i64>;
 
@@ -42,6 +45,7 @@ struct RawConfig {
     status: Option<RawStatus>,
     impair: Option<RawImpair>,
     process: Option<RawProcess>,
+    metrics: Option<metrics::RawMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +258,8 @@ pub struct GatewayConfig {
     /// The unprivileged account the gateway becomes after start-up
     /// (`[process] user`, `group`); `None`: it keeps the one it started as.
     pub run_as: Option<RunAs>,
+    /// The Prometheus endpoint (`[metrics]`); `None`: off.
+    pub metrics: Option<MetricsConfig>,
     /// Warnings raised while reading it.
     pub warnings: Diagnostics,
 }
@@ -524,6 +530,7 @@ impl Checker<'_> {
             .unwrap_or_else(|| PathBuf::from(format!("/run/vifgate/{}.sock", interface.name)));
         let impair = raw.impair.as_ref().map(|r| self.impair(r));
         let run_as = raw.process.as_ref().and_then(|p| self.process(p));
+        let metrics = raw.metrics.as_ref().and_then(|m| self.metrics(m));
 
         Some(GatewayConfig {
             path: path.to_path_buf(),
@@ -541,6 +548,7 @@ impl Checker<'_> {
             status_socket,
             impair,
             run_as,
+            metrics,
             warnings: Diagnostics::default(),
         })
     }

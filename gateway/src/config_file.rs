@@ -49,6 +49,18 @@ pub struct GatewayConfigFile {
     /// `[process]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessFile>,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsFile>,
+}
+
+/// `[metrics]`: where the gateway serves `GET /metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Address and port (`127.0.0.1:9586` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[process]`: the unprivileged account the gateway becomes after
@@ -383,6 +395,9 @@ mod tests {
                 user: Some("nobody".into()),
                 group: None,
             }),
+            metrics: Some(MetricsFile {
+                listen: Some("127.0.0.1:9586".parse().unwrap()),
+            }),
         }
     }
 
@@ -411,6 +426,10 @@ mod tests {
         assert_eq!(c.peers[0].name, "aws \"east\" \\ 1", "escaped, read back");
         assert_eq!(c.routes[0].peer, 0);
         assert_eq!(c.bgp.map(|b| b.kernel_table), Some(100));
+        assert_eq!(
+            c.metrics.map(|m| m.listen),
+            Some("127.0.0.1:9586".parse().unwrap())
+        );
         assert_eq!(c.dead_after, Duration::from_secs(3));
         assert_eq!(c.conntrack.max_flows, 1000);
         let i = c.impair.expect("[impair]");

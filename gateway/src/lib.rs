@@ -26,12 +26,15 @@
 //!   `file:line:col` errors; [`config_file`] is the same file as a serde
 //!   value, for programs that write or edit one (the simulator);
 //!   [`status`] is the status document, one type from the router to the
-//!   socket to `vifgate status`; [`keys`] holds WireGuard keys.
+//!   socket to `vifgate status`; [`metrics`] renders that document as a
+//!   Prometheus scrape; [`keys`] holds WireGuard keys.
 //! - **The shell (I/O).** [`shell`] runs the router on a tokio runtime: the
 //!   TUN device (with offloads), the UDP socket ([`udp_gso`] batches sends
 //!   and receives), a timerfd for precise release times, signals (SIGHUP
 //!   reloads), the status socket and, with `[bgp]`, a task that follows
-//!   the kernel routing table the box's BGP daemon writes (rtnetlink).
+//!   the kernel routing table the box's BGP daemon writes (rtnetlink);
+//!   with `[metrics]`, an HTTP server on a thread of its own answers
+//!   Prometheus (`shell/metrics_server.rs`).
 //!   [`impair`] delays and drops the
 //!   tunnel's datagrams on kernels without netem. [`privileges`] gives up
 //!   root and every capability once the device and the sockets are open
@@ -44,6 +47,7 @@ pub mod conntrack;
 pub mod impair;
 pub mod kernel_routes;
 pub mod keys;
+pub mod metrics;
 pub mod packet;
 pub mod privileges;
 pub mod router;

@@ -47,8 +47,8 @@ use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
 use crate::routing::{PeerId, Route, RoutingTable};
 use crate::status::{
-    BgpRouteStatus, BgpStatus, DropCounts, Drops, HandshakeCounts, PeerStatus, RuleHits, RuleKind,
-    Status,
+    BgpRouteStatus, BgpStatus, DropCounts, Drops, HandshakeCounts, PeerStatus, RouteStatus,
+    RuleHits, RuleKind, Status,
 };
 use crate::token_bucket::TokenBucket;
 use handshake_gate::{HandshakeGate, Verdict};
@@ -94,6 +94,10 @@ pub struct Peer {
     pub rx_bytes: u64,
     /// Inner bytes sent to it.
     pub tx_bytes: u64,
+    /// Inner packets received from it.
+    pub rx_packets: u64,
+    /// Inner packets sent to it.
+    pub tx_packets: u64,
     keepalive: Option<u16>,
     preshared: Option<[u8; 32]>,
 }
@@ -242,6 +246,8 @@ impl Router {
             last_handshake_attempt: None,
             rx_bytes: 0,
             tx_bytes: 0,
+            rx_packets: 0,
+            tx_packets: 0,
             keepalive: p.persistent_keepalive,
             preshared,
         });
@@ -358,10 +364,13 @@ impl Router {
 
     /// The peer traffic to `dst` goes to now.
     pub fn route_for(&self, dst: std::net::Ipv4Addr, now: Instant) -> Option<PeerId> {
+        self.chosen_route(dst, now).map(|r| r.peer)
+    }
+
+    /// The route traffic to `dst` takes now.
+    fn chosen_route(&self, dst: std::net::Ipv4Addr, now: Instant) -> Option<&Route> {
         let (peers, dead_after) = (&self.peers, self.dead_after);
-        self.routes
-            .lookup(dst, |p| peers[p].alive(now, dead_after))
-            .map(|r| r.peer)
+        self.routes.lookup(dst, |p| peers[p].alive(now, dead_after))
     }
 
     /// A packet from the LAN side (read from the TUN device).
@@ -408,9 +417,14 @@ impl Router {
         match p.tunn.encapsulate(packet, &mut self.buf) {
             TunnResult::WriteToNetwork(d) => {
                 p.tx_bytes += packet.len() as u64;
+                p.tx_packets += 1;
                 io.send_udp(endpoint, d);
             }
-            TunnResult::Done => p.tx_bytes += packet.len() as u64, // queued until the handshake completes
+            TunnResult::Done => {
+                // queued until the handshake completes
+                p.tx_bytes += packet.len() as u64;
+                p.tx_packets += 1;
+            }
             TunnResult::Err(_) => self.drops.wireguard += 1,
             _ => {}
         }
@@ -506,6 +520,7 @@ impl Router {
                         break;
                     }
                     p.rx_bytes += len as u64;
+                    p.rx_packets += 1;
                     let inner = &mut self.buf[..len];
                     let meta = match parse_ipv4(inner) {
                         Ok(m) => m,
@@ -609,17 +624,29 @@ impl Router {
                     alive: p.alive(now, self.dead_after),
                     rx_bytes: p.rx_bytes,
                     tx_bytes: p.tx_bytes,
+                    rx_packets: p.rx_packets,
+                    tx_packets: p.tx_packets,
                     routes_in_use: vec![],
                 }
             })
             .collect();
+        let mut routes = Vec::with_capacity(self.routes.routes().len());
         for r in self.routes.routes() {
-            if self.route_for(r.prefix.network(), now) == Some(r.peer) {
+            let chosen = self.chosen_route(r.prefix.network(), now);
+            let in_use = chosen.is_some_and(|c| c == r);
+            if chosen.map(|c| c.peer) == Some(r.peer) {
                 let s = r.prefix.to_string();
                 if !peers[r.peer].routes_in_use.contains(&s) {
                     peers[r.peer].routes_in_use.push(s);
                 }
             }
+            routes.push(RouteStatus {
+                prefix: r.prefix.to_string(),
+                peer: peers[r.peer].name.clone(),
+                source: r.source.to_string(),
+                priority: r.priority,
+                in_use,
+            });
         }
         let cfg = &self.policy.config;
         let mut rules: Vec<RuleHits> = self
@@ -696,6 +723,7 @@ impl Router {
                     })
                     .collect(),
             }),
+            routes,
         }
     }
 }
@@ -1017,6 +1045,9 @@ ingress = [{ protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/
         assert_eq!(at_aws, vec![p]);
         assert!(lab.office.peers()[0].tx_bytes > 0);
         assert!(lab.aws.peers()[0].rx_bytes > 0);
+        // two pings sent, two received
+        assert_eq!(lab.office.peers()[0].tx_packets, 2);
+        assert_eq!(lab.aws.peers()[0].rx_packets, 2);
         assert!(lab.office.is_alive(0, lab.now));
     }
 
@@ -1208,6 +1239,17 @@ egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
         let status = lab.office.status(lab.now);
         assert_eq!(status.peers[0].routes_in_use, Vec::<String>::new());
         assert_eq!(status.peers[1].routes_in_use, ["10.0.0.0/16"]);
+        // the same in the route list: the backup's route in use, the
+        // primary's not
+        let in_use: Vec<(&str, &str, bool)> = status
+            .routes
+            .iter()
+            .map(|r| (r.peer.as_str(), r.source.as_str(), r.in_use))
+            .collect();
+        assert_eq!(
+            in_use,
+            [("aws", "static", false), ("backup", "static", true)]
+        );
         // before the next tick the timers do nothing, however much is due
         let mut early = Collect::default();
         lab.office.handle_timeout(now + TICK / 2, &mut early);

@@ -26,6 +26,11 @@
 //! notifications) and the loop hands what it reads to the router, in
 //! batches; a reload that names another table follows that one.
 //!
+//! With a `[metrics]` table, `shell/metrics_server.rs` serves `GET /metrics`
+//! on a thread of its own; for each scrape the loop hands it the status
+//! document (the counters copied between two batches), and the thread
+//! renders it. A reload moves, starts or stops the server.
+//!
 //! With an `[impair]` table, every datagram the router sends goes through
 //! an [`Impairment`] (delay, jitter, loss; docs/gateway.md): lost ones are
 //! not sent, delayed ones are copied into its queue and released into the
@@ -56,8 +61,10 @@ use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
 mod kernel_table;
+mod metrics_server;
 mod timer;
 use kernel_table::{Followed, Follower};
+use metrics_server::{MetricsServer, SnapshotRequest};
 use timer::{precise_fired, PreciseTimer};
 
 /// Reads from one source before the loop looks at the others.
@@ -256,6 +263,46 @@ fn impair_status(out: &Output) -> Option<ImpairStatus> {
     })
 }
 
+/// The whole status document: the router's, with what only the shell
+/// knows (its own drops, the impairment, the reloads). What the status
+/// socket answers and what a scrape renders.
+fn full_status(
+    router: &Router,
+    out: &Output,
+    tun_unsplittable: u64,
+    reload: &ReloadStatus,
+) -> Status {
+    let mut s = router.status(Instant::now());
+    let impair = out.impair_stats();
+    s.drops.shell = ShellDrops {
+        tun_write: out.dropped,
+        udp_send: out.batch.failed,
+        tun_unsplittable,
+        impair_loss: impair.dropped_loss,
+        impair_full: impair.dropped_full,
+    };
+    s.impair = impair_status(out);
+    s.reload = Some(reload.clone());
+    s
+}
+
+/// Starts the `[metrics]` server, or none without the table; an error
+/// when the address cannot be bound.
+fn start_metrics(
+    config: Option<config::MetricsConfig>,
+    requests: &tokio::sync::mpsc::Sender<SnapshotRequest>,
+) -> Result<Option<MetricsServer>, ShellError> {
+    let Some(m) = config else {
+        return Ok(None);
+    };
+    let server = MetricsServer::start(m.listen, requests.clone()).map_err(|e| ShellError::Io {
+        what: format!("cannot serve metrics on {}: {e}", m.listen),
+        source: e,
+    })?;
+    info!(listen = %m.listen, "metrics on http://{}/metrics", m.listen);
+    Ok(Some(server))
+}
+
 /// Runs the gateway in the foreground until SIGINT or SIGTERM.
 pub fn run(config_path: &Path) -> Result<(), ShellError> {
     let config = config::load(config_path).map_err(ShellError::Config)?;
@@ -375,6 +422,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     }
     let status = status_listener(&config.status_socket)?;
     let _cleanup = RemoveOnDrop(config.status_socket.clone());
+    // [metrics]: scrapes ask the loop for snapshots on this channel
+    let (snapshots_tx, mut snapshots_rx) = tokio::sync::mpsc::channel::<SnapshotRequest>(4);
+    let mut metrics = start_metrics(config.metrics, &snapshots_tx)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("signal"))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("signal"))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(io_err("signal"))?;
@@ -514,20 +564,13 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         .map(|(_, e)| e),
                 );
             }
+            Some(reply) = snapshots_rx.recv() => {
+                // a scrape: the thread that asked renders it
+                let _ = reply.send(full_status(&router, &out, malformed, &reload));
+            }
             c = status.accept() => {
                 if let Ok((mut stream, _)) = c {
-                    let mut s = router.status(Instant::now());
-                    // what the shell itself could not hand to the kernel
-                    let impair = out.impair_stats();
-                    s.drops.shell = ShellDrops {
-                        tun_write: out.dropped,
-                        udp_send: out.batch.failed,
-                        tun_unsplittable: malformed,
-                        impair_loss: impair.dropped_loss,
-                        impair_full: impair.dropped_full,
-                    };
-                    s.impair = impair_status(&out);
-                    s.reload = Some(reload.clone());
+                    let s = full_status(&router, &out, malformed, &reload);
                     let body = match serde_json::to_vec(&s) {
                         Ok(b) => b,
                         Err(e) => {
@@ -547,6 +590,17 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                             let table = c.bgp.map(|b| b.kernel_table);
                             if table != follower.as_ref().map(Follower::table) {
                                 follower = table.map(|t| Follower::start(t, routes_tx.clone()));
+                            }
+                            let listen = c.metrics.map(|m| m.listen);
+                            if listen != metrics.as_ref().map(MetricsServer::listen) {
+                                // the old address is let go first: the new
+                                // one may share its port
+                                drop(metrics.take());
+                                metrics = start_metrics(c.metrics, &snapshots_tx)
+                                    .unwrap_or_else(|e| {
+                                        warn!("{e}: metrics off");
+                                        None
+                                    });
                             }
                             out.flush().await;
                             None

@@ -143,8 +143,31 @@ pub struct PeerStatus {
     pub rx_bytes: u64,
     /// Inner bytes sent.
     pub tx_bytes: u64,
+    /// Inner packets received (absent in documents of older gateways:
+    /// zero).
+    #[serde(default)]
+    pub rx_packets: u64,
+    /// Inner packets sent (absent in documents of older gateways: zero).
+    #[serde(default)]
+    pub tx_packets: u64,
     /// Prefixes whose traffic goes to this peer right now.
     pub routes_in_use: Vec<String>,
+}
+
+/// One route of the routing table (static or BGP-learned) and whether it
+/// carries its prefix's traffic right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteStatus {
+    /// Destination block.
+    pub prefix: String,
+    /// The peer that carries it.
+    pub peer: String,
+    /// `static` or `bgp`.
+    pub source: String,
+    /// Its priority among routes of the prefix and source (lower first).
+    pub priority: u32,
+    /// Whether the prefix's traffic takes this route now.
+    pub in_use: bool,
 }
 
 /// Which kind of rule a [`RuleHits`] counts for.
@@ -308,6 +331,11 @@ pub struct Status {
     /// older than this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<BgpStatus>,
+    /// Every route of the routing table, static and BGP-learned, with
+    /// whether it is in use (absent when there is none, and from gateways
+    /// older than this field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteStatus>,
 }
 
 /// `-` for nothing.
@@ -423,6 +451,8 @@ mod tests {
                 alive: true,
                 rx_bytes: 84,
                 tx_bytes: 0,
+                rx_packets: 1,
+                tx_packets: 0,
                 routes_in_use: vec!["10.0.0.0/16".into()],
             }],
             rules: vec![RuleHits {
@@ -449,6 +479,7 @@ mod tests {
             impair: None,
             reload: None,
             bgp: None,
+            routes: vec![],
         }
     }
 
