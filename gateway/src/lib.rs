@@ -41,6 +41,7 @@ pub mod classifier;
 pub mod config;
 pub mod config_file;
 pub mod conntrack;
+pub mod flow_log;
 pub mod impair;
 pub mod kernel_routes;
 pub mod keys;
