@@ -24,6 +24,11 @@ use crate::keys::PublicKey;
 use crate::privileges::{LookupError, RunAs};
 use crate::routing::{Route, RouteSource};
 
+mod flow_logs;
+pub use flow_logs::{
+    FlowLogConfig, FlowLogDestination, DEFAULT_MAX_FLOWS as DEFAULT_FLOW_LOG_MAX_FLOWS,
+};
+
 type Str = Spanned<String>;
 type Int = Spanned<i64>;
 
@@ -42,6 +47,7 @@ struct RawConfig {
     status: Option<RawStatus>,
     impair: Option<RawImpair>,
     process: Option<RawProcess>,
+    flow_logs: Option<flow_logs::RawFlowLogs>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +260,8 @@ pub struct GatewayConfig {
     /// The unprivileged account the gateway becomes after start-up
     /// (`[process] user`, `group`); `None`: it keeps the one it started as.
     pub run_as: Option<RunAs>,
+    /// VPC flow logs (`[flow_logs]`); `None` without the table.
+    pub flow_logs: Option<FlowLogConfig>,
     /// Warnings raised while reading it.
     pub warnings: Diagnostics,
 }
@@ -524,6 +532,10 @@ impl Checker<'_> {
             .unwrap_or_else(|| PathBuf::from(format!("/run/vifgate/{}.sock", interface.name)));
         let impair = raw.impair.as_ref().map(|r| self.impair(r));
         let run_as = raw.process.as_ref().and_then(|p| self.process(p));
+        let flow_logs = raw
+            .flow_logs
+            .as_ref()
+            .and_then(|f| self.flow_logs(f, &interface.name));
 
         Some(GatewayConfig {
             path: path.to_path_buf(),
@@ -541,6 +553,7 @@ impl Checker<'_> {
             status_socket,
             impair,
             run_as,
+            flow_logs,
             warnings: Diagnostics::default(),
         })
     }
@@ -849,7 +862,7 @@ mod tests {
         }
     }
 
-    fn base(rest: &str) -> String {
+    pub(super) fn base(rest: &str) -> String {
         format!("[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{KEY}\"\nallowed_ips = [\"10.0.0.0/16\"]\n{rest}")
     }
 

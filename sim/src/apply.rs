@@ -1054,6 +1054,7 @@ fn gateway_config(
         }),
         impair: None,
         process: None,
+        flow_logs: None,
     }
 }
 
