@@ -141,6 +141,13 @@ impl FlowAggregator {
         std::mem::take(&mut self.ready)
     }
 
+    /// Closes the current interval early (the gateway stops) and returns
+    /// every record not yet polled: nothing observed is left unwritten.
+    pub fn finish(mut self) -> Vec<FlowRecord> {
+        self.close_current();
+        self.ready
+    }
+
     fn close_intervals(&mut self, now: Instant) {
         let len = self.config.interval.as_secs();
         self.close_current();

@@ -32,6 +32,11 @@ impl Router {
             .unwrap_or_default()
     }
 
+    /// When the flow log's current interval ends (`None` without one).
+    pub fn flow_log_deadline(&self) -> Option<Instant> {
+        self.flow_log.as_ref().map(FlowAggregator::poll_timeout)
+    }
+
     /// Packets not recorded (flow table of an interval full) since the flow
     /// log started.
     pub fn flow_log_skipped_packets(&self) -> u64 {

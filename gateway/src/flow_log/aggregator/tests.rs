@@ -180,3 +180,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn finish_writes_the_open_interval() {
+    let (mut a, t) = agg(60, 10);
+    assert!(a.poll_records(t + secs(1)).is_empty());
+    a.observe(t + secs(5), &tcp(1, Action::Accept, 40, 0));
+    let r = a.finish();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].packets, r[0].start), (1, T0 + 5));
+}
