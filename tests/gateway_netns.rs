@@ -4,13 +4,16 @@
 //! ```text
 //!  lan1 192.168.10.10 ── gw1 (vifgate) ══ WireGuard over 172.30.0.0/24 ══ gw2 ── lan2 10.0.10.10
 //! ```
-//! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`.
+//! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`;
+//! its VPC flow logs: `gateway_netns/flow_logs.rs`.
 //! Needs root; runs for real in CI (`CI=true`), skips with a message
 //! elsewhere when it cannot.
 
 #[path = "gateway_netns/bgp.rs"]
 mod bgp;
 mod common;
+#[path = "gateway_netns/flow_logs.rs"]
+mod flow_logs;
 
 use std::path::PathBuf;
 use std::time::Duration;
