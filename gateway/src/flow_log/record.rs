@@ -48,7 +48,7 @@ impl FlowDirection {
 /// What a flow is keyed by within an interval, as AWS keys its records:
 /// the interface (one per aggregator), the 5-tuple, the direction and the
 /// action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     /// Source address.
     pub src: Ipv4Addr,
@@ -64,6 +64,21 @@ pub struct FlowKey {
     pub direction: FlowDirection,
     /// Verdict.
     pub action: Action,
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Two words instead of seven fields: the hasher (SipHash, keyed per
+    /// table, since the keys come from the network) runs once per packet.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let addrs = (u64::from(u32::from(self.src)) << 32) | u64::from(u32::from(self.dst));
+        let rest = (u64::from(self.src_port) << 48)
+            | (u64::from(self.dst_port) << 32)
+            | (u64::from(self.protocol) << 16)
+            | ((self.direction as u64) << 8)
+            | self.action as u64;
+        state.write_u64(addrs);
+        state.write_u64(rest);
+    }
 }
 
 /// One packet's verdict, as the router reports it.
