@@ -102,6 +102,7 @@ interface_id = "eni-0office"
     let (old_r, new_r) = (records(&old), records(&new));
     let all: Vec<Vec<String>> = old_r.iter().chain(&new_r).cloned().collect();
     let summary = format!("--- rotated\n{old}--- new\n{new}");
+    println!("flow log records:\n{summary}");
     for r in &all {
         assert_eq!(
             (r[0].as_str(), r[1].as_str(), r[2].as_str()),
