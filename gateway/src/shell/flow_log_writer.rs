@@ -215,6 +215,45 @@ mod tests {
         }
     }
 
+    fn router() -> Router {
+        let key = crate::keys::PrivateKey::generate().unwrap();
+        let text = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
+        let config = crate::config::parse("gw.toml", text.to_string()).unwrap();
+        Router::with_key(&config, key, Instant::now()).unwrap()
+    }
+
+    #[test]
+    fn reload_keeps_restarts_or_stops_the_flow_log() {
+        let dir = std::env::temp_dir().join(format!("vifgate-flowlog-re-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("flows.log");
+        let mut router = router();
+        let a = config(path.clone());
+        let f = FlowLogs::start(&a, &mut router).unwrap();
+        let deadline = router.flow_log_deadline();
+        assert!(deadline.is_some());
+        // a new format or identity: the same aggregator, the new format
+        let mut b = a.clone();
+        b.format = Format::parse("${version} ${flow-direction}").unwrap();
+        b.identity.account_id = "999".into();
+        let f = FlowLogs::reconfigure(Some(f), Some(&b), &mut router).unwrap();
+        assert_eq!(router.flow_log_deadline(), deadline);
+        assert_eq!(f.writer.format, b.format);
+        assert_eq!(f.writer.identity.account_id, "999");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        // a new interval: the open one is written (a quiet one: NODATA in
+        // the new format) and a new aggregator starts
+        let mut c = b.clone();
+        c.aggregator.interval = Duration::from_secs(10);
+        let f = FlowLogs::reconfigure(Some(f), Some(&c), &mut router);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "5 -\n");
+        assert!(router.flow_log_deadline().is_some());
+        // removed: stopped
+        assert!(FlowLogs::reconfigure(f, None, &mut router).is_none());
+        assert!(router.flow_log_deadline().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn rename_then_reopen_loses_no_line() {
         let dir = std::env::temp_dir().join(format!("vifgate-flowlog-{}", std::process::id()));
