@@ -21,7 +21,9 @@
 //!   groups stateful), [`token_bucket`] (the ICMP error rate limit) and
 //!   boringtun's `Tunn` per peer for WireGuard, behind a gate that checks
 //!   MAC1 (and, under load, MAC2 or answers with a cookie) before any
-//!   Diffie-Hellman (`router/handshake_gate.rs`).
+//!   Diffie-Hellman (`router/handshake_gate.rs`). [`flow_log`] sums each
+//!   policy verdict into AWS VPC flow log records per aggregation interval
+//!   (`router/flow_log.rs` reports them).
 //! - **The values.** [`config`] reads the configuration file with
 //!   `file:line:col` errors; [`config_file`] is the same file as a serde
 //!   value, for programs that write or edit one (the simulator);
@@ -31,7 +33,9 @@
 //!   TUN device (with offloads), the UDP socket ([`udp_gso`] batches sends
 //!   and receives), a timerfd for precise release times, signals (SIGHUP
 //!   reloads), the status socket and, with `[bgp]`, a task that follows
-//!   the kernel routing table the box's BGP daemon writes (rtnetlink).
+//!   the kernel routing table the box's BGP daemon writes (rtnetlink),
+//!   and, with `[flow_logs]`, the flow log writer (a file reopened on
+//!   SIGHUP, or standard output).
 //!   [`impair`] delays and drops the
 //!   tunnel's datagrams on kernels without netem. [`privileges`] gives up
 //!   root and every capability once the device and the sockets are open
