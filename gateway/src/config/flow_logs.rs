@@ -49,19 +49,21 @@ impl Checker<'_> {
     /// `[flow_logs]`; `interface` is the gateway's name, the default
     /// `interface-id`.
     pub(super) fn flow_logs(&mut self, r: &RawFlowLogs, interface: &str) -> Option<FlowLogConfig> {
+        // every mistake at once: each field checked, then the whole kept
+        // only if all were good
         let destination = match r.destination.get_ref().as_str() {
-            "-" => FlowLogDestination::Stdout,
+            "-" => Some(FlowLogDestination::Stdout),
             "" => {
                 let d = self.error(r.destination.span(), "empty flow log destination");
                 d.expected = Some("a file path, or \"-\" for standard output".into());
-                return None;
+                None
             }
-            _ => FlowLogDestination::File(self.path(&r.destination)),
+            _ => Some(FlowLogDestination::File(self.path(&r.destination))),
         };
         let format = match &r.format {
-            None => Format::default(),
+            None => Some(Format::default()),
             Some(f) => match Format::parse(f.get_ref()) {
-                Ok(format) => format,
+                Ok(format) => Some(format),
                 Err(e) => {
                     // the span starts at the opening quote
                     let at = f.span().start + 1 + e.offset;
@@ -70,31 +72,34 @@ impl Checker<'_> {
                         "`${{field}}` tokens separated by spaces; fields: {}",
                         Field::names().collect::<Vec<_>>().join(", ")
                     ));
-                    return None;
+                    None
                 }
             },
         };
         let interval = match &r.aggregation_interval {
-            None => 60,
-            Some(i) if matches!(*i.get_ref(), 10 | 60) => *i.get_ref() as u64,
+            None => Some(60),
+            Some(i) if matches!(*i.get_ref(), 10 | 60) => Some(*i.get_ref() as u64),
             Some(i) => {
                 let d = self.error(
                     i.span(),
                     format!("aggregation_interval {} is not one of AWS's", i.get_ref()),
                 );
                 d.expected = Some("60 or 10 (seconds)".into());
-                return None;
+                None
             }
         };
-        let max_flows = r
-            .max_flows
-            .as_ref()
-            .and_then(|m| self.int_in(m, 1, 10_000_000, "max_flows"))
-            .unwrap_or(DEFAULT_MAX_FLOWS as i64) as usize;
+        let max_flows = match &r.max_flows {
+            None => Some(DEFAULT_MAX_FLOWS),
+            Some(m) => self
+                .int_in(m, 1, 10_000_000, "max_flows")
+                .map(|m| m as usize),
+        };
         let text = |s: &Option<Str>, default: &str| {
             s.as_ref()
                 .map_or_else(|| default.to_string(), |s| s.get_ref().clone())
         };
+        let (destination, format, interval, max_flows) =
+            (destination?, format?, interval?, max_flows?);
         Some(FlowLogConfig {
             destination,
             format,
@@ -173,5 +178,19 @@ mod tests {
         let e = parse("gw.toml", text).unwrap_err().to_string();
         assert!(e.contains("aggregation_interval 30"), "{e}");
         assert!(e.contains("60 or 10"), "{e}");
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let text = base("[flow_logs]\ndestination = \"\"\naggregation_interval = 30\nmax_flows = 0\nformat = \"${bogus}\"\n");
+        let e = parse("gw.toml", text).unwrap_err().to_string();
+        for what in [
+            "empty flow log destination",
+            "aggregation_interval 30",
+            "max_flows 0",
+            "`bogus`",
+        ] {
+            assert!(e.contains(what), "{what}: {e}");
+        }
     }
 }
