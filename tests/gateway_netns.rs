@@ -6,6 +6,7 @@
 //! ```
 //! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`;
 //! its Prometheus endpoint scraped by a real Prometheus: `gateway_netns/metrics.rs`.
+//! its VPC flow logs: `gateway_netns/flow_logs.rs`.
 //! Needs root; runs for real in CI (`CI=true`), skips with a message
 //! elsewhere when it cannot.
 
@@ -14,6 +15,8 @@ mod bgp;
 mod common;
 #[path = "gateway_netns/metrics.rs"]
 mod metrics;
+#[path = "gateway_netns/flow_logs.rs"]
+mod flow_logs;
 
 use std::path::PathBuf;
 use std::time::Duration;

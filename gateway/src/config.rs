@@ -26,6 +26,10 @@ use crate::routing::{Route, RouteSource};
 
 mod metrics;
 pub use metrics::{MetricsConfig, DEFAULT_LISTEN};
+mod flow_logs;
+pub use flow_logs::{
+    FlowLogConfig, FlowLogDestination, DEFAULT_MAX_FLOWS as DEFAULT_FLOW_LOG_MAX_FLOWS,
+};
 
 type Str = Spanned<String>;
 type Int = Spanned<i64>;
@@ -46,6 +50,7 @@ struct RawConfig {
     impair: Option<RawImpair>,
     process: Option<RawProcess>,
     metrics: Option<metrics::RawMetrics>,
+    flow_logs: Option<flow_logs::RawFlowLogs>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +265,8 @@ pub struct GatewayConfig {
     pub run_as: Option<RunAs>,
     /// The Prometheus endpoint (`[metrics]`); `None`: off.
     pub metrics: Option<MetricsConfig>,
+    /// VPC flow logs (`[flow_logs]`); `None` without the table.
+    pub flow_logs: Option<FlowLogConfig>,
     /// Warnings raised while reading it.
     pub warnings: Diagnostics,
 }
@@ -531,6 +538,10 @@ impl Checker<'_> {
         let impair = raw.impair.as_ref().map(|r| self.impair(r));
         let run_as = raw.process.as_ref().and_then(|p| self.process(p));
         let metrics = raw.metrics.as_ref().and_then(|m| self.metrics(m));
+        let flow_logs = raw
+            .flow_logs
+            .as_ref()
+            .and_then(|f| self.flow_logs(f, &interface.name));
 
         Some(GatewayConfig {
             path: path.to_path_buf(),
@@ -549,6 +560,7 @@ impl Checker<'_> {
             impair,
             run_as,
             metrics,
+            flow_logs,
             warnings: Diagnostics::default(),
         })
     }
@@ -857,7 +869,7 @@ mod tests {
         }
     }
 
-    fn base(rest: &str) -> String {
+    pub(super) fn base(rest: &str) -> String {
         format!("[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{KEY}\"\nallowed_ips = [\"10.0.0.0/16\"]\n{rest}")
     }
 

@@ -52,6 +52,9 @@ pub struct GatewayConfigFile {
     /// `[metrics]`: the Prometheus endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsFile>,
+    /// `[flow_logs]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_logs: Option<FlowLogsFile>,
 }
 
 /// `[metrics]`: where the gateway serves `GET /metrics`.
@@ -61,6 +64,30 @@ pub struct MetricsFile {
     /// Address and port (`127.0.0.1:9586` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+}
+
+/// `[flow_logs]`: VPC flow log records from the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogsFile {
+    /// A file path, or `-` for standard output.
+    pub destination: String,
+    /// AWS's custom format (`${version} ${srcaddr} ...`); absent: the
+    /// version 2 default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Seconds: 60 (the default) or 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation_interval: Option<u64>,
+    /// Most flows held per interval (the rest is one SKIPDATA record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_flows: Option<u64>,
+    /// `account-id` (default `-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// `interface-id` (default: the gateway's interface name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_id: Option<String>,
 }
 
 /// `[process]`: the unprivileged account the gateway becomes after
@@ -398,6 +425,14 @@ mod tests {
             metrics: Some(MetricsFile {
                 listen: Some("127.0.0.1:9586".parse().unwrap()),
             }),
+            flow_logs: Some(FlowLogsFile {
+                destination: "/var/log/vifgate/flows.log".into(),
+                format: Some("${version} ${srcaddr} ${flow-direction}".into()),
+                aggregation_interval: Some(10),
+                max_flows: Some(500),
+                account_id: Some("123456789010".into()),
+                interface_id: None,
+            }),
         }
     }
 
@@ -430,6 +465,9 @@ mod tests {
             c.metrics.map(|m| m.listen),
             Some("127.0.0.1:9586".parse().unwrap())
         );
+        let flow_logs = c.flow_logs.as_ref().expect("[flow_logs]");
+        assert_eq!(flow_logs.aggregator.interval.as_secs(), 10);
+        assert_eq!(flow_logs.identity.interface_id, "vg0");
         assert_eq!(c.dead_after, Duration::from_secs(3));
         assert_eq!(c.conntrack.max_flows, 1000);
         let i = c.impair.expect("[impair]");

@@ -21,7 +21,9 @@
 //!   groups stateful), [`token_bucket`] (the ICMP error rate limit) and
 //!   boringtun's `Tunn` per peer for WireGuard, behind a gate that checks
 //!   MAC1 (and, under load, MAC2 or answers with a cookie) before any
-//!   Diffie-Hellman (`router/handshake_gate.rs`).
+//!   Diffie-Hellman (`router/handshake_gate.rs`). [`flow_log`] sums each
+//!   policy verdict into AWS VPC flow log records per aggregation interval
+//!   (`router/flow_log.rs` reports them).
 //! - **The values.** [`config`] reads the configuration file with
 //!   `file:line:col` errors; [`config_file`] is the same file as a serde
 //!   value, for programs that write or edit one (the simulator);
@@ -34,7 +36,8 @@
 //!   reloads), the status socket and, with `[bgp]`, a task that follows
 //!   the kernel routing table the box's BGP daemon writes (rtnetlink);
 //!   with `[metrics]`, an HTTP server on a thread of its own answers
-//!   Prometheus (`shell/metrics_server.rs`).
+//!   Prometheus (`shell/metrics_server.rs`); with `[flow_logs]`, the flow
+//!   log writer (a file reopened on SIGHUP, or standard output).
 //!   [`impair`] delays and drops the
 //!   tunnel's datagrams on kernels without netem. [`privileges`] gives up
 //!   root and every capability once the device and the sockets are open
@@ -44,6 +47,7 @@ pub mod classifier;
 pub mod config;
 pub mod config_file;
 pub mod conntrack;
+pub mod flow_log;
 pub mod impair;
 pub mod kernel_routes;
 pub mod keys;

@@ -54,6 +54,7 @@ use crate::token_bucket::TokenBucket;
 use handshake_gate::{HandshakeGate, Verdict};
 use topology::route_table::FastMap;
 
+mod flow_log;
 mod handshake_gate;
 
 pub use handshake_gate::{HANDSHAKE_RATE_LIMIT, PER_SOURCE_BURST, PER_SOURCE_RATE};
@@ -163,6 +164,8 @@ pub struct Router {
     reply: Box<[u8]>,
     next_tick: Instant,
     next_index: u32,
+    /// VPC flow logs, when the shell started them.
+    flow_log: Option<crate::flow_log::FlowAggregator>,
 }
 
 /// Why the router could not be built.
@@ -210,6 +213,7 @@ impl Router {
             reply: vec![0u8; 1500].into_boxed_slice(),
             next_tick: now,
             next_index: 1,
+            flow_log: None,
         };
         for p in &config.peers {
             let preshared = match &p.preshared_key_file {
@@ -531,7 +535,7 @@ impl Router {
                     };
                     let inner_len = meta.total_len;
                     let pkt = &mut self.buf[..inner_len];
-                    if admit(
+                    let admitted = admit(
                         &mut self.policy,
                         &mut self.conntrack,
                         &mut self.drops,
@@ -539,7 +543,9 @@ impl Router {
                         Side::Tunnel,
                         &meta,
                         pkt,
-                    ) {
+                    );
+                    flow_log::log_verdict(&mut self.flow_log, now, Side::Tunnel, &meta, admitted);
+                    if admitted {
                         clamp_tcp_mss(pkt, self.tunnel_mtu.saturating_sub(40));
                         io.send_tun(pkt);
                     }
@@ -595,7 +601,7 @@ impl Router {
 
     /// The decision of the ACLs for a packet from `side`.
     fn admit(&mut self, now: Instant, side: Side, meta: &Ipv4Meta, packet: &[u8]) -> bool {
-        admit(
+        let admitted = admit(
             &mut self.policy,
             &mut self.conntrack,
             &mut self.drops,
@@ -603,7 +609,9 @@ impl Router {
             side,
             meta,
             packet,
-        )
+        );
+        flow_log::log_verdict(&mut self.flow_log, now, side, meta, admitted);
+        admitted
     }
 
     /// A snapshot for `vifgate status`.
@@ -800,6 +808,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     mod bgp;
+    mod flow_log;
     mod handshake_flood;
 
     #[derive(Default)]

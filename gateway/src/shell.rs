@@ -21,6 +21,11 @@
 //! offloads off (one packet per read and write), `VIFGATE_NO_GSO=1` the
 //! UDP ones.
 //!
+//! With `[flow_logs]`, the loop writes the router's flow log records at
+//! the end of each aggregation interval (`shell/flow_log_writer.rs`);
+//! SIGHUP also reopens the flow log file, and a stop writes the open
+//! interval's records.
+//!
 //! With a `[bgp]` table, a task follows the kernel routing table it names
 //! (`shell/kernel_table.rs`: a dump, then the kernel's route
 //! notifications) and the loop hands what it reads to the router, in
@@ -60,9 +65,11 @@ use crate::status::{ImpairStatus, ReloadStatus, ShellDrops, Status};
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
+mod flow_log_writer;
 mod kernel_table;
 mod metrics_server;
 mod timer;
+pub use flow_log_writer::{FlowLogWriter, FlowLogs};
 use kernel_table::{Followed, Follower};
 use metrics_server::{MetricsServer, SnapshotRequest};
 use timer::{precise_fired, PreciseTimer};
@@ -420,6 +427,15 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     if std::env::var_os("VIFGATE_NO_GSO").is_none() && !udp_gso::enable_gro(udp.as_raw_fd()) {
         info!("UDP receive offload (GRO) unavailable: one datagram per read");
     }
+    // the flow log file is opened before privileges go (a reopen on
+    // SIGHUP then needs a directory the account may write)
+    let mut flow_logs = match &config.flow_logs {
+        Some(f) => Some(FlowLogs::start(f, &mut router).map_err(io_err(format!(
+            "cannot open the flow log {:?}",
+            f.destination
+        )))?),
+        None => None,
+    };
     let status = status_listener(&config.status_socket)?;
     let _cleanup = RemoveOnDrop(config.status_socket.clone());
     // [metrics]: scrapes ask the loop for snapshots on this channel
@@ -487,6 +503,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         if Instant::now() >= router.poll_timeout() {
             router.handle_timeout(Instant::now(), &mut out);
             out.flush().await;
+        }
+        if let Some(f) = &mut flow_logs {
+            f.poll(&mut router, Instant::now());
         }
         let mut next = router.poll_timeout();
         let impair_deadline = out.impair_deadline();
@@ -582,9 +601,16 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 }
             }
             _ = sighup.recv() => {
+                // logrotate renamed the flow log: a new file, whatever the
+                // reload's outcome
+                if let Some(f) = &mut flow_logs {
+                    f.reopen();
+                }
                 let refused = match config::load(&config_path) {
                     Ok(c) => match router.reload(&c) {
                         Ok(()) => {
+                            flow_logs =
+                                FlowLogs::reconfigure(flow_logs.take(), c.flow_logs.as_ref(), &mut router);
                             // a removed impairment's queue leaves at once
                             out.set_impairment(c.impair.as_ref());
                             let table = c.bgp.map(|b| b.kernel_table);
@@ -631,6 +657,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
         }
+    }
+    if let Some(f) = flow_logs {
+        f.stop(&mut router);
     }
     Ok(())
 }

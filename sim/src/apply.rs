@@ -1055,6 +1055,7 @@ fn gateway_config(
         impair: None,
         process: None,
         metrics: None,
+        flow_logs: None,
     }
 }
 

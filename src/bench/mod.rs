@@ -3,7 +3,8 @@
 //! against each other, never as pass/fail in CI.
 //!
 //! One file per family: [`matrix`] (the static analysis), [`conntrack`]
-//! (the gateway's flow table), [`acl`] (the gateway's classifier) and
+//! (the gateway's flow table), [`acl`] (the gateway's classifier),
+//! [`flow_log`] (the cost of VPC flow logs per packet) and
 //! [`sim`] (building labs, beside a shell script), [`bgp_failover`] (the
 //! lab's BGP sessions and failover); [`packets`] holds the
 //! test packets the gateway benchmarks feed. [`flood`] (the datagram
@@ -15,6 +16,7 @@ mod acl;
 mod bgp_failover;
 mod conntrack;
 mod flood;
+mod flow_log;
 mod matrix;
 mod packets;
 mod sim;
@@ -72,6 +74,17 @@ pub enum BenchCommand {
     Conntrack {
         /// Flows to track.
         #[arg(long, default_value_t = 1_000_000)]
+        flows: usize,
+    },
+    /// VPC flow logs: ns per packet through the router core with the flow
+    /// log off and on (records written to a file), in the same run; and a
+    /// flood of distinct flows past the interval's bound.
+    FlowLog {
+        /// Packets per measurement.
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: usize,
+        /// Distinct flows the packets cycle over.
+        #[arg(long, default_value_t = 1000)]
         flows: usize,
     },
     /// The gateway's ACL classifier: 10 vs 10,000 security-group rules and a
@@ -195,6 +208,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         }
         BenchCommand::Conntrack { flows } => conntrack::run(flows),
         BenchCommand::Acl { packets } => acl::run(packets),
+        BenchCommand::FlowLog { packets, flows } => flow_log::run(packets, flows),
         BenchCommand::SynFlood {
             to,
             from,
