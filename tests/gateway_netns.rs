@@ -13,10 +13,10 @@
 #[path = "gateway_netns/bgp.rs"]
 mod bgp;
 mod common;
-#[path = "gateway_netns/metrics.rs"]
-mod metrics;
 #[path = "gateway_netns/flow_logs.rs"]
 mod flow_logs;
+#[path = "gateway_netns/metrics.rs"]
+mod metrics;
 
 use std::path::PathBuf;
 use std::time::Duration;
