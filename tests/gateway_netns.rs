@@ -5,7 +5,7 @@
 //!  lan1 192.168.10.10 ── gw1 (vifgate) ══ WireGuard over 172.30.0.0/24 ══ gw2 ── lan2 10.0.10.10
 //! ```
 //! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`;
-//! its Prometheus endpoint scraped by a real Prometheus: `gateway_netns/metrics.rs`.
+//! its Prometheus endpoint scraped by a real Prometheus: `gateway_netns/metrics.rs`;
 //! its VPC flow logs: `gateway_netns/flow_logs.rs`.
 //! Needs root; runs for real in CI (`CI=true`), skips with a message
 //! elsewhere when it cannot.
