@@ -182,7 +182,7 @@ impl FlowAggregator {
                 bytes: s.bytes,
                 start: s.first,
                 end: s.last,
-                tcp_flags: s.tcp_flags,
+                tcp_flags: Some(s.tcp_flags),
             })
             .collect();
         records.sort_by_key(|r| (r.start, r.flow));
@@ -209,7 +209,7 @@ impl FlowAggregator {
             bytes,
             start,
             end: start + self.config.interval.as_secs(),
-            tcp_flags: 0,
+            tcp_flags: None,
         }
     }
 }

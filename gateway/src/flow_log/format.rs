@@ -115,6 +115,27 @@ impl Field {
         FIELDS.iter().map(|f| f.0)
     }
 
+    /// The field's name (without `${}`).
+    pub fn name(self) -> &'static str {
+        FIELDS.iter().find(|f| f.1 == self).map_or("-", |f| f.0)
+    }
+
+    /// Whether AWS's value is a number (Athena's `int`/`bigint` columns).
+    fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            Field::Version
+                | Field::SrcPort
+                | Field::DstPort
+                | Field::Protocol
+                | Field::Packets
+                | Field::Bytes
+                | Field::Start
+                | Field::End
+                | Field::TcpFlags
+        )
+    }
+
     fn version(self) -> u8 {
         FIELDS.iter().find(|f| f.1 == self).map_or(2, |f| f.2)
     }
@@ -192,6 +213,38 @@ impl Format {
         &self.fields
     }
 
+    /// The field names, space-separated: the first line of the files AWS
+    /// delivers to S3.
+    pub fn header(&self) -> String {
+        let names: Vec<&str> = self.fields.iter().map(|f| f.name()).collect();
+        names.join(" ")
+    }
+
+    /// The record as a JSON object keyed by Athena's column names (the
+    /// field's name, `-` as `_`); numeric fields as numbers, the fields
+    /// AWS writes `-` absent.
+    pub fn render_json(
+        &self,
+        record: &FlowRecord,
+        id: &Identity,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut object = serde_json::Map::new();
+        let mut value = String::new();
+        for field in &self.fields {
+            value.clear();
+            self.write_field(*field, record, id, &mut value);
+            if value == "-" {
+                continue;
+            }
+            let json = match value.parse::<u64>() {
+                Ok(n) if field.is_numeric() => serde_json::Value::from(n),
+                _ => serde_json::Value::from(value.as_str()),
+            };
+            object.insert(field.name().replace('-', "_"), json);
+        }
+        object
+    }
+
     /// The record's line (no newline).
     pub fn render(&self, record: &FlowRecord, id: &Identity) -> String {
         let mut line = String::with_capacity(128);
@@ -227,7 +280,10 @@ impl Format {
             (Field::Packets, Some(_)) => write!(out, "{}", r.packets),
             (Field::Bytes, Some(_)) => write!(out, "{}", r.bytes),
             (Field::Action, Some(f)) => write!(out, "{}", f.action.as_str()),
-            (Field::TcpFlags, Some(_)) => write!(out, "{}", r.tcp_flags),
+            (Field::TcpFlags, Some(_)) => match r.tcp_flags {
+                Some(flags) => write!(out, "{flags}"),
+                None => write!(out, "-"),
+            },
             (Field::Type, Some(_)) => write!(out, "IPv4"),
             (Field::FlowDirection, Some(f)) => write!(out, "{}", f.direction.as_str()),
             _ => write!(out, "-"),
@@ -263,7 +319,7 @@ mod tests {
             bytes: 4249,
             start: 1418530010,
             end: 1418530070,
-            tcp_flags: 19,
+            tcp_flags: Some(19),
         }
     }
 
@@ -306,6 +362,24 @@ mod tests {
         let f = Format::parse("${version} ${flow-direction} ${subnet-id} ${instance-id}").unwrap();
         assert_eq!(f.render(&ssh(), &id()), "5 ingress - -");
         assert_eq!(Format::parse("${version} ${srcaddr}").unwrap().version, 2);
+    }
+
+    #[test]
+    fn header_and_json_use_aws_names_and_skip_dashes() {
+        let f = Format::parse("${version} ${account-id} ${srcport} ${tcp-flags} ${log-status}")
+            .unwrap();
+        assert_eq!(
+            f.header(),
+            "version account-id srcport tcp-flags log-status"
+        );
+        let json = f.render_json(&ssh(), &id());
+        assert_eq!(json["account_id"], "123456789010", "a string, not a number");
+        assert_eq!(json["srcport"], 20641);
+        assert_eq!(json["tcp_flags"], 19);
+        let mut unknown = ssh();
+        unknown.tcp_flags = None;
+        assert_eq!(f.render(&unknown, &id()), "3 123456789010 20641 - OK");
+        assert!(f.render_json(&unknown, &id()).get("tcp_flags").is_none());
     }
 
     #[test]

@@ -167,8 +167,10 @@ pub struct FlowRecord {
     /// Unix seconds: the last packet of the flow in the interval (OK), or
     /// the interval's end.
     pub end: u64,
-    /// OR of [`aws_tcp_flags`] over the flow's packets in the interval.
-    pub tcp_flags: u8,
+    /// OR of [`aws_tcp_flags`] over the flow's packets in the interval;
+    /// `None` where the observer cannot see them (the lab's counters),
+    /// written `-`.
+    pub tcp_flags: Option<u8>,
 }
 
 #[cfg(test)]

@@ -211,7 +211,7 @@ mod tests {
             bytes: n * 100,
             start: 1,
             end: 2,
-            tcp_flags: 0,
+            tcp_flags: Some(0),
         }
     }
 

@@ -56,7 +56,11 @@ fn packets_of_one_flow_sum_into_one_record_with_first_and_last_times() {
     assert_eq!(r[0].status, LogStatus::Ok);
     assert_eq!((r[0].packets, r[0].bytes), (3, 152));
     assert_eq!((r[0].start, r[0].end), (T0 + 3, T0 + 41));
-    assert_eq!(r[0].tcp_flags, 3, "SYN | FIN; ACK alone is not recorded");
+    assert_eq!(
+        r[0].tcp_flags,
+        Some(3),
+        "SYN | FIN; ACK alone is not recorded"
+    );
 }
 
 #[test]

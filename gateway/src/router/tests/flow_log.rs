@@ -51,7 +51,10 @@ fn accepted_and_rejected_packets_become_accept_and_reject_records() {
     let records = lab.office.poll_flow_records(lab.now);
     let flows: Vec<_> = records
         .iter()
-        .filter_map(|r| r.flow.map(|f| (f, r.packets, r.tcp_flags)))
+        .filter_map(|r| {
+            r.flow
+                .map(|f| (f, r.packets, r.tcp_flags.unwrap_or_default()))
+        })
         .collect();
     assert_eq!(flows.len(), 4, "{records:?}");
     let find = |dst_port: u16, dir: FlowDirection| {
