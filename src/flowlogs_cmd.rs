@@ -1,11 +1,13 @@
 //! `vifgate sim flowlogs`: a running lab's flow log records, interval
-//! after interval, on standard output (flow log lines or JSON lines).
+//! after interval, on standard output (flow log lines or JSON lines), in
+//! AWS's default format or a custom one (the gateway's [`Format`]).
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use gateway::flow_log::Format;
 use sim::flowlog_capture::Capture;
 use sim::plan::Plan;
 use topology::model::Topology;
@@ -42,14 +44,16 @@ fn sleep_until(until: Instant) -> bool {
 }
 
 /// Captures `intervals` intervals (all until interrupted when `None`) of
-/// the lab's flows and prints their records as each closes. The last,
-/// interrupted interval is printed too.
+/// the lab's flows and prints their records as each closes, in `format`
+/// (JSON objects of its fields with `json`). The last, interrupted
+/// interval is printed too.
 pub fn run(
     t: &Topology,
     plan: &Plan,
     interval: Duration,
     intervals: Option<u64>,
     account_id: &str,
+    format: &Format,
     json: bool,
 ) -> Result<()> {
     catch_interrupts();
@@ -71,9 +75,9 @@ pub fn run(
         let mut out = std::io::stdout().lock();
         for r in &records {
             if json {
-                writeln!(out, "{}", serde_json::to_string(r)?)?;
+                writeln!(out, "{}", serde_json::to_string(&r.json(format))?)?;
             } else {
-                writeln!(out, "{r}")?;
+                writeln!(out, "{}", r.line(format))?;
             }
         }
         out.flush()?;

@@ -152,6 +152,11 @@ pub enum SimCommand {
         /// Print the field names first, as the files AWS delivers to S3 begin.
         #[arg(long, conflicts_with = "json")]
         header: bool,
+        /// AWS's custom format: `${field}` names separated by spaces, e.g.
+        /// `'${version} ${interface-id} ${flow-direction} ${tcp-flags}'`;
+        /// default: AWS's version 2 default format.
+        #[arg(long, value_parser = parse_flow_log_format)]
+        format: Option<gateway::flow_log::Format>,
         /// Stop after this many intervals (with `--follow`).
         #[arg(long, hide = true)]
         intervals: Option<u64>,
@@ -300,6 +305,11 @@ fn parse_duration(s: &str) -> Result<Duration> {
 }
 
 /// A flow log aggregation interval: 10 or 60 seconds.
+/// AWS's custom flow log format, as the gateway parses it.
+fn parse_flow_log_format(s: &str) -> Result<gateway::flow_log::Format, String> {
+    gateway::flow_log::Format::parse(s).map_err(|e| format!("{} (at byte {})", e.message, e.offset))
+}
+
 fn parse_interval(s: &str) -> Result<u64, String> {
     match s {
         "10" => Ok(10),
@@ -519,6 +529,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             account_id,
             json,
             header,
+            format,
             intervals,
         } => {
             need_root()?;
@@ -530,9 +541,10 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 (false, _) => Some(1),
                 (true, n) => n,
             };
+            let format = format.unwrap_or_default();
             let (st, l) = running_lab(&lab)?;
             if header {
-                println!("{}", sim::flow_record::HEADER);
+                println!("{}", format.header());
             }
             crate::flowlogs_cmd::run(
                 &l.topology,
@@ -540,6 +552,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 interval,
                 intervals,
                 &account_id,
+                &format,
                 json,
             )?;
             Ok(ExitCode::SUCCESS)

@@ -618,3 +618,17 @@ fn reach_explain_routes_lists_the_losers() {
     assert_eq!(at_vgw["candidates"][0]["best"], true);
     assert!(at_vgw["candidates"][1]["lost_on"].is_string(), "{at_vgw}");
 }
+
+#[test]
+fn sim_flowlogs_names_an_unknown_format_field() {
+    let o = vifgate(&[
+        "sim",
+        "flowlogs",
+        "--format",
+        "${version} ${interface-id} ${flow-directon}",
+    ]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("unknown flow log field `flow-directon`"), "{err}");
+    assert!(err.contains("at byte 27"), "{err}");
+}

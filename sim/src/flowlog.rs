@@ -19,7 +19,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
-use crate::flow_record::{FlowAction, FlowKey, FlowRecord, LogStatus};
+use crate::flow_record::{FlowAction, FlowDirection, FlowKey, FlowRecord, Identity, LogStatus};
 
 /// The table's name (family inet).
 pub const TABLE: &str = "vifgate_flowlog";
@@ -291,13 +291,15 @@ impl Aggregator {
 /// on the ENI that sent it taken out of that ENI's ACCEPT count (its
 /// security group let it out, the network ACL stopped it: AWS records it
 /// as REJECT only); SKIPDATA on the ENIs in `skipped_on`; NODATA for an ENI
-/// with neither.
+/// with neither. `direction_of` says whether a flow on an ENI is its
+/// `ingress` or `egress` (AWS's `flow-direction`).
 pub fn interval_records(
     enis: &[String],
     sources: Vec<IntervalFlows>,
     skipped_on: &[String],
     account_id: &str,
     (start, end): (u64, u64),
+    direction_of: impl Fn(&str, &FlowKey) -> FlowDirection,
 ) -> Vec<FlowRecord> {
     let mut merged: BTreeMap<(String, FlowKey, FlowAction), Count> = BTreeMap::new();
     for f in sources.into_iter().flat_map(|s| s.flows) {
@@ -318,37 +320,35 @@ pub fn interval_records(
             }
         }
     }
-    let record = |eni: &str, flow, c: Count, action, status| FlowRecord {
-        version: crate::flow_record::VERSION,
-        account_id: account_id.to_string(),
-        interface_id: eni.to_string(),
-        flow,
-        packets: c.packets,
-        bytes: c.bytes,
-        start,
-        end,
-        action,
-        log_status: status,
+    let record = |eni: &str, flow, c: Count, status| FlowRecord {
+        identity: Identity {
+            account_id: account_id.to_string(),
+            interface_id: eni.to_string(),
+        },
+        record: gateway::flow_log::FlowRecord {
+            status,
+            flow,
+            packets: c.packets,
+            bytes: c.bytes,
+            start,
+            end,
+            tcp_flags: None,
+        },
     };
     let mut out = Vec::new();
     for eni in enis {
         let before = out.len();
         for ((e, key, action), c) in &merged {
             if e == eni {
-                out.push(record(eni, Some(*key), *c, Some(*action), LogStatus::Ok));
+                let flow = key.with(direction_of(eni, key), *action);
+                out.push(record(eni, Some(flow), *c, LogStatus::Ok));
             }
         }
         if skipped_on.contains(eni) {
-            out.push(record(
-                eni,
-                None,
-                Count::default(),
-                None,
-                LogStatus::SkipData,
-            ));
+            out.push(record(eni, None, Count::default(), LogStatus::SkipData));
         }
         if out.len() == before {
-            out.push(record(eni, None, Count::default(), None, LogStatus::NoData));
+            out.push(record(eni, None, Count::default(), LogStatus::NoData));
         }
     }
     out
@@ -368,7 +368,17 @@ mod tests {
         } else {
             vec![]
         };
-        interval_records(&["eni-bastion".into()], vec![flows], &skipped, "1", span)
+        let nodes = [n.clone()];
+        let direction =
+            |eni: &str, key: &FlowKey| crate::flowlog_enis::direction_on(&nodes, eni, key);
+        interval_records(
+            &["eni-bastion".into()],
+            vec![flows],
+            &skipped,
+            "1",
+            span,
+            direction,
+        )
     }
 
     const BASTION: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
@@ -458,8 +468,8 @@ mod tests {
             .expect("parse");
         let recs = records(&mut agg, second.clone(), (10, 20));
         assert_eq!(recs.len(), 1);
-        assert_eq!((recs[0].packets, recs[0].bytes), (3, 180));
-        assert_eq!(recs[0].action, Some(FlowAction::Accept));
+        assert_eq!((recs[0].record.packets, recs[0].record.bytes), (3, 180));
+        assert_eq!(recs[0].action(), Some(FlowAction::Accept));
         let recs = records(&mut agg, second, (20, 30));
         assert_eq!(
             recs[0].to_string(),
@@ -475,13 +485,13 @@ mod tests {
         let s1 = parse_snapshot(&nft_json(vec![elem(&k, 3, 180)], vec![elem(&k, 2, 120)], 0))
             .expect("parse");
         let r1 = records(&mut agg, s1, (0, 10));
-        assert!(r1.iter().any(|r| r.action == Some(FlowAction::Reject)));
+        assert!(r1.iter().any(|r| r.action() == Some(FlowAction::Reject)));
         // it passed: no new REJECT, the ACCEPT counts it
         let s2 = parse_snapshot(&nft_json(vec![elem(&k, 3, 180)], vec![elem(&k, 3, 180)], 0))
             .expect("parse");
         let r2 = records(&mut agg, s2, (10, 20));
         assert_eq!(r2.len(), 1, "{r2:?}");
-        assert_eq!(r2[0].action, Some(FlowAction::Accept));
+        assert_eq!(r2[0].action(), Some(FlowAction::Accept));
     }
 
     #[test]
@@ -490,7 +500,7 @@ mod tests {
         let s = parse_snapshot(&nft_json(vec![], vec![], 7)).expect("parse");
         let recs = records(&mut agg, s, (0, 10));
         assert_eq!(recs.len(), 1);
-        assert_eq!(recs[0].log_status, LogStatus::SkipData);
+        assert_eq!(recs[0].record.status, LogStatus::SkipData);
         assert_eq!(
             recs[0].to_string(),
             "2 1 eni-bastion - - - - - - - 0 10 - SKIPDATA"
@@ -551,9 +561,10 @@ mod tests {
             &[],
             "1",
             (0, 10),
+            |_, _| FlowDirection::Egress,
         );
         assert_eq!(recs.len(), 1, "{recs:?}");
-        assert_eq!(recs[0].action, Some(FlowAction::Reject));
-        assert_eq!(recs[0].packets, 2);
+        assert_eq!(recs[0].action(), Some(FlowAction::Reject));
+        assert_eq!(recs[0].record.packets, 2);
     }
 }

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use topology::model::Topology;
 
-use crate::flow_record::{FlowAction, FlowRecord};
+use crate::flow_record::{FlowAction, FlowKey, FlowRecord};
 use crate::flowlog::{self, Aggregator, IntervalFlows};
 use crate::flowlog_enis::{self, NodeEnis};
 use crate::netns::Netns;
@@ -148,7 +148,15 @@ impl Capture {
             .iter()
             .flat_map(|n| n.enis.iter().map(|(e, _)| e.clone()))
             .collect();
-        flowlog::interval_records(&names, sources, &skipped_on, &self.account_id, span)
+        let direction = |eni: &str, key: &FlowKey| flowlog_enis::direction_on(&enis, eni, key);
+        flowlog::interval_records(
+            &names,
+            sources,
+            &skipped_on,
+            &self.account_id,
+            span,
+            direction,
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use topology::model::{Attachment, NodeKind, Topology};
 use topology::security_group::Direction as AclDirection;
 use topology::traffic::{Packet, L4};
 
-use crate::flow_record::FlowKey;
+use crate::flow_record::{FlowDirection, FlowKey};
 use crate::flowlog::Direction;
 use crate::plan::{Plan, Role};
 
@@ -110,6 +110,22 @@ fn packet_of(key: &FlowKey) -> Packet {
         src: key.src,
         dst: key.dst,
         l4,
+    }
+}
+
+/// AWS's `flow-direction` of a flow recorded on `eni`: `egress` when the
+/// ENI's address is the flow's source (it sent the packets), else
+/// `ingress` (a NAT gateway's forwarded flows are ingress on the ENI they
+/// arrive at).
+pub fn direction_on(enis: &[NodeEnis], eni: &str, key: &FlowKey) -> FlowDirection {
+    let sent = enis
+        .iter()
+        .flat_map(|n| n.enis.iter())
+        .any(|(name, ip)| name == eni && *ip == key.src);
+    if sent {
+        FlowDirection::Egress
+    } else {
+        FlowDirection::Ingress
     }
 }
 
