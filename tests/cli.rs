@@ -629,6 +629,9 @@ fn sim_flowlogs_names_an_unknown_format_field() {
     ]);
     assert!(!o.status.success(), "{}", stdout(&o));
     let err = stderr(&o);
-    assert!(err.contains("unknown flow log field `flow-directon`"), "{err}");
+    assert!(
+        err.contains("unknown flow log field `flow-directon`"),
+        "{err}"
+    );
     assert!(err.contains("at byte 27"), "{err}");
 }

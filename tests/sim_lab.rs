@@ -1521,3 +1521,64 @@ fn flow_logs_record_rejected_and_accepted_probes_on_their_enis() {
     assert!(tables.contains("vifgate_sg"), "{tables}");
     lab.down().expect("down");
 }
+
+/// `vifgate sim flowlogs --format` with AWS's custom format: version 5
+/// (the highest of the fields), the office's SSH session to the bastion
+/// `ingress` on the bastion's ENI and its replies `egress`, `tcp-flags`
+/// written `-` (the lab's counters see no flags).
+#[test]
+fn flow_logs_write_a_custom_format_with_flow_direction() {
+    if !ready("flow_logs_write_a_custom_format_with_flow_direction") {
+        return;
+    }
+    let lab = example_lab();
+    let format = "${version} ${interface-id} ${srcaddr} ${dstaddr} ${dstport} ${action} ${flow-direction} ${tcp-flags}";
+    let mut child = Command::new(vifgate())
+        .args([
+            "sim",
+            "flowlogs",
+            lab.name(),
+            "--follow",
+            "--interval-ms",
+            "1000",
+            "--format",
+            format,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vifgate sim flowlogs");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).expect("read stderr");
+    assert!(first.starts_with("flow logs of lab"), "{first}");
+    let (bastion_eni, bastion_ip, _) = enis_of(&lab, "bastion")[0].clone();
+    let office_ip = enis_of(&lab, "office-pc")[0].1;
+    assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("wait for flowlogs");
+    assert!(out.status.success(), "{first}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        assert_eq!(line.split(' ').count(), 8, "{line}");
+        assert!(line.starts_with("5 "), "{line}");
+    }
+    let request = format!("5 {bastion_eni} {office_ip} {bastion_ip} 22 ACCEPT ingress -");
+    assert!(
+        stdout.lines().any(|l| l == request),
+        "no `{request}`:\n{stdout}"
+    );
+    let reply = format!("5 {bastion_eni} {bastion_ip} {office_ip} ");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&reply) && l.ends_with(" ACCEPT egress -")),
+        "no reply `{reply}... ACCEPT egress -`:\n{stdout}"
+    );
+    lab.down().expect("down");
+}
