@@ -1399,6 +1399,50 @@ fn enis_of(lab: &Lab, node: &str) -> Vec<(String, std::net::Ipv4Addr, Option<std
         .collect()
 }
 
+/// `vifgate sim flowlogs LAB --follow` with 1 s intervals and `extra`
+/// arguments, started: the child and its standard error, its first line
+/// (printed once the counters are loaded) read.
+fn start_flowlogs(
+    lab: &Lab,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+    String,
+) {
+    let mut child = Command::new(vifgate())
+        .args([
+            "sim",
+            "flowlogs",
+            lab.name(),
+            "--follow",
+            "--interval-ms",
+            "1000",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vifgate sim flowlogs");
+    // the counters are loaded once it says so
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).expect("read stderr");
+    assert!(first.starts_with("flow logs of lab"), "{first}");
+    (child, stderr, first)
+}
+
+/// SIGINT to a `start_flowlogs` child (it closes the last interval,
+/// prints it and removes its tables); its output.
+fn stop_flowlogs(child: std::process::Child) -> Output {
+    // SAFETY: kill on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    child.wait_with_output().expect("wait for flowlogs")
+}
+
 /// `vifgate sim flowlogs` on the example: a probe the bastion's security
 /// group denies (internet -> bastion tcp/22) is a REJECT record on the
 /// bastion's ENI; accepted ones are ACCEPT records (office-pc -> bastion
@@ -1412,25 +1456,7 @@ fn flow_logs_record_rejected_and_accepted_probes_on_their_enis() {
         return;
     }
     let lab = example_lab();
-    let mut child = Command::new(vifgate())
-        .args([
-            "sim",
-            "flowlogs",
-            lab.name(),
-            "--follow",
-            "--interval-ms",
-            "1000",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run vifgate sim flowlogs");
-    // the counters are loaded once it says so
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut first).expect("read stderr");
-    assert!(first.starts_with("flow logs of lab"), "{first}");
+    let (child, mut stderr, first) = start_flowlogs(&lab, &[]);
 
     let bastion = enis_of(&lab, "bastion");
     let (bastion_eni, bastion_ip, bastion_public) = bastion[0].clone();
@@ -1448,12 +1474,7 @@ fn flow_logs_record_rejected_and_accepted_probes_on_their_enis() {
     // the database subnet's network ACL admits MySQL from the web subnets only
     assert!(!lab.reaches("office-pc", "db-primary", Service::Tcp(3306)));
     std::thread::sleep(Duration::from_millis(200));
-    // SIGINT closes the last interval, prints it and removes the table
-    // SAFETY: kill on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-    let out = child.wait_with_output().expect("wait for flowlogs");
+    let out = stop_flowlogs(child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
     assert!(out.status.success(), "{first}{rest}");
@@ -1533,35 +1554,12 @@ fn flow_logs_write_a_custom_format_with_flow_direction() {
     }
     let lab = example_lab();
     let format = "${version} ${interface-id} ${srcaddr} ${dstaddr} ${dstport} ${action} ${flow-direction} ${tcp-flags}";
-    let mut child = Command::new(vifgate())
-        .args([
-            "sim",
-            "flowlogs",
-            lab.name(),
-            "--follow",
-            "--interval-ms",
-            "1000",
-            "--format",
-            format,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run vifgate sim flowlogs");
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut first).expect("read stderr");
-    assert!(first.starts_with("flow logs of lab"), "{first}");
+    let (child, _stderr, first) = start_flowlogs(&lab, &["--format", format]);
     let (bastion_eni, bastion_ip, _) = enis_of(&lab, "bastion")[0].clone();
     let office_ip = enis_of(&lab, "office-pc")[0].1;
     assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
     std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: kill on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-    let out = child.wait_with_output().expect("wait for flowlogs");
+    let out = stop_flowlogs(child);
     assert!(out.status.success(), "{first}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in stdout.lines() {
