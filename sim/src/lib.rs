@@ -38,7 +38,8 @@
 //!   under a probe loop, timed); VPC flow logs of the lab's ENIs
 //!   ([`flowlog_capture`], `vifgate sim flowlogs`) counted by
 //!   [`flowlog`]'s nftables table, attributed by [`flowlog_enis`] and
-//!   written as [`flow_record`]s.
+//!   written as [`flow_record`]s (the gateway's records and formats,
+//!   `gateway::flow_log`, with the ENI).
 //! - **Tests.** [`lab::Lab`] brings a whole topology up for an integration
 //!   test; [`lab::TestNet`] is the small helper for hand-made namespaces,
 //!   veth pairs and processes (per-run names, cleanup on drop, skip or fail
