@@ -344,9 +344,19 @@ fn rule_forms_map_to_the_same_rules() {
         Service::IcmpEcho,
         Verdict::Accepted,
     );
-    // standalone egress rules replaced the clients' allow-all egress
-    expect(&t, "client", "server", Service::Tcp(3389), Verdict::Denied);
-    assert_warned(&t, "ClientToServers", "replaces its default allow-all");
+    // standalone egress rules add to the clients' allow-all egress rule
+    // (the group has no inline egress), so they restrict nothing: the
+    // servers' 3389 rule decides, and a warning says the rules are moot
+    expect(
+        &t,
+        "client",
+        "server",
+        Service::Tcp(3389),
+        Verdict::Accepted,
+    );
+    for id in ["ClientToServers", "ClientSsh", "ClientDns"] {
+        assert_warned(&t, id, "keeps its default allow-all egress rule");
+    }
     // what CloudFormation would not create, or the topology cannot hold
     assert_warned(&t, "ServerSg", "ingress rule 6: an IPv6 peer");
     assert_warned(&t, "ServerSg", "ingress rule 7: names no peer");
@@ -613,18 +623,34 @@ fn startup_kit_groups_admit_only_what_their_rules_say() {
         expect(&t, "elb-node", "db-1", Service::Tcp(port), Verdict::Denied);
     }
     expect(&t, "app-1", "db-1", Service::Tcp(22), Verdict::Denied);
-    // the ELB's standalone egress rule replaced its allow-all egress
+    // the ELB's group has no inline egress: its standalone egress rule
+    // adds to the allow-all rule, which stays (a warning says so)
+    // (SSH to the bastion, which admits it from anywhere)
     expect(
         &t,
         "elb-node",
-        "internet",
-        Service::Tcp(443),
-        Verdict::Denied,
+        "bastion-1",
+        Service::Tcp(22),
+        Verdict::Accepted,
     );
     assert_warned(
         &t,
         "ELBSecurityGroupToAppEgress",
-        "replaces its default allow-all",
+        "keeps its default allow-all egress rule",
+    );
+    // the bastion's group has inline egress: its standalone egress rules
+    // only add to those, with no warning
+    expect(
+        &t,
+        "bastion-1",
+        "internet",
+        Service::Tcp(8080),
+        Verdict::Denied,
+    );
+    assert!(
+        !warned(&t, "BastionSecurityGroupToAppEgress", "allow-all"),
+        "{:#?}",
+        t.warnings
     );
     // the database sends only MySQL and PostgreSQL
     expect(&t, "db-1", "internet", Service::Tcp(443), Verdict::Denied);

@@ -23,10 +23,11 @@
 //!   explicitly. VIF peer addresses not given take 169.254.100+i.1/30 and .2/30.
 //! - **Security groups**: a group with no egress rule keeps
 //!   CloudFormation's allow-all egress, written as "egress omitted".
-//!   Egress rules replace it, inline ones and standalone
-//!   `SecurityGroupEgress` resources alike: CloudFormation revokes the
-//!   default rule when a standalone egress rule is added to a group (a
-//!   warning says so). `egress = []` when none of the rules can be mapped.
+//!   Inline `SecurityGroupEgress` rules replace it (`egress = []` when
+//!   none of them can be mapped). Standalone `SecurityGroupEgress`
+//!   resources add to it, as CloudFormation does: a group without inline
+//!   egress rules keeps its allow-all rule, written as the first `egress`
+//!   rule, and a warning says that the added rule then changes nothing.
 //!   Standalone `SecurityGroupIngress` resources add to their `GroupId`.
 //!   `GetAtt VPC.DefaultSecurityGroup` names the VPC's `default` group;
 //!   rules added to it declare `default` with its own two rules plus them.
@@ -142,8 +143,12 @@ struct SecurityGroup {
     description: Option<String>,
     ingress: Vec<Table>,
     egress: Vec<Table>,
-    /// Inline egress rules were given: the allow-all rule is gone.
+    /// `egress` is written out: inline egress rules were given (the
+    /// allow-all rule is gone), or standalone ones were added.
     egress_given: bool,
+    /// Standalone egress rules were added to a group without inline ones:
+    /// `egress` starts with the allow-all rule the group was created with.
+    default_egress_kept: bool,
 }
 
 /// A mapped VPC node with one interface (instance, NAT gateway).

@@ -90,6 +90,14 @@ pub(super) fn allow_all_nacl_rule() -> Table {
     t
 }
 
+/// The allow-all egress rule a new security group starts with.
+fn allow_all_egress_rule() -> Table {
+    let mut t = Table::new();
+    t.insert("protocol".into(), Toml::String("-1".into()));
+    t.insert("cidr".into(), Toml::String("0.0.0.0/0".into()));
+    t
+}
+
 /// A rule without its description, to find duplicates.
 fn without_description(t: &Table) -> Table {
     let mut t = t.clone();
@@ -201,19 +209,34 @@ impl Mapper<'_> {
                     self.warn(r, msg);
                     continue;
                 };
-                if dir == Dir::Egress && !self.sgs[gi].1.egress_given {
-                    self.sgs[gi].1.egress_given = true;
-                    let msg = format!(
-                        "an egress rule added to {} replaces its default allow-all egress rule, as CloudFormation does",
-                        self.sgs[gi].1.name
-                    );
-                    self.warn(r, msg);
+                if dir == Dir::Egress {
+                    self.keep_default_egress(r, gi);
                 }
                 let what = format!("{} rule", dir.word());
                 if let Some(t) = self.sg_rule(r, &r.props, dir, &what) {
                     self.add_rule(r, gi, dir, t);
                 }
             }
+        }
+    }
+
+    /// A standalone egress rule on a group without inline egress rules:
+    /// the group keeps the allow-all egress rule it got at creation (written
+    /// out beside the added rules), which makes the added rule pointless; a
+    /// warning says so.
+    fn keep_default_egress(&mut self, r: &Resource, gi: usize) {
+        let g = &mut self.sgs[gi].1;
+        if !g.egress_given {
+            g.egress_given = true;
+            g.default_egress_kept = true;
+            g.egress.push(allow_all_egress_rule());
+        }
+        if g.default_egress_kept {
+            let msg = format!(
+                "this egress rule changes nothing: {0} has no inline SecurityGroupEgress, so it keeps its default allow-all egress rule beside the rules added to it; to restrict egress (as the author probably meant), give {0} an inline SecurityGroupEgress, e.g. IpProtocol -1 to CidrIp 127.0.0.1/32, as AWS suggests to remove the default rule",
+                g.name
+            );
+            self.warn(r, msg);
         }
     }
 

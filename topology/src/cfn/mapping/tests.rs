@@ -210,7 +210,7 @@ fn a_private_instance_reaches_the_internet_through_the_nat_gateway() {
 }
 
 #[test]
-fn egress_is_omitted_without_rules_and_replaced_by_any() {
+fn egress_is_omitted_without_rules_replaced_by_inline_and_added_to_by_standalone() {
     let mut rs = base();
     rs.push(res(
         "Open",
@@ -248,6 +248,17 @@ fn egress_is_omitted_without_rules_and_replaced_by_any() {
         ]),
     ));
     rs.push(res(
+        "InlineEgress",
+        "EC2::SecurityGroupEgress",
+        map(&[
+            ("GroupId", r("Inline")),
+            ("IpProtocol", st("tcp")),
+            ("FromPort", st("22")),
+            ("ToPort", st("22")),
+            ("CidrIp", st("10.0.0.0/8")),
+        ]),
+    ));
+    rs.push(res(
         "NoPeerEgress",
         "EC2::SecurityGroup",
         map(&[
@@ -268,16 +279,23 @@ fn egress_is_omitted_without_rules_and_replaced_by_any() {
     };
     assert!(group("open").get("egress").is_none());
     assert_eq!(group("open")["ingress"].as_array().map(Vec::len), Some(0));
-    assert_eq!(group("inline")["egress"].as_array().map(Vec::len), Some(1));
+    // a standalone egress rule adds to the allow-all rule the group was
+    // created with, which makes it pointless: a warning says so
     let standalone = group("standalone")["egress"].as_array().expect("egress");
-    assert_eq!(standalone.len(), 1);
-    assert_eq!(standalone[0]["sg"].as_str(), Some("open"));
-    assert_eq!(standalone[0]["ports"].as_integer(), Some(5432));
-    assert!(has(
-        &w,
-        "StandaloneEgress",
-        "replaces its default allow-all"
-    ));
+    assert_eq!(standalone.len(), 2);
+    assert_eq!(standalone[0]["protocol"].as_str(), Some("-1"));
+    assert_eq!(standalone[0]["cidr"].as_str(), Some("0.0.0.0/0"));
+    assert_eq!(standalone[1]["sg"].as_str(), Some("open"));
+    assert_eq!(standalone[1]["ports"].as_integer(), Some(5432));
+    assert!(has(&w, "StandaloneEgress", "keeps its default allow-all"));
+    assert!(has(&w, "StandaloneEgress", "127.0.0.1/32"));
+    // on a group with inline egress rules it only adds: no allow-all rule,
+    // no warning
+    let inline_plus = group("inline")["egress"].as_array().expect("egress");
+    assert_eq!(inline_plus.len(), 2);
+    assert_eq!(inline_plus[0]["ports"].as_integer(), Some(443));
+    assert_eq!(inline_plus[1]["ports"].as_integer(), Some(22));
+    assert!(!has(&w, "InlineEgress", "allow-all"));
     // the only egress rule names no peer: CloudFormation creates none, and
     // the default rule is gone all the same
     assert_eq!(
