@@ -231,13 +231,18 @@ impl Mapper<'_> {
             g.default_egress_kept = true;
             g.egress.push(allow_all_egress_rule());
         }
-        if g.default_egress_kept {
-            let msg = format!(
+        if !g.default_egress_kept {
+            return;
+        }
+        let msg = if g.name == "default" {
+            "this egress rule changes nothing: the VPC's default group keeps its allow-all egress rule beside the rules added to it (a template cannot give it inline rules); to restrict egress (as the author probably meant), use a group of the template with an inline SecurityGroupEgress".to_string()
+        } else {
+            format!(
                 "this egress rule changes nothing: {0} has no inline SecurityGroupEgress, so it keeps its default allow-all egress rule beside the rules added to it; to restrict egress (as the author probably meant), give {0} an inline SecurityGroupEgress, e.g. IpProtocol -1 to CidrIp 127.0.0.1/32, as AWS suggests to remove the default rule",
                 g.name
-            );
-            self.warn(r, msg);
-        }
+            )
+        };
+        self.warn(r, msg);
     }
 
     /// Declares the VPC's `default` group as AWS creates it (all traffic

@@ -609,6 +609,17 @@ fn the_vpc_default_group_is_named_default_and_takes_added_rules() {
         ]),
     ));
     rs.push(res(
+        "Dns",
+        "EC2::SecurityGroupEgress",
+        map(&[
+            ("GroupId", default_sg.clone()),
+            ("IpProtocol", st("udp")),
+            ("FromPort", Value::Num(53.0)),
+            ("ToPort", Value::Num(53.0)),
+            ("CidrIp", st("10.0.0.2/32")),
+        ]),
+    ));
+    rs.push(res(
         "Https",
         "EC2::SecurityGroupIngress",
         map(&[
@@ -627,7 +638,21 @@ fn the_vpc_default_group_is_named_default_and_takes_added_rules() {
     let g = &t["security_group"][0];
     assert_eq!(g["name"].as_str(), Some("default"));
     assert_eq!(g["ingress"].as_array().map(Vec::len), Some(2));
-    assert!(g.get("egress").is_none());
+    // a standalone egress rule adds to its allow-all egress rule, which
+    // stays: a warning says the added rule changes nothing
+    let egress = g["egress"].as_array().expect("egress");
+    assert_eq!(egress.len(), 2);
+    assert_eq!(egress[0]["cidr"].as_str(), Some("0.0.0.0/0"));
+    assert_eq!(egress[1]["ports"].as_integer(), Some(53));
+    assert!(has(
+        &w,
+        "Dns",
+        "the VPC's default group keeps its allow-all"
+    ));
+    assert_eq!(
+        verdict(&l, "web", "internet", Service::Tcp(443)),
+        Verdict::Accepted
+    );
     assert!(w.iter().all(|x| x.logical_id != "Https"), "{w:?}");
     assert_eq!(
         verdict(&l, "internet", "web", Service::Tcp(443)),
