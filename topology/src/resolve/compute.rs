@@ -552,6 +552,19 @@ mod tests {
         assert_eq!(pip("batch-a1"), None);
         let a = "203.0.113.11".parse().expect("ip");
         assert_eq!(t.public_owner.get(&a), Some(&(web_a1, 0)));
+        // the graph labels the instance with it
+        let dot = crate::graph::to_dot(&t);
+        assert!(dot.contains("public 203.0.113.11"), "{dot}");
+    }
+
+    #[test]
+    fn running_out_of_placeholder_public_addresses_is_an_error() {
+        // 203.0.113.10-254 holds 245: the 246th instance gets none
+        let extra = "\n[[vpc.auto_scaling_group]]\nname = \"web\"\nhost_prefix = \"web\"\nsubnets = [\"app-a\"]\npublic_ip = true\ndesired = 246\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:4:15: error: no placeholder public address left for `web-a246`"]
+        );
     }
 
     #[test]
