@@ -977,3 +977,110 @@ fn cli_fails_on_a_missing_parameter_and_a_merge_conflict() {
     assert!(!target.exists());
     std::fs::remove_dir_all(&out).ok();
 }
+
+// ------------------------------------ Auto Scaling public addresses ----
+
+/// A bastion Auto Scaling group in two public subnets (`MapPublicIpOnLaunch`)
+/// whose group opens tcp/22 to the world; `LAUNCH` is replaced by the
+/// launch settings under test.
+const ASG_PUBLIC: &str = r#"
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: { CidrBlock: 10.0.0.0/16 }
+  Igw:
+    Type: AWS::EC2::InternetGateway
+  IgwAttach:
+    Type: AWS::EC2::VPCGatewayAttachment
+    Properties: { VpcId: !Ref Vpc, InternetGatewayId: !Ref Igw }
+  PublicRt:
+    Type: AWS::EC2::RouteTable
+    Properties: { VpcId: !Ref Vpc }
+  DefaultRoute:
+    Type: AWS::EC2::Route
+    DependsOn: IgwAttach
+    Properties: { RouteTableId: !Ref PublicRt, DestinationCidrBlock: 0.0.0.0/0, GatewayId: !Ref Igw }
+  PublicA:
+    Type: AWS::EC2::Subnet
+    Properties: { VpcId: !Ref Vpc, CidrBlock: 10.0.0.0/24, AvailabilityZone: !Select [0, !GetAZs ''], MapPublicIpOnLaunch: true }
+  PublicB:
+    Type: AWS::EC2::Subnet
+    Properties: { VpcId: !Ref Vpc, CidrBlock: 10.0.1.0/24, AvailabilityZone: !Select [1, !GetAZs ''], MapPublicIpOnLaunch: true }
+  AssocA:
+    Type: AWS::EC2::SubnetRouteTableAssociation
+    Properties: { SubnetId: !Ref PublicA, RouteTableId: !Ref PublicRt }
+  AssocB:
+    Type: AWS::EC2::SubnetRouteTableAssociation
+    Properties: { SubnetId: !Ref PublicB, RouteTableId: !Ref PublicRt }
+  BastionSg:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: ssh
+      VpcId: !Ref Vpc
+      SecurityGroupIngress:
+        - { IpProtocol: tcp, FromPort: 22, ToPort: 22, CidrIp: 0.0.0.0/0 }
+LAUNCH
+  Bastion:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    Properties:
+      MinSize: '2'
+      MaxSize: '2'
+      VPCZoneIdentifier: [!Ref PublicA, !Ref PublicB]
+ASGLAUNCH
+"#;
+
+/// Imports [`ASG_PUBLIC`] with the given launch resource and the group's
+/// reference to it.
+fn import_asg(name: &str, launch: &str, asg_launch: &str) -> Imported {
+    let dir = temp(name);
+    let path = dir.join("asg.yaml");
+    let body = ASG_PUBLIC
+        .replace("ASGLAUNCH\n", asg_launch)
+        .replace("LAUNCH\n", launch);
+    std::fs::write(&path, body).expect("write");
+    let t = import(&path, &[], None);
+    let _ = std::fs::remove_dir_all(&dir);
+    t
+}
+
+const TEMPLATE_REF: &str =
+    "      LaunchTemplate: { LaunchTemplateId: !Ref Lt, Version: !GetAtt Lt.LatestVersionNumber }\n";
+
+#[test]
+fn asg_in_public_subnets_is_reachable_from_the_internet() {
+    let launch = "  Lt:\n    Type: AWS::EC2::LaunchTemplate\n    Properties:\n      LaunchTemplateData: { SecurityGroupIds: [!Ref BastionSg] }\n";
+    let t = import_asg("asg-public", launch, TEMPLATE_REF);
+    assert!(t.text.contains("public_ip = true"), "{}", t.text);
+    let topo = &t.loaded.topology;
+    let hosts: Vec<&str> = topo
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, topology::model::NodeKind::AsgInstance { .. }))
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(hosts.len(), 2, "{}", t.text);
+    for h in hosts {
+        expect(&t, "internet", h, Service::Tcp(22), Verdict::Accepted);
+        expect(&t, "internet", h, Service::Tcp(80), Verdict::Denied);
+    }
+}
+
+#[test]
+fn asg_without_public_addresses_is_not_routed_from_the_internet() {
+    // the launch template's interface overrides the subnets' mapping
+    let template = "  Lt:\n    Type: AWS::EC2::LaunchTemplate\n    Properties:\n      LaunchTemplateData:\n        NetworkInterfaces:\n          - { DeviceIndex: 0, AssociatePublicIpAddress: false, Groups: [!Ref BastionSg] }\n";
+    // and so does the launch configuration's setting
+    let config = "  Lc:\n    Type: AWS::AutoScaling::LaunchConfiguration\n    Properties: { ImageId: ami-1, InstanceType: t3.micro, SecurityGroups: [!Ref BastionSg], AssociatePublicIpAddress: false }\n";
+    let config_ref = "      LaunchConfigurationName: !Ref Lc\n";
+    for (name, launch, asg_launch) in [
+        ("asg-lt-private", template, TEMPLATE_REF),
+        ("asg-lc-private", config, config_ref),
+    ] {
+        let t = import_asg(name, launch, asg_launch);
+        assert!(!t.text.contains("public_ip"), "{}", t.text);
+        let h = "bastion-a1";
+        assert!(t.loaded.topology.node_by_name(h).is_some(), "{}", t.text);
+        expect(&t, "internet", h, Service::Tcp(22), Verdict::NoRoute);
+    }
+}

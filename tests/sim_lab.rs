@@ -1580,3 +1580,68 @@ fn flow_logs_write_a_custom_format_with_flow_direction() {
     );
     lab.down().expect("down");
 }
+
+/// A VPC of one public subnet whose Auto Scaling group has `public_ip =
+/// true` and opens tcp/22 to the world.
+const PUBLIC_ASG: &str = r#"
+name = "public-asg"
+
+[vpc]
+name = "vpc"
+cidr = "10.0.0.0/16"
+region = "ap-northeast-2"
+azs = ["a"]
+internet_gateway = { name = "igw" }
+
+[[vpc.subnet]]
+name = "public-a"
+az = "a"
+cidr = "10.0.0.0/24"
+public = true
+route_table = "public-rt"
+
+[[vpc.route_table]]
+name = "public-rt"
+routes = [{ prefix = "0.0.0.0/0", target = "igw" }]
+
+[[vpc.auto_scaling_group]]
+name = "bastion-asg"
+host_prefix = "bastion"
+subnets = ["public-a"]
+security_groups = ["ssh-sg"]
+public_ip = true
+desired = 1
+
+[[security_group]]
+name = "ssh-sg"
+description = "SSH from anywhere"
+ingress = [{ protocol = "tcp", ports = 22, cidr = "0.0.0.0/0" }]
+
+[internet]
+name = "internet"
+ip = "198.51.100.10"
+"#;
+
+/// The internet gateway maps an Auto Scaling instance's placeholder public
+/// address 1:1: the internet reaches it there on the port its group opens,
+/// not on another.
+#[test]
+fn the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address() {
+    if !ready("the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address") {
+        return;
+    }
+    let lab = Lab::from_toml("public-asg.toml", PUBLIC_ASG, &opts())
+        .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let t = lab.topology();
+    let host = &t.nodes[t.node_by_name("bastion-a1").expect("bastion-a1")];
+    let public = host.interfaces[0].public_ip.expect("a public address");
+    let ssh = lab
+        .probe("internet", &public.to_string(), Service::Tcp(22))
+        .expect("probe");
+    let http = lab
+        .probe("internet", &public.to_string(), Service::Tcp(80))
+        .expect("probe");
+    lab.down().expect("down");
+    assert_eq!(ssh.outcome, sim::probe::Outcome::Reply, "{ssh:?}");
+    assert_ne!(http.outcome, sim::probe::Outcome::Reply, "{http:?}");
+}

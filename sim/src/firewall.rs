@@ -255,6 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn public_auto_scaling_instances_get_the_internet_gateways_one_to_one_nat() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+        let text = std::fs::read_to_string(path).expect("the example");
+        let old = "host_prefix = \"web\"\n";
+        assert!(text.contains(old), "the example's web group");
+        let text = text.replace(old, "host_prefix = \"web\"\npublic_ip = true\n");
+        let t = topology::parse("public-web.toml", text)
+            .expect("the variant loads")
+            .topology;
+        let web = &t.nodes[t.node_by_name("web-a1").expect("web-a1")].interfaces[0];
+        let public = web.public_ip.expect("web-a1 has a public address");
+        let s = vpc_router(&t, true);
+        assert!(s.contains(&format!("{public} : {}", web.ip)), "{s}");
+        assert!(s.contains(&format!("{} : {public}", web.ip)), "{s}");
+        // the bundled example's web instances have none
+        let s = vpc_router(&example(), true);
+        assert!(!s.contains(&format!("{} : ", web.ip)), "{s}");
+    }
+
+    #[test]
     fn port_ranges_and_icmp() {
         use topology::traffic::{IcmpMatch, PortRange};
         assert_eq!(traffic_match(&Traffic::All), "");

@@ -390,6 +390,9 @@ pub struct RawAutoScalingGroup {
     pub subnets: Vec<Str>,
     /// Groups of each instance.
     pub security_groups: Option<Vec<Str>>,
+    /// Each instance gets a placeholder public address at launch (the
+    /// subnet's `MapPublicIpOnLaunch` or `AssociatePublicIpAddress`).
+    pub public_ip: Option<bool>,
     /// Desired capacity.
     pub desired: Int,
     /// Minimum capacity.

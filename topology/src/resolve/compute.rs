@@ -54,6 +54,27 @@ impl Resolver<'_> {
         Some(a)
     }
 
+    /// The next free placeholder public address (from
+    /// [`crate::cfn::mapping::FIRST_PUBLIC`], as the CloudFormation import gives them), recorded
+    /// for `owner`; an error at `at` when the range is used up.
+    fn placeholder_public(
+        &mut self,
+        addrs: &mut AddressBook,
+        at: &Str,
+        owner: &str,
+    ) -> Option<Ipv4Addr> {
+        let Some(a) = addrs.first_free_public() else {
+            let d = self.error(
+                at.span(),
+                format!("no placeholder public address left for `{owner}`"),
+            );
+            d.expected = Some("at most 245 placeholder public addresses (203.0.113.10-254)".into());
+            return None;
+        };
+        addrs.add(self, a, at, owner);
+        Some(a)
+    }
+
     /// `[[vpc.nat_gateway]]`.
     pub(super) fn nat_gateways(
         &mut self,
@@ -361,6 +382,11 @@ impl Resolver<'_> {
                         continue;
                     }
                     addrs.add(self, ip, &name_s, &name);
+                    let public_ip = if g.public_ip == Some(true) {
+                        self.placeholder_public(addrs, &name_s, &name)
+                    } else {
+                        None
+                    };
                     if nodes.add(self, &name_s) {
                         instances.push(t.nodes.len());
                         t.nodes.push(Node {
@@ -372,7 +398,7 @@ impl Resolver<'_> {
                                 name: format!("eni-{name}"),
                                 attachment: Attachment::Subnet(sid),
                                 ip,
-                                public_ip: None,
+                                public_ip,
                             }],
                             security_groups: groups.clone(),
                             routes: vec![],
@@ -512,6 +538,33 @@ mod tests {
         assert_eq!(ip("web-a2"), "10.0.1.6");
         let g = &t.auto_scaling_groups[0];
         assert_eq!((g.instances.len(), g.min, g.max), (3, 3, 4));
+    }
+
+    #[test]
+    fn public_auto_scaling_instances_take_free_placeholder_addresses() {
+        let (t, _) = load(
+            "\n[[vpc.instance]]\nname = \"app-1\"\nsubnet = \"app-a\"\nip = \"10.0.1.4\"\npublic_ip = \"203.0.113.10\"\n\n[[vpc.auto_scaling_group]]\nname = \"web\"\nhost_prefix = \"web\"\nsubnets = [\"app-a\", \"app-c\"]\npublic_ip = true\ndesired = 2\n\n[[vpc.auto_scaling_group]]\nname = \"batch\"\nhost_prefix = \"batch\"\nsubnets = [\"app-a\"]\npublic_ip = false\ndesired = 1\n",
+        );
+        let pip = |n: &str| t.nodes[t.node_by_name(n).expect(n)].interfaces[0].public_ip;
+        let web_a1 = t.node_by_name("web-a1").expect("web-a1");
+        assert_eq!(pip("web-a1"), Some("203.0.113.11".parse().expect("ip")));
+        assert_eq!(pip("web-c1"), Some("203.0.113.12".parse().expect("ip")));
+        assert_eq!(pip("batch-a1"), None);
+        let a = "203.0.113.11".parse().expect("ip");
+        assert_eq!(t.public_owner.get(&a), Some(&(web_a1, 0)));
+        // the graph labels the instance with it
+        let dot = crate::graph::to_dot(&t);
+        assert!(dot.contains("public 203.0.113.11"), "{dot}");
+    }
+
+    #[test]
+    fn running_out_of_placeholder_public_addresses_is_an_error() {
+        // 203.0.113.10-254 holds 245: the 246th instance gets none
+        let extra = "\n[[vpc.auto_scaling_group]]\nname = \"web\"\nhost_prefix = \"web\"\nsubnets = [\"app-a\"]\npublic_ip = true\ndesired = 246\n";
+        assert_eq!(
+            diagnostics(extra),
+            ["t.toml:4:15: error: no placeholder public address left for `web-a246`"]
+        );
     }
 
     #[test]

@@ -624,6 +624,16 @@ impl AddressBook {
             .map(Ipv4Addr::from)
             .find(|a| !self.used.contains_key(a))
     }
+
+    /// The first placeholder public address (from
+    /// [`crate::cfn::mapping::FIRST_PUBLIC`] to 203.0.113.254) no node uses.
+    fn first_free_public(&self) -> Option<Ipv4Addr> {
+        let lo = u32::from(crate::cfn::mapping::FIRST_PUBLIC);
+        let hi = u32::from(Ipv4Addr::new(203, 0, 113, 255));
+        (lo..hi)
+            .map(Ipv4Addr::from)
+            .find(|a| !self.used.contains_key(a))
+    }
 }
 
 fn list(names: &[&str]) -> String {

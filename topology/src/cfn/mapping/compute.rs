@@ -342,11 +342,14 @@ impl Mapper<'_> {
             );
         }
         let public = associate.unwrap_or_else(|| subnets.iter().any(|s| s.public));
-        if public && desired > 0 {
+        if associate.is_none() && public && !subnets.iter().all(|s| s.public) {
             self.warn(
                 r,
-                "its instances get public addresses at launch; the topology gives Auto Scaling instances none",
+                "only some of its subnets map public addresses on launch: all its instances get one",
             );
+        }
+        if public && desired > 0 {
+            self.note_public(r);
         }
         // instance names must be free
         let base = kebab(&r.id);
@@ -371,6 +374,9 @@ impl Mapper<'_> {
         t.insert("subnets".into(), strings(&subnet_names));
         if let Some(g) = security_groups {
             t.insert("security_groups".into(), strings(&g));
+        }
+        if public {
+            t.insert("public_ip".into(), Toml::Boolean(true));
         }
         t.insert("desired".into(), Toml::Integer(desired));
         match (min, max) {

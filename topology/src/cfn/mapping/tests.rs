@@ -759,3 +759,78 @@ fn listeners_forward_to_registered_instances_and_launch_configuration_groups() {
         Verdict::Denied
     );
 }
+
+#[test]
+fn auto_scaling_public_addresses_follow_the_subnets_unless_the_launch_says_otherwise() {
+    let mut rs = base();
+    let asg = |subnets: &[&str], launch: Option<(&str, Value)>| {
+        let mut p = vec![
+            ("MinSize", st("1")),
+            ("MaxSize", st("1")),
+            (
+                "VPCZoneIdentifier",
+                Value::List(subnets.iter().map(|s| r(s)).collect()),
+            ),
+        ];
+        p.extend(launch);
+        map(&p)
+    };
+    // the subnets decide: one of them maps public addresses
+    rs.push(res(
+        "Mixed",
+        "AutoScaling::AutoScalingGroup",
+        asg(&["Public", "Private"], None),
+    ));
+    // a launch configuration asks for one in a private subnet
+    rs.push(res(
+        "Lc",
+        "AutoScaling::LaunchConfiguration",
+        map(&[("AssociatePublicIpAddress", Value::Bool(true))]),
+    ));
+    rs.push(res(
+        "Asked",
+        "AutoScaling::AutoScalingGroup",
+        asg(&["Private"], Some(("LaunchConfigurationName", r("Lc")))),
+    ));
+    // a launch template's interface refuses one in a public subnet
+    rs.push(res(
+        "Lt",
+        "EC2::LaunchTemplate",
+        map(&[(
+            "LaunchTemplateData",
+            map(&[(
+                "NetworkInterfaces",
+                Value::List(vec![map(&[
+                    ("DeviceIndex", Value::Num(0.0)),
+                    ("AssociatePublicIpAddress", Value::Bool(false)),
+                ])]),
+            )]),
+        )]),
+    ));
+    rs.push(res(
+        "Refused",
+        "AutoScaling::AutoScalingGroup",
+        asg(
+            &["Public"],
+            Some(("LaunchTemplate", map(&[("LaunchTemplateId", r("Lt"))]))),
+        ),
+    ));
+    let (t, w, l) = load(&ev(rs));
+    let groups = t["vpc"]["auto_scaling_group"]
+        .as_array()
+        .expect("auto_scaling_group");
+    let public: Vec<Option<bool>> = groups
+        .iter()
+        .map(|g| g.get("public_ip").and_then(|p| p.as_bool()))
+        .collect();
+    assert_eq!(public, [Some(true), Some(true), None]);
+    assert!(has(&w, "Mixed", "only some of its subnets"), "{w:?}");
+    assert!(!has(&w, "Asked", "only some"), "{w:?}");
+    let pip = |n: &str| {
+        let topo = &l.topology;
+        topo.nodes[topo.node_by_name(n).unwrap_or_else(|| panic!("no {n}"))].interfaces[0].public_ip
+    };
+    assert!(pip("mixed-a1").is_some());
+    assert!(pip("asked-b1").is_some());
+    assert_eq!(pip("refused-a1"), None);
+}
