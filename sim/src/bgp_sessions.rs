@@ -112,7 +112,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             advertised: v.advertised.clone(),
             settings: v.bgp.clone(),
             md5_key: v.md5_key.clone(),
-            configured_down: v.down_reason.as_deref() == Some("configured down"),
+            configured_down: topology::bgp::sessions::configured_down(v),
         })
         .collect();
     if let Some(v) = &t.vpn {

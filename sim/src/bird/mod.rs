@@ -210,7 +210,7 @@ pub fn sessions<'t>(t: &'t Topology, tunnels: &Tunnels, dir: &Path) -> Vec<Sessi
             settings: &v.bgp,
             vgw_tun: tun.clone(),
             expected_up: v.bgp_up,
-            configured_down: v.down_reason.as_deref() == Some("configured down"),
+            configured_down: topology::bgp::sessions::configured_down(v),
             key_file: key_file(&v.name),
         });
     }

@@ -299,7 +299,7 @@ impl Resolver<'_> {
                 "up" => {}
                 "down" => {
                     bgp_up = false;
-                    down_reason = Some("configured down".to_string());
+                    down_reason = Some(crate::bgp::sessions::CONFIGURED_DOWN.to_string());
                 }
                 other => {
                     let d = self.error(s.span(), format!("unknown state `{other}`"));
