@@ -509,7 +509,9 @@ mod tests {
     #[test]
     fn a_vif_configured_down_is_kept_shut() {
         let mut t = crate::example();
-        t.vifs[0].down_reason = Some("configured down".into());
+        // as the resolver records `state = "down"`
+        t.vifs[0].bgp_up = false;
+        t.vifs[0].down_reason = Some(topology::bgp::sessions::CONFIGURED_DOWN.into());
         let node = t.vifs[0].customer_router;
         let c = config(&t, node, &FrrOptions::default());
         assert!(
