@@ -437,7 +437,7 @@ impl Status {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn example() -> Status {
@@ -483,10 +483,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn bgp_routes_are_shown_alike_in_json_and_for_people() {
-        let mut s = example();
-        s.bgp = Some(BgpStatus {
+    /// A followed kernel table with one route mapped to a peer and one
+    /// ignored (also the metrics' tests' example).
+    pub(crate) fn example_bgp() -> BgpStatus {
+        BgpStatus {
             kernel_table: 100,
             routes: vec![
                 BgpRouteStatus {
@@ -502,7 +502,13 @@ mod tests {
                     peer: None,
                 },
             ],
-        });
+        }
+    }
+
+    #[test]
+    fn bgp_routes_are_shown_alike_in_json_and_for_people() {
+        let mut s = example();
+        s.bgp = Some(example_bgp());
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["bgp"]["kernel_table"], 100);
         assert_eq!(v["bgp"]["routes"][0]["peer"], "aws");

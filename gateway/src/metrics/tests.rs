@@ -8,8 +8,7 @@ use topology::security_group::Direction;
 
 use super::*;
 use crate::status::{
-    BgpRouteStatus, BgpStatus, DropCounts, Drops, HandshakeCounts, PeerStatus, ReloadStatus,
-    RouteStatus, RuleHits, ShellDrops,
+    DropCounts, Drops, HandshakeCounts, PeerStatus, ReloadStatus, RouteStatus, RuleHits, ShellDrops,
 };
 
 fn peer(name: &str, rx: u64, tx: u64, handshake: Option<f64>, alive: bool) -> PeerStatus {
@@ -84,23 +83,7 @@ fn example() -> Status {
             refused: 1,
             last_error: None,
         }),
-        bgp: Some(BgpStatus {
-            kernel_table: 100,
-            routes: vec![
-                BgpRouteStatus {
-                    prefix: "10.9.0.0/24".into(),
-                    next_hop: "172.30.0.2".into(),
-                    metric: 32,
-                    peer: Some("aws".into()),
-                },
-                BgpRouteStatus {
-                    prefix: "10.10.0.0/24".into(),
-                    next_hop: "192.0.2.9".into(),
-                    metric: 32,
-                    peer: None,
-                },
-            ],
-        }),
+        bgp: Some(crate::status::tests::example_bgp()),
         routes: vec![
             route("10.0.0.0/16", "aws", "static", true),
             route("10.0.0.0/16", "vpn \"backup\"", "static", false),
