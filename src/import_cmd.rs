@@ -1,54 +1,94 @@
 //! `vifgate topology import-cfn`: a CloudFormation template read as a stack
 //! would be, mapped onto a topology file, checked, and written.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use topology::cfn::mapping::{self, MapOptions};
-use topology::cfn::{eval, yaml, ImportOptions, ImportWarning};
+use topology::cfn::stacks::{self, Deployment, DeploymentOptions, StackTemplate};
+use topology::cfn::{yaml, ImportWarning};
 
-/// Imports `template`: evaluates it with `params` (`KEY=VALUE`), `region`
-/// and `azs` (`a,b,c`: zone names for `Fn::GetAZs`), maps it, merges the
-/// office file `merge` over it, checks that the result loads, and writes
-/// it to `output` (standard output when `None`). Warnings go to standard
-/// error as `TEMPLATE:LINE: warning: LOGICAL_ID: message`.
+/// What `import-cfn` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    /// The templates, each `TEMPLATE` or `NAME=TEMPLATE` (the stack's name;
+    /// default the file stem).
+    pub templates: Vec<String>,
+    /// `--param [STACK.]KEY=VALUE`.
+    pub params: Vec<String>,
+    /// `--import NAME=VALUE`.
+    pub imports: Vec<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--azs a,b,c`: zone names for `Fn::GetAZs`.
+    pub azs: Option<String>,
+    /// `--merge OFFICE.toml`.
+    pub merge: Option<PathBuf>,
+    /// `-o FILE` (standard output when `None`).
+    pub output: Option<PathBuf>,
+}
+
+/// Imports the templates as one deployment (see
+/// [`topology::cfn::stacks`]): evaluates them with their parameters, the
+/// `--import` values, the region and zones, maps them, merges the office
+/// file over the result, checks that it loads, and writes it. Warnings go
+/// to standard error as `TEMPLATE:LINE: warning: LOGICAL_ID: message`,
+/// then one listing every import left unresolved.
 ///
-/// Exit status 1 when the template or the office file cannot be read or
-/// evaluated, when the merge conflicts, or when the result does not load.
-pub fn import_cfn(
-    template: &Path,
-    params: &[String],
-    region: Option<String>,
-    azs: Option<String>,
-    merge: Option<&Path>,
-    output: Option<&Path>,
-) -> Result<ExitCode> {
-    let opts = options(params, region, azs)?;
-    let src = match topology::diag::read_source(template) {
-        Ok(s) => s,
+/// Exit status 1 when a template or the office file cannot be read or
+/// evaluated, when the stacks' imports conflict, when the merge conflicts,
+/// or when the result does not load.
+pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
+    let mut templates = Vec::new();
+    for arg in &req.templates {
+        let (name, path) = stack_argument(arg)?;
+        let src = match topology::diag::read_source(&path) {
+            Ok(s) => s,
+            Err(d) => {
+                eprint!("{d}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        templates.push(StackTemplate {
+            name,
+            src,
+            params: Vec::new(),
+        });
+    }
+    let declared: Vec<(String, Vec<String>)> = templates
+        .iter()
+        .map(|t| (t.name.clone(), stacks::declared_parameters(&t.src)))
+        .collect();
+    let routed = stacks::route_params(&declared, &key_values("--param", &req.params)?)
+        .map_err(anyhow::Error::msg)?;
+    for (t, p) in templates.iter_mut().zip(routed) {
+        t.params = p;
+    }
+    let opts = DeploymentOptions {
+        region: req.region.clone(),
+        azs: zones(req.azs.as_deref())?,
+        account_id: None,
+        imports: key_values("--import", &req.imports)?,
+    };
+    let secrets: HashMap<String, Vec<String>> = templates
+        .iter()
+        .map(|t| (t.name.clone(), no_echo_parameters(&t.src)))
+        .collect();
+    let deployment = match stacks::deploy(templates, &opts) {
+        Ok(d) => d,
         Err(d) => {
             eprint!("{d}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    let ev = match eval::evaluate(&src, &opts) {
-        Ok(ev) => ev,
-        Err(d) => {
-            eprint!("{d}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let merge = req.merge.as_deref();
     let map_opts = MapOptions {
         office_placeholder: merge.is_none(),
     };
-    let (table, map_warnings) = mapping::to_topology_with(&ev, &map_opts);
-    let mut warnings: Vec<ImportWarning> = ev.warnings.clone();
-    warnings.extend(map_warnings);
-    warnings.sort_by_key(|w| w.line);
-    for w in &warnings {
-        eprintln!("{}", warning_line(template, w));
-    }
+    let (table, map_warnings) = mapping::to_topology_with(&deployment.combined, &map_opts);
+    print_warnings(&deployment, &map_warnings);
 
     let table = match merge {
         None => table,
@@ -72,15 +112,15 @@ pub fn import_cfn(
         }
     };
 
-    let secret = no_echo_parameters(&src);
-    let text =
-        header(template, &opts, &ev.region, &ev.azs, merge, &secret) + &mapping::render(&table);
-    let name: PathBuf = match output {
-        Some(p) => p.to_path_buf(),
+    let text = header(&deployment, &opts, merge, &secrets) + &mapping::render(&table);
+    let name: PathBuf = match &req.output {
+        Some(p) => p.clone(),
         None => PathBuf::from(format!(
             "{}.toml",
-            template
-                .file_stem()
+            deployment
+                .stacks
+                .first()
+                .and_then(|s| s.file.file_stem())
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "import".into())
         )),
@@ -105,7 +145,7 @@ pub fn import_cfn(
             return Ok(ExitCode::FAILURE);
         }
     }
-    match output {
+    match &req.output {
         Some(p) => {
             std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?
         }
@@ -114,56 +154,110 @@ pub fn import_cfn(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The evaluation options from the command line.
-fn options(
-    params: &[String],
-    region: Option<String>,
-    azs: Option<String>,
-) -> Result<ImportOptions> {
-    let mut opts = ImportOptions {
-        region,
-        ..ImportOptions::default()
-    };
-    for p in params {
+/// `NAME=TEMPLATE` or `TEMPLATE` (an existing file is always a template).
+fn stack_argument(arg: &str) -> Result<(String, PathBuf)> {
+    let path = Path::new(arg);
+    if !path.exists() {
+        if let Some((name, file)) = arg.split_once('=') {
+            stacks::check_stack_name(name).map_err(anyhow::Error::msg)?;
+            return Ok((name.to_string(), PathBuf::from(file)));
+        }
+    }
+    Ok((stacks::default_stack_name(path), path.to_path_buf()))
+}
+
+/// `KEY=VALUE` arguments of `flag`.
+fn key_values(flag: &str, args: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(args.len());
+    for p in args {
         let Some((k, v)) = p.split_once('=') else {
-            bail!("--param `{p}` is not KEY=VALUE");
+            bail!("{flag} `{p}` is not KEY=VALUE");
         };
         if k.trim().is_empty() {
-            bail!("--param `{p}` has no key");
+            bail!("{flag} `{p}` has no key");
         }
-        opts.params.push((k.trim().to_string(), v.to_string()));
+        out.push((k.trim().to_string(), v.to_string()));
     }
-    if let Some(list) = azs {
-        let zones: Vec<String> = list
-            .split(',')
-            .map(|z| z.trim().to_string())
-            .filter(|z| !z.is_empty())
-            .collect();
-        if zones.is_empty() {
-            bail!("--azs `{list}` names no zone");
+    Ok(out)
+}
+
+/// `--azs a,b,c`.
+fn zones(list: Option<&str>) -> Result<Option<Vec<String>>> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let zones: Vec<String> = list
+        .split(',')
+        .map(|z| z.trim().to_string())
+        .filter(|z| !z.is_empty())
+        .collect();
+    if zones.is_empty() {
+        bail!("--azs `{list}` names no zone");
+    }
+    Ok(Some(zones))
+}
+
+/// Every warning, stack by stack in line order, each naming its template;
+/// then the imports left unresolved, all in one warning.
+fn print_warnings(d: &Deployment, map_warnings: &[ImportWarning]) {
+    let mut elsewhere = Vec::new();
+    let mut per_stack: Vec<Vec<ImportWarning>> = d
+        .stacks
+        .iter()
+        .map(|s| s.evaluated.warnings.clone())
+        .collect();
+    for w in map_warnings {
+        match d.attribute(w) {
+            (Some(s), w) => {
+                if let Some(i) = d.stacks.iter().position(|x| x.name == s.name) {
+                    per_stack[i].push(w);
+                }
+            }
+            (None, w) => elsewhere.push(w),
         }
-        opts.azs = Some(zones);
     }
-    Ok(opts)
+    for (s, mut ws) in d.stacks.iter().zip(per_stack) {
+        ws.sort_by_key(|w| w.line);
+        for w in &ws {
+            eprintln!("{}", warning_line(Some(&s.file), w));
+        }
+    }
+    for w in &elsewhere {
+        eprintln!("{}", warning_line(None, w));
+    }
+    let unresolved = d.unresolved();
+    if unresolved.is_empty() {
+        return;
+    }
+    // name → where it is used, names in first-use order
+    let mut uses: Vec<(&str, Vec<String>)> = Vec::new();
+    for (s, u) in &unresolved {
+        let at = format!("{}:{}:{}", s.file.display(), u.line, u.col);
+        match uses.iter_mut().find(|(n, _)| *n == u.name) {
+            Some((_, ats)) => ats.push(at),
+            None => uses.push((u.name.as_str(), vec![at])),
+        }
+    }
+    let list: Vec<String> = uses
+        .iter()
+        .map(|(n, ats)| format!("`{n}` ({})", ats.join(", ")))
+        .collect();
+    eprintln!(
+        "warning: {} import{} left unresolved, so what uses {} is skipped or incomplete: {}; give the exporting stack's template too, or the value with --import NAME=VALUE",
+        uses.len(),
+        if uses.len() == 1 { "" } else { "s" },
+        if uses.len() == 1 { "it" } else { "them" },
+        list.join(", ")
+    );
 }
 
 /// `TEMPLATE:LINE: warning: LOGICAL_ID: message` (no line when unknown).
-fn warning_line(template: &Path, w: &ImportWarning) -> String {
-    if w.line == 0 {
-        format!(
-            "{}: warning: {}: {}",
-            template.display(),
-            w.logical_id,
-            w.message
-        )
-    } else {
-        format!(
-            "{}:{}: warning: {}: {}",
-            template.display(),
-            w.line,
-            w.logical_id,
-            w.message
-        )
+fn warning_line(template: Option<&Path>, w: &ImportWarning) -> String {
+    let file = template.map_or(String::new(), |t| t.display().to_string());
+    match (file.is_empty(), w.line) {
+        (true, _) => format!("warning: {}: {}", w.logical_id, w.message),
+        (false, 0) => format!("{file}: warning: {}: {}", w.logical_id, w.message),
+        (false, line) => format!("{file}:{line}: warning: {}: {}", w.logical_id, w.message),
     }
 }
 
@@ -186,19 +280,21 @@ fn no_echo_parameters(src: &topology::SourceFile) -> Vec<String> {
         .collect()
 }
 
-/// The comment at the top of the written file.
+/// The comment at the top of the written file: the templates with their
+/// stack names and parameters (`NoEcho` ones as `****`), the `--import`
+/// values, the region and zones.
 fn header(
-    template: &Path,
-    opts: &ImportOptions,
-    region: &str,
-    azs: &[String],
+    d: &Deployment,
+    opts: &DeploymentOptions,
     merge: Option<&Path>,
-    secret: &[String],
+    secrets: &HashMap<String, Vec<String>>,
 ) -> String {
-    let params = if opts.params.is_empty() {
-        "none (defaults)".to_string()
-    } else {
-        opts.params
+    let params = |stack: &str, params: &[(String, String)]| {
+        if params.is_empty() {
+            return "none (defaults)".to_string();
+        }
+        let secret = secrets.get(stack).map_or(&[][..], |v| &v[..]);
+        params
             .iter()
             .map(|(k, v)| {
                 if secret.contains(k) {
@@ -210,11 +306,44 @@ fn header(
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let files: Vec<String> = d
+        .stacks
+        .iter()
+        .map(|s| s.file.display().to_string())
+        .collect();
     let mut h = format!(
-        "# Generated by `vifgate topology import-cfn` from {}\n# parameters: {params}\n# region: {region}; zones for Fn::GetAZs: {}\n",
-        template.display(),
-        azs.join(", ")
+        "# Generated by `vifgate topology import-cfn` from {}\n",
+        files.join(", ")
     );
+    match d.stacks.as_slice() {
+        [one] => h.push_str(&format!(
+            "# parameters: {}\n",
+            params(&one.name, &one.params)
+        )),
+        several => {
+            for s in several {
+                h.push_str(&format!(
+                    "# stack {} ({}): parameters: {}\n",
+                    s.name,
+                    s.file.display(),
+                    params(&s.name, &s.params)
+                ));
+            }
+        }
+    }
+    if !opts.imports.is_empty() {
+        let given: Vec<String> = opts
+            .imports
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        h.push_str(&format!("# imports given: {}\n", given.join(" ")));
+    }
+    h.push_str(&format!(
+        "# region: {}; zones for Fn::GetAZs: {}\n",
+        d.combined.region,
+        d.combined.azs.join(", ")
+    ));
     if let Some(m) = merge {
         h.push_str(&format!("# merged with: {}\n", m.display()));
     }

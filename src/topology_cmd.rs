@@ -67,13 +67,23 @@ pub enum TopologyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import a CloudFormation template (YAML or JSON) as a topology file.
+    /// Import CloudFormation templates (YAML or JSON) as one topology file:
+    /// one stack, or several whose exports resolve each other's
+    /// Fn::ImportValue.
     ImportCfn {
-        /// The template.
-        template: PathBuf,
-        /// A template parameter, KEY=VALUE (repeat for several).
-        #[arg(long = "param", value_name = "KEY=VALUE")]
+        /// The templates, each TEMPLATE or NAME=TEMPLATE (the stack's name,
+        /// AWS::StackName; default the file stem).
+        #[arg(required = true, value_name = "[NAME=]TEMPLATE")]
+        templates: Vec<String>,
+        /// A template parameter, KEY=VALUE, or STACK.KEY=VALUE for one
+        /// stack of several (KEY=VALUE then goes to every template that
+        /// declares KEY); repeat for several.
+        #[arg(long = "param", value_name = "[STACK.]KEY=VALUE")]
         params: Vec<String>,
+        /// The value of an export of a stack not imported here, for its
+        /// Fn::ImportValue (repeat for several).
+        #[arg(long = "import", value_name = "NAME=VALUE")]
+        imports: Vec<String>,
         /// Region for AWS::Region and Fn::GetAZs (default us-east-1).
         #[arg(long)]
         region: Option<String>,
@@ -209,20 +219,22 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TopologyCommand::ImportCfn {
-            template,
+            templates,
             params,
+            imports,
             region,
             azs,
             merge,
             output,
-        } => crate::import_cmd::import_cfn(
-            &template,
-            &params,
+        } => crate::import_cmd::import_cfn(&crate::import_cmd::ImportRequest {
+            templates,
+            params,
+            imports,
             region,
             azs,
-            merge.as_deref(),
-            output.as_deref(),
-        ),
+            merge,
+            output,
+        }),
         TopologyCommand::Graph {
             file,
             format,

@@ -9,7 +9,9 @@
 //! intrinsic functions `Ref`, `Fn::GetAtt`, `Fn::Sub` (both forms),
 //! `Fn::Select`, `Fn::GetAZs`, `Fn::Cidr`, `Fn::Join`, `Fn::Split`,
 //! `Fn::If`, `Fn::Base64` (real base64 of the text, as AWS passes it on),
-//! `Fn::ImportValue` (unknown, with a warning).
+//! `Fn::ImportValue` (from [`ImportOptions::imports`]; else unknown, with a
+//! warning, or an error when it names a stack of the deployment that does
+//! not export it: see [`outputs`]).
 //!
 //! References to resources stay symbolic ([`Value::Ref`], [`Value::Attr`]),
 //! except the network attributes that follow from the resource's own
@@ -23,8 +25,9 @@
 //! string, an import, a value from SSM) becomes [`Value::Unknown`] with a
 //! warning naming the logical id and line. What would make a real stack fail
 //! (an unknown `Ref`, a missing parameter value, an index out of range, a
-//! malformed function) is an error at its line and column. `Outputs`,
-//! `Metadata` and `Rules` are not evaluated.
+//! malformed function) is an error at its line and column. Exported
+//! `Outputs` are evaluated ([`Evaluated::exports`]); the other outputs,
+//! `Metadata` and `Rules` are not.
 //!
 //! Pseudo parameters: `AWS::Region` ([`ImportOptions::region`], default
 //! `us-east-1`), `AWS::AccountId` (default `123456789012`),
@@ -37,7 +40,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::yaml::{self, Node, NodeKind};
-use super::{azs, cidr, Evaluated, ImportOptions, ImportWarning, Resource, Value};
+use super::{
+    azs, cidr, Evaluated, Export, ImportOptions, ImportUse, ImportWarning, Resource, Value,
+};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics, Severity, SourceFile};
 
 /// The top-level sections of a template.
@@ -69,6 +74,8 @@ const PSEUDO: &[&str] = &[
 /// How deep evaluation may go (nesting plus chains of `Fn::GetAtt`), so that
 /// no template can exhaust the stack.
 const MAX_EVAL_DEPTH: usize = 300;
+
+mod outputs;
 
 /// Reads and evaluates a template: its resources whose conditions hold,
 /// with their properties as plain values.
@@ -116,6 +123,16 @@ struct Evaluator<'a> {
     in_condition: bool,
     errors: Vec<Diagnostic>,
     warnings: Vec<ImportWarning>,
+    /// What `Fn::ImportValue` resolves ([`ImportOptions::imports`]).
+    imports: HashMap<String, Export>,
+    /// [`ImportOptions::other_stacks`].
+    other_stacks: Vec<(String, Vec<String>)>,
+    /// [`ImportOptions::renamed`].
+    renamed: HashMap<String, String>,
+    /// [`ImportOptions::param_prefix`].
+    param_prefix: String,
+    exports: Vec<Export>,
+    import_uses: Vec<ImportUse>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -167,6 +184,12 @@ impl<'a> Evaluator<'a> {
             in_condition: false,
             errors: Vec::new(),
             warnings: Vec::new(),
+            imports: opts.imports.clone(),
+            other_stacks: opts.other_stacks.clone(),
+            renamed: opts.renamed.clone(),
+            param_prefix: opts.param_prefix.clone(),
+            exports: Vec::new(),
+            import_uses: Vec::new(),
         }
     }
 
@@ -263,12 +286,13 @@ impl<'a> Evaluator<'a> {
                 }
             }
             out.push(Resource {
-                id: id.to_string(),
+                id: self.deployed_id(id),
                 kind: kind.to_string(),
                 props: Value::Map(entries),
                 line: node.entry_pos().0,
             });
         }
+        self.outputs(root.get("Outputs"));
         if !self.errors.is_empty() {
             return Err(self.finish_errors());
         }
@@ -281,6 +305,8 @@ impl<'a> Evaluator<'a> {
             azs: self.region_azs.clone().unwrap_or_default(),
             region: self.region,
             stack_name: self.stack_name,
+            exports: self.exports,
+            imports: self.import_uses,
         })
     }
 
@@ -435,7 +461,10 @@ impl<'a> Evaluator<'a> {
                 let mut d = self.src.diagnostic(
                     Severity::Error,
                     None,
-                    format!("--param {name}: the template has no parameter `{name}`"),
+                    format!(
+                        "--param {}{name}: the template has no parameter `{name}`",
+                        self.param_prefix
+                    ),
                 );
                 let names: Vec<&str> = defs.iter().map(|(k, _)| k.as_str()).collect();
                 d = d.expected(if names.is_empty() {
@@ -518,7 +547,7 @@ impl<'a> Evaluator<'a> {
                             format!("parameter `{name}` has no Default and no value was given"),
                         )
                         .expected(format!("a value for `{name}` ({ty})"))
-                        .hint(format!("--param {name}=VALUE")),
+                        .hint(format!("--param {}{name}=VALUE", self.param_prefix)),
                     );
                     continue;
                 }
@@ -836,18 +865,7 @@ impl<'a> Evaluator<'a> {
                     Err(u) => u,
                 }
             }
-            "Fn::ImportValue" => {
-                let v = self.eval(arg, owner);
-                let export = match v.as_str() {
-                    Some(s) => format!("`{s}`"),
-                    None => format!("{v}"),
-                };
-                self.warn_at(
-                    owner,
-                    node,
-                    format!("Fn::ImportValue {export}: an export of another stack, not known here"),
-                )
-            }
+            "Fn::ImportValue" => self.import_value(arg, node, owner),
             "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" => self.fail_at(
                 node,
                 format!("{name} can only be used in the Conditions section"),
@@ -958,6 +976,15 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// The id a resource of this template has in the deployment
+    /// ([`ImportOptions::renamed`]): its own, unless an earlier stack took it.
+    fn deployed_id(&self, id: &str) -> String {
+        self.renamed
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
     /// `Ref name`: a pseudo parameter, a parameter or a resource.
     fn reference(&mut self, name: &str, at: &'a Node, owner: &str) -> Value {
         if let Some(v) = self.pseudo(name, at, owner) {
@@ -977,7 +1004,7 @@ impl<'a> Evaluator<'a> {
             if let Some(v) = self.check_included(i, at) {
                 return v;
             }
-            return Value::Ref(name.to_string());
+            return Value::Ref(self.deployed_id(name));
         }
         let mut d = at.error(
             self.src,
@@ -1068,13 +1095,13 @@ impl<'a> Evaluator<'a> {
         }
         let kind = self.resources[i].kind;
         let prop = match (kind, attr) {
-            ("AWS::EC2::SecurityGroup", "GroupId") => return Value::Ref(id.to_string()),
+            ("AWS::EC2::SecurityGroup", "GroupId") => return Value::Ref(self.deployed_id(id)),
             ("AWS::EC2::VPC", "CidrBlock") => "CidrBlock",
             ("AWS::EC2::Subnet", "CidrBlock") => "CidrBlock",
             ("AWS::EC2::Subnet", "AvailabilityZone") => "AvailabilityZone",
             ("AWS::EC2::Subnet", "VpcId") => "VpcId",
             ("AWS::EC2::SecurityGroup", "VpcId") => "VpcId",
-            _ => return Value::Attr(id.to_string(), attr.to_string()),
+            _ => return Value::Attr(self.deployed_id(id), attr.to_string()),
         };
         let props = self.resources[i].props;
         let pnode = props
@@ -1309,6 +1336,9 @@ impl<'a> Evaluator<'a> {
                 "Fn::Split with an empty delimiter".into(),
                 "a delimiter like \",\"",
             );
+        }
+        if let Some(items) = self.split_import(&items[1], &delim, owner) {
+            return Value::List(items);
         }
         let sv = self.eval(&items[1], owner);
         match self.text(sv, &items[1], owner, "Fn::Split") {

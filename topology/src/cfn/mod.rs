@@ -12,13 +12,19 @@
 //!   regions' availability zones for `Fn::GetAZs`.
 //! - [`mapping`]: resources to a topology (a TOML table), with a warning
 //!   for everything it cannot map, naming the logical id and line.
+//! - [`stacks`]: several templates deployed as one, each stack's exported
+//!   `Outputs` resolving the `Fn::ImportValue` of the others, evaluated in
+//!   the order CloudFormation could create them; the result is one
+//!   [`Evaluated`] that [`mapping`] maps like a single template.
 
 pub mod azs;
 pub mod cidr;
 pub mod eval;
 pub mod mapping;
+pub mod stacks;
 pub mod yaml;
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// An evaluated value. References to resources stay symbolic: the mapping
@@ -144,6 +150,62 @@ pub struct ImportOptions {
     pub stack_name: Option<String>,
     /// `AWS::AccountId`; default `123456789012`.
     pub account_id: Option<String>,
+    /// What `Fn::ImportValue` resolves, by export name: the exports of the
+    /// stacks created before this one and the `--import` values. An import
+    /// not here is unknown, with a warning.
+    pub imports: HashMap<String, Export>,
+    /// The other stacks of the deployment and the names each exports: an
+    /// import whose name starts with one of these stacks' names (`STACK-…`
+    /// or `STACK:…`, the usual `${AWS::StackName}-…` exports) but that the
+    /// stack does not export is an error, not a warning.
+    pub other_stacks: Vec<(String, Vec<String>)>,
+    /// Logical ids this stack's values use under another name, because an
+    /// earlier stack of the deployment has the same id: own id → the id in
+    /// [`Resource::id`], [`Value::Ref`] and [`Value::Attr`].
+    pub renamed: HashMap<String, String>,
+    /// How a parameter is named on the command line in messages: empty for
+    /// one template (`--param KEY=…`), `STACK.` in a deployment
+    /// (`--param STACK.KEY=…`).
+    pub param_prefix: String,
+}
+
+/// An exported output (`Outputs: X: Export: Name: …`), or a value given
+/// with `--import NAME=VALUE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    /// The export's name.
+    pub name: String,
+    /// The stack exporting it (empty for `--import`).
+    pub stack: String,
+    /// The output's logical id (empty for `--import`).
+    pub output: String,
+    /// Line of the output in its template (0 for `--import`).
+    pub line: usize,
+    /// Its column (0 for `--import`).
+    pub col: usize,
+    /// The value: resources stay symbolic ([`Value::Ref`] of the
+    /// exporting stack's resource), as within one template.
+    pub value: Value,
+    /// For a `Fn::Join` of physical ids (`!Join [",", [!Ref A, !Ref B]]`):
+    /// the delimiter, with the joined items in [`Export::value`] as a
+    /// list, so that `Fn::Split` on the same delimiter in the importing
+    /// stack gives the resources back.
+    pub joined: Option<String>,
+}
+
+/// One `Fn::ImportValue` of a template, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportUse {
+    /// The export name it asks for (its `Fn::Sub` evaluated).
+    pub name: String,
+    /// The resource (or output) using it.
+    pub logical_id: String,
+    /// 1-based line of the `Fn::ImportValue`.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// Whether [`ImportOptions::imports`] resolved it.
+    pub resolved: bool,
 }
 
 /// An evaluated template.
@@ -159,4 +221,9 @@ pub struct Evaluated {
     pub stack_name: String,
     /// The AZs `Fn::GetAZs` gave for the region.
     pub azs: Vec<String>,
+    /// The exported outputs whose condition holds, in template order.
+    pub exports: Vec<Export>,
+    /// Every `Fn::ImportValue` whose name could be evaluated, in the order
+    /// met.
+    pub imports: Vec<ImportUse>,
 }

@@ -44,6 +44,8 @@ fn ev(mut resources: Vec<Resource>) -> Evaluated {
             "us-east-1b".into(),
             "us-east-1c".into(),
         ],
+        exports: Vec::new(),
+        imports: Vec::new(),
     }
 }
 

@@ -1,0 +1,279 @@
+//! Exported `Outputs` and `Fn::ImportValue`: what a stack gives the stacks
+//! created after it, and what it takes from them.
+//!
+//! An export's value is evaluated like any property, so a `!Ref Subnet`
+//! stays a [`Value::Ref`] of the exporting stack's resource and the mapping
+//! links the importing stack's resources to it. A `Fn::Join` of physical
+//! ids (widdix's `SubnetsPublic: !Join [',', [!Ref SubnetAPublic, …]]`)
+//! keeps its items ([`Export::joined`]), so that `!Split [',', !ImportValue
+//! …]` in the importing stack gives the resources back, as the ids would
+//! after deployment.
+
+use super::{Evaluator, Export, ImportUse, Node, NodeKind, Value};
+use crate::diag::did_you_mean;
+
+impl<'a> Evaluator<'a> {
+    /// The exported outputs whose condition holds, into `self.exports`.
+    /// Their values are evaluated with warnings held back: a value known
+    /// only after deployment is reported where a stack imports it.
+    pub(super) fn outputs(&mut self, section: Option<&'a Node>) {
+        let Some(section) = section else {
+            return;
+        };
+        let entries = match &section.kind {
+            NodeKind::Map(m) => m,
+            NodeKind::Null => return,
+            _ => {
+                self.errors.push(
+                    section
+                        .error(self.src, format!("Outputs is {}", section.describe()))
+                        .expected("a map of output names to definitions"),
+                );
+                return;
+            }
+        };
+        for (id, def) in entries {
+            if def.as_map().is_none() {
+                self.errors.push(
+                    def.entry_error(self.src, format!("output `{id}` is {}", def.describe()))
+                        .expected("a map with `Value` and, to export it, `Export: {Name: …}`"),
+                );
+                continue;
+            }
+            let Some(export) = def.get("Export") else {
+                continue;
+            };
+            let Some(value_node) = def.get("Value") else {
+                self.errors.push(
+                    def.entry_error(self.src, format!("output `{id}` has no Value"))
+                        .expected("Value: the value to export"),
+                );
+                continue;
+            };
+            let Some(name_node) = export.get("Name") else {
+                self.errors.push(
+                    export
+                        .entry_error(self.src, format!("the Export of output `{id}` has no Name"))
+                        .expected("Export: {Name: !Sub '${AWS::StackName}-…'}"),
+                );
+                continue;
+            };
+            if let Some(c) = def.get("Condition") {
+                match c.as_str() {
+                    Some(cond) => {
+                        if self.condition(cond, c) == Some(false) {
+                            continue;
+                        }
+                    }
+                    None => {
+                        self.errors.push(
+                            c.error(
+                                self.src,
+                                format!("the Condition of output `{id}` is {}", c.describe()),
+                            )
+                            .expected("the name of a condition"),
+                        );
+                        continue;
+                    }
+                }
+            }
+            let held = std::mem::take(&mut self.warnings);
+            let name = self.eval(name_node, id);
+            let (value, joined) = self.export_value(value_node, id);
+            self.warnings = held;
+            let name = match name {
+                Value::Str(_) | Value::Num(_) => name.as_str().unwrap_or_default(),
+                Value::Unknown(why) => {
+                    self.warn_at(
+                        id,
+                        name_node,
+                        format!("the export's name is known only after deployment ({why}): no stack of this import can use it"),
+                    );
+                    continue;
+                }
+                other => {
+                    self.fail_at(
+                        name_node,
+                        format!("the export name of output `{id}` is not a string but `{other}`"),
+                        "a string, such as !Sub '${AWS::StackName}-VpcId'",
+                    );
+                    continue;
+                }
+            };
+            if let Some(prev) = self.exports.iter().find(|e| e.name == name) {
+                let msg = format!(
+                    "output `{id}` exports `{name}`, which output `{}` (line {}) already exports",
+                    prev.output, prev.line
+                );
+                self.fail_at(name_node, msg, "export names unique in a region");
+                continue;
+            }
+            self.exports.push(Export {
+                name,
+                stack: self.stack_name.clone(),
+                output: id.clone(),
+                line: def.entry_pos().0,
+                col: def.entry_pos().1,
+                value,
+                joined,
+            });
+        }
+    }
+
+    /// An output's value; a `Fn::Join` of physical ids keeps its items
+    /// (see [`Export::joined`]).
+    fn export_value(&mut self, node: &'a Node, owner: &str) -> (Value, Option<String>) {
+        if let NodeKind::Map(entries) = &node.kind {
+            if let [(k, arg)] = entries.as_slice() {
+                if let (true, Some([dnode, lnode])) = (k == "Fn::Join", arg.as_seq()) {
+                    let delim = self.eval(dnode, owner).as_str();
+                    let list = self.eval(lnode, owner);
+                    if let (Some(delim), Value::List(items)) = (delim, &list) {
+                        if items
+                            .iter()
+                            .any(|v| matches!(v, Value::Ref(_) | Value::Attr(..)))
+                        {
+                            return (list, Some(delim));
+                        }
+                    }
+                }
+            }
+        }
+        (self.eval(node, owner), None)
+    }
+
+    /// `Fn::ImportValue`: an export of a stack created before this one, a
+    /// `--import` value, or unknown with a warning. An error when the name
+    /// belongs to a stack of the deployment that does not export it.
+    pub(super) fn import_value(&mut self, arg: &'a Node, node: &'a Node, owner: &str) -> Value {
+        let v = self.eval(arg, owner);
+        let Some(name) = v.as_str() else {
+            return self.warn_at(
+                owner,
+                node,
+                format!("Fn::ImportValue {v}: the export's name is not known before deployment"),
+            );
+        };
+        let Some(export) = self.imports.get(&name).cloned() else {
+            self.record_import(&name, owner, node, false);
+            if let Some((stack, names)) = self.exporting_stack(&name) {
+                let mut d = arg.error(
+                    self.src,
+                    format!("Fn::ImportValue `{name}`: stack `{stack}` exports no such name"),
+                );
+                d = d.expected(if names.is_empty() {
+                    format!("an export of `{stack}`, which exports nothing")
+                } else {
+                    format!("one of {}", names.join(", "))
+                });
+                if let Some(s) = did_you_mean(&name, names.iter().map(String::as_str)) {
+                    d = d.hint(format!("did you mean `{s}`?"));
+                }
+                return self.fail(d);
+            }
+            return self.warn_at(
+                owner,
+                node,
+                format!(
+                    "Fn::ImportValue `{name}`: an export of a stack not in this import; give its template too, or --import {name}=VALUE"
+                ),
+            );
+        };
+        self.record_import(&name, owner, node, true);
+        let origin = export_origin(&export);
+        if let Some(d) = &export.joined {
+            return self.warn_at(
+                owner,
+                node,
+                format!(
+                    "Fn::ImportValue `{name}`: {origin} joins physical ids with \"{d}\", known only after deployment; Fn::Split [\"{d}\", …] of it gives them back"
+                ),
+            );
+        }
+        if let Value::Unknown(why) = &export.value {
+            return self.warn_at(
+                owner,
+                node,
+                format!(
+                    "Fn::ImportValue `{name}`: {origin} is known only after deployment ({why})"
+                ),
+            );
+        }
+        export.value
+    }
+
+    /// `Fn::Split [delim, Fn::ImportValue X]` where X is a joined export
+    /// ([`Export::joined`]) with the same delimiter: its items. `None` for
+    /// anything else (the split is then evaluated as usual).
+    pub(super) fn split_import(
+        &mut self,
+        node: &'a Node,
+        delim: &str,
+        owner: &str,
+    ) -> Option<Vec<Value>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            return None;
+        };
+        let [(k, arg)] = entries.as_slice() else {
+            return None;
+        };
+        if k != "Fn::ImportValue" {
+            return None;
+        }
+        let name = self.eval(arg, owner).as_str()?;
+        let export = self.imports.get(&name)?;
+        if export.joined.as_deref() != Some(delim) {
+            return None;
+        }
+        let Value::List(items) = &export.value else {
+            return None;
+        };
+        let items = items.clone();
+        self.record_import(&name, owner, node, true);
+        Some(items)
+    }
+
+    /// Notes an import, once per place.
+    fn record_import(&mut self, name: &str, owner: &str, node: &Node, resolved: bool) {
+        let (line, col) = (node.line, node.col);
+        if self
+            .import_uses
+            .iter()
+            .any(|u| u.line == line && u.col == col && u.name == name)
+        {
+            return;
+        }
+        self.import_uses.push(ImportUse {
+            name: name.to_string(),
+            logical_id: owner.to_string(),
+            line,
+            col,
+            resolved,
+        });
+    }
+
+    /// The stack of the deployment an export name belongs to by its prefix
+    /// (`STACK-…` or `STACK:…`; the longest such name), with its exports.
+    fn exporting_stack(&self, name: &str) -> Option<(String, Vec<String>)> {
+        self.other_stacks
+            .iter()
+            .filter(|(stack, _)| {
+                name.strip_prefix(stack.as_str())
+                    .is_some_and(|rest| rest.starts_with('-') || rest.starts_with(':'))
+            })
+            .max_by_key(|(stack, _)| stack.len())
+            .cloned()
+    }
+}
+
+/// Where an export comes from, for messages.
+fn export_origin(e: &Export) -> String {
+    if e.stack.is_empty() {
+        "the --import value".to_string()
+    } else {
+        format!(
+            "output `{}` of stack `{}` (line {})",
+            e.output, e.stack, e.line
+        )
+    }
+}
