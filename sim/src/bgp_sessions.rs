@@ -2,8 +2,9 @@
 //! them: one per VIF, one for a VPN with `routing = "bgp"`, and the VGW's
 //! static routes of a VPN with `routing = "static"`, each named after its
 //! VIF or VPN ([`crate::bgp_names::protocol_name`]), with its ends, what the office
-//! advertises and the office's settings. Read by the FRR config writer
-//! and by the live report's assembly.
+//! advertises and the office's settings. Read by the BIRD and FRR config
+//! writers ([`crate::bird::Session`] wraps one) and by the live report's
+//! assembly.
 
 use std::net::Ipv4Addr;
 
@@ -50,6 +51,9 @@ pub struct SessionSpec {
     /// Whether the file configures it down (a VIF's `state = "down"`, a
     /// VPN down): the office's daemon keeps it shut.
     pub configured_down: bool,
+    /// Whether the analysis expects it Established (a VIF's `bgp_up`, the
+    /// VPN up): `sim up` waits for it.
+    pub expected_up: bool,
 }
 
 impl SessionSpec {
@@ -113,6 +117,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             settings: v.bgp.clone(),
             md5_key: v.md5_key.clone(),
             configured_down: topology::bgp::sessions::configured_down(v),
+            expected_up: v.bgp_up,
         })
         .collect();
     if let Some(v) = &t.vpn {
@@ -132,6 +137,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             settings: v.bgp_settings.clone(),
             md5_key: None,
             configured_down: !v.up,
+            expected_up: v.up,
         });
     }
     out

@@ -84,7 +84,7 @@ pub fn plan(t: &Topology, dir: &Path, node_ns: &[String], kernel_table: u32) -> 
                 .iter()
                 .filter(|s| s.is_bgp() && s.office == n)
                 .collect();
-            let up: Vec<_> = mine.iter().filter(|s| session_up(t, s)).collect();
+            let up: Vec<_> = mine.iter().filter(|s| s.expected_up).collect();
             Some(FrrSpec {
                 ns: node_ns.get(n)?.clone(),
                 node: t.nodes[n].name.clone(),
@@ -125,15 +125,6 @@ pub fn with_frr_office(text: &str, node: &str) -> String {
             format!("{}{line}{}", &text[..end], &text[end..])
         }
         None => format!("{text}{table}{line}"),
-    }
-}
-
-/// Whether the analysis expects a session Established (as
-/// [`crate::bird::Session::expected_up`]).
-fn session_up(t: &Topology, s: &crate::bgp_sessions::SessionSpec) -> bool {
-    match s.role {
-        crate::bgp_sessions::SessionRole::Vif(i) => t.vifs.get(i).is_some_and(|v| v.bgp_up),
-        _ => t.vpn.as_ref().is_some_and(|v| v.up),
     }
 }
 

@@ -32,12 +32,13 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
 use topology::bgp::config::{
     AWS_DX_HOLD_TIME, AWS_DX_KEEPALIVE, AWS_VPN_HOLD_TIME, AWS_VPN_KEEPALIVE,
 };
-use topology::bgp::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings};
+use topology::bgp::{Bfd, BgpDaemon, SessionKind};
 use topology::model::{NodeId, Topology};
+
+use crate::bgp_sessions::{SessionRole, SessionSpec};
 
 /// The kernel table an office node's BIRD writes its best routes into
 /// (the office gateway's `[bgp] kernel_table`).
@@ -111,70 +112,49 @@ pub struct BirdPlan {
     pub md5: Vec<Md5Spec>,
 }
 
-/// Which kind of session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
-    /// Over a Direct Connect VIF.
-    DirectConnect,
-    /// Over a Site-to-Site VPN with `routing = "bgp"`.
-    VpnBgp,
-}
-
-/// One office-to-AWS BGP session, with everything both ends need.
+/// One office-to-AWS BGP session: the topology's
+/// ([`crate::bgp_sessions::SessionSpec`]: names, ASNs, addresses, what
+/// the office advertises, its settings) and where the lab runs it.
 #[derive(Debug, Clone)]
-pub struct Session<'t> {
-    /// The VIF's or VPN's name (the BIRD protocol's name on both sides).
-    pub name: String,
-    /// DX or VPN.
-    pub kind: SessionKind,
-    /// The office node ending it.
-    pub office_node: NodeId,
-    /// Its interface there (`dxN`, `vpn0`).
-    pub office_ifname: String,
-    /// The office's address on the link.
-    pub office_addr: Ipv4Addr,
-    /// Amazon's address on the link.
-    pub amazon_addr: Ipv4Addr,
-    /// The office's ASN.
-    pub office_asn: u32,
-    /// Amazon's ASN.
-    pub amazon_asn: u32,
-    /// What the office advertises.
-    pub advertised: &'t [AdvertisedPrefix],
-    /// The office side's settings.
-    pub settings: &'t BgpSettings,
+pub struct Session {
+    /// The session as the topology has it (never the VPN's static routes).
+    pub spec: SessionSpec,
     /// The VGW-side TUN that carries this VIF's (or VPN's) traffic.
     pub vgw_tun: String,
-    /// Whether the analysis expects it Established.
-    pub expected_up: bool,
-    /// Whether the file configures it down (`state = "down"`).
-    pub configured_down: bool,
     /// MD5 key file.
     pub key_file: PathBuf,
 }
 
-impl Session<'_> {
+impl Session {
+    /// Its interface on the office node (`dxN` for VIF `N`, `vpn0`).
+    pub fn office_ifname(&self) -> String {
+        match self.spec.role {
+            SessionRole::Vif(i) => format!("dx{i}"),
+            SessionRole::VpnBgp | SessionRole::VpnStatic => "vpn0".into(),
+        }
+    }
+
     /// AWS's hold time and keepalive on this kind of session.
     pub fn aws_timers(&self) -> (u16, u16) {
-        match self.kind {
+        match self.spec.kind() {
             SessionKind::DirectConnect => (AWS_DX_HOLD_TIME, AWS_DX_KEEPALIVE),
-            SessionKind::VpnBgp => (AWS_VPN_HOLD_TIME, AWS_VPN_KEEPALIVE),
+            SessionKind::Vpn => (AWS_VPN_HOLD_TIME, AWS_VPN_KEEPALIVE),
         }
     }
 
     /// BFD as the office configures it (DX only).
     pub fn bfd(&self) -> Option<Bfd> {
-        match self.kind {
-            SessionKind::DirectConnect => self.settings.bfd,
-            SessionKind::VpnBgp => None,
+        match self.spec.kind() {
+            SessionKind::DirectConnect => self.spec.settings.bfd,
+            SessionKind::Vpn => None,
         }
     }
 
     /// BIRD's `preference` for the routes AWS learns over it.
     pub fn aws_preference(&self) -> u32 {
-        match self.kind {
+        match self.spec.kind() {
             SessionKind::DirectConnect => vgw::PREFERENCE_DX,
-            SessionKind::VpnBgp => vgw::PREFERENCE_VPN_BGP,
+            SessionKind::Vpn => vgw::PREFERENCE_VPN_BGP,
         }
     }
 }
@@ -189,52 +169,25 @@ pub struct Tunnels {
     pub vpn_tun: Option<String>,
 }
 
-/// The sessions of a topology, in file order (VIFs, then a BGP VPN).
-pub fn sessions<'t>(t: &'t Topology, tunnels: &Tunnels, dir: &Path) -> Vec<Session<'t>> {
-    let key_file = |name: &str| dir.join(format!("md5-{}.conf", crate::plan::ns_token(name)));
-    let mut out = Vec::new();
-    for (i, v) in t.vifs.iter().enumerate() {
-        let Some(tun) = tunnels.vif_tun.get(i) else {
-            continue;
-        };
-        out.push(Session {
-            name: v.name.clone(),
-            kind: SessionKind::DirectConnect,
-            office_node: v.customer_router,
-            office_ifname: format!("dx{i}"),
-            office_addr: v.customer_address.addr(),
-            amazon_addr: v.amazon_address.addr(),
-            office_asn: v.customer_asn,
-            amazon_asn: v.amazon_asn,
-            advertised: &v.advertised,
-            settings: &v.bgp,
-            vgw_tun: tun.clone(),
-            expected_up: v.bgp_up,
-            configured_down: topology::bgp::sessions::configured_down(v),
-            key_file: key_file(&v.name),
-        });
-    }
-    if let (Some(vpn), Some(tun)) = (&t.vpn, &tunnels.vpn_tun) {
-        if vpn.bgp {
-            out.push(Session {
-                name: vpn.name.clone(),
-                kind: SessionKind::VpnBgp,
-                office_node: vpn.customer_gateway,
-                office_ifname: "vpn0".into(),
-                office_addr: vpn.customer_address,
-                amazon_addr: vpn.amazon_address,
-                office_asn: vpn.customer_asn.unwrap_or(65000),
-                amazon_asn: vpn.amazon_asn,
-                advertised: &vpn.advertised,
-                settings: &vpn.bgp_settings,
+/// The BGP sessions of a topology ([`crate::bgp_sessions::sessions`]),
+/// in file order (VIFs, then a BGP VPN), each with its tunnel: a session
+/// without one in `tunnels` is left out.
+pub fn sessions(t: &Topology, tunnels: &Tunnels, dir: &Path) -> Vec<Session> {
+    crate::bgp_sessions::sessions(t)
+        .into_iter()
+        .filter_map(|spec| {
+            let tun = match spec.role {
+                SessionRole::Vif(i) => tunnels.vif_tun.get(i)?,
+                SessionRole::VpnBgp => tunnels.vpn_tun.as_ref()?,
+                SessionRole::VpnStatic => return None,
+            };
+            Some(Session {
                 vgw_tun: tun.clone(),
-                expected_up: vpn.up,
-                configured_down: !vpn.up,
-                key_file: key_file(&vpn.name),
-            });
-        }
-    }
-    out
+                key_file: dir.join(format!("md5-{}.conf", crate::plan::ns_token(&spec.name))),
+                spec,
+            })
+        })
+        .collect()
 }
 
 /// The BIRDs of a lab `lab` whose state directory is `dir`: none without a
@@ -269,7 +222,7 @@ pub fn plan(
             established,
         };
     // the office nodes the lab plays with BIRD
-    let mut office_nodes: Vec<NodeId> = sessions.iter().map(|s| s.office_node).collect();
+    let mut office_nodes: Vec<NodeId> = sessions.iter().map(|s| s.spec.office).collect();
     office_nodes.sort_unstable();
     office_nodes.dedup();
     office_nodes.retain(|&n| t.sim.bgp_daemon_of(n) == BgpDaemon::Bird);
@@ -278,8 +231,8 @@ pub fn plan(
     // every office node runs BIRD or FRR: the VGW waits for all its sessions
     let mut vgw_up: Vec<String> = sessions
         .iter()
-        .filter(|s| s.expected_up)
-        .map(|s| crate::bgp_names::protocol_name(&s.name))
+        .filter(|s| s.spec.expected_up)
+        .map(|s| s.spec.protocol())
         .collect();
     if !propagate.is_empty() {
         vgw_up.push(vgw::VPC_PROTOCOL.into());
@@ -303,12 +256,12 @@ pub fn plan(
         ));
     }
     for &node in &office_nodes {
-        let mine: Vec<&Session> = sessions.iter().filter(|s| s.office_node == node).collect();
+        let mine: Vec<&Session> = sessions.iter().filter(|s| s.spec.office == node).collect();
         let name = crate::plan::ns_token(&t.nodes[node].name);
         let vpc_cidr: Vec<Ipv4Net> = t
             .vpc
             .as_ref()
-            .filter(|_| mine.iter().any(|s| s.expected_up))
+            .filter(|_| mine.iter().any(|s| s.spec.expected_up))
             .map(|v| v.cidr)
             .into_iter()
             .collect();
@@ -318,24 +271,16 @@ pub fn plan(
             format!("office node {}", t.nodes[node].name),
             office::config(t, node, &mine),
             mine.iter()
-                .filter(|s| s.expected_up)
-                .map(|s| crate::bgp_names::protocol_name(&s.name))
+                .filter(|s| s.spec.expected_up)
+                .map(|s| s.spec.protocol())
                 .collect(),
             vpc_cidr,
         ));
     }
     for s in &sessions {
-        let location = match s.kind {
-            SessionKind::DirectConnect => t
-                .vifs
-                .iter()
-                .find(|v| v.name == s.name)
-                .and_then(|v| v.md5_key.clone()),
-            SessionKind::VpnBgp => None,
-        };
         out.md5.push(Md5Spec {
-            session: s.name.clone(),
-            location,
+            session: s.spec.name.clone(),
+            location: s.spec.md5_key.clone(),
             key_file: s.key_file.clone(),
         });
     }

@@ -36,7 +36,7 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
         .filter_map(|x| {
             x.bfd().map(|b| {
                 (
-                    vec![x.office_ifname.clone(), format!("{}.*", x.office_ifname)],
+                    vec![x.office_ifname(), format!("{}.*", x.office_ifname())],
                     b,
                 )
             })
@@ -48,7 +48,7 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
     // picks its own prefixes from this one
     let mut all: Vec<ipnet::Ipv4Net> = sessions
         .iter()
-        .flat_map(|x| x.advertised.iter().map(|p| p.prefix))
+        .flat_map(|x| x.spec.advertised.iter().map(|p| p.prefix))
         .collect();
     all.sort_unstable();
     all.dedup();
@@ -65,16 +65,21 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
         let _ = write!(
             s,
             "\n# what {} advertises, with its communities and prepends\nfilter {} {{\n    if proto != \"{PREFIXES_PROTOCOL}\" then reject;\n",
-            x.name,
-            symbol(&format!("{}.export", x.name))
+            x.spec.name,
+            symbol(&format!("{}.export", x.spec.name))
         );
-        let mine: Vec<String> = x.advertised.iter().map(|p| p.prefix.to_string()).collect();
+        let mine: Vec<String> = x
+            .spec
+            .advertised
+            .iter()
+            .map(|p| p.prefix.to_string())
+            .collect();
         if mine.is_empty() {
             s.push_str("    reject;\n");
         } else {
             let _ = writeln!(s, "    if net !~ [ {} ] then reject;", mine.join(", "));
         }
-        for p in x.advertised {
+        for p in &x.spec.advertised {
             if p.communities.is_empty() && p.prepend == 0 {
                 continue;
             }
@@ -83,22 +88,30 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
                 let _ = write!(s, " bgp_community.add(({},{}));", c.0, c.1);
             }
             for _ in 0..p.prepend {
-                let _ = write!(s, " bgp_path.prepend({});", x.office_asn);
+                let _ = write!(s, " bgp_path.prepend({});", x.spec.office_asn);
             }
             s.push_str(" }\n");
         }
         s.push_str("    accept;\n}\n");
-        let _ = write!(s, "\n# {}\nprotocol bgp {} {{\n", x.name, symbol(&x.name));
-        if x.configured_down {
+        let _ = write!(
+            s,
+            "\n# {}\nprotocol bgp {} {{\n",
+            x.spec.name,
+            symbol(&x.spec.name)
+        );
+        if x.spec.configured_down {
             s.push_str("    disabled;\n");
         }
         let _ = write!(
             s,
             "    local {} as {};\n    neighbor {} as {};\n    direct;\n",
-            x.office_addr, x.office_asn, x.amazon_addr, x.amazon_asn
+            x.spec.office_address, x.spec.office_asn, x.spec.amazon_address, x.spec.amazon_asn
         );
         s.push_str(&text::password_include(&x.key_file));
-        s.push_str(&text::timers(x.settings.hold_time, x.settings.keepalive));
+        s.push_str(&text::timers(
+            x.spec.settings.hold_time,
+            x.spec.settings.keepalive,
+        ));
         s.push_str(text::LAB_RETRY);
         if x.bfd().is_some() {
             s.push_str("    bfd on;\n");
@@ -106,8 +119,8 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
         let _ = write!(
             s,
             "    ipv4 {{\n        import filter {{ bgp_local_pref = {}; accept; }};\n        export filter {};\n    }};\n}}\n",
-            x.settings.local_preference.unwrap_or(DEFAULT_LOCAL_PREF),
-            symbol(&format!("{}.export", x.name))
+            x.spec.settings.local_preference.unwrap_or(DEFAULT_LOCAL_PREF),
+            symbol(&format!("{}.export", x.spec.name))
         );
     }
     let _ = write!(

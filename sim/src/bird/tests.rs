@@ -205,3 +205,40 @@ fn no_vgw_no_bird_and_frr_nodes_are_left_to_frr() {
     assert!(vgw.config.contains("protocol bgp 'dx-vif'"));
     assert_eq!(vgw.established, ["dx-vif", "vpn-backup", vgw::VPC_PROTOCOL]);
 }
+
+#[test]
+fn sessions_wrap_the_topologys_with_their_tunnels_and_key_files() {
+    let t = bgp_example();
+    let dir = Path::new("/state");
+    let tunnels = Tunnels {
+        vif_tun: vec!["vg0".into()],
+        vpn_tun: Some("vg1".into()),
+    };
+    let s = sessions(&t, &tunnels, dir);
+    let specs = crate::bgp_sessions::sessions(&t);
+    assert_eq!(s.len(), 2);
+    for (x, spec) in s.iter().zip(&specs) {
+        assert_eq!((x.spec.role, &x.spec.name), (spec.role, &spec.name));
+    }
+    assert_eq!(
+        (s[0].office_ifname(), s[0].vgw_tun.as_str()),
+        ("dx0".into(), "vg0")
+    );
+    assert_eq!(
+        (s[1].office_ifname(), s[1].vgw_tun.as_str()),
+        ("vpn0".into(), "vg1")
+    );
+    assert_eq!(s[1].key_file, dir.join("md5-vpn-backup.conf"));
+    assert_eq!((s[0].aws_timers(), s[1].aws_timers()), ((90, 30), (30, 10)));
+    assert!(s[0].bfd().is_some() && s[1].bfd().is_none());
+    // no tunnel, no session; a static VPN is no session either
+    let no_vpn = Tunnels {
+        vpn_tun: None,
+        ..tunnels.clone()
+    };
+    assert_eq!(sessions(&t, &no_vpn, dir).len(), 1);
+    assert_eq!(
+        sessions(&crate::example_static_vpn(), &tunnels, dir).len(),
+        1
+    );
+}

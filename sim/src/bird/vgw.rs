@@ -17,6 +17,7 @@
 
 use std::fmt::Write as _;
 
+use topology::bgp::SessionKind;
 use topology::model::Topology;
 
 use super::text;
@@ -77,16 +78,16 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
         let _ = write!(
             s,
             "\n# {} ({})\nprotocol bgp {} {{\n    local {} as {};\n    neighbor {} as {};\n    direct;\n",
-            x.name,
-            match x.kind {
-                super::SessionKind::DirectConnect => "Direct Connect VIF",
-                super::SessionKind::VpnBgp => "Site-to-Site VPN, BGP",
+            x.spec.name,
+            match x.spec.kind() {
+                SessionKind::DirectConnect => "Direct Connect VIF",
+                SessionKind::Vpn => "Site-to-Site VPN, BGP",
             },
-            symbol(&x.name),
-            x.amazon_addr,
-            x.amazon_asn,
-            x.office_addr,
-            x.office_asn
+            symbol(&x.spec.name),
+            x.spec.amazon_address,
+            x.spec.amazon_asn,
+            x.spec.office_address,
+            x.spec.office_asn
         );
         s.push_str(&text::password_include(&x.key_file));
         s.push_str(&text::timers(Some(hold), Some(keepalive)));
@@ -124,7 +125,7 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
     s.push_str("\n# the best routes, each through its tunnel's TUN device\nfilter to_tunnels {\n");
     let mut sources: Vec<(String, String)> = sessions
         .iter()
-        .map(|x| (crate::bgp_names::protocol_name(&x.name), x.vgw_tun.clone()))
+        .map(|x| (x.spec.protocol(), x.vgw_tun.clone()))
         .collect();
     sources.extend(static_vpn.clone());
     for (name, tun) in &sources {
