@@ -29,6 +29,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+#[cfg(test)]
+mod tests;
+
 use super::{eval, yaml, Evaluated, Export, ImportOptions, ImportUse, ImportWarning};
 use crate::diag::{Diagnostic, Diagnostics, Severity, SourceFile};
 
@@ -326,14 +329,19 @@ fn export_index(
             if let Some(&j) = index.get(&e.name) {
                 let prev = first[j].exports.iter().find(|p| p.name == e.name);
                 let at = prev.map_or(String::new(), |p| {
-                    format!(" (output `{}`, line {})", p.output, p.line)
+                    format!(
+                        " ({}:{}, output `{}`)",
+                        templates[j].src.name().display(),
+                        p.line,
+                        p.output
+                    )
                 });
                 errors.push(
                     at_export(
                         &templates[i].src,
                         e,
                         format!(
-                            "`{}` is exported by stack `{}` and by stack `{}`{at}",
+                            "`{}` is exported by stack `{}`{at} and by stack `{}`",
                             e.name, templates[j].name, templates[i].name
                         ),
                     )

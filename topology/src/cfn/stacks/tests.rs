@@ -1,0 +1,426 @@
+//! Deployments of small templates: exports resolving imports, the
+//! creation order, renamed ids, and each error with its file, line and
+//! column.
+
+use super::*;
+use crate::cfn::Value;
+
+/// A VPC stack exporting its VPC, subnet, group and the subnets joined.
+const NET: &str = r#"Parameters:
+  Env:
+    Type: String
+    Default: test
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: { CidrBlock: 10.0.0.0/16 }
+  SubnetA:
+    Type: AWS::EC2::Subnet
+    Properties: { VpcId: !Ref Vpc, CidrBlock: 10.0.0.0/24 }
+  SubnetB:
+    Type: AWS::EC2::Subnet
+    Properties: { VpcId: !Ref Vpc, CidrBlock: 10.0.1.0/24 }
+  Sg:
+    Type: AWS::EC2::SecurityGroup
+    Properties: { GroupDescription: net, VpcId: !Ref Vpc }
+Outputs:
+  VpcId:
+    Value: !Ref Vpc
+    Export: { Name: !Sub '${AWS::StackName}-VpcId' }
+  Cidr:
+    Value: !GetAtt Vpc.CidrBlock
+    Export: { Name: !Sub '${AWS::StackName}-Cidr' }
+  SubnetA:
+    Value: !Ref SubnetA
+    Export: { Name: !Sub '${AWS::StackName}-SubnetA' }
+  Subnets:
+    Value: !Join [',', [!Ref SubnetA, !Ref SubnetB]]
+    Export: { Name: !Sub '${AWS::StackName}-Subnets' }
+  Group:
+    Value: !GetAtt Sg.GroupId
+    Export: { Name: !Sub '${AWS::StackName}-Sg' }
+  NotExported:
+    Value: !Ref SubnetB
+"#;
+
+/// A stack on [`NET`] through `ParentStack`, with its own `Sg` too.
+const APP: &str = r#"Parameters:
+  ParentStack:
+    Type: String
+  Env:
+    Type: String
+    Default: test
+Resources:
+  Sg:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: app
+      VpcId: !ImportValue
+        'Fn::Sub': '${ParentStack}-VpcId'
+      SecurityGroupIngress:
+        - { IpProtocol: tcp, FromPort: 22, ToPort: 22, SourceSecurityGroupId: {'Fn::ImportValue': !Sub '${ParentStack}-Sg'} }
+        - { IpProtocol: tcp, FromPort: 443, ToPort: 443, CidrIp: {'Fn::ImportValue': !Sub '${ParentStack}-Cidr'} }
+  Host:
+    Type: AWS::EC2::Instance
+    Properties:
+      SubnetId: {'Fn::ImportValue': !Sub '${ParentStack}-SubnetA'}
+      SecurityGroupIds: [!Ref Sg]
+  Other:
+    Type: AWS::EC2::Instance
+    Properties:
+      SubnetId: !Select [1, !Split [',', {'Fn::ImportValue': !Sub '${ParentStack}-Subnets'}]]
+"#;
+
+fn stack(name: &str, text: &str, params: &[(&str, &str)]) -> StackTemplate {
+    StackTemplate {
+        name: name.to_string(),
+        src: SourceFile::new(format!("{name}.yaml"), text.to_string()),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn net_and_app() -> Vec<StackTemplate> {
+    vec![
+        stack("net", NET, &[]),
+        stack("app", APP, &[("ParentStack", "net")]),
+    ]
+}
+
+fn deployed(templates: Vec<StackTemplate>) -> Deployment {
+    deploy(templates, &DeploymentOptions::default()).unwrap_or_else(|d| panic!("{d}"))
+}
+
+fn errors(templates: Vec<StackTemplate>, opts: &DeploymentOptions) -> Vec<Diagnostic> {
+    match deploy(templates, opts) {
+        Ok(_) => panic!("deployed, but an error was expected"),
+        Err(d) => d.0,
+    }
+}
+
+fn prop<'d>(d: &'d Deployment, id: &str, key: &str) -> &'d Value {
+    let r = d
+        .combined
+        .resources
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no resource {id}"));
+    r.props
+        .get(key)
+        .unwrap_or_else(|| panic!("{id} has no {key}"))
+}
+
+#[test]
+fn imports_are_the_exporting_stacks_resources() {
+    let d = deployed(net_and_app());
+    assert_eq!(prop(&d, "Host", "SubnetId"), &Value::Ref("SubnetA".into()));
+    assert_eq!(prop(&d, "app.Sg", "VpcId"), &Value::Ref("Vpc".into()));
+    // the joined export splits back into the subnets
+    assert_eq!(prop(&d, "Other", "SubnetId"), &Value::Ref("SubnetB".into()));
+    let Value::List(rules) = prop(&d, "app.Sg", "SecurityGroupIngress") else {
+        panic!("rules");
+    };
+    assert_eq!(
+        rules[0].get("SourceSecurityGroupId"),
+        Some(&Value::Ref("Sg".into()))
+    );
+    assert_eq!(
+        rules[1].get("CidrIp"),
+        Some(&Value::Str("10.0.0.0/16".into()))
+    );
+    assert!(d.unresolved().is_empty());
+    assert_eq!(d.combined.stack_name, "net + app");
+    // every import is noted, resolved
+    let app = &d.stacks[1];
+    assert_eq!(app.evaluated.imports.len(), 5, "{:?}", app.evaluated.imports);
+    assert!(app.evaluated.imports.iter().all(|u| u.resolved));
+    // the exports: the non-exported output is not one
+    let names: Vec<&str> = d.stacks[0]
+        .evaluated
+        .exports
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["net-VpcId", "net-Cidr", "net-SubnetA", "net-Subnets", "net-Sg"]
+    );
+    assert_eq!(d.stacks[0].evaluated.exports[3].joined.as_deref(), Some(","));
+}
+
+#[test]
+fn stacks_are_created_after_what_they_import_whatever_the_given_order() {
+    let mut given = net_and_app();
+    given.reverse();
+    let d = deployed(given);
+    let order: Vec<&str> = d.stacks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(order, ["net", "app"]);
+    assert_eq!(prop(&d, "Host", "SubnetId"), &Value::Ref("SubnetA".into()));
+}
+
+#[test]
+fn a_later_stacks_colliding_ids_are_renamed_and_traced_back() {
+    let d = deployed(net_and_app());
+    let ids: Vec<&str> = d.combined.resources.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["Vpc", "SubnetA", "SubnetB", "Sg", "app.Sg", "Host", "Other"]
+    );
+    // the app's own reference follows the rename
+    assert_eq!(
+        prop(&d, "Host", "SecurityGroupIds"),
+        &Value::List(vec![Value::Ref("app.Sg".into())])
+    );
+    let (s, own) = d.origin("app.Sg").expect("origin");
+    assert_eq!((s.name.as_str(), own.as_str()), ("app", "Sg"));
+    let (s, own) = d.origin("Sg").expect("origin");
+    assert_eq!((s.name.as_str(), own.as_str()), ("net", "Sg"));
+    let w = ImportWarning {
+        logical_id: "app.Sg".into(),
+        line: 8,
+        message: "m".into(),
+    };
+    let (s, w) = d.attribute(&w);
+    assert_eq!(s.map(|s| s.name.as_str()), Some("app"));
+    assert_eq!(w.logical_id, "Sg");
+}
+
+#[test]
+fn an_export_missing_from_a_given_stack_is_an_error_at_the_import() {
+    let app = APP.replace("${ParentStack}-SubnetA'", "${ParentStack}-SubnetX'");
+    let e = errors(
+        vec![
+            stack("net", NET, &[]),
+            stack("app", &app, &[("ParentStack", "net")]),
+        ],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    let d = &e[0];
+    assert_eq!(d.file, PathBuf::from("app.yaml"));
+    assert_eq!((d.line, d.col), (20, 42));
+    assert_eq!(
+        d.message,
+        "Fn::ImportValue `net-SubnetX`: stack `net` exports no such name"
+    );
+    assert!(
+        d.expected.as_deref().is_some_and(|x| x.contains("net-SubnetA")),
+        "{d:?}"
+    );
+    assert_eq!(d.hint.as_deref(), Some("did you mean `net-SubnetA`?"));
+}
+
+#[test]
+fn an_import_of_no_given_stack_is_unresolved_or_given_with_import() {
+    let app = APP.replace("${ParentStack}-Cidr'", "corp-OfficeCidr'");
+    let d = deployed(vec![
+        stack("net", NET, &[]),
+        stack("app", &app, &[("ParentStack", "net")]),
+    ]);
+    let un = d.unresolved();
+    assert_eq!(un.len(), 1);
+    assert_eq!(un[0].0.name, "app");
+    assert_eq!((un[0].1.name.as_str(), un[0].1.line), ("corp-OfficeCidr", 16));
+    assert!(d.stacks[1]
+        .evaluated
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("--import corp-OfficeCidr=VALUE")));
+
+    let opts = DeploymentOptions {
+        imports: vec![("corp-OfficeCidr".into(), "10.200.0.0/16".into())],
+        ..DeploymentOptions::default()
+    };
+    let d = deploy(
+        vec![
+            stack("net", NET, &[]),
+            stack("app", &app, &[("ParentStack", "net")]),
+        ],
+        &opts,
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    assert!(d.unresolved().is_empty());
+    let Value::List(rules) = prop(&d, "app.Sg", "SecurityGroupIngress") else {
+        panic!("rules");
+    };
+    assert_eq!(
+        rules[1].get("CidrIp"),
+        Some(&Value::Str("10.200.0.0/16".into()))
+    );
+}
+
+#[test]
+fn an_import_option_for_a_given_stacks_export_is_an_error() {
+    let opts = DeploymentOptions {
+        imports: vec![("net-SubnetA".into(), "subnet-1".into())],
+        ..DeploymentOptions::default()
+    };
+    let e = errors(net_and_app(), &opts);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].file, PathBuf::from("net.yaml"));
+    assert_eq!(e[0].line, 25);
+    assert!(e[0].message.contains("--import net-SubnetA=…"), "{e:#?}");
+}
+
+/// Two stacks that each import the other's export.
+const CYCLE_A: &str = r#"Resources:
+  Sg:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: a
+      VpcId: !ImportValue b-Vpc
+Outputs:
+  Sg:
+    Value: !Ref Sg
+    Export: { Name: a-Sg }
+"#;
+
+const CYCLE_B: &str = r#"Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: { CidrBlock: 10.0.0.0/16 }
+  Rule:
+    Type: AWS::EC2::SecurityGroupIngress
+    Properties: { GroupId: !ImportValue a-Sg, IpProtocol: tcp, FromPort: 22, ToPort: 22, CidrIp: 0.0.0.0/0 }
+Outputs:
+  Vpc:
+    Value: !Ref Vpc
+    Export: { Name: b-Vpc }
+"#;
+
+#[test]
+fn cyclic_imports_are_an_error_at_each_import_of_the_cycle() {
+    let e = errors(
+        vec![stack("a", CYCLE_A, &[]), stack("b", CYCLE_B, &[])],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 2, "{e:#?}");
+    let at: Vec<(String, usize, usize)> = e
+        .iter()
+        .map(|d| (d.file.display().to_string(), d.line, d.col))
+        .collect();
+    assert_eq!(
+        at,
+        [("a.yaml".to_string(), 6, 27), ("b.yaml".to_string(), 7, 41)]
+    );
+    for d in &e {
+        assert_eq!(
+            d.message,
+            "cyclic imports between stacks: `a` imports `b-Vpc` from `b`, `b` imports `a-Sg` from `a`"
+        );
+        assert!(d.hint.as_deref().is_some_and(|h| h.contains("cannot create either")));
+    }
+}
+
+#[test]
+fn a_stack_importing_its_own_export_is_an_error() {
+    let own = CYCLE_B.replace("a-Sg", "b-Vpc");
+    let e = errors(vec![stack("b", &own, &[])], &DeploymentOptions::default());
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!((e[0].line, e[0].col), (7, 41));
+    assert!(e[0].message.contains("its own export"), "{e:#?}");
+}
+
+#[test]
+fn one_name_exported_by_two_stacks_is_an_error() {
+    let twin = NET.replace("${AWS::StackName}-Cidr", "net-Cidr");
+    let e = errors(
+        vec![stack("net", NET, &[]), stack("twin", &twin, &[])],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].file, PathBuf::from("twin.yaml"));
+    assert_eq!(
+        e[0].message,
+        "`net-Cidr` is exported by stack `net` (net.yaml:22, output `Cidr`) and by stack `twin`"
+    );
+}
+
+#[test]
+fn an_export_whose_condition_is_false_is_not_there() {
+    let net = NET.replace(
+        "  Cidr:\n    Value",
+        "  Cidr:\n    Condition: Never\n    Value",
+    ) + "Conditions:\n  Never: !Equals [a, b]\n";
+    let e = errors(
+        vec![
+            stack("net", &net, &[]),
+            stack("app", APP, &[("ParentStack", "net")]),
+        ],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(
+        e[0].message,
+        "Fn::ImportValue `net-Cidr`: stack `net` exports no such name"
+    );
+}
+
+#[test]
+fn parameter_messages_name_the_stack() {
+    let e = errors(
+        vec![stack("net", NET, &[]), stack("app", APP, &[])],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].file, PathBuf::from("app.yaml"));
+    assert_eq!(e[0].hint.as_deref(), Some("--param app.ParentStack=VALUE"));
+}
+
+#[test]
+fn stacks_need_distinct_valid_names() {
+    let e = errors(
+        vec![stack("net", NET, &[]), stack("net", NET, &[])],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].message.starts_with("two stacks are named `net`"));
+    assert_eq!(e[0].hint.as_deref(), Some("name one on the command line: NAME=TEMPLATE"));
+    assert!(check_stack_name("1net").is_err());
+    assert!(check_stack_name("net_1").is_err());
+    assert!(check_stack_name("net-1").is_ok());
+    assert_eq!(default_stack_name(std::path::Path::new("x/vpc.cfn.yml")), "vpc-cfn");
+    assert_eq!(default_stack_name(std::path::Path::new("2azs.yaml")), "stack-2azs");
+}
+
+#[test]
+fn params_go_to_the_named_stack_or_every_stack_declaring_them() {
+    let stacks = vec![
+        ("net".to_string(), vec!["Env".to_string()]),
+        (
+            "app".to_string(),
+            vec!["ParentStack".to_string(), "Env".to_string()],
+        ),
+    ];
+    let given = |kv: &[(&str, &str)]| -> Vec<(String, String)> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let routed = route_params(
+        &stacks,
+        &given(&[("Env", "prod"), ("app.ParentStack", "net")]),
+    )
+    .expect("routed");
+    assert_eq!(routed[0], given(&[("Env", "prod")]));
+    assert_eq!(routed[1], given(&[("Env", "prod"), ("ParentStack", "net")]));
+
+    let e = route_params(&stacks, &given(&[("ap.ParentStack", "net")])).unwrap_err();
+    assert_eq!(
+        e,
+        "--param ap.ParentStack=net: no stack `ap` in this import (stacks: net, app); did you mean `app`?"
+    );
+    let e = route_params(&stacks, &given(&[("Nope", "1")])).unwrap_err();
+    assert_eq!(
+        e,
+        "--param Nope=1: no template declares `Nope` (stacks: net, app)"
+    );
+    // one template: the evaluator judges the key, as for a single import
+    let one = &stacks[..1];
+    assert_eq!(
+        route_params(one, &given(&[("Nope", "1")])).expect("routed")[0],
+        given(&[("Nope", "1")])
+    );
+}
