@@ -8,8 +8,11 @@ use std::process::{Command, Output};
 
 use topology::analysis::{reach, Reach, Service, Target, Verdict};
 use topology::cfn::mapping::{self, MapOptions};
-use topology::cfn::{eval, ImportOptions, ImportWarning};
+use topology::cfn::{eval, Evaluated, ImportOptions, ImportWarning};
 use topology::Loaded;
+
+#[path = "cfn_import/stacks.rs"]
+mod stacks;
 
 // ------------------------------------------------------------- helpers ----
 
@@ -50,11 +53,22 @@ fn import(path: &Path, params: &[(&str, &str)], office: Option<&str>) -> Importe
         ..ImportOptions::default()
     };
     let ev = eval::evaluate(&src, &opts).unwrap_or_else(|d| panic!("{d}"));
+    map_and_load(&ev, ev.warnings.clone(), office)
+}
+
+/// Maps an evaluated template (or deployment), merges `office` when
+/// given, and loads the result; the warnings are the evaluation's plus the
+/// mapping's. Panics with the diagnostics.
+fn map_and_load(
+    ev: &Evaluated,
+    eval_warnings: Vec<ImportWarning>,
+    office: Option<&str>,
+) -> Imported {
     let map_opts = MapOptions {
         office_placeholder: office.is_none(),
     };
-    let (table, mut warnings) = mapping::to_topology_with(&ev, &map_opts);
-    warnings.extend(ev.warnings.iter().cloned());
+    let (table, mut warnings) = mapping::to_topology_with(ev, &map_opts);
+    warnings.extend(eval_warnings);
     let table = match office {
         Some(o) => {
             let o = mapping::parse_table(o).expect("the test's office TOML");

@@ -134,7 +134,12 @@ fn imports_are_the_exporting_stacks_resources() {
     assert_eq!(d.combined.stack_name, "net + app");
     // every import is noted, resolved
     let app = &d.stacks[1];
-    assert_eq!(app.evaluated.imports.len(), 5, "{:?}", app.evaluated.imports);
+    assert_eq!(
+        app.evaluated.imports.len(),
+        5,
+        "{:?}",
+        app.evaluated.imports
+    );
     assert!(app.evaluated.imports.iter().all(|u| u.resolved));
     // the exports: the non-exported output is not one
     let names: Vec<&str> = d.stacks[0]
@@ -145,9 +150,18 @@ fn imports_are_the_exporting_stacks_resources() {
         .collect();
     assert_eq!(
         names,
-        ["net-VpcId", "net-Cidr", "net-SubnetA", "net-Subnets", "net-Sg"]
+        [
+            "net-VpcId",
+            "net-Cidr",
+            "net-SubnetA",
+            "net-Subnets",
+            "net-Sg"
+        ]
     );
-    assert_eq!(d.stacks[0].evaluated.exports[3].joined.as_deref(), Some(","));
+    assert_eq!(
+        d.stacks[0].evaluated.exports[3].joined.as_deref(),
+        Some(",")
+    );
 }
 
 #[test]
@@ -206,7 +220,9 @@ fn an_export_missing_from_a_given_stack_is_an_error_at_the_import() {
         "Fn::ImportValue `net-SubnetX`: stack `net` exports no such name"
     );
     assert!(
-        d.expected.as_deref().is_some_and(|x| x.contains("net-SubnetA")),
+        d.expected
+            .as_deref()
+            .is_some_and(|x| x.contains("net-SubnetA")),
         "{d:?}"
     );
     assert_eq!(d.hint.as_deref(), Some("did you mean `net-SubnetA`?"));
@@ -222,7 +238,10 @@ fn an_import_of_no_given_stack_is_unresolved_or_given_with_import() {
     let un = d.unresolved();
     assert_eq!(un.len(), 1);
     assert_eq!(un[0].0.name, "app");
-    assert_eq!((un[0].1.name.as_str(), un[0].1.line), ("corp-OfficeCidr", 16));
+    assert_eq!(
+        (un[0].1.name.as_str(), un[0].1.line),
+        ("corp-OfficeCidr", 16)
+    );
     assert!(d.stacks[1]
         .evaluated
         .warnings
@@ -310,7 +329,10 @@ fn cyclic_imports_are_an_error_at_each_import_of_the_cycle() {
             d.message,
             "cyclic imports between stacks: `a` imports `b-Vpc` from `b`, `b` imports `a-Sg` from `a`"
         );
-        assert!(d.hint.as_deref().is_some_and(|h| h.contains("cannot create either")));
+        assert!(d
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("cannot create either")));
     }
 }
 
@@ -377,12 +399,21 @@ fn stacks_need_distinct_valid_names() {
     );
     assert_eq!(e.len(), 1, "{e:#?}");
     assert!(e[0].message.starts_with("two stacks are named `net`"));
-    assert_eq!(e[0].hint.as_deref(), Some("name one on the command line: NAME=TEMPLATE"));
+    assert_eq!(
+        e[0].hint.as_deref(),
+        Some("name one on the command line: NAME=TEMPLATE")
+    );
     assert!(check_stack_name("1net").is_err());
     assert!(check_stack_name("net_1").is_err());
     assert!(check_stack_name("net-1").is_ok());
-    assert_eq!(default_stack_name(std::path::Path::new("x/vpc.cfn.yml")), "vpc-cfn");
-    assert_eq!(default_stack_name(std::path::Path::new("2azs.yaml")), "stack-2azs");
+    assert_eq!(
+        default_stack_name(std::path::Path::new("x/vpc.cfn.yml")),
+        "vpc-cfn"
+    );
+    assert_eq!(
+        default_stack_name(std::path::Path::new("2azs.yaml")),
+        "stack-2azs"
+    );
 }
 
 #[test]
