@@ -89,6 +89,11 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     };
     let (table, map_warnings) = mapping::to_topology_with(&deployment.combined, &map_opts);
     print_warnings(&deployment, &map_warnings);
+    for (name, _) in &opts.imports {
+        if !deployment.combined.imports.iter().any(|u| &u.name == name) {
+            eprintln!("warning: --import {name}: no template imports `{name}`");
+        }
+    }
 
     let table = match merge {
         None => table,

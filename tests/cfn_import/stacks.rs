@@ -245,12 +245,19 @@ fn cli_imports_two_stacks_and_lists_what_stays_unresolved() {
     let o = run(args(&[
         "--param",
         "bastion.NetworkStackName=vpc",
+        "--import",
+        "vpc-Typo=1",
         "-o",
         file_arg,
     ]));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(!err.contains("unresolved"), "{err}");
+    // an --import no template asks for is named (a typo, probably)
+    assert!(
+        err.contains("warning: --import vpc-Typo: no template imports `vpc-Typo`"),
+        "{err}"
+    );
     // warnings name each stack's own template
     assert!(
         err.contains("startup-kit-bastion.yaml:81: warning: LogRole: "),
