@@ -16,7 +16,8 @@
 //! 2. **Resolving.** [`resolve`] checks names, addresses and AWS quotas and
 //!    builds the [`model`] (one file per part of the file: office, VPC,
 //!    compute, hybrid, rules, sim). [`cfn`] is the other way in: a
-//!    CloudFormation template evaluated and mapped to the same TOML.
+//!    CloudFormation template, or several stacks whose exports resolve
+//!    each other's imports, evaluated and mapped to the same TOML.
 //! 3. **Semantics and analysis.** [`traffic`] (what a rule matches),
 //!    [`security_group`], [`nacl`] and [`route_table`] are the reference
 //!    evaluators of AWS's behaviour; [`bgp`] predicts the BGP sessions and
