@@ -11,7 +11,7 @@
 //! `Fn::If`, `Fn::Base64` (real base64 of the text, as AWS passes it on),
 //! `Fn::ImportValue` (from [`ImportOptions::imports`]; else unknown, with a
 //! warning, or an error when it names a stack of the deployment that does
-//! not export it: see [`outputs`]).
+//! not export it: see [`super::stacks`]).
 //!
 //! References to resources stay symbolic ([`Value::Ref`], [`Value::Attr`]),
 //! except the network attributes that follow from the resource's own
