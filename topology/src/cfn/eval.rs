@@ -131,6 +131,8 @@ struct Evaluator<'a> {
     renamed: HashMap<String, String>,
     /// [`ImportOptions::param_prefix`].
     param_prefix: String,
+    /// [`ImportOptions::stack_names`].
+    stack_names: Vec<String>,
     exports: Vec<Export>,
     import_uses: Vec<ImportUse>,
 }
@@ -188,6 +190,7 @@ impl<'a> Evaluator<'a> {
             other_stacks: opts.other_stacks.clone(),
             renamed: opts.renamed.clone(),
             param_prefix: opts.param_prefix.clone(),
+            stack_names: opts.stack_names.clone(),
             exports: Vec::new(),
             import_uses: Vec::new(),
         }
@@ -547,7 +550,7 @@ impl<'a> Evaluator<'a> {
                             format!("parameter `{name}` has no Default and no value was given"),
                         )
                         .expected(format!("a value for `{name}` ({ty})"))
-                        .hint(format!("--param {}{name}=VALUE", self.param_prefix)),
+                        .hint(self.missing_parameter_hint(name)),
                     );
                     continue;
                 }
@@ -555,6 +558,26 @@ impl<'a> Evaluator<'a> {
             let value = self.parameter_value(name, ty, def, default, &given, raw);
             self.params.insert(name.as_str(), value);
         }
+    }
+
+    /// How to give a missing parameter. One naming another stack (widdix's
+    /// `ParentVPCStack`, startup-kit's `NetworkStackName`) lists the
+    /// deployment's other stacks.
+    fn missing_parameter_hint(&self, name: &str) -> String {
+        let mut hint = format!("--param {}{name}=VALUE", self.param_prefix);
+        let others: Vec<&str> = self
+            .stack_names
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != self.stack_name)
+            .collect();
+        if name.contains("Stack") && !others.is_empty() {
+            hint.push_str(&format!(
+                " (a stack's name? this import's other stacks: {})",
+                others.join(", ")
+            ));
+        }
+        hint
     }
 
     /// A parameter's value from its text, checked against its type and

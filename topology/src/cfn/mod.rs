@@ -167,6 +167,9 @@ pub struct ImportOptions {
     /// one template (`--param KEY=…`), `STACK.` in a deployment
     /// (`--param STACK.KEY=…`).
     pub param_prefix: String,
+    /// The names of all stacks of the deployment (this one included), for
+    /// hints.
+    pub stack_names: Vec<String>,
 }
 
 /// An exported output (`Outputs: X: Export: Name: …`), or a value given

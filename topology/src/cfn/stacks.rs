@@ -143,12 +143,14 @@ pub fn deploy(
 ) -> Result<Deployment, Diagnostics> {
     check_names(&templates)?;
     let several = templates.len() > 1;
+    let stack_names: Vec<String> = templates.iter().map(|t| t.name.clone()).collect();
     let base = |t: &StackTemplate| ImportOptions {
         params: t.params.clone(),
         region: opts.region.clone(),
         azs: opts.azs.clone(),
         stack_name: Some(t.name.clone()),
         account_id: opts.account_id.clone(),
+        stack_names: stack_names.clone(),
         param_prefix: if several {
             format!("{}.", t.name)
         } else {

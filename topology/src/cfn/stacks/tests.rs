@@ -388,7 +388,10 @@ fn parameter_messages_name_the_stack() {
     );
     assert_eq!(e.len(), 1, "{e:#?}");
     assert_eq!(e[0].file, PathBuf::from("app.yaml"));
-    assert_eq!(e[0].hint.as_deref(), Some("--param app.ParentStack=VALUE"));
+    assert_eq!(
+        e[0].hint.as_deref(),
+        Some("--param app.ParentStack=VALUE (a stack's name? this import's other stacks: net)")
+    );
 }
 
 #[test]
