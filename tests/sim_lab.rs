@@ -1645,3 +1645,263 @@ fn the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address() {
     assert_eq!(ssh.outcome, sim::probe::Outcome::Reply, "{ssh:?}");
     assert_ne!(http.outcome, sim::probe::Outcome::Reply, "{http:?}");
 }
+
+/// The CloudFormation fixtures, read in place (`../shared/fixtures/cfn`
+/// beside the repository); `None` (skipped) when missing, a failure under
+/// `CI=true`.
+fn cfn_fixtures() -> Option<PathBuf> {
+    let dir = root_dir().join("../shared/fixtures/cfn");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("../shared/fixtures/cfn is missing (CI=true)");
+    }
+    eprintln!("skipped: ../shared/fixtures/cfn missing");
+    None
+}
+
+/// Laid over the two-stack import: probe instances in the private subnets
+/// (the app tier, the database tier, one in the VPC's default group) and
+/// what the stacks' groups intend, the bastion's reach included.
+const STACKS_OFFICE: &str = r#"
+[[vpc.instance]]
+name = "app-1"
+subnet = "private-subnet-1"
+ip = "10.50.64.50"
+security_groups = ["app-security-group"]
+
+[[vpc.instance]]
+name = "db-1"
+subnet = "private-subnet-2"
+ip = "10.50.96.50"
+security_groups = ["db-security-group"]
+
+[[vpc.instance]]
+name = "plain-1"
+subnet = "private-subnet-1"
+ip = "10.50.64.60"
+
+[[expect]]
+from = "internet"
+to = "bastion-host"
+protocol = "tcp"
+port = 22
+verdict = "ACCEPTED"
+description = "the bastion's Elastic IP takes SSH from anywhere"
+
+[[expect]]
+from = "internet"
+to = "bastion-host"
+protocol = "tcp"
+port = 5432
+verdict = "DENIED"
+description = "and nothing else"
+
+[[expect]]
+from = "bastion-host"
+to = "app-1"
+protocol = "tcp"
+port = 22
+verdict = "ACCEPTED"
+description = "the bastion reaches the app tier on SSH"
+
+[[expect]]
+from = "bastion-host"
+to = "db-1"
+protocol = "tcp"
+port = 5432
+verdict = "ACCEPTED"
+description = "the bastion reaches the database tier on PostgreSQL"
+
+[[expect]]
+from = "bastion-host"
+to = "db-1"
+protocol = "tcp"
+port = 22
+verdict = "DENIED"
+description = "the database tier admits database ports only"
+
+[[expect]]
+from = "bastion-host"
+to = "plain-1"
+protocol = "tcp"
+port = 22
+verdict = "DENIED"
+description = "a host in the default group is closed to the bastion"
+
+[[expect]]
+from = "bastion-host"
+to = "internet"
+protocol = "tcp"
+port = 22
+verdict = "DENIED"
+description = "the bastion's egress allows SSH to the app tier only"
+
+[[expect]]
+from = "app-1"
+to = "db-1"
+protocol = "tcp"
+port = 5432
+verdict = "ACCEPTED"
+description = "the app tier reaches the database"
+
+[[expect]]
+from = "db-1"
+to = "app-1"
+protocol = "tcp"
+port = 22
+verdict = "DENIED"
+description = "the database tier does not reach the app tier"
+
+[[expect]]
+from = "app-1"
+to = "internet"
+protocol = "tcp"
+port = 443
+verdict = "ACCEPTED"
+description = "the app tier goes out through its zone's NAT gateway"
+
+[[expect]]
+from = "db-1"
+to = "internet"
+protocol = "tcp"
+port = 5432
+verdict = "ACCEPTED"
+description = "the database tier goes out through the other zone's NAT gateway, on its ports"
+
+[[expect]]
+from = "internet"
+to = "app-1"
+protocol = "tcp"
+port = 22
+verdict = "NO_ROUTE"
+description = "the app tier is private"
+
+[[expect]]
+from = "internet"
+to = "db-1"
+protocol = "tcp"
+port = 5432
+verdict = "NO_ROUTE"
+description = "the database tier is private"
+"#;
+
+/// A VPC stack and a bastion stack importing its subnet and security group
+/// (`Fn::ImportValue`), imported as one deployment with one NAT gateway
+/// per zone: `topology check` holds every expectation, and in the lab the
+/// internet reaches the bastion's Elastic IP on SSH, the bastion reaches
+/// the private tiers on their ports only, the tiers go out through their
+/// NAT gateways, and static and live agree on every probed cell.
+#[test]
+fn a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live() {
+    if !ready("a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live") {
+        return;
+    }
+    let Some(fixtures) = cfn_fixtures() else {
+        return;
+    };
+    let lab = cli_lab();
+    let office = std::env::temp_dir().join(format!("{lab}-office.toml"));
+    let imported = std::env::temp_dir().join(format!("{lab}-two-stacks.toml"));
+    std::fs::write(&office, STACKS_OFFICE).expect("office file");
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let vpc = format!("vpc={}", path(&fixtures.join("startup-kit-vpc.yaml")));
+    let bastion = format!(
+        "bastion={}",
+        path(&fixtures.join("startup-kit-bastion.yaml"))
+    );
+    let (office_arg, imported_arg) = (path(&office), path(&imported));
+    let o = cli(&[
+        "topology",
+        "import-cfn",
+        &vpc,
+        &bastion,
+        "--param",
+        "AvailabilityZone1=us-east-1a",
+        "--param",
+        "AvailabilityZone2=us-east-1b",
+        "--param",
+        "vpc.SingleNatGateway=false",
+        "--param",
+        "bastion.NetworkStackName=vpc",
+        "--param",
+        "KeyName=ops",
+        "--merge",
+        &office_arg,
+        "-o",
+        &imported_arg,
+    ]);
+    assert!(o.status.success(), "import-cfn: {}", text(&o));
+    let warnings = String::from_utf8_lossy(&o.stderr);
+    assert!(!warnings.contains("unresolved"), "{warnings}");
+
+    // the bastion stack's instance, in the VPC stack's subnet and group,
+    // with its Elastic IP; a NAT gateway per zone
+    let t = topology::load(&imported)
+        .unwrap_or_else(|d| panic!("{d}"))
+        .topology;
+    let host = &t.nodes[t.node_by_name("bastion-host").expect("bastion-host")];
+    let eni = &host.interfaces[0];
+    let sgs: Vec<&str> = host
+        .security_groups
+        .iter()
+        .map(|&g| t.security_groups[g].name.as_str())
+        .collect();
+    assert_eq!(sgs, ["bastion-security-group"]);
+    assert_eq!(
+        t.subnet_of(eni.ip).map(|s| t.subnets[s].name.as_str()),
+        Some("public-subnet-1")
+    );
+    let public = eni.public_ip.expect("the bastion's Elastic IP");
+    let nats = t
+        .nodes
+        .iter()
+        .filter(|n| n.kind == topology::model::NodeKind::NatGateway)
+        .count();
+    assert_eq!(nats, 2, "a NAT gateway per zone");
+
+    let o = cli(&["topology", "check", &imported_arg, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "check: {}", text(&o));
+    let checked: serde_json::Value = serde_json::from_slice(&o.stdout).expect("check JSON");
+    let expects = STACKS_OFFICE.matches("[[expect]]").count();
+    let holding = checked["expectations"].as_array().expect("expectations");
+    assert_eq!(holding.len(), expects, "{checked:#}");
+    assert!(holding.iter().all(|e| e["holds"] == true), "{checked:#}");
+
+    let started = Instant::now();
+    let o = cli(&[
+        "sim",
+        "test",
+        &imported_arg,
+        "--lab",
+        &lab,
+        "--json",
+        "--ports",
+        "22,5432",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "sim test: {}", text(&o));
+    assert_gone(&lab, "after sim test");
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(r["disagreements"], 0, "{}", text(&o));
+    assert_eq!(r["failed_expectations"], 0, "{}", text(&o));
+    let checks = r["expectations"].as_array().expect("expectations");
+    assert_eq!(checks.len(), expects, "{}", text(&o));
+    assert!(checks.iter().all(|c| c["ok"] == true), "{}", text(&o));
+    let ssh = checks
+        .iter()
+        .find(|c| c["from"] == "internet" && c["to"] == "bastion-host" && c["service"] == "tcp/22")
+        .expect("internet -> bastion-host tcp/22");
+    assert_eq!(ssh["live"][0], format!("{public}: reply"), "{ssh:#}");
+    let cells = r["probed_cells"].as_u64().unwrap_or(0);
+    assert!(cells > 0, "{}", text(&o));
+    assert_eq!(r["matrix"].as_array().map(Vec::len), Some(cells as usize));
+    eprintln!(
+        "two stacks: sim test in {:.2} s: {cells} cells, {} probes, {expects} expectations",
+        took.as_secs_f64(),
+        r["probes"]
+    );
+    std::fs::remove_file(&office).ok();
+    std::fs::remove_file(&imported).ok();
+}
