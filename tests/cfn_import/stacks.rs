@@ -343,7 +343,7 @@ fn cli_errors_for_a_missing_export_and_cyclic_imports_name_file_and_line() {
     assert!(err.contains(&format!("{ap}:6:")), "{err}");
     assert!(err.contains(&format!("{bp}:7:")), "{err}");
     assert!(
-        err.contains("cyclic imports between stacks: `a` imports `b-Vpc` from `b`, `b` imports `a-Sg` from `a`"),
+        err.contains("cyclic imports between stacks (a → b → a): `Sg` of stack `a` imports `b-Vpc` from stack `b`"),
         "{err}"
     );
     assert!(o.stdout.is_empty());
@@ -358,7 +358,7 @@ fn cli_errors_for_a_missing_export_and_cyclic_imports_name_file_and_line() {
     let err = text(&o.stderr);
     assert!(err.contains(&format!("{ap}:6:")), "{err}");
     assert!(
-        err.contains("Fn::ImportValue `b-Vpcs`: stack `b` exports no such name"),
+        err.contains("`Sg` imports `b-Vpcs`, which stack `b` does not export"),
         "{err}"
     );
     assert!(err.contains("did you mean `b-Vpc`?"), "{err}");

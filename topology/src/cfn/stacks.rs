@@ -343,8 +343,8 @@ fn export_index(
                         &templates[i].src,
                         e,
                         format!(
-                            "`{}` is exported by stack `{}`{at} and by stack `{}`",
-                            e.name, templates[j].name, templates[i].name
+                            "`{}` is exported by stack `{}`{at} and by stack `{}` (output `{}`)",
+                            e.name, templates[j].name, templates[i].name, e.output
                         ),
                     )
                     .expected("export names unique in a region"),
@@ -413,8 +413,8 @@ fn creation_order(
                     &templates[i].src,
                     u,
                     format!(
-                        "stack `{}` imports `{}`, its own export: a stack cannot import from itself",
-                        templates[i].name, u.name
+                        "`{}` imports `{}`, an export of its own stack `{}`: a stack cannot import from itself",
+                        u.logical_id, u.name, templates[i].name
                     ),
                 ).hint("use the value (a Ref or GetAtt) directly"));
                 continue;
@@ -469,23 +469,24 @@ fn cycle_error(
         path.push((at, u, next));
         at = next;
     }
-    let chain = path
+    let mut chain: Vec<&str> = path
         .iter()
-        .map(|(i, u, j)| {
-            format!(
-                "`{}` imports `{}` from `{}`",
-                templates[*i].name, u.name, templates[*j].name
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+        .map(|(i, _, _)| templates[*i].name.as_str())
+        .collect();
+    if let Some(&(i, _, _)) = path.first() {
+        chain.push(&templates[i].name);
+    }
+    let chain = chain.join(" → ");
     Diagnostics(
         path.iter()
-            .map(|(i, u, _)| {
+            .map(|(i, u, j)| {
                 at_import(
                     &templates[*i].src,
                     u,
-                    format!("cyclic imports between stacks: {chain}"),
+                    format!(
+                        "cyclic imports between stacks ({chain}): `{}` of stack `{}` imports `{}` from stack `{}`",
+                        u.logical_id, templates[*i].name, u.name, templates[*j].name
+                    ),
                 )
                 .expected("imports that let one stack be created before the other")
                 .hint("CloudFormation cannot create either stack first: move the shared resource, or pass its value as a parameter")

@@ -159,7 +159,7 @@ impl<'a> Evaluator<'a> {
             if let Some((stack, names)) = self.exporting_stack(&name) {
                 let mut d = arg.error(
                     self.src,
-                    format!("Fn::ImportValue `{name}`: stack `{stack}` exports no such name"),
+                    format!("`{owner}` imports `{name}`, which stack `{stack}` does not export"),
                 );
                 d = d.expected(if names.is_empty() {
                     format!("an export of `{stack}`, which exports nothing")
