@@ -61,8 +61,13 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
         .iter()
         .map(|t| (t.name.clone(), stacks::declared_parameters(&t.src)))
         .collect();
-    let routed = stacks::route_params(&declared, &key_values("--param", &req.params)?)
-        .map_err(anyhow::Error::msg)?;
+    let routed = match stacks::route_params(&declared, &key_values("--param", &req.params)?) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     for (t, p) in templates.iter_mut().zip(routed) {
         t.params = p;
     }
@@ -90,8 +95,13 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     let (table, map_warnings) = mapping::to_topology_with(&deployment.combined, &map_opts);
     print_warnings(&deployment, &map_warnings);
     for (name, _) in &opts.imports {
+        let asked = deployment.combined.imports.iter().map(|u| u.name.as_str());
         if !deployment.combined.imports.iter().any(|u| &u.name == name) {
-            eprintln!("warning: --import {name}: no template imports `{name}`");
+            let unresolved = deployment.unresolved();
+            let open = unresolved.iter().map(|(_, u)| u.name.as_str());
+            let hint = topology::diag::did_you_mean(name, open.chain(asked))
+                .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+            eprintln!("warning: --import {name}: no template imports `{name}`{hint}");
         }
     }
 
@@ -236,8 +246,12 @@ fn print_warnings(d: &Deployment, map_warnings: &[ImportWarning]) {
     }
     // name → where it is used, names in first-use order
     let mut uses: Vec<(&str, Vec<String>)> = Vec::new();
+    let several = d.stacks.len() > 1;
     for (s, u) in &unresolved {
-        let at = format!("{}:{}:{}", s.file.display(), u.line, u.col);
+        let mut at = format!("{}:{}:{}", s.file.display(), u.line, u.col);
+        if several {
+            at = format!("stack {} at {at}", s.name);
+        }
         match uses.iter_mut().find(|(n, _)| *n == u.name) {
             Some((_, ats)) => ats.push(at),
             None => uses.push((u.name.as_str(), vec![at])),

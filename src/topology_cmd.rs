@@ -94,7 +94,7 @@ pub enum TopologyCommand {
         #[arg(long, value_name = "OFFICE.toml")]
         merge: Option<PathBuf>,
         /// Write to a file instead of standard output.
-        #[arg(short, long)]
+        #[arg(short, long, value_name = "OUT.toml")]
         output: Option<PathBuf>,
     },
     /// Draw the topology with Graphviz.

@@ -308,9 +308,9 @@ fn cli_imports_two_stacks_and_lists_what_stays_unresolved() {
         "{err}"
     );
 
-    // a parameter for a stack that is not there: a usage error, as clap's
+    // a parameter for a stack that is not there
     let o = run(args(&["--param", "bastoin.NetworkStackName=vpc"]));
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(
         err.contains(

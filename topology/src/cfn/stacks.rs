@@ -362,7 +362,7 @@ fn export_index(
                         &templates[i].src,
                         e,
                         format!(
-                            "--import {name}=… names an export of stack `{}`, which this import evaluates",
+                            "--import {name}=… names an export of stack `{}`, whose template is given",
                             templates[i].name
                         ),
                     )
@@ -588,10 +588,17 @@ pub fn route_params(
             }
         }
         if !any {
-            return Err(format!(
+            let mut msg = format!(
                 "--param {key}={value}: no template declares `{key}` (stacks: {})",
                 names()
-            ));
+            );
+            let declared = stacks
+                .iter()
+                .flat_map(|(_, d)| d.iter().map(String::as_str));
+            if let Some(s) = crate::diag::did_you_mean(key, declared) {
+                msg.push_str(&format!("; did you mean `{s}`?"));
+            }
+            return Err(msg);
         }
     }
     Ok(out)

@@ -161,23 +161,20 @@ impl<'a> Evaluator<'a> {
                     self.src,
                     format!("`{owner}` imports `{name}`, which stack `{stack}` does not export"),
                 );
-                d = d.expected(if names.is_empty() {
-                    format!("an export of `{stack}`, which exports nothing")
-                } else {
-                    format!("one of {}", names.join(", "))
-                });
+                d = d.expected(expected_exports(&stack, &names));
                 if let Some(s) = did_you_mean(&name, names.iter().map(String::as_str)) {
                     d = d.hint(format!("did you mean `{s}`?"));
                 }
                 return self.fail(d);
             }
-            return self.warn_at(
+            self.warn_at(
                 owner,
                 node,
                 format!(
-                    "Fn::ImportValue `{name}`: an export of a stack not in this import; give its template too, or --import {name}=VALUE"
+                    "Fn::ImportValue `{name}`: no stack of this import exports it; give the exporting stack's template too (a resource's id needs it), or its value with --import {name}=VALUE"
                 ),
             );
+            return Value::Unknown(format!("Fn::ImportValue `{name}`, line {}", node.line));
         };
         self.record_import(&name, owner, node, true);
         let origin = export_origin(&export);
@@ -266,6 +263,16 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// The exports a stack has, for an error (the first few of a long list).
+fn expected_exports(stack: &str, names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    match names.len() {
+        0 => format!("an export of `{stack}`, which exports nothing"),
+        n if n <= SHOWN => format!("one of {}", names.join(", ")),
+        n => format!("one of {}, … ({n} in all)", names[..SHOWN].join(", ")),
+    }
+}
+
 /// Where an export comes from, for messages.
 fn export_origin(e: &Export) -> String {
     if e.stack.is_empty() {
@@ -275,5 +282,27 @@ fn export_origin(e: &Export) -> String {
             "output `{}` of stack `{}` (line {})",
             e.output, e.stack, e.line
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expected_exports;
+
+    #[test]
+    fn a_long_list_of_exports_is_cut_with_its_count() {
+        let names: Vec<String> = (1..=20).map(|i| format!("vpc-E{i}")).collect();
+        assert_eq!(
+            expected_exports("vpc", &names),
+            "one of vpc-E1, vpc-E2, vpc-E3, vpc-E4, vpc-E5, vpc-E6, vpc-E7, vpc-E8, … (20 in all)"
+        );
+        assert_eq!(
+            expected_exports("vpc", &names[..2]),
+            "one of vpc-E1, vpc-E2"
+        );
+        assert_eq!(
+            expected_exports("vpc", &[]),
+            "an export of `vpc`, which exports nothing"
+        );
     }
 }

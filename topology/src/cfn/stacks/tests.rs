@@ -458,6 +458,8 @@ fn params_go_to_the_named_stack_or_every_stack_declaring_them() {
         e,
         "--param Nope=1: no template declares `Nope` (stacks: net, app)"
     );
+    let e = route_params(&stacks, &given(&[("ParentStak", "net")])).unwrap_err();
+    assert!(e.ends_with("; did you mean `ParentStack`?"), "{e}");
     // one template: the evaluator judges the key, as for a single import
     let one = &stacks[..1];
     assert_eq!(
