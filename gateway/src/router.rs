@@ -47,8 +47,8 @@ use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
 use crate::routing::{PeerId, Route, RoutingTable};
 use crate::status::{
-    BgpRouteStatus, BgpStatus, DropCounts, Drops, HandshakeCounts, PeerStatus, RouteStatus,
-    RuleHits, RuleKind, Status,
+    BgpRouteStatus, BgpStatus, DropCounts, Drops, FlowLogStatus, HandshakeCounts, PeerStatus,
+    RouteStatus, RuleHits, RuleKind, Status,
 };
 use crate::token_bucket::TokenBucket;
 use handshake_gate::{HandshakeGate, Verdict};
@@ -166,6 +166,9 @@ pub struct Router {
     next_index: u32,
     /// VPC flow logs, when the shell started them.
     flow_log: Option<crate::flow_log::FlowAggregator>,
+    /// What the flow log's earlier aggregators (before a restart) could
+    /// not record.
+    flow_log_skipped_earlier: FlowLogStatus,
 }
 
 /// Why the router could not be built.
@@ -214,6 +217,7 @@ impl Router {
             next_tick: now,
             next_index: 1,
             flow_log: None,
+            flow_log_skipped_earlier: FlowLogStatus::default(),
         };
         for p in &config.peers {
             let preshared = match &p.preshared_key_file {
@@ -732,6 +736,7 @@ impl Router {
                     .collect(),
             }),
             routes,
+            flow_log: self.flow_log_status(),
         }
     }
 }
