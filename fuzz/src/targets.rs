@@ -6,8 +6,12 @@
 //!
 //! A target panics only on a bug: bad input must give an error, and what
 //! the functions promise about their results is asserted.
+//!
+//! The `router` target's gateways, and the wire between them, are those of
+//! the router's own unit tests (`gateway::testkit`, the gateway's
+//! `testkit` feature), with a policy and small connection tables added.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -18,7 +22,8 @@ use gateway::keys::PrivateKey;
 use gateway::packet::{
     clamp_tcp_mss, icmp_frag_needed, ipv4_checksum, parse_ipv4, parse_quoted_ipv4,
 };
-use gateway::router::{Io, Router};
+use gateway::router::Router;
+use gateway::testkit::{addr, config, office_config, vpc_config, Collect, Wire, AWS, OFFICE};
 
 /// A target's body: the fuzzer's bytes in, a panic only on a bug.
 pub type Target = fn(&[u8]);
@@ -85,114 +90,34 @@ pub fn packet(data: &[u8]) {
     }
 }
 
-/// Where the routers' output goes: kept for delivery to the other side.
-#[derive(Default)]
-struct Wire {
-    tun: Vec<Vec<u8>>,
-    udp: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-impl Io for Wire {
-    fn send_tun(&mut self, packet: &[u8]) {
-        self.tun.push(packet.to_vec());
-    }
-    fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
-        self.udp.push((to, datagram.to_vec()));
-    }
-}
-
-const OFFICE: &str = "192.0.2.1:51820";
-const AWS: &str = "192.0.2.2:51820";
-const BACKUP: &str = "192.0.2.3:51820";
+/// Where strangers' datagrams come from: no router is there.
 const STRANGER: &str = "198.51.100.7:4444";
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("a constant address")
-}
+/// What both routers get beyond the office and AWS gateways of the
+/// router's own tests: small conntrack tables (the default's 48 MiB would
+/// cost more than the input).
+const SMALL_CONNTRACK: &str = "[conntrack]\nmax_flows = 16\n";
 
-/// The office gateway: two peers (AWS, primary; its backup, never
-/// answering), failover routes, an inline policy with a stateful security
-/// group and a network ACL, a small conntrack table.
-fn office_config(aws: &str, backup: &str) -> String {
-    format!(
-        r#"
-[interface]
-name = "vg0"
-address = "192.168.255.1/30"
-mtu = 1420
-private_key_file = "office.key"
-[[peer]]
-name = "aws"
-public_key = "{aws}"
-endpoint = "{AWS}"
-allowed_ips = ["10.0.0.0/16"]
-persistent_keepalive = 25
-[[peer]]
-name = "backup"
-public_key = "{backup}"
-endpoint = "{BACKUP}"
-allowed_ips = ["10.0.0.0/16"]
-[[route]]
-prefix = "10.0.0.0/16"
-peer = "aws"
-priority = 10
-[[route]]
-prefix = "10.0.0.0/16"
-peer = "backup"
-priority = 20
-[liveness]
-dead_after = 3
-[conntrack]
-max_flows = 16
+/// The office's policy: a stateful security group and a network ACL.
+const OFFICE_POLICY: &str = r#"
 [policy]
 security_groups = ["edge"]
 nacl = "edge-acl"
 [[policy.security_group]]
 name = "edge"
 ingress = [
-  {{ protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/16" }},
-  {{ protocol = "tcp", ports = 5003, cidr = "10.0.0.0/16" }},
-  {{ protocol = "udp", ports = "1000-2000", cidr = "10.0.0.0/8" }},
+  { protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/16" },
+  { protocol = "tcp", ports = 5003, cidr = "10.0.0.0/16" },
+  { protocol = "udp", ports = "1000-2000", cidr = "10.0.0.0/8" },
 ]
 [[policy.network_acl]]
 name = "edge-acl"
 ingress = [
-  {{ rule = 10, action = "deny", protocol = "tcp", ports = 5003, cidr = "10.0.10.10/32" }},
-  {{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }},
+  { rule = 10, action = "deny", protocol = "tcp", ports = 5003, cidr = "10.0.10.10/32" },
+  { rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" },
 ]
-egress = [{{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }}]
-"#
-    )
-}
-
-/// The AWS gateway: one peer, the office, no policy, a small conntrack
-/// table (the default's 48 MiB would cost more than the input).
-fn aws_config(office: &str) -> String {
-    format!(
-        r#"
-[interface]
-name = "vg0"
-private_key_file = "aws.key"
-[[peer]]
-name = "office"
-public_key = "{office}"
-endpoint = "{OFFICE}"
-allowed_ips = ["192.168.10.0/24"]
-[[route]]
-prefix = "192.168.10.0/24"
-peer = "office"
-[conntrack]
-max_flows = 16
-"#
-    )
-}
-
-fn gateway(text: String) -> GatewayConfig {
-    match gateway::config::parse("fuzz.toml", text) {
-        Ok(c) => c,
-        Err(d) => panic!("the fuzz harness's configuration: {d}"),
-    }
-}
+egress = [{ rule = 100, action = "allow", protocol = -1, cidr = "0.0.0.0/0" }]
+"#;
 
 /// The two configured routers and their keys, made once (fixed keys).
 struct Pair {
@@ -209,12 +134,19 @@ fn pair() -> &'static Pair {
             PrivateKey::from_bytes([0x22; 32]),
         ];
         let backup = PrivateKey::from_bytes([0x33; 32]).public_key();
+        // the office: two peers (AWS, primary, with a keepalive; its
+        // backup, never answering), failover routes, the policy
+        let office = office_config(
+            &keys[1].public_key(),
+            &backup,
+            Some(25),
+            &format!("{SMALL_CONNTRACK}{OFFICE_POLICY}"),
+        );
+        // AWS: one peer, the office, no policy
+        let aws = vpc_config("aws", &keys[0].public_key(), SMALL_CONNTRACK);
         Pair {
-            office: gateway(office_config(
-                &keys[1].public_key().to_string(),
-                &backup.to_string(),
-            )),
-            aws: gateway(aws_config(&keys[0].public_key().to_string())),
+            office: config(&office),
+            aws: config(&aws),
             keys,
         }
     })
@@ -249,26 +181,26 @@ pub fn router(data: &[u8]) {
         };
         let (arg, rest) = rest.split_at(len.min(rest.len()));
         ops = rest;
-        let mut wire = Wire::default();
+        let mut out = Collect::default();
         let sender = match op % 8 {
             0 => {
-                office.handle_tun(now, &mut arg.to_vec(), &mut wire);
+                office.handle_tun(now, &mut arg.to_vec(), &mut out);
                 addr(OFFICE)
             }
             1 => {
-                aws.handle_tun(now, &mut arg.to_vec(), &mut wire);
+                aws.handle_tun(now, &mut arg.to_vec(), &mut out);
                 addr(AWS)
             }
             2 => {
-                office.handle_udp(now, addr(AWS), arg, &mut wire);
+                office.handle_udp(now, addr(AWS), arg, &mut out);
                 addr(OFFICE)
             }
             3 => {
-                aws.handle_udp(now, addr(OFFICE), arg, &mut wire);
+                aws.handle_udp(now, addr(OFFICE), arg, &mut out);
                 addr(AWS)
             }
             4 => {
-                office.handle_udp(now, addr(STRANGER), arg, &mut wire);
+                office.handle_udp(now, addr(STRANGER), arg, &mut out);
                 addr(OFFICE)
             }
             5 => {
@@ -286,38 +218,23 @@ pub fn router(data: &[u8]) {
                 continue;
             }
             6 => {
-                office.handle_timeout(now, &mut wire);
+                office.handle_timeout(now, &mut out);
                 addr(OFFICE)
             }
             _ => {
-                aws.handle_timeout(now, &mut wire);
+                aws.handle_timeout(now, &mut out);
                 addr(AWS)
             }
         };
-        // deliver between the two, a few rounds
-        let mut flight: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = wire
-            .udp
-            .into_iter()
-            .map(|(to, d)| (sender, to, d))
-            .collect();
-        for _ in 0..6 {
-            let mut next = Vec::new();
-            for (from, to, d) in flight.drain(..) {
-                let mut out = Wire::default();
-                if to == addr(AWS) {
-                    aws.handle_udp(now, from, &d, &mut out);
-                } else if to == addr(OFFICE) {
-                    office.handle_udp(now, from, &d, &mut out);
-                } else {
-                    continue; // the backup and strangers never answer
-                }
-                next.extend(out.udp.into_iter().map(|(dst, d)| (to, dst, d)));
-            }
-            if next.is_empty() {
-                break;
-            }
-            flight = next;
-        }
+        // deliver between the two, a few rounds (the backup and strangers
+        // never answer)
+        Wire::new(vec![(addr(OFFICE), &mut office), (addr(AWS), &mut aws)]).deliver(
+            now,
+            sender,
+            out.udp,
+            6,
+            &[],
+        );
     }
     // the status document is built from everything above
     let _ = office.status(now);

@@ -58,5 +58,8 @@ pub mod router;
 pub mod routing;
 pub mod shell;
 pub mod status;
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod testkit;
 pub mod token_bucket;
 pub mod udp_gso;

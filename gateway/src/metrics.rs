@@ -50,6 +50,13 @@ impl Builder {
         f
     }
 
+    /// A counter family of one series without labels, at `value`.
+    fn counter(&mut self, name: &str, help: &str, unit: Option<Unit>, value: u64) {
+        self.counters(name, help, unit)
+            .get_or_create(&Vec::new())
+            .inc_by(value);
+    }
+
     fn gauges(&mut self, name: &str, help: &str) -> Gauges {
         let f = Gauges::default();
         self.registry.register(name, help, f.clone());
@@ -86,6 +93,7 @@ pub fn render(status: &Status, taken: SystemTime) -> String {
     rules(&mut b, status);
     conntrack(&mut b, status);
     handshakes(&mut b, status);
+    flow_log(&mut b, status);
     let mut out = String::new();
     // writing into a String cannot fail
     let _ = encode(&mut out, &b.registry);
@@ -191,13 +199,12 @@ fn drops(b: &mut Builder, status: &Status) {
             .get_or_create(&labels([("reason", &reason)]))
             .inc_by(n);
     }
-    b.counters(
+    b.counter(
         "conntrack_evicted_flows",
         "Half-open TCP flows evicted to make room for new flows (when_full = \"early_drop\")",
         None,
-    )
-    .get_or_create(&Vec::new())
-    .inc_by(evicted);
+        evicted,
+    );
 }
 
 fn rules(b: &mut Builder, status: &Status) {
@@ -231,20 +238,18 @@ fn conntrack(b: &mut Builder, status: &Status) {
 
 fn handshakes(b: &mut Builder, status: &Status) {
     let h = &status.handshakes;
-    b.counters(
+    b.counter(
         "handshake_initiations_processed",
         "Handshake initiations that passed MAC1 (and MAC2 under load) and cost a Diffie-Hellman",
         None,
-    )
-    .get_or_create(&Vec::new())
-    .inc_by(h.initiations_processed);
-    b.counters(
+        h.initiations_processed,
+    );
+    b.counter(
         "cookie_replies_sent",
         "Cookie replies sent instead of processing a handshake under load",
         None,
-    )
-    .get_or_create(&Vec::new())
-    .inc_by(h.cookie_replies);
+        h.cookie_replies,
+    );
     if let Some(r) = &status.reload {
         let reloads = b.counters(
             "config_reloads",
@@ -258,6 +263,24 @@ fn handshakes(b: &mut Builder, status: &Status) {
             .get_or_create(&labels([("result", "refused")]))
             .inc_by(r.refused);
     }
+}
+
+fn flow_log(b: &mut Builder, status: &Status) {
+    let Some(f) = status.flow_log else {
+        return;
+    };
+    b.counter(
+        "flow_log_skipped_packets",
+        "Packets the flow log could not record, their flows beyond [flow_logs] max_flows in their interval (the SKIPDATA records)",
+        None,
+        f.skipped_packets,
+    );
+    b.counter(
+        "flow_log_skipped",
+        "Bytes of the packets the flow log could not record (the SKIPDATA records)",
+        Some(Unit::Bytes),
+        f.skipped_bytes,
+    );
 }
 
 #[cfg(test)]

@@ -47,8 +47,8 @@ use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
 use crate::routing::{PeerId, Route, RoutingTable};
 use crate::status::{
-    BgpRouteStatus, BgpStatus, DropCounts, Drops, HandshakeCounts, PeerStatus, RouteStatus,
-    RuleHits, RuleKind, Status,
+    BgpRouteStatus, BgpStatus, DropCounts, Drops, FlowLogStatus, HandshakeCounts, PeerStatus,
+    RouteStatus, RuleHits, RuleKind, Status,
 };
 use crate::token_bucket::TokenBucket;
 use handshake_gate::{HandshakeGate, Verdict};
@@ -166,6 +166,9 @@ pub struct Router {
     next_index: u32,
     /// VPC flow logs, when the shell started them.
     flow_log: Option<crate::flow_log::FlowAggregator>,
+    /// What the flow log's earlier aggregators (before a restart) could
+    /// not record.
+    flow_log_skipped_earlier: FlowLogStatus,
 }
 
 /// Why the router could not be built.
@@ -214,6 +217,7 @@ impl Router {
             next_tick: now,
             next_index: 1,
             flow_log: None,
+            flow_log_skipped_earlier: FlowLogStatus::default(),
         };
         for p in &config.peers {
             let preshared = match &p.preshared_key_file {
@@ -732,6 +736,7 @@ impl Router {
                     .collect(),
             }),
             routes,
+            flow_log: self.flow_log_status(),
         }
     }
 }
@@ -805,30 +810,13 @@ mod tests {
     use super::*;
     use crate::packet::tcp_flags;
     use crate::packet::tests::{ipv4, tcp_header};
+    use crate::testkit::{addr, config, office_config, vpc_config, Collect, Wire};
+    use crate::testkit::{AWS, BACKUP, OFFICE};
     use std::net::Ipv4Addr;
 
     mod bgp;
     mod flow_log;
     mod handshake_flood;
-
-    #[derive(Default)]
-    struct Collect {
-        tun: Vec<Vec<u8>>,
-        udp: Vec<(SocketAddr, Vec<u8>)>,
-    }
-
-    impl Io for Collect {
-        fn send_tun(&mut self, packet: &[u8]) {
-            self.tun.push(packet.to_vec());
-        }
-        fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
-            self.udp.push((to, datagram.to_vec()));
-        }
-    }
-
-    const OFFICE: &str = "192.0.2.1:51820";
-    const AWS: &str = "192.0.2.2:51820";
-    const BACKUP: &str = "192.0.2.3:51820";
 
     /// Three gateways on one virtual clock: the office (LAN
     /// 192.168.10.0/24), AWS (VPC 10.0.0.0/16, the primary) and its backup.
@@ -853,34 +841,9 @@ mod tests {
         backup: Vec<Vec<u8>>,
     }
 
-    fn config(text: &str) -> GatewayConfig {
-        match crate::config::parse("test.toml", text.to_string()) {
-            Ok(c) => c,
-            Err(d) => panic!("{d}"),
-        }
-    }
-
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
-
     /// A VPC-side gateway (AWS or its backup) whose one peer is the office.
     fn vpc_side(name: &str, office: &PublicKey) -> GatewayConfig {
-        config(&format!(
-            r#"
-[interface]
-name = "vg0"
-private_key_file = "{name}.key"
-[[peer]]
-name = "office"
-public_key = "{office}"
-endpoint = "{OFFICE}"
-allowed_ips = ["192.168.10.0/24"]
-[[route]]
-prefix = "192.168.10.0/24"
-peer = "office"
-"#
-        ))
+        config(&vpc_config(name, office, ""))
     }
 
     /// The lab, `policy` applied at the office, its clock at an arbitrary
@@ -891,37 +854,11 @@ peer = "office"
             PrivateKey::generate().unwrap(),
             PrivateKey::generate().unwrap(),
         ];
-        let office = config(&format!(
-            r#"
-[interface]
-name = "vg0"
-address = "192.168.255.1/30"
-mtu = 1420
-private_key_file = "office.key"
-[[peer]]
-name = "aws"
-public_key = "{aws}"
-endpoint = "{AWS}"
-allowed_ips = ["10.0.0.0/16"]
-[[peer]]
-name = "backup"
-public_key = "{backup}"
-endpoint = "{BACKUP}"
-allowed_ips = ["10.0.0.0/16"]
-[[route]]
-prefix = "10.0.0.0/16"
-peer = "aws"
-priority = 10
-[[route]]
-prefix = "10.0.0.0/16"
-peer = "backup"
-priority = 20
-[liveness]
-dead_after = 3
-{policy}
-"#,
-            aws = keys[1].public_key(),
-            backup = keys[2].public_key(),
+        let office = config(&office_config(
+            &keys[1].public_key(),
+            &keys[2].public_key(),
+            None,
+            policy,
         ));
         let office_key = keys[0].public_key();
         let now = Instant::now();
@@ -940,15 +877,6 @@ dead_after = 3
         /// Moves the clock forward.
         fn advance(&mut self, by: Duration) {
             self.now += by;
-        }
-
-        fn router_at(&mut self, endpoint: SocketAddr) -> &mut Router {
-            match endpoint {
-                e if e == addr(OFFICE) => &mut self.office,
-                e if e == addr(AWS) => &mut self.aws,
-                e if e == addr(BACKUP) => &mut self.backup,
-                e => panic!("no gateway at {e}"),
-            }
         }
 
         /// Sends a packet from the office LAN and shuttles datagrams both
@@ -982,24 +910,13 @@ dead_after = 3
         fn deliver(&mut self, from: SocketAddr, out: Collect) -> Tuns {
             let mut tuns = Tuns::default();
             tuns_of(&mut tuns, from).extend(out.tun);
-            let mut flight: Vec<(SocketAddr, SocketAddr, Vec<u8>)> =
-                out.udp.into_iter().map(|(to, d)| (from, to, d)).collect();
-            for _ in 0..10 {
-                if flight.is_empty() {
-                    break;
-                }
-                let mut next = vec![];
-                for (from, to, d) in flight.drain(..) {
-                    if self.down.contains(&from) || self.down.contains(&to) {
-                        continue;
-                    }
-                    let mut out = Collect::default();
-                    let now = self.now;
-                    self.router_at(to).handle_udp(now, from, &d, &mut out);
-                    tuns_of(&mut tuns, to).extend(out.tun);
-                    next.extend(out.udp.into_iter().map(|(dst, d)| (to, dst, d)));
-                }
-                flight = next;
+            let mut wire = Wire::new(vec![
+                (addr(OFFICE), &mut self.office),
+                (addr(AWS), &mut self.aws),
+                (addr(BACKUP), &mut self.backup),
+            ]);
+            for (at, packet) in wire.deliver(self.now, from, out.udp, 10, &self.down) {
+                tuns_of(&mut tuns, at).push(packet);
             }
             tuns
         }

@@ -78,6 +78,18 @@ pub struct HandshakeCounts {
     pub cookie_replies: u64,
 }
 
+/// What the flow log (`[flow_logs]`) could not record: the packets of
+/// flows beyond `max_flows` in their interval, each interval's reported as
+/// one SKIPDATA record. Counted since the gateway started, across restarts
+/// of the flow log by a reload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowLogStatus {
+    /// Packets not recorded flow by flow.
+    pub skipped_packets: u64,
+    /// Their bytes (whole IP packets).
+    pub skipped_bytes: u64,
+}
+
 /// Whether a counter is zero (counters that appear only once they count).
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -336,6 +348,10 @@ pub struct Status {
     /// older than this field).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteStatus>,
+    /// What the flow log could not record; absent without `[flow_logs]`
+    /// (and from gateways older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_log: Option<FlowLogStatus>,
 }
 
 /// `-` for nothing.
@@ -410,6 +426,13 @@ impl Status {
                 drops.join(", ")
             }
         );
+        if let Some(f) = self.flow_log.filter(|f| f.skipped_packets > 0) {
+            let _ = writeln!(
+                o,
+                "flow log: {} packets ({} B) not recorded, over max_flows (SKIPDATA)",
+                f.skipped_packets, f.skipped_bytes
+            );
+        }
         let h = &self.handshakes;
         if *h != HandshakeCounts::default() {
             let _ = writeln!(
@@ -480,6 +503,7 @@ pub(crate) mod tests {
             reload: None,
             bgp: None,
             routes: vec![],
+            flow_log: None,
         }
     }
 
@@ -638,6 +662,40 @@ pub(crate) mod tests {
              rule hits:\n  \
              security group edge ingress rule 1: 3\n"
         );
+    }
+
+    #[test]
+    fn the_flow_logs_skipped_packets_are_carried_and_shown_once_not_zero() {
+        let mut s = example();
+        s.flow_log = Some(FlowLogStatus::default());
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["flow_log"]["skipped_packets"], 0);
+        assert_eq!(v["flow_log"]["skipped_bytes"], 0);
+        assert!(!s.render().contains("flow log"));
+        s.flow_log = Some(FlowLogStatus {
+            skipped_packets: 12,
+            skipped_bytes: 840,
+        });
+        let v = serde_json::to_value(&s).unwrap();
+        let back: Status = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, s);
+        let text = s.render();
+        assert!(
+            text.contains(
+                "drops: impair_loss 1, security_group 4\n\
+                 flow log: 12 packets (840 B) not recorded, over max_flows (SKIPDATA)\n"
+            ),
+            "{text}"
+        );
+        // without [flow_logs], or from an older gateway: no key, read as None
+        assert!(serde_json::to_value(example())
+            .unwrap()
+            .get("flow_log")
+            .is_none());
+        let mut old = v;
+        old.as_object_mut().unwrap().remove("flow_log");
+        let back: Status = serde_json::from_value(old).unwrap();
+        assert_eq!(back.flow_log, None);
     }
 
     #[test]

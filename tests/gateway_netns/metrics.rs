@@ -3,7 +3,9 @@
 //! gateway's namespace, with a data directory and configuration of the
 //! test's own; the test reads the tunnel's byte counter back through
 //! Prometheus's HTTP API before and after a ping and checks it moved; then
-//! a reload moves the endpoint to another port.
+//! a reload moves the endpoint to another port. A flow log that holds one
+//! flow an interval counts the packets it could not record, and the
+//! scrape carries the count, across the reload that restarts the log.
 //!
 //! ```text
 //!  lan1 ── gw1 (vifgate :9586, Prometheus :9090 scraping it every 1 s) ══ gw2 ── lan2
@@ -18,6 +20,8 @@ const METRICS: &str = "127.0.0.1:9586";
 const PROMETHEUS: &str = "127.0.0.1:9090";
 /// The series the test follows.
 const SENT: &str = r#"vifgate_peer_sent_bytes_total{peer="aws"}"#;
+/// The flow log's packets not recorded.
+const SKIPPED: &str = "vifgate_flow_log_skipped_packets_total";
 
 /// Starts Prometheus in `ns`, scraping `target` every second.
 fn start_prometheus(lab: &mut Lab, ns: &str, target: &str) {
@@ -73,9 +77,14 @@ fn prometheus_scrapes_the_gateway_and_sees_the_tunnel_bytes_move() {
     }
     let mut lab = Lab::new();
     topology(&mut lab);
+    let flows = lab.dir.join("flows.log");
     let pair = vifgate_pair_with(
         &mut lab,
-        &format!("[metrics]\nlisten = \"{METRICS}\"\n"),
+        &format!(
+            "[metrics]\nlisten = \"{METRICS}\"\n\
+             [flow_logs]\ndestination = \"{}\"\naggregation_interval = 10\nmax_flows = 1\n",
+            flows.display()
+        ),
         "",
     );
     start_prometheus(&mut lab, "gw1", METRICS);
@@ -130,6 +139,24 @@ fn prometheus_scrapes_the_gateway_and_sees_the_tunnel_bytes_move() {
         "{SENT} went from {before} to {after}, not by the 5 pings' 5140 bytes"
     );
     assert!(after <= counted, "{after} scraped > {counted} counted");
+    // the flow log holds one flow an interval: of the pings' two (the
+    // requests out, the replies in) the other's packets are not recorded,
+    // and counted
+    let doc = status(&lab, "gw1");
+    let skipped = doc["flow_log"]["skipped_packets"].as_u64().unwrap_or(0);
+    assert!(skipped >= 1, "no packet skipped: {doc}");
+    assert_eq!(
+        doc["flow_log"]["skipped_bytes"].as_u64(),
+        Some(skipped * 1028),
+        "the pings' 1028-byte packets only: {doc}"
+    );
+    let mut scraped = None;
+    let seen = lab.wait_for(Duration::from_secs(8), || {
+        scraped = query(&lab, "gw1", SKIPPED);
+        scraped == Some(skipped as f64)
+    });
+    eprintln!("{SKIPPED}: {scraped:?} scraped; the gateway counts {skipped}");
+    assert!(seen, "{SKIPPED} scraped {scraped:?}, counted {skipped}");
     // and a wrong path is no metrics page
     let o = lab.exec(
         "gw1",
@@ -146,10 +173,14 @@ fn prometheus_scrapes_the_gateway_and_sees_the_tunnel_bytes_move() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
 
     // a reload moves the endpoint: the new port answers, counting the
-    // reload; the old one is closed
+    // reload; the old one is closed. It restarts the flow log too (a new
+    // max_flows): its count carries on
     let moved_to = "127.0.0.1:9587";
     let config = std::fs::read_to_string(&pair.gw1).expect("config");
-    std::fs::write(&pair.gw1, config.replace(METRICS, moved_to)).expect("config");
+    let config = config
+        .replace(METRICS, moved_to)
+        .replace("max_flows = 1\n", "max_flows = 2\n");
+    std::fs::write(&pair.gw1, config).expect("config");
     reload(&lab, "gw1", 1);
     let scrape = |addr: &str| {
         let o = lab.exec(
@@ -172,5 +203,6 @@ fn prometheus_scrapes_the_gateway_and_sees_the_tunnel_bytes_move() {
         page.contains("vifgate_config_reloads_total{result=\"ok\"} 1\n"),
         "{page}"
     );
+    assert!(page.contains(&format!("\n{SKIPPED} {skipped}\n")), "{page}");
     assert_eq!(scrape(METRICS), None, "{METRICS} still answers");
 }

@@ -44,6 +44,7 @@ pub struct FlowAggregator {
     skipped_packets: u64,
     skipped_bytes: u64,
     skipped_total: u64,
+    skipped_bytes_total: u64,
     ready: Vec<FlowRecord>,
 }
 
@@ -65,6 +66,7 @@ impl FlowAggregator {
             skipped_packets: 0,
             skipped_bytes: 0,
             skipped_total: 0,
+            skipped_bytes_total: 0,
             ready: Vec::new(),
         };
         a.begin_interval(unix_now.as_secs() / secs * secs);
@@ -92,6 +94,11 @@ impl FlowAggregator {
         self.skipped_total
     }
 
+    /// The bytes (whole IP packets) of those packets.
+    pub fn skipped_bytes_total(&self) -> u64 {
+        self.skipped_bytes_total
+    }
+
     /// Counts one packet's verdict at `now`.
     pub fn observe(&mut self, now: Instant, obs: &Observation) {
         if now >= self.interval_end {
@@ -115,6 +122,7 @@ impl FlowAggregator {
                 self.skipped_packets += 1;
                 self.skipped_bytes += obs.bytes;
                 self.skipped_total += 1;
+                self.skipped_bytes_total += obs.bytes;
             }
             None => {
                 self.flows.insert(

@@ -8,7 +8,8 @@ use topology::security_group::Direction;
 
 use super::*;
 use crate::status::{
-    DropCounts, Drops, HandshakeCounts, PeerStatus, ReloadStatus, RouteStatus, RuleHits, ShellDrops,
+    DropCounts, Drops, FlowLogStatus, HandshakeCounts, PeerStatus, ReloadStatus, RouteStatus,
+    RuleHits, ShellDrops,
 };
 
 fn peer(name: &str, rx: u64, tx: u64, handshake: Option<f64>, alive: bool) -> PeerStatus {
@@ -89,6 +90,10 @@ fn example() -> Status {
             route("10.0.0.0/16", "vpn \"backup\"", "static", false),
             route("10.9.0.0/24", "aws", "bgp", true),
         ],
+        flow_log: Some(FlowLogStatus {
+            skipped_packets: 5,
+            skipped_bytes: 260,
+        }),
     }
 }
 
@@ -217,6 +222,10 @@ fn every_line_is_valid_and_every_name_is_the_gateways() {
         ),
         "{text}"
     );
+    assert!(
+        text.contains("# UNIT vifgate_flow_log_skipped_bytes bytes\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -238,6 +247,8 @@ fn the_families_have_their_documented_names_and_types() {
             ("vifgate_conntrack_evicted_flows", "counter"),
             ("vifgate_cookie_replies_sent", "counter"),
             ("vifgate_dropped_packets", "counter"),
+            ("vifgate_flow_log_skipped_bytes", "counter"),
+            ("vifgate_flow_log_skipped_packets", "counter"),
             ("vifgate_handshake_initiations_processed", "counter"),
             ("vifgate_peer_alive", "gauge"),
             ("vifgate_peer_last_handshake_seconds", "gauge"),
@@ -355,16 +366,21 @@ fn routes_rules_drops_and_counts_have_their_labels() {
     );
     assert_eq!(s.value(r#"vifgate_bgp_routes{table="100"}"#), 2.0);
     assert_eq!(s.value(r#"vifgate_bgp_routes_ignored{table="100"}"#), 1.0);
+    assert_eq!(s.value("vifgate_flow_log_skipped_packets_total"), 5.0);
+    assert_eq!(s.value("vifgate_flow_log_skipped_bytes_total"), 260.0);
 }
 
 #[test]
-fn without_bgp_or_reloads_their_families_are_absent() {
+fn without_bgp_reloads_or_a_flow_log_their_families_are_absent() {
     let mut status = example();
     status.bgp = None;
     status.reload = None;
+    status.flow_log = None;
     let s = parse(&render(&status, taken()));
     assert!(!s.types.contains_key("vifgate_bgp_routes"));
     assert!(!s.types.contains_key("vifgate_config_reloads"));
+    assert!(!s.types.contains_key("vifgate_flow_log_skipped_packets"));
+    assert!(!s.types.contains_key("vifgate_flow_log_skipped_bytes"));
     assert!(s.types.contains_key("vifgate_peer_sent_bytes"));
 }
 

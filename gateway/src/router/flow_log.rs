@@ -9,18 +9,33 @@ use super::Router;
 use crate::conntrack::Side;
 use crate::flow_log::{Action, FlowAggregator, FlowDirection, FlowRecord, Observation};
 use crate::packet::Ipv4Meta;
+use crate::status::FlowLogStatus;
 
 impl Router {
     /// Starts logging flows into `aggregator` (replacing, and returning,
     /// the one before).
     pub fn start_flow_log(&mut self, aggregator: FlowAggregator) -> Option<FlowAggregator> {
-        self.flow_log.replace(aggregator)
+        let earlier = self.flow_log.replace(aggregator);
+        self.keep_skipped_of(earlier.as_ref());
+        earlier
     }
 
     /// Stops logging flows; returns the aggregator (its open interval
     /// unflushed).
     pub fn stop_flow_log(&mut self) -> Option<FlowAggregator> {
-        self.flow_log.take()
+        let earlier = self.flow_log.take();
+        self.keep_skipped_of(earlier.as_ref());
+        earlier
+    }
+
+    /// Adds what an aggregator leaving could not record to the counts the
+    /// status carries on.
+    fn keep_skipped_of(&mut self, aggregator: Option<&FlowAggregator>) {
+        if let Some(a) = aggregator {
+            let kept = &mut self.flow_log_skipped_earlier;
+            kept.skipped_packets += a.skipped_packets_total();
+            kept.skipped_bytes += a.skipped_bytes_total();
+        }
     }
 
     /// The records of the aggregation intervals that ended by `now` (none
@@ -37,12 +52,22 @@ impl Router {
         self.flow_log.as_ref().map(FlowAggregator::poll_timeout)
     }
 
-    /// Packets not recorded (flow table of an interval full) since the flow
-    /// log started.
+    /// Packets not recorded (flow table of an interval full) since the
+    /// router was built, across restarts of the flow log (0 without one).
     pub fn flow_log_skipped_packets(&self) -> u64 {
-        self.flow_log
-            .as_ref()
-            .map_or(0, FlowAggregator::skipped_packets_total)
+        self.flow_log_status().map_or(0, |s| s.skipped_packets)
+    }
+
+    /// The status document's `flow_log`: what the flow log could not
+    /// record since the router was built, across restarts of the flow log
+    /// (`None` while there is no flow log).
+    pub fn flow_log_status(&self) -> Option<FlowLogStatus> {
+        let a = self.flow_log.as_ref()?;
+        let earlier = self.flow_log_skipped_earlier;
+        Some(FlowLogStatus {
+            skipped_packets: earlier.skipped_packets + a.skipped_packets_total(),
+            skipped_bytes: earlier.skipped_bytes + a.skipped_bytes_total(),
+        })
     }
 }
 

@@ -133,11 +133,18 @@ fn flows_past_the_bound_are_one_skipdata_record() {
     assert_eq!((skip.packets, skip.bytes), (3, 300));
     assert_eq!((skip.start, skip.end), (T0, T0 + 60));
     assert_eq!(a.skipped_packets_total(), 3);
+    assert_eq!(a.skipped_bytes_total(), 300);
     // the next interval starts with room again, and no SKIPDATA
     a.observe(t + secs(61), &tcp(9, Action::Accept, 100, 0));
     let r = a.poll_records(t + secs(120));
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].status, LogStatus::Ok);
+    // the totals run on across intervals (status and metrics)
+    a.observe(t + secs(121), &tcp(1, Action::Accept, 100, 0));
+    a.observe(t + secs(121), &tcp(2, Action::Accept, 100, 0));
+    a.observe(t + secs(121), &tcp(3, Action::Accept, 50, 0));
+    assert_eq!(a.skipped_packets_total(), 4);
+    assert_eq!(a.skipped_bytes_total(), 350);
 }
 
 #[test]

@@ -8,17 +8,21 @@ use super::*;
 use crate::flow_log::{
     Action, AggregatorConfig, FlowAggregator, FlowDirection, Format, Identity, LogStatus,
 };
+use crate::status::FlowLogStatus;
 
-fn start(router: &mut Router, now: Instant) {
+/// A flow log of 10 s intervals holding `max_flows` flows each.
+fn aggregator(now: Instant, max_flows: usize) -> FlowAggregator {
     let config = AggregatorConfig {
         interval: Duration::from_secs(10),
-        max_flows: 100,
+        max_flows,
     };
     // 2026-12-01 00:00:00 UTC: on a 10 s boundary
     let unix = Duration::from_secs(1_796_083_200);
-    assert!(router
-        .start_flow_log(FlowAggregator::new(config, now, unix))
-        .is_none());
+    FlowAggregator::new(config, now, unix)
+}
+
+fn start(router: &mut Router, now: Instant) {
+    assert!(router.start_flow_log(aggregator(now, 100)).is_none());
 }
 
 #[test]
@@ -99,4 +103,64 @@ fn without_a_flow_log_nothing_is_recorded() {
     lab.advance(Duration::from_secs(60));
     assert!(lab.office.poll_flow_records(lab.now).is_empty());
     assert_eq!(lab.office.flow_log_skipped_packets(), 0);
+    assert_eq!(lab.office.status(lab.now).flow_log, None);
+}
+
+/// Three SYNs from the office to port 443, from source ports 40000 to
+/// 40002: three flows, `len` bytes each.
+fn three_flows(lab: &mut Lab) -> u64 {
+    let mut len = 0;
+    for sport in 40000..40003 {
+        let syn = tcp(
+            [192, 168, 10, 10],
+            [10, 0, 10, 10],
+            sport,
+            443,
+            tcp_flags::SYN,
+        );
+        len = syn.len() as u64;
+        lab.office_sends(&syn);
+    }
+    len
+}
+
+#[test]
+fn the_status_counts_what_a_full_flow_table_skipped_across_restarts() {
+    let mut lab = lab(EDGE);
+    assert!(lab.office.start_flow_log(aggregator(lab.now, 1)).is_none());
+    assert_eq!(
+        lab.office.status(lab.now).flow_log,
+        Some(FlowLogStatus::default()),
+        "on, nothing skipped yet"
+    );
+    // one flow held, two skipped
+    let len = three_flows(&mut lab);
+    let skipped = FlowLogStatus {
+        skipped_packets: 2,
+        skipped_bytes: 2 * len,
+    };
+    assert_eq!(lab.office.status(lab.now).flow_log, Some(skipped));
+    assert_eq!(lab.office.flow_log_skipped_packets(), 2);
+    // a reload restarts the flow log: the counts carry on
+    lab.advance(Duration::from_secs(10));
+    assert!(lab.office.start_flow_log(aggregator(lab.now, 1)).is_some());
+    assert_eq!(lab.office.status(lab.now).flow_log, Some(skipped));
+    three_flows(&mut lab);
+    assert_eq!(
+        lab.office.status(lab.now).flow_log,
+        Some(FlowLogStatus {
+            skipped_packets: 4,
+            skipped_bytes: 4 * len,
+        })
+    );
+    // stopped: no flow log in the status; started again, the counts
+    // resume where they were
+    assert!(lab.office.stop_flow_log().is_some());
+    assert_eq!(lab.office.status(lab.now).flow_log, None);
+    assert_eq!(lab.office.flow_log_skipped_packets(), 0);
+    assert!(lab
+        .office
+        .start_flow_log(aggregator(lab.now, 100))
+        .is_none());
+    assert_eq!(lab.office.flow_log_skipped_packets(), 4);
 }
