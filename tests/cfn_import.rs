@@ -11,6 +11,7 @@ use topology::cfn::mapping::{self, MapOptions};
 use topology::cfn::{eval, Evaluated, ImportOptions, ImportWarning};
 use topology::Loaded;
 
+mod common;
 #[path = "cfn_import/stacks.rs"]
 mod stacks;
 
@@ -27,18 +28,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The fixtures folder, or `None` (with the skip message) when it is
-/// missing; in CI a missing folder fails the test.
+/// The fixtures folder (see [`common::cfn_fixtures`]).
 fn fixtures() -> Option<PathBuf> {
-    let dir = root().join("../shared/fixtures/cfn");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/fixtures/cfn is missing (CI=true)");
-    }
-    eprintln!("skipped: ../shared/fixtures/cfn missing");
-    None
+    common::cfn_fixtures()
 }
 
 /// Imports a template with parameters, merges `office` (TOML text) over it

@@ -1646,146 +1646,10 @@ fn the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address() {
     assert_ne!(http.outcome, sim::probe::Outcome::Reply, "{http:?}");
 }
 
-/// The CloudFormation fixtures, read in place (`../shared/fixtures/cfn`
-/// beside the repository); `None` (skipped) when missing, a failure under
-/// `CI=true`.
-fn cfn_fixtures() -> Option<PathBuf> {
-    let dir = root_dir().join("../shared/fixtures/cfn");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/fixtures/cfn is missing (CI=true)");
-    }
-    eprintln!("skipped: ../shared/fixtures/cfn missing");
-    None
-}
-
 /// Laid over the two-stack import: probe instances in the private subnets
 /// (the app tier, the database tier, one in the VPC's default group) and
 /// what the stacks' groups intend, the bastion's reach included.
-const STACKS_OFFICE: &str = r#"
-[[vpc.instance]]
-name = "app-1"
-subnet = "private-subnet-1"
-ip = "10.50.64.50"
-security_groups = ["app-security-group"]
-
-[[vpc.instance]]
-name = "db-1"
-subnet = "private-subnet-2"
-ip = "10.50.96.50"
-security_groups = ["db-security-group"]
-
-[[vpc.instance]]
-name = "plain-1"
-subnet = "private-subnet-1"
-ip = "10.50.64.60"
-
-[[expect]]
-from = "internet"
-to = "bastion-host"
-protocol = "tcp"
-port = 22
-verdict = "ACCEPTED"
-description = "the bastion's Elastic IP takes SSH from anywhere"
-
-[[expect]]
-from = "internet"
-to = "bastion-host"
-protocol = "tcp"
-port = 5432
-verdict = "DENIED"
-description = "and nothing else"
-
-[[expect]]
-from = "bastion-host"
-to = "app-1"
-protocol = "tcp"
-port = 22
-verdict = "ACCEPTED"
-description = "the bastion reaches the app tier on SSH"
-
-[[expect]]
-from = "bastion-host"
-to = "db-1"
-protocol = "tcp"
-port = 5432
-verdict = "ACCEPTED"
-description = "the bastion reaches the database tier on PostgreSQL"
-
-[[expect]]
-from = "bastion-host"
-to = "db-1"
-protocol = "tcp"
-port = 22
-verdict = "DENIED"
-description = "the database tier admits database ports only"
-
-[[expect]]
-from = "bastion-host"
-to = "plain-1"
-protocol = "tcp"
-port = 22
-verdict = "DENIED"
-description = "a host in the default group is closed to the bastion"
-
-[[expect]]
-from = "bastion-host"
-to = "internet"
-protocol = "tcp"
-port = 22
-verdict = "DENIED"
-description = "the bastion's egress allows SSH to the app tier only"
-
-[[expect]]
-from = "app-1"
-to = "db-1"
-protocol = "tcp"
-port = 5432
-verdict = "ACCEPTED"
-description = "the app tier reaches the database"
-
-[[expect]]
-from = "db-1"
-to = "app-1"
-protocol = "tcp"
-port = 22
-verdict = "DENIED"
-description = "the database tier does not reach the app tier"
-
-[[expect]]
-from = "app-1"
-to = "internet"
-protocol = "tcp"
-port = 443
-verdict = "ACCEPTED"
-description = "the app tier goes out through its zone's NAT gateway"
-
-[[expect]]
-from = "db-1"
-to = "internet"
-protocol = "tcp"
-port = 5432
-verdict = "ACCEPTED"
-description = "the database tier goes out through the other zone's NAT gateway, on its ports"
-
-[[expect]]
-from = "internet"
-to = "app-1"
-protocol = "tcp"
-port = 22
-verdict = "NO_ROUTE"
-description = "the app tier is private"
-
-[[expect]]
-from = "internet"
-to = "db-1"
-protocol = "tcp"
-port = 5432
-verdict = "NO_ROUTE"
-description = "the database tier is private"
-"#;
+const STACKS_OFFICE: &str = include_str!("cfn/startup-kit-stacks-office.toml");
 
 /// A VPC stack and a bastion stack importing its subnet and security group
 /// (`Fn::ImportValue`), imported as one deployment with one NAT gateway
@@ -1798,7 +1662,7 @@ fn a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live() {
     if !ready("a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live") {
         return;
     }
-    let Some(fixtures) = cfn_fixtures() else {
+    let Some(fixtures) = common::cfn_fixtures() else {
         return;
     };
     let lab = cli_lab();

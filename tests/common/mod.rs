@@ -37,3 +37,18 @@ pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
     let key: gateway::keys::PrivateKey = private.parse().expect("a key");
     (path, key.public_key().to_base64())
 }
+
+/// The CloudFormation fixtures, read in place (`../shared/fixtures/cfn`
+/// beside the repository); `None` (skipped, with a message) when missing, a
+/// failure under `CI=true`.
+pub fn cfn_fixtures() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/cfn");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("../shared/fixtures/cfn is missing (CI=true)");
+    }
+    eprintln!("skipped: ../shared/fixtures/cfn missing");
+    None
+}
