@@ -41,7 +41,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::yaml::{self, Node, NodeKind};
 use super::{
-    azs, cidr, Evaluated, Export, ImportOptions, ImportUse, ImportWarning, Resource, Value,
+    azs, cidr, Evaluated, Export, ImportOptions, ImportUse, ImportWarning, Resource, StackExports,
+    Value,
 };
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics, Severity, SourceFile};
 
@@ -126,7 +127,7 @@ struct Evaluator<'a> {
     /// What `Fn::ImportValue` resolves ([`ImportOptions::imports`]).
     imports: HashMap<String, Export>,
     /// [`ImportOptions::other_stacks`].
-    other_stacks: Vec<(String, Vec<String>)>,
+    other_stacks: Vec<StackExports>,
     /// [`ImportOptions::renamed`].
     renamed: HashMap<String, String>,
     /// [`ImportOptions::param_prefix`].
@@ -134,6 +135,7 @@ struct Evaluator<'a> {
     /// [`ImportOptions::stack_names`].
     stack_names: Vec<String>,
     exports: Vec<Export>,
+    withheld_exports: Vec<(String, String)>,
     import_uses: Vec<ImportUse>,
 }
 
@@ -192,6 +194,7 @@ impl<'a> Evaluator<'a> {
             param_prefix: opts.param_prefix.clone(),
             stack_names: opts.stack_names.clone(),
             exports: Vec::new(),
+            withheld_exports: Vec::new(),
             import_uses: Vec::new(),
         }
     }
@@ -309,6 +312,7 @@ impl<'a> Evaluator<'a> {
             region: self.region,
             stack_name: self.stack_name,
             exports: self.exports,
+            withheld_exports: self.withheld_exports,
             imports: self.import_uses,
         })
     }

@@ -154,11 +154,11 @@ pub struct ImportOptions {
     /// stacks created before this one and the `--import` values. An import
     /// not here is unknown, with a warning.
     pub imports: HashMap<String, Export>,
-    /// The other stacks of the deployment and the names each exports: an
+    /// The other stacks of the deployment and what each exports: an
     /// import whose name starts with one of these stacks' names (`STACK-…`
     /// or `STACK:…`, the usual `${AWS::StackName}-…` exports) but that the
     /// stack does not export is an error, not a warning.
-    pub other_stacks: Vec<(String, Vec<String>)>,
+    pub other_stacks: Vec<StackExports>,
     /// Logical ids this stack's values use under another name, because an
     /// earlier stack of the deployment has the same id: own id → the id in
     /// [`Resource::id`], [`Value::Ref`] and [`Value::Attr`].
@@ -170,6 +170,18 @@ pub struct ImportOptions {
     /// The names of all stacks of the deployment (this one included), for
     /// hints.
     pub stack_names: Vec<String>,
+}
+
+/// What a stack of a deployment exports, by name, for the errors of the
+/// stacks importing from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackExports {
+    /// The stack's name.
+    pub stack: String,
+    /// The names it exports.
+    pub names: Vec<String>,
+    /// Names it would export if a condition held: (name, condition).
+    pub withheld: Vec<(String, String)>,
 }
 
 /// An exported output (`Outputs: X: Export: Name: …`), or a value given
@@ -226,6 +238,9 @@ pub struct Evaluated {
     pub azs: Vec<String>,
     /// The exported outputs whose condition holds, in template order.
     pub exports: Vec<Export>,
+    /// The export names of outputs left out by their condition, with the
+    /// condition: (name, condition).
+    pub withheld_exports: Vec<(String, String)>,
     /// Every `Fn::ImportValue` whose name could be evaluated, in the order
     /// met.
     pub imports: Vec<ImportUse>,

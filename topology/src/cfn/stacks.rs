@@ -32,7 +32,7 @@ use std::path::PathBuf;
 #[cfg(test)]
 mod tests;
 
-use super::{eval, yaml, Evaluated, Export, ImportOptions, ImportUse, ImportWarning};
+use super::{eval, yaml, Evaluated, Export, ImportOptions, ImportUse, ImportWarning, StackExports};
 use crate::diag::{Diagnostic, Diagnostics, Severity, SourceFile};
 
 /// One template of a deployment.
@@ -177,15 +177,16 @@ pub fn deploy(
     let order = creation_order(&templates, &first, &exporter)?;
 
     // 3. Each again, with the exports before it.
-    let other_stacks = |i: usize| -> Vec<(String, Vec<String>)> {
+    let other_stacks = |i: usize| -> Vec<StackExports> {
         templates
             .iter()
             .zip(&first)
             .enumerate()
             .filter(|(j, _)| *j != i)
-            .map(|(_, (t, ev))| {
-                let names = ev.exports.iter().map(|e| e.name.clone()).collect();
-                (t.name.clone(), names)
+            .map(|(_, (t, ev))| StackExports {
+                stack: t.name.clone(),
+                names: ev.exports.iter().map(|e| e.name.clone()).collect(),
+                withheld: ev.withheld_exports.clone(),
             })
             .collect()
     };
@@ -259,6 +260,7 @@ fn combine(stacks: &[DeployedStack]) -> Evaluated {
             stack_name: String::new(),
             azs: Vec::new(),
             exports: Vec::new(),
+            withheld_exports: Vec::new(),
             imports: Vec::new(),
         };
     };
@@ -278,6 +280,10 @@ fn combine(stacks: &[DeployedStack]) -> Evaluated {
         exports: stacks
             .iter()
             .flat_map(|s| s.evaluated.exports.iter().cloned())
+            .collect(),
+        withheld_exports: stacks
+            .iter()
+            .flat_map(|s| s.evaluated.withheld_exports.iter().cloned())
             .collect(),
         imports: stacks
             .iter()

@@ -9,7 +9,7 @@
 //! …]` in the importing stack gives the resources back, as the ids would
 //! after deployment.
 
-use super::{Evaluator, Export, ImportUse, Node, NodeKind, Value};
+use super::{Evaluator, Export, ImportUse, Node, NodeKind, StackExports, Value};
 use crate::diag::did_you_mean;
 
 impl<'a> Evaluator<'a> {
@@ -62,6 +62,7 @@ impl<'a> Evaluator<'a> {
                 match c.as_str() {
                     Some(cond) => {
                         if self.condition(cond, c) == Some(false) {
+                            self.withhold(name_node, id, cond);
                             continue;
                         }
                     }
@@ -120,6 +121,22 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Notes the export name of an output its condition leaves out, so
+    /// that an import of it can say why it is missing. Nothing of the
+    /// output is reported: CloudFormation does not evaluate it.
+    fn withhold(&mut self, name_node: &'a Node, id: &str, cond: &str) {
+        let (warnings, errors) = (
+            std::mem::take(&mut self.warnings),
+            std::mem::take(&mut self.errors),
+        );
+        let name = self.eval(name_node, id).as_str();
+        self.warnings = warnings;
+        self.errors = errors;
+        if let Some(name) = name {
+            self.withheld_exports.push((name, cond.to_string()));
+        }
+    }
+
     /// An output's value; a `Fn::Join` of physical ids keeps its items
     /// (see [`Export::joined`]).
     fn export_value(&mut self, node: &'a Node, owner: &str) -> (Value, Option<String>) {
@@ -156,13 +173,31 @@ impl<'a> Evaluator<'a> {
         };
         let Some(export) = self.imports.get(&name).cloned() else {
             self.record_import(&name, owner, node, false);
-            if let Some((stack, names)) = self.exporting_stack(&name) {
+            if let Some(other) = self.exporting_stack(&name) {
+                let stack = &other.stack;
+                if other.names.contains(&name) {
+                    // it does export it, but could not be evaluated: its
+                    // own errors say why
+                    return Value::Unknown(format!("Fn::ImportValue `{name}`"));
+                }
+                if let Some((_, cond)) = other.withheld.iter().find(|(n, _)| *n == name) {
+                    let d = arg
+                        .error(
+                            self.src,
+                            format!(
+                                "`{owner}` imports `{name}`, which stack `{stack}` exports only when its condition `{cond}` holds, and it does not"
+                            ),
+                        )
+                        .expected(format!("the condition `{cond}` of stack `{stack}` true"))
+                        .hint(format!("the parameters of `{stack}` decide it: --param {stack}.KEY=VALUE"));
+                    return self.fail(d);
+                }
                 let mut d = arg.error(
                     self.src,
                     format!("`{owner}` imports `{name}`, which stack `{stack}` does not export"),
                 );
-                d = d.expected(expected_exports(&stack, &names));
-                if let Some(s) = did_you_mean(&name, names.iter().map(String::as_str)) {
+                d = d.expected(expected_exports(stack, &other.names));
+                if let Some(s) = did_you_mean(&name, other.names.iter().map(String::as_str)) {
                     d = d.hint(format!("did you mean `{s}`?"));
                 }
                 return self.fail(d);
@@ -251,14 +286,14 @@ impl<'a> Evaluator<'a> {
 
     /// The stack of the deployment an export name belongs to by its prefix
     /// (`STACK-…` or `STACK:…`; the longest such name), with its exports.
-    fn exporting_stack(&self, name: &str) -> Option<(String, Vec<String>)> {
+    fn exporting_stack(&self, name: &str) -> Option<StackExports> {
         self.other_stacks
             .iter()
-            .filter(|(stack, _)| {
-                name.strip_prefix(stack.as_str())
+            .filter(|s| {
+                name.strip_prefix(s.stack.as_str())
                     .is_some_and(|rest| rest.starts_with('-') || rest.starts_with(':'))
             })
-            .max_by_key(|(stack, _)| stack.len())
+            .max_by_key(|s| s.stack.len())
             .cloned()
     }
 }

@@ -45,6 +45,7 @@ fn ev(mut resources: Vec<Resource>) -> Evaluated {
             "us-east-1c".into(),
         ],
         exports: Vec::new(),
+        withheld_exports: Vec::new(),
         imports: Vec::new(),
     }
 }

@@ -383,7 +383,7 @@ fn an_export_whose_condition_is_false_is_not_there() {
     assert_eq!(e.len(), 1, "{e:#?}");
     assert_eq!(
         e[0].message,
-        "`Sg` imports `net-Cidr`, which stack `net` does not export"
+        "`Sg` imports `net-Cidr`, which stack `net` exports only when its condition `Never` holds, and it does not"
     );
 }
 
@@ -465,5 +465,39 @@ fn params_go_to_the_named_stack_or_every_stack_declaring_them() {
     assert_eq!(
         route_params(one, &given(&[("Nope", "1")])).expect("routed")[0],
         given(&[("Nope", "1")])
+    );
+}
+
+#[test]
+fn a_stack_in_error_does_not_make_the_stacks_after_it_fail_too() {
+    // `mid` asks `net` for what it does not export; `top` imports from
+    // `mid`, which exports it: only `mid`'s error is reported
+    let mid = r#"Resources:
+  Sg:
+    Type: AWS::EC2::SecurityGroup
+    Properties: { GroupDescription: mid, VpcId: !ImportValue net-Nope }
+Outputs:
+  Sg:
+    Value: !Ref Sg
+    Export: { Name: mid-Sg }
+"#;
+    let top = r#"Resources:
+  Rule:
+    Type: AWS::EC2::SecurityGroupIngress
+    Properties: { GroupId: !ImportValue mid-Sg, IpProtocol: tcp, FromPort: 22, ToPort: 22, CidrIp: 0.0.0.0/0 }
+"#;
+    let e = errors(
+        vec![
+            stack("top", top, &[]),
+            stack("mid", mid, &[]),
+            stack("net", NET, &[]),
+        ],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].file, PathBuf::from("mid.yaml"));
+    assert_eq!(
+        e[0].message,
+        "`Sg` imports `net-Nope`, which stack `net` does not export"
     );
 }
