@@ -233,7 +233,12 @@ fn print_warnings(d: &Deployment, map_warnings: &[ImportWarning]) {
     }
     for (s, mut ws) in d.stacks.iter().zip(per_stack) {
         ws.sort_by_key(|w| w.line);
-        for w in &ws {
+        // one template given as several stacks: say which stack
+        let shared = d.stacks.iter().filter(|x| x.file == s.file).count() > 1;
+        for w in &mut ws {
+            if shared {
+                w.logical_id = format!("{}.{}", s.name, w.logical_id);
+            }
             eprintln!("{}", warning_line(Some(&s.file), w));
         }
     }

@@ -365,3 +365,32 @@ fn cli_errors_for_a_missing_export_and_cyclic_imports_name_file_and_line() {
     assert!(err.contains("did you mean `b-Vpc`?"), "{err}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn cli_one_template_as_two_stacks_names_the_stack_in_its_warnings() {
+    let Some(dir) = fixtures() else { return };
+    let vpc = format!("net={}", dir.join("widdix-vpc-2azs.yaml").display());
+    let o = vifgate(&[
+        "topology",
+        "import-cfn",
+        &vpc,
+        "a=tests/cfn/stack-widdix-bastion.yaml",
+        "b=tests/cfn/stack-widdix-bastion.yaml",
+        "--param",
+        "ParentVPCStack=net",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    for stack in ["a", "b"] {
+        assert!(
+            err.contains(&format!(
+                "tests/cfn/stack-widdix-bastion.yaml:71: warning: {stack}.AppSecurityGroup: Fn::ImportValue `corp-OfficeCidr`"
+            )),
+            "{err}"
+        );
+    }
+    // both stacks' hosts are in the topology, the second's renamed
+    let out = text(&o.stdout);
+    assert!(out.contains("name = \"app-instance\""), "{out}");
+    assert!(out.contains("name = \"b-app-instance\""), "{out}");
+}

@@ -134,6 +134,9 @@ struct Evaluator<'a> {
     param_prefix: String,
     /// [`ImportOptions::stack_names`].
     stack_names: Vec<String>,
+    /// Evaluating the name of an import or an export, which cannot depend
+    /// on resources.
+    name_context: Option<outputs::NameContext>,
     exports: Vec<Export>,
     withheld_exports: Vec<(String, String)>,
     import_uses: Vec<ImportUse>,
@@ -193,6 +196,7 @@ impl<'a> Evaluator<'a> {
             renamed: opts.renamed.clone(),
             param_prefix: opts.param_prefix.clone(),
             stack_names: opts.stack_names.clone(),
+            name_context: None,
             exports: Vec::new(),
             withheld_exports: Vec::new(),
             import_uses: Vec::new(),
@@ -203,10 +207,42 @@ impl<'a> Evaluator<'a> {
         let expected = "a CloudFormation template: a map of sections with `Resources`";
         let Some(sections) = root.as_map() else {
             let d = root
-                .error(self.src, format!("the template is {}", root.describe()))
+                .error(
+                    self.src,
+                    format!(
+                        "not a CloudFormation template: the template is {}",
+                        root.describe()
+                    ),
+                )
                 .expected(expected);
             return Err(Diagnostics(vec![d]));
         };
+        let foreign: Vec<&str> = sections
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !SECTIONS.contains(k))
+            .collect();
+        // no `Resources`, not even misspelt: another format
+        if root.get("Resources").is_none()
+            && root.get("AWSTemplateFormatVersion").is_none()
+            && !foreign.is_empty()
+            && foreign
+                .iter()
+                .all(|k| did_you_mean(k, SECTIONS.iter().copied()) != Some("Resources"))
+        {
+            let keys = foreign
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let d = root
+                .error(
+                    self.src,
+                    format!("not a CloudFormation template: no `Resources` section, and {keys} are not template sections"),
+                )
+                .expected(expected);
+            return Err(Diagnostics(vec![d]));
+        }
         for (key, node) in sections {
             if !SECTIONS.contains(&key.as_str()) {
                 let mut d =
@@ -377,6 +413,13 @@ impl<'a> Evaluator<'a> {
         }
         let res_expected = "a resource: a map with `Type` and `Properties`";
         for (id, node) in entries {
+            if !is_logical_id(id) {
+                self.errors.push(
+                    node.entry_error(self.src, format!("`{id}` is not a logical id"))
+                        .expected("letters and digits only (A-Z, a-z, 0-9)"),
+                );
+                continue;
+            }
             if node.as_map().is_none() {
                 self.errors.push(
                     node.error(self.src, format!("resource `{id}` is {}", node.describe()))
@@ -867,6 +910,11 @@ impl<'a> Evaluator<'a> {
     }
 
     fn intrinsic(&mut self, name: &str, arg: &'a Node, node: &'a Node, owner: &str) -> Value {
+        if let Some(ctx) = self.name_context {
+            if let Some(v) = ctx.check_function(self, name, node) {
+                return v;
+            }
+        }
         match name {
             "Ref" => match arg.as_str() {
                 Some(target) => self.reference(target, arg, owner),
@@ -1028,6 +1076,9 @@ impl<'a> Evaluator<'a> {
                     "parameters and pseudo parameters only, in Conditions",
                 );
             }
+            if let Some(ctx) = self.name_context {
+                return ctx.fail_on_resource(self, name, at);
+            }
             if let Some(v) = self.check_included(i, at) {
                 return v;
             }
@@ -1116,6 +1167,9 @@ impl<'a> Evaluator<'a> {
                 format!("a condition uses an attribute of the resource `{id}`"),
                 "parameters and pseudo parameters only, in Conditions",
             );
+        }
+        if let Some(ctx) = self.name_context {
+            return ctx.fail_on_resource(self, id, at);
         }
         if let Some(v) = self.check_included(i, at) {
             return v;
@@ -1498,6 +1552,11 @@ fn sub_pieces(template: &str) -> Vec<Piece> {
 }
 
 /// Whether a value holds something unknown.
+/// Whether `id` is a logical id: letters and digits only.
+fn is_logical_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 fn has_unknown(v: &Value) -> bool {
     match v {
         Value::Unknown(_) | Value::Ref(_) | Value::Attr(..) => true,

@@ -8,9 +8,81 @@
 //! keeps its items ([`Export::joined`]), so that `!Split [',', !ImportValue
 //! …]` in the importing stack gives the resources back, as the ids would
 //! after deployment.
+//!
+//! CloudFormation's rules for them are errors here as there: an export's
+//! `Name` and the argument of `Fn::ImportValue` cannot depend on a resource
+//! (and the latter uses only `Fn::Base64`, `Fn::FindInMap`, `Fn::If`,
+//! `Fn::Join`, `Fn::Select`, `Fn::Split`, `Fn::Sub` and `Ref`), an
+//! exported value is a string, output ids are letters and digits, and a
+//! template has at most 200 outputs. An export its condition leaves out is
+//! remembered, so that an import of it says why it is missing.
 
-use super::{Evaluator, Export, ImportUse, Node, NodeKind, StackExports, Value};
+use super::{is_logical_id, Evaluator, Export, ImportUse, Node, NodeKind, StackExports, Value};
 use crate::diag::did_you_mean;
+
+/// At most this many outputs in a template (CloudFormation's quota).
+const MAX_OUTPUTS: usize = 200;
+
+/// A name being evaluated that CloudFormation resolves before any resource
+/// exists: it cannot depend on one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NameContext {
+    /// The argument of `Fn::ImportValue`: parameters and pseudo parameters
+    /// through `Fn::Base64`, `Fn::FindInMap`, `Fn::If`, `Fn::Join`,
+    /// `Fn::Select`, `Fn::Split`, `Fn::Sub` and `Ref` only.
+    Import,
+    /// An output's `Export: Name`: no `Ref` or `Fn::GetAtt` of a resource.
+    Export,
+}
+
+impl NameContext {
+    fn what(self) -> &'static str {
+        match self {
+            NameContext::Import => "the name in Fn::ImportValue",
+            NameContext::Export => "an export's name",
+        }
+    }
+
+    /// The error for a reference to a resource.
+    pub(super) fn fail_on_resource(self, ev: &mut Evaluator<'_>, id: &str, at: &Node) -> Value {
+        ev.fail_at(
+            at,
+            format!(
+                "{} cannot depend on the resource `{id}`: CloudFormation resolves it before any resource exists",
+                self.what()
+            ),
+            "parameters and pseudo parameters, through Fn::Sub, Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap or Fn::If",
+        )
+    }
+
+    /// The error for a function the name cannot use, if `func` is one.
+    pub(super) fn check_function(
+        self,
+        ev: &mut Evaluator<'_>,
+        func: &str,
+        at: &Node,
+    ) -> Option<Value> {
+        let allowed = [
+            "Ref",
+            "Fn::Base64",
+            "Fn::FindInMap",
+            "Fn::If",
+            "Fn::Join",
+            "Fn::Select",
+            "Fn::Split",
+            "Fn::Sub",
+            "Fn::GetAtt",
+        ];
+        if self != NameContext::Import || allowed.contains(&func) {
+            return None;
+        }
+        Some(ev.fail_at(
+            at,
+            format!("{} cannot use {func}", self.what()),
+            "Fn::Base64, Fn::FindInMap, Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::Sub or Ref of parameters",
+        ))
+    }
+}
 
 impl<'a> Evaluator<'a> {
     /// The exported outputs whose condition holds, into `self.exports`.
@@ -32,7 +104,27 @@ impl<'a> Evaluator<'a> {
                 return;
             }
         };
+        if entries.len() > MAX_OUTPUTS {
+            self.errors.push(
+                section
+                    .entry_error(
+                        self.src,
+                        format!(
+                            "{} outputs, over CloudFormation's {MAX_OUTPUTS}",
+                            entries.len()
+                        ),
+                    )
+                    .expected(format!("at most {MAX_OUTPUTS} outputs in a template")),
+            );
+        }
         for (id, def) in entries {
+            if !is_logical_id(id) {
+                self.errors.push(
+                    def.entry_error(self.src, format!("`{id}` is not a logical id"))
+                        .expected("letters and digits only (A-Z, a-z, 0-9)"),
+                );
+                continue;
+            }
             if def.as_map().is_none() {
                 self.errors.push(
                     def.entry_error(self.src, format!("output `{id}` is {}", def.describe()))
@@ -79,9 +171,22 @@ impl<'a> Evaluator<'a> {
                 }
             }
             let held = std::mem::take(&mut self.warnings);
-            let name = self.eval(name_node, id);
+            let name = self.eval_name(NameContext::Export, name_node, id);
             let (value, joined) = self.export_value(value_node, id);
             self.warnings = held;
+            if joined.is_none() && matches!(value, Value::List(_) | Value::Map(_)) {
+                let what = if matches!(value, Value::List(_)) {
+                    "a list"
+                } else {
+                    "a map"
+                };
+                self.fail_at(
+                    value_node,
+                    format!("the Value of output `{id}` is {what}"),
+                    "a string: CloudFormation outputs are strings (Fn::Join a list)",
+                );
+                continue;
+            }
             let name = match name {
                 Value::Str(_) | Value::Num(_) => name.as_str().unwrap_or_default(),
                 Value::Unknown(why) => {
@@ -129,7 +234,7 @@ impl<'a> Evaluator<'a> {
             std::mem::take(&mut self.warnings),
             std::mem::take(&mut self.errors),
         );
-        let name = self.eval(name_node, id).as_str();
+        let name = self.eval_name(NameContext::Export, name_node, id).as_str();
         self.warnings = warnings;
         self.errors = errors;
         if let Some(name) = name {
@@ -163,7 +268,7 @@ impl<'a> Evaluator<'a> {
     /// `--import` value, or unknown with a warning. An error when the name
     /// belongs to a stack of the deployment that does not export it.
     pub(super) fn import_value(&mut self, arg: &'a Node, node: &'a Node, owner: &str) -> Value {
-        let v = self.eval(arg, owner);
+        let v = self.eval_name(NameContext::Import, arg, owner);
         let Some(name) = v.as_str() else {
             return self.warn_at(
                 owner,
@@ -202,13 +307,15 @@ impl<'a> Evaluator<'a> {
                 }
                 return self.fail(d);
             }
-            self.warn_at(
-                owner,
-                node,
-                format!(
+            let msg = match self.namesake(&name) {
+                Some(hint) => format!(
+                    "Fn::ImportValue `{name}`: no stack of this import exports it, but {hint}"
+                ),
+                None => format!(
                     "Fn::ImportValue `{name}`: no stack of this import exports it; give the exporting stack's template too (a resource's id needs it), or its value with --import {name}=VALUE"
                 ),
-            );
+            };
+            self.warn_at(owner, node, msg);
             return Value::Unknown(format!("Fn::ImportValue `{name}`, line {}", node.line));
         };
         self.record_import(&name, owner, node, true);
@@ -252,7 +359,7 @@ impl<'a> Evaluator<'a> {
         if k != "Fn::ImportValue" {
             return None;
         }
-        let name = self.eval(arg, owner).as_str()?;
+        let name = self.eval_name(NameContext::Import, arg, owner).as_str()?;
         let export = self.imports.get(&name)?;
         if export.joined.as_deref() != Some(delim) {
             return None;
@@ -263,6 +370,52 @@ impl<'a> Evaluator<'a> {
         let items = items.clone();
         self.record_import(&name, owner, node, true);
         Some(items)
+    }
+
+    /// A name evaluated in `ctx` (see [`NameContext`]).
+    fn eval_name(&mut self, ctx: NameContext, node: &'a Node, owner: &str) -> Value {
+        let outer = self.name_context.replace(ctx);
+        let v = self.eval(node, owner);
+        self.name_context = outer;
+        v
+    }
+
+    /// For an import no stack provides: a stack of the deployment that
+    /// exports the same name under its own prefix (`vpc-PublicSubnet1ID`
+    /// asked, `startup-kit-vpc-PublicSubnet1ID` exported), probably the
+    /// one meant, and how to name it so.
+    fn namesake(&self, name: &str) -> Option<String> {
+        for other in &self.other_stacks {
+            for export in &other.names {
+                let Some(rest) = export.strip_prefix(other.stack.as_str()) else {
+                    continue;
+                };
+                if !(rest.starts_with('-') || rest.starts_with(':')) {
+                    continue;
+                }
+                let Some(prefix) = name.strip_suffix(rest).filter(|p| !p.is_empty()) else {
+                    continue;
+                };
+                let stack = &other.stack;
+                let mut params: Vec<&str> = self
+                    .params
+                    .iter()
+                    .filter(|(_, v)| v.as_str().as_deref() == Some(prefix))
+                    .map(|(k, _)| *k)
+                    .collect();
+                params.sort_unstable();
+                let fix = match params.first() {
+                    Some(p) => format!("--param {}{p}={stack}", self.param_prefix),
+                    None => format!(
+                        "name that stack `{prefix}` on the command line ({prefix}=TEMPLATE)"
+                    ),
+                };
+                return Some(format!(
+                    "stack `{stack}` exports `{export}`: if `{prefix}` means that stack, {fix}"
+                ));
+            }
+        }
+        None
     }
 
     /// Notes an import, once per place.

@@ -501,3 +501,119 @@ Outputs:
         "`Sg` imports `net-Nope`, which stack `net` does not export"
     );
 }
+
+/// Names CloudFormation resolves before any resource exists, and outputs
+/// that are not strings.
+const BAD_NAMES: &str = r#"Parameters:
+  Env: {Type: String, Default: a}
+Resources:
+  VPC:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.0.0.0/16}
+  Sg:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: x
+      VpcId: !ImportValue {'Fn::ImportValue': pointer}
+  Sg2:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: x
+      VpcId: !ImportValue {'Fn::Select': [0, !GetAZs '']}
+  Sg3:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: x
+      VpcId: !ImportValue {'Fn::Sub': '${VPC}-id'}
+Outputs:
+  Id:
+    Value: !Ref VPC
+    Export: {Name: !Sub '${VPC}-id'}
+  Lst:
+    Value: [!Ref VPC, !Ref Sg]
+    Export: {Name: !Sub '${Env}-lst'}
+  Bad-Id:
+    Value: x
+"#;
+
+#[test]
+fn names_resolved_before_deployment_cannot_use_resources_and_outputs_are_strings() {
+    let e = errors(
+        vec![stack("bad", BAD_NAMES, &[])],
+        &DeploymentOptions::default(),
+    );
+    let got: Vec<(usize, usize, &str)> = e
+        .iter()
+        .map(|d| (d.line, d.col, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (11, 27, "the name in Fn::ImportValue cannot use Fn::ImportValue"),
+            (16, 54, "the name in Fn::ImportValue cannot use Fn::GetAZs"),
+            (
+                21,
+                39,
+                "the name in Fn::ImportValue cannot depend on the resource `VPC`: CloudFormation resolves it before any resource exists"
+            ),
+            (
+                25,
+                25,
+                "an export's name cannot depend on the resource `VPC`: CloudFormation resolves it before any resource exists"
+            ),
+            (27, 12, "the Value of output `Lst` is a list"),
+            (29, 3, "`Bad-Id` is not a logical id"),
+        ]
+    );
+}
+
+#[test]
+fn over_200_outputs_is_an_error() {
+    let mut t = String::from(
+        "Resources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties: {CidrBlock: 10.0.0.0/16}\nOutputs:\n",
+    );
+    for i in 0..201 {
+        t.push_str(&format!("  O{i}:\n    Value: x\n"));
+    }
+    let e = errors(vec![stack("many", &t, &[])], &DeploymentOptions::default());
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].message, "201 outputs, over CloudFormation's 200");
+    assert_eq!(e[0].line, 5);
+}
+
+#[test]
+fn a_file_that_is_not_a_template_is_one_error() {
+    let e = errors(
+        vec![stack(
+            "pod",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n",
+            &[],
+        )],
+        &DeploymentOptions::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(
+        e[0].message,
+        "not a CloudFormation template: no `Resources` section, and `apiVersion`, `kind`, `metadata` are not template sections"
+    );
+}
+
+#[test]
+fn an_import_of_a_given_stack_under_another_name_says_which_and_how() {
+    // the parent named `vpc`, the VPC stack named `net`
+    let d = deployed(vec![
+        stack("net", NET, &[]),
+        stack("app", APP, &[("ParentStack", "vpc")]),
+    ]);
+    assert_eq!(d.unresolved().len(), 5);
+    let w = d.stacks[1]
+        .evaluated
+        .warnings
+        .iter()
+        .find(|w| w.logical_id == "Host")
+        .expect("a warning on Host");
+    assert_eq!(
+        w.message,
+        "Fn::ImportValue `vpc-SubnetA`: no stack of this import exports it, but stack `net` exports `net-SubnetA`: if `vpc` means that stack, --param app.ParentStack=net"
+    );
+}
