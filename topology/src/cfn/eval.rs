@@ -77,6 +77,9 @@ const PSEUDO: &[&str] = &[
 const MAX_EVAL_DEPTH: usize = 300;
 
 mod outputs;
+mod resolving;
+
+use resolving::Resolving;
 
 /// Reads and evaluates a template: its resources whose conditions hold,
 /// with their properties as plain values.
@@ -121,7 +124,9 @@ struct Evaluator<'a> {
     memo: HashMap<(usize, &'a str), Value>,
     in_progress: HashSet<(usize, &'a str)>,
     depth: usize,
-    in_condition: bool,
+    /// Evaluating what CloudFormation resolves before any resource exists
+    /// (a condition, an import's or an export's name).
+    resolving: Option<Resolving>,
     errors: Vec<Diagnostic>,
     warnings: Vec<ImportWarning>,
     /// What `Fn::ImportValue` resolves ([`ImportOptions::imports`]).
@@ -134,9 +139,6 @@ struct Evaluator<'a> {
     param_prefix: String,
     /// [`ImportOptions::stack_names`].
     stack_names: Vec<String>,
-    /// Evaluating the name of an import or an export, which cannot depend
-    /// on resources.
-    name_context: Option<outputs::NameContext>,
     exports: Vec<Export>,
     withheld_exports: Vec<(String, String)>,
     import_uses: Vec<ImportUse>,
@@ -188,7 +190,7 @@ impl<'a> Evaluator<'a> {
             memo: HashMap::new(),
             in_progress: HashSet::new(),
             depth: 0,
-            in_condition: false,
+            resolving: None,
             errors: Vec::new(),
             warnings: Vec::new(),
             imports: opts.imports.clone(),
@@ -196,7 +198,6 @@ impl<'a> Evaluator<'a> {
             renamed: opts.renamed.clone(),
             param_prefix: opts.param_prefix.clone(),
             stack_names: opts.stack_names.clone(),
-            name_context: None,
             exports: Vec::new(),
             withheld_exports: Vec::new(),
             import_uses: Vec::new(),
@@ -785,10 +786,7 @@ impl<'a> Evaluator<'a> {
             return None;
         };
         self.cond_state.insert(key, CondState::InProgress);
-        let saved = self.in_condition;
-        self.in_condition = true;
-        let v = self.cond_expr(def, key);
-        self.in_condition = saved;
+        let v = self.resolving_as(Resolving::Condition, |ev| ev.cond_expr(def, key));
         self.cond_state.insert(key, CondState::Done(v));
         v
     }
@@ -910,8 +908,8 @@ impl<'a> Evaluator<'a> {
     }
 
     fn intrinsic(&mut self, name: &str, arg: &'a Node, node: &'a Node, owner: &str) -> Value {
-        if let Some(ctx) = self.name_context {
-            if let Some(v) = ctx.check_function(self, name, node) {
+        if let Some(ctx) = self.resolving {
+            if let Some(v) = ctx.function_error(self, name, node) {
                 return v;
             }
         }
@@ -1051,6 +1049,15 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// `f` evaluated in `ctx` (see [`Resolving`]).
+    fn resolving_as<T>(&mut self, ctx: Resolving, f: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = self.resolving;
+        self.resolving = Some(Resolving::enter(outer, ctx));
+        let v = f(self);
+        self.resolving = outer;
+        v
+    }
+
     /// The id a resource of this template has in the deployment
     /// ([`ImportOptions::renamed`]): its own, unless an earlier stack took it.
     fn deployed_id(&self, id: &str) -> String {
@@ -1069,15 +1076,8 @@ impl<'a> Evaluator<'a> {
             return v.clone();
         }
         if let Some(&i) = self.index.get(name) {
-            if self.in_condition {
-                return self.fail_at(
-                    at,
-                    format!("a condition refers to the resource `{name}`"),
-                    "parameters and pseudo parameters only, in Conditions",
-                );
-            }
-            if let Some(ctx) = self.name_context {
-                return ctx.fail_on_resource(self, name, at);
+            if let Some(ctx) = self.resolving {
+                return ctx.resource_error(self, name, false, at);
             }
             if let Some(v) = self.check_included(i, at) {
                 return v;
@@ -1161,15 +1161,8 @@ impl<'a> Evaluator<'a> {
             }
             return self.fail(d);
         };
-        if self.in_condition {
-            return self.fail_at(
-                at,
-                format!("a condition uses an attribute of the resource `{id}`"),
-                "parameters and pseudo parameters only, in Conditions",
-            );
-        }
-        if let Some(ctx) = self.name_context {
-            return ctx.fail_on_resource(self, id, at);
+        if let Some(ctx) = self.resolving {
+            return ctx.resource_error(self, id, true, at);
         }
         if let Some(v) = self.check_included(i, at) {
             return v;

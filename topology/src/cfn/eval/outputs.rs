@@ -17,72 +17,13 @@
 //! template has at most 200 outputs. An export its condition leaves out is
 //! remembered, so that an import of it says why it is missing.
 
-use super::{is_logical_id, Evaluator, Export, ImportUse, Node, NodeKind, StackExports, Value};
+use super::{
+    is_logical_id, Evaluator, Export, ImportUse, Node, NodeKind, Resolving, StackExports, Value,
+};
 use crate::diag::did_you_mean;
 
 /// At most this many outputs in a template (CloudFormation's quota).
 const MAX_OUTPUTS: usize = 200;
-
-/// A name being evaluated that CloudFormation resolves before any resource
-/// exists: it cannot depend on one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum NameContext {
-    /// The argument of `Fn::ImportValue`: parameters and pseudo parameters
-    /// through `Fn::Base64`, `Fn::FindInMap`, `Fn::If`, `Fn::Join`,
-    /// `Fn::Select`, `Fn::Split`, `Fn::Sub` and `Ref` only.
-    Import,
-    /// An output's `Export: Name`: no `Ref` or `Fn::GetAtt` of a resource.
-    Export,
-}
-
-impl NameContext {
-    fn what(self) -> &'static str {
-        match self {
-            NameContext::Import => "the name in Fn::ImportValue",
-            NameContext::Export => "an export's name",
-        }
-    }
-
-    /// The error for a reference to a resource.
-    pub(super) fn fail_on_resource(self, ev: &mut Evaluator<'_>, id: &str, at: &Node) -> Value {
-        ev.fail_at(
-            at,
-            format!(
-                "{} cannot depend on the resource `{id}`: CloudFormation resolves it before any resource exists",
-                self.what()
-            ),
-            "parameters and pseudo parameters, through Fn::Sub, Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap or Fn::If",
-        )
-    }
-
-    /// The error for a function the name cannot use, if `func` is one.
-    pub(super) fn check_function(
-        self,
-        ev: &mut Evaluator<'_>,
-        func: &str,
-        at: &Node,
-    ) -> Option<Value> {
-        let allowed = [
-            "Ref",
-            "Fn::Base64",
-            "Fn::FindInMap",
-            "Fn::If",
-            "Fn::Join",
-            "Fn::Select",
-            "Fn::Split",
-            "Fn::Sub",
-            "Fn::GetAtt",
-        ];
-        if self != NameContext::Import || allowed.contains(&func) {
-            return None;
-        }
-        Some(ev.fail_at(
-            at,
-            format!("{} cannot use {func}", self.what()),
-            "Fn::Base64, Fn::FindInMap, Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::Sub or Ref of parameters",
-        ))
-    }
-}
 
 impl<'a> Evaluator<'a> {
     /// The exported outputs whose condition holds, into `self.exports`.
@@ -171,7 +112,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
             let held = std::mem::take(&mut self.warnings);
-            let name = self.eval_name(NameContext::Export, name_node, id);
+            let name = self.eval_name(Resolving::ExportName, name_node, id);
             let (value, joined) = self.export_value(value_node, id);
             self.warnings = held;
             if joined.is_none() && matches!(value, Value::List(_) | Value::Map(_)) {
@@ -234,7 +175,9 @@ impl<'a> Evaluator<'a> {
             std::mem::take(&mut self.warnings),
             std::mem::take(&mut self.errors),
         );
-        let name = self.eval_name(NameContext::Export, name_node, id).as_str();
+        let name = self
+            .eval_name(Resolving::ExportName, name_node, id)
+            .as_str();
         self.warnings = warnings;
         self.errors = errors;
         if let Some(name) = name {
@@ -268,7 +211,7 @@ impl<'a> Evaluator<'a> {
     /// `--import` value, or unknown with a warning. An error when the name
     /// belongs to a stack of the deployment that does not export it.
     pub(super) fn import_value(&mut self, arg: &'a Node, node: &'a Node, owner: &str) -> Value {
-        let v = self.eval_name(NameContext::Import, arg, owner);
+        let v = self.eval_name(Resolving::ImportName, arg, owner);
         let Some(name) = v.as_str() else {
             return self.warn_at(
                 owner,
@@ -359,7 +302,7 @@ impl<'a> Evaluator<'a> {
         if k != "Fn::ImportValue" {
             return None;
         }
-        let name = self.eval_name(NameContext::Import, arg, owner).as_str()?;
+        let name = self.eval_name(Resolving::ImportName, arg, owner).as_str()?;
         let export = self.imports.get(&name)?;
         if export.joined.as_deref() != Some(delim) {
             return None;
@@ -372,12 +315,9 @@ impl<'a> Evaluator<'a> {
         Some(items)
     }
 
-    /// A name evaluated in `ctx` (see [`NameContext`]).
-    fn eval_name(&mut self, ctx: NameContext, node: &'a Node, owner: &str) -> Value {
-        let outer = self.name_context.replace(ctx);
-        let v = self.eval(node, owner);
-        self.name_context = outer;
-        v
+    /// A name evaluated in `ctx` (see [`Resolving`]).
+    fn eval_name(&mut self, ctx: Resolving, node: &'a Node, owner: &str) -> Value {
+        self.resolving_as(ctx, |ev| ev.eval(node, owner))
     }
 
     /// For an import no stack provides: a stack of the deployment that
