@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use topology::cfn::mapping::{self, MapOptions};
 use topology::cfn::stacks::{self, Deployment, DeploymentOptions, StackTemplate};
-use topology::cfn::{yaml, ImportWarning};
+use topology::cfn::{yaml, Evaluated, ImportWarning};
 
 /// What `import-cfn` was asked.
 #[derive(Debug, Clone, Default)]
@@ -92,11 +92,12 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     let map_opts = MapOptions {
         office_placeholder: merge.is_none(),
     };
-    let (table, map_warnings) = mapping::to_topology_with(&deployment.combined, &map_opts);
+    let combined = deployment.combined();
+    let (table, map_warnings) = mapping::to_topology_with(&combined, &map_opts);
     print_warnings(&deployment, &map_warnings);
     for (name, _) in &opts.imports {
-        let asked = deployment.combined.imports.iter().map(|u| u.name.as_str());
-        if !deployment.combined.imports.iter().any(|u| &u.name == name) {
+        let asked = combined.imports.iter().map(|u| u.name.as_str());
+        if !combined.imports.iter().any(|u| &u.name == name) {
             let unresolved = deployment.unresolved();
             let open = unresolved.iter().map(|(_, u)| u.name.as_str());
             let hint = topology::diag::did_you_mean(name, open.chain(asked))
@@ -127,7 +128,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
         }
     };
 
-    let text = header(&deployment, &opts, merge, &secrets) + &mapping::render(&table);
+    let text = header(&deployment, &combined, &opts, merge, &secrets) + &mapping::render(&table);
     let name: PathBuf = match &req.output {
         Some(p) => p.clone(),
         None => PathBuf::from(format!(
@@ -309,6 +310,7 @@ fn no_echo_parameters(src: &topology::SourceFile) -> Vec<String> {
 /// values, the region and zones.
 fn header(
     d: &Deployment,
+    combined: &Evaluated,
     opts: &DeploymentOptions,
     merge: Option<&Path>,
     secrets: &HashMap<String, Vec<String>>,
@@ -365,8 +367,8 @@ fn header(
     }
     h.push_str(&format!(
         "# region: {}; zones for Fn::GetAZs: {}\n",
-        d.combined.region,
-        d.combined.azs.join(", ")
+        combined.region,
+        combined.azs.join(", ")
     ));
     if let Some(m) = merge {
         h.push_str(&format!("# merged with: {}\n", m.display()));

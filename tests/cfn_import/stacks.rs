@@ -49,7 +49,7 @@ fn deploy(
         .iter()
         .flat_map(|s| s.evaluated.warnings.iter().cloned())
         .collect();
-    (map_and_load(&d.combined, warnings, office), d)
+    (map_and_load(&d.combined(), warnings, office), d)
 }
 
 /// The name of the subnet an interface is in.

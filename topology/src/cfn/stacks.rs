@@ -82,13 +82,16 @@ pub struct Deployment {
     /// The stacks in the order they were evaluated (each after the stacks
     /// it imports from).
     pub stacks: Vec<DeployedStack>,
-    /// Every stack's resources as one template, for [`super::mapping`].
-    /// Its `stack_name` joins the stacks' names with ` + `; its warnings
-    /// are empty (each stack keeps its own).
-    pub combined: Evaluated,
 }
 
 impl Deployment {
+    /// Every stack's resources as one template, for [`super::mapping`]. Its
+    /// `stack_name` joins the stacks' names with ` + `; its warnings are
+    /// empty (each stack keeps its own).
+    pub fn combined(&self) -> Evaluated {
+        combine(&self.stacks)
+    }
+
     /// The stack a resource belongs to, by its id in the deployment (as
     /// mapping warnings name it), with its logical id in that template.
     pub fn origin(&self, id: &str) -> Option<(&DeployedStack, String)> {
@@ -246,8 +249,7 @@ pub fn deploy(
     if !errors.is_empty() {
         return Err(Diagnostics(errors));
     }
-    let combined = combine(&stacks);
-    Ok(Deployment { stacks, combined })
+    Ok(Deployment { stacks })
 }
 
 /// The stacks' resources as one template.

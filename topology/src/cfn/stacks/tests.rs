@@ -102,9 +102,9 @@ fn errors(templates: Vec<StackTemplate>, opts: &DeploymentOptions) -> Vec<Diagno
 
 fn prop<'d>(d: &'d Deployment, id: &str, key: &str) -> &'d Value {
     let r = d
-        .combined
-        .resources
+        .stacks
         .iter()
+        .flat_map(|s| &s.evaluated.resources)
         .find(|r| r.id == id)
         .unwrap_or_else(|| panic!("no resource {id}"));
     r.props
@@ -131,7 +131,7 @@ fn imports_are_the_exporting_stacks_resources() {
         Some(&Value::Str("10.0.0.0/16".into()))
     );
     assert!(d.unresolved().is_empty());
-    assert_eq!(d.combined.stack_name, "net + app");
+    assert_eq!(d.combined().stack_name, "net + app");
     // every import is noted, resolved
     let app = &d.stacks[1];
     assert_eq!(
@@ -177,7 +177,8 @@ fn stacks_are_created_after_what_they_import_whatever_the_given_order() {
 #[test]
 fn a_later_stacks_colliding_ids_are_renamed_and_traced_back() {
     let d = deployed(net_and_app());
-    let ids: Vec<&str> = d.combined.resources.iter().map(|r| r.id.as_str()).collect();
+    let combined = d.combined();
+    let ids: Vec<&str> = combined.resources.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         ids,
         ["Vpc", "SubnetA", "SubnetB", "Sg", "app.Sg", "Host", "Other"]
