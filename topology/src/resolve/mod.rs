@@ -617,20 +617,25 @@ impl AddressBook {
             .insert(ip, (owner.to_string(), r.src.line_col(at.span().start).0));
     }
 
+    /// The first address of a subnet that AWS would hand out (after the
+    /// four it keeps) and no node uses.
     fn first_free(&self, net: Ipv4Net) -> Option<Ipv4Addr> {
-        let lo = u32::from(net.network()) + 4;
-        let hi = u32::from(net.broadcast());
-        (lo..hi)
-            .map(Ipv4Addr::from)
-            .find(|a| !self.used.contains_key(a))
+        let after_reserved = Ipv4Addr::from(u32::from(net.network()) + 4);
+        self.first_free_between(after_reserved, net.broadcast())
     }
 
     /// The first placeholder public address (from
     /// [`crate::cfn::mapping::FIRST_PUBLIC`] to 203.0.113.254) no node uses.
     fn first_free_public(&self) -> Option<Ipv4Addr> {
-        let lo = u32::from(crate::cfn::mapping::FIRST_PUBLIC);
-        let hi = u32::from(Ipv4Addr::new(203, 0, 113, 255));
-        (lo..hi)
+        self.first_free_between(
+            crate::cfn::mapping::FIRST_PUBLIC,
+            Ipv4Addr::new(203, 0, 113, 255),
+        )
+    }
+
+    /// The first address in `from..to` no node uses.
+    fn first_free_between(&self, from: Ipv4Addr, to: Ipv4Addr) -> Option<Ipv4Addr> {
+        (u32::from(from)..u32::from(to))
             .map(Ipv4Addr::from)
             .find(|a| !self.used.contains_key(a))
     }
