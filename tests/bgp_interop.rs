@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{can_run, need_tool, Lab};
+use common::{can_run, need_tool, start_bird, Lab};
 use sim::bgp_live::{bird, frr, DaemonState};
 use sim::frr_config::{self, FrrOptions};
 use topology::bgp::{BgpReport, Community, SessionState};
@@ -176,26 +176,7 @@ fn aws_side(lab: &mut Lab, t: &Topology) -> std::path::PathBuf {
         "office",
         &v.customer_address.to_string(),
     );
-    let conf = lab.dir.join("aws.conf");
-    std::fs::write(&conf, aws_bird_config(t)).expect("write config");
-    let sock = lab.dir.join("bird-aws.ctl");
-    start_bird(lab, "bird-aws", "aws", &conf, &sock);
-    sock
-}
-
-fn start_bird(lab: &mut Lab, name: &str, ns: &str, conf: &Path, sock: &Path) {
-    let pid = lab.dir.join(format!("{name}.pid"));
-    let (c, s, p) = (
-        conf.display().to_string(),
-        sock.display().to_string(),
-        pid.display().to_string(),
-    );
-    lab.spawn(name, ns, &["bird", "-f", "-c", &c, "-s", &s, "-P", &p], &[]);
-    assert!(
-        lab.wait_for(Duration::from_secs(5), || sock.exists()),
-        "{name} did not start: {}",
-        lab.log(name)
-    );
+    start_bird(lab, "bird-aws", "aws", &aws_bird_config(t))
 }
 
 /// Polls AWS's BIRD until its `dx_0` is Established; how long it took.
@@ -384,10 +365,7 @@ fn bird_office_against_bird_aws() {
     let t = topology();
     let mut lab = Lab::with_tag("vbb");
     let aws = aws_side(&mut lab, &t);
-    let conf = lab.dir.join("office.conf");
-    std::fs::write(&conf, office_bird_config(&t)).expect("write config");
-    let office = lab.dir.join("bird-office.ctl");
-    start_bird(&mut lab, "bird-office", "office", &conf, &office);
+    let office = start_bird(&mut lab, "bird-office", "office", &office_bird_config(&t));
     let took = wait_established(&lab, &aws, &lab.log("bird-office"));
     println!(
         "BIRD (AWS) <-> BIRD (office): dx_0 Established {:.2} s after the office started",

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::*;
-use common::sh;
+use common::{sh, start_bird};
 
 /// Where lan2 answers for the prefix the tests route by BGP.
 const FAR_HOST: &str = "10.9.0.10";
@@ -254,39 +254,9 @@ fn the_gateway_follows_routes_added_replaced_and_deleted_in_its_kernel_table() {
     wait_for_routes(&lab, &[], "link down");
 }
 
-/// A BIRD configuration file in the lab's directory; its control socket.
-fn bird_config(lab: &Lab, name: &str, text: &str) -> (PathBuf, PathBuf) {
-    let conf = lab.dir.join(format!("{name}.conf"));
-    std::fs::write(&conf, text).expect("bird.conf");
-    (conf, lab.dir.join(format!("{name}.ctl")))
-}
-
-/// Starts BIRD in the foreground in `ns`, with its own socket and pid
-/// file (never the system's); the lab kills it when dropped.
-fn start_bird(lab: &mut Lab, name: &str, ns: &str, conf: &Path, socket: &Path) {
-    let pid = lab.dir.join(format!("{name}.pid"));
-    lab.spawn(
-        name,
-        ns,
-        &[
-            "bird",
-            "-f",
-            "-c",
-            conf.to_str().expect("utf-8"),
-            "-s",
-            socket.to_str().expect("utf-8"),
-            "-P",
-            pid.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
-}
-
-/// `birdc -s SOCKET ARGS...` (in the namespace of the daemon).
-fn birdc(lab: &Lab, ns: &str, socket: &Path, args: &[&str]) -> String {
-    let mut all = vec!["birdc", "-s", socket.to_str().expect("utf-8")];
-    all.extend_from_slice(args);
-    common::text(&lab.exec(ns, &all))
+/// `birdc -s SOCKET COMMAND`'s output, or what went wrong.
+fn birdc(socket: &Path, command: &str) -> String {
+    sim::bgp_live::bird::birdc(socket, command).unwrap_or_else(|e| e.to_string())
 }
 
 /// BGP timers short enough for a test (connect at once, retry soon), and
@@ -345,11 +315,8 @@ fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
 
     // the office's BIRD: a session to the VPC side over the link (TTL 1,
     // MD5, BFD), its routes into kernel table 100, which the gateway follows
-    let (office_conf, office_ctl) = bird_config(
-        &lab,
-        "bird-office",
-        &format!(
-            r#"log stderr all;
+    let office_conf = format!(
+        r#"log stderr all;
 router id 172.30.0.1;
 protocol device {{ }}
 {BFD}
@@ -366,14 +333,10 @@ protocol bgp aws {{
     ipv4 {{ import all; export none; }};
 }}
 "#
-        ),
     );
     // the VPC side's BIRD originates 10.9.0.0/24
-    let (aws_conf, aws_ctl) = bird_config(
-        &lab,
-        "bird-aws",
-        &format!(
-            r#"log stderr all;
+    let aws_conf = format!(
+        r#"log stderr all;
 router id 172.30.0.2;
 protocol device {{ }}
 {BFD}
@@ -390,23 +353,17 @@ protocol bgp office {{
     ipv4 {{ import none; export where proto = "origin"; }};
 }}
 "#
-        ),
     );
     let t0 = std::time::Instant::now();
-    start_bird(&mut lab, "bird-office", "gw1", &office_conf, &office_ctl);
-    start_bird(&mut lab, "bird-aws", "gw2", &aws_conf, &aws_ctl);
+    let office_ctl = start_bird(&mut lab, "bird-office", "gw1", &office_conf);
+    let aws_ctl = start_bird(&mut lab, "bird-aws", "gw2", &aws_conf);
     let learned = [route("10.9.0.0/24", "172.30.0.2", "aws")];
     let ok = lab.wait_for(Duration::from_secs(20), || bgp_routes(&lab) == learned);
     assert!(
         ok,
         "gw1 shows {:?}\n{}\n--- bird-office\n{}\n--- bird-aws\n{}",
         bgp_routes(&lab),
-        birdc(
-            &lab,
-            "gw1",
-            &office_ctl,
-            &["show", "protocols", "all", "aws"]
-        ),
+        birdc(&office_ctl, "show protocols all aws"),
         lab.log("bird-office"),
         lab.log("bird-aws")
     );
@@ -415,14 +372,10 @@ protocol bgp office {{
         t0.elapsed()
     );
     let bfd_up = lab.wait_for(Duration::from_secs(5), || {
-        let bfd = birdc(&lab, "gw1", &office_ctl, &["show", "bfd", "sessions"]);
+        let bfd = birdc(&office_ctl, "show bfd sessions");
         bfd.contains("172.30.0.2") && bfd.contains(" Up ")
     });
-    assert!(
-        bfd_up,
-        "{}",
-        birdc(&lab, "gw1", &office_ctl, &["show", "bfd", "sessions"])
-    );
+    assert!(bfd_up, "{}", birdc(&office_ctl, "show bfd sessions"));
     assert!(
         lab.wait_for(Duration::from_secs(10), || lab.ping("lan1", FAR_HOST, 1)),
         "{}",
@@ -430,13 +383,13 @@ protocol bgp office {{
     );
 
     // withdrawn by the far side: gone
-    birdc(&lab, "gw2", &aws_ctl, &["disable", "origin"]);
+    birdc(&aws_ctl, "disable origin");
     let took = wait_for_routes(&lab, &[], "withdrawn");
     eprintln!("prefix withdrawn: gone from the gateway after {took:?}");
     assert!(!lab.ping("lan1", FAR_HOST, 1));
 
     // announced again, then the far BIRD dies: gone with its session
-    birdc(&lab, "gw2", &aws_ctl, &["enable", "origin"]);
+    birdc(&aws_ctl, "enable origin");
     wait_for_routes(&lab, &learned, "announced again");
     lab.kill("bird-aws");
     let took = wait_for_routes(&lab, &[], "far BIRD stopped");
