@@ -145,15 +145,8 @@ fn the_gateway_follows_routes_added_replaced_and_deleted_in_its_kernel_table() {
         // as nobody: following the table needs no privilege
         "[bgp]\nkernel_table = 100\n[process]\nuser = \"nobody\"\n",
     );
-    let office = [PeerSpec {
-        name: "office",
-        public_key: &p1,
-        endpoint: Some("172.30.0.1:51820"),
-        allowed_ips: "192.168.10.0/24",
-    }];
-    let back = [("192.168.10.0/24", "office", 10)];
-    let dx = gateway_config(&lab, "dx", "vgp", &ka, 51820, &office, &back, "");
-    let vpn = gateway_config(&lab, "vpn", "vgb", &kb, 51821, &office, &back, "");
+    let dx = vpc_end_config(&lab, "dx", "vgp", &ka, 51820, &p1, "");
+    let vpn = vpc_end_config(&lab, "vpn", "vgb", &kb, 51821, &p1, "");
     start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/8");
     start_gateway(&mut lab, "dx", "gw2", &dx, "vgp", "192.168.10.0/24");
     start_gateway(&mut lab, "vpn", "gw2", &vpn, "vgb", "192.168.10.0/24");
@@ -295,21 +288,7 @@ fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
         &[],
         "[bgp]\nkernel_table = 100\n",
     );
-    let gw2 = gateway_config(
-        &lab,
-        "gw2",
-        "vg2",
-        &k2,
-        51820,
-        &[PeerSpec {
-            name: "office",
-            public_key: &p1,
-            endpoint: Some("172.30.0.1:51820"),
-            allowed_ips: "192.168.10.0/24",
-        }],
-        &[("192.168.10.0/24", "office", 10)],
-        "",
-    );
+    let gw2 = vpc_end_config(&lab, "gw2", "vg2", &k2, 51820, &p1, "");
     start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/8");
     start_gateway(&mut lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
 
