@@ -134,12 +134,7 @@ protocol kernel {{ ipv4 {{ export where source = RTS_BGP; }}; kernel table {KERN
 }
 
 fn ready(test: &str) -> bool {
-    can_run(test)
-        && need_tool("bird")
-        && need_tool("birdc")
-        && need_tool("vtysh")
-        && need_tool("/usr/lib/frr/zebra")
-        && need_tool("/usr/lib/frr/bgpd")
+    can_run(test) && common::need_bird() && common::need_frr()
 }
 
 /// Two namespaces on the VIF's link; AWS's BIRD started in `aws`. Returns

@@ -121,7 +121,7 @@ fn bgp_diagnostics(lab: &Lab) -> String {
 
 /// Whether BIRD is here too (BGP in the lab).
 fn bird_ready(test: &str) -> bool {
-    ready(test) && common::need_tool("bird") && common::need_tool("birdc")
+    ready(test) && common::need_bird()
 }
 
 /// A lab name unique to this process, for the command-line tests.
@@ -1298,11 +1298,7 @@ fn the_plan_plays_an_frr_office_with_frr_and_no_bird() {
 
 /// Whether FRR's daemons and vtysh are here.
 fn frr_ready(test: &str) -> bool {
-    bird_ready(test)
-        && common::need_tool("vtysh")
-        && ["zebra", "bfdd", "bgpd"]
-            .iter()
-            .all(|d| common::need_tool(&format!("{}/{d}", sim::frr_config::FRR_DAEMONS)))
+    bird_ready(test) && common::need_frr()
 }
 
 /// [`bgp_diagnostics`] and the FRR daemons' logs.

@@ -38,6 +38,19 @@ pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, key.public_key().to_base64())
 }
 
+/// Whether BIRD and its client are installed (see [`need_tool`]).
+pub fn need_bird() -> bool {
+    need_tool("bird") && need_tool("birdc")
+}
+
+/// Whether FRR's daemons (those a lab starts) and `vtysh` are installed.
+pub fn need_frr() -> bool {
+    need_tool("vtysh")
+        && ["zebra", "bfdd", "bgpd"]
+            .iter()
+            .all(|d| need_tool(&format!("{}/{d}", sim::frr_config::FRR_DAEMONS)))
+}
+
 /// Writes `NAME.conf` in the lab's directory and starts BIRD in the
 /// foreground in `ns` with it, its own control socket `NAME.ctl` and pid
 /// file (never the system's); waits for the socket, which it returns. The

@@ -262,9 +262,7 @@ const BFD: &str = r#"protocol bfd { interface "*" { min rx interval 300 ms; min 
 
 #[test]
 fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
-    if !can_run("the_gateway_follows_the_routes_bird_learns_over_the_link")
-        || !need_tool("bird")
-        || !need_tool("birdc")
+    if !can_run("the_gateway_follows_the_routes_bird_learns_over_the_link") || !common::need_bird()
     {
         return;
     }
