@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{can_run, need_tool, Lab};
+use common::{can_run, need_tool, start_bird, Lab};
 use sim::bgp_live::{bird, frr, DaemonState};
 use sim::frr_config::{self, FrrOptions};
 use topology::bgp::{BgpReport, Community, SessionState};
@@ -28,28 +28,6 @@ const MD5: &str = "interop-md5";
 const KERNEL_TABLE: u32 = 100;
 /// Generous: FRR connects as soon as it starts.
 const ESTABLISH_WITHIN: Duration = Duration::from_secs(30);
-
-/// Whether a route is for `prefix` (written `a.b.c.d/len`).
-fn is(r: &impl HasPrefix, prefix: &str) -> bool {
-    r.prefix_text() == prefix
-}
-
-/// Routes of both shapes, by prefix.
-trait HasPrefix {
-    fn prefix_text(&self) -> String;
-}
-
-impl HasPrefix for sim::bgp_live::LiveRoute {
-    fn prefix_text(&self) -> String {
-        self.prefix.to_string()
-    }
-}
-
-impl HasPrefix for topology::bgp::BgpRoute {
-    fn prefix_text(&self) -> String {
-        self.prefix.to_string()
-    }
-}
 
 /// The example with its VIF advertising two prefixes with 7224:7300, the
 /// second prepended twice, the office preferring what it learns over it at
@@ -156,12 +134,7 @@ protocol kernel {{ ipv4 {{ export where source = RTS_BGP; }}; kernel table {KERN
 }
 
 fn ready(test: &str) -> bool {
-    can_run(test)
-        && need_tool("bird")
-        && need_tool("birdc")
-        && need_tool("vtysh")
-        && need_tool("/usr/lib/frr/zebra")
-        && need_tool("/usr/lib/frr/bgpd")
+    can_run(test) && common::need_bird() && common::need_frr()
 }
 
 /// Two namespaces on the VIF's link; AWS's BIRD started in `aws`. Returns
@@ -176,36 +149,20 @@ fn aws_side(lab: &mut Lab, t: &Topology) -> std::path::PathBuf {
         "office",
         &v.customer_address.to_string(),
     );
-    let conf = lab.dir.join("aws.conf");
-    std::fs::write(&conf, aws_bird_config(t)).expect("write config");
-    let sock = lab.dir.join("bird-aws.ctl");
-    start_bird(lab, "bird-aws", "aws", &conf, &sock);
-    sock
+    start_bird(lab, "bird-aws", "aws", &aws_bird_config(t))
 }
 
-fn start_bird(lab: &mut Lab, name: &str, ns: &str, conf: &Path, sock: &Path) {
-    let pid = lab.dir.join(format!("{name}.pid"));
-    let (c, s, p) = (
-        conf.display().to_string(),
-        sock.display().to_string(),
-        pid.display().to_string(),
-    );
-    lab.spawn(name, ns, &["bird", "-f", "-c", &c, "-s", &s, "-P", &p], &[]);
-    assert!(
-        lab.wait_for(Duration::from_secs(5), || sock.exists()),
-        "{name} did not start: {}",
-        lab.log(name)
-    );
+/// Whether AWS's BIRD (its control socket) has its `dx_0` Established.
+fn dx_0_established(sock: &Path) -> bool {
+    bird::read(sock)
+        .map(|d| d.peers.iter().any(|p| p.name == "dx_0" && p.established))
+        .unwrap_or(false)
 }
 
 /// Polls AWS's BIRD until its `dx_0` is Established; how long it took.
 fn wait_established(lab: &Lab, sock: &Path, office_log: &str) -> Duration {
     let start = Instant::now();
-    let up = lab.wait_for(ESTABLISH_WITHIN, || {
-        bird::read(sock)
-            .map(|d| d.peers.iter().any(|p| p.name == "dx_0" && p.established))
-            .unwrap_or(false)
-    });
+    let up = lab.wait_for(ESTABLISH_WITHIN, || dx_0_established(sock));
     assert!(
         up,
         "dx_0 not Established within {ESTABLISH_WITHIN:?}: {:?}\n--- aws\n{}\n--- office\n{office_log}",
@@ -225,7 +182,11 @@ fn read_both(
     lab.wait_for(Duration::from_secs(10), || {
         got = (aws(), office());
         got.0.routes.iter().filter(|r| r.from == "dx_0").count() == 2
-            && got.1.routes.iter().any(|r| is(r, "10.0.0.0/16"))
+            && got
+                .1
+                .routes
+                .iter()
+                .any(|r| r.prefix.to_string() == "10.0.0.0/16")
             && got.0.peers.iter().any(|p| p.bfd_detect_ms.is_some())
     });
     got
@@ -251,7 +212,7 @@ fn check_report(r: &BgpReport, lab: &Lab) {
     let of = |p: &str| {
         vgw.received
             .iter()
-            .find(|x| is(*x, p))
+            .find(|x| x.prefix.to_string() == p)
             .unwrap_or_else(|| panic!("{p} not received by AWS: {vgw:#?}"))
     };
     let a = of("192.168.10.0/24");
@@ -271,7 +232,7 @@ fn check_report(r: &BgpReport, lab: &Lab) {
     let vpc = office
         .received
         .iter()
-        .find(|x| is(*x, "10.0.0.0/16"))
+        .find(|x| x.prefix.to_string() == "10.0.0.0/16")
         .unwrap_or_else(|| panic!("the VPC not received by the office: {office:#?}"));
     assert_eq!(
         (vpc.local_pref, vpc.best, vpc.as_path.as_slice()),
@@ -384,10 +345,7 @@ fn bird_office_against_bird_aws() {
     let t = topology();
     let mut lab = Lab::with_tag("vbb");
     let aws = aws_side(&mut lab, &t);
-    let conf = lab.dir.join("office.conf");
-    std::fs::write(&conf, office_bird_config(&t)).expect("write config");
-    let office = lab.dir.join("bird-office.ctl");
-    start_bird(&mut lab, "bird-office", "office", &conf, &office);
+    let office = start_bird(&mut lab, "bird-office", "office", &office_bird_config(&t));
     let took = wait_established(&lab, &aws, &lab.log("bird-office"));
     println!(
         "BIRD (AWS) <-> BIRD (office): dx_0 Established {:.2} s after the office started",
@@ -411,11 +369,7 @@ fn a_wrong_md5_key_keeps_the_session_down() {
     let aws = aws_side(&mut lab, &t);
     let (run, _) = start_frr(&mut lab, &t, "not-the-key");
     // FRR connects within about a second when the keys match (above)
-    let up = lab.wait_for(Duration::from_secs(4), || {
-        bird::read(&aws)
-            .map(|d| d.peers.iter().any(|p| p.name == "dx_0" && p.established))
-            .unwrap_or(false)
-    });
+    let up = lab.wait_for(Duration::from_secs(4), || dx_0_established(&aws));
     assert!(!up, "the session came up with different MD5 keys");
     let frr = frr::read(&run).expect("read FRR");
     let p = frr

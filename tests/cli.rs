@@ -1,5 +1,7 @@
 //! The `vifgate topology` commands and `vifgate sim plan`, run as a user runs them (no root).
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -240,21 +242,9 @@ fn graph_dot_nests_subnets_in_azs_in_the_vpc() {
     assert_eq!(dot.matches('{').count(), dot.matches('}').count());
 }
 
-/// Whether Graphviz's `dot` is installed; CI must have it.
-fn have_graphviz() -> bool {
-    let have_dot = Command::new("dot").arg("-V").output().is_ok();
-    if !have_dot {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI must have Graphviz (`dot`) installed");
-        }
-        eprintln!("skipped: Graphviz `dot` is not installed");
-    }
-    have_dot
-}
-
 #[test]
 fn graph_svg_through_graphviz() {
-    if !have_graphviz() {
+    if !common::need_tool("dot") {
         return;
     }
     let out = std::env::temp_dir().join(format!("vifgate-graph-{}.svg", std::process::id()));
@@ -277,7 +267,7 @@ fn graph_svg_through_graphviz() {
 
 #[test]
 fn graph_trace_svg_marks_the_drop_with_its_rule() {
-    if !have_graphviz() {
+    if !common::need_tool("dot") {
         return;
     }
     let out = std::env::temp_dir().join(format!("vifgate-trace-{}.svg", std::process::id()));
@@ -339,14 +329,10 @@ fn example_is_where_the_readme_says() {
 
 #[test]
 fn the_readme_import_walk_through_holds() {
-    let template = Path::new("../shared/fixtures/cfn/aws-templates-vpc-managed-nat.yaml");
-    if !template.exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("../shared/fixtures/cfn is missing");
-        }
-        eprintln!("skipped: ../shared/fixtures/cfn missing");
+    let Some(fixtures) = common::cfn_fixtures() else {
         return;
-    }
+    };
+    let template = fixtures.join("aws-templates-vpc-managed-nat.yaml");
     let out = std::env::temp_dir().join(format!("vifgate-imported-{}.toml", std::process::id()));
     let o = vifgate(&[
         "topology",

@@ -67,6 +67,35 @@ fn gateway_config(
     path
 }
 
+/// A VPC end's configuration `FILE.toml`: its one peer the office (gw1 at
+/// 172.30.0.1:51820, with public key `office_key`), 192.168.10.0/24 routed
+/// to it, `extra` appended.
+fn vpc_end_config(
+    lab: &Lab,
+    file: &str,
+    tun: &str,
+    key: &std::path::Path,
+    port: u16,
+    office_key: &str,
+    extra: &str,
+) -> PathBuf {
+    gateway_config(
+        lab,
+        file,
+        tun,
+        key,
+        port,
+        &[PeerSpec {
+            name: "office",
+            public_key: office_key,
+            endpoint: Some("172.30.0.1:51820"),
+            allowed_ips: "192.168.10.0/24",
+        }],
+        &[("192.168.10.0/24", "office", 10)],
+        extra,
+    )
+}
+
 /// Starts a vifgate gateway and waits until its TUN device is up; then
 /// routes `prefix` into it.
 fn start_gateway(
@@ -153,21 +182,7 @@ fn vifgate_pair_with(lab: &mut Lab, extra1: &str, extra2: &str) -> Pair {
         &[("10.0.0.0/16", "aws", 10)],
         extra1,
     );
-    let gw2 = gateway_config(
-        lab,
-        "gw2",
-        "vg2",
-        &k2,
-        51820,
-        &[PeerSpec {
-            name: "office",
-            public_key: &p1,
-            endpoint: Some("172.30.0.1:51820"),
-            allowed_ips: "192.168.10.0/24",
-        }],
-        &[("192.168.10.0/24", "office", 10)],
-        extra2,
-    );
+    let gw2 = vpc_end_config(lab, "gw2", "vg2", &k2, 51820, &p1, extra2);
     start_gateway(lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
     start_gateway(lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
     Pair { gw1, gw2 }
@@ -698,32 +713,8 @@ fn failover_to_the_backup_and_back() {
         &[("10.0.0.0/16", "dx", 10), ("10.0.0.0/16", "vpn", 20)],
         "[liveness]\ndead_after = 3\n",
     );
-    let office = [PeerSpec {
-        name: "office",
-        public_key: &p1,
-        endpoint: Some("172.30.0.1:51820"),
-        allowed_ips: "192.168.10.0/24",
-    }];
-    let primary = gateway_config(
-        &lab,
-        "dx",
-        "vgp",
-        &kp,
-        51820,
-        &office,
-        &[("192.168.10.0/24", "office", 10)],
-        "",
-    );
-    let backup = gateway_config(
-        &lab,
-        "vpn",
-        "vgb",
-        &kb,
-        51821,
-        &office,
-        &[("192.168.10.0/24", "office", 10)],
-        "",
-    );
+    let primary = vpc_end_config(&lab, "dx", "vgp", &kp, 51820, &p1, "");
+    let backup = vpc_end_config(&lab, "vpn", "vgb", &kb, 51821, &p1, "");
     start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
     start_gateway(&mut lab, "dx", "gw2", &primary, "vgp", "192.168.10.0/24");
     lab.spawn(
@@ -1045,21 +1036,7 @@ fn the_gateway_runs_as_nobody_with_no_capability_after_start() {
         &[("10.0.0.0/16", "aws", 10)],
         "[process]\nuser = \"nobody\"\n",
     );
-    let gw2 = gateway_config(
-        &lab,
-        "gw2",
-        "vg2",
-        &k2,
-        51820,
-        &[PeerSpec {
-            name: "office",
-            public_key: &p1,
-            endpoint: Some("172.30.0.1:51820"),
-            allowed_ips: "192.168.10.0/24",
-        }],
-        &[("192.168.10.0/24", "office", 10)],
-        "",
-    );
+    let gw2 = vpc_end_config(&lab, "gw2", "vg2", &k2, 51820, &p1, "");
     // a pre-shared key at both ends: gw1 reads its copy again at every
     // reload, as nobody, so nobody owns it; the private key is read once,
     // as root, and stays root's
@@ -1230,21 +1207,7 @@ fn vifgate_pair_with_gw1_wrapped(lab: &mut Lab) -> PathBuf {
     );
     assert_ne!(moved, text);
     std::fs::write(&gw1, moved).expect("config");
-    let gw2 = gateway_config(
-        lab,
-        "gw2",
-        "vg2",
-        &k2,
-        51820,
-        &[PeerSpec {
-            name: "office",
-            public_key: &p1,
-            endpoint: Some("172.30.0.1:51820"),
-            allowed_ips: "192.168.10.0/24",
-        }],
-        &[("192.168.10.0/24", "office", 10)],
-        "",
-    );
+    let gw2 = vpc_end_config(lab, "gw2", "vg2", &k2, 51820, &p1, "");
     let mut args = LIKE_THE_SYSTEMD_UNIT.to_vec();
     args.extend([
         vifgate(),

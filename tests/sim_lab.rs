@@ -50,6 +50,26 @@ fn opts() -> LabOptions {
     }
 }
 
+/// The example's text.
+fn example_text() -> String {
+    std::fs::read_to_string(example()).expect("the example")
+}
+
+/// The example with its VIF's `advertised_prefixes` line replaced by
+/// `line` (the VPN's is not that line).
+fn example_with_vif_prefixes(line: &str) -> String {
+    let two = r#"advertised_prefixes = ["192.168.10.0/24", "192.168.20.0/24"]"#;
+    let file = example_text();
+    assert_eq!(file.matches(two).count(), 1, "the example's VIF changed");
+    file.replacen(two, line, 1)
+}
+
+/// A lab of a topology file's text (`name` names it), built by the
+/// library.
+fn lab_of(name: &str, text: &str) -> Lab {
+    Lab::from_toml(name, text, &opts()).unwrap_or_else(|e| panic!("lab up: {e}"))
+}
+
 /// A lab of the example, built by the library.
 fn example_lab() -> Lab {
     Lab::from_file_with(example(), &opts()).unwrap_or_else(|e| panic!("lab up: {e}"))
@@ -58,9 +78,18 @@ fn example_lab() -> Lab {
 /// A lab of the example with its VIF and VPN set up as `variant` says
 /// (BFD or not, hold time, the VPN on BGP or static), in the file's text.
 fn variant_lab(variant: sim::failover::Variant) -> Lab {
-    let text = std::fs::read_to_string(example()).expect("the example");
-    let text = variant.toml(&text).expect("the example is TOML");
-    Lab::from_toml(EXAMPLE, &text, &opts()).unwrap_or_else(|e| panic!("lab up: {e}"))
+    let text = variant.toml(&example_text()).expect("the example is TOML");
+    lab_of(EXAMPLE, &text)
+}
+
+/// The plan's BIRD `name` (`vgw`, `vpc`, an office node).
+fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::bird::BirdSpec {
+    lab.plan()
+        .bird
+        .daemons
+        .iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no BIRD {name}"))
 }
 
 /// What the lab's BIRDs say (protocols, routes, log tails) and the VGW's
@@ -92,7 +121,7 @@ fn bgp_diagnostics(lab: &Lab) -> String {
 
 /// Whether BIRD is here too (BGP in the lab).
 fn bird_ready(test: &str) -> bool {
-    ready(test) && common::need_tool("bird") && common::need_tool("birdc")
+    ready(test) && common::need_bird()
 }
 
 /// A lab name unique to this process, for the command-line tests.
@@ -710,13 +739,7 @@ fn dx_cut_with_bfd_fails_over_to_the_bgp_vpn_and_back() {
         hold_time: None,
         bgp_vpn: true,
     });
-    let vgw = lab
-        .plan()
-        .bird
-        .daemons
-        .iter()
-        .find(|d| d.name == "vgw")
-        .expect("the VGW's BIRD");
+    let vgw = bird_of(&lab, "vgw");
     assert_eq!(
         vgw.established,
         ["dx-vif", "vpn-backup", "vifgate_vpc_router"]
@@ -752,12 +775,8 @@ advertised_prefixes = [
 bfd = { interval = "300ms", multiplier = 3 }
 
 [vpn]"#;
-    let two = r#"advertised_prefixes = ["192.168.10.0/24", "192.168.20.0/24"]"#;
-    let file = std::fs::read_to_string(example()).expect("the example");
-    assert_eq!(file.matches(two).count(), 1, "the example's VIF changed");
-    let text = file.replacen(two, low, 1).replacen("[vpn]", second, 1);
-    let lab =
-        Lab::from_toml("two-vifs.toml", &text, &opts()).unwrap_or_else(|e| panic!("lab up: {e}"));
+    let text = example_with_vif_prefixes(low).replacen("[vpn]", second, 1);
+    let lab = lab_of("two-vifs.toml", &text);
     let t = lab.topology();
     assert!(
         t.vifs.iter().all(|v| v.bgp.bfd.is_some()),
@@ -1112,19 +1131,12 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
 /// The example with its VIF advertising `n` distinct /24s: its two LANs
 /// and `n - 2` more. The VPN still advertises only the two LANs.
 fn example_advertising(n: usize) -> String {
-    let two = r#"advertised_prefixes = ["192.168.10.0/24", "192.168.20.0/24"]"#;
     let mut prefixes = vec![
         "\"192.168.10.0/24\"".to_string(),
         "\"192.168.20.0/24\"".into(),
     ];
     prefixes.extend((0..n.saturating_sub(2)).map(|i| format!("\"10.200.{i}.0/24\"")));
-    let file = std::fs::read_to_string(example()).expect("the example");
-    assert_eq!(file.matches(two).count(), 1, "the example's VIF changed");
-    file.replacen(
-        two,
-        &format!("advertised_prefixes = [{}]", prefixes.join(", ")),
-        1,
-    )
+    example_with_vif_prefixes(&format!("advertised_prefixes = [{}]", prefixes.join(", ")))
 }
 
 #[test]
@@ -1154,8 +1166,7 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
     );
     assert_eq!(state(&predicted, "vpn-backup").0, Established);
 
-    let lab = Lab::from_toml("prefix-limit.toml", &text, &opts())
-        .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let lab = lab_of("prefix-limit.toml", &text);
     // live: BIRD's `import limit 100 action disable` has put it down
     let mut live = None;
     let down = eventually(Duration::from_secs(5), Duration::from_millis(100), || {
@@ -1210,13 +1221,7 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
         return;
     }
     let lab = example_lab();
-    let vgw = lab
-        .plan()
-        .bird
-        .daemons
-        .iter()
-        .find(|d| d.name == "vgw")
-        .expect("the VGW's BIRD");
+    let vgw = bird_of(&lab, "vgw");
     // AWS's side stops the VIF's session behind the prediction's back
     let out = sim::bgp_live::bird::birdc(&vgw.socket, "disable \"dx-vif\"").expect("birdc");
     assert!(out.contains("dx-vif: disabled"), "{out}");
@@ -1241,8 +1246,7 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
 /// The example's text with its office box (`vifgate-office`) played by
 /// FRR.
 fn example_with_frr_office() -> String {
-    let text = std::fs::read_to_string(example()).expect("the example");
-    sim::frr_plan::with_frr_office(&text, "vifgate-office")
+    sim::frr_plan::with_frr_office(&example_text(), "vifgate-office")
 }
 
 #[test]
@@ -1294,11 +1298,7 @@ fn the_plan_plays_an_frr_office_with_frr_and_no_bird() {
 
 /// Whether FRR's daemons and vtysh are here.
 fn frr_ready(test: &str) -> bool {
-    bird_ready(test)
-        && common::need_tool("vtysh")
-        && ["zebra", "bfdd", "bgpd"]
-            .iter()
-            .all(|d| common::need_tool(&format!("{}/{d}", sim::frr_config::FRR_DAEMONS)))
+    bird_ready(test) && common::need_frr()
 }
 
 /// [`bgp_diagnostics`] and the FRR daemons' logs.
@@ -1319,8 +1319,7 @@ fn frr_office_against_the_bird_vgw_agrees_with_the_analysis_and_fails_over() {
     if !frr_ready("frr_office_against_the_bird_vgw_agrees_with_the_analysis_and_fails_over") {
         return;
     }
-    let lab = Lab::from_toml("frr-office.toml", &example_with_frr_office(), &opts())
-        .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let lab = lab_of("frr-office.toml", &example_with_frr_office());
     let took = lab
         .up_report()
         .bgp_established_seconds
@@ -1630,8 +1629,7 @@ fn the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address() {
     if !ready("the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address") {
         return;
     }
-    let lab = Lab::from_toml("public-asg.toml", PUBLIC_ASG, &opts())
-        .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let lab = lab_of("public-asg.toml", PUBLIC_ASG);
     let t = lab.topology();
     let host = &t.nodes[t.node_by_name("bastion-a1").expect("bastion-a1")];
     let public = host.interfaces[0].public_ip.expect("a public address");

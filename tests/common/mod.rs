@@ -38,6 +38,42 @@ pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, key.public_key().to_base64())
 }
 
+/// Whether BIRD and its client are installed (see [`need_tool`]).
+pub fn need_bird() -> bool {
+    need_tool("bird") && need_tool("birdc")
+}
+
+/// Whether FRR's daemons (those a lab starts) and `vtysh` are installed.
+pub fn need_frr() -> bool {
+    need_tool("vtysh")
+        && ["zebra", "bfdd", "bgpd"]
+            .iter()
+            .all(|d| need_tool(&format!("{}/{d}", sim::frr_config::FRR_DAEMONS)))
+}
+
+/// Writes `NAME.conf` in the lab's directory and starts BIRD in the
+/// foreground in `ns` with it, its own control socket `NAME.ctl` and pid
+/// file (never the system's); waits for the socket, which it returns. The
+/// lab kills BIRD when dropped.
+pub fn start_bird(lab: &mut Lab, name: &str, ns: &str, config: &str) -> PathBuf {
+    let conf = lab.dir.join(format!("{name}.conf"));
+    std::fs::write(&conf, config).expect("bird.conf");
+    let socket = lab.dir.join(format!("{name}.ctl"));
+    let pid = lab.dir.join(format!("{name}.pid"));
+    let (c, s, p) = (
+        conf.display().to_string(),
+        socket.display().to_string(),
+        pid.display().to_string(),
+    );
+    lab.spawn(name, ns, &["bird", "-f", "-c", &c, "-s", &s, "-P", &p], &[]);
+    assert!(
+        lab.wait_for(std::time::Duration::from_secs(5), || socket.exists()),
+        "{name} did not start: {}",
+        lab.log(name)
+    );
+    socket
+}
+
 /// The CloudFormation fixtures, read in place (`../shared/fixtures/cfn`
 /// beside the repository); `None` (skipped, with a message) when missing, a
 /// failure under `CI=true`.

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::*;
-use common::sh;
+use common::{sh, start_bird};
 
 /// Where lan2 answers for the prefix the tests route by BGP.
 const FAR_HOST: &str = "10.9.0.10";
@@ -145,15 +145,8 @@ fn the_gateway_follows_routes_added_replaced_and_deleted_in_its_kernel_table() {
         // as nobody: following the table needs no privilege
         "[bgp]\nkernel_table = 100\n[process]\nuser = \"nobody\"\n",
     );
-    let office = [PeerSpec {
-        name: "office",
-        public_key: &p1,
-        endpoint: Some("172.30.0.1:51820"),
-        allowed_ips: "192.168.10.0/24",
-    }];
-    let back = [("192.168.10.0/24", "office", 10)];
-    let dx = gateway_config(&lab, "dx", "vgp", &ka, 51820, &office, &back, "");
-    let vpn = gateway_config(&lab, "vpn", "vgb", &kb, 51821, &office, &back, "");
+    let dx = vpc_end_config(&lab, "dx", "vgp", &ka, 51820, &p1, "");
+    let vpn = vpc_end_config(&lab, "vpn", "vgb", &kb, 51821, &p1, "");
     start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/8");
     start_gateway(&mut lab, "dx", "gw2", &dx, "vgp", "192.168.10.0/24");
     start_gateway(&mut lab, "vpn", "gw2", &vpn, "vgb", "192.168.10.0/24");
@@ -254,39 +247,9 @@ fn the_gateway_follows_routes_added_replaced_and_deleted_in_its_kernel_table() {
     wait_for_routes(&lab, &[], "link down");
 }
 
-/// A BIRD configuration file in the lab's directory; its control socket.
-fn bird_config(lab: &Lab, name: &str, text: &str) -> (PathBuf, PathBuf) {
-    let conf = lab.dir.join(format!("{name}.conf"));
-    std::fs::write(&conf, text).expect("bird.conf");
-    (conf, lab.dir.join(format!("{name}.ctl")))
-}
-
-/// Starts BIRD in the foreground in `ns`, with its own socket and pid
-/// file (never the system's); the lab kills it when dropped.
-fn start_bird(lab: &mut Lab, name: &str, ns: &str, conf: &Path, socket: &Path) {
-    let pid = lab.dir.join(format!("{name}.pid"));
-    lab.spawn(
-        name,
-        ns,
-        &[
-            "bird",
-            "-f",
-            "-c",
-            conf.to_str().expect("utf-8"),
-            "-s",
-            socket.to_str().expect("utf-8"),
-            "-P",
-            pid.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
-}
-
-/// `birdc -s SOCKET ARGS...` (in the namespace of the daemon).
-fn birdc(lab: &Lab, ns: &str, socket: &Path, args: &[&str]) -> String {
-    let mut all = vec!["birdc", "-s", socket.to_str().expect("utf-8")];
-    all.extend_from_slice(args);
-    common::text(&lab.exec(ns, &all))
+/// `birdc -s SOCKET COMMAND`'s output, or what went wrong.
+fn birdc(socket: &Path, command: &str) -> String {
+    sim::bgp_live::bird::birdc(socket, command).unwrap_or_else(|e| e.to_string())
 }
 
 /// BGP timers short enough for a test (connect at once, retry soon), and
@@ -299,9 +262,7 @@ const BFD: &str = r#"protocol bfd { interface "*" { min rx interval 300 ms; min 
 
 #[test]
 fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
-    if !can_run("the_gateway_follows_the_routes_bird_learns_over_the_link")
-        || !need_tool("bird")
-        || !need_tool("birdc")
+    if !can_run("the_gateway_follows_the_routes_bird_learns_over_the_link") || !common::need_bird()
     {
         return;
     }
@@ -325,31 +286,14 @@ fn the_gateway_follows_the_routes_bird_learns_over_the_link() {
         &[],
         "[bgp]\nkernel_table = 100\n",
     );
-    let gw2 = gateway_config(
-        &lab,
-        "gw2",
-        "vg2",
-        &k2,
-        51820,
-        &[PeerSpec {
-            name: "office",
-            public_key: &p1,
-            endpoint: Some("172.30.0.1:51820"),
-            allowed_ips: "192.168.10.0/24",
-        }],
-        &[("192.168.10.0/24", "office", 10)],
-        "",
-    );
+    let gw2 = vpc_end_config(&lab, "gw2", "vg2", &k2, 51820, &p1, "");
     start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/8");
     start_gateway(&mut lab, "gw2", "gw2", &gw2, "vg2", "192.168.10.0/24");
 
     // the office's BIRD: a session to the VPC side over the link (TTL 1,
     // MD5, BFD), its routes into kernel table 100, which the gateway follows
-    let (office_conf, office_ctl) = bird_config(
-        &lab,
-        "bird-office",
-        &format!(
-            r#"log stderr all;
+    let office_conf = format!(
+        r#"log stderr all;
 router id 172.30.0.1;
 protocol device {{ }}
 {BFD}
@@ -366,14 +310,10 @@ protocol bgp aws {{
     ipv4 {{ import all; export none; }};
 }}
 "#
-        ),
     );
     // the VPC side's BIRD originates 10.9.0.0/24
-    let (aws_conf, aws_ctl) = bird_config(
-        &lab,
-        "bird-aws",
-        &format!(
-            r#"log stderr all;
+    let aws_conf = format!(
+        r#"log stderr all;
 router id 172.30.0.2;
 protocol device {{ }}
 {BFD}
@@ -390,23 +330,17 @@ protocol bgp office {{
     ipv4 {{ import none; export where proto = "origin"; }};
 }}
 "#
-        ),
     );
     let t0 = std::time::Instant::now();
-    start_bird(&mut lab, "bird-office", "gw1", &office_conf, &office_ctl);
-    start_bird(&mut lab, "bird-aws", "gw2", &aws_conf, &aws_ctl);
+    let office_ctl = start_bird(&mut lab, "bird-office", "gw1", &office_conf);
+    let aws_ctl = start_bird(&mut lab, "bird-aws", "gw2", &aws_conf);
     let learned = [route("10.9.0.0/24", "172.30.0.2", "aws")];
     let ok = lab.wait_for(Duration::from_secs(20), || bgp_routes(&lab) == learned);
     assert!(
         ok,
         "gw1 shows {:?}\n{}\n--- bird-office\n{}\n--- bird-aws\n{}",
         bgp_routes(&lab),
-        birdc(
-            &lab,
-            "gw1",
-            &office_ctl,
-            &["show", "protocols", "all", "aws"]
-        ),
+        birdc(&office_ctl, "show protocols all aws"),
         lab.log("bird-office"),
         lab.log("bird-aws")
     );
@@ -415,14 +349,10 @@ protocol bgp office {{
         t0.elapsed()
     );
     let bfd_up = lab.wait_for(Duration::from_secs(5), || {
-        let bfd = birdc(&lab, "gw1", &office_ctl, &["show", "bfd", "sessions"]);
+        let bfd = birdc(&office_ctl, "show bfd sessions");
         bfd.contains("172.30.0.2") && bfd.contains(" Up ")
     });
-    assert!(
-        bfd_up,
-        "{}",
-        birdc(&lab, "gw1", &office_ctl, &["show", "bfd", "sessions"])
-    );
+    assert!(bfd_up, "{}", birdc(&office_ctl, "show bfd sessions"));
     assert!(
         lab.wait_for(Duration::from_secs(10), || lab.ping("lan1", FAR_HOST, 1)),
         "{}",
@@ -430,13 +360,13 @@ protocol bgp office {{
     );
 
     // withdrawn by the far side: gone
-    birdc(&lab, "gw2", &aws_ctl, &["disable", "origin"]);
+    birdc(&aws_ctl, "disable origin");
     let took = wait_for_routes(&lab, &[], "withdrawn");
     eprintln!("prefix withdrawn: gone from the gateway after {took:?}");
     assert!(!lab.ping("lan1", FAR_HOST, 1));
 
     // announced again, then the far BIRD dies: gone with its session
-    birdc(&lab, "gw2", &aws_ctl, &["enable", "origin"]);
+    birdc(&aws_ctl, "enable origin");
     wait_for_routes(&lab, &learned, "announced again");
     lab.kill("bird-aws");
     let took = wait_for_routes(&lab, &[], "far BIRD stopped");

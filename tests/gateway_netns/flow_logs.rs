@@ -90,10 +90,7 @@ interface_id = "eni-0office"
     );
     // logrotate: rename, then SIGHUP; then more pings, into the new file
     std::fs::rename(&log, &rotated).expect("rename");
-    lab.signal("gw1", libc::SIGHUP);
-    assert!(lab.wait_for(Duration::from_secs(5), || lab
-        .log("gw1")
-        .contains("configuration reloaded")));
+    reload(&lab, "gw1", 1);
     assert!(lab.ping("lan2", "192.168.10.10", 2));
     // a stop writes the open interval
     lab.stop("gw1");
