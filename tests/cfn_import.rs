@@ -28,11 +28,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The fixtures folder (see [`common::cfn_fixtures`]).
-fn fixtures() -> Option<PathBuf> {
-    common::cfn_fixtures()
-}
-
 /// Imports a template with parameters, merges `office` (TOML text) over it
 /// when given, and loads the result; panics with the diagnostics.
 fn import(path: &Path, params: &[(&str, &str)], office: Option<&str>) -> Imported {
@@ -504,7 +499,9 @@ public_ip = "203.0.113.150"
 
 #[test]
 fn aws_templates_managed_nat_routes_private_subnets_through_nat() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let t = import(
         &dir.join("aws-templates-vpc-managed-nat.yaml"),
         &[],
@@ -550,7 +547,9 @@ fn aws_templates_managed_nat_routes_private_subnets_through_nat() {
 
 #[test]
 fn aws_templates_managed_nat_yaml_and_json_import_alike() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let yaml = import(&dir.join("aws-templates-vpc-managed-nat.yaml"), &[], None);
     let json = import(&dir.join("aws-templates-vpc-managed-nat.json"), &[], None);
     // only the stack name (the file stem) is the same; the rest must match
@@ -597,7 +596,9 @@ const STARTUP_KIT_AZS: [(&str, &str); 2] = [
 
 #[test]
 fn startup_kit_groups_admit_only_what_their_rules_say() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let t = import(
         &dir.join("startup-kit-vpc.yaml"),
         &STARTUP_KIT_AZS,
@@ -679,7 +680,9 @@ fn startup_kit_groups_admit_only_what_their_rules_say() {
 
 #[test]
 fn startup_kit_with_two_nat_gateways_gives_each_zone_its_own() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let mut params = STARTUP_KIT_AZS.to_vec();
     params.push(("SingleNatGateway", "false"));
     let t = import(
@@ -694,7 +697,9 @@ fn startup_kit_with_two_nat_gateways_gives_each_zone_its_own() {
 
 #[test]
 fn startup_kit_bastion_alone_has_no_network_to_place_its_host() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let t = import(
         &dir.join("startup-kit-bastion.yaml"),
         &[("NetworkStackName", "net"), ("KeyName", "ops")],
@@ -738,7 +743,9 @@ ip = "10.42.32.50"
 
 #[test]
 fn widdix_public_subnets_reach_the_internet_and_private_ones_do_not() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let t = import(
         &dir.join("widdix-vpc-2azs.yaml"),
         &[("ClassB", "42")],
@@ -776,7 +783,9 @@ fn widdix_public_subnets_reach_the_internet_and_private_ones_do_not() {
 
 #[test]
 fn widdix_public_instance_gets_a_public_address() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let probe = r#"
 [[vpc.instance]]
 name = "public-probe"
@@ -796,7 +805,9 @@ public_ip = "203.0.113.150"
 
 #[test]
 fn ecs_refarch_gives_each_private_subnet_its_zones_nat_gateway() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let probes = r#"
 [[vpc.instance]]
 name = "task-1"
@@ -825,7 +836,9 @@ ip = "10.192.21.50"
 
 #[test]
 fn cli_imports_every_fixture_into_a_file_that_checks() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let out = temp("fixtures");
     let cases: [(&str, &[&str]); 6] = [
         ("aws-templates-vpc-managed-nat.yaml", &[]),
@@ -928,7 +941,9 @@ fn cli_header_names_parameters_but_hides_no_echo_ones() {
 
 #[test]
 fn cli_fails_on_a_missing_parameter_and_a_merge_conflict() {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::cfn_fixtures() else {
+        return;
+    };
     let kit = dir.join("startup-kit-vpc.yaml");
     let kit = kit.to_str().expect("utf-8");
     let o = vifgate(&["topology", "import-cfn", kit]);
