@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use topology::cfn::mapping::{self, MapOptions};
 use topology::cfn::stacks::{self, Deployment, DeploymentOptions, StackTemplate};
-use topology::cfn::{yaml, Evaluated, ImportWarning};
+use topology::cfn::{Evaluated, ImportWarning};
 
 /// What `import-cfn` was asked.
 #[derive(Debug, Clone, Default)]
@@ -57,9 +57,14 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
             params: Vec::new(),
         });
     }
+    let params: Vec<Vec<stacks::DeclaredParameter>> = templates
+        .iter()
+        .map(|t| stacks::declared_parameters(&t.src))
+        .collect();
     let declared: Vec<(String, Vec<String>)> = templates
         .iter()
-        .map(|t| (t.name.clone(), stacks::declared_parameters(&t.src)))
+        .zip(&params)
+        .map(|(t, p)| (t.name.clone(), p.iter().map(|d| d.name.clone()).collect()))
         .collect();
     let routed = match stacks::route_params(&declared, &key_values("--param", &req.params)?) {
         Ok(r) => r,
@@ -79,7 +84,11 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     };
     let secrets: HashMap<String, Vec<String>> = templates
         .iter()
-        .map(|t| (t.name.clone(), no_echo_parameters(&t.src)))
+        .zip(&params)
+        .map(|(t, p)| {
+            let secret = p.iter().filter(|d| d.no_echo).map(|d| d.name.clone());
+            (t.name.clone(), secret.collect())
+        })
         .collect();
     let deployment = match stacks::deploy(templates, &opts) {
         Ok(d) => d,
@@ -284,25 +293,6 @@ fn warning_line(template: Option<&Path>, w: &ImportWarning) -> String {
         (false, 0) => format!("{file}: warning: {}: {}", w.logical_id, w.message),
         (false, line) => format!("{file}:{line}: warning: {}: {}", w.logical_id, w.message),
     }
-}
-
-/// Parameters declared `NoEcho: true`: their values are not written.
-fn no_echo_parameters(src: &topology::SourceFile) -> Vec<String> {
-    let Ok(root) = yaml::parse(src) else {
-        return Vec::new();
-    };
-    let Some(params) = root.get("Parameters").and_then(|p| p.as_map()) else {
-        return Vec::new();
-    };
-    params
-        .iter()
-        .filter(|(_, p)| {
-            p.get("NoEcho")
-                .and_then(|n| n.scalar_text())
-                .is_some_and(|t| t.eq_ignore_ascii_case("true"))
-        })
-        .map(|(k, _)| k.clone())
-        .collect()
 }
 
 /// The comment at the top of the written file: the templates with their

@@ -537,16 +537,34 @@ pub fn default_stack_name(file: &std::path::Path) -> String {
     name
 }
 
+/// A parameter a template declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredParameter {
+    /// Its name.
+    pub name: String,
+    /// `NoEcho: true`: its value is not to be written anywhere.
+    pub no_echo: bool,
+}
+
 /// The parameters a template declares (none when it does not parse: its
 /// evaluation reports why).
-pub fn declared_parameters(src: &SourceFile) -> Vec<String> {
+pub fn declared_parameters(src: &SourceFile) -> Vec<DeclaredParameter> {
     let Ok(root) = yaml::parse(src) else {
         return Vec::new();
     };
-    root.get("Parameters")
-        .and_then(|p| p.as_map())
-        .map(|m| m.iter().map(|(k, _)| k.clone()).collect())
-        .unwrap_or_default()
+    let Some(params) = root.get("Parameters").and_then(|p| p.as_map()) else {
+        return Vec::new();
+    };
+    params
+        .iter()
+        .map(|(name, p)| DeclaredParameter {
+            name: name.clone(),
+            no_echo: p
+                .get("NoEcho")
+                .and_then(|n| n.scalar_text())
+                .is_some_and(|t| t.eq_ignore_ascii_case("true")),
+        })
+        .collect()
 }
 
 /// `--param` values to stacks: `STACK.KEY=VALUE` to that stack;
