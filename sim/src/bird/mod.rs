@@ -291,6 +291,17 @@ pub fn plan(
     out
 }
 
+/// Amazon's ASN, the AS of the iBGP session between the VGW's BIRD and
+/// the VPC router's: the first VIF's, else the VPN's, else AWS's default
+/// 64512.
+fn amazon_asn(t: &Topology) -> u32 {
+    t.vifs
+        .first()
+        .map(|v| v.amazon_asn)
+        .or(t.vpn.as_ref().map(|v| v.amazon_asn))
+        .unwrap_or(64512)
+}
+
 /// The office prefixes the analysis expects the VGW to learn (what the
 /// VPC's propagating tables receive).
 pub fn learned_prefixes(t: &Topology) -> Vec<Ipv4Net> {
