@@ -6,8 +6,7 @@
 //! ends (dropped). The lab is untouched otherwise; without a capture,
 //! nothing of this is loaded.
 
-use std::io::{self, Write as _};
-use std::process::{Command, Stdio};
+use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use topology::model::Topology;
@@ -15,40 +14,12 @@ use topology::model::Topology;
 use crate::flow_record::{FlowAction, FlowKey, FlowRecord};
 use crate::flowlog::{self, Aggregator, IntervalFlows};
 use crate::flowlog_enis::{self, NodeEnis};
-use crate::netns::Netns;
+use crate::netns;
 use crate::plan::Plan;
 
 /// The account id written into records when none is given (AWS's
 /// documentation's example account).
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
-
-fn nft_in(ns: &str, args: &[&str], stdin: Option<&str>) -> io::Result<String> {
-    let mut cmd = Command::new("nft");
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Netns::open(ns)?.command(&mut cmd)?;
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("run nft in {ns}: {e}")))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "nft {} in {ns}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
@@ -71,7 +42,7 @@ pub struct Capture {
 /// Reads one table's counters; `None` (with a warning) when they cannot
 /// be read (the namespace gone).
 fn snapshot(ns: &str) -> Option<flowlog::Snapshot> {
-    let json = nft_in(
+    let json = netns::nft(
         ns,
         &["-j", "-p", "list", "table", "inet", flowlog::TABLE],
         None,
@@ -98,12 +69,12 @@ impl Capture {
             started: unix_now(),
         };
         for node in flowlog_enis::lab_enis(t, plan) {
-            nft_in(&node.ns, &["-f", "-"], Some(&ruleset))?;
+            netns::nft(&node.ns, &["-f", "-"], Some(&ruleset))?;
             tracing::debug!(ns = %node.ns, "flow log table loaded");
             cap.nodes.push((node, Aggregator::default()));
         }
         if let Some(ns) = flowlog_enis::vpc_router_ns(plan) {
-            nft_in(ns, &["-f", "-"], Some(&ruleset))?;
+            netns::nft(ns, &["-f", "-"], Some(&ruleset))?;
             cap.router = Some((ns.to_string(), Aggregator::default()));
         }
         Ok(cap)
@@ -164,7 +135,7 @@ impl Drop for Capture {
     fn drop(&mut self) {
         let router = self.router.as_ref().map(|(ns, _)| ns.as_str());
         for ns in self.nodes.iter().map(|(n, _)| n.ns.as_str()).chain(router) {
-            if let Err(e) = nft_in(ns, &["delete", "table", "inet", flowlog::TABLE], None) {
+            if let Err(e) = netns::nft(ns, &["delete", "table", "inet", flowlog::TABLE], None) {
                 tracing::debug!(%ns, "flow log table not removed: {e}");
             }
         }

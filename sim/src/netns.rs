@@ -4,11 +4,11 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io;
+use std::io::{self, Write as _};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// Where named namespaces live.
 pub const NETNS_DIR: &str = "/run/netns";
@@ -145,6 +145,36 @@ pub fn list(prefix: &str) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+/// Runs `nft ARGS` in namespace `ns`, with `stdin` (an `nft -f -`
+/// script) piped to it: its output, or an error with nft's message.
+pub fn nft(ns: &str, args: &[&str], stdin: Option<&str>) -> io::Result<String> {
+    let mut cmd = Command::new("nft");
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Netns::open(ns)?.command(&mut cmd)?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("run nft in {ns}: {e}")))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "nft {} in {ns}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether the named namespace exists.
