@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -494,37 +494,13 @@ fn build(
     state.features = features;
 
     // firewalls: one `nft -f -` per namespace, started together
-    let mut children = Vec::new();
-    for fw in &plan.firewalls {
-        let mut cmd = Command::new("nft");
-        cmd.args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        get(&fw.ns)?
-            .command(&mut cmd)
-            .map_err(step(format!("nft in {}", fw.ns)))?;
-        let mut child = cmd.spawn().map_err(step(format!(
-            "run nft for {} (is nftables installed?)",
-            fw.what
-        )))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(fw.ruleset.as_bytes())
-                .map_err(step(format!("nft for {}", fw.what)))?;
-        }
-        children.push((fw, child));
-    }
-    for (fw, child) in children {
-        let out = child
-            .wait_with_output()
-            .map_err(step(format!("nft for {}", fw.what)))?;
-        if !out.status.success() {
-            return Err(ApplyError::Step {
-                step: format!("load the {} firewall in {}", fw.what, fw.ns),
-                cause: io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-            });
-        }
+    let runs: Vec<(&str, &[&str], Option<&str>)> = plan
+        .firewalls
+        .iter()
+        .map(|fw| (fw.ns.as_str(), &["-f", "-"][..], Some(fw.ruleset.as_str())))
+        .collect();
+    for (fw, loaded) in plan.firewalls.iter().zip(netns::nft_each(&runs)) {
+        loaded.map_err(step(format!("load the {} firewall in {}", fw.what, fw.ns)))?;
     }
 
     // gateways, then the routes through their TUN devices

@@ -39,19 +39,23 @@ pub struct Capture {
     started: u64,
 }
 
-/// Reads one table's counters; `None` (with a warning) when they cannot
-/// be read (the namespace gone).
-fn snapshot(ns: &str) -> Option<flowlog::Snapshot> {
-    let json = netns::nft(
-        ns,
-        &["-j", "-p", "list", "table", "inet", flowlog::TABLE],
-        None,
-    )
-    .map_err(|e| tracing::warn!(%ns, "flow log counters unreadable: {e}"))
-    .ok()?;
-    flowlog::parse_snapshot(&json)
-        .map_err(|e| tracing::warn!(%ns, "flow log counters unparsable: {e}"))
-        .ok()
+/// Reads the counters of the tables in `namespaces`, all at once; `None`
+/// (with a warning) for a table that cannot be read (the namespace gone).
+fn snapshots(namespaces: &[&str]) -> Vec<Option<flowlog::Snapshot>> {
+    let list: &[&str] = &["-j", "-p", "list", "table", "inet", flowlog::TABLE];
+    let runs: Vec<_> = namespaces.iter().map(|&ns| (ns, list, None)).collect();
+    namespaces
+        .iter()
+        .zip(netns::nft_each(&runs))
+        .map(|(ns, json)| {
+            let json = json
+                .map_err(|e| tracing::warn!(%ns, "flow log counters unreadable: {e}"))
+                .ok()?;
+            flowlog::parse_snapshot(&json)
+                .map_err(|e| tracing::warn!(%ns, "flow log counters unparsable: {e}"))
+                .ok()
+        })
+        .collect()
 }
 
 impl Capture {
@@ -61,23 +65,34 @@ impl Capture {
     /// loaded is removed.
     pub fn start(t: &Topology, plan: &Plan, account_id: &str) -> io::Result<Capture> {
         let ruleset = flowlog::ruleset();
-        let mut cap = Capture {
+        let cap = Capture {
             topology: t.clone(),
             account_id: account_id.to_string(),
-            nodes: Vec::new(),
-            router: None,
+            nodes: (flowlog_enis::lab_enis(t, plan).into_iter())
+                .map(|n| (n, Aggregator::default()))
+                .collect(),
+            router: flowlog_enis::vpc_router_ns(plan)
+                .map(|ns| (ns.to_string(), Aggregator::default())),
             started: unix_now(),
         };
-        for node in flowlog_enis::lab_enis(t, plan) {
-            netns::nft(&node.ns, &["-f", "-"], Some(&ruleset))?;
-            tracing::debug!(ns = %node.ns, "flow log table loaded");
-            cap.nodes.push((node, Aggregator::default()));
-        }
-        if let Some(ns) = flowlog_enis::vpc_router_ns(plan) {
-            netns::nft(ns, &["-f", "-"], Some(&ruleset))?;
-            cap.router = Some((ns.to_string(), Aggregator::default()));
+        // loaded everywhere at once; should a namespace refuse, dropping
+        // `cap` removes the tables the others loaded
+        let load: &[&str] = &["-f", "-"];
+        let runs: Vec<_> = cap
+            .namespaces()
+            .map(|ns| (ns, load, Some(ruleset.as_str())))
+            .collect();
+        for loaded in netns::nft_each(&runs) {
+            loaded?;
         }
         Ok(cap)
+    }
+
+    /// The namespaces whose tables it reads: the nodes', then the VPC
+    /// router's.
+    fn namespaces(&self) -> impl Iterator<Item = &str> {
+        let router = self.router.as_ref().map(|(ns, _)| ns.as_str());
+        (self.nodes.iter().map(|(n, _)| n.ns.as_str())).chain(router)
     }
 
     /// The nodes captured.
@@ -91,10 +106,12 @@ impl Capture {
         let end = unix_now();
         let span = (self.started, end);
         self.started = end;
+        let namespaces: Vec<&str> = self.namespaces().collect();
+        let mut snaps = snapshots(&namespaces).into_iter();
         let mut sources = Vec::new();
         let mut skipped_on = Vec::new();
         for (node, agg) in &mut self.nodes {
-            let Some(snap) = snapshot(&node.ns) else {
+            let Some(snap) = snaps.next().flatten() else {
                 continue;
             };
             let flows = agg.close(snap, |dir, key, _| node.eni_of(dir, key).map(String::from));
@@ -104,8 +121,8 @@ impl Capture {
             sources.push(flows);
         }
         let enis: Vec<NodeEnis> = self.nodes.iter().map(|(n, _)| n.clone()).collect();
-        if let Some((ns, agg)) = &mut self.router {
-            if let Some(snap) = snapshot(ns) {
+        if let Some((_, agg)) = &mut self.router {
+            if let Some(snap) = snaps.next().flatten() {
                 let t = &self.topology;
                 // what the router let through, the nodes' tables count
                 let flows: IntervalFlows = agg.close(snap, |_, key, action| match action {
@@ -133,9 +150,10 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        let router = self.router.as_ref().map(|(ns, _)| ns.as_str());
-        for ns in self.nodes.iter().map(|(n, _)| n.ns.as_str()).chain(router) {
-            if let Err(e) = netns::nft(ns, &["delete", "table", "inet", flowlog::TABLE], None) {
+        let delete: &[&str] = &["delete", "table", "inet", flowlog::TABLE];
+        let runs: Vec<_> = self.namespaces().map(|ns| (ns, delete, None)).collect();
+        for (&(ns, _, _), removed) in runs.iter().zip(netns::nft_each(&runs)) {
+            if let Err(e) = removed {
                 tracing::debug!(%ns, "flow log table not removed: {e}");
             }
         }
