@@ -34,7 +34,11 @@ pub fn unix_now() -> u64 {
 pub struct Capture {
     topology: Topology,
     account_id: String,
-    nodes: Vec<(NodeEnis, Aggregator)>,
+    nodes: Vec<NodeEnis>,
+    /// Every node's ENI names, in order (the records' order).
+    names: Vec<String>,
+    /// One per node.
+    aggregators: Vec<Aggregator>,
     router: Option<(String, Aggregator)>,
     started: u64,
 }
@@ -65,12 +69,15 @@ impl Capture {
     /// loaded is removed.
     pub fn start(t: &Topology, plan: &Plan, account_id: &str) -> io::Result<Capture> {
         let ruleset = flowlog::ruleset();
+        let nodes = flowlog_enis::lab_enis(t, plan);
         let cap = Capture {
             topology: t.clone(),
             account_id: account_id.to_string(),
-            nodes: (flowlog_enis::lab_enis(t, plan).into_iter())
-                .map(|n| (n, Aggregator::default()))
+            names: (nodes.iter())
+                .flat_map(|n| n.enis.iter().map(|(e, _)| e.clone()))
                 .collect(),
+            aggregators: nodes.iter().map(|_| Aggregator::default()).collect(),
+            nodes,
             router: flowlog_enis::vpc_router_ns(plan)
                 .map(|ns| (ns.to_string(), Aggregator::default())),
             started: unix_now(),
@@ -92,12 +99,12 @@ impl Capture {
     /// router's.
     fn namespaces(&self) -> impl Iterator<Item = &str> {
         let router = self.router.as_ref().map(|(ns, _)| ns.as_str());
-        (self.nodes.iter().map(|(n, _)| n.ns.as_str())).chain(router)
+        (self.nodes.iter().map(|n| n.ns.as_str())).chain(router)
     }
 
     /// The nodes captured.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeEnis> {
-        self.nodes.iter().map(|(n, _)| n)
+        self.nodes.iter()
     }
 
     /// Closes the interval that started at the previous call (or the
@@ -110,7 +117,7 @@ impl Capture {
         let mut snaps = snapshots(&namespaces).into_iter();
         let mut sources = Vec::new();
         let mut skipped_on = Vec::new();
-        for (node, agg) in &mut self.nodes {
+        for (node, agg) in self.nodes.iter().zip(&mut self.aggregators) {
             let Some(snap) = snaps.next().flatten() else {
                 continue;
             };
@@ -120,25 +127,21 @@ impl Capture {
             }
             sources.push(flows);
         }
-        let enis: Vec<NodeEnis> = self.nodes.iter().map(|(n, _)| n.clone()).collect();
+        let enis = &self.nodes;
         if let Some((_, agg)) = &mut self.router {
             if let Some(snap) = snaps.next().flatten() {
                 let t = &self.topology;
                 // what the router let through, the nodes' tables count
                 let flows: IntervalFlows = agg.close(snap, |_, key, action| match action {
                     FlowAction::Accept => None,
-                    FlowAction::Reject => flowlog_enis::nacl_reject_eni(t, &enis, key),
+                    FlowAction::Reject => flowlog_enis::nacl_reject_eni(t, enis, key),
                 });
                 sources.push(flows);
             }
         }
-        let names: Vec<String> = enis
-            .iter()
-            .flat_map(|n| n.enis.iter().map(|(e, _)| e.clone()))
-            .collect();
-        let direction = |eni: &str, key: &FlowKey| flowlog_enis::direction_on(&enis, eni, key);
+        let direction = |eni: &str, key: &FlowKey| flowlog_enis::direction_on(enis, eni, key);
         flowlog::interval_records(
-            &names,
+            &self.names,
             sources,
             &skipped_on,
             &self.account_id,
