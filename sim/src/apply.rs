@@ -689,7 +689,7 @@ fn build(
 /// gateways) and each FRR node's daemons ([`start_frr`]), and waits (at
 /// most [`bgp_wait::ESTABLISHED_WITHIN`]) until every session the analysis
 /// expects is Established (FRR's BFD then armed,
-/// [`crate::frr_config::arm_bfd_once_established`]) and the expected routes
+/// [`crate::frr_config::arm_bfd`]) and the expected routes
 /// are learned. Says how long that took in the link notes.
 fn start_birds<'n>(
     plan: &Plan,
@@ -777,16 +777,11 @@ fn start_birds<'n>(
         )),
     })?;
     let established = started.elapsed();
-    // FRR's BFD, once its sessions are up (see crate::frr_config)
+    // FRR's BFD, now that its sessions are up (see crate::frr_config; a
+    // session the analysis expects down, configured down, was not waited
+    // for: its BFD is armed all the same)
     for f in &plan.frr {
-        // a session the analysis expects down (configured down) is not
-        // waited for: its BFD is armed all the same
-        let left = if f.established.len() == f.md5.len() {
-            within.saturating_sub(started.elapsed())
-        } else {
-            Duration::ZERO
-        };
-        crate::frr_config::arm_bfd_once_established(&f.run_dir, &f.config, left)
+        crate::frr_config::arm_bfd(&f.run_dir, &f.config)
             .map_err(step(format!("BFD of FRR {}", f.node)))?;
     }
     let left = within.saturating_sub(started.elapsed());
