@@ -217,7 +217,7 @@ pub fn plan(
             ns,
             routes,
             config_path: file(&name, "conf"),
-            socket: file(&name, "ctl"),
+            socket: crate::bgp_names::bird_socket(dir, &name),
             log: file(&name, "log"),
             name,
             what,
