@@ -268,7 +268,7 @@ fn start_frr(
         sim::bgp_names::protocol_name(&t.vifs[0].name),
         password.into(),
     );
-    let cfg = frr_config::config(t, node, &opts);
+    let cfg = frr_config::config(t, node, &sim::bgp_sessions::sessions(t), &opts);
     // private, as a lab's state directory is: the run directory must still
     // be reachable by the `frr` user
     std::fs::set_permissions(&lab.dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");

@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -494,37 +494,13 @@ fn build(
     state.features = features;
 
     // firewalls: one `nft -f -` per namespace, started together
-    let mut children = Vec::new();
-    for fw in &plan.firewalls {
-        let mut cmd = Command::new("nft");
-        cmd.args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        get(&fw.ns)?
-            .command(&mut cmd)
-            .map_err(step(format!("nft in {}", fw.ns)))?;
-        let mut child = cmd.spawn().map_err(step(format!(
-            "run nft for {} (is nftables installed?)",
-            fw.what
-        )))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(fw.ruleset.as_bytes())
-                .map_err(step(format!("nft for {}", fw.what)))?;
-        }
-        children.push((fw, child));
-    }
-    for (fw, child) in children {
-        let out = child
-            .wait_with_output()
-            .map_err(step(format!("nft for {}", fw.what)))?;
-        if !out.status.success() {
-            return Err(ApplyError::Step {
-                step: format!("load the {} firewall in {}", fw.what, fw.ns),
-                cause: io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-            });
-        }
+    let runs: Vec<(&str, &[&str], Option<&str>)> = plan
+        .firewalls
+        .iter()
+        .map(|fw| (fw.ns.as_str(), &["-f", "-"][..], Some(fw.ruleset.as_str())))
+        .collect();
+    for (fw, loaded) in plan.firewalls.iter().zip(netns::nft_each(&runs)) {
+        loaded.map_err(step(format!("load the {} firewall in {}", fw.what, fw.ns)))?;
     }
 
     // gateways, then the routes through their TUN devices
@@ -713,7 +689,7 @@ fn build(
 /// gateways) and each FRR node's daemons ([`start_frr`]), and waits (at
 /// most [`bgp_wait::ESTABLISHED_WITHIN`]) until every session the analysis
 /// expects is Established (FRR's BFD then armed,
-/// [`crate::frr_config::arm_bfd_once_established`]) and the expected routes
+/// [`crate::frr_config::arm_bfd`]) and the expected routes
 /// are learned. Says how long that took in the link notes.
 fn start_birds<'n>(
     plan: &Plan,
@@ -801,16 +777,11 @@ fn start_birds<'n>(
         )),
     })?;
     let established = started.elapsed();
-    // FRR's BFD, once its sessions are up (see crate::frr_config)
+    // FRR's BFD, now that its sessions are up (see crate::frr_config; a
+    // session the analysis expects down, configured down, was not waited
+    // for: its BFD is armed all the same)
     for f in &plan.frr {
-        // a session the analysis expects down (configured down) is not
-        // waited for: its BFD is armed all the same
-        let left = if f.established.len() == f.md5.len() {
-            within.saturating_sub(started.elapsed())
-        } else {
-            Duration::ZERO
-        };
-        crate::frr_config::arm_bfd_once_established(&f.run_dir, &f.config, left)
+        crate::frr_config::arm_bfd(&f.run_dir, &f.config)
             .map_err(step(format!("BFD of FRR {}", f.node)))?;
     }
     let left = within.saturating_sub(started.elapsed());

@@ -1,5 +1,6 @@
 //! `sim test`'s BGP half: the lab's daemons read back (see [`bgp_live`])
-//! and compared with the static prediction ([`topology::bgp::analyse`]):
+//! and compared with the static prediction (the topology's own,
+//! [`Topology::bgp`], made when the file was resolved):
 //! every session's state and every route each speaker received (prefix,
 //! session, best or not, AS path, local preference, communities).
 //!
@@ -107,8 +108,7 @@ pub fn check_lab(lab: &str, t: &Topology, settle: Duration) -> BgpCheck {
 
 /// [`check_lab`] of the daemons in `dir`.
 pub fn check_dir(dir: &Path, t: &Topology, settle: Duration) -> BgpCheck {
-    let predicted = topology::bgp::analyse(t);
-    check_with(&predicted, settle, || read_dir(dir, t))
+    check_with(t.bgp(), settle, || read_dir(dir, t))
 }
 
 /// The settle loop over any reader of the live daemons: `read` is called
@@ -158,6 +158,13 @@ mod tests {
             report,
             daemons: 3,
             unreadable: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_topologys_own_analysis_is_the_prediction() {
+        for t in [crate::example(), crate::example_static_vpn()] {
+            assert_eq!(*t.bgp(), topology::bgp::analyse(&t));
         }
     }
 

@@ -34,9 +34,9 @@ pub fn symbol(name: &str) -> String {
 }
 
 /// A BIRD's control socket in a lab's state directory:
-/// `STATE/bird-<ns token>.ctl`.
-pub fn bird_socket(state_dir: &Path, ns_token: &str) -> PathBuf {
-    state_dir.join(format!("bird-{ns_token}.ctl"))
+/// `STATE/bird-<name>.ctl` (`vgw`, `vpc`, an office node's token).
+pub fn bird_socket(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join(format!("bird-{name}.ctl"))
 }
 
 /// An FRR node's run directory (its vty sockets, zebra socket, pid files

@@ -2,14 +2,16 @@
 //! expects Established, BFD up on the sessions that run it, then every
 //! route it expects learned, each daemon
 //! read by the live readers of [`crate::bgp_live`] (BIRD through `birdc`,
-//! FRR through `vtysh`): one client and one parser per daemon.
+//! FRR through `vtysh`): one client and one parser per daemon. Each poll
+//! reads only what it waits for (the sessions, or the table), not the
+//! whole daemon.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 
-use crate::bgp_live::{bird, frr, DaemonState, PeerState, ReadError};
+use crate::bgp_live::{bird, frr, LiveRoute, PeerState, ReadError};
 
 /// How long `sim up` waits for the sessions.
 pub const ESTABLISHED_WITHIN: Duration = Duration::from_secs(10);
@@ -40,11 +42,23 @@ pub struct Awaited {
 }
 
 impl Awaited {
-    /// What the daemon says now.
-    fn read(&self) -> Result<DaemonState, ReadError> {
+    /// Its sessions now, read alone (one client run per poll, not the
+    /// whole daemon's): with BIRD's BFD detection times only when `bfd`
+    /// names a session (FRR gives them with the sessions).
+    fn peers(&self) -> Result<Vec<PeerState>, ReadError> {
         match &self.control {
-            Control::Bird(socket) => bird::read(socket),
-            Control::Frr(run_dir) => frr::read(run_dir),
+            Control::Bird(socket) if self.bfd.is_empty() => bird::read_peers(socket),
+            Control::Bird(socket) => bird::read(socket).map(|s| s.peers),
+            Control::Frr(run_dir) => frr::read_peers(run_dir),
+        }
+    }
+
+    /// Its table now, read alone (the routes' sessions unnamed: only the
+    /// prefixes are awaited).
+    fn routes(&self) -> Result<Vec<LiveRoute>, ReadError> {
+        match &self.control {
+            Control::Bird(socket) => bird::read_routes(socket),
+            Control::Frr(run_dir) => frr::read_routes(run_dir, &[]),
         }
     }
 }
@@ -61,11 +75,11 @@ fn wait_sessions(
     poll(timeout, || {
         let mut missing = Vec::new();
         for d in daemons.iter().filter(|d| !wanted(d).is_empty()) {
-            let read = d.read();
+            let read = d.peers();
             for p in wanted(d) {
                 let why = match &read {
                     Err(e) => e.to_string(),
-                    Ok(s) => match s.peers.iter().find(|x| &x.name == p) {
+                    Ok(peers) => match peers.iter().find(|x| &x.name == p) {
                         Some(x) if up(x) => continue,
                         Some(x) => x.reason.clone().unwrap_or_else(|| "not up".into()),
                         None => "not listed".into(),
@@ -99,8 +113,8 @@ pub fn wait_routes(daemons: &[Awaited], timeout: Duration) -> Result<Duration, S
         let mut missing = Vec::new();
         for d in daemons.iter().filter(|d| !d.routes.is_empty()) {
             let shown: Vec<Ipv4Net> = d
-                .read()
-                .map(|s| s.routes.iter().map(|r| r.prefix).collect())
+                .routes()
+                .map(|routes| routes.iter().map(|r| r.prefix).collect())
                 .unwrap_or_default();
             for p in d.routes.iter().filter(|p| !shown.contains(p)) {
                 missing.push(format!("{} {p}", d.name));

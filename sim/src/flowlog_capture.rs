@@ -6,8 +6,7 @@
 //! ends (dropped). The lab is untouched otherwise; without a capture,
 //! nothing of this is loaded.
 
-use std::io::{self, Write as _};
-use std::process::{Command, Stdio};
+use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use topology::model::Topology;
@@ -15,40 +14,12 @@ use topology::model::Topology;
 use crate::flow_record::{FlowAction, FlowKey, FlowRecord};
 use crate::flowlog::{self, Aggregator, IntervalFlows};
 use crate::flowlog_enis::{self, NodeEnis};
-use crate::netns::Netns;
+use crate::netns;
 use crate::plan::Plan;
 
 /// The account id written into records when none is given (AWS's
 /// documentation's example account).
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
-
-fn nft_in(ns: &str, args: &[&str], stdin: Option<&str>) -> io::Result<String> {
-    let mut cmd = Command::new("nft");
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Netns::open(ns)?.command(&mut cmd)?;
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("run nft in {ns}: {e}")))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "nft {} in {ns}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
@@ -63,24 +34,32 @@ pub fn unix_now() -> u64 {
 pub struct Capture {
     topology: Topology,
     account_id: String,
-    nodes: Vec<(NodeEnis, Aggregator)>,
+    nodes: Vec<NodeEnis>,
+    /// Every node's ENI names, in order (the records' order).
+    names: Vec<String>,
+    /// One per node.
+    aggregators: Vec<Aggregator>,
     router: Option<(String, Aggregator)>,
     started: u64,
 }
 
-/// Reads one table's counters; `None` (with a warning) when they cannot
-/// be read (the namespace gone).
-fn snapshot(ns: &str) -> Option<flowlog::Snapshot> {
-    let json = nft_in(
-        ns,
-        &["-j", "-p", "list", "table", "inet", flowlog::TABLE],
-        None,
-    )
-    .map_err(|e| tracing::warn!(%ns, "flow log counters unreadable: {e}"))
-    .ok()?;
-    flowlog::parse_snapshot(&json)
-        .map_err(|e| tracing::warn!(%ns, "flow log counters unparsable: {e}"))
-        .ok()
+/// Reads the counters of the tables in `namespaces`, all at once; `None`
+/// (with a warning) for a table that cannot be read (the namespace gone).
+fn snapshots(namespaces: &[&str]) -> Vec<Option<flowlog::Snapshot>> {
+    let list: &[&str] = &["-j", "-p", "list", "table", "inet", flowlog::TABLE];
+    let runs: Vec<_> = namespaces.iter().map(|&ns| (ns, list, None)).collect();
+    namespaces
+        .iter()
+        .zip(netns::nft_each(&runs))
+        .map(|(ns, json)| {
+            let json = json
+                .map_err(|e| tracing::warn!(%ns, "flow log counters unreadable: {e}"))
+                .ok()?;
+            flowlog::parse_snapshot(&json)
+                .map_err(|e| tracing::warn!(%ns, "flow log counters unparsable: {e}"))
+                .ok()
+        })
+        .collect()
 }
 
 impl Capture {
@@ -90,28 +69,42 @@ impl Capture {
     /// loaded is removed.
     pub fn start(t: &Topology, plan: &Plan, account_id: &str) -> io::Result<Capture> {
         let ruleset = flowlog::ruleset();
-        let mut cap = Capture {
+        let nodes = flowlog_enis::lab_enis(t, plan);
+        let cap = Capture {
             topology: t.clone(),
             account_id: account_id.to_string(),
-            nodes: Vec::new(),
-            router: None,
+            names: (nodes.iter())
+                .flat_map(|n| n.enis.iter().map(|(e, _)| e.clone()))
+                .collect(),
+            aggregators: nodes.iter().map(|_| Aggregator::default()).collect(),
+            nodes,
+            router: flowlog_enis::vpc_router_ns(plan)
+                .map(|ns| (ns.to_string(), Aggregator::default())),
             started: unix_now(),
         };
-        for node in flowlog_enis::lab_enis(t, plan) {
-            nft_in(&node.ns, &["-f", "-"], Some(&ruleset))?;
-            tracing::debug!(ns = %node.ns, "flow log table loaded");
-            cap.nodes.push((node, Aggregator::default()));
-        }
-        if let Some(ns) = flowlog_enis::vpc_router_ns(plan) {
-            nft_in(ns, &["-f", "-"], Some(&ruleset))?;
-            cap.router = Some((ns.to_string(), Aggregator::default()));
+        // loaded everywhere at once; should a namespace refuse, dropping
+        // `cap` removes the tables the others loaded
+        let load: &[&str] = &["-f", "-"];
+        let runs: Vec<_> = cap
+            .namespaces()
+            .map(|ns| (ns, load, Some(ruleset.as_str())))
+            .collect();
+        for loaded in netns::nft_each(&runs) {
+            loaded?;
         }
         Ok(cap)
     }
 
+    /// The namespaces whose tables it reads: the nodes', then the VPC
+    /// router's.
+    fn namespaces(&self) -> impl Iterator<Item = &str> {
+        let router = self.router.as_ref().map(|(ns, _)| ns.as_str());
+        (self.nodes.iter().map(|n| n.ns.as_str())).chain(router)
+    }
+
     /// The nodes captured.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeEnis> {
-        self.nodes.iter().map(|(n, _)| n)
+        self.nodes.iter()
     }
 
     /// Closes the interval that started at the previous call (or the
@@ -120,10 +113,12 @@ impl Capture {
         let end = unix_now();
         let span = (self.started, end);
         self.started = end;
+        let namespaces: Vec<&str> = self.namespaces().collect();
+        let mut snaps = snapshots(&namespaces).into_iter();
         let mut sources = Vec::new();
         let mut skipped_on = Vec::new();
-        for (node, agg) in &mut self.nodes {
-            let Some(snap) = snapshot(&node.ns) else {
+        for (node, agg) in self.nodes.iter().zip(&mut self.aggregators) {
+            let Some(snap) = snaps.next().flatten() else {
                 continue;
             };
             let flows = agg.close(snap, |dir, key, _| node.eni_of(dir, key).map(String::from));
@@ -132,25 +127,21 @@ impl Capture {
             }
             sources.push(flows);
         }
-        let enis: Vec<NodeEnis> = self.nodes.iter().map(|(n, _)| n.clone()).collect();
-        if let Some((ns, agg)) = &mut self.router {
-            if let Some(snap) = snapshot(ns) {
+        let enis = &self.nodes;
+        if let Some((_, agg)) = &mut self.router {
+            if let Some(snap) = snaps.next().flatten() {
                 let t = &self.topology;
                 // what the router let through, the nodes' tables count
                 let flows: IntervalFlows = agg.close(snap, |_, key, action| match action {
                     FlowAction::Accept => None,
-                    FlowAction::Reject => flowlog_enis::nacl_reject_eni(t, &enis, key),
+                    FlowAction::Reject => flowlog_enis::nacl_reject_eni(t, enis, key),
                 });
                 sources.push(flows);
             }
         }
-        let names: Vec<String> = enis
-            .iter()
-            .flat_map(|n| n.enis.iter().map(|(e, _)| e.clone()))
-            .collect();
-        let direction = |eni: &str, key: &FlowKey| flowlog_enis::direction_on(&enis, eni, key);
+        let direction = |eni: &str, key: &FlowKey| flowlog_enis::direction_on(enis, eni, key);
         flowlog::interval_records(
-            &names,
+            &self.names,
             sources,
             &skipped_on,
             &self.account_id,
@@ -162,9 +153,10 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        let router = self.router.as_ref().map(|(ns, _)| ns.as_str());
-        for ns in self.nodes.iter().map(|(n, _)| n.ns.as_str()).chain(router) {
-            if let Err(e) = nft_in(ns, &["delete", "table", "inet", flowlog::TABLE], None) {
+        let delete: &[&str] = &["delete", "table", "inet", flowlog::TABLE];
+        let runs: Vec<_> = self.namespaces().map(|ns| (ns, delete, None)).collect();
+        for (&(ns, _, _), removed) in runs.iter().zip(netns::nft_each(&runs)) {
+            if let Err(e) = removed {
                 tracing::debug!(%ns, "flow log table not removed: {e}");
             }
         }

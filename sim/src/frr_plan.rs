@@ -15,7 +15,7 @@ use topology::bgp::BgpDaemon;
 use topology::model::Topology;
 
 use crate::bgp_names::{frr_run_dir, protocol_name};
-use crate::bgp_sessions::{office_nodes, sessions};
+use crate::bgp_sessions::{office_nodes, SessionSpec};
 use crate::frr_config::{self, DaemonCommand, FrrConfig, FrrOptions};
 
 /// One office node's FRR.
@@ -67,16 +67,22 @@ impl FrrSpec {
     }
 }
 
-/// The FRRs of a lab whose state directory is `dir`: one per office node
-/// ending a BGP session that the file plays with FRR, its best routes into
-/// `kernel_table` (the office gateway's).
-pub fn plan(t: &Topology, dir: &Path, node_ns: &[String], kernel_table: u32) -> Vec<FrrSpec> {
-    let specs = sessions(t);
+/// The FRRs of a lab whose state directory is `dir`, for the topology's
+/// sessions `specs` ([`crate::bgp_sessions::sessions`]): one per office
+/// node ending a BGP session that the file plays with FRR, its best routes
+/// into `kernel_table` (the office gateway's).
+pub fn plan(
+    t: &Topology,
+    dir: &Path,
+    node_ns: &[String],
+    kernel_table: u32,
+    specs: &[SessionSpec],
+) -> Vec<FrrSpec> {
     let opts = FrrOptions {
         kernel_table,
         ..FrrOptions::default()
     };
-    office_nodes(&specs)
+    office_nodes(specs)
         .into_iter()
         .filter(|&n| t.sim.bgp_daemon_of(n) == BgpDaemon::Frr)
         .filter_map(|n| {
@@ -89,7 +95,7 @@ pub fn plan(t: &Topology, dir: &Path, node_ns: &[String], kernel_table: u32) -> 
                 ns: node_ns.get(n)?.clone(),
                 node: t.nodes[n].name.clone(),
                 run_dir: frr_run_dir(dir, &crate::plan::ns_token(&t.nodes[n].name)),
-                config: frr_config::config(t, n, &opts),
+                config: frr_config::config(t, n, specs, &opts),
                 asn: mine.first()?.office_asn,
                 md5: mine
                     .iter()

@@ -16,9 +16,8 @@
 //!   socket before `sim link` returns; on the office end this covers
 //!   every tunnel of that gateway box). Anywhere else: an error saying so.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
@@ -32,7 +31,7 @@ use gateway::status::ReloadStatus;
 use crate::apply::{self, LabState};
 use crate::link_cut;
 use crate::netlink::{Mechanism, Netlink, Shaping};
-use crate::netns::Netns;
+use crate::netns::{self, Netns};
 use crate::plan::{self, LinkKind, VethSpec};
 
 /// A change to a link.
@@ -172,7 +171,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                 } else {
                     link_cut::cut_script(&table, &link_cut::interfaces(&end.ifname, l.vlan))
                 };
-                nft(&end.ns, &script)?;
+                netns::nft(&end.ns, &["-f", "-"], Some(&script))?;
             }
             Ok(format!(
                 "link {} {}",
@@ -309,28 +308,6 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             ))
         }
     }
-}
-
-/// Loads an `nft -f` script in a lab namespace.
-fn nft(ns: &str, script: &str) -> io::Result<()> {
-    let mut cmd = Command::new("nft");
-    cmd.args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    Netns::open(ns)?.command(&mut cmd)?;
-    let mut child = cmd.spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "nft in {ns}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
 }
 
 /// The planned routes (not through a tunnel) that go out of one end of a

@@ -572,9 +572,16 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
     }
     let tunnels = tunnels(&mut b)?;
     let state_dir = crate::apply::state_dir(lab);
-    b.plan.bird = bird::plan(t, lab, &state_dir, &b.node_ns, &tunnels);
+    let sessions = crate::bgp_sessions::sessions(t);
+    b.plan.bird = bird::plan(t, lab, &state_dir, &b.node_ns, &tunnels, &sessions);
     if !b.plan.bird.daemons.is_empty() {
-        b.plan.frr = crate::frr_plan::plan(t, &state_dir, &b.node_ns, bird::OFFICE_KERNEL_TABLE);
+        b.plan.frr = crate::frr_plan::plan(
+            t,
+            &state_dir,
+            &b.node_ns,
+            bird::OFFICE_KERNEL_TABLE,
+            &sessions,
+        );
     }
     // the office gateways follow their BIRD's (or FRR's) table
     let office_ns: Vec<String> = (b.plan.bird.daemons.iter().map(|d| d.ns.clone()))

@@ -426,7 +426,7 @@ mod tests {
         let r = report(&t, &[]);
         assert!(r.sessions.is_empty() && r.speakers.is_empty());
         let predicted = report(&t, &daemons(true));
-        let diff = super::super::compare(&predicted, &r);
+        let diff = predicted.differences(&r);
         assert!(
             diff.iter().any(|l| l.contains("not running live")),
             "{diff:?}"

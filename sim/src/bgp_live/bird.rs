@@ -15,11 +15,10 @@ use super::{DaemonState, LiveRoute, PeerState, ReadError};
 /// Reads the BIRD behind a control socket.
 pub fn read(socket: &Path) -> Result<DaemonState, ReadError> {
     let status = birdc(socket, "show status")?;
-    let protocols = birdc(socket, "show protocols all")?;
-    let routes = birdc(socket, "show route all")?;
+    let mut peers = read_peers(socket)?;
+    let routes = read_routes(socket)?;
     // without a BFD protocol BIRD answers with an error line: no sessions
     let bfd = birdc(socket, "show bfd sessions").unwrap_or_default();
-    let mut peers = parse_protocols(&protocols);
     let detect = parse_bfd_sessions(&bfd);
     for p in &mut peers {
         p.bfd_detect_ms = p
@@ -30,8 +29,19 @@ pub fn read(socket: &Path) -> Result<DaemonState, ReadError> {
     Ok(DaemonState {
         router_id: parse_router_id(&status),
         peers,
-        routes: parse_routes(&routes),
+        routes,
     })
+}
+
+/// Its sessions alone (`show protocols all`), without BFD's detection
+/// times: one `birdc`, for a caller that polls them.
+pub fn read_peers(socket: &Path) -> Result<Vec<PeerState>, ReadError> {
+    Ok(parse_protocols(&birdc(socket, "show protocols all")?))
+}
+
+/// Its table alone (`show route all`): one `birdc`.
+pub fn read_routes(socket: &Path) -> Result<Vec<LiveRoute>, ReadError> {
+    Ok(parse_routes(&birdc(socket, "show route all")?))
 }
 
 /// One `birdc -s SOCKET COMMAND`'s output (the lab's one BIRD client).

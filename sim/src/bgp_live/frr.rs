@@ -16,15 +16,29 @@ use super::{DaemonState, LiveRoute, PeerState, ReadError};
 /// Reads the bgpd whose vty socket is in `run_dir`.
 pub fn read(run_dir: &Path) -> Result<DaemonState, ReadError> {
     let summary = vtysh(run_dir, "show bgp summary json")?;
-    let neighbors = vtysh(run_dir, "show bgp neighbors json")?;
-    let routes = vtysh(run_dir, "show bgp ipv4 unicast json detail")?;
-    let peers = parse_neighbors(&neighbors);
-    let routes = parse_routes(&routes, &peers);
+    let peers = read_peers(run_dir)?;
+    let routes = read_routes(run_dir, &peers)?;
     Ok(DaemonState {
         router_id: parse_router_id(&summary),
         peers,
         routes,
     })
+}
+
+/// Its sessions alone, with their BFD (`show bgp neighbors json`): one
+/// `vtysh`, for a caller that polls them.
+pub fn read_peers(run_dir: &Path) -> Result<Vec<PeerState>, ReadError> {
+    Ok(parse_neighbors(&vtysh(run_dir, "show bgp neighbors json")?))
+}
+
+/// Its table alone (`show bgp ipv4 unicast json detail`), each route
+/// named after the one of `peers` it came from (by address when none):
+/// one `vtysh`.
+pub fn read_routes(run_dir: &Path, peers: &[PeerState]) -> Result<Vec<LiveRoute>, ReadError> {
+    Ok(parse_routes(
+        &vtysh(run_dir, "show bgp ipv4 unicast json detail")?,
+        peers,
+    ))
 }
 
 /// One `vtysh` command's JSON.

@@ -11,12 +11,13 @@
 //!   description, see [`crate::bgp_names`]) and its table ([`LiveRoute`]).
 //! - **Assembling a report (pure).** [`assemble::report`] matches daemons
 //!   to the topology's speakers by router ID, sessions to the file's VIFs
-//!   and VPN by name (or peer address), and builds the [`BgpReport`].
+//!   and VPN by name (or peer address), and builds the [`BgpReport`](topology::bgp::BgpReport).
 //! - **A lab.** [`lab::read_lab`] reads every daemon whose control socket
 //!   or run directory is in a running lab's state directory.
 //!
-//! [`compare`] is what `sim test` asks: where the prediction and the live
-//! daemons differ ([`compare_lab`]: of a running lab).
+//! Where the prediction and the live daemons differ is
+//! [`BgpReport::differences`](topology::bgp::BgpReport::differences) ([`compare_lab`]: of a running lab; `sim
+//! test` itself lets the daemons settle, [`crate::bgp_check`]).
 
 pub mod assemble;
 pub mod bird;
@@ -26,7 +27,7 @@ pub mod lab;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use topology::bgp::{BgpReport, Community};
+use topology::bgp::Community;
 
 pub use lab::{compare_lab, read_lab};
 
@@ -90,10 +91,4 @@ pub struct LiveRoute {
     pub med: Option<u32>,
     /// The daemon's best route for the prefix.
     pub best: bool,
-}
-
-/// Where the prediction and the live daemons differ, one line each (empty
-/// when they agree): [`BgpReport::differences`], for `sim test`.
-pub fn compare(predicted: &BgpReport, live: &BgpReport) -> Vec<String> {
-    predicted.differences(live)
 }

@@ -169,12 +169,13 @@ pub struct Tunnels {
     pub vpn_tun: Option<String>,
 }
 
-/// The BGP sessions of a topology ([`crate::bgp_sessions::sessions`]),
-/// in file order (VIFs, then a BGP VPN), each with its tunnel: a session
-/// without one in `tunnels` is left out.
-pub fn sessions(t: &Topology, tunnels: &Tunnels, dir: &Path) -> Vec<Session> {
-    crate::bgp_sessions::sessions(t)
-        .into_iter()
+/// The BGP sessions of a topology (`specs`, its
+/// [`crate::bgp_sessions::sessions`]), in file order (VIFs, then a BGP
+/// VPN), each with its tunnel: a session without one in `tunnels` is left
+/// out.
+pub fn sessions(specs: &[SessionSpec], tunnels: &Tunnels, dir: &Path) -> Vec<Session> {
+    specs
+        .iter()
         .filter_map(|spec| {
             let tun = match spec.role {
                 SessionRole::Vif(i) => tunnels.vif_tun.get(i)?,
@@ -184,22 +185,24 @@ pub fn sessions(t: &Topology, tunnels: &Tunnels, dir: &Path) -> Vec<Session> {
             Some(Session {
                 vgw_tun: tun.clone(),
                 key_file: dir.join(format!("md5-{}.conf", crate::plan::ns_token(&spec.name))),
-                spec,
+                spec: spec.clone(),
             })
         })
         .collect()
 }
 
-/// The BIRDs of a lab `lab` whose state directory is `dir`: none without a
-/// VGW (no VIF, no VPN); otherwise the VGW's, the VPC's when a route table
-/// propagates, and one per office node ending a session (unless the file
-/// plays it with another daemon).
+/// The BIRDs of a lab `lab` whose state directory is `dir`, for the
+/// topology's sessions `specs` ([`crate::bgp_sessions::sessions`]): none
+/// without a VGW (no VIF, no VPN); otherwise the VGW's, the VPC's when a
+/// route table propagates, and one per office node ending a session
+/// (unless the file plays it with another daemon).
 pub fn plan(
     t: &Topology,
     lab: &str,
     dir: &Path,
     node_ns: &[String],
     tunnels: &Tunnels,
+    specs: &[SessionSpec],
 ) -> BirdPlan {
     let mut out = BirdPlan::default();
     let has_vgw = t.vpc.as_ref().is_some_and(|v| v.vgw.is_some())
@@ -207,14 +210,14 @@ pub fn plan(
     if !has_vgw {
         return out;
     }
-    let sessions = sessions(t, tunnels, dir);
+    let sessions = sessions(specs, tunnels, dir);
     let file = |name: &str, ext: &str| dir.join(format!("bird-{name}.{ext}"));
     let spec =
         |ns: String, name: String, what: String, config: String, established, routes| BirdSpec {
             ns,
             routes,
             config_path: file(&name, "conf"),
-            socket: file(&name, "ctl"),
+            socket: crate::bgp_names::bird_socket(dir, &name),
             log: file(&name, "log"),
             name,
             what,
@@ -237,13 +240,14 @@ pub fn plan(
     if !propagate.is_empty() {
         vgw_up.push(vgw::VPC_PROTOCOL.into());
     }
+    let learned = learned_prefixes(t);
     out.daemons.push(spec(
         crate::plan::vgw_ns(lab),
         "vgw".into(),
         "AWS's side: the VGW's sessions with the office".into(),
         vgw_cfg,
         vgw_up,
-        learned_prefixes(t),
+        learned.clone(),
     ));
     if !propagate.is_empty() {
         out.daemons.push(spec(
@@ -252,7 +256,7 @@ pub fn plan(
             "the VPC router: the VGW's routes into the propagating route tables".into(),
             vpc::config(t, &propagate),
             vec![vpc::VGW_PROTOCOL.into()],
-            learned_prefixes(t),
+            learned,
         ));
     }
     for &node in &office_nodes {
@@ -285,6 +289,17 @@ pub fn plan(
         });
     }
     out
+}
+
+/// Amazon's ASN, the AS of the iBGP session between the VGW's BIRD and
+/// the VPC router's: the first VIF's, else the VPN's, else AWS's default
+/// 64512.
+fn amazon_asn(t: &Topology) -> u32 {
+    t.vifs
+        .first()
+        .map(|v| v.amazon_asn)
+        .or(t.vpn.as_ref().map(|v| v.amazon_asn))
+        .unwrap_or(64512)
 }
 
 /// The office prefixes the analysis expects the VGW to learn (what the

@@ -42,7 +42,14 @@ fn plan_of(t: &Topology, dir: &Path) -> BirdPlan {
         vif_tun: (0..t.vifs.len()).map(|i| format!("vg{i}")).collect(),
         vpn_tun: t.vpn.as_ref().map(|_| format!("vg{}", t.vifs.len())),
     };
-    plan(t, "yh", dir, &node_ns, &tunnels)
+    plan(
+        t,
+        "yh",
+        dir,
+        &node_ns,
+        &tunnels,
+        &crate::bgp_sessions::sessions(t),
+    )
 }
 
 fn daemon<'p>(p: &'p BirdPlan, name: &str) -> &'p BirdSpec {
@@ -214,8 +221,8 @@ fn sessions_wrap_the_topologys_with_their_tunnels_and_key_files() {
         vif_tun: vec!["vg0".into()],
         vpn_tun: Some("vg1".into()),
     };
-    let s = sessions(&t, &tunnels, dir);
     let specs = crate::bgp_sessions::sessions(&t);
+    let s = sessions(&specs, &tunnels, dir);
     assert_eq!(s.len(), 2);
     for (x, spec) in s.iter().zip(&specs) {
         assert_eq!((x.spec.role, &x.spec.name), (spec.role, &spec.name));
@@ -236,9 +243,7 @@ fn sessions_wrap_the_topologys_with_their_tunnels_and_key_files() {
         vpn_tun: None,
         ..tunnels.clone()
     };
-    assert_eq!(sessions(&t, &no_vpn, dir).len(), 1);
-    assert_eq!(
-        sessions(&crate::example_static_vpn(), &tunnels, dir).len(),
-        1
-    );
+    assert_eq!(sessions(&specs, &no_vpn, dir).len(), 1);
+    let static_vpn = crate::bgp_sessions::sessions(&crate::example_static_vpn());
+    assert_eq!(sessions(&static_vpn, &tunnels, dir).len(), 1);
 }

@@ -145,12 +145,7 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
         } else {
             list.join(" || ")
         };
-        let asn = t
-            .vifs
-            .first()
-            .map(|v| v.amazon_asn)
-            .or(t.vpn.as_ref().map(|v| v.amazon_asn))
-            .unwrap_or(64512);
+        let asn = super::amazon_asn(t);
         let _ = write!(
             s,
             "\n# propagation: the best routes to the VPC router's BIRD\nprotocol bgp {VPC_PROTOCOL} {{\n    local {} as {asn};\n    neighbor {} as {asn};\n    direct;\n{}    ipv4 {{\n        import none;\n        export where {cond};\n        next hop self;\n    }};\n}}\n",

@@ -26,12 +26,7 @@ pub fn propagating_tables(t: &Topology) -> Vec<(usize, String)> {
 
 /// The VPC router's configuration.
 pub fn config(t: &Topology, tables: &[(usize, String)]) -> String {
-    let asn = t
-        .vifs
-        .first()
-        .map(|v| v.amazon_asn)
-        .or(t.vpn.as_ref().map(|v| v.amazon_asn))
-        .unwrap_or(64512);
+    let asn = super::amazon_asn(t);
     let mut s = text::header(
         "the VPC router's route propagation",
         crate::plan::VGW_LINK_ROUTER,
