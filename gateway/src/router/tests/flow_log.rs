@@ -31,23 +31,10 @@ fn accepted_and_rejected_packets_become_accept_and_reject_records() {
     start(&mut lab.office, lab.now);
     // allowed: office-initiated TCP and its reply, a ping from the VPC
     lab.office_sends(&office_syn());
-    let syn_ack = tcp(
-        [10, 0, 10, 10],
-        [192, 168, 10, 10],
-        443,
-        40000,
-        tcp_flags::SYN | tcp_flags::ACK,
-    );
-    lab.aws_sends(&syn_ack);
+    lab.aws_sends(&vpc_syn_ack());
     lab.aws_sends(&ping([10, 0, 10, 10], [192, 168, 10, 10], 8));
     // denied: a VPC-initiated SSH connection
-    let ssh = tcp(
-        [10, 0, 10, 10],
-        [192, 168, 10, 10],
-        50000,
-        22,
-        tcp_flags::SYN,
-    );
+    let ssh = vpc_ssh_syn();
     lab.aws_sends(&ssh);
     lab.aws_sends(&ssh);
     assert!(lab.office.poll_flow_records(lab.now).is_empty());
