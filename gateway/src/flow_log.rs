@@ -15,4 +15,4 @@ pub mod record;
 
 pub use aggregator::{AggregatorConfig, FlowAggregator};
 pub use format::{Field, Format, FormatError, Identity, DEFAULT_FORMAT};
-pub use record::{Action, FlowDirection, FlowKey, FlowRecord, LogStatus, Observation};
+pub use record::{Action, FiveTuple, FlowDirection, FlowKey, FlowRecord, LogStatus, Observation};

@@ -949,6 +949,29 @@ mod tests {
         )
     }
 
+    /// The VPC host's SYN-ACK, the reply to [`office_syn`].
+    fn vpc_syn_ack() -> Vec<u8> {
+        tcp(
+            [10, 0, 10, 10],
+            [192, 168, 10, 10],
+            443,
+            40000,
+            tcp_flags::SYN | tcp_flags::ACK,
+        )
+    }
+
+    /// A SYN from the VPC host to an office host's SSH port: a new flow
+    /// from the VPC side.
+    fn vpc_ssh_syn() -> Vec<u8> {
+        tcp(
+            [10, 0, 10, 10],
+            [192, 168, 10, 10],
+            50000,
+            22,
+            tcp_flags::SYN,
+        )
+    }
+
     const EDGE: &str = r#"
 [policy]
 security_groups = ["edge"]
@@ -981,33 +1004,13 @@ ingress = [{ protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/
     fn security_groups_are_stateful_at_the_office() {
         let mut lab = lab(EDGE);
         // office-initiated TCP goes out (egress allows all) ...
-        let syn = tcp(
-            [192, 168, 10, 10],
-            [10, 0, 10, 10],
-            40000,
-            443,
-            tcp_flags::SYN,
-        );
-        let (_, at_aws) = lab.office_sends(&syn);
+        let (_, at_aws) = lab.office_sends(&office_syn());
         assert_eq!(at_aws.len(), 1);
         // ... and its reply comes in although no ingress rule allows tcp
-        let syn_ack = tcp(
-            [10, 0, 10, 10],
-            [192, 168, 10, 10],
-            443,
-            40000,
-            tcp_flags::SYN | tcp_flags::ACK,
-        );
-        let (at_office, _) = lab.aws_sends(&syn_ack);
+        let (at_office, _) = lab.aws_sends(&vpc_syn_ack());
         assert_eq!(at_office.len(), 1, "the reply of a tracked flow passes");
         // a VPC-initiated TCP flow is dropped and counted
-        let new = tcp(
-            [10, 0, 10, 10],
-            [192, 168, 10, 10],
-            50000,
-            22,
-            tcp_flags::SYN,
-        );
+        let new = vpc_ssh_syn();
         let (at_office, _) = lab.aws_sends(&new);
         assert!(at_office.is_empty());
         assert_eq!(lab.office.drops().security_group, 1);

@@ -1,49 +1,18 @@
 //! The lab's flow log records: the gateway's record and formats
 //! ([`gateway::flow_log`]: one definition of a record and of how its line
 //! is written, AWS's version 2 default or a custom `${field} ...` string)
-//! with the ENI each is about. What the lab adds is its counters' key, the
-//! 5-tuple ([`FlowKey`]), and the record's ENI ([`FlowRecord::identity`]).
+//! with the ENI each is about. The lab's counters key their flows by the
+//! gateway's 5-tuple ([`FlowKey`], without direction and action, which the
+//! lab learns from the chain that counted the packet); what the lab adds is
+//! the record's ENI ([`FlowRecord::identity`]).
 //! The lab's counters see no TCP flags: `tcp-flags` is written `-`.
 
 use std::fmt;
-use std::net::Ipv4Addr;
 
-pub use gateway::flow_log::{Action as FlowAction, FlowDirection, Format, Identity, LogStatus};
+pub use gateway::flow_log::{
+    Action as FlowAction, FiveTuple as FlowKey, FlowDirection, Format, Identity, LogStatus,
+};
 use serde::Serialize;
-
-/// A flow's 5-tuple as the lab's counters key it (ports 0 for protocols
-/// without ports, as AWS writes ICMP): the gateway's
-/// [`gateway::flow_log::FlowKey`] without direction and action, which the
-/// lab learns from the chain that counted the packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FlowKey {
-    /// Source address.
-    pub src: Ipv4Addr,
-    /// Destination address.
-    pub dst: Ipv4Addr,
-    /// Source port (0 without ports).
-    pub src_port: u16,
-    /// Destination port (0 without ports).
-    pub dst_port: u16,
-    /// IANA protocol number (6 TCP, 17 UDP, 1 ICMP).
-    pub protocol: u8,
-}
-
-impl FlowKey {
-    /// The gateway's flow key: this 5-tuple seen in `direction` with
-    /// `action`.
-    pub fn with(self, direction: FlowDirection, action: FlowAction) -> gateway::flow_log::FlowKey {
-        gateway::flow_log::FlowKey {
-            src: self.src,
-            dst: self.dst,
-            src_port: self.src_port,
-            dst_port: self.dst_port,
-            protocol: self.protocol,
-            direction,
-            action,
-        }
-    }
-}
 
 /// One ENI's record of an interval. Its line (`Display`) is AWS's default
 /// format; in JSON (`Serialize`) the fields are named as Athena's columns.
@@ -87,6 +56,7 @@ impl Serialize for FlowRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn identity(eni: &str) -> Identity {
         Identity {

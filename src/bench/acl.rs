@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::median;
-use super::packets::flow_packet;
+use super::packets::{flow_packet, router_config, Sink};
 
 /// A policy with `rules` ingress and egress rules in one group, none
 /// matching the benchmark's traffic but the last (a /0 on tcp/443): on
@@ -48,17 +48,6 @@ fn policy_text(rules: usize, same_port: bool) -> String {
     t
 }
 
-/// Counts what the router sends instead of sending it.
-struct Sink(usize);
-impl gateway::router::Io for Sink {
-    fn send_tun(&mut self, _: &[u8]) {
-        self.0 += 1;
-    }
-    fn send_udp(&mut self, _: std::net::SocketAddr, _: &[u8]) {
-        self.0 += 1;
-    }
-}
-
 /// `packets` new flows through the router, for four policies.
 pub(super) fn run(packets: usize) -> Result<ExitCode> {
     use gateway::keys::PrivateKey;
@@ -71,13 +60,11 @@ pub(super) fn run(packets: usize) -> Result<ExitCode> {
         (10, true),
         (10_000, true),
     ] {
-        let text = format!(
-            "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{peer}\"\nendpoint = \"192.0.2.2:51820\"\nallowed_ips = [\"10.0.0.0/8\"]\n[[route]]\nprefix = \"10.0.0.0/8\"\npeer = \"aws\"\n[conntrack]\nmax_flows = {}\n{}",
+        let config = router_config(
+            &peer.to_base64(),
             packets + 16,
-            policy_text(rules, same_port)
-        );
-        let config =
-            gateway::config::parse("bench.toml", text).map_err(|d| anyhow::anyhow!("{d}"))?;
+            &policy_text(rules, same_port),
+        )?;
         // median of three runs, each with a fresh router and fresh flows
         let mut runs = Vec::new();
         let mut router =

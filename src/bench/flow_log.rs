@@ -10,18 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::median;
-use super::packets::flow_packet;
-
-/// Counts what the router sends instead of sending it.
-struct Sink(usize);
-impl gateway::router::Io for Sink {
-    fn send_tun(&mut self, _: &[u8]) {
-        self.0 += 1;
-    }
-    fn send_udp(&mut self, _: std::net::SocketAddr, _: &[u8]) {
-        self.0 += 1;
-    }
-}
+use super::packets::{flow_packet, router_config, Sink};
 
 /// The router's configuration: one group allowing tcp/443 out (tracked,
 /// so only a flow's first packet meets the rules) and a flow log to `log`.
@@ -31,12 +20,14 @@ fn config(
     max_flows: usize,
     log: &std::path::Path,
 ) -> Result<gateway::config::GatewayConfig> {
-    let text = format!(
-        "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{peer}\"\nendpoint = \"192.0.2.2:51820\"\nallowed_ips = [\"10.0.0.0/8\"]\n[[route]]\nprefix = \"10.0.0.0/8\"\npeer = \"aws\"\n[conntrack]\nmax_flows = {}\n[policy]\nsecurity_groups = [\"out\"]\n[[policy.security_group]]\nname = \"out\"\negress = [{{ protocol = \"tcp\", ports = 443, cidr = \"0.0.0.0/0\" }}]\n[flow_logs]\ndestination = \"{}\"\naggregation_interval = 10\nmax_flows = {max_flows}\n",
+    router_config(
+        peer,
         flows + 16,
-        log.display()
-    );
-    gateway::config::parse("bench.toml", text).map_err(|d| anyhow::anyhow!("{d}"))
+        &format!(
+            "[policy]\nsecurity_groups = [\"out\"]\n[[policy.security_group]]\nname = \"out\"\negress = [{{ protocol = \"tcp\", ports = 443, cidr = \"0.0.0.0/0\" }}]\n[flow_logs]\ndestination = \"{}\"\naggregation_interval = 10\nmax_flows = {max_flows}\n",
+            log.display()
+        ),
+    )
 }
 
 /// One pass: `packets` packets cycling over `flows` flows, on a hand clock

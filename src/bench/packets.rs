@@ -1,5 +1,7 @@
 //! The packets the gateway benchmarks feed and the SYN flood sends: TCP
-//! SYNs, checksummed; and the floods' pseudo-random generator.
+//! SYNs, checksummed; the floods' pseudo-random generator; and what the
+//! router-core benchmarks share: their router's configuration and the
+//! [`Sink`] it sends into.
 
 /// Writes an IPv4 TCP SYN from `src:sport` to `dst:dport` with sequence
 /// number `seq` into `b`, IP and TCP checksums included.
@@ -51,6 +53,32 @@ pub(super) fn flow_packet(i: usize) -> Vec<u8> {
         0,
     );
     b.to_vec()
+}
+
+/// The configuration of the router-core benchmarks: one peer `aws`
+/// (public key `peer`) carrying 10.0.0.0/8, a connection table of
+/// `max_flows`, then `rest` (the policy, the flow log).
+pub(super) fn router_config(
+    peer: &str,
+    max_flows: usize,
+    rest: &str,
+) -> anyhow::Result<gateway::config::GatewayConfig> {
+    let text = format!(
+        "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"{peer}\"\nendpoint = \"192.0.2.2:51820\"\nallowed_ips = [\"10.0.0.0/8\"]\n[[route]]\nprefix = \"10.0.0.0/8\"\npeer = \"aws\"\n[conntrack]\nmax_flows = {max_flows}\n{rest}"
+    );
+    gateway::config::parse("bench.toml", text).map_err(|d| anyhow::anyhow!("{d}"))
+}
+
+/// Counts what the router sends instead of sending it.
+pub(super) struct Sink(pub(super) usize);
+
+impl gateway::router::Io for Sink {
+    fn send_tun(&mut self, _: &[u8]) {
+        self.0 += 1;
+    }
+    fn send_udp(&mut self, _: std::net::SocketAddr, _: &[u8]) {
+        self.0 += 1;
+    }
 }
 
 /// A small fast pseudo-random generator (SplitMix64) for the floods'

@@ -105,7 +105,7 @@ impl FlowAggregator {
             self.close_intervals(now);
         }
         let t = self.unix_secs(now);
-        let flags = if obs.key.protocol == topology::traffic::proto::TCP {
+        let flags = if obs.key.tuple.protocol == topology::traffic::proto::TCP {
             aws_tcp_flags(obs.tcp_flags)
         } else {
             0

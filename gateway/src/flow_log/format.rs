@@ -272,11 +272,11 @@ impl Format {
             (Field::Start, _) => write!(out, "{}", r.start),
             (Field::End, _) => write!(out, "{}", r.end),
             (Field::LogStatus, _) => write!(out, "{}", r.status.as_str()),
-            (Field::SrcAddr | Field::PktSrcAddr, Some(f)) => write!(out, "{}", f.src),
-            (Field::DstAddr | Field::PktDstAddr, Some(f)) => write!(out, "{}", f.dst),
-            (Field::SrcPort, Some(f)) => write!(out, "{}", f.src_port),
-            (Field::DstPort, Some(f)) => write!(out, "{}", f.dst_port),
-            (Field::Protocol, Some(f)) => write!(out, "{}", f.protocol),
+            (Field::SrcAddr | Field::PktSrcAddr, Some(f)) => write!(out, "{}", f.tuple.src),
+            (Field::DstAddr | Field::PktDstAddr, Some(f)) => write!(out, "{}", f.tuple.dst),
+            (Field::SrcPort, Some(f)) => write!(out, "{}", f.tuple.src_port),
+            (Field::DstPort, Some(f)) => write!(out, "{}", f.tuple.dst_port),
+            (Field::Protocol, Some(f)) => write!(out, "{}", f.tuple.protocol),
             (Field::Packets, Some(_)) => write!(out, "{}", r.packets),
             (Field::Bytes, Some(_)) => write!(out, "{}", r.bytes),
             (Field::Action, Some(f)) => write!(out, "{}", f.action.as_str()),
@@ -294,7 +294,7 @@ impl Format {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow_log::record::{Action, FlowDirection, FlowKey};
+    use crate::flow_log::record::{Action, FiveTuple, FlowDirection};
 
     fn id() -> Identity {
         Identity {
@@ -306,15 +306,16 @@ mod tests {
     fn ssh() -> FlowRecord {
         FlowRecord {
             status: LogStatus::Ok,
-            flow: Some(FlowKey {
-                src: "172.31.16.139".parse().unwrap(),
-                dst: "172.31.16.21".parse().unwrap(),
-                src_port: 20641,
-                dst_port: 22,
-                protocol: 6,
-                direction: FlowDirection::Ingress,
-                action: Action::Accept,
-            }),
+            flow: Some(
+                FiveTuple {
+                    src: "172.31.16.139".parse().unwrap(),
+                    dst: "172.31.16.21".parse().unwrap(),
+                    src_port: 20641,
+                    dst_port: 22,
+                    protocol: 6,
+                }
+                .with(FlowDirection::Ingress, Action::Accept),
+            ),
             packets: 20,
             bytes: 4249,
             start: 1418530010,

@@ -45,11 +45,11 @@ impl FlowDirection {
     }
 }
 
-/// What a flow is keyed by within an interval, as AWS keys its records:
-/// the interface (one per aggregator), the 5-tuple, the direction and the
-/// action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FlowKey {
+/// A flow's 5-tuple (ports 0 where the protocol has none, as AWS writes
+/// ICMP): what a [`FlowKey`] holds besides direction and action, and what
+/// the lab's counters key their flows by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FiveTuple {
     /// Source address.
     pub src: Ipv4Addr,
     /// Destination address.
@@ -60,6 +60,26 @@ pub struct FlowKey {
     pub dst_port: u16,
     /// IANA protocol number.
     pub protocol: u8,
+}
+
+impl FiveTuple {
+    /// The flow key of this 5-tuple seen in `direction` with `action`.
+    pub fn with(self, direction: FlowDirection, action: Action) -> FlowKey {
+        FlowKey {
+            tuple: self,
+            direction,
+            action,
+        }
+    }
+}
+
+/// What a flow is keyed by within an interval, as AWS keys its records:
+/// the interface (one per aggregator), the 5-tuple, the direction and the
+/// action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Addresses, ports and protocol.
+    pub tuple: FiveTuple,
     /// Direction.
     pub direction: FlowDirection,
     /// Verdict.
@@ -70,10 +90,11 @@ impl std::hash::Hash for FlowKey {
     /// Two words instead of seven fields: the hasher (SipHash, keyed per
     /// table, since the keys come from the network) runs once per packet.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let addrs = (u64::from(u32::from(self.src)) << 32) | u64::from(u32::from(self.dst));
-        let rest = (u64::from(self.src_port) << 48)
-            | (u64::from(self.dst_port) << 32)
-            | (u64::from(self.protocol) << 16)
+        let t = &self.tuple;
+        let addrs = (u64::from(u32::from(t.src)) << 32) | u64::from(u32::from(t.dst));
+        let rest = (u64::from(t.src_port) << 48)
+            | (u64::from(t.dst_port) << 32)
+            | (u64::from(t.protocol) << 16)
             | ((self.direction as u64) << 8)
             | self.action as u64;
         state.write_u64(addrs);
@@ -99,16 +120,15 @@ impl Observation {
             L4::Tcp { src_port, dst_port } | L4::Udp { src_port, dst_port } => (src_port, dst_port),
             L4::Icmp { .. } | L4::Other(_) => (0, 0),
         };
+        let tuple = FiveTuple {
+            src: meta.src,
+            dst: meta.dst,
+            src_port,
+            dst_port,
+            protocol: meta.proto,
+        };
         Observation {
-            key: FlowKey {
-                src: meta.src,
-                dst: meta.dst,
-                src_port,
-                dst_port,
-                protocol: meta.proto,
-                direction,
-                action,
-            },
+            key: tuple.with(direction, action),
             bytes: meta.total_len as u64,
             tcp_flags: meta.tcp_flags,
         }

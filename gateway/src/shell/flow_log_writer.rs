@@ -177,7 +177,7 @@ impl FlowLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow_log::{Action, AggregatorConfig, FlowDirection, FlowKey, LogStatus};
+    use crate::flow_log::{Action, AggregatorConfig, FiveTuple, FlowDirection, LogStatus};
     use std::time::Duration;
 
     fn config(path: PathBuf) -> FlowLogConfig {
@@ -198,15 +198,16 @@ mod tests {
     fn record(n: u64) -> FlowRecord {
         FlowRecord {
             status: LogStatus::Ok,
-            flow: Some(FlowKey {
-                src: "10.0.0.1".parse().unwrap(),
-                dst: "10.0.0.2".parse().unwrap(),
-                src_port: 1,
-                dst_port: 2,
-                protocol: 17,
-                direction: FlowDirection::Egress,
-                action: Action::Accept,
-            }),
+            flow: Some(
+                FiveTuple {
+                    src: "10.0.0.1".parse().unwrap(),
+                    dst: "10.0.0.2".parse().unwrap(),
+                    src_port: 1,
+                    dst_port: 2,
+                    protocol: 17,
+                }
+                .with(FlowDirection::Egress, Action::Accept),
+            ),
             packets: n,
             bytes: n * 100,
             start: 1,

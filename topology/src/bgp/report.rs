@@ -158,7 +158,7 @@ impl BgpReport {
     pub fn differences(&self, live: &BgpReport) -> Vec<String> {
         let mut out = Vec::new();
         for s in &self.sessions {
-            match live.sessions.iter().find(|l| l.name == s.name) {
+            match live.session(&s.name) {
                 None => out.push(format!("session {}: predicted, not running live", s.name)),
                 Some(l) if l.state != s.state => out.push(format!(
                     "session {}: predicted {:?}, live {:?}{}",
@@ -174,12 +174,12 @@ impl BgpReport {
             }
         }
         for l in &live.sessions {
-            if !self.sessions.iter().any(|s| s.name == l.name) {
+            if self.session(&l.name).is_none() {
                 out.push(format!("session {}: live, not predicted", l.name));
             }
         }
         for sp in &self.speakers {
-            let Some(lsp) = live.speakers.iter().find(|l| l.name == sp.name) else {
+            let Some(lsp) = live.speaker(&sp.name) else {
                 out.push(format!("speaker {}: predicted, not found live", sp.name));
                 continue;
             };
@@ -197,31 +197,23 @@ impl BgpReport {
             let mut got: Vec<_> = lsp.received.iter().map(key).collect();
             want.sort();
             got.sort();
-            for w in &want {
-                if !got.contains(w) {
-                    out.push(format!(
-                        "{}: predicted {} over {}{} (as path {:?}, local-pref {}), not so live",
-                        sp.name,
-                        w.0,
-                        w.1,
-                        if w.2 { " best" } else { "" },
-                        w.3,
-                        w.4
-                    ));
-                }
+            // each route on one side only, worded the same from both
+            let mut missing = |side: &str, k: &(_, String, bool, Vec<u32>, u32, _), what: &str| {
+                out.push(format!(
+                    "{}: {side} {} over {}{} (as path {:?}, local-pref {}), {what}",
+                    sp.name,
+                    k.0,
+                    k.1,
+                    if k.2 { " best" } else { "" },
+                    k.3,
+                    k.4
+                ));
+            };
+            for w in want.iter().filter(|w| !got.contains(w)) {
+                missing("predicted", w, "not so live");
             }
-            for g in &got {
-                if !want.contains(g) {
-                    out.push(format!(
-                        "{}: live {} over {}{} (as path {:?}, local-pref {}), not predicted",
-                        sp.name,
-                        g.0,
-                        g.1,
-                        if g.2 { " best" } else { "" },
-                        g.3,
-                        g.4
-                    ));
-                }
+            for g in got.iter().filter(|g| !want.contains(g)) {
+                missing("live", g, "not predicted");
             }
         }
         out

@@ -76,12 +76,7 @@ fn aws_speaker(t: &Topology, peerings: &[Peering<'_>]) -> Option<BgpSpeaker> {
     let mut advertised = Vec::new();
     for p in peerings.iter().filter(|p| p.established()) {
         let router_id = office_router_id(t, p.node);
-        let mut seen = Vec::new();
         for a in p.advertised {
-            if seen.contains(&a.prefix) {
-                continue;
-            }
-            seen.push(a.prefix);
             by_prefix.entry(a.prefix).or_default().push(Candidate {
                 route: BgpRoute {
                     prefix: a.prefix,
@@ -160,12 +155,7 @@ fn office_speaker(t: &Topology, node: NodeId, peerings: &[Peering<'_>]) -> BgpSp
                 router_id: vgw_id,
             });
         }
-        let mut seen = Vec::new();
         for a in p.advertised {
-            if seen.contains(&a.prefix) {
-                continue;
-            }
-            seen.push(a.prefix);
             advertised.push(Advertisement {
                 session: p.session.name.clone(),
                 prefix: a.prefix,

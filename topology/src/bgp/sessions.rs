@@ -41,7 +41,8 @@ pub struct Peering<'t> {
     pub path: VgwPath,
     /// The office node that ends it.
     pub node: NodeId,
-    /// What the office advertises over it.
+    /// What the office advertises over it: each prefix once, sorted (the
+    /// model's `advertised`, as the resolver made it).
     pub advertised: &'t [AdvertisedPrefix],
     /// How the VGW tells its routes from others'.
     pub source: RouteSource,
@@ -89,13 +90,11 @@ pub fn bfd_detect_ms(bfd: &Bfd) -> u32 {
     u32::try_from(interval * u128::from(multiplier)).unwrap_or(u32::MAX)
 }
 
-/// Why a session with this many prefixes on it cannot come up, if so.
+/// Why a session with these prefixes on it (each once, as the model holds
+/// them) cannot come up, if so.
 fn prefix_limit(advertised: &[AdvertisedPrefix]) -> Option<String> {
-    let mut distinct: Vec<_> = advertised.iter().map(|p| p.prefix).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    (distinct.len() > MAX_VIF_PREFIXES)
-        .then(|| format!("prefix limit: {} > {MAX_VIF_PREFIXES}", distinct.len()))
+    (advertised.len() > MAX_VIF_PREFIXES)
+        .then(|| format!("prefix limit: {} > {MAX_VIF_PREFIXES}", advertised.len()))
 }
 
 /// Every BGP session of the topology, in file order: the VIFs, then the

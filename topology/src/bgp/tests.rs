@@ -628,3 +628,46 @@ fn explain_routes_lists_the_static_vpn_route_at_the_office() {
         .flat_map(|c| &c.candidates)
         .all(|r| r.source != RouteSource::VpnStatic));
 }
+
+#[test]
+fn differences_name_each_session_and_route_on_one_side_only() {
+    let predicted = load(&format!(
+        "{}{}",
+        vif(1, "gw", &["192.168.1.0/24"]),
+        bgp_vpn(&["192.168.1.0/24"], "")
+    ))
+    .bgp()
+    .clone();
+    assert!(predicted.differences(&predicted).is_empty());
+    // live: the VPN's session Idle, its route gone from the VGW, and a
+    // session nobody predicted
+    let mut live = predicted.clone();
+    let vgw = predicted.speakers[0].name.clone();
+    live.sessions[1].state = SessionState::Idle;
+    live.sessions[1].reason = Some("Hold timer expired".into());
+    let mut extra = live.sessions[0].clone();
+    extra.name = "dx-vif-9".into();
+    live.sessions.push(extra);
+    let received = &mut live.speakers[0].received;
+    let gone = received.remove(1);
+    let mut unexpected = gone.clone();
+    unexpected.local_pref = 50;
+    received.push(unexpected);
+    assert_eq!(
+        predicted.differences(&live),
+        [
+            "session vpn: predicted Established, live Idle (Hold timer expired)".to_string(),
+            "session dx-vif-9: live, not predicted".to_string(),
+            format!(
+                "{vgw}: predicted 192.168.1.0/24 over vpn (as path [65020], local-pref 200), not so live"
+            ),
+            format!(
+                "{vgw}: live 192.168.1.0/24 over vpn (as path [65020], local-pref 50), not predicted"
+            ),
+        ]
+    );
+    live.speakers.remove(0);
+    assert!(predicted
+        .differences(&live)
+        .contains(&format!("speaker {vgw}: predicted, not found live")));
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::{AggregatorConfig, FlowAggregator};
-use crate::flow_log::record::{Action, FlowDirection, FlowKey, LogStatus, Observation};
+use crate::flow_log::record::{Action, FiveTuple, FlowDirection, LogStatus, Observation};
 use crate::packet::tcp_flags::{ACK, FIN, SYN};
 
 /// 2026-12-01 00:00:00 UTC, on the minute.
@@ -26,15 +26,14 @@ fn agg(interval: u64, max_flows: usize) -> (FlowAggregator, Instant) {
 
 fn tcp(src_port: u16, action: Action, bytes: u64, flags: u8) -> Observation {
     Observation {
-        key: FlowKey {
+        key: FiveTuple {
             src: Ipv4Addr::new(192, 168, 10, 2),
             dst: Ipv4Addr::new(10, 0, 1, 10),
             src_port,
             dst_port: 443,
             protocol: 6,
-            direction: FlowDirection::Egress,
-            action,
-        },
+        }
+        .with(FlowDirection::Egress, action),
         bytes,
         tcp_flags: flags,
     }
@@ -152,7 +151,7 @@ fn flood_of_distinct_flows_holds_at_most_max_flows() {
     let (mut a, t) = agg(60, 1000);
     for i in 0..200_000u32 {
         let mut o = tcp((i % 65536) as u16, Action::Reject, 40, SYN);
-        o.key.src = Ipv4Addr::from(0x0a00_0000 + i);
+        o.key.tuple.src = Ipv4Addr::from(0x0a00_0000 + i);
         a.observe(t, &o);
         assert!(a.flows.len() <= 1000);
     }

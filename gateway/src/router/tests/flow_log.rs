@@ -31,23 +31,10 @@ fn accepted_and_rejected_packets_become_accept_and_reject_records() {
     start(&mut lab.office, lab.now);
     // allowed: office-initiated TCP and its reply, a ping from the VPC
     lab.office_sends(&office_syn());
-    let syn_ack = tcp(
-        [10, 0, 10, 10],
-        [192, 168, 10, 10],
-        443,
-        40000,
-        tcp_flags::SYN | tcp_flags::ACK,
-    );
-    lab.aws_sends(&syn_ack);
+    lab.aws_sends(&vpc_syn_ack());
     lab.aws_sends(&ping([10, 0, 10, 10], [192, 168, 10, 10], 8));
     // denied: a VPC-initiated SSH connection
-    let ssh = tcp(
-        [10, 0, 10, 10],
-        [192, 168, 10, 10],
-        50000,
-        22,
-        tcp_flags::SYN,
-    );
+    let ssh = vpc_ssh_syn();
     lab.aws_sends(&ssh);
     lab.aws_sends(&ssh);
     assert!(lab.office.poll_flow_records(lab.now).is_empty());
@@ -64,7 +51,7 @@ fn accepted_and_rejected_packets_become_accept_and_reject_records() {
     let find = |dst_port: u16, dir: FlowDirection| {
         flows
             .iter()
-            .find(|(f, ..)| f.dst_port == dst_port && f.direction == dir)
+            .find(|(f, ..)| f.tuple.dst_port == dst_port && f.direction == dir)
             .unwrap_or_else(|| panic!("no record to port {dst_port} {dir:?}: {records:?}"))
     };
     let (syn, n, flags) = find(443, FlowDirection::Egress);
@@ -73,9 +60,9 @@ fn accepted_and_rejected_packets_become_accept_and_reject_records() {
     assert_eq!((reply.action, *flags), (Action::Accept, 18));
     let (denied, n, _) = find(22, FlowDirection::Ingress);
     assert_eq!((denied.action, *n), (Action::Reject, 2));
-    assert_eq!(denied.src, std::net::Ipv4Addr::new(10, 0, 10, 10));
+    assert_eq!(denied.tuple.src, std::net::Ipv4Addr::new(10, 0, 10, 10));
     let (icmp, ..) = find(0, FlowDirection::Ingress);
-    assert_eq!((icmp.protocol, icmp.action), (1, Action::Accept));
+    assert_eq!((icmp.tuple.protocol, icmp.action), (1, Action::Accept));
 
     let id = Identity {
         account_id: "123456789010".into(),
