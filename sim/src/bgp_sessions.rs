@@ -116,7 +116,7 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
             advertised: v.advertised.clone(),
             settings: v.bgp.clone(),
             md5_key: v.md5_key.clone(),
-            configured_down: topology::bgp::sessions::configured_down(v),
+            configured_down: v.configured_down,
             expected_up: v.bgp_up,
         })
         .collect();

@@ -524,7 +524,8 @@ mod tests {
     #[test]
     fn a_vif_configured_down_is_kept_shut() {
         let mut t = crate::example();
-        // as the resolver records `state = "down"`
+        // as the resolver and the analysis record `state = "down"`
+        t.vifs[0].configured_down = true;
         t.vifs[0].bgp_up = false;
         t.vifs[0].down_reason = Some(topology::bgp::sessions::CONFIGURED_DOWN.into());
         let node = t.vifs[0].customer_router;

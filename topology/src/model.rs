@@ -379,8 +379,10 @@ pub struct Vif {
     pub advertised: Vec<AdvertisedPrefix>,
     /// The office side's session settings: timers, BFD, local preference.
     pub bgp: BgpSettings,
+    /// The file says `state = "down"`: the session is kept shut.
+    pub configured_down: bool,
     /// Whether the BGP session is established (configured up, and at most
-    /// 100 prefixes advertised).
+    /// 100 prefixes advertised), as [`crate::bgp::install`] predicts it.
     pub bgp_up: bool,
     /// Why not, when it is down.
     pub down_reason: Option<String>,

@@ -23,12 +23,10 @@ use super::config::{
     MIN_BFD_INTERVAL, MIN_BFD_MULTIPLIER, MIN_HOLD_TIME,
 };
 use super::report::{BgpSession, RouteSource, SessionKind, SessionState};
-use crate::model::{NodeId, Topology, VgwPath, Vif};
+use crate::model::{NodeId, Topology, VgwPath};
 use crate::resolve::MAX_VIF_PREFIXES;
 
-/// The `down_reason` the resolver gives a VIF written with `state =
-/// "down"`: the only way the model records that the VIF is configured
-/// down.
+/// The reason of a session the file configures down (`state = "down"`).
 pub const CONFIGURED_DOWN: &str = "configured down";
 
 /// One session with what the rest of the analysis needs about it: the
@@ -55,11 +53,6 @@ impl Peering<'_> {
     pub fn established(&self) -> bool {
         self.session.state == SessionState::Established
     }
-}
-
-/// Whether the file says `state = "down"` for this VIF.
-pub fn configured_down(v: &Vif) -> bool {
-    !v.bgp_up && v.down_reason.as_deref() == Some(CONFIGURED_DOWN)
 }
 
 /// The hold time both ends use: the lower of the office's (AWS's own when
@@ -102,7 +95,7 @@ fn prefix_limit(advertised: &[AdvertisedPrefix]) -> Option<String> {
 pub fn peerings(t: &Topology) -> Vec<Peering<'_>> {
     let mut out = Vec::new();
     for (i, v) in t.vifs.iter().enumerate() {
-        let reason = if configured_down(v) {
+        let reason = if v.configured_down {
             Some(CONFIGURED_DOWN.to_string())
         } else {
             prefix_limit(&v.advertised)

@@ -52,7 +52,7 @@ impl Resolver<'_> {
         let mtu = self.vif_mtu(v);
         self.vif_md5_key(v);
         let entries = self.prefix_entries(&v.advertised_prefixes, "a private VIF");
-        let (prefixes, bgp_up, down_reason) = self.vif_prefixes(v, &entries);
+        let (prefixes, configured_down) = self.vif_prefixes(v, &entries);
         let advertised = self.distinct_prefixes(&entries);
         let bgp = self.bgp_settings(&RawSession {
             hold_time: v.hold_time.as_ref(),
@@ -98,8 +98,10 @@ impl Resolver<'_> {
             advertised,
             advertised_prefixes: prefixes,
             bgp,
-            bgp_up,
-            down_reason,
+            configured_down,
+            // the session's state is the analysis's: `bgp::install`
+            bgp_up: false,
+            down_reason: None,
         });
     }
 
@@ -284,23 +286,16 @@ impl Resolver<'_> {
         }
     }
 
-    /// The advertised prefixes, each once, and whether BGP is up: not when
-    /// configured down, nor past [`MAX_VIF_PREFIXES`] prefixes.
-    fn vif_prefixes(
-        &mut self,
-        v: &RawVif,
-        entries: &[PlacedPrefix],
-    ) -> (Vec<Ipv4Net>, bool, Option<String>) {
+    /// The advertised prefixes, each once, with a warning past
+    /// [`MAX_VIF_PREFIXES`] (where the session goes Idle), and whether the
+    /// file configures the VIF down.
+    fn vif_prefixes(&mut self, v: &RawVif, entries: &[PlacedPrefix]) -> (Vec<Ipv4Net>, bool) {
         let prefixes: Vec<Ipv4Net> = entries.iter().map(|e| e.prefix.prefix).collect();
-        let mut bgp_up = true;
-        let mut down_reason = None;
+        let mut configured_down = false;
         if let Some(s) = &v.state {
             match s.get_ref().as_str() {
                 "up" => {}
-                "down" => {
-                    bgp_up = false;
-                    down_reason = Some(crate::bgp::sessions::CONFIGURED_DOWN.to_string());
-                }
+                "down" => configured_down = true,
                 other => {
                     let d = self.error(s.span(), format!("unknown state `{other}`"));
                     d.expected = Some("`up` or `down`".into());
@@ -323,13 +318,8 @@ impl Resolver<'_> {
             d.hint = Some(
                 "summarise the office prefixes (a default route, or fewer, shorter blocks)".into(),
             );
-            bgp_up = false;
-            down_reason = Some(format!(
-                "BGP Idle: {} prefixes advertised, the limit is {MAX_VIF_PREFIXES}",
-                prefixes.len()
-            ));
         }
-        (prefixes, bgp_up, down_reason)
+        (prefixes, configured_down)
     }
 
     /// `[direct_connect.connection]`: the link attributes the simulator
