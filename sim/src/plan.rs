@@ -1096,7 +1096,7 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             vif.customer_address.addr(),
             vif.amazon_address.addr(),
             if vif.bgp_up {
-                vif.advertised_prefixes.clone()
+                vif.advertised_prefixes()
             } else {
                 Vec::new()
             },
@@ -1162,11 +1162,7 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             vpn.name.clone(),
             vpn.customer_address,
             vpn.amazon_address,
-            if vpn.up {
-                vpn.prefixes.clone()
-            } else {
-                Vec::new()
-            },
+            if vpn.up { vpn.prefixes() } else { Vec::new() },
             100,
         ));
     }

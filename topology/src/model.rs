@@ -372,10 +372,8 @@ pub struct Vif {
     pub md5_key: Option<String>,
     /// The office node that ends it.
     pub customer_router: NodeId,
-    /// Prefixes the customer advertises (each once, sorted).
-    pub advertised_prefixes: Vec<Ipv4Net>,
-    /// The same prefixes with their BGP attributes (communities, prepend),
-    /// in the same order.
+    /// The prefixes the customer advertises, each once, sorted, with their
+    /// BGP attributes (communities, prepend).
     pub advertised: Vec<AdvertisedPrefix>,
     /// The office side's session settings: timers, BFD, local preference.
     pub bgp: BgpSettings,
@@ -388,6 +386,13 @@ pub struct Vif {
     pub down_reason: Option<String>,
 }
 
+impl Vif {
+    /// The prefixes the customer advertises, each once, sorted.
+    pub fn advertised_prefixes(&self) -> Vec<Ipv4Net> {
+        self.advertised.iter().map(|a| a.prefix).collect()
+    }
+}
+
 /// Site-to-Site VPN.
 #[derive(Debug, Clone)]
 pub struct Vpn {
@@ -398,10 +403,8 @@ pub struct Vpn {
     /// Static or BGP routing.
     pub bgp: bool,
     /// Office prefixes reached through it (static routes on the VGW, or
-    /// what the office advertises over BGP), each once, sorted.
-    pub prefixes: Vec<Ipv4Net>,
-    /// The same prefixes with their BGP attributes (communities, prepend),
-    /// in the same order (attributes only matter with BGP).
+    /// what the office advertises over BGP), each once, sorted, with their
+    /// BGP attributes (communities, prepend; they only matter with BGP).
     pub advertised: Vec<AdvertisedPrefix>,
     /// Whether the tunnels are up.
     pub up: bool,
@@ -418,6 +421,13 @@ pub struct Vpn {
     /// The office side's session settings (BGP routing only; no BFD on a
     /// VPN).
     pub bgp_settings: BgpSettings,
+}
+
+impl Vpn {
+    /// The office prefixes reached through it, each once, sorted.
+    pub fn prefixes(&self) -> Vec<Ipv4Net> {
+        self.advertised.iter().map(|a| a.prefix).collect()
+    }
 }
 
 /// An Auto Scaling group.

@@ -113,7 +113,7 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
                 symbol(&vpn.name)
             );
             if vpn.up {
-                for p in &vpn.prefixes {
+                for p in vpn.prefixes() {
                     let _ = writeln!(s, "    route {p} via \"{tun}\";");
                 }
             }

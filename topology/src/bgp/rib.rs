@@ -102,10 +102,10 @@ fn aws_speaker(t: &Topology, peerings: &[Peering<'_>]) -> Option<BgpSpeaker> {
     }
     if let Some(vpn) = t.vpn.as_ref().filter(|v| !v.bgp && v.up) {
         let router_id = office_router_id(t, vpn.customer_gateway);
-        for prefix in &vpn.prefixes {
-            by_prefix.entry(*prefix).or_default().push(Candidate {
+        for prefix in vpn.prefixes() {
+            by_prefix.entry(prefix).or_default().push(Candidate {
                 route: BgpRoute {
-                    prefix: *prefix,
+                    prefix,
                     session: vpn.name.clone(),
                     source: RouteSource::VpnStatic,
                     next_hop: vpn.customer_address,

@@ -37,7 +37,8 @@ fn a_vif_reads_prefix_attributes_timers_bfd_and_local_preference() {
     );
     let plain: Vec<_> = v.advertised.iter().map(|a| a.prefix).collect();
     assert_eq!(
-        v.advertised_prefixes, plain,
+        v.advertised_prefixes(),
+        plain,
         "the same prefixes, in the same order"
     );
     assert_eq!(v.bgp.hold_time, Some(30));
@@ -252,7 +253,7 @@ fn a_bgp_vpn_reads_its_asn_prefixes_and_timers() {
     let vpn = t.vpn.as_ref().expect("a VPN");
     assert_eq!(vpn.customer_asn, Some(65010));
     assert_eq!(vpn.advertised[0].prepend, 1);
-    assert_eq!(vpn.prefixes, [vpn.advertised[0].prefix]);
+    assert_eq!(vpn.prefixes(), [vpn.advertised[0].prefix]);
     assert_eq!(
         (
             vpn.bgp_settings.hold_time,

@@ -52,7 +52,7 @@ impl Resolver<'_> {
         let mtu = self.vif_mtu(v);
         self.vif_md5_key(v);
         let entries = self.prefix_entries(&v.advertised_prefixes, "a private VIF");
-        let (prefixes, configured_down) = self.vif_prefixes(v, &entries);
+        let configured_down = self.vif_state(v, &entries);
         let advertised = self.distinct_prefixes(&entries);
         let bgp = self.bgp_settings(&RawSession {
             hold_time: v.hold_time.as_ref(),
@@ -96,7 +96,6 @@ impl Resolver<'_> {
             md5_key: v.md5_key.as_ref().map(|k| k.get_ref().clone()),
             customer_router: router,
             advertised,
-            advertised_prefixes: prefixes,
             bgp,
             configured_down,
             // the session's state is the analysis's: `bgp::install`
@@ -286,11 +285,9 @@ impl Resolver<'_> {
         }
     }
 
-    /// The advertised prefixes, each once, with a warning past
-    /// [`MAX_VIF_PREFIXES`] (where the session goes Idle), and whether the
-    /// file configures the VIF down.
-    fn vif_prefixes(&mut self, v: &RawVif, entries: &[PlacedPrefix]) -> (Vec<Ipv4Net>, bool) {
-        let prefixes: Vec<Ipv4Net> = entries.iter().map(|e| e.prefix.prefix).collect();
+    /// Whether the file configures the VIF down, with a warning past
+    /// [`MAX_VIF_PREFIXES`] distinct prefixes (where the session goes Idle).
+    fn vif_state(&mut self, v: &RawVif, entries: &[PlacedPrefix]) -> bool {
         let mut configured_down = false;
         if let Some(s) = &v.state {
             match s.get_ref().as_str() {
@@ -303,23 +300,20 @@ impl Resolver<'_> {
             }
         }
         // BGP advertises each prefix once, however often it is listed
-        let mut prefixes = prefixes;
         let mut seen = std::collections::HashSet::new();
         let mut over = None;
-        for (p, entry) in prefixes.iter().zip(entries) {
-            if seen.insert(*p) && seen.len() == MAX_VIF_PREFIXES + 1 {
+        for entry in entries {
+            if seen.insert(entry.prefix.prefix) && seen.len() == MAX_VIF_PREFIXES + 1 {
                 over = Some(entry.span.clone());
             }
         }
-        prefixes.sort_unstable();
-        prefixes.dedup();
         if let Some(span) = over {
-            let d = self.warning(span, format!("VIF `{}` advertises {} prefixes; over {MAX_VIF_PREFIXES} the BGP session goes Idle and no route is exchanged", v.name.get_ref(), prefixes.len()));
+            let d = self.warning(span, format!("VIF `{}` advertises {} prefixes; over {MAX_VIF_PREFIXES} the BGP session goes Idle and no route is exchanged", v.name.get_ref(), seen.len()));
             d.hint = Some(
                 "summarise the office prefixes (a default route, or fewer, shorter blocks)".into(),
             );
         }
-        (prefixes, configured_down)
+        configured_down
     }
 
     /// `[direct_connect.connection]`: the link attributes the simulator
@@ -483,7 +477,6 @@ impl Resolver<'_> {
             .unwrap_or(64512);
         let entries = self.prefix_entries(&v.prefixes, "a VPN");
         let advertised = self.distinct_prefixes(&entries);
-        let prefixes: Vec<Ipv4Net> = advertised.iter().map(|a| a.prefix).collect();
         let (customer_asn, bgp_settings) = self.vpn_session(v, bgp, &entries, amazon_asn);
         let (Some(inside), Some(router)) = (inside, router) else {
             return;
@@ -500,7 +493,6 @@ impl Resolver<'_> {
             customer_gateway: router,
             bgp,
             advertised,
-            prefixes,
             up,
             inside_cidr: inside,
             amazon_address: Ipv4Addr::from(u32::from(inside.network()) + 1),
@@ -579,7 +571,7 @@ mod tests {
         let vif = &t.vifs[0];
         assert_eq!((vif.vlan, vif.amazon_asn, vif.mtu), (101, 64512, 1500));
         assert_eq!(
-            vif.advertised_prefixes.len(),
+            vif.advertised_prefixes().len(),
             1,
             "listed twice, advertised once"
         );
