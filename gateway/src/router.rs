@@ -41,7 +41,7 @@ use topology::security_group::Direction;
 
 use crate::classifier::{NaclClassifier, RuleRef, SgClassifier};
 use crate::config::{GatewayConfig, PolicyConfig};
-use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
+use crate::conntrack::{ConnTrack, Opener, Refused, Side, Timeouts, Verdict as CtVerdict};
 use crate::kernel_routes::{BgpRoute, BgpRoutes, NextHopOwner, RouteEvent};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
@@ -51,10 +51,12 @@ use crate::status::{
     RouteStatus, RuleHits, RuleKind, Status,
 };
 use crate::token_bucket::TokenBucket;
+use forwarding::{Forbidden, ForwardFilter};
 use handshake_gate::{HandshakeGate, Verdict};
 use topology::route_table::FastMap;
 
 mod flow_log;
+mod forwarding;
 mod handshake_gate;
 
 pub use handshake_gate::{HANDSHAKE_RATE_LIMIT, PER_SOURCE_BURST, PER_SOURCE_RATE};
@@ -153,6 +155,8 @@ pub struct Router {
     /// What each peer owns of the next hops.
     next_hop_owners: Vec<NextHopOwner>,
     policy: Policy,
+    /// Where packets from the tunnel may go.
+    forwarding: ForwardFilter,
     conntrack: ConnTrack,
     gate: HandshakeGate,
     tunnel_mtu: u16,
@@ -205,6 +209,10 @@ impl Router {
             bgp_routes: Vec::new(),
             next_hop_owners: NextHopOwner::of_peers(&config.peers),
             policy: Policy::compile(&config.policy),
+            forwarding: ForwardFilter::new(
+                &config.forwarding,
+                config.interface.address.map(|a| a.addr()),
+            ),
             conntrack: conntrack(config),
             gate,
             tunnel_mtu: config.interface.mtu,
@@ -274,6 +282,11 @@ impl Router {
                 None => None,
             });
         }
+        let old_keys: Vec<[u8; 32]> = self
+            .peers
+            .iter()
+            .map(|p| *p.public_key.as_bytes())
+            .collect();
         let mut old: HashMap<[u8; 32], Peer> = self
             .peers
             .drain(..)
@@ -299,6 +312,10 @@ impl Router {
                 _ => self.add_peer(p, preshared),
             }
         }
+        // the flows a peer opened stay its own under its new position
+        let by_key = &self.by_key;
+        self.conntrack
+            .renumber_peers(|old| old_keys.get(old).and_then(|k| by_key.get(k).copied()));
         self.static_routes = config.routes.clone();
         self.next_hop_owners = NextHopOwner::of_peers(&config.peers);
         let table = config.bgp.map(|b| b.kernel_table);
@@ -309,8 +326,13 @@ impl Router {
         }
         self.rebuild_routes();
         self.policy = Policy::compile(&config.policy);
+        self.forwarding = self.forwarding.reconfigured(
+            &config.forwarding,
+            config.interface.address.map(|a| a.addr()),
+        );
         self.conntrack.set_timeouts(timeouts(config));
         self.conntrack.set_when_full(config.conntrack.when_full);
+        self.conntrack.set_limits(config.conntrack.limits);
         self.tunnel_mtu = config.interface.mtu;
         self.dead_after = config.dead_after;
         Ok(())
@@ -341,6 +363,13 @@ impl Router {
         self.routes = RoutingTable::new(all);
     }
 
+    /// The box's own addresses, as the shell read them from its
+    /// interfaces: packets from the tunnel to them are dropped
+    /// (`to_gateway_box`) unless `[forwarding] allow_to_box` names them.
+    pub fn set_box_addresses(&mut self, addresses: &[std::net::Ipv4Addr]) {
+        self.forwarding.set_box_addresses(addresses);
+    }
+
     /// When the timers next want to run.
     pub fn poll_timeout(&self) -> Instant {
         self.next_tick
@@ -353,8 +382,12 @@ impl Router {
 
     /// Drop counters.
     pub fn drops(&self) -> Drops {
+        let limits = self.conntrack.limit_drops();
         Drops {
             conntrack_early_drop: self.conntrack.early_drops(),
+            conntrack_lan_limit: limits.lan,
+            conntrack_tunnel_limit: limits.tunnel,
+            conntrack_peer_limit: limits.peer,
             ..self.drops
         }
     }
@@ -403,7 +436,7 @@ impl Router {
             self.drops.no_endpoint += 1;
             return;
         }
-        if !self.admit(now, Side::Lan, &meta, packet) {
+        if !self.admit(now, &meta, packet) {
             return;
         }
         if meta.total_len > self.tunnel_mtu as usize && meta.dont_fragment {
@@ -537,6 +570,14 @@ impl Router {
                             break;
                         }
                     };
+                    if let Err(why) = self.forwarding.check(meta.dst, &self.routes) {
+                        match why {
+                            Forbidden::ToGatewayBox => self.drops.to_gateway_box += 1,
+                            Forbidden::OutsideDestinations => self.drops.outside_destinations += 1,
+                            Forbidden::Hairpin => self.drops.hairpin += 1,
+                        }
+                        break;
+                    }
                     let inner_len = meta.total_len;
                     let pkt = &mut self.buf[..inner_len];
                     let admitted = admit(
@@ -544,7 +585,7 @@ impl Router {
                         &mut self.conntrack,
                         &mut self.drops,
                         now,
-                        Side::Tunnel,
+                        Opener::Peer(peer),
                         &meta,
                         pkt,
                     );
@@ -603,18 +644,18 @@ impl Router {
         self.conntrack.expire(now);
     }
 
-    /// The decision of the ACLs for a packet from `side`.
-    fn admit(&mut self, now: Instant, side: Side, meta: &Ipv4Meta, packet: &[u8]) -> bool {
+    /// The decision of the ACLs for a packet from the LAN.
+    fn admit(&mut self, now: Instant, meta: &Ipv4Meta, packet: &[u8]) -> bool {
         let admitted = admit(
             &mut self.policy,
             &mut self.conntrack,
             &mut self.drops,
             now,
-            side,
+            Opener::Lan,
             meta,
             packet,
         );
-        flow_log::log_verdict(&mut self.flow_log, now, side, meta, admitted);
+        flow_log::log_verdict(&mut self.flow_log, now, Side::Lan, meta, admitted);
         admitted
     }
 
@@ -745,6 +786,7 @@ impl Router {
 fn conntrack(config: &GatewayConfig) -> ConnTrack {
     let mut table = ConnTrack::new(config.conntrack.max_flows, timeouts(config));
     table.set_when_full(config.conntrack.when_full);
+    table.set_limits(config.conntrack.limits);
     table
 }
 
@@ -756,16 +798,18 @@ fn timeouts(config: &GatewayConfig) -> Timeouts {
 }
 
 /// Network ACL (stateless, every packet), then connection tracking, then
-/// security groups for a new flow. `Side::Tunnel` is ingress.
+/// security groups for a new flow, opened by `opener` (the LAN, or a peer
+/// through the tunnel). From the tunnel is ingress.
 fn admit(
     policy: &mut Policy,
     conntrack: &mut ConnTrack,
     drops: &mut Drops,
     now: Instant,
-    side: Side,
+    opener: Opener,
     meta: &Ipv4Meta,
     packet: &[u8],
 ) -> bool {
+    let side = opener.side();
     let dir = match side {
         Side::Tunnel => Direction::Ingress,
         Side::Lan => Direction::Egress,
@@ -792,11 +836,15 @@ fn admit(
     match sg.evaluate(dir, &acl_packet) {
         Some(rule) => {
             *policy.sg_hits.entry((dir, rule)).or_default() += 1;
-            if conntrack.insert(now, side, meta).is_err() {
-                drops.conntrack_full += 1;
-                return false;
+            match conntrack.open(now, opener, meta) {
+                Ok(()) => true,
+                Err(Refused::Full) => {
+                    drops.conntrack_full += 1;
+                    false
+                }
+                // counted by the table (`Router::drops`)
+                Err(Refused::LanLimit | Refused::TunnelLimit | Refused::PeerLimit) => false,
             }
-            true
         }
         None => {
             drops.security_group += 1;
@@ -817,6 +865,7 @@ mod tests {
     mod bgp;
     mod flow_log;
     mod handshake_flood;
+    mod limits;
 
     /// Three gateways on one virtual clock: the office (LAN
     /// 192.168.10.0/24), AWS (VPC 10.0.0.0/16, the primary) and its backup.
