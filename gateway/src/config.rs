@@ -556,7 +556,7 @@ impl Checker<'_> {
             .and_then(|f| self.flow_logs(f, &interface.name));
 
         let peer_names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
-        let forwarding = self.forwarding(raw.forwarding.as_ref(), &routes, &peer_names);
+        let forwarding = self.forwarding(raw.forwarding.as_ref(), &raw.route, &routes, &peer_names);
 
         Some(GatewayConfig {
             path: path.to_path_buf(),

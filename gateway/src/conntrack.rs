@@ -30,24 +30,31 @@
 //!   keeps a lower bound of all deadlines so that it does no work at all
 //!   until something can have expired ([`ConnTrack::next_expiry`]).
 //!
-//! - the half-open TCP flows (see [`WhenFull::EarlyDrop`]) are also on a
-//!   doubly linked list through a parallel array of links (8 bytes a flow),
-//!   least recently seen first, so that a full table finds the one to evict
-//!   in O(1).
+//! - the evictable flows (see [`WhenFull::EarlyDrop`]) are also on a
+//!   doubly linked list per opener (`shares.rs`) through a parallel array
+//!   of links (8 bytes a flow), least recently seen first, so that a full
+//!   table finds the one to evict in O(openers).
 //!
 //! 52 to 64 bytes per flow in all ([`ConnTrack::approx_bytes_per_flow`]).
 //!
 //! # When the table is full
 //!
 //! Expired flows are swept out first. If it is still full, the default
-//! policy, [`WhenFull::EarlyDrop`], evicts the least recently seen half-open
-//! TCP flow (a handshake not completed, a connection picked up mid-stream
-//! and not yet answered, or one already closed), as Linux's conntrack
-//! `early_drop` evicts unassured entries: a SYN flood then recycles its own
-//! entries and new legitimate connections still get in. Established flows,
-//! UDP and other protocols are never evicted; when there is no half-open
-//! flow to evict, the new flow is refused ([`Full`]). [`WhenFull::Refuse`]
-//! always refuses (the behaviour before early drop).
+//! policy, [`WhenFull::EarlyDrop`], evicts the least recently seen
+//! evictable flow of the new flow's side (else of anyone): a half-open TCP
+//! flow (a handshake not completed, a connection picked up mid-stream and
+//! not yet answered, or one already closed), or any UDP, ICMP or other
+//! flow, as Linux's conntrack `early_drop` evicts unassured entries: a SYN
+//! or echo flood then recycles its own entries and new legitimate
+//! connections still get in. Established TCP connections are never
+//! evicted; when nothing is evictable, the new flow is refused
+//! ([`Refused::Full`]). [`WhenFull::Refuse`] always refuses (the behaviour
+//! before early drop).
+//!
+//! Before the capacity, each opener's share ([`Limits`], `shares.rs`):
+//! the LAN, the tunnel as a whole and each peer hold at most their limit
+//! of flows, so that a flood from the tunnel cannot starve the flows the
+//! office opens.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;

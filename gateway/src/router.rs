@@ -572,7 +572,6 @@ impl Router {
                     };
                     if let Err(why) = self.forwarding.check(meta.dst, &self.routes) {
                         match why {
-                            Forbidden::ToGatewayBox => self.drops.to_gateway_box += 1,
                             Forbidden::OutsideDestinations => self.drops.outside_destinations += 1,
                             Forbidden::Hairpin => self.drops.hairpin += 1,
                         }
@@ -583,6 +582,7 @@ impl Router {
                     let admitted = admit(
                         &mut self.policy,
                         &mut self.conntrack,
+                        &self.forwarding,
                         &mut self.drops,
                         now,
                         Opener::Peer(peer),
@@ -649,6 +649,7 @@ impl Router {
         let admitted = admit(
             &mut self.policy,
             &mut self.conntrack,
+            &self.forwarding,
             &mut self.drops,
             now,
             Opener::Lan,
@@ -799,10 +800,14 @@ fn timeouts(config: &GatewayConfig) -> Timeouts {
 
 /// Network ACL (stateless, every packet), then connection tracking, then
 /// security groups for a new flow, opened by `opener` (the LAN, or a peer
-/// through the tunnel). From the tunnel is ingress.
+/// through the tunnel). From the tunnel is ingress, and a new flow to the
+/// gateway box itself is refused there (`to_gateway_box`) unless
+/// `[forwarding] allow_to_box` names the address.
+#[allow(clippy::too_many_arguments)]
 fn admit(
     policy: &mut Policy,
     conntrack: &mut ConnTrack,
+    forwarding: &ForwardFilter,
     drops: &mut Drops,
     now: Instant,
     opener: Opener,
@@ -832,6 +837,10 @@ fn admit(
     }
     if conntrack.related(now, side, meta, packet) {
         return true;
+    }
+    if side == Side::Tunnel && forwarding.forbids_box(meta.dst) {
+        drops.to_gateway_box += 1;
+        return false;
     }
     match sg.evaluate(dir, &acl_packet) {
         Some(rule) => {

@@ -26,10 +26,11 @@ pub struct Drops {
     /// No security-group rule allowed it.
     pub security_group: u64,
     /// The connection table was full (and, under `when_full =
-    /// "early_drop"`, held no half-open flow to evict).
+    /// "early_drop"`, held no evictable flow).
     pub conntrack_full: u64,
-    /// Not a drop of the packet: a half-open TCP flow evicted to make room
-    /// for a new flow (`when_full = "early_drop"`). In the document only
+    /// Not a drop of the packet: an evictable flow (half-open TCP, UDP,
+    /// ICMP, other) evicted to make room for a new flow (`when_full =
+    /// "early_drop"`). In the document only
     /// once non-zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub conntrack_early_drop: u64,

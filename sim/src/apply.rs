@@ -1027,6 +1027,7 @@ fn gateway_config(
         process: None,
         metrics: None,
         flow_logs: None,
+        forwarding: None,
     }
 }
 

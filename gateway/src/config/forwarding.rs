@@ -9,7 +9,7 @@
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
-use super::{Checker, Str};
+use super::{Checker, RawRoute, Str};
 use crate::routing::Route;
 
 /// `[forwarding]` as read.
@@ -35,13 +35,35 @@ pub struct ForwardingConfig {
 impl Checker<'_> {
     /// `[forwarding]`: CIDR blocks; a destination that a `[[route]]` sends
     /// back into the tunnel is a warning (its packets would be dropped as
-    /// `hairpin`).
+    /// `hairpin`), and so is a default route without `destinations` (every
+    /// packet from the tunnel would be).
     pub(super) fn forwarding(
         &mut self,
         raw: Option<&RawForwarding>,
+        raw_routes: &[RawRoute],
         routes: &[Route],
         peer_names: &[&str],
     ) -> ForwardingConfig {
+        if raw.and_then(|r| r.destinations.as_ref()).is_none() {
+            let default = raw_routes.iter().find(|r| {
+                r.prefix
+                    .get_ref()
+                    .parse::<Ipv4Net>()
+                    .is_ok_and(|n| n.prefix_len() == 0)
+            });
+            if let Some(r) = default {
+                let w = self.warning(
+                    r.prefix.span(),
+                    "a default route into the tunnel without [forwarding] destinations",
+                );
+                w.expected =
+                    Some("[forwarding] destinations: the prefixes behind this gateway".into());
+                w.hint = Some(
+                    "every address is then routed into the tunnel, so every packet from it is dropped as `hairpin`"
+                        .into(),
+                );
+            }
+        }
         let Some(raw) = raw else {
             return ForwardingConfig::default();
         };
@@ -138,6 +160,12 @@ mod tests {
         assert_eq!(
             warnings,
             ["gw.toml:12:17: warning: destination 10.0.1.0/24 is routed to peer `aws` (10.0.0.0/16)"]
+        );
+        let (_, warnings) =
+            forwarding("[[route]]\nprefix = \"0.0.0.0/0\"\npeer = \"aws\"\n").unwrap();
+        assert_eq!(
+            warnings,
+            ["gw.toml:12:10: warning: a default route into the tunnel without [forwarding] destinations"]
         );
         let unknown = forwarding("[forwarding]\nallow_box = true\n").unwrap_err();
         assert!(

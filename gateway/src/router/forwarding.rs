@@ -3,13 +3,9 @@
 //! the VPC side reaches those and nothing else — not the office router
 //! itself, not what lies beyond the office's internet uplink, and nothing
 //! is bounced back toward AWS. The gateway plays the VIF, so after the
-//! allowed-source check a packet from a peer is dropped when its
-//! destination is:
+//! allowed-source check a packet from a peer is dropped ([`ForwardFilter::check`])
+//! when its destination is:
 //!
-//! - an address of the gateway box itself (`to_gateway_box`): the
-//!   `[interface]` address, loopback, and every address the shell read
-//!   from the box's interfaces, unless `[forwarding] allow_to_box` names
-//!   it;
 //! - outside the office's routes (`outside_destinations`): not inside a
 //!   `[forwarding] destinations` block, or a multicast, broadcast or
 //!   `0.0.0.0/8` address (never routed by anyone);
@@ -17,6 +13,16 @@
 //!   BGP, whatever the peer's state) at least as specific as the
 //!   destination block it falls in, or, without `destinations`, any route
 //!   to a peer.
+//!
+//! And a packet from a peer that would open a new flow is dropped
+//! (`to_gateway_box`, [`ForwardFilter::forbids_box`], asked by the router
+//! after connection tracking) when its destination is an address of the
+//! gateway box itself: the `[interface]` address, loopback, and every
+//! address the shell read from the box's interfaces, unless `[forwarding]
+//! allow_to_box` names it. Replies to the flows the box itself opened
+//! through the tunnel, and ICMP errors about them, still reach it; without
+//! security groups nothing is tracked, nothing tells a reply from a new
+//! flow, and nothing is filtered (as everywhere without `[policy]`).
 
 use std::net::Ipv4Addr;
 
@@ -29,8 +35,6 @@ use crate::routing::RoutingTable;
 /// Why a packet from the tunnel is not forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forbidden {
-    /// To an address of the gateway box itself.
-    ToGatewayBox,
     /// To an address outside the office's routes.
     OutsideDestinations,
     /// To an address a route sends back into the tunnel.
@@ -106,14 +110,18 @@ impl ForwardFilter {
             .chain(loopback));
     }
 
+    /// Whether a new flow from the tunnel to `dst` is refused: `dst` is an
+    /// address of the box itself that `allow_to_box` does not name.
+    pub(super) fn forbids_box(&self, dst: Ipv4Addr) -> bool {
+        self.own.lookup(dst).is_some() && self.allowed_own.lookup(dst).is_none()
+    }
+
     /// Whether a packet from the tunnel to `dst` may be forwarded to the
-    /// LAN, given the gateway's routes into the tunnel.
+    /// LAN, given the gateway's routes into the tunnel. The box's own
+    /// addresses are the LAN's here (see [`Self::forbids_box`]).
     pub(super) fn check(&self, dst: Ipv4Addr, routes: &RoutingTable) -> Result<(), Forbidden> {
         if self.own.lookup(dst).is_some() {
-            return match self.allowed_own.lookup(dst) {
-                Some(_) => Ok(()),
-                None => Err(Forbidden::ToGatewayBox),
-            };
+            return Ok(());
         }
         if self.never.lookup(dst).is_some() {
             return Err(Forbidden::OutsideDestinations);
@@ -179,8 +187,10 @@ mod tests {
         assert_eq!(at(&f, &r, "192.168.10.10"), Ok(()));
         assert_eq!(at(&f, &r, "192.168.20.1"), Ok(()));
         for own in ["169.254.100.1", "192.168.0.2", "198.51.100.20", "127.0.0.1"] {
-            assert_eq!(at(&f, &r, own), Err(Forbidden::ToGatewayBox), "{own}");
+            assert!(f.forbids_box(own.parse().unwrap()), "{own}");
+            assert_eq!(at(&f, &r, own), Ok(()), "{own}: the box's own, not routed");
         }
+        assert!(!f.forbids_box("192.168.10.10".parse().unwrap()));
         for outside in [
             "8.8.8.8",
             "192.168.30.1",
@@ -212,14 +222,15 @@ mod tests {
         let r = routes(&["10.0.0.0/16"]);
         assert_eq!(at(&open, &r, "10.0.1.20"), Err(Forbidden::Hairpin));
         assert_eq!(at(&open, &r, "8.8.8.8"), Ok(()));
-        assert_eq!(at(&open, &r, "192.168.0.2"), Err(Forbidden::ToGatewayBox));
+        assert!(open.forbids_box("192.168.0.2".parse().unwrap()));
     }
 
     #[test]
     fn allow_to_box_lets_the_named_box_addresses_through() {
         let r = routes(&["10.0.0.0/16"]);
         let f = filter(Some(&["192.168.10.0/24"]), &["169.254.100.1/32"]);
+        assert!(!f.forbids_box("169.254.100.1".parse().unwrap()));
+        assert!(f.forbids_box("192.168.0.2".parse().unwrap()));
         assert_eq!(at(&f, &r, "169.254.100.1"), Ok(()));
-        assert_eq!(at(&f, &r, "192.168.0.2"), Err(Forbidden::ToGatewayBox));
     }
 }

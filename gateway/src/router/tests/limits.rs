@@ -6,15 +6,20 @@
 use super::*;
 use std::time::SystemTime;
 
-/// The AWS end routes everything to the office, as a far end that tries.
+/// The AWS end routes everything to the office, as a far end that tries,
+/// and takes any office source (its own destinations: the VPC).
 fn aws_routes_everything(lab: &mut Lab) {
     let office_key = lab.keys[0].public_key();
-    let wide = config(&vpc_config(
+    let text = vpc_config(
         "aws",
         &office_key,
-        "[[route]]\nprefix = \"0.0.0.0/0\"\npeer = \"office\"\n",
-    ));
-    lab.aws.reload(&wide).unwrap();
+        "[[route]]\nprefix = \"0.0.0.0/0\"\npeer = \"office\"\n[forwarding]\ndestinations = [\"10.0.0.0/16\"]\n",
+    )
+    .replace(
+        "allowed_ips = [\"192.168.10.0/24\"]",
+        "allowed_ips = [\"0.0.0.0/0\"]",
+    );
+    lab.aws.reload(&config(&text)).unwrap();
 }
 
 /// A ping from the VPC side to `dst`: how many packets the office's TUN
@@ -156,7 +161,42 @@ fn allow_to_box_opens_the_named_box_address_and_a_reload_keeps_the_read_ones() {
     let mut new = config(&office_config(&keys[0], &keys[1], None, EDGE));
     new.forwarding.destinations = Some(vec!["192.168.10.0/24".parse().unwrap()]);
     lab.office.reload(&new).unwrap();
-    assert_eq!(vpc_pings(&mut lab, vpc, [192, 168, 255, 1]), 0);
+    // (the first ping's flow is still tracked: another echo identifier)
+    let new_ping = ipv4(vpc, [192, 168, 255, 1], 1, false, &[8, 0, 0, 0, 0, 9, 0, 1]);
+    assert_eq!(lab.aws_sends(&new_ping).0.len(), 0);
     assert_eq!(vpc_pings(&mut lab, vpc, [192, 168, 10, 2]), 0);
     assert_eq!(lab.office.status(lab.now).drops.router.to_gateway_box, 3);
+}
+
+#[test]
+fn the_box_still_gets_the_replies_of_its_own_flows_through_the_tunnel() {
+    let mut lab = lab(&format!(
+        "{EDGE}[forwarding]\ndestinations = [\"192.168.10.0/24\"]\n"
+    ));
+    aws_routes_everything(&mut lab);
+    let the_box = [192, 168, 255, 1];
+    let vpc = [10, 0, 10, 10];
+    // The box pings the VPC from its tunnel address; the reply comes back.
+    assert_eq!(lab.office_sends(&ping(the_box, vpc, 8)).1.len(), 1);
+    assert_eq!(
+        lab.aws_sends(&ping(vpc, the_box, 0)).0.len(),
+        1,
+        "the reply"
+    );
+    // A new flow toward the box is no reply.
+    assert_eq!(vpc_pings(&mut lab, vpc, the_box), 0);
+    assert_eq!(lab.office.status(lab.now).drops.router.to_gateway_box, 1);
+}
+
+#[test]
+fn without_security_groups_nothing_is_tracked_and_the_box_is_not_told_apart() {
+    // No [policy]: no filtering at all, so no reply can be told from a
+    // new flow; the routes still hold.
+    let mut lab = lab("[forwarding]\ndestinations = [\"192.168.10.0/24\"]\n");
+    aws_routes_everything(&mut lab);
+    let vpc = [10, 0, 10, 10];
+    assert_eq!(vpc_pings(&mut lab, vpc, [192, 168, 255, 1]), 1);
+    assert_eq!(vpc_pings(&mut lab, vpc, [8, 8, 8, 8]), 0);
+    let drops = lab.office.status(lab.now).drops.router;
+    assert_eq!((drops.to_gateway_box, drops.outside_destinations), (0, 1));
 }
