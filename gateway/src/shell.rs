@@ -47,7 +47,6 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -62,6 +61,7 @@ use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::privileges::{self, Dropped};
 use crate::router::{Io, Router, BUFFER_SIZE};
 use crate::status::{ImpairStatus, ReloadStatus, ShellDrops, Status};
+use crate::status_socket::ClaimedSocket;
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
@@ -96,6 +96,9 @@ pub enum ShellError {
     /// The router could not start.
     #[error(transparent)]
     Router(#[from] crate::router::RouterError),
+    /// The status socket's path is taken.
+    #[error(transparent)]
+    StatusSocket(#[from] crate::status_socket::StatusSocketError),
     /// Privileges could not be dropped after start-up.
     #[error(transparent)]
     Privileges(#[from] crate::privileges::PrivilegeError),
@@ -368,16 +371,16 @@ fn is_device_error(e: &io::Error) -> bool {
     e.raw_os_error().is_some()
 }
 
-fn status_listener(path: &Path) -> Result<UnixListener, ShellError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-    }
-    // a stale socket from a killed run
-    let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path).map_err(io_err(format!("cannot bind {}", path.display())))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(io_err(format!("cannot chmod {}", path.display())))?;
-    Ok(l)
+/// Claims the status socket's path ([`ClaimedSocket`]: only a stale
+/// socket is replaced) and listens on it.
+fn status_listener(path: &Path) -> Result<(ClaimedSocket, UnixListener), ShellError> {
+    let (claimed, listener) = ClaimedSocket::claim(path)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io_err(format!("cannot listen on {}", path.display())))?;
+    let listener = UnixListener::from_std(listener)
+        .map_err(io_err(format!("cannot listen on {}", path.display())))?;
+    Ok((claimed, listener))
 }
 
 /// Logs what [`privileges::drop_after_start`] did.
@@ -396,13 +399,6 @@ fn log_dropped(dropped: Dropped, config: &GatewayConfig) {
             "running as root with every capability: set [process] user to drop them after start-up"
         ),
         _ => {}
-    }
-}
-
-struct RemoveOnDrop(PathBuf);
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -436,8 +432,8 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         )))?),
         None => None,
     };
-    let status = status_listener(&config.status_socket)?;
-    let _cleanup = RemoveOnDrop(config.status_socket.clone());
+    // removed at stop if the path still holds it
+    let (_claimed, status) = status_listener(&config.status_socket)?;
     // [metrics]: scrapes ask the loop for snapshots on this channel
     let (snapshots_tx, mut snapshots_rx) = tokio::sync::mpsc::channel::<SnapshotRequest>(4);
     let mut metrics = start_metrics(config.metrics, &snapshots_tx)?;
