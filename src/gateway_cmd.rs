@@ -28,6 +28,16 @@ pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
                         return Ok(ExitCode::FAILURE);
                     }
                 }
+                // the state of the box, not of the file: the gateway this
+                // file configures may be the one answering (a reload is fine)
+                if let Ok(gateway::status_socket::SocketPlace::Live) =
+                    gateway::status_socket::probe(&c.status_socket)
+                {
+                    eprintln!(
+                        "note: a gateway answers on {} now: another start with this file is refused while it runs",
+                        c.status_socket.display()
+                    );
+                }
                 println!(
                     "{}: valid ({} peers, {} routes, policy: {})",
                     config.display(),

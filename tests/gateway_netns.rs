@@ -6,7 +6,9 @@
 //! ```
 //! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`;
 //! its Prometheus endpoint scraped by a real Prometheus: `gateway_netns/metrics.rs`;
-//! its VPC flow logs: `gateway_netns/flow_logs.rs`.
+//! its VPC flow logs: `gateway_netns/flow_logs.rs`; its status socket's
+//! path and the reloads that need a restart or rotate the private key:
+//! `gateway_netns/status_socket.rs`.
 //! Needs root; runs for real in CI (`CI=true`), skips with a message
 //! elsewhere when it cannot.
 
@@ -17,6 +19,8 @@ mod common;
 mod flow_logs;
 #[path = "gateway_netns/metrics.rs"]
 mod metrics;
+#[path = "gateway_netns/status_socket.rs"]
+mod status_socket;
 
 use std::path::PathBuf;
 use std::time::Duration;

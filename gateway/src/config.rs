@@ -32,9 +32,11 @@ mod metrics;
 pub use metrics::{MetricsConfig, DEFAULT_LISTEN};
 mod flow_logs;
 mod policy_node;
+mod restart;
 pub use flow_logs::{
     FlowLogConfig, FlowLogDestination, DEFAULT_MAX_FLOWS as DEFAULT_FLOW_LOG_MAX_FLOWS,
 };
+pub use restart::{NeedsRestart, RestartNeeded};
 
 type Str = Spanned<String>;
 type Int = Spanned<i64>;

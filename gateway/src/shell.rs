@@ -404,6 +404,9 @@ fn log_dropped(dropped: Dropped, config: &GatewayConfig) {
 
 async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellError> {
     let mut router = Router::new(&config, Instant::now())?;
+    // the status socket first: refused (a file, another gateway's live
+    // socket), nothing else is made; removed at stop if still its own
+    let (_claimed, status) = status_listener(&config.status_socket)?;
     let offload = std::env::var_os("VIFGATE_NO_TUN_OFFLOAD").is_none();
     let tun = open_tun(&config, offload)?;
     let tun_offset = if tun.tcp_gso() { VIRTIO_NET_HDR_LEN } else { 0 };
@@ -432,8 +435,6 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         )))?),
         None => None,
     };
-    // removed at stop if the path still holds it
-    let (_claimed, status) = status_listener(&config.status_socket)?;
     // [metrics]: scrapes ask the loop for snapshots on this channel
     let (snapshots_tx, mut snapshots_rx) = tokio::sync::mpsc::channel::<SnapshotRequest>(4);
     let mut metrics = start_metrics(config.metrics, &snapshots_tx)?;
@@ -473,7 +474,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         impair_retired: ImpairStats::default(),
     };
     out.set_impairment(config.impair.as_ref());
-    // the configuration in force: the one loaded at the start
+    // the configuration in force, what a reload is compared with
+    let mut running = config.clone();
+    // and its generation: the one loaded at the start
     let mut reload = ReloadStatus {
         generation: 1,
         ..ReloadStatus::default()
@@ -603,8 +606,19 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     f.reopen();
                 }
                 let refused = match config::load(&config_path) {
-                    Ok(c) => match router.reload(&c) {
-                        Ok(()) => {
+                    Ok(c) => match reload_checks(&running, &c).and_then(|key| {
+                        router.reload(&c).map_err(|e| with_sources(&e))?;
+                        Ok(key)
+                    }) {
+                        Ok(key) => {
+                            if let Some(key) = key {
+                                if router.set_private_key(key, Instant::now(), &mut out) {
+                                    info!(
+                                        public_key = %router.public_key(),
+                                        "private key changed: every session restarts under it"
+                                    );
+                                }
+                            }
                             flow_logs =
                                 FlowLogs::reconfigure(flow_logs.take(), c.flow_logs.as_ref(), &mut router);
                             // a removed impairment's queue leaves at once
@@ -625,11 +639,12 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                                     });
                             }
                             out.flush().await;
+                            running = c;
                             None
                         }
                         Err(e) => {
                             warn!("reload refused: {e}");
-                            Some(e.to_string())
+                            Some(e)
                         }
                     },
                     Err(d) => {
@@ -658,6 +673,48 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         f.stop(&mut router);
     }
     Ok(())
+}
+
+/// What a reload to `new` needs before anything changes: no setting that
+/// only a restart applies ([`GatewayConfig::needs_restart`]), and the
+/// private key file read again. `Some(key)`: the key the file holds now (a
+/// new one is put in force); `None`: the file, unchanged in the
+/// configuration, is no longer readable by the user the gateway became
+/// (a root-owned key, `[process] user`), so the key in use stays.
+fn reload_checks(
+    running: &GatewayConfig,
+    new: &GatewayConfig,
+) -> Result<Option<crate::keys::PrivateKey>, String> {
+    let needs = running.needs_restart(new);
+    if !needs.0.is_empty() {
+        return Err(needs.to_string());
+    }
+    let path = &new.interface.private_key_file;
+    match crate::keys::read_private_key_file(path) {
+        Ok(key) => Ok(Some(key)),
+        Err(crate::keys::KeyError::NotReadable { uid, .. })
+            if *path == running.interface.private_key_file =>
+        {
+            tracing::debug!(
+                file = %path.display(),
+                uid,
+                "private key file not readable after start-up: the key in use stays"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(with_sources(&e)),
+    }
+}
+
+/// An error and its sources, `: `-separated.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 /// Reads the status of a running gateway from its socket.
