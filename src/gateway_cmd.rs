@@ -28,15 +28,15 @@ pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
                         return Ok(ExitCode::FAILURE);
                     }
                 }
-                // the state of the box, not of the file: the gateway this
-                // file configures may be the one answering (a reload is fine)
-                if let Ok(gateway::status_socket::SocketPlace::Live) =
-                    gateway::status_socket::probe(&c.status_socket)
-                {
-                    eprintln!(
-                        "note: a gateway answers on {} now: another start with this file is refused while it runs",
-                        c.status_socket.display()
-                    );
+                // the state of the box, not of the file
+                let mut failed = false;
+                for f in gateway::shell::preflight(&c) {
+                    failed |= f.error;
+                    let kind = if f.error { "error" } else { "note" };
+                    eprintln!("{kind}: {}", f.message);
+                }
+                if failed {
+                    return Ok(ExitCode::FAILURE);
                 }
                 println!(
                     "{}: valid ({} peers, {} routes, policy: {})",

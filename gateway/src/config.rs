@@ -522,6 +522,11 @@ impl Checker<'_> {
 
         let bgp = raw.bgp.as_ref().and_then(|b| self.bgp(b));
 
+        let topology_file = raw
+            .policy
+            .as_ref()
+            .and_then(|p| p.topology.as_ref())
+            .map(|t| self.path(t));
         let policy = match raw.policy {
             None => PolicyConfig {
                 origin: "none: no filtering".into(),
@@ -563,10 +568,24 @@ impl Checker<'_> {
         let impair = raw.impair.as_ref().map(|r| self.impair(r));
         let run_as = raw.process.as_ref().and_then(|p| self.process(p));
         let metrics = raw.metrics.as_ref().and_then(|m| self.metrics(m));
+        // what the gateway reads or makes: no flow log is written into them
+        let mut own_files: Vec<(&str, PathBuf)> = vec![
+            ("the configuration file", path.to_path_buf()),
+            ("the private key file", interface.private_key_file.clone()),
+            ("the status socket", status_socket.clone()),
+        ];
+        if let Some(t) = &topology_file {
+            own_files.push(("the topology file", t.clone()));
+        }
+        for p in &peers {
+            if let Some(f) = &p.preshared_key_file {
+                own_files.push(("a pre-shared key file", f.clone()));
+            }
+        }
         let flow_logs = raw
             .flow_logs
             .as_ref()
-            .and_then(|f| self.flow_logs(f, &interface.name));
+            .and_then(|f| self.flow_logs(f, &interface.name, &own_files));
 
         Some(GatewayConfig {
             path: path.to_path_buf(),

@@ -68,10 +68,12 @@ use topology::units::fmt_duration;
 mod flow_log_writer;
 mod kernel_table;
 mod metrics_server;
+mod preflight;
 mod timer;
 pub use flow_log_writer::{FlowLogWriter, FlowLogs};
 use kernel_table::{Followed, Follower};
 use metrics_server::{MetricsServer, SnapshotRequest};
+pub use preflight::{interface_conflict, preflight, Finding};
 use timer::{precise_fired, PreciseTimer};
 
 /// Reads from one source before the loop looks at the others.
@@ -360,7 +362,9 @@ fn open_tun(config: &GatewayConfig, offload: bool) -> Result<AsyncDevice, ShellE
         b = b.ipv4(a.addr(), a.prefix_len(), None);
     }
     b.build_async().map_err(|source| ShellError::Io {
-        what: format!("cannot create TUN device `{}` (root, /dev/net/tun)", i.name),
+        what: interface_conflict(&i.name).unwrap_or_else(|| {
+            format!("cannot create TUN device `{}` (root, /dev/net/tun)", i.name)
+        }),
         source,
     })
 }
@@ -689,6 +693,7 @@ fn reload_checks(
     if !needs.0.is_empty() {
         return Err(needs.to_string());
     }
+    reload_can_open(running, new)?;
     let path = &new.interface.private_key_file;
     match crate::keys::read_private_key_file(path) {
         Ok(key) => Ok(Some(key)),
@@ -704,6 +709,40 @@ fn reload_checks(
         }
         Err(e) => Err(with_sources(&e)),
     }
+}
+
+/// Whether what a reload opens anew can be opened by the gateway as it
+/// runs now (its privileges may be gone): a new `[metrics]` address is
+/// bound and let go, a new flow log file opened for appending (created if
+/// missing). A reload that would fail there is refused before anything
+/// changes, rather than taken with metrics or flow logs off. An address
+/// that shares the running server's port cannot be tried while that one
+/// holds it.
+fn reload_can_open(running: &GatewayConfig, new: &GatewayConfig) -> Result<(), String> {
+    let listen = new.metrics.map(|m| m.listen);
+    let old = running.metrics.map(|m| m.listen);
+    if let Some(l) = listen.filter(|&l| Some(l) != old) {
+        if old.is_none_or(|o| o.port() != l.port()) {
+            std::net::TcpListener::bind(l)
+                .map_err(|e| format!("cannot serve metrics on {l}: {e}"))?;
+        }
+    }
+    if let Some(config::FlowLogDestination::File(path)) =
+        new.flow_logs.as_ref().map(|f| &f.destination)
+    {
+        let same = running
+            .flow_logs
+            .as_ref()
+            .is_some_and(|f| f.destination == config::FlowLogDestination::File(path.clone()));
+        if !same {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the flow log {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// An error and its sources, `: `-separated.
@@ -734,4 +773,108 @@ pub fn query_status_within(
     let mut body = Vec::new();
     s.read_to_end(&mut body)?;
     serde_json::from_slice(&body).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key_file(dir: &Path, name: &str, key: &PrivateKey, mode: u32) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, key.to_base64()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn config_with(dir: &Path, key: &Path, rest: &str) -> GatewayConfig {
+        let text = format!(
+            "[interface]\nname = \"vg0\"\nprivate_key_file = \"{}\"\n{rest}",
+            key.display()
+        );
+        config::parse(dir.join("gw.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn a_reload_reads_the_key_again_and_refuses_restart_settings() {
+        let dir = std::env::temp_dir().join(format!("vifgate-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (first, second) = (
+            PrivateKey::generate().unwrap(),
+            PrivateKey::generate().unwrap(),
+        );
+        let k1 = key_file(&dir, "k1", &first, 0o600);
+        let k2 = key_file(&dir, "k2", &second, 0o600);
+        let running = config_with(&dir, &k1, "");
+        // the same file: its key (unchanged, the router keeps its sessions)
+        let same = reload_checks(&running, &config_with(&dir, &k1, ""));
+        assert_eq!(
+            same.unwrap().map(|k| k.public_key()),
+            Some(first.public_key())
+        );
+        // another file: the new key
+        let rotated = reload_checks(&running, &config_with(&dir, &k2, ""));
+        assert_eq!(
+            rotated.unwrap().map(|k| k.public_key()),
+            Some(second.public_key())
+        );
+        // a key file that would fail a start fails the reload
+        let loose = key_file(&dir, "k3", &second, 0o644);
+        let e = reload_checks(&running, &config_with(&dir, &loose, "")).unwrap_err();
+        assert!(
+            e.contains("is readable or writable by group or others"),
+            "{e}"
+        );
+        let e = reload_checks(&running, &config_with(&dir, &dir.join("none"), "")).unwrap_err();
+        assert!(e.starts_with("cannot read key file"), "{e}");
+        assert!(e.contains("No such file"), "with its cause: {e}");
+        // a setting only a restart applies: refused before the key is read
+        let e = reload_checks(
+            &running,
+            &config_with(&dir, &dir.join("none"), "[conntrack]\nmax_flows = 10\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "a setting changed that only a restart applies: [conntrack] max_flows (1048576 -> 10); the running configuration stays"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_reload_is_refused_when_its_new_metrics_address_or_flow_log_cannot_be_opened() {
+        let dir = std::env::temp_dir().join(format!("vifgate-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = key_file(&dir, "k", &PrivateKey::generate().unwrap(), 0o600);
+        let running = config_with(&dir, &key, "");
+        let e = reload_checks(
+            &running,
+            &config_with(&dir, &key, "[metrics]\nlisten = \"192.0.2.77:9586\"\n"),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("cannot serve metrics on 192.0.2.77:9586: "),
+            "{e}"
+        );
+        // taken while the file was checked, gone by the reload
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let with_log = config_with(
+            &dir,
+            &key,
+            "[flow_logs]\ndestination = \"logs/flows.log\"\n",
+        );
+        std::fs::remove_dir_all(dir.join("logs")).unwrap();
+        let e = reload_checks(&running, &with_log).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "cannot open the flow log {}: ",
+                dir.join("logs/flows.log").display()
+            )),
+            "{e}"
+        );
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        assert!(reload_checks(&running, &with_log).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

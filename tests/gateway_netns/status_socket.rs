@@ -210,3 +210,54 @@ fn a_reload_refuses_restart_settings_by_name_and_rotates_the_private_key() {
         lab.log("gw2")
     );
 }
+
+#[test]
+fn check_fails_where_a_start_would_fail_on_this_box() {
+    if !super::common::can_run("check_fails_where_a_start_would_fail_on_this_box") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.add_ns("c");
+    lab.add_ns("d");
+    let (veth, _) = lab.link("c", "172.31.0.1/30", "d", "172.31.0.2/30");
+    // an interface of the gateway's name that is no TUN device
+    let socket = lab.dir.join("c.sock");
+    let c = lone_config(&lab, "c", &veth, 51820, &socket);
+    let expected = format!(
+        "an interface `{veth}` exists in this network namespace and is no TUN device: the gateway cannot make its device under that name"
+    );
+    let check = run_gateway(&lab, "c", &c, true);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains(&format!("error: {expected}")),
+        "{}",
+        text(&check)
+    );
+    let start = run_gateway(&lab, "c", &c, false);
+    assert_eq!(start.status.code(), Some(2), "{}", text(&start));
+    assert!(
+        String::from_utf8_lossy(&start.stderr).contains(&expected),
+        "{}",
+        text(&start)
+    );
+    assert!(!socket.exists(), "the refused start left no socket");
+    // a metrics address no interface here has
+    let text_of = std::fs::read_to_string(&c).expect("config");
+    std::fs::write(
+        &c,
+        text_of.replace(&format!("\"{veth}\""), "\"vgc\"")
+            + "[metrics]\nlisten = \"192.0.2.77:9586\"\n",
+    )
+    .expect("config");
+    let check = run_gateway(&lab, "c", &c, true);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains(
+            "error: [metrics] listen 192.0.2.77:9586: no interface of this box has that address"
+        ),
+        "{}",
+        text(&check)
+    );
+    let start = run_gateway(&lab, "c", &c, false);
+    assert_eq!(start.status.code(), Some(2), "{}", text(&start));
+}
