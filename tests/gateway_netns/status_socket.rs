@@ -260,4 +260,25 @@ fn check_fails_where_a_start_would_fail_on_this_box() {
     );
     let start = run_gateway(&lab, "c", &c, false);
     assert_eq!(start.status.code(), Some(2), "{}", text(&start));
+    // a flow log in a directory that does not exist
+    let missing = lab.dir.join("no-such-dir").join("flows.log");
+    std::fs::write(
+        &c,
+        text_of.replace(&format!("\"{veth}\""), "\"vgc\"")
+            + &format!("[flow_logs]\ndestination = \"{}\"\n", missing.display()),
+    )
+    .expect("config");
+    let check = run_gateway(&lab, "c", &c, true);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains(&format!(
+            "error: flow log destination {}: its directory {} does not exist",
+            missing.display(),
+            lab.dir.join("no-such-dir").display()
+        )),
+        "{}",
+        text(&check)
+    );
+    let start = run_gateway(&lab, "c", &c, false);
+    assert_eq!(start.status.code(), Some(2), "{}", text(&start));
 }

@@ -2,7 +2,8 @@
 //! the state that decides whether a start with this configuration would
 //! succeed here. Errors are what a start would certainly fail on (an
 //! interface of that name that is no TUN device, a metrics address no
-//! interface of the box has); notes are what a start fails on while
+//! interface of the box has, a flow log in a directory that does not
+//! exist); notes are what a start fails on while
 //! something else holds it, which may be the very gateway this file
 //! configures (its status socket, its port), checked before a reload.
 
@@ -39,21 +40,19 @@ pub fn interface_conflict(name: &str) -> Option<String> {
 /// The findings for `config` on this box, now.
 pub fn preflight(config: &GatewayConfig) -> Vec<Finding> {
     let mut found = Vec::new();
-    let mut error = |message| {
-        found.push(Finding {
-            error: true,
-            message,
-        })
+    let error = |message| Finding {
+        error: true,
+        message,
     };
     if let Some(why) = interface_conflict(&config.interface.name) {
-        error(why);
+        found.push(error(why));
     }
     if let Some(m) = config.metrics {
         match TcpListener::bind(m.listen) {
-            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => error(format!(
+            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => found.push(error(format!(
                 "[metrics] listen {}: no interface of this box has that address",
                 m.listen
-            )),
+            ))),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => found.push(Finding {
                 error: false,
                 message: format!(
@@ -62,6 +61,19 @@ pub fn preflight(config: &GatewayConfig) -> Vec<Finding> {
                 ),
             }),
             _ => {}
+        }
+    }
+    if let Some(crate::config::FlowLogDestination::File(path)) =
+        config.flow_logs.as_ref().map(|f| &f.destination)
+    {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                found.push(error(format!(
+                    "flow log destination {}: its directory {} does not exist: the gateway creates the file, not its directory",
+                    path.display(),
+                    dir.display()
+                )));
+            }
         }
     }
     let port = config.interface.listen_port;
