@@ -365,7 +365,20 @@ impl Checker<'_> {
                 "1 to {MAX_INTERFACE_NAME} bytes, not `.` or `..`, no `/`, `:` or whitespace (the kernel's rule)"
             ));
         }
-        let address = i.address.as_ref().and_then(|a| self.interface_cidr(a));
+        let address = i.address.as_ref().and_then(|a| {
+            let net = self.interface_cidr(a)?;
+            if net.addr().is_unspecified() {
+                // `ip addr add 0.0.0.0/N` succeeds and sets nothing
+                let d = self.error(
+                    a.span(),
+                    format!("{net} is no address for the device: the kernel would set none"),
+                );
+                d.expected = Some("this end's address on the tunnel, like 169.254.100.1/30".into());
+                d.hint = Some("leave `address` out for a device without an address".into());
+                return None;
+            }
+            Some(net)
+        });
         let mtu = i
             .mtu
             .as_ref()
@@ -1060,6 +1073,10 @@ mod tests {
             ["gw.toml:2:8: error: `vifgate-office-1` is not a usable interface name: it is 16 bytes long, more than 15"]
         );
         assert!(named("x.y").is_empty());
+        assert_eq!(
+            headlines("[interface]\nname = \"vg0\"\naddress = \"0.0.0.0/30\"\nprivate_key_file = \"k\"\n"),
+            ["gw.toml:3:11: error: 0.0.0.0/30 is no address for the device: the kernel would set none"]
+        );
         let all = parse(
             "gw.toml",
             "[interface]\nname = \"..\"\nprivate_key_file = \"k\"\n".into(),
