@@ -860,6 +860,7 @@ mod tests {
 
     mod bgp;
     mod flow_log;
+    mod fragments;
     mod handshake_flood;
 
     /// Three gateways on one virtual clock: the office (LAN
