@@ -1088,7 +1088,7 @@ fn flow_of(src: Ipv4Addr, dst: Ipv4Addr, l4: L4, icmp_id: Option<u16>) -> Option
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::packet::parse_ipv4;
     use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
@@ -1127,7 +1127,9 @@ mod tests {
         meta(&udp_bytes(src, sport, dst, dport))
     }
 
-    fn icmp_bytes(
+    /// An ICMP message from `src` to `dst`: type, code, the 4 bytes after
+    /// the checksum, a body.
+    pub(crate) fn icmp_bytes(
         src: [u8; 4],
         dst: [u8; 4],
         icmp_type: u8,

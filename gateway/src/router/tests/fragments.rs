@@ -2,6 +2,7 @@
 //! crafted packets of issue 19 (items 14, 15, 16 and 19), as bytes.
 
 use super::*;
+use crate::conntrack::tests::icmp_bytes as icmp;
 use crate::router::fragments::FRAGMENT_TIMEOUT;
 
 /// The office host and two VPC hosts.
@@ -47,21 +48,6 @@ fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, data: usize) -> Vec<u
     d[2..4].copy_from_slice(&dport.to_be_bytes());
     d[4..6].copy_from_slice(&((8 + data) as u16).to_be_bytes());
     ipv4(src, dst, 17, false, &d)
-}
-
-/// An ICMP message: type, code, the 4 bytes after the checksum, a body.
-fn icmp(
-    src: [u8; 4],
-    dst: [u8; 4],
-    icmp_type: u8,
-    code: u8,
-    rest: [u8; 4],
-    body: &[u8],
-) -> Vec<u8> {
-    let mut m = vec![icmp_type, code, 0, 0];
-    m.extend_from_slice(&rest);
-    m.extend_from_slice(body);
-    ipv4(src, dst, 1, false, &m)
 }
 
 /// Sends each packet from the VPC side; every packet the office wrote to
