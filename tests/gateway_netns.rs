@@ -228,7 +228,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
 for _ in range(5):
     s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
     try:
-        print(s.recvfrom(2048)[0].decode()); break
+        print(s.recvfrom(65536)[0].decode()); break
     except socket.timeout:
         pass
 "#;
