@@ -298,16 +298,17 @@ impl Members for topology::Topology {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use topology::nacl::NaclRule;
     use topology::security_group::{evaluate, SgRule};
 
-    #[derive(Debug)]
-    struct Ctx {
-        members: Vec<Vec<Ipv4Addr>>,
-        lists: Vec<Vec<Ipv4Net>>,
+    /// Group members and prefix lists, for both evaluators.
+    #[derive(Debug, Default)]
+    pub(crate) struct Ctx {
+        pub(crate) members: Vec<Vec<Ipv4Addr>>,
+        pub(crate) lists: Vec<Vec<Ipv4Net>>,
     }
     impl Members for Ctx {
         fn members(&self, sg: SgId) -> &[Ipv4Addr] {
@@ -331,7 +332,9 @@ mod tests {
         Ipv4Addr::new(10, 0, x >> 3, x & 7)
     }
 
-    fn arb_traffic() -> impl Strategy<Value = Traffic> {
+    /// Any rule's traffic, with ports 20-31 and ICMP types and codes of
+    /// every value (the low ones most often).
+    pub(crate) fn arb_traffic() -> impl Strategy<Value = Traffic> {
         let ports = || {
             (0u16..8, 0u16..4).prop_map(|(a, w)| PortRange {
                 from: 20 + a,
@@ -355,12 +358,12 @@ mod tests {
     }
 
     /// Every ICMP type, the low ones (queries, errors) most often.
-    fn icmp_type() -> impl Strategy<Value = u8> {
+    pub(crate) fn icmp_type() -> impl Strategy<Value = u8> {
         prop_oneof![3 => 0u8..20, 1 => any::<u8>()]
     }
 
     /// Every ICMP code, the low ones most often.
-    fn icmp_code() -> impl Strategy<Value = u8> {
+    pub(crate) fn icmp_code() -> impl Strategy<Value = u8> {
         prop_oneof![3 => 0u8..6, 1 => any::<u8>()]
     }
 

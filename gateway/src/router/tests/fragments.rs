@@ -2,8 +2,13 @@
 //! crafted packets of issue 19 (items 14, 15, 16 and 19), as bytes.
 
 use super::*;
+use crate::classifier::tests::{arb_traffic, icmp_code, icmp_type, Ctx};
+use crate::config::{PolicyConfig, PolicyMembers};
 use crate::conntrack::tests::icmp_bytes as icmp;
 use crate::router::fragments::FRAGMENT_TIMEOUT;
+use proptest::prelude::*;
+use topology::nacl::{NaclRule, NetworkAcl};
+use topology::security_group::{Peer, SecurityGroup, SgRule};
 
 /// The office host and two VPC hosts.
 const OFFICE_HOST: [u8; 4] = [192, 168, 10, 10];
@@ -225,4 +230,119 @@ fn icmp_errors_about_tracked_flows_need_a_rule_as_on_aws() {
         .aws_sends(&error_about_office_syn(3, 1))
         .0
         .is_empty());
+}
+
+/// A peer block the random rules and datagrams share.
+fn arb_block() -> impl Strategy<Value = Ipv4Net> {
+    prop_oneof![
+        Just("0.0.0.0/0".parse().unwrap()),
+        Just("10.0.10.0/24".parse().unwrap()),
+        Just("10.0.99.0/24".parse().unwrap()),
+    ]
+}
+
+/// A datagram from the VPC to the office host with 64 bytes of payload:
+/// TCP SYN, UDP, or ICMP of any type and code.
+fn arb_datagram() -> impl Strategy<Value = Vec<u8>> {
+    let src = prop_oneof![Just([10, 0, 10, 5]), Just([10, 0, 99, 5])];
+    let transport = prop_oneof![
+        (18u16..32).prop_map(|port| {
+            let mut t = tcp_header(40000, port, tcp_flags::SYN);
+            t.extend([0; 64]);
+            (6u8, t)
+        }),
+        (18u16..32).prop_map(|port| {
+            let mut u = vec![0u8; 8 + 64];
+            u[0..2].copy_from_slice(&40000u16.to_be_bytes());
+            u[2..4].copy_from_slice(&port.to_be_bytes());
+            (17u8, u)
+        }),
+        (icmp_type(), icmp_code()).prop_map(|(t, c)| {
+            let mut m = vec![t, c, 0, 0, 0, 7, 0, 1];
+            m.extend([0; 64]);
+            (1u8, m)
+        }),
+    ];
+    (src, transport).prop_map(|(src, (proto, l4))| ipv4(src, OFFICE_HOST, proto, false, &l4))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every fragment of a datagram gets the verdict the reference
+    /// evaluators give the whole datagram (network ACL, then security
+    /// groups, ingress); fragments before their first one are dropped.
+    #[test]
+    fn every_fragment_gets_the_reference_verdict_of_its_datagram(
+        sg_rules in prop::collection::vec((arb_traffic(), arb_block()), 0..6),
+        acl_rules in prop::collection::vec((any::<bool>(), arb_traffic(), arb_block()), 0..4),
+        with_acl in any::<bool>(),
+        datagram in arb_datagram(),
+        size in prop_oneof![Just(24usize), Just(32), Just(64)],
+        first_late in any::<bool>(),
+    ) {
+        let group = SecurityGroup {
+            name: "g".into(),
+            description: None,
+            ingress: sg_rules
+                .into_iter()
+                .map(|(traffic, block)| SgRule { traffic, peer: Peer::Cidr(block), description: None })
+                .collect(),
+            egress: vec![],
+        };
+        let acl = NetworkAcl {
+            name: "a".into(),
+            ingress: acl_rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, (allow, traffic, cidr))| NaclRule {
+                    number: 10 * (i as u16 + 1),
+                    action: if allow { NaclAction::Allow } else { NaclAction::Deny },
+                    traffic,
+                    cidr,
+                })
+                .collect(),
+            egress: vec![],
+        };
+        let whole = crate::packet::parse_ipv4(&datagram).unwrap().acl_packet();
+        let nacl_allows = !with_acl || acl.evaluate(Direction::Ingress, &whole).allows();
+        let reference = nacl_allows
+            && topology::security_group::evaluate(
+                &[0],
+                std::slice::from_ref(&group),
+                Direction::Ingress,
+                &whole,
+                &Ctx::default(),
+            )
+            .is_some();
+
+        let mut policy = Policy::compile(&PolicyConfig {
+            groups: vec![group],
+            applied: vec![0],
+            nacl: with_acl.then_some(acl),
+            enforce: true,
+            members: PolicyMembers::default(),
+            origin: "test".into(),
+        });
+        let mut conntrack = ConnTrack::new(64, Timeouts::default());
+        let mut verdicts = fragments::FragmentVerdicts::new(16);
+        let mut drops = Drops::default();
+        let now = Instant::now();
+        let mut admit_bytes = |bytes: &[u8]| {
+            let meta = crate::packet::parse_ipv4(bytes).unwrap();
+            admit(&mut policy, &mut conntrack, &mut verdicts, &mut drops, now, Side::Tunnel, &meta)
+        };
+        let pieces = fragment(&datagram, 0x77, size);
+        prop_assert!(pieces.len() >= 2);
+        if first_late {
+            for p in &pieces[1..] {
+                prop_assert!(!admit_bytes(p), "a fragment before its first one passed");
+            }
+            prop_assert_eq!(admit_bytes(&pieces[0]), reference);
+        } else {
+            for p in &pieces {
+                prop_assert_eq!(admit_bytes(p), reference);
+            }
+        }
+    }
 }
