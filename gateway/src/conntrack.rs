@@ -372,10 +372,10 @@ impl ConnTrack {
     /// half-open TCP flow (counted in [`Self::early_drops`]); when there is
     /// none, or under [`WhenFull::Refuse`], the flow is refused
     /// (`Err(Full)`, counted in [`Self::drops_full`]). Established flows,
-    /// and flows of other protocols, are never evicted. Returns `Ok(())` without tracking anything for packets
-    /// that cannot open a flow (non-first fragment, ICMP that is no query,
-    /// a query's reply,
-    /// TCP RST) and when the flow is already tracked (it is left as it is).
+    /// and flows of other protocols, are never evicted. Returns `Ok(())`
+    /// without tracking anything for packets that cannot open a flow
+    /// (non-first fragment, ICMP that is no query, a query's reply, TCP RST)
+    /// and when the flow is already tracked (it is left as it is).
     pub fn insert(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> Result<(), Full> {
         let Some((key, from_a)) = packet_flow(meta) else {
             return Ok(());
