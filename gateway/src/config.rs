@@ -836,7 +836,13 @@ impl Checker<'_> {
                         ),
                     };
                     d.expected = Some(expected);
-                    d.hint = hint.map(|h| format!("did you mean `{h}`?"));
+                    d.hint = match hint {
+                        Some(h) => Some(format!("did you mean `{h}`?")),
+                        None if found.is_some() => Some(
+                            "name the [[site.gateway]] or instance this box is; without [policy] nothing is filtered".into(),
+                        ),
+                        None => None,
+                    };
                     return None;
                 };
                 let n = &t.nodes[id];
@@ -1429,6 +1435,10 @@ mod tests {
                 all.contains(
                     "expected: a gateway or an instance of the topology: vifgate-office, bastion"
                 ),
+                "{all}"
+            );
+            assert!(
+                all.contains("hint: name the [[site.gateway]] or instance this box is; without [policy] nothing is filtered"),
                 "{all}"
             );
         }
