@@ -436,6 +436,19 @@ impl Checker<'_> {
                                 Some("an IPv4 endpoint: the gateway's socket is IPv4 only".into());
                             None
                         }
+                        Ok(a) if a.port() == 0 || a.ip().is_unspecified() => {
+                            // sendto() refuses port 0; 0.0.0.0 is this box
+                            let d = self.error(
+                                e.span(),
+                                format!(
+                                    "`{}` is no endpoint a datagram can be sent to",
+                                    e.get_ref()
+                                ),
+                            );
+                            d.expected =
+                                Some("the peer's address and port, like 192.0.2.1:51820".into());
+                            None
+                        }
                         Ok(a) => Some(a),
                         Err(_) => {
                             let d = self.error(
@@ -1041,6 +1054,14 @@ mod tests {
             headlines(&base("endpoint = \"nowhere\"\n")),
             ["gw.toml:8:12: error: `nowhere` is not an address:port"]
         );
+        for unsendable in ["192.0.2.1:0", "0.0.0.0:51820"] {
+            assert_eq!(
+                headlines(&base(&format!("endpoint = \"{unsendable}\"\n"))),
+                [format!(
+                    "gw.toml:8:12: error: `{unsendable}` is no endpoint a datagram can be sent to"
+                )]
+            );
+        }
         assert_eq!(
             headlines(&base("[liveness]\ndead_after = 0\n")),
             ["gw.toml:9:14: error: dead_after 0 is out of range"]
