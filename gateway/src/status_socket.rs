@@ -10,6 +10,7 @@
 //! if the path still holds the very socket it made.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -131,6 +132,9 @@ impl ClaimedSocket {
                 source,
             })?;
         }
+        // gateways starting at once take turns: one replaces a stale
+        // socket and binds, the next finds it live
+        let _turn = DirectoryLock::take(path);
         match probe(path).map_err(io("cannot look at"))? {
             SocketPlace::Absent => {}
             SocketPlace::Stale => {
@@ -172,8 +176,37 @@ impl ClaimedSocket {
 impl Drop for ClaimedSocket {
     fn drop(&mut self) {
         // what took the path since (a file, another gateway's socket) stays
+        let _turn = DirectoryLock::take(&self.path);
         if self.still_ours() {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// An exclusive `flock` on the socket's directory, held while a gateway
+/// looks at the path and replaces or removes what is there, so that two
+/// gateways never both take a stale socket for theirs. Best effort: a
+/// directory that cannot be opened or locked (no permission after the
+/// privileges went) goes unlocked.
+struct DirectoryLock {
+    /// Held for its lock: closing it releases the lock.
+    _held: Option<std::fs::File>,
+}
+
+impl DirectoryLock {
+    fn take(path: &Path) -> DirectoryLock {
+        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d,
+            None => Path::new("."),
+        };
+        let Ok(file) = std::fs::File::open(dir) else {
+            return DirectoryLock { _held: None };
+        };
+        // SAFETY: flock on a descriptor this function owns; it blocks
+        // until the lock is free and is released when the file closes
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+        DirectoryLock {
+            _held: locked.then_some(file),
         }
     }
 }
@@ -252,6 +285,36 @@ mod tests {
             SocketPlace::Absent,
             "removed at stop"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn of_gateways_starting_at_once_on_a_stale_socket_one_wins() {
+        let dir = scratch("race");
+        let path = dir.join("gw.sock");
+        for _ in 0..20 {
+            // stale: bound, then let go without removing
+            let (first, listener) = ClaimedSocket::claim(&path).unwrap();
+            drop(listener);
+            std::mem::forget(first);
+            let claims: Vec<_> = (0..8)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || ClaimedSocket::claim(&path))
+                })
+                .collect();
+            let results: Vec<_> = claims.into_iter().map(|t| t.join().unwrap()).collect();
+            let won: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+            assert_eq!(won.len(), 1, "{results:?}");
+            assert!(results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| matches!(e, StatusSocketError::Live { .. })));
+            assert_eq!(probe(&path).unwrap(), SocketPlace::Live);
+            // the winner stops: the path is empty for the next round
+            drop(results);
+            assert_eq!(probe(&path).unwrap(), SocketPlace::Absent);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
