@@ -1381,6 +1381,97 @@ routes = [{ prefix = "192.168.10.0/24", target = "appliance" }]"#,
     );
 }
 
+/// The VPC User Guide, "Subnet route tables", rules and considerations: "You
+/// can add a route to your route tables that is more specific than the local
+/// route. The destination must match the entire IPv4 ... CIDR block of a
+/// subnet in your VPC. The target must be a NAT gateway, network interface,
+/// or Gateway Load Balancer endpoint." Anything else inside the VPC block is
+/// refused.
+#[test]
+fn rt_a_route_more_specific_than_local_is_a_subnet_block_to_an_interface_or_nat() {
+    let base = || {
+        Net::hybrid()
+            .add(subnet("a", "10.0.1.0/24", r#"route_table = "rt""#))
+            .add(instance("fw", "a", "10.0.1.50", "source_dest_check = false"))
+    };
+    let with = |routes: &str| base().add(route_table("rt", &format!("routes = [{routes}]")));
+    assert_error(
+        &with(r#"{ prefix = "10.0.1.128/25", target = "fw" }"#),
+        "route 10.0.1.128/25 is more specific than the VPC's local route 10.0.0.0/16 but is not the block of a subnet",
+    );
+    assert_error(
+        &with(r#"{ prefix = "10.0.1.0/24", target = "igw" }"#),
+        "route 10.0.1.0/24 (the block of subnet `a`) is more specific than the VPC's local route and goes to `igw`",
+    );
+    assert_error(
+        &with(r#"{ prefix = "10.0.1.0/24", target = "blackhole" }"#),
+        "goes to `blackhole`",
+    );
+    assert_loads(&with(r#"{ prefix = "10.0.1.0/24", target = "fw" }"#));
+    // a block larger than the VPC's is not more specific than local
+    assert_loads(&with(r#"{ prefix = "10.0.0.0/8", target = "vgw" }"#));
+}
+
+/// The same rules: "Route table rules apply to all traffic that leaves a
+/// subnet ... Traffic destined for another network interface in the subnet
+/// uses data link (layer 2) routing ... so the rules do not apply." — a route
+/// for subnet `b`'s block through the appliance `fw` carries `a`'s traffic to
+/// `b` through `fw` (the longest prefix wins over local), while traffic
+/// inside `b` is delivered on the link even when `b`'s own table holds the
+/// route.
+#[test]
+fn rt_a_subnet_route_carries_other_subnets_traffic_but_not_its_own() {
+    let t = Net::hybrid()
+        .add(subnet("a", "10.0.1.0/24", r#"route_table = "rt""#))
+        .add(subnet("b", "10.0.2.0/24", r#"route_table = "rt""#))
+        .add(subnet("fw-net", "10.0.3.0/24", ""))
+        .add(route_table(
+            "rt",
+            r#"routes = [{ prefix = "10.0.2.0/24", target = "fw" }]"#,
+        ))
+        .add(instance(
+            "fw",
+            "fw-net",
+            "10.0.3.50",
+            "source_dest_check = false\nsecurity_groups = [\"open\"]",
+        ))
+        .add(instance("x", "a", "10.0.1.10", r#"security_groups = ["open"]"#))
+        .add(instance("y", "b", "10.0.2.10", r#"security_groups = ["open"]"#))
+        .add(instance("y2", "b", "10.0.2.20", r#"security_groups = ["open"]"#))
+        .add(sg(
+            "open",
+            r#"ingress = [{ protocol = "-1", cidr = "10.0.0.0/16" }]"#,
+        ))
+        .topo();
+    let r = expect(&t, "x", "y", Tcp(22), Accepted);
+    assert_eq!(
+        routes(&r.hops)[0],
+        (
+            "rt".into(),
+            "10.0.2.0/24".into(),
+            "fw".into(),
+            RouteOrigin::Static
+        ),
+        "{}",
+        json(&r)
+    );
+    assert!(visits(&r.hops, "fw"), "{}", json(&r));
+    // inside b: on the link, the route for b's block is not used
+    let r = expect(&t, "y", "y2", Tcp(22), Accepted);
+    assert!(!visits(&r.hops, "fw"), "{}", json(&r));
+    assert_eq!(
+        routes(&r.hops),
+        vec![(
+            "rt".into(),
+            "10.0.2.0/24".into(),
+            "local".into(),
+            RouteOrigin::Local
+        )],
+        "{}",
+        json(&r)
+    );
+}
+
 /// "Targets: ... " — a `blackhole` route drops what it matches: NO_ROUTE.
 #[test]
 fn rt_blackhole_route_gives_no_route() {

@@ -709,6 +709,19 @@ impl<R: Recorder> Walker<'_, R> {
         self.rec.hop("vpc-router", || {
             Some(format!("from subnet {} ({})", sub.name, sub.cidr))
         });
+        if sub.cidr.contains(&flow.pkt.dst) {
+            // AWS: traffic to another interface of the same subnet is
+            // delivered on the link; no route, not even one for the
+            // subnet's own block, applies to it
+            self.rec.step(|| Step::Route {
+                table: rt.name.clone(),
+                prefix: sub.cidr.to_string(),
+                target: "local".into(),
+                origin: crate::route_table::RouteOrigin::Local,
+                source: Some("same subnet: delivered on the link, not routed".into()),
+            });
+            return self.local_delivery(from, flow);
+        }
         let Some(route) = rt.select(flow.pkt.dst) else {
             return Err(self.dropped(Verdict::NoRoute, || {
                 format!("route table {} has no route to {}", rt.name, flow.pkt.dst)
@@ -722,30 +735,7 @@ impl<R: Recorder> Walker<'_, R> {
             source: None,
         });
         match route.target {
-            RouteTarget::Local => {
-                let Some(to) = t.subnet_of(flow.pkt.dst) else {
-                    return Err(self.dropped(Verdict::NoRoute, || {
-                        format!("{} is in the VPC block but in no subnet", flow.pkt.dst)
-                    }));
-                };
-                if to != from {
-                    self.nacl(from, Direction::Egress, flow)?;
-                    self.nacl(to, Direction::Ingress, flow)?;
-                }
-                match t.owner_of(flow.pkt.dst) {
-                    Some((n, i))
-                        if t.nodes[n].interfaces[i].attachment == Attachment::Subnet(to) =>
-                    {
-                        Ok(Next::Arrive(n, i))
-                    }
-                    _ => Err(self.dropped(Verdict::NoRoute, || {
-                        format!(
-                            "no interface in subnet {} has address {}",
-                            t.subnets[to].name, flow.pkt.dst
-                        )
-                    })),
-                }
-            }
+            RouteTarget::Local => self.local_delivery(from, flow),
             RouteTarget::InternetGateway => {
                 self.nacl(from, Direction::Egress, flow)?;
                 Ok(Next::IgwOut)
@@ -768,6 +758,33 @@ impl<R: Recorder> Walker<'_, R> {
             }
             RouteTarget::Blackhole => Err(self.dropped(Verdict::NoRoute, || {
                 format!("route {} in {} is a blackhole", route.prefix, rt.name)
+            })),
+        }
+    }
+
+    /// The `local` route: to the interface of the destination address in
+    /// its subnet, through the network ACLs of both subnets when they
+    /// differ.
+    fn local_delivery(&mut self, from: SubnetId, flow: &Flow) -> Step1 {
+        let t = self.t;
+        let Some(to) = t.subnet_of(flow.pkt.dst) else {
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!("{} is in the VPC block but in no subnet", flow.pkt.dst)
+            }));
+        };
+        if to != from {
+            self.nacl(from, Direction::Egress, flow)?;
+            self.nacl(to, Direction::Ingress, flow)?;
+        }
+        match t.owner_of(flow.pkt.dst) {
+            Some((n, i)) if t.nodes[n].interfaces[i].attachment == Attachment::Subnet(to) => {
+                Ok(Next::Arrive(n, i))
+            }
+            _ => Err(self.dropped(Verdict::NoRoute, || {
+                format!(
+                    "no interface in subnet {} has address {}",
+                    t.subnets[to].name, flow.pkt.dst
+                )
             })),
         }
     }

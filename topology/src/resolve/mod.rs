@@ -25,6 +25,7 @@ mod office;
 mod rules;
 mod sim;
 mod vpc;
+mod vpc_routes;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

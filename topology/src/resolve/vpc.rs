@@ -363,8 +363,10 @@ impl Resolver<'_> {
                     continue;
                 };
                 let target = targets[r.target.get_ref()];
-                if target == RouteTarget::Vgw && prefix.prefix_len() == 0 {
-                    // fine: a default route to the office
+                if scope.cidr_valid
+                    && !self.check_route_destination(r, prefix, target, scope.cidr, t)
+                {
+                    continue;
                 }
                 routes.push(Route {
                     prefix,
