@@ -621,3 +621,21 @@ fn sim_flowlogs_names_an_unknown_format_field() {
     );
     assert!(err.contains("at byte 27"), "{err}");
 }
+
+#[test]
+fn bgp_refuses_links_that_share_a_block_instead_of_predicting_established() {
+    // a VIF on 169.254.10.0/30 beside a VPN on its default inside block:
+    // live, neither session would come up on the shared addresses
+    let o = vifgate(&[
+        "topology",
+        "bgp",
+        "tests/bad/vpn_default_inside_beside_vif.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("Established"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("overlaps VIF `vif`'s peer subnet"),
+        "{}",
+        stderr(&o)
+    );
+}

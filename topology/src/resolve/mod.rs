@@ -21,6 +21,7 @@ mod bgp;
 mod bgp_tests;
 mod compute;
 mod hybrid;
+mod link_addresses;
 mod office;
 mod rules;
 mod sim;
@@ -346,6 +347,7 @@ impl<'a> Resolver<'a> {
         node_names.finish(&t);
         self.direct_connect(raw, &mut t, &node_names);
         self.vpn(raw, &mut t, &node_names);
+        self.check_link_addresses(raw, &t);
 
         // BGP over them: sessions, best paths, the routes learned
         crate::bgp::install(&mut t);
