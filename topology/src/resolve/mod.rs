@@ -49,6 +49,10 @@ pub const MAX_SG_RULES: usize = 60;
 pub const MAX_NACL_RULES: usize = 20;
 /// AWS quota: security groups per network interface.
 pub const MAX_SGS_PER_INTERFACE: usize = 5;
+/// AWS limit: the largest subnet of a VPC, as a prefix length.
+pub const MAX_SUBNET_LEN: u8 = 16;
+/// AWS limit: the smallest subnet of a VPC, as a prefix length.
+pub const MIN_SUBNET_LEN: u8 = 28;
 /// AWS limit: prefixes a customer may advertise on a private VIF.
 pub const MAX_VIF_PREFIXES: usize = 100;
 /// Largest latency or jitter of the emulated Direct Connect link.
@@ -433,7 +437,9 @@ impl<'a> Resolver<'a> {
             ));
             return false;
         }
-        if aws {
+        // a subnet smaller than AWS's /28 was refused already: its
+        // reserved addresses would make no sense
+        if aws && net.prefix_len() <= MIN_SUBNET_LEN {
             let n = u32::from(net.network());
             let a = u32::from(ip);
             if a - n < 4 || ip == net.broadcast() {
