@@ -1062,6 +1062,32 @@ fn nacl_reply_to_nat_gateway_needs_1024_65535() {
     assert!(reason(&r).contains("reply"), "{}", json(&r));
     assert!(reason(&r).contains("pub-nacl"), "{}", json(&r));
     assert!(reason(&r).contains("1024-32767"), "{}", json(&r));
+    // the example packet is one the rule denies, not the client's own
+    // port 32768, which the ACL admits
+    assert!(
+        reason(&r).ends_with("denies the reply to ports 1024-32767 (tcp 198.51.100.10 -> 10.0.0.5:1024)"),
+        "{}",
+        reason(&r)
+    );
+}
+
+/// A denial of a protocol without ports names no ports: ICMP is not denied
+/// "to ports all".
+#[test]
+fn nacl_denial_of_icmp_names_no_ports() {
+    let t = app_behind_nacl(
+        r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }"#,
+        ALLOW_ALL_OUT,
+    )
+    .topo();
+    for service in [IcmpEcho, Proto(47)] {
+        let r = expect(&t, "pc", "app-1", service, Denied);
+        assert!(
+            reason(&r).contains("ingress rule * denies it (") && !reason(&r).contains("ports"),
+            "{}",
+            reason(&r)
+        );
+    }
 }
 
 /// "NAT gateway and ELB 1024-65535" — a load balancer's connection to its

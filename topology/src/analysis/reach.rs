@@ -646,7 +646,7 @@ impl<R: Recorder> Walker<'_, R> {
                             } else {
                                 names().join(", ")
                             },
-                            describe(&flow.pkt)
+                            describe(&to_port_in(&flow.pkt, *range))
                         )
                     }));
                 }
@@ -682,7 +682,10 @@ impl<R: Recorder> Walker<'_, R> {
         }
         if let Some((range, d)) = parts.iter().find(|(_, d)| !d.allows()) {
             let rule = d.rule.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
-            let ports = if split || flow.dst_ports.from != flow.dst_ports.to {
+            // ports only for a protocol that has them, and an example
+            // packet to a port the rule denies
+            let has_ports = flow.pkt.l4.dst_port().is_some();
+            let ports = if has_ports && (split || flow.dst_ports.from != flow.dst_ports.to) {
                 format!(" to ports {range}")
             } else {
                 String::new()
@@ -693,7 +696,7 @@ impl<R: Recorder> Walker<'_, R> {
                     "network ACL {} of subnet {} {dir} rule {rule} denies {what}{ports} ({})",
                     acl.name,
                     s.name,
-                    describe(&flow.pkt)
+                    describe(&to_port_in(&flow.pkt, *range))
                 )
             }));
         }
@@ -1251,6 +1254,31 @@ pub(crate) fn rule_text(t: &Topology, rule: &crate::security_group::SgRule) -> S
         Peer::PrefixList(p) => format!("prefix-list {}", t.prefix_lists[p].name),
     };
     format!("{} with {peer}", rule.traffic)
+}
+
+/// The packet sent to the first port of `ports` when its own destination
+/// port is outside them: an example of what a decision about `ports`
+/// covers. Packets without ports are returned as they are.
+fn to_port_in(p: &Packet, ports: PortRange) -> Packet {
+    let port = |dst: u16| {
+        if (ports.from..=ports.to).contains(&dst) {
+            dst
+        } else {
+            ports.from
+        }
+    };
+    let l4 = match p.l4 {
+        L4::Tcp { src_port, dst_port } => L4::Tcp {
+            src_port,
+            dst_port: port(dst_port),
+        },
+        L4::Udp { src_port, dst_port } => L4::Udp {
+            src_port,
+            dst_port: port(dst_port),
+        },
+        other => other,
+    };
+    Packet { l4, ..*p }
 }
 
 fn describe(p: &Packet) -> String {
