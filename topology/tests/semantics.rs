@@ -2149,3 +2149,36 @@ fn gateway_policy_vpc_initiated_flows_need_an_ingress_rule() {
         expect(&t, "app-1", "pc", Tcp(23), Denied);
     }
 }
+
+// ==== a node and its own addresses =============================================
+
+/// Traffic from an instance to its own address never leaves the instance
+/// (the operating system's loopback): no route, network ACL or security
+/// group sees it, on AWS as in the lab. `reach` by name and by address, and
+/// an `[[expect]]` (with a warning that it cannot fail), all say ACCEPTED.
+#[test]
+fn a_flow_to_the_nodes_own_address_never_leaves_it() {
+    let net = app(r#"ingress = []"#);
+    let t = net.topo();
+    for to in ["app-1", "10.0.1.10"] {
+        for service in [Tcp(22), IcmpEcho] {
+            let r = expect(&t, "app-1", to, service, Accepted);
+            assert_eq!(r.hops.len(), 1, "{}", json(&r));
+            assert_eq!(r.hops[0].interface.as_deref(), Some("lo 10.0.1.10"));
+            assert!(sg_denies(&r.hops).is_empty() && routes(&r.hops).is_empty());
+        }
+    }
+    // an office host too
+    expect(&t, "pc", "192.168.10.10", Udp(53), Accepted);
+    // the same flow as an expectation: it holds, with a warning
+    let l = net
+        .add("[[expect]]\nfrom = \"app-1\"\nto = \"10.0.1.10\"\nprotocol = \"tcp\"\nport = 22\nverdict = \"ACCEPTED\"\n")
+        .load();
+    assert!(
+        has_warning(&l, "an expectation from `app-1` to itself is always ACCEPTED"),
+        "{:?}",
+        l.warnings
+    );
+    let results = analysis::check_expectations(&l.topology);
+    assert!(results.iter().all(|r| r.holds), "{results:?}");
+}

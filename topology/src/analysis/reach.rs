@@ -298,6 +298,9 @@ struct FlowState {
 }
 
 const GATEWAY_POLICY: usize = usize::MAX;
+/// How a trace says that a flow to the source's own address stays inside.
+const OWN_ADDRESS: &str =
+    "its own address: the packet never leaves the node, no route, network ACL or security group applies";
 const MAX_HOPS: usize = 64;
 
 /// One flow to walk: from a node (and interface, when it has several) to an
@@ -326,6 +329,16 @@ fn walk_both(
     state.tracked.clear();
     state.nat.clear();
     let node = &t.nodes[from];
+    if node.interfaces.iter().any(|i| i.ip == dst) {
+        // AWS, as any host: traffic to the node's own address never leaves
+        // it (the loopback); no route, ACL or security group sees it
+        fwd.hop(&node.name, || Some(format!("lo {dst}")));
+        fwd.step(|| Step::Delivered {
+            address: dst,
+            note: Some(OWN_ADDRESS.into()),
+        });
+        return (Verdict::Accepted, None);
+    }
     let (iface, src) = match src_iface {
         Some(i) => (Some(i), node.interfaces[i].ip),
         None => match source_address(t, from, dst) {

@@ -556,12 +556,8 @@ impl<'a> Resolver<'a> {
                 None
             }
         };
-        let _ = t;
-        if let (Some(f), Some(Target::Node(to))) = (from, to) {
-            if f == to {
-                let d = self.error(e.to.span(), "an expectation from a node to itself");
-                d.hint = Some("name another node or an address".into());
-            }
+        if let (Some(f), Some(to)) = (from, to) {
+            self.check_expectation_to_itself(e, t, f, to);
         }
         Some(Expectation {
             from: from?,
@@ -571,6 +567,28 @@ impl<'a> Resolver<'a> {
             description: e.description.clone(),
             line: self.src.line_col(e.from.span().start).0,
         })
+    }
+}
+
+impl Resolver<'_> {
+    /// A warning for an expectation from a node to itself (by name or at
+    /// one of its addresses): the flow never leaves the node, so the
+    /// analysis and the lab both answer ACCEPTED whatever the file says.
+    fn check_expectation_to_itself(&mut self, e: &RawExpect, t: &Topology, from: NodeId, to: Target) {
+        let own = match to {
+            Target::Node(n) => n == from,
+            Target::Addr(a) => t.nodes[from].interfaces.iter().any(|i| i.ip == a),
+        };
+        if own {
+            let d = self.warning(
+                e.to.span(),
+                format!(
+                    "an expectation from `{}` to itself is always ACCEPTED",
+                    t.nodes[from].name
+                ),
+            );
+            d.hint = Some("traffic to a node's own address never leaves it (no route, network ACL or security group sees it); name another node or address".into());
+        }
     }
 }
 
