@@ -217,6 +217,21 @@ pub struct LinkArgs {
     rate: Option<String>,
 }
 
+impl SimCommand {
+    /// Whether the command prints JSON (`--json`).
+    pub fn json(&self) -> bool {
+        match self {
+            SimCommand::Up { json, .. }
+            | SimCommand::Plan { json, .. }
+            | SimCommand::Status { json, .. }
+            | SimCommand::Test { json, .. }
+            | SimCommand::Bgp { json, .. }
+            | SimCommand::Flowlogs { json, .. } => *json,
+            _ => false,
+        }
+    }
+}
+
 fn need_root() -> Result<()> {
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {

@@ -639,3 +639,45 @@ fn bgp_refuses_links_that_share_a_block_instead_of_predicting_established() {
         stderr(&o)
     );
 }
+
+/// With `--json`, a command that fails prints one JSON object on standard
+/// output, as a script reads its answer: `error`, and for a file that does
+/// not load its `diagnostics`.
+#[test]
+fn json_commands_print_their_errors_as_one_json_object() {
+    let o = vifgate(&[
+        "topology", "reach", EXAMPLE, "--from", "nope", "--to", "bastion", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let v = json(&o);
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown node `nope`")),
+        "{v}"
+    );
+    let o = vifgate(&["topology", "matrix", EXAMPLE, "--proto", "sctp", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(json(&o)["error"].is_string());
+    for cmd in ["reach", "bgp", "matrix", "check"] {
+        let mut args = vec!["topology", cmd, "tests/bad/duplicate_ip.toml", "--json"];
+        if cmd == "reach" {
+            args.extend(["--from", "a", "--to", "b"]);
+        }
+        let o = vifgate(&args);
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let v = json(&o);
+        assert_eq!(v["valid"], false, "{cmd}: {v}");
+        assert_eq!(
+            v["error"], "tests/bad/duplicate_ip.toml has errors",
+            "{cmd}: {v}"
+        );
+        assert!(v["diagnostics"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is already used by")));
+        assert!(stderr(&o).is_empty(), "{cmd}: {}", stderr(&o));
+    }
+    let o = vifgate(&["status", "--socket", "/nonexistent/vifgate.sock", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(json(&o)["error"].is_string());
+}

@@ -1065,7 +1065,8 @@ fn nacl_reply_to_nat_gateway_needs_1024_65535() {
     // the example packet is one the rule denies, not the client's own
     // port 32768, which the ACL admits
     assert!(
-        reason(&r).ends_with("denies the reply to ports 1024-32767 (tcp 198.51.100.10 -> 10.0.0.5:1024)"),
+        reason(&r)
+            .ends_with("denies the reply to ports 1024-32767 (tcp 198.51.100.10 -> 10.0.0.5:1024)"),
         "{}",
         reason(&r)
     );
@@ -1418,7 +1419,12 @@ fn rt_a_route_more_specific_than_local_is_a_subnet_block_to_an_interface_or_nat(
     let base = || {
         Net::hybrid()
             .add(subnet("a", "10.0.1.0/24", r#"route_table = "rt""#))
-            .add(instance("fw", "a", "10.0.1.50", "source_dest_check = false"))
+            .add(instance(
+                "fw",
+                "a",
+                "10.0.1.50",
+                "source_dest_check = false",
+            ))
     };
     let with = |routes: &str| base().add(route_table("rt", &format!("routes = [{routes}]")));
     assert_error(
@@ -1461,9 +1467,24 @@ fn rt_a_subnet_route_carries_other_subnets_traffic_but_not_its_own() {
             "10.0.3.50",
             "source_dest_check = false\nsecurity_groups = [\"open\"]",
         ))
-        .add(instance("x", "a", "10.0.1.10", r#"security_groups = ["open"]"#))
-        .add(instance("y", "b", "10.0.2.10", r#"security_groups = ["open"]"#))
-        .add(instance("y2", "b", "10.0.2.20", r#"security_groups = ["open"]"#))
+        .add(instance(
+            "x",
+            "a",
+            "10.0.1.10",
+            r#"security_groups = ["open"]"#,
+        ))
+        .add(instance(
+            "y",
+            "b",
+            "10.0.2.10",
+            r#"security_groups = ["open"]"#,
+        ))
+        .add(instance(
+            "y2",
+            "b",
+            "10.0.2.20",
+            r#"security_groups = ["open"]"#,
+        ))
         .add(sg(
             "open",
             r#"ingress = [{ protocol = "-1", cidr = "10.0.0.0/16" }]"#,
@@ -2175,7 +2196,10 @@ fn a_flow_to_the_nodes_own_address_never_leaves_it() {
         .add("[[expect]]\nfrom = \"app-1\"\nto = \"10.0.1.10\"\nprotocol = \"tcp\"\nport = 22\nverdict = \"ACCEPTED\"\n")
         .load();
     assert!(
-        has_warning(&l, "an expectation from `app-1` to itself is always ACCEPTED"),
+        has_warning(
+            &l,
+            "an expectation from `app-1` to itself is always ACCEPTED"
+        ),
         "{:?}",
         l.warnings
     );

@@ -195,7 +195,9 @@ mod tests {
             let d = diagnostics(&format!("\n[vpn]\nname = \"vpn\"\ncustomer_gateway = \"gw\"\nprefixes = [\"192.168.1.0/24\"]\ntunnel_inside_cidr = \"{block}\"\n"));
             assert_eq!(
                 d,
-                [format!("t.toml:6:22: error: tunnel inside block {block} is reserved by AWS")]
+                [format!(
+                    "t.toml:6:22: error: tunnel inside block {block} is reserved by AWS"
+                )]
             );
         }
     }

@@ -574,7 +574,13 @@ impl Resolver<'_> {
     /// A warning for an expectation from a node to itself (by name or at
     /// one of its addresses): the flow never leaves the node, so the
     /// analysis and the lab both answer ACCEPTED whatever the file says.
-    fn check_expectation_to_itself(&mut self, e: &RawExpect, t: &Topology, from: NodeId, to: Target) {
+    fn check_expectation_to_itself(
+        &mut self,
+        e: &RawExpect,
+        t: &Topology,
+        from: NodeId,
+        to: Target,
+    ) {
         let own = match to {
             Target::Node(n) => n == from,
             Target::Addr(a) => t.nodes[from].interfaces.iter().any(|i| i.ip == a),

@@ -20,13 +20,11 @@ pub(super) const SUBNET_ROUTE_RULES: &str =
 /// The link-local block AWS keeps for the services only an instance
 /// reaches (the instance metadata service, the Amazon DNS server): no
 /// route may have it, or a part of it, as destination.
-pub(super) const AWS_SERVICES_BLOCK: Ipv4Net = match Ipv4Net::new(
-    std::net::Ipv4Addr::new(169, 254, 168, 0),
-    22,
-) {
-    Ok(n) => n,
-    Err(_) => panic!("a valid block"),
-};
+pub(super) const AWS_SERVICES_BLOCK: Ipv4Net =
+    match Ipv4Net::new(std::net::Ipv4Addr::new(169, 254, 168, 0), 22) {
+        Ok(n) => n,
+        Err(_) => panic!("a valid block"),
+    };
 
 impl Resolver<'_> {
     /// Whether a static route to `prefix` through `target` is one AWS
@@ -146,9 +144,8 @@ mod tests {
 
     #[test]
     fn a_route_into_the_aws_services_block_is_an_error() {
-        let extra = format!(
-            "{WEB}routes = [{{ prefix = \"169.254.169.254/32\", target = \"vgw\" }}]\n"
-        );
+        let extra =
+            format!("{WEB}routes = [{{ prefix = \"169.254.169.254/32\", target = \"vgw\" }}]\n");
         assert_eq!(
             diagnostics(&extra),
             ["t.toml:11:22: error: route 169.254.169.254/32 is inside 169.254.168.0/22, which AWS reserves for its own services"]
