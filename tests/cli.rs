@@ -681,3 +681,26 @@ fn json_commands_print_their_errors_as_one_json_object() {
     assert_eq!(o.status.code(), Some(2));
     assert!(json(&o)["error"].is_string());
 }
+
+/// A value of the wrong type in a gateway configuration is said in the
+/// file format's words, as in a topology: no Rust type names.
+#[test]
+fn gateway_check_names_types_as_toml_does() {
+    let dir = std::env::temp_dir().join(format!("vifgate-cli-types-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let file = dir.join("gw.toml");
+    std::fs::write(
+        &file,
+        "[interface]\nname = \"wg0\"\nlisten_port = \"51820\"\n",
+    )
+    .expect("config");
+    let o = vifgate(&["gateway", "--config", &file.to_string_lossy(), "--check"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expected an integer, found the string \"51820\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("u16"), "{}", stderr(&o));
+}

@@ -75,7 +75,8 @@ pub fn resolve(src: &SourceFile) -> Result<(Topology, Diagnostics), Diagnostics>
     let raw: RawTopology = match toml::from_str(src.text()) {
         Ok(raw) => raw,
         Err(e) => {
-            let msg = e.message().trim().to_string();
+            let written = e.span().and_then(|r| src.text().get(r));
+            let msg = crate::diag::in_file_words(e.message().trim(), written);
             let d = src
                 .diagnostic(
                     Severity::Error,
