@@ -144,6 +144,55 @@ impl Resolver<'_> {
     }
 }
 
+impl Resolver<'_> {
+    /// The public addresses the file gives (the internet node's, Elastic
+    /// IPs, load balancers' public addresses) outside every office LAN: an
+    /// office would deliver such an address on its LAN, never toward the
+    /// internet or the VPC.
+    pub(super) fn check_public_addresses_off_lans(&mut self, raw: &RawTopology, t: &Topology) {
+        let mut given: Vec<(&toml::Spanned<String>, &str)> = Vec::new();
+        if let Some(i) = &raw.internet {
+            given.push((&i.ip, "internet address"));
+        }
+        if let Some(v) = &raw.vpc {
+            given.extend(
+                v.nat_gateway
+                    .iter()
+                    .map(|n| (&n.public_ip, "public address")),
+            );
+            given.extend(
+                v.instance
+                    .iter()
+                    .filter_map(|i| i.public_ip.as_ref())
+                    .map(|p| (p, "public address")),
+            );
+            given.extend(
+                v.load_balancer
+                    .iter()
+                    .flat_map(|l| l.public_ips.iter())
+                    .map(|p| (p, "public address")),
+            );
+        }
+        for (raw_ip, what) in given {
+            let Ok(ip) = raw_ip.get_ref().parse::<Ipv4Addr>() else {
+                continue; // reported where it is read
+            };
+            let Some(lan) = t.lans.iter().find(|l| l.cidr.contains(&ip)) else {
+                continue;
+            };
+            let d = self.error(
+                raw_ip.span(),
+                format!("{what} {ip} is inside LAN `{}` ({})", lan.name, lan.cidr),
+            );
+            d.expected = Some("an address outside every office LAN".into());
+            d.hint = Some(
+                "the office delivers an address of its own LAN on that LAN: traffic to it would never leave the office"
+                    .into(),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixture::{diagnostics, load};
@@ -187,6 +236,16 @@ mod tests {
         );
         // elsewhere, both load
         load(&text.replace("169.254.10.", "169.254.11."));
+    }
+
+    #[test]
+    fn a_public_address_inside_an_office_lan_is_an_error() {
+        let text = "\n[internet]\nip = \"192.168.1.200\"\n".to_string();
+        let d = diagnostics(&text);
+        assert!(
+            d.contains(&"t.toml:3:6: error: internet address 192.168.1.200 is inside LAN `lan` (192.168.1.0/24)".to_string()),
+            "{d:?}"
+        );
     }
 
     #[test]

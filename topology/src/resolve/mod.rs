@@ -353,6 +353,7 @@ impl<'a> Resolver<'a> {
         self.direct_connect(raw, &mut t, &node_names);
         self.vpn(raw, &mut t, &node_names);
         self.check_link_addresses(raw, &t);
+        self.check_public_addresses_off_lans(raw, &t);
 
         // BGP over them: sessions, best paths, the routes learned
         crate::bgp::install(&mut t);
