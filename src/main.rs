@@ -126,7 +126,15 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            if json {
+            if let Some(f) = e.downcast_ref::<topology_cmd::FileErrors>() {
+                // the file's diagnostics, as the topology commands print them
+                if json {
+                    println!("{}", topology_cmd::json_errors(&f.file, &f.diagnostics));
+                } else {
+                    eprint!("{}", f.diagnostics);
+                    eprintln!("error: {e:#}");
+                }
+            } else if json {
                 // a script reads standard output: one object, as the
                 // command's own output would have been
                 println!("{}", serde_json::json!({ "error": format!("{e:#}") }));

@@ -250,10 +250,11 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
             }
             Ok((l, text))
         }
-        Err(d) => {
-            eprint!("{d}");
-            bail!("{} has errors", file.display())
+        Err(diagnostics) => Err(crate::topology_cmd::FileErrors {
+            file: file.to_path_buf(),
+            diagnostics,
         }
+        .into()),
     }
 }
 

@@ -165,8 +165,26 @@ fn load(file: &Path, json: bool) -> Option<Loaded> {
     }
 }
 
+/// A topology file that does not load, as an error a command returns: the
+/// binary prints its diagnostics (or, with `--json`, [`json_errors`]).
+#[derive(Debug)]
+pub struct FileErrors {
+    /// The file.
+    pub file: PathBuf,
+    /// Its errors and warnings.
+    pub diagnostics: topology::Diagnostics,
+}
+
+impl std::fmt::Display for FileErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} has errors", self.file.display())
+    }
+}
+
+impl std::error::Error for FileErrors {}
+
 /// The JSON object of a file that does not load.
-fn json_errors(file: &Path, diags: &topology::Diagnostics) -> String {
+pub fn json_errors(file: &Path, diags: &topology::Diagnostics) -> String {
     let v = serde_json::json!({
         "valid": false,
         "error": format!("{} has errors", file.display()),

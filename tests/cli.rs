@@ -677,6 +677,12 @@ fn json_commands_print_their_errors_as_one_json_object() {
             .is_some_and(|m| m.contains("is already used by")));
         assert!(stderr(&o).is_empty(), "{cmd}: {}", stderr(&o));
     }
+    // `sim plan` reads the file the same way (its exit code stays 2)
+    let o = vifgate(&["sim", "plan", "tests/bad/duplicate_ip.toml", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v = json(&o);
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(v["diagnostics"][0]["message"].is_string(), "{v}");
     let o = vifgate(&["status", "--socket", "/nonexistent/vifgate.sock", "--json"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(json(&o)["error"].is_string());
