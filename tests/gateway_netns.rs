@@ -7,7 +7,9 @@
 //! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`;
 //! its Prometheus endpoint scraped by a real Prometheus: `gateway_netns/metrics.rs`;
 //! its VPC flow logs: `gateway_netns/flow_logs.rs`; fragments through its
-//! policy: `gateway_netns/fragments.rs`.
+//! policy: `gateway_netns/fragments.rs`; its status socket's path and the
+//! reloads that need a restart or rotate the private key:
+//! `gateway_netns/status_socket.rs`.
 //! Needs root; runs for real in CI (`CI=true`), skips with a message
 //! elsewhere when it cannot.
 
@@ -20,6 +22,8 @@ mod flow_logs;
 mod fragments;
 #[path = "gateway_netns/metrics.rs"]
 mod metrics;
+#[path = "gateway_netns/status_socket.rs"]
+mod status_socket;
 
 use std::path::PathBuf;
 use std::time::Duration;

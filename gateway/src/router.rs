@@ -58,6 +58,7 @@ use topology::route_table::FastMap;
 mod flow_log;
 mod fragments;
 mod handshake_gate;
+mod private_key;
 
 pub use handshake_gate::{HANDSHAKE_RATE_LIMIT, PER_SOURCE_BURST, PER_SOURCE_RATE};
 
@@ -862,6 +863,7 @@ mod tests {
     mod flow_log;
     mod fragments;
     mod handshake_flood;
+    mod private_key;
 
     /// Three gateways on one virtual clock: the office (LAN
     /// 192.168.10.0/24), AWS (VPC 10.0.0.0/16, the primary) and its backup.
