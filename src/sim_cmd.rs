@@ -41,11 +41,13 @@ pub enum SimCommand {
     /// Remove a lab: its processes, namespaces and state. Nothing to remove is fine.
     Down {
         /// Lab name; default: the only lab there is.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
     },
     /// The labs there are, what they hold and how their links were shaped.
     Status {
         /// One lab; default: all.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
         /// Print JSON.
         #[arg(long)]
@@ -54,6 +56,7 @@ pub enum SimCommand {
     /// Run a command inside a node of a lab.
     Exec {
         /// Lab name.
+        #[arg(value_parser = parse_lab_name)]
         lab: String,
         /// Node name (or vpc, vgw, lan for the lab's own routers).
         node: String,
@@ -64,6 +67,7 @@ pub enum SimCommand {
     /// Take a link down or up, or change its delay, loss or rate.
     Link {
         /// Lab name.
+        #[arg(value_parser = parse_lab_name)]
         lab: String,
         /// One end: a node, or the infrastructure it joins.
         a: String,
@@ -78,16 +82,17 @@ pub enum SimCommand {
         /// Topology file.
         file: PathBuf,
         /// Lab name; default: from the topology's name.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_lab_name)]
         lab: Option<String>,
         #[command(flatten)]
         ports: Ports,
-        /// Probe at most this many matrix cells (an even sample beyond).
-        #[arg(long, default_value_t = 2000)]
-        max_cells: usize,
-        /// Per-probe timeout, milliseconds (above 1 s, so that a lost SYN's
+        /// Probe at most this many matrix cells (an even sample beyond);
+        /// at least 1.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+        max_cells: u64,
+        /// Per-probe timeout, milliseconds: at least 1000 (a lost SYN's
         /// retransmission, sent after 1 s, is waited for).
-        #[arg(long, default_value_t = 1500)]
+        #[arg(long, default_value_t = 1500, value_parser = parse_timeout_ms)]
         timeout_ms: u64,
         /// Probes in flight at once (more is faster; on a busy 2-core
         /// machine a burst of hundreds of connects loses SYNs now and then,
@@ -119,6 +124,7 @@ pub enum SimCommand {
     /// `vifgate topology bgp`.
     Bgp {
         /// Lab name; default: the only lab there is.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
@@ -132,6 +138,7 @@ pub enum SimCommand {
     /// `--follow`.
     Flowlogs {
         /// Lab name; default: the only lab there is.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
         /// Print records as intervals close, until interrupted.
         #[arg(long)]
@@ -179,17 +186,20 @@ pub struct LabArgs {
     /// Topology file.
     file: PathBuf,
     /// Lab name (prefix of every namespace); default: from the topology's name.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_lab_name)]
     lab: Option<String>,
     #[command(flatten)]
     ports: Ports,
 }
 
+/// The TCP ports `--ports` probes unless told.
+const DEFAULT_PORTS: &str = "22,80,443,3306";
+
 /// TCP ports of the matrix.
 #[derive(Args)]
 pub struct Ports {
     /// TCP ports probed for every pair of hosts (plus every `[[expect]]`).
-    #[arg(long, value_delimiter = ',', default_value = "22,80,443,3306")]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PORTS)]
     ports: Vec<u16>,
 }
 
@@ -203,18 +213,29 @@ pub struct LinkArgs {
     /// Bring the link up.
     #[arg(long)]
     up: bool,
-    /// One-way delay each way, e.g. 20ms.
-    #[arg(long)]
-    delay: Option<String>,
-    /// Jitter around the delay, e.g. 5ms.
-    #[arg(long)]
-    jitter: Option<String>,
-    /// Loss each way, e.g. 1%.
-    #[arg(long)]
-    loss: Option<String>,
-    /// Rate each way, e.g. 100mbit.
-    #[arg(long)]
-    rate: Option<String>,
+    /// One-way delay each way, e.g. 20ms (0 takes it off).
+    #[arg(long, value_parser = parse_duration)]
+    delay: Option<Duration>,
+    /// Jitter around the delay, e.g. 5ms (0 takes it off).
+    #[arg(long, value_parser = parse_duration)]
+    jitter: Option<Duration>,
+    /// Loss each way, e.g. 1% (0% takes it off).
+    #[arg(long, value_parser = parse_percent)]
+    loss: Option<f64>,
+    /// Rate each way, e.g. 100mbit: at least 8bit (a byte a second); 0
+    /// takes it off.
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<u64>,
+}
+
+/// A lab name, checked by the rule `sim up` applies before anything
+/// touches the disk: a name such as `..` or `/tmp/x` never reaches a path.
+fn parse_lab_name(s: &str) -> Result<String, String> {
+    if plan::valid_lab_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(plan::PlanError::LabName(s.into()).to_string())
+    }
 }
 
 fn need_root() -> Result<()> {
@@ -244,10 +265,12 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
 
 /// A running lab's state and the topology it was built from.
 pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
-    let st = apply::read_state(lab).with_context(|| format!("no lab `{lab}` is up"))?;
+    let st = apply::load_state(lab)
+        .with_context(|| format!("cannot read lab `{lab}`"))?
+        .with_context(|| format!("no lab `{lab}` is up"))?;
     // the copy `up` keeps (the file may have moved or changed since,
     // or been named relative to another directory)
-    let copy = apply::state_dir(lab).join("topology.toml");
+    let copy = apply::checked_state_dir(lab)?.join("topology.toml");
     let file = match &st.source {
         _ if copy.is_file() => copy,
         Some(f) => f.clone(),
@@ -255,6 +278,54 @@ pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
     };
     let (l, _) = load(&file)?;
     Ok((st, l))
+}
+
+/// Refuses to reuse a lab that was not built from `file` as it is now
+/// (with these ports, by this vifgate): its fingerprint, recorded by `sim
+/// up`, differs from the one the file gives now
+/// ([`sim::lab_fingerprint`]). Probing it would compare an old lab with
+/// a new analysis.
+fn refuse_stale_lab(
+    st: &apply::LabState,
+    p: &plan::Plan,
+    text: &str,
+    file: &Path,
+    ports: &Ports,
+) -> Result<()> {
+    let lab = &p.lab;
+    if st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
+        return Ok(());
+    }
+    let why = match &st.built_from {
+        None => "it was built by an older vifgate, which recorded nothing to tell".to_string(),
+        Some(_) => match &st.source {
+            Some(src) if st.plan.topology != p.topology => format!(
+                "it was built from another topology (`{}`, {})",
+                st.plan.topology,
+                src.display()
+            ),
+            _ => format!(
+                "{} was edited since, or other --ports were given, or another vifgate built it",
+                file.display()
+            ),
+        },
+    };
+    let ports = ports
+        .ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let ports = if ports == DEFAULT_PORTS {
+        String::new()
+    } else {
+        format!(" --ports {ports}")
+    };
+    bail!(
+        "lab `{lab}` is out of date for {}: {why}; rebuild it with `vifgate sim down {lab} && vifgate sim up {} --lab {lab}{ports}`, or run `sim test` without --reuse",
+        file.display(),
+        file.display()
+    )
 }
 
 /// Reads and checks a topology file and plans its lab (named `lab`, or
@@ -294,15 +365,72 @@ fn the_lab(lab: Option<String>) -> Result<String> {
 }
 
 /// A duration as topology files write them (`20ms`, `500us`, `1s`).
-fn parse_duration(s: &str) -> Result<Duration> {
+fn parse_duration(s: &str) -> Result<Duration, String> {
     match topology::units::parse_duration(s) {
         Ok(d) if d <= Duration::from_secs(10) => Ok(d),
-        Ok(_) | Err(UnitError::OutOfRange) => bail!("`{s}`: from 0 to 10s"),
-        Err(UnitError::Malformed) => {
-            bail!("`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s")
-        }
+        Ok(_) | Err(UnitError::OutOfRange) => Err(format!("`{s}`: from 0 to 10s")),
+        Err(UnitError::Malformed) => Err(format!(
+            "`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s"
+        )),
     }
 }
+
+/// The smallest rate a link can be given: one byte a second (tbf and
+/// netem count bytes).
+const MIN_RATE_BPS: u64 = 8;
+
+/// A rate in bits per second (`100mbit`, `1Gbps`), at least
+/// [`MIN_RATE_BPS`]; zero (in any unit) is 0: take the rate off, as
+/// `--delay 0` and `--loss 0%` do.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    use topology::units;
+    let rate = units::parse_rate(s).map_err(|_| match units::rate_suggestion(s) {
+        Some(meant) => format!("`{s}` is not a rate: did you mean {meant}?"),
+        None => format!("`{s}` is not a rate (e.g. 100mbit, 1Gbps)"),
+    })?;
+    if rate.is_negative() {
+        return Err(format!("`{s}`: a rate is not negative"));
+    }
+    // the number as written (the form is checked: digits and one dot)
+    let number: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    if units::parse_decimal(&number) == Some(0.0) {
+        return Ok(0);
+    }
+    let below = || {
+        format!(
+            "`{s}` is below one byte a second: the smallest rate is {MIN_RATE_BPS}bit (0 takes the rate off)"
+        )
+    };
+    match rate.bps() {
+        Ok(bps) if bps >= MIN_RATE_BPS => Ok(bps),
+        Ok(_) => Err(below()),
+        // out of range below 1 bit/s, or above u64
+        Err(_) if number.parse::<f64>().is_ok_and(|n| n < 1.0) => Err(below()),
+        Err(_) => Err(format!("`{s}`: too large a rate")),
+    }
+}
+
+/// A per-probe timeout of `sim test`, in milliseconds: at least
+/// [`MIN_PROBE_TIMEOUT_MS`].
+fn parse_timeout_ms(s: &str) -> Result<u64, String> {
+    let ms: u64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of milliseconds"))?;
+    if ms < MIN_PROBE_TIMEOUT_MS {
+        return Err(format!(
+            "{ms} ms is too short: a lost SYN is sent again after 1 s, so a probe waits at least {MIN_PROBE_TIMEOUT_MS} ms (shorter gives disagreements that are not real)"
+        ));
+    }
+    Ok(ms)
+}
+
+/// The shortest per-probe timeout `sim test` takes: a lost SYN's
+/// retransmission leaves after 1 s.
+const MIN_PROBE_TIMEOUT_MS: u64 = 1000;
 
 /// A flow log aggregation interval: 10 or 60 seconds.
 /// AWS's custom flow log format, as the gateway parses it.
@@ -319,11 +447,11 @@ fn parse_interval(s: &str) -> Result<u64, String> {
 }
 
 /// A percentage (`1%`, `0.5%`).
-fn parse_percent(s: &str) -> Result<f64> {
+fn parse_percent(s: &str) -> Result<f64, String> {
     match topology::units::parse_percent(s) {
         Ok(v) => Ok(v),
-        Err(UnitError::OutOfRange) => bail!("`{s}`: between 0% and 100%"),
-        Err(UnitError::Malformed) => bail!("`{s}` is not a percentage (e.g. 1%)"),
+        Err(UnitError::OutOfRange) => Err(format!("`{s}`: between 0% and 100%")),
+        Err(UnitError::Malformed) => Err(format!("`{s}` is not a percentage (e.g. 1%)")),
     }
 }
 
@@ -414,22 +542,10 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 || change.rate.is_some()
             {
                 changes.push(LinkChange::Shape {
-                    delay: change.delay.as_deref().map(parse_duration).transpose()?,
-                    jitter: change.jitter.as_deref().map(parse_duration).transpose()?,
-                    loss_percent: change.loss.as_deref().map(parse_percent).transpose()?,
-                    rate_bps: match change.rate.as_deref() {
-                        Some(r) => {
-                            Some(topology::units::parse_rate_bps(r).ok().with_context(|| {
-                                match topology::units::rate_suggestion(r) {
-                                    Some(meant) => {
-                                        format!("`{r}` is not a rate: did you mean {meant}?")
-                                    }
-                                    None => format!("`{r}` is not a rate (e.g. 100mbit, 1Gbps)"),
-                                }
-                            })?)
-                        }
-                        None => None,
-                    },
+                    delay: change.delay,
+                    jitter: change.jitter,
+                    loss_percent: change.loss,
+                    rate_bps: change.rate,
                 });
             }
             for c in changes {
@@ -455,17 +571,12 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             let (l, text, p) = load_plan(&file, lab, &ports)?;
             let lab = p.lab.clone();
             if reuse {
-                let st = apply::read_state(&lab).with_context(|| {
-                    format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
-                })?;
-                if st.plan.topology != l.topology.name
-                    || st.plan.namespaces.len() != p.namespaces.len()
-                {
-                    bail!(
-                        "lab `{lab}` was built from another topology ({})",
-                        st.plan.topology
-                    );
-                }
+                let st = apply::load_state(&lab)
+                    .with_context(|| format!("cannot read lab `{lab}`"))?
+                    .with_context(|| {
+                        format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
+                    })?;
+                refuse_stale_lab(&st, &p, &text, &file, &ports)?;
             } else {
                 let up = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
                 if !json {
@@ -478,7 +589,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             probe.max_in_flight = parallel.max(1);
             let opts = TestOptions {
                 services: plan::services(&l.topology, &ports.ports),
-                max_cells,
+                max_cells: usize::try_from(max_cells).unwrap_or(usize::MAX),
                 probe,
             };
             let report = compare::run(&l.topology, &p, &opts);

@@ -95,8 +95,9 @@ pub enum LinkError {
         /// How long we waited.
         waited: Duration,
     },
-    /// A system error.
-    #[error("{0}")]
+    /// A system error (its message is the whole story: printed once, not
+    /// again as a cause).
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 
