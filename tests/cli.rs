@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::state_root::PrivateRoot;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -620,4 +622,102 @@ fn sim_flowlogs_names_an_unknown_format_field() {
         "{err}"
     );
     assert!(err.contains("at byte 27"), "{err}");
+}
+
+#[test]
+fn every_sim_command_refuses_a_lab_name_that_is_a_path() {
+    let p = PrivateRoot::new("lab-names");
+    let victim = p.victim().display().to_string();
+    let bad = [
+        "..".to_string(),
+        ".".to_string(),
+        victim.clone(),
+        format!("../../..{victim}"),
+        "keep/../..".to_string(),
+        "Keep".to_string(),
+    ];
+    for name in &bad {
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["sim", "down", name],
+            vec!["sim", "status", name],
+            vec!["sim", "exec", name, "office-pc", "--", "true"],
+            vec!["sim", "link", name, "a", "b", "--down"],
+            vec!["sim", "bgp", name],
+            vec!["sim", "flowlogs", name],
+            vec!["sim", "test", EXAMPLE, "--reuse", "--lab", name],
+            vec!["sim", "test", EXAMPLE, "--lab", name],
+            vec!["sim", "up", EXAMPLE, "--lab", name],
+            vec!["sim", "plan", EXAMPLE, "--lab", name],
+        ];
+        for args in commands {
+            let o = p.vifgate(&args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "vifgate {args:?}: {err}");
+            assert!(
+                err.contains(&format!("bad lab name `{name}`")) && err.contains("a-z, 0-9"),
+                "vifgate {args:?}: {err}"
+            );
+            assert!(p.victim().join("sub").is_dir(), "vifgate {args:?}");
+            assert!(p.root().join("keep").is_dir(), "vifgate {args:?}");
+        }
+    }
+}
+
+#[test]
+fn sim_link_checks_a_rate_when_it_reads_it_and_says_so_once() {
+    let p = PrivateRoot::new("link-rates");
+    for (rate, says) in [
+        (
+            "1bit",
+            "`1bit` is below one byte a second: the smallest rate is 8bit",
+        ),
+        ("0.005kbit", "below one byte a second"),
+        ("-1mbit", "a rate is not negative"),
+        ("10g", "did you mean 10Gbps?"),
+    ] {
+        let rate_arg = format!("--rate={rate}");
+        let o = p.vifgate(&["sim", "link", "nolab", "a", "b", &rate_arg]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "--rate {rate}: {err}");
+        assert_eq!(err.matches(says).count(), 1, "--rate {rate}: {err}");
+    }
+    // 0 takes the rate off, as --delay 0 and --loss 0% do: it is a rate
+    for rate in ["0bit", "0mbit", "0.0Gbps"] {
+        let o = p.vifgate(&["sim", "link", "nolab", "a", "b", "--rate", rate]);
+        let err = stderr(&o);
+        // read, then the lab looked for (or root asked for, without it)
+        assert!(
+            err.contains("no lab `nolab`") || err.contains("needs root"),
+            "--rate {rate}: {err}"
+        );
+    }
+}
+
+#[test]
+fn sim_test_refuses_a_probe_timeout_below_one_second() {
+    let p = PrivateRoot::new("timeouts");
+    for ms in ["0", "999"] {
+        let o = p.vifgate(&[
+            "sim",
+            "test",
+            EXAMPLE,
+            "--lab",
+            "never-built",
+            "--timeout-ms",
+            ms,
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "--timeout-ms {ms}: {err}");
+        assert!(err.contains("at least 1000 ms"), "--timeout-ms {ms}: {err}");
+    }
+    let o = p.vifgate(&[
+        "sim",
+        "test",
+        EXAMPLE,
+        "--lab",
+        "never-built",
+        "--max-cells",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
