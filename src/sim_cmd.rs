@@ -567,6 +567,9 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             json,
             report: html,
         } => {
+            if let Some(out) = &html {
+                crate::output_file::check(out, &[&file])?;
+            }
             need_root()?;
             let (l, text, p) = load_plan(&file, lab, &ports)?;
             let lab = p.lab.clone();
@@ -597,7 +600,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 apply::down(&lab)?;
             }
             if let Some(path) = &html {
-                write_html_report(&report, &l.topology, path)?;
+                write_html_report(&report, &l.topology, path, &file)?;
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -684,7 +687,12 @@ const MAX_TRACES_DRAWN: usize = 10;
 
 /// Writes `sim test`'s HTML page, with the topology drawn by Graphviz when
 /// it is installed (a note in its place otherwise).
-fn write_html_report(report: &compare::Report, t: &topology::Topology, path: &Path) -> Result<()> {
+fn write_html_report(
+    report: &compare::Report,
+    t: &topology::Topology,
+    path: &Path,
+    topology_file: &Path,
+) -> Result<()> {
     let svg = |dot: &str| match crate::topology_cmd::render_svg(dot) {
         Ok(svg) => Some(String::from_utf8_lossy(&svg).into_owned()),
         Err(e) => {
@@ -706,5 +714,5 @@ fn write_html_report(report: &compare::Report, t: &topology::Topology, path: &Pa
         None => Vec::new(),
     };
     let html = report_html::render(report, graph.as_deref(), &traces);
-    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
+    crate::output_file::write(path, html.as_bytes(), &[topology_file])
 }

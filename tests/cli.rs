@@ -721,3 +721,98 @@ fn sim_test_refuses_a_probe_timeout_below_one_second() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let p = PrivateRoot::new("outputs");
+    let template = p.file("t.yaml");
+    let original = std::fs::read_to_string("tests/cfn/resources-web.yaml").expect("a template");
+    std::fs::write(&template, &original).expect("copy");
+    let office = p.file("office.toml");
+    let office_text = std::fs::read_to_string("examples/office-for-cfn.toml").expect("office");
+    std::fs::write(&office, &office_text).expect("copy");
+    let link = p.file("link.yaml");
+    std::os::unix::fs::symlink(&template, &link).expect("symlink");
+    let (t, o_, l) = (
+        template.to_str().expect("utf-8"),
+        office.to_str().expect("utf-8"),
+        link.to_str().expect("utf-8"),
+    );
+    let example = std::fs::read_to_string(EXAMPLE).expect("example");
+    let topo = p.file("topology.toml");
+    std::fs::write(&topo, &example).expect("copy");
+    let tp = topo.to_str().expect("utf-8");
+    for args in [
+        vec!["topology", "import-cfn", t, "-o", t],
+        vec!["topology", "import-cfn", t, "-o", l],
+        vec!["topology", "import-cfn", t, "--merge", o_, "-o", o_],
+        vec!["topology", "graph", tp, "-o", tp],
+        vec!["sim", "test", tp, "--lab", "never-built", "--report", tp],
+    ] {
+        let o = p.vifgate(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is the input"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&template).expect("kept"), original);
+        assert_eq!(std::fs::read_to_string(&office).expect("kept"), office_text);
+        assert_eq!(std::fs::read_to_string(&topo).expect("kept"), example);
+    }
+    // a directory, or a directory that is not there: refused before any work
+    for out in [p.file(""), p.file("no/such/dir/out.toml")] {
+        let o = p.vifgate(&[
+            "topology",
+            "import-cfn",
+            t,
+            "-o",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn an_output_that_cannot_be_written_whole_leaves_the_old_file() {
+    let p = PrivateRoot::new("whole");
+    let out = p.file("drawing.dot");
+    std::fs::write(&out, "the old drawing\n").expect("old");
+    let path = out.to_str().expect("utf-8");
+    // a file size limit of 512 bytes: the drawing (kilobytes) cannot be
+    // written, SIGXFSZ ignored so that the write fails with EFBIG instead
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' XFSZ; exec prlimit --fsize=512 "$@""#,
+            "sh",
+            env!("CARGO_BIN_EXE_vifgate"),
+            "topology",
+            "graph",
+            EXAMPLE,
+            "-o",
+            path,
+        ])
+        .output()
+        .expect("sh runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("cannot write {path}")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("kept"),
+        "the old drawing\n"
+    );
+    let left: Vec<_> = std::fs::read_dir(p.file(""))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "root, victim and the drawing only: {left:?}");
+    // without the limit it is written
+    let o = vifgate(&["topology", "graph", EXAMPLE, "-o", path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&out)
+        .expect("new")
+        .starts_with("digraph"));
+}
