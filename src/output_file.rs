@@ -118,20 +118,10 @@ fn write_replacing(target: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result
 mod tests {
     use super::*;
 
-    /// A scratch directory, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn scratch(test: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("vifgate-out-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).expect("scratch dir");
-        Scratch(d)
+    /// A scratch directory, removed on drop (the test net's, without
+    /// namespaces).
+    fn scratch() -> sim::lab::TestNet {
+        sim::lab::TestNet::with_tag("out")
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -146,16 +136,16 @@ mod tests {
 
     #[test]
     fn an_input_under_any_name_is_refused() {
-        let s = scratch("inputs");
-        let input = s.0.join("t.yaml");
+        let s = scratch();
+        let input = s.dir.join("t.yaml");
         fs::write(&input, "x").expect("input");
-        std::os::unix::fs::symlink(&input, s.0.join("link.yaml")).expect("symlink");
-        fs::hard_link(&input, s.0.join("hard.yaml")).expect("hard link");
+        std::os::unix::fs::symlink(&input, s.dir.join("link.yaml")).expect("symlink");
+        fs::hard_link(&input, s.dir.join("hard.yaml")).expect("hard link");
         let same = [
             input.clone(),
-            s.0.join("./t.yaml"),
-            s.0.join("link.yaml"),
-            s.0.join("hard.yaml"),
+            s.dir.join("./t.yaml"),
+            s.dir.join("link.yaml"),
+            s.dir.join("hard.yaml"),
         ];
         for out in &same {
             let e = write(out, b"new", &[&input]).expect_err("refused");
@@ -166,26 +156,26 @@ mod tests {
 
     #[test]
     fn a_directory_or_a_missing_directory_is_refused() {
-        let s = scratch("dirs");
-        let e = check(&s.0, &[]).expect_err("a directory");
+        let s = scratch();
+        let e = check(&s.dir, &[]).expect_err("a directory");
         assert!(e.to_string().contains("is a directory"), "{e}");
-        let e = check(&s.0.join("no/such.toml"), &[]).expect_err("no directory");
+        let e = check(&s.dir.join("no/such.toml"), &[]).expect_err("no directory");
         assert!(e.to_string().contains("No such file"), "{e}");
     }
 
     #[test]
     fn the_file_is_replaced_whole_keeping_its_mode_and_no_temporary_is_left() {
-        let s = scratch("replace");
-        let out = s.0.join("out.toml");
+        let s = scratch();
+        let out = s.dir.join("out.toml");
         fs::write(&out, "old").expect("old");
         fs::set_permissions(&out, fs::Permissions::from_mode(0o640)).expect("chmod");
         write(&out, b"new", &[]).expect("written");
         assert_eq!(fs::read_to_string(&out).expect("read"), "new");
         let mode = fs::metadata(&out).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
-        assert_eq!(names(&s.0), ["out.toml"]);
+        assert_eq!(names(&s.dir), ["out.toml"]);
         // through a symbolic link: the file it names is replaced, the link kept
-        let link = s.0.join("link.toml");
+        let link = s.dir.join("link.toml");
         std::os::unix::fs::symlink(&out, &link).expect("symlink");
         write(&link, b"newer", &[]).expect("written");
         assert!(fs::symlink_metadata(&link)
