@@ -542,6 +542,18 @@ impl Checker<'_> {
             .flow_logs
             .as_ref()
             .and_then(|f| self.flow_logs(f, &interface.name));
+        if let (Some(r), Some(f)) = (&raw.flow_logs, &flow_logs) {
+            let mut others = vec![
+                ("the configuration file", path),
+                ("the private key file", interface.private_key_file.as_path()),
+                ("the status socket", status_socket.as_path()),
+            ];
+            others.extend(peers.iter().filter_map(|p| {
+                let psk = p.preshared_key_file.as_deref()?;
+                Some(("a pre-shared key file", psk))
+            }));
+            self.flow_log_file_apart(r, f, &others);
+        }
 
         Some(GatewayConfig {
             path: path.to_path_buf(),

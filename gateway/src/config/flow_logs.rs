@@ -1,7 +1,8 @@
 //! `[flow_logs]`: where the gateway writes VPC flow log records, in which
 //! format, and how it aggregates them.
 
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -115,6 +116,51 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// Refuses a flow log file that is one of the gateway's other files
+    /// (`others`: what each is, and its path): records appended to the
+    /// configuration, a key file or the status socket would ruin it.
+    pub(super) fn flow_log_file_apart(
+        &mut self,
+        r: &RawFlowLogs,
+        f: &FlowLogConfig,
+        others: &[(&str, &Path)],
+    ) {
+        let FlowLogDestination::File(dest) = &f.destination else {
+            return;
+        };
+        for (what, other) in others {
+            if same_file(dest, other) {
+                let d = self.error(
+                    r.destination.span(),
+                    format!(
+                        "the flow log destination is {what} ({}): records appended to it would ruin it",
+                        other.display()
+                    ),
+                );
+                d.expected = Some("a file of its own, or \"-\" for standard output".into());
+            }
+        }
+    }
+}
+
+/// The same path (`.` components aside), or two names of one existing
+/// file (a link).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let plain = |p: &Path| -> PathBuf {
+        p.components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect()
+    };
+    if plain(a) == plain(b) {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::parse;
@@ -122,6 +168,29 @@ mod tests {
     use crate::flow_log::Format;
 
     use super::FlowLogDestination;
+
+    #[test]
+    fn a_destination_that_is_another_file_of_the_gateway_is_refused() {
+        // the base configuration's private key file is `k`
+        for (dest, what) in [
+            ("k", "the private key file"),
+            ("./k", "the private key file"),
+            ("gw.toml", "the configuration file"),
+        ] {
+            let text = base(&format!("[flow_logs]\ndestination = \"{dest}\"\n"));
+            let e = parse("gw.toml", text).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("the flow log destination is {what}")),
+                "{e}"
+            );
+            assert!(e.contains("gw.toml:9:15:"), "{e}");
+        }
+        assert!(parse(
+            "gw.toml",
+            base("[flow_logs]\ndestination = \"flows.log\"\n")
+        )
+        .is_ok());
+    }
 
     #[test]
     fn absent_table_means_no_flow_logs() {
