@@ -496,3 +496,26 @@ fn reload_status(
         )))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error and its causes, as `{:#}` prints a chain.
+    fn told(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_system_error_is_told_once() {
+        let e = LinkError::from(io::Error::other("rate 1bit/s is below one byte a second"));
+        let all = told(&e);
+        assert_eq!(all.matches("below one byte").count(), 1, "{all}");
+    }
+}
