@@ -97,8 +97,8 @@ pub enum SimCommand {
         /// Probes in flight at once (more is faster; on a busy 2-core
         /// machine a burst of hundreds of connects loses SYNs now and then,
         /// see docs/sim.md).
-        #[arg(long, default_value_t = 64)]
-        parallel: usize,
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+        parallel: u64,
         /// Leave the lab up afterwards.
         #[arg(long)]
         keep: bool,
@@ -151,7 +151,7 @@ pub enum SimCommand {
         #[arg(long, hide = true)]
         interval_ms: Option<u64>,
         /// Account id written into the records (12 digits).
-        #[arg(long, default_value = sim::flowlog_capture::DEFAULT_ACCOUNT_ID)]
+        #[arg(long, default_value = sim::flowlog_capture::DEFAULT_ACCOUNT_ID, value_parser = parse_account_id)]
         account_id: String,
         /// Print JSON lines instead of flow log lines.
         #[arg(long)]
@@ -432,12 +432,21 @@ fn parse_timeout_ms(s: &str) -> Result<u64, String> {
 /// retransmission leaves after 1 s.
 const MIN_PROBE_TIMEOUT_MS: u64 = 1000;
 
-/// A flow log aggregation interval: 10 or 60 seconds.
 /// AWS's custom flow log format, as the gateway parses it.
 fn parse_flow_log_format(s: &str) -> Result<gateway::flow_log::Format, String> {
     gateway::flow_log::Format::parse(s).map_err(|e| format!("{} (at byte {})", e.message, e.offset))
 }
 
+/// An AWS account id: 12 digits.
+fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not an AWS account id: 12 digits"))
+    }
+}
+
+/// A flow log aggregation interval: 10 or 60 seconds.
 fn parse_interval(s: &str) -> Result<u64, String> {
     match s {
         "10" => Ok(10),
@@ -589,7 +598,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             let keep = keep || reuse;
             let mut probe = compare::default_probe_options();
             probe.timeout = Duration::from_millis(timeout_ms);
-            probe.max_in_flight = parallel.max(1);
+            probe.max_in_flight = usize::try_from(parallel).unwrap_or(usize::MAX);
             let opts = TestOptions {
                 services: plan::services(&l.topology, &ports.ports),
                 max_cells: usize::try_from(max_cells).unwrap_or(usize::MAX),

@@ -816,3 +816,26 @@ fn an_output_that_cannot_be_written_whole_leaves_the_old_file() {
         .expect("new")
         .starts_with("digraph"));
 }
+
+#[test]
+fn sim_flowlogs_and_sim_test_refuse_values_that_give_no_true_answer() {
+    let p = PrivateRoot::new("values");
+    let o = p.vifgate(&["sim", "flowlogs", "nolab", "--account-id", "abc"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`abc` is not an AWS account id: 12 digits"),
+        "{}",
+        stderr(&o)
+    );
+    let o = p.vifgate(&[
+        "sim",
+        "test",
+        EXAMPLE,
+        "--lab",
+        "never-built",
+        "--parallel",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--parallel"), "{}", stderr(&o));
+}
