@@ -313,22 +313,22 @@ mod percent_text {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// The error (in the message already, so not a `source()`: a
+        /// chain printed whole says it once).
+        cause: std::io::Error,
     },
     /// The file is not in the format.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: toml::de::Error,
+        /// The error (in the message already, so not a `source()`: a
+        /// chain printed whole says it once).
+        cause: toml::de::Error,
     },
     /// The value has no TOML form.
     #[error("cannot write the gateway configuration: {0}")]
@@ -345,22 +345,22 @@ impl GatewayConfigFile {
 
     /// Reads a file.
     pub fn read(path: &std::path::Path) -> Result<Self, ConfigFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigFileError::Parse {
+        toml::from_str(&text).map_err(|cause| ConfigFileError::Parse {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     }
 
     /// Writes it to `path` (through a temporary file beside it, renamed
     /// over it, so that a reload never reads half a file).
     pub fn write(&self, path: &std::path::Path, header: &str) -> Result<(), ConfigFileError> {
-        let io = |source| ConfigFileError::Io {
+        let io = |cause| ConfigFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let text = self.to_toml(header)?;
         let mut tmp = path.as_os_str().to_owned();

@@ -518,4 +518,13 @@ mod tests {
         let all = told(&e);
         assert_eq!(all.matches("below one byte").count(), 1, "{all}");
     }
+
+    #[test]
+    fn a_gateway_configuration_that_cannot_be_read_is_told_once() {
+        let e = gateway::config_file::GatewayConfigFile::read(Path::new("/nonexistent/gw.toml"))
+            .expect_err("no such file");
+        let all = told(&LinkError::from(e));
+        assert_eq!(all.matches("No such file").count(), 1, "{all}");
+        assert!(all.starts_with("/nonexistent/gw.toml: "), "{all}");
+    }
 }
