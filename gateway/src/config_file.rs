@@ -332,14 +332,14 @@ pub enum ConfigFileError {
     },
     /// The value has no TOML form.
     #[error("cannot write the gateway configuration: {0}")]
-    Serialize(#[from] toml::ser::Error),
+    Serialize(toml::ser::Error),
 }
 
 impl GatewayConfigFile {
     /// The TOML text, after a `# comment` line per line of `header`.
     pub fn to_toml(&self, header: &str) -> Result<String, ConfigFileError> {
         let mut out: String = header.lines().map(|l| format!("# {l}\n")).collect();
-        out.push_str(&toml::to_string(self)?);
+        out.push_str(&toml::to_string(self).map_err(ConfigFileError::Serialize)?);
         Ok(out)
     }
 
