@@ -11,7 +11,13 @@ use sim::compare::{self, TestOptions};
 use sim::link::LinkChange;
 use sim::plan;
 use sim::report_html::{self, Drawing};
-use topology::units::UnitError;
+
+mod values;
+
+use values::{
+    parse_account_id, parse_duration, parse_flow_log_format, parse_interval, parse_lab_name,
+    parse_percent, parse_rate, parse_timeout_ms,
+};
 
 /// `vifgate sim ...`
 #[derive(Subcommand)]
@@ -228,16 +234,6 @@ pub struct LinkArgs {
     rate: Option<u64>,
 }
 
-/// A lab name, checked by the rule `sim up` applies before anything
-/// touches the disk: a name such as `..` or `/tmp/x` never reaches a path.
-fn parse_lab_name(s: &str) -> Result<String, String> {
-    if plan::valid_lab_name(s) {
-        Ok(s.to_string())
-    } else {
-        Err(plan::PlanError::LabName(s.into()).to_string())
-    }
-}
-
 fn need_root() -> Result<()> {
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -361,106 +357,6 @@ fn the_lab(lab: Option<String>) -> Result<String> {
         [one] => Ok(one.clone()),
         [] => bail!("no lab is up"),
         _ => bail!("several labs are up ({}): name one", labs.join(", ")),
-    }
-}
-
-/// A duration as topology files write them (`20ms`, `500us`, `1s`).
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    match topology::units::parse_duration(s) {
-        Ok(d) if d <= Duration::from_secs(10) => Ok(d),
-        Ok(_) | Err(UnitError::OutOfRange) => Err(format!("`{s}`: from 0 to 10s")),
-        Err(UnitError::Malformed) => Err(format!(
-            "`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s"
-        )),
-    }
-}
-
-/// The smallest rate a link can be given: one byte a second (tbf and
-/// netem count bytes).
-const MIN_RATE_BPS: u64 = 8;
-
-/// A rate in bits per second (`100mbit`, `1Gbps`), at least
-/// [`MIN_RATE_BPS`]; zero (in any unit) is 0: take the rate off, as
-/// `--delay 0` and `--loss 0%` do.
-fn parse_rate(s: &str) -> Result<u64, String> {
-    use topology::units;
-    let rate = units::parse_rate(s).map_err(|_| match units::rate_suggestion(s) {
-        Some(meant) => format!("`{s}` is not a rate: did you mean {meant}?"),
-        None => format!("`{s}` is not a rate (e.g. 100mbit, 1Gbps)"),
-    })?;
-    if rate.is_negative() {
-        return Err(format!("`{s}`: a rate is not negative"));
-    }
-    // the number as written (the form is checked: digits and one dot)
-    let number: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    if units::parse_decimal(&number) == Some(0.0) {
-        return Ok(0);
-    }
-    let below = || {
-        format!(
-            "`{s}` is below one byte a second: the smallest rate is {MIN_RATE_BPS}bit (0 takes the rate off)"
-        )
-    };
-    match rate.bps() {
-        Ok(bps) if bps >= MIN_RATE_BPS => Ok(bps),
-        Ok(_) => Err(below()),
-        // out of range below 1 bit/s, or above u64
-        Err(_) if number.parse::<f64>().is_ok_and(|n| n < 1.0) => Err(below()),
-        Err(_) => Err(format!("`{s}`: too large a rate")),
-    }
-}
-
-/// A per-probe timeout of `sim test`, in milliseconds: at least
-/// [`MIN_PROBE_TIMEOUT_MS`].
-fn parse_timeout_ms(s: &str) -> Result<u64, String> {
-    let ms: u64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of milliseconds"))?;
-    if ms < MIN_PROBE_TIMEOUT_MS {
-        return Err(format!(
-            "{ms} ms is too short: a lost SYN is sent again after 1 s, so a probe waits at least {MIN_PROBE_TIMEOUT_MS} ms (shorter gives disagreements that are not real)"
-        ));
-    }
-    Ok(ms)
-}
-
-/// The shortest per-probe timeout `sim test` takes: a lost SYN's
-/// retransmission leaves after 1 s.
-const MIN_PROBE_TIMEOUT_MS: u64 = 1000;
-
-/// AWS's custom flow log format, as the gateway parses it.
-fn parse_flow_log_format(s: &str) -> Result<gateway::flow_log::Format, String> {
-    gateway::flow_log::Format::parse(s).map_err(|e| format!("{} (at byte {})", e.message, e.offset))
-}
-
-/// An AWS account id: 12 digits.
-fn parse_account_id(s: &str) -> Result<String, String> {
-    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(s.to_string())
-    } else {
-        Err(format!("`{s}` is not an AWS account id: 12 digits"))
-    }
-}
-
-/// A flow log aggregation interval: 10 or 60 seconds.
-fn parse_interval(s: &str) -> Result<u64, String> {
-    match s {
-        "10" => Ok(10),
-        "60" => Ok(60),
-        _ => Err(format!("`{s}`: AWS aggregates over 10 or 60 seconds")),
-    }
-}
-
-/// A percentage (`1%`, `0.5%`).
-fn parse_percent(s: &str) -> Result<f64, String> {
-    match topology::units::parse_percent(s) {
-        Ok(v) => Ok(v),
-        Err(UnitError::OutOfRange) => Err(format!("`{s}`: between 0% and 100%")),
-        Err(UnitError::Malformed) => Err(format!("`{s}` is not a percentage (e.g. 1%)")),
     }
 }
 
