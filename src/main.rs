@@ -74,6 +74,19 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (`--json`): its errors then
+    /// come as one JSON object on standard output too.
+    fn json(&self) -> bool {
+        match self {
+            Command::Topology(c) => c.json(),
+            Command::Status { json, .. } => *json,
+            Command::Sim(c) => c.json(),
+            _ => false,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // `vifgate topology matrix ... | head` ends quietly, like any Unix tool,
     // instead of panicking on a closed pipe
@@ -96,6 +109,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Topology(c) => topology_cmd::run(c),
         Command::Gateway { config, check } => gateway_cmd::gateway(&config, check),
@@ -113,7 +127,21 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if let Some(f) = e.downcast_ref::<topology_cmd::FileErrors>() {
+                // the file's diagnostics, as the topology commands print them
+                if json {
+                    println!("{}", topology_cmd::json_errors(&f.file, &f.diagnostics));
+                } else {
+                    eprint!("{}", f.diagnostics);
+                    eprintln!("error: {e:#}");
+                }
+            } else if json {
+                // a script reads standard output: one object, as the
+                // command's own output would have been
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(2)
         }
     }

@@ -234,6 +234,21 @@ pub struct LinkArgs {
     rate: Option<u64>,
 }
 
+impl SimCommand {
+    /// Whether the command prints JSON (`--json`).
+    pub fn json(&self) -> bool {
+        match self {
+            SimCommand::Up { json, .. }
+            | SimCommand::Plan { json, .. }
+            | SimCommand::Status { json, .. }
+            | SimCommand::Test { json, .. }
+            | SimCommand::Bgp { json, .. }
+            | SimCommand::Flowlogs { json, .. } => *json,
+            _ => false,
+        }
+    }
+}
+
 fn need_root() -> Result<()> {
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -252,10 +267,11 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
             }
             Ok((l, text))
         }
-        Err(d) => {
-            eprint!("{d}");
-            bail!("{} has errors", file.display())
+        Err(diagnostics) => Err(crate::topology_cmd::FileErrors {
+            file: file.to_path_buf(),
+            diagnostics,
         }
+        .into()),
     }
 }
 

@@ -813,3 +813,92 @@ fn sim_refuses_option_values_that_give_no_true_answer() {
         assert!(err.contains(says), "{option} {value}: {err}");
     }
 }
+
+#[test]
+fn bgp_refuses_links_that_share_a_block_instead_of_predicting_established() {
+    // a VIF on 169.254.10.0/30 beside a VPN on its default inside block:
+    // live, neither session would come up on the shared addresses
+    let o = vifgate(&[
+        "topology",
+        "bgp",
+        "tests/bad/vpn_default_inside_beside_vif.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("Established"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("overlaps VIF `vif`'s peer subnet"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// With `--json`, a command that fails prints one JSON object on standard
+/// output, as a script reads its answer: `error`, and for a file that does
+/// not load its `diagnostics`.
+#[test]
+fn json_commands_print_their_errors_as_one_json_object() {
+    let o = vifgate(&[
+        "topology", "reach", EXAMPLE, "--from", "nope", "--to", "bastion", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let v = json(&o);
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown node `nope`")),
+        "{v}"
+    );
+    let o = vifgate(&["topology", "matrix", EXAMPLE, "--proto", "sctp", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(json(&o)["error"].is_string());
+    for cmd in ["reach", "bgp", "matrix", "check"] {
+        let mut args = vec!["topology", cmd, "tests/bad/duplicate_ip.toml", "--json"];
+        if cmd == "reach" {
+            args.extend(["--from", "a", "--to", "b"]);
+        }
+        let o = vifgate(&args);
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let v = json(&o);
+        assert_eq!(v["valid"], false, "{cmd}: {v}");
+        assert_eq!(
+            v["error"], "tests/bad/duplicate_ip.toml has errors",
+            "{cmd}: {v}"
+        );
+        assert!(v["diagnostics"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is already used by")));
+        assert!(stderr(&o).is_empty(), "{cmd}: {}", stderr(&o));
+    }
+    // `sim plan` reads the file the same way (its exit code stays 2)
+    let o = vifgate(&["sim", "plan", "tests/bad/duplicate_ip.toml", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v = json(&o);
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(v["diagnostics"][0]["message"].is_string(), "{v}");
+    let o = vifgate(&["status", "--socket", "/nonexistent/vifgate.sock", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(json(&o)["error"].is_string());
+}
+
+/// A value of the wrong type in a gateway configuration is said in the
+/// file format's words, as in a topology: no Rust type names.
+#[test]
+fn gateway_check_names_types_as_toml_does() {
+    let dir = std::env::temp_dir().join(format!("vifgate-cli-types-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let file = dir.join("gw.toml");
+    std::fs::write(
+        &file,
+        "[interface]\nname = \"wg0\"\nlisten_port = \"51820\"\n",
+    )
+    .expect("config");
+    let o = vifgate(&["gateway", "--config", &file.to_string_lossy(), "--check"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expected an integer, found the string \"51820\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("u16"), "{}", stderr(&o));
+}

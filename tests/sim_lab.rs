@@ -1953,3 +1953,34 @@ fn a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live() {
     std::fs::remove_file(&office).ok();
     std::fs::remove_file(&imported).ok();
 }
+
+/// A flow to a node's own address never leaves it, on AWS as in the lab:
+/// the analysis says ACCEPTED whatever the node's groups admit (`web-sg`
+/// opens tcp/443 only), and the lab's probes over the loopback agree.
+#[test]
+fn a_flow_to_the_nodes_own_address_is_accepted_static_and_live() {
+    if !ready("a_flow_to_the_nodes_own_address_is_accepted_static_and_live") {
+        return;
+    }
+    let lab = cli_lab();
+    let o = cli(&[
+        "sim",
+        "test",
+        "tests/bad/expect_to_itself.toml",
+        "--lab",
+        &lab,
+        "--ports",
+        "22",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let checks = r["expectations"].as_array().expect("expectations");
+    assert_eq!(checks.len(), 2, "{}", text(&o));
+    for c in checks {
+        assert_eq!(c["static_verdict"], "ACCEPTED", "{c}");
+        assert_eq!(c["live_accepted"], true, "{c}");
+        assert_eq!(c["ok"], true, "{c}");
+    }
+    assert_gone(&lab, "after sim test");
+}

@@ -292,7 +292,13 @@ fn check(src: &SourceFile) -> Result<GatewayConfig, Diagnostics> {
                 .diagnostic(
                     Severity::Error,
                     e.span(),
-                    format!("invalid gateway config: {}", e.message().trim()),
+                    format!(
+                        "invalid gateway config: {}",
+                        topology::diag::in_file_words(
+                            e.message().trim(),
+                            e.span().and_then(|r| src.text().get(r))
+                        )
+                    ),
                 )
                 .hint("see docs/gateway.md for the format");
             return Err(Diagnostics(vec![d]));
