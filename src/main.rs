@@ -15,6 +15,7 @@ mod flowlogs_cmd;
 mod gateway_cmd;
 mod import_cmd;
 mod keys_cmd;
+mod output_file;
 mod sim_cmd;
 mod topology_cmd;
 

@@ -291,6 +291,9 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             proto,
             port,
         } => {
+            if let Some(out) = &output {
+                crate::output_file::check(out, &[&file])?;
+            }
             let Some(l) = load(&file, false) else {
                 return Ok(ExitCode::FAILURE);
             };
@@ -308,8 +311,7 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
                 GraphFormat::Svg => render_svg(&dot)?,
             };
             match output {
-                Some(p) => std::fs::write(&p, bytes)
-                    .with_context(|| format!("cannot write {}", p.display()))?,
+                Some(p) => crate::output_file::write(&p, &bytes, &[&file])?,
                 None => std::io::stdout().write_all(&bytes)?,
             }
             Ok(ExitCode::SUCCESS)

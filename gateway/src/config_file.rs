@@ -313,45 +313,45 @@ mod percent_text {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// The error (in the message already, so not a `source()`: a
+        /// chain printed whole says it once).
+        cause: std::io::Error,
     },
     /// The file is not in the format.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: toml::de::Error,
+        /// The error (in the message already, so not a `source()`: a
+        /// chain printed whole says it once).
+        cause: toml::de::Error,
     },
     /// The value has no TOML form.
     #[error("cannot write the gateway configuration: {0}")]
-    Serialize(#[from] toml::ser::Error),
+    Serialize(toml::ser::Error),
 }
 
 impl GatewayConfigFile {
     /// The TOML text, after a `# comment` line per line of `header`.
     pub fn to_toml(&self, header: &str) -> Result<String, ConfigFileError> {
         let mut out: String = header.lines().map(|l| format!("# {l}\n")).collect();
-        out.push_str(&toml::to_string(self)?);
+        out.push_str(&toml::to_string(self).map_err(ConfigFileError::Serialize)?);
         Ok(out)
     }
 
     /// Reads a file.
     pub fn read(path: &std::path::Path) -> Result<Self, ConfigFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigFileError::Parse {
+        toml::from_str(&text).map_err(|cause| ConfigFileError::Parse {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     }
 
@@ -361,9 +361,9 @@ impl GatewayConfigFile {
     /// file of that name is overwritten) and removed if the rename fails.
     pub fn write(&self, path: &std::path::Path, header: &str) -> Result<(), ConfigFileError> {
         use std::io::Write as _;
-        let io = |source| ConfigFileError::Io {
+        let io = |cause| ConfigFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let text = self.to_toml(header)?;
         let mut tmp = path.as_os_str().to_owned();
