@@ -59,7 +59,7 @@ enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
         /// Or its interface name (socket /run/vifgate/NAME.sock).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_interface_name)]
         interface: Option<String>,
         /// Print JSON.
         #[arg(long)]
@@ -144,5 +144,14 @@ fn main() -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// An interface name as the kernel takes it (checked before it becomes a
+/// socket path: `--interface ../x` must not name a file elsewhere).
+fn parse_interface_name(name: &str) -> Result<String, String> {
+    match gateway::config::interface_name_problem(name) {
+        Some(why) => Err(format!("`{name}` is no interface name: {why}")),
+        None => Ok(name.to_string()),
     }
 }

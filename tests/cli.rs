@@ -902,3 +902,23 @@ fn gateway_check_names_types_as_toml_does() {
     );
     assert!(!stderr(&o).contains("u16"), "{}", stderr(&o));
 }
+
+/// `vifgate status --interface NAME` builds `/run/vifgate/NAME.sock`: a
+/// name that is no interface name (a path, `..`) is refused when read,
+/// before it names a socket anywhere else.
+#[test]
+fn status_refuses_an_interface_name_that_is_a_path() {
+    for name in ["../../tmp/x", "..", "a/b", "sixteen-bytes-xx", ""] {
+        let o = vifgate(&["status", "--interface", name]);
+        let err = stderr(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "status --interface {name:?}: {err}"
+        );
+        assert!(
+            err.contains("is no interface name"),
+            "status --interface {name:?}: {err}"
+        );
+    }
+}
