@@ -132,7 +132,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     let table = match merge {
         None => table,
         Some(office_path) => {
-            let text = std::fs::read_to_string(office_path)
+            let text = topology::diag::read_input_text(office_path)
                 .with_context(|| format!("cannot read {}", office_path.display()))?;
             let office = match mapping::parse_table(&text) {
                 Ok(t) => t,

@@ -258,8 +258,8 @@ fn need_root() -> Result<()> {
 }
 
 fn load(file: &Path) -> Result<(topology::Loaded, String)> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = topology::diag::read_input_text(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     match topology::parse(file, text.clone()) {
         Ok(l) => {
             for w in &l.warnings.0 {

@@ -922,3 +922,29 @@ fn status_refuses_an_interface_name_that_is_a_path() {
         );
     }
 }
+
+/// An input file is read up to 16 MiB: a larger one (or `/dev/zero`,
+/// which has no end) is refused at once instead of read into memory.
+#[test]
+fn an_input_file_larger_than_16_mib_is_refused_unread() {
+    let dir = std::env::temp_dir().join(format!("vifgate-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let big = dir.join("big.toml");
+    let f = std::fs::File::create(&big).expect("create");
+    f.set_len(17 << 20).expect("sparse file");
+    let path = big.display().to_string();
+    for args in [
+        vec!["topology", "check", path.as_str()],
+        vec!["topology", "import-cfn", path.as_str()],
+        vec!["gateway", "--config", path.as_str(), "--check"],
+    ] {
+        let o = vifgate(&args);
+        let err = stderr(&o);
+        assert_ne!(o.status.code(), Some(0), "vifgate {args:?}: {err}");
+        assert!(
+            err.contains("larger than 16 MiB"),
+            "vifgate {args:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

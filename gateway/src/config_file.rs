@@ -345,7 +345,7 @@ impl GatewayConfigFile {
 
     /// Reads a file.
     pub fn read(path: &std::path::Path) -> Result<Self, ConfigFileError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| ConfigFileError::Io {
+        let text = topology::diag::read_input_text(path).map_err(|cause| ConfigFileError::Io {
             path: path.to_path_buf(),
             cause,
         })?;
