@@ -306,23 +306,13 @@ fn the_generated_200_host_lab_of_bench_sim() {
         .any(|r| r.dev.as_deref() == Some("vg0")));
 }
 
-/// The README's import: a third-party VPC template merged with
-/// `examples/office-for-cfn.toml`. `None` when the fixtures are missing
-/// (outside CI).
-fn imported() -> Option<Topology> {
+/// The README's import: a third-party VPC template (in
+/// `tests/fixtures/cfn/`) merged with `examples/office-for-cfn.toml`.
+fn imported() -> Topology {
     let template = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/cfn/aws-templates-vpc-managed-nat.yaml"
+        "/../tests/fixtures/cfn/aws-templates-vpc-managed-nat.yaml"
     );
-    if !std::path::Path::new(template).is_file() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{template} is missing (CI=true)"
-        );
-        eprintln!("skipped: {template} missing");
-        return None;
-    }
     let src = topology::diag::read_source(std::path::Path::new(template))
         .unwrap_or_else(|d| panic!("{d}"));
     let opts = ImportOptions {
@@ -343,12 +333,12 @@ fn imported() -> Option<Topology> {
     .expect("examples/office-for-cfn.toml");
     let office = mapping::parse_table(&office).expect("the office TOML");
     let merged = mapping::merge(table, office).unwrap_or_else(|e| panic!("merge: {e}"));
-    Some(parse("imported.toml", mapping::render(&merged)))
+    parse("imported.toml", mapping::render(&merged))
 }
 
 #[test]
 fn an_imported_cloudformation_vpc_with_the_office_merged() {
-    let Some(t) = imported() else { return };
+    let t = imported();
     let p = plan(&t, "cfn", &PORTS).expect("plan");
     assert_well_formed(&p);
     for n in &t.nodes {
