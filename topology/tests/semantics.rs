@@ -1069,14 +1069,19 @@ fn nacl_reply_to_nat_gateway_needs_1024_65535() {
 /// of them out.
 #[test]
 fn nacl_reply_to_load_balancer_needs_1024_65535() {
+    // an application load balancer has subnets in two zones
+    let two_zones = |mut net: Net| {
+        net.0 = net.0.replacen("azs = [\"a\"]", "azs = [\"a\", \"c\"]", 1);
+        net.add("[[vpc.subnet]]\nname = \"pub-c\"\naz = \"c\"\ncidr = \"10.0.9.0/24\"\n")
+    };
     let build = |reply_ports: &str| {
-        app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl"))
+        two_zones(app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl")))
             .add(subnet("pub", "10.0.0.0/24", ""))
             .add(
                 r#"[[vpc.load_balancer]]
 name = "alb"
-subnets = ["pub"]
-ips = ["10.0.0.20"]
+subnets = ["pub", "pub-c"]
+ips = ["10.0.0.20", "10.0.9.20"]
 security_groups = ["alb-sg"]
 listeners = [{ port = 80, targets = ["app-1"], target_port = 80 }]
 "#,
@@ -1088,9 +1093,9 @@ listeners = [{ port = 80, targets = ["app-1"], target_port = 80 }]
             ))
             .add(nacl(
                 "app-nacl",
-                r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 80, cidr = "10.0.0.0/24" }"#,
+                r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 80, cidr = "10.0.0.0/20" }"#,
                 &format!(
-                    r#"{{ rule = 100, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "10.0.0.0/24" }}"#
+                    r#"{{ rule = 100, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "10.0.0.0/20" }}"#
                 ),
             ))
             .topo()

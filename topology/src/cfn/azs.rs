@@ -46,6 +46,10 @@ pub fn azs(region: &str) -> Option<Vec<String>> {
         .map(|(r, letters)| letters.chars().map(|c| format!("{r}{c}")).collect())
 }
 
+/// What a region's name looks like, for messages.
+pub const REGION_EXPECTED: &str =
+    "an AWS region such as us-east-1, ap-northeast-2 or us-gov-west-1";
+
 /// Whether `region` is named as AWS names regions: a two-letter area, an
 /// optional partition mark (`gov`, `iso`, `isob` ...), a direction and a
 /// number (`us-east-1`, `ap-northeast-2`, `us-gov-west-1`). A region not in
@@ -72,7 +76,7 @@ pub fn check_region(region: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{region}` is not a region name: expected an AWS region such as us-east-1, ap-northeast-2 or us-gov-west-1"
+            "`{region}` is not a region name: expected {REGION_EXPECTED}"
         ))
     }
 }

@@ -14,8 +14,11 @@
 //! - `bgp.rs`: the BGP fields of VIFs and the VPN (prefix attributes,
 //!   timers, BFD, local preference);
 //! - `rules.rs`: security groups, their rules and network-ACL rules;
-//! - `sim.rs`: the `[sim]` settings.
+//! - `sim.rs`: the `[sim]` settings;
+//! - `aws_limits.rs`: AWS's limits (ASNs, zones, route quotas, key
+//!   lengths) and the lab's bound on names.
 
+pub mod aws_limits;
 mod bgp;
 #[cfg(test)]
 mod bgp_tests;
@@ -575,8 +578,12 @@ struct NodeNames {
 }
 
 impl NodeNames {
-    /// Registers a node name; false (and an error) for a duplicate.
+    /// Registers a node name; false (and an error) for a duplicate or
+    /// one too long for the lab.
     fn add(&mut self, r: &mut Resolver<'_>, name: &Str) -> bool {
+        if !r.name_length(name, "node") {
+            return false;
+        }
         if let Some(line) = self.lines.get(name.get_ref()) {
             let line = *line;
             let d = r.error(

@@ -54,6 +54,7 @@ impl Resolver<'_> {
         default_sg: usize,
     ) {
         let parsed = self.vpc_block(v);
+        self.region_name(&v.region);
         let region = v.region.get_ref().clone();
         let (azs, az_names) = self.zones(v, &region);
         let (rt_names, main_rt, nacl_names, default_nacl) = self.table_names(v);
@@ -80,11 +81,7 @@ impl Resolver<'_> {
             .map(|i| i.name.get_ref().clone());
         let vgw = v.vgw.as_ref().map(|g| Vgw {
             name: g.name.get_ref().clone(),
-            asn: g
-                .asn
-                .as_ref()
-                .and_then(|a| self.int_in(a, 1, 4_294_967_294, "ASN"))
-                .unwrap_or(64512) as u32,
+            asn: self.vgw_asn(g.asn.as_ref(), &scope.region),
         });
 
         self.nat_gateways(v, &scope, t, nodes, addrs);
@@ -329,6 +326,8 @@ impl Resolver<'_> {
                 target: RouteTarget::Local,
                 origin: RouteOrigin::Local,
             }];
+            let prefixes: Vec<&Str> = rt.routes.iter().map(|r| &r.prefix).collect();
+            self.static_route_quota(&rt.name, &prefixes);
             let mut seen: HashMap<Ipv4Net, usize> = HashMap::new();
             for r in &rt.routes {
                 let Some(prefix) = self.cidr(&r.prefix) else {
