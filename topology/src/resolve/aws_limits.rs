@@ -135,6 +135,43 @@ impl Resolver<'_> {
         n
     }
 
+    /// A VPN customer gateway's ASN in `region`: not one Amazon keeps
+    /// there ([`LEGACY_VGW_ASNS`], reserved for customer gateways).
+    pub(super) fn customer_gateway_asn(&mut self, at: &Int, asn: u32, region: &str) {
+        if LEGACY_VGW_ASNS
+            .iter()
+            .any(|&(r, x)| x == asn && (r == "*" || r == region))
+        {
+            let d = self.error(
+                at.span(),
+                format!("customer ASN {asn} is reserved by Amazon in {region}"),
+            );
+            d.expected = Some(format!(
+                "an ASN of the office's, or a private one ({}), as a customer gateway takes ({LEGACY_VGW_ASN_SOURCE})",
+                vgw_asn_ranges()
+            ));
+        }
+    }
+
+    /// Each of `[vpc] azs`, in full (`region` and a suffix): a zone of
+    /// the region.
+    pub(super) fn zone_name(&mut self, zone: &Str, full: &str, region: &str) {
+        if crate::cfn::azs::check_region(region).is_ok()
+            && crate::cfn::azs::check_zone(region, full).is_err()
+        {
+            let d = self.error(
+                zone.span(),
+                format!(
+                    "`{}` is not an availability zone of {region}",
+                    zone.get_ref()
+                ),
+            );
+            d.expected = Some(format!(
+                "a zone letter (`a`), or {region} and a zone letter (`{region}a`)"
+            ));
+        }
+    }
+
     /// An application load balancer's zones: two or more.
     pub(super) fn load_balancer_zones(&mut self, name: &Str, zones: &[String]) {
         if zones.len() < 2 {

@@ -486,6 +486,9 @@ impl Resolver<'_> {
         let entries = self.prefix_entries(&v.prefixes, "a VPN");
         let advertised = self.distinct_prefixes(&entries);
         let (customer_asn, bgp_settings) = self.vpn_session(v, bgp, &entries, amazon_asn);
+        if let (Some(asn), Some(at), Some(vpc)) = (customer_asn, &v.customer_asn, &t.vpc) {
+            self.customer_gateway_asn(at, asn, &vpc.region);
+        }
         let (Some(inside), Some(router)) = (inside, router) else {
             return;
         };

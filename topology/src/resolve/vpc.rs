@@ -133,6 +133,7 @@ impl Resolver<'_> {
             } else {
                 format!("{region}{}", a.get_ref())
             };
+            self.zone_name(a, &full, region);
             if azs.contains(&full) {
                 let d = self.error(
                     a.span(),
