@@ -19,7 +19,9 @@
 //! `Subnet.VpcId`, `SecurityGroup.VpcId`, and `SecurityGroup.GroupId` (the
 //! group itself, as a `Ref`). Properties are evaluated on demand and once
 //! each, so `Fn::GetAtt` works whatever the order of the resources; a
-//! property that needs itself is an error.
+//! property that needs itself is an error, and so are resources that
+//! depend on each other through their references or `DependsOn`
+//! (`eval/dependencies.rs`), as CloudFormation refuses them.
 //!
 //! Whatever cannot be known before deployment (an attribute inside a
 //! string, an import, a value from SSM) becomes [`Value::Unknown`] with a
