@@ -22,9 +22,9 @@ pub const VGW_ASN_SOURCE: &str =
     "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateVpnGateway.html";
 /// Amazon's ASNs of virtual private gateways created before a custom
 /// Amazon-side ASN could be chosen (region, ASN; `*`: every region), as
-/// AWS lists them reserved for customer gateways. The Site-to-Site VPN
-/// guide gives Singapore's as 17493, the customer gateway page as 17943:
-/// both are taken.
+/// AWS lists them reserved for customer gateways. That page gives
+/// Singapore's as 17943; 17493, which other AWS pages have given, is
+/// taken too, as it is uncertain which is right.
 pub const LEGACY_VGW_ASNS: &[(&str, u32)] = &[
     ("*", 7224),
     ("eu-west-1", 9059),
