@@ -43,6 +43,10 @@ pub const ROUTE_QUOTA_SOURCE: &str =
 /// Where an application load balancer's two zones come from.
 pub const ALB_ZONES_SOURCE: &str =
     "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#availability-zones";
+/// The protocols of an Elastic Load Balancing listener (lower case), as
+/// a listener's `protocol` takes them.
+pub const LISTENER_PROTOCOLS: &[&str] = &["http", "https", "tcp", "tls", "udp", "tcp_udp"];
+
 /// The lengths AWS takes for a private VIF's BGP authentication key.
 pub const MD5_KEY_LEN: std::ops::RangeInclusive<usize> = 6..=80;
 /// Where [`MD5_KEY_LEN`] comes from.
@@ -172,6 +176,19 @@ impl Resolver<'_> {
         }
     }
 
+    /// A listener's `protocol`: one of [`LISTENER_PROTOCOLS`].
+    pub(super) fn listener_protocol(&mut self, p: &Str) -> bool {
+        if LISTENER_PROTOCOLS.contains(&p.get_ref().as_str()) {
+            return true;
+        }
+        let d = self.error(
+            p.span(),
+            format!("unknown listener protocol `{}`", p.get_ref()),
+        );
+        d.expected = Some(format!("one of {}", LISTENER_PROTOCOLS.join(", ")));
+        false
+    }
+
     /// An application load balancer's zones: two or more.
     pub(super) fn load_balancer_zones(&mut self, name: &Str, zones: &[String]) {
         if zones.len() < 2 {
@@ -237,6 +254,21 @@ impl Resolver<'_> {
                 MD5_KEY_LEN.end()
             ));
         }
+    }
+
+    /// Any name of the file (`kind`: what it names): printable, without
+    /// control characters (a newline or a tab), which the lab's
+    /// configuration files could not carry. False (and an error) otherwise.
+    pub(super) fn name_characters(&mut self, name: &Str, kind: &str) -> bool {
+        let Some(c) = name.get_ref().chars().find(|c| c.is_control()) else {
+            return true;
+        };
+        let d = self.error(
+            name.span(),
+            format!("{kind} name has a control character ({:?})", c),
+        );
+        d.expected = Some("a name of printable characters".into());
+        false
     }
 
     /// A node's, a VIF's or the VPN's name (`what`): at most

@@ -519,6 +519,9 @@ impl Resolver<'_> {
                     let d = self.error(l.port.span(), format!("two listeners on port {port}"));
                     d.hint = Some("a load balancer has one listener per port".into());
                 }
+                if let Some(p) = &l.protocol {
+                    self.listener_protocol(p);
+                }
                 listeners.push(Listener {
                     port,
                     protocol: l

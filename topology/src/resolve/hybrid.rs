@@ -420,7 +420,9 @@ impl Resolver<'_> {
     /// or gateway, which learns the VPC's block over it while it is up.
     pub(super) fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
         let Some(v) = &raw.vpn else { return };
-        self.name_length(&v.name, "VPN");
+        if self.name_characters(&v.name, "VPN") {
+            self.name_length(&v.name, "VPN");
+        }
         let router = self.lookup(
             "office gateway or router",
             &v.customer_gateway,

@@ -236,6 +236,7 @@ impl<'a> Resolver<'a> {
         let mut names = Names::new();
         let mut first: HashMap<String, usize> = HashMap::new();
         for (i, n) in items.into_iter().enumerate() {
+            self.name_characters(n, kind);
             if let Some(line) = first.get(n.get_ref()) {
                 let line = *line;
                 let d = self.error(n.span(), format!("duplicate {kind} name `{}`", n.get_ref()));
@@ -578,11 +579,12 @@ struct NodeNames {
 }
 
 impl NodeNames {
-    /// Registers a node name; false (and an error) for a duplicate or
-    /// one too long for the lab.
+    /// Registers a node name; false (and an error) for a duplicate. A
+    /// name the lab cannot carry is an error too, but registered, so that
+    /// what names it finds it.
     fn add(&mut self, r: &mut Resolver<'_>, name: &Str) -> bool {
-        if !r.name_length(name, "node") {
-            return false;
+        if r.name_characters(name, "node") {
+            r.name_length(name, "node");
         }
         if let Some(line) = self.lines.get(name.get_ref()) {
             let line = *line;

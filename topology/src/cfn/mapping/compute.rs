@@ -611,6 +611,18 @@ impl Mapper<'_> {
             let protocol = values::prop(p, "Protocol")
                 .and_then(string)
                 .map(|s| s.to_ascii_lowercase());
+            let known = crate::resolve::aws_limits::LISTENER_PROTOCOLS;
+            let protocol = match protocol {
+                Some(pr) if !known.contains(&pr.as_str()) => {
+                    let msg = format!(
+                        "Protocol {pr} is not a listener protocol ({}): left out, the listener's default applies",
+                        known.join(", ")
+                    );
+                    self.warn(r, msg);
+                    None
+                }
+                other => other,
+            };
             let mut tgs: Vec<&Value> = Vec::new();
             let mut other = None;
             for a in values::list(p.get("DefaultActions")) {
