@@ -41,9 +41,23 @@ pub struct ImportRequest {
 /// evaluated, when the stacks' imports conflict, when the merge conflicts,
 /// or when the result does not load.
 pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
+    let stacks: Vec<(String, PathBuf)> = req
+        .templates
+        .iter()
+        .map(|a| stack_argument(a))
+        .collect::<Result<_>>()?;
+    // every file read: the output may be none of them
+    let inputs: Vec<&Path> = stacks
+        .iter()
+        .map(|(_, p)| p.as_path())
+        .chain(req.merge.as_deref())
+        .collect();
+    if let Some(out) = &req.output {
+        crate::output_file::check(out, &inputs)?;
+    }
     let mut templates = Vec::new();
-    for arg in &req.templates {
-        let (name, path) = stack_argument(arg)?;
+    for (name, path) in &stacks {
+        let (name, path) = (name.clone(), path.clone());
         let src = match topology::diag::read_source(&path) {
             Ok(s) => s,
             Err(d) => {
@@ -174,9 +188,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
         }
     }
     match &req.output {
-        Some(p) => {
-            std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?
-        }
+        Some(p) => crate::output_file::write(p, text.as_bytes(), &inputs)?,
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -51,11 +51,14 @@ use crate::status::{
     RouteStatus, RuleHits, RuleKind, Status,
 };
 use crate::token_bucket::TokenBucket;
+use fragments::FragmentVerdicts;
 use handshake_gate::{HandshakeGate, Verdict};
 use topology::route_table::FastMap;
 
 mod flow_log;
+mod fragments;
 mod handshake_gate;
+mod private_key;
 
 pub use handshake_gate::{HANDSHAKE_RATE_LIMIT, PER_SOURCE_BURST, PER_SOURCE_RATE};
 
@@ -154,6 +157,8 @@ pub struct Router {
     next_hop_owners: Vec<NextHopOwner>,
     policy: Policy,
     conntrack: ConnTrack,
+    /// The verdicts of admitted first fragments, for their later fragments.
+    fragments: FragmentVerdicts,
     gate: HandshakeGate,
     tunnel_mtu: u16,
     dead_after: Duration,
@@ -206,6 +211,7 @@ impl Router {
             next_hop_owners: NextHopOwner::of_peers(&config.peers),
             policy: Policy::compile(&config.policy),
             conntrack: conntrack(config),
+            fragments: FragmentVerdicts::new(fragments::DEFAULT_CAPACITY),
             gate,
             tunnel_mtu: config.interface.mtu,
             dead_after: config.dead_after,
@@ -403,7 +409,7 @@ impl Router {
             self.drops.no_endpoint += 1;
             return;
         }
-        if !self.admit(now, Side::Lan, &meta, packet) {
+        if !self.admit(now, Side::Lan, &meta) {
             return;
         }
         if meta.total_len > self.tunnel_mtu as usize && meta.dont_fragment {
@@ -542,11 +548,11 @@ impl Router {
                     let admitted = admit(
                         &mut self.policy,
                         &mut self.conntrack,
+                        &mut self.fragments,
                         &mut self.drops,
                         now,
                         Side::Tunnel,
                         &meta,
-                        pkt,
                     );
                     flow_log::log_verdict(&mut self.flow_log, now, Side::Tunnel, &meta, admitted);
                     if admitted {
@@ -604,15 +610,15 @@ impl Router {
     }
 
     /// The decision of the ACLs for a packet from `side`.
-    fn admit(&mut self, now: Instant, side: Side, meta: &Ipv4Meta, packet: &[u8]) -> bool {
+    fn admit(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> bool {
         let admitted = admit(
             &mut self.policy,
             &mut self.conntrack,
+            &mut self.fragments,
             &mut self.drops,
             now,
             side,
             meta,
-            packet,
         );
         flow_log::log_verdict(&mut self.flow_log, now, side, meta, admitted);
         admitted
@@ -755,16 +761,58 @@ fn timeouts(config: &GatewayConfig) -> Timeouts {
     }
 }
 
-/// Network ACL (stateless, every packet), then connection tracking, then
-/// security groups for a new flow. `Side::Tunnel` is ingress.
+/// The policy's verdict on a packet from `side`. A non-first fragment has
+/// no transport header for the rules to read: it takes the verdict of its
+/// datagram's first fragment ([`FragmentVerdicts`]), and is dropped
+/// (`orphan_fragment`) when that was not admitted. Every other packet is
+/// judged by [`admit_by_rules`]; an admitted first fragment admits the rest
+/// of its datagram.
 fn admit(
+    policy: &mut Policy,
+    conntrack: &mut ConnTrack,
+    fragments: &mut FragmentVerdicts,
+    drops: &mut Drops,
+    now: Instant,
+    side: Side,
+    meta: &Ipv4Meta,
+) -> bool {
+    if policy.nacl.is_none() && policy.sg.is_none() {
+        return true;
+    }
+    if meta.is_fragment {
+        // RFC 1858 §4: a TCP fragment at offset 8 can only overwrite the
+        // header its first fragment was judged by.
+        let overlapping = meta.proto == topology::traffic::proto::TCP
+            && meta.fragment_offset == TCP_OVERLAP_OFFSET;
+        if !overlapping && fragments.admits(now, side, meta) {
+            return true;
+        }
+        drops.orphan_fragment += 1;
+        return false;
+    }
+    let admitted = admit_by_rules(policy, conntrack, drops, now, side, meta);
+    if admitted {
+        fragments.admitted(now, side, meta);
+    }
+    admitted
+}
+
+/// The offset (bytes) of a TCP fragment that would overlap the TCP header of
+/// its first fragment (RFC 1858 §4: "offset 1", in 8-byte units).
+const TCP_OVERLAP_OFFSET: u16 = 8;
+
+/// Network ACL (stateless, every packet), then connection tracking, then
+/// security groups for a new flow. `Side::Tunnel` is ingress. ICMP errors
+/// are judged by the rules like any packet: as AWS documents, a security
+/// group passes Path MTU Discovery's "fragmentation needed" only when a rule
+/// allows it (`docs/gateway.md`, "ICMP errors").
+fn admit_by_rules(
     policy: &mut Policy,
     conntrack: &mut ConnTrack,
     drops: &mut Drops,
     now: Instant,
     side: Side,
     meta: &Ipv4Meta,
-    packet: &[u8],
 ) -> bool {
     let dir = match side {
         Side::Tunnel => Direction::Ingress,
@@ -785,9 +833,6 @@ fn admit(
     match conntrack.lookup(now, side, meta) {
         CtVerdict::Original | CtVerdict::Reply => return true,
         CtVerdict::New => {}
-    }
-    if conntrack.related(now, side, meta, packet) {
-        return true;
     }
     match sg.evaluate(dir, &acl_packet) {
         Some(rule) => {
@@ -816,7 +861,9 @@ mod tests {
 
     mod bgp;
     mod flow_log;
+    mod fragments;
     mod handshake_flood;
+    mod private_key;
 
     /// Three gateways on one virtual clock: the office (LAN
     /// 192.168.10.0/24), AWS (VPC 10.0.0.0/16, the primary) and its backup.

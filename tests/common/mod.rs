@@ -10,6 +10,7 @@ pub use sim::lab::{can_run, need_tool, sh, TestNet as Lab};
 
 pub mod browser;
 pub mod leftovers;
+pub mod state_root;
 
 /// A finished command's exit status and output, for assertion messages.
 pub fn text(o: &std::process::Output) -> String {

@@ -15,6 +15,9 @@ use toml::Spanned;
 
 use crate::units::{fmt_duration, parse_decimal, parse_duration, parse_percent, UnitError};
 
+mod file_words;
+pub use file_words::in_file_words;
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -379,6 +379,9 @@ impl Resolver<'_> {
                     let az = &t.subnets[sid].az;
                     let suffix = az.strip_prefix(&scope.region).unwrap_or(az);
                     let name = format!("{}-{}{}", g.host_prefix.get_ref(), suffix, n);
+                    if t.subnets[sid].cidr.prefix_len() > super::MIN_SUBNET_LEN {
+                        break; // the subnet was refused: no address to give
+                    }
                     let Some(ip) = addrs.first_free(t.subnets[sid].cidr) else {
                         let d = self.error(
                             g.name.span(),

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use ipnet::Ipv4Net;
 
-use super::{AddressBook, Names, NodeNames, Resolver};
+use super::{AddressBook, Names, NodeNames, Resolver, MAX_SUBNET_LEN, MIN_SUBNET_LEN};
+
+/// What AWS takes as a subnet's size.
+const SUBNET_SIZES: &str = "a prefix length from /16 to /28";
 use crate::format::*;
 use crate::model::*;
 use crate::nacl::NetworkAcl;
@@ -241,12 +244,18 @@ impl Resolver<'_> {
                     ),
                 );
                 d.hint = Some("subnets of a VPC must not overlap".into());
-            } else if c.prefix_len() > 28 {
+            } else if c.prefix_len() > MIN_SUBNET_LEN {
                 let d = self.error(
                     s.cidr.span(),
-                    format!("subnet block {c} is smaller than /28"),
+                    format!("subnet block {c} is smaller than /{MIN_SUBNET_LEN}"),
                 );
-                d.expected = Some("a prefix length from /16 to /28".into());
+                d.expected = Some(SUBNET_SIZES.into());
+            } else if c.prefix_len() < MAX_SUBNET_LEN {
+                let d = self.error(
+                    s.cidr.span(),
+                    format!("subnet block {c} is larger than /{MAX_SUBNET_LEN}"),
+                );
+                d.expected = Some(SUBNET_SIZES.into());
             }
             if parsed.is_some() {
                 placed.push((c, &s.name));
@@ -363,8 +372,10 @@ impl Resolver<'_> {
                     continue;
                 };
                 let target = targets[r.target.get_ref()];
-                if target == RouteTarget::Vgw && prefix.prefix_len() == 0 {
-                    // fine: a default route to the office
+                if scope.cidr_valid
+                    && !self.check_route_destination(r, prefix, target, scope.cidr, t)
+                {
+                    continue;
                 }
                 routes.push(Route {
                     prefix,
