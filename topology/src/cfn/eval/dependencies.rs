@@ -23,6 +23,10 @@ impl<'a> Evaluator<'a> {
                     to,
                     line: at.line,
                     col: at.col,
+                    width: match &at.kind {
+                        NodeKind::Str(s) => s.chars().count().max(1),
+                        _ => 1,
+                    },
                     via,
                 },
             );
@@ -112,7 +116,7 @@ impl<'a> Evaluator<'a> {
                 self.src,
                 first.line,
                 first.col,
-                1,
+                first.width,
                 format!(
                     "circular dependency between resources: {}",
                     ids.join(" → ")
@@ -140,6 +144,8 @@ pub(super) struct Dependency {
     pub line: usize,
     /// 1-based column of the reference.
     pub col: usize,
+    /// Its width, in characters (for the underline).
+    pub width: usize,
     /// How: `Ref`, `Fn::GetAtt`, `Fn::Sub` or `DependsOn`.
     pub via: &'static str,
 }
@@ -395,6 +401,7 @@ mod tests {
             to,
             line,
             col: 1,
+            width: 1,
             via: "Ref",
         }
     }
