@@ -90,9 +90,12 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     for (t, p) in templates.iter_mut().zip(routed) {
         t.params = p;
     }
+    if let Some(r) = &req.region {
+        topology::cfn::azs::check_region(r).map_err(|e| anyhow::anyhow!("--region {e}"))?;
+    }
     let opts = DeploymentOptions {
         region: req.region.clone(),
-        azs: zones(req.azs.as_deref())?,
+        azs: zones(req.region.as_deref(), req.azs.as_deref())?,
         account_id: None,
         imports: key_values("--import", &req.imports)?,
     };
@@ -218,8 +221,8 @@ fn key_values(flag: &str, args: &[String]) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// `--azs a,b,c`.
-fn zones(list: Option<&str>) -> Result<Option<Vec<String>>> {
+/// `--azs a,b,c`: zones of the region (`--region`, or its default).
+fn zones(region: Option<&str>, list: Option<&str>) -> Result<Option<Vec<String>>> {
     let Some(list) = list else {
         return Ok(None);
     };
@@ -230,6 +233,10 @@ fn zones(list: Option<&str>) -> Result<Option<Vec<String>>> {
         .collect();
     if zones.is_empty() {
         bail!("--azs `{list}` names no zone");
+    }
+    let region = region.unwrap_or(topology::cfn::DEFAULT_REGION);
+    for z in &zones {
+        topology::cfn::azs::check_zone(region, z).map_err(|e| anyhow::anyhow!("--azs {e}"))?;
     }
     Ok(Some(zones))
 }

@@ -427,12 +427,15 @@ pub struct RawAutoScalingGroup {
     pub max: Option<Int>,
 }
 
-/// An application load balancer.
+/// An application (or network) load balancer.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoadBalancer {
     /// Node name.
     pub name: Str,
+    /// `application` (default) or `network`.
+    #[serde(rename = "type")]
+    pub lb_type: Option<Str>,
     /// One subnet per AZ.
     pub subnets: Vec<Str>,
     /// Private address in each subnet, in the same order.

@@ -1,4 +1,4 @@
-//! One test per rule of `shared/reference/aws-network-semantics.md` that the
+//! One test per rule of `docs/aws-network-semantics.md` that the
 //! topology model implements. Each test is named after its rule, quotes it in
 //! its doc comment, builds the smallest topology that exercises it, and
 //! checks the analyser's verdict and, where it matters, what the trace says
@@ -1096,14 +1096,19 @@ fn nacl_denial_of_icmp_names_no_ports() {
 /// of them out.
 #[test]
 fn nacl_reply_to_load_balancer_needs_1024_65535() {
+    // an application load balancer has subnets in two zones
+    let two_zones = |mut net: Net| {
+        net.0 = net.0.replacen("azs = [\"a\"]", "azs = [\"a\", \"c\"]", 1);
+        net.add("[[vpc.subnet]]\nname = \"pub-c\"\naz = \"c\"\ncidr = \"10.0.9.0/24\"\n")
+    };
     let build = |reply_ports: &str| {
-        app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl"))
+        two_zones(app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl")))
             .add(subnet("pub", "10.0.0.0/24", ""))
             .add(
                 r#"[[vpc.load_balancer]]
 name = "alb"
-subnets = ["pub"]
-ips = ["10.0.0.20"]
+subnets = ["pub", "pub-c"]
+ips = ["10.0.0.20", "10.0.9.20"]
 security_groups = ["alb-sg"]
 listeners = [{ port = 80, targets = ["app-1"], target_port = 80 }]
 "#,
@@ -1115,9 +1120,9 @@ listeners = [{ port = 80, targets = ["app-1"], target_port = 80 }]
             ))
             .add(nacl(
                 "app-nacl",
-                r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 80, cidr = "10.0.0.0/24" }"#,
+                r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 80, cidr = "10.0.0.0/20" }"#,
                 &format!(
-                    r#"{{ rule = 100, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "10.0.0.0/24" }}"#
+                    r#"{{ rule = 100, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "10.0.0.0/20" }}"#
                 ),
             ))
             .topo()

@@ -14,8 +14,11 @@
 //! - `bgp.rs`: the BGP fields of VIFs and the VPN (prefix attributes,
 //!   timers, BFD, local preference);
 //! - `rules.rs`: security groups, their rules and network-ACL rules;
-//! - `sim.rs`: the `[sim]` settings.
+//! - `sim.rs`: the `[sim]` settings;
+//! - `aws_limits.rs`: AWS's limits (ASNs, zones, route quotas, key
+//!   lengths) and the lab's bound on names.
 
+pub mod aws_limits;
 mod bgp;
 #[cfg(test)]
 mod bgp_tests;
@@ -240,6 +243,7 @@ impl<'a> Resolver<'a> {
         let mut names = Names::new();
         let mut first: HashMap<String, usize> = HashMap::new();
         for (i, n) in items.into_iter().enumerate() {
+            self.name_characters(n, kind);
             if let Some(line) = first.get(n.get_ref()) {
                 let line = *line;
                 let d = self.error(n.span(), format!("duplicate {kind} name `{}`", n.get_ref()));
@@ -610,8 +614,13 @@ struct NodeNames {
 }
 
 impl NodeNames {
-    /// Registers a node name; false (and an error) for a duplicate.
+    /// Registers a node name; false (and an error) for a duplicate. A
+    /// name the lab cannot carry is an error too, but registered, so that
+    /// what names it finds it.
     fn add(&mut self, r: &mut Resolver<'_>, name: &Str) -> bool {
+        if r.name_characters(name, "node") {
+            r.name_length(name, "node");
+        }
         if let Some(line) = self.lines.get(name.get_ref()) {
             let line = *line;
             let d = r.error(

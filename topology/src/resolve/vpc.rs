@@ -57,6 +57,7 @@ impl Resolver<'_> {
         default_sg: usize,
     ) {
         let parsed = self.vpc_block(v);
+        self.region_name(&v.region);
         let region = v.region.get_ref().clone();
         let (azs, az_names) = self.zones(v, &region);
         let (rt_names, main_rt, nacl_names, default_nacl) = self.table_names(v);
@@ -83,11 +84,7 @@ impl Resolver<'_> {
             .map(|i| i.name.get_ref().clone());
         let vgw = v.vgw.as_ref().map(|g| Vgw {
             name: g.name.get_ref().clone(),
-            asn: g
-                .asn
-                .as_ref()
-                .and_then(|a| self.int_in(a, 1, 4_294_967_294, "ASN"))
-                .unwrap_or(64512) as u32,
+            asn: self.vgw_asn(g.asn.as_ref(), &scope.region),
         });
 
         self.nat_gateways(v, &scope, t, nodes, addrs);
@@ -139,6 +136,7 @@ impl Resolver<'_> {
             } else {
                 format!("{region}{}", a.get_ref())
             };
+            self.zone_name(a, &full, region);
             if azs.contains(&full) {
                 let d = self.error(
                     a.span(),
@@ -338,6 +336,8 @@ impl Resolver<'_> {
                 target: RouteTarget::Local,
                 origin: RouteOrigin::Local,
             }];
+            let prefixes: Vec<&Str> = rt.routes.iter().map(|r| &r.prefix).collect();
+            self.static_route_quota(&rt.name, &prefixes);
             let mut seen: HashMap<Ipv4Net, usize> = HashMap::new();
             for r in &rt.routes {
                 let Some(prefix) = self.cidr(&r.prefix) else {
