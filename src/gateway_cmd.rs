@@ -28,6 +28,16 @@ pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
                         return Ok(ExitCode::FAILURE);
                     }
                 }
+                // the state of the box, not of the file
+                let mut failed = false;
+                for f in gateway::shell::preflight(&c) {
+                    failed |= f.error;
+                    let kind = if f.error { "error" } else { "note" };
+                    eprintln!("{kind}: {}", f.message);
+                }
+                if failed {
+                    return Ok(ExitCode::FAILURE);
+                }
                 println!(
                     "{}: valid ({} peers, {} routes, policy: {})",
                     config.display(),

@@ -41,9 +41,23 @@ pub struct ImportRequest {
 /// evaluated, when the stacks' imports conflict, when the merge conflicts,
 /// or when the result does not load.
 pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
+    let stacks: Vec<(String, PathBuf)> = req
+        .templates
+        .iter()
+        .map(|a| stack_argument(a))
+        .collect::<Result<_>>()?;
+    // every file read: the output may be none of them
+    let inputs: Vec<&Path> = stacks
+        .iter()
+        .map(|(_, p)| p.as_path())
+        .chain(req.merge.as_deref())
+        .collect();
+    if let Some(out) = &req.output {
+        crate::output_file::check(out, &inputs)?;
+    }
     let mut templates = Vec::new();
-    for arg in &req.templates {
-        let (name, path) = stack_argument(arg)?;
+    for (name, path) in &stacks {
+        let (name, path) = (name.clone(), path.clone());
         let src = match topology::diag::read_source(&path) {
             Ok(s) => s,
             Err(d) => {
@@ -76,9 +90,12 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     for (t, p) in templates.iter_mut().zip(routed) {
         t.params = p;
     }
+    if let Some(r) = &req.region {
+        topology::cfn::azs::check_region(r).map_err(|e| anyhow::anyhow!("--region {e}"))?;
+    }
     let opts = DeploymentOptions {
         region: req.region.clone(),
-        azs: zones(req.azs.as_deref())?,
+        azs: zones(req.region.as_deref(), req.azs.as_deref())?,
         account_id: None,
         imports: key_values("--import", &req.imports)?,
     };
@@ -118,7 +135,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     let table = match merge {
         None => table,
         Some(office_path) => {
-            let text = std::fs::read_to_string(office_path)
+            let text = topology::diag::read_input_text(office_path)
                 .with_context(|| format!("cannot read {}", office_path.display()))?;
             let office = match mapping::parse_table(&text) {
                 Ok(t) => t,
@@ -171,9 +188,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
         }
     }
     match &req.output {
-        Some(p) => {
-            std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?
-        }
+        Some(p) => crate::output_file::write(p, text.as_bytes(), &inputs)?,
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -206,8 +221,8 @@ fn key_values(flag: &str, args: &[String]) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// `--azs a,b,c`.
-fn zones(list: Option<&str>) -> Result<Option<Vec<String>>> {
+/// `--azs a,b,c`: zones of the region (`--region`, or its default).
+fn zones(region: Option<&str>, list: Option<&str>) -> Result<Option<Vec<String>>> {
     let Some(list) = list else {
         return Ok(None);
     };
@@ -218,6 +233,10 @@ fn zones(list: Option<&str>) -> Result<Option<Vec<String>>> {
         .collect();
     if zones.is_empty() {
         bail!("--azs `{list}` names no zone");
+    }
+    let region = region.unwrap_or(topology::cfn::DEFAULT_REGION);
+    for z in &zones {
+        topology::cfn::azs::check_zone(region, z).map_err(|e| anyhow::anyhow!("--azs {e}"))?;
     }
     Ok(Some(zones))
 }

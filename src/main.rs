@@ -15,6 +15,7 @@ mod flowlogs_cmd;
 mod gateway_cmd;
 mod import_cmd;
 mod keys_cmd;
+mod output_file;
 mod sim_cmd;
 mod topology_cmd;
 
@@ -58,7 +59,7 @@ enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
         /// Or its interface name (socket /run/vifgate/NAME.sock).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_interface_name)]
         interface: Option<String>,
         /// Print JSON.
         #[arg(long)]
@@ -71,6 +72,19 @@ enum Command {
     /// Benchmarks that print figures (not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+impl Command {
+    /// Whether the command was asked for JSON (`--json`): its errors then
+    /// come as one JSON object on standard output too.
+    fn json(&self) -> bool {
+        match self {
+            Command::Topology(c) => c.json(),
+            Command::Status { json, .. } => *json,
+            Command::Sim(c) => c.json(),
+            _ => false,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -95,6 +109,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Topology(c) => topology_cmd::run(c),
         Command::Gateway { config, check } => gateway_cmd::gateway(&config, check),
@@ -112,8 +127,31 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if let Some(f) = e.downcast_ref::<topology_cmd::FileErrors>() {
+                // the file's diagnostics, as the topology commands print them
+                if json {
+                    println!("{}", topology_cmd::json_errors(&f.file, &f.diagnostics));
+                } else {
+                    eprint!("{}", f.diagnostics);
+                    eprintln!("error: {e:#}");
+                }
+            } else if json {
+                // a script reads standard output: one object, as the
+                // command's own output would have been
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(2)
         }
+    }
+}
+
+/// An interface name as the kernel takes it (checked before it becomes a
+/// socket path: `--interface ../x` must not name a file elsewhere).
+fn parse_interface_name(name: &str) -> Result<String, String> {
+    match gateway::config::interface_name_problem(name) {
+        Some(why) => Err(format!("`{name}` is no interface name: {why}")),
+        None => Ok(name.to_string()),
     }
 }

@@ -11,7 +11,13 @@ use sim::compare::{self, TestOptions};
 use sim::link::LinkChange;
 use sim::plan;
 use sim::report_html::{self, Drawing};
-use topology::units::UnitError;
+
+mod values;
+
+use values::{
+    parse_account_id, parse_duration, parse_flow_log_format, parse_interval, parse_lab_name,
+    parse_percent, parse_rate, parse_timeout_ms,
+};
 
 /// `vifgate sim ...`
 #[derive(Subcommand)]
@@ -41,11 +47,13 @@ pub enum SimCommand {
     /// Remove a lab: its processes, namespaces and state. Nothing to remove is fine.
     Down {
         /// Lab name; default: the only lab there is.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
     },
     /// The labs there are, what they hold and how their links were shaped.
     Status {
         /// One lab; default: all.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
         /// Print JSON.
         #[arg(long)]
@@ -54,6 +62,7 @@ pub enum SimCommand {
     /// Run a command inside a node of a lab.
     Exec {
         /// Lab name.
+        #[arg(value_parser = parse_lab_name)]
         lab: String,
         /// Node name (or vpc, vgw, lan for the lab's own routers).
         node: String,
@@ -64,6 +73,7 @@ pub enum SimCommand {
     /// Take a link down or up, or change its delay, loss or rate.
     Link {
         /// Lab name.
+        #[arg(value_parser = parse_lab_name)]
         lab: String,
         /// One end: a node, or the infrastructure it joins.
         a: String,
@@ -78,22 +88,23 @@ pub enum SimCommand {
         /// Topology file.
         file: PathBuf,
         /// Lab name; default: from the topology's name.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_lab_name)]
         lab: Option<String>,
         #[command(flatten)]
         ports: Ports,
-        /// Probe at most this many matrix cells (an even sample beyond).
-        #[arg(long, default_value_t = 2000)]
-        max_cells: usize,
-        /// Per-probe timeout, milliseconds (above 1 s, so that a lost SYN's
+        /// Probe at most this many matrix cells (an even sample beyond);
+        /// at least 1.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+        max_cells: u64,
+        /// Per-probe timeout, milliseconds: at least 1000 (a lost SYN's
         /// retransmission, sent after 1 s, is waited for).
-        #[arg(long, default_value_t = 1500)]
+        #[arg(long, default_value_t = 1500, value_parser = parse_timeout_ms)]
         timeout_ms: u64,
         /// Probes in flight at once (more is faster; on a busy 2-core
         /// machine a burst of hundreds of connects loses SYNs now and then,
         /// see docs/sim.md).
-        #[arg(long, default_value_t = 64)]
-        parallel: usize,
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+        parallel: u64,
         /// Leave the lab up afterwards.
         #[arg(long)]
         keep: bool,
@@ -119,6 +130,7 @@ pub enum SimCommand {
     /// `vifgate topology bgp`.
     Bgp {
         /// Lab name; default: the only lab there is.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
@@ -132,6 +144,7 @@ pub enum SimCommand {
     /// `--follow`.
     Flowlogs {
         /// Lab name; default: the only lab there is.
+        #[arg(value_parser = parse_lab_name)]
         lab: Option<String>,
         /// Print records as intervals close, until interrupted.
         #[arg(long)]
@@ -144,7 +157,7 @@ pub enum SimCommand {
         #[arg(long, hide = true)]
         interval_ms: Option<u64>,
         /// Account id written into the records (12 digits).
-        #[arg(long, default_value = sim::flowlog_capture::DEFAULT_ACCOUNT_ID)]
+        #[arg(long, default_value = sim::flowlog_capture::DEFAULT_ACCOUNT_ID, value_parser = parse_account_id)]
         account_id: String,
         /// Print JSON lines instead of flow log lines.
         #[arg(long)]
@@ -179,17 +192,20 @@ pub struct LabArgs {
     /// Topology file.
     file: PathBuf,
     /// Lab name (prefix of every namespace); default: from the topology's name.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_lab_name)]
     lab: Option<String>,
     #[command(flatten)]
     ports: Ports,
 }
 
+/// The TCP ports `--ports` probes unless told.
+const DEFAULT_PORTS: &str = "22,80,443,3306";
+
 /// TCP ports of the matrix.
 #[derive(Args)]
 pub struct Ports {
     /// TCP ports probed for every pair of hosts (plus every `[[expect]]`).
-    #[arg(long, value_delimiter = ',', default_value = "22,80,443,3306")]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PORTS)]
     ports: Vec<u16>,
 }
 
@@ -203,18 +219,34 @@ pub struct LinkArgs {
     /// Bring the link up.
     #[arg(long)]
     up: bool,
-    /// One-way delay each way, e.g. 20ms.
-    #[arg(long)]
-    delay: Option<String>,
-    /// Jitter around the delay, e.g. 5ms.
-    #[arg(long)]
-    jitter: Option<String>,
-    /// Loss each way, e.g. 1%.
-    #[arg(long)]
-    loss: Option<String>,
-    /// Rate each way, e.g. 100mbit.
-    #[arg(long)]
-    rate: Option<String>,
+    /// One-way delay each way, e.g. 20ms (0 takes it off).
+    #[arg(long, value_parser = parse_duration)]
+    delay: Option<Duration>,
+    /// Jitter around the delay, e.g. 5ms (0 takes it off).
+    #[arg(long, value_parser = parse_duration)]
+    jitter: Option<Duration>,
+    /// Loss each way, e.g. 1% (0% takes it off).
+    #[arg(long, value_parser = parse_percent)]
+    loss: Option<f64>,
+    /// Rate each way, e.g. 100mbit: at least 8bit (a byte a second); 0
+    /// takes it off.
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<u64>,
+}
+
+impl SimCommand {
+    /// Whether the command prints JSON (`--json`).
+    pub fn json(&self) -> bool {
+        match self {
+            SimCommand::Up { json, .. }
+            | SimCommand::Plan { json, .. }
+            | SimCommand::Status { json, .. }
+            | SimCommand::Test { json, .. }
+            | SimCommand::Bgp { json, .. }
+            | SimCommand::Flowlogs { json, .. } => *json,
+            _ => false,
+        }
+    }
 }
 
 fn need_root() -> Result<()> {
@@ -226,8 +258,8 @@ fn need_root() -> Result<()> {
 }
 
 fn load(file: &Path) -> Result<(topology::Loaded, String)> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = topology::diag::read_input_text(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     match topology::parse(file, text.clone()) {
         Ok(l) => {
             for w in &l.warnings.0 {
@@ -235,19 +267,22 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
             }
             Ok((l, text))
         }
-        Err(d) => {
-            eprint!("{d}");
-            bail!("{} has errors", file.display())
+        Err(diagnostics) => Err(crate::topology_cmd::FileErrors {
+            file: file.to_path_buf(),
+            diagnostics,
         }
+        .into()),
     }
 }
 
 /// A running lab's state and the topology it was built from.
 pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
-    let st = apply::read_state(lab).with_context(|| format!("no lab `{lab}` is up"))?;
+    let st = apply::load_state(lab)
+        .with_context(|| format!("cannot read lab `{lab}`"))?
+        .with_context(|| format!("no lab `{lab}` is up"))?;
     // the copy `up` keeps (the file may have moved or changed since,
     // or been named relative to another directory)
-    let copy = apply::state_dir(lab).join("topology.toml");
+    let copy = apply::checked_state_dir(lab)?.join("topology.toml");
     let file = match &st.source {
         _ if copy.is_file() => copy,
         Some(f) => f.clone(),
@@ -255,6 +290,54 @@ pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
     };
     let (l, _) = load(&file)?;
     Ok((st, l))
+}
+
+/// Refuses to reuse a lab that was not built from `file` as it is now
+/// (with these ports, by this vifgate): its fingerprint, recorded by `sim
+/// up`, differs from the one the file gives now
+/// ([`sim::lab_fingerprint`]). Probing it would compare an old lab with
+/// a new analysis.
+fn refuse_stale_lab(
+    st: &apply::LabState,
+    p: &plan::Plan,
+    text: &str,
+    file: &Path,
+    ports: &Ports,
+) -> Result<()> {
+    let lab = &p.lab;
+    if st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
+        return Ok(());
+    }
+    let why = match &st.built_from {
+        None => "it was built by an older vifgate, which recorded nothing to tell".to_string(),
+        Some(_) => match &st.source {
+            Some(src) if st.plan.topology != p.topology => format!(
+                "it was built from another topology (`{}`, {})",
+                st.plan.topology,
+                src.display()
+            ),
+            _ => format!(
+                "{} was edited since, or other --ports were given, or another vifgate built it",
+                file.display()
+            ),
+        },
+    };
+    let ports = ports
+        .ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let ports = if ports == DEFAULT_PORTS {
+        String::new()
+    } else {
+        format!(" --ports {ports}")
+    };
+    bail!(
+        "lab `{lab}` is out of date for {}: {why}; rebuild it with `vifgate sim down {lab} && vifgate sim up {} --lab {lab}{ports}`, or run `sim test` without --reuse",
+        file.display(),
+        file.display()
+    )
 }
 
 /// Reads and checks a topology file and plans its lab (named `lab`, or
@@ -290,40 +373,6 @@ fn the_lab(lab: Option<String>) -> Result<String> {
         [one] => Ok(one.clone()),
         [] => bail!("no lab is up"),
         _ => bail!("several labs are up ({}): name one", labs.join(", ")),
-    }
-}
-
-/// A duration as topology files write them (`20ms`, `500us`, `1s`).
-fn parse_duration(s: &str) -> Result<Duration> {
-    match topology::units::parse_duration(s) {
-        Ok(d) if d <= Duration::from_secs(10) => Ok(d),
-        Ok(_) | Err(UnitError::OutOfRange) => bail!("`{s}`: from 0 to 10s"),
-        Err(UnitError::Malformed) => {
-            bail!("`{s}` is not a duration: give a unit, e.g. 20ms, 500us, 1s")
-        }
-    }
-}
-
-/// A flow log aggregation interval: 10 or 60 seconds.
-/// AWS's custom flow log format, as the gateway parses it.
-fn parse_flow_log_format(s: &str) -> Result<gateway::flow_log::Format, String> {
-    gateway::flow_log::Format::parse(s).map_err(|e| format!("{} (at byte {})", e.message, e.offset))
-}
-
-fn parse_interval(s: &str) -> Result<u64, String> {
-    match s {
-        "10" => Ok(10),
-        "60" => Ok(60),
-        _ => Err(format!("`{s}`: AWS aggregates over 10 or 60 seconds")),
-    }
-}
-
-/// A percentage (`1%`, `0.5%`).
-fn parse_percent(s: &str) -> Result<f64> {
-    match topology::units::parse_percent(s) {
-        Ok(v) => Ok(v),
-        Err(UnitError::OutOfRange) => bail!("`{s}`: between 0% and 100%"),
-        Err(UnitError::Malformed) => bail!("`{s}` is not a percentage (e.g. 1%)"),
     }
 }
 
@@ -414,22 +463,10 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 || change.rate.is_some()
             {
                 changes.push(LinkChange::Shape {
-                    delay: change.delay.as_deref().map(parse_duration).transpose()?,
-                    jitter: change.jitter.as_deref().map(parse_duration).transpose()?,
-                    loss_percent: change.loss.as_deref().map(parse_percent).transpose()?,
-                    rate_bps: match change.rate.as_deref() {
-                        Some(r) => {
-                            Some(topology::units::parse_rate_bps(r).ok().with_context(|| {
-                                match topology::units::rate_suggestion(r) {
-                                    Some(meant) => {
-                                        format!("`{r}` is not a rate: did you mean {meant}?")
-                                    }
-                                    None => format!("`{r}` is not a rate (e.g. 100mbit, 1Gbps)"),
-                                }
-                            })?)
-                        }
-                        None => None,
-                    },
+                    delay: change.delay,
+                    jitter: change.jitter,
+                    loss_percent: change.loss,
+                    rate_bps: change.rate,
                 });
             }
             for c in changes {
@@ -451,21 +488,19 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             json,
             report: html,
         } => {
+            if let Some(out) = &html {
+                crate::output_file::check(out, &[&file])?;
+            }
             need_root()?;
             let (l, text, p) = load_plan(&file, lab, &ports)?;
             let lab = p.lab.clone();
             if reuse {
-                let st = apply::read_state(&lab).with_context(|| {
-                    format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
-                })?;
-                if st.plan.topology != l.topology.name
-                    || st.plan.namespaces.len() != p.namespaces.len()
-                {
-                    bail!(
-                        "lab `{lab}` was built from another topology ({})",
-                        st.plan.topology
-                    );
-                }
+                let st = apply::load_state(&lab)
+                    .with_context(|| format!("cannot read lab `{lab}`"))?
+                    .with_context(|| {
+                        format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
+                    })?;
+                refuse_stale_lab(&st, &p, &text, &file, &ports)?;
             } else {
                 let up = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
                 if !json {
@@ -475,10 +510,10 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             let keep = keep || reuse;
             let mut probe = compare::default_probe_options();
             probe.timeout = Duration::from_millis(timeout_ms);
-            probe.max_in_flight = parallel.max(1);
+            probe.max_in_flight = usize::try_from(parallel).unwrap_or(usize::MAX);
             let opts = TestOptions {
                 services: plan::services(&l.topology, &ports.ports),
-                max_cells,
+                max_cells: usize::try_from(max_cells).unwrap_or(usize::MAX),
                 probe,
             };
             let report = compare::run(&l.topology, &p, &opts);
@@ -486,7 +521,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 apply::down(&lab)?;
             }
             if let Some(path) = &html {
-                write_html_report(&report, &l.topology, path)?;
+                write_html_report(&report, &l.topology, path, &file)?;
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -573,7 +608,12 @@ const MAX_TRACES_DRAWN: usize = 10;
 
 /// Writes `sim test`'s HTML page, with the topology drawn by Graphviz when
 /// it is installed (a note in its place otherwise).
-fn write_html_report(report: &compare::Report, t: &topology::Topology, path: &Path) -> Result<()> {
+fn write_html_report(
+    report: &compare::Report,
+    t: &topology::Topology,
+    path: &Path,
+    topology_file: &Path,
+) -> Result<()> {
     let svg = |dot: &str| match crate::topology_cmd::render_svg(dot) {
         Ok(svg) => Some(String::from_utf8_lossy(&svg).into_owned()),
         Err(e) => {
@@ -595,5 +635,5 @@ fn write_html_report(report: &compare::Report, t: &topology::Topology, path: &Pa
         None => Vec::new(),
     };
     let html = report_html::render(report, graph.as_deref(), &traces);
-    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
+    crate::output_file::write(path, html.as_bytes(), &[topology_file])
 }

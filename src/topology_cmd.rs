@@ -129,8 +129,24 @@ pub enum GraphFormat {
     Svg,
 }
 
-/// Loads a file, printing its diagnostics; `None` when it has errors.
-fn load(file: &Path) -> Option<Loaded> {
+impl TopologyCommand {
+    /// Whether the command prints JSON (`--json`).
+    pub fn json(&self) -> bool {
+        match self {
+            TopologyCommand::Check { json, .. }
+            | TopologyCommand::Reach { json, .. }
+            | TopologyCommand::Bgp { json, .. }
+            | TopologyCommand::Matrix { json, .. } => *json,
+            TopologyCommand::ImportCfn { .. } | TopologyCommand::Graph { .. } => false,
+        }
+    }
+}
+
+/// Loads a file, printing its warnings on standard error; `None` when it
+/// has errors, which are printed for humans on standard error, or with
+/// `json` as one object on standard output: `error` (one line) and
+/// `diagnostics` (as `check --json` lists them).
+fn load(file: &Path, json: bool) -> Option<Loaded> {
     match topology::load(file) {
         Ok(l) => {
             for w in &l.warnings.0 {
@@ -139,10 +155,42 @@ fn load(file: &Path) -> Option<Loaded> {
             Some(l)
         }
         Err(diags) => {
-            eprint!("{diags}");
+            if json {
+                println!("{}", json_errors(file, &diags));
+            } else {
+                eprint!("{diags}");
+            }
             None
         }
     }
+}
+
+/// A topology file that does not load, as an error a command returns: the
+/// binary prints its diagnostics (or, with `--json`, [`json_errors`]).
+#[derive(Debug)]
+pub struct FileErrors {
+    /// The file.
+    pub file: PathBuf,
+    /// Its errors and warnings.
+    pub diagnostics: topology::Diagnostics,
+}
+
+impl std::fmt::Display for FileErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} has errors", self.file.display())
+    }
+}
+
+impl std::error::Error for FileErrors {}
+
+/// The JSON object of a file that does not load.
+pub fn json_errors(file: &Path, diags: &topology::Diagnostics) -> String {
+    let v = serde_json::json!({
+        "valid": false,
+        "error": format!("{} has errors", file.display()),
+        "diagnostics": diags.0,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 /// Runs a `topology` subcommand.
@@ -158,7 +206,7 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             explain_routes,
             json,
         } => {
-            let Some(l) = load(&file) else {
+            let Some(l) = load(&file, json) else {
                 return Ok(ExitCode::FAILURE);
             };
             let t = &l.topology;
@@ -183,7 +231,7 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TopologyCommand::Bgp { file, json } => {
-            let Some(l) = load(&file) else {
+            let Some(l) = load(&file, json) else {
                 return Ok(ExitCode::FAILURE);
             };
             let report = topology::bgp::analyse(&l.topology);
@@ -200,7 +248,7 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             ports,
             json,
         } => {
-            let Some(l) = load(&file) else {
+            let Some(l) = load(&file, json) else {
                 return Ok(ExitCode::FAILURE);
             };
             let services: Vec<Service> = match proto.as_str() {
@@ -243,7 +291,10 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
             proto,
             port,
         } => {
-            let Some(l) = load(&file) else {
+            if let Some(out) = &output {
+                crate::output_file::check(out, &[&file])?;
+            }
+            let Some(l) = load(&file, false) else {
                 return Ok(ExitCode::FAILURE);
             };
             let t = &l.topology;
@@ -260,8 +311,7 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
                 GraphFormat::Svg => render_svg(&dot)?,
             };
             match output {
-                Some(p) => std::fs::write(&p, bytes)
-                    .with_context(|| format!("cannot write {}", p.display()))?,
+                Some(p) => crate::output_file::write(&p, &bytes, &[&file])?,
                 None => std::io::stdout().write_all(&bytes)?,
             }
             Ok(ExitCode::SUCCESS)
@@ -391,11 +441,7 @@ fn check(file: &Path, json: bool) -> Result<ExitCode> {
         Ok(l) => l,
         Err(diags) => {
             if json {
-                let v = serde_json::json!({
-                    "valid": false,
-                    "diagnostics": diags.0,
-                });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", json_errors(file, &diags));
             } else {
                 eprint!("{diags}");
             }

@@ -1,5 +1,5 @@
 //! CloudFormation import: our own templates (`tests/cfn/resources-*.yaml`)
-//! and real third-party ones (`../shared/fixtures/cfn/`, read in place),
+//! and real third-party ones (`tests/fixtures/cfn/`, read in place),
 //! through the library and through `vifgate topology import-cfn`. Each
 //! import must load, and its analysis must say what the template means.
 
@@ -499,9 +499,7 @@ public_ip = "203.0.113.150"
 
 #[test]
 fn aws_templates_managed_nat_routes_private_subnets_through_nat() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let t = import(
         &dir.join("aws-templates-vpc-managed-nat.yaml"),
         &[],
@@ -547,9 +545,7 @@ fn aws_templates_managed_nat_routes_private_subnets_through_nat() {
 
 #[test]
 fn aws_templates_managed_nat_yaml_and_json_import_alike() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let yaml = import(&dir.join("aws-templates-vpc-managed-nat.yaml"), &[], None);
     let json = import(&dir.join("aws-templates-vpc-managed-nat.json"), &[], None);
     // only the stack name (the file stem) is the same; the rest must match
@@ -596,9 +592,7 @@ const STARTUP_KIT_AZS: [(&str, &str); 2] = [
 
 #[test]
 fn startup_kit_groups_admit_only_what_their_rules_say() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let t = import(
         &dir.join("startup-kit-vpc.yaml"),
         &STARTUP_KIT_AZS,
@@ -680,9 +674,7 @@ fn startup_kit_groups_admit_only_what_their_rules_say() {
 
 #[test]
 fn startup_kit_with_two_nat_gateways_gives_each_zone_its_own() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let mut params = STARTUP_KIT_AZS.to_vec();
     params.push(("SingleNatGateway", "false"));
     let t = import(
@@ -697,9 +689,7 @@ fn startup_kit_with_two_nat_gateways_gives_each_zone_its_own() {
 
 #[test]
 fn startup_kit_bastion_alone_has_no_network_to_place_its_host() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let t = import(
         &dir.join("startup-kit-bastion.yaml"),
         &[("NetworkStackName", "net"), ("KeyName", "ops")],
@@ -743,9 +733,7 @@ ip = "10.42.32.50"
 
 #[test]
 fn widdix_public_subnets_reach_the_internet_and_private_ones_do_not() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let t = import(
         &dir.join("widdix-vpc-2azs.yaml"),
         &[("ClassB", "42")],
@@ -783,9 +771,7 @@ fn widdix_public_subnets_reach_the_internet_and_private_ones_do_not() {
 
 #[test]
 fn widdix_public_instance_gets_a_public_address() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let probe = r#"
 [[vpc.instance]]
 name = "public-probe"
@@ -805,9 +791,7 @@ public_ip = "203.0.113.150"
 
 #[test]
 fn ecs_refarch_gives_each_private_subnet_its_zones_nat_gateway() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let probes = r#"
 [[vpc.instance]]
 name = "task-1"
@@ -836,9 +820,7 @@ ip = "10.192.21.50"
 
 #[test]
 fn cli_imports_every_fixture_into_a_file_that_checks() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let out = temp("fixtures");
     let cases: [(&str, &[&str]); 6] = [
         ("aws-templates-vpc-managed-nat.yaml", &[]),
@@ -940,10 +922,64 @@ fn cli_header_names_parameters_but_hides_no_echo_ones() {
 }
 
 #[test]
+fn cli_refuses_resources_that_depend_on_each_other_naming_the_cycle() {
+    let out = temp("circular");
+    let o = out.join("circular.toml");
+    let r = vifgate(&[
+        "topology",
+        "import-cfn",
+        "tests/cfn/circular-groups.yaml",
+        "-o",
+        o.to_str().expect("utf-8"),
+    ]);
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("tests/cfn/circular-groups.yaml:19:44: error: circular dependency between resources: App → Db → App"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`Db` names `App` (Fn::GetAtt at tests/cfn/circular-groups.yaml:29:42)"),
+        "{err}"
+    );
+    assert!(!o.exists(), "nothing is written");
+}
+
+#[test]
+fn cli_refuses_a_region_or_zone_aws_does_not_name_so() {
+    for (args, needle) in [
+        (&["--region", ""][..], "--region `` is not a region name"),
+        (
+            &["--region", "us east 1"][..],
+            "--region `us east 1` is not a region name",
+        ),
+        (
+            &["--azs", "eu-west-1a,eu-west-1b"][..],
+            "--azs `eu-west-1a` is not a zone of us-east-1",
+        ),
+        (
+            &[
+                "--region",
+                "ap-northeast-2",
+                "--azs",
+                "ap-northeast-2a,us-east-1b",
+            ][..],
+            "--azs `us-east-1b` is not a zone of ap-northeast-2",
+        ),
+    ] {
+        let mut a = vec!["topology", "import-cfn", "tests/cfn/resources-web.yaml"];
+        a.extend_from_slice(args);
+        let r = vifgate(&a);
+        let err = text(&r.stderr);
+        assert!(!r.status.success(), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn cli_fails_on_a_missing_parameter_and_a_merge_conflict() {
-    let Some(dir) = common::cfn_fixtures() else {
-        return;
-    };
+    let dir = common::cfn_fixtures();
     let kit = dir.join("startup-kit-vpc.yaml");
     let kit = kit.to_str().expect("utf-8");
     let o = vifgate(&["topology", "import-cfn", kit]);

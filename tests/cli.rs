@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::state_root::PrivateRoot;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -329,9 +331,7 @@ fn example_is_where_the_readme_says() {
 
 #[test]
 fn the_readme_import_walk_through_holds() {
-    let Some(fixtures) = common::cfn_fixtures() else {
-        return;
-    };
+    let fixtures = common::cfn_fixtures();
     let template = fixtures.join("aws-templates-vpc-managed-nat.yaml");
     let out = std::env::temp_dir().join(format!("vifgate-imported-{}.toml", std::process::id()));
     let o = vifgate(&[
@@ -620,4 +620,329 @@ fn sim_flowlogs_names_an_unknown_format_field() {
         "{err}"
     );
     assert!(err.contains("at byte 27"), "{err}");
+}
+
+#[test]
+fn every_sim_command_refuses_a_lab_name_that_is_a_path() {
+    let p = PrivateRoot::new("lab-names");
+    let victim = p.victim().display().to_string();
+    let bad = [
+        "..".to_string(),
+        ".".to_string(),
+        victim.clone(),
+        format!("../../..{victim}"),
+        "keep/../..".to_string(),
+        "Keep".to_string(),
+    ];
+    for name in &bad {
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["sim", "down", name],
+            vec!["sim", "status", name],
+            vec!["sim", "exec", name, "office-pc", "--", "true"],
+            vec!["sim", "link", name, "a", "b", "--down"],
+            vec!["sim", "bgp", name],
+            vec!["sim", "flowlogs", name],
+            vec!["sim", "test", EXAMPLE, "--reuse", "--lab", name],
+            vec!["sim", "test", EXAMPLE, "--lab", name],
+            vec!["sim", "up", EXAMPLE, "--lab", name],
+            vec!["sim", "plan", EXAMPLE, "--lab", name],
+        ];
+        for args in commands {
+            let o = p.vifgate(&args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "vifgate {args:?}: {err}");
+            assert!(
+                err.contains(&format!("bad lab name `{name}`")) && err.contains("a-z, 0-9"),
+                "vifgate {args:?}: {err}"
+            );
+            assert!(p.victim().join("sub").is_dir(), "vifgate {args:?}");
+            assert!(p.root().join("keep").is_dir(), "vifgate {args:?}");
+        }
+    }
+}
+
+#[test]
+fn sim_link_checks_a_rate_when_it_reads_it_and_says_so_once() {
+    let p = PrivateRoot::new("link-rates");
+    for (rate, says) in [
+        (
+            "1bit",
+            "`1bit` is below one byte a second: the smallest rate is 8bit",
+        ),
+        ("0.005kbit", "below one byte a second"),
+        ("-1mbit", "a rate is not negative"),
+        ("10g", "did you mean 10Gbps?"),
+    ] {
+        let rate_arg = format!("--rate={rate}");
+        let o = p.vifgate(&["sim", "link", "nolab", "a", "b", &rate_arg]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "--rate {rate}: {err}");
+        assert_eq!(err.matches(says).count(), 1, "--rate {rate}: {err}");
+    }
+    // 0 takes the rate off, as --delay 0 and --loss 0% do: it is a rate
+    for rate in ["0bit", "0mbit", "0.0Gbps"] {
+        let o = p.vifgate(&["sim", "link", "nolab", "a", "b", "--rate", rate]);
+        let err = stderr(&o);
+        // read, then the lab looked for (or root asked for, without it)
+        assert!(
+            err.contains("no lab `nolab`") || err.contains("needs root"),
+            "--rate {rate}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let p = PrivateRoot::new("outputs");
+    let template = p.file("t.yaml");
+    let original = std::fs::read_to_string("tests/cfn/resources-web.yaml").expect("a template");
+    std::fs::write(&template, &original).expect("copy");
+    let office = p.file("office.toml");
+    let office_text = std::fs::read_to_string("examples/office-for-cfn.toml").expect("office");
+    std::fs::write(&office, &office_text).expect("copy");
+    let link = p.file("link.yaml");
+    std::os::unix::fs::symlink(&template, &link).expect("symlink");
+    let (t, o_, l) = (
+        template.to_str().expect("utf-8"),
+        office.to_str().expect("utf-8"),
+        link.to_str().expect("utf-8"),
+    );
+    let example = std::fs::read_to_string(EXAMPLE).expect("example");
+    let topo = p.file("topology.toml");
+    std::fs::write(&topo, &example).expect("copy");
+    let tp = topo.to_str().expect("utf-8");
+    for args in [
+        vec!["topology", "import-cfn", t, "-o", t],
+        vec!["topology", "import-cfn", t, "-o", l],
+        vec!["topology", "import-cfn", t, "--merge", o_, "-o", o_],
+        vec!["topology", "graph", tp, "-o", tp],
+        vec!["sim", "test", tp, "--lab", "never-built", "--report", tp],
+    ] {
+        let o = p.vifgate(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is the input"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&template).expect("kept"), original);
+        assert_eq!(std::fs::read_to_string(&office).expect("kept"), office_text);
+        assert_eq!(std::fs::read_to_string(&topo).expect("kept"), example);
+    }
+    // a directory, or a directory that is not there: refused before any work
+    for out in [p.file(""), p.file("no/such/dir/out.toml")] {
+        let o = p.vifgate(&[
+            "topology",
+            "import-cfn",
+            t,
+            "-o",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn an_output_that_cannot_be_written_whole_leaves_the_old_file() {
+    let p = PrivateRoot::new("whole");
+    let out = p.file("drawing.dot");
+    std::fs::write(&out, "the old drawing\n").expect("old");
+    let path = out.to_str().expect("utf-8");
+    // a file size limit of 512 bytes: the drawing (kilobytes) cannot be
+    // written, SIGXFSZ ignored so that the write fails with EFBIG instead
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' XFSZ; exec prlimit --fsize=512 "$@""#,
+            "sh",
+            env!("CARGO_BIN_EXE_vifgate"),
+            "topology",
+            "graph",
+            EXAMPLE,
+            "-o",
+            path,
+        ])
+        .output()
+        .expect("sh runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("cannot write {path}")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("kept"),
+        "the old drawing\n"
+    );
+    let left: Vec<_> = std::fs::read_dir(p.file(""))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "root, victim and the drawing only: {left:?}");
+    // without the limit it is written
+    let o = vifgate(&["topology", "graph", EXAMPLE, "-o", path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&out)
+        .expect("new")
+        .starts_with("digraph"));
+}
+
+#[test]
+fn sim_refuses_option_values_that_give_no_true_answer() {
+    let p = PrivateRoot::new("values");
+    let test = ["sim", "test", EXAMPLE, "--lab", "never-built"];
+    let flowlogs = ["sim", "flowlogs", "nolab"];
+    for (command, option, value, says) in [
+        (&test[..], "--timeout-ms", "0", "at least 1000 ms"),
+        (&test[..], "--timeout-ms", "999", "at least 1000 ms"),
+        (&test[..], "--max-cells", "0", "--max-cells"),
+        (&test[..], "--parallel", "0", "--parallel"),
+        (
+            &flowlogs[..],
+            "--account-id",
+            "abc",
+            "`abc` is not an AWS account id: 12 digits",
+        ),
+    ] {
+        let mut args = command.to_vec();
+        args.extend([option, value]);
+        let o = p.vifgate(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{option} {value}: {err}");
+        assert!(err.contains(says), "{option} {value}: {err}");
+    }
+}
+
+#[test]
+fn bgp_refuses_links_that_share_a_block_instead_of_predicting_established() {
+    // a VIF on 169.254.10.0/30 beside a VPN on its default inside block:
+    // live, neither session would come up on the shared addresses
+    let o = vifgate(&[
+        "topology",
+        "bgp",
+        "tests/bad/vpn_default_inside_beside_vif.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("Established"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("overlaps VIF `vif`'s peer subnet"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// With `--json`, a command that fails prints one JSON object on standard
+/// output, as a script reads its answer: `error`, and for a file that does
+/// not load its `diagnostics`.
+#[test]
+fn json_commands_print_their_errors_as_one_json_object() {
+    let o = vifgate(&[
+        "topology", "reach", EXAMPLE, "--from", "nope", "--to", "bastion", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let v = json(&o);
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown node `nope`")),
+        "{v}"
+    );
+    let o = vifgate(&["topology", "matrix", EXAMPLE, "--proto", "sctp", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(json(&o)["error"].is_string());
+    for cmd in ["reach", "bgp", "matrix", "check"] {
+        let mut args = vec!["topology", cmd, "tests/bad/duplicate_ip.toml", "--json"];
+        if cmd == "reach" {
+            args.extend(["--from", "a", "--to", "b"]);
+        }
+        let o = vifgate(&args);
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let v = json(&o);
+        assert_eq!(v["valid"], false, "{cmd}: {v}");
+        assert_eq!(
+            v["error"], "tests/bad/duplicate_ip.toml has errors",
+            "{cmd}: {v}"
+        );
+        assert!(v["diagnostics"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is already used by")));
+        assert!(stderr(&o).is_empty(), "{cmd}: {}", stderr(&o));
+    }
+    // `sim plan` reads the file the same way (its exit code stays 2)
+    let o = vifgate(&["sim", "plan", "tests/bad/duplicate_ip.toml", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v = json(&o);
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(v["diagnostics"][0]["message"].is_string(), "{v}");
+    let o = vifgate(&["status", "--socket", "/nonexistent/vifgate.sock", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(json(&o)["error"].is_string());
+}
+
+/// A value of the wrong type in a gateway configuration is said in the
+/// file format's words, as in a topology: no Rust type names.
+#[test]
+fn gateway_check_names_types_as_toml_does() {
+    let dir = std::env::temp_dir().join(format!("vifgate-cli-types-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let file = dir.join("gw.toml");
+    std::fs::write(
+        &file,
+        "[interface]\nname = \"wg0\"\nlisten_port = \"51820\"\n",
+    )
+    .expect("config");
+    let o = vifgate(&["gateway", "--config", &file.to_string_lossy(), "--check"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expected an integer, found the string \"51820\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("u16"), "{}", stderr(&o));
+}
+
+/// `vifgate status --interface NAME` builds `/run/vifgate/NAME.sock`: a
+/// name that is no interface name (a path, `..`) is refused when read,
+/// before it names a socket anywhere else.
+#[test]
+fn status_refuses_an_interface_name_that_is_a_path() {
+    for name in ["../../tmp/x", "..", "a/b", "sixteen-bytes-xx", ""] {
+        let o = vifgate(&["status", "--interface", name]);
+        let err = stderr(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "status --interface {name:?}: {err}"
+        );
+        assert!(
+            err.contains("is no interface name"),
+            "status --interface {name:?}: {err}"
+        );
+    }
+}
+
+/// An input file is read up to 16 MiB: a larger one (or `/dev/zero`,
+/// which has no end) is refused at once instead of read into memory.
+#[test]
+fn an_input_file_larger_than_16_mib_is_refused_unread() {
+    let dir = std::env::temp_dir().join(format!("vifgate-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let big = dir.join("big.toml");
+    let f = std::fs::File::create(&big).expect("create");
+    f.set_len(17 << 20).expect("sparse file");
+    let path = big.display().to_string();
+    for args in [
+        vec!["topology", "check", path.as_str()],
+        vec!["topology", "import-cfn", path.as_str()],
+        vec!["gateway", "--config", path.as_str(), "--check"],
+    ] {
+        let o = vifgate(&args);
+        let err = stderr(&o);
+        assert_ne!(o.status.code(), Some(0), "vifgate {args:?}: {err}");
+        assert!(
+            err.contains("larger than 16 MiB"),
+            "vifgate {args:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,10 @@
 //! ```
 //! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`;
 //! its Prometheus endpoint scraped by a real Prometheus: `gateway_netns/metrics.rs`;
-//! its VPC flow logs: `gateway_netns/flow_logs.rs`.
+//! its VPC flow logs: `gateway_netns/flow_logs.rs`; fragments through its
+//! policy: `gateway_netns/fragments.rs`; its status socket's path and the
+//! reloads that need a restart or rotate the private key:
+//! `gateway_netns/status_socket.rs`.
 //! Needs root; runs for real in CI (`CI=true`), skips with a message
 //! elsewhere when it cannot.
 
@@ -15,8 +18,12 @@ mod bgp;
 mod common;
 #[path = "gateway_netns/flow_logs.rs"]
 mod flow_logs;
+#[path = "gateway_netns/fragments.rs"]
+mod fragments;
 #[path = "gateway_netns/metrics.rs"]
 mod metrics;
+#[path = "gateway_netns/status_socket.rs"]
+mod status_socket;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -225,7 +232,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
 for _ in range(5):
     s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
     try:
-        print(s.recvfrom(2048)[0].decode()); break
+        print(s.recvfrom(65536)[0].decode()); break
     except socket.timeout:
         pass
 "#;

@@ -9,6 +9,7 @@
 mod common;
 
 use common::leftovers::{assert_gone, eventually, lab_namespaces, root_state};
+use common::state_root::PrivateRoot;
 use common::text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -913,6 +914,191 @@ fn link_delay_without_netem_uses_the_gateways() {
     assert!(lab.reaches("web-a1", "office-pc", Service::IcmpEcho));
 }
 
+/// `vifgate sim down LAB` in a private root when dropped (also when the
+/// test panics).
+struct DownOnDrop<'a>(&'a PrivateRoot, String);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        let o = self.0.vifgate(&["sim", "down", &self.1]);
+        if !o.status.success() {
+            eprintln!("sim down {}: {}", self.1, text(&o));
+        }
+    }
+}
+
+/// The names in a directory, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("a directory")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
+    if !sim::lab::root_or_skip("sim_down_follows_no_symbolic_link_out_of_a_lab") {
+        return;
+    }
+    use std::os::unix::fs::symlink;
+    let p = PrivateRoot::new("down-links");
+    let victim = p.victim();
+    std::fs::write(victim.join("sub/precious"), "x").expect("a file to keep");
+
+    // links inside a lab's directory: removed as links, nothing behind them
+    let lab = cli_lab();
+    let dir = p.root().join(&lab);
+    std::fs::create_dir(&dir).expect("a lab directory");
+    symlink(&victim, dir.join("escape")).expect("link");
+    symlink(victim.join("sub/precious"), dir.join("file-link")).expect("link");
+    symlink("../../victim", dir.join("relative")).expect("link");
+    let o = p.vifgate(&["sim", "down", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::symlink_metadata(&dir).is_err(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(victim.join("sub/precious")).expect("still there"),
+        "x"
+    );
+
+    // a lab directory that is itself a link: refused, nothing written or
+    // removed on either side of it
+    let lab = cli_lab();
+    let link = p.root().join(&lab);
+    symlink(&victim, &link).expect("link");
+    for args in [
+        vec!["sim", "down", lab.as_str()],
+        vec!["sim", "exec", lab.as_str(), "x", "--", "true"],
+    ] {
+        let o = p.vifgate(&args);
+        assert!(!o.status.success(), "{args:?}: {}", text(&o));
+        assert_eq!(names_in(&victim), ["sub"], "{args:?}: {}", text(&o));
+        assert!(std::fs::symlink_metadata(&link).is_ok(), "{args:?}");
+    }
+    let o = p.vifgate(&["sim", "down", &lab]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not a directory vifgate made"),
+        "{}",
+        text(&o)
+    );
+    let mut left = vec!["keep".to_string(), lab.clone()];
+    left.sort();
+    assert_eq!(names_in(&p.root()), left);
+}
+
+#[test]
+fn sim_status_without_root_says_it_needs_root() {
+    if !sim::lab::root_or_skip("sim_status_without_root_says_it_needs_root") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let p = PrivateRoot::new("status-user");
+    let lab = cli_lab();
+    let dir = p.root().join(&lab);
+    std::fs::create_dir(&dir).expect("a lab directory");
+    // as `sim up` leaves it: root's, mode 0700
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::write(dir.join("state.json"), "{}").expect("state");
+    for d in [p.file(""), p.root()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let as_nobody = |args: &[&str]| {
+        p.command(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("runs as nobody")
+    };
+    let o = as_nobody(&["sim", "status", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("lab `{lab}`: unreadable"))
+            && out.contains("`sim status` needs root to read a lab"),
+        "{}",
+        text(&o)
+    );
+    let o = as_nobody(&["sim", "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let mine = v
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|s| s["lab"] == lab.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", text(&o)));
+    assert_eq!(mine["status"], "unreadable", "{}", text(&o));
+}
+
+#[test]
+fn sim_test_reuse_refuses_a_lab_built_from_another_version_of_the_file() {
+    let test = "sim_test_reuse_refuses_a_lab_built_from_another_version_of_the_file";
+    if !ready(test) {
+        return;
+    }
+    let p = PrivateRoot::new("reuse");
+    let file = p.file("topology.toml");
+    let path = file.to_str().expect("a UTF-8 path");
+    let original = example_text();
+    std::fs::write(&file, &original).expect("the topology");
+    let lab = cli_lab();
+    let o = p.vifgate(&["sim", "up", path, "--lab", &lab]);
+    let _down = DownOnDrop(&p, lab.clone());
+    assert!(o.status.success(), "{}", text(&o));
+
+    // an edit of meaning: refused, naming the file and how to rebuild
+    let edited = original.replacen("ports = 22,", "ports = 2222,", 1);
+    assert_ne!(edited, original);
+    std::fs::write(&file, &edited).expect("edit");
+    let reuse = [
+        "sim",
+        "test",
+        path,
+        "--lab",
+        &lab,
+        "--reuse",
+        "--max-cells",
+        "1",
+    ];
+    let o = p.vifgate(&reuse);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        err.contains(&format!("lab `{lab}` is out of date for {path}"))
+            && err.contains(&format!(
+                "vifgate sim down {lab} && vifgate sim up {path} --lab {lab}"
+            )),
+        "{}",
+        text(&o)
+    );
+    // a port the lab does not listen on: refused too
+    std::fs::write(&file, &original).expect("restore");
+    let mut other_ports = reuse.to_vec();
+    other_ports.extend(["--ports", "22,8081"]);
+    let o = p.vifgate(&other_ports);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is out of date"),
+        "{}",
+        text(&o)
+    );
+    // a comment and blank lines are not an edit: the lab is probed
+    std::fs::write(&file, format!("# reformatted\n\n{original}")).expect("comment");
+    let o = p.vifgate(&reuse);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("out of date"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("lab `{lab}` left up")),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn cli_rejects_bad_input_and_leaves_nothing() {
     if !ready("cli_rejects_bad_input_and_leaves_nothing") {
@@ -1660,9 +1846,7 @@ fn a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live() {
     if !ready("a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live") {
         return;
     }
-    let Some(fixtures) = common::cfn_fixtures() else {
-        return;
-    };
+    let fixtures = common::cfn_fixtures();
     let lab = cli_lab();
     let office = std::env::temp_dir().join(format!("{lab}-office.toml"));
     let imported = std::env::temp_dir().join(format!("{lab}-two-stacks.toml"));
@@ -1766,4 +1950,35 @@ fn a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live() {
     );
     std::fs::remove_file(&office).ok();
     std::fs::remove_file(&imported).ok();
+}
+
+/// A flow to a node's own address never leaves it, on AWS as in the lab:
+/// the analysis says ACCEPTED whatever the node's groups admit (`web-sg`
+/// opens tcp/443 only), and the lab's probes over the loopback agree.
+#[test]
+fn a_flow_to_the_nodes_own_address_is_accepted_static_and_live() {
+    if !ready("a_flow_to_the_nodes_own_address_is_accepted_static_and_live") {
+        return;
+    }
+    let lab = cli_lab();
+    let o = cli(&[
+        "sim",
+        "test",
+        "tests/bad/expect_to_itself.toml",
+        "--lab",
+        &lab,
+        "--ports",
+        "22",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let checks = r["expectations"].as_array().expect("expectations");
+    assert_eq!(checks.len(), 2, "{}", text(&o));
+    for c in checks {
+        assert_eq!(c["static_verdict"], "ACCEPTED", "{c}");
+        assert_eq!(c["live_accepted"], true, "{c}");
+        assert_eq!(c["ok"], true, "{c}");
+    }
+    assert_gone(&lab, "after sim test");
 }

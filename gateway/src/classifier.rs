@@ -24,6 +24,10 @@ struct Match {
     ports: PortRange,
     /// ICMP type/code (ICMP rules only).
     icmp: IcmpMatch,
+    /// A TCP, UDP or ICMP rule, which reads the transport header (ports,
+    /// type and code): it matches no packet without one, a non-first
+    /// fragment (`L4::Other` of its protocol). A protocol-number rule does.
+    typed: bool,
     /// Peer network and mask.
     net: u32,
     mask: u32,
@@ -47,6 +51,7 @@ impl Match {
             proto,
             ports: if typed { ports } else { PortRange::ALL },
             icmp: if typed { icmp } else { IcmpMatch::ALL },
+            typed,
             net: u32::from(peer.network()),
             mask: u32::from(peer.netmask()),
         }
@@ -65,7 +70,7 @@ impl Match {
                 self.icmp.icmp_type.is_none_or(|t| t == icmp_type)
                     && self.icmp.code.is_none_or(|c| c == code)
             }
-            _ => l4.protocol() == p,
+            _ => !self.typed && l4.protocol() == p,
         }
     }
 }
@@ -293,16 +298,17 @@ impl Members for topology::Topology {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use topology::nacl::NaclRule;
     use topology::security_group::{evaluate, SgRule};
 
-    #[derive(Debug)]
-    struct Ctx {
-        members: Vec<Vec<Ipv4Addr>>,
-        lists: Vec<Vec<Ipv4Net>>,
+    /// Group members and prefix lists, for both evaluators.
+    #[derive(Debug, Default)]
+    pub(crate) struct Ctx {
+        pub(crate) members: Vec<Vec<Ipv4Addr>>,
+        pub(crate) lists: Vec<Vec<Ipv4Net>>,
     }
     impl Members for Ctx {
         fn members(&self, sg: SgId) -> &[Ipv4Addr] {
@@ -326,7 +332,9 @@ mod tests {
         Ipv4Addr::new(10, 0, x >> 3, x & 7)
     }
 
-    fn arb_traffic() -> impl Strategy<Value = Traffic> {
+    /// Any rule's traffic, with ports 20-31 and ICMP types and codes of
+    /// every value (the low ones most often).
+    pub(crate) fn arb_traffic() -> impl Strategy<Value = Traffic> {
         let ports = || {
             (0u16..8, 0u16..4).prop_map(|(a, w)| PortRange {
                 from: 20 + a,
@@ -334,9 +342,11 @@ mod tests {
             })
         };
         let icmp =
-            (prop::option::of(0u8..3), prop::option::of(0u8..2)).prop_map(|(t, c)| IcmpMatch {
-                icmp_type: t,
-                code: if t.is_none() { None } else { c },
+            (prop::option::of(icmp_type()), prop::option::of(icmp_code())).prop_map(|(t, c)| {
+                IcmpMatch {
+                    icmp_type: t,
+                    code: if t.is_none() { None } else { c },
+                }
             });
         prop_oneof![
             Just(Traffic::All),
@@ -345,6 +355,16 @@ mod tests {
             icmp.prop_map(Traffic::Icmp),
             prop_oneof![Just(6u8), Just(17), Just(1), Just(47)].prop_map(Traffic::Proto),
         ]
+    }
+
+    /// Every ICMP type, the low ones (queries, errors) most often.
+    pub(crate) fn icmp_type() -> impl Strategy<Value = u8> {
+        prop_oneof![3 => 0u8..20, 1 => any::<u8>()]
+    }
+
+    /// Every ICMP code, the low ones most often.
+    pub(crate) fn icmp_code() -> impl Strategy<Value = u8> {
+        prop_oneof![3 => 0u8..6, 1 => any::<u8>()]
     }
 
     fn arb_net() -> impl Strategy<Value = Ipv4Net> {
@@ -390,11 +410,13 @@ mod tests {
                 src_port: 40000,
                 dst_port: p
             }),
-            (0u8..4, 0u8..3).prop_map(|(t, c)| L4::Icmp {
+            (icmp_type(), icmp_code()).prop_map(|(t, c)| L4::Icmp {
                 icmp_type: t,
                 code: c
             }),
-            prop_oneof![Just(47u8), Just(50)].prop_map(L4::Other),
+            // another protocol, or a non-first fragment of TCP, UDP or ICMP
+            // (no transport header: `L4::Other` of its protocol)
+            prop_oneof![Just(47u8), Just(50), Just(6), Just(17), Just(1)].prop_map(L4::Other),
         ];
         (any::<u8>(), any::<u8>(), l4).prop_map(|(s, d, l4)| Packet {
             src: addr(s),
@@ -460,6 +482,77 @@ mod tests {
                     prop_assert_eq!(fast, (reference.rule, reference.action), "{:?} {:?}", dir, p);
                 }
             }
+        }
+    }
+
+    /// Issue 19, item 14: a port-range rule, or an ICMP rule, matched every
+    /// non-first fragment of its protocol. Such a fragment has no ports and
+    /// no type: only rules for all traffic or for its protocol number match
+    /// it, as in the reference evaluators.
+    #[test]
+    fn port_and_icmp_rules_match_no_non_first_fragment() {
+        let any: Ipv4Net = "0.0.0.0/0".parse().unwrap();
+        let rule = |traffic| SgRule {
+            traffic,
+            peer: Peer::Cidr(any),
+            description: None,
+        };
+        let group = SecurityGroup {
+            name: "g".into(),
+            description: None,
+            ingress: vec![
+                rule(Traffic::Tcp(PortRange {
+                    from: 8000,
+                    to: 8010,
+                })),
+                rule(Traffic::Udp(PortRange {
+                    from: 1024,
+                    to: 65535,
+                })),
+                rule(Traffic::Icmp(IcmpMatch {
+                    icmp_type: Some(8),
+                    code: None,
+                })),
+            ],
+            egress: vec![],
+        };
+        let ctx = Ctx {
+            members: vec![],
+            lists: vec![],
+        };
+        let c = SgClassifier::compile(&[0], std::slice::from_ref(&group), &ctx);
+        let acl = NetworkAcl {
+            name: "a".into(),
+            ingress: vec![NaclRule {
+                number: 100,
+                action: NaclAction::Allow,
+                traffic: Traffic::Tcp(PortRange {
+                    from: 1024,
+                    to: 65535,
+                }),
+                cidr: any,
+            }],
+            egress: vec![],
+        };
+        let n = NaclClassifier::compile(&acl);
+        for proto in [6, 17, 1] {
+            let fragment = Packet {
+                src: Ipv4Addr::new(10, 0, 10, 20),
+                dst: Ipv4Addr::new(192, 168, 10, 10),
+                l4: L4::Other(proto),
+            };
+            assert_eq!(c.evaluate(Direction::Ingress, &fragment), None, "{proto}");
+            assert_eq!(
+                n.evaluate(Direction::Ingress, &fragment),
+                (None, NaclAction::Deny),
+                "{proto}"
+            );
+            let protocol_rule = SecurityGroup {
+                ingress: vec![rule(Traffic::Proto(proto))],
+                ..group.clone()
+            };
+            let p = SgClassifier::compile(&[0], &[protocol_rule], &ctx);
+            assert!(p.evaluate(Direction::Ingress, &fragment).is_some());
         }
     }
 

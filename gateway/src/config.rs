@@ -6,6 +6,7 @@
 //! such a file build it as a value: [`crate::config_file`].
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,16 +24,22 @@ use crate::impair::{ImpairConfig, DEFAULT_QUEUE, MAX_QUEUE};
 use crate::keys::PublicKey;
 use crate::privileges::{LookupError, RunAs};
 use crate::routing::{Route, RouteSource};
+use crate::status_socket::{file_kind, MAX_SOCKET_PATH};
 
+mod interface_name;
+pub use interface_name::{interface_name_problem, MAX_INTERFACE_NAME};
 mod metrics;
 pub use metrics::{MetricsConfig, DEFAULT_LISTEN};
 mod conntrack_limits;
 mod flow_logs;
 mod forwarding;
+mod policy_node;
+mod restart;
 pub use flow_logs::{
     FlowLogConfig, FlowLogDestination, DEFAULT_MAX_FLOWS as DEFAULT_FLOW_LOG_MAX_FLOWS,
 };
 pub use forwarding::ForwardingConfig;
+pub use restart::{NeedsRestart, RestartNeeded};
 
 type Str = Spanned<String>;
 type Int = Spanned<i64>;
@@ -303,7 +310,13 @@ fn check(src: &SourceFile) -> Result<GatewayConfig, Diagnostics> {
                 .diagnostic(
                     Severity::Error,
                     e.span(),
-                    format!("invalid gateway config: {}", e.message().trim()),
+                    format!(
+                        "invalid gateway config: {}",
+                        topology::diag::in_file_words(
+                            e.message().trim(),
+                            e.span().and_then(|r| src.text().get(r))
+                        )
+                    ),
                 )
                 .hint("see docs/gateway.md for the format");
             return Err(Diagnostics(vec![d]));
@@ -357,14 +370,32 @@ impl Checker<'_> {
     fn config(&mut self, raw: RawConfig, path: &Path) -> Option<GatewayConfig> {
         let i = &raw.interface;
         let name = i.name.get_ref().clone();
-        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
+        if let Some(why) = interface_name_problem(&name) {
             let d = self.error(
                 i.name.span(),
-                format!("`{name}` is not a usable interface name"),
+                format!(
+                    "`{}` is not a usable interface name: {why}",
+                    name.escape_debug()
+                ),
             );
-            d.expected = Some("1 to 15 characters, no `/` or spaces (Linux IFNAMSIZ)".into());
+            d.expected = Some(format!(
+                "1 to {MAX_INTERFACE_NAME} bytes, not `.` or `..`, no `/`, `:` or whitespace (the kernel's rule)"
+            ));
         }
-        let address = i.address.as_ref().and_then(|a| self.interface_cidr(a));
+        let address = i.address.as_ref().and_then(|a| {
+            let net = self.interface_cidr(a)?;
+            if net.addr().is_unspecified() {
+                // `ip addr add 0.0.0.0/N` succeeds and sets nothing
+                let d = self.error(
+                    a.span(),
+                    format!("{net} is no address for the device: the kernel would set none"),
+                );
+                d.expected = Some("this end's address on the tunnel, like 169.254.100.1/30".into());
+                d.hint = Some("leave `address` out for a device without an address".into());
+                return None;
+            }
+            Some(net)
+        });
         let mtu = i
             .mtu
             .as_ref()
@@ -422,6 +453,19 @@ impl Checker<'_> {
                                 Some("an IPv4 endpoint: the gateway's socket is IPv4 only".into());
                             None
                         }
+                        Ok(a) if a.port() == 0 || a.ip().is_unspecified() => {
+                            // sendto() refuses port 0; 0.0.0.0 is this box
+                            let d = self.error(
+                                e.span(),
+                                format!(
+                                    "`{}` is no endpoint a datagram can be sent to",
+                                    e.get_ref()
+                                ),
+                            );
+                            d.expected =
+                                Some("the peer's address and port, like 192.0.2.1:51820".into());
+                            None
+                        }
                         Ok(a) => Some(a),
                         Err(_) => {
                             let d = self.error(
@@ -462,20 +506,32 @@ impl Checker<'_> {
             }
         }
 
+        // every [[peer]] name, those with errors too
+        let mut declared: Vec<&str> = Vec::new();
+        for p in &raw.peer {
+            if !declared.contains(&p.name.get_ref().as_str()) {
+                declared.push(p.name.get_ref());
+            }
+        }
         let mut routes = Vec::new();
         for r in &raw.route {
             let prefix = self.cidr(&r.prefix);
             let peer = match peers.iter().position(|p| &p.name == r.peer.get_ref()) {
                 Some(i) => Some(i),
+                // a peer with errors of its own: those say what is wrong
+                None if declared.contains(&r.peer.get_ref().as_str()) => None,
                 None => {
-                    let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
                     let hint =
-                        topology::diag::did_you_mean(r.peer.get_ref(), names.iter().copied());
+                        topology::diag::did_you_mean(r.peer.get_ref(), declared.iter().copied());
                     let d = self.error(
                         r.peer.span(),
                         format!("unknown peer `{}`", r.peer.get_ref()),
                     );
-                    d.expected = Some(format!("the name of a [[peer]]: {}", names.join(", ")));
+                    d.expected = Some(if declared.is_empty() {
+                        "the name of a [[peer]]; the file has none".into()
+                    } else {
+                        format!("the name of a [[peer]]: {}", declared.join(", "))
+                    });
                     d.hint = hint.map(|h| format!("did you mean `{h}`?"));
                     None
                 }
@@ -509,6 +565,11 @@ impl Checker<'_> {
 
         let bgp = raw.bgp.as_ref().and_then(|b| self.bgp(b));
 
+        let topology_file = raw
+            .policy
+            .as_ref()
+            .and_then(|p| p.topology.as_ref())
+            .map(|t| self.path(t));
         let policy = match raw.policy {
             None => PolicyConfig {
                 origin: "none: no filtering".into(),
@@ -541,19 +602,34 @@ impl Checker<'_> {
             .and_then(|l| l.dead_after.as_ref())
             .and_then(|d| self.int_in(d, 1, 3600, "dead_after"))
             .unwrap_or(180) as u64;
-        let status_socket = raw
-            .status
-            .as_ref()
-            .and_then(|s| s.socket.as_ref())
+        let socket_key = raw.status.as_ref().and_then(|s| s.socket.as_ref());
+        let status_socket = socket_key
             .map(|s| self.path(s))
             .unwrap_or_else(|| PathBuf::from(format!("/run/vifgate/{}.sock", interface.name)));
+        // the default path comes from the name: its place is the name's
+        let socket_span = socket_key.map_or_else(|| i.name.span(), |s| s.span());
+        self.status_socket(&status_socket, socket_span);
         let impair = raw.impair.as_ref().map(|r| self.impair(r));
         let run_as = raw.process.as_ref().and_then(|p| self.process(p));
         let metrics = raw.metrics.as_ref().and_then(|m| self.metrics(m));
+        // what the gateway reads or makes: no flow log is written into them
+        let mut own_files: Vec<(&str, PathBuf)> = vec![
+            ("the configuration file", path.to_path_buf()),
+            ("the private key file", interface.private_key_file.clone()),
+            ("the status socket", status_socket.clone()),
+        ];
+        if let Some(t) = &topology_file {
+            own_files.push(("the topology file", t.clone()));
+        }
+        for p in &peers {
+            if let Some(f) = &p.preshared_key_file {
+                own_files.push(("a pre-shared key file", f.clone()));
+            }
+        }
         let flow_logs = raw
             .flow_logs
             .as_ref()
-            .and_then(|f| self.flow_logs(f, &interface.name));
+            .and_then(|f| self.flow_logs(f, &interface.name, &own_files));
 
         let peer_names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
         let forwarding = self.forwarding(raw.forwarding.as_ref(), &raw.route, &routes, &peer_names);
@@ -580,6 +656,38 @@ impl Checker<'_> {
             forwarding,
             warnings: Diagnostics::default(),
         })
+    }
+
+    /// The status socket's path: one a socket can be bound at, where no
+    /// file of another kind is (the gateway would refuse to start:
+    /// [`crate::status_socket`]). Whether a gateway answers there is the
+    /// state of the box, not of the file: `--check` and the start look.
+    fn status_socket(&mut self, path: &Path, span: std::ops::Range<usize>) {
+        let len = path.as_os_str().len();
+        if len > MAX_SOCKET_PATH {
+            let d = self.error(
+                span,
+                format!(
+                    "status socket path {} is {len} bytes long: a unix socket path has at most {MAX_SOCKET_PATH}",
+                    path.display()
+                ),
+            );
+            d.hint = Some("a shorter [status] socket, such as /run/vifgate/NAME.sock".into());
+            return;
+        }
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            if !m.file_type().is_socket() {
+                let d = self.error(
+                    span,
+                    format!(
+                        "status socket {} is {}, not a socket: the gateway would refuse to replace it",
+                        path.display(),
+                        file_kind(m.file_type())
+                    ),
+                );
+                d.hint = Some("give [status] socket a path of its own".into());
+            }
+        }
     }
 
     /// `[bgp]`: a table of the box's own, not one the kernel reserves:
@@ -727,23 +835,50 @@ impl Checker<'_> {
                     }
                 };
                 let t = loaded.topology;
-                let Some(id) = t.node_by_name(node.get_ref()) else {
-                    let names: Vec<&str> = t
-                        .nodes
-                        .iter()
-                        .filter(|n| n.kind == topology::model::NodeKind::Gateway || n.in_vpc())
-                        .map(|n| n.name.as_str())
-                        .collect();
-                    let hint = topology::diag::did_you_mean(node.get_ref(), names.iter().copied());
-                    let d = self.error(
-                        node.span(),
-                        format!("topology has no node `{}`", node.get_ref()),
-                    );
-                    d.expected = Some(format!(
-                        "a gateway or instance of the topology: {}",
-                        names.join(", ")
-                    ));
-                    d.hint = hint.map(|h| format!("did you mean `{h}`?"));
+                let playable: Vec<&str> = t
+                    .nodes
+                    .iter()
+                    .filter(|n| policy_node::can_play(n))
+                    .map(|n| n.name.as_str())
+                    .collect();
+                let expected = if playable.is_empty() {
+                    "a gateway or an instance of the topology; it has none".to_string()
+                } else {
+                    format!(
+                        "a gateway or an instance of the topology: {}",
+                        playable.join(", ")
+                    )
+                };
+                let found = t.node_by_name(node.get_ref());
+                let Some(id) = found.filter(|&id| policy_node::can_play(&t.nodes[id])) else {
+                    let hint = found
+                        .is_none()
+                        .then(|| {
+                            topology::diag::did_you_mean(node.get_ref(), playable.iter().copied())
+                        })
+                        .flatten();
+                    let d = match found {
+                        Some(id) => self.error(
+                            node.span(),
+                            format!(
+                                "node `{}` is {}: the gateway plays a gateway or an instance, whose security groups it applies",
+                                node.get_ref(),
+                                policy_node::kind_words(&t.nodes[id].kind)
+                            ),
+                        ),
+                        None => self.error(
+                            node.span(),
+                            format!("topology has no node `{}`", node.get_ref()),
+                        ),
+                    };
+                    d.expected = Some(expected);
+                    d.hint = match hint {
+                        Some(h) => Some(format!("did you mean `{h}`?")),
+                        None if found.is_some() => Some(
+                            "name the [[site.gateway]] or instance this box is; without [policy] nothing is filtered".into(),
+                        ),
+                        None => None,
+                    };
                     return None;
                 };
                 let n = &t.nodes[id];
@@ -942,6 +1077,14 @@ mod tests {
             headlines(&base("endpoint = \"nowhere\"\n")),
             ["gw.toml:8:12: error: `nowhere` is not an address:port"]
         );
+        for unsendable in ["192.0.2.1:0", "0.0.0.0:51820"] {
+            assert_eq!(
+                headlines(&base(&format!("endpoint = \"{unsendable}\"\n"))),
+                [format!(
+                    "gw.toml:8:12: error: `{unsendable}` is no endpoint a datagram can be sent to"
+                )]
+            );
+        }
         assert_eq!(
             headlines(&base("[liveness]\ndead_after = 0\n")),
             ["gw.toml:9:14: error: dead_after 0 is out of range"]
@@ -954,6 +1097,110 @@ mod tests {
             headlines(&base("[policy]\nsecurity_groups = [\"edge\"]\n")),
             ["gw.toml:9:20: error: unknown security group `edge`"]
         );
+    }
+
+    #[test]
+    fn interface_names_follow_the_kernel_rule() {
+        let named = |name: &str| {
+            headlines(&format!(
+                "[interface]\nname = \"{name}\"\nprivate_key_file = \"k\"\n"
+            ))
+        };
+        assert_eq!(
+            named("."),
+            ["gw.toml:2:8: error: `.` is not a usable interface name: `.` names a directory in /sys/class/net"]
+        );
+        assert_eq!(
+            named("a:b"),
+            ["gw.toml:2:8: error: `a:b` is not a usable interface name: it contains `:`"]
+        );
+        assert_eq!(
+            named("a\\tb"),
+            ["gw.toml:2:8: error: `a\\tb` is not a usable interface name: it contains the control character '\\t'"]
+        );
+        assert_eq!(
+            named("vifgate-office-1"),
+            ["gw.toml:2:8: error: `vifgate-office-1` is not a usable interface name: it is 16 bytes long, more than 15"]
+        );
+        assert!(named("x.y").is_empty());
+        assert_eq!(
+            headlines("[interface]\nname = \"vg0\"\naddress = \"0.0.0.0/30\"\nprivate_key_file = \"k\"\n"),
+            ["gw.toml:3:11: error: 0.0.0.0/30 is no address for the device: the kernel would set none"]
+        );
+        let all = parse(
+            "gw.toml",
+            "[interface]\nname = \"..\"\nprivate_key_file = \"k\"\n".into(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            all.contains("expected: 1 to 15 bytes, not `.` or `..`, no `/`, `:` or whitespace"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn a_bad_public_key_is_one_error_not_two() {
+        let text =
+            base("[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"aws\"\n").replace(KEY, "not-a-key");
+        let h = headlines(&text);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(
+            h[0].starts_with("gw.toml:6:14: error: bad public key:"),
+            "{h:?}"
+        );
+        // a route to no peer at all says the file has none
+        let all = parse(
+            "gw.toml",
+            "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"aws\"\n".into(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            all.contains("expected: the name of a [[peer]]; the file has none"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn the_status_socket_is_no_file_of_another_kind_and_fits_a_socket_address() {
+        let dir = std::env::temp_dir().join(format!("vifgate-cfg-sock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("office.key"), "x").unwrap();
+        let at = |socket: &str| {
+            let text = base(&format!("[status]\nsocket = \"{socket}\"\n"));
+            match parse(dir.join("gw.toml"), text) {
+                Ok(c) => c.warnings.0.iter().map(|d| d.headline()).collect(),
+                Err(d) => d.0.iter().map(|d| d.headline()).collect::<Vec<_>>(),
+            }
+        };
+        let key = dir.join("office.key");
+        assert_eq!(
+            at("office.key"),
+            [format!(
+                "{}:9:10: error: status socket {} is a regular file, not a socket: the gateway would refuse to replace it",
+                dir.join("gw.toml").display(),
+                key.display()
+            )]
+        );
+        assert_eq!(
+            at("."),
+            [format!(
+                "{}:9:10: error: status socket {}/. is a directory, not a socket: the gateway would refuse to replace it",
+                dir.join("gw.toml").display(),
+                dir.display()
+            )]
+        );
+        assert!(at("gw.sock").is_empty());
+        let long = format!("/run/{}.sock", "s".repeat(100));
+        assert_eq!(
+            at(&long),
+            [format!(
+                "{}:9:10: error: status socket path {long} is 110 bytes long: a unix socket path has at most 107",
+                dir.join("gw.toml").display()
+            )]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1196,5 +1443,48 @@ mod tests {
             h[0].starts_with("gw.toml:10:8: error: topology has no node `vifgate-ofice`"),
             "{h:?}"
         );
+    }
+
+    #[test]
+    fn a_policy_node_is_a_gateway_or_an_instance() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+        let playing = |node: &str| {
+            parse(
+                "gw.toml",
+                base(&format!(
+                    "[policy]\ntopology = \"{example}\"\nnode = \"{node}\"\n"
+                )),
+            )
+        };
+        let bastion = playing("bastion").unwrap();
+        assert_eq!(
+            bastion.policy.groups[bastion.policy.applied[0]].name,
+            "bastion-sg"
+        );
+        for (node, kind) in [
+            ("office-pc", "an office host"),
+            ("office-router", "an office router ([[site.router]])"),
+            ("nat-a", "a NAT gateway"),
+            ("internet", "the internet"),
+            ("alb", "a load balancer"),
+        ] {
+            let d = playing(node).unwrap_err();
+            let h: Vec<String> = d.0.iter().map(|d| d.headline()).collect();
+            assert_eq!(
+                h,
+                [format!("gw.toml:10:8: error: node `{node}` is {kind}: the gateway plays a gateway or an instance, whose security groups it applies")]
+            );
+            let all = d.to_string();
+            assert!(
+                all.contains(
+                    "expected: a gateway or an instance of the topology: vifgate-office, bastion"
+                ),
+                "{all}"
+            );
+            assert!(
+                all.contains("hint: name the [[site.gateway]] or instance this box is; without [policy] nothing is filtered"),
+                "{all}"
+            );
+        }
     }
 }

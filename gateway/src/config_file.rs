@@ -339,60 +339,75 @@ mod percent_text {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// The error (in the message already, so not a `source()`: a
+        /// chain printed whole says it once).
+        cause: std::io::Error,
     },
     /// The file is not in the format.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The error.
-        #[source]
-        source: toml::de::Error,
+        /// The error (in the message already, so not a `source()`: a
+        /// chain printed whole says it once).
+        cause: toml::de::Error,
     },
     /// The value has no TOML form.
     #[error("cannot write the gateway configuration: {0}")]
-    Serialize(#[from] toml::ser::Error),
+    Serialize(toml::ser::Error),
 }
 
 impl GatewayConfigFile {
     /// The TOML text, after a `# comment` line per line of `header`.
     pub fn to_toml(&self, header: &str) -> Result<String, ConfigFileError> {
         let mut out: String = header.lines().map(|l| format!("# {l}\n")).collect();
-        out.push_str(&toml::to_string(self)?);
+        out.push_str(&toml::to_string(self).map_err(ConfigFileError::Serialize)?);
         Ok(out)
     }
 
     /// Reads a file.
     pub fn read(path: &std::path::Path) -> Result<Self, ConfigFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Io {
+        let text = topology::diag::read_input_text(path).map_err(|cause| ConfigFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigFileError::Parse {
+        toml::from_str(&text).map_err(|cause| ConfigFileError::Parse {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     }
 
     /// Writes it to `path` (through a temporary file beside it, renamed
-    /// over it, so that a reload never reads half a file).
+    /// over it, so that a reload never reads half a file). The temporary
+    /// file is new (named after this process, created exclusively: no
+    /// file of that name is overwritten) and removed if the rename fails.
     pub fn write(&self, path: &std::path::Path, header: &str) -> Result<(), ConfigFileError> {
-        let io = |source| ConfigFileError::Io {
+        use std::io::Write as _;
+        let io = |cause| ConfigFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let text = self.to_toml(header)?;
         let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io)?;
+        // from here the temporary file is this call's own
+        let renamed = file
+            .write_all(text.as_bytes())
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        renamed.map_err(io)
     }
 }
 
@@ -482,6 +497,36 @@ mod tests {
         assert!(text.contains("[bgp]\nkernel_table = 100\n"), "{text}");
         let back: GatewayConfigFile = toml::from_str(&text).unwrap();
         assert_eq!(back, f);
+    }
+
+    #[test]
+    fn writing_replaces_the_file_and_no_other() {
+        let dir = std::env::temp_dir().join(format!("vifgate-cfgwrite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gw.toml");
+        std::fs::write(&path, "old").unwrap();
+        // a file that a fixed temporary name (`gw.toml.tmp`) would clobber
+        std::fs::write(dir.join("gw.toml.tmp"), "someone's").unwrap();
+        example().write(&path, "").unwrap();
+        assert_eq!(
+            GatewayConfigFile::read(&path).unwrap(),
+            example(),
+            "replaced"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("gw.toml.tmp")).unwrap(),
+            "someone's"
+        );
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["gw.toml", "gw.toml.tmp"], "no temporary file left");
+        // into a directory that is gone: an error, nothing left behind
+        let gone = dir.join("gone").join("gw.toml");
+        assert!(example().write(&gone, "").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! A flow admitted by the rules is [`ConnTrack::insert`]ed; afterwards
 //! [`ConnTrack::lookup`] recognises its packets in both directions, so that
 //! replies pass whatever the rules of the other direction say, as AWS does.
-//! ICMP errors about a tracked flow (Path MTU "fragmentation needed", TTL
-//! exceeded...) are recognised by [`ConnTrack::related`].
+//! An ICMP query (echo, timestamp, information, address mask) is a flow
+//! of its own, keyed by its identifier: only the matching reply type passes
+//! as its reply. ICMP errors are no flow and are never "related" to one: as
+//! on AWS, where a security group blocks Path MTU Discovery unless a rule
+//! allows ICMP type 3 code 4, the rules decide every error (see
+//! `docs/gateway.md`, "ICMP errors").
 //!
 //! Timeouts follow AWS ([`Timeouts::default`]): TCP established 5 days,
 //! UDP 30 s (180 s once seen both ways), other protocols and ICMP 600 s, plus
@@ -65,7 +69,7 @@ use std::time::{Duration, Instant};
 
 use topology::traffic::{proto, L4};
 
-use crate::packet::{parse_quoted_ipv4, tcp_flags, Ipv4Meta};
+use crate::packet::{tcp_flags, Ipv4Meta};
 
 mod shares;
 use shares::Owner;
@@ -332,7 +336,8 @@ impl ConnTrack {
     /// addresses belong to a flow but which comes from the wrong side
     /// (spoofed, or hairpinned), a SYN reopening a closed TCP connection (the
     /// old flow is removed; the rules decide on the new one), a non-first
-    /// fragment (it has no ports), an ICMP error (see [`Self::related`]).
+    /// fragment (it has no ports), ICMP that is no query or reply (errors
+    /// included).
     pub fn lookup(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> Verdict {
         let Some((key, from_a)) = packet_flow(meta) else {
             return Verdict::New;
@@ -378,49 +383,6 @@ impl ConnTrack {
         }
     }
 
-    /// Whether a packet is an ICMP error (type 3, 4, 5, 11 or 12) about a
-    /// live tracked flow, travelling back against the packet it quotes: it
-    /// comes from the side opposite the quoted packet's sender, and is
-    /// addressed to that sender. An error about an original-direction packet
-    /// thus travels in the reply direction of the flow (a Path MTU "frag
-    /// needed" for a LAN host's flow passes from the tunnel), and one about a
-    /// reply packet in the original direction. Does not refresh the flow.
-    pub fn related(&mut self, now: Instant, side: Side, meta: &Ipv4Meta, packet: &[u8]) -> bool {
-        let L4::Icmp { icmp_type, .. } = meta.l4 else {
-            return false;
-        };
-        if meta.is_fragment || !is_icmp_error(icmp_type) {
-            return false;
-        }
-        let Some(quoted) = packet
-            .get(meta.header_len..meta.total_len)
-            .and_then(|icmp| icmp.get(8..))
-        else {
-            return false;
-        };
-        let Some((quoted_src, key, from_a)) = quoted_flow(quoted) else {
-            return false;
-        };
-        if meta.dst != quoted_src {
-            return false;
-        }
-        let now = self.seconds(now);
-        let Some((pos, index)) = self.find(&key, self.hash(&key)) else {
-            return false;
-        };
-        let flow = &self.flows[index];
-        if flow.expired(now, &self.secs) {
-            self.remove(pos, index);
-            return false;
-        }
-        let sender = if flow.is_original(from_a) {
-            flow.initiator()
-        } else {
-            flow.initiator().other()
-        };
-        side != sender
-    }
-
     /// Tracks a new flow from `side`, as [`Self::open`] with the side's
     /// opener (a tunnel flow counts for no particular peer); any refusal
     /// is `Full`.
@@ -449,14 +411,16 @@ impl ConnTrack {
     /// Evictions are counted in [`Self::early_drops`].
     ///
     /// Returns `Ok(())` without tracking anything for packets that cannot
-    /// open a flow (non-first fragment, ICMP error, echo reply, TCP RST)
-    /// and when the flow is already tracked (it is left as it is).
+    /// open a flow (non-first fragment, ICMP that is no query, a query's
+    /// reply, TCP RST) and when the flow is already tracked (it is left as
+    /// it is).
     pub fn open(&mut self, now: Instant, opener: Opener, meta: &Ipv4Meta) -> Result<(), Refused> {
         let side = opener.side();
         let Some((key, from_a)) = packet_flow(meta) else {
             return Ok(());
         };
-        if key.echo && !from_a {
+        if key.query != 0 && !from_a {
+            // a reply opens nothing
             return Ok(());
         }
         let tcp = if key.proto == proto::TCP {
@@ -687,7 +651,7 @@ impl ConnTrack {
         let rest = (u64::from(key.a_port) << 48)
             | (u64::from(key.b_port) << 32)
             | (u64::from(key.proto) << 8)
-            | u64::from(key.echo);
+            | u64::from(key.query);
         let h = fold_mul(addrs ^ self.seeds[0], rest ^ self.seeds[1]);
         let h = fold_mul(h, self.seeds[2]);
         (h ^ (h >> 32)) as u32
@@ -850,8 +814,10 @@ const FIN_ORIGINAL: u8 = 1 << 3;
 const FIN_REPLY: u8 = 1 << 4;
 
 /// A flow's identity: its protocol and two ends. For TCP, UDP and other
-/// protocols `a` is the smaller (address, port) end; for ICMP echo `a` is
-/// the end sending requests and the ports are the echo identifier.
+/// protocols `a` is the smaller (address, port) end; for an ICMP query
+/// (echo, timestamp, information, address mask) `a` is the end sending
+/// requests, the ports are the query's identifier and `query` is the
+/// request's type (0 for every other flow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     a_addr: u32,
@@ -859,7 +825,7 @@ struct FlowKey {
     a_port: u16,
     b_port: u16,
     proto: u8,
-    echo: bool,
+    query: u8,
 }
 
 impl FlowKey {
@@ -873,7 +839,7 @@ impl FlowKey {
             a_port: a.1,
             b_port: b.1,
             proto,
-            echo: false,
+            query: 0,
         };
         (key, from_a)
     }
@@ -1094,14 +1060,8 @@ fn fold_mul(x: u64, y: u64) -> u64 {
     (product as u64) ^ ((product >> 64) as u64)
 }
 
-/// ICMP types that report an error about a quoted packet: destination
-/// unreachable, source quench, redirect, time exceeded, parameter problem.
-fn is_icmp_error(icmp_type: u8) -> bool {
-    matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
-}
-
 /// The flow of a packet and whether it goes from end `a`; `None` when it
-/// has none (non-first fragment, ICMP error).
+/// has none (non-first fragment, ICMP other than a query or its reply).
 fn packet_flow(meta: &Ipv4Meta) -> Option<(FlowKey, bool)> {
     if meta.is_fragment {
         return None;
@@ -1118,38 +1078,30 @@ fn flow_of(src: Ipv4Addr, dst: Ipv4Addr, l4: L4, icmp_id: Option<u16>) -> Option
         L4::Udp { src_port, dst_port } => {
             FlowKey::between(proto::UDP, (src, src_port), (dst, dst_port))
         }
-        L4::Icmp { icmp_type, .. } if is_icmp_error(icmp_type) => return None,
-        L4::Icmp { icmp_type, .. } => match (icmp_type, icmp_id) {
-            (8 | 0, Some(id)) => {
-                let request = icmp_type == 8;
-                let (requester, responder) = if request { (src, dst) } else { (dst, src) };
-                let key = FlowKey {
-                    a_addr: requester,
-                    b_addr: responder,
-                    a_port: id,
-                    b_port: id,
-                    proto: proto::ICMP,
-                    echo: true,
-                };
-                (key, request)
-            }
-            _ => FlowKey::between(proto::ICMP, (src, 0), (dst, 0)),
-        },
+        // A query and its reply, keyed by the query and its identifier, as
+        // Linux's conntrack does: only the reply type matching the request
+        // is a reply. Any other ICMP type (errors included) is no flow.
+        L4::Icmp { icmp_type, .. } => {
+            let (query, request) = crate::packet::icmp_query(icmp_type)?;
+            let id = icmp_id?;
+            let (requester, responder) = if request { (src, dst) } else { (dst, src) };
+            let key = FlowKey {
+                a_addr: requester,
+                b_addr: responder,
+                a_port: id,
+                b_port: id,
+                proto: proto::ICMP,
+                query,
+            };
+            (key, request)
+        }
         L4::Other(p) => FlowKey::between(p, (src, 0), (dst, 0)),
     };
     Some(flow)
 }
 
-/// The flow of the packet quoted in an ICMP error (its IP header and at
-/// least 8 bytes of what follows): its source, key and direction.
-fn quoted_flow(quoted: &[u8]) -> Option<(Ipv4Addr, FlowKey, bool)> {
-    let meta = parse_quoted_ipv4(quoted)?;
-    let (key, from_a) = packet_flow(&meta)?;
-    Some((meta.src, key, from_a))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::packet::parse_ipv4;
     use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
@@ -1190,7 +1142,9 @@ mod tests {
         meta(&udp_bytes(src, sport, dst, dport))
     }
 
-    fn icmp_bytes(
+    /// An ICMP message from `src` to `dst`: type, code, the 4 bytes after
+    /// the checksum, a body.
+    pub(crate) fn icmp_bytes(
         src: [u8; 4],
         dst: [u8; 4],
         icmp_type: u8,
@@ -1481,52 +1435,75 @@ mod tests {
     }
 
     #[test]
-    fn frag_needed_about_a_tracked_tcp_flow_is_related() {
+    fn icmp_errors_about_tracked_flows_are_no_flow_and_open_none() {
+        // AWS: a security group blocks Path MTU Discovery unless a rule
+        // allows ICMP type 3 code 4. An error is never part of a flow.
         let t0 = Instant::now();
         let mut ct = ConnTrack::new(16, Timeouts::default());
         handshake(&mut ct, t0, 40000);
-        let router = [10, 0, 0, 1];
         let big = tcp_bytes(LAN, 40000, VPC, 443, ACK);
-        let err = icmp_error(router, LAN, 3, 4, &big);
-        let m = meta(&err);
-        assert!(ct.related(t0, Side::Tunnel, &m, &err));
-        // Not the same from the LAN side, nor to another host.
-        assert!(!ct.related(t0, Side::Lan, &m, &err));
-        let elsewhere = icmp_error(router, [192, 168, 1, 11], 3, 4, &big);
-        assert!(!ct.related(t0, Side::Tunnel, &meta(&elsewhere), &elsewhere));
-        // An error about a reply packet travels the other way.
-        let reply = tcp_bytes(VPC, 443, LAN, 40000, ACK);
-        let back = icmp_error([192, 168, 1, 1], VPC, 3, 4, &reply);
-        assert!(ct.related(t0, Side::Lan, &meta(&back), &back));
-        assert!(!ct.related(t0, Side::Tunnel, &meta(&back), &back));
-        // About an untracked flow, or cut short, or not an error: no.
-        let untracked = tcp_bytes(LAN, 40001, VPC, 443, ACK);
-        let e = icmp_error(router, LAN, 3, 4, &untracked);
-        assert!(!ct.related(t0, Side::Tunnel, &meta(&e), &e));
-        let short = icmp_bytes(router, LAN, 3, 4, [0; 4], &big[..24]);
-        assert!(!ct.related(t0, Side::Tunnel, &meta(&short), &short));
-        let ping = icmp_bytes(router, LAN, 8, 0, [0; 4], &big[..28]);
-        assert!(!ct.related(t0, Side::Tunnel, &meta(&ping), &ping));
-        // The error itself is not a flow, and it does not refresh one.
-        assert_eq!(ct.lookup(t0, Side::Tunnel, &m), Verdict::New);
-        ct.insert(t0, Side::Tunnel, &m).unwrap();
-        assert_eq!(ct.len(), 1);
-        assert!(!ct.related(at(t0, 432_001), Side::Tunnel, &m, &err));
-        assert!(ct.is_empty());
+        for (icmp_type, code) in [(3, 4), (3, 1), (4, 0), (5, 1), (11, 0), (12, 0)] {
+            let err = icmp_error([10, 0, 0, 1], LAN, icmp_type, code, &big);
+            let m = meta(&err);
+            assert_eq!(ct.lookup(t0, Side::Tunnel, &m), Verdict::New);
+            ct.insert(t0, Side::Tunnel, &m).unwrap();
+            assert_eq!(ct.len(), 1, "type {icmp_type} opened a flow");
+        }
     }
 
     #[test]
-    fn time_exceeded_about_udp_and_echo_is_related() {
+    fn icmp_queries_pass_only_their_own_reply_type() {
+        // Issue 19, item 16: one timestamp request from the LAN let the
+        // tunnel send any ICMP type back for 600 s.
         let t0 = Instant::now();
         let mut ct = ConnTrack::new(16, Timeouts::default());
-        let probe = udp_bytes(LAN, 33434, VPC, 33435);
-        ct.insert(t0, Side::Lan, &meta(&probe)).unwrap();
-        let ttl = icmp_error([10, 0, 0, 1], LAN, 11, 0, &probe);
-        assert!(ct.related(t0, Side::Tunnel, &meta(&ttl), &ttl));
-        let ping = icmp_bytes(LAN, VPC, 8, 0, [0, 5, 0, 1], b"");
-        ct.insert(t0, Side::Lan, &meta(&ping)).unwrap();
-        let unreachable = icmp_error([10, 0, 0, 1], LAN, 3, 1, &ping);
-        assert!(ct.related(t0, Side::Tunnel, &meta(&unreachable), &unreachable));
+        let query = |src, dst, icmp_type, id: u16| {
+            let [hi, lo] = id.to_be_bytes();
+            meta(&icmp_bytes(
+                src,
+                dst,
+                icmp_type,
+                0,
+                [hi, lo, 0, 1],
+                &[0; 12],
+            ))
+        };
+        ct.insert(t0, Side::Lan, &query(LAN, VPC, 13, 7)).unwrap();
+        for icmp_type in (0u8..=255).filter(|t| ![3, 4, 5, 11, 12].contains(t)) {
+            let verdict = ct.lookup(at(t0, 1), Side::Tunnel, &query(VPC, LAN, icmp_type, 7));
+            let expected = if icmp_type == 14 {
+                Verdict::Reply
+            } else {
+                Verdict::New
+            };
+            assert_eq!(verdict, expected, "type {icmp_type}");
+        }
+        // Another identifier is another query.
+        assert_eq!(
+            ct.lookup(t0, Side::Tunnel, &query(VPC, LAN, 14, 8)),
+            Verdict::New
+        );
+        // Each query its own reply, and replies open nothing.
+        for (request, reply) in [(8, 0), (15, 16), (17, 18)] {
+            ct.insert(t0, Side::Lan, &query(LAN, VPC, request, 9))
+                .unwrap();
+            assert_eq!(
+                ct.lookup(t0, Side::Tunnel, &query(VPC, LAN, reply, 9)),
+                Verdict::Reply
+            );
+            assert_eq!(
+                ct.lookup(t0, Side::Tunnel, &query(VPC, LAN, 14, 9)),
+                Verdict::New
+            );
+            let len = ct.len();
+            ct.insert(t0, Side::Tunnel, &query(VPC, LAN, reply, 10))
+                .unwrap();
+            assert_eq!(ct.len(), len);
+        }
+        // Types that are no query (router advertisement, 9) track nothing.
+        ct.insert(t0, Side::Lan, &query(LAN, VPC, 9, 1)).unwrap();
+        assert_eq!(ct.len(), 4);
+        ct.check();
     }
 
     #[test]
@@ -1935,7 +1912,7 @@ mod tests {
     enum Op {
         Lookup(Spec, bool),
         Insert(Spec, bool),
-        Related(Spec, u8, bool, usize),
+        IcmpError(Spec, u8, bool, usize),
         Expire,
         Advance(u64),
         SetTimeouts(u64),
@@ -1959,7 +1936,7 @@ mod tests {
             4 => (spec(), any::<bool>()).prop_map(|(s, t)| Op::Lookup(s, t)),
             4 => (spec(), any::<bool>()).prop_map(|(s, t)| Op::Insert(s, t)),
             1 => (spec(), 0u8..4, any::<bool>(), 0usize..60)
-                .prop_map(|(s, to, t, cut)| Op::Related(s, to, t, cut)),
+                .prop_map(|(s, to, t, cut)| Op::IcmpError(s, to, t, cut)),
             1 => Just(Op::Expire),
             2 => (0u64..200).prop_map(Op::Advance),
             1 => (0u64..500_000).prop_map(Op::Advance),
@@ -2029,14 +2006,16 @@ mod tests {
                             }
                         }
                     }
-                    Op::Related(s, to, t, cut) => {
+                    Op::IcmpError(s, to, t, cut) => {
+                        // An error about any flow is no flow of its own.
                         let quoted = s.bytes();
                         let mut err = icmp_error([10, 0, 0, 9], [10, 0, 0, to], 3, 4, &quoted);
                         err.truncate(err.len().min(20 + cut));
                         if let Ok(m) = parse_ipv4(&err) {
-                            ct.related(now, side(t), &m, &err);
-                            // A meta that does not match the bytes.
-                            ct.related(now, side(t), &m, &err[..err.len() / 2]);
+                            let len = ct.len();
+                            prop_assert_eq!(ct.lookup(now, side(t), &m), Verdict::New);
+                            prop_assert!(ct.insert(now, side(t), &m).is_ok());
+                            prop_assert!(ct.len() <= len);
                         }
                     }
                     Op::Expire => {

@@ -58,6 +58,7 @@ pub mod router;
 pub mod routing;
 pub mod shell;
 pub mod status;
+pub mod status_socket;
 #[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;

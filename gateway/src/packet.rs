@@ -50,11 +50,21 @@ pub struct Ipv4Meta {
     pub dont_fragment: bool,
     /// Whether this is a non-first fragment (no transport header).
     pub is_fragment: bool,
+    /// The IP identification: with the addresses and protocol, it names the
+    /// datagram a fragment belongs to.
+    pub ip_id: u16,
+    /// The More Fragments bit: set on every fragment but the last.
+    pub more_fragments: bool,
+    /// The fragment offset, in bytes (0 for a whole datagram and a first
+    /// fragment).
+    pub fragment_offset: u16,
     /// Ports, ICMP type/code, or the protocol number.
     pub l4: L4,
     /// TCP flags (0 for other protocols).
     pub tcp_flags: u8,
-    /// ICMP echo identifier (echo request/reply only).
+    /// The identifier of an ICMP query or its reply (echo, timestamp,
+    /// information, address mask: types 0, 8 and 13 to 18); `None` for every
+    /// other ICMP type and protocol.
     pub icmp_id: Option<u16>,
 }
 
@@ -66,6 +76,13 @@ impl Ipv4Meta {
             dst: self.dst,
             l4: self.l4,
         }
+    }
+
+    /// Whether this is the first fragment of a fragmented datagram (offset
+    /// 0, More Fragments set): it carries the transport header, and its
+    /// verdict is the one of every later fragment of its datagram.
+    pub fn is_first_fragment(&self) -> bool {
+        !self.is_fragment && self.more_fragments
     }
 }
 
@@ -106,6 +123,9 @@ pub fn parse_ipv4(buf: &[u8]) -> Result<Ipv4Meta, PacketError> {
         total_len,
         dont_fragment: ip.dont_frag(),
         is_fragment,
+        ip_id: ip.ident(),
+        more_fragments: ip.more_frags(),
+        fragment_offset: ip.frag_offset(),
         l4,
         tcp_flags,
         icmp_id,
@@ -149,6 +169,9 @@ pub fn parse_quoted_ipv4(quoted: &[u8]) -> Option<Ipv4Meta> {
         total_len: quoted.len().min(usize::from(ip.total_len())),
         dont_fragment: ip.dont_frag(),
         is_fragment,
+        ip_id: ip.ident(),
+        more_fragments: ip.more_frags(),
+        fragment_offset: ip.frag_offset(),
         l4,
         tcp_flags,
         icmp_id,
@@ -157,7 +180,7 @@ pub fn parse_quoted_ipv4(quoted: &[u8]) -> Option<Ipv4Meta> {
 
 /// Ports, or ICMP type and code, from the start of a transport header of
 /// at least [`TRANSPORT_PREFIX_LEN`] bytes; with the TCP flags (when the
-/// header reaches them) and an ICMP echo's identifier.
+/// header reaches them) and an ICMP query's (or its reply's) identifier.
 fn transport(proto: u8, l4: &[u8]) -> (L4, u8, Option<u16>) {
     match IpProtocol::from(proto) {
         IpProtocol::Tcp => {
@@ -180,8 +203,7 @@ fn transport(proto: u8, l4: &[u8]) -> (L4, u8, Option<u16>) {
         IpProtocol::Icmp => {
             let icmp = Icmpv4Packet::new_unchecked(l4);
             let icmp_type = u8::from(icmp.msg_type());
-            let id =
-                matches!(icmp_type, ICMP_ECHO_REPLY | ICMP_ECHO_REQUEST).then(|| icmp.echo_ident());
+            let id = is_icmp_query_or_reply(icmp_type).then(|| icmp.echo_ident());
             let l4 = L4::Icmp {
                 icmp_type,
                 code: icmp.msg_code(),
@@ -315,10 +337,30 @@ const TCP_CHECKSUM_OFFSET: usize = 16;
 const TCP_MIN_HEADER_LEN: usize = 20;
 /// Offset of the flags byte (FIN, SYN, RST, PSH, ACK, URG) in a TCP header.
 const TCP_FLAGS_OFFSET: usize = 13;
-/// ICMP echo reply.
-const ICMP_ECHO_REPLY: u8 = 0;
-/// ICMP echo request.
-const ICMP_ECHO_REQUEST: u8 = 8;
+/// The ICMPv4 queries and the type of their reply, (request, reply): echo
+/// (RFC 792), timestamp (RFC 792), information (RFC 792), address mask
+/// (RFC 950). Each carries an identifier at bytes 4-5 of its header.
+pub const ICMP_QUERIES: [(u8, u8); 4] = [(8, 0), (13, 14), (15, 16), (17, 18)];
+
+/// The query an ICMP type belongs to: the request's type, and whether this
+/// type is the request (`true`) or its reply (`false`). `None` for every
+/// type that is neither.
+pub fn icmp_query(icmp_type: u8) -> Option<(u8, bool)> {
+    ICMP_QUERIES.iter().find_map(|&(request, reply)| {
+        if icmp_type == request {
+            Some((request, true))
+        } else if icmp_type == reply {
+            Some((request, false))
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether an ICMP type is a query or the reply to one.
+fn is_icmp_query_or_reply(icmp_type: u8) -> bool {
+    icmp_query(icmp_type).is_some()
+}
 
 /// Clamps the MSS option of a TCP SYN (with or without ACK) to `max_mss`, so
 /// that neither end sends segments that would not fit the tunnel.

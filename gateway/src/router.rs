@@ -52,12 +52,15 @@ use crate::status::{
 };
 use crate::token_bucket::TokenBucket;
 use forwarding::{Forbidden, ForwardFilter};
+use fragments::FragmentVerdicts;
 use handshake_gate::{HandshakeGate, Verdict};
 use topology::route_table::FastMap;
 
 mod flow_log;
 mod forwarding;
+mod fragments;
 mod handshake_gate;
+mod private_key;
 
 pub use handshake_gate::{HANDSHAKE_RATE_LIMIT, PER_SOURCE_BURST, PER_SOURCE_RATE};
 
@@ -158,6 +161,8 @@ pub struct Router {
     /// Where packets from the tunnel may go.
     forwarding: ForwardFilter,
     conntrack: ConnTrack,
+    /// The verdicts of admitted first fragments, for their later fragments.
+    fragments: FragmentVerdicts,
     gate: HandshakeGate,
     tunnel_mtu: u16,
     dead_after: Duration,
@@ -214,6 +219,7 @@ impl Router {
                 config.interface.address.map(|a| a.addr()),
             ),
             conntrack: conntrack(config),
+            fragments: FragmentVerdicts::new(fragments::DEFAULT_CAPACITY),
             gate,
             tunnel_mtu: config.interface.mtu,
             dead_after: config.dead_after,
@@ -436,7 +442,7 @@ impl Router {
             self.drops.no_endpoint += 1;
             return;
         }
-        if !self.admit(now, &meta, packet) {
+        if !self.admit(now, &meta) {
             return;
         }
         if meta.total_len > self.tunnel_mtu as usize && meta.dont_fragment {
@@ -582,12 +588,12 @@ impl Router {
                     let admitted = admit(
                         &mut self.policy,
                         &mut self.conntrack,
+                        &mut self.fragments,
                         &self.forwarding,
                         &mut self.drops,
                         now,
                         Opener::Peer(peer),
                         &meta,
-                        pkt,
                     );
                     flow_log::log_verdict(&mut self.flow_log, now, Side::Tunnel, &meta, admitted);
                     if admitted {
@@ -645,16 +651,16 @@ impl Router {
     }
 
     /// The decision of the ACLs for a packet from the LAN.
-    fn admit(&mut self, now: Instant, meta: &Ipv4Meta, packet: &[u8]) -> bool {
+    fn admit(&mut self, now: Instant, meta: &Ipv4Meta) -> bool {
         let admitted = admit(
             &mut self.policy,
             &mut self.conntrack,
+            &mut self.fragments,
             &self.forwarding,
             &mut self.drops,
             now,
             Opener::Lan,
             meta,
-            packet,
         );
         flow_log::log_verdict(&mut self.flow_log, now, Side::Lan, meta, admitted);
         admitted
@@ -798,13 +804,59 @@ fn timeouts(config: &GatewayConfig) -> Timeouts {
     }
 }
 
-/// Network ACL (stateless, every packet), then connection tracking, then
-/// security groups for a new flow, opened by `opener` (the LAN, or a peer
-/// through the tunnel). From the tunnel is ingress, and a new flow to the
-/// gateway box itself is refused there (`to_gateway_box`) unless
-/// `[forwarding] allow_to_box` names the address.
+/// The policy's verdict on a packet opened by `opener` (the LAN, or a peer
+/// through the tunnel). A non-first fragment has
+/// no transport header for the rules to read: it takes the verdict of its
+/// datagram's first fragment ([`FragmentVerdicts`]), and is dropped
+/// (`orphan_fragment`) when that was not admitted. Every other packet is
+/// judged by [`admit_by_rules`]; an admitted first fragment admits the rest
+/// of its datagram.
 #[allow(clippy::too_many_arguments)]
 fn admit(
+    policy: &mut Policy,
+    conntrack: &mut ConnTrack,
+    fragments: &mut FragmentVerdicts,
+    forwarding: &ForwardFilter,
+    drops: &mut Drops,
+    now: Instant,
+    opener: Opener,
+    meta: &Ipv4Meta,
+) -> bool {
+    let side = opener.side();
+    if policy.nacl.is_none() && policy.sg.is_none() {
+        return true;
+    }
+    if meta.is_fragment {
+        // RFC 1858 §4: a TCP fragment at offset 8 can only overwrite the
+        // header its first fragment was judged by.
+        let overlapping = meta.proto == topology::traffic::proto::TCP
+            && meta.fragment_offset == TCP_OVERLAP_OFFSET;
+        if !overlapping && fragments.admits(now, side, meta) {
+            return true;
+        }
+        drops.orphan_fragment += 1;
+        return false;
+    }
+    let admitted = admit_by_rules(policy, conntrack, forwarding, drops, now, opener, meta);
+    if admitted {
+        fragments.admitted(now, side, meta);
+    }
+    admitted
+}
+
+/// The offset (bytes) of a TCP fragment that would overlap the TCP header of
+/// its first fragment (RFC 1858 §4: "offset 1", in 8-byte units).
+const TCP_OVERLAP_OFFSET: u16 = 8;
+
+/// Network ACL (stateless, every packet), then connection tracking, then
+/// security groups for a new flow, opened by `opener`. From the tunnel is
+/// ingress, and a packet of no tracked flow to the gateway box itself is
+/// refused there (`to_gateway_box`) unless `[forwarding] allow_to_box`
+/// names the address. ICMP errors
+/// are judged by the rules like any packet: as AWS documents, a security
+/// group passes Path MTU Discovery's "fragmentation needed" only when a rule
+/// allows it (`docs/gateway.md`, "ICMP errors").
+fn admit_by_rules(
     policy: &mut Policy,
     conntrack: &mut ConnTrack,
     forwarding: &ForwardFilter,
@@ -812,7 +864,6 @@ fn admit(
     now: Instant,
     opener: Opener,
     meta: &Ipv4Meta,
-    packet: &[u8],
 ) -> bool {
     let side = opener.side();
     let dir = match side {
@@ -834,9 +885,6 @@ fn admit(
     match conntrack.lookup(now, side, meta) {
         CtVerdict::Original | CtVerdict::Reply => return true,
         CtVerdict::New => {}
-    }
-    if conntrack.related(now, side, meta, packet) {
-        return true;
     }
     if side == Side::Tunnel && forwarding.forbids_box(meta.dst) {
         drops.to_gateway_box += 1;
@@ -873,8 +921,10 @@ mod tests {
 
     mod bgp;
     mod flow_log;
+    mod fragments;
     mod handshake_flood;
     mod limits;
+    mod private_key;
 
     /// Three gateways on one virtual clock: the office (LAN
     /// 192.168.10.0/24), AWS (VPC 10.0.0.0/16, the primary) and its backup.

@@ -47,7 +47,6 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -62,6 +61,7 @@ use crate::impair::{ImpairConfig, ImpairStats, Impairment, Submit};
 use crate::privileges::{self, Dropped};
 use crate::router::{Io, Router, BUFFER_SIZE};
 use crate::status::{ImpairStatus, ReloadStatus, ShellDrops, Status};
+use crate::status_socket::ClaimedSocket;
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
@@ -69,10 +69,12 @@ mod box_addresses;
 mod flow_log_writer;
 mod kernel_table;
 mod metrics_server;
+mod preflight;
 mod timer;
 pub use flow_log_writer::{FlowLogWriter, FlowLogs};
 use kernel_table::{Followed, Follower};
 use metrics_server::{MetricsServer, SnapshotRequest};
+pub use preflight::{interface_conflict, preflight, Finding};
 use timer::{precise_fired, PreciseTimer};
 
 /// Reads from one source before the loop looks at the others.
@@ -97,6 +99,9 @@ pub enum ShellError {
     /// The router could not start.
     #[error(transparent)]
     Router(#[from] crate::router::RouterError),
+    /// The status socket's path is taken.
+    #[error(transparent)]
+    StatusSocket(#[from] crate::status_socket::StatusSocketError),
     /// Privileges could not be dropped after start-up.
     #[error(transparent)]
     Privileges(#[from] crate::privileges::PrivilegeError),
@@ -358,7 +363,9 @@ fn open_tun(config: &GatewayConfig, offload: bool) -> Result<AsyncDevice, ShellE
         b = b.ipv4(a.addr(), a.prefix_len(), None);
     }
     b.build_async().map_err(|source| ShellError::Io {
-        what: format!("cannot create TUN device `{}` (root, /dev/net/tun)", i.name),
+        what: interface_conflict(&i.name).unwrap_or_else(|| {
+            format!("cannot create TUN device `{}` (root, /dev/net/tun)", i.name)
+        }),
         source,
     })
 }
@@ -369,16 +376,16 @@ fn is_device_error(e: &io::Error) -> bool {
     e.raw_os_error().is_some()
 }
 
-fn status_listener(path: &Path) -> Result<UnixListener, ShellError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-    }
-    // a stale socket from a killed run
-    let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path).map_err(io_err(format!("cannot bind {}", path.display())))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(io_err(format!("cannot chmod {}", path.display())))?;
-    Ok(l)
+/// Claims the status socket's path ([`ClaimedSocket`]: only a stale
+/// socket is replaced) and listens on it.
+fn status_listener(path: &Path) -> Result<(ClaimedSocket, UnixListener), ShellError> {
+    let (claimed, listener) = ClaimedSocket::claim(path)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io_err(format!("cannot listen on {}", path.display())))?;
+    let listener = UnixListener::from_std(listener)
+        .map_err(io_err(format!("cannot listen on {}", path.display())))?;
+    Ok((claimed, listener))
 }
 
 /// Logs what [`privileges::drop_after_start`] did.
@@ -400,15 +407,11 @@ fn log_dropped(dropped: Dropped, config: &GatewayConfig) {
     }
 }
 
-struct RemoveOnDrop(PathBuf);
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellError> {
     let mut router = Router::new(&config, Instant::now())?;
+    // the status socket first: refused (a file, another gateway's live
+    // socket), nothing else is made; removed at stop if still its own
+    let (_claimed, status) = status_listener(&config.status_socket)?;
     let offload = std::env::var_os("VIFGATE_NO_TUN_OFFLOAD").is_none();
     let tun = open_tun(&config, offload)?;
     let tun_offset = if tun.tcp_gso() { VIRTIO_NET_HDR_LEN } else { 0 };
@@ -437,8 +440,6 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         )))?),
         None => None,
     };
-    let status = status_listener(&config.status_socket)?;
-    let _cleanup = RemoveOnDrop(config.status_socket.clone());
     // [metrics]: scrapes ask the loop for snapshots on this channel
     let (snapshots_tx, mut snapshots_rx) = tokio::sync::mpsc::channel::<SnapshotRequest>(4);
     let mut metrics = start_metrics(config.metrics, &snapshots_tx)?;
@@ -478,7 +479,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         impair_retired: ImpairStats::default(),
     };
     out.set_impairment(config.impair.as_ref());
-    // the configuration in force: the one loaded at the start
+    // the configuration in force, what a reload is compared with
+    let mut running = config.clone();
+    // and its generation: the one loaded at the start
     let mut reload = ReloadStatus {
         generation: 1,
         ..ReloadStatus::default()
@@ -610,8 +613,19 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     f.reopen();
                 }
                 let refused = match config::load(&config_path) {
-                    Ok(c) => match router.reload(&c) {
-                        Ok(()) => {
+                    Ok(c) => match reload_checks(&running, &c).and_then(|key| {
+                        router.reload(&c).map_err(|e| with_sources(&e))?;
+                        Ok(key)
+                    }) {
+                        Ok(key) => {
+                            if let Some(key) = key {
+                                if router.set_private_key(key, Instant::now(), &mut out) {
+                                    info!(
+                                        public_key = %router.public_key(),
+                                        "private key changed: every session restarts under it"
+                                    );
+                                }
+                            }
                             flow_logs =
                                 FlowLogs::reconfigure(flow_logs.take(), c.flow_logs.as_ref(), &mut router);
                             // a removed impairment's queue leaves at once
@@ -632,11 +646,12 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                                     });
                             }
                             out.flush().await;
+                            running = c;
                             None
                         }
                         Err(e) => {
                             warn!("reload refused: {e}");
-                            Some(e.to_string())
+                            Some(e)
                         }
                     },
                     Err(d) => {
@@ -667,6 +682,83 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     Ok(())
 }
 
+/// What a reload to `new` needs before anything changes: no setting that
+/// only a restart applies ([`GatewayConfig::needs_restart`]), and the
+/// private key file read again. `Some(key)`: the key the file holds now (a
+/// new one is put in force); `None`: the file, unchanged in the
+/// configuration, is no longer readable by the user the gateway became
+/// (a root-owned key, `[process] user`), so the key in use stays.
+fn reload_checks(
+    running: &GatewayConfig,
+    new: &GatewayConfig,
+) -> Result<Option<crate::keys::PrivateKey>, String> {
+    let needs = running.needs_restart(new);
+    if !needs.0.is_empty() {
+        return Err(needs.to_string());
+    }
+    reload_can_open(running, new)?;
+    let path = &new.interface.private_key_file;
+    match crate::keys::read_private_key_file(path) {
+        Ok(key) => Ok(Some(key)),
+        Err(crate::keys::KeyError::NotReadable { uid, .. })
+            if *path == running.interface.private_key_file =>
+        {
+            tracing::debug!(
+                file = %path.display(),
+                uid,
+                "private key file not readable after start-up: the key in use stays"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(with_sources(&e)),
+    }
+}
+
+/// Whether what a reload opens anew can be opened by the gateway as it
+/// runs now (its privileges may be gone): a new `[metrics]` address is
+/// bound and let go, a new flow log file opened for appending (created if
+/// missing). A reload that would fail there is refused before anything
+/// changes, rather than taken with metrics or flow logs off. An address
+/// that shares the running server's port cannot be tried while that one
+/// holds it.
+fn reload_can_open(running: &GatewayConfig, new: &GatewayConfig) -> Result<(), String> {
+    let listen = new.metrics.map(|m| m.listen);
+    let old = running.metrics.map(|m| m.listen);
+    if let Some(l) = listen.filter(|&l| Some(l) != old) {
+        if old.is_none_or(|o| o.port() != l.port()) {
+            std::net::TcpListener::bind(l)
+                .map_err(|e| format!("cannot serve metrics on {l}: {e}"))?;
+        }
+    }
+    if let Some(config::FlowLogDestination::File(path)) =
+        new.flow_logs.as_ref().map(|f| &f.destination)
+    {
+        let same = running
+            .flow_logs
+            .as_ref()
+            .is_some_and(|f| f.destination == config::FlowLogDestination::File(path.clone()));
+        if !same {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the flow log {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// An error and its sources, `: `-separated.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
 /// Reads the status of a running gateway from its socket.
 pub fn query_status(socket: &Path) -> io::Result<Status> {
     query_status_within(socket, None)
@@ -684,4 +776,108 @@ pub fn query_status_within(
     let mut body = Vec::new();
     s.read_to_end(&mut body)?;
     serde_json::from_slice(&body).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key_file(dir: &Path, name: &str, key: &PrivateKey, mode: u32) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, key.to_base64()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn config_with(dir: &Path, key: &Path, rest: &str) -> GatewayConfig {
+        let text = format!(
+            "[interface]\nname = \"vg0\"\nprivate_key_file = \"{}\"\n{rest}",
+            key.display()
+        );
+        config::parse(dir.join("gw.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn a_reload_reads_the_key_again_and_refuses_restart_settings() {
+        let dir = std::env::temp_dir().join(format!("vifgate-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (first, second) = (
+            PrivateKey::generate().unwrap(),
+            PrivateKey::generate().unwrap(),
+        );
+        let k1 = key_file(&dir, "k1", &first, 0o600);
+        let k2 = key_file(&dir, "k2", &second, 0o600);
+        let running = config_with(&dir, &k1, "");
+        // the same file: its key (unchanged, the router keeps its sessions)
+        let same = reload_checks(&running, &config_with(&dir, &k1, ""));
+        assert_eq!(
+            same.unwrap().map(|k| k.public_key()),
+            Some(first.public_key())
+        );
+        // another file: the new key
+        let rotated = reload_checks(&running, &config_with(&dir, &k2, ""));
+        assert_eq!(
+            rotated.unwrap().map(|k| k.public_key()),
+            Some(second.public_key())
+        );
+        // a key file that would fail a start fails the reload
+        let loose = key_file(&dir, "k3", &second, 0o644);
+        let e = reload_checks(&running, &config_with(&dir, &loose, "")).unwrap_err();
+        assert!(
+            e.contains("is readable or writable by group or others"),
+            "{e}"
+        );
+        let e = reload_checks(&running, &config_with(&dir, &dir.join("none"), "")).unwrap_err();
+        assert!(e.starts_with("cannot read key file"), "{e}");
+        assert!(e.contains("No such file"), "with its cause: {e}");
+        // a setting only a restart applies: refused before the key is read
+        let e = reload_checks(
+            &running,
+            &config_with(&dir, &dir.join("none"), "[conntrack]\nmax_flows = 10\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "a setting changed that only a restart applies: [conntrack] max_flows (1048576 -> 10); the running configuration stays"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_reload_is_refused_when_its_new_metrics_address_or_flow_log_cannot_be_opened() {
+        let dir = std::env::temp_dir().join(format!("vifgate-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = key_file(&dir, "k", &PrivateKey::generate().unwrap(), 0o600);
+        let running = config_with(&dir, &key, "");
+        let e = reload_checks(
+            &running,
+            &config_with(&dir, &key, "[metrics]\nlisten = \"192.0.2.77:9586\"\n"),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("cannot serve metrics on 192.0.2.77:9586: "),
+            "{e}"
+        );
+        // taken while the file was checked, gone by the reload
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let with_log = config_with(
+            &dir,
+            &key,
+            "[flow_logs]\ndestination = \"logs/flows.log\"\n",
+        );
+        std::fs::remove_dir_all(dir.join("logs")).unwrap();
+        let e = reload_checks(&running, &with_log).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "cannot open the flow log {}: ",
+                dir.join("logs/flows.log").display()
+            )),
+            "{e}"
+        );
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        assert!(reload_checks(&running, &with_log).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -25,6 +25,11 @@ pub struct Drops {
     pub nacl: u64,
     /// No security-group rule allowed it.
     pub security_group: u64,
+    /// A non-first fragment whose datagram's first fragment the policy did
+    /// not admit (denied, not seen yet, or more than 30 s ago), or a TCP
+    /// fragment overlapping its datagram's TCP header.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub orphan_fragment: u64,
     /// The connection table was full (and, under `when_full =
     /// "early_drop"`, held no evictable flow).
     pub conntrack_full: u64,

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,6 +42,7 @@ use tracing::debug;
 use crate::agent::AgentSpec;
 use crate::bgp_wait;
 use crate::bird;
+use crate::lab_fingerprint;
 use crate::lab_lock::{self, LabLock, LockError, Purpose};
 use crate::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
 use crate::netns::{self, Netns};
@@ -49,8 +50,23 @@ use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
 use crate::process::{self, ProcessRecord};
 
-/// Where lab state directories live.
-pub const STATE_ROOT: &str = "/run/vifgate/sim";
+/// Where lab state directories live unless [`STATE_ROOT_VAR`] says
+/// otherwise.
+pub const DEFAULT_STATE_ROOT: &str = "/run/vifgate/sim";
+
+/// The environment variable that moves the state root (an absolute path;
+/// tests use a private one so that nothing they do can reach the labs of
+/// others).
+pub const STATE_ROOT_VAR: &str = "VIFGATE_STATE_ROOT";
+
+/// Where lab state directories live: [`STATE_ROOT_VAR`] when it is set to
+/// an absolute path, else [`DEFAULT_STATE_ROOT`].
+pub fn state_root() -> PathBuf {
+    match std::env::var_os(STATE_ROOT_VAR).map(PathBuf::from) {
+        Some(p) if p.is_absolute() => p,
+        _ => PathBuf::from(DEFAULT_STATE_ROOT),
+    }
+}
 
 /// Why a lab could not be built or removed.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +103,45 @@ fn nl_step(what: impl Into<String>) -> impl FnOnce(netlink::NetlinkError) -> App
     }
 }
 
-/// The state directory of a lab.
+/// The state directory of a lab: `lab` joined onto [`state_root`]. Only a
+/// name [`plan::valid_lab_name`] accepts names a lab; every function of
+/// this module that reads, writes or removes a lab's directory checks the
+/// name first ([`checked_state_dir`]).
 pub fn state_dir(lab: &str) -> PathBuf {
-    Path::new(STATE_ROOT).join(lab)
+    state_root().join(lab)
+}
+
+/// The state directory of a lab, for a valid lab name only: a name such as
+/// `..`, `/tmp/x` or `a/../../b` is refused (`InvalidInput`, with the rule
+/// `sim up` applies), so that no path outside the state root is ever
+/// read, written or removed.
+pub fn checked_state_dir(lab: &str) -> io::Result<PathBuf> {
+    if !plan::valid_lab_name(lab) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            plan::PlanError::LabName(lab.into()),
+        ));
+    }
+    Ok(state_dir(lab))
+}
+
+/// Refuses a state directory that is not a directory of its own: a
+/// symbolic link (to anywhere), a file. `Ok(false)` when there is nothing
+/// there.
+fn own_directory(dir: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_dir() => Ok(true),
+        Ok(_) => Err(io::Error::other(format!(
+            "{} is not a directory vifgate made (a symbolic link or a file): \
+             nothing of it is touched; look at it and remove it by hand",
+            dir.display()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot look at {}: {e}", dir.display()),
+        )),
+    }
 }
 
 /// How far `sim up` got with a lab. Stored in the state file as
@@ -146,6 +198,10 @@ pub struct LabState {
     /// Established (none without BGP).
     #[serde(default)]
     pub bgp_established_seconds: Option<f64>,
+    /// What it was built from ([`lab_fingerprint::fingerprint`] of the plan
+    /// and the topology text); none in the state of an older vifgate.
+    #[serde(default)]
+    pub built_from: Option<String>,
 }
 
 impl LabState {
@@ -162,15 +218,47 @@ fn gateway_what(name: &str) -> String {
     format!("gateway {name}")
 }
 
-/// Reads a lab's state, if the lab exists.
+/// Reads a lab's state, if the lab exists (and the name is a lab name,
+/// the file readable and whole: [`load_state`] says which it is not).
 pub fn read_state(lab: &str) -> Option<LabState> {
-    let text = fs::read_to_string(state_dir(lab).join("state.json")).ok()?;
-    serde_json::from_str(&text).ok()
+    load_state(lab).ok().flatten()
+}
+
+/// Reads a lab's state: `Ok(None)` when it has no state file; an error for
+/// a name that is not a lab name, a state directory that is not one, a
+/// file that cannot be read (`PermissionDenied` without root) or parsed.
+pub fn load_state(lab: &str) -> io::Result<Option<LabState>> {
+    let dir = checked_state_dir(lab)?;
+    if !own_directory(&dir)? {
+        return Ok(None);
+    }
+    read_state_in(&dir)
+}
+
+/// The state file in `dir`, if there is one.
+fn read_state_in(dir: &Path) -> io::Result<Option<LabState>> {
+    let path = dir.join("state.json");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }
 
 /// Writes a lab's state back (after `sim link`).
 pub fn save_state(lab: &str, state: &LabState) -> io::Result<()> {
-    write_state(&state_dir(lab), state)
+    write_state(&checked_state_dir(lab)?, state)
 }
 
 fn write_state(dir: &Path, state: &LabState) -> io::Result<()> {
@@ -182,7 +270,7 @@ fn write_state(dir: &Path, state: &LabState) -> io::Result<()> {
 
 /// Labs with a state directory, sorted.
 pub fn labs() -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(STATE_ROOT)
+    let mut out: Vec<String> = fs::read_dir(state_root())
         .into_iter()
         .flatten()
         .flatten()
@@ -238,7 +326,8 @@ pub fn up(
     programs: &Programs,
 ) -> Result<UpReport, ApplyError> {
     let start = Instant::now();
-    let lock = lab_lock::create(&plan.lab, &state_dir(&plan.lab), Purpose::Build)?;
+    let dir = checked_state_dir(&plan.lab).map_err(step("name the lab"))?;
+    let lock = lab_lock::create(&plan.lab, &dir, Purpose::Build)?;
     if plan::lab_prefixes(&plan.lab)
         .iter()
         .any(|p| !netns::list(p).is_empty())
@@ -248,7 +337,6 @@ pub fn up(
         let _ = lock.remove();
         return Err(ApplyError::Exists(plan.lab.clone()));
     }
-    let dir = lock.dir().to_path_buf();
     let mut state = LabState {
         plan: plan.clone(),
         source: source.map(Path::to_path_buf),
@@ -259,6 +347,7 @@ pub fn up(
         links: Default::default(),
         processes: Vec::new(),
         bgp_established_seconds: None,
+        built_from: Some(lab_fingerprint::fingerprint(plan, topology_text)),
     };
     // recorded before the first namespace exists
     if let Err(e) = write_state(&dir, &state) {
@@ -283,7 +372,7 @@ pub fn up(
             })
         }
         Err(e) => {
-            let _ = teardown(&plan.lab, Some(lock), true);
+            let _ = teardown(&plan.lab, &dir, lock, true);
             Err(e)
         }
     }
@@ -951,9 +1040,17 @@ pub(crate) fn config_header(lab: &str) -> String {
     format!("generated by `vifgate sim up` for lab {lab}")
 }
 
+/// A gateway's private key: mode 600 from its creation (never readable by
+/// others for an instant), and a new file (nothing already there is
+/// written through).
 fn write_private_key(path: &Path, base64: &str) -> io::Result<()> {
-    fs::write(path, format!("{base64}\n"))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+    use std::io::Write as _;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{base64}")
 }
 
 /// The configuration of gateway `g`: its peers (with keepalives every
@@ -1109,20 +1206,23 @@ pub const DOWN_WAITS_AT_MOST: Duration = Duration::from_secs(60);
 /// Removes everything of a lab: its processes, namespaces and state.
 /// Nothing to remove is not an error. Waits (at most
 /// [`DOWN_WAITS_AT_MOST`]) for a `sim up` still building it.
+///
+/// A name that is not a lab name (`..`, an absolute path) is refused
+/// before anything is looked at, and so is a state directory that is a
+/// symbolic link or a file: only a directory of the state root's own is
+/// removed, and its removal follows no symbolic link inside it.
 pub fn down(lab: &str) -> io::Result<DownReport> {
-    let dir = state_dir(lab);
+    let dir = checked_state_dir(lab)?;
     let lock_err = |e: LockError| io::Error::other(e.to_string());
     for _ in 0..10 {
+        own_directory(&dir)?;
         if let Some(lock) = lab_lock::take(lab, &dir, DOWN_WAITS_AT_MOST).map_err(lock_err)? {
-            return teardown(lab, Some(lock), true);
-        }
-        if !plan::valid_lab_name(lab) {
-            return teardown(lab, None, false);
+            return teardown(lab, &dir, lock, true);
         }
         // no state directory: hold the name while leftovers with its
         // prefixes are looked for, so no `sim up` builds meanwhile
         match lab_lock::create(lab, &dir, Purpose::Remove) {
-            Ok(lock) => return teardown(lab, Some(lock), false),
+            Ok(lock) => return teardown(lab, &dir, lock, false),
             // taken meanwhile: wait for that one
             Err(LockError::Held { .. }) => continue,
             Err(e) => return Err(lock_err(e)),
@@ -1140,10 +1240,8 @@ fn namespaces_of(lab: &str, state: Option<&LabState>) -> Vec<(String, Option<(u6
         .map(|s| s.plan.namespaces.iter().map(|n| n.name.clone()).collect())
         .unwrap_or_default();
     // also whatever carries the lab's prefixes (a state file lost or older)
-    if plan::valid_lab_name(lab) {
-        for p in plan::lab_prefixes(lab) {
-            names.extend(netns::list(&p));
-        }
+    for p in plan::lab_prefixes(lab) {
+        names.extend(netns::list(&p));
     }
     names.sort();
     names.dedup();
@@ -1198,11 +1296,16 @@ impl Target {
     }
 }
 
-/// `down` with the lab's name held (or not, for a name that cannot have
-/// a lab): SIGTERM to the lab's processes, SIGKILL to what remains after
-/// 2 s, then the namespaces and the state directory.
-fn teardown(lab: &str, lock: Option<LabLock>, dir_existed: bool) -> io::Result<DownReport> {
-    let state = read_state(lab);
+/// `down` with the lab's name held (its state directory `dir` locked):
+/// SIGTERM to the lab's processes, SIGKILL to what remains after 2 s,
+/// then the namespaces and the state directory.
+fn teardown(lab: &str, dir: &Path, lock: LabLock, dir_existed: bool) -> io::Result<DownReport> {
+    // a state file that cannot be read: the lab's prefixes still find its
+    // namespaces, and what runs in them
+    let state = read_state_in(dir).unwrap_or_else(|e| {
+        debug!("lab {lab}: {e}");
+        None
+    });
     let namespaces = namespaces_of(lab, state.as_ref());
     let lab_ns: Vec<(u64, u64)> = namespaces.iter().filter_map(|(_, id)| *id).collect();
     let mut rep = DownReport {
@@ -1250,15 +1353,7 @@ fn teardown(lab: &str, lock: Option<LabLock>, dir_existed: bool) -> io::Result<D
             }
         }
     }
-    match lock {
-        Some(lock) => lock.remove()?,
-        None => {
-            let dir = state_dir(lab);
-            if dir.exists() {
-                fs::remove_dir_all(&dir)?;
-            }
-        }
-    }
+    lock.remove()?;
     match first_err {
         Some(e) => Err(e),
         None => Ok(rep),
@@ -1297,6 +1392,7 @@ mod tests {
             links: Default::default(),
             processes: Vec::new(),
             bgp_established_seconds: None,
+            built_from: None,
         };
         let json = serde_json::to_value(&state).expect("serialises");
         assert_eq!(json["status"], "up");

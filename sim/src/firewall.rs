@@ -109,6 +109,26 @@ fn nacl_chain(s: &mut String, name: &str, rules: &[NaclRule], dir: &str) {
     let _ = writeln!(s, "    drop comment \"rule *\"\n  }}");
 }
 
+/// nftables' longest comment, in bytes.
+const NFT_COMMENT_MAX: usize = 128;
+
+/// `text` as an nftables comment's string: no `"` (nft's strings have no
+/// escape), at most [`NFT_COMMENT_MAX`] bytes, so that any names `check`
+/// takes make a ruleset nft loads.
+fn nft_comment(text: &str) -> String {
+    let mut out = String::new();
+    for c in text
+        .chars()
+        .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
+    {
+        if out.len() + c.len_utf8() > NFT_COMMENT_MAX {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The VPC router: each subnet's network ACL on its bridge (outbound as
 /// packets leave the subnet, inbound as they enter it; stateless), and the
 /// internet gateway: public addresses mapped one to one onto private ones,
@@ -122,13 +142,13 @@ pub fn vpc_router(t: &Topology, internet: bool) -> String {
         nacl_chain(&mut s, &format!("nacl_in_{k}"), &acl.ingress, "saddr");
         let _ = writeln!(
             fwd,
-            "    iifname \"sn{k}\" jump nacl_out_{k} comment \"{} outbound ({})\"",
-            sub.name, acl.name
+            "    iifname \"sn{k}\" jump nacl_out_{k} comment \"{}\"",
+            nft_comment(&format!("{} outbound ({})", sub.name, acl.name))
         );
         let _ = writeln!(
             fwd,
-            "    oifname \"sn{k}\" jump nacl_in_{k} comment \"{} inbound ({})\"",
-            sub.name, acl.name
+            "    oifname \"sn{k}\" jump nacl_in_{k} comment \"{}\"",
+            nft_comment(&format!("{} inbound ({})", sub.name, acl.name))
         );
     }
     let mut map: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
@@ -301,5 +321,38 @@ mod tests {
             addr_match("saddr", &["0.0.0.0/0".parse().expect("net")]),
             Some(String::new())
         );
+    }
+
+    #[test]
+    fn comments_from_names_fit_nft() {
+        assert_eq!(
+            nft_comment("app-a outbound (db-acl)"),
+            "app-a outbound (db-acl)"
+        );
+        assert_eq!(nft_comment("a\"b\\c"), "a'b'c");
+        let long = nft_comment(&format!("{} outbound ({})", "s".repeat(51), "é".repeat(60)));
+        assert!(
+            long.len() <= NFT_COMMENT_MAX && long.len() > NFT_COMMENT_MAX - 2,
+            "{long}"
+        );
+        // a ruleset with such names: every comment fits
+        let text = example_text_with_long_subnet_names();
+        let t = topology::parse("long.toml", text).expect("loads").topology;
+        let s = vpc_router(&t, true);
+        for line in s.lines().filter(|l| l.contains("comment \"")) {
+            let c = &line[line.find("comment \"").expect("comment") + 9..line.len() - 1];
+            assert!(c.len() <= NFT_COMMENT_MAX && !c.contains('"'), "{line}");
+        }
+    }
+
+    /// The example with a subnet and a network ACL given long names, one
+    /// with a `"`.
+    fn example_text_with_long_subnet_names() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+        let text = std::fs::read_to_string(path).expect("the example");
+        let subnet = format!("{}\\\"q", "s".repeat(80));
+        let acl = "n".repeat(90);
+        text.replace("\"db-a\"", &format!("\"{subnet}\""))
+            .replace("\"db-nacl\"", &format!("\"{acl}\""))
     }
 }

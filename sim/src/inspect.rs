@@ -34,12 +34,12 @@ pub enum InspectError {
         stderr: String,
     },
     /// `ip -j` printed something that is not the JSON expected.
-    #[error("`{command}` printed unexpected JSON: {source}")]
+    #[error("`{command}` printed unexpected JSON: {cause}")]
     Json {
         /// The command line.
         command: String,
-        /// The parse error.
-        source: serde_json::Error,
+        /// The parse error (in the message already, so not a `source()`).
+        cause: serde_json::Error,
     },
     /// A command could not be started, or a namespace or sysctl not read.
     #[error(transparent)]
@@ -167,9 +167,9 @@ fn ip_json<T: serde::de::DeserializeOwned>(
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_str(&text).map_err(|source| InspectError::Json {
+    serde_json::from_str(&text).map_err(|cause| InspectError::Json {
         command: format!("ip {}", all.join(" ")),
-        source,
+        cause,
     })
 }
 

@@ -65,6 +65,7 @@ pub mod frr_config;
 pub mod frr_plan;
 pub mod inspect;
 pub mod lab;
+pub mod lab_fingerprint;
 pub mod lab_lock;
 pub mod link;
 pub mod link_cut;

@@ -95,8 +95,9 @@ pub enum LinkError {
         /// How long we waited.
         waited: Duration,
     },
-    /// A system error.
-    #[error("{0}")]
+    /// A system error (its message is the whole story: printed once, not
+    /// again as a cause).
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 
@@ -494,4 +495,36 @@ fn reload_status(
             g.name
         )))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error and its causes, as `{:#}` prints a chain.
+    fn told(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_system_error_is_told_once() {
+        let e = LinkError::from(io::Error::other("rate 1bit/s is below one byte a second"));
+        let all = told(&e);
+        assert_eq!(all.matches("below one byte").count(), 1, "{all}");
+    }
+
+    #[test]
+    fn a_gateway_configuration_that_cannot_be_read_is_told_once() {
+        let e = gateway::config_file::GatewayConfigFile::read(Path::new("/nonexistent/gw.toml"))
+            .expect_err("no such file");
+        let all = told(&LinkError::from(e));
+        assert_eq!(all.matches("No such file").count(), 1, "{all}");
+        assert!(all.starts_with("/nonexistent/gw.toml: "), "{all}");
+    }
 }

@@ -13,6 +13,18 @@ use std::process::{Child, Command, Stdio};
 /// Where named namespaces live.
 pub const NETNS_DIR: &str = "/run/netns";
 
+/// Refuses a namespace name that is not one file in [`NETNS_DIR`]: empty,
+/// `.`, `..`, with a `/`, or too long.
+fn check_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.len() > 200 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad namespace name `{name}`"),
+        ));
+    }
+    Ok(())
+}
+
 /// The path of a named namespace.
 pub fn path(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
@@ -68,12 +80,7 @@ fn prepare_dir() -> io::Result<()> {
 
 /// Creates the named namespace. Fails if it exists.
 pub fn create(name: &str) -> io::Result<()> {
-    if name.is_empty() || name.contains('/') || name.len() > 200 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("bad namespace name `{name}`"),
-        ));
-    }
+    check_name(name)?;
     prepare_dir()?;
     let target = path(name);
     // the mount point; O_EXCL makes a second lab with the same name fail
@@ -114,6 +121,8 @@ pub fn create(name: &str) -> io::Result<()> {
 /// error. The kernel frees it (and every link in it) once no process and
 /// no open handle uses it.
 pub fn delete(name: &str) -> io::Result<()> {
+    // a name from a state file: never a path out of the directory
+    check_name(name)?;
     let p = path(name);
     if !p.exists() {
         return Ok(());
@@ -271,6 +280,16 @@ mod tests {
     fn root() -> bool {
         // SAFETY: no preconditions.
         unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn a_name_that_is_a_path_is_neither_made_nor_deleted() {
+        for name in ["", ".", "..", "../x", "a/b", "/run"] {
+            let e = delete(name).expect_err(name);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}");
+            let e = create(name).expect_err(name);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name}");
+        }
     }
 
     #[test]

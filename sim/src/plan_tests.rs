@@ -306,23 +306,13 @@ fn the_generated_200_host_lab_of_bench_sim() {
         .any(|r| r.dev.as_deref() == Some("vg0")));
 }
 
-/// The README's import: a third-party VPC template merged with
-/// `examples/office-for-cfn.toml`. `None` when the fixtures are missing
-/// (outside CI).
-fn imported() -> Option<Topology> {
+/// The README's import: a third-party VPC template (in
+/// `tests/fixtures/cfn/`) merged with `examples/office-for-cfn.toml`.
+fn imported() -> Topology {
     let template = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/cfn/aws-templates-vpc-managed-nat.yaml"
+        "/../tests/fixtures/cfn/aws-templates-vpc-managed-nat.yaml"
     );
-    if !std::path::Path::new(template).is_file() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{template} is missing (CI=true)"
-        );
-        eprintln!("skipped: {template} missing");
-        return None;
-    }
     let src = topology::diag::read_source(std::path::Path::new(template))
         .unwrap_or_else(|d| panic!("{d}"));
     let opts = ImportOptions {
@@ -343,12 +333,12 @@ fn imported() -> Option<Topology> {
     .expect("examples/office-for-cfn.toml");
     let office = mapping::parse_table(&office).expect("the office TOML");
     let merged = mapping::merge(table, office).unwrap_or_else(|e| panic!("merge: {e}"));
-    Some(parse("imported.toml", mapping::render(&merged)))
+    parse("imported.toml", mapping::render(&merged))
 }
 
 #[test]
 fn an_imported_cloudformation_vpc_with_the_office_merged() {
-    let Some(t) = imported() else { return };
+    let t = imported();
     let p = plan(&t, "cfn", &PORTS).expect("plan");
     assert_well_formed(&p);
     for n in &t.nodes {
@@ -558,4 +548,60 @@ fn a_static_vpn_beside_bgp_is_a_floating_route_in_the_table_the_gateway_follows(
     let g = office_gateway(&p, "vifgate-office");
     assert!(g.peers.iter().all(|p| p.bgp_session));
     assert!(routes_to(&p, &g.ns, table, "10.0.0.0/16").is_empty());
+}
+
+/// Names as long as `check` takes them
+/// ([`topology::resolve::aws_limits::MAX_NAME_LEN`]) under the longest lab
+/// name fit every namespace name, Unix socket path and BIRD symbol the lab
+/// makes of them, with an office node played by FRR (the longest socket
+/// paths); one character more would not fit.
+#[test]
+fn the_longest_names_check_takes_fit_the_lab() {
+    const SUN_PATH_MAX: usize = 107; // sockaddr_un.sun_path, less its NUL
+    const BIRD_SYMBOL_MAX: usize = 64; // BIRD's SYM_MAX_LEN
+    let max = topology::resolve::aws_limits::MAX_NAME_LEN;
+    let lab = "l".repeat(24);
+    assert!(valid_lab_name(&lab));
+    let office = "o".repeat(max);
+    let vif = "v".repeat(max);
+    let text = example_text()
+        .replace("vifgate-office", &office)
+        .replace("name = \"dx-vif\"", &format!("name = \"{vif}\""))
+        .replace(
+            "[sim]\n",
+            &format!("[sim]\nbgp_daemon = {{ {office} = \"frr\" }}\n"),
+        );
+    let t = parse("longest.toml", text);
+    let p = plan(&t, &lab, &PORTS).expect("plan");
+    assert_well_formed(&p);
+    assert!(!p.frr.is_empty(), "the office node runs FRR");
+    let state = crate::apply::state_dir(&lab);
+    let mut sockets: Vec<std::path::PathBuf> = Vec::new();
+    sockets.extend(
+        p.gateways
+            .iter()
+            .map(|g| state.join(format!("{}.sock", g.name))),
+    );
+    sockets.extend(p.bird.daemons.iter().map(|d| d.socket.clone()));
+    for f in &p.frr {
+        sockets.push(crate::frr_config::zserv_socket(&f.run_dir));
+        sockets.push(f.run_dir.join("bfdd.sock"));
+        sockets.push(f.run_dir.join("zebra.vty"));
+    }
+    for s in &sockets {
+        let len = s.as_os_str().len();
+        assert!(len <= SUN_PATH_MAX, "{} has {len} bytes", s.display());
+    }
+    for ns in &p.namespaces {
+        assert!(
+            ns.name.len() <= 200,
+            "{} is too long for netns::create",
+            ns.name
+        );
+    }
+    let symbol = crate::bgp_names::protocol_name(&format!("{vif}.export"));
+    assert!(symbol.len() <= BIRD_SYMBOL_MAX, "{symbol}");
+    // the bound is tight: one character more overflows an FRR socket path
+    let one_more = crate::bgp_names::frr_run_dir(&state, &"o".repeat(max + 1));
+    assert!(crate::frr_config::zserv_socket(&one_more).as_os_str().len() > SUN_PATH_MAX);
 }

@@ -8,8 +8,8 @@ use crate::apply::{self, BuildStatus};
 use crate::netns;
 use crate::plan;
 
-/// What there is of a lab. Serialised as `up`, `building`, `absent` or
-/// `orphaned (no state)`.
+/// What there is of a lab. Serialised as `up`, `building`, `absent`,
+/// `orphaned (no state)` or `unreadable`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Condition {
@@ -22,6 +22,9 @@ pub enum Condition {
     /// Namespaces with the lab's prefix but no state file.
     #[serde(rename = "orphaned (no state)")]
     Orphaned,
+    /// A state directory that could not be read: without root (the
+    /// directory is root's, mode 0700), or a state file not whole.
+    Unreadable,
 }
 
 impl Condition {
@@ -32,6 +35,7 @@ impl Condition {
             Condition::Building => "building",
             Condition::Absent => "absent",
             Condition::Orphaned => "orphaned (no state)",
+            Condition::Unreadable => "unreadable",
         }
     }
 }
@@ -74,11 +78,21 @@ pub struct LabStatus {
     pub link_notes: Vec<String>,
     /// Seconds `up` took.
     pub up_seconds: f64,
+    /// Why the lab's state could not be read (status `unreadable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The status of a lab.
 pub fn status(lab: &str) -> LabStatus {
-    let st = apply::read_state(lab);
+    let (st, error) = match apply::load_state(lab) {
+        Ok(st) => (st, None),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (
+            None,
+            Some(format!("{e}: `sim status` needs root to read a lab")),
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let mut present: Vec<String> = plan::lab_prefixes(lab)
         .iter()
         .flat_map(|p| netns::list(p))
@@ -102,10 +116,13 @@ pub fn status(lab: &str) -> LabStatus {
                 .collect(),
             link_notes: s.link_notes.clone(),
             up_seconds: s.seconds,
+            error: None,
         },
         None => LabStatus {
             lab: lab.into(),
-            status: if present.is_empty() {
+            status: if error.is_some() {
+                Condition::Unreadable
+            } else if present.is_empty() {
                 Condition::Absent
             } else {
                 Condition::Orphaned
@@ -118,6 +135,7 @@ pub fn status(lab: &str) -> LabStatus {
             nodes: Vec::new(),
             link_notes: Vec::new(),
             up_seconds: 0.0,
+            error,
         },
     }
 }
@@ -125,6 +143,15 @@ pub fn status(lab: &str) -> LabStatus {
 /// For humans.
 pub fn render(s: &LabStatus) -> String {
     let mut o = String::new();
+    if let Some(e) = &s.error {
+        let _ = writeln!(o, "lab `{}`: {} — {e}", s.lab, s.status);
+        let _ = writeln!(
+            o,
+            "  namespaces {} present, {} processes seen",
+            s.namespaces_present, s.processes
+        );
+        return o;
+    }
     let _ = writeln!(
         o,
         "lab `{}`: {} — topology {}{}",
@@ -167,6 +194,7 @@ mod tests {
             Condition::Building,
             Condition::Absent,
             Condition::Orphaned,
+            Condition::Unreadable,
         ] {
             let json = serde_json::to_string(&c).expect("serialises");
             assert_eq!(json, format!("\"{c}\""));

@@ -341,7 +341,7 @@ pub(super) fn run(
         sim::apply::labs()
             .into_iter()
             .filter(|l| l.starts_with(&prefix))
-            .map(|l| format!("{}/{l}", sim::apply::STATE_ROOT)),
+            .map(|l| sim::apply::state_dir(&l).display().to_string()),
     );
     let _ = std::fs::remove_dir_all(&dir);
     let rows = result?;

@@ -10,6 +10,7 @@ pub use sim::lab::{can_run, need_tool, sh, TestNet as Lab};
 
 pub mod browser;
 pub mod leftovers;
+pub mod state_root;
 
 /// A finished command's exit status and output, for assertion messages.
 pub fn text(o: &std::process::Output) -> String {
@@ -74,17 +75,9 @@ pub fn start_bird(lab: &mut Lab, name: &str, ns: &str, config: &str) -> PathBuf 
     socket
 }
 
-/// The CloudFormation fixtures, read in place (`../shared/fixtures/cfn`
-/// beside the repository); `None` (skipped, with a message) when missing, a
-/// failure under `CI=true`.
-pub fn cfn_fixtures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/cfn");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/fixtures/cfn is missing (CI=true)");
-    }
-    eprintln!("skipped: ../shared/fixtures/cfn missing");
-    None
+/// The CloudFormation fixtures: third-party templates kept in the
+/// repository (`tests/fixtures/cfn/`, with their `SOURCES.md` and
+/// licence).
+pub fn cfn_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cfn")
 }

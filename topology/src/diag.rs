@@ -15,6 +15,9 @@ use toml::Spanned;
 
 use crate::units::{fmt_duration, parse_decimal, parse_duration, parse_percent, UnitError};
 
+mod file_words;
+pub use file_words::in_file_words;
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -424,9 +427,31 @@ impl<'a> Reporter<'a> {
     }
 }
 
+/// The largest input file read: a topology, a gateway configuration or a
+/// CloudFormation template (CloudFormation itself takes 1 MB at most).
+/// A larger one, or one without an end (`/dev/zero`), is refused instead
+/// of read into memory for ever.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Reads a text file of at most [`MAX_INPUT_BYTES`].
+pub fn read_input_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB",
+            MAX_INPUT_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// Reads a file for checking, or says why it cannot be read.
 pub fn read_source(path: &Path) -> Result<SourceFile, Diagnostics> {
-    match std::fs::read_to_string(path) {
+    match read_input_text(path) {
         Ok(text) => Ok(SourceFile::new(path, text)),
         Err(e) => {
             let src = SourceFile::new(path, String::new());

@@ -21,13 +21,39 @@ pub type AnyValue = Spanned<toml::Value>;
 
 /// A value written either as a number or as a string (`protocol = 6` or
 /// `protocol = "tcp"`, `ports = 80` or `ports = "1024-65535"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum NumOrStr {
     /// A number.
     Num(i64),
     /// A string.
     Str(String),
+}
+
+// By hand rather than `#[serde(untagged)]`, whose error names the Rust
+// type ("data did not match any variant of untagged enum NumOrStr").
+impl<'de> Deserialize<'de> for NumOrStr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Accepts an integer or a string.
+        struct NumOrStrVisitor;
+        impl Visitor<'_> for NumOrStrVisitor {
+            type Value = NumOrStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string, like 6 or \"tcp\", 80 or \"1024-65535\"")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<NumOrStr, E> {
+                Ok(NumOrStr::Num(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<NumOrStr, E> {
+                i64::try_from(n)
+                    .map(NumOrStr::Num)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<NumOrStr, E> {
+                Ok(NumOrStr::Str(s.to_string()))
+            }
+        }
+        deserializer.deserialize_any(NumOrStrVisitor)
+    }
 }
 
 impl NumOrStr {
@@ -401,12 +427,15 @@ pub struct RawAutoScalingGroup {
     pub max: Option<Int>,
 }
 
-/// An application load balancer.
+/// An application (or network) load balancer.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoadBalancer {
     /// Node name.
     pub name: Str,
+    /// `application` (default) or `network`.
+    #[serde(rename = "type")]
+    pub lb_type: Option<Str>,
     /// One subnet per AZ.
     pub subnets: Vec<Str>,
     /// Private address in each subnet, in the same order.

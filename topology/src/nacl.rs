@@ -4,6 +4,11 @@
 //! decides (allow or deny); the last rule `*` denies and cannot change.
 //! Stateless: a reply is a packet like any other and needs its own rule.
 //! The rule's port range matches the packet's destination port.
+//!
+//! A non-first fragment (`L4::Other` of its protocol: no ports, no ICMP
+//! type) matches only rules for all traffic or for its protocol number, as
+//! in [`crate::security_group`]; a gateway gives it its first fragment's
+//! verdict instead of evaluating it alone (`docs/gateway.md`, "Fragments").
 
 use std::fmt;
 

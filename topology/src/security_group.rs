@@ -1,6 +1,6 @@
 //! Security groups: the reference evaluator.
 //!
-//! AWS semantics (see `shared/reference/aws-network-semantics.md`): allow
+//! AWS semantics (see `docs/aws-network-semantics.md`): allow
 //! rules only; the rules of every group on an interface are pooled and the
 //! most permissive one applies, whatever their order; a peer is a CIDR, a
 //! prefix list, or another group (the private addresses of its members).
@@ -10,6 +10,16 @@
 //!
 //! This evaluator is *the* definition. Faster classifiers elsewhere are
 //! checked against it.
+//!
+//! # Fragments
+//!
+//! A non-first fragment carries no transport header: it is the packet
+//! `L4::Other(protocol)`, with no ports and no ICMP type. A TCP, UDP or ICMP
+//! rule reads the header, so it matches no such fragment; a rule for all
+//! traffic or for the protocol number does. A gateway never decides a
+//! non-first fragment on its own, though: the first fragment's verdict is the
+//! datagram's (`gateway/src/router/fragments.rs`, `docs/gateway.md`,
+//! "Fragments").
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -483,7 +493,7 @@ mod tests {
         fn index_agrees_with_the_reference(
             g0 in prop::collection::vec(arb_rule(), 0..12),
             g1 in prop::collection::vec(arb_rule(), 0..12),
-            src in 0u8..6, proto in 0u8..3, port in 18u16..30,
+            src in 0u8..6, proto in 0u8..5, port in 18u16..30,
         ) {
             let groups = vec![group(g0.clone(), g0), group(g1.clone(), g1)];
             let ctx = Members(
@@ -494,7 +504,10 @@ mod tests {
             let l4 = match proto {
                 0 => L4::Tcp { src_port: 40000, dst_port: port },
                 1 => L4::Udp { src_port: 40000, dst_port: port },
-                _ => L4::Icmp { icmp_type: 8, code: 0 },
+                2 => L4::Icmp { icmp_type: 8, code: 0 },
+                // a non-first fragment of TCP or UDP
+                3 => L4::Other(6),
+                _ => L4::Other(17),
             };
             let p = Packet { src: Ipv4Addr::new(10, 0, 0, src), dst: Ipv4Addr::new(10, 0, 0, 5 - src.min(5)), l4 };
             for dir in [Direction::Ingress, Direction::Egress] {
@@ -505,6 +518,41 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_non_first_fragment_matches_only_all_and_protocol_rules() {
+        let ctx = Members(vec![], vec![]);
+        let any = || net("0.0.0.0/0");
+        let typed = group(
+            vec![
+                rule(Traffic::Tcp(PortRange { from: 1, to: 65535 }), any()),
+                rule(Traffic::Udp(PortRange { from: 1, to: 65535 }), any()),
+                rule(Traffic::Icmp(crate::traffic::IcmpMatch::ALL), any()),
+            ],
+            vec![],
+        );
+        let numbered = |p| group(vec![rule(Traffic::Proto(p), any())], vec![]);
+        let all = group(vec![rule(Traffic::All, any())], vec![]);
+        for proto in [6u8, 17, 1] {
+            let fragment = Packet {
+                src: Ipv4Addr::new(10, 0, 10, 20),
+                dst: Ipv4Addr::new(192, 168, 10, 10),
+                l4: L4::Other(proto),
+            };
+            let verdict = |g: &SecurityGroup| {
+                evaluate(
+                    &[0],
+                    std::slice::from_ref(g),
+                    Direction::Ingress,
+                    &fragment,
+                    &ctx,
+                )
+            };
+            assert_eq!(verdict(&typed), None, "protocol {proto}");
+            assert!(verdict(&numbered(proto)).is_some());
+            assert!(verdict(&all).is_some());
         }
     }
 

@@ -1,6 +1,6 @@
 //! CloudFormation evaluation end to end: the templates in `tests/cfn/`
 //! (every intrinsic function, with known results) and the real third-party
-//! templates in `shared/fixtures/cfn/`.
+//! templates in `tests/fixtures/cfn/`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ fn template_dir() -> PathBuf {
 }
 
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/cfn")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/cfn")
 }
 
 fn run(path: &Path, opts: &ImportOptions) -> Result<Evaluated, Diagnostics> {
@@ -356,7 +356,7 @@ fn cfn_every_error_is_reported_at_its_place() {
     assert_eq!(vcp.hint.as_deref(), Some("did you mean `Vpc`?"));
 }
 
-// ---- shared/fixtures/cfn: real templates ---------------------------------
+// ---- tests/fixtures/cfn: real templates ----------------------------------
 
 /// `--param` values the real templates need (parameters without defaults).
 fn fixture_params(file: &str) -> Vec<(String, String)> {
@@ -377,17 +377,10 @@ fn fixture_params(file: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The fixtures, or `None` (with a note) when the folder is missing
-/// outside CI.
-fn fixtures() -> Option<Vec<PathBuf>> {
+/// The fixtures: every template in `tests/fixtures/cfn/`.
+fn fixtures() -> Vec<PathBuf> {
     let dir = fixture_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{} is missing", dir.display());
-        }
-        println!("skipped: ../shared/fixtures/cfn missing");
-        return None;
-    };
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -399,24 +392,21 @@ fn fixtures() -> Option<Vec<PathBuf>> {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no templates in {}", dir.display());
-    Some(files)
+    files
 }
 
-fn fixture(name: &str) -> Option<Evaluated> {
+fn fixture(name: &str) -> Evaluated {
     let path = fixture_dir().join(name);
-    if !path.exists() {
-        return None;
-    }
     let opts = ImportOptions {
         params: fixture_params(name),
         ..Default::default()
     };
-    Some(run(&path, &opts).unwrap_or_else(|d| panic!("{name}:\n{d}")))
+    run(&path, &opts).unwrap_or_else(|d| panic!("{name}:\n{d}"))
 }
 
 #[test]
 fn cfn_real_templates_evaluate_without_errors() {
-    let Some(files) = fixtures() else { return };
+    let files = fixtures();
     let mut failed = Vec::new();
     for path in files {
         let name = path
@@ -449,10 +439,8 @@ fn cfn_real_templates_evaluate_without_errors() {
 
 #[test]
 fn cfn_real_templates_evaluate_to_known_values() {
-    if fixtures().is_none() {
-        return;
-    }
-    if let Some(e) = fixture("widdix-vpc-2azs.yaml") {
+    {
+        let e = fixture("widdix-vpc-2azs.yaml");
         assert_eq!(at(&e, "VPC", "CidrBlock"), s("10.0.0.0/16"));
         assert_eq!(at(&e, "SubnetBPrivate", "CidrBlock"), s("10.0.48.0/20"));
         assert_eq!(
@@ -465,7 +453,8 @@ fn cfn_real_templates_evaluate_to_known_values() {
             Value::Unknown(_)
         ));
     }
-    if let Some(e) = fixture("startup-kit-vpc.yaml") {
+    {
+        let e = fixture("startup-kit-vpc.yaml");
         // SingleNatGateway defaults to true: the second NAT is left out
         assert!(has(&e, "NatGateway1") && !has(&e, "NatGateway2"));
         assert!(has(
@@ -486,7 +475,8 @@ fn cfn_real_templates_evaluate_to_known_values() {
             s("80")
         );
     }
-    if let Some(e) = fixture("ecs-refarch-vpc.yaml") {
+    {
+        let e = fixture("ecs-refarch-vpc.yaml");
         assert_eq!(at(&e, "PrivateSubnet2", "CidrBlock"), s("10.192.21.0/24"));
         assert_eq!(
             tag(&e, "PrivateSubnet2", "Name"),
@@ -494,10 +484,9 @@ fn cfn_real_templates_evaluate_to_known_values() {
         );
     }
     // The YAML and JSON forms of one template evaluate alike.
-    if let (Some(y), Some(j)) = (
-        fixture("aws-templates-vpc-managed-nat.yaml"),
-        fixture("aws-templates-vpc-managed-nat.json"),
-    ) {
+    {
+        let y = fixture("aws-templates-vpc-managed-nat.yaml");
+        let j = fixture("aws-templates-vpc-managed-nat.json");
         assert_eq!(y.resources.len(), j.resources.len());
         for (a, b) in y.resources.iter().zip(&j.resources) {
             assert_eq!((&a.id, &a.kind), (&b.id, &b.kind));

@@ -1,4 +1,4 @@
-//! One test per rule of `shared/reference/aws-network-semantics.md` that the
+//! One test per rule of `docs/aws-network-semantics.md` that the
 //! topology model implements. Each test is named after its rule, quotes it in
 //! its doc comment, builds the smallest topology that exercises it, and
 //! checks the analyser's verdict and, where it matters, what the trace says
@@ -1062,6 +1062,33 @@ fn nacl_reply_to_nat_gateway_needs_1024_65535() {
     assert!(reason(&r).contains("reply"), "{}", json(&r));
     assert!(reason(&r).contains("pub-nacl"), "{}", json(&r));
     assert!(reason(&r).contains("1024-32767"), "{}", json(&r));
+    // the example packet is one the rule denies, not the client's own
+    // port 32768, which the ACL admits
+    assert!(
+        reason(&r)
+            .ends_with("denies the reply to ports 1024-32767 (tcp 198.51.100.10 -> 10.0.0.5:1024)"),
+        "{}",
+        reason(&r)
+    );
+}
+
+/// A denial of a protocol without ports names no ports: ICMP is not denied
+/// "to ports all".
+#[test]
+fn nacl_denial_of_icmp_names_no_ports() {
+    let t = app_behind_nacl(
+        r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 22, cidr = "192.168.10.0/24" }"#,
+        ALLOW_ALL_OUT,
+    )
+    .topo();
+    for service in [IcmpEcho, Proto(47)] {
+        let r = expect(&t, "pc", "app-1", service, Denied);
+        assert!(
+            reason(&r).contains("ingress rule * denies it (") && !reason(&r).contains("ports"),
+            "{}",
+            reason(&r)
+        );
+    }
 }
 
 /// "NAT gateway and ELB 1024-65535" — a load balancer's connection to its
@@ -1069,14 +1096,19 @@ fn nacl_reply_to_nat_gateway_needs_1024_65535() {
 /// of them out.
 #[test]
 fn nacl_reply_to_load_balancer_needs_1024_65535() {
+    // an application load balancer has subnets in two zones
+    let two_zones = |mut net: Net| {
+        net.0 = net.0.replacen("azs = [\"a\"]", "azs = [\"a\", \"c\"]", 1);
+        net.add("[[vpc.subnet]]\nname = \"pub-c\"\naz = \"c\"\ncidr = \"10.0.9.0/24\"\n")
+    };
     let build = |reply_ports: &str| {
-        app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl"))
+        two_zones(app_in(Net::hybrid(), r#"["app-sg"]"#, Some("app-nacl")))
             .add(subnet("pub", "10.0.0.0/24", ""))
             .add(
                 r#"[[vpc.load_balancer]]
 name = "alb"
-subnets = ["pub"]
-ips = ["10.0.0.20"]
+subnets = ["pub", "pub-c"]
+ips = ["10.0.0.20", "10.0.9.20"]
 security_groups = ["alb-sg"]
 listeners = [{ port = 80, targets = ["app-1"], target_port = 80 }]
 "#,
@@ -1088,9 +1120,9 @@ listeners = [{ port = 80, targets = ["app-1"], target_port = 80 }]
             ))
             .add(nacl(
                 "app-nacl",
-                r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 80, cidr = "10.0.0.0/24" }"#,
+                r#"{ rule = 100, action = "allow", protocol = "tcp", ports = 80, cidr = "10.0.0.0/20" }"#,
                 &format!(
-                    r#"{{ rule = 100, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "10.0.0.0/24" }}"#
+                    r#"{{ rule = 100, action = "allow", protocol = "tcp", ports = "{reply_ports}", cidr = "10.0.0.0/20" }}"#
                 ),
             ))
             .topo()
@@ -1376,6 +1408,117 @@ routes = [{ prefix = "192.168.10.0/24", target = "appliance" }]"#,
     let r = expect(&t, "app-1", "pc", Tcp(22), NoRoute);
     assert!(
         reason(&r).contains("source/destination check"),
+        "{}",
+        json(&r)
+    );
+}
+
+/// The VPC User Guide, "Subnet route tables", rules and considerations: "You
+/// can add a route to your route tables that is more specific than the local
+/// route. The destination must match the entire IPv4 ... CIDR block of a
+/// subnet in your VPC. The target must be a NAT gateway, network interface,
+/// or Gateway Load Balancer endpoint." Anything else inside the VPC block is
+/// refused.
+#[test]
+fn rt_a_route_more_specific_than_local_is_a_subnet_block_to_an_interface_or_nat() {
+    let base = || {
+        Net::hybrid()
+            .add(subnet("a", "10.0.1.0/24", r#"route_table = "rt""#))
+            .add(instance(
+                "fw",
+                "a",
+                "10.0.1.50",
+                "source_dest_check = false",
+            ))
+    };
+    let with = |routes: &str| base().add(route_table("rt", &format!("routes = [{routes}]")));
+    assert_error(
+        &with(r#"{ prefix = "10.0.1.128/25", target = "fw" }"#),
+        "route 10.0.1.128/25 is more specific than the VPC's local route 10.0.0.0/16 but is not the block of a subnet",
+    );
+    assert_error(
+        &with(r#"{ prefix = "10.0.1.0/24", target = "igw" }"#),
+        "route 10.0.1.0/24 (the block of subnet `a`) is more specific than the VPC's local route and goes to `igw`",
+    );
+    assert_error(
+        &with(r#"{ prefix = "10.0.1.0/24", target = "blackhole" }"#),
+        "goes to `blackhole`",
+    );
+    assert_loads(&with(r#"{ prefix = "10.0.1.0/24", target = "fw" }"#));
+    // a block larger than the VPC's is not more specific than local
+    assert_loads(&with(r#"{ prefix = "10.0.0.0/8", target = "vgw" }"#));
+}
+
+/// The same rules: "Route table rules apply to all traffic that leaves a
+/// subnet ... Traffic destined for another network interface in the subnet
+/// uses data link (layer 2) routing ... so the rules do not apply." — a route
+/// for subnet `b`'s block through the appliance `fw` carries `a`'s traffic to
+/// `b` through `fw` (the longest prefix wins over local), while traffic
+/// inside `b` is delivered on the link even when `b`'s own table holds the
+/// route.
+#[test]
+fn rt_a_subnet_route_carries_other_subnets_traffic_but_not_its_own() {
+    let t = Net::hybrid()
+        .add(subnet("a", "10.0.1.0/24", r#"route_table = "rt""#))
+        .add(subnet("b", "10.0.2.0/24", r#"route_table = "rt""#))
+        .add(subnet("fw-net", "10.0.3.0/24", ""))
+        .add(route_table(
+            "rt",
+            r#"routes = [{ prefix = "10.0.2.0/24", target = "fw" }]"#,
+        ))
+        .add(instance(
+            "fw",
+            "fw-net",
+            "10.0.3.50",
+            "source_dest_check = false\nsecurity_groups = [\"open\"]",
+        ))
+        .add(instance(
+            "x",
+            "a",
+            "10.0.1.10",
+            r#"security_groups = ["open"]"#,
+        ))
+        .add(instance(
+            "y",
+            "b",
+            "10.0.2.10",
+            r#"security_groups = ["open"]"#,
+        ))
+        .add(instance(
+            "y2",
+            "b",
+            "10.0.2.20",
+            r#"security_groups = ["open"]"#,
+        ))
+        .add(sg(
+            "open",
+            r#"ingress = [{ protocol = "-1", cidr = "10.0.0.0/16" }]"#,
+        ))
+        .topo();
+    let r = expect(&t, "x", "y", Tcp(22), Accepted);
+    assert_eq!(
+        routes(&r.hops)[0],
+        (
+            "rt".into(),
+            "10.0.2.0/24".into(),
+            "fw".into(),
+            RouteOrigin::Static
+        ),
+        "{}",
+        json(&r)
+    );
+    assert!(visits(&r.hops, "fw"), "{}", json(&r));
+    // inside b: on the link, the route for b's block is not used
+    let r = expect(&t, "y", "y2", Tcp(22), Accepted);
+    assert!(!visits(&r.hops, "fw"), "{}", json(&r));
+    assert_eq!(
+        routes(&r.hops),
+        vec![(
+            "rt".into(),
+            "10.0.2.0/24".into(),
+            "local".into(),
+            RouteOrigin::Local
+        )],
         "{}",
         json(&r)
     );
@@ -2031,4 +2174,40 @@ fn gateway_policy_vpc_initiated_flows_need_an_ingress_rule() {
         // the rule's port and peer still count
         expect(&t, "app-1", "pc", Tcp(23), Denied);
     }
+}
+
+// ==== a node and its own addresses =============================================
+
+/// Traffic from an instance to its own address never leaves the instance
+/// (the operating system's loopback): no route, network ACL or security
+/// group sees it, on AWS as in the lab. `reach` by name and by address, and
+/// an `[[expect]]` (with a warning that it cannot fail), all say ACCEPTED.
+#[test]
+fn a_flow_to_the_nodes_own_address_never_leaves_it() {
+    let net = app(r#"ingress = []"#);
+    let t = net.topo();
+    for to in ["app-1", "10.0.1.10"] {
+        for service in [Tcp(22), IcmpEcho] {
+            let r = expect(&t, "app-1", to, service, Accepted);
+            assert_eq!(r.hops.len(), 1, "{}", json(&r));
+            assert_eq!(r.hops[0].interface.as_deref(), Some("lo 10.0.1.10"));
+            assert!(sg_denies(&r.hops).is_empty() && routes(&r.hops).is_empty());
+        }
+    }
+    // an office host too
+    expect(&t, "pc", "192.168.10.10", Udp(53), Accepted);
+    // the same flow as an expectation: it holds, with a warning
+    let l = net
+        .add("[[expect]]\nfrom = \"app-1\"\nto = \"10.0.1.10\"\nprotocol = \"tcp\"\nport = 22\nverdict = \"ACCEPTED\"\n")
+        .load();
+    assert!(
+        has_warning(
+            &l,
+            "an expectation from `app-1` to itself is always ACCEPTED"
+        ),
+        "{:?}",
+        l.warnings
+    );
+    let results = analysis::check_expectations(&l.topology);
+    assert!(results.iter().all(|r| r.holds), "{results:?}");
 }

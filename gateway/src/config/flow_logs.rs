@@ -1,7 +1,8 @@
 //! `[flow_logs]`: where the gateway writes VPC flow log records, in which
 //! format, and how it aggregates them.
 
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -48,7 +49,14 @@ pub struct FlowLogConfig {
 impl Checker<'_> {
     /// `[flow_logs]`; `interface` is the gateway's name, the default
     /// `interface-id`.
-    pub(super) fn flow_logs(&mut self, r: &RawFlowLogs, interface: &str) -> Option<FlowLogConfig> {
+    /// `own_files` are the files the gateway reads or makes, each with
+    /// what it is: the destination must be none of them.
+    pub(super) fn flow_logs(
+        &mut self,
+        r: &RawFlowLogs,
+        interface: &str,
+        own_files: &[(&str, PathBuf)],
+    ) -> Option<FlowLogConfig> {
         // every mistake at once: each field checked, then the whole kept
         // only if all were good
         let destination = match r.destination.get_ref().as_str() {
@@ -58,7 +66,23 @@ impl Checker<'_> {
                 d.expected = Some("a file path, or \"-\" for standard output".into());
                 None
             }
-            _ => Some(FlowLogDestination::File(self.path(&r.destination))),
+            _ => {
+                let path = self.path(&r.destination);
+                match destination_problem(&path, own_files) {
+                    None => Some(FlowLogDestination::File(path)),
+                    Some(why) => {
+                        let d = self.error(
+                            r.destination.span(),
+                            format!("flow log destination {}: {why}", path.display()),
+                        );
+                        d.expected = Some(
+                            "a file of its own (created if missing, appended to) in an existing directory, or \"-\""
+                                .into(),
+                        );
+                        None
+                    }
+                }
+            }
         };
         let format = match &r.format {
             None => Some(Format::default()),
@@ -112,6 +136,36 @@ impl Checker<'_> {
                 interface_id: text(&r.interface_id, interface),
             },
         })
+    }
+}
+
+/// Why records cannot be appended to `path` at start, or `None`: it is
+/// one of the gateway's own files (appending would corrupt it), a file
+/// that cannot be appended to (a directory, a socket), one whose opening
+/// would block the start (a named pipe without a reader). A regular file
+/// or a character device (`/dev/null`) is fine.
+fn destination_problem(path: &Path, own_files: &[(&str, PathBuf)]) -> Option<String> {
+    let metadata = std::fs::metadata(path).ok();
+    for (what, own) in own_files {
+        let same = match (&metadata, std::fs::metadata(own)) {
+            (Some(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+            _ => path == own,
+        };
+        if same {
+            return Some(format!(
+                "it is {what}: records appended to it would corrupt it"
+            ));
+        }
+    }
+    match metadata {
+        Some(m) if m.is_file() || m.file_type().is_char_device() => None,
+        Some(m) => Some(format!(
+            "it is {}: records cannot be appended to it",
+            crate::status_socket::file_kind(m.file_type())
+        )),
+        // a missing directory is the box's state, not the file's (it may
+        // be made before the start): `--check` looks
+        None => None,
     }
 }
 
@@ -178,6 +232,57 @@ mod tests {
         let e = parse("gw.toml", text).unwrap_err().to_string();
         assert!(e.contains("aggregation_interval 30"), "{e}");
         assert!(e.contains("60 or 10"), "{e}");
+    }
+
+    #[test]
+    fn the_destination_is_no_file_of_the_gateway_and_can_be_appended_to() {
+        let dir = std::env::temp_dir().join(format!("vifgate-flowdest-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("k"), "key").unwrap();
+        let config = dir.join("gw.toml");
+        let at = |destination: &str| {
+            let text = base(&format!("[flow_logs]\ndestination = \"{destination}\"\n"));
+            match parse(&config, text) {
+                Ok(_) => vec![],
+                Err(d) => d.0.iter().map(|d| d.headline()).collect::<Vec<_>>(),
+            }
+        };
+        let place = format!("{}:9:15: error: flow log destination", config.display());
+        assert_eq!(
+            at("k"),
+            [format!(
+                "{place} {}: it is the private key file: records appended to it would corrupt it",
+                dir.join("k").display()
+            )]
+        );
+        assert_eq!(
+            at("gw.toml"),
+            [format!(
+                "{place} {}: it is the configuration file: records appended to it would corrupt it",
+                config.display()
+            )]
+        );
+        assert_eq!(
+            at("/run/vifgate/vg0.sock"),
+            [format!(
+                "{place} /run/vifgate/vg0.sock: it is the status socket: records appended to it would corrupt it"
+            )]
+        );
+        assert_eq!(
+            at("sub"),
+            [format!(
+                "{place} {}: it is a directory: records cannot be appended to it",
+                dir.join("sub").display()
+            )]
+        );
+        assert!(
+            at("nowhere/flows.log").is_empty(),
+            "made before the start, maybe"
+        );
+        assert!(at("flows.log").is_empty());
+        assert!(at("sub/flows.log").is_empty());
+        assert!(at("/dev/null").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

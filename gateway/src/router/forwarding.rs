@@ -20,9 +20,10 @@
 //! gateway box itself: the `[interface]` address, loopback, and every
 //! address the shell read from the box's interfaces, unless `[forwarding]
 //! allow_to_box` names it. Replies to the flows the box itself opened
-//! through the tunnel, and ICMP errors about them, still reach it; without
-//! security groups nothing is tracked, nothing tells a reply from a new
-//! flow, and nothing is filtered (as everywhere without `[policy]`).
+//! through the tunnel still reach it (ICMP errors, which belong to no
+//! flow, do not); without security groups nothing is tracked, nothing
+//! tells a reply from a new flow, and nothing is filtered (as everywhere
+//! without `[policy]`).
 
 use std::net::Ipv4Addr;
 

@@ -191,6 +191,16 @@ impl HandshakeGate {
     pub(super) fn counts(&self) -> HandshakeCounts {
         self.counts
     }
+
+    /// The gate for a new private key (a key rotation): a new MAC1 key
+    /// and limiters; the counters and the sources' buckets are kept.
+    pub(super) fn rekey(&mut self, private: &PrivateKey) {
+        let fresh = HandshakeGate::new(private);
+        self.secret = fresh.secret;
+        self.public = fresh.public;
+        self.limiter = fresh.limiter;
+        self.sessions = fresh.sessions;
+    }
 }
 
 /// Whether a handshake message carries a MAC2 (its last 16 bytes are not

@@ -103,15 +103,15 @@ pub enum NetlinkError {
     },
     /// The request failed without an errno: the netlink connection is gone
     /// or a reply could not be decoded.
-    #[error("{what} in ns {ns}: {source}")]
+    #[error("{what} in ns {ns}: {cause}")]
     Protocol {
         /// What was being done.
         what: String,
         /// The namespace the request was made in.
         ns: String,
-        /// What rtnetlink said.
-        #[source]
-        source: rtnetlink::Error,
+        /// What rtnetlink said (in the message already, so not a
+        /// `source()`: a chain printed whole says it once).
+        cause: rtnetlink::Error,
     },
     /// The request was refused before anything was sent.
     #[error("{what} in ns {ns}: {reason}")]
@@ -233,7 +233,7 @@ impl Netlink {
             None => NetlinkError::Protocol {
                 what: what.to_string(),
                 ns: self.ns.clone(),
-                source: e,
+                cause: e,
             },
         }
     }

@@ -298,6 +298,9 @@ struct FlowState {
 }
 
 const GATEWAY_POLICY: usize = usize::MAX;
+/// How a trace says that a flow to the source's own address stays inside.
+const OWN_ADDRESS: &str =
+    "its own address: the packet never leaves the node, no route, network ACL or security group applies";
 const MAX_HOPS: usize = 64;
 
 /// One flow to walk: from a node (and interface, when it has several) to an
@@ -326,6 +329,16 @@ fn walk_both(
     state.tracked.clear();
     state.nat.clear();
     let node = &t.nodes[from];
+    if node.interfaces.iter().any(|i| i.ip == dst) {
+        // AWS, as any host: traffic to the node's own address never leaves
+        // it (the loopback); no route, ACL or security group sees it
+        fwd.hop(&node.name, || Some(format!("lo {dst}")));
+        fwd.step(|| Step::Delivered {
+            address: dst,
+            note: Some(OWN_ADDRESS.into()),
+        });
+        return (Verdict::Accepted, None);
+    }
     let (iface, src) = match src_iface {
         Some(i) => (Some(i), node.interfaces[i].ip),
         None => match source_address(t, from, dst) {
@@ -646,7 +659,7 @@ impl<R: Recorder> Walker<'_, R> {
                             } else {
                                 names().join(", ")
                             },
-                            describe(&flow.pkt)
+                            describe(&to_port_in(&flow.pkt, *range))
                         )
                     }));
                 }
@@ -682,7 +695,10 @@ impl<R: Recorder> Walker<'_, R> {
         }
         if let Some((range, d)) = parts.iter().find(|(_, d)| !d.allows()) {
             let rule = d.rule.map(|n| n.to_string()).unwrap_or_else(|| "*".into());
-            let ports = if split || flow.dst_ports.from != flow.dst_ports.to {
+            // ports only for a protocol that has them, and an example
+            // packet to a port the rule denies
+            let has_ports = flow.pkt.l4.dst_port().is_some();
+            let ports = if has_ports && (split || flow.dst_ports.from != flow.dst_ports.to) {
                 format!(" to ports {range}")
             } else {
                 String::new()
@@ -693,7 +709,7 @@ impl<R: Recorder> Walker<'_, R> {
                     "network ACL {} of subnet {} {dir} rule {rule} denies {what}{ports} ({})",
                     acl.name,
                     s.name,
-                    describe(&flow.pkt)
+                    describe(&to_port_in(&flow.pkt, *range))
                 )
             }));
         }
@@ -709,6 +725,19 @@ impl<R: Recorder> Walker<'_, R> {
         self.rec.hop("vpc-router", || {
             Some(format!("from subnet {} ({})", sub.name, sub.cidr))
         });
+        if sub.cidr.contains(&flow.pkt.dst) {
+            // AWS: traffic to another interface of the same subnet is
+            // delivered on the link; no route, not even one for the
+            // subnet's own block, applies to it
+            self.rec.step(|| Step::Route {
+                table: rt.name.clone(),
+                prefix: sub.cidr.to_string(),
+                target: "local".into(),
+                origin: crate::route_table::RouteOrigin::Local,
+                source: Some("same subnet: delivered on the link, not routed".into()),
+            });
+            return self.local_delivery(from, flow);
+        }
         let Some(route) = rt.select(flow.pkt.dst) else {
             return Err(self.dropped(Verdict::NoRoute, || {
                 format!("route table {} has no route to {}", rt.name, flow.pkt.dst)
@@ -722,30 +751,7 @@ impl<R: Recorder> Walker<'_, R> {
             source: None,
         });
         match route.target {
-            RouteTarget::Local => {
-                let Some(to) = t.subnet_of(flow.pkt.dst) else {
-                    return Err(self.dropped(Verdict::NoRoute, || {
-                        format!("{} is in the VPC block but in no subnet", flow.pkt.dst)
-                    }));
-                };
-                if to != from {
-                    self.nacl(from, Direction::Egress, flow)?;
-                    self.nacl(to, Direction::Ingress, flow)?;
-                }
-                match t.owner_of(flow.pkt.dst) {
-                    Some((n, i))
-                        if t.nodes[n].interfaces[i].attachment == Attachment::Subnet(to) =>
-                    {
-                        Ok(Next::Arrive(n, i))
-                    }
-                    _ => Err(self.dropped(Verdict::NoRoute, || {
-                        format!(
-                            "no interface in subnet {} has address {}",
-                            t.subnets[to].name, flow.pkt.dst
-                        )
-                    })),
-                }
-            }
+            RouteTarget::Local => self.local_delivery(from, flow),
             RouteTarget::InternetGateway => {
                 self.nacl(from, Direction::Egress, flow)?;
                 Ok(Next::IgwOut)
@@ -768,6 +774,33 @@ impl<R: Recorder> Walker<'_, R> {
             }
             RouteTarget::Blackhole => Err(self.dropped(Verdict::NoRoute, || {
                 format!("route {} in {} is a blackhole", route.prefix, rt.name)
+            })),
+        }
+    }
+
+    /// The `local` route: to the interface of the destination address in
+    /// its subnet, through the network ACLs of both subnets when they
+    /// differ.
+    fn local_delivery(&mut self, from: SubnetId, flow: &Flow) -> Step1 {
+        let t = self.t;
+        let Some(to) = t.subnet_of(flow.pkt.dst) else {
+            return Err(self.dropped(Verdict::NoRoute, || {
+                format!("{} is in the VPC block but in no subnet", flow.pkt.dst)
+            }));
+        };
+        if to != from {
+            self.nacl(from, Direction::Egress, flow)?;
+            self.nacl(to, Direction::Ingress, flow)?;
+        }
+        match t.owner_of(flow.pkt.dst) {
+            Some((n, i)) if t.nodes[n].interfaces[i].attachment == Attachment::Subnet(to) => {
+                Ok(Next::Arrive(n, i))
+            }
+            _ => Err(self.dropped(Verdict::NoRoute, || {
+                format!(
+                    "no interface in subnet {} has address {}",
+                    t.subnets[to].name, flow.pkt.dst
+                )
             })),
         }
     }
@@ -1234,6 +1267,31 @@ pub(crate) fn rule_text(t: &Topology, rule: &crate::security_group::SgRule) -> S
         Peer::PrefixList(p) => format!("prefix-list {}", t.prefix_lists[p].name),
     };
     format!("{} with {peer}", rule.traffic)
+}
+
+/// The packet sent to the first port of `ports` when its own destination
+/// port is outside them: an example of what a decision about `ports`
+/// covers. Packets without ports are returned as they are.
+fn to_port_in(p: &Packet, ports: PortRange) -> Packet {
+    let port = |dst: u16| {
+        if (ports.from..=ports.to).contains(&dst) {
+            dst
+        } else {
+            ports.from
+        }
+    };
+    let l4 = match p.l4 {
+        L4::Tcp { src_port, dst_port } => L4::Tcp {
+            src_port,
+            dst_port: port(dst_port),
+        },
+        L4::Udp { src_port, dst_port } => L4::Udp {
+            src_port,
+            dst_port: port(dst_port),
+        },
+        other => other,
+    };
+    Packet { l4, ..*p }
 }
 
 fn describe(p: &Packet) -> String {

@@ -46,9 +46,118 @@ pub fn azs(region: &str) -> Option<Vec<String>> {
         .map(|(r, letters)| letters.chars().map(|c| format!("{r}{c}")).collect())
 }
 
+/// What a region's name looks like, for messages.
+pub const REGION_EXPECTED: &str =
+    "an AWS region such as us-east-1, ap-northeast-2 or us-gov-west-1";
+
+/// Whether `region` is named as AWS names regions: a two-letter area, an
+/// optional partition mark (`gov`, `iso`, `isob` ...), a direction and a
+/// number (`us-east-1`, `ap-northeast-2`, `us-gov-west-1`). A region not in
+/// the table but named so is accepted (`Fn::GetAZs` then needs `--azs`).
+pub fn check_region(region: &str) -> Result<(), String> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let lower = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let well_formed = match parts.as_slice() {
+        [area, rest @ .., direction, number] => {
+            area.len() == 2
+                && lower(area)
+                && match rest {
+                    [] => true,
+                    [mark] => *mark == "gov" || (mark.starts_with("iso") && lower(mark)),
+                    _ => false,
+                }
+                && lower(direction)
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{region}` is not a region name: expected {REGION_EXPECTED}"
+        ))
+    }
+}
+
+/// Whether `zone` can be a zone of `region`: the region's name and a
+/// zone letter (`us-east-1a`), or a Local or Wavelength Zone's suffix
+/// (`us-east-1-bos-1a`).
+pub fn check_zone(region: &str, zone: &str) -> Result<(), String> {
+    let ok = zone.strip_prefix(region).is_some_and(|rest| {
+        let letter = |b: u8| b.is_ascii_lowercase();
+        match rest.as_bytes() {
+            [b] => letter(*b),
+            [b'-', tail @ ..] => {
+                tail.last().copied().is_some_and(letter)
+                    && tail
+                        .iter()
+                        .all(|&b| letter(b) || b.is_ascii_digit() || b == b'-')
+            }
+            _ => false,
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{zone}` is not a zone of {region}: expected {region} and a zone letter, such as {region}a"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::azs;
+    use super::{azs, check_region, check_zone};
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "us-east-1",
+            "ap-northeast-2",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "us-isob-east-1",
+            "mx-central-1",
+        ] {
+            assert_eq!(check_region(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "us",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "us_east_1",
+            "useast-1",
+            "us--1",
+            "us-east-x",
+            "us-gov-foo-west-1",
+        ] {
+            assert!(check_region(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_region(""),
+            Err("`` is not a region name: expected an AWS region such as us-east-1, ap-northeast-2 or us-gov-west-1".into())
+        );
+    }
+
+    #[test]
+    fn zone_names() {
+        assert_eq!(check_zone("us-east-1", "us-east-1a"), Ok(()));
+        assert_eq!(check_zone("us-east-1", "us-east-1-bos-1a"), Ok(()));
+        for bad in [
+            "eu-west-1a",
+            "us-east-1",
+            "us-east-1ab",
+            "us-east-11",
+            "a",
+            "",
+        ] {
+            assert!(check_zone("us-east-1", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn known_regions() {

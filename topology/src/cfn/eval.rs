@@ -19,7 +19,9 @@
 //! `Subnet.VpcId`, `SecurityGroup.VpcId`, and `SecurityGroup.GroupId` (the
 //! group itself, as a `Ref`). Properties are evaluated on demand and once
 //! each, so `Fn::GetAtt` works whatever the order of the resources; a
-//! property that needs itself is an error.
+//! property that needs itself is an error, and so are resources that
+//! depend on each other through their references or `DependsOn`
+//! (`eval/dependencies.rs`), as CloudFormation refuses them.
 //!
 //! Whatever cannot be known before deployment (an attribute inside a
 //! string, an import, a value from SSM) becomes [`Value::Unknown`] with a
@@ -76,8 +78,11 @@ const PSEUDO: &[&str] = &[
 /// no template can exhaust the stack.
 const MAX_EVAL_DEPTH: usize = 300;
 
+mod dependencies;
 mod outputs;
 mod resolving;
+
+use dependencies::Dependencies;
 
 use resolving::Resolving;
 
@@ -95,6 +100,8 @@ struct Res<'a> {
     node: &'a Node,
     props: &'a [(String, Node)],
     condition: Option<(&'a str, &'a Node)>,
+    /// `DependsOn`, as written.
+    depends_on: Option<&'a Node>,
     /// In the stack: no condition, or one that holds (or is unknown).
     included: bool,
 }
@@ -124,6 +131,13 @@ struct Evaluator<'a> {
     memo: HashMap<(usize, &'a str), Value>,
     in_progress: HashSet<(usize, &'a str)>,
     depth: usize,
+    /// The resource whose property is being evaluated.
+    current: Option<usize>,
+    /// `Fn::Sub` while its variables are resolved: how a reference names
+    /// its resource, for [`Dependency::via`].
+    in_sub: bool,
+    /// What each resource names ([`dependencies`]).
+    deps: Dependencies,
     /// Evaluating what CloudFormation resolves before any resource exists
     /// (a condition, an import's or an export's name).
     resolving: Option<Resolving>,
@@ -149,7 +163,7 @@ impl<'a> Evaluator<'a> {
         let region = opts
             .region
             .clone()
-            .unwrap_or_else(|| "us-east-1".to_string());
+            .unwrap_or_else(|| super::DEFAULT_REGION.to_string());
         let (partition, url_suffix) = if region.starts_with("cn-") {
             ("aws-cn", "amazonaws.com.cn")
         } else if region.starts_with("us-gov-") {
@@ -190,6 +204,9 @@ impl<'a> Evaluator<'a> {
             memo: HashMap::new(),
             in_progress: HashSet::new(),
             depth: 0,
+            current: None,
+            in_sub: false,
+            deps: Dependencies::default(),
             resolving: None,
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -314,6 +331,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+        self.depends_on();
         let mut out = Vec::new();
         for i in 0..self.resources.len() {
             if !self.resources[i].included {
@@ -334,6 +352,10 @@ impl<'a> Evaluator<'a> {
                 props: Value::Map(entries),
                 line: node.entry_pos().0,
             });
+        }
+        if self.errors.is_empty() {
+            // a property that needs itself is already an error of its own
+            self.circular_dependencies();
         }
         self.outputs(root.get("Outputs"));
         if !self.errors.is_empty() {
@@ -487,6 +509,7 @@ impl<'a> Evaluator<'a> {
                 node,
                 props,
                 condition,
+                depends_on: node.get("DependsOn"),
                 included: true,
             });
         }
@@ -1082,6 +1105,8 @@ impl<'a> Evaluator<'a> {
             if let Some(v) = self.check_included(i, at) {
                 return v;
             }
+            let via = if self.in_sub { "Fn::Sub" } else { "Ref" };
+            self.depend(i, at, via);
             return Value::Ref(self.deployed_id(name));
         }
         let mut d = at.error(
@@ -1167,6 +1192,8 @@ impl<'a> Evaluator<'a> {
         if let Some(v) = self.check_included(i, at) {
             return v;
         }
+        let via = if self.in_sub { "Fn::Sub" } else { "Fn::GetAtt" };
+        self.depend(i, at, via);
         let kind = self.resources[i].kind;
         let prop = match (kind, attr) {
             ("AWS::EC2::SecurityGroup", "GroupId") => return Value::Ref(self.deployed_id(id)),
@@ -1205,7 +1232,11 @@ impl<'a> Evaluator<'a> {
                 "no circular references",
             ));
         }
+        let outer = self.current.replace(i);
+        let outer_sub = std::mem::replace(&mut self.in_sub, false);
         let v = self.eval(node, id);
+        self.current = outer;
+        self.in_sub = outer_sub;
         self.in_progress.remove(&(i, key));
         self.memo.insert((i, key), v.clone());
         Some(v)
@@ -1241,6 +1272,7 @@ impl<'a> Evaluator<'a> {
         }
         let pieces = sub_pieces(template);
         let mut values = Vec::with_capacity(pieces.len());
+        let outer_sub = std::mem::replace(&mut self.in_sub, true);
         for p in &pieces {
             values.push(match p {
                 Piece::Text(t) => Value::Str(t.clone()),
@@ -1253,6 +1285,7 @@ impl<'a> Evaluator<'a> {
                 },
             });
         }
+        self.in_sub = outer_sub;
         // `${Resource}` alone is the resource itself, as Ref.
         if let [v @ (Value::Ref(_) | Value::Attr(..))] = values.as_slice() {
             return v.clone();

@@ -27,6 +27,9 @@ pub mod yaml;
 use std::collections::HashMap;
 use std::fmt;
 
+/// The region when none is given (`AWS::Region`, `Fn::GetAZs`).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 /// An evaluated value. References to resources stay symbolic: the mapping
 /// links resources through them.
 #[derive(Debug, Clone, PartialEq)]

@@ -258,7 +258,7 @@ fn combine(stacks: &[DeployedStack]) -> Evaluated {
         return Evaluated {
             resources: Vec::new(),
             warnings: Vec::new(),
-            region: "us-east-1".to_string(),
+            region: super::DEFAULT_REGION.to_string(),
             stack_name: String::new(),
             azs: Vec::new(),
             exports: Vec::new(),

@@ -287,6 +287,9 @@ impl Resolver<'_> {
                     public_ip: pip,
                 });
             }
+            if self.application_load_balancer(lb) && seen_az.len() == lb.subnets.len() {
+                self.load_balancer_zones(&lb.name, &seen_az);
+            }
             let groups = self.sg_list(
                 lb.security_groups.as_ref(),
                 scope.sgs,
@@ -307,6 +310,20 @@ impl Resolver<'_> {
             }
         }
         lbs
+    }
+
+    /// Whether a load balancer is an application one (`type`, default
+    /// `application`; `network` is the other).
+    fn application_load_balancer(&mut self, lb: &RawLoadBalancer) -> bool {
+        match lb.lb_type.as_ref().map(|t| (t, t.get_ref().as_str())) {
+            None | Some((_, "application")) => true,
+            Some((_, "network")) => false,
+            Some((t, other)) => {
+                let d = self.error(t.span(), format!("unknown load balancer type `{other}`"));
+                d.expected = Some("`application` or `network`".into());
+                false
+            }
+        }
     }
 
     /// `[[vpc.auto_scaling_group]]`: its instances get the first free
@@ -362,6 +379,9 @@ impl Resolver<'_> {
                     let az = &t.subnets[sid].az;
                     let suffix = az.strip_prefix(&scope.region).unwrap_or(az);
                     let name = format!("{}-{}{}", g.host_prefix.get_ref(), suffix, n);
+                    if t.subnets[sid].cidr.prefix_len() > super::MIN_SUBNET_LEN {
+                        break; // the subnet was refused: no address to give
+                    }
                     let Some(ip) = addrs.first_free(t.subnets[sid].cidr) else {
                         let d = self.error(
                             g.name.span(),
@@ -501,6 +521,9 @@ impl Resolver<'_> {
                 if listeners.iter().any(|x: &Listener| x.port == port) {
                     let d = self.error(l.port.span(), format!("two listeners on port {port}"));
                     d.hint = Some("a load balancer has one listener per port".into());
+                }
+                if let Some(p) = &l.protocol {
+                    self.listener_protocol(p);
                 }
                 listeners.push(Listener {
                     port,

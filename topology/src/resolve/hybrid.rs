@@ -31,6 +31,9 @@ impl Resolver<'_> {
         };
         t.dx_connection = dx.connection.as_ref().map(|c| self.dx_connection(c));
         let _ = self.names("VIF", dx.vif.iter().map(|v| &v.name));
+        for v in &dx.vif {
+            self.name_length(&v.name, "VIF");
+        }
         let mut vlans: HashMap<i64, String> = HashMap::new();
         for v in &dx.vif {
             self.vif(v, t, nodes, &mut vlans);
@@ -280,7 +283,11 @@ impl Resolver<'_> {
                         ),
                     );
                     d.hint = Some(secret_file::fix(&path));
+                } else {
+                    self.md5_key_length(k, None, Some(&path));
                 }
+            } else if let Some(var) = s.strip_prefix("env:") {
+                self.md5_key_length(k, Some(var), None);
             }
         }
     }
@@ -413,6 +420,9 @@ impl Resolver<'_> {
     /// or gateway, which learns the VPC's block over it while it is up.
     pub(super) fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
         let Some(v) = &raw.vpn else { return };
+        if self.name_characters(&v.name, "VPN") {
+            self.name_length(&v.name, "VPN");
+        }
         let router = self.lookup(
             "office gateway or router",
             &v.customer_gateway,
@@ -478,6 +488,9 @@ impl Resolver<'_> {
         let entries = self.prefix_entries(&v.prefixes, "a VPN");
         let advertised = self.distinct_prefixes(&entries);
         let (customer_asn, bgp_settings) = self.vpn_session(v, bgp, &entries, amazon_asn);
+        if let (Some(asn), Some(at), Some(vpc)) = (customer_asn, &v.customer_asn, &t.vpc) {
+            self.customer_gateway_asn(at, asn, &vpc.region);
+        }
         let (Some(inside), Some(router)) = (inside, router) else {
             return;
         };

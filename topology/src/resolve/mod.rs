@@ -14,17 +14,22 @@
 //! - `bgp.rs`: the BGP fields of VIFs and the VPN (prefix attributes,
 //!   timers, BFD, local preference);
 //! - `rules.rs`: security groups, their rules and network-ACL rules;
-//! - `sim.rs`: the `[sim]` settings.
+//! - `sim.rs`: the `[sim]` settings;
+//! - `aws_limits.rs`: AWS's limits (ASNs, zones, route quotas, key
+//!   lengths) and the lab's bound on names.
 
+pub mod aws_limits;
 mod bgp;
 #[cfg(test)]
 mod bgp_tests;
 mod compute;
 mod hybrid;
+mod link_addresses;
 mod office;
 mod rules;
 mod sim;
 mod vpc;
+mod vpc_routes;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -47,6 +52,10 @@ pub const MAX_SG_RULES: usize = 60;
 pub const MAX_NACL_RULES: usize = 20;
 /// AWS quota: security groups per network interface.
 pub const MAX_SGS_PER_INTERFACE: usize = 5;
+/// AWS limit: the largest subnet of a VPC, as a prefix length.
+pub const MAX_SUBNET_LEN: u8 = 16;
+/// AWS limit: the smallest subnet of a VPC, as a prefix length.
+pub const MIN_SUBNET_LEN: u8 = 28;
 /// AWS limit: prefixes a customer may advertise on a private VIF.
 pub const MAX_VIF_PREFIXES: usize = 100;
 /// Largest latency or jitter of the emulated Direct Connect link.
@@ -69,7 +78,8 @@ pub fn resolve(src: &SourceFile) -> Result<(Topology, Diagnostics), Diagnostics>
     let raw: RawTopology = match toml::from_str(src.text()) {
         Ok(raw) => raw,
         Err(e) => {
-            let msg = e.message().trim().to_string();
+            let written = e.span().and_then(|r| src.text().get(r));
+            let msg = crate::diag::in_file_words(e.message().trim(), written);
             let d = src
                 .diagnostic(
                     Severity::Error,
@@ -233,6 +243,7 @@ impl<'a> Resolver<'a> {
         let mut names = Names::new();
         let mut first: HashMap<String, usize> = HashMap::new();
         for (i, n) in items.into_iter().enumerate() {
+            self.name_characters(n, kind);
             if let Some(line) = first.get(n.get_ref()) {
                 let line = *line;
                 let d = self.error(n.span(), format!("duplicate {kind} name `{}`", n.get_ref()));
@@ -345,6 +356,8 @@ impl<'a> Resolver<'a> {
         node_names.finish(&t);
         self.direct_connect(raw, &mut t, &node_names);
         self.vpn(raw, &mut t, &node_names);
+        self.check_link_addresses(raw, &t);
+        self.check_public_addresses_off_lans(raw, &t);
 
         // BGP over them: sessions, best paths, the routes learned
         crate::bgp::install(&mut t);
@@ -430,7 +443,9 @@ impl<'a> Resolver<'a> {
             ));
             return false;
         }
-        if aws {
+        // a subnet smaller than AWS's /28 was refused already: its
+        // reserved addresses would make no sense
+        if aws && net.prefix_len() <= MIN_SUBNET_LEN {
             let n = u32::from(net.network());
             let a = u32::from(ip);
             if a - n < 4 || ip == net.broadcast() {
@@ -547,12 +562,8 @@ impl<'a> Resolver<'a> {
                 None
             }
         };
-        let _ = t;
-        if let (Some(f), Some(Target::Node(to))) = (from, to) {
-            if f == to {
-                let d = self.error(e.to.span(), "an expectation from a node to itself");
-                d.hint = Some("name another node or an address".into());
-            }
+        if let (Some(f), Some(to)) = (from, to) {
+            self.check_expectation_to_itself(e, t, f, to);
         }
         Some(Expectation {
             from: from?,
@@ -562,6 +573,34 @@ impl<'a> Resolver<'a> {
             description: e.description.clone(),
             line: self.src.line_col(e.from.span().start).0,
         })
+    }
+}
+
+impl Resolver<'_> {
+    /// A warning for an expectation from a node to itself (by name or at
+    /// one of its addresses): the flow never leaves the node, so the
+    /// analysis and the lab both answer ACCEPTED whatever the file says.
+    fn check_expectation_to_itself(
+        &mut self,
+        e: &RawExpect,
+        t: &Topology,
+        from: NodeId,
+        to: Target,
+    ) {
+        let own = match to {
+            Target::Node(n) => n == from,
+            Target::Addr(a) => t.nodes[from].interfaces.iter().any(|i| i.ip == a),
+        };
+        if own {
+            let d = self.warning(
+                e.to.span(),
+                format!(
+                    "an expectation from `{}` to itself is always ACCEPTED",
+                    t.nodes[from].name
+                ),
+            );
+            d.hint = Some("traffic to a node's own address never leaves it (no route, network ACL or security group sees it); name another node or address".into());
+        }
     }
 }
 
@@ -575,8 +614,13 @@ struct NodeNames {
 }
 
 impl NodeNames {
-    /// Registers a node name; false (and an error) for a duplicate.
+    /// Registers a node name; false (and an error) for a duplicate. A
+    /// name the lab cannot carry is an error too, but registered, so that
+    /// what names it finds it.
     fn add(&mut self, r: &mut Resolver<'_>, name: &Str) -> bool {
+        if r.name_characters(name, "node") {
+            r.name_length(name, "node");
+        }
         if let Some(line) = self.lines.get(name.get_ref()) {
             let line = *line;
             let d = r.error(

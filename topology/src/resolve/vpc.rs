@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use ipnet::Ipv4Net;
 
-use super::{AddressBook, Names, NodeNames, Resolver};
+use super::{AddressBook, Names, NodeNames, Resolver, MAX_SUBNET_LEN, MIN_SUBNET_LEN};
+
+/// What AWS takes as a subnet's size.
+const SUBNET_SIZES: &str = "a prefix length from /16 to /28";
 use crate::format::*;
 use crate::model::*;
 use crate::nacl::NetworkAcl;
@@ -54,6 +57,7 @@ impl Resolver<'_> {
         default_sg: usize,
     ) {
         let parsed = self.vpc_block(v);
+        self.region_name(&v.region);
         let region = v.region.get_ref().clone();
         let (azs, az_names) = self.zones(v, &region);
         let (rt_names, main_rt, nacl_names, default_nacl) = self.table_names(v);
@@ -80,11 +84,7 @@ impl Resolver<'_> {
             .map(|i| i.name.get_ref().clone());
         let vgw = v.vgw.as_ref().map(|g| Vgw {
             name: g.name.get_ref().clone(),
-            asn: g
-                .asn
-                .as_ref()
-                .and_then(|a| self.int_in(a, 1, 4_294_967_294, "ASN"))
-                .unwrap_or(64512) as u32,
+            asn: self.vgw_asn(g.asn.as_ref(), &scope.region),
         });
 
         self.nat_gateways(v, &scope, t, nodes, addrs);
@@ -136,6 +136,7 @@ impl Resolver<'_> {
             } else {
                 format!("{region}{}", a.get_ref())
             };
+            self.zone_name(a, &full, region);
             if azs.contains(&full) {
                 let d = self.error(
                     a.span(),
@@ -243,12 +244,18 @@ impl Resolver<'_> {
                     ),
                 );
                 d.hint = Some("subnets of a VPC must not overlap".into());
-            } else if c.prefix_len() > 28 {
+            } else if c.prefix_len() > MIN_SUBNET_LEN {
                 let d = self.error(
                     s.cidr.span(),
-                    format!("subnet block {c} is smaller than /28"),
+                    format!("subnet block {c} is smaller than /{MIN_SUBNET_LEN}"),
                 );
-                d.expected = Some("a prefix length from /16 to /28".into());
+                d.expected = Some(SUBNET_SIZES.into());
+            } else if c.prefix_len() < MAX_SUBNET_LEN {
+                let d = self.error(
+                    s.cidr.span(),
+                    format!("subnet block {c} is larger than /{MAX_SUBNET_LEN}"),
+                );
+                d.expected = Some(SUBNET_SIZES.into());
             }
             if parsed.is_some() {
                 placed.push((c, &s.name));
@@ -329,6 +336,8 @@ impl Resolver<'_> {
                 target: RouteTarget::Local,
                 origin: RouteOrigin::Local,
             }];
+            let prefixes: Vec<&Str> = rt.routes.iter().map(|r| &r.prefix).collect();
+            self.static_route_quota(&rt.name, &prefixes);
             let mut seen: HashMap<Ipv4Net, usize> = HashMap::new();
             for r in &rt.routes {
                 let Some(prefix) = self.cidr(&r.prefix) else {
@@ -363,8 +372,10 @@ impl Resolver<'_> {
                     continue;
                 };
                 let target = targets[r.target.get_ref()];
-                if target == RouteTarget::Vgw && prefix.prefix_len() == 0 {
-                    // fine: a default route to the office
+                if scope.cidr_valid
+                    && !self.check_route_destination(r, prefix, target, scope.cidr, t)
+                {
+                    continue;
                 }
                 routes.push(Route {
                     prefix,

@@ -7,10 +7,15 @@ use std::net::Ipv4Addr;
 
 use toml::{Table, Value as Toml};
 
-use super::names::{kebab, Ns};
+use super::names::{fit, kebab, Ns};
+
 use super::values::{self, int, present, ref_id, string};
 use super::{strings, Instance, Mapper, Subnet};
 use crate::cfn::{Resource, Value};
+
+/// Characters an Auto Scaling group's host prefix leaves for its
+/// instances' suffixes (`-2` when the prefix is taken, `-a12`).
+const ASG_HOST_SUFFIX_ROOM: usize = 12;
 
 /// The port an RDS engine listens on by default.
 fn engine_port(engine: &str) -> Option<i64> {
@@ -351,8 +356,8 @@ impl Mapper<'_> {
         if public && desired > 0 {
             self.note_public(r);
         }
-        // instance names must be free
-        let base = kebab(&r.id);
+        // instance names must be free, and fit with their `-a1` suffixes
+        let base = fit(&kebab(&r.id), ASG_HOST_SUFFIX_ROOM);
         let mut prefix = base.clone();
         let mut k = 2;
         let hosts = loop {
@@ -480,6 +485,7 @@ impl Mapper<'_> {
 
     fn load_balancer(&mut self, r: &Resource) {
         let p = &r.props;
+        let network = values::prop(p, "Type").and_then(string).as_deref() == Some("network");
         match values::prop(p, "Type").and_then(string).as_deref() {
             None | Some("application") => {}
             Some("network") if values::list(p.get("SecurityGroups")).is_empty() => self.warn(
@@ -530,6 +536,14 @@ impl Mapper<'_> {
             self.warn(r, "none of its subnets is imported: skipped");
             return;
         }
+        if !network && placed.len() < 2 {
+            let msg = format!(
+                "an application load balancer needs subnets in two availability zones or more, and only {} is imported: skipped",
+                placed[0].0.az
+            );
+            self.warn(r, msg);
+            return;
+        }
         let internal = values::prop(p, "Scheme").and_then(string).as_deref() == Some("internal");
         let groups = values::list(p.get("SecurityGroups"));
         let security_groups = self.groups_or_default(r, groups);
@@ -556,6 +570,9 @@ impl Mapper<'_> {
         let name = self.names.claim(Ns::Node, &kebab(&r.id));
         let mut t = Table::new();
         t.insert("name".into(), Toml::String(name));
+        if network {
+            t.insert("type".into(), Toml::String("network".into()));
+        }
         let subnet_names: Vec<String> = placed.iter().map(|(s, _, _)| s.name.clone()).collect();
         t.insert("subnets".into(), strings(&subnet_names));
         t.insert("ips".into(), strings(&ips));
@@ -594,6 +611,18 @@ impl Mapper<'_> {
             let protocol = values::prop(p, "Protocol")
                 .and_then(string)
                 .map(|s| s.to_ascii_lowercase());
+            let known = crate::resolve::aws_limits::LISTENER_PROTOCOLS;
+            let protocol = match protocol {
+                Some(pr) if !known.contains(&pr.as_str()) => {
+                    let msg = format!(
+                        "Protocol {pr} is not a listener protocol ({}): left out, the listener's default applies",
+                        known.join(", ")
+                    );
+                    self.warn(r, msg);
+                    None
+                }
+                other => other,
+            };
             let mut tgs: Vec<&Value> = Vec::new();
             let mut other = None;
             for a in values::list(p.get("DefaultActions")) {

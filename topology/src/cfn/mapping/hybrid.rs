@@ -269,6 +269,7 @@ impl Mapper<'_> {
             .and_then(|(id, _)| self.by_id.get(id.as_str()))
             .and_then(|g| g.props.get("AmazonSideAsn"))
             .and_then(int)
+            .filter(|a| crate::resolve::aws_limits::vgw_asn_creatable(*a))
             .unwrap_or(64512);
         let Some(asn) = values::prop(peer, "Asn")
             .and_then(int)

@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::resolve::aws_limits::MAX_NAME_LEN;
+
 /// A logical id in lower kebab case: `PublicSubnet1` → `public-subnet-1`,
 /// `NATGateway0` → `nat-gateway-0`, `ELBSecurityGroup` →
 /// `elb-security-group`. A word starts at an upper-case letter after a
@@ -38,6 +40,19 @@ pub fn kebab(id: &str) -> String {
     }
     if out.is_empty() {
         out.push_str("resource");
+    }
+    out
+}
+
+/// `name` cut to leave `room` characters of [`MAX_NAME_LEN`] for a
+/// suffix (no `-` left at the end): what fits a node's or a VIF's name.
+pub(super) fn fit(name: &str, room: usize) -> String {
+    let mut out: String = name
+        .chars()
+        .take(MAX_NAME_LEN.saturating_sub(room))
+        .collect();
+    while out.ends_with('-') {
+        out.pop();
     }
     out
 }
@@ -81,13 +96,22 @@ impl Names {
         n
     }
 
-    /// A unique name from `base`: `base`, else `base-2`, `base-3` ...
+    /// A unique name from `base`: `base`, else `base-2`, `base-3` ...;
+    /// a node's or a VIF's cut to [`MAX_NAME_LEN`] with its suffix.
     pub(super) fn claim(&mut self, ns: Ns, base: &str) -> String {
+        let bounded = matches!(ns, Ns::Node | Ns::Vif);
+        let with = |suffix: String| {
+            if bounded {
+                fit(base, suffix.len()) + &suffix
+            } else {
+                format!("{base}{suffix}")
+            }
+        };
         let set = self.taken.entry(ns).or_default();
-        let mut name = base.to_string();
+        let mut name = with(String::new());
         let mut k = 2;
         while set.contains(&name) {
-            name = format!("{base}-{k}");
+            name = with(format!("-{k}"));
             k += 1;
         }
         set.insert(name.clone());
@@ -129,5 +153,20 @@ mod tests {
         assert_eq!(n.claim(Ns::Subnet, "web"), "web");
         assert_eq!(n.claim(Ns::SecurityGroup, "default"), "default-2");
         assert_eq!(n.claim(Ns::Node, "internet"), "internet-2");
+    }
+
+    #[test]
+    fn node_and_vif_names_fit_the_bound_with_their_suffix() {
+        let mut n = Names::new();
+        let long = kebab(&"VeryLongLogicalId".repeat(10));
+        let first = n.claim(Ns::Node, &long);
+        let second = n.claim(Ns::Node, &long);
+        assert_eq!(first.chars().count(), MAX_NAME_LEN, "{first}");
+        assert!(second.ends_with("-2") && second.chars().count() <= MAX_NAME_LEN);
+        assert_ne!(first, second);
+        assert!(n.claim(Ns::Vif, &long).chars().count() <= MAX_NAME_LEN);
+        // other names are not cut
+        assert_eq!(n.claim(Ns::Subnet, &long), long);
+        assert_eq!(fit("ab-cd", MAX_NAME_LEN - 3), "ab");
     }
 }

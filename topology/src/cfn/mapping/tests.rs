@@ -837,3 +837,92 @@ fn auto_scaling_public_addresses_follow_the_subnets_unless_the_launch_says_other
     assert!(pip("asked-b1").is_some());
     assert_eq!(pip("refused-a1"), None);
 }
+
+/// What the importer writes loads under `check`'s limits: a network load
+/// balancer says so (one zone is enough), an application one in one zone
+/// is left out with a warning, a VGW ASN CreateVpnGateway refuses is
+/// named and replaced by the default, and names from long logical ids
+/// fit the lab's bound.
+#[test]
+fn imports_stay_within_the_limits_check_enforces() {
+    let mut rs = base();
+    let long_id = "AVeryLongLogicalIdForAnInstanceThatGoesOnAndOn".repeat(3);
+    rs.push(res(
+        "Vgw",
+        "EC2::VPNGateway",
+        map(&[
+            ("Type", st("ipsec.1")),
+            ("AmazonSideAsn", Value::Num(100.0)),
+        ]),
+    ));
+    rs.push(res(
+        "VgwAttach",
+        "EC2::VPCGatewayAttachment",
+        map(&[("VpcId", r("Vpc")), ("VpnGatewayId", r("Vgw"))]),
+    ));
+    rs.push(res(
+        &long_id,
+        "EC2::Instance",
+        map(&[("SubnetId", r("Private"))]),
+    ));
+    rs.push(res(
+        &format!("{long_id}X"),
+        "EC2::Instance",
+        map(&[("SubnetId", r("Private"))]),
+    ));
+    for (id, kind) in [("Nlb", Some("network")), ("Alb", None)] {
+        let mut props = vec![("Subnets", Value::List(vec![r("Private")]))];
+        if let Some(k) = kind {
+            props.push(("Type", st(k)));
+        }
+        rs.push(res(id, "ElasticLoadBalancingV2::LoadBalancer", map(&props)));
+    }
+    // the private table has its route to the NAT gateway: 50 more make 51
+    for k in 0..crate::resolve::aws_limits::MAX_STATIC_ROUTES {
+        rs.push(res(
+            &format!("Route{k}"),
+            "EC2::Route",
+            map(&[
+                ("RouteTableId", r("PrivateRt")),
+                ("DestinationCidrBlock", st(&format!("192.168.{k}.0/24"))),
+                ("NatGatewayId", r("Nat")),
+            ]),
+        ));
+    }
+    let (t, w, l) = load(&ev(rs));
+    assert!(has(&w, "Route49", "already has 50 static routes"), "{w:?}");
+    assert!(!w.iter().any(|x| x.logical_id == "Route48"), "{w:?}");
+    let lbs = t["vpc"]["load_balancer"]
+        .as_array()
+        .expect("load balancers");
+    assert_eq!(lbs.len(), 1, "{lbs:?}");
+    assert_eq!(lbs[0]["name"].as_str(), Some("nlb"));
+    assert_eq!(lbs[0]["type"].as_str(), Some("network"));
+    assert!(has(&w, "Alb", "two availability zones or more"), "{w:?}");
+    assert!(
+        has(
+            &w,
+            "Vgw",
+            "AmazonSideAsn 100 is not one CreateVpnGateway takes"
+        ),
+        "{w:?}"
+    );
+    assert_eq!(
+        l.topology
+            .vpc
+            .as_ref()
+            .and_then(|v| v.vgw.as_ref())
+            .map(|g| g.asn),
+        Some(64512)
+    );
+    let max = crate::resolve::aws_limits::MAX_NAME_LEN;
+    let long: Vec<&str> = l
+        .topology
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .filter(|n| n.starts_with("a-very-long"))
+        .collect();
+    assert_eq!(long.len(), 2, "{long:?}");
+    assert!(long.iter().all(|n| n.chars().count() <= max), "{long:?}");
+}

@@ -549,6 +549,15 @@ impl Mapper<'_> {
             self.warn(r, msg);
             return;
         }
+        let quota = crate::resolve::aws_limits::MAX_STATIC_ROUTES;
+        if table.routes.len() >= quota {
+            let msg = format!(
+                "route table {} already has {quota} static routes, AWS's quota per table: the stack would fail to create this one; skipped",
+                table.name
+            );
+            self.warn(r, msg);
+            return;
+        }
         table.routes.push((prefix, target));
     }
 
