@@ -35,6 +35,12 @@
 #
 # Everything (namespaces, links, TUN devices, processes) is named with a
 # per-run prefix and removed on exit, on error and on Ctrl-C (bench/lab.sh).
+# KIND=echo floods ICMP echo requests (random identifiers) instead of SYNs
+# (issue 19's case: `KIND=echo DIRECTIONS=tunnel PROBE_SIDE=office
+# CAPACITY=1048576 RATE=... FLOOD_SECS=...`); PROBE_SIDE=office opens the
+# probe connections from the office (ns a, to 10.0.0.1:8081) whatever the
+# flood's side.
+#
 # Results: bench/results/synflood-DATE.json (+ .txt table, + .samples.tsv).
 set -Eeuo pipefail
 
@@ -48,6 +54,8 @@ CAPACITY=${CAPACITY:-4096}
 CONNECTS=${CONNECTS:-100}
 POLICIES=${POLICIES:-"none refuse early_drop"}
 DIRECTIONS=${DIRECTIONS:-"lan tunnel"}
+KIND=${KIND:-syn}
+PROBE_SIDE=${PROBE_SIDE:-flood}
 INSTALL=${INSTALL:-1}
 STAMP=$(date +%Y%m%d-%H%M%S)
 STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -72,6 +80,7 @@ the table's size, the drop counters, the gateway's RSS. Needs root,
 Environment (defaults in brackets):
   RATE [20000] SYN/s   FLOOD_SECS [10]   BASE_SECS [5]   CAPACITY [4096]
   CONNECTS [100]   POLICIES ["none refuse early_drop"]   DIRECTIONS ["lan tunnel"]
+  KIND [syn] (or echo: ICMP echo requests)   PROBE_SIDE [flood] (or office)
   (none: gateway A without [policy], nothing tracked: what the flood costs
   without connection tracking)
   INSTALL [1]   OUT [bench/results/synflood-DATE.json]
@@ -117,6 +126,18 @@ make_synflood_lab() {
 }
 
 config_a() { # when_full, or none: no [policy], nothing tracked
+    # gateway A's own TUN address plays the office host: the far end may
+    # open flows to it (`[forwarding] allow_to_box`; a gateway from before
+    # [forwarding] gets the file without it)
+    write_config_a "$1" "[forwarding]
+allow_to_box = [\"$LAN_A/32\"]"
+    if ! "$VIFGATE" gateway --config "$WORK/a.toml" --check >/dev/null 2>&1; then
+        write_config_a "$1" ""
+    fi
+    "$VIFGATE" gateway --config "$WORK/a.toml" --check >/dev/null
+}
+
+write_config_a() { # when_full forwarding
     local policy=""
     if [[ $1 != none ]]; then
         policy=$(cat <<EOF
@@ -127,6 +148,7 @@ name = "edge"
 ingress = [
   { protocol = "tcp", ports = $FLOOD_PORT, cidr = "10.0.0.0/16" },
   { protocol = "tcp", ports = $PROBE_PORT, cidr = "10.0.0.0/16" },
+  { protocol = "icmp", icmp_type = 8, icmp_code = -1, cidr = "10.0.0.0/16" },
 ]
 # egress omitted: allow all
 
@@ -156,10 +178,11 @@ peer = "vpc"
 
 $policy
 
+$2
+
 [status]
 socket = "a.sock"
 EOF
-    "$VIFGATE" gateway --config "$WORK/a.toml" --check >/dev/null
 }
 
 config_b() {
@@ -231,6 +254,11 @@ run_case() { # policy direction
     tunnel) flood_ns=b to=$LAN_A:$FLOOD_PORT from=10.0.128.0/17 probe_to=$LAN_A:$PROBE_PORT ;;
     esac
     probe_ns=$flood_ns
+    if [[ $PROBE_SIDE == office ]]; then
+        probe_ns=a probe_to=$VPC_B:$PROBE_PORT
+    fi
+    local kind_flag=""
+    [[ $KIND == echo ]] && kind_flag=--echo
     log "$policy, flood from the $dir side: gateways up"
     up_gateways "$policy"
     nsx a iperf3 -c "$VPC_B" -p "$IPERF_PORT" -t "$BASE_SECS" -i 1 -J >"$WORK/base.json"
@@ -245,7 +273,7 @@ run_case() { # policy direction
     PID[iperf3]=$!
     sleep 1.5
     nsx "$flood_ns" "$VIFGATE" bench syn-flood --to "$to" --from "$from" \
-        --rate "$RATE" --secs "$FLOOD_SECS" >"$WORK/flood.out" 2>&1 &
+        --rate "$RATE" --secs "$FLOOD_SECS" $kind_flag >"$WORK/flood.out" 2>&1 &
     PID[flood]=$!
     sleep 1
     local interval=$(((FLOOD_SECS - 2) * 1000 / CONNECTS))
@@ -268,7 +296,7 @@ run_case() { # policy direction
         '[.intervals[].sum | select(.start >= 1.99 and .end <= $b + 0.01) | .bits_per_second] | min / 1e9 * 100 | round / 100' \
         "$WORK/flood.json")
     local sent ok median
-    sent=$(sed -n 's/.*sent \([0-9]*\) SYNs.* (\([0-9]*\)\/s).*/\1 \2/p' "$WORK/flood.out")
+    sent=$(sed -n 's/.*sent \([0-9]*\) [a-zA-Z ]* to .* (\([0-9]*\)\/s).*/\1 \2/p' "$WORK/flood.out")
     ok=$(sed -n 's/.*: \([0-9]*\) of [0-9]* connections.*/\1/p' "$WORK/probe.out")
     median=$(sed -n 's/.*connect ms median \([0-9.-]*\).*/\1/p' "$WORK/probe.out")
     awk -v p="$policy" -v d="$dir" '{print p "\t" d "\t" $0}' "$samples" >>"$SAMPLES"
@@ -288,6 +316,8 @@ run_case() { # policy direction
            table_max: ([$s[][1]] | max), table_capacity: $final.conntrack_capacity,
            conntrack_full: $final.drops.conntrack_full,
            conntrack_early_drop: ($final.drops.conntrack_early_drop // 0),
+           conntrack_tunnel_limit: ($final.drops.conntrack_tunnel_limit // 0),
+           conntrack_peer_limit: ($final.drops.conntrack_peer_limit // 0),
            rss_kib_first: $s[0][4], rss_kib_max: ([$s[][4]] | max), rss_kib_last: $s[-1][4],
            samples: ($s | length)}' >>"$RESULTS"
     log "  $(tail -n 1 "$RESULTS" | jq -c 'del(.samples)')"
@@ -307,14 +337,15 @@ done
 jq -s --arg started "$STARTED" --arg head "$GIT_HEAD" --arg kernel "$(uname -r)" \
     --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
     --argjson cores "$(nproc)" --argjson rate "$RATE" --argjson secs "$FLOOD_SECS" \
-    --argjson capacity "$CAPACITY" --arg binary "$VIFGATE" \
+    --argjson capacity "$CAPACITY" --arg binary "$VIFGATE" --arg kind "$KIND" --arg probe_side "$PROBE_SIDE" \
     '{started: $started, git_head: $head, kernel: $kernel, cpu: $cpu, cores: $cores,
-      binary: $binary, capacity: $capacity, syn_rate: $rate, flood_secs: $secs, cases: .}' \
+      binary: $binary, capacity: $capacity, syn_rate: $rate, flood_secs: $secs,
+      kind: $kind, probe_side: $probe_side, cases: .}' \
     "$RESULTS" >"$OUT"
 
 {
     echo "SYN flood, $(jq -r '"\(.started), \(.cores) cores, \(.cpu), git \(.git_head)"' "$OUT")"
-    echo "gateway A: [conntrack] max_flows = $CAPACITY; flood $RATE SYN/s for $FLOOD_SECS s; $CONNECTS new connections during it"
+    echo "gateway A: [conntrack] max_flows = $CAPACITY; flood ($KIND) $RATE/s for $FLOOD_SECS s; $CONNECTS new connections during it from the $PROBE_SIDE side"
     printf '%-10s %-6s %9s %7s %7s %6s %8s %9s %11s %9s %10s %13s\n' \
         policy flood SYN/s 'no-fl' 'flood' ratio 'new ok' 'conn ms' 'table max' 'ct_full' 'early_drop' 'RSS MiB'
     jq -r '.cases[] | map_values(. // "-") | [.policy, .flood_from, .syn_rate, .established_gbps_no_flood, .established_gbps_under_flood,

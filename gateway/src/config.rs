@@ -19,7 +19,7 @@ use topology::nacl::NetworkAcl;
 use topology::security_group::{SecurityGroup, SgId};
 use topology::units::fmt_duration;
 
-use crate::conntrack::WhenFull;
+use crate::conntrack::{Limits, WhenFull};
 use crate::impair::{ImpairConfig, DEFAULT_QUEUE, MAX_QUEUE};
 use crate::keys::PublicKey;
 use crate::privileges::{LookupError, RunAs};
@@ -30,12 +30,15 @@ mod interface_name;
 pub use interface_name::{interface_name_problem, MAX_INTERFACE_NAME};
 mod metrics;
 pub use metrics::{MetricsConfig, DEFAULT_LISTEN};
+mod conntrack_limits;
 mod flow_logs;
+mod forwarding;
 mod policy_node;
 mod restart;
 pub use flow_logs::{
     FlowLogConfig, FlowLogDestination, DEFAULT_MAX_FLOWS as DEFAULT_FLOW_LOG_MAX_FLOWS,
 };
+pub use forwarding::ForwardingConfig;
 pub use restart::{NeedsRestart, RestartNeeded};
 
 type Str = Spanned<String>;
@@ -58,6 +61,7 @@ struct RawConfig {
     process: Option<RawProcess>,
     metrics: Option<metrics::RawMetrics>,
     flow_logs: Option<flow_logs::RawFlowLogs>,
+    forwarding: Option<forwarding::RawForwarding>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +121,9 @@ struct RawConntrack {
     max_flows: Option<Int>,
     tcp_established_timeout: Option<Int>,
     when_full: Option<Str>,
+    lan_max_flows: Option<Int>,
+    tunnel_max_flows: Option<Int>,
+    peer_max_flows: Option<Int>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +247,8 @@ pub struct ConntrackConfig {
     pub tcp_established: Duration,
     /// What happens to a new flow when the table is full.
     pub when_full: WhenFull,
+    /// The most flows the LAN, the tunnel and each peer may hold.
+    pub limits: Limits,
 }
 
 /// The whole configuration.
@@ -274,6 +283,8 @@ pub struct GatewayConfig {
     pub metrics: Option<MetricsConfig>,
     /// VPC flow logs (`[flow_logs]`); `None` without the table.
     pub flow_logs: Option<FlowLogConfig>,
+    /// Where packets from the tunnel may go (`[forwarding]`).
+    pub forwarding: ForwardingConfig,
     /// Warnings raised while reading it.
     pub warnings: Diagnostics,
 }
@@ -584,6 +595,7 @@ impl Checker<'_> {
                 WhenFull::default()
             }),
         };
+        let limits = self.conntrack_limits(ct, max_flows);
         let dead_after = raw
             .liveness
             .as_ref()
@@ -619,6 +631,9 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|f| self.flow_logs(f, &interface.name, &own_files));
 
+        let peer_names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
+        let forwarding = self.forwarding(raw.forwarding.as_ref(), &raw.route, &routes, &peer_names);
+
         Some(GatewayConfig {
             path: path.to_path_buf(),
             interface,
@@ -630,6 +645,7 @@ impl Checker<'_> {
                 max_flows,
                 tcp_established: Duration::from_secs(tcp_established),
                 when_full,
+                limits,
             },
             dead_after: Duration::from_secs(dead_after),
             status_socket,
@@ -637,6 +653,7 @@ impl Checker<'_> {
             run_as,
             metrics,
             flow_logs,
+            forwarding,
             warnings: Diagnostics::default(),
         })
     }

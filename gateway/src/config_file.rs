@@ -55,6 +55,23 @@ pub struct GatewayConfigFile {
     /// `[flow_logs]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_logs: Option<FlowLogsFile>,
+    /// `[forwarding]`: where packets from the tunnel may go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<ForwardingFile>,
+}
+
+/// `[forwarding]`: the office's routes and the box's addresses the far
+/// end may reach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingFile {
+    /// The prefixes behind this gateway; absent: any not routed back into
+    /// the tunnel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<Vec<Ipv4Net>>,
+    /// Addresses of the box itself the far end may open flows to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_to_box: Vec<Ipv4Net>,
 }
 
 /// `[metrics]`: where the gateway serves `GET /metrics`.
@@ -216,6 +233,15 @@ pub struct ConntrackFile {
     /// (the default) or `refuse`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when_full: Option<String>,
+    /// Most flows opened from the LAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lan_max_flows: Option<u64>,
+    /// Most flows opened from the tunnel, all peers together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_max_flows: Option<u64>,
+    /// Most flows opened by any one peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_max_flows: Option<u64>,
 }
 
 /// `[status]`.
@@ -422,6 +448,9 @@ mod tests {
                 max_flows: Some(1000),
                 tcp_established_timeout: None,
                 when_full: None,
+                lan_max_flows: None,
+                tunnel_max_flows: Some(400),
+                peer_max_flows: Some(200),
             }),
             status: Some(StatusFile {
                 socket: Some("/run/vifgate/sim/yh/office.sock".into()),
@@ -447,6 +476,10 @@ mod tests {
                 max_flows: Some(500),
                 account_id: Some("123456789010".into()),
                 interface_id: None,
+            }),
+            forwarding: Some(ForwardingFile {
+                destinations: Some(vec!["192.168.10.0/24".parse().unwrap()]),
+                allow_to_box: vec!["169.254.100.1/32".parse().unwrap()],
             }),
         }
     }
@@ -506,6 +539,14 @@ mod tests {
         assert_eq!(c.peers[0].name, "aws \"east\" \\ 1", "escaped, read back");
         assert_eq!(c.routes[0].peer, 0);
         assert_eq!(c.bgp.map(|b| b.kernel_table), Some(100));
+        assert_eq!(
+            (c.conntrack.limits.tunnel, c.conntrack.limits.peer),
+            (400, 200)
+        );
+        assert_eq!(
+            c.forwarding.destinations,
+            Some(vec!["192.168.10.0/24".parse().unwrap()])
+        );
         assert_eq!(
             c.metrics.map(|m| m.listen),
             Some("127.0.0.1:9586".parse().unwrap())

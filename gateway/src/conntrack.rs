@@ -34,24 +34,31 @@
 //!   keeps a lower bound of all deadlines so that it does no work at all
 //!   until something can have expired ([`ConnTrack::next_expiry`]).
 //!
-//! - the half-open TCP flows (see [`WhenFull::EarlyDrop`]) are also on a
-//!   doubly linked list through a parallel array of links (8 bytes a flow),
-//!   least recently seen first, so that a full table finds the one to evict
-//!   in O(1).
+//! - the evictable flows (see [`WhenFull::EarlyDrop`]) are also on a
+//!   doubly linked list per opener (`shares.rs`) through a parallel array
+//!   of links (8 bytes a flow), least recently seen first, so that a full
+//!   table finds the one to evict in O(openers).
 //!
 //! 52 to 64 bytes per flow in all ([`ConnTrack::approx_bytes_per_flow`]).
 //!
 //! # When the table is full
 //!
 //! Expired flows are swept out first. If it is still full, the default
-//! policy, [`WhenFull::EarlyDrop`], evicts the least recently seen half-open
-//! TCP flow (a handshake not completed, a connection picked up mid-stream
-//! and not yet answered, or one already closed), as Linux's conntrack
-//! `early_drop` evicts unassured entries: a SYN flood then recycles its own
-//! entries and new legitimate connections still get in. Established flows,
-//! UDP and other protocols are never evicted; when there is no half-open
-//! flow to evict, the new flow is refused ([`Full`]). [`WhenFull::Refuse`]
-//! always refuses (the behaviour before early drop).
+//! policy, [`WhenFull::EarlyDrop`], evicts the least recently seen
+//! evictable flow of the new flow's side (else of anyone): a half-open TCP
+//! flow (a handshake not completed, a connection picked up mid-stream and
+//! not yet answered, or one already closed), or any UDP, ICMP or other
+//! flow, as Linux's conntrack `early_drop` evicts unassured entries: a SYN
+//! or echo flood then recycles its own entries and new legitimate
+//! connections still get in. Established TCP connections are never
+//! evicted; when nothing is evictable, the new flow is refused
+//! ([`Refused::Full`]). [`WhenFull::Refuse`] always refuses (the behaviour
+//! before early drop).
+//!
+//! Before the capacity, each opener's share ([`Limits`], `shares.rs`):
+//! the LAN, the tunnel as a whole and each peer hold at most their limit
+//! of flows, so that a flood from the tunnel cannot starve the flows the
+//! office opens.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -63,6 +70,10 @@ use std::time::{Duration, Instant};
 use topology::traffic::{proto, L4};
 
 use crate::packet::{tcp_flags, Ipv4Meta};
+
+mod shares;
+use shares::Owner;
+pub use shares::{LimitDrops, Limits, Opener, Refused};
 
 /// Where a packet comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,13 +229,18 @@ pub const EXPIRE_BATCH: usize = 4096;
 pub struct ConnTrack {
     /// The flows, densely packed; `flows.len() <= capacity`.
     flows: Vec<Flow>,
-    /// The half-open list's links, one per flow (`links.len() ==
-    /// flows.len()`); meaningful for the flows on the list only.
+    /// The eviction lists' links, one per flow (`links.len() ==
+    /// flows.len()`); meaningful for the evictable flows only.
     links: Vec<Link>,
-    /// The least recently seen half-open flow, or [`NIL`].
-    head: u32,
-    /// The most recently seen half-open flow, or [`NIL`].
-    tail: u32,
+    /// Each opener's flows and eviction list (`shares.rs`): 0 the LAN, 1
+    /// the untold tunnel peer, 2 + n peer n.
+    owners: Vec<Owner>,
+    /// The flows opened from the tunnel (owners 1 and up).
+    tunnel_flows: usize,
+    /// The most flows each opener and side may hold.
+    limits: Limits,
+    /// New flows refused at a limit.
+    limit_drops: LimitDrops,
     /// What to do when full.
     when_full: WhenFull,
     /// The index: a power-of-two number of slots, more than `capacity`, so
@@ -280,8 +296,10 @@ impl ConnTrack {
         ConnTrack {
             flows: Vec::with_capacity(capacity),
             links: Vec::with_capacity(capacity),
-            head: NIL,
-            tail: NIL,
+            owners: vec![Owner::EMPTY; 2],
+            tunnel_flows: 0,
+            limits: Limits::none(capacity),
+            limit_drops: LimitDrops::default(),
             when_full: WhenFull::default(),
             slots: vec![Slot::EMPTY; slots].into_boxed_slice(),
             mask: slots - 1,
@@ -331,7 +349,7 @@ impl ConnTrack {
         };
         let secs = self.secs;
         let flow = &mut self.flows[index];
-        let was_half_open = flow.half_open();
+        let was_evictable = flow.evictable();
         let reopening = flow.tcp == Some(TcpPhase::Closed)
             && meta.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST)
                 == tcp_flags::SYN;
@@ -350,12 +368,12 @@ impl ConnTrack {
         }
         flow.on_packet(now, original, meta.tcp_flags);
         let deadline = flow.deadline(&secs);
-        let half_open = flow.half_open();
+        let evictable = flow.evictable();
         self.note_deadline(deadline);
-        if was_half_open {
+        if was_evictable {
             self.unlink(index);
         }
-        if half_open {
+        if evictable {
             self.push_back(index);
         }
         if original {
@@ -365,18 +383,39 @@ impl ConnTrack {
         }
     }
 
+    /// Tracks a new flow from `side`, as [`Self::open`] with the side's
+    /// opener (a tunnel flow counts for no particular peer); any refusal
+    /// is `Full`.
+    pub fn insert(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> Result<(), Full> {
+        let opener = match side {
+            Side::Lan => Opener::Lan,
+            Side::Tunnel => Opener::Tunnel,
+        };
+        self.open(now, opener, meta).map_err(|_| Full)
+    }
+
     /// Tracks a new flow, admitted by the rules, from its first packet.
     ///
-    /// When the table is full, expired flows are removed first; if it is
-    /// still full, [`WhenFull::EarlyDrop`] evicts the least recently seen
-    /// half-open TCP flow (counted in [`Self::early_drops`]); when there is
-    /// none, or under [`WhenFull::Refuse`], the flow is refused
-    /// (`Err(Full)`, counted in [`Self::drops_full`]). Established flows,
-    /// and flows of other protocols, are never evicted. Returns `Ok(())`
-    /// without tracking anything for packets that cannot open a flow
-    /// (non-first fragment, ICMP that is no query, a query's reply, TCP RST)
-    /// and when the flow is already tracked (it is left as it is).
-    pub fn insert(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> Result<(), Full> {
+    /// First the opener's limits ([`Limits`]): when the opener, or the
+    /// tunnel as a whole, holds its limit, expired flows are removed; then
+    /// [`WhenFull::EarlyDrop`] evicts the least recently seen evictable
+    /// flow of that opener (of the tunnel's peers, at the tunnel's limit);
+    /// with none, the flow is refused ([`Refused::LanLimit`],
+    /// [`Refused::TunnelLimit`], [`Refused::PeerLimit`], counted in
+    /// [`Self::limit_drops`]). Then the capacity: when the table is full,
+    /// expired flows are removed, and early drop evicts the least recently
+    /// seen evictable flow of the new flow's side, else of anyone; with none, or under
+    /// [`WhenFull::Refuse`], [`Refused::Full`] (counted in
+    /// [`Self::drops_full`]). Evictable: a half-open TCP flow, and every
+    /// UDP, ICMP or other flow; established TCP connections never are.
+    /// Evictions are counted in [`Self::early_drops`].
+    ///
+    /// Returns `Ok(())` without tracking anything for packets that cannot
+    /// open a flow (non-first fragment, ICMP that is no query, a query's
+    /// reply, TCP RST) and when the flow is already tracked (it is left as
+    /// it is).
+    pub fn open(&mut self, now: Instant, opener: Opener, meta: &Ipv4Meta) -> Result<(), Refused> {
+        let side = opener.side();
         let Some((key, from_a)) = packet_flow(meta) else {
             return Ok(());
         };
@@ -400,11 +439,13 @@ impl ConnTrack {
             }
             self.remove(pos, index);
         }
+        let owner = self.owner_slot(opener);
+        self.room_within_limits(now, owner)?;
         if self.flows.len() >= self.capacity {
             self.evict_expired(now);
-            if self.flows.len() >= self.capacity && !self.early_drop() {
+            if self.flows.len() >= self.capacity && !self.early_drop(owner) {
                 self.drops_full += 1;
-                return Err(Full);
+                return Err(Refused::Full);
             }
         }
         let mut flags = 0;
@@ -423,13 +464,15 @@ impl ConnTrack {
             packets: [1, 0],
             tcp,
             flags,
+            owner,
         };
         let index = self.flows.len();
         self.flows.push(flow);
         self.links.push(Link::UNLINKED);
         self.insert_slot(tag, index);
+        self.count_in(owner);
         self.note_deadline(flow.deadline(&self.secs));
-        if flow.half_open() {
+        if flow.evictable() {
             self.push_back(index);
         }
         Ok(())
@@ -506,8 +549,8 @@ impl ConnTrack {
         self.drops_full
     }
 
-    /// Half-open flows evicted to make room for new ones
-    /// ([`WhenFull::EarlyDrop`]).
+    /// Evictable flows (half-open TCP, UDP, ICMP, other) evicted to make
+    /// room for new ones ([`WhenFull::EarlyDrop`]).
     pub fn early_drops(&self) -> u64 {
         self.early_drops
     }
@@ -555,48 +598,6 @@ impl ConnTrack {
         if self.sweeping {
             self.pass_min = self.pass_min.min(deadline);
         }
-    }
-
-    /// Under [`WhenFull::EarlyDrop`], evicts the least recently seen
-    /// half-open flow; whether there was one.
-    fn early_drop(&mut self) -> bool {
-        if self.when_full != WhenFull::EarlyDrop || self.head == NIL {
-            return false;
-        }
-        let index = self.head as usize;
-        let pos = self.slot_of(self.hash(&self.flows[index].key), index);
-        self.remove(pos, index);
-        self.early_drops += 1;
-        true
-    }
-
-    /// Appends the flow at `index` to the half-open list (the most recently
-    /// seen end).
-    fn push_back(&mut self, index: usize) {
-        let i = index as u32;
-        self.links[index] = Link {
-            prev: self.tail,
-            next: NIL,
-        };
-        match self.tail {
-            NIL => self.head = i,
-            tail => self.links[tail as usize].next = i,
-        }
-        self.tail = i;
-    }
-
-    /// Takes the flow at `index` off the half-open list.
-    fn unlink(&mut self, index: usize) {
-        let Link { prev, next } = self.links[index];
-        match prev {
-            NIL => self.head = next,
-            p => self.links[p as usize].next = next,
-        }
-        match next {
-            NIL => self.tail = prev,
-            n => self.links[n as usize].prev = prev,
-        }
-        self.links[index] = Link::UNLINKED;
     }
 
     /// A full sweep, when something can have expired.
@@ -713,9 +714,10 @@ impl ConnTrack {
             next = (next + 1) & mask;
         }
         self.slots[hole] = Slot::EMPTY;
-        if self.flows[index].half_open() {
+        if self.flows[index].evictable() {
             self.unlink(index);
         }
+        self.count_out(self.flows[index].owner);
 
         // Fill the hole in the array with the last flow.
         let last = self.flows.len() - 1;
@@ -727,18 +729,8 @@ impl ConnTrack {
                 // Moved behind the sweep: it will not be looked at this pass.
                 self.pass_min = self.pass_min.min(moved.deadline(&self.secs));
             }
-            if moved.half_open() {
-                // Its neighbours on the list point at its new place.
-                let Link { prev, next } = self.links[last];
-                let i = index as u32;
-                match prev {
-                    NIL => self.head = i,
-                    p => self.links[p as usize].next = i,
-                }
-                match next {
-                    NIL => self.tail = i,
-                    n => self.links[n as usize].prev = i,
-                }
+            if moved.evictable() {
+                self.relink(last, index);
             }
         }
         self.flows.swap_remove(index);
@@ -760,35 +752,53 @@ impl ConnTrack {
                 "due is a lower bound"
             );
         }
-        // The half-open list holds exactly the half-open flows, each once,
-        // its links consistent both ways.
+        // The owners' lists hold exactly the evictable flows, each once on
+        // its owner's list, links consistent both ways, least recently
+        // seen first; the owners' counts are their flows.
         assert_eq!(self.links.len(), self.flows.len());
         let mut seen = vec![false; self.flows.len()];
-        let (mut prev, mut at) = (NIL, self.head);
-        while at != NIL {
-            let i = at as usize;
-            assert!(!seen[i], "a cycle in the half-open list");
-            seen[i] = true;
-            assert!(self.flows[i].half_open());
-            assert_eq!(self.links[i].prev, prev);
-            (prev, at) = (at, self.links[i].next);
+        for (o, owner) in self.owners.iter().enumerate() {
+            let (mut prev, mut at) = (NIL, owner.head);
+            while at != NIL {
+                let i = at as usize;
+                assert!(!seen[i], "a cycle in an eviction list");
+                seen[i] = true;
+                assert!(self.flows[i].evictable());
+                assert_eq!(usize::from(self.flows[i].owner), o);
+                assert_eq!(self.links[i].prev, prev);
+                (prev, at) = (at, self.links[i].next);
+            }
+            assert_eq!(owner.tail, prev);
+            let held = self
+                .flows
+                .iter()
+                .filter(|f| usize::from(f.owner) == o)
+                .count();
+            assert_eq!(owner.flows, held, "owner {o}'s count");
         }
-        assert_eq!(self.tail, prev);
+        let tunnel = self.flows.iter().filter(|f| f.owner != shares::LAN).count();
+        assert_eq!(self.tunnel_flows, tunnel);
         for (i, flow) in self.flows.iter().enumerate() {
-            assert_eq!(seen[i], flow.half_open(), "flow {i} on the list");
+            assert_eq!(seen[i], flow.evictable(), "flow {i} on a list");
         }
     }
 
-    /// The half-open flows, least recently seen first (tests).
+    /// The half-open TCP flows, least recently seen first (tests).
     #[cfg(test)]
     fn half_open_order(&self) -> Vec<FlowKey> {
-        let mut keys = Vec::new();
-        let mut at = self.head;
-        while at != NIL {
-            keys.push(self.flows[at as usize].key);
-            at = self.links[at as usize].next;
+        let mut flows = Vec::new();
+        for owner in &self.owners {
+            let mut at = owner.head;
+            while at != NIL {
+                let flow = &self.flows[at as usize];
+                if flow.tcp.is_some() {
+                    flows.push((flow.last_seen, flow.key));
+                }
+                at = self.links[at as usize].next;
+            }
         }
-        keys
+        flows.sort_by_key(|&(seen, _)| seen);
+        flows.into_iter().map(|(_, key)| key).collect()
     }
 }
 
@@ -885,6 +895,8 @@ struct Flow {
     tcp: Option<TcpPhase>,
     /// `INIT_*`, `SEEN_REPLY`, `FIN_*`.
     flags: u8,
+    /// Its opener's slot in the owners (`shares.rs`).
+    owner: u16,
 }
 
 const _: () = assert!(size_of::<Flow>() == 32);
@@ -920,11 +932,12 @@ impl Flow {
 
     /// Whether early drop may evict it: a TCP flow whose handshake has not
     /// completed (SYN sent, SYN-ACK seen), picked up mid-stream and not yet
-    /// answered, or closed.
-    fn half_open(&self) -> bool {
+    /// answered, or closed; and every flow of another protocol (UDP, ICMP,
+    /// ...), which has no handshake that tells a live flow from an idle one.
+    fn evictable(&self) -> bool {
         matches!(
             self.tcp,
-            Some(
+            None | Some(
                 TcpPhase::SynSent
                     | TcpPhase::SynReceived
                     | TcpPhase::Unconfirmed
@@ -1094,6 +1107,8 @@ pub(crate) mod tests {
     use crate::packet::tcp_flags::{ACK, FIN, RST, SYN};
     use crate::packet::tests::{ipv4, tcp_header};
     use proptest::prelude::*;
+
+    mod shares;
 
     const LAN: [u8; 4] = [192, 168, 1, 10];
     const VPC: [u8; 4] = [10, 0, 1, 20];
@@ -1511,6 +1526,7 @@ pub(crate) mod tests {
     fn a_full_table_refuses_new_flows_and_keeps_the_old() {
         let t0 = Instant::now();
         let mut ct = ConnTrack::new(4, Timeouts::default());
+        ct.set_when_full(WhenFull::Refuse);
         for port in 0..4 {
             ct.insert(t0, Side::Lan, &udp(LAN, 1000 + port, VPC, 53))
                 .unwrap();
@@ -1542,6 +1558,7 @@ pub(crate) mod tests {
     fn expired_flows_make_room_but_live_ones_are_never_evicted() {
         let t0 = Instant::now();
         let mut ct = ConnTrack::new(2, Timeouts::default());
+        ct.set_when_full(WhenFull::Refuse);
         handshake(&mut ct, t0, 40000);
         ct.insert(t0, Side::Lan, &udp(LAN, 1000, VPC, 53)).unwrap();
         assert_eq!(
@@ -1676,10 +1693,17 @@ pub(crate) mod tests {
             state(&ct, now, &tcp(LAN, 40002, VPC, 443, ACK)),
             Some(FlowState::TcpEstablished)
         );
-        // Now nothing is half-open: the flood is refused.
-        assert_eq!(ct.insert(now, Side::Tunnel, &spoofed_syn(2000)), Err(Full));
-        assert_eq!(ct.drops_full(), 1);
-        assert_eq!(ct.early_drops(), 1000);
+        // It made its room by evicting the LAN's own idle DNS flow (a full
+        // table evicts from the new flow's side first); the flood goes on
+        // recycling its own half-open entry.
+        assert_eq!(ct.lookup(now, Side::Tunnel, &dns), Verdict::New);
+        assert_eq!(ct.insert(now, Side::Tunnel, &spoofed_syn(2000)), Ok(()));
+        assert_eq!(ct.early_drops(), 1001);
+        for sport in [40000, 40001, 40002] {
+            let data = tcp(VPC, 443, LAN, sport, ACK);
+            assert_eq!(ct.lookup(now, Side::Tunnel, &data), Verdict::Reply);
+        }
+        assert_eq!(ct.drops_full(), 0);
         ct.check();
     }
 

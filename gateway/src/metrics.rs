@@ -26,7 +26,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// The prefix of every metric's name.
 pub const PREFIX: &str = "vifgate";
 
-/// The drop counter that counts no dropped packet (a half-open flow
+/// The drop counter that counts no dropped packet (an evictable flow
 /// evicted to make room): exported as its own metric, not as a reason.
 const EVICTION: &str = "conntrack_early_drop";
 
@@ -201,7 +201,7 @@ fn drops(b: &mut Builder, status: &Status) {
     }
     b.counter(
         "conntrack_evicted_flows",
-        "Half-open TCP flows evicted to make room for new flows (when_full = \"early_drop\")",
+        "Evictable flows (half-open TCP, UDP, ICMP, other) evicted to make room for new flows (when_full = \"early_drop\")",
         None,
         evicted,
     );

@@ -41,7 +41,7 @@ use topology::security_group::Direction;
 
 use crate::classifier::{NaclClassifier, RuleRef, SgClassifier};
 use crate::config::{GatewayConfig, PolicyConfig};
-use crate::conntrack::{ConnTrack, Side, Timeouts, Verdict as CtVerdict};
+use crate::conntrack::{ConnTrack, Opener, Refused, Side, Timeouts, Verdict as CtVerdict};
 use crate::kernel_routes::{BgpRoute, BgpRoutes, NextHopOwner, RouteEvent};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::packet::{clamp_tcp_mss, icmp_frag_needed, parse_ipv4, Ipv4Meta};
@@ -51,11 +51,13 @@ use crate::status::{
     RouteStatus, RuleHits, RuleKind, Status,
 };
 use crate::token_bucket::TokenBucket;
+use forwarding::{Forbidden, ForwardFilter};
 use fragments::FragmentVerdicts;
 use handshake_gate::{HandshakeGate, Verdict};
 use topology::route_table::FastMap;
 
 mod flow_log;
+mod forwarding;
 mod fragments;
 mod handshake_gate;
 mod private_key;
@@ -156,6 +158,8 @@ pub struct Router {
     /// What each peer owns of the next hops.
     next_hop_owners: Vec<NextHopOwner>,
     policy: Policy,
+    /// Where packets from the tunnel may go.
+    forwarding: ForwardFilter,
     conntrack: ConnTrack,
     /// The verdicts of admitted first fragments, for their later fragments.
     fragments: FragmentVerdicts,
@@ -210,6 +214,10 @@ impl Router {
             bgp_routes: Vec::new(),
             next_hop_owners: NextHopOwner::of_peers(&config.peers),
             policy: Policy::compile(&config.policy),
+            forwarding: ForwardFilter::new(
+                &config.forwarding,
+                config.interface.address.map(|a| a.addr()),
+            ),
             conntrack: conntrack(config),
             fragments: FragmentVerdicts::new(fragments::DEFAULT_CAPACITY),
             gate,
@@ -280,6 +288,11 @@ impl Router {
                 None => None,
             });
         }
+        let old_keys: Vec<[u8; 32]> = self
+            .peers
+            .iter()
+            .map(|p| *p.public_key.as_bytes())
+            .collect();
         let mut old: HashMap<[u8; 32], Peer> = self
             .peers
             .drain(..)
@@ -305,6 +318,10 @@ impl Router {
                 _ => self.add_peer(p, preshared),
             }
         }
+        // the flows a peer opened stay its own under its new position
+        let by_key = &self.by_key;
+        self.conntrack
+            .renumber_peers(|old| old_keys.get(old).and_then(|k| by_key.get(k).copied()));
         self.static_routes = config.routes.clone();
         self.next_hop_owners = NextHopOwner::of_peers(&config.peers);
         let table = config.bgp.map(|b| b.kernel_table);
@@ -315,8 +332,13 @@ impl Router {
         }
         self.rebuild_routes();
         self.policy = Policy::compile(&config.policy);
+        self.forwarding = self.forwarding.reconfigured(
+            &config.forwarding,
+            config.interface.address.map(|a| a.addr()),
+        );
         self.conntrack.set_timeouts(timeouts(config));
         self.conntrack.set_when_full(config.conntrack.when_full);
+        self.conntrack.set_limits(config.conntrack.limits);
         self.tunnel_mtu = config.interface.mtu;
         self.dead_after = config.dead_after;
         Ok(())
@@ -347,6 +369,13 @@ impl Router {
         self.routes = RoutingTable::new(all);
     }
 
+    /// The box's own addresses, as the shell read them from its
+    /// interfaces: packets from the tunnel to them are dropped
+    /// (`to_gateway_box`) unless `[forwarding] allow_to_box` names them.
+    pub fn set_box_addresses(&mut self, addresses: &[std::net::Ipv4Addr]) {
+        self.forwarding.set_box_addresses(addresses);
+    }
+
     /// When the timers next want to run.
     pub fn poll_timeout(&self) -> Instant {
         self.next_tick
@@ -359,8 +388,12 @@ impl Router {
 
     /// Drop counters.
     pub fn drops(&self) -> Drops {
+        let limits = self.conntrack.limit_drops();
         Drops {
             conntrack_early_drop: self.conntrack.early_drops(),
+            conntrack_lan_limit: limits.lan,
+            conntrack_tunnel_limit: limits.tunnel,
+            conntrack_peer_limit: limits.peer,
             ..self.drops
         }
     }
@@ -409,7 +442,7 @@ impl Router {
             self.drops.no_endpoint += 1;
             return;
         }
-        if !self.admit(now, Side::Lan, &meta) {
+        if !self.admit(now, &meta) {
             return;
         }
         if meta.total_len > self.tunnel_mtu as usize && meta.dont_fragment {
@@ -543,15 +576,23 @@ impl Router {
                             break;
                         }
                     };
+                    if let Err(why) = self.forwarding.check(meta.dst, &self.routes) {
+                        match why {
+                            Forbidden::OutsideDestinations => self.drops.outside_destinations += 1,
+                            Forbidden::Hairpin => self.drops.hairpin += 1,
+                        }
+                        break;
+                    }
                     let inner_len = meta.total_len;
                     let pkt = &mut self.buf[..inner_len];
                     let admitted = admit(
                         &mut self.policy,
                         &mut self.conntrack,
                         &mut self.fragments,
+                        &self.forwarding,
                         &mut self.drops,
                         now,
-                        Side::Tunnel,
+                        Opener::Peer(peer),
                         &meta,
                     );
                     flow_log::log_verdict(&mut self.flow_log, now, Side::Tunnel, &meta, admitted);
@@ -609,18 +650,19 @@ impl Router {
         self.conntrack.expire(now);
     }
 
-    /// The decision of the ACLs for a packet from `side`.
-    fn admit(&mut self, now: Instant, side: Side, meta: &Ipv4Meta) -> bool {
+    /// The decision of the ACLs for a packet from the LAN.
+    fn admit(&mut self, now: Instant, meta: &Ipv4Meta) -> bool {
         let admitted = admit(
             &mut self.policy,
             &mut self.conntrack,
             &mut self.fragments,
+            &self.forwarding,
             &mut self.drops,
             now,
-            side,
+            Opener::Lan,
             meta,
         );
-        flow_log::log_verdict(&mut self.flow_log, now, side, meta, admitted);
+        flow_log::log_verdict(&mut self.flow_log, now, Side::Lan, meta, admitted);
         admitted
     }
 
@@ -751,6 +793,7 @@ impl Router {
 fn conntrack(config: &GatewayConfig) -> ConnTrack {
     let mut table = ConnTrack::new(config.conntrack.max_flows, timeouts(config));
     table.set_when_full(config.conntrack.when_full);
+    table.set_limits(config.conntrack.limits);
     table
 }
 
@@ -761,21 +804,25 @@ fn timeouts(config: &GatewayConfig) -> Timeouts {
     }
 }
 
-/// The policy's verdict on a packet from `side`. A non-first fragment has
+/// The policy's verdict on a packet opened by `opener` (the LAN, or a peer
+/// through the tunnel). A non-first fragment has
 /// no transport header for the rules to read: it takes the verdict of its
 /// datagram's first fragment ([`FragmentVerdicts`]), and is dropped
 /// (`orphan_fragment`) when that was not admitted. Every other packet is
 /// judged by [`admit_by_rules`]; an admitted first fragment admits the rest
 /// of its datagram.
+#[allow(clippy::too_many_arguments)]
 fn admit(
     policy: &mut Policy,
     conntrack: &mut ConnTrack,
     fragments: &mut FragmentVerdicts,
+    forwarding: &ForwardFilter,
     drops: &mut Drops,
     now: Instant,
-    side: Side,
+    opener: Opener,
     meta: &Ipv4Meta,
 ) -> bool {
+    let side = opener.side();
     if policy.nacl.is_none() && policy.sg.is_none() {
         return true;
     }
@@ -790,7 +837,7 @@ fn admit(
         drops.orphan_fragment += 1;
         return false;
     }
-    let admitted = admit_by_rules(policy, conntrack, drops, now, side, meta);
+    let admitted = admit_by_rules(policy, conntrack, forwarding, drops, now, opener, meta);
     if admitted {
         fragments.admitted(now, side, meta);
     }
@@ -802,18 +849,23 @@ fn admit(
 const TCP_OVERLAP_OFFSET: u16 = 8;
 
 /// Network ACL (stateless, every packet), then connection tracking, then
-/// security groups for a new flow. `Side::Tunnel` is ingress. ICMP errors
+/// security groups for a new flow, opened by `opener`. From the tunnel is
+/// ingress, and a packet of no tracked flow to the gateway box itself is
+/// refused there (`to_gateway_box`) unless `[forwarding] allow_to_box`
+/// names the address. ICMP errors
 /// are judged by the rules like any packet: as AWS documents, a security
 /// group passes Path MTU Discovery's "fragmentation needed" only when a rule
 /// allows it (`docs/gateway.md`, "ICMP errors").
 fn admit_by_rules(
     policy: &mut Policy,
     conntrack: &mut ConnTrack,
+    forwarding: &ForwardFilter,
     drops: &mut Drops,
     now: Instant,
-    side: Side,
+    opener: Opener,
     meta: &Ipv4Meta,
 ) -> bool {
+    let side = opener.side();
     let dir = match side {
         Side::Tunnel => Direction::Ingress,
         Side::Lan => Direction::Egress,
@@ -834,14 +886,22 @@ fn admit_by_rules(
         CtVerdict::Original | CtVerdict::Reply => return true,
         CtVerdict::New => {}
     }
+    if side == Side::Tunnel && forwarding.forbids_box(meta.dst) {
+        drops.to_gateway_box += 1;
+        return false;
+    }
     match sg.evaluate(dir, &acl_packet) {
         Some(rule) => {
             *policy.sg_hits.entry((dir, rule)).or_default() += 1;
-            if conntrack.insert(now, side, meta).is_err() {
-                drops.conntrack_full += 1;
-                return false;
+            match conntrack.open(now, opener, meta) {
+                Ok(()) => true,
+                Err(Refused::Full) => {
+                    drops.conntrack_full += 1;
+                    false
+                }
+                // counted by the table (`Router::drops`)
+                Err(Refused::LanLimit | Refused::TunnelLimit | Refused::PeerLimit) => false,
             }
-            true
         }
         None => {
             drops.security_group += 1;
@@ -863,6 +923,7 @@ mod tests {
     mod flow_log;
     mod fragments;
     mod handshake_flood;
+    mod limits;
     mod private_key;
 
     /// Three gateways on one virtual clock: the office (LAN

@@ -85,6 +85,12 @@ impl RoutingTable {
         fallback
     }
 
+    /// The prefix of the most specific route containing `dst`, whatever
+    /// its peer's state: where the gateway would send a packet for `dst`.
+    pub fn most_specific(&self, dst: Ipv4Addr) -> Option<Ipv4Net> {
+        self.lpm.lookup(dst).map(|(prefix, _)| prefix)
+    }
+
     /// The reference definition `lookup` must agree with: a scan.
     pub fn lookup_by_scan(&self, dst: Ipv4Addr, alive: impl Fn(PeerId) -> bool) -> Option<&Route> {
         let key = |&(i, r): &(usize, &Route)| {

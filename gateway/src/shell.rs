@@ -65,6 +65,7 @@ use crate::status_socket::ClaimedSocket;
 use crate::udp_gso::{self, UdpBatch};
 use topology::units::fmt_duration;
 
+mod box_addresses;
 mod flow_log_writer;
 mod kernel_table;
 mod metrics_server;
@@ -498,7 +499,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
             None
         }
     };
+    let mut box_addresses = box_addresses::BoxAddresses::new(Instant::now());
     loop {
+        box_addresses.poll(&mut router, Instant::now());
         // the timers run when due even while datagrams keep the socket
         // readable: under a flood, the sleep below (made anew every turn)
         // can lose every race and leave WireGuard's timers, the knocks,

@@ -31,15 +31,43 @@ pub struct Drops {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub orphan_fragment: u64,
     /// The connection table was full (and, under `when_full =
-    /// "early_drop"`, held no half-open flow to evict).
+    /// "early_drop"`, held no evictable flow).
     pub conntrack_full: u64,
-    /// Not a drop of the packet: a half-open TCP flow evicted to make room
-    /// for a new flow (`when_full = "early_drop"`). In the document only
+    /// Not a drop of the packet: an evictable flow (half-open TCP, UDP,
+    /// ICMP, other) evicted to make room for a new flow (`when_full =
+    /// "early_drop"`). In the document only
     /// once non-zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub conntrack_early_drop: u64,
+    /// A new flow from the LAN while the LAN held its `[conntrack]
+    /// lan_max_flows`, none of them evictable. In the document only once
+    /// non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conntrack_lan_limit: u64,
+    /// A new flow from the tunnel while the tunnel's peers held their
+    /// `[conntrack] tunnel_max_flows`, none of them evictable. In the
+    /// document only once non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conntrack_tunnel_limit: u64,
+    /// A new flow from a peer holding its `[conntrack] peer_max_flows`,
+    /// none of them evictable. In the document only once non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conntrack_peer_limit: u64,
     /// The inner source was outside the sending peer's allowed prefixes.
     pub allowed_ips: u64,
+    /// From the tunnel to an address of the gateway box itself, not named
+    /// in `[forwarding] allow_to_box`. In the document only once non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub to_gateway_box: u64,
+    /// From the tunnel to an address outside `[forwarding] destinations`
+    /// (the office's routes), or one nobody routes (multicast, broadcast).
+    /// In the document only once non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outside_destinations: u64,
+    /// From the tunnel to an address the gateway routes back into the
+    /// tunnel. In the document only once non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hairpin: u64,
     /// DF set and larger than the tunnel MTU (answered with frag-needed).
     pub too_big: u64,
     /// A peer's WireGuard session refused it (decryption, replay, stale

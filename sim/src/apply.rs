@@ -1124,6 +1124,7 @@ fn gateway_config(
         process: None,
         metrics: None,
         flow_logs: None,
+        forwarding: None,
     }
 }
 

@@ -61,7 +61,95 @@ pub(super) fn run(flows: usize) -> Result<ExitCode> {
         flows as f64 / lookup.as_secs_f64() / 1e6
     );
     full_table(&packets);
+    echo_flood(flows);
     Ok(ExitCode::SUCCESS)
+}
+
+/// An echo request from `10.0.x.y` (the far side) to the office host, or
+/// (`reply`) its answer, for flow `n`: sources over 10.0.0.0/16, and the
+/// echo identifier, so that every `n` is its own flow.
+fn echo_packet(n: u32, reply: bool) -> Vec<u8> {
+    let far = [10, 0, (n >> 8) as u8, n as u8];
+    let office = [192, 168, 10, 10];
+    let (src, dst, ty) = if reply {
+        (office, far, 0)
+    } else {
+        (far, office, 8)
+    };
+    let id = ((n >> 16) as u16).to_be_bytes();
+    let mut p = vec![0u8; 28];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&28u16.to_be_bytes());
+    p[8] = 64;
+    p[9] = 1;
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    p[20] = ty;
+    p[24..26].copy_from_slice(&id);
+    p
+}
+
+/// Issue 19's case, in the table alone: twice the table in spoofed echo
+/// requests from one peer, each answered by the office host, then the
+/// office opens new flows (TCP, UDP, ping). With the gateway's default
+/// shares (the tunnel half the table) and, for comparison, without shares
+/// under `refuse` (what a table that never evicts ICMP flows does: the
+/// gateway before shares).
+fn echo_flood(capacity: usize) {
+    use gateway::conntrack::{ConnTrack, Limits, Opener, Side, Timeouts, WhenFull};
+    use gateway::packet::parse_ipv4;
+    let flood = 2 * capacity;
+    let office: Vec<_> = (0..10_000)
+        .filter_map(|i| parse_ipv4(&flow_packet(i)).ok())
+        .collect();
+    for (name, limits, when_full) in [
+        (
+            "shares, early_drop",
+            Limits::shared(capacity),
+            WhenFull::EarlyDrop,
+        ),
+        (
+            "no shares, refuse",
+            Limits::none(capacity),
+            WhenFull::Refuse,
+        ),
+    ] {
+        let mut ct = ConnTrack::new(capacity, Timeouts::default());
+        ct.set_limits(limits);
+        ct.set_when_full(when_full);
+        let t0 = Instant::now();
+        let start = Instant::now();
+        let mut refused = 0usize;
+        for n in 0..flood as u32 {
+            // 100,000 a second on the table's clock
+            let now = t0 + std::time::Duration::from_micros(u64::from(n) * 10);
+            let (Ok(request), Ok(reply)) = (
+                parse_ipv4(&echo_packet(n, false)),
+                parse_ipv4(&echo_packet(n, true)),
+            ) else {
+                continue;
+            };
+            if ct.open(now, Opener::Peer(0), &request).is_err() {
+                refused += 1;
+                continue;
+            }
+            ct.lookup(now, Side::Lan, &reply);
+        }
+        let took = start.elapsed();
+        let now = t0 + std::time::Duration::from_micros(flood as u64 * 10);
+        let opened = office
+            .iter()
+            .filter(|m| ct.open(now, Opener::Lan, m).is_ok())
+            .count();
+        println!(
+            "  echo flood, {name}: {flood} requests into {capacity} flows at {:.2} M/s ({:.0} ns each, with the reply's lookup); {refused} refused, {} evicted; tunnel holds {}; then the office opens {opened} of {} new flows",
+            flood as f64 / took.as_secs_f64() / 1e6,
+            took.as_secs_f64() * 1e9 / flood.max(1) as f64,
+            ct.early_drops(),
+            ct.tunnel_flows(),
+            office.len(),
+        );
+    }
 }
 
 /// New flows into a table full of half-open ones (a SYN flood): each

@@ -142,6 +142,10 @@ pub enum BenchCommand {
         /// Seconds.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        /// ICMP echo requests (random identifiers) instead of SYNs; the
+        /// port of `--to` is ignored.
+        #[arg(long)]
+        echo: bool,
     },
     /// New TCP connections, counted: `--listen ADDR` accepts and closes
     /// them until killed; `--connect ADDR` opens `--count` of them and
@@ -214,7 +218,8 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             from,
             rate,
             secs,
-        } => syn_flood::run(to, from, rate, secs),
+            echo,
+        } => syn_flood::run(to, from, rate, secs, echo),
         BenchCommand::TcpProbe {
             listen,
             connect,

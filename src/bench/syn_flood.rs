@@ -1,8 +1,10 @@
-//! `vifgate bench syn-flood`: a TCP SYN flood from spoofed sources, for
-//! measuring the gateway's connection tracking under attack
-//! (`bench/synflood.sh`). A raw IPv4 socket (`IPPROTO_RAW`, so the header
-//! is ours) sends SYNs to one address and port, from random addresses of a
-//! prefix and random ports, paced to a rate; root (or CAP_NET_RAW) only.
+//! `vifgate bench syn-flood`: a TCP SYN flood (or, with `--echo`, an ICMP
+//! echo request flood) from spoofed sources, for measuring the gateway's
+//! connection tracking under attack (`bench/synflood.sh`). A raw IPv4
+//! socket (`IPPROTO_RAW`, so the header is ours) sends SYNs to one address
+//! and port, from random addresses of a prefix and random ports (echo
+//! requests with random identifiers), paced to a rate; root (or
+//! CAP_NET_RAW) only.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -70,9 +72,36 @@ fn send(fd: &OwnedFd, packet: &[u8], dst: &libc::sockaddr_in) -> Option<std::io:
     (sent < 0).then(std::io::Error::last_os_error)
 }
 
+/// An ICMP echo request (28 bytes) from `src` to `dst` with identifier
+/// `id`.
+fn write_echo(b: &mut [u8; 40], src: [u8; 4], dst: [u8; 4], id: u16) -> usize {
+    b.fill(0);
+    b[0] = 0x45;
+    b[2..4].copy_from_slice(&28u16.to_be_bytes());
+    b[8] = 64; // TTL
+    b[9] = 1; // ICMP
+    b[12..16].copy_from_slice(&src);
+    b[16..20].copy_from_slice(&dst);
+    let c = gateway::packet::ipv4_checksum(&b[..20]);
+    b[10..12].copy_from_slice(&c.to_be_bytes());
+    b[20] = 8; // echo request
+    b[24..26].copy_from_slice(&id.to_be_bytes());
+    b[26..28].copy_from_slice(&1u16.to_be_bytes()); // sequence
+    let c = gateway::packet::ipv4_checksum(&b[20..28]);
+    b[22..24].copy_from_slice(&c.to_be_bytes());
+    28
+}
+
 /// Floods `to` with `rate` SYNs a second for `secs` seconds, from random
-/// addresses of `from` and random ports above 1023.
-pub(super) fn run(to: SocketAddrV4, from: SourcePrefix, rate: u64, secs: f64) -> Result<ExitCode> {
+/// addresses of `from` and random ports above 1023; with `echo`, ICMP echo
+/// requests with random identifiers instead.
+pub(super) fn run(
+    to: SocketAddrV4,
+    from: SourcePrefix,
+    rate: u64,
+    secs: f64,
+    echo: bool,
+) -> Result<ExitCode> {
     if rate == 0 || secs.is_nan() || secs <= 0.0 {
         bail!("--rate and --secs must be positive");
     }
@@ -107,15 +136,20 @@ pub(super) fn run(to: SocketAddrV4, from: SourcePrefix, rate: u64, secs: f64) ->
             let src = Ipv4Addr::from(from.base | (r as u32 & from.host_mask));
             let sport = 1024 + ((r >> 32) as u16 % (65535 - 1024));
             let seq = (r >> 16) as u32;
-            write_syn(
-                &mut packet,
-                src.octets(),
-                to.ip().octets(),
-                sport,
-                to.port(),
-                seq,
-            );
-            match send(&fd, &packet, &dst) {
+            let len = if echo {
+                write_echo(&mut packet, src.octets(), to.ip().octets(), sport)
+            } else {
+                write_syn(
+                    &mut packet,
+                    src.octets(),
+                    to.ip().octets(),
+                    sport,
+                    to.port(),
+                    seq,
+                );
+                packet.len()
+            };
+            match send(&fd, &packet[..len], &dst) {
                 None => sent += 1,
                 Some(e) => {
                     failed += 1;
@@ -126,8 +160,9 @@ pub(super) fn run(to: SocketAddrV4, from: SourcePrefix, rate: u64, secs: f64) ->
         std::thread::sleep(Duration::from_micros(200));
     }
     let took = start.elapsed().as_secs_f64();
+    let what = if echo { "echo requests" } else { "SYNs" };
     println!(
-        "syn-flood: sent {sent} SYNs to {to} in {took:.1} s ({:.0}/s), {failed} failed{}",
+        "syn-flood: sent {sent} {what} to {to} in {took:.1} s ({:.0}/s), {failed} failed{}",
         sent as f64 / took,
         last_error
             .map(|e| format!(" (last: {e})"))
@@ -149,5 +184,21 @@ mod tests {
         assert_eq!((all.base, all.host_mask), (0, u32::MAX));
         assert!("10.0.0.0".parse::<SourcePrefix>().is_err());
         assert!("10.0.0.0/33".parse::<SourcePrefix>().is_err());
+    }
+
+    #[test]
+    fn an_echo_request_parses_as_one() {
+        let mut b = [0u8; 40];
+        let len = write_echo(&mut b, [10, 0, 1, 2], [192, 168, 0, 1], 4242);
+        let meta = gateway::packet::parse_ipv4(&b[..len]).unwrap();
+        assert_eq!(meta.total_len, 28);
+        assert_eq!(meta.icmp_id, Some(4242));
+        assert!(matches!(
+            meta.l4,
+            topology::traffic::L4::Icmp { icmp_type: 8, .. }
+        ));
+        // Both checksums add up.
+        assert_eq!(gateway::packet::ipv4_checksum(&b[..20]), 0);
+        assert_eq!(gateway::packet::ipv4_checksum(&b[20..28]), 0);
     }
 }

@@ -327,10 +327,20 @@ proptest! {
         let mut conntrack = ConnTrack::new(64, Timeouts::default());
         let mut verdicts = fragments::FragmentVerdicts::new(16);
         let mut drops = Drops::default();
+        let forwarding = ForwardFilter::new(&Default::default(), None);
         let now = Instant::now();
         let mut admit_bytes = |bytes: &[u8]| {
             let meta = crate::packet::parse_ipv4(bytes).unwrap();
-            admit(&mut policy, &mut conntrack, &mut verdicts, &mut drops, now, Side::Tunnel, &meta)
+            admit(
+                &mut policy,
+                &mut conntrack,
+                &mut verdicts,
+                &forwarding,
+                &mut drops,
+                now,
+                Opener::Tunnel,
+                &meta,
+            )
         };
         let pieces = fragment(&datagram, 0x77, size);
         prop_assert!(pieces.len() >= 2);
