@@ -12,8 +12,7 @@ use std::path::Path;
 
 use super::Md5Spec;
 
-/// Linux's longest TCP MD5 key (TCP_MD5SIG_MAXKEYLEN).
-pub const MAX_KEY_LEN: usize = 80;
+use topology::resolve::aws_limits::{MD5_KEY_LEN, MD5_KEY_SOURCE};
 
 /// A session's key and where it came from (for `sim up`'s notes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +25,11 @@ pub struct ResolvedKey {
 
 /// Whether a key can be written into a BIRD string and used by the kernel.
 pub fn check_key(key: &str) -> Result<(), String> {
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
+    if !MD5_KEY_LEN.contains(&key.len()) {
         return Err(format!(
-            "an MD5 key has 1 to {MAX_KEY_LEN} characters, this one {}",
+            "an MD5 key has {} to {} characters ({MD5_KEY_SOURCE}), this one {}",
+            MD5_KEY_LEN.start(),
+            MD5_KEY_LEN.end(),
             key.len()
         ));
     }
@@ -168,9 +169,13 @@ mod tests {
     fn a_key_file_relative_to_the_topology_is_read_and_checked() {
         let dir = std::env::temp_dir().join(format!("vifgate-md5-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("dir");
-        fs::write(dir.join("bgp.key"), "k3y\n").expect("key");
+        fs::write(dir.join("bgp.key"), "k3y-s3cret\n").expect("key");
         let r = resolve(&spec(Some("file:bgp.key")), Some(&dir), |_| None, never).expect("read");
-        assert_eq!(r.key, "k3y");
+        assert_eq!(r.key, "k3y-s3cret");
+        fs::write(dir.join("short.key"), "k3y\n").expect("key");
+        let e =
+            resolve(&spec(Some("file:short.key")), Some(&dir), |_| None, never).expect_err("short");
+        assert!(e.contains("6 to 80 characters"), "{e}");
         fs::write(dir.join("bad.key"), "with \"quote\"\n").expect("key");
         let e =
             resolve(&spec(Some("file:bad.key")), Some(&dir), |_| None, never).expect_err("refused");
@@ -191,12 +196,12 @@ mod tests {
     fn the_key_file_is_private() {
         use std::os::unix::fs::PermissionsExt as _;
         let path = std::env::temp_dir().join(format!("vifgate-md5-file-{}", std::process::id()));
-        write_key_file(&path, "abc").expect("written");
+        write_key_file(&path, "abcdef").expect("written");
         let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(
             fs::read_to_string(&path).expect("read"),
-            "    password \"abc\";\n"
+            "    password \"abcdef\";\n"
         );
         let _ = fs::remove_file(&path);
     }
