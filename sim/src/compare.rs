@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use topology::analysis::{self, Service, Target, Verdict};
 use topology::model::{NodeId, Topology};
+use topology::traffic::PortRange;
 
 use crate::bgp_check::{self, BgpCheck};
 use crate::plan::Plan;
@@ -139,9 +140,19 @@ fn destinations(t: &Topology, r: &analysis::Reach, to: Target) -> Vec<Ipv4Addr> 
 /// Fresh connections a flow the analysis refuses is probed with when all
 /// its probes were answered; it counts as accepted live only if every one
 /// is answered. Through a NAT gateway whose replies a network ACL admits
-/// to Linux's 32768-60999 only (44% of AWS's 1024-65535), 12 answered in a
-/// row by chance happen once in 20,000 runs.
+/// to Linux's 32768-60999 only (44% of AWS's 1024-65535, picked at random
+/// whatever the client's port), 12 answered in a row by chance happen
+/// once in 20,000 runs.
 const CONFIRM_RUN: usize = 12;
+
+/// `n` ports spread evenly over `range`, both ends included.
+fn spread(range: PortRange, n: usize) -> Vec<u16> {
+    let (from, to) = (u32::from(range.from.max(1)), u32::from(range.to));
+    let steps = n.saturating_sub(1).max(1) as u32;
+    (0..n as u32)
+        .map(|i| (from + to.saturating_sub(from) * i / steps) as u16)
+        .collect()
+}
 
 /// Whether every probe of a flow was answered (and there was one).
 fn answered(p: &Pending, results: &[probe::ProbeResult]) -> bool {
@@ -266,26 +277,32 @@ pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
         }
     }
     // A flow the analysis refuses may be refused for some source ports
-    // only: a NAT gateway or a load balancer picks its port at random in
-    // 1024-65535, and a network ACL may admit the replies to part of that
-    // range. Live it then counts as accepted only when a run of fresh
-    // connections is answered every time.
-    let confirm: Vec<usize> = pending
+    // only: a network ACL may admit the replies to part of the client's
+    // ephemeral range, or of the 1024-65535 a NAT gateway picks from at
+    // random. Live it then counts as accepted only when a run of fresh
+    // connections is answered every time, from source ports spread over
+    // the client's range (the kernel would pick neighbouring ones).
+    let confirm: Vec<(usize, NodeId)> = pending
         .iter()
         .filter(|p| p.static_verdict != Verdict::Accepted && answered(p, &results))
-        .flat_map(|p| p.probes.iter().copied())
+        .flat_map(|p| p.probes.iter().map(|&k| (k, p.from)))
         .collect();
     if !confirm.is_empty() {
         let again: Vec<Probe> = confirm
             .iter()
-            .flat_map(|&k| std::iter::repeat_n(probes[k].clone(), CONFIRM_RUN))
+            .flat_map(|&(k, _)| std::iter::repeat_n(probes[k].clone(), CONFIRM_RUN))
             .collect();
+        let spread_opts = ProbeOptions {
+            source_ports: confirm
+                .iter()
+                .flat_map(|&(_, from)| spread(t.nodes[from].ephemeral_ports, CONFIRM_RUN))
+                .collect(),
+            ..calm.clone()
+        };
         reprobed += again.len();
-        for (i, r) in probe::run_probes_with(&again, &calm)
-            .into_iter()
-            .enumerate()
-        {
-            let k = confirm[i / CONFIRM_RUN];
+        let answers = probe::run_probes_with(&again, &spread_opts);
+        for (i, r) in answers.into_iter().enumerate() {
+            let (k, _) = confirm[i / CONFIRM_RUN];
             if results[k].outcome == Outcome::Reply && r.outcome != Outcome::Reply {
                 results[k] = r;
             }
@@ -420,5 +437,19 @@ pub fn default_probe_options() -> ProbeOptions {
         timeout: Duration::from_millis(1500),
         max_in_flight: 64,
         ..ProbeOptions::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirmation_ports_cover_the_range_end_to_end() {
+        let linux = spread(PortRange::LINUX_EPHEMERAL, CONFIRM_RUN);
+        assert_eq!(linux.len(), CONFIRM_RUN);
+        assert_eq!((linux[0], linux[CONFIRM_RUN - 1]), (32768, 60999));
+        assert!(linux.windows(2).all(|w| w[0] < w[1]), "{linux:?}");
+        assert_eq!(spread(PortRange { from: 0, to: 0 }, 3), [1, 1, 1]);
     }
 }
