@@ -145,19 +145,31 @@ pub fn lab_case_toml(seed: u64) -> String {
             n.nat
         ));
     }
+    let mut data_routes = Vec::new();
     if middlebox {
-        app_routes.push(format!(
-            "{{ prefix = \"10.0.2.0/24\", target = \"{}\" }}",
-            n.firewall
-        ));
-        o.push_str("[[vpc.subnet]]\nname = \"inspection\"\naz = \"a\"\ncidr = \"10.0.3.0/24\"\nroute_table = \"data-rt\"\n\n");
+        // both ways through the firewall (AWS does not support asymmetric
+        // routing through a middlebox), now and then the app subnet's own
+        // block too, which traffic within the subnet never takes
+        let route =
+            |prefix: &str| format!("{{ prefix = \"{prefix}\", target = \"{}\" }}", n.firewall);
+        app_routes.push(route("10.0.2.0/24"));
+        data_routes.push(route("10.0.1.0/24"));
+        if r.below(2) == 0 {
+            app_routes.push(route("10.0.1.0/24"));
+        }
+        o.push_str("[[vpc.subnet]]\nname = \"inspection\"\naz = \"a\"\ncidr = \"10.0.3.0/24\"\nroute_table = \"inspection-rt\"\n\n");
+        o.push_str("[[vpc.route_table]]\nname = \"inspection-rt\"\npropagate_vgw = true\n\n");
     }
     let _ = writeln!(
         o,
         "[[vpc.route_table]]\nname = \"app-rt\"\npropagate_vgw = true\nroutes = [{}]\n",
         app_routes.join(", ")
     );
-    o.push_str("[[vpc.route_table]]\nname = \"data-rt\"\npropagate_vgw = true\n\n");
+    let _ = writeln!(
+        o,
+        "[[vpc.route_table]]\nname = \"data-rt\"\npropagate_vgw = true\nroutes = [{}]\n",
+        data_routes.join(", ")
+    );
     if let Some(acl) = acl {
         o.push_str(&acl);
         o.push('\n');
@@ -168,6 +180,7 @@ pub fn lab_case_toml(seed: u64) -> String {
         o.push_str("[internet]\nname = \"internet\"\nip = \"198.51.100.10\"\n\n");
     }
     let _ = writeln!(o, "[[vpc.instance]]\nname = \"{}\"\nsubnet = \"app\"\nip = \"10.0.1.10\"\nsecurity_groups = [\"app-sg\"]\n", n.app);
+    let _ = writeln!(o, "[[vpc.instance]]\nname = \"{}-2\"\nsubnet = \"app\"\nip = \"10.0.1.11\"\nsecurity_groups = [\"db-sg\"]\n", n.app);
     let _ = writeln!(o, "[[vpc.instance]]\nname = \"{}\"\nsubnet = \"data\"\nip = \"10.0.2.10\"\nsecurity_groups = [\"db-sg\"]\n", n.db);
     if middlebox {
         let _ = writeln!(o, "[[vpc.instance]]\nname = \"{}\"\nsubnet = \"inspection\"\nip = \"10.0.3.10\"\nsource_dest_check = false\nsecurity_groups = [\"firewall-sg\"]\n", n.firewall);

@@ -714,14 +714,34 @@ impl<R: Recorder> Walker<'_, R> {
                 format!("route table {} has no route to {}", rt.name, flow.pkt.dst)
             }));
         };
+        // Within its own subnet a packet goes to the other interface's
+        // MAC address (layer 2): "these rules do not apply to this
+        // traffic", even a route for the subnet's own block (AWS, gateway
+        // route tables, rules and considerations)
+        let on_link = sub.cidr.contains(&flow.pkt.dst) && route.target != RouteTarget::Local;
         self.rec.step(|| Step::Route {
             table: rt.name.clone(),
-            prefix: route.prefix.to_string(),
-            target: target_name(t, route.target),
-            origin: route.origin,
-            source: None,
+            prefix: if on_link { sub.cidr } else { route.prefix }.to_string(),
+            target: if on_link {
+                target_name(t, RouteTarget::Local)
+            } else {
+                target_name(t, route.target)
+            },
+            origin: if on_link {
+                crate::route_table::RouteOrigin::Local
+            } else {
+                route.origin
+            },
+            source: on_link.then(|| {
+                "the subnet's own block: delivered on the link, no route applies".to_string()
+            }),
         });
-        match route.target {
+        let target = if on_link {
+            RouteTarget::Local
+        } else {
+            route.target
+        };
+        match target {
             RouteTarget::Local => {
                 let Some(to) = t.subnet_of(flow.pkt.dst) else {
                     return Err(self.dropped(Verdict::NoRoute, || {
