@@ -1800,6 +1800,16 @@ fn expectation<'r>(
         .unwrap_or_else(|| panic!("no expectation {from} -> {to} {service}"))
 }
 
+/// `sim test` of `file`: the analysis denies `from -> to service`, live
+/// it is not accepted, and static and live agree everywhere.
+fn denied_statically_and_live(file: &str, from: &str, to: &str, service: &str) {
+    let r = sim_test_of(file);
+    let check = expectation(&r, from, to, service);
+    assert_eq!(check.static_verdict, Verdict::Denied, "{file}: {check:?}");
+    assert!(!check.live_accepted, "{file}: {check:?}");
+    assert!(r.passed(), "{file}:\n{}", compare::render(&r, false));
+}
+
 /// Issue 19, item 4: a VIF or a VPN ending on a plain `[[site.router]]`.
 /// Nothing filters there (docs/topology.md) and the analysis says
 /// ACCEPTED; the lab's gateway process on the router once enforced the
@@ -1839,11 +1849,7 @@ fn a_nat_gateway_leaves_from_awss_ports_so_a_narrow_acl_drops_the_replies_live_t
     if !ready("a_nat_gateway_leaves_from_awss_ports_so_a_narrow_acl_drops_the_replies_live_too") {
         return;
     }
-    let r = sim_test_of("nat_behind_narrow_acl.toml");
-    let https = expectation(&r, "app", "internet", "tcp/443");
-    assert_eq!(https.static_verdict, Verdict::Denied, "{https:?}");
-    assert!(!https.live_accepted, "{https:?}");
-    assert!(r.passed(), "{}", compare::render(&r, false));
+    denied_statically_and_live("nat_behind_narrow_acl.toml", "app", "internet", "tcp/443");
 }
 
 /// Found by tests/sim_property.rs (seeds 9 and 25 of its first
@@ -1857,11 +1863,12 @@ fn a_client_whose_acl_admits_part_of_its_ports_is_refused_live_too() {
     if !ready("a_client_whose_acl_admits_part_of_its_ports_is_refused_live_too") {
         return;
     }
-    let r = sim_test_of("client_behind_narrow_acl.toml");
-    let https = expectation(&r, "bastion", "internet", "tcp/443");
-    assert_eq!(https.static_verdict, Verdict::Denied, "{https:?}");
-    assert!(!https.live_accepted, "{https:?}");
-    assert!(r.passed(), "{}", compare::render(&r, false));
+    denied_statically_and_live(
+        "client_behind_narrow_acl.toml",
+        "bastion",
+        "internet",
+        "tcp/443",
+    );
 }
 
 /// Issue 19, item 6: a route to a subnet's whole CIDR through an instance
