@@ -30,7 +30,12 @@ fn names(r: &mut Rng) -> Names {
             0 => plain.to_string(),
             1 => format!("{plain}-tier-01"),
             2 => format!("{plain}-여행지기-é"),
-            _ => format!("{plain}-{}", "long-name-".repeat(5)),
+            // as long as `check` takes (less the `-2` of a second
+            // instance's name): the bound the lab's names must fit
+            _ => {
+                let long = format!("{plain}-{}", "long-name-".repeat(6));
+                long[..crate::resolve::aws_limits::MAX_NAME_LEN - 2].to_string()
+            }
         }
     };
     Names {
