@@ -952,6 +952,8 @@ fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
     let lab = cli_lab();
     let dir = p.root().join(&lab);
     std::fs::create_dir(&dir).expect("a lab directory");
+    // its lock file, as `sim up` makes it first
+    std::fs::write(dir.join("lock"), "").expect("lock file");
     symlink(&victim, dir.join("escape")).expect("link");
     symlink(victim.join("sub/precious"), dir.join("file-link")).expect("link");
     symlink("../../victim", dir.join("relative")).expect("link");
@@ -986,6 +988,65 @@ fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
     let mut left = vec!["keep".to_string(), lab.clone()];
     left.sort();
     assert_eq!(names_in(&p.root()), left);
+}
+
+/// A lab name of these tests' own (`rv`, then the process id and `tag`).
+fn rv_lab(tag: &str) -> String {
+    let name = format!("rv{}{tag}", std::process::id());
+    assert!(plan::valid_lab_name(&name), "{name}");
+    name
+}
+
+#[test]
+fn sim_down_leaves_a_directory_that_holds_no_lab() {
+    if !sim::lab::root_or_skip("sim_down_leaves_a_directory_that_holds_no_lab") {
+        return;
+    }
+    // VIFGATE_STATE_ROOT pointed at a directory of other things: `sim down
+    // NAME` removed any directory NAME in it
+    let p = PrivateRoot::new("down-no-lab");
+    let lab = rv_lab("a");
+    let dir = p.root().join(&lab);
+    std::fs::create_dir_all(dir.join("data")).expect("a directory of other things");
+    std::fs::write(dir.join("data/precious"), "x").expect("a file to keep");
+    let o = p.vifgate(&["sim", "down", &lab]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds no lab"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/precious")).expect("still there"),
+        "x"
+    );
+    // with the lock file `sim up` makes first, it is a lab's: removed
+    std::fs::write(dir.join("lock"), "").expect("lock file");
+    let o = p.vifgate(&["sim", "down", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::symlink_metadata(&dir).is_err(), "{}", text(&o));
+}
+
+#[test]
+fn a_relative_state_root_is_the_current_directorys() {
+    if !sim::lab::root_or_skip("a_relative_state_root_is_the_current_directorys") {
+        return;
+    }
+    // `VIFGATE_STATE_ROOT=root` was taken for /run/vifgate/sim, everyone's
+    let p = PrivateRoot::new("relative-root");
+    let lab = rv_lab("b");
+    let dir = p.root().join(&lab);
+    std::fs::create_dir(&dir).expect("a lab directory");
+    std::fs::write(dir.join("lock"), "").expect("lock file");
+    let o = p
+        .command(&["sim", "down", &lab])
+        .env("VIFGATE_STATE_ROOT", "root")
+        .current_dir(p.file(""))
+        .output()
+        .expect("vifgate runs");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::symlink_metadata(&dir).is_err(), "{}", text(&o));
+    assert_eq!(names_in(&p.root()), ["keep"]);
 }
 
 #[test]
