@@ -54,9 +54,9 @@ use crate::process::{self, ProcessRecord};
 /// otherwise.
 pub const DEFAULT_STATE_ROOT: &str = "/run/vifgate/sim";
 
-/// The environment variable that moves the state root (relative paths from the current directory;
-/// tests use a private one so that nothing they do can reach the labs of
-/// others).
+/// The environment variable that moves the state root (a relative path
+/// starts at the current directory; tests use a private one so that
+/// nothing they do can reach the labs of others).
 pub const STATE_ROOT_VAR: &str = "VIFGATE_STATE_ROOT";
 
 /// Where lab state directories live: [`STATE_ROOT_VAR`] when it is set
