@@ -181,6 +181,56 @@ fn holds_a_lab(dir: &Path) -> io::Result<()> {
 /// The name of a lab's state file in its state directory.
 const STATE_FILE: &str = "state.json";
 
+/// The longest Unix socket path the kernel takes: `sockaddr_un.sun_path`,
+/// less its NUL.
+pub const SUN_PATH_MAX: usize = 107;
+
+/// Every Unix socket the lab's processes make under its state directory
+/// `dir`: the gateways' status sockets, BIRD's control sockets, an FRR
+/// node's zserv, BFD and vty sockets.
+pub fn socket_paths(plan: &Plan, dir: &Path) -> Vec<PathBuf> {
+    let mut sockets: Vec<PathBuf> = plan
+        .gateways
+        .iter()
+        .map(|g| gateway_socket(dir, g))
+        .collect();
+    sockets.extend(plan.bird.daemons.iter().map(|d| d.socket.clone()));
+    for f in &plan.frr {
+        sockets.push(crate::frr_config::zserv_socket(&f.run_dir));
+        sockets.push(f.run_dir.join("bfdd.sock"));
+        sockets.push(f.run_dir.join("zebra.vty"));
+        sockets.push(f.run_dir.join("bgpd.vty"));
+    }
+    sockets
+}
+
+/// A gateway's status socket in the lab's state directory `dir`.
+pub(crate) fn gateway_socket(dir: &Path, g: &GatewaySpec) -> PathBuf {
+    dir.join(format!("{}.sock", g.name))
+}
+
+/// Refuses, before anything is made, a lab whose socket paths the kernel
+/// would not take: `check` bounds names for the default state root, so
+/// only a long `VIFGATE_STATE_ROOT` gets here.
+fn sockets_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
+    let Some(long) = socket_paths(plan, dir)
+        .into_iter()
+        .find(|s| s.as_os_str().len() > SUN_PATH_MAX)
+    else {
+        return Ok(());
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "the socket {} would have {} bytes, and a Unix socket path has at most {SUN_PATH_MAX}: \
+             give {STATE_ROOT_VAR} a shorter path (the state root is {})",
+            long.display(),
+            long.as_os_str().len(),
+            state_root().display()
+        ),
+    ))
+}
+
 /// How far `sim up` got with a lab. Stored in the state file as
 /// `"building"` or `"up"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,6 +414,7 @@ pub fn up(
 ) -> Result<UpReport, ApplyError> {
     let start = Instant::now();
     let dir = checked_state_dir(&plan.lab).map_err(step("name the lab"))?;
+    sockets_fit(plan, &dir).map_err(step("place the lab's sockets"))?;
     let lock = lab_lock::create(&plan.lab, &dir, Purpose::Build)?;
     if plan::lab_prefixes(&plan.lab)
         .iter()
@@ -1155,7 +1206,7 @@ fn gateway_config(
         }),
         conntrack: None,
         status: Some(StatusFile {
-            socket: Some(dir.join(format!("{}.sock", g.name))),
+            socket: Some(gateway_socket(dir, g)),
         }),
         impair: None,
         process: None,
