@@ -295,8 +295,9 @@ pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
 /// Refuses to reuse a lab that was not built from `file` as it is now
 /// (with these ports, by this vifgate): its fingerprint, recorded by `sim
 /// up`, differs from the one the file gives now
-/// ([`sim::lab_fingerprint`]). Probing it would compare an old lab with
-/// a new analysis.
+/// ([`sim::lab_fingerprint`]), or it was never finished (`building`).
+/// Probing it would compare an old lab, or half of one, with a new
+/// analysis.
 fn refuse_stale_lab(
     st: &apply::LabState,
     p: &plan::Plan,
@@ -305,10 +306,13 @@ fn refuse_stale_lab(
     ports: &Ports,
 ) -> Result<()> {
     let lab = &p.lab;
-    if st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
+    let up = st.status == apply::BuildStatus::Up;
+    if up && st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
         return Ok(());
     }
     let why = match &st.built_from {
+        // half a lab: probing it reports disagreements that are not real
+        _ if !up => "it is not up: its `sim up` was interrupted, or is still building it".into(),
         None => "it was built by an older vifgate, which recorded nothing to tell".to_string(),
         Some(_) => match &st.source {
             Some(src) if st.plan.topology != p.topology => format!(

@@ -1188,6 +1188,39 @@ fn sim_test_reuse_refuses_a_lab_built_from_another_version_of_the_file() {
 }
 
 #[test]
+fn sim_test_reuse_refuses_a_half_built_lab() {
+    let test = "sim_test_reuse_refuses_a_half_built_lab";
+    if !ready(test) {
+        return;
+    }
+    // a `sim up` killed half-way leaves a lab `building`: --reuse probed
+    // it and reported 51 disagreements that were not real
+    let p = PrivateRoot::new("reuse-half");
+    let lab = rv_lab("d");
+    let _down = DownOnDrop(&p, lab.clone());
+    let mut up = p
+        .command(&["sim", "up", EXAMPLE, "--lab", &lab])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim up starts");
+    let state = p.root().join(&lab).join("state.json");
+    let recorded = eventually(Duration::from_secs(20), Duration::from_millis(5), || {
+        state.exists()
+    });
+    up.kill().expect("kill sim up");
+    let _ = up.wait();
+    assert!(recorded, "sim up wrote no state");
+    let o = p.vifgate(&["sim", "test", EXAMPLE, "--lab", &lab, "--reuse"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("it is not up"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn cli_rejects_bad_input_and_leaves_nothing() {
     if !ready("cli_rejects_bad_input_and_leaves_nothing") {
         return;
