@@ -876,6 +876,40 @@ fn json_commands_print_their_errors_as_one_json_object() {
     let o = vifgate(&["status", "--socket", "/nonexistent/vifgate.sock", "--json"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(json(&o)["error"].is_string());
+    // values refused as the command line is read (lab names, ports,
+    // timeouts) printed clap's text only, and nothing on standard output
+    for (args, says) in [
+        (
+            &["sim", "status", "..", "--json"][..],
+            "invalid value '..' for '[LAB]': bad lab name `..`",
+        ),
+        (
+            &[
+                "topology", "reach", EXAMPLE, "--from", "a", "--to", "b", "--port", "99999",
+                "--json",
+            ],
+            "invalid value '99999' for '--port <PORT>'",
+        ),
+        (
+            &["sim", "test", EXAMPLE, "--timeout-ms", "0", "--json"],
+            "0 ms is too short",
+        ),
+    ] {
+        let o = vifgate(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let v = json(&o);
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(says) || e.contains(says)),
+            "{args:?}: {v}"
+        );
+        assert!(stderr(&o).is_empty(), "{args:?}: {}", stderr(&o));
+    }
+    // without --json, clap's message as before
+    let o = vifgate(&["sim", "status", ".."]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).is_empty() && stderr(&o).contains("bad lab name"));
 }
 
 /// A value of the wrong type in a gateway configuration is said in the
