@@ -16,7 +16,7 @@ mod values;
 
 use values::{
     parse_account_id, parse_duration, parse_flow_log_format, parse_interval, parse_lab_name,
-    parse_percent, parse_rate, parse_timeout_ms,
+    parse_percent, parse_port, parse_rate, parse_timeout_ms,
 };
 
 /// `vifgate sim ...`
@@ -205,7 +205,7 @@ const DEFAULT_PORTS: &str = "22,80,443,3306";
 #[derive(Args)]
 pub struct Ports {
     /// TCP ports probed for every pair of hosts (plus every `[[expect]]`).
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PORTS)]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PORTS, value_parser = parse_port)]
     ports: Vec<u16>,
 }
 

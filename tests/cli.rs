@@ -797,6 +797,12 @@ fn sim_refuses_option_values_that_give_no_true_answer() {
         (&test[..], "--max-cells", "0", "--max-cells"),
         (&test[..], "--parallel", "0", "--parallel"),
         (
+            &test[..],
+            "--ports",
+            "22,0",
+            "port 0 can be neither listened on",
+        ),
+        (
             &flowlogs[..],
             "--account-id",
             "abc",
