@@ -2103,3 +2103,49 @@ fn a_flow_to_the_nodes_own_address_is_accepted_static_and_live() {
     }
     assert_gone(&lab, "after sim test");
 }
+
+/// A route to another subnet's whole block beats the VPC's local route on
+/// AWS (to a NAT gateway here, which `check` allows): web-a's traffic to
+/// the database goes through `nat-a`, leaves it from the NAT's address and
+/// meets `db-nacl`, which admits the web subnets only. The analysis said
+/// DENIED; the lab kept the local path (its connected route won) and
+/// delivered it.
+#[test]
+fn a_route_to_a_subnets_block_is_followed_static_and_live() {
+    if !ready("a_route_to_a_subnets_block_is_followed_static_and_live") {
+        return;
+    }
+    let p = PrivateRoot::new("more-specific");
+    let file = p.file("more-specific.toml");
+    let topology = example_text()
+        .replacen(
+            "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }]",
+            "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }, { prefix = \"10.0.20.0/24\", target = \"nat-a\" }]",
+            1,
+        )
+        .replacen(
+            "from = \"web-a1\"\nto = \"db-primary\"\nprotocol = \"tcp\"\nport = 3306\nverdict = \"ACCEPTED\"",
+            "from = \"web-a1\"\nto = \"db-primary\"\nprotocol = \"tcp\"\nport = 3306\nverdict = \"DENIED\"",
+            1,
+        );
+    assert!(topology.contains("target = \"nat-a\" }, { prefix = \"10.0.20.0/24\""));
+    std::fs::write(&file, &topology).expect("the topology");
+    let lab = rv_lab("e");
+    let path = file.to_str().expect("a UTF-8 path");
+    let o = p.vifgate(&[
+        "sim", "test", path, "--lab", &lab, "--ports", "3306", "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}): {}", text(&o)));
+    let web_to_db = r["expectations"]
+        .as_array()
+        .expect("expectations")
+        .iter()
+        .find(|c| c["from"] == "web-a1" && c["to"] == "db-primary")
+        .unwrap_or_else(|| panic!("web-a1 -> db-primary: {r}"))
+        .clone();
+    assert_eq!(web_to_db["static_verdict"], "DENIED", "{web_to_db}");
+    assert_eq!(web_to_db["live_accepted"], false, "{web_to_db}");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_gone(&lab, "after sim test");
+}
