@@ -886,20 +886,9 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             );
             let spec = match route.target {
                 RouteTarget::Local => {
-                    // one connected route per subnet inside the block, but
-                    // for a subnet the table sends elsewhere: AWS lets a
-                    // route to a subnet's whole block (to an instance or a
-                    // NAT gateway, as `check` requires) beat the local
-                    // route, which a connected route of metric 0 would not
-                    let sent_elsewhere = |cidr: &ipnet::Ipv4Net| {
-                        rt.routes.iter().any(|o| {
-                            o.prefix == *cidr
-                                && !matches!(o.target, RouteTarget::Local)
-                                && o.origin != topology::route_table::RouteOrigin::Propagated
-                        })
-                    };
+                    // one connected route per subnet inside the block
                     for (k, sub) in t.subnets.iter().enumerate() {
-                        if route.prefix.contains(&sub.cidr) && !sent_elsewhere(&sub.cidr) {
+                        if route.prefix.contains(&sub.cidr) {
                             let s = b.route(
                                 &r,
                                 sub.cidr,

@@ -226,43 +226,6 @@ fn subnet_table(p: &Plan, t: &Topology, subnet: &str) -> u32 {
         .table
 }
 
-/// A route to another subnet's whole block (to a NAT gateway or an
-/// instance, which `check` allows) beats the local route on AWS: the
-/// table has no connected route of that block, whose metric 0 kept the
-/// lab on the local path while the analysis followed the route.
-#[test]
-fn a_route_to_a_subnets_block_beats_the_local_route_in_its_table() {
-    for target in ["nat-a", "bastion"] {
-        let text = example_text().replacen(
-            "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }]",
-            &format!(
-                "routes = [{{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }}, {{ prefix = \"10.0.20.0/24\", target = \"{target}\" }}]"
-            ),
-            1,
-        );
-        let t = parse("more-specific.toml", text);
-        let p = plan(&t, "ms", &PORTS).expect("plan");
-        let web_a = subnet_table(&p, &t, "web-a");
-        let via: Vec<_> = routes_to(&p, "ms+vpc", web_a, "10.0.20.0/24")
-            .iter()
-            .map(|r| r.via)
-            .collect();
-        let hop = t
-            .nodes
-            .iter()
-            .find(|n| n.name == target)
-            .expect("target")
-            .interfaces[0]
-            .ip;
-        assert_eq!(via, [Some(hop)], "{target}: the route alone");
-        // the other tables keep the block's connected route
-        let web_c = subnet_table(&p, &t, "web-c");
-        let there = routes_to(&p, "ms+vpc", web_c, "10.0.20.0/24");
-        assert_eq!(there.len(), 1, "{target}");
-        assert_eq!(there[0].via, None, "{target}");
-    }
-}
-
 #[test]
 fn the_example_plan_is_well_formed() {
     assert_well_formed(&plan(&crate::example(), "yh", &PORTS).expect("plan"));
