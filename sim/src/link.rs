@@ -145,7 +145,7 @@ pub(crate) fn tunnel_gateways(p: &plan::Plan, l: &VethSpec) -> Vec<usize> {
     p.gateways
         .iter()
         .enumerate()
-        .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.policy_node.is_some()))
+        .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.office_node.is_some()))
         .map(|(i, _)| i)
         .collect()
 }
