@@ -1050,30 +1050,38 @@ fn a_relative_state_root_is_the_current_directorys() {
 }
 
 #[test]
-fn sim_up_under_a_state_root_too_long_for_its_sockets_makes_nothing() {
-    if !sim::lab::root_or_skip("sim_up_under_a_state_root_too_long_for_its_sockets_makes_nothing") {
+fn sim_up_under_a_state_root_its_files_cannot_name_makes_nothing() {
+    if !sim::lab::root_or_skip("sim_up_under_a_state_root_its_files_cannot_name_makes_nothing") {
         return;
     }
     // the gateways refused their status sockets only once the lab's
     // namespaces and daemons were made, with a hint for a gateway's file
+    // a quote in the state root: BIRD stopped at "Unterminated include"
+    // once the namespaces were up
     let p = PrivateRoot::new("long-root");
     let long = p.root().join("l".repeat(90));
-    std::fs::create_dir(&long).expect("a long state root");
-    let lab = rv_lab("c");
-    let o = p
-        .command(&["sim", "up", EXAMPLE, "--lab", &lab])
-        .env("VIFGATE_STATE_ROOT", &long)
-        .output()
-        .expect("vifgate runs");
-    assert!(!o.status.success(), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("a Unix socket path has at most 107") && err.contains("VIFGATE_STATE_ROOT"),
-        "{}",
-        text(&o)
-    );
-    assert!(names_in(&long).is_empty(), "{}", text(&o));
-    assert!(lab_namespaces(&lab).is_empty(), "{}", text(&o));
+    let quoted = p.root().join("q\"x");
+    for (root, says) in [
+        (&long, "a Unix socket path has at most 107"),
+        (&quoted, "has the character '\"'"),
+    ] {
+        std::fs::create_dir(root).expect("a state root");
+        let lab = rv_lab("c");
+        let o = p
+            .command(&["sim", "up", EXAMPLE, "--lab", &lab])
+            .env("VIFGATE_STATE_ROOT", root)
+            .output()
+            .expect("vifgate runs");
+        assert!(!o.status.success(), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(says) && err.contains("give VIFGATE_STATE_ROOT another path"),
+            "{}",
+            text(&o)
+        );
+        assert!(names_in(root).is_empty(), "{}", text(&o));
+        assert!(lab_namespaces(&lab).is_empty(), "{}", text(&o));
+    }
 }
 
 #[test]

@@ -209,26 +209,43 @@ pub(crate) fn gateway_socket(dir: &Path, g: &GatewaySpec) -> PathBuf {
     dir.join(format!("{}.sock", g.name))
 }
 
-/// Refuses, before anything is made, a lab whose socket paths the kernel
-/// would not take: `check` bounds names for the default state root, so
-/// only a long `VIFGATE_STATE_ROOT` gets here.
-fn sockets_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
-    let Some(long) = socket_paths(plan, dir)
+/// Refuses, before anything is made, a state directory `dir` the lab's
+/// files cannot name: a path with `"`, `\\` or a control character, which
+/// BIRD's `include "…";` of a session's key file cannot carry (BIRD
+/// stopped at *Unterminated include* once the namespaces were up), and
+/// socket paths the kernel would not take (`check` bounds names for the
+/// default state root, so only a long `VIFGATE_STATE_ROOT` gets here).
+fn paths_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
+    let refuse = |why: String| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{why}: give {STATE_ROOT_VAR} another path (the state root is {})",
+                state_root().display()
+            ),
+        ))
+    };
+    let text = dir.to_string_lossy();
+    if let Some(c) = text
+        .chars()
+        .find(|&c| c == '"' || c == '\\' || c.is_control())
+    {
+        return refuse(format!(
+            "the lab's directory {} has the character {c:?}, which the BGP daemons' configurations cannot carry",
+            dir.display()
+        ));
+    }
+    match socket_paths(plan, dir)
         .into_iter()
         .find(|s| s.as_os_str().len() > SUN_PATH_MAX)
-    else {
-        return Ok(());
-    };
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!(
-            "the socket {} would have {} bytes, and a Unix socket path has at most {SUN_PATH_MAX}: \
-             give {STATE_ROOT_VAR} a shorter path (the state root is {})",
+    {
+        Some(long) => refuse(format!(
+            "the socket {} would have {} bytes, and a Unix socket path has at most {SUN_PATH_MAX}",
             long.display(),
-            long.as_os_str().len(),
-            state_root().display()
-        ),
-    ))
+            long.as_os_str().len()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// How far `sim up` got with a lab. Stored in the state file as
@@ -414,7 +431,7 @@ pub fn up(
 ) -> Result<UpReport, ApplyError> {
     let start = Instant::now();
     let dir = checked_state_dir(&plan.lab).map_err(step("name the lab"))?;
-    sockets_fit(plan, &dir).map_err(step("place the lab's sockets"))?;
+    paths_fit(plan, &dir).map_err(step("place the lab's files"))?;
     let lock = lab_lock::create(&plan.lab, &dir, Purpose::Build)?;
     if plan::lab_prefixes(&plan.lab)
         .iter()
