@@ -30,7 +30,13 @@ fn names(r: &mut Rng) -> Names {
             0 => plain.to_string(),
             1 => format!("{plain}-tier-01"),
             2 => format!("{plain}-여행지기-é"),
-            _ => format!("{plain}-{}", "long-name-".repeat(5)),
+            // as long as `check` takes a node's name, with room for the
+            // `-2` of a second host
+            _ => {
+                let mut long = format!("{plain}-{}", "long-name-".repeat(5));
+                long.truncate(crate::resolve::aws_limits::MAX_NAME_LEN - 2);
+                long
+            }
         }
     };
     Names {
