@@ -952,6 +952,8 @@ fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
     let lab = cli_lab();
     let dir = p.root().join(&lab);
     std::fs::create_dir(&dir).expect("a lab directory");
+    // its lock file, as `sim up` makes it first
+    std::fs::write(dir.join("lock"), "").expect("lock file");
     symlink(&victim, dir.join("escape")).expect("link");
     symlink(victim.join("sub/precious"), dir.join("file-link")).expect("link");
     symlink("../../victim", dir.join("relative")).expect("link");
@@ -986,6 +988,100 @@ fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
     let mut left = vec!["keep".to_string(), lab.clone()];
     left.sort();
     assert_eq!(names_in(&p.root()), left);
+}
+
+/// A lab name of these tests' own (`rv`, then the process id and `tag`).
+fn rv_lab(tag: &str) -> String {
+    let name = format!("rv{}{tag}", std::process::id());
+    assert!(plan::valid_lab_name(&name), "{name}");
+    name
+}
+
+#[test]
+fn sim_down_leaves_a_directory_that_holds_no_lab() {
+    if !sim::lab::root_or_skip("sim_down_leaves_a_directory_that_holds_no_lab") {
+        return;
+    }
+    // VIFGATE_STATE_ROOT pointed at a directory of other things: `sim down
+    // NAME` removed any directory NAME in it
+    let p = PrivateRoot::new("down-no-lab");
+    let lab = rv_lab("a");
+    let dir = p.root().join(&lab);
+    std::fs::create_dir_all(dir.join("data")).expect("a directory of other things");
+    std::fs::write(dir.join("data/precious"), "x").expect("a file to keep");
+    let o = p.vifgate(&["sim", "down", &lab]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds no lab"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/precious")).expect("still there"),
+        "x"
+    );
+    // with the lock file `sim up` makes first, it is a lab's: removed
+    std::fs::write(dir.join("lock"), "").expect("lock file");
+    let o = p.vifgate(&["sim", "down", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::symlink_metadata(&dir).is_err(), "{}", text(&o));
+}
+
+#[test]
+fn a_relative_state_root_is_the_current_directorys() {
+    if !sim::lab::root_or_skip("a_relative_state_root_is_the_current_directorys") {
+        return;
+    }
+    // `VIFGATE_STATE_ROOT=root` was taken for /run/vifgate/sim, everyone's
+    let p = PrivateRoot::new("relative-root");
+    let lab = rv_lab("b");
+    let dir = p.root().join(&lab);
+    std::fs::create_dir(&dir).expect("a lab directory");
+    std::fs::write(dir.join("lock"), "").expect("lock file");
+    let o = p
+        .command(&["sim", "down", &lab])
+        .env("VIFGATE_STATE_ROOT", "root")
+        .current_dir(p.file(""))
+        .output()
+        .expect("vifgate runs");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::symlink_metadata(&dir).is_err(), "{}", text(&o));
+    assert_eq!(names_in(&p.root()), ["keep"]);
+}
+
+#[test]
+fn sim_up_under_a_state_root_its_files_cannot_name_makes_nothing() {
+    if !sim::lab::root_or_skip("sim_up_under_a_state_root_its_files_cannot_name_makes_nothing") {
+        return;
+    }
+    // the gateways refused their status sockets only once the lab's
+    // namespaces and daemons were made, with a hint for a gateway's file
+    // a quote in the state root: BIRD stopped at "Unterminated include"
+    // once the namespaces were up
+    let p = PrivateRoot::new("long-root");
+    let long = p.root().join("l".repeat(90));
+    let quoted = p.root().join("q\"x");
+    for (root, says) in [
+        (&long, "a Unix socket path has at most 107"),
+        (&quoted, "has the character '\"'"),
+    ] {
+        std::fs::create_dir(root).expect("a state root");
+        let lab = rv_lab("c");
+        let o = p
+            .command(&["sim", "up", EXAMPLE, "--lab", &lab])
+            .env("VIFGATE_STATE_ROOT", root)
+            .output()
+            .expect("vifgate runs");
+        assert!(!o.status.success(), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(says) && err.contains("give VIFGATE_STATE_ROOT another path"),
+            "{}",
+            text(&o)
+        );
+        assert!(names_in(root).is_empty(), "{}", text(&o));
+        assert!(lab_namespaces(&lab).is_empty(), "{}", text(&o));
+    }
 }
 
 #[test]
@@ -1094,6 +1190,39 @@ fn sim_test_reuse_refuses_a_lab_built_from_another_version_of_the_file() {
     );
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&format!("lab `{lab}` left up")),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn sim_test_reuse_refuses_a_half_built_lab() {
+    let test = "sim_test_reuse_refuses_a_half_built_lab";
+    if !ready(test) {
+        return;
+    }
+    // a `sim up` killed half-way leaves a lab `building`: --reuse probed
+    // it and reported 51 disagreements that were not real
+    let p = PrivateRoot::new("reuse-half");
+    let lab = rv_lab("d");
+    let _down = DownOnDrop(&p, lab.clone());
+    let mut up = p
+        .command(&["sim", "up", EXAMPLE, "--lab", &lab])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim up starts");
+    let state = p.root().join(&lab).join("state.json");
+    let recorded = eventually(Duration::from_secs(20), Duration::from_millis(5), || {
+        state.exists()
+    });
+    up.kill().expect("kill sim up");
+    let _ = up.wait();
+    assert!(recorded, "sim up wrote no state");
+    let o = p.vifgate(&["sim", "test", EXAMPLE, "--lab", &lab, "--reuse"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("it is not up"),
         "{}",
         text(&o)
     );

@@ -13,7 +13,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read as _};
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -29,7 +29,7 @@ pub const KEY_LEN: usize = 32;
 pub const KEY_BASE64_LEN: usize = 44;
 
 /// The most buffer reserved up front for a key file (which is 44 or 45
-/// bytes).
+/// bytes), and the most read of one.
 const KEY_FILE_READ_HINT: usize = 4096;
 
 /// Why a key could not be parsed, read or generated.
@@ -330,8 +330,20 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
+    // non-blocking: opening a FIFO would otherwise wait for a writer
+    // (`--check` hung); a regular file reads as always
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
     let metadata = file.metadata().map_err(io_error)?;
+    if !metadata.is_file() {
+        return Err(io_error(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, a device or a directory holds no key)",
+        )));
+    }
     let mode = metadata.permissions().mode() & 0o7777;
     // the rule of every secret file, the topology's BGP key's too
     if !topology::secret_file::is_private(mode) {
@@ -347,7 +359,15 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
         .min(KEY_FILE_READ_HINT)
         + 1;
     let mut contents = Vec::with_capacity(capacity);
-    let result = match file.read_to_end(&mut contents) {
+    // no more than the buffer: a key file is one line
+    let result = match file
+        .take(KEY_FILE_READ_HINT as u64 + 1)
+        .read_to_end(&mut contents)
+    {
+        Ok(n) if n > KEY_FILE_READ_HINT => Err(io_error(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("longer than {KEY_FILE_READ_HINT} bytes: a key file is one line"),
+        ))),
         Ok(_) => trimmed_text(&contents)
             .and_then(decode_key)
             .map_err(|reason| KeyError::InvalidFile {
@@ -746,6 +766,32 @@ mod tests {
             open_error(path, io::Error::from(io::ErrorKind::NotFound)),
             KeyError::Io { .. }
         ));
+    }
+
+    #[test]
+    fn a_key_file_that_is_a_fifo_or_too_long_is_refused_without_waiting() {
+        // a FIFO made `gateway --check` wait for a writer for ever
+        let dir = temp_dir("fifo");
+        let fifo = dir.join("private.key");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("a path");
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let read = read_private_key_file(&fifo);
+        let long = dir.join("long.key");
+        write_with_mode(&long, &"A".repeat(KEY_FILE_READ_HINT + 1), 0o600);
+        let read_long = read_private_key_file(&long);
+        std::fs::remove_dir_all(&dir).ok();
+        for (read, says) in [
+            (read, "not a regular file"),
+            (read_long, "longer than 4096"),
+        ] {
+            assert!(
+                matches!(&read, Err(KeyError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::InvalidInput
+                        && source.to_string().contains(says)),
+                "{says}: {read:?}"
+            );
+        }
     }
 
     #[test]

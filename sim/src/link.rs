@@ -427,7 +427,7 @@ fn reconfigure(
 ) -> Result<(), LinkError> {
     let dir = apply::state_dir(lab);
     let path = dir.join(format!("{}.toml", g.name));
-    let socket = dir.join(format!("{}.sock", g.name));
+    let socket = apply::gateway_socket(&dir, g);
     let not_running = || {
         LinkError::Io(io::Error::other(format!(
             "gateway {} is not running in {}",

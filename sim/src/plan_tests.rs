@@ -557,7 +557,7 @@ fn a_static_vpn_beside_bgp_is_a_floating_route_in_the_table_the_gateway_follows(
 /// paths); one character more would not fit.
 #[test]
 fn the_longest_names_check_takes_fit_the_lab() {
-    const SUN_PATH_MAX: usize = 107; // sockaddr_un.sun_path, less its NUL
+    use crate::apply::SUN_PATH_MAX;
     const BIRD_SYMBOL_MAX: usize = 64; // BIRD's SYM_MAX_LEN
     let max = topology::resolve::aws_limits::MAX_NAME_LEN;
     let lab = "l".repeat(24);
@@ -576,19 +576,7 @@ fn the_longest_names_check_takes_fit_the_lab() {
     assert_well_formed(&p);
     assert!(!p.frr.is_empty(), "the office node runs FRR");
     let state = crate::apply::state_dir(&lab);
-    let mut sockets: Vec<std::path::PathBuf> = Vec::new();
-    sockets.extend(
-        p.gateways
-            .iter()
-            .map(|g| state.join(format!("{}.sock", g.name))),
-    );
-    sockets.extend(p.bird.daemons.iter().map(|d| d.socket.clone()));
-    for f in &p.frr {
-        sockets.push(crate::frr_config::zserv_socket(&f.run_dir));
-        sockets.push(f.run_dir.join("bfdd.sock"));
-        sockets.push(f.run_dir.join("zebra.vty"));
-    }
-    for s in &sockets {
+    for s in crate::apply::socket_paths(&p, &state) {
         let len = s.as_os_str().len();
         assert!(len <= SUN_PATH_MAX, "{} has {len} bytes", s.display());
     }
