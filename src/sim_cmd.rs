@@ -12,7 +12,7 @@ use sim::link::LinkChange;
 use sim::plan;
 use sim::report_html::{self, Drawing};
 
-mod values;
+pub(crate) mod values;
 
 use values::{
     parse_account_id, parse_duration, parse_flow_log_format, parse_interval, parse_lab_name,

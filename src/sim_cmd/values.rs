@@ -18,17 +18,18 @@ pub(super) fn parse_lab_name(s: &str) -> Result<String, String> {
     }
 }
 
-/// A TCP port the lab listens on and probes: 1 to 65535. Port 0 can be
-/// neither listened on nor connected to (`sim up --ports 0` failed after
-/// 10 s, its listeners never ready).
-pub(super) fn parse_port(s: &str) -> Result<u16, String> {
+/// A port the lab listens on and probes, or a flow's destination port for
+/// the analysis: 1 to 65535, the rule `check` applies to an `[[expect]]`.
+/// Port 0 can be neither listened on nor connected to (`sim up --ports 0`
+/// failed after 10 s, its listeners never ready).
+pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
     match s.trim().parse::<u16>() {
         Ok(0) => Err(
             "port 0 can be neither listened on nor connected to: give ports from 1 to 65535".into(),
         ),
         Ok(p) => Ok(p),
         Err(_) => Err(format!(
-            "`{s}` is not a TCP port: give ports from 1 to 65535, separated by commas"
+            "`{s}` is not a port: give ports from 1 to 65535, separated by commas"
         )),
     }
 }
