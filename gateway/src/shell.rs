@@ -435,7 +435,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     // SIGHUP then needs a directory the account may write)
     let mut flow_logs = match &config.flow_logs {
         Some(f) => Some(FlowLogs::start(f, &mut router).map_err(io_err(format!(
-            "cannot open the flow log {:?}",
+            "cannot open the flow log {}",
             f.destination
         )))?),
         None => None,
