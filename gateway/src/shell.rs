@@ -50,7 +50,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
@@ -70,6 +70,7 @@ mod flow_log_writer;
 mod kernel_table;
 mod metrics_server;
 mod preflight;
+mod status_writers;
 mod timer;
 pub use flow_log_writer::{FlowLogWriter, FlowLogs};
 use kernel_table::{Followed, Follower};
@@ -500,6 +501,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         }
     };
     let mut box_addresses = box_addresses::BoxAddresses::new(Instant::now());
+    let status_writers = status_writers::StatusWriters::default();
     loop {
         box_addresses.poll(&mut router, Instant::now());
         // the timers run when due even while datagrams keep the socket
@@ -594,7 +596,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 let _ = reply.send(full_status(&router, &out, malformed, &reload));
             }
             c = status.accept() => {
-                if let Ok((mut stream, _)) = c {
+                if let Ok((stream, _)) = c {
                     let s = full_status(&router, &out, malformed, &reload);
                     let body = match serde_json::to_vec(&s) {
                         Ok(b) => b,
@@ -603,7 +605,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                             continue;
                         }
                     };
-                    let _ = stream.write_all(&body).await;
+                    status_writers.answer(stream, body);
                 }
             }
             _ = sighup.recv() => {
@@ -783,7 +785,7 @@ pub fn query_status_within(
     timeout: Option<std::time::Duration>,
 ) -> io::Result<Status> {
     use std::io::Read;
-    let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    let s = std::os::unix::net::UnixStream::connect(socket)?;
     s.set_read_timeout(timeout.filter(|t| !t.is_zero()))?;
     let mut body = Vec::new();
     s.take(MAX_STATUS_BYTES + 1)
