@@ -11,7 +11,6 @@
 //! [`read_private_key_file`] for the file permission check.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
