@@ -969,7 +969,7 @@ fn gateway_check_refuses_a_key_file_that_is_no_file_with_its_cause() {
     let missing = run(&config(&dir.join("none.key")));
     std::fs::remove_dir_all(&dir).ok();
     for (o, says) in [
-        (on_fifo, "private.key: not a regular file"),
+        (on_fifo, "private.key is a named pipe, not a file"),
         (missing, "none.key: No such file or directory"),
     ] {
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

@@ -11,7 +11,6 @@
 //! [`read_private_key_file`] for the file permission check.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -69,6 +68,15 @@ pub enum KeyError {
         path: PathBuf,
         /// The effective uid that tried.
         uid: u32,
+    },
+    /// The key file is no regular file (a directory, a named pipe, a
+    /// device): no key is read from it, and no `chmod` is advised.
+    #[error("key file {} is {kind}, not a file", .path.display())]
+    NotAFile {
+        /// The key file.
+        path: PathBuf,
+        /// What it is, in words ("a directory").
+        kind: &'static str,
     },
     /// The key file is accessible by group or others.
     #[error(
@@ -330,19 +338,19 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
         path: path.to_path_buf(),
         source,
     };
-    // non-blocking: opening a FIFO would otherwise wait for a writer
-    // (`--check` hung); a regular file reads as always
-    let file = File::options()
+    // without blocking: opening a named pipe no one writes to waits for
+    // ever (the type is checked on the descriptor, below)
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| open_error(path, e))?;
     let metadata = file.metadata().map_err(io_error)?;
     if !metadata.is_file() {
-        return Err(io_error(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file (a FIFO, a device or a directory holds no key)",
-        )));
+        return Err(KeyError::NotAFile {
+            path: path.to_path_buf(),
+            kind: crate::status_socket::file_kind(metadata.file_type()),
+        });
     }
     let mode = metadata.permissions().mode() & 0o7777;
     // the rule of every secret file, the topology's BGP key's too
@@ -359,15 +367,12 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
         .min(KEY_FILE_READ_HINT)
         + 1;
     let mut contents = Vec::with_capacity(capacity);
-    // no more than the buffer: a key file is one line
+    // no more than a key file's room: a path to a large file by mistake
+    // is not read whole (what was read is no key)
     let result = match file
-        .take(KEY_FILE_READ_HINT as u64 + 1)
+        .take(KEY_FILE_READ_HINT as u64)
         .read_to_end(&mut contents)
     {
-        Ok(n) if n > KEY_FILE_READ_HINT => Err(io_error(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("longer than {KEY_FILE_READ_HINT} bytes: a key file is one line"),
-        ))),
         Ok(_) => trimmed_text(&contents)
             .and_then(decode_key)
             .map_err(|reason| KeyError::InvalidFile {
@@ -468,6 +473,48 @@ mod tests {
         std::fs::remove_file(path).ok();
         std::fs::write(path, contents).expect("write");
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// A key file that is a named pipe no one writes to, a directory or a
+    /// device is refused for what it is: the pipe made `--check` and the
+    /// start wait for ever, and the others were told `chmod 600` (of
+    /// /dev/zero!). A large file is not read whole.
+    #[test]
+    fn a_key_file_that_is_no_file_is_refused_for_what_it_is() {
+        let dir = temp_dir("kinds");
+        let pipe = dir.join("fifo.key");
+        std::fs::remove_file(&pipe).ok();
+        let c = std::ffi::CString::new(pipe.to_str().expect("utf-8")).expect("no NUL");
+        // SAFETY: a plain mkfifo of a path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let asked = pipe.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_private_key_file(&asked).map(|_| ()));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(Err(e @ KeyError::NotAFile { .. })) => assert_eq!(
+                e.to_string(),
+                format!("key file {} is a named pipe, not a file", pipe.display())
+            ),
+            other => panic!("a named pipe as key file: {other:?}"),
+        }
+        for (path, kind) in [
+            (dir.clone(), "a directory"),
+            ("/dev/zero".into(), "a device"),
+        ] {
+            match read_private_key_file(&path) {
+                Err(KeyError::NotAFile { kind: k, .. }) => assert_eq!(k, kind),
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+        let big = dir.join("big.key");
+        write_with_mode(&big, &"A".repeat(1 << 20), 0o600);
+        assert!(matches!(
+            read_private_key_file(&big),
+            Err(KeyError::InvalidFile { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -766,32 +813,6 @@ mod tests {
             open_error(path, io::Error::from(io::ErrorKind::NotFound)),
             KeyError::Io { .. }
         ));
-    }
-
-    #[test]
-    fn a_key_file_that_is_a_fifo_or_too_long_is_refused_without_waiting() {
-        // a FIFO made `gateway --check` wait for a writer for ever
-        let dir = temp_dir("fifo");
-        let fifo = dir.join("private.key");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("a path");
-        // SAFETY: mkfifo on a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let read = read_private_key_file(&fifo);
-        let long = dir.join("long.key");
-        write_with_mode(&long, &"A".repeat(KEY_FILE_READ_HINT + 1), 0o600);
-        let read_long = read_private_key_file(&long);
-        std::fs::remove_dir_all(&dir).ok();
-        for (read, says) in [
-            (read, "not a regular file"),
-            (read_long, "longer than 4096"),
-        ] {
-            assert!(
-                matches!(&read, Err(KeyError::Io { source, .. })
-                    if source.kind() == io::ErrorKind::InvalidInput
-                        && source.to_string().contains(says)),
-                "{says}: {read:?}"
-            );
-        }
     }
 
     #[test]
