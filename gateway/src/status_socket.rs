@@ -4,7 +4,7 @@
 //! The gateway replaces only a *stale* socket (one no process listens on,
 //! left by a killed run). Anything else at the path is refused: a file of
 //! another kind (a typo such as `socket = "office.key"` must not cost the
-//! key), and a live socket (another gateway answers there: taking it over
+//! key), and a live socket (a process answers there: taking it over
 //! would cut `vifgate status` off from that gateway, and deleting it at
 //! stop would do so for good). At stop the gateway removes the socket only
 //! if the path still holds the very socket it made.
@@ -26,7 +26,7 @@ pub enum SocketPlace {
     Absent,
     /// A socket no one listens on (connecting is refused).
     Stale,
-    /// A socket a process listens on: another gateway answers there.
+    /// A socket a process listens on (another gateway, most likely).
     Live,
     /// Something that is no socket; what it is, in words.
     NotASocket(&'static str),
@@ -49,7 +49,7 @@ pub enum StatusSocketError {
     },
     /// Another process listens on the socket.
     #[error(
-        "another gateway answers on {}: stop it first, or give this one \
+        "a process answers on {} (another gateway?): stop it first, or give this one \
          another [status] socket (`vifgate status --socket {}` asks the running one)",
         .path.display(),
         .path.display()
@@ -312,10 +312,7 @@ mod tests {
         assert_eq!(probe(&path).unwrap(), SocketPlace::Live);
         let e = ClaimedSocket::claim(&path).unwrap_err();
         assert!(matches!(e, StatusSocketError::Live { .. }), "{e}");
-        assert!(
-            e.to_string().starts_with("another gateway answers on "),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("a process answers on "), "{e}");
         // the refused claim removed nothing: the first still answers
         assert!(UnixStream::connect(&path).is_ok());
         // a killed run: the listener gone, the file left

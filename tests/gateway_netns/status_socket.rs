@@ -111,7 +111,7 @@ fn the_status_socket_refuses_files_and_live_sockets_and_replaces_stale_ones() {
     assert_eq!(start.status.code(), Some(2), "{}", text(&start));
     assert!(
         String::from_utf8_lossy(&start.stderr).contains(&format!(
-            "another gateway answers on {}: stop it first",
+            "a process answers on {} (another gateway?): stop it first",
             shared.display()
         )),
         "{}",
