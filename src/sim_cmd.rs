@@ -308,7 +308,17 @@ fn refuse_stale_lab(
     let lab = &p.lab;
     let up = st.status == apply::BuildStatus::Up;
     if up && st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
-        return Ok(());
+        let changed = st.changed_links();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        // the file is the lab's, its links are not: the analysis knows
+        // nothing of a cut or a 100 % loss
+        bail!(
+            "lab `{lab}` has links `sim link` changed since it was built ({}): the analysis of {} knows nothing of them; put them back (`vifgate sim link {lab} A B --up`, or the values `sim up` set), or rebuild it, or run `sim test` without --reuse",
+            changed.join("; "),
+            file.display()
+        )
     }
     let why = match &st.built_from {
         // half a lab: probing it reports disagreements that are not real

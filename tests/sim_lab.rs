@@ -1180,11 +1180,41 @@ fn sim_test_reuse_refuses_a_lab_built_from_another_version_of_the_file() {
         "{}",
         text(&o)
     );
-    // a comment and blank lines are not an edit: the lab is probed
+    // links `sim link` changed: the lab is not what the file says either,
+    // until they are put back
+    let changed =
+        |o: &Output| String::from_utf8_lossy(&o.stderr).contains("links `sim link` changed");
+    let link = |args: &[&str]| {
+        let mut a = vec!["sim", "link", lab.as_str(), "vifgate-office", "dx-vif"];
+        a.extend(args);
+        let o = p.vifgate(&a);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    link(&["--rate", "10mbit"]);
+    let o = p.vifgate(&reuse);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        changed(&o)
+            && String::from_utf8_lossy(&o.stderr).contains("vifgate-office dx-vif: rate 10"),
+        "{}",
+        text(&o)
+    );
+    // back to the example's `bandwidth = "1Gbps"`: as built
+    link(&["--rate", "1gbit"]);
+    link(&["--down"]);
+    let o = p.vifgate(&reuse);
+    assert!(
+        changed(&o) && String::from_utf8_lossy(&o.stderr).contains("vifgate-office dx-vif: down"),
+        "{}",
+        text(&o)
+    );
+    link(&["--up"]);
+    // a comment and blank lines are not an edit, the links are as built:
+    // the lab is probed
     std::fs::write(&file, format!("# reformatted\n\n{original}")).expect("comment");
     let o = p.vifgate(&reuse);
     assert!(
-        !String::from_utf8_lossy(&o.stderr).contains("out of date"),
+        !String::from_utf8_lossy(&o.stderr).contains("out of date") && !changed(&o),
         "{}",
         text(&o)
     );

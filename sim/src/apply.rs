@@ -290,9 +290,14 @@ pub struct LabState {
     pub features: KernelFeatures,
     /// Seconds `up` took.
     pub seconds: f64,
-    /// What `sim link` set on links since, by `A B`.
+    /// What `sim link` set on links since, by `A B`: only where it differs
+    /// from what `up` set (a link shaped back is no longer listed).
     #[serde(default)]
     pub links: BTreeMap<String, Shaping>,
+    /// The links `sim link --down` took down (or cut) and no `--up` has
+    /// brought back, by `A B`.
+    #[serde(default)]
+    pub links_down: std::collections::BTreeSet<String>,
     /// Every process `up` started (gateways, start commands, HAProxy, the
     /// listeners), with its start time, recorded as soon as it ran: `down`
     /// ends them, `sim link` signals the gateways.
@@ -309,6 +314,15 @@ pub struct LabState {
 }
 
 impl LabState {
+    /// The links `sim link` changed since the lab was built and left
+    /// changed, each as `A B: what` (taken down, or shaped): a lab so
+    /// changed is not the one its topology describes.
+    pub fn changed_links(&self) -> Vec<String> {
+        let down = self.links_down.iter().map(|k| format!("{k}: down"));
+        let shaped = self.links.iter().map(|(k, s)| format!("{k}: {s}"));
+        down.chain(shaped).collect()
+    }
+
     /// The recorded process of the gateway named `name`
     /// ([`GatewaySpec::name`]).
     pub fn gateway_process(&self, name: &str) -> Option<&ProcessRecord> {
@@ -450,6 +464,7 @@ pub fn up(
         features: KernelFeatures::default(),
         seconds: 0.0,
         links: Default::default(),
+        links_down: Default::default(),
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: Some(lab_fingerprint::fingerprint(plan, topology_text)),
@@ -1496,6 +1511,7 @@ mod tests {
             features: KernelFeatures::default(),
             seconds: 0.5,
             links: Default::default(),
+            links_down: Default::default(),
             processes: Vec::new(),
             bgp_established_seconds: None,
             built_from: None,

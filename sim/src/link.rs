@@ -150,6 +150,26 @@ pub(crate) fn tunnel_gateways(p: &plan::Plan, l: &VethSpec) -> Vec<usize> {
         .collect()
 }
 
+/// Records in the lab's state that `l` is down (or cut), or up again:
+/// `sim test --reuse` refuses a lab whose links are not as built.
+fn record_down(
+    lab: &str,
+    st: &mut apply::LabState,
+    l: &VethSpec,
+    down: bool,
+) -> Result<(), LinkError> {
+    let k = key(l);
+    let changed = if down {
+        st.links_down.insert(k)
+    } else {
+        st.links_down.remove(&k)
+    };
+    if changed {
+        apply::save_state(lab, st)?;
+    }
+    Ok(())
+}
+
 /// Applies a change; a sentence saying what was done.
 pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, LinkError> {
     let mut st = apply::read_state(lab).ok_or_else(|| LinkError::NoLab(lab.into()))?;
@@ -174,6 +194,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                 };
                 netns::nft(&end.ns, &["-f", "-"], Some(&script))?;
             }
+            record_down(lab, &mut st, &l, !up)?;
             Ok(format!(
                 "link {} {}",
                 key(&l),
@@ -217,6 +238,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                 }
                 Ok::<(), io::Error>(())
             })?;
+            record_down(lab, &mut st, &l, !up)?;
             Ok(format!(
                 "link {} {}",
                 key(&l),
@@ -231,14 +253,14 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
         } => {
             let k = key(&l);
             // what is set now: the last `sim link`, else what `up` set
-            let mut now = st.links.get(&k).cloned().unwrap_or_else(|| {
-                st.plan
-                    .shaping
-                    .iter()
-                    .find(|s| s.ns == l.a.ns && s.ifname == l.a.ifname)
-                    .map(|s| s.shaping.clone())
-                    .unwrap_or_default()
-            });
+            let built = st
+                .plan
+                .shaping
+                .iter()
+                .find(|s| s.ns == l.a.ns && s.ifname == l.a.ifname)
+                .map(|s| s.shaping.clone())
+                .unwrap_or_default();
+            let mut now = st.links.get(&k).cloned().unwrap_or_else(|| built.clone());
             let zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
             if delay.is_some() {
                 now.delay = zero(*delay);
@@ -296,7 +318,12 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                     how.push("delay/jitter/loss by the vifgate gateways at both ends (no netem in this kernel)".into());
                 }
             }
-            st.links.insert(k.clone(), now.clone());
+            // a link shaped back as `up` left it is changed no more
+            if now == built {
+                st.links.remove(&k);
+            } else {
+                st.links.insert(k.clone(), now.clone());
+            }
             apply::save_state(lab, &st)?;
             Ok(format!(
                 "link {k}: {} ({})",
