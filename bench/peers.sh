@@ -35,7 +35,9 @@ TCP_SECS=${TCP_SECS:-10}
 UDP_SECS=${UDP_SECS:-5}
 UDP_SIZES=${UDP_SIZES:-"64 1392"}
 PING_COUNT=${PING_COUNT:-300}
-PEERS=${PEERS:-"veth wireguard-go boringtun vifgate"}
+# with VIFGATE_BASE (another vifgate binary, e.g. main's), also the peer
+# vifgate-base: that binary, measured in the same run
+PEERS=${PEERS:-"veth wireguard-go boringtun${VIFGATE_BASE:+ vifgate-base} vifgate"}
 PROFILE=${PROFILE:-1}
 PROFILE_SECS=${PROFILE_SECS:-6}
 INSTALL=${INSTALL:-1}
@@ -54,10 +56,14 @@ the ratios vifgate/peer. Needs root, /dev/net/tun, ~3 minutes.
 
 Environment (defaults in brackets):
   TCP_SECS [10, >= 7]   UDP_SECS [5]   UDP_SIZES ["64 1392"]   PING_COUNT [300]
-  PEERS ["veth wireguard-go boringtun vifgate"]   PROFILE [1]   PROFILE_SECS [6]
+  PEERS ["veth wireguard-go boringtun vifgate"; also: vifgate-base (with
+           VIFGATE_BASE), vifgate-noqueue (this vifgate with [queue] enabled = false)]
+  PROFILE [1]   PROFILE_SECS [6]
   INSTALL [1]     OUT [bench/results/peers-DATE.json]
   VIFGATE [unset: cargo build --release this tree and measure target/release/vifgate;
            set: measure that binary, no build]
+  VIFGATE_BASE [unset; set: another vifgate binary, measured as the peer
+           vifgate-base in the same run (the table's last column: vifgate/base)]
   PERF_DATA [unset; set: keep the raw perf data as \$PERF_DATA-a, -b]
 EOF
 }
@@ -105,7 +111,17 @@ if [[ $PROFILE == 1 ]] && ! perf_works; then
     PROFILE=0
 fi
 lab_vifgate_binary
+if [[ -n ${VIFGATE_BASE:-} ]]; then
+    [[ -x $VIFGATE_BASE ]] || die "VIFGATE_BASE $VIFGATE_BASE is not an executable"
+fi
 lab_init
+
+# the other vifgates (bash's dynamic scope: up_vifgate sees these locals)
+up_vifgate-base() { local VIFGATE=$VIFGATE_BASE; up_vifgate; }
+down_vifgate-base() { down_vifgate; }
+up_vifgate-noqueue() { local VIFGATE_EXTRA="[queue]
+enabled = false"; up_vifgate; }
+down_vifgate-noqueue() { down_vifgate; }
 
 # ------------------------------------------------------------ measuring
 CPU_T0=() HOST0=() T0=0
@@ -370,6 +386,7 @@ jq -n \
     --arg vifgate "$(ver "$VIFGATE" --version)" \
     --arg rustc "$(ver rustc --version)" \
     --argjson build "$(vifgate_build_json)" \
+    --arg base "${VIFGATE_BASE:-}" --arg base_sha "$([[ -n ${VIFGATE_BASE:-} ]] && sha256sum "$VIFGATE_BASE" | cut -c1-16)" \
     --argjson tcp "$TCP_SECS" --argjson udp "$UDP_SECS" --argjson ping "$PING_COUNT" \
     --arg sizes "$UDP_SIZES" --argjson mtu "$MTU" \
     '$r[0] as $p
@@ -389,18 +406,21 @@ jq -n \
        versions: {"wireguard-go": $wggo, boringtun: $bt, iperf3: $iperf,
                   vifgate: $vifgate, rustc: $rustc},
        vifgate_build: $build,
+       vifgate_base: (if $base == "" then null else {binary: $base, sha256_16: $base_sha} end),
        layout: "two namespaces joined by one veth (MTU 1500); tunnel ends in both, 10.99.0.1/24 <-> 10.99.0.2/24, MTU \($mtu); iperf3 client and ping in a, server in b; veth = no tunnel, over 172.30.0.1 <-> 172.30.0.2",
        params: {tcp_secs: $tcp, udp_secs: $udp, udp_payloads: $sizes, ping: "-c \($ping) -i 0.01",
                 latency: "ping_idle, rr_idle: alone; ping_tcp, rr_tcp: from 2 s into the a->b TCP stream, both at once; rr = bench/rr.py, a 64-byte request and its 64-byte reply over one TCP connection (TCP_NODELAY), \($ping) of them 10 ms apart; p50/p99 nearest rank"},
        units: {gbps: "Gbit/s at the receiver", rx_pps: "datagrams/s the receiver got", cpu: "% of one core (gw_a, gw_b: the tunnel processes; host: whole machine, 200 = both cores)"},
        peers: $p,
        added_rtt_ms: ($p | with_entries(select(.key != "veth") | .value = diff(.value.ping_avg_ms; $p.veth.ping_avg_ms))),
-       ratios: {"vifgate/wireguard-go": vs("wireguard-go"), "vifgate/boringtun": vs("boringtun")}
+       ratios: ({"vifgate/wireguard-go": vs("wireguard-go"), "vifgate/boringtun": vs("boringtun")}
+                + if $p["vifgate-base"] then {"vifgate/vifgate-base": vs("vifgate-base")} else {} end)
      }' >"$OUT"
 
 # the table, from the JSON
 table() {
-    local j=$OUT cols=(veth wireguard-go boringtun vifgate)
+    local j=$OUT cols=($PEERS) vs=("vifgate/wireguard-go" "vifgate/boringtun")
+    [[ -n ${VIFGATE_BASE:-} ]] && vs+=("vifgate/vifgate-base")
     g() { jq -r --arg p "$1" "try ((.peers[\$p]$2) // \"-\") catch \"-\"" "$j"; }
     row() { # label jq-path format ratio-path
         local label=$1 path=$2 fmt=$3 rpath=$4 c v
@@ -409,7 +429,7 @@ table() {
             v=$(g "$c" "$path")
             if [[ $v == - ]]; then printf '%14s' -; else printf "%14s" "$(printf "$fmt" "$v")"; fi
         done
-        for c in "vifgate/wireguard-go" "vifgate/boringtun"; do
+        for c in "${vs[@]}"; do
             v=$(jq -r --arg c "$c" "(.ratios[\$c]$rpath) // \"-\"" "$j")
             printf '%14s' "$v"
         done
@@ -417,6 +437,7 @@ table() {
     }
     printf '%-26s' ""
     printf '%14s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
+    [[ -n ${VIFGATE_BASE:-} ]] && printf '%14s' "vg/base"
     echo
     row "TCP a->b (Gbit/s)" .tcp_fwd_gbps '%.2f' .tcp_fwd
     row "TCP b->a -R (Gbit/s)" .tcp_rev_gbps '%.2f' .tcp_rev
@@ -440,8 +461,8 @@ table() {
         row "$what p99 (ms)" ".$probe.p99_ms" '%.3f' .none
         row "$what max (ms)" ".$probe.max_ms" '%.3f' .none
     done
-    printf '%-26s%14s' "added RTT over veth (ms)" -
-    for c in wireguard-go boringtun vifgate; do
+    printf '%-26s' "added RTT over veth (ms)"
+    for c in "${cols[@]}"; do
         printf '%14s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
     done
     echo
