@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::codel::Codel;
+
 /// No slot, no flow: the end of a list.
 const NIL: u32 = u32::MAX;
 
@@ -98,6 +100,17 @@ pub struct QueueStats {
     pub sojourn_max_ns: u64,
     /// The sojourn of the last packet dequeued, in nanoseconds.
     pub sojourn_last_ns: u64,
+    /// On the way out: data datagrams CoDel dropped before decryption,
+    /// their wait in the UDP socket's receive queue too long (filled in by
+    /// the shell; absent from older gateways' documents: 0).
+    #[serde(default)]
+    pub ingress_codel_drops: u64,
+    /// The longest wait in the UDP socket's receive queue, nanoseconds.
+    #[serde(default)]
+    pub ingress_sojourn_max_ns: u64,
+    /// The wait of the last datagram read, nanoseconds.
+    #[serde(default)]
+    pub ingress_sojourn_last_ns: u64,
 }
 
 /// Which list a flow is on.
@@ -106,31 +119,6 @@ enum List {
     None,
     New,
     Old,
-}
-
-/// CoDel's state of one flow (RFC 8289's names).
-#[derive(Debug, Clone, Copy)]
-struct Codel {
-    /// When the delay went above target, plus an interval: drops may start
-    /// then; `None` while below target.
-    first_above_time: Option<Instant>,
-    /// When the next drop is due while dropping.
-    drop_next: Option<Instant>,
-    /// Drops in this dropping state.
-    count: u32,
-    /// `count` when the last dropping state began.
-    lastcount: u32,
-    dropping: bool,
-}
-
-impl Codel {
-    const IDLE: Codel = Codel {
-        first_above_time: None,
-        drop_next: None,
-        count: 0,
-        lastcount: 0,
-        dropping: false,
-    };
 }
 
 /// One flow queue: a FIFO list of slots.
@@ -143,18 +131,6 @@ struct Flow {
     deficit: i64,
     list: List,
     codel: Codel,
-}
-
-impl Flow {
-    const EMPTY: Flow = Flow {
-        head: NIL,
-        tail: NIL,
-        packets: 0,
-        bytes: 0,
-        deficit: 0,
-        list: List::None,
-        codel: Codel::IDLE,
-    };
 }
 
 /// Fair queue with CoDel; see the module's documentation.
@@ -196,7 +172,18 @@ impl FairQueue {
             slot_at: vec![now; slots],
             slot_next: vec![NIL; slots],
             free: (0..slots as u32).rev().collect(),
-            flows: vec![Flow::EMPTY; flows],
+            flows: vec![
+                Flow {
+                    head: NIL,
+                    tail: NIL,
+                    packets: 0,
+                    bytes: 0,
+                    deficit: 0,
+                    list: List::None,
+                    codel: Codel::new(config.target, config.interval),
+                };
+                flows
+            ],
             new_flows: VecDeque::with_capacity(flows),
             old_flows: VecDeque::with_capacity(flows),
             stats: QueueStats::default(),
@@ -358,79 +345,24 @@ impl FairQueue {
         true
     }
 
-    /// CoDel's dequeue (RFC 8289 5.5) on flow `f`: the slot to send, after
-    /// the drops the control law calls for.
+    /// CoDel's dequeue on flow `f`: the slot to send, after the drops
+    /// the control law calls for.
     fn codel_dequeue(&mut self, f: usize, now: Instant) -> Option<u32> {
-        let mut slot = self.pop_head(f);
-        let Some(mut s) = slot else {
-            self.flows[f].codel.dropping = false;
-            return None;
-        };
-        let ok_to_drop = self.should_drop(f, s, now);
-        let interval = self.config.interval;
-        if self.flows[f].codel.dropping {
-            if !ok_to_drop {
-                self.flows[f].codel.dropping = false;
+        loop {
+            let Some(s) = self.pop_head(f) else {
+                self.flows[f].codel.emptied();
+                return None;
+            };
+            let len = self.slot_len[s as usize] as usize;
+            let sojourn = now.saturating_duration_since(self.slot_at[s as usize]);
+            // at most a packet's worth left with it: no standing queue
+            let nearly_empty = self.flows[f].bytes + len <= self.slot_size;
+            if !self.flows[f].codel.should_drop(now, sojourn, nearly_empty) {
+                return Some(s);
             }
-            while self.flows[f].codel.dropping
-                && self.flows[f].codel.drop_next.is_some_and(|t| now >= t)
-            {
-                self.drop_slot(s);
-                let c = &mut self.flows[f].codel;
-                c.count += 1;
-                slot = self.pop_head(f);
-                let Some(next) = slot else {
-                    self.flows[f].codel.dropping = false;
-                    return None;
-                };
-                s = next;
-                if self.should_drop(f, s, now) {
-                    let c = &mut self.flows[f].codel;
-                    c.drop_next = c.drop_next.map(|t| control_law(t, interval, c.count));
-                } else {
-                    self.flows[f].codel.dropping = false;
-                }
-            }
-        } else if ok_to_drop {
-            self.drop_slot(s);
-            slot = self.pop_head(f);
-            let c = &mut self.flows[f].codel;
-            c.dropping = true;
-            // drop more often at once if the last dropping state was recent
-            let delta = c.count.saturating_sub(c.lastcount);
-            let recent = c
-                .drop_next
-                .is_some_and(|t| now.saturating_duration_since(t) < interval * 16);
-            c.count = if delta > 1 && recent { delta } else { 1 };
-            c.drop_next = Some(control_law(now, interval, c.count));
-            c.lastcount = c.count;
+            self.free.push(s);
+            self.stats.codel_drops += 1;
         }
-        slot
-    }
-
-    /// Whether the head packet `s` of flow `f` (already taken off) has
-    /// waited too long for too long (RFC 8289's `dodequeue`).
-    fn should_drop(&mut self, f: usize, s: u32, now: Instant) -> bool {
-        let sojourn = now.saturating_duration_since(self.slot_at[s as usize]);
-        let (target, interval, mtu) = (self.config.target, self.config.interval, self.slot_size);
-        let flow = &mut self.flows[f];
-        // below target, or too little left to make a queue: all is well
-        if sojourn < target || flow.bytes + self.slot_len[s as usize] as usize <= mtu {
-            flow.codel.first_above_time = None;
-            return false;
-        }
-        match flow.codel.first_above_time {
-            None => {
-                flow.codel.first_above_time = Some(now + interval);
-                false
-            }
-            Some(t) => now >= t,
-        }
-    }
-
-    fn drop_slot(&mut self, slot: u32) {
-        self.free.push(slot);
-        self.stats.codel_drops += 1;
     }
 
     /// The flow queue of an IPv4 packet: its 5-tuple hashed (addresses and
@@ -463,11 +395,6 @@ impl FairQueue {
         let key = key ^ (key >> 32);
         (key % self.flows.len() as u64) as usize
     }
-}
-
-/// The next drop time: `t + interval / sqrt(count)`.
-fn control_law(t: Instant, interval: Duration, count: u32) -> Instant {
-    t + interval.div_f64(f64::from(count.max(1)).sqrt())
 }
 
 #[cfg(test)]

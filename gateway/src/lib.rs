@@ -46,6 +46,7 @@
 //!   (`[process] user`).
 
 pub mod classifier;
+pub mod codel;
 pub mod config;
 pub mod config_file;
 pub mod conntrack;

@@ -318,6 +318,12 @@ fn queue(b: &mut Builder, status: &Status) {
     dropped
         .get_or_create(&labels([("reason", "full")]))
         .inc_by(q.overflow_drops);
+    b.counter(
+        "queue_ingress_dropped_packets",
+        "Data datagrams from peers dropped by CoDel before decryption, their wait in the UDP socket's receive queue above [queue] target for an interval",
+        None,
+        q.ingress_codel_drops,
+    );
     let sojourn = FloatGauges::default();
     b.registry.register_with_unit(
         "queue_sojourn",
@@ -332,6 +338,21 @@ fn queue(b: &mut Builder, status: &Status) {
         ("mean", mean),
     ] {
         sojourn
+            .get_or_create(&labels([("stat", stat)]))
+            .set(ns as f64 / 1e9);
+    }
+    let ingress = FloatGauges::default();
+    b.registry.register_with_unit(
+        "queue_ingress_sojourn",
+        "Time datagrams from peers waited in the UDP socket's receive queue: of the last one read (last), the most since the start (max)",
+        Unit::Seconds,
+        ingress.clone(),
+    );
+    for (stat, ns) in [
+        ("last", q.ingress_sojourn_last_ns),
+        ("max", q.ingress_sojourn_max_ns),
+    ] {
+        ingress
             .get_or_create(&labels([("stat", stat)]))
             .set(ns as f64 / 1e9);
     }

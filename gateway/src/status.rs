@@ -414,6 +414,13 @@ fn render_queue(o: &mut String, q: &QueueStats) {
         q.codel_drops,
         q.overflow_drops
     );
+    let _ = writeln!(
+        o,
+        "way out: UDP receive queue wait last {}, max {}; {} datagrams dropped by CoDel before decryption",
+        ms(q.ingress_sojourn_last_ns),
+        ms(q.ingress_sojourn_max_ns),
+        q.ingress_codel_drops
+    );
 }
 
 /// `-` for nothing.
@@ -585,6 +592,9 @@ pub(crate) mod tests {
             sojourn_sum_ns: 250_000_000,
             sojourn_max_ns: 4_500_000,
             sojourn_last_ns: 120_000,
+            ingress_codel_drops: 5,
+            ingress_sojourn_max_ns: 9_000_000,
+            ingress_sojourn_last_ns: 30_000,
         }
     }
 
@@ -758,7 +768,8 @@ pub(crate) mod tests {
         let text = s.render();
         assert!(
             text.contains(
-                "queue: 3 packets (4260 B) waiting; sojourn last 0.120 ms, mean 0.250 ms, max 4.500 ms over 1000 packets; dropped: 7 by CoDel, 2 full\n"
+                "queue: 3 packets (4260 B) waiting; sojourn last 0.120 ms, mean 0.250 ms, max 4.500 ms over 1000 packets; dropped: 7 by CoDel, 2 full\n\
+                 way out: UDP receive queue wait last 0.030 ms, max 9.000 ms; 5 datagrams dropped by CoDel before decryption\n"
             ),
             "{text}"
         );

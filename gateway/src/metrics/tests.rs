@@ -260,6 +260,8 @@ fn the_families_have_their_documented_names_and_types() {
             ("vifgate_queue_bytes", "gauge"),
             ("vifgate_queue_dequeued_packets", "counter"),
             ("vifgate_queue_dropped_packets", "counter"),
+            ("vifgate_queue_ingress_dropped_packets", "counter"),
+            ("vifgate_queue_ingress_sojourn_seconds", "gauge"),
             ("vifgate_queue_packets", "gauge"),
             ("vifgate_queue_sojourn_seconds", "gauge"),
             ("vifgate_route_in_use", "gauge"),
@@ -401,6 +403,15 @@ fn the_queue_has_its_depth_drops_and_sojourn() {
     assert_eq!(
         s.value(r#"vifgate_queue_sojourn_seconds{stat="last"}"#),
         0.00012
+    );
+    assert_eq!(s.value("vifgate_queue_ingress_dropped_packets_total"), 5.0);
+    assert_eq!(
+        s.value(r#"vifgate_queue_ingress_sojourn_seconds{stat="max"}"#),
+        0.009
+    );
+    assert_eq!(
+        s.value(r#"vifgate_queue_ingress_sojourn_seconds{stat="last"}"#),
+        0.00003
     );
     // the queue off: no family
     let mut off = example();
