@@ -427,17 +427,17 @@ table() {
         printf '%-26s' "$label"
         for c in "${cols[@]}"; do
             v=$(g "$c" "$path")
-            if [[ $v == - ]]; then printf '%14s' -; else printf "%14s" "$(printf "$fmt" "$v")"; fi
+            if [[ $v == - ]]; then printf '%16s' -; else printf "%16s" "$(printf "$fmt" "$v")"; fi
         done
         for c in "${vs[@]}"; do
             v=$(jq -r --arg c "$c" "(.ratios[\$c]$rpath) // \"-\"" "$j")
-            printf '%14s' "$v"
+            printf '%16s' "$v"
         done
         echo
     }
     printf '%-26s' ""
-    printf '%14s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
-    [[ -n ${VIFGATE_BASE:-} ]] && printf '%14s' "vg/base"
+    printf '%16s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
+    [[ -n ${VIFGATE_BASE:-} ]] && printf '%16s' "vg/base"
     echo
     row "TCP a->b (Gbit/s)" .tcp_fwd_gbps '%.2f' .tcp_fwd
     row "TCP b->a -R (Gbit/s)" .tcp_rev_gbps '%.2f' .tcp_rev
@@ -463,7 +463,7 @@ table() {
     done
     printf '%-26s' "added RTT over veth (ms)"
     for c in "${cols[@]}"; do
-        printf '%14s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
+        printf '%16s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
     done
     echo
     row "CPU% tunnels a+b, TCP a->b" '| (.tcp_fwd_cpu.gw_a + .tcp_fwd_cpu.gw_b)' '%s' .none
