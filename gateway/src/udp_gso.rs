@@ -175,13 +175,18 @@ fn send(fd: RawFd, to: SocketAddr, data: &[u8], gso_size: Option<u16>) -> io::Re
 /// one `recvmsg` then returns several, each `segment` bytes but the last.
 /// Returns whether the kernel accepted.
 pub fn enable_gro(fd: RawFd) -> bool {
+    set_flag(fd, libc::SOL_UDP, UDP_GRO)
+}
+
+/// Turns on an integer socket option; whether the kernel took it.
+fn set_flag(fd: RawFd, level: libc::c_int, option: libc::c_int) -> bool {
     let on: libc::c_int = 1;
     // SAFETY: fd is a valid socket; the option value is a plain int.
     unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_UDP,
-            UDP_GRO,
+            level,
+            option,
             (&on as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         ) == 0
@@ -191,17 +196,7 @@ pub fn enable_gro(fd: RawFd) -> bool {
 /// Asks the kernel to stamp each received datagram with its arrival time
 /// (`SO_TIMESTAMPNS`, the wall clock), read by [`recv_stamped`].
 pub fn enable_timestamps(fd: RawFd) -> bool {
-    let on: libc::c_int = 1;
-    // SAFETY: fd is a valid socket; the option value is a plain int.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
-    }
+    set_flag(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
 }
 
 /// How long the datagram of a [`recv_stamped`] waited in the socket's
@@ -306,6 +301,30 @@ mod tests {
             out.push(buf[..len].to_vec());
         }
         out
+    }
+
+    #[test]
+    fn a_stamped_socket_tells_when_each_datagram_arrived() {
+        let (a, b) = pair();
+        let to = b.local_addr().unwrap();
+        let mut buf = [0u8; 2048];
+        // without timestamps: none
+        a.send_to(b"one", to).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (n, _, _, arrived) = recv_stamped(b.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!((n, arrived), (3, None));
+        assert!(enable_timestamps(b.as_raw_fd()));
+        a.send_to(b"two", to).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (n, _, _, arrived) = recv_stamped(b.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(n, 3);
+        let waited = waited(arrived.expect("a stamp"));
+        // it waited the 20 ms in the queue (and not hours: the same clock)
+        assert!(
+            waited >= std::time::Duration::from_millis(19)
+                && waited < std::time::Duration::from_secs(5),
+            "{waited:?}"
+        );
     }
 
     #[test]
