@@ -314,6 +314,10 @@ mod tests {
         let (n, _, _, arrived) = recv_stamped(b.as_raw_fd(), &mut buf).unwrap();
         assert_eq!((n, arrived), (3, None));
         assert!(enable_timestamps(b.as_raw_fd()));
+        // the kernel turns its receive stamps on from a work queue, a
+        // moment after the first socket asks (before that, a datagram is
+        // stamped when it is read)
+        std::thread::sleep(std::time::Duration::from_millis(200));
         a.send_to(b"two", to).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         let (n, _, _, arrived) = recv_stamped(b.as_raw_fd(), &mut buf).unwrap();
