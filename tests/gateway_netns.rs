@@ -308,7 +308,10 @@ fn two_gateways_carry_ping_tcp_and_udp() {
     // the fair queue ([queue], on by default) carried the way in, and the
     // way out read the kernel's receive stamps
     assert!(s["queue"]["dequeued"].as_u64().unwrap_or(0) > 700, "{s}");
-    assert!(s["queue"]["ingress_sojourn_max_ns"].as_u64().unwrap_or(0) > 0, "{s}");
+    assert!(
+        s["queue"]["ingress_sojourn_max_ns"].as_u64().unwrap_or(0) > 0,
+        "{s}"
+    );
 }
 
 /// vifgate alone at gw1, its one peer `name` (key `public_key`) at
