@@ -57,7 +57,8 @@ the ratios vifgate/peer. Needs root, /dev/net/tun, ~3 minutes.
 Environment (defaults in brackets):
   TCP_SECS [10, >= 7]   UDP_SECS [5]   UDP_SIZES ["64 1392"]   PING_COUNT [300]
   PEERS ["veth wireguard-go boringtun vifgate"; also: vifgate-base (with
-           VIFGATE_BASE), vifgate-noqueue (this vifgate with [queue] enabled = false)]
+           VIFGATE_BASE), vifgate-noqueue and vifgate-queue (this vifgate with
+           [queue] enabled = false, = true)]
   PROFILE [1]   PROFILE_SECS [6]
   INSTALL [1]     OUT [bench/results/peers-DATE.json]
   VIFGATE [unset: cargo build --release this tree and measure target/release/vifgate;
@@ -122,6 +123,9 @@ down_vifgate-base() { down_vifgate; }
 up_vifgate-noqueue() { local VIFGATE_EXTRA="[queue]
 enabled = false"; up_vifgate; }
 down_vifgate-noqueue() { down_vifgate; }
+up_vifgate-queue() { local VIFGATE_EXTRA="[queue]
+enabled = true"; up_vifgate; }
+down_vifgate-queue() { down_vifgate; }
 
 # ------------------------------------------------------------ measuring
 CPU_T0=() HOST0=() T0=0

@@ -285,7 +285,9 @@ fn two_gateways_carry_ping_tcp_and_udp() {
     }
     let mut lab = Lab::new();
     topology(&mut lab);
-    vifgate_pair(&mut lab, "");
+    // with the fair queue and CoDel on ([queue] is off by default)
+    let queue = "[queue]\nenabled = true\n";
+    vifgate_pair_with(&mut lab, queue, queue);
     assert!(
         lab.ping("lan1", "10.0.10.10", 3),
         "ping office -> VPC\n{}",
@@ -305,8 +307,8 @@ fn two_gateways_carry_ping_tcp_and_udp() {
     assert_eq!(s["peers"][0]["alive"], true);
     assert!(s["peers"][0]["rx_bytes"].as_u64().unwrap_or(0) > 0);
     assert_eq!(s["peers"][0]["routes_in_use"][0], "10.0.0.0/16");
-    // the fair queue ([queue], on by default) carried the way in, and the
-    // way out read the kernel's receive stamps
+    // the fair queue carried the way in, and the way out read the
+    // kernel's receive stamps
     assert!(s["queue"]["dequeued"].as_u64().unwrap_or(0) > 700, "{s}");
     assert!(
         s["queue"]["ingress_sojourn_max_ns"].as_u64().unwrap_or(0) > 0,

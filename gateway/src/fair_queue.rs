@@ -52,10 +52,12 @@ pub struct QueueConfig {
     pub quantum: usize,
 }
 
-/// Defaults: on, target 1 ms, interval 10 ms, 1024 packets, 2 MiB, 1024
-/// flows, a quantum of one MTU.
+/// Defaults: off (bench/peers.sh measured its TCP throughput below 95 %
+/// of the gateway without it in one of its runs; BENCHMARKS.md), target
+/// 1 ms, interval 10 ms, 1024 packets, 2 MiB, 1024 flows, a quantum of one
+/// MTU.
 pub const DEFAULT_QUEUE: QueueConfig = QueueConfig {
-    enabled: true,
+    enabled: false,
     target: Duration::from_millis(1),
     interval: Duration::from_millis(10),
     limit_packets: 1024,

@@ -115,13 +115,13 @@ mod tests {
         assert_eq!(queue("").unwrap(), DEFAULT_QUEUE);
         assert_eq!(queue("[queue]\n").unwrap(), DEFAULT_QUEUE);
         let q = queue(
-            "[queue]\nenabled = false\ntarget = \"500us\"\ninterval = \"20ms\"\nlimit_packets = 256\nlimit_bytes = 400000\nflows = 64\nquantum = 300\n",
+            "[queue]\nenabled = true\ntarget = \"500us\"\ninterval = \"20ms\"\nlimit_packets = 256\nlimit_bytes = 400000\nflows = 64\nquantum = 300\n",
         )
         .unwrap();
         assert_eq!(
             q,
             QueueConfig {
-                enabled: false,
+                enabled: true,
                 target: Duration::from_micros(500),
                 interval: Duration::from_millis(20),
                 limit_packets: 256,

@@ -121,6 +121,12 @@ mod tests {
 
     use super::{TunQueue, CHUNK};
     use crate::fair_queue::{QueueConfig, DEFAULT_QUEUE};
+
+    /// The defaults, turned on.
+    const ON: QueueConfig = QueueConfig {
+        enabled: true,
+        ..DEFAULT_QUEUE
+    };
     use crate::keys::PrivateKey;
     use crate::router::Router;
     use crate::testkit::{config, office_config, Collect};
@@ -162,7 +168,7 @@ mod tests {
         let limit = 512;
         let config = QueueConfig {
             limit_packets: limit,
-            ..DEFAULT_QUEUE
+            ..ON
         };
         let mut q = TunQueue::new(&config, 1500, now);
         for _ in 0..200 {
@@ -186,7 +192,7 @@ mod tests {
         let mut io = Collect::default();
         let config = QueueConfig {
             limit_packets: 200,
-            ..DEFAULT_QUEUE
+            ..ON
         };
         let mut q = TunQueue::new(&config, 1500, now);
         let mut read = 0;
@@ -200,7 +206,7 @@ mod tests {
         // a limit below a read's worth: the reading never stops for good
         let tiny = QueueConfig {
             limit_packets: 4,
-            ..DEFAULT_QUEUE
+            ..ON
         };
         let mut q = TunQueue::new(&tiny, 1500, now);
         assert!(q.has_room());
@@ -222,14 +228,14 @@ mod tests {
         let mut io = Collect::default();
         let off = QueueConfig {
             enabled: false,
-            ..DEFAULT_QUEUE
+            ..ON
         };
         let mut q = TunQueue::new(&off, 1500, now);
         q.offer(now, &mut udp(1), &mut router, &mut io);
         assert_eq!(taken(&router), 1);
         assert!(q.has_room() && !q.pending() && q.stats().is_none());
         // turned on by a reload, then off again: what waited goes on
-        q.reconfigure(&DEFAULT_QUEUE, now, &mut router, &mut io);
+        q.reconfigure(&ON, now, &mut router, &mut io);
         q.offer(now, &mut udp(2), &mut router, &mut io);
         q.offer(now, &mut udp(3), &mut router, &mut io);
         assert_eq!(taken(&router), 1);
