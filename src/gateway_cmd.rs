@@ -24,7 +24,8 @@ pub fn gateway(config: &Path, check: bool) -> Result<ExitCode> {
                 );
                 for k in keys {
                     if let Err(e) = k {
-                        eprintln!("error: {e}");
+                        // with its cause, as a start and a reload say it
+                        eprintln!("error: {:#}", anyhow::Error::new(e));
                         return Ok(ExitCode::FAILURE);
                     }
                 }

@@ -53,7 +53,12 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
         .chain(req.merge.as_deref())
         .collect();
     if let Some(out) = &req.output {
-        crate::output_file::check(out, &inputs)?;
+        // an output that is an input (or cannot be written) is the files'
+        // conflict, status 1 like the others: 2 is a malformed command line
+        if let Err(e) = crate::output_file::check(out, &inputs) {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
     }
     let mut templates = Vec::new();
     for (name, path) in &stacks {

@@ -95,7 +95,10 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(e),
+    };
     // the gateway is a service: its start, reloads and stops are news
     let default_level = match cli.command {
         Command::Gateway { check: false, .. } => "info",
@@ -145,6 +148,25 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A command line clap refuses (a bad value such as a lab name, a port or
+/// a timeout, which are checked as the line is read): with `--json` among
+/// the options, one JSON object on standard output, as every failing
+/// command gives; otherwise clap's own message. Status 2 either way.
+fn command_line_error(e: clap::Error) -> ExitCode {
+    let json = std::env::args()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if !json || !e.use_stderr() {
+        // help and --version print as they always do
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let first = text.split("\n\n").next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first).trim();
+    println!("{}", serde_json::json!({ "error": message }));
+    ExitCode::from(2)
 }
 
 /// An interface name as the kernel takes it (checked before it becomes a

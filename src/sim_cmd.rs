@@ -12,11 +12,11 @@ use sim::link::LinkChange;
 use sim::plan;
 use sim::report_html::{self, Drawing};
 
-mod values;
+pub(crate) mod values;
 
 use values::{
     parse_account_id, parse_duration, parse_flow_log_format, parse_interval, parse_lab_name,
-    parse_percent, parse_rate, parse_timeout_ms,
+    parse_percent, parse_port, parse_rate, parse_timeout_ms,
 };
 
 /// `vifgate sim ...`
@@ -205,7 +205,7 @@ const DEFAULT_PORTS: &str = "22,80,443,3306";
 #[derive(Args)]
 pub struct Ports {
     /// TCP ports probed for every pair of hosts (plus every `[[expect]]`).
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PORTS)]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PORTS, value_parser = parse_port)]
     ports: Vec<u16>,
 }
 
@@ -295,8 +295,9 @@ pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
 /// Refuses to reuse a lab that was not built from `file` as it is now
 /// (with these ports, by this vifgate): its fingerprint, recorded by `sim
 /// up`, differs from the one the file gives now
-/// ([`sim::lab_fingerprint`]). Probing it would compare an old lab with
-/// a new analysis.
+/// ([`sim::lab_fingerprint`]), or it was never finished (`building`).
+/// Probing it would compare an old lab, or half of one, with a new
+/// analysis.
 fn refuse_stale_lab(
     st: &apply::LabState,
     p: &plan::Plan,
@@ -305,10 +306,13 @@ fn refuse_stale_lab(
     ports: &Ports,
 ) -> Result<()> {
     let lab = &p.lab;
-    if st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
+    let up = st.status == apply::BuildStatus::Up;
+    if up && st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
         return Ok(());
     }
     let why = match &st.built_from {
+        // half a lab: probing it reports disagreements that are not real
+        _ if !up => "it is not up: its `sim up` was interrupted, or is still building it".into(),
         None => "it was built by an older vifgate, which recorded nothing to tell".to_string(),
         Some(_) => match &st.source {
             Some(src) if st.plan.topology != p.topology => format!(

@@ -34,7 +34,7 @@ pub enum TopologyCommand {
         #[arg(long, default_value = "tcp")]
         proto: String,
         /// Destination port (tcp/udp).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::sim_cmd::values::parse_port)]
         port: Option<u16>,
         /// Also list, at each hop where BGP chose the route (the VGW, an
         /// office node), every candidate and the step each loser lost on.
@@ -61,7 +61,7 @@ pub enum TopologyCommand {
         #[arg(long, default_value = "tcp")]
         proto: String,
         /// Ports, comma-separated (tcp/udp).
-        #[arg(long, value_delimiter = ',', default_value = "22,80,443,3306")]
+        #[arg(long, value_delimiter = ',', default_value = "22,80,443,3306", value_parser = crate::sim_cmd::values::parse_port)]
         ports: Vec<u16>,
         /// Print JSON.
         #[arg(long)]
@@ -115,7 +115,7 @@ pub enum TopologyCommand {
         #[arg(long, default_value = "tcp", requires = "trace")]
         proto: String,
         /// Destination port of the traced flow (tcp/udp).
-        #[arg(long, requires = "trace")]
+        #[arg(long, requires = "trace", value_parser = crate::sim_cmd::values::parse_port)]
         port: Option<u16>,
     },
 }

@@ -7,7 +7,8 @@
 //! The gateway following its kernel table for BGP routes: `gateway_netns/bgp.rs`;
 //! its Prometheus endpoint scraped by a real Prometheus: `gateway_netns/metrics.rs`;
 //! its VPC flow logs: `gateway_netns/flow_logs.rs`; fragments through its
-//! policy: `gateway_netns/fragments.rs`; its status socket's path and the
+//! policy: `gateway_netns/fragments.rs`; where packets from the tunnel may
+//! go: `gateway_netns/forwarding.rs`; its status socket's path and the
 //! reloads that need a restart or rotate the private key:
 //! `gateway_netns/status_socket.rs`.
 //! Needs root; runs for real in CI (`CI=true`), skips with a message
@@ -18,6 +19,8 @@ mod bgp;
 mod common;
 #[path = "gateway_netns/flow_logs.rs"]
 mod flow_logs;
+#[path = "gateway_netns/forwarding.rs"]
+mod forwarding;
 #[path = "gateway_netns/fragments.rs"]
 mod fragments;
 #[path = "gateway_netns/metrics.rs"]

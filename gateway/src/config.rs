@@ -362,7 +362,35 @@ impl std::ops::DerefMut for Checker<'_> {
 }
 
 impl Checker<'_> {
-    fn path(&self, s: &Str) -> PathBuf {
+    /// The path a string of the file names, relative ones from the
+    /// configuration's directory. An empty string (the directory itself)
+    /// or one holding a NUL byte (which no system call takes) is an error
+    /// at its place, and gives an empty path no later check looks at.
+    fn path(&mut self, s: &Str) -> PathBuf {
+        let text = s.get_ref();
+        let problem = if text.is_empty() {
+            Some("an empty path".to_string())
+        } else if text.contains('\0') {
+            Some(format!(
+                "`{}` holds a NUL byte, which no file name can",
+                text.escape_debug()
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let d = self.error(s.span(), problem);
+            d.expected = Some(
+                "a file path, absolute or relative to the configuration file's directory".into(),
+            );
+            return PathBuf::new();
+        }
+        self.resolved(s)
+    }
+
+    /// The path a string of the file names, unchecked: for a path that
+    /// [`Self::path`] checks at another place.
+    fn resolved(&self, s: &Str) -> PathBuf {
         let p = PathBuf::from(s.get_ref());
         if p.is_absolute() {
             p
@@ -573,7 +601,7 @@ impl Checker<'_> {
             .policy
             .as_ref()
             .and_then(|p| p.topology.as_ref())
-            .map(|t| self.path(t));
+            .map(|t| self.resolved(t));
         let policy = match raw.policy {
             None => PolicyConfig {
                 origin: "none: no filtering".into(),
@@ -824,6 +852,9 @@ impl Checker<'_> {
                     return None;
                 }
                 let path = self.path(file);
+                if path.as_os_str().is_empty() {
+                    return None;
+                }
                 let loaded = match topology::load(&path) {
                     Ok(l) => l,
                     Err(diags) => {
@@ -1049,6 +1080,44 @@ mod tests {
         assert_eq!(c.conntrack.tcp_established, Duration::from_secs(432_000));
         assert_eq!(c.status_socket, PathBuf::from("/run/vifgate/vg0.sock"));
         assert!(!c.policy.enforce);
+    }
+
+    /// A path no system call takes (empty: the directory itself; a NUL
+    /// byte) is refused at its place, as `--check` says, instead of
+    /// passing the check and failing the start (status socket, flow log)
+    /// or failing without a place (key files).
+    #[test]
+    fn an_empty_path_or_one_with_a_nul_byte_is_an_error_at_its_place() {
+        let key = "[interface]\nname = \"vg0\"\nprivate_key_file = ";
+        assert_eq!(
+            headlines(&format!("{key}\"\"\n")),
+            ["gw.toml:3:20: error: an empty path"]
+        );
+        assert_eq!(
+            headlines(&format!("{key}\"k\\u0000x\"\n")),
+            ["gw.toml:3:20: error: `k\\0x` holds a NUL byte, which no file name can"]
+        );
+        for (table, line) in [
+            ("[status]\nsocket = \"", "gw.toml:9:10"),
+            ("[flow_logs]\ndestination = \"", "gw.toml:9:15"),
+            ("[policy]\nnode = \"x\"\ntopology = \"", "gw.toml:10:12"),
+        ] {
+            assert_eq!(
+                headlines(&base(&format!("{table}a\\u0000b\"\n"))),
+                [format!(
+                    "{line}: error: `a\\0b` holds a NUL byte, which no file name can"
+                )],
+                "{table}"
+            );
+        }
+        assert_eq!(
+            headlines(&base("[status]\nsocket = \"\"\n")),
+            ["gw.toml:9:10: error: an empty path"]
+        );
+        assert_eq!(
+            headlines(&base("preshared_key_file = \"\"\n")),
+            ["gw.toml:8:22: error: an empty path"]
+        );
     }
 
     #[test]

@@ -11,9 +11,8 @@
 //! [`read_private_key_file`] for the file permission check.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read as _};
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -29,7 +28,7 @@ pub const KEY_LEN: usize = 32;
 pub const KEY_BASE64_LEN: usize = 44;
 
 /// The most buffer reserved up front for a key file (which is 44 or 45
-/// bytes).
+/// bytes), and the most read of one.
 const KEY_FILE_READ_HINT: usize = 4096;
 
 /// Why a key could not be parsed, read or generated.
@@ -69,6 +68,15 @@ pub enum KeyError {
         path: PathBuf,
         /// The effective uid that tried.
         uid: u32,
+    },
+    /// The key file is no regular file (a directory, a named pipe, a
+    /// device): no key is read from it, and no `chmod` is advised.
+    #[error("key file {} is {kind}, not a file", .path.display())]
+    NotAFile {
+        /// The key file.
+        path: PathBuf,
+        /// What it is, in words ("a directory").
+        kind: &'static str,
     },
     /// The key file is accessible by group or others.
     #[error(
@@ -330,8 +338,20 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
+    // without blocking: opening a named pipe no one writes to waits for
+    // ever (the type is checked on the descriptor, below)
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
     let metadata = file.metadata().map_err(io_error)?;
+    if !metadata.is_file() {
+        return Err(KeyError::NotAFile {
+            path: path.to_path_buf(),
+            kind: crate::status_socket::file_kind(metadata.file_type()),
+        });
+    }
     let mode = metadata.permissions().mode() & 0o7777;
     // the rule of every secret file, the topology's BGP key's too
     if !topology::secret_file::is_private(mode) {
@@ -347,7 +367,12 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyError> {
         .min(KEY_FILE_READ_HINT)
         + 1;
     let mut contents = Vec::with_capacity(capacity);
-    let result = match file.read_to_end(&mut contents) {
+    // no more than a key file's room: a path to a large file by mistake
+    // is not read whole (what was read is no key)
+    let result = match file
+        .take(KEY_FILE_READ_HINT as u64)
+        .read_to_end(&mut contents)
+    {
         Ok(_) => trimmed_text(&contents)
             .and_then(decode_key)
             .map_err(|reason| KeyError::InvalidFile {
@@ -448,6 +473,48 @@ mod tests {
         std::fs::remove_file(path).ok();
         std::fs::write(path, contents).expect("write");
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// A key file that is a named pipe no one writes to, a directory or a
+    /// device is refused for what it is: the pipe made `--check` and the
+    /// start wait for ever, and the others were told `chmod 600` (of
+    /// /dev/zero!). A large file is not read whole.
+    #[test]
+    fn a_key_file_that_is_no_file_is_refused_for_what_it_is() {
+        let dir = temp_dir("kinds");
+        let pipe = dir.join("fifo.key");
+        std::fs::remove_file(&pipe).ok();
+        let c = std::ffi::CString::new(pipe.to_str().expect("utf-8")).expect("no NUL");
+        // SAFETY: a plain mkfifo of a path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let asked = pipe.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_private_key_file(&asked).map(|_| ()));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(Err(e @ KeyError::NotAFile { .. })) => assert_eq!(
+                e.to_string(),
+                format!("key file {} is a named pipe, not a file", pipe.display())
+            ),
+            other => panic!("a named pipe as key file: {other:?}"),
+        }
+        for (path, kind) in [
+            (dir.clone(), "a directory"),
+            ("/dev/zero".into(), "a device"),
+        ] {
+            match read_private_key_file(&path) {
+                Err(KeyError::NotAFile { kind: k, .. }) => assert_eq!(k, kind),
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+        let big = dir.join("big.key");
+        write_with_mode(&big, &"A".repeat(1 << 20), 0o600);
+        assert!(matches!(
+            read_private_key_file(&big),
+            Err(KeyError::InvalidFile { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

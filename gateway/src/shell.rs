@@ -50,7 +50,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
@@ -71,6 +71,7 @@ mod ingress_delay;
 mod kernel_table;
 mod metrics_server;
 mod preflight;
+mod status_writers;
 mod timer;
 mod tun_queue;
 pub use flow_log_writer::{FlowLogWriter, FlowLogs};
@@ -447,7 +448,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     // SIGHUP then needs a directory the account may write)
     let mut flow_logs = match &config.flow_logs {
         Some(f) => Some(FlowLogs::start(f, &mut router).map_err(io_err(format!(
-            "cannot open the flow log {:?}",
+            "cannot open the flow log {}",
             f.destination
         )))?),
         None => None,
@@ -519,6 +520,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         }
     };
     let mut box_addresses = box_addresses::BoxAddresses::new(Instant::now());
+    let status_writers = status_writers::StatusWriters::default();
     loop {
         box_addresses.poll(&mut router, Instant::now());
         // the timers run when due even while datagrams keep the socket
@@ -625,7 +627,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 let _ = reply.send(full_status(&router, &out, &tun_queue, &ingress, malformed, &reload));
             }
             c = status.accept() => {
-                if let Ok((mut stream, _)) = c {
+                if let Ok((stream, _)) = c {
                     let s = full_status(&router, &out, &tun_queue, &ingress, malformed, &reload);
                     let body = match serde_json::to_vec(&s) {
                         Ok(b) => b,
@@ -634,7 +636,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                             continue;
                         }
                     };
-                    let _ = stream.write_all(&body).await;
+                    status_writers.answer(stream, body);
                 }
             }
             _ = sighup.recv() => {
@@ -792,22 +794,51 @@ fn with_sources(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Reads the status of a running gateway from its socket.
+/// How long [`query_status`] waits for each part of an answer: a gateway
+/// answers from its loop within milliseconds; a socket where something
+/// else listens (a stuck process, another program's socket) may never.
+pub const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The longest status document read (a gateway's is kilobytes; one with
+/// many peers and rules, a few hundred): what another program's socket
+/// sends beyond it is not read into memory.
+pub const MAX_STATUS_BYTES: u64 = 16 << 20;
+
+/// Reads the status of a running gateway from its socket, giving up
+/// after [`STATUS_TIMEOUT`] without an answer.
 pub fn query_status(socket: &Path) -> io::Result<Status> {
-    query_status_within(socket, None)
+    query_status_within(socket, Some(STATUS_TIMEOUT))
 }
 
 /// Reads the status of a running gateway from its socket, giving up
-/// (`TimedOut`/`WouldBlock`) when no answer came within `timeout`.
+/// (`TimedOut`/`WouldBlock`) when no answer came within `timeout`, and
+/// refusing an answer longer than [`MAX_STATUS_BYTES`].
 pub fn query_status_within(
     socket: &Path,
     timeout: Option<std::time::Duration>,
 ) -> io::Result<Status> {
     use std::io::Read;
-    let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    let s = std::os::unix::net::UnixStream::connect(socket)?;
     s.set_read_timeout(timeout.filter(|t| !t.is_zero()))?;
     let mut body = Vec::new();
-    s.read_to_end(&mut body)?;
+    s.take(MAX_STATUS_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no answer within {:.1} s: what listens there is stuck, or no gateway",
+                    timeout.unwrap_or_default().as_secs_f64()
+                ),
+            ),
+            _ => e,
+        })?;
+    if body.len() as u64 > MAX_STATUS_BYTES {
+        return Err(io::Error::other(format!(
+            "the answer is longer than {} MiB: no gateway's status is",
+            MAX_STATUS_BYTES >> 20
+        )));
+    }
     serde_json::from_slice(&body).map_err(io::Error::other)
 }
 
@@ -822,6 +853,41 @@ mod tests {
         std::fs::write(&path, key.to_base64()).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path
+    }
+
+    /// `vifgate status` on a socket where something listens but never
+    /// answers gives up after [`STATUS_TIMEOUT`] (it waited for ever), and
+    /// one that sends without end is not read past [`MAX_STATUS_BYTES`].
+    #[test]
+    fn a_status_query_gives_up_on_a_silent_or_endless_socket() {
+        use std::io::Write;
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("vifgate-status-q-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let silent = dir.join("silent.sock");
+        let _listener = UnixListener::bind(&silent).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let asked = silent.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(query_status(&asked).map(|_| ()).map_err(|e| e.kind()));
+        });
+        let answer = rx.recv_timeout(STATUS_TIMEOUT + std::time::Duration::from_secs(5));
+        assert!(
+            matches!(answer, Ok(Err(io::ErrorKind::TimedOut))),
+            "{answer:?}"
+        );
+
+        let endless = dir.join("endless.sock");
+        let listener = UnixListener::bind(&endless).unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut c, _)) = listener.accept() {
+                let block = vec![b' '; 1 << 20];
+                while c.write_all(&block).is_ok() {}
+            }
+        });
+        let e = query_status(&endless).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("longer than 16 MiB"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn config_with(dir: &Path, key: &Path, rest: &str) -> GatewayConfig {

@@ -4,7 +4,7 @@
 //! The gateway replaces only a *stale* socket (one no process listens on,
 //! left by a killed run). Anything else at the path is refused: a file of
 //! another kind (a typo such as `socket = "office.key"` must not cost the
-//! key), and a live socket (another gateway answers there: taking it over
+//! key), and a live socket (a process answers there: taking it over
 //! would cut `vifgate status` off from that gateway, and deleting it at
 //! stop would do so for good). At stop the gateway removes the socket only
 //! if the path still holds the very socket it made.
@@ -26,7 +26,7 @@ pub enum SocketPlace {
     Absent,
     /// A socket no one listens on (connecting is refused).
     Stale,
-    /// A socket a process listens on: another gateway answers there.
+    /// A socket a process listens on (another gateway, most likely).
     Live,
     /// Something that is no socket; what it is, in words.
     NotASocket(&'static str),
@@ -49,7 +49,7 @@ pub enum StatusSocketError {
     },
     /// Another process listens on the socket.
     #[error(
-        "another gateway answers on {}: stop it first, or give this one \
+        "a process answers on {} (another gateway?): stop it first, or give this one \
          another [status] socket (`vifgate status --socket {}` asks the running one)",
         .path.display(),
         .path.display()
@@ -183,11 +183,18 @@ impl Drop for ClaimedSocket {
     }
 }
 
+/// How long a gateway waits for the socket's directory's lock. Gateways
+/// hold it for the few system calls of a claim or a removal; anyone who
+/// may open the directory (any user, for `/run/vifgate` or `/tmp`) can hold
+/// it for ever, and must not stop every gateway's start and stop with it.
+pub const DIRECTORY_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An exclusive `flock` on the socket's directory, held while a gateway
 /// looks at the path and replaces or removes what is there, so that two
 /// gateways never both take a stale socket for theirs. Best effort: a
 /// directory that cannot be opened or locked (no permission after the
-/// privileges went) goes unlocked.
+/// privileges went), or that stays locked for [`DIRECTORY_LOCK_WAIT`]
+/// (logged), goes unlocked.
 struct DirectoryLock {
     /// Held for its lock: closing it releases the lock.
     _held: Option<std::fs::File>,
@@ -202,11 +209,24 @@ impl DirectoryLock {
         let Ok(file) = std::fs::File::open(dir) else {
             return DirectoryLock { _held: None };
         };
-        // SAFETY: flock on a descriptor this function owns; it blocks
-        // until the lock is free and is released when the file closes
-        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
-        DirectoryLock {
-            _held: locked.then_some(file),
+        let deadline = std::time::Instant::now() + DIRECTORY_LOCK_WAIT;
+        loop {
+            // SAFETY: flock on a descriptor this function owns, without
+            // blocking; the lock is released when the file closes
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return DirectoryLock { _held: Some(file) };
+            }
+            let busy = io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
+            if !busy || std::time::Instant::now() >= deadline {
+                if busy {
+                    tracing::warn!(
+                        directory = %dir.display(),
+                        "another process holds the status socket directory's lock: going on without it"
+                    );
+                }
+                return DirectoryLock { _held: None };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 }
@@ -214,6 +234,32 @@ impl DirectoryLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lock on the socket's directory that someone else holds for ever
+    /// (any user may open `/run/vifgate` or `/tmp` and `flock` it) delays
+    /// a claim by [`DIRECTORY_LOCK_WAIT`] at most: the start waited for
+    /// ever, silently.
+    #[test]
+    fn a_directory_locked_by_another_process_delays_the_claim_only_a_while() {
+        let dir = std::env::temp_dir().join(format!("vifgate-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let holder = std::fs::File::open(&dir).unwrap();
+        // SAFETY: flock on a descriptor the test owns.
+        assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.join("gw.sock");
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                ClaimedSocket::claim(&path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+        });
+        let claimed = rx.recv_timeout(DIRECTORY_LOCK_WAIT + std::time::Duration::from_secs(5));
+        assert!(matches!(claimed, Ok(Ok(()))), "{claimed:?}");
+        drop(holder);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -266,10 +312,7 @@ mod tests {
         assert_eq!(probe(&path).unwrap(), SocketPlace::Live);
         let e = ClaimedSocket::claim(&path).unwrap_err();
         assert!(matches!(e, StatusSocketError::Live { .. }), "{e}");
-        assert!(
-            e.to_string().starts_with("another gateway answers on "),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("a process answers on "), "{e}");
         // the refused claim removed nothing: the first still answers
         assert!(UnixStream::connect(&path).is_ok());
         // a killed run: the listener gone, the file left

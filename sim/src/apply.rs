@@ -54,17 +54,20 @@ use crate::process::{self, ProcessRecord};
 /// otherwise.
 pub const DEFAULT_STATE_ROOT: &str = "/run/vifgate/sim";
 
-/// The environment variable that moves the state root (an absolute path;
-/// tests use a private one so that nothing they do can reach the labs of
-/// others).
+/// The environment variable that moves the state root (a relative path
+/// starts at the current directory; tests use a private one so that
+/// nothing they do can reach the labs of others).
 pub const STATE_ROOT_VAR: &str = "VIFGATE_STATE_ROOT";
 
-/// Where lab state directories live: [`STATE_ROOT_VAR`] when it is set to
-/// an absolute path, else [`DEFAULT_STATE_ROOT`].
+/// Where lab state directories live: [`STATE_ROOT_VAR`] when it is set
+/// (a relative path from the current directory), else
+/// [`DEFAULT_STATE_ROOT`]. A relative root is never taken for the
+/// default: a private root must not turn into everyone's.
 pub fn state_root() -> PathBuf {
     match std::env::var_os(STATE_ROOT_VAR).map(PathBuf::from) {
-        Some(p) if p.is_absolute() => p,
-        _ => PathBuf::from(DEFAULT_STATE_ROOT),
+        Some(p) if p.as_os_str().is_empty() => PathBuf::from(DEFAULT_STATE_ROOT),
+        Some(p) => std::path::absolute(&p).unwrap_or(p),
+        None => PathBuf::from(DEFAULT_STATE_ROOT),
     }
 }
 
@@ -141,6 +144,107 @@ fn own_directory(dir: &Path) -> io::Result<bool> {
             e.kind(),
             format!("cannot look at {}: {e}", dir.display()),
         )),
+    }
+}
+
+/// Refuses a state directory that holds files but no lab: neither the
+/// lock file every `sim up` makes first nor a state file (an older
+/// layout). A directory of the state root's that vifgate did not make
+/// (`VIFGATE_STATE_ROOT` pointed at a directory of other things) is left
+/// alone; an empty one (a `sim up` killed as it claimed the name) is a
+/// lab's.
+fn holds_a_lab(dir: &Path) -> io::Result<()> {
+    let mut entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot look into {}: {e}", dir.display()),
+            ))
+        }
+    };
+    let empty = entries.next().is_none();
+    let marked = [lab_lock::LOCK_FILE, STATE_FILE]
+        .iter()
+        .any(|f| fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.is_file()));
+    if empty || marked {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{} holds no lab (neither a lock file nor {STATE_FILE}): it is no directory vifgate made, \
+         so nothing of it is touched; is {STATE_ROOT_VAR} the state root you meant?",
+        dir.display()
+    )))
+}
+
+/// The name of a lab's state file in its state directory.
+const STATE_FILE: &str = "state.json";
+
+/// The longest Unix socket path the kernel takes: `sockaddr_un.sun_path`,
+/// less its NUL.
+pub const SUN_PATH_MAX: usize = 107;
+
+/// Every Unix socket the lab's processes make under its state directory
+/// `dir`: the gateways' status sockets, BIRD's control sockets, an FRR
+/// node's zserv, BFD and vty sockets.
+pub fn socket_paths(plan: &Plan, dir: &Path) -> Vec<PathBuf> {
+    let mut sockets: Vec<PathBuf> = plan
+        .gateways
+        .iter()
+        .map(|g| gateway_socket(dir, g))
+        .collect();
+    sockets.extend(plan.bird.daemons.iter().map(|d| d.socket.clone()));
+    for f in &plan.frr {
+        sockets.push(crate::frr_config::zserv_socket(&f.run_dir));
+        sockets.push(f.run_dir.join("bfdd.sock"));
+        sockets.push(f.run_dir.join("zebra.vty"));
+        sockets.push(f.run_dir.join("bgpd.vty"));
+    }
+    sockets
+}
+
+/// A gateway's status socket in the lab's state directory `dir`.
+pub(crate) fn gateway_socket(dir: &Path, g: &GatewaySpec) -> PathBuf {
+    dir.join(format!("{}.sock", g.name))
+}
+
+/// Refuses, before anything is made, a state directory `dir` the lab's
+/// files cannot name: a path with `"`, `\\` or a control character, which
+/// BIRD's `include "…";` of a session's key file cannot carry (BIRD
+/// stopped at *Unterminated include* once the namespaces were up), and
+/// socket paths the kernel would not take (`check` bounds names for the
+/// default state root, so only a long `VIFGATE_STATE_ROOT` gets here).
+fn paths_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
+    let refuse = |why: String| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{why}: give {STATE_ROOT_VAR} another path (the state root is {})",
+                state_root().display()
+            ),
+        ))
+    };
+    let text = dir.to_string_lossy();
+    if let Some(c) = text
+        .chars()
+        .find(|&c| c == '"' || c == '\\' || c.is_control())
+    {
+        return refuse(format!(
+            "the lab's directory {} has the character {c:?}, which the BGP daemons' configurations cannot carry",
+            dir.display()
+        ));
+    }
+    match socket_paths(plan, dir)
+        .into_iter()
+        .find(|s| s.as_os_str().len() > SUN_PATH_MAX)
+    {
+        Some(long) => refuse(format!(
+            "the socket {} would have {} bytes, and a Unix socket path has at most {SUN_PATH_MAX}",
+            long.display(),
+            long.as_os_str().len()
+        )),
+        None => Ok(()),
     }
 }
 
@@ -237,7 +341,7 @@ pub fn load_state(lab: &str) -> io::Result<Option<LabState>> {
 
 /// The state file in `dir`, if there is one.
 fn read_state_in(dir: &Path) -> io::Result<Option<LabState>> {
-    let path = dir.join("state.json");
+    let path = dir.join(STATE_FILE);
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -262,10 +366,10 @@ pub fn save_state(lab: &str, state: &LabState) -> io::Result<()> {
 }
 
 fn write_state(dir: &Path, state: &LabState) -> io::Result<()> {
-    let tmp = dir.join("state.json.tmp");
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
     let body = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
     fs::write(&tmp, body)?;
-    fs::rename(tmp, dir.join("state.json"))
+    fs::rename(tmp, dir.join(STATE_FILE))
 }
 
 /// Labs with a state directory, sorted.
@@ -327,6 +431,7 @@ pub fn up(
 ) -> Result<UpReport, ApplyError> {
     let start = Instant::now();
     let dir = checked_state_dir(&plan.lab).map_err(step("name the lab"))?;
+    paths_fit(plan, &dir).map_err(step("place the lab's files"))?;
     let lock = lab_lock::create(&plan.lab, &dir, Purpose::Build)?;
     if plan::lab_prefixes(&plan.lab)
         .iter()
@@ -1118,7 +1223,7 @@ fn gateway_config(
         }),
         conntrack: None,
         status: Some(StatusFile {
-            socket: Some(dir.join(format!("{}.sock", g.name))),
+            socket: Some(gateway_socket(dir, g)),
         }),
         impair: None,
         process: None,
@@ -1216,6 +1321,7 @@ pub fn down(lab: &str) -> io::Result<DownReport> {
     let lock_err = |e: LockError| io::Error::other(e.to_string());
     for _ in 0..10 {
         own_directory(&dir)?;
+        holds_a_lab(&dir)?;
         if let Some(lock) = lab_lock::take(lab, &dir, DOWN_WAITS_AT_MOST).map_err(lock_err)? {
             return teardown(lab, &dir, lock, true);
         }

@@ -8,16 +8,21 @@
 //!
 //! A session is named after its VIF or VPN (`dx-vif` stays `dx-vif` in
 //! `birdc show protocols` and in FRR's `show bgp neighbors`); BIRD's
-//! configuration quotes it ([`symbol`]), so that names with `-` or `.`,
-//! or a keyword of BIRD's grammar such as `vpn`, are symbols too.
+//! configuration quotes it ([`symbol`]), so that names with `-` or `.`
+//! are symbols too. BIRD 2.0.12 still reads a quoted keyword of its
+//! grammar (`'vpn'`, `'static'`, `'primary'`) as the keyword, so a name
+//! that could be one (only `a-z`, `0-9` and `_`) gets a `-` appended:
+//! the VPN `vpn` is the session `vpn-`.
 
 use std::path::{Path, PathBuf};
 
 /// The session name of a VIF or VPN called `name`: the name itself, any
 /// character BIRD does not take in a quoted symbol (other than letters,
-/// digits, `_`, `-`, `.`) as `_`.
+/// digits, `_`, `-`, `.`) as `_`, and a `-` after a name BIRD could read
+/// as one of its keywords.
 pub fn protocol_name(name: &str) -> String {
-    name.chars()
+    let mut s: String = name
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
                 c
@@ -25,7 +30,14 @@ pub fn protocol_name(name: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    let keyword_shaped = s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if keyword_shaped {
+        s.push('-');
+    }
+    s
 }
 
 /// [`protocol_name`] as a symbol in a BIRD configuration: in apostrophes.
@@ -63,9 +75,12 @@ mod tests {
     fn sessions_are_named_after_their_vif_or_vpn() {
         assert_eq!(protocol_name("dx-vif"), "dx-vif");
         assert_eq!(protocol_name("dx-vif.prefixes"), "dx-vif.prefixes");
-        assert_eq!(protocol_name("o'neil vif"), "o_neil_vif");
+        assert_eq!(protocol_name("o'neil vif"), "o_neil_vif-");
         assert_eq!(symbol("dx-vif"), "'dx-vif'");
-        assert_eq!(symbol("vpn"), "'vpn'", "a keyword, quoted");
+        // BIRD 2.0.12 reads `'vpn'` as its keyword `vpn`
+        assert_eq!(symbol("vpn"), "'vpn-'", "a keyword, made a symbol");
+        assert_eq!(protocol_name("primary"), "primary-");
+        assert_eq!(protocol_name("Primary"), "Primary");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use ipnet::Ipv4Net;
 use topology::model::{Attachment, Topology};
 use topology::nacl::{NaclAction, NaclRule};
 use topology::security_group::{Peer, SgRule};
-use topology::traffic::Traffic;
+use topology::traffic::{PortRange, Traffic};
 
 /// The nft match of a rule's protocol, ports or ICMP type/code (empty for
 /// every packet).
@@ -64,29 +64,49 @@ fn sg_peer_nets(t: &Topology, peer: &Peer) -> Vec<Ipv4Net> {
     }
 }
 
-fn sg_rules(out: &mut String, t: &Topology, rules: &[SgRule], dir: &str) {
+/// One nft rule per security group rule, ending in `verdict`.
+fn sg_rules(out: &mut String, t: &Topology, rules: &[SgRule], dir: &str, verdict: &str) {
     for r in rules {
         let Some(addr) = addr_match(dir, &sg_peer_nets(t, &r.peer)) else {
             continue;
         };
-        let _ = writeln!(out, "    {addr}{}accept", traffic_match(&r.traffic));
+        let _ = writeln!(out, "    {addr}{}{verdict}", traffic_match(&r.traffic));
     }
 }
 
 /// The security groups of one node: ingress on input, egress on output,
-/// replies admitted by connection tracking; everything else dropped.
-pub fn security_groups(t: &Topology, groups: &[usize]) -> String {
+/// replies admitted by connection tracking; everything else dropped. A
+/// node that `forwards` (an instance with its source/destination check
+/// off) also filters what it forwards, as the analysis has it: a new flow
+/// must pass an ingress rule and then an egress rule.
+pub fn security_groups(t: &Topology, groups: &[usize], forwards: bool) -> String {
     let mut s = String::from("table inet vifgate_sg {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    ct state established,related accept\n    iifname \"lo\" accept\n");
-    for &g in groups {
-        let _ = writeln!(s, "    # {} ingress", t.security_groups[g].name);
-        sg_rules(&mut s, t, &t.security_groups[g].ingress, "saddr");
-    }
+    let ingress = |s: &mut String, verdict: &str| {
+        for &g in groups {
+            let _ = writeln!(s, "    # {} ingress", t.security_groups[g].name);
+            sg_rules(s, t, &t.security_groups[g].ingress, "saddr", verdict);
+        }
+    };
+    let egress = |s: &mut String| {
+        for &g in groups {
+            let _ = writeln!(s, "    # {} egress", t.security_groups[g].name);
+            sg_rules(s, t, &t.security_groups[g].egress, "daddr", "accept");
+        }
+    };
+    ingress(&mut s, "accept");
     s.push_str("  }\n  chain output {\n    type filter hook output priority 0; policy drop;\n    ct state established,related accept\n    oifname \"lo\" accept\n");
-    for &g in groups {
-        let _ = writeln!(s, "    # {} egress", t.security_groups[g].name);
-        sg_rules(&mut s, t, &t.security_groups[g].egress, "daddr");
+    egress(&mut s);
+    s.push_str("  }\n");
+    if forwards {
+        // falling off a chain entered by goto ends in the base chain's
+        // policy: drop
+        s.push_str("  chain forward {\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n    goto forward_ingress\n  }\n  chain forward_ingress {\n");
+        ingress(&mut s, "goto forward_egress");
+        s.push_str("  }\n  chain forward_egress {\n");
+        egress(&mut s);
+        s.push_str("  }\n");
     }
-    s.push_str("  }\n}\n");
+    s.push_str("}\n");
     s
 }
 
@@ -206,10 +226,16 @@ pub fn vpc_router(t: &Topology, internet: bool) -> String {
 }
 
 /// A NAT gateway: VPC sources out under its own address, replies back,
-/// no connection opened from outside.
-pub fn nat_gateway(own: Ipv4Addr, vpc: Ipv4Net) -> String {
+/// no connection opened from outside. TCP and UDP leave from a source port
+/// picked at random in `ports` (AWS's 1024-65535), as AWS's NAT gateway
+/// does and the analysis assumes; without `random` Linux keeps the
+/// client's own port whenever it lies in the range, so the replies would
+/// come back to Linux's 32768-60999 only.
+pub fn nat_gateway(own: Ipv4Addr, vpc: Ipv4Net, ports: PortRange) -> String {
+    let out = format!("ip saddr != {own} ip daddr != {vpc}");
     format!(
-        "table ip vifgate_nat {{\n  chain forward {{\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n    ip saddr {vpc} ip daddr != {vpc} accept\n  }}\n  chain post {{\n    type nat hook postrouting priority 100; policy accept;\n    ip saddr != {own} ip daddr != {vpc} snat to {own}\n  }}\n}}\n"
+        "table ip vifgate_nat {{\n  chain forward {{\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n    ip saddr {vpc} ip daddr != {vpc} accept\n  }}\n  chain post {{\n    type nat hook postrouting priority 100; policy accept;\n    {out} meta l4proto {{ tcp, udp }} snat to {own}:{}-{} random\n    {out} snat to {own}\n  }}\n}}\n",
+        ports.from, ports.to
     )
 }
 
@@ -223,7 +249,7 @@ mod tests {
     fn security_group_rules_become_nft_rules() {
         let t = example();
         let web = t.nodes.iter().find(|n| n.name == "web-a1").expect("web-a1");
-        let s = security_groups(&t, &web.security_groups);
+        let s = security_groups(&t, &web.security_groups, false);
         // HTTP from the ALB's members, SSH from the bastion's
         assert!(
             s.contains("ip saddr { 10.0.0.20/32, 10.0.1.20/32 } tcp dport 80 accept"),
@@ -239,7 +265,7 @@ mod tests {
             .iter()
             .find(|n| n.name == "bastion")
             .expect("bastion");
-        let s = security_groups(&t, &bastion.security_groups);
+        let s = security_groups(&t, &bastion.security_groups, false);
         assert!(
             s.contains("ip saddr { 192.168.10.0/24, 192.168.20.0/24 } tcp dport 22 accept"),
             "{s}"
@@ -296,7 +322,7 @@ mod tests {
 
     #[test]
     fn port_ranges_and_icmp() {
-        use topology::traffic::{IcmpMatch, PortRange};
+        use topology::traffic::IcmpMatch;
         assert_eq!(traffic_match(&Traffic::All), "");
         assert_eq!(
             traffic_match(&Traffic::Tcp(PortRange::ALL)),

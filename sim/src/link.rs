@@ -145,7 +145,7 @@ pub(crate) fn tunnel_gateways(p: &plan::Plan, l: &VethSpec) -> Vec<usize> {
     p.gateways
         .iter()
         .enumerate()
-        .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.policy_node.is_some()))
+        .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.office_node.is_some()))
         .map(|(i, _)| i)
         .collect()
 }
@@ -427,7 +427,7 @@ fn reconfigure(
 ) -> Result<(), LinkError> {
     let dir = apply::state_dir(lab);
     let path = dir.join(format!("{}.toml", g.name));
-    let socket = dir.join(format!("{}.sock", g.name));
+    let socket = apply::gateway_socket(&dir, g);
     let not_running = || {
         LinkError::Io(io::Error::other(format!(
             "gateway {} is not running in {}",

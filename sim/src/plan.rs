@@ -277,7 +277,13 @@ pub struct GatewaySpec {
     pub port: u16,
     /// Peers.
     pub peers: Vec<GatewayPeer>,
-    /// The topology node whose security groups it enforces.
+    /// The office node it runs on; `None` on the VGW's side.
+    #[serde(default)]
+    pub office_node: Option<String>,
+    /// The topology node whose security groups it enforces: the office
+    /// node when that is a `[[site.gateway]]`. A plain `[[site.router]]`
+    /// filters nothing, as the analysis has it: its gateway process then
+    /// runs with no policy at all.
     pub policy_node: Option<String>,
     /// The kernel table its box's BIRD writes the BGP routes into, which
     /// the gateway follows (`[bgp] kernel_table`); `None` without BGP.
@@ -562,6 +568,14 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
         b.node_ns.push(name.clone());
         b.ns(name.clone(), Some(n.name.clone()), Role::Node);
         b.base_sysctls(&name);
+        // the source ports it picks: Linux's for hosts and instances,
+        // AWS's 1024-65535 for load balancers, as the analysis has them
+        let ports = n.ephemeral_ports;
+        b.sysctl(
+            &name,
+            "net/ipv4/ip_local_port_range",
+            &format!("{} {}", ports.from, ports.to),
+        );
         if n.forwards() || n.kind == NodeKind::NatGateway || !n.source_dest_check {
             b.router_sysctls(&name);
         }
@@ -588,7 +602,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
         .chain(b.plan.frr.iter().map(|f| f.ns.clone()))
         .collect();
     for g in b.plan.gateways.iter_mut() {
-        if office_ns.contains(&g.ns) && g.policy_node.is_some() {
+        if office_ns.contains(&g.ns) && g.office_node.is_some() {
             g.bgp_kernel_table = Some(bird::OFFICE_KERNEL_TABLE);
         }
     }
@@ -886,9 +900,19 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             );
             let spec = match route.target {
                 RouteTarget::Local => {
-                    // one connected route per subnet inside the block
+                    // one connected route per subnet inside the block,
+                    // unless a static route more specific than the block
+                    // covers the subnet: AWS follows that one (middlebox
+                    // routing), as the analysis's longest match does,
+                    // while the kernel would prefer this route on the
+                    // subnet's own prefix
                     for (k, sub) in t.subnets.iter().enumerate() {
-                        if route.prefix.contains(&sub.cidr) {
+                        let overridden = rt.routes.iter().any(|o| {
+                            o.origin == topology::route_table::RouteOrigin::Static
+                                && o.prefix.prefix_len() > route.prefix.prefix_len()
+                                && o.prefix.contains(&sub.cidr)
+                        });
+                        if route.prefix.contains(&sub.cidr) && !overridden {
                             let s = b.route(
                                 &r,
                                 sub.cidr,
@@ -1025,7 +1049,7 @@ fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             b.plan.firewalls.push(FirewallSpec {
                 ns: b.node_ns[id].clone(),
                 what: format!("NAT gateway {}", n.name),
-                ruleset: firewall::nat_gateway(ifc.ip, vpc.cidr),
+                ruleset: firewall::nat_gateway(ifc.ip, vpc.cidr, n.ephemeral_ports),
             });
         }
     }
@@ -1189,7 +1213,9 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                     mtu,
                     port: WG_PORT,
                     peers: Vec::new(),
-                    policy_node: Some(t.nodes[cust].name.clone()),
+                    office_node: Some(t.nodes[cust].name.clone()),
+                    policy_node: (t.nodes[cust].kind == NodeKind::Gateway)
+                        .then(|| t.nodes[cust].name.clone()),
                     bgp_kernel_table: None,
                 });
                 office_gw.insert(cust, g);
@@ -1218,6 +1244,7 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                 priority,
                 bgp_session: false,
             }],
+            office_node: None,
             policy_node: None,
             bgp_kernel_table: None,
         });
@@ -1255,7 +1282,7 @@ fn security_groups(b: &mut Builder) {
         b.plan.firewalls.push(FirewallSpec {
             ns: b.node_ns[id].clone(),
             what: format!("security groups {}", names.join(", ")),
-            ruleset: firewall::security_groups(t, &n.security_groups),
+            ruleset: firewall::security_groups(t, &n.security_groups, !n.source_dest_check),
         });
     }
 }

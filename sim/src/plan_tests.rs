@@ -557,7 +557,7 @@ fn a_static_vpn_beside_bgp_is_a_floating_route_in_the_table_the_gateway_follows(
 /// paths); one character more would not fit.
 #[test]
 fn the_longest_names_check_takes_fit_the_lab() {
-    const SUN_PATH_MAX: usize = 107; // sockaddr_un.sun_path, less its NUL
+    use crate::apply::SUN_PATH_MAX;
     const BIRD_SYMBOL_MAX: usize = 64; // BIRD's SYM_MAX_LEN
     let max = topology::resolve::aws_limits::MAX_NAME_LEN;
     let lab = "l".repeat(24);
@@ -576,19 +576,7 @@ fn the_longest_names_check_takes_fit_the_lab() {
     assert_well_formed(&p);
     assert!(!p.frr.is_empty(), "the office node runs FRR");
     let state = crate::apply::state_dir(&lab);
-    let mut sockets: Vec<std::path::PathBuf> = Vec::new();
-    sockets.extend(
-        p.gateways
-            .iter()
-            .map(|g| state.join(format!("{}.sock", g.name))),
-    );
-    sockets.extend(p.bird.daemons.iter().map(|d| d.socket.clone()));
-    for f in &p.frr {
-        sockets.push(crate::frr_config::zserv_socket(&f.run_dir));
-        sockets.push(f.run_dir.join("bfdd.sock"));
-        sockets.push(f.run_dir.join("zebra.vty"));
-    }
-    for s in &sockets {
+    for s in crate::apply::socket_paths(&p, &state) {
         let len = s.as_os_str().len();
         assert!(len <= SUN_PATH_MAX, "{} has {len} bytes", s.display());
     }
@@ -604,4 +592,102 @@ fn the_longest_names_check_takes_fit_the_lab() {
     // the bound is tight: one character more overflows an FRR socket path
     let one_more = crate::bgp_names::frr_run_dir(&state, &"o".repeat(max + 1));
     assert!(crate::frr_config::zserv_socket(&one_more).as_os_str().len() > SUN_PATH_MAX);
+}
+
+/// A topology of `tests/lab_vs_analysis/`.
+fn lab_vs_analysis(file: &str) -> Topology {
+    let path = format!(
+        "{}/../tests/lab_vs_analysis/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse(file, text)
+}
+
+#[test]
+fn a_plain_router_at_a_tunnels_end_runs_its_gateway_with_no_policy() {
+    for file in ["router_vif.toml", "router_vpn.toml"] {
+        let t = lab_vs_analysis(file);
+        let p = plan(&t, "rv", &PORTS).expect("plan");
+        let ns = p.node_ns("edge").expect("edge");
+        let g = p.gateways.iter().find(|g| g.ns == ns).expect("a gateway");
+        assert_eq!(g.office_node.as_deref(), Some("edge"), "{file}");
+        assert_eq!(g.policy_node, None, "{file}: a router filters nothing");
+    }
+    // a gateway box enforces its own groups
+    let p = plan(&crate::example(), "yh", &PORTS).expect("plan");
+    let office = p
+        .gateways
+        .iter()
+        .find(|g| g.office_node.as_deref() == Some("vifgate-office"))
+        .expect("the office gateway");
+    assert_eq!(office.policy_node.as_deref(), Some("vifgate-office"));
+}
+
+#[test]
+fn a_route_to_a_subnets_cidr_replaces_the_local_route_in_its_table_only() {
+    let t = lab_vs_analysis("middlebox_route.toml");
+    let p = plan(&t, "mb", &PORTS).expect("plan");
+    let vpc = vpc_ns("mb");
+    let table = |rt: &str| {
+        FIRST_TABLE
+            + t.route_tables
+                .iter()
+                .position(|r| r.name == rt)
+                .expect("table") as u32
+    };
+    let servers: Ipv4Net = "10.0.2.0/24".parse().expect("net");
+    let to_servers = |table: u32| -> Vec<&RouteSpec> {
+        p.routes
+            .iter()
+            .filter(|r| r.ns == vpc && r.table == table && r.dst == servers)
+            .collect()
+    };
+    let clients = to_servers(table("clients-rt"));
+    assert_eq!(clients.len(), 1, "{clients:?}");
+    assert_eq!(
+        clients[0].via,
+        Some(Ipv4Addr::new(10, 0, 3, 10)),
+        "the firewall"
+    );
+    // the other subnets still reach the servers directly
+    let main = to_servers(table("main-rt"));
+    assert_eq!(main.len(), 1, "{main:?}");
+    assert_eq!((main[0].via, main[0].dev.as_deref()), (None, Some("sn1")));
+    // and the firewall instance filters what it forwards
+    let fw = p.node_ns("firewall").expect("firewall");
+    let rules = p.firewalls.iter().find(|f| f.ns == fw).expect("its groups");
+    assert!(rules.ruleset.contains("hook forward"), "{}", rules.ruleset);
+    let client = p.node_ns("client").expect("client");
+    let rules = p
+        .firewalls
+        .iter()
+        .find(|f| f.ns == client)
+        .expect("its groups");
+    assert!(!rules.ruleset.contains("hook forward"), "{}", rules.ruleset);
+}
+
+#[test]
+fn nat_gateways_and_load_balancers_pick_source_ports_in_awss_range() {
+    let t = lab_vs_analysis("nat_behind_narrow_acl.toml");
+    let p = plan(&t, "nat", &PORTS).expect("plan");
+    let nat = p.node_ns("nat").expect("nat");
+    let rules = p.firewalls.iter().find(|f| f.ns == nat).expect("NAT rules");
+    assert!(
+        rules
+            .ruleset
+            .contains("meta l4proto { tcp, udp } snat to 10.0.0.5:1024-65535 random"),
+        "{}",
+        rules.ruleset
+    );
+    let p = plan(&crate::example(), "yh", &PORTS).expect("plan");
+    let range = |node: &str| {
+        let ns = p.node_ns(node).expect("node");
+        p.sysctls
+            .iter()
+            .find(|s| s.ns == ns && s.key == "net/ipv4/ip_local_port_range")
+            .map(|s| s.value.clone())
+    };
+    assert_eq!(range("alb").as_deref(), Some("1024 65535"));
+    assert_eq!(range("bastion").as_deref(), Some("32768 60999"));
 }

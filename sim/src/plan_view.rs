@@ -202,8 +202,14 @@ fn process_block(o: &mut String, p: &Plan, ns: &str) {
             "gateway {} (tun {}, mtu {}, udp {}",
             g.name, g.tun, g.mtu, g.port
         );
-        if let Some(node) = &g.policy_node {
-            let _ = write!(line, ", security groups of {node}");
+        match (&g.policy_node, &g.office_node) {
+            (Some(node), _) => {
+                let _ = write!(line, ", security groups of {node}");
+            }
+            (None, Some(node)) => {
+                let _ = write!(line, ", no filtering: {node} is a plain router");
+            }
+            (None, None) => {}
         }
         if let Some(table) = g.bgp_kernel_table {
             let _ = write!(line, ", BGP routes of kernel table {table}");

@@ -190,6 +190,11 @@ pub struct ProbeOptions {
     /// After a TCP connection, wait (within the same deadline) for the
     /// server's first line and return it in [`ProbeResult::banner`].
     pub read_banner: bool,
+    /// When not empty, the source port of the TCP or UDP probe of the
+    /// same index (0, or no entry: the kernel's choice). Lets a caller
+    /// try a client's ephemeral range end to end, where the kernel would
+    /// pick neighbouring ports for one destination.
+    pub source_ports: Vec<u16>,
 }
 
 impl Default for ProbeOptions {
@@ -199,6 +204,7 @@ impl Default for ProbeOptions {
             max_in_flight: 256,
             retries: 1,
             read_banner: false,
+            source_ports: Vec::new(),
         }
     }
 }
@@ -398,13 +404,17 @@ impl<'a> Engine<'a> {
     fn open_group(&mut self, group: &[usize]) {
         let ns = self.probes[group[0]].ns.clone();
         let kinds: Vec<ProbeKind> = group.iter().map(|&i| self.probes[i].kind).collect();
+        let ports: Vec<u16> = group
+            .iter()
+            .map(|&i| self.opts.source_ports.get(i).copied().unwrap_or(0))
+            .collect();
         let need_raw = kinds.contains(&ProbeKind::IcmpEcho) && !self.raw_slot.contains_key(&ns);
         let handle = self
             .handles
             .entry(ns.clone())
             .or_insert_with(|| Netns::open(&ns).map_err(|e| e.to_string()));
         let opened: io::Result<Opened> = match handle {
-            Ok(h) => h.run(move || open_sockets(&kinds, need_raw)),
+            Ok(h) => h.run(move || open_sockets(&kinds, &ports, need_raw)),
             Err(e) => Err(io::Error::other(e.clone())),
         };
         let (socks, raw) = match opened {
@@ -773,12 +783,14 @@ fn udp_step(
     None
 }
 
-/// Opens one socket per probe (none for ICMP) and, if asked, the raw ICMP
-/// socket; run on a thread inside the source namespace.
-fn open_sockets(kinds: &[ProbeKind], need_raw: bool) -> Opened {
+/// Opens one socket per probe (none for ICMP), bound to its source port
+/// when it has one (not 0), and, if asked, the raw ICMP socket; run on a
+/// thread inside the source namespace.
+fn open_sockets(kinds: &[ProbeKind], ports: &[u16], need_raw: bool) -> Opened {
     let socks = kinds
         .iter()
-        .map(|k| match k {
+        .zip(ports)
+        .map(|(k, &port)| match k {
             ProbeKind::IcmpEcho => Ok(None),
             ProbeKind::Tcp(_) | ProbeKind::Udp(_) => {
                 let ty = if matches!(k, ProbeKind::Tcp(_)) {
@@ -790,6 +802,11 @@ fn open_sockets(kinds: &[ProbeKind], need_raw: bool) -> Opened {
                 // ICMP errors in detail (type, code, sender), and all of
                 // them reported on UDP, not only the "hard" ones
                 sys::set_int(fd.as_raw_fd(), libc::IPPROTO_IP, libc::IP_RECVERR, 1)?;
+                if port != 0 {
+                    // other probes to other destinations may hold it too
+                    sys::set_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+                    sys::bind(fd.as_raw_fd(), Ipv4Addr::UNSPECIFIED, port)?;
+                }
                 Ok(Some(fd))
             }
         })

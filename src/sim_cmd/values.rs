@@ -18,6 +18,22 @@ pub(super) fn parse_lab_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// A port the lab listens on and probes, or a flow's destination port for
+/// the analysis: 1 to 65535, the rule `check` applies to an `[[expect]]`.
+/// Port 0 can be neither listened on nor connected to (`sim up --ports 0`
+/// failed after 10 s, its listeners never ready).
+pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(0) => Err(
+            "port 0 can be neither listened on nor connected to: give ports from 1 to 65535".into(),
+        ),
+        Ok(p) => Ok(p),
+        Err(_) => Err(format!(
+            "`{s}` is not a port: give ports from 1 to 65535, separated by commas"
+        )),
+    }
+}
+
 /// A duration as topology files write them (`20ms`, `500us`, `1s`).
 pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     match topology::units::parse_duration(s) {
@@ -135,6 +151,15 @@ mod tests {
         assert!(parse_rate("99999999999999999999Gbit")
             .expect_err("too large")
             .contains("too large"));
+    }
+
+    #[test]
+    fn ports_are_those_a_lab_can_listen_on() {
+        assert_eq!(parse_port("22"), Ok(22));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        for bad in ["0", "65536", "-1", "", "1-65535"] {
+            assert!(parse_port(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn the_status_socket_refuses_files_and_live_sockets_and_replaces_stale_ones() {
     assert_eq!(start.status.code(), Some(2), "{}", text(&start));
     assert!(
         String::from_utf8_lossy(&start.stderr).contains(&format!(
-            "another gateway answers on {}: stop it first",
+            "a process answers on {} (another gateway?): stop it first",
             shared.display()
         )),
         "{}",
@@ -281,4 +281,44 @@ fn check_fails_where_a_start_would_fail_on_this_box() {
     );
     let start = run_gateway(&lab, "c", &c, false);
     assert_eq!(start.status.code(), Some(2), "{}", text(&start));
+}
+
+/// A client that connects to the status socket and reads nothing (a
+/// `vifgate status` stopped with ^Z) does not stall the gateway: with a
+/// document larger than the socket's buffer (5000 routes, about 800 KB),
+/// the loop used to wait on that client, and every other status query —
+/// and every packet — with it.
+#[test]
+fn a_status_client_that_reads_nothing_does_not_stall_the_gateway() {
+    if !super::common::can_run("a_status_client_that_reads_nothing_does_not_stall_the_gateway") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.add_ns("a");
+    let socket = lab.dir.join("a.sock");
+    let config = lone_config(&lab, "a", "vga", 51820, &socket);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    for i in 0..5000u32 {
+        text += &format!(
+            "[[route]]\nprefix = \"10.9.{}.{}/32\"\npeer = \"a-peer\"\n",
+            i / 250,
+            i % 250
+        );
+    }
+    std::fs::write(&config, text).expect("config");
+    start_gateway(&mut lab, "a", "a", &config, "vga", "10.9.0.0/16");
+    assert!(
+        lab.wait_for(Duration::from_secs(5), || peers_on(&socket).is_some()),
+        "{}",
+        lab.log("a")
+    );
+    let silent = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = gateway::shell::query_status(&socket);
+    drop(silent);
+    assert!(
+        asked.is_ok(),
+        "the gateway stalled on a client that reads nothing: {:?}",
+        asked.err()
+    );
 }

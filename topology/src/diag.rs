@@ -89,10 +89,11 @@ impl fmt::Display for Diagnostic {
         if let Some(src) = &self.source_line {
             let num = self.line.to_string();
             let pad = " ".repeat(num.len());
+            let shown = ShownLine::of(src, self.col.saturating_sub(1), self.width.max(1));
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{num} | {src}")?;
-            let caret_pad = " ".repeat(self.col.saturating_sub(1));
-            let carets = "^".repeat(self.width.max(1));
+            writeln!(f, "{num} | {}", shown.text)?;
+            let caret_pad = " ".repeat(shown.caret_at);
+            let carets = "^".repeat(shown.width);
             writeln!(f, "{pad} | {caret_pad}{carets}")?;
         }
         if let Some(e) = &self.expected {
@@ -102,6 +103,54 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "  = hint: {h}")?;
         }
         Ok(())
+    }
+}
+
+/// The most characters of a source line a diagnostic shows: a longer line
+/// (a minified template, a line of 100,000 brackets) is cut around the
+/// offending text, `…` where it is cut.
+pub const MAX_SHOWN_LINE: usize = 120;
+
+/// A source line as a diagnostic shows it, and where its underline goes.
+struct ShownLine {
+    text: String,
+    /// Characters before the underline.
+    caret_at: usize,
+    /// Characters underlined.
+    width: usize,
+}
+
+impl ShownLine {
+    /// `line` with its characters `at..at + width` underlined, cut to
+    /// [`MAX_SHOWN_LINE`] characters around them.
+    fn of(line: &str, at: usize, width: usize) -> ShownLine {
+        let len = line.chars().count();
+        if len <= MAX_SHOWN_LINE {
+            return ShownLine {
+                text: line.to_string(),
+                caret_at: at,
+                width,
+            };
+        }
+        let width = width.min(MAX_SHOWN_LINE / 2);
+        // a third of the room before the offending text
+        let from = at
+            .saturating_sub(MAX_SHOWN_LINE / 3)
+            .min(len - MAX_SHOWN_LINE);
+        let to = from + MAX_SHOWN_LINE;
+        let mut text = String::new();
+        if from > 0 {
+            text.push('…');
+        }
+        text.extend(line.chars().skip(from).take(MAX_SHOWN_LINE));
+        if to < len {
+            text.push('…');
+        }
+        ShownLine {
+            text,
+            caret_at: at - from + usize::from(from > 0),
+            width,
+        }
     }
 }
 
@@ -502,6 +551,34 @@ mod tests {
         assert_eq!(f.line_col(6), (2, 1));
         // 'é' is two bytes but one column
         assert_eq!(f.line_col(9), (2, 3));
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_offending_text() {
+        // 100,000 characters on one line, the offending `x` far inside it
+        let line = format!("{}x{}", "[".repeat(50_000), "]".repeat(49_999));
+        let f = SourceFile::new("t.yaml", format!("{line}\n"));
+        let d = f.diagnostic(Severity::Error, Some(50_000..50_001), "bad");
+        let shown = d.to_string();
+        assert!(shown.len() < 1_000, "{} bytes shown", shown.len());
+        assert!(shown.starts_with("t.yaml:1:50001: error: bad"), "{shown}");
+        let lines: Vec<&str> = shown.lines().collect();
+        let (text, carets) = (lines[2], lines[3]);
+        assert!(text.contains("…[[[") && text.ends_with("]]]…"), "{text}");
+        // the caret stands under the `x`
+        let x = text.chars().position(|c| c == 'x').expect("x shown");
+        assert_eq!(
+            carets.chars().position(|c| c == '^'),
+            Some(x),
+            "{text}\n{carets}"
+        );
+        // a short line is shown whole
+        let f = SourceFile::new("t.toml", "a = \"b\"\n".to_string());
+        let d = f.diagnostic(Severity::Error, Some(4..7), "bad");
+        assert!(
+            d.to_string().contains("1 | a = \"b\"\n  |     ^^^\n"),
+            "{d}"
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub mod route_table;
 pub mod secret_file;
 pub mod security_group;
 pub mod synth;
+pub mod synth_lab;
 pub mod traffic;
 pub mod units;
 

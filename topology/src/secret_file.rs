@@ -2,6 +2,7 @@
 //! key): one rule for all of them, that group and others have no access
 //! at all (mode 600 or 400), and one message when they do.
 
+use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
@@ -23,6 +24,35 @@ pub fn exposed_mode(path: &Path) -> Option<u32> {
     (!is_private(mode)).then_some(mode)
 }
 
+/// The most a secret file may hold, in bytes: a key is a line of text.
+pub const MAX_SECRET_BYTES: u64 = 4096;
+
+/// Reads a secret file as text, surrounding whitespace trimmed: a regular
+/// file (a FIFO, a device or a directory is refused, without waiting for a
+/// writer) of at most [`MAX_SECRET_BYTES`]. Refusals are
+/// `InvalidInput`; a missing file is `NotFound`, as the system says.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind};
+    // looked at before opening: opening a FIFO would wait for a writer
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, a device or a directory holds no key)",
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("longer than {MAX_SECRET_BYTES} bytes: a key is one line"),
+        ));
+    }
+    Ok(text.trim().to_string())
+}
+
 /// The fix for an exposed secret file.
 pub fn fix(path: &Path) -> String {
     format!("make it private to its owner: chmod 600 {}", path.display())
@@ -31,6 +61,25 @@ pub fn fix(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_regular_file_of_a_few_kilobytes_is_read() {
+        let dir = std::env::temp_dir().join(format!("vifgate-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.expect("mkfifo runs").success());
+        let big = dir.join("big");
+        std::fs::write(&big, "k".repeat(5000)).expect("big");
+        let key = dir.join("key");
+        std::fs::write(&key, "  s3cr3t-key\n").expect("key");
+        let kinds = [&fifo, &big, &dir, Path::new("/dev/zero")]
+            .map(|p| read_text(p).map(|_| ()).map_err(|e| e.kind()));
+        let ok = read_text(&key);
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(kinds, [Err(std::io::ErrorKind::InvalidInput); 4]);
+        assert_eq!(ok.expect("read"), "s3cr3t-key");
+    }
 
     #[test]
     fn only_owner_access_is_private() {

@@ -17,7 +17,9 @@ pub struct SynthSpec {
     pub seed: u64,
 }
 
-struct Rng(u64);
+/// A xorshift64* pseudo-random generator: the same seed, the same
+/// choices.
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
     fn next(&mut self) -> u64 {
         // xorshift64*
@@ -26,7 +28,8 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number below `n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }

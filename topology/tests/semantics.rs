@@ -1357,6 +1357,75 @@ fn rt_longest_prefix_wins() {
     expect(&t, "app-1", "pc2", Tcp(22), Accepted);
 }
 
+/// "Route table rules apply to all traffic that leaves a subnet. [...]
+/// Traffic that is destined for the MAC address of another network
+/// interface in the subnet uses data link (layer 2) routing instead of
+/// network (layer 3), so the rules do not apply to this traffic." (AWS,
+/// gateway route tables, rules and considerations) — a route for the
+/// subnet's own block through a firewall instance takes the traffic to the
+/// other subnets' hosts there, never that between two hosts of the subnet.
+#[test]
+fn rt_traffic_within_a_subnet_takes_no_route() {
+    let t = Net::office()
+        .add(EDGE_OPEN)
+        .add(subnet("app", "10.0.1.0/24", r#"route_table = "app-rt""#))
+        .add(subnet("web", "10.0.2.0/24", r#"route_table = "web-rt""#))
+        .add(subnet("fw", "10.0.3.0/24", r#"route_table = "fw-rt""#))
+        .add(route_table("fw-rt", ""))
+        .add(route_table(
+            "app-rt",
+            r#"routes = [{ prefix = "10.0.1.0/24", target = "firewall" }]"#,
+        ))
+        .add(route_table(
+            "web-rt",
+            r#"routes = [{ prefix = "10.0.1.0/24", target = "firewall" }]"#,
+        ))
+        .add(instance(
+            "firewall",
+            "fw",
+            "10.0.3.10",
+            "source_dest_check = false\nsecurity_groups = [\"fw-sg\"]",
+        ))
+        .add(sg("fw-sg", "ingress = []"))
+        .add(sg(
+            "open",
+            r#"ingress = [{ protocol = "-1", cidr = "10.0.0.0/16" }]"#,
+        ))
+        .add(instance(
+            "app-1",
+            "app",
+            "10.0.1.10",
+            r#"security_groups = ["open"]"#,
+        ))
+        .add(instance(
+            "app-2",
+            "app",
+            "10.0.1.11",
+            r#"security_groups = ["open"]"#,
+        ))
+        .add(instance(
+            "web-1",
+            "web",
+            "10.0.2.10",
+            r#"security_groups = ["open"]"#,
+        ))
+        .topo();
+    let r = expect(&t, "app-1", "app-2", Tcp(22), Accepted);
+    assert!(!visits(&r.hops, "firewall"), "{}", json(&r));
+    assert_eq!(
+        routes(&r.hops)[0],
+        (
+            "app-rt".into(),
+            "10.0.1.0/24".into(),
+            "local".into(),
+            RouteOrigin::Local
+        )
+    );
+    // from another subnet the route applies, and the firewall admits nothing
+    let r = expect(&t, "web-1", "app-1", Tcp(22), Denied);
+    assert!(visits(&r.hops, "firewall"), "{}", json(&r));
+}
+
 /// "Targets: local, internet gateway, NAT gateway, virtual private gateway,
 /// transit gateway, peering connection, network interface, instance,
 /// endpoints." — an instance as a target forwards the traffic when its

@@ -33,6 +33,17 @@ pub enum FlowLogDestination {
     File(PathBuf),
 }
 
+impl std::fmt::Display for FlowLogDestination {
+    /// As a person reads it in a message: the file's path, or "standard
+    /// output".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlowLogDestination::Stdout => f.write_str("standard output"),
+            FlowLogDestination::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// The `[flow_logs]` table, checked.
 #[derive(Debug, Clone)]
 pub struct FlowLogConfig {
@@ -297,5 +308,14 @@ mod tests {
         ] {
             assert!(e.contains(what), "{what}: {e}");
         }
+    }
+
+    /// A start that cannot open the log names it as written, not as the
+    /// enum's debug form (it said `File("/proc/1/flows.log")`).
+    #[test]
+    fn a_destination_reads_as_its_path() {
+        let file = FlowLogDestination::File("/var/log/vifgate/flows.log".into());
+        assert_eq!(file.to_string(), "/var/log/vifgate/flows.log");
+        assert_eq!(FlowLogDestination::Stdout.to_string(), "standard output");
     }
 }

@@ -73,24 +73,34 @@ impl Checker<'_> {
                 let Some(net) = self.cidr(d) else {
                     continue;
                 };
+                // As the router decides (`router/forwarding.rs`): an address
+                // of the block goes back into the tunnel when a route to a
+                // peer at least as specific as the block holds it, that is
+                // a route inside the block; a wider one (a default route)
+                // leaves the block to the LAN.
                 let routed = routes
                     .iter()
-                    .filter(|r| r.prefix.contains(&net))
-                    .max_by_key(|r| r.prefix.prefix_len());
+                    .filter(|r| net.contains(&r.prefix))
+                    .min_by_key(|r| r.prefix.prefix_len());
                 if let Some(r) = routed {
                     let peer = peer_names.get(r.peer).copied().unwrap_or("?");
-                    let w = self.warning(
-                        d.span(),
-                        format!("destination {net} is routed to peer `{peer}` ({})", r.prefix),
-                    );
+                    let headline = if r.prefix == net {
+                        format!("destination {net} is routed to peer `{peer}` ({})", r.prefix)
+                    } else {
+                        format!(
+                            "destination {net} holds {}, routed to peer `{peer}`",
+                            r.prefix
+                        )
+                    };
+                    let w = self.warning(d.span(), headline);
                     w.expected = Some(
                         "the prefixes behind this gateway, on its LAN side, not routed into the tunnel"
                             .into(),
                     );
-                    w.hint = Some(
-                        "packets from the tunnel to it would go back into the tunnel: they are dropped (`hairpin`)"
-                            .into(),
-                    );
+                    w.hint = Some(format!(
+                        "packets from the tunnel to {} would go back into the tunnel: they are dropped (`hairpin`)",
+                        r.prefix
+                    ));
                 }
                 nets.push(net);
             }
@@ -156,10 +166,10 @@ mod tests {
             forwarding("[forwarding]\nallow_to_box = [\"the box\"]\n").unwrap_err(),
             ["gw.toml:12:17: error: `the box` is not an IPv4 CIDR block"]
         );
-        let (_, warnings) = forwarding("[forwarding]\ndestinations = [\"10.0.1.0/24\"]\n").unwrap();
+        let (_, warnings) = forwarding("[forwarding]\ndestinations = [\"10.0.0.0/16\"]\n").unwrap();
         assert_eq!(
             warnings,
-            ["gw.toml:12:17: warning: destination 10.0.1.0/24 is routed to peer `aws` (10.0.0.0/16)"]
+            ["gw.toml:12:17: warning: destination 10.0.0.0/16 is routed to peer `aws` (10.0.0.0/16)"]
         );
         let (_, warnings) =
             forwarding("[[route]]\nprefix = \"0.0.0.0/0\"\npeer = \"aws\"\n").unwrap();
@@ -174,5 +184,25 @@ mod tests {
             ),
             "{unknown:?}"
         );
+    }
+
+    /// The warning says what the router does (`router/forwarding.rs`): a
+    /// route inside a destination block takes its addresses back into the
+    /// tunnel (`hairpin`); a wider one, such as a default route, leaves the
+    /// block to the LAN and is no hairpin.
+    #[test]
+    fn a_destination_is_warned_about_exactly_when_the_router_hairpins_it() {
+        let (_, warnings) = forwarding("[forwarding]\ndestinations = [\"10.0.0.0/8\"]\n").unwrap();
+        assert_eq!(
+            warnings,
+            ["gw.toml:12:17: warning: destination 10.0.0.0/8 holds 10.0.0.0/16, routed to peer `aws`"]
+        );
+        for inside_a_wider_route in [
+            "[forwarding]\ndestinations = [\"10.0.1.0/24\"]\n",
+            "[[route]]\nprefix = \"0.0.0.0/0\"\npeer = \"aws\"\n[forwarding]\ndestinations = [\"192.168.10.0/24\"]\n",
+        ] {
+            let (_, warnings) = forwarding(inside_a_wider_route).unwrap();
+            assert!(warnings.is_empty(), "{inside_a_wider_route}: {warnings:?}");
+        }
     }
 }

@@ -11,7 +11,9 @@ pub const MAX_INTERFACE_NAME: usize = 15;
 /// vertical tab, form feed, carriage return, and 0xA0 (its ctype table is
 /// Latin-1's, where 0xA0 is the no-break space: so a UTF-8 letter such as
 /// `à`, bytes C3 A0, is refused too). `\0` ends a C string early, so it is
-/// refused as well.
+/// refused as well. And `%`: the kernel takes a name holding it as a
+/// template (`dev_alloc_name`), so a TUN device asked for as `vg%d` is made
+/// as `vg0` (or `vg1`, ...), a name the gateway would not know its device by.
 pub fn interface_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("it is empty".into());
@@ -24,6 +26,12 @@ pub fn interface_name_problem(name: &str) -> Option<String> {
     }
     if name == "." || name == ".." {
         return Some(format!("`{name}` names a directory in /sys/class/net"));
+    }
+    if name.contains('%') {
+        return Some(
+            "it contains `%`, which makes it a template to the kernel (`vg%d` makes `vg0`, `vg1`, ...), not a name"
+                .into(),
+        );
     }
     let bad = name.chars().find(|&c| {
         let mut utf8 = [0; 4];
@@ -74,6 +82,10 @@ mod tests {
             ("a\tb", "it contains the control character '\\t'"),
             ("a\u{b}", "it contains the control character '\\u{b}'"),
             ("a\0", "it contains the control character '\\0'"),
+            (
+                "vg%d",
+                "it contains `%`, which makes it a template to the kernel (`vg%d` makes `vg0`, `vg1`, ...), not a name",
+            ),
             (
                 "và",
                 "it contains `à`, whose UTF-8 holds the byte 0xA0, a space to the kernel",

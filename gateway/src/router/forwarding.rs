@@ -18,8 +18,8 @@
 //! (`to_gateway_box`, [`ForwardFilter::forbids_box`], asked by the router
 //! after connection tracking) when its destination is an address of the
 //! gateway box itself: the `[interface]` address, loopback, and every
-//! address the shell read from the box's interfaces, unless `[forwarding]
-//! allow_to_box` names it. Replies to the flows the box itself opened
+//! address the shell read from the box's interfaces (their subnets'
+//! broadcast addresses too), unless `[forwarding] allow_to_box` names it. Replies to the flows the box itself opened
 //! through the tunnel still reach it (ICMP errors, which belong to no
 //! flow, do not); without security groups nothing is tracked, nothing
 //! tells a reply from a new flow, and nothing is filtered (as everywhere

@@ -2,6 +2,9 @@
 //! at start and every [`REFRESH`] after, for the router's forwarding
 //! filter: packets from the tunnel to the gateway box itself are dropped
 //! (`to_gateway_box`) unless `[forwarding] allow_to_box` names them.
+//! Besides each interface address, its subnet's broadcast address, which
+//! the kernel also delivers to the box's own sockets (the `broadcast` route
+//! it adds to its local table for every prefix shorter than /31).
 //! Reading them needs no privilege.
 
 use std::io;
@@ -50,7 +53,37 @@ impl BoxAddresses {
     }
 }
 
-/// Every IPv4 address of every interface, sorted, each once.
+/// The addresses at which the kernel delivers to the box itself for an
+/// interface address `address` with netmask `netmask`: the address, and
+/// for a prefix shorter than /31 the subnet's broadcast address (the
+/// kernel's `fib_add_ifaddr` adds a local `broadcast` route for it).
+fn delivered_locally(address: Ipv4Addr, netmask: Ipv4Addr) -> Vec<Ipv4Addr> {
+    let mask = u32::from(netmask);
+    let mut own = vec![address];
+    if mask.count_ones() < 31 {
+        own.push(Ipv4Addr::from(u32::from(address) | !mask));
+    }
+    own
+}
+
+/// Reads the IPv4 address in `sa`, a socket address of any family.
+///
+/// # Safety
+/// `sa` is null or points at a socket address whose family tells its type.
+unsafe fn ipv4_of(sa: *const libc::sockaddr) -> Option<Ipv4Addr> {
+    // SAFETY: by the caller, a non-null `sa` is a sockaddr whose family
+    // tells its real type; AF_INET is a sockaddr_in.
+    unsafe {
+        if sa.is_null() || i32::from((*sa).sa_family) != libc::AF_INET {
+            return None;
+        }
+        let sin = &*(sa as *const libc::sockaddr_in);
+        Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
+    }
+}
+
+/// Every IPv4 address of every interface, and each one's broadcast
+/// address ([`delivered_locally`]), sorted, each once.
 fn read() -> io::Result<Vec<Ipv4Addr>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below.
@@ -62,12 +95,11 @@ fn read() -> io::Result<Vec<Ipv4Addr>> {
     while !at.is_null() {
         // SAFETY: `at` is a node of the list getifaddrs returned.
         let ifa = unsafe { &*at };
-        let sa = ifa.ifa_addr;
-        // SAFETY: a non-null ifa_addr points at a sockaddr whose family
-        // tells its real type; AF_INET is a sockaddr_in.
-        if !sa.is_null() && i32::from(unsafe { (*sa).sa_family }) == libc::AF_INET {
-            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
-            addresses.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+        // SAFETY: getifaddrs fills ifa_addr and ifa_netmask with null or
+        // socket addresses of the family they name.
+        if let Some(address) = unsafe { ipv4_of(ifa.ifa_addr) } {
+            let netmask = unsafe { ipv4_of(ifa.ifa_netmask) }.unwrap_or(Ipv4Addr::BROADCAST);
+            addresses.extend(delivered_locally(address, netmask));
         }
         at = ifa.ifa_next;
     }
@@ -80,11 +112,38 @@ fn read() -> io::Result<Vec<Ipv4Addr>> {
 
 #[cfg(test)]
 mod tests {
+    use super::delivered_locally;
+    use std::net::Ipv4Addr;
+
     #[test]
-    fn loopback_is_among_the_boxs_addresses() {
+    fn a_subnets_broadcast_address_is_the_boxs_own() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().expect("an address");
+        assert_eq!(
+            delivered_locally(a("192.168.10.1"), a("255.255.255.0")),
+            [a("192.168.10.1"), a("192.168.10.255")]
+        );
+        assert_eq!(
+            delivered_locally(a("169.254.100.1"), a("255.255.255.252")),
+            [a("169.254.100.1"), a("169.254.100.3")]
+        );
+        // /31 (RFC 3021) and /32: no broadcast address
+        assert_eq!(
+            delivered_locally(a("10.9.9.0"), a("255.255.255.254")),
+            [a("10.9.9.0")]
+        );
+        assert_eq!(
+            delivered_locally(a("10.9.9.9"), a("255.255.255.255")),
+            [a("10.9.9.9")]
+        );
+    }
+
+    #[test]
+    fn loopback_and_its_broadcast_are_among_the_boxs_addresses() {
         let addresses = super::read().expect("getifaddrs");
+        assert!(addresses.contains(&Ipv4Addr::LOCALHOST), "{addresses:?}");
+        // lo's 127.0.0.1/8: the kernel delivers 127.255.255.255 to the box
         assert!(
-            addresses.contains(&std::net::Ipv4Addr::LOCALHOST),
+            addresses.contains(&Ipv4Addr::new(127, 255, 255, 255)),
             "{addresses:?}"
         );
     }

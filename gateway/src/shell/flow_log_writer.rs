@@ -129,7 +129,7 @@ impl FlowLogs {
     /// SIGHUP: reopen the file (rotation).
     pub fn reopen(&mut self) {
         if let Err(e) = self.writer.reopen() {
-            warn!("flow log: cannot reopen {:?}: {e}", self.config.destination);
+            warn!("flow log: cannot reopen {}: {e}", self.config.destination);
         }
     }
 
@@ -165,7 +165,7 @@ impl FlowLogs {
                 new.and_then(|n| match FlowLogs::start(n, router) {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        warn!("flow log: cannot open {:?}: {e}", n.destination);
+                        warn!("flow log: cannot open {}: {e}", n.destination);
                         None
                     }
                 })

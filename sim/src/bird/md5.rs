@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::Md5Spec;
 
-use topology::resolve::aws_limits::{MD5_KEY_LEN, MD5_KEY_SOURCE};
+use topology::resolve::aws_limits;
 
 /// A session's key and where it came from (for `sim up`'s notes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,23 +23,13 @@ pub struct ResolvedKey {
     pub note: String,
 }
 
-/// Whether a key can be written into a BIRD string and used by the kernel.
+/// Whether a key can be written into a BIRD string and used by the kernel:
+/// `check`'s rule ([`aws_limits::md5_key_problem`]).
 pub fn check_key(key: &str) -> Result<(), String> {
-    if !MD5_KEY_LEN.contains(&key.len()) {
-        return Err(format!(
-            "an MD5 key has {} to {} characters ({MD5_KEY_SOURCE}), this one {}",
-            MD5_KEY_LEN.start(),
-            MD5_KEY_LEN.end(),
-            key.len()
-        ));
+    match aws_limits::md5_key_problem(key) {
+        Some(why) => Err(format!("the key {why}: {}", aws_limits::md5_key_rule())),
+        None => Ok(()),
     }
-    if !key
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-    {
-        return Err("an MD5 key here is printable ASCII without spaces, `\"` or `\\`".into());
-    }
-    Ok(())
 }
 
 /// The key of one session: from its `md5_key` when that holds one
@@ -61,8 +51,8 @@ pub fn resolve(
                     Some(dir) if Path::new(file).is_relative() => dir.join(file),
                     _ => Path::new(file).to_path_buf(),
                 };
-                match fs::read_to_string(&path) {
-                    Ok(text) => Some((text.trim().to_string(), loc)),
+                match topology::secret_file::read_text(&path) {
+                    Ok(text) => Some((text, loc)),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                     Err(e) => return Err(format!("{session}: md5_key {loc}: {e}")),
                 }

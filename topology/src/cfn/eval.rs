@@ -78,6 +78,16 @@ const PSEUDO: &[&str] = &[
 /// no template can exhaust the stack.
 const MAX_EVAL_DEPTH: usize = 300;
 
+/// Where CloudFormation's quotas of a template come from.
+pub(crate) const TEMPLATE_QUOTAS_SOURCE: &str =
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html";
+/// At most this many resources in a template ([`TEMPLATE_QUOTAS_SOURCE`]).
+const MAX_RESOURCES: usize = 500;
+/// At most this many parameters in a template ([`TEMPLATE_QUOTAS_SOURCE`]).
+const MAX_PARAMETERS: usize = 200;
+/// At most this many mappings in a template ([`TEMPLATE_QUOTAS_SOURCE`]).
+const MAX_MAPPINGS: usize = 200;
+
 mod dependencies;
 mod outputs;
 mod resolving;
@@ -286,6 +296,9 @@ impl<'a> Evaluator<'a> {
         self.read_resources(root, expected);
         self.parameters(root.get("Parameters"), opts);
         self.mappings = root.get("Mappings");
+        if let Some((m, entries)) = self.mappings.and_then(|m| Some((m, m.as_map()?))) {
+            self.section_quota(m, entries.len(), "mappings", MAX_MAPPINGS);
+        }
         if let Some(m) = self.mappings {
             if m.as_map().is_none() {
                 self.errors.push(
@@ -411,6 +424,21 @@ impl<'a> Evaluator<'a> {
 
     // ---- sections ---------------------------------------------------------
 
+    /// A section (`what`: its entries' name) of `n` entries over
+    /// CloudFormation's quota `max` for a template is an error at the
+    /// section: CloudFormation refuses such a template.
+    fn section_quota(&mut self, section: &Node, n: usize, what: &str, max: usize) {
+        if n > max {
+            self.errors.push(
+                section
+                    .entry_error(self.src, format!("{n} {what}, over CloudFormation's {max}"))
+                    .expected(format!(
+                        "at most {max} {what} in a template ({TEMPLATE_QUOTAS_SOURCE})"
+                    )),
+            );
+        }
+    }
+
     fn read_resources(&mut self, root: &'a Node, expected: &str) {
         let Some(section) = root.get("Resources") else {
             self.errors.push(
@@ -427,6 +455,7 @@ impl<'a> Evaluator<'a> {
             );
             return;
         };
+        self.section_quota(section, entries.len(), "resources", MAX_RESOURCES);
         if entries.is_empty() {
             self.errors.push(
                 section
@@ -530,6 +559,9 @@ impl<'a> Evaluator<'a> {
                 }
             },
         };
+        if let Some(section) = section {
+            self.section_quota(section, defs.len(), "parameters", MAX_PARAMETERS);
+        }
         for (name, _) in &opts.params {
             if !defs.iter().any(|(k, _)| k == name) {
                 let mut d = self.src.diagnostic(
@@ -1718,15 +1750,16 @@ mod tests {
 
     #[test]
     fn long_getatt_chains_do_not_overflow() {
+        // as long a chain as CloudFormation's 500 resources allow
         let mut t = String::from("Resources:\n");
-        for i in 0..2000 {
+        for i in 0..499 {
             t.push_str(&format!(
                 "  S{i}:\n    Type: AWS::EC2::Subnet\n    Properties:\n      CidrBlock: !GetAtt S{}.CidrBlock\n",
                 i + 1
             ));
         }
         t.push_str(
-            "  S2000:\n    Type: AWS::EC2::Subnet\n    Properties:\n      CidrBlock: 10.0.0.0/24\n",
+            "  S499:\n    Type: AWS::EC2::Subnet\n    Properties:\n      CidrBlock: 10.0.0.0/24\n",
         );
         let e = errors(&t);
         assert!(

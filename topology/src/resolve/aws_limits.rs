@@ -43,6 +43,34 @@ pub const ROUTE_QUOTA_SOURCE: &str =
 /// Where an application load balancer's two zones come from.
 pub const ALB_ZONES_SOURCE: &str =
     "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#availability-zones";
+/// What is wrong with a VIF's BGP MD5 key, if anything: AWS takes
+/// [`MD5_KEY_LEN`] characters, and the lab writes the key into BIRD's and
+/// FRR's configuration, which carry printable ASCII without spaces, `"`
+/// or `\\` (so characters and bytes are one, and Linux's bound of 80
+/// bytes is AWS's). The one rule for `check` and `sim up`.
+pub fn md5_key_problem(key: &str) -> Option<String> {
+    let n = key.chars().count();
+    if !MD5_KEY_LEN.contains(&n) {
+        return Some(format!("has {n} characters"));
+    }
+    if let Some(c) = key
+        .chars()
+        .find(|&c| !c.is_ascii_graphic() || c == '"' || c == '\\')
+    {
+        return Some(format!("has the character {c:?}"));
+    }
+    None
+}
+
+/// [`md5_key_problem`]'s rule in words.
+pub fn md5_key_rule() -> String {
+    format!(
+        "a key of {} to {} characters, as AWS takes for a VIF's BGP authentication key ({MD5_KEY_SOURCE}), of printable ASCII without spaces, `\"` or `\\`, as the lab's BGP daemons read it",
+        MD5_KEY_LEN.start(),
+        MD5_KEY_LEN.end()
+    )
+}
+
 /// The protocols of an Elastic Load Balancing listener (lower case), as
 /// a listener's `protocol` takes them.
 pub const LISTENER_PROTOCOLS: &[&str] = &["http", "https", "tcp", "tls", "udp", "tcp_udp"];
@@ -228,31 +256,31 @@ impl Resolver<'_> {
     }
 
     /// A VIF's BGP key, where `md5_key` says it is (`env:NAME`, or a file
-    /// at `path`), when that holds one: [`MD5_KEY_LEN`] characters (a
-    /// file's surrounding whitespace aside, as the lab reads it).
+    /// at `path`), when that holds one: [`md5_key_problem`]'s rule, the
+    /// file read as the lab reads it ([`crate::secret_file::read_text`]:
+    /// a regular file of a few kilobytes, surrounding whitespace aside).
     pub(super) fn md5_key_length(&mut self, field: &Str, env: Option<&str>, path: Option<&Path>) {
         let (key, place) = match (env, path) {
             (Some(var), _) => match std::env::var(var) {
                 Ok(k) if !k.is_empty() => (k, format!("variable {var}")),
                 _ => return,
             },
-            (None, Some(p)) => match std::fs::read_to_string(p) {
-                Ok(k) => (k.trim().to_string(), format!("file {}", p.display())),
+            (None, Some(p)) => match crate::secret_file::read_text(p) {
+                Ok(k) => (k, format!("file {}", p.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    let d = self.error(field.span(), format!("md5_key file {}: {e}", p.display()));
+                    d.expected = Some("a regular file holding the key".into());
+                    return;
+                }
+                // missing or unreadable here: the file may be another
+                // machine's, or root's
                 Err(_) => return,
             },
             (None, None) => return,
         };
-        let n = key.chars().count();
-        if !MD5_KEY_LEN.contains(&n) {
-            let d = self.error(
-                field.span(),
-                format!("the BGP MD5 key in {place} has {n} characters"),
-            );
-            d.expected = Some(format!(
-                "a key of {} to {} characters, as AWS takes for a VIF's BGP authentication key ({MD5_KEY_SOURCE})",
-                MD5_KEY_LEN.start(),
-                MD5_KEY_LEN.end()
-            ));
+        if let Some(why) = md5_key_problem(&key) {
+            let d = self.error(field.span(), format!("the BGP MD5 key in {place} {why}"));
+            d.expected = Some(md5_key_rule());
         }
     }
 
@@ -302,6 +330,41 @@ mod tests {
         std::fs::write(&path, format!("{key}\n")).expect("key file");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         path
+    }
+
+    #[test]
+    fn an_md5_key_the_lab_cannot_carry_or_a_key_file_that_is_no_file_is_an_error() {
+        // 41 characters but 82 bytes; a quote and a space end BIRD's and
+        // FRR's lines: `sim up` refused them after `check` passed them
+        for (name, key, bad) in [
+            ("accents", "é".repeat(41), "'é'"),
+            ("quote", "ab\"cdefg".to_string(), "'\"'"),
+            ("space", "abc defg".to_string(), "' '"),
+        ] {
+            let path = key_file(name, &key);
+            let d = diagnostics(&format!("{VIF}md5_key = \"file:{}\"\n", path.display()));
+            std::fs::remove_dir_all(path.parent().expect("dir")).ok();
+            assert_eq!(
+                d,
+                [format!(
+                    "t.toml:10:11: error: the BGP MD5 key in file {} has the character {bad}",
+                    path.display()
+                )],
+                "{name}"
+            );
+        }
+        // a FIFO: check waited for a writer for ever
+        let path = key_file("fifo", "unused");
+        std::fs::remove_file(&path).expect("rm");
+        let made = std::process::Command::new("mkfifo")
+            .args(["-m", "600"])
+            .arg(&path)
+            .status();
+        assert!(made.expect("mkfifo runs").success());
+        let d = diagnostics(&format!("{VIF}md5_key = \"file:{}\"\n", path.display()));
+        std::fs::remove_dir_all(path.parent().expect("dir")).ok();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].contains("not a regular file"), "{d:?}");
     }
 
     #[test]

@@ -22,7 +22,8 @@ use super::{
 };
 use crate::diag::did_you_mean;
 
-/// At most this many outputs in a template (CloudFormation's quota).
+/// At most this many outputs in a template (CloudFormation's quota,
+/// [`super::TEMPLATE_QUOTAS_SOURCE`]).
 const MAX_OUTPUTS: usize = 200;
 
 impl<'a> Evaluator<'a> {
@@ -45,19 +46,7 @@ impl<'a> Evaluator<'a> {
                 return;
             }
         };
-        if entries.len() > MAX_OUTPUTS {
-            self.errors.push(
-                section
-                    .entry_error(
-                        self.src,
-                        format!(
-                            "{} outputs, over CloudFormation's {MAX_OUTPUTS}",
-                            entries.len()
-                        ),
-                    )
-                    .expected(format!("at most {MAX_OUTPUTS} outputs in a template")),
-            );
-        }
+        self.section_quota(section, entries.len(), "outputs", MAX_OUTPUTS);
         for (id, def) in entries {
             if !is_logical_id(id) {
                 self.errors.push(

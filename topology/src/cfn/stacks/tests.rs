@@ -583,6 +583,43 @@ fn over_200_outputs_is_an_error() {
 }
 
 #[test]
+fn over_cloudformations_quotas_of_resources_parameters_and_mappings_is_an_error() {
+    // CloudFormation refuses such templates; they were imported
+    let vpc = "  Vpc:\n    Type: AWS::EC2::VPC\n    Properties: {CidrBlock: 10.0.0.0/16}\n";
+    let mut resources = format!("Resources:\n{vpc}");
+    for i in 0..500 {
+        resources.push_str(&format!(
+            "  Sg{i}:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {{GroupDescription: x, VpcId: !Ref Vpc}}\n"
+        ));
+    }
+    let mut parameters = String::from("Parameters:\n");
+    let mut mappings = String::from("Mappings:\n");
+    for i in 0..201 {
+        parameters.push_str(&format!("  P{i}: {{Type: String, Default: x}}\n"));
+        mappings.push_str(&format!("  M{i}: {{k: {{v: x}}}}\n"));
+    }
+    for (text, says) in [
+        (resources, "501 resources, over CloudFormation's 500"),
+        (
+            format!("{parameters}Resources:\n{vpc}"),
+            "201 parameters, over CloudFormation's 200",
+        ),
+        (
+            format!("{mappings}Resources:\n{vpc}"),
+            "201 mappings, over CloudFormation's 200",
+        ),
+    ] {
+        let e = errors(
+            vec![stack("many", &text, &[])],
+            &DeploymentOptions::default(),
+        );
+        assert_eq!(e.len(), 1, "{says}: {e:#?}");
+        assert_eq!(e[0].message, says);
+        assert_eq!(e[0].line, 1, "{says}");
+    }
+}
+
+#[test]
 fn a_file_that_is_not_a_template_is_one_error() {
     let e = errors(
         vec![stack(
