@@ -16,7 +16,10 @@
 # receiver's packets/s and loss; 1392 + 8 + 20 = 1420 bytes, the largest
 # datagram that fits the tunnel MTU: -l 1400 would be cut into two IP
 # fragments inside the tunnels and not over the veth), and
-# ping -c 100 -i 0.01. Then, with perf
+# ping -c 300 -i 0.01 idle. Latency under load: during the a->b TCP run
+# (after 2 s), ping -c 300 -i 0.01 and an interactive flow (bench/rr.py: a
+# 64-byte request and its 64-byte reply over TCP, one every 10 ms, 300 of
+# them), both also idle; each reported as p50, p99 and max. Then, with perf
 # installed, a perf profile of both vifgate gateways during a TCP run.
 #
 # Everything (namespaces, links, TUN devices, processes, UAPI sockets) is
@@ -31,8 +34,10 @@ source "$ROOT/bench/lab.sh"
 TCP_SECS=${TCP_SECS:-10}
 UDP_SECS=${UDP_SECS:-5}
 UDP_SIZES=${UDP_SIZES:-"64 1392"}
-PING_COUNT=${PING_COUNT:-100}
-PEERS=${PEERS:-"veth wireguard-go boringtun vifgate"}
+PING_COUNT=${PING_COUNT:-300}
+# with VIFGATE_BASE (another vifgate binary, e.g. main's), also the peer
+# vifgate-base: that binary, measured in the same run
+PEERS=${PEERS:-"veth wireguard-go boringtun${VIFGATE_BASE:+ vifgate-base} vifgate"}
 PROFILE=${PROFILE:-1}
 PROFILE_SECS=${PROFILE_SECS:-6}
 INSTALL=${INSTALL:-1}
@@ -45,15 +50,21 @@ usage() {
 usage: sudo $0 [--no-install] [--no-profile]
 
 Measures raw veth, wireguard-go, boringtun-cli and vifgate in network
-namespaces (one TCP stream both ways, UDP packets/s, ping RTT) and prints a
-table with the ratios vifgate/peer. Needs root, /dev/net/tun, ~3 minutes.
+namespaces (one TCP stream both ways, UDP packets/s, ping RTT and a small
+request/response, idle and beside the TCP stream) and prints a table with
+the ratios vifgate/peer. Needs root, /dev/net/tun, ~3 minutes.
 
 Environment (defaults in brackets):
-  TCP_SECS [10]   UDP_SECS [5]   UDP_SIZES ["64 1392"]   PING_COUNT [100]
-  PEERS ["veth wireguard-go boringtun vifgate"]   PROFILE [1]   PROFILE_SECS [6]
+  TCP_SECS [10, >= 7]   UDP_SECS [5]   UDP_SIZES ["64 1392"]   PING_COUNT [300]
+  PEERS ["veth wireguard-go boringtun vifgate"; also: vifgate-base (with
+           VIFGATE_BASE), vifgate-noqueue and vifgate-queue (this vifgate with
+           [queue] enabled = false, = true)]
+  PROFILE [1]   PROFILE_SECS [6]
   INSTALL [1]     OUT [bench/results/peers-DATE.json]
   VIFGATE [unset: cargo build --release this tree and measure target/release/vifgate;
            set: measure that binary, no build]
+  VIFGATE_BASE [unset; set: another vifgate binary, measured as the peer
+           vifgate-base in the same run (the table's last column: vifgate/base)]
   PERF_DATA [unset; set: keep the raw perf data as \$PERF_DATA-a, -b]
 EOF
 }
@@ -66,6 +77,8 @@ for arg in "$@"; do
     esac
 done
 lab_require_root
+# the latency probes run from 2 s into the TCP stream for about 3.5 s
+((TCP_SECS >= 7)) || die "TCP_SECS must be at least 7 (the probes under load need 6 s of it)"
 
 # ---------------------------------------------------------------- install
 perf_works() { have perf && perf stat -e task-clock -- true >/dev/null 2>&1; }
@@ -77,6 +90,7 @@ install_deps() {
     have wireguard-go || missing+=(wireguard-go)
     have wg || missing+=(wireguard-tools)
     { have ping && ping -V 2>&1 | grep -q iputils; } || missing+=(iputils-ping)
+    have python3 || missing+=(python3)
     have jq || missing+=(jq)
     [[ $PROFILE == 1 ]] && ! perf_works && missing+=(linux-perf)
     apt_install "${missing[@]}"
@@ -90,7 +104,7 @@ install_deps() {
     fi
 }
 if [[ $INSTALL == 1 ]]; then install_deps; fi
-for t in ip iperf3 wireguard-go wg ping jq boringtun-cli; do
+for t in ip iperf3 wireguard-go wg ping jq python3 boringtun-cli; do
     have "$t" || die "$t is not installed (run without --no-install)"
 done
 if [[ $PROFILE == 1 ]] && ! perf_works; then
@@ -98,7 +112,20 @@ if [[ $PROFILE == 1 ]] && ! perf_works; then
     PROFILE=0
 fi
 lab_vifgate_binary
+if [[ -n ${VIFGATE_BASE:-} ]]; then
+    [[ -x $VIFGATE_BASE ]] || die "VIFGATE_BASE $VIFGATE_BASE is not an executable"
+fi
 lab_init
+
+# the other vifgates (bash's dynamic scope: up_vifgate sees these locals)
+up_vifgate-base() { local VIFGATE=$VIFGATE_BASE; up_vifgate; }
+down_vifgate-base() { down_vifgate; }
+up_vifgate-noqueue() { local VIFGATE_EXTRA="[queue]
+enabled = false"; up_vifgate; }
+down_vifgate-noqueue() { down_vifgate; }
+up_vifgate-queue() { local VIFGATE_EXTRA="[queue]
+enabled = true"; up_vifgate; }
+down_vifgate-queue() { down_vifgate; }
 
 # ------------------------------------------------------------ measuring
 CPU_T0=() HOST0=() T0=0
@@ -169,6 +196,7 @@ measure() { # peer
         f=$WORK/$peer-tcp-$dir.json
         cpu_start
         drops_start
+        if [[ $dir == fwd ]]; then probes_start; fi
         if iperf "$f" -t "$TCP_SECS" $([[ $dir == rev ]] && echo -R); then
             cpu=$(cpu_json)
             put "$peer" "tcp_${dir}_drops" "$(drops_json)"
@@ -177,6 +205,7 @@ measure() { # peer
             put "$peer" "tcp_${dir}_cpu" "$cpu"
             log "  $peer tcp $dir: $(jq -r '.end.sum_received.bits_per_second / 1e9 * 100 | round / 100' "$f") Gbit/s, $(jq -r '.end.sum_sent.retransmits' "$f") retransmits  cpu% $cpu  drops $(jq -c --arg p "$peer" --arg k "tcp_${dir}_drops" '.[$p][$k]' "$RESULTS")"
         fi
+        if [[ $dir == fwd ]]; then probes_end "$peer"; fi
         sleep 1
     done
     for size in $UDP_SIZES; do
@@ -195,18 +224,68 @@ measure() { # peer
         sleep 1
     done
     f=$WORK/$peer-ping.txt
-    fg_run ip netns exec "${P}a" ping -c "$PING_COUNT" -i 0.01 -q "$DST" >"$f" 2>&1 || true
-    local rtt loss
-    rtt=$(sed -n 's|.*= \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\) ms.*|\2 \4|p' "$f")
-    loss=$(sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p' "$f")
-    if [[ -n $rtt ]]; then
-        set -- $rtt
-        put "$peer" ping_avg_ms "$1"
-        put "$peer" ping_mdev_ms "$2"
-        put "$peer" ping_loss_pct "${loss:-null}"
-        log "  $peer ping: avg $1 ms, mdev $2 ms, loss ${loss}%"
+    fg_run ip netns exec "${P}a" ping -c "$PING_COUNT" -i 0.01 "$DST" >"$f" 2>&1 || true
+    local ping
+    ping=$(ping_json "$f")
+    if [[ $(jq .n <<<"$ping") -gt 0 ]]; then
+        put "$peer" ping_avg_ms "$(jq .avg_ms <<<"$ping")"
+        put "$peer" ping_mdev_ms "$(jq .mdev_ms <<<"$ping")"
+        put "$peer" ping_loss_pct "$(jq .loss_pct <<<"$ping")"
+        put "$peer" ping_idle "$ping"
+        log "  $peer ping idle: $(latency_line "$ping")"
     else
         log "  $peer ping failed: $(tail -n 2 "$f")"
+    fi
+    f=$WORK/$peer-rr-idle.json
+    fg_run ip netns exec "${P}a" python3 "$ROOT/bench/rr.py" ask "$DST" "$RR_PORT" "$PING_COUNT" 0.01 \
+        >"$f" 2>"$f.err" || true
+    if jq -e .n "$f" >/dev/null 2>&1; then
+        put "$peer" rr_idle "$(cat "$f")"
+        log "  $peer request/response idle: $(latency_line "$(cat "$f")")"
+    else
+        log "  $peer request/response idle failed: $(tail -n 2 "$f.err")"
+    fi
+}
+
+# ping -c N output (one line a reply) -> {n, loss_pct, avg_ms, mdev_ms,
+# p50_ms, p99_ms, max_ms}: nearest-rank percentiles of the replies' times
+ping_json() { # ping-output-file
+    local f=$1 loss avg mdev
+    loss=$(sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p' "$f")
+    read -r avg mdev < <(sed -n 's|.*= [0-9.]*/\([0-9.]*\)/[0-9.]*/\([0-9.]*\) ms.*|\1 \2|p' "$f") || true
+    sed -n 's|.* time=\([0-9.]*\) ms.*|\1|p' "$f" | sort -n |
+        awk -v loss="${loss:-null}" -v avg="${avg:-null}" -v mdev="${mdev:-null}" '
+        { v[NR] = $1 }
+        function rank(p,  r) { r = int(NR * p / 100); if (r < NR * p / 100) r++; if (r < 1) r = 1; return v[r] }
+        END {
+            if (NR == 0) { printf "{\"n\": 0, \"loss_pct\": %s}\n", loss; exit }
+            printf "{\"n\": %d, \"loss_pct\": %s, \"avg_ms\": %s, \"mdev_ms\": %s, \"p50_ms\": %s, \"p99_ms\": %s, \"max_ms\": %s}\n",
+                NR, loss, avg, mdev, rank(50), rank(99), v[NR]
+        }'
+}
+latency_line() { # {p50_ms, p99_ms, max_ms, ...} -> "p50 / p99 / max ms"
+    jq -r '"p50 \(.p50_ms) / p99 \(.p99_ms) / max \(.max_ms) ms (n \(.n))"' <<<"$1"
+}
+
+# during the a->b TCP stream: from 2 s in, ping and the interactive flow at
+# once (both from a, the bulk sender's side, as a user's traffic would be)
+probes_start() {
+    spawn probe-ping a sh -c "sleep 2; exec ping -c $PING_COUNT -i 0.01 $DST"
+    spawn probe-rr a sh -c "sleep 2; exec python3 '$ROOT/bench/rr.py' ask $DST $RR_PORT $PING_COUNT 0.01"
+}
+probes_end() { # peer
+    local peer=$1 ping
+    wait "${PID[probe-ping]}" 2>/dev/null || true
+    wait "${PID[probe-rr]}" 2>/dev/null || true
+    unset "PID[probe-ping]" "PID[probe-rr]"
+    ping=$(ping_json "$WORK/probe-ping.log")
+    put "$peer" ping_tcp "$ping"
+    log "  $peer ping under TCP: $(latency_line "$ping")"
+    if jq -e .n "$WORK/probe-rr.log" >/dev/null 2>&1; then
+        put "$peer" rr_tcp "$(cat "$WORK/probe-rr.log")"
+        log "  $peer request/response under TCP: $(latency_line "$(cat "$WORK/probe-rr.log")")"
+    else
+        log "  $peer request/response under TCP failed: $(tail -n 2 "$WORK/probe-rr.log")"
     fi
 }
 
@@ -287,6 +366,9 @@ profile_vifgate() {
 log "lab $P: namespaces ${P}a, ${P}b; results to $OUT"
 mkdir -p "$(dirname "$OUT")"
 make_lab
+RR_PORT=5202
+spawn rr-server b python3 "$ROOT/bench/rr.py" serve "$RR_PORT"
+wait_for 5 nsx b sh -c "ss -ltn | grep -q :$RR_PORT" || die "bench/rr.py server did not start"
 for peer in $PEERS; do
     log "$peer"
     "up_$peer"
@@ -308,6 +390,7 @@ jq -n \
     --arg vifgate "$(ver "$VIFGATE" --version)" \
     --arg rustc "$(ver rustc --version)" \
     --argjson build "$(vifgate_build_json)" \
+    --arg base "${VIFGATE_BASE:-}" --arg base_sha "$([[ -n ${VIFGATE_BASE:-} ]] && sha256sum "$VIFGATE_BASE" | cut -c1-16)" \
     --argjson tcp "$TCP_SECS" --argjson udp "$UDP_SECS" --argjson ping "$PING_COUNT" \
     --arg sizes "$UDP_SIZES" --argjson mtu "$MTU" \
     '$r[0] as $p
@@ -327,33 +410,38 @@ jq -n \
        versions: {"wireguard-go": $wggo, boringtun: $bt, iperf3: $iperf,
                   vifgate: $vifgate, rustc: $rustc},
        vifgate_build: $build,
+       vifgate_base: (if $base == "" then null else {binary: $base, sha256_16: $base_sha} end),
        layout: "two namespaces joined by one veth (MTU 1500); tunnel ends in both, 10.99.0.1/24 <-> 10.99.0.2/24, MTU \($mtu); iperf3 client and ping in a, server in b; veth = no tunnel, over 172.30.0.1 <-> 172.30.0.2",
-       params: {tcp_secs: $tcp, udp_secs: $udp, udp_payloads: $sizes, ping: "-c \($ping) -i 0.01"},
+       params: {tcp_secs: $tcp, udp_secs: $udp, udp_payloads: $sizes, ping: "-c \($ping) -i 0.01",
+                latency: "ping_idle, rr_idle: alone; ping_tcp, rr_tcp: from 2 s into the a->b TCP stream, both at once; rr = bench/rr.py, a 64-byte request and its 64-byte reply over one TCP connection (TCP_NODELAY), \($ping) of them 10 ms apart; p50/p99 nearest rank"},
        units: {gbps: "Gbit/s at the receiver", rx_pps: "datagrams/s the receiver got", cpu: "% of one core (gw_a, gw_b: the tunnel processes; host: whole machine, 200 = both cores)"},
        peers: $p,
        added_rtt_ms: ($p | with_entries(select(.key != "veth") | .value = diff(.value.ping_avg_ms; $p.veth.ping_avg_ms))),
-       ratios: {"vifgate/wireguard-go": vs("wireguard-go"), "vifgate/boringtun": vs("boringtun")}
+       ratios: ({"vifgate/wireguard-go": vs("wireguard-go"), "vifgate/boringtun": vs("boringtun")}
+                + if $p["vifgate-base"] then {"vifgate/vifgate-base": vs("vifgate-base")} else {} end)
      }' >"$OUT"
 
 # the table, from the JSON
 table() {
-    local j=$OUT cols=(veth wireguard-go boringtun vifgate)
+    local j=$OUT cols=($PEERS) vs=("vifgate/wireguard-go" "vifgate/boringtun")
+    [[ -n ${VIFGATE_BASE:-} ]] && vs+=("vifgate/vifgate-base")
     g() { jq -r --arg p "$1" "try ((.peers[\$p]$2) // \"-\") catch \"-\"" "$j"; }
     row() { # label jq-path format ratio-path
         local label=$1 path=$2 fmt=$3 rpath=$4 c v
         printf '%-26s' "$label"
         for c in "${cols[@]}"; do
             v=$(g "$c" "$path")
-            if [[ $v == - ]]; then printf '%14s' -; else printf "%14s" "$(printf "$fmt" "$v")"; fi
+            if [[ $v == - ]]; then printf '%16s' -; else printf "%16s" "$(printf "$fmt" "$v")"; fi
         done
-        for c in "vifgate/wireguard-go" "vifgate/boringtun"; do
+        for c in "${vs[@]}"; do
             v=$(jq -r --arg c "$c" "(.ratios[\$c]$rpath) // \"-\"" "$j")
-            printf '%14s' "$v"
+            printf '%16s' "$v"
         done
         echo
     }
     printf '%-26s' ""
-    printf '%14s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
+    printf '%16s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
+    [[ -n ${VIFGATE_BASE:-} ]] && printf '%16s' "vg/base"
     echo
     row "TCP a->b (Gbit/s)" .tcp_fwd_gbps '%.2f' .tcp_fwd
     row "TCP b->a -R (Gbit/s)" .tcp_rev_gbps '%.2f' .tcp_rev
@@ -365,9 +453,21 @@ table() {
     done
     row "ping avg (ms)" .ping_avg_ms '%.3f' .rtt_diff_ms
     row "ping mdev (ms)" .ping_mdev_ms '%.3f' .none
-    printf '%-26s%14s' "added RTT over veth (ms)" -
-    for c in wireguard-go boringtun vifgate; do
-        printf '%14s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
+    local probe what
+    for probe in ping_idle ping_tcp rr_idle rr_tcp; do
+        case $probe in
+        ping_idle) what="ping idle" ;;
+        ping_tcp) what="ping under TCP" ;;
+        rr_idle) what="req/resp idle" ;;
+        rr_tcp) what="req/resp under TCP" ;;
+        esac
+        row "$what p50 (ms)" ".$probe.p50_ms" '%.3f' .none
+        row "$what p99 (ms)" ".$probe.p99_ms" '%.3f' .none
+        row "$what max (ms)" ".$probe.max_ms" '%.3f' .none
+    done
+    printf '%-26s' "added RTT over veth (ms)"
+    for c in "${cols[@]}"; do
+        printf '%16s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
     done
     echo
     row "CPU% tunnels a+b, TCP a->b" '| (.tcp_fwd_cpu.gw_a + .tcp_fwd_cpu.gw_b)' '%s' .none
@@ -376,7 +476,9 @@ table() {
     echo
     echo "ratios are vifgate/peer (>1: vifgate faster); for ping avg the ratio columns"
     echo "are vifgate's RTT minus the peer's, in ms (<0: vifgate lower); CPU% is of one"
-    echo "core (200 = the whole 2-core box), tunnels = the two tunnel processes"
+    echo "core (200 = the whole 2-core box), tunnels = the two tunnel processes;"
+    echo "under TCP = during the a->b stream (its Gbit/s is the first row); req/resp ="
+    echo "bench/rr.py, 64 B each way over TCP"
     vifgate_build_line "$j"
 }
 table | tee "${OUT%.json}.txt"

@@ -288,7 +288,9 @@ fn two_gateways_carry_ping_tcp_and_udp() {
     }
     let mut lab = Lab::new();
     topology(&mut lab);
-    vifgate_pair(&mut lab, "");
+    // with the fair queue and CoDel on ([queue] is off by default)
+    let queue = "[queue]\nenabled = true\n";
+    vifgate_pair_with(&mut lab, queue, queue);
     assert!(
         lab.ping("lan1", "10.0.10.10", 3),
         "ping office -> VPC\n{}",
@@ -308,6 +310,13 @@ fn two_gateways_carry_ping_tcp_and_udp() {
     assert_eq!(s["peers"][0]["alive"], true);
     assert!(s["peers"][0]["rx_bytes"].as_u64().unwrap_or(0) > 0);
     assert_eq!(s["peers"][0]["routes_in_use"][0], "10.0.0.0/16");
+    // the fair queue carried the way in, and the way out read the
+    // kernel's receive stamps
+    assert!(s["queue"]["dequeued"].as_u64().unwrap_or(0) > 700, "{s}");
+    assert!(
+        s["queue"]["ingress_sojourn_max_ns"].as_u64().unwrap_or(0) > 0,
+        "{s}"
+    );
 }
 
 /// vifgate alone at gw1, its one peer `name` (key `public_key`) at

@@ -34,6 +34,7 @@ mod conntrack_limits;
 mod flow_logs;
 mod forwarding;
 mod policy_node;
+mod queue;
 mod restart;
 pub use flow_logs::{
     FlowLogConfig, FlowLogDestination, DEFAULT_MAX_FLOWS as DEFAULT_FLOW_LOG_MAX_FLOWS,
@@ -62,6 +63,7 @@ struct RawConfig {
     metrics: Option<metrics::RawMetrics>,
     flow_logs: Option<flow_logs::RawFlowLogs>,
     forwarding: Option<forwarding::RawForwarding>,
+    queue: Option<queue::RawQueue>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +287,8 @@ pub struct GatewayConfig {
     pub flow_logs: Option<FlowLogConfig>,
     /// Where packets from the tunnel may go (`[forwarding]`).
     pub forwarding: ForwardingConfig,
+    /// The fair queue between the TUN device and encryption (`[queue]`).
+    pub queue: crate::fair_queue::QueueConfig,
     /// Warnings raised while reading it.
     pub warnings: Diagnostics,
 }
@@ -661,6 +665,7 @@ impl Checker<'_> {
 
         let peer_names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
         let forwarding = self.forwarding(raw.forwarding.as_ref(), &raw.route, &routes, &peer_names);
+        let queue = self.queue(raw.queue.as_ref());
 
         Some(GatewayConfig {
             path: path.to_path_buf(),
@@ -682,6 +687,7 @@ impl Checker<'_> {
             metrics,
             flow_logs,
             forwarding,
+            queue,
             warnings: Diagnostics::default(),
         })
     }

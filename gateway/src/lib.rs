@@ -19,6 +19,8 @@
 //!   a network ACL compiled to flat tables, property-tested against
 //!   `topology`'s reference evaluators), [`conntrack`] (what makes security
 //!   groups stateful), [`token_bucket`] (the ICMP error rate limit) and
+//!   [`fair_queue`] (fq_codel for the inner packets between the TUN device
+//!   and encryption: flows apart, delays short) and
 //!   boringtun's `Tunn` per peer for WireGuard, behind a gate that checks
 //!   MAC1 (and, under load, MAC2 or answers with a cookie) before any
 //!   Diffie-Hellman (`router/handshake_gate.rs`). [`flow_log`] sums each
@@ -44,9 +46,11 @@
 //!   (`[process] user`).
 
 pub mod classifier;
+pub mod codel;
 pub mod config;
 pub mod config_file;
 pub mod conntrack;
+pub mod fair_queue;
 pub mod flow_log;
 pub mod impair;
 pub mod kernel_routes;

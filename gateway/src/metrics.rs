@@ -94,6 +94,7 @@ pub fn render(status: &Status, taken: SystemTime) -> String {
     conntrack(&mut b, status);
     handshakes(&mut b, status);
     flow_log(&mut b, status);
+    queue(&mut b, status);
     let mut out = String::new();
     // writing into a String cannot fail
     let _ = encode(&mut out, &b.registry);
@@ -281,6 +282,80 @@ fn flow_log(b: &mut Builder, status: &Status) {
         Some(Unit::Bytes),
         f.skipped_bytes,
     );
+}
+
+fn queue(b: &mut Builder, status: &Status) {
+    let Some(q) = status.queue else {
+        return;
+    };
+    let to_gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    b.gauges(
+        "queue_packets",
+        "Inner packets waiting in the fair queue before encryption",
+    )
+    .get_or_create(&Vec::new())
+    .set(to_gauge(q.packets));
+    b.gauges(
+        "queue_bytes",
+        "Bytes of the packets waiting in the fair queue",
+    )
+    .get_or_create(&Vec::new())
+    .set(to_gauge(q.bytes));
+    b.counter(
+        "queue_dequeued_packets",
+        "Packets that went through the fair queue",
+        None,
+        q.dequeued,
+    );
+    let dropped = b.counters(
+        "queue_dropped_packets",
+        "Packets the fair queue dropped, by reason: codel (their flow's delay stayed above [queue] target for an interval) or full (limit_packets or limit_bytes reached; the fattest flow's head goes)",
+        None,
+    );
+    dropped
+        .get_or_create(&labels([("reason", "codel")]))
+        .inc_by(q.codel_drops);
+    dropped
+        .get_or_create(&labels([("reason", "full")]))
+        .inc_by(q.overflow_drops);
+    b.counter(
+        "queue_ingress_dropped_packets",
+        "Data datagrams from peers dropped by CoDel before decryption, their wait in the UDP socket's receive queue above [queue] target for an interval",
+        None,
+        q.ingress_codel_drops,
+    );
+    let sojourn = FloatGauges::default();
+    b.registry.register_with_unit(
+        "queue_sojourn",
+        "Time packets waited in the fair queue: of the last packet (last), the most since the start (max), the mean since the start (mean)",
+        Unit::Seconds,
+        sojourn.clone(),
+    );
+    let mean = q.sojourn_sum_ns.checked_div(q.dequeued).unwrap_or(0);
+    for (stat, ns) in [
+        ("last", q.sojourn_last_ns),
+        ("max", q.sojourn_max_ns),
+        ("mean", mean),
+    ] {
+        sojourn
+            .get_or_create(&labels([("stat", stat)]))
+            .set(ns as f64 / 1e9);
+    }
+    let ingress = FloatGauges::default();
+    b.registry.register_with_unit(
+        "queue_ingress_sojourn",
+        "Time datagrams from peers waited in the UDP socket's receive queue: of the last one read (last), the most since the start (max)",
+        Unit::Seconds,
+        ingress.clone(),
+    );
+    for (stat, ns) in [
+        ("last", q.ingress_sojourn_last_ns),
+        ("max", q.ingress_sojourn_max_ns),
+    ] {
+        ingress
+            .get_or_create(&labels([("stat", stat)]))
+            .set(ns as f64 / 1e9);
+    }
 }
 
 #[cfg(test)]

@@ -785,6 +785,7 @@ impl Router {
             }),
             routes,
             flow_log: self.flow_log_status(),
+            queue: None,
         }
     }
 }

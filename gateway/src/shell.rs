@@ -67,16 +67,20 @@ use topology::units::fmt_duration;
 
 mod box_addresses;
 mod flow_log_writer;
+mod ingress_delay;
 mod kernel_table;
 mod metrics_server;
 mod preflight;
 mod status_writers;
 mod timer;
+mod tun_queue;
 pub use flow_log_writer::{FlowLogWriter, FlowLogs};
+use ingress_delay::IngressDelay;
 use kernel_table::{Followed, Follower};
 use metrics_server::{MetricsServer, SnapshotRequest};
 pub use preflight::{interface_conflict, preflight, Finding};
 use timer::{precise_fired, PreciseTimer};
+use tun_queue::TunQueue;
 
 /// Reads from one source before the loop looks at the others.
 pub const BATCH: usize = 64;
@@ -283,10 +287,18 @@ fn impair_status(out: &Output) -> Option<ImpairStatus> {
 fn full_status(
     router: &Router,
     out: &Output,
+    queue: &TunQueue,
+    ingress: &IngressDelay,
     tun_unsplittable: u64,
     reload: &ReloadStatus,
 ) -> Status {
     let mut s = router.status(Instant::now());
+    s.queue = queue.stats().map(|mut q| {
+        q.ingress_codel_drops = ingress.drops;
+        q.ingress_sojourn_max_ns = ingress.sojourn_max_ns;
+        q.ingress_sojourn_last_ns = ingress.sojourn_last_ns;
+        q
+    });
     let impair = out.impair_stats();
     s.drops.shell = ShellDrops {
         tun_write: out.dropped,
@@ -480,6 +492,13 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         impair_retired: ImpairStats::default(),
     };
     out.set_impairment(config.impair.as_ref());
+    // [queue]: the fair queue between the TUN device and the router
+    let mut tun_queue = TunQueue::new(
+        &config.queue,
+        usize::from(config.interface.mtu) + SEGMENT_SLACK,
+        Instant::now(),
+    );
+    let mut ingress = IngressDelay::new(&config.queue, udp.as_raw_fd());
     // the configuration in force, what a reload is compared with
     let mut running = config.clone();
     // and its generation: the one loaded at the start
@@ -523,13 +542,13 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         }
         let deadline = tokio::time::Instant::from_std(next);
         tokio::select! {
-            r = tun.recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0) => {
+            r = tun.recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0), if tun_queue.has_room() => {
                 let mut got = r;
                 for _ in 0..BATCH {
                     match got {
                         Ok(n) => {
                             for (seg, &len) in segments.iter_mut().zip(&sizes).take(n) {
-                                router.handle_tun(Instant::now(), &mut seg[..len], &mut out);
+                                tun_queue.offer(Instant::now(), &mut seg[..len], &mut router, &mut out);
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -539,8 +558,17 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                             tracing::debug!("TUN read skipped: {e}");
                         }
                     }
+                    if !tun_queue.has_room() {
+                        break;
+                    }
                     got = tun.try_recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0);
                 }
+                // with the queue: its first chunk, sent at once
+                tun_queue.drain(Instant::now(), &mut router, &mut out);
+                out.flush().await;
+            }
+            _ = std::future::ready(()), if tun_queue.pending() => {
+                tun_queue.drain(Instant::now(), &mut router, &mut out);
                 out.flush().await;
             }
             r = udp.readable() => {
@@ -548,14 +576,17 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 // datagrams one call at a time, or several at once when the
                 // kernel coalesced them (UDP GRO); each to the router
                 for _ in 0..BATCH {
-                    let got = udp.try_io(Interest::READABLE, || udp_gso::recv(udp.as_raw_fd(), &mut udp_buf));
-                    let (n, from, segment) = match got {
+                    let got = udp.try_io(Interest::READABLE, || udp_gso::recv_stamped(udp.as_raw_fd(), &mut udp_buf));
+                    let (n, from, segment, arrived) = match got {
                         Ok(x) => x,
                         Err(_) => break,
                     };
                     let segment = segment.filter(|&s| s > 0).unwrap_or(n.max(1));
+                    let waited = arrived.map(udp_gso::waited);
                     for datagram in udp_buf[..n].chunks(segment) {
-                        router.handle_udp(Instant::now(), from, datagram, &mut out);
+                        if ingress.admit(Instant::now(), waited, datagram) {
+                            router.handle_udp(Instant::now(), from, datagram, &mut out);
+                        }
                     }
                     // the segments of one read coalesce into one TUN write
                     out.flush_tun().await;
@@ -593,11 +624,11 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
             }
             Some(reply) = snapshots_rx.recv() => {
                 // a scrape: the thread that asked renders it
-                let _ = reply.send(full_status(&router, &out, malformed, &reload));
+                let _ = reply.send(full_status(&router, &out, &tun_queue, &ingress, malformed, &reload));
             }
             c = status.accept() => {
                 if let Ok((stream, _)) = c {
-                    let s = full_status(&router, &out, malformed, &reload);
+                    let s = full_status(&router, &out, &tun_queue, &ingress, malformed, &reload);
                     let body = match serde_json::to_vec(&s) {
                         Ok(b) => b,
                         Err(e) => {
@@ -632,6 +663,8 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                                 FlowLogs::reconfigure(flow_logs.take(), c.flow_logs.as_ref(), &mut router);
                             // a removed impairment's queue leaves at once
                             out.set_impairment(c.impair.as_ref());
+                            tun_queue.reconfigure(&c.queue, Instant::now(), &mut router, &mut out);
+                            ingress.reconfigure(&c.queue, udp.as_raw_fd());
                             let table = c.bgp.map(|b| b.kernel_table);
                             if table != follower.as_ref().map(Follower::table) {
                                 follower = table.map(|t| Follower::start(t, routes_tx.clone()));

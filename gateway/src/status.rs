@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use topology::security_group::Direction;
 
+use crate::fair_queue::QueueStats;
+
 /// Why the router dropped packets, counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drops {
@@ -385,6 +387,40 @@ pub struct Status {
     /// (and from gateways older than this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_log: Option<FlowLogStatus>,
+    /// The fair queue between the TUN device and encryption (`[queue]`),
+    /// filled in by the shell; absent when it is off (and from gateways
+    /// older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueStats>,
+}
+
+/// A duration in nanoseconds as milliseconds, three decimals.
+fn ms(ns: u64) -> String {
+    format!("{:.3} ms", ns as f64 / 1e6)
+}
+
+/// The queue's line: depth, sojourn, drops.
+fn render_queue(o: &mut String, q: &QueueStats) {
+    let mean = q.sojourn_sum_ns.checked_div(q.dequeued).unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "queue: {} packets ({} B) waiting; sojourn last {}, mean {}, max {} over {} packets; dropped: {} by CoDel, {} full",
+        q.packets,
+        q.bytes,
+        ms(q.sojourn_last_ns),
+        ms(mean),
+        ms(q.sojourn_max_ns),
+        q.dequeued,
+        q.codel_drops,
+        q.overflow_drops
+    );
+    let _ = writeln!(
+        o,
+        "way out: UDP receive queue wait last {}, max {}; {} datagrams dropped by CoDel before decryption",
+        ms(q.ingress_sojourn_last_ns),
+        ms(q.ingress_sojourn_max_ns),
+        q.ingress_codel_drops
+    );
 }
 
 /// `-` for nothing.
@@ -466,6 +502,9 @@ impl Status {
                 f.skipped_packets, f.skipped_bytes
             );
         }
+        if let Some(q) = &self.queue {
+            render_queue(&mut o, q);
+        }
         let h = &self.handshakes;
         if *h != HandshakeCounts::default() {
             let _ = writeln!(
@@ -537,6 +576,25 @@ pub(crate) mod tests {
             bgp: None,
             routes: vec![],
             flow_log: None,
+            queue: None,
+        }
+    }
+
+    /// A queue with packets waiting and drops of both kinds (also the
+    /// metrics' tests' example).
+    pub(crate) fn example_queue() -> QueueStats {
+        QueueStats {
+            packets: 3,
+            bytes: 4260,
+            dequeued: 1000,
+            codel_drops: 7,
+            overflow_drops: 2,
+            sojourn_sum_ns: 250_000_000,
+            sojourn_max_ns: 4_500_000,
+            sojourn_last_ns: 120_000,
+            ingress_codel_drops: 5,
+            ingress_sojourn_max_ns: 9_000_000,
+            ingress_sojourn_last_ns: 30_000,
         }
     }
 
@@ -694,6 +752,26 @@ pub(crate) mod tests {
              \n\
              rule hits:\n  \
              security group edge ingress rule 1: 3\n"
+        );
+    }
+
+    #[test]
+    fn the_queue_is_carried_and_shown_when_on() {
+        let mut s = example();
+        assert!(!s.render().contains("queue"));
+        assert!(serde_json::to_value(&s).unwrap().get("queue").is_none());
+        s.queue = Some(example_queue());
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["queue"]["codel_drops"], 7);
+        let back: Status = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+        let text = s.render();
+        assert!(
+            text.contains(
+                "queue: 3 packets (4260 B) waiting; sojourn last 0.120 ms, mean 0.250 ms, max 4.500 ms over 1000 packets; dropped: 7 by CoDel, 2 full\n\
+                 way out: UDP receive queue wait last 0.030 ms, max 9.000 ms; 5 datagrams dropped by CoDel before decryption\n"
+            ),
+            "{text}"
         );
     }
 

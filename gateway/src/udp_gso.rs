@@ -175,22 +175,57 @@ fn send(fd: RawFd, to: SocketAddr, data: &[u8], gso_size: Option<u16>) -> io::Re
 /// one `recvmsg` then returns several, each `segment` bytes but the last.
 /// Returns whether the kernel accepted.
 pub fn enable_gro(fd: RawFd) -> bool {
+    set_flag(fd, libc::SOL_UDP, UDP_GRO)
+}
+
+/// Turns on an integer socket option; whether the kernel took it.
+fn set_flag(fd: RawFd, level: libc::c_int, option: libc::c_int) -> bool {
     let on: libc::c_int = 1;
     // SAFETY: fd is a valid socket; the option value is a plain int.
     unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_UDP,
-            UDP_GRO,
+            level,
+            option,
             (&on as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         ) == 0
     }
 }
 
+/// Asks the kernel to stamp each received datagram with its arrival time
+/// (`SO_TIMESTAMPNS`, the wall clock), read by [`recv_stamped`].
+pub fn enable_timestamps(fd: RawFd) -> bool {
+    set_flag(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
+}
+
+/// How long the datagram of a [`recv_stamped`] waited in the socket's
+/// receive queue: the wall clock now minus its arrival stamp (zero if the
+/// clock stepped back).
+pub fn waited(arrived: std::time::Duration) -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(arrived)
+}
+
 /// One `recvmsg` (non-blocking): bytes read, the sender, and the segment
 /// size when the kernel coalesced several datagrams (`UDP_GRO`).
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<usize>)> {
+    recv_stamped(fd, buf).map(|(n, from, segment, _)| (n, from, segment))
+}
+
+/// [`recv`], with the arrival time (since the Unix epoch) when the socket
+/// has [`enable_timestamps`].
+pub fn recv_stamped(
+    fd: RawFd,
+    buf: &mut [u8],
+) -> io::Result<(
+    usize,
+    SocketAddr,
+    Option<usize>,
+    Option<std::time::Duration>,
+)> {
     let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -221,6 +256,7 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<
         u16::from_be(addr.sin_port),
     ));
     let mut segment = None;
+    let mut arrived = None;
     // SAFETY: the kernel filled `control` up to msg_controllen; the CMSG
     // macros stay within it.
     unsafe {
@@ -230,10 +266,17 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<
                 let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u16>());
                 segment = Some(size as usize);
             }
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let t = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                arrived = Some(std::time::Duration::new(
+                    u64::try_from(t.tv_sec).unwrap_or(0),
+                    u32::try_from(t.tv_nsec).unwrap_or(0),
+                ));
+            }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok((n as usize, from, segment))
+    Ok((n as usize, from, segment, arrived))
 }
 
 #[cfg(test)]
@@ -258,6 +301,34 @@ mod tests {
             out.push(buf[..len].to_vec());
         }
         out
+    }
+
+    #[test]
+    fn a_stamped_socket_tells_when_each_datagram_arrived() {
+        let (a, b) = pair();
+        let to = b.local_addr().unwrap();
+        let mut buf = [0u8; 2048];
+        // without timestamps: none
+        a.send_to(b"one", to).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (n, _, _, arrived) = recv_stamped(b.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!((n, arrived), (3, None));
+        assert!(enable_timestamps(b.as_raw_fd()));
+        // the kernel turns its receive stamps on from a work queue, a
+        // moment after the first socket asks (before that, a datagram is
+        // stamped when it is read)
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        a.send_to(b"two", to).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (n, _, _, arrived) = recv_stamped(b.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(n, 3);
+        let waited = waited(arrived.expect("a stamp"));
+        // it waited the 20 ms in the queue (and not hours: the same clock)
+        assert!(
+            waited >= std::time::Duration::from_millis(19)
+                && waited < std::time::Duration::from_secs(5),
+            "{waited:?}"
+        );
     }
 
     #[test]

@@ -94,6 +94,7 @@ fn example() -> Status {
             skipped_packets: 5,
             skipped_bytes: 260,
         }),
+        queue: Some(crate::status::tests::example_queue()),
     }
 }
 
@@ -256,6 +257,13 @@ fn the_families_have_their_documented_names_and_types() {
             ("vifgate_peer_received_packets", "counter"),
             ("vifgate_peer_sent_bytes", "counter"),
             ("vifgate_peer_sent_packets", "counter"),
+            ("vifgate_queue_bytes", "gauge"),
+            ("vifgate_queue_dequeued_packets", "counter"),
+            ("vifgate_queue_dropped_packets", "counter"),
+            ("vifgate_queue_ingress_dropped_packets", "counter"),
+            ("vifgate_queue_ingress_sojourn_seconds", "gauge"),
+            ("vifgate_queue_packets", "gauge"),
+            ("vifgate_queue_sojourn_seconds", "gauge"),
             ("vifgate_route_in_use", "gauge"),
             ("vifgate_rule_hits", "counter"),
         ]
@@ -368,6 +376,48 @@ fn routes_rules_drops_and_counts_have_their_labels() {
     assert_eq!(s.value(r#"vifgate_bgp_routes_ignored{table="100"}"#), 1.0);
     assert_eq!(s.value("vifgate_flow_log_skipped_packets_total"), 5.0);
     assert_eq!(s.value("vifgate_flow_log_skipped_bytes_total"), 260.0);
+}
+
+#[test]
+fn the_queue_has_its_depth_drops_and_sojourn() {
+    let s = parse(&render(&example(), taken()));
+    assert_eq!(s.value("vifgate_queue_packets"), 3.0);
+    assert_eq!(s.value("vifgate_queue_bytes"), 4260.0);
+    assert_eq!(s.value("vifgate_queue_dequeued_packets_total"), 1000.0);
+    assert_eq!(
+        s.value(r#"vifgate_queue_dropped_packets_total{reason="codel"}"#),
+        7.0
+    );
+    assert_eq!(
+        s.value(r#"vifgate_queue_dropped_packets_total{reason="full"}"#),
+        2.0
+    );
+    assert_eq!(
+        s.value(r#"vifgate_queue_sojourn_seconds{stat="max"}"#),
+        0.0045
+    );
+    assert_eq!(
+        s.value(r#"vifgate_queue_sojourn_seconds{stat="mean"}"#),
+        0.00025
+    );
+    assert_eq!(
+        s.value(r#"vifgate_queue_sojourn_seconds{stat="last"}"#),
+        0.00012
+    );
+    assert_eq!(s.value("vifgate_queue_ingress_dropped_packets_total"), 5.0);
+    assert_eq!(
+        s.value(r#"vifgate_queue_ingress_sojourn_seconds{stat="max"}"#),
+        0.009
+    );
+    assert_eq!(
+        s.value(r#"vifgate_queue_ingress_sojourn_seconds{stat="last"}"#),
+        0.00003
+    );
+    // the queue off: no family
+    let mut off = example();
+    off.queue = None;
+    let s = parse(&render(&off, taken()));
+    assert!(!s.types.contains_key("vifgate_queue_packets"));
 }
 
 #[test]
