@@ -362,6 +362,14 @@ impl std::ops::DerefMut for Checker<'_> {
 }
 
 impl Checker<'_> {
+    /// A count of things (flows, packets, bytes) within `lo..=hi`, if the
+    /// key is there: [`Checker::int_in`]'s check and message.
+    fn count_in(&mut self, v: Option<&Int>, lo: usize, hi: usize, what: &str) -> Option<usize> {
+        let bound = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let n = self.int_in(v?, bound(lo), bound(hi), what)?;
+        usize::try_from(n).ok()
+    }
+
     /// The path a string of the file names, relative ones from the
     /// configuration's directory. An empty string (the directory itself)
     /// or one holding a NUL byte (which no system call takes) is an error
