@@ -1059,10 +1059,29 @@ mod tests {
 
     const KEY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
 
+    /// An `[interface]` table and nothing else: the start of a file.
+    pub(super) const INTERFACE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
+
+    /// `text` checked as `gw.toml`: `pick` of the configuration, or the
+    /// errors' headlines.
+    pub(super) fn checked<T>(
+        text: String,
+        pick: impl FnOnce(GatewayConfig) -> T,
+    ) -> Result<T, Vec<String>> {
+        parse("gw.toml", text)
+            .map(pick)
+            .map_err(|d| d.0.iter().map(|d| d.headline()).collect())
+    }
+
+    /// The headlines of a configuration's warnings.
+    pub(super) fn warnings(c: &GatewayConfig) -> Vec<String> {
+        c.warnings.0.iter().map(|d| d.headline()).collect()
+    }
+
+    /// The headlines of the errors of `text`, or of its warnings.
     fn headlines(text: &str) -> Vec<String> {
-        match parse("gw.toml", text.to_string()) {
-            Ok(c) => c.warnings.0.iter().map(|d| d.headline()).collect(),
-            Err(d) => d.0.iter().map(|d| d.headline()).collect(),
+        match checked(text.to_string(), |c| warnings(&c)) {
+            Ok(h) | Err(h) => h,
         }
     }
 

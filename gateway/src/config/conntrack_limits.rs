@@ -43,16 +43,11 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
+    use crate::config::tests::{checked, INTERFACE};
     use crate::conntrack::Limits;
 
-    const BASE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
-
     fn limits(rest: &str) -> Result<Limits, Vec<String>> {
-        match parse("gw.toml", format!("{BASE}{rest}")) {
-            Ok(c) => Ok(c.conntrack.limits),
-            Err(d) => Err(d.0.iter().map(|d| d.headline()).collect()),
-        }
+        checked(format!("{INTERFACE}{rest}"), |c| c.conntrack.limits)
     }
 
     #[test]

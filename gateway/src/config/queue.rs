@@ -94,16 +94,11 @@ impl Checker<'_> {
 mod tests {
     use std::time::Duration;
 
-    use super::super::parse;
+    use crate::config::tests::{checked, INTERFACE};
     use crate::fair_queue::{QueueConfig, DEFAULT_QUEUE};
 
-    const BASE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
-
     fn queue(rest: &str) -> Result<QueueConfig, Vec<String>> {
-        match parse("gw.toml", format!("{BASE}{rest}")) {
-            Ok(c) => Ok(c.queue),
-            Err(d) => Err(d.0.iter().map(|d| d.headline()).collect()),
-        }
+        checked(format!("{INTERFACE}{rest}"), |c| c.queue)
     }
 
     #[test]
