@@ -338,11 +338,10 @@ fn queue(b: &mut Builder, status: &Status) {
         "queue_sojourn",
         "Time packets waited in the fair queue: of the last packet (last), the most since the start (max), the mean since the start (mean)",
     );
-    let mean = q.sojourn_sum_ns.checked_div(q.dequeued).unwrap_or(0);
     for (stat, ns) in [
         ("last", q.sojourn_last_ns),
         ("max", q.sojourn_max_ns),
-        ("mean", mean),
+        ("mean", crate::status::mean_sojourn_ns(&q)),
     ] {
         sojourn
             .get_or_create(&labels([("stat", stat)]))
