@@ -362,6 +362,14 @@ impl std::ops::DerefMut for Checker<'_> {
 }
 
 impl Checker<'_> {
+    /// A count of things (flows, packets, bytes) within `lo..=hi`, if the
+    /// key is there: [`Checker::int_in`]'s check and message.
+    fn count_in(&mut self, v: Option<&Int>, lo: usize, hi: usize, what: &str) -> Option<usize> {
+        let bound = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let n = self.int_in(v?, bound(lo), bound(hi), what)?;
+        usize::try_from(n).ok()
+    }
+
     /// The path a string of the file names, relative ones from the
     /// configuration's directory. An empty string (the directory itself)
     /// or one holding a NUL byte (which no system call takes) is an error
@@ -1051,10 +1059,29 @@ mod tests {
 
     const KEY: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
 
+    /// An `[interface]` table and nothing else: the start of a file.
+    pub(super) const INTERFACE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
+
+    /// `text` checked as `gw.toml`: `pick` of the configuration, or the
+    /// errors' headlines.
+    pub(super) fn checked<T>(
+        text: String,
+        pick: impl FnOnce(GatewayConfig) -> T,
+    ) -> Result<T, Vec<String>> {
+        parse("gw.toml", text)
+            .map(pick)
+            .map_err(|d| d.0.iter().map(|d| d.headline()).collect())
+    }
+
+    /// The headlines of a configuration's warnings.
+    pub(super) fn warnings(c: &GatewayConfig) -> Vec<String> {
+        c.warnings.0.iter().map(|d| d.headline()).collect()
+    }
+
+    /// The headlines of the errors of `text`, or of its warnings.
     fn headlines(text: &str) -> Vec<String> {
-        match parse("gw.toml", text.to_string()) {
-            Ok(c) => c.warnings.0.iter().map(|d| d.headline()).collect(),
-            Err(d) => d.0.iter().map(|d| d.headline()).collect(),
+        match checked(text.to_string(), |c| warnings(&c)) {
+            Ok(h) | Err(h) => h,
         }
     }
 

@@ -62,6 +62,21 @@ impl Builder {
         self.registry.register(name, help, f.clone());
         f
     }
+
+    /// A gauge family of one series without labels, at `value`.
+    fn gauge(&mut self, name: &str, help: &str, value: i64) {
+        self.gauges(name, help)
+            .get_or_create(&Vec::new())
+            .set(value);
+    }
+
+    /// A gauge family in seconds.
+    fn seconds(&mut self, name: &str, help: &str) -> FloatGauges {
+        let f = FloatGauges::default();
+        self.registry
+            .register_with_unit(name, help, Unit::Seconds, f.clone());
+        f
+    }
 }
 
 /// `label="value"` pairs.
@@ -69,8 +84,8 @@ fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
     pairs.iter().map(|&(k, v)| (k, v.to_string())).collect()
 }
 
-fn to_i64(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+fn to_i64(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
 }
 
 /// A rule kind as a label value.
@@ -122,12 +137,9 @@ fn peers(b: &mut Builder, status: &Status, taken: SystemTime) {
         "Inner packets sent to the peer through the tunnel",
         None,
     );
-    let handshake = FloatGauges::default();
-    b.registry.register_with_unit(
+    let handshake = b.seconds(
         "peer_last_handshake",
         "Time of the last completed WireGuard handshake with the peer, seconds since the Unix epoch (0: none in the current session)",
-        Unit::Seconds,
-        handshake.clone(),
     );
     let alive = b.gauges(
         "peer_alive",
@@ -226,15 +238,16 @@ fn rules(b: &mut Builder, status: &Status) {
 }
 
 fn conntrack(b: &mut Builder, status: &Status) {
-    b.gauges("conntrack_entries", "Flows in the connection table")
-        .get_or_create(&Vec::new())
-        .set(to_i64(status.conntrack_flows));
-    b.gauges(
+    b.gauge(
+        "conntrack_entries",
+        "Flows in the connection table",
+        to_i64(status.conntrack_flows),
+    );
+    b.gauge(
         "conntrack_entries_limit",
         "Capacity of the connection table ([conntrack] max_flows)",
-    )
-    .get_or_create(&Vec::new())
-    .set(to_i64(status.conntrack_capacity));
+        to_i64(status.conntrack_capacity),
+    );
 }
 
 fn handshakes(b: &mut Builder, status: &Status) {
@@ -288,19 +301,16 @@ fn queue(b: &mut Builder, status: &Status) {
     let Some(q) = status.queue else {
         return;
     };
-    let to_gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    b.gauges(
+    b.gauge(
         "queue_packets",
         "Inner packets waiting in the fair queue before encryption",
-    )
-    .get_or_create(&Vec::new())
-    .set(to_gauge(q.packets));
-    b.gauges(
+        to_i64(q.packets),
+    );
+    b.gauge(
         "queue_bytes",
         "Bytes of the packets waiting in the fair queue",
-    )
-    .get_or_create(&Vec::new())
-    .set(to_gauge(q.bytes));
+        to_i64(q.bytes),
+    );
     b.counter(
         "queue_dequeued_packets",
         "Packets that went through the fair queue",
@@ -324,29 +334,22 @@ fn queue(b: &mut Builder, status: &Status) {
         None,
         q.ingress_codel_drops,
     );
-    let sojourn = FloatGauges::default();
-    b.registry.register_with_unit(
+    let sojourn = b.seconds(
         "queue_sojourn",
         "Time packets waited in the fair queue: of the last packet (last), the most since the start (max), the mean since the start (mean)",
-        Unit::Seconds,
-        sojourn.clone(),
     );
-    let mean = q.sojourn_sum_ns.checked_div(q.dequeued).unwrap_or(0);
     for (stat, ns) in [
         ("last", q.sojourn_last_ns),
         ("max", q.sojourn_max_ns),
-        ("mean", mean),
+        ("mean", crate::status::mean_sojourn_ns(&q)),
     ] {
         sojourn
             .get_or_create(&labels([("stat", stat)]))
             .set(ns as f64 / 1e9);
     }
-    let ingress = FloatGauges::default();
-    b.registry.register_with_unit(
+    let ingress = b.seconds(
         "queue_ingress_sojourn",
         "Time datagrams from peers waited in the UDP socket's receive queue: of the last one read (last), the most since the start (max)",
-        Unit::Seconds,
-        ingress.clone(),
     );
     for (stat, ns) in [
         ("last", q.ingress_sojourn_last_ns),

@@ -399,16 +399,21 @@ fn ms(ns: u64) -> String {
     format!("{:.3} ms", ns as f64 / 1e6)
 }
 
+/// The mean time a packet waited in the fair queue, in nanoseconds (0
+/// before the first).
+pub(crate) fn mean_sojourn_ns(q: &QueueStats) -> u64 {
+    q.sojourn_sum_ns.checked_div(q.dequeued).unwrap_or(0)
+}
+
 /// The queue's line: depth, sojourn, drops.
 fn render_queue(o: &mut String, q: &QueueStats) {
-    let mean = q.sojourn_sum_ns.checked_div(q.dequeued).unwrap_or(0);
     let _ = writeln!(
         o,
         "queue: {} packets ({} B) waiting; sojourn last {}, mean {}, max {} over {} packets; dropped: {} by CoDel, {} full",
         q.packets,
         q.bytes,
         ms(q.sojourn_last_ns),
-        ms(mean),
+        ms(mean_sojourn_ns(q)),
         ms(q.sojourn_max_ns),
         q.dequeued,
         q.codel_drops,

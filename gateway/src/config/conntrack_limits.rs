@@ -17,20 +17,24 @@ impl Checker<'_> {
         let Some(raw) = raw else {
             return limits;
         };
-        let most = i64::try_from(max_flows).unwrap_or(i64::MAX);
-        let mut read = |v: Option<&super::Int>, hi: i64, what: &str| {
-            v.and_then(|v| self.int_in(v, 1, hi, what))
-                .map(|n| usize::try_from(n).unwrap_or(max_flows))
-        };
-        if let Some(n) = read(raw.lan_max_flows.as_ref(), most, "lan_max_flows") {
+        if let Some(n) = self.count_in(raw.lan_max_flows.as_ref(), 1, max_flows, "lan_max_flows") {
             limits.lan = n;
         }
-        if let Some(n) = read(raw.tunnel_max_flows.as_ref(), most, "tunnel_max_flows") {
+        if let Some(n) = self.count_in(
+            raw.tunnel_max_flows.as_ref(),
+            1,
+            max_flows,
+            "tunnel_max_flows",
+        ) {
             limits.tunnel = n;
             limits.peer = n;
         }
-        let tunnel = i64::try_from(limits.tunnel).unwrap_or(i64::MAX);
-        if let Some(n) = read(raw.peer_max_flows.as_ref(), tunnel, "peer_max_flows") {
+        if let Some(n) = self.count_in(
+            raw.peer_max_flows.as_ref(),
+            1,
+            limits.tunnel,
+            "peer_max_flows",
+        ) {
             limits.peer = n;
         }
         limits
@@ -39,16 +43,11 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
+    use crate::config::tests::{checked, INTERFACE};
     use crate::conntrack::Limits;
 
-    const BASE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
-
     fn limits(rest: &str) -> Result<Limits, Vec<String>> {
-        match parse("gw.toml", format!("{BASE}{rest}")) {
-            Ok(c) => Ok(c.conntrack.limits),
-            Err(d) => Err(d.0.iter().map(|d| d.headline()).collect()),
-        }
+        checked(format!("{INTERFACE}{rest}"), |c| c.conntrack.limits)
     }
 
     #[test]

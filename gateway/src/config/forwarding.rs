@@ -120,19 +120,15 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
     use super::ForwardingConfig;
-
-    const BASE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n[[peer]]\nname = \"aws\"\npublic_key = \"HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=\"\nallowed_ips = [\"10.0.0.0/16\"]\n[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"aws\"\n";
+    use crate::config::tests::{base, checked, warnings};
 
     fn forwarding(rest: &str) -> Result<(ForwardingConfig, Vec<String>), Vec<String>> {
-        match parse("gw.toml", format!("{BASE}{rest}")) {
-            Ok(c) => Ok((
-                c.forwarding,
-                c.warnings.0.iter().map(|d| d.headline()).collect(),
-            )),
-            Err(d) => Err(d.0.iter().map(|d| d.headline()).collect()),
-        }
+        let route = "[[route]]\nprefix = \"10.0.0.0/16\"\npeer = \"aws\"\n";
+        checked(base(&format!("{route}{rest}")), |c| {
+            let w = warnings(&c);
+            (c.forwarding, w)
+        })
     }
 
     #[test]

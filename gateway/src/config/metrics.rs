@@ -57,28 +57,26 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::parse;
-
-    const BASE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
+    use crate::config::tests::{checked, warnings, INTERFACE};
 
     fn headlines(rest: &str) -> Vec<String> {
-        match parse("gw.toml", format!("{BASE}{rest}")) {
-            Ok(c) => c.warnings.0.iter().map(|d| d.headline()).collect(),
-            Err(d) => d.0.iter().map(|d| d.headline()).collect(),
+        match checked(format!("{INTERFACE}{rest}"), |c| warnings(&c)) {
+            Ok(h) | Err(h) => h,
         }
     }
 
     #[test]
     fn metrics_are_off_by_default_and_listen_where_told() {
-        let c = parse("gw.toml", BASE.to_string()).unwrap();
+        let c = parse("gw.toml", INTERFACE.to_string()).unwrap();
         assert_eq!(c.metrics, None);
-        let c = parse("gw.toml", format!("{BASE}[metrics]\n")).unwrap();
+        let c = parse("gw.toml", format!("{INTERFACE}[metrics]\n")).unwrap();
         assert_eq!(
             c.metrics.map(|m| m.listen.to_string()).as_deref(),
             Some("127.0.0.1:9586")
         );
         let c = parse(
             "gw.toml",
-            format!("{BASE}[metrics]\nlisten = \"0.0.0.0:9100\"\n"),
+            format!("{INTERFACE}[metrics]\nlisten = \"0.0.0.0:9100\"\n"),
         )
         .unwrap();
         assert_eq!(

@@ -16,9 +16,9 @@ use topology::units::fmt_duration;
 const MAX_DELAY: Duration = Duration::from_secs(1);
 /// The most packets (and flows) a queue may hold: its slots are allocated
 /// at start-up, a tunnel MTU each.
-const MAX_PACKETS: i64 = 65_536;
+const MAX_PACKETS: usize = 65_536;
 /// The most bytes a queue may hold (64 MiB).
-const MAX_BYTES: i64 = 64 << 20;
+const MAX_BYTES: usize = 64 << 20;
 
 /// `[queue]` as read.
 #[derive(Debug, Deserialize)]
@@ -74,20 +74,16 @@ impl Checker<'_> {
             );
             e.expected = Some("an interval of about a round trip, at least the target".into());
         }
-        let mut read = |v: Option<&Int>, lo: i64, hi: i64, what: &str| {
-            v.and_then(|v| self.int_in(v, lo, hi, what))
-                .and_then(|n| usize::try_from(n).ok())
-        };
-        if let Some(n) = read(r.limit_packets.as_ref(), 1, MAX_PACKETS, "limit_packets") {
+        if let Some(n) = self.count_in(r.limit_packets.as_ref(), 1, MAX_PACKETS, "limit_packets") {
             q.limit_packets = n;
         }
-        if let Some(n) = read(r.limit_bytes.as_ref(), 1500, MAX_BYTES, "limit_bytes") {
+        if let Some(n) = self.count_in(r.limit_bytes.as_ref(), 1500, MAX_BYTES, "limit_bytes") {
             q.limit_bytes = n;
         }
-        if let Some(n) = read(r.flows.as_ref(), 1, MAX_PACKETS, "flows") {
+        if let Some(n) = self.count_in(r.flows.as_ref(), 1, MAX_PACKETS, "flows") {
             q.flows = n;
         }
-        if let Some(n) = read(r.quantum.as_ref(), 64, 65_536, "quantum") {
+        if let Some(n) = self.count_in(r.quantum.as_ref(), 64, 65_536, "quantum") {
             q.quantum = n;
         }
         q
@@ -98,16 +94,11 @@ impl Checker<'_> {
 mod tests {
     use std::time::Duration;
 
-    use super::super::parse;
+    use crate::config::tests::{checked, INTERFACE};
     use crate::fair_queue::{QueueConfig, DEFAULT_QUEUE};
 
-    const BASE: &str = "[interface]\nname = \"vg0\"\nprivate_key_file = \"k\"\n";
-
     fn queue(rest: &str) -> Result<QueueConfig, Vec<String>> {
-        match parse("gw.toml", format!("{BASE}{rest}")) {
-            Ok(c) => Ok(c.queue),
-            Err(d) => Err(d.0.iter().map(|d| d.headline()).collect()),
-        }
+        checked(format!("{INTERFACE}{rest}"), |c| c.queue)
     }
 
     #[test]
