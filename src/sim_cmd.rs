@@ -198,8 +198,9 @@ pub struct LabArgs {
     ports: Ports,
 }
 
-/// The TCP ports `--ports` probes unless told.
-const DEFAULT_PORTS: &str = "22,80,443,3306";
+/// The TCP ports `--ports` probes unless told (and `topology matrix`
+/// tabulates).
+pub(crate) const DEFAULT_PORTS: &str = "22,80,443,3306";
 
 /// TCP ports of the matrix.
 #[derive(Args)]
