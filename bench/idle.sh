@@ -23,17 +23,12 @@ lab_vifgate_binary
 lab_init vi idle
 make_lab
 
-p50_p99_max() { # ping output on stdin -> "p50 p99 max" (ms)
-    sed -n 's|.* time=\([0-9.]*\) ms.*|\1|p' | sort -n |
-        awk '{ v[NR] = $1 } END { if (!NR) { print "- - -"; exit }
-            r50 = int((NR * 50 + 99) / 100); r99 = int((NR * 99 + 99) / 100)
-            print v[r50], v[r99], v[NR] }'
-}
-
 measure() { # label
     wait_for 15 nsx a ping -c 1 -W 1 -q "$TUN_B" || die "$1: no ping through the tunnel"
     sleep 0.5
-    printf '%-24s %s\n' "$1" "$(nsx a ping -c "$COUNT" -i 0.01 "$TUN_B" | p50_p99_max)"
+    local _n p50 p99 max
+    read -r _n p50 p99 max < <(nsx a ping -c "$COUNT" -i 0.01 "$TUN_B" | ping_percentiles)
+    printf '%-24s %s\n' "$1" "$p50 $p99 $max"
 }
 
 echo "variant                  p50 p99 max (ms), ping -c $COUNT -i 0.01 idle"

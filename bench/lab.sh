@@ -9,7 +9,8 @@
 # vifgate is measured); lab_init (the per-run prefix $P, the work dir $WORK,
 # the cleanup traps); spawn/stop_proc/fg_run/wait_for/nsx; make_lab; up_PEER
 # and down_PEER for veth, wireguard-go, boringtun and vifgate (set
-# TUNNEL_PIDS=(a b) and TUN_DEV); put (results JSON); proc_ticks, udp_errors, host_busy; for reports
+# TUNNEL_PIDS=(a b) and TUN_DEV); put (results JSON); proc_ticks, udp_errors,
+# ping_percentiles, host_busy; for reports
 # ver, wireguard_go_version, machine_json, vifgate_build_json and
 # vifgate_build_line.
 #
@@ -267,6 +268,12 @@ proc_ticks() { # pid: utime+stime of the process (all threads)
 udp_errors() { # ns: "RcvbufErrors SndbufErrors" of the namespace's UDP (/proc/net/snmp)
     nsx "$1" awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
         else print $(c["RcvbufErrors"]), $(c["SndbufErrors"]) }' /proc/net/snmp
+}
+ping_percentiles() { # ping output on stdin -> "n p50 p99 max" (ms): nearest-rank percentiles of the replies' times ("0 - - -" without one)
+    sed -n 's|.* time=\([0-9.]*\) ms.*|\1|p' | sort -n |
+        awk '{ v[NR] = $1 }
+        function rank(p,  r) { r = int(NR * p / 100); if (r < NR * p / 100) r++; if (r < 1) r = 1; return v[r] }
+        END { if (!NR) { print "0 - - -"; exit } print NR, rank(50), rank(99), v[NR] }'
 }
 host_busy() { # "busy total" jiffies of the whole machine
     local _cpu user nice sys idle iowait irq softirq steal _rest

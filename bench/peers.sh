@@ -250,18 +250,16 @@ measure() { # peer
 # ping -c N output (one line a reply) -> {n, loss_pct, avg_ms, mdev_ms,
 # p50_ms, p99_ms, max_ms}: nearest-rank percentiles of the replies' times
 ping_json() { # ping-output-file
-    local f=$1 loss avg mdev
+    local f=$1 loss avg mdev n p50 p99 max
     loss=$(sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p' "$f")
     read -r avg mdev < <(sed -n 's|.*= [0-9.]*/\([0-9.]*\)/[0-9.]*/\([0-9.]*\) ms.*|\1 \2|p' "$f") || true
-    sed -n 's|.* time=\([0-9.]*\) ms.*|\1|p' "$f" | sort -n |
-        awk -v loss="${loss:-null}" -v avg="${avg:-null}" -v mdev="${mdev:-null}" '
-        { v[NR] = $1 }
-        function rank(p,  r) { r = int(NR * p / 100); if (r < NR * p / 100) r++; if (r < 1) r = 1; return v[r] }
-        END {
-            if (NR == 0) { printf "{\"n\": 0, \"loss_pct\": %s}\n", loss; exit }
-            printf "{\"n\": %d, \"loss_pct\": %s, \"avg_ms\": %s, \"mdev_ms\": %s, \"p50_ms\": %s, \"p99_ms\": %s, \"max_ms\": %s}\n",
-                NR, loss, avg, mdev, rank(50), rank(99), v[NR]
-        }'
+    read -r n p50 p99 max < <(ping_percentiles <"$f")
+    if ((n == 0)); then
+        printf '{"n": 0, "loss_pct": %s}\n' "${loss:-null}"
+        return
+    fi
+    printf '{"n": %d, "loss_pct": %s, "avg_ms": %s, "mdev_ms": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s}\n' \
+        "$n" "${loss:-null}" "${avg:-null}" "${mdev:-null}" "$p50" "$p99" "$max"
 }
 latency_line() { # {p50_ms, p99_ms, max_ms, ...} -> "p50 / p99 / max ms"
     jq -r '"p50 \(.p50_ms) / p99 \(.p99_ms) / max \(.max_ms) ms (n \(.n))"' <<<"$1"

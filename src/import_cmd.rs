@@ -62,8 +62,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
     }
     let mut templates = Vec::new();
     for (name, path) in &stacks {
-        let (name, path) = (name.clone(), path.clone());
-        let src = match topology::diag::read_source(&path) {
+        let src = match topology::diag::read_source(path) {
             Ok(s) => s,
             Err(d) => {
                 eprint!("{d}");
@@ -71,7 +70,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
             }
         };
         templates.push(StackTemplate {
-            name,
+            name: name.clone(),
             src,
             params: Vec::new(),
         });

@@ -198,8 +198,9 @@ pub struct LabArgs {
     ports: Ports,
 }
 
-/// The TCP ports `--ports` probes unless told.
-const DEFAULT_PORTS: &str = "22,80,443,3306";
+/// The TCP ports `--ports` probes unless told (and `topology matrix`
+/// tabulates).
+pub(crate) const DEFAULT_PORTS: &str = "22,80,443,3306";
 
 /// TCP ports of the matrix.
 #[derive(Args)]
@@ -275,14 +276,20 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
     }
 }
 
+/// A lab's state; `missing` says why no lab of that name is an error.
+fn lab_state(lab: &str, missing: impl FnOnce() -> String) -> Result<apply::LabState> {
+    apply::load_state(lab)
+        .with_context(|| format!("cannot read lab `{lab}`"))?
+        .with_context(missing)
+}
+
 /// A running lab's state and the topology it was built from.
 pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
-    let st = apply::load_state(lab)
-        .with_context(|| format!("cannot read lab `{lab}`"))?
-        .with_context(|| format!("no lab `{lab}` is up"))?;
+    let st = lab_state(lab, || format!("no lab `{lab}` is up"))?;
     // the copy `up` keeps (the file may have moved or changed since,
-    // or been named relative to another directory)
-    let copy = apply::checked_state_dir(lab)?.join("topology.toml");
+    // or been named relative to another directory); the name was
+    // checked by `load_state`
+    let copy = apply::state_dir(lab).join("topology.toml");
     let file = match &st.source {
         _ if copy.is_file() => copy,
         Some(f) => f.clone(),
@@ -509,11 +516,9 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             let (l, text, p) = load_plan(&file, lab, &ports)?;
             let lab = p.lab.clone();
             if reuse {
-                let st = apply::load_state(&lab)
-                    .with_context(|| format!("cannot read lab `{lab}`"))?
-                    .with_context(|| {
-                        format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
-                    })?;
+                let st = lab_state(&lab, || {
+                    format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
+                })?;
                 refuse_stale_lab(&st, &p, &text, &file, &ports)?;
             } else {
                 let up = apply::up(&p, Some(&file), &text, &Programs::current()?)?;

@@ -61,7 +61,7 @@ pub enum TopologyCommand {
         #[arg(long, default_value = "tcp")]
         proto: String,
         /// Ports, comma-separated (tcp/udp).
-        #[arg(long, value_delimiter = ',', default_value = "22,80,443,3306", value_parser = crate::sim_cmd::values::parse_port)]
+        #[arg(long, value_delimiter = ',', default_value = crate::sim_cmd::DEFAULT_PORTS, value_parser = crate::sim_cmd::values::parse_port)]
         ports: Vec<u16>,
         /// Print JSON.
         #[arg(long)]

@@ -24,6 +24,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that `o`'s standard error contains `needle`, showing it all
+/// when it does not.
+#[track_caller]
+fn assert_stderr_has(o: &Output, needle: &str) {
+    assert!(stderr(o).contains(needle), "{}", stderr(o));
+}
+
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!("not JSON ({e}): {}", stdout(o));
@@ -86,11 +93,7 @@ fn check_reports_a_bad_file_with_its_place() {
 fn missing_file_is_a_clear_error() {
     let o = vifgate(&["topology", "check", "no/such/file.toml"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("cannot read the file"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "cannot read the file");
 }
 
 #[test]
@@ -179,11 +182,7 @@ fn reach_unknown_node_suggests_a_name() {
         "22",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("did you mean `office-pc`?"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "did you mean `office-pc`?");
 }
 
 #[test]
@@ -317,11 +316,7 @@ fn graph_trace_needs_both_ends() {
         "topology", "graph", EXAMPLE, "--trace", "nowhere", "bastion",
     ]);
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("unknown node `nowhere`"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "unknown node `nowhere`");
 }
 
 #[test]
@@ -443,14 +438,10 @@ fn sim_plan_of_a_bad_file_shows_the_error_and_plans_nothing() {
     assert!(err.contains("has errors"), "{err}");
     let o = vifgate(&["sim", "plan", "no/such/file.toml"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("cannot read no/such/file.toml"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "cannot read no/such/file.toml");
     let o = vifgate(&["sim", "plan", EXAMPLE, "--lab", "Bad.Name"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("bad lab name"), "{}", stderr(&o));
+    assert_stderr_has(&o, "bad lab name");
 }
 
 #[test]
@@ -545,7 +536,7 @@ fn bgp_of_a_bad_file_reports_it_like_check() {
     let o = vifgate(&["topology", "bgp", "tests/bad/unknown_sg.toml"]);
     assert_eq!(o.status.code(), Some(1));
     let expected = std::fs::read_to_string("tests/bad/unknown_sg.expected").expect("expected file");
-    assert!(stderr(&o).contains(expected.trim()), "{}", stderr(&o));
+    assert_stderr_has(&o, expected.trim());
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
 }
 
@@ -766,11 +757,7 @@ fn an_output_that_cannot_be_written_whole_leaves_the_old_file() {
         .output()
         .expect("sh runs");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains(&format!("cannot write {path}")),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, &format!("cannot write {path}"));
     assert_eq!(
         std::fs::read_to_string(&out).expect("kept"),
         "the old drawing\n"
@@ -832,11 +819,7 @@ fn bgp_refuses_links_that_share_a_block_instead_of_predicting_established() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(!stdout(&o).contains("Established"), "{}", stdout(&o));
-    assert!(
-        stderr(&o).contains("overlaps VIF `vif`'s peer subnet"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "overlaps VIF `vif`'s peer subnet");
 }
 
 /// With `--json`, a command that fails prints one JSON object on standard
@@ -992,11 +975,7 @@ fn gateway_check_names_types_as_toml_does() {
     let o = vifgate(&["gateway", "--config", &file.to_string_lossy(), "--check"]);
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("expected an integer, found the string \"51820\""),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "expected an integer, found the string \"51820\"");
     assert!(!stderr(&o).contains("u16"), "{}", stderr(&o));
 }
 

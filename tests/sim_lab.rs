@@ -990,13 +990,6 @@ fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
     assert_eq!(names_in(&p.root()), left);
 }
 
-/// A lab name of these tests' own (`rv`, then the process id and `tag`).
-fn rv_lab(tag: &str) -> String {
-    let name = format!("rv{}{tag}", std::process::id());
-    assert!(plan::valid_lab_name(&name), "{name}");
-    name
-}
-
 #[test]
 fn sim_down_leaves_a_directory_that_holds_no_lab() {
     if !sim::lab::root_or_skip("sim_down_leaves_a_directory_that_holds_no_lab") {
@@ -1005,7 +998,7 @@ fn sim_down_leaves_a_directory_that_holds_no_lab() {
     // VIFGATE_STATE_ROOT pointed at a directory of other things: `sim down
     // NAME` removed any directory NAME in it
     let p = PrivateRoot::new("down-no-lab");
-    let lab = rv_lab("a");
+    let lab = cli_lab();
     let dir = p.root().join(&lab);
     std::fs::create_dir_all(dir.join("data")).expect("a directory of other things");
     std::fs::write(dir.join("data/precious"), "x").expect("a file to keep");
@@ -1034,7 +1027,7 @@ fn a_relative_state_root_is_the_current_directorys() {
     }
     // `VIFGATE_STATE_ROOT=root` was taken for /run/vifgate/sim, everyone's
     let p = PrivateRoot::new("relative-root");
-    let lab = rv_lab("b");
+    let lab = cli_lab();
     let dir = p.root().join(&lab);
     std::fs::create_dir(&dir).expect("a lab directory");
     std::fs::write(dir.join("lock"), "").expect("lock file");
@@ -1066,7 +1059,7 @@ fn sim_up_under_a_state_root_its_files_cannot_name_makes_nothing() {
         (&quoted, "has the character '\"'"),
     ] {
         std::fs::create_dir(root).expect("a state root");
-        let lab = rv_lab("c");
+        let lab = cli_lab();
         let o = p
             .command(&["sim", "up", EXAMPLE, "--lab", &lab])
             .env("VIFGATE_STATE_ROOT", root)
@@ -1234,7 +1227,7 @@ fn sim_test_reuse_refuses_a_half_built_lab() {
     // a `sim up` killed half-way leaves a lab `building`: --reuse probed
     // it and reported 51 disagreements that were not real
     let p = PrivateRoot::new("reuse-half");
-    let lab = rv_lab("d");
+    let lab = cli_lab();
     let _down = DownOnDrop(&p, lab.clone());
     let mut up = p
         .command(&["sim", "up", EXAMPLE, "--lab", &lab])
