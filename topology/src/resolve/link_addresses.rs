@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use ipnet::Ipv4Net;
 
-use super::Resolver;
+use super::{blocks_overlap, Resolver};
 use crate::format::RawTopology;
 use crate::model::Topology;
 
@@ -49,10 +49,6 @@ struct LinkSubnet {
     fix: &'static str,
 }
 
-fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
-
 impl Resolver<'_> {
     /// The VIFs' peer subnets and the VPN's inside block: the VPN's not
     /// one AWS reserves, no two overlapping, none overlapping an office
@@ -81,7 +77,7 @@ impl Resolver<'_> {
             let block = vpn.inside_cidr;
             if VPN_RESERVED_INSIDE
                 .iter()
-                .any(|&(a, l)| Ipv4Net::new(a, l).is_ok_and(|r| overlaps(r, block)))
+                .any(|&(a, l)| Ipv4Net::new(a, l).is_ok_and(|r| blocks_overlap(r, block)))
             {
                 let d = self.error(
                     span.clone(),
@@ -106,7 +102,7 @@ impl Resolver<'_> {
         for (i, link) in links.iter().enumerate() {
             let mut clash: Option<(String, &str)> = links[..i]
                 .iter()
-                .find(|o| overlaps(o.block, link.block))
+                .find(|o| blocks_overlap(o.block, link.block))
                 .map(|o| {
                     (
                         format!("{} ({})", o.what, o.block),
@@ -118,14 +114,14 @@ impl Resolver<'_> {
                 clash = t
                     .lans
                     .iter()
-                    .find(|l| overlaps(l.cidr, link.block))
+                    .find(|l| blocks_overlap(l.cidr, link.block))
                     .map(|l| (format!("LAN `{}` ({})", l.name, l.cidr), office));
             }
             if clash.is_none() {
                 clash = t
                     .vpc
                     .as_ref()
-                    .filter(|v| overlaps(v.cidr, link.block))
+                    .filter(|v| blocks_overlap(v.cidr, link.block))
                     .map(|v| (format!("the VPC block {}", v.cidr), office));
             }
             let Some((other, why)) = clash else { continue };

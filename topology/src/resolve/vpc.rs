@@ -232,9 +232,8 @@ impl Resolver<'_> {
                     format!("subnet block {c} is outside the VPC block {}", scope.cidr),
                 );
                 d.expected = Some(format!("a block inside {}", scope.cidr));
-            } else if let Some((other, name)) = placed
-                .iter()
-                .find(|(o, _)| o.contains(&c.network()) || c.contains(&o.network()))
+            } else if let Some((other, name)) =
+                placed.iter().find(|(o, _)| super::blocks_overlap(*o, c))
             {
                 let d = self.error(
                     s.cidr.span(),

@@ -66,7 +66,7 @@ impl Resolver<'_> {
             let inside: Vec<String> = t
                 .subnets
                 .iter()
-                .filter(|s| s.cidr.contains(&prefix.network()) || prefix.contains(&s.cidr))
+                .filter(|s| super::blocks_overlap(s.cidr, prefix))
                 .map(|s| format!("{} (`{}`)", s.cidr, s.name))
                 .collect();
             d.expected = Some(if inside.is_empty() {
