@@ -99,6 +99,13 @@ pub fn vgw_asn_creatable(asn: i64) -> bool {
         .any(|&(lo, hi)| (i64::from(lo)..=i64::from(hi)).contains(&asn))
 }
 
+/// Whether `asn` is Amazon's legacy default in `region` ([`LEGACY_VGW_ASNS`]).
+fn legacy_vgw_asn_in(asn: u32, region: &str) -> bool {
+    LEGACY_VGW_ASNS
+        .iter()
+        .any(|&(r, x)| x == asn && (r == "*" || r == region))
+}
+
 /// [`VGW_ASN_RANGES`] in words.
 pub fn vgw_asn_ranges() -> String {
     VGW_ASN_RANGES
@@ -134,12 +141,7 @@ impl Resolver<'_> {
             return n as u32;
         }
         let n = n as u32;
-        let legacy_regions: Vec<&str> = LEGACY_VGW_ASNS
-            .iter()
-            .filter(|(_, x)| *x == n)
-            .map(|(r, _)| *r)
-            .collect();
-        if legacy_regions.iter().any(|r| *r == "*" || *r == region) {
+        if legacy_vgw_asn_in(n, region) {
             let d = self.warning(
                 a.span(),
                 format!("Amazon-side ASN {n} is Amazon's legacy default for a virtual private gateway in {region}"),
@@ -158,6 +160,11 @@ impl Resolver<'_> {
             "a private ASN, {}, as CreateVpnGateway takes ({VGW_ASN_SOURCE})",
             vgw_asn_ranges()
         ));
+        let legacy_regions: Vec<&str> = LEGACY_VGW_ASNS
+            .iter()
+            .filter(|(_, x)| *x == n)
+            .map(|(r, _)| *r)
+            .collect();
         if !legacy_regions.is_empty() {
             d.hint = Some(format!(
                 "{n} is Amazon's legacy default in {}, not in {region} ({LEGACY_VGW_ASN_SOURCE})",
@@ -170,10 +177,7 @@ impl Resolver<'_> {
     /// A VPN customer gateway's ASN in `region`: not one Amazon keeps
     /// there ([`LEGACY_VGW_ASNS`], reserved for customer gateways).
     pub(super) fn customer_gateway_asn(&mut self, at: &Int, asn: u32, region: &str) {
-        if LEGACY_VGW_ASNS
-            .iter()
-            .any(|&(r, x)| x == asn && (r == "*" || r == region))
-        {
+        if legacy_vgw_asn_in(asn, region) {
             let d = self.error(
                 at.span(),
                 format!("customer ASN {asn} is reserved by Amazon in {region}"),
