@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use super::Resolver;
-use crate::format::{Int, Str};
+use crate::format::{Int, RawRoute, Str};
 
 /// The `AmazonSideAsn` ranges `CreateVpnGateway` takes.
 pub const VGW_ASN_RANGES: [(u32, u32); 2] = [(64_512, 65_534), (4_200_000_000, 4_294_967_294)];
@@ -242,14 +242,14 @@ impl Resolver<'_> {
 
     /// The static routes of table `table`: at most [`MAX_STATIC_ROUTES`],
     /// an error at the first one past the quota.
-    pub(super) fn static_route_quota(&mut self, table: &Str, prefixes: &[&Str]) {
-        if let Some(first_over) = prefixes.get(MAX_STATIC_ROUTES) {
+    pub(super) fn static_route_quota(&mut self, table: &Str, routes: &[RawRoute]) {
+        if let Some(first_over) = routes.get(MAX_STATIC_ROUTES) {
             let d = self.error(
-                first_over.span(),
+                first_over.prefix.span(),
                 format!(
                     "route table `{}` has {} static routes",
                     table.get_ref(),
-                    prefixes.len()
+                    routes.len()
                 ),
             );
             d.expected = Some(format!(
