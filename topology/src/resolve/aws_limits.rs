@@ -304,17 +304,24 @@ impl Resolver<'_> {
     }
 
     /// A node's, a VIF's or the VPN's name (`what`): at most
-    /// [`MAX_NAME_LEN`] characters. False (and an error) when longer.
-    pub(super) fn name_length(&mut self, name: &Str, what: &str) -> bool {
+    /// [`MAX_NAME_LEN`] characters, an error when longer.
+    pub(super) fn name_length(&mut self, name: &Str, what: &str) {
         let n = name.get_ref().chars().count();
-        if n <= MAX_NAME_LEN {
-            return true;
+        if n > MAX_NAME_LEN {
+            let d = self.error(name.span(), format!("{what} name has {n} characters"));
+            d.expected = Some(format!(
+                "at most {MAX_NAME_LEN}: the lab puts the name into its namespaces' names and its daemons' socket paths (107 bytes at most)"
+            ));
         }
-        let d = self.error(name.span(), format!("{what} name has {n} characters"));
-        d.expected = Some(format!(
-            "at most {MAX_NAME_LEN}: the lab puts the name into its namespaces' names and its daemons' socket paths (107 bytes at most)"
-        ));
-        false
+    }
+
+    /// A node's or the VPN's name, which the lab builds on:
+    /// [`Self::name_characters`], then [`Self::name_length`] (one error at
+    /// most).
+    pub(super) fn lab_name(&mut self, name: &Str, what: &str) {
+        if self.name_characters(name, what) {
+            self.name_length(name, what);
+        }
     }
 }
 

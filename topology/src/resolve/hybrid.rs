@@ -420,9 +420,7 @@ impl Resolver<'_> {
     /// or gateway, which learns the VPC's block over it while it is up.
     pub(super) fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
         let Some(v) = &raw.vpn else { return };
-        if self.name_characters(&v.name, "VPN") {
-            self.name_length(&v.name, "VPN");
-        }
+        self.lab_name(&v.name, "VPN");
         let router = self.lookup(
             "office gateway or router",
             &v.customer_gateway,

@@ -621,9 +621,7 @@ impl NodeNames {
     /// name the lab cannot carry is an error too, but registered, so that
     /// what names it finds it.
     fn add(&mut self, r: &mut Resolver<'_>, name: &Str) -> bool {
-        if r.name_characters(name, "node") {
-            r.name_length(name, "node");
-        }
+        r.lab_name(name, "node");
         if let Some(line) = self.lines.get(name.get_ref()) {
             let line = *line;
             let d = r.error(
