@@ -27,14 +27,14 @@ const VPN_INSIDE_RULES: &str = "https://docs.aws.amazon.com/vpn/latest/s2svpn/VP
 
 /// The /30 blocks of 169.254.0.0/16 AWS refuses as a VPN tunnel's inside
 /// block.
-pub(super) const VPN_RESERVED_INSIDE: [(Ipv4Addr, u8); 7] = [
-    (Ipv4Addr::new(169, 254, 0, 0), 30),
-    (Ipv4Addr::new(169, 254, 1, 0), 30),
-    (Ipv4Addr::new(169, 254, 2, 0), 30),
-    (Ipv4Addr::new(169, 254, 3, 0), 30),
-    (Ipv4Addr::new(169, 254, 4, 0), 30),
-    (Ipv4Addr::new(169, 254, 5, 0), 30),
-    (Ipv4Addr::new(169, 254, 169, 252), 30),
+pub(super) const VPN_RESERVED_INSIDE: [Ipv4Net; 7] = [
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 0, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 1, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 2, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 3, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 4, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 5, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 169, 252), 30),
 ];
 
 /// One link's subnet, as the file states it.
@@ -77,7 +77,7 @@ impl Resolver<'_> {
             let block = vpn.inside_cidr;
             if VPN_RESERVED_INSIDE
                 .iter()
-                .any(|&(a, l)| Ipv4Net::new(a, l).is_ok_and(|r| blocks_overlap(r, block)))
+                .any(|&r| blocks_overlap(r, block))
             {
                 let d = self.error(
                     span.clone(),
