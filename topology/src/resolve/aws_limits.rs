@@ -115,6 +115,14 @@ pub fn vgw_asn_ranges() -> String {
         .join(" or ")
 }
 
+/// Where a VIF's `md5_key` says its key is.
+pub(super) enum Md5KeyAt<'p> {
+    /// `env:NAME`: the variable's name.
+    Var(&'p str),
+    /// `file:PATH`: the path, from the topology file's directory.
+    File(&'p Path),
+}
+
 impl Resolver<'_> {
     /// `[vpc] region`: named as AWS names regions.
     pub(super) fn region_name(&mut self, region: &Str) {
@@ -259,17 +267,17 @@ impl Resolver<'_> {
         }
     }
 
-    /// A VIF's BGP key, where `md5_key` says it is (`env:NAME`, or a file
-    /// at `path`), when that holds one: [`md5_key_problem`]'s rule, the
-    /// file read as the lab reads it ([`crate::secret_file::read_text`]:
-    /// a regular file of a few kilobytes, surrounding whitespace aside).
-    pub(super) fn md5_key_length(&mut self, field: &Str, env: Option<&str>, path: Option<&Path>) {
-        let (key, place) = match (env, path) {
-            (Some(var), _) => match std::env::var(var) {
+    /// A VIF's BGP key, where `md5_key` says it is, when that holds one:
+    /// [`md5_key_problem`]'s rule, the file read as the lab reads it
+    /// ([`crate::secret_file::read_text`]: a regular file of a few
+    /// kilobytes, surrounding whitespace aside).
+    pub(super) fn md5_key_held(&mut self, field: &Str, at: Md5KeyAt<'_>) {
+        let (key, place) = match at {
+            Md5KeyAt::Var(var) => match std::env::var(var) {
                 Ok(k) if !k.is_empty() => (k, format!("variable {var}")),
                 _ => return,
             },
-            (None, Some(p)) => match crate::secret_file::read_text(p) {
+            Md5KeyAt::File(p) => match crate::secret_file::read_text(p) {
                 Ok(k) => (k, format!("file {}", p.display())),
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
                     let d = self.error(field.span(), format!("md5_key file {}: {e}", p.display()));
@@ -280,7 +288,6 @@ impl Resolver<'_> {
                 // machine's, or root's
                 Err(_) => return,
             },
-            (None, None) => return,
         };
         if let Some(why) = md5_key_problem(&key) {
             let d = self.error(field.span(), format!("the BGP MD5 key in {place} {why}"));
