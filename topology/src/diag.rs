@@ -484,18 +484,20 @@ pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 
 /// Reads a text file of at most [`MAX_INPUT_BYTES`].
 pub fn read_input_text(path: &Path) -> std::io::Result<String> {
+    read_text_at_most(path, MAX_INPUT_BYTES)?.ok_or_else(|| {
+        std::io::Error::other(format!("it is larger than {} MiB", MAX_INPUT_BYTES >> 20))
+    })
+}
+
+/// The text of the file at `path`, or `None` when it holds more than
+/// `max` bytes (read no further than one byte past them).
+pub(crate) fn read_text_at_most(path: &Path, max: u64) -> std::io::Result<Option<String>> {
     use std::io::Read as _;
     let mut text = String::new();
     std::fs::File::open(path)?
-        .take(MAX_INPUT_BYTES + 1)
+        .take(max + 1)
         .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_INPUT_BYTES {
-        return Err(std::io::Error::other(format!(
-            "it is larger than {} MiB",
-            MAX_INPUT_BYTES >> 20
-        )));
-    }
-    Ok(text)
+    Ok((text.len() as u64 <= max).then_some(text))
 }
 
 /// Reads a file for checking, or says why it cannot be read.

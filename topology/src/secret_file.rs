@@ -2,7 +2,6 @@
 //! key): one rule for all of them, that group and others have no access
 //! at all (mode 600 or 400), and one message when they do.
 
-use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
@@ -40,16 +39,12 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
             "not a regular file (a FIFO, a device or a directory holds no key)",
         ));
     }
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_SECRET_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_SECRET_BYTES {
+    let Some(text) = crate::diag::read_text_at_most(path, MAX_SECRET_BYTES)? else {
         return Err(Error::new(
             ErrorKind::InvalidInput,
             format!("longer than {MAX_SECRET_BYTES} bytes: a key is one line"),
         ));
-    }
+    };
     Ok(text.trim().to_string())
 }
 

@@ -296,16 +296,16 @@ impl<'a> Evaluator<'a> {
         self.read_resources(root, expected);
         self.parameters(root.get("Parameters"), opts);
         self.mappings = root.get("Mappings");
-        if let Some((m, entries)) = self.mappings.and_then(|m| Some((m, m.as_map()?))) {
-            self.section_quota(m, entries.len(), "mappings", MAX_MAPPINGS);
-        }
         if let Some(m) = self.mappings {
-            if m.as_map().is_none() {
-                self.errors.push(
-                    m.error(self.src, format!("Mappings is {}", m.describe()))
-                        .expected("a map of mappings"),
-                );
-                self.mappings = None;
+            match m.as_map() {
+                Some(entries) => self.section_quota(m, entries.len(), "mappings", MAX_MAPPINGS),
+                None => {
+                    self.errors.push(
+                        m.error(self.src, format!("Mappings is {}", m.describe()))
+                            .expected("a map of mappings"),
+                    );
+                    self.mappings = None;
+                }
             }
         }
         if let Some(c) = root.get("Conditions") {

@@ -562,24 +562,20 @@ impl<'a> Mapper<'a> {
             let mut g = Table::new();
             g.insert("name".into(), s(&name));
             let resource = self.by_id.get(id.as_str()).cloned();
-            let asn = resource.as_ref().and_then(|r| {
-                r.props
-                    .get("AmazonSideAsn")
-                    .and_then(values::int)
-                    .map(|a| (r, a))
-            });
-            match asn {
-                Some((_, a)) if crate::resolve::aws_limits::vgw_asn_creatable(a) => {
-                    g.insert("asn".into(), Toml::Integer(a));
-                }
-                Some((r, a)) => self.warn(
-                    r,
-                    format!(
-                        "AmazonSideAsn {a} is not one CreateVpnGateway takes ({}), so the stack would fail to create: the VGW keeps the default 64512",
-                        crate::resolve::aws_limits::vgw_asn_ranges()
+            if let Some(r) = resource {
+                match r.props.get("AmazonSideAsn").and_then(values::int) {
+                    Some(a) if crate::resolve::aws_limits::vgw_asn_creatable(a) => {
+                        g.insert("asn".into(), Toml::Integer(a));
+                    }
+                    Some(a) => self.warn(
+                        r,
+                        format!(
+                            "AmazonSideAsn {a} is not one CreateVpnGateway takes ({}), so the stack would fail to create: the VGW keeps the default 64512",
+                            crate::resolve::aws_limits::vgw_asn_ranges()
+                        ),
                     ),
-                ),
-                None => {}
+                    None => {}
+                }
             }
             v.insert("vgw".into(), Toml::Table(g));
         }

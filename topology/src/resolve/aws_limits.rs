@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use super::Resolver;
-use crate::format::{Int, Str};
+use crate::format::{Int, RawRoute, Str};
 
 /// The `AmazonSideAsn` ranges `CreateVpnGateway` takes.
 pub const VGW_ASN_RANGES: [(u32, u32); 2] = [(64_512, 65_534), (4_200_000_000, 4_294_967_294)];
@@ -99,6 +99,13 @@ pub fn vgw_asn_creatable(asn: i64) -> bool {
         .any(|&(lo, hi)| (i64::from(lo)..=i64::from(hi)).contains(&asn))
 }
 
+/// Whether `asn` is Amazon's legacy default in `region` ([`LEGACY_VGW_ASNS`]).
+fn legacy_vgw_asn_in(asn: u32, region: &str) -> bool {
+    LEGACY_VGW_ASNS
+        .iter()
+        .any(|&(r, x)| x == asn && (r == "*" || r == region))
+}
+
 /// [`VGW_ASN_RANGES`] in words.
 pub fn vgw_asn_ranges() -> String {
     VGW_ASN_RANGES
@@ -106,6 +113,14 @@ pub fn vgw_asn_ranges() -> String {
         .map(|(lo, hi)| format!("{lo}-{hi}"))
         .collect::<Vec<_>>()
         .join(" or ")
+}
+
+/// Where a VIF's `md5_key` says its key is.
+pub(super) enum Md5KeyAt<'p> {
+    /// `env:NAME`: the variable's name.
+    Var(&'p str),
+    /// `file:PATH`: the path, from the topology file's directory.
+    File(&'p Path),
 }
 
 impl Resolver<'_> {
@@ -134,12 +149,7 @@ impl Resolver<'_> {
             return n as u32;
         }
         let n = n as u32;
-        let legacy_regions: Vec<&str> = LEGACY_VGW_ASNS
-            .iter()
-            .filter(|(_, x)| *x == n)
-            .map(|(r, _)| *r)
-            .collect();
-        if legacy_regions.iter().any(|r| *r == "*" || *r == region) {
+        if legacy_vgw_asn_in(n, region) {
             let d = self.warning(
                 a.span(),
                 format!("Amazon-side ASN {n} is Amazon's legacy default for a virtual private gateway in {region}"),
@@ -158,6 +168,11 @@ impl Resolver<'_> {
             "a private ASN, {}, as CreateVpnGateway takes ({VGW_ASN_SOURCE})",
             vgw_asn_ranges()
         ));
+        let legacy_regions: Vec<&str> = LEGACY_VGW_ASNS
+            .iter()
+            .filter(|(_, x)| *x == n)
+            .map(|(r, _)| *r)
+            .collect();
         if !legacy_regions.is_empty() {
             d.hint = Some(format!(
                 "{n} is Amazon's legacy default in {}, not in {region} ({LEGACY_VGW_ASN_SOURCE})",
@@ -170,10 +185,7 @@ impl Resolver<'_> {
     /// A VPN customer gateway's ASN in `region`: not one Amazon keeps
     /// there ([`LEGACY_VGW_ASNS`], reserved for customer gateways).
     pub(super) fn customer_gateway_asn(&mut self, at: &Int, asn: u32, region: &str) {
-        if LEGACY_VGW_ASNS
-            .iter()
-            .any(|&(r, x)| x == asn && (r == "*" || r == region))
-        {
+        if legacy_vgw_asn_in(asn, region) {
             let d = self.error(
                 at.span(),
                 format!("customer ASN {asn} is reserved by Amazon in {region}"),
@@ -238,14 +250,14 @@ impl Resolver<'_> {
 
     /// The static routes of table `table`: at most [`MAX_STATIC_ROUTES`],
     /// an error at the first one past the quota.
-    pub(super) fn static_route_quota(&mut self, table: &Str, prefixes: &[&Str]) {
-        if let Some(first_over) = prefixes.get(MAX_STATIC_ROUTES) {
+    pub(super) fn static_route_quota(&mut self, table: &Str, routes: &[RawRoute]) {
+        if let Some(first_over) = routes.get(MAX_STATIC_ROUTES) {
             let d = self.error(
-                first_over.span(),
+                first_over.prefix.span(),
                 format!(
                     "route table `{}` has {} static routes",
                     table.get_ref(),
-                    prefixes.len()
+                    routes.len()
                 ),
             );
             d.expected = Some(format!(
@@ -255,17 +267,17 @@ impl Resolver<'_> {
         }
     }
 
-    /// A VIF's BGP key, where `md5_key` says it is (`env:NAME`, or a file
-    /// at `path`), when that holds one: [`md5_key_problem`]'s rule, the
-    /// file read as the lab reads it ([`crate::secret_file::read_text`]:
-    /// a regular file of a few kilobytes, surrounding whitespace aside).
-    pub(super) fn md5_key_length(&mut self, field: &Str, env: Option<&str>, path: Option<&Path>) {
-        let (key, place) = match (env, path) {
-            (Some(var), _) => match std::env::var(var) {
+    /// A VIF's BGP key, where `md5_key` says it is, when that holds one:
+    /// [`md5_key_problem`]'s rule, the file read as the lab reads it
+    /// ([`crate::secret_file::read_text`]: a regular file of a few
+    /// kilobytes, surrounding whitespace aside).
+    pub(super) fn md5_key_held(&mut self, field: &Str, at: Md5KeyAt<'_>) {
+        let (key, place) = match at {
+            Md5KeyAt::Var(var) => match std::env::var(var) {
                 Ok(k) if !k.is_empty() => (k, format!("variable {var}")),
                 _ => return,
             },
-            (None, Some(p)) => match crate::secret_file::read_text(p) {
+            Md5KeyAt::File(p) => match crate::secret_file::read_text(p) {
                 Ok(k) => (k, format!("file {}", p.display())),
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
                     let d = self.error(field.span(), format!("md5_key file {}: {e}", p.display()));
@@ -276,7 +288,6 @@ impl Resolver<'_> {
                 // machine's, or root's
                 Err(_) => return,
             },
-            (None, None) => return,
         };
         if let Some(why) = md5_key_problem(&key) {
             let d = self.error(field.span(), format!("the BGP MD5 key in {place} {why}"));
@@ -300,17 +311,24 @@ impl Resolver<'_> {
     }
 
     /// A node's, a VIF's or the VPN's name (`what`): at most
-    /// [`MAX_NAME_LEN`] characters. False (and an error) when longer.
-    pub(super) fn name_length(&mut self, name: &Str, what: &str) -> bool {
+    /// [`MAX_NAME_LEN`] characters, an error when longer.
+    pub(super) fn name_length(&mut self, name: &Str, what: &str) {
         let n = name.get_ref().chars().count();
-        if n <= MAX_NAME_LEN {
-            return true;
+        if n > MAX_NAME_LEN {
+            let d = self.error(name.span(), format!("{what} name has {n} characters"));
+            d.expected = Some(format!(
+                "at most {MAX_NAME_LEN}: the lab puts the name into its namespaces' names and its daemons' socket paths (107 bytes at most)"
+            ));
         }
-        let d = self.error(name.span(), format!("{what} name has {n} characters"));
-        d.expected = Some(format!(
-            "at most {MAX_NAME_LEN}: the lab puts the name into its namespaces' names and its daemons' socket paths (107 bytes at most)"
-        ));
-        false
+    }
+
+    /// A node's or the VPN's name, which the lab builds on:
+    /// [`Self::name_characters`], then [`Self::name_length`] (one error at
+    /// most).
+    pub(super) fn lab_name(&mut self, name: &Str, what: &str) {
+        if self.name_characters(name, what) {
+            self.name_length(name, what);
+        }
     }
 }
 

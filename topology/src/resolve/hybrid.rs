@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
+use super::aws_limits::Md5KeyAt;
 use super::bgp::{PlacedPrefix, RawSession};
 use super::{
     NodeNames, Resolver, MAX_BANDWIDTH_BPS, MAX_LINK_DELAY, MAX_VIF_PREFIXES, MIN_BANDWIDTH_BPS,
@@ -284,10 +285,10 @@ impl Resolver<'_> {
                     );
                     d.hint = Some(secret_file::fix(&path));
                 } else {
-                    self.md5_key_length(k, None, Some(&path));
+                    self.md5_key_held(k, Md5KeyAt::File(&path));
                 }
             } else if let Some(var) = s.strip_prefix("env:") {
-                self.md5_key_length(k, Some(var), None);
+                self.md5_key_held(k, Md5KeyAt::Var(var));
             }
         }
     }
@@ -420,9 +421,7 @@ impl Resolver<'_> {
     /// or gateway, which learns the VPC's block over it while it is up.
     pub(super) fn vpn(&mut self, raw: &RawTopology, t: &mut Topology, nodes: &NodeNames) {
         let Some(v) = &raw.vpn else { return };
-        if self.name_characters(&v.name, "VPN") {
-            self.name_length(&v.name, "VPN");
-        }
+        self.lab_name(&v.name, "VPN");
         let router = self.lookup(
             "office gateway or router",
             &v.customer_gateway,

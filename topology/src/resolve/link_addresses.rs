@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use ipnet::Ipv4Net;
 
-use super::Resolver;
+use super::{blocks_overlap, Resolver};
 use crate::format::RawTopology;
 use crate::model::Topology;
 
@@ -27,14 +27,14 @@ const VPN_INSIDE_RULES: &str = "https://docs.aws.amazon.com/vpn/latest/s2svpn/VP
 
 /// The /30 blocks of 169.254.0.0/16 AWS refuses as a VPN tunnel's inside
 /// block.
-pub(super) const VPN_RESERVED_INSIDE: [(Ipv4Addr, u8); 7] = [
-    (Ipv4Addr::new(169, 254, 0, 0), 30),
-    (Ipv4Addr::new(169, 254, 1, 0), 30),
-    (Ipv4Addr::new(169, 254, 2, 0), 30),
-    (Ipv4Addr::new(169, 254, 3, 0), 30),
-    (Ipv4Addr::new(169, 254, 4, 0), 30),
-    (Ipv4Addr::new(169, 254, 5, 0), 30),
-    (Ipv4Addr::new(169, 254, 169, 252), 30),
+pub(super) const VPN_RESERVED_INSIDE: [Ipv4Net; 7] = [
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 0, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 1, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 2, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 3, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 4, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 5, 0), 30),
+    Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 169, 252), 30),
 ];
 
 /// One link's subnet, as the file states it.
@@ -47,10 +47,6 @@ struct LinkSubnet {
     span: Range<usize>,
     /// Where it may go instead.
     fix: &'static str,
-}
-
-fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 impl Resolver<'_> {
@@ -81,7 +77,7 @@ impl Resolver<'_> {
             let block = vpn.inside_cidr;
             if VPN_RESERVED_INSIDE
                 .iter()
-                .any(|&(a, l)| Ipv4Net::new(a, l).is_ok_and(|r| overlaps(r, block)))
+                .any(|&r| blocks_overlap(r, block))
             {
                 let d = self.error(
                     span.clone(),
@@ -106,7 +102,7 @@ impl Resolver<'_> {
         for (i, link) in links.iter().enumerate() {
             let mut clash: Option<(String, &str)> = links[..i]
                 .iter()
-                .find(|o| overlaps(o.block, link.block))
+                .find(|o| blocks_overlap(o.block, link.block))
                 .map(|o| {
                     (
                         format!("{} ({})", o.what, o.block),
@@ -118,14 +114,14 @@ impl Resolver<'_> {
                 clash = t
                     .lans
                     .iter()
-                    .find(|l| overlaps(l.cidr, link.block))
+                    .find(|l| blocks_overlap(l.cidr, link.block))
                     .map(|l| (format!("LAN `{}` ({})", l.name, l.cidr), office));
             }
             if clash.is_none() {
                 clash = t
                     .vpc
                     .as_ref()
-                    .filter(|v| overlaps(v.cidr, link.block))
+                    .filter(|v| blocks_overlap(v.cidr, link.block))
                     .map(|v| (format!("the VPC block {}", v.cidr), office));
             }
             let Some((other, why)) = clash else { continue };

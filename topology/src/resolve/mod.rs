@@ -52,6 +52,12 @@ pub const MAX_SG_RULES: usize = 60;
 pub const MAX_NACL_RULES: usize = 20;
 /// AWS quota: security groups per network interface.
 pub const MAX_SGS_PER_INTERFACE: usize = 5;
+/// Whether two address blocks share an address (CIDR blocks either nest
+/// or are apart).
+pub(crate) fn blocks_overlap(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
 /// AWS limit: the largest subnet of a VPC, as a prefix length.
 pub const MAX_SUBNET_LEN: u8 = 16;
 /// AWS limit: the smallest subnet of a VPC, as a prefix length.
@@ -332,10 +338,7 @@ impl<'a> Resolver<'a> {
                     .get_ref()
                     .parse::<Ipv4Net>()
                     .is_ok_and(|n| n.trunc() == n);
-                if valid
-                    && (vpc.cidr.contains(&lan.cidr.network())
-                        || lan.cidr.contains(&vpc.cidr.network()))
-                {
+                if valid && blocks_overlap(vpc.cidr, lan.cidr) {
                     let d = self.error(
                         raw_lan.cidr.span(),
                         format!("LAN block {} overlaps the VPC block {}", lan.cidr, vpc.cidr),
@@ -618,9 +621,7 @@ impl NodeNames {
     /// name the lab cannot carry is an error too, but registered, so that
     /// what names it finds it.
     fn add(&mut self, r: &mut Resolver<'_>, name: &Str) -> bool {
-        if r.name_characters(name, "node") {
-            r.name_length(name, "node");
-        }
+        r.lab_name(name, "node");
         if let Some(line) = self.lines.get(name.get_ref()) {
             let line = *line;
             let d = r.error(

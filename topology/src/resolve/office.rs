@@ -68,7 +68,7 @@ impl Resolver<'_> {
                 let clash = parsed.and_then(|cidr| {
                     lan_cidrs
                         .iter()
-                        .find(|(c, _)| c.contains(&cidr.network()) || cidr.contains(&c.network()))
+                        .find(|(c, _)| super::blocks_overlap(*c, cidr))
                 });
                 if let Some((other, name)) = clash {
                     {

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use ipnet::Ipv4Net;
 
 use super::{AddressBook, Names, NodeNames, Resolver, MAX_SUBNET_LEN, MIN_SUBNET_LEN};
-
-/// What AWS takes as a subnet's size.
-const SUBNET_SIZES: &str = "a prefix length from /16 to /28";
 use crate::format::*;
 use crate::model::*;
 use crate::nacl::NetworkAcl;
 use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
+
+/// What AWS takes as a subnet's size.
+const SUBNET_SIZES: &str = "a prefix length from /16 to /28";
 
 /// What the parts of a VPC share once its block, zones and table names
 /// are read.
@@ -232,9 +232,8 @@ impl Resolver<'_> {
                     format!("subnet block {c} is outside the VPC block {}", scope.cidr),
                 );
                 d.expected = Some(format!("a block inside {}", scope.cidr));
-            } else if let Some((other, name)) = placed
-                .iter()
-                .find(|(o, _)| o.contains(&c.network()) || c.contains(&o.network()))
+            } else if let Some((other, name)) =
+                placed.iter().find(|(o, _)| super::blocks_overlap(*o, c))
             {
                 let d = self.error(
                     s.cidr.span(),
@@ -336,8 +335,7 @@ impl Resolver<'_> {
                 target: RouteTarget::Local,
                 origin: RouteOrigin::Local,
             }];
-            let prefixes: Vec<&Str> = rt.routes.iter().map(|r| &r.prefix).collect();
-            self.static_route_quota(&rt.name, &prefixes);
+            self.static_route_quota(&rt.name, &rt.routes);
             let mut seen: HashMap<Ipv4Net, usize> = HashMap::new();
             for r in &rt.routes {
                 let Some(prefix) = self.cidr(&r.prefix) else {

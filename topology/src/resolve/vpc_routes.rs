@@ -21,10 +21,7 @@ pub(super) const SUBNET_ROUTE_RULES: &str =
 /// reaches (the instance metadata service, the Amazon DNS server): no
 /// route may have it, or a part of it, as destination.
 pub(super) const AWS_SERVICES_BLOCK: Ipv4Net =
-    match Ipv4Net::new(std::net::Ipv4Addr::new(169, 254, 168, 0), 22) {
-        Ok(n) => n,
-        Err(_) => panic!("a valid block"),
-    };
+    Ipv4Net::new_assert(std::net::Ipv4Addr::new(169, 254, 168, 0), 22);
 
 impl Resolver<'_> {
     /// Whether a static route to `prefix` through `target` is one AWS
@@ -66,7 +63,7 @@ impl Resolver<'_> {
             let inside: Vec<String> = t
                 .subnets
                 .iter()
-                .filter(|s| s.cidr.contains(&prefix.network()) || prefix.contains(&s.cidr))
+                .filter(|s| super::blocks_overlap(s.cidr, prefix))
                 .map(|s| format!("{} (`{}`)", s.cidr, s.name))
                 .collect();
             d.expected = Some(if inside.is_empty() {

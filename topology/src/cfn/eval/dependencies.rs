@@ -17,20 +17,25 @@ impl<'a> Evaluator<'a> {
     /// `at` (`via`: how).
     pub(super) fn depend(&mut self, to: usize, at: &Node, via: &'static str) {
         if let Some(from) = self.current {
-            self.deps.add(
-                from,
-                Dependency {
-                    to,
-                    line: at.line,
-                    col: at.col,
-                    width: match &at.kind {
-                        NodeKind::Str(s) => s.chars().count().max(1),
-                        _ => 1,
-                    },
-                    via,
-                },
-            );
+            self.depend_from(from, to, at, via);
         }
+    }
+
+    /// Records that resource `from` names resource `to` at `at`.
+    fn depend_from(&mut self, from: usize, to: usize, at: &Node, via: &'static str) {
+        self.deps.add(
+            from,
+            Dependency {
+                to,
+                line: at.line,
+                col: at.col,
+                width: match &at.kind {
+                    NodeKind::Str(s) => s.chars().count().max(1),
+                    _ => 1,
+                },
+                via,
+            },
+        );
     }
 
     /// Each included resource's `DependsOn`: a logical id or a list of
@@ -81,9 +86,7 @@ impl<'a> Evaluator<'a> {
                 if self.check_included(to, item).is_some() {
                     continue;
                 }
-                self.current = Some(i);
-                self.depend(to, item, "DependsOn");
-                self.current = None;
+                self.depend_from(i, to, item, "DependsOn");
             }
         }
     }

@@ -485,8 +485,9 @@ impl Mapper<'_> {
 
     fn load_balancer(&mut self, r: &Resource) {
         let p = &r.props;
-        let network = values::prop(p, "Type").and_then(string).as_deref() == Some("network");
-        match values::prop(p, "Type").and_then(string).as_deref() {
+        let lb_type = values::prop(p, "Type").and_then(string);
+        let network = lb_type.as_deref() == Some("network");
+        match lb_type.as_deref() {
             None | Some("application") => {}
             Some("network") if values::list(p.get("SecurityGroups")).is_empty() => self.warn(
                 r,

@@ -351,11 +351,10 @@ impl Mapper<'_> {
         let mut placed: Vec<Ipv4Net> = Vec::new();
         let mut skipped: Vec<String> = Vec::new();
         for c in self.office_lans.clone() {
-            let overlaps =
-                |a: &Ipv4Net, b: &Ipv4Net| a.contains(&b.network()) || b.contains(&a.network());
+            let overlaps = crate::resolve::blocks_overlap;
             if c.prefix_len() > 30
-                || vpc.is_some_and(|v| overlaps(&v, &c))
-                || placed.iter().any(|p| overlaps(p, &c))
+                || vpc.is_some_and(|v| overlaps(v, c))
+                || placed.iter().any(|&p| overlaps(p, c))
             {
                 skipped.push(c.to_string());
                 continue;

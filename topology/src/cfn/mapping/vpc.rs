@@ -243,7 +243,7 @@ impl Mapper<'_> {
             if let Some((_, other)) = self
                 .subnets
                 .iter()
-                .find(|(_, s)| s.cidr.contains(&cidr.network()) || cidr.contains(&s.cidr.network()))
+                .find(|(_, s)| crate::resolve::blocks_overlap(s.cidr, cidr))
             {
                 let msg = format!(
                     "subnet block {cidr} overlaps subnet {} ({}): skipped",
