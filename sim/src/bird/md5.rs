@@ -43,25 +43,23 @@ pub fn resolve(
 ) -> Result<ResolvedKey, String> {
     let session = &spec.session;
     let found = match spec.location.as_deref() {
-        Some(loc) => {
-            if let Some(var) = loc.strip_prefix("env:") {
+        Some(loc) => match aws_limits::Md5KeyAt::parse(loc, base) {
+            Some(aws_limits::Md5KeyAt::Var(var)) => {
                 env(var).filter(|k| !k.is_empty()).map(|k| (k, loc))
-            } else if let Some(file) = loc.strip_prefix("file:") {
-                let path = match base {
-                    Some(dir) if Path::new(file).is_relative() => dir.join(file),
-                    _ => Path::new(file).to_path_buf(),
-                };
+            }
+            Some(aws_limits::Md5KeyAt::File(path)) => {
                 match topology::secret_file::read_text(&path) {
                     Ok(text) => Some((text, loc)),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                     Err(e) => return Err(format!("{session}: md5_key {loc}: {e}")),
                 }
-            } else {
+            }
+            None => {
                 return Err(format!(
                     "{session}: md5_key `{loc}` is neither env:NAME nor file:PATH"
-                ));
+                ))
             }
-        }
+        },
         None => None,
     };
     match found {

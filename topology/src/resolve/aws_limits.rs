@@ -10,7 +10,7 @@
 //! - a BGP MD5 key's length, when the file or variable it names holds one;
 //! - the length of a node's, a VIF's or the VPN's name ([`MAX_NAME_LEN`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Resolver;
 use crate::format::{Int, RawRoute, Str};
@@ -115,12 +115,30 @@ pub fn vgw_asn_ranges() -> String {
         .join(" or ")
 }
 
-/// Where a VIF's `md5_key` says its key is.
-pub(super) enum Md5KeyAt<'p> {
+/// Where a VIF's `md5_key` says its key is: read by `check` here and by
+/// the lab's `sim up`, one reading of the field for both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Md5KeyAt<'l> {
     /// `env:NAME`: the variable's name.
-    Var(&'p str),
-    /// `file:PATH`: the path, from the topology file's directory.
-    File(&'p Path),
+    Var(&'l str),
+    /// `file:PATH`: the path, relative ones from the topology file's
+    /// directory.
+    File(PathBuf),
+}
+
+impl<'l> Md5KeyAt<'l> {
+    /// The place `location` names (`base`: the topology file's directory),
+    /// or `None` when it is neither `env:NAME` nor `file:PATH`.
+    pub fn parse(location: &'l str, base: Option<&Path>) -> Option<Self> {
+        if let Some(var) = location.strip_prefix("env:") {
+            return Some(Md5KeyAt::Var(var));
+        }
+        let file = location.strip_prefix("file:")?;
+        Some(Md5KeyAt::File(match base {
+            Some(dir) if Path::new(file).is_relative() => dir.join(file),
+            _ => PathBuf::from(file),
+        }))
+    }
 }
 
 impl Resolver<'_> {
@@ -277,7 +295,7 @@ impl Resolver<'_> {
                 Ok(k) if !k.is_empty() => (k, format!("variable {var}")),
                 _ => return,
             },
-            Md5KeyAt::File(p) => match crate::secret_file::read_text(p) {
+            Md5KeyAt::File(ref p) => match crate::secret_file::read_text(p) {
                 Ok(k) => (k, format!("file {}", p.display())),
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
                     let d = self.error(field.span(), format!("md5_key file {}: {e}", p.display()));

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
@@ -267,15 +266,16 @@ impl Resolver<'_> {
     fn vif_md5_key(&mut self, v: &RawVif) {
         if let Some(k) = &v.md5_key {
             let s = k.get_ref();
-            if !(s.starts_with("env:") || s.starts_with("file:")) || s.len() < 5 {
-                let d = self.error(k.span(), "md5_key must say where the key is, not hold it");
-                d.expected = Some("`env:VARIABLE` or `file:PATH`".into());
-            } else if let Some(file) = s.strip_prefix("file:") {
-                let path = match self.src.name().parent() {
-                    Some(dir) if Path::new(file).is_relative() => dir.join(file),
-                    _ => PathBuf::from(file),
-                };
-                if let Some(mode) = secret_file::exposed_mode(&path) {
+            let at = match Md5KeyAt::parse(s, self.src.name().parent()) {
+                Some(at) if s.len() >= 5 => at,
+                _ => {
+                    let d = self.error(k.span(), "md5_key must say where the key is, not hold it");
+                    d.expected = Some("`env:VARIABLE` or `file:PATH`".into());
+                    return;
+                }
+            };
+            if let Md5KeyAt::File(path) = &at {
+                if let Some(mode) = secret_file::exposed_mode(path) {
                     let d = self.error(
                         k.span(),
                         format!(
@@ -283,13 +283,11 @@ impl Resolver<'_> {
                             path.display()
                         ),
                     );
-                    d.hint = Some(secret_file::fix(&path));
-                } else {
-                    self.md5_key_held(k, Md5KeyAt::File(&path));
+                    d.hint = Some(secret_file::fix(path));
+                    return;
                 }
-            } else if let Some(var) = s.strip_prefix("env:") {
-                self.md5_key_held(k, Md5KeyAt::Var(var));
             }
+            self.md5_key_held(k, at);
         }
     }
 
