@@ -42,10 +42,13 @@ pub enum Forbidden {
     Hairpin,
 }
 
-/// Blocks no packet may be addressed to from the tunnel, whatever the
-/// configuration: "this network", multicast, the reserved block and the
-/// limited broadcast.
-const NEVER: [&str; 3] = ["0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"];
+/// Whether no packet from the tunnel may be addressed to `dst`, whatever
+/// the configuration: "this network" (`0.0.0.0/8`), multicast
+/// (`224.0.0.0/4`), the reserved block and the limited broadcast
+/// (`240.0.0.0/4`).
+fn never_routed(dst: Ipv4Addr) -> bool {
+    matches!(dst.octets()[0], 0 | 224..=255)
+}
 
 /// The checks, compiled from `[forwarding]` and the box's addresses.
 pub(super) struct ForwardFilter {
@@ -55,7 +58,6 @@ pub(super) struct ForwardFilter {
     own: Lpm<()>,
     /// What `allow_to_box` lets through.
     allowed_own: Lpm<()>,
-    never: Lpm<()>,
     /// The `[interface]` address.
     interface: Option<Ipv4Addr>,
     /// The box's addresses the shell read.
@@ -78,7 +80,6 @@ impl ForwardFilter {
             destinations: config.destinations.as_ref().map(|d| lpm(d.iter().copied())),
             own: Lpm::new(),
             allowed_own: lpm(config.allow_to_box.iter().copied()),
-            never: lpm(NEVER.iter().filter_map(|n| n.parse().ok())),
             interface,
             addresses: Vec::new(),
         };
@@ -124,7 +125,7 @@ impl ForwardFilter {
         if self.own.lookup(dst).is_some() {
             return Ok(());
         }
-        if self.never.lookup(dst).is_some() {
+        if never_routed(dst) {
             return Err(Forbidden::OutsideDestinations);
         }
         let into_tunnel = routes.most_specific(dst).map(|p| p.prefix_len());
