@@ -372,8 +372,9 @@ impl Router {
     /// The box's own addresses, as the shell read them from its
     /// interfaces: packets from the tunnel to them are dropped
     /// (`to_gateway_box`) unless `[forwarding] allow_to_box` names them.
-    pub fn set_box_addresses(&mut self, addresses: &[std::net::Ipv4Addr]) {
-        self.forwarding.set_box_addresses(addresses);
+    /// Whether they changed.
+    pub fn set_box_addresses(&mut self, addresses: &[std::net::Ipv4Addr]) -> bool {
+        self.forwarding.set_box_addresses(addresses)
     }
 
     /// When the timers next want to run.

@@ -72,19 +72,24 @@ fn lpm(nets: impl IntoIterator<Item = Ipv4Net>) -> Lpm<()> {
     l
 }
 
+/// The box's own addresses: `addresses`, the `[interface]` address and
+/// loopback.
+fn own(interface: Option<Ipv4Addr>, addresses: &[Ipv4Addr]) -> Lpm<()> {
+    let host = |a: Ipv4Addr| Ipv4Net::new(a, 32).ok();
+    let loopback = "127.0.0.0/8".parse().ok();
+    lpm(addresses
+        .iter()
+        .copied()
+        .chain(interface)
+        .filter_map(host)
+        .chain(loopback))
+}
+
 impl ForwardFilter {
     /// The filter of a configuration; the box's addresses are the
     /// `[interface]` address and loopback until [`Self::set_box_addresses`].
     pub(super) fn new(config: &ForwardingConfig, interface: Option<Ipv4Addr>) -> Self {
-        let mut f = ForwardFilter {
-            destinations: config.destinations.as_ref().map(|d| lpm(d.iter().copied())),
-            own: Lpm::new(),
-            allowed_own: lpm(config.allow_to_box.iter().copied()),
-            interface,
-            addresses: Vec::new(),
-        };
-        f.set_box_addresses(&[]);
-        f
+        ForwardFilter::with_box_addresses(config, interface, Vec::new())
     }
 
     /// The filter of a new configuration, with the box's addresses known.
@@ -93,23 +98,33 @@ impl ForwardFilter {
         config: &ForwardingConfig,
         interface: Option<Ipv4Addr>,
     ) -> Self {
-        let mut f = ForwardFilter::new(config, interface);
-        f.set_box_addresses(&self.addresses);
-        f
+        ForwardFilter::with_box_addresses(config, interface, self.addresses.clone())
+    }
+
+    fn with_box_addresses(
+        config: &ForwardingConfig,
+        interface: Option<Ipv4Addr>,
+        addresses: Vec<Ipv4Addr>,
+    ) -> Self {
+        ForwardFilter {
+            destinations: config.destinations.as_ref().map(|d| lpm(d.iter().copied())),
+            own: own(interface, &addresses),
+            allowed_own: lpm(config.allow_to_box.iter().copied()),
+            interface,
+            addresses,
+        }
     }
 
     /// The box's own addresses, as the shell read them from its
-    /// interfaces (besides the `[interface]` address and loopback).
-    pub(super) fn set_box_addresses(&mut self, addresses: &[Ipv4Addr]) {
+    /// interfaces (besides the `[interface]` address and loopback);
+    /// whether they changed.
+    pub(super) fn set_box_addresses(&mut self, addresses: &[Ipv4Addr]) -> bool {
+        if addresses == self.addresses {
+            return false;
+        }
         self.addresses = addresses.to_vec();
-        let host = |a: Ipv4Addr| Ipv4Net::new(a, 32).ok();
-        let loopback = "127.0.0.0/8".parse().ok();
-        self.own = lpm(addresses
-            .iter()
-            .copied()
-            .chain(self.interface)
-            .filter_map(host)
-            .chain(loopback));
+        self.own = own(self.interface, addresses);
+        true
     }
 
     /// Whether a new flow from the tunnel to `dst` is refused: `dst` is an
