@@ -235,8 +235,6 @@ pub struct ConnTrack {
     /// Each opener's flows and eviction list (`shares.rs`): 0 the LAN, 1
     /// the untold tunnel peer, 2 + n peer n.
     owners: Vec<Owner>,
-    /// The flows opened from the tunnel (owners 1 and up).
-    tunnel_flows: usize,
     /// The most flows each opener and side may hold.
     limits: Limits,
     /// New flows refused at a limit.
@@ -297,7 +295,6 @@ impl ConnTrack {
             flows: Vec::with_capacity(capacity),
             links: Vec::with_capacity(capacity),
             owners: vec![Owner::EMPTY; 2],
-            tunnel_flows: 0,
             limits: Limits::none(capacity),
             limit_drops: LimitDrops::default(),
             when_full: WhenFull::default(),
@@ -470,7 +467,7 @@ impl ConnTrack {
         self.flows.push(flow);
         self.links.push(Link::UNLINKED);
         self.insert_slot(tag, index);
-        self.count_in(owner);
+        self.owners[usize::from(owner)].flows += 1;
         self.note_deadline(flow.deadline(&self.secs));
         if flow.evictable() {
             self.push_back(index);
@@ -717,7 +714,7 @@ impl ConnTrack {
         if self.flows[index].evictable() {
             self.unlink(index);
         }
-        self.count_out(self.flows[index].owner);
+        self.owners[usize::from(self.flows[index].owner)].flows -= 1;
 
         // Fill the hole in the array with the last flow.
         let last = self.flows.len() - 1;
@@ -777,7 +774,7 @@ impl ConnTrack {
             assert_eq!(owner.flows, held, "owner {o}'s count");
         }
         let tunnel = self.flows.iter().filter(|f| f.owner != shares::LAN).count();
-        assert_eq!(self.tunnel_flows, tunnel);
+        assert_eq!(self.tunnel_flows(), tunnel);
         for (i, flow) in self.flows.iter().enumerate() {
             assert_eq!(seen[i], flow.evictable(), "flow {i} on a list");
         }

@@ -212,7 +212,8 @@ impl FairQueue {
         if packet.len() > self.slot_size {
             return Enqueued::TooLong;
         }
-        while self.free.is_empty() || self.stats.bytes as usize + packet.len() > self.limit_bytes()
+        while self.free.is_empty()
+            || self.stats.bytes as usize + packet.len() > self.config.limit_bytes
         {
             if !self.drop_from_fattest() {
                 break;
@@ -288,10 +289,6 @@ impl FairQueue {
             self.free.push(slot);
             return Some(r);
         }
-    }
-
-    fn limit_bytes(&self) -> usize {
-        self.config.limit_bytes
     }
 
     /// Moves the flow at the front of its list to the back of the old list.

@@ -203,7 +203,7 @@ fn transport(proto: u8, l4: &[u8]) -> (L4, u8, Option<u16>) {
         IpProtocol::Icmp => {
             let icmp = Icmpv4Packet::new_unchecked(l4);
             let icmp_type = u8::from(icmp.msg_type());
-            let id = is_icmp_query_or_reply(icmp_type).then(|| icmp.echo_ident());
+            let id = icmp_query(icmp_type).map(|_| icmp.echo_ident());
             let l4 = L4::Icmp {
                 icmp_type,
                 code: icmp.msg_code(),
@@ -355,11 +355,6 @@ pub fn icmp_query(icmp_type: u8) -> Option<(u8, bool)> {
             None
         }
     })
-}
-
-/// Whether an ICMP type is a query or the reply to one.
-fn is_icmp_query_or_reply(icmp_type: u8) -> bool {
-    icmp_query(icmp_type).is_some()
 }
 
 /// Clamps the MSS option of a TCP SYN (with or without ACK) to `max_mss`, so

@@ -372,8 +372,9 @@ impl Router {
     /// The box's own addresses, as the shell read them from its
     /// interfaces: packets from the tunnel to them are dropped
     /// (`to_gateway_box`) unless `[forwarding] allow_to_box` names them.
-    pub fn set_box_addresses(&mut self, addresses: &[std::net::Ipv4Addr]) {
-        self.forwarding.set_box_addresses(addresses);
+    /// Whether they changed.
+    pub fn set_box_addresses(&mut self, addresses: &[std::net::Ipv4Addr]) -> bool {
+        self.forwarding.set_box_addresses(addresses)
     }
 
     /// When the timers next want to run.
@@ -442,7 +443,7 @@ impl Router {
             self.drops.no_endpoint += 1;
             return;
         }
-        if !self.admit(now, &meta) {
+        if !self.admit(now, Opener::Lan, &meta) {
             return;
         }
         if meta.total_len > self.tunnel_mtu as usize && meta.dont_fragment {
@@ -583,20 +584,8 @@ impl Router {
                         }
                         break;
                     }
-                    let inner_len = meta.total_len;
-                    let pkt = &mut self.buf[..inner_len];
-                    let admitted = admit(
-                        &mut self.policy,
-                        &mut self.conntrack,
-                        &mut self.fragments,
-                        &self.forwarding,
-                        &mut self.drops,
-                        now,
-                        Opener::Peer(peer),
-                        &meta,
-                    );
-                    flow_log::log_verdict(&mut self.flow_log, now, Side::Tunnel, &meta, admitted);
-                    if admitted {
+                    if self.admit(now, Opener::Peer(peer), &meta) {
+                        let pkt = &mut self.buf[..meta.total_len];
                         clamp_tcp_mss(pkt, self.tunnel_mtu.saturating_sub(40));
                         io.send_tun(pkt);
                     }
@@ -648,22 +637,6 @@ impl Router {
             }
         }
         self.conntrack.expire(now);
-    }
-
-    /// The decision of the ACLs for a packet from the LAN.
-    fn admit(&mut self, now: Instant, meta: &Ipv4Meta) -> bool {
-        let admitted = admit(
-            &mut self.policy,
-            &mut self.conntrack,
-            &mut self.fragments,
-            &self.forwarding,
-            &mut self.drops,
-            now,
-            Opener::Lan,
-            meta,
-        );
-        flow_log::log_verdict(&mut self.flow_log, now, Side::Lan, meta, admitted);
-        admitted
     }
 
     /// A snapshot for `vifgate status`.
@@ -805,111 +778,97 @@ fn timeouts(config: &GatewayConfig) -> Timeouts {
     }
 }
 
-/// The policy's verdict on a packet opened by `opener` (the LAN, or a peer
-/// through the tunnel). A non-first fragment has
-/// no transport header for the rules to read: it takes the verdict of its
-/// datagram's first fragment ([`FragmentVerdicts`]), and is dropped
-/// (`orphan_fragment`) when that was not admitted. Every other packet is
-/// judged by [`admit_by_rules`]; an admitted first fragment admits the rest
-/// of its datagram.
-#[allow(clippy::too_many_arguments)]
-fn admit(
-    policy: &mut Policy,
-    conntrack: &mut ConnTrack,
-    fragments: &mut FragmentVerdicts,
-    forwarding: &ForwardFilter,
-    drops: &mut Drops,
-    now: Instant,
-    opener: Opener,
-    meta: &Ipv4Meta,
-) -> bool {
-    let side = opener.side();
-    if policy.nacl.is_none() && policy.sg.is_none() {
-        return true;
+impl Router {
+    /// The policy's verdict on a packet opened by `opener` (the LAN, or a
+    /// peer through the tunnel), written to the flow log. A non-first
+    /// fragment has no transport header for the rules to read: it takes the
+    /// verdict of its datagram's first fragment ([`FragmentVerdicts`]), and
+    /// is dropped (`orphan_fragment`) when that was not admitted. Every other
+    /// packet is judged by [`Self::admit_by_rules`]; an admitted first
+    /// fragment admits the rest of its datagram.
+    fn admit(&mut self, now: Instant, opener: Opener, meta: &Ipv4Meta) -> bool {
+        let side = opener.side();
+        let admitted = if self.policy.nacl.is_none() && self.policy.sg.is_none() {
+            true
+        } else if meta.is_fragment {
+            // RFC 1858 §4: a TCP fragment at offset 8 can only overwrite the
+            // header its first fragment was judged by.
+            let overlapping = meta.proto == topology::traffic::proto::TCP
+                && meta.fragment_offset == TCP_OVERLAP_OFFSET;
+            let admitted = !overlapping && self.fragments.admits(now, side, meta);
+            if !admitted {
+                self.drops.orphan_fragment += 1;
+            }
+            admitted
+        } else {
+            let admitted = self.admit_by_rules(now, opener, meta);
+            if admitted {
+                self.fragments.admitted(now, side, meta);
+            }
+            admitted
+        };
+        flow_log::log_verdict(&mut self.flow_log, now, side, meta, admitted);
+        admitted
     }
-    if meta.is_fragment {
-        // RFC 1858 §4: a TCP fragment at offset 8 can only overwrite the
-        // header its first fragment was judged by.
-        let overlapping = meta.proto == topology::traffic::proto::TCP
-            && meta.fragment_offset == TCP_OVERLAP_OFFSET;
-        if !overlapping && fragments.admits(now, side, meta) {
-            return true;
+
+    /// Network ACL (stateless, every packet), then connection tracking,
+    /// then security groups for a new flow, opened by `opener`. From the
+    /// tunnel is ingress, and a packet of no tracked flow to the gateway box
+    /// itself is refused there (`to_gateway_box`) unless `[forwarding]
+    /// allow_to_box` names the address. ICMP errors are judged by the rules
+    /// like any packet: as AWS documents, a security group passes Path MTU
+    /// Discovery's "fragmentation needed" only when a rule allows it
+    /// (`docs/gateway.md`, "ICMP errors").
+    fn admit_by_rules(&mut self, now: Instant, opener: Opener, meta: &Ipv4Meta) -> bool {
+        let side = opener.side();
+        let dir = match side {
+            Side::Tunnel => Direction::Ingress,
+            Side::Lan => Direction::Egress,
+        };
+        let acl_packet = meta.acl_packet();
+        if let Some(nacl) = &self.policy.nacl {
+            let (rule, action) = nacl.evaluate(dir, &acl_packet);
+            *self.policy.nacl_hits.entry((dir, rule)).or_default() += 1;
+            if action == NaclAction::Deny {
+                self.drops.nacl += 1;
+                return false;
+            }
         }
-        drops.orphan_fragment += 1;
-        return false;
+        let Some(sg) = &self.policy.sg else {
+            return true;
+        };
+        match self.conntrack.lookup(now, side, meta) {
+            CtVerdict::Original | CtVerdict::Reply => return true,
+            CtVerdict::New => {}
+        }
+        if side == Side::Tunnel && self.forwarding.forbids_box(meta.dst) {
+            self.drops.to_gateway_box += 1;
+            return false;
+        }
+        match sg.evaluate(dir, &acl_packet) {
+            Some(rule) => {
+                *self.policy.sg_hits.entry((dir, rule)).or_default() += 1;
+                match self.conntrack.open(now, opener, meta) {
+                    Ok(()) => true,
+                    Err(Refused::Full) => {
+                        self.drops.conntrack_full += 1;
+                        false
+                    }
+                    // counted by the table (`Router::drops`)
+                    Err(Refused::LanLimit | Refused::TunnelLimit | Refused::PeerLimit) => false,
+                }
+            }
+            None => {
+                self.drops.security_group += 1;
+                false
+            }
+        }
     }
-    let admitted = admit_by_rules(policy, conntrack, forwarding, drops, now, opener, meta);
-    if admitted {
-        fragments.admitted(now, side, meta);
-    }
-    admitted
 }
 
 /// The offset (bytes) of a TCP fragment that would overlap the TCP header of
 /// its first fragment (RFC 1858 §4: "offset 1", in 8-byte units).
 const TCP_OVERLAP_OFFSET: u16 = 8;
-
-/// Network ACL (stateless, every packet), then connection tracking, then
-/// security groups for a new flow, opened by `opener`. From the tunnel is
-/// ingress, and a packet of no tracked flow to the gateway box itself is
-/// refused there (`to_gateway_box`) unless `[forwarding] allow_to_box`
-/// names the address. ICMP errors
-/// are judged by the rules like any packet: as AWS documents, a security
-/// group passes Path MTU Discovery's "fragmentation needed" only when a rule
-/// allows it (`docs/gateway.md`, "ICMP errors").
-fn admit_by_rules(
-    policy: &mut Policy,
-    conntrack: &mut ConnTrack,
-    forwarding: &ForwardFilter,
-    drops: &mut Drops,
-    now: Instant,
-    opener: Opener,
-    meta: &Ipv4Meta,
-) -> bool {
-    let side = opener.side();
-    let dir = match side {
-        Side::Tunnel => Direction::Ingress,
-        Side::Lan => Direction::Egress,
-    };
-    let acl_packet = meta.acl_packet();
-    if let Some(nacl) = &policy.nacl {
-        let (rule, action) = nacl.evaluate(dir, &acl_packet);
-        *policy.nacl_hits.entry((dir, rule)).or_default() += 1;
-        if action == NaclAction::Deny {
-            drops.nacl += 1;
-            return false;
-        }
-    }
-    let Some(sg) = &policy.sg else {
-        return true;
-    };
-    match conntrack.lookup(now, side, meta) {
-        CtVerdict::Original | CtVerdict::Reply => return true,
-        CtVerdict::New => {}
-    }
-    if side == Side::Tunnel && forwarding.forbids_box(meta.dst) {
-        drops.to_gateway_box += 1;
-        return false;
-    }
-    match sg.evaluate(dir, &acl_packet) {
-        Some(rule) => {
-            *policy.sg_hits.entry((dir, rule)).or_default() += 1;
-            match conntrack.open(now, opener, meta) {
-                Ok(()) => true,
-                Err(Refused::Full) => {
-                    drops.conntrack_full += 1;
-                    false
-                }
-                // counted by the table (`Router::drops`)
-                Err(Refused::LanLimit | Refused::TunnelLimit | Refused::PeerLimit) => false,
-            }
-        }
-        None => {
-            drops.security_group += 1;
-            false
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

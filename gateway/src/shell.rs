@@ -584,8 +584,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     let segment = segment.filter(|&s| s > 0).unwrap_or(n.max(1));
                     let waited = arrived.map(udp_gso::waited);
                     for datagram in udp_buf[..n].chunks(segment) {
-                        if ingress.admit(Instant::now(), waited, datagram) {
-                            router.handle_udp(Instant::now(), from, datagram, &mut out);
+                        let now = Instant::now();
+                        if ingress.admit(now, waited, datagram) {
+                            router.handle_udp(now, from, datagram, &mut out);
                         }
                     }
                     // the segments of one read coalesce into one TUN write

@@ -3,6 +3,30 @@
 //! router-core benchmarks share: their router's configuration and the
 //! [`Sink`] it sends into.
 
+/// Writes a 20-byte IPv4 header at the start of `b` (zeroed beforehand):
+/// `total_len` bytes in all, Don't Fragment `df`, TTL 64, protocol `proto`,
+/// from `src` to `dst`, checksummed.
+pub(super) fn write_ipv4_header(
+    b: &mut [u8],
+    total_len: u16,
+    df: bool,
+    proto: u8,
+    src: [u8; 4],
+    dst: [u8; 4],
+) {
+    b[0] = 0x45;
+    b[2..4].copy_from_slice(&total_len.to_be_bytes());
+    if df {
+        b[6] = 0x40;
+    }
+    b[8] = 64; // TTL
+    b[9] = proto;
+    b[12..16].copy_from_slice(&src);
+    b[16..20].copy_from_slice(&dst);
+    let c = gateway::packet::ipv4_checksum(&b[..20]);
+    b[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Writes an IPv4 TCP SYN from `src:sport` to `dst:dport` with sequence
 /// number `seq` into `b`, IP and TCP checksums included.
 pub(super) fn write_syn(
@@ -14,15 +38,7 @@ pub(super) fn write_syn(
     seq: u32,
 ) {
     b.fill(0);
-    b[0] = 0x45;
-    b[2..4].copy_from_slice(&40u16.to_be_bytes());
-    b[6] = 0x40; // DF
-    b[8] = 64; // TTL
-    b[9] = 6; // TCP
-    b[12..16].copy_from_slice(&src);
-    b[16..20].copy_from_slice(&dst);
-    let c = gateway::packet::ipv4_checksum(&b[..20]);
-    b[10..12].copy_from_slice(&c.to_be_bytes());
+    write_ipv4_header(b, 40, true, 6, src, dst);
     b[20..22].copy_from_slice(&sport.to_be_bytes());
     b[22..24].copy_from_slice(&dport.to_be_bytes());
     b[24..28].copy_from_slice(&seq.to_be_bytes());

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
-use super::packets::{write_syn, Rng};
+use super::packets::{write_ipv4_header, write_syn, Rng};
 
 /// An IPv4 prefix, `a.b.c.d/len`, as the flood's source addresses.
 #[derive(Debug, Clone, Copy)]
@@ -76,14 +76,7 @@ fn send(fd: &OwnedFd, packet: &[u8], dst: &libc::sockaddr_in) -> Option<std::io:
 /// `id`.
 fn write_echo(b: &mut [u8; 40], src: [u8; 4], dst: [u8; 4], id: u16) -> usize {
     b.fill(0);
-    b[0] = 0x45;
-    b[2..4].copy_from_slice(&28u16.to_be_bytes());
-    b[8] = 64; // TTL
-    b[9] = 1; // ICMP
-    b[12..16].copy_from_slice(&src);
-    b[16..20].copy_from_slice(&dst);
-    let c = gateway::packet::ipv4_checksum(&b[..20]);
-    b[10..12].copy_from_slice(&c.to_be_bytes());
+    write_ipv4_header(b, 28, false, 1, src, dst);
     b[20] = 8; // echo request
     b[24..26].copy_from_slice(&id.to_be_bytes());
     b[26..28].copy_from_slice(&1u16.to_be_bytes()); // sequence

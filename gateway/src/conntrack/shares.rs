@@ -165,7 +165,7 @@ impl ConnTrack {
 
     /// The flows opened from the tunnel, all peers together.
     pub fn tunnel_flows(&self) -> usize {
-        self.tunnel_flows
+        self.flows.len() - self.owners[usize::from(LAN)].flows
     }
 
     /// The peers were renumbered (a reload): `map` gives each old peer
@@ -226,56 +226,41 @@ impl ConnTrack {
         owner
     }
 
-    /// Counts a new flow of `owner`.
-    pub(super) fn count_in(&mut self, owner: u16) {
-        self.owners[usize::from(owner)].flows += 1;
-        if owner != LAN {
-            self.tunnel_flows += 1;
-        }
-    }
-
-    /// Counts a flow of `owner` gone.
-    pub(super) fn count_out(&mut self, owner: u16) {
-        self.owners[usize::from(owner)].flows -= 1;
-        if owner != LAN {
-            self.tunnel_flows -= 1;
-        }
-    }
-
     /// Makes room for a new flow of `owner` within its limits: expired
     /// flows first, then (under early drop) the oldest evictable flow the
     /// limit allows. `Err` when the owner stays at a limit.
     pub(super) fn room_within_limits(&mut self, now: u32, owner: u16) -> Result<(), Refused> {
         // A limit as large as the table is none: the capacity decides.
-        let at = |held: usize, limit: usize| held >= limit && limit < self.capacity;
-        let held = self.owners[usize::from(owner)].flows;
-        let over = if owner == LAN {
-            at(held, self.limits.lan).then_some((Refused::LanLimit, Scope::One(LAN)))
-        } else if at(held, self.limits.peer) {
-            Some((Refused::PeerLimit, Scope::One(owner)))
-        } else if at(self.tunnel_flows, self.limits.tunnel) {
-            Some((Refused::TunnelLimit, Scope::Tunnel))
+        let reached = |scope, limit| self.held(scope) >= limit && limit < self.capacity;
+        let (refused, scope, limit) = if owner == LAN {
+            (Refused::LanLimit, Scope::One(LAN), self.limits.lan)
+        } else if reached(Scope::One(owner), self.limits.peer) {
+            (Refused::PeerLimit, Scope::One(owner), self.limits.peer)
         } else {
-            None
+            (Refused::TunnelLimit, Scope::Tunnel, self.limits.tunnel)
         };
-        let Some((refused, scope)) = over else {
+        if !reached(scope, limit) {
             return Ok(());
-        };
+        }
         self.evict_expired(now);
-        let still = match refused {
-            Refused::LanLimit => self.owners[usize::from(LAN)].flows >= self.limits.lan,
-            Refused::PeerLimit => self.owners[usize::from(owner)].flows >= self.limits.peer,
-            _ => self.tunnel_flows >= self.limits.tunnel,
-        };
-        if !still || self.evict_oldest(scope) {
+        if self.held(scope) < limit || self.evict_oldest(scope) {
             return Ok(());
         }
-        match refused {
-            Refused::LanLimit => self.limit_drops.lan += 1,
-            Refused::PeerLimit => self.limit_drops.peer += 1,
-            _ => self.limit_drops.tunnel += 1,
-        }
+        *match refused {
+            Refused::LanLimit => &mut self.limit_drops.lan,
+            Refused::PeerLimit => &mut self.limit_drops.peer,
+            _ => &mut self.limit_drops.tunnel,
+        } += 1;
         Err(refused)
+    }
+
+    /// The flows the owners of `scope` hold.
+    fn held(&self, scope: Scope) -> usize {
+        match scope {
+            Scope::One(o) => self.owners[usize::from(o)].flows,
+            Scope::Tunnel => self.tunnel_flows(),
+            Scope::Everyone => self.flows.len(),
+        }
     }
 
     /// Under [`WhenFull::EarlyDrop`], evicts the least recently seen

@@ -42,10 +42,13 @@ pub enum Forbidden {
     Hairpin,
 }
 
-/// Blocks no packet may be addressed to from the tunnel, whatever the
-/// configuration: "this network", multicast, the reserved block and the
-/// limited broadcast.
-const NEVER: [&str; 3] = ["0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"];
+/// Whether no packet from the tunnel may be addressed to `dst`, whatever
+/// the configuration: "this network" (`0.0.0.0/8`), multicast
+/// (`224.0.0.0/4`), the reserved block and the limited broadcast
+/// (`240.0.0.0/4`).
+fn never_routed(dst: Ipv4Addr) -> bool {
+    matches!(dst.octets()[0], 0 | 224..=255)
+}
 
 /// The checks, compiled from `[forwarding]` and the box's addresses.
 pub(super) struct ForwardFilter {
@@ -55,7 +58,6 @@ pub(super) struct ForwardFilter {
     own: Lpm<()>,
     /// What `allow_to_box` lets through.
     allowed_own: Lpm<()>,
-    never: Lpm<()>,
     /// The `[interface]` address.
     interface: Option<Ipv4Addr>,
     /// The box's addresses the shell read.
@@ -70,20 +72,24 @@ fn lpm(nets: impl IntoIterator<Item = Ipv4Net>) -> Lpm<()> {
     l
 }
 
+/// The box's own addresses: `addresses`, the `[interface]` address and
+/// loopback.
+fn own(interface: Option<Ipv4Addr>, addresses: &[Ipv4Addr]) -> Lpm<()> {
+    let host = |a: Ipv4Addr| Ipv4Net::new(a, 32).ok();
+    let loopback = "127.0.0.0/8".parse().ok();
+    lpm(addresses
+        .iter()
+        .copied()
+        .chain(interface)
+        .filter_map(host)
+        .chain(loopback))
+}
+
 impl ForwardFilter {
     /// The filter of a configuration; the box's addresses are the
     /// `[interface]` address and loopback until [`Self::set_box_addresses`].
     pub(super) fn new(config: &ForwardingConfig, interface: Option<Ipv4Addr>) -> Self {
-        let mut f = ForwardFilter {
-            destinations: config.destinations.as_ref().map(|d| lpm(d.iter().copied())),
-            own: Lpm::new(),
-            allowed_own: lpm(config.allow_to_box.iter().copied()),
-            never: lpm(NEVER.iter().filter_map(|n| n.parse().ok())),
-            interface,
-            addresses: Vec::new(),
-        };
-        f.set_box_addresses(&[]);
-        f
+        ForwardFilter::with_box_addresses(config, interface, Vec::new())
     }
 
     /// The filter of a new configuration, with the box's addresses known.
@@ -92,23 +98,33 @@ impl ForwardFilter {
         config: &ForwardingConfig,
         interface: Option<Ipv4Addr>,
     ) -> Self {
-        let mut f = ForwardFilter::new(config, interface);
-        f.set_box_addresses(&self.addresses);
-        f
+        ForwardFilter::with_box_addresses(config, interface, self.addresses.clone())
+    }
+
+    fn with_box_addresses(
+        config: &ForwardingConfig,
+        interface: Option<Ipv4Addr>,
+        addresses: Vec<Ipv4Addr>,
+    ) -> Self {
+        ForwardFilter {
+            destinations: config.destinations.as_ref().map(|d| lpm(d.iter().copied())),
+            own: own(interface, &addresses),
+            allowed_own: lpm(config.allow_to_box.iter().copied()),
+            interface,
+            addresses,
+        }
     }
 
     /// The box's own addresses, as the shell read them from its
-    /// interfaces (besides the `[interface]` address and loopback).
-    pub(super) fn set_box_addresses(&mut self, addresses: &[Ipv4Addr]) {
+    /// interfaces (besides the `[interface]` address and loopback);
+    /// whether they changed.
+    pub(super) fn set_box_addresses(&mut self, addresses: &[Ipv4Addr]) -> bool {
+        if addresses == self.addresses {
+            return false;
+        }
         self.addresses = addresses.to_vec();
-        let host = |a: Ipv4Addr| Ipv4Net::new(a, 32).ok();
-        let loopback = "127.0.0.0/8".parse().ok();
-        self.own = lpm(addresses
-            .iter()
-            .copied()
-            .chain(self.interface)
-            .filter_map(host)
-            .chain(loopback));
+        self.own = own(self.interface, addresses);
+        true
     }
 
     /// Whether a new flow from the tunnel to `dst` is refused: `dst` is an
@@ -124,7 +140,7 @@ impl ForwardFilter {
         if self.own.lookup(dst).is_some() {
             return Ok(());
         }
-        if self.never.lookup(dst).is_some() {
+        if never_routed(dst) {
             return Err(Forbidden::OutsideDestinations);
         }
         let into_tunnel = routes.most_specific(dst).map(|p| p.prefix_len());

@@ -19,20 +19,16 @@ use crate::router::Router;
 /// hand, the TUN device's own coming up).
 pub(super) const REFRESH: Duration = Duration::from_secs(10);
 
-/// Reads the addresses again when due, and hands them to the router when
-/// they changed.
+/// Reads the addresses again when due, and hands them to the router (which
+/// keeps them, and tells whether they changed).
 pub(super) struct BoxAddresses {
     next: Instant,
-    last: Vec<Ipv4Addr>,
 }
 
 impl BoxAddresses {
     /// Due at once.
     pub(super) fn new(now: Instant) -> Self {
-        BoxAddresses {
-            next: now,
-            last: Vec::new(),
-        }
+        BoxAddresses { next: now }
     }
 
     /// Reads the addresses if due.
@@ -42,12 +38,11 @@ impl BoxAddresses {
         }
         self.next = now + REFRESH;
         match read() {
-            Ok(addresses) if addresses != self.last => {
-                debug!(?addresses, "the box's addresses");
-                router.set_box_addresses(&addresses);
-                self.last = addresses;
+            Ok(addresses) => {
+                if router.set_box_addresses(&addresses) {
+                    debug!(?addresses, "the box's addresses");
+                }
             }
-            Ok(_) => {}
             Err(e) => warn!("cannot read the box's addresses: {e}"),
         }
     }

@@ -316,7 +316,12 @@ proptest! {
             )
             .is_some();
 
-        let mut policy = Policy::compile(&PolicyConfig {
+        let now = Instant::now();
+        let office = PrivateKey::generate().unwrap().public_key();
+        let mut router =
+            Router::with_key(&vpc_side("aws", &office), PrivateKey::generate().unwrap(), now)
+                .unwrap();
+        router.policy = Policy::compile(&PolicyConfig {
             groups: vec![group],
             applied: vec![0],
             nacl: with_acl.then_some(acl),
@@ -324,23 +329,12 @@ proptest! {
             members: PolicyMembers::default(),
             origin: "test".into(),
         });
-        let mut conntrack = ConnTrack::new(64, Timeouts::default());
-        let mut verdicts = fragments::FragmentVerdicts::new(16);
-        let mut drops = Drops::default();
-        let forwarding = ForwardFilter::new(&Default::default(), None);
-        let now = Instant::now();
+        router.conntrack = ConnTrack::new(64, Timeouts::default());
+        router.fragments = fragments::FragmentVerdicts::new(16);
+        router.forwarding = ForwardFilter::new(&Default::default(), None);
         let mut admit_bytes = |bytes: &[u8]| {
             let meta = crate::packet::parse_ipv4(bytes).unwrap();
-            admit(
-                &mut policy,
-                &mut conntrack,
-                &mut verdicts,
-                &forwarding,
-                &mut drops,
-                now,
-                Opener::Tunnel,
-                &meta,
-            )
+            router.admit(now, Opener::Tunnel, &meta)
         };
         let pieces = fragment(&datagram, 0x77, size);
         prop_assert!(pieces.len() >= 2);
