@@ -150,7 +150,7 @@ fn lab_ifnames(lab: &str) -> Vec<String> {
 /// still runs (start commands do not name the state directory).
 fn assert_nothing_left(
     lab: &str,
-    recorded: &[sim::process::ProcessRecord],
+    recorded: &[sim::apply::process::ProcessRecord],
     before: &RootState,
     ifnames: &[String],
     when: &str,

@@ -46,43 +46,14 @@
 //!   without root).
 
 pub mod agent;
-pub mod agent_spec;
 pub mod apply;
-pub mod bgp_check;
-pub mod bgp_live;
-pub mod bgp_names;
-pub mod bgp_sessions;
-pub mod bgp_wait;
-pub mod bird;
-pub mod compare;
-pub mod failover;
-pub mod firewall;
-pub mod flow_record;
-pub mod flowlog;
-pub mod flowlog_capture;
-pub mod flowlog_enis;
-pub mod frr_config;
-pub mod frr_plan;
-pub mod inspect;
-pub mod lab;
-pub mod lab_fingerprint;
-pub mod lab_lock;
-pub mod link;
-pub mod link_cut;
-pub mod netlink;
-pub mod netns;
+pub mod bgp;
+pub mod flowlogs;
+pub mod kernel;
+pub mod ops;
 pub mod plan;
-#[cfg(test)]
-mod plan_tests;
-pub mod plan_view;
 pub mod probe;
-pub mod process;
-pub mod report_html;
-pub mod routing;
-pub mod script;
-pub mod services;
-pub mod shaping;
-pub mod status;
+pub mod render;
 
 /// The bundled example, for unit tests.
 #[cfg(test)]
@@ -97,7 +68,7 @@ pub(crate) fn example() -> topology::Topology {
 pub(crate) fn example_static_vpn() -> topology::Topology {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
     let text = std::fs::read_to_string(path).expect("the example");
-    let variant = failover::Variant {
+    let variant = ops::failover::Variant {
         bfd: false,
         hold_time: None,
         bgp_vpn: false,

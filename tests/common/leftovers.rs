@@ -25,7 +25,7 @@ pub fn eventually(timeout: Duration, every: Duration, mut f: impl FnMut() -> boo
 pub fn lab_namespaces(lab: &str) -> Vec<String> {
     plan::lab_prefixes(lab)
         .iter()
-        .flat_map(|p| sim::netns::list(p))
+        .flat_map(|p| sim::kernel::netns::list(p))
         .collect()
 }
 

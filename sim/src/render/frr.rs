@@ -1,0 +1,572 @@
+//! FRR (8.4, Debian `frr`) as an office node's BGP daemon: its
+//! configuration from the topology, and how to start its daemons so that
+//! several run on one machine, each in its own namespace and run
+//! directory.
+//!
+//! What the configuration says, per session the node ends (see
+//! [`crate::bgp::sessions`]):
+//!
+//! - `router bgp` with the office's ASN and `bgp router-id`
+//!   [`office_router_id`]; `bgp bestpath compare-routerid` so that FRR
+//!   breaks the last ties as BIRD (and the analysis) do; `no bgp network
+//!   import-check`, so the advertised prefixes need no route of their own.
+//! - One neighbour per session, described by its session name (the VIF's
+//!   or VPN's, [`crate::bgp::names::protocol_name`]: how `vifgate sim bgp`
+//!   finds it), with the MD5 password, the
+//!   office's timers and BFD (a `bfdd` profile with the file's interval and
+//!   multiplier, attached once the session is up: below). A directly connected eBGP neighbour: FRR sends with TTL
+//!   1, as BIRD's `direct` and AWS do (no `ttl-security`: BIRD's side does
+//!   not run GTSM, and its TTL-1 packets would be refused).
+//! - `bgp route-map delay-timer 0`: the route-maps apply at once (FRR
+//!   waits 5 s by default, and nothing passes them meanwhile: in the lab
+//!   the office's prefixes reached the VGW 4 s after the sessions came up);
+//!   `coalesce-time 100`: a session's first updates leave after 100 ms, not
+//!   a second or more (after `clear bgp *` in the lab: 2.4 s, 0.3 s with
+//!   it).
+//! - `maximum-paths 1`: one best path, as BIRD keeps (FRR would otherwise
+//!   install equal eBGP paths, a VIF and the VPN, side by side).
+//! - `network` for each prefix; per neighbour an outbound route-map that
+//!   lets out only that session's prefixes, each with its communities and
+//!   `prepend` extra copies of the ASN; an inbound route-map that sets the
+//!   session's local preference and `set table N`.
+//!
+//! FRR 8.4 has no `table` command for zebra any more (`% Unknown command:
+//! table 100`) and this kernel has no VRF devices; the inbound route-map's
+//! `set table N` is what puts BGP's routes into kernel table N (zebra then
+//! installs them there, not in main): the table the office gateway follows
+//! (`[bgp] kernel_table`).
+//!
+//! BFD is not in `bgpd.conf`: FRR 8.4's bgpd registers a single-hop BFD
+//! session before it is connected without a source address or interface,
+//! and replaces it with one that has them as the session comes up; the
+//! peer sees BFD go up and then down at once, and BIRD (AWS's side) closes
+//! the new session with "BFD session down" and waits its error delay (60
+//! s) before trying again. Attached once the session is Established
+//! ([`arm_bfd`] with [`FrrConfig::bfd_arming`]), bgpd registers it whole,
+//! once, and keeps it over later reconnections (checked by hand: a `birdc
+//! restart` of the session comes back Established without a BFD flap).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use topology::bgp::office_router_id;
+use topology::model::{NodeId, Topology};
+
+use crate::bgp::sessions::SessionSpec;
+
+/// Where Debian installs FRR's daemons.
+pub const FRR_DAEMONS: &str = "/usr/lib/frr";
+
+/// What the configuration needs beyond the topology.
+#[derive(Debug, Clone, Default)]
+pub struct FrrOptions {
+    /// The kernel table BGP's best routes go into (the gateway's `[bgp]
+    /// kernel_table`; not 254, main).
+    pub kernel_table: u32,
+    /// MD5 passwords by session name (`dx-vif`), read by the caller
+    /// from the VIF's `md5_key`; a session without one runs without MD5.
+    pub passwords: BTreeMap<String, String>,
+}
+
+/// One office node's FRR configuration files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FrrConfig {
+    /// `zebra.conf`.
+    pub zebra: String,
+    /// `bgpd.conf`.
+    pub bgpd: String,
+    /// `bfdd.conf`, when a session runs BFD (`bfdd` must then run).
+    pub bfdd: Option<String>,
+    /// The `vtysh -c` commands that turn BFD on for the sessions that run
+    /// it, to give bgpd once those sessions are Established ([`arm_bfd`];
+    /// see the module doc for why not in `bgpd.conf`). Empty without BFD.
+    pub bfd_arming: Vec<String>,
+}
+
+/// The configuration of office node `node`: its sessions' neighbours,
+/// policies and BFD profiles (see the module doc), of the topology's
+/// sessions `sessions` ([`crate::bgp::sessions::sessions`]).
+pub fn config(
+    t: &Topology,
+    node: NodeId,
+    sessions: &[SessionSpec],
+    opts: &FrrOptions,
+) -> FrrConfig {
+    let mine: Vec<&SessionSpec> = sessions
+        .iter()
+        .filter(|s| s.is_bgp() && s.office == node)
+        .collect();
+    let host = &t.nodes[node].name;
+    let asn = mine.first().map(|s| s.office_asn).unwrap_or_default();
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "! {host}: generated by vifgate\nfrr defaults traditional"
+    );
+    // route-maps in force at once, not after FRR's 5 s delay timer (until
+    // then nothing learned or advertised passes them)
+    let _ = writeln!(
+        b,
+        "hostname {host}\nbgp route-map delay-timer 0\n!\nrouter bgp {asn}"
+    );
+    let _ = writeln!(b, " bgp router-id {}", office_router_id(t, node));
+    b.push_str(" no bgp ebgp-requires-policy\n no bgp network import-check\n");
+    b.push_str(" bgp bestpath compare-routerid\n");
+    // a new session's first updates after 100 ms, not FRR's 1 s and more
+    // (its subgroup coalescing): routes flow about as soon as with BIRD
+    b.push_str(" coalesce-time 100\n");
+    for s in &mine {
+        neighbor(&mut b, s, asn, opts);
+    }
+    // one best path, as BIRD: FRR would otherwise spread over equal eBGP
+    // paths (a VIF and the VPN with the same local preference)
+    b.push_str(" !\n address-family ipv4 unicast\n  maximum-paths 1\n");
+    let mut networks: Vec<_> = mine
+        .iter()
+        .flat_map(|s| s.advertised.iter().map(|a| a.prefix))
+        .collect();
+    networks.sort();
+    networks.dedup();
+    for n in networks {
+        let _ = writeln!(b, "  network {n}");
+    }
+    for s in &mine {
+        let (p, a) = (s.protocol(), s.amazon_address);
+        let _ = writeln!(b, "  neighbor {a} route-map {p}_in in");
+        let _ = writeln!(b, "  neighbor {a} route-map {p}_out out");
+    }
+    b.push_str(" exit-address-family\nexit\n!\n");
+    for s in &mine {
+        policies(&mut b, s, opts.kernel_table);
+    }
+    let bfd: Vec<&SessionSpec> = mine
+        .iter()
+        .copied()
+        .filter(|s| s.settings.bfd.is_some())
+        .collect();
+    FrrConfig {
+        zebra: format!("! {host}: generated by vifgate\nhostname {host}\n"),
+        bgpd: b,
+        bfdd: (!bfd.is_empty()).then(|| bfd_profiles(host, &bfd)),
+        bfd_arming: bfd_arming(asn, &bfd),
+    }
+}
+
+/// The MD5 passwords of neighbours configured without one, as a block
+/// `sim up` appends to `bgpd.conf` once it has the keys (the plan shows
+/// the configuration without them): `router bgp ASN` again, one `neighbor
+/// A password KEY` per `(A, KEY)`. Empty without passwords.
+pub fn password_block(asn: u32, passwords: &[(std::net::Ipv4Addr, String)]) -> String {
+    if passwords.is_empty() {
+        return String::new();
+    }
+    let mut b = format!("! the sessions' MD5 keys\nrouter bgp {asn}\n");
+    for (a, pw) in passwords {
+        let _ = writeln!(b, " neighbor {a} password {pw}");
+    }
+    b.push_str("exit\n!\n");
+    b
+}
+
+/// A session's neighbour lines.
+fn neighbor(b: &mut String, s: &SessionSpec, asn: u32, opts: &FrrOptions) {
+    let (p, a) = (s.protocol(), s.amazon_address);
+    let _ = writeln!(b, " neighbor {a} remote-as {}", s.amazon_asn);
+    let _ = writeln!(b, " neighbor {a} description {p}");
+    if s.configured_down {
+        let _ = writeln!(b, " neighbor {a} shutdown");
+    }
+    if s.office_asn != asn {
+        let _ = writeln!(
+            b,
+            " neighbor {a} local-as {} no-prepend replace-as",
+            s.office_asn
+        );
+    }
+    if let Some(pw) = opts.passwords.get(&p) {
+        let _ = writeln!(b, " neighbor {a} password {pw}");
+    }
+    let _ = writeln!(
+        b,
+        " neighbor {a} timers {} {}",
+        s.keepalive(),
+        s.hold_time()
+    );
+}
+
+/// A session's route-maps: out, its prefixes with their attributes;
+/// in, local preference and kernel table.
+fn policies(b: &mut String, s: &SessionSpec, table: u32) {
+    let p = s.protocol();
+    for (i, a) in s.advertised.iter().enumerate() {
+        let _ = writeln!(b, "ip prefix-list {p}_{i} seq 5 permit {}", a.prefix);
+    }
+    for (i, a) in s.advertised.iter().enumerate() {
+        let _ = writeln!(b, "route-map {p}_out permit {}", 10 * (i + 1));
+        let _ = writeln!(b, " match ip address prefix-list {p}_{i}");
+        if !a.communities.is_empty() {
+            let c: Vec<String> = a.communities.iter().map(|c| c.to_string()).collect();
+            let _ = writeln!(b, " set community {}", c.join(" "));
+        }
+        if a.prepend > 0 {
+            let copies = vec![s.office_asn.to_string(); usize::from(a.prepend)];
+            let _ = writeln!(b, " set as-path prepend {}", copies.join(" "));
+        }
+        b.push_str("exit\n");
+    }
+    // the rest (what was learned from AWS) is not sent back
+    let _ = writeln!(b, "route-map {p}_out deny 65535\nexit");
+    let _ = writeln!(b, "route-map {p}_in permit 10");
+    let _ = writeln!(
+        b,
+        " set local-preference {}",
+        s.settings
+            .local_preference
+            .unwrap_or(topology::bgp::config::DEFAULT_LOCAL_PREF)
+    );
+    let _ = writeln!(b, " set table {table}\nexit\n!");
+}
+
+/// The configuration commands that attach BFD to the sessions with it.
+fn bfd_arming(asn: u32, sessions: &[&SessionSpec]) -> Vec<String> {
+    if sessions.is_empty() {
+        return Vec::new();
+    }
+    let mut c = vec![
+        "configure terminal".to_string(),
+        format!("router bgp {asn}"),
+    ];
+    for s in sessions {
+        let (p, a) = (s.protocol(), s.amazon_address);
+        c.push(format!("neighbor {a} bfd"));
+        c.push(format!("neighbor {a} bfd profile {p}"));
+    }
+    c.push("end".into());
+    c
+}
+
+/// Gives bgpd (vty socket in `run_dir`) the [`FrrConfig::bfd_arming`]
+/// commands; nothing to do without BFD.
+pub fn arm_bfd(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {
+    if cfg.bfd_arming.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new("vtysh");
+    cmd.arg("--vty_socket").arg(run_dir).args(["-d", "bgpd"]);
+    for c in &cfg.bfd_arming {
+        cmd.args(["-c", c]);
+    }
+    let out = cmd.output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || text.contains('%') {
+        return Err(io::Error::other(format!(
+            "vtysh: BFD not armed: {}{}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Waits (at most `timeout`) until every neighbour of the bgpd in `run_dir`
+/// is Established, then [`arm_bfd`]s it; whether they all were (a session
+/// still down gets BFD all the same, and may see the flap the module doc
+/// describes when it comes up).
+pub fn arm_bfd_once_established(
+    run_dir: &Path,
+    cfg: &FrrConfig,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    if cfg.bfd_arming.is_empty() {
+        return Ok(true);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let all_up = loop {
+        let up = crate::bgp::live::frr::read(run_dir)
+            .map(|d| !d.peers.is_empty() && d.peers.iter().all(|p| p.established))
+            .unwrap_or(false);
+        if up || std::time::Instant::now() >= deadline {
+            break up;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    arm_bfd(run_dir, cfg)?;
+    Ok(all_up)
+}
+
+/// `bfdd.conf`: one profile per session with BFD.
+fn bfd_profiles(host: &str, sessions: &[&SessionSpec]) -> String {
+    let mut b = format!("! {host}: generated by vifgate\nhostname {host}\nbfd\n");
+    for s in sessions {
+        let Some(bfd) = s.settings.bfd else { continue };
+        let ms = bfd.interval.as_millis();
+        let _ = writeln!(b, " profile {}", s.protocol());
+        let _ = writeln!(b, "  detect-multiplier {}", bfd.multiplier);
+        let _ = writeln!(
+            b,
+            "  receive-interval {ms}\n  transmit-interval {ms}\n exit"
+        );
+    }
+    b.push_str("exit\n");
+    b
+}
+
+/// One FRR daemon to start: its program and arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonCommand {
+    /// `zebra`, `bfdd` or `bgpd`.
+    pub name: &'static str,
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+}
+
+/// The daemons of a node whose files are in `run_dir`, in start order:
+/// zebra (start the others once [`zserv_socket`] exists), bfdd when the
+/// configuration has BFD, bgpd. Each has its own config, pid file and
+/// vty socket in `run_dir` (and bfdd its control socket), shares zebra's
+/// socket there, and has no TCP vty (`-P 0`), so that several nodes run
+/// on one machine; they log to
+/// `run_dir/NAME.log`. They drop root for the `frr` user: see
+/// [`write_run_dir`].
+pub fn daemon_commands(run_dir: &Path, cfg: &FrrConfig) -> Vec<DaemonCommand> {
+    let mut names = vec!["zebra"];
+    if cfg.bfdd.is_some() {
+        names.push("bfdd");
+    }
+    names.push("bgpd");
+    let d = |f: &str| run_dir.join(f).display().to_string();
+    names
+        .into_iter()
+        .map(|name| {
+            let mut argv = vec![
+                format!("{FRR_DAEMONS}/{name}"),
+                "-f".into(),
+                d(&format!("{name}.conf")),
+                "-i".into(),
+                d(&format!("{name}.pid")),
+                "-z".into(),
+                zserv_socket(run_dir).display().to_string(),
+                "--vty_socket".into(),
+                run_dir.display().to_string(),
+                "-P".into(),
+                "0".into(),
+                "--log".into(),
+                format!("file:{}", d(&format!("{name}.log"))),
+            ];
+            if name == "bfdd" {
+                // its control socket defaults to /var/run/frr/bfdd.sock,
+                // shared by every bfdd of the machine
+                argv.extend(["--bfdctl".into(), d("bfdd.sock")]);
+            }
+            DaemonCommand { name, argv }
+        })
+        .collect()
+}
+
+/// Zebra's socket in a run directory.
+pub fn zserv_socket(run_dir: &Path) -> PathBuf {
+    run_dir.join("zserv.api")
+}
+
+/// Writes the configuration files into `run_dir` (created), private to the
+/// `frr` user the daemons run as (they hold MD5 passwords), and gives it
+/// the directory, where they make their sockets and pid files. A parent
+/// others may not enter (a lab's state directory, mode 700) is given to
+/// the `frr` group with search permission only (710: enter, not list), or
+/// the daemons could not reach their directory.
+pub fn write_run_dir(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {
+    use std::os::unix::fs::{chown, MetadataExt as _, PermissionsExt as _};
+    std::fs::create_dir_all(run_dir)?;
+    let (uid, gid) = frr_user()?;
+    if let Some(parent) = run_dir.parent() {
+        let meta = std::fs::metadata(parent)?;
+        if meta.mode() & 0o001 == 0 && !(meta.gid() == gid && meta.mode() & 0o010 != 0) {
+            chown(parent, None, Some(gid))?;
+            let mode = (meta.mode() & 0o7777) | 0o010;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    let mut files = vec![("zebra.conf", &cfg.zebra), ("bgpd.conf", &cfg.bgpd)];
+    if let Some(b) = &cfg.bfdd {
+        files.push(("bfdd.conf", b));
+    }
+    for (name, text) in files {
+        let path = run_dir.join(name);
+        std::fs::write(&path, text)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        chown(&path, Some(uid), Some(gid))?;
+    }
+    std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o700))?;
+    chown(run_dir, Some(uid), Some(gid))
+}
+
+/// The `frr` user's and group's ids.
+fn frr_user() -> io::Result<(u32, u32)> {
+    let name = c"frr";
+    // SAFETY: a NUL-terminated name; the result is read at once, before
+    // any other passwd call of this thread.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no `frr` user: install FRR (Debian `frr`)",
+        ));
+    }
+    // SAFETY: not null, points to libc's static passwd record.
+    let pw = unsafe { &*pw };
+    Ok((pw.pw_uid, pw.pw_gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use topology::bgp::{AdvertisedPrefix, Bfd, Community};
+
+    fn example_with_bgp() -> (Topology, NodeId) {
+        let mut t = crate::example();
+        let v = &mut t.vifs[0];
+        v.advertised = vec![
+            AdvertisedPrefix::plain("192.168.10.0/24".parse().expect("net")),
+            AdvertisedPrefix {
+                prefix: "192.168.20.0/24".parse().expect("net"),
+                communities: vec![Community::AWS_HIGH, Community(65010, 7)],
+                prepend: 2,
+            },
+        ];
+        v.bgp.local_preference = Some(250);
+        v.bgp.hold_time = Some(9);
+        v.bgp.bfd = Some(Bfd {
+            interval: Duration::from_millis(300),
+            multiplier: 3,
+        });
+        let node = v.customer_router;
+        (t, node)
+    }
+
+    #[test]
+    fn a_vif_session_with_attributes_bfd_and_the_kernel_table() {
+        let (t, node) = example_with_bgp();
+        let mut opts = FrrOptions {
+            kernel_table: 100,
+            ..FrrOptions::default()
+        };
+        opts.passwords.insert("dx-vif".into(), "s3cret".into());
+        let c = config(&t, node, &crate::bgp::sessions::sessions(&t), &opts);
+        let b = &c.bgpd;
+        for line in [
+            "router bgp 65010",
+            " bgp router-id 192.168.0.2",
+            " bgp bestpath compare-routerid",
+            " no bgp network import-check",
+            " neighbor 169.254.100.2 remote-as 64512",
+            " neighbor 169.254.100.2 description dx-vif",
+            " neighbor 169.254.100.2 password s3cret",
+            " neighbor 169.254.100.2 timers 3 9",
+            "  maximum-paths 1",
+            "  network 192.168.10.0/24",
+            "  network 192.168.20.0/24",
+            "  neighbor 169.254.100.2 route-map dx-vif_out out",
+            "ip prefix-list dx-vif_1 seq 5 permit 192.168.20.0/24",
+            " set community 7224:7300 65010:7",
+            " set as-path prepend 65010 65010",
+            "route-map dx-vif_out deny 65535",
+            " set local-preference 250",
+            " set table 100",
+        ] {
+            assert!(b.lines().any(|l| l == line), "missing `{line}` in\n{b}");
+        }
+        assert!(!b.contains("ttl-security") && !b.contains("multihop"));
+        let cmds = daemon_commands(Path::new("/run/x/frr-o"), &c);
+        let bfdd_cmd = cmds.iter().find(|d| d.name == "bfdd").expect("bfdd runs");
+        assert!(
+            bfdd_cmd
+                .argv
+                .ends_with(&["--bfdctl".into(), "/run/x/frr-o/bfdd.sock".into()]),
+            "{bfdd_cmd:?}"
+        );
+        assert!(!b.contains(" bfd"), "BFD armed later, not in bgpd.conf");
+        assert_eq!(
+            c.bfd_arming,
+            [
+                "configure terminal",
+                "router bgp 65010",
+                "neighbor 169.254.100.2 bfd",
+                "neighbor 169.254.100.2 bfd profile dx-vif",
+                "end"
+            ]
+        );
+        let bfdd = c.bfdd.expect("bfdd");
+        assert!(bfdd.contains(" profile dx-vif\n  detect-multiplier 3\n  receive-interval 300\n"));
+    }
+
+    #[test]
+    fn the_plain_prefix_gets_no_attributes() {
+        let (t, node) = example_with_bgp();
+        let c = config(
+            &t,
+            node,
+            &crate::bgp::sessions::sessions(&t),
+            &FrrOptions::default(),
+        );
+        let plain = c
+            .bgpd
+            .split("route-map dx-vif_out permit 10\n")
+            .nth(1)
+            .and_then(|r| r.split("exit\n").next())
+            .expect("first out entry");
+        assert_eq!(plain, " match ip address prefix-list dx-vif_0\n");
+        assert!(!c.bgpd.contains("password"), "no key, no MD5");
+    }
+
+    #[test]
+    fn a_vif_configured_down_is_kept_shut() {
+        let mut t = crate::example();
+        // as the resolver and the analysis record `state = "down"`
+        t.vifs[0].configured_down = true;
+        t.vifs[0].bgp_up = false;
+        t.vifs[0].down_reason = Some(topology::bgp::sessions::CONFIGURED_DOWN.into());
+        let node = t.vifs[0].customer_router;
+        let c = config(
+            &t,
+            node,
+            &crate::bgp::sessions::sessions(&t),
+            &FrrOptions::default(),
+        );
+        assert!(
+            c.bgpd.contains(" neighbor 169.254.100.2 shutdown\n"),
+            "{}",
+            c.bgpd
+        );
+        assert!(
+            !c.bgpd.contains(" neighbor 169.254.10.1 shutdown"),
+            "the VPN's is up"
+        );
+    }
+
+    #[test]
+    fn without_bfd_no_bfdd_and_defaults_apply() {
+        let t = crate::example_static_vpn();
+        let node = t.vifs[0].customer_router;
+        let c = config(
+            &t,
+            node,
+            &crate::bgp::sessions::sessions(&t),
+            &FrrOptions::default(),
+        );
+        assert!(c.bfdd.is_none() && c.bfd_arming.is_empty() && !c.bgpd.contains(" bfd"));
+        assert!(c.bgpd.contains(" neighbor 169.254.100.2 timers 30 90\n"));
+        // the example's local_preference = 200 on its VIF
+        assert!(c.bgpd.contains(" set local-preference 200\n"));
+        let cmds = daemon_commands(Path::new("/run/x/frr-o"), &c);
+        let names: Vec<&str> = cmds.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["zebra", "bgpd"]);
+        assert_eq!(cmds[1].argv[0], "/usr/lib/frr/bgpd");
+        assert!(cmds[1]
+            .argv
+            .windows(2)
+            .any(|w| w[0] == "-z" && w[1] == "/run/x/frr-o/zserv.api"));
+    }
+}
