@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use sim::apply::{self, Programs};
+use sim::layout;
 use sim::ops::compare::{self, TestOptions};
 use sim::ops::link::LinkChange;
 use sim::ops::report_html::{self, Drawing};
@@ -277,19 +278,19 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
 }
 
 /// A lab's state; `missing` says why no lab of that name is an error.
-fn lab_state(lab: &str, missing: impl FnOnce() -> String) -> Result<apply::LabState> {
-    apply::load_state(lab)
+fn lab_state(lab: &str, missing: impl FnOnce() -> String) -> Result<apply::state::LabState> {
+    apply::state::load_state(lab)
         .with_context(|| format!("cannot read lab `{lab}`"))?
         .with_context(missing)
 }
 
 /// A running lab's state and the topology it was built from.
-pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
+pub fn running_lab(lab: &str) -> Result<(apply::state::LabState, topology::Loaded)> {
     let st = lab_state(lab, || format!("no lab `{lab}` is up"))?;
     // the copy `up` keeps (the file may have moved or changed since,
     // or been named relative to another directory); the name was
     // checked by `load_state`
-    let copy = apply::state_dir(lab).join("topology.toml");
+    let copy = layout::state_dir(lab).join("topology.toml");
     let file = match &st.source {
         _ if copy.is_file() => copy,
         Some(f) => f.clone(),
@@ -306,14 +307,14 @@ pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
 /// Probing it would compare an old lab, or half of one, with a new
 /// analysis.
 fn refuse_stale_lab(
-    st: &apply::LabState,
+    st: &apply::state::LabState,
     p: &plan::Plan,
     text: &str,
     file: &Path,
     ports: &Ports,
 ) -> Result<()> {
     let lab = &p.lab;
-    let up = st.status == apply::BuildStatus::Up;
+    let up = st.status == apply::state::BuildStatus::Up;
     if up
         && st.built_from.as_deref() == Some(sim::apply::fingerprint::fingerprint(p, text).as_str())
     {
@@ -371,7 +372,7 @@ fn load_plan(
     ports: &Ports,
 ) -> Result<(topology::Loaded, String, plan::Plan)> {
     let (l, text) = load(file)?;
-    let lab = lab.unwrap_or_else(|| plan::default_lab_name(&l.topology.name));
+    let lab = lab.unwrap_or_else(|| layout::default_lab_name(&l.topology.name));
     // the plan refuses a name that cannot prefix namespaces
     let p = plan::plan(&l.topology, &lab, &ports.ports)?;
     Ok((l, text, p))
@@ -391,7 +392,7 @@ fn the_lab(lab: Option<String>) -> Result<String> {
     if let Some(l) = lab {
         return Ok(l);
     }
-    let labs = apply::labs();
+    let labs = apply::state::labs();
     match labs.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!("no lab is up"),
@@ -451,7 +452,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
         SimCommand::Status { lab, json } => {
             let labs = match lab {
                 Some(l) => vec![l],
-                None => apply::labs(),
+                None => apply::state::labs(),
             };
             let statuses: Vec<sim::ops::status::LabStatus> =
                 labs.iter().map(|l| sim::ops::status::status(l)).collect();

@@ -274,7 +274,7 @@ fn start_frr(
     // be reachable by the `frr` user
     std::fs::set_permissions(&lab.dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let run = lab.dir.join("frr-office");
-    render::frr::write_run_dir(&run, &cfg).expect("FRR run dir");
+    sim::apply::daemons::write_run_dir(&run, &cfg).expect("FRR run dir");
     for d in render::frr::daemon_commands(&run, &cfg) {
         let argv: Vec<&str> = d.argv.iter().map(String::as_str).collect();
         lab.spawn(d.name, "office", &argv, &[]);
@@ -307,8 +307,8 @@ fn frr_office_against_bird_aws() {
         took.as_secs_f64()
     );
     // BFD attached now that the session is up (see sim::render::frr)
-    let up =
-        render::frr::arm_bfd_once_established(&run, &cfg, Duration::from_secs(5)).expect("arm BFD");
+    let up = sim::apply::daemons::arm_bfd_once_established(&run, &cfg, Duration::from_secs(5))
+        .expect("arm BFD");
     assert!(up, "FRR's side of the session is Established too");
     let (_, o) = read_both(
         &lab,

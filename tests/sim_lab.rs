@@ -16,6 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sim::layout;
 use sim::ops::compare;
 use sim::ops::lab::{Lab, LabOptions};
 use sim::ops::link::LinkChange;
@@ -84,7 +85,7 @@ fn variant_lab(variant: sim::ops::failover::Variant) -> Lab {
 }
 
 /// The plan's BIRD `name` (`vgw`, `vpc`, an office node).
-fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::render::bird::BirdSpec {
+fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::plan::bird::BirdSpec {
     lab.plan()
         .bird
         .daemons
@@ -98,7 +99,7 @@ fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::render::bird::BirdSpec {
 fn bgp_diagnostics(lab: &Lab) -> String {
     let mut out = String::new();
     let routes = Command::new("ip")
-        .args(["-n", &plan::vgw_ns(lab.name()), "route"])
+        .args(["-n", &layout::vgw_ns(lab.name()), "route"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
@@ -129,7 +130,7 @@ fn bird_ready(test: &str) -> bool {
 fn cli_lab() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = format!("ct{}-{n}", std::process::id());
-    assert!(plan::valid_lab_name(&name), "{name}");
+    assert!(layout::valid_lab_name(&name), "{name}");
     name
 }
 
@@ -174,7 +175,7 @@ fn office_peer(lab: &Lab, peer: &str) -> serde_json::Value {
         .iter()
         .find(|g| g.policy_node.as_deref() == Some("vifgate-office"))
         .expect("an office gateway in the plan");
-    let sock = sim::apply::state_dir(lab.name()).join(format!("{}.sock", g.name));
+    let sock = sim::layout::state_dir(lab.name()).join(format!("{}.sock", g.name));
     let o = cli_ok(&[
         "status",
         "--json",
@@ -401,7 +402,7 @@ fn down_leaves_nothing() {
         return;
     }
     let lab = cli_lab();
-    let dir = sim::apply::state_dir(&lab);
+    let dir = sim::layout::state_dir(&lab);
     assert!(lab_namespaces(&lab).is_empty());
     assert!(!dir.exists());
     let before = root_state();
@@ -412,7 +413,7 @@ fn down_leaves_nothing() {
         "{}",
         text(&up)
     );
-    let planned = sim::apply::read_state(&lab).expect("state").plan;
+    let planned = sim::apply::state::read_state(&lab).expect("state").plan;
     assert_eq!(lab_namespaces(&lab).len(), planned.namespaces.len());
     assert!(dir.exists());
     // nothing of the lab lands in the root namespace
@@ -583,7 +584,7 @@ fn dx_failure_moves_office_traffic_to_the_vpn() {
     let dx = link_name(&lab, LinkKind::DirectConnect);
     let vpn = link_name(&lab, LinkKind::Vpn);
     assert_eq!((dx.as_str(), vpn.as_str()), ("dx-vif", "vpn-backup"));
-    let (dx_peer, vpn_peer) = (plan::ns_token(&dx), plan::ns_token(&vpn));
+    let (dx_peer, vpn_peer) = (layout::ns_token(&dx), layout::ns_token(&vpn));
 
     assert!(lab.reaches("office-pc", "bastion", ssh));
     let p = office_peer(&lab, &dx_peer);
@@ -681,7 +682,7 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
         .args([
             "netns",
             "exec",
-            &plan::vgw_ns(lab.name()),
+            &layout::vgw_ns(lab.name()),
             "ss",
             "-tni",
             "state",
@@ -696,10 +697,10 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
     );
     // the propagating route tables hold the office's prefixes via the VGW,
     // written by BIRD; the others do not
-    let vpc = plan::vpc_ns(lab.name());
+    let vpc = layout::vpc_ns(lab.name());
     let t = lab.topology();
     for (i, rt) in t.route_tables.iter().enumerate() {
-        let table = (plan::FIRST_TABLE + i as u32).to_string();
+        let table = (layout::FIRST_TABLE + i as u32).to_string();
         let out = Command::new("ip")
             .args(["-n", &vpc, "route", "show", "table", &table])
             .output()
@@ -870,7 +871,9 @@ fn link_delay_without_netem_uses_the_gateways() {
         loss_percent: None,
         rate_bps: None,
     };
-    let features = sim::apply::read_state(lab.name()).expect("state").features;
+    let features = sim::apply::state::read_state(lab.name())
+        .expect("state")
+        .features;
     let said = lab
         .link("vifgate-office", "dx-vif", &delay(20))
         .expect("delay on the DX link");
@@ -1280,7 +1283,7 @@ fn cli_rejects_bad_input_and_leaves_nothing() {
         text(&o)
     );
     assert!(lab_namespaces("Bad.Name").is_empty());
-    assert!(!sim::apply::state_dir("Bad.Name").exists());
+    assert!(!sim::layout::state_dir("Bad.Name").exists());
 
     // exec and link into a lab that is not there
     let o = cli(&["sim", "exec", &lab, "office-pc", "--", "true"]);
@@ -1326,7 +1329,7 @@ fn http_get(lab: &Lab, node: &str, url: &str, cookie: &str, n: usize) -> Vec<Str
 
 /// Lines the web server of `node` has logged (its start command's log).
 fn served(lab: &Lab, node: &str) -> usize {
-    let dir = sim::apply::state_dir(lab.name());
+    let dir = sim::layout::state_dir(lab.name());
     std::fs::read_dir(&dir)
         .expect("state dir")
         .flatten()
@@ -1394,8 +1397,8 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
         return;
     }
     let lab = example_lab();
-    let st = sim::apply::read_state(lab.name()).expect("state");
-    let dx = plan::ns_token(&link_name(&lab, LinkKind::DirectConnect));
+    let st = sim::apply::state::read_state(lab.name()).expect("state");
+    let dx = layout::ns_token(&link_name(&lab, LinkKind::DirectConnect));
     // the gateways at both ends of the DX link
     let ends: Vec<&plan::GatewaySpec> = st
         .plan
@@ -1405,7 +1408,7 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
         .collect();
     assert_eq!(ends.len(), 2, "{:?}", st.plan.gateways);
     let status = |g: &plan::GatewaySpec| {
-        let sock = sim::apply::state_dir(lab.name()).join(format!("{}.sock", g.name));
+        let sock = sim::layout::state_dir(lab.name()).join(format!("{}.sock", g.name));
         gateway::shell::query_status(&sock).unwrap_or_else(|e| panic!("{}: {e}", g.name))
     };
     for g in &ends {
@@ -1546,9 +1549,9 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
     let dx = link_name(&lab, LinkKind::DirectConnect);
     // the VPN's gateway TUN (vg0 is the VIF's)
     assert_eq!(vgw_dev.as_deref(), Some("vg1"), "{}", bgp_diagnostics(&lab));
-    let v = office_peer(&lab, &plan::ns_token(&vpn));
+    let v = office_peer(&lab, &layout::ns_token(&vpn));
     assert_eq!(v["routes_in_use"][0], "10.0.0.0/16", "{v:#}");
-    let d = office_peer(&lab, &plan::ns_token(&dx));
+    let d = office_peer(&lab, &layout::ns_token(&dx));
     assert_eq!(
         d["routes_in_use"].as_array().map(Vec::len),
         Some(0),

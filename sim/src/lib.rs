@@ -50,6 +50,7 @@ pub mod apply;
 pub mod bgp;
 pub mod flowlogs;
 pub mod kernel;
+pub mod layout;
 pub mod ops;
 pub mod plan;
 pub mod probe;

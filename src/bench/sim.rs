@@ -338,10 +338,10 @@ pub(super) fn run(
     // nothing of ours may be left, whatever happened
     let mut left: Vec<String> = sim::kernel::netns::list(&prefix);
     left.extend(
-        sim::apply::labs()
+        sim::apply::state::labs()
             .into_iter()
             .filter(|l| l.starts_with(&prefix))
-            .map(|l| sim::apply::state_dir(&l).display().to_string()),
+            .map(|l| sim::layout::state_dir(&l).display().to_string()),
     );
     let _ = std::fs::remove_dir_all(&dir);
     let rows = result?;

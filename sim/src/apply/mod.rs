@@ -23,9 +23,12 @@
 //! So a `sim up` killed with SIGKILL at any point leaves nothing `down`
 //! cannot remove, and a second `down` finds nothing to do.
 
+pub mod daemons;
 pub mod fingerprint;
+pub(crate) mod gateways;
 pub mod lock;
 pub mod process;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -47,32 +50,18 @@ use crate::agent::AgentSpec;
 use crate::bgp;
 use crate::kernel::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
 use crate::kernel::netns::{self, Netns};
+use crate::layout::{self, STATE_ROOT_VAR};
 use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
 use crate::render::bird;
+use daemons::{spawn_daemon, start_birds, wait_until_listening};
+use gateways::{config_header, gateway_config, gateway_keys, write_private_key};
 use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
-
-/// Where lab state directories live unless [`STATE_ROOT_VAR`] says
-/// otherwise.
-pub const DEFAULT_STATE_ROOT: &str = "/run/vifgate/sim";
-
-/// The environment variable that moves the state root (a relative path
-/// starts at the current directory; tests use a private one so that
-/// nothing they do can reach the labs of others).
-pub const STATE_ROOT_VAR: &str = "VIFGATE_STATE_ROOT";
-
-/// Where lab state directories live: [`STATE_ROOT_VAR`] when it is set
-/// (a relative path from the current directory), else
-/// [`DEFAULT_STATE_ROOT`]. A relative root is never taken for the
-/// default: a private root must not turn into everyone's.
-pub fn state_root() -> PathBuf {
-    match std::env::var_os(STATE_ROOT_VAR).map(PathBuf::from) {
-        Some(p) if p.as_os_str().is_empty() => PathBuf::from(DEFAULT_STATE_ROOT),
-        Some(p) => std::path::absolute(&p).unwrap_or(p),
-        None => PathBuf::from(DEFAULT_STATE_ROOT),
-    }
-}
+use state::{
+    checked_state_dir, gateway_what, holds_a_lab, own_directory, read_state_in, write_state,
+    BuildStatus, LabState,
+};
 
 /// Why a lab could not be built or removed.
 #[derive(Debug, thiserror::Error)]
@@ -108,81 +97,6 @@ fn nl_step(what: impl Into<String>) -> impl FnOnce(netlink::NetlinkError) -> App
         cause: io::Error::other(e.to_string()),
     }
 }
-
-/// The state directory of a lab: `lab` joined onto [`state_root`]. Only a
-/// name [`plan::valid_lab_name`] accepts names a lab; every function of
-/// this module that reads, writes or removes a lab's directory checks the
-/// name first ([`checked_state_dir`]).
-pub fn state_dir(lab: &str) -> PathBuf {
-    state_root().join(lab)
-}
-
-/// The state directory of a lab, for a valid lab name only: a name such as
-/// `..`, `/tmp/x` or `a/../../b` is refused (`InvalidInput`, with the rule
-/// `sim up` applies), so that no path outside the state root is ever
-/// read, written or removed.
-pub fn checked_state_dir(lab: &str) -> io::Result<PathBuf> {
-    if !plan::valid_lab_name(lab) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            plan::PlanError::LabName(lab.into()),
-        ));
-    }
-    Ok(state_dir(lab))
-}
-
-/// Refuses a state directory that is not a directory of its own: a
-/// symbolic link (to anywhere), a file. `Ok(false)` when there is nothing
-/// there.
-fn own_directory(dir: &Path) -> io::Result<bool> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_dir() => Ok(true),
-        Ok(_) => Err(io::Error::other(format!(
-            "{} is not a directory vifgate made (a symbolic link or a file): \
-             nothing of it is touched; look at it and remove it by hand",
-            dir.display()
-        ))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io::Error::new(
-            e.kind(),
-            format!("cannot look at {}: {e}", dir.display()),
-        )),
-    }
-}
-
-/// Refuses a state directory that holds files but no lab: neither the
-/// lock file every `sim up` makes first nor a state file (an older
-/// layout). A directory of the state root's that vifgate did not make
-/// (`VIFGATE_STATE_ROOT` pointed at a directory of other things) is left
-/// alone; an empty one (a `sim up` killed as it claimed the name) is a
-/// lab's.
-fn holds_a_lab(dir: &Path) -> io::Result<()> {
-    let mut entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("cannot look into {}: {e}", dir.display()),
-            ))
-        }
-    };
-    let empty = entries.next().is_none();
-    let marked = [lock::LOCK_FILE, STATE_FILE]
-        .iter()
-        .any(|f| fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.is_file()));
-    if empty || marked {
-        return Ok(());
-    }
-    Err(io::Error::other(format!(
-        "{} holds no lab (neither a lock file nor {STATE_FILE}): it is no directory vifgate made, \
-         so nothing of it is touched; is {STATE_ROOT_VAR} the state root you meant?",
-        dir.display()
-    )))
-}
-
-/// The name of a lab's state file in its state directory.
-const STATE_FILE: &str = "state.json";
 
 /// The longest Unix socket path the kernel takes: `sockaddr_un.sun_path`,
 /// less its NUL.
@@ -224,7 +138,7 @@ fn paths_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
             io::ErrorKind::InvalidInput,
             format!(
                 "{why}: give {STATE_ROOT_VAR} another path (the state root is {})",
-                state_root().display()
+                layout::state_root().display()
             ),
         ))
     };
@@ -249,157 +163,6 @@ fn paths_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
         )),
         None => Ok(()),
     }
-}
-
-/// How far `sim up` got with a lab. Stored in the state file as
-/// `"building"` or `"up"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildStatus {
-    /// `sim up` is running, or died before the last step: `down` removes it.
-    Building,
-    /// Every step is done.
-    Up,
-}
-
-impl BuildStatus {
-    /// The word the state file and `sim status` use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildStatus::Building => "building",
-            BuildStatus::Up => "up",
-        }
-    }
-}
-
-impl std::fmt::Display for BuildStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What `sim up` recorded about a lab.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LabState {
-    /// The plan it was built from.
-    pub plan: Plan,
-    /// The topology file, when it came from one.
-    pub source: Option<PathBuf>,
-    /// `building` until every step is done, then `up`.
-    pub status: BuildStatus,
-    /// How links got their attributes: shaping mechanisms, VLANs.
-    pub link_notes: Vec<String>,
-    /// Kernel features found.
-    pub features: KernelFeatures,
-    /// Seconds `up` took.
-    pub seconds: f64,
-    /// What `sim link` set on links since, by `A B`: only where it differs
-    /// from what `up` set (a link shaped back is no longer listed).
-    #[serde(default)]
-    pub links: BTreeMap<String, Shaping>,
-    /// The links `sim link --down` took down (or cut) and no `--up` has
-    /// brought back, by `A B`.
-    #[serde(default)]
-    pub links_down: std::collections::BTreeSet<String>,
-    /// Every process `up` started (gateways, start commands, HAProxy, the
-    /// listeners), with its start time, recorded as soon as it ran: `down`
-    /// ends them, `sim link` signals the gateways.
-    #[serde(default)]
-    pub processes: Vec<ProcessRecord>,
-    /// Seconds from the BIRDs' start until every expected BGP session was
-    /// Established (none without BGP).
-    #[serde(default)]
-    pub bgp_established_seconds: Option<f64>,
-    /// What it was built from ([`fingerprint::fingerprint`] of the plan
-    /// and the topology text); none in the state of an older vifgate.
-    #[serde(default)]
-    pub built_from: Option<String>,
-}
-
-impl LabState {
-    /// The links `sim link` changed since the lab was built and left
-    /// changed, each as `A B: what` (taken down, or shaped): a lab so
-    /// changed is not the one its topology describes.
-    pub fn changed_links(&self) -> Vec<String> {
-        let down = self.links_down.iter().map(|k| format!("{k}: down"));
-        let shaped = self.links.iter().map(|(k, s)| format!("{k}: {s}"));
-        down.chain(shaped).collect()
-    }
-
-    /// The recorded process of the gateway named `name`
-    /// ([`GatewaySpec::name`]).
-    pub fn gateway_process(&self, name: &str) -> Option<&ProcessRecord> {
-        let what = gateway_what(name);
-        self.processes.iter().find(|p| p.what == what)
-    }
-}
-
-/// How a gateway's process is named in [`LabState::processes`].
-fn gateway_what(name: &str) -> String {
-    format!("gateway {name}")
-}
-
-/// Reads a lab's state, if the lab exists (and the name is a lab name,
-/// the file readable and whole: [`load_state`] says which it is not).
-pub fn read_state(lab: &str) -> Option<LabState> {
-    load_state(lab).ok().flatten()
-}
-
-/// Reads a lab's state: `Ok(None)` when it has no state file; an error for
-/// a name that is not a lab name, a state directory that is not one, a
-/// file that cannot be read (`PermissionDenied` without root) or parsed.
-pub fn load_state(lab: &str) -> io::Result<Option<LabState>> {
-    let dir = checked_state_dir(lab)?;
-    if !own_directory(&dir)? {
-        return Ok(None);
-    }
-    read_state_in(&dir)
-}
-
-/// The state file in `dir`, if there is one.
-fn read_state_in(dir: &Path) -> io::Result<Option<LabState>> {
-    let path = dir.join(STATE_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("cannot read {}: {e}", path.display()),
-            ))
-        }
-    };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", path.display()),
-        )
-    })
-}
-
-/// Writes a lab's state back (after `sim link`).
-pub fn save_state(lab: &str, state: &LabState) -> io::Result<()> {
-    write_state(&checked_state_dir(lab)?, state)
-}
-
-fn write_state(dir: &Path, state: &LabState) -> io::Result<()> {
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    let body = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
-    fs::write(&tmp, body)?;
-    fs::rename(tmp, dir.join(STATE_FILE))
-}
-
-/// Labs with a state directory, sorted.
-pub fn labs() -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(state_root())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| plan::valid_lab_name(n))
-        .collect();
-    out.sort();
-    out
 }
 
 /// How to start the helper processes (`vifgate gateway`, `vifgate sim
@@ -450,7 +213,7 @@ pub fn up(
     let dir = checked_state_dir(&plan.lab).map_err(step("name the lab"))?;
     paths_fit(plan, &dir).map_err(step("place the lab's files"))?;
     let lock = lock::create(&plan.lab, &dir, Purpose::Build)?;
-    if plan::lab_prefixes(&plan.lab)
+    if layout::lab_prefixes(&plan.lab)
         .iter()
         .any(|p| !netns::list(p).is_empty())
     {
@@ -788,7 +551,7 @@ fn build(
     // ports accept
     let mut ready_checks: Vec<(String, String, u16, PathBuf)> = Vec::new();
     for (i, st) in plan.starts.iter().enumerate() {
-        let log = dir.join(format!("start-{}-{i}.log", plan::ns_token(&st.node)));
+        let log = dir.join(format!("start-{}-{i}.log", layout::ns_token(&st.node)));
         let pid = spawn_daemon(
             get(&st.ns)?,
             Path::new("/bin/sh"),
@@ -811,9 +574,9 @@ fn build(
     ready_checks.clear();
     for h in &plan.haproxy {
         let (ns, node) = (&h.ns, &h.node);
-        let path = dir.join(format!("haproxy-{}.cfg", plan::ns_token(node)));
+        let path = dir.join(format!("haproxy-{}.cfg", layout::ns_token(node)));
         fs::write(&path, &h.config).map_err(step(format!("write {}", path.display())))?;
-        let log = dir.join(format!("haproxy-{}.log", plan::ns_token(node)));
+        let log = dir.join(format!("haproxy-{}.log", layout::ns_token(node)));
         let pid = spawn_daemon(
             get(ns)?,
             Path::new("haproxy"),
@@ -896,218 +659,6 @@ fn build(
     Ok(())
 }
 
-/// Writes the sessions' MD5 key files and the BIRD configurations, starts
-/// each BIRD in its namespace (in the foreground, recorded like the
-/// gateways) and each FRR node's daemons ([`start_frr`]), and waits (at
-/// most [`bgp::wait::ESTABLISHED_WITHIN`]) until every session the analysis
-/// expects is Established (FRR's BFD then armed,
-/// [`crate::render::frr::arm_bfd`]) and the expected routes
-/// are learned. Says how long that took in the link notes.
-fn start_birds<'n>(
-    plan: &Plan,
-    dir: &Path,
-    get: impl Fn(&str) -> Result<&'n Netns, ApplyError>,
-    state: &mut LabState,
-) -> Result<(), ApplyError> {
-    let birds = &plan.bird;
-    if birds.daemons.is_empty() {
-        return Ok(());
-    }
-    let base = state
-        .source
-        .as_deref()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf);
-    let mut keys = BTreeMap::new();
-    for m in &birds.md5 {
-        let key = bird::md5::resolve(
-            m,
-            base.as_deref(),
-            |v| std::env::var(v).ok(),
-            bird::md5::random_key,
-        )
-        .map_err(|e| step("a BGP MD5 key")(io::Error::other(e)))?;
-        bird::md5::write_key_file(&m.key_file, &key.key)
-            .map_err(step(format!("write {}", m.key_file.display())))?;
-        state.link_notes.push(key.note);
-        keys.insert(m.session.clone(), key.key);
-    }
-    let started = Instant::now();
-    for d in &birds.daemons {
-        fs::write(&d.config_path, &d.config)
-            .map_err(step(format!("write {}", d.config_path.display())))?;
-        let cmd = d.command();
-        let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
-        let pid = spawn_daemon(get(&d.ns)?, Path::new(&cmd[0]), &args, &d.log).map_err(step(
-            format!("start BIRD {} in {} (is bird2 installed?)", d.name, d.ns),
-        ))?;
-        record(dir, state, pid, format!("BIRD {}", d.name))?;
-    }
-    for f in &plan.frr {
-        start_frr(f, &keys, get(&f.ns)?, dir, state)?;
-    }
-    let awaited: Vec<bgp::wait::Awaited> = (birds.daemons.iter().map(|d| bgp::wait::Awaited {
-        name: d.name.clone(),
-        control: bgp::wait::Control::Bird(d.socket.clone()),
-        established: d.established.clone(),
-        bfd: Vec::new(),
-        routes: d.routes.clone(),
-    }))
-    .chain(plan.frr.iter().map(|f| bgp::wait::Awaited {
-        name: format!("FRR {}", f.node),
-        control: bgp::wait::Control::Frr(f.run_dir.clone()),
-        established: f.established.clone(),
-        bfd: f.bfd.clone(),
-        routes: f.routes.clone(),
-    }))
-    .collect();
-    let logs = || {
-        (birds
-            .daemons
-            .iter()
-            .map(|d| (d.name.clone(), d.log.clone())))
-        .chain(
-            plan.frr
-                .iter()
-                .map(|f| (format!("FRR {}", f.node), f.run_dir.join("bgpd.log"))),
-        )
-        .map(|(name, path)| {
-            let log = fs::read_to_string(&path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(8).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            format!("\n{name} ({}):\n{}", path.display(), tail.join("\n"))
-        })
-        .collect::<String>()
-    };
-    let within = bgp::wait::ESTABLISHED_WITHIN;
-    bgp::wait::wait_established(&awaited, within).map_err(|missing| ApplyError::Step {
-        step: "BGP sessions".into(),
-        cause: io::Error::other(format!(
-            "not Established within {} s: {missing}; the logs:{}",
-            within.as_secs(),
-            logs()
-        )),
-    })?;
-    let established = started.elapsed();
-    // FRR's BFD, now that its sessions are up (see crate::render::frr; a
-    // session the analysis expects down, configured down, was not waited
-    // for: its BFD is armed all the same)
-    for f in &plan.frr {
-        crate::render::frr::arm_bfd(&f.run_dir, &f.config)
-            .map_err(step(format!("BFD of FRR {}", f.node)))?;
-    }
-    let left = within.saturating_sub(started.elapsed());
-    bgp::wait::wait_bfd(&awaited, left).map_err(|missing| ApplyError::Step {
-        step: "BFD sessions".into(),
-        cause: io::Error::other(format!("not up: {missing}; the logs:{}", logs())),
-    })?;
-    let left = within.saturating_sub(started.elapsed());
-    bgp::wait::wait_routes(&awaited, left).map_err(|missing| ApplyError::Step {
-        step: "BGP routes".into(),
-        cause: io::Error::other(format!("{missing}; the logs:{}", logs())),
-    })?;
-    let sessions: usize = awaited.iter().map(|d| d.established.len()).sum();
-    state.bgp_established_seconds = Some(established.as_secs_f64());
-    let frr = if plan.frr.is_empty() {
-        String::new()
-    } else {
-        format!(" and {} FRR", plan.frr.len())
-    };
-    state.link_notes.push(format!(
-        "BGP: {} BIRD{frr} daemons, {sessions} session ends Established {:.2} s after they started, routes learned after {:.2} s",
-        birds.daemons.len(),
-        established.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(())
-}
-
-/// Starts an office node's FRR in its namespace `ns`: writes its run
-/// directory (the configuration with the sessions' MD5 `keys`), then zebra,
-/// waiting for its socket, then bfdd (with BFD) and bgpd, each in the
-/// foreground and recorded, so that `down` ends them.
-fn start_frr(
-    f: &crate::plan::frr::FrrSpec,
-    keys: &BTreeMap<String, String>,
-    ns: &Netns,
-    dir: &Path,
-    state: &mut LabState,
-) -> Result<(), ApplyError> {
-    let what = |s: &str| format!("FRR {s} of {}", f.node);
-    let cfg = f.with_keys(keys);
-    crate::render::frr::write_run_dir(&f.run_dir, &cfg).map_err(step(format!(
-        "write {} (is frr installed?)",
-        f.run_dir.display()
-    )))?;
-    for d in crate::render::frr::daemon_commands(&f.run_dir, &cfg) {
-        let args: Vec<&str> = d.argv.iter().skip(1).map(String::as_str).collect();
-        let out = f.run_dir.join(format!("{}.out", d.name));
-        let pid = spawn_daemon(ns, Path::new(&d.argv[0]), &args, &out).map_err(step(format!(
-            "start {} in {} (is frr installed?)",
-            what(d.name),
-            f.ns
-        )))?;
-        record(dir, state, pid, what(d.name))?;
-        if d.name == "zebra" {
-            let zserv = crate::render::frr::zserv_socket(&f.run_dir);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !zserv.exists() {
-                if !process::alive(pid) || Instant::now() > deadline {
-                    let log = fs::read_to_string(&out).unwrap_or_default();
-                    return Err(ApplyError::Step {
-                        step: what("zebra"),
-                        cause: io::Error::other(format!(
-                            "no {} within 5 s: {log}",
-                            zserv.display()
-                        )),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
-/// connections on its loopback.
-fn wait_until_listening(checks: &[(String, String, u16, PathBuf)]) -> Result<(), ApplyError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut left: Vec<&(String, String, u16, PathBuf)> = checks.iter().collect();
-    while !left.is_empty() {
-        let probes: Vec<Probe> = left
-            .iter()
-            .map(|(ns, _, port, _)| Probe {
-                ns: ns.clone(),
-                dst: std::net::Ipv4Addr::LOCALHOST,
-                kind: ProbeKind::Tcp(*port),
-            })
-            .collect();
-        let results = probe::run_probes(&probes, Duration::from_millis(200), 256);
-        left = left
-            .into_iter()
-            .zip(results)
-            .filter(|(_, r)| r.outcome != Outcome::Reply)
-            .map(|(c, _)| c)
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let (_, what, port, log) = left[0];
-            let tail = fs::read_to_string(log).unwrap_or_default();
-            return Err(ApplyError::Step {
-                step: what.to_string(),
-                cause: io::Error::other(format!(
-                    "nothing accepts on tcp/{port} after 10 s; its log:\n{tail}"
-                )),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
 /// "rate by tbf; delay and jitter by netem": each mechanism and what it
 /// carries; `unsupported` names what stands in for a missing qdisc.
 fn describe(r: &netlink::ShapingReport, unsupported: &str) -> String {
@@ -1139,118 +690,6 @@ fn describe(r: &netlink::ShapingReport, unsupported: &str) -> String {
         .join("; ")
 }
 
-struct GatewayKeys {
-    private: Vec<String>,
-    public: Vec<String>,
-}
-
-fn gateway_keys(n: usize) -> Result<GatewayKeys, ApplyError> {
-    let mut k = GatewayKeys {
-        private: Vec::new(),
-        public: Vec::new(),
-    };
-    for _ in 0..n {
-        let p = gateway::keys::PrivateKey::generate()
-            .map_err(|e| step("generate a key")(io::Error::other(e.to_string())))?;
-        k.public.push(p.public_key().to_base64());
-        k.private.push(p.to_base64());
-    }
-    Ok(k)
-}
-
-/// The comment at the top of a gateway configuration the lab wrote.
-pub(crate) fn config_header(lab: &str) -> String {
-    format!("generated by `vifgate sim up` for lab {lab}")
-}
-
-/// A gateway's private key: mode 600 from its creation (never readable by
-/// others for an instant), and a new file (nothing already there is
-/// written through).
-fn write_private_key(path: &Path, base64: &str) -> io::Result<()> {
-    use std::io::Write as _;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(f, "{base64}")
-}
-
-/// The configuration of gateway `g`: its peers (with keepalives every
-/// second), a route per allowed prefix, liveness (a peer silent for 3 s is
-/// dead: its routes fail over to the next), its policy node, its status
-/// socket in the lab's directory.
-fn gateway_config(
-    plan: &Plan,
-    g: &GatewaySpec,
-    keys: &GatewayKeys,
-    key_path: &Path,
-    dir: &Path,
-    topology: &Path,
-) -> GatewayConfigFile {
-    let peer = g
-        .peers
-        .iter()
-        .map(|p| PeerFile {
-            name: p.name.clone(),
-            public_key: keys.public[p.gateway].clone(),
-            endpoint: Some(SocketAddr::from((
-                p.endpoint,
-                plan.gateways[p.gateway].port,
-            ))),
-            allowed_ips: p.allowed.clone(),
-            persistent_keepalive: Some(1),
-            preshared_key_file: None,
-        })
-        .collect();
-    // a gateway that follows its box's BGP daemon (a kernel table) gets
-    // its routes from that table: BGP's, and a static VPN's below them
-    // (plan::floating_static_routes); otherwise static routes
-    let route = g
-        .peers
-        .iter()
-        .filter(|_| g.bgp_kernel_table.is_none())
-        .flat_map(|p| {
-            p.allowed.iter().map(|&prefix| RouteFile {
-                prefix,
-                peer: p.name.clone(),
-                priority: Some(p.priority),
-            })
-        })
-        .collect();
-    GatewayConfigFile {
-        interface: InterfaceFile {
-            name: g.tun.clone(),
-            address: None,
-            mtu: Some(g.mtu),
-            listen_port: Some(g.port),
-            private_key_file: key_path.to_path_buf(),
-        },
-        peer,
-        route,
-        bgp: g
-            .bgp_kernel_table
-            .map(|kernel_table| BgpFile { kernel_table }),
-        liveness: Some(LivenessFile {
-            dead_after: Some(3),
-        }),
-        policy: g.policy_node.as_ref().map(|node| PolicyFile {
-            topology: Some(topology.to_path_buf()),
-            node: Some(node.clone()),
-            ..PolicyFile::default()
-        }),
-        conntrack: None,
-        status: Some(StatusFile {
-            socket: Some(gateway_socket(dir, g)),
-        }),
-        impair: None,
-        process: None,
-        metrics: None,
-        flow_logs: None,
-        forwarding: None,
-    }
-}
-
 /// Records a process `up` started, with its start time, in the state file
 /// at once: a `sim up` killed a moment later leaves it known to `down`.
 fn record(
@@ -1263,33 +702,6 @@ fn record(
     let rec = ProcessRecord::of(pid, what.clone()).map_err(step(format!("record {what}")))?;
     state.processes.push(rec);
     write_state(dir, state).map_err(step("write the state file"))
-}
-
-/// Starts `program args` inside `ns`, detached (its own session, output to
-/// `log`), so that it outlives `sim up`.
-fn spawn_daemon(ns: &Netns, program: &Path, args: &[&str], log: &Path) -> io::Result<u32> {
-    let out = fs::File::create(log)?;
-    let err = out.try_clone()?;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .env(
-            "RUST_LOG",
-            std::env::var("VIFGATE_SIM_LOG").unwrap_or_else(|_| "info".into()),
-        );
-    ns.command(&mut cmd)?;
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let child = cmd.spawn()?;
-    debug!(pid = child.id(), program = %program.display(), "started");
-    Ok(child.id())
 }
 
 /// Processes whose network namespace is the named one.
@@ -1364,7 +776,7 @@ fn namespaces_of(lab: &str, state: Option<&LabState>) -> Vec<(String, Option<(u6
         .map(|s| s.plan.namespaces.iter().map(|n| n.name.clone()).collect())
         .unwrap_or_default();
     // also whatever carries the lab's prefixes (a state file lost or older)
-    for p in plan::lab_prefixes(lab) {
+    for p in layout::lab_prefixes(lab) {
         names.extend(netns::list(&p));
     }
     names.sort();

@@ -21,8 +21,8 @@ use serde::Serialize;
 use topology::bgp::BgpReport;
 use topology::model::Topology;
 
-use crate::apply;
 use crate::bgp::live::lab::{read_dir, LiveBgp};
+use crate::layout;
 
 /// How long `sim test` lets a lab's BGP settle before a difference counts.
 pub const SETTLE: Duration = Duration::from_secs(3);
@@ -103,7 +103,7 @@ impl BgpCheck {
 /// Compares lab `lab`'s daemons with the analysis of `t`, reading again
 /// for up to `settle` while they differ.
 pub fn check_lab(lab: &str, t: &Topology, settle: Duration) -> BgpCheck {
-    check_dir(&apply::state_dir(lab), t, settle)
+    check_dir(&layout::state_dir(lab), t, settle)
 }
 
 /// [`check_lab`] of the daemons in `dir`.

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::layout;
 use crate::ops::lab::Lab;
 use crate::ops::link::LinkChange;
-use crate::plan;
 use crate::probe::{self, Outcome, Probe, ProbeKind};
 
 /// How often the probe loop starts a probe.
@@ -59,7 +59,7 @@ pub struct FailoverRun {
 /// The output device of the VGW's route to `addr`.
 pub fn vgw_route_dev(lab: &str, addr: Ipv4Addr) -> Option<String> {
     let out = Command::new("ip")
-        .args(["-n", &plan::vgw_ns(lab), "-j", "-4", "route", "get"])
+        .args(["-n", &layout::vgw_ns(lab), "-j", "-4", "route", "get"])
         .arg(addr.to_string())
         .output()
         .ok()?;
@@ -151,7 +151,7 @@ pub fn measure(lab: &Lab, spec: &FailoverSpec) -> Result<FailoverRun, String> {
         .plan()
         .gateways
         .iter()
-        .find(|g| g.name == format!("vgw-{}", plan::ns_token(&spec.link)))
+        .find(|g| g.name == format!("vgw-{}", layout::ns_token(&spec.link)))
         .map(|g| g.tun.clone())
         .ok_or_else(|| format!("no VGW gateway for {}", spec.link))?;
     let on_link = || vgw_route_dev(lab.name(), spec.office_addr).as_deref() == Some(tun.as_str());

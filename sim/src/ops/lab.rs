@@ -27,6 +27,7 @@ use topology::Topology;
 
 use crate::apply::{self, ApplyError, Programs, UpReport};
 use crate::kernel::netns::Netns;
+use crate::layout;
 use crate::ops::compare::{self, Report, TestOptions};
 use crate::ops::link::{self, LinkChange};
 use crate::plan::{self, Plan, PlanError};
@@ -269,9 +270,9 @@ pub fn node_ns(p: &Plan, node: &str) -> Result<String, LabError> {
         return Ok(ns.to_string());
     }
     let infra = match node {
-        "vpc" => plan::vpc_ns(&p.lab),
-        "vgw" => plan::vgw_ns(&p.lab),
-        "lan" => plan::lan_ns(&p.lab),
+        "vpc" => layout::vpc_ns(&p.lab),
+        "vgw" => layout::vgw_ns(&p.lab),
+        "lan" => layout::lan_ns(&p.lab),
         _ => String::new(),
     };
     if !infra.is_empty() && p.namespaces.iter().any(|n| n.name == infra) {
@@ -304,7 +305,8 @@ fn command_in(p: &Plan, node: &str, args: &[impl AsRef<str>]) -> Result<Command,
 /// `vifgate sim exec`: runs a command in a node of a running lab, with the
 /// caller's terminal; its exit code.
 pub fn exec_in(lab: &str, node: &str, args: &[String]) -> Result<u8, LabError> {
-    let st = apply::read_state(lab).ok_or_else(|| LabError::Other(format!("no lab `{lab}`")))?;
+    let st =
+        apply::state::read_state(lab).ok_or_else(|| LabError::Other(format!("no lab `{lab}`")))?;
     let mut cmd = command_in(&st.plan, node, args)?;
     let status = cmd
         .status()

@@ -28,9 +28,11 @@ use rtnetlink::packet_route::link::{
 use gateway::config_file::{ConfigFileError, GatewayConfigFile, ImpairFile};
 use gateway::status::ReloadStatus;
 
-use crate::apply::{self, LabState};
+use crate::apply;
+use crate::apply::state::LabState;
 use crate::kernel::netlink::{Mechanism, Netlink, Shaping};
 use crate::kernel::netns::{self, Netns};
+use crate::layout;
 use crate::ops::link_cut;
 use crate::plan::{self, LinkKind, VethSpec};
 
@@ -140,7 +142,7 @@ fn gateways_of(st: &LabState, l: &VethSpec) -> Vec<usize> {
 
 /// The gateways at the two ends of a DX or VPN link.
 pub(crate) fn tunnel_gateways(p: &plan::Plan, l: &VethSpec) -> Vec<usize> {
-    let far = format!("vgw-{}", plan::ns_token(&l.joins.1));
+    let far = format!("vgw-{}", layout::ns_token(&l.joins.1));
     let office_ns = &l.a.ns;
     p.gateways
         .iter()
@@ -154,7 +156,7 @@ pub(crate) fn tunnel_gateways(p: &plan::Plan, l: &VethSpec) -> Vec<usize> {
 /// `sim test --reuse` refuses a lab whose links are not as built.
 fn record_down(
     lab: &str,
-    st: &mut apply::LabState,
+    st: &mut apply::state::LabState,
     l: &VethSpec,
     down: bool,
 ) -> Result<(), LinkError> {
@@ -165,14 +167,14 @@ fn record_down(
         st.links_down.remove(&k)
     };
     if changed {
-        apply::save_state(lab, st)?;
+        apply::state::save_state(lab, st)?;
     }
     Ok(())
 }
 
 /// Applies a change; a sentence saying what was done.
 pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, LinkError> {
-    let mut st = apply::read_state(lab).ok_or_else(|| LinkError::NoLab(lab.into()))?;
+    let mut st = apply::state::read_state(lab).ok_or_else(|| LinkError::NoLab(lab.into()))?;
     let l = find(&st, lab, a, b)?.clone();
     let ends = [
         (Netns::open(&l.a.ns)?, l.a.ifname.clone()),
@@ -324,7 +326,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             } else {
                 st.links.insert(k.clone(), now.clone());
             }
-            apply::save_state(lab, &st)?;
+            apply::state::save_state(lab, &st)?;
             Ok(format!(
                 "link {k}: {} ({})",
                 now,
@@ -452,7 +454,7 @@ fn reconfigure(
     g: &plan::GatewaySpec,
     impair: Option<ImpairFile>,
 ) -> Result<(), LinkError> {
-    let dir = apply::state_dir(lab);
+    let dir = layout::state_dir(lab);
     let path = dir.join(format!("{}.toml", g.name));
     let socket = apply::gateway_socket(&dir, g);
     let not_running = || {
@@ -471,7 +473,7 @@ fn reconfigure(
     let before = reload_status(g, &socket, deadline)?;
     let mut conf = GatewayConfigFile::read(&path)?;
     conf.impair = impair;
-    conf.write(&path, &apply::config_header(lab))?;
+    conf.write(&path, &apply::gateways::config_header(lab))?;
     if !proc.signal(libc::SIGHUP)? {
         return Err(not_running());
     }

@@ -227,6 +227,7 @@ pub fn wait_links_running(plan: &Plan, timeout: Duration) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout;
     use crate::plan;
 
     fn example_plan(lab: &str) -> Plan {
@@ -352,7 +353,7 @@ mod tests {
         let built = run(&up);
         let running = built.status.success()
             && wait_links_running(&p, Duration::from_secs(5)).unwrap_or(false);
-        let listed: Vec<String> = plan::lab_prefixes(&lab)
+        let listed: Vec<String> = layout::lab_prefixes(&lab)
             .iter()
             .flat_map(|p| crate::kernel::netns::list(p))
             .collect();
@@ -370,7 +371,7 @@ mod tests {
             "down: {}",
             String::from_utf8_lossy(&removed.stderr)
         );
-        assert!(plan::lab_prefixes(&lab)
+        assert!(layout::lab_prefixes(&lab)
             .iter()
             .all(|p| crate::kernel::netns::list(p).is_empty()));
     }

@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::apply::{self, BuildStatus};
+use crate::apply;
+use crate::apply::state::BuildStatus;
 use crate::kernel::netns;
-use crate::plan;
+use crate::layout;
 
 /// What there is of a lab. Serialised as `up`, `building`, `absent`,
 /// `orphaned (no state)` or `unreadable`.
@@ -85,7 +86,7 @@ pub struct LabStatus {
 
 /// The status of a lab.
 pub fn status(lab: &str) -> LabStatus {
-    let (st, error) = match apply::load_state(lab) {
+    let (st, error) = match apply::state::load_state(lab) {
         Ok(st) => (st, None),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (
             None,
@@ -93,7 +94,7 @@ pub fn status(lab: &str) -> LabStatus {
         ),
         Err(e) => (None, Some(e.to_string())),
     };
-    let mut present: Vec<String> = plan::lab_prefixes(lab)
+    let mut present: Vec<String> = layout::lab_prefixes(lab)
         .iter()
         .flat_map(|p| netns::list(p))
         .collect();

@@ -95,7 +95,7 @@ pub fn plan(
             Some(FrrSpec {
                 ns: node_ns.get(n)?.clone(),
                 node: t.nodes[n].name.clone(),
-                run_dir: frr_run_dir(dir, &crate::plan::ns_token(&t.nodes[n].name)),
+                run_dir: frr_run_dir(dir, &crate::layout::ns_token(&t.nodes[n].name)),
                 config: render::frr::config(t, n, specs, &opts),
                 asn: mine.first()?.office_asn,
                 md5: mine

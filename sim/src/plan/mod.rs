@@ -28,10 +28,16 @@
 //! every link is made with both ends in lab namespaces, so removing the
 //! namespaces removes everything.
 
+pub mod bird;
 pub mod frr;
+mod listeners;
+mod office;
+mod security_groups;
 #[cfg(test)]
 mod tests;
+mod tunnels;
 pub mod view;
+mod vpc;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -47,8 +53,13 @@ use crate::agent::spec::ListenSpec;
 use crate::kernel::routing::Route;
 pub use crate::kernel::routing::RouteKind;
 use crate::kernel::shaping::Shaping;
-use crate::render::bird::{self, BirdPlan, Tunnels};
+use crate::layout::{
+    lan_ns, ns_token, valid_lab_name, vgw_ns, vpc_ns, EDGE_TABLE, FIRST_TABLE, IGW_LINK_ROUTER,
+    VGW_LINK_ROUTER, VGW_LINK_VGW,
+};
+use crate::render::bird::Tunnels;
 use crate::render::firewall;
+use bird::BirdPlan;
 
 /// Why a topology cannot become a lab.
 #[derive(Debug, thiserror::Error)]
@@ -63,17 +74,6 @@ pub enum PlanError {
 
 /// The WireGuard port every lab gateway listens on.
 pub const WG_PORT: u16 = 51820;
-/// Kernel table of traffic entering the VPC router from the internet
-/// gateway or the VGW: only the VPC's own subnets.
-pub const EDGE_TABLE: u32 = 200;
-/// First kernel table of the VPC's route tables (table = this + index).
-pub const FIRST_TABLE: u32 = 1000;
-/// The VPC router's side of its link to the VGW.
-pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
-/// The VGW's side of that link.
-pub const VGW_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);
-/// The VPC router's address on the internet gateway link.
-pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
 /// Route metric of static VPC routes (propagated ones come after).
 const METRIC_STATIC: u32 = 10;
 /// Route metric of an office gateway's static VPN route in the table its
@@ -308,6 +308,21 @@ pub struct ShapeSpec {
     pub shaping: Shaping,
 }
 
+/// A command run with `sh -c` inside a node when the lab comes up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartSpec {
+    /// Namespace.
+    pub ns: String,
+    /// Node.
+    pub node: String,
+    /// The command line.
+    pub command: String,
+    /// TCP ports it serves: `up` waits until they accept.
+    pub tcp_ports: Vec<u16>,
+    /// UDP ports it serves.
+    pub udp_ports: Vec<u16>,
+}
+
 /// A load balancer played by HAProxy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HaproxySpec {
@@ -354,7 +369,7 @@ pub struct Plan {
     pub listeners: Vec<ListenSpec>,
     /// Commands started in nodes (`[[sim.start]]`).
     #[serde(default)]
-    pub starts: Vec<crate::render::haproxy::StartSpec>,
+    pub starts: Vec<StartSpec>,
     /// Load balancers played by HAProxy.
     #[serde(default)]
     pub haproxy: Vec<HaproxySpec>,
@@ -383,71 +398,6 @@ impl Plan {
             .iter()
             .filter(move |l| l.a.ns == ns || l.b.ns == ns)
     }
-}
-
-/// Whether `lab` can prefix namespace names.
-pub fn valid_lab_name(lab: &str) -> bool {
-    (1..=24).contains(&lab.len())
-        && lab
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !lab.starts_with('-')
-}
-
-/// A lab name from a topology name: lower-cased, other characters as `-`,
-/// cut to 24.
-pub fn default_lab_name(topology: &str) -> String {
-    let mut s: String = topology
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s = s.trim_matches('-').to_string();
-    s.truncate(24);
-    if s.is_empty() {
-        "lab".into()
-    } else {
-        s
-    }
-}
-
-/// Namespace of the office switch.
-pub fn lan_ns(lab: &str) -> String {
-    format!("{lab}+lan")
-}
-
-/// Namespace of the VPC router.
-pub fn vpc_ns(lab: &str) -> String {
-    format!("{lab}+vpc")
-}
-
-/// Namespace of the VGW.
-pub fn vgw_ns(lab: &str) -> String {
-    format!("{lab}+vgw")
-}
-
-/// The namespace-name prefixes a lab owns: `L.` and `L+`.
-pub fn lab_prefixes(lab: &str) -> [String; 2] {
-    [format!("{lab}."), format!("{lab}+")]
-}
-
-/// A node name made safe for a namespace or file name.
-pub fn ns_token(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// The services the static matrix and the probes use: TCP on
@@ -585,12 +535,12 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             b.router_sysctls(&name);
         }
     }
-    office(&mut b);
+    office::office(&mut b);
     if t.vpc.is_some() {
-        vpc(&mut b)?;
+        vpc::vpc(&mut b)?;
     }
-    let tunnels = tunnels(&mut b)?;
-    let state_dir = crate::apply::state_dir(lab);
+    let tunnels = tunnels::tunnels(&mut b)?;
+    let state_dir = crate::layout::state_dir(lab);
     let sessions = crate::bgp::sessions::sessions(t);
     b.plan.bird = bird::plan(t, lab, &state_dir, &b.node_ns, &tunnels, &sessions);
     if !b.plan.bird.daemons.is_empty() {
@@ -598,7 +548,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             t,
             &state_dir,
             &b.node_ns,
-            bird::OFFICE_KERNEL_TABLE,
+            crate::render::bird::OFFICE_KERNEL_TABLE,
             &sessions,
         );
     }
@@ -608,758 +558,13 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
         .collect();
     for g in b.plan.gateways.iter_mut() {
         if office_ns.contains(&g.ns) && g.office_node.is_some() {
-            g.bgp_kernel_table = Some(bird::OFFICE_KERNEL_TABLE);
+            g.bgp_kernel_table = Some(crate::render::bird::OFFICE_KERNEL_TABLE);
         }
     }
-    floating_static_routes(&mut b);
-    security_groups(&mut b);
-    listeners(&mut b, tcp_ports);
+    tunnels::floating_static_routes(&mut b);
+    security_groups::security_groups(&mut b);
+    listeners::listeners(&mut b, tcp_ports);
     Ok(b.plan)
-}
-
-/// A static VPN beside BGP sessions on an office gateway that follows its
-/// BIRD's table: the route to the VPC over the VPN goes into that table
-/// with a metric above BIRD's, a floating static route. The gateway then
-/// uses a BGP route while there is one and the VPN's once BIRD withdraws
-/// it, as the analysis has it (the office's best BGP route, then a static
-/// VPN's); as a static route of the gateway it would win over BGP.
-fn floating_static_routes(b: &mut Builder) {
-    let mut routes = Vec::new();
-    for g in &b.plan.gateways {
-        let Some(table) = g.bgp_kernel_table else {
-            continue;
-        };
-        for p in g.peers.iter().filter(|p| !p.bgp_session) {
-            let dev = b
-                .plan
-                .links
-                .iter()
-                .find(|l| l.kind == LinkKind::Vpn && l.a.ns == g.ns)
-                .map(|l| l.a.ifname.clone());
-            for &dst in &p.allowed {
-                routes.push(RouteSpec {
-                    ns: g.ns.clone(),
-                    dst,
-                    via: Some(p.endpoint),
-                    dev: dev.clone(),
-                    table,
-                    metric: METRIC_FLOATING_STATIC,
-                    kind: RouteKind::Unicast,
-                    why: format!(
-                        "{}: {dst} over the static VPN, below the BGP routes",
-                        p.name
-                    ),
-                });
-            }
-        }
-    }
-    b.plan.routes.extend(routes);
-}
-
-/// Office LANs on one switch namespace; office routes from each node's RIB.
-fn office(b: &mut Builder) {
-    let t = b.t;
-    if t.lans.is_empty() {
-        return;
-    }
-    let sw = lan_ns(&b.lab);
-    b.ns(sw.clone(), None, Role::OfficeSwitch);
-    let mut ports: Vec<Vec<String>> = vec![Vec::new(); t.lans.len()];
-    for (id, n) in t.nodes.iter().enumerate() {
-        for (i, ifc) in n.interfaces.iter().enumerate() {
-            let Attachment::Lan(lan) = ifc.attachment else {
-                continue;
-            };
-            let port = format!("p{id}x{i}");
-            let ns = b.node_ns[id].clone();
-            b.plan.links.push(VethSpec {
-                a: End {
-                    ns: ns.clone(),
-                    ifname: format!("eth{i}"),
-                },
-                b: End {
-                    ns: sw.clone(),
-                    ifname: port.clone(),
-                },
-                kind: LinkKind::Access,
-                joins: (n.name.clone(), t.lans[lan].name.clone()),
-                mtu: None,
-                vlan: None,
-            });
-            ports[lan].push(port);
-            let prefix = t.lans[lan].cidr.prefix_len();
-            if let Ok(net) = Ipv4Net::new(ifc.ip, prefix) {
-                b.addr(&ns, &format!("eth{i}"), net);
-            }
-        }
-    }
-    for (k, lan) in t.lans.iter().enumerate() {
-        b.plan.bridges.push(BridgeSpec {
-            ns: sw.clone(),
-            name: format!("lan{k}"),
-            ports: std::mem::take(&mut ports[k]),
-            what: format!("lan {}", lan.name),
-        });
-    }
-    // routes of office nodes: static via a neighbour; tunnel routes later
-    for (id, n) in t.nodes.iter().enumerate() {
-        let Some(rib) = t.office_rib(id) else {
-            continue;
-        };
-        let ns = b.node_ns[id].clone();
-        let mut tunnel_done = BTreeSet::new();
-        for r in &rib.routes {
-            match r.next_hop {
-                NextHop::Via(addr) => {
-                    let dev = n
-                        .interfaces
-                        .iter()
-                        .position(|i| match i.attachment {
-                            Attachment::Lan(l) => t.lans[l].cidr.contains(&addr),
-                            _ => false,
-                        })
-                        .map(|i| format!("eth{i}"));
-                    let spec = b.route(
-                        &ns,
-                        r.prefix,
-                        Some(addr),
-                        dev.as_deref(),
-                        254,
-                        0,
-                        RouteKind::Unicast,
-                        format!("{}: {} via {addr} ({})", n.name, r.prefix, r.source),
-                    );
-                    b.plan.routes.push(spec);
-                }
-                NextHop::Vif(_) | NextHop::Vpn => {
-                    if tunnel_done.insert(r.prefix) {
-                        let spec = b.route(
-                            &ns,
-                            r.prefix,
-                            None,
-                            Some("vg0"),
-                            254,
-                            0,
-                            RouteKind::Unicast,
-                            format!("{}: {} into the tunnel ({})", n.name, r.prefix, r.source),
-                        );
-                        b.plan.tunnel_routes.push(spec);
-                    }
-                }
-                NextHop::Connected(_) => {}
-            }
-        }
-    }
-}
-
-/// The first host address of a subnet: the VPC router's.
-fn router_ip(net: Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(net.network()).wrapping_add(1))
-}
-
-/// The VPC router, its subnets, route tables, ACLs, the internet gateway.
-fn vpc(b: &mut Builder) -> Result<(), PlanError> {
-    let t = b.t;
-    let Some(vpc) = &t.vpc else {
-        return Ok(());
-    };
-    let r = vpc_ns(&b.lab);
-    b.ns(r.clone(), None, Role::VpcRouter);
-    b.base_sysctls(&r);
-    b.router_sysctls(&r);
-    let mut ports: Vec<Vec<String>> = vec![Vec::new(); t.subnets.len()];
-    for (id, n) in t.nodes.iter().enumerate() {
-        let ns = b.node_ns[id].clone();
-        let mut default_done = false;
-        for (i, ifc) in n.interfaces.iter().enumerate() {
-            let Attachment::Subnet(s) = ifc.attachment else {
-                continue;
-            };
-            let port = format!("p{id}x{i}");
-            let sub = &t.subnets[s];
-            b.plan.links.push(VethSpec {
-                a: End {
-                    ns: ns.clone(),
-                    ifname: format!("eth{i}"),
-                },
-                b: End {
-                    ns: r.clone(),
-                    ifname: port.clone(),
-                },
-                kind: LinkKind::Access,
-                joins: (n.name.clone(), sub.name.clone()),
-                mtu: None,
-                vlan: None,
-            });
-            ports[s].push(port);
-            if let Ok(net) = Ipv4Net::new(ifc.ip, sub.cidr.prefix_len()) {
-                b.addr(&ns, &format!("eth{i}"), net);
-            }
-            if !default_done {
-                default_done = true;
-                let gw = router_ip(sub.cidr);
-                let spec = b.route(
-                    &ns,
-                    Ipv4Net::default(),
-                    Some(gw),
-                    Some(&format!("eth{i}")),
-                    254,
-                    0,
-                    RouteKind::Unicast,
-                    format!("{}: default via the VPC router {gw}", n.name),
-                );
-                b.plan.routes.push(spec);
-            }
-        }
-    }
-    for (k, sub) in t.subnets.iter().enumerate() {
-        let name = format!("sn{k}");
-        b.plan.bridges.push(BridgeSpec {
-            ns: r.clone(),
-            name: name.clone(),
-            ports: std::mem::take(&mut ports[k]),
-            what: format!("subnet {}", sub.name),
-        });
-        let gw = Ipv4Net::new(router_ip(sub.cidr), sub.cidr.prefix_len())
-            .map_err(|e| PlanError::Unsupported(format!("subnet {}: {e}", sub.name)))?;
-        b.addr(&r, &name, gw);
-    }
-
-    // the internet gateway
-    let internet = t
-        .nodes
-        .iter()
-        .position(|n| n.kind == NodeKind::Internet)
-        .filter(|_| vpc.internet_gateway.is_some());
-    let mut internet_ip = None;
-    if let Some(inet) = internet {
-        let ins = b.node_ns[inet].clone();
-        let ip = t.nodes[inet].interfaces.first().map(|i| i.ip);
-        if let Some(ip) = ip {
-            internet_ip = Some(ip);
-            b.plan.links.push(VethSpec {
-                a: End {
-                    ns: ins.clone(),
-                    ifname: "eth0".into(),
-                },
-                b: End {
-                    ns: r.clone(),
-                    ifname: "igw".into(),
-                },
-                kind: LinkKind::InternetGateway,
-                joins: (
-                    t.nodes[inet].name.clone(),
-                    vpc.internet_gateway.clone().unwrap_or_default(),
-                ),
-                mtu: None,
-                vlan: None,
-            });
-            b.addr(&ins, "eth0", Ipv4Net::from(ip));
-            b.addr(&r, "igw", Ipv4Net::from(IGW_LINK_ROUTER));
-            let spec = b.route(
-                &ins,
-                Ipv4Net::default(),
-                Some(IGW_LINK_ROUTER),
-                Some("eth0"),
-                254,
-                0,
-                RouteKind::Unicast,
-                "internet: everything through the VPC's internet gateway".into(),
-            );
-            b.plan.routes.push(spec);
-        }
-    }
-    // ingress from the internet gateway and the VGW: the VPC's subnets
-    for (k, sub) in t.subnets.iter().enumerate() {
-        let spec = b.route(
-            &r,
-            sub.cidr,
-            None,
-            Some(&format!("sn{k}")),
-            EDGE_TABLE,
-            0,
-            RouteKind::Unicast,
-            format!("edge: {} local", sub.name),
-        );
-        b.plan.routes.push(spec);
-    }
-    let has_vgw = vpc.vgw.is_some() && (!t.vifs.is_empty() || t.vpn.is_some());
-    for (prio, iif) in [(100u32, "igw"), (101, "vgw0")] {
-        if (iif == "igw" && internet_ip.is_some()) || (iif == "vgw0" && has_vgw) {
-            b.plan.rules.push(RuleSpec {
-                ns: r.clone(),
-                iif: iif.into(),
-                table: EDGE_TABLE,
-                priority: prio,
-            });
-        }
-    }
-    // route tables, one kernel table each, chosen by the input subnet;
-    // what the VGW propagates is written by the VPC router's BIRD
-    for (rt_id, rt) in t.route_tables.iter().enumerate() {
-        let table = FIRST_TABLE + rt_id as u32;
-        for route in &rt.routes {
-            let why = format!(
-                "route table {}: {} -> {:?}",
-                rt.name, route.prefix, route.target
-            );
-            let spec = match route.target {
-                RouteTarget::Local => {
-                    // one connected route per subnet inside the block,
-                    // unless a static route more specific than the block
-                    // covers the subnet: AWS follows that one (middlebox
-                    // routing), as the analysis's longest match does,
-                    // while the kernel would prefer this route on the
-                    // subnet's own prefix
-                    for (k, sub) in t.subnets.iter().enumerate() {
-                        let overridden = rt.routes.iter().any(|o| {
-                            o.origin == topology::route_table::RouteOrigin::Static
-                                && o.prefix.prefix_len() > route.prefix.prefix_len()
-                                && o.prefix.contains(&sub.cidr)
-                        });
-                        if route.prefix.contains(&sub.cidr) && !overridden {
-                            let s = b.route(
-                                &r,
-                                sub.cidr,
-                                None,
-                                Some(&format!("sn{k}")),
-                                table,
-                                0,
-                                RouteKind::Unicast,
-                                format!("route table {}: {} local", rt.name, sub.cidr),
-                            );
-                            b.plan.routes.push(s);
-                        }
-                    }
-                    continue;
-                }
-                RouteTarget::InternetGateway => match internet_ip {
-                    Some(ip) => b.route(
-                        &r,
-                        route.prefix,
-                        Some(ip),
-                        Some("igw"),
-                        table,
-                        METRIC_STATIC,
-                        RouteKind::Unicast,
-                        why,
-                    ),
-                    // no internet node: nothing beyond the gateway
-                    None => b.route(
-                        &r,
-                        route.prefix,
-                        None,
-                        None,
-                        table,
-                        METRIC_STATIC,
-                        RouteKind::Blackhole,
-                        why,
-                    ),
-                },
-                RouteTarget::NatGateway(node) | RouteTarget::Instance(node) => {
-                    let target = &t.nodes[node];
-                    let hop = target.interfaces.iter().find_map(|i| match i.attachment {
-                        Attachment::Subnet(s) => Some((i.ip, s)),
-                        _ => None,
-                    });
-                    match hop {
-                        Some((ip, s)) => b.route(
-                            &r,
-                            route.prefix,
-                            Some(ip),
-                            Some(&format!("sn{s}")),
-                            table,
-                            METRIC_STATIC,
-                            RouteKind::Unicast,
-                            why,
-                        ),
-                        None => continue,
-                    }
-                }
-                RouteTarget::Vgw => {
-                    if route.origin == topology::route_table::RouteOrigin::Propagated {
-                        // BIRD's, when the VGW has learned it
-                        continue;
-                    }
-                    if has_vgw {
-                        b.route(
-                            &r,
-                            route.prefix,
-                            Some(VGW_LINK_VGW),
-                            Some("vgw0"),
-                            table,
-                            METRIC_STATIC,
-                            RouteKind::Unicast,
-                            why,
-                        )
-                    } else {
-                        b.route(
-                            &r,
-                            route.prefix,
-                            None,
-                            None,
-                            table,
-                            METRIC_STATIC,
-                            RouteKind::Blackhole,
-                            why,
-                        )
-                    }
-                }
-                RouteTarget::Blackhole => b.route(
-                    &r,
-                    route.prefix,
-                    None,
-                    None,
-                    table,
-                    METRIC_STATIC,
-                    RouteKind::Blackhole,
-                    why,
-                ),
-            };
-            b.plan.routes.push(spec);
-        }
-        // nothing else: AWS drops what no route matches
-        let s = b.route(
-            &r,
-            Ipv4Net::default(),
-            None,
-            None,
-            table,
-            u32::MAX,
-            RouteKind::Blackhole,
-            format!("route table {}: no route", rt.name),
-        );
-        b.plan.routes.push(s);
-    }
-    for (k, sub) in t.subnets.iter().enumerate() {
-        b.plan.rules.push(RuleSpec {
-            ns: r.clone(),
-            iif: format!("sn{k}"),
-            table: FIRST_TABLE + sub.route_table as u32,
-            priority: 1000 + k as u32,
-        });
-    }
-    let edge = firewall::vpc_router(t, internet_ip.is_some());
-    b.plan.firewalls.push(FirewallSpec {
-        ns: r.clone(),
-        what: "network ACLs, internet gateway NAT".into(),
-        ruleset: edge,
-    });
-    // NAT gateways
-    for (id, n) in t.nodes.iter().enumerate() {
-        if n.kind != NodeKind::NatGateway {
-            continue;
-        }
-        if let Some(ifc) = n.interfaces.first() {
-            b.plan.firewalls.push(FirewallSpec {
-                ns: b.node_ns[id].clone(),
-                what: format!("NAT gateway {}", n.name),
-                ruleset: firewall::nat_gateway(ifc.ip, vpc.cidr, n.ephemeral_ports),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Direct Connect VIFs and the VPN: links to the VGW, gateway processes
-/// at both ends, and the office's routes into them (the VGW's routes to
-/// the office are BIRD's). Which VGW-side TUN carries which.
-fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
-    let t = b.t;
-    let mut tuns = Tunnels::default();
-    let Some(vpc) = &t.vpc else {
-        return Ok(tuns);
-    };
-    if vpc.vgw.is_none() || (t.vifs.is_empty() && t.vpn.is_none()) {
-        return Ok(tuns);
-    }
-    let v = vgw_ns(&b.lab);
-    let r = vpc_ns(&b.lab);
-    b.ns(v.clone(), None, Role::Vgw);
-    b.base_sysctls(&v);
-    b.router_sysctls(&v);
-    b.plan.links.push(VethSpec {
-        a: End {
-            ns: r.clone(),
-            ifname: "vgw0".into(),
-        },
-        b: End {
-            ns: v.clone(),
-            ifname: "vpc0".into(),
-        },
-        kind: LinkKind::VgwAttachment,
-        joins: ("vpc".into(), "vgw".into()),
-        mtu: None,
-        vlan: None,
-    });
-    let link = |a| Ipv4Net::new(a, 30).unwrap_or_else(|_| Ipv4Net::from(a));
-    b.addr(&r, "vgw0", link(VGW_LINK_ROUTER));
-    b.addr(&v, "vpc0", link(VGW_LINK_VGW));
-    let s = b.route(
-        &v,
-        vpc.cidr,
-        Some(VGW_LINK_ROUTER),
-        Some("vpc0"),
-        254,
-        0,
-        RouteKind::Unicast,
-        "vgw: the VPC".into(),
-    );
-    b.plan.routes.push(s);
-
-    // one office gateway process per customer node, one VGW-side process
-    // per VIF and one for the VPN
-    let mut office_gw: BTreeMap<usize, usize> = BTreeMap::new();
-    let dx = t.dx_connection.as_ref();
-    let rate = dx.and_then(|c| c.bandwidth_bps);
-    let delay = dx.and_then(|c| c.latency).filter(|d| !d.is_zero());
-    let jitter = dx.and_then(|c| c.jitter).filter(|d| !d.is_zero());
-    let loss = dx.and_then(|c| c.loss_percent).filter(|l| *l > 0.0);
-    // (customer node, link name, office address, AWS address, office
-    // prefixes the VGW learns over it, route priority)
-    let mut ends: Vec<(usize, String, Ipv4Addr, Ipv4Addr, Vec<Ipv4Net>, u32)> = Vec::new();
-    for (i, vif) in t.vifs.iter().enumerate() {
-        ends.push((
-            vif.customer_router,
-            vif.name.clone(),
-            vif.customer_address.addr(),
-            vif.amazon_address.addr(),
-            if vif.bgp_up {
-                vif.advertised_prefixes()
-            } else {
-                Vec::new()
-            },
-            10 + i as u32,
-        ));
-        let cust = b.node_ns[vif.customer_router].clone();
-        let mtu = u32::from(vif.mtu);
-        b.plan.links.push(VethSpec {
-            a: End {
-                ns: cust.clone(),
-                ifname: format!("dx{i}"),
-            },
-            b: End {
-                ns: v.clone(),
-                ifname: format!("dx{i}"),
-            },
-            kind: LinkKind::DirectConnect,
-            joins: (t.nodes[vif.customer_router].name.clone(), vif.name.clone()),
-            mtu: (mtu != 1500).then_some(mtu),
-            vlan: Some(vif.vlan),
-        });
-        b.addr(&cust, &format!("dx{i}"), vif.customer_address);
-        b.addr(&v, &format!("dx{i}"), vif.amazon_address);
-        if rate.is_some() || delay.is_some() || jitter.is_some() || loss.is_some() {
-            for ns in [&cust, &v] {
-                b.plan.shaping.push(ShapeSpec {
-                    ns: ns.clone(),
-                    ifname: format!("dx{i}"),
-                    shaping: Shaping {
-                        rate_bps: rate,
-                        delay,
-                        jitter,
-                        loss_percent: loss,
-                    },
-                });
-            }
-        }
-    }
-    if let Some(vpn) = &t.vpn {
-        let cust = b.node_ns[vpn.customer_gateway].clone();
-        b.plan.links.push(VethSpec {
-            a: End {
-                ns: cust.clone(),
-                ifname: "vpn0".into(),
-            },
-            b: End {
-                ns: v.clone(),
-                ifname: "vpn0".into(),
-            },
-            kind: LinkKind::Vpn,
-            joins: (t.nodes[vpn.customer_gateway].name.clone(), vpn.name.clone()),
-            mtu: None,
-            vlan: None,
-        });
-        // the tunnel's inside addresses: Amazon the first, the office the
-        // second
-        let inside =
-            |a| Ipv4Net::new(a, vpn.inside_cidr.prefix_len()).unwrap_or_else(|_| Ipv4Net::from(a));
-        b.addr(&cust, "vpn0", inside(vpn.customer_address));
-        b.addr(&v, "vpn0", inside(vpn.amazon_address));
-        ends.push((
-            vpn.customer_gateway,
-            vpn.name.clone(),
-            vpn.customer_address,
-            vpn.amazon_address,
-            if vpn.up { vpn.prefixes() } else { Vec::new() },
-            100,
-        ));
-    }
-    for (k, (cust, name, office_addr, aws_addr, office_prefixes, priority)) in
-        ends.into_iter().enumerate()
-    {
-        let og = match office_gw.get(&cust) {
-            Some(&g) => g,
-            None => {
-                let g = b.plan.gateways.len();
-                let mtu = t
-                    .vifs
-                    .iter()
-                    .filter(|x| x.customer_router == cust)
-                    .map(|x| x.mtu)
-                    .min()
-                    .unwrap_or(1500)
-                    .min(1500)
-                    - WG_OVERHEAD;
-                b.plan.gateways.push(GatewaySpec {
-                    ns: b.node_ns[cust].clone(),
-                    name: ns_token(&t.nodes[cust].name),
-                    tun: "vg0".into(),
-                    mtu,
-                    port: WG_PORT,
-                    peers: Vec::new(),
-                    office_node: Some(t.nodes[cust].name.clone()),
-                    policy_node: (t.nodes[cust].kind == NodeKind::Gateway)
-                        .then(|| t.nodes[cust].name.clone()),
-                    bgp_kernel_table: None,
-                });
-                office_gw.insert(cust, g);
-                g
-            }
-        };
-        let vg = b.plan.gateways.len();
-        let tun = format!("vg{k}");
-        if k < t.vifs.len() {
-            tuns.vif_tun.push(tun.clone());
-        } else {
-            tuns.vpn_tun = Some(tun.clone());
-        }
-        b.plan.gateways.push(GatewaySpec {
-            ns: v.clone(),
-            name: format!("vgw-{}", ns_token(&name)),
-            tun: tun.clone(),
-            mtu: 1500 - WG_OVERHEAD,
-            // the VGW's tunnels share its namespace: one port each
-            port: WG_PORT + 1 + k as u16,
-            peers: vec![GatewayPeer {
-                name: ns_token(&t.nodes[cust].name),
-                gateway: og,
-                endpoint: office_addr,
-                allowed: office_prefixes.clone(),
-                priority,
-                bgp_session: false,
-            }],
-            office_node: None,
-            policy_node: None,
-            bgp_kernel_table: None,
-        });
-        b.plan.gateways[og].peers.push(GatewayPeer {
-            name: ns_token(&name),
-            gateway: vg,
-            endpoint: aws_addr,
-            allowed: vec![vpc.cidr],
-            priority,
-            bgp_session: k < t.vifs.len() || t.vpn.as_ref().is_some_and(|v| v.bgp),
-        });
-    }
-    Ok(tuns)
-}
-
-/// Security groups as nftables rules in each VPC node's namespace.
-fn security_groups(b: &mut Builder) {
-    let t = b.t;
-    for (id, n) in t.nodes.iter().enumerate() {
-        let enforced = matches!(
-            n.kind,
-            NodeKind::Instance
-                | NodeKind::AsgInstance { .. }
-                | NodeKind::LoadBalancer { .. }
-                | NodeKind::Database { .. }
-        ) && n.in_vpc();
-        if !enforced {
-            continue;
-        }
-        let names: Vec<&str> = n
-            .security_groups
-            .iter()
-            .map(|&g| t.security_groups[g].name.as_str())
-            .collect();
-        b.plan.firewalls.push(FirewallSpec {
-            ns: b.node_ns[id].clone(),
-            what: format!("security groups {}", names.join(", ")),
-            ruleset: firewall::security_groups(t, &n.security_groups, !n.source_dest_check),
-        });
-    }
-}
-
-/// What each endpoint listens on: load balancers their listener ports,
-/// databases their port, everything else every probed port.
-fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
-    let t = b.t;
-    let services = services(t, tcp_ports);
-    let mut tcp = BTreeSet::new();
-    let mut udp = BTreeSet::new();
-    for s in &services {
-        match s {
-            Service::Tcp(p) => {
-                tcp.insert(*p);
-            }
-            Service::Udp(p) => {
-                udp.insert(*p);
-            }
-            _ => {}
-        }
-    }
-    // real services first: their ports are theirs
-    let mut taken: BTreeMap<usize, (BTreeSet<u16>, BTreeSet<u16>)> = BTreeMap::new();
-    for st in &t.sim.start {
-        for &id in &st.nodes {
-            b.plan.starts.push(crate::render::haproxy::StartSpec {
-                ns: b.node_ns[id].clone(),
-                node: t.nodes[id].name.clone(),
-                command: st.command.clone(),
-                tcp_ports: st.tcp_ports.clone(),
-                udp_ports: st.udp_ports.clone(),
-            });
-            let e = taken.entry(id).or_default();
-            e.0.extend(st.tcp_ports.iter().copied());
-            e.1.extend(st.udp_ports.iter().copied());
-        }
-    }
-    let haproxy = t.sim.load_balancer == LoadBalancerMode::Haproxy;
-    for (id, n) in t.nodes.iter().enumerate() {
-        if !n.is_endpoint() {
-            continue;
-        }
-        let (mut node_tcp, mut node_udp): (Vec<u16>, Vec<u16>) = match &n.kind {
-            NodeKind::LoadBalancer { listeners } => {
-                if haproxy {
-                    b.plan.haproxy.push(HaproxySpec {
-                        ns: b.node_ns[id].clone(),
-                        node: n.name.clone(),
-                        config: crate::render::haproxy::haproxy_config(t, &n.name, listeners),
-                        ports: listeners.iter().map(|l| l.port).collect(),
-                    });
-                    (Vec::new(), Vec::new())
-                } else {
-                    (listeners.iter().map(|l| l.port).collect(), Vec::new())
-                }
-            }
-            NodeKind::Database { port, .. } => (vec![*port], Vec::new()),
-            _ => (tcp.iter().copied().collect(), udp.iter().copied().collect()),
-        };
-        if let Some((tt, uu)) = taken.get(&id) {
-            node_tcp.retain(|p| !tt.contains(p));
-            node_udp.retain(|p| !uu.contains(p));
-        }
-        b.plan.listeners.push(ListenSpec {
-            ns: b.node_ns[id].clone(),
-            node: n.name.clone(),
-            tcp: node_tcp,
-            udp: node_udp,
-            icmp: true,
-        });
-    }
 }
 
 /// A one-line summary per kind of object, for `sim up`.
@@ -1385,6 +590,7 @@ pub fn summary(p: &Plan) -> String {
 #[cfg(test)]
 mod unit_tests {
     use super::*;
+    use crate::layout::{default_lab_name, lab_prefixes};
 
     use crate::example;
 

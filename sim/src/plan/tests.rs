@@ -15,6 +15,7 @@ use topology::cfn::{eval, ImportOptions};
 use topology::synth::{synth_toml, SynthSpec};
 use topology::Topology;
 
+use crate::layout::{lab_prefixes, valid_lab_name, vpc_ns, FIRST_TABLE};
 use crate::plan::*;
 
 /// The Amazon end of the example VPN's tunnel (the inside block's first
@@ -575,7 +576,7 @@ fn the_longest_names_check_takes_fit_the_lab() {
     let p = plan(&t, &lab, &PORTS).expect("plan");
     assert_well_formed(&p);
     assert!(!p.frr.is_empty(), "the office node runs FRR");
-    let state = crate::apply::state_dir(&lab);
+    let state = crate::layout::state_dir(&lab);
     for s in crate::apply::socket_paths(&p, &state) {
         let len = s.as_os_str().len();
         assert!(len <= SUN_PATH_MAX, "{} has {len} bytes", s.display());

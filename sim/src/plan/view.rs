@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::kernel::netlink::{RouteKind, MAIN_TABLE};
+use crate::layout;
 use crate::plan::{self, Plan, Role, RouteSpec};
 
 /// Chains and rules of an nftables ruleset as the plan writes them (one
@@ -38,7 +39,7 @@ pub fn ruleset_counts(ruleset: &str) -> (usize, usize) {
 fn table_name(table: u32) -> String {
     match table {
         MAIN_TABLE => "main".into(),
-        plan::EDGE_TABLE => format!("{table} (edge)"),
+        layout::EDGE_TABLE => format!("{table} (edge)"),
         t => t.to_string(),
     }
 }

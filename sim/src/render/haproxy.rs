@@ -1,27 +1,10 @@
-//! Real services in a lab: the `[[sim.start]]` commands of the topology,
-//! and HAProxy playing each load balancer (`[sim] load_balancer =
+//! HAProxy playing each load balancer (`[sim] load_balancer =
 //! "haproxy"`): one frontend per listener, round robin over the listener's
 //! targets with cookie stickiness.
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
 use topology::model::{Listener, Topology};
-
-/// A command run with `sh -c` inside a node when the lab comes up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StartSpec {
-    /// Namespace.
-    pub ns: String,
-    /// Node.
-    pub node: String,
-    /// The command line.
-    pub command: String,
-    /// TCP ports it serves: `up` waits until they accept.
-    pub tcp_ports: Vec<u16>,
-    /// UDP ports it serves.
-    pub udp_ports: Vec<u16>,
-}
 
 /// The HAProxy configuration of one load balancer.
 pub fn haproxy_config(t: &Topology, node: &str, listeners: &[Listener]) -> String {

@@ -9,9 +9,9 @@ use topology::bgp::BgpReport;
 use topology::model::Topology;
 
 use super::{assemble, bird, frr, ReadError};
-use crate::apply;
 use crate::bgp::check::BgpCheck;
 use crate::bgp::names::{is_bird_socket, is_frr_run_dir};
+use crate::layout;
 
 /// A lab's live BGP.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ pub struct LiveBgp {
 
 /// Reads the BGP daemons of lab `lab`, built from `t`.
 pub fn read_lab(lab: &str, t: &Topology) -> io::Result<LiveBgp> {
-    read_dir(&apply::state_dir(lab), t)
+    read_dir(&layout::state_dir(lab), t)
 }
 
 /// What `sim test` asks of a lab's BGP: where `predicted` (the analysis
@@ -35,7 +35,7 @@ pub fn read_lab(lab: &str, t: &Topology) -> io::Result<LiveBgp> {
 /// uses [`crate::bgp::check::check_lab`], which waits for the daemons to
 /// settle).
 pub fn compare_lab(lab: &str, t: &Topology, predicted: &BgpReport) -> io::Result<Vec<String>> {
-    compare_dir(&apply::state_dir(lab), t, predicted)
+    compare_dir(&layout::state_dir(lab), t, predicted)
 }
 
 /// [`compare_lab`] of the daemons in `dir`.

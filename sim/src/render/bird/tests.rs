@@ -10,6 +10,7 @@ use topology::model::Topology;
 
 use super::*;
 use crate::example;
+use crate::plan::bird::{plan, BirdPlan, BirdSpec};
 
 /// The example with BFD 300 ms x 3 on the VIF, communities and a prepend
 /// on its prefixes, and the VPN switched to BGP.
@@ -144,7 +145,7 @@ fn the_example_runs_three_birds_with_aws_rules() {
         assert!(
             vpc.config.contains(&format!(
                 "kernel table {};\n    metric 100;",
-                crate::plan::FIRST_TABLE + *i as u32
+                crate::layout::FIRST_TABLE + *i as u32
             )),
             "{}",
             vpc.config

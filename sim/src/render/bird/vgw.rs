@@ -69,7 +69,7 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
             s,
             "\n# the VPC's CIDR, advertised to the office\nprotocol static {VPC_CIDR_PROTOCOL} {{\n    ipv4;\n    route {} via {};\n}}\n",
             vpc.cidr,
-            crate::plan::VGW_LINK_ROUTER
+            crate::layout::VGW_LINK_ROUTER
         );
     }
     let export_vpc = format!("    export where proto = \"{VPC_CIDR_PROTOCOL}\";\n");
@@ -149,8 +149,8 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
         let _ = write!(
             s,
             "\n# propagation: the best routes to the VPC router's BIRD\nprotocol bgp {VPC_PROTOCOL} {{\n    local {} as {asn};\n    neighbor {} as {asn};\n    direct;\n{}    ipv4 {{\n        import none;\n        export where {cond};\n        next hop self;\n    }};\n}}\n",
-            crate::plan::VGW_LINK_VGW,
-            crate::plan::VGW_LINK_ROUTER,
+            crate::layout::VGW_LINK_VGW,
+            crate::layout::VGW_LINK_ROUTER,
             text::LAB_RETRY
         );
     }

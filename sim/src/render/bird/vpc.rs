@@ -29,13 +29,13 @@ pub fn config(t: &Topology, tables: &[(usize, String)]) -> String {
     let asn = super::amazon_asn(t);
     let mut s = text::header(
         "the VPC router's route propagation",
-        crate::plan::VGW_LINK_ROUTER,
+        crate::layout::VGW_LINK_ROUTER,
     );
     let _ = write!(
         s,
         "\nprotocol bgp {VGW_PROTOCOL} {{\n    local {} as {asn};\n    neighbor {} as {asn};\n    direct;\n{}    ipv4 {{ import all; export none; }};\n}}\n",
-        crate::plan::VGW_LINK_ROUTER,
-        crate::plan::VGW_LINK_VGW,
+        crate::layout::VGW_LINK_ROUTER,
+        crate::layout::VGW_LINK_VGW,
         text::LAB_RETRY
     );
     // one BIRD table per kernel table (a BIRD table syncs with one),
@@ -44,7 +44,7 @@ pub fn config(t: &Topology, tables: &[(usize, String)]) -> String {
         let _ = write!(
             s,
             "\n# route table {name}\nipv4 table t{i};\nprotocol pipe p{i} {{\n    table master4;\n    peer table t{i};\n    import none;\n    export all;\n}}\nprotocol kernel rt{i} {{\n    ipv4 {{ table t{i}; import none; export all; }};\n    kernel table {};\n    metric {};\n    learn off;\n}}\n",
-            crate::plan::FIRST_TABLE + *i as u32,
+            crate::layout::FIRST_TABLE + *i as u32,
             super::PROPAGATED_METRIC
         );
     }
