@@ -50,6 +50,8 @@ pub mod apply;
 pub mod bgp;
 pub mod flowlogs;
 pub mod kernel;
+#[cfg(test)]
+mod layers;
 pub mod layout;
 pub mod ops;
 pub mod plan;

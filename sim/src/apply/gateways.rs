@@ -1,6 +1,8 @@
 //! The configuration of each vifgate gateway a lab runs (the gateway
 //! crate's TOML value), with its WireGuard keys written privately.
 
+use gateway::config_file::ImpairFile;
+
 use super::*;
 
 pub(super) struct GatewayKeys {
@@ -113,4 +115,20 @@ pub(super) fn gateway_config(
         flow_logs: None,
         forwarding: None,
     }
+}
+
+/// The gateways' `[impair]` for a link's delay, jitter and loss.
+pub(crate) fn impair_file(s: &Shaping) -> ImpairFile {
+    ImpairFile {
+        delay: s.delay.map(whole_micros),
+        jitter: s.jitter.map(whole_micros),
+        loss_percent: s.loss_percent,
+        ..ImpairFile::default()
+    }
+}
+
+/// A duration to whole microseconds (the resolution `[impair]` was always
+/// given here).
+fn whole_micros(d: Duration) -> Duration {
+    Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

@@ -447,7 +447,7 @@ fn build(
             let mut unsupported = "nothing: this kernel has no netem";
             if let (true, Some(l)) = (missing, link) {
                 if matches!(l.kind, plan::LinkKind::DirectConnect | plan::LinkKind::Vpn) {
-                    for g in crate::ops::link::tunnel_gateways(plan, l) {
+                    for g in plan::tunnel_gateways(plan, l) {
                         impaired.insert(
                             g,
                             Shaping {
@@ -489,7 +489,7 @@ fn build(
             write_private_key(&key_path, &keys.private[i])
                 .map_err(step(format!("write {}", key_path.display())))?;
             let mut conf = gateway_config(plan, g, &keys, &key_path, dir, &topo);
-            conf.impair = impaired.get(&i).map(crate::ops::link::impair_file);
+            conf.impair = impaired.get(&i).map(gateways::impair_file);
             let path = dir.join(format!("{}.toml", g.name));
             conf.write(&path, &config_header(&plan.lab))
                 .map_err(|e| step(format!("configure gateway {}", g.name))(io::Error::other(e)))?;
@@ -650,7 +650,7 @@ fn build(
         for (ns, names) in &ends {
             let c = conn(&nl, ns)?;
             let left = deadline.saturating_duration_since(Instant::now());
-            if !crate::ops::link::wait_running(&c, names, left).await {
+            if !crate::kernel::link_wait::wait_running(&c, names, left).await {
                 debug!(ns, "links not all running after 5 s");
             }
         }
@@ -1035,7 +1035,7 @@ mod tests {
             loss_percent: Some(1.5),
             rate_bps: None,
         };
-        file.impair = Some(crate::ops::link::impair_file(&shaping));
+        file.impair = Some(gateways::impair_file(&shaping));
         let text = file.to_toml("").expect("TOML");
         assert!(text.contains("delay = \"2.5ms\""), "{text}");
         assert!(

@@ -1,8 +1,9 @@
 //! The kernel side of a lab: named network namespaces ([`netns`]),
 //! rtnetlink requests, tc qdiscs, sysctls and feature detection
-//! ([`netlink`]), and the plain values they install: routes and policy
+//! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]), and the plain values they install: routes and policy
 //! rules ([`routing`]), delay, loss and rate ([`shaping`]).
 
+pub mod link_wait;
 pub mod netlink;
 pub mod netns;
 pub mod routing;

@@ -20,11 +20,6 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt;
-use rtnetlink::packet_route::link::{
-    BridgePortState, InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-};
-
 use gateway::config_file::{ConfigFileError, GatewayConfigFile, ImpairFile};
 use gateway::status::ReloadStatus;
 
@@ -137,19 +132,7 @@ fn key(l: &VethSpec) -> String {
 
 /// The VGW-side gateway carrying a DX or VPN link, and the office one.
 fn gateways_of(st: &LabState, l: &VethSpec) -> Vec<usize> {
-    tunnel_gateways(&st.plan, l)
-}
-
-/// The gateways at the two ends of a DX or VPN link.
-pub(crate) fn tunnel_gateways(p: &plan::Plan, l: &VethSpec) -> Vec<usize> {
-    let far = format!("vgw-{}", layout::ns_token(&l.joins.1));
-    let office_ns = &l.a.ns;
-    p.gateways
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.office_node.is_some()))
-        .map(|(i, _)| i)
-        .collect()
+    plan::tunnel_gateways(&st.plan, l)
 }
 
 /// Records in the lab's state that `l` is down (or cut), or up again:
@@ -235,7 +218,12 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
                     // and traffic flows once both ends are running
                     for (ns, ifname) in &ends {
                         let nl = Netlink::open(ns)?;
-                        wait_running(&nl, &[ifname.as_str()], Duration::from_secs(5)).await;
+                        crate::kernel::link_wait::wait_running(
+                            &nl,
+                            &[ifname.as_str()],
+                            Duration::from_secs(5),
+                        )
+                        .await;
                     }
                 }
                 Ok::<(), io::Error>(())
@@ -312,7 +300,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             if tunnel {
                 // the gateways' own impairment: set when netem is missing,
                 // cleared otherwise
-                let impair = by_gateways.then(|| impair_file(&now));
+                let impair = by_gateways.then(|| apply::gateways::impair_file(&now));
                 for g in gateways_of(&st, &l) {
                     reconfigure(lab, &st, &st.plan.gateways[g], impair.clone())?;
                 }
@@ -364,80 +352,6 @@ fn routes_through<'p>(
                 (None, None) => false,
             }
     })
-}
-
-/// Whether a link is running: its carrier on as the kernel's link watcher
-/// sees it and, for a bridge port, forwarding.
-fn running(l: &LinkMessage) -> bool {
-    if !l.header.flags.contains(LinkFlags::Running) {
-        return false;
-    }
-    !l.attributes.iter().any(|a| match a {
-        LinkAttribute::LinkInfo(infos) => infos.iter().any(|i| match i {
-            LinkInfo::PortData(InfoPortData::BridgePort(p)) => p.iter().any(
-                |x| matches!(x, InfoBridgePort::State(s) if *s != BridgePortState::Forwarding),
-            ),
-            _ => false,
-        }),
-        _ => false,
-    })
-}
-
-/// Waits (at most `timeout`) until the named links of a namespace are
-/// running; whether they all were in time. A veth set up does not carry
-/// traffic at once: the kernel's link watcher turns it on (and a bridge
-/// port to forwarding) up to a second later — always that late when its
-/// peer has the same interface index in its own namespace — and drops
-/// what is sent on it meanwhile. Links not found are not waited for.
-pub(crate) async fn wait_running(nl: &Netlink, names: &[&str], timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    let mut pending: Vec<&str> = names.to_vec();
-    loop {
-        // one request per link, by name: the kernel settles a link's
-        // pending state changes when it is asked about that link, where a
-        // dump of all links may wait for its link watcher (up to a second)
-        let mut still = Vec::new();
-        for &name in &pending {
-            let got = nl
-                .handle()
-                .link()
-                .get()
-                .match_name(name.to_string())
-                .execute()
-                .try_next()
-                .await;
-            match got {
-                Ok(Some(l)) if running(&l) => {}
-                Ok(Some(_)) => still.push(name),
-                // gone or unreadable: nothing to wait for
-                _ => {}
-            }
-        }
-        pending = still;
-        if pending.is_empty() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// The gateways' `[impair]` for a link's delay, jitter and loss.
-pub(crate) fn impair_file(s: &Shaping) -> ImpairFile {
-    ImpairFile {
-        delay: s.delay.map(whole_micros),
-        jitter: s.jitter.map(whole_micros),
-        loss_percent: s.loss_percent,
-        ..ImpairFile::default()
-    }
-}
-
-/// A duration to whole microseconds (the resolution `[impair]` was always
-/// given here).
-fn whole_micros(d: Duration) -> Duration {
-    Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// How long `sim link` waits for a gateway to confirm a reload.

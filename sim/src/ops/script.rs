@@ -218,7 +218,7 @@ pub fn wait_links_running(plan: &Plan, timeout: Duration) -> io::Result<bool> {
         for (ns, names) in &ends {
             let c = Netlink::open(&Netns::open(ns)?)?;
             let left = deadline.saturating_duration_since(Instant::now());
-            all &= crate::ops::link::wait_running(&c, names, left).await;
+            all &= crate::kernel::link_wait::wait_running(&c, names, left).await;
         }
         Ok(all)
     })

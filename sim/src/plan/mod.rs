@@ -567,6 +567,18 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
     Ok(b.plan)
 }
 
+/// The gateways at the two ends of a DX or VPN link.
+pub(crate) fn tunnel_gateways(p: &Plan, l: &VethSpec) -> Vec<usize> {
+    let far = format!("vgw-{}", ns_token(&l.joins.1));
+    let office_ns = &l.a.ns;
+    p.gateways
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.name == far || (&g.ns == office_ns && g.office_node.is_some()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// A one-line summary per kind of object, for `sim up`.
 pub fn summary(p: &Plan) -> String {
     let mut s = String::new();
