@@ -261,15 +261,16 @@ fn start_frr(
     password: &str,
 ) -> (std::path::PathBuf, render::frr::FrrConfig) {
     let node = t.vifs[0].customer_router;
-    let mut opts = FrrOptions {
+    let opts = FrrOptions {
         kernel_table: KERNEL_TABLE,
-        ..FrrOptions::default()
     };
-    opts.passwords.insert(
-        sim::bgp::names::protocol_name(&t.vifs[0].name),
-        password.into(),
-    );
-    let cfg = render::frr::config(t, node, &sim::bgp::sessions::sessions(t), &opts);
+    let mut cfg = render::frr::config(t, node, &sim::bgp::sessions::sessions(t), &opts);
+    // the key after the configuration, as `sim up` gives it (FrrSpec::with_keys)
+    let vif = &t.vifs[0];
+    cfg.bgpd.push_str(&render::frr::password_block(
+        vif.customer_asn,
+        &[(vif.amazon_address.addr(), password.into())],
+    ));
     // private, as a lab's state directory is: the run directory must still
     // be reachable by the `frr` user
     std::fs::set_permissions(&lab.dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");

@@ -9,8 +9,9 @@
 use std::net::Ipv4Addr;
 
 use topology::bgp::config::{AWS_DX_HOLD_TIME, AWS_VPN_HOLD_TIME};
+use topology::bgp::sessions::peerings;
 use topology::bgp::{AdvertisedPrefix, BgpSettings, RouteSource, SessionKind};
-use topology::model::{NodeId, Topology};
+use topology::model::{NodeId, Topology, VgwPath};
 
 use crate::bgp::names::protocol_name;
 
@@ -99,34 +100,36 @@ impl SessionSpec {
     }
 }
 
-/// The sessions in file order: VIFs, then the VPN.
+/// The sessions in file order: VIFs, then the VPN. A view over the
+/// analysis's sessions ([`topology::bgp::sessions::peerings`]: names, ends,
+/// what the office advertises, whether each comes up), with what the
+/// daemons are configured from besides (the office's settings, the MD5
+/// key's place, a session configured down), and the VGW's static routes
+/// of a VPN with `routing = "static"`, which is no BGP session.
 pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
-    let mut out: Vec<SessionSpec> = t
-        .vifs
+    let mut out: Vec<SessionSpec> = peerings(t)
         .iter()
-        .enumerate()
-        .map(|(i, v)| SessionSpec {
-            role: SessionRole::Vif(i),
-            name: v.name.clone(),
-            office: v.customer_router,
-            office_asn: v.customer_asn,
-            office_address: v.customer_address.addr(),
-            amazon_asn: v.amazon_asn,
-            amazon_address: v.amazon_address.addr(),
-            advertised: v.advertised.clone(),
-            settings: v.bgp.clone(),
-            md5_key: v.md5_key.clone(),
-            configured_down: v.configured_down,
-            expected_up: v.bgp_up,
+        .filter_map(|p| {
+            let (role, settings, md5_key, configured_down) = office_side(t, p.path)?;
+            Some(SessionSpec {
+                role,
+                name: p.session.name.clone(),
+                office: p.node,
+                office_asn: p.session.office_asn,
+                office_address: p.session.office_address,
+                amazon_asn: p.session.amazon_asn,
+                amazon_address: p.session.amazon_address,
+                advertised: p.advertised.to_vec(),
+                settings: settings.clone(),
+                md5_key,
+                configured_down,
+                expected_up: p.established(),
+            })
         })
         .collect();
-    if let Some(v) = &t.vpn {
+    if let Some(v) = t.vpn.as_ref().filter(|v| !v.bgp) {
         out.push(SessionSpec {
-            role: if v.bgp {
-                SessionRole::VpnBgp
-            } else {
-                SessionRole::VpnStatic
-            },
+            role: SessionRole::VpnStatic,
             name: v.name.clone(),
             office: v.customer_gateway,
             office_asn: v.customer_asn.unwrap_or_default(),
@@ -141,6 +144,29 @@ pub fn sessions(t: &Topology) -> Vec<SessionSpec> {
         });
     }
     out
+}
+
+/// What the file configures on the office's side of the session over
+/// `path`: its role, the office's settings, the MD5 key's place (a VIF's),
+/// and whether it is configured down.
+fn office_side(
+    t: &Topology,
+    path: VgwPath,
+) -> Option<(SessionRole, &BgpSettings, Option<String>, bool)> {
+    match path {
+        VgwPath::Vif(i) => t.vifs.get(i).map(|v| {
+            (
+                SessionRole::Vif(i),
+                &v.bgp,
+                v.md5_key.clone(),
+                v.configured_down,
+            )
+        }),
+        VgwPath::Vpn => t
+            .vpn
+            .as_ref()
+            .map(|v| (SessionRole::VpnBgp, &v.bgp_settings, None, !v.up)),
+    }
 }
 
 /// The office nodes that end a BGP session, in file order, each once.
@@ -181,5 +207,50 @@ mod tests {
         assert_eq!(s[1].role, SessionRole::VpnStatic);
         assert!(!s[1].is_bgp());
         assert_eq!(s[1].source(), RouteSource::VpnStatic);
+    }
+
+    #[test]
+    fn each_bgp_session_is_the_analysiss() {
+        let mut t = crate::example();
+        // a VPN session over AWS's prefix limit: the analysis keeps it Idle
+        // (the VGW's BIRD disables it), so `sim up` must not wait for it
+        if let Some(v) = t.vpn.as_mut() {
+            v.advertised = (0..=100u32)
+                .map(|i| {
+                    let net =
+                        ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(0x0a64_0000 + (i << 8)), 24)
+                            .expect("a /24");
+                    AdvertisedPrefix::plain(net)
+                })
+                .collect();
+        }
+        let specs = sessions(&t);
+        let peerings = peerings(&t);
+        assert_eq!(specs.len(), peerings.len());
+        for (s, p) in specs.iter().zip(&peerings) {
+            assert_eq!(s.name, p.session.name);
+            assert_eq!(t.nodes[s.office].name, p.session.office_node);
+            assert_eq!(
+                (
+                    s.office_asn,
+                    s.office_address,
+                    s.amazon_asn,
+                    s.amazon_address
+                ),
+                (
+                    p.session.office_asn,
+                    p.session.office_address,
+                    p.session.amazon_asn,
+                    p.session.amazon_address
+                )
+            );
+            assert_eq!(s.kind(), p.session.kind);
+            assert_eq!(s.source(), p.source);
+            assert_eq!(s.advertised, p.advertised);
+            assert_eq!(s.expected_up, p.established(), "{}", s.name);
+        }
+        assert!(specs[0].expected_up);
+        assert_eq!(specs[1].role, SessionRole::VpnBgp);
+        assert!(!specs[1].expected_up, "the VPN is over the prefix limit");
     }
 }

@@ -79,10 +79,7 @@ pub fn plan(
     kernel_table: u32,
     specs: &[SessionSpec],
 ) -> Vec<FrrSpec> {
-    let opts = FrrOptions {
-        kernel_table,
-        ..FrrOptions::default()
-    };
+    let opts = FrrOptions { kernel_table };
     office_nodes(specs)
         .into_iter()
         .filter(|&n| t.sim.bgp_daemon_of(n) == BgpDaemon::Frr)

@@ -12,7 +12,7 @@
 //!   import-check`, so the advertised prefixes need no route of their own.
 //! - One neighbour per session, described by its session name (the VIF's
 //!   or VPN's, [`crate::bgp::names::protocol_name`]: how `vifgate sim bgp`
-//!   finds it), with the MD5 password, the
+//!   finds it), with the
 //!   office's timers and BFD (a `bfdd` profile with the file's interval and
 //!   multiplier, attached once the session is up: below). A directly connected eBGP neighbour: FRR sends with TTL
 //!   1, as BIRD's `direct` and AWS do (no `ttl-security`: BIRD's side does
@@ -46,7 +46,6 @@
 //! once, and keeps it over later reconnections (checked by hand: a `birdc
 //! restart` of the session comes back Established without a BFD flap).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -64,9 +63,6 @@ pub struct FrrOptions {
     /// The kernel table BGP's best routes go into (the gateway's `[bgp]
     /// kernel_table`; not 254, main).
     pub kernel_table: u32,
-    /// MD5 passwords by session name (`dx-vif`), read by the caller
-    /// from the VIF's `md5_key`; a session without one runs without MD5.
-    pub passwords: BTreeMap<String, String>,
 }
 
 /// One office node's FRR configuration files.
@@ -117,7 +113,7 @@ pub fn config(
     // (its subgroup coalescing): routes flow about as soon as with BIRD
     b.push_str(" coalesce-time 100\n");
     for s in &mine {
-        neighbor(&mut b, s, asn, opts);
+        neighbor(&mut b, s, asn);
     }
     // one best path, as BIRD: FRR would otherwise spread over equal eBGP
     // paths (a VIF and the VPN with the same local preference)
@@ -153,9 +149,9 @@ pub fn config(
     }
 }
 
-/// The MD5 passwords of neighbours configured without one, as a block
-/// `sim up` appends to `bgpd.conf` once it has the keys (the plan shows
-/// the configuration without them): `router bgp ASN` again, one `neighbor
+/// The MD5 passwords of the neighbours, as a block `sim up` appends to
+/// `bgpd.conf` (mode 600) once it has the keys: the only way a key reaches
+/// FRR, never in the plan, the state file or a command line: `router bgp ASN` again, one `neighbor
 /// A password KEY` per `(A, KEY)`. Empty without passwords.
 pub fn password_block(asn: u32, passwords: &[(std::net::Ipv4Addr, String)]) -> String {
     if passwords.is_empty() {
@@ -170,7 +166,7 @@ pub fn password_block(asn: u32, passwords: &[(std::net::Ipv4Addr, String)]) -> S
 }
 
 /// A session's neighbour lines.
-fn neighbor(b: &mut String, s: &SessionSpec, asn: u32, opts: &FrrOptions) {
+fn neighbor(b: &mut String, s: &SessionSpec, asn: u32) {
     let (p, a) = (s.protocol(), s.amazon_address);
     let _ = writeln!(b, " neighbor {a} remote-as {}", s.amazon_asn);
     let _ = writeln!(b, " neighbor {a} description {p}");
@@ -183,9 +179,6 @@ fn neighbor(b: &mut String, s: &SessionSpec, asn: u32, opts: &FrrOptions) {
             " neighbor {a} local-as {} no-prepend replace-as",
             s.office_asn
         );
-    }
-    if let Some(pw) = opts.passwords.get(&p) {
-        let _ = writeln!(b, " neighbor {a} password {pw}");
     }
     let _ = writeln!(
         b,
@@ -350,12 +343,12 @@ mod tests {
     #[test]
     fn a_vif_session_with_attributes_bfd_and_the_kernel_table() {
         let (t, node) = example_with_bgp();
-        let mut opts = FrrOptions {
-            kernel_table: 100,
-            ..FrrOptions::default()
-        };
-        opts.passwords.insert("dx-vif".into(), "s3cret".into());
-        let c = config(&t, node, &crate::bgp::sessions::sessions(&t), &opts);
+        let opts = FrrOptions { kernel_table: 100 };
+        let mut c = config(&t, node, &crate::bgp::sessions::sessions(&t), &opts);
+        // the key comes after the plan, as `sim up` appends it
+        let amazon = t.vifs[0].amazon_address.addr();
+        c.bgpd
+            .push_str(&password_block(65010, &[(amazon, "s3cret".into())]));
         let b = &c.bgpd;
         for line in [
             "router bgp 65010",
