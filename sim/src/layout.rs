@@ -105,9 +105,9 @@ pub fn state_root() -> PathBuf {
 }
 
 /// The state directory of a lab: `lab` joined onto [`state_root`]. Only a
-/// name [`layout::valid_lab_name`] accepts names a lab; every function of
-/// this module that reads, writes or removes a lab's directory checks the
-/// name first ([`checked_state_dir`]).
+/// name [`valid_lab_name`] accepts names a lab; every function of
+/// `apply` that reads, writes or removes a lab's directory checks the
+/// name first ([`crate::apply::state::checked_state_dir`]).
 pub fn state_dir(lab: &str) -> PathBuf {
     state_root().join(lab)
 }

@@ -1,5 +1,5 @@
 //! Flow logs from a running lab (`vifgate sim flowlogs`), the I/O part:
-//! the [`flowlog`] table loaded into the namespace of
+//! the [`crate::flowlogs`] table loaded into the namespace of
 //! every VPC node with an ENI (instances, load balancers, databases, NAT
 //! gateways) and of the VPC router (its network ACLs), its counters read
 //! at the end of each interval, and the tables removed when the capture

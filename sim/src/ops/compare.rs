@@ -172,7 +172,7 @@ struct Pending {
 }
 
 /// Probes the lab and compares with the static analysis, then compares
-/// its BGP daemons with the prediction ([`bgp_check`]).
+/// its BGP daemons with the prediction ([`crate::bgp::check`]).
 pub fn run(t: &Topology, plan: &Plan, opts: &TestOptions) -> Report {
     let endpoints: Vec<NodeId> = t.endpoints().collect();
     let mut cells: Vec<(NodeId, NodeId, Service)> = Vec::new();
