@@ -3,7 +3,8 @@
 //! the renderers, the plan, `apply`, and the operations at the top. The
 //! test reads the sources under `sim/src` and fails on any `crate::` path a
 //! layer may not use (test code is left out: a test may bring a whole lab
-//! up).
+//! up). The pure layers (the plan, the renderers, the session list) are
+//! also checked for system calls.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,32 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// The layers that make no system call: no file, process, environment or
+/// socket in their code (their tests may).
+const PURE: &[&str] = &["plan", "render", "bgp::names", "bgp::sessions"];
+
+/// What a pure layer's code may not name.
+const IO: &[&str] = &[
+    "std::fs",
+    "std::process",
+    "std::env",
+    "std::net::Tcp",
+    "std::net::Udp",
+    "tokio::",
+];
+
+/// Every system call a pure layer's `text` names, as `line: path`.
+fn io_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, line) in library_code(text).lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for io in IO.iter().filter(|io| code.contains(*io)) {
+            out.push(format!("{}: {io}", n + 1));
+        }
+    }
+    out
+}
 
 /// A source file's module path (`plan/bird.rs` is `plan::bird`).
 fn module_of(rel: &Path) -> String {
@@ -137,6 +164,11 @@ fn layer_report(root: &Path) -> String {
                 rel.display()
             );
         }
+        if PURE.contains(layer) {
+            for v in io_in(&text) {
+                let _ = writeln!(report, "sim/src/{}:{v} ({layer} is pure)", rel.display());
+            }
+        }
     }
     report
 }
@@ -155,6 +187,13 @@ fn the_simulators_layers_import_downward_only() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let report = layer_report(&root);
     assert!(report.is_empty(), "{report}");
+}
+
+#[test]
+fn a_system_call_in_a_pure_layer_is_found() {
+    let render = "use std::fs;\nfn f() -> String { std::env::var(\"X\").unwrap_or_default() }\n\
+                  #[cfg(test)]\nmod tests {\n    fn t() { std::fs::read(\"x\").ok(); }\n}\n";
+    assert_eq!(io_in(render), ["1: std::fs", "2: std::env"]);
 }
 
 #[test]

@@ -29,14 +29,14 @@ pub(super) fn start_birds<'n>(
         .map(Path::to_path_buf);
     let mut keys = BTreeMap::new();
     for m in &birds.md5 {
-        let key = bird::md5::resolve(
+        let key = md5::resolve(
             m,
             base.as_deref(),
             |v| std::env::var(v).ok(),
-            bird::md5::random_key,
+            md5::random_key,
         )
         .map_err(|e| step("a BGP MD5 key")(io::Error::other(e)))?;
-        bird::md5::write_key_file(&m.key_file, &key.key)
+        md5::write_key_file(&m.key_file, &key.key)
             .map_err(step(format!("write {}", m.key_file.display())))?;
         state.link_notes.push(key.note);
         keys.insert(m.session.clone(), key.key);

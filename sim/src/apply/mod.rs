@@ -27,6 +27,7 @@ pub mod daemons;
 pub mod fingerprint;
 pub(crate) mod gateways;
 pub mod lock;
+pub mod md5;
 pub mod process;
 pub mod state;
 
@@ -53,7 +54,6 @@ use crate::kernel::netns::{self, Netns};
 use crate::layout::{self, STATE_ROOT_VAR};
 use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
-use crate::render::bird;
 use daemons::{spawn_daemon, start_birds, wait_until_listening};
 use gateways::{config_header, gateway_config, gateway_keys, write_private_key};
 use lock::{LabLock, LockError, Purpose};

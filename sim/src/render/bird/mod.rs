@@ -20,9 +20,9 @@
 //!   [`OFFICE_KERNEL_TABLE`], which the office gateway follows.
 //!
 //! MD5 keys are never in a configuration: each session's BGP block
-//! includes a key file `sim up` writes with mode 600 ([`md5`]).
+//! includes a key file `sim up` writes with mode 600
+//! ([`crate::apply::md5`]).
 
-pub mod md5;
 pub mod office;
 pub mod text;
 pub mod vgw;

@@ -68,7 +68,7 @@ fn bird_parses(p: &BirdPlan, dir: &Path) {
     }
     std::fs::create_dir_all(dir).expect("dir");
     for m in &p.md5 {
-        md5::write_key_file(&m.key_file, "k3y-md5").expect("key file");
+        crate::apply::md5::write_key_file(&m.key_file, "k3y-md5").expect("key file");
     }
     for d in &p.daemons {
         let path = dir.join(format!("{}.conf", d.name));

@@ -10,7 +10,7 @@ use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use super::Md5Spec;
+use crate::render::bird::Md5Spec;
 
 use topology::resolve::aws_limits;
 
