@@ -55,6 +55,7 @@ pub mod bgp_sessions;
 pub mod bgp_wait;
 pub mod bird;
 pub mod compare;
+pub mod diff;
 pub mod failover;
 pub mod firewall;
 pub mod flow_record;

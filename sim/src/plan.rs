@@ -92,7 +92,7 @@ pub enum Role {
 }
 
 /// One namespace.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsSpec {
     /// Its name.
     pub name: String,
@@ -128,7 +128,7 @@ pub enum LinkKind {
 }
 
 /// A veth pair.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VethSpec {
     /// Side a (the node side for access links).
     pub a: End,
@@ -147,7 +147,7 @@ pub struct VethSpec {
 }
 
 /// A bridge and its ports.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BridgeSpec {
     /// Namespace.
     pub ns: String,
@@ -160,7 +160,7 @@ pub struct BridgeSpec {
 }
 
 /// An address on an interface.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddrSpec {
     /// Namespace.
     pub ns: String,
@@ -206,7 +206,7 @@ impl RouteSpec {
 }
 
 /// A policy routing rule: packets from `iif` look up `table`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleSpec {
     /// Namespace.
     pub ns: String,
@@ -219,7 +219,7 @@ pub struct RuleSpec {
 }
 
 /// A sysctl under /proc/sys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysctlSpec {
     /// Namespace.
     pub ns: String,
@@ -230,7 +230,7 @@ pub struct SysctlSpec {
 }
 
 /// An nftables ruleset loaded into a namespace with `nft -f`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallSpec {
     /// Namespace.
     pub ns: String,
@@ -241,7 +241,7 @@ pub struct FirewallSpec {
 }
 
 /// A peer of a lab gateway.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayPeer {
     /// Peer name.
     pub name: String,
@@ -263,7 +263,7 @@ pub struct GatewayPeer {
 }
 
 /// A vifgate gateway process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewaySpec {
     /// Namespace.
     pub ns: String,
@@ -289,6 +289,11 @@ pub struct GatewaySpec {
     /// the gateway follows (`[bgp] kernel_table`); `None` without BGP.
     #[serde(default)]
     pub bgp_kernel_table: Option<u32>,
+    /// The policy it enforces, as the nftables form of its node's security
+    /// groups ([`crate::diff::gateway_policy`]): what tells a policy edit,
+    /// which the gateway takes on SIGHUP. Empty without a policy.
+    #[serde(default)]
+    pub policy: String,
 }
 
 /// Traffic shaping asked for on one interface.
@@ -304,7 +309,7 @@ pub struct ShapeSpec {
 }
 
 /// A load balancer played by HAProxy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HaproxySpec {
     /// Namespace.
     pub ns: String,
@@ -317,7 +322,7 @@ pub struct HaproxySpec {
 }
 
 /// Everything a lab is made of.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Lab name (prefix of every namespace).
     pub lab: String,
@@ -1217,6 +1222,7 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                     policy_node: (t.nodes[cust].kind == NodeKind::Gateway)
                         .then(|| t.nodes[cust].name.clone()),
                     bgp_kernel_table: None,
+                    policy: crate::diff::gateway_policy(t, cust),
                 });
                 office_gw.insert(cust, g);
                 g
@@ -1247,6 +1253,7 @@ fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             office_node: None,
             policy_node: None,
             bgp_kernel_table: None,
+            policy: String::new(),
         });
         b.plan.gateways[og].peers.push(GatewayPeer {
             name: ns_token(&name),
