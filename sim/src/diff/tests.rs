@@ -391,3 +391,95 @@ proptest! {
         assert_reaches(&built, &down, &none);
     }
 }
+
+/// The rebuild checks of the example edited: each error's headline.
+fn rebuild_errors(from: &str, to: &str) -> Vec<String> {
+    rebuild_errors_of(edited(from, to))
+}
+
+/// The rebuild checks of the example against `text`.
+fn rebuild_errors_of(text: String) -> Vec<String> {
+    let old = topology::parse("old.toml", example_text())
+        .expect("the example")
+        .topology;
+    let src = topology::SourceFile::new("edited.toml", text);
+    let new = topology::resolve::resolve(&src).expect("the edit loads").0;
+    super::rebuild::fields_needing_rebuild(&old, &new, &src)
+        .0
+        .iter()
+        .map(|d| d.headline())
+        .collect()
+}
+
+/// 1-based line and column of `needle` (found once) in `text`.
+fn place(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).expect("in the text");
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+#[test]
+fn a_vpc_cidr_edit_needs_a_rebuild_at_its_place_in_the_new_file() {
+    let (from, to) = (
+        "-vpc\"\ncidr = \"10.0.0.0/16\"",
+        "-vpc\"\ncidr = \"10.0.0.0/17\"",
+    );
+    let errors = rebuild_errors(from, to);
+    let (line, col) = place(&edited(from, to), "\"10.0.0.0/17\"");
+    assert_eq!(
+        errors,
+        [format!("edited.toml:{line}:{col}: error: VPC yeohaengjigi-vpc's CIDR changes from 10.0.0.0/16 to 10.0.0.0/17: this needs a rebuild")]
+    );
+}
+
+#[test]
+fn zone_asn_and_name_edits_need_a_rebuild() {
+    // the database's two subnets swap zones (its standby stays in the
+    // other one)
+    let swapped = edited("name = \"db-a\"\naz = \"a\"", "name = \"db-a\"\naz = \"c\"").replacen(
+        "name = \"db-c\"\naz = \"c\"",
+        "name = \"db-c\"\naz = \"a\"",
+        1,
+    );
+    let az = rebuild_errors_of(swapped);
+    assert_eq!(az.len(), 2, "{az:?}");
+    assert!(az[0].contains(":103:6: error: subnet db-a's availability zone changes from ap-northeast-2a to ap-northeast-2c: this needs a rebuild"), "{az:?}");
+    assert!(
+        az[1].contains(
+            "subnet db-c's availability zone changes from ap-northeast-2c to ap-northeast-2a"
+        ),
+        "{az:?}"
+    );
+    let asn = rebuild_errors(
+        "customer_asn = 65010\namazon_asn",
+        "customer_asn = 65011\namazon_asn",
+    );
+    assert_eq!(asn.len(), 1, "{asn:?}");
+    assert!(
+        asn[0].contains("VIF dx-vif's customer (office) ASN changes from 65010 to 65011"),
+        "{asn:?}"
+    );
+    // the VGW's ASN is the VIF's Amazon side too: both are named
+    let vgw = rebuild_errors_of(edited("asn = 64512 }", "asn = 64513 }").replacen(
+        "amazon_asn = 64512",
+        "amazon_asn = 64513",
+        1,
+    ));
+    assert_eq!(vgw.len(), 2, "{vgw:?}");
+    assert!(
+        vgw[0].contains("the VGW's ASN changes from 64512 to 64513"),
+        "{vgw:?}"
+    );
+    assert!(
+        vgw[1].contains("VIF dx-vif's Amazon ASN changes from 64512 to 64513"),
+        "{vgw:?}"
+    );
+    let name = rebuild_errors("name = \"yeohaengjigi\"\n", "name = \"yeohaengjigi-2\"\n");
+    assert!(
+        name[0].contains(":13:8: error: the topology's name changes"),
+        "{name:?}"
+    );
+    // what a running lab takes in place is not refused
+    assert!(rebuild_errors("desired = 2\n", "desired = 3\n").is_empty());
+}
