@@ -20,6 +20,9 @@
 //!   ([`frr_plan`]: the nodes the file gives to FRR), with
 //!   the session names of [`bgp_names`]. [`script`] writes a
 //!   plan as the equivalent `ip`/`nft` shell script, for benchmarks.
+//!   [`diff`] compares two plans as the ordered steps that take a lab
+//!   from one to the other (`vifgate sim apply --dry-run`), and refuses
+//!   the edits a running lab cannot take in place ([`diff::rebuild`]).
 //! - **The kernel (I/O).** [`netns`] (named namespaces, in-process),
 //!   [`netlink`] (rtnetlink requests, tc qdisc encodings, feature
 //!   detection), [`apply`] (a plan carried out, recorded in a state

@@ -322,7 +322,7 @@ pub struct HaproxySpec {
 }
 
 /// Everything a lab is made of.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Lab name (prefix of every namespace).
     pub lab: String,

@@ -48,6 +48,14 @@ pub fn gateway_policy(t: &Topology, node: NodeId) -> String {
     crate::firewall::security_groups(t, &n.security_groups, true)
 }
 
+/// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
+pub fn empty(lab: &str) -> Plan {
+    Plan {
+        lab: lab.into(),
+        ..Plan::default()
+    }
+}
+
 /// The steps that bring a lab built from `old` to `new`.
 pub fn diff(old: &Plan, new: &Plan) -> Vec<Step> {
     let mut d = Differ::new(old, new);

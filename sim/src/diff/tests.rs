@@ -6,7 +6,7 @@ use topology::synth::{synth_toml, SynthSpec};
 use topology::synth_lab::lab_case_toml;
 
 use super::model::{apply, normalised};
-use super::{diff, Step};
+use super::{diff, empty, Step};
 use crate::plan::{plan, Plan};
 
 const PORTS: [u16; 4] = [22, 80, 443, 3306];
@@ -42,30 +42,6 @@ fn steps_of_edit(from: &str, to: &str) -> Vec<Step> {
     let steps = diff(&old, &new);
     assert_reaches(&old, &steps, &new);
     steps
-}
-
-/// A plan with nothing in it.
-fn empty(lab: &str) -> Plan {
-    Plan {
-        lab: lab.into(),
-        topology: String::new(),
-        namespaces: vec![],
-        bridges: vec![],
-        links: vec![],
-        addresses: vec![],
-        routes: vec![],
-        tunnel_routes: vec![],
-        rules: vec![],
-        sysctls: vec![],
-        firewalls: vec![],
-        gateways: vec![],
-        shaping: vec![],
-        listeners: vec![],
-        starts: vec![],
-        haproxy: vec![],
-        bird: Default::default(),
-        frr: vec![],
-    }
 }
 
 /// `steps` take `from` to `to` in the model, each finding what it needs.
