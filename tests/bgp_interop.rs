@@ -265,7 +265,7 @@ fn start_frr(
         ..FrrOptions::default()
     };
     opts.passwords.insert(
-        sim::bgp_names::protocol_name(&t.vifs[0].name),
+        sim::bgp_names::protocol_name(topology::bgp::SessionKind::DirectConnect, &t.vifs[0].name),
         password.into(),
     );
     let cfg = frr_config::config(t, node, &sim::bgp_sessions::sessions(t), &opts);

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use topology::bgp::BgpDaemon;
 use topology::model::Topology;
 
-use crate::bgp_names::{frr_run_dir, protocol_name};
+use crate::bgp_names::frr_run_dir;
 use crate::bgp_sessions::{office_nodes, SessionSpec};
 use crate::frr_config::{self, DaemonCommand, FrrConfig, FrrOptions};
 
@@ -101,11 +101,11 @@ pub fn plan(
                     .iter()
                     .map(|s| (s.name.clone(), s.amazon_address))
                     .collect(),
-                established: up.iter().map(|s| protocol_name(&s.name)).collect(),
+                established: up.iter().map(|s| s.protocol()).collect(),
                 bfd: up
                     .iter()
                     .filter(|s| s.settings.bfd.is_some())
-                    .map(|s| protocol_name(&s.name))
+                    .map(|s| s.protocol())
                     .collect(),
                 routes: t
                     .vpc

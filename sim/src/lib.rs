@@ -77,6 +77,7 @@ mod plan_tests;
 pub mod plan_view;
 pub mod probe;
 pub mod process;
+pub mod render;
 pub mod report_html;
 pub mod routing;
 pub mod script;

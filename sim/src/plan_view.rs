@@ -380,7 +380,7 @@ mod tests {
             "bird vgw: AWS's side: the VGW's sessions with the office\n      bird -f -c /run/vifgate/sim/yh/bird-vgw.conf -s /run/vifgate/sim/yh/bird-vgw.ctl"
         ), "{text}");
         assert!(
-            text.contains("sessions expected Established: dx-vif, vpn-backup, vifgate_vpc_router")
+            text.contains("sessions expected Established: dx.dx-vif, vpn.vpn-backup, vifgate_vpc_router")
         );
         assert!(text.contains("shaped: rate 1 Gbit/s delay 2ms jitter 200µs"));
         // every route appears once, with its reason
