@@ -743,7 +743,7 @@ fn dx_cut_with_bfd_fails_over_to_the_bgp_vpn_and_back() {
     let vgw = bird_of(&lab, "vgw");
     assert_eq!(
         vgw.established,
-        ["dx-vif", "vpn-backup", "vifgate_vpc_router"]
+        ["dx.dx-vif", "vpn.vpn-backup", "vifgate_vpc_router"]
     );
     dx_cut_fails_over_within_bfd_bounds(&lab, "", bgp_diagnostics);
 }
@@ -1611,8 +1611,8 @@ fn the_plan_plays_an_frr_office_with_frr_and_no_bird() {
         ["zebra", "bfdd", "bgpd"],
         "BFD on the VIF: bfdd too"
     );
-    assert_eq!(f.established, ["dx-vif", "vpn-backup"]);
-    assert_eq!(f.bfd, ["dx-vif"], "BFD on the VIF only");
+    assert_eq!(f.established, ["dx.dx-vif", "vpn.vpn-backup"]);
+    assert_eq!(f.bfd, ["dx.dx-vif"], "BFD on the VIF only");
     // the VGW still waits for both sessions, FRR at their other end
     let vgw = &p.bird.daemons[0];
     assert!(vgw

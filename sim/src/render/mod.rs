@@ -2,3 +2,6 @@
 //! into each configuration language ([`names`]).
 
 pub mod names;
+
+#[cfg(test)]
+mod accepted;

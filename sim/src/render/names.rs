@@ -43,6 +43,9 @@ pub const BIRD_SUFFIX_ROOM: usize = 8;
 /// nftables' longest comment, in bytes (`NFTNL_UDATA_COMMENT_MAXLEN`).
 pub const NFT_COMMENT_MAX: usize = 128;
 
+/// The longest FRR hostname written: a DNS label's 63 characters.
+pub const FRR_HOSTNAME_MAX: usize = 63;
+
 /// HAProxy's longest server name and cookie we write: its proxies and
 /// servers take any length, but a stats page and logs stay readable.
 pub const HAPROXY_NAME_MAX: usize = 64;
@@ -133,9 +136,10 @@ pub fn frr_word(prefix: &str, name: &str) -> String {
 
 /// FRR's `hostname` for a node named `name`: [`escape`]d, and after an
 /// `n` when it would not start with a letter or digit (FRR refuses such
-/// a hostname). Only people read it: vtysh's prompt.
+/// a hostname), at most [`FRR_HOSTNAME_MAX`] characters (FRR refuses
+/// 255 and more). Only people read it: vtysh's prompt.
 pub fn frr_hostname(name: &str) -> String {
-    let e = escape(name);
+    let e = fit("", &escape(name), name, FRR_HOSTNAME_MAX - 1);
     if e.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         e
     } else {
@@ -207,6 +211,7 @@ mod tests {
         assert!(sa.contains("::"), "{sa}");
         assert!(!bird_symbol_name("dx", "a:b c").contains("::"));
         assert!(haproxy_name(&a).len() <= HAPROXY_NAME_MAX);
+        assert!(frr_hostname(&a).len() <= FRR_HOSTNAME_MAX);
     }
 
     #[test]
