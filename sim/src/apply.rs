@@ -810,6 +810,9 @@ fn build(
         let (ns, node) = (&h.ns, &h.node);
         let path = dir.join(format!("haproxy-{}.cfg", plan::ns_token(node)));
         fs::write(&path, &h.config).map_err(step(format!("write {}", path.display())))?;
+        crate::render::check::haproxy(&path).map_err(step(format!(
+            "check HAProxy of load balancer {node}'s configuration"
+        )))?;
         let log = dir.join(format!("haproxy-{}.log", plan::ns_token(node)));
         let pid = spawn_daemon(
             get(ns)?,
@@ -933,6 +936,8 @@ fn start_birds<'n>(
     for d in &birds.daemons {
         fs::write(&d.config_path, &d.config)
             .map_err(step(format!("write {}", d.config_path.display())))?;
+        crate::render::check::bird(&d.config_path)
+            .map_err(step(format!("check BIRD {}'s configuration", d.name)))?;
         let cmd = d.command();
         let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
         let pid = spawn_daemon(get(&d.ns)?, Path::new(&cmd[0]), &args, &d.log).map_err(step(

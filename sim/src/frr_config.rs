@@ -499,7 +499,9 @@ mod tests {
             ]
         );
         let bfdd = c.bfdd.expect("bfdd");
-        assert!(bfdd.contains(" profile dx.dx-vif\n  detect-multiplier 3\n  receive-interval 300\n"));
+        assert!(
+            bfdd.contains(" profile dx.dx-vif\n  detect-multiplier 3\n  receive-interval 300\n")
+        );
     }
 
     #[test]

@@ -178,7 +178,10 @@ fn bfd_communities_prepends_and_a_bgp_vpn() {
     assert!(vpn.contains("preference 100;"));
     assert!(!vpn.contains("bfd"));
     assert!(!c.contains("protocol static 'vpn.vpn-backup'"));
-    assert_eq!(vgw.established, ["dx.dx-vif", "vpn.vpn-backup", vgw::VPC_PROTOCOL]);
+    assert_eq!(
+        vgw.established,
+        ["dx.dx-vif", "vpn.vpn-backup", vgw::VPC_PROTOCOL]
+    );
     let office = daemon(&p, "vifgate-office");
     let c = &office.config;
     assert!(
@@ -210,7 +213,10 @@ fn no_vgw_no_bird_and_frr_nodes_are_left_to_frr() {
     // by crate::frr_plan) is at their other end
     let vgw = daemon(&p, "vgw");
     assert!(vgw.config.contains("protocol bgp 'dx.dx-vif'"));
-    assert_eq!(vgw.established, ["dx.dx-vif", "vpn.vpn-backup", vgw::VPC_PROTOCOL]);
+    assert_eq!(
+        vgw.established,
+        ["dx.dx-vif", "vpn.vpn-backup", vgw::VPC_PROTOCOL]
+    );
 }
 
 #[test]

@@ -21,27 +21,166 @@ use crate::frr_config::{self, FrrOptions};
 /// keywords.
 pub const RESERVED: &[&str] = &[
     // BIRD 2
-    "accept", "all", "as", "bfd", "bgp", "bgp_community", "bgp_path", "bool", "case", "channel",
-    "debug", "define", "defined", "description", "device", "direct", "disabled", "else", "empty",
-    "error", "export", "false", "filter", "from", "function", "if", "import", "include", "int",
-    "ip", "ipv4", "ipv6", "kernel", "local", "log", "neighbor", "net", "none", "off", "on",
-    "password", "pipe", "preference", "prefix", "primary", "print", "proto", "protocol", "quote",
-    "reject", "return", "roa", "router", "source", "static", "table", "template", "then", "true",
-    "unset", "vpn", "vpn4", "where", "RTS_BGP", "RTS_STATIC", "SCOPE_HOST", "NET_IP4",
+    "accept",
+    "all",
+    "as",
+    "bfd",
+    "bgp",
+    "bgp_community",
+    "bgp_path",
+    "bool",
+    "case",
+    "channel",
+    "debug",
+    "define",
+    "defined",
+    "description",
+    "device",
+    "direct",
+    "disabled",
+    "else",
+    "empty",
+    "error",
+    "export",
+    "false",
+    "filter",
+    "from",
+    "function",
+    "if",
+    "import",
+    "include",
+    "int",
+    "ip",
+    "ipv4",
+    "ipv6",
+    "kernel",
+    "local",
+    "log",
+    "neighbor",
+    "net",
+    "none",
+    "off",
+    "on",
+    "password",
+    "pipe",
+    "preference",
+    "prefix",
+    "primary",
+    "print",
+    "proto",
+    "protocol",
+    "quote",
+    "reject",
+    "return",
+    "roa",
+    "router",
+    "source",
+    "static",
+    "table",
+    "template",
+    "then",
+    "true",
+    "unset",
+    "vpn",
+    "vpn4",
+    "where",
+    "RTS_BGP",
+    "RTS_STATIC",
+    "SCOPE_HOST",
+    "NET_IP4",
     // FRR
-    "bgp", "deny", "permit", "exit", "end", "hostname", "interface", "match", "set", "route-map",
-    "prefix-list", "remote-as", "shutdown", "community", "address-family", "seq", "any", "no",
-    "default", "profile", "line", "vty", "!", "vrf",
+    "bgp",
+    "deny",
+    "permit",
+    "exit",
+    "end",
+    "hostname",
+    "interface",
+    "match",
+    "set",
+    "route-map",
+    "prefix-list",
+    "remote-as",
+    "shutdown",
+    "community",
+    "address-family",
+    "seq",
+    "any",
+    "no",
+    "default",
+    "profile",
+    "line",
+    "vty",
+    "!",
+    "vrf",
     // nftables
-    "add", "chain", "comment", "counter", "delete", "drop", "flush", "hook", "inet", "map",
-    "meta", "policy", "priority", "rule", "ruleset", "tcp", "udp", "type", "iifname", "oifname",
-    "saddr", "daddr", "dnat", "snat", "jump", "goto", "ct", "state", "established",
+    "add",
+    "chain",
+    "comment",
+    "counter",
+    "delete",
+    "drop",
+    "flush",
+    "hook",
+    "inet",
+    "map",
+    "meta",
+    "policy",
+    "priority",
+    "rule",
+    "ruleset",
+    "tcp",
+    "udp",
+    "type",
+    "iifname",
+    "oifname",
+    "saddr",
+    "daddr",
+    "dnat",
+    "snat",
+    "jump",
+    "goto",
+    "ct",
+    "state",
+    "established",
     // HAProxy
-    "global", "defaults", "frontend", "backend", "listen", "server", "bind", "cookie", "check",
-    "balance", "mode", "option", "timeout", "acl", "use_backend", "http-request", "userlist",
-    "peers", "resolvers", "backup", "disabled", "weight",
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "server",
+    "bind",
+    "cookie",
+    "check",
+    "balance",
+    "mode",
+    "option",
+    "timeout",
+    "acl",
+    "use_backend",
+    "http-request",
+    "userlist",
+    "peers",
+    "resolvers",
+    "backup",
+    "disabled",
+    "weight",
     // characters each language gives a meaning
-    "#", "a b", "'", "\"", "\\", "a;b", "{x}", "a:b", "a.b", "*", "$x", "%[src]", "-x", "_x",
+    "#",
+    "a b",
+    "'",
+    "\"",
+    "\\",
+    "a;b",
+    "{x}",
+    "a:b",
+    "a.b",
+    "*",
+    "$x",
+    "%[src]",
+    "-x",
+    "_x",
 ];
 
 /// The example's text with `name` as the VIF's and the VPN's name, a
@@ -54,7 +193,13 @@ fn example_named(name: &str) -> String {
     let gw: String = name.chars().take(50).chain(['o']).collect();
     let gw = serde_json::to_string(&gw).expect("a string");
     let mut text = text.replace("\"vifgate-office\"", &gw);
-    for old in ["\"dx-vif\"", "\"vpn-backup\"", "\"web-sg\"", "\"web-a\"", "\"db-nacl\""] {
+    for old in [
+        "\"dx-vif\"",
+        "\"vpn-backup\"",
+        "\"web-sg\"",
+        "\"web-a\"",
+        "\"db-nacl\"",
+    ] {
         text = text.replace(old, &quoted);
     }
     text
@@ -103,7 +248,11 @@ fn every_daemon_accepts(name: &str, dir: &Path) {
             config = config.replace(&*m.key_file.to_string_lossy(), &key.to_string_lossy());
         }
         let path = write("bird.conf", &config);
-        accepts(Command::new("bird").arg("-p").arg("-c").arg(&path), name, &config);
+        accepts(
+            Command::new("bird").arg("-p").arg("-c").arg(&path),
+            name,
+            &config,
+        );
     }
     let specs = sessions(&t);
     let office = specs.iter().find(|s| s.is_bgp()).map(|s| s.office);
@@ -116,16 +265,28 @@ fn every_daemon_accepts(name: &str, dir: &Path) {
         let bgpd = format!("{}{}", c.zebra, c.bgpd);
         for text in [Some(&bgpd), c.bfdd.as_ref()].into_iter().flatten() {
             let path = write("frr.conf", text);
-            accepts(Command::new("vtysh").arg("--dryrun").arg("-f").arg(&path), name, text);
+            accepts(
+                Command::new("vtysh").arg("--dryrun").arg("-f").arg(&path),
+                name,
+                text,
+            );
         }
     }
     for f in &p.firewalls {
         let path = write("fw.nft", &f.ruleset);
-        accepts(Command::new("nft").arg("-c").arg("-f").arg(&path), name, &f.ruleset);
+        accepts(
+            Command::new("nft").arg("-c").arg("-f").arg(&path),
+            name,
+            &f.ruleset,
+        );
     }
     for h in &p.haproxy {
         let path = write("haproxy.cfg", &h.config);
-        accepts(Command::new("haproxy").arg("-c").arg("-f").arg(&path), name, &h.config);
+        accepts(
+            Command::new("haproxy").arg("-c").arg("-f").arg(&path),
+            name,
+            &h.config,
+        );
     }
 }
 
@@ -160,9 +321,10 @@ fn odd_name() -> impl Strategy<Value = String> {
         Just("v".repeat(max)),
         Just("é".repeat(max)),
     ]
-    .prop_filter("no surrounding space (the TOML key is trimmed nowhere, but names are compared as written)", |n| {
-        !n.trim().is_empty()
-    })
+    .prop_filter(
+        "no surrounding space (the TOML key is trimmed nowhere, but names are compared as written)",
+        |n| !n.trim().is_empty(),
+    )
 }
 
 proptest! {
