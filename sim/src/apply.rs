@@ -783,7 +783,7 @@ fn build(
 
     // real services: start commands and HAProxy, then wait until their
     // ports accept
-    let mut ready_checks: Vec<(String, String, u16, PathBuf)> = Vec::new();
+    let mut ready_checks: Vec<ReadyCheck> = Vec::new();
     for (i, st) in plan.starts.iter().enumerate() {
         let log = dir.join(format!("start-{}-{i}.log", plan::ns_token(&st.node)));
         let pid = spawn_daemon(
@@ -800,6 +800,8 @@ fn build(
                 format!("`{}` in {}", st.command, st.node),
                 p,
                 log.clone(),
+                // `sh -c` may end once its command went to the background
+                None,
             ));
         }
     }
@@ -825,7 +827,13 @@ fn build(
         )))?;
         record(dir, state, pid, format!("HAProxy of {node}"))?;
         for &port in &h.ports {
-            ready_checks.push((ns.clone(), format!("HAProxy of {node}"), port, log.clone()));
+            ready_checks.push((
+                ns.clone(),
+                format!("HAProxy of {node}"),
+                port,
+                log.clone(),
+                Some(pid),
+            ));
         }
     }
     wait_until_listening(&ready_checks)?;
@@ -944,6 +952,9 @@ fn start_birds<'n>(
             format!("start BIRD {} in {} (is bird2 installed?)", d.name, d.ns),
         ))?;
         record(dir, state, pid, format!("BIRD {}", d.name))?;
+        // BIRD opens its control socket once its configuration is read
+        crate::startup::wait_ready(pid, &[&d.log], STARTUP_WITHIN, || d.socket.exists())
+            .map_err(step(format!("BIRD {} in {}", d.name, d.ns)))?;
     }
     for f in &plan.frr {
         start_frr(f, &keys, get(&f.ns)?, dir, state)?;
@@ -1050,36 +1061,57 @@ fn start_frr(
             f.ns
         )))?;
         record(dir, state, pid, what(d.name))?;
-        if d.name == "zebra" {
-            let zserv = crate::frr_config::zserv_socket(&f.run_dir);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !zserv.exists() {
-                if !process::alive(pid) || Instant::now() > deadline {
-                    let log = fs::read_to_string(&out).unwrap_or_default();
-                    return Err(ApplyError::Step {
-                        step: what("zebra"),
-                        cause: io::Error::other(format!(
-                            "no {} within 5 s: {log}",
-                            zserv.display()
-                        )),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        // zebra is ready once its zserv socket is there, bgpd and bfdd
+        // once their vty socket is
+        let ready = match d.name {
+            "zebra" => crate::frr_config::zserv_socket(&f.run_dir),
+            name => f.run_dir.join(format!("{name}.vty")),
+        };
+        let log = f.run_dir.join(format!("{}.log", d.name));
+        let started =
+            crate::startup::wait_ready(pid, &[&log, &out], STARTUP_WITHIN, || ready.exists())
+                .map_err(step(what(d.name)))?;
+        if d.name == "zebra" && started == crate::startup::Startup::StillStarting {
+            return Err(ApplyError::Step {
+                step: what("zebra"),
+                cause: io::Error::other(format!(
+                    "no {} within {} s",
+                    ready.display(),
+                    STARTUP_WITHIN.as_secs()
+                )),
+            });
         }
     }
     Ok(())
 }
 
+/// How long a daemon may take to be ready (its socket there) before
+/// the waits after it take over; one that exits sooner is reported then.
+const STARTUP_WITHIN: Duration = Duration::from_secs(5);
+
+/// A port that must accept: (namespace, what listens, port, its log, the
+/// daemon that should listen, when it is one that must stay running).
+type ReadyCheck = (String, String, u16, PathBuf, Option<u32>);
+
 /// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
-/// connections on its loopback.
-fn wait_until_listening(checks: &[(String, String, u16, PathBuf)]) -> Result<(), ApplyError> {
+/// connections on its loopback; an error at once when the process that
+/// should listen has exited.
+fn wait_until_listening(checks: &[ReadyCheck]) -> Result<(), ApplyError> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut left: Vec<&(String, String, u16, PathBuf)> = checks.iter().collect();
+    let mut left: Vec<&ReadyCheck> = checks.iter().collect();
     while !left.is_empty() {
+        // a process that exited will never listen: said at once
+        for (_, what, _, log, pid) in &left {
+            if let Some(cause) = pid.and_then(|p| crate::startup::exited(p, &[log])) {
+                return Err(ApplyError::Step {
+                    step: what.clone(),
+                    cause,
+                });
+            }
+        }
         let probes: Vec<Probe> = left
             .iter()
-            .map(|(ns, _, port, _)| Probe {
+            .map(|(ns, _, port, _, _)| Probe {
                 ns: ns.clone(),
                 dst: std::net::Ipv4Addr::LOCALHOST,
                 kind: ProbeKind::Tcp(*port),
@@ -1096,7 +1128,7 @@ fn wait_until_listening(checks: &[(String, String, u16, PathBuf)]) -> Result<(),
             break;
         }
         if Instant::now() > deadline {
-            let (_, what, port, log) = left[0];
+            let (_, what, port, log, _) = left[0];
             let tail = fs::read_to_string(log).unwrap_or_default();
             return Err(ApplyError::Step {
                 step: what.to_string(),

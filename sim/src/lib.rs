@@ -83,6 +83,7 @@ pub mod routing;
 pub mod script;
 pub mod services;
 pub mod shaping;
+pub mod startup;
 pub mod status;
 
 /// The bundled example, for unit tests.

@@ -1,0 +1,121 @@
+//! A daemon's start-up watched: one that exits before it is ready is
+//! reported at once, with the last meaningful line of its log (BIRD's
+//! `bird: FILE:12:10 syntax error`, HAProxy's `[ALERT] ...`), instead of
+//! after the wait for a socket or a port that will never answer.
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::process;
+use crate::render::check::last_meaningful_line;
+
+/// How often a start-up is looked at.
+const POLL: Duration = Duration::from_millis(20);
+
+/// How a start-up ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Startup {
+    /// `ready` held.
+    Ready,
+    /// `within` passed with the process running but not ready: whoever
+    /// waits for it next says what is missing.
+    StillStarting,
+}
+
+/// The error for process `pid` if it has exited: "exited during
+/// start-up: LINE", LINE the last meaningful line of the first of its
+/// `logs` that has one (FRR writes to its log file once it opened it, to
+/// its output before).
+pub fn exited(pid: u32, logs: &[&Path]) -> Option<io::Error> {
+    if process::alive(pid) {
+        return None;
+    }
+    let said = logs.iter().find_map(|log| {
+        let text = std::fs::read_to_string(log).ok()?;
+        last_meaningful_line(&text).map(|l| format!("{l} (in {})", log.display()))
+    });
+    Some(io::Error::other(format!(
+        "exited during start-up: {}",
+        said.unwrap_or_else(|| "its log is empty".into())
+    )))
+}
+
+/// Waits at most `within` until `ready()` holds for process `pid`
+/// (logging to `logs`); an error at once if the process exits first
+/// ([`exited`]).
+pub fn wait_ready(
+    pid: u32,
+    logs: &[&Path],
+    within: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> io::Result<Startup> {
+    let deadline = Instant::now() + within;
+    loop {
+        if ready() {
+            return Ok(Startup::Ready);
+        }
+        if let Some(e) = exited(pid, logs) {
+            return Err(e);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Startup::StillStarting);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("vifgate-startup-{name}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn a_process_that_exits_is_reported_at_once_with_its_line() {
+        let log = scratch("exits");
+        let out = std::fs::File::create(&log).expect("log");
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "echo starting; echo 'bird: x.conf:2:24 syntax error' >&2; exit 1",
+            ])
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh");
+        let started = Instant::now();
+        let pid = child.id();
+        // reaped by a thread, as a detached daemon's parent would not:
+        // `alive` sees a zombie as gone all the same
+        let e = wait_ready(pid, &[&log], Duration::from_secs(10), || false).expect_err("it exited");
+        let _ = child.wait();
+        let _ = std::fs::remove_file(&log);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            e.to_string()
+                .starts_with("exited during start-up: bird: x.conf:2:24 syntax error"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_ready_process_is_ready_and_a_slow_one_still_starting() {
+        let log = scratch("ready");
+        let mut child = Command::new("sleep").arg("5").spawn().expect("sleep");
+        let r = wait_ready(child.id(), &[&log], Duration::from_secs(1), || true);
+        assert_eq!(r.expect("ready"), Startup::Ready);
+        let r = wait_ready(child.id(), &[&log], Duration::from_millis(100), || false);
+        assert_eq!(r.expect("running"), Startup::StillStarting);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
