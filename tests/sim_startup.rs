@@ -15,7 +15,7 @@ use std::time::Instant;
 use common::text;
 
 /// A line BIRD refuses: a keyword as a protocol's name.
-const BROKEN: &str = "protocol device filter { }";
+const BROKEN: &str = "protocol static filter { ipv4; }";
 
 /// A `bird` for `PATH` that runs the real one (`$REAL_BIRD`) on a copy of
 /// the configuration it is given with [`BROKEN`] appended: when started

@@ -952,9 +952,11 @@ fn start_birds<'n>(
             format!("start BIRD {} in {} (is bird2 installed?)", d.name, d.ns),
         ))?;
         record(dir, state, pid, format!("BIRD {}", d.name))?;
-        // BIRD opens its control socket once its configuration is read
-        crate::startup::wait_ready(pid, &[&d.log], STARTUP_WITHIN, || d.socket.exists())
-            .map_err(step(format!("BIRD {} in {}", d.name, d.ns)))?;
+        // BIRD greets on its control socket once its configuration is read
+        crate::startup::wait_ready(pid, &[&d.log], STARTUP_WITHIN, || {
+            crate::startup::bird_answers(&d.socket)
+        })
+        .map_err(step(format!("BIRD {} in {}", d.name, d.ns)))?;
     }
     for f in &plan.frr {
         start_frr(f, &keys, get(&f.ns)?, dir, state)?;

@@ -65,6 +65,20 @@ pub fn wait_ready(
     }
 }
 
+/// Whether a BIRD answers on its control socket: its greeting
+/// (`0001 BIRD 2.0.12 ready.`) read within 200 ms. BIRD opens the socket
+/// before it reads its configuration and greets only once it has, so the
+/// socket's file alone does not say it started.
+pub fn bird_answers(socket: &Path) -> bool {
+    use std::io::Read as _;
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut greeting = [0u8; 4];
+    s.read_exact(&mut greeting).is_ok() && &greeting == b"0001"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
