@@ -25,9 +25,11 @@
 //!   one (each `:` there is followed by a hex digit), so short and long
 //!   forms never meet, and two long ones meet only if their 64-bit hashes
 //!   do.
-//! - **strings** ([`bird_string`], [`nft_comment`]) are quoted with the
-//!   language's escapes, or with what it cannot escape replaced: they are
-//!   read by people, not matched.
+//! - **strings** ([`bird_string`], [`nft_comment`]) are quoted, with the
+//!   characters the language cannot carry in a string (neither BIRD 2
+//!   nor nft escapes a `"` there) replaced by `'`: exact for the symbols
+//!   above, which hold none (BIRD's `proto = "dx.x"` matches), and
+//!   readable for any other text.
 
 use std::fmt::Write as _;
 
@@ -108,19 +110,15 @@ pub fn bird_symbol(prefix: &str, name: &str) -> String {
     format!("'{}'", bird_symbol_name(prefix, name))
 }
 
-/// `text` as a BIRD string literal: in double quotes, `"` and `\`
-/// escaped with a backslash.
+/// `text` as a BIRD string literal: in double quotes. BIRD 2's strings
+/// have no escapes (`"[^"\n]*"` in its lexer: `"a \" b"` is a syntax
+/// error), so a `"` becomes `'`; a newline cannot be in a name.
 pub fn bird_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
+    let inner: String = text
+        .chars()
+        .map(|c| if c == '"' || c == '\n' { '\'' } else { c })
+        .collect();
+    format!("\"{inner}\"")
 }
 
 /// A word of FRR's configuration (a route-map, prefix-list or BFD
@@ -186,7 +184,7 @@ mod tests {
         assert_eq!(haproxy_name("web-a1"), "web-a1");
         assert_eq!(frr_hostname("office"), "office");
         assert_eq!(frr_hostname("-x"), "n-x");
-        assert_eq!(bird_string("a \"b\" \\"), "\"a \\\"b\\\" \\\\\"");
+        assert_eq!(bird_string("a \"b\" \\"), "\"a 'b' \\\"");
     }
 
     #[test]
