@@ -185,10 +185,16 @@ pub const RESERVED: &[&str] = &[
 
 /// The example's text with `name` as the VIF's and the VPN's name, a
 /// security group's, a subnet's and a network ACL's, and the office
-/// gateway named after it too.
-fn example_named(name: &str) -> String {
+/// gateway named after it too; its VPN on BGP, or static (`bgp_vpn`).
+fn example_named(name: &str, bgp_vpn: bool) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
     let text = std::fs::read_to_string(path).expect("the example");
+    let variant = crate::failover::Variant {
+        bfd: true,
+        hold_time: None,
+        bgp_vpn,
+    };
+    let text = variant.toml(&text).expect("the example is TOML");
     let quoted = serde_json::to_string(name).expect("a string");
     let gw: String = name.chars().take(50).chain(['o']).collect();
     let gw = serde_json::to_string(&gw).expect("a string");
@@ -224,10 +230,11 @@ fn accepts(cmd: &mut Command, name: &str, config: &str) {
     );
 }
 
-/// Renders the example named after `name` and has each daemon check it.
-fn every_daemon_accepts(name: &str, dir: &Path) {
+/// Renders the example named after `name` (its VPN on BGP or static)
+/// and has each daemon check it.
+fn every_daemon_accepts(name: &str, bgp_vpn: bool, dir: &Path) {
     let file = format!("{}/named.toml", dir.display());
-    let mut t = match topology::parse(&file, example_named(name)) {
+    let mut t = match topology::parse(&file, example_named(name, bgp_vpn)) {
         Ok(l) => l.topology,
         Err(e) => panic!("name {name:?}: topology check refused it:\n{e}"),
     };
@@ -302,8 +309,8 @@ fn every_reserved_word_is_a_name_every_daemon_accepts() {
         return;
     }
     let dir = scratch("reserved");
-    for word in RESERVED {
-        every_daemon_accepts(word, &dir);
+    for (i, word) in RESERVED.iter().enumerate() {
+        every_daemon_accepts(word, i % 2 == 0, &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -330,10 +337,10 @@ fn odd_name() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
-    fn odd_names_are_names_every_daemon_accepts(name in odd_name()) {
+    fn odd_names_are_names_every_daemon_accepts(name in odd_name(), bgp_vpn in any::<bool>()) {
         if daemons_here() {
             let dir = scratch("odd");
-            every_daemon_accepts(&name, &dir);
+            every_daemon_accepts(&name, bgp_vpn, &dir);
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
