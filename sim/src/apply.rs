@@ -871,17 +871,15 @@ fn build(
         )
         .map_err(step("start the listeners"))?;
         record(dir, state, pid, "listeners")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !ready.exists() {
-            if Instant::now() > deadline {
-                let log = fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
-                return Err(ApplyError::Step {
-                    step: "start the listeners".into(),
-                    cause: io::Error::other(format!("not ready within 10 s; log:\n{log}")),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let log = dir.join("agent.log");
+        crate::startup::require_ready(
+            pid,
+            &[&log],
+            Duration::from_secs(10),
+            &ready.display().to_string(),
+            || ready.exists(),
+        )
+        .map_err(step("start the listeners"))?;
     }
     // hand the lab over once every link carries traffic
     let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -1070,19 +1068,20 @@ fn start_frr(
             name => f.run_dir.join(format!("{name}.vty")),
         };
         let log = f.run_dir.join(format!("{}.log", d.name));
-        let started =
-            crate::startup::wait_ready(pid, &[&log, &out], STARTUP_WITHIN, || ready.exists())
-                .map_err(step(what(d.name)))?;
-        if d.name == "zebra" && started == crate::startup::Startup::StillStarting {
-            return Err(ApplyError::Step {
-                step: what("zebra"),
-                cause: io::Error::other(format!(
-                    "no {} within {} s",
-                    ready.display(),
-                    STARTUP_WITHIN.as_secs()
-                )),
-            });
+        let logs: [&Path; 2] = [&log, &out];
+        if d.name == "zebra" {
+            // the others need zebra's socket
+            crate::startup::require_ready(
+                pid,
+                &logs,
+                STARTUP_WITHIN,
+                &ready.display().to_string(),
+                || ready.exists(),
+            )
+        } else {
+            crate::startup::wait_ready(pid, &logs, STARTUP_WITHIN, || ready.exists()).map(drop)
         }
+        .map_err(step(what(d.name)))?;
     }
     Ok(())
 }

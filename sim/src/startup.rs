@@ -65,6 +65,31 @@ pub fn wait_ready(
     }
 }
 
+/// [`wait_ready`], where not being ready within `within` is an error
+/// too: "no MISSING within N s", with the last line of its log.
+pub fn require_ready(
+    pid: u32,
+    logs: &[&Path],
+    within: Duration,
+    missing: &str,
+    ready: impl FnMut() -> bool,
+) -> io::Result<()> {
+    match wait_ready(pid, logs, within, ready)? {
+        Startup::Ready => Ok(()),
+        Startup::StillStarting => {
+            let said = logs.iter().find_map(|log| {
+                last_meaningful_line(&std::fs::read_to_string(log).ok()?).map(String::from)
+            });
+            Err(io::Error::other(format!(
+                "no {missing} within {} s{}",
+                within.as_secs(),
+                said.map(|l| format!("; its log ends: {l}"))
+                    .unwrap_or_default()
+            )))
+        }
+    }
+}
+
 /// Whether a BIRD answers on its control socket: its greeting
 /// (`0001 BIRD 2.0.12 ready.`) read within 200 ms. BIRD opens the socket
 /// before it reads its configuration and greets only once it has, so the
@@ -129,6 +154,9 @@ mod tests {
         assert_eq!(r.expect("ready"), Startup::Ready);
         let r = wait_ready(child.id(), &[&log], Duration::from_millis(100), || false);
         assert_eq!(r.expect("running"), Startup::StillStarting);
+        let e = require_ready(child.id(), &[&log], Duration::ZERO, "socket", || false)
+            .expect_err("not ready");
+        assert_eq!(e.to_string(), "no socket within 0 s");
         let _ = child.kill();
         let _ = child.wait();
     }
