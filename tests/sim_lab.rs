@@ -1617,7 +1617,7 @@ fn the_plan_plays_an_frr_office_with_frr_and_no_bird() {
     let vgw = &p.bird.daemons[0];
     assert!(vgw
         .established
-        .starts_with(&["dx-vif".into(), "vpn-backup".into()]));
+        .starts_with(&["dx.dx-vif".into(), "vpn.vpn-backup".into()]));
     // no key in the plan, and the office gateway follows FRR's table
     assert!(!f.config.bgpd.contains("password"), "{}", f.config.bgpd);
     let gw = p
