@@ -1561,8 +1561,8 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
     let lab = example_lab();
     let vgw = bird_of(&lab, "vgw");
     // AWS's side stops the VIF's session behind the prediction's back
-    let out = sim::bgp_live::bird::birdc(&vgw.socket, "disable \"dx-vif\"").expect("birdc");
-    assert!(out.contains("dx-vif: disabled"), "{out}");
+    let out = sim::bgp_live::bird::birdc(&vgw.socket, "disable \"dx.dx-vif\"").expect("birdc");
+    assert!(out.contains("dx.dx-vif: disabled"), "{out}");
     let report = lab.test(1, compare::default_probe_options());
     let bgp = &report.bgp;
     assert!(bgp.compared && !bgp.passed(), "{bgp:?}");
