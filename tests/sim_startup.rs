@@ -46,8 +46,13 @@ fn real_bird() -> String {
 }
 
 /// `vifgate sim up` of the example as lab `lab`, with the broken `bird`
-/// of `bin` first on `PATH`; its output, after `sim down`.
-fn sim_up_with(bin: &Path, lab: &str) -> (std::process::Output, std::time::Duration) {
+/// of `bin` first on `PATH` and the extra environment `env`; its output,
+/// after `sim down`.
+fn sim_up_with(
+    bin: &Path,
+    lab: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Output, std::time::Duration) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = format!(
         "{}:{}",
@@ -60,6 +65,7 @@ fn sim_up_with(bin: &Path, lab: &str) -> (std::process::Output, std::time::Durat
         .current_dir(root)
         .env("PATH", path)
         .env("REAL_BIRD", real_bird())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("vifgate runs");
@@ -89,7 +95,7 @@ fn a_bird_config_bird_refuses_stops_sim_up_at_once_with_birds_line() {
         let bin = base.join(if both { "check" } else { "start" });
         broken_bird(&bin, both);
         let lab = format!("su{}{}", std::process::id() % 100_000, u8::from(both));
-        let (out, took) = sim_up_with(&bin, &lab);
+        let (out, took) = sim_up_with(&bin, &lab, &[]);
         let o = text(&out);
         eprintln!("sim up with a broken BIRD (-p too: {both}) failed after {took:?}");
         assert!(!out.status.success(), "{o}");
@@ -101,4 +107,39 @@ fn a_bird_config_bird_refuses_stops_sim_up_at_once_with_birds_line() {
         assert!(!stderr.contains("not Established"), "{o}");
     }
     let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_gateway_that_exits_during_start_up_stops_sim_up_with_its_line() {
+    if !(common::can_run("a_gateway_that_exits_during_start_up_stops_sim_up_with_its_line")
+        && common::need_tool("nft"))
+    {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("vifgate-startup-gw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // the gateway the lab starts (`VIFGATE_BIN`) refuses to start; the
+    // rest of what the lab runs of vifgate is the real one
+    let fake = dir.join("vifgate");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = gateway ]; then echo 'starting'; echo 'error: {{config}}:3:1: no such key' >&2; exit 1; fi\nexec {} \"$@\"\n",
+            common::vifgate()
+        ),
+    )
+    .expect("the fake gateway");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let lab = format!("sg{}", std::process::id() % 100_000);
+    let (out, took) = sim_up_with(&dir, &lab, &[("VIFGATE_BIN", &fake.to_string_lossy())]);
+    eprintln!("sim up with a gateway that exits failed after {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = text(&out);
+    assert!(!out.status.success(), "{o}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("exited during start-up: error: {config}:3:1: no such key"),
+        "{o}"
+    );
 }

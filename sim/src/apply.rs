@@ -746,19 +746,21 @@ fn build(
                     if names.iter().any(|n| n == &g.tun) {
                         break;
                     }
-                    let exited = !process::alive(pid);
-                    if exited || Instant::now() > deadline {
-                        let log = fs::read_to_string(dir.join(format!("{}.log", g.name)))
-                            .unwrap_or_default();
+                    let log = dir.join(format!("{}.log", g.name));
+                    let step = || format!("gateway {} in {}", g.name, g.ns);
+                    if let Some(cause) = crate::startup::exited(pid, &[&log]) {
                         return Err(ApplyError::Step {
-                            step: format!("gateway {} in {}", g.name, g.ns),
+                            step: step(),
+                            cause,
+                        });
+                    }
+                    if Instant::now() > deadline {
+                        let log = fs::read_to_string(&log).unwrap_or_default();
+                        return Err(ApplyError::Step {
+                            step: step(),
                             cause: io::Error::other(format!(
-                                "{}; its log:\n{log}",
-                                if exited {
-                                    "it exited".to_string()
-                                } else {
-                                    format!("its TUN device {} did not appear within 10 s", g.tun)
-                                }
+                                "its TUN device {} did not appear within 10 s; its log:\n{log}",
+                                g.tun
                             )),
                         });
                     }
