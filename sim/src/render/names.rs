@@ -165,8 +165,13 @@ pub fn nft_comment(text: &str) -> String {
 /// An HAProxy server name or cookie value for a node named `name`:
 /// [`escape`]d (HAProxy takes letters, digits, `-`, `_`, `.` and `:` in
 /// a name, and a cookie value ends at whitespace or `;`), at most
-/// [`HAPROXY_NAME_MAX`] characters. Injective: see the module's doc.
+/// [`HAPROXY_NAME_MAX`] characters; the empty name (which `check` allows)
+/// as `:`, which no other name gives (an escape's `:` is followed by two
+/// hex digits). Injective: see the module's doc.
 pub fn haproxy_name(name: &str) -> String {
+    if name.is_empty() {
+        return ":".into();
+    }
     fit("", &escape(name), name, HAPROXY_NAME_MAX)
 }
 
@@ -182,6 +187,8 @@ mod tests {
         assert_eq!(escape("é"), ":c3:a9");
         assert_eq!(escape("a:b"), "a:3ab");
         assert_eq!(haproxy_name("web-a1"), "web-a1");
+        assert_eq!(haproxy_name(""), ":");
+        assert_eq!(bird_symbol_name("dx", ""), "dx.");
         assert_eq!(frr_hostname("office"), "office");
         assert_eq!(frr_hostname("-x"), "n-x");
         assert_eq!(bird_string("a \"b\" \\"), "\"a 'b' \\\"");
