@@ -319,8 +319,8 @@ fn frr_office_against_bird_aws() {
     let frr_peer = o
         .peers
         .iter()
-        .find(|p| p.name == "dx-vif")
-        .expect("FRR dx-vif");
+        .find(|p| p.name == "dx.dx-vif")
+        .expect("FRR dx.dx-vif");
     assert!(frr_peer.established, "{frr_peer:?}");
     let live = lab_report(&lab, &t);
     check_report(&live, &lab);
@@ -377,8 +377,8 @@ fn a_wrong_md5_key_keeps_the_session_down() {
     let p = frr
         .peers
         .iter()
-        .find(|p| p.name == "dx-vif")
-        .expect("FRR dx-vif");
+        .find(|p| p.name == "dx.dx-vif")
+        .expect("FRR dx.dx-vif");
     assert!(!p.established && p.reason.is_some(), "{p:?}");
 }
 

@@ -744,7 +744,7 @@ fn dx_cut_with_bfd_fails_over_to_the_bgp_vpn_and_back() {
     let vgw = bird_of(&lab, "vgw");
     assert_eq!(
         vgw.established,
-        ["dx-vif", "vpn-backup", "vifgate_vpc_router"]
+        ["dx.dx-vif", "vpn.vpn-backup", "vifgate_vpc_router"]
     );
     dx_cut_fails_over_within_bfd_bounds(&lab, "", bgp_diagnostics);
 }
@@ -1567,8 +1567,8 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
     let lab = example_lab();
     let vgw = bird_of(&lab, "vgw");
     // AWS's side stops the VIF's session behind the prediction's back
-    let out = sim::bgp::live::bird::birdc(&vgw.socket, "disable \"dx-vif\"").expect("birdc");
-    assert!(out.contains("dx-vif: disabled"), "{out}");
+    let out = sim::bgp::live::bird::birdc(&vgw.socket, "disable \"dx.dx-vif\"").expect("birdc");
+    assert!(out.contains("dx.dx-vif: disabled"), "{out}");
     let report = lab.test(1, compare::default_probe_options());
     let bgp = &report.bgp;
     assert!(bgp.compared && !bgp.passed(), "{bgp:?}");
@@ -1617,13 +1617,13 @@ fn the_plan_plays_an_frr_office_with_frr_and_no_bird() {
         ["zebra", "bfdd", "bgpd"],
         "BFD on the VIF: bfdd too"
     );
-    assert_eq!(f.established, ["dx-vif", "vpn-backup"]);
-    assert_eq!(f.bfd, ["dx-vif"], "BFD on the VIF only");
+    assert_eq!(f.established, ["dx.dx-vif", "vpn.vpn-backup"]);
+    assert_eq!(f.bfd, ["dx.dx-vif"], "BFD on the VIF only");
     // the VGW still waits for both sessions, FRR at their other end
     let vgw = &p.bird.daemons[0];
     assert!(vgw
         .established
-        .starts_with(&["dx-vif".into(), "vpn-backup".into()]));
+        .starts_with(&["dx.dx-vif".into(), "vpn.vpn-backup".into()]));
     // no key in the plan, and the office gateway follows FRR's table
     assert!(!f.config.bgpd.contains("password"), "{}", f.config.bgpd);
     let gw = p

@@ -1,5 +1,5 @@
-//! The simulator's layers import downward only: `layout` and `kernel` at
-//! the bottom, then the pure session list (`bgp::names`, `bgp::sessions`),
+//! The simulator's layers import downward only: `layout`, `kernel` and
+//! `render::names` at the bottom, then the pure session list (`bgp::names`, `bgp::sessions`),
 //! the renderers, the plan, `apply`, and the operations at the top. The
 //! test reads the sources under `sim/src` and fails on any `crate::` path a
 //! layer may not use (test code is left out: a test may bring a whole lab
@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("layout", &[]),
     ("kernel", &[]),
-    ("bgp::names", &["layout"]),
-    ("bgp::sessions", &["bgp::names", "layout"]),
+    // how a topology name is written in each configuration language: used
+    // by the session names as by the renderers
+    ("render::names", &[]),
+    ("bgp::names", &["layout", "render::names"]),
+    ("bgp::sessions", &["bgp::names", "layout", "render::names"]),
     ("render", &["bgp::names", "bgp::sessions", "layout"]),
     (
         "plan",

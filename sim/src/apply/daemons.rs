@@ -2,6 +2,7 @@
 //! sessions awaited), any process detached into a namespace, and the wait
 //! for listening ports.
 
+use super::startup;
 use super::*;
 use crate::render::frr::FrrConfig;
 
@@ -45,12 +46,19 @@ pub(super) fn start_birds<'n>(
     for d in &birds.daemons {
         fs::write(&d.config_path, &d.config)
             .map_err(step(format!("write {}", d.config_path.display())))?;
+        super::check::bird(&d.config_path)
+            .map_err(step(format!("check BIRD {}'s configuration", d.name)))?;
         let cmd = d.command();
         let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
         let pid = spawn_daemon(get(&d.ns)?, Path::new(&cmd[0]), &args, &d.log).map_err(step(
             format!("start BIRD {} in {} (is bird2 installed?)", d.name, d.ns),
         ))?;
         record(dir, state, pid, format!("BIRD {}", d.name))?;
+        // BIRD greets on its control socket once its configuration is read
+        startup::wait_ready(pid, &[&d.log], STARTUP_WITHIN, || {
+            startup::bird_answers(&d.socket)
+        })
+        .map_err(step(format!("BIRD {} in {}", d.name, d.ns)))?;
     }
     for f in &plan.frr {
         start_frr(f, &keys, get(&f.ns)?, dir, state)?;
@@ -156,38 +164,58 @@ pub(super) fn start_frr(
             f.ns
         )))?;
         record(dir, state, pid, what(d.name))?;
+        // zebra is ready once its zserv socket is there, bgpd and bfdd
+        // once their vty socket is
+        let ready = match d.name {
+            "zebra" => crate::render::frr::zserv_socket(&f.run_dir),
+            name => f.run_dir.join(format!("{name}.vty")),
+        };
+        let log = f.run_dir.join(format!("{}.log", d.name));
+        let logs: [&Path; 2] = [&log, &out];
         if d.name == "zebra" {
-            let zserv = crate::render::frr::zserv_socket(&f.run_dir);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !zserv.exists() {
-                if !process::alive(pid) || Instant::now() > deadline {
-                    let log = fs::read_to_string(&out).unwrap_or_default();
-                    return Err(ApplyError::Step {
-                        step: what("zebra"),
-                        cause: io::Error::other(format!(
-                            "no {} within 5 s: {log}",
-                            zserv.display()
-                        )),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            // the others need zebra's socket
+            startup::require_ready(
+                pid,
+                &logs,
+                STARTUP_WITHIN,
+                &ready.display().to_string(),
+                || ready.exists(),
+            )
+        } else {
+            startup::wait_ready(pid, &logs, STARTUP_WITHIN, || ready.exists()).map(drop)
         }
+        .map_err(step(what(d.name)))?;
     }
     Ok(())
 }
 
+/// How long a daemon may take to be ready (its socket there) before
+/// the waits after it take over; one that exits sooner is reported then.
+const STARTUP_WITHIN: Duration = Duration::from_secs(5);
+
+/// A port that must accept: (namespace, what listens, port, its log, the
+/// daemon that should listen, when it is one that must stay running).
+pub(super) type ReadyCheck = (String, String, u16, PathBuf, Option<u32>);
+
 /// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
-/// connections on its loopback.
-pub(super) fn wait_until_listening(
-    checks: &[(String, String, u16, PathBuf)],
-) -> Result<(), ApplyError> {
+/// connections on its loopback; an error at once when the process that
+/// should listen has exited.
+pub(super) fn wait_until_listening(checks: &[ReadyCheck]) -> Result<(), ApplyError> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut left: Vec<&(String, String, u16, PathBuf)> = checks.iter().collect();
+    let mut left: Vec<&ReadyCheck> = checks.iter().collect();
     while !left.is_empty() {
+        // a process that exited will never listen: said at once
+        for (_, what, _, log, pid) in &left {
+            if let Some(cause) = pid.and_then(|p| startup::exited(p, &[log])) {
+                return Err(ApplyError::Step {
+                    step: what.clone(),
+                    cause,
+                });
+            }
+        }
         let probes: Vec<Probe> = left
             .iter()
-            .map(|(ns, _, port, _)| Probe {
+            .map(|(ns, _, port, _, _)| Probe {
                 ns: ns.clone(),
                 dst: std::net::Ipv4Addr::LOCALHOST,
                 kind: ProbeKind::Tcp(*port),
@@ -204,7 +232,7 @@ pub(super) fn wait_until_listening(
             break;
         }
         if Instant::now() > deadline {
-            let (_, what, port, log) = left[0];
+            let (_, what, port, log, _) = left[0];
             let tail = fs::read_to_string(log).unwrap_or_default();
             return Err(ApplyError::Step {
                 step: what.to_string(),

@@ -23,12 +23,14 @@
 //! So a `sim up` killed with SIGKILL at any point leaves nothing `down`
 //! cannot remove, and a second `down` finds nothing to do.
 
+pub mod check;
 pub mod daemons;
 pub mod fingerprint;
 pub(crate) mod gateways;
 pub mod lock;
 pub mod md5;
 pub mod process;
+pub mod startup;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -54,7 +56,7 @@ use crate::kernel::netns::{self, Netns};
 use crate::layout::{self, STATE_ROOT_VAR};
 use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
-use daemons::{spawn_daemon, start_birds, wait_until_listening};
+use daemons::{spawn_daemon, start_birds, wait_until_listening, ReadyCheck};
 use gateways::{config_header, gateway_config, gateway_keys, write_private_key};
 use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
@@ -515,19 +517,21 @@ fn build(
                     if names.iter().any(|n| n == &g.tun) {
                         break;
                     }
-                    let exited = !process::alive(pid);
-                    if exited || Instant::now() > deadline {
-                        let log = fs::read_to_string(dir.join(format!("{}.log", g.name)))
-                            .unwrap_or_default();
+                    let log = dir.join(format!("{}.log", g.name));
+                    let step = || format!("gateway {} in {}", g.name, g.ns);
+                    if let Some(cause) = startup::exited(pid, &[&log]) {
                         return Err(ApplyError::Step {
-                            step: format!("gateway {} in {}", g.name, g.ns),
+                            step: step(),
+                            cause,
+                        });
+                    }
+                    if Instant::now() > deadline {
+                        let log = fs::read_to_string(&log).unwrap_or_default();
+                        return Err(ApplyError::Step {
+                            step: step(),
                             cause: io::Error::other(format!(
-                                "{}; its log:\n{log}",
-                                if exited {
-                                    "it exited".to_string()
-                                } else {
-                                    format!("its TUN device {} did not appear within 10 s", g.tun)
-                                }
+                                "its TUN device {} did not appear within 10 s; its log:\n{log}",
+                                g.tun
                             )),
                         });
                     }
@@ -552,7 +556,7 @@ fn build(
 
     // real services: start commands and HAProxy, then wait until their
     // ports accept
-    let mut ready_checks: Vec<(String, String, u16, PathBuf)> = Vec::new();
+    let mut ready_checks: Vec<ReadyCheck> = Vec::new();
     for (i, st) in plan.starts.iter().enumerate() {
         let log = dir.join(format!("start-{}-{i}.log", layout::ns_token(&st.node)));
         let pid = spawn_daemon(
@@ -569,6 +573,8 @@ fn build(
                 format!("`{}` in {}", st.command, st.node),
                 p,
                 log.clone(),
+                // `sh -c` may end once its command went to the background
+                None,
             ));
         }
     }
@@ -579,6 +585,9 @@ fn build(
         let (ns, node) = (&h.ns, &h.node);
         let path = dir.join(format!("haproxy-{}.cfg", layout::ns_token(node)));
         fs::write(&path, &h.config).map_err(step(format!("write {}", path.display())))?;
+        crate::apply::check::haproxy(&path).map_err(step(format!(
+            "check HAProxy of load balancer {node}'s configuration"
+        )))?;
         let log = dir.join(format!("haproxy-{}.log", layout::ns_token(node)));
         let pid = spawn_daemon(
             get(ns)?,
@@ -591,7 +600,13 @@ fn build(
         )))?;
         record(dir, state, pid, format!("HAProxy of {node}"))?;
         for &port in &h.ports {
-            ready_checks.push((ns.clone(), format!("HAProxy of {node}"), port, log.clone()));
+            ready_checks.push((
+                ns.clone(),
+                format!("HAProxy of {node}"),
+                port,
+                log.clone(),
+                Some(pid),
+            ));
         }
     }
     wait_until_listening(&ready_checks)?;
@@ -629,17 +644,15 @@ fn build(
         )
         .map_err(step("start the listeners"))?;
         record(dir, state, pid, "listeners")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !ready.exists() {
-            if Instant::now() > deadline {
-                let log = fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
-                return Err(ApplyError::Step {
-                    step: "start the listeners".into(),
-                    cause: io::Error::other(format!("not ready within 10 s; log:\n{log}")),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let log = dir.join("agent.log");
+        startup::require_ready(
+            pid,
+            &[&log],
+            Duration::from_secs(10),
+            &ready.display().to_string(),
+            || ready.exists(),
+        )
+        .map_err(step("start the listeners"))?;
     }
     // hand the lab over once every link carries traffic
     let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

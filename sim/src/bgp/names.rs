@@ -6,43 +6,41 @@
 //! these, so a session read back live is found by the name it was
 //! configured with.
 //!
-//! A session is named after its VIF or VPN (`dx-vif` stays `dx-vif` in
-//! `birdc show protocols` and in FRR's `show bgp neighbors`); BIRD's
-//! configuration quotes it ([`symbol`]), so that names with `-` or `.`
-//! are symbols too. BIRD 2.0.12 still reads a quoted keyword of its
-//! grammar (`'vpn'`, `'static'`, `'primary'`) as the keyword, so a name
-//! that could be one (only `a-z`, `0-9` and `_`) gets a `-` appended:
-//! the VPN `vpn` is the session `vpn-`.
+//! A session is named after its kind and its VIF or VPN (the VIF `dx-vif`
+//! is `dx.dx-vif` in `birdc show protocols` and in FRR's `show bgp
+//! neighbors`, the VPN `vpn` is `vpn.vpn`): [`crate::render::names`]'s
+//! BIRD symbol, never a keyword, one per name and kind.
 
 use std::path::{Path, PathBuf};
 
-/// The session name of a VIF or VPN called `name`: the name itself, any
-/// character BIRD does not take in a quoted symbol (other than letters,
-/// digits, `_`, `-`, `.`) as `_`, and a `-` after a name BIRD could read
-/// as one of its keywords.
-pub fn protocol_name(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let keyword_shaped = s
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if keyword_shaped {
-        s.push('-');
+use topology::bgp::SessionKind;
+
+use crate::render::names::bird_symbol_name;
+
+/// The prefix of a session's name, by its kind.
+fn kind_prefix(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::DirectConnect => "dx",
+        SessionKind::Vpn => "vpn",
     }
-    s
+}
+
+/// The session name of a VIF or VPN called `name`
+/// ([`crate::render::names::bird_symbol_name`] with `dx` or `vpn`).
+pub fn protocol_name(kind: SessionKind, name: &str) -> String {
+    bird_symbol_name(kind_prefix(kind), name)
 }
 
 /// [`protocol_name`] as a symbol in a BIRD configuration: in apostrophes.
-pub fn symbol(name: &str) -> String {
-    format!("'{}'", protocol_name(name))
+pub fn symbol(kind: SessionKind, name: &str) -> String {
+    format!("'{}'", protocol_name(kind, name))
+}
+
+/// The BIRD symbol of a session's export filter: [`protocol_name`] and
+/// `.export` (which fits the room `bird_symbol_name` leaves, and which
+/// no session name ends with: an escaped name holds no `.`).
+pub fn export_symbol(kind: SessionKind, name: &str) -> String {
+    format!("'{}.export'", protocol_name(kind, name))
 }
 
 /// A BIRD's control socket in a lab's state directory:
@@ -73,14 +71,12 @@ mod tests {
 
     #[test]
     fn sessions_are_named_after_their_vif_or_vpn() {
-        assert_eq!(protocol_name("dx-vif"), "dx-vif");
-        assert_eq!(protocol_name("dx-vif.prefixes"), "dx-vif.prefixes");
-        assert_eq!(protocol_name("o'neil vif"), "o_neil_vif-");
-        assert_eq!(symbol("dx-vif"), "'dx-vif'");
-        // BIRD 2.0.12 reads `'vpn'` as its keyword `vpn`
-        assert_eq!(symbol("vpn"), "'vpn-'", "a keyword, made a symbol");
-        assert_eq!(protocol_name("primary"), "primary-");
-        assert_eq!(protocol_name("Primary"), "Primary");
+        let (dx, vpn) = (SessionKind::DirectConnect, SessionKind::Vpn);
+        assert_eq!(protocol_name(dx, "dx-vif"), "dx.dx-vif");
+        assert_eq!(protocol_name(dx, "o'neil vif"), "dx.o:27neil:20vif");
+        assert_eq!(symbol(vpn, "vpn"), "'vpn.vpn'", "a keyword, made a symbol");
+        assert_eq!(export_symbol(dx, "filter"), "'dx.filter.export'");
+        assert_ne!(protocol_name(dx, "x"), protocol_name(vpn, "x"));
     }
 
     #[test]

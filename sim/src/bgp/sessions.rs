@@ -61,7 +61,7 @@ impl SessionSpec {
     /// Its name in the daemons' configs (BIRD's protocol, FRR's neighbour
     /// description).
     pub fn protocol(&self) -> String {
-        protocol_name(&self.name)
+        protocol_name(self.kind(), &self.name)
     }
 
     /// A BGP session (not the VPN's static routes).
@@ -190,13 +190,13 @@ mod tests {
         let s = sessions(&t);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].role, SessionRole::Vif(0));
-        assert_eq!(s[0].protocol(), "dx-vif");
+        assert_eq!(s[0].protocol(), "dx.dx-vif");
         assert_eq!((s[0].hold_time(), s[0].keepalive()), (90, 30));
         assert_eq!(s[0].source(), RouteSource::DirectConnectBgp);
         assert_eq!(s[1].role, SessionRole::VpnBgp);
         assert_eq!(
             (s[1].protocol(), s[1].source()),
-            ("vpn-backup".into(), RouteSource::VpnBgp)
+            ("vpn.vpn-backup".into(), RouteSource::VpnBgp)
         );
         assert_eq!(office_nodes(&s), [s[0].office]);
         // a static VPN: the VGW's static routes, no session

@@ -4,6 +4,8 @@
 //! ([`compare`], [`report_html`]), a plan as a shell script ([`script`]), and
 //! [`lab::Lab`] for integration tests.
 
+#[cfg(test)]
+mod accepted;
 pub mod compare;
 pub mod failover;
 pub mod inspect;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use topology::bgp::BgpDaemon;
 use topology::model::Topology;
 
-use crate::bgp::names::{frr_run_dir, protocol_name};
+use crate::bgp::names::frr_run_dir;
 use crate::bgp::sessions::{office_nodes, SessionSpec};
 use crate::render;
 use crate::render::frr::{DaemonCommand, FrrConfig, FrrOptions};
@@ -99,11 +99,11 @@ pub fn plan(
                     .iter()
                     .map(|s| (s.name.clone(), s.amazon_address))
                     .collect(),
-                established: up.iter().map(|s| protocol_name(&s.name)).collect(),
+                established: up.iter().map(|s| s.protocol()).collect(),
                 bfd: up
                     .iter()
                     .filter(|s| s.settings.bfd.is_some())
-                    .map(|s| protocol_name(&s.name))
+                    .map(|s| s.protocol())
                     .collect(),
                 routes: t
                     .vpc

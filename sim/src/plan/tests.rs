@@ -497,9 +497,9 @@ fn two_private_vifs_on_one_vgw() {
     // into that one's tunnel
     let vgw = bird_config(&p, "vgw");
     for (source, tun) in [
-        ("dx-vif", "vg0"),
-        ("dx-vif-2", "vg1"),
-        ("vpn-backup", "vg2"),
+        ("dx.dx-vif", "vg0"),
+        ("dx.dx-vif-2", "vg1"),
+        ("vpn.vpn-backup", "vg2"),
     ] {
         let line = format!("if proto = \"{source}\" then {{ ifname = \"{tun}\"; accept; }}");
         assert!(vgw.contains(&line), "{line}\n{vgw}");
@@ -588,7 +588,7 @@ fn the_longest_names_check_takes_fit_the_lab() {
             ns.name
         );
     }
-    let symbol = crate::bgp::names::protocol_name(&format!("{vif}.export"));
+    let symbol = crate::bgp::names::export_symbol(topology::bgp::SessionKind::DirectConnect, &vif);
     assert!(symbol.len() <= BIRD_SYMBOL_MAX, "{symbol}");
     // the bound is tight: one character more overflows an FRR socket path
     let one_more = crate::bgp::names::frr_run_dir(&state, &"o".repeat(max + 1));

@@ -380,9 +380,9 @@ mod tests {
         assert!(text.contains(
             "bird vgw: AWS's side: the VGW's sessions with the office\n      bird -f -c /run/vifgate/sim/yh/bird-vgw.conf -s /run/vifgate/sim/yh/bird-vgw.ctl"
         ), "{text}");
-        assert!(
-            text.contains("sessions expected Established: dx-vif, vpn-backup, vifgate_vpc_router")
-        );
+        assert!(text.contains(
+            "sessions expected Established: dx.dx-vif, vpn.vpn-backup, vifgate_vpc_router"
+        ));
         assert!(text.contains("shaped: rate 1 Gbit/s delay 2ms jitter 200µs"));
         // every route appears once, with its reason
         for r in p.routes.iter().chain(&p.tunnel_routes) {

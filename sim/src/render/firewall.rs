@@ -12,6 +12,8 @@ use topology::nacl::{NaclAction, NaclRule};
 use topology::security_group::{Peer, SgRule};
 use topology::traffic::{PortRange, Traffic};
 
+use crate::render::names::nft_comment;
+
 /// The nft match of a rule's protocol, ports or ICMP type/code (empty for
 /// every packet).
 fn traffic_match(t: &Traffic) -> String {
@@ -129,26 +131,6 @@ fn nacl_chain(s: &mut String, name: &str, rules: &[NaclRule], dir: &str) {
     let _ = writeln!(s, "    drop comment \"rule *\"\n  }}");
 }
 
-/// nftables' longest comment, in bytes.
-const NFT_COMMENT_MAX: usize = 128;
-
-/// `text` as an nftables comment's string: no `"` (nft's strings have no
-/// escape), at most [`NFT_COMMENT_MAX`] bytes, so that any names `check`
-/// takes make a ruleset nft loads.
-fn nft_comment(text: &str) -> String {
-    let mut out = String::new();
-    for c in text
-        .chars()
-        .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
-    {
-        if out.len() + c.len_utf8() > NFT_COMMENT_MAX {
-            break;
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The VPC router: each subnet's network ACL on its bridge (outbound as
 /// packets leave the subnet, inbound as they enter it; stateless), and the
 /// internet gateway: public addresses mapped one to one onto private ones,
@@ -244,6 +226,7 @@ mod tests {
     use super::*;
 
     use crate::example;
+    use crate::render::names::NFT_COMMENT_MAX;
 
     #[test]
     fn security_group_rules_become_nft_rules() {

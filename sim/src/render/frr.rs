@@ -93,7 +93,7 @@ pub fn config(
         .iter()
         .filter(|s| s.is_bgp() && s.office == node)
         .collect();
-    let host = &t.nodes[node].name;
+    let host = &crate::render::names::frr_hostname(&t.nodes[node].name);
     let asn = mine.first().map(|s| s.office_asn).unwrap_or_default();
     let mut b = String::new();
     let _ = writeln!(
@@ -356,17 +356,17 @@ mod tests {
             " bgp bestpath compare-routerid",
             " no bgp network import-check",
             " neighbor 169.254.100.2 remote-as 64512",
-            " neighbor 169.254.100.2 description dx-vif",
+            " neighbor 169.254.100.2 description dx.dx-vif",
             " neighbor 169.254.100.2 password s3cret",
             " neighbor 169.254.100.2 timers 3 9",
             "  maximum-paths 1",
             "  network 192.168.10.0/24",
             "  network 192.168.20.0/24",
-            "  neighbor 169.254.100.2 route-map dx-vif_out out",
-            "ip prefix-list dx-vif_1 seq 5 permit 192.168.20.0/24",
+            "  neighbor 169.254.100.2 route-map dx.dx-vif_out out",
+            "ip prefix-list dx.dx-vif_1 seq 5 permit 192.168.20.0/24",
             " set community 7224:7300 65010:7",
             " set as-path prepend 65010 65010",
-            "route-map dx-vif_out deny 65535",
+            "route-map dx.dx-vif_out deny 65535",
             " set local-preference 250",
             " set table 100",
         ] {
@@ -388,12 +388,14 @@ mod tests {
                 "configure terminal",
                 "router bgp 65010",
                 "neighbor 169.254.100.2 bfd",
-                "neighbor 169.254.100.2 bfd profile dx-vif",
+                "neighbor 169.254.100.2 bfd profile dx.dx-vif",
                 "end"
             ]
         );
         let bfdd = c.bfdd.expect("bfdd");
-        assert!(bfdd.contains(" profile dx-vif\n  detect-multiplier 3\n  receive-interval 300\n"));
+        assert!(
+            bfdd.contains(" profile dx.dx-vif\n  detect-multiplier 3\n  receive-interval 300\n")
+        );
     }
 
     #[test]
@@ -407,11 +409,11 @@ mod tests {
         );
         let plain = c
             .bgpd
-            .split("route-map dx-vif_out permit 10\n")
+            .split("route-map dx.dx-vif_out permit 10\n")
             .nth(1)
             .and_then(|r| r.split("exit\n").next())
             .expect("first out entry");
-        assert_eq!(plain, " match ip address prefix-list dx-vif_0\n");
+        assert_eq!(plain, " match ip address prefix-list dx.dx-vif_0\n");
         assert!(!c.bgpd.contains("password"), "no key, no MD5");
     }
 

@@ -27,7 +27,7 @@ pub fn haproxy_config(t: &Topology, node: &str, listeners: &[Listener]) -> Strin
                 let _ = writeln!(
                     s,
                     "    server {name} {ip}:{tp} check inter 1s cookie {name}",
-                    name = n.name,
+                    name = crate::render::names::haproxy_name(&n.name),
                     ip = ifc.ip,
                     tp = l.target_port
                 );

@@ -17,7 +17,6 @@ use topology::bgp::{
 use topology::model::{NodeId, Topology};
 
 use super::{DaemonState, LiveRoute, PeerState};
-use crate::bgp::names::protocol_name;
 use crate::bgp::sessions::{office_nodes, sessions, SessionSpec as Spec};
 
 /// Which side of a session a daemon is on.
@@ -57,7 +56,7 @@ fn daemon_of<'a>(
 }
 
 /// The session a daemon's peer is: by its name (the lab names sessions
-/// after the VIF or VPN, [`protocol_name`]), else by neighbour address.
+/// after the VIF or VPN, [`Spec::protocol`]), else by neighbour address.
 fn spec_of<'a>(specs: &'a [Spec], peer: &PeerState, role: Role) -> Option<&'a Spec> {
     let mine = |s: &&Spec| match role {
         Role::Aws => true,
@@ -66,7 +65,7 @@ fn spec_of<'a>(specs: &'a [Spec], peer: &PeerState, role: Role) -> Option<&'a Sp
     let by_name = specs
         .iter()
         .filter(mine)
-        .find(|s| peer.name == protocol_name(&s.name));
+        .find(|s| peer.name == s.protocol());
     by_name.or_else(|| {
         let n = peer.neighbor?;
         specs.iter().filter(mine).find(|s| {
@@ -303,16 +302,16 @@ mod tests {
         let vgw = DaemonState {
             router_id: Some(Ipv4Addr::new(169, 254, 100, 2)),
             peers: vec![
-                peer("dx-vif", [169, 254, 100, 1], dx_up),
-                peer("vpn-backup", [0, 0, 0, 0], true),
+                peer("dx.dx-vif", [169, 254, 100, 1], dx_up),
+                peer("vpn.vpn-backup", [0, 0, 0, 0], true),
                 peer("vpc", [0, 0, 0, 0], true),
             ],
             routes: vec![
                 LiveRoute {
                     next_hop: Ipv4Addr::UNSPECIFIED,
-                    ..route("192.168.10.0/24", "vpn-backup", false, &[], None)
+                    ..route("192.168.10.0/24", "vpn.vpn-backup", false, &[], None)
                 },
-                route("192.168.10.0/24", "dx-vif", true, &[65010], Some(300)),
+                route("192.168.10.0/24", "dx.dx-vif", true, &[65010], Some(300)),
                 route("10.0.0.0/16", "vpc", true, &[], None),
             ],
         };
@@ -401,10 +400,10 @@ mod tests {
         let t = example_static_vpn();
         let mut d = daemons(true);
         for p in &mut d[1].peers {
-            p.name = p.name.replace("dx-vif", "dx_0");
+            p.name = p.name.replace("dx.dx-vif", "dx_0");
         }
         for r in &mut d[1].routes {
-            r.from = r.from.replace("dx-vif", "dx_0");
+            r.from = r.from.replace("dx.dx-vif", "dx_0");
         }
         let r = report(&t, &d);
         assert_eq!(r.sessions[0].state, SessionState::Established);

@@ -20,7 +20,7 @@ use topology::model::{NodeId, Topology};
 
 use super::text;
 use super::Session;
-use crate::bgp::names::symbol;
+use crate::bgp::names::{export_symbol, symbol};
 
 /// The static protocol holding the prefixes the node advertises.
 pub const PREFIXES_PROTOCOL: &str = "vifgate_prefixes";
@@ -66,7 +66,7 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
             s,
             "\n# what {} advertises, with its communities and prepends\nfilter {} {{\n    if proto != \"{PREFIXES_PROTOCOL}\" then reject;\n",
             x.spec.name,
-            symbol(&format!("{}.export", x.spec.name))
+            export_symbol(x.spec.kind(), &x.spec.name)
         );
         let mine: Vec<String> = x
             .spec
@@ -97,7 +97,7 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
             s,
             "\n# {}\nprotocol bgp {} {{\n",
             x.spec.name,
-            symbol(&x.spec.name)
+            symbol(x.spec.kind(), &x.spec.name)
         );
         if x.spec.configured_down {
             s.push_str("    disabled;\n");
@@ -120,7 +120,7 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
             s,
             "    ipv4 {{\n        import filter {{ bgp_local_pref = {}; accept; }};\n        export filter {};\n    }};\n}}\n",
             x.spec.settings.local_preference.unwrap_or(DEFAULT_LOCAL_PREF),
-            symbol(&format!("{}.export", x.spec.name))
+            export_symbol(x.spec.kind(), &x.spec.name)
         );
     }
     let _ = write!(

@@ -104,7 +104,7 @@ fn the_example_runs_three_birds_with_aws_rules() {
     assert_eq!(vgw.ns, "yh+vgw");
     let c = &vgw.config;
     assert!(c.contains("router id 169.254.100.2;"), "{c}");
-    assert!(c.contains("protocol bgp 'dx-vif' {\n    local 169.254.100.2 as 64512;\n    neighbor 169.254.100.1 as 65010;\n    direct;"), "{c}");
+    assert!(c.contains("protocol bgp 'dx.dx-vif' {\n    local 169.254.100.2 as 64512;\n    neighbor 169.254.100.1 as 65010;\n    direct;"), "{c}");
     assert!(c.contains("hold time 90;\n    keepalive time 30;"), "{c}");
     assert!(c.contains("preference 200;"));
     assert!(c.contains("import limit 100 action disable;"));
@@ -114,26 +114,26 @@ fn the_example_runs_three_birds_with_aws_rules() {
     )));
     assert!(!c.contains("bfd"), "no BFD unless the VIF asks: {c}");
     // the static VPN: static routes into its tunnel at preference 150
-    assert!(c.contains("protocol static 'vpn-backup' {\n    ipv4 { preference 150; };\n    route 192.168.10.0/24 via \"vg1\";"), "{c}");
+    assert!(c.contains("protocol static 'vpn.vpn-backup' {\n    ipv4 { preference 150; };\n    route 192.168.10.0/24 via \"vg1\";"), "{c}");
     // each source out of its own tunnel
-    assert!(c.contains("if proto = \"dx-vif\" then { ifname = \"vg0\"; accept; }"));
-    assert!(c.contains("if proto = \"vpn-backup\" then { ifname = \"vg1\"; accept; }"));
+    assert!(c.contains("if proto = \"dx.dx-vif\" then { ifname = \"vg0\"; accept; }"));
+    assert!(c.contains("if proto = \"vpn.vpn-backup\" then { ifname = \"vg1\"; accept; }"));
     // communities to local preference
     assert!(c.contains("if (7224,7300) ~ bgp_community then bgp_local_pref = 300;"));
     assert!(c.contains("else bgp_local_pref = 200;"));
     // the VPC's CIDR advertised
     assert!(c.contains("route 10.0.0.0/16 via 169.254.255.1;"));
-    assert_eq!(vgw.established, ["dx-vif", vgw::VPC_PROTOCOL]);
+    assert_eq!(vgw.established, ["dx.dx-vif", vgw::VPC_PROTOCOL]);
     // the office: its prefixes, the session, kernel table 100
     let office = daemon(&p, "vifgate-office");
     assert_eq!(office.ns, "yh.vifgate-office");
     let c = &office.config;
-    assert!(c.contains("protocol bgp 'dx-vif' {\n    local 169.254.100.1 as 65010;\n    neighbor 169.254.100.2 as 64512;"), "{c}");
+    assert!(c.contains("protocol bgp 'dx.dx-vif' {\n    local 169.254.100.1 as 65010;\n    neighbor 169.254.100.2 as 64512;"), "{c}");
     assert!(c.contains("route 192.168.10.0/24 unreachable;"));
     // the example's local_preference = 200 on its VIF
     assert!(c.contains("import filter { bgp_local_pref = 200; accept; }"));
     assert!(c.contains("kernel table 100;"));
-    assert_eq!(office.established, ["dx-vif"]);
+    assert_eq!(office.established, ["dx.dx-vif"]);
     // both ends read one key file
     assert_eq!(p.md5.len(), 1);
     assert_eq!(p.md5[0].location.as_deref(), Some("env:DX_BGP_MD5"));
@@ -167,7 +167,7 @@ fn bfd_communities_prepends_and_a_bgp_vpn() {
     assert!(c.contains("    bfd on;\n"));
     // the VPN session: AWS's VPN timers, preference 100, no BFD
     let vpn = c
-        .split("protocol bgp 'vpn-backup'")
+        .split("protocol bgp 'vpn.vpn-backup'")
         .nth(1)
         .expect("VPN session");
     let vpn = vpn.split("\n}\n").next().expect("block");
@@ -178,8 +178,11 @@ fn bfd_communities_prepends_and_a_bgp_vpn() {
     assert!(vpn.contains("hold time 30;\n    keepalive time 10;"));
     assert!(vpn.contains("preference 100;"));
     assert!(!vpn.contains("bfd"));
-    assert!(!c.contains("protocol static 'vpn-backup'"));
-    assert_eq!(vgw.established, ["dx-vif", "vpn-backup", vgw::VPC_PROTOCOL]);
+    assert!(!c.contains("protocol static 'vpn.vpn-backup'"));
+    assert_eq!(
+        vgw.established,
+        ["dx.dx-vif", "vpn.vpn-backup", vgw::VPC_PROTOCOL]
+    );
     let office = daemon(&p, "vifgate-office");
     let c = &office.config;
     assert!(
@@ -188,7 +191,7 @@ fn bfd_communities_prepends_and_a_bgp_vpn() {
     );
     assert!(c.contains("if net = 192.168.20.0/24 then { bgp_community.add((7224,7300)); bgp_path.prepend(65010); bgp_path.prepend(65010); }"), "{c}");
     assert!(c.contains("import filter { bgp_local_pref = 50; accept; }"));
-    assert_eq!(office.established, ["dx-vif", "vpn-backup"]);
+    assert_eq!(office.established, ["dx.dx-vif", "vpn.vpn-backup"]);
     assert_eq!(p.md5.len(), 2);
     bird_parses(&p, &dir);
     let _ = std::fs::remove_dir_all(&dir);
@@ -210,8 +213,11 @@ fn no_vgw_no_bird_and_frr_nodes_are_left_to_frr() {
     // the VGW still has the sessions, and waits for them: FRR (planned
     // by crate::plan::frr) is at their other end
     let vgw = daemon(&p, "vgw");
-    assert!(vgw.config.contains("protocol bgp 'dx-vif'"));
-    assert_eq!(vgw.established, ["dx-vif", "vpn-backup", vgw::VPC_PROTOCOL]);
+    assert!(vgw.config.contains("protocol bgp 'dx.dx-vif'"));
+    assert_eq!(
+        vgw.established,
+        ["dx.dx-vif", "vpn.vpn-backup", vgw::VPC_PROTOCOL]
+    );
 }
 
 #[test]

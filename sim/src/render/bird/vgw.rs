@@ -23,6 +23,7 @@ use topology::model::Topology;
 use super::text;
 use super::{Session, Tunnels};
 use crate::bgp::names::symbol;
+use crate::render::names::bird_string;
 
 /// BIRD preference of routes learned over Direct Connect.
 pub const PREFERENCE_DX: u32 = 200;
@@ -83,7 +84,7 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
                 SessionKind::DirectConnect => "Direct Connect VIF",
                 SessionKind::Vpn => "Site-to-Site VPN, BGP",
             },
-            symbol(&x.spec.name),
+            symbol(x.spec.kind(), &x.spec.name),
             x.spec.amazon_address,
             x.spec.amazon_asn,
             x.spec.office_address,
@@ -105,12 +106,15 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
     let mut static_vpn = None;
     if let (Some(vpn), Some(tun)) = (&t.vpn, &tunnels.vpn_tun) {
         if !vpn.bgp {
-            static_vpn = Some((crate::bgp::names::protocol_name(&vpn.name), tun.clone()));
+            static_vpn = Some((
+                crate::bgp::names::protocol_name(SessionKind::Vpn, &vpn.name),
+                tun.clone(),
+            ));
             let _ = write!(
                 s,
                 "\n# {} (Site-to-Site VPN, static routing)\nprotocol static {} {{\n    ipv4 {{ preference {PREFERENCE_VPN_STATIC}; }};\n",
                 vpn.name,
-                symbol(&vpn.name)
+                symbol(SessionKind::Vpn, &vpn.name)
             );
             if vpn.up {
                 for p in vpn.prefixes() {
@@ -131,14 +135,16 @@ pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: boo
     for (name, tun) in &sources {
         let _ = writeln!(
             s,
-            "    if proto = \"{name}\" then {{ ifname = \"{tun}\"; accept; }}"
+            "    if proto = {} then {{ ifname = {}; accept; }}",
+            bird_string(name),
+            bird_string(tun)
         );
     }
     s.push_str("    reject;\n}\nprotocol kernel vifgate_kernel {\n    ipv4 { import none; export filter to_tunnels; };\n    learn off;\n}\n");
     if to_vpc {
         let list: Vec<String> = sources
             .iter()
-            .map(|(n, _)| format!("proto = \"{n}\""))
+            .map(|(n, _)| format!("proto = {}", bird_string(n)))
             .collect();
         let cond = if list.is_empty() {
             "false".to_string()
