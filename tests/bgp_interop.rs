@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use common::{can_run, need_tool, start_bird, Lab};
 use sim::bgp_live::{bird, frr, DaemonState};
 use sim::frr_config::{self, FrrOptions};
-use topology::bgp::{BgpReport, Community, SessionState};
+use topology::bgp::{BgpReport, SessionState};
+use topology::model::bgp::Community;
 use topology::model::Topology;
 
 const MD5: &str = "interop-md5";

@@ -37,7 +37,6 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use crate::analysis::{Service, Target, Verdict};
 use crate::diag::{did_you_mean, Diagnostics, Reporter, Severity, SourceFile};
 use crate::format::*;
 use crate::model::*;
@@ -62,8 +61,6 @@ pub(crate) fn blocks_overlap(a: Ipv4Net, b: Ipv4Net) -> bool {
 pub const MAX_SUBNET_LEN: u8 = 16;
 /// AWS limit: the smallest subnet of a VPC, as a prefix length.
 pub const MIN_SUBNET_LEN: u8 = 28;
-/// AWS limit: prefixes a customer may advertise on a private VIF.
-pub const MAX_VIF_PREFIXES: usize = 100;
 /// Largest latency or jitter of the emulated Direct Connect link.
 pub const MAX_LINK_DELAY: Duration = Duration::from_secs(10);
 /// Smallest bandwidth of the Direct Connect connection, bits per second.
@@ -292,7 +289,7 @@ impl<'a> Resolver<'a> {
             sg_members: vec![],
             sg_index: Default::default(),
             vgw_table: Default::default(),
-            bgp: Default::default(),
+            vgw_routes: Vec::new(),
             office_ribs: HashMap::new(),
         };
 
