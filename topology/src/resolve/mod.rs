@@ -26,6 +26,7 @@ mod compute;
 mod hybrid;
 mod link_addresses;
 mod office;
+pub mod regions;
 mod rules;
 mod sim;
 mod vpc;
@@ -47,6 +48,11 @@ use crate::traffic::{is_public, PortRange};
 
 /// AWS quota: rules per security group and direction.
 pub const MAX_SG_RULES: usize = 60;
+/// The first placeholder public address, for an address AWS assigns at
+/// deployment (Elastic IPs, auto-assigned public addresses): 203.0.113.10
+/// and up, in the documentation range. The CloudFormation import hands them
+/// out; the resolver picks the next free one the same way.
+pub const FIRST_PUBLIC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 /// AWS quota: rules per network ACL and direction.
 pub const MAX_NACL_RULES: usize = 20;
 /// AWS quota: security groups per network interface.
@@ -667,12 +673,9 @@ impl AddressBook {
     }
 
     /// The first placeholder public address (from
-    /// [`crate::cfn::mapping::FIRST_PUBLIC`] to 203.0.113.254) no node uses.
+    /// [`FIRST_PUBLIC`] to 203.0.113.254) no node uses.
     fn first_free_public(&self) -> Option<Ipv4Addr> {
-        self.first_free_between(
-            crate::cfn::mapping::FIRST_PUBLIC,
-            Ipv4Addr::new(203, 0, 113, 255),
-        )
+        self.first_free_between(FIRST_PUBLIC, Ipv4Addr::new(203, 0, 113, 255))
     }
 
     /// The first address in `from..to` no node uses.
