@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use gateway::flow_log::Format;
-use sim::flowlog_capture::Capture;
+use sim::flowlogs::capture::Capture;
 use sim::plan::Plan;
 use topology::model::Topology;
 

@@ -120,8 +120,8 @@ mod tests {
 
     /// A scratch directory, removed on drop (the test net's, without
     /// namespaces).
-    fn scratch() -> sim::lab::TestNet {
-        sim::lab::TestNet::with_tag("out")
+    fn scratch() -> sim::ops::lab::TestNet {
+        sim::ops::lab::TestNet::with_tag("out")
     }
 
     fn names(dir: &Path) -> Vec<String> {

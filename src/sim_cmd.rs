@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use sim::apply::{self, Programs};
-use sim::compare::{self, TestOptions};
-use sim::link::LinkChange;
+use sim::layout;
+use sim::ops::compare::{self, TestOptions};
+use sim::ops::link::LinkChange;
+use sim::ops::report_html::{self, Drawing};
 use sim::plan;
-use sim::report_html::{self, Drawing};
 
 pub(crate) mod values;
 
@@ -157,7 +158,7 @@ pub enum SimCommand {
         #[arg(long, hide = true)]
         interval_ms: Option<u64>,
         /// Account id written into the records (12 digits).
-        #[arg(long, default_value = sim::flowlog_capture::DEFAULT_ACCOUNT_ID, value_parser = parse_account_id)]
+        #[arg(long, default_value = sim::flowlogs::capture::DEFAULT_ACCOUNT_ID, value_parser = parse_account_id)]
         account_id: String,
         /// Print JSON lines instead of flow log lines.
         #[arg(long)]
@@ -277,19 +278,19 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
 }
 
 /// A lab's state; `missing` says why no lab of that name is an error.
-fn lab_state(lab: &str, missing: impl FnOnce() -> String) -> Result<apply::LabState> {
-    apply::load_state(lab)
+fn lab_state(lab: &str, missing: impl FnOnce() -> String) -> Result<apply::state::LabState> {
+    apply::state::load_state(lab)
         .with_context(|| format!("cannot read lab `{lab}`"))?
         .with_context(missing)
 }
 
 /// A running lab's state and the topology it was built from.
-pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
+pub fn running_lab(lab: &str) -> Result<(apply::state::LabState, topology::Loaded)> {
     let st = lab_state(lab, || format!("no lab `{lab}` is up"))?;
     // the copy `up` keeps (the file may have moved or changed since,
     // or been named relative to another directory); the name was
     // checked by `load_state`
-    let copy = apply::state_dir(lab).join("topology.toml");
+    let copy = layout::state_dir(lab).join("topology.toml");
     let file = match &st.source {
         _ if copy.is_file() => copy,
         Some(f) => f.clone(),
@@ -302,19 +303,21 @@ pub fn running_lab(lab: &str) -> Result<(apply::LabState, topology::Loaded)> {
 /// Refuses to reuse a lab that was not built from `file` as it is now
 /// (with these ports, by this vifgate): its fingerprint, recorded by `sim
 /// up`, differs from the one the file gives now
-/// ([`sim::lab_fingerprint`]), or it was never finished (`building`).
+/// ([`sim::apply::fingerprint`]), or it was never finished (`building`).
 /// Probing it would compare an old lab, or half of one, with a new
 /// analysis.
 fn refuse_stale_lab(
-    st: &apply::LabState,
+    st: &apply::state::LabState,
     p: &plan::Plan,
     text: &str,
     file: &Path,
     ports: &Ports,
 ) -> Result<()> {
     let lab = &p.lab;
-    let up = st.status == apply::BuildStatus::Up;
-    if up && st.built_from.as_deref() == Some(sim::lab_fingerprint::fingerprint(p, text).as_str()) {
+    let up = st.status == apply::state::BuildStatus::Up;
+    if up
+        && st.built_from.as_deref() == Some(sim::apply::fingerprint::fingerprint(p, text).as_str())
+    {
         let changed = st.changed_links();
         if changed.is_empty() {
             return Ok(());
@@ -369,7 +372,7 @@ fn load_plan(
     ports: &Ports,
 ) -> Result<(topology::Loaded, String, plan::Plan)> {
     let (l, text) = load(file)?;
-    let lab = lab.unwrap_or_else(|| plan::default_lab_name(&l.topology.name));
+    let lab = lab.unwrap_or_else(|| layout::default_lab_name(&l.topology.name));
     // the plan refuses a name that cannot prefix namespaces
     let p = plan::plan(&l.topology, &lab, &ports.ports)?;
     Ok((l, text, p))
@@ -380,7 +383,7 @@ fn print_plan(p: &plan::Plan, json: bool) -> Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(p)?);
     } else {
-        print!("{}", sim::plan_view::render(p));
+        print!("{}", sim::plan::view::render(p));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -389,7 +392,7 @@ fn the_lab(lab: Option<String>) -> Result<String> {
     if let Some(l) = lab {
         return Ok(l);
     }
-    let labs = apply::labs();
+    let labs = apply::state::labs();
     match labs.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!("no lab is up"),
@@ -449,24 +452,24 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
         SimCommand::Status { lab, json } => {
             let labs = match lab {
                 Some(l) => vec![l],
-                None => apply::labs(),
+                None => apply::state::labs(),
             };
-            let statuses: Vec<sim::status::LabStatus> =
-                labs.iter().map(|l| sim::status::status(l)).collect();
+            let statuses: Vec<sim::ops::status::LabStatus> =
+                labs.iter().map(|l| sim::ops::status::status(l)).collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&statuses)?);
             } else if statuses.is_empty() {
                 println!("no lab is up");
             } else {
                 for s in &statuses {
-                    print!("{}", sim::status::render(s));
+                    print!("{}", sim::ops::status::render(s));
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         SimCommand::Exec { lab, node, command } => {
             need_root()?;
-            let code = sim::lab::exec_in(&lab, &node, &command)?;
+            let code = sim::ops::lab::exec_in(&lab, &node, &command)?;
             Ok(ExitCode::from(code))
         }
         SimCommand::Link { lab, a, b, change } => {
@@ -491,7 +494,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 });
             }
             for c in changes {
-                let done = sim::link::change(&lab, &a, &b, &c)?;
+                let done = sim::ops::link::change(&lab, &a, &b, &c)?;
                 println!("{done}");
             }
             Ok(ExitCode::SUCCESS)
@@ -560,7 +563,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             need_root()?;
             let lab = the_lab(lab)?;
             let (_, l) = running_lab(&lab)?;
-            let live = sim::bgp_live::read_lab(&lab, &l.topology)
+            let live = sim::bgp::live::read_lab(&lab, &l.topology)
                 .with_context(|| format!("cannot read lab `{lab}`'s state directory"))?;
             for e in &live.unreadable {
                 eprintln!("warning: cannot read BGP daemon {e}");

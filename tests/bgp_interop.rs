@@ -1,9 +1,9 @@
 //! Two independent BGP implementations on one Direct Connect session, in
 //! real namespaces over a veth pair with MD5 and TTL 1: BIRD playing AWS
 //! (a config in the lab's style, inline) against FRR playing the office
-//! (configured by `sim::frr_config` from the topology), then against BIRD.
+//! (configured by `sim::render::frr` from the topology), then against BIRD.
 //! The session must come up; each side's table, read back by
-//! `sim::bgp_live`, must carry what the other sent (read as `vifgate sim bgp` reads a lab): the office's two
+//! `sim::bgp::live`, must carry what the other sent (read as `vifgate sim bgp` reads a lab): the office's two
 //! prefixes with 7224:7300 and the prepend on AWS's side, the VPC's block
 //! with the office's local preference on the office's side, in kernel
 //! table 100.
@@ -19,8 +19,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{can_run, need_tool, start_bird, Lab};
-use sim::bgp_live::{bird, frr, DaemonState};
-use sim::frr_config::{self, FrrOptions};
+use sim::bgp::live::{bird, frr, DaemonState};
+use sim::render;
+use sim::render::frr::FrrOptions;
 use topology::bgp::{BgpReport, SessionState};
 use topology::model::bgp::Community;
 use topology::model::Topology;
@@ -197,7 +198,7 @@ fn read_both(
 /// test's directory, named as in a lab's state directory (`bird-*.ctl`,
 /// `frr-*/`): what `vifgate sim bgp` reads.
 fn lab_report(lab: &Lab, t: &Topology) -> BgpReport {
-    let live = sim::bgp_live::lab::read_dir(&lab.dir, t).expect("read the daemons");
+    let live = sim::bgp::live::lab::read_dir(&lab.dir, t).expect("read the daemons");
     assert!(live.unreadable.is_empty(), "{:?}", live.unreadable);
     assert_eq!(live.daemons, 2);
     live.report
@@ -259,27 +260,28 @@ fn start_frr(
     lab: &mut Lab,
     t: &Topology,
     password: &str,
-) -> (std::path::PathBuf, frr_config::FrrConfig) {
+) -> (std::path::PathBuf, render::frr::FrrConfig) {
     let node = t.vifs[0].customer_router;
-    let mut opts = FrrOptions {
+    let opts = FrrOptions {
         kernel_table: KERNEL_TABLE,
-        ..FrrOptions::default()
     };
-    opts.passwords.insert(
-        sim::bgp_names::protocol_name(&t.vifs[0].name),
-        password.into(),
-    );
-    let cfg = frr_config::config(t, node, &sim::bgp_sessions::sessions(t), &opts);
+    let mut cfg = render::frr::config(t, node, &sim::bgp::sessions::sessions(t), &opts);
+    // the key after the configuration, as `sim up` gives it (FrrSpec::with_keys)
+    let vif = &t.vifs[0];
+    cfg.bgpd.push_str(&render::frr::password_block(
+        vif.customer_asn,
+        &[(vif.amazon_address.addr(), password.into())],
+    ));
     // private, as a lab's state directory is: the run directory must still
     // be reachable by the `frr` user
     std::fs::set_permissions(&lab.dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let run = lab.dir.join("frr-office");
-    frr_config::write_run_dir(&run, &cfg).expect("FRR run dir");
-    for d in frr_config::daemon_commands(&run, &cfg) {
+    sim::apply::daemons::write_run_dir(&run, &cfg).expect("FRR run dir");
+    for d in render::frr::daemon_commands(&run, &cfg) {
         let argv: Vec<&str> = d.argv.iter().map(String::as_str).collect();
         lab.spawn(d.name, "office", &argv, &[]);
         if d.name == "zebra" {
-            let zserv = frr_config::zserv_socket(&run);
+            let zserv = render::frr::zserv_socket(&run);
             assert!(
                 lab.wait_for(Duration::from_secs(5), || zserv.exists()),
                 "zebra did not start: {}",
@@ -306,9 +308,9 @@ fn frr_office_against_bird_aws() {
         "BIRD (AWS) <-> FRR (office): dx_0 Established {:.2} s after bgpd started",
         took.as_secs_f64()
     );
-    // BFD attached now that the session is up (see sim::frr_config)
-    let up =
-        frr_config::arm_bfd_once_established(&run, &cfg, Duration::from_secs(5)).expect("arm BFD");
+    // BFD attached now that the session is up (see sim::render::frr)
+    let up = sim::apply::daemons::arm_bfd_once_established(&run, &cfg, Duration::from_secs(5))
+        .expect("arm BFD");
     assert!(up, "FRR's side of the session is Established too");
     let (_, o) = read_both(
         &lab,
@@ -328,12 +330,12 @@ fn frr_office_against_bird_aws() {
     for r in &mut predicted.speakers[1].received {
         r.local_pref = 100;
     }
-    let diff = sim::bgp_live::lab::compare_dir(&lab.dir, &t, &predicted).expect("compare");
+    let diff = sim::bgp::live::lab::compare_dir(&lab.dir, &t, &predicted).expect("compare");
     assert!(
         diff.len() == 2 && diff.iter().all(|l| l.contains("local-pref")),
         "{diff:?}"
     );
-    assert!(sim::bgp_live::lab::compare_dir(&lab.dir, &t, &live)
+    assert!(sim::bgp::live::lab::compare_dir(&lab.dir, &t, &live)
         .expect("compare")
         .is_empty());
 }

@@ -1,5 +1,5 @@
 //! The simulator end to end, in real network namespaces: `vifgate sim`
-//! from the command line and `sim::lab::Lab` as a library, on the example
+//! from the command line and `sim::ops::lab::Lab` as a library, on the example
 //! topology (and a generated 200-host one). Each test uses its own lab
 //! name, so they run in parallel.
 //!
@@ -16,9 +16,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sim::compare;
-use sim::lab::{Lab, LabOptions};
-use sim::link::LinkChange;
+use sim::layout;
+use sim::ops::compare;
+use sim::ops::lab::{Lab, LabOptions};
+use sim::ops::link::LinkChange;
 use sim::plan::{self, LinkKind};
 use topology::analysis::{self, Service, Target, Verdict};
 
@@ -78,13 +79,13 @@ fn example_lab() -> Lab {
 
 /// A lab of the example with its VIF and VPN set up as `variant` says
 /// (BFD or not, hold time, the VPN on BGP or static), in the file's text.
-fn variant_lab(variant: sim::failover::Variant) -> Lab {
+fn variant_lab(variant: sim::ops::failover::Variant) -> Lab {
     let text = variant.toml(&example_text()).expect("the example is TOML");
     lab_of(EXAMPLE, &text)
 }
 
 /// The plan's BIRD `name` (`vgw`, `vpc`, an office node).
-fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::bird::BirdSpec {
+fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::plan::bird::BirdSpec {
     lab.plan()
         .bird
         .daemons
@@ -98,7 +99,7 @@ fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::bird::BirdSpec {
 fn bgp_diagnostics(lab: &Lab) -> String {
     let mut out = String::new();
     let routes = Command::new("ip")
-        .args(["-n", &plan::vgw_ns(lab.name()), "route"])
+        .args(["-n", &layout::vgw_ns(lab.name()), "route"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
@@ -106,7 +107,7 @@ fn bgp_diagnostics(lab: &Lab) -> String {
     for d in &lab.plan().bird.daemons {
         for cmd in ["show protocols", "show route"] {
             let shown =
-                sim::bgp_live::bird::birdc(&d.socket, cmd).unwrap_or_else(|e| e.to_string());
+                sim::bgp::live::bird::birdc(&d.socket, cmd).unwrap_or_else(|e| e.to_string());
             out.push_str(&format!("\nBIRD {} {cmd}:\n{shown}", d.name));
         }
         let log = std::fs::read_to_string(&d.log).unwrap_or_default();
@@ -129,7 +130,7 @@ fn bird_ready(test: &str) -> bool {
 fn cli_lab() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = format!("ct{}-{n}", std::process::id());
-    assert!(plan::valid_lab_name(&name), "{name}");
+    assert!(layout::valid_lab_name(&name), "{name}");
     name
 }
 
@@ -174,7 +175,7 @@ fn office_peer(lab: &Lab, peer: &str) -> serde_json::Value {
         .iter()
         .find(|g| g.policy_node.as_deref() == Some("vifgate-office"))
         .expect("an office gateway in the plan");
-    let sock = sim::apply::state_dir(lab.name()).join(format!("{}.sock", g.name));
+    let sock = sim::layout::state_dir(lab.name()).join(format!("{}.sock", g.name));
     let o = cli_ok(&[
         "status",
         "--json",
@@ -378,14 +379,14 @@ fn a_broken_lab_is_caught() {
     );
     // the HTML page marks each disagreement in both matrices, the failed
     // expectation's row, and draws the failed flows
-    let flows = sim::report_html::failed_flows(lab.topology(), &r, 10);
+    let flows = sim::ops::report_html::failed_flows(lab.topology(), &r, 10);
     assert!(
         flows.iter().any(|(title, _)| title
             == "office-pc -> bastion tcp/22 (static ACCEPTED, live not accepted)"),
         "{:?}",
         flows.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
-    let html = sim::report_html::render(&r, None, &[]);
+    let html = sim::ops::report_html::render(&r, None, &[]);
     assert!(html.contains("<span class=\"verdict failed\">FAILED</span>"));
     assert_eq!(
         html.matches(" diff\"").count(),
@@ -401,7 +402,7 @@ fn down_leaves_nothing() {
         return;
     }
     let lab = cli_lab();
-    let dir = sim::apply::state_dir(&lab);
+    let dir = sim::layout::state_dir(&lab);
     assert!(lab_namespaces(&lab).is_empty());
     assert!(!dir.exists());
     let before = root_state();
@@ -412,7 +413,7 @@ fn down_leaves_nothing() {
         "{}",
         text(&up)
     );
-    let planned = sim::apply::read_state(&lab).expect("state").plan;
+    let planned = sim::apply::state::read_state(&lab).expect("state").plan;
     assert_eq!(lab_namespaces(&lab).len(), planned.namespaces.len());
     assert!(dir.exists());
     // nothing of the lab lands in the root namespace
@@ -574,7 +575,7 @@ fn dx_failure_moves_office_traffic_to_the_vpn() {
     }
     // BFD on the VIF: the VGW's BIRD notices the cut within a second (the
     // hold timer would take AWS's 90 s)
-    let lab = variant_lab(sim::failover::Variant {
+    let lab = variant_lab(sim::ops::failover::Variant {
         bfd: true,
         hold_time: None,
         bgp_vpn: false,
@@ -583,7 +584,7 @@ fn dx_failure_moves_office_traffic_to_the_vpn() {
     let dx = link_name(&lab, LinkKind::DirectConnect);
     let vpn = link_name(&lab, LinkKind::Vpn);
     assert_eq!((dx.as_str(), vpn.as_str()), ("dx-vif", "vpn-backup"));
-    let (dx_peer, vpn_peer) = (plan::ns_token(&dx), plan::ns_token(&vpn));
+    let (dx_peer, vpn_peer) = (layout::ns_token(&dx), layout::ns_token(&vpn));
 
     assert!(lab.reaches("office-pc", "bastion", ssh));
     let p = office_peer(&lab, &dx_peer);
@@ -657,8 +658,8 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
     let names: Vec<&str> = birds.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["vgw", "vpc", "vifgate-office"]);
     for d in birds {
-        let shown = sim::bgp_live::bird::birdc(&d.socket, "show protocols all").expect("birdc");
-        let peers = sim::bgp_live::bird::parse_protocols(&shown);
+        let shown = sim::bgp::live::bird::birdc(&d.socket, "show protocols all").expect("birdc");
+        let peers = sim::bgp::live::bird::parse_protocols(&shown);
         for p in &d.established {
             assert!(
                 peers.iter().any(|x| &x.name == p && x.established),
@@ -681,7 +682,7 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
         .args([
             "netns",
             "exec",
-            &plan::vgw_ns(lab.name()),
+            &layout::vgw_ns(lab.name()),
             "ss",
             "-tni",
             "state",
@@ -696,10 +697,10 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
     );
     // the propagating route tables hold the office's prefixes via the VGW,
     // written by BIRD; the others do not
-    let vpc = plan::vpc_ns(lab.name());
+    let vpc = layout::vpc_ns(lab.name());
     let t = lab.topology();
     for (i, rt) in t.route_tables.iter().enumerate() {
-        let table = (plan::FIRST_TABLE + i as u32).to_string();
+        let table = (layout::FIRST_TABLE + i as u32).to_string();
         let out = Command::new("ip")
             .args(["-n", &vpc, "route", "show", "table", &table])
             .output()
@@ -735,7 +736,7 @@ fn dx_cut_with_bfd_fails_over_to_the_bgp_vpn_and_back() {
     if !bird_ready("dx_cut_with_bfd_fails_over_to_the_bgp_vpn_and_back") {
         return;
     }
-    let lab = variant_lab(sim::failover::Variant {
+    let lab = variant_lab(sim::ops::failover::Variant {
         bfd: true,
         hold_time: None,
         bgp_vpn: true,
@@ -800,10 +801,10 @@ bfd = { interval = "300ms", multiplier = 3 }
         assert_eq!((best.session.as_str(), best.local_pref), ("dx-vif-2", 300));
     }
     // live: the daemons agree with the prediction, route for route
-    let check = sim::bgp_check::check_lab(lab.name(), t, sim::bgp_check::SETTLE);
+    let check = sim::bgp::check::check_lab(lab.name(), t, sim::bgp::check::SETTLE);
     assert!(check.compared && check.passed(), "{}", check.render());
     let office: std::net::Ipv4Addr = "192.168.10.10".parse().expect("address");
-    let dev = || sim::failover::vgw_route_dev(lab.name(), office);
+    let dev = || sim::ops::failover::vgw_route_dev(lab.name(), office);
     // the second VIF's tunnel (vg1), though the first is listed first
     assert_eq!(dev().as_deref(), Some("vg1"), "{}", bgp_diagnostics(&lab));
     assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
@@ -870,7 +871,9 @@ fn link_delay_without_netem_uses_the_gateways() {
         loss_percent: None,
         rate_bps: None,
     };
-    let features = sim::apply::read_state(lab.name()).expect("state").features;
+    let features = sim::apply::state::read_state(lab.name())
+        .expect("state")
+        .features;
     let said = lab
         .link("vifgate-office", "dx-vif", &delay(20))
         .expect("delay on the DX link");
@@ -940,7 +943,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
-    if !sim::lab::root_or_skip("sim_down_follows_no_symbolic_link_out_of_a_lab") {
+    if !sim::ops::lab::root_or_skip("sim_down_follows_no_symbolic_link_out_of_a_lab") {
         return;
     }
     use std::os::unix::fs::symlink;
@@ -992,7 +995,7 @@ fn sim_down_follows_no_symbolic_link_out_of_a_lab() {
 
 #[test]
 fn sim_down_leaves_a_directory_that_holds_no_lab() {
-    if !sim::lab::root_or_skip("sim_down_leaves_a_directory_that_holds_no_lab") {
+    if !sim::ops::lab::root_or_skip("sim_down_leaves_a_directory_that_holds_no_lab") {
         return;
     }
     // VIFGATE_STATE_ROOT pointed at a directory of other things: `sim down
@@ -1022,7 +1025,7 @@ fn sim_down_leaves_a_directory_that_holds_no_lab() {
 
 #[test]
 fn a_relative_state_root_is_the_current_directorys() {
-    if !sim::lab::root_or_skip("a_relative_state_root_is_the_current_directorys") {
+    if !sim::ops::lab::root_or_skip("a_relative_state_root_is_the_current_directorys") {
         return;
     }
     // `VIFGATE_STATE_ROOT=root` was taken for /run/vifgate/sim, everyone's
@@ -1044,7 +1047,8 @@ fn a_relative_state_root_is_the_current_directorys() {
 
 #[test]
 fn sim_up_under_a_state_root_its_files_cannot_name_makes_nothing() {
-    if !sim::lab::root_or_skip("sim_up_under_a_state_root_its_files_cannot_name_makes_nothing") {
+    if !sim::ops::lab::root_or_skip("sim_up_under_a_state_root_its_files_cannot_name_makes_nothing")
+    {
         return;
     }
     // the gateways refused their status sockets only once the lab's
@@ -1079,7 +1083,7 @@ fn sim_up_under_a_state_root_its_files_cannot_name_makes_nothing() {
 
 #[test]
 fn sim_status_without_root_says_it_needs_root() {
-    if !sim::lab::root_or_skip("sim_status_without_root_says_it_needs_root") {
+    if !sim::ops::lab::root_or_skip("sim_status_without_root_says_it_needs_root") {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -1279,7 +1283,7 @@ fn cli_rejects_bad_input_and_leaves_nothing() {
         text(&o)
     );
     assert!(lab_namespaces("Bad.Name").is_empty());
-    assert!(!sim::apply::state_dir("Bad.Name").exists());
+    assert!(!sim::layout::state_dir("Bad.Name").exists());
 
     // exec and link into a lab that is not there
     let o = cli(&["sim", "exec", &lab, "office-pc", "--", "true"]);
@@ -1325,7 +1329,7 @@ fn http_get(lab: &Lab, node: &str, url: &str, cookie: &str, n: usize) -> Vec<Str
 
 /// Lines the web server of `node` has logged (its start command's log).
 fn served(lab: &Lab, node: &str) -> usize {
-    let dir = sim::apply::state_dir(lab.name());
+    let dir = sim::layout::state_dir(lab.name());
     std::fs::read_dir(&dir)
         .expect("state dir")
         .flatten()
@@ -1393,8 +1397,8 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
         return;
     }
     let lab = example_lab();
-    let st = sim::apply::read_state(lab.name()).expect("state");
-    let dx = plan::ns_token(&link_name(&lab, LinkKind::DirectConnect));
+    let st = sim::apply::state::read_state(lab.name()).expect("state");
+    let dx = layout::ns_token(&link_name(&lab, LinkKind::DirectConnect));
     // the gateways at both ends of the DX link
     let ends: Vec<&plan::GatewaySpec> = st
         .plan
@@ -1404,7 +1408,7 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
         .collect();
     assert_eq!(ends.len(), 2, "{:?}", st.plan.gateways);
     let status = |g: &plan::GatewaySpec| {
-        let sock = sim::apply::state_dir(lab.name()).join(format!("{}.sock", g.name));
+        let sock = sim::layout::state_dir(lab.name()).join(format!("{}.sock", g.name));
         gateway::shell::query_status(&sock).unwrap_or_else(|e| panic!("{}: {e}", g.name))
     };
     for g in &ends {
@@ -1452,8 +1456,9 @@ fn sim_link_returns_once_the_gateways_run_the_new_configuration() {
     let signal = |sig| assert!(gw.signal(sig).expect("signal"), "{gw:?} is gone");
     signal(libc::SIGSTOP);
     let name = lab.name().to_string();
-    let clear =
-        std::thread::spawn(move || sim::link::change(&name, "vifgate-office", "dx-vif", &delay(0)));
+    let clear = std::thread::spawn(move || {
+        sim::ops::link::change(&name, "vifgate-office", "dx-vif", &delay(0))
+    });
     std::thread::sleep(Duration::from_millis(600));
     let waited = !clear.is_finished();
     signal(libc::SIGCONT);
@@ -1508,7 +1513,7 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
     // live: BIRD's `import limit 100 action disable` has put it down
     let mut live = None;
     let down = eventually(Duration::from_secs(5), Duration::from_millis(100), || {
-        let r = sim::bgp_live::read_lab(lab.name(), lab.topology()).expect("read the lab");
+        let r = sim::bgp::live::read_lab(lab.name(), lab.topology()).expect("read the lab");
         let idle = state(&r.report, "dx-vif").0 == Idle;
         live = Some(r.report);
         idle
@@ -1524,7 +1529,7 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
     );
     assert_eq!(state(&live, "vpn-backup").0, Established, "{live:#?}");
     // `sim test`'s comparison agrees: both Idle, the same routes
-    let check = sim::bgp_check::check_lab(lab.name(), lab.topology(), sim::bgp_check::SETTLE);
+    let check = sim::bgp::check::check_lab(lab.name(), lab.topology(), sim::bgp::check::SETTLE);
     assert!(check.compared && check.sessions == 2, "{check:?}");
     assert!(
         check.passed(),
@@ -1538,14 +1543,15 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
     let ssh = Service::Tcp(22);
     assert!(lab.reaches("office-pc", "bastion", ssh));
     assert!(lab.reaches("web-a1", "office-pc", Service::IcmpEcho));
-    let vgw_dev = sim::failover::vgw_route_dev(lab.name(), "192.168.10.10".parse().expect("ip"));
+    let vgw_dev =
+        sim::ops::failover::vgw_route_dev(lab.name(), "192.168.10.10".parse().expect("ip"));
     let vpn = link_name(&lab, LinkKind::Vpn);
     let dx = link_name(&lab, LinkKind::DirectConnect);
     // the VPN's gateway TUN (vg0 is the VIF's)
     assert_eq!(vgw_dev.as_deref(), Some("vg1"), "{}", bgp_diagnostics(&lab));
-    let v = office_peer(&lab, &plan::ns_token(&vpn));
+    let v = office_peer(&lab, &layout::ns_token(&vpn));
     assert_eq!(v["routes_in_use"][0], "10.0.0.0/16", "{v:#}");
-    let d = office_peer(&lab, &plan::ns_token(&dx));
+    let d = office_peer(&lab, &layout::ns_token(&dx));
     assert_eq!(
         d["routes_in_use"].as_array().map(Vec::len),
         Some(0),
@@ -1561,7 +1567,7 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
     let lab = example_lab();
     let vgw = bird_of(&lab, "vgw");
     // AWS's side stops the VIF's session behind the prediction's back
-    let out = sim::bgp_live::bird::birdc(&vgw.socket, "disable \"dx-vif\"").expect("birdc");
+    let out = sim::bgp::live::bird::birdc(&vgw.socket, "disable \"dx-vif\"").expect("birdc");
     assert!(out.contains("dx-vif: disabled"), "{out}");
     let report = lab.test(1, compare::default_probe_options());
     let bgp = &report.bgp;
@@ -1574,7 +1580,7 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
     );
     // it waited for the daemons to settle before saying so
     assert!(
-        bgp.seconds >= sim::bgp_check::SETTLE.as_secs_f64(),
+        bgp.seconds >= sim::bgp::check::SETTLE.as_secs_f64(),
         "{bgp:?}"
     );
     assert!(!report.passed());
@@ -1584,7 +1590,7 @@ fn sim_test_fails_when_a_live_session_differs_from_the_prediction() {
 /// The example's text with its office box (`vifgate-office`) played by
 /// FRR.
 fn example_with_frr_office() -> String {
-    sim::frr_plan::with_frr_office(&example_text(), "vifgate-office")
+    sim::plan::frr::with_frr_office(&example_text(), "vifgate-office")
 }
 
 #[test]
@@ -1625,9 +1631,12 @@ fn the_plan_plays_an_frr_office_with_frr_and_no_bird() {
         .iter()
         .find(|g| g.ns == f.ns)
         .expect("the office gateway");
-    assert_eq!(gw.bgp_kernel_table, Some(sim::bird::OFFICE_KERNEL_TABLE));
+    assert_eq!(
+        gw.bgp_kernel_table,
+        Some(sim::render::bird::OFFICE_KERNEL_TABLE)
+    );
     // and `sim plan` shows it
-    let shown = sim::plan_view::render(&p);
+    let shown = sim::plan::view::render(&p);
     assert!(
         shown.contains("frr vifgate-office: office node vifgate-office (FRR)"),
         "{shown}"
@@ -1666,7 +1675,7 @@ fn frr_office_against_the_bird_vgw_agrees_with_the_analysis_and_fails_over() {
         "BIRD (VGW) <-> FRR (office): sessions Established {took:.2} s after the daemons started"
     );
     // every daemon read, the live report as predicted
-    let live = sim::bgp_live::read_lab(lab.name(), lab.topology()).expect("read the lab");
+    let live = sim::bgp::live::read_lab(lab.name(), lab.topology()).expect("read the lab");
     assert!(live.unreadable.is_empty(), "{:?}", live.unreadable);
     assert_eq!(live.daemons, 3, "VGW, VPC router, FRR office");
     assert!(
@@ -1678,7 +1687,8 @@ fn frr_office_against_the_bird_vgw_agrees_with_the_analysis_and_fails_over() {
         live.report
     );
     let predicted = topology::bgp::analyse(lab.topology());
-    let diff = sim::bgp_live::compare_lab(lab.name(), lab.topology(), &predicted).expect("compare");
+    let diff =
+        sim::bgp::live::compare_lab(lab.name(), lab.topology(), &predicted).expect("compare");
     assert!(diff.is_empty(), "{diff:#?}\n{}", frr_diagnostics(&lab));
     // traffic over DX, then over the VPN once the DX is cut, and back
     assert!(
@@ -1690,13 +1700,13 @@ fn frr_office_against_the_bird_vgw_agrees_with_the_analysis_and_fails_over() {
 }
 
 /// Cuts the example's DX under a TCP 22 probe loop from office-pc to the
-/// bastion and restores it (`sim::failover::measure`), prints the
+/// bastion and restores it (`sim::ops::failover::measure`), prints the
 /// figures (`office` says who plays the office), and asserts a generous
 /// bound for BFD 300 ms x 3 and traffic over DX again afterwards.
 fn dx_cut_fails_over_within_bfd_bounds(lab: &Lab, office: &str, diagnostics: fn(&Lab) -> String) {
-    let run = sim::failover::measure(
+    let run = sim::ops::failover::measure(
         lab,
-        &sim::failover::FailoverSpec {
+        &sim::ops::failover::FailoverSpec {
             office_node: "vifgate-office".into(),
             link: "dx-vif".into(),
             from: "office-pc".into(),

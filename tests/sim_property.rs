@@ -19,8 +19,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use sim::compare;
-use sim::lab::{Lab, LabOptions};
+use sim::ops::compare;
+use sim::ops::lab::{Lab, LabOptions};
 
 /// A number from the environment, or `default`.
 fn env_number(key: &str, default: u64) -> u64 {

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use common::leftovers::{assert_gone, lab_namespaces, leftovers, root_state, RootState};
 use common::text;
-use sim::apply::{self, BuildStatus};
+use sim::apply;
+use sim::apply::state::BuildStatus;
+use sim::layout;
 use sim::plan;
 
 /// Up/down cycles with a kill, after one uninterrupted cycle that
@@ -36,7 +38,7 @@ fn example() -> PathBuf {
 /// A lab name of this run: `sr<pid>-<what>`.
 fn lab_name(what: &str) -> String {
     let name = format!("sr{}-{what}", std::process::id());
-    assert!(plan::valid_lab_name(&name), "{name}");
+    assert!(layout::valid_lab_name(&name), "{name}");
     name
 }
 
@@ -92,11 +94,11 @@ impl Random {
 
 /// How far `sim up` got before it was killed, read from what it left.
 fn phase(lab: &str, planned_namespaces: usize) -> &'static str {
-    let dir = apply::state_dir(lab);
+    let dir = layout::state_dir(lab);
     if !dir.exists() {
         return "before taking the name";
     }
-    let Some(st) = apply::read_state(lab) else {
+    let Some(st) = apply::state::read_state(lab) else {
         return "taking the name (no state file yet)";
     };
     if st.status == BuildStatus::Up {
@@ -150,7 +152,7 @@ fn lab_ifnames(lab: &str) -> Vec<String> {
 /// still runs (start commands do not name the state directory).
 fn assert_nothing_left(
     lab: &str,
-    recorded: &[sim::process::ProcessRecord],
+    recorded: &[sim::apply::process::ProcessRecord],
     before: &RootState,
     ifnames: &[String],
     when: &str,
@@ -209,7 +211,7 @@ fn two_ups_of_one_lab_at_once_build_it_once() {
         );
         // the winner's lab is whole: every namespace, every recorded
         // process running, every gateway answering on its status socket
-        let st = apply::read_state(&lab).expect("the winner's state");
+        let st = apply::state::read_state(&lab).expect("the winner's state");
         assert_eq!(st.status, BuildStatus::Up);
         assert_eq!(lab_namespaces(&lab).len(), planned, "round {round}");
         assert!(!st.processes.is_empty());
@@ -222,7 +224,7 @@ fn two_ups_of_one_lab_at_once_build_it_once() {
             );
         }
         for g in &st.plan.gateways {
-            let sock = apply::state_dir(&lab).join(format!("{}.sock", g.name));
+            let sock = layout::state_dir(&lab).join(format!("{}.sock", g.name));
             let s = gateway::shell::query_status(&sock)
                 .unwrap_or_else(|e| panic!("round {round}: gateway {}: {e}", g.name));
             assert_eq!(s.reload.map(|r| r.generation), Some(1));
@@ -249,7 +251,7 @@ fn up_down_cycles_with_sigkill_at_random_moments_leave_nothing() {
     let lab = lab_name("cycles");
     let ifnames = lab_ifnames(&lab);
     let before = root_state();
-    let planned = apply::read_state(&lab).map_or(0, |s| s.plan.namespaces.len());
+    let planned = apply::state::read_state(&lab).map_or(0, |s| s.plan.namespaces.len());
     assert_eq!(planned, 0, "lab {lab} exists already");
 
     // one uninterrupted cycle: how long `sim up` takes here
@@ -257,7 +259,7 @@ fn up_down_cycles_with_sigkill_at_random_moments_leave_nothing() {
     let o = start_up(&lab).wait_with_output().expect("sim up");
     let build = t0.elapsed();
     assert!(o.status.success(), "{}", text(&o));
-    let st = apply::read_state(&lab).expect("state");
+    let st = apply::state::read_state(&lab).expect("state");
     let planned = st.plan.namespaces.len();
     down(&lab);
     assert_nothing_left(
@@ -280,7 +282,7 @@ fn up_down_cycles_with_sigkill_at_random_moments_leave_nothing() {
         let _ = up.wait();
         let at = phase(&lab, planned);
         *phases.entry(at).or_default() += 1;
-        let recorded = apply::read_state(&lab)
+        let recorded = apply::state::read_state(&lab)
             .map(|s| s.processes)
             .unwrap_or_default();
         let namespaces = lab_namespaces(&lab).len();

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sim::failover::{self, FailoverRun, FailoverSpec, Variant};
-use sim::lab::{Lab, LabOptions};
+use sim::ops::failover::{self, FailoverRun, FailoverSpec, Variant};
+use sim::ops::lab::{Lab, LabOptions};
 use sim::probe::ProbeKind;
 
 use super::median;
@@ -45,7 +45,7 @@ fn measure(example: &Path, variant: Variant, frr_office: bool, runs: usize) -> R
         .toml(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", example.display()))?;
     if frr_office {
-        text = sim::frr_plan::with_frr_office(&text, "vifgate-office");
+        text = sim::plan::frr::with_frr_office(&text, "vifgate-office");
     }
     let opts = LabOptions {
         vifgate: Some(std::env::current_exe()?),

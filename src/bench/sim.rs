@@ -1,7 +1,7 @@
 //! `vifgate bench sim`: `sim up` + `sim down` of the example and of a
 //! generated topology, beside a plain ip/nft shell script building the
 //! same namespaces, links, addresses, routes, rules, sysctls and firewalls;
-//! an untimed run first checks (with [`sim::inspect::LabDigest`]) that the
+//! an untimed run first checks (with [`sim::ops::inspect::LabDigest`]) that the
 //! two build the same thing.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use sim::inspect::LabDigest;
+use sim::ops::inspect::LabDigest;
 use topology::synth::{synth_toml, SynthSpec};
 
 use super::median;
@@ -161,7 +161,7 @@ fn script_run(
     check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<RunTimes> {
     let _cleanup = LabCleanup(plan.lab.clone());
-    let (up, down) = sim::script::shell_script(plan);
+    let (up, down) = sim::ops::script::shell_script(plan);
     let up_path = dir.join(format!("{}-up.sh", plan.lab));
     let down_path = dir.join(format!("{}-down.sh", plan.lab));
     std::fs::write(&up_path, up)?;
@@ -169,7 +169,7 @@ fn script_run(
     let start = Instant::now();
     bash(&up_path)?;
     let up = start.elapsed();
-    if !sim::script::wait_links_running(plan, Duration::from_secs(5))? {
+    if !sim::ops::script::wait_links_running(plan, Duration::from_secs(5))? {
         eprintln!("warning: lab {}: links not all running after 5 s", plan.lab);
     }
     let running = start.elapsed();
@@ -242,7 +242,7 @@ pub(super) fn run(
     );
     println!(
         "same scope (vifgate same-scope and the shell script): {}",
-        sim::script::SCOPE
+        sim::ops::script::SCOPE
     );
 
     let mut counter = 0usize;
@@ -259,7 +259,7 @@ pub(super) fn run(
                 let _ = sim::plan::plan(&fig.topology, &format!("{prefix}0"), &SIM_PORTS)?;
                 start.elapsed()
             };
-            let (script_up, _) = sim::script::shell_script(&probe);
+            let (script_up, _) = sim::ops::script::shell_script(&probe);
             let commands = script_up.lines().filter(|l| l.starts_with("ip ")).count();
             print!("{}: {}", fig.name, sim::plan::summary(&probe));
             println!(
@@ -336,12 +336,12 @@ pub(super) fn run(
     })();
 
     // nothing of ours may be left, whatever happened
-    let mut left: Vec<String> = sim::netns::list(&prefix);
+    let mut left: Vec<String> = sim::kernel::netns::list(&prefix);
     left.extend(
-        sim::apply::labs()
+        sim::apply::state::labs()
             .into_iter()
             .filter(|l| l.starts_with(&prefix))
-            .map(|l| sim::apply::state_dir(&l).display().to_string()),
+            .map(|l| sim::layout::state_dir(&l).display().to_string()),
     );
     let _ = std::fs::remove_dir_all(&dir);
     let rows = result?;

@@ -5,13 +5,14 @@
 
 use std::time::Duration;
 
+use sim::layout;
 use sim::plan;
 use topology::units::UnitError;
 
 /// A lab name, checked by the rule `sim up` applies before anything
 /// touches the disk: a name such as `..` or `/tmp/x` never reaches a path.
 pub(super) fn parse_lab_name(s: &str) -> Result<String, String> {
-    if plan::valid_lab_name(s) {
+    if layout::valid_lab_name(s) {
         Ok(s.to_string())
     } else {
         Err(plan::PlanError::LabName(s.into()).to_string())

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use sim::plan;
+use sim::layout;
 
 /// Polls `f` every `every` until it holds or `timeout` has passed.
 pub fn eventually(timeout: Duration, every: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -23,9 +23,9 @@ pub fn eventually(timeout: Duration, every: Duration, mut f: impl FnMut() -> boo
 
 /// Namespaces carrying the lab's prefixes (`LAB.` and `LAB+`).
 pub fn lab_namespaces(lab: &str) -> Vec<String> {
-    plan::lab_prefixes(lab)
+    layout::lab_prefixes(lab)
         .iter()
-        .flat_map(|p| sim::netns::list(p))
+        .flat_map(|p| sim::kernel::netns::list(p))
         .collect()
 }
 
@@ -36,12 +36,12 @@ pub fn leftovers(lab: &str) -> Vec<String> {
         .into_iter()
         .map(|n| format!("namespace {n}"))
         .collect();
-    let dir = sim::apply::state_dir(lab);
+    let dir = sim::layout::state_dir(lab);
     if dir.exists() {
         out.push(format!("state directory {}", dir.display()));
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for p in plan::lab_prefixes(lab) {
+    for p in layout::lab_prefixes(lab) {
         let needle = format!(" /run/netns/{p}");
         for l in mounts.lines().filter(|l| l.contains(&needle)) {
             out.push(format!("mount {l}"));

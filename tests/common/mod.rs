@@ -1,12 +1,12 @@
 //! Helpers for the root crate's integration tests. The namespace lab is
-//! the simulator's [`sim::lab::TestNet`] (namespaces, veth pairs and
+//! the simulator's [`sim::ops::lab::TestNet`] (namespaces, veth pairs and
 //! processes with a per-run prefix, removed on drop), re-exported here as
 //! `Lab`; what is here needs the vifgate binary under test.
 #![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 
-pub use sim::lab::{can_run, need_tool, sh, TestNet as Lab};
+pub use sim::ops::lab::{can_run, need_tool, sh, TestNet as Lab};
 
 pub mod browser;
 pub mod fixture;
@@ -50,7 +50,7 @@ pub fn need_frr() -> bool {
     need_tool("vtysh")
         && ["zebra", "bfdd", "bgpd"]
             .iter()
-            .all(|d| need_tool(&format!("{}/{d}", sim::frr_config::FRR_DAEMONS)))
+            .all(|d| need_tool(&format!("{}/{d}", sim::render::frr::FRR_DAEMONS)))
 }
 
 /// Writes `NAME.conf` in the lab's directory and starts BIRD in the

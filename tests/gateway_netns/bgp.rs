@@ -249,7 +249,7 @@ fn the_gateway_follows_routes_added_replaced_and_deleted_in_its_kernel_table() {
 
 /// `birdc -s SOCKET COMMAND`'s output, or what went wrong.
 fn birdc(socket: &Path, command: &str) -> String {
-    sim::bgp_live::bird::birdc(socket, command).unwrap_or_else(|e| e.to_string())
+    sim::bgp::live::bird::birdc(socket, command).unwrap_or_else(|e| e.to_string())
 }
 
 /// BGP timers short enough for a test (connect at once, retry soon), and

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::lab::{sh, TestNet};
+use crate::ops::lab::{sh, TestNet};
 
 /// Two namespaces `a` (10.77.0.1/24) and `b` (10.77.0.2/24) joined by a
 /// veth link `eth0`, without ICMP error rate limits in `b`

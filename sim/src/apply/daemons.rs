@@ -1,0 +1,349 @@
+//! The lab's daemons started: BIRD and FRR (their files written, their
+//! sessions awaited), any process detached into a namespace, and the wait
+//! for listening ports.
+
+use super::*;
+use crate::render::frr::FrrConfig;
+
+/// Writes the sessions' MD5 key files and the BIRD configurations, starts
+/// each BIRD in its namespace (in the foreground, recorded like the
+/// gateways) and each FRR node's daemons ([`start_frr`]), and waits (at
+/// most [`bgp::wait::ESTABLISHED_WITHIN`]) until every session the analysis
+/// expects is Established (FRR's BFD then armed,
+/// [`crate::render::frr::arm_bfd`]) and the expected routes
+/// are learned. Says how long that took in the link notes.
+pub(super) fn start_birds<'n>(
+    plan: &Plan,
+    dir: &Path,
+    get: impl Fn(&str) -> Result<&'n Netns, ApplyError>,
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    let birds = &plan.bird;
+    if birds.daemons.is_empty() {
+        return Ok(());
+    }
+    let base = state
+        .source
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    let mut keys = BTreeMap::new();
+    for m in &birds.md5 {
+        let key = md5::resolve(
+            m,
+            base.as_deref(),
+            |v| std::env::var(v).ok(),
+            md5::random_key,
+        )
+        .map_err(|e| step("a BGP MD5 key")(io::Error::other(e)))?;
+        md5::write_key_file(&m.key_file, &key.key)
+            .map_err(step(format!("write {}", m.key_file.display())))?;
+        state.link_notes.push(key.note);
+        keys.insert(m.session.clone(), key.key);
+    }
+    let started = Instant::now();
+    for d in &birds.daemons {
+        fs::write(&d.config_path, &d.config)
+            .map_err(step(format!("write {}", d.config_path.display())))?;
+        let cmd = d.command();
+        let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
+        let pid = spawn_daemon(get(&d.ns)?, Path::new(&cmd[0]), &args, &d.log).map_err(step(
+            format!("start BIRD {} in {} (is bird2 installed?)", d.name, d.ns),
+        ))?;
+        record(dir, state, pid, format!("BIRD {}", d.name))?;
+    }
+    for f in &plan.frr {
+        start_frr(f, &keys, get(&f.ns)?, dir, state)?;
+    }
+    let awaited: Vec<bgp::wait::Awaited> = (birds.daemons.iter().map(|d| bgp::wait::Awaited {
+        name: d.name.clone(),
+        control: bgp::wait::Control::Bird(d.socket.clone()),
+        established: d.established.clone(),
+        bfd: Vec::new(),
+        routes: d.routes.clone(),
+    }))
+    .chain(plan.frr.iter().map(|f| bgp::wait::Awaited {
+        name: format!("FRR {}", f.node),
+        control: bgp::wait::Control::Frr(f.run_dir.clone()),
+        established: f.established.clone(),
+        bfd: f.bfd.clone(),
+        routes: f.routes.clone(),
+    }))
+    .collect();
+    let logs = || {
+        (birds
+            .daemons
+            .iter()
+            .map(|d| (d.name.clone(), d.log.clone())))
+        .chain(
+            plan.frr
+                .iter()
+                .map(|f| (format!("FRR {}", f.node), f.run_dir.join("bgpd.log"))),
+        )
+        .map(|(name, path)| {
+            let log = fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("\n{name} ({}):\n{}", path.display(), tail.join("\n"))
+        })
+        .collect::<String>()
+    };
+    let within = bgp::wait::ESTABLISHED_WITHIN;
+    bgp::wait::wait_established(&awaited, within).map_err(|missing| ApplyError::Step {
+        step: "BGP sessions".into(),
+        cause: io::Error::other(format!(
+            "not Established within {} s: {missing}; the logs:{}",
+            within.as_secs(),
+            logs()
+        )),
+    })?;
+    let established = started.elapsed();
+    // FRR's BFD, now that its sessions are up (see crate::render::frr; a
+    // session the analysis expects down, configured down, was not waited
+    // for: its BFD is armed all the same)
+    for f in &plan.frr {
+        arm_bfd(&f.run_dir, &f.config).map_err(step(format!("BFD of FRR {}", f.node)))?;
+    }
+    let left = within.saturating_sub(started.elapsed());
+    bgp::wait::wait_bfd(&awaited, left).map_err(|missing| ApplyError::Step {
+        step: "BFD sessions".into(),
+        cause: io::Error::other(format!("not up: {missing}; the logs:{}", logs())),
+    })?;
+    let left = within.saturating_sub(started.elapsed());
+    bgp::wait::wait_routes(&awaited, left).map_err(|missing| ApplyError::Step {
+        step: "BGP routes".into(),
+        cause: io::Error::other(format!("{missing}; the logs:{}", logs())),
+    })?;
+    let sessions: usize = awaited.iter().map(|d| d.established.len()).sum();
+    state.bgp_established_seconds = Some(established.as_secs_f64());
+    let frr = if plan.frr.is_empty() {
+        String::new()
+    } else {
+        format!(" and {} FRR", plan.frr.len())
+    };
+    state.link_notes.push(format!(
+        "BGP: {} BIRD{frr} daemons, {sessions} session ends Established {:.2} s after they started, routes learned after {:.2} s",
+        birds.daemons.len(),
+        established.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Starts an office node's FRR in its namespace `ns`: writes its run
+/// directory (the configuration with the sessions' MD5 `keys`), then zebra,
+/// waiting for its socket, then bfdd (with BFD) and bgpd, each in the
+/// foreground and recorded, so that `down` ends them.
+pub(super) fn start_frr(
+    f: &crate::plan::frr::FrrSpec,
+    keys: &BTreeMap<String, String>,
+    ns: &Netns,
+    dir: &Path,
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    let what = |s: &str| format!("FRR {s} of {}", f.node);
+    let cfg = f.with_keys(keys);
+    write_run_dir(&f.run_dir, &cfg).map_err(step(format!(
+        "write {} (is frr installed?)",
+        f.run_dir.display()
+    )))?;
+    for d in crate::render::frr::daemon_commands(&f.run_dir, &cfg) {
+        let args: Vec<&str> = d.argv.iter().skip(1).map(String::as_str).collect();
+        let out = f.run_dir.join(format!("{}.out", d.name));
+        let pid = spawn_daemon(ns, Path::new(&d.argv[0]), &args, &out).map_err(step(format!(
+            "start {} in {} (is frr installed?)",
+            what(d.name),
+            f.ns
+        )))?;
+        record(dir, state, pid, what(d.name))?;
+        if d.name == "zebra" {
+            let zserv = crate::render::frr::zserv_socket(&f.run_dir);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !zserv.exists() {
+                if !process::alive(pid) || Instant::now() > deadline {
+                    let log = fs::read_to_string(&out).unwrap_or_default();
+                    return Err(ApplyError::Step {
+                        step: what("zebra"),
+                        cause: io::Error::other(format!(
+                            "no {} within 5 s: {log}",
+                            zserv.display()
+                        )),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
+/// connections on its loopback.
+pub(super) fn wait_until_listening(
+    checks: &[(String, String, u16, PathBuf)],
+) -> Result<(), ApplyError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut left: Vec<&(String, String, u16, PathBuf)> = checks.iter().collect();
+    while !left.is_empty() {
+        let probes: Vec<Probe> = left
+            .iter()
+            .map(|(ns, _, port, _)| Probe {
+                ns: ns.clone(),
+                dst: std::net::Ipv4Addr::LOCALHOST,
+                kind: ProbeKind::Tcp(*port),
+            })
+            .collect();
+        let results = probe::run_probes(&probes, Duration::from_millis(200), 256);
+        left = left
+            .into_iter()
+            .zip(results)
+            .filter(|(_, r)| r.outcome != Outcome::Reply)
+            .map(|(c, _)| c)
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let (_, what, port, log) = left[0];
+            let tail = fs::read_to_string(log).unwrap_or_default();
+            return Err(ApplyError::Step {
+                step: what.to_string(),
+                cause: io::Error::other(format!(
+                    "nothing accepts on tcp/{port} after 10 s; its log:\n{tail}"
+                )),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Starts `program args` inside `ns`, detached (its own session, output to
+/// `log`), so that it outlives `sim up`.
+pub(super) fn spawn_daemon(
+    ns: &Netns,
+    program: &Path,
+    args: &[&str],
+    log: &Path,
+) -> io::Result<u32> {
+    let out = fs::File::create(log)?;
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env(
+            "RUST_LOG",
+            std::env::var("VIFGATE_SIM_LOG").unwrap_or_else(|_| "info".into()),
+        );
+    ns.command(&mut cmd)?;
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    debug!(pid = child.id(), program = %program.display(), "started");
+    Ok(child.id())
+}
+
+/// Gives bgpd (vty socket in `run_dir`) the [`FrrConfig::bfd_arming`]
+/// commands; nothing to do without BFD.
+pub fn arm_bfd(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {
+    if cfg.bfd_arming.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new("vtysh");
+    cmd.arg("--vty_socket").arg(run_dir).args(["-d", "bgpd"]);
+    for c in &cfg.bfd_arming {
+        cmd.args(["-c", c]);
+    }
+    let out = cmd.output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || text.contains('%') {
+        return Err(io::Error::other(format!(
+            "vtysh: BFD not armed: {}{}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Waits (at most `timeout`) until every neighbour of the bgpd in `run_dir`
+/// is Established, then [`arm_bfd`]s it; whether they all were (a session
+/// still down gets BFD all the same, and may see the flap the module doc
+/// describes when it comes up).
+pub fn arm_bfd_once_established(
+    run_dir: &Path,
+    cfg: &FrrConfig,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    if cfg.bfd_arming.is_empty() {
+        return Ok(true);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let all_up = loop {
+        let up = crate::bgp::live::frr::read(run_dir)
+            .map(|d| !d.peers.is_empty() && d.peers.iter().all(|p| p.established))
+            .unwrap_or(false);
+        if up || std::time::Instant::now() >= deadline {
+            break up;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    arm_bfd(run_dir, cfg)?;
+    Ok(all_up)
+}
+
+/// Writes the configuration files into `run_dir` (created), private to the
+/// `frr` user the daemons run as (they hold MD5 passwords), and gives it
+/// the directory, where they make their sockets and pid files. A parent
+/// others may not enter (a lab's state directory, mode 700) is given to
+/// the `frr` group with search permission only (710: enter, not list), or
+/// the daemons could not reach their directory.
+pub fn write_run_dir(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {
+    use std::os::unix::fs::{chown, MetadataExt as _, PermissionsExt as _};
+    std::fs::create_dir_all(run_dir)?;
+    let (uid, gid) = frr_user()?;
+    if let Some(parent) = run_dir.parent() {
+        let meta = std::fs::metadata(parent)?;
+        if meta.mode() & 0o001 == 0 && !(meta.gid() == gid && meta.mode() & 0o010 != 0) {
+            chown(parent, None, Some(gid))?;
+            let mode = (meta.mode() & 0o7777) | 0o010;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    let mut files = vec![("zebra.conf", &cfg.zebra), ("bgpd.conf", &cfg.bgpd)];
+    if let Some(b) = &cfg.bfdd {
+        files.push(("bfdd.conf", b));
+    }
+    for (name, text) in files {
+        let path = run_dir.join(name);
+        std::fs::write(&path, text)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        chown(&path, Some(uid), Some(gid))?;
+    }
+    std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o700))?;
+    chown(run_dir, Some(uid), Some(gid))
+}
+
+/// The `frr` user's and group's ids.
+pub(super) fn frr_user() -> io::Result<(u32, u32)> {
+    let name = c"frr";
+    // SAFETY: a NUL-terminated name; the result is read at once, before
+    // any other passwd call of this thread.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no `frr` user: install FRR (Debian `frr`)",
+        ));
+    }
+    // SAFETY: not null, points to libc's static passwd record.
+    let pw = unsafe { &*pw };
+    Ok((pw.pw_uid, pw.pw_gid))
+}

@@ -1,0 +1,1053 @@
+//! A [`Plan`] carried out, and undone. The lab's state directory
+//! (`/run/vifgate/sim/LAB/`) is written before anything is made: it holds
+//! the plan (hence every namespace name), keys, gateway configurations,
+//! logs, and every process `up` started (pid and start time, recorded as
+//! soon as it runs). The directory is also the lab name's lock
+//! ([`crate::apply::lock`]): of two `sim up` of one name, one builds and the
+//! other fails without touching it.
+//!
+//! `down` needs nothing else. Under the lock (waiting for a `sim up` still
+//! at work) it ends the lab's processes, deletes the namespaces (which
+//! deletes every link, bridge, route and firewall in them) and the
+//! directory. It signals two kinds of process, and no other:
+//!
+//! - those `up` recorded, if the pid still has the recorded start time (a
+//!   pid reused by another process is never signalled) — these are found
+//!   even if their namespace was deleted by hand;
+//! - those living in one of the lab's namespaces (found through
+//!   `/proc/PID/ns/net`, checked again through a pidfd before the
+//!   signal): only the lab made those namespaces, so whatever runs in them
+//!   is the lab's — a process `up` started but had no time to record
+//!   (killed in between), a `sim exec`, a start command's children.
+//!
+//! So a `sim up` killed with SIGKILL at any point leaves nothing `down`
+//! cannot remove, and a second `down` finds nothing to do.
+
+pub mod daemons;
+pub mod fingerprint;
+pub(crate) mod gateways;
+pub mod lock;
+pub mod md5;
+pub mod process;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gateway::config_file::{
+    BgpFile, GatewayConfigFile, InterfaceFile, LivenessFile, PeerFile, PolicyFile, RouteFile,
+    StatusFile,
+};
+use serde::{Deserialize, Serialize};
+use tracing::debug;
+
+use crate::agent::AgentSpec;
+use crate::bgp;
+use crate::kernel::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
+use crate::kernel::netns::{self, Netns};
+use crate::layout::{self, STATE_ROOT_VAR};
+use crate::plan::{self, GatewaySpec, Plan};
+use crate::probe::{self, Outcome, Probe, ProbeKind};
+use daemons::{spawn_daemon, start_birds, wait_until_listening};
+use gateways::{config_header, gateway_config, gateway_keys, write_private_key};
+use lock::{LabLock, LockError, Purpose};
+use process::ProcessRecord;
+use state::{
+    checked_state_dir, gateway_what, holds_a_lab, own_directory, read_state_in, write_state,
+    BuildStatus, LabState,
+};
+
+/// Why a lab could not be built or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A lab of that name exists.
+    #[error(
+        "lab `{0}` exists: remove it with `vifgate sim down {0}`, or pick another name with --lab"
+    )]
+    Exists(String),
+    /// Another process holds the lab's name (a lab that is up, a `sim up`
+    /// building it, a `sim down` removing it).
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// A step failed; what was made is removed again.
+    #[error("{step}: {cause}")]
+    Step {
+        /// What was being done.
+        step: String,
+        /// Why it failed (in the message already, so not a `source()`).
+        cause: io::Error,
+    },
+}
+
+fn step(what: impl Into<String>) -> impl FnOnce(io::Error) -> ApplyError {
+    let step = what.into();
+    move |cause| ApplyError::Step { step, cause }
+}
+
+fn nl_step(what: impl Into<String>) -> impl FnOnce(netlink::NetlinkError) -> ApplyError {
+    let step = what.into();
+    move |e| ApplyError::Step {
+        step,
+        cause: io::Error::other(e.to_string()),
+    }
+}
+
+/// The longest Unix socket path the kernel takes: `sockaddr_un.sun_path`,
+/// less its NUL.
+pub const SUN_PATH_MAX: usize = 107;
+
+/// Every Unix socket the lab's processes make under its state directory
+/// `dir`: the gateways' status sockets, BIRD's control sockets, an FRR
+/// node's zserv, BFD and vty sockets.
+pub fn socket_paths(plan: &Plan, dir: &Path) -> Vec<PathBuf> {
+    let mut sockets: Vec<PathBuf> = plan
+        .gateways
+        .iter()
+        .map(|g| gateway_socket(dir, g))
+        .collect();
+    sockets.extend(plan.bird.daemons.iter().map(|d| d.socket.clone()));
+    for f in &plan.frr {
+        sockets.push(crate::render::frr::zserv_socket(&f.run_dir));
+        sockets.push(f.run_dir.join("bfdd.sock"));
+        sockets.push(f.run_dir.join("zebra.vty"));
+        sockets.push(f.run_dir.join("bgpd.vty"));
+    }
+    sockets
+}
+
+/// A gateway's status socket in the lab's state directory `dir`.
+pub(crate) fn gateway_socket(dir: &Path, g: &GatewaySpec) -> PathBuf {
+    dir.join(format!("{}.sock", g.name))
+}
+
+/// Refuses, before anything is made, a state directory `dir` the lab's
+/// files cannot name: a path with `"`, `\\` or a control character, which
+/// BIRD's `include "…";` of a session's key file cannot carry (BIRD
+/// stopped at *Unterminated include* once the namespaces were up), and
+/// socket paths the kernel would not take (`check` bounds names for the
+/// default state root, so only a long `VIFGATE_STATE_ROOT` gets here).
+fn paths_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
+    let refuse = |why: String| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{why}: give {STATE_ROOT_VAR} another path (the state root is {})",
+                layout::state_root().display()
+            ),
+        ))
+    };
+    let text = dir.to_string_lossy();
+    if let Some(c) = text
+        .chars()
+        .find(|&c| c == '"' || c == '\\' || c.is_control())
+    {
+        return refuse(format!(
+            "the lab's directory {} has the character {c:?}, which the BGP daemons' configurations cannot carry",
+            dir.display()
+        ));
+    }
+    match socket_paths(plan, dir)
+        .into_iter()
+        .find(|s| s.as_os_str().len() > SUN_PATH_MAX)
+    {
+        Some(long) => refuse(format!(
+            "the socket {} would have {} bytes, and a Unix socket path has at most {SUN_PATH_MAX}",
+            long.display(),
+            long.as_os_str().len()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// How to start the helper processes (`vifgate gateway`, `vifgate sim
+/// agent`).
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// The vifgate binary.
+    pub vifgate: PathBuf,
+}
+
+impl Programs {
+    /// The running executable, or `VIFGATE_BIN` when set (tests).
+    pub fn current() -> io::Result<Programs> {
+        let vifgate = match std::env::var_os("VIFGATE_BIN") {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe()?,
+        };
+        Ok(Programs { vifgate })
+    }
+}
+
+/// What `up` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    /// Lab name.
+    pub lab: String,
+    /// Counts of what was made.
+    pub summary: String,
+    /// How links got their attributes: shaping mechanisms, VLANs.
+    pub link_notes: Vec<String>,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// Seconds from the BIRDs' start until every expected BGP session was
+    /// Established (none without BGP).
+    pub bgp_established_seconds: Option<f64>,
+}
+
+/// Builds the lab. On failure, removes what it made and returns the error.
+/// The lab's name is taken first ([`lock::create`]): if another
+/// process holds it, the error says which and nothing is touched.
+pub fn up(
+    plan: &Plan,
+    source: Option<&Path>,
+    topology_text: &str,
+    programs: &Programs,
+) -> Result<UpReport, ApplyError> {
+    let start = Instant::now();
+    let dir = checked_state_dir(&plan.lab).map_err(step("name the lab"))?;
+    paths_fit(plan, &dir).map_err(step("place the lab's files"))?;
+    let lock = lock::create(&plan.lab, &dir, Purpose::Build)?;
+    if layout::lab_prefixes(&plan.lab)
+        .iter()
+        .any(|p| !netns::list(p).is_empty())
+    {
+        // leftovers of a lab whose state directory is gone: `down` removes
+        // them, not a `sim up`
+        let _ = lock.remove();
+        return Err(ApplyError::Exists(plan.lab.clone()));
+    }
+    let mut state = LabState {
+        plan: plan.clone(),
+        source: source.map(Path::to_path_buf),
+        status: BuildStatus::Building,
+        link_notes: Vec::new(),
+        features: KernelFeatures::default(),
+        seconds: 0.0,
+        links: Default::default(),
+        links_down: Default::default(),
+        processes: Vec::new(),
+        bgp_established_seconds: None,
+        built_from: Some(fingerprint::fingerprint(plan, topology_text)),
+    };
+    // recorded before the first namespace exists
+    if let Err(e) = write_state(&dir, &state) {
+        let _ = lock.remove();
+        return Err(step("write the state file")(e));
+    }
+    let built = build(plan, &dir, topology_text, programs, &mut state).and_then(|()| {
+        state.status = BuildStatus::Up;
+        state.seconds = start.elapsed().as_secs_f64();
+        write_state(&dir, &state).map_err(step("write the state file"))
+    });
+    match built {
+        Ok(()) => {
+            // the lab stays; the name stays taken by its directory
+            drop(lock);
+            Ok(UpReport {
+                lab: plan.lab.clone(),
+                summary: plan::summary(plan),
+                link_notes: state.link_notes.clone(),
+                seconds: state.seconds,
+                bgp_established_seconds: state.bgp_established_seconds,
+            })
+        }
+        Err(e) => {
+            let _ = teardown(&plan.lab, &dir, lock, true);
+            Err(e)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ApplyError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(step("start a runtime"))
+}
+
+fn build(
+    plan: &Plan,
+    dir: &Path,
+    topology_text: &str,
+    programs: &Programs,
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    // namespaces
+    for ns in &plan.namespaces {
+        netns::create(&ns.name).map_err(step(format!("create namespace {}", ns.name)))?;
+    }
+    let mut handles: BTreeMap<String, Netns> = BTreeMap::new();
+    for ns in &plan.namespaces {
+        let h = Netns::open(&ns.name).map_err(step(format!("open namespace {}", ns.name)))?;
+        handles.insert(ns.name.clone(), h);
+    }
+    let get = |name: &str| -> Result<&Netns, ApplyError> {
+        handles.get(name).ok_or_else(|| ApplyError::Step {
+            step: format!("namespace {name}"),
+            cause: io::Error::other("not in the plan"),
+        })
+    };
+    // sysctls, grouped per namespace (one thread hop each)
+    let mut by_ns: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for s in &plan.sysctls {
+        by_ns.entry(&s.ns).or_default().push((&s.key, &s.value));
+    }
+    for (ns, list) in by_ns {
+        let list: Vec<(String, String)> = list
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        get(ns)?
+            .run(move || -> io::Result<()> {
+                for (k, v) in list {
+                    fs::write(Path::new("/proc/sys").join(&k), &v)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{k} = {v}: {e}")))?;
+                }
+                Ok(())
+            })
+            .and_then(|r| r)
+            .map_err(step(format!("sysctls in {ns}")))?;
+    }
+    let rt = runtime()?;
+    // gateways that impair their tunnel's datagrams, and how
+    let mut impaired: BTreeMap<usize, Shaping> = BTreeMap::new();
+    // one netlink connection per namespace, for every step below (their
+    // drivers live on `rt` between the `block_on`s)
+    let mut nl: BTreeMap<String, Netlink> = BTreeMap::new();
+    let conn = |nl: &BTreeMap<String, Netlink>, name: &str| -> Result<Netlink, ApplyError> {
+        nl.get(name).cloned().ok_or_else(|| ApplyError::Step {
+            step: format!("namespace {name}"),
+            cause: io::Error::other("not in the plan"),
+        })
+    };
+    let features = rt.block_on(async {
+        for (name, h) in &handles {
+            let c = Netlink::open(h).map_err(step(format!("netlink in {name}")))?;
+            c.set_up("lo")
+                .await
+                .map_err(nl_step(format!("lo up in {name}")))?;
+            nl.insert(name.clone(), c);
+        }
+        let scratch = plan
+            .namespaces
+            .first()
+            .and_then(|n| handles.get(&n.name))
+            .ok_or_else(|| ApplyError::Step {
+                step: "detect kernel features".into(),
+                cause: io::Error::other("the plan has no namespace"),
+            })?;
+        let features = netlink::detect_features(scratch).await;
+        let conn = |name: &str| conn(&nl, name);
+        for br in &plan.bridges {
+            let c = &conn(&br.ns)?;
+            c.bridge(&br.name)
+                .await
+                .map_err(nl_step(format!("bridge {} ({})", br.name, br.what)))?;
+            c.set_up(&br.name)
+                .await
+                .map_err(nl_step(format!("bridge {} up", br.name)))?;
+        }
+        let mut port_of: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        for br in &plan.bridges {
+            for p in &br.ports {
+                port_of.insert((br.ns.as_str(), p.as_str()), br.name.as_str());
+            }
+        }
+        // addresses of a tagged link sit on its VLAN sub-interfaces
+        let mut tagged: BTreeMap<(String, String), String> = BTreeMap::new();
+        for l in &plan.links {
+            let what = format!("link {} <-> {}", l.joins.0, l.joins.1);
+            let a = &conn(&l.a.ns)?;
+            a.veth(&l.a.ifname, &l.b.ifname, get(&l.b.ns)?)
+                .await
+                .map_err(nl_step(what.clone()))?;
+            let b = &conn(&l.b.ns)?;
+            if let Some(vlan) = l.vlan {
+                if features.vlan {
+                    for (c, end) in [(a, &l.a), (b, &l.b)] {
+                        let sub = format!("{}.{vlan}", end.ifname);
+                        c.vlan(&sub, &end.ifname, vlan)
+                            .await
+                            .map_err(nl_step(what.clone()))?;
+                        c.set_up(&sub).await.map_err(nl_step(what.clone()))?;
+                        tagged.insert((end.ns.clone(), end.ifname.clone()), sub);
+                    }
+                    state.link_notes.push(format!(
+                        "{} {}: 802.1Q VLAN {vlan} ({}.{vlan} at both ends)",
+                        l.joins.0, l.joins.1, l.a.ifname
+                    ));
+                } else {
+                    state.link_notes.push(format!(
+                        "{} {}: VLAN {vlan} untagged (this kernel has no 8021q)",
+                        l.joins.0, l.joins.1
+                    ));
+                }
+            }
+            for (c, end) in [(a, &l.a), (b, &l.b)] {
+                if let Some(mtu) = l.mtu {
+                    c.set_mtu(&end.ifname, mtu)
+                        .await
+                        .map_err(nl_step(what.clone()))?;
+                }
+                if let Some(br) = port_of.get(&(end.ns.as_str(), end.ifname.as_str())) {
+                    c.set_master(&end.ifname, br)
+                        .await
+                        .map_err(nl_step(what.clone()))?;
+                }
+                c.set_up(&end.ifname).await.map_err(nl_step(what.clone()))?;
+            }
+        }
+        for a in &plan.addresses {
+            let ifname = tagged
+                .get(&(a.ns.clone(), a.ifname.clone()))
+                .unwrap_or(&a.ifname);
+            conn(&a.ns)?
+                .add_address(ifname, a.addr)
+                .await
+                .map_err(nl_step(format!(
+                    "address {} on {} in {}",
+                    a.addr, a.ifname, a.ns
+                )))?;
+        }
+        for r in &plan.routes {
+            conn(&r.ns)?
+                .add_route(&r.route())
+                .await
+                .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
+        }
+        for r in &plan.rules {
+            conn(&r.ns)?
+                .add_rule(&Rule {
+                    iif: Some(r.iif.clone()),
+                    table: r.table,
+                    priority: r.priority,
+                })
+                .await
+                .map_err(nl_step(format!("rule iif {} in {}", r.iif, r.ns)))?;
+        }
+        for s in &plan.shaping {
+            let shaping = &s.shaping;
+            let rep = conn(&s.ns)?
+                .shape(&s.ifname, shaping, &features)
+                .await
+                .map_err(nl_step(format!("shape {} in {}", s.ifname, s.ns)))?;
+            // no netem: a tunnel link's delay, jitter and loss go to its
+            // gateways
+            let missing = [rep.delay, rep.jitter, rep.loss].contains(&Mechanism::Unsupported);
+            let link = plan.links.iter().find(|l| {
+                (l.a.ns == s.ns && l.a.ifname == s.ifname)
+                    || (l.b.ns == s.ns && l.b.ifname == s.ifname)
+            });
+            let mut unsupported = "nothing: this kernel has no netem";
+            if let (true, Some(l)) = (missing, link) {
+                if matches!(l.kind, plan::LinkKind::DirectConnect | plan::LinkKind::Vpn) {
+                    for g in plan::tunnel_gateways(plan, l) {
+                        impaired.insert(
+                            g,
+                            Shaping {
+                                rate_bps: None,
+                                ..shaping.clone()
+                            },
+                        );
+                    }
+                    unsupported = "the vifgate gateways at both ends (no netem in this kernel)";
+                }
+            }
+            let how = describe(&rep, unsupported);
+            state
+                .link_notes
+                .push(format!("{} {}: {} ({})", s.ns, s.ifname, shaping, how));
+        }
+        Ok::<KernelFeatures, ApplyError>(features)
+    })?;
+    state.features = features;
+
+    // firewalls: one `nft -f -` per namespace, started together
+    let runs: Vec<(&str, &[&str], Option<&str>)> = plan
+        .firewalls
+        .iter()
+        .map(|fw| (fw.ns.as_str(), &["-f", "-"][..], Some(fw.ruleset.as_str())))
+        .collect();
+    for (fw, loaded) in plan.firewalls.iter().zip(netns::nft_each(&runs)) {
+        loaded.map_err(step(format!("load the {} firewall in {}", fw.what, fw.ns)))?;
+    }
+
+    // gateways, then the routes through their TUN devices
+    if !plan.gateways.is_empty() {
+        let topo = dir.join("topology.toml");
+        fs::write(&topo, topology_text).map_err(step("write the topology copy"))?;
+        let keys = gateway_keys(plan.gateways.len())?;
+        let mut pids = Vec::new();
+        for (i, g) in plan.gateways.iter().enumerate() {
+            let key_path = dir.join(format!("{}.key", g.name));
+            write_private_key(&key_path, &keys.private[i])
+                .map_err(step(format!("write {}", key_path.display())))?;
+            let mut conf = gateway_config(plan, g, &keys, &key_path, dir, &topo);
+            conf.impair = impaired.get(&i).map(gateways::impair_file);
+            let path = dir.join(format!("{}.toml", g.name));
+            conf.write(&path, &config_header(&plan.lab))
+                .map_err(|e| step(format!("configure gateway {}", g.name))(io::Error::other(e)))?;
+            let pid = spawn_daemon(
+                get(&g.ns)?,
+                &programs.vifgate,
+                &["gateway", "--config", &path.to_string_lossy()],
+                &dir.join(format!("{}.log", g.name)),
+            )
+            .map_err(step(format!("start gateway {}", g.name)))?;
+            record(dir, state, pid, gateway_what(&g.name))?;
+            pids.push(pid);
+        }
+        rt.block_on(async {
+            for (g, &pid) in plan.gateways.iter().zip(&pids) {
+                let c = conn(&nl, &g.ns)?;
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let names = c.link_names().await.map_err(nl_step("list links"))?;
+                    if names.iter().any(|n| n == &g.tun) {
+                        break;
+                    }
+                    let exited = !process::alive(pid);
+                    if exited || Instant::now() > deadline {
+                        let log = fs::read_to_string(dir.join(format!("{}.log", g.name)))
+                            .unwrap_or_default();
+                        return Err(ApplyError::Step {
+                            step: format!("gateway {} in {}", g.name, g.ns),
+                            cause: io::Error::other(format!(
+                                "{}; its log:\n{log}",
+                                if exited {
+                                    "it exited".to_string()
+                                } else {
+                                    format!("its TUN device {} did not appear within 10 s", g.tun)
+                                }
+                            )),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                c.set_up(&g.tun)
+                    .await
+                    .map_err(nl_step(format!("{} up", g.tun)))?;
+            }
+            for r in &plan.tunnel_routes {
+                conn(&nl, &r.ns)?
+                    .add_route(&r.route())
+                    .await
+                    .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
+            }
+            Ok::<(), ApplyError>(())
+        })?;
+    }
+
+    // BGP: the BIRDs, once the TUN devices they route into are there
+    start_birds(plan, dir, get, state)?;
+
+    // real services: start commands and HAProxy, then wait until their
+    // ports accept
+    let mut ready_checks: Vec<(String, String, u16, PathBuf)> = Vec::new();
+    for (i, st) in plan.starts.iter().enumerate() {
+        let log = dir.join(format!("start-{}-{i}.log", layout::ns_token(&st.node)));
+        let pid = spawn_daemon(
+            get(&st.ns)?,
+            Path::new("/bin/sh"),
+            &["-c", &st.command],
+            &log,
+        )
+        .map_err(step(format!("start `{}` in {}", st.command, st.node)))?;
+        record(dir, state, pid, format!("start command {i} in {}", st.node))?;
+        for &p in &st.tcp_ports {
+            ready_checks.push((
+                st.ns.clone(),
+                format!("`{}` in {}", st.command, st.node),
+                p,
+                log.clone(),
+            ));
+        }
+    }
+    // the targets first, so that HAProxy's first health checks pass
+    wait_until_listening(&ready_checks)?;
+    ready_checks.clear();
+    for h in &plan.haproxy {
+        let (ns, node) = (&h.ns, &h.node);
+        let path = dir.join(format!("haproxy-{}.cfg", layout::ns_token(node)));
+        fs::write(&path, &h.config).map_err(step(format!("write {}", path.display())))?;
+        let log = dir.join(format!("haproxy-{}.log", layout::ns_token(node)));
+        let pid = spawn_daemon(
+            get(ns)?,
+            Path::new("haproxy"),
+            &["-f", &path.to_string_lossy(), "-db"],
+            &log,
+        )
+        .map_err(step(format!(
+            "start HAProxy for load balancer {node} (is haproxy installed? `load_balancer = \"haproxy\"` in [sim] needs it)"
+        )))?;
+        record(dir, state, pid, format!("HAProxy of {node}"))?;
+        for &port in &h.ports {
+            ready_checks.push((ns.clone(), format!("HAProxy of {node}"), port, log.clone()));
+        }
+    }
+    wait_until_listening(&ready_checks)?;
+
+    // listeners: one agent process, living in the first namespace so that
+    // `down` finds it with the others
+    if !plan.listeners.is_empty() {
+        let spec = AgentSpec {
+            listeners: plan.listeners.clone(),
+        };
+        let spec_path = dir.join("agent.json");
+        let ready = dir.join("agent.ready");
+        fs::write(
+            &spec_path,
+            serde_json::to_vec(&spec).map_err(|e| step("agent spec")(io::Error::other(e)))?,
+        )
+        .map_err(step("write the agent spec"))?;
+        let home = plan
+            .namespaces
+            .first()
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let pid = spawn_daemon(
+            get(&home)?,
+            &programs.vifgate,
+            &[
+                "sim",
+                "agent",
+                "--spec",
+                &spec_path.to_string_lossy(),
+                "--ready",
+                &ready.to_string_lossy(),
+            ],
+            &dir.join("agent.log"),
+        )
+        .map_err(step("start the listeners"))?;
+        record(dir, state, pid, "listeners")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() {
+            if Instant::now() > deadline {
+                let log = fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
+                return Err(ApplyError::Step {
+                    step: "start the listeners".into(),
+                    cause: io::Error::other(format!("not ready within 10 s; log:\n{log}")),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    // hand the lab over once every link carries traffic
+    let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for l in &plan.links {
+        for end in [&l.a, &l.b] {
+            ends.entry(&end.ns).or_default().push(&end.ifname);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    rt.block_on(async {
+        for (ns, names) in &ends {
+            let c = conn(&nl, ns)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !crate::kernel::link_wait::wait_running(&c, names, left).await {
+                debug!(ns, "links not all running after 5 s");
+            }
+        }
+        Ok::<(), ApplyError>(())
+    })?;
+    Ok(())
+}
+
+/// "rate by tbf; delay and jitter by netem": each mechanism and what it
+/// carries; `unsupported` names what stands in for a missing qdisc.
+fn describe(r: &netlink::ShapingReport, unsupported: &str) -> String {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for (what, m) in [
+        ("rate", r.rate),
+        ("delay", r.delay),
+        ("jitter", r.jitter),
+        ("loss", r.loss),
+    ] {
+        let by = match m {
+            Mechanism::NotRequested => continue,
+            Mechanism::Tbf => "tbf".to_string(),
+            Mechanism::Netem => "netem".to_string(),
+            Mechanism::Unsupported => unsupported.to_string(),
+        };
+        match groups.iter_mut().find(|(b, _)| *b == by) {
+            Some((_, list)) => list.push(what),
+            None => groups.push((by, vec![what])),
+        }
+    }
+    if groups.is_empty() {
+        return "nothing asked".into();
+    }
+    groups
+        .iter()
+        .map(|(by, what)| format!("{} by {by}", what.join(" and ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Records a process `up` started, with its start time, in the state file
+/// at once: a `sim up` killed a moment later leaves it known to `down`.
+fn record(
+    dir: &Path,
+    state: &mut LabState,
+    pid: u32,
+    what: impl Into<String>,
+) -> Result<(), ApplyError> {
+    let what = what.into();
+    let rec = ProcessRecord::of(pid, what.clone()).map_err(step(format!("record {what}")))?;
+    state.processes.push(rec);
+    write_state(dir, state).map_err(step("write the state file"))
+}
+
+/// Processes whose network namespace is the named one.
+pub fn pids_in(ns: &str) -> Vec<i32> {
+    let Ok(target) = fs::metadata(netns::path(ns)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
+            if m.dev() == target.dev() && m.ino() == target.ino() {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// What `down` removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DownReport {
+    /// Namespaces deleted.
+    pub namespaces: usize,
+    /// Processes ended.
+    pub processes: usize,
+    /// Whether there was anything at all.
+    pub existed: bool,
+}
+
+/// How long `down` waits for a `sim up` still building the lab (or
+/// another `down`) to let go of it.
+pub const DOWN_WAITS_AT_MOST: Duration = Duration::from_secs(60);
+
+/// Removes everything of a lab: its processes, namespaces and state.
+/// Nothing to remove is not an error. Waits (at most
+/// [`DOWN_WAITS_AT_MOST`]) for a `sim up` still building it.
+///
+/// A name that is not a lab name (`..`, an absolute path) is refused
+/// before anything is looked at, and so is a state directory that is a
+/// symbolic link or a file: only a directory of the state root's own is
+/// removed, and its removal follows no symbolic link inside it.
+pub fn down(lab: &str) -> io::Result<DownReport> {
+    let dir = checked_state_dir(lab)?;
+    let lock_err = |e: LockError| io::Error::other(e.to_string());
+    for _ in 0..10 {
+        own_directory(&dir)?;
+        holds_a_lab(&dir)?;
+        if let Some(lock) = lock::take(lab, &dir, DOWN_WAITS_AT_MOST).map_err(lock_err)? {
+            return teardown(lab, &dir, lock, true);
+        }
+        // no state directory: hold the name while leftovers with its
+        // prefixes are looked for, so no `sim up` builds meanwhile
+        match lock::create(lab, &dir, Purpose::Remove) {
+            Ok(lock) => return teardown(lab, &dir, lock, false),
+            // taken meanwhile: wait for that one
+            Err(LockError::Held { .. }) => continue,
+            Err(e) => return Err(lock_err(e)),
+        }
+    }
+    Err(io::Error::other(format!(
+        "lab `{lab}`: its state directory keeps appearing and disappearing"
+    )))
+}
+
+/// The lab's namespaces, by name and by the (device, inode) that identify
+/// them in `/proc/PID/ns/net`.
+fn namespaces_of(lab: &str, state: Option<&LabState>) -> Vec<(String, Option<(u64, u64)>)> {
+    let mut names: Vec<String> = state
+        .map(|s| s.plan.namespaces.iter().map(|n| n.name.clone()).collect())
+        .unwrap_or_default();
+    // also whatever carries the lab's prefixes (a state file lost or older)
+    for p in layout::lab_prefixes(lab) {
+        names.extend(netns::list(&p));
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| {
+            let id = fs::metadata(netns::path(&n))
+                .ok()
+                .map(|m| (m.dev(), m.ino()));
+            (n, id)
+        })
+        .collect()
+}
+
+/// A process `down` ends: one `up` recorded, or one found in the lab's
+/// namespaces.
+enum Target {
+    Recorded(ProcessRecord),
+    InLab(u32),
+}
+
+impl Target {
+    fn pid(&self) -> u32 {
+        match self {
+            Target::Recorded(r) => r.pid,
+            Target::InLab(p) => *p,
+        }
+    }
+
+    /// Still there, and still the lab's.
+    fn running(&self, lab_ns: &[(u64, u64)]) -> bool {
+        match self {
+            Target::Recorded(r) => r.is_running(),
+            Target::InLab(p) => {
+                process::alive(*p) && lab_ns.iter().any(|&id| process::in_namespace(*p, id))
+            }
+        }
+    }
+
+    /// Sends `signal` if it is still the lab's; whether it was sent.
+    fn signal(&self, signal: libc::c_int, lab_ns: &[(u64, u64)]) -> bool {
+        let sent = match self {
+            Target::Recorded(r) => r.signal(signal),
+            Target::InLab(p) => process::signal_checked(*p, signal, |p| {
+                lab_ns.iter().any(|&id| process::in_namespace(p, id))
+            }),
+        };
+        sent.unwrap_or_else(|e| {
+            debug!(pid = self.pid(), "signal {signal}: {e}");
+            false
+        })
+    }
+}
+
+/// `down` with the lab's name held (its state directory `dir` locked):
+/// SIGTERM to the lab's processes, SIGKILL to what remains after 2 s,
+/// then the namespaces and the state directory.
+fn teardown(lab: &str, dir: &Path, lock: LabLock, dir_existed: bool) -> io::Result<DownReport> {
+    // a state file that cannot be read: the lab's prefixes still find its
+    // namespaces, and what runs in them
+    let state = read_state_in(dir).unwrap_or_else(|e| {
+        debug!("lab {lab}: {e}");
+        None
+    });
+    let namespaces = namespaces_of(lab, state.as_ref());
+    let lab_ns: Vec<(u64, u64)> = namespaces.iter().filter_map(|(_, id)| *id).collect();
+    let mut rep = DownReport {
+        existed: dir_existed,
+        ..DownReport::default()
+    };
+    let mut targets: Vec<Target> = state
+        .map(|s| s.processes.into_iter().map(Target::Recorded).collect())
+        .unwrap_or_default();
+    let mut swept: Vec<u32> = namespaces
+        .iter()
+        .flat_map(|(n, _)| pids_in(n))
+        .filter_map(|p| u32::try_from(p).ok())
+        .filter(|p| !targets.iter().any(|t| t.pid() == *p))
+        .collect();
+    swept.sort_unstable();
+    swept.dedup();
+    targets.extend(swept.into_iter().map(Target::InLab));
+    targets.retain(|t| t.running(&lab_ns));
+    rep.processes = targets.len();
+    for t in &targets {
+        t.signal(libc::SIGTERM, &lab_ns);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && targets.iter().any(|t| t.running(&lab_ns)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for t in &targets {
+        if t.running(&lab_ns) {
+            t.signal(libc::SIGKILL, &lab_ns);
+        }
+    }
+    let mut first_err = None;
+    for (n, _) in &namespaces {
+        if netns::exists(n) {
+            rep.existed = true;
+            match netns::delete(n) {
+                Ok(()) => rep.namespaces += 1,
+                Err(e) => {
+                    first_err.get_or_insert(io::Error::new(
+                        e.kind(),
+                        format!("delete namespace {n}: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+    lock.remove()?;
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(rep),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::example;
+
+    #[test]
+    fn build_status_keeps_the_state_file_words() {
+        assert_eq!(
+            serde_json::to_string(&BuildStatus::Building).expect("serialises"),
+            "\"building\""
+        );
+        assert_eq!(
+            serde_json::from_str::<BuildStatus>("\"up\"").expect("parses"),
+            BuildStatus::Up
+        );
+        assert!(serde_json::from_str::<BuildStatus>("\"Up\"").is_err());
+    }
+
+    #[test]
+    fn a_state_file_round_trips_with_its_status_as_a_word() {
+        let p = plan::plan(&example(), "yh", &[22]).expect("plan");
+        let state = LabState {
+            plan: p,
+            source: None,
+            status: BuildStatus::Up,
+            link_notes: Vec::new(),
+            features: KernelFeatures::default(),
+            seconds: 0.5,
+            links: Default::default(),
+            links_down: Default::default(),
+            processes: Vec::new(),
+            bgp_established_seconds: None,
+            built_from: None,
+        };
+        let json = serde_json::to_value(&state).expect("serialises");
+        assert_eq!(json["status"], "up");
+        let back: LabState = serde_json::from_value(json).expect("loads");
+        assert_eq!(back.status, BuildStatus::Up);
+    }
+
+    const TOPOLOGY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+
+    /// Every gateway's configuration as the gateway reads it.
+    fn configs(p: &Plan) -> Vec<(GatewayConfigFile, gateway::config::GatewayConfig)> {
+        let dir = Path::new("/run/vifgate/sim/yh");
+        let keys = gateway_keys(p.gateways.len()).expect("keys");
+        p.gateways
+            .iter()
+            .map(|g| {
+                let key = dir.join(format!("{}.key", g.name));
+                let file = gateway_config(p, g, &keys, &key, dir, Path::new(TOPOLOGY));
+                let text = file.to_toml(&config_header(&p.lab)).expect("TOML");
+                match gateway::config::parse(dir.join("gw.toml"), text.clone()) {
+                    Ok(c) => (file, c),
+                    Err(d) => panic!("{d}\n{text}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gateway_configs_round_trip_and_the_gateway_reads_them() {
+        let p = plan::plan(&crate::example(), "yh", &[22]).expect("plan");
+        assert!(!p.gateways.is_empty());
+        for (g, (file, read)) in p.gateways.iter().zip(configs(&p)) {
+            let text = file.to_toml(&config_header(&p.lab)).expect("TOML");
+            assert!(text.starts_with("# generated by `vifgate sim up` for lab yh\n"));
+            let dir = std::env::temp_dir().join(format!("vifgate-apply-{}", std::process::id()));
+            fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join(format!("{}.toml", g.name));
+            file.write(&path, &config_header(&p.lab)).expect("write");
+            let back = GatewayConfigFile::read(&path).expect("read back");
+            let _ = fs::remove_dir_all(&dir);
+            assert_eq!(back, file, "{text}");
+            assert_eq!(read.interface.name, g.tun);
+            assert_eq!(read.peers.len(), g.peers.len());
+            assert_eq!(read.dead_after, Duration::from_secs(3));
+            assert_eq!(read.policy.enforce, g.policy_node.is_some());
+            assert_eq!(
+                read.status_socket,
+                Path::new("/run/vifgate/sim/yh").join(format!("{}.sock", g.name))
+            );
+        }
+    }
+
+    #[test]
+    fn a_gateway_that_follows_bgp_has_no_static_routes() {
+        let p = plan::plan(&crate::example(), "yh", &[22]).expect("plan");
+        for (g, (file, _)) in p.gateways.iter().zip(configs(&p)) {
+            // the VGW's tunnels route statically; the office box follows
+            // its BIRD (and a static VPN's floating route in that table)
+            assert_eq!(
+                file.route.is_empty(),
+                g.bgp_kernel_table.is_some(),
+                "{}",
+                g.name
+            );
+        }
+        assert!(p.gateways.iter().any(|g| g.bgp_kernel_table.is_some()));
+    }
+
+    #[test]
+    fn names_with_quotes_and_backslashes_are_escaped() {
+        let mut p = plan::plan(&crate::example(), "yh", &[22]).expect("plan");
+        let odd = |i: usize| format!(r#"dx "vif" \ {i}"#);
+        for g in &mut p.gateways {
+            for (i, peer) in g.peers.iter_mut().enumerate() {
+                peer.name = odd(i);
+            }
+        }
+        for (file, read) in configs(&p) {
+            let text = file.to_toml("").expect("TOML");
+            // a literal string, or a basic one with escapes: both are TOML
+            assert!(
+                text.contains(r#"name = 'dx "vif" \ 0'"#)
+                    || text.contains(r#"name = "dx \"vif\" \\ 0""#),
+                "{text}"
+            );
+            for (i, peer) in read.peers.iter().enumerate() {
+                assert_eq!(peer.name, odd(i));
+            }
+            assert!(read
+                .routes
+                .iter()
+                .all(|r| read.peers[r.peer].name == odd(r.peer)));
+        }
+    }
+
+    #[test]
+    fn impairments_go_into_the_file_and_back_out() {
+        let p = plan::plan(&crate::example(), "yh", &[22]).expect("plan");
+        let (mut file, _) = configs(&p).remove(0);
+        let shaping = Shaping {
+            delay: Some(Duration::from_micros(2500)),
+            jitter: Some(Duration::from_nanos(500_900)),
+            loss_percent: Some(1.5),
+            rate_bps: None,
+        };
+        file.impair = Some(gateways::impair_file(&shaping));
+        let text = file.to_toml("").expect("TOML");
+        assert!(text.contains("delay = \"2.5ms\""), "{text}");
+        assert!(
+            text.contains("jitter = \"500us\""),
+            "whole microseconds: {text}"
+        );
+        assert!(text.contains("loss = \"1.5%\""), "{text}");
+        let read = gateway::config::parse("/tmp/gw.toml", text).expect("reads");
+        let i = read.impair.expect("[impair]");
+        assert_eq!(i.delay, Duration::from_micros(2500));
+        assert!((i.loss - 0.015).abs() < 1e-12);
+        file.impair = None;
+        assert!(!file.to_toml("").expect("TOML").contains("[impair]"));
+    }
+}

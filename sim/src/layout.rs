@@ -1,0 +1,113 @@
+//! Where things are in a lab, for every layer: the lab's name and its
+//! namespaces' names, its state directory, and the fixed addresses and
+//! kernel tables of the links the lab makes itself. A leaf: it imports
+//! nothing from the simulator, so the plan, the renderers and `apply` can
+//! all use it without importing each other.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// Kernel table of traffic entering the VPC router from the internet
+/// gateway or the VGW: only the VPC's own subnets.
+pub const EDGE_TABLE: u32 = 200;
+/// First kernel table of the VPC's route tables (table = this + index).
+pub const FIRST_TABLE: u32 = 1000;
+/// The VPC router's side of its link to the VGW.
+pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
+/// The VGW's side of that link.
+pub const VGW_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);
+/// The VPC router's address on the internet gateway link.
+pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
+/// Whether `lab` can prefix namespace names.
+pub fn valid_lab_name(lab: &str) -> bool {
+    (1..=24).contains(&lab.len())
+        && lab
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !lab.starts_with('-')
+}
+
+/// A lab name from a topology name: lower-cased, other characters as `-`,
+/// cut to 24.
+pub fn default_lab_name(topology: &str) -> String {
+    let mut s: String = topology
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s = s.trim_matches('-').to_string();
+    s.truncate(24);
+    if s.is_empty() {
+        "lab".into()
+    } else {
+        s
+    }
+}
+
+/// Namespace of the office switch.
+pub fn lan_ns(lab: &str) -> String {
+    format!("{lab}+lan")
+}
+
+/// Namespace of the VPC router.
+pub fn vpc_ns(lab: &str) -> String {
+    format!("{lab}+vpc")
+}
+
+/// Namespace of the VGW.
+pub fn vgw_ns(lab: &str) -> String {
+    format!("{lab}+vgw")
+}
+
+/// The namespace-name prefixes a lab owns: `L.` and `L+`.
+pub fn lab_prefixes(lab: &str) -> [String; 2] {
+    [format!("{lab}."), format!("{lab}+")]
+}
+
+/// A node name made safe for a namespace or file name.
+pub fn ns_token(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Where lab state directories live unless [`STATE_ROOT_VAR`] says
+/// otherwise.
+pub const DEFAULT_STATE_ROOT: &str = "/run/vifgate/sim";
+
+/// The environment variable that moves the state root (a relative path
+/// starts at the current directory; tests use a private one so that
+/// nothing they do can reach the labs of others).
+pub const STATE_ROOT_VAR: &str = "VIFGATE_STATE_ROOT";
+
+/// Where lab state directories live: [`STATE_ROOT_VAR`] when it is set
+/// (a relative path from the current directory), else
+/// [`DEFAULT_STATE_ROOT`]. A relative root is never taken for the
+/// default: a private root must not turn into everyone's.
+pub fn state_root() -> PathBuf {
+    match std::env::var_os(STATE_ROOT_VAR).map(PathBuf::from) {
+        Some(p) if p.as_os_str().is_empty() => PathBuf::from(DEFAULT_STATE_ROOT),
+        Some(p) => std::path::absolute(&p).unwrap_or(p),
+        None => PathBuf::from(DEFAULT_STATE_ROOT),
+    }
+}
+
+/// The state directory of a lab: `lab` joined onto [`state_root`]. Only a
+/// name [`valid_lab_name`] accepts names a lab; every function of
+/// `apply` that reads, writes or removes a lab's directory checks the
+/// name first ([`crate::apply::state::checked_state_dir`]).
+pub fn state_dir(lab: &str) -> PathBuf {
+    state_root().join(lab)
+}

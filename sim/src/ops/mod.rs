@@ -1,0 +1,15 @@
+//! The operations on a running lab: `sim link` ([`link`], a VIF or VPN cut
+//! silently with [`link_cut`]), failover timing ([`failover`]), the lab read
+//! back ([`status`], [`inspect`]), live results against the analysis
+//! ([`compare`], [`report_html`]), a plan as a shell script ([`script`]), and
+//! [`lab::Lab`] for integration tests.
+
+pub mod compare;
+pub mod failover;
+pub mod inspect;
+pub mod lab;
+pub mod link;
+pub mod link_cut;
+pub mod report_html;
+pub mod script;
+pub mod status;

@@ -1,0 +1,204 @@
+//! What `sim status` shows: a lab's namespaces, processes and shaping.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::apply;
+use crate::apply::state::BuildStatus;
+use crate::kernel::netns;
+use crate::layout;
+
+/// What there is of a lab. Serialised as `up`, `building`, `absent`,
+/// `orphaned (no state)` or `unreadable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    /// Built: every step of `sim up` done.
+    Up,
+    /// A `sim up` still running, or one that died: `down` removes it.
+    Building,
+    /// No state and no namespace.
+    Absent,
+    /// Namespaces with the lab's prefix but no state file.
+    #[serde(rename = "orphaned (no state)")]
+    Orphaned,
+    /// A state directory that could not be read: without root (the
+    /// directory is root's, mode 0700), or a state file not whole.
+    Unreadable,
+}
+
+impl Condition {
+    /// The words `sim status` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Up => "up",
+            Condition::Building => "building",
+            Condition::Absent => "absent",
+            Condition::Orphaned => "orphaned (no state)",
+            Condition::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl From<BuildStatus> for Condition {
+    fn from(s: BuildStatus) -> Condition {
+        match s {
+            BuildStatus::Building => Condition::Building,
+            BuildStatus::Up => Condition::Up,
+        }
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One lab as it is now.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabStatus {
+    /// Lab name.
+    pub lab: String,
+    /// `up`, `building` (or a `sim up` that died), or `absent`.
+    pub status: Condition,
+    /// Topology name.
+    pub topology: Option<String>,
+    /// The file it was built from.
+    pub source: Option<String>,
+    /// Namespaces planned.
+    pub namespaces_planned: usize,
+    /// Namespaces that exist.
+    pub namespaces_present: usize,
+    /// Processes running in them (gateways, listeners, `sim exec`).
+    pub processes: usize,
+    /// Nodes and their namespaces.
+    pub nodes: Vec<(String, String)>,
+    /// How links got their attributes: shaping mechanisms, VLANs.
+    pub link_notes: Vec<String>,
+    /// Seconds `up` took.
+    pub up_seconds: f64,
+    /// Why the lab's state could not be read (status `unreadable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The status of a lab.
+pub fn status(lab: &str) -> LabStatus {
+    let (st, error) = match apply::state::load_state(lab) {
+        Ok(st) => (st, None),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (
+            None,
+            Some(format!("{e}: `sim status` needs root to read a lab")),
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut present: Vec<String> = layout::lab_prefixes(lab)
+        .iter()
+        .flat_map(|p| netns::list(p))
+        .collect();
+    present.sort();
+    let processes = present.iter().map(|n| apply::pids_in(n).len()).sum();
+    match st {
+        Some(s) => LabStatus {
+            lab: lab.into(),
+            status: s.status.into(),
+            topology: Some(s.plan.topology.clone()),
+            source: s.source.as_ref().map(|p| p.display().to_string()),
+            namespaces_planned: s.plan.namespaces.len(),
+            namespaces_present: present.len(),
+            processes,
+            nodes: s
+                .plan
+                .namespaces
+                .iter()
+                .filter_map(|n| n.node.clone().map(|node| (node, n.name.clone())))
+                .collect(),
+            link_notes: s.link_notes.clone(),
+            up_seconds: s.seconds,
+            error: None,
+        },
+        None => LabStatus {
+            lab: lab.into(),
+            status: if error.is_some() {
+                Condition::Unreadable
+            } else if present.is_empty() {
+                Condition::Absent
+            } else {
+                Condition::Orphaned
+            },
+            topology: None,
+            source: None,
+            namespaces_planned: 0,
+            namespaces_present: present.len(),
+            processes,
+            nodes: Vec::new(),
+            link_notes: Vec::new(),
+            up_seconds: 0.0,
+            error,
+        },
+    }
+}
+
+/// For humans.
+pub fn render(s: &LabStatus) -> String {
+    let mut o = String::new();
+    if let Some(e) = &s.error {
+        let _ = writeln!(o, "lab `{}`: {} — {e}", s.lab, s.status);
+        let _ = writeln!(
+            o,
+            "  namespaces {} present, {} processes seen",
+            s.namespaces_present, s.processes
+        );
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "lab `{}`: {} — topology {}{}",
+        s.lab,
+        s.status,
+        s.topology.as_deref().unwrap_or("?"),
+        s.source
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "  namespaces {}/{} present, {} processes, built in {:.2} s",
+        s.namespaces_present, s.namespaces_planned, s.processes, s.up_seconds
+    );
+    for sh in &s.link_notes {
+        let _ = writeln!(o, "  link {sh}");
+    }
+    let _ = writeln!(
+        o,
+        "  nodes: {}",
+        s.nodes
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_serialise_as_the_words_they_print() {
+        for c in [
+            Condition::Up,
+            Condition::Building,
+            Condition::Absent,
+            Condition::Orphaned,
+            Condition::Unreadable,
+        ] {
+            let json = serde_json::to_string(&c).expect("serialises");
+            assert_eq!(json, format!("\"{c}\""));
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The configuration texts of a lab's daemons, rendered from the topology:
+//! BIRD's ([`bird`]), FRR's ([`frr`]), the nftables rulesets ([`firewall`])
+//! and HAProxy's ([`haproxy`]). Pure: no system call; the plan stores what
+//! they return.
+
+pub mod bird;
+pub mod firewall;
+pub mod frr;
+pub mod haproxy;
