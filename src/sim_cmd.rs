@@ -13,6 +13,7 @@ use sim::ops::link::LinkChange;
 use sim::ops::report_html::{self, Drawing};
 use sim::plan;
 
+mod sim_apply;
 pub(crate) mod values;
 
 use values::{
@@ -42,6 +43,24 @@ pub enum SimCommand {
         #[command(flatten)]
         lab: LabArgs,
         /// Print the plan as JSON (with every firewall ruleset in full).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring a running lab to an edited topology file, changing only what
+    /// the edit changed. `--dry-run` prints the steps without root and
+    /// changes nothing; `--rebuild` takes the lab down and up again (root),
+    /// for what cannot change in place (a VPC's block, a subnet's zone, an
+    /// ASN). A file that does not load changes nothing.
+    Apply {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// Print the steps; change nothing (no root).
+        #[arg(long)]
+        dry_run: bool,
+        /// Take the lab down and build it again from the file (root).
+        #[arg(long)]
+        rebuild: bool,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -242,6 +261,7 @@ impl SimCommand {
         match self {
             SimCommand::Up { json, .. }
             | SimCommand::Plan { json, .. }
+            | SimCommand::Apply { json, .. }
             | SimCommand::Status { json, .. }
             | SimCommand::Test { json, .. }
             | SimCommand::Bgp { json, .. }
@@ -435,6 +455,17 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        SimCommand::Apply {
+            lab,
+            dry_run,
+            rebuild,
+            json,
+        } => sim_apply::run(sim_apply::ApplyArgs {
+            lab,
+            dry_run,
+            rebuild,
+            json,
+        }),
         SimCommand::Down { lab } => {
             need_root()?;
             let lab = the_lab(lab)?;

@@ -1140,3 +1140,112 @@ fn the_analysis_commands_refuse_port_0_as_check_does() {
         assert!(err.contains("port 0"), "{args:?}: {err}");
     }
 }
+
+/// A lab `yh` of the example as `sim up` records it (its state and the
+/// copy of its text) in `root`, without building it: what `sim apply
+/// --dry-run` reads.
+fn recorded_example_lab(root: &PrivateRoot) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(EXAMPLE).expect("the example");
+    // planned under this root, as `sim up` would plan it (its files'
+    // paths are the root's)
+    let o = root.vifgate(&["sim", "plan", EXAMPLE, "--lab", "yh", "--json"]);
+    let plan: sim::plan::Plan = serde_json::from_slice(&o.stdout).expect("the plan");
+    let state = sim::apply::state::LabState {
+        plan,
+        source: Some(EXAMPLE.into()),
+        status: sim::apply::state::BuildStatus::Up,
+        link_notes: Vec::new(),
+        features: Default::default(),
+        seconds: 0.0,
+        links: Default::default(),
+        links_down: Default::default(),
+        processes: Vec::new(),
+        bgp_established_seconds: None,
+        built_from: None,
+    };
+    let dir = root.root().join("yh");
+    std::fs::create_dir_all(&dir).expect("lab dir");
+    std::fs::write(dir.join("topology.toml"), &text).expect("copy");
+    std::fs::write(
+        dir.join("state.json"),
+        serde_json::to_vec_pretty(&state).expect("json"),
+    )
+    .expect("state");
+    dir
+}
+
+/// The example with `from` (once) replaced by `to`, written beside `root`.
+fn edited_example(root: &PrivateRoot, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(EXAMPLE).expect("the example");
+    assert_eq!(text.matches(from).count(), 1, "{from}");
+    let path = root.file("edited.toml");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
+    let root = PrivateRoot::new("apply-rule");
+    let dir = recorded_example_lab(&root);
+    let before = std::fs::read(dir.join("state.json")).expect("state");
+    let file = edited_example(
+        &root,
+        "  { protocol = \"tcp\", ports = 22, prefix_list = \"office-prefixes\" },\n",
+        "  { protocol = \"tcp\", ports = 22, prefix_list = \"office-prefixes\" },\n  { protocol = \"tcp\", ports = 443, prefix_list = \"office-prefixes\" },\n",
+    );
+    let o = root.vifgate(&["sim", "apply", &file, "--lab", "yh", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("lab `yh`: 1 step to apply {file} (dry run: nothing changed)\n  1. replace nft table inet vifgate_sg in yh.bastion (security groups bastion-sg; bastion-sg ingress: 1 line added)\n")
+    );
+    let o = root.vifgate(&["sim", "apply", &file, "--lab", "yh", "--dry-run", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["steps"][0]["step"], "load_firewall");
+    assert_eq!(v["steps"][0]["firewall"]["ns"], "yh.bastion");
+    // the unedited file: nothing to do
+    let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "yh", "--dry-run"]);
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    // not a dry run, not a rebuild: refused, naming both, before root
+    let o = root.vifgate(&["sim", "apply", &file, "--lab", "yh"]);
+    assert!(!o.status.success());
+    assert_stderr_has(&o, "--dry-run");
+    assert_stderr_has(&o, "--rebuild");
+    assert_eq!(
+        std::fs::read(dir.join("state.json")).expect("state"),
+        before
+    );
+}
+
+#[test]
+fn sim_apply_refuses_a_vpc_cidr_edit_at_its_place_and_a_bad_file() {
+    let root = PrivateRoot::new("apply-refuse");
+    let dir = recorded_example_lab(&root);
+    let before = std::fs::read(dir.join("state.json")).expect("state");
+    let file = edited_example(
+        &root,
+        "-vpc\"\ncidr = \"10.0.0.0/16\"",
+        "-vpc\"\ncidr = \"10.0.0.0/17\"",
+    );
+    let o = root.vifgate(&["sim", "apply", &file, "--lab", "yh", "--dry-run"]);
+    assert!(!o.status.success());
+    assert_stderr_has(
+        &o,
+        &format!("{file}:69:8: error: VPC yeohaengjigi-vpc's CIDR changes from 10.0.0.0/16 to 10.0.0.0/17: this needs a rebuild"),
+    );
+    assert_stderr_has(&o, "--rebuild");
+    // a file that does not load: its place, and nothing read or changed
+    let file = edited_example(&root, "desired = 2\n", "desired = \"two\"\n");
+    let o = root.vifgate(&["sim", "apply", &file, "--lab", "yh", "--rebuild"]);
+    assert!(!o.status.success());
+    assert_stderr_has(&o, &format!("{file}:"));
+    assert_stderr_has(&o, "error:");
+    assert_eq!(
+        std::fs::read(dir.join("state.json")).expect("state"),
+        before
+    );
+    // no such lab
+    let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "nolab", "--dry-run"]);
+    assert_stderr_has(&o, "no lab `nolab` is up");
+}

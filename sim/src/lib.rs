@@ -19,7 +19,10 @@
 //!   into namespaces, links, addresses, routes, rules, sysctls, rulesets and
 //!   processes, one module per part of the lab; [`plan::view`] prints it
 //!   (`vifgate sim plan`). The plan holds the rendered texts, so it calls
-//!   [`render`]; the renderers never see the plan.
+//!   [`render`]; the renderers never see the plan. [`plan::diff`] compares
+//!   two plans as the ordered steps that take a lab from one to the other
+//!   (`vifgate sim apply --dry-run`), and refuses the edits a running lab
+//!   cannot take in place ([`plan::diff::rebuild`]).
 //! - [`apply`]: a plan carried out and recorded in a state directory so
 //!   that `down` can undo it after any crash (state, lock, processes,
 //!   daemons, gateway configurations), using [`agent`] (the listener

@@ -235,8 +235,11 @@ pub fn up(
         bgp_established_seconds: None,
         built_from: Some(fingerprint::fingerprint(plan, topology_text)),
     };
-    // recorded before the first namespace exists
-    if let Err(e) = write_state(&dir, &state) {
+    // recorded before the first namespace exists, with the text it is
+    // built from (`sim apply` compares an edit with it)
+    let recorded = write_state(&dir, &state)
+        .and_then(|()| fs::write(dir.join("topology.toml"), topology_text));
+    if let Err(e) = recorded {
         let _ = lock.remove();
         return Err(step("write the state file")(e));
     }

@@ -29,6 +29,7 @@
 //! namespaces removes everything.
 
 pub mod bird;
+pub mod diff;
 pub mod frr;
 mod listeners;
 mod office;
@@ -97,7 +98,7 @@ pub enum Role {
 }
 
 /// One namespace.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsSpec {
     /// Its name.
     pub name: String,
@@ -133,7 +134,7 @@ pub enum LinkKind {
 }
 
 /// A veth pair.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VethSpec {
     /// Side a (the node side for access links).
     pub a: End,
@@ -152,7 +153,7 @@ pub struct VethSpec {
 }
 
 /// A bridge and its ports.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BridgeSpec {
     /// Namespace.
     pub ns: String,
@@ -165,7 +166,7 @@ pub struct BridgeSpec {
 }
 
 /// An address on an interface.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddrSpec {
     /// Namespace.
     pub ns: String,
@@ -211,7 +212,7 @@ impl RouteSpec {
 }
 
 /// A policy routing rule: packets from `iif` look up `table`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleSpec {
     /// Namespace.
     pub ns: String,
@@ -224,7 +225,7 @@ pub struct RuleSpec {
 }
 
 /// A sysctl under /proc/sys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysctlSpec {
     /// Namespace.
     pub ns: String,
@@ -235,7 +236,7 @@ pub struct SysctlSpec {
 }
 
 /// An nftables ruleset loaded into a namespace with `nft -f`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallSpec {
     /// Namespace.
     pub ns: String,
@@ -246,7 +247,7 @@ pub struct FirewallSpec {
 }
 
 /// A peer of a lab gateway.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayPeer {
     /// Peer name.
     pub name: String,
@@ -268,7 +269,7 @@ pub struct GatewayPeer {
 }
 
 /// A vifgate gateway process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewaySpec {
     /// Namespace.
     pub ns: String,
@@ -294,6 +295,11 @@ pub struct GatewaySpec {
     /// the gateway follows (`[bgp] kernel_table`); `None` without BGP.
     #[serde(default)]
     pub bgp_kernel_table: Option<u32>,
+    /// The policy it enforces, as the nftables form of its node's security
+    /// groups (the `gateway_policy` of `tunnels.rs`): what tells a policy edit,
+    /// which the gateway takes on SIGHUP. Empty without a policy.
+    #[serde(default)]
+    pub policy: String,
 }
 
 /// Traffic shaping asked for on one interface.
@@ -324,7 +330,7 @@ pub struct StartSpec {
 }
 
 /// A load balancer played by HAProxy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HaproxySpec {
     /// Namespace.
     pub ns: String,
@@ -337,7 +343,7 @@ pub struct HaproxySpec {
 }
 
 /// Everything a lab is made of.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Lab name (prefix of every namespace).
     pub lab: String,

@@ -204,6 +204,7 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                     policy_node: (t.nodes[cust].kind == NodeKind::Gateway)
                         .then(|| t.nodes[cust].name.clone()),
                     bgp_kernel_table: None,
+                    policy: gateway_policy(t, cust),
                 });
                 office_gw.insert(cust, g);
                 g
@@ -234,6 +235,7 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             office_node: None,
             policy_node: None,
             bgp_kernel_table: None,
+            policy: String::new(),
         });
         b.plan.gateways[og].peers.push(GatewayPeer {
             name: ns_token(&name),
@@ -245,4 +247,15 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
         });
     }
     Ok(tuns)
+}
+
+/// The policy a gateway box enforces, as the nftables form of its
+/// security groups (empty for a node that is not a `[[site.gateway]]`):
+/// the plan keeps it so that a policy edit shows in a diff.
+fn gateway_policy(t: &Topology, node: topology::model::NodeId) -> String {
+    let n = &t.nodes[node];
+    if n.kind != NodeKind::Gateway {
+        return String::new();
+    }
+    crate::render::firewall::security_groups(t, &n.security_groups, true)
 }

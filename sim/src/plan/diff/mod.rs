@@ -1,0 +1,795 @@
+//! What it takes to bring a lab from one plan to another, as a list of
+//! [`Step`]s. Pure: two [`Plan`]s in, steps out; `sim apply --dry-run`
+//! prints them, and `diff(&empty, p)` is how a lab `p` is built.
+//!
+//! Objects are matched by what identifies them in Linux: a namespace by
+//! its name, a link by its two ends, an address by (namespace, interface,
+//! address), a route by (namespace, table, destination, metric), a rule by
+//! (namespace, input interface, priority), a firewall by its namespace and
+//! tables, a process by its namespace and name. An object that changed is
+//! replaced in place where Linux can do that (`ip route replace`, an
+//! atomic `nft -f`, `birdc configure`, `vtysh`, HAProxy's reload and
+//! runtime API, the gateway's SIGHUP), removed and added again otherwise;
+//! what stands on a removed namespace or interface is added again after
+//! it.
+//!
+//! Order: steps that remove an object to make it again come first (in
+//! reverse dependency order), then every addition and replacement in
+//! dependency order (namespaces before links, links
+//! before addresses, addresses before routes, firewalls before the
+//! processes that serve), then the removals of what is gone, in reverse
+//! dependency order. What stands in a namespace that is deleted is not
+//! removed one by one: the namespace takes it with it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::plan::Plan;
+
+pub mod rebuild;
+mod step;
+
+#[cfg(test)]
+mod model;
+#[cfg(test)]
+mod tests;
+
+pub use step::{tables, Step, Target};
+
+/// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
+pub fn empty(lab: &str) -> Plan {
+    Plan {
+        lab: lab.into(),
+        ..Plan::default()
+    }
+}
+
+/// The steps that bring a lab built from `old` to `new`.
+pub fn diff(old: &Plan, new: &Plan) -> Vec<Step> {
+    let mut d = Differ::new(old, new);
+    d.namespaces();
+    d.sysctls();
+    d.bridges();
+    d.veths();
+    d.ports();
+    d.addresses();
+    d.routes(&old.routes, &new.routes, false);
+    d.rules();
+    d.shaping();
+    d.firewalls();
+    d.gateways();
+    d.routes(&old.tunnel_routes, &new.tunnel_routes, true);
+    d.md5_keys();
+    d.birds();
+    d.frrs();
+    d.commands();
+    d.listeners();
+    d.haproxies();
+    d.finish()
+}
+
+/// An object of one plan, of the other, or of both (under one key).
+enum Pair<'a, T> {
+    Old(&'a T),
+    New(&'a T),
+    Both(&'a T, &'a T),
+}
+
+/// An object's place in the old and the new plan.
+type Slots<'a, T> = (Option<&'a T>, Option<&'a T>);
+
+/// The objects of two lists matched by `key`; a key found twice in one
+/// list is told apart by its rank.
+fn pair_up<'a, T, K: Ord>(old: &'a [T], new: &'a [T], key: impl Fn(&T) -> K) -> Vec<Pair<'a, T>> {
+    let mut m: BTreeMap<(K, usize), Slots<'a, T>> = BTreeMap::new();
+    for (list, is_old) in [(old, true), (new, false)] {
+        let mut seen: BTreeMap<K, usize> = BTreeMap::new();
+        for x in list {
+            let rank = seen.entry(key(x)).or_default();
+            let slot = m.entry((key(x), *rank)).or_default();
+            *rank += 1;
+            if is_old {
+                slot.0 = Some(x);
+            } else {
+                slot.1 = Some(x);
+            }
+        }
+    }
+    m.into_values()
+        .filter_map(|p| match p {
+            (Some(o), Some(n)) => Some(Pair::Both(o, n)),
+            (Some(o), None) => Some(Pair::Old(o)),
+            (None, Some(n)) => Some(Pair::New(n)),
+            (None, None) => None,
+        })
+        .collect()
+}
+
+/// What a changed object takes.
+enum Edit {
+    /// A step that changes it in place.
+    InPlace(Box<Step>),
+    /// Its removal and its addition again.
+    Remake,
+    /// Nothing: what changed is not the kernel's (an explanation).
+    Keep,
+}
+
+impl Edit {
+    fn in_place(step: Step) -> Edit {
+        Edit::InPlace(Box::new(step))
+    }
+}
+
+/// [`Edit::InPlace`] when `step` is given, else [`Edit::Remake`].
+fn in_place_or_remake(step: Option<Step>) -> Edit {
+    step.map_or(Edit::Remake, |s| Edit::InPlace(Box::new(s)))
+}
+
+/// An interface: (namespace, name).
+type Ifc = (String, String);
+
+fn ifc(ns: &str, name: &str) -> Ifc {
+    (ns.to_string(), name.to_string())
+}
+
+/// The diff under way: the steps so far in their three groups, and what
+/// the removals take with them.
+struct Differ<'a> {
+    old: &'a Plan,
+    new: &'a Plan,
+    /// Removals of objects made again (they come first).
+    unmake: Vec<Step>,
+    /// Additions and replacements.
+    make: Vec<Step>,
+    /// Removals of what is gone for good (they come last).
+    remove: Vec<Step>,
+    /// Namespaces deleted (gone, or made again).
+    ns_dead: BTreeSet<String>,
+    /// Interfaces removed (gone, or made again), beside those of
+    /// `ns_dead`: veth ends, bridges, gateways' TUN devices.
+    if_dead: BTreeSet<Ifc>,
+}
+
+impl<'a> Differ<'a> {
+    fn new(old: &'a Plan, new: &'a Plan) -> Self {
+        Differ {
+            old,
+            new,
+            unmake: Vec::new(),
+            make: Vec::new(),
+            remove: Vec::new(),
+            ns_dead: BTreeSet::new(),
+            if_dead: BTreeSet::new(),
+        }
+    }
+
+    /// The steps in order: see the module's documentation.
+    fn finish(mut self) -> Vec<Step> {
+        // a removal that frees an interface name something new takes must
+        // come before that, not after
+        let taken = self.names_taken();
+        let (early, late): (Vec<Step>, Vec<Step>) = std::mem::take(&mut self.remove)
+            .into_iter()
+            .partition(|s| self.names_freed(s).iter().any(|i| taken.contains(i)));
+        self.unmake.extend(early);
+        self.remove = late;
+        // stable sorts: within a phase, the plan's order
+        self.unmake.sort_by_key(|s| std::cmp::Reverse(s.phase()));
+        self.make.sort_by_key(Step::phase);
+        self.remove.sort_by_key(|s| std::cmp::Reverse(s.phase()));
+        let mut out = self.unmake;
+        out.append(&mut self.make);
+        out.append(&mut self.remove);
+        out
+    }
+
+    /// The interface names the steps that add make: veth ends, bridges,
+    /// TUN devices of gateways started.
+    fn names_taken(&self) -> BTreeSet<Ifc> {
+        let mut out = BTreeSet::new();
+        for s in &self.make {
+            match s {
+                Step::AddVeth { link: l } => {
+                    out.insert(ifc(&l.a.ns, &l.a.ifname));
+                    out.insert(ifc(&l.b.ns, &l.b.ifname));
+                }
+                Step::AddBridge { bridge: b } => {
+                    out.insert(ifc(&b.ns, &b.name));
+                }
+                Step::StartGateway { gateway: g } => {
+                    out.insert(ifc(&g.ns, &g.tun));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The interface names a removal frees (a namespace frees the far
+    /// ends of its links too).
+    fn names_freed(&self, s: &Step) -> Vec<Ifc> {
+        let old = self.old;
+        match s {
+            Step::DeleteVeth { a, b } => vec![ifc(&a.ns, &a.ifname), ifc(&b.ns, &b.ifname)],
+            Step::DeleteBridge { ns, name } => vec![ifc(ns, name)],
+            Step::StopGateway { ns, name } => old
+                .gateways
+                .iter()
+                .filter(|g| &g.name == name)
+                .map(|g| ifc(ns, &g.tun))
+                .collect(),
+            Step::DeleteNamespace { ns } => old
+                .links
+                .iter()
+                .filter(|l| &l.a.ns == ns || &l.b.ns == ns)
+                .flat_map(|l| [ifc(&l.a.ns, &l.a.ifname), ifc(&l.b.ns, &l.b.ifname)])
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn ns_gone(&self, ns: &str) -> bool {
+        self.ns_dead.contains(ns)
+    }
+
+    fn if_gone(&self, ns: &str, name: &str) -> bool {
+        self.ns_gone(ns) || self.if_dead.contains(&ifc(ns, name))
+    }
+
+    /// The usual course for an object under `key`: added when new; removed
+    /// when gone (unless what it stands on takes it: `gone`); when changed,
+    /// replaced in place by `replace` if it can be (`Some`), else removed
+    /// and added again; added again when what it stands on was removed.
+    fn each<T: PartialEq, K: Ord>(
+        &mut self,
+        (old, new): (&'a [T], &'a [T]),
+        key: impl Fn(&T) -> K,
+        gone: impl Fn(&Self, &T) -> bool,
+        add: impl Fn(&T) -> Step,
+        replace: impl Fn(&T, &T) -> Edit,
+        del: impl Fn(&T) -> Step,
+    ) {
+        for p in pair_up(old, new, key) {
+            match p {
+                Pair::New(n) => self.make.push(add(n)),
+                Pair::Old(o) => {
+                    if !gone(self, o) {
+                        self.remove.push(del(o));
+                    }
+                }
+                Pair::Both(o, n) => {
+                    if gone(self, o) {
+                        // what it stood on may go only at the end: a step
+                        // that works whether it is there or not
+                        match replace(o, n) {
+                            Edit::InPlace(s) => self.make.push(*s),
+                            Edit::Remake | Edit::Keep => self.make.push(add(n)),
+                        }
+                    } else if o != n {
+                        match replace(o, n) {
+                            Edit::InPlace(s) => self.make.push(*s),
+                            Edit::Remake => {
+                                self.unmake.push(del(o));
+                                self.make.push(add(n));
+                            }
+                            Edit::Keep => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn namespaces(&mut self) {
+        for p in pair_up(&self.old.namespaces, &self.new.namespaces, |n| {
+            n.name.clone()
+        }) {
+            let del = |name: &str| Step::DeleteNamespace {
+                ns: name.to_string(),
+            };
+            match p {
+                Pair::New(n) => self.make.push(Step::CreateNamespace {
+                    namespace: n.clone(),
+                }),
+                Pair::Old(o) => {
+                    self.ns_dead.insert(o.name.clone());
+                    self.remove.push(del(&o.name));
+                }
+                Pair::Both(o, n) if o != n => {
+                    self.ns_dead.insert(o.name.clone());
+                    self.unmake.push(del(&o.name));
+                    self.make.push(Step::CreateNamespace {
+                        namespace: n.clone(),
+                    });
+                }
+                Pair::Both(..) => {}
+            }
+        }
+    }
+
+    fn sysctls(&mut self) {
+        self.each(
+            (&self.old.sysctls, &self.new.sysctls),
+            |s| (s.ns.clone(), s.key.clone()),
+            |d, s| d.ns_gone(&s.ns),
+            |s| Step::SetSysctl { sysctl: s.clone() },
+            |_, n| Edit::in_place(Step::SetSysctl { sysctl: n.clone() }),
+            |s| Step::ResetSysctl {
+                ns: s.ns.clone(),
+                key: s.key.clone(),
+            },
+        );
+    }
+
+    /// Bridges without their ports ([`Differ::ports`]).
+    fn bridges(&mut self) {
+        let bare = |p: &Plan| -> Vec<crate::plan::BridgeSpec> {
+            p.bridges
+                .iter()
+                .map(|b| crate::plan::BridgeSpec {
+                    ports: Vec::new(),
+                    ..b.clone()
+                })
+                .collect()
+        };
+        let (old, new) = (bare(self.old), bare(self.new));
+        for p in pair_up(&old, &new, |b| ifc(&b.ns, &b.name)) {
+            let del = |b: &crate::plan::BridgeSpec| Step::DeleteBridge {
+                ns: b.ns.clone(),
+                name: b.name.clone(),
+            };
+            match p {
+                Pair::New(n) => self.make.push(Step::AddBridge { bridge: n.clone() }),
+                Pair::Old(o) => {
+                    if !self.ns_gone(&o.ns) {
+                        self.if_dead.insert(ifc(&o.ns, &o.name));
+                        self.remove.push(del(o));
+                    }
+                }
+                Pair::Both(o, n) => {
+                    if self.ns_gone(&o.ns) {
+                        self.make.push(Step::AddBridge { bridge: n.clone() });
+                    } else if o != n {
+                        self.if_dead.insert(ifc(&o.ns, &o.name));
+                        self.unmake.push(del(o));
+                        self.make.push(Step::AddBridge { bridge: n.clone() });
+                    }
+                }
+            }
+        }
+    }
+
+    fn veths(&mut self) {
+        let (old, new) = (self.old, self.new);
+        let key =
+            |l: &crate::plan::VethSpec| (ifc(&l.a.ns, &l.a.ifname), ifc(&l.b.ns, &l.b.ifname));
+        for p in pair_up(&old.links, &new.links, key) {
+            let del = |l: &crate::plan::VethSpec| Step::DeleteVeth {
+                a: l.a.clone(),
+                b: l.b.clone(),
+            };
+            let add = |l: &crate::plan::VethSpec| Step::AddVeth { link: l.clone() };
+            let gone =
+                |d: &Self, l: &crate::plan::VethSpec| d.ns_gone(&l.a.ns) || d.ns_gone(&l.b.ns);
+            // a link removed, or taken by a namespace: both its ends go
+            let mark = |d: &mut Self, l: &crate::plan::VethSpec| {
+                d.if_dead.insert(ifc(&l.a.ns, &l.a.ifname));
+                d.if_dead.insert(ifc(&l.b.ns, &l.b.ifname));
+            };
+            match p {
+                Pair::New(n) => self.make.push(add(n)),
+                Pair::Old(o) => {
+                    mark(self, o);
+                    if !gone(self, o) {
+                        self.remove.push(del(o));
+                    }
+                }
+                Pair::Both(o, n) => {
+                    if gone(self, o) {
+                        mark(self, o);
+                        self.make.push(add(n));
+                    } else if o != n {
+                        mark(self, o);
+                        self.unmake.push(del(o));
+                        self.make.push(add(n));
+                    }
+                }
+            }
+        }
+    }
+
+    fn ports(&mut self) {
+        let ports = |p: &Plan| -> Vec<(String, String, String)> {
+            p.bridges
+                .iter()
+                .flat_map(|b| {
+                    b.ports
+                        .iter()
+                        .map(|port| (b.ns.clone(), b.name.clone(), port.clone()))
+                })
+                .collect()
+        };
+        let (old, new) = (ports(self.old), ports(self.new));
+        // the lists are local: steps own their data, so borrowing ends here
+        let mut make = Vec::new();
+        let mut remove = Vec::new();
+        for p in pair_up(&old, &new, Clone::clone) {
+            let step = |(ns, bridge, port): &(String, String, String), attach: bool| {
+                let (ns, bridge, port) = (ns.clone(), bridge.clone(), port.clone());
+                if attach {
+                    Step::AttachPort { ns, bridge, port }
+                } else {
+                    Step::DetachPort { ns, bridge, port }
+                }
+            };
+            let gone =
+                |x: &(String, String, String)| self.if_gone(&x.0, &x.1) || self.if_gone(&x.0, &x.2);
+            match p {
+                Pair::New(n) => make.push(step(n, true)),
+                Pair::Old(o) if !gone(o) => remove.push(step(o, false)),
+                Pair::Old(_) => {}
+                Pair::Both(o, n) if gone(o) => make.push(step(n, true)),
+                Pair::Both(..) => {}
+            }
+        }
+        self.make.extend(make);
+        self.remove.extend(remove);
+    }
+
+    fn addresses(&mut self) {
+        self.each(
+            (&self.old.addresses, &self.new.addresses),
+            |a| (a.ns.clone(), a.ifname.clone(), a.addr),
+            |d, a| d.if_gone(&a.ns, &a.ifname),
+            |a| Step::AddAddress { address: a.clone() },
+            |_, _| Edit::Remake,
+            |a| Step::DeleteAddress { address: a.clone() },
+        );
+    }
+
+    fn routes(
+        &mut self,
+        old: &'a [crate::plan::RouteSpec],
+        new: &'a [crate::plan::RouteSpec],
+        tunnel: bool,
+    ) {
+        self.each(
+            (old, new),
+            |r| (r.ns.clone(), r.table, r.dst, r.metric),
+            |d, r| match &r.dev {
+                Some(dev) => d.if_gone(&r.ns, dev),
+                None => d.ns_gone(&r.ns),
+            },
+            |r| Step::AddRoute {
+                route: r.clone(),
+                tunnel,
+            },
+            |o, n| {
+                // `why` is the plan's explanation, not the kernel's
+                let same = crate::plan::RouteSpec {
+                    why: n.why.clone(),
+                    ..o.clone()
+                } == *n;
+                if same {
+                    Edit::Keep
+                } else {
+                    Edit::in_place(Step::ReplaceRoute {
+                        route: n.clone(),
+                        tunnel,
+                    })
+                }
+            },
+            |r| Step::DeleteRoute {
+                route: r.clone(),
+                tunnel,
+            },
+        );
+    }
+
+    fn rules(&mut self) {
+        self.each(
+            (&self.old.rules, &self.new.rules),
+            |r| (r.ns.clone(), r.iif.clone(), r.priority),
+            |d, r| d.ns_gone(&r.ns),
+            |r| Step::AddRule { rule: r.clone() },
+            |_, n| Edit::in_place(Step::ReplaceRule { rule: n.clone() }),
+            |r| Step::DeleteRule { rule: r.clone() },
+        );
+    }
+
+    fn shaping(&mut self) {
+        self.each(
+            (&self.old.shaping, &self.new.shaping),
+            |s| ifc(&s.ns, &s.ifname),
+            |d, s| d.if_gone(&s.ns, &s.ifname),
+            |s| Step::SetShaping { shaping: s.clone() },
+            |_, n| Edit::in_place(Step::SetShaping { shaping: n.clone() }),
+            |s| Step::ClearShaping {
+                ns: s.ns.clone(),
+                ifname: s.ifname.clone(),
+            },
+        );
+    }
+
+    fn firewalls(&mut self) {
+        self.each(
+            (&self.old.firewalls, &self.new.firewalls),
+            |f| (f.ns.clone(), tables(&f.ruleset)),
+            |d, f| d.ns_gone(&f.ns),
+            |f| Step::LoadFirewall {
+                firewall: f.clone(),
+                change: None,
+            },
+            |o, n| {
+                Edit::in_place(Step::LoadFirewall {
+                    firewall: n.clone(),
+                    change: Some(lines_changed(&o.ruleset, &n.ruleset)),
+                })
+            },
+            |f| Step::DeleteFirewall {
+                ns: f.ns.clone(),
+                tables: tables(&f.ruleset),
+            },
+        );
+    }
+
+    fn gateways(&mut self) {
+        // a gateway stopped takes its TUN device, and the routes through it
+        let (old, new) = (self.old, self.new);
+        for p in pair_up(&old.gateways, &new.gateways, |g| g.name.clone()) {
+            let stopped = match p {
+                Pair::Old(o) => Some(o),
+                Pair::Both(o, n) if !reloadable(o, n) => Some(o),
+                _ => None,
+            };
+            if let Some(o) = stopped.filter(|o| !self.ns_gone(&o.ns)) {
+                self.if_dead.insert(ifc(&o.ns, &o.tun));
+            }
+        }
+        self.each(
+            (&old.gateways, &new.gateways),
+            |g| g.name.clone(),
+            |d, g| d.ns_gone(&g.ns),
+            |g| Step::StartGateway { gateway: g.clone() },
+            |o, n| {
+                in_place_or_remake(
+                    reloadable(o, n).then(|| Step::ReconfigureGateway { gateway: n.clone() }),
+                )
+            },
+            |g| Step::StopGateway {
+                ns: g.ns.clone(),
+                name: g.name.clone(),
+            },
+        );
+    }
+
+    fn md5_keys(&mut self) {
+        self.each(
+            (&self.old.bird.md5, &self.new.bird.md5),
+            |k| k.session.clone(),
+            |_, _| false,
+            |k| Step::InstallMd5Key { key: k.clone() },
+            |_, n| Edit::in_place(Step::InstallMd5Key { key: n.clone() }),
+            |k| Step::RemoveMd5Key { key: k.clone() },
+        );
+    }
+
+    fn birds(&mut self) {
+        self.each(
+            (&self.old.bird.daemons, &self.new.bird.daemons),
+            |b| (b.ns.clone(), b.name.clone()),
+            |d, b| d.ns_gone(&b.ns),
+            |b| Step::StartBird { bird: b.clone() },
+            |o, n| {
+                // the same process, files and socket: only what it says
+                let same_daemon = o.config_path == n.config_path
+                    && o.socket == n.socket
+                    && o.log == n.log
+                    && o.what == n.what;
+                in_place_or_remake(same_daemon.then(|| Step::ReconfigureBird { bird: n.clone() }))
+            },
+            |b| Step::StopBird {
+                ns: b.ns.clone(),
+                name: b.name.clone(),
+            },
+        );
+    }
+
+    fn frrs(&mut self) {
+        self.each(
+            (&self.old.frr, &self.new.frr),
+            |f| f.ns.clone(),
+            |d, f| d.ns_gone(&f.ns),
+            |f| Step::StartFrr { frr: f.clone() },
+            |o, n| {
+                // an ASN change resets every session: refused as a rebuild
+                // before any diff (`rebuild`); here it restarts bgpd
+                let same_daemons = o.run_dir == n.run_dir
+                    && o.node == n.node
+                    && o.asn == n.asn
+                    && o.commands() == n.commands();
+                in_place_or_remake(same_daemons.then(|| Step::ReconfigureFrr { frr: n.clone() }))
+            },
+            |f| Step::StopFrr {
+                ns: f.ns.clone(),
+                node: f.node.clone(),
+            },
+        );
+    }
+
+    fn commands(&mut self) {
+        self.each(
+            (&self.old.starts, &self.new.starts),
+            |s| (s.ns.clone(), s.command.clone()),
+            |d, s| d.ns_gone(&s.ns),
+            |s| Step::StartCommand { start: s.clone() },
+            |_, _| Edit::Remake,
+            |s| Step::StopCommand { start: s.clone() },
+        );
+    }
+
+    fn listeners(&mut self) {
+        self.each(
+            (&self.old.listeners, &self.new.listeners),
+            |l| l.ns.clone(),
+            |d, l| d.ns_gone(&l.ns),
+            |l| Step::StartListener {
+                listener: l.clone(),
+            },
+            |_, _| Edit::Remake,
+            |l| Step::StopListener {
+                ns: l.ns.clone(),
+                node: l.node.clone(),
+            },
+        );
+    }
+
+    fn haproxies(&mut self) {
+        let (old, new) = (self.old, self.new);
+        for p in pair_up(&old.haproxy, &new.haproxy, |h| h.ns.clone()) {
+            match p {
+                Pair::Both(o, n) if o != n && !self.ns_gone(&o.ns) => {
+                    let (o_rest, o_targets) = split_targets(&o.config);
+                    let (n_rest, n_targets) = split_targets(&n.config);
+                    if o_rest == n_rest && o.ports == n.ports && o.node == n.node {
+                        let step = |t: &Target, register: bool| {
+                            let (ns, node, target) = (n.ns.clone(), n.node.clone(), t.clone());
+                            if register {
+                                Step::RegisterTarget { ns, node, target }
+                            } else {
+                                Step::DeregisterTarget { ns, node, target }
+                            }
+                        };
+                        for t in n_targets.difference(&o_targets) {
+                            self.make.push(step(t, true));
+                        }
+                        for t in o_targets.difference(&n_targets) {
+                            self.remove.push(step(t, false));
+                        }
+                    } else {
+                        self.make.push(Step::ReloadHaproxy { haproxy: n.clone() });
+                    }
+                }
+                Pair::Both(o, n) if self.ns_gone(&o.ns) => {
+                    self.make.push(Step::StartHaproxy { haproxy: n.clone() })
+                }
+                Pair::Both(..) => {}
+                Pair::New(n) => self.make.push(Step::StartHaproxy { haproxy: n.clone() }),
+                Pair::Old(o) => {
+                    if !self.ns_gone(&o.ns) {
+                        self.remove.push(Step::StopHaproxy {
+                            ns: o.ns.clone(),
+                            node: o.node.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a gateway's SIGHUP takes `n` in place of `o`: the same process
+/// with the same TUN device, MTU and port (what `gateway::config`'s
+/// `needs_restart` would refuse); peers and policy reload.
+fn reloadable(o: &crate::plan::GatewaySpec, n: &crate::plan::GatewaySpec) -> bool {
+    o.ns == n.ns && o.name == n.name && o.tun == n.tun && o.mtu == n.mtu && o.port == n.port
+}
+
+/// A HAProxy configuration without its `server` lines, and its targets.
+pub(crate) fn split_targets(config: &str) -> (String, BTreeSet<Target>) {
+    let mut rest = String::new();
+    let mut targets = BTreeSet::new();
+    let mut backend = String::new();
+    for line in config.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["backend", name, ..] => backend = name.to_string(),
+            ["server", server, address, ..] => {
+                targets.insert(Target {
+                    backend: backend.clone(),
+                    server: server.to_string(),
+                    address: address.to_string(),
+                    line: line.to_string(),
+                });
+                continue;
+            }
+            _ => {}
+        }
+        rest.push_str(line);
+        rest.push('\n');
+    }
+    (rest, targets)
+}
+
+/// What changed between two rulesets, per section (the group's comment
+/// line, or the chain, above the lines): `bastion-sg ingress: 1 line
+/// added`, or a NACL's `rule 120 added`.
+fn lines_changed(old: &str, new: &str) -> String {
+    fn counted(ruleset: &str) -> BTreeMap<(String, String), i64> {
+        let mut m = BTreeMap::new();
+        let mut section = String::new();
+        for l in ruleset.lines().map(str::trim) {
+            if let Some(c) = l.strip_prefix("# ") {
+                section = c.to_string();
+            } else if let Some(c) = l.strip_prefix("chain ") {
+                section = format!("chain {}", c.trim_end_matches('{').trim());
+            }
+            *m.entry((section.clone(), l.to_string())).or_default() += 1;
+        }
+        m
+    }
+    let (o, n) = (counted(old), counted(new));
+    // per section: lines added, lines removed, the one comment named
+    let mut per: BTreeMap<&str, (i64, i64, Vec<&str>)> = BTreeMap::new();
+    for ((section, line), &k) in &n {
+        let more = k - o
+            .get(&(section.clone(), line.clone()))
+            .copied()
+            .unwrap_or(0);
+        if more > 0 {
+            let e = per.entry(section).or_default();
+            e.0 += more;
+            e.2.push(line);
+        }
+    }
+    for ((section, line), &k) in &o {
+        let fewer = k - n
+            .get(&(section.clone(), line.clone()))
+            .copied()
+            .unwrap_or(0);
+        if fewer > 0 {
+            let e = per.entry(section).or_default();
+            e.1 += fewer;
+            e.2.push(line);
+        }
+    }
+    let named = |l: &str| -> Option<String> {
+        let c = l.split("comment \"").nth(1)?.trim_end_matches('"');
+        Some(c.to_string())
+    };
+    let plural = |k: i64| if k == 1 { "line" } else { "lines" };
+    let parts: Vec<String> = per
+        .into_iter()
+        .map(|(section, (added, removed, lines))| {
+            let names: BTreeSet<Option<String>> = lines.iter().map(|l| named(l)).collect();
+            let what = match (
+                names.into_iter().collect::<Vec<_>>().as_slice(),
+                added,
+                removed,
+            ) {
+                ([Some(c)], 1, 0) => format!("{c} added"),
+                ([Some(c)], 0, 1) => format!("{c} removed"),
+                ([Some(c)], 1, 1) => format!("{c} changed"),
+                (_, a, 0) => format!("{a} {} added", plural(a)),
+                (_, 0, r) => format!("{r} {} removed", plural(r)),
+                (_, a, r) => format!("{a} {} added, {r} removed", plural(a)),
+            };
+            if section.is_empty() {
+                what
+            } else {
+                format!("{section}: {what}")
+            }
+        })
+        .collect();
+    parts.join("; ")
+}

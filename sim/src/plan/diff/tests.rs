@@ -1,0 +1,461 @@
+//! The diff on one-line edits of the example, and its properties over
+//! generated topologies, checked with the pure model of [`super::model`].
+
+use proptest::prelude::*;
+use topology::synth::{synth_toml, SynthSpec};
+use topology::synth_lab::lab_case_toml;
+
+use super::model::{apply, normalised};
+use super::{diff, empty, Step};
+use crate::plan::{plan, Plan};
+
+const PORTS: [u16; 4] = [22, 80, 443, 3306];
+const LAB: &str = "yh";
+
+fn example_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
+    std::fs::read_to_string(path).expect("the example")
+}
+
+fn plan_of(text: &str, lab: &str) -> Plan {
+    let t = topology::parse("edited.toml", text.to_string())
+        .expect("the text loads")
+        .topology;
+    plan(&t, lab, &PORTS).expect("plan")
+}
+
+/// The example with `from` (found once) replaced by `to`.
+fn edited(from: &str, to: &str) -> String {
+    let text = example_text();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "`{from}` once in the example"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// The steps from the example to its edit, checked against the model.
+fn steps_of_edit(from: &str, to: &str) -> Vec<Step> {
+    let old = plan_of(&example_text(), LAB);
+    let new = plan_of(&edited(from, to), LAB);
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    steps
+}
+
+/// `steps` take `from` to `to` in the model, each finding what it needs.
+fn assert_reaches(from: &Plan, steps: &[Step], to: &Plan) {
+    let got = apply(from, steps, to).unwrap_or_else(|e| panic!("{e}"));
+    let (got, want) = (
+        normalised(&got),
+        normalised(&Plan {
+            lab: got.lab.clone(),
+            topology: got.topology.clone(),
+            ..to.clone()
+        }),
+    );
+    for (what, g, w) in [
+        ("namespaces", json(&got.namespaces), json(&want.namespaces)),
+        ("bridges", json(&got.bridges), json(&want.bridges)),
+        ("links", json(&got.links), json(&want.links)),
+        ("addresses", json(&got.addresses), json(&want.addresses)),
+        ("routes", json(&got.routes), json(&want.routes)),
+        (
+            "tunnel routes",
+            json(&got.tunnel_routes),
+            json(&want.tunnel_routes),
+        ),
+        ("rules", json(&got.rules), json(&want.rules)),
+        ("sysctls", json(&got.sysctls), json(&want.sysctls)),
+        ("firewalls", json(&got.firewalls), json(&want.firewalls)),
+        ("gateways", json(&got.gateways), json(&want.gateways)),
+        ("shaping", json(&got.shaping), json(&want.shaping)),
+        ("listeners", json(&got.listeners), json(&want.listeners)),
+        ("starts", json(&got.starts), json(&want.starts)),
+        ("haproxy", json(&got.haproxy), json(&want.haproxy)),
+        ("bird", json(&got.bird), json(&want.bird)),
+        ("frr", json(&got.frr), json(&want.frr)),
+    ] {
+        assert_eq!(g, w, "{what} after the steps differ from the plan's");
+    }
+    assert_eq!(got, want);
+}
+
+fn json<T: serde::Serialize>(x: &T) -> String {
+    serde_json::to_string_pretty(x).expect("serialises")
+}
+
+fn lines(steps: &[Step]) -> String {
+    steps.iter().map(|s| format!("  {s}\n")).collect()
+}
+
+#[test]
+fn one_security_group_rule_is_one_atomic_table_replacement() {
+    let steps = steps_of_edit(
+        "  { protocol = \"tcp\", ports = 22, prefix_list = \"office-prefixes\" },\n",
+        "  { protocol = \"tcp\", ports = 22, prefix_list = \"office-prefixes\" },\n  { protocol = \"tcp\", ports = 443, prefix_list = \"office-prefixes\" },\n",
+    );
+    assert_eq!(steps.len(), 1, "{}", lines(&steps));
+    let Step::LoadFirewall { firewall, change } = &steps[0] else {
+        panic!("{}", lines(&steps));
+    };
+    assert_eq!(firewall.ns, "yh.bastion");
+    assert!(change.is_some(), "a replacement says what changed");
+    let script = steps[0].nft_script().expect("an nft script");
+    // the table is declared, deleted and defined in one transaction
+    assert!(
+        script.starts_with(
+            "table inet vifgate_sg\ndelete table inet vifgate_sg\ntable inet vifgate_sg {"
+        ),
+        "{script}"
+    );
+    assert_eq!(
+        steps[0].to_string(),
+        "replace nft table inet vifgate_sg in yh.bastion (security groups bastion-sg; bastion-sg ingress: 1 line added)"
+    );
+}
+
+#[test]
+fn an_instance_added_is_its_namespace_link_addresses_firewall_listener_and_targets() {
+    let steps = steps_of_edit("desired = 2\n", "desired = 3\n");
+    let text = lines(&steps);
+    let new_ns = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::CreateNamespace { namespace } => Some(namespace.name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("a namespace is created:\n{text}"));
+    assert_eq!(new_ns, "yh.web-a2", "{text}");
+    let creates = |f: fn(&Step) -> bool| steps.iter().filter(|s| f(s)).count();
+    assert_eq!(
+        creates(|s| matches!(s, Step::CreateNamespace { .. })),
+        1,
+        "{text}"
+    );
+    assert_eq!(creates(|s| matches!(s, Step::AddVeth { .. })), 1, "{text}");
+    assert!(
+        creates(|s| matches!(s, Step::AddAddress { .. })) >= 1,
+        "{text}"
+    );
+    assert!(
+        creates(|s| matches!(s, Step::AddRoute { .. })) >= 1,
+        "{text}"
+    );
+    assert_eq!(
+        creates(|s| matches!(s, Step::StartListener { .. })),
+        1,
+        "{text}"
+    );
+    // one target in each of the ALB's two backends, no reload
+    assert_eq!(
+        creates(|s| matches!(s, Step::RegisterTarget { .. })),
+        2,
+        "{text}"
+    );
+    let new_fw = steps.iter().any(
+        |s| matches!(s, Step::LoadFirewall { firewall, change: None } if firewall.ns == new_ns),
+    );
+    assert!(new_fw, "{text}");
+    // nothing stops, restarts or goes away; the rest of the lab is
+    // touched only where a rule names the new instance's group (db-sg
+    // admits web-sg's members: the databases' tables are replaced)
+    for s in &steps {
+        let ok = match s {
+            Step::LoadFirewall {
+                firewall,
+                change: Some(_),
+            } => firewall.ns == "yh.db-primary" || firewall.ns == "yh.db-standby",
+            Step::RegisterTarget { .. } => true,
+            Step::AttachPort { bridge, .. } => bridge == "sn2",
+            other => serde_json::to_string(other)
+                .expect("json")
+                .contains(&new_ns),
+        };
+        assert!(ok, "unexpected step `{s}` in:\n{text}");
+    }
+}
+
+#[test]
+fn a_route_target_changed_is_one_route_replace() {
+    let steps = steps_of_edit(
+        "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }]",
+        "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-c\" }]",
+    );
+    assert_eq!(steps.len(), 1, "{}", lines(&steps));
+    assert!(
+        matches!(&steps[0], Step::ReplaceRoute { route, tunnel: false } if route.dst.to_string() == "0.0.0.0/0"),
+        "{}",
+        lines(&steps)
+    );
+}
+
+#[test]
+fn an_advertised_prefix_reconfigures_bird_and_the_tunnel_without_a_restart() {
+    let steps = steps_of_edit(
+        "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
+        "advertised_prefixes = [\"192.168.10.0/24\"]",
+    );
+    let text = lines(&steps);
+    // the office's BIRD says less; the VGW's end of the VIF's tunnel
+    // admits less (its WireGuard peer's allowed addresses)
+    assert_eq!(steps.len(), 2, "{text}");
+    assert!(
+        matches!(&steps[0], Step::ReconfigureGateway { gateway } if gateway.name == "vgw-dx-vif"),
+        "{text}"
+    );
+    assert!(
+        matches!(&steps[1], Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_local_preference_reconfigures_the_office_bird_only() {
+    let steps = steps_of_edit("local_preference = 200 ", "local_preference = 150 ");
+    let text = lines(&steps);
+    assert_eq!(steps.len(), 1, "{text}");
+    assert!(
+        matches!(&steps[0], Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_gateway_policy_edit_is_its_reload() {
+    let steps = steps_of_edit(
+        "description = \"ping from the VPC\" },\n",
+        "description = \"ping from the VPC\" },\n  { protocol = \"tcp\", ports = 22, cidr = \"10.0.0.0/24\" },\n",
+    );
+    let text = lines(&steps);
+    assert_eq!(steps.len(), 1, "{text}");
+    let Step::ReconfigureGateway { gateway } = &steps[0] else {
+        panic!("{text}");
+    };
+    assert_eq!(gateway.name, "vifgate-office");
+}
+
+#[test]
+fn the_example_is_built_and_torn_down_by_diffs_from_and_to_nothing() {
+    let p = plan_of(&example_text(), LAB);
+    let none = empty(LAB);
+    let up = diff(&none, &p);
+    assert_reaches(&none, &up, &p);
+    // nothing is removed on the way up
+    assert!(up.iter().all(|s| !matches!(
+        s,
+        Step::DeleteNamespace { .. } | Step::DeleteVeth { .. } | Step::StopGateway { .. }
+    )));
+    let down = diff(&p, &none);
+    assert_reaches(&p, &down, &none);
+    // a namespace takes what is in it: tearing down is deleting them
+    assert!(
+        down.iter()
+            .all(|s| matches!(s, Step::DeleteNamespace { .. } | Step::RemoveMd5Key { .. })),
+        "{}",
+        lines(&down)
+    );
+    assert!(diff(&p, &p).is_empty());
+}
+
+#[test]
+fn steps_serialise_with_their_kind() {
+    let p = plan_of(&example_text(), LAB);
+    let up = diff(&empty(LAB), &p);
+    let v = serde_json::to_value(&up[0]).expect("json");
+    assert_eq!(v["step"], "create_namespace");
+}
+
+/// A plan of a generated case: a lab of one seed (`synth_lab`), or a
+/// generated VPC of a few hosts (`synth`).
+fn generated(kind: u8, seed: u64) -> Plan {
+    let text = match kind {
+        0 => lab_case_toml(seed),
+        _ => synth_toml(SynthSpec {
+            hosts: 2 + (seed % 5) as usize,
+            security_groups: 1 + (seed % 3) as usize,
+            rules_per_group: 1 + (seed % 4) as usize,
+            seed,
+        }),
+    };
+    plan_of(&text, "gen")
+}
+
+/// `p` with the objects whose bit in `mask` is set left out (bits taken
+/// in turn): a random edit that removes namespaces and links (with what
+/// stands on them, as the model has it), addresses, routes, rules,
+/// firewalls and processes.
+fn thinned(p: &Plan, mask: u64) -> Plan {
+    let mut bit = 0u32;
+    let mut drop = move || {
+        bit = (bit + 1) % 64;
+        mask & (1 << bit) != 0
+    };
+    let mut cuts = Vec::new();
+    for n in &p.namespaces {
+        if drop() {
+            cuts.push(Step::DeleteNamespace { ns: n.name.clone() });
+        }
+    }
+    let mut q = apply(p, &cuts, p).expect("namespaces deleted");
+    let mut cuts = Vec::new();
+    for l in &q.links {
+        if drop() {
+            cuts.push(Step::DeleteVeth {
+                a: l.a.clone(),
+                b: l.b.clone(),
+            });
+        }
+    }
+    q = apply(&q, &cuts, p).expect("links deleted");
+    macro_rules! thin {
+        ($($f:ident).+) => {
+            q.$($f).+.retain(|_| !drop());
+        };
+    }
+    thin!(addresses);
+    thin!(routes);
+    thin!(tunnel_routes);
+    thin!(rules);
+    thin!(sysctls);
+    thin!(firewalls);
+    thin!(shaping);
+    thin!(listeners);
+    thin!(starts);
+    thin!(haproxy);
+    thin!(bird.daemons);
+    thin!(frr);
+    q
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn a_plan_against_itself_needs_no_step(kind in 0u8..2, seed in 0u64..10_000) {
+        let p = generated(kind, seed);
+        prop_assert!(diff(&p, &p).is_empty());
+    }
+
+    #[test]
+    fn the_steps_turn_one_plan_into_the_other(
+        ka in 0u8..2, sa in 0u64..10_000, kb in 0u8..2, sb in 0u64..10_000,
+    ) {
+        let (a, b) = (generated(ka, sa), generated(kb, sb));
+        assert_reaches(&a, &diff(&a, &b), &b);
+    }
+
+    #[test]
+    fn the_steps_follow_random_removals_both_ways(
+        kind in 0u8..2, seed in 0u64..10_000, mask in any::<u64>(),
+    ) {
+        let a = generated(kind, seed);
+        let b = thinned(&a, mask);
+        assert_reaches(&a, &diff(&a, &b), &b);
+        assert_reaches(&b, &diff(&b, &a), &a);
+    }
+
+    #[test]
+    fn up_then_down_leaves_nothing(kind in 0u8..2, seed in 0u64..10_000) {
+        let p = generated(kind, seed);
+        let none = empty("gen");
+        let up = diff(&none, &p);
+        assert_reaches(&none, &up, &p);
+        let built = apply(&none, &up, &p).expect("built");
+        let down = diff(&built, &none);
+        assert_reaches(&built, &down, &none);
+    }
+}
+
+/// The rebuild checks of the example edited: each error's headline.
+fn rebuild_errors(from: &str, to: &str) -> Vec<String> {
+    rebuild_errors_of(edited(from, to))
+}
+
+/// The rebuild checks of the example against `text`.
+fn rebuild_errors_of(text: String) -> Vec<String> {
+    let old = topology::parse("old.toml", example_text())
+        .expect("the example")
+        .topology;
+    let src = topology::SourceFile::new("edited.toml", text);
+    let new = topology::resolve::resolve(&src).expect("the edit loads").0;
+    super::rebuild::fields_needing_rebuild(&old, &new, &src)
+        .0
+        .iter()
+        .map(|d| d.headline())
+        .collect()
+}
+
+/// 1-based line and column of `needle` (found once) in `text`.
+fn place(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).expect("in the text");
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+#[test]
+fn a_vpc_cidr_edit_needs_a_rebuild_at_its_place_in_the_new_file() {
+    let (from, to) = (
+        "-vpc\"\ncidr = \"10.0.0.0/16\"",
+        "-vpc\"\ncidr = \"10.0.0.0/17\"",
+    );
+    let errors = rebuild_errors(from, to);
+    let (line, col) = place(&edited(from, to), "\"10.0.0.0/17\"");
+    assert_eq!(
+        errors,
+        [format!("edited.toml:{line}:{col}: error: VPC yeohaengjigi-vpc's CIDR changes from 10.0.0.0/16 to 10.0.0.0/17: this needs a rebuild")]
+    );
+}
+
+#[test]
+fn zone_asn_and_name_edits_need_a_rebuild() {
+    // the database's two subnets swap zones (its standby stays in the
+    // other one)
+    let swapped = edited("name = \"db-a\"\naz = \"a\"", "name = \"db-a\"\naz = \"c\"").replacen(
+        "name = \"db-c\"\naz = \"c\"",
+        "name = \"db-c\"\naz = \"a\"",
+        1,
+    );
+    let az = rebuild_errors_of(swapped);
+    assert_eq!(az.len(), 2, "{az:?}");
+    assert!(az[0].contains(":103:6: error: subnet db-a's availability zone changes from ap-northeast-2a to ap-northeast-2c: this needs a rebuild"), "{az:?}");
+    assert!(
+        az[1].contains(
+            "subnet db-c's availability zone changes from ap-northeast-2c to ap-northeast-2a"
+        ),
+        "{az:?}"
+    );
+    let asn = rebuild_errors(
+        "customer_asn = 65010\namazon_asn",
+        "customer_asn = 65011\namazon_asn",
+    );
+    assert_eq!(asn.len(), 1, "{asn:?}");
+    assert!(
+        asn[0].contains("VIF dx-vif's customer (office) ASN changes from 65010 to 65011"),
+        "{asn:?}"
+    );
+    // the VGW's ASN is the VIF's Amazon side too: both are named
+    let vgw = rebuild_errors_of(edited("asn = 64512 }", "asn = 64513 }").replacen(
+        "amazon_asn = 64512",
+        "amazon_asn = 64513",
+        1,
+    ));
+    assert_eq!(vgw.len(), 2, "{vgw:?}");
+    assert!(
+        vgw[0].contains("the VGW's ASN changes from 64512 to 64513"),
+        "{vgw:?}"
+    );
+    assert!(
+        vgw[1].contains("VIF dx-vif's Amazon ASN changes from 64512 to 64513"),
+        "{vgw:?}"
+    );
+    let name = rebuild_errors("name = \"yeohaengjigi\"\n", "name = \"yeohaengjigi-2\"\n");
+    assert!(
+        name[0].contains(":13:8: error: the topology's name changes"),
+        "{name:?}"
+    );
+    // what a running lab takes in place is not refused
+    assert!(rebuild_errors("desired = 2\n", "desired = 3\n").is_empty());
+}

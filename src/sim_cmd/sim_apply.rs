@@ -1,0 +1,145 @@
+//! `vifgate sim apply FILE`: a running lab brought to an edited topology
+//! file. `--dry-run` prints the steps ([`sim::diff`]) without root;
+//! `--rebuild` takes the lab down and up again from the file.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use sim::apply::{self, Programs};
+use sim::plan::diff::{self, Step};
+
+use super::LabArgs;
+
+/// What `sim apply` was asked.
+pub struct ApplyArgs {
+    /// The edited file and the lab.
+    pub lab: LabArgs,
+    /// Print the steps; change nothing.
+    pub dry_run: bool,
+    /// Down and up again.
+    pub rebuild: bool,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// Runs `sim apply`. The file is loaded and checked before anything else:
+/// a file that does not load changes nothing.
+pub fn run(args: ApplyArgs) -> Result<ExitCode> {
+    let file = args.lab.file.clone();
+    let (new_loaded, text, new_plan) = super::load_plan(&file, args.lab.lab, &args.lab.ports)?;
+    let lab = new_plan.lab.clone();
+    let st = super::lab_state(&lab, || {
+        format!(
+            "no lab `{lab}` is up: build it with `vifgate sim up {} --lab {lab}`",
+            file.display()
+        )
+    })?;
+    if st.status != apply::state::BuildStatus::Up {
+        bail!("lab `{lab}` is not up (its `sim up` was interrupted, or is still building it): remove it with `vifgate sim down {lab}`");
+    }
+    let steps = if args.rebuild {
+        // down, then up: every step of both
+        let none = diff::empty(&lab);
+        let mut s = diff::diff(&st.plan, &none);
+        s.extend(diff::diff(&none, &new_plan));
+        s
+    } else {
+        refuse_rebuild_fields(&lab, &file, &text, &new_loaded.topology)?;
+        diff::diff(&st.plan, &new_plan)
+    };
+    if args.dry_run {
+        print_steps(&lab, &file, &steps, args.rebuild, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.rebuild {
+        bail!(
+            "`sim apply` changes a lab only with --rebuild, which takes lab `{lab}` down and builds it again from {}; --dry-run prints the steps the edit takes ({}), changing nothing",
+            file.display(),
+            steps.len()
+        );
+    }
+    super::need_root()?;
+    apply::down(&lab).with_context(|| format!("take lab `{lab}` down"))?;
+    let rep = apply::up(&new_plan, Some(&file), &text, &Programs::current()?)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print!(
+            "lab `{}` rebuilt from {} in {:.2} s: {}",
+            rep.lab,
+            file.display(),
+            rep.seconds,
+            rep.summary
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an edit of what a running lab cannot change in place, at the
+/// fields' places in the new file ([`diff::rebuild`]).
+fn refuse_rebuild_fields(
+    lab: &str,
+    file: &Path,
+    text: &str,
+    new: &topology::Topology,
+) -> Result<()> {
+    // the copy of the text the lab was built from, which `sim up` keeps
+    let copy = sim::layout::state_dir(lab).join("topology.toml");
+    let old_text = std::fs::read_to_string(&copy).with_context(|| {
+        format!(
+            "lab `{lab}` keeps no copy of the topology it was built from ({}): apply the file with --rebuild",
+            copy.display()
+        )
+    })?;
+    let old = match topology::parse(&copy, old_text) {
+        Ok(l) => l.topology,
+        Err(_) => bail!(
+            "lab `{lab}` was built from a topology this vifgate no longer reads ({}): apply the file with --rebuild",
+            copy.display()
+        ),
+    };
+    let src = topology::SourceFile::new(file, text.to_string());
+    let diagnostics = diff::rebuild::fields_needing_rebuild(&old, new, &src);
+    if diagnostics.0.is_empty() {
+        return Ok(());
+    }
+    Err(crate::topology_cmd::FileErrors {
+        file: file.to_path_buf(),
+        diagnostics,
+    }
+    .into())
+}
+
+/// The steps, one numbered line each, or as JSON.
+fn print_steps(lab: &str, file: &Path, steps: &[Step], rebuild: bool, json: bool) -> Result<()> {
+    if json {
+        let v = serde_json::json!({
+            "lab": lab,
+            "file": file,
+            "rebuild": rebuild,
+            "steps": steps,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    if steps.is_empty() {
+        println!(
+            "lab `{lab}` is as {} describes it: nothing to do",
+            file.display()
+        );
+        return Ok(());
+    }
+    let how = if rebuild { "rebuild" } else { "apply" };
+    let n = steps.len();
+    println!(
+        "lab `{lab}`: {n} step{} to {how} {} (dry run: nothing changed)",
+        if n == 1 { "" } else { "s" },
+        file.display()
+    );
+    let width = steps.len().to_string().len();
+    for (i, s) in steps.iter().enumerate() {
+        println!("  {:>width$}. {s}", i + 1);
+    }
+    Ok(())
+}
