@@ -1185,6 +1185,9 @@ fn edited_example(root: &PrivateRoot, from: &str, to: &str) -> String {
 
 #[test]
 fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let root = PrivateRoot::new("apply-rule");
     let dir = recorded_example_lab(&root);
     let before = std::fs::read(dir.join("state.json")).expect("state");
@@ -1220,6 +1223,9 @@ fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
 
 #[test]
 fn sim_apply_refuses_a_vpc_cidr_edit_at_its_place_and_a_bad_file() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let root = PrivateRoot::new("apply-refuse");
     let dir = recorded_example_lab(&root);
     let before = std::fs::read(dir.join("state.json")).expect("state");
