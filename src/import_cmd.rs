@@ -95,7 +95,7 @@ pub fn import_cfn(req: &ImportRequest) -> Result<ExitCode> {
         t.params = p;
     }
     if let Some(r) = &req.region {
-        topology::cfn::azs::check_region(r).map_err(|e| anyhow::anyhow!("--region {e}"))?;
+        topology::resolve::regions::check_region(r).map_err(|e| anyhow::anyhow!("--region {e}"))?;
     }
     let opts = DeploymentOptions {
         region: req.region.clone(),
@@ -240,7 +240,8 @@ fn zones(region: Option<&str>, list: Option<&str>) -> Result<Option<Vec<String>>
     }
     let region = region.unwrap_or(topology::cfn::DEFAULT_REGION);
     for z in &zones {
-        topology::cfn::azs::check_zone(region, z).map_err(|e| anyhow::anyhow!("--azs {e}"))?;
+        topology::resolve::regions::check_zone(region, z)
+            .map_err(|e| anyhow::anyhow!("--azs {e}"))?;
     }
     Ok(Some(zones))
 }
@@ -388,7 +389,7 @@ fn header(
     }
     h.push_str(&format!(
         "# Addresses AWS assigns at deployment are placeholders: public ones from {}\n# (documentation range), private ones the lowest free in their subnet.\n# Regenerate rather than edit.\n\n",
-        mapping::FIRST_PUBLIC
+        topology::resolve::FIRST_PUBLIC
     ));
     h
 }

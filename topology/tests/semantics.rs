@@ -1,4 +1,4 @@
-//! One test per rule of `docs/aws-network-semantics.md` that the
+//! One test per rule of `docs/semantics.md` that the
 //! topology model implements. Each test is named after its rule, quotes it in
 //! its doc comment, builds the smallest topology that exercises it, and
 //! checks the analyser's verdict and, where it matters, what the trace says

@@ -12,6 +12,9 @@ use topology::{Diagnostics, Loaded, Topology};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/yeohaengjigi.toml");
 
+#[path = "../../tests/common/fixture.rs"]
+mod fixture;
+
 /// An office host `pc`, a two-AZ VPC whose Auto Scaling group `web-asg`
 /// creates `web-a1` and `web-c1`, and a standalone instance `app-1`.
 const BASE: &str = r#"
@@ -89,6 +92,9 @@ fn connection(fields: &str) -> String {
 
 #[test]
 fn the_example_carries_its_link_and_sim_settings() {
+    if !fixture::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let loaded = topology::load(EXAMPLE).expect("the example loads");
     assert!(loaded.warnings.0.is_empty(), "{}", loaded.warnings);
     let t = &loaded.topology;
@@ -123,6 +129,9 @@ fn the_example_carries_its_link_and_sim_settings() {
 
 #[test]
 fn the_analysis_ignores_sim_and_the_link_attributes() {
+    if !fixture::fixtures(&[EXAMPLE]) {
+        return;
+    }
     let text = std::fs::read_to_string(EXAMPLE).expect("read the example");
     let with = topology::parse("with.toml", text.clone())
         .expect("loads")

@@ -1227,7 +1227,7 @@ impl<R: Recorder> Walker<'_, R> {
 /// How the VGW's trace names the route that decided: the BGP route (or
 /// VPN static route) that is best for `prefix`.
 fn vgw_route_source(t: &Topology, vgw: &str, prefix: ipnet::Ipv4Net) -> Option<String> {
-    t.bgp()
+    crate::bgp::analyse(t)
         .candidates(vgw, prefix)
         .into_iter()
         .find(|r| r.best)

@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 
 use super::reach::Reach;
 use super::trace::{Hop, Step};
-use crate::bgp::{BgpRoute, RouteSource};
+use crate::bgp::{BgpReport, BgpRoute, RouteSource};
 use crate::model::Topology;
 
 /// Why a static VPN's route at the office loses to a BGP route.
@@ -30,15 +30,17 @@ pub struct RouteChoice {
 
 /// The BGP decisions on the deciding path of `r`, in trace order.
 pub fn route_choices(t: &Topology, r: &Reach) -> Vec<RouteChoice> {
+    let report = crate::bgp::analyse(t);
     let mut out = Vec::new();
     for (direction, hops) in [("request", &r.hops), ("reply", &r.reply_hops)] {
-        out.extend(choices_on(t, direction, hops));
+        out.extend(choices_on(t, &report, direction, hops));
     }
     out
 }
 
 fn choices_on<'a>(
     t: &'a Topology,
+    report: &'a BgpReport,
     direction: &'static str,
     hops: &'a [Hop],
 ) -> impl Iterator<Item = RouteChoice> + 'a {
@@ -47,8 +49,7 @@ fn choices_on<'a>(
             return None;
         };
         let prefix: Ipv4Net = prefix.parse().ok()?;
-        let mut candidates: Vec<BgpRoute> = t
-            .bgp()
+        let mut candidates: Vec<BgpRoute> = report
             .candidates(table, prefix)
             .into_iter()
             .cloned()

@@ -177,7 +177,7 @@ fn decide(mut candidates: Vec<Candidate>, order: &[Criterion]) -> Vec<BgpRoute> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgp::Community;
+    use crate::model::bgp::Community;
 
     fn route(session: &str, source: RouteSource, hop: &str, path: &[u32], lp: u32) -> BgpRoute {
         BgpRoute {

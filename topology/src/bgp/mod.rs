@@ -1,12 +1,11 @@
-//! BGP between the office and AWS: what the file configures
-//! ([`config`]), and what the sessions do with it ([`report`]: each
-//! session's state, each speaker's table and best paths), computed by
+//! BGP between the office and AWS: what the sessions do with what the
+//! file configures ([`report`]: each session's state, each speaker's table
+//! and best paths), derived from the model, computed by
 //! [`analyse`]: [`sessions`] (states and timers), [`decision`] (each
 //! side's decision process), [`rib`] (each speaker's table), and
 //! [`routes`] (the best paths put into the model's routes by
 //! [`install`]). Its text form is [`BgpReport::render`].
 
-pub mod config;
 pub mod decision;
 mod render;
 pub mod report;
@@ -16,7 +15,11 @@ pub mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings, Community};
+/// What the file configures (timers, BFD, communities, prepending, the
+/// daemon), part of the model: the sessions and routes here are stated in
+/// these terms.
+pub use crate::model::bgp as config;
+pub use crate::model::bgp::{AdvertisedPrefix, Bfd, BgpDaemon, BgpSettings, Community};
 pub use report::{
     Advertisement, BgpReport, BgpRoute, BgpSession, BgpSpeaker, RouteSource, SessionKind,
     SessionState, Side,

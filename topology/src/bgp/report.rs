@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::config::Community;
+use crate::model::bgp::Community;
 
 /// Sessions and, per speaker, its table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 
 use ipnet::Ipv4Net;
 
-use super::config::{AdvertisedPrefix, Community};
 use super::decision::{decide_aws, decide_office, Candidate};
 use super::report::{Advertisement, BgpReport, BgpRoute, BgpSpeaker, RouteSource, Side};
 use super::sessions::{peerings, Peering};
 use super::{office_router_id, vgw_router_id};
+use crate::model::bgp::{AdvertisedPrefix, Community};
 use crate::model::{NodeId, Topology};
 
 /// AWS's local preference for a route carrying `communities`.

@@ -5,6 +5,8 @@
 //! the VPN are known; the reachability analysis and the simulator read
 //! the result ([`Topology::vgw_route`], [`Topology::office_rib`]).
 
+use ipnet::Ipv4Net;
+
 use crate::model::{NextHop, OfficeRib, OfficeRoute, Topology, VgwPath};
 use crate::route_table::{Lpm, RouteOrigin};
 
@@ -31,8 +33,9 @@ fn over_a_tunnel(r: &OfficeRoute) -> bool {
 
 /// Analyses `t` and puts the result into it: the VIFs' `bgp_up` and
 /// `down_reason`, the office nodes' routes over a VIF or the VPN (and
-/// their routing tables, once built), the VGW's table and
-/// [`Topology::bgp`]. Called again after a change, it replaces what the
+/// their routing tables, once built) and the VGW's best routes
+/// ([`Topology::vgw_routes`]); the report itself is not kept (call
+/// [`analyse`] again for it). Called again after a change, it replaces what the
 /// last call installed. The VPC route tables' propagated routes are the
 /// resolver's, made once from [`Topology::vgw_routes`].
 pub fn install(t: &mut Topology) {
@@ -107,14 +110,17 @@ pub fn install(t: &mut Topology) {
         t.office_ribs.insert(n, OfficeRib::new(routes));
     }
     // the VGW: the best route of each prefix
+    let best: Vec<(Ipv4Net, VgwPath)> = report
+        .speakers
+        .iter()
+        .filter(|s| s.side == Side::Aws)
+        .flat_map(|s| s.received.iter().filter(|r| r.best))
+        .filter_map(|r| Some((r.prefix, vgw_path(t, r)?)))
+        .collect();
     let mut table = Lpm::new();
-    if let Some(vgw) = report.speakers.iter().find(|s| s.side == Side::Aws) {
-        for r in vgw.received.iter().filter(|r| r.best) {
-            if let Some(path) = vgw_path(t, r) {
-                table.insert(r.prefix, path);
-            }
-        }
+    for &(prefix, path) in &best {
+        table.insert(prefix, path);
     }
     t.vgw_table = table;
-    t.bgp = report;
+    t.vgw_routes = best;
 }

@@ -18,13 +18,12 @@
 //!   slower end's detection time, `max(multiplier, 3) x max(interval,
 //!   300 ms)`: when both ends have withdrawn.
 
-use super::config::{
-    AdvertisedPrefix, Bfd, BgpSettings, AWS_DX_HOLD_TIME, AWS_VPN_HOLD_TIME, DEFAULT_LOCAL_PREF,
-    MIN_BFD_INTERVAL, MIN_BFD_MULTIPLIER, MIN_HOLD_TIME,
-};
 use super::report::{BgpSession, RouteSource, SessionKind, SessionState};
+use crate::model::bgp::{
+    AdvertisedPrefix, Bfd, BgpSettings, AWS_DX_HOLD_TIME, AWS_VPN_HOLD_TIME, DEFAULT_LOCAL_PREF,
+    MAX_VIF_PREFIXES, MIN_BFD_INTERVAL, MIN_BFD_MULTIPLIER, MIN_HOLD_TIME,
+};
 use crate::model::{NodeId, Topology, VgwPath};
-use crate::resolve::MAX_VIF_PREFIXES;
 
 /// The reason of a session the file configures down (`state = "down"`).
 pub const CONFIGURED_DOWN: &str = "configured down";
@@ -168,7 +167,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::bgp::config::{AWS_DX_KEEPALIVE, AWS_VPN_KEEPALIVE};
+    use crate::model::bgp::{AWS_DX_KEEPALIVE, AWS_VPN_KEEPALIVE};
 
     #[test]
     fn the_lower_hold_time_wins_and_keepalive_scales_with_it() {

@@ -43,10 +43,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::yaml::{self, Node, NodeKind};
 use super::{
-    azs, cidr, Evaluated, Export, ImportOptions, ImportUse, ImportWarning, Resource, StackExports,
-    Value,
+    cidr, Evaluated, Export, ImportOptions, ImportUse, ImportWarning, Resource, StackExports, Value,
 };
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics, Severity, SourceFile};
+use crate::resolve::regions;
 
 /// The top-level sections of a template.
 const SECTIONS: &[&str] = &[
@@ -195,7 +195,7 @@ impl<'a> Evaluator<'a> {
         let stack_id = format!(
             "arn:{partition}:cloudformation:{region}:{account}:stack/{stack_name}/00000000-0000-0000-0000-000000000000"
         );
-        let region_azs = opts.azs.clone().or_else(|| azs::azs(&region));
+        let region_azs = opts.azs.clone().or_else(|| regions::azs(&region));
         Evaluator {
             src,
             region,
@@ -1377,7 +1377,7 @@ impl<'a> Evaluator<'a> {
         let zones = if region == self.region {
             self.region_azs.clone()
         } else {
-            azs::azs(&region)
+            regions::azs(&region)
         };
         match zones {
             Some(z) => Value::List(z.into_iter().map(Value::Str).collect()),

@@ -54,6 +54,8 @@ mod vpc;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
+use crate::resolve::FIRST_PUBLIC;
+
 use ipnet::Ipv4Net;
 use toml::{Table, Value as Toml};
 
@@ -100,10 +102,6 @@ pub fn to_topology_with(ev: &Evaluated, opts: &MapOptions) -> (Table, Vec<Import
 pub fn parse_table(text: &str) -> Result<Table, String> {
     text.parse::<Table>().map_err(|e| e.to_string())
 }
-
-/// The first public address handed out for Elastic IPs and auto-assigned
-/// public addresses (203.0.113.10, documentation range).
-pub const FIRST_PUBLIC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 
 /// The address of the `[internet]` node the import adds when the VPC has an
 /// internet gateway.

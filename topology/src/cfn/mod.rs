@@ -8,8 +8,8 @@
 //!   long forms (`{"Ref": ..}`, `{"Fn::GetAtt": [..]}`).
 //! - [`eval`]: parameters, pseudo parameters, mappings, conditions and the
 //!   intrinsic functions, giving every resource's properties as plain
-//!   [`Value`]s. [`cidr`] is `Fn::Cidr` as AWS computes it; [`azs`] the
-//!   regions' availability zones for `Fn::GetAZs`.
+//!   [`Value`]s. [`cidr`] is `Fn::Cidr` as AWS computes it; `Fn::GetAZs`
+//!   reads the regions' zones from [`crate::resolve::regions`].
 //! - [`mapping`]: resources to a topology (a TOML table), with a warning
 //!   for everything it cannot map, naming the logical id and line.
 //! - [`stacks`]: several templates deployed as one, each stack's exported
@@ -17,7 +17,6 @@
 //!   the order CloudFormation could create them; the result is one
 //!   [`Evaluated`] that [`mapping`] maps like a single template.
 
-pub mod azs;
 pub mod cidr;
 pub mod eval;
 pub mod mapping;

@@ -2,7 +2,7 @@
 //! naming the limit and the page that sets it, and the lab's own bound on
 //! names: what `check` accepts, AWS would create and `sim up` can build.
 //!
-//! - the region's name ([`crate::cfn::azs::check_region`]);
+//! - the region's name ([`super::regions::check_region`]);
 //! - a virtual private gateway's Amazon-side ASN: what `CreateVpnGateway`
 //!   takes, or one of Amazon's legacy defaults, accepted with a warning;
 //! - an application load balancer's subnets in two zones or more;
@@ -144,12 +144,12 @@ impl<'l> Md5KeyAt<'l> {
 impl Resolver<'_> {
     /// `[vpc] region`: named as AWS names regions.
     pub(super) fn region_name(&mut self, region: &Str) {
-        if crate::cfn::azs::check_region(region.get_ref()).is_err() {
+        if super::regions::check_region(region.get_ref()).is_err() {
             let d = self.error(
                 region.span(),
                 format!("`{}` is not a region name", region.get_ref()),
             );
-            d.expected = Some(crate::cfn::azs::REGION_EXPECTED.into());
+            d.expected = Some(super::regions::REGION_EXPECTED.into());
         }
     }
 
@@ -218,8 +218,8 @@ impl Resolver<'_> {
     /// Each of `[vpc] azs`, in full (`region` and a suffix): a zone of
     /// the region.
     pub(super) fn zone_name(&mut self, zone: &Str, full: &str, region: &str) {
-        if crate::cfn::azs::check_region(region).is_ok()
-            && crate::cfn::azs::check_zone(region, full).is_err()
+        if super::regions::check_region(region).is_ok()
+            && super::regions::check_zone(region, full).is_err()
         {
             let d = self.error(
                 zone.span(),

@@ -10,12 +10,12 @@ use ipnet::Ipv4Net;
 use toml::Spanned;
 
 use super::Resolver;
-use crate::bgp::config::{
+use crate::format::{AnyValue, Int, RawBfd, RawPrefix, RawVpn, Str};
+use crate::model::bgp::{AdvertisedPrefix, Bfd, BgpSettings, Community};
+use crate::model::bgp::{
     AWS_VPN_HOLD_TIME, MAX_BFD_INTERVAL, MAX_BFD_MULTIPLIER, MAX_PREPEND, MIN_BFD_INTERVAL,
     MIN_BFD_MULTIPLIER, MIN_HOLD_TIME,
 };
-use crate::bgp::{AdvertisedPrefix, Bfd, BgpSettings, Community};
-use crate::format::{AnyValue, Int, RawBfd, RawPrefix, RawVpn, Str};
 use crate::units::fmt_duration;
 
 /// The 16-bit ASN under which AWS reads communities.

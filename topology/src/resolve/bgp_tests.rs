@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::bgp::{AdvertisedPrefix, Bfd, BgpDaemon, Community};
+use crate::model::bgp::{AdvertisedPrefix, Bfd, BgpDaemon, Community};
 use crate::resolve::fixture::{diagnostics, hint, load};
 
 /// A VIF on `gw` without prefixes; what the test adds starts on line 9.

@@ -55,7 +55,7 @@ impl Resolver<'_> {
     }
 
     /// The next free placeholder public address (from
-    /// [`crate::cfn::mapping::FIRST_PUBLIC`], as the CloudFormation import gives them), recorded
+    /// [`super::FIRST_PUBLIC`], as the CloudFormation import gives them), recorded
     /// for `owner`; an error at `at` when the range is used up.
     fn placeholder_public(
         &mut self,

@@ -8,11 +8,9 @@ use ipnet::Ipv4Net;
 
 use super::aws_limits::Md5KeyAt;
 use super::bgp::{PlacedPrefix, RawSession};
-use super::{
-    NodeNames, Resolver, MAX_BANDWIDTH_BPS, MAX_LINK_DELAY, MAX_VIF_PREFIXES, MIN_BANDWIDTH_BPS,
-};
-use crate::bgp::config::AWS_DX_HOLD_TIME;
+use super::{NodeNames, Resolver, MAX_BANDWIDTH_BPS, MAX_LINK_DELAY, MIN_BANDWIDTH_BPS};
 use crate::format::*;
+use crate::model::bgp::{AWS_DX_HOLD_TIME, MAX_VIF_PREFIXES};
 use crate::model::*;
 use crate::route_table::{Route, RouteOrigin, RouteTable, RouteTarget};
 use crate::secret_file;

@@ -26,6 +26,7 @@ mod compute;
 mod hybrid;
 mod link_addresses;
 mod office;
+pub mod regions;
 mod rules;
 mod sim;
 mod vpc;
@@ -37,7 +38,6 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use crate::analysis::{Service, Target, Verdict};
 use crate::diag::{did_you_mean, Diagnostics, Reporter, Severity, SourceFile};
 use crate::format::*;
 use crate::model::*;
@@ -48,6 +48,11 @@ use crate::traffic::{is_public, PortRange};
 
 /// AWS quota: rules per security group and direction.
 pub const MAX_SG_RULES: usize = 60;
+/// The first placeholder public address, for an address AWS assigns at
+/// deployment (Elastic IPs, auto-assigned public addresses): 203.0.113.10
+/// and up, in the documentation range. The CloudFormation import hands them
+/// out; the resolver picks the next free one the same way.
+pub const FIRST_PUBLIC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 /// AWS quota: rules per network ACL and direction.
 pub const MAX_NACL_RULES: usize = 20;
 /// AWS quota: security groups per network interface.
@@ -62,8 +67,6 @@ pub(crate) fn blocks_overlap(a: Ipv4Net, b: Ipv4Net) -> bool {
 pub const MAX_SUBNET_LEN: u8 = 16;
 /// AWS limit: the smallest subnet of a VPC, as a prefix length.
 pub const MIN_SUBNET_LEN: u8 = 28;
-/// AWS limit: prefixes a customer may advertise on a private VIF.
-pub const MAX_VIF_PREFIXES: usize = 100;
 /// Largest latency or jitter of the emulated Direct Connect link.
 pub const MAX_LINK_DELAY: Duration = Duration::from_secs(10);
 /// Smallest bandwidth of the Direct Connect connection, bits per second.
@@ -292,7 +295,7 @@ impl<'a> Resolver<'a> {
             sg_members: vec![],
             sg_index: Default::default(),
             vgw_table: Default::default(),
-            bgp: Default::default(),
+            vgw_routes: Vec::new(),
             office_ribs: HashMap::new(),
         };
 
@@ -670,12 +673,9 @@ impl AddressBook {
     }
 
     /// The first placeholder public address (from
-    /// [`crate::cfn::mapping::FIRST_PUBLIC`] to 203.0.113.254) no node uses.
+    /// [`FIRST_PUBLIC`] to 203.0.113.254) no node uses.
     fn first_free_public(&self) -> Option<Ipv4Addr> {
-        self.first_free_between(
-            crate::cfn::mapping::FIRST_PUBLIC,
-            Ipv4Addr::new(203, 0, 113, 255),
-        )
+        self.first_free_between(FIRST_PUBLIC, Ipv4Addr::new(203, 0, 113, 255))
     }
 
     /// The first address in `from..to` no node uses.

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{NodeNames, Resolver};
-use crate::bgp::BgpDaemon;
 use crate::diag::did_you_mean;
 use crate::format::*;
+use crate::model::bgp::BgpDaemon;
 use crate::model::*;
 impl Resolver<'_> {
     /// `[sim]`: read by the simulator only. Start commands name nodes, so

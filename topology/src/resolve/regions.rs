@@ -1,12 +1,14 @@
-//! Availability zones per region, for `Fn::GetAZs`.
+//! AWS regions and the names of their availability zones: what the
+//! resolver checks a file's `region` and `azs` against, and what the
+//! CloudFormation importer's `Fn::GetAZs` returns.
 //!
 //! `Fn::GetAZs` returns the zones of the region that the deploying ACCOUNT
 //! sees (those with a default subnet, or all of them without a default
 //! VPC), and AWS maps zone names to physical zones per account. This table
 //! holds the zone names that commonly exist; a real stack may get fewer (in
 //! us-west-1 an account sees two of `a`, `b`, `c`, usually `a` and `c`; in
-//! us-east-1 older accounts may lack `f`). Give the real list with
-//! [`crate::cfn::ImportOptions::azs`] when it matters.
+//! us-east-1 older accounts may lack `f`). Give the real list to the
+//! importer (`--azs`) when it matters.
 
 /// Regions and the letters of their zones.
 const TABLE: &[(&str, &str)] = &[

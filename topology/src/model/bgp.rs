@@ -1,8 +1,10 @@
 //! What a topology file says about BGP: per-prefix attributes of what the
 //! office advertises, timers, BFD, the office side's preference for what
-//! it learns, and which daemon plays the office side in the lab. Plain
-//! values, filled by [`crate::resolve`]; [`crate::bgp`] computes what the
-//! sessions do with them.
+//! it learns, and which daemon plays the office side in the lab, with the
+//! AWS limits they are checked against. Plain values of the model, filled
+//! by the resolver; what the sessions do with them (their states, each
+//! side's table and best paths) is derived from the model by the `bgp`
+//! module, which imports this one and never the other way round.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,6 +12,10 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+/// AWS limit: prefixes a customer may advertise on a private VIF (over
+/// it, the session goes Idle); also the most routes that propagate into a
+/// VPC route table.
+pub const MAX_VIF_PREFIXES: usize = 100;
 /// AWS's hold time on a Direct Connect BGP session, in seconds (the lower of
 /// the two peers' values is used).
 pub const AWS_DX_HOLD_TIME: u16 = 90;

@@ -1,6 +1,13 @@
 //! The resolved topology: names turned into indices, defaults filled in,
-//! checked. Built from a file by [`crate::resolve`]; read by the analyzer,
-//! and later by the gateway and the simulator.
+//! checked: what the file says, in one value. Built from a file by the
+//! resolver; read by the BGP analysis and the static analysis, the gateway
+//! and the simulator. It imports none of them: what is derived from it
+//! (the BGP report, each session's state and best paths) lives in
+//! `crate::bgp`, which puts only the resulting routes back
+//! ([`Topology::vgw_route`], [`Topology::office_rib`], [`Vif::bgp_up`]).
+
+pub mod bgp;
+pub mod expect;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -8,11 +15,12 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use crate::bgp::{AdvertisedPrefix, BgpDaemon, BgpSettings};
 use crate::nacl::NetworkAcl;
 use crate::route_table::{FastMap, Lpm, RouteOrigin, RouteTable};
 use crate::security_group::{PeerResolver, PrefixListId, SecurityGroup, SgId};
 use crate::traffic::PortRange;
+pub use bgp::{AdvertisedPrefix, BgpDaemon, BgpSettings};
+pub use expect::{Expectation, Service, Target, Verdict};
 
 /// Index of a node in [`Topology::nodes`].
 pub type NodeId = usize;
@@ -67,11 +75,11 @@ pub struct Topology {
     pub(crate) sg_members: Vec<Vec<Ipv4Addr>>,
     /// Index: security-group rules bucketed by protocol and port.
     pub(crate) sg_index: crate::security_group::SgIndex,
-    /// Index: the VGW's best route toward each office prefix, from
-    /// [`crate::bgp::analyse`].
+    /// The VGW's best route toward each office prefix, from the BGP
+    /// analysis, each once, in the analysis's order.
+    pub(crate) vgw_routes: Vec<(Ipv4Net, VgwPath)>,
+    /// Index: [`Topology::vgw_routes`] by longest prefix.
     pub(crate) vgw_table: Lpm<VgwPath>,
-    /// The BGP analysis the VGW's and the office nodes' routes come from.
-    pub(crate) bgp: crate::bgp::BgpReport,
     /// Index: routing table of each office router/host.
     pub(crate) office_ribs: HashMap<NodeId, OfficeRib>,
 }
@@ -380,7 +388,7 @@ pub struct Vif {
     /// The file says `state = "down"`: the session is kept shut.
     pub configured_down: bool,
     /// Whether the BGP session is established (configured up, and at most
-    /// 100 prefixes advertised), as [`crate::bgp::install`] predicts it.
+    /// 100 prefixes advertised), as the BGP analysis predicts it.
     pub bgp_up: bool,
     /// Why not, when it is down.
     pub down_reason: Option<String>,
@@ -530,23 +538,6 @@ pub struct StartCommand {
     pub line: usize,
 }
 
-/// What an `[[expect]]` entry says.
-#[derive(Debug, Clone)]
-pub struct Expectation {
-    /// Source node.
-    pub from: NodeId,
-    /// Destination: a node or an address.
-    pub to: crate::analysis::Target,
-    /// Protocol and port.
-    pub service: crate::analysis::Service,
-    /// Intended verdict.
-    pub verdict: crate::analysis::Verdict,
-    /// Free text.
-    pub description: Option<String>,
-    /// Line in the file, for reports.
-    pub line: usize,
-}
-
 impl Topology {
     /// The node with this name.
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
@@ -597,20 +588,7 @@ impl Topology {
     /// The prefixes the VGW has a best route to, each once, with the link
     /// it takes (what propagates into the VPC's route tables).
     pub fn vgw_routes(&self) -> Vec<(Ipv4Net, VgwPath)> {
-        self.bgp
-            .speakers
-            .iter()
-            .filter(|s| s.side == crate::bgp::Side::Aws)
-            .flat_map(|s| s.received.iter().filter(|r| r.best))
-            .filter_map(|r| Some((r.prefix, crate::bgp::vgw_path(self, r)?)))
-            .collect()
-    }
-
-    /// The BGP analysis the VGW's and the office nodes' routes come from:
-    /// sessions, each speaker's table and best paths (computed when the
-    /// file is resolved; [`crate::bgp::analyse`] computes it afresh).
-    pub fn bgp(&self) -> &crate::bgp::BgpReport {
-        &self.bgp
+        self.vgw_routes.clone()
     }
 }
 
