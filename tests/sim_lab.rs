@@ -2008,7 +2008,11 @@ fn a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live() {
     if !ready("a_vpc_stack_and_a_bastion_stack_imported_together_check_and_agree_live") {
         return;
     }
-    let fixtures = common::cfn_fixtures();
+    let Some(fixtures) =
+        common::cfn_fixture_dir(&["startup-kit-vpc.yaml", "startup-kit-bastion.yaml"])
+    else {
+        return;
+    };
     let lab = cli_lab();
     let office = std::env::temp_dir().join(format!("{lab}-office.toml"));
     let imported = std::env::temp_dir().join(format!("{lab}-two-stacks.toml"));
