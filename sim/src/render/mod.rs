@@ -9,3 +9,4 @@ pub mod firewall;
 pub mod frr;
 pub mod haproxy;
 pub mod names;
+pub mod nft;
