@@ -10,3 +10,6 @@ pub mod frr;
 pub mod haproxy;
 pub mod names;
 pub mod nft;
+
+#[cfg(test)]
+mod tests;

@@ -444,7 +444,8 @@ mod tests {
                             ],
                             Action::Jump("c".into()),
                         )
-                        .comment("a \"b\""),
+                        .comment("a \"b\"")
+                        .into(),
                     ],
                 },
                 Chain {
