@@ -29,7 +29,7 @@ fn base(kind: ChainKind, hook: Hook, priority: i32, policy: Policy) -> Option<Ba
 /// The match of a rule's protocol, ports or ICMP type/code (none for
 /// every packet).
 fn traffic_match(t: &Traffic) -> Option<Match> {
-    (*t != Traffic::All).then(|| Match::Traffic(t.clone()))
+    (*t != Traffic::All).then_some(Match::Traffic(*t))
 }
 
 /// `ip saddr ...` for a list of blocks: `None` when the list is empty
