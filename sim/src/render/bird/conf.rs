@@ -670,6 +670,34 @@ protocol static s {
     }
 
     #[test]
+    fn kernel_and_pipe_protocols_with_inline_channels() {
+        let t0 = Symbol::lab("t0");
+        let pipe = Protocol::Pipe {
+            name: Symbol::lab("p0"),
+            table: Symbol::lab("master4"),
+            peer_table: t0.clone(),
+        };
+        assert_eq!(
+            pipe.to_string(),
+            "protocol pipe p0 {\n    table master4;\n    peer table t0;\n    import none;\n    export all;\n}\n"
+        );
+        let kernel = Protocol::Kernel {
+            name: Symbol::lab("rt0"),
+            channel: Channel::inline(vec![
+                ChannelOption::Table(t0),
+                ChannelOption::Import(Policy::None),
+                ChannelOption::Export(Policy::FromBgp),
+            ]),
+            kernel_table: Some(1000),
+            metric: Some(100),
+        };
+        assert_eq!(
+            kernel.to_string(),
+            "protocol kernel rt0 {\n    ipv4 { table t0; import none; export where source = RTS_BGP; };\n    kernel table 1000;\n    metric 100;\n    learn off;\n}\n"
+        );
+    }
+
+    #[test]
     fn local_preference_by_community_is_an_else_if_chain() {
         let s = Stmt::LocalPrefByCommunity {
             by: vec![(Community::AWS_HIGH, 300), (Community::AWS_LOW, 100)],
