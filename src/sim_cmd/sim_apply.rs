@@ -1,5 +1,5 @@
 //! `vifgate sim apply FILE`: a running lab brought to an edited topology
-//! file. `--dry-run` prints the steps ([`sim::diff`]) without root;
+//! file. `--dry-run` prints the steps ([`sim::plan::diff`]) without root;
 //! `--rebuild` takes the lab down and up again from the file.
 
 use std::path::Path;
