@@ -1,17 +1,32 @@
-//! `sim test` end to end, in real network namespaces: the lab against the
-//! analysis on the example (every expectation, both matrices, the HTML
-//! report rendered by headless Chromium), a lab broken behind the
-//! analysis's back, and the cases where the lab and the analysis once
-//! disagreed (`tests/lab_vs_analysis/`). The lab's other concerns have
-//! their own files: `sim_lab_bgp.rs`, `sim_lab_links.rs`,
-//! `sim_lab_services.rs`, `sim_lab_flowlogs.rs`, `sim_lab_cfn.rs`,
-//! `sim_lab_state.rs`; their helpers are in `common/lab.rs`. Each test
-//! uses its own lab name, so they run in parallel.
+//! The simulator end to end, in real network namespaces: `vifgate sim`
+//! from the command line and `sim::ops::lab::Lab` as a library, one module
+//! per concern. Here, `sim test` against the analysis: on the example
+//! (every expectation, both matrices, the HTML report rendered by headless
+//! Chromium), a lab broken behind the analysis's back, and the cases where
+//! the lab and the analysis once disagreed (`tests/lab_vs_analysis/`). In
+//! `sim_lab/`: [`bgp`], [`links`] (`sim link`), [`services`] (HAProxy as
+//! the ALB, public addresses), [`flowlogs`], [`cfn`] (imported stacks
+//! live), [`state`] (`sim down`, crashes, the state root, `--reuse`, bad
+//! input). The helpers they share are in `common/lab.rs`. Each test uses
+//! its own lab name, so they run in parallel.
 //!
 //! Needs root (and nftables, ping); runs for real in CI (`CI=true`, where
 //! a missing capability is a failure), skips with a message elsewhere.
 
 mod common;
+
+#[path = "sim_lab/bgp.rs"]
+mod bgp;
+#[path = "sim_lab/cfn.rs"]
+mod cfn;
+#[path = "sim_lab/flowlogs.rs"]
+mod flowlogs;
+#[path = "sim_lab/links.rs"]
+mod links;
+#[path = "sim_lab/services.rs"]
+mod services;
+#[path = "sim_lab/state.rs"]
+mod state;
 
 use std::path::Path;
 use std::time::Instant;

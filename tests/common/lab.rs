@@ -1,7 +1,8 @@
-//! Labs of the simulator for the `sim_lab*` tests: built by the library
-//! ([`lab_of`], [`example_lab`]) or by `vifgate sim` from the command line
-//! ([`cli`], [`cli_lab`]), on the example topology unless a test gives
-//! its own; what more than one of those files asks of a running lab.
+//! Labs of the simulator for `sim_lab.rs` and its modules: built by the
+//! library ([`lab_of`], [`example_lab`]) or by `vifgate sim` from the
+//! command line ([`cli`], [`cli_lab`]), on the example topology unless a
+//! test gives its own; what more than one of those files asks of a running
+//! lab.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

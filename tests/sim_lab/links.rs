@@ -1,17 +1,12 @@
-//! `sim link` on a running lab, in real network namespaces: a link put
-//! down cuts the flows that cross it and only those, a delay on a tunnel
-//! is played by the gateways where the kernel has no netem, and `sim
-//! link` returns once the gateways run their new configuration.
-//!
-//! Needs root (and nftables, ping); runs for real in CI (`CI=true`, where
-//! a missing capability is a failure), skips with a message elsewhere.
-
-mod common;
+//! `sim link` on a running lab: a link put down cuts the flows that cross
+//! it and only those, a delay on a tunnel is played by the gateways where
+//! the kernel has no netem, and `sim link` returns once the gateways run
+//! their new configuration.
 
 use std::time::Duration;
 
-use common::lab::{example_lab, link_name, ready, static_verdict};
-use common::leftovers::eventually;
+use crate::common::lab::{example_lab, link_name, ready, static_verdict};
+use crate::common::leftovers::eventually;
 use sim::layout;
 use sim::ops::compare;
 use sim::ops::lab::Lab;

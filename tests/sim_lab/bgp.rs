@@ -1,21 +1,19 @@
-//! BGP in the lab, in real network namespaces: BIRD (or FRR for the
-//! office) on every side of the example's VIF and VPN, the sessions and
-//! routes against `topology::bgp`'s prediction, AWS's community and
-//! prefix-limit behaviours, and the office's traffic failing over from
-//! Direct Connect to the VPN and back (BFD or the gateways' liveness).
-//!
-//! Needs root, nftables, ping and BIRD (FRR for its tests); runs for real
-//! in CI (`CI=true`, where a missing capability is a failure), skips with
-//! a message elsewhere.
-
-mod common;
+//! BGP in the lab: BIRD (or FRR for the office) on every side of the
+//! example's VIF and VPN, the sessions and routes against
+//! `topology::bgp`'s prediction, AWS's community and prefix-limit
+//! behaviours, and the office's traffic failing over from Direct Connect
+//! to the VPN and back (BFD or the gateways' liveness). Needs BIRD too
+//! (FRR for its tests).
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::lab::{bird_ready, cli_ok, example_lab, example_text, lab_of, link_name, EXAMPLE};
-use common::leftovers::eventually;
+use crate::common;
+use crate::common::lab::{
+    bird_ready, cli_ok, example_lab, example_text, lab_of, link_name, EXAMPLE,
+};
+use crate::common::leftovers::eventually;
 use sim::layout;
 use sim::ops::compare;
 use sim::ops::lab::Lab;

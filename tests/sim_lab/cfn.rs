@@ -1,25 +1,20 @@
 //! CloudFormation stacks imported (`vifgate topology import-cfn`) and
-//! built as a lab, in real network namespaces: what the templates mean
-//! holds statically and live. The third-party templates are in
-//! `tests/fixtures/cfn/`; the import alone is tested in `cfn_import.rs`.
-//!
-//! Needs root (and nftables, ping); runs for real in CI (`CI=true`, where
-//! a missing capability or fixture is a failure), skips with a message
-//! elsewhere.
-
-mod common;
+//! built as a lab: what the templates mean holds statically and live. The
+//! third-party templates are in `tests/fixtures/cfn/` (a missing one fails
+//! under `CI=true`); the import alone is tested in `cfn_import.rs`.
 
 use std::path::Path;
 use std::time::Instant;
 
-use common::lab::{cli, cli_lab, ready};
-use common::leftovers::assert_gone;
-use common::text;
+use crate::common;
+use crate::common::lab::{cli, cli_lab, ready};
+use crate::common::leftovers::assert_gone;
+use crate::common::text;
 
 /// Laid over the two-stack import: probe instances in the private subnets
 /// (the app tier, the database tier, one in the VPC's default group) and
 /// what the stacks' groups intend, the bastion's reach included.
-const STACKS_OFFICE: &str = include_str!("cfn/startup-kit-stacks-office.toml");
+const STACKS_OFFICE: &str = include_str!("../cfn/startup-kit-stacks-office.toml");
 
 /// A VPC stack and a bastion stack importing its subnet and security group
 /// (`Fn::ImportValue`), imported as one deployment with one NAT gateway

@@ -4,20 +4,15 @@
 //! symbolic links, a directory that holds no lab, a relative root, one
 //! its files cannot name, read without root), `sim test --reuse` of a lab
 //! that is not what the file says, and bad input that makes nothing.
-//!
-//! Needs root (and nftables, ping); runs for real in CI (`CI=true`, where
-//! a missing capability is a failure), skips with a message elsewhere.
-
-mod common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::lab::{cli, cli_lab, cli_ok, example_lab, example_text, ready, EXAMPLE};
-use common::leftovers::{assert_gone, eventually, lab_namespaces, root_state};
-use common::state_root::PrivateRoot;
-use common::{text, vifgate};
+use crate::common::lab::{cli, cli_lab, cli_ok, example_lab, example_text, ready, EXAMPLE};
+use crate::common::leftovers::{assert_gone, eventually, lab_namespaces, root_state};
+use crate::common::state_root::PrivateRoot;
+use crate::common::{text, vifgate};
 use topology::analysis::Service;
 
 #[test]

@@ -1,16 +1,11 @@
-//! What the lab's nodes serve and where they are reached, in real network
-//! namespaces: the example's ALB played by HAProxy in front of the web
-//! hosts' start commands (round robin, cookie stickiness), and an Auto
-//! Scaling instance reached from the internet at its public address.
-//!
-//! Needs root (and nftables, ping; HAProxy for the ALB); runs for real in
-//! CI (`CI=true`, where a missing capability is a failure), skips with a
-//! message elsewhere.
+//! What the lab's nodes serve and where they are reached: the example's
+//! ALB played by HAProxy in front of the web hosts' start commands (round
+//! robin, cookie stickiness), and an Auto Scaling instance reached from the
+//! internet at its public address. Needs HAProxy too (for the ALB).
 
-mod common;
-
-use common::lab::{example_lab, lab_of, ready};
-use common::text;
+use crate::common;
+use crate::common::lab::{example_lab, lab_of, ready};
+use crate::common::text;
 use sim::ops::lab::Lab;
 use topology::analysis::Service;
 

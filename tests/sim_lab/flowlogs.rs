@@ -1,18 +1,12 @@
-//! `vifgate sim flowlogs` on the example, in real network namespaces:
-//! AWS's VPC Flow Log records of the lab's probes on the ENIs they cross,
-//! ACCEPT and REJECT (security group and network ACL), in the default
-//! format and in a custom one.
-//!
-//! Needs root (and nftables, ping); runs for real in CI (`CI=true`, where
-//! a missing capability is a failure), skips with a message elsewhere.
-
-mod common;
+//! `vifgate sim flowlogs` on the example: AWS's VPC Flow Log records of
+//! the lab's probes on the ENIs they cross, ACCEPT and REJECT (security
+//! group and network ACL), in the default format and in a custom one.
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::lab::{example_lab, ready};
-use common::vifgate;
+use crate::common::lab::{example_lab, ready};
+use crate::common::vifgate;
 use sim::ops::lab::Lab;
 use topology::analysis::Service;
 
