@@ -1,9 +1,10 @@
 //! `vifgate sim apply FILE` on live labs of the example: an edit changes
 //! only what it changed (the lab then reads back as a lab built from the
 //! edited file), an established TCP flow keeps flowing through a security
-//! group edit and is cut by a network ACL that denies it, and an apply
-//! killed with SIGKILL is completed by the next `sim apply` or removed
-//! whole by `sim down`.
+//! group edit and is cut by a network ACL that denies it, an advertised
+//! prefix moves without resetting a BGP session (BIRD and FRR) while the
+//! VPC's route tables follow, and a third web instance joins the ALB and
+//! leaves it (drained) under a request loop that sees no failure.
 //!
 //! Needs root, nftables, BIRD, HAProxy and python3; runs for real under
 //! `CI=true` (a missing capability fails there), skips with a message
@@ -331,4 +332,330 @@ fn an_apply_killed_in_the_middle_is_completed_by_the_next_or_removed_by_down() {
             &format!("after an apply killed after {delay_ms} ms, and sim down"),
         );
     }
+}
+
+/// The example with the office advertising 192.168.30.0/24 instead of
+/// 192.168.20.0/24 over both its sessions (Direct Connect and the VPN).
+fn with_prefix_moved(text: &str) -> String {
+    edit(
+        &edit(
+            text,
+            "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
+            "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.30.0/24\"]",
+        ),
+        "prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]\nlocal_preference = 100",
+        "prefixes = [\"192.168.10.0/24\", \"192.168.30.0/24\"]\nlocal_preference = 100",
+    )
+}
+
+/// Each BGP session of the office's daemon: (name, Established, how it
+/// dates its state). BIRD: `show protocols`'s "Since" (the moment of its
+/// last change, to the millisecond); FRR: `bgpTimerUpMsec` of `show bgp
+/// neighbors json` (its uptime, in whole seconds).
+fn office_sessions(lab: &str, frr: bool) -> Vec<(String, bool, String)> {
+    let dir = sim::layout::state_dir(lab);
+    if frr {
+        let o = Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(dir.join("frr-vifgate-office"))
+            .args(["-d", "bgpd", "-c", "show bgp neighbors json"])
+            .output()
+            .expect("run vtysh");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        let Some(peers) = v.as_object() else {
+            return Vec::new();
+        };
+        return peers
+            .iter()
+            .map(|(k, p)| {
+                (
+                    k.clone(),
+                    p["bgpState"] == "Established",
+                    p["bgpTimerUpMsec"].to_string(),
+                )
+            })
+            .collect();
+    }
+    let o = Command::new("birdc")
+        .arg("-s")
+        .arg(dir.join("bird-vifgate-office.ctl"))
+        .args(["show", "protocols"])
+        .output()
+        .expect("run birdc");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 5 && f[1] == "BGP").then(|| {
+                (
+                    f[0].to_string(),
+                    f.get(5) == Some(&"Established"),
+                    f[4].to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The IPv4 routes of every table of the VPC router's namespace.
+fn vpc_routes(lab: &str) -> String {
+    let o = Command::new("ip")
+        .args([
+            "-n",
+            &format!("{lab}+vpc"),
+            "-4",
+            "route",
+            "show",
+            "table",
+            "all",
+        ])
+        .output()
+        .expect("run ip");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `up(a)`, then an apply that moves the office's advertised prefix: the
+/// office's sessions stay Established throughout (polled every 20 ms),
+/// with their uptime kept; the VPC router's tables follow.
+fn prefix_change_keeps_the_sessions(a: &str, what: &str, frr: bool) {
+    let b = with_prefix_moved(a);
+    let lab = lab_name(what);
+    let _down = Down(lab.clone());
+    up(&file(&format!("{what}-a.toml"), a), &lab);
+    let before = office_sessions(&lab, frr);
+    assert_eq!(before.len(), 2, "{what}: the office's sessions: {before:?}");
+    assert!(before.iter().all(|s| s.1), "{what}: {before:?}");
+    assert!(vpc_routes(&lab).contains("192.168.20.0/24"));
+    let read_at = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (lab, done) = (lab.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = office_sessions(&lab, frr);
+                if now.len() != 2 || !now.iter().all(|s| s.1) {
+                    seen.push(now);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        })
+    };
+    let o = apply(&file(&format!("{what}-b.toml"), &b), &lab);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    let gone =
+        common::leftovers::eventually(Duration::from_secs(5), Duration::from_millis(50), || {
+            let r = vpc_routes(&lab);
+            r.contains("192.168.30.0/24") && !r.contains("192.168.20.0/24")
+        });
+    std::thread::sleep(Duration::from_millis(1500));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let not_established = watcher.join().expect("the watcher");
+    assert!(
+        not_established.is_empty(),
+        "{what}: sessions not Established during the apply: {not_established:?}\n{said}"
+    );
+    assert!(
+        said.contains(if frr {
+            "reconfigure FRR"
+        } else {
+            "birdc configure"
+        }),
+        "{what}: {said}"
+    );
+    assert!(
+        gone,
+        "{what}: the VPC router's tables did not follow the change:\n{}",
+        vpc_routes(&lab)
+    );
+    let after = office_sessions(&lab, frr);
+    let elapsed_ms = read_at.elapsed().as_millis() as u64;
+    eprintln!("{what}: sessions before {before:?}, after {after:?} ({elapsed_ms} ms later)");
+    for ((name, _, was), (name2, up, is)) in before.iter().zip(&after) {
+        assert_eq!(name, name2);
+        assert!(*up, "{what}: {name} is no longer Established");
+        if frr {
+            // uptime in whole seconds: it grew by the time between reads
+            let (was, is): (u64, u64) = (was.parse().expect("ms"), is.parse().expect("ms"));
+            assert!(
+                is + 1000 >= was + elapsed_ms,
+                "{what}: {name}'s uptime went from {was} ms to {is} ms in {elapsed_ms} ms: the session was reset"
+            );
+        } else {
+            assert_eq!(was, is, "{what}: {name} changed state since then: reset");
+        }
+    }
+}
+
+#[test]
+fn an_advertised_prefix_change_keeps_birds_sessions_and_their_uptime() {
+    if !ready("an_advertised_prefix_change_keeps_birds_sessions_and_their_uptime") {
+        return;
+    }
+    prefix_change_keeps_the_sessions(&example_text(), "pb", false);
+}
+
+#[test]
+fn an_advertised_prefix_change_keeps_frrs_sessions_and_their_uptime() {
+    if !ready("an_advertised_prefix_change_keeps_frrs_sessions_and_their_uptime")
+        || !common::need_frr()
+    {
+        return;
+    }
+    let a = edit(
+        &example_text(),
+        "load_balancer = \"haproxy\"",
+        "bgp_daemon = { vifgate-office = \"frr\" }\nload_balancer = \"haproxy\"",
+    );
+    prefix_change_keeps_the_sessions(&a, "pf", true);
+}
+
+/// A request loop in namespace `ns`: a GET of `url` on a new connection
+/// every 10 ms (about 100 a second) until `stop` exists; prints `OK
+/// FAILED` and then each failure (seconds since the start, why).
+fn request_loop(ns: &str, url: &str, stop: &Path) -> Child {
+    let code = "import os,sys,time,urllib.request\n\
+         url,stop=sys.argv[1],sys.argv[2]; ok=0; bad=[]; t0=time.monotonic()\n\
+         while not os.path.exists(stop) and time.monotonic()-t0<120:\n\
+         \x20 t=time.monotonic()\n\
+         \x20 try:\n\
+         \x20   with urllib.request.urlopen(url,timeout=3) as r:\n\
+         \x20     r.read(); ok+=1\n\
+         \x20 except Exception as e: bad.append('%.2f %s'%(t-t0,e))\n\
+         \x20 time.sleep(max(0,0.01-(time.monotonic()-t)))\n\
+         print(ok,len(bad))\n\
+         for b in bad[:20]: print(b)\n";
+    Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", code, url])
+        .arg(stop)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the request loop")
+}
+
+/// The requests (HTTP/1.1: HAProxy's health checks are HTTP/1.0) the web
+/// server of `node` has logged in lab `lab`.
+fn served(lab: &str, node: &str) -> usize {
+    let dir = sim::layout::state_dir(lab);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
+        })
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains(" HTTP/1.1\""))
+                .count()
+        })
+        .sum()
+}
+
+/// A GET of `path` from `host` port 80 in `ns` with cookie `cookie`, on
+/// a socket with a small receive buffer, read slowly (64 KiB every 5 ms);
+/// prints the bytes of the body read and how it ended.
+fn slow_download(ns: &str, host: &str, path: &str, cookie: &str) -> Child {
+    let code = "import socket,sys,time\n\
+         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,262144); s.settimeout(10)\n\
+         s.connect((sys.argv[1],80))\n\
+         s.sendall(('GET %s HTTP/1.1\\r\\nHost: alb\\r\\nCookie: %s\\r\\nConnection: close\\r\\n\\r\\n'%(sys.argv[2],sys.argv[3])).encode())\n\
+         data=bytearray(); err='-'\n\
+         try:\n\
+         \x20 while True:\n\
+         \x20   d=s.recv(65536)\n\
+         \x20   if not d: break\n\
+         \x20   data+=d; time.sleep(0.005)\n\
+         except Exception as e: err=repr(e)\n\
+         head,_,body=bytes(data).partition(b'\\r\\n\\r\\n')\n\
+         print(len(body), err, head.split(b'\\r\\n')[0].decode())\n";
+    Command::new("ip")
+        .args([
+            "netns", "exec", ns, "python3", "-c", code, host, path, cookie,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the download")
+}
+
+#[test]
+fn a_third_web_instance_takes_requests_and_leaves_without_a_failed_one() {
+    if !ready("a_third_web_instance_takes_requests_and_leaves_without_a_failed_one") {
+        return;
+    }
+    // web-a2 serves a directory with a 32 MiB file
+    let www = std::env::temp_dir().join(format!("vifgate-sim-apply-{}-www", std::process::id()));
+    std::fs::create_dir_all(&www).expect("www");
+    // (more than the buffers on the way hold: the kernel's and HAProxy's)
+    const BIG: usize = 32 << 20;
+    std::fs::write(www.join("big"), vec![b'x'; BIG]).expect("big file");
+    let a = example_text();
+    let b = format!(
+        "{}\n[[sim.start]]\nnodes = [\"web-a2\"]\ncommand = \"python3 -m http.server 80 --bind 0.0.0.0 --directory {}\"\ntcp_ports = [80]\n",
+        edit(&a, "desired = 2", "desired = 3"),
+        www.display()
+    );
+    let lab = lab_name("asg");
+    let _down = Down(lab.clone());
+    up(&file("asg-a.toml", &a), &lab);
+    let stop = std::env::temp_dir().join(format!("vifgate-sim-apply-{}-stop", std::process::id()));
+    let _ = std::fs::remove_file(&stop);
+    let internet = format!("{lab}.internet");
+    let looping = request_loop(&internet, "http://203.0.113.20/", &stop);
+    std::thread::sleep(Duration::from_millis(1000));
+
+    // 2 -> 3: web-a2 is registered and takes its share
+    let o = apply(&file("asg-b.toml", &b), &lab);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said.contains("register target web-a2"), "{said}");
+    let serving =
+        common::leftovers::eventually(Duration::from_secs(10), Duration::from_millis(100), || {
+            served(&lab, "web-a2") >= 20
+        });
+    assert!(serving, "web-a2 served {} requests", served(&lab, "web-a2"));
+
+    // 3 -> 2 with a download from web-a2 under way: drained, not cut
+    let download = slow_download(&internet, "203.0.113.20", "/big", "SERVERID=web-a2");
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let o = apply(&file("asg-a2.toml", &a), &lab);
+    let back_ms = t.elapsed().as_millis();
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said.contains("deregister target web-a2"), "{said}");
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(&stop, "").expect("stop file");
+    let out = looping.wait_with_output().expect("the loop ends");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let d = download.wait_with_output().expect("the download ends");
+    let got = String::from_utf8_lossy(&d.stdout).into_owned();
+    let _ = std::fs::remove_dir_all(&www);
+    let _ = std::fs::remove_file(&stop);
+    eprintln!(
+        "request loop: {report}\ndownload from web-a2: {got}\n3 -> 2 applied in {back_ms} ms"
+    );
+    let counts: Vec<usize> = report
+        .split_whitespace()
+        .take(2)
+        .map(|n| n.parse().expect("a count"))
+        .collect();
+    assert_eq!(counts.len(), 2, "the loop printed {report}\n{}", text(&out));
+    assert!(counts[0] > 200, "too few requests: {report}");
+    assert_eq!(
+        counts[1], 0,
+        "requests failed during the applies:\n{report}"
+    );
+    assert_eq!(
+        got.split_whitespace().next(),
+        Some(BIG.to_string().as_str()),
+        "the download from the deregistered web-a2 was cut: {got}"
+    );
 }
