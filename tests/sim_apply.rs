@@ -4,7 +4,8 @@
 //! group edit and is cut by a network ACL that denies it, an advertised
 //! prefix moves without resetting a BGP session (BIRD and FRR) while the
 //! VPC's route tables follow, and a third web instance joins the ALB and
-//! leaves it (drained) under a request loop that sees no failure.
+//! leaves it (drained) under a request loop that sees no failure. The
+//! SIGKILL in the middle of an apply is in `tests/sim_stress.rs`.
 //!
 //! Needs root, nftables, BIRD, HAProxy and python3; runs for real under
 //! `CI=true` (a missing capability fails there), skips with a message
@@ -12,14 +13,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::leftovers::assert_gone;
+use common::applied::{apply, assert_same, edit, example_text, file, up, with_sg_rule, Down};
 use common::text;
-use sim::apply::state::read_state;
-use sim::ops::inspect::LabDigest;
 
 fn ready(test: &str) -> bool {
     common::can_run(test)
@@ -29,91 +28,9 @@ fn ready(test: &str) -> bool {
         && common::need_tool("python3")
 }
 
-fn example_text() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/yeohaengjigi.toml");
-    std::fs::read_to_string(p).expect("the example")
-}
-
 /// A lab name of this run: `ap<pid>-<what>`.
 fn lab_name(what: &str) -> String {
     format!("ap{}-{what}", std::process::id())
-}
-
-/// `text` with `from` replaced by `to` (which must be there).
-fn edit(text: &str, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "the example has no `{from}`");
-    text.replacen(from, to, 1)
-}
-
-/// A file of this run holding `text`.
-fn file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vifgate-sim-apply-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
-}
-
-fn vifgate(args: &[&str]) -> Output {
-    Command::new(common::vifgate())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vifgate")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let o = vifgate(args);
-    assert!(
-        o.status.success(),
-        "vifgate {}: {}",
-        args.join(" "),
-        text(&o)
-    );
-    o
-}
-
-fn up(path: &Path, lab: &str) {
-    ok(&["sim", "up", &path.to_string_lossy(), "--lab", lab]);
-}
-
-fn apply(path: &Path, lab: &str) -> Output {
-    ok(&["sim", "apply", &path.to_string_lossy(), "--lab", lab])
-}
-
-/// Takes the lab down when dropped (also after a failed assertion).
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = vifgate(&["sim", "down", &self.0]);
-    }
-}
-
-/// The lab as read back from the kernel.
-fn digest(lab: &str) -> LabDigest {
-    let st = read_state(lab).expect("the lab's state");
-    LabDigest::read(&st.plan).expect("read the lab back")
-}
-
-fn assert_same(applied: &str, fresh: &str, what: &str) {
-    let (a, b) = (digest(applied), digest(fresh));
-    let d = a.diff(&b, ("applied", "built"), 40);
-    assert!(
-        d.is_empty(),
-        "{what}: the lab applied differs from one built:\n{}",
-        d.join("\n")
-    );
-}
-
-/// The example with one more security group rule (web-sg: tcp 8080 from
-/// the bastion).
-fn with_sg_rule(text: &str) -> String {
-    edit(
-        text,
-        "  { protocol = \"tcp\", ports = 22, sg = \"bastion-sg\" },\n",
-        "  { protocol = \"tcp\", ports = 22, sg = \"bastion-sg\" },\n  { protocol = \"tcp\", ports = 8080, sg = \"bastion-sg\" },\n",
-    )
 }
 
 #[test]
@@ -280,58 +197,6 @@ fn an_established_flow_survives_a_security_group_edit_and_a_nacl_deny_cuts_it() 
     );
     let _ = server.kill();
     let _ = server.wait();
-}
-
-/// `vifgate sim apply FILE --lab LAB`, started.
-fn start_apply(path: &Path, lab: &str) -> Child {
-    Command::new(common::vifgate())
-        .args(["sim", "apply", &path.to_string_lossy(), "--lab", lab])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start vifgate sim apply")
-}
-
-#[test]
-fn an_apply_killed_in_the_middle_is_completed_by_the_next_or_removed_by_down() {
-    if !ready("an_apply_killed_in_the_middle_is_completed_by_the_next_or_removed_by_down") {
-        return;
-    }
-    let a = example_text();
-    let b = edit(&with_sg_rule(&a), "desired = 2", "desired = 3");
-    let (pa, pb) = (file("ka.toml", &a), file("kb.toml", &b));
-    let fresh = lab_name("kf");
-    let _fresh_down = Down(fresh.clone());
-    up(&pb, &fresh);
-    for (round, delay_ms) in [40u64, 150, 400].into_iter().enumerate() {
-        let lab = lab_name(&format!("k{round}"));
-        let down = Down(lab.clone());
-        up(&pa, &lab);
-        let mut child = start_apply(&pb, &lab);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-        if round % 2 == 0 {
-            // the next apply completes it
-            let o = apply(&pb, &lab);
-            eprintln!(
-                "killed after {delay_ms} ms, then:\n{}",
-                String::from_utf8_lossy(&o.stdout)
-            );
-            assert!(read_state(&lab).expect("state").applying.is_none());
-            assert_same(
-                &lab,
-                &fresh,
-                &format!("killed after {delay_ms} ms, applied again"),
-            );
-        }
-        drop(down);
-        assert_gone(
-            &lab,
-            &format!("after an apply killed after {delay_ms} ms, and sim down"),
-        );
-    }
 }
 
 /// The example with the office advertising 192.168.30.0/24 instead of

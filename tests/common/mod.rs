@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub use sim::ops::lab::{can_run, need_tool, sh, TestNet as Lab};
 
+pub mod applied;
 pub mod browser;
 pub mod fixture;
 pub mod leftovers;
