@@ -93,10 +93,10 @@ impl Drop for Down {
     }
 }
 
-/// The lab as read back from the kernel.
+/// The lab as read back from the kernel, with its running processes.
 pub fn digest(lab: &str) -> LabDigest {
     let st = read_state(lab).expect("the lab's state");
-    LabDigest::read(&st.plan).expect("read the lab back")
+    LabDigest::read_lab(&st).expect("read the lab back")
 }
 
 /// Asserts that lab `applied` reads back as lab `fresh`.

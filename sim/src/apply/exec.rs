@@ -53,6 +53,11 @@ pub struct Executor<'a> {
     ports: Vec<ReadyCheck>,
     /// Whether the listeners changed (the agent is restarted once).
     listeners_changed: bool,
+    /// Whether a namespace the agent listens in was deleted: the agent
+    /// holds its sockets from its own namespace, so the deletion does not
+    /// take them (they would keep the namespace alive); it is restarted
+    /// at the end of the run.
+    agent_stale: bool,
     /// Whether a BGP daemon was started or reconfigured.
     bgp_touched: bool,
     /// FRRs started, whose BFD is armed once their sessions are up.
@@ -82,6 +87,7 @@ impl<'a> Executor<'a> {
             journal,
             ports: Vec::new(),
             listeners_changed: false,
+            agent_stale: false,
             bgp_touched: false,
             frr_started: Vec::new(),
             haproxy_reloaded: BTreeSet::new(),
@@ -173,6 +179,9 @@ impl<'a> Executor<'a> {
             i += batch;
         }
         self.settle_phase()?;
+        if self.agent_stale {
+            self.restart_agent()?;
+        }
         self.settle_bgp()?;
         self.journal.write(&Entry::End).map_err(journal_err)
     }
@@ -497,6 +506,9 @@ impl<'a> Executor<'a> {
     /// A namespace deleted with whatever runs in it: its recorded
     /// processes, and any other found in it.
     fn delete_namespace(&mut self, ns: &str) -> Result<(), ApplyError> {
+        if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
+            self.agent_stale = true;
+        }
         self.handles.remove(ns);
         let conn = self.nl.remove(ns);
         let Ok(meta) = fs::metadata(netns::path(ns)) else {
@@ -762,6 +774,7 @@ impl<'a> Executor<'a> {
     /// The listener agent restarted with the target plan's listeners (or
     /// stopped, if it has none).
     fn restart_agent(&mut self) -> Result<(), ApplyError> {
+        self.agent_stale = false;
         self.stop("listeners")?;
         if self.target.listeners.is_empty() {
             return Ok(());
