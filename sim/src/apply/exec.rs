@@ -76,7 +76,7 @@ impl<'a> Executor<'a> {
         programs: &'a Programs,
     ) -> Result<Executor<'a>, ApplyError> {
         let journal = Journal::open(dir).map_err(step("open the journal"))?;
-        let mut ex = Executor {
+        let ex = Executor {
             dir: dir.to_path_buf(),
             state,
             target,
@@ -92,14 +92,25 @@ impl<'a> Executor<'a> {
             frr_started: Vec::new(),
             haproxy_reloaded: BTreeSet::new(),
         };
-        let names: BTreeSet<String> = (ex.state.plan.namespaces.iter())
-            .chain(&target.namespaces)
-            .map(|n| n.name.clone())
-            .collect();
-        for n in names.iter().filter(|n| netns::exists(n)) {
-            ex.attach(n)?;
-        }
         Ok(ex)
+    }
+
+    /// Opens the namespaces that `steps` name and that exist, once each
+    /// (a lab of hundreds of namespaces is not opened whole for an edit
+    /// of one).
+    fn attach_named(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
+        let mut names = BTreeSet::new();
+        for s in steps {
+            let v = serde_json::to_value(s)
+                .map_err(|e| step(format!("step {s}"))(io::Error::other(e)))?;
+            namespaces_named(&v, &mut names);
+        }
+        for n in names {
+            if !self.handles.contains_key(&n) && netns::exists(&n) {
+                self.attach(&n)?;
+            }
+        }
+        Ok(())
     }
 
     /// Opens namespace `ns` (a handle, a netlink connection, `lo` up).
@@ -140,6 +151,7 @@ impl<'a> Executor<'a> {
         mut on_step: impl FnMut(&StepRun),
     ) -> Result<(), ApplyError> {
         let journal_err = |e| step("write the journal")(e);
+        self.attach_named(steps)?;
         self.journal
             .write(&Entry::Begin { steps: steps.len() })
             .map_err(journal_err)?;
@@ -887,7 +899,8 @@ pub fn apply(
     // the gateways read their policy from the copy (on start and SIGHUP)
     fs::write(dir.join("topology.toml"), topology_text).map_err(step("write the topology copy"))?;
     let mut total = 0;
-    for (from, to) in &runs {
+    let last = runs.len().saturating_sub(1);
+    for (i, (from, to)) in runs.iter().enumerate() {
         let steps = crate::plan::diff::diff(from, to);
         state.applying = Some(to.clone());
         write_state(&dir, &state).map_err(step("write the state file"))?;
@@ -901,11 +914,12 @@ pub fn apply(
         total += steps.len();
         state.plan = to.clone();
         state.applying = None;
+        if i == last {
+            state.source = source.map(Path::to_path_buf);
+            state.built_from = Some(fingerprint::fingerprint(new, topology_text));
+        }
         write_state(&dir, &state).map_err(step("write the state file"))?;
     }
-    state.source = source.map(Path::to_path_buf);
-    state.built_from = Some(fingerprint::fingerprint(new, topology_text));
-    write_state(&dir, &state).map_err(step("write the state file"))?;
     drop(lock);
     Ok(ApplyReport {
         lab: lab.clone(),
@@ -913,6 +927,29 @@ pub fn apply(
         seconds: started.elapsed().as_secs_f64(),
         resumed,
     })
+}
+
+/// Adds to `out` every namespace a step names: the strings under the key
+/// `ns` anywhere in its JSON form.
+fn namespaces_named(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("ns", serde_json::Value::String(n)) => {
+                        out.insert(n.clone());
+                    }
+                    _ => namespaces_named(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for x in items {
+                namespaces_named(x, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The BGP daemons of `plan`, as [`bgp::wait`] awaits them.
@@ -1276,6 +1313,18 @@ mod tests {
         );
         assert_eq!(added, vec![(af, "network 10.0.2.0/24".to_string())]);
         assert_eq!(config_changes(new, new), (Vec::new(), Vec::new()));
+    }
+
+    #[test]
+    fn a_step_names_the_namespaces_of_both_ends() {
+        let p = crate::plan::plan(&crate::example(), "nm", &[22]).expect("plan");
+        let mut names = BTreeSet::new();
+        let veth = Step::AddVeth {
+            link: p.links[0].clone(),
+        };
+        namespaces_named(&serde_json::to_value(&veth).expect("json"), &mut names);
+        let want: BTreeSet<String> = [p.links[0].a.ns.clone(), p.links[0].b.ns.clone()].into();
+        assert_eq!(names, want);
     }
 
     #[test]
