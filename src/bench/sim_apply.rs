@@ -11,9 +11,7 @@ use anyhow::{Context as _, Result};
 use topology::synth::{synth_toml, SynthSpec};
 
 use super::median;
-
-/// TCP ports of the lab's listeners (`sim up`'s default).
-const SIM_PORTS: [u16; 4] = [22, 80, 443, 3306];
+use super::sim::{LabCleanup, SIM_PORTS};
 
 /// One edit of the generated file: its name, the text replaced and the
 /// text put in its place, and the target it has, if any.
@@ -47,17 +45,6 @@ const EDITS: [Edit; 3] = [
         target: "",
     },
 ];
-
-/// Removes a lab when dropped, whatever happened before.
-struct LabCleanup(String);
-
-impl Drop for LabCleanup {
-    fn drop(&mut self) {
-        if let Err(e) = sim::apply::down(&self.0) {
-            eprintln!("warning: removing lab {}: {e}", self.0);
-        }
-    }
-}
 
 /// The times of one run of one edit.
 struct Run {
