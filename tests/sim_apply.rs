@@ -14,7 +14,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::applied::{apply, assert_same, edit, example_text, file, up, with_sg_rule, Down};
@@ -78,6 +78,32 @@ fn an_applied_edit_reads_back_as_a_lab_built_from_the_edited_file() {
     }
 }
 
+/// `python3 -c CODE ARGS` in namespace `ns`, started, its output piped
+/// (`what` names it in a panic).
+fn python_in(ns: &str, code: &str, args: &[&str], what: &str) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", code])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// What a loop printed (`OK FAILED`, then each failure): the two counts
+/// and the whole text.
+fn loop_counts(out: &Output) -> (usize, usize, String) {
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let counts: Vec<usize> = report
+        .split_whitespace()
+        .take(2)
+        .map(|n| n.parse().expect("a count"))
+        .collect();
+    assert_eq!(counts.len(), 2, "the loop printed {report}\n{}", text(out));
+    (counts[0], counts[1], report)
+}
+
 /// An echo server on `addr:port` in namespace `ns`.
 fn echo_server(ns: &str, port: u16) -> Child {
     let code = format!(
@@ -87,13 +113,7 @@ fn echo_server(ns: &str, port: u16) -> Child {
          def serve(c):\n  while True:\n    d=c.recv(65536)\n    if not d: return\n    c.sendall(d)\n\
          while True:\n  c,_=s.accept(); threading.Thread(target=serve,args=(c,),daemon=True).start()\n"
     );
-    Command::new("ip")
-        .args(["netns", "exec", ns, "python3", "-c", &code])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the echo server")
+    python_in(ns, &code, &[], "start the echo server")
 }
 
 /// A client in `ns` that sends 64 bytes to `dst:port` every 2 ms for
@@ -111,13 +131,7 @@ fn echo_client(ns: &str, dst: &str, port: u16, secs: f64) -> Child {
          \x20 except (socket.timeout, BlockingIOError): pass\n\
          print(got, round(gap*1000,1), round((last-t0)*1000,1))\n"
     );
-    Command::new("ip")
-        .args(["netns", "exec", ns, "python3", "-c", &code])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the echo client")
+    python_in(ns, &code, &[], "start the echo client")
 }
 
 /// What the client printed: bytes echoed, longest gap, last echo (ms).
@@ -391,14 +405,12 @@ fn request_loop(ns: &str, url: &str, stop: &Path) -> Child {
          \x20 time.sleep(max(0,0.01-(time.monotonic()-t)))\n\
          print(ok,len(bad))\n\
          for b in bad[:20]: print(b)\n";
-    Command::new("ip")
-        .args(["netns", "exec", ns, "python3", "-c", code, url])
-        .arg(stop)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the request loop")
+    python_in(
+        ns,
+        code,
+        &[url, &stop.to_string_lossy()],
+        "start the request loop",
+    )
 }
 
 /// The requests (HTTP/1.1: HAProxy's health checks are HTTP/1.0) the web
@@ -441,15 +453,7 @@ fn slow_download(ns: &str, host: &str, path: &str, cookie: &str) -> Child {
          except Exception as e: err=repr(e)\n\
          head,_,body=bytes(data).partition(b'\\r\\n\\r\\n')\n\
          print(len(body), err, head.split(b'\\r\\n')[0].decode())\n";
-    Command::new("ip")
-        .args([
-            "netns", "exec", ns, "python3", "-c", code, host, path, cookie,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the download")
+    python_in(ns, code, &[host, path, cookie], "start the download")
 }
 
 #[test]
@@ -499,7 +503,7 @@ fn a_third_web_instance_takes_requests_and_leaves_without_a_failed_one() {
     std::thread::sleep(Duration::from_millis(1000));
     std::fs::write(&stop, "").expect("stop file");
     let out = looping.wait_with_output().expect("the loop ends");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (ok, failed, report) = loop_counts(&out);
     let d = download.wait_with_output().expect("the download ends");
     let got = String::from_utf8_lossy(&d.stdout).into_owned();
     let _ = std::fs::remove_dir_all(&www);
@@ -507,17 +511,8 @@ fn a_third_web_instance_takes_requests_and_leaves_without_a_failed_one() {
     eprintln!(
         "request loop: {report}\ndownload from web-a2: {got}\n3 -> 2 applied in {back_ms} ms"
     );
-    let counts: Vec<usize> = report
-        .split_whitespace()
-        .take(2)
-        .map(|n| n.parse().expect("a count"))
-        .collect();
-    assert_eq!(counts.len(), 2, "the loop printed {report}\n{}", text(&out));
-    assert!(counts[0] > 200, "too few requests: {report}");
-    assert_eq!(
-        counts[1], 0,
-        "requests failed during the applies:\n{report}"
-    );
+    assert!(ok > 200, "too few requests: {report}");
+    assert_eq!(failed, 0, "requests failed during the applies:\n{report}");
     assert_eq!(
         got.split_whitespace().next(),
         Some(BIG.to_string().as_str()),
@@ -641,5 +636,69 @@ fn up_then_apply_reads_back_as_up_on_generated_pairs_and_sim_test_agrees() {
         "{} generated pairs in {:.1} s",
         range.end - range.start,
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// A loop in `ns` connecting to `dst:port` every 5 ms until `stop`
+/// exists, each connection reading the listener's banner; prints `OK
+/// FAILED` and then each failure.
+fn connect_loop(ns: &str, dst: &str, port: u16, stop: &Path) -> Child {
+    let code = "import os,socket,sys,time\n\
+         dst,port,stop=sys.argv[1],int(sys.argv[2]),sys.argv[3]; ok=0; bad=[]; t0=time.monotonic()\n\
+         while not os.path.exists(stop) and time.monotonic()-t0<60:\n\
+         \x20 try:\n\
+         \x20   c=socket.create_connection((dst,port),timeout=1)\n\
+         \x20   if c.recv(100).startswith(b'vifgate '): ok+=1\n\
+         \x20   else: bad.append('%.2f no banner'%(time.monotonic()-t0))\n\
+         \x20   c.close()\n\
+         \x20 except Exception as e: bad.append('%.2f %s'%(time.monotonic()-t0,e))\n\
+         \x20 time.sleep(0.005)\n\
+         print(ok,len(bad))\n\
+         for b in bad[:20]: print(b)\n";
+    python_in(
+        ns,
+        code,
+        &[dst, &port.to_string(), &stop.to_string_lossy()],
+        "start the connect loop",
+    )
+}
+
+#[test]
+fn the_probes_listeners_keep_listening_through_an_apply_that_changes_them() {
+    if !ready("the_probes_listeners_keep_listening_through_an_apply_that_changes_them") {
+        return;
+    }
+    let a = example_text();
+    let b = edit(&a, "desired = 2", "desired = 3");
+    let lab = lab_name("ls");
+    let _down = Down(lab.clone());
+    up(&file("ls-a.toml", &a), &lab);
+    let stop = std::env::temp_dir().join(format!("vifgate-sim-apply-{}-ls", std::process::id()));
+    let _ = std::fs::remove_file(&stop);
+    // db-primary's 3306 is the listener agent's; web-sg may reach it
+    let looping = connect_loop(&format!("{lab}.web-a1"), "10.0.20.10", 3306, &stop);
+    std::thread::sleep(Duration::from_millis(500));
+    let o = apply(&file("ls-b.toml", &b), &lab);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("start the listeners of web-a2"),
+        "{}",
+        text(&o)
+    );
+    let o = apply(&file("ls-a2.toml", &a), &lab);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("delete namespace"),
+        "{}",
+        text(&o)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&stop, "").expect("stop file");
+    let out = looping.wait_with_output().expect("the loop ends");
+    let _ = std::fs::remove_file(&stop);
+    let (ok, failed, report) = loop_counts(&out);
+    eprintln!("connections to db-primary:3306 through two applies: {report}");
+    assert!(ok > 50, "too few connections: {report}");
+    assert_eq!(
+        failed, 0,
+        "the listener went away during an apply:\n{report}"
     );
 }

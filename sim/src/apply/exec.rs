@@ -783,14 +783,25 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// The listener agent restarted with the target plan's listeners (or
-    /// stopped, if it has none).
+    /// The listener agent brought to the target plan's listeners: the
+    /// running one told to read its spec again (SIGHUP: the listeners
+    /// still wanted never stop), else one started (or it is stopped, if
+    /// the plan has none).
     fn restart_agent(&mut self) -> Result<(), ApplyError> {
         self.agent_stale = false;
-        self.stop("listeners")?;
         if self.target.listeners.is_empty() {
-            return Ok(());
+            return self.stop("listeners");
         }
+        let agent = (self.state.processes.iter())
+            .find(|p| p.what == "listeners" && p.is_running())
+            .map(|p| p.pid);
+        if let Some(pid) = agent {
+            match reload_agent(&self.dir, pid, &self.target.listeners) {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::warn!("the listener agent did not reload ({e}): restarted"),
+            }
+        }
+        self.stop("listeners")?;
         let home = (self.target.namespaces.first())
             .map(|n| n.name.clone())
             .unwrap_or_default();
@@ -991,6 +1002,39 @@ pub(super) fn frr_what(daemon: &str, node: &str) -> String {
     format!("FRR {daemon} of {node}")
 }
 
+/// Writes the agent's spec for `listeners` and tells agent `pid` to read
+/// it again (SIGHUP); waits (10 s at most) until it says it serves it.
+fn reload_agent(dir: &Path, pid: u32, listeners: &[ListenSpec]) -> io::Result<()> {
+    let ready = dir.join("agent.ready");
+    write_agent_spec(dir, listeners)?;
+    match fs::remove_file(&ready) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let pid_t = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    // SAFETY: kill(2) on the recorded, running agent.
+    if unsafe { libc::kill(pid_t, libc::SIGHUP) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    super::startup::require_ready(
+        pid,
+        &[&dir.join("agent.log")],
+        Duration::from_secs(10),
+        &ready.display().to_string(),
+        || ready.exists(),
+    )
+}
+
+/// Writes `agent.json` in `dir`: the agent's spec for `listeners`.
+fn write_agent_spec(dir: &Path, listeners: &[ListenSpec]) -> io::Result<PathBuf> {
+    let spec = AgentSpec {
+        listeners: listeners.to_vec(),
+    };
+    let path = dir.join("agent.json");
+    fs::write(&path, serde_json::to_vec(&spec).map_err(io::Error::other)?)?;
+    Ok(path)
+}
+
 /// Starts the listener agent in `home` serving `listeners`, recorded, and
 /// waits (10 s at most) until it is ready.
 pub(super) fn start_agent(
@@ -1000,10 +1044,6 @@ pub(super) fn start_agent(
     listeners: &[ListenSpec],
     state: &mut LabState,
 ) -> Result<(), ApplyError> {
-    let spec = AgentSpec {
-        listeners: listeners.to_vec(),
-    };
-    let spec_path = dir.join("agent.json");
     let ready = dir.join("agent.ready");
     match fs::remove_file(&ready) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -1011,11 +1051,7 @@ pub(super) fn start_agent(
         }
         _ => {}
     }
-    fs::write(
-        &spec_path,
-        serde_json::to_vec(&spec).map_err(|e| step("agent spec")(io::Error::other(e)))?,
-    )
-    .map_err(step("write the agent spec"))?;
+    let spec_path = write_agent_spec(dir, listeners).map_err(step("write the agent spec"))?;
     let pid = spawn_daemon(
         home,
         vifgate,
