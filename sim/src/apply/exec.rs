@@ -100,7 +100,7 @@ impl<'a> Executor<'a> {
     /// of one).
     fn attach_named(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
         let mut names = BTreeSet::new();
-        for s in steps {
+        for s in steps.iter().filter(|s| s.uses_namespace_handle()) {
             let v = serde_json::to_value(s)
                 .map_err(|e| step(format!("step {s}"))(io::Error::other(e)))?;
             namespaces_named(&v, &mut names);
@@ -168,20 +168,19 @@ impl<'a> Executor<'a> {
                 self.settle_phase()?;
             }
             let started = Instant::now();
-            for (k, s) in steps[i..i + batch].iter().enumerate() {
-                self.journal.start(i + k + 1, s).map_err(journal_err)?;
-            }
+            self.journal
+                .start(i + 1, &steps[i..i + batch])
+                .map_err(journal_err)?;
             if batch > 1 {
                 self.load_firewalls(&steps[i..i + batch])?;
             } else {
                 self.one(&steps[i])?;
             }
             let ms = started.elapsed().as_secs_f64() * 1000.0 / batch as f64;
+            let done: Vec<Entry> = (i + 1..=i + batch).map(|n| Entry::Done { n, ms }).collect();
+            self.journal.write_all(&done).map_err(journal_err)?;
             for (k, s) in steps[i..i + batch].iter().enumerate() {
                 let n = i + k + 1;
-                self.journal
-                    .write(&Entry::Done { n, ms })
-                    .map_err(journal_err)?;
                 on_step(&StepRun {
                     n,
                     step: s.to_string(),
@@ -938,6 +937,29 @@ pub fn apply(
         seconds: started.elapsed().as_secs_f64(),
         resumed,
     })
+}
+
+impl Step {
+    /// Whether running the step takes a handle on, or a netlink
+    /// connection into, the namespaces it names: not a firewall's (`nft`
+    /// runs in its namespace by name), a key file's, the listener agent's,
+    /// a reconfiguration through a daemon's socket or a signal, a
+    /// deregistration through HAProxy's runtime API.
+    fn uses_namespace_handle(&self) -> bool {
+        !matches!(
+            self,
+            Step::LoadFirewall { .. }
+                | Step::DeleteFirewall { .. }
+                | Step::InstallMd5Key { .. }
+                | Step::RemoveMd5Key { .. }
+                | Step::StartListener { .. }
+                | Step::StopListener { .. }
+                | Step::ReconfigureGateway { .. }
+                | Step::ReconfigureBird { .. }
+                | Step::ReconfigureFrr { .. }
+                | Step::DeregisterTarget { .. }
+        )
+    }
 }
 
 /// Adds to `out` every namespace a step names: the strings under the key
