@@ -646,11 +646,16 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SimCommand::Agent { spec, ready } => {
-            let text = std::fs::read_to_string(&spec)
-                .with_context(|| format!("cannot read {}", spec.display()))?;
-            let spec: sim::agent::AgentSpec = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not an agent spec", spec.display()))?;
-            sim::agent::serve(&spec, &ready)?;
+            // read again on SIGHUP
+            let read = || -> std::io::Result<sim::agent::AgentSpec> {
+                let text = std::fs::read_to_string(&spec).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot read {}: {e}", spec.display()))
+                })?;
+                serde_json::from_str(&text).map_err(|e| {
+                    std::io::Error::other(format!("{}: not an agent spec: {e}", spec.display()))
+                })
+            };
+            sim::agent::serve_reloading(&read()?, &ready, read)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1211,11 +1211,22 @@ fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
     // the unedited file: nothing to do
     let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "yh", "--dry-run"]);
     assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
-    // dry runs change nothing
     assert_eq!(
         std::fs::read(dir.join("state.json")).expect("state"),
-        before
+        before,
+        "a dry run changes nothing"
     );
+    // not a dry run: the steps run live, as root; this lab is only
+    // recorded (none of its namespaces exist), so its first step fails,
+    // naming the ways out
+    let o = root.vifgate(&["sim", "apply", &file, "--lab", "yh"]);
+    assert!(!o.status.success());
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert_stderr_has(&o, "vifgate sim down yh");
+    } else {
+        assert_stderr_has(&o, "needs root");
+    }
 }
 
 #[test]

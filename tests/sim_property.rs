@@ -22,29 +22,6 @@ use std::time::Instant;
 use sim::ops::compare;
 use sim::ops::lab::{Lab, LabOptions};
 
-/// A number from the environment, or `default`.
-fn env_number(key: &str, default: u64) -> u64 {
-    match std::env::var(key) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{key}={v}: expected a whole number")),
-        Err(_) => default,
-    }
-}
-
-/// The seeds to run.
-fn seeds() -> std::ops::Range<u64> {
-    if std::env::var("VIFGATE_PROPERTY_SEED").is_ok() {
-        let seed = env_number("VIFGATE_PROPERTY_SEED", 0);
-        return seed..seed + 1;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let first = env_number("VIFGATE_PROPERTY_FIRST", 1);
-    let cases = env_number("VIFGATE_PROPERTY_CASES", if ci { 4 } else { 40 });
-    first..first + cases
-}
-
 #[test]
 fn the_lab_agrees_with_the_analysis_on_generated_topologies() {
     let test = "the_lab_agrees_with_the_analysis_on_generated_topologies";
@@ -62,7 +39,7 @@ fn the_lab_agrees_with_the_analysis_on_generated_topologies() {
     let started = Instant::now();
     let (mut built, mut refused, mut cells, mut probes) = (0usize, Vec::new(), 0usize, 0usize);
     let mut failures: Vec<String> = Vec::new();
-    let range = seeds();
+    let range = common::cases::seeds(4, 40);
     for seed in range.clone() {
         let text = topology::synth_lab::lab_case_toml(seed);
         let file = format!("case-{seed}.toml");

@@ -2,7 +2,10 @@
 //! name at once (one builds, the other is refused and touches nothing),
 //! and up/down cycles of the example with `sim up` killed (SIGKILL) at
 //! random moments, after which `sim down` must leave nothing: no
-//! namespace, mount, link or nftables table, process or state directory.
+//! namespace, mount, link or nftables table, process or state directory;
+//! and `sim apply` killed at random moments, after which the next `sim
+//! apply` completes the edit (the lab reads back as one built from the
+//! edited file) or `sim down` removes the lab whole.
 //!
 //! Needs root (and nftables); runs for real in CI (`CI=true`, where a
 //! missing capability is a failure), skips with a message elsewhere. The
@@ -16,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::applied::{
+    self, assert_same, edit, example_text, file, start_apply, up, with_sg_rule, Down,
+};
 use common::leftovers::{assert_gone, lab_namespaces, leftovers, root_state, RootState};
 use common::text;
 use sim::apply;
@@ -323,4 +329,57 @@ fn up_down_cycles_with_sigkill_at_random_moments_leave_nothing() {
         inside > 0,
         "no kill landed while the lab was being built: {phases:?}"
     );
+}
+
+#[test]
+fn an_apply_killed_in_the_middle_is_completed_by_the_next_or_removed_by_down() {
+    let test = "an_apply_killed_in_the_middle_is_completed_by_the_next_or_removed_by_down";
+    if !(ready(test)
+        && common::need_bird()
+        && common::need_tool("haproxy")
+        && common::need_tool("python3"))
+    {
+        return;
+    }
+    let (mut random, seed) = Random::seeded();
+    eprintln!("{test}: seed {seed} (VIFGATE_STRESS_SEED={seed} replays it)");
+    let a = example_text();
+    let b = edit(&with_sg_rule(&a), "desired = 2", "desired = 3");
+    let (pa, pb) = (file("ka.toml", &a), file("kb.toml", &b));
+    let fresh = lab_name("kf");
+    let _fresh_down = Down(fresh.clone());
+    up(&pb, &fresh);
+    for round in 0..3 {
+        // the apply of this edit takes about 0.7 s: killed within it
+        let delay_ms = 20 + random.below(600);
+        let lab = lab_name(&format!("k{round}"));
+        let down = Down(lab.clone());
+        up(&pa, &lab);
+        let mut child = start_apply(&pb, &lab);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        if round % 2 == 0 {
+            // the next apply completes it
+            let o = applied::apply(&pb, &lab);
+            eprintln!(
+                "killed after {delay_ms} ms, then:\n{}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+            assert!(apply::state::read_state(&lab)
+                .expect("state")
+                .applying
+                .is_none());
+            assert_same(
+                &lab,
+                &fresh,
+                &format!("killed after {delay_ms} ms, applied again"),
+            );
+        }
+        drop(down);
+        assert_gone(
+            &lab,
+            &format!("after an apply killed after {delay_ms} ms, and sim down"),
+        );
+    }
 }

@@ -20,6 +20,7 @@ mod flow_log;
 mod matrix;
 mod packets;
 mod sim;
+mod sim_apply;
 mod syn_flood;
 mod tcp_probe;
 
@@ -126,6 +127,18 @@ pub enum BenchCommand {
         /// what vifgate builds.
         #[arg(long)]
         no_verify: bool,
+    },
+    /// One-line edits of the generated lab (a security group rule, an
+    /// instance added, a route) applied to the running lab (`sim apply`)
+    /// against down + up from the edited file, in the same run (root).
+    SimApply {
+        /// Hosts in the generated topology (20 groups x 10 rules, seed 42,
+        /// as `bench sim`).
+        #[arg(long, default_value_t = 200)]
+        hosts: usize,
+        /// Runs per edit (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// A TCP SYN flood from spoofed sources to one address and port, paced
     /// to a rate (a raw socket: root). For `bench/synflood.sh`.
@@ -242,6 +255,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             runs,
             no_verify,
         } => sim::run(&example, hosts, runs, !no_verify),
+        BenchCommand::SimApply { hosts, runs } => sim_apply::run(hosts, runs),
         BenchCommand::BgpFailover {
             example,
             runs,

@@ -15,7 +15,7 @@ use topology::synth::{synth_toml, SynthSpec};
 use super::median;
 
 /// TCP ports of the lab's listeners (`sim up`'s default).
-const SIM_PORTS: [u16; 4] = [22, 80, 443, 3306];
+pub(super) const SIM_PORTS: [u16; 4] = [22, 80, 443, 3306];
 
 /// A topology the simulator benchmark builds.
 struct SimFigure {
@@ -51,7 +51,7 @@ impl UpDown {
 }
 
 /// Removes a lab when dropped, whatever happened before.
-struct LabCleanup(String);
+pub(super) struct LabCleanup(pub(super) String);
 
 impl Drop for LabCleanup {
     fn drop(&mut self) {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 pub use sim::ops::lab::{can_run, need_tool, sh, TestNet as Lab};
 
+pub mod applied;
 pub mod browser;
+pub mod cases;
 pub mod fixture;
 pub mod lab;
 pub mod leftovers;

@@ -11,6 +11,10 @@
 //!   with several addresses).
 //!
 //! ICMP echo needs no listener: the kernel of each namespace answers it.
+//!
+//! On SIGHUP, [`serve_reloading`] reads its spec again and changes only
+//! the listeners that changed (`sim apply` tells it so): the others keep
+//! their sockets and never stop listening.
 
 pub mod spec;
 
@@ -50,36 +54,78 @@ pub fn banner(node: &str, port: u16) -> String {
 /// `SO_REUSEADDR`), writes `ready_file` (an [`AgentReady`] as JSON,
 /// written to a temporary file and renamed, so it never appears half
 /// written) once all are bound, then serves until SIGTERM or SIGINT, and
-/// removes `ready_file` on the way out.
+/// removes `ready_file` on the way out. SIGHUP is ignored (see
+/// [`serve_reloading`]).
 ///
 /// A listener that cannot be bound (a missing namespace, a port in use,
 /// port 0) is an error returned before `ready_file` is written. Only one
-/// `serve` may run in a process at a time (it owns the SIGTERM and SIGINT
-/// handlers while it runs, and puts the previous ones back afterwards).
+/// `serve` may run in a process at a time (it owns the SIGTERM, SIGINT
+/// and SIGHUP handlers while it runs, and puts the previous ones back
+/// afterwards).
 pub fn serve(spec: &AgentSpec, ready_file: &Path) -> io::Result<()> {
-    let listeners = bind_all(spec)?;
+    serve_reloading(spec, ready_file, || Ok(spec.clone()))
+}
+
+/// [`serve`], and on SIGHUP the spec `reread` gives is served from then
+/// on, changing only what changed: a listener still wanted (the same
+/// namespace, node, protocol and port, in the namespace of the same
+/// identity) keeps its socket, so it never stops listening; one no
+/// longer wanted is closed; a new one is bound. `ready_file` is written
+/// again once the new spec is served. A spec that cannot be read or
+/// bound is logged and the old one kept (the ready file is then not
+/// written again).
+pub fn serve_reloading(
+    spec: &AgentSpec,
+    ready_file: &Path,
+    mut reread: impl FnMut() -> io::Result<AgentSpec>,
+) -> io::Result<()> {
+    let mut listeners = bind_all(spec, Vec::new())?;
     let (stop_rd, stop_wr) = sys::pipe()?;
     let _signals = SignalGuard::install(stop_wr.as_raw_fd())?;
-    let ready = AgentReady {
+    let mut ready = AgentReady {
         pid: std::process::id(),
         sockets: listeners.len(),
     };
     write_ready(ready_file, &ready)?;
     let _ready = RemoveOnDrop(ready_file.to_path_buf());
     tracing::info!(sockets = ready.sockets, "agent serving");
-    serve_loop(&listeners, stop_rd.as_raw_fd())
+    loop {
+        if serve_loop(&listeners, stop_rd.as_raw_fd())? == Wake::Stop {
+            return Ok(());
+        }
+        let kept = mem::take(&mut listeners);
+        let before = kept.len();
+        match reread() {
+            Ok(new) => match rebind(&new, kept) {
+                Ok(now) => listeners = now,
+                Err((e, old)) => {
+                    tracing::error!("agent: the new spec is not served: {e}");
+                    listeners = old;
+                    continue;
+                }
+            },
+            Err(e) => {
+                tracing::error!("agent: the spec cannot be read again: {e}");
+                listeners = kept;
+                continue;
+            }
+        }
+        ready.sockets = listeners.len();
+        write_ready(ready_file, &ready)?;
+        tracing::info!(before, sockets = ready.sockets, "agent reloaded");
+    }
 }
 
 /// Binds the same listeners as [`serve`] and serves them on a background
 /// thread until the handle is dropped or stopped. Binding errors are
 /// returned here.
 pub fn spawn(spec: &AgentSpec) -> io::Result<AgentHandle> {
-    let listeners = bind_all(spec)?;
+    let listeners = bind_all(spec, Vec::new())?;
     let sockets = listeners.len();
     let (stop_rd, stop_wr) = sys::pipe()?;
     let thread = std::thread::Builder::new()
         .name("vifgate-agent".into())
-        .spawn(move || serve_loop(&listeners, stop_rd.as_raw_fd()))?;
+        .spawn(move || serve_loop(&listeners, stop_rd.as_raw_fd()).map(drop))?;
     Ok(AgentHandle {
         stop: Some(stop_wr),
         thread: Some(thread),
@@ -138,13 +184,68 @@ struct Listener {
     banner: Vec<u8>,
     /// For messages: `ns node proto/port`.
     name: String,
+    /// What it is: its namespace's identity, node, protocol and port.
+    key: ListenerKey,
 }
+
+/// A listener's identity: (namespace file's device and inode, node, UDP,
+/// port). A namespace deleted and made again under its name is another.
+type ListenerKey = ((u64, u64), String, bool, u16);
 
 /// What one namespace must bind: (node, TCP ports, UDP ports).
 type NsJob = Vec<(String, Vec<u16>, Vec<u16>)>;
 
-/// Binds every listener, one thread hop per namespace.
-fn bind_all(spec: &AgentSpec) -> io::Result<Vec<Listener>> {
+/// The identity of namespace `ns`: its file's device and inode.
+fn ns_id(ns: &str) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(crate::kernel::netns::path(ns))
+        .map_err(|e| io::Error::new(e.kind(), format!("namespace `{ns}`: {e}")))?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// The listeners of `spec`, reusing those of `old` that it still wants
+/// (the others are closed); on an error, `old` back whole.
+fn rebind(
+    spec: &AgentSpec,
+    old: Vec<Listener>,
+) -> Result<Vec<Listener>, (io::Error, Vec<Listener>)> {
+    let wanted = match wanted_keys(spec) {
+        Ok(w) => w,
+        Err(e) => return Err((e, old)),
+    };
+    let (keep, drop): (Vec<Listener>, Vec<Listener>) =
+        old.into_iter().partition(|l| wanted.contains(&l.key));
+    match bind_all(spec, keep.iter().map(|l| l.key.clone()).collect()) {
+        Ok(mut new) => {
+            let mut out = keep;
+            out.append(&mut new);
+            Ok(out)
+        }
+        Err(e) => {
+            let mut back = keep;
+            back.extend(drop);
+            Err((e, back))
+        }
+    }
+}
+
+/// Every listener `spec` wants, by key.
+fn wanted_keys(spec: &AgentSpec) -> io::Result<BTreeSet<ListenerKey>> {
+    let mut out = BTreeSet::new();
+    for l in &spec.listeners {
+        let id = ns_id(&l.ns)?;
+        for (udp, ports) in [(false, &l.tcp), (true, &l.udp)] {
+            for &p in ports {
+                out.insert((id, l.node.clone(), udp, p));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Binds every listener but those in `bound`, one thread hop per
+/// namespace.
+fn bind_all(spec: &AgentSpec, bound: Vec<ListenerKey>) -> io::Result<Vec<Listener>> {
     let mut jobs: Vec<(String, NsJob)> = Vec::new();
     for l in &spec.listeners {
         let dedup = |v: &[u16]| {
@@ -163,14 +264,22 @@ fn bind_all(spec: &AgentSpec) -> io::Result<Vec<Listener>> {
     let mut out = Vec::new();
     for (ns, job) in jobs {
         let handle = Netns::open(&ns)?;
+        let id = ns_id(&ns)?;
         let name = ns.clone();
-        out.extend(handle.run(move || bind_ns(&name, &job))??);
+        let bound: Vec<ListenerKey> = bound.iter().filter(|k| k.0 == id).cloned().collect();
+        out.extend(handle.run(move || bind_ns(&name, id, &job, &bound))??);
     }
     Ok(out)
 }
 
-/// Binds one namespace's listeners; run on a thread inside it.
-fn bind_ns(ns: &str, job: &NsJob) -> io::Result<Vec<Listener>> {
+/// Binds one namespace's listeners but those in `bound`; run on a thread
+/// inside it.
+fn bind_ns(
+    ns: &str,
+    id: (u64, u64),
+    job: &NsJob,
+    bound: &[ListenerKey],
+) -> io::Result<Vec<Listener>> {
     let mut out = Vec::new();
     for (node, tcp, udp) in job {
         for (udp, port) in tcp
@@ -178,6 +287,10 @@ fn bind_ns(ns: &str, job: &NsJob) -> io::Result<Vec<Listener>> {
             .map(|p| (false, *p))
             .chain(udp.iter().map(|p| (true, *p)))
         {
+            let key = (id, node.clone(), udp, port);
+            if bound.contains(&key) {
+                continue;
+            }
             let name = format!(
                 "namespace `{ns}` node `{node}` {}/{port}",
                 if udp { "udp" } else { "tcp" }
@@ -189,6 +302,7 @@ fn bind_ns(ns: &str, job: &NsJob) -> io::Result<Vec<Listener>> {
                 udp,
                 banner: banner(node, port).into_bytes(),
                 name,
+                key,
             });
         }
     }
@@ -222,8 +336,21 @@ fn bind_one(udp: bool, port: u16) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Serves until `stop` is readable (or closed).
-fn serve_loop(listeners: &[Listener], stop: RawFd) -> io::Result<()> {
+/// Why [`serve_loop`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// SIGTERM, SIGINT, a stop byte or the pipe closed: stop serving.
+    Stop,
+    /// SIGHUP: read the spec again.
+    Reload,
+}
+
+/// The byte [`on_signal`] writes for SIGHUP; any other byte stops.
+const RELOAD_BYTE: u8 = b'h';
+
+/// Serves until `stop` is readable (or closed): [`Wake::Reload`] when
+/// all it holds is [`RELOAD_BYTE`]s.
+fn serve_loop(listeners: &[Listener], stop: RawFd) -> io::Result<Wake> {
     let mut fds: Vec<libc::pollfd> = listeners
         .iter()
         .map(|l| l.fd.as_raw_fd())
@@ -245,7 +372,11 @@ fn serve_loop(listeners: &[Listener], stop: RawFd) -> io::Result<()> {
             Err(e) => return Err(e),
         }
         if fds[listeners.len()].revents != 0 {
-            return Ok(());
+            let mut bytes = [0u8; 64];
+            // SAFETY: reads into a local buffer of that length.
+            let n = unsafe { libc::read(stop, bytes.as_mut_ptr().cast(), bytes.len()) };
+            let reload = n > 0 && bytes[..n as usize].iter().all(|b| *b == RELOAD_BYTE);
+            return Ok(if reload { Wake::Reload } else { Wake::Stop });
         }
         for (l, f) in listeners.iter().zip(&fds) {
             if f.revents & libc::POLLNVAL != 0 {
@@ -429,19 +560,24 @@ fn send_from(
 /// loop with; -1 when no `serve` runs.
 static STOP_FD: AtomicI32 = AtomicI32::new(-1);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
     let fd = STOP_FD.load(Ordering::SeqCst);
     if fd >= 0 {
+        let byte: &[u8; 1] = if sig == libc::SIGHUP {
+            &[RELOAD_BYTE]
+        } else {
+            b"x"
+        };
         // SAFETY: write(2) and errno access are async-signal-safe.
         unsafe {
             let errno = *libc::__errno_location();
-            let _ = libc::write(fd, b"x".as_ptr().cast(), 1);
+            let _ = libc::write(fd, byte.as_ptr().cast(), 1);
             *libc::__errno_location() = errno;
         }
     }
 }
 
-/// SIGTERM and SIGINT wake [`serve`]'s loop while this lives; the
+/// SIGTERM, SIGINT and SIGHUP wake [`serve`]'s loop while this lives; the
 /// previous handlers come back on drop.
 struct SignalGuard {
     old: Vec<(libc::c_int, libc::sigaction)>,
@@ -458,7 +594,7 @@ impl SignalGuard {
                 )
             })?;
         let mut guard = SignalGuard { old: Vec::new() };
-        for sig in [libc::SIGTERM, libc::SIGINT] {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             // SAFETY: all-zero sigaction is valid; the handler only does
             // async-signal-safe things.
             unsafe {
@@ -597,8 +733,12 @@ mod tests {
                 spec(&lab.a, "client", vec![22], vec![]),
             ],
         };
+        // on SIGHUP: db's listener moves to 5433, the others stay
+        let mut reloaded = s.clone();
+        reloaded.listeners[0].tcp = vec![5433];
         let (r2, s2) = (ready.clone(), s.clone());
-        let server = std::thread::spawn(move || serve(&s2, &r2));
+        let server =
+            std::thread::spawn(move || serve_reloading(&s2, &r2, move || Ok(reloaded.clone())));
         let t0 = std::time::Instant::now();
         while !ready.exists() {
             assert!(t0.elapsed() < Duration::from_secs(10), "agent never ready");
@@ -641,6 +781,37 @@ mod tests {
         assert_eq!(res[1].outcome, Outcome::Reply, "{res:?}");
         // port 22 listens in a, not in b
         assert_eq!(res[2].outcome, Outcome::Refused, "{res:?}");
+
+        // SIGHUP: the spec read again; the ready file written again
+        std::fs::remove_file(&ready).expect("remove the ready file");
+        // SAFETY: serve's handler is installed (the ready file existed).
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGHUP);
+        }
+        let t0 = std::time::Instant::now();
+        while !ready.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "agent never reloaded"
+            );
+            assert!(!server.is_finished(), "agent ended on SIGHUP");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let res = run_probes_with(
+            &[
+                probe(ProbeKind::Tcp(5432)),
+                probe(ProbeKind::Tcp(5433)),
+                probe(ProbeKind::Udp(53)),
+            ],
+            &ProbeOptions {
+                timeout: Duration::from_secs(2),
+                read_banner: true,
+                ..ProbeOptions::default()
+            },
+        );
+        assert_eq!(res[0].outcome, Outcome::Refused, "{res:?}");
+        assert_eq!(res[1].banner.as_deref(), Some("vifgate db tcp/5433"));
+        assert_eq!(res[2].outcome, Outcome::Reply, "{res:?}");
 
         // SAFETY: serve's handler is installed (the ready file exists).
         unsafe {

@@ -53,6 +53,11 @@ pub struct Executor<'a> {
     ports: Vec<ReadyCheck>,
     /// Whether the listeners changed (the agent is restarted once).
     listeners_changed: bool,
+    /// Whether a namespace the agent listens in was deleted: the agent
+    /// holds its sockets from its own namespace, so the deletion does not
+    /// take them (they would keep the namespace alive); it is restarted
+    /// at the end of the run.
+    agent_stale: bool,
     /// Whether a BGP daemon was started or reconfigured.
     bgp_touched: bool,
     /// FRRs started, whose BFD is armed once their sessions are up.
@@ -71,7 +76,7 @@ impl<'a> Executor<'a> {
         programs: &'a Programs,
     ) -> Result<Executor<'a>, ApplyError> {
         let journal = Journal::open(dir).map_err(step("open the journal"))?;
-        let mut ex = Executor {
+        let ex = Executor {
             dir: dir.to_path_buf(),
             state,
             target,
@@ -82,18 +87,30 @@ impl<'a> Executor<'a> {
             journal,
             ports: Vec::new(),
             listeners_changed: false,
+            agent_stale: false,
             bgp_touched: false,
             frr_started: Vec::new(),
             haproxy_reloaded: BTreeSet::new(),
         };
-        let names: BTreeSet<String> = (ex.state.plan.namespaces.iter())
-            .chain(&target.namespaces)
-            .map(|n| n.name.clone())
-            .collect();
-        for n in names.iter().filter(|n| netns::exists(n)) {
-            ex.attach(n)?;
-        }
         Ok(ex)
+    }
+
+    /// Opens the namespaces that `steps` name and that exist, once each
+    /// (a lab of hundreds of namespaces is not opened whole for an edit
+    /// of one).
+    fn attach_named(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
+        let mut names = BTreeSet::new();
+        for s in steps.iter().filter(|s| s.uses_namespace_handle()) {
+            let v = serde_json::to_value(s)
+                .map_err(|e| step(format!("step {s}"))(io::Error::other(e)))?;
+            namespaces_named(&v, &mut names);
+        }
+        for n in names {
+            if !self.handles.contains_key(&n) && netns::exists(&n) {
+                self.attach(&n)?;
+            }
+        }
+        Ok(())
     }
 
     /// Opens namespace `ns` (a handle, a netlink connection, `lo` up).
@@ -134,6 +151,7 @@ impl<'a> Executor<'a> {
         mut on_step: impl FnMut(&StepRun),
     ) -> Result<(), ApplyError> {
         let journal_err = |e| step("write the journal")(e);
+        self.attach_named(steps)?;
         self.journal
             .write(&Entry::Begin { steps: steps.len() })
             .map_err(journal_err)?;
@@ -150,20 +168,19 @@ impl<'a> Executor<'a> {
                 self.settle_phase()?;
             }
             let started = Instant::now();
-            for (k, s) in steps[i..i + batch].iter().enumerate() {
-                self.journal.start(i + k + 1, s).map_err(journal_err)?;
-            }
+            self.journal
+                .start(i + 1, &steps[i..i + batch])
+                .map_err(journal_err)?;
             if batch > 1 {
                 self.load_firewalls(&steps[i..i + batch])?;
             } else {
                 self.one(&steps[i])?;
             }
             let ms = started.elapsed().as_secs_f64() * 1000.0 / batch as f64;
+            let done: Vec<Entry> = (i + 1..=i + batch).map(|n| Entry::Done { n, ms }).collect();
+            self.journal.write_all(&done).map_err(journal_err)?;
             for (k, s) in steps[i..i + batch].iter().enumerate() {
                 let n = i + k + 1;
-                self.journal
-                    .write(&Entry::Done { n, ms })
-                    .map_err(journal_err)?;
                 on_step(&StepRun {
                     n,
                     step: s.to_string(),
@@ -173,6 +190,9 @@ impl<'a> Executor<'a> {
             i += batch;
         }
         self.settle_phase()?;
+        if self.agent_stale {
+            self.restart_agent()?;
+        }
         self.settle_bgp()?;
         self.journal.write(&Entry::End).map_err(journal_err)
     }
@@ -497,6 +517,9 @@ impl<'a> Executor<'a> {
     /// A namespace deleted with whatever runs in it: its recorded
     /// processes, and any other found in it.
     fn delete_namespace(&mut self, ns: &str) -> Result<(), ApplyError> {
+        if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
+            self.agent_stale = true;
+        }
         self.handles.remove(ns);
         let conn = self.nl.remove(ns);
         let Ok(meta) = fs::metadata(netns::path(ns)) else {
@@ -759,13 +782,25 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// The listener agent restarted with the target plan's listeners (or
-    /// stopped, if it has none).
+    /// The listener agent brought to the target plan's listeners: the
+    /// running one told to read its spec again (SIGHUP: the listeners
+    /// still wanted never stop), else one started (or it is stopped, if
+    /// the plan has none).
     fn restart_agent(&mut self) -> Result<(), ApplyError> {
-        self.stop("listeners")?;
+        self.agent_stale = false;
         if self.target.listeners.is_empty() {
-            return Ok(());
+            return self.stop("listeners");
         }
+        let agent = (self.state.processes.iter())
+            .find(|p| p.what == "listeners" && p.is_running())
+            .map(|p| p.pid);
+        if let Some(pid) = agent {
+            match reload_agent(&self.dir, pid, &self.target.listeners) {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::warn!("the listener agent did not reload ({e}): restarted"),
+            }
+        }
+        self.stop("listeners")?;
         let home = (self.target.namespaces.first())
             .map(|n| n.name.clone())
             .unwrap_or_default();
@@ -874,7 +909,8 @@ pub fn apply(
     // the gateways read their policy from the copy (on start and SIGHUP)
     fs::write(dir.join("topology.toml"), topology_text).map_err(step("write the topology copy"))?;
     let mut total = 0;
-    for (from, to) in &runs {
+    let last = runs.len().saturating_sub(1);
+    for (i, (from, to)) in runs.iter().enumerate() {
         let steps = crate::plan::diff::diff(from, to);
         state.applying = Some(to.clone());
         write_state(&dir, &state).map_err(step("write the state file"))?;
@@ -888,11 +924,12 @@ pub fn apply(
         total += steps.len();
         state.plan = to.clone();
         state.applying = None;
+        if i == last {
+            state.source = source.map(Path::to_path_buf);
+            state.built_from = Some(fingerprint::fingerprint(new, topology_text));
+        }
         write_state(&dir, &state).map_err(step("write the state file"))?;
     }
-    state.source = source.map(Path::to_path_buf);
-    state.built_from = Some(fingerprint::fingerprint(new, topology_text));
-    write_state(&dir, &state).map_err(step("write the state file"))?;
     drop(lock);
     Ok(ApplyReport {
         lab: lab.clone(),
@@ -900,6 +937,52 @@ pub fn apply(
         seconds: started.elapsed().as_secs_f64(),
         resumed,
     })
+}
+
+impl Step {
+    /// Whether running the step takes a handle on, or a netlink
+    /// connection into, the namespaces it names: not a firewall's (`nft`
+    /// runs in its namespace by name), a key file's, the listener agent's,
+    /// a reconfiguration through a daemon's socket or a signal, a
+    /// deregistration through HAProxy's runtime API.
+    fn uses_namespace_handle(&self) -> bool {
+        !matches!(
+            self,
+            Step::LoadFirewall { .. }
+                | Step::DeleteFirewall { .. }
+                | Step::InstallMd5Key { .. }
+                | Step::RemoveMd5Key { .. }
+                | Step::StartListener { .. }
+                | Step::StopListener { .. }
+                | Step::ReconfigureGateway { .. }
+                | Step::ReconfigureBird { .. }
+                | Step::ReconfigureFrr { .. }
+                | Step::DeregisterTarget { .. }
+        )
+    }
+}
+
+/// Adds to `out` every namespace a step names: the strings under the key
+/// `ns` anywhere in its JSON form.
+fn namespaces_named(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("ns", serde_json::Value::String(n)) => {
+                        out.insert(n.clone());
+                    }
+                    _ => namespaces_named(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for x in items {
+                namespaces_named(x, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The BGP daemons of `plan`, as [`bgp::wait`] awaits them.
@@ -941,6 +1024,39 @@ pub(super) fn frr_what(daemon: &str, node: &str) -> String {
     format!("FRR {daemon} of {node}")
 }
 
+/// Writes the agent's spec for `listeners` and tells agent `pid` to read
+/// it again (SIGHUP); waits (10 s at most) until it says it serves it.
+fn reload_agent(dir: &Path, pid: u32, listeners: &[ListenSpec]) -> io::Result<()> {
+    let ready = dir.join("agent.ready");
+    write_agent_spec(dir, listeners)?;
+    match fs::remove_file(&ready) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let pid_t = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    // SAFETY: kill(2) on the recorded, running agent.
+    if unsafe { libc::kill(pid_t, libc::SIGHUP) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    super::startup::require_ready(
+        pid,
+        &[&dir.join("agent.log")],
+        Duration::from_secs(10),
+        &ready.display().to_string(),
+        || ready.exists(),
+    )
+}
+
+/// Writes `agent.json` in `dir`: the agent's spec for `listeners`.
+fn write_agent_spec(dir: &Path, listeners: &[ListenSpec]) -> io::Result<PathBuf> {
+    let spec = AgentSpec {
+        listeners: listeners.to_vec(),
+    };
+    let path = dir.join("agent.json");
+    fs::write(&path, serde_json::to_vec(&spec).map_err(io::Error::other)?)?;
+    Ok(path)
+}
+
 /// Starts the listener agent in `home` serving `listeners`, recorded, and
 /// waits (10 s at most) until it is ready.
 pub(super) fn start_agent(
@@ -950,10 +1066,6 @@ pub(super) fn start_agent(
     listeners: &[ListenSpec],
     state: &mut LabState,
 ) -> Result<(), ApplyError> {
-    let spec = AgentSpec {
-        listeners: listeners.to_vec(),
-    };
-    let spec_path = dir.join("agent.json");
     let ready = dir.join("agent.ready");
     match fs::remove_file(&ready) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -961,11 +1073,7 @@ pub(super) fn start_agent(
         }
         _ => {}
     }
-    fs::write(
-        &spec_path,
-        serde_json::to_vec(&spec).map_err(|e| step("agent spec")(io::Error::other(e)))?,
-    )
-    .map_err(step("write the agent spec"))?;
+    let spec_path = write_agent_spec(dir, listeners).map_err(step("write the agent spec"))?;
     let pid = spawn_daemon(
         home,
         vifgate,
@@ -1192,14 +1300,26 @@ fn haproxy_api(sock: &Path, command: &str) -> io::Result<String> {
     Ok(out.trim().to_string())
 }
 
-/// Takes `server` out of its backend: into maintenance, its sessions shut
-/// (HAProxy deletes only a server with none), then deleted. A server that
-/// is not there is no error.
+/// How long a deregistered target is drained at most: its connections
+/// end by themselves until then (AWS's deregistration delay, shortened
+/// for a lab), and are shut after.
+const DRAIN_AT_MOST: Duration = Duration::from_secs(10);
+
+/// Takes `server` (`BACKEND/SERVER`) out of its backend as AWS
+/// deregisters a target: drained first (no new connection goes to it, the
+/// ones it has end by themselves, [`DRAIN_AT_MOST`]), then into
+/// maintenance, any session left shut (HAProxy deletes only a server with
+/// none), then deleted. A server that is not there is no error.
 fn deregister(sock: &Path, server: &str) -> io::Result<()> {
-    let said = haproxy_api(sock, &format!("disable server {server}"))?;
+    let said = haproxy_api(sock, &format!("set server {server} state drain"))?;
     if said.contains("No such server") {
         return Ok(());
     }
+    let drained_by = Instant::now() + DRAIN_AT_MOST;
+    while sessions(&haproxy_api(sock, "show stat")?, server) > 0 && Instant::now() < drained_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    haproxy_api(sock, &format!("disable server {server}"))?;
     haproxy_api(sock, &format!("shutdown sessions server {server}"))?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -1212,6 +1332,21 @@ fn deregister(sock: &Path, server: &str) -> io::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The current sessions of `server` (`BACKEND/SERVER`) in the CSV of
+/// HAProxy's `show stat` (`pxname,svname,qcur,qmax,scur,...`); 0 when it
+/// is not listed.
+fn sessions(show_stat: &str, server: &str) -> u64 {
+    let Some((backend, name)) = server.split_once('/') else {
+        return 0;
+    };
+    show_stat
+        .lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.len() > 4 && f[0] == backend && f[1] == name)
+        .and_then(|f| f[4].parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -1236,5 +1371,29 @@ mod tests {
         );
         assert_eq!(added, vec![(af, "network 10.0.2.0/24".to_string())]);
         assert_eq!(config_changes(new, new), (Vec::new(), Vec::new()));
+    }
+
+    #[test]
+    fn a_step_names_the_namespaces_of_both_ends() {
+        let p = crate::plan::plan(&crate::example(), "nm", &[22]).expect("plan");
+        let mut names = BTreeSet::new();
+        let veth = Step::AddVeth {
+            link: p.links[0].clone(),
+        };
+        namespaces_named(&serde_json::to_value(&veth).expect("json"), &mut names);
+        let want: BTreeSet<String> = [p.links[0].a.ns.clone(), p.links[0].b.ns.clone()].into();
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn a_servers_sessions_are_read_from_show_stat() {
+        let stat = "# pxname,svname,qcur,qmax,scur,smax\n\
+                    b80,web-a1,0,0,3,4\n\
+                    b443,web-a1,0,0,0,0\n\
+                    b80,BACKEND,0,0,3,4\n";
+        assert_eq!(sessions(stat, "b80/web-a1"), 3);
+        assert_eq!(sessions(stat, "b443/web-a1"), 0);
+        assert_eq!(sessions(stat, "b80/web-c1"), 0);
+        assert_eq!(sessions(stat, "web-a1"), 0);
     }
 }

@@ -68,20 +68,32 @@ impl Journal {
 
     /// Appends `entry` and syncs it to disk before returning.
     pub fn write(&mut self, entry: &Entry) -> io::Result<()> {
-        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
-        line.push(b'\n');
+        self.write_all(std::slice::from_ref(entry))
+    }
+
+    /// Appends `entries` and syncs them to disk (once) before returning.
+    pub fn write_all(&mut self, entries: &[Entry]) -> io::Result<()> {
+        let mut lines = Vec::new();
+        for e in entries {
+            lines.extend(serde_json::to_vec(e).map_err(io::Error::other)?);
+            lines.push(b'\n');
+        }
         self.file
-            .write_all(&line)
+            .write_all(&lines)
             .and_then(|()| self.file.sync_data())
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
     }
 
-    /// Writes that `step`, number `n`, is about to run.
-    pub fn start(&mut self, n: usize, step: &Step) -> io::Result<()> {
-        self.write(&Entry::Start {
-            n,
-            step: step.to_string(),
-        })
+    /// Writes that `steps`, numbered from `first`, are about to run
+    /// (one sync for them all).
+    pub fn start(&mut self, first: usize, steps: &[Step]) -> io::Result<()> {
+        let entries: Vec<Entry> = (steps.iter().enumerate())
+            .map(|(k, s)| Entry::Start {
+                n: first + k,
+                step: s.to_string(),
+            })
+            .collect();
+        self.write_all(&entries)
     }
 }
 
@@ -129,9 +141,9 @@ mod tests {
         let step = Step::DeleteNamespace { ns: "l.web".into() };
         let mut j = Journal::open(&dir).expect("open");
         j.write(&Entry::Begin { steps: 2 }).expect("write");
-        j.start(1, &step).expect("write");
+        j.start(1, std::slice::from_ref(&step)).expect("write");
         j.write(&Entry::Done { n: 1, ms: 0.5 }).expect("write");
-        j.start(2, &step).expect("write");
+        j.start(2, std::slice::from_ref(&step)).expect("write");
         // a crash tore the next line
         std::fs::OpenOptions::new()
             .append(true)

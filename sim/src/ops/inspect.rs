@@ -10,6 +10,11 @@
 //! serde into small types at this edge); the ruleset from `nft list
 //! ruleset`. Interface indexes, MAC addresses, lifetimes and the
 //! `linkdown` flag (a link still coming up) are left out.
+//!
+//! [`LabDigest::read_lab`] adds the lab's running processes (from its
+//! state): what each is, its program, and a hash of each configuration
+//! file its command line names, so a daemon left with an old
+//! configuration shows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -18,6 +23,7 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::apply::state::LabState;
 use crate::kernel::netlink;
 use crate::kernel::netns::Netns;
 use crate::plan::Plan;
@@ -117,6 +123,29 @@ impl LabDigest {
         Ok(LabDigest { namespaces })
     }
 
+    /// [`LabDigest::read`] of the lab's plan, and under the key
+    /// [`PROCESSES`] one line per process the state records that runs:
+    /// `process WHAT: PROGRAM FILE#HASH...`, see [`process_line`].
+    pub fn read_lab(state: &LabState) -> Result<LabDigest, InspectError> {
+        let mut d = LabDigest::read(&state.plan)?;
+        let mut lines: Vec<String> = (state.processes.iter())
+            .filter(|p| p.is_running())
+            .filter_map(|p| {
+                let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid)).ok()?;
+                let args: Vec<String> = (cmdline.split(|b| *b == 0))
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                Some(process_line(&p.what, &args, &state.plan.lab, |f| {
+                    std::fs::read_to_string(f).ok()
+                }))
+            })
+            .collect();
+        lines.sort();
+        d.namespaces.insert(PROCESSES.to_string(), lines);
+        Ok(d)
+    }
+
     /// Lines in all namespaces.
     pub fn lines(&self) -> usize {
         self.namespaces.values().map(Vec::len).sum()
@@ -141,6 +170,53 @@ impl LabDigest {
         out.truncate(max);
         out
     }
+}
+
+/// The key of [`LabDigest::namespaces`] under which
+/// [`LabDigest::read_lab`] puts the processes.
+pub const PROCESSES: &str = "(processes)";
+
+/// A running process as one line: `process WHAT: PROGRAM`, then for each
+/// argument naming a configuration file (`.conf`, `.cfg`, `.toml`,
+/// `.json`) that `read` can read, ` FILE#HASH`: a hash of its text. The
+/// lab's name is `LAB` in all of it, and the values of `public_key` and
+/// `private_key` lines (each lab has its own keys) are left out of the
+/// hash.
+pub fn process_line(
+    what: &str,
+    args: &[String],
+    lab: &str,
+    read: impl Fn(&str) -> Option<String>,
+) -> String {
+    let anon = |s: &str| s.replace(lab, "LAB");
+    let program = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .unwrap_or_default();
+    let mut line = format!("process {}: {program}", anon(what));
+    let configs = [".conf", ".cfg", ".toml", ".json"];
+    for a in args.iter().skip(1) {
+        if !configs.iter().any(|e| a.ends_with(e)) {
+            continue;
+        }
+        let Some(text) = read(a) else { continue };
+        let kept: String = (text.lines())
+            .map(|l| match l.split_once('=') {
+                Some((k, _)) if k.trim().ends_with("_key") => k.to_string(),
+                _ => anon(l),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        line.push_str(&format!(" {}#{:016x}", anon(a), fnv1a(kept.as_bytes())));
+    }
+    line
+}
+
+/// FNV-1a, 64 bits: a hash that is the same in every build.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Runs `program args` and returns its output (it must succeed).
@@ -286,6 +362,42 @@ mod tests {
         let bare: Value =
             serde_json::from_str(r#"{"dst":"10.0.0.0/24","dev":"sn0","flags":[]}"#).expect("route");
         assert_eq!(fields(&bare), "dev=sn0 dst=10.0.0.0/24");
+    }
+
+    #[test]
+    fn a_process_is_its_program_and_its_configuration_without_the_lab_or_keys() {
+        let args = |lab: &str| -> Vec<String> {
+            [
+                "/usr/sbin/bird",
+                "-f",
+                "-c",
+                &format!("/run/{lab}/bird-vpc.conf"),
+                "-P",
+                &format!("/run/{lab}/bird.pid"),
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let file = |lab: &'static str, export: &'static str| {
+            move |f: &str| {
+                f.ends_with(".conf")
+                    .then(|| format!("# lab {lab}\npublic_key = \"{lab}-key\"\nexport {export};\n"))
+            }
+        };
+        let a = process_line("BIRD vpc", &args("lab1"), "lab1", file("lab1", "all"));
+        let b = process_line("BIRD vpc", &args("lab2"), "lab2", file("lab2", "all"));
+        let c = process_line("BIRD vpc", &args("lab2"), "lab2", file("lab2", "none"));
+        assert!(
+            a.starts_with("process BIRD vpc: bird /run/LAB/bird-vpc.conf#"),
+            "{a}"
+        );
+        assert!(!a.contains("pid"), "{a}");
+        assert_eq!(a, b, "another lab, the same configuration");
+        assert_ne!(b, c, "another configuration");
+        assert_eq!(
+            process_line("listeners", &["/bin/sh".into()], "x", |_| None),
+            "process listeners: sh"
+        );
     }
 
     #[test]
