@@ -236,6 +236,114 @@ fn a_gateway_policy_edit_is_its_reload() {
     assert_eq!(gateway.name, "vifgate-office");
 }
 
+/// The position of the first step that `is`, in `steps`.
+fn position(steps: &[Step], is: impl Fn(&Step) -> bool) -> usize {
+    steps
+        .iter()
+        .position(is)
+        .unwrap_or_else(|| panic!("no such step in\n{}", lines(steps)))
+}
+
+/// Asserts that the first step that is `first` comes before the first
+/// that is `then`.
+fn assert_before(steps: &[Step], first: impl Fn(&Step) -> bool, then: impl Fn(&Step) -> bool) {
+    assert!(
+        position(steps, first) < position(steps, then),
+        "{}",
+        lines(steps)
+    );
+}
+
+#[test]
+fn a_start_command_changed_stops_the_old_server_before_the_new_one_binds_its_port() {
+    // the same server on port 80 with one more argument: a new command,
+    // the old one holds port 80 until it stops
+    let steps = steps_of_edit(
+        "command = \"python3 -m http.server 80 --bind 0.0.0.0\"",
+        "command = \"python3 -m http.server 80 --bind 0.0.0.0 --directory /tmp\"",
+    );
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopCommand { start } if start.node == "web-a1"),
+        |s| matches!(s, Step::StartCommand { start } if start.node == "web-a1"),
+    );
+}
+
+#[test]
+fn listeners_that_take_over_a_port_start_after_what_held_it_stops() {
+    // web-c1's server gone: its listeners take port 80 back
+    let steps = steps_of_edit("nodes = [\"web-a1\", \"web-c1\"]", "nodes = [\"web-a1\"]");
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopCommand { start } if start.node == "web-c1"),
+        |s| matches!(s, Step::StartListener { listener } if listener.node == "web-c1"),
+    );
+    // the load balancer played by listeners instead of HAProxy: ports 80
+    // and 443 change hands
+    let steps = steps_of_edit(
+        "load_balancer = \"haproxy\"",
+        "load_balancer = \"listener\"",
+    );
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopHaproxy { .. }),
+        |s| matches!(s, Step::StartListener { listener } if listener.node == "alb"),
+    );
+}
+
+#[test]
+fn frr_in_place_of_bird_starts_after_bird_freed_the_bgp_port() {
+    let steps = steps_of_edit(
+        "load_balancer = \"haproxy\"",
+        "load_balancer = \"haproxy\"\nbgp_daemon = { vifgate-office = \"frr\" }",
+    );
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopBird { name, .. } if name == "vifgate-office"),
+        |s| matches!(s, Step::StartFrr { .. }),
+    );
+}
+
+#[test]
+fn an_md5_key_changed_reconfigures_both_birds_that_read_it() {
+    let steps = steps_of_edit(
+        "md5_key = \"env:DX_BGP_MD5\"",
+        "md5_key = \"env:DX_BGP_MD5_NEW\"",
+    );
+    let text = lines(&steps);
+    let install = position(
+        &steps,
+        |s| matches!(s, Step::InstallMd5Key { key } if key.session == "dx-vif"),
+    );
+    for name in ["vgw", "vifgate-office"] {
+        let reconfigure = position(
+            &steps,
+            |s| matches!(s, Step::ReconfigureBird { bird } if bird.name == name),
+        );
+        assert!(install < reconfigure, "{text}");
+    }
+    // the VPC router's BIRD has no session with the office: untouched
+    assert_eq!(steps.len(), 3, "{text}");
+    // FRR on the office side: it is reconfigured with the new key
+    let frr = |text: String| {
+        text.replace(
+            "load_balancer = \"haproxy\"",
+            "load_balancer = \"haproxy\"\nbgp_daemon = { vifgate-office = \"frr\" }",
+        )
+    };
+    let old = plan_of(&frr(example_text()), LAB);
+    let new = plan_of(
+        &frr(edited(
+            "md5_key = \"env:DX_BGP_MD5\"",
+            "md5_key = \"env:DX_BGP_MD5_NEW\"",
+        )),
+        LAB,
+    );
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    position(&steps, |s| matches!(s, Step::ReconfigureFrr { .. }));
+}
+
 #[test]
 fn the_example_is_built_and_torn_down_by_diffs_from_and_to_nothing() {
     let p = plan_of(&example_text(), LAB);
