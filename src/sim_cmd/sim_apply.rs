@@ -60,6 +60,8 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         );
     }
     super::need_root()?;
+    // a daemon missing would stop the `up` after the `down`
+    apply::check::installed(&new_plan)?;
     apply::down(&lab).with_context(|| format!("take lab `{lab}` down"))?;
     let rep = apply::up(&new_plan, Some(&file), &text, &Programs::current()?)?;
     if args.json {
