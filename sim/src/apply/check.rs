@@ -106,13 +106,21 @@ fn run(cmd: &mut Command) -> io::Result<()> {
     )))
 }
 
+/// HAProxy's closing lines, which only sum up the alert above them.
+const SUMMARIES: [&str; 2] = [
+    "Fatal errors found",
+    "Some protocols failed to start their listeners",
+];
+
 /// The last line of a daemon's output that says something: not blank,
-/// not HAProxy's closing `Fatal errors found in configuration.`.
+/// not one of HAProxy's closing summaries ([`SUMMARIES`]: `Fatal errors
+/// found in configuration.`, `Some protocols failed to start their
+/// listeners! Exiting.`).
 pub fn last_meaningful_line(text: &str) -> Option<&str> {
     text.lines()
         .map(str::trim)
         .rev()
-        .find(|l| !l.is_empty() && !l.contains("Fatal errors found"))
+        .find(|l| !l.is_empty() && !SUMMARIES.iter().any(|s| l.contains(s)))
 }
 
 #[cfg(test)]
@@ -127,6 +135,14 @@ mod tests {
             Some("[ALERT] parsing [x.cfg:3] : unknown keyword 'bakend'")
         );
         assert_eq!(last_meaningful_line("\n \n"), None);
+        // a port taken: the bind's alert, not the summary after it
+        let t = "[NOTICE]   (7) : path to executable is /usr/sbin/haproxy\n\
+                 [ALERT]    (7) : Binding [h.cfg:9] for frontend f80: cannot bind socket (Address already in use) for [0.0.0.0:80]\n\
+                 [ALERT]    (7) : [haproxy.main()] Some protocols failed to start their listeners! Exiting.\n";
+        assert_eq!(
+            last_meaningful_line(t),
+            Some("[ALERT]    (7) : Binding [h.cfg:9] for frontend f80: cannot bind socket (Address already in use) for [0.0.0.0:80]")
+        );
     }
 
     #[test]
