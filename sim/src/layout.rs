@@ -50,6 +50,43 @@ pub fn default_lab_name(topology: &str) -> String {
     }
 }
 
+/// The stem of the switch-side port names of each node of `names` (in
+/// node order): `p` and 8 hex digits of the name's BLAKE2s hash, so that a
+/// node keeps its ports' names when other nodes come or go (`sim apply`
+/// then changes only the links of the nodes that did). Unique: a stem
+/// taken already (two names with the same 32 bits of hash) is the hash
+/// of the name and a counter instead.
+pub fn port_stems<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    use blake2::{Blake2s256, Digest};
+    let stem = |name: &str, k: u32| {
+        let mut h = Blake2s256::new();
+        h.update(name.as_bytes());
+        if k > 0 {
+            h.update(k.to_le_bytes());
+        }
+        let d = h.finalize();
+        format!("p{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+    };
+    let mut taken = std::collections::BTreeSet::new();
+    names
+        .into_iter()
+        .map(|name| {
+            let mut k = 0;
+            while !taken.insert(stem(name, k)) {
+                k += 1;
+            }
+            stem(name, k)
+        })
+        .collect()
+}
+
+/// The switch-side port of interface `interface` of the node whose
+/// stem ([`port_stems`]) is `stem`: `STEMxI` (at most 15 bytes, Linux's
+/// limit, for up to 1000 interfaces).
+pub fn access_port(stem: &str, interface: usize) -> String {
+    format!("{stem}x{interface}")
+}
+
 /// Namespace of the office switch.
 pub fn lan_ns(lab: &str) -> String {
     format!("{lab}+lan")
@@ -110,4 +147,25 @@ pub fn state_root() -> PathBuf {
 /// name first ([`crate::apply::state::checked_state_dir`]).
 pub fn state_dir(lab: &str) -> PathBuf {
     state_root().join(lab)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_names_follow_the_node_not_its_place() {
+        let before = port_stems(["web-a1", "db"]);
+        let after = port_stems(["bastion2", "web-a1", "db"]);
+        assert_eq!(before[..], after[1..]);
+        assert_ne!(after[0], after[1]);
+        let port = access_port(&after[0], 999);
+        assert!(port.len() <= 15, "{port}");
+        // one name thrice (a clash of hashes, at its most): apart all the same
+        let same = port_stems(["x", "x", "x"]);
+        assert_eq!(
+            same.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            3
+        );
+    }
 }

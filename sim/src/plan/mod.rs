@@ -423,6 +423,9 @@ struct Builder<'t> {
     lab: String,
     plan: Plan,
     node_ns: Vec<String>,
+    /// The stem of each node's switch-side port names
+    /// ([`crate::layout::port_stems`]).
+    port_stems: Vec<String>,
 }
 
 impl Builder<'_> {
@@ -517,6 +520,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             frr: Vec::new(),
         },
         node_ns: Vec::new(),
+        port_stems: crate::layout::port_stems(t.nodes.iter().map(|n| n.name.as_str())),
     };
     // one namespace per node, names made unique
     let mut taken = BTreeSet::new();

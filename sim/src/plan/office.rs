@@ -17,7 +17,7 @@ pub(super) fn office(b: &mut Builder) {
             let Attachment::Lan(lan) = ifc.attachment else {
                 continue;
             };
-            let port = format!("p{id}x{i}");
+            let port = crate::layout::access_port(&b.port_stems[id], i);
             let ns = b.node_ns[id].clone();
             b.plan.links.push(VethSpec {
                 a: End {

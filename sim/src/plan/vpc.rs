@@ -29,7 +29,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             let Attachment::Subnet(s) = ifc.attachment else {
                 continue;
             };
-            let port = format!("p{id}x{i}");
+            let port = crate::layout::access_port(&b.port_stems[id], i);
             let sub = &t.subnets[s];
             b.plan.links.push(VethSpec {
                 a: End {

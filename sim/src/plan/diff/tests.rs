@@ -178,6 +178,29 @@ fn an_instance_added_is_its_namespace_link_addresses_firewall_listener_and_targe
 }
 
 #[test]
+fn an_instance_added_before_others_leaves_their_links_alone() {
+    // a plain instance after the bastion: the database hosts, the load
+    // balancer and the Auto Scaling instances come after it in node order
+    let steps = steps_of_edit(
+        "security_groups = [\"bastion-sg\"]\n\n[[vpc.load_balancer]]",
+        "security_groups = [\"bastion-sg\"]\n\n[[vpc.instance]]\nname = \"bastion2\"\nsubnet = \"public-c\"\nip = \"10.0.1.10\"\nsecurity_groups = [\"bastion-sg\"]\n\n[[vpc.load_balancer]]",
+    );
+    let text = lines(&steps);
+    assert!(
+        steps.iter().all(|s| !matches!(
+            s,
+            Step::DeleteVeth { .. } | Step::DeleteNamespace { .. } | Step::DeleteAddress { .. }
+        )),
+        "{text}"
+    );
+    for s in &steps {
+        if let Step::AddVeth { link } = s {
+            assert_eq!(link.a.ns, "yh.bastion2", "{text}");
+        }
+    }
+}
+
+#[test]
 fn a_route_target_changed_is_one_route_replace() {
     let steps = steps_of_edit(
         "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }]",
