@@ -541,6 +541,26 @@ fn a_vpc_cidr_edit_needs_a_rebuild_at_its_place_in_the_new_file() {
 }
 
 #[test]
+fn a_vpn_turned_static_is_applied_not_refused_as_an_asn_change() {
+    // its `customer_asn` stays in the file (a warning: it does nothing on
+    // a static VPN); no ASN changed
+    let (from, to) = ("routing = \"bgp\"", "routing = \"static\"");
+    assert_eq!(rebuild_errors(from, to), Vec::<String>::new());
+    let steps = steps_of_edit(from, to);
+    let text = lines(&steps);
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::ReconfigureBird { bird } if bird.name == "vgw")),
+        "{text}"
+    );
+    assert!(
+        steps.iter().all(|s| !matches!(s, Step::StopBird { .. })),
+        "{text}"
+    );
+}
+
+#[test]
 fn zone_asn_and_name_edits_need_a_rebuild() {
     // the database's two subnets swap zones (its standby stays in the
     // other one)
