@@ -1,5 +1,6 @@
 //! `vifgate sim apply FILE`: a running lab brought to an edited topology
-//! file. `--dry-run` prints the steps ([`sim::diff`]) without root;
+//! file. `--dry-run` prints the steps ([`sim::diff`]), changing nothing
+//! (it reads the lab's state, which is root's);
 //! `--rebuild` takes the lab down and up again from the file.
 
 use std::path::Path;
