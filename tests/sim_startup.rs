@@ -198,3 +198,61 @@ fn a_daemon_missing_stops_sim_up_before_it_builds_naming_the_program() {
     }
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn a_rebuild_that_fails_says_the_lab_is_down_now() {
+    if !(common::can_run("a_rebuild_that_fails_says_the_lab_is_down_now")
+        && common::need_tool("nft")
+        && common::need_bird())
+    {
+        return;
+    }
+    let bin = std::env::temp_dir().join(format!("vifgate-startup-rebuild-{}", std::process::id()));
+    broken_bird(&bin, true);
+    let lab = format!("sr{}", std::process::id() % 100_000);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let vifgate = |args: &[&str], path: Option<String>| {
+        let mut c = Command::new(common::vifgate());
+        c.args(args)
+            .current_dir(root)
+            .env("REAL_BIRD", real_bird())
+            .stdin(Stdio::null());
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        c.output().expect("vifgate runs")
+    };
+    let up = vifgate(
+        &["sim", "up", "examples/yeohaengjigi.toml", "--lab", &lab],
+        None,
+    );
+    assert!(up.status.success(), "{}", text(&up));
+    // the rebuild's BIRD refuses its configuration
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = vifgate(
+        &[
+            "sim",
+            "apply",
+            "examples/yeohaengjigi.toml",
+            "--lab",
+            &lab,
+            "--rebuild",
+        ],
+        Some(path),
+    );
+    let _ = vifgate(&["sim", "down", &lab], None);
+    let _ = std::fs::remove_dir_all(&bin);
+    let o = text(&out);
+    assert!(!out.status.success(), "{o}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // on main: only BIRD's refusal, as if the lab were as it was
+    assert!(
+        stderr.contains(&format!("lab `{lab}` was taken down to be rebuilt from examples/yeohaengjigi.toml, and building it again failed: it is down now")),
+        "{o}"
+    );
+    assert!(stderr.contains("bird refused the configuration"), "{o}");
+}

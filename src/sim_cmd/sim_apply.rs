@@ -64,7 +64,12 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     // a daemon missing would stop the `up` after the `down`
     apply::check::installed(&new_plan)?;
     apply::down(&lab).with_context(|| format!("take lab `{lab}` down"))?;
-    let rep = apply::up(&new_plan, Some(&file), &text, &Programs::current()?)?;
+    let rep = apply::up(&new_plan, Some(&file), &text, &Programs::current()?).with_context(|| {
+        format!(
+            "lab `{lab}` was taken down to be rebuilt from {}, and building it again failed: it is down now",
+            file.display()
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
