@@ -312,6 +312,18 @@ fn listeners_that_take_over_a_port_start_after_what_held_it_stops() {
         |s| matches!(s, Step::StopHaproxy { .. }),
         |s| matches!(s, Step::StartListener { listener } if listener.node == "alb"),
     );
+    // and back: the listeners give the ports up before HAProxy binds them
+    let (haproxy, listeners) = (
+        plan_of(&example_text(), LAB),
+        plan_of(
+            &edited(
+                "load_balancer = \"haproxy\"",
+                "load_balancer = \"listener\"",
+            ),
+            LAB,
+        ),
+    );
+    assert_reaches(&listeners, &diff(&listeners, &haproxy), &haproxy);
 }
 
 #[test]
