@@ -417,7 +417,10 @@ fn sim_plan_prints_each_namespace_with_its_routes() {
     // office gateway's tunnel and its two peers
     assert!(out.contains("0.0.0.0/0 via 192.168.10.1 dev eth0"), "{out}");
     assert!(
-        out.contains("priority 1002 iif sn2 lookup table 1001"),
+        out.contains(&format!(
+            "priority 1000 iif {} lookup table 1001",
+            sim::layout::subnet_bridges(["web-a"])[0]
+        )),
         "{out}"
     );
     // the VGW's routes reach the propagating tables through the VPC

@@ -50,13 +50,12 @@ pub fn default_lab_name(topology: &str) -> String {
     }
 }
 
-/// The stem of the switch-side port names of each node of `names` (in
-/// node order): `p` and 8 hex digits of the name's BLAKE2s hash, so that a
-/// node keeps its ports' names when other nodes come or go (`sim apply`
-/// then changes only the links of the nodes that did). Unique: a stem
-/// taken already (two names with the same 32 bits of hash) is the hash
-/// of the name and a counter instead.
-pub fn port_stems<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+/// Names for the objects of `names` (in their order), each `prefix` and
+/// 8 hex digits of its name's BLAKE2s hash, so that an object keeps its
+/// name when others come or go (`sim apply` then changes only what did).
+/// Unique: a name taken already (two names with the same 32 bits of hash)
+/// is the hash of the name and a counter instead.
+fn hashed_names<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     use blake2::{Blake2s256, Digest};
     let stem = |name: &str, k: u32| {
         let mut h = Blake2s256::new();
@@ -65,7 +64,7 @@ pub fn port_stems<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
             h.update(k.to_le_bytes());
         }
         let d = h.finalize();
-        format!("p{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+        format!("{prefix}{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
     };
     let mut taken = std::collections::BTreeSet::new();
     names
@@ -79,6 +78,32 @@ pub fn port_stems<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         })
         .collect()
 }
+
+/// The stem of the switch-side port names of each node of `names` (in
+/// node order): `p` and 8 hex digits ([`hashed_names`]), so a node keeps
+/// its ports' names when other nodes come or go.
+pub fn port_stems<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("p", names)
+}
+
+/// The bridge of each subnet of `names` (in the topology's order) in the
+/// VPC router: `sn` and 8 hex digits ([`hashed_names`]), so a subnet
+/// keeps its bridge, and its network ACL chains their interface, when
+/// other subnets come or go.
+pub fn subnet_bridges<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("sn", names)
+}
+
+/// The bridge of each office LAN of `names` in the office switch: `lan`
+/// and 8 hex digits ([`hashed_names`]).
+pub fn lan_bridges<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("lan", names)
+}
+
+/// The priority of the VPC router's policy rules, one per subnet bridge
+/// (`iif BRIDGE lookup TABLE`): the same for all, as their input
+/// interfaces never overlap, so a subnet added changes no other's rule.
+pub const SUBNET_RULE_PRIORITY: u32 = 1000;
 
 /// The switch-side port of interface `interface` of the node whose
 /// stem ([`port_stems`]) is `stem`: `STEMxI` (at most 15 bytes, Linux's
@@ -167,5 +192,8 @@ mod tests {
             same.iter().collect::<std::collections::BTreeSet<_>>().len(),
             3
         );
+        // bridges fit Linux's 15 bytes
+        assert!(lan_bridges(["staff"])[0].len() <= 15);
+        assert_eq!(subnet_bridges(["a", "b"])[1], subnet_bridges(["b"])[0]);
     }
 }

@@ -675,7 +675,11 @@ mod unit_tests {
         let rule = p
             .rules
             .iter()
-            .find(|r| r.iif == format!("sn{web_a}"))
+            .find(|r| {
+                r.iif
+                    == crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))
+                        [web_a]
+            })
             .expect("a rule for web-a");
         // web-a-rt: default via nat-a
         let nat_a = t.nodes.iter().find(|n| n.name == "nat-a").expect("nat-a");
@@ -712,7 +716,11 @@ mod unit_tests {
         let db_rule = p
             .rules
             .iter()
-            .find(|r| r.iif == format!("sn{db_a}"))
+            .find(|r| {
+                r.iif
+                    == crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))
+                        [db_a]
+            })
             .expect("rule");
         assert!(!p.routes.iter().any(|r| r.table == db_rule.table
             && r.dst == Ipv4Net::default()

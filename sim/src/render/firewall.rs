@@ -138,18 +138,20 @@ fn nacl_chain(s: &mut String, name: &str, rules: &[NaclRule], dir: &str) {
 pub fn vpc_router(t: &Topology, internet: bool) -> String {
     let mut s = String::from("table ip vifgate_vpc {\n");
     let mut fwd = String::new();
-    for (k, sub) in t.subnets.iter().enumerate() {
+    let bridges = crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()));
+    for (sub, bridge) in t.subnets.iter().zip(&bridges) {
         let acl = &t.nacls[sub.nacl];
-        nacl_chain(&mut s, &format!("nacl_out_{k}"), &acl.egress, "daddr");
-        nacl_chain(&mut s, &format!("nacl_in_{k}"), &acl.ingress, "saddr");
+        // chains named after the bridge: a subnet added renames no other's
+        nacl_chain(&mut s, &format!("nacl_out_{bridge}"), &acl.egress, "daddr");
+        nacl_chain(&mut s, &format!("nacl_in_{bridge}"), &acl.ingress, "saddr");
         let _ = writeln!(
             fwd,
-            "    iifname \"sn{k}\" jump nacl_out_{k} comment \"{}\"",
+            "    iifname \"{bridge}\" jump nacl_out_{bridge} comment \"{}\"",
             nft_comment(&format!("{} outbound ({})", sub.name, acl.name))
         );
         let _ = writeln!(
             fwd,
-            "    oifname \"sn{k}\" jump nacl_in_{k} comment \"{}\"",
+            "    oifname \"{bridge}\" jump nacl_in_{bridge} comment \"{}\"",
             nft_comment(&format!("{} inbound ({})", sub.name, acl.name))
         );
     }
@@ -264,7 +266,10 @@ mod tests {
             .iter()
             .position(|x| x.name == "db-a")
             .expect("db-a");
-        let chain = format!("chain nacl_in_{db_a} {{");
+        let chain = format!(
+            "chain nacl_in_{} {{",
+            crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))[db_a]
+        );
         let at = s.find(&chain).expect("db-a inbound chain");
         let body = &s[at..at + s[at..].find("\n  }").expect("end")];
         let r100 = body.find("rule 100").expect("100");

@@ -168,7 +168,9 @@ fn an_instance_added_is_its_namespace_link_addresses_firewall_listener_and_targe
                 change: Some(_),
             } => firewall.ns == "yh.db-primary" || firewall.ns == "yh.db-standby",
             Step::RegisterTarget { .. } => true,
-            Step::AttachPort { bridge, .. } => bridge == "sn2",
+            Step::AttachPort { bridge, .. } => {
+                *bridge == crate::layout::subnet_bridges(["web-a"])[0]
+            }
             other => serde_json::to_string(other)
                 .expect("json")
                 .contains(&new_ns),
@@ -186,18 +188,47 @@ fn an_instance_added_before_others_leaves_their_links_alone() {
         "security_groups = [\"bastion-sg\"]\n\n[[vpc.instance]]\nname = \"bastion2\"\nsubnet = \"public-c\"\nip = \"10.0.1.10\"\nsecurity_groups = [\"bastion-sg\"]\n\n[[vpc.load_balancer]]",
     );
     let text = lines(&steps);
-    assert!(
-        steps.iter().all(|s| !matches!(
+    assert_no_step(&steps, |s| {
+        matches!(
             s,
             Step::DeleteVeth { .. } | Step::DeleteNamespace { .. } | Step::DeleteAddress { .. }
-        )),
-        "{text}"
-    );
+        )
+    });
     for s in &steps {
         if let Step::AddVeth { link } = s {
             assert_eq!(link.a.ns, "yh.bastion2", "{text}");
         }
     }
+}
+
+#[test]
+fn a_subnet_added_before_others_leaves_their_bridges_rules_and_acls_alone() {
+    let steps = steps_of_edit(
+        "[[vpc.subnet]]\nname = \"db-c\"",
+        "[[vpc.subnet]]\nname = \"extra\"\naz = \"a\"\ncidr = \"10.0.30.0/24\"\n\n[[vpc.subnet]]\nname = \"db-c\"",
+    );
+    let text = lines(&steps);
+    // on main: db-c's bridge was deleted and made again under another
+    // name, its rule and ACL chains moved: a moment with db-c's traffic
+    // under the new subnet's ACL
+    assert_no_step(&steps, |s| {
+        matches!(
+            s,
+            Step::DeleteBridge { .. }
+                | Step::DeleteVeth { .. }
+                | Step::DetachPort { .. }
+                | Step::DeleteRule { .. }
+                | Step::ReplaceRule { .. }
+                | Step::ReplaceRoute { .. }
+        )
+    });
+    let extra = &crate::layout::subnet_bridges(["extra"])[0];
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::AddBridge { bridge } if bridge.name == *extra)),
+        "{text}"
+    );
 }
 
 #[test]
@@ -265,6 +296,13 @@ fn position(steps: &[Step], is: impl Fn(&Step) -> bool) -> usize {
         .iter()
         .position(is)
         .unwrap_or_else(|| panic!("no such step in\n{}", lines(steps)))
+}
+
+/// Asserts that no step is `is`.
+fn assert_no_step(steps: &[Step], is: impl Fn(&Step) -> bool) {
+    if let Some(s) = steps.iter().find(|s| is(s)) {
+        panic!("unexpected step `{s}` in:\n{}", lines(steps));
+    }
 }
 
 /// Asserts that the first step that is `first` comes before the first
