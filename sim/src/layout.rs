@@ -55,7 +55,7 @@ pub fn default_lab_name(topology: &str) -> String {
 /// name when others come or go (`sim apply` then changes only what did).
 /// Unique: a name taken already (two names with the same 32 bits of hash)
 /// is the hash of the name and a counter instead.
-fn hashed_names<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub fn hashed_names<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     use blake2::{Blake2s256, Digest};
     let stem = |name: &str, k: u32| {
         let mut h = Blake2s256::new();

@@ -522,13 +522,19 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
         node_ns: Vec::new(),
         port_stems: crate::layout::port_stems(t.nodes.iter().map(|n| n.name.as_str())),
     };
-    // one namespace per node, names made unique
+    // one namespace per node, names made unique: two names that make the
+    // same token (`a b`, `a_b`) tell the second apart by its name's hash,
+    // not its place, so a node added before it does not rename it
     let mut taken = BTreeSet::new();
     for (i, n) in t.nodes.iter().enumerate() {
         let mut name = format!("{lab}.{}", ns_token(&n.name));
         if !taken.insert(name.clone()) {
-            name = format!("{name}~{i}");
-            taken.insert(name.clone());
+            let tag = crate::layout::hashed_names("~", [n.name.as_str()]).remove(0);
+            name = format!("{name}{tag}");
+            if !taken.insert(name.clone()) {
+                name = format!("{name}~{i}");
+                taken.insert(name.clone());
+            }
         }
         b.node_ns.push(name.clone());
         b.ns(name.clone(), Some(n.name.clone()), Role::Node);

@@ -202,6 +202,28 @@ fn an_instance_added_before_others_leaves_their_links_alone() {
 }
 
 #[test]
+fn a_node_whose_name_makes_anothers_namespace_keeps_its_own_when_one_comes_before() {
+    // `jump host` and `jump_host` both make `jump_host`: the second's
+    // namespace once took its place in the file (`~7`), which a node added
+    // before it changed
+    let two = "[[vpc.instance]]\nname = \"jump host\"\nsubnet = \"public-c\"\nip = \"10.0.1.11\"\nsecurity_groups = [\"bastion-sg\"]\n\n[[vpc.instance]]\nname = \"jump_host\"\nsubnet = \"public-c\"\nip = \"10.0.1.12\"\nsecurity_groups = [\"bastion-sg\"]\n\n[[vpc.instance]]\nname = \"bastion\"";
+    let before = "[[vpc.instance]]\nname = \"first\"\nsubnet = \"public-a\"\nip = \"10.0.0.11\"\nsecurity_groups = [\"bastion-sg\"]\n\n";
+    let old = plan_of(&edited("[[vpc.instance]]\nname = \"bastion\"", two), LAB);
+    let new = plan_of(
+        &edited(
+            "[[vpc.instance]]\nname = \"bastion\"",
+            &format!("{before}{two}"),
+        ),
+        LAB,
+    );
+    assert_ne!(old.node_ns("jump host"), old.node_ns("jump_host"));
+    assert_eq!(old.node_ns("jump_host"), new.node_ns("jump_host"));
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    assert_no_step(&steps, |s| matches!(s, Step::DeleteNamespace { .. }));
+}
+
+#[test]
 fn a_subnet_added_before_others_leaves_their_bridges_rules_and_acls_alone() {
     let steps = steps_of_edit(
         "[[vpc.subnet]]\nname = \"db-c\"",
