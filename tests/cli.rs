@@ -1208,6 +1208,7 @@ fn recorded_example_lab(root: &PrivateRoot) -> std::path::PathBuf {
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: None,
+        applying: None,
     };
     let dir = root.root().join("yh");
     std::fs::create_dir_all(&dir).expect("lab dir");

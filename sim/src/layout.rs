@@ -5,7 +5,7 @@
 //! all use it without importing each other.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Kernel table of traffic entering the VPC router from the internet
 /// gateway or the VGW: only the VPC's own subnets.
@@ -172,6 +172,12 @@ pub fn state_root() -> PathBuf {
 /// name first ([`crate::apply::state::checked_state_dir`]).
 pub fn state_dir(lab: &str) -> PathBuf {
     state_root().join(lab)
+}
+
+/// The runtime API socket of the HAProxy playing load balancer `node`, in
+/// the lab's state directory `dir`.
+pub fn haproxy_socket(dir: &Path, node: &str) -> PathBuf {
+    dir.join(format!("haproxy-{}.sock", ns_token(node)))
 }
 
 #[cfg(test)]

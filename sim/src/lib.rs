@@ -11,13 +11,16 @@
 //!   state directory, the fixed addresses of the lab's own links).
 //!   [`kernel`]: named namespaces, rtnetlink, tc qdiscs, sysctls, feature
 //!   detection, and the plain values they install (routes, shaping).
+//!   [`render::names`] (pure): how a topology name is written in each
+//!   configuration language, for the session names and the renderers.
 //! - [`bgp::names`] and [`bgp::sessions`] (pure): the BGP sessions the lab's
 //!   daemons run, a view over `topology::bgp`'s, and their names.
 //! - [`render`] (pure): the configuration texts — BIRD (AWS's side, the VPC
 //!   router, the office), FRR, the nftables rulesets, HAProxy.
 //! - [`plan`] (pure, tested without root): a [`topology::Topology`] turned
 //!   into namespaces, links, addresses, routes, rules, sysctls, rulesets and
-//!   processes, one module per part of the lab; [`plan::view`] prints it
+//!   processes, one module per part of the lab (what the listener agent
+//!   serves is [`agent::spec`], plain values); [`plan::view`] prints it
 //!   (`vifgate sim plan`). The plan holds the rendered texts, so it calls
 //!   [`render`]; the renderers never see the plan. [`plan::diff`] compares
 //!   two plans as the ordered steps that take a lab from one to the other
@@ -25,18 +28,22 @@
 //!   cannot take in place ([`plan::diff::rebuild`]).
 //! - [`apply`]: a plan carried out and recorded in a state directory so
 //!   that `down` can undo it after any crash (state, lock, processes,
-//!   daemons, gateway configurations), using [`agent`] (the listener
-//!   process), [`probe`] (real ICMP, TCP and UDP from inside a namespace)
-//!   and [`bgp::wait`].
+//!   daemons, MD5 key files, gateway configurations, each configuration
+//!   checked by its daemon first, a daemon that exits during start-up
+//!   reported at once, the fingerprint `sim test --reuse` compares), using
+//!   [`agent`] (the listener process) and [`probe`] (real ICMP, TCP and UDP
+//!   from inside a namespace), which stand on [`kernel`] alone, and
+//!   [`bgp::wait`].
 //! - The operations on a running lab: [`ops`] (`sim link`, failover timing,
 //!   status, inspect, the live results against the analysis and their HTML
 //!   report, a plan as a shell script, [`ops::lab::Lab`] for integration
-//!   tests), [`bgp::live`] and [`bgp::check`] (the lab's BGP read back and
+//!   tests, and the test that every daemon accepts every reserved word as a
+//!   name), [`bgp::live`] and [`bgp::check`] (the lab's BGP read back and
 //!   compared with the prediction), [`flowlogs`] (VPC flow logs of the
-//!   lab's ENIs).
+//!   lab's ENIs, attributed through the plan).
 //!
-//! Dependency direction: layout, kernel → bgp sessions → render → plan →
-//! apply → ops.
+//! Dependency direction: layout, kernel, render::names → bgp names and
+//! sessions → render → plan → apply → ops (`layers.rs` holds the table).
 
 pub mod agent;
 pub mod apply;

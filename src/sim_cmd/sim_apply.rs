@@ -1,7 +1,8 @@
 //! `vifgate sim apply FILE`: a running lab brought to an edited topology
-//! file. `--dry-run` prints the steps ([`sim::diff`]), changing nothing
-//! (it reads the lab's state, which is root's);
-//! `--rebuild` takes the lab down and up again from the file.
+//! file, changing only what the edit changed (the steps of
+//! [`sim::plan::diff`], run by [`sim::apply::exec`]). `--dry-run` prints
+//! the steps, changing nothing (it reads the lab's state, which is
+//! root's); `--rebuild` takes the lab down and up again from the file.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -54,11 +55,8 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !args.rebuild {
-        bail!(
-            "`sim apply` changes a lab only with --rebuild, which takes lab `{lab}` down and builds it again from {}; --dry-run prints the steps the edit takes ({}), changing nothing",
-            file.display(),
-            steps.len()
-        );
+        super::need_root()?;
+        return apply_live(&lab, &file, &text, &new_plan, steps.len(), args.json);
     }
     super::need_root()?;
     // a daemon missing would stop the `up` after the `down`
@@ -80,6 +78,65 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
             rep.seconds,
             rep.summary
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the steps on the lab, printing each as it is done (with --json,
+/// one JSON record a line), then the total.
+fn apply_live(
+    lab: &str,
+    file: &Path,
+    text: &str,
+    new_plan: &sim::plan::Plan,
+    planned: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    if !json && planned > 0 {
+        println!(
+            "lab `{lab}`: {planned} step{} to apply {}",
+            if planned == 1 { "" } else { "s" },
+            file.display()
+        );
+    }
+    let width = planned.max(1).to_string().len();
+    let printed = |r: &apply::exec::StepRun| {
+        if json {
+            if let Ok(line) = serde_json::to_string(r) {
+                println!("{line}");
+            }
+        } else {
+            println!("  {:>width$}. {} ({:.1} ms)", r.n, r.step, r.ms);
+        }
+    };
+    let rep = apply::exec::apply(new_plan, Some(file), text, &Programs::current()?, printed)
+        .with_context(|| {
+            format!(
+                "lab `{lab}` is between its plan and {}: run `vifgate sim apply {}` again to complete it, or `vifgate sim down {lab}`",
+                file.display(),
+                file.display()
+            )
+        })?;
+    if json {
+        println!("{}", serde_json::to_string(&rep)?);
+    } else if let Some(s) = &rep.resumed {
+        println!("(completed an apply interrupted at: {s})");
+    }
+    if !json {
+        if rep.steps == 0 {
+            println!(
+                "lab `{lab}` is as {} describes it: nothing to do",
+                file.display()
+            );
+        } else {
+            println!(
+                "lab `{lab}` applied {} in {:.3} s ({} step{})",
+                file.display(),
+                rep.seconds,
+                rep.steps,
+                if rep.steps == 1 { "" } else { "s" }
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

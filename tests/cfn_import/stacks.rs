@@ -12,7 +12,7 @@ use topology::model::{Attachment, Interface, NodeKind};
 use super::{expect, map_and_load, own, temp, text, vifgate, Imported, STARTUP_KIT_AZS};
 
 /// Probes in the kit's private subnets and what the stacks intend, shared
-/// with the live test in tests/sim_lab.rs.
+/// with the live test in tests/sim_lab/cfn.rs.
 const STACKS_OFFICE: &str = include_str!("../cfn/startup-kit-stacks-office.toml");
 
 /// A stack to deploy: its name, template and parameters.

@@ -10,6 +10,7 @@ pub use sim::ops::lab::{can_run, need_tool, sh, TestNet as Lab};
 
 pub mod browser;
 pub mod fixture;
+pub mod lab;
 pub mod leftovers;
 pub mod state_root;
 

@@ -7,28 +7,39 @@
 //!
 //! # Map
 //!
-//! A file flows through three layers, each importing only from below:
+//! A file flows up through these layers; each imports only from the
+//! layers before it (`tests/layers.rs` checks the model, [`bgp`],
+//! [`analysis`], [`resolve`] and [`cfn`]):
 //!
-//! 1. **Reading.** [`format`](mod@format) is the file as written (serde types that keep
-//!    every value's position); [`units`] reads rates, durations and
-//!    percentages the same way for every crate; [`diag`] turns a position
-//!    into `file:line:col` with what was expected and a hint.
-//! 2. **Resolving.** [`resolve`] checks names, addresses and AWS quotas and
-//!    builds the [`model`] (one file per part of the file: office, VPC,
-//!    compute, hybrid, rules, sim). The model, with what the file says
-//!    about BGP ([`model::bgp`]) and about intended flows
-//!    ([`model::expect`]), imports none of the layers above it
-//!    (`tests/layers.rs` checks it). [`cfn`] is the other way in: a
-//!    CloudFormation template, or several stacks whose exports resolve
+//! 1. **Reading.** [`format`](mod@format) is the file as written (serde
+//!    types that keep every value's position); [`units`] reads rates,
+//!    durations and percentages the same way for every crate; [`diag`]
+//!    turns a position into `file:line:col` with what was expected and a
+//!    hint; [`secret_file`] is the one rule for key files' permissions.
+//! 2. **AWS's semantics.** [`traffic`] (what a rule matches),
+//!    [`security_group`], [`nacl`] and [`route_table`]: the reference
+//!    evaluators of AWS's behaviour, whose values the model holds.
+//! 3. **The model.** [`model`] is the resolved [`Topology`]: what the file
+//!    says, with what it says about BGP ([`model::bgp`]) and about intended
+//!    flows ([`model::expect`]). It imports nothing derived from it.
+//! 4. **What BGP derives from it.** [`bgp`] predicts the sessions, their
+//!    states and each side's best paths (the BGP report), and installs the
+//!    resulting routes of the VGW and the office into the model.
+//! 5. **Resolving.** [`resolve`] checks names, addresses and AWS's quotas
+//!    and limits ([`resolve::aws_limits`], [`resolve::regions`]) and builds
+//!    the model from the file, one file per part of it (office, VPC,
+//!    compute, hybrid, BGP fields, the hybrid links' addresses, route
+//!    destinations, rules, sim); it calls [`bgp`] last, for the routes.
+//!    [`load`] and [`parse`] are its entry points.
+//! 6. **Analysis and the other ways in.** [`analysis`] walks flows through
+//!    the evaluators and the routes (`reach` with its trace and the BGP
+//!    choices behind it, the `matrix`, `[[expect]]`, shadowed rules);
+//!    [`graph`] draws the model and a traced flow. [`cfn`] is the other way
+//!    in: a CloudFormation template, or several stacks whose exports resolve
 //!    each other's imports, evaluated and mapped to the same TOML.
-//! 3. **Semantics and analysis.** [`traffic`] (what a rule matches),
-//!    [`security_group`], [`nacl`] and [`route_table`] are the reference
-//!    evaluators of AWS's behaviour; [`bgp`] predicts the BGP sessions and
-//!    each side's best paths, which the VGW's and the office's routes come
-//!    from; [`analysis`] walks flows through them
-//!    (`reach` with its trace, the `matrix`, `[[expect]]`, shadowed rules);
-//!    [`graph`] draws the model. [`synth`] generates large topologies for
-//!    benchmarks and tests.
+//!    [`synth`] generates large topologies for benchmarks and [`synth_lab`]
+//!    small ones for comparing the analysis with a lab, both written as
+//!    TOML and read like a user's file.
 //!
 //! The gateway's classifier and the simulator's firewalls are faster or
 //! kernel forms of the same evaluators, and are tested against them.

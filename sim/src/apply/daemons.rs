@@ -63,21 +63,7 @@ pub(super) fn start_birds<'n>(
     for f in &plan.frr {
         start_frr(f, &keys, get(&f.ns)?, dir, state)?;
     }
-    let awaited: Vec<bgp::wait::Awaited> = (birds.daemons.iter().map(|d| bgp::wait::Awaited {
-        name: d.name.clone(),
-        control: bgp::wait::Control::Bird(d.socket.clone()),
-        established: d.established.clone(),
-        bfd: Vec::new(),
-        routes: d.routes.clone(),
-    }))
-    .chain(plan.frr.iter().map(|f| bgp::wait::Awaited {
-        name: format!("FRR {}", f.node),
-        control: bgp::wait::Control::Frr(f.run_dir.clone()),
-        established: f.established.clone(),
-        bfd: f.bfd.clone(),
-        routes: f.routes.clone(),
-    }))
-    .collect();
+    let awaited = super::exec::bgp_awaited(plan);
     let logs = || {
         (birds
             .daemons

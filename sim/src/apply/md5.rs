@@ -104,6 +104,12 @@ pub fn write_key_file(path: &Path, key: &str) -> io::Result<()> {
     writeln!(f, "    password \"{key}\";")
 }
 
+/// The key a key file [`write_key_file`] wrote holds.
+pub fn key_of_file(text: &str) -> Option<String> {
+    let rest = text.trim().strip_prefix("password \"")?;
+    Some(rest.strip_suffix("\";")?.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +125,17 @@ mod tests {
 
     fn never() -> io::Result<String> {
         Err(io::Error::other("not asked for"))
+    }
+
+    #[test]
+    fn a_key_file_gives_its_key_back() {
+        let dir = std::env::temp_dir().join(format!("vifgate-md5-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("k.conf");
+        write_key_file(&path, "s3cret").expect("write");
+        let text = fs::read_to_string(&path).expect("read");
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(key_of_file(&text).as_deref(), Some("s3cret"));
     }
 
     #[test]

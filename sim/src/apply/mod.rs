@@ -25,8 +25,10 @@
 
 pub mod check;
 pub mod daemons;
+pub mod exec;
 pub mod fingerprint;
 pub(crate) mod gateways;
+pub mod journal;
 pub mod lock;
 pub mod md5;
 pub mod process;
@@ -105,7 +107,7 @@ fn nl_step(what: impl Into<String>) -> impl FnOnce(netlink::NetlinkError) -> App
 pub const SUN_PATH_MAX: usize = 107;
 
 /// Every Unix socket the lab's processes make under its state directory
-/// `dir`: the gateways' status sockets, BIRD's control sockets, an FRR
+/// `dir`: the gateways' status sockets, BIRD's control sockets, HAProxy's runtime API, an FRR
 /// node's zserv, BFD and vty sockets.
 pub fn socket_paths(plan: &Plan, dir: &Path) -> Vec<PathBuf> {
     let mut sockets: Vec<PathBuf> = plan
@@ -114,6 +116,11 @@ pub fn socket_paths(plan: &Plan, dir: &Path) -> Vec<PathBuf> {
         .map(|g| gateway_socket(dir, g))
         .collect();
     sockets.extend(plan.bird.daemons.iter().map(|d| d.socket.clone()));
+    sockets.extend(
+        plan.haproxy
+            .iter()
+            .map(|h| layout::haproxy_socket(dir, &h.node)),
+    );
     for f in &plan.frr {
         sockets.push(crate::render::frr::zserv_socket(&f.run_dir));
         sockets.push(f.run_dir.join("bfdd.sock"));
@@ -237,6 +244,7 @@ pub fn up(
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: Some(fingerprint::fingerprint(plan, topology_text)),
+        applying: None,
     };
     // recorded before the first namespace exists, with the text it is
     // built from (`sim apply` compares an edit with it)
@@ -559,7 +567,7 @@ fn build(
     // ports accept
     let mut ready_checks: Vec<ReadyCheck> = Vec::new();
     for (i, st) in plan.starts.iter().enumerate() {
-        let log = dir.join(format!("start-{}-{i}.log", layout::ns_token(&st.node)));
+        let log = exec::start_log(dir, st, i);
         let pid = spawn_daemon(
             get(&st.ns)?,
             Path::new("/bin/sh"),
@@ -567,7 +575,7 @@ fn build(
             &log,
         )
         .map_err(step(format!("start `{}` in {}", st.command, st.node)))?;
-        record(dir, state, pid, format!("start command {i} in {}", st.node))?;
+        record(dir, state, pid, exec::start_what(st))?;
         for &p in &st.tcp_ports {
             ready_checks.push((
                 st.ns.clone(),
@@ -615,45 +623,12 @@ fn build(
     // listeners: one agent process, living in the first namespace so that
     // `down` finds it with the others
     if !plan.listeners.is_empty() {
-        let spec = AgentSpec {
-            listeners: plan.listeners.clone(),
-        };
-        let spec_path = dir.join("agent.json");
-        let ready = dir.join("agent.ready");
-        fs::write(
-            &spec_path,
-            serde_json::to_vec(&spec).map_err(|e| step("agent spec")(io::Error::other(e)))?,
-        )
-        .map_err(step("write the agent spec"))?;
         let home = plan
             .namespaces
             .first()
             .map(|n| n.name.clone())
             .unwrap_or_default();
-        let pid = spawn_daemon(
-            get(&home)?,
-            &programs.vifgate,
-            &[
-                "sim",
-                "agent",
-                "--spec",
-                &spec_path.to_string_lossy(),
-                "--ready",
-                &ready.to_string_lossy(),
-            ],
-            &dir.join("agent.log"),
-        )
-        .map_err(step("start the listeners"))?;
-        record(dir, state, pid, "listeners")?;
-        let log = dir.join("agent.log");
-        startup::require_ready(
-            pid,
-            &[&log],
-            Duration::from_secs(10),
-            &ready.display().to_string(),
-            || ready.exists(),
-        )
-        .map_err(step("start the listeners"))?;
+        exec::start_agent(dir, get(&home)?, &programs.vifgate, &plan.listeners, state)?;
     }
     // hand the lab over once every link carries traffic
     let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -947,6 +922,7 @@ mod tests {
             processes: Vec::new(),
             bgp_established_seconds: None,
             built_from: None,
+            applying: None,
         };
         let json = serde_json::to_value(&state).expect("serialises");
         assert_eq!(json["status"], "up");

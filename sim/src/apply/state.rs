@@ -134,6 +134,12 @@ pub struct LabState {
     /// and the topology text); none in the state of an older vifgate.
     #[serde(default)]
     pub built_from: Option<String>,
+    /// The plan a `sim apply` is bringing the lab to, recorded before its
+    /// first step and cleared after its last (when it becomes
+    /// [`LabState::plan`]): a lab with one was interrupted in the middle,
+    /// and the next `sim apply` completes it.
+    #[serde(default)]
+    pub applying: Option<Plan>,
 }
 
 impl LabState {

@@ -1,6 +1,6 @@
 //! `sim test`'s BGP half: the lab's daemons read back (see [`bgp_live`])
-//! and compared with the static prediction (the topology's own,
-//! [`Topology::bgp`], made when the file was resolved):
+//! and compared with the static prediction ([`topology::bgp::analyse`] of
+//! the topology):
 //! every session's state and every route each speaker received (prefix,
 //! session, best or not, AS path, local preference, communities).
 //!

@@ -1,7 +1,8 @@
 //! The kernel side of a lab: named network namespaces ([`netns`]),
 //! rtnetlink requests, tc qdiscs, sysctls and feature detection
-//! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]), and the plain values they install: routes and policy
-//! rules ([`routing`]), delay, loss and rate ([`shaping`]).
+//! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]), and
+//! the plain values they install: routes and policy rules ([`routing`]),
+//! delay, loss and rate ([`shaping`]).
 
 pub mod link_wait;
 pub mod netlink;

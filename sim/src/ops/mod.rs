@@ -1,8 +1,9 @@
 //! The operations on a running lab: `sim link` ([`link`], a VIF or VPN cut
 //! silently with [`link_cut`]), failover timing ([`failover`]), the lab read
 //! back ([`status`], [`inspect`]), live results against the analysis
-//! ([`compare`], [`report_html`]), a plan as a shell script ([`script`]), and
-//! [`lab::Lab`] for integration tests.
+//! ([`compare`], [`report_html`]), a plan as a shell script ([`script`]),
+//! [`lab::Lab`] for integration tests; and a test (`accepted.rs`) that
+//! every daemon accepts what the lab writes, whatever the names.
 
 #[cfg(test)]
 mod accepted;

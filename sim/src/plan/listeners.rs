@@ -45,10 +45,14 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
         let (mut node_tcp, mut node_udp): (Vec<u16>, Vec<u16>) = match &n.kind {
             NodeKind::LoadBalancer { listeners } => {
                 if haproxy {
+                    let dir = crate::layout::state_dir(&b.plan.lab);
+                    let stats = crate::layout::haproxy_socket(&dir, &n.name);
                     b.plan.haproxy.push(HaproxySpec {
                         ns: b.node_ns[id].clone(),
                         node: n.name.clone(),
-                        config: crate::render::haproxy::haproxy_config(t, &n.name, listeners),
+                        config: crate::render::haproxy::haproxy_config(
+                            t, &n.name, listeners, &stats,
+                        ),
                         ports: listeners.iter().map(|l| l.port).collect(),
                     });
                     (Vec::new(), Vec::new())

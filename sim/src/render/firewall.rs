@@ -3,7 +3,6 @@
 //! NAT (in the VPC router), NAT gateways (masquerade). Text for `nft -f`,
 //! generated from the same model the static analysis reads.
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -12,50 +11,55 @@ use topology::nacl::{NaclAction, NaclRule};
 use topology::security_group::{Peer, SgRule};
 use topology::traffic::{PortRange, Traffic};
 
-use crate::render::names::nft_comment;
+use crate::render::nft::{
+    Action, Addr, AddrField, Addrs, BaseChain, Chain, ChainKind, Family, Hook, Line, Match,
+    NatKind, Policy, Rule, Table,
+};
 
-/// The nft match of a rule's protocol, ports or ICMP type/code (empty for
-/// every packet).
-fn traffic_match(t: &Traffic) -> String {
-    match t {
-        Traffic::All => String::new(),
-        Traffic::Tcp(r) | Traffic::Udp(r) => {
-            let proto = if matches!(t, Traffic::Tcp(_)) {
-                "tcp"
-            } else {
-                "udp"
-            };
-            if r.from == 0 && r.to == 65535 {
-                format!("meta l4proto {proto} ")
-            } else if r.from == r.to {
-                format!("{proto} dport {} ", r.from)
-            } else {
-                format!("{proto} dport {}-{} ", r.from, r.to)
-            }
-        }
-        Traffic::Icmp(m) => match (m.icmp_type, m.code) {
-            (None, _) => "meta l4proto icmp ".into(),
-            (Some(ty), None) => format!("icmp type {ty} "),
-            (Some(ty), Some(code)) => format!("icmp type {ty} icmp code {code} "),
-        },
-        Traffic::Proto(p) => format!("meta l4proto {p} "),
-    }
+/// A base chain `kind` on `hook` at `priority` with `policy`.
+fn base(kind: ChainKind, hook: Hook, priority: i32, policy: Policy) -> Option<BaseChain> {
+    Some(BaseChain {
+        kind,
+        hook,
+        priority,
+        policy,
+    })
 }
 
-/// `ip saddr { ... } ` for a list of blocks; `None` when the list is
-/// empty (the rule matches nothing), `Some("")` for 0.0.0.0/0.
-fn addr_match(dir: &str, nets: &[Ipv4Net]) -> Option<String> {
+/// The match of a rule's protocol, ports or ICMP type/code (none for
+/// every packet).
+fn traffic_match(t: &Traffic) -> Option<Match> {
+    (*t != Traffic::All).then_some(Match::Traffic(*t))
+}
+
+/// `ip saddr ...` for a list of blocks: `None` when the list is empty
+/// (the rule matches nothing), `Some(None)` for 0.0.0.0/0 (every
+/// address: no match needed).
+fn addr_match(field: AddrField, nets: &[Ipv4Net]) -> Option<Option<Match>> {
     if nets.is_empty() {
         return None;
     }
     if nets.iter().any(|n| n.prefix_len() == 0) {
-        return Some(String::new());
+        return Some(None);
     }
-    if let [one] = nets {
-        return Some(format!("ip {dir} {one} "));
+    let value = match nets {
+        [one] => Addrs::One(Addr::Net(*one)),
+        _ => Addrs::Set(nets.iter().map(|n| Addr::Net(*n)).collect()),
+    };
+    Some(Some(Match::Addr {
+        field,
+        negated: false,
+        value,
+    }))
+}
+
+/// `ip F != { A, ... }`.
+fn not_in(field: AddrField, addrs: impl Iterator<Item = Ipv4Addr>) -> Match {
+    Match::Addr {
+        field,
+        negated: true,
+        value: Addrs::Set(addrs.map(Addr::Host).collect()),
     }
-    let list: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
-    Some(format!("ip {dir} {{ {} }} ", list.join(", ")))
 }
 
 fn sg_peer_nets(t: &Topology, peer: &Peer) -> Vec<Ipv4Net> {
@@ -67,12 +71,87 @@ fn sg_peer_nets(t: &Topology, peer: &Peer) -> Vec<Ipv4Net> {
 }
 
 /// One nft rule per security group rule, ending in `verdict`.
-fn sg_rules(out: &mut String, t: &Topology, rules: &[SgRule], dir: &str, verdict: &str) {
-    for r in rules {
-        let Some(addr) = addr_match(dir, &sg_peer_nets(t, &r.peer)) else {
-            continue;
-        };
-        let _ = writeln!(out, "    {addr}{}{verdict}", traffic_match(&r.traffic));
+fn sg_rules(t: &Topology, rules: &[SgRule], field: AddrField, verdict: &Action) -> Vec<Line> {
+    rules
+        .iter()
+        .filter_map(|r| {
+            let addr = addr_match(field, &sg_peer_nets(t, &r.peer))?;
+            let matches = addr.into_iter().chain(traffic_match(&r.traffic)).collect();
+            Some(Rule::new(matches, verdict.clone()).into())
+        })
+        .collect()
+}
+
+/// The first rules of a filter chain: replies admitted by connection
+/// tracking, and `extra`.
+fn established(extra: Option<Rule>) -> Vec<Line> {
+    let mut v = vec![Rule::new(vec![Match::EstablishedOrRelated], Action::Accept).into()];
+    v.extend(extra.map(Line::from));
+    v
+}
+
+/// The security groups of one node (see [`security_groups`]), as a table.
+pub fn security_groups_table(t: &Topology, groups: &[usize], forwards: bool) -> Table {
+    let per_group = |ingress: bool, verdict: &Action| -> Vec<Line> {
+        let mut v = Vec::new();
+        for &g in groups {
+            let sg = &t.security_groups[g];
+            let (what, rules, field) = if ingress {
+                ("ingress", &sg.ingress, AddrField::Source)
+            } else {
+                ("egress", &sg.egress, AddrField::Destination)
+            };
+            v.push(Line::Comment(format!("{} {what}", sg.name)));
+            v.extend(sg_rules(t, rules, field, verdict));
+        }
+        v
+    };
+    let lo = |m: Match| Some(Rule::new(vec![m], Action::Accept));
+    let filter = |hook| base(ChainKind::Filter, hook, 0, Policy::Drop);
+    let mut input = established(lo(Match::InInterface("lo".into())));
+    input.extend(per_group(true, &Action::Accept));
+    let mut output = established(lo(Match::OutInterface("lo".into())));
+    output.extend(per_group(false, &Action::Accept));
+    let mut chains = vec![
+        Chain {
+            name: "input".into(),
+            base: filter(Hook::Input),
+            lines: input,
+        },
+        Chain {
+            name: "output".into(),
+            base: filter(Hook::Output),
+            lines: output,
+        },
+    ];
+    if forwards {
+        // falling off a chain entered by goto ends in the base chain's
+        // policy: drop
+        chains.extend([
+            Chain {
+                name: "forward".into(),
+                base: filter(Hook::Forward),
+                lines: established(Some(Rule::new(
+                    vec![],
+                    Action::Goto("forward_ingress".into()),
+                ))),
+            },
+            Chain {
+                name: "forward_ingress".into(),
+                base: None,
+                lines: per_group(true, &Action::Goto("forward_egress".into())),
+            },
+            Chain {
+                name: "forward_egress".into(),
+                base: None,
+                lines: per_group(false, &Action::Accept),
+            },
+        ]);
+    }
+    Table {
+        family: Family::Inet,
+        name: "vifgate_sg".into(),
+        chains,
     }
 }
 
@@ -82,77 +161,55 @@ fn sg_rules(out: &mut String, t: &Topology, rules: &[SgRule], dir: &str, verdict
 /// off) also filters what it forwards, as the analysis has it: a new flow
 /// must pass an ingress rule and then an egress rule.
 pub fn security_groups(t: &Topology, groups: &[usize], forwards: bool) -> String {
-    let mut s = String::from("table inet vifgate_sg {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    ct state established,related accept\n    iifname \"lo\" accept\n");
-    let ingress = |s: &mut String, verdict: &str| {
-        for &g in groups {
-            let _ = writeln!(s, "    # {} ingress", t.security_groups[g].name);
-            sg_rules(s, t, &t.security_groups[g].ingress, "saddr", verdict);
-        }
-    };
-    let egress = |s: &mut String| {
-        for &g in groups {
-            let _ = writeln!(s, "    # {} egress", t.security_groups[g].name);
-            sg_rules(s, t, &t.security_groups[g].egress, "daddr", "accept");
-        }
-    };
-    ingress(&mut s, "accept");
-    s.push_str("  }\n  chain output {\n    type filter hook output priority 0; policy drop;\n    ct state established,related accept\n    oifname \"lo\" accept\n");
-    egress(&mut s);
-    s.push_str("  }\n");
-    if forwards {
-        // falling off a chain entered by goto ends in the base chain's
-        // policy: drop
-        s.push_str("  chain forward {\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n    goto forward_ingress\n  }\n  chain forward_ingress {\n");
-        ingress(&mut s, "goto forward_egress");
-        s.push_str("  }\n  chain forward_egress {\n");
-        egress(&mut s);
-        s.push_str("  }\n");
-    }
-    s.push_str("}\n");
-    s
+    security_groups_table(t, groups, forwards).to_string()
 }
 
-fn nacl_chain(s: &mut String, name: &str, rules: &[NaclRule], dir: &str) {
-    let _ = writeln!(s, "  chain {name} {{");
-    for r in rules {
-        let addr = addr_match(dir, &[r.cidr]).unwrap_or_default();
-        // allow: back to the forward chain, which checks the other subnet
-        let verdict = match r.action {
-            NaclAction::Allow => "return",
-            NaclAction::Deny => "drop",
-        };
-        let _ = writeln!(
-            s,
-            "    {addr}{}{verdict} comment \"rule {}\"",
-            traffic_match(&r.traffic),
-            r.number
-        );
+fn nacl_chain(name: String, rules: &[NaclRule], field: AddrField) -> Chain {
+    let mut lines: Vec<Line> = rules
+        .iter()
+        .map(|r| {
+            let addr = addr_match(field, &[r.cidr]).flatten();
+            // allow: back to the forward chain, which checks the other subnet
+            let verdict = match r.action {
+                NaclAction::Allow => Action::Return,
+                NaclAction::Deny => Action::Drop,
+            };
+            let matches = addr.into_iter().chain(traffic_match(&r.traffic)).collect();
+            Rule::new(matches, verdict)
+                .comment(format!("rule {}", r.number))
+                .into()
+        })
+        .collect();
+    lines.push(Rule::new(vec![], Action::Drop).comment("rule *").into());
+    Chain {
+        name,
+        base: None,
+        lines,
     }
-    let _ = writeln!(s, "    drop comment \"rule *\"\n  }}");
 }
 
-/// The VPC router: each subnet's network ACL on its bridge (outbound as
-/// packets leave the subnet, inbound as they enter it; stateless), and the
-/// internet gateway: public addresses mapped one to one onto private ones,
-/// nothing else in, only mapped sources out.
-pub fn vpc_router(t: &Topology, internet: bool) -> String {
-    let mut s = String::from("table ip vifgate_vpc {\n");
-    let mut fwd = String::new();
+/// The VPC router (see [`vpc_router`]), as a table.
+pub fn vpc_router_table(t: &Topology, internet: bool) -> Table {
+    let mut chains = Vec::new();
+    let mut fwd: Vec<Line> = Vec::new();
+    let iif = |i: String| Match::InInterface(i);
+    let oif = |i: String| Match::OutInterface(i);
     let bridges = crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()));
     for (sub, bridge) in t.subnets.iter().zip(&bridges) {
         let acl = &t.nacls[sub.nacl];
         // chains named after the bridge: a subnet added renames no other's
-        nacl_chain(&mut s, &format!("nacl_out_{bridge}"), &acl.egress, "daddr");
-        nacl_chain(&mut s, &format!("nacl_in_{bridge}"), &acl.ingress, "saddr");
-        let _ = writeln!(
-            fwd,
-            "    iifname \"{bridge}\" jump nacl_out_{bridge} comment \"{}\"",
-            nft_comment(&format!("{} outbound ({})", sub.name, acl.name))
+        let (out, inn) = (format!("nacl_out_{bridge}"), format!("nacl_in_{bridge}"));
+        chains.push(nacl_chain(out.clone(), &acl.egress, AddrField::Destination));
+        chains.push(nacl_chain(inn.clone(), &acl.ingress, AddrField::Source));
+        fwd.push(
+            Rule::new(vec![iif(bridge.clone())], Action::Jump(out))
+                .comment(format!("{} outbound ({})", sub.name, acl.name))
+                .into(),
         );
-        let _ = writeln!(
-            fwd,
-            "    oifname \"{bridge}\" jump nacl_in_{bridge} comment \"{}\"",
-            nft_comment(&format!("{} inbound ({})", sub.name, acl.name))
+        fwd.push(
+            Rule::new(vec![oif(bridge.clone())], Action::Jump(inn))
+                .comment(format!("{} inbound ({})", sub.name, acl.name))
+                .into(),
         );
     }
     let mut map: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
@@ -163,50 +220,137 @@ pub fn vpc_router(t: &Topology, internet: bool) -> String {
             }
         }
     }
+    let igw = || "igw".to_string();
     if internet {
-        if map.is_empty() {
-            fwd.push_str("    oifname \"igw\" drop comment \"no public addresses\"\n");
-        } else {
-            let privs: Vec<String> = map.iter().map(|(_, p)| p.to_string()).collect();
-            let _ = writeln!(
-                fwd,
-                "    oifname \"igw\" ip saddr != {{ {} }} drop comment \"only mapped addresses reach the internet\"",
-                privs.join(", ")
-            );
-        }
-    }
-    let _ = write!(
-        s,
-        "  chain forward {{\n    type filter hook forward priority 0; policy accept;\n{fwd}  }}\n"
-    );
-    if internet {
-        let pubs: Vec<String> = map.iter().map(|(p, _)| p.to_string()).collect();
-        s.push_str(
-            "  chain igw_in {\n    type filter hook prerouting priority -150; policy accept;\n",
+        fwd.push(
+            if map.is_empty() {
+                Rule::new(vec![oif(igw())], Action::Drop).comment("no public addresses")
+            } else {
+                let privs = not_in(AddrField::Source, map.iter().map(|(_, p)| *p));
+                Rule::new(vec![oif(igw()), privs], Action::Drop)
+                    .comment("only mapped addresses reach the internet")
+            }
+            .into(),
         );
-        if pubs.is_empty() {
-            s.push_str("    iifname \"igw\" drop\n");
+    }
+    chains.push(Chain {
+        name: "forward".into(),
+        base: base(ChainKind::Filter, Hook::Forward, 0, Policy::Accept),
+        lines: fwd,
+    });
+    if internet {
+        let drop = if map.is_empty() {
+            Rule::new(vec![iif(igw())], Action::Drop)
         } else {
-            let _ = writeln!(
-                s,
-                "    iifname \"igw\" ip daddr != {{ {} }} drop comment \"the internet reaches public addresses only\"",
-                pubs.join(", ")
-            );
-        }
-        s.push_str("  }\n");
+            let pubs = not_in(AddrField::Destination, map.iter().map(|(p, _)| *p));
+            Rule::new(vec![iif(igw()), pubs], Action::Drop)
+                .comment("the internet reaches public addresses only")
+        };
+        chains.push(Chain {
+            name: "igw_in".into(),
+            base: base(ChainKind::Filter, Hook::Prerouting, -150, Policy::Accept),
+            lines: vec![drop.into()],
+        });
         if !map.is_empty() {
-            let dnat: Vec<String> = map.iter().map(|(p, q)| format!("{p} : {q}")).collect();
-            let snat: Vec<String> = map.iter().map(|(p, q)| format!("{q} : {p}")).collect();
-            let _ = write!(
-                s,
-                "  chain igw_dnat {{\n    type nat hook prerouting priority -100; policy accept;\n    iifname \"igw\" dnat to ip daddr map {{ {} }}\n  }}\n  chain igw_snat {{\n    type nat hook postrouting priority 100; policy accept;\n    oifname \"igw\" snat to ip saddr map {{ {} }}\n  }}\n",
-                dnat.join(", "),
-                snat.join(", ")
-            );
+            let swapped = map.iter().map(|(p, q)| (*q, *p)).collect();
+            chains.push(Chain {
+                name: "igw_dnat".into(),
+                base: base(ChainKind::Nat, Hook::Prerouting, -100, Policy::Accept),
+                lines: vec![Rule::new(
+                    vec![iif(igw())],
+                    Action::NatMap {
+                        kind: NatKind::Destination,
+                        map,
+                    },
+                )
+                .into()],
+            });
+            chains.push(Chain {
+                name: "igw_snat".into(),
+                base: base(ChainKind::Nat, Hook::Postrouting, 100, Policy::Accept),
+                lines: vec![Rule::new(
+                    vec![oif(igw())],
+                    Action::NatMap {
+                        kind: NatKind::Source,
+                        map: swapped,
+                    },
+                )
+                .into()],
+            });
         }
     }
-    s.push_str("}\n");
-    s
+    Table {
+        family: Family::Ip,
+        name: "vifgate_vpc".into(),
+        chains,
+    }
+}
+
+/// The VPC router: each subnet's network ACL on its bridge (outbound as
+/// packets leave the subnet, inbound as they enter it; stateless), and the
+/// internet gateway: public addresses mapped one to one onto private ones,
+/// nothing else in, only mapped sources out.
+pub fn vpc_router(t: &Topology, internet: bool) -> String {
+    vpc_router_table(t, internet).to_string()
+}
+
+/// A NAT gateway (see [`nat_gateway`]), as a table.
+pub fn nat_gateway_table(own: Ipv4Addr, vpc: Ipv4Net, ports: PortRange) -> Table {
+    let addr = |field, negated, value| Match::Addr {
+        field,
+        negated,
+        value,
+    };
+    let vpc_addr = || Addrs::One(Addr::Net(vpc));
+    let outbound = || {
+        vec![
+            addr(AddrField::Source, true, Addrs::One(Addr::Host(own))),
+            addr(AddrField::Destination, true, vpc_addr()),
+        ]
+    };
+    let mut l4 = outbound();
+    l4.push(Match::Protocols(vec!["tcp", "udp"]));
+    let leaving = vec![
+        addr(AddrField::Source, false, vpc_addr()),
+        addr(AddrField::Destination, true, vpc_addr()),
+    ];
+    let mut forward = established(None);
+    forward.push(Rule::new(leaving, Action::Accept).into());
+    Table {
+        family: Family::Ip,
+        name: "vifgate_nat".into(),
+        chains: vec![
+            Chain {
+                name: "forward".into(),
+                base: base(ChainKind::Filter, Hook::Forward, 0, Policy::Drop),
+                lines: forward,
+            },
+            Chain {
+                name: "post".into(),
+                base: base(ChainKind::Nat, Hook::Postrouting, 100, Policy::Accept),
+                lines: vec![
+                    Rule::new(
+                        l4,
+                        Action::Snat {
+                            to: own,
+                            ports: Some(ports),
+                            random: true,
+                        },
+                    )
+                    .into(),
+                    Rule::new(
+                        outbound(),
+                        Action::Snat {
+                            to: own,
+                            ports: None,
+                            random: false,
+                        },
+                    )
+                    .into(),
+                ],
+            },
+        ],
+    }
 }
 
 /// A NAT gateway: VPC sources out under its own address, replies back,
@@ -216,11 +360,7 @@ pub fn vpc_router(t: &Topology, internet: bool) -> String {
 /// client's own port whenever it lies in the range, so the replies would
 /// come back to Linux's 32768-60999 only.
 pub fn nat_gateway(own: Ipv4Addr, vpc: Ipv4Net, ports: PortRange) -> String {
-    let out = format!("ip saddr != {own} ip daddr != {vpc}");
-    format!(
-        "table ip vifgate_nat {{\n  chain forward {{\n    type filter hook forward priority 0; policy drop;\n    ct state established,related accept\n    ip saddr {vpc} ip daddr != {vpc} accept\n  }}\n  chain post {{\n    type nat hook postrouting priority 100; policy accept;\n    {out} meta l4proto {{ tcp, udp }} snat to {own}:{}-{} random\n    {out} snat to {own}\n  }}\n}}\n",
-        ports.from, ports.to
-    )
+    nat_gateway_table(own, vpc, ports).to_string()
 }
 
 #[cfg(test)]
@@ -228,7 +368,7 @@ mod tests {
     use super::*;
 
     use crate::example;
-    use crate::render::names::NFT_COMMENT_MAX;
+    use crate::render::names::{nft_comment, NFT_COMMENT_MAX};
 
     #[test]
     fn security_group_rules_become_nft_rules() {
@@ -311,29 +451,32 @@ mod tests {
     #[test]
     fn port_ranges_and_icmp() {
         use topology::traffic::IcmpMatch;
-        assert_eq!(traffic_match(&Traffic::All), "");
+        let text = |t: &Traffic| traffic_match(t).map(|m| m.to_string());
+        assert_eq!(text(&Traffic::All), None);
         assert_eq!(
-            traffic_match(&Traffic::Tcp(PortRange::ALL)),
-            "meta l4proto tcp "
+            text(&Traffic::Tcp(PortRange::ALL)).as_deref(),
+            Some("meta l4proto tcp")
         );
         assert_eq!(
-            traffic_match(&Traffic::Udp(PortRange {
+            text(&Traffic::Udp(PortRange {
                 from: 1024,
                 to: 65535
-            })),
-            "udp dport 1024-65535 "
+            }))
+            .as_deref(),
+            Some("udp dport 1024-65535")
         );
         assert_eq!(
-            traffic_match(&Traffic::Icmp(IcmpMatch {
+            text(&Traffic::Icmp(IcmpMatch {
                 icmp_type: Some(8),
                 code: None
-            })),
-            "icmp type 8 "
+            }))
+            .as_deref(),
+            Some("icmp type 8")
         );
-        assert_eq!(addr_match("saddr", &[]), None);
+        assert_eq!(addr_match(AddrField::Source, &[]), None);
         assert_eq!(
-            addr_match("saddr", &["0.0.0.0/0".parse().expect("net")]),
-            Some(String::new())
+            addr_match(AddrField::Source, &["0.0.0.0/0".parse().expect("net")]),
+            Some(None)
         );
     }
 

@@ -175,6 +175,17 @@ pub fn haproxy_name(name: &str) -> String {
     fit("", &escape(name), name, HAPROXY_NAME_MAX)
 }
 
+/// `text` (a topology name, or words around one) as the rest of a line
+/// comment (`#` in BIRD, HAProxy and nftables, `!` in FRR): every control
+/// character as a space, so that nothing after it leaves the comment.
+/// `check` allows none in a name; this keeps a comment one line whatever
+/// reaches it.
+pub fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +235,11 @@ mod tests {
         let c = nft_comment(&"é".repeat(100));
         assert_eq!(c.len(), NFT_COMMENT_MAX);
         assert_eq!(nft_comment("a \"b\\"), "a 'b'");
+    }
+
+    #[test]
+    fn line_comments_stay_one_line() {
+        assert_eq!(comment("db \"acl\" #x é"), "db \"acl\" #x é");
+        assert_eq!(comment("a\nprotocol x\r"), "a protocol x ");
     }
 }

@@ -70,7 +70,7 @@ mod sysctl;
 pub use crate::kernel::routing::{Route, RouteKind, Rule, MAIN_TABLE};
 pub use crate::kernel::shaping::{KernelFeatures, Mechanism, Shaping, ShapingReport};
 pub use features::detect_features;
-pub use sysctl::{read_sysctl, sysctl};
+pub use sysctl::{default_sysctl, read_sysctl, sysctl};
 
 use qdisc::{netem_options, qdisc_message, tbf_burst, tbf_limit, tbf_options};
 use qdisc_plan::{plan_shaping, Qdisc};
@@ -458,6 +458,20 @@ impl Netlink {
         self.handle
             .route()
             .add(msg)
+            .execute()
+            .await
+            .map_err(|e| self.fail(&what, e))
+    }
+
+    /// Adds a route, or replaces the one with its table, destination and
+    /// metric (`ip route replace`): never EEXIST.
+    pub async fn replace_route(&self, r: &Route) -> Result<()> {
+        let what = format!("replace route {r}");
+        let msg = self.route_message(&what, r, false).await?;
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
             .execute()
             .await
             .map_err(|e| self.fail(&what, e))

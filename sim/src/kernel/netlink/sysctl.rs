@@ -57,6 +57,25 @@ pub fn read_sysctl(ns: &Netns, key: &str) -> io::Result<String> {
         .map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))
 }
 
+/// A sysctl's value in a new, empty namespace (trimmed): what a key a
+/// lab no longer sets goes back to. Read from a thread of our own moved
+/// into a namespace of its own, which vanishes with it.
+pub fn default_sysctl(key: &str) -> io::Result<String> {
+    let path = sysctl_path(key)?;
+    let shown = format!("read the default of sysctl {key}");
+    std::thread::spawn(move || -> io::Result<String> {
+        // SAFETY: unshare on this thread only (it is ours and ends here).
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        std::fs::read_to_string(&path).map(|s| s.trim().to_string())
+    })
+    .join()
+    .map_err(|_| io::Error::other("the reading thread panicked"))
+    .and_then(|r| r)
+    .map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

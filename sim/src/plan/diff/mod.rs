@@ -748,7 +748,7 @@ pub(crate) fn bird_reads(
     k: &crate::render::bird::Md5Spec,
 ) -> bool {
     b.config
-        .contains(&crate::render::bird::text::password_include(&k.key_file))
+        .contains(&crate::render::bird::conf::password_include(&k.key_file))
 }
 
 /// Whether FRR `f` reads MD5 key `k`: it has a session of that name.

@@ -23,8 +23,8 @@
 //! includes a key file `sim up` writes with mode 600
 //! ([`crate::apply::md5`]).
 
+pub mod conf;
 pub mod office;
-pub mod text;
 pub mod vgw;
 pub mod vpc;
 

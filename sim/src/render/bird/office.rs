@@ -13,36 +13,43 @@
 //! - the best routes into kernel table [`super::OFFICE_KERNEL_TABLE`],
 //!   which the office gateway follows (`[bgp] kernel_table`).
 
-use std::fmt::Write as _;
-
 use topology::bgp::config::DEFAULT_LOCAL_PREF;
 use topology::model::{NodeId, Topology};
 
-use super::text;
+use super::conf::{
+    BfdInterfaces, Bgp, BirdConfig, Channel, ChannelOption, Filter, Item, Policy, Protocol,
+    Section, StaticRoute, Stmt, Symbol, Via,
+};
 use super::Session;
-use crate::bgp::names::{export_symbol, symbol};
 
 /// The static protocol holding the prefixes the node advertises.
 pub const PREFIXES_PROTOCOL: &str = "vifgate_prefixes";
 
-/// The office node's configuration for its sessions.
+/// A section of one item after a comment.
+fn section(comment: String, item: Item) -> Section {
+    Section {
+        comment: Some(comment),
+        items: vec![item],
+    }
+}
+
+/// The office node's configuration for its sessions (see
+/// [`config_value`]), as text.
 pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
-    let mut s = text::header(
-        &format!("office node {}", t.nodes[node].name),
-        topology::bgp::office_router_id(t, node),
-    );
-    let bfd: Vec<(Vec<String>, topology::bgp::Bfd)> = sessions
+    config_value(t, node, sessions).to_string()
+}
+
+/// The office node's configuration for its sessions.
+pub fn config_value(t: &Topology, node: NodeId, sessions: &[&Session]) -> BirdConfig {
+    let bfd = sessions
         .iter()
         .filter_map(|x| {
-            x.bfd().map(|b| {
-                (
-                    vec![x.office_ifname(), format!("{}.*", x.office_ifname())],
-                    b,
-                )
+            x.bfd().map(|bfd| BfdInterfaces {
+                patterns: vec![x.office_ifname(), format!("{}.*", x.office_ifname())],
+                bfd,
             })
         })
         .collect();
-    s.push_str(&text::bfd_protocol(&bfd));
     // every prefix the node advertises, in one static protocol: BGP
     // exports the best route of a prefix only, so each session's filter
     // picks its own prefixes from this one
@@ -52,81 +59,91 @@ pub fn config(t: &Topology, node: NodeId, sessions: &[&Session]) -> String {
         .collect();
     all.sort_unstable();
     all.dedup();
-    let _ = write!(
-        s,
-        "\n# what the office advertises (never written to the kernel)\nprotocol static {PREFIXES_PROTOCOL} {{\n    ipv4;\n"
-    );
-    for p in &all {
-        let _ = writeln!(s, "    route {p} unreachable;");
-    }
-    s.push_str("}\n");
+    let mut sections = vec![section(
+        "what the office advertises (never written to the kernel)".into(),
+        Item::Protocol(Protocol::Static {
+            name: Symbol::lab(PREFIXES_PROTOCOL),
+            channel: Channel::inline(vec![]),
+            routes: all
+                .into_iter()
+                .map(|prefix| StaticRoute {
+                    prefix,
+                    via: Via::Unreachable,
+                })
+                .collect(),
+        }),
+    )];
     for x in sessions {
+        let (kind, name) = (x.spec.kind(), &x.spec.name);
+        let export = Symbol::SessionExport(kind, name.clone());
         // export: the session's prefixes with their attributes
-        let _ = write!(
-            s,
-            "\n# what {} advertises, with its communities and prepends\nfilter {} {{\n    if proto != \"{PREFIXES_PROTOCOL}\" then reject;\n",
-            x.spec.name,
-            export_symbol(x.spec.kind(), &x.spec.name)
-        );
-        let mine: Vec<String> = x
-            .spec
-            .advertised
-            .iter()
-            .map(|p| p.prefix.to_string())
-            .collect();
-        if mine.is_empty() {
-            s.push_str("    reject;\n");
+        let mut body = vec![Stmt::RejectUnlessProto(Symbol::lab(PREFIXES_PROTOCOL))];
+        if x.spec.advertised.is_empty() {
+            body.push(Stmt::Reject);
         } else {
-            let _ = writeln!(s, "    if net !~ [ {} ] then reject;", mine.join(", "));
+            body.push(Stmt::RejectUnlessNetIn(
+                x.spec.advertised.iter().map(|p| p.prefix).collect(),
+            ));
         }
-        for p in &x.spec.advertised {
-            if p.communities.is_empty() && p.prepend == 0 {
-                continue;
-            }
-            let _ = write!(s, "    if net = {} then {{", p.prefix);
-            for c in &p.communities {
-                let _ = write!(s, " bgp_community.add(({},{}));", c.0, c.1);
-            }
-            for _ in 0..p.prepend {
-                let _ = write!(s, " bgp_path.prepend({});", x.spec.office_asn);
-            }
-            s.push_str(" }\n");
-        }
-        s.push_str("    accept;\n}\n");
-        let _ = write!(
-            s,
-            "\n# {}\nprotocol bgp {} {{\n",
-            x.spec.name,
-            symbol(x.spec.kind(), &x.spec.name)
+        body.extend(
+            x.spec
+                .advertised
+                .iter()
+                .filter(|p| !p.communities.is_empty() || p.prepend > 0)
+                .map(|p| Stmt::IfNet {
+                    net: p.prefix,
+                    communities: p.communities.clone(),
+                    prepend: vec![x.spec.office_asn; usize::from(p.prepend)],
+                }),
         );
-        if x.spec.configured_down {
-            s.push_str("    disabled;\n");
-        }
-        let _ = write!(
-            s,
-            "    local {} as {};\n    neighbor {} as {};\n    direct;\n",
-            x.spec.office_address, x.spec.office_asn, x.spec.amazon_address, x.spec.amazon_asn
-        );
-        s.push_str(&text::password_include(&x.key_file));
-        s.push_str(&text::timers(
-            x.spec.settings.hold_time,
-            x.spec.settings.keepalive,
+        body.push(Stmt::Accept);
+        sections.push(section(
+            format!("what {name} advertises, with its communities and prepends"),
+            Item::Filter(Filter {
+                name: export.clone(),
+                body,
+            }),
         ));
-        s.push_str(text::LAB_RETRY);
-        if x.bfd().is_some() {
-            s.push_str("    bfd on;\n");
-        }
-        let _ = write!(
-            s,
-            "    ipv4 {{\n        import filter {{ bgp_local_pref = {}; accept; }};\n        export filter {};\n    }};\n}}\n",
-            x.spec.settings.local_preference.unwrap_or(DEFAULT_LOCAL_PREF),
-            export_symbol(x.spec.kind(), &x.spec.name)
-        );
+        let bgp = Bgp {
+            name: Symbol::Session(kind, name.clone()),
+            disabled: x.spec.configured_down,
+            local: (x.spec.office_address, x.spec.office_asn),
+            neighbor: (x.spec.amazon_address, x.spec.amazon_asn),
+            password_file: Some(x.key_file.clone()),
+            hold: x.spec.settings.hold_time,
+            keepalive: x.spec.settings.keepalive,
+            bfd: x.bfd().is_some(),
+            channel: Channel::block(vec![
+                ChannelOption::Import(Policy::SetLocalPref(
+                    x.spec
+                        .settings
+                        .local_preference
+                        .unwrap_or(DEFAULT_LOCAL_PREF),
+                )),
+                ChannelOption::Export(Policy::Filter(export)),
+            ]),
+        };
+        sections.push(section(name.clone(), Item::Protocol(Protocol::Bgp(bgp))));
     }
-    let _ = write!(
-        s,
-        "\n# the best routes, for the office gateway (`[bgp] kernel_table = {table}`)\nprotocol kernel vifgate_kernel {{\n    ipv4 {{ import none; export where source = RTS_BGP; }};\n    kernel table {table};\n    learn off;\n}}\n",
-        table = super::OFFICE_KERNEL_TABLE
-    );
-    s
+    sections.push(section(
+        format!(
+            "the best routes, for the office gateway (`[bgp] kernel_table = {}`)",
+            super::OFFICE_KERNEL_TABLE
+        ),
+        Item::Protocol(Protocol::Kernel {
+            name: Symbol::lab("vifgate_kernel"),
+            channel: Channel::inline(vec![
+                ChannelOption::Import(Policy::None),
+                ChannelOption::Export(Policy::FromBgp),
+            ]),
+            kernel_table: Some(super::OFFICE_KERNEL_TABLE),
+            metric: None,
+        }),
+    ));
+    BirdConfig {
+        what: format!("office node {}", t.nodes[node].name),
+        router_id: topology::bgp::office_router_id(t, node),
+        bfd,
+        sections,
+    }
 }

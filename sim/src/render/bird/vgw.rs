@@ -15,15 +15,14 @@
 //! - an iBGP session with the VPC router's BIRD (when a route table
 //!   propagates), next hop self.
 
-use std::fmt::Write as _;
-
-use topology::bgp::SessionKind;
+use topology::bgp::{Community, SessionKind};
 use topology::model::Topology;
 
-use super::text;
+use super::conf::{
+    BfdInterfaces, Bgp, BirdConfig, Channel, ChannelOption, Filter, Item, Policy, Protocol,
+    Section, StaticRoute, Stmt, Symbol, Via,
+};
 use super::{Session, Tunnels};
-use crate::bgp::names::symbol;
-use crate::render::names::bird_string;
 
 /// BIRD preference of routes learned over Direct Connect.
 pub const PREFERENCE_DX: u32 = 200;
@@ -38,127 +37,185 @@ pub const VPC_PROTOCOL: &str = "vifgate_vpc_router";
 /// The static protocol holding the VPC's CIDR.
 pub const VPC_CIDR_PROTOCOL: &str = "vifgate_vpc_cidr";
 
+/// A section after a comment.
+fn section(comment: String, items: Vec<Item>) -> Section {
+    Section {
+        comment: Some(comment),
+        items,
+    }
+}
+
+/// The VGW's configuration (see [`config_value`]), as text.
+pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: bool) -> String {
+    config_value(t, sessions, tunnels, to_vpc).to_string()
+}
+
 /// The VGW's configuration. `to_vpc`: whether a route table propagates
 /// (then the iBGP session to the VPC router's BIRD is configured).
-pub fn config(t: &Topology, sessions: &[Session], tunnels: &Tunnels, to_vpc: bool) -> String {
-    let mut s = text::header(
-        "AWS's side (the virtual private gateway)",
-        topology::bgp::vgw_router_id(t),
-    );
+pub fn config_value(
+    t: &Topology,
+    sessions: &[Session],
+    tunnels: &Tunnels,
+    to_vpc: bool,
+) -> BirdConfig {
     // BFD: AWS's 300 ms x 3 wherever the office asks for it
+    let mut bfd = Vec::new();
     if sessions.iter().any(|x| x.bfd().is_some()) {
-        s.push_str(&text::bfd_protocol(&[(
-            vec!["*".into()],
-            topology::bgp::Bfd {
+        bfd.push(BfdInterfaces {
+            patterns: vec!["*".into()],
+            bfd: topology::bgp::Bfd {
                 interval: topology::bgp::config::MIN_BFD_INTERVAL,
                 multiplier: topology::bgp::config::MIN_BFD_MULTIPLIER,
             },
-        )]));
+        });
     }
-    s.push_str(
-        "\n# AWS's local preference from the office's communities (none: medium)\n\
-         filter aws_import {\n    \
-         if (7224,7300) ~ bgp_community then bgp_local_pref = 300;\n    \
-         else if (7224,7200) ~ bgp_community then bgp_local_pref = 200;\n    \
-         else if (7224,7100) ~ bgp_community then bgp_local_pref = 100;\n    \
-         else bgp_local_pref = 200;\n    \
-         accept;\n}\n",
-    );
-    let vpc = t.vpc.as_ref();
-    if let Some(vpc) = vpc {
-        let _ = write!(
-            s,
-            "\n# the VPC's CIDR, advertised to the office\nprotocol static {VPC_CIDR_PROTOCOL} {{\n    ipv4;\n    route {} via {};\n}}\n",
-            vpc.cidr,
-            crate::layout::VGW_LINK_ROUTER
-        );
+    let aws_import = Symbol::lab("aws_import");
+    let mut sections = vec![section(
+        "AWS's local preference from the office's communities (none: medium)".into(),
+        vec![Item::Filter(Filter {
+            name: aws_import.clone(),
+            body: vec![
+                Stmt::LocalPrefByCommunity {
+                    by: vec![
+                        (Community::AWS_HIGH, 300),
+                        (Community::AWS_MEDIUM, 200),
+                        (Community::AWS_LOW, 100),
+                    ],
+                    otherwise: 200,
+                },
+                Stmt::Accept,
+            ],
+        })],
+    )];
+    if let Some(vpc) = &t.vpc {
+        sections.push(section(
+            "the VPC's CIDR, advertised to the office".into(),
+            vec![Item::Protocol(Protocol::Static {
+                name: Symbol::lab(VPC_CIDR_PROTOCOL),
+                channel: Channel::inline(vec![]),
+                routes: vec![StaticRoute {
+                    prefix: vpc.cidr,
+                    via: Via::Gateway(crate::layout::VGW_LINK_ROUTER),
+                }],
+            })],
+        ));
     }
-    let export_vpc = format!("    export where proto = \"{VPC_CIDR_PROTOCOL}\";\n");
     for x in sessions {
         let (hold, keepalive) = x.aws_timers();
-        let _ = write!(
-            s,
-            "\n# {} ({})\nprotocol bgp {} {{\n    local {} as {};\n    neighbor {} as {};\n    direct;\n",
-            x.spec.name,
-            match x.spec.kind() {
-                SessionKind::DirectConnect => "Direct Connect VIF",
-                SessionKind::Vpn => "Site-to-Site VPN, BGP",
-            },
-            symbol(x.spec.kind(), &x.spec.name),
-            x.spec.amazon_address,
-            x.spec.amazon_asn,
-            x.spec.office_address,
-            x.spec.office_asn
-        );
-        s.push_str(&text::password_include(&x.key_file));
-        s.push_str(&text::timers(Some(hold), Some(keepalive)));
-        s.push_str(text::LAB_RETRY);
-        if x.bfd().is_some() {
-            s.push_str("    bfd on;\n");
-        }
-        let _ = write!(
-            s,
-            "    ipv4 {{\n        preference {};\n        import filter aws_import;\n        import limit {PREFIX_LIMIT} action disable;\n    {export_vpc}    }};\n}}\n",
-            x.aws_preference()
-        );
+        let what = match x.spec.kind() {
+            SessionKind::DirectConnect => "Direct Connect VIF",
+            SessionKind::Vpn => "Site-to-Site VPN, BGP",
+        };
+        let bgp = Bgp {
+            name: Symbol::Session(x.spec.kind(), x.spec.name.clone()),
+            disabled: false,
+            local: (x.spec.amazon_address, x.spec.amazon_asn),
+            neighbor: (x.spec.office_address, x.spec.office_asn),
+            password_file: Some(x.key_file.clone()),
+            hold: Some(hold),
+            keepalive: Some(keepalive),
+            bfd: x.bfd().is_some(),
+            channel: Channel::block(vec![
+                ChannelOption::Preference(x.aws_preference()),
+                ChannelOption::Import(Policy::Filter(aws_import.clone())),
+                ChannelOption::ImportLimit(PREFIX_LIMIT),
+                ChannelOption::Export(Policy::FromProtocols(vec![Symbol::lab(VPC_CIDR_PROTOCOL)])),
+            ]),
+        };
+        sections.push(section(
+            format!("{} ({what})", x.spec.name),
+            vec![Item::Protocol(Protocol::Bgp(bgp))],
+        ));
     }
+    // the sources of the office's routes, each with its tunnel
+    let mut sources: Vec<(Symbol, String)> = sessions
+        .iter()
+        .map(|x| {
+            let name = Symbol::Session(x.spec.kind(), x.spec.name.clone());
+            (name, x.vgw_tun.clone())
+        })
+        .collect();
     // a static VPN: its prefixes as static routes into its tunnel
-    let mut static_vpn = None;
     if let (Some(vpn), Some(tun)) = (&t.vpn, &tunnels.vpn_tun) {
         if !vpn.bgp {
-            static_vpn = Some((
-                crate::bgp::names::protocol_name(SessionKind::Vpn, &vpn.name),
-                tun.clone(),
+            let name = Symbol::Session(SessionKind::Vpn, vpn.name.clone());
+            let routes = if vpn.up { vpn.prefixes() } else { Vec::new() };
+            sections.push(section(
+                format!("{} (Site-to-Site VPN, static routing)", vpn.name),
+                vec![Item::Protocol(Protocol::Static {
+                    name: name.clone(),
+                    channel: Channel::inline(vec![ChannelOption::Preference(
+                        PREFERENCE_VPN_STATIC,
+                    )]),
+                    routes: routes
+                        .into_iter()
+                        .map(|prefix| StaticRoute {
+                            prefix,
+                            via: Via::Interface(tun.clone()),
+                        })
+                        .collect(),
+                })],
             ));
-            let _ = write!(
-                s,
-                "\n# {} (Site-to-Site VPN, static routing)\nprotocol static {} {{\n    ipv4 {{ preference {PREFERENCE_VPN_STATIC}; }};\n",
-                vpn.name,
-                symbol(SessionKind::Vpn, &vpn.name)
-            );
-            if vpn.up {
-                for p in vpn.prefixes() {
-                    let _ = writeln!(s, "    route {p} via \"{tun}\";");
-                }
-            }
-            s.push_str("}\n");
+            sources.push((name, tun.clone()));
         }
     }
     // the best route of each office prefix into the main table, out of
     // the tunnel of the session (or static VPN) it came from
-    s.push_str("\n# the best routes, each through its tunnel's TUN device\nfilter to_tunnels {\n");
-    let mut sources: Vec<(String, String)> = sessions
+    let to_tunnels = Symbol::lab("to_tunnels");
+    let mut body: Vec<Stmt> = sources
         .iter()
-        .map(|x| (x.spec.protocol(), x.vgw_tun.clone()))
+        .map(|(proto, tun)| Stmt::IfProtoIfname {
+            proto: proto.clone(),
+            ifname: tun.clone(),
+        })
         .collect();
-    sources.extend(static_vpn.clone());
-    for (name, tun) in &sources {
-        let _ = writeln!(
-            s,
-            "    if proto = {} then {{ ifname = {}; accept; }}",
-            bird_string(name),
-            bird_string(tun)
-        );
-    }
-    s.push_str("    reject;\n}\nprotocol kernel vifgate_kernel {\n    ipv4 { import none; export filter to_tunnels; };\n    learn off;\n}\n");
+    body.push(Stmt::Reject);
+    sections.push(section(
+        "the best routes, each through its tunnel's TUN device".into(),
+        vec![
+            Item::Filter(Filter {
+                name: to_tunnels.clone(),
+                body,
+            }),
+            Item::Protocol(Protocol::Kernel {
+                name: Symbol::lab("vifgate_kernel"),
+                channel: Channel::inline(vec![
+                    ChannelOption::Import(Policy::None),
+                    ChannelOption::Export(Policy::Filter(to_tunnels)),
+                ]),
+                kernel_table: None,
+                metric: None,
+            }),
+        ],
+    ));
     if to_vpc {
-        let list: Vec<String> = sources
-            .iter()
-            .map(|(n, _)| format!("proto = {}", bird_string(n)))
-            .collect();
-        let cond = if list.is_empty() {
-            "false".to_string()
-        } else {
-            list.join(" || ")
-        };
         let asn = super::amazon_asn(t);
-        let _ = write!(
-            s,
-            "\n# propagation: the best routes to the VPC router's BIRD\nprotocol bgp {VPC_PROTOCOL} {{\n    local {} as {asn};\n    neighbor {} as {asn};\n    direct;\n{}    ipv4 {{\n        import none;\n        export where {cond};\n        next hop self;\n    }};\n}}\n",
-            crate::layout::VGW_LINK_VGW,
-            crate::layout::VGW_LINK_ROUTER,
-            text::LAB_RETRY
-        );
+        let bgp = Bgp {
+            name: Symbol::lab(VPC_PROTOCOL),
+            disabled: false,
+            local: (crate::layout::VGW_LINK_VGW, asn),
+            neighbor: (crate::layout::VGW_LINK_ROUTER, asn),
+            password_file: None,
+            hold: None,
+            keepalive: None,
+            bfd: false,
+            channel: Channel::block(vec![
+                ChannelOption::Import(Policy::None),
+                ChannelOption::Export(Policy::FromProtocols(
+                    sources.into_iter().map(|(p, _)| p).collect(),
+                )),
+                ChannelOption::NextHopSelf,
+            ]),
+        };
+        sections.push(section(
+            "propagation: the best routes to the VPC router's BIRD".into(),
+            vec![Item::Protocol(Protocol::Bgp(bgp))],
+        ));
     }
-    s
+    BirdConfig {
+        what: "AWS's side (the virtual private gateway)".into(),
+        router_id: topology::bgp::vgw_router_id(t),
+        bfd,
+        sections,
+    }
 }

@@ -1,0 +1,1240 @@
+//! The step executor: a list of [`Step`]s ([`crate::plan::diff::diff`])
+//! carried out on a running lab.
+//!
+//! Every step is idempotent — a namespace that exists, an address already
+//! there (EEXIST), a route (`replace`), a firewall (one `nft -f`
+//! transaction that declares, deletes and defines its tables again), a
+//! process (the recorded one still running) are taken as done — so an
+//! apply interrupted anywhere is completed by running its steps again.
+//!
+//! Each step is written to the lab's [`journal`](super::journal) (synced)
+//! before it runs and marked done after. A process is recorded in the
+//! state file as soon as it runs ([`super::record`]), so `sim down` finds
+//! it even if the apply is killed a moment later.
+//!
+//! Some steps finish together, once the steps of their kind are all done:
+//! the wait for the ports of start commands and HAProxy, the listener
+//! agent (restarted once with the new plan's listeners), and, at the end,
+//! the wait for the BGP sessions the new plan expects.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::daemons::{arm_bfd, start_frr, write_run_dir};
+use super::journal::{Entry, Journal};
+use super::*;
+use crate::agent::spec::ListenSpec;
+use crate::plan::diff::Step;
+use crate::plan::frr::FrrSpec;
+use gateways::GatewayKeys;
+
+/// One step run: its number (from 1), what it was, how long it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRun {
+    /// Its number in the list, from 1.
+    pub n: usize,
+    /// The step, in words.
+    pub step: String,
+    /// Milliseconds it took.
+    pub ms: f64,
+}
+
+/// A lab under change: its state directory and state, the plan it is
+/// brought to, one open handle and one netlink connection per namespace.
+pub struct Executor<'a> {
+    dir: PathBuf,
+    state: &'a mut LabState,
+    target: &'a Plan,
+    programs: &'a Programs,
+    rt: tokio::runtime::Runtime,
+    handles: BTreeMap<String, Netns>,
+    nl: BTreeMap<String, Netlink>,
+    journal: Journal,
+    /// Ports to wait for before a step of another kind runs.
+    ports: Vec<ReadyCheck>,
+    /// Whether the listeners changed (the agent is restarted once).
+    listeners_changed: bool,
+    /// Whether a BGP daemon was started or reconfigured.
+    bgp_touched: bool,
+    /// FRRs started, whose BFD is armed once their sessions are up.
+    frr_started: Vec<String>,
+    /// The load balancers whose HAProxy was reloaded in this run.
+    haproxy_reloaded: BTreeSet<String>,
+}
+
+impl<'a> Executor<'a> {
+    /// Opens the lab in `dir` for bringing it to `target`: a handle and a
+    /// netlink connection for each of its namespaces that exist.
+    pub fn open(
+        dir: &Path,
+        state: &'a mut LabState,
+        target: &'a Plan,
+        programs: &'a Programs,
+    ) -> Result<Executor<'a>, ApplyError> {
+        let journal = Journal::open(dir).map_err(step("open the journal"))?;
+        let mut ex = Executor {
+            dir: dir.to_path_buf(),
+            state,
+            target,
+            programs,
+            rt: runtime()?,
+            handles: BTreeMap::new(),
+            nl: BTreeMap::new(),
+            journal,
+            ports: Vec::new(),
+            listeners_changed: false,
+            bgp_touched: false,
+            frr_started: Vec::new(),
+            haproxy_reloaded: BTreeSet::new(),
+        };
+        let names: BTreeSet<String> = (ex.state.plan.namespaces.iter())
+            .chain(&target.namespaces)
+            .map(|n| n.name.clone())
+            .collect();
+        for n in names.iter().filter(|n| netns::exists(n)) {
+            ex.attach(n)?;
+        }
+        Ok(ex)
+    }
+
+    /// Opens namespace `ns` (a handle, a netlink connection, `lo` up).
+    fn attach(&mut self, ns: &str) -> Result<(), ApplyError> {
+        let h = Netns::open(ns).map_err(step(format!("open namespace {ns}")))?;
+        let c = self.rt.block_on(async {
+            let c = Netlink::open(&h).map_err(step(format!("netlink in {ns}")))?;
+            c.set_up("lo")
+                .await
+                .map_err(nl_step(format!("lo up in {ns}")))?;
+            Ok::<Netlink, ApplyError>(c)
+        })?;
+        self.handles.insert(ns.to_string(), h);
+        self.nl.insert(ns.to_string(), c);
+        Ok(())
+    }
+
+    fn netns(&self, ns: &str) -> Result<&Netns, ApplyError> {
+        self.handles.get(ns).ok_or_else(|| ApplyError::Step {
+            step: format!("namespace {ns}"),
+            cause: io::Error::other("it does not exist"),
+        })
+    }
+
+    fn conn(&self, ns: &str) -> Result<Netlink, ApplyError> {
+        self.nl.get(ns).cloned().ok_or_else(|| ApplyError::Step {
+            step: format!("namespace {ns}"),
+            cause: io::Error::other("it does not exist"),
+        })
+    }
+
+    /// Runs `steps` in order, each journalled before it runs;
+    /// `on_step` is told of each once done. Then waits for what the new
+    /// plan expects running (ports, listeners, BGP sessions).
+    pub fn run(
+        &mut self,
+        steps: &[Step],
+        mut on_step: impl FnMut(&StepRun),
+    ) -> Result<(), ApplyError> {
+        let journal_err = |e| step("write the journal")(e);
+        self.journal
+            .write(&Entry::Begin { steps: steps.len() })
+            .map_err(journal_err)?;
+        let mut i = 0;
+        while i < steps.len() {
+            // consecutive firewall loads run together (one nft each, in
+            // parallel), as `sim up` loads them
+            let batch = steps[i..]
+                .iter()
+                .take_while(|s| matches!(s, Step::LoadFirewall { .. }))
+                .count()
+                .max(1);
+            if i > 0 && steps[i - 1].phase() != steps[i].phase() {
+                self.settle_phase()?;
+            }
+            let started = Instant::now();
+            for (k, s) in steps[i..i + batch].iter().enumerate() {
+                self.journal.start(i + k + 1, s).map_err(journal_err)?;
+            }
+            if batch > 1 {
+                self.load_firewalls(&steps[i..i + batch])?;
+            } else {
+                self.one(&steps[i])?;
+            }
+            let ms = started.elapsed().as_secs_f64() * 1000.0 / batch as f64;
+            for (k, s) in steps[i..i + batch].iter().enumerate() {
+                let n = i + k + 1;
+                self.journal
+                    .write(&Entry::Done { n, ms })
+                    .map_err(journal_err)?;
+                on_step(&StepRun {
+                    n,
+                    step: s.to_string(),
+                    ms,
+                });
+            }
+            i += batch;
+        }
+        self.settle_phase()?;
+        self.settle_bgp()?;
+        self.journal.write(&Entry::End).map_err(journal_err)
+    }
+
+    /// What waits for the end of a run of steps of one kind: the ports of
+    /// what was started, the listener agent.
+    fn settle_phase(&mut self) -> Result<(), ApplyError> {
+        if !self.ports.is_empty() {
+            wait_until_listening(&std::mem::take(&mut self.ports))?;
+        }
+        if std::mem::take(&mut self.listeners_changed) {
+            self.restart_agent()?;
+        }
+        Ok(())
+    }
+
+    /// Runs one step.
+    fn one(&mut self, s: &Step) -> Result<(), ApplyError> {
+        let what = s.to_string();
+        match s {
+            Step::CreateNamespace { namespace } => {
+                if !netns::exists(&namespace.name) {
+                    netns::create(&namespace.name).map_err(step(what))?;
+                }
+                self.attach(&namespace.name)
+            }
+            Step::DeleteNamespace { ns } => self.delete_namespace(ns),
+            Step::SetSysctl { sysctl: s } => {
+                netlink::sysctl(self.netns(&s.ns)?, &s.key, &s.value).map_err(step(what))
+            }
+            Step::ResetSysctl { ns, key } => {
+                let value = netlink::default_sysctl(key).map_err(step(what.clone()))?;
+                netlink::sysctl(self.netns(ns)?, key, &value).map_err(step(what))
+            }
+            Step::AddBridge { bridge: b } => {
+                let c = self.conn(&b.ns)?;
+                self.rt.block_on(async {
+                    if !has_link(&c, &b.name).await? {
+                        c.bridge(&b.name).await.map_err(nl_step(&what))?;
+                    }
+                    c.set_up(&b.name).await.map_err(nl_step(&what))
+                })
+            }
+            Step::DeleteBridge { ns, name } => self.delete_link(ns, name, &what),
+            Step::AttachPort { ns, bridge, port } => {
+                let c = self.conn(ns)?;
+                self.rt
+                    .block_on(c.set_master(port, bridge))
+                    .map_err(nl_step(what))
+            }
+            Step::DetachPort { ns, port, .. } => {
+                ip(ns, &["link", "set", port, "nomaster"], &[]).map_err(step(what))
+            }
+            Step::AddVeth { link: l } => self.add_veth(l, &what),
+            Step::DeleteVeth { a, .. } => self.delete_link(&a.ns, &a.ifname, &what),
+            Step::AddAddress { address: a } => {
+                let c = self.conn(&a.ns)?;
+                let ifname = self.tagged(&a.ns, &a.ifname);
+                self.rt.block_on(async {
+                    match c.add_address(&ifname, a.addr).await {
+                        Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
+                        r => r.map_err(nl_step(&what)),
+                    }
+                })
+            }
+            Step::DeleteAddress { address: a } => {
+                let ifname = self.tagged(&a.ns, &a.ifname);
+                let addr = a.addr.to_string();
+                ip(
+                    &a.ns,
+                    &["addr", "del", &addr, "dev", &ifname],
+                    &["Cannot assign", "Cannot find device"],
+                )
+                .map_err(step(what))
+            }
+            Step::AddRoute { route, .. } | Step::ReplaceRoute { route, .. } => {
+                let c = self.conn(&route.ns)?;
+                self.rt
+                    .block_on(c.replace_route(&route.route()))
+                    .map_err(nl_step(what))
+            }
+            Step::DeleteRoute { route, .. } => {
+                let c = self.conn(&route.ns)?;
+                self.rt.block_on(async {
+                    match c.del_route(&route.route()).await {
+                        Err(e) if matches!(e.errno(), Some(libc::ESRCH | libc::ENODEV)) => Ok(()),
+                        r => r.map_err(nl_step(&what)),
+                    }
+                })
+            }
+            Step::AddRule { rule: r } | Step::ReplaceRule { rule: r } => {
+                if matches!(s, Step::ReplaceRule { .. }) {
+                    del_rule(&r.ns, &r.iif, r.priority).map_err(step(what.clone()))?;
+                }
+                let c = self.conn(&r.ns)?;
+                let rule = Rule {
+                    iif: Some(r.iif.clone()),
+                    table: r.table,
+                    priority: r.priority,
+                };
+                self.rt.block_on(async {
+                    match c.add_rule(&rule).await {
+                        Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
+                        r => r.map_err(nl_step(&what)),
+                    }
+                })
+            }
+            Step::DeleteRule { rule: r } => del_rule(&r.ns, &r.iif, r.priority).map_err(step(what)),
+            Step::SetShaping { shaping: s } => self.shape(&s.ns, &s.ifname, &s.shaping, &what),
+            Step::ClearShaping { ns, ifname } => self.shape(ns, ifname, &Shaping::default(), &what),
+            Step::LoadFirewall { .. } => self.load_firewalls(std::slice::from_ref(s)),
+            Step::DeleteFirewall { ns, tables } => {
+                let script: String = tables
+                    .iter()
+                    .map(|t| format!("table {t}\ndelete table {t}\n"))
+                    .collect();
+                netns::nft(ns, &["-f", "-"], Some(&script))
+                    .map(drop)
+                    .map_err(step(what))
+            }
+            Step::InstallMd5Key { key } => {
+                let base = self.state.source.as_deref().and_then(Path::parent);
+                let k = md5::resolve(key, base, |v| std::env::var(v).ok(), md5::random_key)
+                    .map_err(|e| step(what.clone())(io::Error::other(e)))?;
+                md5::write_key_file(&key.key_file, &k.key).map_err(step(what))
+            }
+            Step::RemoveMd5Key { key } => match fs::remove_file(&key.key_file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(step(what)(e)),
+                _ => Ok(()),
+            },
+            Step::StartGateway { gateway } => self.start_gateway(gateway),
+            Step::ReconfigureGateway { gateway: g } => {
+                self.write_gateway_config(g)?;
+                self.signal(&gateway_what(&g.name), libc::SIGHUP, &what)
+            }
+            Step::StopGateway { name, .. } => self.stop(&gateway_what(name)),
+            Step::StartBird { bird: b } => {
+                self.bgp_touched = true;
+                let recorded = format!("BIRD {}", b.name);
+                if self.running(&recorded) {
+                    return Ok(());
+                }
+                fs::write(&b.config_path, &b.config).map_err(step(what.clone()))?;
+                let cmd = b.command();
+                let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
+                let pid = spawn_daemon(self.netns(&b.ns)?, Path::new(&cmd[0]), &args, &b.log)
+                    .map_err(step(what))?;
+                record(&self.dir, self.state, pid, recorded)
+            }
+            Step::ReconfigureBird { bird: b } => {
+                self.bgp_touched = true;
+                reconfigure_bird(b).map_err(step(what))
+            }
+            Step::StopBird { name, .. } => self.stop(&format!("BIRD {name}")),
+            Step::StartFrr { frr } => {
+                self.bgp_touched = true;
+                if self.running(&frr_what("bgpd", &frr.node)) {
+                    return Ok(());
+                }
+                let keys = self.md5_keys();
+                let dir = self.dir.clone();
+                let ns = Netns::open(&frr.ns).map_err(step(what))?;
+                start_frr(frr, &keys, &ns, &dir, self.state)?;
+                self.frr_started.push(frr.node.clone());
+                Ok(())
+            }
+            Step::ReconfigureFrr { frr } => {
+                self.bgp_touched = true;
+                let keys = self.md5_keys();
+                reconfigure_frr(frr, &keys).map_err(step(what))
+            }
+            Step::StopFrr { node, .. } => {
+                for d in ["bgpd", "bfdd", "zebra"] {
+                    self.stop(&frr_what(d, node))?;
+                }
+                Ok(())
+            }
+            Step::StartCommand { start: st } => {
+                let recorded = start_what(st);
+                let i = (self.target.starts.iter())
+                    .position(|t| t == st)
+                    .unwrap_or(self.target.starts.len());
+                let log = start_log(&self.dir, st, i);
+                if !self.running(&recorded) {
+                    let pid = spawn_daemon(
+                        self.netns(&st.ns)?,
+                        Path::new("/bin/sh"),
+                        &["-c", &st.command],
+                        &log,
+                    )
+                    .map_err(step(what.clone()))?;
+                    record(&self.dir, self.state, pid, recorded)?;
+                }
+                for &p in &st.tcp_ports {
+                    // `sh -c` may end once its command went to the background
+                    self.ports
+                        .push((st.ns.clone(), what.clone(), p, log.clone(), None));
+                }
+                Ok(())
+            }
+            Step::StopCommand { start } => self.stop(&start_what(start)),
+            Step::StartListener { .. } | Step::StopListener { .. } => {
+                self.listeners_changed = true;
+                Ok(())
+            }
+            Step::StartHaproxy { haproxy: h } => self.start_haproxy(h, &what),
+            Step::ReloadHaproxy { haproxy: h } => self.reload_haproxy(h, &what),
+            Step::StopHaproxy { node, .. } => self.stop(&haproxy_what(node)),
+            Step::RegisterTarget { node, .. } => {
+                // HAProxy 2.6's `add server` refuses the `cookie` of a
+                // target: the new configuration is loaded by a seamless
+                // reload instead, once for all the targets of this run
+                if !self.haproxy_reloaded.insert(node.clone()) {
+                    return Ok(());
+                }
+                match self.target.haproxy.iter().find(|h| &h.node == node) {
+                    Some(h) => self.reload_haproxy(&h.clone(), &what),
+                    None => Err(step(what)(io::Error::other("no such load balancer"))),
+                }
+            }
+            Step::DeregisterTarget { node, target, .. } => {
+                let server = format!("{}/{}", target.backend, target.server);
+                let sock = layout::haproxy_socket(&self.dir, node);
+                deregister(&sock, &server).map_err(step(what))?;
+                self.write_haproxy_config(node)
+            }
+        }
+    }
+
+    /// The name of `ifname`'s VLAN sub-interface when its link is tagged
+    /// and the kernel tags (as `sim up` made it), else `ifname`.
+    fn tagged(&self, ns: &str, ifname: &str) -> String {
+        let vlan = self
+            .target
+            .links
+            .iter()
+            .chain(&self.state.plan.links)
+            .find(|l| {
+                [&l.a, &l.b]
+                    .iter()
+                    .any(|e| e.ns == ns && e.ifname == ifname)
+            })
+            .and_then(|l| l.vlan);
+        match vlan {
+            Some(v) if self.state.features.vlan => format!("{ifname}.{v}"),
+            _ => ifname.to_string(),
+        }
+    }
+
+    fn add_veth(&mut self, l: &plan::VethSpec, what: &str) -> Result<(), ApplyError> {
+        let (a, b) = (self.conn(&l.a.ns)?, self.conn(&l.b.ns)?);
+        let peer_ns = self.netns(&l.b.ns)?;
+        let vlan = l.vlan.filter(|_| self.state.features.vlan);
+        self.rt.block_on(async {
+            if !has_link(&a, &l.a.ifname).await? {
+                a.veth(&l.a.ifname, &l.b.ifname, peer_ns)
+                    .await
+                    .map_err(nl_step(what))?;
+            }
+            for (c, end) in [(&a, &l.a), (&b, &l.b)] {
+                if let Some(mtu) = l.mtu {
+                    c.set_mtu(&end.ifname, mtu).await.map_err(nl_step(what))?;
+                }
+                if let Some(v) = vlan {
+                    let sub = format!("{}.{v}", end.ifname);
+                    if !has_link(c, &sub).await? {
+                        c.vlan(&sub, &end.ifname, v).await.map_err(nl_step(what))?;
+                    }
+                    c.set_up(&sub).await.map_err(nl_step(what))?;
+                }
+                c.set_up(&end.ifname).await.map_err(nl_step(what))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_link(&mut self, ns: &str, name: &str, what: &str) -> Result<(), ApplyError> {
+        let Ok(c) = self.conn(ns) else {
+            return Ok(());
+        };
+        self.rt.block_on(async {
+            if has_link(&c, name).await? {
+                c.del_link(name).await.map_err(nl_step(what))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn shape(&mut self, ns: &str, ifname: &str, s: &Shaping, what: &str) -> Result<(), ApplyError> {
+        let c = self.conn(ns)?;
+        let features = self.state.features;
+        self.rt
+            .block_on(c.shape(ifname, s, &features))
+            .map(drop)
+            .map_err(nl_step(what))
+    }
+
+    /// Each firewall's tables replaced in one `nft -f` transaction, all
+    /// namespaces' at once.
+    fn load_firewalls(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
+        let scripts: Vec<(String, String, String)> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::LoadFirewall { firewall, .. } => Some((
+                    firewall.ns.clone(),
+                    s.nft_script().unwrap_or_default(),
+                    s.to_string(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let runs: Vec<(&str, &[&str], Option<&str>)> = scripts
+            .iter()
+            .map(|(ns, script, _)| (ns.as_str(), &["-f", "-"][..], Some(script.as_str())))
+            .collect();
+        for ((_, _, what), loaded) in scripts.iter().zip(netns::nft_each(&runs)) {
+            loaded.map_err(step(what.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// A namespace deleted with whatever runs in it: its recorded
+    /// processes, and any other found in it.
+    fn delete_namespace(&mut self, ns: &str) -> Result<(), ApplyError> {
+        self.handles.remove(ns);
+        let conn = self.nl.remove(ns);
+        let Ok(meta) = fs::metadata(netns::path(ns)) else {
+            return Ok(());
+        };
+        // its links first: the kernel frees a deleted namespace's links
+        // (the far ends of its veths) only later, from a work queue
+        if let Some(c) = conn {
+            self.rt.block_on(async {
+                for name in c.link_names().await.unwrap_or_default() {
+                    if name != "lo" {
+                        let _ = c.del_link(&name).await;
+                    }
+                }
+            });
+        }
+        let id = (meta.dev(), meta.ino());
+        let (inside, kept): (Vec<ProcessRecord>, Vec<ProcessRecord>) =
+            std::mem::take(&mut self.state.processes)
+                .into_iter()
+                .partition(|p| p.is_running() && process::in_namespace(p.pid, id));
+        self.state.processes = kept;
+        let mut pids: Vec<u32> = inside.iter().map(|p| p.pid).collect();
+        pids.extend(
+            pids_in(ns)
+                .into_iter()
+                .filter_map(|p| u32::try_from(p).ok()),
+        );
+        end_processes(&pids, |p| process::in_namespace(p, id));
+        write_state(&self.dir, self.state).map_err(step("write the state file"))?;
+        netns::delete(ns).map_err(step(format!("delete namespace {ns}")))
+    }
+
+    /// Whether the process recorded as `what` still runs.
+    fn running(&self, what: &str) -> bool {
+        self.state
+            .processes
+            .iter()
+            .any(|p| p.what == what && p.is_running())
+    }
+
+    fn signal(&self, what: &str, signal: libc::c_int, step_text: &str) -> Result<(), ApplyError> {
+        let p = (self.state.processes.iter())
+            .find(|p| p.what == what && p.is_running())
+            .ok_or_else(|| ApplyError::Step {
+                step: step_text.to_string(),
+                cause: io::Error::other(format!("{what} is not running")),
+            })?;
+        p.signal(signal).map(drop).map_err(step(step_text))
+    }
+
+    /// Ends the process recorded as `what` (SIGTERM, SIGKILL after 2 s)
+    /// with the processes of its session, and forgets it.
+    fn stop(&mut self, what: &str) -> Result<(), ApplyError> {
+        let (gone, kept): (Vec<ProcessRecord>, Vec<ProcessRecord>) =
+            std::mem::take(&mut self.state.processes)
+                .into_iter()
+                .partition(|p| p.what == what);
+        self.state.processes = kept;
+        for p in gone.iter().filter(|p| p.is_running()) {
+            let mut pids = session_of(p.pid);
+            pids.push(p.pid);
+            let start = p.start_time;
+            let leader = p.pid;
+            end_processes(&pids, |pid| {
+                pid != leader || process::start_time(pid).is_ok_and(|t| t == start)
+            });
+        }
+        write_state(&self.dir, self.state).map_err(step("write the state file"))
+    }
+
+    /// The gateways' keys, in the target plan's order: each read from its
+    /// key file, made (and written) for a gateway that has none.
+    fn gateway_keys(&self) -> Result<GatewayKeys, ApplyError> {
+        let mut keys = GatewayKeys {
+            private: Vec::new(),
+            public: Vec::new(),
+        };
+        for g in &self.target.gateways {
+            let path = self.dir.join(format!("{}.key", g.name));
+            let what = format!("the key of gateway {}", g.name);
+            let private: gateway::keys::PrivateKey = match fs::read(&path) {
+                Ok(bytes) => gateway::keys::parse_key_text(&bytes)
+                    .map_err(|e| step(what.clone())(io::Error::other(e.to_string())))?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let k = gateway::keys::PrivateKey::generate()
+                        .map_err(|e| step(what.clone())(io::Error::other(e.to_string())))?;
+                    write_private_key(&path, &k.to_base64()).map_err(step(what.clone()))?;
+                    k
+                }
+                Err(e) => return Err(step(what)(e)),
+            };
+            keys.public.push(private.public_key().to_base64());
+            keys.private.push(private.to_base64());
+        }
+        Ok(keys)
+    }
+
+    /// Writes gateway `g`'s configuration for the target plan; the
+    /// impairment `sim up` gave it (a link's delay without netem) is kept.
+    fn write_gateway_config(&self, g: &GatewaySpec) -> Result<PathBuf, ApplyError> {
+        let keys = self.gateway_keys()?;
+        let key_path = self.dir.join(format!("{}.key", g.name));
+        let topo = self.dir.join("topology.toml");
+        let path = self.dir.join(format!("{}.toml", g.name));
+        let mut conf = gateway_config(self.target, g, &keys, &key_path, &self.dir, &topo);
+        conf.impair = GatewayConfigFile::read(&path).ok().and_then(|c| c.impair);
+        conf.write(&path, &config_header(&self.target.lab))
+            .map_err(|e| step(format!("configure gateway {}", g.name))(io::Error::other(e)))?;
+        Ok(path)
+    }
+
+    fn start_gateway(&mut self, g: &GatewaySpec) -> Result<(), ApplyError> {
+        let what = gateway_what(&g.name);
+        if !self.running(&what) {
+            let path = self.write_gateway_config(g)?;
+            let pid = spawn_daemon(
+                self.netns(&g.ns)?,
+                &self.programs.vifgate,
+                &["gateway", "--config", &path.to_string_lossy()],
+                &self.dir.join(format!("{}.log", g.name)),
+            )
+            .map_err(step(format!("start gateway {}", g.name)))?;
+            record(&self.dir, self.state, pid, what.clone())?;
+        }
+        let c = self.conn(&g.ns)?;
+        let log = self.dir.join(format!("{}.log", g.name));
+        let pid = (self.state.processes.iter())
+            .find(|p| p.what == what)
+            .map(|p| p.pid)
+            .unwrap_or(0);
+        self.rt.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !has_link(&c, &g.tun).await? {
+                let step = || format!("gateway {} in {}", g.name, g.ns);
+                if let Some(cause) = super::startup::exited(pid, &[&log]) {
+                    return Err(ApplyError::Step {
+                        step: step(),
+                        cause,
+                    });
+                }
+                if Instant::now() > deadline {
+                    let log = fs::read_to_string(&log).unwrap_or_default();
+                    return Err(ApplyError::Step {
+                        step: step(),
+                        cause: io::Error::other(format!(
+                            "its TUN device {} did not appear within 10 s; its log:\n{log}",
+                            g.tun
+                        )),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            c.set_up(&g.tun)
+                .await
+                .map_err(nl_step(format!("{} up", g.tun)))
+        })
+    }
+
+    /// The MD5 keys of the target plan's sessions, as their key files
+    /// hold them.
+    fn md5_keys(&self) -> BTreeMap<String, String> {
+        (self.target.bird.md5.iter())
+            .filter_map(|m| {
+                let text = fs::read_to_string(&m.key_file).ok()?;
+                Some((m.session.clone(), md5::key_of_file(&text)?))
+            })
+            .collect()
+    }
+
+    fn haproxy_files(&self, node: &str) -> (PathBuf, PathBuf) {
+        let token = layout::ns_token(node);
+        (
+            self.dir.join(format!("haproxy-{token}.cfg")),
+            self.dir.join(format!("haproxy-{token}.log")),
+        )
+    }
+
+    /// Writes the target plan's HAProxy configuration of `node` (what a
+    /// restart would read).
+    fn write_haproxy_config(&self, node: &str) -> Result<(), ApplyError> {
+        let Some(h) = self.target.haproxy.iter().find(|h| h.node == node) else {
+            return Ok(());
+        };
+        let (cfg, _) = self.haproxy_files(node);
+        fs::write(&cfg, &h.config).map_err(step(format!("write {}", cfg.display())))
+    }
+
+    fn start_haproxy(&mut self, h: &plan::HaproxySpec, what: &str) -> Result<(), ApplyError> {
+        let recorded = haproxy_what(&h.node);
+        let (cfg, log) = self.haproxy_files(&h.node);
+        let mut started = None;
+        if !self.running(&recorded) {
+            fs::write(&cfg, &h.config).map_err(step(what))?;
+            super::check::haproxy(&cfg).map_err(step(what))?;
+            let pid = spawn_daemon(
+                self.netns(&h.ns)?,
+                Path::new("haproxy"),
+                &["-f", &cfg.to_string_lossy(), "-db"],
+                &log,
+            )
+            .map_err(step(what))?;
+            record(&self.dir, self.state, pid, recorded)?;
+            started = Some(pid);
+        }
+        for &port in &h.ports {
+            self.ports
+                .push((h.ns.clone(), what.to_string(), port, log.clone(), started));
+        }
+        Ok(())
+    }
+
+    /// A new HAProxy with the new configuration takes over from the old:
+    /// it receives the old one's listening sockets through the runtime
+    /// API (`-x`: no connection is refused meanwhile), then the old one
+    /// stops (`-sf`) once its connections have ended.
+    fn reload_haproxy(&mut self, h: &plan::HaproxySpec, what: &str) -> Result<(), ApplyError> {
+        let recorded = haproxy_what(&h.node);
+        let old = (self.state.processes.iter())
+            .find(|p| p.what == recorded && p.is_running())
+            .map(|p| p.pid);
+        let Some(old) = old else {
+            return self.start_haproxy(h, what);
+        };
+        let (cfg, log) = self.haproxy_files(&h.node);
+        fs::write(&cfg, &h.config).map_err(step(what))?;
+        super::check::haproxy(&cfg).map_err(step(what))?;
+        let reload_log = log.with_extension(format!("{old}.log"));
+        let pid = spawn_daemon(
+            self.netns(&h.ns)?,
+            Path::new("haproxy"),
+            &[
+                "-f",
+                &cfg.to_string_lossy(),
+                "-db",
+                "-x",
+                &layout::haproxy_socket(&self.dir, &h.node).to_string_lossy(),
+                "-sf",
+                &old.to_string(),
+            ],
+            &reload_log,
+        )
+        .map_err(step(what))?;
+        record(&self.dir, self.state, pid, recorded.clone())?;
+        // the old record goes once the new one is recorded; `down` still
+        // finds the old process in the namespace until it ends
+        self.state
+            .processes
+            .retain(|p| !(p.what == recorded && p.pid == old));
+        write_state(&self.dir, self.state).map_err(step("write the state file"))?;
+        for &port in &h.ports {
+            self.ports.push((
+                h.ns.clone(),
+                what.to_string(),
+                port,
+                reload_log.clone(),
+                Some(pid),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The listener agent restarted with the target plan's listeners (or
+    /// stopped, if it has none).
+    fn restart_agent(&mut self) -> Result<(), ApplyError> {
+        self.stop("listeners")?;
+        if self.target.listeners.is_empty() {
+            return Ok(());
+        }
+        let home = (self.target.namespaces.first())
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let ns = Netns::open(&home).map_err(step(format!("open namespace {home}")))?;
+        start_agent(
+            &self.dir,
+            &ns,
+            &self.programs.vifgate,
+            &self.target.listeners,
+            self.state,
+        )
+    }
+
+    /// After the last step: when a BGP daemon was started or
+    /// reconfigured, waits until every session the new plan expects is
+    /// Established and its routes learned; arms the BFD of FRRs started.
+    fn settle_bgp(&mut self) -> Result<(), ApplyError> {
+        if !self.bgp_touched {
+            return Ok(());
+        }
+        let awaited = bgp_awaited(self.target);
+        let within = bgp::wait::ESTABLISHED_WITHIN;
+        let started = Instant::now();
+        bgp::wait::wait_established(&awaited, within).map_err(|missing| ApplyError::Step {
+            step: "BGP sessions".into(),
+            cause: io::Error::other(format!(
+                "not Established within {} s: {missing}",
+                within.as_secs()
+            )),
+        })?;
+        for f in self
+            .target
+            .frr
+            .iter()
+            .filter(|f| self.frr_started.contains(&f.node))
+        {
+            arm_bfd(&f.run_dir, &f.config).map_err(step(format!("BFD of FRR {}", f.node)))?;
+        }
+        let left = within.saturating_sub(started.elapsed());
+        bgp::wait::wait_routes(&awaited, left).map_err(|missing| ApplyError::Step {
+            step: "BGP routes".into(),
+            cause: io::Error::other(missing),
+        })?;
+        Ok(())
+    }
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// The lab.
+    pub lab: String,
+    /// Steps run (those of an interrupted apply completed first included).
+    pub steps: usize,
+    /// Seconds it took, from taking the lab's lock to the last wait.
+    pub seconds: f64,
+    /// The step an interrupted apply left under way, which this one ran
+    /// again, when there was one.
+    pub resumed: Option<String>,
+}
+
+/// Brings the running lab `new.lab` to plan `new` (from `topology_text`,
+/// read from `source`), under the lab's lock: the steps of
+/// [`diff`](crate::plan::diff::diff) from the plan it was built or last
+/// applied to, each journalled and told to `on_step` once done. An apply
+/// that was interrupted (the state records the plan it was bringing the
+/// lab to) is completed first.
+///
+/// The state records `new` as the plan under way before the first step,
+/// and as the lab's plan after the last; on an error the lab stays between
+/// the two, which the next `sim apply` completes and `sim down` removes.
+pub fn apply(
+    new: &Plan,
+    source: Option<&Path>,
+    topology_text: &str,
+    programs: &Programs,
+    mut on_step: impl FnMut(&StepRun),
+) -> Result<ApplyReport, ApplyError> {
+    let started = Instant::now();
+    let lab = &new.lab;
+    let dir = checked_state_dir(lab).map_err(step("name the lab"))?;
+    paths_fit(new, &dir).map_err(step("place the lab's files"))?;
+    let no_lab = || ApplyError::Step {
+        step: format!("apply to lab `{lab}`"),
+        cause: io::Error::new(io::ErrorKind::NotFound, "no such lab is up"),
+    };
+    let lock = lock::take(lab, &dir, DOWN_WAITS_AT_MOST)?.ok_or_else(no_lab)?;
+    let mut state = read_state_in(&dir)
+        .map_err(step("read the state file"))?
+        .ok_or_else(no_lab)?;
+    let resumed = journal::read(&dir)
+        .ok()
+        .and_then(|j| journal::unfinished(&j))
+        .map(|(_, s)| s);
+    let mut runs: Vec<(Plan, Plan)> = Vec::new();
+    // an interrupted apply: its steps again (done ones are no-ops), to the
+    // plan it was bringing the lab to, then on to the new one
+    let mut from = state.plan.clone();
+    if let Some(under_way) = state.applying.clone() {
+        runs.push((from, under_way.clone()));
+        from = under_way;
+    }
+    if runs.last().is_none_or(|(_, to)| to != new) {
+        runs.push((from, new.clone()));
+    }
+    // the gateways read their policy from the copy (on start and SIGHUP)
+    fs::write(dir.join("topology.toml"), topology_text).map_err(step("write the topology copy"))?;
+    let mut total = 0;
+    for (from, to) in &runs {
+        let steps = crate::plan::diff::diff(from, to);
+        state.applying = Some(to.clone());
+        write_state(&dir, &state).map_err(step("write the state file"))?;
+        let mut ex = Executor::open(&dir, &mut state, to, programs)?;
+        ex.run(&steps, |r| {
+            on_step(&StepRun {
+                n: total + r.n,
+                ..r.clone()
+            })
+        })?;
+        total += steps.len();
+        state.plan = to.clone();
+        state.applying = None;
+        write_state(&dir, &state).map_err(step("write the state file"))?;
+    }
+    state.source = source.map(Path::to_path_buf);
+    state.built_from = Some(fingerprint::fingerprint(new, topology_text));
+    write_state(&dir, &state).map_err(step("write the state file"))?;
+    drop(lock);
+    Ok(ApplyReport {
+        lab: lab.clone(),
+        steps: total,
+        seconds: started.elapsed().as_secs_f64(),
+        resumed,
+    })
+}
+
+/// The BGP daemons of `plan`, as [`bgp::wait`] awaits them.
+pub(super) fn bgp_awaited(plan: &Plan) -> Vec<bgp::wait::Awaited> {
+    (plan.bird.daemons.iter().map(|d| bgp::wait::Awaited {
+        name: d.name.clone(),
+        control: bgp::wait::Control::Bird(d.socket.clone()),
+        established: d.established.clone(),
+        bfd: Vec::new(),
+        routes: d.routes.clone(),
+    }))
+    .chain(plan.frr.iter().map(|f| bgp::wait::Awaited {
+        name: format!("FRR {}", f.node),
+        control: bgp::wait::Control::Frr(f.run_dir.clone()),
+        established: f.established.clone(),
+        bfd: f.bfd.clone(),
+        routes: f.routes.clone(),
+    }))
+    .collect()
+}
+
+/// The log of the `i`th start command of a plan.
+pub(super) fn start_log(dir: &Path, st: &plan::StartSpec, i: usize) -> PathBuf {
+    dir.join(format!("start-{}-{i}.log", layout::ns_token(&st.node)))
+}
+
+/// How a start command's process is named in [`LabState::processes`].
+pub(super) fn start_what(st: &plan::StartSpec) -> String {
+    format!("start `{}` in {}", st.command, st.node)
+}
+
+/// How a load balancer's HAProxy is named in [`LabState::processes`].
+pub(super) fn haproxy_what(node: &str) -> String {
+    format!("HAProxy of {node}")
+}
+
+/// How one of an FRR node's daemons is named in [`LabState::processes`].
+pub(super) fn frr_what(daemon: &str, node: &str) -> String {
+    format!("FRR {daemon} of {node}")
+}
+
+/// Starts the listener agent in `home` serving `listeners`, recorded, and
+/// waits (10 s at most) until it is ready.
+pub(super) fn start_agent(
+    dir: &Path,
+    home: &Netns,
+    vifgate: &Path,
+    listeners: &[ListenSpec],
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    let spec = AgentSpec {
+        listeners: listeners.to_vec(),
+    };
+    let spec_path = dir.join("agent.json");
+    let ready = dir.join("agent.ready");
+    match fs::remove_file(&ready) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(step("start the listeners")(e));
+        }
+        _ => {}
+    }
+    fs::write(
+        &spec_path,
+        serde_json::to_vec(&spec).map_err(|e| step("agent spec")(io::Error::other(e)))?,
+    )
+    .map_err(step("write the agent spec"))?;
+    let pid = spawn_daemon(
+        home,
+        vifgate,
+        &[
+            "sim",
+            "agent",
+            "--spec",
+            &spec_path.to_string_lossy(),
+            "--ready",
+            &ready.to_string_lossy(),
+        ],
+        &dir.join("agent.log"),
+    )
+    .map_err(step("start the listeners"))?;
+    record(dir, state, pid, "listeners")?;
+    let log = dir.join("agent.log");
+    super::startup::require_ready(
+        pid,
+        &[&log],
+        Duration::from_secs(10),
+        &ready.display().to_string(),
+        || ready.exists(),
+    )
+    .map_err(step("start the listeners"))?;
+    Ok(())
+}
+
+/// Whether namespace `c` has a link called `name`.
+async fn has_link(c: &Netlink, name: &str) -> Result<bool, ApplyError> {
+    let names = c
+        .link_names()
+        .await
+        .map_err(nl_step(format!("list the links of {}", c.ns_name())))?;
+    Ok(names.iter().any(|n| n == name))
+}
+
+/// `ip -n NS ARGS`; an error whose message holds one of `fine` is none
+/// (what is to be removed is not there).
+fn ip(ns: &str, args: &[&str], fine: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").arg("-n").arg(ns).args(args).output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || fine.iter().any(|f| err.contains(f)) {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "ip -n {ns} {}: {}",
+        args.join(" "),
+        err.trim()
+    )))
+}
+
+/// Deletes the rule for `iif` at `priority`, if there is one.
+fn del_rule(ns: &str, iif: &str, priority: u32) -> io::Result<()> {
+    let prio = priority.to_string();
+    ip(
+        ns,
+        &["-4", "rule", "del", "iif", iif, "priority", &prio],
+        &["No such file or directory"],
+    )
+}
+
+/// SIGTERM to each of `pids` that passes `check` (made through a pidfd),
+/// SIGKILL to those left after 2 s.
+fn end_processes(pids: &[u32], check: impl Fn(u32) -> bool + Copy) {
+    for &p in pids {
+        let _ = process::signal_checked(p, libc::SIGTERM, check);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && pids.iter().any(|&p| process::alive(p) && check(p)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &p in pids {
+        if process::alive(p) {
+            let _ = process::signal_checked(p, libc::SIGKILL, check);
+        }
+    }
+}
+
+/// The other processes of the session `leader` leads (a start command's
+/// children: `sim up` starts each process in a session of its own).
+fn session_of(leader: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // after the command name: state, ppid, pgrp, session
+        let sid = text
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
+            .and_then(|s| s.parse::<u32>().ok());
+        if sid == Some(leader) && pid != leader {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Checks BIRD's new configuration (`bird -p`), puts it in place and has
+/// the running BIRD read it (`birdc configure`).
+fn reconfigure_bird(b: &plan::bird::BirdSpec) -> io::Result<()> {
+    let tmp = b.config_path.with_extension("conf.new");
+    fs::write(&tmp, &b.config)?;
+    if let Err(e) = super::check::bird(&tmp) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &b.config_path)?;
+    let out = Command::new("birdc")
+        .arg("-s")
+        .arg(&b.socket)
+        .arg("configure")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !text.contains("econfigur") {
+        return Err(io::Error::other(format!(
+            "birdc configure: {}{}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Gives a running FRR its new configuration through `vtysh`: the lines
+/// gone (`no ...`), then the lines new, each under its context (`router
+/// bgp`, `address-family`); then writes the files a restart would read.
+fn reconfigure_frr(f: &FrrSpec, keys: &BTreeMap<String, String>) -> io::Result<()> {
+    let cfg = f.with_keys(keys);
+    let old = fs::read_to_string(f.run_dir.join("bgpd.conf")).unwrap_or_default();
+    let (gone, new) = config_changes(&old, &cfg.bgpd);
+    let vtysh = |lines: &[(Vec<String>, String)], negate: bool| -> io::Result<String> {
+        let mut cmd = Command::new("vtysh");
+        cmd.arg("--vty_socket").arg(&f.run_dir).args(["-d", "bgpd"]);
+        for (ctx, line) in lines {
+            cmd.args(["-c", "configure terminal"]);
+            for c in ctx {
+                cmd.args(["-c", c]);
+            }
+            let line = if negate {
+                format!("no {line}")
+            } else {
+                line.clone()
+            };
+            cmd.args(["-c", &line, "-c", "end"]);
+        }
+        let out = cmd.output()?;
+        Ok(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    };
+    if !gone.is_empty() {
+        // a line already gone with its context is no error
+        let said = vtysh(&gone, true)?;
+        debug!(node = %f.node, "vtysh (removals): {said}");
+    }
+    if !new.is_empty() {
+        let said = vtysh(&new, false)?;
+        if said.contains('%') {
+            return Err(io::Error::other(format!("vtysh: {}", said.trim())));
+        }
+    }
+    write_run_dir(&f.run_dir, &cfg)
+}
+
+/// The lines of an FRR configuration each with its context (the lines
+/// above it that it is indented under), and the two sets of changes from
+/// `old` to `new`: the lines gone (deepest first) and the lines new.
+type Contextual = (Vec<String>, String);
+
+fn config_changes(old: &str, new: &str) -> (Vec<Contextual>, Vec<Contextual>) {
+    fn lines(text: &str) -> Vec<Contextual> {
+        let mut stack: Vec<(usize, String)> = Vec::new();
+        let mut out = Vec::new();
+        for l in text.lines() {
+            let t = l.trim();
+            if t.is_empty() || t.starts_with('!') || t.starts_with("exit") {
+                continue;
+            }
+            let depth = l.len() - l.trim_start().len();
+            while stack.last().is_some_and(|(d, _)| *d >= depth) {
+                stack.pop();
+            }
+            let ctx: Vec<String> = stack.iter().map(|(_, s)| s.clone()).collect();
+            out.push((ctx, t.to_string()));
+            stack.push((depth, t.to_string()));
+        }
+        out
+    }
+    let (o, n) = (lines(old), lines(new));
+    let os: BTreeSet<&Contextual> = o.iter().collect();
+    let ns: BTreeSet<&Contextual> = n.iter().collect();
+    let mut gone: Vec<Contextual> = o.iter().filter(|l| !ns.contains(l)).cloned().collect();
+    // a context removed takes its lines: only the outermost line is negated
+    let removed: BTreeSet<Vec<String>> = gone
+        .iter()
+        .map(|(c, l)| {
+            let mut p = c.clone();
+            p.push(l.clone());
+            p
+        })
+        .collect();
+    gone.retain(|(c, _)| !(1..=c.len()).any(|k| removed.contains(&c[..k])));
+    gone.reverse();
+    let new_lines = n.iter().filter(|l| !os.contains(l)).cloned().collect();
+    (gone, new_lines)
+}
+
+/// Sends `command` to HAProxy's runtime API on `sock`; its answer
+/// (trimmed).
+fn haproxy_api(sock: &Path, command: &str) -> io::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", sock.display())))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(format!("{command}\n").as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.trim().to_string())
+}
+
+/// Takes `server` out of its backend: into maintenance, its sessions shut
+/// (HAProxy deletes only a server with none), then deleted. A server that
+/// is not there is no error.
+fn deregister(sock: &Path, server: &str) -> io::Result<()> {
+    let said = haproxy_api(sock, &format!("disable server {server}"))?;
+    if said.contains("No such server") {
+        return Ok(());
+    }
+    haproxy_api(sock, &format!("shutdown sessions server {server}"))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let said = haproxy_api(sock, &format!("del server {server}"))?;
+        if said.starts_with("Server deleted") || said.contains("No such server") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!("del server {server}: {said}")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_frr_change_is_its_lines_under_their_contexts() {
+        let old = "router bgp 65000\n bgp router-id 1.1.1.1\n !\n address-family ipv4 unicast\n  network 10.0.0.0/24\n  network 10.0.1.0/24\n exit-address-family\nexit\n!\nroute-map a permit 10\n set local-preference 200\nexit\n";
+        let new = "router bgp 65000\n bgp router-id 1.1.1.1\n !\n address-family ipv4 unicast\n  network 10.0.0.0/24\n  network 10.0.2.0/24\n exit-address-family\nexit\n!\n";
+        let (gone, added) = config_changes(old, new);
+        let af = vec![
+            "router bgp 65000".to_string(),
+            "address-family ipv4 unicast".to_string(),
+        ];
+        assert_eq!(
+            gone,
+            vec![
+                (Vec::new(), "route-map a permit 10".to_string()),
+                (af.clone(), "network 10.0.1.0/24".to_string()),
+            ]
+        );
+        assert_eq!(added, vec![(af, "network 10.0.2.0/24".to_string())]);
+        assert_eq!(config_changes(new, new), (Vec::new(), Vec::new()));
+    }
+}

@@ -1,0 +1,151 @@
+//! The lab's journal: `journal.jsonl` in its state directory, one JSON
+//! record a line. Each step of an apply is written (and synced to disk)
+//! *before* it runs, and marked done after, so that after a crash the
+//! journal says which step was under way: the step the next `sim apply`
+//! runs again (every step is idempotent) or `sim down` makes moot.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::diff::Step;
+
+/// The journal's file name in a lab's state directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Entry {
+    /// An apply begins: how many steps it has.
+    Begin {
+        /// Steps to run.
+        steps: usize,
+    },
+    /// Step `n` (from 1) is about to run: what it is, in words.
+    Start {
+        /// Its number.
+        n: usize,
+        /// [`Step`]'s text.
+        step: String,
+    },
+    /// Step `n` is done, after `ms` milliseconds.
+    Done {
+        /// Its number.
+        n: usize,
+        /// How long it took.
+        ms: f64,
+    },
+    /// Every step is done.
+    End,
+}
+
+/// The journal, open for appending.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Opens (creating) the journal of the lab in `dir`.
+    pub fn open(dir: &Path) -> io::Result<Journal> {
+        let path = dir.join(JOURNAL_FILE);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)?;
+        // a line torn by a crash is ended, so the next one stands alone
+        let torn = std::fs::read(&path)?.last().is_some_and(|&b| b != b'\n');
+        if torn {
+            file.write_all(b"\n")?;
+        }
+        Ok(Journal { path, file })
+    }
+
+    /// Appends `entry` and syncs it to disk before returning.
+    pub fn write(&mut self, entry: &Entry) -> io::Result<()> {
+        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
+    }
+
+    /// Writes that `step`, number `n`, is about to run.
+    pub fn start(&mut self, n: usize, step: &Step) -> io::Result<()> {
+        self.write(&Entry::Start {
+            n,
+            step: step.to_string(),
+        })
+    }
+}
+
+/// The journal of the lab in `dir`, as written (a torn last line, from a
+/// crash in the middle of a write, is left out).
+pub fn read(dir: &Path) -> io::Result<Vec<Entry>> {
+    let text = match std::fs::read_to_string(dir.join(JOURNAL_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// The step a crashed apply left under way: the last one started and not
+/// marked done, as `(n, text)`.
+pub fn unfinished(entries: &[Entry]) -> Option<(usize, String)> {
+    let mut open = None;
+    for e in entries {
+        match e {
+            Entry::Begin { .. } | Entry::End => open = None,
+            Entry::Start { n, step } => open = Some((*n, step.clone())),
+            Entry::Done { n, .. } => {
+                if open.as_ref().is_some_and(|(m, _)| m == n) {
+                    open = None;
+                }
+            }
+        }
+    }
+    open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_under_way_is_the_last_started_and_not_done() {
+        let dir = std::env::temp_dir().join(format!("vifgate-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let _ = std::fs::remove_file(dir.join(JOURNAL_FILE));
+        let step = Step::DeleteNamespace { ns: "l.web".into() };
+        let mut j = Journal::open(&dir).expect("open");
+        j.write(&Entry::Begin { steps: 2 }).expect("write");
+        j.start(1, &step).expect("write");
+        j.write(&Entry::Done { n: 1, ms: 0.5 }).expect("write");
+        j.start(2, &step).expect("write");
+        // a crash tore the next line
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(JOURNAL_FILE))
+            .and_then(|mut f| f.write_all(b"{\"event\":\"do"))
+            .expect("append");
+        let entries = read(&dir).expect("read");
+        assert_eq!(entries.len(), 4);
+        assert_eq!(unfinished(&entries), Some((2, step.to_string())));
+        let mut j = Journal::open(&dir).expect("open");
+        j.write(&Entry::End).expect("write");
+        let entries = read(&dir).expect("read");
+        assert_eq!(entries.last(), Some(&Entry::End));
+        assert_eq!(unfinished(&entries), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

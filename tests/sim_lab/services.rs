@@ -1,0 +1,163 @@
+//! What the lab's nodes serve and where they are reached: the example's
+//! ALB played by HAProxy in front of the web hosts' start commands (round
+//! robin, cookie stickiness), and an Auto Scaling instance reached from the
+//! internet at its public address. Needs HAProxy too (for the ALB).
+
+use crate::common;
+use crate::common::lab::{example_lab, lab_of, ready};
+use crate::common::text;
+use sim::ops::lab::Lab;
+use topology::analysis::Service;
+
+/// Requests from `node` to `url`, with a cookie if given: (status line,
+/// Set-Cookie value) of each.
+const HTTP_GET: &str = r#"
+import sys, urllib.request
+url, cookie, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for _ in range(n):
+    req = urllib.request.Request(url)
+    if cookie:
+        req.add_header("Cookie", cookie)
+    with urllib.request.urlopen(req, timeout=3) as r:
+        print(r.status, r.headers.get("Set-Cookie") or "-")
+"#;
+
+fn http_get(lab: &Lab, node: &str, url: &str, cookie: &str, n: usize) -> Vec<String> {
+    let n = n.to_string();
+    let o = lab
+        .exec(node, &["python3", "-c", HTTP_GET, url, cookie, &n])
+        .expect("python ran");
+    assert!(o.status.success(), "GET {url}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Lines the web server of `node` has logged (its start command's log).
+fn served(lab: &Lab, node: &str) -> usize {
+    let dir = sim::layout::state_dir(lab.name());
+    std::fs::read_dir(&dir)
+        .expect("state dir")
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
+        })
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                // HTTP/1.1: the test's requests (HAProxy's health checks
+                // are HTTP/1.0)
+                .filter(|l| l.contains("\"GET / HTTP/1.1\""))
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn haproxy_plays_the_alb_with_cookie_stickiness() {
+    if !ready("haproxy_plays_the_alb_with_cookie_stickiness") || !common::need_tool("haproxy") {
+        return;
+    }
+    let lab = example_lab();
+    // the example plays its ALB with HAProxy in front of Python's HTTP
+    // server on the web hosts ([sim] in examples/yeohaengjigi.toml)
+    assert_eq!(lab.plan().haproxy.len(), 1, "the example asks for HAProxy");
+    let alb = lab.address("alb").expect("alb address");
+    let public = lab.topology().nodes[lab.topology().node_by_name("alb").expect("alb")].interfaces
+        [0]
+    .public_ip
+    .expect("the ALB has a public address");
+    // a first request from the internet gets a server and its cookie
+    let first = http_get(&lab, "internet", &format!("http://{public}/"), "", 1);
+    assert!(first[0].starts_with("200 SERVERID="), "{first:?}");
+    // round robin without a cookie: both web hosts serve
+    let before = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    http_get(&lab, "office-pc", &format!("http://{alb}/"), "", 6);
+    let after = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "{before:?} -> {after:?}"
+    );
+    // with the cookie, every request goes to the same host
+    let before = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    http_get(
+        &lab,
+        "office-pc",
+        &format!("http://{alb}/"),
+        "SERVERID=web-c1",
+        5,
+    );
+    let after = (served(&lab, "web-a1"), served(&lab, "web-c1"));
+    assert_eq!(
+        after.0, before.0,
+        "web-a1 served a request pinned to web-c1"
+    );
+    assert_eq!(after.1, before.1 + 5, "web-c1 served every pinned request");
+}
+
+/// A VPC of one public subnet whose Auto Scaling group has `public_ip =
+/// true` and opens tcp/22 to the world.
+const PUBLIC_ASG: &str = r#"
+name = "public-asg"
+
+[vpc]
+name = "vpc"
+cidr = "10.0.0.0/16"
+region = "ap-northeast-2"
+azs = ["a"]
+internet_gateway = { name = "igw" }
+
+[[vpc.subnet]]
+name = "public-a"
+az = "a"
+cidr = "10.0.0.0/24"
+public = true
+route_table = "public-rt"
+
+[[vpc.route_table]]
+name = "public-rt"
+routes = [{ prefix = "0.0.0.0/0", target = "igw" }]
+
+[[vpc.auto_scaling_group]]
+name = "bastion-asg"
+host_prefix = "bastion"
+subnets = ["public-a"]
+security_groups = ["ssh-sg"]
+public_ip = true
+desired = 1
+
+[[security_group]]
+name = "ssh-sg"
+description = "SSH from anywhere"
+ingress = [{ protocol = "tcp", ports = 22, cidr = "0.0.0.0/0" }]
+
+[internet]
+name = "internet"
+ip = "198.51.100.10"
+"#;
+
+/// The internet gateway maps an Auto Scaling instance's placeholder public
+/// address 1:1: the internet reaches it there on the port its group opens,
+/// not on another.
+#[test]
+fn the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address() {
+    if !ready("the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address") {
+        return;
+    }
+    let lab = lab_of("public-asg.toml", PUBLIC_ASG);
+    let t = lab.topology();
+    let host = &t.nodes[t.node_by_name("bastion-a1").expect("bastion-a1")];
+    let public = host.interfaces[0].public_ip.expect("a public address");
+    let ssh = lab
+        .probe("internet", &public.to_string(), Service::Tcp(22))
+        .expect("probe");
+    let http = lab
+        .probe("internet", &public.to_string(), Service::Tcp(80))
+        .expect("probe");
+    lab.down().expect("down");
+    assert_eq!(ssh.outcome, sim::probe::Outcome::Reply, "{ssh:?}");
+    assert_ne!(http.outcome, sim::probe::Outcome::Reply, "{http:?}");
+}
