@@ -47,8 +47,8 @@ pub enum SimCommand {
         json: bool,
     },
     /// Bring a running lab to an edited topology file, changing only what
-    /// the edit changed. `--dry-run` prints the steps without root and
-    /// changes nothing; `--rebuild` takes the lab down and up again (root),
+    /// the edit changed. `--dry-run` prints the steps and changes nothing
+    /// (reading the lab's state takes root, as its directory is root's); `--rebuild` takes the lab down and up again (root),
     /// for what cannot change in place (a VPC's block, a subnet's zone, an
     /// ASN). A file that does not load changes nothing.
     Apply {
@@ -299,9 +299,15 @@ fn load(file: &Path) -> Result<(topology::Loaded, String)> {
 
 /// A lab's state; `missing` says why no lab of that name is an error.
 fn lab_state(lab: &str, missing: impl FnOnce() -> String) -> Result<apply::state::LabState> {
-    apply::state::load_state(lab)
-        .with_context(|| format!("cannot read lab `{lab}`"))?
-        .with_context(missing)
+    let st = apply::state::load_state(lab).map_err(|e| {
+        let root = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            ": reading a lab needs root (its state directory is root's): run it with sudo"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot read lab `{lab}`: {e}{root}")
+    })?;
+    st.with_context(missing)
 }
 
 /// A running lab's state and the topology it was built from.

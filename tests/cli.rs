@@ -417,7 +417,10 @@ fn sim_plan_prints_each_namespace_with_its_routes() {
     // office gateway's tunnel and its two peers
     assert!(out.contains("0.0.0.0/0 via 192.168.10.1 dev eth0"), "{out}");
     assert!(
-        out.contains("priority 1002 iif sn2 lookup table 1001"),
+        out.contains(&format!(
+            "priority 1000 iif {} lookup table 1001",
+            sim::layout::subnet_bridges(["web-a"])[0]
+        )),
         "{out}"
     );
     // the VGW's routes reach the propagating tables through the VPC
@@ -676,6 +679,48 @@ fn sim_flowlogs_names_an_unknown_format_field() {
 }
 
 #[test]
+fn sim_apply_dry_run_of_a_lab_it_cannot_read_says_it_needs_root() {
+    if !(common::fixtures(&[EXAMPLE])
+        && sim::ops::lab::root_or_skip(
+            "sim_apply_dry_run_of_a_lab_it_cannot_read_says_it_needs_root",
+        )
+        && common::need_tool("setpriv"))
+    {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let p = PrivateRoot::new("apply-unreadable");
+    // a lab as `sim up` leaves it: its directory root's alone
+    let dir = p.root().join("rootlab");
+    std::fs::create_dir_all(&dir).expect("lab dir");
+    std::fs::write(dir.join("state.json"), "{}").expect("state");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    for d in [p.file(""), p.root()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(common::vifgate())
+        .args(["sim", "apply"])
+        .arg(&example)
+        .args(["--lab", "rootlab", "--dry-run"])
+        .env("VIFGATE_STATE_ROOT", p.root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv runs vifgate");
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    // on main: "cannot read lab `rootlab`: cannot read .../state.json:
+    // Permission denied (os error 13)", and no word of root
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(
+        err.contains("reading a lab needs root (its state directory is root's): run it with sudo"),
+        "{err}"
+    );
+}
+
+#[test]
 fn every_sim_command_refuses_a_lab_name_that_is_a_path() {
     if !common::fixtures(&[EXAMPLE]) {
         return;
@@ -702,6 +747,7 @@ fn every_sim_command_refuses_a_lab_name_that_is_a_path() {
             vec!["sim", "test", EXAMPLE, "--lab", name],
             vec!["sim", "up", EXAMPLE, "--lab", name],
             vec!["sim", "plan", EXAMPLE, "--lab", name],
+            vec!["sim", "apply", EXAMPLE, "--lab", name, "--dry-run"],
         ];
         for args in commands {
             let o = p.vifgate(&args);

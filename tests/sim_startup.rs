@@ -143,3 +143,116 @@ fn a_gateway_that_exits_during_start_up_stops_sim_up_with_its_line() {
         "{o}"
     );
 }
+
+/// A directory of links to every program of `PATH` but `hidden`: a
+/// machine where `hidden` is not installed.
+fn path_without(dir: &Path, hidden: &str) -> String {
+    std::fs::create_dir_all(dir).expect("bin dir");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for d in std::env::split_paths(&path) {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if name != hidden && !link.exists() {
+                let _ = std::os::unix::fs::symlink(entry.path(), link);
+            }
+        }
+    }
+    dir.display().to_string()
+}
+
+#[test]
+fn a_daemon_missing_stops_sim_up_before_it_builds_naming_the_program() {
+    if !(common::can_run("a_daemon_missing_stops_sim_up_before_it_builds_naming_the_program")
+        && common::need_tool("nft")
+        && common::need_bird())
+    {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("vifgate-startup-missing-{}", std::process::id()));
+    for (hidden, needs) in [("bird", "BIRD vgw"), ("haproxy", "the load balancer alb")] {
+        let path = path_without(&base.join(hidden), hidden);
+        let lab = format!("sm{}{}", std::process::id() % 100_000, &hidden[..1]);
+        let started = Instant::now();
+        let out = Command::new(common::vifgate())
+            .args(["sim", "up", "examples/yeohaengjigi.toml", "--lab", &lab])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("vifgate runs");
+        let took = started.elapsed();
+        common::leftovers::assert_gone(&lab, "after a sim up without its daemon");
+        let o = text(&out);
+        assert!(!out.status.success(), "{o}");
+        // on main: "check BIRD vgw's configuration: No such file or
+        // directory", or HAProxy's, after the namespaces were made
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "`{hidden}` is not installed (not found on PATH): {needs} needs it"
+            )),
+            "{o}"
+        );
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}: {o}");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_rebuild_that_fails_says_the_lab_is_down_now() {
+    if !(common::can_run("a_rebuild_that_fails_says_the_lab_is_down_now")
+        && common::need_tool("nft")
+        && common::need_bird())
+    {
+        return;
+    }
+    let bin = std::env::temp_dir().join(format!("vifgate-startup-rebuild-{}", std::process::id()));
+    broken_bird(&bin, true);
+    let lab = format!("sr{}", std::process::id() % 100_000);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let vifgate = |args: &[&str], path: Option<String>| {
+        let mut c = Command::new(common::vifgate());
+        c.args(args)
+            .current_dir(root)
+            .env("REAL_BIRD", real_bird())
+            .stdin(Stdio::null());
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        c.output().expect("vifgate runs")
+    };
+    let up = vifgate(
+        &["sim", "up", "examples/yeohaengjigi.toml", "--lab", &lab],
+        None,
+    );
+    assert!(up.status.success(), "{}", text(&up));
+    // the rebuild's BIRD refuses its configuration
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = vifgate(
+        &[
+            "sim",
+            "apply",
+            "examples/yeohaengjigi.toml",
+            "--lab",
+            &lab,
+            "--rebuild",
+        ],
+        Some(path),
+    );
+    let _ = vifgate(&["sim", "down", &lab], None);
+    let _ = std::fs::remove_dir_all(&bin);
+    let o = text(&out);
+    assert!(!out.status.success(), "{o}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // on main: only BIRD's refusal, as if the lab were as it was
+    assert!(
+        stderr.contains(&format!("lab `{lab}` was taken down to be rebuilt from examples/yeohaengjigi.toml, and building it again failed: it is down now")),
+        "{o}"
+    );
+    assert!(stderr.contains("bird refused the configuration"), "{o}");
+}

@@ -50,6 +50,68 @@ pub fn default_lab_name(topology: &str) -> String {
     }
 }
 
+/// Names for the objects of `names` (in their order), each `prefix` and
+/// 8 hex digits of its name's BLAKE2s hash, so that an object keeps its
+/// name when others come or go (`sim apply` then changes only what did).
+/// Unique: a name taken already (two names with the same 32 bits of hash)
+/// is the hash of the name and a counter instead.
+pub fn hashed_names<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    use blake2::{Blake2s256, Digest};
+    let stem = |name: &str, k: u32| {
+        let mut h = Blake2s256::new();
+        h.update(name.as_bytes());
+        if k > 0 {
+            h.update(k.to_le_bytes());
+        }
+        let d = h.finalize();
+        format!("{prefix}{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+    };
+    let mut taken = std::collections::BTreeSet::new();
+    names
+        .into_iter()
+        .map(|name| {
+            let mut k = 0;
+            while !taken.insert(stem(name, k)) {
+                k += 1;
+            }
+            stem(name, k)
+        })
+        .collect()
+}
+
+/// The stem of the switch-side port names of each node of `names` (in
+/// node order): `p` and 8 hex digits ([`hashed_names`]), so a node keeps
+/// its ports' names when other nodes come or go.
+pub fn port_stems<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("p", names)
+}
+
+/// The bridge of each subnet of `names` (in the topology's order) in the
+/// VPC router: `sn` and 8 hex digits ([`hashed_names`]), so a subnet
+/// keeps its bridge, and its network ACL chains their interface, when
+/// other subnets come or go.
+pub fn subnet_bridges<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("sn", names)
+}
+
+/// The bridge of each office LAN of `names` in the office switch: `lan`
+/// and 8 hex digits ([`hashed_names`]).
+pub fn lan_bridges<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("lan", names)
+}
+
+/// The priority of the VPC router's policy rules, one per subnet bridge
+/// (`iif BRIDGE lookup TABLE`): the same for all, as their input
+/// interfaces never overlap, so a subnet added changes no other's rule.
+pub const SUBNET_RULE_PRIORITY: u32 = 1000;
+
+/// The switch-side port of interface `interface` of the node whose
+/// stem ([`port_stems`]) is `stem`: `STEMxI` (at most 15 bytes, Linux's
+/// limit, for up to 1000 interfaces).
+pub fn access_port(stem: &str, interface: usize) -> String {
+    format!("{stem}x{interface}")
+}
+
 /// Namespace of the office switch.
 pub fn lan_ns(lab: &str) -> String {
     format!("{lab}+lan")
@@ -116,4 +178,28 @@ pub fn state_dir(lab: &str) -> PathBuf {
 /// the lab's state directory `dir`.
 pub fn haproxy_socket(dir: &Path, node: &str) -> PathBuf {
     dir.join(format!("haproxy-{}.sock", ns_token(node)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_names_follow_the_node_not_its_place() {
+        let before = port_stems(["web-a1", "db"]);
+        let after = port_stems(["bastion2", "web-a1", "db"]);
+        assert_eq!(before[..], after[1..]);
+        assert_ne!(after[0], after[1]);
+        let port = access_port(&after[0], 999);
+        assert!(port.len() <= 15, "{port}");
+        // one name thrice (a clash of hashes, at its most): apart all the same
+        let same = port_stems(["x", "x", "x"]);
+        assert_eq!(
+            same.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            3
+        );
+        // bridges fit Linux's 15 bytes
+        assert!(lan_bridges(["staff"])[0].len() <= 15);
+        assert_eq!(subnet_bridges(["a", "b"])[1], subnet_bridges(["b"])[0]);
+    }
 }

@@ -1,8 +1,8 @@
 //! `vifgate sim apply FILE`: a running lab brought to an edited topology
 //! file, changing only what the edit changed (the steps of
 //! [`sim::plan::diff`], run by [`sim::apply::exec`]). `--dry-run` prints
-//! the steps without root; `--rebuild` takes the lab down and up again
-//! from the file.
+//! the steps, changing nothing (it reads the lab's state, which is
+//! root's); `--rebuild` takes the lab down and up again from the file.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -59,8 +59,15 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         return apply_live(&lab, &file, &text, &new_plan, steps.len(), args.json);
     }
     super::need_root()?;
+    // a daemon missing would stop the `up` after the `down`
+    apply::check::installed(&new_plan)?;
     apply::down(&lab).with_context(|| format!("take lab `{lab}` down"))?;
-    let rep = apply::up(&new_plan, Some(&file), &text, &Programs::current()?)?;
+    let rep = apply::up(&new_plan, Some(&file), &text, &Programs::current()?).with_context(|| {
+        format!(
+            "lab `{lab}` was taken down to be rebuilt from {}, and building it again failed: it is down now",
+            file.display()
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {

@@ -221,6 +221,7 @@ pub fn up(
     let start = Instant::now();
     let dir = checked_state_dir(&plan.lab).map_err(step("name the lab"))?;
     paths_fit(plan, &dir).map_err(step("place the lab's files"))?;
+    check::installed(plan).map_err(step("find the lab's daemons"))?;
     let lock = lock::create(&plan.lab, &dir, Purpose::Build)?;
     if layout::lab_prefixes(&plan.lab)
         .iter()

@@ -423,6 +423,9 @@ struct Builder<'t> {
     lab: String,
     plan: Plan,
     node_ns: Vec<String>,
+    /// The stem of each node's switch-side port names
+    /// ([`crate::layout::port_stems`]).
+    port_stems: Vec<String>,
 }
 
 impl Builder<'_> {
@@ -517,14 +520,21 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             frr: Vec::new(),
         },
         node_ns: Vec::new(),
+        port_stems: crate::layout::port_stems(t.nodes.iter().map(|n| n.name.as_str())),
     };
-    // one namespace per node, names made unique
+    // one namespace per node, names made unique: two names that make the
+    // same token (`a b`, `a_b`) tell the second apart by its name's hash,
+    // not its place, so a node added before it does not rename it
     let mut taken = BTreeSet::new();
     for (i, n) in t.nodes.iter().enumerate() {
         let mut name = format!("{lab}.{}", ns_token(&n.name));
         if !taken.insert(name.clone()) {
-            name = format!("{name}~{i}");
-            taken.insert(name.clone());
+            let tag = crate::layout::hashed_names("~", [n.name.as_str()]).remove(0);
+            name = format!("{name}{tag}");
+            if !taken.insert(name.clone()) {
+                name = format!("{name}~{i}");
+                taken.insert(name.clone());
+            }
         }
         b.node_ns.push(name.clone());
         b.ns(name.clone(), Some(n.name.clone()), Role::Node);
@@ -671,7 +681,11 @@ mod unit_tests {
         let rule = p
             .rules
             .iter()
-            .find(|r| r.iif == format!("sn{web_a}"))
+            .find(|r| {
+                r.iif
+                    == crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))
+                        [web_a]
+            })
             .expect("a rule for web-a");
         // web-a-rt: default via nat-a
         let nat_a = t.nodes.iter().find(|n| n.name == "nat-a").expect("nat-a");
@@ -708,7 +722,11 @@ mod unit_tests {
         let db_rule = p
             .rules
             .iter()
-            .find(|r| r.iif == format!("sn{db_a}"))
+            .find(|r| {
+                r.iif
+                    == crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))
+                        [db_a]
+            })
             .expect("rule");
         assert!(!p.routes.iter().any(|r| r.table == db_rule.table
             && r.dst == Ipv4Net::default()

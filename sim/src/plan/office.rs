@@ -17,7 +17,7 @@ pub(super) fn office(b: &mut Builder) {
             let Attachment::Lan(lan) = ifc.attachment else {
                 continue;
             };
-            let port = format!("p{id}x{i}");
+            let port = crate::layout::access_port(&b.port_stems[id], i);
             let ns = b.node_ns[id].clone();
             b.plan.links.push(VethSpec {
                 a: End {
@@ -40,10 +40,11 @@ pub(super) fn office(b: &mut Builder) {
             }
         }
     }
-    for (k, lan) in t.lans.iter().enumerate() {
+    let bridges = crate::layout::lan_bridges(t.lans.iter().map(|l| l.name.as_str()));
+    for (k, (lan, bridge)) in t.lans.iter().zip(bridges).enumerate() {
         b.plan.bridges.push(BridgeSpec {
             ns: sw.clone(),
-            name: format!("lan{k}"),
+            name: bridge,
             ports: std::mem::take(&mut ports[k]),
             what: format!("lan {}", lan.name),
         });

@@ -222,7 +222,9 @@ fn subnet_table(p: &Plan, t: &Topology, subnet: &str) -> u32 {
         .unwrap_or_else(|| panic!("subnet {subnet}"));
     p.rules
         .iter()
-        .find(|r| r.iif == format!("sn{k}"))
+        .find(|r| {
+            r.iif == crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))[k]
+        })
         .unwrap_or_else(|| panic!("a rule for {subnet}"))
         .table
 }
@@ -659,7 +661,12 @@ fn a_route_to_a_subnets_cidr_replaces_the_local_route_in_its_table_only() {
     // the other subnets still reach the servers directly
     let main = to_servers(table("main-rt"));
     assert_eq!(main.len(), 1, "{main:?}");
-    assert_eq!((main[0].via, main[0].dev.as_deref()), (None, Some("sn1")));
+    let servers_bridge =
+        &crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))[1];
+    assert_eq!(
+        (main[0].via, main[0].dev.as_deref()),
+        (None, Some(servers_bridge.as_str()))
+    );
     // and the firewall instance filters what it forwards
     let fw = p.node_ns("firewall").expect("firewall");
     let rules = p.firewalls.iter().find(|f| f.ns == fw).expect("its groups");

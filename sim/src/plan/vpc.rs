@@ -21,6 +21,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
     b.ns(r.clone(), None, Role::VpcRouter);
     b.base_sysctls(&r);
     b.router_sysctls(&r);
+    let bridges = crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()));
     let mut ports: Vec<Vec<String>> = vec![Vec::new(); t.subnets.len()];
     for (id, n) in t.nodes.iter().enumerate() {
         let ns = b.node_ns[id].clone();
@@ -29,7 +30,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             let Attachment::Subnet(s) = ifc.attachment else {
                 continue;
             };
-            let port = format!("p{id}x{i}");
+            let port = crate::layout::access_port(&b.port_stems[id], i);
             let sub = &t.subnets[s];
             b.plan.links.push(VethSpec {
                 a: End {
@@ -67,7 +68,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
         }
     }
     for (k, sub) in t.subnets.iter().enumerate() {
-        let name = format!("sn{k}");
+        let name = bridges[k].clone();
         b.plan.bridges.push(BridgeSpec {
             ns: r.clone(),
             name: name.clone(),
@@ -129,7 +130,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             &r,
             sub.cidr,
             None,
-            Some(&format!("sn{k}")),
+            Some(&bridges[k]),
             EDGE_TABLE,
             0,
             RouteKind::Unicast,
@@ -176,7 +177,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                                 &r,
                                 sub.cidr,
                                 None,
-                                Some(&format!("sn{k}")),
+                                Some(&bridges[k]),
                                 table,
                                 0,
                                 RouteKind::Unicast,
@@ -221,7 +222,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
                             &r,
                             route.prefix,
                             Some(ip),
-                            Some(&format!("sn{s}")),
+                            Some(&bridges[s]),
                             table,
                             METRIC_STATIC,
                             RouteKind::Unicast,
@@ -288,9 +289,9 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
     for (k, sub) in t.subnets.iter().enumerate() {
         b.plan.rules.push(RuleSpec {
             ns: r.clone(),
-            iif: format!("sn{k}"),
+            iif: bridges[k].clone(),
             table: FIRST_TABLE + sub.route_table as u32,
-            priority: 1000 + k as u32,
+            priority: crate::layout::SUBNET_RULE_PRIORITY,
         });
     }
     let edge = firewall::vpc_router(t, internet_ip.is_some());

@@ -194,18 +194,20 @@ pub fn vpc_router_table(t: &Topology, internet: bool) -> Table {
     let mut fwd: Vec<Line> = Vec::new();
     let iif = |i: String| Match::InInterface(i);
     let oif = |i: String| Match::OutInterface(i);
-    for (k, sub) in t.subnets.iter().enumerate() {
+    let bridges = crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()));
+    for (sub, bridge) in t.subnets.iter().zip(&bridges) {
         let acl = &t.nacls[sub.nacl];
-        let (out, inn) = (format!("nacl_out_{k}"), format!("nacl_in_{k}"));
+        // chains named after the bridge: a subnet added renames no other's
+        let (out, inn) = (format!("nacl_out_{bridge}"), format!("nacl_in_{bridge}"));
         chains.push(nacl_chain(out.clone(), &acl.egress, AddrField::Destination));
         chains.push(nacl_chain(inn.clone(), &acl.ingress, AddrField::Source));
         fwd.push(
-            Rule::new(vec![iif(format!("sn{k}"))], Action::Jump(out))
+            Rule::new(vec![iif(bridge.clone())], Action::Jump(out))
                 .comment(format!("{} outbound ({})", sub.name, acl.name))
                 .into(),
         );
         fwd.push(
-            Rule::new(vec![oif(format!("sn{k}"))], Action::Jump(inn))
+            Rule::new(vec![oif(bridge.clone())], Action::Jump(inn))
                 .comment(format!("{} inbound ({})", sub.name, acl.name))
                 .into(),
         );
@@ -404,7 +406,10 @@ mod tests {
             .iter()
             .position(|x| x.name == "db-a")
             .expect("db-a");
-        let chain = format!("chain nacl_in_{db_a} {{");
+        let chain = format!(
+            "chain nacl_in_{} {{",
+            crate::layout::subnet_bridges(t.subnets.iter().map(|s| s.name.as_str()))[db_a]
+        );
         let at = s.find(&chain).expect("db-a inbound chain");
         let body = &s[at..at + s[at..].find("\n  }").expect("end")];
         let r100 = body.find("rule 100").expect("100");

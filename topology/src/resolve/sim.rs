@@ -8,6 +8,15 @@ use crate::diag::did_you_mean;
 use crate::format::*;
 use crate::model::bgp::BgpDaemon;
 use crate::model::*;
+/// What serves a port of a node in the lab.
+#[derive(Clone, Copy)]
+enum Server {
+    /// The start command on this line.
+    Start(usize),
+    /// A load balancer's HAProxy, on a listener's port.
+    Haproxy,
+}
+
 impl Resolver<'_> {
     /// `[sim]`: read by the simulator only. Start commands name nodes, so
     /// this runs once every node (Auto Scaling instances included) exists.
@@ -29,8 +38,19 @@ impl Resolver<'_> {
             },
         };
         let mut start = Vec::new();
-        // (node, protocol, port) -> line of the entry that serves it
-        let mut served: HashMap<(NodeId, &str, u16), usize> = HashMap::new();
+        // (node, protocol, port) -> what serves it: a start command (its
+        // line) or, with `load_balancer = "haproxy"`, a load balancer's
+        // HAProxy on each listener's port
+        let mut served: HashMap<(NodeId, &str, u16), Server> = HashMap::new();
+        if load_balancer == LoadBalancerMode::Haproxy {
+            for (id, n) in t.nodes.iter().enumerate() {
+                if let NodeKind::LoadBalancer { listeners } = &n.kind {
+                    for l in listeners {
+                        served.insert((id, "TCP", l.port), Server::Haproxy);
+                    }
+                }
+            }
+        }
         for entry in &raw.start {
             let line = self.src.line_col(entry.span().start).0;
             let e = entry.get_ref();
@@ -95,21 +115,28 @@ impl Resolver<'_> {
                     }
                     out.push(port);
                     for &id in &ids {
-                        if let Some(&first) = served.get(&(id, proto, port)) {
+                        if let Some(&by) = served.get(&(id, proto, port)) {
+                            let (by, hint) = match by {
+                                Server::Start(first) => (
+                                    format!("the start command on line {first}"),
+                                    "one port of a node can be bound by one command only; drop it from one of the two",
+                                ),
+                                Server::Haproxy => (
+                                    "its HAProxy (`load_balancer = \"haproxy\"`), a listener's port".into(),
+                                    "HAProxy binds each listener's port on the load balancer: serve another port, or run the command on a target",
+                                ),
+                            };
                             let d = r.error(
                                 p.span(),
                                 format!(
-                                    "{proto} port {port} of node `{}` is already served by the start command on line {first}",
+                                    "{proto} port {port} of node `{}` is already served by {by}",
                                     t.nodes[id].name
                                 ),
                             );
-                            d.hint = Some(
-                                "one port of a node can be bound by one command only; drop it from one of the two"
-                                    .into(),
-                            );
+                            d.hint = Some(hint.into());
                             ok = false;
                         } else {
-                            served.insert((id, proto, port), line);
+                            served.insert((id, proto, port), Server::Start(line));
                         }
                     }
                 }
@@ -224,6 +251,22 @@ mod tests {
             got[0].starts_with("t.toml:10:14: error: TCP port 80 of node `pc` is already served by the start command on line"),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn a_port_haproxy_binds_on_its_load_balancer_is_not_a_start_commands() {
+        let lb = "\n[[security_group]]\nname = \"s\"\n\n[[vpc.instance]]\nname = \"web\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\nsecurity_groups = [\"s\"]\n\n[[vpc.load_balancer]]\nname = \"lb\"\nsubnets = [\"app-a\", \"app-c\"]\nips = [\"10.0.1.20\", \"10.0.2.20\"]\nsecurity_groups = [\"s\"]\nlisteners = [{ port = 80, protocol = \"http\", targets = [\"web\"], target_port = 80 }]\n";
+        let start = "\n[[sim.start]]\nnode = \"lb\"\ncommand = \"python3 -m http.server 80\"\ntcp_ports = [80]\n";
+        let got = diagnostics(&format!(
+            "{lb}\n[sim]\nload_balancer = \"haproxy\"\n{start}"
+        ));
+        assert_eq!(
+            got,
+            ["t.toml:24:14: error: TCP port 80 of node `lb` is already served by its HAProxy (`load_balancer = \"haproxy\"`), a listener's port"]
+        );
+        // played by the lab's listeners, which stay off a start command's
+        // ports, the load balancer's port is the command's
+        assert_eq!(diagnostics(&format!("{lb}{start}")), Vec::<String>::new());
     }
 
     #[test]

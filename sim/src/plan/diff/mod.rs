@@ -11,10 +11,12 @@
 //! atomic `nft -f`, `birdc configure`, `vtysh`, HAProxy's reload and
 //! runtime API, the gateway's SIGHUP), removed and added again otherwise;
 //! what stands on a removed namespace or interface is added again after
-//! it.
+//! it. A BGP daemon whose MD5 key changed is reconfigured, as it reads its
+//! keys only then.
 //!
 //! Order: steps that remove an object to make it again come first (in
-//! reverse dependency order), then every addition and replacement in
+//! reverse dependency order), with the removals that free an interface
+//! name or a port ([`sockets`]) that an addition takes, then every addition and replacement in
 //! dependency order (namespaces before links, links
 //! before addresses, addresses before routes, firewalls before the
 //! processes that serve), then the removals of what is gone, in reverse
@@ -26,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::plan::Plan;
 
 pub mod rebuild;
+mod sockets;
 mod step;
 
 #[cfg(test)]
@@ -61,6 +64,7 @@ pub fn diff(old: &Plan, new: &Plan) -> Vec<Step> {
     d.md5_keys();
     d.birds();
     d.frrs();
+    d.md5_readers();
     d.commands();
     d.listeners();
     d.haproxies();
@@ -165,12 +169,17 @@ impl<'a> Differ<'a> {
 
     /// The steps in order: see the module's documentation.
     fn finish(mut self) -> Vec<Step> {
-        // a removal that frees an interface name something new takes must
-        // come before that, not after
+        // a removal that frees an interface name or a port something new
+        // takes must come before that, not after
         let taken = self.names_taken();
-        let (early, late): (Vec<Step>, Vec<Step>) = std::mem::take(&mut self.remove)
-            .into_iter()
-            .partition(|s| self.names_freed(s).iter().any(|i| taken.contains(i)));
+        let bound: BTreeSet<sockets::Socket> = self.make.iter().flat_map(sockets::binds).collect();
+        let (early, late): (Vec<Step>, Vec<Step>) =
+            std::mem::take(&mut self.remove).into_iter().partition(|s| {
+                self.names_freed(s).iter().any(|i| taken.contains(i))
+                    || sockets::frees(s, self.old)
+                        .iter()
+                        .any(|x| bound.contains(x))
+            });
         self.unmake.extend(early);
         self.remove = late;
         // stable sorts: within a phase, the plan's order
@@ -617,6 +626,50 @@ impl<'a> Differ<'a> {
         );
     }
 
+    /// A BGP daemon reads its MD5 key files when it starts or is
+    /// reconfigured: one whose key changed (and that is not started or
+    /// reconfigured already) is reconfigured, so that it takes the new key
+    /// (BGP then opens the session again, as a key change does).
+    fn md5_readers(&mut self) {
+        let changed: Vec<&crate::render::bird::Md5Spec> = self
+            .new
+            .bird
+            .md5
+            .iter()
+            .filter(|n| {
+                self.old
+                    .bird
+                    .md5
+                    .iter()
+                    .any(|o| o.session == n.session && o != *n)
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let stepped = |make: &[Step], ns: &str, name: &str| {
+            make.iter().any(|s| match s {
+                Step::StartBird { bird: b } | Step::ReconfigureBird { bird: b } => {
+                    b.ns == ns && b.name == name
+                }
+                Step::StartFrr { frr: f } | Step::ReconfigureFrr { frr: f } => {
+                    f.ns == ns && f.node == name
+                }
+                _ => false,
+            })
+        };
+        for b in &self.new.bird.daemons {
+            if changed.iter().any(|k| bird_reads(b, k)) && !stepped(&self.make, &b.ns, &b.name) {
+                self.make.push(Step::ReconfigureBird { bird: b.clone() });
+            }
+        }
+        for f in &self.new.frr {
+            if changed.iter().any(|k| frr_reads(f, k)) && !stepped(&self.make, &f.ns, &f.node) {
+                self.make.push(Step::ReconfigureFrr { frr: f.clone() });
+            }
+        }
+    }
+
     fn commands(&mut self) {
         self.each(
             (&self.old.starts, &self.new.starts),
@@ -686,6 +739,21 @@ impl<'a> Differ<'a> {
             }
         }
     }
+}
+
+/// Whether BIRD `b` reads MD5 key `k`: its configuration includes the
+/// key's file.
+pub(crate) fn bird_reads(
+    b: &crate::plan::bird::BirdSpec,
+    k: &crate::render::bird::Md5Spec,
+) -> bool {
+    b.config
+        .contains(&crate::render::bird::conf::password_include(&k.key_file))
+}
+
+/// Whether FRR `f` reads MD5 key `k`: it has a session of that name.
+pub(crate) fn frr_reads(f: &crate::plan::frr::FrrSpec, k: &crate::render::bird::Md5Spec) -> bool {
+    f.md5.iter().any(|(session, _)| *session == k.session)
 }
 
 /// Whether a gateway's SIGHUP takes `n` in place of `o`: the same process

@@ -3,9 +3,11 @@
 //! exists (and that what it adds does not), and taking away with a
 //! namespace or an interface what the kernel takes with it.
 
+use std::collections::BTreeSet;
+
 use crate::plan::Plan;
 
-use super::{split_targets, Step};
+use super::{sockets, split_targets, Step};
 
 /// `start` with `steps` applied in order; `target` is the plan the steps
 /// lead to, for the prerequisites that depend on it (a process that
@@ -13,10 +15,74 @@ use super::{split_targets, Step};
 /// first step whose prerequisite is missing.
 pub(crate) fn apply(start: &Plan, steps: &[Step], target: &Plan) -> Result<Plan, String> {
     let mut w = start.clone();
+    // the daemons still holding an MD5 key that has changed since they
+    // read it: (namespace, name)
+    let mut stale_keys: BTreeSet<(String, String)> = BTreeSet::new();
     for (i, s) in steps.iter().enumerate() {
-        step(&mut w, s, target).map_err(|e| format!("step {i} `{s}`: {e}"))?;
+        let at = |e: String| format!("step {i} `{s}`: {e}");
+        port_free(&w, s).map_err(at)?;
+        track_md5_readers(&w, s, &mut stale_keys);
+        step(&mut w, s, target).map_err(at)?;
+    }
+    let running = |(ns, name): &(String, String)| {
+        w.bird
+            .daemons
+            .iter()
+            .any(|b| &b.ns == ns && &b.name == name)
+            || w.frr.iter().any(|f| &f.ns == ns && &f.node == name)
+    };
+    if let Some((ns, name)) = stale_keys.iter().find(|d| running(d)) {
+        return Err(format!(
+            "the BGP daemon {name} in {ns} still holds an MD5 key that changed"
+        ));
     }
     Ok(w)
+}
+
+/// Before a step that starts a process: no running process of `w` holds
+/// a port it binds.
+fn port_free(w: &Plan, s: &Step) -> Result<(), String> {
+    let held = sockets::bound(w);
+    match sockets::binds(s).into_iter().find(|x| held.contains(x)) {
+        Some(x) => Err(format!(
+            "{} port {} in {} is held by a process still running",
+            if x.udp { "UDP" } else { "TCP" },
+            x.port,
+            x.ns
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A BGP daemon reads its MD5 keys when it starts or is reconfigured: a
+/// key written anew makes the daemons that read it stale until then.
+fn track_md5_readers(w: &Plan, s: &Step, stale: &mut BTreeSet<(String, String)>) {
+    match s {
+        Step::InstallMd5Key { key }
+            if w.bird
+                .md5
+                .iter()
+                .any(|k| k.session == key.session && k != key) =>
+        {
+            for b in &w.bird.daemons {
+                if super::bird_reads(b, key) {
+                    stale.insert((b.ns.clone(), b.name.clone()));
+                }
+            }
+            for f in &w.frr {
+                if super::frr_reads(f, key) {
+                    stale.insert((f.ns.clone(), f.node.clone()));
+                }
+            }
+        }
+        Step::StartBird { bird: b } | Step::ReconfigureBird { bird: b } => {
+            stale.remove(&(b.ns.clone(), b.name.clone()));
+        }
+        Step::StartFrr { frr: f } | Step::ReconfigureFrr { frr: f } => {
+            stale.remove(&(f.ns.clone(), f.node.clone()));
+        }
+        _ => {}
+    }
 }
 
 /// `p` with every list in one order (and each HAProxy's targets sorted),

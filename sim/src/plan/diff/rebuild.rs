@@ -107,16 +107,18 @@ pub fn fields_needing_rebuild(old: &Topology, new: &Topology, new_src: &SourceFi
             );
         }
     }
-    if let (Some(o), Some(n)) = (&old.vpn, &new.vpn) {
-        if o.customer_asn != n.customer_asn {
+    // a VPN's ASN counts on BGP at both ends: one turned static (or BGP)
+    // has a session less (or more), which BIRD's reconfiguration takes
+    let vpn_asns = |v: &Option<topology::model::Vpn>| v.as_ref().and_then(|v| v.customer_asn);
+    if let (Some(oa), Some(na), Some(n)) = (vpn_asns(&old.vpn), vpn_asns(&new.vpn), &new.vpn) {
+        if oa != na {
             let at = raw.and_then(|r| r.vpn.as_ref());
-            let show = |a: Option<u32>| a.map_or("none".to_string(), |a| a.to_string());
             refuse(
                 at.and_then(|v| v.customer_asn.as_ref().map(|a| a.span()))
                     .or(at.map(|v| v.name.span())),
                 format!("VPN {}'s customer (office) ASN", n.name),
-                show(o.customer_asn),
-                show(n.customer_asn),
+                oa.to_string(),
+                na.to_string(),
             );
         }
     }

@@ -102,13 +102,15 @@ pub enum Step {
     StopGateway { ns: String, name: String },
     /// Start a BIRD.
     StartBird { bird: BirdSpec },
-    /// Write a BIRD's configuration and run `birdc configure`.
+    /// Write a BIRD's configuration and run `birdc configure` (which
+    /// reads the MD5 key files it includes again).
     ReconfigureBird { bird: BirdSpec },
     /// Stop a BIRD.
     StopBird { ns: String, name: String },
     /// Start an office node's FRR.
     StartFrr { frr: FrrSpec },
-    /// Load an FRR's new configuration through `vtysh`.
+    /// Load an FRR's new configuration through `vtysh`, its sessions' MD5
+    /// keys read again from their files.
     ReconfigureFrr { frr: FrrSpec },
     /// Stop an FRR.
     StopFrr { ns: String, node: String },

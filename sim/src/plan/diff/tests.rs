@@ -168,13 +168,89 @@ fn an_instance_added_is_its_namespace_link_addresses_firewall_listener_and_targe
                 change: Some(_),
             } => firewall.ns == "yh.db-primary" || firewall.ns == "yh.db-standby",
             Step::RegisterTarget { .. } => true,
-            Step::AttachPort { bridge, .. } => bridge == "sn2",
+            Step::AttachPort { bridge, .. } => {
+                *bridge == crate::layout::subnet_bridges(["web-a"])[0]
+            }
             other => serde_json::to_string(other)
                 .expect("json")
                 .contains(&new_ns),
         };
         assert!(ok, "unexpected step `{s}` in:\n{text}");
     }
+}
+
+#[test]
+fn an_instance_added_before_others_leaves_their_links_alone() {
+    // a plain instance after the bastion: the database hosts, the load
+    // balancer and the Auto Scaling instances come after it in node order
+    let steps = steps_of_edit(
+        "security_groups = [\"bastion-sg\"]\n\n[[vpc.load_balancer]]",
+        "security_groups = [\"bastion-sg\"]\n\n[[vpc.instance]]\nname = \"bastion2\"\nsubnet = \"public-c\"\nip = \"10.0.1.10\"\nsecurity_groups = [\"bastion-sg\"]\n\n[[vpc.load_balancer]]",
+    );
+    let text = lines(&steps);
+    assert_no_step(&steps, |s| {
+        matches!(
+            s,
+            Step::DeleteVeth { .. } | Step::DeleteNamespace { .. } | Step::DeleteAddress { .. }
+        )
+    });
+    for s in &steps {
+        if let Step::AddVeth { link } = s {
+            assert_eq!(link.a.ns, "yh.bastion2", "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_node_whose_name_makes_anothers_namespace_keeps_its_own_when_one_comes_before() {
+    // `jump host` and `jump_host` both make `jump_host`: the second's
+    // namespace once took its place in the file (`~7`), which a node added
+    // before it changed
+    let two = "[[vpc.instance]]\nname = \"jump host\"\nsubnet = \"public-c\"\nip = \"10.0.1.11\"\nsecurity_groups = [\"bastion-sg\"]\n\n[[vpc.instance]]\nname = \"jump_host\"\nsubnet = \"public-c\"\nip = \"10.0.1.12\"\nsecurity_groups = [\"bastion-sg\"]\n\n[[vpc.instance]]\nname = \"bastion\"";
+    let before = "[[vpc.instance]]\nname = \"first\"\nsubnet = \"public-a\"\nip = \"10.0.0.11\"\nsecurity_groups = [\"bastion-sg\"]\n\n";
+    let old = plan_of(&edited("[[vpc.instance]]\nname = \"bastion\"", two), LAB);
+    let new = plan_of(
+        &edited(
+            "[[vpc.instance]]\nname = \"bastion\"",
+            &format!("{before}{two}"),
+        ),
+        LAB,
+    );
+    assert_ne!(old.node_ns("jump host"), old.node_ns("jump_host"));
+    assert_eq!(old.node_ns("jump_host"), new.node_ns("jump_host"));
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    assert_no_step(&steps, |s| matches!(s, Step::DeleteNamespace { .. }));
+}
+
+#[test]
+fn a_subnet_added_before_others_leaves_their_bridges_rules_and_acls_alone() {
+    let steps = steps_of_edit(
+        "[[vpc.subnet]]\nname = \"db-c\"",
+        "[[vpc.subnet]]\nname = \"extra\"\naz = \"a\"\ncidr = \"10.0.30.0/24\"\n\n[[vpc.subnet]]\nname = \"db-c\"",
+    );
+    let text = lines(&steps);
+    // on main: db-c's bridge was deleted and made again under another
+    // name, its rule and ACL chains moved: a moment with db-c's traffic
+    // under the new subnet's ACL
+    assert_no_step(&steps, |s| {
+        matches!(
+            s,
+            Step::DeleteBridge { .. }
+                | Step::DeleteVeth { .. }
+                | Step::DetachPort { .. }
+                | Step::DeleteRule { .. }
+                | Step::ReplaceRule { .. }
+                | Step::ReplaceRoute { .. }
+        )
+    });
+    let extra = &crate::layout::subnet_bridges(["extra"])[0];
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::AddBridge { bridge } if bridge.name == *extra)),
+        "{text}"
+    );
 }
 
 #[test]
@@ -234,6 +310,133 @@ fn a_gateway_policy_edit_is_its_reload() {
         panic!("{text}");
     };
     assert_eq!(gateway.name, "vifgate-office");
+}
+
+/// The position of the first step that `is`, in `steps`.
+fn position(steps: &[Step], is: impl Fn(&Step) -> bool) -> usize {
+    steps
+        .iter()
+        .position(is)
+        .unwrap_or_else(|| panic!("no such step in\n{}", lines(steps)))
+}
+
+/// Asserts that no step is `is`.
+fn assert_no_step(steps: &[Step], is: impl Fn(&Step) -> bool) {
+    if let Some(s) = steps.iter().find(|s| is(s)) {
+        panic!("unexpected step `{s}` in:\n{}", lines(steps));
+    }
+}
+
+/// Asserts that the first step that is `first` comes before the first
+/// that is `then`.
+fn assert_before(steps: &[Step], first: impl Fn(&Step) -> bool, then: impl Fn(&Step) -> bool) {
+    assert!(
+        position(steps, first) < position(steps, then),
+        "{}",
+        lines(steps)
+    );
+}
+
+#[test]
+fn a_start_command_changed_stops_the_old_server_before_the_new_one_binds_its_port() {
+    // the same server on port 80 with one more argument: a new command,
+    // the old one holds port 80 until it stops
+    let steps = steps_of_edit(
+        "command = \"python3 -m http.server 80 --bind 0.0.0.0\"",
+        "command = \"python3 -m http.server 80 --bind 0.0.0.0 --directory /tmp\"",
+    );
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopCommand { start } if start.node == "web-a1"),
+        |s| matches!(s, Step::StartCommand { start } if start.node == "web-a1"),
+    );
+}
+
+#[test]
+fn listeners_that_take_over_a_port_start_after_what_held_it_stops() {
+    // web-c1's server gone: its listeners take port 80 back
+    let steps = steps_of_edit("nodes = [\"web-a1\", \"web-c1\"]", "nodes = [\"web-a1\"]");
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopCommand { start } if start.node == "web-c1"),
+        |s| matches!(s, Step::StartListener { listener } if listener.node == "web-c1"),
+    );
+    // the load balancer played by listeners instead of HAProxy: ports 80
+    // and 443 change hands
+    let steps = steps_of_edit(
+        "load_balancer = \"haproxy\"",
+        "load_balancer = \"listener\"",
+    );
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopHaproxy { .. }),
+        |s| matches!(s, Step::StartListener { listener } if listener.node == "alb"),
+    );
+    // and back: the listeners give the ports up before HAProxy binds them
+    let (haproxy, listeners) = (
+        plan_of(&example_text(), LAB),
+        plan_of(
+            &edited(
+                "load_balancer = \"haproxy\"",
+                "load_balancer = \"listener\"",
+            ),
+            LAB,
+        ),
+    );
+    assert_reaches(&listeners, &diff(&listeners, &haproxy), &haproxy);
+}
+
+#[test]
+fn frr_in_place_of_bird_starts_after_bird_freed_the_bgp_port() {
+    let steps = steps_of_edit(
+        "load_balancer = \"haproxy\"",
+        "load_balancer = \"haproxy\"\nbgp_daemon = { vifgate-office = \"frr\" }",
+    );
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::StopBird { name, .. } if name == "vifgate-office"),
+        |s| matches!(s, Step::StartFrr { .. }),
+    );
+}
+
+#[test]
+fn an_md5_key_changed_reconfigures_both_birds_that_read_it() {
+    let steps = steps_of_edit(
+        "md5_key = \"env:DX_BGP_MD5\"",
+        "md5_key = \"env:DX_BGP_MD5_NEW\"",
+    );
+    let text = lines(&steps);
+    let install = position(
+        &steps,
+        |s| matches!(s, Step::InstallMd5Key { key } if key.session == "dx-vif"),
+    );
+    for name in ["vgw", "vifgate-office"] {
+        let reconfigure = position(
+            &steps,
+            |s| matches!(s, Step::ReconfigureBird { bird } if bird.name == name),
+        );
+        assert!(install < reconfigure, "{text}");
+    }
+    // the VPC router's BIRD has no session with the office: untouched
+    assert_eq!(steps.len(), 3, "{text}");
+    // FRR on the office side: it is reconfigured with the new key
+    let frr = |text: String| {
+        text.replace(
+            "load_balancer = \"haproxy\"",
+            "load_balancer = \"haproxy\"\nbgp_daemon = { vifgate-office = \"frr\" }",
+        )
+    };
+    let old = plan_of(&frr(example_text()), LAB);
+    let new = plan_of(
+        &frr(edited(
+            "md5_key = \"env:DX_BGP_MD5\"",
+            "md5_key = \"env:DX_BGP_MD5_NEW\"",
+        )),
+        LAB,
+    );
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    position(&steps, |s| matches!(s, Step::ReconfigureFrr { .. }));
 }
 
 #[test]
@@ -406,6 +609,26 @@ fn a_vpc_cidr_edit_needs_a_rebuild_at_its_place_in_the_new_file() {
     assert_eq!(
         errors,
         [format!("edited.toml:{line}:{col}: error: VPC yeohaengjigi-vpc's CIDR changes from 10.0.0.0/16 to 10.0.0.0/17: this needs a rebuild")]
+    );
+}
+
+#[test]
+fn a_vpn_turned_static_is_applied_not_refused_as_an_asn_change() {
+    // its `customer_asn` stays in the file (a warning: it does nothing on
+    // a static VPN); no ASN changed
+    let (from, to) = ("routing = \"bgp\"", "routing = \"static\"");
+    assert_eq!(rebuild_errors(from, to), Vec::<String>::new());
+    let steps = steps_of_edit(from, to);
+    let text = lines(&steps);
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::ReconfigureBird { bird } if bird.name == "vgw")),
+        "{text}"
+    );
+    assert!(
+        steps.iter().all(|s| !matches!(s, Step::StopBird { .. })),
+        "{text}"
     );
 }
 

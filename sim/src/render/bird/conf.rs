@@ -440,6 +440,16 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// The line of a BGP protocol that reads its MD5 password from its key
+/// file (`password "...";`, written with mode 600 by `sim up`), so that
+/// the configuration holds no secret.
+pub fn password_include(key_file: &std::path::Path) -> String {
+    format!(
+        "    include {};\n",
+        bird_string(&key_file.display().to_string())
+    )
+}
+
 impl fmt::Display for Bgp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "protocol bgp {} {{", self.name)?;
@@ -454,7 +464,7 @@ impl fmt::Display for Bgp {
         )?;
         writeln!(f, "    direct;")?;
         if let Some(p) = &self.password_file {
-            writeln!(f, "    include {};", bird_string(&p.display().to_string()))?;
+            f.write_str(&password_include(p))?;
         }
         if let Some(h) = self.hold {
             writeln!(f, "    hold time {h};")?;
