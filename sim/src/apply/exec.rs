@@ -157,8 +157,8 @@ impl<'a> Executor<'a> {
             .map_err(journal_err)?;
         let mut i = 0;
         while i < steps.len() {
-            // consecutive firewall loads run together (one nft each, in
-            // parallel), as `sim up` loads them
+            // consecutive firewall loads run together (in parallel, through
+            // libnftables in-process or one nft each), as `sim up` loads them
             let batch = steps[i..]
                 .iter()
                 .take_while(|s| matches!(s, Step::LoadFirewall { .. }))
@@ -490,8 +490,9 @@ impl<'a> Executor<'a> {
             .map_err(nl_step(what))
     }
 
-    /// Each firewall's tables replaced in one `nft -f` transaction, all
-    /// namespaces' at once.
+    /// Each firewall's tables replaced in one nftables transaction (the
+    /// text of `nft -f`, through libnftables where it loads), all
+    /// namespaces' at once ([`netns::nft_each`]).
     fn load_firewalls(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
         let scripts: Vec<(String, String, String)> = steps
             .iter()

@@ -482,7 +482,7 @@ fn build(
     })?;
     state.features = features;
 
-    // firewalls: one `nft -f -` per namespace, started together
+    // firewalls: one `nft -f -` script per namespace, run together
     let runs: Vec<(&str, &[&str], Option<&str>)> = plan
         .firewalls
         .iter()

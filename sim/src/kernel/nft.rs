@@ -79,15 +79,26 @@ const SCRIPT_NAME: &str = "/dev/stdin";
 
 /// The functions of libnftables this module calls.
 struct Library {
-    ctx_new: unsafe extern "C" fn(u32) -> *mut c_void,
-    ctx_free: unsafe extern "C" fn(*mut c_void),
-    buffer_output: unsafe extern "C" fn(*mut c_void) -> c_int,
-    buffer_error: unsafe extern "C" fn(*mut c_void) -> c_int,
-    output: unsafe extern "C" fn(*mut c_void) -> *const c_char,
-    error: unsafe extern "C" fn(*mut c_void) -> *const c_char,
-    run: unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int,
-    run_file: unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int,
+    ctx_new: NewFn,
+    ctx_free: FreeFn,
+    buffer_output: FlagFn,
+    buffer_error: FlagFn,
+    output: BufferFn,
+    error: BufferFn,
+    run: RunFn,
+    run_file: RunFn,
 }
+
+/// `nft_ctx_new(uint32_t flags)`.
+type NewFn = unsafe extern "C" fn(u32) -> *mut c_void;
+/// `nft_ctx_free(struct nft_ctx *)`.
+type FreeFn = unsafe extern "C" fn(*mut c_void);
+/// `nft_ctx_buffer_output` and `_error`.
+type FlagFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+/// `nft_ctx_get_output_buffer` and `_error_buffer`.
+type BufferFn = unsafe extern "C" fn(*mut c_void) -> *const c_char;
+/// `nft_run_cmd_from_buffer` and `_from_filename`.
+type RunFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
 
 /// Serialises `nft_ctx_new` and `nft_ctx_free`: the first initialises
 /// process-wide state (GMP's allocator, xtables) without a lock.
@@ -139,16 +150,24 @@ impl Library {
         // for it (nft_ctx *, uint32_t, const char *, int).
         unsafe {
             Ok(Library {
-                ctx_new: std::mem::transmute::<*mut c_void, _>(sym(c"nft_ctx_new")?),
-                ctx_free: std::mem::transmute::<*mut c_void, _>(sym(c"nft_ctx_free")?),
-                buffer_output: std::mem::transmute::<*mut c_void, _>(sym(
+                ctx_new: std::mem::transmute::<*mut c_void, NewFn>(sym(c"nft_ctx_new")?),
+                ctx_free: std::mem::transmute::<*mut c_void, FreeFn>(sym(c"nft_ctx_free")?),
+                buffer_output: std::mem::transmute::<*mut c_void, FlagFn>(sym(
                     c"nft_ctx_buffer_output",
                 )?),
-                buffer_error: std::mem::transmute::<*mut c_void, _>(sym(c"nft_ctx_buffer_error")?),
-                output: std::mem::transmute::<*mut c_void, _>(sym(c"nft_ctx_get_output_buffer")?),
-                error: std::mem::transmute::<*mut c_void, _>(sym(c"nft_ctx_get_error_buffer")?),
-                run: std::mem::transmute::<*mut c_void, _>(sym(c"nft_run_cmd_from_buffer")?),
-                run_file: std::mem::transmute::<*mut c_void, _>(sym(c"nft_run_cmd_from_filename")?),
+                buffer_error: std::mem::transmute::<*mut c_void, FlagFn>(sym(
+                    c"nft_ctx_buffer_error",
+                )?),
+                output: std::mem::transmute::<*mut c_void, BufferFn>(sym(
+                    c"nft_ctx_get_output_buffer",
+                )?),
+                error: std::mem::transmute::<*mut c_void, BufferFn>(sym(
+                    c"nft_ctx_get_error_buffer",
+                )?),
+                run: std::mem::transmute::<*mut c_void, RunFn>(sym(c"nft_run_cmd_from_buffer")?),
+                run_file: std::mem::transmute::<*mut c_void, RunFn>(sym(
+                    c"nft_run_cmd_from_filename",
+                )?),
             })
         }
     }
