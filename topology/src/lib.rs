@@ -53,6 +53,7 @@ pub mod model;
 pub mod nacl;
 pub mod resolve;
 pub mod route_table;
+pub mod scaling;
 pub mod secret_file;
 pub mod security_group;
 pub mod synth;
