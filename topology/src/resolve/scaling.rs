@@ -694,3 +694,92 @@ impl Resolver<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::fixture::{diagnostics, load};
+    use crate::model::scaling::*;
+    use crate::model::NodeKind;
+
+    const GROUP: &str = r#"
+[[vpc.load_balancer]]
+name = "alb"
+subnets = ["app-a", "app-c"]
+ips = ["10.0.1.100", "10.0.2.100"]
+listeners = [{ port = 80, targets = ["web"], target_port = 80, stickiness = { type = "app_cookie", cookie_name = "SESSIONID", duration = "5d" }, deregistration_delay = "30s", slow_start = "0s", health_check = { path = "/health", interval = "10s", timeout = "5s", healthy_threshold = 3 } }]
+
+[[vpc.auto_scaling_group]]
+name = "web"
+host_prefix = "web"
+subnets = ["app-a", "app-c"]
+desired = 2
+min = 2
+max = 4
+health_check_type = "ELB"
+health_check_grace_period = "5m"
+
+[[vpc.auto_scaling_group.target_tracking]]
+metric = "ALBRequestCountPerTarget"
+load_balancer = "alb"
+target = 1800
+"#;
+
+    #[test]
+    fn settings_are_read_with_aws_defaults_for_the_rest() {
+        let (t, _) = load(GROUP);
+        let lb = t.node_by_name("alb").expect("alb");
+        let NodeKind::LoadBalancer { listeners } = &t.nodes[lb].kind else {
+            panic!("not a load balancer");
+        };
+        let tg = &listeners[0].target_group;
+        assert_eq!(
+            tg.stickiness,
+            Some(Stickiness::AppCookie {
+                cookie_name: "SESSIONID".into(),
+                duration: Duration::from_secs(5 * 86_400)
+            })
+        );
+        assert_eq!(tg.deregistration_delay, Duration::from_secs(30));
+        assert_eq!(tg.slow_start, None, "0s turns slow start off");
+        assert_eq!(tg.health_check.path, "/health");
+        assert_eq!(tg.health_check.interval, Duration::from_secs(10));
+        assert_eq!(tg.health_check.healthy_threshold, 3);
+        assert_eq!(tg.health_check.unhealthy_threshold, 2, "AWS's default");
+        let g = &t.auto_scaling_groups[0];
+        assert_eq!((g.min, g.desired, g.max), (2, 2, 4));
+        assert_eq!(g.scaling.health_check_type, HealthCheckType::Elb);
+        assert_eq!(
+            g.scaling.health_check_grace_period,
+            Duration::from_secs(300)
+        );
+        assert_eq!(g.scaling.default_cooldown, DEFAULT_COOLDOWN);
+        let p = &g.scaling.target_tracking[0];
+        assert_eq!(p.name, "target-tracking-1");
+        assert_eq!(
+            p.metric,
+            ScalingMetric::AlbRequestCountPerTarget { load_balancer: lb }
+        );
+        assert_eq!(p.target, 1800.0);
+        assert!(!p.disable_scale_in);
+    }
+
+    #[test]
+    fn a_network_metric_naming_a_load_balancer_is_refused() {
+        let text = GROUP.replace("\"ALBRequestCountPerTarget\"", "\"ASGAverageNetworkIn\"");
+        assert_eq!(
+            diagnostics(&text),
+            ["t.toml:20:17: error: ASGAverageNetworkIn names no load balancer"]
+        );
+    }
+
+    #[test]
+    fn whole_seconds_only() {
+        let text = GROUP.replace("\"30s\"", "\"1.5s\"");
+        assert_eq!(
+            diagnostics(&text),
+            ["t.toml:6:169: error: deregistration delay 1.5s is not a whole number of seconds"]
+        );
+    }
+}

@@ -154,6 +154,40 @@ impl Cron {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM` (UTC) as seconds since 1970-01-01 00:00 UTC; `None`
+/// when it is not one (or is before 1970).
+pub fn parse_utc_minute(text: &str) -> Option<u64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut d = date.splitn(3, '-');
+    let (y, mo, da) = (
+        d.next()?.parse::<i64>().ok()?,
+        d.next()?.parse::<u32>().ok()?,
+        d.next()?.parse::<u32>().ok()?,
+    );
+    let (h, mi) = time.trim_end_matches('Z').split_once(':')?;
+    let (h, mi) = (h.parse::<u64>().ok()?, mi.parse::<u64>().ok()?);
+    if !(1..=12).contains(&mo) || h > 23 || mi > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, da);
+    // a day past the month's end comes back as another date
+    if days < 0 || civil_from_days(days) != (y, mo, da) {
+        return None;
+    }
+    Some(days as u64 * 86_400 + h * 3600 + mi * 60)
+}
+
+/// Days since 1970-01-01 of a date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Year, month (1-12) and day (1-31) of a count of days since 1970-01-01
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -183,6 +217,24 @@ mod tests {
             civil_from_days(CHRISTMAS_EVE_9AM as i64 / 86_400),
             (2026, 12, 24)
         );
+    }
+
+    #[test]
+    fn utc_minutes_round_trip() {
+        assert_eq!(
+            parse_utc_minute("2026-12-24T09:00"),
+            Some(CHRISTMAS_EVE_9AM)
+        );
+        assert_eq!(parse_utc_minute("1970-01-01T00:00Z"), Some(0));
+        for bad in [
+            "2026-02-30T09:00",
+            "2026-12-24 09:00",
+            "2026-13-01T00:00",
+            "2026-12-24T24:00",
+            "1969-12-31T23:59",
+        ] {
+            assert_eq!(parse_utc_minute(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   types and the rounding of percentages;
 //! - `controller.rs`: policies together, warm-up, scheduled actions,
 //!   zones;
-//! - `cron.rs`: the cron expressions of scheduled actions.
+//! - `cron.rs`: the cron expressions of scheduled actions;
+//! - `timeline.rs`: a load profile played through the controller.
 //!
 //! docs/semantics.md states each rule with the AWS page it comes from.
 
@@ -15,6 +16,7 @@ pub mod adjustment;
 pub mod alarm;
 pub mod controller;
 pub mod cron;
+pub mod timeline;
 
 pub use alarm::AlarmState;
 pub use controller::{Activity, AlarmReport, Controller, Datapoints, Instance};
