@@ -4,6 +4,7 @@
 //! [`Controller`]'s alarms and activities. What `vifgate topology scale`
 //! prints.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -138,7 +139,7 @@ pub struct Period {
     /// Requests offered to the group in this minute.
     pub load: f64,
     /// Each metric's datapoint (`None`: missing), by AWS's name.
-    pub metrics: Vec<(String, Option<f64>)>,
+    pub metrics: BTreeMap<String, Option<f64>>,
     /// Each policy's alarms after this minute's datapoints.
     pub alarms: Vec<AlarmAtPeriod>,
     /// Instances in service at the end of the minute.
@@ -169,19 +170,25 @@ pub struct AlarmAtPeriod {
 pub struct ActivityRecord {
     /// `launch`, `terminate` or `scheduled`.
     pub kind: &'static str,
+    /// The instance launched or terminated.
+    pub instance: Option<String>,
+    /// Its zone.
+    pub zone: Option<String>,
     /// What happened, in words.
     pub description: String,
 }
 
 impl From<&Activity> for ActivityRecord {
     fn from(a: &Activity) -> Self {
-        let kind = match a {
-            Activity::Launch { .. } => "launch",
-            Activity::Terminate { .. } => "terminate",
-            Activity::Scheduled { .. } => "scheduled",
+        let (kind, instance, zone) = match a {
+            Activity::Launch { instance, zone, .. } => ("launch", Some(instance), Some(zone)),
+            Activity::Terminate { instance, zone, .. } => ("terminate", Some(instance), Some(zone)),
+            Activity::Scheduled { .. } => ("scheduled", None, None),
         };
         ActivityRecord {
             kind,
+            instance: instance.cloned(),
+            zone: zone.cloned(),
             description: a.to_string(),
         }
     }
@@ -241,13 +248,13 @@ pub fn timeline(
         let load = profile.at(minute);
         let in_service = c.in_service(now);
         let mut points = Datapoints::new();
-        let mut shown = Vec::new();
+        let mut shown = BTreeMap::new();
         for &m in &metrics {
             let v = datapoint(m, load, in_service, model);
             if let Some(v) = v {
                 points.set(m, v);
             }
-            shown.push((m.aws_name().to_string(), v));
+            shown.insert(m.aws_name().to_string(), v);
         }
         let activities = c.handle_period(now, &points);
         let alarms = c
