@@ -30,7 +30,7 @@ mod link_addresses;
 mod office;
 pub mod regions;
 mod rules;
-mod scaling;
+pub(crate) mod scaling;
 mod sim;
 mod vpc;
 mod vpc_routes;

@@ -18,17 +18,20 @@ const SECOND: Duration = Duration::from_secs(1);
 /// One day.
 const DAY: Duration = Duration::from_secs(86_400);
 /// AWS: cookie durations from 1 s to 7 days.
-const MAX_COOKIE_DURATION: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const MAX_COOKIE_DURATION: Duration = Duration::from_secs(7 * 86_400);
 /// AWS: the largest deregistration delay.
-const MAX_DEREGISTRATION_DELAY: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_DEREGISTRATION_DELAY: Duration = Duration::from_secs(3600);
 /// AWS: slow start from 30 s to 900 s.
-const SLOW_START: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(900));
+pub(crate) const SLOW_START: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(900));
 /// AWS: the health-check interval from 5 s to 300 s.
-const HEALTH_INTERVAL: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(300));
+pub(crate) const HEALTH_INTERVAL: (Duration, Duration) =
+    (Duration::from_secs(5), Duration::from_secs(300));
 /// AWS: the health-check timeout from 2 s to 120 s.
-const HEALTH_TIMEOUT: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(120));
+pub(crate) const HEALTH_TIMEOUT: (Duration, Duration) =
+    (Duration::from_secs(2), Duration::from_secs(120));
 /// AWS: the largest default instance warm-up.
-const MAX_WARMUP: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_WARMUP: Duration = Duration::from_secs(3600);
 /// CloudWatch: evaluation periods times the period (one minute) at most
 /// one day.
 const MAX_EVALUATION_PERIODS: i64 = 1440;
