@@ -326,9 +326,14 @@ impl Resolver<'_> {
                 s.step_scaling.push(policy);
             }
         }
+        let sizes = t
+            .auto_scaling_groups
+            .iter()
+            .find(|x| x.name == *g.name.get_ref())
+            .map_or((0, u32::MAX), |x| (x.min, x.max));
         for (i, a) in g.scheduled.iter().enumerate() {
             let name = self.policy_name(a.name.as_ref(), "scheduled", i, &mut policy_names);
-            if let Some(action) = self.scheduled_action(name, a) {
+            if let Some(action) = self.scheduled_action(name, a, sizes) {
                 s.scheduled.push(action);
             }
         }
@@ -630,7 +635,14 @@ impl Resolver<'_> {
     }
 
     /// A scheduled action: its cron and the sizes it sets.
-    fn scheduled_action(&mut self, name: String, a: &RawScheduled) -> Option<ScheduledAction> {
+    /// `sizes` are the group's min and max, which an action that sets
+    /// only some of its sizes keeps.
+    fn scheduled_action(
+        &mut self,
+        name: String,
+        a: &RawScheduled,
+        (group_min, group_max): (u32, u32),
+    ) -> Option<ScheduledAction> {
         let recurrence = match Cron::parse(a.cron.get_ref()) {
             Ok(c) => c,
             Err(e) => {
@@ -668,8 +680,8 @@ impl Resolver<'_> {
             d.expected = Some("`min`, `max` or `desired`, or several".into());
             return None;
         }
-        let lo = min.unwrap_or(0);
-        let hi = max.unwrap_or(u32::MAX);
+        let lo = min.unwrap_or(group_min);
+        let hi = max.unwrap_or(group_max);
         let inverted = lo > hi || desired.is_some_and(|d| d < lo || d > hi);
         if inverted {
             let span = a
@@ -677,14 +689,12 @@ impl Resolver<'_> {
                 .as_ref()
                 .or(a.min.as_ref())
                 .map_or(a.cron.span(), |v| v.span());
-            let given: Vec<String> = [("min", min), ("desired", desired), ("max", max)]
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
-                .collect();
-            let d = self.error(
-                span,
-                format!("scheduled action `{name}` sets {}", given.join(", ")),
-            );
+            let shown = match desired {
+                Some(d) => format!("min {lo}, desired {d}, max {hi}"),
+                None => format!("min {lo}, max {hi}"),
+            };
+            let d = self.error(span, format!("scheduled action `{name}` leaves {shown}"));
+            d.hint = Some("a size the action does not set stays the group's".into());
             d.expected = Some("min <= desired <= max".into());
             return None;
         }
