@@ -16,6 +16,9 @@ use topology::Topology;
 /// then some.
 const MINUTES_AFTER_LAST_POINT: u64 = 30;
 
+/// The longest timeline played: a week of minutes.
+const MAX_MINUTES: u64 = 7 * 24 * 60;
+
 /// What `topology scale` was asked.
 pub struct ScaleRequest<'a> {
     /// `--load`.
@@ -49,9 +52,14 @@ pub fn scale(req: &ScaleRequest<'_>, t: &Topology) -> Result<ExitCode> {
     {
         bail!("--cpu-per-request must be a number of milliseconds above 0");
     }
-    let minutes = req
-        .minutes
-        .unwrap_or(profile.last_minute() + MINUTES_AFTER_LAST_POINT);
+    let minutes = req.minutes.unwrap_or(
+        profile
+            .last_minute()
+            .saturating_add(MINUTES_AFTER_LAST_POINT),
+    );
+    if minutes > MAX_MINUTES {
+        bail!("{minutes} minutes is more than a week ({MAX_MINUTES}): give --minutes, or a shorter profile");
+    }
     let model = LoadModel {
         cpu_ms_per_request: req.cpu_per_request,
     };

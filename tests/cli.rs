@@ -1340,4 +1340,7 @@ fn scale_bad_profile_names_its_column() {
         &o,
         "--group `web` is not an Auto Scaling group; the groups are: web-asg",
     );
+    let o = vifgate(&["topology", "scale", EXAMPLE, "--load", "0m:1,100000m:2"]);
+    assert!(!o.status.success());
+    assert_stderr_has(&o, "100030 minutes is more than a week (10080)");
 }

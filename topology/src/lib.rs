@@ -23,7 +23,8 @@
 //!    each other's imports, evaluated and mapped to the same TOML.
 //! 3. **Semantics and analysis.** [`traffic`] (what a rule matches),
 //!    [`security_group`], [`nacl`] and [`route_table`] are the reference
-//!    evaluators of AWS's behaviour; [`bgp`] predicts the BGP sessions and
+//!    evaluators of AWS's behaviour, and [`scaling`] the reference
+//!    controller of Auto Scaling; [`bgp`] predicts the BGP sessions and
 //!    each side's best paths, which the VGW's and the office's routes come
 //!    from; [`analysis`] walks flows through them
 //!    (`reach` with its trace, the `matrix`, `[[expect]]`, shadowed rules);

@@ -186,6 +186,10 @@ pub struct Controller {
 impl Controller {
     /// The controller of group `group` of `t`, its instances in service
     /// since `now`.
+    ///
+    /// # Panics
+    ///
+    /// When `group` is not an index of `t.auto_scaling_groups`.
     pub fn new(t: &Topology, group: usize, now: Duration) -> Self {
         let g = &t.auto_scaling_groups[group];
         let region = t.vpc.as_ref().map(|v| v.region.as_str()).unwrap_or("");

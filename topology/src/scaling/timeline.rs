@@ -244,7 +244,7 @@ pub fn timeline(
     let metrics = watched(t, group);
     let mut out = Vec::new();
     for minute in 0..minutes {
-        let now = start + MINUTE * minute as u32;
+        let now = start + Duration::from_secs(minute.saturating_mul(MINUTE.as_secs()));
         let load = profile.at(minute);
         let in_service = c.in_service(now);
         let mut points = Datapoints::new();
