@@ -795,4 +795,28 @@ target = 1800
             ["t.toml:6:169: error: deregistration delay 1.5s is not a whole number of seconds"]
         );
     }
+
+    #[test]
+    fn overlapping_and_unbounded_steps_are_refused() {
+        let policy = |steps: &str| {
+            format!(
+                "{GROUP}\n[[vpc.auto_scaling_group.step_scaling]]\nmetric = \"ASGAverageCPUUtilization\"\nthreshold = 50\ncomparison = \"GreaterThanThreshold\"\nadjustment_type = \"ChangeInCapacity\"\nsteps = {steps}\n"
+            )
+        };
+        let overlap = diagnostics(&policy(
+            "[{ lower = 0, upper = 20, adjustment = 1 }, { lower = 10, adjustment = 2 }]",
+        ));
+        assert_eq!(overlap.len(), 1, "{overlap:?}");
+        assert!(overlap[0].ends_with("error: steps overlap"), "{overlap:?}");
+        let open = diagnostics(&policy("[{ adjustment = 1 }]"));
+        assert!(
+            open[0].ends_with("error: a step with neither bound"),
+            "{open:?}"
+        );
+        let empty = diagnostics(&policy("[{ lower = 5, upper = 5, adjustment = 1 }]"));
+        assert!(
+            empty[0].ends_with("error: step bounds 5..5 are empty"),
+            "{empty:?}"
+        );
+    }
 }

@@ -363,3 +363,47 @@ desired = 3
     assert!(c.handle_period(now - MINUTE, &Datapoints::new()).is_empty());
     assert!(run(&mut c, &mut now, 60, &Datapoints::new()).is_empty());
 }
+
+/// Zones: a new instance goes to the zone with the fewest, scale-in takes
+/// the oldest instance of the zone with the most ("Configure termination
+/// policies for Amazon EC2 Auto Scaling",
+/// docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html).
+#[test]
+fn zones_stay_balanced_both_ways() {
+    let t = topology(
+        r#"desired = 3
+min = 1
+max = 6
+default_instance_warmup = "0s"
+
+[[vpc.auto_scaling_group.step_scaling]]
+name = "exact"
+metric = "ASGAverageCPUUtilization"
+threshold = 0
+comparison = "GreaterThanOrEqualToThreshold"
+adjustment_type = "ExactCapacity"
+steps = [{ lower = 0, upper = 10, adjustment = 4 }, { lower = 10, upper = 20, adjustment = 1 }, { lower = 20, adjustment = 6 }]
+"#,
+    );
+    let cpu = ScalingMetric::CpuUtilization;
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    assert_eq!(names(&c), ["web-a1", "web-c1", "web-a2"]);
+    // 3 -> 4: zone c has fewer
+    assert_eq!(
+        launches(&run(&mut c, &mut now, 1, &point(cpu, 5.0))),
+        ["web-c2"]
+    );
+    // 4 -> 6: a then c (a first on a tie)
+    assert_eq!(
+        launches(&run(&mut c, &mut now, 1, &point(cpu, 25.0))),
+        ["web-a3", "web-c3"]
+    );
+    // 6 -> 1: always from the zone with the most, oldest first
+    let gone = run(&mut c, &mut now, 1, &point(cpu, 15.0));
+    assert_eq!(
+        terminations(&gone),
+        ["web-a1", "web-c1", "web-a2", "web-c2", "web-a3"]
+    );
+    assert_eq!(names(&c), ["web-c3"]);
+}
