@@ -1309,3 +1309,91 @@ fn sim_apply_refuses_a_vpc_cidr_edit_at_its_place_and_a_bad_file() {
     let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "nolab", "--dry-run"]);
     assert_stderr_has(&o, "no lab `nolab` is up");
 }
+
+#[test]
+fn scale_predicts_the_event_day_2_4_2() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let o = vifgate(&[
+        "topology",
+        "scale",
+        EXAMPLE,
+        "--load",
+        "0m:2000,10m:7040,40m:2000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // the high alarm's third datapoint at 352 %
+    let line12 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("12m"))
+        .expect("minute 12");
+    assert!(line12.contains("capacity 2 + 2 (desired 4)"), "{line12}");
+    assert!(out.contains("launch web-a2 in zone a"), "{out}");
+    assert!(out.contains("launch web-c2 in zone c"), "{out}");
+    // the low alarm's fifteenth datapoint after the event
+    let line54 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("54m"))
+        .expect("minute 54");
+    assert!(line54.contains("capacity 2 + 0 (desired 2)"), "{line54}");
+    assert!(out.contains("terminate web-a1 in zone a"), "{out}");
+}
+
+#[test]
+fn scale_json_is_one_record_a_minute() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let o = vifgate(&[
+        "topology",
+        "scale",
+        EXAMPLE,
+        "--load",
+        "0m:2000,10m:7040,40m:2000",
+        "--minutes",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(records.len(), 20);
+    let r = &records[12];
+    assert_eq!(r["minute"], 12);
+    assert_eq!(r["load"], 7040.0);
+    assert_eq!(r["metrics"]["ALBRequestCountPerTarget"], 3520.0);
+    assert_eq!(r["alarms"][0]["state"], "ALARM");
+    assert_eq!(
+        (r["in_service"].clone(), r["warming"].clone()),
+        (2.into(), 2.into())
+    );
+    assert_eq!(r["activities"][0]["kind"], "launch");
+    assert_eq!(r["activities"][1]["instance"], "web-c2");
+    assert_eq!(records[17]["in_service"], 4);
+}
+
+#[test]
+fn scale_bad_profile_names_its_column() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let o = vifgate(&["topology", "scale", EXAMPLE, "--load", "0m:2000,10x:7040"]);
+    assert!(!o.status.success());
+    assert_stderr_has(&o, "--load `0m:2000,10x:7040`");
+    assert_stderr_has(&o, "column 9: `10x` is not a time");
+    let o = vifgate(&[
+        "topology", "scale", EXAMPLE, "--load", "0m:1", "--group", "web",
+    ]);
+    assert!(!o.status.success());
+    assert_stderr_has(
+        &o,
+        "--group `web` is not an Auto Scaling group; the groups are: web-asg",
+    );
+    let o = vifgate(&["topology", "scale", EXAMPLE, "--load", "0m:1,100000m:2"]);
+    assert!(!o.status.success());
+    assert_stderr_has(&o, "100030 minutes is more than a week (10080)");
+}
