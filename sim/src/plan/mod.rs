@@ -55,8 +55,8 @@ use crate::kernel::routing::Route;
 pub use crate::kernel::routing::RouteKind;
 use crate::kernel::shaping::Shaping;
 use crate::layout::{
-    lan_ns, ns_token, valid_lab_name, vgw_ns, vpc_ns, EDGE_TABLE, FIRST_TABLE, IGW_LINK_ROUTER,
-    VGW_LINK_ROUTER, VGW_LINK_VGW,
+    lan_ns, ns_token, valid_lab_name, vgw_ns, vpc_ns, EDGE_TABLE, IGW_LINK_ROUTER, VGW_LINK_ROUTER,
+    VGW_LINK_VGW,
 };
 use crate::render::bird::Tunnels;
 use crate::render::firewall;

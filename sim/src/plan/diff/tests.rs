@@ -254,6 +254,38 @@ fn a_subnet_added_before_others_leaves_their_bridges_rules_and_acls_alone() {
 }
 
 #[test]
+fn a_route_table_inserted_before_others_leaves_their_kernel_tables_alone() {
+    let steps = steps_of_edit(
+        "[[vpc.route_table]]\nname = \"web-a-rt\"",
+        "[[vpc.route_table]]\nname = \"spare-rt\"\nroutes = [{ prefix = \"0.0.0.0/0\", target = \"igw\" }]\n\n[[vpc.route_table]]\nname = \"web-a-rt\"",
+    );
+    let text = lines(&steps);
+    // on main the tables after it were renumbered (`1000 + index`): every
+    // route of web-a-rt, web-c-rt and db-rt deleted and added again under
+    // another table, their subnets' rules pointed at it, the VPC router's
+    // BIRD reconfigured with renamed protocols
+    assert_no_step(&steps, |s| {
+        matches!(
+            s,
+            Step::DeleteRoute { .. }
+                | Step::ReplaceRoute { .. }
+                | Step::DeleteRule { .. }
+                | Step::ReplaceRule { .. }
+                | Step::ReconfigureBird { .. }
+        )
+    });
+    let spare = crate::layout::route_table_numbers(["spare-rt"])[0];
+    assert!(
+        steps.iter().all(|s| match s {
+            Step::AddRoute { route, .. } => route.table == spare,
+            _ => false,
+        }),
+        "only the new table's routes are added:\n{text}"
+    );
+    assert!(!steps.is_empty(), "{text}");
+}
+
+#[test]
 fn a_route_target_changed_is_one_route_replace() {
     let steps = steps_of_edit(
         "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }]",
