@@ -27,6 +27,10 @@ use crate::plan::diff::Step;
 use crate::plan::frr::FrrSpec;
 use gateways::GatewayKeys;
 
+/// How long a gateway that narrows waits for BGP to withdraw the routes
+/// into it ([`Step::NarrowGateway`]).
+const WITHDRAWN_WITHIN: Duration = Duration::from_secs(3);
+
 /// One step run: its number (from 1), what it was, how long it took.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRun {
@@ -328,6 +332,11 @@ impl<'a> Executor<'a> {
                 self.write_gateway_config(g)?;
                 self.signal(&gateway_what(&g.name), libc::SIGHUP, &what)
             }
+            Step::NarrowGateway { gateway: g } => {
+                self.wait_withdrawn(g);
+                self.write_gateway_config(g)?;
+                self.signal(&gateway_what(&g.name), libc::SIGHUP, &what)
+            }
             Step::StopGateway { name, .. } => self.stop(&gateway_what(name)),
             Step::StartBird { bird: b } => {
                 self.bgp_touched = true;
@@ -616,6 +625,50 @@ impl<'a> Executor<'a> {
             keys.private.push(private.to_base64());
         }
         Ok(keys)
+    }
+
+    /// Waits (at most [`WITHDRAWN_WITHIN`]) until no route a BGP daemon
+    /// wrote in gateway `g`'s namespace leads a prefix `g` no longer
+    /// allows into its TUN device: the BGP daemons' reconfiguration, just
+    /// before, withdraws them in a few milliseconds. Past the wait the
+    /// gateway narrows all the same (said in the log).
+    fn wait_withdrawn(&self, g: &GatewaySpec) {
+        let Some(was) = self.state.plan.gateways.iter().find(|o| o.name == g.name) else {
+            return;
+        };
+        let gone: Vec<String> = was
+            .peers
+            .iter()
+            .flat_map(|p| &p.allowed)
+            .filter(|a| !g.peers.iter().any(|p| p.allowed.contains(a)))
+            .map(|a| format!("{a} "))
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + WITHDRAWN_WITHIN;
+        loop {
+            let out = Command::new("ip")
+                .args([
+                    "-n", &g.ns, "-4", "route", "show", "table", "all", "dev", &g.tun,
+                ])
+                .output();
+            let left = match &out {
+                Ok(o) => String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.contains(" proto bird") || l.contains(" proto bgp"))
+                    .any(|l| gone.iter().any(|p| l.starts_with(p.as_str()))),
+                Err(_) => false,
+            };
+            if !left {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(gateway = %g.name, "BGP still routes a withdrawn prefix into it after {} ms: narrowing it all the same", WITHDRAWN_WITHIN.as_millis());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Writes gateway `g`'s configuration for the target plan; the
@@ -955,6 +1008,7 @@ impl Step {
                 | Step::StartListener { .. }
                 | Step::StopListener { .. }
                 | Step::ReconfigureGateway { .. }
+                | Step::NarrowGateway { .. }
                 | Step::ReconfigureBird { .. }
                 | Step::ReconfigureFrr { .. }
                 | Step::DeregisterTarget { .. }

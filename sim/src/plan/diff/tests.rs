@@ -300,23 +300,93 @@ fn a_route_target_changed_is_one_route_replace() {
 }
 
 #[test]
-fn an_advertised_prefix_reconfigures_bird_and_the_tunnel_without_a_restart() {
+fn an_advertised_prefix_removed_is_withdrawn_by_bird_before_the_tunnel_narrows() {
     let steps = steps_of_edit(
         "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
         "advertised_prefixes = [\"192.168.10.0/24\"]",
     );
     let text = lines(&steps);
     // the office's BIRD says less; the VGW's end of the VIF's tunnel
-    // admits less (its WireGuard peer's allowed addresses)
+    // admits less (its WireGuard peer's allowed addresses), but only once
+    // BIRD has withdrawn the prefix: on main the tunnel narrowed first and
+    // dropped what the VPC still routed into it
     assert_eq!(steps.len(), 2, "{text}");
+    assert!(
+        matches!(&steps[0], Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+        "{text}"
+    );
+    assert!(
+        matches!(&steps[1], Step::NarrowGateway { gateway } if gateway.name == "vgw-dx-vif"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_advertised_prefix_added_widens_the_tunnel_before_bird_advertises_it() {
+    let steps = steps_of_edit(
+        "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
+        "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\", \"192.168.30.0/24\"]",
+    );
+    let text = lines(&steps);
+    // the tunnel first, then the BIRDs (the office's, and AWS's, whose
+    // filters name the prefix): on main too, kept so
     assert!(
         matches!(&steps[0], Step::ReconfigureGateway { gateway } if gateway.name == "vgw-dx-vif"),
         "{text}"
     );
     assert!(
-        matches!(&steps[1], Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+        steps[1..]
+            .iter()
+            .all(|s| matches!(s, Step::ReconfigureBird { .. })),
         "{text}"
     );
+    position(
+        &steps,
+        |s| matches!(s, Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+    );
+}
+
+#[test]
+fn an_advertised_prefix_moved_widens_first_and_narrows_after_bird() {
+    let old = plan_of(&example_text(), LAB);
+    let new = plan_of(
+        &edited(
+            "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
+            "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.30.0/24\"]",
+        ),
+        LAB,
+    );
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    let text = lines(&steps);
+    // first the union: the prefix that goes and the one that comes
+    let Step::ReconfigureGateway { gateway: wide } = &steps[0] else {
+        panic!("{text}");
+    };
+    let allowed: Vec<String> = wide.peers[0]
+        .allowed
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    for p in ["192.168.10.0/24", "192.168.20.0/24", "192.168.30.0/24"] {
+        assert!(allowed.iter().any(|a| a == p), "{p} in {allowed:?}");
+    }
+    let last = steps.len() - 1;
+    assert!(
+        steps[1..last]
+            .iter()
+            .all(|s| matches!(s, Step::ReconfigureBird { .. })),
+        "{text}"
+    );
+    let Step::NarrowGateway { gateway } = &steps[last] else {
+        panic!("{text}");
+    };
+    let vgw = new
+        .gateways
+        .iter()
+        .find(|g| g.name == gateway.name)
+        .expect("gateway");
+    assert_eq!(gateway, vgw, "it ends as the new plan has it");
 }
 
 #[test]
