@@ -52,6 +52,7 @@ fn assert_reaches(from: &Plan, steps: &[Step], to: &Plan) {
         normalised(&Plan {
             lab: got.lab.clone(),
             topology: got.topology.clone(),
+            tcp_ports: got.tcp_ports.clone(),
             ..to.clone()
         }),
     );
