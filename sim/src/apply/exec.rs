@@ -385,20 +385,32 @@ impl<'a> Executor<'a> {
                     .position(|t| t == st)
                     .unwrap_or(self.target.starts.len());
                 let log = start_log(&self.dir, st, i);
-                if !self.running(&recorded) {
-                    let pid = spawn_daemon(
-                        self.netns(&st.ns)?,
-                        Path::new("/bin/sh"),
-                        &["-c", &st.command],
-                        &log,
-                    )
-                    .map_err(step(what.clone()))?;
-                    record(&self.dir, self.state, pid, recorded)?;
-                }
+                // running: its `sh`, or what it left in its session
+                let running = (self.state.processes.iter())
+                    .find(|p| {
+                        p.what == recorded && (p.is_running() || process::session_alive(p.pid))
+                    })
+                    .map(|p| p.pid);
+                let sid = match running {
+                    Some(pid) => pid,
+                    None => {
+                        let pid = spawn_daemon(
+                            self.netns(&st.ns)?,
+                            Path::new("/bin/sh"),
+                            &["-c", &st.command],
+                            &log,
+                        )
+                        .map_err(step(what.clone()))?;
+                        record(&self.dir, self.state, pid, recorded)?;
+                        pid
+                    }
+                };
                 for &p in &st.tcp_ports {
-                    // `sh -c` may end once its command went to the background
+                    // `sh -c` may end once its command went to the
+                    // background: its session is watched
+                    let watch = Watch::Session(sid);
                     self.ports
-                        .push((st.ns.clone(), what.clone(), p, log.clone(), None));
+                        .push((st.ns.clone(), what.clone(), p, log.clone(), watch));
                 }
                 Ok(())
             }
@@ -779,8 +791,13 @@ impl<'a> Executor<'a> {
             started = Some(pid);
         }
         for &port in &h.ports {
-            self.ports
-                .push((h.ns.clone(), what.to_string(), port, log.clone(), started));
+            self.ports.push((
+                h.ns.clone(),
+                what.to_string(),
+                port,
+                log.clone(),
+                started.map_or(Watch::Nothing, Watch::Daemon),
+            ));
         }
         Ok(())
     }
@@ -829,7 +846,7 @@ impl<'a> Executor<'a> {
                 what.to_string(),
                 port,
                 reload_log.clone(),
-                Some(pid),
+                Watch::Daemon(pid),
             ));
         }
         Ok(())
