@@ -240,9 +240,11 @@ mod tests {
         assert_eq!((before[0], before[1]), (after[0], after[2]));
         assert!(after
             .iter()
-            .all(|&t| t >= FIRST_TABLE && t < FIRST_TABLE + (1 << 24)));
+            .all(|t| (FIRST_TABLE..FIRST_TABLE + (1 << 24)).contains(t)));
         // kept clear of the tables the lab uses otherwise and Linux's own
-        assert!(after.iter().all(|&t| t > EDGE_TABLE && t < 0xFFFF_FF00));
+        assert!(after
+            .iter()
+            .all(|t| (EDGE_TABLE + 1..0xFFFF_FF00).contains(t)));
         let same = route_table_numbers(["x", "x", "x"]);
         assert_eq!(
             same.iter().collect::<std::collections::BTreeSet<_>>().len(),
