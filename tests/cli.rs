@@ -418,8 +418,9 @@ fn sim_plan_prints_each_namespace_with_its_routes() {
     assert!(out.contains("0.0.0.0/0 via 192.168.10.1 dev eth0"), "{out}");
     assert!(
         out.contains(&format!(
-            "priority 1000 iif {} lookup table 1001",
-            sim::layout::subnet_bridges(["web-a"])[0]
+            "priority 1000 iif {} lookup table {}",
+            sim::layout::subnet_bridges(["web-a"])[0],
+            sim::layout::route_table_numbers(["web-a-rt"])[0]
         )),
         "{out}"
     );
@@ -1191,10 +1192,17 @@ fn the_analysis_commands_refuse_port_0_as_check_does() {
 /// copy of its text) in `root`, without building it: what `sim apply
 /// --dry-run` reads.
 fn recorded_example_lab(root: &PrivateRoot) -> std::path::PathBuf {
+    recorded_example_lab_with(root, &[])
+}
+
+/// [`recorded_example_lab`], planned with the options `more` (`--ports`).
+fn recorded_example_lab_with(root: &PrivateRoot, more: &[&str]) -> std::path::PathBuf {
     let text = std::fs::read_to_string(EXAMPLE).expect("the example");
     // planned under this root, as `sim up` would plan it (its files'
     // paths are the root's)
-    let o = root.vifgate(&["sim", "plan", EXAMPLE, "--lab", "yh", "--json"]);
+    let mut args = vec!["sim", "plan", EXAMPLE, "--lab", "yh", "--json"];
+    args.extend_from_slice(more);
+    let o = root.vifgate(&args);
     let plan: sim::plan::Plan = serde_json::from_slice(&o.stdout).expect("the plan");
     let state = sim::apply::state::LabState {
         plan,
@@ -1273,6 +1281,55 @@ fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
     } else {
         assert_stderr_has(&o, "needs root");
     }
+}
+
+#[test]
+fn sim_apply_without_ports_keeps_the_ports_the_lab_was_built_with() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let root = PrivateRoot::new("apply-ports");
+    let dir = recorded_example_lab_with(&root, &["--ports", "22,8080"]);
+    // the file as it was, no --ports: nothing to do (on main, 13 steps:
+    // every node's listeners restarted on the default ports)
+    let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "yh", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    // other ports are an edit like any other: the listeners move
+    let o = root.vifgate(&[
+        "sim",
+        "apply",
+        EXAMPLE,
+        "--lab",
+        "yh",
+        "--dry-run",
+        "--ports",
+        "22,9090",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let steps: Vec<&str> = out.lines().skip(1).collect();
+    assert!(!steps.is_empty(), "{out}");
+    assert!(
+        steps.iter().all(|l| l.contains("the listeners of")),
+        "{out}"
+    );
+    assert!(out.contains("9090"), "{out}");
+    // a lab recorded before the ports were: built with the default ones
+    let path = dir.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("state")).expect("json");
+    let plan = root.vifgate(&["sim", "plan", EXAMPLE, "--lab", "yh", "--json"]);
+    state["plan"] = serde_json::from_slice(&plan.stdout).expect("the plan");
+    state["plan"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("tcp_ports")
+        .expect("the plan records its ports");
+    std::fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write");
+    let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "yh", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
 }
 
 #[test]

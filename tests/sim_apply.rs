@@ -335,14 +335,19 @@ fn prefix_change_keeps_the_sessions(a: &str, what: &str, frr: bool) {
         not_established.is_empty(),
         "{what}: sessions not Established during the apply: {not_established:?}\n{said}"
     );
-    assert!(
-        said.contains(if frr {
+    let daemon = said
+        .find(if frr {
             "reconfigure FRR"
         } else {
             "birdc configure"
-        }),
-        "{what}: {said}"
-    );
+        })
+        .unwrap_or_else(|| panic!("{what}: {said}"));
+    // the tunnel widened before the office advertised the new prefix and
+    // narrows only after it withdrew the old one
+    let widened = said.find("reconfigure gateway vgw-").expect(&said);
+    let narrowed = said.find("narrow gateway vgw-").expect(&said);
+    assert!(widened < daemon && daemon < narrowed, "{what}: {said}");
+    eprint!("{what}: {said}");
     assert!(
         gone,
         "{what}: the VPC router's tables did not follow the change:\n{}",

@@ -179,20 +179,45 @@ pub(super) fn start_frr(
 /// the waits after it take over; one that exits sooner is reported then.
 const STARTUP_WITHIN: Duration = Duration::from_secs(5);
 
-/// A port that must accept: (namespace, what listens, port, its log, the
-/// daemon that should listen, when it is one that must stay running).
-pub(super) type ReadyCheck = (String, String, u16, PathBuf, Option<u32>);
+/// A port that must accept: (namespace, what listens, port, its log,
+/// what must keep running for it to).
+pub(super) type ReadyCheck = (String, String, u16, PathBuf, Watch);
+
+/// What must keep running for a port to come up: when it has ended,
+/// nothing will ever accept on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Watch {
+    /// Nothing known (a daemon started by an earlier run, and running).
+    Nothing,
+    /// The daemon that listens itself (HAProxy).
+    Daemon(u32),
+    /// A `[[sim.start]]` command's session, led by its `sh -c`: `sh` may
+    /// end once its server went to the background, the session only once
+    /// no process of it is left.
+    Session(u32),
+}
+
+impl Watch {
+    /// The error for what ended, if it has.
+    fn ended(self, port: u16, log: &Path) -> Option<io::Error> {
+        match self {
+            Watch::Nothing => None,
+            Watch::Daemon(pid) => startup::exited(pid, &[log]),
+            Watch::Session(sid) => startup::session_ended(sid, port, log),
+        }
+    }
+}
 
 /// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
-/// connections on its loopback; an error at once when the process that
-/// should listen has exited.
+/// connections on its loopback; an error at once when what should listen
+/// has ended ([`Watch`]).
 pub(super) fn wait_until_listening(checks: &[ReadyCheck]) -> Result<(), ApplyError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut left: Vec<&ReadyCheck> = checks.iter().collect();
     while !left.is_empty() {
-        // a process that exited will never listen: said at once
-        for (_, what, _, log, pid) in &left {
-            if let Some(cause) = pid.and_then(|p| startup::exited(p, &[log])) {
+        // what has ended will never listen: said at once
+        for (_, what, port, log, watch) in &left {
+            if let Some(cause) = watch.ended(*port, log) {
                 return Err(ApplyError::Step {
                     step: what.clone(),
                     cause,

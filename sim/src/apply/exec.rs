@@ -27,6 +27,10 @@ use crate::plan::diff::Step;
 use crate::plan::frr::FrrSpec;
 use gateways::GatewayKeys;
 
+/// How long a gateway that narrows waits for BGP to withdraw the routes
+/// into it ([`Step::NarrowGateway`]).
+const WITHDRAWN_WITHIN: Duration = Duration::from_secs(3);
+
 /// One step run: its number (from 1), what it was, how long it took.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRun {
@@ -328,6 +332,11 @@ impl<'a> Executor<'a> {
                 self.write_gateway_config(g)?;
                 self.signal(&gateway_what(&g.name), libc::SIGHUP, &what)
             }
+            Step::NarrowGateway { gateway: g } => {
+                self.wait_withdrawn(g);
+                self.write_gateway_config(g)?;
+                self.signal(&gateway_what(&g.name), libc::SIGHUP, &what)
+            }
             Step::StopGateway { name, .. } => self.stop(&gateway_what(name)),
             Step::StartBird { bird: b } => {
                 self.bgp_touched = true;
@@ -376,20 +385,32 @@ impl<'a> Executor<'a> {
                     .position(|t| t == st)
                     .unwrap_or(self.target.starts.len());
                 let log = start_log(&self.dir, st, i);
-                if !self.running(&recorded) {
-                    let pid = spawn_daemon(
-                        self.netns(&st.ns)?,
-                        Path::new("/bin/sh"),
-                        &["-c", &st.command],
-                        &log,
-                    )
-                    .map_err(step(what.clone()))?;
-                    record(&self.dir, self.state, pid, recorded)?;
-                }
+                // running: its `sh`, or what it left in its session
+                let running = (self.state.processes.iter())
+                    .find(|p| {
+                        p.what == recorded && (p.is_running() || process::session_alive(p.pid))
+                    })
+                    .map(|p| p.pid);
+                let sid = match running {
+                    Some(pid) => pid,
+                    None => {
+                        let pid = spawn_daemon(
+                            self.netns(&st.ns)?,
+                            Path::new("/bin/sh"),
+                            &["-c", &st.command],
+                            &log,
+                        )
+                        .map_err(step(what.clone()))?;
+                        record(&self.dir, self.state, pid, recorded)?;
+                        pid
+                    }
+                };
                 for &p in &st.tcp_ports {
-                    // `sh -c` may end once its command went to the background
+                    // `sh -c` may end once its command went to the
+                    // background: its session is watched
+                    let watch = Watch::Session(sid);
                     self.ports
-                        .push((st.ns.clone(), what.clone(), p, log.clone(), None));
+                        .push((st.ns.clone(), what.clone(), p, log.clone(), watch));
                 }
                 Ok(())
             }
@@ -618,6 +639,50 @@ impl<'a> Executor<'a> {
         Ok(keys)
     }
 
+    /// Waits (at most [`WITHDRAWN_WITHIN`]) until no route a BGP daemon
+    /// wrote in gateway `g`'s namespace leads a prefix `g` no longer
+    /// allows into its TUN device: the BGP daemons' reconfiguration, just
+    /// before, withdraws them in a few milliseconds. Past the wait the
+    /// gateway narrows all the same (said in the log).
+    fn wait_withdrawn(&self, g: &GatewaySpec) {
+        let Some(was) = self.state.plan.gateways.iter().find(|o| o.name == g.name) else {
+            return;
+        };
+        let gone: Vec<String> = was
+            .peers
+            .iter()
+            .flat_map(|p| &p.allowed)
+            .filter(|a| !g.peers.iter().any(|p| p.allowed.contains(a)))
+            .map(|a| format!("{a} "))
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + WITHDRAWN_WITHIN;
+        loop {
+            let out = Command::new("ip")
+                .args([
+                    "-n", &g.ns, "-4", "route", "show", "table", "all", "dev", &g.tun,
+                ])
+                .output();
+            let left = match &out {
+                Ok(o) => String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.contains(" proto bird") || l.contains(" proto bgp"))
+                    .any(|l| gone.iter().any(|p| l.starts_with(p.as_str()))),
+                Err(_) => false,
+            };
+            if !left {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(gateway = %g.name, "BGP still routes a withdrawn prefix into it after {} ms: narrowing it all the same", WITHDRAWN_WITHIN.as_millis());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Writes gateway `g`'s configuration for the target plan; the
     /// impairment `sim up` gave it (a link's delay without netem) is kept.
     fn write_gateway_config(&self, g: &GatewaySpec) -> Result<PathBuf, ApplyError> {
@@ -726,8 +791,13 @@ impl<'a> Executor<'a> {
             started = Some(pid);
         }
         for &port in &h.ports {
-            self.ports
-                .push((h.ns.clone(), what.to_string(), port, log.clone(), started));
+            self.ports.push((
+                h.ns.clone(),
+                what.to_string(),
+                port,
+                log.clone(),
+                started.map_or(Watch::Nothing, Watch::Daemon),
+            ));
         }
         Ok(())
     }
@@ -776,7 +846,7 @@ impl<'a> Executor<'a> {
                 what.to_string(),
                 port,
                 reload_log.clone(),
-                Some(pid),
+                Watch::Daemon(pid),
             ));
         }
         Ok(())
@@ -955,6 +1025,7 @@ impl Step {
                 | Step::StartListener { .. }
                 | Step::StopListener { .. }
                 | Step::ReconfigureGateway { .. }
+                | Step::NarrowGateway { .. }
                 | Step::ReconfigureBird { .. }
                 | Step::ReconfigureFrr { .. }
                 | Step::DeregisterTarget { .. }

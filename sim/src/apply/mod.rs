@@ -58,7 +58,7 @@ use crate::kernel::netns::{self, Netns};
 use crate::layout::{self, STATE_ROOT_VAR};
 use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
-use daemons::{spawn_daemon, start_birds, wait_until_listening, ReadyCheck};
+use daemons::{spawn_daemon, start_birds, wait_until_listening, ReadyCheck, Watch};
 use gateways::{config_header, gateway_config, gateway_keys, write_private_key};
 use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
@@ -583,7 +583,7 @@ fn build(
                 p,
                 log.clone(),
                 // `sh -c` may end once its command went to the background
-                None,
+                Watch::Session(pid),
             ));
         }
     }
@@ -614,7 +614,7 @@ fn build(
                 format!("HAProxy of {node}"),
                 port,
                 log.clone(),
-                Some(pid),
+                Watch::Daemon(pid),
             ));
         }
     }
