@@ -646,13 +646,14 @@ fn up_then_apply_reads_back_as_up_on_generated_pairs_and_sim_test_agrees() {
 
 /// A loop in `ns` connecting to `dst:port` every 5 ms until `stop`
 /// exists, each connection reading the listener's banner; prints `OK
-/// FAILED` and then each failure.
+/// FAILED` and then each failure. A listener gone is refused at once; the
+/// 3 s timeout leaves room for one SYN retransmission on a loaded machine.
 fn connect_loop(ns: &str, dst: &str, port: u16, stop: &Path) -> Child {
     let code = "import os,socket,sys,time\n\
          dst,port,stop=sys.argv[1],int(sys.argv[2]),sys.argv[3]; ok=0; bad=[]; t0=time.monotonic()\n\
          while not os.path.exists(stop) and time.monotonic()-t0<60:\n\
          \x20 try:\n\
-         \x20   c=socket.create_connection((dst,port),timeout=1)\n\
+         \x20   c=socket.create_connection((dst,port),timeout=3)\n\
          \x20   if c.recv(100).startswith(b'vifgate '): ok+=1\n\
          \x20   else: bad.append('%.2f no banner'%(time.monotonic()-t0))\n\
          \x20   c.close()\n\
