@@ -242,6 +242,15 @@ impl<'a> Executor<'a> {
         match batch {
             [Step::LoadFirewall { .. }, _, ..] => self.load_firewalls(batch),
             [Step::SetSysctl { .. }, ..] => self.set_sysctls(batch),
+            [Step::DeleteNamespace { .. }, ..] => {
+                let names: Vec<&str> = (batch.iter())
+                    .filter_map(|s| match s {
+                        Step::DeleteNamespace { ns } => Some(ns.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                self.delete_namespaces(&names)
+            }
             _ => batch.iter().try_for_each(|s| self.one(s)),
         }
     }
@@ -304,7 +313,7 @@ impl<'a> Executor<'a> {
                 }
                 Ok(())
             }
-            Step::DeleteNamespace { ns } => self.delete_namespace(ns),
+            Step::DeleteNamespace { ns } => self.delete_namespaces(&[ns]),
             Step::SetSysctl { sysctl: s } => {
                 netlink::sysctl(self.netns(&s.ns)?, &s.key, &s.value).map_err(step(what))
             }
@@ -659,43 +668,63 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// A namespace deleted with whatever runs in it: its recorded
-    /// processes, and any other found in it.
-    fn delete_namespace(&mut self, ns: &str) -> Result<(), ApplyError> {
-        if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
-            self.agent_stale = true;
-        }
-        self.handles.remove(ns);
-        let conn = self.nl.remove(ns);
-        let Ok(meta) = fs::metadata(netns::path(ns)) else {
-            return Ok(());
-        };
-        // its links first: the kernel frees a deleted namespace's links
-        // (the far ends of its veths) only later, from a work queue
-        if let Some(c) = conn {
-            self.rt.block_on(async {
-                for name in c.link_names().await.unwrap_or_default() {
-                    if name != "lo" {
-                        let _ = c.del_link(&name).await;
+    /// Namespaces deleted with whatever runs in them: their recorded
+    /// processes, and any other found in them. Their processes are ended
+    /// together and the state file written once, so that `sim down` of
+    /// 200 hosts is not 200 rounds of both.
+    fn delete_namespaces(&mut self, names: &[&str]) -> Result<(), ApplyError> {
+        let mut ids: Vec<(u64, u64)> = Vec::new();
+        let mut pids: Vec<u32> = Vec::new();
+        let mut there: Vec<&str> = Vec::new();
+        for &ns in names {
+            if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
+                self.agent_stale = true;
+            }
+            self.handles.remove(ns);
+            let conn = self.nl.remove(ns);
+            let Ok(meta) = fs::metadata(netns::path(ns)) else {
+                continue;
+            };
+            // its links first: the kernel frees a deleted namespace's links
+            // (the far ends of its veths) only later, from a work queue, and
+            // a name freed so may be taken again by this run. Not when the
+            // lab goes whole (`sim down`): nothing is made again, and a
+            // veth's deletion waits for the kernel (tens of ms each)
+            if let (Some(c), false) = (conn, self.target.namespaces.is_empty()) {
+                self.rt.block_on(async {
+                    for name in c.link_names().await.unwrap_or_default() {
+                        if name != "lo" {
+                            let _ = c.del_link(&name).await;
+                        }
                     }
-                }
-            });
+                });
+            }
+            ids.push((meta.dev(), meta.ino()));
+            pids.extend(
+                pids_in(ns)
+                    .into_iter()
+                    .filter_map(|p| u32::try_from(p).ok()),
+            );
+            there.push(ns);
         }
-        let id = (meta.dev(), meta.ino());
-        let (inside, kept): (Vec<ProcessRecord>, Vec<ProcessRecord>) =
+        if there.is_empty() {
+            return Ok(());
+        }
+        let inside = |pid: u32| ids.iter().any(|&id| process::in_namespace(pid, id));
+        let (ended, kept): (Vec<ProcessRecord>, Vec<ProcessRecord>) =
             std::mem::take(&mut self.state.processes)
                 .into_iter()
-                .partition(|p| p.is_running() && process::in_namespace(p.pid, id));
+                .partition(|p| p.is_running() && inside(p.pid));
         self.state.processes = kept;
-        let mut pids: Vec<u32> = inside.iter().map(|p| p.pid).collect();
-        pids.extend(
-            pids_in(ns)
-                .into_iter()
-                .filter_map(|p| u32::try_from(p).ok()),
-        );
-        end_processes(&pids, |p| process::in_namespace(p, id));
+        pids.extend(ended.iter().map(|p| p.pid));
+        pids.sort_unstable();
+        pids.dedup();
+        end_processes(&pids, inside);
         write_state(&self.dir, self.state).map_err(step("write the state file"))?;
-        netns::delete(ns).map_err(step(format!("delete namespace {ns}")))
+        for ns in there {
+            netns::delete(ns).map_err(step(format!("delete namespace {ns}")))?;
+        }
+        Ok(())
     }
 
     /// Whether the process recorded as `what` still runs.
@@ -1112,7 +1141,7 @@ pub fn apply(
 /// How many of `steps`, from the first, run as one batch journalled with
 /// one sync: consecutive additions of one kind to the kernel (namespaces,
 /// sysctls, bridges, veths, ports, addresses, routes, rules, firewall
-/// loads). 200 hosts are then a few dozen syncs, not thousands.
+/// loads), and deletions of namespaces (`sim down`). 200 hosts are then a few dozen syncs, not thousands.
 fn batch_len(steps: &[Step]) -> usize {
     let Some(first) = steps.first() else {
         return 0;
@@ -1121,6 +1150,7 @@ fn batch_len(steps: &[Step]) -> usize {
         matches!(
             s,
             Step::CreateNamespace { .. }
+                | Step::DeleteNamespace { .. }
                 | Step::SetSysctl { .. }
                 | Step::AddBridge { .. }
                 | Step::AddVeth { .. }
