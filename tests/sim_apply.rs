@@ -708,3 +708,36 @@ fn the_probes_listeners_keep_listening_through_an_apply_that_changes_them() {
         "the listener went away during an apply:\n{report}"
     );
 }
+
+#[test]
+fn sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs() {
+    if !ready("sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs") {
+        return;
+    }
+    use sim::apply::journal::{self, Entry};
+    let lab = lab_name("up");
+    let _down = Down(lab.clone());
+    up(&file("up.toml", &example_text()), &lab);
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    let steps = sim::plan::diff::diff(&sim::plan::diff::empty(&lab), &st.plan);
+    let entries = journal::read(&sim::layout::state_dir(&lab)).expect("the journal");
+    assert_eq!(
+        entries.first(),
+        Some(&Entry::Begin { steps: steps.len() }),
+        "`sim up` is the steps of diff(empty, plan)"
+    );
+    assert_eq!(entries.last(), Some(&Entry::End));
+    let started: Vec<String> = (entries.iter())
+        .filter_map(|e| match e {
+            Entry::Start { step, .. } => Some(step.clone()),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<String> = steps.iter().map(ToString::to_string).collect();
+    assert_eq!(started, want);
+    assert_eq!(journal::unfinished(&entries), None);
+    let done = (entries.iter())
+        .filter(|e| matches!(e, Entry::Done { .. }))
+        .count();
+    assert_eq!(done, steps.len());
+}

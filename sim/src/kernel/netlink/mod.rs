@@ -70,7 +70,7 @@ mod sysctl;
 pub use crate::kernel::routing::{Route, RouteKind, Rule, MAIN_TABLE};
 pub use crate::kernel::shaping::{KernelFeatures, Mechanism, Shaping, ShapingReport};
 pub use features::detect_features;
-pub use sysctl::{default_sysctl, read_sysctl, sysctl};
+pub use sysctl::{default_sysctl, read_sysctl, sysctl, sysctls};
 
 use qdisc::{netem_options, qdisc_message, tbf_burst, tbf_limit, tbf_options};
 use qdisc_plan::{plan_shaping, Qdisc};

@@ -36,6 +36,8 @@ mod model;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+pub(crate) use step::Phase;
 pub use step::{tables, Step, Target};
 
 /// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
