@@ -18,6 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::applied::{apply, assert_same, edit, example_text, file, up, with_sg_rule, Down};
+use common::cases::Random;
 use common::text;
 
 fn ready(test: &str) -> bool {
@@ -421,24 +422,7 @@ fn request_loop(ns: &str, url: &str, stop: &Path) -> Child {
 /// The requests (HTTP/1.1: HAProxy's health checks are HTTP/1.0) the web
 /// server of `node` has logged in lab `lab`.
 fn served(lab: &str, node: &str) -> usize {
-    let dir = sim::layout::state_dir(lab);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
-        })
-        .map(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.contains(" HTTP/1.1\""))
-                .count()
-        })
-        .sum()
+    common::lab::served(lab, node, " HTTP/1.1\"")
 }
 
 /// A GET of `path` from `host` port 80 in `ns` with cookie `cookie`, on
@@ -523,18 +507,6 @@ fn a_third_web_instance_takes_requests_and_leaves_without_a_failed_one() {
         Some(BIG.to_string().as_str()),
         "the download from the deregistered web-a2 was cut: {got}"
     );
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
 }
 
 /// A generated topology (`topology::synth`) of a few hosts, and a random

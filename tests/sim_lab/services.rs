@@ -34,26 +34,10 @@ fn http_get(lab: &Lab, node: &str, url: &str, cookie: &str, n: usize) -> Vec<Str
         .collect()
 }
 
-/// Lines the web server of `node` has logged (its start command's log).
+/// The test's requests the web server of `node` has logged (HTTP/1.1:
+/// HAProxy's health checks are HTTP/1.0).
 fn served(lab: &Lab, node: &str) -> usize {
-    let dir = sim::layout::state_dir(lab.name());
-    std::fs::read_dir(&dir)
-        .expect("state dir")
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
-        })
-        .map(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .lines()
-                // HTTP/1.1: the test's requests (HAProxy's health checks
-                // are HTTP/1.0)
-                .filter(|l| l.contains("\"GET / HTTP/1.1\""))
-                .count()
-        })
-        .sum()
+    common::lab::served(lab.name(), node, "\"GET / HTTP/1.1\"")
 }
 
 #[test]
