@@ -342,7 +342,10 @@ impl<'a> Executor<'a> {
                     .map_err(nl_step(what))
             }
             Step::DetachPort { ns, port, .. } => {
-                ip(ns, &["link", "set", port, "nomaster"], &[]).map_err(step(what))
+                let c = self.conn(ns)?;
+                self.rt
+                    .block_on(c.set_nomaster(port))
+                    .map_err(nl_step(what))
             }
             Step::AddVeth { link: l } => self.add_veth(l, &what),
             Step::DeleteVeth { a, .. } => self.delete_link(&a.ns, &a.ifname, &what),
@@ -358,13 +361,15 @@ impl<'a> Executor<'a> {
             }
             Step::DeleteAddress { address: a } => {
                 let ifname = self.tagged(&a.ns, &a.ifname);
-                let addr = a.addr.to_string();
-                ip(
-                    &a.ns,
-                    &["addr", "del", &addr, "dev", &ifname],
-                    &["Cannot assign", "Cannot find device"],
-                )
-                .map_err(step(what))
+                let c = self.conn(&a.ns)?;
+                self.rt.block_on(async {
+                    match c.del_address(&ifname, a.addr).await {
+                        Err(e) if matches!(e.errno(), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => {
+                            Ok(())
+                        }
+                        r => r.map_err(nl_step(&what)),
+                    }
+                })
             }
             Step::AddRoute { route, .. } | Step::ReplaceRoute { route, .. } => {
                 let c = self.conn(&route.ns)?;
@@ -382,10 +387,12 @@ impl<'a> Executor<'a> {
                 })
             }
             Step::AddRule { rule: r } | Step::ReplaceRule { rule: r } => {
-                if matches!(s, Step::ReplaceRule { .. }) {
-                    del_rule(&r.ns, &r.iif, r.priority).map_err(step(what.clone()))?;
-                }
                 let c = self.conn(&r.ns)?;
+                if matches!(s, Step::ReplaceRule { .. }) {
+                    self.rt
+                        .block_on(del_rule(&c, &r.iif, r.priority))
+                        .map_err(nl_step(what.clone()))?;
+                }
                 let rule = Rule {
                     iif: Some(r.iif.clone()),
                     table: r.table,
@@ -398,7 +405,12 @@ impl<'a> Executor<'a> {
                     }
                 })
             }
-            Step::DeleteRule { rule: r } => del_rule(&r.ns, &r.iif, r.priority).map_err(step(what)),
+            Step::DeleteRule { rule: r } => {
+                let c = self.conn(&r.ns)?;
+                self.rt
+                    .block_on(del_rule(&c, &r.iif, r.priority))
+                    .map_err(nl_step(what))
+            }
             Step::SetShaping { shaping: s } => self.set_shaping(s, &what),
             Step::ClearShaping { ns, ifname } => self.shape(ns, ifname, &Shaping::default(), &what),
             Step::LoadFirewall { .. } => self.load_firewalls(std::slice::from_ref(s)),
@@ -1414,29 +1426,12 @@ async fn has_link(c: &Netlink, name: &str) -> Result<bool, ApplyError> {
     Ok(names.iter().any(|n| n == name))
 }
 
-/// `ip -n NS ARGS`; an error whose message holds one of `fine` is none
-/// (what is to be removed is not there).
-fn ip(ns: &str, args: &[&str], fine: &[&str]) -> io::Result<()> {
-    let out = Command::new("ip").arg("-n").arg(ns).args(args).output()?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() || fine.iter().any(|f| err.contains(f)) {
-        return Ok(());
-    }
-    Err(io::Error::other(format!(
-        "ip -n {ns} {}: {}",
-        args.join(" "),
-        err.trim()
-    )))
-}
-
 /// Deletes the rule for `iif` at `priority`, if there is one.
-fn del_rule(ns: &str, iif: &str, priority: u32) -> io::Result<()> {
-    let prio = priority.to_string();
-    ip(
-        ns,
-        &["-4", "rule", "del", "iif", iif, "priority", &prio],
-        &["No such file or directory"],
-    )
+async fn del_rule(c: &Netlink, iif: &str, priority: u32) -> Result<(), netlink::NetlinkError> {
+    match c.del_rule(iif, priority).await {
+        Err(e) if e.errno() == Some(libc::ENOENT) => Ok(()),
+        r => r,
+    }
 }
 
 /// SIGTERM to each of `pids` that passes `check` (made through a pidfd),
