@@ -2,8 +2,8 @@
 //! crates; it holds no network logic of its own.
 //!
 //! One file per command family: `topology_cmd` (`topology check`, `reach`,
-//! `bgp`, `matrix`, `graph`) and `import_cmd` (`topology import-cfn`) over the
-//! `topology` crate; `gateway_cmd` (`gateway`, `status`) and `keys_cmd`
+//! `bgp`, `matrix`, `graph`), `scale_cmd` (`topology scale`) and `import_cmd`
+//! (`topology import-cfn`) over the `topology` crate; `gateway_cmd` (`gateway`, `status`) and `keys_cmd`
 //! (`genkey`, `pubkey`, `genpsk`) over `gateway`; `sim_cmd` (`sim plan`,
 //! `up`, `down`, `status`, `exec`, `link`, `test`, `bgp`) over `sim` (a BGP
 //! report, predicted or live, printed by `BgpReport::render`); and `bench/`
@@ -16,6 +16,7 @@ mod gateway_cmd;
 mod import_cmd;
 mod keys_cmd;
 mod output_file;
+mod scale_cmd;
 mod sim_cmd;
 mod topology_cmd;
 

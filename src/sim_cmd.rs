@@ -225,9 +225,28 @@ pub(crate) const DEFAULT_PORTS: &str = "22,80,443,3306";
 /// TCP ports of the matrix.
 #[derive(Args)]
 pub struct Ports {
-    /// TCP ports probed for every pair of hosts (plus every `[[expect]]`).
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PORTS, value_parser = parse_port)]
-    ports: Vec<u16>,
+    /// TCP ports probed for every pair of hosts (plus every `[[expect]]`)
+    /// [default: 22,80,443,3306; on a running lab (`sim apply`, `sim test
+    /// --reuse`): the ones it was built with].
+    #[arg(long, value_delimiter = ',', value_parser = parse_port)]
+    ports: Option<Vec<u16>>,
+}
+
+impl Ports {
+    /// The ports given, else the default ones.
+    fn or_default(&self) -> Vec<u16> {
+        self.ports
+            .clone()
+            .unwrap_or_else(|| plan::DEFAULT_TCP_PORTS.to_vec())
+    }
+
+    /// The ports given, else those the running lab of `st` was built
+    /// with: no `--ports` is no edit of them.
+    fn or_lab(&self, st: &apply::state::LabState) -> Vec<u16> {
+        self.ports
+            .clone()
+            .unwrap_or_else(|| st.plan.tcp_ports.clone())
+    }
 }
 
 /// What `sim link` changes.
@@ -337,7 +356,6 @@ fn refuse_stale_lab(
     p: &plan::Plan,
     text: &str,
     file: &Path,
-    ports: &Ports,
 ) -> Result<()> {
     let lab = &p.lab;
     let up = st.status == apply::state::BuildStatus::Up;
@@ -372,8 +390,8 @@ fn refuse_stale_lab(
             ),
         },
     };
-    let ports = ports
-        .ports
+    let ports = p
+        .tcp_ports
         .iter()
         .map(u16::to_string)
         .collect::<Vec<_>>()
@@ -391,17 +409,24 @@ fn refuse_stale_lab(
 }
 
 /// Reads and checks a topology file and plans its lab (named `lab`, or
-/// after the topology); also the file's text, for the gateways' policy.
+/// after the topology) with `ports` (the ones given, else the
+/// default); also the file's text, for the gateways' policy.
 fn load_plan(
     file: &Path,
     lab: Option<String>,
     ports: &Ports,
 ) -> Result<(topology::Loaded, String, plan::Plan)> {
+    let (l, text, lab) = load_lab(file, lab)?;
+    let p = plan::plan(&l.topology, &lab, &ports.or_default())?;
+    Ok((l, text, p))
+}
+
+/// Reads and checks a topology file; also its text and the lab's name
+/// (`lab`, or after the topology).
+fn load_lab(file: &Path, lab: Option<String>) -> Result<(topology::Loaded, String, String)> {
     let (l, text) = load(file)?;
     let lab = lab.unwrap_or_else(|| layout::default_lab_name(&l.topology.name));
-    // the plan refuses a name that cannot prefix namespaces
-    let p = plan::plan(&l.topology, &lab, &ports.ports)?;
-    Ok((l, text, p))
+    Ok((l, text, lab))
 }
 
 /// Prints a plan: JSON (the plan itself) or per namespace for humans.
@@ -553,13 +578,23 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 crate::output_file::check(out, &[&file])?;
             }
             need_root()?;
-            let (l, text, p) = load_plan(&file, lab, &ports)?;
-            let lab = p.lab.clone();
-            if reuse {
-                let st = lab_state(&lab, || {
+            let (l, text, lab) = load_lab(&file, lab)?;
+            let reused = if reuse {
+                Some(lab_state(&lab, || {
                     format!("no lab `{lab}` to reuse: `vifgate sim up` it first")
-                })?;
-                refuse_stale_lab(&st, &p, &text, &file, &ports)?;
+                })?)
+            } else {
+                None
+            };
+            // a lab reused is probed on the ports it was built with,
+            // unless told others
+            let ports = match &reused {
+                Some(st) => ports.or_lab(st),
+                None => ports.or_default(),
+            };
+            let p = plan::plan(&l.topology, &lab, &ports)?;
+            if let Some(st) = &reused {
+                refuse_stale_lab(st, &p, &text, &file)?;
             } else {
                 let up = apply::up(&p, Some(&file), &text, &Programs::current()?)?;
                 if !json {
@@ -571,7 +606,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             probe.timeout = Duration::from_millis(timeout_ms);
             probe.max_in_flight = usize::try_from(parallel).unwrap_or(usize::MAX);
             let opts = TestOptions {
-                services: plan::services(&l.topology, &ports.ports),
+                services: plan::services(&l.topology, &ports),
                 max_cells: usize::try_from(max_cells).unwrap_or(usize::MAX),
                 probe,
             };

@@ -1,4 +1,4 @@
-//! `vifgate topology ...`: check, reach, bgp, matrix, graph.
+//! `vifgate topology ...`: check, reach, bgp, matrix, scale, graph.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -97,6 +97,34 @@ pub enum TopologyCommand {
         #[arg(short, long, value_name = "OUT.toml")]
         output: Option<PathBuf>,
     },
+    /// Predict what an Auto Scaling group does under an offered load,
+    /// minute by minute: the load, the metrics, the alarms, the capacity
+    /// and each scaling activity.
+    Scale {
+        /// Topology file (TOML).
+        file: PathBuf,
+        /// Total requests a minute offered to the group over time,
+        /// piecewise constant: TIME:REQUESTS,... like 0m:2000,10m:7040,40m:2000.
+        #[arg(long, value_name = "PROFILE")]
+        load: String,
+        /// The group (default: the one with scaling policies).
+        #[arg(long)]
+        group: Option<String>,
+        /// CPU time one request costs, in milliseconds: turns the load into
+        /// ASGAverageCPUUtilization (missing without it).
+        #[arg(long, value_name = "MS")]
+        cpu_per_request: Option<f64>,
+        /// Minutes to play (default: the profile's last point + 30).
+        #[arg(long)]
+        minutes: Option<u64>,
+        /// UTC time of minute 0, for scheduled actions (default
+        /// 1970-01-01T00:00).
+        #[arg(long, value_name = "YYYY-MM-DDTHH:MM")]
+        start: Option<String>,
+        /// One JSON object a minute (JSON lines).
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw the topology with Graphviz.
     Graph {
         /// Topology file (TOML).
@@ -136,7 +164,8 @@ impl TopologyCommand {
             TopologyCommand::Check { json, .. }
             | TopologyCommand::Reach { json, .. }
             | TopologyCommand::Bgp { json, .. }
-            | TopologyCommand::Matrix { json, .. } => *json,
+            | TopologyCommand::Matrix { json, .. }
+            | TopologyCommand::Scale { json, .. } => *json,
             TopologyCommand::ImportCfn { .. } | TopologyCommand::Graph { .. } => false,
         }
     }
@@ -265,6 +294,30 @@ pub fn run(cmd: TopologyCommand) -> Result<ExitCode> {
                 print!("{}", m.render());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        TopologyCommand::Scale {
+            file,
+            load: profile,
+            group,
+            cpu_per_request,
+            minutes,
+            start,
+            json,
+        } => {
+            let Some(l) = load(&file, json) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            crate::scale_cmd::scale(
+                &crate::scale_cmd::ScaleRequest {
+                    load: &profile,
+                    group: group.as_deref(),
+                    cpu_per_request,
+                    minutes,
+                    start: start.as_deref(),
+                    json,
+                },
+                &l.topology,
+            )
         }
         TopologyCommand::ImportCfn {
             templates,

@@ -1171,3 +1171,85 @@ fn asg_without_public_addresses_is_not_routed_from_the_internet() {
         expect(&t, "internet", h, Service::Tcp(22), Verdict::NoRoute);
     }
 }
+
+/// `tests/cfn/resources-scaling.yaml` (written for this test: no public
+/// fixture has scaling policies or target-group attributes): the group's
+/// health-check and warm-up properties, its target-tracking and step
+/// policies (with the alarm that runs the step one) and its scheduled
+/// action, and the target group's stickiness, draining, slow start and
+/// health check, all as the resolver reads them.
+#[test]
+fn scaling_policies_and_target_group_attributes_are_imported() {
+    use std::time::Duration;
+    use topology::model::scaling::{
+        AdjustmentType, Comparison, HealthCheckType, ScalingMetric, Stickiness,
+    };
+    use topology::model::NodeKind;
+
+    let t = import(&own("resources-scaling.yaml"), &[], None);
+    let topo = &t.loaded.topology;
+    let g = &topo.auto_scaling_groups[0];
+    let s = &g.scaling;
+    assert_eq!(s.health_check_type, HealthCheckType::Elb);
+    assert_eq!(s.health_check_grace_period, Duration::from_secs(300));
+    assert_eq!(s.default_instance_warmup, Some(Duration::from_secs(300)));
+    let alb = topo.node_by_name("alb").expect("alb");
+    let tt = &s.target_tracking[0];
+    assert_eq!(tt.name, "requests-policy");
+    assert_eq!(
+        tt.metric,
+        ScalingMetric::AlbRequestCountPerTarget { load_balancer: alb }
+    );
+    assert_eq!(tt.target, 1800.0);
+    let step = &s.step_scaling[0];
+    assert_eq!(step.alarm.metric, ScalingMetric::CpuUtilization);
+    assert_eq!(step.alarm.comparison, Comparison::GreaterOrEqual);
+    assert_eq!(
+        (
+            step.alarm.threshold,
+            step.alarm.datapoints,
+            step.alarm.evaluation_periods
+        ),
+        (80.0, 2, 3)
+    );
+    assert_eq!(
+        step.adjustment_type,
+        AdjustmentType::PercentChangeInCapacity
+    );
+    assert_eq!(step.steps.len(), 2);
+    assert_eq!(step.min_adjustment_magnitude, Some(1));
+    assert_eq!(step.instance_warmup, Some(Duration::from_secs(120)));
+    let sched = &s.scheduled[0];
+    assert_eq!(sched.recurrence.text, "0 8 24 12 *");
+    assert_eq!(
+        (sched.min, sched.desired, sched.max),
+        (Some(3), Some(3), None)
+    );
+
+    let NodeKind::LoadBalancer { listeners } = &topo.nodes[alb].kind else {
+        panic!("alb is not a load balancer");
+    };
+    let tg = &listeners[0].target_group;
+    assert_eq!(
+        tg.stickiness,
+        Some(Stickiness::AppCookie {
+            cookie_name: "SESSIONID".into(),
+            duration: Duration::from_secs(432_000)
+        })
+    );
+    assert_eq!(tg.deregistration_delay, Duration::from_secs(30));
+    assert_eq!(tg.slow_start, Some(Duration::from_secs(60)));
+    assert_eq!(tg.health_check.path, "/health");
+    assert_eq!(tg.health_check.interval, Duration::from_secs(10));
+    assert_eq!(tg.health_check.healthy_threshold, 3);
+    // the alarm is used, the policies and the action are mapped
+    for id in ["CpuHigh", "RequestsPolicy", "CpuStepPolicy", "EventMorning"] {
+        assert!(
+            !t.warnings
+                .iter()
+                .any(|w| w.logical_id == id && w.message.contains("ignored")),
+            "{id}: {:#?}",
+            t.warnings
+        );
+    }
+}

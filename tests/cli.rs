@@ -418,8 +418,9 @@ fn sim_plan_prints_each_namespace_with_its_routes() {
     assert!(out.contains("0.0.0.0/0 via 192.168.10.1 dev eth0"), "{out}");
     assert!(
         out.contains(&format!(
-            "priority 1000 iif {} lookup table 1001",
-            sim::layout::subnet_bridges(["web-a"])[0]
+            "priority 1000 iif {} lookup table {}",
+            sim::layout::subnet_bridges(["web-a"])[0],
+            sim::layout::route_table_numbers(["web-a-rt"])[0]
         )),
         "{out}"
     );
@@ -1191,10 +1192,17 @@ fn the_analysis_commands_refuse_port_0_as_check_does() {
 /// copy of its text) in `root`, without building it: what `sim apply
 /// --dry-run` reads.
 fn recorded_example_lab(root: &PrivateRoot) -> std::path::PathBuf {
+    recorded_example_lab_with(root, &[])
+}
+
+/// [`recorded_example_lab`], planned with the options `more` (`--ports`).
+fn recorded_example_lab_with(root: &PrivateRoot, more: &[&str]) -> std::path::PathBuf {
     let text = std::fs::read_to_string(EXAMPLE).expect("the example");
     // planned under this root, as `sim up` would plan it (its files'
     // paths are the root's)
-    let o = root.vifgate(&["sim", "plan", EXAMPLE, "--lab", "yh", "--json"]);
+    let mut args = vec!["sim", "plan", EXAMPLE, "--lab", "yh", "--json"];
+    args.extend_from_slice(more);
+    let o = root.vifgate(&args);
     let plan: sim::plan::Plan = serde_json::from_slice(&o.stdout).expect("the plan");
     let state = sim::apply::state::LabState {
         plan,
@@ -1276,6 +1284,55 @@ fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
 }
 
 #[test]
+fn sim_apply_without_ports_keeps_the_ports_the_lab_was_built_with() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let root = PrivateRoot::new("apply-ports");
+    let dir = recorded_example_lab_with(&root, &["--ports", "22,8080"]);
+    // the file as it was, no --ports: nothing to do (on main, 13 steps:
+    // every node's listeners restarted on the default ports)
+    let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "yh", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    // other ports are an edit like any other: the listeners move
+    let o = root.vifgate(&[
+        "sim",
+        "apply",
+        EXAMPLE,
+        "--lab",
+        "yh",
+        "--dry-run",
+        "--ports",
+        "22,9090",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let steps: Vec<&str> = out.lines().skip(1).collect();
+    assert!(!steps.is_empty(), "{out}");
+    assert!(
+        steps.iter().all(|l| l.contains("the listeners of")),
+        "{out}"
+    );
+    assert!(out.contains("9090"), "{out}");
+    // a lab recorded before the ports were: built with the default ones
+    let path = dir.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("state")).expect("json");
+    let plan = root.vifgate(&["sim", "plan", EXAMPLE, "--lab", "yh", "--json"]);
+    state["plan"] = serde_json::from_slice(&plan.stdout).expect("the plan");
+    state["plan"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("tcp_ports")
+        .expect("the plan records its ports");
+    std::fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write");
+    let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "yh", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+}
+
+#[test]
 fn sim_apply_refuses_a_vpc_cidr_edit_at_its_place_and_a_bad_file() {
     if !common::fixtures(&[EXAMPLE]) {
         return;
@@ -1308,4 +1365,92 @@ fn sim_apply_refuses_a_vpc_cidr_edit_at_its_place_and_a_bad_file() {
     // no such lab
     let o = root.vifgate(&["sim", "apply", EXAMPLE, "--lab", "nolab", "--dry-run"]);
     assert_stderr_has(&o, "no lab `nolab` is up");
+}
+
+#[test]
+fn scale_predicts_the_event_day_2_4_2() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let o = vifgate(&[
+        "topology",
+        "scale",
+        EXAMPLE,
+        "--load",
+        "0m:2000,10m:7040,40m:2000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // the high alarm's third datapoint at 352 %
+    let line12 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("12m"))
+        .expect("minute 12");
+    assert!(line12.contains("capacity 2 + 2 (desired 4)"), "{line12}");
+    assert!(out.contains("launch web-a2 in zone a"), "{out}");
+    assert!(out.contains("launch web-c2 in zone c"), "{out}");
+    // the low alarm's fifteenth datapoint after the event
+    let line54 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("54m"))
+        .expect("minute 54");
+    assert!(line54.contains("capacity 2 + 0 (desired 2)"), "{line54}");
+    assert!(out.contains("terminate web-a1 in zone a"), "{out}");
+}
+
+#[test]
+fn scale_json_is_one_record_a_minute() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let o = vifgate(&[
+        "topology",
+        "scale",
+        EXAMPLE,
+        "--load",
+        "0m:2000,10m:7040,40m:2000",
+        "--minutes",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(records.len(), 20);
+    let r = &records[12];
+    assert_eq!(r["minute"], 12);
+    assert_eq!(r["load"], 7040.0);
+    assert_eq!(r["metrics"]["ALBRequestCountPerTarget"], 3520.0);
+    assert_eq!(r["alarms"][0]["state"], "ALARM");
+    assert_eq!(
+        (r["in_service"].clone(), r["warming"].clone()),
+        (2.into(), 2.into())
+    );
+    assert_eq!(r["activities"][0]["kind"], "launch");
+    assert_eq!(r["activities"][1]["instance"], "web-c2");
+    assert_eq!(records[17]["in_service"], 4);
+}
+
+#[test]
+fn scale_bad_profile_names_its_column() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let o = vifgate(&["topology", "scale", EXAMPLE, "--load", "0m:2000,10x:7040"]);
+    assert!(!o.status.success());
+    assert_stderr_has(&o, "--load `0m:2000,10x:7040`");
+    assert_stderr_has(&o, "column 9: `10x` is not a time");
+    let o = vifgate(&[
+        "topology", "scale", EXAMPLE, "--load", "0m:1", "--group", "web",
+    ]);
+    assert!(!o.status.success());
+    assert_stderr_has(
+        &o,
+        "--group `web` is not an Auto Scaling group; the groups are: web-asg",
+    );
+    let o = vifgate(&["topology", "scale", EXAMPLE, "--load", "0m:1,100000m:2"]);
+    assert!(!o.status.success());
+    assert_stderr_has(&o, "100030 minutes is more than a week (10080)");
 }

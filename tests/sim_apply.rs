@@ -18,6 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::applied::{apply, assert_same, edit, example_text, file, up, with_sg_rule, Down};
+use common::cases::Random;
 use common::text;
 
 fn ready(test: &str) -> bool {
@@ -335,14 +336,19 @@ fn prefix_change_keeps_the_sessions(a: &str, what: &str, frr: bool) {
         not_established.is_empty(),
         "{what}: sessions not Established during the apply: {not_established:?}\n{said}"
     );
-    assert!(
-        said.contains(if frr {
+    let daemon = said
+        .find(if frr {
             "reconfigure FRR"
         } else {
             "birdc configure"
-        }),
-        "{what}: {said}"
-    );
+        })
+        .unwrap_or_else(|| panic!("{what}: {said}"));
+    // the tunnel widened before the office advertised the new prefix and
+    // narrows only after it withdrew the old one
+    let widened = said.find("reconfigure gateway vgw-").expect(&said);
+    let narrowed = said.find("narrow gateway vgw-").expect(&said);
+    assert!(widened < daemon && daemon < narrowed, "{what}: {said}");
+    eprint!("{what}: {said}");
     assert!(
         gone,
         "{what}: the VPC router's tables did not follow the change:\n{}",
@@ -416,24 +422,7 @@ fn request_loop(ns: &str, url: &str, stop: &Path) -> Child {
 /// The requests (HTTP/1.1: HAProxy's health checks are HTTP/1.0) the web
 /// server of `node` has logged in lab `lab`.
 fn served(lab: &str, node: &str) -> usize {
-    let dir = sim::layout::state_dir(lab);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
-        })
-        .map(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.contains(" HTTP/1.1\""))
-                .count()
-        })
-        .sum()
+    common::lab::served(lab, node, " HTTP/1.1\"")
 }
 
 /// A GET of `path` from `host` port 80 in `ns` with cookie `cookie`, on
@@ -518,18 +507,6 @@ fn a_third_web_instance_takes_requests_and_leaves_without_a_failed_one() {
         Some(BIG.to_string().as_str()),
         "the download from the deregistered web-a2 was cut: {got}"
     );
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
 }
 
 /// A generated topology (`topology::synth`) of a few hosts, and a random
@@ -641,13 +618,14 @@ fn up_then_apply_reads_back_as_up_on_generated_pairs_and_sim_test_agrees() {
 
 /// A loop in `ns` connecting to `dst:port` every 5 ms until `stop`
 /// exists, each connection reading the listener's banner; prints `OK
-/// FAILED` and then each failure.
+/// FAILED` and then each failure. A listener gone is refused at once; the
+/// 3 s timeout leaves room for one SYN retransmission on a loaded machine.
 fn connect_loop(ns: &str, dst: &str, port: u16, stop: &Path) -> Child {
     let code = "import os,socket,sys,time\n\
          dst,port,stop=sys.argv[1],int(sys.argv[2]),sys.argv[3]; ok=0; bad=[]; t0=time.monotonic()\n\
          while not os.path.exists(stop) and time.monotonic()-t0<60:\n\
          \x20 try:\n\
-         \x20   c=socket.create_connection((dst,port),timeout=1)\n\
+         \x20   c=socket.create_connection((dst,port),timeout=3)\n\
          \x20   if c.recv(100).startswith(b'vifgate '): ok+=1\n\
          \x20   else: bad.append('%.2f no banner'%(time.monotonic()-t0))\n\
          \x20   c.close()\n\
@@ -701,4 +679,37 @@ fn the_probes_listeners_keep_listening_through_an_apply_that_changes_them() {
         failed, 0,
         "the listener went away during an apply:\n{report}"
     );
+}
+
+#[test]
+fn sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs() {
+    if !ready("sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs") {
+        return;
+    }
+    use sim::apply::journal::{self, Entry};
+    let lab = lab_name("up");
+    let _down = Down(lab.clone());
+    up(&file("up.toml", &example_text()), &lab);
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    let steps = sim::plan::diff::diff(&sim::plan::diff::empty(&lab), &st.plan);
+    let entries = journal::read(&sim::layout::state_dir(&lab)).expect("the journal");
+    assert_eq!(
+        entries.first(),
+        Some(&Entry::Begin { steps: steps.len() }),
+        "`sim up` is the steps of diff(empty, plan)"
+    );
+    assert_eq!(entries.last(), Some(&Entry::End));
+    let started: Vec<String> = (entries.iter())
+        .filter_map(|e| match e {
+            Entry::Start { step, .. } => Some(step.clone()),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<String> = steps.iter().map(ToString::to_string).collect();
+    assert_eq!(started, want);
+    assert_eq!(journal::unfinished(&entries), None);
+    let done = (entries.iter())
+        .filter(|e| matches!(e, Entry::Done { .. }))
+        .count();
+    assert_eq!(done, steps.len());
 }

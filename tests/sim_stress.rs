@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use common::applied::{
     self, assert_same, edit, example_text, file, start_apply, up, with_sg_rule, Down,
 };
+use common::cases::Random;
 use common::leftovers::{assert_gone, lab_namespaces, leftovers, root_state, RootState};
 use common::text;
 use sim::apply;
@@ -70,32 +71,6 @@ fn down(lab: &str) -> Output {
         .expect("run vifgate sim down");
     assert!(o.status.success(), "sim down {lab}: {}", text(&o));
     o
-}
-
-/// A small deterministic generator (xorshift64*), seeded per run.
-struct Random(u64);
-
-impl Random {
-    fn seeded() -> (Random, u64) {
-        let seed = std::env::var("VIFGATE_STRESS_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1);
-                nanos ^ u64::from(std::process::id()) << 32
-            });
-        (Random(seed.max(1)), seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
 }
 
 /// How far `sim up` got before it was killed, read from what it left.

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 /// Kernel table of traffic entering the VPC router from the internet
 /// gateway or the VGW: only the VPC's own subnets.
 pub const EDGE_TABLE: u32 = 200;
-/// First kernel table of the VPC's route tables (table = this + index).
+/// The lowest kernel table of the VPC's route tables
+/// ([`route_table_numbers`]: this plus 24 bits of the name's hash).
 pub const FIRST_TABLE: u32 = 1000;
 /// The VPC router's side of its link to the VGW.
 pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
@@ -56,27 +57,56 @@ pub fn default_lab_name(topology: &str) -> String {
 /// Unique: a name taken already (two names with the same 32 bits of hash)
 /// is the hash of the name and a counter instead.
 pub fn hashed_names<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    use blake2::{Blake2s256, Digest};
-    let stem = |name: &str, k: u32| {
-        let mut h = Blake2s256::new();
-        h.update(name.as_bytes());
-        if k > 0 {
-            h.update(k.to_le_bytes());
-        }
-        let d = h.finalize();
+    unique_hashes(names, |d| {
         format!("{prefix}{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
-    };
+    })
+}
+
+/// The first 4 bytes of the BLAKE2s hash of `name` (and of `k` after it,
+/// when `k > 0`).
+fn name_hash(name: &str, k: u32) -> [u8; 4] {
+    use blake2::{Blake2s256, Digest};
+    let mut h = Blake2s256::new();
+    h.update(name.as_bytes());
+    if k > 0 {
+        h.update(k.to_le_bytes());
+    }
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// `made(hash)` for each of `names` (in their order), unique among them:
+/// a value taken already is made again from the hash of the name and a
+/// counter (1, 2, ...), so a name's value depends on the names before it
+/// only when their hashes collide.
+fn unique_hashes<'a, T: Ord + Clone>(
+    names: impl IntoIterator<Item = &'a str>,
+    made: impl Fn([u8; 4]) -> T,
+) -> Vec<T> {
     let mut taken = std::collections::BTreeSet::new();
     names
         .into_iter()
         .map(|name| {
             let mut k = 0;
-            while !taken.insert(stem(name, k)) {
+            loop {
+                let v = made(name_hash(name, k));
+                if taken.insert(v.clone()) {
+                    return v;
+                }
                 k += 1;
             }
-            stem(name, k)
         })
         .collect()
+}
+
+/// The kernel table of each route table of `names` (in the topology's
+/// order): [`FIRST_TABLE`] plus 24 bits of its name's hash, unique within
+/// the lab ([`hashed_names`]' rule), so that a route table added or
+/// removed leaves the others' tables, their routes and rules alone.
+pub fn route_table_numbers<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<u32> {
+    unique_hashes(names, |d| {
+        FIRST_TABLE + u32::from_be_bytes([0, d[0], d[1], d[2]])
+    })
 }
 
 /// The stem of the switch-side port names of each node of `names` (in
@@ -201,5 +231,24 @@ mod tests {
         // bridges fit Linux's 15 bytes
         assert!(lan_bridges(["staff"])[0].len() <= 15);
         assert_eq!(subnet_bridges(["a", "b"])[1], subnet_bridges(["b"])[0]);
+    }
+
+    #[test]
+    fn route_tables_keep_their_kernel_table_when_others_come_or_go() {
+        let before = route_table_numbers(["public", "private"]);
+        let after = route_table_numbers(["public", "inserted", "private"]);
+        assert_eq!((before[0], before[1]), (after[0], after[2]));
+        assert!(after
+            .iter()
+            .all(|t| (FIRST_TABLE..FIRST_TABLE + (1 << 24)).contains(t)));
+        // kept clear of the tables the lab uses otherwise and Linux's own
+        assert!(after
+            .iter()
+            .all(|t| (EDGE_TABLE + 1..0xFFFF_FF00).contains(t)));
+        let same = route_table_numbers(["x", "x", "x"]);
+        assert_eq!(
+            same.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            3
+        );
     }
 }

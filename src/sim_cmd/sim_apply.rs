@@ -29,14 +29,15 @@ pub struct ApplyArgs {
 /// a file that does not load changes nothing.
 pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     let file = args.lab.file.clone();
-    let (new_loaded, text, new_plan) = super::load_plan(&file, args.lab.lab, &args.lab.ports)?;
-    let lab = new_plan.lab.clone();
+    let (new_loaded, text, lab) = super::load_lab(&file, args.lab.lab)?;
     let st = super::lab_state(&lab, || {
         format!(
             "no lab `{lab}` is up: build it with `vifgate sim up {} --lab {lab}`",
             file.display()
         )
     })?;
+    // no --ports: the lab's own, so that only the file's edit is applied
+    let new_plan = sim::plan::plan(&new_loaded.topology, &lab, &args.lab.ports.or_lab(&st))?;
     if st.status != apply::state::BuildStatus::Up {
         bail!("lab `{lab}` is not up (its `sim up` was interrupted, or is still building it): remove it with `vifgate sim down {lab}`");
     }

@@ -107,3 +107,27 @@ pub fn link_name(lab: &Lab, kind: LinkKind) -> String {
         .map(|l| l.joins.1.clone())
         .unwrap_or_else(|| panic!("no {kind:?} link in the plan"))
 }
+
+/// The lines of lab `lab`'s start-command logs of `node` (its web server's
+/// request log) that hold `request` (e.g. `" HTTP/1.1\""`: HAProxy's
+/// health checks are HTTP/1.0, so they are left out); 0 without a state
+/// directory.
+pub fn served(lab: &str, node: &str, request: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(layout::state_dir(lab)) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
+        })
+        .map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains(request))
+                .count()
+        })
+        .sum()
+}

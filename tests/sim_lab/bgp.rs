@@ -230,8 +230,9 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
     // written by BIRD; the others do not
     let vpc = layout::vpc_ns(lab.name());
     let t = lab.topology();
-    for (i, rt) in t.route_tables.iter().enumerate() {
-        let table = (layout::FIRST_TABLE + i as u32).to_string();
+    let numbers = layout::route_table_numbers(t.route_tables.iter().map(|r| r.name.as_str()));
+    for (rt, number) in t.route_tables.iter().zip(numbers) {
+        let table = number.to_string();
         let out = Command::new("ip")
             .args(["-n", &vpc, "route", "show", "table", &table])
             .output()

@@ -4,7 +4,7 @@
 //! internet at its public address. Needs HAProxy too (for the ALB).
 
 use crate::common;
-use crate::common::lab::{example_lab, lab_of, ready};
+use crate::common::lab::{example_lab, lab_of, opts, ready};
 use crate::common::text;
 use sim::ops::lab::Lab;
 use topology::analysis::Service;
@@ -34,26 +34,10 @@ fn http_get(lab: &Lab, node: &str, url: &str, cookie: &str, n: usize) -> Vec<Str
         .collect()
 }
 
-/// Lines the web server of `node` has logged (its start command's log).
+/// The test's requests the web server of `node` has logged (HTTP/1.1:
+/// HAProxy's health checks are HTTP/1.0).
 fn served(lab: &Lab, node: &str) -> usize {
-    let dir = sim::layout::state_dir(lab.name());
-    std::fs::read_dir(&dir)
-        .expect("state dir")
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            n.starts_with(&format!("start-{node}-")) && n.ends_with(".log")
-        })
-        .map(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .lines()
-                // HTTP/1.1: the test's requests (HAProxy's health checks
-                // are HTTP/1.0)
-                .filter(|l| l.contains("\"GET / HTTP/1.1\""))
-                .count()
-        })
-        .sum()
+    common::lab::served(lab.name(), node, "\"GET / HTTP/1.1\"")
 }
 
 #[test]
@@ -160,4 +144,33 @@ fn the_internet_reaches_a_public_auto_scaling_instance_at_its_public_address() {
     lab.down().expect("down");
     assert_eq!(ssh.outcome, sim::probe::Outcome::Reply, "{ssh:?}");
     assert_ne!(http.outcome, sim::probe::Outcome::Reply, "{http:?}");
+}
+
+/// A `[[sim.start]]` command that exits at once is reported at once, with
+/// its exit status and its log, not after the 10 s wait for its port (on
+/// main: "nothing accepts on tcp/80 after 10 s", 11.7 s later, with an
+/// empty log).
+#[test]
+fn a_start_command_that_exits_at_once_is_reported_with_its_status() {
+    if !ready("a_start_command_that_exits_at_once_is_reported_with_its_status") {
+        return;
+    }
+    let text = format!(
+        "{PUBLIC_ASG}\n[[sim.start]]\nnodes = [\"bastion-a1\"]\ncommand = \"echo giving up; exit 3\"\ntcp_ports = [80]\n"
+    );
+    let e = match Lab::from_toml("exits.toml", &text, &opts()) {
+        Ok(lab) => {
+            lab.down().expect("down");
+            panic!("the lab came up with a start command that exits");
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains(
+            "exited with status 3 and left no process running, so nothing will accept on tcp/80"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("giving up"), "its log: {e}");
+    assert!(!e.contains("after 10 s"), "{e}");
 }

@@ -405,18 +405,9 @@ impl<'a> Reporter<'a> {
         max: Duration,
     ) -> Option<Duration> {
         const EXPECTED: &str = "a duration in quotes: a number and a unit (us, ms or s), like \"250us\", \"2ms\", \"1.5ms\", \"1s\"";
-        let text = match v.get_ref() {
-            toml::Value::String(s) => s.clone(),
-            other => {
-                let shown = other.to_string();
-                let d = self.error(v.span(), format!("`{shown}` is not a duration"));
-                d.expected = Some(EXPECTED.into());
-                if matches!(other, toml::Value::Integer(_) | toml::Value::Float(_)) {
-                    d.hint = Some(format!("did you mean `{what} = \"{shown}ms\"`?"));
-                }
-                return None;
-            }
-        };
+        let text = self.duration_text(v, EXPECTED, |shown| {
+            format!("did you mean `{what} = \"{shown}ms\"`?")
+        })?;
         match parse_duration(&text) {
             Ok(d) if d <= max => Some(d),
             Ok(_) | Err(UnitError::OutOfRange) => {
@@ -429,6 +420,29 @@ impl<'a> Reporter<'a> {
                 d.expected = Some(EXPECTED.into());
                 if parse_decimal(text.trim()).is_some() {
                     d.hint = Some(format!("did you mean \"{}ms\"?", text.trim()));
+                }
+                None
+            }
+        }
+    }
+
+    /// The text of a duration written in a string; anything else is an
+    /// error that expects `expected`, and a bare number gets `bare_hint`
+    /// (given the number as written).
+    pub fn duration_text(
+        &mut self,
+        v: &Spanned<toml::Value>,
+        expected: &str,
+        bare_hint: impl FnOnce(&str) -> String,
+    ) -> Option<String> {
+        match v.get_ref() {
+            toml::Value::String(s) => Some(s.clone()),
+            other => {
+                let shown = other.to_string();
+                let d = self.error(v.span(), format!("`{shown}` is not a duration"));
+                d.expected = Some(expected.into());
+                if matches!(other, toml::Value::Integer(_) | toml::Value::Float(_)) {
+                    d.hint = Some(bare_hint(&shown));
                 }
                 None
             }

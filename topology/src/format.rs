@@ -425,6 +425,23 @@ pub struct RawAutoScalingGroup {
     pub min: Option<Int>,
     /// Maximum capacity.
     pub max: Option<Int>,
+    /// `EC2` (default) or `ELB`.
+    pub health_check_type: Option<Str>,
+    /// A duration: failed checks are ignored this long after launch.
+    pub health_check_grace_period: Option<AnyValue>,
+    /// A duration: warm-up of new instances for policies that set none.
+    pub default_instance_warmup: Option<AnyValue>,
+    /// A duration: the simple-scaling cooldown.
+    pub default_cooldown: Option<AnyValue>,
+    /// Target-tracking policies.
+    #[serde(default)]
+    pub target_tracking: Vec<RawTargetTracking>,
+    /// Step-scaling policies.
+    #[serde(default)]
+    pub step_scaling: Vec<RawStepScaling>,
+    /// Scheduled actions.
+    #[serde(default)]
+    pub scheduled: Vec<RawScheduled>,
 }
 
 /// An application (or network) load balancer.
@@ -462,6 +479,15 @@ pub struct RawListener {
     pub targets: Vec<Str>,
     /// Port on the targets.
     pub target_port: Int,
+    /// `{ type = "lb_cookie", duration = "1d" }` or `{ type =
+    /// "app_cookie", cookie_name = "...", duration = "5d" }`.
+    pub stickiness: Option<Spanned<RawStickiness>>,
+    /// A duration, 0 to 3600 s (default 300 s).
+    pub deregistration_delay: Option<AnyValue>,
+    /// A duration, 30 to 900 s, or 0 for off (the default).
+    pub slow_start: Option<AnyValue>,
+    /// The target group's health check.
+    pub health_check: Option<Spanned<RawHealthCheck>>,
 }
 
 /// An RDS database, primary and optional Multi-AZ standby.
@@ -714,4 +740,111 @@ pub struct RawStart {
     /// UDP ports the command serves.
     #[serde(default)]
     pub udp_ports: Vec<Int>,
+}
+
+/// `stickiness = { ... }` of a listener's target group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStickiness {
+    /// `lb_cookie` or `app_cookie`.
+    #[serde(rename = "type")]
+    pub kind: Str,
+    /// The application's cookie (`app_cookie` only).
+    pub cookie_name: Option<Str>,
+    /// A duration, 1 s to 7 days (default 1 day).
+    pub duration: Option<AnyValue>,
+}
+
+/// `health_check = { ... }` of a listener's target group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    /// HTTP path (default `/`).
+    pub path: Option<Str>,
+    /// A duration, 5 to 300 s (default 30 s).
+    pub interval: Option<AnyValue>,
+    /// A duration, 2 to 120 s and less than the interval (default 5 s).
+    pub timeout: Option<AnyValue>,
+    /// 2 to 10 (default 5).
+    pub healthy_threshold: Option<Int>,
+    /// 2 to 10 (default 2).
+    pub unhealthy_threshold: Option<Int>,
+}
+
+/// `[[vpc.auto_scaling_group.target_tracking]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetTracking {
+    /// Policy name (default `target-tracking-<n>`).
+    pub name: Option<Str>,
+    /// `ALBRequestCountPerTarget`, `ASGAverageCPUUtilization`,
+    /// `ASGAverageNetworkIn` or `ASGAverageNetworkOut`.
+    pub metric: Str,
+    /// The load balancer whose target group is counted
+    /// (`ALBRequestCountPerTarget` only).
+    pub load_balancer: Option<Str>,
+    /// The value to keep the metric at, above 0.
+    pub target: Spanned<f64>,
+    /// Never remove instances (default false).
+    pub disable_scale_in: Option<bool>,
+    /// A duration: how long a new instance is left out of the metric.
+    pub instance_warmup: Option<AnyValue>,
+}
+
+/// `[[vpc.auto_scaling_group.step_scaling]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStepScaling {
+    /// Policy name (default `step-scaling-<n>`).
+    pub name: Option<Str>,
+    /// The alarm's metric, as for target tracking.
+    pub metric: Str,
+    /// The load balancer (`ALBRequestCountPerTarget` only).
+    pub load_balancer: Option<Str>,
+    /// The alarm's threshold.
+    pub threshold: Spanned<f64>,
+    /// `GreaterThanOrEqualToThreshold`, `GreaterThanThreshold`,
+    /// `LessThanThreshold` or `LessThanOrEqualToThreshold`.
+    pub comparison: Str,
+    /// Breaching datapoints that raise the alarm (default: all).
+    pub datapoints: Option<Int>,
+    /// One-minute datapoints looked at (default 1).
+    pub evaluation_periods: Option<Int>,
+    /// `ChangeInCapacity`, `ExactCapacity` or `PercentChangeInCapacity`.
+    pub adjustment_type: Str,
+    /// The steps.
+    pub steps: Vec<Spanned<RawStep>>,
+    /// The smallest change with `PercentChangeInCapacity`.
+    pub min_adjustment_magnitude: Option<Int>,
+    /// A duration: how long a new instance is left out of the metric.
+    pub instance_warmup: Option<AnyValue>,
+}
+
+/// One step: `{ lower = 0, upper = 10, adjustment = 1 }`, bounds relative
+/// to the alarm's threshold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// Lower bound (none: minus infinity).
+    pub lower: Option<Spanned<f64>>,
+    /// Upper bound (none: plus infinity).
+    pub upper: Option<Spanned<f64>>,
+    /// The adjustment.
+    pub adjustment: Int,
+}
+
+/// `[[vpc.auto_scaling_group.scheduled]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScheduled {
+    /// Action name (default `scheduled-<n>`).
+    pub name: Option<Str>,
+    /// `"minute hour day-of-month month day-of-week"`, in UTC.
+    pub cron: Str,
+    /// New minimum.
+    pub min: Option<Int>,
+    /// New maximum.
+    pub max: Option<Int>,
+    /// New desired capacity.
+    pub desired: Option<Int>,
 }

@@ -37,7 +37,9 @@
 //!    [`graph`] draws the model and a traced flow. [`cfn`] is the other way
 //!    in: a CloudFormation template, or several stacks whose exports resolve
 //!    each other's imports, evaluated and mapped to the same TOML.
-//!    [`synth`] generates large topologies for benchmarks and [`synth_lab`]
+//!    [`scaling`] is the reference controller of Auto Scaling (sans-IO:
+//!    each period's datapoints and the time in, scaling activities out;
+//!    `vifgate topology scale`). [`synth`] generates large topologies for benchmarks and [`synth_lab`]
 //!    small ones for comparing the analysis with a lab, both written as
 //!    TOML and read like a user's file.
 //!
@@ -64,6 +66,7 @@ pub mod model;
 pub mod nacl;
 pub mod resolve;
 pub mod route_table;
+pub mod scaling;
 pub mod secret_file;
 pub mod security_group;
 pub mod synth;

@@ -212,6 +212,48 @@ pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
         .ok_or(UnitError::OutOfRange)
 }
 
+/// A long duration, as scaling and target-group settings write them:
+/// `"300s"`, `"10m"`, `"1.5h"`, `"5d"` (seconds, minutes, hours, days).
+/// Sub-second units are [`parse_duration`]'s; they are malformed here.
+pub fn parse_long_duration(s: &str) -> Result<Duration, UnitError> {
+    let s = s.trim();
+    if s.ends_with("ms") || s.ends_with("us") || s.ends_with("µs") {
+        return Err(UnitError::Malformed);
+    }
+    let (number, unit_secs): (&str, u32) = if let Some(n) = s.strip_suffix('d') {
+        (n, 86_400)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1)
+    } else {
+        return Err(UnitError::Malformed);
+    };
+    let number = number.trim_end();
+    if number.is_empty() || number.ends_with(char::is_alphabetic) {
+        return Err(UnitError::Malformed);
+    }
+    let seconds = parse_duration(&format!("{number}s"))?;
+    seconds.checked_mul(unit_secs).ok_or(UnitError::OutOfRange)
+}
+
+/// A long duration in the largest unit that writes it whole: `5d`, `10m`,
+/// `90s`; [`parse_long_duration`] reads it back.
+pub fn fmt_long_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs == 0 {
+        return fmt_duration(d);
+    }
+    for (unit, name) in [(86_400, "d"), (3_600, "h"), (60, "m")] {
+        if secs % unit == 0 {
+            return format!("{}{name}", secs / unit);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// A duration the way the files write them: `2ms`, `1.5ms`, `250us`, `1s`
 /// (and `5ns` below a microsecond). [`parse_duration`] reads it back from
 /// a microsecond up.
@@ -406,6 +448,24 @@ mod tests {
             (Duration::from_nanos(5), "5ns"),
         ] {
             assert_eq!(fmt_duration(d), s);
+        }
+    }
+
+    #[test]
+    fn long_durations_in_seconds_minutes_hours_days() {
+        let ok = |s: &str| parse_long_duration(s).ok();
+        assert_eq!(ok("300s"), Some(Duration::from_secs(300)));
+        assert_eq!(ok("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(ok("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(ok("5d"), Some(Duration::from_secs(432_000)));
+        assert_eq!(ok(" 7 d "), Some(Duration::from_secs(604_800)));
+        for bad in ["", "5", "d", "2ms", "250us", "5 days", "1w", "-d", "1e3s"] {
+            assert_eq!(parse_long_duration(bad), Err(UnitError::Malformed), "{bad}");
+        }
+        assert_eq!(parse_long_duration("-1m"), Err(UnitError::OutOfRange));
+        for (secs, text) in [(432_000, "5d"), (600, "10m"), (7200, "2h"), (90, "90s")] {
+            assert_eq!(fmt_long_duration(Duration::from_secs(secs)), text);
+            assert_eq!(ok(text), Some(Duration::from_secs(secs)));
         }
     }
 

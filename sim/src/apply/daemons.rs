@@ -6,69 +6,40 @@ use super::startup;
 use super::*;
 use crate::render::frr::FrrConfig;
 
-/// Writes the sessions' MD5 key files and the BIRD configurations, starts
-/// each BIRD in its namespace (in the foreground, recorded like the
-/// gateways) and each FRR node's daemons ([`start_frr`]), and waits (at
-/// most [`bgp::wait::ESTABLISHED_WITHIN`]) until every session the analysis
-/// expects is Established (FRR's BFD then armed,
-/// [`crate::render::frr::arm_bfd`]) and the expected routes
-/// are learned. Says how long that took in the link notes.
-pub(super) fn start_birds<'n>(
-    plan: &Plan,
+/// Starts BIRD `d` in its namespace `ns` (in the foreground, recorded
+/// like the gateways) once its configuration, written and checked
+/// (`bird -p`), is accepted, and waits until it answers on its control
+/// socket: a BIRD that exits meanwhile is reported at once, with its log.
+pub(super) fn start_bird(
+    d: &crate::plan::bird::BirdSpec,
+    ns: &Netns,
     dir: &Path,
-    get: impl Fn(&str) -> Result<&'n Netns, ApplyError>,
     state: &mut LabState,
 ) -> Result<(), ApplyError> {
-    let birds = &plan.bird;
-    if birds.daemons.is_empty() {
-        return Ok(());
-    }
-    let base = state
-        .source
-        .as_deref()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf);
-    let mut keys = BTreeMap::new();
-    for m in &birds.md5 {
-        let key = md5::resolve(
-            m,
-            base.as_deref(),
-            |v| std::env::var(v).ok(),
-            md5::random_key,
-        )
-        .map_err(|e| step("a BGP MD5 key")(io::Error::other(e)))?;
-        md5::write_key_file(&m.key_file, &key.key)
-            .map_err(step(format!("write {}", m.key_file.display())))?;
-        state.link_notes.push(key.note);
-        keys.insert(m.session.clone(), key.key);
-    }
-    let started = Instant::now();
-    for d in &birds.daemons {
-        fs::write(&d.config_path, &d.config)
-            .map_err(step(format!("write {}", d.config_path.display())))?;
-        super::check::bird(&d.config_path)
-            .map_err(step(format!("check BIRD {}'s configuration", d.name)))?;
-        let cmd = d.command();
-        let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
-        let pid = spawn_daemon(get(&d.ns)?, Path::new(&cmd[0]), &args, &d.log).map_err(step(
-            format!("start BIRD {} in {} (is bird2 installed?)", d.name, d.ns),
-        ))?;
-        record(dir, state, pid, format!("BIRD {}", d.name))?;
-        // BIRD greets on its control socket once its configuration is read
-        startup::wait_ready(pid, &[&d.log], STARTUP_WITHIN, || {
-            startup::bird_answers(&d.socket)
-        })
-        .map_err(step(format!("BIRD {} in {}", d.name, d.ns)))?;
-    }
-    for f in &plan.frr {
-        start_frr(f, &keys, get(&f.ns)?, dir, state)?;
-    }
-    let awaited = super::exec::bgp_awaited(plan);
-    let logs = || {
-        (birds
-            .daemons
-            .iter()
-            .map(|d| (d.name.clone(), d.log.clone())))
+    fs::write(&d.config_path, &d.config)
+        .map_err(step(format!("write {}", d.config_path.display())))?;
+    super::check::bird(&d.config_path)
+        .map_err(step(format!("check BIRD {}'s configuration", d.name)))?;
+    let cmd = d.command();
+    let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
+    let pid = spawn_daemon(ns, Path::new(&cmd[0]), &args, &d.log).map_err(step(format!(
+        "start BIRD {} in {} (is bird2 installed?)",
+        d.name, d.ns
+    )))?;
+    record(dir, state, pid, format!("BIRD {}", d.name))?;
+    // BIRD greets on its control socket once its configuration is read
+    startup::wait_ready(pid, &[&d.log], STARTUP_WITHIN, || {
+        startup::bird_answers(&d.socket)
+    })
+    .map_err(step(format!("BIRD {} in {}", d.name, d.ns)))?;
+    Ok(())
+}
+
+/// The last lines of the logs of `plan`'s BGP daemons, for an error that
+/// says why sessions did not come up.
+pub(super) fn bgp_logs(plan: &Plan) -> String {
+    (plan.bird.daemons.iter())
+        .map(|d| (d.name.clone(), d.log.clone()))
         .chain(
             plan.frr
                 .iter()
@@ -80,48 +51,27 @@ pub(super) fn start_birds<'n>(
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             format!("\n{name} ({}):\n{}", path.display(), tail.join("\n"))
         })
-        .collect::<String>()
-    };
-    let within = bgp::wait::ESTABLISHED_WITHIN;
-    bgp::wait::wait_established(&awaited, within).map_err(|missing| ApplyError::Step {
-        step: "BGP sessions".into(),
-        cause: io::Error::other(format!(
-            "not Established within {} s: {missing}; the logs:{}",
-            within.as_secs(),
-            logs()
-        )),
-    })?;
-    let established = started.elapsed();
-    // FRR's BFD, now that its sessions are up (see crate::render::frr; a
-    // session the analysis expects down, configured down, was not waited
-    // for: its BFD is armed all the same)
-    for f in &plan.frr {
-        arm_bfd(&f.run_dir, &f.config).map_err(step(format!("BFD of FRR {}", f.node)))?;
-    }
-    let left = within.saturating_sub(started.elapsed());
-    bgp::wait::wait_bfd(&awaited, left).map_err(|missing| ApplyError::Step {
-        step: "BFD sessions".into(),
-        cause: io::Error::other(format!("not up: {missing}; the logs:{}", logs())),
-    })?;
-    let left = within.saturating_sub(started.elapsed());
-    bgp::wait::wait_routes(&awaited, left).map_err(|missing| ApplyError::Step {
-        step: "BGP routes".into(),
-        cause: io::Error::other(format!("{missing}; the logs:{}", logs())),
-    })?;
-    let sessions: usize = awaited.iter().map(|d| d.established.len()).sum();
-    state.bgp_established_seconds = Some(established.as_secs_f64());
+        .collect()
+}
+
+/// The link note of a lab's BGP once its sessions are up: its daemons,
+/// how many session ends were Established how long after the first
+/// daemon started, and when the routes were learned.
+pub(super) fn bgp_note(plan: &Plan, established: Duration, routes: Duration) -> String {
+    let sessions: usize = (super::exec::bgp_awaited(plan).iter())
+        .map(|d| d.established.len())
+        .sum();
     let frr = if plan.frr.is_empty() {
         String::new()
     } else {
         format!(" and {} FRR", plan.frr.len())
     };
-    state.link_notes.push(format!(
+    format!(
         "BGP: {} BIRD{frr} daemons, {sessions} session ends Established {:.2} s after they started, routes learned after {:.2} s",
-        birds.daemons.len(),
+        plan.bird.daemons.len(),
         established.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(())
+        routes.as_secs_f64()
+    )
 }
 
 /// Starts an office node's FRR in its namespace `ns`: writes its run
@@ -179,20 +129,45 @@ pub(super) fn start_frr(
 /// the waits after it take over; one that exits sooner is reported then.
 const STARTUP_WITHIN: Duration = Duration::from_secs(5);
 
-/// A port that must accept: (namespace, what listens, port, its log, the
-/// daemon that should listen, when it is one that must stay running).
-pub(super) type ReadyCheck = (String, String, u16, PathBuf, Option<u32>);
+/// A port that must accept: (namespace, what listens, port, its log,
+/// what must keep running for it to).
+pub(super) type ReadyCheck = (String, String, u16, PathBuf, Watch);
+
+/// What must keep running for a port to come up: when it has ended,
+/// nothing will ever accept on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Watch {
+    /// Nothing known (a daemon started by an earlier run, and running).
+    Nothing,
+    /// The daemon that listens itself (HAProxy).
+    Daemon(u32),
+    /// A `[[sim.start]]` command's session, led by its `sh -c`: `sh` may
+    /// end once its server went to the background, the session only once
+    /// no process of it is left.
+    Session(u32),
+}
+
+impl Watch {
+    /// The error for what ended, if it has.
+    fn ended(self, port: u16, log: &Path) -> Option<io::Error> {
+        match self {
+            Watch::Nothing => None,
+            Watch::Daemon(pid) => startup::exited(pid, &[log]),
+            Watch::Session(sid) => startup::session_ended(sid, port, log),
+        }
+    }
+}
 
 /// Waits (at most 10 s) until every (namespace, what, port) accepts TCP
-/// connections on its loopback; an error at once when the process that
-/// should listen has exited.
+/// connections on its loopback; an error at once when what should listen
+/// has ended ([`Watch`]).
 pub(super) fn wait_until_listening(checks: &[ReadyCheck]) -> Result<(), ApplyError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut left: Vec<&ReadyCheck> = checks.iter().collect();
     while !left.is_empty() {
-        // a process that exited will never listen: said at once
-        for (_, what, _, log, pid) in &left {
-            if let Some(cause) = pid.and_then(|p| startup::exited(p, &[log])) {
+        // what has ended will never listen: said at once
+        for (_, what, port, log, watch) in &left {
+            if let Some(cause) = watch.ended(*port, log) {
                 return Err(ApplyError::Step {
                     step: what.clone(),
                     cause,

@@ -1,5 +1,6 @@
 //! The step executor: a list of [`Step`]s ([`crate::plan::diff::diff`])
-//! carried out on a running lab.
+//! carried out on a lab — `sim up` (the steps from nothing), `sim apply`
+//! (from the lab's plan to the edited one), `sim down` (to nothing).
 //!
 //! Every step is idempotent — a namespace that exists, an address already
 //! there (EEXIST), a route (`replace`), a firewall (one `nft -f`
@@ -8,7 +9,9 @@
 //! apply interrupted anywhere is completed by running its steps again.
 //!
 //! Each step is written to the lab's [`journal`](super::journal) (synced)
-//! before it runs and marked done after. A process is recorded in the
+//! before it runs and marked done after; consecutive additions of one kind
+//! to the kernel are written, run and marked as one batch (one sync each
+//! way), so building 200 hosts takes a few dozen syncs, not thousands. A process is recorded in the
 //! state file as soon as it runs ([`super::record`]), so `sim down` finds
 //! it even if the apply is killed a moment later.
 //!
@@ -19,13 +22,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::daemons::{arm_bfd, start_frr, write_run_dir};
+use super::daemons::{arm_bfd, bgp_logs, bgp_note, start_bird, start_frr, write_run_dir};
 use super::journal::{Entry, Journal};
 use super::*;
 use crate::agent::spec::ListenSpec;
 use crate::plan::diff::Step;
 use crate::plan::frr::FrrSpec;
 use gateways::GatewayKeys;
+
+/// How long a gateway that narrows waits for BGP to withdraw the routes
+/// into it ([`Step::NarrowGateway`]).
+const WITHDRAWN_WITHIN: Duration = Duration::from_secs(3);
 
 /// One step run: its number (from 1), what it was, how long it took.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +71,20 @@ pub struct Executor<'a> {
     frr_started: Vec<String>,
     /// The load balancers whose HAProxy was reloaded in this run.
     haproxy_reloaded: BTreeSet<String>,
+    /// Whether the run builds the lab (`sim up`): the kernel's features
+    /// are detected in its first namespace, and what links, keys and BGP
+    /// became is written in the link notes.
+    building: bool,
+    /// Whether the kernel's features were detected in this run.
+    features_detected: bool,
+    /// Gateways (by name) that impair their tunnel's datagrams, and how: a
+    /// tunnel link's delay, jitter and loss where the kernel has no netem.
+    impaired: BTreeMap<String, Shaping>,
+    /// The ends of the links added in this run (namespace, interface),
+    /// awaited running before the run ends.
+    links_added: Vec<(String, String)>,
+    /// When the first BGP daemon of this run started.
+    bgp_started: Option<Instant>,
 }
 
 impl<'a> Executor<'a> {
@@ -91,8 +112,21 @@ impl<'a> Executor<'a> {
             bgp_touched: false,
             frr_started: Vec::new(),
             haproxy_reloaded: BTreeSet::new(),
+            building: false,
+            features_detected: false,
+            impaired: BTreeMap::new(),
+            links_added: Vec::new(),
+            bgp_started: None,
         };
         Ok(ex)
+    }
+
+    /// The executor of `sim up`: it detects the kernel's features in the
+    /// first namespace it creates, and notes how links got their
+    /// attributes, where MD5 keys came from and when BGP came up.
+    pub fn building(mut self) -> Self {
+        self.building = true;
+        self
     }
 
     /// Opens the namespaces that `steps` name and that exist, once each
@@ -151,19 +185,20 @@ impl<'a> Executor<'a> {
         mut on_step: impl FnMut(&StepRun),
     ) -> Result<(), ApplyError> {
         let journal_err = |e| step("write the journal")(e);
-        self.attach_named(steps)?;
+        if !self.building {
+            // a lab being built has no namespace yet: each is opened as
+            // it is made
+            self.attach_named(steps)?;
+        }
         self.journal
             .write(&Entry::Begin { steps: steps.len() })
             .map_err(journal_err)?;
         let mut i = 0;
         while i < steps.len() {
-            // consecutive firewall loads run together (in parallel, through
-            // libnftables in-process or one nft each), as `sim up` loads them
-            let batch = steps[i..]
-                .iter()
-                .take_while(|s| matches!(s, Step::LoadFirewall { .. }))
-                .count()
-                .max(1);
+            // consecutive additions of one kind run as a batch, journalled
+            // with one sync: firewall loads together (one nft each, in
+            // parallel), sysctls one thread hop per namespace
+            let batch = batch_len(&steps[i..]);
             if i > 0 && steps[i - 1].phase() != steps[i].phase() {
                 self.settle_phase()?;
             }
@@ -171,11 +206,7 @@ impl<'a> Executor<'a> {
             self.journal
                 .start(i + 1, &steps[i..i + batch])
                 .map_err(journal_err)?;
-            if batch > 1 {
-                self.load_firewalls(&steps[i..i + batch])?;
-            } else {
-                self.one(&steps[i])?;
-            }
+            self.run_batch(&steps[i..i + batch])?;
             let ms = started.elapsed().as_secs_f64() * 1000.0 / batch as f64;
             let done: Vec<Entry> = (i + 1..=i + batch).map(|n| Entry::Done { n, ms }).collect();
             self.journal.write_all(&done).map_err(journal_err)?;
@@ -193,6 +224,7 @@ impl<'a> Executor<'a> {
         if self.agent_stale {
             self.restart_agent()?;
         }
+        self.wait_links_running()?;
         self.settle_bgp()?;
         self.journal.write(&Entry::End).map_err(journal_err)
     }
@@ -209,6 +241,65 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Runs a batch of steps of one kind ([`batch_len`]).
+    fn run_batch(&mut self, batch: &[Step]) -> Result<(), ApplyError> {
+        match batch {
+            [Step::LoadFirewall { .. }, _, ..] => self.load_firewalls(batch),
+            [Step::SetSysctl { .. }, ..] => self.set_sysctls(batch),
+            [Step::DeleteNamespace { .. }, ..] => {
+                let names: Vec<&str> = (batch.iter())
+                    .filter_map(|s| match s {
+                        Step::DeleteNamespace { ns } => Some(ns.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                self.delete_namespaces(&names)
+            }
+            _ => batch.iter().try_for_each(|s| self.one(s)),
+        }
+    }
+
+    /// The sysctls of `steps`, one thread hop into each namespace.
+    fn set_sysctls(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
+        let mut by_ns: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+        for s in steps {
+            if let Step::SetSysctl { sysctl: s } = s {
+                by_ns
+                    .entry(&s.ns)
+                    .or_default()
+                    .push((s.key.clone(), s.value.clone()));
+            }
+        }
+        for (ns, list) in by_ns {
+            netlink::sysctls(self.netns(ns)?, &list).map_err(step(format!("sysctls in {ns}")))?;
+        }
+        Ok(())
+    }
+
+    /// Waits (5 s at most) until every end of the links this run added
+    /// runs: the lab is handed over once every new link carries traffic.
+    fn wait_links_running(&mut self) -> Result<(), ApplyError> {
+        let mut ends: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (ns, ifname) in std::mem::take(&mut self.links_added) {
+            ends.entry(ns).or_default().push(ifname);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (ns, names) in &ends {
+            let Ok(c) = self.conn(ns) else {
+                continue;
+            };
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self
+                .rt
+                .block_on(crate::kernel::link_wait::wait_running(&c, &names, left))
+            {
+                debug!(ns, "links not all running after 5 s");
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one step.
     fn one(&mut self, s: &Step) -> Result<(), ApplyError> {
         let what = s.to_string();
@@ -217,9 +308,16 @@ impl<'a> Executor<'a> {
                 if !netns::exists(&namespace.name) {
                     netns::create(&namespace.name).map_err(step(what))?;
                 }
-                self.attach(&namespace.name)
+                self.attach(&namespace.name)?;
+                if self.building && !self.features_detected {
+                    // once, in the first namespace made
+                    let h = self.netns(&namespace.name)?;
+                    self.state.features = self.rt.block_on(netlink::detect_features(h));
+                    self.features_detected = true;
+                }
+                Ok(())
             }
-            Step::DeleteNamespace { ns } => self.delete_namespace(ns),
+            Step::DeleteNamespace { ns } => self.delete_namespaces(&[ns]),
             Step::SetSysctl { sysctl: s } => {
                 netlink::sysctl(self.netns(&s.ns)?, &s.key, &s.value).map_err(step(what))
             }
@@ -244,7 +342,10 @@ impl<'a> Executor<'a> {
                     .map_err(nl_step(what))
             }
             Step::DetachPort { ns, port, .. } => {
-                ip(ns, &["link", "set", port, "nomaster"], &[]).map_err(step(what))
+                let c = self.conn(ns)?;
+                self.rt
+                    .block_on(c.set_nomaster(port))
+                    .map_err(nl_step(what))
             }
             Step::AddVeth { link: l } => self.add_veth(l, &what),
             Step::DeleteVeth { a, .. } => self.delete_link(&a.ns, &a.ifname, &what),
@@ -260,13 +361,15 @@ impl<'a> Executor<'a> {
             }
             Step::DeleteAddress { address: a } => {
                 let ifname = self.tagged(&a.ns, &a.ifname);
-                let addr = a.addr.to_string();
-                ip(
-                    &a.ns,
-                    &["addr", "del", &addr, "dev", &ifname],
-                    &["Cannot assign", "Cannot find device"],
-                )
-                .map_err(step(what))
+                let c = self.conn(&a.ns)?;
+                self.rt.block_on(async {
+                    match c.del_address(&ifname, a.addr).await {
+                        Err(e) if matches!(e.errno(), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => {
+                            Ok(())
+                        }
+                        r => r.map_err(nl_step(&what)),
+                    }
+                })
             }
             Step::AddRoute { route, .. } | Step::ReplaceRoute { route, .. } => {
                 let c = self.conn(&route.ns)?;
@@ -284,10 +387,12 @@ impl<'a> Executor<'a> {
                 })
             }
             Step::AddRule { rule: r } | Step::ReplaceRule { rule: r } => {
-                if matches!(s, Step::ReplaceRule { .. }) {
-                    del_rule(&r.ns, &r.iif, r.priority).map_err(step(what.clone()))?;
-                }
                 let c = self.conn(&r.ns)?;
+                if matches!(s, Step::ReplaceRule { .. }) {
+                    self.rt
+                        .block_on(del_rule(&c, &r.iif, r.priority))
+                        .map_err(nl_step(what.clone()))?;
+                }
                 let rule = Rule {
                     iif: Some(r.iif.clone()),
                     table: r.table,
@@ -300,8 +405,13 @@ impl<'a> Executor<'a> {
                     }
                 })
             }
-            Step::DeleteRule { rule: r } => del_rule(&r.ns, &r.iif, r.priority).map_err(step(what)),
-            Step::SetShaping { shaping: s } => self.shape(&s.ns, &s.ifname, &s.shaping, &what),
+            Step::DeleteRule { rule: r } => {
+                let c = self.conn(&r.ns)?;
+                self.rt
+                    .block_on(del_rule(&c, &r.iif, r.priority))
+                    .map_err(nl_step(what))
+            }
+            Step::SetShaping { shaping: s } => self.set_shaping(s, &what),
             Step::ClearShaping { ns, ifname } => self.shape(ns, ifname, &Shaping::default(), &what),
             Step::LoadFirewall { .. } => self.load_firewalls(std::slice::from_ref(s)),
             Step::DeleteFirewall { ns, tables } => {
@@ -317,7 +427,11 @@ impl<'a> Executor<'a> {
                 let base = self.state.source.as_deref().and_then(Path::parent);
                 let k = md5::resolve(key, base, |v| std::env::var(v).ok(), md5::random_key)
                     .map_err(|e| step(what.clone())(io::Error::other(e)))?;
-                md5::write_key_file(&key.key_file, &k.key).map_err(step(what))
+                md5::write_key_file(&key.key_file, &k.key).map_err(step(what))?;
+                if self.building {
+                    self.state.link_notes.push(k.note);
+                }
+                Ok(())
             }
             Step::RemoveMd5Key { key } => match fs::remove_file(&key.key_file) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(step(what)(e)),
@@ -328,19 +442,23 @@ impl<'a> Executor<'a> {
                 self.write_gateway_config(g)?;
                 self.signal(&gateway_what(&g.name), libc::SIGHUP, &what)
             }
+            Step::NarrowGateway { gateway: g } => {
+                self.wait_withdrawn(g);
+                self.write_gateway_config(g)?;
+                self.signal(&gateway_what(&g.name), libc::SIGHUP, &what)
+            }
             Step::StopGateway { name, .. } => self.stop(&gateway_what(name)),
             Step::StartBird { bird: b } => {
                 self.bgp_touched = true;
-                let recorded = format!("BIRD {}", b.name);
-                if self.running(&recorded) {
+                self.bgp_started.get_or_insert_with(Instant::now);
+                if self.running(&format!("BIRD {}", b.name)) {
                     return Ok(());
                 }
-                fs::write(&b.config_path, &b.config).map_err(step(what.clone()))?;
-                let cmd = b.command();
-                let args: Vec<&str> = cmd.iter().skip(1).map(String::as_str).collect();
-                let pid = spawn_daemon(self.netns(&b.ns)?, Path::new(&cmd[0]), &args, &b.log)
-                    .map_err(step(what))?;
-                record(&self.dir, self.state, pid, recorded)
+                let ns = self.handles.get(&b.ns).ok_or_else(|| ApplyError::Step {
+                    step: what,
+                    cause: io::Error::other(format!("namespace {} does not exist", b.ns)),
+                })?;
+                start_bird(b, ns, &self.dir, self.state)
             }
             Step::ReconfigureBird { bird: b } => {
                 self.bgp_touched = true;
@@ -349,6 +467,7 @@ impl<'a> Executor<'a> {
             Step::StopBird { name, .. } => self.stop(&format!("BIRD {name}")),
             Step::StartFrr { frr } => {
                 self.bgp_touched = true;
+                self.bgp_started.get_or_insert_with(Instant::now);
                 if self.running(&frr_what("bgpd", &frr.node)) {
                     return Ok(());
                 }
@@ -376,20 +495,32 @@ impl<'a> Executor<'a> {
                     .position(|t| t == st)
                     .unwrap_or(self.target.starts.len());
                 let log = start_log(&self.dir, st, i);
-                if !self.running(&recorded) {
-                    let pid = spawn_daemon(
-                        self.netns(&st.ns)?,
-                        Path::new("/bin/sh"),
-                        &["-c", &st.command],
-                        &log,
-                    )
-                    .map_err(step(what.clone()))?;
-                    record(&self.dir, self.state, pid, recorded)?;
-                }
+                // running: its `sh`, or what it left in its session
+                let running = (self.state.processes.iter())
+                    .find(|p| {
+                        p.what == recorded && (p.is_running() || process::session_alive(p.pid))
+                    })
+                    .map(|p| p.pid);
+                let sid = match running {
+                    Some(pid) => pid,
+                    None => {
+                        let pid = spawn_daemon(
+                            self.netns(&st.ns)?,
+                            Path::new("/bin/sh"),
+                            &["-c", &st.command],
+                            &log,
+                        )
+                        .map_err(step(what.clone()))?;
+                        record(&self.dir, self.state, pid, recorded)?;
+                        pid
+                    }
+                };
                 for &p in &st.tcp_ports {
-                    // `sh -c` may end once its command went to the background
+                    // `sh -c` may end once its command went to the
+                    // background: its session is watched
+                    let watch = Watch::Session(sid);
                     self.ports
-                        .push((st.ns.clone(), what.clone(), p, log.clone(), None));
+                        .push((st.ns.clone(), what.clone(), p, log.clone(), watch));
                 }
                 Ok(())
             }
@@ -443,9 +574,26 @@ impl<'a> Executor<'a> {
     }
 
     fn add_veth(&mut self, l: &plan::VethSpec, what: &str) -> Result<(), ApplyError> {
+        let vlan = l.vlan.filter(|_| self.state.features.vlan);
+        if self.building {
+            if let Some(v) = l.vlan {
+                self.state.link_notes.push(match vlan {
+                    Some(_) => format!(
+                        "{} {}: 802.1Q VLAN {v} ({}.{v} at both ends)",
+                        l.joins.0, l.joins.1, l.a.ifname
+                    ),
+                    None => format!(
+                        "{} {}: VLAN {v} untagged (this kernel has no 8021q)",
+                        l.joins.0, l.joins.1
+                    ),
+                });
+            }
+        }
+        for end in [&l.a, &l.b] {
+            self.links_added.push((end.ns.clone(), end.ifname.clone()));
+        }
         let (a, b) = (self.conn(&l.a.ns)?, self.conn(&l.b.ns)?);
         let peer_ns = self.netns(&l.b.ns)?;
-        let vlan = l.vlan.filter(|_| self.state.features.vlan);
         self.rt.block_on(async {
             if !has_link(&a, &l.a.ifname).await? {
                 a.veth(&l.a.ifname, &l.b.ifname, peer_ns)
@@ -490,9 +638,47 @@ impl<'a> Executor<'a> {
             .map_err(nl_step(what))
     }
 
-    /// Each firewall's tables replaced in one nftables transaction (the
-    /// text of `nft -f`, through libnftables where it loads), all
-    /// namespaces' at once ([`netns::nft_each`]).
+    /// Shapes an interface as `s` says; what the kernel cannot do (no
+    /// netem) on a tunnel's link goes to the gateways at its ends
+    /// ([`Executor::write_gateway_config`]). `sim up` notes how.
+    fn set_shaping(&mut self, s: &plan::ShapeSpec, what: &str) -> Result<(), ApplyError> {
+        let c = self.conn(&s.ns)?;
+        let features = self.state.features;
+        let rep = self
+            .rt
+            .block_on(c.shape(&s.ifname, &s.shaping, &features))
+            .map_err(nl_step(what))?;
+        let missing = [rep.delay, rep.jitter, rep.loss].contains(&Mechanism::Unsupported);
+        let link = self.target.links.iter().find(|l| {
+            [&l.a, &l.b]
+                .iter()
+                .any(|e| e.ns == s.ns && e.ifname == s.ifname)
+        });
+        let mut unsupported = "nothing: this kernel has no netem";
+        if let (true, Some(l)) = (missing, link) {
+            if matches!(l.kind, plan::LinkKind::DirectConnect | plan::LinkKind::Vpn) {
+                for g in plan::tunnel_gateways(self.target, l) {
+                    let Some(g) = self.target.gateways.get(g) else {
+                        continue;
+                    };
+                    let impair = Shaping {
+                        rate_bps: None,
+                        ..s.shaping.clone()
+                    };
+                    self.impaired.insert(g.name.clone(), impair);
+                }
+                unsupported = "the vifgate gateways at both ends (no netem in this kernel)";
+            }
+        }
+        if self.building {
+            let how = describe(&rep, unsupported);
+            (self.state.link_notes).push(format!("{} {}: {} ({})", s.ns, s.ifname, s.shaping, how));
+        }
+        Ok(())
+    }
+
+    /// Each firewall's tables replaced in one `nft -f` transaction, all
+    /// namespaces' at once.
     fn load_firewalls(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
         let scripts: Vec<(String, String, String)> = steps
             .iter()
@@ -515,43 +701,63 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// A namespace deleted with whatever runs in it: its recorded
-    /// processes, and any other found in it.
-    fn delete_namespace(&mut self, ns: &str) -> Result<(), ApplyError> {
-        if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
-            self.agent_stale = true;
-        }
-        self.handles.remove(ns);
-        let conn = self.nl.remove(ns);
-        let Ok(meta) = fs::metadata(netns::path(ns)) else {
-            return Ok(());
-        };
-        // its links first: the kernel frees a deleted namespace's links
-        // (the far ends of its veths) only later, from a work queue
-        if let Some(c) = conn {
-            self.rt.block_on(async {
-                for name in c.link_names().await.unwrap_or_default() {
-                    if name != "lo" {
-                        let _ = c.del_link(&name).await;
+    /// Namespaces deleted with whatever runs in them: their recorded
+    /// processes, and any other found in them. Their processes are ended
+    /// together and the state file written once, so that `sim down` of
+    /// 200 hosts is not 200 rounds of both.
+    fn delete_namespaces(&mut self, names: &[&str]) -> Result<(), ApplyError> {
+        let mut ids: Vec<(u64, u64)> = Vec::new();
+        let mut pids: Vec<u32> = Vec::new();
+        let mut there: Vec<&str> = Vec::new();
+        for &ns in names {
+            if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
+                self.agent_stale = true;
+            }
+            self.handles.remove(ns);
+            let conn = self.nl.remove(ns);
+            let Ok(meta) = fs::metadata(netns::path(ns)) else {
+                continue;
+            };
+            // its links first: the kernel frees a deleted namespace's links
+            // (the far ends of its veths) only later, from a work queue, and
+            // a name freed so may be taken again by this run. Not when the
+            // lab goes whole (`sim down`): nothing is made again, and a
+            // veth's deletion waits for the kernel (tens of ms each)
+            if let (Some(c), false) = (conn, self.target.namespaces.is_empty()) {
+                self.rt.block_on(async {
+                    for name in c.link_names().await.unwrap_or_default() {
+                        if name != "lo" {
+                            let _ = c.del_link(&name).await;
+                        }
                     }
-                }
-            });
+                });
+            }
+            ids.push((meta.dev(), meta.ino()));
+            pids.extend(
+                pids_in(ns)
+                    .into_iter()
+                    .filter_map(|p| u32::try_from(p).ok()),
+            );
+            there.push(ns);
         }
-        let id = (meta.dev(), meta.ino());
-        let (inside, kept): (Vec<ProcessRecord>, Vec<ProcessRecord>) =
+        if there.is_empty() {
+            return Ok(());
+        }
+        let inside = |pid: u32| ids.iter().any(|&id| process::in_namespace(pid, id));
+        let (ended, kept): (Vec<ProcessRecord>, Vec<ProcessRecord>) =
             std::mem::take(&mut self.state.processes)
                 .into_iter()
-                .partition(|p| p.is_running() && process::in_namespace(p.pid, id));
+                .partition(|p| p.is_running() && inside(p.pid));
         self.state.processes = kept;
-        let mut pids: Vec<u32> = inside.iter().map(|p| p.pid).collect();
-        pids.extend(
-            pids_in(ns)
-                .into_iter()
-                .filter_map(|p| u32::try_from(p).ok()),
-        );
-        end_processes(&pids, |p| process::in_namespace(p, id));
+        pids.extend(ended.iter().map(|p| p.pid));
+        pids.sort_unstable();
+        pids.dedup();
+        end_processes(&pids, inside);
         write_state(&self.dir, self.state).map_err(step("write the state file"))?;
-        netns::delete(ns).map_err(step(format!("delete namespace {ns}")))
+        for ns in there {
+            netns::delete(ns).map_err(step(format!("delete namespace {ns}")))?;
+        }
+        Ok(())
     }
 
     /// Whether the process recorded as `what` still runs.
@@ -619,15 +825,63 @@ impl<'a> Executor<'a> {
         Ok(keys)
     }
 
-    /// Writes gateway `g`'s configuration for the target plan; the
-    /// impairment `sim up` gave it (a link's delay without netem) is kept.
+    /// Waits (at most [`WITHDRAWN_WITHIN`]) until no route a BGP daemon
+    /// wrote in gateway `g`'s namespace leads a prefix `g` no longer
+    /// allows into its TUN device: the BGP daemons' reconfiguration, just
+    /// before, withdraws them in a few milliseconds. Past the wait the
+    /// gateway narrows all the same (said in the log).
+    fn wait_withdrawn(&self, g: &GatewaySpec) {
+        let Some(was) = self.state.plan.gateways.iter().find(|o| o.name == g.name) else {
+            return;
+        };
+        let gone: Vec<String> = was
+            .peers
+            .iter()
+            .flat_map(|p| &p.allowed)
+            .filter(|a| !g.peers.iter().any(|p| p.allowed.contains(a)))
+            .map(|a| format!("{a} "))
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + WITHDRAWN_WITHIN;
+        loop {
+            let out = Command::new("ip")
+                .args([
+                    "-n", &g.ns, "-4", "route", "show", "table", "all", "dev", &g.tun,
+                ])
+                .output();
+            let left = match &out {
+                Ok(o) => String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.contains(" proto bird") || l.contains(" proto bgp"))
+                    .any(|l| gone.iter().any(|p| l.starts_with(p.as_str()))),
+                Err(_) => false,
+            };
+            if !left {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(gateway = %g.name, "BGP still routes a withdrawn prefix into it after {} ms: narrowing it all the same", WITHDRAWN_WITHIN.as_millis());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Writes gateway `g`'s configuration for the target plan, with the
+    /// impairment this run's shaping gave it (a link's delay without
+    /// netem), else the one it had.
     fn write_gateway_config(&self, g: &GatewaySpec) -> Result<PathBuf, ApplyError> {
         let keys = self.gateway_keys()?;
         let key_path = self.dir.join(format!("{}.key", g.name));
         let topo = self.dir.join("topology.toml");
         let path = self.dir.join(format!("{}.toml", g.name));
         let mut conf = gateway_config(self.target, g, &keys, &key_path, &self.dir, &topo);
-        conf.impair = GatewayConfigFile::read(&path).ok().and_then(|c| c.impair);
+        conf.impair = match self.impaired.get(&g.name) {
+            Some(s) => Some(gateways::impair_file(s)),
+            None => GatewayConfigFile::read(&path).ok().and_then(|c| c.impair),
+        };
         conf.write(&path, &config_header(&self.target.lab))
             .map_err(|e| step(format!("configure gateway {}", g.name))(io::Error::other(e)))?;
         Ok(path)
@@ -727,8 +981,13 @@ impl<'a> Executor<'a> {
             started = Some(pid);
         }
         for &port in &h.ports {
-            self.ports
-                .push((h.ns.clone(), what.to_string(), port, log.clone(), started));
+            self.ports.push((
+                h.ns.clone(),
+                what.to_string(),
+                port,
+                log.clone(),
+                started.map_or(Watch::Nothing, Watch::Daemon),
+            ));
         }
         Ok(())
     }
@@ -777,7 +1036,7 @@ impl<'a> Executor<'a> {
                 what.to_string(),
                 port,
                 reload_log.clone(),
-                Some(pid),
+                Watch::Daemon(pid),
             ));
         }
         Ok(())
@@ -825,13 +1084,19 @@ impl<'a> Executor<'a> {
         let awaited = bgp_awaited(self.target);
         let within = bgp::wait::ESTABLISHED_WITHIN;
         let started = Instant::now();
+        let since = self.bgp_started.unwrap_or(started);
         bgp::wait::wait_established(&awaited, within).map_err(|missing| ApplyError::Step {
             step: "BGP sessions".into(),
             cause: io::Error::other(format!(
-                "not Established within {} s: {missing}",
-                within.as_secs()
+                "not Established within {} s: {missing}; the logs:{}",
+                within.as_secs(),
+                bgp_logs(self.target)
             )),
         })?;
+        let established = since.elapsed();
+        // FRR's BFD, now that its sessions are up (see crate::render::frr;
+        // a session the analysis expects down, configured down, was not
+        // waited for: its BFD is armed all the same)
         for f in self
             .target
             .frr
@@ -840,11 +1105,26 @@ impl<'a> Executor<'a> {
         {
             arm_bfd(&f.run_dir, &f.config).map_err(step(format!("BFD of FRR {}", f.node)))?;
         }
+        if !self.frr_started.is_empty() {
+            let left = within.saturating_sub(started.elapsed());
+            bgp::wait::wait_bfd(&awaited, left).map_err(|missing| ApplyError::Step {
+                step: "BFD sessions".into(),
+                cause: io::Error::other(format!(
+                    "not up: {missing}; the logs:{}",
+                    bgp_logs(self.target)
+                )),
+            })?;
+        }
         let left = within.saturating_sub(started.elapsed());
         bgp::wait::wait_routes(&awaited, left).map_err(|missing| ApplyError::Step {
             step: "BGP routes".into(),
-            cause: io::Error::other(missing),
+            cause: io::Error::other(format!("{missing}; the logs:{}", bgp_logs(self.target))),
         })?;
+        if self.building {
+            self.state.bgp_established_seconds = Some(established.as_secs_f64());
+            let note = bgp_note(self.target, established, since.elapsed());
+            self.state.link_notes.push(note);
+        }
         Ok(())
     }
 }
@@ -940,6 +1220,40 @@ pub fn apply(
     })
 }
 
+/// How many of `steps`, from the first, run as one batch journalled with
+/// one sync: consecutive additions of one kind to the kernel (namespaces,
+/// sysctls, bridges, veths, ports, addresses, routes, rules, firewall
+/// loads), and deletions of namespaces (`sim down`). 200 hosts are then a few dozen syncs, not thousands.
+fn batch_len(steps: &[Step]) -> usize {
+    let Some(first) = steps.first() else {
+        return 0;
+    };
+    let batches = |s: &Step| {
+        matches!(
+            s,
+            Step::CreateNamespace { .. }
+                | Step::DeleteNamespace { .. }
+                | Step::SetSysctl { .. }
+                | Step::AddBridge { .. }
+                | Step::AddVeth { .. }
+                | Step::AttachPort { .. }
+                | Step::AddAddress { .. }
+                | Step::AddRoute { .. }
+                | Step::ReplaceRoute { .. }
+                | Step::AddRule { .. }
+                | Step::LoadFirewall { .. }
+        )
+    };
+    if !batches(first) {
+        return 1;
+    }
+    let kind = std::mem::discriminant(first);
+    steps
+        .iter()
+        .take_while(|s| std::mem::discriminant(*s) == kind && s.phase() == first.phase())
+        .count()
+}
+
 impl Step {
     /// Whether running the step takes a handle on, or a netlink
     /// connection into, the namespaces it names: not a firewall's (`nft`
@@ -956,6 +1270,7 @@ impl Step {
                 | Step::StartListener { .. }
                 | Step::StopListener { .. }
                 | Step::ReconfigureGateway { .. }
+                | Step::NarrowGateway { .. }
                 | Step::ReconfigureBird { .. }
                 | Step::ReconfigureFrr { .. }
                 | Step::DeregisterTarget { .. }
@@ -1111,29 +1426,12 @@ async fn has_link(c: &Netlink, name: &str) -> Result<bool, ApplyError> {
     Ok(names.iter().any(|n| n == name))
 }
 
-/// `ip -n NS ARGS`; an error whose message holds one of `fine` is none
-/// (what is to be removed is not there).
-fn ip(ns: &str, args: &[&str], fine: &[&str]) -> io::Result<()> {
-    let out = Command::new("ip").arg("-n").arg(ns).args(args).output()?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() || fine.iter().any(|f| err.contains(f)) {
-        return Ok(());
-    }
-    Err(io::Error::other(format!(
-        "ip -n {ns} {}: {}",
-        args.join(" "),
-        err.trim()
-    )))
-}
-
 /// Deletes the rule for `iif` at `priority`, if there is one.
-fn del_rule(ns: &str, iif: &str, priority: u32) -> io::Result<()> {
-    let prio = priority.to_string();
-    ip(
-        ns,
-        &["-4", "rule", "del", "iif", iif, "priority", &prio],
-        &["No such file or directory"],
-    )
+async fn del_rule(c: &Netlink, iif: &str, priority: u32) -> Result<(), netlink::NetlinkError> {
+    match c.del_rule(iif, priority).await {
+        Err(e) if e.errno() == Some(libc::ENOENT) => Ok(()),
+        r => r,
+    }
 }
 
 /// SIGTERM to each of `pids` that passes `check` (made through a pidfd),
@@ -1384,6 +1682,41 @@ mod tests {
         namespaces_named(&serde_json::to_value(&veth).expect("json"), &mut names);
         let want: BTreeSet<String> = [p.links[0].a.ns.clone(), p.links[0].b.ns.clone()].into();
         assert_eq!(names, want);
+    }
+
+    #[test]
+    fn building_a_lab_journals_its_kernel_steps_in_batches() {
+        let p = crate::plan::plan(&crate::example(), "bt", &[22]).expect("plan");
+        let steps = crate::plan::diff::diff(&crate::plan::diff::empty("bt"), &p);
+        // every namespace in one batch, then every sysctl in one
+        assert_eq!(batch_len(&steps), p.namespaces.len());
+        assert_eq!(batch_len(&steps[p.namespaces.len()..]), p.sysctls.len());
+        let mut batches = Vec::new();
+        let mut i = 0;
+        while i < steps.len() {
+            let n = batch_len(&steps[i..]);
+            assert!(n >= 1);
+            batches.push(&steps[i..i + n]);
+            i += n;
+        }
+        for b in &batches {
+            let kind = std::mem::discriminant(&b[0]);
+            assert!(b.iter().all(|s| std::mem::discriminant(s) == kind));
+        }
+        // a process is never batched: each is journalled before it starts
+        for b in batches.iter().filter(|b| b.len() > 1) {
+            assert!(
+                b[0].phase() <= crate::plan::diff::Phase::Firewall,
+                "{}",
+                b[0]
+            );
+        }
+        assert!(
+            batches.len() * 3 < steps.len(),
+            "{} batches for {} steps",
+            batches.len(),
+            steps.len()
+        );
     }
 
     #[test]

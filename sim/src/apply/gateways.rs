@@ -10,6 +10,9 @@ pub(super) struct GatewayKeys {
     pub(super) public: Vec<String>,
 }
 
+/// Fresh keys for `n` gateways (the executor reads or makes each
+/// gateway's own, [`super::exec::Executor`]).
+#[cfg(test)]
 pub(super) fn gateway_keys(n: usize) -> Result<GatewayKeys, ApplyError> {
     let mut k = GatewayKeys {
         private: Vec::new(),

@@ -1,4 +1,7 @@
-//! A [`Plan`] carried out, and undone. The lab's state directory
+//! A [`Plan`] carried out, and undone: `up` runs the steps from nothing
+//! to the plan (`diff(empty, plan)`) and `down` the steps from the plan
+//! to nothing, both through the [`exec::Executor`] that runs `sim apply`.
+//! The lab's state directory
 //! (`/run/vifgate/sim/LAB/`) is written before anything is made: it holds
 //! the plan (hence every namespace name), keys, gateway configurations,
 //! logs, and every process `up` started (pid and start time, recorded as
@@ -7,9 +10,10 @@
 //! other fails without touching it.
 //!
 //! `down` needs nothing else. Under the lock (waiting for a `sim up` still
-//! at work) it ends the lab's processes, deletes the namespaces (which
-//! deletes every link, bridge, route and firewall in them) and the
-//! directory. It signals two kinds of process, and no other:
+//! at work) it runs the steps to nothing, then sweeps what they left
+//! (a lab a crash left half-built): it ends the lab's processes, deletes
+//! the namespaces (which deletes every link, bridge, route and firewall in
+//! them) and the directory. It signals two kinds of process, and no other:
 //!
 //! - those `up` recorded, if the pid still has the recorded start time (a
 //!   pid reused by another process is never signalled) — these are found
@@ -56,10 +60,11 @@ use crate::bgp;
 use crate::kernel::netlink::{self, KernelFeatures, Mechanism, Netlink, Rule, Shaping};
 use crate::kernel::netns::{self, Netns};
 use crate::layout::{self, STATE_ROOT_VAR};
+use crate::plan::diff::{diff, empty};
 use crate::plan::{self, GatewaySpec, Plan};
 use crate::probe::{self, Outcome, Probe, ProbeKind};
-use daemons::{spawn_daemon, start_birds, wait_until_listening, ReadyCheck};
-use gateways::{config_header, gateway_config, gateway_keys, write_private_key};
+use daemons::{spawn_daemon, wait_until_listening, ReadyCheck, Watch};
+use gateways::{config_header, gateway_config, write_private_key};
 use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
 use state::{
@@ -254,7 +259,7 @@ pub fn up(
         let _ = lock.remove();
         return Err(step("write the state file")(e));
     }
-    let built = build(plan, &dir, topology_text, programs, &mut state).and_then(|()| {
+    let built = build(plan, &dir, programs, &mut state).and_then(|()| {
         state.status = BuildStatus::Up;
         state.seconds = start.elapsed().as_secs_f64();
         write_state(&dir, &state).map_err(step("write the state file"))
@@ -278,377 +283,46 @@ pub fn up(
     }
 }
 
+/// Builds the lab: the steps from nothing to `plan`
+/// (`diff(empty, plan)`), run by the [`exec::Executor`] as `sim up`'s.
+fn build(
+    plan: &Plan,
+    dir: &Path,
+    programs: &Programs,
+    state: &mut LabState,
+) -> Result<(), ApplyError> {
+    let steps = diff(&empty(&plan.lab), plan);
+    exec::Executor::open(dir, state, plan, programs)?
+        .building()
+        .run(&steps, |_| {})
+}
+
+/// Removes the lab of `state` step by step (`diff(plan, empty)`): its
+/// processes stopped, its namespaces deleted. What this leaves (a lab
+/// that crashed half-way, a step that failed) is swept after it.
+fn unbuild(lab: &str, dir: &Path, state: &mut LabState) -> Result<(), ApplyError> {
+    let mut from = state.plan.clone();
+    // an apply under way: what it may have added goes too
+    if let Some(under_way) = &state.applying {
+        let more: Vec<_> = (under_way.namespaces.iter())
+            .filter(|n| !from.namespaces.iter().any(|o| o.name == n.name))
+            .cloned()
+            .collect();
+        from.namespaces.extend(more);
+    }
+    let none = empty(lab);
+    let steps = diff(&from, &none);
+    let programs = Programs::current().unwrap_or_else(|_| Programs {
+        vifgate: PathBuf::new(),
+    });
+    exec::Executor::open(dir, state, &none, &programs)?.run(&steps, |_| {})
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ApplyError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(step("start a runtime"))
-}
-
-fn build(
-    plan: &Plan,
-    dir: &Path,
-    topology_text: &str,
-    programs: &Programs,
-    state: &mut LabState,
-) -> Result<(), ApplyError> {
-    // namespaces
-    for ns in &plan.namespaces {
-        netns::create(&ns.name).map_err(step(format!("create namespace {}", ns.name)))?;
-    }
-    let mut handles: BTreeMap<String, Netns> = BTreeMap::new();
-    for ns in &plan.namespaces {
-        let h = Netns::open(&ns.name).map_err(step(format!("open namespace {}", ns.name)))?;
-        handles.insert(ns.name.clone(), h);
-    }
-    let get = |name: &str| -> Result<&Netns, ApplyError> {
-        handles.get(name).ok_or_else(|| ApplyError::Step {
-            step: format!("namespace {name}"),
-            cause: io::Error::other("not in the plan"),
-        })
-    };
-    // sysctls, grouped per namespace (one thread hop each)
-    let mut by_ns: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-    for s in &plan.sysctls {
-        by_ns.entry(&s.ns).or_default().push((&s.key, &s.value));
-    }
-    for (ns, list) in by_ns {
-        let list: Vec<(String, String)> = list
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        get(ns)?
-            .run(move || -> io::Result<()> {
-                for (k, v) in list {
-                    fs::write(Path::new("/proc/sys").join(&k), &v)
-                        .map_err(|e| io::Error::new(e.kind(), format!("{k} = {v}: {e}")))?;
-                }
-                Ok(())
-            })
-            .and_then(|r| r)
-            .map_err(step(format!("sysctls in {ns}")))?;
-    }
-    let rt = runtime()?;
-    // gateways that impair their tunnel's datagrams, and how
-    let mut impaired: BTreeMap<usize, Shaping> = BTreeMap::new();
-    // one netlink connection per namespace, for every step below (their
-    // drivers live on `rt` between the `block_on`s)
-    let mut nl: BTreeMap<String, Netlink> = BTreeMap::new();
-    let conn = |nl: &BTreeMap<String, Netlink>, name: &str| -> Result<Netlink, ApplyError> {
-        nl.get(name).cloned().ok_or_else(|| ApplyError::Step {
-            step: format!("namespace {name}"),
-            cause: io::Error::other("not in the plan"),
-        })
-    };
-    let features = rt.block_on(async {
-        for (name, h) in &handles {
-            let c = Netlink::open(h).map_err(step(format!("netlink in {name}")))?;
-            c.set_up("lo")
-                .await
-                .map_err(nl_step(format!("lo up in {name}")))?;
-            nl.insert(name.clone(), c);
-        }
-        let scratch = plan
-            .namespaces
-            .first()
-            .and_then(|n| handles.get(&n.name))
-            .ok_or_else(|| ApplyError::Step {
-                step: "detect kernel features".into(),
-                cause: io::Error::other("the plan has no namespace"),
-            })?;
-        let features = netlink::detect_features(scratch).await;
-        let conn = |name: &str| conn(&nl, name);
-        for br in &plan.bridges {
-            let c = &conn(&br.ns)?;
-            c.bridge(&br.name)
-                .await
-                .map_err(nl_step(format!("bridge {} ({})", br.name, br.what)))?;
-            c.set_up(&br.name)
-                .await
-                .map_err(nl_step(format!("bridge {} up", br.name)))?;
-        }
-        let mut port_of: BTreeMap<(&str, &str), &str> = BTreeMap::new();
-        for br in &plan.bridges {
-            for p in &br.ports {
-                port_of.insert((br.ns.as_str(), p.as_str()), br.name.as_str());
-            }
-        }
-        // addresses of a tagged link sit on its VLAN sub-interfaces
-        let mut tagged: BTreeMap<(String, String), String> = BTreeMap::new();
-        for l in &plan.links {
-            let what = format!("link {} <-> {}", l.joins.0, l.joins.1);
-            let a = &conn(&l.a.ns)?;
-            a.veth(&l.a.ifname, &l.b.ifname, get(&l.b.ns)?)
-                .await
-                .map_err(nl_step(what.clone()))?;
-            let b = &conn(&l.b.ns)?;
-            if let Some(vlan) = l.vlan {
-                if features.vlan {
-                    for (c, end) in [(a, &l.a), (b, &l.b)] {
-                        let sub = format!("{}.{vlan}", end.ifname);
-                        c.vlan(&sub, &end.ifname, vlan)
-                            .await
-                            .map_err(nl_step(what.clone()))?;
-                        c.set_up(&sub).await.map_err(nl_step(what.clone()))?;
-                        tagged.insert((end.ns.clone(), end.ifname.clone()), sub);
-                    }
-                    state.link_notes.push(format!(
-                        "{} {}: 802.1Q VLAN {vlan} ({}.{vlan} at both ends)",
-                        l.joins.0, l.joins.1, l.a.ifname
-                    ));
-                } else {
-                    state.link_notes.push(format!(
-                        "{} {}: VLAN {vlan} untagged (this kernel has no 8021q)",
-                        l.joins.0, l.joins.1
-                    ));
-                }
-            }
-            for (c, end) in [(a, &l.a), (b, &l.b)] {
-                if let Some(mtu) = l.mtu {
-                    c.set_mtu(&end.ifname, mtu)
-                        .await
-                        .map_err(nl_step(what.clone()))?;
-                }
-                if let Some(br) = port_of.get(&(end.ns.as_str(), end.ifname.as_str())) {
-                    c.set_master(&end.ifname, br)
-                        .await
-                        .map_err(nl_step(what.clone()))?;
-                }
-                c.set_up(&end.ifname).await.map_err(nl_step(what.clone()))?;
-            }
-        }
-        for a in &plan.addresses {
-            let ifname = tagged
-                .get(&(a.ns.clone(), a.ifname.clone()))
-                .unwrap_or(&a.ifname);
-            conn(&a.ns)?
-                .add_address(ifname, a.addr)
-                .await
-                .map_err(nl_step(format!(
-                    "address {} on {} in {}",
-                    a.addr, a.ifname, a.ns
-                )))?;
-        }
-        for r in &plan.routes {
-            conn(&r.ns)?
-                .add_route(&r.route())
-                .await
-                .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
-        }
-        for r in &plan.rules {
-            conn(&r.ns)?
-                .add_rule(&Rule {
-                    iif: Some(r.iif.clone()),
-                    table: r.table,
-                    priority: r.priority,
-                })
-                .await
-                .map_err(nl_step(format!("rule iif {} in {}", r.iif, r.ns)))?;
-        }
-        for s in &plan.shaping {
-            let shaping = &s.shaping;
-            let rep = conn(&s.ns)?
-                .shape(&s.ifname, shaping, &features)
-                .await
-                .map_err(nl_step(format!("shape {} in {}", s.ifname, s.ns)))?;
-            // no netem: a tunnel link's delay, jitter and loss go to its
-            // gateways
-            let missing = [rep.delay, rep.jitter, rep.loss].contains(&Mechanism::Unsupported);
-            let link = plan.links.iter().find(|l| {
-                (l.a.ns == s.ns && l.a.ifname == s.ifname)
-                    || (l.b.ns == s.ns && l.b.ifname == s.ifname)
-            });
-            let mut unsupported = "nothing: this kernel has no netem";
-            if let (true, Some(l)) = (missing, link) {
-                if matches!(l.kind, plan::LinkKind::DirectConnect | plan::LinkKind::Vpn) {
-                    for g in plan::tunnel_gateways(plan, l) {
-                        impaired.insert(
-                            g,
-                            Shaping {
-                                rate_bps: None,
-                                ..shaping.clone()
-                            },
-                        );
-                    }
-                    unsupported = "the vifgate gateways at both ends (no netem in this kernel)";
-                }
-            }
-            let how = describe(&rep, unsupported);
-            state
-                .link_notes
-                .push(format!("{} {}: {} ({})", s.ns, s.ifname, shaping, how));
-        }
-        Ok::<KernelFeatures, ApplyError>(features)
-    })?;
-    state.features = features;
-
-    // firewalls: one `nft -f -` script per namespace, run together
-    let runs: Vec<(&str, &[&str], Option<&str>)> = plan
-        .firewalls
-        .iter()
-        .map(|fw| (fw.ns.as_str(), &["-f", "-"][..], Some(fw.ruleset.as_str())))
-        .collect();
-    for (fw, loaded) in plan.firewalls.iter().zip(netns::nft_each(&runs)) {
-        loaded.map_err(step(format!("load the {} firewall in {}", fw.what, fw.ns)))?;
-    }
-
-    // gateways, then the routes through their TUN devices
-    if !plan.gateways.is_empty() {
-        let topo = dir.join("topology.toml");
-        fs::write(&topo, topology_text).map_err(step("write the topology copy"))?;
-        let keys = gateway_keys(plan.gateways.len())?;
-        let mut pids = Vec::new();
-        for (i, g) in plan.gateways.iter().enumerate() {
-            let key_path = dir.join(format!("{}.key", g.name));
-            write_private_key(&key_path, &keys.private[i])
-                .map_err(step(format!("write {}", key_path.display())))?;
-            let mut conf = gateway_config(plan, g, &keys, &key_path, dir, &topo);
-            conf.impair = impaired.get(&i).map(gateways::impair_file);
-            let path = dir.join(format!("{}.toml", g.name));
-            conf.write(&path, &config_header(&plan.lab))
-                .map_err(|e| step(format!("configure gateway {}", g.name))(io::Error::other(e)))?;
-            let pid = spawn_daemon(
-                get(&g.ns)?,
-                &programs.vifgate,
-                &["gateway", "--config", &path.to_string_lossy()],
-                &dir.join(format!("{}.log", g.name)),
-            )
-            .map_err(step(format!("start gateway {}", g.name)))?;
-            record(dir, state, pid, gateway_what(&g.name))?;
-            pids.push(pid);
-        }
-        rt.block_on(async {
-            for (g, &pid) in plan.gateways.iter().zip(&pids) {
-                let c = conn(&nl, &g.ns)?;
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    let names = c.link_names().await.map_err(nl_step("list links"))?;
-                    if names.iter().any(|n| n == &g.tun) {
-                        break;
-                    }
-                    let log = dir.join(format!("{}.log", g.name));
-                    let step = || format!("gateway {} in {}", g.name, g.ns);
-                    if let Some(cause) = startup::exited(pid, &[&log]) {
-                        return Err(ApplyError::Step {
-                            step: step(),
-                            cause,
-                        });
-                    }
-                    if Instant::now() > deadline {
-                        let log = fs::read_to_string(&log).unwrap_or_default();
-                        return Err(ApplyError::Step {
-                            step: step(),
-                            cause: io::Error::other(format!(
-                                "its TUN device {} did not appear within 10 s; its log:\n{log}",
-                                g.tun
-                            )),
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                c.set_up(&g.tun)
-                    .await
-                    .map_err(nl_step(format!("{} up", g.tun)))?;
-            }
-            for r in &plan.tunnel_routes {
-                conn(&nl, &r.ns)?
-                    .add_route(&r.route())
-                    .await
-                    .map_err(nl_step(format!("route {} in {} ({})", r.dst, r.ns, r.why)))?;
-            }
-            Ok::<(), ApplyError>(())
-        })?;
-    }
-
-    // BGP: the BIRDs, once the TUN devices they route into are there
-    start_birds(plan, dir, get, state)?;
-
-    // real services: start commands and HAProxy, then wait until their
-    // ports accept
-    let mut ready_checks: Vec<ReadyCheck> = Vec::new();
-    for (i, st) in plan.starts.iter().enumerate() {
-        let log = exec::start_log(dir, st, i);
-        let pid = spawn_daemon(
-            get(&st.ns)?,
-            Path::new("/bin/sh"),
-            &["-c", &st.command],
-            &log,
-        )
-        .map_err(step(format!("start `{}` in {}", st.command, st.node)))?;
-        record(dir, state, pid, exec::start_what(st))?;
-        for &p in &st.tcp_ports {
-            ready_checks.push((
-                st.ns.clone(),
-                format!("`{}` in {}", st.command, st.node),
-                p,
-                log.clone(),
-                // `sh -c` may end once its command went to the background
-                None,
-            ));
-        }
-    }
-    // the targets first, so that HAProxy's first health checks pass
-    wait_until_listening(&ready_checks)?;
-    ready_checks.clear();
-    for h in &plan.haproxy {
-        let (ns, node) = (&h.ns, &h.node);
-        let path = dir.join(format!("haproxy-{}.cfg", layout::ns_token(node)));
-        fs::write(&path, &h.config).map_err(step(format!("write {}", path.display())))?;
-        crate::apply::check::haproxy(&path).map_err(step(format!(
-            "check HAProxy of load balancer {node}'s configuration"
-        )))?;
-        let log = dir.join(format!("haproxy-{}.log", layout::ns_token(node)));
-        let pid = spawn_daemon(
-            get(ns)?,
-            Path::new("haproxy"),
-            &["-f", &path.to_string_lossy(), "-db"],
-            &log,
-        )
-        .map_err(step(format!(
-            "start HAProxy for load balancer {node} (is haproxy installed? `load_balancer = \"haproxy\"` in [sim] needs it)"
-        )))?;
-        record(dir, state, pid, format!("HAProxy of {node}"))?;
-        for &port in &h.ports {
-            ready_checks.push((
-                ns.clone(),
-                format!("HAProxy of {node}"),
-                port,
-                log.clone(),
-                Some(pid),
-            ));
-        }
-    }
-    wait_until_listening(&ready_checks)?;
-
-    // listeners: one agent process, living in the first namespace so that
-    // `down` finds it with the others
-    if !plan.listeners.is_empty() {
-        let home = plan
-            .namespaces
-            .first()
-            .map(|n| n.name.clone())
-            .unwrap_or_default();
-        exec::start_agent(dir, get(&home)?, &programs.vifgate, &plan.listeners, state)?;
-    }
-    // hand the lab over once every link carries traffic
-    let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for l in &plan.links {
-        for end in [&l.a, &l.b] {
-            ends.entry(&end.ns).or_default().push(&end.ifname);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    rt.block_on(async {
-        for (ns, names) in &ends {
-            let c = conn(&nl, ns)?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !crate::kernel::link_wait::wait_running(&c, names, left).await {
-                debug!(ns, "links not all running after 5 s");
-            }
-        }
-        Ok::<(), ApplyError>(())
-    })?;
-    Ok(())
 }
 
 /// "rate by tbf; delay and jitter by netem": each mechanism and what it
@@ -830,18 +504,22 @@ impl Target {
 fn teardown(lab: &str, dir: &Path, lock: LabLock, dir_existed: bool) -> io::Result<DownReport> {
     // a state file that cannot be read: the lab's prefixes still find its
     // namespaces, and what runs in them
-    let state = read_state_in(dir).unwrap_or_else(|e| {
+    let mut state = read_state_in(dir).unwrap_or_else(|e| {
         debug!("lab {lab}: {e}");
         None
     });
     let namespaces = namespaces_of(lab, state.as_ref());
     let lab_ns: Vec<(u64, u64)> = namespaces.iter().filter_map(|(_, id)| *id).collect();
+    let existing: Vec<&String> = (namespaces.iter())
+        .map(|(n, _)| n)
+        .filter(|n| netns::exists(n))
+        .collect();
     let mut rep = DownReport {
         existed: dir_existed,
         ..DownReport::default()
     };
-    let mut targets: Vec<Target> = state
-        .map(|s| s.processes.into_iter().map(Target::Recorded).collect())
+    let mut targets: Vec<Target> = (state.as_ref())
+        .map(|s| s.processes.iter().cloned().map(Target::Recorded).collect())
         .unwrap_or_default();
     let mut swept: Vec<u32> = namespaces
         .iter()
@@ -854,6 +532,13 @@ fn teardown(lab: &str, dir: &Path, lock: LabLock, dir_existed: bool) -> io::Resu
     targets.extend(swept.into_iter().map(Target::InLab));
     targets.retain(|t| t.running(&lab_ns));
     rep.processes = targets.len();
+    if let Some(s) = state.as_mut() {
+        // the steps first; the sweep below removes what they leave
+        if let Err(e) = unbuild(lab, dir, s) {
+            tracing::warn!("lab {lab}: removing it step by step: {e}; sweeping the rest");
+        }
+    }
+    targets.retain(|t| t.running(&lab_ns));
     for t in &targets {
         t.signal(libc::SIGTERM, &lab_ns);
     }
@@ -867,11 +552,11 @@ fn teardown(lab: &str, dir: &Path, lock: LabLock, dir_existed: bool) -> io::Resu
         }
     }
     let mut first_err = None;
+    rep.existed |= !existing.is_empty();
     for (n, _) in &namespaces {
         if netns::exists(n) {
-            rep.existed = true;
             match netns::delete(n) {
-                Ok(()) => rep.namespaces += 1,
+                Ok(()) => {}
                 Err(e) => {
                     first_err.get_or_insert(io::Error::new(
                         e.kind(),
@@ -881,6 +566,7 @@ fn teardown(lab: &str, dir: &Path, lock: LabLock, dir_existed: bool) -> io::Resu
             }
         }
     }
+    rep.namespaces = existing.iter().filter(|n| !netns::exists(n)).count();
     lock.remove()?;
     match first_err {
         Some(e) => Err(e),
@@ -893,6 +579,7 @@ mod tests {
     use super::*;
 
     use crate::example;
+    use gateways::gateway_keys;
 
     #[test]
     fn build_status_keeps_the_state_file_words() {

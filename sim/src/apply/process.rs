@@ -57,6 +57,8 @@ impl ProcessRecord {
 struct Stat {
     zombie: bool,
     start_time: u64,
+    /// Its session (field 6): the pid of the session's leader.
+    session: u32,
 }
 
 fn read_stat(pid: u32) -> io::Result<Stat> {
@@ -74,13 +76,14 @@ fn read_stat(pid: u32) -> io::Result<Stat> {
 /// fields are counted after its last `)`.
 fn parse_stat(text: &str) -> Option<Stat> {
     let (_, rest) = text.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace();
-    // field 3 is the state; field 22 the start time
-    let state = fields.next()?;
-    let start_time = fields.nth(22 - 4)?.parse().ok()?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // field N is fields[N - 3]: 3 the state, 6 the session, 22 the start
+    // time
+    let state = *fields.first()?;
     Some(Stat {
         zombie: state == "Z" || state == "X",
-        start_time,
+        session: fields.get(6 - 3)?.parse().ok()?,
+        start_time: fields.get(22 - 3)?.parse().ok()?,
     })
 }
 
@@ -94,6 +97,41 @@ pub fn start_time(pid: u32) -> io::Result<u64> {
 /// gone).
 pub fn alive(pid: u32) -> bool {
     read_stat(pid).is_ok_and(|s| !s.zombie)
+}
+
+/// Whether a process of session `sid` still runs (a zombie does not
+/// count): a detached process ([`setsid`](libc::setsid)) is its
+/// session's leader, and what it starts in the background stays in its
+/// session, so `sh -c 'server &'` counts as running while the server
+/// does.
+pub fn session_alive(sid: u32) -> bool {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| read_stat(pid).is_ok_and(|s| s.session == sid && !s.zombie))
+}
+
+/// How our child `pid` ended (`exited with status 3`, `killed by signal
+/// 9`), reaping it, once it has; `None` while it runs, or when it is not
+/// a child of this process (started by an earlier run).
+pub fn child_ended(pid: u32) -> Option<String> {
+    let raw = libc::pid_t::try_from(pid).ok()?;
+    let mut status = 0;
+    // SAFETY: waitpid writes only the status it is given; WNOHANG makes
+    // it return at once.
+    let got = unsafe { libc::waitpid(raw, &mut status, libc::WNOHANG) };
+    if got != raw {
+        return None;
+    }
+    if libc::WIFEXITED(status) {
+        Some(format!("exited with status {}", libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(format!("killed by signal {}", libc::WTERMSIG(status)))
+    } else {
+        None
+    }
 }
 
 /// Whether process `pid` lives in the network namespace whose file

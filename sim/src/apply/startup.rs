@@ -41,6 +41,31 @@ pub fn exited(pid: u32, logs: &[&Path]) -> Option<io::Error> {
     )))
 }
 
+/// The error for a `[[sim.start]]` command whose session `sid` has no
+/// process left ([`process::session_alive`]): how its `sh` ended (when
+/// this process started it) and the end of its log, as nothing will
+/// accept on `port` now.
+pub fn session_ended(sid: u32, port: u16, log: &Path) -> Option<io::Error> {
+    if process::session_alive(sid) {
+        return None;
+    }
+    let how = process::child_ended(sid).unwrap_or_else(|| "exited".into());
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let said = if lines.is_empty() {
+        format!("its log ({}) is empty", log.display())
+    } else {
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+        format!("its log ({}) ends:\n{}", log.display(), tail.join("\n"))
+    };
+    Some(io::Error::other(format!(
+        "{how} and left no process running, so nothing will accept on tcp/{port}; {said}"
+    )))
+}
+
+/// How many lines of a log an error quotes.
+const LOG_TAIL: usize = 10;
+
 /// Waits at most `within` until `ready()` holds for process `pid`
 /// (logging to `logs`); an error at once if the process exits first
 /// ([`exited`]).
@@ -159,5 +184,90 @@ mod tests {
         assert_eq!(e.to_string(), "no socket within 0 s");
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// `sh -c SCRIPT` started as `sim up` starts a `[[sim.start]]`
+    /// command: in a session of its own, its output to `log`.
+    fn detached(script: &str, log: &Path) -> u32 {
+        use std::os::unix::process::CommandExt as _;
+        let out = std::fs::File::create(log).expect("log");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script])
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .stdin(Stdio::null());
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        cmd.spawn().expect("sh").id()
+    }
+
+    /// Polls `session_ended` for at most 5 s.
+    fn ended_within(sid: u32, log: &Path) -> Option<io::Error> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(e) = session_ended(sid, 80, log) {
+                return Some(e);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    #[test]
+    fn a_start_command_that_exits_is_reported_at_once_with_its_status() {
+        let log = scratch("exit3");
+        let started = Instant::now();
+        let sid = detached("exit 3", &log);
+        let e = ended_within(sid, &log).expect("it ended");
+        let _ = std::fs::remove_file(&log);
+        // on main: "nothing accepts on tcp/80 after 10 s", 11.7 s later
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let e = e.to_string();
+        assert!(e.starts_with("exited with status 3 and left no process running, so nothing will accept on tcp/80; its log ("), "{e}");
+        assert!(e.ends_with(") is empty"), "{e}");
+    }
+
+    #[test]
+    fn a_start_command_whose_server_runs_in_the_background_has_not_ended() {
+        let log = scratch("background");
+        let sid = detached("echo serving; sleep 30 & echo $!", &log);
+        // `sh` itself ends at once; the server it left runs on
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while crate::apply::process::alive(sid) && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            session_ended(sid, 80, &log).is_none(),
+            "the server still runs"
+        );
+        let text = std::fs::read_to_string(&log).expect("log");
+        let server: i32 = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("its pid");
+        // SAFETY: kill takes a pid and a signal: the sleep started above.
+        unsafe { libc::kill(server, libc::SIGKILL) };
+        let e = ended_within(sid, &log)
+            .expect("the session ended")
+            .to_string();
+        let _ = std::fs::remove_file(&log);
+        assert!(
+            e.starts_with("exited with status 0 and left no process running"),
+            "{e}"
+        );
+        assert!(e.contains("ends:\nserving\n"), "{e}");
     }
 }

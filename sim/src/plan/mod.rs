@@ -55,8 +55,8 @@ use crate::kernel::routing::Route;
 pub use crate::kernel::routing::RouteKind;
 use crate::kernel::shaping::Shaping;
 use crate::layout::{
-    lan_ns, ns_token, valid_lab_name, vgw_ns, vpc_ns, EDGE_TABLE, FIRST_TABLE, IGW_LINK_ROUTER,
-    VGW_LINK_ROUTER, VGW_LINK_VGW,
+    lan_ns, ns_token, valid_lab_name, vgw_ns, vpc_ns, EDGE_TABLE, IGW_LINK_ROUTER, VGW_LINK_ROUTER,
+    VGW_LINK_VGW,
 };
 use crate::render::bird::Tunnels;
 use crate::render::firewall;
@@ -386,6 +386,19 @@ pub struct Plan {
     /// The office nodes played with FRR instead of BIRD.
     #[serde(default)]
     pub frr: Vec<crate::plan::frr::FrrSpec>,
+    /// The TCP ports it was planned with (`--ports`: every host listens on
+    /// them), kept in the lab's state so that `sim apply` and `sim test
+    /// --reuse` plan with the lab's own when given none; a lab recorded by
+    /// an older vifgate was built with the default ones.
+    #[serde(default = "default_tcp_ports")]
+    pub tcp_ports: Vec<u16>,
+}
+
+/// The TCP ports `--ports` probes and hosts listen on unless told.
+pub const DEFAULT_TCP_PORTS: [u16; 4] = [22, 80, 443, 3306];
+
+fn default_tcp_ports() -> Vec<u16> {
+    DEFAULT_TCP_PORTS.to_vec()
 }
 
 impl Plan {
@@ -518,6 +531,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             haproxy: Vec::new(),
             bird: BirdPlan::default(),
             frr: Vec::new(),
+            tcp_ports: tcp_ports.to_vec(),
         },
         node_ns: Vec::new(),
         port_stems: crate::layout::port_stems(t.nodes.iter().map(|n| n.name.as_str())),

@@ -15,7 +15,7 @@ use topology::cfn::{eval, ImportOptions};
 use topology::synth::{synth_toml, SynthSpec};
 use topology::Topology;
 
-use crate::layout::{lab_prefixes, valid_lab_name, vpc_ns, FIRST_TABLE};
+use crate::layout::{lab_prefixes, route_table_numbers, valid_lab_name, vpc_ns};
 use crate::plan::*;
 
 /// The Amazon end of the example VPN's tunnel (the inside block's first
@@ -637,12 +637,13 @@ fn a_route_to_a_subnets_cidr_replaces_the_local_route_in_its_table_only() {
     let t = lab_vs_analysis("middlebox_route.toml");
     let p = plan(&t, "mb", &PORTS).expect("plan");
     let vpc = vpc_ns("mb");
+    let numbers = route_table_numbers(t.route_tables.iter().map(|r| r.name.as_str()));
     let table = |rt: &str| {
-        FIRST_TABLE
-            + t.route_tables
-                .iter()
-                .position(|r| r.name == rt)
-                .expect("table") as u32
+        numbers[t
+            .route_tables
+            .iter()
+            .position(|r| r.name == rt)
+            .expect("table")]
     };
     let servers: Ipv4Net = "10.0.2.0/24".parse().expect("net");
     let to_servers = |table: u32| -> Vec<&RouteSpec> {

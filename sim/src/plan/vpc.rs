@@ -151,8 +151,9 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
     }
     // route tables, one kernel table each, chosen by the input subnet;
     // what the VGW propagates is written by the VPC router's BIRD
-    for (rt_id, rt) in t.route_tables.iter().enumerate() {
-        let table = FIRST_TABLE + rt_id as u32;
+    let tables =
+        crate::layout::route_table_numbers(t.route_tables.iter().map(|rt| rt.name.as_str()));
+    for (rt, &table) in t.route_tables.iter().zip(&tables) {
         for route in &rt.routes {
             let why = format!(
                 "route table {}: {} -> {:?}",
@@ -290,7 +291,7 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
         b.plan.rules.push(RuleSpec {
             ns: r.clone(),
             iif: bridges[k].clone(),
-            table: FIRST_TABLE + sub.route_table as u32,
+            table: tables[sub.route_table],
             priority: crate::layout::SUBNET_RULE_PRIORITY,
         });
     }

@@ -48,6 +48,7 @@ mod merge;
 mod names;
 mod render;
 mod rules;
+mod scaling;
 mod values;
 mod vpc;
 
@@ -274,6 +275,7 @@ impl<'a> Mapper<'a> {
         self.nodes();
         self.route_tables();
         self.load_balancer_listeners();
+        self.scaling();
         self.hybrid();
         self.unmapped();
     }
@@ -721,6 +723,8 @@ const MAPPED: &[&str] = &[
     "AWS::EC2::Instance",
     "AWS::EC2::EIPAssociation",
     "AWS::AutoScaling::AutoScalingGroup",
+    "AWS::AutoScaling::ScalingPolicy",
+    "AWS::AutoScaling::ScheduledAction",
     "AWS::ElasticLoadBalancingV2::LoadBalancer",
     "AWS::ElasticLoadBalancingV2::Listener",
     "AWS::RDS::DBInstance",

@@ -8,6 +8,7 @@
 
 pub mod bgp;
 pub mod expect;
+pub mod scaling;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -21,6 +22,7 @@ use crate::security_group::{PeerResolver, PrefixListId, SecurityGroup, SgId};
 use crate::traffic::PortRange;
 pub use bgp::{AdvertisedPrefix, BgpDaemon, BgpSettings};
 pub use expect::{Expectation, Service, Target, Verdict};
+pub use scaling::{ScalingSettings, TargetGroupSettings};
 
 /// Index of a node in [`Topology::nodes`].
 pub type NodeId = usize;
@@ -219,6 +221,8 @@ pub struct Listener {
     pub targets: Vec<NodeId>,
     /// Port on the targets.
     pub target_port: u16,
+    /// How its target group treats the targets.
+    pub target_group: TargetGroupSettings,
 }
 
 /// Where an interface is attached.
@@ -443,12 +447,21 @@ impl Vpn {
 pub struct AutoScalingGroup {
     /// Its name.
     pub name: String,
+    /// Prefix of its instances' names (`<host_prefix>-<zone><n>`).
+    pub host_prefix: String,
     /// Its instances.
     pub instances: Vec<NodeId>,
+    /// Its subnets, in the file's order (instances are spread over their
+    /// zones).
+    pub subnets: Vec<SubnetId>,
+    /// Desired capacity.
+    pub desired: u32,
     /// Minimum capacity.
     pub min: u32,
     /// Maximum capacity.
     pub max: u32,
+    /// How it scales.
+    pub scaling: ScalingSettings,
 }
 
 /// `[sim]`: how `vifgate sim` plays the topology in its lab. The default

@@ -430,9 +430,13 @@ impl Resolver<'_> {
             }
             t.auto_scaling_groups.push(AutoScalingGroup {
                 name: g.name.get_ref().clone(),
+                host_prefix: g.host_prefix.get_ref().clone(),
                 instances,
+                subnets,
+                desired,
                 min,
                 max,
+                scaling: ScalingSettings::default(),
             });
         }
         asg_names
@@ -534,6 +538,7 @@ impl Resolver<'_> {
                         .unwrap_or_else(|| "http".into()),
                     targets,
                     target_port,
+                    target_group: self.target_group(l),
                 });
             }
             t.nodes[id].kind = NodeKind::LoadBalancer { listeners };

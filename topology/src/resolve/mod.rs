@@ -14,6 +14,8 @@
 //! - `bgp.rs`: the BGP fields of VIFs and the VPN (prefix attributes,
 //!   timers, BFD, local preference);
 //! - `rules.rs`: security groups, their rules and network-ACL rules;
+//! - `scaling.rs`: how Auto Scaling groups scale, and the target-group
+//!   settings of listeners;
 //! - `sim.rs`: the `[sim]` settings;
 //! - `aws_limits.rs`: AWS's limits (ASNs, zones, route quotas, key
 //!   lengths) and the lab's bound on names.
@@ -28,6 +30,7 @@ mod link_addresses;
 mod office;
 pub mod regions;
 mod rules;
+pub(crate) mod scaling;
 mod sim;
 mod vpc;
 mod vpc_routes;

@@ -95,6 +95,7 @@ impl Resolver<'_> {
         let asg_names = self.auto_scaling_groups(v, &scope, t, nodes, addrs);
         nodes.finish(t);
         self.listeners(lbs, &asg_names, t, nodes);
+        self.scaling(v, t, nodes);
 
         // route tables: static routes need node names, so they come last
         self.route_tables(v, &scope, igw.as_deref(), vgw.as_ref(), t);

@@ -70,7 +70,7 @@ mod sysctl;
 pub use crate::kernel::routing::{Route, RouteKind, Rule, MAIN_TABLE};
 pub use crate::kernel::shaping::{KernelFeatures, Mechanism, Shaping, ShapingReport};
 pub use features::detect_features;
-pub use sysctl::{default_sysctl, read_sysctl, sysctl};
+pub use sysctl::{default_sysctl, read_sysctl, sysctl, sysctls};
 
 use qdisc::{netem_options, qdisc_message, tbf_burst, tbf_limit, tbf_options};
 use qdisc_plan::{plan_shaping, Qdisc};
@@ -339,6 +339,18 @@ impl Netlink {
             .map_err(|e| self.fail(&what, e))
     }
 
+    /// Releases `link` from its bridge (`ip link set LINK nomaster`).
+    pub async fn set_nomaster(&self, link: &str) -> Result<()> {
+        let what = format!("release {link} from its bridge");
+        let index = self.index(&what, link).await?;
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).nocontroller().build())
+            .execute()
+            .await
+            .map_err(|e| self.fail(&what, e))
+    }
+
     /// Sets a link up (also used for `lo`).
     pub async fn set_up(&self, link: &str) -> Result<()> {
         let what = format!("set {link} up");
@@ -477,6 +489,24 @@ impl Netlink {
             .map_err(|e| self.fail(&what, e))
     }
 
+    /// Removes an IPv4 address (with its prefix length) from a link
+    /// (EADDRNOTAVAIL when it is not there, ENODEV without the link).
+    pub async fn del_address(&self, link: &str, addr: Ipv4Net) -> Result<()> {
+        let what = format!("delete address {addr} from {link}");
+        let index = self.index(&what, link).await?;
+        let mut req = self
+            .handle
+            .address()
+            .add(index, IpAddr::V4(addr.addr()), addr.prefix_len());
+        let msg = req.message_mut().clone();
+        self.handle
+            .address()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(|e| self.fail(&what, e))
+    }
+
     /// Deletes a route (ESRCH when there is no such route).
     pub async fn del_route(&self, r: &Route) -> Result<()> {
         let what = format!("delete route {r}");
@@ -505,6 +535,28 @@ impl Netlink {
             req = req.input_interface(iif.clone());
         }
         req.execute().await.map_err(|e| self.fail(&what, e))
+    }
+
+    /// Deletes the IPv4 policy rule for packets coming in on `iif` at
+    /// `priority`, whatever table it looks up (`ip rule del iif IIF
+    /// priority P`; ENOENT when there is none).
+    pub async fn del_rule(&self, iif: &str, priority: u32) -> Result<()> {
+        let what = format!("delete rule iif {iif} priority {priority}");
+        let mut req = self
+            .handle
+            .rule()
+            .add()
+            .v4()
+            .priority(priority)
+            .input_interface(iif.to_string());
+        let mut msg = req.message_mut().clone();
+        msg.header.table = 0;
+        self.handle
+            .rule()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(|e| self.fail(&what, e))
     }
 
     /// Names of the links in this namespace, in index order.

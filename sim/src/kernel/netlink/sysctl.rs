@@ -47,6 +47,26 @@ pub fn sysctl(ns: &Netns, key: &str, value: &str) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))
 }
 
+/// Writes several sysctls inside the namespace in order, from one thread
+/// in it (one hop for them all; [`sysctl`] for each key's rules). The
+/// first that fails stops the others and is reported with its key.
+pub fn sysctls(ns: &Netns, list: &[(String, String)]) -> io::Result<()> {
+    let mut writes = Vec::with_capacity(list.len());
+    for (key, value) in list {
+        writes.push((sysctl_path(key)?, key.clone(), value.clone()));
+    }
+    let name = ns.name().to_string();
+    ns.run(move || -> io::Result<()> {
+        for (path, key, value) in writes {
+            std::fs::write(&path, value.as_bytes()).map_err(|e| {
+                io::Error::new(e.kind(), format!("sysctl {key}={value} in ns {name}: {e}"))
+            })?;
+        }
+        Ok(())
+    })
+    .and_then(|r| r)
+}
+
 /// Reads a sysctl inside the namespace (trimmed), as [`sysctl`] writes it.
 pub fn read_sysctl(ns: &Netns, key: &str) -> io::Result<String> {
     let path = sysctl_path(key)?;

@@ -185,6 +185,50 @@ fn bridge_with_two_ports() {
 }
 
 #[test]
+fn a_port_an_address_and_a_rule_removed_as_ip_removes_them() {
+    if !root() {
+        return;
+    }
+    let lab = lab(2);
+    let (hub, h1) = (lab.open("0"), lab.open("1"));
+    runtime().block_on(async {
+        let n = Netlink::open(&hub).expect("open");
+        n.bridge("nltbr").await.expect("bridge");
+        n.veth("nltp1", "nlth1", &h1).await.expect("veth");
+        n.set_master("nltp1", "nltbr").await.expect("enslave");
+        n.add_address("nltp1", "10.215.0.1/24".parse().unwrap())
+            .await
+            .unwrap();
+        let rule = Rule {
+            iif: Some("nltp1".into()),
+            table: 1001,
+            priority: 100,
+        };
+        n.add_rule(&rule).await.unwrap();
+        n.set_nomaster("nltp1").await.expect("release");
+        n.del_address("nltp1", "10.215.0.1/24".parse().unwrap())
+            .await
+            .expect("delete address");
+        // whatever table it looks up
+        n.del_rule("nltp1", 100).await.expect("delete rule");
+        let e = n
+            .del_address("nltp1", "10.215.0.1/24".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EADDRNOTAVAIL), "{e}");
+        let e = n.del_rule("nltp1", 100).await.unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENOENT), "{e}");
+    });
+    let shown = stdout_in(&hub, "ip", &["-o", "link", "show", "nltp1"]);
+    assert!(!shown.contains("master"), "{shown}");
+    let addrs = stdout_in(&hub, "ip", &["-o", "-4", "addr", "show", "nltp1"]);
+    assert!(addrs.trim().is_empty(), "{addrs}");
+    let rules = stdout_in(&hub, "ip", &["-4", "rule", "show"]);
+    assert!(!rules.contains("nltp1"), "{rules}");
+    assert_root_untouched();
+}
+
+#[test]
 fn routes_rules_and_blackholes() {
     if !root() {
         return;

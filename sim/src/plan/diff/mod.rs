@@ -36,6 +36,8 @@ mod model;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+pub(crate) use step::Phase;
 pub use step::{tables, Step, Target};
 
 /// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
@@ -570,6 +572,37 @@ impl<'a> Differ<'a> {
                 name: g.name.clone(),
             },
         );
+        self.narrow_after_bgp();
+    }
+
+    /// A gateway reloaded with less allowed (a prefix or a peer gone)
+    /// narrows only once the BGP daemons have withdrawn the routes into
+    /// it ([`Step::NarrowGateway`]); one allowed more (a prefix added)
+    /// widens before they advertise. An edit that does both widens to
+    /// the union first and narrows after.
+    fn narrow_after_bgp(&mut self) {
+        let (old, new) = (self.old, self.new);
+        let mut narrowings = Vec::new();
+        for s in &mut self.make {
+            let Step::ReconfigureGateway { gateway: n } = s else {
+                continue;
+            };
+            let Some(o) = old.gateways.iter().find(|o| o.name == n.name) else {
+                continue;
+            };
+            let (was, is) = (allowance(old, o), allowance(new, n));
+            if was.is_subset(&is) {
+                continue;
+            }
+            let narrowed = Step::NarrowGateway { gateway: n.clone() };
+            if is.is_subset(&was) {
+                *s = narrowed;
+            } else {
+                *n = widened(old, o, new, n);
+                narrowings.push(narrowed);
+            }
+        }
+        self.make.extend(narrowings);
     }
 
     fn md5_keys(&mut self) {
@@ -761,6 +794,62 @@ pub(crate) fn frr_reads(f: &crate::plan::frr::FrrSpec, k: &crate::render::bird::
 /// `needs_restart` would refuse); peers and policy reload.
 fn reloadable(o: &crate::plan::GatewaySpec, n: &crate::plan::GatewaySpec) -> bool {
     o.ns == n.ns && o.name == n.name && o.tun == n.tun && o.mtu == n.mtu && o.port == n.port
+}
+
+/// What a gateway's peers may send and receive: (peer's gateway, prefix).
+fn allowance(p: &Plan, g: &crate::plan::GatewaySpec) -> BTreeSet<(String, ipnet::Ipv4Net)> {
+    g.peers
+        .iter()
+        .flat_map(|peer| {
+            let far = p.gateways.get(peer.gateway).map(|f| f.name.clone());
+            peer.allowed
+                .iter()
+                .map(move |&a| (far.clone().unwrap_or_else(|| peer.name.clone()), a))
+        })
+        .collect()
+}
+
+/// Gateway `n` allowed what it was (`o`) and what it is to be: each peer
+/// its prefixes of both, and the peers `n` drops kept while their far
+/// gateway is still in the new plan (their routes go once BGP withdrew
+/// them, with [`Step::NarrowGateway`]).
+fn widened(
+    old: &Plan,
+    o: &crate::plan::GatewaySpec,
+    new: &Plan,
+    n: &crate::plan::GatewaySpec,
+) -> crate::plan::GatewaySpec {
+    let far = |p: &Plan, peer: &crate::plan::GatewayPeer| {
+        p.gateways.get(peer.gateway).map(|g| g.name.clone())
+    };
+    let mut w = n.clone();
+    for was in &o.peers {
+        let Some(name) = far(old, was) else {
+            continue;
+        };
+        match w
+            .peers
+            .iter_mut()
+            .find(|p| far(new, p).as_ref() == Some(&name))
+        {
+            Some(is) => {
+                for a in &was.allowed {
+                    if !is.allowed.contains(a) {
+                        is.allowed.push(*a);
+                    }
+                }
+            }
+            None => {
+                if let Some(k) = new.gateways.iter().position(|g| g.name == name) {
+                    w.peers.push(crate::plan::GatewayPeer {
+                        gateway: k,
+                        ..was.clone()
+                    });
+                }
+            }
+        }
+    }
+    w
 }
 
 /// A HAProxy configuration without its `server` lines, and its targets.

@@ -394,7 +394,7 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
             free_ifc(w, &gateway.ns, &gateway.tun)?;
             insert(&mut w.gateways, gateway.clone(), |g| g.name.clone())?;
         }
-        ReconfigureGateway { gateway } => {
+        ReconfigureGateway { gateway } | NarrowGateway { gateway } => {
             put(&mut w.gateways, gateway.clone(), |g| g.name.clone())?
         }
         StopGateway { ns, name } => {

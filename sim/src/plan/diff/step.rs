@@ -98,6 +98,12 @@ pub enum Step {
     StartGateway { gateway: GatewaySpec },
     /// Write a gateway's configuration and send it SIGHUP.
     ReconfigureGateway { gateway: GatewaySpec },
+    /// A gateway's reconfiguration that narrows what its peers are
+    /// allowed (a prefix or a peer gone): the same as
+    /// [`Step::ReconfigureGateway`], but after the BGP daemons have
+    /// withdrawn the routes into it, so that no packet still routed to
+    /// the tunnel is dropped by it.
+    NarrowGateway { gateway: GatewaySpec },
     /// Stop a gateway process.
     StopGateway { ns: String, name: String },
     /// Start a BIRD.
@@ -162,6 +168,7 @@ pub(crate) enum Phase {
     Md5Key,
     Bird,
     Frr,
+    GatewayNarrow,
     Command,
     Listener,
     Haproxy,
@@ -191,6 +198,7 @@ impl Step {
             LoadFirewall { .. } | DeleteFirewall { .. } => Phase::Firewall,
             InstallMd5Key { .. } | RemoveMd5Key { .. } => Phase::Md5Key,
             StartGateway { .. } | ReconfigureGateway { .. } | StopGateway { .. } => Phase::Gateway,
+            NarrowGateway { .. } => Phase::GatewayNarrow,
             StartBird { .. } | ReconfigureBird { .. } | StopBird { .. } => Phase::Bird,
             StartFrr { .. } | ReconfigureFrr { .. } | StopFrr { .. } => Phase::Frr,
             StartCommand { .. } | StopCommand { .. } => Phase::Command,
@@ -318,6 +326,13 @@ impl fmt::Display for Step {
                 write!(
                     f,
                     "reconfigure gateway {} in {} (write its configuration; SIGHUP)",
+                    g.name, g.ns
+                )
+            }
+            NarrowGateway { gateway: g } => {
+                write!(
+                    f,
+                    "narrow gateway {} in {} to what its peers are now allowed, once BGP withdrew the rest (write its configuration; SIGHUP)",
                     g.name, g.ns
                 )
             }

@@ -52,6 +52,7 @@ fn assert_reaches(from: &Plan, steps: &[Step], to: &Plan) {
         normalised(&Plan {
             lab: got.lab.clone(),
             topology: got.topology.clone(),
+            tcp_ports: got.tcp_ports.clone(),
             ..to.clone()
         }),
     );
@@ -254,6 +255,38 @@ fn a_subnet_added_before_others_leaves_their_bridges_rules_and_acls_alone() {
 }
 
 #[test]
+fn a_route_table_inserted_before_others_leaves_their_kernel_tables_alone() {
+    let steps = steps_of_edit(
+        "[[vpc.route_table]]\nname = \"web-a-rt\"",
+        "[[vpc.route_table]]\nname = \"spare-rt\"\nroutes = [{ prefix = \"0.0.0.0/0\", target = \"igw\" }]\n\n[[vpc.route_table]]\nname = \"web-a-rt\"",
+    );
+    let text = lines(&steps);
+    // on main the tables after it were renumbered (`1000 + index`): every
+    // route of web-a-rt, web-c-rt and db-rt deleted and added again under
+    // another table, their subnets' rules pointed at it, the VPC router's
+    // BIRD reconfigured with renamed protocols
+    assert_no_step(&steps, |s| {
+        matches!(
+            s,
+            Step::DeleteRoute { .. }
+                | Step::ReplaceRoute { .. }
+                | Step::DeleteRule { .. }
+                | Step::ReplaceRule { .. }
+                | Step::ReconfigureBird { .. }
+        )
+    });
+    let spare = crate::layout::route_table_numbers(["spare-rt"])[0];
+    assert!(
+        steps.iter().all(|s| match s {
+            Step::AddRoute { route, .. } => route.table == spare,
+            _ => false,
+        }),
+        "only the new table's routes are added:\n{text}"
+    );
+    assert!(!steps.is_empty(), "{text}");
+}
+
+#[test]
 fn a_route_target_changed_is_one_route_replace() {
     let steps = steps_of_edit(
         "routes = [{ prefix = \"0.0.0.0/0\", target = \"nat-a\" }]",
@@ -268,23 +301,93 @@ fn a_route_target_changed_is_one_route_replace() {
 }
 
 #[test]
-fn an_advertised_prefix_reconfigures_bird_and_the_tunnel_without_a_restart() {
+fn an_advertised_prefix_removed_is_withdrawn_by_bird_before_the_tunnel_narrows() {
     let steps = steps_of_edit(
         "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
         "advertised_prefixes = [\"192.168.10.0/24\"]",
     );
     let text = lines(&steps);
     // the office's BIRD says less; the VGW's end of the VIF's tunnel
-    // admits less (its WireGuard peer's allowed addresses)
+    // admits less (its WireGuard peer's allowed addresses), but only once
+    // BIRD has withdrawn the prefix: on main the tunnel narrowed first and
+    // dropped what the VPC still routed into it
     assert_eq!(steps.len(), 2, "{text}");
+    assert!(
+        matches!(&steps[0], Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+        "{text}"
+    );
+    assert!(
+        matches!(&steps[1], Step::NarrowGateway { gateway } if gateway.name == "vgw-dx-vif"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_advertised_prefix_added_widens_the_tunnel_before_bird_advertises_it() {
+    let steps = steps_of_edit(
+        "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
+        "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\", \"192.168.30.0/24\"]",
+    );
+    let text = lines(&steps);
+    // the tunnel first, then the BIRDs (the office's, and AWS's, whose
+    // filters name the prefix): on main too, kept so
     assert!(
         matches!(&steps[0], Step::ReconfigureGateway { gateway } if gateway.name == "vgw-dx-vif"),
         "{text}"
     );
     assert!(
-        matches!(&steps[1], Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+        steps[1..]
+            .iter()
+            .all(|s| matches!(s, Step::ReconfigureBird { .. })),
         "{text}"
     );
+    position(
+        &steps,
+        |s| matches!(s, Step::ReconfigureBird { bird } if bird.name == "vifgate-office"),
+    );
+}
+
+#[test]
+fn an_advertised_prefix_moved_widens_first_and_narrows_after_bird() {
+    let old = plan_of(&example_text(), LAB);
+    let new = plan_of(
+        &edited(
+            "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.20.0/24\"]",
+            "advertised_prefixes = [\"192.168.10.0/24\", \"192.168.30.0/24\"]",
+        ),
+        LAB,
+    );
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    let text = lines(&steps);
+    // first the union: the prefix that goes and the one that comes
+    let Step::ReconfigureGateway { gateway: wide } = &steps[0] else {
+        panic!("{text}");
+    };
+    let allowed: Vec<String> = wide.peers[0]
+        .allowed
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    for p in ["192.168.10.0/24", "192.168.20.0/24", "192.168.30.0/24"] {
+        assert!(allowed.iter().any(|a| a == p), "{p} in {allowed:?}");
+    }
+    let last = steps.len() - 1;
+    assert!(
+        steps[1..last]
+            .iter()
+            .all(|s| matches!(s, Step::ReconfigureBird { .. })),
+        "{text}"
+    );
+    let Step::NarrowGateway { gateway } = &steps[last] else {
+        panic!("{text}");
+    };
+    let vgw = new
+        .gateways
+        .iter()
+        .find(|g| g.name == gateway.name)
+        .expect("gateway");
+    assert_eq!(gateway, vgw, "it ends as the new plan has it");
 }
 
 #[test]

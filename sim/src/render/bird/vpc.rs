@@ -14,25 +14,28 @@ use super::conf::{
 /// The VPC router's iBGP protocol to the VGW.
 pub const VGW_PROTOCOL: &str = "vifgate_vgw";
 
-/// The route tables that propagate: (index, name).
-pub fn propagating_tables(t: &Topology) -> Vec<(usize, String)> {
+/// The route tables that propagate: (kernel table, name), the kernel
+/// table [`crate::layout::route_table_numbers`]'.
+pub fn propagating_tables(t: &Topology) -> Vec<(u32, String)> {
+    let numbers =
+        crate::layout::route_table_numbers(t.route_tables.iter().map(|rt| rt.name.as_str()));
     t.route_tables
         .iter()
-        .enumerate()
-        .filter(|(_, rt)| rt.propagate)
-        .map(|(i, rt)| (i, rt.name.clone()))
+        .zip(numbers)
+        .filter(|(rt, _)| rt.propagate)
+        .map(|(rt, table)| (table, rt.name.clone()))
         .collect()
 }
 
 /// The VPC router's configuration (see [`config_value`]), as text.
-pub fn config(t: &Topology, tables: &[(usize, String)]) -> String {
+pub fn config(t: &Topology, tables: &[(u32, String)]) -> String {
     config_value(t, tables).to_string()
 }
 
 /// The VPC router's configuration: the iBGP session to the VGW, and per
 /// propagating route table `tables` a BIRD table fed by a pipe and synced
 /// with the route table's kernel table.
-pub fn config_value(t: &Topology, tables: &[(usize, String)]) -> BirdConfig {
+pub fn config_value(t: &Topology, tables: &[(u32, String)]) -> BirdConfig {
     let asn = super::amazon_asn(t);
     let (me, vgw) = (crate::layout::VGW_LINK_ROUTER, crate::layout::VGW_LINK_VGW);
     let mut sections = vec![Section {
@@ -53,7 +56,8 @@ pub fn config_value(t: &Topology, tables: &[(usize, String)]) -> BirdConfig {
         }))],
     }];
     // one BIRD table per kernel table (a BIRD table syncs with one),
-    // each fed from the VGW's routes by a pipe
+    // each fed from the VGW's routes by a pipe, named by its kernel
+    // table, so that a route table added renames no other's protocols
     for (i, name) in tables {
         let table = Symbol::lab(format!("t{i}"));
         sections.push(Section {
@@ -72,7 +76,7 @@ pub fn config_value(t: &Topology, tables: &[(usize, String)]) -> BirdConfig {
                         ChannelOption::Import(Policy::None),
                         ChannelOption::Export(Policy::All),
                     ]),
-                    kernel_table: Some(crate::layout::FIRST_TABLE + *i as u32),
+                    kernel_table: Some(*i),
                     metric: Some(super::PROPAGATED_METRIC),
                 }),
             ],

@@ -384,6 +384,7 @@ impl Mapper<'_> {
             t.insert("public_ip".into(), Toml::Boolean(true));
         }
         t.insert("desired".into(), Toml::Integer(desired));
+        self.group_scaling_keys(r, &mut t);
         match (min, max) {
             (Some(lo), Some(hi)) if lo <= desired && desired <= hi && hi <= 1000 && lo >= 0 => {
                 t.insert("min".into(), Toml::Integer(lo));
@@ -651,6 +652,7 @@ impl Mapper<'_> {
             }
             let mut targets: Vec<String> = Vec::new();
             let mut target_port = None;
+            let mut settings: Option<Table> = None;
             for tg in tgs {
                 let Some(g) = ref_id(tg)
                     .and_then(|id| self.resource(id, "AWS::ElasticLoadBalancingV2::TargetGroup"))
@@ -660,6 +662,10 @@ impl Mapper<'_> {
                     continue;
                 };
                 self.consumed.insert(g.id.clone());
+                // the first target group's settings stand for the listener's
+                if settings.is_none() {
+                    settings = Some(self.target_group_keys(g));
+                }
                 let (names, gport) = self.target_group(g);
                 for n in names {
                     if !targets.contains(&n) {
@@ -710,6 +716,7 @@ impl Mapper<'_> {
             }
             t.insert("targets".into(), strings(&targets));
             t.insert("target_port".into(), Toml::Integer(target_port));
+            t.extend(settings.unwrap_or_default());
             list.push(Toml::Table(t));
         }
     }

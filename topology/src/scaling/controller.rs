@@ -1,0 +1,533 @@
+//! The scaling controller of one Auto Scaling group: each one-minute
+//! period it takes the metrics' datapoints and the time, and gives the
+//! scaling activities, as Amazon EC2 Auto Scaling would. No clock and no
+//! I/O of its own: whoever owns time calls [`Controller::handle_period`].
+//!
+//! The caller plays CloudWatch: it aggregates each metric over the
+//! instances in service ([`Controller::in_service`]), leaving warming ones
+//! out, as AWS does for instances in their warm-up.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::adjustment::{adjusted_capacity, step_for, target_tracking_capacity};
+use super::alarm::{Alarm, AlarmState};
+use crate::model::scaling::*;
+use crate::model::Topology;
+
+/// The low alarm of target tracking fires below this share of the target
+/// (docs/semantics.md says why).
+pub const LOW_ALARM_SHARE: f64 = 0.9;
+/// Target tracking's high alarm: 3 of 3 one-minute datapoints.
+pub const HIGH_ALARM_DATAPOINTS: u32 = 3;
+/// Target tracking's low alarm: 15 of 15 one-minute datapoints.
+pub const LOW_ALARM_DATAPOINTS: u32 = 15;
+
+/// One period's datapoints, each metric aggregated over the instances in
+/// service; a metric without one is missing this period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Datapoints(BTreeMap<ScalingMetric, f64>);
+
+impl Datapoints {
+    /// No datapoint.
+    pub fn new() -> Self {
+        Datapoints::default()
+    }
+
+    /// Sets a metric's datapoint.
+    pub fn set(&mut self, metric: ScalingMetric, value: f64) -> &mut Self {
+        self.0.insert(metric, value);
+        self
+    }
+
+    /// A metric's datapoint.
+    pub fn get(&self, metric: ScalingMetric) -> Option<f64> {
+        self.0.get(&metric).copied()
+    }
+}
+
+/// An instance of the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Its name, `<host_prefix>-<zone><n>` like the topology's.
+    pub name: String,
+    /// Its zone's short name (`a`).
+    pub zone: String,
+    /// When it was launched.
+    pub launched: Duration,
+    /// When its warm-up ends.
+    pub warm_at: Duration,
+}
+
+impl Instance {
+    /// Whether it is still warming up at `now`.
+    pub fn warming(&self, now: Duration) -> bool {
+        now < self.warm_at
+    }
+}
+
+/// What the group did in a period.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Activity {
+    /// An instance was launched.
+    Launch {
+        /// The new instance.
+        instance: String,
+        /// Its zone.
+        zone: String,
+        /// Why, as the activity's cause.
+        cause: String,
+    },
+    /// An instance was terminated.
+    Terminate {
+        /// The instance.
+        instance: String,
+        /// Its zone.
+        zone: String,
+        /// Why.
+        cause: String,
+    },
+    /// A scheduled action changed the sizes.
+    Scheduled {
+        /// The action.
+        action: String,
+        /// Min, desired and max after it.
+        min: u32,
+        /// Desired capacity after it.
+        desired: u32,
+        /// Max after it.
+        max: u32,
+    },
+}
+
+impl fmt::Display for Activity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activity::Launch {
+                instance,
+                zone,
+                cause,
+            } => {
+                write!(f, "launch {instance} in zone {zone}: {cause}")
+            }
+            Activity::Terminate {
+                instance,
+                zone,
+                cause,
+            } => {
+                write!(f, "terminate {instance} in zone {zone}: {cause}")
+            }
+            Activity::Scheduled {
+                action,
+                min,
+                desired,
+                max,
+            } => write!(
+                f,
+                "scheduled action {action}: min {min}, desired {desired}, max {max}"
+            ),
+        }
+    }
+}
+
+/// A policy's alarm and its state after the last period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmReport {
+    /// The policy.
+    pub policy: String,
+    /// `high`, `low` (target tracking) or `alarm` (step scaling).
+    pub alarm: &'static str,
+    /// Its threshold.
+    pub threshold: f64,
+    /// Its state.
+    pub state: AlarmState,
+}
+
+/// A target-tracking policy with its two alarms.
+#[derive(Debug, Clone)]
+struct TrackingState {
+    policy: TargetTrackingPolicy,
+    high: Alarm,
+    low: Alarm,
+}
+
+/// A step-scaling policy with its alarm.
+#[derive(Debug, Clone)]
+struct StepState {
+    policy: StepScalingPolicy,
+    alarm: Alarm,
+}
+
+/// What one policy wants this period.
+struct Proposal {
+    capacity: u32,
+    cause: String,
+    warmup: Option<Duration>,
+}
+
+/// The controller of one group.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    group: String,
+    host_prefix: String,
+    zones: Vec<String>,
+    launched_per_zone: Vec<u32>,
+    min: u32,
+    max: u32,
+    desired: u32,
+    settings: ScalingSettings,
+    tracking: Vec<TrackingState>,
+    steps: Vec<StepState>,
+    instances: Vec<Instance>,
+    last_scheduled_minute: Option<u64>,
+}
+
+impl Controller {
+    /// The controller of group `group` of `t`, its instances in service
+    /// since `now`.
+    ///
+    /// # Panics
+    ///
+    /// When `group` is not an index of `t.auto_scaling_groups`.
+    pub fn new(t: &Topology, group: usize, now: Duration) -> Self {
+        let g = &t.auto_scaling_groups[group];
+        let region = t.vpc.as_ref().map(|v| v.region.as_str()).unwrap_or("");
+        let short = |az: &str| az.strip_prefix(region).unwrap_or(az).to_string();
+        let mut zones: Vec<String> = Vec::new();
+        for &s in &g.subnets {
+            let z = short(&t.subnets[s].az);
+            if !zones.contains(&z) {
+                zones.push(z);
+            }
+        }
+        let mut launched_per_zone = vec![0; zones.len()];
+        let instances = g
+            .instances
+            .iter()
+            .map(|&n| {
+                let node = &t.nodes[n];
+                let zone = node
+                    .interfaces
+                    .first()
+                    .and_then(|i| match i.attachment {
+                        crate::model::Attachment::Subnet(s) => Some(short(&t.subnets[s].az)),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                if let Some(z) = zones.iter().position(|x| *x == zone) {
+                    launched_per_zone[z] += 1;
+                }
+                Instance {
+                    name: node.name.clone(),
+                    zone,
+                    launched: now,
+                    warm_at: now,
+                }
+            })
+            .collect();
+        let s = &g.scaling;
+        let tracking = s
+            .target_tracking
+            .iter()
+            .map(|p| TrackingState {
+                policy: p.clone(),
+                high: Alarm::new(
+                    p.target,
+                    Comparison::Greater,
+                    HIGH_ALARM_DATAPOINTS,
+                    HIGH_ALARM_DATAPOINTS,
+                ),
+                low: Alarm::new(
+                    p.target * LOW_ALARM_SHARE,
+                    Comparison::Less,
+                    LOW_ALARM_DATAPOINTS,
+                    LOW_ALARM_DATAPOINTS,
+                ),
+            })
+            .collect();
+        let steps = s
+            .step_scaling
+            .iter()
+            .map(|p| StepState {
+                policy: p.clone(),
+                alarm: Alarm::new(
+                    p.alarm.threshold,
+                    p.alarm.comparison,
+                    p.alarm.datapoints,
+                    p.alarm.evaluation_periods,
+                ),
+            })
+            .collect();
+        Controller {
+            group: g.name.clone(),
+            host_prefix: g.host_prefix.clone(),
+            zones,
+            launched_per_zone,
+            min: g.min,
+            max: g.max,
+            desired: g.desired,
+            settings: s.clone(),
+            tracking,
+            steps,
+            instances,
+            last_scheduled_minute: None,
+        }
+    }
+
+    /// The group's name.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Its instances, oldest first.
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// How many instances are in service (warmed up) at `now`.
+    pub fn in_service(&self, now: Duration) -> u32 {
+        self.instances.iter().filter(|i| !i.warming(now)).count() as u32
+    }
+
+    /// How many instances are warming up at `now`.
+    pub fn warming(&self, now: Duration) -> u32 {
+        self.instances.iter().filter(|i| i.warming(now)).count() as u32
+    }
+
+    /// Minimum, desired and maximum capacity.
+    pub fn sizes(&self) -> (u32, u32, u32) {
+        (self.min, self.desired, self.max)
+    }
+
+    /// Every policy's alarms, in the file's order.
+    pub fn alarms(&self) -> Vec<AlarmReport> {
+        let mut out = Vec::new();
+        for t in &self.tracking {
+            for (alarm, a) in [("high", &t.high), ("low", &t.low)] {
+                out.push(AlarmReport {
+                    policy: t.policy.name.clone(),
+                    alarm,
+                    threshold: a.threshold(),
+                    state: a.state(),
+                });
+            }
+        }
+        for s in &self.steps {
+            out.push(AlarmReport {
+                policy: s.policy.name.clone(),
+                alarm: "alarm",
+                threshold: s.alarm.threshold(),
+                state: s.alarm.state(),
+            });
+        }
+        out
+    }
+
+    /// One period: scheduled actions due in the minute of `now`, then the
+    /// policies on `datapoints`, then launches and terminations to reach
+    /// the new desired capacity.
+    pub fn handle_period(&mut self, now: Duration, datapoints: &Datapoints) -> Vec<Activity> {
+        let mut activities = Vec::new();
+        self.run_scheduled(now, &mut activities);
+        let current = self.instances.len() as u32;
+        let in_service = self.in_service(now);
+        let warming = current - in_service;
+        let mut proposals: Vec<Proposal> = Vec::new();
+        for t in &mut self.tracking {
+            let p = &t.policy;
+            let value = datapoints.get(p.metric);
+            let high = t.high.observe(value);
+            let low = t.low.observe(value);
+            let hold = Proposal {
+                capacity: current,
+                cause: format!("policy {} holds", p.name),
+                warmup: None,
+            };
+            let proposal = match (high, low, value) {
+                (AlarmState::Alarm, _, Some(m)) => Some(Proposal {
+                    capacity: target_tracking_capacity(in_service, m, p.target),
+                    cause: format!(
+                        "policy {}: {} {} above target {}",
+                        p.name,
+                        p.metric.aws_name(),
+                        round2(m),
+                        p.target
+                    ),
+                    warmup: p.instance_warmup,
+                }),
+                _ if p.disable_scale_in => None,
+                (_, AlarmState::Alarm, Some(_)) if warming > 0 => Some(hold),
+                (_, AlarmState::Alarm, Some(m)) => Some(Proposal {
+                    capacity: target_tracking_capacity(in_service, m, p.target),
+                    cause: format!(
+                        "policy {}: {} {} below {} for {} minutes",
+                        p.name,
+                        p.metric.aws_name(),
+                        round2(m),
+                        round2(p.target * LOW_ALARM_SHARE),
+                        LOW_ALARM_DATAPOINTS
+                    ),
+                    warmup: p.instance_warmup,
+                }),
+                _ => Some(hold),
+            };
+            proposals.extend(proposal);
+        }
+        for s in &mut self.steps {
+            let p = &s.policy;
+            let value = datapoints.get(p.alarm.metric);
+            if s.alarm.observe(value) != AlarmState::Alarm {
+                continue;
+            }
+            let Some(m) = value else { continue };
+            let Some(step) = step_for(&p.steps, m - p.alarm.threshold) else {
+                continue;
+            };
+            let out = adjusted_capacity(
+                in_service,
+                p.adjustment_type,
+                step.adjustment,
+                p.min_adjustment_magnitude,
+            );
+            let capacity = if out > current {
+                out
+            } else if warming > 0 {
+                current
+            } else {
+                adjusted_capacity(
+                    current,
+                    p.adjustment_type,
+                    step.adjustment,
+                    p.min_adjustment_magnitude,
+                )
+            };
+            proposals.push(Proposal {
+                capacity,
+                cause: format!(
+                    "policy {}: {} {} against threshold {}",
+                    p.name,
+                    p.alarm.metric.aws_name(),
+                    round2(m),
+                    p.alarm.threshold
+                ),
+                warmup: p.instance_warmup,
+            });
+        }
+        // the largest capacity wins: out if any policy says out, in only
+        // if every policy with an opinion says in
+        if let Some(best) = proposals.into_iter().max_by_key(|p| p.capacity) {
+            let new = best.capacity.clamp(self.min, self.max);
+            if new != self.desired {
+                let cause = format!("{}, desired capacity {} -> {new}", best.cause, self.desired);
+                self.desired = new;
+                let warmup = best
+                    .warmup
+                    .or(self.settings.default_instance_warmup)
+                    .unwrap_or(self.settings.default_cooldown);
+                self.reconcile(now, warmup, &cause, &mut activities);
+            }
+        }
+        activities
+    }
+
+    /// Scheduled actions whose cron matches the minute of `now`, once per
+    /// minute.
+    fn run_scheduled(&mut self, now: Duration, activities: &mut Vec<Activity>) {
+        let minute = now.as_secs() / 60;
+        if self.last_scheduled_minute == Some(minute) {
+            return;
+        }
+        self.last_scheduled_minute = Some(minute);
+        let due: Vec<ScheduledAction> = self
+            .settings
+            .scheduled
+            .iter()
+            .filter(|a| a.recurrence.matches(now.as_secs()))
+            .cloned()
+            .collect();
+        for a in due {
+            self.min = a.min.unwrap_or(self.min);
+            self.max = a.max.unwrap_or(self.max).max(self.min);
+            self.desired = a.desired.unwrap_or(self.desired).clamp(self.min, self.max);
+            activities.push(Activity::Scheduled {
+                action: a.name.clone(),
+                min: self.min,
+                desired: self.desired,
+                max: self.max,
+            });
+            let cause = format!(
+                "scheduled action {}, desired capacity {}",
+                a.name, self.desired
+            );
+            let warmup = self.settings.default_instance_warmup.unwrap_or_default();
+            self.reconcile(now, warmup, &cause, activities);
+        }
+    }
+
+    /// Launches or terminates instances until there are `desired`: new
+    /// ones go to the zone with the fewest, and scale-in takes the oldest
+    /// instance of the zone with the most.
+    fn reconcile(
+        &mut self,
+        now: Duration,
+        warmup: Duration,
+        cause: &str,
+        activities: &mut Vec<Activity>,
+    ) {
+        while (self.instances.len() as u32) < self.desired && !self.zones.is_empty() {
+            let counts = self.per_zone();
+            let z = (0..self.zones.len())
+                .min_by_key(|&z| counts[z])
+                .unwrap_or(0);
+            self.launched_per_zone[z] += 1;
+            let name = format!(
+                "{}-{}{}",
+                self.host_prefix, self.zones[z], self.launched_per_zone[z]
+            );
+            activities.push(Activity::Launch {
+                instance: name.clone(),
+                zone: self.zones[z].clone(),
+                cause: cause.to_string(),
+            });
+            self.instances.push(Instance {
+                name,
+                zone: self.zones[z].clone(),
+                launched: now,
+                warm_at: now + warmup,
+            });
+        }
+        while self.instances.len() as u32 > self.desired {
+            let counts = self.per_zone();
+            let most = counts.iter().copied().max().unwrap_or(0);
+            // oldest first: `instances` is in launch order
+            let Some(i) = self.instances.iter().position(|x| {
+                self.zones
+                    .iter()
+                    .position(|z| *z == x.zone)
+                    .is_none_or(|z| counts[z] == most)
+            }) else {
+                break;
+            };
+            let gone = self.instances.remove(i);
+            activities.push(Activity::Terminate {
+                instance: gone.name,
+                zone: gone.zone,
+                cause: cause.to_string(),
+            });
+        }
+    }
+
+    /// Instances per zone, in the zones' order.
+    fn per_zone(&self) -> Vec<u32> {
+        self.zones
+            .iter()
+            .map(|z| self.instances.iter().filter(|i| i.zone == *z).count() as u32)
+            .collect()
+    }
+}
+
+/// A metric value for a message: two decimals at most.
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
