@@ -176,26 +176,33 @@ impl Library {
     }
 
     /// Runs `input` in the calling thread's namespace: what it printed,
-    /// or its error message.
-    fn run(&self, input: &Input<'_>) -> Result<String, String> {
+    /// or its error message, and the context it ran in, to be released
+    /// once every run of the batch is done (see [`Context`]).
+    fn run(&'static self, input: &Input<'_>) -> (Result<String, String>, Option<Context>) {
         // a script is read from a memory file, named as /proc shows it
         let (file, text) = match input {
             Input::Script(script) => {
-                let file = memory_file(script).map_err(|e| format!("script file: {e}"))?;
+                let file = match memory_file(script) {
+                    Ok(f) => f,
+                    Err(e) => return (Err(format!("script file: {e}")), None),
+                };
                 let path = format!("/proc/self/fd/{}", file.as_raw_fd());
                 (Some((file, path.clone())), path)
             }
             Input::Words(words) => (None, words.clone()),
         };
-        let text = CString::new(text).map_err(|_| "a NUL byte in the command".to_string())?;
+        let Ok(text) = CString::new(text) else {
+            return (Err("a NUL byte in the command".to_string()), None);
+        };
         let ctx = {
             let _one = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
-            // SAFETY: NFT_CTX_DEFAULT (0); freed below.
+            // SAFETY: NFT_CTX_DEFAULT (0); freed when the Context drops.
             unsafe { (self.ctx_new)(0) }
         };
         if ctx.is_null() {
-            return Err("nft_ctx_new failed".into());
+            return (Err("nft_ctx_new failed".into()), None);
         }
+        let context = Context { lib: self, ctx };
         // SAFETY: a live context; the buffers it returns are valid until
         // it is freed, and copied before that.
         let outcome = unsafe {
@@ -222,13 +229,37 @@ impl Library {
                 }
             }
         };
-        let _one = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
-        // SAFETY: made above, not used after.
-        unsafe { (self.ctx_free)(ctx) };
-        match file {
+        let outcome = match file {
             Some((_, path)) => outcome.map_err(|e| e.replace(&path, SCRIPT_NAME)),
             None => outcome,
-        }
+        };
+        (outcome, Some(context))
+    }
+}
+
+/// A libnftables context, freed when dropped.
+///
+/// Freeing one closes its netlink socket, and the kernel makes that close
+/// wait until the objects of every committed transaction are destroyed
+/// (nf_tables flushes its destroy work, an RCU grace period, ~10-15 ms on
+/// this VM). Freed one after another, each right after its commit, 28
+/// replacements paid that wait up to 28 times; freed together once all are
+/// committed, the first free waits for all of them and the rest find
+/// nothing left to wait for.
+struct Context {
+    lib: &'static Library,
+    ctx: *mut c_void,
+}
+
+// SAFETY: a context is used by one thread at a time: made and run on a
+// worker, then only freed (under CONTEXTS) by whoever drops it.
+unsafe impl Send for Context {}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        let _one = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: made by nft_ctx_new, freed once, not used after.
+        unsafe { (self.lib.ctx_free)(self.ctx) };
     }
 }
 
@@ -259,29 +290,39 @@ fn dl_error() -> String {
 
 /// `runs` through the library, from up to [`MAX_THREADS`] threads, each
 /// entering a run's namespace before it runs it.
-fn in_process(lib: &Library, runs: &[Run<'_>]) -> Vec<io::Result<String>> {
+/// Every context is freed after the last run is done ([`Context`]).
+fn in_process(lib: &'static Library, runs: &[Run<'_>]) -> Vec<io::Result<String>> {
     let next = AtomicUsize::new(0);
     let threads = runs.len().min(MAX_THREADS);
+    let mut contexts: Vec<Context> = Vec::new();
     let mut out: Vec<(usize, io::Result<String>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
+                    let mut held = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(run) = runs.get(i) else {
-                            return done;
+                            return (done, held);
                         };
-                        done.push((i, run_in(lib, run)));
+                        let (outcome, ctx) = run_in(lib, run);
+                        done.push((i, outcome));
+                        held.extend(ctx);
                     }
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|_| vec![]))
-            .collect()
+        let mut out = Vec::new();
+        for w in workers {
+            if let Ok((done, held)) = w.join() {
+                out.extend(done);
+                contexts.extend(held);
+            }
+        }
+        out
     });
+    drop(contexts);
     out.sort_by_key(|(i, _)| *i);
     // a thread that panicked leaves its runs without an outcome
     let mut out = out.into_iter().peekable();
@@ -294,11 +335,16 @@ fn in_process(lib: &Library, runs: &[Run<'_>]) -> Vec<io::Result<String>> {
 }
 
 /// One run in its namespace, on the calling thread (which stays there).
-fn run_in(lib: &Library, run: &Run<'_>) -> io::Result<String> {
+fn run_in(lib: &'static Library, run: &Run<'_>) -> (io::Result<String>, Option<Context>) {
     let (ns, args, _) = *run;
-    let input = command_text(run).ok_or_else(|| io::Error::other("not a text command"))?;
-    Netns::open(ns)?.enter_thread()?;
-    lib.run(&input).map_err(|msg| failed(ns, args, &msg))
+    let Some(input) = command_text(run) else {
+        return (Err(io::Error::other("not a text command")), None);
+    };
+    if let Err(e) = Netns::open(ns).and_then(|n| n.enter_thread()) {
+        return (Err(e), None);
+    }
+    let (outcome, ctx) = lib.run(&input);
+    (outcome.map_err(|msg| failed(ns, args, &msg)), ctx)
 }
 
 /// The error of `nft ARGS` in `ns` that printed `msg`.
