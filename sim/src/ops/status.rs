@@ -71,8 +71,10 @@ pub struct LabStatus {
     pub namespaces_planned: usize,
     /// Namespaces that exist.
     pub namespaces_present: usize,
-    /// Processes running in them (gateways, listeners, `sim exec`).
-    pub processes: usize,
+    /// Processes running in them (gateways, listeners, `sim exec`);
+    /// none without root, which alone may look into other users'
+    /// processes' namespaces.
+    pub processes: Option<usize>,
     /// Nodes and their namespaces.
     pub nodes: Vec<(String, String)>,
     /// How links got their attributes: shaping mechanisms, VLANs.
@@ -99,7 +101,9 @@ pub fn status(lab: &str) -> LabStatus {
         .flat_map(|p| netns::list(p))
         .collect();
     present.sort();
-    let processes = present.iter().map(|n| apply::pids_in(n).len()).sum();
+    // SAFETY: no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let processes = root.then(|| present.iter().map(|n| apply::pids_in(n).len()).sum());
     match st {
         Some(s) => LabStatus {
             lab: lab.into(),
@@ -148,8 +152,9 @@ pub fn render(s: &LabStatus) -> String {
         let _ = writeln!(o, "lab `{}`: {} — {e}", s.lab, s.status);
         let _ = writeln!(
             o,
-            "  namespaces {} present, {} processes seen",
-            s.namespaces_present, s.processes
+            "  namespaces {} present, {}",
+            s.namespaces_present,
+            processes(s.processes)
         );
         return o;
     }
@@ -166,8 +171,11 @@ pub fn render(s: &LabStatus) -> String {
     );
     let _ = writeln!(
         o,
-        "  namespaces {}/{} present, {} processes, built in {:.2} s",
-        s.namespaces_present, s.namespaces_planned, s.processes, s.up_seconds
+        "  namespaces {}/{} present, {}, built in {:.2} s",
+        s.namespaces_present,
+        s.namespaces_planned,
+        processes(s.processes),
+        s.up_seconds
     );
     for sh in &s.link_notes {
         let _ = writeln!(o, "  link {sh}");
@@ -182,6 +190,14 @@ pub fn render(s: &LabStatus) -> String {
             .join(", ")
     );
     o
+}
+
+/// `N processes`, or that only root sees them.
+fn processes(n: Option<usize>) -> String {
+    match n {
+        Some(n) => format!("{n} processes"),
+        None => "processes seen only by root".into(),
+    }
 }
 
 #[cfg(test)]
