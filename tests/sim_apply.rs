@@ -713,3 +713,74 @@ fn sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs() {
         .count();
     assert_eq!(done, steps.len());
 }
+
+#[test]
+fn a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab() {
+    if !ready("a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab")
+    {
+        return;
+    }
+    let lab = lab_name("tp");
+    let _down = Down(lab.clone());
+    let a = file("tp.toml", &example_text());
+    up(&a, &lab);
+    let dir = sim::layout::state_dir(&lab);
+    let b = file("tpb.toml", &with_sg_rule(&example_text()));
+
+    // the journal replaced by a link to a file elsewhere: not written through
+    let victim = file("tp-victim", "not the journal's\n");
+    let journal = dir.join(sim::apply::journal::JOURNAL_FILE);
+    std::fs::remove_file(&journal).expect("remove the journal");
+    std::os::unix::fs::symlink(&victim, &journal).expect("link");
+    let o = common::applied::run(&["sim", "apply", &b.to_string_lossy(), "--lab", &lab]);
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "not the journal's\n",
+        "the apply wrote through the link: {}",
+        text(&o)
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    std::fs::remove_file(&journal).expect("remove the link");
+
+    // the state file edited to name another lab's namespace: `sim apply`
+    // would delete it (the recorded plan has it, the new one has not)
+    let other = format!("tv{}.victim", std::process::id());
+    common::sh(&["ip", "netns", "add", &other]);
+    let gone = sim::kernel::netns::exists(&other);
+    let state_file = dir.join("state.json");
+    let mut st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).expect("state")).expect("json");
+    let ns = serde_json::json!({ "name": other, "node": "victim", "role": "node" });
+    st["plan"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .push(ns);
+    std::fs::write(&state_file, st.to_string()).expect("write the state");
+    let o = common::applied::run(&["sim", "apply", &a.to_string_lossy(), "--lab", &lab]);
+    let still = sim::kernel::netns::exists(&other);
+    let down = common::applied::run(&["sim", "down", &lab]);
+    let after_down = sim::kernel::netns::exists(&other);
+    common::sh(&["ip", "netns", "delete", &other]);
+    assert!(gone, "the victim namespace was made");
+    assert!(
+        still,
+        "`sim apply` deleted another lab's namespace: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not the lab's"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        after_down,
+        "`sim down` deleted another lab's namespace: {}",
+        text(&down)
+    );
+    assert!(down.status.success(), "{}", text(&down));
+    let left: Vec<String> = sim::layout::lab_prefixes(&lab)
+        .iter()
+        .flat_map(|p| sim::kernel::netns::list(p))
+        .collect();
+    assert!(left.is_empty(), "`sim down` left {left:?}");
+}

@@ -960,7 +960,9 @@ impl<'a> Executor<'a> {
             return Ok(());
         };
         let (cfg, _) = self.haproxy_files(node);
-        fs::write(&cfg, &h.config).map_err(step(format!("write {}", cfg.display())))
+        write_new(&cfg, h.config.as_bytes(), 0o644)
+            .map(drop)
+            .map_err(step(format!("write {}", cfg.display())))
     }
 
     fn start_haproxy(&mut self, h: &plan::HaproxySpec, what: &str) -> Result<(), ApplyError> {
@@ -968,7 +970,7 @@ impl<'a> Executor<'a> {
         let (cfg, log) = self.haproxy_files(&h.node);
         let mut started = None;
         if !self.running(&recorded) {
-            fs::write(&cfg, &h.config).map_err(step(what))?;
+            write_new(&cfg, h.config.as_bytes(), 0o644).map_err(step(what))?;
             super::check::haproxy(&cfg).map_err(step(what))?;
             let pid = spawn_daemon(
                 self.netns(&h.ns)?,
@@ -1005,7 +1007,7 @@ impl<'a> Executor<'a> {
             return self.start_haproxy(h, what);
         };
         let (cfg, log) = self.haproxy_files(&h.node);
-        fs::write(&cfg, &h.config).map_err(step(what))?;
+        write_new(&cfg, h.config.as_bytes(), 0o644).map_err(step(what))?;
         super::check::haproxy(&cfg).map_err(step(what))?;
         let reload_log = log.with_extension(format!("{old}.log"));
         let pid = spawn_daemon(
@@ -1188,7 +1190,8 @@ pub fn apply(
         runs.push((from, new.clone()));
     }
     // the gateways read their policy from the copy (on start and SIGHUP)
-    fs::write(dir.join("topology.toml"), topology_text).map_err(step("write the topology copy"))?;
+    write_new(&dir.join("topology.toml"), topology_text.as_bytes(), 0o644)
+        .map_err(step("write the topology copy"))?;
     let mut total = 0;
     let last = runs.len().saturating_sub(1);
     for (i, (from, to)) in runs.iter().enumerate() {
@@ -1281,24 +1284,7 @@ impl Step {
 /// Adds to `out` every namespace a step names: the strings under the key
 /// `ns` anywhere in its JSON form.
 fn namespaces_named(v: &serde_json::Value, out: &mut BTreeSet<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                match (k.as_str(), x) {
-                    ("ns", serde_json::Value::String(n)) => {
-                        out.insert(n.clone());
-                    }
-                    _ => namespaces_named(x, out),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for x in items {
-                namespaces_named(x, out);
-            }
-        }
-        _ => {}
-    }
+    super::state::names_under(v, &["ns"], out);
 }
 
 /// The BGP daemons of `plan`, as [`bgp::wait`] awaits them.
@@ -1369,7 +1355,11 @@ fn write_agent_spec(dir: &Path, listeners: &[ListenSpec]) -> io::Result<PathBuf>
         listeners: listeners.to_vec(),
     };
     let path = dir.join("agent.json");
-    fs::write(&path, serde_json::to_vec(&spec).map_err(io::Error::other)?)?;
+    write_new(
+        &path,
+        &serde_json::to_vec(&spec).map_err(io::Error::other)?,
+        0o644,
+    )?;
     Ok(path)
 }
 
@@ -1478,7 +1468,7 @@ fn session_of(leader: u32) -> Vec<u32> {
 /// the running BIRD read it (`birdc configure`).
 fn reconfigure_bird(b: &plan::bird::BirdSpec) -> io::Result<()> {
     let tmp = b.config_path.with_extension("conf.new");
-    fs::write(&tmp, &b.config)?;
+    write_new(&tmp, b.config.as_bytes(), 0o644)?;
     if let Err(e) = super::check::bird(&tmp) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -1505,7 +1495,7 @@ fn reconfigure_bird(b: &plan::bird::BirdSpec) -> io::Result<()> {
 /// bgp`, `address-family`); then writes the files a restart would read.
 fn reconfigure_frr(f: &FrrSpec, keys: &BTreeMap<String, String>) -> io::Result<()> {
     let cfg = f.with_keys(keys);
-    let old = fs::read_to_string(f.run_dir.join("bgpd.conf")).unwrap_or_default();
+    let old = read_no_follow(&f.run_dir.join("bgpd.conf")).unwrap_or_default();
     let (gone, new) = config_changes(&old, &cfg.bgpd);
     let vtysh = |lines: &[(Vec<String>, String)], negate: bool| -> io::Result<String> {
         let mut cmd = Command::new("vtysh");
