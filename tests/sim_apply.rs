@@ -784,3 +784,41 @@ fn a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_th
         .collect();
     assert!(left.is_empty(), "`sim down` left {left:?}");
 }
+
+/// The example without its `[[sim.start]]` web servers: the listener
+/// agent takes their port 80 over.
+fn without_start(text: &str) -> String {
+    edit(
+        text,
+        "[[sim.start]]               # real web servers on the Auto Scaling instances\nnodes = [\"web-a1\", \"web-c1\"]\ncommand = \"python3 -m http.server 80 --bind 0.0.0.0\"\ntcp_ports = [80]\n",
+        "",
+    )
+}
+
+#[test]
+fn a_start_command_removed_hands_its_port_to_the_listeners_and_back() {
+    if !ready("a_start_command_removed_hands_its_port_to_the_listeners_and_back") {
+        return;
+    }
+    let a = example_text();
+    let b = without_start(&a);
+    let lab = lab_name("st");
+    let _down = Down(lab.clone());
+    let (pa, pb) = (file("st-a.toml", &a), file("st-b.toml", &b));
+    up(&pa, &lab);
+    // the listeners' reload must wait for the server to stop: port 80 is
+    // its until then
+    apply(&pb, &lab);
+    let fresh = lab_name("stf");
+    let _fresh_down = Down(fresh.clone());
+    up(&pb, &fresh);
+    assert_same(&lab, &fresh, "start command removed");
+    // and back: the server binds the port the listeners held
+    apply(&pa, &lab);
+    let again = apply(&pa, &lab);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+}

@@ -60,6 +60,13 @@ pub struct Executor<'a> {
     ports: Vec<ReadyCheck>,
     /// Whether the listeners changed (the agent is restarted once).
     listeners_changed: bool,
+    /// The listeners the agent is to serve as the steps run so far left
+    /// them: the recorded plan's, with those of each namespace whose
+    /// listeners were stopped taken out and those started put in. A
+    /// reload in the middle of a run serves these, not the target's: a
+    /// port a start command still holds until a later step stops it is
+    /// not bound before that.
+    listening: Vec<ListenSpec>,
     /// Whether a namespace the agent listens in was deleted: the agent
     /// holds its sockets from its own namespace, so the deletion does not
     /// take them (they would keep the namespace alive); it is restarted
@@ -97,6 +104,7 @@ impl<'a> Executor<'a> {
         programs: &'a Programs,
     ) -> Result<Executor<'a>, ApplyError> {
         let journal = Journal::open(dir).map_err(step("open the journal"))?;
+        let listening = state.plan.listeners.clone();
         let ex = Executor {
             dir: dir.to_path_buf(),
             state,
@@ -108,6 +116,7 @@ impl<'a> Executor<'a> {
             journal,
             ports: Vec::new(),
             listeners_changed: false,
+            listening,
             agent_stale: false,
             bgp_touched: false,
             frr_started: Vec::new(),
@@ -126,6 +135,7 @@ impl<'a> Executor<'a> {
     /// attributes, where MD5 keys came from and when BGP came up.
     pub fn building(mut self) -> Self {
         self.building = true;
+        self.listening.clear();
         self
     }
 
@@ -525,7 +535,14 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Step::StopCommand { start } => self.stop(&start_what(start)),
-            Step::StartListener { .. } | Step::StopListener { .. } => {
+            Step::StartListener { listener } => {
+                self.listening.retain(|l| l.ns != listener.ns);
+                self.listening.push(listener.clone());
+                self.listeners_changed = true;
+                Ok(())
+            }
+            Step::StopListener { ns, .. } => {
+                self.listening.retain(|l| &l.ns != ns);
                 self.listeners_changed = true;
                 Ok(())
             }
@@ -713,6 +730,7 @@ impl<'a> Executor<'a> {
             if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
                 self.agent_stale = true;
             }
+            self.listening.retain(|l| l.ns != ns);
             self.handles.remove(ns);
             let conn = self.nl.remove(ns);
             let Ok(meta) = fs::metadata(netns::path(ns)) else {
@@ -1050,14 +1068,22 @@ impl<'a> Executor<'a> {
     /// the plan has none).
     fn restart_agent(&mut self) -> Result<(), ApplyError> {
         self.agent_stale = false;
-        if self.target.listeners.is_empty() {
+        // in the target plan's order, as `sim up` writes them
+        let place = |l: &ListenSpec| {
+            (self.target.listeners.iter())
+                .position(|t| t.ns == l.ns)
+                .unwrap_or(usize::MAX)
+        };
+        let mut listening = self.listening.clone();
+        listening.sort_by_key(place);
+        if listening.is_empty() {
             return self.stop("listeners");
         }
         let agent = (self.state.processes.iter())
             .find(|p| p.what == "listeners" && p.is_running())
             .map(|p| p.pid);
         if let Some(pid) = agent {
-            match reload_agent(&self.dir, pid, &self.target.listeners) {
+            match reload_agent(&self.dir, pid, &listening) {
                 Ok(()) => return Ok(()),
                 Err(e) => tracing::warn!("the listener agent did not reload ({e}): restarted"),
             }
@@ -1071,7 +1097,7 @@ impl<'a> Executor<'a> {
             &self.dir,
             &ns,
             &self.programs.vifgate,
-            &self.target.listeners,
+            &listening,
             self.state,
         )
     }
