@@ -822,3 +822,58 @@ fn a_start_command_removed_hands_its_port_to_the_listeners_and_back() {
         text(&again)
     );
 }
+
+#[test]
+fn what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and_the_rest_kept() {
+    if !ready("what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and_the_rest_kept") {
+        return;
+    }
+    let a = with_sg_rule(&example_text());
+    let three = edit(&a, "desired = 2", "desired = 3");
+    let lab = lab_name("lk");
+    let _down = Down(lab.clone());
+    up(&file("lk-a.toml", &a), &lab);
+    apply(&file("lk-3.toml", &three), &lab);
+    let ok = common::applied::ok;
+    ok(&[
+        "sim",
+        "link",
+        "--rate",
+        "10mbit",
+        &lab,
+        "vifgate-office",
+        "dx-vif",
+    ]);
+    ok(&["sim", "link", "--down", &lab, "web-a2", "web-a"]);
+    ok(&["sim", "link", "--down", &lab, "web-a1", "web-a"]);
+    let changed = || {
+        let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+        st.changed_links()
+    };
+    // an edit that touches none of the links: they stay as `sim link` left them
+    let b = edit(&three, "ports = 8080", "ports = 8081");
+    apply(&file("lk-b.toml", &b), &lab);
+    assert_eq!(changed().len(), 3, "{:?}", changed());
+    // the VIF's bandwidth edited: the link is shaped as the file says now
+    let faster = edit(&b, "bandwidth = \"1Gbps\"", "bandwidth = \"100Mbps\"");
+    apply(&file("lk-c.toml", &faster), &lab);
+    assert_eq!(
+        changed(),
+        ["web-a1 web-a: down", "web-a2 web-a: down"],
+        "the reshaped link is still listed as `sim link` left it"
+    );
+    let notes = sim::apply::state::read_state(&lab)
+        .expect("state")
+        .link_notes
+        .join("\n");
+    assert!(
+        notes.contains("dx0: rate 100 Mbit/s") && !notes.contains("dx0: rate 1 Gbit/s"),
+        "the link notes are those of the lab as built: {notes}"
+    );
+    // web-a2 removed, then added again: its link is gone, then a new one, up
+    let two = edit(&faster, "desired = 3", "desired = 2");
+    apply(&file("lk-d.toml", &two), &lab);
+    assert_eq!(changed(), ["web-a1 web-a: down"]);
+    apply(&file("lk-c.toml", &faster), &lab);
+    assert_eq!(changed(), ["web-a1 web-a: down"]);
+}

@@ -422,7 +422,10 @@ impl<'a> Executor<'a> {
                     .map_err(nl_step(what))
             }
             Step::SetShaping { shaping: s } => self.set_shaping(s, &what),
-            Step::ClearShaping { ns, ifname } => self.shape(ns, ifname, &Shaping::default(), &what),
+            Step::ClearShaping { ns, ifname } => {
+                self.forget_shaping_note(ns, ifname);
+                self.shape(ns, ifname, &Shaping::default(), &what)
+            }
             Step::LoadFirewall { .. } => self.load_firewalls(std::slice::from_ref(s)),
             Step::DeleteFirewall { ns, tables } => {
                 let script: String = tables
@@ -687,11 +690,17 @@ impl<'a> Executor<'a> {
                 unsupported = "the vifgate gateways at both ends (no netem in this kernel)";
             }
         }
-        if self.building {
-            let how = describe(&rep, unsupported);
-            (self.state.link_notes).push(format!("{} {}: {} ({})", s.ns, s.ifname, s.shaping, how));
-        }
+        // the note of a link shaped again (`sim apply`) is replaced
+        self.forget_shaping_note(&s.ns, &s.ifname);
+        let how = describe(&rep, unsupported);
+        (self.state.link_notes).push(format!("{} {}: {} ({})", s.ns, s.ifname, s.shaping, how));
         Ok(())
+    }
+
+    /// Drops the link note of interface `ifname` in `ns` ([`Self::set_shaping`]'s).
+    fn forget_shaping_note(&mut self, ns: &str, ifname: &str) {
+        let prefix = format!("{ns} {ifname}: ");
+        self.state.link_notes.retain(|n| !n.starts_with(&prefix));
     }
 
     /// Each firewall's tables replaced in one `nft -f` transaction, all
@@ -1232,6 +1241,7 @@ pub fn apply(
             })
         })?;
         total += steps.len();
+        super::state::forget_link_changes(&mut state, &steps, to);
         state.plan = to.clone();
         state.applying = None;
         if i == last {

@@ -3,6 +3,7 @@
 //! `status` and every operation on a running lab.
 
 use super::*;
+use crate::plan::diff::Step;
 
 /// The state directory of a lab, for a valid lab name only: a name such as
 /// `..`, `/tmp/x` or `a/../../b` is refused (`InvalidInput`, with the rule
@@ -158,6 +159,45 @@ impl LabState {
         let what = gateway_what(name);
         self.processes.iter().find(|p| p.what == what)
     }
+}
+
+/// The key of link `l` in [`LabState::links`] and [`LabState::links_down`]:
+/// `A B`, the two things it joins.
+pub fn link_key(l: &plan::VethSpec) -> String {
+    format!("{} {}", l.joins.0, l.joins.1)
+}
+
+/// Drops what `sim link` recorded of the links that `steps` (bringing
+/// the lab to `to`) made again, shaped, or removed: the kernel now has
+/// them as `to` says, so `sim status` and `sim test --reuse` must not
+/// take them for cut or reshaped. A link the steps left alone keeps what
+/// `sim link` did to it.
+pub(super) fn forget_link_changes(state: &mut LabState, steps: &[Step], to: &Plan) {
+    let mut touched: std::collections::BTreeSet<(&str, &str)> = Default::default();
+    for s in steps {
+        match s {
+            Step::AddVeth { link } => {
+                touched.insert((&link.a.ns, &link.a.ifname));
+                touched.insert((&link.b.ns, &link.b.ifname));
+            }
+            Step::SetShaping { shaping } => {
+                touched.insert((&shaping.ns, &shaping.ifname));
+            }
+            Step::ClearShaping { ns, ifname } => {
+                touched.insert((ns, ifname));
+            }
+            _ => {}
+        }
+    }
+    let kept: std::collections::BTreeSet<String> = (to.links.iter())
+        .filter(|l| {
+            !touched.contains(&(l.a.ns.as_str(), l.a.ifname.as_str()))
+                && !touched.contains(&(l.b.ns.as_str(), l.b.ifname.as_str()))
+        })
+        .map(link_key)
+        .collect();
+    state.links.retain(|k, _| kept.contains(k));
+    state.links_down.retain(|k| kept.contains(k));
 }
 
 /// How a gateway's process is named in [`LabState::processes`].

@@ -126,10 +126,6 @@ fn runtime() -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn key(l: &VethSpec) -> String {
-    format!("{} {}", l.joins.0, l.joins.1)
-}
-
 /// The VGW-side gateway carrying a DX or VPN link, and the office one.
 fn gateways_of(st: &LabState, l: &VethSpec) -> Vec<usize> {
     plan::tunnel_gateways(&st.plan, l)
@@ -143,7 +139,7 @@ fn record_down(
     l: &VethSpec,
     down: bool,
 ) -> Result<(), LinkError> {
-    let k = key(l);
+    let k = apply::state::link_key(l);
     let changed = if down {
         st.links_down.insert(k)
     } else {
@@ -182,7 +178,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             record_down(lab, &mut st, &l, !up)?;
             Ok(format!(
                 "link {} {}",
-                key(&l),
+                apply::state::link_key(&l),
                 if up {
                     "up: the cut is removed; the BGP session comes back within seconds"
                 } else {
@@ -231,7 +227,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             record_down(lab, &mut st, &l, !up)?;
             Ok(format!(
                 "link {} {}",
-                key(&l),
+                apply::state::link_key(&l),
                 if up { "up" } else { "down" }
             ))
         }
@@ -241,7 +237,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             loss_percent,
             rate_bps,
         } => {
-            let k = key(&l);
+            let k = apply::state::link_key(&l);
             // what is set now: the last `sim link`, else what `up` set
             let built = st
                 .plan
