@@ -877,3 +877,37 @@ fn what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and
     apply(&file("lk-c.toml", &faster), &lab);
     assert_eq!(changed(), ["web-a1 web-a: down"]);
 }
+
+#[test]
+fn sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record() {
+    if !ready("sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record") {
+        return;
+    }
+    let lab = lab_name("lw");
+    let _down = Down(lab.clone());
+    up(&file("lw.toml", &example_text()), &lab);
+    // the lock as a `sim apply` at work holds it
+    let dir = sim::layout::state_dir(&lab);
+    let held = sim::apply::lock::take(&lab, &dir, Duration::from_secs(5))
+        .expect("lock")
+        .expect("the lab");
+    let mut link = Command::new(common::vifgate())
+        .args(["sim", "link", "--down", &lab, "web-c1", "web-c"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sim link");
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = link.try_wait().expect("wait");
+    drop(held);
+    let out = link.wait_with_output().expect("sim link ends");
+    assert!(
+        early.is_none(),
+        "`sim link` changed the lab while its lock was held: {}",
+        text(&out)
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    assert_eq!(st.changed_links(), ["web-c1 web-c: down"]);
+}

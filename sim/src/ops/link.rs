@@ -151,8 +151,15 @@ fn record_down(
     Ok(())
 }
 
-/// Applies a change; a sentence saying what was done.
+/// Applies a change; a sentence saying what was done. The lab's lock is
+/// held meanwhile (waiting for a `sim apply` at work to end): the state
+/// is read and written back whole, and an apply writing it at the same
+/// time would lose the record of the change, or this change the apply's.
 pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, LinkError> {
+    let dir = apply::state::checked_state_dir(lab)?;
+    let _lock = apply::lock::take(lab, &dir, apply::DOWN_WAITS_AT_MOST)
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .ok_or_else(|| LinkError::NoLab(lab.into()))?;
     let mut st = apply::state::read_state(lab).ok_or_else(|| LinkError::NoLab(lab.into()))?;
     let l = find(&st, lab, a, b)?.clone();
     let ends = [
