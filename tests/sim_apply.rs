@@ -911,3 +911,34 @@ fn sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record
     let st = sim::apply::state::read_state(&lab).expect("the lab's state");
     assert_eq!(st.changed_links(), ["web-c1 web-c: down"]);
 }
+
+#[test]
+fn sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed() {
+    if !ready("sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed") {
+        return;
+    }
+    let lab = lab_name("si");
+    let _down = Down(lab.clone());
+    let a = file("si.toml", &example_text());
+    up(&a, &lab);
+    // the state as an apply killed after its first record leaves it: the
+    // plan it was bringing the lab to (here the same one) recorded
+    let state_file = sim::layout::state_dir(&lab).join("state.json");
+    let mut st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).expect("state")).expect("json");
+    st["applying"] = st["plan"].clone();
+    std::fs::write(&state_file, st.to_string()).expect("write the state");
+    let said = common::applied::ok(&["sim", "status", &lab]);
+    assert!(
+        String::from_utf8_lossy(&said.stdout).contains("a `sim apply` was interrupted"),
+        "{}",
+        text(&said)
+    );
+    apply(&a, &lab);
+    let said = common::applied::ok(&["sim", "status", &lab]);
+    assert!(
+        !String::from_utf8_lossy(&said.stdout).contains("interrupted"),
+        "{}",
+        text(&said)
+    );
+}
