@@ -714,6 +714,15 @@ fn sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs() {
     assert_eq!(done, steps.len());
 }
 
+/// Lab `lab`'s state file edited by hand: `edit` on its JSON.
+fn edit_state_file(lab: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = sim::layout::state_dir(lab).join("state.json");
+    let text = std::fs::read_to_string(&path).expect("the state file");
+    let mut st: serde_json::Value = serde_json::from_str(&text).expect("its JSON");
+    edit(&mut st);
+    std::fs::write(&path, st.to_string()).expect("write the state file");
+}
+
 #[test]
 fn a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab() {
     if !ready("a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab")
@@ -747,15 +756,13 @@ fn a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_th
     let other = format!("tv{}.victim", std::process::id());
     common::sh(&["ip", "netns", "add", &other]);
     let gone = sim::kernel::netns::exists(&other);
-    let state_file = dir.join("state.json");
-    let mut st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state_file).expect("state")).expect("json");
     let ns = serde_json::json!({ "name": other, "node": "victim", "role": "node" });
-    st["plan"]["namespaces"]
-        .as_array_mut()
-        .expect("namespaces")
-        .push(ns);
-    std::fs::write(&state_file, st.to_string()).expect("write the state");
+    edit_state_file(&lab, |st| {
+        st["plan"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(ns)
+    });
     let o = common::applied::run(&["sim", "apply", &a.to_string_lossy(), "--lab", &lab]);
     let still = sim::kernel::netns::exists(&other);
     let down = common::applied::run(&["sim", "down", &lab]);
@@ -923,11 +930,7 @@ fn sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed()
     up(&a, &lab);
     // the state as an apply killed after its first record leaves it: the
     // plan it was bringing the lab to (here the same one) recorded
-    let state_file = sim::layout::state_dir(&lab).join("state.json");
-    let mut st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state_file).expect("state")).expect("json");
-    st["applying"] = st["plan"].clone();
-    std::fs::write(&state_file, st.to_string()).expect("write the state");
+    edit_state_file(&lab, |st| st["applying"] = st["plan"].clone());
     let said = common::applied::ok(&["sim", "status", &lab]);
     assert!(
         String::from_utf8_lossy(&said.stdout).contains("a `sim apply` was interrupted"),
