@@ -208,14 +208,16 @@ pub(super) fn wait_until_listening(checks: &[ReadyCheck]) -> Result<(), ApplyErr
 }
 
 /// Starts `program args` inside `ns`, detached (its own session, output to
-/// `log`), so that it outlives `sim up`.
+/// `log`, a new file: FRR's logs are in the `frr` user's directory, where
+/// a link put in its place must not be written through), so that it
+/// outlives `sim up`.
 pub(super) fn spawn_daemon(
     ns: &Netns,
     program: &Path,
     args: &[&str],
     log: &Path,
 ) -> io::Result<u32> {
-    let out = fs::File::create(log)?;
+    let out = write_new(log, b"", 0o644)?;
     let err = out.try_clone()?;
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -374,6 +376,41 @@ mod tests {
         assert!(conf.file_type().is_file(), "bgpd.conf is still a link");
         assert_eq!(conf.mode() & 0o777, 0o600);
         assert_eq!(conf.uid(), frr_user().expect("frr").0);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A daemon's output file in FRR's run directory (`zebra.out`) with
+    /// a link in its place: a new file, the link's target untouched.
+    #[test]
+    fn a_daemons_output_replaces_a_link_in_its_place() {
+        if !crate::ops::lab::can_run("a_daemons_output_replaces_a_link") {
+            return;
+        }
+        let name = format!("vgdl{}", std::process::id());
+        let made = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(made.is_ok_and(|s| s.success()), "ip netns add {name}");
+        let dir = std::env::temp_dir().join(format!("vifgate-daemon-link-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let victim = dir.join("victim");
+        fs::write(&victim, "root's file\n").expect("victim");
+        let out = dir.join("zebra.out");
+        std::os::unix::fs::symlink(&victim, &out).expect("link");
+        let spawned = Netns::open(&name)
+            .and_then(|ns| spawn_daemon(&ns, Path::new("echo"), &["from the daemon"], &out));
+        let _ = Command::new("ip").args(["netns", "delete", &name]).status();
+        let pid = spawned.expect("spawned");
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while process::alive(pid) && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            fs::read_to_string(&victim).expect("victim"),
+            "root's file\n"
+        );
+        assert!(fs::symlink_metadata(&out)
+            .expect("out")
+            .file_type()
+            .is_file());
         let _ = fs::remove_dir_all(&dir);
     }
 }
