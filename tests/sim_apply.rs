@@ -945,3 +945,49 @@ fn sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed()
         text(&said)
     );
 }
+
+#[test]
+fn a_dry_run_on_a_lab_an_apply_was_interrupted_in_lists_what_the_apply_will_run() {
+    if !ready("a_dry_run_on_a_lab_an_apply_was_interrupted_in_lists_what_the_apply_will_run") {
+        return;
+    }
+    let lab = lab_name("dr");
+    let _down = Down(lab.clone());
+    let a = file("dr-a.toml", &example_text());
+    up(&a, &lab);
+    // killed on its way to B: the lab is between A and B
+    let b = file("dr-b.toml", &with_sg_rule(&example_text()));
+    let loaded = topology::load(&b).expect("B loads");
+    let ports = sim::apply::state::read_state(&lab)
+        .expect("state")
+        .plan
+        .tcp_ports;
+    let plan_b = sim::plan::plan(&loaded.topology, &lab, &ports).expect("B's plan");
+    edit_state_file(&lab, |st| {
+        st["applying"] = serde_json::to_value(&plan_b).expect("json")
+    });
+    // back to A: B's rules in, then out again
+    let dry = common::applied::ok(&[
+        "sim",
+        "apply",
+        &a.to_string_lossy(),
+        "--lab",
+        &lab,
+        "--dry-run",
+    ]);
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(
+        said.matches("replace nft table inet vifgate_sg").count(),
+        4,
+        "{said}"
+    );
+    let live = apply(&a, &lab);
+    let done = String::from_utf8_lossy(&live.stdout);
+    assert!(done.contains("(4 steps)"), "{done}");
+    let again = apply(&a, &lab);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+}

@@ -1213,17 +1213,7 @@ pub fn apply(
         .ok()
         .and_then(|j| journal::unfinished(&j))
         .map(|(_, s)| s);
-    let mut runs: Vec<(Plan, Plan)> = Vec::new();
-    // an interrupted apply: its steps again (done ones are no-ops), to the
-    // plan it was bringing the lab to, then on to the new one
-    let mut from = state.plan.clone();
-    if let Some(under_way) = state.applying.clone() {
-        runs.push((from, under_way.clone()));
-        from = under_way;
-    }
-    if runs.last().is_none_or(|(_, to)| to != new) {
-        runs.push((from, new.clone()));
-    }
+    let runs = runs(&state, new);
     // the gateways read their policy from the copy (on start and SIGHUP)
     write_new(&dir.join("topology.toml"), topology_text.as_bytes(), 0o644)
         .map_err(step("write the topology copy"))?;
@@ -1257,6 +1247,23 @@ pub fn apply(
         seconds: started.elapsed().as_secs_f64(),
         resumed,
     })
+}
+
+/// The runs of steps that bring a lab in `state` to plan `new`, each from
+/// one plan to another: an interrupted apply's first (its steps again,
+/// those done no-ops, to the plan it was bringing the lab to), then on to
+/// `new`. What [`apply`] runs, and what `sim apply --dry-run` prints.
+pub fn runs(state: &LabState, new: &Plan) -> Vec<(Plan, Plan)> {
+    let mut runs: Vec<(Plan, Plan)> = Vec::new();
+    let mut from = state.plan.clone();
+    if let Some(under_way) = state.applying.clone() {
+        runs.push((from, under_way.clone()));
+        from = under_way;
+    }
+    if runs.last().is_none_or(|(_, to)| to != new) {
+        runs.push((from, new.clone()));
+    }
+    runs
 }
 
 /// How many of `steps`, from the first, run as one batch journalled with
