@@ -797,3 +797,281 @@ fn a_dry_run_needs_no_root_and_the_labs_secrets_stay_roots() {
         );
     }
 }
+
+/// Lab `lab`'s state file edited by hand: `edit` on its JSON.
+fn edit_state_file(lab: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = sim::layout::state_dir(lab).join("state.json");
+    let text = std::fs::read_to_string(&path).expect("the state file");
+    let mut st: serde_json::Value = serde_json::from_str(&text).expect("its JSON");
+    edit(&mut st);
+    std::fs::write(&path, st.to_string()).expect("write the state file");
+}
+
+#[test]
+fn a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab() {
+    if !ready("a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab")
+    {
+        return;
+    }
+    let lab = lab_name("tp");
+    let _down = Down(lab.clone());
+    let a = file("tp.toml", &example_text());
+    up(&a, &lab);
+    let dir = sim::layout::state_dir(&lab);
+    let b = file("tpb.toml", &with_sg_rule(&example_text()));
+
+    // the journal replaced by a link to a file elsewhere: not written through
+    let victim = file("tp-victim", "not the journal's\n");
+    let journal = dir.join(sim::apply::journal::JOURNAL_FILE);
+    std::fs::remove_file(&journal).expect("remove the journal");
+    std::os::unix::fs::symlink(&victim, &journal).expect("link");
+    let o = common::applied::run(&["sim", "apply", &b.to_string_lossy(), "--lab", &lab]);
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "not the journal's\n",
+        "the apply wrote through the link: {}",
+        text(&o)
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    std::fs::remove_file(&journal).expect("remove the link");
+
+    // the state file edited to name another lab's namespace: `sim apply`
+    // would delete it (the recorded plan has it, the new one has not)
+    let other = format!("tv{}.victim", std::process::id());
+    common::sh(&["ip", "netns", "add", &other]);
+    let gone = sim::kernel::netns::exists(&other);
+    let ns = serde_json::json!({ "name": other, "node": "victim", "role": "node" });
+    edit_state_file(&lab, |st| {
+        st["plan"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(ns)
+    });
+    let o = common::applied::run(&["sim", "apply", &a.to_string_lossy(), "--lab", &lab]);
+    let still = sim::kernel::netns::exists(&other);
+    let down = common::applied::run(&["sim", "down", &lab]);
+    let after_down = sim::kernel::netns::exists(&other);
+    common::sh(&["ip", "netns", "delete", &other]);
+    assert!(gone, "the victim namespace was made");
+    assert!(
+        still,
+        "`sim apply` deleted another lab's namespace: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not the lab's"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        after_down,
+        "`sim down` deleted another lab's namespace: {}",
+        text(&down)
+    );
+    assert!(down.status.success(), "{}", text(&down));
+    let left: Vec<String> = sim::layout::lab_prefixes(&lab)
+        .iter()
+        .flat_map(|p| sim::kernel::netns::list(p))
+        .collect();
+    assert!(left.is_empty(), "`sim down` left {left:?}");
+}
+
+/// The example without its `[[sim.start]]` web servers: the listener
+/// agent takes their port 80 over.
+fn without_start(text: &str) -> String {
+    edit(
+        text,
+        "[[sim.start]]               # real web servers on the Auto Scaling instances\nnodes = [\"web-a1\", \"web-c1\"]\ncommand = \"python3 -m http.server 80 --bind 0.0.0.0\"\ntcp_ports = [80]\n",
+        "",
+    )
+}
+
+#[test]
+fn a_start_command_removed_hands_its_port_to_the_listeners_and_back() {
+    if !ready("a_start_command_removed_hands_its_port_to_the_listeners_and_back") {
+        return;
+    }
+    let a = example_text();
+    let b = without_start(&a);
+    let lab = lab_name("st");
+    let _down = Down(lab.clone());
+    let (pa, pb) = (file("st-a.toml", &a), file("st-b.toml", &b));
+    up(&pa, &lab);
+    // the listeners' reload must wait for the server to stop: port 80 is
+    // its until then
+    apply(&pb, &lab);
+    let fresh = lab_name("stf");
+    let _fresh_down = Down(fresh.clone());
+    up(&pb, &fresh);
+    assert_same(&lab, &fresh, "start command removed");
+    // and back: the server binds the port the listeners held
+    apply(&pa, &lab);
+    let again = apply(&pa, &lab);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and_the_rest_kept() {
+    if !ready("what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and_the_rest_kept") {
+        return;
+    }
+    let a = with_sg_rule(&example_text());
+    let three = edit(&a, "desired = 2", "desired = 3");
+    let lab = lab_name("lk");
+    let _down = Down(lab.clone());
+    up(&file("lk-a.toml", &a), &lab);
+    apply(&file("lk-3.toml", &three), &lab);
+    let ok = common::applied::ok;
+    ok(&[
+        "sim",
+        "link",
+        "--rate",
+        "10mbit",
+        &lab,
+        "vifgate-office",
+        "dx-vif",
+    ]);
+    ok(&["sim", "link", "--down", &lab, "web-a2", "web-a"]);
+    ok(&["sim", "link", "--down", &lab, "web-a1", "web-a"]);
+    let changed = || {
+        let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+        st.changed_links()
+    };
+    // an edit that touches none of the links: they stay as `sim link` left them
+    let b = edit(&three, "ports = 8080", "ports = 8081");
+    apply(&file("lk-b.toml", &b), &lab);
+    assert_eq!(changed().len(), 3, "{:?}", changed());
+    // the VIF's bandwidth edited: the link is shaped as the file says now
+    let faster = edit(&b, "bandwidth = \"1Gbps\"", "bandwidth = \"100Mbps\"");
+    apply(&file("lk-c.toml", &faster), &lab);
+    assert_eq!(
+        changed(),
+        ["web-a1 web-a: down", "web-a2 web-a: down"],
+        "the reshaped link is still listed as `sim link` left it"
+    );
+    let notes = sim::apply::state::read_state(&lab)
+        .expect("state")
+        .link_notes
+        .join("\n");
+    assert!(
+        notes.contains("dx0: rate 100 Mbit/s") && !notes.contains("dx0: rate 1 Gbit/s"),
+        "the link notes are those of the lab as built: {notes}"
+    );
+    // web-a2 removed, then added again: its link is gone, then a new one, up
+    let two = edit(&faster, "desired = 3", "desired = 2");
+    apply(&file("lk-d.toml", &two), &lab);
+    assert_eq!(changed(), ["web-a1 web-a: down"]);
+    apply(&file("lk-c.toml", &faster), &lab);
+    assert_eq!(changed(), ["web-a1 web-a: down"]);
+}
+
+#[test]
+fn sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record() {
+    if !ready("sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record") {
+        return;
+    }
+    let lab = lab_name("lw");
+    let _down = Down(lab.clone());
+    up(&file("lw.toml", &example_text()), &lab);
+    // the lock as a `sim apply` at work holds it
+    let dir = sim::layout::state_dir(&lab);
+    let held = sim::apply::lock::take(&lab, &dir, Duration::from_secs(5))
+        .expect("lock")
+        .expect("the lab");
+    let mut link = Command::new(common::vifgate())
+        .args(["sim", "link", "--down", &lab, "web-c1", "web-c"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sim link");
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = link.try_wait().expect("wait");
+    drop(held);
+    let out = link.wait_with_output().expect("sim link ends");
+    assert!(
+        early.is_none(),
+        "`sim link` changed the lab while its lock was held: {}",
+        text(&out)
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    assert_eq!(st.changed_links(), ["web-c1 web-c: down"]);
+}
+
+#[test]
+fn sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed() {
+    if !ready("sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed") {
+        return;
+    }
+    let lab = lab_name("si");
+    let _down = Down(lab.clone());
+    let a = file("si.toml", &example_text());
+    up(&a, &lab);
+    // the state as an apply killed after its first record leaves it: the
+    // plan it was bringing the lab to (here the same one) recorded
+    edit_state_file(&lab, |st| st["applying"] = st["plan"].clone());
+    let said = common::applied::ok(&["sim", "status", &lab]);
+    assert!(
+        String::from_utf8_lossy(&said.stdout).contains("a `sim apply` was interrupted"),
+        "{}",
+        text(&said)
+    );
+    apply(&a, &lab);
+    let said = common::applied::ok(&["sim", "status", &lab]);
+    assert!(
+        !String::from_utf8_lossy(&said.stdout).contains("interrupted"),
+        "{}",
+        text(&said)
+    );
+}
+
+#[test]
+fn a_dry_run_on_a_lab_an_apply_was_interrupted_in_lists_what_the_apply_will_run() {
+    if !ready("a_dry_run_on_a_lab_an_apply_was_interrupted_in_lists_what_the_apply_will_run") {
+        return;
+    }
+    let lab = lab_name("dr");
+    let _down = Down(lab.clone());
+    let a = file("dr-a.toml", &example_text());
+    up(&a, &lab);
+    // killed on its way to B: the lab is between A and B
+    let b = file("dr-b.toml", &with_sg_rule(&example_text()));
+    let loaded = topology::load(&b).expect("B loads");
+    let ports = sim::apply::state::read_state(&lab)
+        .expect("state")
+        .plan
+        .tcp_ports;
+    let plan_b = sim::plan::plan(&loaded.topology, &lab, &ports).expect("B's plan");
+    edit_state_file(&lab, |st| {
+        st["applying"] = serde_json::to_value(&plan_b).expect("json")
+    });
+    // back to A: B's rules in, then out again
+    let dry = common::applied::ok(&[
+        "sim",
+        "apply",
+        &a.to_string_lossy(),
+        "--lab",
+        &lab,
+        "--dry-run",
+    ]);
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(
+        said.matches("replace nft table inet vifgate_sg").count(),
+        4,
+        "{said}"
+    );
+    let live = apply(&a, &lab);
+    let done = String::from_utf8_lossy(&live.stdout);
+    assert!(done.contains("(4 steps)"), "{done}");
+    let again = apply(&a, &lab);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+}

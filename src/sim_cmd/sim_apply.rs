@@ -49,7 +49,10 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         s
     } else {
         refuse_rebuild_fields(&lab, &file, &text, &new_loaded.topology)?;
-        diff::diff(&st.plan, &new_plan)
+        // an interrupted apply's steps come first, as the apply runs them
+        (apply::exec::runs(&st, &new_plan).iter())
+            .flat_map(|(from, to)| diff::diff(from, to))
+            .collect()
     };
     if args.dry_run {
         print_steps(&lab, &file, &steps, args.rebuild, args.json)?;

@@ -68,8 +68,8 @@ use gateways::{config_header, gateway_config, write_private_key};
 use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
 use state::{
-    checked_state_dir, gateway_what, holds_a_lab, own_directory, read_state_in, write_state,
-    BuildStatus, LabState,
+    checked_state_dir, gateway_what, holds_a_lab, own_directory, read_no_follow, read_state_in,
+    write_new, write_state, BuildStatus, LabState,
 };
 
 /// Why a lab could not be built or removed.
@@ -253,8 +253,9 @@ pub fn up(
     };
     // recorded before the first namespace exists, with the text it is
     // built from (`sim apply` compares an edit with it)
-    let recorded = write_state(&dir, &state)
-        .and_then(|()| fs::write(dir.join("topology.toml"), topology_text));
+    let recorded = write_state(&dir, &state).and_then(|()| {
+        write_new(&dir.join("topology.toml"), topology_text.as_bytes(), 0o644).map(drop)
+    });
     if let Err(e) = recorded {
         let _ = lock.remove();
         return Err(step("write the state file")(e));

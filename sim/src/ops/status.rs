@@ -81,6 +81,11 @@ pub struct LabStatus {
     pub link_notes: Vec<String>,
     /// Seconds `up` took.
     pub up_seconds: f64,
+    /// A `sim apply` interrupted in the middle (the lab is between its
+    /// plan and the one it was bringing it to): the step it left under
+    /// way, or why none is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_interrupted: Option<String>,
     /// Why the lab's state could not be read (status `unreadable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -121,6 +126,17 @@ pub fn status(lab: &str) -> LabStatus {
                 .collect(),
             link_notes: s.link_notes.clone(),
             up_seconds: s.seconds,
+            apply_interrupted: s.applying.as_ref().map(|_| {
+                let dir = layout::state_dir(lab);
+                match apply::journal::read(&dir)
+                    .ok()
+                    .as_deref()
+                    .and_then(apply::journal::unfinished)
+                {
+                    Some((n, step)) => format!("at step {n}: {step}"),
+                    None => "between two of its steps".into(),
+                }
+            }),
             error: None,
         },
         None => LabStatus {
@@ -140,6 +156,7 @@ pub fn status(lab: &str) -> LabStatus {
             nodes: Vec::new(),
             link_notes: Vec::new(),
             up_seconds: 0.0,
+            apply_interrupted: None,
             error,
         },
     }
@@ -169,6 +186,13 @@ pub fn render(s: &LabStatus) -> String {
             .map(|p| format!(" ({p})"))
             .unwrap_or_default()
     );
+    if let Some(at) = &s.apply_interrupted {
+        let _ = writeln!(
+            o,
+            "  a `sim apply` was interrupted {at}: the lab is between its plan and the new one; run that `sim apply` again to complete it, or `vifgate sim down {}`",
+            s.lab
+        );
+    }
     let _ = writeln!(
         o,
         "  namespaces {}/{} present, {}, built in {:.2} s",

@@ -705,3 +705,16 @@ fn nat_gateways_and_load_balancers_pick_source_ports_in_awss_range() {
     assert_eq!(range("alb").as_deref(), Some("1024 65535"));
     assert_eq!(range("bastion").as_deref(), Some("32768 60999"));
 }
+
+#[test]
+fn a_route_tables_routes_name_their_targets_as_the_file_does() {
+    let p = plan(&crate::example(), "yh", &[22]).expect("plan");
+    let whys: Vec<&str> = p.routes.iter().map(|r| r.why.as_str()).collect();
+    for want in [
+        "route table web-a-rt: 0.0.0.0/0 -> nat-a",
+        "route table web-c-rt: 0.0.0.0/0 -> nat-c",
+        "route table public-rt: 0.0.0.0/0 -> igw",
+    ] {
+        assert!(whys.contains(&want), "no `{want}` in {whys:#?}");
+    }
+}
