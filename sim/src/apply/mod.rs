@@ -38,6 +38,7 @@ pub mod md5;
 pub mod process;
 pub mod startup;
 pub mod state;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::fs;
