@@ -16,6 +16,7 @@
 //! the listeners that changed (`sim apply` tells it so): the others keep
 //! their sockets and never stop listening.
 
+pub mod http;
 pub mod spec;
 
 use std::collections::BTreeSet;
@@ -182,6 +183,8 @@ struct Listener {
     udp: bool,
     /// The TCP banner.
     banner: Vec<u8>,
+    /// What it answers when it is an HTTP port instead.
+    http: Option<std::sync::Arc<http::HttpService>>,
     /// For messages: `ns node proto/port`.
     name: String,
     /// What it is: its namespace's identity, node, protocol and port.
@@ -192,8 +195,30 @@ struct Listener {
 /// port). A namespace deleted and made again under its name is another.
 type ListenerKey = ((u64, u64), String, bool, u16);
 
-/// What one namespace must bind: (node, TCP ports, UDP ports).
-type NsJob = Vec<(String, Vec<u16>, Vec<u16>)>;
+/// What one namespace must bind: each node's listeners.
+type NsJob = Vec<NodeJob>;
+
+/// One node's listeners in its namespace.
+struct NodeJob {
+    node: String,
+    tcp: Vec<u16>,
+    udp: Vec<u16>,
+    /// TCP ports that answer HTTP.
+    http: BTreeSet<u16>,
+    cpu_per_request: Option<Duration>,
+}
+
+impl NodeJob {
+    fn http_service(&self, port: u16) -> Option<std::sync::Arc<http::HttpService>> {
+        self.http.contains(&port).then(|| {
+            std::sync::Arc::new(http::HttpService::new(
+                &self.node,
+                port,
+                self.cpu_per_request,
+            ))
+        })
+    }
+}
 
 /// The identity of namespace `ns`: its file's device and inode.
 fn ns_id(ns: &str) -> io::Result<(u64, u64)> {
@@ -218,6 +243,7 @@ fn rebind(
     match bind_all(spec, keep.iter().map(|l| l.key.clone()).collect()) {
         Ok(mut new) => {
             let mut out = keep;
+            refresh_http(spec, &mut out);
             out.append(&mut new);
             Ok(out)
         }
@@ -225,6 +251,27 @@ fn rebind(
             let mut back = keep;
             back.extend(drop);
             Err((e, back))
+        }
+    }
+}
+
+/// Kept TCP listeners answer HTTP or not, with the CPU time, as `spec`
+/// now says.
+fn refresh_http(spec: &AgentSpec, kept: &mut [Listener]) {
+    for l in spec.listeners.iter() {
+        let Ok(id) = ns_id(&l.ns) else { continue };
+        let job = NodeJob {
+            node: l.node.clone(),
+            tcp: Vec::new(),
+            udp: Vec::new(),
+            http: l.http.iter().copied().collect(),
+            cpu_per_request: l.cpu_per_request,
+        };
+        for k in kept.iter_mut() {
+            let (kid, knode, udp, port) = &k.key;
+            if *kid == id && *knode == l.node && !udp {
+                k.http = job.http_service(*port);
+            }
         }
     }
 }
@@ -255,7 +302,13 @@ fn bind_all(spec: &AgentSpec, bound: Vec<ListenerKey>) -> io::Result<Vec<Listene
                 .into_iter()
                 .collect()
         };
-        let item = (l.node.clone(), dedup(&l.tcp), dedup(&l.udp));
+        let item = NodeJob {
+            node: l.node.clone(),
+            tcp: dedup(&l.tcp),
+            udp: dedup(&l.udp),
+            http: l.http.iter().copied().collect(),
+            cpu_per_request: l.cpu_per_request,
+        };
         match jobs.iter_mut().find(|(ns, _)| *ns == l.ns) {
             Some((_, job)) => job.push(item),
             None => jobs.push((l.ns.clone(), vec![item])),
@@ -281,7 +334,8 @@ fn bind_ns(
     bound: &[ListenerKey],
 ) -> io::Result<Vec<Listener>> {
     let mut out = Vec::new();
-    for (node, tcp, udp) in job {
+    for j in job {
+        let (node, tcp, udp) = (&j.node, &j.tcp, &j.udp);
         for (udp, port) in tcp
             .iter()
             .map(|p| (false, *p))
@@ -301,6 +355,7 @@ fn bind_ns(
                 fd,
                 udp,
                 banner: banner(node, port).into_bytes(),
+                http: if udp { None } else { j.http_service(port) },
                 name,
                 key,
             });
@@ -426,6 +481,10 @@ fn accept_all(l: &Listener) {
         }
         // SAFETY: a fresh descriptor that nothing else owns.
         let conn = unsafe { OwnedFd::from_raw_fd(rc) };
+        if let Some(svc) = &l.http {
+            http::serve(conn, svc.clone());
+            continue;
+        }
         // a fresh socket's buffer holds the short banner whole
         if let Err(e) = sys::send(conn.as_raw_fd(), &l.banner) {
             tracing::debug!("{}: send: {e}", l.name);
@@ -657,6 +716,8 @@ mod tests {
             tcp,
             udp,
             icmp: false,
+            http: Vec::new(),
+            cpu_per_request: None,
         }
     }
 

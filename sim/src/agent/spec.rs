@@ -20,6 +20,14 @@ pub struct ListenSpec {
     /// namespace's kernel answers echo requests by itself).
     #[serde(default)]
     pub icmp: bool,
+    /// Those of the TCP ports that answer HTTP instead of a banner: a
+    /// load balancer's target port on its targets (see
+    /// [`crate::agent::http`]).
+    #[serde(default)]
+    pub http: Vec<u16>,
+    /// CPU time spent on each HTTP request (`[sim] cpu_per_request`).
+    #[serde(default)]
+    pub cpu_per_request: Option<std::time::Duration>,
 }
 
 /// Everything one agent serves.

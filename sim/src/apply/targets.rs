@@ -135,6 +135,58 @@ pub fn sessions(show_stat: &str, backend: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A target's health as HAProxy's checks see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetHealth {
+    /// The load balancer.
+    pub load_balancer: String,
+    /// The backend (`b80`).
+    pub backend: String,
+    /// The server (slot).
+    pub server: String,
+    /// The instance in it.
+    pub instance: String,
+    /// HAProxy's status: `UP`, `DOWN`, `DOWN 1/5` (rising), `UP 1/2`
+    /// (falling), `MAINT`, `DRAIN`, `no check`.
+    pub status: String,
+    /// The last check's result (`L7OK`, `L4TOUT`, ...).
+    pub check: String,
+}
+
+/// The (status, last check) of server `name` of `backend` in the CSV of
+/// HAProxy's `show stat` (the 18th and 37th fields).
+pub fn health_in(show_stat: &str, backend: &str, name: &str) -> Option<(String, String)> {
+    show_stat
+        .lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.len() > 36 && f[0] == backend && f[1] == name)
+        .map(|f| (f[17].to_string(), f[36].to_string()))
+}
+
+/// The health of every target of `h`, asked of its HAProxy on `sock`
+/// (an unreachable HAProxy gives each target status `unknown` and why).
+pub fn health(sock: &Path, h: &crate::plan::HaproxySpec) -> Vec<TargetHealth> {
+    let stat = haproxy_api(sock, "show stat");
+    h.targets
+        .iter()
+        .map(|t| {
+            let (status, check) = match &stat {
+                Ok(text) => health_in(text, &t.backend, &t.server)
+                    .unwrap_or_else(|| ("absent".into(), String::new())),
+                Err(e) => ("unknown".into(), e.to_string()),
+            };
+            TargetHealth {
+                load_balancer: h.node.clone(),
+                backend: t.backend.clone(),
+                server: t.server.clone(),
+                instance: t.instance.clone(),
+                status,
+                check,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +198,18 @@ mod tests {
         assert_eq!(sessions(stat, "b80", "web-asg-1"), 3);
         assert_eq!(sessions(stat, "b80", "web-asg-2"), 0);
         assert_eq!(sessions(stat, "b443", "web-asg-1"), 0);
+    }
+
+    #[test]
+    fn health_is_read_from_show_stat() {
+        // a row of HAProxy 2.6's `show stat`, cut after check_status
+        let mut row: Vec<&str> = vec![""; 40];
+        (row[0], row[1], row[17], row[36]) = ("b80", "web-asg-2", "DOWN 1/5", "L7OK");
+        let stat = format!("# pxname,svname\n{}\n", row.join(","));
+        assert_eq!(
+            health_in(&stat, "b80", "web-asg-2"),
+            Some(("DOWN 1/5".into(), "L7OK".into()))
+        );
+        assert_eq!(health_in(&stat, "b80", "web-asg-1"), None);
     }
 }

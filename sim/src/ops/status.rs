@@ -79,6 +79,10 @@ pub struct LabStatus {
     pub link_notes: Vec<String>,
     /// Seconds `up` took.
     pub up_seconds: f64,
+    /// The instances `sim fail` failed.
+    pub failed: Vec<String>,
+    /// The load balancers' targets and their health.
+    pub targets: Vec<crate::apply::targets::TargetHealth>,
     /// Why the lab's state could not be read (status `unreadable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -117,6 +121,13 @@ pub fn status(lab: &str) -> LabStatus {
                 .collect(),
             link_notes: s.link_notes.clone(),
             up_seconds: s.seconds,
+            failed: s.failed.iter().cloned().collect(),
+            targets: (s.plan.haproxy.iter())
+                .flat_map(|h| {
+                    let dir = layout::state_dir(lab);
+                    crate::apply::targets::health(&layout::haproxy_socket(&dir, &h.node), h)
+                })
+                .collect(),
             error: None,
         },
         None => LabStatus {
@@ -136,6 +147,8 @@ pub fn status(lab: &str) -> LabStatus {
             nodes: Vec::new(),
             link_notes: Vec::new(),
             up_seconds: 0.0,
+            failed: Vec::new(),
+            targets: Vec::new(),
             error,
         },
     }
@@ -181,6 +194,30 @@ pub fn render(s: &LabStatus) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !s.failed.is_empty() {
+        let _ = writeln!(
+            o,
+            "  failed (`sim fail`): {}; `sim apply` of the lab's file, or `sim fail {} --restore`, brings them back",
+            s.failed.join(", "),
+            s.lab
+        );
+    }
+    for t in &s.targets {
+        let _ = writeln!(
+            o,
+            "  target {} of {} ({} {}): {}{}",
+            t.instance,
+            t.load_balancer,
+            t.backend,
+            t.server,
+            t.status,
+            if t.check.is_empty() {
+                String::new()
+            } else {
+                format!(", last check {}", t.check)
+            }
+        );
+    }
     o
 }
 

@@ -39,6 +39,11 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
         }
     }
     let haproxy = t.sim.load_balancer == LoadBalancerMode::Haproxy;
+    let http = if haproxy {
+        http_ports(t)
+    } else {
+        BTreeMap::new()
+    };
     for (id, n) in t.nodes.iter().enumerate() {
         if !n.is_endpoint() {
             continue;
@@ -63,9 +68,16 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
             NodeKind::Database { port, .. } => (vec![*port], Vec::new()),
             _ => (tcp.iter().copied().collect(), udp.iter().copied().collect()),
         };
+        let mut node_http: Vec<u16> = http.get(&id).into_iter().flatten().copied().collect();
+        for p in &node_http {
+            if !node_tcp.contains(p) {
+                node_tcp.push(*p);
+            }
+        }
         if let Some((tt, uu)) = taken.get(&id) {
             node_tcp.retain(|p| !tt.contains(p));
             node_udp.retain(|p| !uu.contains(p));
+            node_http.retain(|p| !tt.contains(p));
         }
         b.plan.listeners.push(ListenSpec {
             ns: b.node_ns[id].clone(),
@@ -73,8 +85,27 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
             tcp: node_tcp,
             udp: node_udp,
             icmp: true,
+            cpu_per_request: t.sim.cpu_per_request.filter(|_| !node_http.is_empty()),
+            http: node_http,
         });
     }
+}
+
+/// The ports each load balancer's target answers HTTP on: the target
+/// port of every HTTP(S) listener that targets it (a start command that
+/// serves the port serves it instead).
+fn http_ports(t: &Topology) -> BTreeMap<usize, BTreeSet<u16>> {
+    let mut out: BTreeMap<usize, BTreeSet<u16>> = BTreeMap::new();
+    for n in &t.nodes {
+        if let NodeKind::LoadBalancer { listeners } = &n.kind {
+            for l in listeners.iter().filter(|l| l.protocol.starts_with("http")) {
+                for &target in &l.targets {
+                    out.entry(target).or_default().insert(l.target_port);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The HAProxy of load balancer `config.node` in namespace `ns`: its

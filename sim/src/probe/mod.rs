@@ -899,6 +899,8 @@ mod tests {
                 tcp,
                 udp,
                 icmp: true,
+                http: Vec::new(),
+                cpu_per_request: None,
             }],
         })
         .expect("agent")
