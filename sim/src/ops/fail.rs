@@ -102,7 +102,12 @@ fn instances(t: &Topology) -> Vec<(String, String)> {
     let region = t.vpc.as_ref().map(|v| v.region.as_str()).unwrap_or("");
     t.nodes
         .iter()
-        .filter(|n| matches!(n.kind, NodeKind::Instance { .. } | NodeKind::AsgInstance { .. }))
+        .filter(|n| {
+            matches!(
+                n.kind,
+                NodeKind::Instance { .. } | NodeKind::AsgInstance { .. }
+            )
+        })
         .map(|n| {
             let zone = n
                 .interfaces
@@ -260,12 +265,14 @@ mod tests {
         );
         let e = chosen(&t, "l", &FailWhat::Node("web-a9".into())).expect_err("no such node");
         assert!(
-            e.to_string().starts_with("lab `l` has no node `web-a9`; its instances: "),
+            e.to_string()
+                .starts_with("lab `l` has no node `web-a9`; its instances: "),
             "{e}"
         );
         let e = chosen(&t, "l", &FailWhat::Zone("z".into())).expect_err("no such zone");
         assert!(
-            e.to_string().contains("has no instance in zone `z`; its zones: a, c"),
+            e.to_string()
+                .contains("has no instance in zone `z`; its zones: a, c"),
             "{e}"
         );
     }

@@ -324,11 +324,11 @@ impl fmt::Display for HaproxyConfig {
                         writeln!(f, "    http-response set-var(txn.server) srv_name")?;
                         writeln!(
                             f,
-                            "    acl repinned var(txn.pinned) -m found\n    acl moved var(txn.pinned),strcmp(txn.server) ne 0"
+                            "    acl repinned var(txn.pinned) -m found\n    acl same_server var(txn.pinned),strcmp(txn.server) eq 0"
                         )?;
                         writeln!(
                             f,
-                            "    {set} if {{ res.cook({}) -m found }} || repinned moved",
+                            "    {set} if {{ res.cook({}) -m found }} || repinned !same_server",
                             haproxy_name(cookie_name)
                         )?;
                     }
@@ -544,7 +544,7 @@ mod tests {
         // for 5 days
         assert!(c.contains("    cookie AWSALBAPP-0\n"), "{c}");
         assert!(
-            c.contains("Expires=%[date(432000),http_date]; Path=/\" if { res.cook(SESSIONID) -m found } || repinned moved\n"),
+            c.contains("Expires=%[date(432000),http_date]; Path=/\" if { res.cook(SESSIONID) -m found } || repinned !same_server\n"),
             "{c}"
         );
         assert!(c.contains(
@@ -708,8 +708,8 @@ backend b8080
     http-request set-var(txn.pinned) req.cook(AWSALBAPP-0)
     http-response set-var(txn.server) srv_name
     acl repinned var(txn.pinned) -m found
-    acl moved var(txn.pinned),strcmp(txn.server) ne 0
-    http-response add-header Set-Cookie \"AWSALBAPP-0=%[srv_name]; Expires=%[date(60),http_date]; Path=/\" if { res.cook(SESSIONID) -m found } || repinned moved
+    acl same_server var(txn.pinned),strcmp(txn.server) eq 0
+    http-response add-header Set-Cookie \"AWSALBAPP-0=%[srv_name]; Expires=%[date(60),http_date]; Path=/\" if { res.cook(SESSIONID) -m found } || repinned !same_server
 "
         ), "{c}");
         assert!(
