@@ -267,7 +267,7 @@ mod tests {
         let r = Request::parse("GET /?set-cookie=SESSIONID HTTP/1.1\r\n\r\n").expect("parses");
         assert_eq!(
             response(&r, &svc, 7),
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nSet-Cookie: SESSIONID=web-a1-7; Path=/\r\n\r\nvifgate web-a1 http/80\n"
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nSet-Cookie: SESSIONID=web-a1-7; Path=/\r\n\r\nvifgate web-a1 http/80\n"
         );
         let r = Request::parse("HEAD /health HTTP/1.0\r\n\r\n").expect("parses");
         assert!(response(&r, &svc, 1).ends_with("Connection: close\r\n\r\n"));

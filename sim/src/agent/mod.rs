@@ -780,6 +780,81 @@ mod tests {
         h.stop().expect("stop");
     }
 
+    /// The CPU time this process has used.
+    fn process_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes the given timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[test]
+    fn an_http_port_answers_http_and_spends_cpu_on_each_request() {
+        if !root_or_skip("an_http_port_answers_http_and_spends_cpu_on_each_request") {
+            return;
+        }
+        let lab = pair("vsht");
+        let mut web = spec(&lab.b, "web-a1", vec![22, 80], vec![]);
+        web.http = vec![80];
+        web.cpu_per_request = Some(Duration::from_millis(40));
+        let h = spawn(&AgentSpec {
+            listeners: vec![web],
+        })
+        .expect("spawn");
+        let before = process_cpu();
+        let answers = Netns::open(&lab.a)
+            .expect("namespace a")
+            .run(|| -> io::Result<String> {
+                use std::io::{Read as _, Write as _};
+                let mut s = std::net::TcpStream::connect((B_IP, 80))?;
+                s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                // five requests on one connection, the last closes it
+                let mut req = String::new();
+                for i in 0..5 {
+                    let close = if i == 4 { "Connection: close\r\n" } else { "" };
+                    req.push_str(&format!(
+                        "GET /health?set-cookie=SESSIONID HTTP/1.1\r\nHost: x\r\n{close}\r\n"
+                    ));
+                }
+                s.write_all(req.as_bytes())?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                Ok(out)
+            })
+            .expect("thread")
+            .expect("HTTP");
+        let spent = process_cpu() - before;
+        assert_eq!(
+            answers.matches("HTTP/1.1 200 OK\r\n").count(),
+            5,
+            "{answers}"
+        );
+        assert_eq!(answers.matches("vifgate web-a1 http/80\n").count(), 5);
+        assert!(
+            answers.contains("Set-Cookie: SESSIONID=web-a1-"),
+            "{answers}"
+        );
+        // five requests, 40 ms of CPU each
+        assert!(spent >= Duration::from_millis(200), "{spent:?} of CPU");
+        // the other port still sends its banner
+        let banner = Netns::open(&lab.a)
+            .expect("namespace a")
+            .run(|| -> io::Result<String> {
+                use std::io::Read as _;
+                let mut s = std::net::TcpStream::connect((B_IP, 22))?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                Ok(out)
+            })
+            .expect("thread")
+            .expect("banner");
+        assert_eq!(banner, "vifgate web-a1 tcp/22\n");
+        h.stop().expect("stop");
+    }
+
     #[test]
     fn serve_answers_until_sigterm() {
         if !root_or_skip("serve_answers_until_sigterm") {

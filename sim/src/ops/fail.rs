@@ -102,12 +102,7 @@ fn instances(t: &Topology) -> Vec<(String, String)> {
     let region = t.vpc.as_ref().map(|v| v.region.as_str()).unwrap_or("");
     t.nodes
         .iter()
-        .filter(|n| {
-            matches!(
-                n.kind,
-                NodeKind::Instance { .. } | NodeKind::AsgInstance { .. }
-            )
-        })
+        .filter(|n| matches!(n.kind, NodeKind::Instance | NodeKind::AsgInstance { .. }))
         .map(|n| {
             let zone = n
                 .interfaces
