@@ -713,3 +713,87 @@ fn sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs() {
         .count();
     assert_eq!(done, steps.len());
 }
+
+/// `vifgate ARGS` run as user `nobody` (uid and gid 65534, no groups).
+fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::vifgate(),
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run setpriv")
+}
+
+#[test]
+fn a_dry_run_needs_no_root_and_the_labs_secrets_stay_roots() {
+    if !ready("a_dry_run_needs_no_root_and_the_labs_secrets_stay_roots")
+        || !common::need_tool("setpriv")
+    {
+        return;
+    }
+    let lab = lab_name("nr");
+    let a = file("nr-a.toml", &example_text());
+    let b = file("nr-b.toml", &with_sg_rule(&example_text()));
+    up(&a, &lab);
+    let _down = Down(lab.clone());
+    let b = b.to_string_lossy();
+    let dry = as_nobody(&["sim", "apply", &b, "--lab", &lab, "--dry-run"]);
+    let out = text(&dry);
+    assert!(dry.status.success(), "{out}");
+    assert!(
+        out.contains("2 steps to apply") && out.contains("replace nft table inet vifgate_sg in"),
+        "{out}"
+    );
+    // the live apply still needs root, and changes nothing without it
+    let live = as_nobody(&["sim", "apply", &b, "--lab", &lab]);
+    assert!(!live.status.success(), "{}", text(&live));
+    assert!(text(&live).contains("needs root"), "{}", text(&live));
+    let again = as_nobody(&["sim", "apply", &b, "--lab", &lab, "--dry-run"]);
+    assert!(
+        text(&again).contains("2 steps to apply"),
+        "{}",
+        text(&again)
+    );
+    // `sim status` reads the lab too, and says what only root sees
+    let status = as_nobody(&["sim", "status", &lab]);
+    assert!(
+        status.status.success()
+            && text(&status).contains("lab `")
+            && text(&status).contains("processes seen only by root"),
+        "{}",
+        text(&status)
+    );
+    // readable by all, except what is secret: the lock (no other user may
+    // hold it), keys, MD5 key files and control sockets
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    let dir = sim::layout::state_dir(&lab);
+    let mut secrets = Vec::new();
+    for e in std::fs::read_dir(&dir)
+        .expect("the lab's directory")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let meta = e.metadata().expect("metadata");
+        let secret = name == "lock"
+            || name.ends_with(".key")
+            || name.starts_with("md5-")
+            || meta.file_type().is_socket();
+        if secret {
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode & 0o007, 0, "{name} has mode {mode:o}");
+            secrets.push(name);
+        }
+    }
+    for want in ["lock", "haproxy-alb.sock"] {
+        assert!(
+            secrets.iter().any(|s| s == want),
+            "no {want} in {}: {secrets:?}",
+            dir.display()
+        );
+    }
+}

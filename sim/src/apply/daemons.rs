@@ -291,7 +291,8 @@ pub fn arm_bfd_once_established(
 /// Writes the configuration files into `run_dir` (created), private to the
 /// `frr` user the daemons run as (they hold MD5 passwords), and gives it
 /// the directory, where they make their sockets and pid files. A parent
-/// others may not enter (a lab's state directory, mode 700) is given to
+/// others may not enter (the state directory of a lab built when it was
+/// mode 700) is given to
 /// the `frr` group with search permission only (710: enter, not list), or
 /// the daemons could not reach their directory.
 pub fn write_run_dir(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {

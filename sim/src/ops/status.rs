@@ -71,8 +71,10 @@ pub struct LabStatus {
     pub namespaces_planned: usize,
     /// Namespaces that exist.
     pub namespaces_present: usize,
-    /// Processes running in them (gateways, listeners, `sim exec`).
-    pub processes: usize,
+    /// Processes running in them (gateways, listeners, `sim exec`);
+    /// none without root, which alone may look into other users'
+    /// processes' namespaces.
+    pub processes: Option<usize>,
     /// Nodes and their namespaces.
     pub nodes: Vec<(String, String)>,
     /// How links got their attributes: shaping mechanisms, VLANs.
@@ -81,7 +83,8 @@ pub struct LabStatus {
     pub up_seconds: f64,
     /// The instances `sim fail` failed.
     pub failed: Vec<String>,
-    /// The load balancers' targets and their health.
+    /// The load balancers' targets and their health (none without root:
+    /// HAProxy's admin socket is root's).
     pub targets: Vec<crate::apply::targets::TargetHealth>,
     /// Why the lab's state could not be read (status `unreadable`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,7 +106,9 @@ pub fn status(lab: &str) -> LabStatus {
         .flat_map(|p| netns::list(p))
         .collect();
     present.sort();
-    let processes = present.iter().map(|n| apply::pids_in(n).len()).sum();
+    // SAFETY: no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let processes = root.then(|| present.iter().map(|n| apply::pids_in(n).len()).sum());
     match st {
         Some(s) => LabStatus {
             lab: lab.into(),
@@ -122,7 +127,8 @@ pub fn status(lab: &str) -> LabStatus {
             link_notes: s.link_notes.clone(),
             up_seconds: s.seconds,
             failed: s.failed.iter().cloned().collect(),
-            targets: (s.plan.haproxy.iter())
+            // HAProxy's admin socket is root's (mode 600)
+            targets: (s.plan.haproxy.iter().filter(|_| root))
                 .flat_map(|h| {
                     let dir = layout::state_dir(lab);
                     crate::apply::targets::health(&layout::haproxy_socket(&dir, &h.node), h)
@@ -161,8 +167,9 @@ pub fn render(s: &LabStatus) -> String {
         let _ = writeln!(o, "lab `{}`: {} — {e}", s.lab, s.status);
         let _ = writeln!(
             o,
-            "  namespaces {} present, {} processes seen",
-            s.namespaces_present, s.processes
+            "  namespaces {} present, {}",
+            s.namespaces_present,
+            processes(s.processes)
         );
         return o;
     }
@@ -179,8 +186,11 @@ pub fn render(s: &LabStatus) -> String {
     );
     let _ = writeln!(
         o,
-        "  namespaces {}/{} present, {} processes, built in {:.2} s",
-        s.namespaces_present, s.namespaces_planned, s.processes, s.up_seconds
+        "  namespaces {}/{} present, {}, built in {:.2} s",
+        s.namespaces_present,
+        s.namespaces_planned,
+        processes(s.processes),
+        s.up_seconds
     );
     for sh in &s.link_notes {
         let _ = writeln!(o, "  link {sh}");
@@ -219,6 +229,14 @@ pub fn render(s: &LabStatus) -> String {
         );
     }
     o
+}
+
+/// `N processes`, or that only root sees them.
+fn processes(n: Option<usize>) -> String {
+    match n {
+        Some(n) => format!("{n} processes"),
+        None => "processes seen only by root".into(),
+    }
 }
 
 #[cfg(test)]
