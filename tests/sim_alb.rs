@@ -231,6 +231,11 @@ fn a_registered_slot_serves_after_rise_checks_and_a_deregistered_one_takes_no_ne
     assert!(said.contains("deregister target web-a2"), "{said}");
     assert!(!said.contains("reload HAProxy"), "{said}");
     assert_eq!(status(&lab, "web-asg-3"), "MAINT");
+    let after = get(&lab, &vec!["/ -".to_string(); 6]);
+    assert!(
+        after.iter().all(|m| m.status == 200 && m.target != "web-a2"),
+        "a deregistered target took a new request: {after:?}"
+    );
     let moved = get(
         &lab,
         &vec!["/ AWSALBAPP-0=web-asg-3; SESSIONID=x".to_string(); 4],
