@@ -65,8 +65,8 @@ pub enum FailError {
         /// The zones with instances.
         known: String,
     },
-    /// The lab's topology file cannot be read again.
-    #[error("lab `{lab}`: its topology file {} does not load again: {why}", file.display())]
+    /// The lab's copy of its topology cannot be read again.
+    #[error("lab `{lab}`: its copy of its topology, {}, does not load: {why}", file.display())]
     Source {
         /// Lab.
         lab: String,
@@ -75,9 +75,6 @@ pub enum FailError {
         /// Why.
         why: String,
     },
-    /// The lab was built from no file.
-    #[error("lab `{0}` was built from no file: its nodes' zones are unknown")]
-    NoSource(String),
     /// The kernel refused.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -181,27 +178,25 @@ fn ns_of(st: &LabState, node: &str) -> Option<String> {
 /// Fails what `what` names in lab `lab`: the nodes failed, in order.
 pub fn fail(lab: &str, what: &FailWhat) -> Result<Vec<String>, FailError> {
     let mut st = read_state(lab).ok_or_else(|| FailError::NoLab(lab.into()))?;
-    let file = st
-        .source
-        .clone()
-        .ok_or_else(|| FailError::NoSource(lab.into()))?;
-    let t = topology::load(&file)
-        .map_err(|e| FailError::Source {
-            lab: lab.into(),
-            file: file.clone(),
-            why: e.to_string(),
-        })?
+    // the copy of the topology the lab was built (or last applied) from
+    let copy = crate::layout::state_dir(lab).join("topology.toml");
+    let source = |why: String| FailError::Source {
+        lab: lab.into(),
+        file: copy.clone(),
+        why,
+    };
+    let text = std::fs::read_to_string(&copy).map_err(|e| source(e.to_string()))?;
+    let t = topology::parse(&copy, text)
+        .map_err(|e| source(e.to_string()))?
         .topology;
     let nodes = chosen(&t, lab, what)?;
     let mut done = Vec::new();
     for node in nodes {
-        // a node of the file the lab has not (the file was edited since)
         let Some(ns) = ns_of(&st, &node) else {
             return Err(FailError::NoNode {
                 lab: lab.into(),
                 node,
-                known: "(the lab's file was edited since it was built: `sim apply` it first)"
-                    .into(),
+                known: "(the lab's state and its topology copy disagree)".into(),
             });
         };
         netns::nft(&ns, &["-f", "-"], Some(&fail_script()))?;
