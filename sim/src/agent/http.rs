@@ -4,7 +4,8 @@
 //! Every request gets `200 OK` with the body `vifgate NODE http/PORT`,
 //! whatever its path: the target group's health-check path too. After
 //! spending [`HttpService::cpu_per_request`] of CPU time on it (so that
-//! an instance's CPU follows its load), it answers.
+//! an instance's CPU follows its load; a health check costs nothing, as
+//! the lab checks `time_scale` times as often as AWS), it answers.
 //!
 //! The application cookie: a request whose query has
 //! `set-cookie=NAME` gets `Set-Cookie: NAME=NODE-N; Path=/` (N counts the
@@ -30,19 +31,37 @@ pub struct HttpService {
     pub port: u16,
     /// CPU time spent on each request.
     pub cpu_per_request: Option<Duration>,
+    /// Paths answered without spending CPU: the health checks'.
+    pub free_paths: Vec<String>,
     /// Cookies given so far.
     cookies: AtomicU64,
 }
 
 impl HttpService {
-    /// The service of `node` on `port`.
-    pub fn new(node: &str, port: u16, cpu_per_request: Option<Duration>) -> Self {
+    /// The service of `node` on `port`, spending `cpu_per_request` on
+    /// each request but those for `free_paths`.
+    pub fn new(
+        node: &str,
+        port: u16,
+        cpu_per_request: Option<Duration>,
+        free_paths: Vec<String>,
+    ) -> Self {
         HttpService {
             node: node.to_string(),
             port,
             cpu_per_request,
+            free_paths,
             cookies: AtomicU64::new(0),
         }
+    }
+
+    /// The CPU time request `req` costs.
+    pub fn cost(&self, req: &Request) -> Option<Duration> {
+        let path = req.target.split('?').next().unwrap_or("");
+        if self.free_paths.iter().any(|p| p == path) {
+            return None;
+        }
+        self.cpu_per_request
     }
 }
 
@@ -119,7 +138,7 @@ fn serve_connection(mut stream: TcpStream, svc: &HttpService) -> io::Result<()> 
         }
         body = body.min(rest.len());
         buf = rest.split_off(body);
-        if let Some(cpu) = svc.cpu_per_request {
+        if let Some(cpu) = svc.cost(&req) {
             spend_cpu(cpu);
         }
         let n = svc.cookies.fetch_add(1, Ordering::Relaxed) + 1;
@@ -263,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_answer_names_the_node_and_sets_the_cookie_asked() {
-        let svc = HttpService::new("web-a1", 80, None);
+        let svc = HttpService::new("web-a1", 80, None, Vec::new());
         let r = Request::parse("GET /?set-cookie=SESSIONID HTTP/1.1\r\n\r\n").expect("parses");
         assert_eq!(
             response(&r, &svc, 7),
@@ -271,6 +290,17 @@ mod tests {
         );
         let r = Request::parse("HEAD /health HTTP/1.0\r\n\r\n").expect("parses");
         assert!(response(&r, &svc, 1).ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_health_check_costs_no_cpu() {
+        let ms = Some(Duration::from_millis(20));
+        let svc = HttpService::new("web-a1", 80, ms, vec!["/health".into()]);
+        let req = |t: &str| Request::parse(&format!("GET {t} HTTP/1.1\r\n\r\n")).expect("parses");
+        assert_eq!(svc.cost(&req("/health")), None);
+        assert_eq!(svc.cost(&req("/health?x=1")), None);
+        assert_eq!(svc.cost(&req("/")), ms);
+        assert_eq!(svc.cost(&req("/healthz")), ms);
     }
 
     #[test]

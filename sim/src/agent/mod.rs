@@ -206,6 +206,7 @@ struct NodeJob {
     /// TCP ports that answer HTTP.
     http: BTreeSet<u16>,
     cpu_per_request: Option<Duration>,
+    health_paths: Vec<String>,
 }
 
 impl NodeJob {
@@ -215,6 +216,7 @@ impl NodeJob {
                 &self.node,
                 port,
                 self.cpu_per_request,
+                self.health_paths.clone(),
             ))
         })
     }
@@ -266,6 +268,7 @@ fn refresh_http(spec: &AgentSpec, kept: &mut [Listener]) {
             udp: Vec::new(),
             http: l.http.iter().copied().collect(),
             cpu_per_request: l.cpu_per_request,
+            health_paths: l.health_paths.clone(),
         };
         for k in kept.iter_mut() {
             let (kid, knode, udp, port) = &k.key;
@@ -308,6 +311,7 @@ fn bind_all(spec: &AgentSpec, bound: Vec<ListenerKey>) -> io::Result<Vec<Listene
             udp: dedup(&l.udp),
             http: l.http.iter().copied().collect(),
             cpu_per_request: l.cpu_per_request,
+            health_paths: l.health_paths.clone(),
         };
         match jobs.iter_mut().find(|(ns, _)| *ns == l.ns) {
             Some((_, job)) => job.push(item),
@@ -718,6 +722,7 @@ mod tests {
             icmp: false,
             http: Vec::new(),
             cpu_per_request: None,
+            health_paths: Vec::new(),
         }
     }
 

@@ -28,6 +28,11 @@ pub struct ListenSpec {
     /// CPU time spent on each HTTP request (`[sim] cpu_per_request`).
     #[serde(default)]
     pub cpu_per_request: Option<std::time::Duration>,
+    /// The load balancers' health-check paths: answered without spending
+    /// CPU (the lab checks `time_scale` times as often as AWS, which
+    /// would inflate the CPU a target's load gives).
+    #[serde(default)]
+    pub health_paths: Vec<String>,
 }
 
 /// Everything one agent serves.

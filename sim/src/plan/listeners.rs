@@ -40,7 +40,7 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
     }
     let haproxy = t.sim.load_balancer == LoadBalancerMode::Haproxy;
     let http = if haproxy {
-        http_ports(t)
+        http_targets(t)
     } else {
         BTreeMap::new()
     };
@@ -68,7 +68,8 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
             NodeKind::Database { port, .. } => (vec![*port], Vec::new()),
             _ => (tcp.iter().copied().collect(), udp.iter().copied().collect()),
         };
-        let mut node_http: Vec<u16> = http.get(&id).into_iter().flatten().copied().collect();
+        let served = http.get(&id);
+        let mut node_http: Vec<u16> = served.into_iter().flat_map(|s| &s.ports).copied().collect();
         for p in &node_http {
             if !node_tcp.contains(p) {
                 node_tcp.push(*p);
@@ -86,21 +87,36 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
             udp: node_udp,
             icmp: true,
             cpu_per_request: t.sim.cpu_per_request.filter(|_| !node_http.is_empty()),
+            health_paths: (served.into_iter())
+                .flat_map(|s| s.health_paths.iter().cloned())
+                .filter(|_| !node_http.is_empty())
+                .collect(),
             http: node_http,
         });
     }
 }
 
-/// The ports each load balancer's target answers HTTP on: the target
-/// port of every HTTP(S) listener that targets it (a start command that
-/// serves the port serves it instead).
-fn http_ports(t: &Topology) -> BTreeMap<usize, BTreeSet<u16>> {
-    let mut out: BTreeMap<usize, BTreeSet<u16>> = BTreeMap::new();
+/// What a load balancer's target answers over HTTP.
+#[derive(Default)]
+struct HttpTarget {
+    /// The target port of every HTTP(S) listener that targets it.
+    ports: BTreeSet<u16>,
+    /// Their health checks' paths.
+    health_paths: BTreeSet<String>,
+}
+
+/// What each load balancer's target answers over HTTP (a start command
+/// that serves a port serves it instead).
+fn http_targets(t: &Topology) -> BTreeMap<usize, HttpTarget> {
+    let mut out: BTreeMap<usize, HttpTarget> = BTreeMap::new();
     for n in &t.nodes {
         if let NodeKind::LoadBalancer { listeners } = &n.kind {
             for l in listeners.iter().filter(|l| l.protocol.starts_with("http")) {
                 for &target in &l.targets {
-                    out.entry(target).or_default().insert(l.target_port);
+                    let e = out.entry(target).or_default();
+                    e.ports.insert(l.target_port);
+                    e.health_paths
+                        .insert(l.target_group.health_check.path.clone());
                 }
             }
         }

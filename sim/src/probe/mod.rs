@@ -901,6 +901,7 @@ mod tests {
                 icmp: true,
                 http: Vec::new(),
                 cpu_per_request: None,
+                health_paths: Vec::new(),
             }],
         })
         .expect("agent")
