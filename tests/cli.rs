@@ -1213,6 +1213,7 @@ fn recorded_example_lab_with(root: &PrivateRoot, more: &[&str]) -> std::path::Pa
         seconds: 0.0,
         links: Default::default(),
         links_down: Default::default(),
+        failed: Default::default(),
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: None,

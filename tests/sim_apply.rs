@@ -482,7 +482,7 @@ fn a_third_web_instance_takes_requests_and_leaves_without_a_failed_one() {
     assert!(serving, "web-a2 served {} requests", served(&lab, "web-a2"));
 
     // 3 -> 2 with a download from web-a2 under way: drained, not cut
-    let download = slow_download(&internet, "203.0.113.20", "/big", "SERVERID=web-a2");
+    let download = slow_download(&internet, "203.0.113.20", "/big", "AWSALBAPP-0=web-asg-3");
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     let o = apply(&file("asg-a2.toml", &a), &lab);

@@ -210,6 +210,13 @@ pub fn haproxy_socket(dir: &Path, node: &str) -> PathBuf {
     dir.join(format!("haproxy-{}.sock", ns_token(node)))
 }
 
+/// The map from HAProxy's servers to the instances in them, of load
+/// balancer `node` (what its `X-Vifgate-Target` header says), in the
+/// lab's state directory `dir`.
+pub fn haproxy_target_map(dir: &Path, node: &str) -> PathBuf {
+    dir.join(format!("haproxy-{}.map", ns_token(node)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

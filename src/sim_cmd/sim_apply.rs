@@ -126,6 +126,15 @@ fn apply_live(
     } else if let Some(s) = &rep.resumed {
         println!("(completed an apply interrupted at: {s})");
     }
+    // instances `sim fail` failed are as the file describes them again
+    let restored = sim::ops::fail::restore(lab)?;
+    if !json && !restored.is_empty() {
+        println!(
+            "restored the failed instance{} {}",
+            if restored.len() == 1 { "" } else { "s" },
+            restored.join(", ")
+        );
+    }
     if !json {
         if rep.steps == 0 {
             println!(

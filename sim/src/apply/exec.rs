@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::daemons::{arm_bfd, bgp_logs, bgp_note, start_bird, start_frr, write_run_dir};
 use super::journal::{Entry, Journal};
+use super::targets;
 use super::*;
 use crate::agent::spec::ListenSpec;
 use crate::plan::diff::Step;
@@ -552,22 +553,30 @@ impl<'a> Executor<'a> {
             Step::StartHaproxy { haproxy: h } => self.start_haproxy(h, &what),
             Step::ReloadHaproxy { haproxy: h } => self.reload_haproxy(h, &what),
             Step::StopHaproxy { node, .. } => self.stop(&haproxy_what(node)),
-            Step::RegisterTarget { node, .. } => {
-                // HAProxy 2.6's `add server` refuses the `cookie` of a
-                // target: the new configuration is loaded by a seamless
-                // reload instead, once for all the targets of this run
-                if !self.haproxy_reloaded.insert(node.clone()) {
-                    return Ok(());
+            Step::RegisterTarget { node, target, .. } => {
+                let (sock, map) = self.haproxy_runtime(node);
+                let put = targets::register(&sock, &map, target).map_err(step(what.as_str()))?;
+                if put == targets::Registered::NoSlot {
+                    // a target with no slot: the new configuration is
+                    // loaded by a seamless reload, once for this run
+                    if !self.haproxy_reloaded.insert(node.clone()) {
+                        return Ok(());
+                    }
+                    return match self.target.haproxy.iter().find(|h| &h.node == node) {
+                        Some(h) => self.reload_haproxy(&h.clone(), &what),
+                        None => Err(step(what)(io::Error::other("no such load balancer"))),
+                    };
                 }
-                match self.target.haproxy.iter().find(|h| &h.node == node) {
-                    Some(h) => self.reload_haproxy(&h.clone(), &what),
-                    None => Err(step(what)(io::Error::other("no such load balancer"))),
-                }
+                self.write_haproxy_config(node)
             }
-            Step::DeregisterTarget { node, target, .. } => {
-                let server = format!("{}/{}", target.backend, target.server);
-                let sock = layout::haproxy_socket(&self.dir, node);
-                deregister(&sock, &server).map_err(step(what))?;
+            Step::DeregisterTarget {
+                node,
+                target,
+                delay,
+                ..
+            } => {
+                let (sock, map) = self.haproxy_runtime(node);
+                targets::deregister(&sock, &map, target, *delay).map_err(step(what))?;
                 self.write_haproxy_config(node)
             }
         }
@@ -986,10 +995,28 @@ impl<'a> Executor<'a> {
         let Some(h) = self.target.haproxy.iter().find(|h| h.node == node) else {
             return Ok(());
         };
-        let (cfg, _) = self.haproxy_files(node);
+        self.write_haproxy_files(h)
+    }
+
+    /// Writes `h`'s configuration and its target map, what HAProxy reads.
+    fn write_haproxy_files(&self, h: &plan::HaproxySpec) -> Result<(), ApplyError> {
+        let (cfg, _) = self.haproxy_files(&h.node);
         write_new(&cfg, h.config.as_bytes(), 0o644)
             .map(drop)
-            .map_err(step(format!("write {}", cfg.display())))
+            .map_err(step(format!("write {}", cfg.display())))?;
+        let map = layout::haproxy_target_map(&self.dir, &h.node);
+        let text = crate::render::haproxy::target_map(&h.targets);
+        write_new(&map, text.as_bytes(), 0o644)
+            .map(drop)
+            .map_err(step(format!("write {}", map.display())))
+    }
+
+    /// The runtime API socket and the target map of load balancer `node`.
+    fn haproxy_runtime(&self, node: &str) -> (PathBuf, PathBuf) {
+        (
+            layout::haproxy_socket(&self.dir, node),
+            layout::haproxy_target_map(&self.dir, node),
+        )
     }
 
     fn start_haproxy(&mut self, h: &plan::HaproxySpec, what: &str) -> Result<(), ApplyError> {
@@ -997,7 +1024,7 @@ impl<'a> Executor<'a> {
         let (cfg, log) = self.haproxy_files(&h.node);
         let mut started = None;
         if !self.running(&recorded) {
-            write_new(&cfg, h.config.as_bytes(), 0o644).map_err(step(what))?;
+            self.write_haproxy_files(h)?;
             super::check::haproxy(&cfg).map_err(step(what))?;
             let pid = spawn_daemon(
                 self.netns(&h.ns)?,
@@ -1034,7 +1061,7 @@ impl<'a> Executor<'a> {
             return self.start_haproxy(h, what);
         };
         let (cfg, log) = self.haproxy_files(&h.node);
-        write_new(&cfg, h.config.as_bytes(), 0o644).map_err(step(what))?;
+        self.write_haproxy_files(h)?;
         super::check::haproxy(&cfg).map_err(step(what))?;
         let reload_log = log.with_extension(format!("{old}.log"));
         let pid = spawn_daemon(
@@ -1619,68 +1646,6 @@ fn config_changes(old: &str, new: &str) -> (Vec<Contextual>, Vec<Contextual>) {
     (gone, new_lines)
 }
 
-/// Sends `command` to HAProxy's runtime API on `sock`; its answer
-/// (trimmed).
-fn haproxy_api(sock: &Path, command: &str) -> io::Result<String> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::os::unix::net::UnixStream::connect(sock)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", sock.display())))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(format!("{command}\n").as_bytes())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out.trim().to_string())
-}
-
-/// How long a deregistered target is drained at most: its connections
-/// end by themselves until then (AWS's deregistration delay, shortened
-/// for a lab), and are shut after.
-const DRAIN_AT_MOST: Duration = Duration::from_secs(10);
-
-/// Takes `server` (`BACKEND/SERVER`) out of its backend as AWS
-/// deregisters a target: drained first (no new connection goes to it, the
-/// ones it has end by themselves, [`DRAIN_AT_MOST`]), then into
-/// maintenance, any session left shut (HAProxy deletes only a server with
-/// none), then deleted. A server that is not there is no error.
-fn deregister(sock: &Path, server: &str) -> io::Result<()> {
-    let said = haproxy_api(sock, &format!("set server {server} state drain"))?;
-    if said.contains("No such server") {
-        return Ok(());
-    }
-    let drained_by = Instant::now() + DRAIN_AT_MOST;
-    while sessions(&haproxy_api(sock, "show stat")?, server) > 0 && Instant::now() < drained_by {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    haproxy_api(sock, &format!("disable server {server}"))?;
-    haproxy_api(sock, &format!("shutdown sessions server {server}"))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let said = haproxy_api(sock, &format!("del server {server}"))?;
-        if said.starts_with("Server deleted") || said.contains("No such server") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::other(format!("del server {server}: {said}")));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The current sessions of `server` (`BACKEND/SERVER`) in the CSV of
-/// HAProxy's `show stat` (`pxname,svname,qcur,qmax,scur,...`); 0 when it
-/// is not listed.
-fn sessions(show_stat: &str, server: &str) -> u64 {
-    let Some((backend, name)) = server.split_once('/') else {
-        return 0;
-    };
-    show_stat
-        .lines()
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|f| f.len() > 4 && f[0] == backend && f[1] == name)
-        .and_then(|f| f[4].parse().ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1750,17 +1715,5 @@ mod tests {
             batches.len(),
             steps.len()
         );
-    }
-
-    #[test]
-    fn a_servers_sessions_are_read_from_show_stat() {
-        let stat = "# pxname,svname,qcur,qmax,scur,smax\n\
-                    b80,web-a1,0,0,3,4\n\
-                    b443,web-a1,0,0,0,0\n\
-                    b80,BACKEND,0,0,3,4\n";
-        assert_eq!(sessions(stat, "b80/web-a1"), 3);
-        assert_eq!(sessions(stat, "b443/web-a1"), 0);
-        assert_eq!(sessions(stat, "b80/web-c1"), 0);
-        assert_eq!(sessions(stat, "web-a1"), 0);
     }
 }

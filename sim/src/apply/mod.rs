@@ -38,6 +38,7 @@ pub mod md5;
 pub mod process;
 pub mod startup;
 pub mod state;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -246,6 +247,7 @@ pub fn up(
         seconds: 0.0,
         links: Default::default(),
         links_down: Default::default(),
+        failed: Default::default(),
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: Some(fingerprint::fingerprint(plan, topology_text)),
@@ -607,6 +609,7 @@ mod tests {
             seconds: 0.5,
             links: Default::default(),
             links_down: Default::default(),
+            failed: Default::default(),
             processes: Vec::new(),
             bgp_established_seconds: None,
             built_from: None,

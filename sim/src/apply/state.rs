@@ -122,6 +122,9 @@ pub struct LabState {
     /// brought back, by `A B`.
     #[serde(default)]
     pub links_down: std::collections::BTreeSet<String>,
+    /// The instances `sim fail` failed and nothing has brought back.
+    #[serde(default)]
+    pub failed: std::collections::BTreeSet<String>,
     /// Every process `up` started (gateways, start commands, HAProxy, the
     /// listeners), with its start time, recorded as soon as it ran: `down`
     /// ends them, `sim link` signals the gateways.

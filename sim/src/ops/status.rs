@@ -86,6 +86,11 @@ pub struct LabStatus {
     /// way, or why none is named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_interrupted: Option<String>,
+    /// The instances `sim fail` failed.
+    pub failed: Vec<String>,
+    /// The load balancers' targets and their health (none without root:
+    /// HAProxy's admin socket is root's).
+    pub targets: Vec<crate::apply::targets::TargetHealth>,
     /// Why the lab's state could not be read (status `unreadable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -137,6 +142,14 @@ pub fn status(lab: &str) -> LabStatus {
                     None => "between two of its steps".into(),
                 }
             }),
+            failed: s.failed.iter().cloned().collect(),
+            // HAProxy's admin socket is root's (mode 600)
+            targets: (s.plan.haproxy.iter().filter(|_| root))
+                .flat_map(|h| {
+                    let dir = layout::state_dir(lab);
+                    crate::apply::targets::health(&layout::haproxy_socket(&dir, &h.node), h)
+                })
+                .collect(),
             error: None,
         },
         None => LabStatus {
@@ -157,6 +170,8 @@ pub fn status(lab: &str) -> LabStatus {
             link_notes: Vec::new(),
             up_seconds: 0.0,
             apply_interrupted: None,
+            failed: Vec::new(),
+            targets: Vec::new(),
             error,
         },
     }
@@ -213,6 +228,30 @@ pub fn render(s: &LabStatus) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !s.failed.is_empty() {
+        let _ = writeln!(
+            o,
+            "  failed (`sim fail`): {}; `sim apply` of the lab's file, or `sim fail {} --restore`, brings them back",
+            s.failed.join(", "),
+            s.lab
+        );
+    }
+    for t in &s.targets {
+        let _ = writeln!(
+            o,
+            "  target {} of {} ({} {}): {}{}",
+            t.instance,
+            t.load_balancer,
+            t.backend,
+            t.server,
+            t.status,
+            if t.check.is_empty() {
+                String::new()
+            } else {
+                format!(", last check {}", t.check)
+            }
+        );
+    }
     o
 }
 

@@ -43,6 +43,7 @@ mod vpc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -340,7 +341,21 @@ pub struct HaproxySpec {
     pub config: String,
     /// The ports its frontends bind (`up` waits until they accept).
     pub ports: Vec<u16>,
+    /// Its targets, as values: what `sim apply` registers and
+    /// deregisters when nothing else changed.
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    /// Its configuration without the targets' `server` lines: an edit
+    /// that leaves it equal changes targets only.
+    #[serde(default)]
+    pub config_without_targets: String,
+    /// How long a target deregistered from each backend drains first
+    /// (the target group's deregistration delay, on the lab's clock).
+    #[serde(default)]
+    pub deregistration_delays: BTreeMap<String, Duration>,
 }
+
+pub use crate::render::haproxy::Target;
 
 /// Everything a lab is made of.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -32,12 +32,16 @@ fn a_name_with_a_newline_stays_in_its_comment() {
     let NodeKind::LoadBalancer { listeners } = &alb.kind else {
         panic!("alb is a load balancer");
     };
-    let haproxy = crate::render::haproxy::haproxy_config(
+    let haproxy = crate::render::haproxy::haproxy_value(
         &t,
         "alb\nlisten evil",
         listeners,
-        Path::new("/run/x/h.sock"),
-    );
+        crate::render::haproxy::HaproxyPaths {
+            stats: Path::new("/run/x/h.sock"),
+            target_map: Path::new("/run/x/h.map"),
+        },
+    )
+    .to_string();
     for (what, text) in [
         ("the VGW's BIRD", &vgw),
         ("the office's BIRD", &office),

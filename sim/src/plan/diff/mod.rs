@@ -36,9 +36,10 @@ mod model;
 #[cfg(test)]
 mod tests;
 
+pub use crate::plan::Target;
 #[cfg(test)]
 pub(crate) use step::Phase;
-pub use step::{tables, Step, Target};
+pub use step::{tables, Step};
 
 /// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
 pub fn empty(lab: &str) -> Plan {
@@ -735,17 +736,27 @@ impl<'a> Differ<'a> {
         for p in pair_up(&old.haproxy, &new.haproxy, |h| h.ns.clone()) {
             match p {
                 Pair::Both(o, n) if o != n && !self.ns_gone(&o.ns) => {
-                    let (o_rest, o_targets) = split_targets(&o.config);
-                    let (n_rest, n_targets) = split_targets(&n.config);
-                    if o_rest == n_rest && o.ports == n.ports && o.node == n.node {
+                    let only_targets = o.config_without_targets == n.config_without_targets
+                        && o.ports == n.ports
+                        && o.node == n.node;
+                    if only_targets {
                         let step = |t: &Target, register: bool| {
                             let (ns, node, target) = (n.ns.clone(), n.node.clone(), t.clone());
                             if register {
                                 Step::RegisterTarget { ns, node, target }
                             } else {
-                                Step::DeregisterTarget { ns, node, target }
+                                let delay = o.deregistration_delays.get(&t.backend);
+                                let delay = delay.copied().unwrap_or_default();
+                                Step::DeregisterTarget {
+                                    ns,
+                                    node,
+                                    target,
+                                    delay,
+                                }
                             }
                         };
+                        let (o_targets, n_targets): (BTreeSet<&Target>, BTreeSet<&Target>) =
+                            (o.targets.iter().collect(), n.targets.iter().collect());
                         for t in n_targets.difference(&o_targets) {
                             self.make.push(step(t, true));
                         }
@@ -850,32 +861,6 @@ fn widened(
         }
     }
     w
-}
-
-/// A HAProxy configuration without its `server` lines, and its targets.
-pub(crate) fn split_targets(config: &str) -> (String, BTreeSet<Target>) {
-    let mut rest = String::new();
-    let mut targets = BTreeSet::new();
-    let mut backend = String::new();
-    for line in config.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["backend", name, ..] => backend = name.to_string(),
-            ["server", server, address, ..] => {
-                targets.insert(Target {
-                    backend: backend.clone(),
-                    server: server.to_string(),
-                    address: address.to_string(),
-                    line: line.to_string(),
-                });
-                continue;
-            }
-            _ => {}
-        }
-        rest.push_str(line);
-        rest.push('\n');
-    }
-    (rest, targets)
 }
 
 /// What changed between two rulesets, per section (the group's comment
