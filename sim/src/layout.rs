@@ -15,8 +15,8 @@ pub const EDGE_TABLE: u32 = 200;
 pub const FIRST_TABLE: u32 = 1000;
 /// The VPC router's side of its link to the VGW.
 pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
-/// The VGW's side of that link.
-pub const VGW_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);
+/// The VGW's side of that link: its BGP router ID too.
+pub const VGW_LINK_VGW: Ipv4Addr = topology::bgp::VGW_ROUTER_ID;
 /// The VPC router's address on the internet gateway link.
 pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
 /// Whether `lab` can prefix namespace names.

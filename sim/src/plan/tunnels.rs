@@ -113,10 +113,10 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
     let ports = vgw_ports(
         (t.vifs.iter().map(|v| v.name.as_str())).chain(t.vpn.as_ref().map(|v| v.name.as_str())),
     );
-    // (customer node, link name, office address, AWS address, office
-    // prefixes the VGW learns over it, the office gateway's route
-    // priority, whether a BGP session runs over it)
-    let mut ends: Vec<(usize, String, Ipv4Addr, Ipv4Addr, Vec<Ipv4Net>, u32, bool)> = Vec::new();
+    // (customer node, the VIF's or VPN's name, office address, AWS
+    // address, office prefixes the VGW learns over it, the office
+    // gateway's route priority)
+    let mut ends: Vec<(usize, String, Ipv4Addr, Ipv4Addr, Vec<Ipv4Net>, u32)> = Vec::new();
     for (i, vif) in t.vifs.iter().enumerate() {
         // the office's first VIF first: its place among its office's VIFs
         let rank = t.vifs[..i]
@@ -134,7 +134,6 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                 Vec::new()
             },
             PRIORITY_DX + rank as u32,
-            true,
         ));
         let cust = b.node_ns[vif.customer_router].clone();
         let mtu = u32::from(vif.mtu);
@@ -199,10 +198,9 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             vpn.amazon_address,
             if vpn.up { vpn.prefixes() } else { Vec::new() },
             PRIORITY_VPN,
-            vpn.bgp,
         ));
     }
-    for (k, (cust, name, office_addr, aws_addr, office_prefixes, priority, bgp_session)) in
+    for (k, (cust, name, office_addr, aws_addr, office_prefixes, priority)) in
         ends.into_iter().enumerate()
     {
         let og = match office_gw.get(&cust) {
@@ -265,7 +263,7 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             endpoint: aws_addr,
             allowed: vec![vpc.cidr],
             priority,
-            bgp_session,
+            bgp_session: is_vif || t.vpn.as_ref().is_some_and(|v| v.bgp),
         });
     }
     Ok(tuns)

@@ -101,6 +101,17 @@ fn a_vif_added_before_another_is_only_its_own_steps() {
         1,
         "{text}"
     );
+    // a BGP daemon whose router ID changes restarts every session: each
+    // keeps its own (the VGW's was the first VIF's Amazon address)
+    let router_id = |p: &Plan, name: &str| {
+        let d = p.bird.daemons.iter().find(|d| d.name == name);
+        d.and_then(|d| d.config.lines().find(|l| l.starts_with("router id ")))
+            .map(str::to_string)
+    };
+    for name in ["vgw", "vifgate-office", "vpc"] {
+        assert!(router_id(&new, name).is_some(), "{name}");
+        assert_eq!(router_id(&old, name), router_id(&new, name), "{name}");
+    }
     // the second VIF's link and the VPN's tunnel kept their names and
     // ports: the same objects in both plans
     for p in [&old, &new] {
@@ -217,4 +228,30 @@ fn a_far_gateways_new_port_rewrites_the_configurations_that_send_to_it() {
         "{}",
         lines(&steps)
     );
+}
+
+/// A lab built before links, tunnels and ports followed the VIF's name
+/// (`dx0`, `vg1`, port 51821 + place, the VGW's router ID the first VIF's
+/// address): its plan as `vifgate sim plan examples/two-vifs.toml --json
+/// --lab old` printed it then (commit 1b13015).
+fn plan_with_place_names() -> Plan {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/plan/two-vifs-place-names.json"
+    );
+    let text = std::fs::read_to_string(path).expect("the captured plan");
+    serde_json::from_str(&text).expect("a plan stored then still reads")
+}
+
+#[test]
+fn a_lab_built_with_place_names_comes_down_and_takes_an_apply() {
+    let old = plan_with_place_names();
+    assert!(old.links.iter().any(|l| l.a.ifname == "dx0"), "place names");
+    let none = super::empty("old");
+    let down = diff(&old, &none);
+    assert_reaches(&old, &down, &none);
+    // and an apply renames its links and tunnels in one go
+    let new = plan_of(&two_vifs_text(), "old");
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
 }

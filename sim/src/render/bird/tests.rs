@@ -100,7 +100,7 @@ fn the_example_runs_three_birds_with_aws_rules() {
     let vgw = daemon(&p, "vgw");
     assert_eq!(vgw.ns, "yh+vgw");
     let c = &vgw.config;
-    assert!(c.contains("router id 169.254.100.2;"), "{c}");
+    assert!(c.contains("router id 169.254.255.2;"), "{c}");
     assert!(c.contains("protocol bgp 'dx.dx-vif' {\n    local 169.254.100.2 as 64512;\n    neighbor 169.254.100.1 as 65010;\n    direct;"), "{c}");
     assert!(c.contains("hold time 90;\n    keepalive time 30;"), "{c}");
     assert!(c.contains("preference 200;"));
