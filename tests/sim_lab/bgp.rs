@@ -421,13 +421,17 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
     assert_eq!(state(&predicted, "vpn-backup").0, Established);
 
     let lab = lab_of("prefix-limit.toml", &text);
-    // live: BIRD's `import limit 100 action disable` has put it down
+    // live: BIRD's `import limit 100 action disable` has put it down (a
+    // session not yet up reads Idle too: wait for the limit's reason)
     let mut live = None;
     let down = eventually(Duration::from_secs(5), Duration::from_millis(100), || {
         let r = sim::bgp::live::read_lab(lab.name(), lab.topology()).expect("read the lab");
-        let idle = state(&r.report, "dx-vif").0 == Idle;
+        let (state, reason) = state(&r.report, "dx-vif");
         live = Some(r.report);
-        idle
+        state == Idle
+            && reason
+                .as_deref()
+                .is_some_and(|r| r.contains("Route limit exceeded"))
     });
     let live = live.expect("read once");
     assert!(down, "{live:#?}\n{}", bgp_diagnostics(&lab));
