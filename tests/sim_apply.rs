@@ -294,6 +294,41 @@ fn vpc_routes(lab: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A session of the office's daemon as [`office_sessions`] reads it.
+type SessionRead = (String, bool, String);
+
+/// A thread reading the office's sessions every 20 ms until stopped,
+/// keeping each read that `fine` refuses.
+struct SessionWatch {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Vec<SessionRead>>>,
+}
+
+impl SessionWatch {
+    fn start(lab: &str, frr: bool, fine: fn(&[SessionRead]) -> bool) -> Self {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (lab, stop) = (lab.to_string(), done.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = office_sessions(&lab, frr);
+                if !fine(&now) {
+                    seen.push(now);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        });
+        SessionWatch { done, thread }
+    }
+
+    /// The reads `fine` refused.
+    fn stop(self) -> Vec<Vec<SessionRead>> {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the watcher")
+    }
+}
+
 /// `up(a)`, then an apply that moves the office's advertised prefix: the
 /// office's sessions stay Established throughout (polled every 20 ms),
 /// with their uptime kept; the VPC router's tables follow.
@@ -307,21 +342,7 @@ fn prefix_change_keeps_the_sessions(a: &str, what: &str, frr: bool) {
     assert!(before.iter().all(|s| s.1), "{what}: {before:?}");
     assert!(vpc_routes(&lab).contains("192.168.20.0/24"));
     let read_at = Instant::now();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (lab, done) = (lab.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = office_sessions(&lab, frr);
-                if now.len() != 2 || !now.iter().all(|s| s.1) {
-                    seen.push(now);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            seen
-        })
-    };
+    let watch = SessionWatch::start(&lab, frr, |now| now.len() == 2 && now.iter().all(|s| s.1));
     let o = apply(&file(&format!("{what}-b.toml"), &b), &lab);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     let gone =
@@ -330,8 +351,7 @@ fn prefix_change_keeps_the_sessions(a: &str, what: &str, frr: bool) {
             r.contains("192.168.30.0/24") && !r.contains("192.168.20.0/24")
         });
     std::thread::sleep(Duration::from_millis(1500));
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let not_established = watcher.join().expect("the watcher");
+    let not_established = watch.stop();
     assert!(
         not_established.is_empty(),
         "{what}: sessions not Established during the apply: {not_established:?}\n{said}"
@@ -394,6 +414,96 @@ fn an_advertised_prefix_change_keeps_frrs_sessions_and_their_uptime() {
         "bgp_daemon = { vifgate-office = \"frr\" }\nload_balancer = \"haproxy\"",
     );
     prefix_change_keeps_the_sessions(&a, "pf", true);
+}
+
+/// The two-VIF example (`examples/two-vifs.toml`) with its MD5 keys in
+/// files of this run, and the same without its first VIF.
+fn two_vifs_with_and_without_the_first() -> (String, String) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/two-vifs.toml"),
+    )
+    .expect("the two-VIF example");
+    let mut text = text;
+    for (var, key) in [("DX1_BGP_MD5", "abc123"), ("DX2_BGP_MD5", "def456")] {
+        let path = file(&format!("{var}.key"), &format!("{key}\n"));
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod 600");
+        text = edit(
+            &text,
+            &format!("env:{var}"),
+            &format!("file:{}", path.display()),
+        );
+    }
+    let start = text
+        .find("[[direct_connect.vif]]\nname = \"dx-vif-1\"")
+        .expect("dx-vif-1");
+    let len = text[start + 1..]
+        .find("[[direct_connect.vif]]")
+        .expect("dx-vif-2 after it")
+        + 1;
+    let without = format!("{}{}", &text[..start], &text[start + len..]);
+    (text, without)
+}
+
+/// `up` of the two-VIF example without its first VIF, then an apply of
+/// the whole file: the first VIF's session comes up while the second's
+/// and the VPN's stay Established throughout (read every 20 ms) with
+/// their uptime kept. Their links, tunnels and ports are named after them,
+/// not their place in the file (`sim::layout::vif_links`): on main the
+/// apply remade them and reset both sessions.
+#[test]
+fn a_vif_added_before_another_keeps_the_others_session_and_its_uptime() {
+    if !ready("a_vif_added_before_another_keeps_the_others_session_and_its_uptime") {
+        return;
+    }
+    let (full, without) = two_vifs_with_and_without_the_first();
+    let lab = lab_name("vif");
+    let _down = Down(lab.clone());
+    up(&file("vif-a.toml", &without), &lab);
+    let kept = ["dx.dx-vif-2", "vpn.vpn-backup"];
+    let before = office_sessions(&lab, false);
+    let names: Vec<&str> = before.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, kept, "{before:?}");
+    assert!(before.iter().all(|s| s.1), "{before:?}");
+    let read_at = Instant::now();
+    let watch = SessionWatch::start(&lab, false, |now| {
+        ["dx.dx-vif-2", "vpn.vpn-backup"]
+            .iter()
+            .all(|name| now.iter().any(|s| s.0 == *name && s.1))
+    });
+    let o = apply(&file("vif-b.toml", &full), &lab);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    let first_up =
+        common::leftovers::eventually(Duration::from_secs(30), Duration::from_millis(100), || {
+            office_sessions(&lab, false)
+                .iter()
+                .any(|s| s.0 == "dx.dx-vif-1" && s.1)
+        });
+    std::thread::sleep(Duration::from_millis(1000));
+    let not_established = watch.stop();
+    assert!(
+        not_established.is_empty(),
+        "sessions not Established during the apply: {not_established:?}\n{said}"
+    );
+    assert!(
+        first_up,
+        "dx-vif-1 never came up: {:?}\n{said}",
+        office_sessions(&lab, false)
+    );
+    // nothing of the others stopped or was made again
+    for word in ["stop gateway", "delete veth"] {
+        assert!(!said.contains(word), "{word}:\n{said}");
+    }
+    let after = office_sessions(&lab, false);
+    eprintln!(
+        "sessions before {before:?}, after {after:?} ({} ms later)\n{said}",
+        read_at.elapsed().as_millis()
+    );
+    for (name, _, was) in &before {
+        let is = after.iter().find(|s| s.0 == *name).expect("still there");
+        assert!(is.1, "{name} is no longer Established");
+        assert_eq!(*was, is.2, "{name} changed state since then: reset");
+    }
 }
 
 /// A request loop in namespace `ns`: a GET of `url` on a new connection

@@ -15,10 +15,7 @@ fn a_name_with_a_newline_stays_in_its_comment() {
     let mut t = crate::example();
     t.vifs[0].name = "dx\nprotocol bgp evil {".into();
     t.security_groups[0].name = "sg\nchain evil {".into();
-    let tunnels = Tunnels {
-        vif_tun: vec!["vg0".into()],
-        vpn_tun: Some("vg1".into()),
-    };
+    let tunnels = Tunnels::named(&t);
     let sessions = bird::sessions(
         &crate::bgp::sessions::sessions(&t),
         &tunnels,

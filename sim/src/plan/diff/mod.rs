@@ -254,7 +254,7 @@ impl<'a> Differ<'a> {
     /// and added again; added again when what it stands on was removed.
     fn each<T: PartialEq, K: Ord>(
         &mut self,
-        (old, new): (&'a [T], &'a [T]),
+        (old, new): (&[T], &[T]),
         key: impl Fn(&T) -> K,
         gone: impl Fn(&Self, &T) -> bool,
         add: impl Fn(&T) -> Step,
@@ -558,19 +558,29 @@ impl<'a> Differ<'a> {
                 self.if_dead.insert(ifc(&o.ns, &o.tun));
             }
         }
+        let compared = |p: &'a Plan| -> Vec<ComparedGateway<'a>> {
+            p.gateways
+                .iter()
+                .map(|g| ComparedGateway::of(p, g))
+                .collect()
+        };
         self.each(
-            (&old.gateways, &new.gateways),
-            |g| g.name.clone(),
-            |d, g| d.ns_gone(&g.ns),
-            |g| Step::StartGateway { gateway: g.clone() },
+            (&compared(old), &compared(new)),
+            |g| g.spec.name.clone(),
+            |d, g| d.ns_gone(&g.spec.ns),
+            |g| Step::StartGateway {
+                gateway: g.spec.clone(),
+            },
             |o, n| {
                 in_place_or_remake(
-                    reloadable(o, n).then(|| Step::ReconfigureGateway { gateway: n.clone() }),
+                    reloadable(o.spec, n.spec).then(|| Step::ReconfigureGateway {
+                        gateway: n.spec.clone(),
+                    }),
                 )
             },
             |g| Step::StopGateway {
-                ns: g.ns.clone(),
-                name: g.name.clone(),
+                ns: g.spec.ns.clone(),
+                name: g.spec.name.clone(),
             },
         );
         self.narrow_after_bgp();
@@ -798,6 +808,44 @@ pub(crate) fn bird_reads(
 /// Whether FRR `f` reads MD5 key `k`: it has a session of that name.
 pub(crate) fn frr_reads(f: &crate::plan::frr::FrrSpec, k: &crate::render::bird::Md5Spec) -> bool {
     f.md5.iter().any(|(session, _)| *session == k.session)
+}
+
+/// A gateway as the diff compares it: each peer's far gateway by name and
+/// port, not by its place in [`Plan::gateways`] (what
+/// [`crate::plan::GatewayPeer::gateway`] is). A gateway inserted before
+/// others moves their places, which is no change of theirs; a far
+/// gateway's new port is one of this gateway's configuration.
+struct ComparedGateway<'p> {
+    spec: &'p crate::plan::GatewaySpec,
+    far: Vec<Option<(&'p str, u16)>>,
+}
+
+impl<'p> ComparedGateway<'p> {
+    fn of(p: &'p Plan, g: &'p crate::plan::GatewaySpec) -> Self {
+        let far = (g.peers.iter())
+            .map(|peer| {
+                p.gateways
+                    .get(peer.gateway)
+                    .map(|f| (f.name.as_str(), f.port))
+            })
+            .collect();
+        ComparedGateway { spec: g, far }
+    }
+
+    /// Its spec with every peer's place left out.
+    fn placeless(&self) -> crate::plan::GatewaySpec {
+        let mut g = self.spec.clone();
+        for peer in &mut g.peers {
+            peer.gateway = 0;
+        }
+        g
+    }
+}
+
+impl PartialEq for ComparedGateway<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.far == other.far && self.placeless() == other.placeless()
+    }
 }
 
 /// Whether a gateway's SIGHUP takes `n` in place of `o`: the same process

@@ -15,6 +15,7 @@ use super::{sockets, Step};
 /// first step whose prerequisite is missing.
 pub(crate) fn apply(start: &Plan, steps: &[Step], target: &Plan) -> Result<Plan, String> {
     let mut w = start.clone();
+    in_places_of(&mut w, start, target);
     // the daemons still holding an MD5 key that has changed since they
     // read it: (namespace, name)
     let mut stale_keys: BTreeSet<(String, String)> = BTreeSet::new();
@@ -37,6 +38,20 @@ pub(crate) fn apply(start: &Plan, steps: &[Step], target: &Plan) -> Result<Plan,
         ));
     }
     Ok(w)
+}
+
+/// `w`'s gateways (of plan `start`) with each peer's far gateway at its
+/// place in `target` (`usize::MAX` where `target` has none), as the
+/// steps' gateways have theirs: a peer is its far gateway by name, and
+/// the places of a plan's gateways are the plan's.
+fn in_places_of(w: &mut Plan, start: &Plan, target: &Plan) {
+    for g in &mut w.gateways {
+        for peer in &mut g.peers {
+            peer.gateway = (start.gateways.get(peer.gateway))
+                .and_then(|far| target.gateways.iter().position(|t| t.name == far.name))
+                .unwrap_or(usize::MAX);
+        }
+    }
 }
 
 /// Before a step that starts a process: no running process of `w` holds
