@@ -116,7 +116,8 @@ fn apply_live(
     let rep = apply::exec::apply(new_plan, Some(file), text, &Programs::current()?, printed)
         .with_context(|| {
             format!(
-                "lab `{lab}` is between its plan and {}: run `vifgate sim apply {}` again to complete it, or `vifgate sim down {lab}`",
+                "lab `{lab}` is between its plan and {}: run `vifgate sim apply {}` again to complete it; if the same step fails again, `vifgate sim apply {} --lab {lab} --rebuild` builds the lab anew from the file (or `vifgate sim down {lab}` removes it)",
+                file.display(),
                 file.display(),
                 file.display()
             )

@@ -188,7 +188,7 @@ pub fn process_line(
     lab: &str,
     read: impl Fn(&str) -> Option<String>,
 ) -> String {
-    let anon = |s: &str| s.replace(lab, "LAB");
+    let anon = |s: &str| replace_name(s, lab, "LAB");
     let program = args
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
@@ -210,6 +210,31 @@ pub fn process_line(
         line.push_str(&format!(" {}#{:016x}", anon(a), fnv1a(kept.as_bytes())));
     }
     line
+}
+
+/// `text` with each occurrence of the lab name `name` that stands as a
+/// name (not inside a longer word of a lab name's characters, `a-z`,
+/// `0-9` and `-`: a lab `rva` leaves "interval" alone) replaced by `by`.
+fn replace_name(text: &str, name: &str, by: &str) -> String {
+    if name.is_empty() {
+        return text.to_string();
+    }
+    let part_of_name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(name) {
+        let before = rest[..i].chars().last().or_else(|| out.chars().last());
+        let after = rest[i + name.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(part_of_name) || after.is_some_and(part_of_name) {
+            out.push_str(name);
+        } else {
+            out.push_str(by);
+        }
+        rest = &rest[i + name.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// FNV-1a, 64 bits: a hash that is the same in every build.
@@ -314,6 +339,18 @@ fn fields(obj: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_lab_name_is_replaced_where_it_stands_as_a_name_only() {
+        let text = "protocol bfd { interval 300 ms; } include \"/run/vifgate/sim/rva/md5.conf\"; rva.web-a1 rva+vgw rvax xrva";
+        assert_eq!(
+            replace_name(text, "rva", "LAB"),
+            "protocol bfd { interval 300 ms; } include \"/run/vifgate/sim/LAB/md5.conf\"; LAB.web-a1 LAB+vgw rvax xrva"
+        );
+        assert_eq!(replace_name("rva", "rva", "LAB"), "LAB");
+        assert_eq!(replace_name("rvarva", "rva", "LAB"), "rvarva");
+    }
+
     use super::*;
 
     #[test]

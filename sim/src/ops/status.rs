@@ -204,7 +204,7 @@ pub fn render(s: &LabStatus) -> String {
     if let Some(at) = &s.apply_interrupted {
         let _ = writeln!(
             o,
-            "  a `sim apply` was interrupted {at}: the lab is between its plan and the new one; run that `sim apply` again to complete it, or `vifgate sim down {}`",
+            "  a `sim apply` was interrupted {at}: the lab is between its plan and the new one; run that `sim apply` again to complete it, `sim apply FILE --rebuild` if a step of it keeps failing, or `vifgate sim down {}`",
             s.lab
         );
     }

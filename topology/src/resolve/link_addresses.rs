@@ -54,6 +54,7 @@ impl Resolver<'_> {
     /// one AWS reserves, no two overlapping, none overlapping an office
     /// LAN, the VPC block or a subnet. Errors at the address that moves.
     pub(super) fn check_link_addresses(&mut self, raw: &RawTopology, t: &Topology) {
+        let vpc_given = super::vpc_block_given(raw);
         let mut links: Vec<LinkSubnet> = Vec::new();
         if let Some(dx) = &raw.direct_connect {
             for vif in &t.vifs {
@@ -121,7 +122,7 @@ impl Resolver<'_> {
                 clash = t
                     .vpc
                     .as_ref()
-                    .filter(|v| blocks_overlap(v.cidr, link.block))
+                    .filter(|v| vpc_given && blocks_overlap(v.cidr, link.block))
                     .map(|v| (format!("the VPC block {}", v.cidr), office));
             }
             let Some((other, why)) = clash else { continue };

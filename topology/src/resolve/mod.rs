@@ -195,6 +195,19 @@ pub fn resolve_policy(
 
 /// The resolver: a [`Reporter`] (diagnostics and value checks) plus the
 /// name lookups of the topology format.
+/// Whether the file's VPC block is a block (its error is reported where
+/// it is parsed): checks against the VPC's block skip one that is not,
+/// rather than compare with the stand-in 0.0.0.0/0 and report every
+/// address as overlapping it.
+fn vpc_block_given(raw: &RawTopology) -> bool {
+    raw.vpc.as_ref().is_some_and(|v| {
+        v.cidr
+            .get_ref()
+            .parse::<Ipv4Net>()
+            .is_ok_and(|n| n.trunc() == n)
+    })
+}
+
 struct Resolver<'a> {
     rep: Reporter<'a>,
 }
@@ -336,7 +349,7 @@ impl<'a> Resolver<'a> {
 
         // office LANs and the VPC must not overlap: the VGW would have two
         // ways to the same address
-        if let Some(vpc) = &t.vpc {
+        if let Some(vpc) = t.vpc.as_ref().filter(|_| vpc_block_given(raw)) {
             let lans = raw.site.iter().flat_map(|s| s.lan.iter());
             for (lan, raw_lan) in t.lans.iter().zip(lans) {
                 let valid = raw_lan

@@ -343,7 +343,7 @@ impl Resolver<'_> {
                 let Some(prefix) = self.cidr(&r.prefix) else {
                     continue;
                 };
-                if prefix == scope.cidr {
+                if scope.cidr_valid && prefix == scope.cidr {
                     let d = self.error(
                         r.prefix.span(),
                         format!("route {prefix} is the VPC's own block"),
