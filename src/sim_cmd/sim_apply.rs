@@ -49,6 +49,9 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         s
     } else {
         refuse_rebuild_fields(&lab, &file, &text, &new_loaded.topology)?;
+        if let Err(why) = st.appliable(&lab) {
+            bail!("{why}");
+        }
         diff::diff(&st.plan, &new_plan)
     };
     if args.dry_run {

@@ -1172,6 +1172,9 @@ pub fn apply(
     let mut state = read_state_in(&dir)
         .map_err(step("read the state file"))?
         .ok_or_else(no_lab)?;
+    state
+        .appliable(lab)
+        .map_err(|why| step("read the state file")(io::Error::other(why)))?;
     let resumed = journal::read(&dir)
         .ok()
         .and_then(|j| journal::unfinished(&j))

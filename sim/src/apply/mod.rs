@@ -69,7 +69,7 @@ use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
 use state::{
     checked_state_dir, gateway_what, holds_a_lab, own_directory, read_state_in, write_state,
-    BuildStatus, LabState,
+    BuildStatus, LabState, STATE_FORMAT,
 };
 
 /// Why a lab could not be built or removed.
@@ -238,6 +238,7 @@ pub fn up(
         return Err(ApplyError::Exists(plan.lab.clone()));
     }
     let mut state = LabState {
+        format: STATE_FORMAT,
         plan: plan.clone(),
         source: source.map(Path::to_path_buf),
         status: BuildStatus::Building,
@@ -598,6 +599,7 @@ mod tests {
     fn a_state_file_round_trips_with_its_status_as_a_word() {
         let p = plan::plan(&example(), "yh", &[22]).expect("plan");
         let state = LabState {
+            format: STATE_FORMAT,
             plan: p,
             source: None,
             status: BuildStatus::Up,

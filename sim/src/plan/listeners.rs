@@ -2,6 +2,7 @@
 //! balancer the lab plays with it, and the `[[sim.start]]` commands.
 
 use super::*;
+use crate::render::haproxy::{haproxy_value, HaproxyConfig};
 
 /// What each endpoint listens on: load balancers their listener ports,
 /// databases their port, everything else every probed port.
@@ -47,14 +48,8 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
                 if haproxy {
                     let dir = crate::layout::state_dir(&b.plan.lab);
                     let stats = crate::layout::haproxy_socket(&dir, &n.name);
-                    b.plan.haproxy.push(HaproxySpec {
-                        ns: b.node_ns[id].clone(),
-                        node: n.name.clone(),
-                        config: crate::render::haproxy::haproxy_config(
-                            t, &n.name, listeners, &stats,
-                        ),
-                        ports: listeners.iter().map(|l| l.port).collect(),
-                    });
+                    let config = haproxy_value(t, &n.name, listeners, &stats);
+                    b.plan.haproxy.push(haproxy_spec(&b.node_ns[id], &config));
                     (Vec::new(), Vec::new())
                 } else {
                     (listeners.iter().map(|l| l.port).collect(), Vec::new())
@@ -74,5 +69,29 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
             udp: node_udp,
             icmp: true,
         });
+    }
+}
+
+/// The HAProxy of load balancer `config.node` in namespace `ns`: its
+/// configuration as text, and its targets as values beside it.
+fn haproxy_spec(ns: &str, config: &HaproxyConfig) -> HaproxySpec {
+    let mut frame = config.clone();
+    let mut targets = Vec::new();
+    for l in &mut frame.listeners {
+        for s in l.backend.servers.drain(..) {
+            targets.push(Target {
+                backend: l.backend.name.clone(),
+                server: crate::render::names::haproxy_name(&s.node),
+                address: std::net::SocketAddrV4::new(s.addr, s.port),
+            });
+        }
+    }
+    HaproxySpec {
+        ns: ns.to_string(),
+        node: config.node.clone(),
+        config: config.to_string(),
+        ports: config.listeners.iter().map(|l| l.frontend.bind.1).collect(),
+        targets,
+        config_without_targets: frame.to_string(),
     }
 }

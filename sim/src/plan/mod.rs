@@ -242,8 +242,24 @@ pub struct FirewallSpec {
     pub ns: String,
     /// What it enforces (`security groups web-sg`, `network ACLs`).
     pub what: String,
+    /// The tables the ruleset defines, as `nft` names them (`inet
+    /// vifgate_sg`): what identifies the firewall in its namespace.
+    #[serde(default)]
+    pub tables: Vec<String>,
     /// The ruleset.
     pub ruleset: String,
+}
+
+impl FirewallSpec {
+    /// The firewall of namespace `ns` that is `table`.
+    pub fn of_table(ns: &str, what: String, table: &crate::render::nft::Table) -> FirewallSpec {
+        FirewallSpec {
+            ns: ns.to_string(),
+            what,
+            tables: vec![table.qualified_name()],
+            ruleset: table.to_string(),
+        }
+    }
 }
 
 /// A peer of a lab gateway.
@@ -340,6 +356,26 @@ pub struct HaproxySpec {
     pub config: String,
     /// The ports its frontends bind (`up` waits until they accept).
     pub ports: Vec<u16>,
+    /// Its targets, as values: what `sim apply` registers and
+    /// deregisters when nothing else changed.
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    /// Its configuration without the targets' `server` lines: an edit
+    /// that leaves it equal changes targets only.
+    #[serde(default)]
+    pub config_without_targets: String,
+}
+
+/// A load balancer's target: one `server` of a HAProxy backend.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    /// The backend (`b80`).
+    pub backend: String,
+    /// The server's name, as HAProxy's configuration and runtime API
+    /// have it (the instance's, through [`crate::render::names::haproxy_name`]).
+    pub server: String,
+    /// Its address and port.
+    pub address: std::net::SocketAddrV4,
 }
 
 /// Everything a lab is made of.

@@ -36,9 +36,10 @@ mod model;
 #[cfg(test)]
 mod tests;
 
+pub use crate::plan::Target;
 #[cfg(test)]
 pub(crate) use step::Phase;
-pub use step::{tables, Step, Target};
+pub use step::Step;
 
 /// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
 pub fn empty(lab: &str) -> Plan {
@@ -525,7 +526,7 @@ impl<'a> Differ<'a> {
     fn firewalls(&mut self) {
         self.each(
             (&self.old.firewalls, &self.new.firewalls),
-            |f| (f.ns.clone(), tables(&f.ruleset)),
+            |f| (f.ns.clone(), f.tables.clone()),
             |d, f| d.ns_gone(&f.ns),
             |f| Step::LoadFirewall {
                 firewall: f.clone(),
@@ -539,7 +540,7 @@ impl<'a> Differ<'a> {
             },
             |f| Step::DeleteFirewall {
                 ns: f.ns.clone(),
-                tables: tables(&f.ruleset),
+                tables: f.tables.clone(),
             },
         );
     }
@@ -735,9 +736,10 @@ impl<'a> Differ<'a> {
         for p in pair_up(&old.haproxy, &new.haproxy, |h| h.ns.clone()) {
             match p {
                 Pair::Both(o, n) if o != n && !self.ns_gone(&o.ns) => {
-                    let (o_rest, o_targets) = split_targets(&o.config);
-                    let (n_rest, n_targets) = split_targets(&n.config);
-                    if o_rest == n_rest && o.ports == n.ports && o.node == n.node {
+                    let only_targets = o.config_without_targets == n.config_without_targets
+                        && o.ports == n.ports
+                        && o.node == n.node;
+                    if only_targets {
                         let step = |t: &Target, register: bool| {
                             let (ns, node, target) = (n.ns.clone(), n.node.clone(), t.clone());
                             if register {
@@ -746,6 +748,8 @@ impl<'a> Differ<'a> {
                                 Step::DeregisterTarget { ns, node, target }
                             }
                         };
+                        let (o_targets, n_targets): (BTreeSet<&Target>, BTreeSet<&Target>) =
+                            (o.targets.iter().collect(), n.targets.iter().collect());
                         for t in n_targets.difference(&o_targets) {
                             self.make.push(step(t, true));
                         }
@@ -774,14 +778,12 @@ impl<'a> Differ<'a> {
     }
 }
 
-/// Whether BIRD `b` reads MD5 key `k`: its configuration includes the
-/// key's file.
+/// Whether BIRD `b` reads MD5 key `k`: it runs that session.
 pub(crate) fn bird_reads(
     b: &crate::plan::bird::BirdSpec,
     k: &crate::render::bird::Md5Spec,
 ) -> bool {
-    b.config
-        .contains(&crate::render::bird::conf::password_include(&k.key_file))
+    b.sessions.contains(&k.session)
 }
 
 /// Whether FRR `f` reads MD5 key `k`: it has a session of that name.
@@ -850,32 +852,6 @@ fn widened(
         }
     }
     w
-}
-
-/// A HAProxy configuration without its `server` lines, and its targets.
-pub(crate) fn split_targets(config: &str) -> (String, BTreeSet<Target>) {
-    let mut rest = String::new();
-    let mut targets = BTreeSet::new();
-    let mut backend = String::new();
-    for line in config.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["backend", name, ..] => backend = name.to_string(),
-            ["server", server, address, ..] => {
-                targets.insert(Target {
-                    backend: backend.clone(),
-                    server: server.to_string(),
-                    address: address.to_string(),
-                    line: line.to_string(),
-                });
-                continue;
-            }
-            _ => {}
-        }
-        rest.push_str(line);
-        rest.push('\n');
-    }
-    (rest, targets)
 }
 
 /// What changed between two rulesets, per section (the group's comment

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::plan::Plan;
 
-use super::{sockets, split_targets, Step};
+use super::{sockets, Step};
 
 /// `start` with `steps` applied in order; `target` is the plan the steps
 /// lead to, for the prerequisites that depend on it (a process that
@@ -112,13 +112,10 @@ pub(crate) fn normalised(p: &Plan) -> Plan {
     sort(&mut p.shaping);
     sort(&mut p.listeners);
     sort(&mut p.starts);
+    // the targets are a set; the text follows from them and the rest
     for h in &mut p.haproxy {
-        let (rest, targets) = split_targets(&h.config);
-        let lines: Vec<String> = targets
-            .iter()
-            .map(|t| format!("{} {}", t.backend, t.line))
-            .collect();
-        h.config = format!("{rest}-- targets --\n{}", lines.join("\n"));
+        h.targets.sort();
+        h.config.clear();
     }
     sort(&mut p.haproxy);
     sort(&mut p.bird.daemons);
@@ -376,13 +373,13 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
         })?,
         LoadFirewall { firewall, .. } => {
             has_ns(w, &firewall.ns)?;
-            let key = |f: &crate::plan::FirewallSpec| (f.ns.clone(), super::tables(&f.ruleset));
+            let key = |f: &crate::plan::FirewallSpec| (f.ns.clone(), f.tables.clone());
             w.firewalls.retain(|f| key(f) != key(firewall));
             w.firewalls.push(firewall.clone());
         }
         DeleteFirewall { ns, tables } => {
             take(&mut w.firewalls, (ns.clone(), tables.clone()), |f| {
-                (f.ns.clone(), super::tables(&f.ruleset))
+                (f.ns.clone(), f.tables.clone())
             })?
         }
         InstallMd5Key { key } => {
@@ -454,10 +451,7 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
                 .iter_mut()
                 .find(|h| &h.ns == ns)
                 .ok_or("no HAProxy")?;
-            if split_targets(&h.config).1.contains(t) {
-                return Err("registered already".into());
-            }
-            h.config = with_target(&h.config, t);
+            insert(&mut h.targets, t.clone(), Clone::clone).map_err(|_| "registered already")?;
         }
         DeregisterTarget { ns, target: t, .. } => {
             let h = w
@@ -465,31 +459,8 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
                 .iter_mut()
                 .find(|h| &h.ns == ns)
                 .ok_or("no HAProxy")?;
-            if !split_targets(&h.config).1.contains(t) {
-                return Err("not registered".into());
-            }
-            let (rest, mut targets) = split_targets(&h.config);
-            targets.remove(t);
-            // the model compares targets as a set (`normalised`)
-            h.config = rest;
-            for x in &targets {
-                h.config = with_target(&h.config, x);
-            }
+            take(&mut h.targets, t.clone(), Clone::clone).map_err(|_| "not registered")?;
         }
     }
     Ok(())
-}
-
-/// `config` with target `t`'s `server` line first in its backend.
-fn with_target(config: &str, t: &super::Target) -> String {
-    let mut out = String::new();
-    for line in config.lines() {
-        out.push_str(line);
-        out.push('\n');
-        if line.split_whitespace().collect::<Vec<_>>() == ["backend", t.backend.as_str()] {
-            out.push_str(&t.line);
-            out.push('\n');
-        }
-    }
-    out
 }

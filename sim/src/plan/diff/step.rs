@@ -8,25 +8,12 @@ use serde::Serialize;
 use crate::agent::spec::ListenSpec;
 use crate::plan::bird::BirdSpec;
 use crate::plan::frr::FrrSpec;
-use crate::plan::StartSpec;
 use crate::plan::{
     AddrSpec, BridgeSpec, End, FirewallSpec, GatewaySpec, HaproxySpec, NsSpec, RouteSpec, RuleSpec,
     ShapeSpec, SysctlSpec, VethSpec,
 };
+use crate::plan::{StartSpec, Target};
 use crate::render::bird::Md5Spec;
-
-/// A load balancer's target: one `server` line of a HAProxy backend.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Target {
-    /// The backend (`b80`).
-    pub backend: String,
-    /// The server's name (the instance's).
-    pub server: String,
-    /// `IP:PORT`.
-    pub address: String,
-    /// The whole `server` line, as the configuration has it.
-    pub line: String,
-}
 
 /// One step of an apply. Steps that add come in dependency order; steps
 /// that remove come in the reverse order (see [`super::diff`]).
@@ -217,21 +204,12 @@ impl Step {
             return None;
         };
         let mut s = String::new();
-        for t in tables(&firewall.ruleset) {
+        for t in &firewall.tables {
             s.push_str(&format!("table {t}\ndelete table {t}\n"));
         }
         s.push_str(&firewall.ruleset);
         Some(s)
     }
-}
-
-/// The tables a ruleset defines (`inet vifgate_sg`), in its order.
-pub fn tables(ruleset: &str) -> Vec<String> {
-    ruleset
-        .lines()
-        .filter_map(|l| l.strip_prefix("table "))
-        .map(|rest| rest.trim_end_matches('{').trim().to_string())
-        .collect()
 }
 
 impl fmt::Display for Step {
@@ -294,7 +272,7 @@ impl fmt::Display for Step {
                 firewall: fw,
                 change,
             } => {
-                let tables = tables(&fw.ruleset).join(", ");
+                let tables = fw.tables.join(", ");
                 match change {
                     Some(c) => write!(
                         f,
