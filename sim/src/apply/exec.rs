@@ -133,13 +133,7 @@ impl<'a> Executor<'a> {
     /// (a lab of hundreds of namespaces is not opened whole for an edit
     /// of one).
     fn attach_named(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
-        let mut names = BTreeSet::new();
-        for s in steps.iter().filter(|s| s.uses_namespace_handle()) {
-            let v = serde_json::to_value(s)
-                .map_err(|e| step(format!("step {s}"))(io::Error::other(e)))?;
-            namespaces_named(&v, &mut names);
-        }
-        for n in names {
+        for n in namespaces_opened(steps) {
             if !self.handles.contains_key(&n) && netns::exists(&n) {
                 self.attach(&n)?;
             }
@@ -721,16 +715,11 @@ impl<'a> Executor<'a> {
             // its links first: the kernel frees a deleted namespace's links
             // (the far ends of its veths) only later, from a work queue, and
             // a name freed so may be taken again by this run. Not when the
-            // lab goes whole (`sim down`): nothing is made again, and a
-            // veth's deletion waits for the kernel (tens of ms each)
-            if let (Some(c), false) = (conn, self.target.namespaces.is_empty()) {
-                self.rt.block_on(async {
-                    for name in c.link_names().await.unwrap_or_default() {
-                        if name != "lo" {
-                            let _ = c.del_link(&name).await;
-                        }
-                    }
-                });
+            // lab goes whole (`sim down`): nothing is made again, a veth's
+            // deletion waits for the kernel (tens of ms each), and no
+            // connection is opened into a namespace about to go
+            if !self.target.namespaces.is_empty() {
+                self.delete_links(ns, conn);
             }
             ids.push((meta.dev(), meta.ino()));
             pids.extend(
@@ -758,6 +747,25 @@ impl<'a> Executor<'a> {
             netns::delete(ns).map_err(step(format!("delete namespace {ns}")))?;
         }
         Ok(())
+    }
+
+    /// Deletes the links of namespace `ns` but its loopback, through
+    /// `conn` when it is open, else through a connection opened for it.
+    fn delete_links(&self, ns: &str, conn: Option<Netlink>) {
+        self.rt.block_on(async {
+            let opened = match conn {
+                Some(c) => Ok(c),
+                None => Netns::open(ns).and_then(|h| Netlink::open(&h)),
+            };
+            let Ok(c) = opened else {
+                return;
+            };
+            for name in c.link_names().await.unwrap_or_default() {
+                if name != "lo" {
+                    let _ = c.del_link(&name).await;
+                }
+            }
+        });
     }
 
     /// Whether the process recorded as `what` still runs.
@@ -834,30 +842,24 @@ impl<'a> Executor<'a> {
         let Some(was) = self.state.plan.gateways.iter().find(|o| o.name == g.name) else {
             return;
         };
-        let gone: Vec<String> = was
+        let gone: BTreeSet<ipnet::Ipv4Net> = was
             .peers
             .iter()
             .flat_map(|p| &p.allowed)
             .filter(|a| !g.peers.iter().any(|p| p.allowed.contains(a)))
-            .map(|a| format!("{a} "))
+            .copied()
             .collect();
         if gone.is_empty() {
             return;
         }
+        let Ok(c) = self.conn(&g.ns) else {
+            return;
+        };
         let deadline = Instant::now() + WITHDRAWN_WITHIN;
         loop {
-            let out = Command::new("ip")
-                .args([
-                    "-n", &g.ns, "-4", "route", "show", "table", "all", "dev", &g.tun,
-                ])
-                .output();
-            let left = match &out {
-                Ok(o) => String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .filter(|l| l.contains(" proto bird") || l.contains(" proto bgp"))
-                    .any(|l| gone.iter().any(|p| l.starts_with(p.as_str()))),
-                Err(_) => false,
-            };
+            // a TUN device gone has no routes left
+            let routes = self.rt.block_on(c.bgp_routes_through(&g.tun));
+            let left = routes.is_ok_and(|r| r.iter().any(|dst| gone.contains(dst)));
             if !left {
                 return;
             }
@@ -1259,26 +1261,40 @@ fn batch_len(steps: &[Step]) -> usize {
 
 impl Step {
     /// Whether running the step takes a handle on, or a netlink
-    /// connection into, the namespaces it names: not a firewall's (`nft`
-    /// runs in its namespace by name), a key file's, the listener agent's,
-    /// a reconfiguration through a daemon's socket or a signal, a
-    /// deregistration through HAProxy's runtime API.
+    /// connection into, the namespaces it names: not a namespace's
+    /// deletion (it opens one only for the links it deletes first, in an
+    /// apply), a firewall's (`nft` runs in its namespace by name), a key
+    /// file's, the listener agent's, a reconfiguration through a daemon's
+    /// socket or a signal, a deregistration through HAProxy's runtime API.
     fn uses_namespace_handle(&self) -> bool {
         !matches!(
             self,
-            Step::LoadFirewall { .. }
+            Step::DeleteNamespace { .. }
+                | Step::LoadFirewall { .. }
                 | Step::DeleteFirewall { .. }
                 | Step::InstallMd5Key { .. }
                 | Step::RemoveMd5Key { .. }
                 | Step::StartListener { .. }
                 | Step::StopListener { .. }
                 | Step::ReconfigureGateway { .. }
-                | Step::NarrowGateway { .. }
                 | Step::ReconfigureBird { .. }
                 | Step::ReconfigureFrr { .. }
                 | Step::DeregisterTarget { .. }
         )
     }
+}
+
+/// The namespaces that running `steps` takes a handle on or a netlink
+/// connection into ([`Step::uses_namespace_handle`]).
+fn namespaces_opened(steps: &[Step]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for s in steps.iter().filter(|s| s.uses_namespace_handle()) {
+        // a step's JSON form cannot fail: its maps have string keys
+        if let Ok(v) = serde_json::to_value(s) {
+            namespaces_named(&v, &mut names);
+        }
+    }
+    names
 }
 
 /// Adds to `out` every namespace a step names: the strings under the key
@@ -1685,6 +1701,20 @@ mod tests {
         namespaces_named(&serde_json::to_value(&veth).expect("json"), &mut names);
         let want: BTreeSet<String> = [p.links[0].a.ns.clone(), p.links[0].b.ns.clone()].into();
         assert_eq!(names, want);
+    }
+
+    #[test]
+    fn taking_a_lab_down_opens_no_namespace_it_deletes() {
+        let p = crate::plan::plan(&crate::example(), "dn", &[22]).expect("plan");
+        let down = crate::plan::diff::diff(&p, &crate::plan::diff::empty("dn"));
+        assert!(down
+            .iter()
+            .any(|s| matches!(s, Step::DeleteNamespace { .. })));
+        assert_eq!(namespaces_opened(&down), BTreeSet::new());
+        // a gateway narrowed reads its routes through netlink
+        let g = p.gateways[0].clone();
+        let narrow = [Step::NarrowGateway { gateway: g.clone() }];
+        assert_eq!(namespaces_opened(&narrow), [g.ns].into());
     }
 
     #[test]
