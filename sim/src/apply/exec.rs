@@ -22,12 +22,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::daemons::{arm_bfd, bgp_logs, bgp_note, start_bird, start_frr, write_run_dir};
+use super::agent::{reload_agent, start_agent};
+use super::daemons::{arm_bfd, bgp_logs, bgp_note, start_bird, start_frr};
+use super::haproxy_api::deregister;
 use super::journal::{Entry, Journal};
+use super::process::{end_processes, session_of};
+use super::reconfigure::{reconfigure_bird, reconfigure_frr};
 use super::*;
-use crate::agent::spec::ListenSpec;
 use crate::plan::diff::Step;
-use crate::plan::frr::FrrSpec;
 use gateways::GatewayKeys;
 
 /// How long a gateway that narrows waits for BGP to withdraw the routes
@@ -1359,83 +1361,6 @@ pub(super) fn frr_what(daemon: &str, node: &str) -> String {
     format!("FRR {daemon} of {node}")
 }
 
-/// Writes the agent's spec for `listeners` and tells agent `pid` to read
-/// it again (SIGHUP); waits (10 s at most) until it says it serves it.
-fn reload_agent(dir: &Path, pid: u32, listeners: &[ListenSpec]) -> io::Result<()> {
-    let ready = dir.join("agent.ready");
-    write_agent_spec(dir, listeners)?;
-    match fs::remove_file(&ready) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let pid_t = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
-    // SAFETY: kill(2) on the recorded, running agent.
-    if unsafe { libc::kill(pid_t, libc::SIGHUP) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    super::startup::require_ready(
-        pid,
-        &[&dir.join("agent.log")],
-        Duration::from_secs(10),
-        &ready.display().to_string(),
-        || ready.exists(),
-    )
-}
-
-/// Writes `agent.json` in `dir`: the agent's spec for `listeners`.
-fn write_agent_spec(dir: &Path, listeners: &[ListenSpec]) -> io::Result<PathBuf> {
-    let spec = AgentSpec {
-        listeners: listeners.to_vec(),
-    };
-    let path = dir.join("agent.json");
-    fs::write(&path, serde_json::to_vec(&spec).map_err(io::Error::other)?)?;
-    Ok(path)
-}
-
-/// Starts the listener agent in `home` serving `listeners`, recorded, and
-/// waits (10 s at most) until it is ready.
-pub(super) fn start_agent(
-    dir: &Path,
-    home: &Netns,
-    vifgate: &Path,
-    listeners: &[ListenSpec],
-    state: &mut LabState,
-) -> Result<(), ApplyError> {
-    let ready = dir.join("agent.ready");
-    match fs::remove_file(&ready) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(step("start the listeners")(e));
-        }
-        _ => {}
-    }
-    let spec_path = write_agent_spec(dir, listeners).map_err(step("write the agent spec"))?;
-    let pid = spawn_daemon(
-        home,
-        vifgate,
-        &[
-            "sim",
-            "agent",
-            "--spec",
-            &spec_path.to_string_lossy(),
-            "--ready",
-            &ready.to_string_lossy(),
-        ],
-        &dir.join("agent.log"),
-    )
-    .map_err(step("start the listeners"))?;
-    record(dir, state, pid, "listeners")?;
-    let log = dir.join("agent.log");
-    super::startup::require_ready(
-        pid,
-        &[&log],
-        Duration::from_secs(10),
-        &ready.display().to_string(),
-        || ready.exists(),
-    )
-    .map_err(step("start the listeners"))?;
-    Ok(())
-}
-
 /// Whether namespace `c` has a link called `name`.
 async fn has_link(c: &Netlink, name: &str) -> Result<bool, ApplyError> {
     let names = c
@@ -1453,243 +1378,9 @@ async fn del_rule(c: &Netlink, iif: &str, priority: u32) -> Result<(), netlink::
     }
 }
 
-/// SIGTERM to each of `pids` that passes `check` (made through a pidfd),
-/// SIGKILL to those left after 2 s.
-fn end_processes(pids: &[u32], check: impl Fn(u32) -> bool + Copy) {
-    for &p in pids {
-        let _ = process::signal_checked(p, libc::SIGTERM, check);
-    }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline && pids.iter().any(|&p| process::alive(p) && check(p)) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for &p in pids {
-        if process::alive(p) {
-            let _ = process::signal_checked(p, libc::SIGKILL, check);
-        }
-    }
-}
-
-/// The other processes of the session `leader` leads (a start command's
-/// children: `sim up` starts each process in a session of its own).
-fn session_of(leader: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // after the command name: state, ppid, pgrp, session
-        let sid = text
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
-            .and_then(|s| s.parse::<u32>().ok());
-        if sid == Some(leader) && pid != leader {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Checks BIRD's new configuration (`bird -p`), puts it in place and has
-/// the running BIRD read it (`birdc configure`).
-fn reconfigure_bird(b: &plan::bird::BirdSpec) -> io::Result<()> {
-    let tmp = b.config_path.with_extension("conf.new");
-    fs::write(&tmp, &b.config)?;
-    if let Err(e) = super::check::bird(&tmp) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::rename(&tmp, &b.config_path)?;
-    let out = Command::new("birdc")
-        .arg("-s")
-        .arg(&b.socket)
-        .arg("configure")
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !text.contains("econfigur") {
-        return Err(io::Error::other(format!(
-            "birdc configure: {}{}",
-            text.trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
-}
-
-/// Gives a running FRR its new configuration through `vtysh`: the lines
-/// gone (`no ...`), then the lines new, each under its context (`router
-/// bgp`, `address-family`); then writes the files a restart would read.
-fn reconfigure_frr(f: &FrrSpec, keys: &BTreeMap<String, String>) -> io::Result<()> {
-    let cfg = f.with_keys(keys);
-    let old = fs::read_to_string(f.run_dir.join("bgpd.conf")).unwrap_or_default();
-    let (gone, new) = config_changes(&old, &cfg.bgpd);
-    let vtysh = |lines: &[(Vec<String>, String)], negate: bool| -> io::Result<String> {
-        let mut cmd = Command::new("vtysh");
-        cmd.arg("--vty_socket").arg(&f.run_dir).args(["-d", "bgpd"]);
-        for (ctx, line) in lines {
-            cmd.args(["-c", "configure terminal"]);
-            for c in ctx {
-                cmd.args(["-c", c]);
-            }
-            let line = if negate {
-                format!("no {line}")
-            } else {
-                line.clone()
-            };
-            cmd.args(["-c", &line, "-c", "end"]);
-        }
-        let out = cmd.output()?;
-        Ok(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    };
-    if !gone.is_empty() {
-        // a line already gone with its context is no error
-        let said = vtysh(&gone, true)?;
-        debug!(node = %f.node, "vtysh (removals): {said}");
-    }
-    if !new.is_empty() {
-        let said = vtysh(&new, false)?;
-        if said.contains('%') {
-            return Err(io::Error::other(format!("vtysh: {}", said.trim())));
-        }
-    }
-    write_run_dir(&f.run_dir, &cfg)
-}
-
-/// The lines of an FRR configuration each with its context (the lines
-/// above it that it is indented under), and the two sets of changes from
-/// `old` to `new`: the lines gone (deepest first) and the lines new.
-type Contextual = (Vec<String>, String);
-
-fn config_changes(old: &str, new: &str) -> (Vec<Contextual>, Vec<Contextual>) {
-    fn lines(text: &str) -> Vec<Contextual> {
-        let mut stack: Vec<(usize, String)> = Vec::new();
-        let mut out = Vec::new();
-        for l in text.lines() {
-            let t = l.trim();
-            if t.is_empty() || t.starts_with('!') || t.starts_with("exit") {
-                continue;
-            }
-            let depth = l.len() - l.trim_start().len();
-            while stack.last().is_some_and(|(d, _)| *d >= depth) {
-                stack.pop();
-            }
-            let ctx: Vec<String> = stack.iter().map(|(_, s)| s.clone()).collect();
-            out.push((ctx, t.to_string()));
-            stack.push((depth, t.to_string()));
-        }
-        out
-    }
-    let (o, n) = (lines(old), lines(new));
-    let os: BTreeSet<&Contextual> = o.iter().collect();
-    let ns: BTreeSet<&Contextual> = n.iter().collect();
-    let mut gone: Vec<Contextual> = o.iter().filter(|l| !ns.contains(l)).cloned().collect();
-    // a context removed takes its lines: only the outermost line is negated
-    let removed: BTreeSet<Vec<String>> = gone
-        .iter()
-        .map(|(c, l)| {
-            let mut p = c.clone();
-            p.push(l.clone());
-            p
-        })
-        .collect();
-    gone.retain(|(c, _)| !(1..=c.len()).any(|k| removed.contains(&c[..k])));
-    gone.reverse();
-    let new_lines = n.iter().filter(|l| !os.contains(l)).cloned().collect();
-    (gone, new_lines)
-}
-
-/// Sends `command` to HAProxy's runtime API on `sock`; its answer
-/// (trimmed).
-fn haproxy_api(sock: &Path, command: &str) -> io::Result<String> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::os::unix::net::UnixStream::connect(sock)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", sock.display())))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(format!("{command}\n").as_bytes())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out.trim().to_string())
-}
-
-/// How long a deregistered target is drained at most: its connections
-/// end by themselves until then (AWS's deregistration delay, shortened
-/// for a lab), and are shut after.
-const DRAIN_AT_MOST: Duration = Duration::from_secs(10);
-
-/// Takes `server` (`BACKEND/SERVER`) out of its backend as AWS
-/// deregisters a target: drained first (no new connection goes to it, the
-/// ones it has end by themselves, [`DRAIN_AT_MOST`]), then into
-/// maintenance, any session left shut (HAProxy deletes only a server with
-/// none), then deleted. A server that is not there is no error.
-fn deregister(sock: &Path, server: &str) -> io::Result<()> {
-    let said = haproxy_api(sock, &format!("set server {server} state drain"))?;
-    if said.contains("No such server") {
-        return Ok(());
-    }
-    let drained_by = Instant::now() + DRAIN_AT_MOST;
-    while sessions(&haproxy_api(sock, "show stat")?, server) > 0 && Instant::now() < drained_by {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    haproxy_api(sock, &format!("disable server {server}"))?;
-    haproxy_api(sock, &format!("shutdown sessions server {server}"))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let said = haproxy_api(sock, &format!("del server {server}"))?;
-        if said.starts_with("Server deleted") || said.contains("No such server") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::other(format!("del server {server}: {said}")));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The current sessions of `server` (`BACKEND/SERVER`) in the CSV of
-/// HAProxy's `show stat` (`pxname,svname,qcur,qmax,scur,...`); 0 when it
-/// is not listed.
-fn sessions(show_stat: &str, server: &str) -> u64 {
-    let Some((backend, name)) = server.split_once('/') else {
-        return 0;
-    };
-    show_stat
-        .lines()
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|f| f.len() > 4 && f[0] == backend && f[1] == name)
-        .and_then(|f| f[4].parse().ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_frr_change_is_its_lines_under_their_contexts() {
-        let old = "router bgp 65000\n bgp router-id 1.1.1.1\n !\n address-family ipv4 unicast\n  network 10.0.0.0/24\n  network 10.0.1.0/24\n exit-address-family\nexit\n!\nroute-map a permit 10\n set local-preference 200\nexit\n";
-        let new = "router bgp 65000\n bgp router-id 1.1.1.1\n !\n address-family ipv4 unicast\n  network 10.0.0.0/24\n  network 10.0.2.0/24\n exit-address-family\nexit\n!\n";
-        let (gone, added) = config_changes(old, new);
-        let af = vec![
-            "router bgp 65000".to_string(),
-            "address-family ipv4 unicast".to_string(),
-        ];
-        assert_eq!(
-            gone,
-            vec![
-                (Vec::new(), "route-map a permit 10".to_string()),
-                (af.clone(), "network 10.0.1.0/24".to_string()),
-            ]
-        );
-        assert_eq!(added, vec![(af, "network 10.0.2.0/24".to_string())]);
-        assert_eq!(config_changes(new, new), (Vec::new(), Vec::new()));
-    }
 
     #[test]
     fn a_step_names_the_namespaces_of_both_ends() {
@@ -1750,17 +1441,5 @@ mod tests {
             batches.len(),
             steps.len()
         );
-    }
-
-    #[test]
-    fn a_servers_sessions_are_read_from_show_stat() {
-        let stat = "# pxname,svname,qcur,qmax,scur,smax\n\
-                    b80,web-a1,0,0,3,4\n\
-                    b443,web-a1,0,0,0,0\n\
-                    b80,BACKEND,0,0,3,4\n";
-        assert_eq!(sessions(stat, "b80/web-a1"), 3);
-        assert_eq!(sessions(stat, "b443/web-a1"), 0);
-        assert_eq!(sessions(stat, "b80/web-c1"), 0);
-        assert_eq!(sessions(stat, "web-a1"), 0);
     }
 }

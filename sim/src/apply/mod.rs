@@ -27,15 +27,18 @@
 //! So a `sim up` killed with SIGKILL at any point leaves nothing `down`
 //! cannot remove, and a second `down` finds nothing to do.
 
+mod agent;
 pub mod check;
 pub mod daemons;
 pub mod exec;
 pub mod fingerprint;
 pub(crate) mod gateways;
+mod haproxy_api;
 pub mod journal;
 pub mod lock;
 pub mod md5;
 pub mod process;
+mod reconfigure;
 pub mod startup;
 pub mod state;
 
