@@ -1210,6 +1210,7 @@ fn recorded_example_lab_with(root: &PrivateRoot, more: &[&str]) -> std::path::Pa
     let o = root.vifgate(&args);
     let plan: sim::plan::Plan = serde_json::from_slice(&o.stdout).expect("the plan");
     let state = sim::apply::state::LabState {
+        format: sim::apply::state::STATE_FORMAT,
         plan,
         source: Some(EXAMPLE.into()),
         status: sim::apply::state::BuildStatus::Up,
@@ -1287,6 +1288,60 @@ fn sim_apply_dry_run_prints_one_table_replace_for_one_rule() {
     } else {
         assert_stderr_has(&o, "needs root");
     }
+}
+
+#[test]
+fn sim_apply_refuses_a_lab_whose_state_an_older_vifgate_wrote() {
+    if !common::fixtures(&[EXAMPLE]) {
+        return;
+    }
+    let root = PrivateRoot::new("apply-old-state");
+    let dir = recorded_example_lab(&root);
+    // the state as an older vifgate wrote it: no format, and no values
+    // beside the configurations' text
+    let path = dir.join("state.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("state")).expect("json");
+    v.as_object_mut().expect("object").remove("format");
+    let plan = &mut v["plan"];
+    for (list, field) in [
+        ("firewalls", "tables"),
+        ("haproxy", "targets"),
+        ("haproxy", "config_without_targets"),
+    ] {
+        for x in plan[list].as_array_mut().expect("list") {
+            x.as_object_mut().expect("object").remove(field);
+        }
+    }
+    for b in plan["bird"]["daemons"].as_array_mut().expect("daemons") {
+        b.as_object_mut().expect("object").remove("sessions");
+    }
+    std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
+    let file = edited_example(
+        &root,
+        "  { protocol = \"tcp\", ports = 22, prefix_list = \"office-prefixes\" },\n",
+        "  { protocol = \"tcp\", ports = 22, prefix_list = \"office-prefixes\" },\n  { protocol = \"tcp\", ports = 443, prefix_list = \"office-prefixes\" },\n",
+    );
+    let o = root.vifgate(&["sim", "apply", &file, "--lab", "yh", "--dry-run"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert_stderr_has(&o, "lab `yh` was built by an older vifgate");
+    assert_stderr_has(&o, "--rebuild");
+    // it still reads: a rebuild (down, then up) is planned from it
+    let o = root.vifgate(&[
+        "sim",
+        "apply",
+        &file,
+        "--lab",
+        "yh",
+        "--dry-run",
+        "--rebuild",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("delete namespace yh.bastion"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

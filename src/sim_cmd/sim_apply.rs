@@ -49,6 +49,9 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         s
     } else {
         refuse_rebuild_fields(&lab, &file, &text, &new_loaded.topology)?;
+        if let Err(why) = st.appliable(&lab) {
+            bail!("{why}");
+        }
         // an interrupted apply's steps come first, as the apply runs them
         (apply::exec::runs(&st, &new_plan).iter())
             .flat_map(|(from, to)| diff::diff(from, to))

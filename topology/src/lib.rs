@@ -62,6 +62,7 @@ pub mod cfn;
 pub mod diag;
 pub mod format;
 pub mod graph;
+pub mod lab_names;
 pub mod model;
 pub mod nacl;
 pub mod resolve;

@@ -22,13 +22,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::daemons::{arm_bfd, bgp_logs, bgp_note, start_bird, start_frr, write_run_dir};
+use super::agent::{reload_agent, start_agent};
+use super::daemons::{arm_bfd, bgp_logs, bgp_note, start_bird, start_frr};
 use super::journal::{Entry, Journal};
+use super::process::{end_processes, session_of};
+use super::reconfigure::{reconfigure_bird, reconfigure_frr};
 use super::targets;
 use super::*;
 use crate::agent::spec::ListenSpec;
 use crate::plan::diff::Step;
-use crate::plan::frr::FrrSpec;
 use gateways::GatewayKeys;
 
 /// How long a gateway that narrows waits for BGP to withdraw the routes
@@ -144,13 +146,7 @@ impl<'a> Executor<'a> {
     /// (a lab of hundreds of namespaces is not opened whole for an edit
     /// of one).
     fn attach_named(&mut self, steps: &[Step]) -> Result<(), ApplyError> {
-        let mut names = BTreeSet::new();
-        for s in steps.iter().filter(|s| s.uses_namespace_handle()) {
-            let v = serde_json::to_value(s)
-                .map_err(|e| step(format!("step {s}"))(io::Error::other(e)))?;
-            namespaces_named(&v, &mut names);
-        }
-        for n in names {
+        for n in namespaces_opened(steps) {
             if !self.handles.contains_key(&n) && netns::exists(&n) {
                 self.attach(&n)?;
             }
@@ -757,16 +753,11 @@ impl<'a> Executor<'a> {
             // its links first: the kernel frees a deleted namespace's links
             // (the far ends of its veths) only later, from a work queue, and
             // a name freed so may be taken again by this run. Not when the
-            // lab goes whole (`sim down`): nothing is made again, and a
-            // veth's deletion waits for the kernel (tens of ms each)
-            if let (Some(c), false) = (conn, self.target.namespaces.is_empty()) {
-                self.rt.block_on(async {
-                    for name in c.link_names().await.unwrap_or_default() {
-                        if name != "lo" {
-                            let _ = c.del_link(&name).await;
-                        }
-                    }
-                });
+            // lab goes whole (`sim down`): nothing is made again, a veth's
+            // deletion waits for the kernel (tens of ms each), and no
+            // connection is opened into a namespace about to go
+            if !self.target.namespaces.is_empty() {
+                self.delete_links(ns, conn);
             }
             ids.push((meta.dev(), meta.ino()));
             pids.extend(
@@ -794,6 +785,25 @@ impl<'a> Executor<'a> {
             netns::delete(ns).map_err(step(format!("delete namespace {ns}")))?;
         }
         Ok(())
+    }
+
+    /// Deletes the links of namespace `ns` but its loopback, through
+    /// `conn` when it is open, else through a connection opened for it.
+    fn delete_links(&self, ns: &str, conn: Option<Netlink>) {
+        self.rt.block_on(async {
+            let opened = match conn {
+                Some(c) => Ok(c),
+                None => Netns::open(ns).and_then(|h| Netlink::open(&h)),
+            };
+            let Ok(c) = opened else {
+                return;
+            };
+            for name in c.link_names().await.unwrap_or_default() {
+                if name != "lo" {
+                    let _ = c.del_link(&name).await;
+                }
+            }
+        });
     }
 
     /// Whether the process recorded as `what` still runs.
@@ -870,30 +880,24 @@ impl<'a> Executor<'a> {
         let Some(was) = self.state.plan.gateways.iter().find(|o| o.name == g.name) else {
             return;
         };
-        let gone: Vec<String> = was
+        let gone: BTreeSet<ipnet::Ipv4Net> = was
             .peers
             .iter()
             .flat_map(|p| &p.allowed)
             .filter(|a| !g.peers.iter().any(|p| p.allowed.contains(a)))
-            .map(|a| format!("{a} "))
+            .copied()
             .collect();
         if gone.is_empty() {
             return;
         }
+        let Ok(c) = self.conn(&g.ns) else {
+            return;
+        };
         let deadline = Instant::now() + WITHDRAWN_WITHIN;
         loop {
-            let out = Command::new("ip")
-                .args([
-                    "-n", &g.ns, "-4", "route", "show", "table", "all", "dev", &g.tun,
-                ])
-                .output();
-            let left = match &out {
-                Ok(o) => String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .filter(|l| l.contains(" proto bird") || l.contains(" proto bgp"))
-                    .any(|l| gone.iter().any(|p| l.starts_with(p.as_str()))),
-                Err(_) => false,
-            };
+            // a TUN device gone has no routes left
+            let routes = self.rt.block_on(c.bgp_routes_through(&g.tun));
+            let left = routes.is_ok_and(|r| r.iter().any(|dst| gone.contains(dst)));
             if !left {
                 return;
             }
@@ -1236,6 +1240,9 @@ pub fn apply(
     let mut state = read_state_in(&dir)
         .map_err(step("read the state file"))?
         .ok_or_else(no_lab)?;
+    state
+        .appliable(lab)
+        .map_err(|why| step("read the state file")(io::Error::other(why)))?;
     let resumed = journal::read(&dir)
         .ok()
         .and_then(|j| journal::unfinished(&j))
@@ -1329,26 +1336,40 @@ fn batch_len(steps: &[Step]) -> usize {
 
 impl Step {
     /// Whether running the step takes a handle on, or a netlink
-    /// connection into, the namespaces it names: not a firewall's (`nft`
-    /// runs in its namespace by name), a key file's, the listener agent's,
-    /// a reconfiguration through a daemon's socket or a signal, a
-    /// deregistration through HAProxy's runtime API.
+    /// connection into, the namespaces it names: not a namespace's
+    /// deletion (it opens one only for the links it deletes first, in an
+    /// apply), a firewall's (`nft` runs in its namespace by name), a key
+    /// file's, the listener agent's, a reconfiguration through a daemon's
+    /// socket or a signal, a deregistration through HAProxy's runtime API.
     fn uses_namespace_handle(&self) -> bool {
         !matches!(
             self,
-            Step::LoadFirewall { .. }
+            Step::DeleteNamespace { .. }
+                | Step::LoadFirewall { .. }
                 | Step::DeleteFirewall { .. }
                 | Step::InstallMd5Key { .. }
                 | Step::RemoveMd5Key { .. }
                 | Step::StartListener { .. }
                 | Step::StopListener { .. }
                 | Step::ReconfigureGateway { .. }
-                | Step::NarrowGateway { .. }
                 | Step::ReconfigureBird { .. }
                 | Step::ReconfigureFrr { .. }
                 | Step::DeregisterTarget { .. }
         )
     }
+}
+
+/// The namespaces that running `steps` takes a handle on or a netlink
+/// connection into ([`Step::uses_namespace_handle`]).
+fn namespaces_opened(steps: &[Step]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for s in steps.iter().filter(|s| s.uses_namespace_handle()) {
+        // a step's JSON form cannot fail: its maps have string keys
+        if let Ok(v) = serde_json::to_value(s) {
+            namespaces_named(&v, &mut names);
+        }
+    }
+    names
 }
 
 /// Adds to `out` every namespace a step names: the strings under the key
@@ -1396,87 +1417,6 @@ pub(super) fn frr_what(daemon: &str, node: &str) -> String {
     format!("FRR {daemon} of {node}")
 }
 
-/// Writes the agent's spec for `listeners` and tells agent `pid` to read
-/// it again (SIGHUP); waits (10 s at most) until it says it serves it.
-fn reload_agent(dir: &Path, pid: u32, listeners: &[ListenSpec]) -> io::Result<()> {
-    let ready = dir.join("agent.ready");
-    write_agent_spec(dir, listeners)?;
-    match fs::remove_file(&ready) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let pid_t = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
-    // SAFETY: kill(2) on the recorded, running agent.
-    if unsafe { libc::kill(pid_t, libc::SIGHUP) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    super::startup::require_ready(
-        pid,
-        &[&dir.join("agent.log")],
-        Duration::from_secs(10),
-        &ready.display().to_string(),
-        || ready.exists(),
-    )
-}
-
-/// Writes `agent.json` in `dir`: the agent's spec for `listeners`.
-fn write_agent_spec(dir: &Path, listeners: &[ListenSpec]) -> io::Result<PathBuf> {
-    let spec = AgentSpec {
-        listeners: listeners.to_vec(),
-    };
-    let path = dir.join("agent.json");
-    write_new(
-        &path,
-        &serde_json::to_vec(&spec).map_err(io::Error::other)?,
-        0o644,
-    )?;
-    Ok(path)
-}
-
-/// Starts the listener agent in `home` serving `listeners`, recorded, and
-/// waits (10 s at most) until it is ready.
-pub(super) fn start_agent(
-    dir: &Path,
-    home: &Netns,
-    vifgate: &Path,
-    listeners: &[ListenSpec],
-    state: &mut LabState,
-) -> Result<(), ApplyError> {
-    let ready = dir.join("agent.ready");
-    match fs::remove_file(&ready) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(step("start the listeners")(e));
-        }
-        _ => {}
-    }
-    let spec_path = write_agent_spec(dir, listeners).map_err(step("write the agent spec"))?;
-    let pid = spawn_daemon(
-        home,
-        vifgate,
-        &[
-            "sim",
-            "agent",
-            "--spec",
-            &spec_path.to_string_lossy(),
-            "--ready",
-            &ready.to_string_lossy(),
-        ],
-        &dir.join("agent.log"),
-    )
-    .map_err(step("start the listeners"))?;
-    record(dir, state, pid, "listeners")?;
-    let log = dir.join("agent.log");
-    super::startup::require_ready(
-        pid,
-        &[&log],
-        Duration::from_secs(10),
-        &ready.display().to_string(),
-        || ready.exists(),
-    )
-    .map_err(step("start the listeners"))?;
-    Ok(())
-}
-
 /// Whether namespace `c` has a link called `name`.
 async fn has_link(c: &Netlink, name: &str) -> Result<bool, ApplyError> {
     let names = c
@@ -1494,181 +1434,9 @@ async fn del_rule(c: &Netlink, iif: &str, priority: u32) -> Result<(), netlink::
     }
 }
 
-/// SIGTERM to each of `pids` that passes `check` (made through a pidfd),
-/// SIGKILL to those left after 2 s.
-fn end_processes(pids: &[u32], check: impl Fn(u32) -> bool + Copy) {
-    for &p in pids {
-        let _ = process::signal_checked(p, libc::SIGTERM, check);
-    }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline && pids.iter().any(|&p| process::alive(p) && check(p)) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for &p in pids {
-        if process::alive(p) {
-            let _ = process::signal_checked(p, libc::SIGKILL, check);
-        }
-    }
-}
-
-/// The other processes of the session `leader` leads (a start command's
-/// children: `sim up` starts each process in a session of its own).
-fn session_of(leader: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // after the command name: state, ppid, pgrp, session
-        let sid = text
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
-            .and_then(|s| s.parse::<u32>().ok());
-        if sid == Some(leader) && pid != leader {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Checks BIRD's new configuration (`bird -p`), puts it in place and has
-/// the running BIRD read it (`birdc configure`).
-fn reconfigure_bird(b: &plan::bird::BirdSpec) -> io::Result<()> {
-    let tmp = b.config_path.with_extension("conf.new");
-    write_new(&tmp, b.config.as_bytes(), 0o644)?;
-    if let Err(e) = super::check::bird(&tmp) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::rename(&tmp, &b.config_path)?;
-    let out = Command::new("birdc")
-        .arg("-s")
-        .arg(&b.socket)
-        .arg("configure")
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !text.contains("econfigur") {
-        return Err(io::Error::other(format!(
-            "birdc configure: {}{}",
-            text.trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
-}
-
-/// Gives a running FRR its new configuration through `vtysh`: the lines
-/// gone (`no ...`), then the lines new, each under its context (`router
-/// bgp`, `address-family`); then writes the files a restart would read.
-fn reconfigure_frr(f: &FrrSpec, keys: &BTreeMap<String, String>) -> io::Result<()> {
-    let cfg = f.with_keys(keys);
-    let old = read_no_follow(&f.run_dir.join("bgpd.conf")).unwrap_or_default();
-    let (gone, new) = config_changes(&old, &cfg.bgpd);
-    let vtysh = |lines: &[(Vec<String>, String)], negate: bool| -> io::Result<String> {
-        let mut cmd = Command::new("vtysh");
-        cmd.arg("--vty_socket").arg(&f.run_dir).args(["-d", "bgpd"]);
-        for (ctx, line) in lines {
-            cmd.args(["-c", "configure terminal"]);
-            for c in ctx {
-                cmd.args(["-c", c]);
-            }
-            let line = if negate {
-                format!("no {line}")
-            } else {
-                line.clone()
-            };
-            cmd.args(["-c", &line, "-c", "end"]);
-        }
-        let out = cmd.output()?;
-        Ok(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    };
-    if !gone.is_empty() {
-        // a line already gone with its context is no error
-        let said = vtysh(&gone, true)?;
-        debug!(node = %f.node, "vtysh (removals): {said}");
-    }
-    if !new.is_empty() {
-        let said = vtysh(&new, false)?;
-        if said.contains('%') {
-            return Err(io::Error::other(format!("vtysh: {}", said.trim())));
-        }
-    }
-    write_run_dir(&f.run_dir, &cfg)
-}
-
-/// The lines of an FRR configuration each with its context (the lines
-/// above it that it is indented under), and the two sets of changes from
-/// `old` to `new`: the lines gone (deepest first) and the lines new.
-type Contextual = (Vec<String>, String);
-
-fn config_changes(old: &str, new: &str) -> (Vec<Contextual>, Vec<Contextual>) {
-    fn lines(text: &str) -> Vec<Contextual> {
-        let mut stack: Vec<(usize, String)> = Vec::new();
-        let mut out = Vec::new();
-        for l in text.lines() {
-            let t = l.trim();
-            if t.is_empty() || t.starts_with('!') || t.starts_with("exit") {
-                continue;
-            }
-            let depth = l.len() - l.trim_start().len();
-            while stack.last().is_some_and(|(d, _)| *d >= depth) {
-                stack.pop();
-            }
-            let ctx: Vec<String> = stack.iter().map(|(_, s)| s.clone()).collect();
-            out.push((ctx, t.to_string()));
-            stack.push((depth, t.to_string()));
-        }
-        out
-    }
-    let (o, n) = (lines(old), lines(new));
-    let os: BTreeSet<&Contextual> = o.iter().collect();
-    let ns: BTreeSet<&Contextual> = n.iter().collect();
-    let mut gone: Vec<Contextual> = o.iter().filter(|l| !ns.contains(l)).cloned().collect();
-    // a context removed takes its lines: only the outermost line is negated
-    let removed: BTreeSet<Vec<String>> = gone
-        .iter()
-        .map(|(c, l)| {
-            let mut p = c.clone();
-            p.push(l.clone());
-            p
-        })
-        .collect();
-    gone.retain(|(c, _)| !(1..=c.len()).any(|k| removed.contains(&c[..k])));
-    gone.reverse();
-    let new_lines = n.iter().filter(|l| !os.contains(l)).cloned().collect();
-    (gone, new_lines)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_frr_change_is_its_lines_under_their_contexts() {
-        let old = "router bgp 65000\n bgp router-id 1.1.1.1\n !\n address-family ipv4 unicast\n  network 10.0.0.0/24\n  network 10.0.1.0/24\n exit-address-family\nexit\n!\nroute-map a permit 10\n set local-preference 200\nexit\n";
-        let new = "router bgp 65000\n bgp router-id 1.1.1.1\n !\n address-family ipv4 unicast\n  network 10.0.0.0/24\n  network 10.0.2.0/24\n exit-address-family\nexit\n!\n";
-        let (gone, added) = config_changes(old, new);
-        let af = vec![
-            "router bgp 65000".to_string(),
-            "address-family ipv4 unicast".to_string(),
-        ];
-        assert_eq!(
-            gone,
-            vec![
-                (Vec::new(), "route-map a permit 10".to_string()),
-                (af.clone(), "network 10.0.1.0/24".to_string()),
-            ]
-        );
-        assert_eq!(added, vec![(af, "network 10.0.2.0/24".to_string())]);
-        assert_eq!(config_changes(new, new), (Vec::new(), Vec::new()));
-    }
 
     #[test]
     fn a_step_names_the_namespaces_of_both_ends() {
@@ -1680,6 +1448,20 @@ mod tests {
         namespaces_named(&serde_json::to_value(&veth).expect("json"), &mut names);
         let want: BTreeSet<String> = [p.links[0].a.ns.clone(), p.links[0].b.ns.clone()].into();
         assert_eq!(names, want);
+    }
+
+    #[test]
+    fn taking_a_lab_down_opens_no_namespace_it_deletes() {
+        let p = crate::plan::plan(&crate::example(), "dn", &[22]).expect("plan");
+        let down = crate::plan::diff::diff(&p, &crate::plan::diff::empty("dn"));
+        assert!(down
+            .iter()
+            .any(|s| matches!(s, Step::DeleteNamespace { .. })));
+        assert_eq!(namespaces_opened(&down), BTreeSet::new());
+        // a gateway narrowed reads its routes through netlink
+        let g = p.gateways[0].clone();
+        let narrow = [Step::NarrowGateway { gateway: g.clone() }];
+        assert_eq!(namespaces_opened(&narrow), [g.ns].into());
     }
 
     #[test]

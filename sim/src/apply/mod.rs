@@ -27,6 +27,7 @@
 //! So a `sim up` killed with SIGKILL at any point leaves nothing `down`
 //! cannot remove, and a second `down` finds nothing to do.
 
+mod agent;
 pub mod check;
 pub mod daemons;
 pub mod exec;
@@ -36,6 +37,7 @@ pub mod journal;
 pub mod lock;
 pub mod md5;
 pub mod process;
+mod reconfigure;
 pub mod startup;
 pub mod state;
 pub mod targets;
@@ -70,7 +72,7 @@ use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
 use state::{
     checked_state_dir, gateway_what, holds_a_lab, own_directory, read_no_follow, read_state_in,
-    write_new, write_state, BuildStatus, LabState,
+    write_new, write_state, BuildStatus, LabState, STATE_FORMAT,
 };
 
 /// Why a lab could not be built or removed.
@@ -239,6 +241,7 @@ pub fn up(
         return Err(ApplyError::Exists(plan.lab.clone()));
     }
     let mut state = LabState {
+        format: STATE_FORMAT,
         plan: plan.clone(),
         source: source.map(Path::to_path_buf),
         status: BuildStatus::Building,
@@ -601,6 +604,7 @@ mod tests {
     fn a_state_file_round_trips_with_its_status_as_a_word() {
         let p = plan::plan(&example(), "yh", &[22]).expect("plan");
         let state = LabState {
+            format: STATE_FORMAT,
             plan: p,
             source: None,
             status: BuildStatus::Up,

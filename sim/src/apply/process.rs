@@ -13,6 +13,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -186,6 +187,46 @@ pub fn signal_checked(
         };
     }
     Ok(true)
+}
+
+/// SIGTERM to each of `pids` that passes `check` (made through a pidfd),
+/// SIGKILL to those left after 2 s.
+pub(crate) fn end_processes(pids: &[u32], check: impl Fn(u32) -> bool + Copy) {
+    for &p in pids {
+        let _ = signal_checked(p, libc::SIGTERM, check);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && pids.iter().any(|&p| alive(p) && check(p)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &p in pids {
+        if alive(p) {
+            let _ = signal_checked(p, libc::SIGKILL, check);
+        }
+    }
+}
+
+/// The other processes of the session `leader` leads (a start command's
+/// children: `sim up` starts each process in a session of its own).
+pub(crate) fn session_of(leader: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // after the command name: state, ppid, pgrp, session
+        let sid = text
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
+            .and_then(|s| s.parse::<u32>().ok());
+        if sid == Some(leader) && pid != leader {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

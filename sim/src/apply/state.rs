@@ -99,9 +99,19 @@ impl std::fmt::Display for BuildStatus {
     }
 }
 
+/// The format of the state file this vifgate writes. 1: the plan keeps,
+/// beside the text of each configuration, the values `sim apply` compares
+/// (a firewall's tables, a load balancer's targets, the sessions a BIRD
+/// runs); a state file without a format is older.
+pub const STATE_FORMAT: u32 = 1;
+
 /// What `sim up` recorded about a lab.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabState {
+    /// The state file's format ([`STATE_FORMAT`] when written by this
+    /// vifgate; 0 when an older one wrote it).
+    #[serde(default)]
+    pub format: u32,
     /// The plan it was built from.
     pub plan: Plan,
     /// The topology file, when it came from one.
@@ -147,6 +157,20 @@ pub struct LabState {
 }
 
 impl LabState {
+    /// Refuses to bring lab `lab` to another plan when an older vifgate
+    /// wrote its state: its plan lacks what a diff compares. `sim down`
+    /// and `--rebuild` do not need it.
+    pub fn appliable(&self, lab: &str) -> Result<(), String> {
+        if self.format >= STATE_FORMAT {
+            return Ok(());
+        }
+        Err(format!(
+            "lab `{lab}` was built by an older vifgate, whose state lacks what `sim apply` compares \
+             (firewall tables, load balancer targets, BGP sessions as values): rebuild it once \
+             with `vifgate sim apply FILE --lab {lab} --rebuild` (or `sim down` and `sim up`)"
+        ))
+    }
+
     /// The links `sim link` changed since the lab was built and left
     /// changed, each as `A B: what` (taken down, or shaped): a lab so
     /// changed is not the one its topology describes.

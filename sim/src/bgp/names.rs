@@ -15,20 +15,11 @@ use std::path::{Path, PathBuf};
 
 use topology::bgp::SessionKind;
 
-use crate::render::names::bird_symbol_name;
-
-/// The prefix of a session's name, by its kind.
-fn kind_prefix(kind: SessionKind) -> &'static str {
-    match kind {
-        SessionKind::DirectConnect => "dx",
-        SessionKind::Vpn => "vpn",
-    }
-}
-
 /// The session name of a VIF or VPN called `name`
-/// ([`crate::render::names::bird_symbol_name`] with `dx` or `vpn`).
+/// ([`topology::lab_names::session_name`]: `dx.` or `vpn.` and the
+/// escaped name).
 pub fn protocol_name(kind: SessionKind, name: &str) -> String {
-    bird_symbol_name(kind_prefix(kind), name)
+    topology::lab_names::session_name(kind, name)
 }
 
 /// [`protocol_name`] as a symbol in a BIRD configuration: in apostrophes.

@@ -38,6 +38,10 @@ pub struct BirdSpec {
     /// learns; an office's: the VPC's CIDR).
     #[serde(default)]
     pub routes: Vec<Ipv4Net>,
+    /// The office-to-AWS sessions it runs, by name: it reads their MD5
+    /// key files when it starts or is reconfigured.
+    #[serde(default)]
+    pub sessions: Vec<String>,
 }
 
 impl BirdSpec {
@@ -86,18 +90,25 @@ pub fn plan(
     }
     let sessions = sessions(specs, tunnels, dir);
     let file = |name: &str, ext: &str| dir.join(format!("bird-{name}.{ext}"));
-    let spec =
-        |ns: String, name: String, what: String, config: String, established, routes| BirdSpec {
-            ns,
-            routes,
-            config_path: file(&name, "conf"),
-            socket: crate::bgp::names::bird_socket(dir, &name),
-            log: file(&name, "log"),
-            name,
-            what,
-            config,
-            established,
-        };
+    let spec = |ns: String,
+                name: String,
+                what: String,
+                config: String,
+                established,
+                routes,
+                runs: &[&Session]| BirdSpec {
+        ns,
+        routes,
+        config_path: file(&name, "conf"),
+        socket: crate::bgp::names::bird_socket(dir, &name),
+        log: file(&name, "log"),
+        name,
+        what,
+        config,
+        established,
+        sessions: runs.iter().map(|s| s.spec.name.clone()).collect(),
+    };
+    let all: Vec<&Session> = sessions.iter().collect();
     // the office nodes the lab plays with BIRD
     let mut office_nodes: Vec<NodeId> = sessions.iter().map(|s| s.spec.office).collect();
     office_nodes.sort_unstable();
@@ -122,6 +133,7 @@ pub fn plan(
         vgw_cfg,
         vgw_up,
         learned.clone(),
+        &all,
     ));
     if !propagate.is_empty() {
         out.daemons.push(spec(
@@ -131,6 +143,7 @@ pub fn plan(
             vpc::config(t, &propagate),
             vec![vpc::VGW_PROTOCOL.into()],
             learned,
+            &[],
         ));
     }
     for &node in &office_nodes {
@@ -153,6 +166,7 @@ pub fn plan(
                 .map(|s| s.spec.protocol())
                 .collect(),
             vpc_cidr,
+            &mine,
         ));
     }
     for s in &sessions {

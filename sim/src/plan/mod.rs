@@ -249,8 +249,24 @@ pub struct FirewallSpec {
     pub ns: String,
     /// What it enforces (`security groups web-sg`, `network ACLs`).
     pub what: String,
+    /// The tables the ruleset defines, as `nft` names them (`inet
+    /// vifgate_sg`): what identifies the firewall in its namespace.
+    #[serde(default)]
+    pub tables: Vec<String>,
     /// The ruleset.
     pub ruleset: String,
+}
+
+impl FirewallSpec {
+    /// The firewall of namespace `ns` that is `table`.
+    pub fn of_table(ns: &str, what: String, table: &crate::render::nft::Table) -> FirewallSpec {
+        FirewallSpec {
+            ns: ns.to_string(),
+            what,
+            tables: vec![table.qualified_name()],
+            ruleset: table.to_string(),
+        }
+    }
 }
 
 /// A peer of a lab gateway.

@@ -21,10 +21,10 @@ pub(super) fn security_groups(b: &mut Builder) {
             .iter()
             .map(|&g| t.security_groups[g].name.as_str())
             .collect();
-        b.plan.firewalls.push(FirewallSpec {
-            ns: b.node_ns[id].clone(),
-            what: format!("security groups {}", names.join(", ")),
-            ruleset: firewall::security_groups(t, &n.security_groups, !n.source_dest_check),
-        });
+        b.plan.firewalls.push(FirewallSpec::of_table(
+            &b.node_ns[id],
+            format!("security groups {}", names.join(", ")),
+            &firewall::security_groups_table(t, &n.security_groups, !n.source_dest_check),
+        ));
     }
 }

@@ -297,23 +297,22 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
             priority: crate::layout::SUBNET_RULE_PRIORITY,
         });
     }
-    let edge = firewall::vpc_router(t, internet_ip.is_some());
-    b.plan.firewalls.push(FirewallSpec {
-        ns: r.clone(),
-        what: "network ACLs, internet gateway NAT".into(),
-        ruleset: edge,
-    });
+    b.plan.firewalls.push(FirewallSpec::of_table(
+        &r,
+        "network ACLs, internet gateway NAT".into(),
+        &firewall::vpc_router_table(t, internet_ip.is_some()),
+    ));
     // NAT gateways
     for (id, n) in t.nodes.iter().enumerate() {
         if n.kind != NodeKind::NatGateway {
             continue;
         }
         if let Some(ifc) = n.interfaces.first() {
-            b.plan.firewalls.push(FirewallSpec {
-                ns: b.node_ns[id].clone(),
-                what: format!("NAT gateway {}", n.name),
-                ruleset: firewall::nat_gateway(ifc.ip, vpc.cidr, n.ephemeral_ports),
-            });
+            b.plan.firewalls.push(FirewallSpec::of_table(
+                &b.node_ns[id],
+                format!("NAT gateway {}", n.name),
+                &firewall::nat_gateway_table(ifc.ip, vpc.cidr, n.ephemeral_ports),
+            ));
         }
     }
     Ok(())

@@ -24,85 +24,24 @@
 //!   hex digits of the name's BLAKE2 hash; `::` never occurs in a short
 //!   one (each `:` there is followed by a hex digit), so short and long
 //!   forms never meet, and two long ones meet only if their 64-bit hashes
-//!   do.
+//!   do: `topology check` refuses two such names of one kind
+//!   ([`topology::lab_names`], where these identifiers are defined).
 //! - **strings** ([`bird_string`], [`nft_comment`]) are quoted, with the
 //!   characters the language cannot carry in a string (neither BIRD 2
 //!   nor nft escapes a `"` there) replaced by `'`: exact for the symbols
 //!   above, which hold none (BIRD's `proto = "dx.x"` matches), and
 //!   readable for any other text.
 
-use std::fmt::Write as _;
-
-use blake2::{Blake2s256, Digest};
-
-/// BIRD's longest symbol (`SYM_MAX_LEN` in its lexer).
-pub const BIRD_SYMBOL_MAX: usize = 64;
-
-/// Room [`bird_symbol_name`] leaves below [`BIRD_SYMBOL_MAX`] for a suffix
-/// a caller appends (`.export`).
-pub const BIRD_SUFFIX_ROOM: usize = 8;
+use topology::lab_names::fit;
+pub use topology::lab_names::{
+    bird_symbol_name, escape, haproxy_name, BIRD_SUFFIX_ROOM, BIRD_SYMBOL_MAX, HAPROXY_NAME_MAX,
+};
 
 /// nftables' longest comment, in bytes (`NFTNL_UDATA_COMMENT_MAXLEN`).
 pub const NFT_COMMENT_MAX: usize = 128;
 
 /// The longest FRR hostname written: a DNS label's 63 characters.
 pub const FRR_HOSTNAME_MAX: usize = 63;
-
-/// HAProxy's longest server name and cookie we write: its proxies and
-/// servers take any length, but a stats page and logs stay readable.
-pub const HAPROXY_NAME_MAX: usize = 64;
-
-/// `name` with letters, digits, `_` and `-` kept and every other
-/// character as `:` followed by the lowercase hex of each of its UTF-8
-/// bytes. Injective (see the module's doc): `:` always starts an escape.
-pub fn escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-            out.push(c);
-        } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                let _ = write!(out, ":{b:02x}");
-            }
-        }
-    }
-    out
-}
-
-/// `head` (an [`escape`]d text, after `prefix`) fitted into `max`
-/// characters: whole when it fits, else cut at an escape's boundary and
-/// ended with `::` and 16 hex digits of `name`'s BLAKE2s hash.
-fn fit(prefix: &str, head: &str, name: &str, max: usize) -> String {
-    if prefix.len() + head.len() <= max {
-        return format!("{prefix}{head}");
-    }
-    let digest = Blake2s256::digest(name.as_bytes());
-    let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let room = max.saturating_sub(prefix.len() + 2 + hash.len());
-    let mut cut = room.min(head.len());
-    // never cut inside an escape (`:` and two hex digits)
-    while let Some(i) = head[..cut].rfind(':') {
-        if i + 3 <= cut {
-            break;
-        }
-        cut = i;
-    }
-    format!("{prefix}{}::{hash}", &head[..cut])
-}
-
-/// The name BIRD shows for a symbol of kind `prefix` (`dx`, `vpn`) named
-/// after `name`: `prefix.` and [`escape`]d `name`, at most
-/// [`BIRD_SYMBOL_MAX`] − [`BIRD_SUFFIX_ROOM`] characters. Never a keyword
-/// (it holds a `.`); injective for a given `prefix` (see the module's doc).
-pub fn bird_symbol_name(prefix: &str, name: &str) -> String {
-    fit(
-        &format!("{prefix}."),
-        &escape(name),
-        name,
-        BIRD_SYMBOL_MAX - BIRD_SUFFIX_ROOM,
-    )
-}
 
 /// [`bird_symbol_name`] as a symbol in a BIRD configuration: in
 /// apostrophes, which BIRD needs for a symbol holding `.`, `:` or `-`.
@@ -160,19 +99,6 @@ pub fn nft_comment(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// An HAProxy server name or cookie value for a node named `name`:
-/// [`escape`]d (HAProxy takes letters, digits, `-`, `_`, `.` and `:` in
-/// a name, and a cookie value ends at whitespace or `;`), at most
-/// [`HAPROXY_NAME_MAX`] characters; the empty name (which `check` allows)
-/// as `:`, which no other name gives (an escape's `:` is followed by two
-/// hex digits). Injective: see the module's doc.
-pub fn haproxy_name(name: &str) -> String {
-    if name.is_empty() {
-        return ":".into();
-    }
-    fit("", &escape(name), name, HAPROXY_NAME_MAX)
 }
 
 /// `text` (a topology name, or words around one) as the rest of a line

@@ -234,13 +234,20 @@ fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result
     Ok(())
 }
 
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Table {
+    /// How `nft` names it: its family and name (`inet vifgate_sg`).
+    pub fn qualified_name(&self) -> String {
         let family = match self.family {
             Family::Inet => "inet",
             Family::Ip => "ip",
         };
-        writeln!(f, "table {family} {} {{", self.name)?;
+        format!("{family} {}", self.name)
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "table {} {{", self.qualified_name())?;
         for c in &self.chains {
             write!(f, "{c}")?;
         }

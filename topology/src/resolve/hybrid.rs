@@ -32,6 +32,10 @@ impl Resolver<'_> {
         for v in &dx.vif {
             self.name_length(&v.name, "VIF");
         }
+        let vif_names: Vec<&Str> = dx.vif.iter().map(|v| &v.name).collect();
+        self.one_identifier_each(&vif_names, "VIF", "BGP session name in BIRD and FRR", |n| {
+            crate::lab_names::session_name(crate::bgp::SessionKind::DirectConnect, n)
+        });
         let mut vlans: HashMap<i64, String> = HashMap::new();
         for v in &dx.vif {
             self.vif(v, t, nodes, &mut vlans);

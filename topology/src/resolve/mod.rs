@@ -260,6 +260,51 @@ impl<'a> Resolver<'a> {
         None
     }
 
+    /// Refuses two different `names` of one kind (`what`) that
+    /// `identifier` makes one (`language`: where the lab writes it), at
+    /// the later one, naming both: the simulator's daemons could not
+    /// tell them apart ([`crate::lab_names`]).
+    fn one_identifier_each(
+        &mut self,
+        names: &[&Str],
+        what: &str,
+        language: &str,
+        identifier: impl Fn(&str) -> String,
+    ) {
+        let texts = names.iter().map(|n| n.get_ref().as_str());
+        for (first, later, id) in crate::lab_names::clashes(texts, identifier) {
+            let (a, b) = (names[first], names[later]);
+            if a.get_ref() == b.get_ref() {
+                continue; // a duplicate, reported as such
+            }
+            let at = self.src.line_col(a.span().start);
+            self.identifier_clash(b, a.get_ref(), at, what, language, &id);
+        }
+    }
+
+    /// The error of [`Resolver::one_identifier_each`]: `name` of kind
+    /// `what` becomes `id` in `language`, as `first` (at `at`) did.
+    fn identifier_clash(
+        &mut self,
+        name: &Str,
+        first: &str,
+        (line, col): (usize, usize),
+        what: &str,
+        language: &str,
+        id: &str,
+    ) {
+        let d = self.error(
+            name.span(),
+            format!(
+                "{what} `{}` and {what} `{first}` (line {line}:{col}) both become the {language} `{id}`",
+                name.get_ref()
+            ),
+        );
+        d.hint = Some(format!(
+            "the lab could not tell them apart: rename one of the two {what}s"
+        ));
+    }
+
     /// Registers names of one kind, reporting duplicates.
     fn names<'r, I>(&mut self, kind: &str, items: I) -> Names
     where
@@ -633,6 +678,9 @@ struct NodeNames {
     /// Office routers and gateways, for VIF/VPN ends.
     office: Names,
     lines: HashMap<String, usize>,
+    /// Each name's HAProxy server name ([`crate::lab_names::haproxy_name`]),
+    /// to the node name and the line and column that took it first.
+    haproxy: HashMap<String, (String, usize, usize)>,
 }
 
 impl NodeNames {
@@ -652,8 +700,18 @@ impl NodeNames {
             ));
             return false;
         }
-        self.lines
-            .insert(name.get_ref().clone(), r.src.line_col(name.span().start).0);
+        let (line, col) = r.src.line_col(name.span().start);
+        self.lines.insert(name.get_ref().clone(), line);
+        let id = crate::lab_names::haproxy_name(name.get_ref());
+        match self.haproxy.get(&id) {
+            Some((other, line, col)) => {
+                let at = (*line, *col);
+                r.identifier_clash(name, other, at, "node", "HAProxy server name", &id);
+            }
+            None => {
+                self.haproxy.insert(id, (name.get_ref().clone(), line, col));
+            }
+        }
         true
     }
 }
@@ -851,6 +909,49 @@ mod tests {
         assert_eq!(t.route_tables[0].name, "main");
         assert_eq!(t.nacls[0].name, "default");
         assert_eq!(t.security_groups[0].name, "default");
+    }
+
+    /// `f` with the lab's identifiers ending in no hash at all, so that
+    /// two long names with the same head become one.
+    fn with_no_hash<T>(f: impl FnOnce() -> T) -> T {
+        crate::lab_names::HASH_DIGITS.with(|d| d.set(0));
+        let out = f();
+        crate::lab_names::HASH_DIGITS.with(|d| d.set(16));
+        out
+    }
+
+    #[test]
+    fn two_node_names_that_make_one_haproxy_name_are_refused_naming_both() {
+        let (a, b) = ("é".repeat(51), format!("{}e", "é".repeat(50)));
+        let extra = format!("\n[[vpc.instance]]\nname = \"{a}\"\nsubnet = \"app-a\"\nip = \"10.0.1.10\"\n\n[[vpc.instance]]\nname = \"{b}\"\nsubnet = \"app-a\"\nip = \"10.0.1.11\"\n");
+        // with the hash, they stay apart
+        assert_eq!(diagnostics(&extra), Vec::<String>::new());
+        let d = with_no_hash(|| diagnostics(&extra));
+        let first_line = fixture::BASE.lines().count() + 3;
+        let id = with_no_hash(|| crate::lab_names::haproxy_name(&a));
+        assert_eq!(
+            d,
+            [format!("t.toml:8:8: error: node `{b}` and node `{a}` (line {first_line}:8) both become the HAProxy server name `{id}`")]
+        );
+    }
+
+    #[test]
+    fn two_vif_names_that_make_one_bgp_session_name_are_refused_naming_both() {
+        let (a, b) = ("é".repeat(51), format!("{}e", "é".repeat(50)));
+        let vif = |name: &str, vlan: u32, k: u32| {
+            format!("\n[[direct_connect.vif]]\nname = \"{name}\"\nvlan = {vlan}\ncustomer_asn = 65010\ncustomer_address = \"169.254.100.{}/30\"\namazon_address = \"169.254.100.{}/30\"\ncustomer_router = \"gw\"\nadvertised_prefixes = [\"192.168.1.0/24\"]\n", 4 * k + 1, 4 * k + 2)
+        };
+        let extra = format!("{}{}", vif(&a, 101, 0), vif(&b, 102, 1));
+        assert_eq!(diagnostics(&extra), Vec::<String>::new());
+        let d = with_no_hash(|| diagnostics(&extra));
+        let first_line = fixture::BASE.lines().count() + 3;
+        let id = with_no_hash(|| {
+            crate::lab_names::session_name(crate::bgp::SessionKind::DirectConnect, &a)
+        });
+        assert_eq!(
+            d,
+            [format!("t.toml:12:8: error: VIF `{b}` and VIF `{a}` (line {first_line}:8) both become the BGP session name in BIRD and FRR `{id}`")]
+        );
     }
 
     #[test]

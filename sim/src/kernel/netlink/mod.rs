@@ -53,7 +53,9 @@ use rtnetlink::packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
-use rtnetlink::packet_route::route::{RouteProtocol, RouteScope, RouteType};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
 use rtnetlink::packet_route::rule::RuleAction;
 use rtnetlink::packet_route::tc::{TcHandle, TcMessage};
 use rtnetlink::packet_route::RouteNetlinkMessage;
@@ -412,12 +414,7 @@ impl Netlink {
             .map_err(|e| self.fail(&what, e))
     }
 
-    async fn route_message(
-        &self,
-        what: &str,
-        r: &Route,
-        delete: bool,
-    ) -> Result<rtnetlink::packet_route::route::RouteMessage> {
+    async fn route_message(&self, what: &str, r: &Route, delete: bool) -> Result<RouteMessage> {
         let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(r.dst.network(), r.dst.prefix_len())
             .table_id(r.table);
@@ -557,6 +554,44 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| self.fail(&what, e))
+    }
+
+    /// The destinations of the IPv4 routes, in every table, that a BGP
+    /// daemon wrote (BIRD's `proto bird`, FRR's `proto bgp`) through
+    /// `link`: `ip -4 route show table all dev LINK`, those of BGP.
+    pub async fn bgp_routes_through(&self, link: &str) -> Result<Vec<Ipv4Net>> {
+        let what = format!("list the BGP routes through {link}");
+        let index = self.index(&what, link).await?;
+        let dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let routes: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(dump)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| self.fail(&what, e))?;
+        let by_bgp = |r: &RouteMessage| {
+            matches!(r.header.protocol, RouteProtocol::Bird | RouteProtocol::Bgp)
+                && r.attributes
+                    .iter()
+                    .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index))
+        };
+        Ok(routes
+            .iter()
+            .filter(|r| by_bgp(r))
+            .filter_map(|r| {
+                let dst = r
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        RouteAttribute::Destination(RouteAddress::Inet(d)) => Some(*d),
+                        _ => None,
+                    })
+                    .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                Ipv4Net::new(dst, r.header.destination_prefix_length).ok()
+            })
+            .collect())
     }
 
     /// Names of the links in this namespace, in index order.

@@ -229,6 +229,43 @@ fn a_port_an_address_and_a_rule_removed_as_ip_removes_them() {
 }
 
 #[test]
+fn the_bgp_routes_through_a_link_are_read_from_every_table() {
+    if !root() {
+        return;
+    }
+    let lab = lab(2);
+    let (a, b) = (lab.open("0"), lab.open("1"));
+    runtime().block_on(async {
+        let n = Netlink::open(&a).expect("open");
+        n.veth("nltg", "nltg1", &b).await.expect("veth");
+        n.veth("nlto", "nlto1", &b).await.expect("veth");
+        n.set_up("nltg").await.expect("up");
+        n.set_up("nlto").await.expect("up");
+        for (dst, proto, dev, table) in [
+            ("10.71.0.0/16", "bird", "nltg", "main"),
+            ("10.72.0.0/24", "bgp", "nltg", "1001"),
+            ("10.73.0.0/16", "static", "nltg", "main"),
+            ("10.74.0.0/16", "bird", "nlto", "main"),
+        ] {
+            let args = [
+                "route", "add", dst, "dev", dev, "proto", proto, "table", table,
+            ];
+            stdout_in(&a, "ip", &args);
+        }
+        let mut got = n.bgp_routes_through("nltg").await.expect("listed");
+        got.sort();
+        let want: Vec<Ipv4Net> = vec![
+            "10.71.0.0/16".parse().unwrap(),
+            "10.72.0.0/24".parse().unwrap(),
+        ];
+        assert_eq!(got, want);
+        let e = n.bgp_routes_through("nltnone").await.unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENODEV), "{e}");
+    });
+    assert_root_untouched();
+}
+
+#[test]
 fn routes_rules_and_blackholes() {
     if !root() {
         return;

@@ -39,7 +39,7 @@ mod tests;
 pub use crate::plan::Target;
 #[cfg(test)]
 pub(crate) use step::Phase;
-pub use step::{tables, Step};
+pub use step::Step;
 
 /// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
 pub fn empty(lab: &str) -> Plan {
@@ -333,6 +333,29 @@ impl<'a> Differ<'a> {
         );
     }
 
+    /// [`Differ::each`] for objects that are interfaces (`ifcs`: the
+    /// names they hold), never changed in place: those removed or made
+    /// again (a link taken by its namespace too) are marked dead first,
+    /// so that what stands on them follows.
+    fn each_interface<'b, T: PartialEq, K: Ord>(
+        &mut self,
+        (old, new): (&'b [T], &'b [T]),
+        key: impl Fn(&T) -> K,
+        gone: impl Fn(&Self, &T) -> bool,
+        ifcs: impl Fn(&T) -> Vec<Ifc>,
+        add: impl Fn(&T) -> Step,
+        del: impl Fn(&T) -> Step,
+    ) {
+        for p in pair_up(old, new, &key) {
+            match p {
+                Pair::Old(o) => self.if_dead.extend(ifcs(o)),
+                Pair::Both(o, n) if o != n || gone(self, o) => self.if_dead.extend(ifcs(o)),
+                _ => {}
+            }
+        }
+        self.each((old, new), key, gone, add, |_, _| Edit::Remake, del);
+    }
+
     /// Bridges without their ports ([`Differ::ports`]).
     fn bridges(&mut self) {
         let bare = |p: &Plan| -> Vec<crate::plan::BridgeSpec> {
@@ -345,69 +368,33 @@ impl<'a> Differ<'a> {
                 .collect()
         };
         let (old, new) = (bare(self.old), bare(self.new));
-        for p in pair_up(&old, &new, |b| ifc(&b.ns, &b.name)) {
-            let del = |b: &crate::plan::BridgeSpec| Step::DeleteBridge {
+        self.each_interface(
+            (&old, &new),
+            |b| ifc(&b.ns, &b.name),
+            |d, b| d.ns_gone(&b.ns),
+            |b| vec![ifc(&b.ns, &b.name)],
+            |b| Step::AddBridge { bridge: b.clone() },
+            |b| Step::DeleteBridge {
                 ns: b.ns.clone(),
                 name: b.name.clone(),
-            };
-            match p {
-                Pair::New(n) => self.make.push(Step::AddBridge { bridge: n.clone() }),
-                Pair::Old(o) => {
-                    if !self.ns_gone(&o.ns) {
-                        self.if_dead.insert(ifc(&o.ns, &o.name));
-                        self.remove.push(del(o));
-                    }
-                }
-                Pair::Both(o, n) => {
-                    if self.ns_gone(&o.ns) {
-                        self.make.push(Step::AddBridge { bridge: n.clone() });
-                    } else if o != n {
-                        self.if_dead.insert(ifc(&o.ns, &o.name));
-                        self.unmake.push(del(o));
-                        self.make.push(Step::AddBridge { bridge: n.clone() });
-                    }
-                }
-            }
-        }
+            },
+        );
     }
 
     fn veths(&mut self) {
-        let (old, new) = (self.old, self.new);
-        let key =
-            |l: &crate::plan::VethSpec| (ifc(&l.a.ns, &l.a.ifname), ifc(&l.b.ns, &l.b.ifname));
-        for p in pair_up(&old.links, &new.links, key) {
-            let del = |l: &crate::plan::VethSpec| Step::DeleteVeth {
+        let ends =
+            |l: &crate::plan::VethSpec| [ifc(&l.a.ns, &l.a.ifname), ifc(&l.b.ns, &l.b.ifname)];
+        self.each_interface(
+            (&self.old.links, &self.new.links),
+            |l| ends(l),
+            |d, l| d.ns_gone(&l.a.ns) || d.ns_gone(&l.b.ns),
+            |l| ends(l).to_vec(),
+            |l| Step::AddVeth { link: l.clone() },
+            |l| Step::DeleteVeth {
                 a: l.a.clone(),
                 b: l.b.clone(),
-            };
-            let add = |l: &crate::plan::VethSpec| Step::AddVeth { link: l.clone() };
-            let gone =
-                |d: &Self, l: &crate::plan::VethSpec| d.ns_gone(&l.a.ns) || d.ns_gone(&l.b.ns);
-            // a link removed, or taken by a namespace: both its ends go
-            let mark = |d: &mut Self, l: &crate::plan::VethSpec| {
-                d.if_dead.insert(ifc(&l.a.ns, &l.a.ifname));
-                d.if_dead.insert(ifc(&l.b.ns, &l.b.ifname));
-            };
-            match p {
-                Pair::New(n) => self.make.push(add(n)),
-                Pair::Old(o) => {
-                    mark(self, o);
-                    if !gone(self, o) {
-                        self.remove.push(del(o));
-                    }
-                }
-                Pair::Both(o, n) => {
-                    if gone(self, o) {
-                        mark(self, o);
-                        self.make.push(add(n));
-                    } else if o != n {
-                        mark(self, o);
-                        self.unmake.push(del(o));
-                        self.make.push(add(n));
-                    }
-                }
-            }
-        }
+            },
+        );
     }
 
     fn ports(&mut self) {
@@ -526,7 +513,7 @@ impl<'a> Differ<'a> {
     fn firewalls(&mut self) {
         self.each(
             (&self.old.firewalls, &self.new.firewalls),
-            |f| (f.ns.clone(), tables(&f.ruleset)),
+            |f| (f.ns.clone(), f.tables.clone()),
             |d, f| d.ns_gone(&f.ns),
             |f| Step::LoadFirewall {
                 firewall: f.clone(),
@@ -540,7 +527,7 @@ impl<'a> Differ<'a> {
             },
             |f| Step::DeleteFirewall {
                 ns: f.ns.clone(),
-                tables: tables(&f.ruleset),
+                tables: f.tables.clone(),
             },
         );
     }
@@ -795,14 +782,12 @@ impl<'a> Differ<'a> {
     }
 }
 
-/// Whether BIRD `b` reads MD5 key `k`: its configuration includes the
-/// key's file.
+/// Whether BIRD `b` reads MD5 key `k`: it runs that session.
 pub(crate) fn bird_reads(
     b: &crate::plan::bird::BirdSpec,
     k: &crate::render::bird::Md5Spec,
 ) -> bool {
-    b.config
-        .contains(&crate::render::bird::conf::password_include(&k.key_file))
+    b.sessions.contains(&k.session)
 }
 
 /// Whether FRR `f` reads MD5 key `k`: it has a session of that name.

@@ -202,6 +202,14 @@ fn put<T, K: PartialEq>(v: &mut Vec<T>, x: T, key: impl Fn(&T) -> K) -> Result<(
     Ok(())
 }
 
+/// Puts `x` in place of the element under `key(&x)`, or adds it (as
+/// `ip route replace`, a sysctl, a table reloaded do).
+fn upsert<T, K: PartialEq>(v: &mut Vec<T>, x: T, key: impl Fn(&T) -> K) {
+    let k = key(&x);
+    v.retain(|y| key(y) != k);
+    v.push(x);
+}
+
 /// What the kernel takes with an interface.
 fn drop_ifc(w: &mut Plan, ns: &str, name: &str) {
     let on = |n: &str, i: &str| n == ns && i == name;
@@ -285,9 +293,9 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
         }
         SetSysctl { sysctl } => {
             has_ns(w, &sysctl.ns)?;
-            w.sysctls
-                .retain(|x| !(x.ns == sysctl.ns && x.key == sysctl.key));
-            w.sysctls.push(sysctl.clone());
+            upsert(&mut w.sysctls, sysctl.clone(), |x| {
+                (x.ns.clone(), x.key.clone())
+            });
         }
         ResetSysctl { ns, key } => take(&mut w.sysctls, (ns.clone(), key.clone()), |x| {
             (x.ns.clone(), x.key.clone())
@@ -354,8 +362,7 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
                 insert(list, route.clone(), key)?;
             } else {
                 // `ip route replace` adds a route that is not there
-                list.retain(|r| key(r) != key(route));
-                list.push(route.clone());
+                upsert(list, route.clone(), key);
             }
         }
         DeleteRoute { route, tunnel } => {
@@ -372,34 +379,32 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
             if matches!(s, AddRule { .. }) {
                 insert(&mut w.rules, rule.clone(), key)?;
             } else {
-                w.rules.retain(|r| key(r) != key(rule));
-                w.rules.push(rule.clone());
+                upsert(&mut w.rules, rule.clone(), key);
             }
         }
         DeleteRule { rule } => take(&mut w.rules, rule.clone(), Clone::clone)?,
         SetShaping { shaping } => {
             need_ifc(w, &shaping.ns, &shaping.ifname)?;
-            w.shaping
-                .retain(|x| !(x.ns == shaping.ns && x.ifname == shaping.ifname));
-            w.shaping.push(shaping.clone());
+            upsert(&mut w.shaping, shaping.clone(), |x| {
+                (x.ns.clone(), x.ifname.clone())
+            });
         }
         ClearShaping { ns, ifname } => take(&mut w.shaping, (ns.clone(), ifname.clone()), |x| {
             (x.ns.clone(), x.ifname.clone())
         })?,
         LoadFirewall { firewall, .. } => {
             has_ns(w, &firewall.ns)?;
-            let key = |f: &crate::plan::FirewallSpec| (f.ns.clone(), super::tables(&f.ruleset));
-            w.firewalls.retain(|f| key(f) != key(firewall));
-            w.firewalls.push(firewall.clone());
+            upsert(&mut w.firewalls, firewall.clone(), |f| {
+                (f.ns.clone(), f.tables.clone())
+            });
         }
         DeleteFirewall { ns, tables } => {
             take(&mut w.firewalls, (ns.clone(), tables.clone()), |f| {
-                (f.ns.clone(), super::tables(&f.ruleset))
+                (f.ns.clone(), f.tables.clone())
             })?
         }
         InstallMd5Key { key } => {
-            w.bird.md5.retain(|k| k.session != key.session);
-            w.bird.md5.push(key.clone());
+            upsert(&mut w.bird.md5, key.clone(), |k| k.session.clone());
         }
         RemoveMd5Key { key } => take(&mut w.bird.md5, key.clone(), Clone::clone)?,
         StartGateway { gateway } => {

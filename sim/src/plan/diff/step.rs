@@ -207,21 +207,12 @@ impl Step {
             return None;
         };
         let mut s = String::new();
-        for t in tables(&firewall.ruleset) {
+        for t in &firewall.tables {
             s.push_str(&format!("table {t}\ndelete table {t}\n"));
         }
         s.push_str(&firewall.ruleset);
         Some(s)
     }
-}
-
-/// The tables a ruleset defines (`inet vifgate_sg`), in its order.
-pub fn tables(ruleset: &str) -> Vec<String> {
-    ruleset
-        .lines()
-        .filter_map(|l| l.strip_prefix("table "))
-        .map(|rest| rest.trim_end_matches('{').trim().to_string())
-        .collect()
 }
 
 impl fmt::Display for Step {
@@ -284,7 +275,7 @@ impl fmt::Display for Step {
                 firewall: fw,
                 change,
             } => {
-                let tables = tables(&fw.ruleset).join(", ");
+                let tables = fw.tables.join(", ");
                 match change {
                     Some(c) => write!(
                         f,

@@ -569,6 +569,80 @@ fn the_example_is_built_and_torn_down_by_diffs_from_and_to_nothing() {
 }
 
 #[test]
+fn the_plan_keeps_tables_targets_and_sessions_as_the_rendered_text_has_them() {
+    let p = plan_of(&example_text(), LAB);
+    for f in &p.firewalls {
+        let declared: Vec<String> = f
+            .ruleset
+            .lines()
+            .filter_map(|l| l.strip_prefix("table "))
+            .map(|r| r.trim_end_matches('{').trim().to_string())
+            .collect();
+        assert_eq!(f.tables, declared, "{}", f.ns);
+    }
+    let alb = &p.haproxy[0];
+    let servers: Vec<String> = alb
+        .targets
+        .iter()
+        .map(|t| format!("server {} {} check", t.server, t.address))
+        .collect();
+    assert_eq!(alb.targets.len(), 4, "two web hosts behind two listeners");
+    for (t, line) in alb.targets.iter().zip(&servers) {
+        let backend = format!("backend {}\n", t.backend);
+        let at = alb.config.find(&backend).expect("its backend");
+        assert!(alb.config[at..].contains(line.as_str()), "{line}");
+        assert!(
+            !alb.config_without_targets.contains(line.as_str()),
+            "{line}"
+        );
+    }
+    let vgw = p
+        .bird
+        .daemons
+        .iter()
+        .find(|b| b.name == "vgw")
+        .expect("vgw");
+    let sessions: Vec<&str> = p.bird.md5.iter().map(|k| k.session.as_str()).collect();
+    assert_eq!(vgw.sessions, sessions, "the VGW runs every session");
+    let vpc = p
+        .bird
+        .daemons
+        .iter()
+        .find(|b| b.name == "vpc")
+        .expect("vpc");
+    assert!(vpc.sessions.is_empty(), "the VPC router runs none");
+}
+
+#[test]
+fn targets_are_diffed_as_values_not_read_back_from_the_text() {
+    let old = plan_of(&example_text(), LAB);
+    let mut new = old.clone();
+    // one target fewer, the text as it was: the values decide
+    let gone = new.haproxy[0].targets.remove(0);
+    let steps = diff(&old, &new);
+    assert_eq!(
+        steps,
+        vec![Step::DeregisterTarget {
+            ns: old.haproxy[0].ns.clone(),
+            node: old.haproxy[0].node.clone(),
+            delay: old.haproxy[0].deregistration_delays[&gone.backend],
+            target: gone,
+        }],
+        "{}",
+        lines(&steps)
+    );
+    assert_reaches(&old, &steps, &new);
+    // anything else of the configuration changed: a reload
+    new.haproxy[0].config_without_targets.push_str("# more\n");
+    let steps = diff(&old, &new);
+    assert!(
+        matches!(steps.as_slice(), [Step::ReloadHaproxy { .. }]),
+        "{}",
+        lines(&steps)
+    );
+}
+
+#[test]
 fn steps_serialise_with_their_kind() {
     let p = plan_of(&example_text(), LAB);
     let up = diff(&empty(LAB), &p);

@@ -148,7 +148,12 @@ pub fn sessions(specs: &[SessionSpec], tunnels: &Tunnels, dir: &Path) -> Vec<Ses
             Some(Session {
                 vgw_tun: tun.clone(),
                 office_ifname: link.to_string(),
-                key_file: dir.join(format!("md5-{}.conf", crate::layout::ns_token(&spec.name))),
+                // the session's name: one file per session, as two VIFs
+                // `a b` and `a_b`, or a VIF and the VPN of one name, are two
+                key_file: dir.join(format!(
+                    "md5-{}.conf",
+                    crate::bgp::names::protocol_name(spec.kind(), &spec.name)
+                )),
                 spec: spec.clone(),
             })
         })

@@ -107,7 +107,7 @@ fn the_example_runs_three_birds_with_aws_rules() {
     assert!(c.contains("import limit 100 action disable;"));
     assert!(c.contains(&format!(
         "include \"{}\";",
-        dir.join("md5-dx-vif.conf").display()
+        dir.join("md5-dx.dx-vif.conf").display()
     )));
     assert!(!c.contains("bfd"), "no BFD unless the VIF asks: {c}");
     // the static VPN: static routes into its tunnel at preference 150
@@ -247,7 +247,7 @@ fn sessions_wrap_the_topologys_with_their_tunnels_and_key_files() {
         (s[1].office_ifname.as_str(), s[1].vgw_tun.as_str()),
         (crate::layout::VPN_LINK, "vgvpn")
     );
-    assert_eq!(s[1].key_file, dir.join("md5-vpn-backup.conf"));
+    assert_eq!(s[1].key_file, dir.join("md5-vpn.vpn-backup.conf"));
     assert_eq!((s[0].aws_timers(), s[1].aws_timers()), ((90, 30), (30, 10)));
     assert!(s[0].bfd().is_some() && s[1].bfd().is_none());
     // no tunnel, no session; a static VPN is no session either
@@ -258,4 +258,23 @@ fn sessions_wrap_the_topologys_with_their_tunnels_and_key_files() {
     assert_eq!(sessions(&specs, &no_vpn, dir).len(), 1);
     let static_vpn = crate::bgp::sessions::sessions(&crate::example_static_vpn());
     assert_eq!(sessions(&static_vpn, &tunnels, dir).len(), 1);
+}
+
+#[test]
+fn a_vif_and_the_vpn_of_one_name_keep_their_keys_in_two_files() {
+    let mut t = bgp_example();
+    t.vifs[0].name = "x y".into();
+    t.vpn.as_mut().expect("vpn").name = "x_y".into();
+    let tunnels = Tunnels {
+        vif_link: vec!["dxlink".into()],
+        vif_tun: vec!["vgvif".into()],
+        vpn_tun: Some("vgvpn".into()),
+    };
+    let specs = crate::bgp::sessions::sessions(&t);
+    let s = sessions(&specs, &tunnels, Path::new("/state"));
+    assert_ne!(s[0].key_file, s[1].key_file);
+    t.vpn.as_mut().expect("vpn").name = "x y".into();
+    let specs = crate::bgp::sessions::sessions(&t);
+    let s = sessions(&specs, &tunnels, Path::new("/state"));
+    assert_ne!(s[0].key_file, s[1].key_file);
 }
