@@ -1588,7 +1588,7 @@ fn config_changes(old: &str, new: &str) -> (Vec<Contextual>, Vec<Contextual>) {
 
 /// Sends `command` to HAProxy's runtime API on `sock`; its answer
 /// (trimmed).
-fn haproxy_api(sock: &Path, command: &str) -> io::Result<String> {
+pub fn haproxy_api(sock: &Path, command: &str) -> io::Result<String> {
     use std::io::{Read as _, Write as _};
     let mut s = std::os::unix::net::UnixStream::connect(sock)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", sock.display())))?;
