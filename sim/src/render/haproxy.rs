@@ -143,6 +143,8 @@ impl fmt::Display for HaproxyConfig {
             writeln!(f, "    balance {balance}")?;
             writeln!(f, "    cookie {} insert indirect nocache", be.cookie)?;
             writeln!(f, "    option httpchk GET {}", be.check_path)?;
+            // which target answered, for `sim load`'s per-target counts
+            writeln!(f, "    http-response set-header X-Vifgate-Target %s")?;
             for s in &be.servers {
                 let name = haproxy_name(&s.node);
                 writeln!(
@@ -185,10 +187,10 @@ pub fn haproxy_value(
                 frontend: Frontend {
                     name: format!("l{}", l.port),
                     bind: (Ipv4Addr::UNSPECIFIED, l.port),
-                    default_backend: format!("b{}", l.port),
+                    default_backend: backend_name(l.port),
                 },
                 backend: Backend {
-                    name: format!("b{}", l.port),
+                    name: backend_name(l.port),
                     balance: Balance::RoundRobin,
                     cookie: "SERVERID".into(),
                     check_path: "/".into(),
@@ -208,6 +210,11 @@ pub fn haproxy_value(
             })
             .collect(),
     }
+}
+
+/// The backend of the listener on `port`: its name in `show stat`.
+pub fn backend_name(port: u16) -> String {
+    format!("b{port}")
 }
 
 /// [`haproxy_value`] as text: the file HAProxy reads.
@@ -292,6 +299,7 @@ backend b8080
     balance roundrobin
     cookie SERVERID insert indirect nocache
     option httpchk GET /
+    http-response set-header X-Vifgate-Target %s
     server web:20a1 10.0.10.4:80 check inter 1s cookie web:20a1
 "
         );
