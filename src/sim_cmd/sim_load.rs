@@ -103,7 +103,8 @@ fn parse_to(to: &str) -> Result<(String, Option<u16>)> {
     match to.rsplit_once(':') {
         None => Ok((to.to_string(), None)),
         Some((node, port)) => {
-            let port = super::values::parse_port(port).map_err(|e| anyhow::anyhow!("--to `{to}`: {e}"))?;
+            let port =
+                super::values::parse_port(port).map_err(|e| anyhow::anyhow!("--to `{to}`: {e}"))?;
             Ok((node.to_string(), Some(port)))
         }
     }
@@ -127,11 +128,17 @@ pub fn run(a: LoadArgs) -> Result<ExitCode> {
     };
     let ports: Vec<u16> = listeners.iter().map(|l| l.port).collect();
     let port = match port {
-        None => *ports.first().with_context(|| format!("`{node}` has no listener"))?,
+        None => *ports
+            .first()
+            .with_context(|| format!("`{node}` has no listener"))?,
         Some(p) if ports.contains(&p) => p,
         Some(p) => bail!(
             "`{node}` has no listener on {p}: its listeners are on {}",
-            ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let from = match &a.from {
@@ -166,7 +173,10 @@ pub fn run(a: LoadArgs) -> Result<ExitCode> {
         )
     });
     let (profile, duration) = match (&a.profile, a.rate) {
-        (Some(p), _) => (p.clone(), a.duration.unwrap_or(p.last_point() + AFTER_LAST_POINT)),
+        (Some(p), _) => (
+            p.clone(),
+            a.duration.unwrap_or(p.last_point() + AFTER_LAST_POINT),
+        ),
         (None, Some(r)) => (Profile::constant(r), a.duration.unwrap_or(DEFAULT_DURATION)),
         (None, None) => bail!("give --rate or --profile"),
     };
@@ -220,10 +230,7 @@ pub fn run(a: LoadArgs) -> Result<ExitCode> {
         crate::output_file::write(f, svg.as_bytes(), &[])?;
     }
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "summary": result.summary })
-        );
+        println!("{}", serde_json::json!({ "summary": result.summary }));
     } else {
         print!("{}", result.summary);
         if let Some(f) = &a.timeline {
