@@ -19,27 +19,60 @@ const ACHIEVED: &str = "#2f855a";
 const CAPACITY: &str = "#dd6b20";
 const P99: &str = "#c53030";
 
-/// A "nice" upper bound for an axis holding `max`: 1, 2 or 5 times a
-/// power of ten, at least `max` (1 for nothing).
-fn axis_top(max: f64) -> f64 {
+/// An axis: its top and how many grid steps divide it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Axis {
+    top: f64,
+    steps: u32,
+}
+
+/// A round axis for values up to `max`, with a tenth of headroom so
+/// that a line at the maximum stays off the frame: its top is 1, 1.5, 2,
+/// 2.5, 3, 4, 5, 6 or 8 times a power of ten, divided into round steps.
+fn axis(max: f64) -> Axis {
+    let max = max * 1.1;
     if max <= 0.0 || !max.is_finite() {
-        return 1.0;
+        return Axis { top: 1.0, steps: 5 };
     }
     let power = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * power)
-        .find(|v| *v >= max)
-        .unwrap_or(10.0 * power)
+    let (m, steps) = [
+        (1.0, 5),
+        (1.5, 3),
+        (2.0, 4),
+        (2.5, 5),
+        (3.0, 3),
+        (4.0, 4),
+        (5.0, 5),
+        (6.0, 3),
+        (8.0, 4),
+        (10.0, 5),
+    ]
+    .into_iter()
+    .find(|(m, _)| m * power >= max)
+    .unwrap_or((10.0, 5));
+    Axis {
+        top: m * power,
+        steps,
+    }
+}
+
+/// The axis of a count up to `max` (targets in service) with `steps`
+/// grid steps, whole numbers at each: at least one above `max`.
+fn count_axis(max: u32, steps: u32) -> Axis {
+    let per_step = (max + 1).div_ceil(steps).max(1);
+    Axis {
+        top: f64::from(per_step * steps),
+        steps,
+    }
 }
 
 /// An axis value as its tick label.
 fn label(v: f64) -> String {
-    if v >= 10.0 || v == v.round() {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
+    if v >= 10.0 {
+        return format!("{v:.0}");
     }
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// The plot of `seconds`, titled `title` (escaped here).
@@ -59,19 +92,22 @@ pub fn svg(title: &str, seconds: &[SecondRecord]) -> String {
         escape(title)
     );
     // panel 1: load and capacity
-    let load_max = axis_top(
+    let load_axis = axis(
         seconds
             .iter()
             .map(|s| s.offered.max(s.achieved) as f64)
             .fold(0.0, f64::max),
     );
-    let cap_max =
-        axis_top(seconds.iter().filter_map(|s| s.capacity).max().unwrap_or(0) as f64 + 1.0);
+    let cap_axis = count_axis(
+        seconds.iter().filter_map(|s| s.capacity).max().unwrap_or(0),
+        load_axis.steps,
+    );
+    let (load_max, cap_max) = (load_axis.top, cap_axis.top);
     frame(
         &mut o,
         TOP,
         "requests/s",
-        load_max,
+        load_axis,
         Some(("targets in service", cap_max)),
     );
     let step = |values: Vec<Option<f64>>, top: f64, y0: f64| -> String {
@@ -112,7 +148,7 @@ pub fn svg(title: &str, seconds: &[SecondRecord]) -> String {
     );
     let _ = writeln!(
         o,
-        "<path d=\"{offered}\" fill=\"none\" stroke=\"{OFFERED}\" stroke-width=\"2\"/>"
+        "<path d=\"{offered}\" fill=\"none\" stroke=\"{OFFERED}\" stroke-width=\"5\" stroke-opacity=\"0.5\"/>"
     );
     let _ = writeln!(o, "<path d=\"{achieved}\" fill=\"none\" stroke=\"{ACHIEVED}\" stroke-width=\"2\" stroke-dasharray=\"6 3\"/>");
     let _ = writeln!(
@@ -131,8 +167,9 @@ pub fn svg(title: &str, seconds: &[SecondRecord]) -> String {
     // panel 2: p99 latency
     let top2 = TOP + PANEL + GAP;
     let p99 = |s: &SecondRecord| s.latency.map(|l| l.p99_ms);
-    let lat_max = axis_top(seconds.iter().filter_map(p99).fold(0.0, f64::max));
-    frame(&mut o, top2, "p99 latency (ms)", lat_max, None);
+    let lat_axis = axis(seconds.iter().filter_map(p99).fold(0.0, f64::max));
+    let lat_max = lat_axis.top;
+    frame(&mut o, top2, "p99 latency (ms)", lat_axis, None);
     let latency = step(seconds.iter().map(p99).collect(), lat_max, top2);
     let _ = writeln!(
         o,
@@ -163,15 +200,17 @@ pub fn svg(title: &str, seconds: &[SecondRecord]) -> String {
 
 /// A panel's frame at `top`: its box, grid lines and left axis (up to
 /// `max`), and a right axis when given.
-fn frame(o: &mut String, top: f64, left_title: &str, max: f64, right: Option<(&str, f64)>) {
+fn frame(o: &mut String, top: f64, left_title: &str, left: Axis, right: Option<(&str, f64)>) {
     let w = WIDTH - LEFT - RIGHT;
     let _ = writeln!(
         o,
         "<rect x=\"{LEFT}\" y=\"{top}\" width=\"{w}\" height=\"{PANEL}\" fill=\"none\" stroke=\"#a0aec0\"/>"
     );
-    for k in 0..=4 {
-        let v = max * k as f64 / 4.0;
-        let y = top + PANEL - PANEL * k as f64 / 4.0;
+    let steps = f64::from(left.steps);
+    for k in 0..=left.steps {
+        let share = f64::from(k) / steps;
+        let v = left.top * share;
+        let y = top + PANEL - PANEL * share;
         let _ = writeln!(
             o,
             "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#edf2f7\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
@@ -186,7 +225,7 @@ fn frame(o: &mut String, top: f64, left_title: &str, max: f64, right: Option<(&s
                 "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{CAPACITY}\">{}</text>",
                 LEFT + w + 6.0,
                 y + 4.0,
-                label(rmax * k as f64 / 4.0)
+                label(rmax * share)
             );
         }
     }
@@ -244,12 +283,26 @@ mod tests {
     }
 
     #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(label(0.0), "0");
+        assert_eq!(label(2.5), "2.5");
+        assert_eq!(label(0.01), "0.01");
+        assert_eq!(label(150.0), "150");
+    }
+
+    #[test]
     fn axes_end_on_round_numbers() {
-        assert_eq!(axis_top(0.0), 1.0);
-        assert_eq!(axis_top(352.0), 500.0);
-        assert_eq!(axis_top(100.0), 100.0);
-        assert_eq!(axis_top(3.0), 5.0);
-        assert_eq!(axis_top(0.42), 0.5);
+        let top = |max: f64| axis(max).top;
+        assert_eq!(axis(0.0), Axis { top: 1.0, steps: 5 });
+        assert_eq!(axis(352.0), Axis { top: 400.0, steps: 4 });
+        assert_eq!(top(50.0), 60.0);
+        assert_eq!(top(100.0), 150.0);
+        assert_eq!(top(3.0), 4.0);
+        assert_eq!(top(0.42), 0.5);
+        // whole targets on the right axis, in the left axis's steps
+        assert_eq!(count_axis(2, 4), Axis { top: 4.0, steps: 4 });
+        assert_eq!(count_axis(4, 3), Axis { top: 6.0, steps: 3 });
+        assert_eq!(count_axis(0, 5), Axis { top: 5.0, steps: 5 });
     }
 
     #[test]
@@ -272,8 +325,8 @@ mod tests {
         ] {
             assert!(svg.contains(words), "{words}");
         }
-        // the load axis ends at 500, the latency one at 50
-        assert!(svg.contains(">500</text>") && svg.contains(">50</text>"));
+        // the load axis ends at 400, the latency one at 50
+        assert!(svg.contains(">400</text>") && svg.contains(">50</text>"));
         // capacity and latency are unknown in second 2: their lines break
         let capacity = svg
             .lines()
