@@ -294,7 +294,13 @@ mod tests {
     fn axes_end_on_round_numbers() {
         let top = |max: f64| axis(max).top;
         assert_eq!(axis(0.0), Axis { top: 1.0, steps: 5 });
-        assert_eq!(axis(352.0), Axis { top: 400.0, steps: 4 });
+        assert_eq!(
+            axis(352.0),
+            Axis {
+                top: 400.0,
+                steps: 4
+            }
+        );
         assert_eq!(top(50.0), 60.0);
         assert_eq!(top(100.0), 150.0);
         assert_eq!(top(3.0), 4.0);

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use topology::scaling::timeline::parse_profile_points;
 /// A profile that does not parse: what is wrong and at which column, as
 /// `topology scale --load` reports it.
 pub use topology::scaling::timeline::ProfileError;
-use topology::units::parse_long_duration;
 
 /// The highest rate offered: a million requests a second is far beyond
 /// what one generator on one thread sends.
@@ -48,72 +48,26 @@ impl Profile {
 
     /// Parses `TIME:RATE,...`: times with a unit (`0s`, `90s`, `2m`),
     /// increasing, the first `0s`; rates in requests a second (`100` or
-    /// `100/s`), 0 (a pause) or more, at most [`MAX_RATE`].
+    /// `100/s`), 0 (a pause) or more, at most [`MAX_RATE`]; not all 0.
     pub fn parse(text: &str) -> Result<Profile, ProfileError> {
-        let mut points: Vec<(Duration, f64)> = Vec::new();
-        let mut column = 1;
-        for part in text.split(',') {
-            let err = |offset: usize, message: String| ProfileError {
-                column: column + offset,
-                message,
-            };
-            let Some((time, rate)) = part.split_once(':') else {
-                return Err(err(0, format!("`{part}` is not TIME:RATE, like `60s:352`")));
-            };
-            let lead = time.len() - time.trim_start().len();
-            let at = parse_long_duration(time).map_err(|_| {
-                err(
-                    lead,
-                    format!("`{}` is not a time like `0s`, `90s` or `2m`", time.trim()),
-                )
-            })?;
-            let rate_col = time.len() + 1;
-            let number = rate.trim();
-            let number = number.strip_suffix("/s").unwrap_or(number);
-            let rate = match number.trim().parse::<f64>() {
-                Ok(r) if r.is_finite() && (0.0..=MAX_RATE).contains(&r) => r,
-                _ => {
-                    return Err(err(
-                        rate_col,
-                        format!(
-                            "`{}` is not a rate: requests a second, from 0 to {MAX_RATE}",
-                            rate.trim()
-                        ),
-                    ))
-                }
-            };
-            match points.last() {
-                None if !at.is_zero() => {
-                    return Err(err(
-                        lead,
-                        format!(
-                            "the profile starts at {}; its first point is at 0s",
-                            time.trim()
-                        ),
-                    ))
-                }
-                Some(&(prev, _)) if at <= prev => {
-                    return Err(err(
-                        lead,
-                        format!(
-                            "{} does not come after {}",
-                            time.trim(),
-                            topology::units::fmt_long_duration(prev)
-                        ),
-                    ));
-                }
-                _ => {}
+        let points = parse_profile_points(text, "TIME:RATE, like `60s:352`", "0s", |v| {
+            let number = v.strip_suffix("/s").unwrap_or(v).trim();
+            match number.parse::<f64>() {
+                Ok(r) if r.is_finite() && (0.0..=MAX_RATE).contains(&r) => Ok(r),
+                _ => Err(format!(
+                    "`{v}` is not a rate: requests a second, from 0 to {MAX_RATE}"
+                )),
             }
-            points.push((at, rate));
-            column += part.chars().count() + 1;
-        }
-        if points.iter().all(|&(_, r)| r == 0.0) {
+        })?;
+        if points.iter().all(|p| p.value == 0.0) {
             return Err(ProfileError {
                 column: 1,
                 message: "every rate is 0: nothing would be sent".into(),
             });
         }
-        Ok(Profile { points })
+        Ok(Profile {
+            points: points.iter().map(|p| (p.at, p.value)).collect(),
+        })
     }
 
     /// The rate offered at `t`.
