@@ -91,4 +91,29 @@ fn a_load_through_the_alb_is_counted_as_haproxy_counts_it_and_clients_stick() {
         assert_eq!(on.len(), 1, "a client answered by two targets: {summary}");
         assert_eq!(on.values().next().and_then(|v| v.as_u64()), Some(60));
     }
+    // the plot is kept with the lab, for `sim test --reuse --report`
+    let kept = sim::layout::state_dir(lab.name()).join(sim::load::LAB_PLOT_FILE);
+    let svg = std::fs::read_to_string(&kept).expect("the plot kept with the lab");
+    assert!(svg.contains("p99 latency (ms)"));
+
+    // Ctrl-C: the summary so far, and a clean exit
+    let run = std::process::Command::new(common::vifgate())
+        .args(["sim", "load", lab.name(), "--to", "alb", "--rate", "20/s"])
+        .args(["--duration", "60s", "--clients", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sim load runs");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // SAFETY: signals the child this test started
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let o = run.wait_with_output().expect("sim load ends");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(out.contains("interrupted: "), "{out}");
+    assert!(out.contains("   1s  offered    20/s"), "{out}");
+    assert!(
+        out.contains("every one of 1 client(s) stayed on its target"),
+        "{out}"
+    );
 }
