@@ -54,12 +54,16 @@ pub struct LoadArgs {
     /// them in turn.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
     clients: u64,
+    /// The most connections each client keeps open: a request due while
+    /// all are busy waits for one, its wait counted in its latency.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    connections: u64,
     /// How long to send (`30s`, `5m`) [default: 10s with --rate, 10s
     /// after the profile's last point with --profile].
     #[arg(long, value_parser = parse_run_duration)]
     duration: Option<Duration>,
-    /// How long a request may take before it counts as a timeout (`2s`,
-    /// `500ms`; at most 10s).
+    /// How long after it was due a request may be answered before it
+    /// counts as a timeout (`2s`, `500ms`; at most 10s).
     #[arg(long, default_value = "5s", value_parser = super::values::parse_duration)]
     timeout: Duration,
     /// The node the requests leave from [default: the internet].
@@ -189,6 +193,7 @@ pub fn run(a: LoadArgs) -> Result<ExitCode> {
         path: a.path.clone(),
         schedule: Schedule::new(profile, duration),
         clients: a.clients as usize,
+        connections: a.connections as usize,
         timeout: a.timeout,
         stats,
     };

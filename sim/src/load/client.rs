@@ -17,7 +17,7 @@ use hyper::header::{COOKIE, HOST, SET_COOKIE};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use super::cookies::CookieJar;
@@ -44,7 +44,13 @@ pub struct RunOptions {
     pub schedule: Schedule,
     /// Clients, each with its own connections and cookies.
     pub clients: usize,
-    /// How long a request may take before it counts as a timeout.
+    /// The most connections a client opens: a request due while all of
+    /// them are busy waits for one (its latency, counted from when it was
+    /// due, shows the wait), rather than opening ever more connections to
+    /// a load balancer that no longer keeps up.
+    pub connections: usize,
+    /// How long after it was due a request may be answered before it
+    /// counts as a timeout.
     pub timeout: Duration,
     /// HAProxy's stats socket and the listener's backend, for the
     /// capacity; `None` when the load balancer is not HAProxy.
@@ -79,11 +85,22 @@ pub fn run(
     .map_err(LoadError::Namespace)?
 }
 
-/// One client: its idle connections and its cookies.
-#[derive(Default)]
+/// One client: its idle connections, the slots that bound how many it
+/// has, and its cookies.
 struct Client {
     idle: RefCell<Vec<SendRequest<Empty<Bytes>>>>,
+    slots: Semaphore,
     jar: RefCell<CookieJar>,
+}
+
+impl Client {
+    fn new(connections: usize) -> Client {
+        Client {
+            idle: RefCell::new(Vec::new()),
+            slots: Semaphore::new(connections.max(1)),
+            jar: RefCell::new(CookieJar::new()),
+        }
+    }
 }
 
 /// What every request of a run shares.
@@ -108,7 +125,7 @@ async fn drive(opts: RunOptions, mut on_second: impl FnMut(&SecondRecord)) -> Ru
         outcomes: tx,
     });
     let clients: Vec<Rc<Client>> = (0..opts.clients.max(1))
-        .map(|_| Rc::new(Client::default()))
+        .map(|_| Rc::new(Client::new(opts.connections)))
         .collect();
     let capacity = Rc::new(Cell::new(None));
     if let Some((sock, backend)) = opts.stats.clone() {
@@ -194,7 +211,9 @@ struct Answer {
 async fn request(client: Rc<Client>, send: Send, shared: Rc<Shared>) {
     let cookie = client.jar.borrow_mut().header(&shared.path, unix_now());
     let with_cookie = cookie.is_some();
-    let result = tokio::time::timeout(shared.timeout, exchange(&client, &shared, cookie)).await;
+    // the time allowed runs from when it was due, as its latency does
+    let deadline = shared.start + send.scheduled + shared.timeout;
+    let result = tokio::time::timeout_at(deadline, exchange(&client, &shared, cookie)).await;
     let (target, error) = match result {
         Err(_) => (None, Some(ErrorKind::Timeout)),
         Ok(Err(kind)) => (None, Some(kind)),
@@ -211,12 +230,19 @@ async fn request(client: Rc<Client>, send: Send, shared: Rc<Shared>) {
 }
 
 /// One request and its answer on an idle connection of `client`, or a new
-/// one; the connection goes back to the pool if it stays open.
+/// one once a slot is free; the connection goes back to the pool if it
+/// stays open.
 async fn exchange(
     client: &Client,
     shared: &Shared,
     cookie: Option<String>,
 ) -> Result<Answer, ErrorKind> {
+    // never closed: a wait for a connection of this client
+    let _slot = client
+        .slots
+        .acquire()
+        .await
+        .map_err(|_| ErrorKind::Broken)?;
     let mut sender = loop {
         let idle = client.idle.borrow_mut().pop();
         match idle {
