@@ -59,6 +59,18 @@ row() { # tool offered answered/s p50 p99 errors cpu_s
     printf '%-9s %8s %10s %9s %9s %7s %8s %10s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$per_k" | tee -a "$WORK/table"
 }
 
+sim_load() { # rate output: one run of sim load, its row; sets ok and errors
+    local c p50 p99
+    c=$(cpu "$WORK/$2" "$VIFGATE" sim load "$LAB" --to alb --rate "$1/s" \
+        --duration "${SECONDS_EACH}s" --clients "$CONNS" --json)
+    read -r ok p50 p99 errors < <(tail -1 "$WORK/$2" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["summary"]
+l = s["latency"] or {}
+print(round(s["ok"] / '"$SECONDS_EACH"'), l.get("p50_ms", 0), l.get("p99_ms", 0), sum(s["errors"].values()) + s["unanswered"])')
+    row "sim-load" "$1" "$ok" "$p50" "$p99" "$errors" "$c"
+}
+
 declare -A BEST=()
 sustained() { # tool rate answers/s errors: the highest rate kept up with
     if ((($3 * 100 >= $2 * 95) && $4 == 0)); then BEST[$1]=$2; fi
@@ -69,14 +81,7 @@ log "warm-up"
 inside wrk -t1 -c"$CONNS" -d2s "http://$ALB/" >/dev/null
 for rate in $RATES; do
     log "sim load at $rate/s"
-    c=$(cpu "$WORK/sim-$rate" "$VIFGATE" sim load "$LAB" --to alb --rate "$rate/s" \
-        --duration "${SECONDS_EACH}s" --clients "$CONNS" --json)
-    read -r ok p50 p99 errors < <(tail -1 "$WORK/sim-$rate" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)["summary"]
-l = s["latency"] or {}
-print(round(s["ok"] / '"$SECONDS_EACH"'), l.get("p50_ms", 0), l.get("p99_ms", 0), sum(s["errors"].values()) + s["unanswered"])')
-    row "sim-load" "$rate" "$ok" "$p50" "$p99" "$errors" "$c"
+    sim_load "$rate" "sim-$rate"
     sustained sim-load "$rate" "$ok" "$errors"
     log "httperf at $rate/s"
     c=$(cpu "$WORK/httperf-$rate" "$VIFGATE" sim exec "$LAB" internet -- httperf --hog \
@@ -122,13 +127,6 @@ row "wrk" "closed" "$ok" "$p50" "$p99" "$errors" "$c"
 ok_wrk=$ok
 log "at the highest rate wrk got, sim load (open loop) offers the same"
 rate=$ok
-c=$(cpu "$WORK/sim-wrk" "$VIFGATE" sim load "$LAB" --to alb --rate "$rate/s" \
-    --duration "${SECONDS_EACH}s" --clients "$CONNS" --json)
-read -r ok p50 p99 errors < <(tail -1 "$WORK/sim-wrk" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)["summary"]
-l = s["latency"] or {}
-print(round(s["ok"] / '"$SECONDS_EACH"'), l.get("p50_ms", 0), l.get("p99_ms", 0), sum(s["errors"].values()) + s["unanswered"])')
-row "sim-load" "$rate" "$ok" "$p50" "$p99" "$errors" "$c"
+sim_load "$rate" sim-wrk
 echo "highest rate sustained (>= 95 % answered, no error): sim load ${BEST[sim-load]:-none}/s, httperf ${BEST[httperf]:-none}/s; wrk (closed loop) ${ok_wrk}/s"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; outputs in $WORK"
