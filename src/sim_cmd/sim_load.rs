@@ -184,9 +184,7 @@ pub fn run(a: LoadArgs) -> Result<ExitCode> {
         (None, Some(r)) => (Profile::constant(r), a.duration.unwrap_or(DEFAULT_DURATION)),
         (None, None) => bail!("give --rate or --profile"),
     };
-    if !a.path.starts_with('/') {
-        bail!("--path `{}` does not start with /", a.path);
-    }
+    sim::load::request_uri(&a.path).with_context(|| "--path".to_string())?;
     let opts = RunOptions {
         ns,
         addr: SocketAddrV4::new(ip, port),

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{COOKIE, HOST, SET_COOKIE};
-use hyper::Request;
+use hyper::header::{HeaderValue, COOKIE, HOST, SET_COOKIE};
+use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
@@ -80,7 +80,7 @@ pub fn run(
             .build()
             .map_err(LoadError::Runtime)?;
         let local = tokio::task::LocalSet::new();
-        Ok(local.block_on(&rt, drive(opts, on_second)))
+        local.block_on(&rt, drive(opts, on_second))
     })
     .map_err(LoadError::Namespace)?
 }
@@ -107,19 +107,29 @@ impl Client {
 struct Shared {
     start: Instant,
     addr: SocketAddrV4,
-    host: String,
+    /// The `Host` header and the request's URI, made once for every
+    /// request.
+    host: HeaderValue,
+    uri: Uri,
     path: String,
     timeout: Duration,
     outcomes: mpsc::UnboundedSender<Outcome>,
 }
 
-async fn drive(opts: RunOptions, mut on_second: impl FnMut(&SecondRecord)) -> RunResult {
+async fn drive(
+    opts: RunOptions,
+    mut on_second: impl FnMut(&SecondRecord),
+) -> Result<RunResult, LoadError> {
     let start = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let uri = super::request_uri(&opts.path)?;
+    let host = HeaderValue::from_str(&opts.addr.to_string())
+        .map_err(|_| LoadError::Path(opts.path.clone()))?;
     let shared = Rc::new(Shared {
         start,
         addr: opts.addr,
-        host: opts.addr.to_string(),
+        host,
+        uri,
         path: opts.path.clone(),
         timeout: opts.timeout,
         outcomes: tx,
@@ -136,6 +146,9 @@ async fn drive(opts: RunOptions, mut on_second: impl FnMut(&SecondRecord)) -> Ru
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // one timer, moved to each wake-up
+    let sleep = tokio::time::sleep_until(start);
+    tokio::pin!(sleep);
     loop {
         let now = start.elapsed();
         g.handle_capacity(capacity.get());
@@ -150,6 +163,9 @@ async fn drive(opts: RunOptions, mut on_second: impl FnMut(&SecondRecord)) -> Ru
         let Some(wake) = g.poll_timeout() else {
             break;
         };
+        if sleep.deadline() != start + wake {
+            sleep.as_mut().reset(start + wake);
+        }
         tokio::select! {
             biased;
             _ = &mut ctrl_c => {
@@ -162,7 +178,7 @@ async fn drive(opts: RunOptions, mut on_second: impl FnMut(&SecondRecord)) -> Ru
                     g.handle_outcome(o);
                 }
             }
-            _ = tokio::time::sleep_until(start + wake) => {}
+            _ = &mut sleep => {}
         }
     }
     while let Ok(o) = rx.try_recv() {
@@ -173,10 +189,10 @@ async fn drive(opts: RunOptions, mut on_second: impl FnMut(&SecondRecord)) -> Ru
         on_second(&record);
         seconds.push(record);
     }
-    RunResult {
+    Ok(RunResult {
         summary: g.summary(start.elapsed(), interrupted),
         seconds,
-    }
+    })
 }
 
 /// Reads the targets in service every [`CAPACITY_EVERY`] into
@@ -252,7 +268,7 @@ async fn exchange(
         }
     };
     sender.ready().await.map_err(|_| ErrorKind::Broken)?;
-    let mut req = Request::get(shared.path.as_str()).header(HOST, shared.host.as_str());
+    let mut req = Request::get(shared.uri.clone()).header(HOST, shared.host.clone());
     if let Some(c) = cookie {
         req = req.header(COOKIE, c);
     }
@@ -278,11 +294,11 @@ async fn exchange(
         .get(TARGET_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| ErrorKind::Broken)?;
+    // read to its end, nothing kept
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        frame.map_err(|_| ErrorKind::Broken)?;
+    }
     if !sender.is_closed() {
         client.idle.borrow_mut().push(sender);
     }

@@ -88,21 +88,23 @@ impl CookieJar {
     /// `None` when there are none. Expired cookies are dropped.
     pub fn header(&mut self, request_path: &str, now: f64) -> Option<String> {
         self.cookies.retain(|c| c.expires.is_none_or(|e| e > now));
+        // longest path first; equal paths in the order they were stored
         let mut sent: Vec<&Cookie> = self
             .cookies
             .iter()
             .filter(|c| path_matches(request_path, &c.path))
             .collect();
-        if sent.is_empty() {
-            return None;
-        }
         sent.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
-        Some(
-            sent.iter()
-                .map(|c| format!("{}={}", c.name, c.value))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        let mut header = String::new();
+        for c in sent {
+            if !header.is_empty() {
+                header.push_str("; ");
+            }
+            header.push_str(&c.name);
+            header.push('=');
+            header.push_str(&c.value);
+        }
+        (!header.is_empty()).then_some(header)
     }
 
     /// How many cookies it holds (expired ones included until the next

@@ -38,6 +38,15 @@ pub const LAB_TIMELINE_FILE: &str = "load-timeline.jsonl";
 /// --report`.
 pub const LAB_PLOT_FILE: &str = "load.svg";
 
+/// The URI of a request for `path` (`/`, `/shop?id=1`): checked before a
+/// run starts.
+pub fn request_uri(path: &str) -> Result<hyper::Uri, LoadError> {
+    match path.parse::<hyper::Uri>() {
+        Ok(uri) if path.starts_with('/') => Ok(uri),
+        _ => Err(LoadError::Path(path.to_string())),
+    }
+}
+
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -47,4 +56,7 @@ pub enum LoadError {
     /// The runtime cannot start.
     #[error("cannot start the generator's runtime: {0}")]
     Runtime(#[source] io::Error),
+    /// The request path is not one an HTTP request can carry.
+    #[error("`{0}` is not a request path (e.g. `/`, `/shop?id=1`)")]
+    Path(String),
 }
