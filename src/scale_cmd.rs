@@ -61,7 +61,10 @@ pub fn scale(req: &ScaleRequest<'_>, t: &Topology) -> Result<ExitCode> {
         bail!("{minutes} minutes is more than a week ({MAX_MINUTES}): give --minutes, or a shorter profile");
     }
     let model = LoadModel {
-        cpu_ms_per_request: req.cpu_per_request,
+        // the lab's `[sim] cpu_per_request` unless the command gives one
+        cpu_ms_per_request: req
+            .cpu_per_request
+            .or(t.sim.cpu_per_request.map(|d| d.as_secs_f64() * 1000.0)),
     };
     let periods = timeline(t, group, &profile, model, start, minutes);
     if req.json {

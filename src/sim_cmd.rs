@@ -103,6 +103,25 @@ pub enum SimCommand {
         #[command(flatten)]
         change: LinkArgs,
     },
+    /// Fail an instance as a failed EC2 instance fails: its services stop
+    /// answering (every packet in and out dropped), its namespace and
+    /// addresses stay. `--zone a` fails every instance of a zone;
+    /// `--restore` brings every failed one back, as `sim apply` of the
+    /// lab's file does.
+    Fail {
+        /// Lab name.
+        #[arg(value_parser = parse_lab_name)]
+        lab: String,
+        /// The instance.
+        #[arg(required_unless_present_any = ["zone", "restore"], conflicts_with_all = ["zone", "restore"])]
+        node: Option<String>,
+        /// Every instance in this zone (`a`, or `ap-northeast-2a`).
+        #[arg(long, conflicts_with = "restore")]
+        zone: Option<String>,
+        /// Bring every failed instance back.
+        #[arg(long)]
+        restore: bool,
+    },
     /// Build a lab, probe every flow of the static matrix and every
     /// expectation, compare, remove the lab. Exit 1 on any disagreement.
     Test {
@@ -568,6 +587,36 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 let done = sim::ops::link::change(&lab, &a, &b, &c)?;
                 println!("{done}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Fail {
+            lab,
+            node,
+            zone,
+            restore,
+        } => {
+            need_root()?;
+            use sim::ops::fail::{fail, restore as restore_all, FailWhat};
+            if restore {
+                let back = restore_all(&lab)?;
+                if back.is_empty() {
+                    println!("lab `{lab}`: no instance is failed");
+                } else {
+                    println!("lab `{lab}`: {} answer again", back.join(", "));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let what = match (node, zone) {
+                (Some(n), _) => FailWhat::Node(n),
+                (None, Some(z)) => FailWhat::Zone(z),
+                (None, None) => bail!("name an instance, or give --zone or --restore"),
+            };
+            let failed = fail(&lab, &what)?;
+            println!(
+                "lab `{lab}`: {} failed (every packet in and out dropped; namespace and addresses kept): health checks fail after the unhealthy threshold; `vifgate sim fail {lab} --restore` or `sim apply` of the lab's file brings {} back",
+                failed.join(", "),
+                if failed.len() == 1 { "it" } else { "them" }
+            );
             Ok(ExitCode::SUCCESS)
         }
         SimCommand::Test {

@@ -431,9 +431,14 @@ fn sim_plan_prints_each_namespace_with_its_routes() {
         "{out}"
     );
     assert!(out.contains("gateway vifgate-office (tun vg0"), "{out}");
-    assert!(out.contains("peer dx-vif at 169.254.100.2:51821"), "{out}");
+    // the VGW's ports follow the VIF's and the VPN's names
+    let ports = sim::layout::vgw_ports(["dx-vif", "vpn-backup"]);
     assert!(
-        out.contains("peer vpn-backup at 169.254.10.1:51822"),
+        out.contains(&format!("peer dx-vif at 169.254.100.2:{}", ports[0])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("peer vpn-backup at 169.254.10.1:{}", ports[1])),
         "{out}"
     );
     assert!(out.contains("firewall security groups web-sg"), "{out}");
@@ -1213,6 +1218,7 @@ fn recorded_example_lab_with(root: &PrivateRoot, more: &[&str]) -> std::path::Pa
         seconds: 0.0,
         links: Default::default(),
         links_down: Default::default(),
+        failed: Default::default(),
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: None,

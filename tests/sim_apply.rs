@@ -294,6 +294,41 @@ fn vpc_routes(lab: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A session of the office's daemon as [`office_sessions`] reads it.
+type SessionRead = (String, bool, String);
+
+/// A thread reading the office's sessions every 20 ms until stopped,
+/// keeping each read that `fine` refuses.
+struct SessionWatch {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Vec<SessionRead>>>,
+}
+
+impl SessionWatch {
+    fn start(lab: &str, frr: bool, fine: fn(&[SessionRead]) -> bool) -> Self {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (lab, stop) = (lab.to_string(), done.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = office_sessions(&lab, frr);
+                if !fine(&now) {
+                    seen.push(now);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        });
+        SessionWatch { done, thread }
+    }
+
+    /// The reads `fine` refused.
+    fn stop(self) -> Vec<Vec<SessionRead>> {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the watcher")
+    }
+}
+
 /// `up(a)`, then an apply that moves the office's advertised prefix: the
 /// office's sessions stay Established throughout (polled every 20 ms),
 /// with their uptime kept; the VPC router's tables follow.
@@ -307,21 +342,7 @@ fn prefix_change_keeps_the_sessions(a: &str, what: &str, frr: bool) {
     assert!(before.iter().all(|s| s.1), "{what}: {before:?}");
     assert!(vpc_routes(&lab).contains("192.168.20.0/24"));
     let read_at = Instant::now();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (lab, done) = (lab.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = office_sessions(&lab, frr);
-                if now.len() != 2 || !now.iter().all(|s| s.1) {
-                    seen.push(now);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            seen
-        })
-    };
+    let watch = SessionWatch::start(&lab, frr, |now| now.len() == 2 && now.iter().all(|s| s.1));
     let o = apply(&file(&format!("{what}-b.toml"), &b), &lab);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     let gone =
@@ -330,8 +351,7 @@ fn prefix_change_keeps_the_sessions(a: &str, what: &str, frr: bool) {
             r.contains("192.168.30.0/24") && !r.contains("192.168.20.0/24")
         });
     std::thread::sleep(Duration::from_millis(1500));
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let not_established = watcher.join().expect("the watcher");
+    let not_established = watch.stop();
     assert!(
         not_established.is_empty(),
         "{what}: sessions not Established during the apply: {not_established:?}\n{said}"
@@ -394,6 +414,96 @@ fn an_advertised_prefix_change_keeps_frrs_sessions_and_their_uptime() {
         "bgp_daemon = { vifgate-office = \"frr\" }\nload_balancer = \"haproxy\"",
     );
     prefix_change_keeps_the_sessions(&a, "pf", true);
+}
+
+/// The two-VIF example (`examples/two-vifs.toml`) with its MD5 keys in
+/// files of this run, and the same without its first VIF.
+fn two_vifs_with_and_without_the_first() -> (String, String) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/two-vifs.toml"),
+    )
+    .expect("the two-VIF example");
+    let mut text = text;
+    for (var, key) in [("DX1_BGP_MD5", "abc123"), ("DX2_BGP_MD5", "def456")] {
+        let path = file(&format!("{var}.key"), &format!("{key}\n"));
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod 600");
+        text = edit(
+            &text,
+            &format!("env:{var}"),
+            &format!("file:{}", path.display()),
+        );
+    }
+    let start = text
+        .find("[[direct_connect.vif]]\nname = \"dx-vif-1\"")
+        .expect("dx-vif-1");
+    let len = text[start + 1..]
+        .find("[[direct_connect.vif]]")
+        .expect("dx-vif-2 after it")
+        + 1;
+    let without = format!("{}{}", &text[..start], &text[start + len..]);
+    (text, without)
+}
+
+/// `up` of the two-VIF example without its first VIF, then an apply of
+/// the whole file: the first VIF's session comes up while the second's
+/// and the VPN's stay Established throughout (read every 20 ms) with
+/// their uptime kept. Their links, tunnels and ports are named after them,
+/// not their place in the file (`sim::layout::vif_links`): on main the
+/// apply remade them and reset both sessions.
+#[test]
+fn a_vif_added_before_another_keeps_the_others_session_and_its_uptime() {
+    if !ready("a_vif_added_before_another_keeps_the_others_session_and_its_uptime") {
+        return;
+    }
+    let (full, without) = two_vifs_with_and_without_the_first();
+    let lab = lab_name("vif");
+    let _down = Down(lab.clone());
+    up(&file("vif-a.toml", &without), &lab);
+    let kept = ["dx.dx-vif-2", "vpn.vpn-backup"];
+    let before = office_sessions(&lab, false);
+    let names: Vec<&str> = before.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, kept, "{before:?}");
+    assert!(before.iter().all(|s| s.1), "{before:?}");
+    let read_at = Instant::now();
+    let watch = SessionWatch::start(&lab, false, |now| {
+        ["dx.dx-vif-2", "vpn.vpn-backup"]
+            .iter()
+            .all(|name| now.iter().any(|s| s.0 == *name && s.1))
+    });
+    let o = apply(&file("vif-b.toml", &full), &lab);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    let first_up =
+        common::leftovers::eventually(Duration::from_secs(30), Duration::from_millis(100), || {
+            office_sessions(&lab, false)
+                .iter()
+                .any(|s| s.0 == "dx.dx-vif-1" && s.1)
+        });
+    std::thread::sleep(Duration::from_millis(1000));
+    let not_established = watch.stop();
+    assert!(
+        not_established.is_empty(),
+        "sessions not Established during the apply: {not_established:?}\n{said}"
+    );
+    assert!(
+        first_up,
+        "dx-vif-1 never came up: {:?}\n{said}",
+        office_sessions(&lab, false)
+    );
+    // nothing of the others stopped or was made again
+    for word in ["stop gateway", "delete veth"] {
+        assert!(!said.contains(word), "{word}:\n{said}");
+    }
+    let after = office_sessions(&lab, false);
+    eprintln!(
+        "sessions before {before:?}, after {after:?} ({} ms later)\n{said}",
+        read_at.elapsed().as_millis()
+    );
+    for (name, _, was) in &before {
+        let is = after.iter().find(|s| s.0 == *name).expect("still there");
+        assert!(is.1, "{name} is no longer Established");
+        assert_eq!(*was, is.2, "{name} changed state since then: reset");
+    }
 }
 
 /// A request loop in namespace `ns`: a GET of `url` on a new connection
@@ -482,7 +592,7 @@ fn a_third_web_instance_takes_requests_and_leaves_without_a_failed_one() {
     assert!(serving, "web-a2 served {} requests", served(&lab, "web-a2"));
 
     // 3 -> 2 with a download from web-a2 under way: drained, not cut
-    let download = slow_download(&internet, "203.0.113.20", "/big", "SERVERID=web-a2");
+    let download = slow_download(&internet, "203.0.113.20", "/big", "AWSALBAPP-0=web-asg-3");
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     let o = apply(&file("asg-a2.toml", &a), &lab);
@@ -712,4 +822,367 @@ fn sim_up_runs_the_steps_from_nothing_each_journalled_before_it_runs() {
         .filter(|e| matches!(e, Entry::Done { .. }))
         .count();
     assert_eq!(done, steps.len());
+}
+
+/// `vifgate ARGS` run as user `nobody` (uid and gid 65534, no groups).
+fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::vifgate(),
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run setpriv")
+}
+
+#[test]
+fn a_dry_run_needs_no_root_and_the_labs_secrets_stay_roots() {
+    if !ready("a_dry_run_needs_no_root_and_the_labs_secrets_stay_roots")
+        || !common::need_tool("setpriv")
+    {
+        return;
+    }
+    let lab = lab_name("nr");
+    let a = file("nr-a.toml", &example_text());
+    let b = file("nr-b.toml", &with_sg_rule(&example_text()));
+    up(&a, &lab);
+    let _down = Down(lab.clone());
+    let b = b.to_string_lossy();
+    let dry = as_nobody(&["sim", "apply", &b, "--lab", &lab, "--dry-run"]);
+    let out = text(&dry);
+    assert!(dry.status.success(), "{out}");
+    assert!(
+        out.contains("2 steps to apply") && out.contains("replace nft table inet vifgate_sg in"),
+        "{out}"
+    );
+    // the live apply still needs root, and changes nothing without it
+    let live = as_nobody(&["sim", "apply", &b, "--lab", &lab]);
+    assert!(!live.status.success(), "{}", text(&live));
+    assert!(text(&live).contains("needs root"), "{}", text(&live));
+    let again = as_nobody(&["sim", "apply", &b, "--lab", &lab, "--dry-run"]);
+    assert!(
+        text(&again).contains("2 steps to apply"),
+        "{}",
+        text(&again)
+    );
+    // `sim status` reads the lab too, and says what only root sees
+    let status = as_nobody(&["sim", "status", &lab]);
+    assert!(
+        status.status.success()
+            && text(&status).contains("lab `")
+            && text(&status).contains("processes seen only by root"),
+        "{}",
+        text(&status)
+    );
+    // readable by all, except what is secret: the lock (no other user may
+    // hold it), keys, MD5 key files and control sockets
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    let dir = sim::layout::state_dir(&lab);
+    let mut secrets = Vec::new();
+    for e in std::fs::read_dir(&dir)
+        .expect("the lab's directory")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let meta = e.metadata().expect("metadata");
+        let secret = name == "lock"
+            || name.ends_with(".key")
+            || name.starts_with("md5-")
+            || meta.file_type().is_socket();
+        if secret {
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode & 0o007, 0, "{name} has mode {mode:o}");
+            secrets.push(name);
+        }
+    }
+    for want in ["lock", "haproxy-alb.sock"] {
+        assert!(
+            secrets.iter().any(|s| s == want),
+            "no {want} in {}: {secrets:?}",
+            dir.display()
+        );
+    }
+}
+
+/// Lab `lab`'s state file edited by hand: `edit` on its JSON.
+fn edit_state_file(lab: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = sim::layout::state_dir(lab).join("state.json");
+    let text = std::fs::read_to_string(&path).expect("the state file");
+    let mut st: serde_json::Value = serde_json::from_str(&text).expect("its JSON");
+    edit(&mut st);
+    std::fs::write(&path, st.to_string()).expect("write the state file");
+}
+
+#[test]
+fn a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab() {
+    if !ready("a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_the_lab")
+    {
+        return;
+    }
+    let lab = lab_name("tp");
+    let _down = Down(lab.clone());
+    let a = file("tp.toml", &example_text());
+    up(&a, &lab);
+    let dir = sim::layout::state_dir(&lab);
+    let b = file("tpb.toml", &with_sg_rule(&example_text()));
+
+    // the journal replaced by a link to a file elsewhere: not written through
+    let victim = file("tp-victim", "not the journal's\n");
+    let journal = dir.join(sim::apply::journal::JOURNAL_FILE);
+    std::fs::remove_file(&journal).expect("remove the journal");
+    std::os::unix::fs::symlink(&victim, &journal).expect("link");
+    let o = common::applied::run(&["sim", "apply", &b.to_string_lossy(), "--lab", &lab]);
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "not the journal's\n",
+        "the apply wrote through the link: {}",
+        text(&o)
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    std::fs::remove_file(&journal).expect("remove the link");
+
+    // the state file edited to name another lab's namespace: `sim apply`
+    // would delete it (the recorded plan has it, the new one has not)
+    let other = format!("tv{}.victim", std::process::id());
+    common::sh(&["ip", "netns", "add", &other]);
+    let gone = sim::kernel::netns::exists(&other);
+    let ns = serde_json::json!({ "name": other, "node": "victim", "role": "node" });
+    edit_state_file(&lab, |st| {
+        st["plan"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(ns)
+    });
+    let o = common::applied::run(&["sim", "apply", &a.to_string_lossy(), "--lab", &lab]);
+    let still = sim::kernel::netns::exists(&other);
+    let down = common::applied::run(&["sim", "down", &lab]);
+    let after_down = sim::kernel::netns::exists(&other);
+    common::sh(&["ip", "netns", "delete", &other]);
+    assert!(gone, "the victim namespace was made");
+    assert!(
+        still,
+        "`sim apply` deleted another lab's namespace: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not the lab's"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        after_down,
+        "`sim down` deleted another lab's namespace: {}",
+        text(&down)
+    );
+    assert!(down.status.success(), "{}", text(&down));
+    let left: Vec<String> = sim::layout::lab_prefixes(&lab)
+        .iter()
+        .flat_map(|p| sim::kernel::netns::list(p))
+        .collect();
+    assert!(left.is_empty(), "`sim down` left {left:?}");
+}
+
+/// The example without its `[[sim.start]]` web servers: the listener
+/// agent takes their port 80 over.
+fn without_start(text: &str) -> String {
+    common::applied::without_web_servers(text)
+}
+
+#[test]
+fn a_start_command_removed_hands_its_port_to_the_listeners_and_back() {
+    if !ready("a_start_command_removed_hands_its_port_to_the_listeners_and_back") {
+        return;
+    }
+    let a = example_text();
+    let b = without_start(&a);
+    let lab = lab_name("st");
+    let _down = Down(lab.clone());
+    let (pa, pb) = (file("st-a.toml", &a), file("st-b.toml", &b));
+    up(&pa, &lab);
+    // the listeners' reload must wait for the server to stop: port 80 is
+    // its until then
+    apply(&pb, &lab);
+    let fresh = lab_name("stf");
+    let _fresh_down = Down(fresh.clone());
+    up(&pb, &fresh);
+    assert_same(&lab, &fresh, "start command removed");
+    // and back: the server binds the port the listeners held
+    apply(&pa, &lab);
+    let again = apply(&pa, &lab);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and_the_rest_kept() {
+    if !ready("what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and_the_rest_kept") {
+        return;
+    }
+    let a = with_sg_rule(&example_text());
+    let three = edit(&a, "desired = 2", "desired = 3");
+    let lab = lab_name("lk");
+    let _down = Down(lab.clone());
+    up(&file("lk-a.toml", &a), &lab);
+    apply(&file("lk-3.toml", &three), &lab);
+    let ok = common::applied::ok;
+    ok(&[
+        "sim",
+        "link",
+        "--rate",
+        "10mbit",
+        &lab,
+        "vifgate-office",
+        "dx-vif",
+    ]);
+    ok(&["sim", "link", "--down", &lab, "web-a2", "web-a"]);
+    ok(&["sim", "link", "--down", &lab, "web-a1", "web-a"]);
+    let changed = || {
+        let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+        st.changed_links()
+    };
+    // an edit that touches none of the links: they stay as `sim link` left them
+    let b = edit(&three, "ports = 8080", "ports = 8081");
+    apply(&file("lk-b.toml", &b), &lab);
+    assert_eq!(changed().len(), 3, "{:?}", changed());
+    // the VIF's bandwidth edited: the link is shaped as the file says now
+    let faster = edit(&b, "bandwidth = \"1Gbps\"", "bandwidth = \"100Mbps\"");
+    apply(&file("lk-c.toml", &faster), &lab);
+    assert_eq!(
+        changed(),
+        ["web-a1 web-a: down", "web-a2 web-a: down"],
+        "the reshaped link is still listed as `sim link` left it"
+    );
+    let notes = sim::apply::state::read_state(&lab)
+        .expect("state")
+        .link_notes
+        .join("\n");
+    // the VIF's link (`dx` and its hash, at both ends) as built now
+    let vif: Vec<&str> = notes
+        .lines()
+        .filter(|l| l.contains(" dx") && l.contains(": rate "))
+        .collect();
+    assert!(
+        vif.len() == 2 && vif.iter().all(|l| l.contains(": rate 100 Mbit/s")),
+        "the link notes are those of the lab as built: {notes}"
+    );
+    // web-a2 removed, then added again: its link is gone, then a new one, up
+    let two = edit(&faster, "desired = 3", "desired = 2");
+    apply(&file("lk-d.toml", &two), &lab);
+    assert_eq!(changed(), ["web-a1 web-a: down"]);
+    apply(&file("lk-c.toml", &faster), &lab);
+    assert_eq!(changed(), ["web-a1 web-a: down"]);
+}
+
+#[test]
+fn sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record() {
+    if !ready("sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record") {
+        return;
+    }
+    let lab = lab_name("lw");
+    let _down = Down(lab.clone());
+    up(&file("lw.toml", &example_text()), &lab);
+    // the lock as a `sim apply` at work holds it
+    let dir = sim::layout::state_dir(&lab);
+    let held = sim::apply::lock::take(&lab, &dir, Duration::from_secs(5))
+        .expect("lock")
+        .expect("the lab");
+    let mut link = Command::new(common::vifgate())
+        .args(["sim", "link", "--down", &lab, "web-c1", "web-c"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sim link");
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = link.try_wait().expect("wait");
+    drop(held);
+    let out = link.wait_with_output().expect("sim link ends");
+    assert!(
+        early.is_none(),
+        "`sim link` changed the lab while its lock was held: {}",
+        text(&out)
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    assert_eq!(st.changed_links(), ["web-c1 web-c: down"]);
+}
+
+#[test]
+fn sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed() {
+    if !ready("sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed") {
+        return;
+    }
+    let lab = lab_name("si");
+    let _down = Down(lab.clone());
+    let a = file("si.toml", &example_text());
+    up(&a, &lab);
+    // the state as an apply killed after its first record leaves it: the
+    // plan it was bringing the lab to (here the same one) recorded
+    edit_state_file(&lab, |st| st["applying"] = st["plan"].clone());
+    let said = common::applied::ok(&["sim", "status", &lab]);
+    assert!(
+        String::from_utf8_lossy(&said.stdout).contains("a `sim apply` was interrupted"),
+        "{}",
+        text(&said)
+    );
+    apply(&a, &lab);
+    let said = common::applied::ok(&["sim", "status", &lab]);
+    assert!(
+        !String::from_utf8_lossy(&said.stdout).contains("interrupted"),
+        "{}",
+        text(&said)
+    );
+}
+
+#[test]
+fn a_dry_run_on_a_lab_an_apply_was_interrupted_in_lists_what_the_apply_will_run() {
+    if !ready("a_dry_run_on_a_lab_an_apply_was_interrupted_in_lists_what_the_apply_will_run") {
+        return;
+    }
+    let lab = lab_name("dr");
+    let _down = Down(lab.clone());
+    let a = file("dr-a.toml", &example_text());
+    up(&a, &lab);
+    // killed on its way to B: the lab is between A and B
+    let b = file("dr-b.toml", &with_sg_rule(&example_text()));
+    let loaded = topology::load(&b).expect("B loads");
+    let ports = sim::apply::state::read_state(&lab)
+        .expect("state")
+        .plan
+        .tcp_ports;
+    let plan_b = sim::plan::plan(&loaded.topology, &lab, &ports).expect("B's plan");
+    edit_state_file(&lab, |st| {
+        st["applying"] = serde_json::to_value(&plan_b).expect("json")
+    });
+    // back to A: B's rules in, then out again
+    let dry = common::applied::ok(&[
+        "sim",
+        "apply",
+        &a.to_string_lossy(),
+        "--lab",
+        &lab,
+        "--dry-run",
+    ]);
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(
+        said.matches("replace nft table inet vifgate_sg").count(),
+        4,
+        "{said}"
+    );
+    let live = apply(&a, &lab);
+    let done = String::from_utf8_lossy(&live.stdout);
+    assert!(done.contains("(4 steps)"), "{done}");
+    let again = apply(&a, &lab);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
 }

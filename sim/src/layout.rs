@@ -15,8 +15,8 @@ pub const EDGE_TABLE: u32 = 200;
 pub const FIRST_TABLE: u32 = 1000;
 /// The VPC router's side of its link to the VGW.
 pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
-/// The VGW's side of that link.
-pub const VGW_LINK_VGW: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);
+/// The VGW's side of that link: its BGP router ID too.
+pub const VGW_LINK_VGW: Ipv4Addr = topology::bgp::VGW_ROUTER_ID;
 /// The VPC router's address on the internet gateway link.
 pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
 /// Whether `lab` can prefix namespace names.
@@ -130,6 +130,50 @@ pub fn lan_bridges<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> 
     hashed_names("lan", names)
 }
 
+/// The link of each Direct Connect VIF of `names` (in the topology's
+/// order), the same name at both ends (the office node and the VGW): `dx`
+/// and 8 hex digits ([`hashed_names`]), so that a VIF added or removed
+/// leaves the others' links, addresses and BGP sessions alone. With its
+/// VLAN sub-interface (`.4094` at most) still within Linux's 15 bytes.
+pub fn vif_links<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("dx", names)
+}
+
+/// The VPN's link (the office node to the VGW): there is one VPN at most,
+/// so its name is fixed.
+pub const VPN_LINK: &str = "vpn0";
+
+/// The TUN device of an office node's gateway: one gateway per office
+/// node, so its name is fixed.
+pub const OFFICE_TUN: &str = "vg0";
+
+/// The TUN device of the VGW's gateway of each VIF and of the VPN, by
+/// their names (the VIFs' in the topology's order, then the VPN's): `vg`
+/// and 8 hex digits ([`hashed_names`]), unique in the VGW's namespace,
+/// never [`OFFICE_TUN`].
+pub fn vgw_tunnels<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    hashed_names("vg", names)
+}
+
+/// The lowest UDP port of the VGW's gateways ([`vgw_ports`]).
+pub const FIRST_VGW_PORT: u16 = 20000;
+/// How many UDP ports the VGW's gateways draw from: 20000-29999.
+pub const VGW_PORTS: u16 = 10000;
+
+/// The UDP port of the VGW's gateway of each VIF and of the VPN, by their
+/// names (as [`vgw_tunnels`]): [`FIRST_VGW_PORT`] plus 16 bits of the
+/// name's hash modulo [`VGW_PORTS`], unique in the VGW's namespace
+/// ([`hashed_names`]' rule), so that a VIF added or removed leaves the
+/// others' tunnels alone. The range 20000-29999 lies below the ephemeral
+/// ports a new namespace hands out (32768-60999: BFD's and BGP's source
+/// ports never take one), apart from the office gateways' 51820 and from
+/// BGP (179) and BFD (3784, 3785, 4784).
+pub fn vgw_ports<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<u16> {
+    unique_hashes(names, |d| {
+        FIRST_VGW_PORT + u16::from_be_bytes([d[0], d[1]]) % VGW_PORTS
+    })
+}
+
 /// The priority of the VPC router's policy rules, one per subnet bridge
 /// (`iif BRIDGE lookup TABLE`): the same for all, as their input
 /// interfaces never overlap, so a subnet added changes no other's rule.
@@ -210,6 +254,13 @@ pub fn haproxy_socket(dir: &Path, node: &str) -> PathBuf {
     dir.join(format!("haproxy-{}.sock", ns_token(node)))
 }
 
+/// The map from HAProxy's servers to the instances in them, of load
+/// balancer `node` (what its `X-Vifgate-Target` header says), in the
+/// lab's state directory `dir`.
+pub fn haproxy_target_map(dir: &Path, node: &str) -> PathBuf {
+    dir.join(format!("haproxy-{}.map", ns_token(node)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +282,42 @@ mod tests {
         // bridges fit Linux's 15 bytes
         assert!(lan_bridges(["staff"])[0].len() <= 15);
         assert_eq!(subnet_bridges(["a", "b"])[1], subnet_bridges(["b"])[0]);
+    }
+
+    #[test]
+    fn vif_links_tunnels_and_ports_follow_the_vif_not_its_place() {
+        let before = (
+            vif_links(["dx-vif-2"]),
+            vgw_tunnels(["dx-vif-2", "vpn-backup"]),
+            vgw_ports(["dx-vif-2", "vpn-backup"]),
+        );
+        let after = (
+            vif_links(["dx-vif-1", "dx-vif-2"]),
+            vgw_tunnels(["dx-vif-1", "dx-vif-2", "vpn-backup"]),
+            vgw_ports(["dx-vif-1", "dx-vif-2", "vpn-backup"]),
+        );
+        assert_eq!(before.0[..], after.0[1..]);
+        assert_eq!(before.1[..], after.1[1..]);
+        assert_eq!(before.2[..], after.2[1..]);
+        // a link and its VLAN sub-interface within Linux's 15 bytes
+        let link = &after.0[0];
+        assert!(format!("{link}.4094").len() <= 15, "{link}");
+        assert!(after.1.iter().all(|t| t.len() <= 15 && t != OFFICE_TUN));
+        // ports in their range, apart from the office gateways' and from
+        // the ephemeral ports of a new namespace
+        let range = FIRST_VGW_PORT..FIRST_VGW_PORT + VGW_PORTS;
+        assert!(after.2.iter().all(|p| range.contains(p)));
+        assert!(!range.contains(&51820) && range.end <= 32768);
+        // as many ports as VLANs and a VPN, all apart
+        let names: Vec<String> = (0..4095).map(|i| format!("vif-{i}")).collect();
+        let ports = vgw_ports(names.iter().map(String::as_str));
+        assert_eq!(
+            ports
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            4095
+        );
     }
 
     #[test]

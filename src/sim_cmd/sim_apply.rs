@@ -49,7 +49,10 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
         s
     } else {
         refuse_rebuild_fields(&lab, &file, &text, &new_loaded.topology)?;
-        diff::diff(&st.plan, &new_plan)
+        // an interrupted apply's steps come first, as the apply runs them
+        (apply::exec::runs(&st, &new_plan).iter())
+            .flat_map(|(from, to)| diff::diff(from, to))
+            .collect()
     };
     if args.dry_run {
         print_steps(&lab, &file, &steps, args.rebuild, args.json)?;
@@ -122,6 +125,15 @@ fn apply_live(
         println!("{}", serde_json::to_string(&rep)?);
     } else if let Some(s) = &rep.resumed {
         println!("(completed an apply interrupted at: {s})");
+    }
+    // instances `sim fail` failed are as the file describes them again
+    let restored = sim::ops::fail::restore(lab)?;
+    if !json && !restored.is_empty() {
+        println!(
+            "restored the failed instance{} {}",
+            if restored.len() == 1 { "" } else { "s" },
+            restored.join(", ")
+        );
     }
     if !json {
         if rep.steps == 0 {

@@ -47,6 +47,18 @@ fn bird_of<'a>(lab: &'a Lab, name: &str) -> &'a sim::plan::bird::BirdSpec {
         .unwrap_or_else(|| panic!("no BIRD {name}"))
 }
 
+/// The TUN device of the VGW's gateway of VIF or VPN `name` (named after
+/// it, `sim::layout::vgw_tunnels`).
+fn vgw_tun(lab: &Lab, name: &str) -> String {
+    let gateway = format!("vgw-{}", layout::ns_token(name));
+    lab.plan()
+        .gateways
+        .iter()
+        .find(|g| g.name == gateway)
+        .map(|g| g.tun.clone())
+        .unwrap_or_else(|| panic!("no gateway {gateway}"))
+}
+
 /// What the lab's BIRDs say (protocols, routes, log tails) and the VGW's
 /// main table, for a failure message.
 fn bgp_diagnostics(lab: &Lab) -> String {
@@ -255,8 +267,11 @@ fn bgp_sessions_come_up_and_the_vpc_tables_learn_the_office() {
         .output()
         .expect("ip");
     let routes = String::from_utf8_lossy(&out.stdout);
+    let dx = &layout::vif_links(["dx-vif"])[0];
     assert!(
-        routes.contains("10.0.0.0/16 via 169.254.100.2 dev dx0 proto bird"),
+        routes.contains(&format!(
+            "10.0.0.0/16 via 169.254.100.2 dev {dx} proto bird"
+        )),
         "{routes}"
     );
     // and traffic flows both ways
@@ -337,16 +352,17 @@ bfd = { interval = "300ms", multiplier = 3 }
     assert!(check.compared && check.passed(), "{}", check.render());
     let office: std::net::Ipv4Addr = "192.168.10.10".parse().expect("address");
     let dev = || sim::ops::failover::vgw_route_dev(lab.name(), office);
-    // the second VIF's tunnel (vg1), though the first is listed first
-    assert_eq!(dev().as_deref(), Some("vg1"), "{}", bgp_diagnostics(&lab));
+    let (first, second) = (vgw_tun(&lab, "dx-vif"), vgw_tun(&lab, "dx-vif-2"));
+    // the second VIF's tunnel, though the first is listed first
+    assert_eq!(dev(), Some(second.clone()), "{}", bgp_diagnostics(&lab));
     assert!(lab.reaches("office-pc", "bastion", Service::Tcp(22)));
     // cut it: AWS falls back to the first VIF, not to the VPN
     lab.link("vifgate-office", "dx-vif-2", &LinkChange::Down)
         .expect("cut");
     assert!(
         eventually(Duration::from_secs(5), Duration::from_millis(50), || dev()
-            .as_deref()
-            == Some("vg0")),
+            .as_ref()
+            == Some(&first)),
         "{}",
         bgp_diagnostics(&lab)
     );
@@ -359,8 +375,8 @@ bfd = { interval = "300ms", multiplier = 3 }
         .expect("restore");
     assert!(
         eventually(Duration::from_secs(10), Duration::from_millis(50), || dev()
-            .as_deref()
-            == Some("vg1")),
+            .as_ref()
+            == Some(&second)),
         "{}",
         bgp_diagnostics(&lab)
     );
@@ -405,13 +421,17 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
     assert_eq!(state(&predicted, "vpn-backup").0, Established);
 
     let lab = lab_of("prefix-limit.toml", &text);
-    // live: BIRD's `import limit 100 action disable` has put it down
+    // live: BIRD's `import limit 100 action disable` has put it down (a
+    // session not yet up reads Idle too: wait for the limit's reason)
     let mut live = None;
     let down = eventually(Duration::from_secs(5), Duration::from_millis(100), || {
         let r = sim::bgp::live::read_lab(lab.name(), lab.topology()).expect("read the lab");
-        let idle = state(&r.report, "dx-vif").0 == Idle;
+        let (state, reason) = state(&r.report, "dx-vif");
         live = Some(r.report);
-        idle
+        state == Idle
+            && reason
+                .as_deref()
+                .is_some_and(|r| r.contains("Route limit exceeded"))
     });
     let live = live.expect("read once");
     assert!(down, "{live:#?}\n{}", bgp_diagnostics(&lab));
@@ -442,8 +462,13 @@ fn over_100_prefixes_the_dx_session_goes_idle_live_as_predicted_and_the_vpn_carr
         sim::ops::failover::vgw_route_dev(lab.name(), "192.168.10.10".parse().expect("ip"));
     let vpn = link_name(&lab, LinkKind::Vpn);
     let dx = link_name(&lab, LinkKind::DirectConnect);
-    // the VPN's gateway TUN (vg0 is the VIF's)
-    assert_eq!(vgw_dev.as_deref(), Some("vg1"), "{}", bgp_diagnostics(&lab));
+    // the VPN's gateway TUN, not the VIF's
+    assert_eq!(
+        vgw_dev,
+        Some(vgw_tun(&lab, &vpn)),
+        "{}",
+        bgp_diagnostics(&lab)
+    );
     let v = office_peer(&lab, &layout::ns_token(&vpn));
     assert_eq!(v["routes_in_use"][0], "10.0.0.0/16", "{v:#}");
     let d = office_peer(&lab, &layout::ns_token(&dx));

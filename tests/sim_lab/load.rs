@@ -5,16 +5,27 @@
 use std::collections::BTreeMap;
 
 use crate::common;
-use crate::common::lab::{cli, example_lab, ready};
+use crate::common::applied::{example_text, without_web_servers};
+use crate::common::lab::{cli, lab_of, ready};
 use crate::common::text;
 use sim::load::haproxy_stat;
+use sim::ops::lab::Lab;
 
-/// Responses by server of the ALB's port-80 backend, read from HAProxy.
-fn answered(sock: &std::path::Path) -> BTreeMap<String, u64> {
-    let stat = sim::apply::exec::haproxy_api(sock, "show stat").expect("show stat");
-    haproxy_stat::servers(&stat, &sim::render::haproxy::backend_name(80))
+/// Responses by instance of the ALB's port-80 backend, read from HAProxy
+/// (whose servers are the group's slots).
+fn answered(lab: &Lab, sock: &std::path::Path) -> BTreeMap<String, u64> {
+    let backend = sim::render::haproxy::backend_name(80);
+    let h = &lab.plan().haproxy[0];
+    let instance = |server: &str| {
+        h.targets
+            .iter()
+            .find(|t| t.backend == backend && t.server == server)
+            .map(|t| t.instance.clone())
+    };
+    let stat = sim::apply::targets::haproxy_api(sock, "show stat").expect("show stat");
+    haproxy_stat::servers(&stat, &backend)
         .into_iter()
-        .map(|s| (s.name, s.responses))
+        .filter_map(|s| Some((instance(&s.name)?, s.responses)))
         .collect()
 }
 
@@ -25,9 +36,14 @@ fn a_load_through_the_alb_is_counted_as_haproxy_counts_it_and_clients_stick() {
     {
         return;
     }
-    let lab = example_lab();
+    // the lab's listener serves the web hosts, and sets the application's
+    // cookie when asked: the ALB's `app_cookie` stickiness follows it
+    let lab = lab_of(
+        &format!("ld{}", std::process::id()),
+        &without_web_servers(&example_text()),
+    );
     let sock = sim::layout::haproxy_socket(&sim::layout::state_dir(lab.name()), "alb");
-    let before = answered(&sock);
+    let before = answered(&lab, &sock);
     let timeline = std::env::temp_dir().join(format!("{}-load.jsonl", lab.name()));
     let o = cli(&[
         "sim",
@@ -41,12 +57,14 @@ fn a_load_through_the_alb_is_counted_as_haproxy_counts_it_and_clients_stick() {
         "3s",
         "--clients",
         "2",
+        "--path",
+        "/?set-cookie=SESSIONID",
         "--json",
         "--timeline",
         timeline.to_str().expect("utf-8 temp dir"),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let after = answered(&sock);
+    let after = answered(&lab, &sock);
     let stdout = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<serde_json::Value> = stdout
         .lines()
@@ -99,6 +117,7 @@ fn a_load_through_the_alb_is_counted_as_haproxy_counts_it_and_clients_stick() {
     // Ctrl-C: the summary so far, and a clean exit
     let run = std::process::Command::new(common::vifgate())
         .args(["sim", "load", lab.name(), "--to", "alb", "--rate", "20/s"])
+        .args(["--path", "/?set-cookie=SESSIONID"])
         .args(["--duration", "60s", "--clients", "1"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

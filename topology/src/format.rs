@@ -722,6 +722,10 @@ pub struct RawSim {
     /// The BGP daemon of office nodes: `{ NODE = "bird" | "frr" }`.
     #[serde(default)]
     pub bgp_daemon: BTreeMap<Str, Str>,
+    /// AWS seconds per lab second (default 60).
+    pub time_scale: Option<Int>,
+    /// CPU time a target's listener spends per request (`"20ms"`).
+    pub cpu_per_request: Option<Spanned<toml::Value>>,
 }
 
 /// `[[sim.start]]`: a command run in some nodes when the lab comes up.

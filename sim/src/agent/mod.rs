@@ -16,6 +16,7 @@
 //! the listeners that changed (`sim apply` tells it so): the others keep
 //! their sockets and never stop listening.
 
+pub mod http;
 pub mod spec;
 
 use std::collections::BTreeSet;
@@ -182,6 +183,8 @@ struct Listener {
     udp: bool,
     /// The TCP banner.
     banner: Vec<u8>,
+    /// What it answers when it is an HTTP port instead.
+    http: Option<std::sync::Arc<http::HttpService>>,
     /// For messages: `ns node proto/port`.
     name: String,
     /// What it is: its namespace's identity, node, protocol and port.
@@ -192,8 +195,32 @@ struct Listener {
 /// port). A namespace deleted and made again under its name is another.
 type ListenerKey = ((u64, u64), String, bool, u16);
 
-/// What one namespace must bind: (node, TCP ports, UDP ports).
-type NsJob = Vec<(String, Vec<u16>, Vec<u16>)>;
+/// What one namespace must bind: each node's listeners.
+type NsJob = Vec<NodeJob>;
+
+/// One node's listeners in its namespace.
+struct NodeJob {
+    node: String,
+    tcp: Vec<u16>,
+    udp: Vec<u16>,
+    /// TCP ports that answer HTTP.
+    http: BTreeSet<u16>,
+    cpu_per_request: Option<Duration>,
+    health_paths: Vec<String>,
+}
+
+impl NodeJob {
+    fn http_service(&self, port: u16) -> Option<std::sync::Arc<http::HttpService>> {
+        self.http.contains(&port).then(|| {
+            std::sync::Arc::new(http::HttpService::new(
+                &self.node,
+                port,
+                self.cpu_per_request,
+                self.health_paths.clone(),
+            ))
+        })
+    }
+}
 
 /// The identity of namespace `ns`: its file's device and inode.
 fn ns_id(ns: &str) -> io::Result<(u64, u64)> {
@@ -218,6 +245,7 @@ fn rebind(
     match bind_all(spec, keep.iter().map(|l| l.key.clone()).collect()) {
         Ok(mut new) => {
             let mut out = keep;
+            refresh_http(spec, &mut out);
             out.append(&mut new);
             Ok(out)
         }
@@ -225,6 +253,28 @@ fn rebind(
             let mut back = keep;
             back.extend(drop);
             Err((e, back))
+        }
+    }
+}
+
+/// Kept TCP listeners answer HTTP or not, with the CPU time, as `spec`
+/// now says.
+fn refresh_http(spec: &AgentSpec, kept: &mut [Listener]) {
+    for l in spec.listeners.iter() {
+        let Ok(id) = ns_id(&l.ns) else { continue };
+        let job = NodeJob {
+            node: l.node.clone(),
+            tcp: Vec::new(),
+            udp: Vec::new(),
+            http: l.http.iter().copied().collect(),
+            cpu_per_request: l.cpu_per_request,
+            health_paths: l.health_paths.clone(),
+        };
+        for k in kept.iter_mut() {
+            let (kid, knode, udp, port) = &k.key;
+            if *kid == id && *knode == l.node && !udp {
+                k.http = job.http_service(*port);
+            }
         }
     }
 }
@@ -255,7 +305,14 @@ fn bind_all(spec: &AgentSpec, bound: Vec<ListenerKey>) -> io::Result<Vec<Listene
                 .into_iter()
                 .collect()
         };
-        let item = (l.node.clone(), dedup(&l.tcp), dedup(&l.udp));
+        let item = NodeJob {
+            node: l.node.clone(),
+            tcp: dedup(&l.tcp),
+            udp: dedup(&l.udp),
+            http: l.http.iter().copied().collect(),
+            cpu_per_request: l.cpu_per_request,
+            health_paths: l.health_paths.clone(),
+        };
         match jobs.iter_mut().find(|(ns, _)| *ns == l.ns) {
             Some((_, job)) => job.push(item),
             None => jobs.push((l.ns.clone(), vec![item])),
@@ -281,7 +338,8 @@ fn bind_ns(
     bound: &[ListenerKey],
 ) -> io::Result<Vec<Listener>> {
     let mut out = Vec::new();
-    for (node, tcp, udp) in job {
+    for j in job {
+        let (node, tcp, udp) = (&j.node, &j.tcp, &j.udp);
         for (udp, port) in tcp
             .iter()
             .map(|p| (false, *p))
@@ -301,6 +359,7 @@ fn bind_ns(
                 fd,
                 udp,
                 banner: banner(node, port).into_bytes(),
+                http: if udp { None } else { j.http_service(port) },
                 name,
                 key,
             });
@@ -426,6 +485,10 @@ fn accept_all(l: &Listener) {
         }
         // SAFETY: a fresh descriptor that nothing else owns.
         let conn = unsafe { OwnedFd::from_raw_fd(rc) };
+        if let Some(svc) = &l.http {
+            http::serve(conn, svc.clone());
+            continue;
+        }
         // a fresh socket's buffer holds the short banner whole
         if let Err(e) = sys::send(conn.as_raw_fd(), &l.banner) {
             tracing::debug!("{}: send: {e}", l.name);
@@ -657,6 +720,9 @@ mod tests {
             tcp,
             udp,
             icmp: false,
+            http: Vec::new(),
+            cpu_per_request: None,
+            health_paths: Vec::new(),
         }
     }
 
@@ -716,6 +782,81 @@ mod tests {
         };
         let h = spawn(&s).expect("spawn");
         assert_eq!(h.sockets(), 2);
+        h.stop().expect("stop");
+    }
+
+    /// The CPU time this process has used.
+    fn process_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes the given timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[test]
+    fn an_http_port_answers_http_and_spends_cpu_on_each_request() {
+        if !root_or_skip("an_http_port_answers_http_and_spends_cpu_on_each_request") {
+            return;
+        }
+        let lab = pair("vsht");
+        let mut web = spec(&lab.b, "web-a1", vec![22, 80], vec![]);
+        web.http = vec![80];
+        web.cpu_per_request = Some(Duration::from_millis(40));
+        let h = spawn(&AgentSpec {
+            listeners: vec![web],
+        })
+        .expect("spawn");
+        let before = process_cpu();
+        let answers = Netns::open(&lab.a)
+            .expect("namespace a")
+            .run(|| -> io::Result<String> {
+                use std::io::{Read as _, Write as _};
+                let mut s = std::net::TcpStream::connect((B_IP, 80))?;
+                s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                // five requests on one connection, the last closes it
+                let mut req = String::new();
+                for i in 0..5 {
+                    let close = if i == 4 { "Connection: close\r\n" } else { "" };
+                    req.push_str(&format!(
+                        "GET /health?set-cookie=SESSIONID HTTP/1.1\r\nHost: x\r\n{close}\r\n"
+                    ));
+                }
+                s.write_all(req.as_bytes())?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                Ok(out)
+            })
+            .expect("thread")
+            .expect("HTTP");
+        let spent = process_cpu() - before;
+        assert_eq!(
+            answers.matches("HTTP/1.1 200 OK\r\n").count(),
+            5,
+            "{answers}"
+        );
+        assert_eq!(answers.matches("vifgate web-a1 http/80\n").count(), 5);
+        assert!(
+            answers.contains("Set-Cookie: SESSIONID=web-a1-"),
+            "{answers}"
+        );
+        // five requests, 40 ms of CPU each
+        assert!(spent >= Duration::from_millis(200), "{spent:?} of CPU");
+        // the other port still sends its banner
+        let banner = Netns::open(&lab.a)
+            .expect("namespace a")
+            .run(|| -> io::Result<String> {
+                use std::io::Read as _;
+                let mut s = std::net::TcpStream::connect((B_IP, 22))?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                Ok(out)
+            })
+            .expect("thread")
+            .expect("banner");
+        assert_eq!(banner, "vifgate web-a1 tcp/22\n");
         h.stop().expect("stop");
     }
 

@@ -20,6 +20,19 @@ pub struct ListenSpec {
     /// namespace's kernel answers echo requests by itself).
     #[serde(default)]
     pub icmp: bool,
+    /// Those of the TCP ports that answer HTTP instead of a banner: a
+    /// load balancer's target port on its targets (see
+    /// [`crate::agent::http`]).
+    #[serde(default)]
+    pub http: Vec<u16>,
+    /// CPU time spent on each HTTP request (`[sim] cpu_per_request`).
+    #[serde(default)]
+    pub cpu_per_request: Option<std::time::Duration>,
+    /// The load balancers' health-check paths: answered without spending
+    /// CPU (the lab checks `time_scale` times as often as AWS, which
+    /// would inflate the CPU a target's load gives).
+    #[serde(default)]
+    pub health_paths: Vec<String>,
 }
 
 /// Everything one agent serves.

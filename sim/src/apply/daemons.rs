@@ -16,7 +16,7 @@ pub(super) fn start_bird(
     dir: &Path,
     state: &mut LabState,
 ) -> Result<(), ApplyError> {
-    fs::write(&d.config_path, &d.config)
+    write_new(&d.config_path, d.config.as_bytes(), 0o644)
         .map_err(step(format!("write {}", d.config_path.display())))?;
     super::check::bird(&d.config_path)
         .map_err(step(format!("check BIRD {}'s configuration", d.name)))?;
@@ -208,14 +208,16 @@ pub(super) fn wait_until_listening(checks: &[ReadyCheck]) -> Result<(), ApplyErr
 }
 
 /// Starts `program args` inside `ns`, detached (its own session, output to
-/// `log`), so that it outlives `sim up`.
+/// `log`, a new file: FRR's logs are in the `frr` user's directory, where
+/// a link put in its place must not be written through), so that it
+/// outlives `sim up`.
 pub(super) fn spawn_daemon(
     ns: &Netns,
     program: &Path,
     args: &[&str],
     log: &Path,
 ) -> io::Result<u32> {
-    let out = fs::File::create(log)?;
+    let out = write_new(log, b"", 0o644)?;
     let err = out.try_clone()?;
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -291,7 +293,8 @@ pub fn arm_bfd_once_established(
 /// Writes the configuration files into `run_dir` (created), private to the
 /// `frr` user the daemons run as (they hold MD5 passwords), and gives it
 /// the directory, where they make their sockets and pid files. A parent
-/// others may not enter (a lab's state directory, mode 700) is given to
+/// others may not enter (the state directory of a lab built when it was
+/// mode 700) is given to
 /// the `frr` group with search permission only (710: enter, not list), or
 /// the daemons could not reach their directory.
 pub fn write_run_dir(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {
@@ -311,10 +314,10 @@ pub fn write_run_dir(run_dir: &Path, cfg: &FrrConfig) -> io::Result<()> {
         files.push(("bfdd.conf", b));
     }
     for (name, text) in files {
-        let path = run_dir.join(name);
-        std::fs::write(&path, text)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        chown(&path, Some(uid), Some(gid))?;
+        // a new file (the directory is the `frr` user's: whatever is
+        // there, a link to /etc/... too, is replaced, never written through)
+        let f = write_new(&run_dir.join(name), text.as_bytes(), 0o600)?;
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
     }
     std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o700))?;
     chown(run_dir, Some(uid), Some(gid))
@@ -335,4 +338,80 @@ pub(super) fn frr_user() -> io::Result<(u32, u32)> {
     // SAFETY: not null, points to libc's static passwd record.
     let pw = unsafe { &*pw };
     Ok((pw.pw_uid, pw.pw_gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `frr` user owns FRR's run directory, so it can put a link where
+    /// a configuration file goes: rewriting the files (`sim apply`) must
+    /// replace the link, never write, chmod or chown what it points to.
+    #[test]
+    fn the_frr_files_replace_a_link_in_their_place_instead_of_writing_through_it() {
+        if !crate::ops::lab::can_run("frr_files_replace_a_link") || frr_user().is_err() {
+            return;
+        }
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = std::env::temp_dir().join(format!("vifgate-frr-link-{}", std::process::id()));
+        let run_dir = dir.join("frr-office");
+        fs::create_dir_all(&run_dir).expect("dirs");
+        let victim = dir.join("victim");
+        fs::write(&victim, "root's file\n").expect("victim");
+        std::os::unix::fs::symlink(&victim, run_dir.join("bgpd.conf")).expect("link");
+        let cfg = FrrConfig {
+            zebra: "hostname z\n".into(),
+            bgpd: "router bgp 65010\n".into(),
+            bfdd: None,
+            bfd_arming: Vec::new(),
+        };
+        write_run_dir(&run_dir, &cfg).expect("written");
+        let v = fs::metadata(&victim).expect("victim");
+        assert_eq!(fs::read_to_string(&victim).expect("read"), "root's file\n");
+        assert_eq!(
+            (v.uid(), v.mode() & 0o777),
+            (0, 0o644),
+            "the victim was chowned or chmodded"
+        );
+        let conf = fs::symlink_metadata(run_dir.join("bgpd.conf")).expect("bgpd.conf");
+        assert!(conf.file_type().is_file(), "bgpd.conf is still a link");
+        assert_eq!(conf.mode() & 0o777, 0o600);
+        assert_eq!(conf.uid(), frr_user().expect("frr").0);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A daemon's output file in FRR's run directory (`zebra.out`) with
+    /// a link in its place: a new file, the link's target untouched.
+    #[test]
+    fn a_daemons_output_replaces_a_link_in_its_place() {
+        if !crate::ops::lab::can_run("a_daemons_output_replaces_a_link") {
+            return;
+        }
+        let name = format!("vgdl{}", std::process::id());
+        let made = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(made.is_ok_and(|s| s.success()), "ip netns add {name}");
+        let dir = std::env::temp_dir().join(format!("vifgate-daemon-link-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let victim = dir.join("victim");
+        fs::write(&victim, "root's file\n").expect("victim");
+        let out = dir.join("zebra.out");
+        std::os::unix::fs::symlink(&victim, &out).expect("link");
+        let spawned = Netns::open(&name)
+            .and_then(|ns| spawn_daemon(&ns, Path::new("echo"), &["from the daemon"], &out));
+        let _ = Command::new("ip").args(["netns", "delete", &name]).status();
+        let pid = spawned.expect("spawned");
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while process::alive(pid) && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            fs::read_to_string(&victim).expect("victim"),
+            "root's file\n"
+        );
+        assert!(fs::symlink_metadata(&out)
+            .expect("out")
+            .file_type()
+            .is_file());
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::daemons::{arm_bfd, bgp_logs, bgp_note, start_bird, start_frr, write_run_dir};
 use super::journal::{Entry, Journal};
+use super::targets;
 use super::*;
 use crate::agent::spec::ListenSpec;
 use crate::plan::diff::Step;
@@ -60,6 +61,13 @@ pub struct Executor<'a> {
     ports: Vec<ReadyCheck>,
     /// Whether the listeners changed (the agent is restarted once).
     listeners_changed: bool,
+    /// The listeners the agent is to serve as the steps run so far left
+    /// them: the recorded plan's, with those of each namespace whose
+    /// listeners were stopped taken out and those started put in. A
+    /// reload in the middle of a run serves these, not the target's: a
+    /// port a start command still holds until a later step stops it is
+    /// not bound before that.
+    listening: Vec<ListenSpec>,
     /// Whether a namespace the agent listens in was deleted: the agent
     /// holds its sockets from its own namespace, so the deletion does not
     /// take them (they would keep the namespace alive); it is restarted
@@ -97,6 +105,7 @@ impl<'a> Executor<'a> {
         programs: &'a Programs,
     ) -> Result<Executor<'a>, ApplyError> {
         let journal = Journal::open(dir).map_err(step("open the journal"))?;
+        let listening = state.plan.listeners.clone();
         let ex = Executor {
             dir: dir.to_path_buf(),
             state,
@@ -108,6 +117,7 @@ impl<'a> Executor<'a> {
             journal,
             ports: Vec::new(),
             listeners_changed: false,
+            listening,
             agent_stale: false,
             bgp_touched: false,
             frr_started: Vec::new(),
@@ -126,6 +136,7 @@ impl<'a> Executor<'a> {
     /// attributes, where MD5 keys came from and when BGP came up.
     pub fn building(mut self) -> Self {
         self.building = true;
+        self.listening.clear();
         self
     }
 
@@ -412,7 +423,10 @@ impl<'a> Executor<'a> {
                     .map_err(nl_step(what))
             }
             Step::SetShaping { shaping: s } => self.set_shaping(s, &what),
-            Step::ClearShaping { ns, ifname } => self.shape(ns, ifname, &Shaping::default(), &what),
+            Step::ClearShaping { ns, ifname } => {
+                self.forget_shaping_note(ns, ifname);
+                self.shape(ns, ifname, &Shaping::default(), &what)
+            }
             Step::LoadFirewall { .. } => self.load_firewalls(std::slice::from_ref(s)),
             Step::DeleteFirewall { ns, tables } => {
                 let script: String = tables
@@ -525,29 +539,44 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Step::StopCommand { start } => self.stop(&start_what(start)),
-            Step::StartListener { .. } | Step::StopListener { .. } => {
+            Step::StartListener { listener } => {
+                self.listening.retain(|l| l.ns != listener.ns);
+                self.listening.push(listener.clone());
+                self.listeners_changed = true;
+                Ok(())
+            }
+            Step::StopListener { ns, .. } => {
+                self.listening.retain(|l| &l.ns != ns);
                 self.listeners_changed = true;
                 Ok(())
             }
             Step::StartHaproxy { haproxy: h } => self.start_haproxy(h, &what),
             Step::ReloadHaproxy { haproxy: h } => self.reload_haproxy(h, &what),
             Step::StopHaproxy { node, .. } => self.stop(&haproxy_what(node)),
-            Step::RegisterTarget { node, .. } => {
-                // HAProxy 2.6's `add server` refuses the `cookie` of a
-                // target: the new configuration is loaded by a seamless
-                // reload instead, once for all the targets of this run
-                if !self.haproxy_reloaded.insert(node.clone()) {
-                    return Ok(());
+            Step::RegisterTarget { node, target, .. } => {
+                let (sock, map) = self.haproxy_runtime(node);
+                let put = targets::register(&sock, &map, target).map_err(step(what.as_str()))?;
+                if put == targets::Registered::NoSlot {
+                    // a target with no slot: the new configuration is
+                    // loaded by a seamless reload, once for this run
+                    if !self.haproxy_reloaded.insert(node.clone()) {
+                        return Ok(());
+                    }
+                    return match self.target.haproxy.iter().find(|h| &h.node == node) {
+                        Some(h) => self.reload_haproxy(&h.clone(), &what),
+                        None => Err(step(what)(io::Error::other("no such load balancer"))),
+                    };
                 }
-                match self.target.haproxy.iter().find(|h| &h.node == node) {
-                    Some(h) => self.reload_haproxy(&h.clone(), &what),
-                    None => Err(step(what)(io::Error::other("no such load balancer"))),
-                }
+                self.write_haproxy_config(node)
             }
-            Step::DeregisterTarget { node, target, .. } => {
-                let server = format!("{}/{}", target.backend, target.server);
-                let sock = layout::haproxy_socket(&self.dir, node);
-                deregister(&sock, &server).map_err(step(what))?;
+            Step::DeregisterTarget {
+                node,
+                target,
+                delay,
+                ..
+            } => {
+                let (sock, map) = self.haproxy_runtime(node);
+                targets::deregister(&sock, &map, target, *delay).map_err(step(what))?;
                 self.write_haproxy_config(node)
             }
         }
@@ -670,11 +699,17 @@ impl<'a> Executor<'a> {
                 unsupported = "the vifgate gateways at both ends (no netem in this kernel)";
             }
         }
-        if self.building {
-            let how = describe(&rep, unsupported);
-            (self.state.link_notes).push(format!("{} {}: {} ({})", s.ns, s.ifname, s.shaping, how));
-        }
+        // the note of a link shaped again (`sim apply`) is replaced
+        self.forget_shaping_note(&s.ns, &s.ifname);
+        let how = describe(&rep, unsupported);
+        (self.state.link_notes).push(format!("{} {}: {} ({})", s.ns, s.ifname, s.shaping, how));
         Ok(())
+    }
+
+    /// Drops the link note of interface `ifname` in `ns` ([`Self::set_shaping`]'s).
+    fn forget_shaping_note(&mut self, ns: &str, ifname: &str) {
+        let prefix = format!("{ns} {ifname}: ");
+        self.state.link_notes.retain(|n| !n.starts_with(&prefix));
     }
 
     /// Each firewall's tables replaced in one `nft -f` transaction, all
@@ -713,6 +748,7 @@ impl<'a> Executor<'a> {
             if self.state.plan.listeners.iter().any(|l| l.ns == ns) {
                 self.agent_stale = true;
             }
+            self.listening.retain(|l| l.ns != ns);
             self.handles.remove(ns);
             let conn = self.nl.remove(ns);
             let Ok(meta) = fs::metadata(netns::path(ns)) else {
@@ -959,8 +995,28 @@ impl<'a> Executor<'a> {
         let Some(h) = self.target.haproxy.iter().find(|h| h.node == node) else {
             return Ok(());
         };
-        let (cfg, _) = self.haproxy_files(node);
-        fs::write(&cfg, &h.config).map_err(step(format!("write {}", cfg.display())))
+        self.write_haproxy_files(h)
+    }
+
+    /// Writes `h`'s configuration and its target map, what HAProxy reads.
+    fn write_haproxy_files(&self, h: &plan::HaproxySpec) -> Result<(), ApplyError> {
+        let (cfg, _) = self.haproxy_files(&h.node);
+        write_new(&cfg, h.config.as_bytes(), 0o644)
+            .map(drop)
+            .map_err(step(format!("write {}", cfg.display())))?;
+        let map = layout::haproxy_target_map(&self.dir, &h.node);
+        let text = crate::render::haproxy::target_map(&h.targets);
+        write_new(&map, text.as_bytes(), 0o644)
+            .map(drop)
+            .map_err(step(format!("write {}", map.display())))
+    }
+
+    /// The runtime API socket and the target map of load balancer `node`.
+    fn haproxy_runtime(&self, node: &str) -> (PathBuf, PathBuf) {
+        (
+            layout::haproxy_socket(&self.dir, node),
+            layout::haproxy_target_map(&self.dir, node),
+        )
     }
 
     fn start_haproxy(&mut self, h: &plan::HaproxySpec, what: &str) -> Result<(), ApplyError> {
@@ -968,7 +1024,7 @@ impl<'a> Executor<'a> {
         let (cfg, log) = self.haproxy_files(&h.node);
         let mut started = None;
         if !self.running(&recorded) {
-            fs::write(&cfg, &h.config).map_err(step(what))?;
+            self.write_haproxy_files(h)?;
             super::check::haproxy(&cfg).map_err(step(what))?;
             let pid = spawn_daemon(
                 self.netns(&h.ns)?,
@@ -1005,7 +1061,7 @@ impl<'a> Executor<'a> {
             return self.start_haproxy(h, what);
         };
         let (cfg, log) = self.haproxy_files(&h.node);
-        fs::write(&cfg, &h.config).map_err(step(what))?;
+        self.write_haproxy_files(h)?;
         super::check::haproxy(&cfg).map_err(step(what))?;
         let reload_log = log.with_extension(format!("{old}.log"));
         let pid = spawn_daemon(
@@ -1048,14 +1104,22 @@ impl<'a> Executor<'a> {
     /// the plan has none).
     fn restart_agent(&mut self) -> Result<(), ApplyError> {
         self.agent_stale = false;
-        if self.target.listeners.is_empty() {
+        // in the target plan's order, as `sim up` writes them
+        let place = |l: &ListenSpec| {
+            (self.target.listeners.iter())
+                .position(|t| t.ns == l.ns)
+                .unwrap_or(usize::MAX)
+        };
+        let mut listening = self.listening.clone();
+        listening.sort_by_key(place);
+        if listening.is_empty() {
             return self.stop("listeners");
         }
         let agent = (self.state.processes.iter())
             .find(|p| p.what == "listeners" && p.is_running())
             .map(|p| p.pid);
         if let Some(pid) = agent {
-            match reload_agent(&self.dir, pid, &self.target.listeners) {
+            match reload_agent(&self.dir, pid, &listening) {
                 Ok(()) => return Ok(()),
                 Err(e) => tracing::warn!("the listener agent did not reload ({e}): restarted"),
             }
@@ -1069,7 +1133,7 @@ impl<'a> Executor<'a> {
             &self.dir,
             &ns,
             &self.programs.vifgate,
-            &self.target.listeners,
+            &listening,
             self.state,
         )
     }
@@ -1176,19 +1240,10 @@ pub fn apply(
         .ok()
         .and_then(|j| journal::unfinished(&j))
         .map(|(_, s)| s);
-    let mut runs: Vec<(Plan, Plan)> = Vec::new();
-    // an interrupted apply: its steps again (done ones are no-ops), to the
-    // plan it was bringing the lab to, then on to the new one
-    let mut from = state.plan.clone();
-    if let Some(under_way) = state.applying.clone() {
-        runs.push((from, under_way.clone()));
-        from = under_way;
-    }
-    if runs.last().is_none_or(|(_, to)| to != new) {
-        runs.push((from, new.clone()));
-    }
+    let runs = runs(&state, new);
     // the gateways read their policy from the copy (on start and SIGHUP)
-    fs::write(dir.join("topology.toml"), topology_text).map_err(step("write the topology copy"))?;
+    write_new(&dir.join("topology.toml"), topology_text.as_bytes(), 0o644)
+        .map_err(step("write the topology copy"))?;
     let mut total = 0;
     let last = runs.len().saturating_sub(1);
     for (i, (from, to)) in runs.iter().enumerate() {
@@ -1203,6 +1258,7 @@ pub fn apply(
             })
         })?;
         total += steps.len();
+        super::state::forget_link_changes(&mut state, &steps, to);
         state.plan = to.clone();
         state.applying = None;
         if i == last {
@@ -1218,6 +1274,23 @@ pub fn apply(
         seconds: started.elapsed().as_secs_f64(),
         resumed,
     })
+}
+
+/// The runs of steps that bring a lab in `state` to plan `new`, each from
+/// one plan to another: an interrupted apply's first (its steps again,
+/// those done no-ops, to the plan it was bringing the lab to), then on to
+/// `new`. What [`apply`] runs, and what `sim apply --dry-run` prints.
+pub fn runs(state: &LabState, new: &Plan) -> Vec<(Plan, Plan)> {
+    let mut runs: Vec<(Plan, Plan)> = Vec::new();
+    let mut from = state.plan.clone();
+    if let Some(under_way) = state.applying.clone() {
+        runs.push((from, under_way.clone()));
+        from = under_way;
+    }
+    if runs.last().is_none_or(|(_, to)| to != new) {
+        runs.push((from, new.clone()));
+    }
+    runs
 }
 
 /// How many of `steps`, from the first, run as one batch journalled with
@@ -1281,24 +1354,7 @@ impl Step {
 /// Adds to `out` every namespace a step names: the strings under the key
 /// `ns` anywhere in its JSON form.
 fn namespaces_named(v: &serde_json::Value, out: &mut BTreeSet<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                match (k.as_str(), x) {
-                    ("ns", serde_json::Value::String(n)) => {
-                        out.insert(n.clone());
-                    }
-                    _ => namespaces_named(x, out),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for x in items {
-                namespaces_named(x, out);
-            }
-        }
-        _ => {}
-    }
+    super::state::names_under(v, &["ns"], out);
 }
 
 /// The BGP daemons of `plan`, as [`bgp::wait`] awaits them.
@@ -1369,7 +1425,11 @@ fn write_agent_spec(dir: &Path, listeners: &[ListenSpec]) -> io::Result<PathBuf>
         listeners: listeners.to_vec(),
     };
     let path = dir.join("agent.json");
-    fs::write(&path, serde_json::to_vec(&spec).map_err(io::Error::other)?)?;
+    write_new(
+        &path,
+        &serde_json::to_vec(&spec).map_err(io::Error::other)?,
+        0o644,
+    )?;
     Ok(path)
 }
 
@@ -1478,7 +1538,7 @@ fn session_of(leader: u32) -> Vec<u32> {
 /// the running BIRD read it (`birdc configure`).
 fn reconfigure_bird(b: &plan::bird::BirdSpec) -> io::Result<()> {
     let tmp = b.config_path.with_extension("conf.new");
-    fs::write(&tmp, &b.config)?;
+    write_new(&tmp, b.config.as_bytes(), 0o644)?;
     if let Err(e) = super::check::bird(&tmp) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -1505,7 +1565,7 @@ fn reconfigure_bird(b: &plan::bird::BirdSpec) -> io::Result<()> {
 /// bgp`, `address-family`); then writes the files a restart would read.
 fn reconfigure_frr(f: &FrrSpec, keys: &BTreeMap<String, String>) -> io::Result<()> {
     let cfg = f.with_keys(keys);
-    let old = fs::read_to_string(f.run_dir.join("bgpd.conf")).unwrap_or_default();
+    let old = read_no_follow(&f.run_dir.join("bgpd.conf")).unwrap_or_default();
     let (gone, new) = config_changes(&old, &cfg.bgpd);
     let vtysh = |lines: &[(Vec<String>, String)], negate: bool| -> io::Result<String> {
         let mut cmd = Command::new("vtysh");
@@ -1586,68 +1646,6 @@ fn config_changes(old: &str, new: &str) -> (Vec<Contextual>, Vec<Contextual>) {
     (gone, new_lines)
 }
 
-/// Sends `command` to HAProxy's runtime API on `sock`; its answer
-/// (trimmed).
-pub fn haproxy_api(sock: &Path, command: &str) -> io::Result<String> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::os::unix::net::UnixStream::connect(sock)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", sock.display())))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(format!("{command}\n").as_bytes())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out.trim().to_string())
-}
-
-/// How long a deregistered target is drained at most: its connections
-/// end by themselves until then (AWS's deregistration delay, shortened
-/// for a lab), and are shut after.
-const DRAIN_AT_MOST: Duration = Duration::from_secs(10);
-
-/// Takes `server` (`BACKEND/SERVER`) out of its backend as AWS
-/// deregisters a target: drained first (no new connection goes to it, the
-/// ones it has end by themselves, [`DRAIN_AT_MOST`]), then into
-/// maintenance, any session left shut (HAProxy deletes only a server with
-/// none), then deleted. A server that is not there is no error.
-fn deregister(sock: &Path, server: &str) -> io::Result<()> {
-    let said = haproxy_api(sock, &format!("set server {server} state drain"))?;
-    if said.contains("No such server") {
-        return Ok(());
-    }
-    let drained_by = Instant::now() + DRAIN_AT_MOST;
-    while sessions(&haproxy_api(sock, "show stat")?, server) > 0 && Instant::now() < drained_by {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    haproxy_api(sock, &format!("disable server {server}"))?;
-    haproxy_api(sock, &format!("shutdown sessions server {server}"))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let said = haproxy_api(sock, &format!("del server {server}"))?;
-        if said.starts_with("Server deleted") || said.contains("No such server") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::other(format!("del server {server}: {said}")));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The current sessions of `server` (`BACKEND/SERVER`) in the CSV of
-/// HAProxy's `show stat` (`pxname,svname,qcur,qmax,scur,...`); 0 when it
-/// is not listed.
-fn sessions(show_stat: &str, server: &str) -> u64 {
-    let Some((backend, name)) = server.split_once('/') else {
-        return 0;
-    };
-    show_stat
-        .lines()
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|f| f.len() > 4 && f[0] == backend && f[1] == name)
-        .and_then(|f| f[4].parse().ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1717,17 +1715,5 @@ mod tests {
             batches.len(),
             steps.len()
         );
-    }
-
-    #[test]
-    fn a_servers_sessions_are_read_from_show_stat() {
-        let stat = "# pxname,svname,qcur,qmax,scur,smax\n\
-                    b80,web-a1,0,0,3,4\n\
-                    b443,web-a1,0,0,0,0\n\
-                    b80,BACKEND,0,0,3,4\n";
-        assert_eq!(sessions(stat, "b80/web-a1"), 3);
-        assert_eq!(sessions(stat, "b443/web-a1"), 0);
-        assert_eq!(sessions(stat, "b80/web-c1"), 0);
-        assert_eq!(sessions(stat, "web-a1"), 0);
     }
 }

@@ -5,7 +5,8 @@
 //! runs again (every step is idempotent) or `sim down` makes moot.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -53,13 +54,16 @@ impl Journal {
     /// Opens (creating) the journal of the lab in `dir`.
     pub fn open(dir: &Path) -> io::Result<Journal> {
         let path = dir.join(JOURNAL_FILE);
+        // never appended through a symbolic link put in its place
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .read(true)
-            .open(&path)?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         // a line torn by a crash is ended, so the next one stands alone
-        let torn = std::fs::read(&path)?.last().is_some_and(|&b| b != b'\n');
+        let torn = last_byte(&mut file)?.is_some_and(|b| b != b'\n');
         if torn {
             file.write_all(b"\n")?;
         }
@@ -97,10 +101,21 @@ impl Journal {
     }
 }
 
+/// The last byte of `file`, read without reading the rest.
+fn last_byte(file: &mut File) -> io::Result<Option<u8>> {
+    if file.metadata()?.len() == 0 {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut b = [0u8; 1];
+    file.read_exact(&mut b)?;
+    Ok(Some(b[0]))
+}
+
 /// The journal of the lab in `dir`, as written (a torn last line, from a
 /// crash in the middle of a write, is left out).
 pub fn read(dir: &Path) -> io::Result<Vec<Entry>> {
-    let text = match std::fs::read_to_string(dir.join(JOURNAL_FILE)) {
+    let text = match crate::apply::state::read_no_follow(&dir.join(JOURNAL_FILE)) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),

@@ -15,7 +15,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -207,11 +207,16 @@ pub fn create(lab: &str, dir: &Path, purpose: Purpose) -> Result<LabLock, LockEr
     ));
     fs::create_dir(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
     let made = (|| -> io::Result<File> {
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o700))?;
+        // readable by all, as /run/netns is, so that `sim apply --dry-run`
+        // needs no root; what is secret in it (keys, MD5 key files,
+        // control sockets) is mode 600 and the lock file root's alone, so
+        // that no other user can hold the lab's lock
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
         let mut file = File::options()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(tmp.join(LOCK_FILE))?;
         flock(&file, false)?;
         file.write_all(holder_line(purpose).as_bytes())?;

@@ -6,8 +6,7 @@
 //! (`password "KEY";`, mode 600) that both ends' BIRD include.
 
 use std::fs;
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io::{self, Read as _};
 use std::path::Path;
 
 use crate::render::bird::Md5Spec;
@@ -91,17 +90,12 @@ pub fn random_key() -> io::Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-/// Writes the file BIRD includes (`password "KEY";`), mode 600 from its
-/// creation.
+/// Writes the file BIRD includes (`password "KEY";`), a new file of mode
+/// 600 from its creation ([`crate::apply::state::write_new`]).
 pub fn write_key_file(path: &Path, key: &str) -> io::Result<()> {
     check_key(key).map_err(io::Error::other)?;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(f, "    password \"{key}\";")
+    let line = format!("    password \"{key}\";\n");
+    crate::apply::state::write_new(path, line.as_bytes(), 0o600).map(drop)
 }
 
 /// The key a key file [`write_key_file`] wrote holds.

@@ -38,6 +38,7 @@ pub mod md5;
 pub mod process;
 pub mod startup;
 pub mod state;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -68,8 +69,8 @@ use gateways::{config_header, gateway_config, write_private_key};
 use lock::{LabLock, LockError, Purpose};
 use process::ProcessRecord;
 use state::{
-    checked_state_dir, gateway_what, holds_a_lab, own_directory, read_state_in, write_state,
-    BuildStatus, LabState,
+    checked_state_dir, gateway_what, holds_a_lab, own_directory, read_no_follow, read_state_in,
+    write_new, write_state, BuildStatus, LabState,
 };
 
 /// Why a lab could not be built or removed.
@@ -246,6 +247,7 @@ pub fn up(
         seconds: 0.0,
         links: Default::default(),
         links_down: Default::default(),
+        failed: Default::default(),
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: Some(fingerprint::fingerprint(plan, topology_text)),
@@ -253,8 +255,9 @@ pub fn up(
     };
     // recorded before the first namespace exists, with the text it is
     // built from (`sim apply` compares an edit with it)
-    let recorded = write_state(&dir, &state)
-        .and_then(|()| fs::write(dir.join("topology.toml"), topology_text));
+    let recorded = write_state(&dir, &state).and_then(|()| {
+        write_new(&dir.join("topology.toml"), topology_text.as_bytes(), 0o644).map(drop)
+    });
     if let Err(e) = recorded {
         let _ = lock.remove();
         return Err(step("write the state file")(e));
@@ -606,6 +609,7 @@ mod tests {
             seconds: 0.5,
             links: Default::default(),
             links_down: Default::default(),
+            failed: Default::default(),
             processes: Vec::new(),
             bgp_established_seconds: None,
             built_from: None,

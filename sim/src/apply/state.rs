@@ -3,6 +3,7 @@
 //! `status` and every operation on a running lab.
 
 use super::*;
+use crate::plan::diff::Step;
 
 /// The state directory of a lab, for a valid lab name only: a name such as
 /// `..`, `/tmp/x` or `a/../../b` is refused (`InvalidInput`, with the rule
@@ -121,6 +122,9 @@ pub struct LabState {
     /// brought back, by `A B`.
     #[serde(default)]
     pub links_down: std::collections::BTreeSet<String>,
+    /// The instances `sim fail` failed and nothing has brought back.
+    #[serde(default)]
+    pub failed: std::collections::BTreeSet<String>,
     /// Every process `up` started (gateways, start commands, HAProxy, the
     /// listeners), with its start time, recorded as soon as it ran: `down`
     /// ends them, `sim link` signals the gateways.
@@ -160,6 +164,45 @@ impl LabState {
     }
 }
 
+/// The key of link `l` in [`LabState::links`] and [`LabState::links_down`]:
+/// `A B`, the two things it joins.
+pub fn link_key(l: &plan::VethSpec) -> String {
+    format!("{} {}", l.joins.0, l.joins.1)
+}
+
+/// Drops what `sim link` recorded of the links that `steps` (bringing
+/// the lab to `to`) made again, shaped, or removed: the kernel now has
+/// them as `to` says, so `sim status` and `sim test --reuse` must not
+/// take them for cut or reshaped. A link the steps left alone keeps what
+/// `sim link` did to it.
+pub(super) fn forget_link_changes(state: &mut LabState, steps: &[Step], to: &Plan) {
+    let mut touched: std::collections::BTreeSet<(&str, &str)> = Default::default();
+    for s in steps {
+        match s {
+            Step::AddVeth { link } => {
+                touched.insert((&link.a.ns, &link.a.ifname));
+                touched.insert((&link.b.ns, &link.b.ifname));
+            }
+            Step::SetShaping { shaping } => {
+                touched.insert((&shaping.ns, &shaping.ifname));
+            }
+            Step::ClearShaping { ns, ifname } => {
+                touched.insert((ns, ifname));
+            }
+            _ => {}
+        }
+    }
+    let kept: std::collections::BTreeSet<String> = (to.links.iter())
+        .filter(|l| {
+            !touched.contains(&(l.a.ns.as_str(), l.a.ifname.as_str()))
+                && !touched.contains(&(l.b.ns.as_str(), l.b.ifname.as_str()))
+        })
+        .map(link_key)
+        .collect();
+    state.links.retain(|k, _| kept.contains(k));
+    state.links_down.retain(|k| kept.contains(k));
+}
+
 /// How a gateway's process is named in [`LabState::processes`].
 pub(super) fn gateway_what(name: &str) -> String {
     format!("gateway {name}")
@@ -195,12 +238,104 @@ pub(super) fn read_state_in(dir: &Path) -> io::Result<Option<LabState>> {
             ))
         }
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", path.display()),
-        )
-    })
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    within_the_lab(dir, &v).map_err(|why| {
+        invalid(format!(
+            "{}: {why}: the file was changed by hand, so nothing it names is touched \
+             (`vifgate sim down` still removes what carries the lab's prefixes)",
+            path.display()
+        ))
+    })?;
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))
+}
+
+/// The keys of a plan's JSON form whose values are files of the lab
+/// (configurations, control sockets, logs, MD5 key files, FRR's run
+/// directories): all in its state directory.
+const PLAN_PATH_KEYS: [&str; 6] = [
+    "config_path",
+    "socket",
+    "log",
+    "key_file",
+    "run_dir",
+    "stats_socket",
+];
+
+/// Refuses a state file (its JSON form `v`, in the state directory
+/// `dir`) whose plans reach outside the lab: another lab's name, a
+/// namespace without the lab's prefixes, a file outside `dir`. `sim
+/// apply` deletes what the recorded plan has and the new one has not,
+/// and `sim down` all of it, so a state file edited to name another
+/// lab's namespace or `/etc/...` would have them delete it.
+fn within_the_lab(dir: &Path, v: &serde_json::Value) -> Result<(), String> {
+    let lab = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let prefixes = layout::lab_prefixes(lab);
+    let plans = [&v["plan"], &v["applying"]];
+    for plan in plans.into_iter().filter(|p| !p.is_null()) {
+        if plan["lab"].as_str() != Some(lab) {
+            return Err(format!("its plan is lab {}'s, not `{lab}`'s", plan["lab"]));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        names_under(plan, &["ns"], &mut names);
+        if let Some(all) = plan["namespaces"].as_array() {
+            names.extend(
+                all.iter()
+                    .filter_map(|n| n["name"].as_str())
+                    .map(String::from),
+            );
+        }
+        if let Some(n) = names
+            .iter()
+            .find(|n| !prefixes.iter().any(|p| n.starts_with(p.as_str())) || n.contains('/'))
+        {
+            return Err(format!(
+                "namespace `{n}` is not the lab's (its names begin with `{}` or `{}`)",
+                prefixes[0], prefixes[1]
+            ));
+        }
+        let mut paths = std::collections::BTreeSet::new();
+        names_under(plan, &PLAN_PATH_KEYS, &mut paths);
+        if let Some(p) = paths.iter().find(|p| {
+            let p = Path::new(p);
+            !p.starts_with(dir) || p.components().any(|c| c == std::path::Component::ParentDir)
+        }) {
+            return Err(format!(
+                "file {p} is outside the lab's directory {}",
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Adds to `out` every string under one of `keys` anywhere in `v`.
+pub(super) fn names_under(
+    v: &serde_json::Value,
+    keys: &[&str],
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    serde_json::Value::String(s) if keys.contains(&k.as_str()) => {
+                        out.insert(s.clone());
+                    }
+                    _ => names_under(x, keys, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for x in items {
+                names_under(x, keys, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Writes a lab's state back (after `sim link`).
@@ -211,8 +346,43 @@ pub fn save_state(lab: &str, state: &LabState) -> io::Result<()> {
 pub(super) fn write_state(dir: &Path, state: &LabState) -> io::Result<()> {
     let tmp = dir.join(format!("{STATE_FILE}.tmp"));
     let body = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
-    fs::write(&tmp, body)?;
+    write_new(&tmp, &body, 0o644)?;
     fs::rename(tmp, dir.join(STATE_FILE))
+}
+
+/// Writes `bytes` to the lab's file `path` as a new file of mode `mode`,
+/// and returns it open: what was there is removed first (a file, or a
+/// symbolic link put in its place) and the file is created with
+/// `O_EXCL`, so nothing is ever written through a link to a file
+/// elsewhere (FRR's run directories are the `frr` user's: a link there
+/// must not have root write, chmod or chown `/etc/...`).
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<fs::File> {
+    use std::io::Write as _;
+    let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(with_path(e)),
+        _ => {}
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(with_path)?;
+    f.write_all(bytes).map_err(with_path)?;
+    Ok(f)
+}
+
+/// Reads the lab's file `path`, refusing a symbolic link (`O_NOFOLLOW`).
+pub(crate) fn read_no_follow(path: &Path) -> io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Labs with a state directory, sorted.
@@ -226,4 +396,81 @@ pub fn labs() -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example's plan for lab `yh`, as its state file holds it.
+    fn recorded() -> (PathBuf, serde_json::Value) {
+        let p = plan::plan(&crate::example(), "yh", &[22]).expect("plan");
+        let v = serde_json::json!({ "plan": p, "applying": p });
+        (layout::state_dir("yh"), v)
+    }
+
+    #[test]
+    fn a_state_file_as_written_is_within_its_lab() {
+        let (dir, v) = recorded();
+        assert_eq!(within_the_lab(&dir, &v), Ok(()));
+        // every file of the plan is under a key that is checked
+        let mut strings = std::collections::BTreeSet::new();
+        collect_strings(&v["plan"], &mut strings);
+        let root = dir.to_string_lossy();
+        let under_dir: std::collections::BTreeSet<String> = strings
+            .into_iter()
+            .filter(|s| s.starts_with(&*root))
+            .collect();
+        let mut checked = std::collections::BTreeSet::new();
+        names_under(&v["plan"], &PLAN_PATH_KEYS, &mut checked);
+        let unchecked: Vec<_> = under_dir.difference(&checked).collect();
+        assert!(
+            unchecked.is_empty(),
+            "files of the plan not checked: {unchecked:?}"
+        );
+    }
+
+    fn collect_strings(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::String(s) => {
+                out.insert(s.clone());
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+            serde_json::Value::Object(m) => m.values().for_each(|x| collect_strings(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_state_file_naming_another_labs_namespace_or_a_file_elsewhere_is_refused() {
+        let (dir, v) = recorded();
+        let refused = |edit: &dyn Fn(&mut serde_json::Value), what: &str| {
+            let mut t = v.clone();
+            edit(&mut t);
+            let e = within_the_lab(&dir, &t).expect_err(what);
+            assert!(e.contains(what), "{e}");
+        };
+        refused(
+            &|t| t["plan"]["namespaces"][0]["name"] = "other.bastion".into(),
+            "namespace `other.bastion` is not the lab's",
+        );
+        refused(
+            &|t| t["applying"]["firewalls"][0]["ns"] = "yh2.web-a1".into(),
+            "namespace `yh2.web-a1` is not the lab's",
+        );
+        refused(
+            &|t| t["plan"]["links"][0]["a"]["ns"] = "yh./../x".into(),
+            "namespace `yh./../x` is not the lab's",
+        );
+        refused(&|t| t["plan"]["lab"] = "other".into(), "lab \"other\"'s");
+        refused(
+            &|t| t["plan"]["bird"]["md5"][0]["key_file"] = "/etc/shadow".into(),
+            "file /etc/shadow is outside",
+        );
+        let up = format!("{}/../../etc/passwd", dir.display());
+        refused(
+            &|t| t["plan"]["bird"]["daemons"][0]["log"] = up.clone().into(),
+            "/../../etc/passwd is outside",
+        );
+    }
 }

@@ -1,4 +1,5 @@
 //! The kernel side of a lab: named network namespaces ([`netns`]),
+//! nftables commands run in them ([`nft`]),
 //! rtnetlink requests, tc qdiscs, sysctls and feature detection
 //! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]), and
 //! the plain values they install: routes and policy rules ([`routing`]),
@@ -7,5 +8,6 @@
 pub mod link_wait;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod routing;
 pub mod shaping;

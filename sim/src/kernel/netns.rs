@@ -4,11 +4,11 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Write as _};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 /// Where named namespaces live.
 pub const NETNS_DIR: &str = "/run/netns";
@@ -156,63 +156,7 @@ pub fn list(prefix: &str) -> Vec<String> {
     out
 }
 
-/// Runs `nft ARGS` in namespace `ns`, with `stdin` (an `nft -f -`
-/// script) piped to it: its output, or an error with nft's message.
-pub fn nft(ns: &str, args: &[&str], stdin: Option<&str>) -> io::Result<String> {
-    spawn_nft(ns, args, stdin).and_then(|child| nft_output(child, ns, args))
-}
-
-/// [`nft`] for each `(ns, args, stdin)`, all started before any is waited
-/// for: the outcomes in the same order.
-pub fn nft_each(runs: &[(&str, &[&str], Option<&str>)]) -> Vec<io::Result<String>> {
-    let children: Vec<io::Result<Child>> = runs
-        .iter()
-        .map(|&(ns, args, stdin)| spawn_nft(ns, args, stdin))
-        .collect();
-    children
-        .into_iter()
-        .zip(runs)
-        .map(|(child, &(ns, args, _))| child.and_then(|c| nft_output(c, ns, args)))
-        .collect()
-}
-
-/// `nft ARGS` started in `ns`, `stdin` written to it and closed.
-fn spawn_nft(ns: &str, args: &[&str], stdin: Option<&str>) -> io::Result<Child> {
-    let mut cmd = Command::new("nft");
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Netns::open(ns)?.command(&mut cmd)?;
-    let mut child = cmd.spawn().map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("run nft in {ns} (is nftables installed?): {e}"),
-        )
-    })?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())?;
-    }
-    Ok(child)
-}
-
-/// What a started `nft ARGS` printed, once it has ended; an error with
-/// its message when it failed.
-fn nft_output(child: Child, ns: &str, args: &[&str]) -> io::Result<String> {
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "nft {} in {ns}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+pub use super::nft::{nft, nft_each};
 
 /// Whether the named namespace exists.
 pub fn exists(name: &str) -> bool {
@@ -253,6 +197,12 @@ impl Netns {
         })
         .join()
         .map_err(|_| io::Error::other("thread in namespace panicked"))?
+    }
+
+    /// Moves the calling thread into this namespace, for good: for a
+    /// thread made for the purpose, whose end leaves nothing behind.
+    pub fn enter_thread(&self) -> io::Result<()> {
+        enter(&self.fd)
     }
 
     /// Makes `cmd` start inside this namespace (set before it execs).

@@ -201,7 +201,7 @@ async fn read_capacity(sock: PathBuf, backend: String, capacity: Rc<Cell<Option<
     loop {
         let (s, b) = (sock.clone(), backend.clone());
         let read = tokio::task::spawn_blocking(move || {
-            crate::apply::exec::haproxy_api(&s, "show stat")
+            crate::apply::targets::haproxy_api(&s, "show stat")
                 .ok()
                 .map(|text| haproxy_stat::capacity(&text, &b))
         });

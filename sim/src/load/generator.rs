@@ -175,8 +175,11 @@ impl Generator {
         *self.targets.entry(target.clone()).or_default() += 1;
         if let Some(c) = self.clients.get_mut(o.client) {
             *c.record.targets.entry(target.clone()).or_default() += 1;
-            if o.with_cookie && c.pinned.as_ref().is_some_and(|p| *p != target) {
-                c.record.moves += 1;
+            if o.with_cookie {
+                c.record.with_cookie += 1;
+                if c.pinned.as_ref().is_some_and(|p| *p != target) {
+                    c.record.moves += 1;
+                }
             }
             c.pinned = Some(target);
         }
@@ -402,7 +405,28 @@ mod tests {
         assert_eq!(s.clients[0].moves, 2, "a to c, then c back to a");
         assert_eq!(s.clients[1].moves, 0);
         assert_eq!(s.clients[1].targets["b"], 5);
+        assert_eq!(s.clients[1].with_cookie, 4, "its first request had none");
         assert!(s.to_string().contains("clients moved: client 0 2x"), "{s}");
+    }
+
+    #[test]
+    fn a_client_that_never_sent_a_cookie_is_not_said_to_have_stuck() {
+        let mut g = generator(10.0, 1, 2);
+        let mut now = Duration::ZERO;
+        while now < ms(1000) {
+            while let Some(s) = g.poll_send(now) {
+                let mut o = answer(&s, now, "a");
+                o.with_cookie = s.client == 0;
+                g.handle_outcome(o);
+            }
+            now += ms(10);
+        }
+        let text = g.summary(now, false).to_string();
+        assert!(
+            text.contains("1 of 2 client(s) never sent a cookie"),
+            "{text}"
+        );
+        assert!(!text.contains("stayed on its target"), "{text}");
     }
 
     #[test]

@@ -26,9 +26,8 @@ pub mod stats;
 use std::io;
 
 /// The response header naming the target that answered, added by the
-/// lab's HAProxy (`http-response set-header`): per-target counts and
-/// stickiness are read from it.
-pub const TARGET_HEADER: &str = "x-vifgate-target";
+/// lab's HAProxy: per-target counts and stickiness are read from it.
+pub use crate::render::haproxy::TARGET_HEADER;
 
 /// The timeline a run leaves in its lab's state directory, for `sim test
 /// --report`.

@@ -177,6 +177,9 @@ fn ms(v: f64) -> String {
 pub struct ClientRecord {
     /// Answers by target.
     pub targets: BTreeMap<String, u64>,
+    /// Answers to requests that carried a cookie (0: the load balancer
+    /// set none, nothing pinned the client).
+    pub with_cookie: u64,
     /// Times an answer to a request that carried a cookie came from
     /// another target than the one before: 0 for a client that stuck.
     pub moves: u64,
@@ -250,14 +253,22 @@ impl fmt::Display for Summary {
             .filter(|(_, c)| c.moves > 0)
             .map(|(i, c)| format!("client {i} {}x", c.moves))
             .collect();
-        if moved.is_empty() {
+        let unpinned = self.clients.iter().filter(|c| c.with_cookie == 0).count();
+        if unpinned > 0 {
+            writeln!(
+                f,
+                "{unpinned} of {} client(s) never sent a cookie: nothing pinned them to a target",
+                self.clients.len()
+            )?;
+        }
+        if !moved.is_empty() {
+            writeln!(f, "clients moved: {}", moved.join(", "))?;
+        } else if unpinned == 0 {
             writeln!(
                 f,
                 "every one of {} client(s) stayed on its target",
                 self.clients.len()
             )?;
-        } else {
-            writeln!(f, "clients moved: {}", moved.join(", "))?;
         }
         Ok(())
     }

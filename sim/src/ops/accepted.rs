@@ -302,7 +302,17 @@ fn every_daemon_accepts(name: &str, bgp_vpn: bool, dir: &Path) {
         );
     }
     for h in &p.haproxy {
-        let path = write("haproxy.cfg", &h.config);
+        // the target map HAProxy opens, where `sim up` would write it
+        let dir = crate::layout::state_dir(&p.lab);
+        let map = crate::layout::haproxy_target_map(&dir, &h.node);
+        let here = write(
+            "haproxy.map",
+            &crate::render::haproxy::target_map(&h.targets),
+        );
+        let config = h
+            .config
+            .replace(&*map.to_string_lossy(), &here.to_string_lossy());
+        let path = write("haproxy.cfg", &config);
         accepts(
             Command::new("haproxy").arg("-c").arg("-f").arg(&path),
             name,

@@ -126,10 +126,6 @@ fn runtime() -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn key(l: &VethSpec) -> String {
-    format!("{} {}", l.joins.0, l.joins.1)
-}
-
 /// The VGW-side gateway carrying a DX or VPN link, and the office one.
 fn gateways_of(st: &LabState, l: &VethSpec) -> Vec<usize> {
     plan::tunnel_gateways(&st.plan, l)
@@ -143,7 +139,7 @@ fn record_down(
     l: &VethSpec,
     down: bool,
 ) -> Result<(), LinkError> {
-    let k = key(l);
+    let k = apply::state::link_key(l);
     let changed = if down {
         st.links_down.insert(k)
     } else {
@@ -155,8 +151,15 @@ fn record_down(
     Ok(())
 }
 
-/// Applies a change; a sentence saying what was done.
+/// Applies a change; a sentence saying what was done. The lab's lock is
+/// held meanwhile (waiting for a `sim apply` at work to end): the state
+/// is read and written back whole, and an apply writing it at the same
+/// time would lose the record of the change, or this change the apply's.
 pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, LinkError> {
+    let dir = apply::state::checked_state_dir(lab)?;
+    let _lock = apply::lock::take(lab, &dir, apply::DOWN_WAITS_AT_MOST)
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .ok_or_else(|| LinkError::NoLab(lab.into()))?;
     let mut st = apply::state::read_state(lab).ok_or_else(|| LinkError::NoLab(lab.into()))?;
     let l = find(&st, lab, a, b)?.clone();
     let ends = [
@@ -182,7 +185,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             record_down(lab, &mut st, &l, !up)?;
             Ok(format!(
                 "link {} {}",
-                key(&l),
+                apply::state::link_key(&l),
                 if up {
                     "up: the cut is removed; the BGP session comes back within seconds"
                 } else {
@@ -231,7 +234,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             record_down(lab, &mut st, &l, !up)?;
             Ok(format!(
                 "link {} {}",
-                key(&l),
+                apply::state::link_key(&l),
                 if up { "up" } else { "down" }
             ))
         }
@@ -241,7 +244,7 @@ pub fn change(lab: &str, a: &str, b: &str, c: &LinkChange) -> Result<String, Lin
             loss_percent,
             rate_bps,
         } => {
-            let k = key(&l);
+            let k = apply::state::link_key(&l);
             // what is set now: the last `sim link`, else what `up` set
             let built = st
                 .plan

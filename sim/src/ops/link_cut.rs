@@ -52,15 +52,19 @@ mod tests {
 
     #[test]
     fn the_cut_drops_both_ways_on_the_link_and_its_vlan() {
-        let t = table_name("yh-2", "dx0");
-        assert_eq!(t, "vifgate_cut_yh_2_dx0");
-        let s = cut_script(&t, &interfaces("dx0", Some(101)));
-        assert!(s.contains("iifname { \"dx0\", \"dx0.101\" } drop;"), "{s}");
-        assert!(s.contains("oifname { \"dx0\", \"dx0.101\" } drop;"), "{s}");
-        assert!(s.starts_with("add table inet vifgate_cut_yh_2_dx0\ndelete table"));
+        // the example's VIF `dx-vif`: its link is named after it
+        let link = &crate::layout::vif_links(["dx-vif"])[0];
+        assert_eq!(link, "dxa99a4d7a");
+        let t = table_name("yh-2", link);
+        assert_eq!(t, "vifgate_cut_yh_2_dxa99a4d7a");
+        let s = cut_script(&t, &interfaces(link, Some(101)));
+        let set = "{ \"dxa99a4d7a\", \"dxa99a4d7a.101\" }";
+        assert!(s.contains(&format!("iifname {set} drop;")), "{s}");
+        assert!(s.contains(&format!("oifname {set} drop;")), "{s}");
+        assert!(s.starts_with("add table inet vifgate_cut_yh_2_dxa99a4d7a\ndelete table"));
         assert_eq!(
             uncut_script(&t),
-            "add table inet vifgate_cut_yh_2_dx0\ndelete table inet vifgate_cut_yh_2_dx0\n"
+            "add table inet vifgate_cut_yh_2_dxa99a4d7a\ndelete table inet vifgate_cut_yh_2_dxa99a4d7a\n"
         );
     }
 }

@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod accepted;
 pub mod compare;
+pub mod fail;
 pub mod failover;
 pub mod inspect;
 pub mod lab;

@@ -71,14 +71,26 @@ pub struct LabStatus {
     pub namespaces_planned: usize,
     /// Namespaces that exist.
     pub namespaces_present: usize,
-    /// Processes running in them (gateways, listeners, `sim exec`).
-    pub processes: usize,
+    /// Processes running in them (gateways, listeners, `sim exec`);
+    /// none without root, which alone may look into other users'
+    /// processes' namespaces.
+    pub processes: Option<usize>,
     /// Nodes and their namespaces.
     pub nodes: Vec<(String, String)>,
     /// How links got their attributes: shaping mechanisms, VLANs.
     pub link_notes: Vec<String>,
     /// Seconds `up` took.
     pub up_seconds: f64,
+    /// A `sim apply` interrupted in the middle (the lab is between its
+    /// plan and the one it was bringing it to): the step it left under
+    /// way, or why none is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_interrupted: Option<String>,
+    /// The instances `sim fail` failed.
+    pub failed: Vec<String>,
+    /// The load balancers' targets and their health (none without root:
+    /// HAProxy's admin socket is root's).
+    pub targets: Vec<crate::apply::targets::TargetHealth>,
     /// Why the lab's state could not be read (status `unreadable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -99,7 +111,9 @@ pub fn status(lab: &str) -> LabStatus {
         .flat_map(|p| netns::list(p))
         .collect();
     present.sort();
-    let processes = present.iter().map(|n| apply::pids_in(n).len()).sum();
+    // SAFETY: no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let processes = root.then(|| present.iter().map(|n| apply::pids_in(n).len()).sum());
     match st {
         Some(s) => LabStatus {
             lab: lab.into(),
@@ -117,6 +131,25 @@ pub fn status(lab: &str) -> LabStatus {
                 .collect(),
             link_notes: s.link_notes.clone(),
             up_seconds: s.seconds,
+            apply_interrupted: s.applying.as_ref().map(|_| {
+                let dir = layout::state_dir(lab);
+                match apply::journal::read(&dir)
+                    .ok()
+                    .as_deref()
+                    .and_then(apply::journal::unfinished)
+                {
+                    Some((n, step)) => format!("at step {n}: {step}"),
+                    None => "between two of its steps".into(),
+                }
+            }),
+            failed: s.failed.iter().cloned().collect(),
+            // HAProxy's admin socket is root's (mode 600)
+            targets: (s.plan.haproxy.iter().filter(|_| root))
+                .flat_map(|h| {
+                    let dir = layout::state_dir(lab);
+                    crate::apply::targets::health(&layout::haproxy_socket(&dir, &h.node), h)
+                })
+                .collect(),
             error: None,
         },
         None => LabStatus {
@@ -136,6 +169,9 @@ pub fn status(lab: &str) -> LabStatus {
             nodes: Vec::new(),
             link_notes: Vec::new(),
             up_seconds: 0.0,
+            apply_interrupted: None,
+            failed: Vec::new(),
+            targets: Vec::new(),
             error,
         },
     }
@@ -148,8 +184,9 @@ pub fn render(s: &LabStatus) -> String {
         let _ = writeln!(o, "lab `{}`: {} — {e}", s.lab, s.status);
         let _ = writeln!(
             o,
-            "  namespaces {} present, {} processes seen",
-            s.namespaces_present, s.processes
+            "  namespaces {} present, {}",
+            s.namespaces_present,
+            processes(s.processes)
         );
         return o;
     }
@@ -164,10 +201,20 @@ pub fn render(s: &LabStatus) -> String {
             .map(|p| format!(" ({p})"))
             .unwrap_or_default()
     );
+    if let Some(at) = &s.apply_interrupted {
+        let _ = writeln!(
+            o,
+            "  a `sim apply` was interrupted {at}: the lab is between its plan and the new one; run that `sim apply` again to complete it, or `vifgate sim down {}`",
+            s.lab
+        );
+    }
     let _ = writeln!(
         o,
-        "  namespaces {}/{} present, {} processes, built in {:.2} s",
-        s.namespaces_present, s.namespaces_planned, s.processes, s.up_seconds
+        "  namespaces {}/{} present, {}, built in {:.2} s",
+        s.namespaces_present,
+        s.namespaces_planned,
+        processes(s.processes),
+        s.up_seconds
     );
     for sh in &s.link_notes {
         let _ = writeln!(o, "  link {sh}");
@@ -181,7 +228,39 @@ pub fn render(s: &LabStatus) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !s.failed.is_empty() {
+        let _ = writeln!(
+            o,
+            "  failed (`sim fail`): {}; `sim apply` of the lab's file, or `sim fail {} --restore`, brings them back",
+            s.failed.join(", "),
+            s.lab
+        );
+    }
+    for t in &s.targets {
+        let _ = writeln!(
+            o,
+            "  target {} of {} ({} {}): {}{}",
+            t.instance,
+            t.load_balancer,
+            t.backend,
+            t.server,
+            t.status,
+            if t.check.is_empty() {
+                String::new()
+            } else {
+                format!(", last check {}", t.check)
+            }
+        );
+    }
     o
+}
+
+/// `N processes`, or that only root sees them.
+fn processes(n: Option<usize>) -> String {
+    match n {
+        Some(n) => format!("{n} processes"),
+        None => "processes seen only by root".into(),
+    }
 }
 
 #[cfg(test)]

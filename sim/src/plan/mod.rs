@@ -8,19 +8,24 @@
 //! - `L.NODE` for every node: office hosts, routers and gateway boxes, EC2
 //!   instances, load balancers, database hosts, NAT gateways, the internet.
 //!   Their interfaces are `eth0`, `eth1`, ... in the order of the file.
-//! - `L+lan`: the office switch, one bridge `lanK` per office LAN.
-//! - `L+vpc`: the VPC router. One bridge `snK` per subnet, holding the
+//! - `L+lan`: the office switch, one bridge per office LAN
+//!   ([`crate::layout::lan_bridges`]).
+//! - `L+vpc`: the VPC router. One bridge per subnet
+//!   ([`crate::layout::subnet_bridges`]), holding the
 //!   subnet's router address (the subnet's first host address, as AWS's
 //!   VPC router at base+1). Each subnet's route table is a kernel table
-//!   chosen by the input interface (`ip rule iif snK`); network ACLs are
+//!   chosen by the input interface (`ip rule iif BRIDGE`); network ACLs are
 //!   stateless nftables chains on the subnet's bridge; the internet gateway
 //!   is the `igw` link to `L.internet` with its one-to-one NAT of public
 //!   addresses; the `vgw0` link leads to the VGW. What the VGW propagates
 //!   is written into the route tables' kernel tables by the VPC router's
 //!   BIRD ([`crate::render::bird::vpc`]), not by the plan.
 //! - `L+vgw`: the virtual private gateway: the far end of each Direct
-//!   Connect VIF (`dxN`) and of the VPN (`vpn0`), with a vifgate gateway
-//!   process per VIF (and one for the VPN) carrying the tunnel, and BIRD
+//!   Connect VIF (its link named after it, [`crate::layout::vif_links`])
+//!   and of the VPN (`vpn0`), with a vifgate gateway process per VIF (and
+//!   one for the VPN) carrying the tunnel (its TUN device and port named
+//!   after it too, [`crate::layout::vgw_tunnels`],
+//!   [`crate::layout::vgw_ports`]), and BIRD
 //!   ([`crate::render::bird::vgw`]) learning the office's routes over the links
 //!   and routing each into its tunnel's TUN device.
 //!
@@ -43,6 +48,7 @@ mod vpc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -73,7 +79,8 @@ pub enum PlanError {
     Unsupported(String),
 }
 
-/// The WireGuard port every lab gateway listens on.
+/// The WireGuard port of every office gateway (the VGW's listen on
+/// [`crate::layout::vgw_ports`]).
 pub const WG_PORT: u16 = 51820;
 /// Route metric of static VPC routes (propagated ones come after).
 const METRIC_STATIC: u32 = 10;
@@ -340,7 +347,21 @@ pub struct HaproxySpec {
     pub config: String,
     /// The ports its frontends bind (`up` waits until they accept).
     pub ports: Vec<u16>,
+    /// Its targets, as values: what `sim apply` registers and
+    /// deregisters when nothing else changed.
+    #[serde(default)]
+    pub targets: Vec<Target>,
+    /// Its configuration without the targets' `server` lines: an edit
+    /// that leaves it equal changes targets only.
+    #[serde(default)]
+    pub config_without_targets: String,
+    /// How long a target deregistered from each backend drains first
+    /// (the target group's deregistration delay, on the lab's clock).
+    #[serde(default)]
+    pub deregistration_delays: BTreeMap<String, Duration>,
 }
+
+pub use crate::render::haproxy::Target;
 
 /// Everything a lab is made of.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -85,7 +85,7 @@ pub(super) fn office(b: &mut Builder) {
                             &ns,
                             r.prefix,
                             None,
-                            Some("vg0"),
+                            Some(crate::layout::OFFICE_TUN),
                             254,
                             0,
                             RouteKind::Unicast,

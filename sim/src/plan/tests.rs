@@ -466,11 +466,13 @@ fn two_private_vifs_on_one_vgw() {
         .filter(|l| l.kind == LinkKind::DirectConnect)
         .collect();
     assert_eq!(dx.len(), 2);
+    let links = crate::layout::vif_links(["dx-vif", "dx-vif-2"]);
     for (l, (ifname, vlan, vif)) in dx
         .iter()
-        .zip([("dx0", 101, "dx-vif"), ("dx1", 102, "dx-vif-2")])
+        .zip([(&links[0], 101, "dx-vif"), (&links[1], 102, "dx-vif-2")])
     {
-        assert_eq!(l.a.ifname, ifname);
+        assert_eq!(&l.a.ifname, ifname);
+        assert_eq!(l.a.ifname, l.b.ifname);
         assert_eq!(l.b.ns, "two+vgw");
         assert_eq!(l.vlan, Some(vlan));
         assert_eq!(l.joins.1, vif);
@@ -498,10 +500,11 @@ fn two_private_vifs_on_one_vgw() {
     // the VGW's BIRD sends what it learns over each VIF (and the VPN)
     // into that one's tunnel
     let vgw = bird_config(&p, "vgw");
+    let tuns = crate::layout::vgw_tunnels(["dx-vif", "dx-vif-2", "vpn-backup"]);
     for (source, tun) in [
-        ("dx.dx-vif", "vg0"),
-        ("dx.dx-vif-2", "vg1"),
-        ("vpn.vpn-backup", "vg2"),
+        ("dx.dx-vif", &tuns[0]),
+        ("dx.dx-vif-2", &tuns[1]),
+        ("vpn.vpn-backup", &tuns[2]),
     ] {
         let line = format!("if proto = \"{source}\" then {{ ifname = \"{tun}\"; accept; }}");
         assert!(vgw.contains(&line), "{line}\n{vgw}");
@@ -704,4 +707,17 @@ fn nat_gateways_and_load_balancers_pick_source_ports_in_awss_range() {
     };
     assert_eq!(range("alb").as_deref(), Some("1024 65535"));
     assert_eq!(range("bastion").as_deref(), Some("32768 60999"));
+}
+
+#[test]
+fn a_route_tables_routes_name_their_targets_as_the_file_does() {
+    let p = plan(&crate::example(), "yh", &[22]).expect("plan");
+    let whys: Vec<&str> = p.routes.iter().map(|r| r.why.as_str()).collect();
+    for want in [
+        "route table web-a-rt: 0.0.0.0/0 -> nat-a",
+        "route table web-c-rt: 0.0.0.0/0 -> nat-c",
+        "route table public-rt: 0.0.0.0/0 -> igw",
+    ] {
+        assert!(whys.contains(&want), "no `{want}` in {whys:#?}");
+    }
 }

@@ -3,6 +3,7 @@
 //! floating static routes below BGP's.
 
 use super::*;
+use crate::layout::{vgw_ports, OFFICE_TUN, VPN_LINK};
 
 /// A static VPN beside BGP sessions on an office gateway that follows its
 /// BIRD's table: the route to the VPC over the VPN goes into that table
@@ -43,17 +44,22 @@ pub(super) fn floating_static_routes(b: &mut Builder) {
     b.plan.routes.extend(routes);
 }
 
+/// The route priority of a Direct Connect VIF's tunnel (an office's
+/// further VIFs count up from it, in the file's order).
+const PRIORITY_DX: u32 = 10;
+/// The route priority of the VPN's tunnel, after the VIFs'.
+const PRIORITY_VPN: u32 = 100;
+
 /// Direct Connect VIFs and the VPN: links to the VGW, gateway processes
 /// at both ends, and the office's routes into them (the VGW's routes to
 /// the office are BIRD's). Which VGW-side TUN carries which.
 pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
     let t = b.t;
-    let mut tuns = Tunnels::default();
     let Some(vpc) = &t.vpc else {
-        return Ok(tuns);
+        return Ok(Tunnels::default());
     };
     if vpc.vgw.is_none() || (t.vifs.is_empty() && t.vpn.is_none()) {
-        return Ok(tuns);
+        return Ok(Tunnels::default());
     }
     let v = vgw_ns(&b.lab);
     let r = vpc_ns(&b.lab);
@@ -90,17 +96,33 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
     b.plan.routes.push(s);
 
     // one office gateway process per customer node, one VGW-side process
-    // per VIF and one for the VPN
+    // per VIF and one for the VPN; the VIFs' links, the VGW's TUN devices
+    // and ports are named after the VIF or VPN, not its place (a VIF added
+    // leaves the others' alone)
     let mut office_gw: BTreeMap<usize, usize> = BTreeMap::new();
     let dx = t.dx_connection.as_ref();
     let rate = dx.and_then(|c| c.bandwidth_bps);
     let delay = dx.and_then(|c| c.latency).filter(|d| !d.is_zero());
     let jitter = dx.and_then(|c| c.jitter).filter(|d| !d.is_zero());
     let loss = dx.and_then(|c| c.loss_percent).filter(|l| *l > 0.0);
-    // (customer node, link name, office address, AWS address, office
-    // prefixes the VGW learns over it, route priority)
+    let tuns = Tunnels::named(t);
+    // the VGW's TUN and port of each of `ends` below (VIFs, then the VPN)
+    let vgw_tuns: Vec<String> = (tuns.vif_tun.iter().cloned())
+        .chain(tuns.vpn_tun.clone())
+        .collect();
+    let ports = vgw_ports(
+        (t.vifs.iter().map(|v| v.name.as_str())).chain(t.vpn.as_ref().map(|v| v.name.as_str())),
+    );
+    // (customer node, the VIF's or VPN's name, office address, AWS
+    // address, office prefixes the VGW learns over it, the office
+    // gateway's route priority)
     let mut ends: Vec<(usize, String, Ipv4Addr, Ipv4Addr, Vec<Ipv4Net>, u32)> = Vec::new();
     for (i, vif) in t.vifs.iter().enumerate() {
+        // the office's first VIF first: its place among its office's VIFs
+        let rank = t.vifs[..i]
+            .iter()
+            .filter(|x| x.customer_router == vif.customer_router)
+            .count();
         ends.push((
             vif.customer_router,
             vif.name.clone(),
@@ -111,31 +133,32 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             } else {
                 Vec::new()
             },
-            10 + i as u32,
+            PRIORITY_DX + rank as u32,
         ));
         let cust = b.node_ns[vif.customer_router].clone();
         let mtu = u32::from(vif.mtu);
+        let link = &tuns.vif_link[i];
         b.plan.links.push(VethSpec {
             a: End {
                 ns: cust.clone(),
-                ifname: format!("dx{i}"),
+                ifname: link.clone(),
             },
             b: End {
                 ns: v.clone(),
-                ifname: format!("dx{i}"),
+                ifname: link.clone(),
             },
             kind: LinkKind::DirectConnect,
             joins: (t.nodes[vif.customer_router].name.clone(), vif.name.clone()),
             mtu: (mtu != 1500).then_some(mtu),
             vlan: Some(vif.vlan),
         });
-        b.addr(&cust, &format!("dx{i}"), vif.customer_address);
-        b.addr(&v, &format!("dx{i}"), vif.amazon_address);
+        b.addr(&cust, link, vif.customer_address);
+        b.addr(&v, link, vif.amazon_address);
         if rate.is_some() || delay.is_some() || jitter.is_some() || loss.is_some() {
             for ns in [&cust, &v] {
                 b.plan.shaping.push(ShapeSpec {
                     ns: ns.clone(),
-                    ifname: format!("dx{i}"),
+                    ifname: link.clone(),
                     shaping: Shaping {
                         rate_bps: rate,
                         delay,
@@ -151,11 +174,11 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
         b.plan.links.push(VethSpec {
             a: End {
                 ns: cust.clone(),
-                ifname: "vpn0".into(),
+                ifname: VPN_LINK.into(),
             },
             b: End {
                 ns: v.clone(),
-                ifname: "vpn0".into(),
+                ifname: VPN_LINK.into(),
             },
             kind: LinkKind::Vpn,
             joins: (t.nodes[vpn.customer_gateway].name.clone(), vpn.name.clone()),
@@ -166,15 +189,15 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
         // second
         let inside =
             |a| Ipv4Net::new(a, vpn.inside_cidr.prefix_len()).unwrap_or_else(|_| Ipv4Net::from(a));
-        b.addr(&cust, "vpn0", inside(vpn.customer_address));
-        b.addr(&v, "vpn0", inside(vpn.amazon_address));
+        b.addr(&cust, VPN_LINK, inside(vpn.customer_address));
+        b.addr(&v, VPN_LINK, inside(vpn.amazon_address));
         ends.push((
             vpn.customer_gateway,
             vpn.name.clone(),
             vpn.customer_address,
             vpn.amazon_address,
             if vpn.up { vpn.prefixes() } else { Vec::new() },
-            100,
+            PRIORITY_VPN,
         ));
     }
     for (k, (cust, name, office_addr, aws_addr, office_prefixes, priority)) in
@@ -196,7 +219,7 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                 b.plan.gateways.push(GatewaySpec {
                     ns: b.node_ns[cust].clone(),
                     name: ns_token(&t.nodes[cust].name),
-                    tun: "vg0".into(),
+                    tun: OFFICE_TUN.into(),
                     mtu,
                     port: WG_PORT,
                     peers: Vec::new(),
@@ -211,25 +234,22 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             }
         };
         let vg = b.plan.gateways.len();
-        let tun = format!("vg{k}");
-        if k < t.vifs.len() {
-            tuns.vif_tun.push(tun.clone());
-        } else {
-            tuns.vpn_tun = Some(tun.clone());
-        }
+        let is_vif = k < t.vifs.len();
+        let tun = vgw_tuns[k].clone();
         b.plan.gateways.push(GatewaySpec {
             ns: v.clone(),
             name: format!("vgw-{}", ns_token(&name)),
-            tun: tun.clone(),
+            tun,
             mtu: 1500 - WG_OVERHEAD,
             // the VGW's tunnels share its namespace: one port each
-            port: WG_PORT + 1 + k as u16,
+            port: ports[k],
             peers: vec![GatewayPeer {
                 name: ns_token(&t.nodes[cust].name),
                 gateway: og,
                 endpoint: office_addr,
                 allowed: office_prefixes.clone(),
-                priority,
+                // its only peer: the kind's, whatever the VIF's place
+                priority: if is_vif { PRIORITY_DX } else { PRIORITY_VPN },
                 bgp_session: false,
             }],
             office_node: None,
@@ -243,7 +263,7 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             endpoint: aws_addr,
             allowed: vec![vpc.cidr],
             priority,
-            bgp_session: k < t.vifs.len() || t.vpn.as_ref().is_some_and(|v| v.bgp),
+            bgp_session: is_vif || t.vpn.as_ref().is_some_and(|v| v.bgp),
         });
     }
     Ok(tuns)

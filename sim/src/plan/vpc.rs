@@ -156,8 +156,10 @@ pub(super) fn vpc(b: &mut Builder) -> Result<(), PlanError> {
     for (rt, &table) in t.route_tables.iter().zip(&tables) {
         for route in &rt.routes {
             let why = format!(
-                "route table {}: {} -> {:?}",
-                rt.name, route.prefix, route.target
+                "route table {}: {} -> {}",
+                rt.name,
+                route.prefix,
+                topology::analysis::route_target_name(t, route.target)
             );
             let spec = match route.target {
                 RouteTarget::Local => {

@@ -899,6 +899,9 @@ mod tests {
                 tcp,
                 udp,
                 icmp: true,
+                http: Vec::new(),
+                cpu_per_request: None,
+                health_paths: Vec::new(),
             }],
         })
         .expect("agent")

@@ -15,10 +15,7 @@ fn a_name_with_a_newline_stays_in_its_comment() {
     let mut t = crate::example();
     t.vifs[0].name = "dx\nprotocol bgp evil {".into();
     t.security_groups[0].name = "sg\nchain evil {".into();
-    let tunnels = Tunnels {
-        vif_tun: vec!["vg0".into()],
-        vpn_tun: Some("vg1".into()),
-    };
+    let tunnels = Tunnels::named(&t);
     let sessions = bird::sessions(
         &crate::bgp::sessions::sessions(&t),
         &tunnels,
@@ -32,12 +29,16 @@ fn a_name_with_a_newline_stays_in_its_comment() {
     let NodeKind::LoadBalancer { listeners } = &alb.kind else {
         panic!("alb is a load balancer");
     };
-    let haproxy = crate::render::haproxy::haproxy_config(
+    let haproxy = crate::render::haproxy::haproxy_value(
         &t,
         "alb\nlisten evil",
         listeners,
-        Path::new("/run/x/h.sock"),
-    );
+        crate::render::haproxy::HaproxyPaths {
+            stats: Path::new("/run/x/h.sock"),
+            target_map: Path::new("/run/x/h.map"),
+        },
+    )
+    .to_string();
     for (what, text) in [
         ("the VGW's BIRD", &vgw),
         ("the office's BIRD", &office),

@@ -11,7 +11,7 @@ mod trace;
 
 pub use expect::{check_expectations, ExpectationResult};
 pub use matrix::{matrix, Matrix, MatrixCell};
-pub use reach::{reach, Path, Reach};
+pub use reach::{reach, route_target_name, Path, Reach};
 pub use route_choices::{route_choices, RouteChoice};
 pub use shadow::{shadowed_rules, ShadowedRule};
 pub use trace::{Hop, Step};

@@ -746,7 +746,7 @@ impl<R: Recorder> Walker<'_, R> {
         self.rec.step(|| Step::Route {
             table: rt.name.clone(),
             prefix: route.prefix.to_string(),
-            target: target_name(t, route.target),
+            target: route_target_name(t, route.target),
             origin: route.origin,
             source: None,
         });
@@ -1239,7 +1239,9 @@ fn iface_label(t: &Topology, node: NodeId, iface: usize) -> String {
     format!("{} {}", i.name, i.ip)
 }
 
-fn target_name(t: &Topology, target: RouteTarget) -> String {
+/// A route's target by its name in the file: `igw`, `nat-a`, `local`,
+/// `blackhole`.
+pub fn route_target_name(t: &Topology, target: RouteTarget) -> String {
     match target {
         RouteTarget::Local => "local".into(),
         RouteTarget::InternetGateway => t

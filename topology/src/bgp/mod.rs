@@ -43,12 +43,11 @@ pub fn office_router_id(t: &Topology, node: NodeId) -> Ipv4Addr {
         .unwrap_or(Ipv4Addr::UNSPECIFIED)
 }
 
-/// The BGP router ID of the VGW: the Amazon address of the first VIF, or
-/// of the VPN when there is no VIF.
-pub fn vgw_router_id(t: &Topology) -> Ipv4Addr {
-    t.vifs
-        .first()
-        .map(|v| v.amazon_address.addr())
-        .or(t.vpn.as_ref().map(|v| v.amazon_address))
-        .unwrap_or(Ipv4Addr::UNSPECIFIED)
-}
+/// The BGP router ID of the VGW: one link-local address whatever VIFs
+/// and VPN the topology has. A BGP daemon whose router ID changes
+/// restarts every session, so an ID taken from a VIF (once the first
+/// VIF's Amazon address) reset every other session when a VIF was added
+/// before it. The same on every session: the office's choice between
+/// them never comes down to it. The lab's VGW has this address on its
+/// link to the VPC router.
+pub const VGW_ROUTER_ID: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 2);

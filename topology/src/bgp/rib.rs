@@ -19,7 +19,7 @@ use ipnet::Ipv4Net;
 use super::decision::{decide_aws, decide_office, Candidate};
 use super::report::{Advertisement, BgpReport, BgpRoute, BgpSpeaker, RouteSource, Side};
 use super::sessions::{peerings, Peering};
-use super::{office_router_id, vgw_router_id};
+use super::{office_router_id, VGW_ROUTER_ID};
 use crate::model::bgp::{AdvertisedPrefix, Community};
 use crate::model::{NodeId, Topology};
 
@@ -134,7 +134,6 @@ fn aws_speaker(t: &Topology, peerings: &[Peering<'_>]) -> Option<BgpSpeaker> {
 fn office_speaker(t: &Topology, node: NodeId, peerings: &[Peering<'_>]) -> BgpSpeaker {
     let mine: Vec<&Peering<'_>> = peerings.iter().filter(|p| p.node == node).collect();
     let asn = mine.first().map(|p| p.session.office_asn).unwrap_or(0);
-    let vgw_id = vgw_router_id(t);
     let mut candidates = Vec::new();
     let mut advertised = Vec::new();
     for p in mine.iter().filter(|p| p.established()) {
@@ -152,7 +151,7 @@ fn office_speaker(t: &Topology, node: NodeId, peerings: &[Peering<'_>]) -> BgpSp
                     best: false,
                     lost_on: None,
                 },
-                router_id: vgw_id,
+                router_id: VGW_ROUTER_ID,
             });
         }
         for a in p.advertised {

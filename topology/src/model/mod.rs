@@ -466,7 +466,7 @@ pub struct AutoScalingGroup {
 
 /// `[sim]`: how `vifgate sim` plays the topology in its lab. The default
 /// is what a file without `[sim]` gets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimSettings {
     /// How a load balancer node is played.
     pub load_balancer: LoadBalancerMode,
@@ -475,9 +475,46 @@ pub struct SimSettings {
     /// The BGP daemon of each office node that ends a session, where the
     /// file chooses one (`[sim] bgp_daemon`); BIRD otherwise.
     pub bgp_daemons: std::collections::BTreeMap<NodeId, BgpDaemon>,
+    /// `[sim] time_scale`: how many AWS seconds one lab second stands for
+    /// (1 to [`MAX_TIME_SCALE`], default [`DEFAULT_TIME_SCALE`]). Health
+    /// checks, deregistration delays and slow starts run that much
+    /// faster in the lab; cookie lifetimes stay real.
+    pub time_scale: u32,
+    /// `[sim] cpu_per_request`: CPU time a target's listener spends on
+    /// each HTTP request (so that CPU follows load); the offline
+    /// analysis's default cost of a request too. None spends nothing.
+    pub cpu_per_request: Option<std::time::Duration>,
+}
+
+/// `[sim] time_scale` when the file gives none: one lab second stands
+/// for one AWS minute.
+pub const DEFAULT_TIME_SCALE: u32 = 60;
+
+/// The largest `[sim] time_scale`: one lab second for an AWS hour.
+pub const MAX_TIME_SCALE: u32 = 3600;
+
+/// The largest `[sim] cpu_per_request`.
+pub const MAX_CPU_PER_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            load_balancer: LoadBalancerMode::default(),
+            start: Vec::new(),
+            bgp_daemons: Default::default(),
+            time_scale: DEFAULT_TIME_SCALE,
+            cpu_per_request: None,
+        }
+    }
 }
 
 impl SimSettings {
+    /// `aws`, a duration of AWS's clock, on the lab's clock (divided by
+    /// [`SimSettings::time_scale`]).
+    pub fn lab_time(&self, aws: std::time::Duration) -> std::time::Duration {
+        aws / self.time_scale.max(1)
+    }
+
     /// The BGP daemon that plays `node` in the lab.
     pub fn bgp_daemon_of(&self, node: NodeId) -> BgpDaemon {
         self.bgp_daemons.get(&node).copied().unwrap_or_default()

@@ -6,14 +6,14 @@
 //! - a virtual private gateway's Amazon-side ASN: what `CreateVpnGateway`
 //!   takes, or one of Amazon's legacy defaults, accepted with a warning;
 //! - an application load balancer's subnets in two zones or more;
-//! - the static routes of one route table;
+//! - the static routes of one route table, and the route tables of a VPC;
 //! - a BGP MD5 key's length, when the file or variable it names holds one;
 //! - the length of a node's, a VIF's or the VPN's name ([`MAX_NAME_LEN`]).
 
 use std::path::{Path, PathBuf};
 
 use super::Resolver;
-use crate::format::{Int, RawRoute, Str};
+use crate::format::{Int, RawRoute, RawRouteTable, Str};
 
 /// The `AmazonSideAsn` ranges `CreateVpnGateway` takes.
 pub const VGW_ASN_RANGES: [(u32, u32); 2] = [(64_512, 65_534), (4_200_000_000, 4_294_967_294)];
@@ -37,7 +37,9 @@ pub const LEGACY_VGW_ASN_SOURCE: &str =
     "https://docs.aws.amazon.com/vpn/latest/s2svpn/cgw-options.html";
 /// AWS quota: static (non-propagated) routes per route table.
 pub const MAX_STATIC_ROUTES: usize = 50;
-/// Where [`MAX_STATIC_ROUTES`] comes from.
+/// AWS quota: route tables per VPC, the main route table included.
+pub const MAX_ROUTE_TABLES: usize = 200;
+/// Where [`MAX_STATIC_ROUTES`] and [`MAX_ROUTE_TABLES`] come from.
 pub const ROUTE_QUOTA_SOURCE: &str =
     "https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-route-tables";
 /// Where an application load balancer's two zones come from.
@@ -283,6 +285,26 @@ impl Resolver<'_> {
             ));
             d.hint = Some("summarise routes into shorter prefixes, or let the VGW propagate them (`propagate_vgw = true`)".into());
         }
+    }
+
+    /// The route tables of a VPC: at most [`MAX_ROUTE_TABLES`], the main
+    /// one included (`implicit_main`: the VPC's main table is none of
+    /// `tables`, so it counts one more), an error at the first one past
+    /// the quota.
+    pub(super) fn route_table_quota(&mut self, tables: &[RawRouteTable], implicit_main: bool) {
+        let allowed = MAX_ROUTE_TABLES - usize::from(implicit_main);
+        let Some(first_over) = tables.get(allowed) else {
+            return;
+        };
+        let total = tables.len() + usize::from(implicit_main);
+        let d = self.error(
+            first_over.name.span(),
+            format!("the VPC has {total} route tables, the main one included"),
+        );
+        d.expected = Some(format!(
+            "at most {MAX_ROUTE_TABLES} route tables per VPC, the main one included, AWS's quota ({ROUTE_QUOTA_SOURCE})"
+        ));
+        d.hint = Some("subnets with the same routes can share one route table".into());
     }
 
     /// A VIF's BGP key, where `md5_key` says it is, when that holds one:

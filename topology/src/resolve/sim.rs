@@ -154,10 +154,20 @@ impl Resolver<'_> {
                 });
             }
         }
+        let time_scale = raw.time_scale.as_ref().map_or(DEFAULT_TIME_SCALE, |v| {
+            self.int_in(v, 1, MAX_TIME_SCALE.into(), "time scale")
+                .map_or(DEFAULT_TIME_SCALE, |n| n as u32)
+        });
+        let cpu_per_request = raw.cpu_per_request.as_ref().and_then(|v| {
+            self.duration(v, "CPU per request", MAX_CPU_PER_REQUEST)
+                .filter(|d| !d.is_zero())
+        });
         SimSettings {
             load_balancer,
             start,
             bgp_daemons: self.bgp_daemons(&raw.bgp_daemon, t, nodes),
+            time_scale,
+            cpu_per_request,
         }
     }
 
@@ -277,5 +287,38 @@ mod tests {
             ["t.toml:3:17: error: unknown load balancer mode `HAProxy`"]
         );
         assert_eq!(hint(extra), "did you mean `haproxy`?");
+    }
+
+    #[test]
+    fn time_scale_and_cpu_per_request_are_read_and_range_checked() {
+        let (t, _) = load("\n[sim]\ntime_scale = 600\ncpu_per_request = \"20ms\"\n");
+        assert_eq!(t.sim.time_scale, 600);
+        assert_eq!(
+            t.sim.cpu_per_request,
+            Some(std::time::Duration::from_millis(20))
+        );
+        assert_eq!(
+            t.sim.lab_time(std::time::Duration::from_secs(300)),
+            std::time::Duration::from_millis(500)
+        );
+        let (t, _) = load("\n[sim]\n");
+        assert_eq!(t.sim.time_scale, crate::model::DEFAULT_TIME_SCALE);
+        assert_eq!(t.sim.cpu_per_request, None);
+        assert_eq!(
+            diagnostics("\n[sim]\ntime_scale = 0\n"),
+            ["t.toml:3:14: error: time scale 0 is out of range"]
+        );
+        assert_eq!(
+            diagnostics("\n[sim]\ntime_scale = 3601\n"),
+            ["t.toml:3:14: error: time scale 3601 is out of range"]
+        );
+        assert_eq!(
+            diagnostics("\n[sim]\ncpu_per_request = \"2s\"\n"),
+            ["t.toml:3:19: error: CPU per request 2s is out of range"]
+        );
+        assert_eq!(
+            diagnostics("\n[sim]\ncpu_per_request = 20\n"),
+            ["t.toml:3:19: error: `20` is not a duration"]
+        );
     }
 }

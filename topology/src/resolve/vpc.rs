@@ -323,6 +323,7 @@ impl Resolver<'_> {
         vgw: Option<&Vgw>,
         t: &mut Topology,
     ) {
+        self.route_table_quota(&v.route_table, scope.main_rt == v.route_table.len());
         let targets = self.route_targets(igw, vgw, t);
         let target_names: Names = targets
             .keys()
@@ -426,6 +427,22 @@ mod tests {
         assert_eq!(t.route_tables[0].routes.len(), 2);
         assert_eq!(t.route_tables[0].routes[1].target, RouteTarget::Vgw);
         assert_eq!(t.nacls[vpc.default_nacl].name, "default");
+    }
+
+    #[test]
+    fn route_tables_past_awss_quota_of_200_per_vpc_are_an_error_at_the_first_one_over() {
+        let tables = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("\n[[vpc.route_table]]\nname = \"rt{i}\"\n"))
+                .collect()
+        };
+        // 199 and the implicit main table: at the quota
+        assert_eq!(diagnostics(&tables(199)), Vec::<String>::new());
+        // 200 and the implicit main table: rt199 is the 201st
+        assert_eq!(
+            diagnostics(&tables(200)),
+            ["t.toml:600:8: error: the VPC has 201 route tables, the main one included"]
+        );
     }
 
     #[test]

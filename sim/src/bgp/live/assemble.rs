@@ -1,6 +1,6 @@
 //! Daemons' states, matched to a topology, as one [`BgpReport`]: each
 //! daemon is the speaker whose router ID it has (the VGW's
-//! [`vgw_router_id`], an office node's [`office_router_id`]: the lab
+//! [`VGW_ROUTER_ID`], an office node's [`office_router_id`]: the lab
 //! configures them so), each of its sessions the VIF or VPN its name (or,
 //! failing that, its neighbour address) says. Pure.
 //!
@@ -11,8 +11,8 @@
 //! session is what its neighbour received over it.
 
 use topology::bgp::{
-    office_router_id, vgw_router_id, Advertisement, BgpReport, BgpRoute, BgpSession, BgpSpeaker,
-    RouteSource, SessionState, Side,
+    office_router_id, Advertisement, BgpReport, BgpRoute, BgpSession, BgpSpeaker, RouteSource,
+    SessionState, Side, VGW_ROUTER_ID,
 };
 use topology::model::{NodeId, Topology};
 
@@ -36,7 +36,7 @@ fn daemon_of<'a>(
     role: Role,
 ) -> Option<&'a DaemonState> {
     let id = match role {
-        Role::Aws => vgw_router_id(t),
+        Role::Aws => VGW_ROUTER_ID,
         Role::Office(n) => office_router_id(t, n),
     };
     daemons
@@ -296,11 +296,11 @@ mod tests {
         t
     }
 
-    /// The example's VGW (router ID 169.254.100.2) and office
-    /// (192.168.0.2), and the VPC's BIRD sharing the VGW's router ID.
+    /// The example's VGW ([`VGW_ROUTER_ID`]) and office (192.168.0.2),
+    /// and the VPC's BIRD sharing the VGW's router ID.
     fn daemons(dx_up: bool) -> Vec<DaemonState> {
         let vgw = DaemonState {
-            router_id: Some(Ipv4Addr::new(169, 254, 100, 2)),
+            router_id: Some(VGW_ROUTER_ID),
             peers: vec![
                 peer("dx.dx-vif", [169, 254, 100, 1], dx_up),
                 peer("vpn.vpn-backup", [0, 0, 0, 0], true),
@@ -316,7 +316,7 @@ mod tests {
             ],
         };
         let vpc = DaemonState {
-            router_id: Some(Ipv4Addr::new(169, 254, 100, 2)),
+            router_id: Some(VGW_ROUTER_ID),
             peers: vec![peer("vgw", [169, 254, 200, 1], true)],
             routes: vec![route("192.168.10.0/24", "vgw", true, &[65010], Some(100))],
         };

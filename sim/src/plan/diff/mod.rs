@@ -36,9 +36,10 @@ mod model;
 #[cfg(test)]
 mod tests;
 
+pub use crate::plan::Target;
 #[cfg(test)]
 pub(crate) use step::Phase;
-pub use step::{tables, Step, Target};
+pub use step::{tables, Step};
 
 /// A lab of nothing: what [`diff`] builds a lab from, and removes one to.
 pub fn empty(lab: &str) -> Plan {
@@ -253,7 +254,7 @@ impl<'a> Differ<'a> {
     /// and added again; added again when what it stands on was removed.
     fn each<T: PartialEq, K: Ord>(
         &mut self,
-        (old, new): (&'a [T], &'a [T]),
+        (old, new): (&[T], &[T]),
         key: impl Fn(&T) -> K,
         gone: impl Fn(&Self, &T) -> bool,
         add: impl Fn(&T) -> Step,
@@ -557,19 +558,29 @@ impl<'a> Differ<'a> {
                 self.if_dead.insert(ifc(&o.ns, &o.tun));
             }
         }
+        let compared = |p: &'a Plan| -> Vec<ComparedGateway<'a>> {
+            p.gateways
+                .iter()
+                .map(|g| ComparedGateway::of(p, g))
+                .collect()
+        };
         self.each(
-            (&old.gateways, &new.gateways),
-            |g| g.name.clone(),
-            |d, g| d.ns_gone(&g.ns),
-            |g| Step::StartGateway { gateway: g.clone() },
+            (&compared(old), &compared(new)),
+            |g| g.spec.name.clone(),
+            |d, g| d.ns_gone(&g.spec.ns),
+            |g| Step::StartGateway {
+                gateway: g.spec.clone(),
+            },
             |o, n| {
                 in_place_or_remake(
-                    reloadable(o, n).then(|| Step::ReconfigureGateway { gateway: n.clone() }),
+                    reloadable(o.spec, n.spec).then(|| Step::ReconfigureGateway {
+                        gateway: n.spec.clone(),
+                    }),
                 )
             },
             |g| Step::StopGateway {
-                ns: g.ns.clone(),
-                name: g.name.clone(),
+                ns: g.spec.ns.clone(),
+                name: g.spec.name.clone(),
             },
         );
         self.narrow_after_bgp();
@@ -735,17 +746,27 @@ impl<'a> Differ<'a> {
         for p in pair_up(&old.haproxy, &new.haproxy, |h| h.ns.clone()) {
             match p {
                 Pair::Both(o, n) if o != n && !self.ns_gone(&o.ns) => {
-                    let (o_rest, o_targets) = split_targets(&o.config);
-                    let (n_rest, n_targets) = split_targets(&n.config);
-                    if o_rest == n_rest && o.ports == n.ports && o.node == n.node {
+                    let only_targets = o.config_without_targets == n.config_without_targets
+                        && o.ports == n.ports
+                        && o.node == n.node;
+                    if only_targets {
                         let step = |t: &Target, register: bool| {
                             let (ns, node, target) = (n.ns.clone(), n.node.clone(), t.clone());
                             if register {
                                 Step::RegisterTarget { ns, node, target }
                             } else {
-                                Step::DeregisterTarget { ns, node, target }
+                                let delay = o.deregistration_delays.get(&t.backend);
+                                let delay = delay.copied().unwrap_or_default();
+                                Step::DeregisterTarget {
+                                    ns,
+                                    node,
+                                    target,
+                                    delay,
+                                }
                             }
                         };
+                        let (o_targets, n_targets): (BTreeSet<&Target>, BTreeSet<&Target>) =
+                            (o.targets.iter().collect(), n.targets.iter().collect());
                         for t in n_targets.difference(&o_targets) {
                             self.make.push(step(t, true));
                         }
@@ -787,6 +808,44 @@ pub(crate) fn bird_reads(
 /// Whether FRR `f` reads MD5 key `k`: it has a session of that name.
 pub(crate) fn frr_reads(f: &crate::plan::frr::FrrSpec, k: &crate::render::bird::Md5Spec) -> bool {
     f.md5.iter().any(|(session, _)| *session == k.session)
+}
+
+/// A gateway as the diff compares it: each peer's far gateway by name and
+/// port, not by its place in [`Plan::gateways`] (what
+/// [`crate::plan::GatewayPeer::gateway`] is). A gateway inserted before
+/// others moves their places, which is no change of theirs; a far
+/// gateway's new port is one of this gateway's configuration.
+struct ComparedGateway<'p> {
+    spec: &'p crate::plan::GatewaySpec,
+    far: Vec<Option<(&'p str, u16)>>,
+}
+
+impl<'p> ComparedGateway<'p> {
+    fn of(p: &'p Plan, g: &'p crate::plan::GatewaySpec) -> Self {
+        let far = (g.peers.iter())
+            .map(|peer| {
+                p.gateways
+                    .get(peer.gateway)
+                    .map(|f| (f.name.as_str(), f.port))
+            })
+            .collect();
+        ComparedGateway { spec: g, far }
+    }
+
+    /// Its spec with every peer's place left out.
+    fn placeless(&self) -> crate::plan::GatewaySpec {
+        let mut g = self.spec.clone();
+        for peer in &mut g.peers {
+            peer.gateway = 0;
+        }
+        g
+    }
+}
+
+impl PartialEq for ComparedGateway<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.far == other.far && self.placeless() == other.placeless()
+    }
 }
 
 /// Whether a gateway's SIGHUP takes `n` in place of `o`: the same process
@@ -850,32 +909,6 @@ fn widened(
         }
     }
     w
-}
-
-/// A HAProxy configuration without its `server` lines, and its targets.
-pub(crate) fn split_targets(config: &str) -> (String, BTreeSet<Target>) {
-    let mut rest = String::new();
-    let mut targets = BTreeSet::new();
-    let mut backend = String::new();
-    for line in config.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["backend", name, ..] => backend = name.to_string(),
-            ["server", server, address, ..] => {
-                targets.insert(Target {
-                    backend: backend.clone(),
-                    server: server.to_string(),
-                    address: address.to_string(),
-                    line: line.to_string(),
-                });
-                continue;
-            }
-            _ => {}
-        }
-        rest.push_str(line);
-        rest.push('\n');
-    }
-    (rest, targets)
 }
 
 /// What changed between two rulesets, per section (the group's comment

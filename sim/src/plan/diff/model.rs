@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::plan::Plan;
 
-use super::{sockets, split_targets, Step};
+use super::{sockets, Step};
 
 /// `start` with `steps` applied in order; `target` is the plan the steps
 /// lead to, for the prerequisites that depend on it (a process that
@@ -15,6 +15,7 @@ use super::{sockets, split_targets, Step};
 /// first step whose prerequisite is missing.
 pub(crate) fn apply(start: &Plan, steps: &[Step], target: &Plan) -> Result<Plan, String> {
     let mut w = start.clone();
+    in_places_of(&mut w, start, target);
     // the daemons still holding an MD5 key that has changed since they
     // read it: (namespace, name)
     let mut stale_keys: BTreeSet<(String, String)> = BTreeSet::new();
@@ -37,6 +38,20 @@ pub(crate) fn apply(start: &Plan, steps: &[Step], target: &Plan) -> Result<Plan,
         ));
     }
     Ok(w)
+}
+
+/// `w`'s gateways (of plan `start`) with each peer's far gateway at its
+/// place in `target` (`usize::MAX` where `target` has none), as the
+/// steps' gateways have theirs: a peer is its far gateway by name, and
+/// the places of a plan's gateways are the plan's.
+fn in_places_of(w: &mut Plan, start: &Plan, target: &Plan) {
+    for g in &mut w.gateways {
+        for peer in &mut g.peers {
+            peer.gateway = (start.gateways.get(peer.gateway))
+                .and_then(|far| target.gateways.iter().position(|t| t.name == far.name))
+                .unwrap_or(usize::MAX);
+        }
+    }
 }
 
 /// Before a step that starts a process: no running process of `w` holds
@@ -112,13 +127,10 @@ pub(crate) fn normalised(p: &Plan) -> Plan {
     sort(&mut p.shaping);
     sort(&mut p.listeners);
     sort(&mut p.starts);
+    // the targets are a set; the text follows from them and the rest
     for h in &mut p.haproxy {
-        let (rest, targets) = split_targets(&h.config);
-        let lines: Vec<String> = targets
-            .iter()
-            .map(|t| format!("{} {}", t.backend, t.line))
-            .collect();
-        h.config = format!("{rest}-- targets --\n{}", lines.join("\n"));
+        h.targets.sort();
+        h.config.clear();
     }
     sort(&mut p.haproxy);
     sort(&mut p.bird.daemons);
@@ -454,10 +466,7 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
                 .iter_mut()
                 .find(|h| &h.ns == ns)
                 .ok_or("no HAProxy")?;
-            if split_targets(&h.config).1.contains(t) {
-                return Err("registered already".into());
-            }
-            h.config = with_target(&h.config, t);
+            insert(&mut h.targets, t.clone(), Clone::clone).map_err(|_| "registered already")?;
         }
         DeregisterTarget { ns, target: t, .. } => {
             let h = w
@@ -465,31 +474,8 @@ fn step(w: &mut Plan, s: &Step, target: &Plan) -> Result<(), String> {
                 .iter_mut()
                 .find(|h| &h.ns == ns)
                 .ok_or("no HAProxy")?;
-            if !split_targets(&h.config).1.contains(t) {
-                return Err("not registered".into());
-            }
-            let (rest, mut targets) = split_targets(&h.config);
-            targets.remove(t);
-            // the model compares targets as a set (`normalised`)
-            h.config = rest;
-            for x in &targets {
-                h.config = with_target(&h.config, x);
-            }
+            take(&mut h.targets, t.clone(), Clone::clone).map_err(|_| "not registered")?;
         }
     }
     Ok(())
-}
-
-/// `config` with target `t`'s `server` line first in its backend.
-fn with_target(config: &str, t: &super::Target) -> String {
-    let mut out = String::new();
-    for line in config.lines() {
-        out.push_str(line);
-        out.push('\n');
-        if line.split_whitespace().collect::<Vec<_>>() == ["backend", t.backend.as_str()] {
-            out.push_str(&t.line);
-            out.push('\n');
-        }
-    }
-    out
 }

@@ -8,25 +8,12 @@ use serde::Serialize;
 use crate::agent::spec::ListenSpec;
 use crate::plan::bird::BirdSpec;
 use crate::plan::frr::FrrSpec;
-use crate::plan::StartSpec;
 use crate::plan::{
     AddrSpec, BridgeSpec, End, FirewallSpec, GatewaySpec, HaproxySpec, NsSpec, RouteSpec, RuleSpec,
     ShapeSpec, SysctlSpec, VethSpec,
 };
+use crate::plan::{StartSpec, Target};
 use crate::render::bird::Md5Spec;
-
-/// A load balancer's target: one `server` line of a HAProxy backend.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Target {
-    /// The backend (`b80`).
-    pub backend: String,
-    /// The server's name (the instance's).
-    pub server: String,
-    /// `IP:PORT`.
-    pub address: String,
-    /// The whole `server` line, as the configuration has it.
-    pub line: String,
-}
 
 /// One step of an apply. Steps that add come in dependency order; steps
 /// that remove come in the reverse order (see [`super::diff`]).
@@ -141,11 +128,14 @@ pub enum Step {
         node: String,
         target: Target,
     },
-    /// Remove a target from a load balancer's backend.
+    /// Remove a target from a load balancer's backend, letting its
+    /// requests in flight complete for at most `delay` (the target
+    /// group's deregistration delay, on the lab's clock).
     DeregisterTarget {
         ns: String,
         node: String,
         target: Target,
+        delay: std::time::Duration,
     },
 }
 
@@ -372,15 +362,22 @@ impl fmt::Display for Step {
                 node, target: t, ..
             } => write!(
                 f,
-                "register target {} {} in backend {} of {node}",
-                t.server, t.address, t.backend
+                "register target {} {} in slot {} of backend {} of {node}",
+                t.instance, t.address, t.server, t.backend
             ),
             DeregisterTarget {
-                node, target: t, ..
+                node,
+                target: t,
+                delay,
+                ..
             } => write!(
                 f,
-                "deregister target {} {} from backend {} of {node}",
-                t.server, t.address, t.backend
+                "deregister target {} {} from slot {} of backend {} of {node} (draining at most {}ms)",
+                t.instance,
+                t.address,
+                t.server,
+                t.backend,
+                delay.as_millis()
             ),
         }
     }

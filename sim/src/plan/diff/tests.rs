@@ -9,6 +9,9 @@ use super::model::{apply, normalised};
 use super::{diff, empty, Step};
 use crate::plan::{plan, Plan};
 
+#[path = "test_vifs.rs"]
+mod vifs;
+
 const PORTS: [u16; 4] = [22, 80, 443, 3306];
 const LAB: &str = "yh";
 

@@ -31,7 +31,8 @@ pub struct BirdConfig {
 /// A BFD interface block: the interface patterns and BFD's timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BfdInterfaces {
-    /// Interface name patterns (`dx0`, `dx0.*`, `*`).
+    /// Interface name patterns (a VIF's link and its VLAN sub-interface:
+    /// `dxa99a4d7a`, `dxa99a4d7a.*`; `*`).
     pub patterns: Vec<String>,
     /// Interval and multiplier.
     pub bfd: Bfd,

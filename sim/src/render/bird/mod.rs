@@ -9,7 +9,8 @@
 //!   routes, AWS's order of sources as protocol preferences (DX 200, VPN
 //!   static 150, VPN BGP 100) and communities as local preference; the
 //!   best routes go into the namespace's main table through the TUN device
-//!   of the tunnel that carries that VIF's traffic (`ifname = "vgK"`).
+//!   of the tunnel that carries that VIF's traffic (`ifname = "vgXXXXXXXX"`,
+//!   [`crate::layout::vgw_tunnels`]).
 //! - [`vpc`]: the VPC router's propagation, in `L+vpc`. An iBGP session
 //!   with the VGW's BIRD over the `vgw0` link, and one kernel protocol per
 //!   route table with `propagate_vgw`, writing into that table's kernel
@@ -69,19 +70,14 @@ pub struct Session {
     pub spec: SessionSpec,
     /// The VGW-side TUN that carries this VIF's (or VPN's) traffic.
     pub vgw_tun: String,
+    /// Its link's interface on the office node (the VIF's link,
+    /// [`crate::layout::vif_links`], or [`crate::layout::VPN_LINK`]).
+    pub office_ifname: String,
     /// MD5 key file.
     pub key_file: PathBuf,
 }
 
 impl Session {
-    /// Its interface on the office node (`dxN` for VIF `N`, `vpn0`).
-    pub fn office_ifname(&self) -> String {
-        match self.spec.role {
-            SessionRole::Vif(i) => format!("dx{i}"),
-            SessionRole::VpnBgp | SessionRole::VpnStatic => "vpn0".into(),
-        }
-    }
-
     /// AWS's hold time and keepalive on this kind of session.
     pub fn aws_timers(&self) -> (u16, u16) {
         match self.spec.kind() {
@@ -107,14 +103,33 @@ impl Session {
     }
 }
 
-/// Where the tunnels of the plan are: the VGW-side TUN of each VIF (in
-/// order) and of the VPN.
+/// Where the tunnels of the plan are: the link and the VGW-side TUN of
+/// each VIF (in order), and the VPN's TUN.
 #[derive(Debug, Clone, Default)]
 pub struct Tunnels {
+    /// The link of VIF `i` (both ends' interface).
+    pub vif_link: Vec<String>,
     /// TUN device of VIF `i`'s VGW-side gateway.
     pub vif_tun: Vec<String>,
     /// TUN device of the VPN's VGW-side gateway.
     pub vpn_tun: Option<String>,
+}
+
+impl Tunnels {
+    /// The names of topology `t`'s tunnels, each after its VIF's or the
+    /// VPN's name, not its place ([`crate::layout::vif_links`],
+    /// [`crate::layout::vgw_tunnels`]).
+    pub fn named(t: &Topology) -> Tunnels {
+        let vifs = || t.vifs.iter().map(|v| v.name.as_str());
+        let mut vif_tun =
+            crate::layout::vgw_tunnels(vifs().chain(t.vpn.as_ref().map(|v| v.name.as_str())));
+        let vpn_tun = t.vpn.as_ref().and_then(|_| vif_tun.pop());
+        Tunnels {
+            vif_link: crate::layout::vif_links(vifs()),
+            vif_tun,
+            vpn_tun,
+        }
+    }
 }
 
 /// The BGP sessions of a topology (`specs`, its
@@ -125,13 +140,14 @@ pub fn sessions(specs: &[SessionSpec], tunnels: &Tunnels, dir: &Path) -> Vec<Ses
     specs
         .iter()
         .filter_map(|spec| {
-            let tun = match spec.role {
-                SessionRole::Vif(i) => tunnels.vif_tun.get(i)?,
-                SessionRole::VpnBgp => tunnels.vpn_tun.as_ref()?,
+            let (tun, link) = match spec.role {
+                SessionRole::Vif(i) => (tunnels.vif_tun.get(i)?, tunnels.vif_link.get(i)?.as_str()),
+                SessionRole::VpnBgp => (tunnels.vpn_tun.as_ref()?, crate::layout::VPN_LINK),
                 SessionRole::VpnStatic => return None,
             };
             Some(Session {
                 vgw_tun: tun.clone(),
+                office_ifname: link.to_string(),
                 key_file: dir.join(format!("md5-{}.conf", crate::layout::ns_token(&spec.name))),
                 spec: spec.clone(),
             })

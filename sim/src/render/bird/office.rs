@@ -45,7 +45,7 @@ pub fn config_value(t: &Topology, node: NodeId, sessions: &[&Session]) -> BirdCo
         .iter()
         .filter_map(|x| {
             x.bfd().map(|bfd| BfdInterfaces {
-                patterns: vec![x.office_ifname(), format!("{}.*", x.office_ifname())],
+                patterns: vec![x.office_ifname.clone(), format!("{}.*", x.office_ifname)],
                 bfd,
             })
         })

@@ -39,10 +39,7 @@ fn plan_of(t: &Topology, dir: &Path) -> BirdPlan {
         .iter()
         .map(|n| p.node_ns(&n.name).expect("ns").to_string())
         .collect();
-    let tunnels = Tunnels {
-        vif_tun: (0..t.vifs.len()).map(|i| format!("vg{i}")).collect(),
-        vpn_tun: t.vpn.as_ref().map(|_| format!("vg{}", t.vifs.len())),
-    };
+    let tunnels = Tunnels::named(t);
     plan(
         t,
         "yh",
@@ -103,7 +100,7 @@ fn the_example_runs_three_birds_with_aws_rules() {
     let vgw = daemon(&p, "vgw");
     assert_eq!(vgw.ns, "yh+vgw");
     let c = &vgw.config;
-    assert!(c.contains("router id 169.254.100.2;"), "{c}");
+    assert!(c.contains("router id 169.254.255.2;"), "{c}");
     assert!(c.contains("protocol bgp 'dx.dx-vif' {\n    local 169.254.100.2 as 64512;\n    neighbor 169.254.100.1 as 65010;\n    direct;"), "{c}");
     assert!(c.contains("hold time 90;\n    keepalive time 30;"), "{c}");
     assert!(c.contains("preference 200;"));
@@ -114,10 +111,16 @@ fn the_example_runs_three_birds_with_aws_rules() {
     )));
     assert!(!c.contains("bfd"), "no BFD unless the VIF asks: {c}");
     // the static VPN: static routes into its tunnel at preference 150
-    assert!(c.contains("protocol static 'vpn.vpn-backup' {\n    ipv4 { preference 150; };\n    route 192.168.10.0/24 via \"vg1\";"), "{c}");
+    let tunnels = Tunnels::named(&t);
+    let (vif_tun, vpn_tun) = (&tunnels.vif_tun[0], tunnels.vpn_tun.as_ref().expect("VPN"));
+    assert!(c.contains(&format!("protocol static 'vpn.vpn-backup' {{\n    ipv4 {{ preference 150; }};\n    route 192.168.10.0/24 via \"{vpn_tun}\";")), "{c}");
     // each source out of its own tunnel
-    assert!(c.contains("if proto = \"dx.dx-vif\" then { ifname = \"vg0\"; accept; }"));
-    assert!(c.contains("if proto = \"vpn.vpn-backup\" then { ifname = \"vg1\"; accept; }"));
+    assert!(c.contains(&format!(
+        "if proto = \"dx.dx-vif\" then {{ ifname = \"{vif_tun}\"; accept; }}"
+    )));
+    assert!(c.contains(&format!(
+        "if proto = \"vpn.vpn-backup\" then {{ ifname = \"{vpn_tun}\"; accept; }}"
+    )));
     // communities to local preference
     assert!(c.contains("if (7224,7300) ~ bgp_community then bgp_local_pref = 300;"));
     assert!(c.contains("else bgp_local_pref = 200;"));
@@ -183,8 +186,11 @@ fn bfd_communities_prepends_and_a_bgp_vpn() {
     );
     let office = daemon(&p, "vifgate-office");
     let c = &office.config;
+    let link = &Tunnels::named(&t).vif_link[0];
     assert!(
-        c.contains("interface \"dx0\", \"dx0.*\" { min rx interval 300 ms;"),
+        c.contains(&format!(
+            "interface \"{link}\", \"{link}.*\" {{ min rx interval 300 ms;"
+        )),
         "{c}"
     );
     assert!(c.contains("if net = 192.168.20.0/24 then { bgp_community.add((7224,7300)); bgp_path.prepend(65010); bgp_path.prepend(65010); }"), "{c}");
@@ -223,8 +229,9 @@ fn sessions_wrap_the_topologys_with_their_tunnels_and_key_files() {
     let t = bgp_example();
     let dir = Path::new("/state");
     let tunnels = Tunnels {
-        vif_tun: vec!["vg0".into()],
-        vpn_tun: Some("vg1".into()),
+        vif_link: vec!["dxlink".into()],
+        vif_tun: vec!["vgvif".into()],
+        vpn_tun: Some("vgvpn".into()),
     };
     let specs = crate::bgp::sessions::sessions(&t);
     let s = sessions(&specs, &tunnels, dir);
@@ -233,12 +240,12 @@ fn sessions_wrap_the_topologys_with_their_tunnels_and_key_files() {
         assert_eq!((x.spec.role, &x.spec.name), (spec.role, &spec.name));
     }
     assert_eq!(
-        (s[0].office_ifname(), s[0].vgw_tun.as_str()),
-        ("dx0".into(), "vg0")
+        (s[0].office_ifname.as_str(), s[0].vgw_tun.as_str()),
+        ("dxlink", "vgvif")
     );
     assert_eq!(
-        (s[1].office_ifname(), s[1].vgw_tun.as_str()),
-        ("vpn0".into(), "vg1")
+        (s[1].office_ifname.as_str(), s[1].vgw_tun.as_str()),
+        (crate::layout::VPN_LINK, "vgvpn")
     );
     assert_eq!(s[1].key_file, dir.join("md5-vpn-backup.conf"));
     assert_eq!((s[0].aws_timers(), s[1].aws_timers()), ((90, 30), (30, 10)));

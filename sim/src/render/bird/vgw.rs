@@ -214,7 +214,7 @@ pub fn config_value(
     }
     BirdConfig {
         what: "AWS's side (the virtual private gateway)".into(),
-        router_id: topology::bgp::vgw_router_id(t),
+        router_id: topology::bgp::VGW_ROUTER_ID,
         bfd,
         sections,
     }
