@@ -14,6 +14,7 @@ use sim::ops::report_html::{self, Drawing};
 use sim::plan;
 
 mod sim_apply;
+mod sim_load;
 pub(crate) mod values;
 
 use values::{
@@ -213,6 +214,12 @@ pub enum SimCommand {
         #[arg(long, hide = true)]
         intervals: Option<u64>,
     },
+    /// An open-loop HTTP load on a lab's load balancer (root): requests
+    /// sent on schedule whatever the answers, latency from the scheduled
+    /// time, a cookie jar per client; a progress line a second (rate,
+    /// latency, errors, capacity, requests per target), then a summary, a
+    /// timeline and a plot.
+    Load(sim_load::LoadArgs),
     /// The lab's listeners (started by `sim up`).
     #[command(hide = true)]
     Agent {
@@ -304,6 +311,7 @@ impl SimCommand {
             | SimCommand::Test { json, .. }
             | SimCommand::Bgp { json, .. }
             | SimCommand::Flowlogs { json, .. } => *json,
+            SimCommand::Load(a) => a.json(),
             _ => false,
         }
     }
@@ -548,6 +556,7 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        SimCommand::Load(args) => sim_load::run(args),
         SimCommand::Exec { lab, node, command } => {
             need_root()?;
             let code = sim::ops::lab::exec_in(&lab, &node, &command)?;
@@ -782,6 +791,11 @@ fn write_html_report(
             .collect(),
         None => Vec::new(),
     };
-    let html = report_html::render(report, graph.as_deref(), &traces);
+    let mut html = report_html::render(report, graph.as_deref(), &traces);
+    // the plot of the last `sim load` in the lab, if one ran
+    let plot = layout::state_dir(&report.lab).join(sim::load::LAB_PLOT_FILE);
+    if let Ok(svg) = std::fs::read_to_string(&plot) {
+        html = report_html::with_load_plot(&html, &svg);
+    }
     crate::output_file::write(path, html.as_bytes(), &[topology_file])
 }

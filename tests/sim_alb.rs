@@ -41,12 +41,7 @@ fn lab_name(what: &str) -> String {
 /// The example with its web hosts served by the lab's listener (no
 /// start command), listener 443 sticky by the ALB's own cookie for a day.
 fn alb_text() -> String {
-    let a = example_text();
-    let a = edit(
-        &a,
-        "[[sim.start]]               # real web servers on the Auto Scaling instances\nnodes = [\"web-a1\", \"web-c1\"]\ncommand = \"python3 -m http.server 80 --bind 0.0.0.0\"\ntcp_ports = [80]\n",
-        "",
-    );
+    let a = common::applied::without_web_servers(&example_text());
     edit(
         &a,
         "{ port = 443, protocol = \"https\", targets = [\"web-asg\"], target_port = 80, stickiness = { type = \"app_cookie\", cookie_name = \"SESSIONID\", duration = \"5d\" } }",

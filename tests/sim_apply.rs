@@ -989,11 +989,7 @@ fn a_state_directory_tampered_with_makes_apply_and_down_touch_nothing_outside_th
 /// The example without its `[[sim.start]]` web servers: the listener
 /// agent takes their port 80 over.
 fn without_start(text: &str) -> String {
-    edit(
-        text,
-        "[[sim.start]]               # real web servers on the Auto Scaling instances\nnodes = [\"web-a1\", \"web-c1\"]\ncommand = \"python3 -m http.server 80 --bind 0.0.0.0\"\ntcp_ports = [80]\n",
-        "",
-    )
+    common::applied::without_web_servers(text)
 }
 
 #[test]

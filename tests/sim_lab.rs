@@ -5,8 +5,8 @@
 //! Chromium), a lab broken behind the analysis's back, and the cases where
 //! the lab and the analysis once disagreed (`tests/lab_vs_analysis/`). In
 //! `sim_lab/`: [`bgp`], [`links`] (`sim link`), [`services`] (HAProxy as
-//! the ALB, public addresses), [`flowlogs`], [`cfn`] (imported stacks
-//! live), [`state`] (`sim down`, crashes, the state root, `--reuse`, bad
+//! the ALB, public addresses), [`load`] (`sim load` through the ALB),
+//! [`flowlogs`], [`cfn`] (imported stacks live), [`state`] (`sim down`, crashes, the state root, `--reuse`, bad
 //! input). The helpers they share are in `common/lab.rs`. Each test uses
 //! its own lab name, so they run in parallel.
 //!
@@ -23,6 +23,8 @@ mod cfn;
 mod flowlogs;
 #[path = "sim_lab/links.rs"]
 mod links;
+#[path = "sim_lab/load.rs"]
+mod load;
 #[path = "sim_lab/services.rs"]
 mod services;
 #[path = "sim_lab/state.rs"]

@@ -40,7 +40,8 @@
 //!   tests, and the test that every daemon accepts every reserved word as a
 //!   name), [`bgp::live`] and [`bgp::check`] (the lab's BGP read back and
 //!   compared with the prediction), [`flowlogs`] (VPC flow logs of the
-//!   lab's ENIs, attributed through the plan).
+//!   lab's ENIs, attributed through the plan), [`load`] (`sim load`, an
+//!   open-loop HTTP load generator aimed at a lab's load balancer).
 //!
 //! Dependency direction: layout, kernel, render::names → bgp names and
 //! sessions → render → plan → apply → ops (`layers.rs` holds the table).
@@ -53,6 +54,7 @@ pub mod kernel;
 #[cfg(test)]
 mod layers;
 pub mod layout;
+pub mod load;
 pub mod ops;
 pub mod plan;
 pub mod probe;

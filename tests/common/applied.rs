@@ -23,6 +23,17 @@ pub fn edit(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
+/// The example's `[[sim.start]]` block: Python's HTTP server on the web
+/// hosts.
+pub const EXAMPLE_WEB_SERVERS: &str = "[[sim.start]]               # real web servers on the Auto Scaling instances\nnodes = [\"web-a1\", \"web-c1\"]\ncommand = \"python3 -m http.server 80 --bind 0.0.0.0\"\ntcp_ports = [80]\n";
+
+/// `text` (the example) without its web servers: the lab's listener
+/// answers on their port 80, and sets an application cookie when asked
+/// (`?set-cookie=NAME`).
+pub fn without_web_servers(text: &str) -> String {
+    edit(text, EXAMPLE_WEB_SERVERS, "")
+}
+
 /// The example with one more security group rule (web-sg: tcp 8080 from
 /// the bastion).
 pub fn with_sg_rule(text: &str) -> String {

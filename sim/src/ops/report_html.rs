@@ -306,6 +306,20 @@ fn bgp(o: &mut String, r: &Report) {
     }
 }
 
+/// `page` (from [`render`]) with a section showing the plot of the last
+/// `sim load` in the lab (`svg`, from `sim::load::plot`), before the end
+/// of its body.
+pub fn with_load_plot(page: &str, svg: &str) -> String {
+    let section = format!(
+        "<h2>Load</h2>\n<p>The last <code>vifgate sim load</code> in this lab: offered and achieved requests a second, targets in service, p99 latency.</p>\n<div class=\"graph\">{}</div>\n",
+        inline_svg(svg)
+    );
+    match page.rfind("</body>") {
+        Some(i) => format!("{}{section}{}", &page[..i], &page[i..]),
+        None => format!("{page}{section}"),
+    }
+}
+
 /// Graphviz's SVG from its `<svg` element on (the XML declaration and the
 /// DOCTYPE, which names an external DTD, are dropped).
 fn inline_svg(svg: &str) -> &str {
@@ -332,6 +346,17 @@ pub fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::bgp::check::BgpCheck;
+
+    #[test]
+    fn a_load_plot_goes_in_the_page_before_its_end() {
+        let page = "<html><body><h1>x</h1>\n</body>\n</html>\n";
+        let svg = "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><text>load</text></svg>";
+        let with = with_load_plot(page, svg);
+        let section = with.find("<h2>Load</h2>").expect("a Load section");
+        assert!(section < with.find("</body>").expect("body ends"));
+        assert!(with.contains("<div class=\"graph\"><svg xmlns"));
+        assert!(!with.contains("<?xml"), "the XML prologue is dropped");
+    }
 
     fn check(from: &str, to: &str, v: Verdict, live: bool, expected: Option<Verdict>) -> Check {
         let ok = (v == Verdict::Accepted) == live

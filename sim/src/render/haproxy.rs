@@ -406,12 +406,17 @@ pub fn haproxy_value(
                 frontend: Frontend {
                     name: format!("l{}", l.port),
                     bind: (Ipv4Addr::UNSPECIFIED, l.port),
-                    default_backend: format!("b{}", l.port),
+                    default_backend: backend_name(l.port),
                 },
                 backend: backend(t, l),
             })
             .collect(),
     }
+}
+
+/// The backend of the listener on `port`: its name in `show stat`.
+pub fn backend_name(port: u16) -> String {
+    format!("b{port}")
 }
 
 /// A listener's target group as a backend, its times on the lab's clock.
@@ -420,7 +425,7 @@ fn backend(t: &Topology, l: &Listener) -> Backend {
     let sim: &SimSettings = &t.sim;
     let hc = &tg.health_check;
     Backend {
-        name: format!("b{}", l.port),
+        name: backend_name(l.port),
         balance: Balance::RoundRobin,
         sticky: tg.stickiness.as_ref().map(|s| match s {
             Stickiness::LbCookie { duration } => StickyCookie::Lb {

@@ -43,69 +43,111 @@ impl fmt::Display for ProfileError {
 
 impl std::error::Error for ProfileError {}
 
+/// One point of a profile's text: its time, its value and the column
+/// where it starts (after any blank), for an error found later.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProfilePoint {
+    /// From when it holds.
+    pub at: Duration,
+    /// Its value.
+    pub value: f64,
+    /// 1-based column of its time in the text.
+    pub column: usize,
+}
+
+/// The points of a profile's text, `TIME:VALUE,...`: times with a unit
+/// (`0m`, `90s`, `2h`), increasing, the first at 0 (written `zero`, e.g.
+/// `0m`); each value read by `value`, which says what is wrong with a bad
+/// one. `shape` names the form in an error (`TIME:REQUESTS, like
+/// `10m:7040``). The one reader of `topology scale --load` and `sim load
+/// --profile`.
+pub fn parse_profile_points(
+    text: &str,
+    shape: &str,
+    zero: &str,
+    value: impl Fn(&str) -> Result<f64, String>,
+) -> Result<Vec<ProfilePoint>, ProfileError> {
+    let mut points: Vec<ProfilePoint> = Vec::new();
+    let mut column = 1;
+    for part in text.split(',') {
+        let err = |offset: usize, message: String| ProfileError {
+            column: column + offset,
+            message,
+        };
+        let Some((time, val)) = part.split_once(':') else {
+            return Err(err(0, format!("`{part}` is not {shape}")));
+        };
+        let lead = time.len() - time.trim_start().len();
+        let at = parse_long_duration(time).map_err(|_| {
+            err(
+                lead,
+                format!("`{}` is not a time like `0m`, `10m` or `2h`", time.trim()),
+            )
+        })?;
+        let v = value(val.trim()).map_err(|m| err(time.len() + 1, m))?;
+        match points.last() {
+            None if !at.is_zero() => {
+                return Err(err(
+                    lead,
+                    format!(
+                        "the profile starts at {}; its first point is at {zero}",
+                        time.trim()
+                    ),
+                ))
+            }
+            Some(prev) if at <= prev.at => {
+                return Err(err(
+                    lead,
+                    format!(
+                        "{} does not come after {}",
+                        time.trim(),
+                        crate::units::fmt_long_duration(prev.at)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        points.push(ProfilePoint {
+            at,
+            value: v,
+            column: column + lead,
+        });
+        column += part.chars().count() + 1;
+    }
+    Ok(points)
+}
+
 impl LoadProfile {
     /// Parses `TIME:REQUESTS,...`: times with a unit (`0m`, `90m`, `2h`),
     /// whole minutes, increasing, the first `0m`; requests a minute, a
     /// number from 0.
     pub fn parse(text: &str) -> Result<LoadProfile, ProfileError> {
-        let mut points: Vec<(u64, f64)> = Vec::new();
-        let mut column = 1;
-        for part in text.split(',') {
-            let err = |offset: usize, message: String| ProfileError {
-                column: column + offset,
-                message,
-            };
-            let Some((time, value)) = part.split_once(':') else {
-                return Err(err(
-                    0,
-                    format!("`{part}` is not TIME:REQUESTS, like `10m:7040`"),
-                ));
-            };
-            let lead = time.len() - time.trim_start().len();
-            let minute = match parse_long_duration(time) {
-                Ok(d) if d.as_secs() % 60 == 0 && d.subsec_nanos() == 0 => d.as_secs() / 60,
-                Ok(_) => {
-                    return Err(err(
-                        lead,
-                        format!("`{}` is not a whole number of minutes", time.trim()),
-                    ))
-                }
-                Err(_) => {
-                    return Err(err(
-                        lead,
-                        format!("`{}` is not a time like `0m`, `10m` or `2h`", time.trim()),
-                    ))
-                }
-            };
-            let value_col = time.len() + 1;
-            let requests: f64 = match value.trim().parse::<f64>() {
-                Ok(v) if v.is_finite() && v >= 0.0 => v,
-                _ => {
-                    return Err(err(
-                        value_col,
-                        format!(
-                            "`{}` is not a number of requests a minute (0 or more)",
-                            value.trim()
+        let points =
+            parse_profile_points(text, "TIME:REQUESTS, like `10m:7040`", "0m", |v| match v
+                .parse::<f64>()
+            {
+                Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+                _ => Err(format!(
+                    "`{v}` is not a number of requests a minute (0 or more)"
+                )),
+            })?;
+        points
+            .iter()
+            .map(|p| {
+                if p.at.as_secs() % 60 == 0 && p.at.subsec_nanos() == 0 {
+                    Ok((p.at.as_secs() / 60, p.value))
+                } else {
+                    Err(ProfileError {
+                        column: p.column,
+                        message: format!(
+                            "`{}` is not a whole number of minutes",
+                            crate::units::fmt_long_duration(p.at)
                         ),
-                    ))
+                    })
                 }
-            };
-            match points.last() {
-                None if minute != 0 => {
-                    return Err(err(
-                        lead,
-                        format!("the profile starts at {minute}m; its first point is at 0m"),
-                    ))
-                }
-                Some(&(prev, _)) if minute <= prev => {
-                    return Err(err(lead, format!("{minute}m does not come after {prev}m")));
-                }
-                _ => {}
-            }
-            points.push((minute, requests));
-            column += part.chars().count() + 1;
-        }
-        Ok(LoadProfile { points })
+            })
+            .collect::<Result<_, _>>()
+            .map(|points| LoadProfile { points })
     }
 
     /// The requests offered in minute `minute`.
