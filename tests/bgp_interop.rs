@@ -65,12 +65,13 @@ fn topology() -> Topology {
     t
 }
 
-/// AWS's side as the lab configures it: one session for VIF 0 with BFD,
+/// AWS's side as the lab configures it (the VGW's router id, the same on
+/// every session): one session for VIF 0 with BFD,
 /// communities to local preference, the VPC's block exported.
 fn aws_bird_config(t: &Topology) -> String {
     let v = &t.vifs[0];
     format!(
-        r#"router id {amazon};
+        r#"router id {rid};
 log stderr all;
 protocol device {{}}
 protocol bfd {{ interface "*" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }}; }}
@@ -91,6 +92,7 @@ protocol bgp dx_0 {{
   ipv4 {{ preference 200; import limit 100 action disable; import filter aws_in; export where proto = "vpc"; }};
 }}
 "#,
+        rid = topology::bgp::VGW_ROUTER_ID,
         amazon = v.amazon_address.addr(),
         office = v.customer_address.addr(),
         amazon_asn = v.amazon_asn,
