@@ -6,8 +6,10 @@
 //! to within one period.
 //!
 //! The example's web hosts are served by the lab's listener; its target is
-//! lowered to 30 requests a target a period (the loop sends about 100 a
-//! second, a period at `time_scale` 60) so that a Python loop can push it.
+//! lowered to 26 requests a target a period (the loop sends up to 100 a
+//! second, a period at `time_scale` 60) so that a Python loop pushes it as
+//! the event day pushes 1800: 2 instances see 49 each, ceil(2 x 49 / 26) =
+//! 4, and 4 see 24.5, between the low alarm's 23.4 and the target.
 //!
 //! Needs root, nftables, BIRD, HAProxy and python3; runs for real under
 //! `CI=true` (a missing capability fails there), skips with a message
@@ -30,7 +32,7 @@ fn ready(test: &str) -> bool {
         && common::need_tool("python3")
 }
 
-/// The example, its web hosts served by the lab's listener, a target of 30.
+/// The example, its web hosts served by the lab's listener, a target of 26.
 fn scaling_text() -> String {
     let a = example_text();
     let a = edit(
@@ -38,7 +40,7 @@ fn scaling_text() -> String {
         "[[sim.start]]               # real web servers on the Auto Scaling instances\nnodes = [\"web-a1\", \"web-c1\"]\ncommand = \"python3 -m http.server 80 --bind 0.0.0.0\"\ntcp_ports = [80]\n",
         "",
     );
-    edit(&a, "target = 1800", "target = 30")
+    edit(&a, "target = 1800", "target = 26")
 }
 
 /// A period as `sim autoscale --json` and `topology scale --json` print it.
@@ -46,6 +48,7 @@ fn scaling_text() -> String {
 struct Period {
     minute: u64,
     load: f64,
+    metric: Option<f64>,
     desired: u64,
     launches: usize,
     terminations: usize,
@@ -60,6 +63,7 @@ fn period(v: &serde_json::Value) -> Option<Period> {
     Some(Period {
         minute: v.get("minute")?.as_u64()?,
         load: v.get("load")?.as_f64()?,
+        metric: v["metrics"]["ALBRequestCountPerTarget"].as_f64(),
         desired: v.get("desired")?.as_u64()?,
         launches: kinds("launch"),
         terminations: kinds("terminate"),
@@ -113,6 +117,9 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
         .map(|p| format!("{}m load {} desired {}", p.minute, p.load, p.desired))
         .collect();
     let shown = shown.join("\n");
+    // no request failed, out or in
+    assert!(answered > 1000, "the loop answered {answered}: {report}");
+    assert_eq!(failed, 0, "{failed} requests failed: {report}");
     // out: 2 -> 3 or 4 after the high alarm's 3 periods, within a few
     let out = periods
         .iter()
@@ -124,23 +131,29 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
         "2 -> {}:\n{shown}",
         out.desired
     );
-    // in: back to 2 after the low alarm's 15 periods without load (the
-    // period the loop stopped in still has some)
+    // in: back to 2 once the low alarm has had 15 periods below 0.9 x
+    // 26, within 15 periods of the load's end (the period the loop stopped
+    // in may have some load still)
     let stopped = stopped_at.unwrap_or_else(|| panic!("the loop was never stopped:\n{shown}"));
     let back = periods
         .iter()
-        .find(|p| p.terminations > 0)
+        .position(|p| p.terminations > 0)
         .unwrap_or_else(|| panic!("the group never scaled in:\n{shown}"));
-    assert_eq!(back.desired, 2, "{shown}");
+    assert_eq!(periods[back].desired, 2, "{shown}");
+    assert!(back >= 14, "{shown}");
+    for p in &periods[back - 14..=back] {
+        assert!(
+            p.metric.is_some_and(|m| m < 0.9 * 26.0),
+            "scaled in at {}m, but {}m was not below the low alarm's threshold:\n{shown}",
+            periods[back].minute,
+            p.minute
+        );
+    }
     assert!(
-        back.minute >= stopped + 14 && back.minute <= stopped + 17,
+        periods[back].minute <= stopped + 16,
         "scaled in at {}m, the load stopped at {stopped}m:\n{shown}",
-        back.minute
+        periods[back].minute
     );
-    assert_eq!(periods.last().map(|p| p.desired), Some(2), "{shown}");
-    // no request failed, out or in
-    assert!(answered > 1000, "the loop answered {answered}: {report}");
-    assert_eq!(failed, 0, "{failed} requests failed: {report}");
     // the lab records the live capacity
     let status = ok(&["sim", "status", &lab]);
     assert!(

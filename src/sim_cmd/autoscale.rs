@@ -42,10 +42,12 @@ pub fn run(
                 Event::Step(s) => serde_json::to_value(s),
                 Event::Applied {
                     desired,
+                    launched,
+                    terminated,
                     steps,
                     seconds,
                 } => Ok(serde_json::json!({
-                    "applied": { "desired": desired, "steps": steps, "seconds": seconds } })),
+                    "applied": { "desired": desired, "launched": launched, "terminated": terminated, "steps": steps, "seconds": seconds } })),
             };
             if let Ok(v) = line {
                 println!("{v}");
@@ -58,9 +60,23 @@ pub fn run(
             Event::Step(s) => println!("          {}. {} ({:.1} ms)", s.n, s.step, s.ms),
             Event::Applied {
                 desired,
+                launched,
+                terminated,
                 steps,
                 seconds,
-            } => println!("        applied: {desired} instances ({steps} steps, {seconds:.2} s)"),
+            } => {
+                let mut what = Vec::new();
+                if !launched.is_empty() {
+                    what.push(format!("launched {}", launched.join(", ")));
+                }
+                if !terminated.is_empty() {
+                    what.push(format!("terminated {}", terminated.join(", ")));
+                }
+                println!(
+                    "        applied: {} ({desired} instances, {steps} steps, {seconds:.2} s)",
+                    what.join("; ")
+                )
+            }
         }
     };
     let summary = run_loop(&opts, &Programs::current()?, print)?;

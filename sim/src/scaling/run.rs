@@ -19,7 +19,7 @@ use topology::scaling::{Activity, Controller};
 use super::capacity::{desired_in, with_desired, LiveCapacity};
 use super::metrics::{PeriodClock, RequestCounter, Unavailable};
 use crate::apply::exec::{self, StepRun};
-use crate::apply::state::{load_state, save_state};
+use crate::apply::state::{load_state, save_state, LabState};
 use crate::apply::targets::haproxy_api;
 use crate::apply::{ApplyError, Programs};
 use crate::layout;
@@ -55,6 +55,12 @@ pub enum Event<'a> {
     Applied {
         /// The group's desired capacity.
         desired: u32,
+        /// The instances the lab launched: those the topology names for
+        /// the new capacity (its first `desired`), which on a scale-in
+        /// may not be the ones the controller named (docs/sim.md).
+        launched: Vec<String>,
+        /// The instances the lab terminated.
+        terminated: Vec<String>,
         /// Steps run.
         steps: usize,
         /// Wall seconds the apply took.
@@ -209,7 +215,8 @@ pub fn run(
         .collect();
     let mut c = Controller::new(&t, group, Duration::ZERO);
     let mut clock = PeriodClock::new(t.sim.time_scale);
-    let mut lab_desired = t.auto_scaling_groups[group].instances.len() as u32;
+    let mut members = members_of(&t, group);
+    let mut lab_desired = members.len() as u32;
     let mut summary = Summary {
         periods: 0,
         changes: 0,
@@ -277,22 +284,24 @@ pub fn run(
             let applied = Instant::now();
             let new_text =
                 with_desired(&text, &opts.group, desired).map_err(|e| source(e.to_string()))?;
-            let steps = change_capacity(
-                lab,
-                &copy,
-                &new_text,
-                &st.plan.tcp_ports,
-                programs,
-                st.source.as_deref(),
-                &mut on,
-            )
-            .map_err(|source| AutoscaleError::Apply {
-                group: opts.group.clone(),
-                desired,
-                source,
-            })?;
+            let (steps, now_members) =
+                change_capacity(lab, &copy, &new_text, &st, programs, &opts.group, &mut on)
+                    .map_err(|source| AutoscaleError::Apply {
+                        group: opts.group.clone(),
+                        desired,
+                        source,
+                    })?;
             text = new_text;
             lab_desired = desired;
+            let launched = (now_members.iter())
+                .filter(|n| !members.contains(n))
+                .cloned()
+                .collect();
+            let terminated = (members.iter())
+                .filter(|n| !now_members.contains(n))
+                .cloned()
+                .collect();
+            members = now_members;
             let mut now_st = load_state(lab)
                 .map_err(state_err("read its state"))?
                 .ok_or_else(|| AutoscaleError::NoLab(lab.clone()))?;
@@ -308,6 +317,8 @@ pub fn run(
             summary.desired = desired;
             on(Event::Applied {
                 desired,
+                launched,
+                terminated,
                 steps,
                 seconds: applied.elapsed().as_secs_f64(),
             });
@@ -316,17 +327,25 @@ pub fn run(
     Ok(summary)
 }
 
+/// The names of group `group`'s instances in `t`.
+fn members_of(t: &Topology, group: usize) -> Vec<String> {
+    (t.auto_scaling_groups[group].instances.iter())
+        .map(|&n| t.nodes[n].name.clone())
+        .collect()
+}
+
 /// Plans the lab from `text` and applies it (the steps of the diff from
-/// its plan, under its lock); the steps run.
+/// its plan, under its lock); the steps run, and group `group`'s
+/// instances after.
 fn change_capacity(
     lab: &str,
     copy: &std::path::Path,
     text: &str,
-    tcp_ports: &[u16],
+    st: &LabState,
     programs: &Programs,
-    source: Option<&std::path::Path>,
+    group: &str,
     on: &mut impl FnMut(Event<'_>),
-) -> Result<usize, ApplyError> {
+) -> Result<(usize, Vec<String>), ApplyError> {
     let bad = |why: String| ApplyError::Step {
         step: "plan the new capacity".into(),
         cause: std::io::Error::other(why),
@@ -334,7 +353,14 @@ fn change_capacity(
     let t = topology::parse(copy, text.to_string())
         .map_err(|e| bad(e.to_string()))?
         .topology;
-    let plan = crate::plan::plan(&t, lab, tcp_ports).map_err(|e| bad(e.to_string()))?;
-    let rep = exec::apply(&plan, source, text, programs, |r| on(Event::Step(r)))?;
-    Ok(rep.steps)
+    // the lab's ports and source file stay
+    let plan = crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| bad(e.to_string()))?;
+    let rep = exec::apply(&plan, st.source.as_deref(), text, programs, |r| {
+        on(Event::Step(r))
+    })?;
+    let members = (t.auto_scaling_groups.iter())
+        .position(|g| g.name == group)
+        .map(|g| members_of(&t, g))
+        .unwrap_or_default();
+    Ok((rep.steps, members))
 }
