@@ -54,6 +54,20 @@ struct Period {
     terminations: usize,
 }
 
+/// `sim autoscale LAB --duration DURATION --json`, started, and its
+/// output.
+fn autoscale(lab: &str, duration: &str) -> (std::process::Child, std::process::ChildStdout) {
+    let mut scaler = Command::new(common::vifgate())
+        .args(["sim", "autoscale", lab, "--duration", duration, "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim autoscale runs");
+    let out = scaler.stdout.take().expect("piped");
+    (scaler, out)
+}
+
 fn period(v: &serde_json::Value) -> Option<Period> {
     let kinds = |k: &str| {
         v["activities"]
@@ -82,14 +96,7 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
     let stop = std::env::temp_dir().join(format!("vifgate-autoscale-{}-stop", std::process::id()));
     let _ = std::fs::remove_file(&stop);
     let requests = request_loop(&format!("{lab}.internet"), "http://203.0.113.20/", &stop);
-    let mut scaler = Command::new(common::vifgate())
-        .args(["sim", "autoscale", &lab, "--duration", "50s", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim autoscale runs");
-    let out = scaler.stdout.take().expect("piped");
+    let (mut scaler, out) = autoscale(&lab, "50s");
     let mut periods: Vec<Period> = Vec::new();
     let mut stopped_at: Option<u64> = None;
     for line in BufReader::new(out).lines() {
@@ -194,4 +201,66 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
             near.iter().map(|p| p.desired).collect::<Vec<_>>()
         );
     }
+}
+
+/// The example's group has the ELB health-check type and a 5-minute grace
+/// period (5 s in the lab): `sim fail` of web-a1 makes its targets `DOWN`,
+/// and once the grace period from its launch is over the group replaces
+/// it (deregistered, its namespace deleted, made again and registered);
+/// the new one is healthy again and no longer failed.
+#[test]
+fn an_instance_failed_past_its_grace_period_is_replaced() {
+    if !ready("an_instance_failed_past_its_grace_period_is_replaced") {
+        return;
+    }
+    let lab = format!("as{}-fail", std::process::id());
+    let path = file("autoscale-fail.toml", &scaling_text());
+    up(&path, &lab);
+    let _down = Down(lab.clone());
+    let (mut scaler, out) = autoscale(&lab, "10s");
+    let mut last_minute = None;
+    let mut replaced: Vec<(String, Option<u64>)> = Vec::new();
+    let mut failed = false;
+    let mut seen = String::new();
+    for line in BufReader::new(out).lines() {
+        let line = line.expect("a line");
+        seen.push_str(&line);
+        seen.push('\n');
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(m) = v.get("minute").and_then(|m| m.as_u64()) {
+            last_minute = Some(m);
+            if !failed {
+                ok(&["sim", "fail", &lab, "web-a1"]);
+                failed = true;
+            }
+        }
+        if let Some(r) = v.get("replaced").filter(|r| r.is_object()) {
+            let name = r["instance"].as_str().unwrap_or_default().to_string();
+            replaced.push((name, last_minute));
+        }
+    }
+    let status = scaler.wait().expect("sim autoscale ends");
+    assert!(status.success(), "sim autoscale failed: {status}\n{seen}");
+    // replaced once, after the 5 periods of its grace period
+    assert_eq!(replaced.len(), 1, "{seen}");
+    let (name, at) = &replaced[0];
+    assert_eq!(name, "web-a1", "{seen}");
+    assert!(
+        at.is_some_and(|m| m >= 4),
+        "replaced too early, after {at:?}:\n{seen}"
+    );
+    // the new web-a1 is not failed and its checks pass
+    let healthy = common::leftovers::eventually(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(200),
+        || {
+            let o = ok(&["sim", "status", &lab]);
+            let s = String::from_utf8_lossy(&o.stdout).into_owned();
+            !s.contains("failed (`sim fail`)")
+                && s.contains("target web-a1 of alb (b80 web-asg-1): UP,")
+        },
+    );
+    assert!(healthy, "{}", text(&ok(&["sim", "status", &lab])));
 }

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // the top, is not checked, as `ops` is not)
     ("scaling::capacity", &[]),
     ("scaling::metrics", &[]),
+    ("scaling::replace", &["plan"]),
     ("bgp::names", &["layout", "render::names"]),
     ("bgp::sessions", &["bgp::names", "layout", "render::names"]),
     ("render", &["bgp::names", "bgp::sessions", "layout"]),
@@ -60,6 +61,7 @@ const PURE: &[&str] = &[
     "bgp::sessions",
     "scaling::capacity",
     "scaling::metrics",
+    "scaling::replace",
 ];
 
 /// What a pure layer's code may not name.

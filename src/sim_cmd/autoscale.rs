@@ -40,6 +40,12 @@ pub fn run(
                 Event::Unavailable { metric, why } => Ok(serde_json::json!({
                     "unavailable": metric, "why": why.to_string() })),
                 Event::Step(s) => serde_json::to_value(s),
+                Event::Replaced {
+                    instance,
+                    steps,
+                    seconds,
+                } => Ok(serde_json::json!({
+                    "replaced": { "instance": instance, "steps": steps, "seconds": seconds } })),
                 Event::Applied {
                     desired,
                     launched,
@@ -57,6 +63,13 @@ pub fn run(
         match e {
             Event::Period(p) => print!("{}", crate::scale_cmd::render_period(p)),
             Event::Unavailable { metric, why } => println!("        {metric}: {why}"),
+            Event::Replaced {
+                instance,
+                steps,
+                seconds,
+            } => println!(
+                "        replaced {instance}: unhealthy past its grace period (health check type ELB), terminated and launched again ({steps} steps, {seconds:.2} s)"
+            ),
             Event::Step(s) => println!("          {}. {} ({:.1} ms)", s.n, s.step, s.ms),
             Event::Applied {
                 desired,
@@ -84,10 +97,12 @@ pub fn run(
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
-            "\n{} periods, {} change{} of capacity; group {} is at {}",
+            "\n{} periods, {} change{} of capacity, {} instance{} replaced; group {} is at {}",
             summary.periods,
             summary.changes,
             if summary.changes == 1 { "" } else { "s" },
+            summary.replaced,
+            if summary.replaced == 1 { "" } else { "s" },
             opts.group,
             summary.desired
         );

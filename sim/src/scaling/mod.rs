@@ -8,8 +8,11 @@
 //! - `capacity.rs`: a group's desired capacity in the lab's copy of its
 //!   topology and its state, and what a later `sim apply FILE` does with
 //!   it;
+//! - `replace.rs`: the ELB health-check type, which instances to replace
+//!   and the plan without one;
 //! - `run.rs`: the loop `sim autoscale` runs.
 
 pub mod capacity;
 pub mod metrics;
+pub mod replace;
 pub mod run;

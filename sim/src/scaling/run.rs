@@ -8,19 +8,21 @@
 //! ([`crate::apply::exec::apply`]), and recorded in the lab's state
 //! ([`super::capacity::LiveCapacity`]).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use topology::model::scaling::ScalingMetric;
+use topology::model::scaling::{HealthCheckType, ScalingMetric};
 use topology::model::Topology;
 use topology::scaling::timeline::{datapoints, period_record, watched, LoadModel, Period};
 use topology::scaling::{Activity, Controller};
 
 use super::capacity::{desired_in, with_desired, LiveCapacity};
 use super::metrics::{PeriodClock, RequestCounter, Unavailable};
+use super::replace::{to_replace, without_instance};
 use crate::apply::exec::{self, StepRun};
 use crate::apply::state::{load_state, save_state, LabState};
-use crate::apply::targets::haproxy_api;
+use crate::apply::targets::{haproxy_api, health};
 use crate::apply::{ApplyError, Programs};
 use crate::layout;
 use crate::render::names::haproxy_name;
@@ -48,6 +50,17 @@ pub enum Event<'a> {
         metric: &'static str,
         /// Why.
         why: &'a Unavailable,
+    },
+    /// An instance the load balancer held unhealthy past its grace
+    /// period was replaced (the ELB health-check type): terminated and
+    /// launched again.
+    Replaced {
+        /// The instance.
+        instance: String,
+        /// Steps run.
+        steps: usize,
+        /// Wall seconds it took.
+        seconds: f64,
     },
     /// A step of a capacity change was done.
     Step(&'a StepRun),
@@ -121,6 +134,8 @@ pub struct Summary {
     pub periods: u64,
     /// Capacity changes carried out.
     pub changes: usize,
+    /// Instances replaced (the ELB health-check type).
+    pub replaced: usize,
     /// The group's desired capacity at the end.
     pub desired: u32,
 }
@@ -216,10 +231,19 @@ pub fn run(
     let mut c = Controller::new(&t, group, Duration::ZERO);
     let mut clock = PeriodClock::new(t.sim.time_scale);
     let mut members = members_of(&t, group);
+    let settings = &t.auto_scaling_groups[group].scaling;
+    let elb = settings.health_check_type == HealthCheckType::Elb;
+    let grace = settings.health_check_grace_period;
+    // when each instance was launched, on AWS's clock
+    let mut launched_at: BTreeMap<String, Duration> = members
+        .iter()
+        .map(|m| (m.clone(), Duration::ZERO))
+        .collect();
     let mut lab_desired = members.len() as u32;
     let mut summary = Summary {
         periods: 0,
         changes: 0,
+        replaced: 0,
         desired: lab_desired,
     };
     // the baseline of each counter
@@ -253,6 +277,7 @@ pub fn run(
             }
         }
         let mut changed = false;
+        let last_now = PeriodClock::aws_time(ended.end.saturating_sub(1));
         for index in ended {
             let now = PeriodClock::aws_time(index);
             let in_service = c.in_service(now);
@@ -301,6 +326,9 @@ pub fn run(
                 .filter(|n| !now_members.contains(n))
                 .cloned()
                 .collect();
+            for m in now_members.iter().filter(|m| !members.contains(m)) {
+                launched_at.insert(m.clone(), last_now);
+            }
             members = now_members;
             let mut now_st = load_state(lab)
                 .map_err(state_err("read its state"))?
@@ -323,8 +351,96 @@ pub fn run(
                 seconds: applied.elapsed().as_secs_f64(),
             });
         }
+        if elb {
+            for instance in unhealthy(lab, &members, &launched_at, grace, last_now) {
+                let started_at = Instant::now();
+                let steps = replace_instance(lab, &copy, &text, programs, &instance, &mut on)
+                    .map_err(|source| AutoscaleError::Apply {
+                        group: opts.group.clone(),
+                        desired: lab_desired,
+                        source,
+                    })?;
+                launched_at.insert(instance.clone(), last_now);
+                summary.replaced += 1;
+                on(Event::Replaced {
+                    instance,
+                    steps,
+                    seconds: started_at.elapsed().as_secs_f64(),
+                });
+            }
+        }
     }
     Ok(summary)
+}
+
+/// The instances of `members` the ALB's HAProxy holds `DOWN` on every
+/// target, past their grace period ([`to_replace`]); none when the lab's
+/// state or HAProxy cannot be read (the next period asks again).
+fn unhealthy(
+    lab: &str,
+    members: &[String],
+    launched_at: &BTreeMap<String, Duration>,
+    grace: Duration,
+    now: Duration,
+) -> Vec<String> {
+    let Ok(Some(st)) = load_state(lab) else {
+        return Vec::new();
+    };
+    let dir = layout::state_dir(lab);
+    let mut status: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in &st.plan.haproxy {
+        for th in health(&layout::haproxy_socket(&dir, &h.node), h) {
+            if members.contains(&th.instance) {
+                status.entry(th.instance).or_default().push(th.status);
+            }
+        }
+    }
+    to_replace(&status, launched_at, grace, now)
+}
+
+/// Replaces `instance`: the lab's plan without it applied (deregistration,
+/// then its namespace deleted), then the lab's plan again (a new
+/// namespace, addresses, security groups, listener, registration); `sim
+/// fail`'s record of it goes with the old namespace. The steps run.
+fn replace_instance(
+    lab: &str,
+    copy: &std::path::Path,
+    text: &str,
+    programs: &Programs,
+    instance: &str,
+    on: &mut impl FnMut(Event<'_>),
+) -> Result<usize, ApplyError> {
+    let state_step = |cause: std::io::Error| ApplyError::Step {
+        step: "read the lab's state".into(),
+        cause,
+    };
+    let st = load_state(lab)
+        .map_err(state_step)?
+        .ok_or_else(|| state_step(std::io::Error::other("no such lab is up")))?;
+    let bad = |why: String| ApplyError::Step {
+        step: format!("plan the replacement of {instance}"),
+        cause: std::io::Error::other(why),
+    };
+    let t = topology::parse(copy, text.to_string())
+        .map_err(|e| bad(e.to_string()))?
+        .topology;
+    let plan = crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| bad(e.to_string()))?;
+    let source = st.source.as_deref();
+    let gone = exec::apply(
+        &without_instance(&plan, instance),
+        source,
+        text,
+        programs,
+        |r| on(Event::Step(r)),
+    )?;
+    let back = exec::apply(&plan, source, text, programs, |r| on(Event::Step(r)))?;
+    let mut now = load_state(lab)
+        .map_err(state_step)?
+        .ok_or_else(|| state_step(std::io::Error::other("no such lab is up")))?;
+    if now.failed.remove(instance) {
+        save_state(lab, &now).map_err(state_step)?;
+    }
+    Ok(gone.steps + back.steps)
 }
 
 /// The names of group `group`'s instances in `t`.
