@@ -78,7 +78,7 @@ pub fn scale(req: &ScaleRequest<'_>, t: &Topology) -> Result<ExitCode> {
 }
 
 /// The group named, or the only one with a scaling policy.
-fn choose_group(t: &Topology, name: Option<&str>) -> Result<usize> {
+pub(crate) fn choose_group(t: &Topology, name: Option<&str>) -> Result<usize> {
     let groups = &t.auto_scaling_groups;
     let all = || {
         groups
@@ -128,38 +128,46 @@ fn render(group: &str, periods: &[Period]) -> String {
         "(load: requests a minute offered to the group; capacity: in service + warming up)\n"
     );
     for p in periods {
-        let metrics: Vec<String> = p
-            .metrics
-            .iter()
-            .map(|(name, v)| match v {
-                Some(v) => format!("{name} {v:.0}"),
-                None => format!("{name} -"),
-            })
-            .collect();
-        let mut alarms: Vec<String> = Vec::new();
-        for a in &p.alarms {
-            let state = format!("{} {}", a.alarm, a.state);
-            match alarms.last_mut() {
-                Some(last) if last.starts_with(&format!("{}:", a.policy)) => {
-                    let _ = write!(last, ", {state}");
-                }
-                _ => alarms.push(format!("{}: {state}", a.policy)),
+        out.push_str(&render_period(p));
+    }
+    out
+}
+
+/// One period for people: its line (load, metrics, capacity, alarms),
+/// each activity below it; `sim autoscale` prints the same.
+pub fn render_period(p: &Period) -> String {
+    let mut out = String::new();
+    let metrics: Vec<String> = p
+        .metrics
+        .iter()
+        .map(|(name, v)| match v {
+            Some(v) => format!("{name} {v:.0}"),
+            None => format!("{name} -"),
+        })
+        .collect();
+    let mut alarms: Vec<String> = Vec::new();
+    for a in &p.alarms {
+        let state = format!("{} {}", a.alarm, a.state);
+        match alarms.last_mut() {
+            Some(last) if last.starts_with(&format!("{}:", a.policy)) => {
+                let _ = write!(last, ", {state}");
             }
+            _ => alarms.push(format!("{}: {state}", a.policy)),
         }
-        let _ = writeln!(
-            out,
-            "{:>4}m  load {:>6.0}  {}  capacity {} + {} (desired {})  [{}]",
-            p.minute,
-            p.load,
-            metrics.join(", "),
-            p.in_service,
-            p.warming,
-            p.desired,
-            alarms.join("; ")
-        );
-        for a in &p.activities {
-            let _ = writeln!(out, "        {}", a.description);
-        }
+    }
+    let _ = writeln!(
+        out,
+        "{:>4}m  load {:>6.0}  {}  capacity {} + {} (desired {})  [{}]",
+        p.minute,
+        p.load,
+        metrics.join(", "),
+        p.in_service,
+        p.warming,
+        p.desired,
+        alarms.join("; ")
+    );
+    for a in &p.activities {
+        let _ = writeln!(out, "        {}", a.description);
     }
     out
 }

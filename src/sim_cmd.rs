@@ -13,13 +13,14 @@ use sim::ops::link::LinkChange;
 use sim::ops::report_html::{self, Drawing};
 use sim::plan;
 
+mod autoscale;
 mod sim_apply;
 mod sim_load;
 pub(crate) mod values;
 
 use values::{
     parse_account_id, parse_duration, parse_flow_log_format, parse_interval, parse_lab_name,
-    parse_percent, parse_port, parse_rate, parse_timeout_ms,
+    parse_percent, parse_port, parse_rate, parse_run_time, parse_timeout_ms,
 };
 
 /// `vifgate sim ...`
@@ -121,6 +122,26 @@ pub enum SimCommand {
         /// Bring every failed instance back.
         #[arg(long)]
         restore: bool,
+    },
+    /// Run an Auto Scaling group's controller on the running lab (root):
+    /// one line a period (a minute on the lab's clock, `[sim]
+    /// time_scale`) as `topology scale` prints it, from HAProxy's request
+    /// counters; each change of capacity is applied as `sim apply` does.
+    Autoscale {
+        /// Lab name.
+        #[arg(value_parser = parse_lab_name)]
+        lab: String,
+        /// The group; default: the only one with a scaling policy.
+        #[arg(long)]
+        group: Option<String>,
+        /// Stop after this long (wall time, e.g. 90s); default: run until
+        /// stopped.
+        #[arg(long, value_parser = parse_run_time)]
+        duration: Option<Duration>,
+        /// One JSON record a line: each period as `topology scale --json`
+        /// gives it, each step and each apply.
+        #[arg(long)]
+        json: bool,
     },
     /// Build a lab, probe every flow of the static matrix and every
     /// expectation, compare, remove the lab. Exit 1 on any disagreement.
@@ -588,6 +609,15 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 println!("{done}");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Autoscale {
+            lab,
+            group,
+            duration,
+            json,
+        } => {
+            need_root()?;
+            autoscale::run(&lab, group.as_deref(), duration, json)
         }
         SimCommand::Fail {
             lab,

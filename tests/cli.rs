@@ -1224,6 +1224,7 @@ fn recorded_example_lab_with(root: &PrivateRoot, more: &[&str]) -> std::path::Pa
         bgp_established_seconds: None,
         built_from: None,
         applying: None,
+        capacity: Default::default(),
     };
     let dir = root.root().join("yh");
     std::fs::create_dir_all(&dir).expect("lab dir");

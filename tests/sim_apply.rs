@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::applied::{apply, assert_same, edit, example_text, file, up, with_sg_rule, Down};
 use common::cases::Random;
+use common::requests::{loop_counts, python_in, request_loop};
 use common::text;
 
 fn ready(test: &str) -> bool {
@@ -77,32 +78,6 @@ fn an_applied_edit_reads_back_as_a_lab_built_from_the_edited_file() {
             text(&again)
         );
     }
-}
-
-/// `python3 -c CODE ARGS` in namespace `ns`, started, its output piped
-/// (`what` names it in a panic).
-fn python_in(ns: &str, code: &str, args: &[&str], what: &str) -> Child {
-    Command::new("ip")
-        .args(["netns", "exec", ns, "python3", "-c", code])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"))
-}
-
-/// What a loop printed (`OK FAILED`, then each failure): the two counts
-/// and the whole text.
-fn loop_counts(out: &Output) -> (usize, usize, String) {
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    let counts: Vec<usize> = report
-        .split_whitespace()
-        .take(2)
-        .map(|n| n.parse().expect("a count"))
-        .collect();
-    assert_eq!(counts.len(), 2, "the loop printed {report}\n{}", text(out));
-    (counts[0], counts[1], report)
 }
 
 /// An echo server on `addr:port` in namespace `ns`.
@@ -504,29 +479,6 @@ fn a_vif_added_before_another_keeps_the_others_session_and_its_uptime() {
         assert!(is.1, "{name} is no longer Established");
         assert_eq!(*was, is.2, "{name} changed state since then: reset");
     }
-}
-
-/// A request loop in namespace `ns`: a GET of `url` on a new connection
-/// every 10 ms (about 100 a second) until `stop` exists; prints `OK
-/// FAILED` and then each failure (seconds since the start, why).
-fn request_loop(ns: &str, url: &str, stop: &Path) -> Child {
-    let code = "import os,sys,time,urllib.request\n\
-         url,stop=sys.argv[1],sys.argv[2]; ok=0; bad=[]; t0=time.monotonic()\n\
-         while not os.path.exists(stop) and time.monotonic()-t0<120:\n\
-         \x20 t=time.monotonic()\n\
-         \x20 try:\n\
-         \x20   with urllib.request.urlopen(url,timeout=3) as r:\n\
-         \x20     r.read(); ok+=1\n\
-         \x20 except Exception as e: bad.append('%.2f %s'%(t-t0,e))\n\
-         \x20 time.sleep(max(0,0.01-(time.monotonic()-t)))\n\
-         print(ok,len(bad))\n\
-         for b in bad[:20]: print(b)\n";
-    python_in(
-        ns,
-        code,
-        &[url, &stop.to_string_lossy()],
-        "start the request loop",
-    )
 }
 
 /// The requests (HTTP/1.1: HAProxy's health checks are HTTP/1.0) the web

@@ -18,6 +18,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     // how a topology name is written in each configuration language: used
     // by the session names as by the renderers
     ("render::names", &[]),
+    // a group's live capacity and metrics, as values (`scaling::run`, at
+    // the top, is not checked, as `ops` is not)
+    ("scaling::capacity", &[]),
+    ("scaling::metrics", &[]),
+    ("scaling::replace", &["plan"]),
     ("bgp::names", &["layout", "render::names"]),
     ("bgp::sessions", &["bgp::names", "layout", "render::names"]),
     ("render", &["bgp::names", "bgp::sessions", "layout"]),
@@ -35,14 +40,29 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "apply",
         &[
-            "plan", "render", "layout", "kernel", "bgp", "agent", "probe",
+            "plan",
+            "render",
+            "layout",
+            "kernel",
+            "bgp",
+            "agent",
+            "probe",
+            "scaling::capacity",
         ],
     ),
 ];
 
 /// The layers that make no system call: no file, process, environment or
 /// socket in their code (their tests may).
-const PURE: &[&str] = &["plan", "render", "bgp::names", "bgp::sessions"];
+const PURE: &[&str] = &[
+    "plan",
+    "render",
+    "bgp::names",
+    "bgp::sessions",
+    "scaling::capacity",
+    "scaling::metrics",
+    "scaling::replace",
+];
 
 /// What a pure layer's code may not name.
 const IO: &[&str] = &[

@@ -59,6 +59,7 @@ pub mod ops;
 pub mod plan;
 pub mod probe;
 pub mod render;
+pub mod scaling;
 
 /// The bundled example, for unit tests.
 #[cfg(test)]

@@ -29,13 +29,29 @@ pub struct ApplyArgs {
 /// a file that does not load changes nothing.
 pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     let file = args.lab.file.clone();
-    let (new_loaded, text, lab) = super::load_lab(&file, args.lab.lab)?;
+    let (file_loaded, file_text, lab) = super::load_lab(&file, args.lab.lab)?;
     let st = super::lab_state(&lab, || {
         format!(
             "no lab `{lab}` is up: build it with `vifgate sim up {} --lab {lab}`",
             file.display()
         )
     })?;
+    // a capacity `sim autoscale` set stays, unless the file's `desired`
+    // changed since (sim::scaling::capacity); a rebuild starts afresh
+    let (text, capacity) = match args.rebuild {
+        true => (file_text.clone(), Default::default()),
+        false => sim::scaling::capacity::keep_live(&file_text, &st.capacity),
+    };
+    let new_loaded = if text == file_text {
+        file_loaded
+    } else {
+        topology::parse(&file, text.clone()).map_err(|diagnostics| {
+            crate::topology_cmd::FileErrors {
+                file: file.clone(),
+                diagnostics,
+            }
+        })?
+    };
     // no --ports: the lab's own, so that only the file's edit is applied
     let new_plan = sim::plan::plan(&new_loaded.topology, &lab, &args.lab.ports.or_lab(&st))?;
     if st.status != apply::state::BuildStatus::Up {
@@ -63,7 +79,15 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     }
     if !args.rebuild {
         super::need_root()?;
-        return apply_live(&lab, &file, &text, &new_plan, steps.len(), args.json);
+        let done = apply_live(&lab, &file, &text, &new_plan, steps.len(), args.json)?;
+        if capacity != st.capacity {
+            if let Some(mut now) = apply::state::read_state(&lab) {
+                now.capacity = capacity;
+                apply::state::save_state(&lab, &now)
+                    .with_context(|| format!("record lab `{lab}`'s group capacities"))?;
+            }
+        }
+        return Ok(done);
     }
     super::need_root()?;
     // a daemon missing would stop the `up` after the `down`

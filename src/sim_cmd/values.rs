@@ -108,6 +108,17 @@ pub(super) fn parse_flow_log_format(s: &str) -> Result<gateway::flow_log::Format
     gateway::flow_log::Format::parse(s).map_err(|e| format!("{} (at byte {})", e.message, e.offset))
 }
 
+/// How long a command runs (`90s`, `10m`, `2h`): above 0.
+pub(super) fn parse_run_time(s: &str) -> Result<Duration, String> {
+    match topology::units::parse_long_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) | Err(UnitError::OutOfRange) => Err(format!("`{s}`: give a time above 0")),
+        Err(UnitError::Malformed) => Err(format!(
+            "`{s}` is not a duration: give a unit, e.g. 90s, 10m, 2h"
+        )),
+    }
+}
+
 /// An AWS account id: 12 digits.
 pub(super) fn parse_account_id(s: &str) -> Result<String, String> {
     if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {

@@ -14,6 +14,7 @@ pub mod cases;
 pub mod fixture;
 pub mod lab;
 pub mod leftovers;
+pub mod requests;
 pub mod state_root;
 
 /// A finished command's exit status and output, for assertion messages.

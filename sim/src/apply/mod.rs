@@ -255,6 +255,7 @@ pub fn up(
         bgp_established_seconds: None,
         built_from: Some(fingerprint::fingerprint(plan, topology_text)),
         applying: None,
+        capacity: Default::default(),
     };
     // recorded before the first namespace exists, with the text it is
     // built from (`sim apply` compares an edit with it)
@@ -618,6 +619,7 @@ mod tests {
             bgp_established_seconds: None,
             built_from: None,
             applying: None,
+            capacity: Default::default(),
         };
         let json = serde_json::to_value(&state).expect("serialises");
         assert_eq!(json["status"], "up");

@@ -154,6 +154,10 @@ pub struct LabState {
     /// and the next `sim apply` completes it.
     #[serde(default)]
     pub applying: Option<Plan>,
+    /// Auto Scaling groups whose capacity `sim autoscale` changed, by
+    /// name ([`crate::scaling::capacity`]).
+    #[serde(default)]
+    pub capacity: BTreeMap<String, crate::scaling::capacity::LiveCapacity>,
 }
 
 impl LabState {

@@ -1,5 +1,6 @@
 //! What `sim status` shows: a lab's namespaces, processes and shaping.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -88,6 +89,9 @@ pub struct LabStatus {
     pub apply_interrupted: Option<String>,
     /// The instances `sim fail` failed.
     pub failed: Vec<String>,
+    /// Auto Scaling groups whose capacity `sim autoscale` changed.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, crate::scaling::capacity::LiveCapacity>,
     /// The load balancers' targets and their health (none without root:
     /// HAProxy's admin socket is root's).
     pub targets: Vec<crate::apply::targets::TargetHealth>,
@@ -143,6 +147,7 @@ pub fn status(lab: &str) -> LabStatus {
                 }
             }),
             failed: s.failed.iter().cloned().collect(),
+            capacity: s.capacity.clone(),
             // HAProxy's admin socket is root's (mode 600)
             targets: (s.plan.haproxy.iter().filter(|_| root))
                 .flat_map(|h| {
@@ -171,6 +176,7 @@ pub fn status(lab: &str) -> LabStatus {
             up_seconds: 0.0,
             apply_interrupted: None,
             failed: Vec::new(),
+            capacity: BTreeMap::new(),
             targets: Vec::new(),
             error,
         },
@@ -234,6 +240,13 @@ pub fn render(s: &LabStatus) -> String {
             "  failed (`sim fail`): {}; `sim apply` of the lab's file, or `sim fail {} --restore`, brings them back",
             s.failed.join(", "),
             s.lab
+        );
+    }
+    for (group, c) in &s.capacity {
+        let _ = writeln!(
+            o,
+            "  group {group}: desired capacity {} (set by `sim autoscale`; the file says {}: `sim apply` of it keeps {} unless the file's desired changes)",
+            c.desired, c.file_desired, c.desired
         );
     }
     for t in &s.targets {

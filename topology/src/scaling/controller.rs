@@ -345,8 +345,10 @@ impl Controller {
                 warmup: None,
             };
             let proposal = match (high, low, value) {
+                // the high alarm scales out only: over the instances in
+                // service, it may ask fewer than warming ones make
                 (AlarmState::Alarm, _, Some(m)) => Some(Proposal {
-                    capacity: target_tracking_capacity(in_service, m, p.target),
+                    capacity: target_tracking_capacity(in_service, m, p.target).max(current),
                     cause: format!(
                         "policy {}: {} {} above target {}",
                         p.name,

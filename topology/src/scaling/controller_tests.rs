@@ -407,3 +407,26 @@ steps = [{ lower = 0, upper = 10, adjustment = 4 }, { lower = 10, upper = 20, ad
     );
     assert_eq!(names(&c), ["web-c3"]);
 }
+
+/// A high alarm only ever adds capacity: while new instances warm up, the
+/// metric over the two in service can still be above the target and yet
+/// give fewer than the group has; AWS then keeps the capacity ("Target
+/// tracking scaling policies": the high alarm is the scale-out alarm,
+/// and scale-in waits for the warm-up). Found live by `sim autoscale`,
+/// which went 2 -> 3 -> 4 -> 3 -> 4 under a steady load.
+#[test]
+fn a_high_alarm_during_warm_up_never_removes_an_instance() {
+    let t = topology(EVENT_GROUP);
+    let m = requests(&t);
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    // 4000 a target: ceil(2 x 4000 / 1800) = 5, clamped to 4
+    let out = run(&mut c, &mut now, 3, &point(m, 4000.0));
+    assert_eq!(launches(&out), ["web-a2", "web-c2"]);
+    assert_eq!((c.in_service(now), c.warming(now)), (2, 2));
+    // 2000 a target, still above 1800 over the 2 in service: ceil(2 x
+    // 2000 / 1800) = 3, fewer than the 4 the group has
+    let held = run(&mut c, &mut now, 2, &point(m, 2000.0));
+    assert!(terminations(&held).is_empty(), "{held:?}");
+    assert_eq!(c.sizes(), (2, 4, 4));
+}

@@ -237,7 +237,7 @@ impl From<&Activity> for ActivityRecord {
 }
 
 /// The metrics the group's policies watch, each once, in policy order.
-fn watched(t: &Topology, group: usize) -> Vec<ScalingMetric> {
+pub fn watched(t: &Topology, group: usize) -> Vec<ScalingMetric> {
     let s = &t.auto_scaling_groups[group].scaling;
     let mut out: Vec<ScalingMetric> = Vec::new();
     let all = s
@@ -256,7 +256,12 @@ fn watched(t: &Topology, group: usize) -> Vec<ScalingMetric> {
 /// A metric's datapoint for `load` requests a minute spread over
 /// `in_service` instances; `None` when nothing is in service or the
 /// model cannot give it.
-fn datapoint(metric: ScalingMetric, load: f64, in_service: u32, model: LoadModel) -> Option<f64> {
+pub fn datapoint(
+    metric: ScalingMetric,
+    load: f64,
+    in_service: u32,
+    model: LoadModel,
+) -> Option<f64> {
     if in_service == 0 {
         return None;
     }
@@ -288,39 +293,64 @@ pub fn timeline(
     for minute in 0..minutes {
         let now = start + Duration::from_secs(minute.saturating_mul(MINUTE.as_secs()));
         let load = profile.at(minute);
-        let in_service = c.in_service(now);
-        let mut points = Datapoints::new();
-        let mut shown = BTreeMap::new();
-        for &m in &metrics {
-            let v = datapoint(m, load, in_service, model);
-            if let Some(v) = v {
-                points.set(m, v);
-            }
-            shown.insert(m.aws_name().to_string(), v);
-        }
+        let (points, shown) = datapoints(&metrics, load, c.in_service(now), model);
         let activities = c.handle_period(now, &points);
-        let alarms = c
-            .alarms()
-            .into_iter()
-            .map(|a| AlarmAtPeriod {
-                policy: a.policy,
-                alarm: a.alarm,
-                threshold: a.threshold,
-                state: a.state.to_string(),
-            })
-            .collect();
-        out.push(Period {
-            minute,
-            load,
-            metrics: shown,
-            alarms,
-            in_service: c.in_service(now),
-            warming: c.warming(now),
-            desired: c.sizes().1,
-            activities: activities.iter().map(ActivityRecord::from).collect(),
-        });
+        out.push(period_record(&c, now, minute, load, shown, &activities));
     }
     out
+}
+
+/// One period's datapoints of `metrics` for `load` requests spread over
+/// `in_service` instances, and the same by AWS name for the record (a
+/// metric without one is `None`).
+pub fn datapoints(
+    metrics: &[ScalingMetric],
+    load: f64,
+    in_service: u32,
+    model: LoadModel,
+) -> (Datapoints, BTreeMap<String, Option<f64>>) {
+    let mut points = Datapoints::new();
+    let mut shown = BTreeMap::new();
+    for &m in metrics {
+        let v = datapoint(m, load, in_service, model);
+        if let Some(v) = v {
+            points.set(m, v);
+        }
+        shown.insert(m.aws_name().to_string(), v);
+    }
+    (points, shown)
+}
+
+/// The record of period `minute` (at `now`) that `c` has just handled:
+/// what `topology scale` and `sim autoscale` print.
+pub fn period_record(
+    c: &Controller,
+    now: Duration,
+    minute: u64,
+    load: f64,
+    metrics: BTreeMap<String, Option<f64>>,
+    activities: &[Activity],
+) -> Period {
+    let alarms = c
+        .alarms()
+        .into_iter()
+        .map(|a| AlarmAtPeriod {
+            policy: a.policy,
+            alarm: a.alarm,
+            threshold: a.threshold,
+            state: a.state.to_string(),
+        })
+        .collect();
+    Period {
+        minute,
+        load,
+        metrics,
+        alarms,
+        in_service: c.in_service(now),
+        warming: c.warming(now),
+        desired: c.sizes().1,
+        activities: activities.iter().map(ActivityRecord::from).collect(),
+    }
 }
 
 #[cfg(test)]

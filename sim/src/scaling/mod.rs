@@ -1,0 +1,18 @@
+//! Auto Scaling in a running lab: topology's controller
+//! ([`topology::scaling::Controller`], the one `topology scale` plays
+//! offline) on live metrics and the lab's clock.
+//!
+//! - `metrics.rs`: periods on the lab's clock, and
+//!   `ALBRequestCountPerTarget` from HAProxy's per-server counters
+//!   (sans-IO);
+//! - `capacity.rs`: a group's desired capacity in the lab's copy of its
+//!   topology and its state, and what a later `sim apply FILE` does with
+//!   it;
+//! - `replace.rs`: the ELB health-check type, which instances to replace
+//!   and the plan without one;
+//! - `run.rs`: the loop `sim autoscale` runs.
+
+pub mod capacity;
+pub mod metrics;
+pub mod replace;
+pub mod run;

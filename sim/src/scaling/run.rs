@@ -1,0 +1,482 @@
+//! `sim autoscale`: topology's scaling controller (the one `topology
+//! scale` plays offline) run on a live lab, on the lab's clock. Each
+//! period it reads the group's metrics ([`super::metrics`]), hands them
+//! to [`Controller::handle_period`], and carries out a change of
+//! capacity through `sim apply`'s machinery: the group's desired
+//! capacity is changed in the lab's copy of its topology, which is
+//! planned, diffed and executed under the lab's lock
+//! ([`crate::apply::exec::apply`]), and recorded in the lab's state
+//! ([`super::capacity::LiveCapacity`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use topology::model::scaling::{HealthCheckType, ScalingMetric};
+use topology::model::Topology;
+use topology::scaling::timeline::{datapoints, period_record, watched, LoadModel, Period};
+use topology::scaling::{Activity, Controller};
+
+use super::capacity::{desired_in, with_desired, LiveCapacity};
+use super::metrics::{PeriodClock, RequestCounter, Unavailable};
+use super::replace::{to_replace, without_instance};
+use crate::apply::exec::{self, StepRun};
+use crate::apply::state::{load_state, save_state, LabState};
+use crate::apply::targets::{haproxy_api, health};
+use crate::apply::{ApplyError, Programs};
+use crate::layout;
+use crate::render::names::haproxy_name;
+
+/// What `sim autoscale` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The lab.
+    pub lab: String,
+    /// The group.
+    pub group: String,
+    /// How long to run on the wall clock; none: until stopped.
+    pub duration: Option<Duration>,
+}
+
+/// What the loop tells its caller, as it happens.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A period was handled.
+    Period(&'a Period),
+    /// A metric could not be read this period (the controller saw it
+    /// missing: `INSUFFICIENT_DATA`, no action).
+    Unavailable {
+        /// The metric's AWS name.
+        metric: &'static str,
+        /// Why.
+        why: &'a Unavailable,
+    },
+    /// An instance the load balancer held unhealthy past its grace
+    /// period was replaced (the ELB health-check type): terminated and
+    /// launched again.
+    Replaced {
+        /// The instance.
+        instance: String,
+        /// Steps run.
+        steps: usize,
+        /// Wall seconds it took.
+        seconds: f64,
+    },
+    /// A step of a capacity change was done.
+    Step(&'a StepRun),
+    /// The lab now runs `desired` instances of the group.
+    Applied {
+        /// The group's desired capacity.
+        desired: u32,
+        /// The instances the lab launched: those the topology names for
+        /// the new capacity (its first `desired`), which on a scale-in
+        /// may not be the ones the controller named (docs/sim.md).
+        launched: Vec<String>,
+        /// The instances the lab terminated.
+        terminated: Vec<String>,
+        /// Steps run.
+        steps: usize,
+        /// Wall seconds the apply took.
+        seconds: f64,
+    },
+}
+
+/// Why `sim autoscale` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AutoscaleError {
+    /// No such lab.
+    #[error("no lab `{0}` is up")]
+    NoLab(String),
+    /// The lab's copy of its topology does not load.
+    #[error("lab `{lab}`: its copy of its topology, {}, does not load: {why}", file.display())]
+    Source {
+        /// Lab.
+        lab: String,
+        /// The copy.
+        file: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// No such group.
+    #[error("lab `{lab}` has no Auto Scaling group `{group}`")]
+    NoGroup {
+        /// Lab.
+        lab: String,
+        /// The group asked.
+        group: String,
+    },
+    /// A capacity change failed.
+    #[error("changing group `{group}` to {desired}: {source}")]
+    Apply {
+        /// The group.
+        group: String,
+        /// The capacity it was going to.
+        desired: u32,
+        /// Why.
+        source: ApplyError,
+    },
+    /// The lab's state could not be read or written.
+    #[error("lab `{lab}`: {what}: {cause}")]
+    State {
+        /// Lab.
+        lab: String,
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        cause: std::io::Error,
+    },
+}
+
+/// What the run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// Periods handled.
+    pub periods: u64,
+    /// Capacity changes carried out.
+    pub changes: usize,
+    /// Instances replaced (the ELB health-check type).
+    pub replaced: usize,
+    /// The group's desired capacity at the end.
+    pub desired: u32,
+}
+
+/// A metric's live source.
+enum Source {
+    /// HAProxy's counters of the group's server slots.
+    Requests {
+        socket: PathBuf,
+        counter: RequestCounter,
+    },
+    /// No live reading in the lab.
+    None(Unavailable),
+}
+
+impl Source {
+    fn of(m: ScalingMetric, t: &Topology, group: usize, dir: &std::path::Path) -> Source {
+        match m {
+            ScalingMetric::AlbRequestCountPerTarget { load_balancer } => {
+                let g = &t.auto_scaling_groups[group];
+                let slots = (1..=g.max.max(g.instances.len() as u32))
+                    .map(|k| haproxy_name(&format!("{}-{k}", g.name)))
+                    .collect();
+                Source::Requests {
+                    socket: layout::haproxy_socket(dir, &t.nodes[load_balancer].name),
+                    counter: RequestCounter::new(slots),
+                }
+            }
+            other => Source::None(Unavailable(format!(
+                "the lab does not measure {} yet",
+                other.aws_name()
+            ))),
+        }
+    }
+
+    /// Reads the source: requests since the last reading (`None` at the
+    /// first).
+    fn read(&mut self) -> Result<Option<u64>, Unavailable> {
+        match self {
+            Source::Requests { socket, counter } => {
+                let stat = haproxy_api(socket, "show stat")
+                    .map_err(|e| Unavailable(format!("HAProxy's admin socket: {e}")))?;
+                counter.read(&stat)
+            }
+            Source::None(why) => Err(why.clone()),
+        }
+    }
+}
+
+/// Runs the controller on lab `opts.lab` until `opts.duration` is over,
+/// telling `on` each period, step and apply.
+pub fn run(
+    opts: &Options,
+    programs: &Programs,
+    mut on: impl FnMut(Event<'_>),
+) -> Result<Summary, AutoscaleError> {
+    let lab = &opts.lab;
+    let state_err = |what: &'static str| {
+        move |cause| AutoscaleError::State {
+            lab: lab.clone(),
+            what,
+            cause,
+        }
+    };
+    let st = load_state(lab)
+        .map_err(state_err("read its state"))?
+        .ok_or_else(|| AutoscaleError::NoLab(lab.clone()))?;
+    let dir = layout::state_dir(lab);
+    let copy = dir.join("topology.toml");
+    let source = |why: String| AutoscaleError::Source {
+        lab: lab.clone(),
+        file: copy.clone(),
+        why,
+    };
+    let mut text = std::fs::read_to_string(&copy).map_err(|e| source(e.to_string()))?;
+    let t = topology::parse(&copy, text.clone())
+        .map_err(|e| source(e.to_string()))?
+        .topology;
+    let group = (t.auto_scaling_groups.iter())
+        .position(|g| g.name == opts.group)
+        .ok_or_else(|| AutoscaleError::NoGroup {
+            lab: lab.clone(),
+            group: opts.group.clone(),
+        })?;
+    let file_desired = match st.capacity.get(&opts.group) {
+        Some(rec) => rec.file_desired,
+        None => desired_in(&text, &opts.group).map_err(|e| source(e.to_string()))?,
+    };
+    let metrics = watched(&t, group);
+    let mut sources: Vec<Source> = (metrics.iter())
+        .map(|&m| Source::of(m, &t, group, &dir))
+        .collect();
+    let mut c = Controller::new(&t, group, Duration::ZERO);
+    let mut clock = PeriodClock::new(t.sim.time_scale);
+    let mut members = members_of(&t, group);
+    let settings = &t.auto_scaling_groups[group].scaling;
+    let elb = settings.health_check_type == HealthCheckType::Elb;
+    let grace = settings.health_check_grace_period;
+    // when each instance was launched, on AWS's clock
+    let mut launched_at: BTreeMap<String, Duration> = members
+        .iter()
+        .map(|m| (m.clone(), Duration::ZERO))
+        .collect();
+    let mut lab_desired = members.len() as u32;
+    let mut summary = Summary {
+        periods: 0,
+        changes: 0,
+        replaced: 0,
+        desired: lab_desired,
+    };
+    // the baseline of each counter
+    for s in &mut sources {
+        let _ = s.read();
+    }
+    let started = Instant::now();
+    loop {
+        let wake = clock.next_end();
+        if opts.duration.is_some_and(|d| wake > d) {
+            break;
+        }
+        if let Some(left) = wake.checked_sub(started.elapsed()) {
+            std::thread::sleep(left);
+        }
+        let ended = clock.ended(started.elapsed());
+        let periods = (ended.end - ended.start).max(1);
+        // each metric's requests over the periods that ended, shared
+        // evenly among them (more than one when an apply took long)
+        let mut loads: Vec<Option<f64>> = Vec::new();
+        for (s, m) in sources.iter_mut().zip(&metrics) {
+            match s.read() {
+                Ok(n) => loads.push(n.map(|n| n as f64 / periods as f64)),
+                Err(why) => {
+                    on(Event::Unavailable {
+                        metric: m.aws_name(),
+                        why: &why,
+                    });
+                    loads.push(None);
+                }
+            }
+        }
+        let mut changed = false;
+        let last_now = PeriodClock::aws_time(ended.end.saturating_sub(1));
+        for index in ended {
+            let now = PeriodClock::aws_time(index);
+            let in_service = c.in_service(now);
+            // the requests of the group's target group: every metric that
+            // has a reading counts the same requests
+            let load = loads.iter().flatten().copied().next();
+            let available: Vec<ScalingMetric> = (metrics.iter().zip(&loads))
+                .filter(|(_, l)| l.is_some())
+                .map(|(m, _)| *m)
+                .collect();
+            let model = LoadModel {
+                cpu_ms_per_request: None,
+            };
+            let (points, mut shown) =
+                datapoints(&available, load.unwrap_or(0.0), in_service, model);
+            for m in &metrics {
+                shown.entry(m.aws_name().to_string()).or_insert(None);
+            }
+            let activities = c.handle_period(now, &points);
+            changed |= activities
+                .iter()
+                .any(|a| matches!(a, Activity::Launch { .. } | Activity::Terminate { .. }));
+            let record = period_record(&c, now, index, load.unwrap_or(0.0), shown, &activities);
+            on(Event::Period(&record));
+            summary.periods += 1;
+        }
+        let desired = c.instances().len() as u32;
+        if changed && desired != lab_desired {
+            let applied = Instant::now();
+            let new_text =
+                with_desired(&text, &opts.group, desired).map_err(|e| source(e.to_string()))?;
+            let (steps, now_members) =
+                change_capacity(lab, &copy, &new_text, &st, programs, &opts.group, &mut on)
+                    .map_err(|source| AutoscaleError::Apply {
+                        group: opts.group.clone(),
+                        desired,
+                        source,
+                    })?;
+            text = new_text;
+            lab_desired = desired;
+            let launched = (now_members.iter())
+                .filter(|n| !members.contains(n))
+                .cloned()
+                .collect();
+            let terminated = (members.iter())
+                .filter(|n| !now_members.contains(n))
+                .cloned()
+                .collect();
+            for m in now_members.iter().filter(|m| !members.contains(m)) {
+                launched_at.insert(m.clone(), last_now);
+            }
+            members = now_members;
+            let mut now_st = load_state(lab)
+                .map_err(state_err("read its state"))?
+                .ok_or_else(|| AutoscaleError::NoLab(lab.clone()))?;
+            now_st.capacity.insert(
+                opts.group.clone(),
+                LiveCapacity {
+                    desired,
+                    file_desired,
+                },
+            );
+            save_state(lab, &now_st).map_err(state_err("write its state"))?;
+            summary.changes += 1;
+            summary.desired = desired;
+            on(Event::Applied {
+                desired,
+                launched,
+                terminated,
+                steps,
+                seconds: applied.elapsed().as_secs_f64(),
+            });
+        }
+        if elb {
+            for instance in unhealthy(lab, &members, &launched_at, grace, last_now) {
+                let started_at = Instant::now();
+                let steps = replace_instance(lab, &copy, &text, programs, &instance, &mut on)
+                    .map_err(|source| AutoscaleError::Apply {
+                        group: opts.group.clone(),
+                        desired: lab_desired,
+                        source,
+                    })?;
+                launched_at.insert(instance.clone(), last_now);
+                summary.replaced += 1;
+                on(Event::Replaced {
+                    instance,
+                    steps,
+                    seconds: started_at.elapsed().as_secs_f64(),
+                });
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// The instances of `members` the ALB's HAProxy holds `DOWN` on every
+/// target, past their grace period ([`to_replace`]); none when the lab's
+/// state or HAProxy cannot be read (the next period asks again).
+fn unhealthy(
+    lab: &str,
+    members: &[String],
+    launched_at: &BTreeMap<String, Duration>,
+    grace: Duration,
+    now: Duration,
+) -> Vec<String> {
+    let Ok(Some(st)) = load_state(lab) else {
+        return Vec::new();
+    };
+    let dir = layout::state_dir(lab);
+    let mut status: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in &st.plan.haproxy {
+        for th in health(&layout::haproxy_socket(&dir, &h.node), h) {
+            if members.contains(&th.instance) {
+                status.entry(th.instance).or_default().push(th.status);
+            }
+        }
+    }
+    to_replace(&status, launched_at, grace, now)
+}
+
+/// Replaces `instance`: the lab's plan without it applied (deregistration,
+/// then its namespace deleted), then the lab's plan again (a new
+/// namespace, addresses, security groups, listener, registration); `sim
+/// fail`'s record of it goes with the old namespace. The steps run.
+fn replace_instance(
+    lab: &str,
+    copy: &std::path::Path,
+    text: &str,
+    programs: &Programs,
+    instance: &str,
+    on: &mut impl FnMut(Event<'_>),
+) -> Result<usize, ApplyError> {
+    let state_step = |cause: std::io::Error| ApplyError::Step {
+        step: "read the lab's state".into(),
+        cause,
+    };
+    let st = load_state(lab)
+        .map_err(state_step)?
+        .ok_or_else(|| state_step(std::io::Error::other("no such lab is up")))?;
+    let bad = |why: String| ApplyError::Step {
+        step: format!("plan the replacement of {instance}"),
+        cause: std::io::Error::other(why),
+    };
+    let t = topology::parse(copy, text.to_string())
+        .map_err(|e| bad(e.to_string()))?
+        .topology;
+    let plan = crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| bad(e.to_string()))?;
+    let source = st.source.as_deref();
+    let gone = exec::apply(
+        &without_instance(&plan, instance),
+        source,
+        text,
+        programs,
+        |r| on(Event::Step(r)),
+    )?;
+    let back = exec::apply(&plan, source, text, programs, |r| on(Event::Step(r)))?;
+    let mut now = load_state(lab)
+        .map_err(state_step)?
+        .ok_or_else(|| state_step(std::io::Error::other("no such lab is up")))?;
+    if now.failed.remove(instance) {
+        save_state(lab, &now).map_err(state_step)?;
+    }
+    Ok(gone.steps + back.steps)
+}
+
+/// The names of group `group`'s instances in `t`.
+fn members_of(t: &Topology, group: usize) -> Vec<String> {
+    (t.auto_scaling_groups[group].instances.iter())
+        .map(|&n| t.nodes[n].name.clone())
+        .collect()
+}
+
+/// Plans the lab from `text` and applies it (the steps of the diff from
+/// its plan, under its lock); the steps run, and group `group`'s
+/// instances after.
+fn change_capacity(
+    lab: &str,
+    copy: &std::path::Path,
+    text: &str,
+    st: &LabState,
+    programs: &Programs,
+    group: &str,
+    on: &mut impl FnMut(Event<'_>),
+) -> Result<(usize, Vec<String>), ApplyError> {
+    let bad = |why: String| ApplyError::Step {
+        step: "plan the new capacity".into(),
+        cause: std::io::Error::other(why),
+    };
+    let t = topology::parse(copy, text.to_string())
+        .map_err(|e| bad(e.to_string()))?
+        .topology;
+    // the lab's ports and source file stay
+    let plan = crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| bad(e.to_string()))?;
+    let rep = exec::apply(&plan, st.source.as_deref(), text, programs, |r| {
+        on(Event::Step(r))
+    })?;
+    let members = (t.auto_scaling_groups.iter())
+        .position(|g| g.name == group)
+        .map(|g| members_of(&t, g))
+        .unwrap_or_default();
+    Ok((rep.steps, members))
+}
