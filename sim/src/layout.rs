@@ -155,6 +155,23 @@ pub fn vgw_tunnels<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> 
     hashed_names("vg", names)
 }
 
+/// The name of the VGW's gateway of a VIF or (`vpn`) of the VPN, for its
+/// files and messages: `vgw-` and the name's [`ns_token`]; the VPN's is
+/// `vgw-vpn-` and its token when one of the VIFs `vifs` has the same
+/// token, as AWS lets a VIF and a VPN share a name.
+pub fn vgw_gateway_name<'a>(
+    name: &str,
+    vpn: bool,
+    vifs: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let token = ns_token(name);
+    if vpn && vifs.into_iter().any(|v| ns_token(v) == token) {
+        format!("vgw-vpn-{token}")
+    } else {
+        format!("vgw-{token}")
+    }
+}
+
 /// The lowest UDP port of the VGW's gateways ([`vgw_ports`]).
 pub const FIRST_VGW_PORT: u16 = 20000;
 /// How many UDP ports the VGW's gateways draw from: 20000-29999.

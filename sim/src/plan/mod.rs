@@ -636,7 +636,10 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
 
 /// The gateways at the two ends of a DX or VPN link.
 pub(crate) fn tunnel_gateways(p: &Plan, l: &VethSpec) -> Vec<usize> {
-    let far = format!("vgw-{}", ns_token(&l.joins.1));
+    let vifs = (p.links.iter())
+        .filter(|x| x.kind == LinkKind::DirectConnect)
+        .map(|x| x.joins.1.as_str());
+    let far = crate::layout::vgw_gateway_name(&l.joins.1, l.kind == LinkKind::Vpn, vifs);
     let office_ns = &l.a.ns;
     p.gateways
         .iter()

@@ -721,3 +721,42 @@ fn a_route_tables_routes_name_their_targets_as_the_file_does() {
         assert!(whys.contains(&want), "no `{want}` in {whys:#?}");
     }
 }
+
+#[test]
+fn a_vif_and_the_vpn_of_one_name_get_two_gateways_and_a_clash_is_refused() {
+    // AWS lets a VIF and a VPN share a name: the VPN's gateway is told apart
+    let mut t = crate::example();
+    t.vpn.as_mut().expect("a VPN").name = t.vifs[0].name.clone();
+    let p = plan(&t, "same", &PORTS).expect("plan");
+    let names: Vec<&str> = p.gateways.iter().map(|g| g.name.as_str()).collect();
+    assert!(
+        names.contains(&"vgw-dx-vif") && names.contains(&"vgw-vpn-dx-vif"),
+        "{names:?}"
+    );
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    let vpn = p
+        .links
+        .iter()
+        .find(|l| l.kind == LinkKind::Vpn)
+        .expect("the VPN's link");
+    let ends: Vec<&str> = tunnel_gateways(&p, vpn)
+        .into_iter()
+        .map(|g| p.gateways[g].name.as_str())
+        .collect();
+    assert!(ends.contains(&"vgw-vpn-dx-vif"), "{ends:?}");
+    assert!(!ends.contains(&"vgw-dx-vif"), "{ends:?}");
+    // an office node whose file name is a VIF gateway's: refused, not shared
+    let mut t = crate::example();
+    let office = t
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "vifgate-office")
+        .expect("the office gateway");
+    office.name = "vgw-dx-vif".into();
+    let e = plan(&t, "clash", &PORTS).expect_err("two gateways of one name");
+    assert!(
+        e.to_string().contains("`vgw-dx-vif`") && e.to_string().contains("rename one"),
+        "{e}"
+    );
+}

@@ -238,7 +238,11 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
         let tun = vgw_tuns[k].clone();
         b.plan.gateways.push(GatewaySpec {
             ns: v.clone(),
-            name: format!("vgw-{}", ns_token(&name)),
+            name: crate::layout::vgw_gateway_name(
+                &name,
+                !is_vif,
+                t.vifs.iter().map(|v| v.name.as_str()),
+            ),
             tun,
             mtu: 1500 - WG_OVERHEAD,
             // the VGW's tunnels share its namespace: one port each
@@ -265,6 +269,18 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             priority,
             bgp_session: is_vif || t.vpn.as_ref().is_some_and(|v| v.bgp),
         });
+    }
+    // each gateway's files and messages go by its name: two of one name
+    // (VIFs `a b` and `a_b`, an office node `vgw-x` and a VIF `x`) would
+    // share them
+    let mut seen = std::collections::BTreeSet::new();
+    for g in &b.plan.gateways {
+        if !seen.insert(g.name.as_str()) {
+            return Err(PlanError::Unsupported(format!(
+                "two of the lab's gateways would be named `{}` (a VIF's, the VPN's or an office node's name made into a file name): rename one of them",
+                g.name
+            )));
+        }
     }
     Ok(tuns)
 }
