@@ -21,7 +21,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     // a group's live capacity and metrics, as values (`scaling::run`, at
     // the top, is not checked, as `ops` is not)
     ("scaling::capacity", &[]),
-    ("scaling::metrics", &[]),
+    ("scaling::metrics", &["haproxy_stat"]),
+    // HAProxy's `show stat` read by column names
+    ("haproxy_stat", &[]),
     ("scaling::replace", &["plan"]),
     ("bgp::names", &["layout", "render::names"]),
     ("bgp::sessions", &["bgp::names", "layout", "render::names"]),
@@ -62,6 +64,7 @@ const PURE: &[&str] = &[
     "scaling::capacity",
     "scaling::metrics",
     "scaling::replace",
+    "haproxy_stat",
 ];
 
 /// What a pure layer's code may not name.

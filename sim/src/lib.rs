@@ -50,6 +50,7 @@ pub mod agent;
 pub mod apply;
 pub mod bgp;
 pub mod flowlogs;
+pub mod haproxy_stat;
 pub mod kernel;
 #[cfg(test)]
 mod layers;

@@ -3,7 +3,7 @@
 //! responses each server gave (what a test compares the generator's
 //! counts with).
 
-use std::collections::BTreeMap;
+use crate::haproxy_stat::ShowStat;
 
 /// One server of a backend in `show stat`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,43 +29,29 @@ impl ServerStat {
 /// `# pxname,svname,...` naming the columns); empty when the backend is
 /// not there or the text is not that CSV.
 pub fn servers(show_stat: &str, backend: &str) -> Vec<ServerStat> {
-    let mut lines = show_stat.lines();
-    let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+    let Some(table) = ShowStat::parse(show_stat) else {
         return Vec::new();
     };
-    let columns: BTreeMap<&str, usize> =
-        header.split(',').enumerate().map(|(i, c)| (c, i)).collect();
-    let (Some(&px), Some(&sv), Some(&status)) = (
-        columns.get("pxname"),
-        columns.get("svname"),
-        columns.get("status"),
-    ) else {
+    if !table.has(&["pxname", "svname", "status"]) {
         return Vec::new();
-    };
-    let response_columns: Vec<usize> = [
+    }
+    let responses = [
         "hrsp_1xx",
         "hrsp_2xx",
         "hrsp_3xx",
         "hrsp_4xx",
         "hrsp_5xx",
         "hrsp_other",
-    ]
-    .iter()
-    .filter_map(|c| columns.get(c).copied())
-    .collect();
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| {
-            f.get(px) == Some(&backend)
-                && f.get(sv)
-                    .is_some_and(|s| *s != "BACKEND" && *s != "FRONTEND")
-        })
-        .map(|f| ServerStat {
-            name: f[sv].to_string(),
-            status: f.get(status).unwrap_or(&"").to_string(),
-            responses: response_columns
+    ];
+    table
+        .servers()
+        .filter(|r| r.get("pxname") == Some(backend))
+        .map(|r| ServerStat {
+            name: r.get("svname").unwrap_or_default().to_string(),
+            status: r.get("status").unwrap_or_default().to_string(),
+            responses: responses
                 .iter()
-                .filter_map(|&i| f.get(i).and_then(|v| v.parse::<u64>().ok()))
+                .filter_map(|c| r.get(c).and_then(|v| v.parse::<u64>().ok()))
                 .sum(),
         })
         .collect()
@@ -82,6 +68,7 @@ pub fn capacity(show_stat: &str, backend: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// `show stat` of HAProxy 2.6, cut to its first columns and the
     /// response counters (the real one has about a hundred).

@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::haproxy_stat::ShowStat;
+
 /// One CloudWatch period on AWS's clock.
 pub const AWS_PERIOD: Duration = Duration::from_secs(60);
 
@@ -71,32 +73,22 @@ pub struct Unavailable(pub String);
 /// HTTP mode a stream per request). Rows are `(backend, server)`;
 /// `BACKEND` and `FRONTEND` rows are left out.
 pub fn request_totals(show_stat: &str) -> Result<BTreeMap<(String, String), u64>, Unavailable> {
-    let mut lines = show_stat.lines();
-    let header = lines
-        .next()
-        .and_then(|h| h.strip_prefix("# "))
+    let table = ShowStat::parse(show_stat)
         .ok_or_else(|| Unavailable("`show stat` gave no CSV header".into()))?;
-    let columns: Vec<&str> = header.split(',').collect();
-    let col = |name: &str| columns.iter().position(|c| *c == name);
-    let (Some(px), Some(sv), Some(stot)) = (col("pxname"), col("svname"), col("stot")) else {
+    if !table.has(&["pxname", "svname", "stot"]) {
         return Err(Unavailable(
             "`show stat` has no pxname, svname or stot column".into(),
         ));
-    };
-    let req_tot = col("req_tot");
+    }
     let mut out = BTreeMap::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split(',').collect();
-        let (Some(backend), Some(server)) = (f.get(px), f.get(sv)) else {
+    for r in table.servers() {
+        let (Some(backend), Some(server)) = (r.get("pxname"), r.get("svname")) else {
             continue;
         };
-        if matches!(*server, "BACKEND" | "FRONTEND") {
-            continue;
-        }
-        let value = req_tot
-            .and_then(|i| f.get(i))
+        let value = r
+            .get("req_tot")
             .filter(|v| !v.is_empty())
-            .or_else(|| f.get(stot))
+            .or_else(|| r.get("stot"))
             .and_then(|v| v.parse::<u64>().ok());
         if let Some(v) = value {
             out.insert((backend.to_string(), server.to_string()), v);
