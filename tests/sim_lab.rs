@@ -332,6 +332,24 @@ fn a_vif_or_vpn_ending_on_a_plain_router_filters_nothing_live_as_in_the_analysis
     }
 }
 
+/// An office LAN advertised over the VPN only, while the office's route to
+/// the VPC is the VIF's: its packets go out over the VIF and the answers
+/// come back over the VPN, and AWS accepts them (a private VIF does not
+/// filter inner sources). The lab's VGW gateway once accepted from the
+/// VIF only the VIF's advertised prefixes: 5 disagreements.
+#[test]
+fn an_office_lan_advertised_over_the_vpn_only_still_reaches_the_vpc_over_the_vif() {
+    if !bird_ready("an_office_lan_advertised_over_the_vpn_only_still_reaches_the_vpc_over_the_vif")
+    {
+        return;
+    }
+    let file = "vif_withdrawn_vpn_advertises.toml";
+    let r = sim_test_of(file);
+    let ssh = expectation(&r, "bench", "app", "tcp/22");
+    assert!(ssh.live_accepted, "{ssh:?}");
+    assert!(r.passed(), "{file}:\n{}", compare::render(&r, false));
+}
+
 /// Issue 19, item 5: AWS's NAT gateway leaves from ports 1024-65535 and
 /// the analysis uses that range, so an ACL admitting the replies to
 /// Linux's 32768-60999 only denies app -> internet. The lab's NAT once

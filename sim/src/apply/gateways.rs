@@ -67,7 +67,11 @@ pub(super) fn gateway_config(
                 p.endpoint,
                 plan.gateways[p.gateway].port,
             ))),
-            allowed_ips: p.allowed.clone(),
+            allowed_ips: if p.any_source {
+                vec![ipnet::Ipv4Net::default()]
+            } else {
+                p.allowed.clone()
+            },
             persistent_keepalive: Some(1),
             preshared_key_file: None,
         })

@@ -278,8 +278,17 @@ pub struct GatewayPeer {
     pub gateway: usize,
     /// Endpoint address (the far end's underlay address).
     pub endpoint: Ipv4Addr,
-    /// Inner prefixes it may send from, and that are routed to it.
+    /// Inner prefixes routed to it, and that it may send from unless
+    /// [`GatewayPeer::any_source`].
     pub allowed: Vec<Ipv4Net>,
+    /// Whether its packets are accepted from any inner source (its WireGuard
+    /// allowed IPs `0.0.0.0/0`): the VGW's peer on a VIF or the VPN. AWS
+    /// does not filter the source addresses that come in over a private
+    /// VIF or a VPN tunnel, so an office prefix advertised only over the
+    /// VPN still reaches the VPC over the VIF its route to the VPC takes;
+    /// taking the VIF's advertised prefixes as its sources dropped it.
+    #[serde(default)]
+    pub any_source: bool,
     /// Route priority (lower wins).
     pub priority: u32,
     /// Whether a BGP session runs on this peer's link (a VIF, a VPN with

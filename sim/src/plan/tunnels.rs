@@ -252,6 +252,7 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
                 gateway: og,
                 endpoint: office_addr,
                 allowed: office_prefixes.clone(),
+                any_source: true,
                 // its only peer: the kind's, whatever the VIF's place
                 priority: if is_vif { PRIORITY_DX } else { PRIORITY_VPN },
                 bgp_session: false,
@@ -266,6 +267,7 @@ pub(super) fn tunnels(b: &mut Builder) -> Result<Tunnels, PlanError> {
             gateway: vg,
             endpoint: aws_addr,
             allowed: vec![vpc.cidr],
+            any_source: false,
             priority,
             bgp_session: is_vif || t.vpn.as_ref().is_some_and(|v| v.bgp),
         });

@@ -221,14 +221,19 @@ fn process_block(o: &mut String, p: &Plan, ns: &str) {
             let far = p.gateways.get(peer.gateway);
             let allowed: Vec<String> = peer.allowed.iter().map(|a| a.to_string()).collect();
             lines.push(format!(
-                "  peer {} at {}:{} ({}), priority {}, allowed [{}]",
+                "  peer {} at {}:{} ({}), priority {}, allowed [{}]{}",
                 peer.name,
                 peer.endpoint,
                 far.map(|f| f.port).unwrap_or(plan::WG_PORT),
                 far.map(|f| format!("{} in {}", f.name, f.ns))
                     .unwrap_or_else(|| "?".into()),
                 peer.priority,
-                allowed.join(", ")
+                allowed.join(", "),
+                if peer.any_source {
+                    ", from any source"
+                } else {
+                    ""
+                }
             ));
         }
     }
