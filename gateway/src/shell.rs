@@ -128,7 +128,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ShellError {
 
 /// Where the router's packets go: TUN packets are queued and written as
 /// one batch (coalesced when the device has offloads), datagrams are
-/// batched into GSO sends.
+/// batched into GSO sends, each sent as soon as it is full.
 struct Output<'a> {
     tun: &'a AsyncDevice,
     udp: &'a UdpSocket,
@@ -161,8 +161,9 @@ impl Output<'_> {
 
     /// Moves the delayed datagrams due at `now` into the UDP batch.
     fn release_due(&mut self, now: Instant) {
+        let fd = self.udp.as_raw_fd();
         if let Some(imp) = &mut self.impair {
-            imp.drain_due(now, |to, d| self.batch.push(to, d));
+            imp.drain_due(now, |to, d| self.batch.push_sending_full(fd, to, d));
         }
     }
 
@@ -198,7 +199,8 @@ impl Output<'_> {
             }
             (None, _) => {
                 if let Some(mut imp) = self.impair.take() {
-                    let n = imp.drain_all(|to, d| self.batch.push(to, d));
+                    let fd = self.udp.as_raw_fd();
+                    let n = imp.drain_all(|to, d| self.batch.push_sending_full(fd, to, d));
                     self.impair_retired += imp.stats();
                     info!(released = n, "impairment removed");
                 }
@@ -240,12 +242,14 @@ impl Io for Output<'_> {
         self.tun_queued += 1;
     }
 
+    /// Batched; each full send leaves at once ([`UdpBatch::push_sending_full`]).
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
+        let fd = self.udp.as_raw_fd();
         match &mut self.impair {
-            None => self.batch.push(to, datagram),
+            None => self.batch.push_sending_full(fd, to, datagram),
             Some(imp) => {
                 if imp.submit(Instant::now(), to, datagram) == Submit::SendNow {
-                    self.batch.push(to, datagram);
+                    self.batch.push_sending_full(fd, to, datagram);
                 }
             }
         }
