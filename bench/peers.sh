@@ -60,7 +60,8 @@ Environment (defaults in brackets):
            VIFGATE_BASE), vifgate-noqueue and vifgate-queue (this vifgate with
            [queue] enabled = false, = true); PEER-rt for each of these: its
            tunnel processes at SCHED_FIFO; PEER-rtall (veth-rtall too): the
-           probes (ping, rr.py) as well]
+           probes (ping, rr.py) as well; vifgate-realtime: this vifgate with
+           [process] realtime_priority = RT_PRIO]
   RT_PRIO [10: the -rt peers' SCHED_FIFO priority]
   PROFILE [1]   PROFILE_SECS [6]
   INSTALL [1]     OUT [bench/results/peers-DATE.json]
@@ -130,6 +131,12 @@ up_vifgate-queue() { local VIFGATE_EXTRA="[queue]
 enabled = true"; up_vifgate; }
 down_vifgate-queue() { down_vifgate; }
 
+# vifgate-realtime: this vifgate with its own setting, [process]
+# realtime_priority = $RT_PRIO (its packet thread at SCHED_FIFO)
+up_vifgate-realtime() { local VIFGATE_EXTRA="[process]
+realtime_priority = ${RT_PRIO:-10}"; up_vifgate; }
+down_vifgate-realtime() { down_vifgate; }
+
 # PEER-rt (each peer above): the same, with the tunnel processes (all
 # their threads, both ends) at real-time priority, SCHED_FIFO $RT_PRIO:
 # they take a core before iperf3 and anything else on the box, as a
@@ -150,7 +157,7 @@ realtime_off() {
     chrt -o -a -p 0 "${PID[rr-server]}" >/dev/null 2>&1 || true
     PROBE_WRAP=()
 }
-for base in veth wireguard-go boringtun vifgate vifgate-base vifgate-noqueue vifgate-queue; do
+for base in veth wireguard-go boringtun vifgate vifgate-base vifgate-noqueue vifgate-queue vifgate-realtime; do
     eval "up_$base-rt() { up_$base; realtime_on; }; down_$base-rt() { realtime_off; down_$base; }"
     eval "up_$base-rtall() { up_$base; realtime_on all; }; down_$base-rtall() { realtime_off; down_$base; }"
 done

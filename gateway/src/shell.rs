@@ -71,6 +71,7 @@ mod ingress_delay;
 mod kernel_table;
 mod metrics_server;
 mod preflight;
+mod realtime;
 mod status_writers;
 mod timer;
 mod tun_queue;
@@ -110,6 +111,9 @@ pub enum ShellError {
     /// Privileges could not be dropped after start-up.
     #[error(transparent)]
     Privileges(#[from] crate::privileges::PrivilegeError),
+    /// `[process] realtime_priority` could not be put in force.
+    #[error(transparent)]
+    Realtime(#[from] realtime::RealtimeError),
     /// An I/O error while setting up.
     #[error("{what}")]
     Io {
@@ -463,6 +467,11 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("signal"))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("signal"))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(io_err("signal"))?;
+    // the packet thread's real-time policy needs CAP_SYS_NICE: before the drop
+    if let Some(priority) = config.realtime_priority {
+        realtime::set_realtime(priority)?;
+        info!(priority, "packet thread at real-time priority (SCHED_FIFO)");
+    }
     // everything privileged is open: give up what opened it
     log_dropped(
         privileges::drop_after_start(config.run_as.as_ref())?,
