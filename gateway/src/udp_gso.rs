@@ -55,17 +55,18 @@ impl UdpBatch {
         self.segs.push((to, start, datagram.len()));
     }
 
-    /// Queues a datagram (copied) and, once the batch holds as much as one
-    /// send can carry ([`MAX_SEGMENTS`] datagrams or [`MAX_BYTES`] bytes),
-    /// sends it all on `fd`. A batch of TUN reads under a bulk stream makes
-    /// megabytes of datagrams: sent as they fill a send, the first leaves
-    /// after one send's worth of encryption instead of after all of it, and
-    /// the buffers stay within their first allocation.
+    /// Queues a datagram (copied), first sending what is queued on `fd`
+    /// when the datagram would not fit in the same send ([`MAX_SEGMENTS`]
+    /// datagrams, [`MAX_BYTES`] bytes). A batch of TUN reads under a bulk
+    /// stream makes megabytes of datagrams: sent as they fill a send, the
+    /// first leaves after one send's worth of encryption instead of after
+    /// all of it, each send is as full as before, and the buffers stay
+    /// within their first allocation.
     pub fn push_sending_full(&mut self, fd: RawFd, to: SocketAddr, datagram: &[u8]) {
-        self.push(to, datagram);
-        if self.segs.len() >= MAX_SEGMENTS || self.buf.len() >= MAX_BYTES {
+        if self.segs.len() >= MAX_SEGMENTS || self.buf.len() + datagram.len() > MAX_BYTES {
             self.flush(fd);
         }
+        self.push(to, datagram);
     }
 
     /// Whether anything waits.
@@ -384,9 +385,9 @@ mod tests {
         let mut batch = UdpBatch::new(true);
         let (buf_cap, segs_cap) = (batch.buf.capacity(), batch.segs.capacity());
         let datagram = [7u8; 1452];
-        // the datagram that reaches MAX_BYTES sends the batch
-        let per_send = MAX_BYTES.div_ceil(datagram.len()).min(MAX_SEGMENTS);
-        for k in 0..per_send {
+        // what one send carries: the next datagram sends them, in one call
+        let per_send = (MAX_BYTES / datagram.len()).min(MAX_SEGMENTS);
+        for k in 0..=per_send {
             let mut buf = [0u8; 2048];
             assert!(
                 b.recv_from(&mut buf).is_err(),
@@ -394,6 +395,8 @@ mod tests {
             );
             batch.push_sending_full(a.as_raw_fd(), to, &datagram);
         }
+        assert!(batch.syscalls == 1 || batch.syscalls == per_send as u64);
+        assert_eq!(batch.segs.len(), 1, "the datagram that did not fit waits");
         std::thread::sleep(std::time::Duration::from_millis(20));
         b.set_nonblocking(false).unwrap();
         assert_eq!(
@@ -406,7 +409,7 @@ mod tests {
         for _ in 0..10 * MAX_SEGMENTS {
             batch.push_sending_full(a.as_raw_fd(), to, &[1u8; 64]);
         }
-        assert!(batch.segs.len() < MAX_SEGMENTS, "{}", batch.segs.len());
+        assert!(batch.segs.len() <= MAX_SEGMENTS, "{}", batch.segs.len());
         assert_eq!(
             (batch.buf.capacity(), batch.segs.capacity()),
             (buf_cap, segs_cap)
