@@ -456,7 +456,9 @@ jq -n \
 
 # the table, from the JSON
 table() {
-    local j=$OUT cols=($PEERS) vs=("vifgate/wireguard-go" "vifgate/boringtun")
+    local j=$OUT cols=($PEERS) vs=("vifgate/wireguard-go" "vifgate/boringtun") W=16 c
+    # columns as wide as the longest peer's name and a space
+    for c in "${cols[@]}"; do ((${#c} < W)) || W=$((${#c} + 1)); done
     [[ -n ${VIFGATE_BASE:-} ]] && vs+=("vifgate/vifgate-base")
     g() { jq -r --arg p "$1" "try ((.peers[\$p]$2) // \"-\") catch \"-\"" "$j"; }
     row() { # label jq-path format ratio-path
@@ -464,17 +466,17 @@ table() {
         printf '%-26s' "$label"
         for c in "${cols[@]}"; do
             v=$(g "$c" "$path")
-            if [[ $v == - ]]; then printf '%16s' -; else printf "%16s" "$(printf "$fmt" "$v")"; fi
+            if [[ $v == - ]]; then printf "%${W}s" -; else printf "%${W}s" "$(printf "$fmt" "$v")"; fi
         done
         for c in "${vs[@]}"; do
             v=$(jq -r --arg c "$c" "(.ratios[\$c]$rpath) // \"-\"" "$j")
-            printf '%16s' "$v"
+            printf "%${W}s" "$v"
         done
         echo
     }
     printf '%-26s' ""
-    printf '%16s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
-    [[ -n ${VIFGATE_BASE:-} ]] && printf '%16s' "vg/base"
+    printf "%${W}s" "${cols[@]}" "vg/wg-go" "vg/boringtun"
+    [[ -n ${VIFGATE_BASE:-} ]] && printf "%${W}s" "vg/base"
     echo
     row "TCP a->b (Gbit/s)" .tcp_fwd_gbps '%.2f' .tcp_fwd
     row "TCP b->a -R (Gbit/s)" .tcp_rev_gbps '%.2f' .tcp_rev
@@ -500,7 +502,7 @@ table() {
     done
     printf '%-26s' "added RTT over veth (ms)"
     for c in "${cols[@]}"; do
-        printf '%16s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
+        printf "%${W}s" "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
     done
     echo
     row "CPU% tunnels a+b, TCP a->b" '| (.tcp_fwd_cpu.gw_a + .tcp_fwd_cpu.gw_b)' '%s' .none
