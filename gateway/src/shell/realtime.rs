@@ -11,8 +11,8 @@ use std::io;
 /// Why the policy could not be set.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot run at [process] realtime_priority {priority} (SCHED_FIFO): {source}{hint}",
-    hint = if source.raw_os_error() == Some(libc::EPERM) {
+    "cannot run at [process] realtime_priority {priority} (SCHED_FIFO): {error}{hint}",
+    hint = if error.raw_os_error() == Some(libc::EPERM) {
         "; it needs CAP_SYS_NICE (root, or the capability in the unit), or an RLIMIT_RTPRIO of at least the priority (LimitRTPRIO=)"
     } else {
         ""
@@ -21,9 +21,9 @@ use std::io;
 pub struct RealtimeError {
     /// The priority asked for.
     pub priority: u8,
-    /// The system's answer.
-    #[source]
-    pub source: io::Error,
+    /// The system's answer (in the message: not a source, which the
+    /// binary would print a second time).
+    pub error: io::Error,
 }
 
 /// Puts the calling thread under `SCHED_FIFO` at `priority` (1 to 99),
@@ -43,7 +43,7 @@ pub fn set_realtime(priority: u8) -> Result<(), RealtimeError> {
     } else {
         Err(RealtimeError {
             priority,
-            source: io::Error::last_os_error(),
+            error: io::Error::last_os_error(),
         })
     }
 }
@@ -94,7 +94,8 @@ mod tests {
         std::thread::spawn(|| {
             capabilities::clear().unwrap();
             let e = set_realtime(10).unwrap_err();
-            assert_eq!(e.source.raw_os_error(), Some(libc::EPERM), "{e}");
+            assert_eq!(e.error.raw_os_error(), Some(libc::EPERM), "{e}");
+            assert!(std::error::Error::source(&e).is_none(), "said once");
             assert!(
                 e.to_string().starts_with(
                     "cannot run at [process] realtime_priority 10 (SCHED_FIFO): Operation not permitted"
