@@ -58,7 +58,11 @@ Environment (defaults in brackets):
   TCP_SECS [10, >= 7]   UDP_SECS [5]   UDP_SIZES ["64 1392"]   PING_COUNT [300]
   PEERS ["veth wireguard-go boringtun vifgate"; also: vifgate-base (with
            VIFGATE_BASE), vifgate-noqueue and vifgate-queue (this vifgate with
-           [queue] enabled = false, = true)]
+           [queue] enabled = false, = true); PEER-rt for each of these: its
+           tunnel processes at SCHED_FIFO; PEER-rtall (veth-rtall too): the
+           probes (ping, rr.py) as well; vifgate-realtime: this vifgate with
+           [process] realtime_priority = RT_PRIO]
+  RT_PRIO [10: the -rt peers' SCHED_FIFO priority]
   PROFILE [1]   PROFILE_SECS [6]
   INSTALL [1]     OUT [bench/results/peers-DATE.json]
   VIFGATE [unset: cargo build --release this tree and measure target/release/vifgate;
@@ -127,6 +131,37 @@ up_vifgate-queue() { local VIFGATE_EXTRA="[queue]
 enabled = true"; up_vifgate; }
 down_vifgate-queue() { down_vifgate; }
 
+# vifgate-realtime: this vifgate with its own setting, [process]
+# realtime_priority = $RT_PRIO (its packet thread at SCHED_FIFO)
+up_vifgate-realtime() { local VIFGATE_EXTRA="[process]
+realtime_priority = ${RT_PRIO:-10}"; up_vifgate; }
+down_vifgate-realtime() { down_vifgate; }
+
+# PEER-rt (each peer above): the same, with the tunnel processes (all
+# their threads, both ends) at real-time priority, SCHED_FIFO $RT_PRIO:
+# they take a core before iperf3 and anything else on the box, as a
+# gateway's own scheduling setting would ([process] scheduling). PEER-rtall
+# (veth too): the probes (ping, bench/rr.py's client and server) as well.
+# What scheduling alone changes (BENCHMARKS.md, "Latency").
+RT_PRIO=${RT_PRIO:-10}
+PROBE_WRAP=()
+realtime_on() { # [all]: the tunnel processes, with "all" the probes too
+    local p
+    for p in "${TUNNEL_PIDS[@]}"; do chrt -f -a -p "$RT_PRIO" "$p" >/dev/null; done
+    if [[ ${1:-} == all ]]; then
+        chrt -f -a -p "$RT_PRIO" "${PID[rr-server]}" >/dev/null
+        PROBE_WRAP=(chrt -f "$RT_PRIO")
+    fi
+}
+realtime_off() {
+    chrt -o -a -p 0 "${PID[rr-server]}" >/dev/null 2>&1 || true
+    PROBE_WRAP=()
+}
+for base in veth wireguard-go boringtun vifgate vifgate-base vifgate-noqueue vifgate-queue vifgate-realtime; do
+    eval "up_$base-rt() { up_$base; realtime_on; }; down_$base-rt() { realtime_off; down_$base; }"
+    eval "up_$base-rtall() { up_$base; realtime_on all; }; down_$base-rtall() { realtime_off; down_$base; }"
+done
+
 # ------------------------------------------------------------ measuring
 CPU_T0=() HOST0=() T0=0
 cpu_start() {
@@ -187,7 +222,7 @@ iperf() { # out-file args...: iperf3 client in a, JSON to out-file
 
 measure() { # peer
     local peer=$1 f cpu
-    if [[ $peer == veth ]]; then DST=$UNDER_B; else DST=$TUN_B; fi
+    if [[ $peer == veth* ]]; then DST=$UNDER_B; else DST=$TUN_B; fi
     # the first packets start the handshake
     wait_for 15 nsx a ping -c 1 -W 1 -q "$DST" || die "$peer: no ping through the tunnel"
     sleep 1
@@ -224,7 +259,7 @@ measure() { # peer
         sleep 1
     done
     f=$WORK/$peer-ping.txt
-    fg_run ip netns exec "${P}a" ping -c "$PING_COUNT" -i 0.01 "$DST" >"$f" 2>&1 || true
+    fg_run "${PROBE_WRAP[@]}" ip netns exec "${P}a" ping -c "$PING_COUNT" -i 0.01 "$DST" >"$f" 2>&1 || true
     local ping
     ping=$(ping_json "$f")
     if [[ $(jq .n <<<"$ping") -gt 0 ]]; then
@@ -237,7 +272,7 @@ measure() { # peer
         log "  $peer ping failed: $(tail -n 2 "$f")"
     fi
     f=$WORK/$peer-rr-idle.json
-    fg_run ip netns exec "${P}a" python3 "$ROOT/bench/rr.py" ask "$DST" "$RR_PORT" "$PING_COUNT" 0.01 \
+    fg_run "${PROBE_WRAP[@]}" ip netns exec "${P}a" python3 "$ROOT/bench/rr.py" ask "$DST" "$RR_PORT" "$PING_COUNT" 0.01 \
         >"$f" 2>"$f.err" || true
     if jq -e .n "$f" >/dev/null 2>&1; then
         put "$peer" rr_idle "$(cat "$f")"
@@ -268,8 +303,8 @@ latency_line() { # {p50_ms, p99_ms, max_ms, ...} -> "p50 / p99 / max ms"
 # during the a->b TCP stream: from 2 s in, ping and the interactive flow at
 # once (both from a, the bulk sender's side, as a user's traffic would be)
 probes_start() {
-    spawn probe-ping a sh -c "sleep 2; exec ping -c $PING_COUNT -i 0.01 $DST"
-    spawn probe-rr a sh -c "sleep 2; exec python3 '$ROOT/bench/rr.py' ask $DST $RR_PORT $PING_COUNT 0.01"
+    spawn probe-ping a "${PROBE_WRAP[@]}" sh -c "sleep 2; exec ping -c $PING_COUNT -i 0.01 $DST"
+    spawn probe-rr a "${PROBE_WRAP[@]}" sh -c "sleep 2; exec python3 '$ROOT/bench/rr.py' ask $DST $RR_PORT $PING_COUNT 0.01"
 }
 probes_end() { # peer
     local peer=$1 ping
@@ -414,14 +449,16 @@ jq -n \
                 latency: "ping_idle, rr_idle: alone; ping_tcp, rr_tcp: from 2 s into the a->b TCP stream, both at once; rr = bench/rr.py, a 64-byte request and its 64-byte reply over one TCP connection (TCP_NODELAY), \($ping) of them 10 ms apart; p50/p99 nearest rank"},
        units: {gbps: "Gbit/s at the receiver", rx_pps: "datagrams/s the receiver got", cpu: "% of one core (gw_a, gw_b: the tunnel processes; host: whole machine, 200 = both cores)"},
        peers: $p,
-       added_rtt_ms: ($p | with_entries(select(.key != "veth") | .value = diff(.value.ping_avg_ms; $p.veth.ping_avg_ms))),
+       added_rtt_ms: ($p | with_entries(select(.key | startswith("veth") | not) | .value = diff(.value.ping_avg_ms; $p.veth.ping_avg_ms))),
        ratios: ({"vifgate/wireguard-go": vs("wireguard-go"), "vifgate/boringtun": vs("boringtun")}
                 + if $p["vifgate-base"] then {"vifgate/vifgate-base": vs("vifgate-base")} else {} end)
      }' >"$OUT"
 
 # the table, from the JSON
 table() {
-    local j=$OUT cols=($PEERS) vs=("vifgate/wireguard-go" "vifgate/boringtun")
+    local j=$OUT cols=($PEERS) vs=("vifgate/wireguard-go" "vifgate/boringtun") W=16 c
+    # columns as wide as the longest peer's name and a space
+    for c in "${cols[@]}"; do ((${#c} < W)) || W=$((${#c} + 1)); done
     [[ -n ${VIFGATE_BASE:-} ]] && vs+=("vifgate/vifgate-base")
     g() { jq -r --arg p "$1" "try ((.peers[\$p]$2) // \"-\") catch \"-\"" "$j"; }
     row() { # label jq-path format ratio-path
@@ -429,17 +466,17 @@ table() {
         printf '%-26s' "$label"
         for c in "${cols[@]}"; do
             v=$(g "$c" "$path")
-            if [[ $v == - ]]; then printf '%16s' -; else printf "%16s" "$(printf "$fmt" "$v")"; fi
+            if [[ $v == - ]]; then printf "%${W}s" -; else printf "%${W}s" "$(printf "$fmt" "$v")"; fi
         done
         for c in "${vs[@]}"; do
             v=$(jq -r --arg c "$c" "(.ratios[\$c]$rpath) // \"-\"" "$j")
-            printf '%16s' "$v"
+            printf "%${W}s" "$v"
         done
         echo
     }
     printf '%-26s' ""
-    printf '%16s' "${cols[@]}" "vg/wg-go" "vg/boringtun"
-    [[ -n ${VIFGATE_BASE:-} ]] && printf '%16s' "vg/base"
+    printf "%${W}s" "${cols[@]}" "vg/wg-go" "vg/boringtun"
+    [[ -n ${VIFGATE_BASE:-} ]] && printf "%${W}s" "vg/base"
     echo
     row "TCP a->b (Gbit/s)" .tcp_fwd_gbps '%.2f' .tcp_fwd
     row "TCP b->a -R (Gbit/s)" .tcp_rev_gbps '%.2f' .tcp_rev
@@ -465,7 +502,7 @@ table() {
     done
     printf '%-26s' "added RTT over veth (ms)"
     for c in "${cols[@]}"; do
-        printf '%16s' "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
+        printf "%${W}s" "$(jq -r --arg c "$c" '.added_rtt_ms[$c] // "-"' "$j")"
     done
     echo
     row "CPU% tunnels a+b, TCP a->b" '| (.tcp_fwd_cpu.gw_a + .tcp_fwd_cpu.gw_b)' '%s' .none

@@ -4,6 +4,7 @@
 #
 #   sudo bench/queues.sh              # this tree's release build
 #   sudo VIFGATE=/path/vifgate EXTRA=$'[queue]\nenabled = false' bench/queues.sh
+#   sudo RT_PRIO=10 bench/queues.sh   # both gateways at SCHED_FIFO 10 (chrt)
 #
 # The lab of bench/peers.sh (bench/lab.sh), vifgate on both ends. During one
 # iperf3 TCP stream a->b (SECS, default 10), every 0.2 s from 2 s in:
@@ -25,7 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/bench/lab.sh"
 SECS=${SECS:-10}
 OUT=${OUT:-$ROOT/bench/results/queues-$(date +%Y%m%d-%H%M%S).json}
-[[ $# == 0 ]] || { sed -n '2,18p' "$0"; exit 2; }
+[[ $# == 0 ]] || { sed -n '2,19p' "$0"; exit 2; }
 lab_require_root
 lab_vifgate_binary
 lab_init vq queues
@@ -33,6 +34,9 @@ VIFGATE_EXTRA=${EXTRA:-}
 
 make_lab
 up_vifgate
+if [[ -n ${RT_PRIO:-} ]]; then
+    for p in "${TUNNEL_PIDS[@]}"; do chrt -f -a -p "$RT_PRIO" "$p" >/dev/null; done
+fi
 DST=$TUN_B
 wait_for 15 nsx a ping -c 1 -W 1 -q "$DST" || die "no ping through the tunnel"
 
@@ -90,12 +94,12 @@ stat() { # column -> {"median", "max"} of the samples, or null
         awk '{ a[NR] = $1 } END { if (NR == 0) print "null"; else printf "{\"median\": %s, \"max\": %s}\n", a[int((NR + 1) / 2)], a[NR] }'
 }
 mkdir -p "$(dirname "$OUT")"
-jq -n --arg bin "$VIFGATE" --arg extra "$VIFGATE_EXTRA" --argjson gbps "${gbps:-null}" \
+jq -n --arg bin "$VIFGATE" --arg extra "$VIFGATE_EXTRA" --arg rt "${RT_PRIO:-}" --argjson gbps "${gbps:-null}" \
     --argjson n "$(wc -l <"$WORK/samples")" --argjson fa "${final_a:-null}" --argjson fb "${final_b:-null}" \
     --argjson sa "$sched_a" --argjson sb "$sched_b" \
     --argjson s1 "$(stat 1)" --argjson s2 "$(stat 2)" --argjson s3 "$(stat 3)" --argjson s4 "$(stat 4)" \
     --argjson s5 "$(stat 5)" --argjson s6 "$(stat 6)" --argjson s7 "$(stat 7)" \
-    '{binary: $bin, extra: $extra, tcp_gbps: $gbps, samples: $n,
+    '{binary: $bin, extra: $extra, sched_fifo_priority: (if $rt == "" then null else ($rt | tonumber) end), tcp_gbps: $gbps, samples: $n,
       udp_send_q_a_bytes: $s1, udp_recv_q_b_bytes: $s2,
       tun_qdisc_a_bytes: $s3, tun_qdisc_b_bytes: $s4,
       fair_queue_a_packets: $s5, fair_queue_a_bytes: $s6, fair_queue_a_sojourn_ns: $s7,

@@ -145,6 +145,7 @@ struct RawStatus {
 struct RawProcess {
     user: Option<Str>,
     group: Option<Str>,
+    realtime_priority: Option<Int>,
 }
 
 /// Any TOML value, so that a number where a string is expected gets a
@@ -281,6 +282,9 @@ pub struct GatewayConfig {
     /// The unprivileged account the gateway becomes after start-up
     /// (`[process] user`, `group`); `None`: it keeps the one it started as.
     pub run_as: Option<RunAs>,
+    /// The packet thread's `SCHED_FIFO` priority (`[process]
+    /// realtime_priority`, 1 to 99); `None`: the normal policy.
+    pub realtime_priority: Option<u8>,
     /// The Prometheus endpoint (`[metrics]`); `None`: off.
     pub metrics: Option<MetricsConfig>,
     /// VPC flow logs (`[flow_logs]`); `None` without the table.
@@ -651,6 +655,12 @@ impl Checker<'_> {
         self.status_socket(&status_socket, socket_span);
         let impair = raw.impair.as_ref().map(|r| self.impair(r));
         let run_as = raw.process.as_ref().and_then(|p| self.process(p));
+        let realtime_priority = raw
+            .process
+            .as_ref()
+            .and_then(|p| p.realtime_priority.as_ref())
+            .and_then(|v| self.int_in(v, 1, 99, "realtime_priority"))
+            .and_then(|v| u8::try_from(v).ok());
         let metrics = raw.metrics.as_ref().and_then(|m| self.metrics(m));
         // what the gateway reads or makes: no flow log is written into them
         let mut own_files: Vec<(&str, PathBuf)> = vec![
@@ -692,6 +702,7 @@ impl Checker<'_> {
             status_socket,
             impair,
             run_as,
+            realtime_priority,
             metrics,
             flow_logs,
             forwarding,
@@ -1392,6 +1403,23 @@ mod tests {
         );
         let d = parse("gw.toml", base("[process]\nuser = \"vifgate-no-such\"\n")).unwrap_err();
         assert!(d.to_string().contains("useradd --system"), "{d}");
+    }
+
+    #[test]
+    fn process_realtime_priority_is_a_fifo_priority() {
+        assert_eq!(parse("gw.toml", base("")).unwrap().realtime_priority, None);
+        let c = parse("gw.toml", base("[process]\nrealtime_priority = 10\n")).unwrap();
+        assert_eq!(c.realtime_priority, Some(10));
+        let one = |rest: &str| headlines(&base(&format!("[process]\n{rest}\n")));
+        assert_eq!(
+            one("realtime_priority = 0"),
+            ["gw.toml:9:21: error: realtime_priority 0 is out of range"]
+        );
+        assert_eq!(
+            one("realtime_priority = 100"),
+            ["gw.toml:9:21: error: realtime_priority 100 is out of range"]
+        );
+        assert_eq!(one("realtime_priority = \"high\"").len(), 1);
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub struct FlowLogsFile {
 }
 
 /// `[process]`: the unprivileged account the gateway becomes after
-/// start-up.
+/// start-up, and its packet thread's real-time priority.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessFile {
@@ -118,6 +118,9 @@ pub struct ProcessFile {
     /// The group's name; the user's primary group when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// The packet thread's `SCHED_FIFO` priority (1 to 99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_priority: Option<u8>,
 }
 
 /// `[interface]`: the TUN device and the tunnel's own end.
@@ -465,6 +468,7 @@ mod tests {
             process: Some(ProcessFile {
                 user: Some("nobody".into()),
                 group: None,
+                realtime_priority: Some(10),
             }),
             metrics: Some(MetricsFile {
                 listen: Some("127.0.0.1:9586".parse().unwrap()),
@@ -556,6 +560,7 @@ mod tests {
         assert_eq!(flow_logs.identity.interface_id, "vg0");
         assert_eq!(c.dead_after, Duration::from_secs(3));
         assert_eq!(c.conntrack.max_flows, 1000);
+        assert_eq!(c.realtime_priority, Some(10));
         let i = c.impair.expect("[impair]");
         assert_eq!(i.delay, Duration::from_micros(250));
         assert_eq!(i.jitter, Duration::from_micros(1500));

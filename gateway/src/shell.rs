@@ -71,6 +71,7 @@ mod ingress_delay;
 mod kernel_table;
 mod metrics_server;
 mod preflight;
+mod realtime;
 mod status_writers;
 mod timer;
 mod tun_queue;
@@ -110,6 +111,9 @@ pub enum ShellError {
     /// Privileges could not be dropped after start-up.
     #[error(transparent)]
     Privileges(#[from] crate::privileges::PrivilegeError),
+    /// `[process] realtime_priority` could not be put in force.
+    #[error(transparent)]
+    Realtime(#[from] realtime::RealtimeError),
     /// An I/O error while setting up.
     #[error("{what}")]
     Io {
@@ -128,7 +132,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ShellError {
 
 /// Where the router's packets go: TUN packets are queued and written as
 /// one batch (coalesced when the device has offloads), datagrams are
-/// batched into GSO sends.
+/// batched into GSO sends, each sent as soon as it is full.
 struct Output<'a> {
     tun: &'a AsyncDevice,
     udp: &'a UdpSocket,
@@ -161,8 +165,9 @@ impl Output<'_> {
 
     /// Moves the delayed datagrams due at `now` into the UDP batch.
     fn release_due(&mut self, now: Instant) {
+        let fd = self.udp.as_raw_fd();
         if let Some(imp) = &mut self.impair {
-            imp.drain_due(now, |to, d| self.batch.push(to, d));
+            imp.drain_due(now, |to, d| self.batch.push_sending_full(fd, to, d));
         }
     }
 
@@ -198,7 +203,8 @@ impl Output<'_> {
             }
             (None, _) => {
                 if let Some(mut imp) = self.impair.take() {
-                    let n = imp.drain_all(|to, d| self.batch.push(to, d));
+                    let fd = self.udp.as_raw_fd();
+                    let n = imp.drain_all(|to, d| self.batch.push_sending_full(fd, to, d));
                     self.impair_retired += imp.stats();
                     info!(released = n, "impairment removed");
                 }
@@ -240,12 +246,14 @@ impl Io for Output<'_> {
         self.tun_queued += 1;
     }
 
+    /// Batched; each full send leaves at once ([`UdpBatch::push_sending_full`]).
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
+        let fd = self.udp.as_raw_fd();
         match &mut self.impair {
-            None => self.batch.push(to, datagram),
+            None => self.batch.push_sending_full(fd, to, datagram),
             Some(imp) => {
                 if imp.submit(Instant::now(), to, datagram) == Submit::SendNow {
-                    self.batch.push(to, datagram);
+                    self.batch.push_sending_full(fd, to, datagram);
                 }
             }
         }
@@ -459,6 +467,11 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("signal"))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("signal"))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(io_err("signal"))?;
+    // the packet thread's real-time policy needs CAP_SYS_NICE: before the drop
+    if let Some(priority) = config.realtime_priority {
+        realtime::set_realtime(priority)?;
+        info!(priority, "packet thread at real-time priority (SCHED_FIFO)");
+    }
     // everything privileged is open: give up what opened it
     log_dropped(
         privileges::drop_after_start(config.run_as.as_ref())?,

@@ -55,6 +55,20 @@ impl UdpBatch {
         self.segs.push((to, start, datagram.len()));
     }
 
+    /// Queues a datagram (copied), first sending what is queued on `fd`
+    /// when the datagram would not fit in the same send ([`MAX_SEGMENTS`]
+    /// datagrams, [`MAX_BYTES`] bytes). A batch of TUN reads under a bulk
+    /// stream makes megabytes of datagrams: sent as they fill a send, the
+    /// first leaves after one send's worth of encryption instead of after
+    /// all of it, each send is as full as before, and the buffers stay
+    /// within their first allocation.
+    pub fn push_sending_full(&mut self, fd: RawFd, to: SocketAddr, datagram: &[u8]) {
+        if self.segs.len() >= MAX_SEGMENTS || self.buf.len() + datagram.len() > MAX_BYTES {
+            self.flush(fd);
+        }
+        self.push(to, datagram);
+    }
+
     /// Whether anything waits.
     pub fn is_empty(&self) -> bool {
         self.segs.is_empty()
@@ -357,6 +371,50 @@ mod tests {
             "{}",
             batch.syscalls
         );
+    }
+
+    /// Under a bulk stream the shell queues thousands of datagrams between
+    /// two flushes: each send's worth leaves as soon as it is queued (the
+    /// first datagram does not wait for the last), and the batch never
+    /// grows past its first allocation.
+    #[test]
+    fn a_full_batch_is_sent_before_more_is_queued() {
+        let (a, b) = pair();
+        b.set_nonblocking(true).unwrap();
+        let to = b.local_addr().unwrap();
+        let mut batch = UdpBatch::new(true);
+        let (buf_cap, segs_cap) = (batch.buf.capacity(), batch.segs.capacity());
+        let datagram = [7u8; 1452];
+        // what one send carries: the next datagram sends them, in one call
+        let per_send = (MAX_BYTES / datagram.len()).min(MAX_SEGMENTS);
+        for k in 0..=per_send {
+            let mut buf = [0u8; 2048];
+            assert!(
+                b.recv_from(&mut buf).is_err(),
+                "nothing leaves before a send's worth ({k} queued)"
+            );
+            batch.push_sending_full(a.as_raw_fd(), to, &datagram);
+        }
+        assert!(batch.syscalls == 1 || batch.syscalls == per_send as u64);
+        assert_eq!(batch.segs.len(), 1, "the datagram that did not fit waits");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        b.set_nonblocking(false).unwrap();
+        assert_eq!(
+            receive_all(&b, per_send),
+            vec![datagram.to_vec(); per_send],
+            "the full batch left without a flush"
+        );
+        // a long burst (64-byte datagrams: the segment limit) stays within
+        // the batch's first allocation
+        for _ in 0..10 * MAX_SEGMENTS {
+            batch.push_sending_full(a.as_raw_fd(), to, &[1u8; 64]);
+        }
+        assert!(batch.segs.len() <= MAX_SEGMENTS, "{}", batch.segs.len());
+        assert_eq!(
+            (batch.buf.capacity(), batch.segs.capacity()),
+            (buf_cap, segs_cap)
+        );
+        assert_eq!(batch.failed, 0);
     }
 
     #[test]

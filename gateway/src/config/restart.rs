@@ -50,7 +50,8 @@ impl GatewayConfig {
     /// What of `new` a reload of this running configuration cannot apply:
     /// the TUN device's name and address, the UDP port, the size of the
     /// connection table (allocated at start), the status socket, the
-    /// account of `[process]`.
+    /// account and the real-time priority of `[process]` (set while the
+    /// gateway still has the privileges).
     pub fn needs_restart(&self, new: &GatewayConfig) -> NeedsRestart {
         let mut changed = Vec::new();
         let mut compare = |key, running: String, new: String| {
@@ -86,6 +87,9 @@ impl GatewayConfig {
                 .map_or("none".into(), |r| format!("{}:{}", r.user, r.group))
         };
         compare("[process] user:group", account(self), account(new));
+        let priority =
+            |c: &GatewayConfig| c.realtime_priority.map_or("none".into(), |p| p.to_string());
+        compare("[process] realtime_priority", priority(self), priority(new));
         NeedsRestart(changed)
     }
 }
@@ -110,7 +114,7 @@ mod tests {
         assert!(running.needs_restart(&same).0.is_empty(), "routes reload");
         let new = parse(
             "gw.toml",
-            base("[conntrack]\nmax_flows = 1000\n[status]\nsocket = \"/run/x.sock\"\n[process]\nuser = \"nobody\"\n")
+            base("[conntrack]\nmax_flows = 1000\n[status]\nsocket = \"/run/x.sock\"\n[process]\nuser = \"nobody\"\nrealtime_priority = 10\n")
                 .replace("name = \"vg0\"", "name = \"vg1\"\naddress = \"169.254.0.1/30\"\nlisten_port = 51821"),
         )
         .unwrap();
@@ -125,6 +129,7 @@ mod tests {
                 "[conntrack] max_flows",
                 "[status] socket",
                 "[process] user:group",
+                "[process] realtime_priority",
             ]
         );
         let one = parse(

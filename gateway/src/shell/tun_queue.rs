@@ -2,9 +2,11 @@
 //! the loop reads from the TUN device goes into a [`FairQueue`], and leaves
 //! it for the router (policy, encryption) a chunk at a time, each chunk
 //! sent before the next is taken. Without it (`enabled = false`) every
-//! packet goes to the router as it is read, and a whole batch of reads
-//! (up to [`BATCH`](super::BATCH) reads of up to 64 KiB each) is encrypted
-//! before the first datagram of it is sent.
+//! packet goes to the router as it is read, in the order read, and its
+//! datagrams leave one full send at a time
+//! ([`UdpBatch::push_sending_full`](crate::udp_gso::UdpBatch::push_sending_full)),
+//! while the rest of a batch of reads (up to [`BATCH`](super::BATCH) reads
+//! of up to 64 KiB each) is encrypted.
 //!
 //! The loop reads the TUN device only while the queue has room for a
 //! read's worth of segments, so the kernel's own FIFO in front of the
