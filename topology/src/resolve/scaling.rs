@@ -45,6 +45,18 @@ const METRICS: [&str; 4] = [
     "ASGAverageNetworkOut",
 ];
 
+/// Whether `path` is what a health check may ask: a URL path and query
+/// (RFC 3986's `pchar`s, `/` and `?`) starting with `/`, 1024 characters at
+/// most (AWS's limit). A space, `#`, `"` or control character would end
+/// the request line or the lab's HAProxy configuration line it goes in.
+pub fn is_health_check_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 1024
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%?".contains(&b))
+}
+
 impl Resolver<'_> {
     /// A duration written with a unit (`"300s"`, `"10m"`, `"5d"`), in
     /// whole seconds, from `lo` to `hi`.
@@ -190,14 +202,19 @@ impl Resolver<'_> {
         let raw = h.get_ref();
         let mut hc = HealthCheck::default();
         if let Some(p) = &raw.path {
-            if p.get_ref().starts_with('/') && p.get_ref().len() <= 1024 && p.get_ref().is_ascii() {
+            if is_health_check_path(p.get_ref()) {
                 hc.path = p.get_ref().clone();
             } else {
                 let d = self.error(
                     p.span(),
-                    format!("health-check path `{}` is not a path", p.get_ref()),
+                    format!(
+                        "health-check path `{}` is not a path",
+                        p.get_ref().escape_debug()
+                    ),
                 );
-                d.expected = Some("a path starting with `/`, up to 1024 ASCII characters".into());
+                d.expected = Some(
+                    "a URL path starting with `/`, up to 1024 characters: letters, digits, `/` and `-._~!$&'()*+,;=:@%?`, no space, `#` or `\"`".into(),
+                );
             }
         }
         if let Some(v) = &raw.interval {
@@ -794,6 +811,37 @@ target = 1800
             diagnostics(&text),
             ["t.toml:6:169: error: deregistration delay 1.5s is not a whole number of seconds"]
         );
+    }
+
+    /// A path that would end HAProxy's `option httpchk` line (a newline,
+    /// then any directive: `stats socket ... level admin`) or the request
+    /// line (a space) is refused where it is written.
+    #[test]
+    fn a_health_check_path_is_a_url_path() {
+        for (path, shown) in [
+            (
+                r"/h\n    stats socket /tmp/x mode 666 level admin",
+                r"/h\n    stats",
+            ),
+            ("/a b", "/a b"),
+            ("/a#b", "/a#b"),
+            (r#"/a\"b"#, r#"/a\"b"#),
+            ("/é", "/é"),
+            ("health", "health"),
+        ] {
+            let text = GROUP.replace("\"/health\"", &format!("\"{path}\""));
+            let d = diagnostics(&text);
+            assert_eq!(d.len(), 1, "{path}: {d:?}");
+            assert!(
+                d[0].starts_with("t.toml:6:")
+                    && d[0].contains(&format!("error: health-check path `{shown}")),
+                "{path}: {d:?}"
+            );
+        }
+        for path in ["/", "/health?full=1&x=%20", "/a/b-c_d.e~f:g@h!$'()*+,;="] {
+            let text = GROUP.replace("\"/health\"", &format!("\"{path}\""));
+            assert_eq!(diagnostics(&text), Vec::<String>::new(), "{path}");
+        }
     }
 
     #[test]

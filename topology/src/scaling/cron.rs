@@ -78,9 +78,10 @@ fn field(text: &str, f: &Field) -> Result<u64, CronError> {
             return Ok(f.lo + i as u32);
         }
         let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let n: u32 = s.parse().ok().filter(|_| digits).ok_or_else(|| {
-            CronError(format!("`{s}` in the {} field is not a number", f.name))
-        })?;
+        let n: u32 =
+            s.parse().ok().filter(|_| digits).ok_or_else(|| {
+                CronError(format!("`{s}` in the {} field is not a number", f.name))
+            })?;
         if n < f.lo || n > f.hi {
             return Err(CronError(format!(
                 "{} {n} is out of range (from {} to {})",
@@ -119,7 +120,9 @@ fn field(text: &str, f: &Field) -> Result<u64, CronError> {
             (a, if step > 1 { f.hi } else { a })
         };
         // a step past the range's end takes its first value only
-        set |= (lo..=hi).step_by(step as usize).fold(0u64, |s, v| s | 1 << v);
+        set |= (lo..=hi)
+            .step_by(step as usize)
+            .fold(0u64, |s, v| s | 1 << v);
     }
     Ok(set)
 }
@@ -286,7 +289,13 @@ mod tests {
     #[test]
     fn sunday_is_0_or_7_and_names_are_read() {
         let sunday_27th = CHRISTMAS_EVE_9AM + 3 * 86_400;
-        for text in ["0 9 * * 0", "0 9 * * 7", "0 9 * * SUN", "0 9 * * sun", "0 9 * * 5-7"] {
+        for text in [
+            "0 9 * * 0",
+            "0 9 * * 7",
+            "0 9 * * SUN",
+            "0 9 * * sun",
+            "0 9 * * 5-7",
+        ] {
             let c = Cron::parse(text).expect(text);
             assert!(c.matches(sunday_27th), "{text}");
             assert!(!c.matches(CHRISTMAS_EVE_9AM), "{text}: a Thursday");
