@@ -57,6 +57,22 @@ pub fn is_health_check_path(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%?".contains(&b))
 }
 
+/// Whether `name` is a cookie name (an HTTP token: RFC 6265, RFC 9110).
+pub fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// Whether `name` starts as the cookies an ALB sets (AWSALB, AWSALBAPP,
+/// AWSALBTG), which `app_cookie` stickiness may not name.
+pub fn is_reserved_cookie_name(name: &str) -> bool {
+    ["AWSALB", "AWSALBAPP", "AWSALBTG"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
 impl Resolver<'_> {
     /// A duration written with a unit (`"300s"`, `"10m"`, `"5d"`), in
     /// whole seconds, from `lo` to `hi`.
@@ -156,21 +172,17 @@ impl Resolver<'_> {
                     return None;
                 };
                 let name = c.get_ref();
-                let token = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-                if !token {
-                    let d = self.error(c.span(), format!("`{name}` is not a cookie name"));
+                if !is_cookie_name(name) {
+                    let d = self.error(
+                        c.span(),
+                        format!("`{}` is not a cookie name", name.escape_debug()),
+                    );
                     d.expected = Some(
                         "a cookie name: letters, digits and `!#$%&'*+-.^_`|~`, no spaces".into(),
                     );
                     return None;
                 }
-                if ["AWSALB", "AWSALBAPP", "AWSALBTG"]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-                {
+                if is_reserved_cookie_name(name) {
                     let d = self.error(
                         c.span(),
                         format!("cookie name `{name}` is reserved by the load balancer"),
@@ -509,6 +521,14 @@ impl Resolver<'_> {
                 None
             }
         };
+        let threshold = *p.threshold.get_ref();
+        if !threshold.is_finite() {
+            let d = self.error(
+                p.threshold.span(),
+                format!("threshold {threshold} is not a number"),
+            );
+            d.expected = Some("a finite threshold for the alarm".into());
+        }
         let steps = self.steps(p, adjustment_type)?;
         let min_adjustment_magnitude = match &p.min_adjustment_magnitude {
             None => None,
@@ -536,7 +556,7 @@ impl Resolver<'_> {
             name,
             alarm: AlarmSpec {
                 metric: metric?,
-                threshold: *p.threshold.get_ref(),
+                threshold: threshold.is_finite().then_some(threshold)?,
                 comparison: comparison?,
                 datapoints: datapoints as u32,
                 evaluation_periods: periods as u32,
@@ -574,7 +594,12 @@ impl Resolver<'_> {
             let lower = raw.lower.as_ref().map(|l| *l.get_ref());
             let upper = raw.upper.as_ref().map(|u| *u.get_ref());
             let adjustment = *raw.adjustment.get_ref();
-            let bad = if lower.is_none() && upper.is_none() {
+            let bad = if lower.into_iter().chain(upper).any(|b| !b.is_finite()) {
+                Some((
+                    "a step bound that is not a number".to_string(),
+                    "finite bounds; leave a bound out for an open end".to_string(),
+                ))
+            } else if lower.is_none() && upper.is_none() {
                 Some((
                     "a step with neither bound".to_string(),
                     "a `lower` or an `upper` bound, relative to the threshold".to_string(),
@@ -811,6 +836,40 @@ target = 1800
             diagnostics(&text),
             ["t.toml:6:169: error: deregistration delay 1.5s is not a whole number of seconds"]
         );
+    }
+
+    /// TOML has `nan` and `inf`: an alarm on a NaN threshold never fires
+    /// (every comparison with NaN is false), and an infinite bound is no
+    /// bound AWS takes.
+    #[test]
+    fn thresholds_and_step_bounds_are_finite() {
+        let policy = |threshold: &str, steps: &str| {
+            format!(
+                "{GROUP}\n[[vpc.auto_scaling_group.step_scaling]]\nmetric = \"ASGAverageCPUUtilization\"\nthreshold = {threshold}\ncomparison = \"GreaterThanThreshold\"\nadjustment_type = \"ChangeInCapacity\"\nsteps = {steps}\n"
+            )
+        };
+        let fine = "[{ lower = 0, adjustment = 1 }]";
+        for t in ["nan", "inf", "-inf"] {
+            let d = diagnostics(&policy(t, fine));
+            assert_eq!(d.len(), 1, "{t}: {d:?}");
+            assert!(
+                d[0].starts_with("t.toml:25:13: error: threshold")
+                    && d[0].ends_with("is not a number"),
+                "{t}: {d:?}"
+            );
+        }
+        for steps in [
+            "[{ lower = nan, adjustment = 1 }]",
+            "[{ lower = 0, upper = inf, adjustment = 1 }]",
+        ] {
+            let d = diagnostics(&policy("50", steps));
+            assert_eq!(d.len(), 1, "{steps}: {d:?}");
+            assert!(
+                d[0].ends_with("error: a step bound that is not a number"),
+                "{steps}: {d:?}"
+            );
+        }
+        assert_eq!(diagnostics(&policy("50", fine)), Vec::<String>::new());
     }
 
     /// A path that would end HAProxy's `option httpchk` line (a newline,
