@@ -37,6 +37,8 @@ pub(crate) const MAX_WARMUP: Duration = Duration::from_secs(3600);
 const MAX_EVALUATION_PERIODS: i64 = 1440;
 /// The largest group the resolver accepts (as for `desired`).
 const MAX_CAPACITY: i64 = 1000;
+/// AWS: a policy's or scheduled action's name has 1 to 255 characters.
+const MAX_POLICY_NAME_LEN: usize = 255;
 /// The metrics a policy may name.
 const METRICS: [&str; 4] = [
     "ALBRequestCountPerTarget",
@@ -381,6 +383,16 @@ impl Resolver<'_> {
         let Some(n) = name else {
             return format!("{kind}-{}", i + 1);
         };
+        // every line of `topology scale` and the lab's controller names it
+        if self.name_characters(n, "policy") {
+            let len = n.get_ref().chars().count();
+            if !(1..=MAX_POLICY_NAME_LEN).contains(&len) {
+                let d = self.error(n.span(), format!("policy name has {len} characters"));
+                d.expected = Some(format!(
+                    "1 to {MAX_POLICY_NAME_LEN} characters, as AWS takes"
+                ));
+            }
+        }
         if seen.insert(n.get_ref().clone(), i).is_some() {
             let d = self.error(n.span(), format!("duplicate policy name `{}`", n.get_ref()));
             d.hint = Some("policies and scheduled actions of a group need unique names".into());
@@ -835,6 +847,32 @@ target = 1800
         assert_eq!(
             diagnostics(&text),
             ["t.toml:6:169: error: deregistration delay 1.5s is not a whole number of seconds"]
+        );
+    }
+
+    /// A newline in a policy's name wrote lines of its own into `topology
+    /// scale`'s timeline (`rpt\n  99m  load FAKE`).
+    #[test]
+    fn policy_names_are_one_line_of_at_most_255_characters() {
+        let named = |name: &str| {
+            GROUP.replace(
+                "target = 1800",
+                &format!("target = 1800\nname = \"{name}\""),
+            )
+        };
+        assert_eq!(
+            diagnostics(&named(r"rpt\n  99m  load FAKE")),
+            ["t.toml:22:8: error: policy name has a control character ('\\n')"]
+        );
+        let d = diagnostics(&named(&"p".repeat(256)));
+        assert_eq!(d, ["t.toml:22:8: error: policy name has 256 characters"]);
+        assert_eq!(
+            diagnostics(&named("")),
+            ["t.toml:22:8: error: policy name has 0 characters"]
+        );
+        assert_eq!(
+            diagnostics(&named("requests per target ü")),
+            Vec::<String>::new()
         );
     }
 
