@@ -1066,6 +1066,42 @@ fn sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record
     assert_eq!(st.changed_links(), ["web-c1 web-c: down"]);
 }
 
+/// `sim fail` reads the lab's state and writes it back whole: without the
+/// lab's lock, a `sim apply` at work (`sim autoscale` scaling out) and a
+/// failure at the same time lost one of the two records.
+#[test]
+fn sim_fail_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record() {
+    if !ready("sim_fail_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record") {
+        return;
+    }
+    let lab = lab_name("fw");
+    let _down = Down(lab.clone());
+    up(&file("fw.toml", &example_text()), &lab);
+    let dir = sim::layout::state_dir(&lab);
+    let held = sim::apply::lock::take(&lab, &dir, Duration::from_secs(5))
+        .expect("lock")
+        .expect("the lab");
+    let mut fail = Command::new(common::vifgate())
+        .args(["sim", "fail", &lab, "web-a1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sim fail");
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = fail.try_wait().expect("wait");
+    drop(held);
+    let out = fail.wait_with_output().expect("sim fail ends");
+    assert!(
+        early.is_none(),
+        "`sim fail` changed the lab while its lock was held: {}",
+        text(&out)
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    assert!(st.failed.contains("web-a1"), "{:?}", st.failed);
+}
+
 #[test]
 fn sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed() {
     if !ready("sim_status_says_when_an_apply_was_interrupted_and_not_after_it_is_completed") {
