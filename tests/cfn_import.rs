@@ -1172,6 +1172,74 @@ fn asg_without_public_addresses_is_not_routed_from_the_internet() {
     }
 }
 
+/// `resources-scaling.yaml` with values AWS refuses or that would reach the
+/// lab's HAProxy configuration raw: each is left out with a warning that
+/// names it, and the import still loads (before, a path holding a newline
+/// went into the file and on into HAProxy's, a `.nan` threshold made an
+/// alarm that never fires, a malformed ResourceLabel passed unnoticed).
+#[test]
+fn scaling_values_aws_refuses_are_left_out_with_a_warning() {
+    let fixture = std::fs::read_to_string(own("resources-scaling.yaml")).expect("fixture");
+    let swap = |from: &str, to: &str| {
+        assert!(fixture.contains(from), "{from}");
+        fixture.replace(from, to)
+    };
+    let cases = [
+        (
+            swap("HealthCheckPath: /health", "HealthCheckPath: \"/h\\n    stats socket /tmp/x level admin\""),
+            "WebTargets",
+            "HealthCheckPath `/h\\n    stats socket",
+        ),
+        (
+            swap("Value: SESSIONID }", "Value: AWSALBAPP-1 }"),
+            "WebTargets",
+            "cookie_name `AWSALBAPP-1` is not a cookie name AWS takes",
+        ),
+        (
+            swap("TargetValue: 1800", "TargetValue: .inf"),
+            "RequestsPolicy",
+            "no TargetValue above 0",
+        ),
+        (
+            swap(
+                "ResourceLabel: !Join [\"/\", [!GetAtt Alb.LoadBalancerFullName, !GetAtt WebTargets.TargetGroupFullName]]",
+                "ResourceLabel: app/alb/targetgroup/web",
+            ),
+            "RequestsPolicy",
+            "ResourceLabel `app/alb/targetgroup/web` is not app/LOAD-BALANCER/ID",
+        ),
+        (
+            swap(
+                "          ResourceLabel: !Join [\"/\", [!GetAtt Alb.LoadBalancerFullName, !GetAtt WebTargets.TargetGroupFullName]]\n",
+                "",
+            ),
+            "RequestsPolicy",
+            "without a ResourceLabel",
+        ),
+    ];
+    for (i, (text, id, needle)) in cases.into_iter().enumerate() {
+        let dir = temp(&format!("scaling-bad-{i}"));
+        let path = dir.join("t.yaml");
+        std::fs::write(&path, text).expect("write");
+        let t = import(&path, &[], None);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_warned(&t, id, needle);
+    }
+    // a NaN threshold: the step policy is left out, not kept never firing
+    let text = fixture.replacen("Threshold: 80", "Threshold: .nan", 1);
+    assert_ne!(text, fixture, "the fixture's alarm threshold");
+    let dir = temp("scaling-bad-nan");
+    let path = dir.join("t.yaml");
+    std::fs::write(&path, text).expect("write");
+    let t = import(&path, &[], None);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_warned(&t, "CpuStepPolicy", "no Threshold");
+    assert!(t.loaded.topology.auto_scaling_groups[0]
+        .scaling
+        .step_scaling
+        .is_empty());
+}
+
 /// `tests/cfn/resources-scaling.yaml` (written for this test: no public
 /// fixture has scaling policies or target-group attributes): the group's
 /// health-check and warm-up properties, its target-tracking and step

@@ -1032,6 +1032,34 @@ fn what_sim_link_did_to_a_link_an_apply_makes_again_or_reshapes_is_forgotten_and
     assert_eq!(changed(), ["web-a1 web-a: down"]);
 }
 
+/// Runs vifgate with `args` while the lab's lock is held as a `sim apply`
+/// at work holds it: it must wait for the lock (still running 1.5 s
+/// later), then succeed once the lock is let go.
+fn waits_for_the_lock(lab: &str, args: &[&str]) {
+    let dir = sim::layout::state_dir(lab);
+    let held = sim::apply::lock::take(lab, &dir, Duration::from_secs(5))
+        .expect("lock")
+        .expect("the lab");
+    let mut child = Command::new(common::vifgate())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vifgate");
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = child.try_wait().expect("wait");
+    drop(held);
+    let out = child.wait_with_output().expect("vifgate ends");
+    assert!(
+        early.is_none(),
+        "`{}` changed the lab while its lock was held: {}",
+        args.join(" "),
+        text(&out)
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 #[test]
 fn sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record() {
     if !ready("sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record") {
@@ -1040,30 +1068,25 @@ fn sim_link_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record
     let lab = lab_name("lw");
     let _down = Down(lab.clone());
     up(&file("lw.toml", &example_text()), &lab);
-    // the lock as a `sim apply` at work holds it
-    let dir = sim::layout::state_dir(&lab);
-    let held = sim::apply::lock::take(&lab, &dir, Duration::from_secs(5))
-        .expect("lock")
-        .expect("the lab");
-    let mut link = Command::new(common::vifgate())
-        .args(["sim", "link", "--down", &lab, "web-c1", "web-c"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sim link");
-    std::thread::sleep(Duration::from_millis(1500));
-    let early = link.try_wait().expect("wait");
-    drop(held);
-    let out = link.wait_with_output().expect("sim link ends");
-    assert!(
-        early.is_none(),
-        "`sim link` changed the lab while its lock was held: {}",
-        text(&out)
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    waits_for_the_lock(&lab, &["sim", "link", "--down", &lab, "web-c1", "web-c"]);
     let st = sim::apply::state::read_state(&lab).expect("the lab's state");
     assert_eq!(st.changed_links(), ["web-c1 web-c: down"]);
+}
+
+/// `sim fail` reads the lab's state and writes it back whole: without the
+/// lab's lock, a `sim apply` at work (`sim autoscale` scaling out) and a
+/// failure at the same time lost one of the two records.
+#[test]
+fn sim_fail_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record() {
+    if !ready("sim_fail_waits_for_the_labs_lock_so_an_apply_at_work_does_not_lose_its_record") {
+        return;
+    }
+    let lab = lab_name("fw");
+    let _down = Down(lab.clone());
+    up(&file("fw.toml", &example_text()), &lab);
+    waits_for_the_lock(&lab, &["sim", "fail", &lab, "web-a1"]);
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    assert!(st.failed.contains("web-a1"), "{:?}", st.failed);
 }
 
 #[test]

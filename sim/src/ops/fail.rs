@@ -175,8 +175,20 @@ fn ns_of(st: &LabState, node: &str) -> Option<String> {
         .map(|n| n.name.clone())
 }
 
+/// The lab's lock, held while the state is read and written back whole
+/// (waiting for a `sim apply` at work to end, as `sim link` does): an
+/// apply writing the state meanwhile would lose the record of a failure,
+/// or this one the apply's.
+fn lab_lock(lab: &str) -> Result<crate::apply::lock::LabLock, FailError> {
+    let dir = crate::apply::state::checked_state_dir(lab)?;
+    crate::apply::lock::take(lab, &dir, crate::apply::DOWN_WAITS_AT_MOST)
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .ok_or_else(|| FailError::NoLab(lab.into()))
+}
+
 /// Fails what `what` names in lab `lab`: the nodes failed, in order.
 pub fn fail(lab: &str, what: &FailWhat) -> Result<Vec<String>, FailError> {
+    let _lock = lab_lock(lab)?;
     let mut st = read_state(lab).ok_or_else(|| FailError::NoLab(lab.into()))?;
     // the copy of the topology the lab was built (or last applied) from
     let copy = crate::layout::state_dir(lab).join("topology.toml");
@@ -209,6 +221,7 @@ pub fn fail(lab: &str, what: &FailWhat) -> Result<Vec<String>, FailError> {
 
 /// Brings every failed node of lab `lab` back: the nodes restored.
 pub fn restore(lab: &str) -> Result<Vec<String>, FailError> {
+    let _lock = lab_lock(lab)?;
     let mut st = read_state(lab).ok_or_else(|| FailError::NoLab(lab.into()))?;
     restore_in(lab, &mut st)
 }

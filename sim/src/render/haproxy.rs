@@ -22,7 +22,7 @@ use std::time::Duration;
 use topology::model::scaling::Stickiness;
 use topology::model::{Listener, NodeKind, SimSettings, Topology};
 
-use crate::render::names::{comment, haproxy_name};
+use crate::render::names::{comment, haproxy_name, haproxy_sample_arg, haproxy_string};
 
 /// The address of a server slot no instance is in.
 pub const PLACEHOLDER: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
@@ -308,7 +308,7 @@ impl fmt::Display for HaproxyConfig {
             };
             writeln!(f, "    balance {balance}")?;
             let c = &be.check;
-            writeln!(f, "    option httpchk GET {}", c.path)?;
+            writeln!(f, "    option httpchk GET {}", haproxy_string(&c.path))?;
             writeln!(f, "    timeout check {}ms", ms(c.timeout))?;
             if let Some(sticky) = &be.sticky {
                 let (name, secs) = (sticky.name(), sticky.duration().as_secs());
@@ -329,7 +329,7 @@ impl fmt::Display for HaproxyConfig {
                         writeln!(
                             f,
                             "    {set} if {{ res.cook({}) -m found }} || repinned !same_server",
-                            haproxy_name(cookie_name)
+                            haproxy_sample_arg(cookie_name)
                         )?;
                     }
                 }
@@ -531,7 +531,7 @@ mod tests {
         // the target group's defaults (30 s, 5 s, 5, 2) at 60 AWS seconds
         // per lab second
         assert!(
-            c.contains("    option httpchk GET /\n    timeout check 83ms\n"),
+            c.contains("    option httpchk GET \"/\"\n    timeout check 83ms\n"),
             "{c}"
         );
         assert!(
@@ -549,7 +549,7 @@ mod tests {
         // for 5 days
         assert!(c.contains("    cookie AWSALBAPP-0\n"), "{c}");
         assert!(
-            c.contains("Expires=%[date(432000),http_date]; Path=/\" if { res.cook(SESSIONID) -m found } || repinned !same_server\n"),
+            c.contains("Expires=%[date(432000),http_date]; Path=/\" if { res.cook(\"SESSIONID\") -m found } || repinned !same_server\n"),
             "{c}"
         );
         assert!(c.contains(
@@ -687,7 +687,7 @@ frontend l8080
 backend b8080
     # deregistration delay 5000ms: `sim apply` drains a deregistered target that long
     balance roundrobin
-    option httpchk GET /health
+    option httpchk GET \"/health\"
     timeout check 100ms
     cookie AWSALB
     http-response add-header Set-Cookie \"AWSALB=%[srv_name]; Expires=%[date(86400),http_date]; Path=/\"
@@ -714,13 +714,32 @@ backend b8080
     http-response set-var(txn.server) srv_name
     acl repinned var(txn.pinned) -m found
     acl same_server var(txn.pinned),strcmp(txn.server) eq 0
-    http-response add-header Set-Cookie \"AWSALBAPP-0=%[srv_name]; Expires=%[date(60),http_date]; Path=/\" if { res.cook(SESSIONID) -m found } || repinned !same_server
+    http-response add-header Set-Cookie \"AWSALBAPP-0=%[srv_name]; Expires=%[date(60),http_date]; Path=/\" if { res.cook(\"SESSIONID\") -m found } || repinned !same_server
 "
         ), "{c}");
         assert!(
             c.contains("    server web:20a1 0.0.0.0:80 disabled check"),
             "{c}"
         );
+        // the application's cookie is read by its own name, which may hold
+        // any of a cookie name's characters (Express's `connect.sid`)
+        for (name, arg) in [
+            ("connect.sid", r#""connect.sid""#),
+            ("it's$x#1", r#""it\\'s\$x#1""#),
+        ] {
+            let c = one_listener(
+                Some(StickyCookie::App {
+                    cookie_name: name.into(),
+                    duration: Duration::from_secs(60),
+                }),
+                None,
+            )
+            .to_string();
+            assert!(
+                c.contains(&format!("if {{ res.cook({arg}) -m found }}")),
+                "{name}: {c}"
+            );
+        }
         // no stickiness: no cookie at all
         let c = one_listener(None, None).to_string();
         assert!(!c.contains("cookie"), "{c}");

@@ -101,6 +101,43 @@ pub fn nft_comment(text: &str) -> String {
     out
 }
 
+/// `text` as one word of HAProxy's configuration: in double quotes, with
+/// the characters HAProxy reads specially there (`\\`, `"`, `$` for an
+/// environment variable, and line ends) escaped with a backslash, so the
+/// word HAProxy reads is `text` whatever it holds.
+pub fn haproxy_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' | '"' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `text` as the argument of a sample fetch (`res.cook(...)`) in HAProxy's
+/// configuration: HAProxy reads the word ([`haproxy_string`]), then the
+/// argument list in it, where a quote, `,`, a parenthesis, a space or a
+/// backslash needs a backslash of its own.
+pub fn haproxy_sample_arg(text: &str) -> String {
+    let mut arg = String::new();
+    for c in text.chars() {
+        if matches!(c, '\\' | '\'' | '"' | ',' | '(' | ')' | ' ') {
+            arg.push('\\');
+        }
+        arg.push(c);
+    }
+    haproxy_string(&arg)
+}
+
 /// `text` (a topology name, or words around one) as the rest of a line
 /// comment (`#` in BIRD, HAProxy and nftables, `!` in FRR): every control
 /// character as a space, so that nothing after it leaves the comment.
@@ -161,6 +198,14 @@ mod tests {
         let c = nft_comment(&"é".repeat(100));
         assert_eq!(c.len(), NFT_COMMENT_MAX);
         assert_eq!(nft_comment("a \"b\\"), "a 'b'");
+    }
+
+    #[test]
+    fn haproxy_words_are_quoted_and_escaped() {
+        assert_eq!(haproxy_string("/health"), "\"/health\"");
+        assert_eq!(haproxy_string("/a'$b\"c\\\n"), r#""/a'\$b\"c\\\n""#);
+        assert_eq!(haproxy_sample_arg("connect.sid"), "\"connect.sid\"");
+        assert_eq!(haproxy_sample_arg("a'b$c"), r#""a\\'b\$c""#);
     }
 
     #[test]

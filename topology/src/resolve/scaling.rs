@@ -37,6 +37,8 @@ pub(crate) const MAX_WARMUP: Duration = Duration::from_secs(3600);
 const MAX_EVALUATION_PERIODS: i64 = 1440;
 /// The largest group the resolver accepts (as for `desired`).
 const MAX_CAPACITY: i64 = 1000;
+/// AWS: a policy's or scheduled action's name has 1 to 255 characters.
+const MAX_POLICY_NAME_LEN: usize = 255;
 /// The metrics a policy may name.
 const METRICS: [&str; 4] = [
     "ALBRequestCountPerTarget",
@@ -44,6 +46,34 @@ const METRICS: [&str; 4] = [
     "ASGAverageNetworkIn",
     "ASGAverageNetworkOut",
 ];
+
+/// Whether `path` is what a health check may ask: a URL path and query
+/// (RFC 3986's `pchar`s, `/` and `?`) starting with `/`, 1024 characters at
+/// most (AWS's limit). A space, `#`, `"` or control character would end
+/// the request line or the lab's HAProxy configuration line it goes in.
+pub fn is_health_check_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 1024
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%?".contains(&b))
+}
+
+/// Whether `name` is a cookie name (an HTTP token: RFC 6265, RFC 9110).
+pub fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// Whether `name` starts as the cookies an ALB sets (AWSALB, AWSALBAPP,
+/// AWSALBTG), which `app_cookie` stickiness may not name.
+pub fn is_reserved_cookie_name(name: &str) -> bool {
+    ["AWSALB", "AWSALBAPP", "AWSALBTG"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
 
 impl Resolver<'_> {
     /// A duration written with a unit (`"300s"`, `"10m"`, `"5d"`), in
@@ -144,21 +174,17 @@ impl Resolver<'_> {
                     return None;
                 };
                 let name = c.get_ref();
-                let token = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-                if !token {
-                    let d = self.error(c.span(), format!("`{name}` is not a cookie name"));
+                if !is_cookie_name(name) {
+                    let d = self.error(
+                        c.span(),
+                        format!("`{}` is not a cookie name", name.escape_debug()),
+                    );
                     d.expected = Some(
                         "a cookie name: letters, digits and `!#$%&'*+-.^_`|~`, no spaces".into(),
                     );
                     return None;
                 }
-                if ["AWSALB", "AWSALBAPP", "AWSALBTG"]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-                {
+                if is_reserved_cookie_name(name) {
                     let d = self.error(
                         c.span(),
                         format!("cookie name `{name}` is reserved by the load balancer"),
@@ -190,14 +216,19 @@ impl Resolver<'_> {
         let raw = h.get_ref();
         let mut hc = HealthCheck::default();
         if let Some(p) = &raw.path {
-            if p.get_ref().starts_with('/') && p.get_ref().len() <= 1024 && p.get_ref().is_ascii() {
+            if is_health_check_path(p.get_ref()) {
                 hc.path = p.get_ref().clone();
             } else {
                 let d = self.error(
                     p.span(),
-                    format!("health-check path `{}` is not a path", p.get_ref()),
+                    format!(
+                        "health-check path `{}` is not a path",
+                        p.get_ref().escape_debug()
+                    ),
                 );
-                d.expected = Some("a path starting with `/`, up to 1024 ASCII characters".into());
+                d.expected = Some(
+                    "a URL path starting with `/`, up to 1024 characters: letters, digits, `/` and `-._~!$&'()*+,;=:@%?`, no space, `#` or `\"`".into(),
+                );
             }
         }
         if let Some(v) = &raw.interval {
@@ -352,6 +383,16 @@ impl Resolver<'_> {
         let Some(n) = name else {
             return format!("{kind}-{}", i + 1);
         };
+        // every line of `topology scale` and the lab's controller names it
+        if self.name_characters(n, "policy") {
+            let len = n.get_ref().chars().count();
+            if !(1..=MAX_POLICY_NAME_LEN).contains(&len) {
+                let d = self.error(n.span(), format!("policy name has {len} characters"));
+                d.expected = Some(format!(
+                    "1 to {MAX_POLICY_NAME_LEN} characters, as AWS takes"
+                ));
+            }
+        }
         if seen.insert(n.get_ref().clone(), i).is_some() {
             let d = self.error(n.span(), format!("duplicate policy name `{}`", n.get_ref()));
             d.hint = Some("policies and scheduled actions of a group need unique names".into());
@@ -492,6 +533,14 @@ impl Resolver<'_> {
                 None
             }
         };
+        let threshold = *p.threshold.get_ref();
+        if !threshold.is_finite() {
+            let d = self.error(
+                p.threshold.span(),
+                format!("threshold {threshold} is not a number"),
+            );
+            d.expected = Some("a finite threshold for the alarm".into());
+        }
         let steps = self.steps(p, adjustment_type)?;
         let min_adjustment_magnitude = match &p.min_adjustment_magnitude {
             None => None,
@@ -519,7 +568,7 @@ impl Resolver<'_> {
             name,
             alarm: AlarmSpec {
                 metric: metric?,
-                threshold: *p.threshold.get_ref(),
+                threshold: threshold.is_finite().then_some(threshold)?,
                 comparison: comparison?,
                 datapoints: datapoints as u32,
                 evaluation_periods: periods as u32,
@@ -557,7 +606,12 @@ impl Resolver<'_> {
             let lower = raw.lower.as_ref().map(|l| *l.get_ref());
             let upper = raw.upper.as_ref().map(|u| *u.get_ref());
             let adjustment = *raw.adjustment.get_ref();
-            let bad = if lower.is_none() && upper.is_none() {
+            let bad = if lower.into_iter().chain(upper).any(|b| !b.is_finite()) {
+                Some((
+                    "a step bound that is not a number".to_string(),
+                    "finite bounds; leave a bound out for an open end".to_string(),
+                ))
+            } else if lower.is_none() && upper.is_none() {
                 Some((
                     "a step with neither bound".to_string(),
                     "a `lower` or an `upper` bound, relative to the threshold".to_string(),
@@ -794,6 +848,97 @@ target = 1800
             diagnostics(&text),
             ["t.toml:6:169: error: deregistration delay 1.5s is not a whole number of seconds"]
         );
+    }
+
+    /// A newline in a policy's name wrote lines of its own into `topology
+    /// scale`'s timeline (`rpt\n  99m  load FAKE`).
+    #[test]
+    fn policy_names_are_one_line_of_at_most_255_characters() {
+        let named = |name: &str| {
+            GROUP.replace(
+                "target = 1800",
+                &format!("target = 1800\nname = \"{name}\""),
+            )
+        };
+        assert_eq!(
+            diagnostics(&named(r"rpt\n  99m  load FAKE")),
+            ["t.toml:22:8: error: policy name has a control character ('\\n')"]
+        );
+        let d = diagnostics(&named(&"p".repeat(256)));
+        assert_eq!(d, ["t.toml:22:8: error: policy name has 256 characters"]);
+        assert_eq!(
+            diagnostics(&named("")),
+            ["t.toml:22:8: error: policy name has 0 characters"]
+        );
+        assert_eq!(
+            diagnostics(&named("requests per target ü")),
+            Vec::<String>::new()
+        );
+    }
+
+    /// TOML has `nan` and `inf`: an alarm on a NaN threshold never fires
+    /// (every comparison with NaN is false), and an infinite bound is no
+    /// bound AWS takes.
+    #[test]
+    fn thresholds_and_step_bounds_are_finite() {
+        let policy = |threshold: &str, steps: &str| {
+            format!(
+                "{GROUP}\n[[vpc.auto_scaling_group.step_scaling]]\nmetric = \"ASGAverageCPUUtilization\"\nthreshold = {threshold}\ncomparison = \"GreaterThanThreshold\"\nadjustment_type = \"ChangeInCapacity\"\nsteps = {steps}\n"
+            )
+        };
+        let fine = "[{ lower = 0, adjustment = 1 }]";
+        for t in ["nan", "inf", "-inf"] {
+            let d = diagnostics(&policy(t, fine));
+            assert_eq!(d.len(), 1, "{t}: {d:?}");
+            assert!(
+                d[0].starts_with("t.toml:25:13: error: threshold")
+                    && d[0].ends_with("is not a number"),
+                "{t}: {d:?}"
+            );
+        }
+        for steps in [
+            "[{ lower = nan, adjustment = 1 }]",
+            "[{ lower = 0, upper = inf, adjustment = 1 }]",
+        ] {
+            let d = diagnostics(&policy("50", steps));
+            assert_eq!(d.len(), 1, "{steps}: {d:?}");
+            assert!(
+                d[0].ends_with("error: a step bound that is not a number"),
+                "{steps}: {d:?}"
+            );
+        }
+        assert_eq!(diagnostics(&policy("50", fine)), Vec::<String>::new());
+    }
+
+    /// A path that would end HAProxy's `option httpchk` line (a newline,
+    /// then any directive: `stats socket ... level admin`) or the request
+    /// line (a space) is refused where it is written.
+    #[test]
+    fn a_health_check_path_is_a_url_path() {
+        for (path, shown) in [
+            (
+                r"/h\n    stats socket /tmp/x mode 666 level admin",
+                r"/h\n    stats",
+            ),
+            ("/a b", "/a b"),
+            ("/a#b", "/a#b"),
+            (r#"/a\"b"#, r#"/a\"b"#),
+            ("/é", "/é"),
+            ("health", "health"),
+        ] {
+            let text = GROUP.replace("\"/health\"", &format!("\"{path}\""));
+            let d = diagnostics(&text);
+            assert_eq!(d.len(), 1, "{path}: {d:?}");
+            assert!(
+                d[0].starts_with("t.toml:6:")
+                    && d[0].contains(&format!("error: health-check path `{shown}")),
+                "{path}: {d:?}"
+            );
+        }
+        for path in ["/", "/health?full=1&x=%20", "/a/b-c_d.e~f:g@h!$'()*+,;="] {
+            let text = GROUP.replace("\"/health\"", &format!("\"{path}\""));
+            assert_eq!(diagnostics(&text), Vec::<String>::new(), "{path}");
+        }
     }
 
     #[test]

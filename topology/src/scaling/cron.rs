@@ -2,6 +2,8 @@
 //! hour, day of month, month, day of week), each `*`, a number, a range
 //! `a-b`, a step `*/n` or `a-b/n`, or a list of those. As in cron, when
 //! both day fields are restricted a day matching either one matches.
+//! EC2 Auto Scaling takes traditional cron syntax, so, as there, months
+//! and days of the week may be named (`JAN`, `mon`) and Sunday is 0 or 7.
 
 use std::fmt;
 
@@ -24,42 +26,62 @@ struct Field {
     name: &'static str,
     lo: u32,
     hi: u32,
+    /// Names of its values from `lo` on (months, days of the week).
+    names: &'static [&'static str],
 }
+
+/// Month names, from 1.
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+/// Day names, from Sunday (0).
+const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 const FIELDS: [Field; 5] = [
     Field {
         name: "minute",
         lo: 0,
         hi: 59,
+        names: &[],
     },
     Field {
         name: "hour",
         lo: 0,
         hi: 23,
+        names: &[],
     },
     Field {
         name: "day of month",
         lo: 1,
         hi: 31,
+        names: &[],
     },
     Field {
         name: "month",
         lo: 1,
         hi: 12,
+        names: &MONTHS,
     },
     Field {
         name: "day of week",
         lo: 0,
-        hi: 6,
+        // 7 is Sunday again, folded onto 0 by `Cron::parse`
+        hi: 7,
+        names: &WEEKDAYS,
     },
 ];
 
 /// The set of values one field matches, bit `v` for value `v`.
 fn field(text: &str, f: &Field) -> Result<u64, CronError> {
     let number = |s: &str| -> Result<u32, CronError> {
-        let n: u32 = s
-            .parse()
-            .map_err(|_| CronError(format!("`{s}` in the {} field is not a number", f.name)))?;
+        if let Some(i) = f.names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+            return Ok(f.lo + i as u32);
+        }
+        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let n: u32 =
+            s.parse().ok().filter(|_| digits).ok_or_else(|| {
+                CronError(format!("`{s}` in the {} field is not a number", f.name))
+            })?;
         if n < f.lo || n > f.hi {
             return Err(CronError(format!(
                 "{} {n} is out of range (from {} to {})",
@@ -97,11 +119,10 @@ fn field(text: &str, f: &Field) -> Result<u64, CronError> {
             let a = number(range)?;
             (a, if step > 1 { f.hi } else { a })
         };
-        let mut v = lo;
-        while v <= hi {
-            set |= 1 << v;
-            v += step;
-        }
+        // a step past the range's end takes its first value only
+        set |= (lo..=hi)
+            .step_by(step as usize)
+            .fold(0u64, |s, v| s | 1 << v);
     }
     Ok(set)
 }
@@ -127,7 +148,8 @@ impl Cron {
             hours: sets[1] as u32,
             days: sets[2] as u32,
             months: sets[3] as u16,
-            weekdays: sets[4] as u8,
+            // bit 7, Sunday written as 7, is Sunday
+            weekdays: (sets[4] as u8 & 0x7f) | (sets[4] >> 7) as u8,
             any_day: parts[2] == "*",
             any_weekday: parts[4] == "*",
         })
@@ -258,6 +280,43 @@ mod tests {
         let c = Cron::parse("0 9 1 * 0").expect("valid");
         assert!(!c.matches(CHRISTMAS_EVE_9AM));
         assert!(c.matches(CHRISTMAS_EVE_9AM + 3 * 86_400));
+    }
+
+    /// EC2 Auto Scaling's recurrence is traditional cron: Sunday is 0 or
+    /// 7, months and days may be named
+    /// (docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-scheduled-scaling.html,
+    /// "Recurring schedules").
+    #[test]
+    fn sunday_is_0_or_7_and_names_are_read() {
+        let sunday_27th = CHRISTMAS_EVE_9AM + 3 * 86_400;
+        for text in [
+            "0 9 * * 0",
+            "0 9 * * 7",
+            "0 9 * * SUN",
+            "0 9 * * sun",
+            "0 9 * * 5-7",
+        ] {
+            let c = Cron::parse(text).expect(text);
+            assert!(c.matches(sunday_27th), "{text}");
+            assert!(!c.matches(CHRISTMAS_EVE_9AM), "{text}: a Thursday");
+        }
+        let weekdays = Cron::parse("0 9 * DEC MON-FRI").expect("names");
+        assert!(weekdays.matches(CHRISTMAS_EVE_9AM));
+        assert!(!weekdays.matches(sunday_27th));
+        assert!(Cron::parse("0 9 * * 8").is_err());
+        assert!(Cron::parse("0 9 * * FUN").is_err());
+    }
+
+    /// A step larger than the field's range takes the range's first
+    /// value; the largest step a u32 holds neither overflows nor wraps
+    /// around to a value outside the field.
+    #[test]
+    fn steps_past_the_range_take_its_first_value() {
+        let c = Cron::parse("0 9 24-31/4294967295 * *").expect("valid");
+        assert_eq!(c.days, 1 << 24);
+        let c = Cron::parse("59/4294967295 * * * *").expect("valid");
+        assert_eq!(c.minutes, 1 << 59);
+        assert!(Cron::parse("+5 * * * *").is_err(), "a sign is not a number");
     }
 
     #[test]

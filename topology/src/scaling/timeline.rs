@@ -99,8 +99,8 @@ pub fn parse_profile_points(
                 return Err(err(
                     lead,
                     format!(
-                        "{} does not come after {}",
-                        time.trim(),
+                        "{} does not come after {}: give times in increasing order, each once",
+                        crate::units::fmt_long_duration(at),
                         crate::units::fmt_long_duration(prev.at)
                     ),
                 ));
@@ -117,20 +117,26 @@ pub fn parse_profile_points(
     Ok(points)
 }
 
+/// The largest load a profile offers, in requests a minute: a million a
+/// second, `sim load`'s largest rate. Above it the timeline's figures
+/// stop being readable (a `1e300` load printed 300 digits a line).
+pub const MAX_REQUESTS_PER_MINUTE: f64 = 60_000_000.0;
+
 impl LoadProfile {
     /// Parses `TIME:REQUESTS,...`: times with a unit (`0m`, `90m`, `2h`),
     /// whole minutes, increasing, the first `0m`; requests a minute, a
-    /// number from 0.
+    /// number from 0 to [`MAX_REQUESTS_PER_MINUTE`].
     pub fn parse(text: &str) -> Result<LoadProfile, ProfileError> {
-        let points =
-            parse_profile_points(text, "TIME:REQUESTS, like `10m:7040`", "0m", |v| match v
+        let points = parse_profile_points(text, "TIME:REQUESTS, like `10m:7040`", "0m", |v| {
+            match v
                 .parse::<f64>()
             {
-                Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+                Ok(r) if (0.0..=MAX_REQUESTS_PER_MINUTE).contains(&r) => Ok(r),
                 _ => Err(format!(
-                    "`{v}` is not a number of requests a minute (0 or more)"
+                    "`{v}` is not a number of requests a minute, from 0 to {MAX_REQUESTS_PER_MINUTE}"
                 )),
-            })?;
+            }
+        })?;
         points
             .iter()
             .map(|p| {
@@ -381,7 +387,16 @@ mod tests {
             ("5m:2000", 1, "its first point is at 0m"),
             ("0m:1,20m:2,10m:3", 12, "10m does not come after 20m"),
             ("0m:1,90s:2", 6, "not a whole number of minutes"),
-            ("0m:-4", 4, "0 or more"),
+            ("0m:-4", 4, "from 0 to 60000000"),
+            // a time written twice, in two spellings: both shown alike
+            ("0m:5,0s:6", 6, "0s does not come after 0s"),
+            // a huge load is refused, not printed with 300 digits
+            (
+                "0m:1e300",
+                4,
+                "`1e300` is not a number of requests a minute",
+            ),
+            ("0m:1,10m:60000001", 10, "from 0 to 60000000"),
         ] {
             let e = LoadProfile::parse(text).expect_err(text);
             assert_eq!(e.column, column, "{text}: {e}");

@@ -15,18 +15,31 @@ use super::values::{self, boolean, int, ref_id, string};
 use super::Mapper;
 use crate::cfn::{Resource, Value};
 use crate::resolve::scaling::{
-    HEALTH_INTERVAL, HEALTH_TIMEOUT, MAX_COOKIE_DURATION, MAX_DEREGISTRATION_DELAY, MAX_WARMUP,
-    SLOW_START,
+    is_cookie_name, is_health_check_path, is_reserved_cookie_name, HEALTH_INTERVAL, HEALTH_TIMEOUT,
+    MAX_COOKIE_DURATION, MAX_DEREGISTRATION_DELAY, MAX_WARMUP, SLOW_START,
 };
 use crate::units::fmt_long_duration;
 
-/// A number, written as a number or a string.
+/// A finite number, written as a number or a string (`.nan`, `"inf"`
+/// are none: an alarm on a NaN threshold never fires).
 fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Num(n) => Some(*n),
         Value::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
+    .filter(|n: &f64| n.is_finite())
+}
+
+/// Whether `label` is the `ResourceLabel` of `ALBRequestCountPerTarget`:
+/// `app/LOAD-BALANCER/ID/targetgroup/TARGET-GROUP/ID`, the load balancer's
+/// and the target group's full names joined by `/`.
+fn is_resource_label(label: &str) -> bool {
+    let parts: Vec<&str> = label.split('/').collect();
+    parts.len() == 6
+        && parts[0] == "app"
+        && parts[3] == "targetgroup"
+        && parts.iter().all(|p| !p.is_empty())
 }
 
 /// A count of seconds as the format writes durations.
@@ -131,8 +144,14 @@ impl Mapper<'_> {
                     let key = format!("stickiness.{kind}.duration_seconds");
                     let duration = self.seconds_in(g, &key, attr(&key).as_ref(), cookie_range);
                     let name = attrs.get("stickiness.app_cookie.cookie_name").cloned();
+                    let bad_name = name
+                        .as_deref()
+                        .filter(|n| !is_cookie_name(n) || is_reserved_cookie_name(n));
                     if kind == "app_cookie" && name.is_none() {
                         self.warn(g, "app_cookie stickiness without stickiness.app_cookie.cookie_name: left out");
+                    } else if let (true, Some(n)) = (kind == "app_cookie", bad_name) {
+                        let msg = format!("stickiness.app_cookie.cookie_name `{}` is not a cookie name AWS takes (a token, not starting AWSALB): stickiness left out", n.escape_debug());
+                        self.warn(g, msg);
                     } else {
                         s.insert("type".into(), Toml::String(kind.clone()));
                         if kind == "app_cookie" {
@@ -167,7 +186,15 @@ impl Mapper<'_> {
         }
         let mut h = Table::new();
         if let Some(path) = values::prop(p, "HealthCheckPath").and_then(string) {
-            h.insert("path".into(), Toml::String(path));
+            if is_health_check_path(&path) {
+                h.insert("path".into(), Toml::String(path));
+            } else {
+                let msg = format!(
+                    "HealthCheckPath `{}` is not a URL path: left out",
+                    path.escape_debug()
+                );
+                self.warn(g, msg);
+            }
         }
         for (key, field, range) in [
             ("HealthCheckIntervalSeconds", "interval", HEALTH_INTERVAL),
@@ -318,6 +345,19 @@ impl Mapper<'_> {
         };
         let mut t = Table::new();
         self.metric_keys(r, gi, &metric, &mut t)?;
+        if metric == "ALBRequestCountPerTarget" {
+            let label = values::prop(c, "PredefinedMetricSpecification")
+                .and_then(|m| values::prop(m, "ResourceLabel"));
+            match label {
+                None => self.warn(r, "ALBRequestCountPerTarget without a ResourceLabel, which AWS requires: the load balancer serving the group is used"),
+                Some(Value::Str(l)) if !is_resource_label(l) => {
+                    let msg = format!("ResourceLabel `{}` is not app/LOAD-BALANCER/ID/targetgroup/TARGET-GROUP/ID: the load balancer serving the group is used", l.escape_debug());
+                    self.warn(r, msg);
+                }
+                // full names joined from attributes known at deployment
+                Some(_) => {}
+            }
+        }
         let Some(target) = values::prop(c, "TargetValue")
             .and_then(number)
             .filter(|v| *v > 0.0)
