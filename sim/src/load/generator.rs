@@ -12,7 +12,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::schedule::Schedule;
-use super::stats::{ClientRecord, ErrorKind, Latency, Outcome, SecondRecord, Summary};
+use super::stats::{
+    ClientRecord, ErrorKind, Latency, Outcome, SecondRecord, Summary, TargetChange,
+};
 
 /// The longest latency the histograms hold: an hour, in microseconds
 /// (longer is recorded as an hour).
@@ -177,8 +179,14 @@ impl Generator {
             *c.record.targets.entry(target.clone()).or_default() += 1;
             if o.with_cookie {
                 c.record.with_cookie += 1;
-                if c.pinned.as_ref().is_some_and(|p| *p != target) {
+                if let Some(from) = c.pinned.as_ref().filter(|p| **p != target) {
                     c.record.moves += 1;
+                    c.record.changes.push(TargetChange {
+                        at_s: o.finished.as_secs_f64(),
+                        scheduled_s: o.scheduled.as_secs_f64(),
+                        from: from.clone(),
+                        to: target.clone(),
+                    });
                 }
             }
             c.pinned = Some(target);
@@ -403,6 +411,15 @@ mod tests {
         }
         let s = g.summary(now, false);
         assert_eq!(s.clients[0].moves, 2, "a to c, then c back to a");
+        // each move says when, from where and to where: the seventh
+        // request (due at 0.6 s, client 0's fourth) went to c
+        let moved: Vec<(f64, &str, &str)> = (s.clients[0].changes.iter())
+            .map(|c| (c.scheduled_s, c.from.as_str(), c.to.as_str()))
+            .collect();
+        assert_eq!(moved, [(0.6, "a", "c"), (0.8, "c", "a")]);
+        assert!(s.clients[1].changes.is_empty());
+        let json = serde_json::to_value(&s).expect("JSON");
+        assert_eq!(json["clients"][0]["changes"][0]["to"], "c");
         assert_eq!(s.clients[1].moves, 0);
         assert_eq!(s.clients[1].targets["b"], 5);
         assert_eq!(s.clients[1].with_cookie, 4, "its first request had none");

@@ -183,6 +183,24 @@ pub struct ClientRecord {
     /// Times an answer to a request that carried a cookie came from
     /// another target than the one before: 0 for a client that stuck.
     pub moves: u64,
+    /// Each of those moves, in order: when and from which target to
+    /// which (a test checks each against the load balancer's
+    /// deregistrations and health).
+    pub changes: Vec<TargetChange>,
+}
+
+/// A client, pinned to one target, answered by another.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetChange {
+    /// When the answer came, seconds from the start of the run.
+    pub at_s: f64,
+    /// When the request was due, seconds from the start of the run (the
+    /// load balancer chose its target between this and `at_s`).
+    pub scheduled_s: f64,
+    /// The target the client was pinned to.
+    pub from: String,
+    /// The target that answered.
+    pub to: String,
 }
 
 /// The whole run.
