@@ -62,6 +62,8 @@ pub struct Outcome {
     pub scheduled: Duration,
     /// When the answer (or the error) came, from the start of the run.
     pub finished: Duration,
+    /// The client's session it was sent in ([`super::generator::Send`]).
+    pub session: u64,
     /// The target that answered (the `X-Vifgate-Target` header), if it
     /// said.
     pub target: Option<String>,
@@ -175,6 +177,8 @@ fn ms(v: f64) -> String {
 /// One client over the run: where its answers came from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClientRecord {
+    /// Sessions it began (1 unless `--session` starts new ones).
+    pub sessions: u64,
     /// Answers by target.
     pub targets: BTreeMap<String, u64>,
     /// Answers to requests that carried a cookie (0: the load balancer
@@ -271,6 +275,14 @@ impl fmt::Display for Summary {
             .filter(|(_, c)| c.moves > 0)
             .map(|(i, c)| format!("client {i} {}x", c.moves))
             .collect();
+        let sessions: u64 = self.clients.iter().map(|c| c.sessions).sum();
+        if sessions > self.clients.len() as u64 {
+            writeln!(
+                f,
+                "{sessions} sessions (visitors) of {} client(s)",
+                self.clients.len()
+            )?;
+        }
         let unpinned = self.clients.iter().filter(|c| c.with_cookie == 0).count();
         if unpinned > 0 {
             writeln!(
