@@ -143,6 +143,19 @@ impl Drop for Controller {
     }
 }
 
+/// Lab `ed<pid>-<what>` up from `text` (its file returned, and taken down
+/// when the [`Down`] is dropped), its controller started, and when the
+/// controller's first period came.
+fn live(what: &str, text: &str) -> (String, std::path::PathBuf, Down, Controller, Instant) {
+    let lab = format!("ed{}-{what}", std::process::id());
+    let path = file(&format!("event-day-{what}.toml"), text);
+    up(&path, &lab);
+    let down = Down(lab.clone());
+    let controller = start_controller(&lab);
+    let first = controller.first_period(Duration::from_secs(20));
+    (lab, path, down, controller, first)
+}
+
 /// Seconds from `start` to `at` (negative before it).
 fn since(start: Instant, at: Instant) -> f64 {
     if at >= start {
@@ -217,14 +230,19 @@ fn load(lab: &str, args: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value)
         "sim", "load", lab, "--to", "alb:80", "--path", PATH, "--json",
     ];
     all.extend_from_slice(args);
-    let o = run(&all);
-    assert!(o.status.success(), "sim load: {}", text(&o));
+    load_output(&run(&all))
+}
+
+/// What a `sim load --json` that ended printed: its records of each
+/// second and its summary.
+fn load_output(o: &std::process::Output) -> (Vec<serde_json::Value>, serde_json::Value) {
+    assert!(o.status.success(), "sim load: {}", text(o));
     let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     let summary = lines.pop().expect("a summary")["summary"].clone();
-    assert!(summary.is_object(), "{}", text(&o));
+    assert!(summary.is_object(), "{}", text(o));
     (lines, summary)
 }
 
@@ -280,12 +298,7 @@ fn the_event_day_scales_out_and_back_in_without_a_failed_request_and_clients_sti
     if !ready("the_event_day_scales_out_and_back_in_without_a_failed_request_and_clients_stick") {
         return;
     }
-    let lab = format!("ed{}-day", std::process::id());
-    let path = file("event-day.toml", &event_day_text());
-    up(&path, &lab);
-    let _down = Down(lab.clone());
-    let controller = start_controller(&lab);
-    let first = controller.first_period(Duration::from_secs(20));
+    let (lab, path, _down, controller, first) = live("day", &event_day_text());
     let load_start = Instant::now();
     let profile = format!("0s:{BASE},5s:{PEAK},25s:{BASE}");
     let clients = CLIENTS.to_string();
@@ -511,12 +524,7 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
     if !ready("a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held") {
         return;
     }
-    let lab = format!("ed{}-fail", std::process::id());
-    let path = file("event-day-fail.toml", &without_web_servers(&example_text()));
-    up(&path, &lab);
-    let _down = Down(lab.clone());
-    let controller = start_controller(&lab);
-    controller.first_period(Duration::from_secs(20));
+    let (lab, _, _down, controller, _) = live("fail", &without_web_servers(&example_text()));
     let clients = CLIENTS.to_string();
     let rate = format!("{BASE}/s");
     let load_start = Instant::now();
@@ -537,14 +545,7 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
     let failed_at = since(load_start, Instant::now());
     let down = until_status(&lab, "web-asg-1", "DOWN", Duration::from_secs(5))
         .map(|at| since(load_start, at));
-    let o = sender.wait_with_output().expect("sim load ends");
-    assert!(o.status.success(), "sim load: {}", text(&o));
-    let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let summary = lines.pop().expect("a summary")["summary"].clone();
-    let seconds = lines;
+    let (seconds, summary) = load_output(&sender.wait_with_output().expect("sim load ends"));
     // the new web-a1 passes its checks
     let healthy = until_status(&lab, "web-asg-1", "UP", Duration::from_secs(10));
     let s = story(&controller.stop(), load_start);
