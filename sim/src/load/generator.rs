@@ -514,6 +514,12 @@ mod tests {
         assert_eq!(c.targets["a"], 3);
         assert_eq!(c.targets["d"], 1);
         assert_eq!(summary.clients[1].sessions, 4);
+        assert!(
+            summary
+                .to_string()
+                .contains("8 sessions (visitors) of 2 client(s)"),
+            "{summary}"
+        );
         // without sessions the same answers are moves
         let s = Schedule::new(Profile::constant(10.0), Duration::from_secs(2));
         let mut g = Generator::new(s, 2);
