@@ -428,3 +428,40 @@ fn a_failed_instance_turns_unhealthy_after_fall_checks_and_its_sticky_clients_mo
     });
     assert!(back, "web-a1 serves again");
 }
+
+/// The target map is the load balancer's, one for both listeners' backends,
+/// whose slots of one name hold one instance: deregistering the slot from
+/// one backend (as a scale-in does, b443 before b80) leaves the other's
+/// answers naming their target. (It deleted the slot's name, and b80's
+/// answers said `X-Vifgate-Target: -` until their own deregistration:
+/// the event-day test saw a sticky client "move" to `-`.)
+#[test]
+fn a_slot_deregistered_from_one_backend_still_names_its_target_in_the_other() {
+    if !ready("a_slot_deregistered_from_one_backend_still_names_its_target_in_the_other") {
+        return;
+    }
+    let lab = lab_name("map");
+    let _down = Down(lab.clone());
+    up(&file("alb-map.toml", &alb_text()), &lab);
+    let seen = watch(&lab, "web-asg-1", Duration::from_secs(10), |s| s == "UP");
+    assert_eq!(seen.last().map(String::as_str), Some("UP"), "{seen:?}");
+    let st = sim::apply::state::read_state(&lab).expect("the lab's state");
+    let h = &st.plan.haproxy[0];
+    let of = |backend: &str| {
+        (h.targets.iter())
+            .find(|t| t.backend == backend && t.server == "web-asg-1")
+            .unwrap_or_else(|| panic!("slot web-asg-1 of {backend}: {:?}", h.targets))
+            .clone()
+    };
+    let sock = sim::layout::haproxy_socket(&sim::layout::state_dir(&lab), "alb");
+    let map = sim::layout::haproxy_target_map(&sim::layout::state_dir(&lab), "alb");
+    sim::apply::targets::deregister(&sock, &of("b443"), Duration::ZERO).expect("deregister");
+    let a = one(&lab, "/", "AWSALBAPP-0=web-asg-1");
+    assert_eq!((a.status, a.target.as_str()), (200, "web-a1"), "{a:?}");
+    // registered again, b443 answers with its name too
+    sim::apply::targets::register(&sock, &map, &of("b443")).expect("register");
+    let seen = watch(&lab, "web-asg-1", Duration::from_secs(10), |s| s == "UP");
+    assert_eq!(seen.last().map(String::as_str), Some("UP"), "{seen:?}");
+    let a = one(&lab, "/", "AWSALBAPP-0=web-asg-1");
+    assert_eq!(a.target, "web-a1", "{a:?}");
+}

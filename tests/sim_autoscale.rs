@@ -22,6 +22,7 @@ use std::process::{Command, Stdio};
 
 use common::applied::{edit, example_text, file, ok, up, Down};
 use common::requests::{loop_counts, request_loop};
+use common::scaling::{off_by_more_than_a_period, period, predicted, Period};
 use common::text;
 
 fn ready(test: &str) -> bool {
@@ -43,17 +44,6 @@ fn scaling_text() -> String {
     edit(&a, "target = 1800", "target = 26")
 }
 
-/// A period as `sim autoscale --json` and `topology scale --json` print it.
-#[derive(Debug, Clone)]
-struct Period {
-    minute: u64,
-    load: f64,
-    metric: Option<f64>,
-    desired: u64,
-    launches: usize,
-    terminations: usize,
-}
-
 /// `sim autoscale LAB --duration DURATION --json`, started, and its
 /// output.
 fn autoscale(lab: &str, duration: &str) -> (std::process::Child, std::process::ChildStdout) {
@@ -66,22 +56,6 @@ fn autoscale(lab: &str, duration: &str) -> (std::process::Child, std::process::C
         .expect("sim autoscale runs");
     let out = scaler.stdout.take().expect("piped");
     (scaler, out)
-}
-
-fn period(v: &serde_json::Value) -> Option<Period> {
-    let kinds = |k: &str| {
-        v["activities"]
-            .as_array()
-            .map_or(0, |a| a.iter().filter(|x| x["kind"] == k).count())
-    };
-    Some(Period {
-        minute: v.get("minute")?.as_u64()?,
-        load: v.get("load")?.as_f64()?,
-        metric: v["metrics"]["ALBRequestCountPerTarget"].as_f64(),
-        desired: v.get("desired")?.as_u64()?,
-        launches: kinds("launch"),
-        terminations: kinds("terminate"),
-    })
 }
 
 #[test]
@@ -174,33 +148,13 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
         .iter()
         .map(|p| format!("{}m:{}", p.minute, p.load.round()))
         .collect();
-    let minutes = periods.len().to_string();
-    let predicted = ok(&[
-        "topology",
-        "scale",
-        &path.to_string_lossy(),
-        "--load",
-        &profile.join(","),
-        "--minutes",
-        &minutes,
-        "--json",
-    ]);
-    let predicted: Vec<Period> = String::from_utf8_lossy(&predicted.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter_map(|v: serde_json::Value| period(&v))
-        .collect();
+    let predicted = predicted(&path, &profile.join(","), periods.len());
     assert_eq!(predicted.len(), periods.len());
-    for (i, live) in periods.iter().enumerate() {
-        let near = &predicted[i.saturating_sub(1)..(i + 2).min(predicted.len())];
-        assert!(
-            near.iter().any(|p| p.desired == live.desired),
-            "at {}m the lab had {} and topology scale predicts {:?}:\n{shown}",
-            live.minute,
-            live.desired,
-            near.iter().map(|p| p.desired).collect::<Vec<_>>()
-        );
-    }
+    let off = off_by_more_than_a_period(&periods, &predicted);
+    assert!(
+        off.is_empty(),
+        "(minute, the lab's capacity, topology scale's within a period): {off:?}\n{shown}"
+    );
 }
 
 /// The example's group has the ELB health-check type and a 5-minute grace

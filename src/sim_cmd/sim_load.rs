@@ -54,6 +54,11 @@ pub struct LoadArgs {
     /// them in turn.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
     clients: u64,
+    /// Requests each client sends before it starts a new session: a new
+    /// visitor, with no cookie and new connections, whom the load
+    /// balancer places anew [default: one session for the whole run].
+    #[arg(long, value_name = "REQUESTS", value_parser = clap::value_parser!(u64).range(1..))]
+    session: Option<u64>,
     /// The most connections each client keeps open: a request due while
     /// all are busy waits for one, its wait counted in its latency.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -191,6 +196,7 @@ pub fn run(a: LoadArgs) -> Result<ExitCode> {
         path: a.path.clone(),
         schedule: Schedule::new(profile, duration),
         clients: a.clients as usize,
+        session: a.session,
         connections: a.connections as usize,
         timeout: a.timeout,
         stats,

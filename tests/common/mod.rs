@@ -15,6 +15,7 @@ pub mod fixture;
 pub mod lab;
 pub mod leftovers;
 pub mod requests;
+pub mod scaling;
 pub mod state_root;
 
 /// A finished command's exit status and output, for assertion messages.

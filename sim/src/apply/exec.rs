@@ -571,8 +571,8 @@ impl<'a> Executor<'a> {
                 delay,
                 ..
             } => {
-                let (sock, map) = self.haproxy_runtime(node);
-                targets::deregister(&sock, &map, target, *delay).map_err(step(what))?;
+                let (sock, _) = self.haproxy_runtime(node);
+                targets::deregister(&sock, target, *delay).map_err(step(what))?;
                 self.write_haproxy_config(node)
             }
         }

@@ -12,8 +12,10 @@
 //!   server that is not up: HAProxy sends it to another, whose cookie it
 //!   gets). Requests in flight complete; once none is left, or when the
 //!   deregistration delay is over, what is left is shut, and the slot is
-//!   emptied. (HAProxy's `drain` state would keep sending sticky clients
-//!   to the target, which an ALB does not.)
+//!   emptied; its name stays in the target map (one map for all the load
+//!   balancer's backends, whose slots of one name hold one instance).
+//!   (HAProxy's `drain` state would keep sending sticky clients to the
+//!   target, which an ALB does not.)
 
 use std::io;
 use std::path::Path;
@@ -77,17 +79,7 @@ pub fn register(sock: &Path, map: &Path, t: &Target) -> io::Result<Registered> {
             "set server {server} addr: {said}"
         )));
     }
-    let map = map.display();
-    expect(
-        sock,
-        &format!("del map {map} {}", t.server),
-        &["Key not found"],
-    )?;
-    expect(
-        sock,
-        &format!("add map {map} {} {}", t.server, haproxy_name(&t.instance)),
-        &[],
-    )?;
+    name_slot(sock, map, &t.server, &haproxy_name(&t.instance))?;
     expect(sock, &format!("enable health {server}"), &[])?;
     // drain (no new request) while its health is set down, then ready:
     // it is DOWN until `rise` checks pass
@@ -100,7 +92,7 @@ pub fn register(sock: &Path, map: &Path, t: &Target) -> io::Result<Registered> {
 /// Deregisters `t` from the HAProxy on `sock` (see the module's doc),
 /// waiting at most `delay` for its requests in flight. A server that is
 /// not there is no error.
-pub fn deregister(sock: &Path, map: &Path, t: &Target, delay: Duration) -> io::Result<()> {
+pub fn deregister(sock: &Path, t: &Target, delay: Duration) -> io::Result<()> {
     let server = format!("{}/{}", t.backend, t.server);
     let said = haproxy_api(sock, &format!("set server {server} state maint"))?;
     if said.contains("No such server") || said.contains("No such backend") {
@@ -115,12 +107,28 @@ pub fn deregister(sock: &Path, map: &Path, t: &Target, delay: Duration) -> io::R
     expect(sock, &format!("shutdown sessions server {server}"), &[])?;
     expect(sock, &format!("disable health {server}"), &[])?;
     let placeholder = format!("set server {server} addr {PLACEHOLDER}");
-    expect(sock, &placeholder, &["IP changed", "no need"])?;
-    expect(
-        sock,
-        &format!("del map {} {}", map.display(), t.server),
-        &["Key not found"],
-    )
+    // the slot's name stays in the target map: the map is the load
+    // balancer's, one for all its backends, whose slots of one name hold
+    // the same instance, and another backend's may still be serving
+    // (deleting it made their answers say `-` until their own
+    // deregistration); an empty slot answers nothing, and registering
+    // names it anew
+    expect(sock, &placeholder, &["IP changed", "no need"])
+}
+
+/// Gives `slot` the name `instance` in the target map `map`, in one
+/// command when it has a name already (`set map`), so that an answer
+/// from the slot in another backend never finds it without one.
+fn name_slot(sock: &Path, map: &Path, slot: &str, instance: &str) -> io::Result<()> {
+    let map = map.display();
+    let said = haproxy_api(sock, &format!("set map {map} {slot} {instance}"))?;
+    if said.is_empty() {
+        return Ok(());
+    }
+    if !said.starts_with("entry not found") {
+        return Err(io::Error::other(format!("set map {map} {slot}: {said}")));
+    }
+    expect(sock, &format!("add map {map} {slot} {instance}"), &[])
 }
 
 /// The current sessions of server `name` of `backend` in the CSV of

@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub schedule: Schedule,
     /// Clients, each with its own connections and cookies.
     pub clients: usize,
+    /// Requests a client sends before it starts a new session (a new
+    /// visitor: its cookies and connections dropped); `None`: one
+    /// session for the run.
+    pub session: Option<u64>,
     /// The most connections a client opens: a request due while all of
     /// them are busy waits for one (its latency, counted from when it was
     /// due, shows the wait), rather than opening ever more connections to
@@ -86,11 +90,12 @@ pub fn run(
 }
 
 /// One client: its idle connections, the slots that bound how many it
-/// has, and its cookies.
+/// has, its cookies, and the session they belong to.
 struct Client {
     idle: RefCell<Vec<SendRequest<Empty<Bytes>>>>,
     slots: Semaphore,
     jar: RefCell<CookieJar>,
+    session: Cell<u64>,
 }
 
 impl Client {
@@ -99,6 +104,17 @@ impl Client {
             idle: RefCell::new(Vec::new()),
             slots: Semaphore::new(connections.max(1)),
             jar: RefCell::new(CookieJar::new()),
+            session: Cell::new(0),
+        }
+    }
+
+    /// Starts `session` if it is a new one: no cookies, no idle
+    /// connection (those in use close when their answer is read).
+    fn begin(&self, session: u64) {
+        if self.session.get() != session {
+            self.session.set(session);
+            *self.jar.borrow_mut() = CookieJar::new();
+            self.idle.borrow_mut().clear();
         }
     }
 }
@@ -142,6 +158,9 @@ async fn drive(
         tokio::task::spawn_local(read_capacity(sock, backend, capacity.clone()));
     }
     let mut g = Generator::new(opts.schedule, opts.clients);
+    if let Some(n) = opts.session {
+        g = g.with_sessions(n);
+    }
     let mut seconds = Vec::new();
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -225,11 +244,13 @@ struct Answer {
 
 /// Sends one request of `client` and reports its outcome.
 async fn request(client: Rc<Client>, send: Send, shared: Rc<Shared>) {
+    client.begin(send.session);
     let cookie = client.jar.borrow_mut().header(&shared.path, unix_now());
     let with_cookie = cookie.is_some();
     // the time allowed runs from when it was due, as its latency does
     let deadline = shared.start + send.scheduled + shared.timeout;
-    let result = tokio::time::timeout_at(deadline, exchange(&client, &shared, cookie)).await;
+    let result =
+        tokio::time::timeout_at(deadline, exchange(&client, send.session, &shared, cookie)).await;
     let (target, error) = match result {
         Err(_) => (None, Some(ErrorKind::Timeout)),
         Ok(Err(kind)) => (None, Some(kind)),
@@ -238,6 +259,7 @@ async fn request(client: Rc<Client>, send: Send, shared: Rc<Shared>) {
     let _ = shared.outcomes.send(Outcome {
         client: send.client,
         scheduled: send.scheduled,
+        session: send.session,
         finished: shared.start.elapsed(),
         target,
         with_cookie,
@@ -245,11 +267,13 @@ async fn request(client: Rc<Client>, send: Send, shared: Rc<Shared>) {
     });
 }
 
-/// One request and its answer on an idle connection of `client`, or a new
-/// one once a slot is free; the connection goes back to the pool if it
-/// stays open.
+/// One request of `client`'s `session` and its answer, on an idle
+/// connection of the client or a new one once a slot is free; the
+/// connection goes back to the pool if it stays open and the session is
+/// still the client's.
 async fn exchange(
     client: &Client,
+    session: u64,
     shared: &Shared,
     cookie: Option<String>,
 ) -> Result<Answer, ErrorKind> {
@@ -280,7 +304,9 @@ async fn exchange(
         .await
         .map_err(|_| ErrorKind::Broken)?;
     let status = response.status().as_u16();
-    {
+    // an earlier visitor's answer sets no cookie of the new one
+    let current = client.session.get() == session;
+    if current {
         let now = unix_now();
         let mut jar = client.jar.borrow_mut();
         for v in response.headers().get_all(SET_COOKIE) {
@@ -299,7 +325,7 @@ async fn exchange(
     while let Some(frame) = body.frame().await {
         frame.map_err(|_| ErrorKind::Broken)?;
     }
-    if !sender.is_closed() {
+    if current && !sender.is_closed() {
         client.idle.borrow_mut().push(sender);
     }
     Ok(Answer { status, target })

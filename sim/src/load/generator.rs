@@ -12,7 +12,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::schedule::Schedule;
-use super::stats::{ClientRecord, ErrorKind, Latency, Outcome, SecondRecord, Summary};
+use super::stats::{
+    ClientRecord, ErrorKind, Latency, Outcome, SecondRecord, Summary, TargetChange,
+};
 
 /// The longest latency the histograms hold: an hour, in microseconds
 /// (longer is recorded as an hour).
@@ -25,12 +27,19 @@ pub struct Send {
     pub client: usize,
     /// When it was due, from the start.
     pub scheduled: Duration,
+    /// The client's session it belongs to, from 0: a request of a new
+    /// session starts with an empty cookie jar and new connections (a
+    /// new visitor).
+    pub session: u64,
 }
 
 /// The open-loop generator of one run.
 #[derive(Debug)]
 pub struct Generator {
     schedule: Schedule,
+    /// Requests a client's session sends before the next starts; `None`:
+    /// one session for the whole run.
+    session_requests: Option<u64>,
     clients: Vec<ClientState>,
     next_client: usize,
     in_flight: u64,
@@ -45,9 +54,14 @@ pub struct Generator {
     targets: BTreeMap<String, u64>,
 }
 
-/// One client's pin and record.
+/// One client's session, pin and record.
 #[derive(Debug, Default)]
 struct ClientState {
+    /// Its session, from 0.
+    session: u64,
+    /// Requests sent in it.
+    sent_in_session: u64,
+    /// The target that last answered a request of this session.
     pinned: Option<String>,
     record: ClientRecord,
 }
@@ -85,6 +99,7 @@ impl Generator {
     pub fn new(schedule: Schedule, clients: usize) -> Generator {
         Generator {
             schedule,
+            session_requests: None,
             clients: (0..clients.max(1))
                 .map(|_| ClientState::default())
                 .collect(),
@@ -101,6 +116,17 @@ impl Generator {
         }
     }
 
+    /// The same generator whose clients each start a new session (a new
+    /// visitor: no cookies, new connections) after every `requests`
+    /// requests (at least one), as visitors come and go: new visitors
+    /// are spread over the targets there are then, where the same
+    /// clients kept for the whole run would stay on the targets of their
+    /// first request.
+    pub fn with_sessions(mut self, requests: u64) -> Generator {
+        self.session_requests = Some(requests.max(1));
+        self
+    }
+
     /// The next request due at `now`, if any; call until `None`. A
     /// request is due at its time whatever the answers to the earlier
     /// ones (open loop). One due after the current second waits until
@@ -115,12 +141,27 @@ impl Generator {
         self.schedule.advance();
         let client = self.next_client;
         self.next_client = (self.next_client + 1) % self.clients.len();
+        let c = &mut self.clients[client];
+        if self
+            .session_requests
+            .is_some_and(|n| c.sent_in_session >= n)
+        {
+            c.session += 1;
+            c.sent_in_session = 0;
+            c.pinned = None;
+        }
+        if c.sent_in_session == 0 {
+            c.record.sessions += 1;
+        }
+        c.sent_in_session += 1;
+        let session = c.session;
         self.in_flight += 1;
         self.sent += 1;
         self.current.offered += 1;
         Some(Send {
             client,
             scheduled: at,
+            session,
         })
     }
 
@@ -175,10 +216,20 @@ impl Generator {
         *self.targets.entry(target.clone()).or_default() += 1;
         if let Some(c) = self.clients.get_mut(o.client) {
             *c.record.targets.entry(target.clone()).or_default() += 1;
+            if o.session != c.session {
+                // the answer to an earlier visitor of this client
+                return;
+            }
             if o.with_cookie {
                 c.record.with_cookie += 1;
-                if c.pinned.as_ref().is_some_and(|p| *p != target) {
+                if let Some(from) = c.pinned.as_ref().filter(|p| **p != target) {
                     c.record.moves += 1;
+                    c.record.changes.push(TargetChange {
+                        at_s: o.finished.as_secs_f64(),
+                        scheduled_s: o.scheduled.as_secs_f64(),
+                        from: from.clone(),
+                        to: target.clone(),
+                    });
                 }
             }
             c.pinned = Some(target);
@@ -266,6 +317,7 @@ mod tests {
         Outcome {
             client: s.client,
             scheduled: s.scheduled,
+            session: s.session,
             finished,
             target: Some(target.into()),
             with_cookie: true,
@@ -403,10 +455,78 @@ mod tests {
         }
         let s = g.summary(now, false);
         assert_eq!(s.clients[0].moves, 2, "a to c, then c back to a");
+        // each move says when, from where and to where: the seventh
+        // request (due at 0.6 s, client 0's fourth) went to c
+        let moved: Vec<(f64, &str, &str)> = (s.clients[0].changes.iter())
+            .map(|c| (c.scheduled_s, c.from.as_str(), c.to.as_str()))
+            .collect();
+        assert_eq!(moved, [(0.6, "a", "c"), (0.8, "c", "a")]);
+        assert!(s.clients[1].changes.is_empty());
+        let json = serde_json::to_value(&s).expect("JSON");
+        assert_eq!(json["clients"][0]["changes"][0]["to"], "c");
         assert_eq!(s.clients[1].moves, 0);
         assert_eq!(s.clients[1].targets["b"], 5);
         assert_eq!(s.clients[1].with_cookie, 4, "its first request had none");
         assert!(s.to_string().contains("clients moved: client 0 2x"), "{s}");
+    }
+
+    #[test]
+    fn a_new_session_is_a_new_visitor_whose_first_target_is_no_move() {
+        // 10/s over 2 clients for 2 s, sessions of 3 requests: client 0
+        // sends at 0, 0.2, 0.4 (session 0), 0.6, 0.8, 1.0 (session 1), ...
+        let s = Schedule::new(Profile::constant(10.0), Duration::from_secs(2));
+        let mut g = Generator::new(s, 2).with_sessions(3);
+        let mut now = Duration::ZERO;
+        let mut sent: Vec<Send> = Vec::new();
+        while now < ms(2000) {
+            let _ = g.poll_second(now);
+            while let Some(s) = g.poll_send(now) {
+                sent.push(s);
+            }
+            now += ms(10);
+        }
+        let zero: Vec<u64> = (sent.iter())
+            .filter(|s| s.client == 0)
+            .map(|s| s.session)
+            .collect();
+        assert_eq!(zero, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
+        // each session of client 0 is answered by another target, its
+        // first request without a cookie; the last answer of session 0
+        // comes after session 1 began, from its own target
+        let target = |s: &Send| ["a", "b", "c", "d"][s.session as usize];
+        let first_of_session = |s: &Send| {
+            !sent.iter().any(|x| {
+                x.client == s.client && x.session == s.session && x.scheduled < s.scheduled
+            })
+        };
+        let late = sent[4];
+        assert_eq!((late.client, late.session), (0, 0));
+        for s in sent.iter().filter(|s| s.scheduled != late.scheduled) {
+            let mut o = answer(s, s.scheduled, target(s));
+            o.with_cookie = !first_of_session(s);
+            g.handle_outcome(o);
+        }
+        g.handle_outcome(answer(&late, ms(700), target(&late)));
+        let summary = g.summary(ms(2000), false);
+        let c = &summary.clients[0];
+        assert_eq!(c.sessions, 4);
+        assert_eq!(c.moves, 0, "{:?}", c.changes);
+        assert_eq!(c.targets["a"], 3);
+        assert_eq!(c.targets["d"], 1);
+        assert_eq!(summary.clients[1].sessions, 4);
+        assert!(
+            summary
+                .to_string()
+                .contains("8 sessions (visitors) of 2 client(s)"),
+            "{summary}"
+        );
+        // without sessions the same answers are moves
+        let s = Schedule::new(Profile::constant(10.0), Duration::from_secs(2));
+        let mut g = Generator::new(s, 2);
+        for s in &sent {
+            g.handle_outcome(answer(&Send { session: 0, ..*s }, s.scheduled, target(s)));
+        }
+        assert_eq!(g.summary(ms(2000), false).clients[0].moves, 3);
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct Outcome {
     pub scheduled: Duration,
     /// When the answer (or the error) came, from the start of the run.
     pub finished: Duration,
+    /// The client's session it was sent in ([`super::generator::Send`]).
+    pub session: u64,
     /// The target that answered (the `X-Vifgate-Target` header), if it
     /// said.
     pub target: Option<String>,
@@ -175,6 +177,8 @@ fn ms(v: f64) -> String {
 /// One client over the run: where its answers came from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClientRecord {
+    /// Sessions it began (1 unless `--session` starts new ones).
+    pub sessions: u64,
     /// Answers by target.
     pub targets: BTreeMap<String, u64>,
     /// Answers to requests that carried a cookie (0: the load balancer
@@ -183,6 +187,24 @@ pub struct ClientRecord {
     /// Times an answer to a request that carried a cookie came from
     /// another target than the one before: 0 for a client that stuck.
     pub moves: u64,
+    /// Each of those moves, in order: when and from which target to
+    /// which (a test checks each against the load balancer's
+    /// deregistrations and health).
+    pub changes: Vec<TargetChange>,
+}
+
+/// A client, pinned to one target, answered by another.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetChange {
+    /// When the answer came, seconds from the start of the run.
+    pub at_s: f64,
+    /// When the request was due, seconds from the start of the run (the
+    /// load balancer chose its target between this and `at_s`).
+    pub scheduled_s: f64,
+    /// The target the client was pinned to.
+    pub from: String,
+    /// The target that answered.
+    pub to: String,
 }
 
 /// The whole run.
@@ -253,6 +275,14 @@ impl fmt::Display for Summary {
             .filter(|(_, c)| c.moves > 0)
             .map(|(i, c)| format!("client {i} {}x", c.moves))
             .collect();
+        let sessions: u64 = self.clients.iter().map(|c| c.sessions).sum();
+        if sessions > self.clients.len() as u64 {
+            writeln!(
+                f,
+                "{sessions} sessions (visitors) of {} client(s)",
+                self.clients.len()
+            )?;
+        }
         let unpinned = self.clients.iter().filter(|c| c.with_cookie == 0).count();
         if unpinned > 0 {
             writeln!(

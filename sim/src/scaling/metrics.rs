@@ -56,6 +56,15 @@ impl PeriodClock {
         self.period * (self.handled + 1) as u32
     }
 
+    /// AWS's time at `elapsed` (wall time since the start): `time_scale`
+    /// times it. When an instance launched by an apply that took several
+    /// periods came in service is this, not the start of the period the
+    /// apply began in.
+    pub fn aws_time_at(&self, elapsed: Duration) -> Duration {
+        let nanos = elapsed.as_nanos() * AWS_PERIOD.as_nanos() / self.period.as_nanos().max(1);
+        Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64)
+    }
+
     /// AWS's time at the start of period `index`: what the controller is
     /// told (`index` minutes).
     pub fn aws_time(index: u64) -> Duration {
@@ -214,5 +223,22 @@ mod tests {
         assert_eq!(clock.ended(Duration::from_millis(4600)), 1..4);
         assert_eq!(clock.next_end(), Duration::from_secs(5));
         assert_eq!(PeriodClock::aws_time(3), Duration::from_secs(180));
+    }
+
+    #[test]
+    fn aws_time_runs_time_scale_times_the_wall_clock() {
+        // a replacement that began in period 7 and took 5.5 s (its
+        // deregistration drained for the 5 s delay) ended at AWS's 12.5
+        // minutes: its new instance's 5-minute grace period runs to 17.5,
+        // not to 12 (when the next period would replace it again)
+        let clock = PeriodClock::new(60);
+        assert_eq!(
+            clock.aws_time_at(Duration::from_millis(12_500)),
+            Duration::from_secs(750)
+        );
+        assert_eq!(
+            PeriodClock::new(6).aws_time_at(Duration::from_secs(10)),
+            Duration::from_secs(60)
+        );
     }
 }

@@ -326,8 +326,11 @@ pub fn run(
                 .filter(|n| !now_members.contains(n))
                 .cloned()
                 .collect();
+            // in service once the apply is done, which may be periods
+            // after the one it began in
+            let in_service_at = clock.aws_time_at(started.elapsed());
             for m in now_members.iter().filter(|m| !members.contains(m)) {
-                launched_at.insert(m.clone(), last_now);
+                launched_at.insert(m.clone(), in_service_at);
             }
             members = now_members;
             let mut now_st = load_state(lab)
@@ -360,7 +363,11 @@ pub fn run(
                         desired: lab_desired,
                         source,
                     })?;
-                launched_at.insert(instance.clone(), last_now);
+                // its grace period runs from the end of the replacement
+                // (whose deregistration alone may drain for the
+                // deregistration delay), not from the period it began in:
+                // the new instance, still rising, is not replaced again
+                launched_at.insert(instance.clone(), clock.aws_time_at(started.elapsed()));
                 summary.replaced += 1;
                 on(Event::Replaced {
                     instance,
