@@ -1,4 +1,5 @@
-//! `sim autoscale` on the example lab, with a real HAProxy: a request loop
+//! The example lab's own scaling controller (`sim autoscale --follow`
+//! prints its records), with a real HAProxy: a request loop
 //! above the target per instance takes the group from 2 to 3 or 4 within a
 //! few periods, and once the loop stops the group goes back to 2 after the
 //! low alarm's 15 periods; no request fails meanwhile; and `topology
@@ -54,11 +55,19 @@ struct Period {
     terminations: usize,
 }
 
-/// `sim autoscale LAB --duration DURATION --json`, started, and its
-/// output.
+/// `sim autoscale LAB --follow --duration DURATION --json` (the lab's
+/// controller's records), started, and its output.
 fn autoscale(lab: &str, duration: &str) -> (std::process::Child, std::process::ChildStdout) {
     let mut scaler = Command::new(common::vifgate())
-        .args(["sim", "autoscale", lab, "--duration", duration, "--json"])
+        .args([
+            "sim",
+            "autoscale",
+            lab,
+            "--follow",
+            "--duration",
+            duration,
+            "--json",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -99,12 +108,17 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
     let (mut scaler, out) = autoscale(&lab, "50s");
     let mut periods: Vec<Period> = Vec::new();
     let mut stopped_at: Option<u64> = None;
+    let mut base: Option<u64> = None;
     for line in BufReader::new(out).lines() {
         let line = line.expect("a line");
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let Some(p) = period(&v) else { continue };
+        let Some(mut p) = period(&v) else { continue };
+        // minutes from the first period followed (the lab's controller
+        // started with the lab)
+        let base = *base.get_or_insert(p.minute);
+        p.minute -= base;
         // the load stops 8 periods after the first launch (past the 5
         // periods of warm-up)
         let first_out = periods.iter().find(|p| p.launches > 0).map(|p| p.minute);
@@ -217,7 +231,7 @@ fn an_instance_failed_past_its_grace_period_is_replaced() {
     let path = file("autoscale-fail.toml", &scaling_text());
     up(&path, &lab);
     let _down = Down(lab.clone());
-    let (mut scaler, out) = autoscale(&lab, "10s");
+    let (mut scaler, out) = autoscale(&lab, "15s");
     let mut last_minute = None;
     let mut replaced: Vec<(String, Option<u64>)> = Vec::new();
     let mut failed = false;

@@ -726,6 +726,9 @@ pub struct RawSim {
     pub time_scale: Option<Int>,
     /// CPU time a target's listener spends per request (`"20ms"`).
     pub cpu_per_request: Option<Spanned<toml::Value>>,
+    /// Whether the lab runs its Auto Scaling groups' controller (default
+    /// true).
+    pub autoscale: Option<bool>,
 }
 
 /// `[[sim.start]]`: a command run in some nodes when the lab comes up.

@@ -484,6 +484,10 @@ pub struct SimSettings {
     /// each HTTP request (so that CPU follows load); the offline
     /// analysis's default cost of a request too. None spends nothing.
     pub cpu_per_request: Option<std::time::Duration>,
+    /// `[sim] autoscale`: whether the lab runs the scaling controller of
+    /// its Auto Scaling groups (default true); false leaves capacity to
+    /// `sim apply` and the foreground `sim autoscale`.
+    pub autoscale: bool,
 }
 
 /// `[sim] time_scale` when the file gives none: one lab second stands
@@ -504,6 +508,7 @@ impl Default for SimSettings {
             bgp_daemons: Default::default(),
             time_scale: DEFAULT_TIME_SCALE,
             cpu_per_request: None,
+            autoscale: true,
         }
     }
 }

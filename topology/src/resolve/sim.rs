@@ -168,6 +168,7 @@ impl Resolver<'_> {
             bgp_daemons: self.bgp_daemons(&raw.bgp_daemon, t, nodes),
             time_scale,
             cpu_per_request,
+            autoscale: raw.autoscale.unwrap_or(true),
         }
     }
 
@@ -320,5 +321,14 @@ mod tests {
             diagnostics("\n[sim]\ncpu_per_request = 20\n"),
             ["t.toml:3:19: error: `20` is not a duration"]
         );
+    }
+
+    #[test]
+    fn autoscale_is_a_boolean_on_by_default() {
+        assert!(load("\n[sim]\n").0.sim.autoscale);
+        assert!(!load("\n[sim]\nautoscale = false\n").0.sim.autoscale);
+        let d = diagnostics("\n[sim]\nautoscale = \"no\"\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].starts_with("t.toml:3:13: error: "), "{d:?}");
     }
 }
