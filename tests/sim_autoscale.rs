@@ -109,11 +109,30 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
     let mut periods: Vec<Period> = Vec::new();
     let mut stopped_at: Option<u64> = None;
     let mut base: Option<u64> = None;
+    // what the controller named, and what the lab did
+    let (mut named, mut done) = (Vec::new(), Vec::new());
+    let mut launched: Vec<String> = Vec::new();
     for line in BufReader::new(out).lines() {
         let line = line.expect("a line");
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
+        let names = |x: &serde_json::Value| -> Vec<String> {
+            x.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        };
+        done.extend(names(&v["applied"]["terminated"]));
+        for a in v["activities"].as_array().into_iter().flatten() {
+            let name = a["instance"].as_str().unwrap_or_default().to_string();
+            match a["kind"].as_str() {
+                Some("terminate") => named.push(name),
+                Some("launch") => launched.push(name),
+                _ => {}
+            }
+        }
         let Some(mut p) = period(&v) else { continue };
         // minutes from the first period followed (the lab's controller
         // started with the lab)
@@ -175,13 +194,27 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
         "scaled in at {}m, the load stopped at {stopped}m:\n{shown}",
         periods[back].minute
     );
-    // the lab records the live capacity
+    // the lab terminated the instances the controller named (AWS's
+    // default termination policy), and the others kept their slots:
+    // web-a1 and web-c1 in 1 and 2, the launched ones in 3 and 4
+    assert_eq!(named, done, "named {named:?}, the lab terminated {done:?}");
     let status = ok(&["sim", "status", &lab]);
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("group web-asg: desired capacity 2"),
-        "{}",
-        text(&status)
-    );
+    let said = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(said.contains("group web-asg: desired capacity 2"), "{said}");
+    let slots: Vec<(String, usize)> = ["web-a1", "web-c1"]
+        .iter()
+        .map(|n| n.to_string())
+        .chain(launched.iter().cloned())
+        .zip(1..)
+        .collect();
+    let kept: Vec<&(String, usize)> = slots.iter().filter(|(n, _)| !done.contains(n)).collect();
+    assert_eq!(kept.len(), 2, "{slots:?} less {done:?}");
+    for (name, slot) in kept {
+        assert!(
+            said.contains(&format!("target {name} of alb (b80 web-asg-{slot})")),
+            "{name} is not in slot {slot}:\n{said}"
+        );
+    }
     // topology scale, offered the loads the lab measured, predicts the
     // same capacities to within one period
     let profile: Vec<String> = periods

@@ -244,7 +244,7 @@ impl<'a> Executor<'a> {
     /// one reads the lab's topology again by itself once an apply changed
     /// it.
     fn settle_controller(&mut self) -> Result<(), ApplyError> {
-        let what = crate::scaling::service::PROCESS;
+        let what = layout::CONTROLLER_PROCESS;
         if self.target.autoscaling.is_empty() {
             if self.state.processes.iter().any(|p| p.what == what) {
                 return self.stop(what);
@@ -263,7 +263,7 @@ impl<'a> Executor<'a> {
             &ns,
             &self.programs.vifgate,
             &["sim", "controller", "--lab", &self.target.lab],
-            &crate::scaling::service::log_path(&self.dir),
+            &layout::controller_log(&self.dir),
         )
         .map_err(step("start the scaling controller"))?;
         record(&self.dir, self.state, pid, what)

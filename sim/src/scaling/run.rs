@@ -25,7 +25,7 @@ use topology::model::Topology;
 use topology::scaling::timeline::{datapoints, period_record, watched, LoadModel, Period};
 use topology::scaling::Controller;
 
-use super::capacity::{desired_in, with_desired, LiveCapacity};
+use super::capacity::{desired_in, with_instances, LiveCapacity, LiveInstance};
 use super::metrics::{PeriodClock, RequestCounter, Unavailable};
 use super::replace::{to_replace, without_instance};
 use crate::apply::exec::{self, Edit, StepRun};
@@ -76,11 +76,10 @@ pub enum Event<'a> {
     Applied {
         /// The group's desired capacity.
         desired: u32,
-        /// The instances the lab launched: those the topology names for
-        /// the new capacity (its first `desired`), which on a scale-in
-        /// may not be the ones the controller named (docs/sim.md).
+        /// The instances the lab launched: those the controller named.
         launched: Vec<String>,
-        /// The instances the lab terminated.
+        /// The instances the lab terminated: those the controller chose
+        /// ([`Controller::to_terminate`]).
         terminated: Vec<String>,
         /// Steps run.
         steps: usize,
@@ -511,9 +510,20 @@ impl GroupRun {
             on(Event::Period(&record));
             summary.periods += 1;
         }
-        let desired = self.controller.instances().len() as u32;
-        if desired != self.lab_desired {
-            self.change_capacity(lab, desired, last_now, programs, seen, on)?;
+        // the instances the controller keeps, each in its slot: the lab
+        // runs exactly these
+        let wanted: Vec<LiveInstance> = (self.controller.instances().iter())
+            .map(|i| LiveInstance {
+                name: i.name.clone(),
+                slot: i.slot,
+            })
+            .collect();
+        let mut names: Vec<&str> = wanted.iter().map(|i| i.name.as_str()).collect();
+        let mut running: Vec<&str> = self.members.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        running.sort_unstable();
+        if names != running {
+            self.change_capacity(lab, &wanted, last_now, programs, seen, on)?;
             summary.changes += 1;
         }
         if self.elb {
@@ -539,12 +549,12 @@ impl GroupRun {
         Ok(())
     }
 
-    /// Sets the group's desired capacity in the lab's topology as it is
-    /// under the lab's lock, and applies it.
+    /// Sets the group's instances (and so its desired capacity) in the
+    /// lab's topology as it is under the lab's lock, and applies it.
     fn change_capacity(
         &mut self,
         lab: &str,
-        desired: u32,
+        instances: &[LiveInstance],
         now: Duration,
         programs: &Programs,
         seen: &mut Option<String>,
@@ -552,6 +562,7 @@ impl GroupRun {
     ) -> Result<(), AutoscaleError> {
         let applied = Instant::now();
         let group = self.name.clone();
+        let desired = instances.len() as u32;
         let mut after: Option<Vec<String>> = None;
         let rep = apply_ours(
             lab,
@@ -559,7 +570,7 @@ impl GroupRun {
             seen,
             |r| on(Event::Step(r)),
             |st, copy| {
-                let text = with_desired(copy, &group, desired).map_err(|e| e.to_string())?;
+                let text = with_instances(copy, &group, instances).map_err(|e| e.to_string())?;
                 let file_desired = match st.capacity.get(&group) {
                     Some(rec) => rec.file_desired,
                     None => desired_in(copy, &group).map_err(|e| e.to_string())?,
@@ -579,6 +590,7 @@ impl GroupRun {
                     LiveCapacity {
                         desired,
                         file_desired,
+                        instances: instances.to_vec(),
                     },
                 );
                 Ok(Edit {

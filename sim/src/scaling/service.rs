@@ -17,25 +17,15 @@
 use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::run::{drive, AutoscaleError, Event, Groups};
 use crate::apply::Programs;
 use crate::layout;
 
-/// What the controller's process is recorded as in the lab's state.
-pub const PROCESS: &str = "autoscaling";
-
-/// The controller's log in the lab's state directory `dir`.
-pub fn log_path(dir: &Path) -> PathBuf {
-    dir.join("autoscaling.log")
-}
-
-/// Group `group`'s records (JSON lines) in the lab's state directory
-/// `dir`.
-pub fn records(dir: &Path, group: &str) -> PathBuf {
-    dir.join(format!("autoscaling-{}.jsonl", layout::ns_token(group)))
-}
+pub use layout::{
+    controller_log as log_path, controller_records as records, CONTROLLER_PROCESS as PROCESS,
+};
 
 /// Runs the lab's controller until the lab is gone (or the process is
 /// stopped): every group the lab's plan names, each event appended to

@@ -451,6 +451,11 @@ pub struct AutoScalingGroup {
     pub host_prefix: String,
     /// Its instances.
     pub instances: Vec<NodeId>,
+    /// Each instance's server slot at the load balancers (1 to `max`),
+    /// in the order of `instances`: the k-th of the first `desired` is in
+    /// slot k unless the file's `instances` says otherwise, and an
+    /// instance keeps its slot while others come and go.
+    pub slots: Vec<u32>,
     /// Its subnets, in the file's order (instances are spread over their
     /// zones).
     pub subnets: Vec<SubnetId>,

@@ -83,6 +83,9 @@ impl Resolver<'_> {
             let mut ids: Vec<NodeId> = Vec::new();
             let mut ok = true;
             for n in names {
+                if self.dormant_skipped(n, nodes, "start command's node") {
+                    continue;
+                }
                 match self.lookup("node", n, &nodes.names) {
                     Some(id) if ids.contains(&id) => {
                         let d = self
@@ -144,7 +147,8 @@ impl Resolver<'_> {
             };
             let tcp_ports = ports(self, &e.tcp_ports, "TCP");
             let udp_ports = ports(self, &e.udp_ports, "UDP");
-            if ok {
+            // a command whose every node is a terminated instance runs nowhere
+            if ok && !ids.is_empty() {
                 start.push(StartCommand {
                     nodes: ids,
                     command: e.command.get_ref().clone(),

@@ -58,6 +58,9 @@ pub struct Instance {
     pub launched: Duration,
     /// When its warm-up ends.
     pub warm_at: Duration,
+    /// Its server slot at the load balancers (from 1), kept while it
+    /// runs.
+    pub slot: u32,
 }
 
 impl Instance {
@@ -172,7 +175,6 @@ pub struct Controller {
     group: String,
     host_prefix: String,
     zones: Vec<String>,
-    launched_per_zone: Vec<u32>,
     min: u32,
     max: u32,
     desired: u32,
@@ -201,11 +203,8 @@ impl Controller {
                 zones.push(z);
             }
         }
-        let mut launched_per_zone = vec![0; zones.len()];
-        let instances = g
-            .instances
-            .iter()
-            .map(|&n| {
+        let instances = (g.instances.iter().zip(&g.slots))
+            .map(|(&n, &slot)| {
                 let node = &t.nodes[n];
                 let zone = node
                     .interfaces
@@ -215,14 +214,12 @@ impl Controller {
                         _ => None,
                     })
                     .unwrap_or_default();
-                if let Some(z) = zones.iter().position(|x| *x == zone) {
-                    launched_per_zone[z] += 1;
-                }
                 Instance {
                     name: node.name.clone(),
                     zone,
                     launched: now,
                     warm_at: now,
+                    slot,
                 }
             })
             .collect();
@@ -263,7 +260,6 @@ impl Controller {
             group: g.name.clone(),
             host_prefix: g.host_prefix.clone(),
             zones,
-            launched_per_zone,
             min: g.min,
             max: g.max,
             desired: g.desired,
@@ -467,9 +463,11 @@ impl Controller {
         }
     }
 
-    /// Launches or terminates instances until there are `desired`: new
-    /// ones go to the zone with the fewest, and scale-in takes the oldest
-    /// instance of the zone with the most.
+    /// Launches or terminates instances until there are `desired`: a new
+    /// one goes to the zone with the fewest (the first on a tie), named
+    /// with the zone's lowest number no instance has and put in the lowest
+    /// free slot; scale-in terminates [`Controller::to_terminate`]'s
+    /// choice.
     fn reconcile(
         &mut self,
         now: Duration,
@@ -482,33 +480,30 @@ impl Controller {
             let z = (0..self.zones.len())
                 .min_by_key(|&z| counts[z])
                 .unwrap_or(0);
-            self.launched_per_zone[z] += 1;
-            let name = format!(
-                "{}-{}{}",
-                self.host_prefix, self.zones[z], self.launched_per_zone[z]
-            );
+            let zone = self.zones[z].clone();
+            let taken = |name: &str| self.instances.iter().any(|i| i.name == name);
+            let name = (1..)
+                .map(|n| format!("{}-{zone}{n}", self.host_prefix))
+                .find(|name| !taken(name))
+                .unwrap_or_default();
+            let slot = (1..)
+                .find(|s| self.instances.iter().all(|i| i.slot != *s))
+                .unwrap_or(1);
             activities.push(Activity::Launch {
                 instance: name.clone(),
-                zone: self.zones[z].clone(),
+                zone: zone.clone(),
                 cause: cause.to_string(),
             });
             self.instances.push(Instance {
                 name,
-                zone: self.zones[z].clone(),
+                zone,
                 launched: now,
                 warm_at: now + warmup,
+                slot,
             });
         }
         while self.instances.len() as u32 > self.desired {
-            let counts = self.per_zone();
-            let most = counts.iter().copied().max().unwrap_or(0);
-            // oldest first: `instances` is in launch order
-            let Some(i) = self.instances.iter().position(|x| {
-                self.zones
-                    .iter()
-                    .position(|z| *z == x.zone)
-                    .is_none_or(|z| counts[z] == most)
-            }) else {
+            let Some(i) = self.to_terminate(now) else {
                 break;
             };
             let gone = self.instances.remove(i);
@@ -518,6 +513,46 @@ impl Controller {
                 cause: cause.to_string(),
             });
         }
+    }
+
+    /// The instance scale-in terminates at `now`, by AWS's default
+    /// termination policy ("Configure termination policies for Amazon
+    /// EC2 Auto Scaling", section "How the default termination policy
+    /// works",
+    /// docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html),
+    /// as far as the lab can model it:
+    ///
+    /// 1. the zones with the most instances (zone balance comes first;
+    ///    with the zones balanced, all of them) — modelled; no instance is
+    ///    protected from scale-in (the model has no scale-in protection);
+    /// 2. instances with an outdated configuration (launched from a launch
+    ///    configuration, another launch template, or its oldest version),
+    ///    and the On-Demand/Spot allocation strategy of mixed-instances
+    ///    groups — *not* modelled: a group here has one launch template
+    ///    of one version and one purchase option, so no instance is
+    ///    outdated and the step chooses none;
+    /// 3. the instance closest to the next billing hour (the most time
+    ///    into its current hour since launch) — modelled on the
+    ///    controller's clock;
+    /// 4. of those equally close, one at random — made deterministic: the
+    ///    one launched first (the first in the group's order), so that a
+    ///    test and a lab decide alike.
+    ///
+    /// Instances the group holds unhealthy are not chosen here: they are
+    /// replaced on their own (the ELB health-check type).
+    pub fn to_terminate(&self, now: Duration) -> Option<usize> {
+        const HOUR: u64 = 3600;
+        let counts = self.per_zone();
+        let most = counts.iter().copied().max().unwrap_or(0);
+        let in_crowded = |x: &Instance| {
+            (self.zones.iter().position(|z| *z == x.zone)).is_none_or(|z| counts[z] == most)
+        };
+        let into_hour = |x: &Instance| now.saturating_sub(x.launched).as_secs() % HOUR;
+        (self.instances.iter().enumerate())
+            .filter(|(_, x)| in_crowded(x))
+            // the most time into its hour; the first on a tie
+            .max_by_key(|(i, x)| (into_hour(x), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
     }
 
     /// Instances per zone, in the zones' order.

@@ -430,3 +430,104 @@ fn a_high_alarm_during_warm_up_never_removes_an_instance() {
     assert!(terminations(&held).is_empty(), "{held:?}");
     assert_eq!(c.sizes(), (2, 4, 4));
 }
+
+/// A group whose capacity CPU sets exactly: 2 below 10, 3 from 10 to
+/// 20, 4 from 20; no warm-up.
+const EXACT_GROUP: &str = r#"desired = 2
+min = 1
+max = 4
+default_instance_warmup = "0s"
+
+[[vpc.auto_scaling_group.step_scaling]]
+name = "exact"
+metric = "ASGAverageCPUUtilization"
+threshold = 0
+comparison = "GreaterThanOrEqualToThreshold"
+adjustment_type = "ExactCapacity"
+steps = [{ lower = 0, upper = 10, adjustment = 2 }, { lower = 10, upper = 20, adjustment = 3 }, { lower = 20, adjustment = 4 }]
+"#;
+
+fn slots(c: &Controller) -> Vec<(&str, u32)> {
+    c.instances()
+        .iter()
+        .map(|i| (i.name.as_str(), i.slot))
+        .collect()
+}
+
+/// The default termination policy, "Configure termination policies for
+/// Amazon EC2 Auto Scaling", section "How the default termination policy
+/// works" (docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html):
+/// the zone with the most instances first, all zones when they are
+/// balanced; then the instance closest to the next billing hour, which
+/// is not the oldest once an instance has run past an hour.
+#[test]
+fn scale_in_terminates_the_instance_closest_to_its_next_billing_hour() {
+    let t = topology(EXACT_GROUP);
+    let cpu = ScalingMetric::CpuUtilization;
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    // web-a1 and web-c1 from the start; at 50 minutes 2 -> 4
+    assert!(run(&mut c, &mut now, 50, &point(cpu, 5.0)).is_empty());
+    let out = run(&mut c, &mut now, 1, &point(cpu, 25.0));
+    assert_eq!(launches(&out), ["web-a2", "web-c2"]);
+    // at 70 minutes: web-a1 and web-c1 are 10 minutes into their second
+    // hour, web-a2 and web-c2 20 minutes into their first: 4 -> 2
+    // terminates the newer ones, not the oldest
+    assert!(run(&mut c, &mut now, 19, &point(cpu, 25.0)).is_empty());
+    let gone = run(&mut c, &mut now, 1, &point(cpu, 5.0));
+    assert_eq!(terminations(&gone), ["web-a2", "web-c2"]);
+    assert_eq!(names(&c), ["web-a1", "web-c1"]);
+    // the choice at any time, without a change: balanced zones, the one
+    // most into its hour, the first on a tie
+    assert_eq!(c.to_terminate(now), Some(0));
+}
+
+/// A zone with more instances loses one first, whatever their ages
+/// (same page: "If Availability Zones are balanced, it applies the
+/// termination policy across all zones"; zone balance comes first).
+#[test]
+fn the_crowded_zone_loses_an_instance_first() {
+    let t = topology(
+        r#"desired = 3
+min = 1
+max = 4
+default_instance_warmup = "0s"
+"#,
+    );
+    let c = Controller::new(&t, 0, EVENT_DAY);
+    // web-a1, web-c1, web-a2: zone a has two
+    assert_eq!(names(&c), ["web-a1", "web-c1", "web-a2"]);
+    let i = c.to_terminate(EVENT_DAY + 30 * MINUTE).expect("one");
+    assert_eq!(c.instances()[i].zone, "a");
+    assert_eq!(c.instances()[i].name, "web-a1");
+}
+
+/// A launch takes its zone's lowest free number and the lowest free
+/// slot, so that the lab's instances keep their names and load-balancer
+/// slots while others come and go.
+#[test]
+fn a_launch_takes_the_lowest_free_name_and_slot() {
+    let t = topology(EXACT_GROUP);
+    let cpu = ScalingMetric::CpuUtilization;
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    let out = run(&mut c, &mut now, 1, &point(cpu, 25.0));
+    assert_eq!(launches(&out), ["web-a2", "web-c2"]);
+    assert_eq!(
+        slots(&c),
+        [("web-a1", 1), ("web-c1", 2), ("web-a2", 3), ("web-c2", 4)]
+    );
+    // 4 -> 3 ten minutes later: all ten minutes into their hour but the
+    // new ones; balanced zones, the first most into its hour: web-a1
+    assert!(run(&mut c, &mut now, 9, &point(cpu, 25.0)).is_empty());
+    let gone = run(&mut c, &mut now, 1, &point(cpu, 15.0));
+    assert_eq!(terminations(&gone), ["web-a1"]);
+    assert_eq!(slots(&c), [("web-c1", 2), ("web-a2", 3), ("web-c2", 4)]);
+    // 3 -> 4: zone a has fewer; web-a1 is free again, and slot 1
+    let back = run(&mut c, &mut now, 1, &point(cpu, 25.0));
+    assert_eq!(launches(&back), ["web-a1"]);
+    assert_eq!(
+        slots(&c),
+        [("web-c1", 2), ("web-a2", 3), ("web-c2", 4), ("web-a1", 1)]
+    );
+}
