@@ -176,11 +176,9 @@ fn print_record(v: &serde_json::Value, json: bool) {
             num("desired")
         );
         for a in v["activities"].as_array().into_iter().flatten() {
-            if let Some(d) = a.get("description").and_then(|d| d.as_str()) {
-                println!("        {d}");
-            }
+            println!("        {}", sim::scaling::service::describe(a));
         }
     } else {
-        println!("        {v}");
+        println!("        {}", sim::scaling::service::describe(v));
     }
 }

@@ -293,11 +293,7 @@ pub fn render(s: &LabStatus) -> String {
             n(g.minute)
         );
         for a in &g.activities {
-            let text = match a.get("description").and_then(|d| d.as_str()) {
-                Some(d) => d.to_string(),
-                None => a.to_string(),
-            };
-            let _ = writeln!(o, "    {text}");
+            let _ = writeln!(o, "    {}", crate::scaling::service::describe(a));
         }
     }
     for t in &s.targets {

@@ -121,6 +121,60 @@ pub fn last_records(path: &Path, n: usize) -> io::Result<Vec<serde_json::Value>>
     Ok(values.into_iter().skip(skip).collect())
 }
 
+/// A record that is not a period, for people: an activity's
+/// description, an apply's launches and terminations, a replacement, a
+/// failure, a reload; the JSON itself for anything else.
+pub fn describe(r: &serde_json::Value) -> String {
+    let names = |v: &serde_json::Value| -> String {
+        let v: Vec<&str> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str())
+            .collect();
+        v.join(", ")
+    };
+    if let Some(d) = r.get("description").and_then(|d| d.as_str()) {
+        return d.to_string();
+    }
+    if let Some(a) = r.get("applied") {
+        let mut what = Vec::new();
+        for (k, word) in [("launched", "launched"), ("terminated", "terminated")] {
+            let n = names(&a[k]);
+            if !n.is_empty() {
+                what.push(format!("{word} {n}"));
+            }
+        }
+        return format!(
+            "applied: {} ({} instances, {} steps, {:.2} s)",
+            what.join("; "),
+            a["desired"],
+            a["steps"],
+            a["seconds"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let Some(x) = r.get("replaced") {
+        return format!(
+            "replaced {}: unhealthy past its grace period, terminated and launched again",
+            x["instance"].as_str().unwrap_or("?")
+        );
+    }
+    if let Some(f) = r.get("failed").and_then(|f| f.as_str()) {
+        return format!("failed: {f}");
+    }
+    if let Some(x) = r.get("reloaded") {
+        return format!(
+            "the lab's topology changed: read again{}",
+            if x["renewed"] == true {
+                " (the controller starts afresh)"
+            } else {
+                ""
+            }
+        );
+    }
+    r.to_string()
+}
+
 /// What `sim status` says of a group the lab's controller runs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GroupStatus {
