@@ -183,6 +183,8 @@ pub struct Controller {
     steps: Vec<StepState>,
     instances: Vec<Instance>,
     last_scheduled_minute: Option<u64>,
+    /// Zones where launches fail (an impaired Availability Zone).
+    impaired: std::collections::BTreeSet<String>,
 }
 
 impl Controller {
@@ -268,6 +270,7 @@ impl Controller {
             steps,
             instances,
             last_scheduled_minute: None,
+            impaired: Default::default(),
         }
     }
 
@@ -426,7 +429,94 @@ impl Controller {
                 self.reconcile(now, warmup, &cause, &mut activities);
             }
         }
+        self.rebalance(now, &mut activities);
         activities
+    }
+
+    /// Zone `zone` is impaired: launches there fail, and Auto Scaling
+    /// tries them in the group's other zones ("Amazon EC2 Auto Scaling
+    /// benefits for application architecture", section "Instance
+    /// distribution": "if the launch fails in one Availability Zone, it
+    /// tries another";
+    /// docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html).
+    /// No rebalancing while a zone is impaired.
+    pub fn impair_zone(&mut self, zone: &str) {
+        self.impaired.insert(zone.to_string());
+    }
+
+    /// Zone `zone` launches again; the next periods rebalance the group
+    /// ([`Controller::handle_period`]).
+    pub fn restore_zone(&mut self, zone: &str) {
+        self.impaired.remove(zone);
+    }
+
+    /// The instance `name` is unhealthy past its grace period (the ELB
+    /// health-check type): it is terminated and a new instance launched
+    /// in its place, in the zone with the fewest of the zones not
+    /// impaired ("Health checks for instances in an Auto Scaling group":
+    /// an unhealthy instance is terminated and replaced).
+    pub fn replace_unhealthy(&mut self, now: Duration, name: &str) -> Vec<Activity> {
+        let mut activities = Vec::new();
+        let Some(i) = self.instances.iter().position(|x| x.name == name) else {
+            return activities;
+        };
+        let gone = self.instances.remove(i);
+        let cause = format!("instance {name} failed its health checks (ELB): replaced");
+        activities.push(Activity::Terminate {
+            instance: gone.name,
+            zone: gone.zone,
+            cause: cause.clone(),
+        });
+        let warmup = self.settings.default_instance_warmup.unwrap_or_default();
+        self.reconcile(now, warmup, &cause, &mut activities);
+        activities
+    }
+
+    /// AZRebalance ("Rebalancing activities" on the page
+    /// docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html):
+    /// with no zone impaired and the zones more than one instance apart,
+    /// an instance is launched in the zone with the fewest first (the
+    /// group may go above its desired capacity, and above its maximum by
+    /// 10 % or one instance, while it rebalances), and once it is in
+    /// service one is terminated in the zone with the most: the capacity
+    /// never falls below the desired one.
+    fn rebalance(&mut self, now: Duration, activities: &mut Vec<Activity>) {
+        if !self.impaired.is_empty() || self.zones.len() < 2 {
+            return;
+        }
+        let n = self.instances.len() as u32;
+        if n > self.desired {
+            if self.instances.iter().any(|i| i.warming(now)) {
+                return; // the launched one is not in service yet
+            }
+            let Some(i) = self.to_terminate(now) else {
+                return;
+            };
+            let gone = self.instances.remove(i);
+            activities.push(Activity::Terminate {
+                instance: gone.name,
+                zone: gone.zone.clone(),
+                cause: format!("AZRebalance: zone {} has the most instances", gone.zone),
+            });
+            return;
+        }
+        let counts = self.per_zone();
+        let (Some(&most), Some(&fewest)) = (counts.iter().max(), counts.iter().min()) else {
+            return;
+        };
+        let headroom = self.max + (self.max / 10).max(1);
+        if n < self.desired || most - fewest <= 1 || n >= headroom {
+            return;
+        }
+        let cause = format!(
+            "AZRebalance: the zones have {} instances",
+            (self.zones.iter().zip(&counts))
+                .map(|(z, c)| format!("{c} in {z}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let warmup = self.settings.default_instance_warmup.unwrap_or_default();
+        self.launch(now, warmup, &cause, activities);
     }
 
     /// Scheduled actions whose cron matches the minute of `now`, once per
@@ -475,11 +565,41 @@ impl Controller {
         cause: &str,
         activities: &mut Vec<Activity>,
     ) {
-        while (self.instances.len() as u32) < self.desired && !self.zones.is_empty() {
+        while (self.instances.len() as u32) < self.desired {
+            if !self.launch(now, warmup, cause, activities) {
+                break;
+            }
+        }
+        while self.instances.len() as u32 > self.desired {
+            let Some(i) = self.to_terminate(now) else {
+                break;
+            };
+            let gone = self.instances.remove(i);
+            activities.push(Activity::Terminate {
+                instance: gone.name,
+                zone: gone.zone,
+                cause: cause.to_string(),
+            });
+        }
+    }
+
+    /// Launches one instance in the zone with the fewest of those not
+    /// impaired (the first on a tie); false when every zone is impaired.
+    fn launch(
+        &mut self,
+        now: Duration,
+        warmup: Duration,
+        cause: &str,
+        activities: &mut Vec<Activity>,
+    ) -> bool {
+        {
             let counts = self.per_zone();
-            let z = (0..self.zones.len())
+            let Some(z) = (0..self.zones.len())
+                .filter(|&z| !self.impaired.contains(&self.zones[z]))
                 .min_by_key(|&z| counts[z])
-                .unwrap_or(0);
+            else {
+                return false;
+            };
             let zone = self.zones[z].clone();
             let taken = |name: &str| self.instances.iter().any(|i| i.name == name);
             let name = (1..)
@@ -502,17 +622,7 @@ impl Controller {
                 slot,
             });
         }
-        while self.instances.len() as u32 > self.desired {
-            let Some(i) = self.to_terminate(now) else {
-                break;
-            };
-            let gone = self.instances.remove(i);
-            activities.push(Activity::Terminate {
-                instance: gone.name,
-                zone: gone.zone,
-                cause: cause.to_string(),
-            });
-        }
+        true
     }
 
     /// The instance scale-in terminates at `now`, by AWS's default

@@ -531,3 +531,75 @@ fn a_launch_takes_the_lowest_free_name_and_slot() {
         [("web-c1", 2), ("web-a2", 3), ("web-c2", 4), ("web-a1", 1)]
     );
 }
+
+fn spread(c: &Controller) -> (usize, usize) {
+    let a = c.instances().iter().filter(|i| i.zone == "a").count();
+    (a, c.instances().len() - a)
+}
+
+/// A failed zone: its instances replaced in the other zone, as a launch
+/// that fails in one zone is tried in another ("Amazon EC2 Auto Scaling
+/// benefits for application architecture", "Instance distribution",
+/// docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html);
+/// once it is restored, AZRebalance launches in it first and terminates in
+/// the crowded zone after, never below the desired capacity ("Rebalancing
+/// activities", same page).
+#[test]
+fn a_failed_zone_moves_the_group_and_a_restored_one_is_rebalanced() {
+    let t = topology(
+        r#"desired = 4
+min = 2
+max = 4
+default_instance_warmup = "2m"
+"#,
+    );
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    assert_eq!(spread(&c), (2, 2));
+    c.impair_zone("a");
+    for gone in ["web-a1", "web-a2"] {
+        let out = c.replace_unhealthy(now, gone);
+        assert_eq!(terminations(&out), [gone]);
+        assert_eq!(launches(&out).len(), 1, "{out:?}");
+        assert!(launches(&out)[0].starts_with("web-c"), "{out:?}");
+    }
+    assert_eq!(spread(&c), (0, 4));
+    assert_eq!(names(&c), ["web-c1", "web-c2", "web-c3", "web-c4"]);
+    // impaired: no rebalancing
+    assert!(run(&mut c, &mut now, 10, &Datapoints::new()).is_empty());
+    c.restore_zone("a");
+    let mut lowest = u32::MAX;
+    let mut all = Vec::new();
+    for _ in 0..30 {
+        all.extend(run(&mut c, &mut now, 1, &Datapoints::new()));
+        lowest = lowest.min(c.in_service(now));
+    }
+    assert_eq!(spread(&c), (2, 2), "{all:?}");
+    assert_eq!(launches(&all), ["web-a1", "web-a2"]);
+    assert_eq!(terminations(&all).len(), 2);
+    assert!(terminations(&all).iter().all(|n| n.starts_with("web-c")));
+    // launch first, terminate after: never fewer in service than desired
+    assert!(lowest >= 4, "{lowest}");
+    let first_launch = all
+        .iter()
+        .position(|a| matches!(a, Activity::Launch { .. }));
+    let first_term = all
+        .iter()
+        .position(|a| matches!(a, Activity::Terminate { .. }));
+    assert!(first_launch < first_term, "{all:?}");
+    // balanced: nothing more
+    assert!(run(&mut c, &mut now, 10, &Datapoints::new()).is_empty());
+}
+
+/// Every zone impaired: nothing can launch, and the group waits.
+#[test]
+fn with_every_zone_impaired_nothing_launches() {
+    let t = topology("desired = 2\nmin = 1\nmax = 4\n");
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    c.impair_zone("a");
+    c.impair_zone("c");
+    let out = c.replace_unhealthy(EVENT_DAY, "web-a1");
+    assert_eq!(terminations(&out), ["web-a1"]);
+    assert!(launches(&out).is_empty());
+    assert_eq!(names(&c), ["web-c1"]);
+}
