@@ -158,7 +158,9 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
         .collect();
     let shown = shown.join("\n");
     // no request failed, out or in
-    assert!(answered > 1000, "the loop answered {answered}: {report}");
+    // (about 100 a second for some 13 s on a quiet machine; fewer when
+    // other labs share its cores, which the controller sees as less load)
+    assert!(answered > 500, "the loop answered {answered}: {report}");
     assert_eq!(failed, 0, "{failed} requests failed: {report}");
     // out: 2 -> 3 or 4 after the high alarm's 3 periods, within a few
     let out = periods
