@@ -123,10 +123,13 @@ pub enum SimCommand {
         #[arg(long)]
         restore: bool,
     },
-    /// Run an Auto Scaling group's controller on the running lab (root):
-    /// one line a period (a minute on the lab's clock, `[sim]
-    /// time_scale`) as `topology scale` prints it, from HAProxy's request
-    /// counters; each change of capacity is applied as `sim apply` does.
+    /// An Auto Scaling group's controller on the running lab (root): one
+    /// line a period (a minute on the lab's clock, `[sim] time_scale`) as
+    /// `topology scale` prints it, from HAProxy's request counters; each
+    /// change of capacity is applied as `sim apply` does. A lab runs its
+    /// groups' controller itself unless `[sim] autoscale = false`: then
+    /// `--follow` prints its records as they come, and without it the
+    /// command refuses.
     Autoscale {
         /// Lab name.
         #[arg(value_parser = parse_lab_name)]
@@ -142,6 +145,10 @@ pub enum SimCommand {
         /// gives it, each step and each apply.
         #[arg(long)]
         json: bool,
+        /// Print the records of the lab's own controller as they come
+        /// (from the last period), instead of running one.
+        #[arg(long)]
+        follow: bool,
     },
     /// Build a lab, probe every flow of the static matrix and every
     /// expectation, compare, remove the lab. Exit 1 on any disagreement.
@@ -250,6 +257,14 @@ pub enum SimCommand {
         /// File written once every listener is bound.
         #[arg(long)]
         ready: PathBuf,
+    },
+    /// The lab's scaling controller (started by `sim up` and `sim
+    /// apply`).
+    #[command(hide = true)]
+    Controller {
+        /// Lab name.
+        #[arg(long, value_parser = parse_lab_name)]
+        lab: String,
     },
 }
 
@@ -615,9 +630,10 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             group,
             duration,
             json,
+            follow,
         } => {
             need_root()?;
-            autoscale::run(&lab, group.as_deref(), duration, json)
+            autoscale::run(&lab, group.as_deref(), duration, json, follow)
         }
         SimCommand::Fail {
             lab,
@@ -785,6 +801,10 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 })
             };
             sim::agent::serve_reloading(&read()?, &ready, read)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        SimCommand::Controller { lab } => {
+            sim::scaling::service::serve(&lab, &apply::Programs::current()?)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,4 +1,5 @@
-//! `sim autoscale` on the example lab, with a real HAProxy: a request loop
+//! The example lab's own scaling controller (`sim autoscale --follow`
+//! prints its records), with a real HAProxy: a request loop
 //! above the target per instance takes the group from 2 to 3 or 4 within a
 //! few periods, and once the loop stops the group goes back to 2 after the
 //! low alarm's 15 periods; no request fails meanwhile; and `topology
@@ -44,11 +45,19 @@ fn scaling_text() -> String {
     edit(&a, "target = 1800", "target = 26")
 }
 
-/// `sim autoscale LAB --duration DURATION --json`, started, and its
-/// output.
+/// `sim autoscale LAB --follow --duration DURATION --json` (the lab's
+/// controller's records), started, and its output.
 fn autoscale(lab: &str, duration: &str) -> (std::process::Child, std::process::ChildStdout) {
     let mut scaler = Command::new(common::vifgate())
-        .args(["sim", "autoscale", lab, "--duration", duration, "--json"])
+        .args([
+            "sim",
+            "autoscale",
+            lab,
+            "--follow",
+            "--duration",
+            duration,
+            "--json",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,12 +82,36 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
     let (mut scaler, out) = autoscale(&lab, "50s");
     let mut periods: Vec<Period> = Vec::new();
     let mut stopped_at: Option<u64> = None;
+    let mut base: Option<u64> = None;
+    // what the controller named, and what the lab did
+    let (mut named, mut done) = (Vec::new(), Vec::new());
+    let mut launched: Vec<String> = Vec::new();
     for line in BufReader::new(out).lines() {
         let line = line.expect("a line");
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let Some(p) = period(&v) else { continue };
+        let names = |x: &serde_json::Value| -> Vec<String> {
+            x.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        };
+        done.extend(names(&v["applied"]["terminated"]));
+        for a in v["activities"].as_array().into_iter().flatten() {
+            let name = a["instance"].as_str().unwrap_or_default().to_string();
+            match a["kind"].as_str() {
+                Some("terminate") => named.push(name),
+                Some("launch") => launched.push(name),
+                _ => {}
+            }
+        }
+        let Some(mut p) = period(&v) else { continue };
+        // minutes from the first period followed (the lab's controller
+        // started with the lab)
+        let base = *base.get_or_insert(p.minute);
+        p.minute -= base;
         // the load stops 8 periods after the first launch (past the 5
         // periods of warm-up)
         let first_out = periods.iter().find(|p| p.launches > 0).map(|p| p.minute);
@@ -99,7 +132,9 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
         .collect();
     let shown = shown.join("\n");
     // no request failed, out or in
-    assert!(answered > 1000, "the loop answered {answered}: {report}");
+    // (about 100 a second for some 13 s on a quiet machine; fewer when
+    // other labs share its cores, which the controller sees as less load)
+    assert!(answered > 500, "the loop answered {answered}: {report}");
     assert_eq!(failed, 0, "{failed} requests failed: {report}");
     // out: 2 -> 3 or 4 after the high alarm's 3 periods, within a few
     let out = periods
@@ -135,13 +170,27 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
         "scaled in at {}m, the load stopped at {stopped}m:\n{shown}",
         periods[back].minute
     );
-    // the lab records the live capacity
+    // the lab terminated the instances the controller named (AWS's
+    // default termination policy), and the others kept their slots:
+    // web-a1 and web-c1 in 1 and 2, the launched ones in 3 and 4
+    assert_eq!(named, done, "named {named:?}, the lab terminated {done:?}");
     let status = ok(&["sim", "status", &lab]);
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("group web-asg: desired capacity 2"),
-        "{}",
-        text(&status)
-    );
+    let said = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(said.contains("group web-asg: desired capacity 2"), "{said}");
+    let slots: Vec<(String, usize)> = ["web-a1", "web-c1"]
+        .iter()
+        .map(|n| n.to_string())
+        .chain(launched.iter().cloned())
+        .zip(1..)
+        .collect();
+    let kept: Vec<&(String, usize)> = slots.iter().filter(|(n, _)| !done.contains(n)).collect();
+    assert_eq!(kept.len(), 2, "{slots:?} less {done:?}");
+    for (name, slot) in kept {
+        assert!(
+            said.contains(&format!("target {name} of alb (b80 web-asg-{slot})")),
+            "{name} is not in slot {slot}:\n{said}"
+        );
+    }
     // topology scale, offered the loads the lab measured, predicts the
     // same capacities to within one period
     let profile: Vec<String> = periods
@@ -171,7 +220,7 @@ fn an_instance_failed_past_its_grace_period_is_replaced() {
     let path = file("autoscale-fail.toml", &scaling_text());
     up(&path, &lab);
     let _down = Down(lab.clone());
-    let (mut scaler, out) = autoscale(&lab, "10s");
+    let (mut scaler, out) = autoscale(&lab, "15s");
     let mut last_minute = None;
     let mut replaced: Vec<(String, Option<u64>)> = Vec::new();
     let mut failed = false;

@@ -85,7 +85,7 @@ struct Controller {
 /// how it runs.
 fn start_controller(lab: &str) -> Controller {
     let mut child = Command::new(common::vifgate())
-        .args(["sim", "autoscale", lab, "--json"])
+        .args(["sim", "autoscale", lab, "--follow", "--json"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -265,6 +265,21 @@ pub fn state_dir(lab: &str) -> PathBuf {
     state_root().join(lab)
 }
 
+/// What the lab's scaling controller process is recorded as in the
+/// lab's state (`crate::scaling::service`).
+pub const CONTROLLER_PROCESS: &str = "autoscaling";
+
+/// The scaling controller's log in the lab's state directory `dir`.
+pub fn controller_log(dir: &Path) -> PathBuf {
+    dir.join("autoscaling.log")
+}
+
+/// Auto Scaling group `group`'s records (JSON lines) in the lab's state
+/// directory `dir`, written by the lab's scaling controller.
+pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
+    dir.join(format!("autoscaling-{}.jsonl", ns_token(group)))
+}
+
 /// The runtime API socket of the HAProxy playing load balancer `node`, in
 /// the lab's state directory `dir`.
 pub fn haproxy_socket(dir: &Path, node: &str) -> PathBuf {

@@ -38,9 +38,9 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     })?;
     // a capacity `sim autoscale` set stays, unless the file's `desired`
     // changed since (sim::scaling::capacity); a rebuild starts afresh
-    let (text, capacity) = match args.rebuild {
-        true => (file_text.clone(), Default::default()),
-        false => sim::scaling::capacity::keep_live(&file_text, &st.capacity),
+    let text = match args.rebuild {
+        true => file_text.clone(),
+        false => sim::scaling::capacity::keep_live(&file_text, &st.capacity).0,
     };
     let new_loaded = if text == file_text {
         file_loaded
@@ -79,15 +79,12 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     }
     if !args.rebuild {
         super::need_root()?;
-        let done = apply_live(&lab, &file, &text, &new_plan, steps.len(), args.json)?;
-        if capacity != st.capacity {
-            if let Some(mut now) = apply::state::read_state(&lab) {
-                now.capacity = capacity;
-                apply::state::save_state(&lab, &now)
-                    .with_context(|| format!("record lab `{lab}`'s group capacities"))?;
-            }
-        }
-        return Ok(done);
+        let edit = LiveEdit {
+            file_text: &file_text,
+            ports: &new_plan.tcp_ports,
+            read: (&text, &new_plan),
+        };
+        return apply_live(&lab, &file, &edit, steps.len(), args.json);
     }
     super::need_root()?;
     // a daemon missing would stop the `up` after the `down`
@@ -113,13 +110,54 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The file's text applied to a running lab, and what was made of it
+/// with the lab's state as read before its lock was taken.
+struct LiveEdit<'a> {
+    /// The file's text.
+    file_text: &'a str,
+    /// The ports to plan with.
+    ports: &'a [u16],
+    /// The text with the live capacities kept and its plan, from the
+    /// state read before the lock.
+    read: (&'a str, &'a sim::plan::Plan),
+}
+
+impl LiveEdit<'_> {
+    /// What the lab is brought to with its state as it is under its lock
+    /// (the scaling controller may have changed a capacity since it was
+    /// read): the live capacities kept then, and the plan of that text.
+    fn under_lock(
+        &self,
+        file: &Path,
+        lab: &str,
+        st: &apply::state::LabState,
+    ) -> std::result::Result<apply::exec::Edit, String> {
+        let (text, capacity) = sim::scaling::capacity::keep_live(self.file_text, &st.capacity);
+        let (read_text, read_plan) = self.read;
+        let plan = if text == read_text {
+            read_plan.clone()
+        } else {
+            let t = topology::parse(file, text.clone())
+                .map_err(|d| format!("{} with the live capacities: {d}", file.display()))?
+                .topology;
+            sim::plan::plan(&t, lab, self.ports).map_err(|e| e.to_string())?
+        };
+        Ok(apply::exec::Edit {
+            plan,
+            text,
+            source: Some(file.to_path_buf()),
+            capacity: Some(capacity),
+            restored: Vec::new(),
+        })
+    }
+}
+
 /// Runs the steps on the lab, printing each as it is done (with --json,
 /// one JSON record a line), then the total.
 fn apply_live(
     lab: &str,
     file: &Path,
-    text: &str,
-    new_plan: &sim::plan::Plan,
+    edit: &LiveEdit<'_>,
     planned: usize,
     json: bool,
 ) -> Result<ExitCode> {
@@ -140,8 +178,10 @@ fn apply_live(
             println!("  {:>width$}. {} ({:.1} ms)", r.n, r.step, r.ms);
         }
     };
-    let rep = apply::exec::apply(new_plan, Some(file), text, &Programs::current()?, printed)
-        .with_context(|| {
+    let rep = apply::exec::apply_edit(lab, &Programs::current()?, printed, |st, _| {
+        edit.under_lock(file, lab, st)
+    })
+    .with_context(|| {
             format!(
                 "lab `{lab}` is between its plan and {}: run `vifgate sim apply {}` again to complete it; if the same step fails again, `vifgate sim apply {} --lab {lab} --rebuild` builds the lab anew from the file (or `vifgate sim down {lab}` removes it)",
                 file.display(),

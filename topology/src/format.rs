@@ -442,6 +442,21 @@ pub struct RawAutoScalingGroup {
     /// Scheduled actions.
     #[serde(default)]
     pub scheduled: Vec<RawScheduled>,
+    /// The instances it runs, by name and load-balancer slot, when not
+    /// the first `desired` (the lab's copy of a topology records the
+    /// instances its scaling controller chose).
+    pub instances: Option<Spanned<Vec<RawAsgInstance>>>,
+}
+
+/// `instances = [{ name = "web-a2", slot = 3 }]`: one instance of an Auto
+/// Scaling group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAsgInstance {
+    /// `<host_prefix>-<zone><n>`.
+    pub name: Str,
+    /// Its server slot at the load balancers (1 to the group's `max`).
+    pub slot: Int,
 }
 
 /// An application (or network) load balancer.
@@ -726,6 +741,9 @@ pub struct RawSim {
     pub time_scale: Option<Int>,
     /// CPU time a target's listener spends per request (`"20ms"`).
     pub cpu_per_request: Option<Spanned<toml::Value>>,
+    /// Whether the lab runs its Auto Scaling groups' controller (default
+    /// true).
+    pub autoscale: Option<bool>,
 }
 
 /// `[[sim.start]]`: a command run in some nodes when the lab comes up.

@@ -233,7 +233,40 @@ impl<'a> Executor<'a> {
         }
         self.wait_links_running()?;
         self.settle_bgp()?;
+        self.settle_controller()?;
         self.journal.write(&Entry::End).map_err(journal_err)
+    }
+
+    /// The lab's scaling controller ([`crate::scaling::service`]) brought
+    /// to the target plan: started in the lab's home namespace, and
+    /// recorded, when the plan has groups for it and none runs (one that
+    /// died is started again); stopped when the plan has none. A running
+    /// one reads the lab's topology again by itself once an apply changed
+    /// it.
+    fn settle_controller(&mut self) -> Result<(), ApplyError> {
+        let what = layout::CONTROLLER_PROCESS;
+        if self.target.autoscaling.is_empty() {
+            if self.state.processes.iter().any(|p| p.what == what) {
+                return self.stop(what);
+            }
+            return Ok(());
+        }
+        if self.running(what) {
+            return Ok(());
+        }
+        self.state.processes.retain(|p| p.what != what);
+        let home = (self.target.namespaces.first())
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let ns = Netns::open(&home).map_err(step(format!("open namespace {home}")))?;
+        let pid = spawn_daemon(
+            &ns,
+            &self.programs.vifgate,
+            &["sim", "controller", "--lab", &self.target.lab],
+            &layout::controller_log(&self.dir),
+        )
+        .map_err(step("start the scaling controller"))?;
+        record(&self.dir, self.state, pid, what)
     }
 
     /// What waits for the end of a run of steps of one kind: the ports of
@@ -1226,12 +1259,50 @@ pub fn apply(
     source: Option<&Path>,
     topology_text: &str,
     programs: &Programs,
+    on_step: impl FnMut(&StepRun),
+) -> Result<ApplyReport, ApplyError> {
+    apply_edit(&new.lab, programs, on_step, |_, _| {
+        Ok(Edit {
+            plan: new.clone(),
+            text: topology_text.to_string(),
+            source: source.map(Path::to_path_buf),
+            capacity: None,
+            restored: Vec::new(),
+        })
+    })
+}
+
+/// What [`apply_edit`] brings a lab to.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    /// The plan.
+    pub plan: Plan,
+    /// The topology text it comes from (the lab's copy after).
+    pub text: String,
+    /// The file it was read from, if any.
+    pub source: Option<PathBuf>,
+    /// The groups' live capacities after it, when it sets them
+    /// ([`LabState::capacity`]).
+    pub capacity: Option<BTreeMap<String, crate::scaling::capacity::LiveCapacity>>,
+    /// Instances `sim fail` failed that it brings back (a replacement
+    /// launched them anew): no longer recorded as failed after it.
+    pub restored: Vec<String>,
+}
+
+/// [`apply`] of what `edit` makes of the lab's state and its copy of its
+/// topology as they are once the lab's lock is held: a change made from
+/// the lab's topology (the scaling controller's new capacity, a `sim
+/// apply FILE` that keeps the live capacities) sees every apply made
+/// before it, and none is lost between the read and the write. `edit`'s
+/// error is the apply's (nothing is changed).
+pub fn apply_edit(
+    lab: &str,
+    programs: &Programs,
     mut on_step: impl FnMut(&StepRun),
+    edit: impl FnOnce(&LabState, &str) -> Result<Edit, String>,
 ) -> Result<ApplyReport, ApplyError> {
     let started = Instant::now();
-    let lab = &new.lab;
     let dir = checked_state_dir(lab).map_err(step("name the lab"))?;
-    paths_fit(new, &dir).map_err(step("place the lab's files"))?;
     let no_lab = || ApplyError::Step {
         step: format!("apply to lab `{lab}`"),
         cause: io::Error::new(io::ErrorKind::NotFound, "no such lab is up"),
@@ -1243,14 +1314,33 @@ pub fn apply(
     state
         .appliable(lab)
         .map_err(|why| step("read the state file")(io::Error::other(why)))?;
+    let copy = dir.join("topology.toml");
+    let copy_text = match read_no_follow(&copy) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(step("read the topology copy")(e)),
+    };
+    let Edit {
+        plan: new,
+        text: topology_text,
+        source,
+        capacity,
+        restored,
+    } = edit(&state, &copy_text).map_err(|why| step("plan the change")(io::Error::other(why)))?;
+    if new.lab != lab {
+        return Err(step("plan the change")(io::Error::other(format!(
+            "the plan is lab `{}`'s, not `{lab}`'s",
+            new.lab
+        ))));
+    }
+    paths_fit(&new, &dir).map_err(step("place the lab's files"))?;
     let resumed = journal::read(&dir)
         .ok()
         .and_then(|j| journal::unfinished(&j))
         .map(|(_, s)| s);
-    let runs = runs(&state, new);
+    let runs = runs(&state, &new);
     // the gateways read their policy from the copy (on start and SIGHUP)
-    write_new(&dir.join("topology.toml"), topology_text.as_bytes(), 0o644)
-        .map_err(step("write the topology copy"))?;
+    write_new(&copy, topology_text.as_bytes(), 0o644).map_err(step("write the topology copy"))?;
     let mut total = 0;
     let last = runs.len().saturating_sub(1);
     for (i, (from, to)) in runs.iter().enumerate() {
@@ -1269,14 +1359,20 @@ pub fn apply(
         state.plan = to.clone();
         state.applying = None;
         if i == last {
-            state.source = source.map(Path::to_path_buf);
-            state.built_from = Some(fingerprint::fingerprint(new, topology_text));
+            state.source = source.clone();
+            state.built_from = Some(fingerprint::fingerprint(&new, &topology_text));
+            if let Some(c) = &capacity {
+                state.capacity = c.clone();
+            }
+            for r in &restored {
+                state.failed.remove(r);
+            }
         }
         write_state(&dir, &state).map_err(step("write the state file"))?;
     }
     drop(lock);
     Ok(ApplyReport {
-        lab: lab.clone(),
+        lab: lab.to_string(),
         steps: total,
         seconds: started.elapsed().as_secs_f64(),
         resumed,

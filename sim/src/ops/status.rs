@@ -92,6 +92,13 @@ pub struct LabStatus {
     /// Auto Scaling groups whose capacity `sim autoscale` changed.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub capacity: BTreeMap<String, crate::scaling::capacity::LiveCapacity>,
+    /// The groups the lab's scaling controller runs, from its records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub autoscaling: Vec<crate::scaling::service::GroupStatus>,
+    /// Whether the lab's scaling controller runs (none when the lab has
+    /// no group for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller_running: Option<bool>,
     /// The load balancers' targets and their health (none without root:
     /// HAProxy's admin socket is root's).
     pub targets: Vec<crate::apply::targets::TargetHealth>,
@@ -148,6 +155,18 @@ pub fn status(lab: &str) -> LabStatus {
             }),
             failed: s.failed.iter().cloned().collect(),
             capacity: s.capacity.clone(),
+            autoscaling: (s.plan.autoscaling.iter())
+                .map(|g| {
+                    let path = crate::scaling::service::records(&layout::state_dir(lab), g);
+                    let recs =
+                        crate::scaling::service::last_records(&path, 200).unwrap_or_default();
+                    crate::scaling::service::group_status(g, &recs)
+                })
+                .collect(),
+            controller_running: (!s.plan.autoscaling.is_empty()).then(|| {
+                (s.processes.iter())
+                    .any(|p| p.what == crate::scaling::service::PROCESS && p.is_running())
+            }),
             // HAProxy's admin socket is root's (mode 600)
             targets: (s.plan.haproxy.iter().filter(|_| root))
                 .flat_map(|h| {
@@ -177,6 +196,8 @@ pub fn status(lab: &str) -> LabStatus {
             apply_interrupted: None,
             failed: Vec::new(),
             capacity: BTreeMap::new(),
+            autoscaling: Vec::new(),
+            controller_running: None,
             targets: Vec::new(),
             error,
         },
@@ -245,9 +266,35 @@ pub fn render(s: &LabStatus) -> String {
     for (group, c) in &s.capacity {
         let _ = writeln!(
             o,
-            "  group {group}: desired capacity {} (set by `sim autoscale`; the file says {}: `sim apply` of it keeps {} unless the file's desired changes)",
+            "  group {group}: desired capacity {} (set by the scaling controller; the file says {}: `sim apply` of it keeps {} unless the file's desired changes)",
             c.desired, c.file_desired, c.desired
         );
+    }
+    if let Some(running) = s.controller_running {
+        let _ = writeln!(
+            o,
+            "  scaling controller: {} (its log: autoscaling.log in the lab's directory)",
+            if running {
+                "running"
+            } else {
+                "NOT running: `sim apply` of the lab's file starts it again"
+            }
+        );
+    }
+    for g in &s.autoscaling {
+        let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let _ = writeln!(
+            o,
+            "  group {}: capacity {} desired, {} in service, {} warming (minute {})",
+            g.group,
+            n(g.desired),
+            n(g.in_service),
+            n(g.warming),
+            n(g.minute)
+        );
+        for a in &g.activities {
+            let _ = writeln!(o, "    {}", crate::scaling::service::describe(a));
+        }
     }
     for t in &s.targets {
         let _ = writeln!(

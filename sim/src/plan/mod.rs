@@ -438,6 +438,31 @@ pub struct Plan {
     /// an older vifgate was built with the default ones.
     #[serde(default = "default_tcp_ports")]
     pub tcp_ports: Vec<u16>,
+    /// The Auto Scaling groups whose controller the lab runs
+    /// ([`autoscaled`]): one recorded process for all of them, started at
+    /// the end of a run of steps to a plan that has some and stopped at
+    /// the end of one to a plan that has none.
+    #[serde(default)]
+    pub autoscaling: Vec<String>,
+}
+
+/// The groups of `t` the lab's scaling controller runs: those with a
+/// scaling policy, a scheduled action or the ELB health-check type,
+/// unless `[sim] autoscale = false`.
+pub fn autoscaled(t: &Topology) -> Vec<String> {
+    if !t.sim.autoscale {
+        return Vec::new();
+    }
+    (t.auto_scaling_groups.iter())
+        .filter(|g| {
+            let s = &g.scaling;
+            !s.target_tracking.is_empty()
+                || !s.step_scaling.is_empty()
+                || !s.scheduled.is_empty()
+                || s.health_check_type == topology::model::scaling::HealthCheckType::Elb
+        })
+        .map(|g| g.name.clone())
+        .collect()
 }
 
 /// The TCP ports `--ports` probes and hosts listen on unless told.
@@ -578,6 +603,7 @@ pub fn plan(t: &Topology, lab: &str, tcp_ports: &[u16]) -> Result<Plan, PlanErro
             bird: BirdPlan::default(),
             frr: Vec::new(),
             tcp_ports: tcp_ports.to_vec(),
+            autoscaling: autoscaled(t),
         },
         node_ns: Vec::new(),
         port_stems: crate::layout::port_stems(t.nodes.iter().map(|n| n.name.as_str())),

@@ -453,9 +453,10 @@ fn backend(t: &Topology, l: &Listener) -> Backend {
 }
 
 /// A listener's servers: each group with an instance among the targets
-/// gets `max` slots (`<group>-1` ...), its k-th instance in slot k (so
-/// that an instance keeps its slot when the group grows or shrinks);
-/// every other target a server named after it.
+/// gets `max` slots (`<group>-1` ...), each instance in its slot (the
+/// model's [`topology::model::AutoScalingGroup::slots`]: an instance
+/// keeps its slot when the group grows or shrinks); every other target a
+/// server named after it.
 fn servers(t: &Topology, l: &Listener) -> Vec<Server> {
     let member = |id: usize| {
         let n = &t.nodes[id];
@@ -474,16 +475,16 @@ fn servers(t: &Topology, l: &Listener) -> Vec<Server> {
                 }
                 groups_done.push(group);
                 let g = &t.auto_scaling_groups[group];
-                let slots = (g.max as usize).max(g.instances.len());
-                for k in 0..slots {
+                let top = g.slots.iter().copied().max().unwrap_or(0);
+                let slots = g.max.max(top).max(g.instances.len() as u32);
+                for k in 1..=slots {
+                    let id = (g.instances.iter().zip(&g.slots))
+                        .find(|(_, &s)| s == k)
+                        .map(|(&id, _)| id);
                     out.push(Server {
-                        name: format!("{}-{}", g.name, k + 1),
+                        name: format!("{}-{k}", g.name),
                         port: l.target_port,
-                        member: g
-                            .instances
-                            .get(k)
-                            .filter(|id| l.targets.contains(id))
-                            .and_then(|&id| member(id)),
+                        member: id.filter(|id| l.targets.contains(id)).and_then(member),
                     });
                 }
             }

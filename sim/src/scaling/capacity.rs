@@ -1,27 +1,43 @@
 //! A group's capacity in a running lab, and what a later `sim apply
 //! FILE` does with it.
 //!
-//! `sim autoscale` changes a group's desired capacity in the lab's copy
-//! of its topology (never the user's file) and records it in the lab's
+//! The scaling controller changes a group's desired capacity, and names
+//! its instances (`instances = [{ name, slot }]`: those the controller
+//! launched and kept, each in its load-balancer slot), in the lab's copy
+//! of its topology (never the user's file) and records both in the lab's
 //! state ([`LiveCapacity`]), with the desired capacity the file had
 //! then. A later `sim apply FILE` does as a CloudFormation stack update
 //! does: when the file's `desired` changed since, the file's value is
-//! set; when it did not, the live value stays (clamped to the file's
-//! `min` and `max`).
+//! set (and its first `desired` instances); when it did not, the live
+//! value and instances stay (the value clamped to the file's `min` and
+//! `max`; clamped, the file's first instances).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use topology::format::{RawAutoScalingGroup, RawTopology};
 
-/// A group's capacity as `sim autoscale` left it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A group's capacity as the scaling controller left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveCapacity {
     /// Its desired capacity now.
     pub desired: u32,
     /// The desired capacity the topology file gave when the live value
     /// was set: a file with another changes it.
     pub file_desired: u32,
+    /// Its instances now, oldest first (none recorded by an older
+    /// vifgate: the first `desired`).
+    #[serde(default)]
+    pub instances: Vec<LiveInstance>,
+}
+
+/// An instance the scaling controller keeps, and its slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveInstance {
+    /// Its name.
+    pub name: String,
+    /// Its load-balancer slot.
+    pub slot: u32,
 }
 
 /// Why a topology text's capacities cannot be edited.
@@ -42,28 +58,64 @@ fn groups(text: &str) -> Result<Vec<RawAutoScalingGroup>, CapacityError> {
 }
 
 /// `text` with the `desired` of each group named in `set` replaced, in
-/// place (every other byte kept).
-fn splice(text: &str, set: &BTreeMap<String, u32>) -> Result<String, CapacityError> {
-    let mut edits: Vec<(std::ops::Range<usize>, u32)> = Vec::new();
+/// place, and its `instances` set where they are given (replaced, or
+/// added on the line after `desired`); every other byte kept.
+fn splice(
+    text: &str,
+    set: &BTreeMap<String, (u32, Option<&[LiveInstance]>)>,
+) -> Result<String, CapacityError> {
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     let all = groups(text)?;
-    for (name, &n) in set {
+    for (name, &(n, instances)) in set {
         let g = all
             .iter()
             .find(|g| g.name.get_ref() == name)
             .ok_or_else(|| CapacityError::NoGroup(name.clone()))?;
-        edits.push((g.desired.span(), n));
+        edits.push((g.desired.span(), n.to_string()));
+        let Some(list) = instances else { continue };
+        let value = format!(
+            "[{}]",
+            (list.iter())
+                .map(|i| format!("{{ name = \"{}\", slot = {} }}", i.name, i.slot))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        match &g.instances {
+            Some(old) => edits.push((old.span(), value)),
+            None => {
+                let end = g.desired.span().end;
+                let eol = text[end..].find('\n').map_or(text.len(), |i| end + i);
+                edits.push((eol..eol, format!("\ninstances = {value}")));
+            }
+        }
     }
     edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
     let mut out = text.to_string();
-    for (range, n) in edits {
-        out.replace_range(range, &n.to_string());
+    for (range, v) in edits {
+        out.replace_range(range, &v);
     }
     Ok(out)
 }
 
 /// `text` with group `group`'s desired capacity set to `desired`.
 pub fn with_desired(text: &str, group: &str, desired: u32) -> Result<String, CapacityError> {
-    splice(text, &BTreeMap::from([(group.to_string(), desired)]))
+    splice(
+        text,
+        &BTreeMap::from([(group.to_string(), (desired, None))]),
+    )
+}
+
+/// `text` with group `group` running `instances` (as many as its desired
+/// capacity).
+pub fn with_instances(
+    text: &str,
+    group: &str,
+    instances: &[LiveInstance],
+) -> Result<String, CapacityError> {
+    splice(
+        text,
+        &BTreeMap::from([(group.to_string(), (instances.len() as u32, Some(instances)))]),
+    )
 }
 
 /// The desired capacity `text` gives group `group`.
@@ -106,12 +158,16 @@ pub fn keep_live(
         let Ok(desired) = u32::try_from(desired) else {
             continue;
         };
-        set.insert(g.name.get_ref().clone(), desired);
+        // the live instances while their number is the capacity kept
+        let instances = (desired == rec.desired && rec.instances.len() as u32 == desired)
+            .then_some(rec.instances.as_slice());
+        set.insert(g.name.get_ref().clone(), (desired, instances));
         kept.insert(
             g.name.get_ref().clone(),
             LiveCapacity {
                 desired,
                 file_desired: rec.file_desired,
+                instances: instances.map(<[_]>::to_vec).unwrap_or_default(),
             },
         );
     }
@@ -151,6 +207,7 @@ mod tests {
             LiveCapacity {
                 desired: 4,
                 file_desired: 2,
+                instances: Vec::new(),
             },
         )]);
         // the file still says 2: the group stays at 4
@@ -167,5 +224,46 @@ mod tests {
         let (t, kept) = keep_live(&lower, &live);
         assert_eq!(desired_in(&t, "web-asg"), Ok(3));
         assert_eq!(kept["web-asg"].desired, 3);
+    }
+
+    #[test]
+    fn the_controllers_instances_are_written_and_kept_by_a_later_apply() {
+        let run = |v: &[(&str, u32)]| -> Vec<LiveInstance> {
+            v.iter()
+                .map(|(n, s)| LiveInstance {
+                    name: n.to_string(),
+                    slot: *s,
+                })
+                .collect()
+        };
+        let three = run(&[("web-c1", 2), ("web-a2", 3), ("web-c2", 4)]);
+        let t = with_instances(FILE, "web-asg", &three).expect("edits");
+        assert_eq!(
+            t,
+            FILE.replace(
+                "desired = 2 # the event day's\n",
+                "desired = 3 # the event day's\ninstances = [{ name = \"web-c1\", slot = 2 }, { name = \"web-a2\", slot = 3 }, { name = \"web-c2\", slot = 4 }]\n"
+            )
+        );
+        // and again: the list is replaced
+        let two = run(&[("web-c1", 2), ("web-a2", 3)]);
+        let u = with_instances(&t, "web-asg", &two).expect("edits");
+        assert!(u.contains("desired = 2 # the event day's\ninstances = [{ name = \"web-c1\", slot = 2 }, { name = \"web-a2\", slot = 3 }]\n"), "{u}");
+        // a later apply of the file (desired 2 still) keeps them
+        let live = BTreeMap::from([(
+            "web-asg".to_string(),
+            LiveCapacity {
+                desired: 3,
+                file_desired: 2,
+                instances: three.clone(),
+            },
+        )]);
+        let (kept_text, kept) = keep_live(FILE, &live);
+        assert_eq!(kept_text, t);
+        assert_eq!(kept["web-asg"].instances, three);
+        // clamped below them: the file's first instances
+        let (lower, kept) = keep_live(&FILE.replace("max = 4", "max = 2"), &live);
+        assert!(!lower.contains("instances"), "{lower}");
+        assert!(kept["web-asg"].instances.is_empty());
     }
 }

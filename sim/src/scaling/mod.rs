@@ -10,9 +10,12 @@
 //!   it;
 //! - `replace.rs`: the ELB health-check type, which instances to replace
 //!   and the plan without one;
-//! - `run.rs`: the loop `sim autoscale` runs.
+//! - `run.rs`: the loop of every group's controller, on the lab's clock;
+//! - `service.rs`: the lab's own controller process, its records and
+//!   what `sim status` says of them.
 
 pub mod capacity;
 pub mod metrics;
 pub mod replace;
 pub mod run;
+pub mod service;

@@ -1,27 +1,35 @@
-//! `sim autoscale`: topology's scaling controller (the one `topology
-//! scale` plays offline) run on a live lab, on the lab's clock. Each
-//! period it reads the group's metrics ([`super::metrics`]), hands them
-//! to [`Controller::handle_period`], and carries out a change of
-//! capacity through `sim apply`'s machinery: the group's desired
-//! capacity is changed in the lab's copy of its topology, which is
-//! planned, diffed and executed under the lab's lock
-//! ([`crate::apply::exec::apply`]), and recorded in the lab's state
-//! ([`super::capacity::LiveCapacity`]).
+//! The scaling controller on a live lab: topology's
+//! [`Controller`] (the one `topology scale` plays offline) run for
+//! each group on the lab's clock, by the lab's own controller process
+//! ([`super::service`]) or in the foreground (`sim autoscale` of a lab
+//! with `[sim] autoscale = false`). Each period it reads each group's
+//! metrics ([`super::metrics`]), hands them to
+//! [`Controller::handle_period`], and carries out a change of capacity
+//! through `sim apply`'s machinery: under the lab's lock
+//! ([`exec::apply_edit`]) the group's desired capacity is set in the
+//! lab's copy of its topology *as it is then* (an apply made meanwhile
+//! is kept), which is planned, diffed and executed, and recorded in the
+//! lab's state ([`super::capacity::LiveCapacity`]). After any apply that
+//! is not its own (the lab's fingerprint changed) it reads the lab's
+//! topology again: a group whose definition changed gets a new
+//! controller (its alarms start afresh), a group no longer there is
+//! dropped, a new one is taken up.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use topology::model::scaling::{HealthCheckType, ScalingMetric};
 use topology::model::Topology;
 use topology::scaling::timeline::{datapoints, period_record, watched, LoadModel, Period};
-use topology::scaling::{Activity, Controller};
+use topology::scaling::Controller;
 
-use super::capacity::{desired_in, with_desired, LiveCapacity};
+use super::capacity::{desired_in, with_instances, LiveCapacity, LiveInstance};
 use super::metrics::{PeriodClock, RequestCounter, Unavailable};
 use super::replace::{to_replace, without_instance};
-use crate::apply::exec::{self, StepRun};
-use crate::apply::state::{load_state, save_state, LabState};
+use crate::apply::exec::{self, Edit, StepRun};
+use crate::apply::state::{load_state, LabState};
 use crate::apply::targets::{haproxy_api, health};
 use crate::apply::{ApplyError, Programs};
 use crate::layout;
@@ -68,17 +76,56 @@ pub enum Event<'a> {
     Applied {
         /// The group's desired capacity.
         desired: u32,
-        /// The instances the lab launched: those the topology names for
-        /// the new capacity (its first `desired`), which on a scale-in
-        /// may not be the ones the controller named (docs/sim.md).
+        /// The instances the lab launched: those the controller named.
         launched: Vec<String>,
-        /// The instances the lab terminated.
+        /// The instances the lab terminated: those the controller chose
+        /// ([`Controller::to_terminate`]).
         terminated: Vec<String>,
         /// Steps run.
         steps: usize,
         /// Wall seconds the apply took.
         seconds: f64,
     },
+    /// The lab's topology changed by another apply and was read again.
+    Reloaded {
+        /// Whether the group's controller started afresh (its
+        /// definition changed).
+        renewed: bool,
+    },
+    /// A change failed; the controller goes on (the lab's controller) and
+    /// tries again the next period.
+    Failed(&'a AutoscaleError),
+}
+
+impl Event<'_> {
+    /// The event as one JSON record: a period as `topology scale --json`
+    /// prints it, the others under their kind's key.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Event::Period(p) => serde_json::to_value(p).unwrap_or_default(),
+            Event::Unavailable { metric, why } => {
+                json!({ "unavailable": metric, "why": why.to_string() })
+            }
+            Event::Step(s) => serde_json::to_value(s).unwrap_or_default(),
+            Event::Replaced {
+                instance,
+                steps,
+                seconds,
+            } => json!({
+                "replaced": { "instance": instance, "steps": steps, "seconds": seconds } }),
+            Event::Applied {
+                desired,
+                launched,
+                terminated,
+                steps,
+                seconds,
+            } => json!({
+                "applied": { "desired": desired, "launched": launched, "terminated": terminated, "steps": steps, "seconds": seconds } }),
+            Event::Reloaded { renewed } => json!({ "reloaded": { "renewed": renewed } }),
+            Event::Failed(e) => json!({ "failed": e.to_string() }),
+        }
+    }
 }
 
 /// Why `sim autoscale` stopped.
@@ -185,86 +232,260 @@ impl Source {
     }
 }
 
+/// Which groups a run drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Groups {
+    /// One group, by name (the foreground `sim autoscale`).
+    One(String),
+    /// Those the lab's plan gives its controller
+    /// ([`crate::plan::Plan::autoscaling`]), as it changes.
+    Lab,
+}
+
 /// Runs the controller on lab `opts.lab` until `opts.duration` is over,
-/// telling `on` each period, step and apply.
+/// telling `on` each period, step and apply; the first error ends it.
 pub fn run(
     opts: &Options,
     programs: &Programs,
     mut on: impl FnMut(Event<'_>),
 ) -> Result<Summary, AutoscaleError> {
-    let lab = &opts.lab;
+    let sums = drive(
+        &opts.lab,
+        &Groups::One(opts.group.clone()),
+        opts.duration,
+        false,
+        programs,
+        |_, e| on(e),
+    )?;
+    Ok(sums.get(&opts.group).cloned().unwrap_or(Summary {
+        periods: 0,
+        changes: 0,
+        replaced: 0,
+        desired: 0,
+    }))
+}
+
+/// Runs the controllers of `groups` on lab `lab` until `duration` is
+/// over (none: until the lab is gone), telling `on` each group's events.
+/// With `keep_going` a failed change is told (`Event::Failed`) and tried
+/// again the next period; without, it ends the run. Each group's summary.
+pub fn drive(
+    lab: &str,
+    groups: &Groups,
+    duration: Option<Duration>,
+    keep_going: bool,
+    programs: &Programs,
+    mut on: impl FnMut(&str, Event<'_>),
+) -> Result<BTreeMap<String, Summary>, AutoscaleError> {
     let state_err = |what: &'static str| {
         move |cause| AutoscaleError::State {
-            lab: lab.clone(),
+            lab: lab.to_string(),
             what,
             cause,
         }
     };
     let st = load_state(lab)
         .map_err(state_err("read its state"))?
-        .ok_or_else(|| AutoscaleError::NoLab(lab.clone()))?;
+        .ok_or_else(|| AutoscaleError::NoLab(lab.to_string()))?;
     let dir = layout::state_dir(lab);
-    let copy = dir.join("topology.toml");
-    let source = |why: String| AutoscaleError::Source {
-        lab: lab.clone(),
-        file: copy.clone(),
-        why,
-    };
-    let mut text = std::fs::read_to_string(&copy).map_err(|e| source(e.to_string()))?;
-    let t = topology::parse(&copy, text.clone())
-        .map_err(|e| source(e.to_string()))?
-        .topology;
-    let group = (t.auto_scaling_groups.iter())
-        .position(|g| g.name == opts.group)
-        .ok_or_else(|| AutoscaleError::NoGroup {
-            lab: lab.clone(),
-            group: opts.group.clone(),
-        })?;
-    let file_desired = match st.capacity.get(&opts.group) {
-        Some(rec) => rec.file_desired,
-        None => desired_in(&text, &opts.group).map_err(|e| source(e.to_string()))?,
-    };
-    let metrics = watched(&t, group);
-    let mut sources: Vec<Source> = (metrics.iter())
-        .map(|&m| Source::of(m, &t, group, &dir))
-        .collect();
-    let mut c = Controller::new(&t, group, Duration::ZERO);
-    let mut clock = PeriodClock::new(t.sim.time_scale);
-    let mut members = members_of(&t, group);
-    let settings = &t.auto_scaling_groups[group].scaling;
-    let elb = settings.health_check_type == HealthCheckType::Elb;
-    let grace = settings.health_check_grace_period;
-    // when each instance was launched, on AWS's clock
-    let mut launched_at: BTreeMap<String, Duration> = members
-        .iter()
-        .map(|m| (m.clone(), Duration::ZERO))
-        .collect();
-    let mut lab_desired = members.len() as u32;
-    let mut summary = Summary {
-        periods: 0,
-        changes: 0,
-        replaced: 0,
-        desired: lab_desired,
-    };
-    // the baseline of each counter
-    for s in &mut sources {
-        let _ = s.read();
+    let (t, _) = lab_topology(lab, &dir)?;
+    if let Groups::One(g) = groups {
+        if !t.auto_scaling_groups.iter().any(|x| x.name == *g) {
+            return Err(AutoscaleError::NoGroup {
+                lab: lab.to_string(),
+                group: g.clone(),
+            });
+        }
     }
+    let mut clock = PeriodClock::new(t.sim.time_scale);
+    let mut runs: BTreeMap<String, GroupRun> = BTreeMap::new();
+    let mut sums: BTreeMap<String, Summary> = BTreeMap::new();
+    reload(&mut runs, groups, &t, &dir, Duration::ZERO, &mut |_, _| {});
+    let mut seen = st.built_from.clone();
     let started = Instant::now();
     loop {
         let wake = clock.next_end();
-        if opts.duration.is_some_and(|d| wake > d) {
+        if duration.is_some_and(|d| wake > d) {
             break;
         }
         if let Some(left) = wake.checked_sub(started.elapsed()) {
             std::thread::sleep(left);
         }
         let ended = clock.ended(started.elapsed());
+        let Some(st) = load_state(lab).map_err(state_err("read its state"))? else {
+            break; // the lab is gone
+        };
+        if st.built_from != seen {
+            seen = st.built_from.clone();
+            let now = PeriodClock::aws_time(ended.start);
+            match lab_topology(lab, &dir) {
+                Ok((t, _)) => reload(&mut runs, groups, &t, &dir, now, &mut on),
+                Err(e) if keep_going => on("", Event::Failed(&e)),
+                Err(e) => return Err(e),
+            }
+        }
+        for (name, r) in runs.iter_mut() {
+            let sum = sums.entry(name.clone()).or_insert(Summary {
+                periods: 0,
+                changes: 0,
+                replaced: 0,
+                desired: r.lab_desired,
+            });
+            let mut tell = |e: Event<'_>| on(name, e);
+            // AWS's time now: an instance launched or replaced is in
+            // service when its apply ends, which may be periods after the
+            // one it began in
+            let aws_now = || clock.aws_time_at(started.elapsed());
+            match r.period(
+                lab,
+                (ended.clone(), &aws_now),
+                programs,
+                &mut seen,
+                sum,
+                &mut tell,
+            ) {
+                Ok(()) => {}
+                Err(e) if keep_going => tell(Event::Failed(&e)),
+                Err(e) => return Err(e),
+            }
+            sum.desired = r.lab_desired;
+        }
+    }
+    Ok(sums)
+}
+
+/// The lab's copy of its topology, loaded, and its text.
+fn lab_topology(lab: &str, dir: &Path) -> Result<(Topology, String), AutoscaleError> {
+    let copy = dir.join("topology.toml");
+    let source = |why: String| AutoscaleError::Source {
+        lab: lab.to_string(),
+        file: copy.clone(),
+        why,
+    };
+    let text = crate::apply::state::read_no_follow(&copy).map_err(|e| source(e.to_string()))?;
+    let t = topology::parse(&copy, text.clone())
+        .map_err(|e| source(e.to_string()))?
+        .topology;
+    Ok((t, text))
+}
+
+/// `runs` brought to topology `t`: a group whose definition is the same
+/// keeps its controller, one whose definition changed gets a new one, a
+/// group no longer driven goes.
+fn reload(
+    runs: &mut BTreeMap<String, GroupRun>,
+    groups: &Groups,
+    t: &Topology,
+    dir: &Path,
+    now: Duration,
+    on: &mut impl FnMut(&str, Event<'_>),
+) {
+    let wanted: Vec<String> = match groups {
+        Groups::One(g) => vec![g.clone()],
+        Groups::Lab => crate::plan::autoscaled(t),
+    };
+    runs.retain(|name, _| wanted.contains(name));
+    for name in wanted {
+        let Some(gi) = t.auto_scaling_groups.iter().position(|g| g.name == name) else {
+            runs.remove(&name);
+            continue;
+        };
+        let key = definition(t, gi);
+        let existed = runs.contains_key(&name);
+        if runs.get(&name).is_some_and(|r| r.definition == key) {
+            if existed {
+                on(&name, Event::Reloaded { renewed: false });
+            }
+            continue;
+        }
+        runs.insert(name.clone(), GroupRun::new(t, gi, dir, now));
+        if existed {
+            on(&name, Event::Reloaded { renewed: true });
+        }
+    }
+}
+
+/// What makes a group's controller: its instances, sizes, zones and
+/// scaling settings, and the lab's clock.
+fn definition(t: &Topology, group: usize) -> String {
+    let g = &t.auto_scaling_groups[group];
+    let zones: Vec<&str> = g
+        .subnets
+        .iter()
+        .map(|&s| t.subnets[s].az.as_str())
+        .collect();
+    format!(
+        "{:?} {} {} {} {zones:?} {:?} {}",
+        members_of(t, group),
+        g.desired,
+        g.min,
+        g.max,
+        g.scaling,
+        t.sim.time_scale
+    )
+}
+
+/// One group under its controller.
+struct GroupRun {
+    name: String,
+    definition: String,
+    controller: Controller,
+    metrics: Vec<ScalingMetric>,
+    sources: Vec<Source>,
+    members: Vec<String>,
+    /// When each instance was launched, on AWS's clock.
+    launched_at: BTreeMap<String, Duration>,
+    lab_desired: u32,
+    elb: bool,
+    grace: Duration,
+}
+
+impl GroupRun {
+    /// Group `group` of `t` (the lab's topology, its directory `dir`),
+    /// its instances in service since `now`; each metric's counter read
+    /// once for its baseline.
+    fn new(t: &Topology, group: usize, dir: &Path, now: Duration) -> GroupRun {
+        let g = &t.auto_scaling_groups[group];
+        let metrics = watched(t, group);
+        let mut sources: Vec<Source> = (metrics.iter())
+            .map(|&m| Source::of(m, t, group, dir))
+            .collect();
+        for s in &mut sources {
+            let _ = s.read();
+        }
+        let members = members_of(t, group);
+        GroupRun {
+            name: g.name.clone(),
+            definition: definition(t, group),
+            controller: Controller::new(t, group, now),
+            metrics,
+            sources,
+            launched_at: members.iter().map(|m| (m.clone(), now)).collect(),
+            lab_desired: members.len() as u32,
+            members,
+            elb: g.scaling.health_check_type == HealthCheckType::Elb,
+            grace: g.scaling.health_check_grace_period,
+        }
+    }
+
+    /// The periods `ended`: the metrics read, the controller told, a
+    /// change of capacity carried out, unhealthy instances replaced
+    /// (`seen`: the lab's fingerprint last read, see [`apply_ours`];
+    /// `aws_now`: AWS's time now, when a launch or replacement ends).
+    fn period(
+        &mut self,
+        lab: &str,
+        (ended, aws_now): (Range<u64>, &dyn Fn() -> Duration),
+        programs: &Programs,
+        seen: &mut Option<String>,
+        summary: &mut Summary,
+        on: &mut impl FnMut(Event<'_>),
+    ) -> Result<(), AutoscaleError> {
         let periods = (ended.end - ended.start).max(1);
         // each metric's requests over the periods that ended, shared
         // evenly among them (more than one when an apply took long)
         let mut loads: Vec<Option<f64>> = Vec::new();
-        for (s, m) in sources.iter_mut().zip(&metrics) {
+        for (s, m) in self.sources.iter_mut().zip(&self.metrics) {
             match s.read() {
                 Ok(n) => loads.push(n.map(|n| n as f64 / periods as f64)),
                 Err(why) => {
@@ -276,15 +497,15 @@ pub fn run(
                 }
             }
         }
-        let mut changed = false;
         let last_now = PeriodClock::aws_time(ended.end.saturating_sub(1));
         for index in ended {
             let now = PeriodClock::aws_time(index);
+            let c = &mut self.controller;
             let in_service = c.in_service(now);
             // the requests of the group's target group: every metric that
             // has a reading counts the same requests
             let load = loads.iter().flatten().copied().next();
-            let available: Vec<ScalingMetric> = (metrics.iter().zip(&loads))
+            let available: Vec<ScalingMetric> = (self.metrics.iter().zip(&loads))
                 .filter(|(_, l)| l.is_some())
                 .map(|(m, _)| *m)
                 .collect();
@@ -293,81 +514,46 @@ pub fn run(
             };
             let (points, mut shown) =
                 datapoints(&available, load.unwrap_or(0.0), in_service, model);
-            for m in &metrics {
+            for m in &self.metrics {
                 shown.entry(m.aws_name().to_string()).or_insert(None);
             }
             let activities = c.handle_period(now, &points);
-            changed |= activities
-                .iter()
-                .any(|a| matches!(a, Activity::Launch { .. } | Activity::Terminate { .. }));
-            let record = period_record(&c, now, index, load.unwrap_or(0.0), shown, &activities);
+            let record = period_record(c, now, index, load.unwrap_or(0.0), shown, &activities);
             on(Event::Period(&record));
             summary.periods += 1;
         }
-        let desired = c.instances().len() as u32;
-        if changed && desired != lab_desired {
-            let applied = Instant::now();
-            let new_text =
-                with_desired(&text, &opts.group, desired).map_err(|e| source(e.to_string()))?;
-            let (steps, now_members) =
-                change_capacity(lab, &copy, &new_text, &st, programs, &opts.group, &mut on)
-                    .map_err(|source| AutoscaleError::Apply {
-                        group: opts.group.clone(),
-                        desired,
-                        source,
-                    })?;
-            text = new_text;
-            lab_desired = desired;
-            let launched = (now_members.iter())
-                .filter(|n| !members.contains(n))
-                .cloned()
-                .collect();
-            let terminated = (members.iter())
-                .filter(|n| !now_members.contains(n))
-                .cloned()
-                .collect();
-            // in service once the apply is done, which may be periods
-            // after the one it began in
-            let in_service_at = clock.aws_time_at(started.elapsed());
-            for m in now_members.iter().filter(|m| !members.contains(m)) {
-                launched_at.insert(m.clone(), in_service_at);
-            }
-            members = now_members;
-            let mut now_st = load_state(lab)
-                .map_err(state_err("read its state"))?
-                .ok_or_else(|| AutoscaleError::NoLab(lab.clone()))?;
-            now_st.capacity.insert(
-                opts.group.clone(),
-                LiveCapacity {
-                    desired,
-                    file_desired,
-                },
-            );
-            save_state(lab, &now_st).map_err(state_err("write its state"))?;
+        // the instances the controller keeps, each in its slot: the lab
+        // runs exactly these
+        let wanted: Vec<LiveInstance> = (self.controller.instances().iter())
+            .map(|i| LiveInstance {
+                name: i.name.clone(),
+                slot: i.slot,
+            })
+            .collect();
+        let mut names: Vec<&str> = wanted.iter().map(|i| i.name.as_str()).collect();
+        let mut running: Vec<&str> = self.members.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        running.sort_unstable();
+        if names != running {
+            self.change_capacity(lab, &wanted, aws_now, programs, seen, on)?;
             summary.changes += 1;
-            summary.desired = desired;
-            on(Event::Applied {
-                desired,
-                launched,
-                terminated,
-                steps,
-                seconds: applied.elapsed().as_secs_f64(),
-            });
         }
-        if elb {
-            for instance in unhealthy(lab, &members, &launched_at, grace, last_now) {
+        if self.elb {
+            for instance in unhealthy(lab, &self.members, &self.launched_at, self.grace, last_now) {
                 let started_at = Instant::now();
-                let steps = replace_instance(lab, &copy, &text, programs, &instance, &mut on)
-                    .map_err(|source| AutoscaleError::Apply {
-                        group: opts.group.clone(),
-                        desired: lab_desired,
-                        source,
+                let steps =
+                    replace_instance(lab, programs, seen, &instance, on).map_err(|source| {
+                        AutoscaleError::Apply {
+                            group: self.name.clone(),
+                            desired: self.lab_desired,
+                            source,
+                        }
                     })?;
                 // its grace period runs from the end of the replacement
                 // (whose deregistration alone may drain for the
-                // deregistration delay), not from the period it began in:
-                // the new instance, still rising, is not replaced again
-                launched_at.insert(instance.clone(), clock.aws_time_at(started.elapsed()));
+                // deregistration delay): the new instance, still rising,
+                // is not replaced again
+                self.launched_at.insert(instance.clone(), aws_now());
                 summary.replaced += 1;
                 on(Event::Replaced {
                     instance,
@@ -376,8 +562,91 @@ pub fn run(
                 });
             }
         }
+        Ok(())
     }
-    Ok(summary)
+
+    /// Sets the group's instances (and so its desired capacity) in the
+    /// lab's topology as it is under the lab's lock, and applies it.
+    fn change_capacity(
+        &mut self,
+        lab: &str,
+        instances: &[LiveInstance],
+        aws_now: &dyn Fn() -> Duration,
+        programs: &Programs,
+        seen: &mut Option<String>,
+        on: &mut impl FnMut(Event<'_>),
+    ) -> Result<(), AutoscaleError> {
+        let applied = Instant::now();
+        let group = self.name.clone();
+        let desired = instances.len() as u32;
+        let mut after: Option<Vec<String>> = None;
+        let rep = apply_ours(
+            lab,
+            programs,
+            seen,
+            |r| on(Event::Step(r)),
+            |st, copy| {
+                let text = with_instances(copy, &group, instances).map_err(|e| e.to_string())?;
+                let file_desired = match st.capacity.get(&group) {
+                    Some(rec) => rec.file_desired,
+                    None => desired_in(copy, &group).map_err(|e| e.to_string())?,
+                };
+                let path = layout::state_dir(lab).join("topology.toml");
+                let t = topology::parse(&path, text.clone())
+                    .map_err(|e| e.to_string())?
+                    .topology;
+                let plan =
+                    crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| e.to_string())?;
+                after = (t.auto_scaling_groups.iter())
+                    .position(|g| g.name == group)
+                    .map(|g| members_of(&t, g));
+                let mut capacity = st.capacity.clone();
+                capacity.insert(
+                    group.clone(),
+                    LiveCapacity {
+                        desired,
+                        file_desired,
+                        instances: instances.to_vec(),
+                    },
+                );
+                Ok(Edit {
+                    plan,
+                    text,
+                    source: st.source.clone(),
+                    capacity: Some(capacity),
+                    restored: Vec::new(),
+                })
+            },
+        )
+        .map_err(|source| AutoscaleError::Apply {
+            group: group.clone(),
+            desired,
+            source,
+        })?;
+        let now_members = after.unwrap_or_default();
+        let launched: Vec<String> = (now_members.iter())
+            .filter(|n| !self.members.contains(n))
+            .cloned()
+            .collect();
+        let terminated = (self.members.iter())
+            .filter(|n| !now_members.contains(n))
+            .cloned()
+            .collect();
+        let in_service_at = aws_now();
+        for m in &launched {
+            self.launched_at.insert(m.clone(), in_service_at);
+        }
+        self.members = now_members;
+        self.lab_desired = desired;
+        on(Event::Applied {
+            desired,
+            launched,
+            terminated,
+            steps: rep.steps,
+            seconds: applied.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
 }
 
 /// The instances of `members` the ALB's HAProxy holds `DOWN` on every
@@ -408,46 +677,75 @@ fn unhealthy(
 /// Replaces `instance`: the lab's plan without it applied (deregistration,
 /// then its namespace deleted), then the lab's plan again (a new
 /// namespace, addresses, security groups, listener, registration); `sim
-/// fail`'s record of it goes with the old namespace. The steps run.
+/// fail`'s record of it goes with the old namespace. Each half plans
+/// from the lab's topology as it is under the lab's lock. The steps run.
 fn replace_instance(
     lab: &str,
-    copy: &std::path::Path,
-    text: &str,
     programs: &Programs,
+    seen: &mut Option<String>,
     instance: &str,
     on: &mut impl FnMut(Event<'_>),
 ) -> Result<usize, ApplyError> {
-    let state_step = |cause: std::io::Error| ApplyError::Step {
-        step: "read the lab's state".into(),
-        cause,
+    let planned = |st: &LabState, copy: &str| -> Result<crate::plan::Plan, String> {
+        let path = layout::state_dir(lab).join("topology.toml");
+        let t = topology::parse(&path, copy.to_string())
+            .map_err(|e| format!("plan the replacement of {instance}: {e}"))?
+            .topology;
+        crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| e.to_string())
     };
-    let st = load_state(lab)
-        .map_err(state_step)?
-        .ok_or_else(|| state_step(std::io::Error::other("no such lab is up")))?;
-    let bad = |why: String| ApplyError::Step {
-        step: format!("plan the replacement of {instance}"),
-        cause: std::io::Error::other(why),
-    };
-    let t = topology::parse(copy, text.to_string())
-        .map_err(|e| bad(e.to_string()))?
-        .topology;
-    let plan = crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| bad(e.to_string()))?;
-    let source = st.source.as_deref();
-    let gone = exec::apply(
-        &without_instance(&plan, instance),
-        source,
-        text,
-        programs,
-        |r| on(Event::Step(r)),
-    )?;
-    let back = exec::apply(&plan, source, text, programs, |r| on(Event::Step(r)))?;
-    let mut now = load_state(lab)
-        .map_err(state_step)?
-        .ok_or_else(|| state_step(std::io::Error::other("no such lab is up")))?;
-    if now.failed.remove(instance) {
-        save_state(lab, &now).map_err(state_step)?;
+    let mut steps = 0;
+    // without it, then with it again (no longer failed)
+    for (without, restored) in [(true, Vec::new()), (false, vec![instance.to_string()])] {
+        let rep = apply_ours(
+            lab,
+            programs,
+            seen,
+            |r| on(Event::Step(r)),
+            |st, copy| {
+                let plan = planned(st, copy)?;
+                Ok(Edit {
+                    plan: match without {
+                        true => without_instance(&plan, instance),
+                        false => plan,
+                    },
+                    text: copy.to_string(),
+                    source: st.source.clone(),
+                    capacity: None,
+                    restored,
+                })
+            },
+        )?;
+        steps += rep.steps;
     }
-    Ok(gone.steps + back.steps)
+    Ok(steps)
+}
+
+/// [`exec::apply_edit`] of one of the controller's changes. `seen` is
+/// the lab's fingerprint as the controller last read its topology: when
+/// the lab still had it as the change began, nobody else applied
+/// meanwhile and `seen` follows the change (the controller's own apply is
+/// not one to read the topology again for); else it is left behind, and
+/// the next period reads the topology again.
+fn apply_ours(
+    lab: &str,
+    programs: &Programs,
+    seen: &mut Option<String>,
+    on_step: impl FnMut(&StepRun),
+    edit: impl FnOnce(&LabState, &str) -> Result<Edit, String>,
+) -> Result<exec::ApplyReport, ApplyError> {
+    let mut ours: Option<String> = None;
+    let was = seen.clone();
+    let rep = exec::apply_edit(lab, programs, on_step, |st, copy| {
+        let e = edit(st, copy)?;
+        if st.built_from == was {
+            ours = Some(crate::apply::fingerprint::fingerprint(&e.plan, &e.text));
+        }
+        Ok(e)
+    })?;
+    if let Some(fp) = ours {
+        *seen = Some(fp);
+    }
+    Ok(rep)
 }
 
 /// The names of group `group`'s instances in `t`.
@@ -455,35 +753,4 @@ fn members_of(t: &Topology, group: usize) -> Vec<String> {
     (t.auto_scaling_groups[group].instances.iter())
         .map(|&n| t.nodes[n].name.clone())
         .collect()
-}
-
-/// Plans the lab from `text` and applies it (the steps of the diff from
-/// its plan, under its lock); the steps run, and group `group`'s
-/// instances after.
-fn change_capacity(
-    lab: &str,
-    copy: &std::path::Path,
-    text: &str,
-    st: &LabState,
-    programs: &Programs,
-    group: &str,
-    on: &mut impl FnMut(Event<'_>),
-) -> Result<(usize, Vec<String>), ApplyError> {
-    let bad = |why: String| ApplyError::Step {
-        step: "plan the new capacity".into(),
-        cause: std::io::Error::other(why),
-    };
-    let t = topology::parse(copy, text.to_string())
-        .map_err(|e| bad(e.to_string()))?
-        .topology;
-    // the lab's ports and source file stay
-    let plan = crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| bad(e.to_string()))?;
-    let rep = exec::apply(&plan, st.source.as_deref(), text, programs, |r| {
-        on(Event::Step(r))
-    })?;
-    let members = (t.auto_scaling_groups.iter())
-        .position(|g| g.name == group)
-        .map(|g| members_of(&t, g))
-        .unwrap_or_default();
-    Ok((rep.steps, members))
 }

@@ -451,6 +451,11 @@ pub struct AutoScalingGroup {
     pub host_prefix: String,
     /// Its instances.
     pub instances: Vec<NodeId>,
+    /// Each instance's server slot at the load balancers (1 to `max`),
+    /// in the order of `instances`: the k-th of the first `desired` is in
+    /// slot k unless the file's `instances` says otherwise, and an
+    /// instance keeps its slot while others come and go.
+    pub slots: Vec<u32>,
     /// Its subnets, in the file's order (instances are spread over their
     /// zones).
     pub subnets: Vec<SubnetId>,
@@ -484,6 +489,10 @@ pub struct SimSettings {
     /// each HTTP request (so that CPU follows load); the offline
     /// analysis's default cost of a request too. None spends nothing.
     pub cpu_per_request: Option<std::time::Duration>,
+    /// `[sim] autoscale`: whether the lab runs the scaling controller of
+    /// its Auto Scaling groups (default true); false leaves capacity to
+    /// `sim apply` and the foreground `sim autoscale`.
+    pub autoscale: bool,
 }
 
 /// `[sim] time_scale` when the file gives none: one lab second stands
@@ -504,6 +513,7 @@ impl Default for SimSettings {
             bgp_daemons: Default::default(),
             time_scale: DEFAULT_TIME_SCALE,
             cpu_per_request: None,
+            autoscale: true,
         }
     }
 }

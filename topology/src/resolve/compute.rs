@@ -368,21 +368,40 @@ impl Resolver<'_> {
                 g.name.span(),
             );
             let mut instances = vec![];
+            let mut slots = vec![];
             if !subnets.is_empty() {
-                let mut per_az: HashMap<String, u32> = HashMap::new();
-                for k in 0..desired as usize {
-                    let slot = k % subnets.len();
-                    let sid = subnets[slot];
-                    let n = per_az.entry(t.subnets[sid].az.clone()).or_default();
-                    *n += 1;
-                    let n = *n;
-                    let az = &t.subnets[sid].az;
-                    let suffix = az.strip_prefix(&scope.region).unwrap_or(az);
-                    let name = format!("{}-{}{}", g.host_prefix.get_ref(), suffix, n);
+                let (places, sleeping) =
+                    self.asg_placements(g, t, &scope.region, &subnets, desired, max);
+                for name in sleeping {
+                    nodes.dormant.insert(name, g.name.get_ref().clone());
+                }
+                // each subnet's free addresses, as many as its highest place
+                let mut free: HashMap<usize, Vec<Ipv4Addr>> = HashMap::new();
+                for &sid in &subnets {
+                    let top = (places.iter().filter(|p| p.subnet == sid))
+                        .map(|p| p.nth)
+                        .max()
+                        .unwrap_or(0);
                     if t.subnets[sid].cidr.prefix_len() > super::MIN_SUBNET_LEN {
-                        break; // the subnet was refused: no address to give
+                        continue; // the subnet was refused: no address to give
                     }
-                    let Some(ip) = addrs.first_free(t.subnets[sid].cidr) else {
+                    free.insert(sid, addrs.nth_free(t.subnets[sid].cidr, top as usize));
+                }
+                let name_s = |name: &str| Str::new(g.host_prefix.span(), name.to_string());
+                // the places held first, so that no instance takes one
+                for p in places.iter().filter(|p| !p.running) {
+                    if let Some(&ip) = free.get(&p.subnet).and_then(|f| f.get(p.nth as usize - 1)) {
+                        let owner = format!("{} (held for it while it is not running)", p.name);
+                        addrs.add(self, ip, &name_s(&p.name), &owner);
+                    }
+                }
+                for p in places.iter().filter(|p| p.running) {
+                    let sid = p.subnet;
+                    let name = p.name.clone();
+                    let Some(free) = free.get(&sid) else {
+                        continue; // the subnet was refused
+                    };
+                    let Some(&ip) = free.get(p.nth as usize - 1) else {
                         let d = self.error(
                             g.name.span(),
                             format!(
@@ -393,9 +412,9 @@ impl Resolver<'_> {
                         d.hint = Some(
                             "lower the desired capacity or give the group a larger subnet".into(),
                         );
-                        break;
+                        continue;
                     };
-                    let name_s = Str::new(g.host_prefix.span(), name.clone());
+                    let name_s = name_s(&name);
                     if let Some(line) = nodes.lines.get(&name).copied() {
                         let d = self.error(g.host_prefix.span(), format!("Auto Scaling group `{}` names its instance `{name}`, which is already a node", g.name.get_ref()));
                         d.hint = Some(format!("the other `{name}` is on line {line}; change `host_prefix` or rename that node"));
@@ -409,6 +428,7 @@ impl Resolver<'_> {
                     };
                     if nodes.add(self, &name_s) {
                         instances.push(t.nodes.len());
+                        slots.push(p.slot);
                         t.nodes.push(Node {
                             name: name.clone(),
                             kind: NodeKind::AsgInstance {
@@ -432,6 +452,7 @@ impl Resolver<'_> {
                 name: g.name.get_ref().clone(),
                 host_prefix: g.host_prefix.get_ref().clone(),
                 instances,
+                slots,
                 subnets,
                 desired,
                 min,

@@ -20,6 +20,7 @@
 //! - `aws_limits.rs`: AWS's limits (ASNs, zones, route quotas, key
 //!   lengths) and the lab's bound on names.
 
+mod asg_instances;
 pub mod aws_limits;
 mod bgp;
 #[cfg(test)]
@@ -236,6 +237,24 @@ impl<'a> Resolver<'a> {
 
     /// The index of `name` among `names` of a `kind`, or an error listing
     /// the known names with the nearest one as a hint.
+    /// Whether `name` is an instance of an Auto Scaling group that is not
+    /// running (the lab's controller terminated it): a warning that the
+    /// `what` naming it is skipped.
+    fn dormant_skipped(&mut self, name: &Str, nodes: &NodeNames, what: &str) -> bool {
+        let Some(group) = nodes.dormant.get(name.get_ref()) else {
+            return false;
+        };
+        let d = self.warning(
+            name.span(),
+            format!(
+                "`{}` is an instance of Auto Scaling group `{group}` that is not running: this {what} is skipped",
+                name.get_ref()
+            ),
+        );
+        d.hint = Some("the group's `instances` lists those that run".into());
+        true
+    }
+
     fn lookup(&mut self, kind: &str, name: &Str, names: &Names) -> Option<usize> {
         if let Some(i) = names.get(name.get_ref()) {
             return Some(*i);
@@ -593,6 +612,11 @@ impl<'a> Resolver<'a> {
         t: &Topology,
         nodes: &NodeNames,
     ) -> Option<Expectation> {
+        for end in [&e.from, &e.to] {
+            if self.dormant_skipped(end, nodes, "expectation") {
+                return None;
+            }
+        }
         let from = self.lookup("node", &e.from, &nodes.names);
         let to = match e.to.get_ref().parse::<Ipv4Addr>() {
             Ok(a) => Some(Target::Addr(a)),
@@ -681,6 +705,9 @@ struct NodeNames {
     /// Each name's HAProxy server name ([`crate::lab_names::haproxy_name`]),
     /// to the node name and the line and column that took it first.
     haproxy: HashMap<String, (String, usize, usize)>,
+    /// Instances of Auto Scaling groups that could run and do not, by
+    /// name, to their group ([`asg_instances::dormant`]).
+    dormant: HashMap<String, String>,
 }
 
 impl NodeNames {
@@ -739,11 +766,15 @@ impl AddressBook {
             .insert(ip, (owner.to_string(), r.src.line_col(at.span().start).0));
     }
 
-    /// The first address of a subnet that AWS would hand out (after the
-    /// four it keeps) and no node uses.
-    fn first_free(&self, net: Ipv4Net) -> Option<Ipv4Addr> {
-        let after_reserved = Ipv4Addr::from(u32::from(net.network()) + 4);
-        self.first_free_between(after_reserved, net.broadcast())
+    /// The first `n` addresses of `net` (after AWS's reserved four) no
+    /// node uses; fewer when the subnet has fewer.
+    fn nth_free(&self, net: Ipv4Net, n: usize) -> Vec<Ipv4Addr> {
+        let from = u32::from(net.network()) + 4;
+        (from..u32::from(net.broadcast()))
+            .map(Ipv4Addr::from)
+            .filter(|a| !self.used.contains_key(a))
+            .take(n)
+            .collect()
     }
 
     /// The first placeholder public address (from

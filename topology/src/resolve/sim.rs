@@ -83,6 +83,9 @@ impl Resolver<'_> {
             let mut ids: Vec<NodeId> = Vec::new();
             let mut ok = true;
             for n in names {
+                if self.dormant_skipped(n, nodes, "start command's node") {
+                    continue;
+                }
                 match self.lookup("node", n, &nodes.names) {
                     Some(id) if ids.contains(&id) => {
                         let d = self
@@ -144,7 +147,8 @@ impl Resolver<'_> {
             };
             let tcp_ports = ports(self, &e.tcp_ports, "TCP");
             let udp_ports = ports(self, &e.udp_ports, "UDP");
-            if ok {
+            // a command whose every node is a terminated instance runs nowhere
+            if ok && !ids.is_empty() {
                 start.push(StartCommand {
                     nodes: ids,
                     command: e.command.get_ref().clone(),
@@ -168,6 +172,7 @@ impl Resolver<'_> {
             bgp_daemons: self.bgp_daemons(&raw.bgp_daemon, t, nodes),
             time_scale,
             cpu_per_request,
+            autoscale: raw.autoscale.unwrap_or(true),
         }
     }
 
@@ -320,5 +325,14 @@ mod tests {
             diagnostics("\n[sim]\ncpu_per_request = 20\n"),
             ["t.toml:3:19: error: `20` is not a duration"]
         );
+    }
+
+    #[test]
+    fn autoscale_is_a_boolean_on_by_default() {
+        assert!(load("\n[sim]\n").0.sim.autoscale);
+        assert!(!load("\n[sim]\nautoscale = false\n").0.sim.autoscale);
+        let d = diagnostics("\n[sim]\nautoscale = \"no\"\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].starts_with("t.toml:3:13: error: "), "{d:?}");
     }
 }

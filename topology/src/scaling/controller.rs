@@ -58,6 +58,9 @@ pub struct Instance {
     pub launched: Duration,
     /// When its warm-up ends.
     pub warm_at: Duration,
+    /// Its server slot at the load balancers (from 1), kept while it
+    /// runs.
+    pub slot: u32,
 }
 
 impl Instance {
@@ -172,7 +175,6 @@ pub struct Controller {
     group: String,
     host_prefix: String,
     zones: Vec<String>,
-    launched_per_zone: Vec<u32>,
     min: u32,
     max: u32,
     desired: u32,
@@ -181,6 +183,8 @@ pub struct Controller {
     steps: Vec<StepState>,
     instances: Vec<Instance>,
     last_scheduled_minute: Option<u64>,
+    /// Zones where launches fail (an impaired Availability Zone).
+    impaired: std::collections::BTreeSet<String>,
 }
 
 impl Controller {
@@ -201,11 +205,8 @@ impl Controller {
                 zones.push(z);
             }
         }
-        let mut launched_per_zone = vec![0; zones.len()];
-        let instances = g
-            .instances
-            .iter()
-            .map(|&n| {
+        let instances = (g.instances.iter().zip(&g.slots))
+            .map(|(&n, &slot)| {
                 let node = &t.nodes[n];
                 let zone = node
                     .interfaces
@@ -215,14 +216,12 @@ impl Controller {
                         _ => None,
                     })
                     .unwrap_or_default();
-                if let Some(z) = zones.iter().position(|x| *x == zone) {
-                    launched_per_zone[z] += 1;
-                }
                 Instance {
                     name: node.name.clone(),
                     zone,
                     launched: now,
                     warm_at: now,
+                    slot,
                 }
             })
             .collect();
@@ -263,7 +262,6 @@ impl Controller {
             group: g.name.clone(),
             host_prefix: g.host_prefix.clone(),
             zones,
-            launched_per_zone,
             min: g.min,
             max: g.max,
             desired: g.desired,
@@ -272,6 +270,7 @@ impl Controller {
             steps,
             instances,
             last_scheduled_minute: None,
+            impaired: Default::default(),
         }
     }
 
@@ -430,7 +429,94 @@ impl Controller {
                 self.reconcile(now, warmup, &cause, &mut activities);
             }
         }
+        self.rebalance(now, &mut activities);
         activities
+    }
+
+    /// Zone `zone` is impaired: launches there fail, and Auto Scaling
+    /// tries them in the group's other zones ("Amazon EC2 Auto Scaling
+    /// benefits for application architecture", section "Instance
+    /// distribution": "if the launch fails in one Availability Zone, it
+    /// tries another";
+    /// docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html).
+    /// No rebalancing while a zone is impaired.
+    pub fn impair_zone(&mut self, zone: &str) {
+        self.impaired.insert(zone.to_string());
+    }
+
+    /// Zone `zone` launches again; the next periods rebalance the group
+    /// ([`Controller::handle_period`]).
+    pub fn restore_zone(&mut self, zone: &str) {
+        self.impaired.remove(zone);
+    }
+
+    /// The instance `name` is unhealthy past its grace period (the ELB
+    /// health-check type): it is terminated and a new instance launched
+    /// in its place, in the zone with the fewest of the zones not
+    /// impaired ("Health checks for instances in an Auto Scaling group":
+    /// an unhealthy instance is terminated and replaced).
+    pub fn replace_unhealthy(&mut self, now: Duration, name: &str) -> Vec<Activity> {
+        let mut activities = Vec::new();
+        let Some(i) = self.instances.iter().position(|x| x.name == name) else {
+            return activities;
+        };
+        let gone = self.instances.remove(i);
+        let cause = format!("instance {name} failed its health checks (ELB): replaced");
+        activities.push(Activity::Terminate {
+            instance: gone.name,
+            zone: gone.zone,
+            cause: cause.clone(),
+        });
+        let warmup = self.settings.default_instance_warmup.unwrap_or_default();
+        self.reconcile(now, warmup, &cause, &mut activities);
+        activities
+    }
+
+    /// AZRebalance ("Rebalancing activities" on the page
+    /// docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html):
+    /// with no zone impaired and the zones more than one instance apart,
+    /// an instance is launched in the zone with the fewest first (the
+    /// group may go above its desired capacity, and above its maximum by
+    /// 10 % or one instance, while it rebalances), and once it is in
+    /// service one is terminated in the zone with the most: the capacity
+    /// never falls below the desired one.
+    fn rebalance(&mut self, now: Duration, activities: &mut Vec<Activity>) {
+        if !self.impaired.is_empty() || self.zones.len() < 2 {
+            return;
+        }
+        let n = self.instances.len() as u32;
+        if n > self.desired {
+            if self.instances.iter().any(|i| i.warming(now)) {
+                return; // the launched one is not in service yet
+            }
+            let Some(i) = self.to_terminate(now) else {
+                return;
+            };
+            let gone = self.instances.remove(i);
+            activities.push(Activity::Terminate {
+                instance: gone.name,
+                zone: gone.zone.clone(),
+                cause: format!("AZRebalance: zone {} has the most instances", gone.zone),
+            });
+            return;
+        }
+        let counts = self.per_zone();
+        let (Some(&most), Some(&fewest)) = (counts.iter().max(), counts.iter().min()) else {
+            return;
+        };
+        let headroom = self.max + (self.max / 10).max(1);
+        if n < self.desired || most - fewest <= 1 || n >= headroom {
+            return;
+        }
+        let cause = format!(
+            "AZRebalance: the zones have {} instances",
+            (self.zones.iter().zip(&counts))
+                .map(|(z, c)| format!("{c} in {z}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let warmup = self.settings.default_instance_warmup.unwrap_or_default();
+        self.launch(now, warmup, &cause, activities);
     }
 
     /// Scheduled actions whose cron matches the minute of `now`, once per
@@ -467,9 +553,11 @@ impl Controller {
         }
     }
 
-    /// Launches or terminates instances until there are `desired`: new
-    /// ones go to the zone with the fewest, and scale-in takes the oldest
-    /// instance of the zone with the most.
+    /// Launches or terminates instances until there are `desired`: a new
+    /// one goes to the zone with the fewest (the first on a tie), named
+    /// with the zone's lowest number no instance has and put in the lowest
+    /// free slot; scale-in terminates [`Controller::to_terminate`]'s
+    /// choice.
     fn reconcile(
         &mut self,
         now: Duration,
@@ -477,38 +565,13 @@ impl Controller {
         cause: &str,
         activities: &mut Vec<Activity>,
     ) {
-        while (self.instances.len() as u32) < self.desired && !self.zones.is_empty() {
-            let counts = self.per_zone();
-            let z = (0..self.zones.len())
-                .min_by_key(|&z| counts[z])
-                .unwrap_or(0);
-            self.launched_per_zone[z] += 1;
-            let name = format!(
-                "{}-{}{}",
-                self.host_prefix, self.zones[z], self.launched_per_zone[z]
-            );
-            activities.push(Activity::Launch {
-                instance: name.clone(),
-                zone: self.zones[z].clone(),
-                cause: cause.to_string(),
-            });
-            self.instances.push(Instance {
-                name,
-                zone: self.zones[z].clone(),
-                launched: now,
-                warm_at: now + warmup,
-            });
+        while (self.instances.len() as u32) < self.desired {
+            if !self.launch(now, warmup, cause, activities) {
+                break;
+            }
         }
         while self.instances.len() as u32 > self.desired {
-            let counts = self.per_zone();
-            let most = counts.iter().copied().max().unwrap_or(0);
-            // oldest first: `instances` is in launch order
-            let Some(i) = self.instances.iter().position(|x| {
-                self.zones
-                    .iter()
-                    .position(|z| *z == x.zone)
-                    .is_none_or(|z| counts[z] == most)
-            }) else {
+            let Some(i) = self.to_terminate(now) else {
                 break;
             };
             let gone = self.instances.remove(i);
@@ -518,6 +581,88 @@ impl Controller {
                 cause: cause.to_string(),
             });
         }
+    }
+
+    /// Launches one instance in the zone with the fewest of those not
+    /// impaired (the first on a tie); false when every zone is impaired.
+    fn launch(
+        &mut self,
+        now: Duration,
+        warmup: Duration,
+        cause: &str,
+        activities: &mut Vec<Activity>,
+    ) -> bool {
+        {
+            let counts = self.per_zone();
+            let Some(z) = (0..self.zones.len())
+                .filter(|&z| !self.impaired.contains(&self.zones[z]))
+                .min_by_key(|&z| counts[z])
+            else {
+                return false;
+            };
+            let zone = self.zones[z].clone();
+            let taken = |name: &str| self.instances.iter().any(|i| i.name == name);
+            let name = (1..)
+                .map(|n| format!("{}-{zone}{n}", self.host_prefix))
+                .find(|name| !taken(name))
+                .unwrap_or_default();
+            let slot = (1..)
+                .find(|s| self.instances.iter().all(|i| i.slot != *s))
+                .unwrap_or(1);
+            activities.push(Activity::Launch {
+                instance: name.clone(),
+                zone: zone.clone(),
+                cause: cause.to_string(),
+            });
+            self.instances.push(Instance {
+                name,
+                zone,
+                launched: now,
+                warm_at: now + warmup,
+                slot,
+            });
+        }
+        true
+    }
+
+    /// The instance scale-in terminates at `now`, by AWS's default
+    /// termination policy ("Configure termination policies for Amazon
+    /// EC2 Auto Scaling", section "How the default termination policy
+    /// works",
+    /// docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html),
+    /// as far as the lab can model it:
+    ///
+    /// 1. the zones with the most instances (zone balance comes first;
+    ///    with the zones balanced, all of them) — modelled; no instance is
+    ///    protected from scale-in (the model has no scale-in protection);
+    /// 2. instances with an outdated configuration (launched from a launch
+    ///    configuration, another launch template, or its oldest version),
+    ///    and the On-Demand/Spot allocation strategy of mixed-instances
+    ///    groups — *not* modelled: a group here has one launch template
+    ///    of one version and one purchase option, so no instance is
+    ///    outdated and the step chooses none;
+    /// 3. the instance closest to the next billing hour (the most time
+    ///    into its current hour since launch) — modelled on the
+    ///    controller's clock;
+    /// 4. of those equally close, one at random — made deterministic: the
+    ///    one launched first (the first in the group's order), so that a
+    ///    test and a lab decide alike.
+    ///
+    /// Instances the group holds unhealthy are not chosen here: they are
+    /// replaced on their own (the ELB health-check type).
+    pub fn to_terminate(&self, now: Duration) -> Option<usize> {
+        const HOUR: u64 = 3600;
+        let counts = self.per_zone();
+        let most = counts.iter().copied().max().unwrap_or(0);
+        let in_crowded = |x: &Instance| {
+            (self.zones.iter().position(|z| *z == x.zone)).is_none_or(|z| counts[z] == most)
+        };
+        let into_hour = |x: &Instance| now.saturating_sub(x.launched).as_secs() % HOUR;
+        (self.instances.iter().enumerate())
+            .filter(|(_, x)| in_crowded(x))
+            // the most time into its hour; the first on a tie
+            .max_by_key(|(i, x)| (into_hour(x), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
     }
 
     /// Instances per zone, in the zones' order.

@@ -430,3 +430,176 @@ fn a_high_alarm_during_warm_up_never_removes_an_instance() {
     assert!(terminations(&held).is_empty(), "{held:?}");
     assert_eq!(c.sizes(), (2, 4, 4));
 }
+
+/// A group whose capacity CPU sets exactly: 2 below 10, 3 from 10 to
+/// 20, 4 from 20; no warm-up.
+const EXACT_GROUP: &str = r#"desired = 2
+min = 1
+max = 4
+default_instance_warmup = "0s"
+
+[[vpc.auto_scaling_group.step_scaling]]
+name = "exact"
+metric = "ASGAverageCPUUtilization"
+threshold = 0
+comparison = "GreaterThanOrEqualToThreshold"
+adjustment_type = "ExactCapacity"
+steps = [{ lower = 0, upper = 10, adjustment = 2 }, { lower = 10, upper = 20, adjustment = 3 }, { lower = 20, adjustment = 4 }]
+"#;
+
+fn slots(c: &Controller) -> Vec<(&str, u32)> {
+    c.instances()
+        .iter()
+        .map(|i| (i.name.as_str(), i.slot))
+        .collect()
+}
+
+/// The default termination policy, "Configure termination policies for
+/// Amazon EC2 Auto Scaling", section "How the default termination policy
+/// works" (docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-termination-policies.html):
+/// the zone with the most instances first, all zones when they are
+/// balanced; then the instance closest to the next billing hour, which
+/// is not the oldest once an instance has run past an hour.
+#[test]
+fn scale_in_terminates_the_instance_closest_to_its_next_billing_hour() {
+    let t = topology(EXACT_GROUP);
+    let cpu = ScalingMetric::CpuUtilization;
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    // web-a1 and web-c1 from the start; at 50 minutes 2 -> 4
+    assert!(run(&mut c, &mut now, 50, &point(cpu, 5.0)).is_empty());
+    let out = run(&mut c, &mut now, 1, &point(cpu, 25.0));
+    assert_eq!(launches(&out), ["web-a2", "web-c2"]);
+    // at 70 minutes: web-a1 and web-c1 are 10 minutes into their second
+    // hour, web-a2 and web-c2 20 minutes into their first: 4 -> 2
+    // terminates the newer ones, not the oldest
+    assert!(run(&mut c, &mut now, 19, &point(cpu, 25.0)).is_empty());
+    let gone = run(&mut c, &mut now, 1, &point(cpu, 5.0));
+    assert_eq!(terminations(&gone), ["web-a2", "web-c2"]);
+    assert_eq!(names(&c), ["web-a1", "web-c1"]);
+    // the choice at any time, without a change: balanced zones, the one
+    // most into its hour, the first on a tie
+    assert_eq!(c.to_terminate(now), Some(0));
+}
+
+/// A zone with more instances loses one first, whatever their ages
+/// (same page: "If Availability Zones are balanced, it applies the
+/// termination policy across all zones"; zone balance comes first).
+#[test]
+fn the_crowded_zone_loses_an_instance_first() {
+    let t = topology(
+        r#"desired = 3
+min = 1
+max = 4
+default_instance_warmup = "0s"
+"#,
+    );
+    let c = Controller::new(&t, 0, EVENT_DAY);
+    // web-a1, web-c1, web-a2: zone a has two
+    assert_eq!(names(&c), ["web-a1", "web-c1", "web-a2"]);
+    let i = c.to_terminate(EVENT_DAY + 30 * MINUTE).expect("one");
+    assert_eq!(c.instances()[i].zone, "a");
+    assert_eq!(c.instances()[i].name, "web-a1");
+}
+
+/// A launch takes its zone's lowest free number and the lowest free
+/// slot, so that the lab's instances keep their names and load-balancer
+/// slots while others come and go.
+#[test]
+fn a_launch_takes_the_lowest_free_name_and_slot() {
+    let t = topology(EXACT_GROUP);
+    let cpu = ScalingMetric::CpuUtilization;
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    let out = run(&mut c, &mut now, 1, &point(cpu, 25.0));
+    assert_eq!(launches(&out), ["web-a2", "web-c2"]);
+    assert_eq!(
+        slots(&c),
+        [("web-a1", 1), ("web-c1", 2), ("web-a2", 3), ("web-c2", 4)]
+    );
+    // 4 -> 3 ten minutes later: all ten minutes into their hour but the
+    // new ones; balanced zones, the first most into its hour: web-a1
+    assert!(run(&mut c, &mut now, 9, &point(cpu, 25.0)).is_empty());
+    let gone = run(&mut c, &mut now, 1, &point(cpu, 15.0));
+    assert_eq!(terminations(&gone), ["web-a1"]);
+    assert_eq!(slots(&c), [("web-c1", 2), ("web-a2", 3), ("web-c2", 4)]);
+    // 3 -> 4: zone a has fewer; web-a1 is free again, and slot 1
+    let back = run(&mut c, &mut now, 1, &point(cpu, 25.0));
+    assert_eq!(launches(&back), ["web-a1"]);
+    assert_eq!(
+        slots(&c),
+        [("web-c1", 2), ("web-a2", 3), ("web-c2", 4), ("web-a1", 1)]
+    );
+}
+
+fn spread(c: &Controller) -> (usize, usize) {
+    let a = c.instances().iter().filter(|i| i.zone == "a").count();
+    (a, c.instances().len() - a)
+}
+
+/// A failed zone: its instances replaced in the other zone, as a launch
+/// that fails in one zone is tried in another ("Amazon EC2 Auto Scaling
+/// benefits for application architecture", "Instance distribution",
+/// docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html);
+/// once it is restored, AZRebalance launches in it first and terminates in
+/// the crowded zone after, never below the desired capacity ("Rebalancing
+/// activities", same page).
+#[test]
+fn a_failed_zone_moves_the_group_and_a_restored_one_is_rebalanced() {
+    let t = topology(
+        r#"desired = 4
+min = 2
+max = 4
+default_instance_warmup = "2m"
+"#,
+    );
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    assert_eq!(spread(&c), (2, 2));
+    c.impair_zone("a");
+    for gone in ["web-a1", "web-a2"] {
+        let out = c.replace_unhealthy(now, gone);
+        assert_eq!(terminations(&out), [gone]);
+        assert_eq!(launches(&out).len(), 1, "{out:?}");
+        assert!(launches(&out)[0].starts_with("web-c"), "{out:?}");
+    }
+    assert_eq!(spread(&c), (0, 4));
+    assert_eq!(names(&c), ["web-c1", "web-c2", "web-c3", "web-c4"]);
+    // impaired: no rebalancing
+    assert!(run(&mut c, &mut now, 10, &Datapoints::new()).is_empty());
+    c.restore_zone("a");
+    let mut lowest = u32::MAX;
+    let mut all = Vec::new();
+    for _ in 0..30 {
+        all.extend(run(&mut c, &mut now, 1, &Datapoints::new()));
+        lowest = lowest.min(c.in_service(now));
+    }
+    assert_eq!(spread(&c), (2, 2), "{all:?}");
+    assert_eq!(launches(&all), ["web-a1", "web-a2"]);
+    assert_eq!(terminations(&all).len(), 2);
+    assert!(terminations(&all).iter().all(|n| n.starts_with("web-c")));
+    // launch first, terminate after: never fewer in service than desired
+    assert!(lowest >= 4, "{lowest}");
+    let first_launch = all
+        .iter()
+        .position(|a| matches!(a, Activity::Launch { .. }));
+    let first_term = all
+        .iter()
+        .position(|a| matches!(a, Activity::Terminate { .. }));
+    assert!(first_launch < first_term, "{all:?}");
+    // balanced: nothing more
+    assert!(run(&mut c, &mut now, 10, &Datapoints::new()).is_empty());
+}
+
+/// Every zone impaired: nothing can launch, and the group waits.
+#[test]
+fn with_every_zone_impaired_nothing_launches() {
+    let t = topology("desired = 2\nmin = 1\nmax = 4\n");
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    c.impair_zone("a");
+    c.impair_zone("c");
+    let out = c.replace_unhealthy(EVENT_DAY, "web-a1");
+    assert_eq!(terminations(&out), ["web-a1"]);
+    assert!(launches(&out).is_empty());
+    assert_eq!(names(&c), ["web-c1"]);
+}

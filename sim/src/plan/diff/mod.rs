@@ -20,8 +20,13 @@
 //! dependency order (namespaces before links, links
 //! before addresses, addresses before routes, firewalls before the
 //! processes that serve), then the removals of what is gone, in reverse
-//! dependency order. What stands in a namespace that is deleted is not
-//! removed one by one: the namespace takes it with it.
+//! dependency order, and last the firewalls that only narrow (their
+//! rules name no address they did not, and drop some: an instance
+//! terminated leaves the security groups that named it only once it is
+//! deregistered and its namespace gone, so that what it still serves
+//! while it drains keeps its way to the database). What stands in a
+//! namespace that is deleted is not removed one by one: the namespace
+//! takes it with it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -148,8 +153,11 @@ struct Differ<'a> {
     unmake: Vec<Step>,
     /// Additions and replacements.
     make: Vec<Step>,
-    /// Removals of what is gone for good (they come last).
+    /// Removals of what is gone for good (they come after the
+    /// additions).
     remove: Vec<Step>,
+    /// Firewalls loaded again that only narrow (last of all).
+    narrow: Vec<Step>,
     /// Namespaces deleted (gone, or made again).
     ns_dead: BTreeSet<String>,
     /// Interfaces removed (gone, or made again), beside those of
@@ -165,6 +173,7 @@ impl<'a> Differ<'a> {
             unmake: Vec::new(),
             make: Vec::new(),
             remove: Vec::new(),
+            narrow: Vec::new(),
             ns_dead: BTreeSet::new(),
             if_dead: BTreeSet::new(),
         }
@@ -192,6 +201,7 @@ impl<'a> Differ<'a> {
         let mut out = self.unmake;
         out.append(&mut self.make);
         out.append(&mut self.remove);
+        out.append(&mut self.narrow);
         out
     }
 
@@ -530,6 +540,23 @@ impl<'a> Differ<'a> {
                 tables: f.tables.clone(),
             },
         );
+        // a firewall loaded again that only narrows goes last
+        let old = &self.old.firewalls;
+        let (narrow, make): (Vec<Step>, Vec<Step>) =
+            std::mem::take(&mut self.make).into_iter().partition(|s| {
+                let Step::LoadFirewall {
+                    firewall: n,
+                    change: Some(_),
+                } = s
+                else {
+                    return false;
+                };
+                (old.iter())
+                    .find(|o| o.ns == n.ns && o.tables == n.tables)
+                    .is_some_and(|o| only_narrows(&o.ruleset, &n.ruleset))
+            });
+        self.make = make;
+        self.narrow = narrow;
     }
 
     fn gateways(&mut self) {
@@ -899,6 +926,23 @@ fn widened(
 /// What changed between two rulesets, per section (the group's comment
 /// line, or the chain, above the lines): `bastion-sg ingress: 1 line
 /// added`, or a NACL's `rule 120 added`.
+/// Whether ruleset `new` only narrows `old`: it names no IPv4 address or
+/// prefix `old` does not, and `old` names one it does not (an instance
+/// gone from a security group's members).
+fn only_narrows(old: &str, new: &str) -> bool {
+    fn addresses(ruleset: &str) -> BTreeSet<&str> {
+        ruleset
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '/'))
+            .filter(|w| {
+                let ip = w.split('/').next().unwrap_or("");
+                ip.parse::<std::net::Ipv4Addr>().is_ok()
+            })
+            .collect()
+    }
+    let (o, n) = (addresses(old), addresses(new));
+    n.is_subset(&o) && o.len() > n.len()
+}
+
 fn lines_changed(old: &str, new: &str) -> String {
     fn counted(ruleset: &str) -> BTreeMap<(String, String), i64> {
         let mut m = BTreeMap::new();

@@ -56,6 +56,8 @@ fn assert_reaches(from: &Plan, steps: &[Step], to: &Plan) {
             lab: got.lab.clone(),
             topology: got.topology.clone(),
             tcp_ports: got.tcp_ports.clone(),
+            // the lab's controller is no step: the executor settles it
+            autoscaling: got.autoscaling.clone(),
             ..to.clone()
         }),
     );
@@ -861,4 +863,80 @@ fn zone_asn_and_name_edits_need_a_rebuild() {
     );
     // what a running lab takes in place is not refused
     assert!(rebuild_errors("desired = 2\n", "desired = 3\n").is_empty());
+}
+
+/// Whether `s` loads the firewall of namespace `ns`.
+fn loads_firewall_of(s: &Step, ns: &str) -> bool {
+    matches!(s, Step::LoadFirewall { firewall, .. } if firewall.ns == ns)
+}
+
+#[test]
+fn a_terminated_instance_leaves_the_security_groups_only_once_deregistered_and_gone() {
+    // 3 -> 2: web-a2 goes; the database's firewall no longer lets it in
+    let old = plan_of(&edited("desired = 2\n", "desired = 3\n"), LAB);
+    let new = plan_of(&example_text(), LAB);
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    let narrowed = |s: &Step| loads_firewall_of(s, "yh.db-primary");
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::DeregisterTarget { .. }),
+        narrowed,
+    );
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::DeleteNamespace { ns } if ns == "yh.web-a2"),
+        narrowed,
+    );
+    // 2 -> 3: the database lets web-a2 in before it takes requests
+    let steps = steps_of_edit("desired = 2\n", "desired = 3\n");
+    assert_before(
+        &steps,
+        |s| loads_firewall_of(s, "yh.db-primary"),
+        |s| matches!(s, Step::RegisterTarget { .. }),
+    );
+}
+
+#[test]
+fn a_scale_in_of_a_named_instance_keeps_the_others_addresses_and_slots() {
+    // web-a1, web-c1, web-a2, web-c2; the controller terminates web-a2
+    // (the first 3 would be web-a1, web-c1, web-a2)
+    let old = plan_of(&edited("desired = 2\n", "desired = 4\n"), LAB);
+    let new = plan_of(
+        &edited(
+            "desired = 2\n",
+            "desired = 3\ninstances = [{ name = \"web-a1\", slot = 1 }, { name = \"web-c1\", slot = 2 }, { name = \"web-c2\", slot = 4 }]\n",
+        ),
+        LAB,
+    );
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    let text = lines(&steps);
+    // web-a2's namespace goes, nothing of the others is touched
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::DeleteNamespace { ns } if ns == "yh.web-a2")),
+        "{text}"
+    );
+    for s in &steps {
+        let t = s.to_string();
+        for stays in ["web-a1", "web-c1", "web-c2"] {
+            assert!(
+                !t.contains(stays),
+                "`{t}` touches {stays}, which stays:\n{text}"
+            );
+        }
+        assert!(!matches!(s, Step::CreateNamespace { .. }), "{text}");
+    }
+    // web-a2 left its slot: deregistered from web-asg-3 only
+    let dereg: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::DeregisterTarget { target, .. } => Some(target.server.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!dereg.is_empty(), "{text}");
+    assert!(dereg.iter().all(|s| s == "web-asg-3"), "{dereg:?}\n{text}");
 }

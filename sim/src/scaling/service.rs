@@ -1,0 +1,291 @@
+//! The lab's own scaling controller: one process (`vifgate sim
+//! controller --lab LAB`, recorded as [`PROCESS`]) that runs the
+//! controller of every group the lab's plan names
+//! ([`crate::plan::Plan::autoscaling`]) on the lab's clock
+//! ([`super::run::drive`]). The step executor starts it at the end of a
+//! run of steps to a plan with such groups and stops it at the end of one
+//! to a plan without (`sim up`, `sim apply`, `sim down`); `sim down`'s
+//! sweep ends it like every recorded process, and like every process in
+//! the lab's namespaces (it runs in the lab's home namespace), so a `sim
+//! up` killed at any point leaves none behind.
+//!
+//! Each group's events go, one JSON record a line, to
+//! `autoscaling-GROUP.jsonl` in the lab's state directory ([`records`]),
+//! what `sim status` and `sim autoscale --follow` read; its log
+//! (`autoscaling.log`) has them through tracing.
+
+use std::fs::{self, File};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+
+use super::run::{drive, AutoscaleError, Event, Groups};
+use crate::apply::Programs;
+use crate::layout;
+
+pub use layout::{
+    controller_log as log_path, controller_records as records, CONTROLLER_PROCESS as PROCESS,
+};
+
+/// Runs the lab's controller until the lab is gone (or the process is
+/// stopped): every group the lab's plan names, each event appended to
+/// the group's records and logged.
+pub fn serve(lab: &str, programs: &Programs) -> Result<(), AutoscaleError> {
+    let dir = layout::state_dir(lab);
+    tracing::info!(lab, "the scaling controller starts");
+    let mut files: std::collections::BTreeMap<String, File> = Default::default();
+    drive(lab, &Groups::Lab, None, true, programs, |group, e| {
+        log(group, &e);
+        // each step of a change is recorded too: when an instance was
+        // deregistered is what a sticky client's move is checked against
+        if group.is_empty() {
+            return;
+        }
+        if !files.contains_key(group) {
+            match open_records(&records(&dir, group)) {
+                Ok(f) => {
+                    files.insert(group.to_string(), f);
+                }
+                Err(err) => {
+                    tracing::warn!(group, "cannot write its records: {err}");
+                    return;
+                }
+            }
+        }
+        if let Some(f) = files.get_mut(group) {
+            let mut line = e.to_json().to_string();
+            line.push('\n');
+            if let Err(err) = f.write_all(line.as_bytes()) {
+                tracing::warn!(group, "cannot write its records: {err}");
+            }
+        }
+    })?;
+    tracing::info!(lab, "the lab is gone: the scaling controller ends");
+    Ok(())
+}
+
+/// Opens a records file for appending (made 0644, no symbolic link
+/// followed, as the lab's other files).
+fn open_records(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// Logs an event through tracing.
+fn log(group: &str, e: &Event<'_>) {
+    match e {
+        Event::Period(p) => {
+            for a in &p.activities {
+                tracing::info!(group, minute = p.minute, "{}", serde_json::json!(a));
+            }
+            tracing::debug!(
+                group,
+                minute = p.minute,
+                load = p.load,
+                desired = p.desired,
+                "period"
+            );
+        }
+        Event::Unavailable { metric, why } => tracing::debug!(group, metric, "{why}"),
+        Event::Step(s) => tracing::debug!(group, "{}. {}", s.n, s.step),
+        Event::Failed(err) => tracing::warn!(group, "{err}"),
+        other => tracing::info!(group, "{}", other.to_json()),
+    }
+}
+
+/// The last `n` records of `path` (JSON lines), oldest first; the file's
+/// last 256 KiB are read, enough for hours of periods' activities.
+pub fn last_records(path: &Path, n: usize) -> io::Result<Vec<serde_json::Value>> {
+    const TAIL: u64 = 256 * 1024;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let from = len.saturating_sub(TAIL);
+    f.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0); // cut in the middle
+    }
+    let values: Vec<serde_json::Value> = (lines.iter())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let skip = values.len().saturating_sub(n);
+    Ok(values.into_iter().skip(skip).collect())
+}
+
+/// A record that is not a period, for people: an activity's
+/// description, an apply's launches and terminations, a replacement, a
+/// failure, a reload; the JSON itself for anything else.
+pub fn describe(r: &serde_json::Value) -> String {
+    let names = |v: &serde_json::Value| -> String {
+        let v: Vec<&str> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str())
+            .collect();
+        v.join(", ")
+    };
+    if let Some(d) = r.get("description").and_then(|d| d.as_str()) {
+        return d.to_string();
+    }
+    if let Some(a) = r.get("applied") {
+        let mut what = Vec::new();
+        for (k, word) in [("launched", "launched"), ("terminated", "terminated")] {
+            let n = names(&a[k]);
+            if !n.is_empty() {
+                what.push(format!("{word} {n}"));
+            }
+        }
+        return format!(
+            "applied: {} ({} instances, {} steps, {:.2} s)",
+            what.join("; "),
+            a["desired"],
+            a["steps"],
+            a["seconds"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let Some(x) = r.get("replaced") {
+        return format!(
+            "replaced {}: unhealthy past its grace period, terminated and launched again",
+            x["instance"].as_str().unwrap_or("?")
+        );
+    }
+    if let Some(f) = r.get("failed").and_then(|f| f.as_str()) {
+        return format!("failed: {f}");
+    }
+    if let Some(step) = r.get("step").and_then(|s| s.as_str()) {
+        return format!(
+            "  {}. {step} ({:.1} ms)",
+            r["n"],
+            r["ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let Some(x) = r.get("reloaded") {
+        return format!(
+            "the lab's topology changed: read again{}",
+            if x["renewed"] == true {
+                " (the controller starts afresh)"
+            } else {
+                ""
+            }
+        );
+    }
+    r.to_string()
+}
+
+/// What `sim status` says of a group the lab's controller runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupStatus {
+    /// The group.
+    pub group: String,
+    /// Its desired capacity after the last period recorded.
+    pub desired: Option<u64>,
+    /// Its instances in service then.
+    pub in_service: Option<u64>,
+    /// Its instances warming up then.
+    pub warming: Option<u64>,
+    /// The last period's minute on AWS's clock since the controller
+    /// started.
+    pub minute: Option<u64>,
+    /// Its last activities (launches, terminations, scheduled actions,
+    /// replacements, applies, failures), oldest first, as the records
+    /// give them.
+    pub activities: Vec<serde_json::Value>,
+}
+
+/// How many activities `sim status` shows a group.
+pub const STATUS_ACTIVITIES: usize = 5;
+
+/// Group `group`'s status from `records` (its last records).
+pub fn group_status(group: &str, records: &[serde_json::Value]) -> GroupStatus {
+    let last = records.iter().rev().find(|r| r.get("minute").is_some());
+    let field = |k: &str| last.and_then(|r| r.get(k)).and_then(|v| v.as_u64());
+    let mut activities: Vec<serde_json::Value> = Vec::new();
+    for r in records {
+        if let Some(acts) = r.get("activities").and_then(|a| a.as_array()) {
+            activities.extend(acts.iter().cloned());
+        } else if ["replaced", "applied", "failed"]
+            .iter()
+            .any(|k| r.get(k).is_some())
+        {
+            activities.push(r.clone());
+        }
+    }
+    let skip = activities.len().saturating_sub(STATUS_ACTIVITIES);
+    GroupStatus {
+        group: group.to_string(),
+        desired: field("desired"),
+        in_service: field("in_service"),
+        warming: field("warming"),
+        minute: field("minute"),
+        activities: activities.into_iter().skip(skip).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_groups_status_is_its_last_period_and_activities() {
+        let recs = vec![
+            json!({"minute": 3, "desired": 2, "in_service": 2, "warming": 0, "activities": []}),
+            json!({"minute": 4, "desired": 3, "in_service": 2, "warming": 1,
+                   "activities": [{"kind": "launch", "instance": "web-a2"}]}),
+            json!({"applied": {"desired": 3, "launched": ["web-a2"]}}),
+            json!({"unavailable": "ASGAverageCPUUtilization", "why": "x"}),
+        ];
+        let s = group_status("web-asg", &recs);
+        assert_eq!(s.desired, Some(3));
+        assert_eq!(s.in_service, Some(2));
+        assert_eq!(s.warming, Some(1));
+        assert_eq!(s.minute, Some(4));
+        assert_eq!(s.activities.len(), 2, "{:?}", s.activities);
+        assert_eq!(s.activities[0]["kind"], "launch");
+        assert!(s.activities[1].get("applied").is_some());
+        let none = group_status("g", &[]);
+        assert_eq!(none.desired, None);
+        assert!(none.activities.is_empty());
+    }
+
+    #[test]
+    fn records_are_appended_and_their_tail_read() {
+        let dir = std::env::temp_dir().join(format!("vifgate-records-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let path = records(&dir, "web asg");
+        assert!(path.ends_with("autoscaling-web_asg.jsonl"), "{path:?}");
+        let _ = fs::remove_file(&path);
+        for i in 0..10 {
+            let mut f = open_records(&path).expect("opens");
+            writeln!(f, "{}", json!({ "minute": i })).expect("writes");
+        }
+        let last = last_records(&path, 3).expect("reads");
+        assert_eq!(
+            last,
+            vec![
+                json!({"minute": 7}),
+                json!({"minute": 8}),
+                json!({"minute": 9})
+            ]
+        );
+        // no symbolic link is followed
+        let link = dir.join("link.jsonl");
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&path, &link).expect("link");
+        assert!(open_records(&link).is_err());
+        assert!(last_records(&link, 1).is_err());
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+}
