@@ -13,7 +13,9 @@
 //! ALB with `app_cookie` stickiness on NAME then pins the client.
 //!
 //! Each connection is served on a thread of its own, so that a slow
-//! client or a request's CPU time never holds the agent's poll loop.
+//! client or a request's CPU time never holds the agent's poll loop; the
+//! thread runs in the node's CPU accounting group while it serves
+//! ([`crate::kernel::cgroup`]), so the node's CPU is its own.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::TcpStream;
@@ -33,6 +35,9 @@ pub struct HttpService {
     pub cpu_per_request: Option<Duration>,
     /// Paths answered without spending CPU: the health checks'.
     pub free_paths: Vec<String>,
+    /// The node's CPU accounting group: each connection's thread runs in
+    /// it while it serves.
+    pub cpu_group: Option<Arc<crate::kernel::cgroup::NodeGroup>>,
     /// Cookies given so far.
     cookies: AtomicU64,
 }
@@ -51,6 +56,7 @@ impl HttpService {
             port,
             cpu_per_request,
             free_paths,
+            cpu_group: None,
             cookies: AtomicU64::new(0),
         }
     }
@@ -87,6 +93,12 @@ pub fn serve(conn: OwnedFd, svc: Arc<HttpService>) {
     let spawned = std::thread::Builder::new()
         .name("vifgate-http".into())
         .spawn(move || {
+            // in the node's group while serving, back to the lab's after
+            let _accounted = svc.cpu_group.as_ref().and_then(|g| {
+                g.enter()
+                    .inspect_err(|e| tracing::debug!(node = %svc.node, "http: {e}"))
+                    .ok()
+            });
             let stream = TcpStream::from(conn);
             if let Err(e) = serve_connection(stream, &svc) {
                 tracing::debug!(node = %svc.node, "http: {e}");

@@ -33,6 +33,12 @@ pub struct ListenSpec {
     /// would inflate the CPU a target's load gives).
     #[serde(default)]
     pub health_paths: Vec<String>,
+    /// The node's CPU accounting group, relative to the hierarchy
+    /// ([`crate::kernel::cgroup::group_name`]): the threads that serve its
+    /// HTTP requests run in it, so that its CPU can be read per instance.
+    /// None: not accounted.
+    #[serde(default)]
+    pub cpu_group: Option<String>,
 }
 
 /// Everything one agent serves.

@@ -18,12 +18,14 @@ use topology::scaling::timeline::{datapoints, period_record, watched, LoadModel,
 use topology::scaling::{Activity, Controller};
 
 use super::capacity::{desired_in, with_desired, LiveCapacity};
+use super::instance_metrics::{self, average_bytes, cpu_percent, Growth, InstanceCounters};
 use super::metrics::{PeriodClock, RequestCounter, Unavailable};
 use super::replace::{to_replace, without_instance};
 use crate::apply::exec::{self, StepRun};
 use crate::apply::state::{load_state, save_state, LabState};
 use crate::apply::targets::{haproxy_api, health};
 use crate::apply::{ApplyError, Programs};
+use crate::kernel::cgroup::{self, CpuAccounting};
 use crate::layout;
 use crate::render::names::haproxy_name;
 
@@ -147,12 +149,38 @@ enum Source {
         socket: PathBuf,
         counter: RequestCounter,
     },
+    /// Each instance's CPU accounting group.
+    Cpu {
+        lab: String,
+        acct: &'static CpuAccounting,
+        counters: InstanceCounters,
+    },
+    /// Each instance's interface counters, received (`NetworkIn`) or
+    /// sent.
+    Network {
+        lab: String,
+        sent: bool,
+        counters: InstanceCounters,
+    },
     /// No live reading in the lab.
     None(Unavailable),
 }
 
+/// A source's reading: none at the first, which sets the baseline.
+enum Reading {
+    /// Requests since the last reading.
+    Requests(Option<u64>),
+    /// A per-instance amount since the last reading, averaged over the
+    /// group (bytes).
+    Amount(Option<f64>),
+    /// A per-instance ratio over the time since the last reading,
+    /// averaged over the group (CPU %).
+    Ratio(Option<f64>),
+}
+
 impl Source {
-    fn of(m: ScalingMetric, t: &Topology, group: usize, dir: &std::path::Path) -> Source {
+    fn of(m: ScalingMetric, t: &Topology, group: usize, lab: &str) -> Source {
+        let dir = layout::state_dir(lab);
         match m {
             ScalingMetric::AlbRequestCountPerTarget { load_balancer } => {
                 let g = &t.auto_scaling_groups[group];
@@ -160,29 +188,98 @@ impl Source {
                     .map(|k| haproxy_name(&format!("{}-{k}", g.name)))
                     .collect();
                 Source::Requests {
-                    socket: layout::haproxy_socket(dir, &t.nodes[load_balancer].name),
+                    socket: layout::haproxy_socket(&dir, &t.nodes[load_balancer].name),
                     counter: RequestCounter::new(slots),
                 }
             }
-            other => Source::None(Unavailable(format!(
-                "the lab does not measure {} yet",
-                other.aws_name()
-            ))),
+            ScalingMetric::CpuUtilization => match cgroup::this_machine() {
+                Ok(acct) => Source::Cpu {
+                    lab: lab.to_string(),
+                    acct,
+                    counters: InstanceCounters::default(),
+                },
+                Err(why) => Source::None(Unavailable(format!("no CPU accounting: {why}"))),
+            },
+            ScalingMetric::NetworkIn | ScalingMetric::NetworkOut => Source::Network {
+                lab: lab.to_string(),
+                sent: m == ScalingMetric::NetworkOut,
+                counters: InstanceCounters::default(),
+            },
         }
     }
 
-    /// Reads the source: requests since the last reading (`None` at the
-    /// first).
-    fn read(&mut self) -> Result<Option<u64>, Unavailable> {
+    /// Reads the source at `at` (wall time since the start), for the
+    /// instances `in_service` (the per-instance metrics' average).
+    fn read(&mut self, at: Duration, in_service: &[String]) -> Result<Reading, Unavailable> {
+        let first = |g: &BTreeMap<String, Growth>| g.is_empty();
         match self {
             Source::Requests { socket, counter } => {
                 let stat = haproxy_api(socket, "show stat")
                     .map_err(|e| Unavailable(format!("HAProxy's admin socket: {e}")))?;
-                counter.read(&stat)
+                counter.read(&stat).map(Reading::Requests)
+            }
+            Source::Cpu {
+                lab,
+                acct,
+                counters,
+            } => {
+                let usage = instance_metrics::cpu_usage(acct, lab, in_service);
+                if usage.is_empty() {
+                    return Err(Unavailable(format!(
+                        "no CPU accounting group of {} can be read under {}",
+                        in_service.join(", "),
+                        acct.dir(&cgroup::lab_group_name(lab)).display()
+                    )));
+                }
+                let g = counters.read(at, &usage);
+                Ok(Reading::Ratio(
+                    (!first(&g)).then(|| cpu_percent(&g, in_service)).flatten(),
+                ))
+            }
+            Source::Network {
+                lab,
+                sent,
+                counters,
+            } => {
+                let st = load_state(lab)
+                    .map_err(|e| Unavailable(format!("the lab's state: {e}")))?
+                    .ok_or_else(|| Unavailable("the lab is down".into()))?;
+                let nodes: Vec<(String, String)> = (st.plan.namespaces.iter())
+                    .filter_map(|n| Some((n.node.clone()?, n.name.clone())))
+                    .filter(|(node, _)| in_service.contains(node))
+                    .collect();
+                let bytes = instance_metrics::interface_bytes(&nodes);
+                if bytes.is_empty() {
+                    return Err(Unavailable(format!(
+                        "no interface counters of {} can be read",
+                        in_service.join(", ")
+                    )));
+                }
+                let now = (bytes.into_iter())
+                    .map(|(n, (rx, tx))| (n, if *sent { tx } else { rx }))
+                    .collect();
+                let g = counters.read(at, &now);
+                Ok(Reading::Amount(
+                    (!first(&g))
+                        .then(|| average_bytes(&g, in_service))
+                        .flatten(),
+                ))
             }
             Source::None(why) => Err(why.clone()),
         }
     }
+}
+
+/// The instances in service: the `count` of `members` launched first
+/// (those launched since are warming up).
+fn in_service_members(
+    members: &[String],
+    launched_at: &BTreeMap<String, Duration>,
+    count: u32,
+) -> Vec<String> {
+    let mut by_age: Vec<&String> = members.iter().collect();
+    by_age.sort_by_key(|m| launched_at.get(*m).copied().unwrap_or_default());
+    (by_age.into_iter()).take(count as usize).cloned().collect()
 }
 
 /// Runs the controller on lab `opts.lab` until `opts.duration` is over,
@@ -226,7 +323,7 @@ pub fn run(
     };
     let metrics = watched(&t, group);
     let mut sources: Vec<Source> = (metrics.iter())
-        .map(|&m| Source::of(m, &t, group, &dir))
+        .map(|&m| Source::of(m, &t, group, lab))
         .collect();
     let mut c = Controller::new(&t, group, Duration::ZERO);
     let mut clock = PeriodClock::new(t.sim.time_scale);
@@ -246,11 +343,11 @@ pub fn run(
         replaced: 0,
         desired: lab_desired,
     };
+    let started = Instant::now();
     // the baseline of each counter
     for s in &mut sources {
-        let _ = s.read();
+        let _ = s.read(Duration::ZERO, &members);
     }
-    let started = Instant::now();
     loop {
         let wake = clock.next_end();
         if opts.duration.is_some_and(|d| wake > d) {
@@ -264,17 +361,25 @@ pub fn run(
         // each metric's requests over the periods that ended, shared
         // evenly among them (more than one when an apply took long)
         let mut loads: Vec<Option<f64>> = Vec::new();
+        // the per-instance metrics' datapoints, each period's
+        let mut averages: Vec<Option<f64>> = Vec::new();
+        let before = PeriodClock::aws_time(ended.start.saturating_sub(1));
+        let serving = in_service_members(&members, &launched_at, c.in_service(before));
         for (s, m) in sources.iter_mut().zip(&metrics) {
-            match s.read() {
-                Ok(n) => loads.push(n.map(|n| n as f64 / periods as f64)),
+            let (load, average) = match s.read(started.elapsed(), &serving) {
+                Ok(Reading::Requests(n)) => (n.map(|n| n as f64 / periods as f64), None),
+                Ok(Reading::Amount(v)) => (None, v.map(|v| v / periods as f64)),
+                Ok(Reading::Ratio(v)) => (None, v),
                 Err(why) => {
                     on(Event::Unavailable {
                         metric: m.aws_name(),
                         why: &why,
                     });
-                    loads.push(None);
+                    (None, None)
                 }
-            }
+            };
+            loads.push(load);
+            averages.push(average);
         }
         let mut changed = false;
         let last_now = PeriodClock::aws_time(ended.end.saturating_sub(1));
@@ -291,10 +396,13 @@ pub fn run(
             let model = LoadModel {
                 cpu_ms_per_request: None,
             };
-            let (points, mut shown) =
+            let (mut points, mut shown) =
                 datapoints(&available, load.unwrap_or(0.0), in_service, model);
-            for m in &metrics {
-                shown.entry(m.aws_name().to_string()).or_insert(None);
+            for (m, v) in metrics.iter().zip(&averages) {
+                if let Some(v) = *v {
+                    points.set(*m, v);
+                }
+                shown.entry(m.aws_name().to_string()).or_insert(*v);
             }
             let activities = c.handle_period(now, &points);
             changed |= activities
