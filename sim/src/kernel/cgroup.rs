@@ -306,8 +306,15 @@ pub fn join(acct: &CpuAccounting, name: &str) -> io::Result<Arc<NodeGroup>> {
         make_dir(top)?;
     }
     make_dir(&home)?;
-    // the whole process: every thread it starts begins in the lab's group
-    write_to(&home.join("cgroup.procs"), &std::process::id().to_string())?;
+    // the whole process, once: every thread it starts begins in the lab's
+    // group (v2's threaded domain). Never again: that would move every
+    // thread, those serving in a node's group too, back to the lab's.
+    static MOVED: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut moved = MOVED.lock().unwrap_or_else(|e| e.into_inner());
+    if moved.as_deref() != Some(home.as_path()) {
+        write_to(&home.join("cgroup.procs"), &std::process::id().to_string())?;
+        *moved = Some(home.clone());
+    }
     make_dir(&dir)?;
     if acct.version == Version::V2 {
         write_to(&dir.join("cgroup.type"), "threaded")?;
