@@ -4,7 +4,9 @@
 //! from a client in the VPC. The load steps up, the instances' CPU,
 //! read from their cgroups, follows it, and the group scales out on its
 //! CPU policy; the live CPU agrees with what `topology scale` predicts
-//! from the same requests and the same per-request cost.
+//! from the same requests and the same per-request cost. The instances'
+//! bytes in and out (`ASGAverageNetworkIn`/`Out`) are read too, and grow
+//! with the load.
 //!
 //! Needs root, nftables, HAProxy and a cgroup CPU controller (v2's `cpu`
 //! or v1's `cpuacct`); runs for real under `CI=true` (a missing
@@ -33,6 +35,8 @@ struct Period {
     minute: u64,
     load: f64,
     cpu: Option<f64>,
+    network_in: Option<f64>,
+    network_out: Option<f64>,
     in_service: u64,
     warming: u64,
     desired: u64,
@@ -44,6 +48,8 @@ fn period(v: &serde_json::Value) -> Option<Period> {
         minute: v.get("minute")?.as_u64()?,
         load: v.get("load")?.as_f64()?,
         cpu: v["metrics"]["ASGAverageCPUUtilization"].as_f64(),
+        network_in: v["metrics"]["ASGAverageNetworkIn"].as_f64(),
+        network_out: v["metrics"]["ASGAverageNetworkOut"].as_f64(),
         in_service: v.get("in_service")?.as_u64()?,
         warming: v.get("warming")?.as_u64()?,
         desired: v.get("desired")?.as_u64()?,
@@ -129,7 +135,7 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
     let shown = format!("{}\n--- sim load\n{}", shown.join("\n"), text(&load));
 
     // out on CPU: the group launches its third instance once CPU was
-    // above 10 % for the high alarm's 3 periods
+    // above 5 % for the high alarm's 3 periods
     let out = periods
         .iter()
         .position(|p| p.launches > 0)
@@ -138,10 +144,33 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
     assert!(out >= 3, "scaled out before 3 periods of load:\n{shown}");
     for p in &periods[out - 2..=out] {
         assert!(
-            p.cpu.is_some_and(|c| c > 10.0),
+            p.cpu.is_some_and(|c| c > 5.0),
             "scaled out at {}m but {}m's CPU was not above the target:\n{shown}",
             periods[out].minute,
             p.minute
+        );
+    }
+    // bytes in and out per instance, read from the instances' interfaces,
+    // grow with the load: at 50 requests a second (before the scale-out)
+    // more than twice what they are at 10 (the health checks' bytes stay)
+    let mean = |ps: &[Period], f: fn(&Period) -> Option<f64>| {
+        let v: Vec<f64> = ps.iter().filter_map(f).collect();
+        assert!(!v.is_empty(), "no datapoint:\n{shown}");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (low, high) = (&periods[1..4], &periods[out - 1..=out]);
+    for (name, f) in [
+        (
+            "NetworkIn",
+            (|p: &Period| p.network_in) as fn(&Period) -> Option<f64>,
+        ),
+        ("NetworkOut", |p: &Period| p.network_out),
+    ] {
+        let (at10, at50) = (mean(low, f), mean(high, f));
+        println!("ASGAverage{name}: {at10:.0} bytes a period at 10/s, {at50:.0} at 50/s");
+        assert!(
+            at10 > 0.0 && at50 > 2.0 * at10,
+            "{name}: {at10} then {at50}:\n{shown}"
         );
     }
     // the new instance's group is made with it

@@ -152,7 +152,7 @@ enum Source {
     /// Each instance's CPU accounting group.
     Cpu {
         lab: String,
-        acct: &'static CpuAccounting,
+        acct: CpuAccounting,
         counters: InstanceCounters,
     },
     /// Each instance's interface counters, received (`NetworkIn`) or
@@ -192,19 +192,25 @@ impl Source {
                     counter: RequestCounter::new(slots),
                 }
             }
-            ScalingMetric::CpuUtilization => match cgroup::this_machine() {
-                Ok(acct) => Source::Cpu {
-                    lab: lab.to_string(),
-                    acct,
-                    counters: InstanceCounters::default(),
-                },
-                Err(why) => Source::None(Unavailable(format!("no CPU accounting: {why}"))),
-            },
+            ScalingMetric::CpuUtilization => Source::cpu(cgroup::this_machine(), lab),
             ScalingMetric::NetworkIn | ScalingMetric::NetworkOut => Source::Network {
                 lab: lab.to_string(),
                 sent: m == ScalingMetric::NetworkOut,
                 counters: InstanceCounters::default(),
             },
+        }
+    }
+
+    /// `ASGAverageCPUUtilization`'s source on `acct` (the machine's CPU
+    /// accounting, or why it has none).
+    fn cpu(acct: Result<&CpuAccounting, &str>, lab: &str) -> Source {
+        match acct {
+            Ok(acct) => Source::Cpu {
+                lab: lab.to_string(),
+                acct: acct.clone(),
+                counters: InstanceCounters::default(),
+            },
+            Err(why) => Source::None(Unavailable(format!("no CPU accounting: {why}"))),
         }
     }
 
@@ -587,4 +593,58 @@ fn change_capacity(
         .map(|g| members_of(&t, g))
         .unwrap_or_default();
     Ok((rep.steps, members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn without_cpu_accounting_the_cpu_metric_is_unavailable() {
+        let why = "neither cgroup v2 with the cpu controller nor a v1 cpuacct hierarchy is mounted";
+        let mut s = Source::cpu(Err(why), "lab1");
+        let Err(e) = s.read(Duration::ZERO, &names(&["web-a1"])) else {
+            panic!("no accounting reads nothing");
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("metric unavailable: no CPU accounting: {why}")
+        );
+        // accounting whose hierarchy holds none of the lab's groups
+        let empty = std::env::temp_dir().join(format!("vifgate-run-cpu-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).expect("temp dir");
+        let acct = CpuAccounting {
+            version: cgroup::Version::V1Cpuacct,
+            mount: empty.clone(),
+        };
+        let mut s = Source::cpu(Ok(&acct), "lab1");
+        let Err(e) = s.read(Duration::ZERO, &names(&["web-a1", "web-c1"])) else {
+            panic!("no group reads nothing");
+        };
+        let _ = std::fs::remove_dir_all(&empty);
+        assert!(
+            e.to_string().starts_with(
+                "metric unavailable: no CPU accounting group of web-a1, web-c1 can be read"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_instances_in_service_are_the_first_launched() {
+        let members = names(&["web-a1", "web-c1", "web-a2"]);
+        let launched: BTreeMap<String, Duration> = [("web-a1", 0), ("web-c1", 0), ("web-a2", 420)]
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), Duration::from_secs(s)))
+            .collect();
+        assert_eq!(
+            in_service_members(&members, &launched, 2),
+            names(&["web-a1", "web-c1"])
+        );
+        assert_eq!(in_service_members(&members, &launched, 3), members);
+    }
 }
