@@ -88,18 +88,12 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
         .spawn()
         .expect("sim autoscale runs");
     let out = scaler.stdout.take().expect("piped");
-    // 10 requests a second (2.5 % an instance), then 50 (12.5 %); not the
-    // health check's path, which costs nothing
+    // 10 requests a second (2.5 % an instance), then 50 (12.5 %), for `/`:
+    // the health check's path too, whose checks cost nothing while a
+    // client's requests cost as any other
     let load = Command::new(common::vifgate())
         .args(["sim", "load", &lab, "--to", "alb", "--from", "client"])
-        .args([
-            "--path",
-            "/app",
-            "--profile",
-            "0s:10,5s:50",
-            "--duration",
-            "18s",
-        ])
+        .args(["--profile", "0s:10,5s:50", "--duration", "18s"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

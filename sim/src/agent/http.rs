@@ -61,10 +61,14 @@ impl HttpService {
         }
     }
 
-    /// The CPU time request `req` costs.
+    /// The CPU time request `req` costs: none for the load balancer's
+    /// health check (its checker's `User-Agent` on a health-check path),
+    /// [`HttpService::cpu_per_request`] for any other request, a
+    /// client's for the health check's path too.
     pub fn cost(&self, req: &Request) -> Option<Duration> {
         let path = req.target.split('?').next().unwrap_or("");
-        if self.free_paths.iter().any(|p| p == path) {
+        let checker = req.user_agent.as_deref() == Some(crate::layout::HEALTH_CHECK_USER_AGENT);
+        if checker && self.free_paths.iter().any(|p| p == path) {
             return None;
         }
         self.cpu_per_request
@@ -176,6 +180,8 @@ pub struct Request {
     pub keep_alive: bool,
     /// The body's length.
     pub content_length: usize,
+    /// Its `User-Agent`.
+    pub user_agent: Option<String>,
 }
 
 impl Request {
@@ -191,6 +197,7 @@ impl Request {
             _ => return None,
         };
         let mut content_length = 0;
+        let mut user_agent = None;
         for l in lines {
             let Some((k, v)) = l.split_once(':') else {
                 continue;
@@ -204,6 +211,8 @@ impl Request {
                 };
             } else if k.eq_ignore_ascii_case("content-length") {
                 content_length = v.parse().ok()?;
+            } else if k.eq_ignore_ascii_case("user-agent") {
+                user_agent = Some(v.to_string());
             }
         }
         Some(Request {
@@ -211,6 +220,7 @@ impl Request {
             target: target.to_string(),
             keep_alive,
             content_length,
+            user_agent,
         })
     }
 
@@ -305,14 +315,30 @@ mod tests {
     }
 
     #[test]
-    fn a_health_check_costs_no_cpu() {
+    fn a_health_check_costs_no_cpu_and_a_clients_request_for_its_path_does() {
         let ms = Some(Duration::from_millis(20));
-        let svc = HttpService::new("web-a1", 80, ms, vec!["/health".into()]);
-        let req = |t: &str| Request::parse(&format!("GET {t} HTTP/1.1\r\n\r\n")).expect("parses");
-        assert_eq!(svc.cost(&req("/health")), None);
-        assert_eq!(svc.cost(&req("/health?x=1")), None);
-        assert_eq!(svc.cost(&req("/")), ms);
-        assert_eq!(svc.cost(&req("/healthz")), ms);
+        let svc = HttpService::new("web-a1", 80, ms, vec!["/".into(), "/health".into()]);
+        // HAProxy's check, as the lab renders it
+        let check = |t: &str| {
+            Request::parse(&format!(
+                "GET {t} HTTP/1.0\r\nuser-agent: ELB-HealthChecker/2.0\r\n\r\n"
+            ))
+            .expect("parses")
+        };
+        assert_eq!(svc.cost(&check("/health")), None);
+        assert_eq!(svc.cost(&check("/health?x=1")), None);
+        assert_eq!(svc.cost(&check("/")), None);
+        assert_eq!(svc.cost(&check("/healthz")), ms, "not a health-check path");
+        // a client's request for the health check's path (the default,
+        // `/`, is every site's home page) costs as any other
+        let client = |t: &str| {
+            Request::parse(&format!("GET {t} HTTP/1.1\r\nUser-Agent: curl/8\r\n\r\n"))
+                .expect("parses")
+        };
+        assert_eq!(svc.cost(&client("/")), ms);
+        assert_eq!(svc.cost(&client("/health")), ms);
+        let bare = Request::parse("GET / HTTP/1.1\r\n\r\n").expect("parses");
+        assert_eq!(svc.cost(&bare), ms);
     }
 
     #[test]
