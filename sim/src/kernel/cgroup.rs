@@ -23,8 +23,9 @@
 //!   serves it (scale-in: the listener reloaded without it); `sim down`
 //!   removes the lab's groups after its processes are gone, also after a
 //!   crash ([`remove_lab`]). Nothing outside `vifgate/lab-LAB/` is
-//!   touched, and only directories are removed (`rmdir`, which the
-//!   kernel refuses for a group that still has tasks or children).
+//!   touched but `vifgate/` itself, removed once no lab has a group in
+//!   it, and only directories are removed (`rmdir`, which the kernel
+//!   refuses for a group that still has tasks or children).
 //!
 //! Reading is plain files: `cpuacct.usage` (v1, nanoseconds) or
 //! `cpu.stat`'s `usage_usec` (v2); their parsers are pure
@@ -302,10 +303,18 @@ pub fn join(acct: &CpuAccounting, name: &str) -> io::Result<Arc<NodeGroup>> {
         .parent()
         .ok_or_else(|| io::Error::other(format!("{}: no lab group", dir.display())))?
         .to_path_buf();
-    if let Some(top) = home.parent() {
-        make_dir(top)?;
+    // `vifgate/` may go between the two (another lab's `sim down` removes
+    // it when it is empty): made again then
+    let mut tries = 0;
+    loop {
+        if let Some(top) = home.parent() {
+            make_dir(top)?;
+        }
+        match make_dir(&home) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+            other => break other?,
+        }
     }
-    make_dir(&home)?;
     // the whole process, once: every thread it starts begins in the lab's
     // group (v2's threaded domain). Never again: that would move every
     // thread, those serving in a node's group too, back to the lab's.
@@ -397,7 +406,12 @@ pub fn remove_lab(acct: &CpuAccounting, lab: &str) -> io::Result<usize> {
         }
     }
     match std::fs::remove_dir(&lab_dir) {
-        Ok(()) => removed += 1,
+        Ok(()) => {
+            removed += 1;
+            // `vifgate/` too once no lab has a group (the kernel refuses
+            // while one has)
+            let _ = std::fs::remove_dir(acct.dir(TOP));
+        }
         Err(err) => kept.push(format!("{}: {err}", lab_dir.display())),
     }
     if kept.is_empty() {
@@ -586,6 +600,11 @@ mod tests {
             "another lab's stays"
         );
         assert_eq!(remove_lab(&acct, "l1").expect("nothing"), 0);
+        assert_eq!(remove_lab(&acct, "l2").expect("removed"), 2);
+        assert!(
+            !acct.dir(TOP).exists(),
+            "the last lab's removal takes `vifgate/`"
+        );
         // a directory that is not a group of ours is not removed
         std::fs::create_dir_all(acct.dir(&lab_group_name("l3")).join("other/x")).expect("dirs");
         let e = remove_lab(&acct, "l3").expect_err("kept");
