@@ -4,7 +4,8 @@
 //! from a client in the VPC. The load steps up, the instances' CPU,
 //! read from their cgroups, follows it, and the group scales out on its
 //! CPU policy; the live CPU agrees with what `topology scale` predicts
-//! from the same requests and the same per-request cost. The instances'
+//! from the same requests and the same per-request cost; a scale-in
+//! removes the instance's group, `sim down` the lab's. The instances'
 //! bytes in and out (`ASGAverageNetworkIn`/`Out`) are read too, and grow
 //! with the load.
 //!
@@ -214,6 +215,18 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
         (0.85..=1.3).contains(&ratio),
         "the live CPU is {ratio:.2} times the predicted:\n{compared}\n{shown}"
     );
+
+    // scale-in (the file's max lowered to 2: the live capacity is clamped
+    // to it) removes the instance's group once its threads are done
+    let two = file("cpu-max2.toml", &LAB.replace("max = 3", "max = 2"));
+    ok(&["sim", "apply", &two.to_string_lossy(), "--lab", &lab]);
+    let gone = common::leftovers::eventually(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(100),
+        || !groups.join("node-web-a2").exists(),
+    );
+    assert!(gone, "web-a2's group is left after its scale-in");
+    assert!(groups.join("node-web-a1").is_dir(), "web-a1's group stays");
 
     // sim down removes the lab's groups
     drop(down);

@@ -40,6 +40,20 @@ pub struct HttpService {
     pub cpu_group: Option<Arc<crate::kernel::cgroup::NodeGroup>>,
     /// Cookies given so far.
     cookies: AtomicU64,
+    /// The connections being served, shared with the service that
+    /// replaces this one on a reload.
+    connections: Arc<Connections>,
+}
+
+/// The sockets of the connections a service serves, so that they can be
+/// shut when the node is no longer served.
+#[derive(Debug, Default)]
+struct Connections(std::sync::Mutex<std::collections::BTreeSet<std::os::fd::RawFd>>);
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<std::os::fd::RawFd>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl HttpService {
@@ -58,6 +72,26 @@ impl HttpService {
             free_paths,
             cpu_group: None,
             cookies: AtomicU64::new(0),
+            connections: Arc::default(),
+        }
+    }
+
+    /// Takes over the connections `old` serves: [`Self::close_connections`]
+    /// shuts them too (a reload gives a kept listener a new service).
+    pub fn take_connections_of(&mut self, old: &HttpService) {
+        self.connections = old.connections.clone();
+    }
+
+    /// Shuts every connection being served (both ways): the node is no
+    /// longer served (an instance scaled in), so its threads end at once
+    /// rather than when their connection idles out, and leave its CPU
+    /// accounting group.
+    pub fn close_connections(&self) {
+        for &fd in self.connections.lock().iter() {
+            // SAFETY: shutdown(2) on a socket the set holds: a thread
+            // removes its socket from the set (under the lock held here)
+            // before it closes it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         }
     }
 
@@ -103,10 +137,15 @@ pub fn serve(conn: OwnedFd, svc: Arc<HttpService>) {
                     .inspect_err(|e| tracing::debug!(node = %svc.node, "http: {e}"))
                     .ok()
             });
-            let stream = TcpStream::from(conn);
-            if let Err(e) = serve_connection(stream, &svc) {
+            let mut stream = TcpStream::from(conn);
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+            svc.connections.lock().insert(fd);
+            if let Err(e) = serve_connection(&mut stream, &svc) {
                 tracing::debug!(node = %svc.node, "http: {e}");
             }
+            // out of the set before the socket is closed
+            svc.connections.lock().remove(&fd);
+            drop(stream);
             CONNECTIONS.fetch_sub(1, Ordering::SeqCst);
         });
     if let Err(e) = spawned {
@@ -115,7 +154,7 @@ pub fn serve(conn: OwnedFd, svc: Arc<HttpService>) {
     }
 }
 
-fn serve_connection(mut stream: TcpStream, svc: &HttpService) -> io::Result<()> {
+fn serve_connection(stream: &mut TcpStream, svc: &HttpService) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(IDLE))?;
     let mut buf: Vec<u8> = Vec::new();

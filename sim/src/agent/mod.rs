@@ -191,6 +191,15 @@ struct Listener {
     key: ListenerKey,
 }
 
+impl Drop for Listener {
+    /// The node's port is no longer served: its connections are shut.
+    fn drop(&mut self) {
+        if let Some(svc) = &self.http {
+            svc.close_connections();
+        }
+    }
+}
+
 /// A listener's identity: (namespace file's device and inode, node, UDP,
 /// port). A namespace deleted and made again under its name is another.
 type ListenerKey = ((u64, u64), String, bool, u16);
@@ -298,7 +307,13 @@ fn refresh_http(spec: &AgentSpec, kept: &mut [Listener]) {
         for k in kept.iter_mut() {
             let (kid, knode, udp, port) = &k.key;
             if *kid == id && *knode == l.node && !udp {
-                k.http = job.http_service(*port);
+                let mut now = job.http_service(*port);
+                if let (Some(new), Some(old)) = (now.as_mut(), k.http.as_ref()) {
+                    if let Some(new) = std::sync::Arc::get_mut(new) {
+                        new.take_connections_of(old);
+                    }
+                }
+                k.http = now;
             }
         }
     }
