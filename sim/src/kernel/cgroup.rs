@@ -192,7 +192,7 @@ impl CpuAccounting {
     /// The CPU time group `name`'s tasks have used.
     pub fn usage(&self, name: &str) -> io::Result<Duration> {
         let dir = self.dir(name);
-        let (file, parse): (&str, fn(&str) -> Result<Duration, String>) = match self.version {
+        let (file, parse): (&str, UsageParser) = match self.version {
             Version::V1Cpuacct => ("cpuacct.usage", parse_cpuacct_usage),
             Version::V2 => ("cpu.stat", parse_cpu_stat),
         };
@@ -215,6 +215,9 @@ impl CpuAccounting {
         })
     }
 }
+
+/// A parser of a group's CPU usage file.
+type UsageParser = fn(&str) -> Result<Duration, String>;
 
 /// The CPU time of v1's `cpuacct.usage` (nanoseconds).
 pub fn parse_cpuacct_usage(text: &str) -> Result<Duration, String> {
