@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/event_day.sh: the event day of the example (docs/sim.md, "The event
 # day"), live, and its figure: the example lab with HAProxy as its ALB,
-# its Auto Scaling group's controller running (`sim autoscale`), and `sim
+# its Auto Scaling group's controller running (the lab's own, followed by `sim autoscale --follow`), and `sim
 # load` sending 100 % of a base rate, 352 % from 5 s to 25 s, then 100 %
 # again; once the group is back at 2, `sim fail LAB web-a1`.
 #
@@ -67,7 +67,7 @@ PY
 
 log "lab $LAB up (the example; target $TARGET a target a period, base $BASE/s, peak $PEAK/s)"
 "$VIFGATE" sim up "$TOPOLOGY" --lab "$LAB" >/dev/null
-"$VIFGATE" sim autoscale "$LAB" --json >"$OUT/controller.jsonl" 2>"$WORK/controller.err" &
+"$VIFGATE" sim autoscale "$LAB" --follow --json >"$OUT/controller.jsonl" 2>"$WORK/controller.err" &
 CONTROLLER=$!
 for _ in $(seq 100); do
     grep -q '"minute"' "$OUT/controller.jsonl" 2>/dev/null && break

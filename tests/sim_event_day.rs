@@ -72,16 +72,16 @@ fn event_day_text() -> String {
 /// A line the controller printed, and when the test read it.
 type Line = (Instant, serde_json::Value);
 
-/// The group's controller on a lab. Today it is `sim autoscale LAB
-/// --json` in the foreground, started here and killed at the end; the
-/// lines it prints are read as they come.
+/// The group's controller on a lab: the lab runs it (`sim up` started
+/// it); `sim autoscale LAB --follow --json`, started here and killed at
+/// the end, prints its records, read as they come.
 struct Controller {
     child: Child,
     lines: Arc<Mutex<Vec<Line>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts the controller of lab `lab`'s group: the one place that knows
+/// Follows the controller of lab `lab`'s group: the one place that knows
 /// how it runs.
 fn start_controller(lab: &str) -> Controller {
     let mut child = Command::new(common::vifgate())

@@ -22,6 +22,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     // the top, is not checked, as `ops` is not)
     ("scaling::capacity", &[]),
     ("scaling::metrics", &["haproxy_stat"]),
+    // the per-instance metrics: counters read from the kernel
+    ("scaling::instance_metrics", &["kernel", "scaling::metrics"]),
     // HAProxy's `show stat` read by column names
     ("haproxy_stat", &[]),
     ("scaling::replace", &["plan"]),

@@ -19,6 +19,13 @@ pub const VGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 255, 1);
 pub const VGW_LINK_VGW: Ipv4Addr = topology::bgp::VGW_ROUTER_ID;
 /// The VPC router's address on the internet gateway link.
 pub const IGW_LINK_ROUTER: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
+/// The `User-Agent` of the lab's load balancers' health checks: AWS's
+/// health checker's. The listener answers a request with it on a
+/// health-check path without spending CPU on it (the lab checks
+/// `time_scale` times as often as AWS); a client's request for the same
+/// path costs as any other.
+pub const HEALTH_CHECK_USER_AGENT: &str = "ELB-HealthChecker/2.0";
+
 /// Whether `lab` can prefix namespace names.
 pub fn valid_lab_name(lab: &str) -> bool {
     (1..=24).contains(&lab.len())

@@ -13,7 +13,9 @@
 //! ALB with `app_cookie` stickiness on NAME then pins the client.
 //!
 //! Each connection is served on a thread of its own, so that a slow
-//! client or a request's CPU time never holds the agent's poll loop.
+//! client or a request's CPU time never holds the agent's poll loop; the
+//! thread runs in the node's CPU accounting group while it serves
+//! ([`crate::kernel::cgroup`]), so the node's CPU is its own.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::TcpStream;
@@ -33,8 +35,25 @@ pub struct HttpService {
     pub cpu_per_request: Option<Duration>,
     /// Paths answered without spending CPU: the health checks'.
     pub free_paths: Vec<String>,
+    /// The node's CPU accounting group: each connection's thread runs in
+    /// it while it serves.
+    pub cpu_group: Option<Arc<crate::kernel::cgroup::NodeGroup>>,
     /// Cookies given so far.
     cookies: AtomicU64,
+    /// The connections being served, shared with the service that
+    /// replaces this one on a reload.
+    connections: Arc<Connections>,
+}
+
+/// The sockets of the connections a service serves, so that they can be
+/// shut when the node is no longer served.
+#[derive(Debug, Default)]
+struct Connections(std::sync::Mutex<std::collections::BTreeSet<std::os::fd::RawFd>>);
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<std::os::fd::RawFd>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl HttpService {
@@ -51,14 +70,39 @@ impl HttpService {
             port,
             cpu_per_request,
             free_paths,
+            cpu_group: None,
             cookies: AtomicU64::new(0),
+            connections: Arc::default(),
         }
     }
 
-    /// The CPU time request `req` costs.
+    /// Takes over the connections `old` serves: [`Self::close_connections`]
+    /// shuts them too (a reload gives a kept listener a new service).
+    pub fn take_connections_of(&mut self, old: &HttpService) {
+        self.connections = old.connections.clone();
+    }
+
+    /// Shuts every connection being served (both ways): the node is no
+    /// longer served (an instance scaled in), so its threads end at once
+    /// rather than when their connection idles out, and leave its CPU
+    /// accounting group.
+    pub fn close_connections(&self) {
+        for &fd in self.connections.lock().iter() {
+            // SAFETY: shutdown(2) on a socket the set holds: a thread
+            // removes its socket from the set (under the lock held here)
+            // before it closes it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+    }
+
+    /// The CPU time request `req` costs: none for the load balancer's
+    /// health check (its checker's `User-Agent` on a health-check path),
+    /// [`HttpService::cpu_per_request`] for any other request, a
+    /// client's for the health check's path too.
     pub fn cost(&self, req: &Request) -> Option<Duration> {
         let path = req.target.split('?').next().unwrap_or("");
-        if self.free_paths.iter().any(|p| p == path) {
+        let checker = req.user_agent.as_deref() == Some(crate::layout::HEALTH_CHECK_USER_AGENT);
+        if checker && self.free_paths.iter().any(|p| p == path) {
             return None;
         }
         self.cpu_per_request
@@ -87,10 +131,21 @@ pub fn serve(conn: OwnedFd, svc: Arc<HttpService>) {
     let spawned = std::thread::Builder::new()
         .name("vifgate-http".into())
         .spawn(move || {
-            let stream = TcpStream::from(conn);
-            if let Err(e) = serve_connection(stream, &svc) {
+            // in the node's group while serving, back to the lab's after
+            let _accounted = svc.cpu_group.as_ref().and_then(|g| {
+                g.enter()
+                    .inspect_err(|e| tracing::debug!(node = %svc.node, "http: {e}"))
+                    .ok()
+            });
+            let mut stream = TcpStream::from(conn);
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+            svc.connections.lock().insert(fd);
+            if let Err(e) = serve_connection(&mut stream, &svc) {
                 tracing::debug!(node = %svc.node, "http: {e}");
             }
+            // out of the set before the socket is closed
+            svc.connections.lock().remove(&fd);
+            drop(stream);
             CONNECTIONS.fetch_sub(1, Ordering::SeqCst);
         });
     if let Err(e) = spawned {
@@ -99,7 +154,7 @@ pub fn serve(conn: OwnedFd, svc: Arc<HttpService>) {
     }
 }
 
-fn serve_connection(mut stream: TcpStream, svc: &HttpService) -> io::Result<()> {
+fn serve_connection(stream: &mut TcpStream, svc: &HttpService) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(IDLE))?;
     let mut buf: Vec<u8> = Vec::new();
@@ -164,6 +219,8 @@ pub struct Request {
     pub keep_alive: bool,
     /// The body's length.
     pub content_length: usize,
+    /// Its `User-Agent`.
+    pub user_agent: Option<String>,
 }
 
 impl Request {
@@ -179,6 +236,7 @@ impl Request {
             _ => return None,
         };
         let mut content_length = 0;
+        let mut user_agent = None;
         for l in lines {
             let Some((k, v)) = l.split_once(':') else {
                 continue;
@@ -192,6 +250,8 @@ impl Request {
                 };
             } else if k.eq_ignore_ascii_case("content-length") {
                 content_length = v.parse().ok()?;
+            } else if k.eq_ignore_ascii_case("user-agent") {
+                user_agent = Some(v.to_string());
             }
         }
         Some(Request {
@@ -199,6 +259,7 @@ impl Request {
             target: target.to_string(),
             keep_alive,
             content_length,
+            user_agent,
         })
     }
 
@@ -293,14 +354,30 @@ mod tests {
     }
 
     #[test]
-    fn a_health_check_costs_no_cpu() {
+    fn a_health_check_costs_no_cpu_and_a_clients_request_for_its_path_does() {
         let ms = Some(Duration::from_millis(20));
-        let svc = HttpService::new("web-a1", 80, ms, vec!["/health".into()]);
-        let req = |t: &str| Request::parse(&format!("GET {t} HTTP/1.1\r\n\r\n")).expect("parses");
-        assert_eq!(svc.cost(&req("/health")), None);
-        assert_eq!(svc.cost(&req("/health?x=1")), None);
-        assert_eq!(svc.cost(&req("/")), ms);
-        assert_eq!(svc.cost(&req("/healthz")), ms);
+        let svc = HttpService::new("web-a1", 80, ms, vec!["/".into(), "/health".into()]);
+        // HAProxy's check, as the lab renders it
+        let check = |t: &str| {
+            Request::parse(&format!(
+                "GET {t} HTTP/1.0\r\nuser-agent: ELB-HealthChecker/2.0\r\n\r\n"
+            ))
+            .expect("parses")
+        };
+        assert_eq!(svc.cost(&check("/health")), None);
+        assert_eq!(svc.cost(&check("/health?x=1")), None);
+        assert_eq!(svc.cost(&check("/")), None);
+        assert_eq!(svc.cost(&check("/healthz")), ms, "not a health-check path");
+        // a client's request for the health check's path (the default,
+        // `/`, is every site's home page) costs as any other
+        let client = |t: &str| {
+            Request::parse(&format!("GET {t} HTTP/1.1\r\nUser-Agent: curl/8\r\n\r\n"))
+                .expect("parses")
+        };
+        assert_eq!(svc.cost(&client("/")), ms);
+        assert_eq!(svc.cost(&client("/health")), ms);
+        let bare = Request::parse("GET / HTTP/1.1\r\n\r\n").expect("parses");
+        assert_eq!(svc.cost(&bare), ms);
     }
 
     #[test]

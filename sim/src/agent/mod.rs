@@ -191,6 +191,15 @@ struct Listener {
     key: ListenerKey,
 }
 
+impl Drop for Listener {
+    /// The node's port is no longer served: its connections are shut.
+    fn drop(&mut self) {
+        if let Some(svc) = &self.http {
+            svc.close_connections();
+        }
+    }
+}
+
 /// A listener's identity: (namespace file's device and inode, node, UDP,
 /// port). A namespace deleted and made again under its name is another.
 type ListenerKey = ((u64, u64), String, bool, u16);
@@ -207,19 +216,51 @@ struct NodeJob {
     http: BTreeSet<u16>,
     cpu_per_request: Option<Duration>,
     health_paths: Vec<String>,
+    cpu_group: Option<String>,
 }
 
 impl NodeJob {
+    fn of(l: &ListenSpec, tcp: Vec<u16>, udp: Vec<u16>) -> NodeJob {
+        NodeJob {
+            node: l.node.clone(),
+            tcp,
+            udp,
+            http: l.http.iter().copied().collect(),
+            cpu_per_request: l.cpu_per_request,
+            health_paths: l.health_paths.clone(),
+            cpu_group: l.cpu_group.clone(),
+        }
+    }
+
     fn http_service(&self, port: u16) -> Option<std::sync::Arc<http::HttpService>> {
         self.http.contains(&port).then(|| {
-            std::sync::Arc::new(http::HttpService::new(
+            let mut svc = http::HttpService::new(
                 &self.node,
                 port,
                 self.cpu_per_request,
                 self.health_paths.clone(),
-            ))
+            );
+            svc.cpu_group = self.cpu_group.as_deref().and_then(cpu_group);
+            std::sync::Arc::new(svc)
         })
     }
+}
+
+/// Node group `name` on this machine's CPU accounting, made if needed;
+/// none (logged) when the machine has no accounting or the group cannot
+/// be made: the node is then served unaccounted, and its CPU metric is
+/// unavailable.
+fn cpu_group(name: &str) -> Option<std::sync::Arc<crate::kernel::cgroup::NodeGroup>> {
+    let acct = match crate::kernel::cgroup::this_machine() {
+        Ok(a) => a,
+        Err(why) => {
+            tracing::warn!("agent: {name} not accounted: {why}");
+            return None;
+        }
+    };
+    crate::kernel::cgroup::join(acct, name)
+        .inspect_err(|e| tracing::warn!("agent: {name} not accounted: {e}"))
+        .ok()
 }
 
 /// The identity of namespace `ns`: its file's device and inode.
@@ -262,18 +303,17 @@ fn rebind(
 fn refresh_http(spec: &AgentSpec, kept: &mut [Listener]) {
     for l in spec.listeners.iter() {
         let Ok(id) = ns_id(&l.ns) else { continue };
-        let job = NodeJob {
-            node: l.node.clone(),
-            tcp: Vec::new(),
-            udp: Vec::new(),
-            http: l.http.iter().copied().collect(),
-            cpu_per_request: l.cpu_per_request,
-            health_paths: l.health_paths.clone(),
-        };
+        let job = NodeJob::of(l, Vec::new(), Vec::new());
         for k in kept.iter_mut() {
             let (kid, knode, udp, port) = &k.key;
             if *kid == id && *knode == l.node && !udp {
-                k.http = job.http_service(*port);
+                let mut now = job.http_service(*port);
+                if let (Some(new), Some(old)) = (now.as_mut(), k.http.as_ref()) {
+                    if let Some(new) = std::sync::Arc::get_mut(new) {
+                        new.take_connections_of(old);
+                    }
+                }
+                k.http = now;
             }
         }
     }
@@ -305,14 +345,7 @@ fn bind_all(spec: &AgentSpec, bound: Vec<ListenerKey>) -> io::Result<Vec<Listene
                 .into_iter()
                 .collect()
         };
-        let item = NodeJob {
-            node: l.node.clone(),
-            tcp: dedup(&l.tcp),
-            udp: dedup(&l.udp),
-            http: l.http.iter().copied().collect(),
-            cpu_per_request: l.cpu_per_request,
-            health_paths: l.health_paths.clone(),
-        };
+        let item = NodeJob::of(l, dedup(&l.tcp), dedup(&l.udp));
         match jobs.iter_mut().find(|(ns, _)| *ns == l.ns) {
             Some((_, job)) => job.push(item),
             None => jobs.push((l.ns.clone(), vec![item])),
@@ -723,6 +756,7 @@ mod tests {
             http: Vec::new(),
             cpu_per_request: None,
             health_paths: Vec::new(),
+            cpu_group: None,
         }
     }
 

@@ -28,11 +28,18 @@ pub struct ListenSpec {
     /// CPU time spent on each HTTP request (`[sim] cpu_per_request`).
     #[serde(default)]
     pub cpu_per_request: Option<std::time::Duration>,
-    /// The load balancers' health-check paths: answered without spending
+    /// The load balancers' health-check paths: their checks (with
+    /// [`crate::layout::HEALTH_CHECK_USER_AGENT`]) are answered without spending
     /// CPU (the lab checks `time_scale` times as often as AWS, which
     /// would inflate the CPU a target's load gives).
     #[serde(default)]
     pub health_paths: Vec<String>,
+    /// The node's CPU accounting group, relative to the hierarchy
+    /// ([`crate::kernel::cgroup::group_name`]): the threads that serve its
+    /// HTTP requests run in it, so that its CPU can be read per instance.
+    /// None: not accounted.
+    #[serde(default)]
+    pub cpu_group: Option<String>,
 }
 
 /// Everything one agent serves.

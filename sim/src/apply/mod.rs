@@ -574,10 +574,30 @@ fn teardown(lab: &str, dir: &Path, lock: LabLock, dir_existed: bool) -> io::Resu
         }
     }
     rep.namespaces = existing.iter().filter(|n| !netns::exists(n)).count();
+    if let Err(e) = remove_cpu_groups(lab) {
+        first_err.get_or_insert(e);
+    }
     lock.remove()?;
     match first_err {
         Some(e) => Err(e),
         None => Ok(rep),
+    }
+}
+
+/// Removes the lab's CPU accounting groups ([`crate::kernel::cgroup`]),
+/// also those a crashed agent left; waits up to 2 s for the threads of a
+/// process just ended to leave them.
+fn remove_cpu_groups(lab: &str) -> io::Result<()> {
+    let Ok(acct) = crate::kernel::cgroup::this_machine() else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match crate::kernel::cgroup::remove_lab(acct, lab) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
     }
 }
 

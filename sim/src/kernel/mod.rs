@@ -1,10 +1,11 @@
 //! The kernel side of a lab: named network namespaces ([`netns`]),
 //! nftables commands run in them ([`nft`]),
 //! rtnetlink requests, tc qdiscs, sysctls and feature detection
-//! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]), and
-//! the plain values they install: routes and policy rules ([`routing`]),
+//! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]),
+//! per-instance CPU accounting in cgroups ([`cgroup`]), and the plain values they install: routes and policy rules ([`routing`]),
 //! delay, loss and rate ([`shaping`]).
 
+pub mod cgroup;
 pub mod link_wait;
 pub mod netlink;
 pub mod netns;

@@ -86,7 +86,14 @@ pub(super) fn listeners(b: &mut Builder, tcp_ports: &[u16]) {
             tcp: node_tcp,
             udp: node_udp,
             icmp: true,
-            cpu_per_request: t.sim.cpu_per_request.filter(|_| !node_http.is_empty()),
+            // the lab's clock runs `time_scale` times AWS's: a request
+            // costs that much less CPU time, so an instance's utilisation
+            // (CPU time over wall time) is the one AWS would see
+            cpu_per_request: (t.sim.cpu_per_request)
+                .map(|d| t.sim.lab_time(d))
+                .filter(|_| !node_http.is_empty()),
+            cpu_group: (!node_http.is_empty())
+                .then(|| crate::kernel::cgroup::group_name(&b.plan.lab, &n.name)),
             health_paths: (served.into_iter())
                 .flat_map(|s| s.health_paths.iter().cloned())
                 .filter(|_| !node_http.is_empty())

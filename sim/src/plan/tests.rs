@@ -760,3 +760,37 @@ fn a_vif_and_the_vpn_of_one_name_get_two_gateways_and_a_clash_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_targets_listener_is_cpu_accounted_and_spends_the_cost_on_the_labs_clock() {
+    let text = example_text();
+    let cut = text.find("[[sim.start]]").expect("the start block");
+    let text = format!(
+        "{}cpu_per_request = \"600ms\"\ntime_scale = 60\n",
+        &text[..cut]
+    );
+    let p = plan(&parse("cpu.toml", text), "cpu1", &PORTS).expect("plan");
+    let web = (p.listeners.iter())
+        .find(|l| l.node == "web-a1")
+        .expect("web-a1 listens");
+    assert_eq!(web.http, vec![80]);
+    assert_eq!(
+        web.cpu_group.as_deref(),
+        Some("vifgate/lab-cpu1/node-web-a1"),
+        "its own group in the lab's"
+    );
+    // 600 ms of AWS's CPU a request is 10 ms on a clock 60 times faster:
+    // the same share of the instance's time
+    assert_eq!(
+        web.cpu_per_request,
+        Some(std::time::Duration::from_millis(10))
+    );
+    // a node that answers no HTTP is neither
+    let bastion = (p.listeners.iter())
+        .find(|l| l.node == "bastion")
+        .expect("the bastion listens");
+    assert_eq!(
+        (bastion.cpu_group.as_deref(), bastion.cpu_per_request),
+        (None, None)
+    );
+}

@@ -902,6 +902,7 @@ mod tests {
                 http: Vec::new(),
                 cpu_per_request: None,
                 health_paths: Vec::new(),
+                cpu_group: None,
             }],
         })
         .expect("agent")

@@ -309,6 +309,11 @@ impl fmt::Display for HaproxyConfig {
             writeln!(f, "    balance {balance}")?;
             let c = &be.check;
             writeln!(f, "    option httpchk GET {}", haproxy_string(&c.path))?;
+            writeln!(
+                f,
+                "    http-check send hdr User-Agent {}",
+                crate::layout::HEALTH_CHECK_USER_AGENT
+            )?;
             writeln!(f, "    timeout check {}ms", ms(c.timeout))?;
             if let Some(sticky) = &be.sticky {
                 let (name, secs) = (sticky.name(), sticky.duration().as_secs());
@@ -532,7 +537,7 @@ mod tests {
         // the target group's defaults (30 s, 5 s, 5, 2) at 60 AWS seconds
         // per lab second
         assert!(
-            c.contains("    option httpchk GET \"/\"\n    timeout check 83ms\n"),
+            c.contains("    option httpchk GET \"/\"\n    http-check send hdr User-Agent ELB-HealthChecker/2.0\n    timeout check 83ms\n"),
             "{c}"
         );
         assert!(
@@ -689,6 +694,7 @@ backend b8080
     # deregistration delay 5000ms: `sim apply` drains a deregistered target that long
     balance roundrobin
     option httpchk GET \"/health\"
+    http-check send hdr User-Agent ELB-HealthChecker/2.0
     timeout check 100ms
     cookie AWSALB
     http-response add-header Set-Cookie \"AWSALB=%[srv_name]; Expires=%[date(86400),http_date]; Path=/\"

@@ -5,6 +5,9 @@
 //! - `metrics.rs`: periods on the lab's clock, and
 //!   `ALBRequestCountPerTarget` from HAProxy's per-server counters
 //!   (sans-IO);
+//! - `instance_metrics.rs`: `ASGAverageCPUUtilization` from each
+//!   instance's CPU accounting group, `ASGAverageNetworkIn`/`Out` from
+//!   its interface counters, averaged over the group;
 //! - `capacity.rs`: a group's desired capacity in the lab's copy of its
 //!   topology and its state, and what a later `sim apply FILE` does with
 //!   it;
@@ -15,6 +18,7 @@
 //!   what `sim status` says of them.
 
 pub mod capacity;
+pub mod instance_metrics;
 pub mod metrics;
 pub mod replace;
 pub mod run;

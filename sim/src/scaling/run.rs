@@ -26,12 +26,14 @@ use topology::scaling::timeline::{datapoints, period_record, watched, LoadModel,
 use topology::scaling::Controller;
 
 use super::capacity::{desired_in, with_instances, LiveCapacity, LiveInstance};
+use super::instance_metrics::{self, average_bytes, cpu_percent, Growth, InstanceCounters};
 use super::metrics::{PeriodClock, RequestCounter, Unavailable};
 use super::replace::{to_replace, without_instance};
 use crate::apply::exec::{self, Edit, StepRun};
 use crate::apply::state::{load_state, LabState};
 use crate::apply::targets::{haproxy_api, health};
 use crate::apply::{ApplyError, Programs};
+use crate::kernel::cgroup::{self, CpuAccounting};
 use crate::layout;
 use crate::render::names::haproxy_name;
 
@@ -194,12 +196,38 @@ enum Source {
         socket: PathBuf,
         counter: RequestCounter,
     },
+    /// Each instance's CPU accounting group.
+    Cpu {
+        lab: String,
+        acct: CpuAccounting,
+        counters: InstanceCounters,
+    },
+    /// Each instance's interface counters, received (`NetworkIn`) or
+    /// sent.
+    Network {
+        lab: String,
+        sent: bool,
+        counters: InstanceCounters,
+    },
     /// No live reading in the lab.
     None(Unavailable),
 }
 
+/// A source's reading: none at the first, which sets the baseline.
+enum Reading {
+    /// Requests since the last reading.
+    Requests(Option<u64>),
+    /// A per-instance amount since the last reading, averaged over the
+    /// group (bytes).
+    Amount(Option<f64>),
+    /// A per-instance ratio over the time since the last reading,
+    /// averaged over the group (CPU %).
+    Ratio(Option<f64>),
+}
+
 impl Source {
-    fn of(m: ScalingMetric, t: &Topology, group: usize, dir: &std::path::Path) -> Source {
+    fn of(m: ScalingMetric, t: &Topology, group: usize, lab: &str) -> Source {
+        let dir = layout::state_dir(lab);
         match m {
             ScalingMetric::AlbRequestCountPerTarget { load_balancer } => {
                 let g = &t.auto_scaling_groups[group];
@@ -207,28 +235,124 @@ impl Source {
                     .map(|k| haproxy_name(&format!("{}-{k}", g.name)))
                     .collect();
                 Source::Requests {
-                    socket: layout::haproxy_socket(dir, &t.nodes[load_balancer].name),
+                    socket: layout::haproxy_socket(&dir, &t.nodes[load_balancer].name),
                     counter: RequestCounter::new(slots),
                 }
             }
-            other => Source::None(Unavailable(format!(
-                "the lab does not measure {} yet",
-                other.aws_name()
-            ))),
+            ScalingMetric::CpuUtilization => Source::cpu(cgroup::this_machine(), lab),
+            ScalingMetric::NetworkIn | ScalingMetric::NetworkOut => Source::Network {
+                lab: lab.to_string(),
+                sent: m == ScalingMetric::NetworkOut,
+                counters: InstanceCounters::default(),
+            },
         }
     }
 
-    /// Reads the source: requests since the last reading (`None` at the
-    /// first).
-    fn read(&mut self) -> Result<Option<u64>, Unavailable> {
+    /// `ASGAverageCPUUtilization`'s source on `acct` (the machine's CPU
+    /// accounting, or why it has none).
+    fn cpu(acct: Result<&CpuAccounting, &str>, lab: &str) -> Source {
+        match acct {
+            Ok(acct) => Source::Cpu {
+                lab: lab.to_string(),
+                acct: acct.clone(),
+                counters: InstanceCounters::default(),
+            },
+            Err(why) => Source::None(Unavailable(format!("no CPU accounting: {why}"))),
+        }
+    }
+
+    /// Reads the source at `at` (wall time since the start), for the
+    /// instances `in_service` (the per-instance metrics' average).
+    fn read(&mut self, at: Duration, in_service: &[String]) -> Result<Reading, Unavailable> {
+        let first = |g: &BTreeMap<String, Growth>| g.is_empty();
         match self {
             Source::Requests { socket, counter } => {
                 let stat = haproxy_api(socket, "show stat")
                     .map_err(|e| Unavailable(format!("HAProxy's admin socket: {e}")))?;
-                counter.read(&stat)
+                counter.read(&stat).map(Reading::Requests)
+            }
+            Source::Cpu {
+                lab,
+                acct,
+                counters,
+            } => {
+                let usage = instance_metrics::cpu_usage(acct, lab, in_service);
+                if usage.is_empty() {
+                    return Err(Unavailable(format!(
+                        "no CPU accounting group of {} can be read under {}",
+                        in_service.join(", "),
+                        acct.dir(&cgroup::lab_group_name(lab)).display()
+                    )));
+                }
+                let g = counters.read(at, &usage);
+                Ok(Reading::Ratio(
+                    (!first(&g)).then(|| cpu_percent(&g, in_service)).flatten(),
+                ))
+            }
+            Source::Network {
+                lab,
+                sent,
+                counters,
+            } => {
+                let st = load_state(lab)
+                    .map_err(|e| Unavailable(format!("the lab's state: {e}")))?
+                    .ok_or_else(|| Unavailable("the lab is down".into()))?;
+                let nodes: Vec<(String, String)> = (st.plan.namespaces.iter())
+                    .filter_map(|n| Some((n.node.clone()?, n.name.clone())))
+                    .filter(|(node, _)| in_service.contains(node))
+                    .collect();
+                let bytes = instance_metrics::interface_bytes(&nodes);
+                if bytes.is_empty() {
+                    return Err(Unavailable(format!(
+                        "no interface counters of {} can be read",
+                        in_service.join(", ")
+                    )));
+                }
+                let now = (bytes.into_iter())
+                    .map(|(n, (rx, tx))| (n, if *sent { tx } else { rx }))
+                    .collect();
+                let g = counters.read(at, &now);
+                Ok(Reading::Amount(
+                    (!first(&g))
+                        .then(|| average_bytes(&g, in_service))
+                        .flatten(),
+                ))
             }
             Source::None(why) => Err(why.clone()),
         }
+    }
+}
+
+/// The instances in service: the `count` of `members` launched first
+/// (those launched since are warming up).
+fn in_service_members(
+    members: &[String],
+    launched_at: &BTreeMap<String, Duration>,
+    count: u32,
+) -> Vec<String> {
+    let mut by_age: Vec<&String> = members.iter().collect();
+    by_age.sort_by_key(|m| launched_at.get(*m).copied().unwrap_or_default());
+    (by_age.into_iter()).take(count as usize).cloned().collect()
+}
+
+/// The lab's clock as a run reads it: the wall time since the run began
+/// (per-instance ratios are over wall time) and AWS's time now (an
+/// instance launched or replaced is in service when its apply ends,
+/// which may be periods after the one it began in).
+struct LabNow<'a> {
+    clock: &'a PeriodClock,
+    started: Instant,
+}
+
+impl LabNow<'_> {
+    /// The wall time since the run began.
+    fn wall(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// AWS's time now.
+    fn aws(&self) -> Duration {
+        self.clock.aws_time_at(self.wall())
     }
 }
 
@@ -300,9 +424,16 @@ pub fn drive(
     let mut clock = PeriodClock::new(t.sim.time_scale);
     let mut runs: BTreeMap<String, GroupRun> = BTreeMap::new();
     let mut sums: BTreeMap<String, Summary> = BTreeMap::new();
-    reload(&mut runs, groups, &t, &dir, Duration::ZERO, &mut |_, _| {});
-    let mut seen = st.built_from.clone();
     let started = Instant::now();
+    reload(
+        &mut runs,
+        groups,
+        &t,
+        lab,
+        (Duration::ZERO, Duration::ZERO),
+        &mut |_, _| {},
+    );
+    let mut seen = st.built_from.clone();
     loop {
         let wake = clock.next_end();
         if duration.is_some_and(|d| wake > d) {
@@ -319,7 +450,14 @@ pub fn drive(
             seen = st.built_from.clone();
             let now = PeriodClock::aws_time(ended.start);
             match lab_topology(lab, &dir) {
-                Ok((t, _)) => reload(&mut runs, groups, &t, &dir, now, &mut on),
+                Ok((t, _)) => reload(
+                    &mut runs,
+                    groups,
+                    &t,
+                    lab,
+                    (now, started.elapsed()),
+                    &mut on,
+                ),
                 Err(e) if keep_going => on("", Event::Failed(&e)),
                 Err(e) => return Err(e),
             }
@@ -332,13 +470,13 @@ pub fn drive(
                 desired: r.lab_desired,
             });
             let mut tell = |e: Event<'_>| on(name, e);
-            // AWS's time now: an instance launched or replaced is in
-            // service when its apply ends, which may be periods after the
-            // one it began in
-            let aws_now = || clock.aws_time_at(started.elapsed());
+            let now = LabNow {
+                clock: &clock,
+                started,
+            };
             match r.period(
                 lab,
-                (ended.clone(), &aws_now),
+                (ended.clone(), &now),
                 programs,
                 &mut seen,
                 sum,
@@ -376,8 +514,8 @@ fn reload(
     runs: &mut BTreeMap<String, GroupRun>,
     groups: &Groups,
     t: &Topology,
-    dir: &Path,
-    now: Duration,
+    lab: &str,
+    (now, wall): (Duration, Duration),
     on: &mut impl FnMut(&str, Event<'_>),
 ) {
     let wanted: Vec<String> = match groups {
@@ -398,7 +536,7 @@ fn reload(
             }
             continue;
         }
-        runs.insert(name.clone(), GroupRun::new(t, gi, dir, now));
+        runs.insert(name.clone(), GroupRun::new(t, gi, lab, (now, wall)));
         if existed {
             on(&name, Event::Reloaded { renewed: true });
         }
@@ -441,19 +579,19 @@ struct GroupRun {
 }
 
 impl GroupRun {
-    /// Group `group` of `t` (the lab's topology, its directory `dir`),
-    /// its instances in service since `now`; each metric's counter read
-    /// once for its baseline.
-    fn new(t: &Topology, group: usize, dir: &Path, now: Duration) -> GroupRun {
+    /// Group `group` of `t` (lab `lab`'s topology), its instances in
+    /// service since `now` on AWS's clock; each metric's counter read
+    /// once for its baseline, at `wall` since the run began.
+    fn new(t: &Topology, group: usize, lab: &str, (now, wall): (Duration, Duration)) -> GroupRun {
         let g = &t.auto_scaling_groups[group];
         let metrics = watched(t, group);
         let mut sources: Vec<Source> = (metrics.iter())
-            .map(|&m| Source::of(m, t, group, dir))
+            .map(|&m| Source::of(m, t, group, lab))
             .collect();
-        for s in &mut sources {
-            let _ = s.read();
-        }
         let members = members_of(t, group);
+        for s in &mut sources {
+            let _ = s.read(wall, &members);
+        }
         GroupRun {
             name: g.name.clone(),
             definition: definition(t, group),
@@ -471,11 +609,11 @@ impl GroupRun {
     /// The periods `ended`: the metrics read, the controller told, a
     /// change of capacity carried out, unhealthy instances replaced
     /// (`seen`: the lab's fingerprint last read, see [`apply_ours`];
-    /// `aws_now`: AWS's time now, when a launch or replacement ends).
+    /// `now`: the lab's clock).
     fn period(
         &mut self,
         lab: &str,
-        (ended, aws_now): (Range<u64>, &dyn Fn() -> Duration),
+        (ended, clock): (Range<u64>, &LabNow<'_>),
         programs: &Programs,
         seen: &mut Option<String>,
         summary: &mut Summary,
@@ -485,17 +623,29 @@ impl GroupRun {
         // each metric's requests over the periods that ended, shared
         // evenly among them (more than one when an apply took long)
         let mut loads: Vec<Option<f64>> = Vec::new();
+        // the per-instance metrics' datapoints, each period's
+        let mut averages: Vec<Option<f64>> = Vec::new();
+        let before = PeriodClock::aws_time(ended.start.saturating_sub(1));
+        let serving = in_service_members(
+            &self.members,
+            &self.launched_at,
+            self.controller.in_service(before),
+        );
         for (s, m) in self.sources.iter_mut().zip(&self.metrics) {
-            match s.read() {
-                Ok(n) => loads.push(n.map(|n| n as f64 / periods as f64)),
+            let (load, average) = match s.read(clock.wall(), &serving) {
+                Ok(Reading::Requests(n)) => (n.map(|n| n as f64 / periods as f64), None),
+                Ok(Reading::Amount(v)) => (None, v.map(|v| v / periods as f64)),
+                Ok(Reading::Ratio(v)) => (None, v),
                 Err(why) => {
                     on(Event::Unavailable {
                         metric: m.aws_name(),
                         why: &why,
                     });
-                    loads.push(None);
+                    (None, None)
                 }
-            }
+            };
+            loads.push(load);
+            averages.push(average);
         }
         let last_now = PeriodClock::aws_time(ended.end.saturating_sub(1));
         for index in ended {
@@ -512,10 +662,13 @@ impl GroupRun {
             let model = LoadModel {
                 cpu_ms_per_request: None,
             };
-            let (points, mut shown) =
+            let (mut points, mut shown) =
                 datapoints(&available, load.unwrap_or(0.0), in_service, model);
-            for m in &self.metrics {
-                shown.entry(m.aws_name().to_string()).or_insert(None);
+            for (m, v) in self.metrics.iter().zip(&averages) {
+                if let Some(v) = *v {
+                    points.set(*m, v);
+                }
+                shown.entry(m.aws_name().to_string()).or_insert(*v);
             }
             let activities = c.handle_period(now, &points);
             let record = period_record(c, now, index, load.unwrap_or(0.0), shown, &activities);
@@ -535,7 +688,7 @@ impl GroupRun {
         names.sort_unstable();
         running.sort_unstable();
         if names != running {
-            self.change_capacity(lab, &wanted, aws_now, programs, seen, on)?;
+            self.change_capacity(lab, &wanted, clock, programs, seen, on)?;
             summary.changes += 1;
         }
         if self.elb {
@@ -553,7 +706,7 @@ impl GroupRun {
                 // (whose deregistration alone may drain for the
                 // deregistration delay): the new instance, still rising,
                 // is not replaced again
-                self.launched_at.insert(instance.clone(), aws_now());
+                self.launched_at.insert(instance.clone(), clock.aws());
                 summary.replaced += 1;
                 on(Event::Replaced {
                     instance,
@@ -571,7 +724,7 @@ impl GroupRun {
         &mut self,
         lab: &str,
         instances: &[LiveInstance],
-        aws_now: &dyn Fn() -> Duration,
+        clock: &LabNow<'_>,
         programs: &Programs,
         seen: &mut Option<String>,
         on: &mut impl FnMut(Event<'_>),
@@ -632,7 +785,7 @@ impl GroupRun {
             .filter(|n| !now_members.contains(n))
             .cloned()
             .collect();
-        let in_service_at = aws_now();
+        let in_service_at = clock.aws();
         for m in &launched {
             self.launched_at.insert(m.clone(), in_service_at);
         }
@@ -753,4 +906,58 @@ fn members_of(t: &Topology, group: usize) -> Vec<String> {
     (t.auto_scaling_groups[group].instances.iter())
         .map(|&n| t.nodes[n].name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn without_cpu_accounting_the_cpu_metric_is_unavailable() {
+        let why = "neither cgroup v2 with the cpu controller nor a v1 cpuacct hierarchy is mounted";
+        let mut s = Source::cpu(Err(why), "lab1");
+        let Err(e) = s.read(Duration::ZERO, &names(&["web-a1"])) else {
+            panic!("no accounting reads nothing");
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("metric unavailable: no CPU accounting: {why}")
+        );
+        // accounting whose hierarchy holds none of the lab's groups
+        let empty = std::env::temp_dir().join(format!("vifgate-run-cpu-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).expect("temp dir");
+        let acct = CpuAccounting {
+            version: cgroup::Version::V1Cpuacct,
+            mount: empty.clone(),
+        };
+        let mut s = Source::cpu(Ok(&acct), "lab1");
+        let Err(e) = s.read(Duration::ZERO, &names(&["web-a1", "web-c1"])) else {
+            panic!("no group reads nothing");
+        };
+        let _ = std::fs::remove_dir_all(&empty);
+        assert!(
+            e.to_string().starts_with(
+                "metric unavailable: no CPU accounting group of web-a1, web-c1 can be read"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_instances_in_service_are_the_first_launched() {
+        let members = names(&["web-a1", "web-c1", "web-a2"]);
+        let launched: BTreeMap<String, Duration> = [("web-a1", 0), ("web-c1", 0), ("web-a2", 420)]
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), Duration::from_secs(s)))
+            .collect();
+        assert_eq!(
+            in_service_members(&members, &launched, 2),
+            names(&["web-a1", "web-c1"])
+        );
+        assert_eq!(in_service_members(&members, &launched, 3), members);
+    }
 }
