@@ -319,13 +319,12 @@ fn advance_chunk(chunk: Chunk, buf: &[u8]) -> Result<(usize, Option<Chunk>), Res
 mod tests {
     use super::*;
 
+    /// The answer, the headers seen and the bytes left over.
+    type Read = (Option<Answer>, Vec<(String, String)>, usize);
+
     /// Reads `bytes` given in pieces of `step` bytes, as a shell would
-    /// (keeping what was not consumed): the answer, the headers seen and
-    /// the bytes left over.
-    fn read_in_steps(
-        bytes: &[u8],
-        step: usize,
-    ) -> Result<(Option<Answer>, Vec<(String, String)>, usize), ResponseError> {
+    /// (keeping what was not consumed).
+    fn read_in_steps(bytes: &[u8], step: usize) -> Result<Read, ResponseError> {
         let mut r = ResponseReader::new();
         let mut headers = Vec::new();
         let mut pending: Vec<u8> = Vec::new();
