@@ -10,9 +10,11 @@
 # (2xx) over that window; a rate is sustained when at least 95 % of it is
 # answered and nothing failed. wrk runs closed loop for SECONDS with
 # CONNS connections (default 10) on one thread: its throughput is the most
-# it gets. For each run: the answers a second, the latency p50/p99, and
-# the CPU the tool used (getrusage of the child, user + system), also per
-# answer. Installs wrk and httperf (Debian) when missing.
+# it gets; then sim load and httperf are offered that rate, for the
+# latency of all three at one rate. For each run: the answers a second,
+# the latency p50/p99, and the CPU the tool used (getrusage of the child:
+# user + system, and each), also per answer (ms a request = CPU seconds
+# per 1000 requests). Installs wrk and httperf (Debian) when missing.
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,7 +41,7 @@ log "lab $LAB up (the example)"
 ALB=203.0.113.20
 
 # cpu OUT CMD...: runs CMD, its output to OUT; prints the child's CPU
-# seconds (user + system, getrusage RUSAGE_CHILDREN)
+# seconds (getrusage RUSAGE_CHILDREN): user + system, user, system
 cpu() {
     local out=$1; shift
     python3 - "$out" "$@" <<'PY'
@@ -47,16 +49,17 @@ import resource, subprocess, sys
 with open(sys.argv[1], "w") as f:
     subprocess.run(sys.argv[2:], stdout=f, stderr=subprocess.STDOUT, check=False)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{r.ru_utime + r.ru_stime:.3f}")
+print(f"{r.ru_utime + r.ru_stime:.3f} {r.ru_utime:.3f} {r.ru_stime:.3f}")
 PY
 }
 
 inside() { "$VIFGATE" sim exec "$LAB" internet -- "$@"; }
 
-row() { # tool offered answered/s p50 p99 errors cpu_s
-    local per_k
-    per_k=$(awk -v c="$7" -v a="$3" -v s="$SECONDS_EACH" 'BEGIN { n = a * s; printf "%.3f", (n > 0 ? 1000 * c / n : 0) }')
-    printf '%-9s %8s %10s %9s %9s %7s %8s %10s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$per_k" | tee -a "$WORK/table"
+row() { # tool offered answered/s p50 p99 errors "cpu_s user_s sys_s"
+    local per_k c u s
+    read -r c u s <<<"$7"
+    per_k=$(awk -v c="$c" -v a="$3" -v s="$SECONDS_EACH" 'BEGIN { n = a * s; printf "%.3f", (n > 0 ? 1000 * c / n : 0) }')
+    printf '%-9s %8s %10s %9s %9s %7s %8s %7s %7s %10s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$c" "$u" "$s" "$per_k" | tee -a "$WORK/table"
 }
 
 sim_load() { # rate output: one run of sim load, its row; sets ok and errors
@@ -71,23 +74,12 @@ print(round(s["ok"] / '"$SECONDS_EACH"'), l.get("p50_ms", 0), l.get("p99_ms", 0)
     row "sim-load" "$1" "$ok" "$p50" "$p99" "$errors" "$c"
 }
 
-declare -A BEST=()
-sustained() { # tool rate answers/s errors: the highest rate kept up with
-    if ((($3 * 100 >= $2 * 95) && $4 == 0)); then BEST[$1]=$2; fi
-}
-
-printf '%-9s %8s %10s %9s %9s %7s %8s %10s\n' tool offered answers/s p50_ms p99_ms errors cpu_s cpu_ms/req | tee "$WORK/table"
-log "warm-up"
-inside wrk -t1 -c"$CONNS" -d2s "http://$ALB/" >/dev/null
-for rate in $RATES; do
-    log "sim load at $rate/s"
-    sim_load "$rate" "sim-$rate"
-    sustained sim-load "$rate" "$ok" "$errors"
-    log "httperf at $rate/s"
-    c=$(cpu "$WORK/httperf-$rate" "$VIFGATE" sim exec "$LAB" internet -- httperf --hog \
-        --server "$ALB" --port 80 --uri / --rate "$rate" --num-conns $((rate * SECONDS_EACH)) \
+httperf_run() { # rate output: one run of httperf, its row; sets ok and errors
+    local c p50
+    c=$(cpu "$WORK/$2" "$VIFGATE" sim exec "$LAB" internet -- httperf --hog \
+        --server "$ALB" --port 80 --uri / --rate "$1" --num-conns $(($1 * SECONDS_EACH)) \
         --num-calls 1 --timeout 5)
-    read -r ok p50 errors < <(python3 - "$WORK/httperf-$rate" "$SECONDS_EACH" <<'PY'
+    read -r ok p50 errors < <(python3 - "$WORK/$2" "$SECONDS_EACH" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
 def num(pat, default=0.0):
@@ -101,7 +93,23 @@ errors = num(r"Errors: total (\d+)")
 print(round(ok / max(dur, 1e-9)), f"{resp:.2f}(mean)", int(errors))
 PY
 )
-    row "httperf" "$rate" "$ok" "$p50" "-" "$errors" "$c"
+    row "httperf" "$1" "$ok" "$p50" "-" "$errors" "$c"
+}
+
+declare -A BEST=()
+sustained() { # tool rate answers/s errors: the highest rate kept up with
+    if ((($3 * 100 >= $2 * 95) && $4 == 0)); then BEST[$1]=$2; fi
+}
+
+printf '%-9s %8s %10s %9s %9s %7s %8s %7s %7s %10s\n' tool offered answers/s p50_ms p99_ms errors cpu_s user_s sys_s cpu_ms/req | tee "$WORK/table"
+log "warm-up"
+inside wrk -t1 -c"$CONNS" -d2s "http://$ALB/" >/dev/null
+for rate in $RATES; do
+    log "sim load at $rate/s"
+    sim_load "$rate" "sim-$rate"
+    sustained sim-load "$rate" "$ok" "$errors"
+    log "httperf at $rate/s"
+    httperf_run "$rate" "httperf-$rate"
     sustained httperf "$rate" "$ok" "$errors"
 done
 log "wrk closed loop, $CONNS connections"
@@ -125,8 +133,9 @@ PY
 )
 row "wrk" "closed" "$ok" "$p50" "$p99" "$errors" "$c"
 ok_wrk=$ok
-log "at the highest rate wrk got, sim load (open loop) offers the same"
+log "at the highest rate wrk got, sim load and httperf (open loop) offer the same"
 rate=$ok
 sim_load "$rate" sim-wrk
+httperf_run "$rate" httperf-wrk
 echo "highest rate sustained (>= 95 % answered, no error): sim load ${BEST[sim-load]:-none}/s, httperf ${BEST[httperf]:-none}/s; wrk (closed loop) ${ok_wrk}/s"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; outputs in $WORK"

@@ -189,7 +189,7 @@ pub fn run(a: LoadArgs) -> Result<ExitCode> {
         (None, Some(r)) => (Profile::constant(r), a.duration.unwrap_or(DEFAULT_DURATION)),
         (None, None) => bail!("give --rate or --profile"),
     };
-    sim::load::request_uri(&a.path).with_context(|| "--path".to_string())?;
+    sim::load::check_request_path(&a.path).with_context(|| "--path".to_string())?;
     let opts = RunOptions {
         ns,
         addr: SocketAddrV4::new(ip, port),

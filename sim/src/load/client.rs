@@ -1,28 +1,29 @@
 //! The load generator's shell: a tokio runtime on one thread inside the
-//! sending node's namespace (so every socket is that node's), hyper's
-//! HTTP/1.1 client, one keep-alive connection pool and one cookie jar per
-//! client. It only moves bytes and sleeps; what is due and what it meant
-//! is [`Generator`]'s.
+//! sending node's namespace (so every socket is that node's). Each client
+//! has its cookie jar, a queue of requests due and up to `connections`
+//! workers, each with one keep-alive connection (a `TcpStream`, no
+//! delay) it writes requests to from a reused buffer and reads answers
+//! from into another, through [`http1`]'s sans-IO reader. One timer
+//! drives the sends, and each answer gives the sends due by then their
+//! turn; outcomes go straight to the [`Generator`], which decides what is
+//! due and what it meant: the shell only moves bytes and sleeps.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt as _, Empty};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderValue, COOKIE, HOST, SET_COOKIE};
-use hyper::{Request, Uri};
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::cookies::CookieJar;
 use super::generator::{Generator, Send};
 use super::haproxy_stat;
+use super::http1::{RequestHead, ResponseReader};
 use super::schedule::Schedule;
 use super::stats::{ErrorKind, Outcome, SecondRecord, Summary};
 use super::{LoadError, TARGET_HEADER};
@@ -30,6 +31,9 @@ use crate::kernel::netns::Netns;
 
 /// How often the capacity is read from HAProxy's stats socket.
 const CAPACITY_EVERY: Duration = Duration::from_millis(500);
+
+/// A worker's read buffer: a response head must fit in it.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// What a run sends, where from and where to.
 #[derive(Debug, Clone)]
@@ -77,6 +81,7 @@ pub fn run(
     opts: RunOptions,
     on_second: impl FnMut(&SecondRecord) + std::marker::Send + 'static,
 ) -> Result<RunResult, LoadError> {
+    super::check_request_path(&opts.path)?;
     let ns = Netns::open(&opts.ns).map_err(LoadError::Namespace)?;
     ns.run(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -89,32 +94,64 @@ pub fn run(
     .map_err(LoadError::Namespace)?
 }
 
-/// One client: its idle connections, the slots that bound how many it
-/// has, its cookies, and the session they belong to.
+/// One client: the requests due that wait for a worker, its workers, its
+/// cookies, and the session they belong to.
 struct Client {
-    idle: RefCell<Vec<SendRequest<Empty<Bytes>>>>,
-    slots: Semaphore,
+    queue: RefCell<VecDeque<Send>>,
+    /// Workers started.
+    workers: Cell<usize>,
+    /// The workers waiting for a request, the last to finish on top: the
+    /// next request goes to it, so that the client uses as few of its
+    /// connections as keep up and each of them stays busy enough for the
+    /// kernel to delay its ACKs onto the next request (a connection idle
+    /// for longer acknowledges every answer in a packet of its own).
+    idle: RefCell<Vec<Rc<Notify>>>,
     jar: RefCell<CookieJar>,
     session: Cell<u64>,
 }
 
 impl Client {
-    fn new(connections: usize) -> Client {
+    fn new() -> Client {
         Client {
+            queue: RefCell::new(VecDeque::new()),
+            workers: Cell::new(0),
             idle: RefCell::new(Vec::new()),
-            slots: Semaphore::new(connections.max(1)),
             jar: RefCell::new(CookieJar::new()),
             session: Cell::new(0),
         }
     }
 
-    /// Starts `session` if it is a new one: no cookies, no idle
-    /// connection (those in use close when their answer is read).
+    /// Starts `session` if it is a new one: no cookies (each worker opens
+    /// a new connection for it, [`worker`]).
     fn begin(&self, session: u64) {
         if self.session.get() != session {
             self.session.set(session);
             *self.jar.borrow_mut() = CookieJar::new();
-            self.idle.borrow_mut().clear();
+        }
+    }
+
+    /// Queues `send` for the last idle worker, or a new one while the
+    /// client has fewer than `connections`; else it waits for a busy one.
+    fn push(self: &Rc<Client>, send: Send, shared: &Rc<Shared>) {
+        self.queue.borrow_mut().push_back(send);
+        let idle = self.idle.borrow_mut().pop();
+        if let Some(worker) = idle {
+            worker.notify_one();
+        } else if self.workers.get() < shared.connections {
+            self.workers.set(self.workers.get() + 1);
+            tokio::task::spawn_local(worker(self.clone(), shared.clone()));
+        }
+    }
+
+    /// The next request due, waiting for one (again if another worker took
+    /// the one it was woken for).
+    async fn next(&self, wake: &Rc<Notify>) -> Send {
+        loop {
+            if let Some(send) = self.queue.borrow_mut().pop_front() {
+                return send;
+            }
+            self.idle.borrow_mut().push(wake.clone());
+            wake.notified().await;
         }
     }
 }
@@ -123,13 +160,14 @@ impl Client {
 struct Shared {
     start: Instant,
     addr: SocketAddrV4,
-    /// The `Host` header and the request's URI, made once for every
-    /// request.
-    host: HeaderValue,
-    uri: Uri,
+    request: RequestHead,
     path: String,
     timeout: Duration,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    connections: usize,
+    generator: RefCell<Generator>,
+    /// Woken by each outcome: the sends due by then leave while the
+    /// thread is awake for it, rather than on a wake-up of their own.
+    answered: Notify,
 }
 
 async fn drive(
@@ -137,49 +175,48 @@ async fn drive(
     mut on_second: impl FnMut(&SecondRecord),
 ) -> Result<RunResult, LoadError> {
     let start = Instant::now();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let uri = super::request_uri(&opts.path)?;
-    let host = HeaderValue::from_str(&opts.addr.to_string())
-        .map_err(|_| LoadError::Path(opts.path.clone()))?;
     let shared = Rc::new(Shared {
         start,
         addr: opts.addr,
-        host,
-        uri,
+        request: RequestHead::new(&opts.path, &opts.addr.to_string()),
         path: opts.path.clone(),
         timeout: opts.timeout,
-        outcomes: tx,
+        connections: opts.connections.max(1),
+        generator: RefCell::new(match opts.session {
+            Some(n) => Generator::new(opts.schedule, opts.clients).with_sessions(n),
+            None => Generator::new(opts.schedule, opts.clients),
+        }),
+        answered: Notify::new(),
     });
     let clients: Vec<Rc<Client>> = (0..opts.clients.max(1))
-        .map(|_| Rc::new(Client::new(opts.connections)))
+        .map(|_| Rc::new(Client::new()))
         .collect();
     let capacity = Rc::new(Cell::new(None));
     if let Some((sock, backend)) = opts.stats.clone() {
         tokio::task::spawn_local(read_capacity(sock, backend, capacity.clone()));
     }
-    let mut g = Generator::new(opts.schedule, opts.clients);
-    if let Some(n) = opts.session {
-        g = g.with_sessions(n);
-    }
     let mut seconds = Vec::new();
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    // one timer, moved to each wake-up
+    // the one timer of the sends, moved to each wake-up
     let sleep = tokio::time::sleep_until(start);
     tokio::pin!(sleep);
     loop {
         let now = start.elapsed();
-        g.handle_capacity(capacity.get());
-        while let Some(record) = g.poll_second(now) {
-            on_second(&record);
-            seconds.push(record);
-        }
-        while let Some(send) = g.poll_send(now) {
-            let client = clients[send.client].clone();
-            tokio::task::spawn_local(request(client, send, shared.clone()));
-        }
-        let Some(wake) = g.poll_timeout() else {
+        let wake = {
+            let mut g = shared.generator.borrow_mut();
+            g.handle_capacity(capacity.get());
+            while let Some(record) = g.poll_second(now) {
+                on_second(&record);
+                seconds.push(record);
+            }
+            while let Some(send) = g.poll_send(now) {
+                clients[send.client].push(send, &shared);
+            }
+            g.poll_timeout()
+        };
+        let Some(wake) = wake else {
             break;
         };
         if sleep.deadline() != start + wake {
@@ -191,18 +228,11 @@ async fn drive(
                 interrupted = true;
                 break;
             }
-            Some(o) = rx.recv() => {
-                g.handle_outcome(o);
-                while let Ok(o) = rx.try_recv() {
-                    g.handle_outcome(o);
-                }
-            }
+            _ = shared.answered.notified() => {}
             _ = &mut sleep => {}
         }
     }
-    while let Ok(o) = rx.try_recv() {
-        g.handle_outcome(o);
-    }
+    let mut g = shared.generator.borrow_mut();
     g.handle_capacity(capacity.get());
     if let Some(record) = g.flush_second() {
         on_second(&record);
@@ -236,112 +266,182 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The status and target of an answer.
-struct Answer {
-    status: u16,
-    target: Option<String>,
-}
-
-/// Sends one request of `client` and reports its outcome.
-async fn request(client: Rc<Client>, send: Send, shared: Rc<Shared>) {
-    client.begin(send.session);
-    let cookie = client.jar.borrow_mut().header(&shared.path, unix_now());
-    let with_cookie = cookie.is_some();
-    // the time allowed runs from when it was due, as its latency does
-    let deadline = shared.start + send.scheduled + shared.timeout;
-    let result =
-        tokio::time::timeout_at(deadline, exchange(&client, send.session, &shared, cookie)).await;
-    let (target, error) = match result {
-        Err(_) => (None, Some(ErrorKind::Timeout)),
-        Ok(Err(kind)) => (None, Some(kind)),
-        Ok(Ok(a)) => (a.target, ErrorKind::of_status(a.status)),
-    };
-    let _ = shared.outcomes.send(Outcome {
-        client: send.client,
-        scheduled: send.scheduled,
-        session: send.session,
-        finished: shared.start.elapsed(),
-        target,
-        with_cookie,
-        error,
-    });
-}
-
-/// One request of `client`'s `session` and its answer, on an idle
-/// connection of the client or a new one once a slot is free; the
-/// connection goes back to the pool if it stays open and the session is
-/// still the client's.
-async fn exchange(
-    client: &Client,
-    session: u64,
-    shared: &Shared,
-    cookie: Option<String>,
-) -> Result<Answer, ErrorKind> {
-    // never closed: a wait for a connection of this client
-    let _slot = client
-        .slots
-        .acquire()
-        .await
-        .map_err(|_| ErrorKind::Broken)?;
-    let mut sender = loop {
-        let idle = client.idle.borrow_mut().pop();
-        match idle {
-            Some(s) if !s.is_closed() => break s,
-            Some(_) => continue,
-            None => break connect(shared.addr).await?,
+/// One worker of `client`: takes its requests due, one at a time, on its
+/// own connection (opened when needed, again after the load balancer
+/// closed it), and hands each outcome to the generator.
+async fn worker(client: Rc<Client>, shared: Rc<Shared>) {
+    let mut conn = Connection::new();
+    let mut conn_session = 0;
+    let wake = Rc::new(Notify::new());
+    loop {
+        let send = client.next(&wake).await;
+        client.begin(send.session);
+        // a new visitor: a connection of its own
+        if conn_session != send.session {
+            conn.close();
+            conn_session = send.session;
         }
-    };
-    sender.ready().await.map_err(|_| ErrorKind::Broken)?;
-    let mut req = Request::get(shared.uri.clone()).header(HOST, shared.host.clone());
-    if let Some(c) = cookie {
-        req = req.header(COOKIE, c);
-    }
-    let req = req
-        .body(Empty::<Bytes>::new())
-        .map_err(|_| ErrorKind::Broken)?;
-    let response = sender
-        .send_request(req)
-        .await
-        .map_err(|_| ErrorKind::Broken)?;
-    let status = response.status().as_u16();
-    // an earlier visitor's answer sets no cookie of the new one
-    let current = client.session.get() == session;
-    if current {
-        let now = unix_now();
-        let mut jar = client.jar.borrow_mut();
-        for v in response.headers().get_all(SET_COOKIE) {
-            if let Ok(v) = v.to_str() {
-                jar.store(v, &shared.path, now);
+        let cookie = client.jar.borrow_mut().header(&shared.path, unix_now());
+        let with_cookie = cookie.is_some();
+        // the time allowed runs from when it was due, as its latency does
+        let deadline = shared.start + send.scheduled + shared.timeout;
+        let result = if Instant::now() >= deadline {
+            None
+        } else {
+            let exchange = conn.exchange(&client, send.session, &shared, cookie.as_deref());
+            tokio::time::timeout_at(deadline, exchange).await.ok()
+        };
+        let (target, error) = match result {
+            None => {
+                // its answer may still come: not on the next request's
+                conn.close();
+                (None, Some(ErrorKind::Timeout))
             }
-        }
+            Some(Err(kind)) => (None, Some(kind)),
+            Some(Ok((status, target))) => (target, ErrorKind::of_status(status)),
+        };
+        shared.generator.borrow_mut().handle_outcome(Outcome {
+            client: send.client,
+            scheduled: send.scheduled,
+            session: send.session,
+            finished: shared.start.elapsed(),
+            target,
+            with_cookie,
+            error,
+        });
+        shared.answered.notify_one();
     }
-    let target = response
-        .headers()
-        .get(TARGET_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    // read to its end, nothing kept
-    let mut body = response.into_body();
-    while let Some(frame) = body.frame().await {
-        frame.map_err(|_| ErrorKind::Broken)?;
-    }
-    if current && !sender.is_closed() {
-        client.idle.borrow_mut().push(sender);
-    }
-    Ok(Answer { status, target })
 }
 
-/// A new connection to `addr`, its HTTP/1.1 driver running beside.
-async fn connect(addr: SocketAddrV4) -> Result<SendRequest<Empty<Bytes>>, ErrorKind> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|_| ErrorKind::Connect)?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| ErrorKind::Connect)?;
-    tokio::task::spawn_local(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
+/// A worker's connection and its buffers.
+struct Connection {
+    stream: Option<TcpStream>,
+    /// The request being sent.
+    out: Vec<u8>,
+    /// Bytes read, `read[at..filled]` not yet consumed.
+    read: Box<[u8]>,
+    at: usize,
+    filled: usize,
+}
+
+impl Connection {
+    fn new() -> Connection {
+        Connection {
+            stream: None,
+            out: Vec::with_capacity(512),
+            read: vec![0; READ_BUFFER].into_boxed_slice(),
+            at: 0,
+            filled: 0,
+        }
+    }
+
+    fn close(&mut self) {
+        self.stream = None;
+        self.at = 0;
+        self.filled = 0;
+    }
+
+    /// One request and its answer: the status and the target that
+    /// answered. A kept-alive connection that the load balancer closed
+    /// while idle (nothing of the answer came) is opened again once, as a
+    /// browser does for a `GET`.
+    async fn exchange(
+        &mut self,
+        client: &Client,
+        session: u64,
+        shared: &Shared,
+        cookie: Option<&str>,
+    ) -> Result<(u16, Option<String>), ErrorKind> {
+        shared.request.write(cookie, &mut self.out);
+        let reused = self.stream.is_some();
+        match self.send_and_read(client, session, shared).await {
+            Err(Exchange::ClosedBeforeAnswer) if reused => {
+                self.close();
+                self.send_and_read(client, session, shared).await
+            }
+            r => r,
+        }
+        .map_err(|e| {
+            self.close();
+            match e {
+                Exchange::Connect => ErrorKind::Connect,
+                Exchange::ClosedBeforeAnswer | Exchange::Broken => ErrorKind::Broken,
+            }
+        })
+    }
+
+    /// `session`: the client's session the request is of; an earlier
+    /// visitor's answer sets no cookie of the new one.
+    async fn send_and_read(
+        &mut self,
+        client: &Client,
+        session: u64,
+        shared: &Shared,
+    ) -> Result<(u16, Option<String>), Exchange> {
+        let stream = match &mut self.stream {
+            Some(s) => s,
+            None => {
+                let s = TcpStream::connect(shared.addr)
+                    .await
+                    .map_err(|_| Exchange::Connect)?;
+                let _ = s.set_nodelay(true);
+                self.stream.insert(s)
+            }
+        };
+        stream
+            .write_all(&self.out)
+            .await
+            .map_err(|_| Exchange::ClosedBeforeAnswer)?;
+        let mut reader = ResponseReader::new();
+        let mut target = None;
+        let mut any = false;
+        let answer = loop {
+            let progress = reader
+                .read(&self.read[self.at..self.filled], |name, value| {
+                    if name.eq_ignore_ascii_case("set-cookie") && client.session.get() == session {
+                        if let Ok(v) = std::str::from_utf8(value) {
+                            client.jar.borrow_mut().store(v, &shared.path, unix_now());
+                        }
+                    } else if name.eq_ignore_ascii_case(TARGET_HEADER) {
+                        target = std::str::from_utf8(value).ok().map(str::to_string);
+                    }
+                })
+                .map_err(|_| Exchange::Broken)?;
+            self.at += progress.consumed;
+            if let Some(answer) = progress.done {
+                break answer;
+            }
+            if self.at == self.filled {
+                (self.at, self.filled) = (0, 0);
+            } else if self.filled == self.read.len() {
+                if self.at == 0 {
+                    // a head larger than the buffer
+                    return Err(Exchange::Broken);
+                }
+                self.read.copy_within(self.at..self.filled, 0);
+                (self.at, self.filled) = (0, self.filled - self.at);
+            }
+            let n = match stream.read(&mut self.read[self.filled..]).await {
+                Ok(0) | Err(_) if !any => return Err(Exchange::ClosedBeforeAnswer),
+                Ok(0) => break reader.eof().map_err(|_| Exchange::Broken)?,
+                Err(_) => return Err(Exchange::Broken),
+                Ok(n) => n,
+            };
+            any = true;
+            self.filled += n;
+        };
+        if !answer.keep_alive || self.at != self.filled {
+            // closed by the server, or bytes no request asked for
+            self.close();
+        }
+        Ok((answer.status, target))
+    }
+}
+
+/// How an exchange failed.
+enum Exchange {
+    Connect,
+    /// The connection ended before any byte of the answer.
+    ClosedBeforeAnswer,
+    Broken,
 }

@@ -12,12 +12,14 @@
 //! [`plot`].
 //!
 //! The core ([`generator`]) is sans-IO and tested on a hand-driven
-//! clock; [`client`] is the thin tokio and hyper shell around it.
+//! clock, as is the HTTP/1.1 it speaks ([`http1`]); [`client`] is the
+//! thin tokio shell around them.
 
 pub mod client;
 pub mod cookies;
 pub mod generator;
 pub mod haproxy_stat;
+pub mod http1;
 pub mod plot;
 pub mod profile;
 pub mod schedule;
@@ -37,12 +39,13 @@ pub const LAB_TIMELINE_FILE: &str = "load-timeline.jsonl";
 /// --report`.
 pub const LAB_PLOT_FILE: &str = "load.svg";
 
-/// The URI of a request for `path` (`/`, `/shop?id=1`): checked before a
-/// run starts.
-pub fn request_uri(path: &str) -> Result<hyper::Uri, LoadError> {
-    match path.parse::<hyper::Uri>() {
-        Ok(uri) if path.starts_with('/') => Ok(uri),
-        _ => Err(LoadError::Path(path.to_string())),
+/// Checks that `path` (`/`, `/shop?id=1`) can be a request's target,
+/// before a run starts.
+pub fn check_request_path(path: &str) -> Result<(), LoadError> {
+    if http1::check_path(path) {
+        Ok(())
+    } else {
+        Err(LoadError::Path(path.to_string()))
     }
 }
 
