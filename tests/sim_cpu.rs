@@ -82,7 +82,15 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
         assert!(groups.join(format!("node-{n}")).is_dir(), "{n}'s group");
     }
     let mut scaler = Command::new(common::vifgate())
-        .args(["sim", "autoscale", &lab, "--follow", "--duration", "18s", "--json"])
+        .args([
+            "sim",
+            "autoscale",
+            &lab,
+            "--follow",
+            "--duration",
+            "18s",
+            "--json",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
