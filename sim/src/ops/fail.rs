@@ -230,8 +230,17 @@ pub fn fail(lab: &str, what: &FailWhat) -> Result<Vec<String>, FailError> {
     Ok(done)
 }
 
-/// Brings every failed node of lab `lab` back: the nodes restored.
-pub fn restore(lab: &str) -> Result<Vec<String>, FailError> {
+/// What [`restore`] brought back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// The nodes that answer again.
+    pub nodes: Vec<String>,
+    /// The zones no longer impaired.
+    pub zones: Vec<String>,
+}
+
+/// Brings every failed node of lab `lab` back, and every impaired zone.
+pub fn restore(lab: &str) -> Result<Restored, FailError> {
     let _lock = lab_lock(lab)?;
     let mut st = read_state(lab).ok_or_else(|| FailError::NoLab(lab.into()))?;
     restore_in(lab, &mut st)
@@ -240,7 +249,7 @@ pub fn restore(lab: &str) -> Result<Vec<String>, FailError> {
 /// [`restore`] on a lab's state already read (and saved after): the
 /// failed nodes answer again and no zone is impaired any more (the lab's
 /// controller rebalances the group into it).
-pub fn restore_in(lab: &str, st: &mut LabState) -> Result<Vec<String>, FailError> {
+pub fn restore_in(lab: &str, st: &mut LabState) -> Result<Restored, FailError> {
     let mut done = Vec::new();
     let zones = std::mem::take(&mut st.impaired_zones);
     for node in std::mem::take(&mut st.failed) {
@@ -252,7 +261,10 @@ pub fn restore_in(lab: &str, st: &mut LabState) -> Result<Vec<String>, FailError
     if !done.is_empty() || !zones.is_empty() {
         save_state(lab, st)?;
     }
-    Ok(done)
+    Ok(Restored {
+        nodes: done,
+        zones: zones.into_iter().collect(),
+    })
 }
 
 #[cfg(test)]

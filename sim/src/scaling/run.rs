@@ -579,6 +579,8 @@ struct GroupRun {
     grace: Duration,
     /// The zones its controller was told are impaired.
     impaired: BTreeSet<String>,
+    /// The instances the lab launched not yet seen healthy.
+    rising: BTreeSet<String>,
 }
 
 impl GroupRun {
@@ -607,6 +609,7 @@ impl GroupRun {
             elb: g.scaling.health_check_type == HealthCheckType::Elb,
             grace: g.scaling.health_check_grace_period,
             impaired: BTreeSet::new(),
+            rising: BTreeSet::new(),
         }
     }
 
@@ -696,7 +699,7 @@ impl GroupRun {
         let mut running: Vec<&str> = self.members.iter().map(String::as_str).collect();
         names.sort_unstable();
         running.sort_unstable();
-        if names != running {
+        if names != running && !self.waits(lab, &names, last_now) {
             self.change_capacity(lab, &wanted, clock, programs, seen, on)?;
             summary.changes += 1;
         }
@@ -704,6 +707,25 @@ impl GroupRun {
             self.replace_unhealthy(lab, (last_now, clock), programs, seen, summary, on)?;
         }
         Ok(())
+    }
+
+    /// Whether the change to the instances `names` waits this period
+    /// ([`waits_for_rising`]): it terminates one while an instance the lab
+    /// launched, which stays, is not yet healthy. Those seen healthy are
+    /// no longer rising.
+    fn waits(&mut self, lab: &str, names: &[&str], now: Duration) -> bool {
+        self.rising.retain(|r| names.contains(&r.as_str()));
+        let terminates = (self.members.iter()).any(|m| !names.contains(&m.as_str()));
+        if !terminates || self.rising.is_empty() {
+            return false;
+        }
+        let rising: Vec<String> = self.rising.iter().cloned().collect();
+        let status = target_status(lab, &rising);
+        let waits = waits_for_rising(&self.rising, &status, (&self.launched_at, self.grace, now));
+        if !waits {
+            self.rising.clear();
+        }
+        waits
     }
 
     /// The instances the controller keeps, each in its slot: the lab runs
@@ -852,6 +874,7 @@ impl GroupRun {
         let in_service_at = clock.aws();
         for m in &launched {
             self.launched_at.insert(m.clone(), in_service_at);
+            self.rising.insert(m.clone());
         }
         self.members = now_members;
         self.lab_desired = desired;
@@ -892,11 +915,18 @@ fn unhealthy(
     grace: Duration,
     now: Duration,
 ) -> Vec<String> {
+    to_replace(&target_status(lab, members), launched_at, grace, now)
+}
+
+/// The status of each target of `members` at the lab's load balancers
+/// (HAProxy's: `UP`, `DOWN 1/2`, ...); none when the lab's state cannot
+/// be read.
+fn target_status(lab: &str, members: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut status: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let Ok(Some(st)) = load_state(lab) else {
-        return Vec::new();
+        return status;
     };
     let dir = layout::state_dir(lab);
-    let mut status: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for h in &st.plan.haproxy {
         for th in health(&layout::haproxy_socket(&dir, &h.node), h) {
             if members.contains(&th.instance) {
@@ -904,7 +934,27 @@ fn unhealthy(
             }
         }
     }
-    to_replace(&status, launched_at, grace, now)
+    status
+}
+
+/// Whether a change that terminates instances waits: an instance the lab
+/// launched (`rising`, launched at `launched_at`) that stays is not yet
+/// `UP` on every target (`status`), within its grace period at `now`.
+/// AZRebalance launches before it terminates so that the capacity never
+/// falls below the desired one; the lab's instance takes requests only
+/// once its health checks pass.
+fn waits_for_rising(
+    rising: &BTreeSet<String>,
+    status: &BTreeMap<String, Vec<String>>,
+    (launched_at, grace, now): (&BTreeMap<String, Duration>, Duration, Duration),
+) -> bool {
+    rising.iter().any(|r| {
+        let up = status
+            .get(r)
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|x| x.starts_with("UP")));
+        let launched = launched_at.get(r).copied().unwrap_or_default();
+        !up && now < launched + grace
+    })
 }
 
 /// Replaces `instance`: the lab's plan without it applied (deregistration,
@@ -1095,6 +1145,31 @@ mod tests {
         // following the same state again changes nothing
         r.follow_zones(&BTreeSet::new());
         assert_eq!(names(&r).len(), 2);
+    }
+
+    #[test]
+    fn a_termination_waits_for_a_launched_instance_to_pass_its_checks_within_its_grace() {
+        let rising = BTreeSet::from(["web-a1".to_string()]);
+        let launched: BTreeMap<String, Duration> =
+            BTreeMap::from([("web-a1".to_string(), Duration::from_secs(600))]);
+        let grace = Duration::from_secs(300);
+        let status = |s: &[&str]| BTreeMap::from([("web-a1".to_string(), names(s))]);
+        let at = |secs| (&launched, grace, Duration::from_secs(secs));
+        assert!(waits_for_rising(&rising, &status(&["DOWN 1/5"]), at(660)));
+        assert!(waits_for_rising(
+            &rising,
+            &status(&["UP", "DOWN 4/5"]),
+            at(660)
+        ));
+        assert!(waits_for_rising(&rising, &BTreeMap::new(), at(660)));
+        assert!(!waits_for_rising(&rising, &status(&["UP", "UP"]), at(660)));
+        // past its grace period it waits no more (it is replaced instead)
+        assert!(!waits_for_rising(&rising, &status(&["DOWN"]), at(900)));
+        assert!(!waits_for_rising(
+            &BTreeSet::new(),
+            &status(&["DOWN"]),
+            at(660)
+        ));
     }
 
     #[test]
