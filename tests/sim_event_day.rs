@@ -470,6 +470,24 @@ fn the_event_day_scales_out_and_back_in_without_a_failed_request_and_clients_sti
     eprintln!("{shown}");
 }
 
+/// `sim load LAB --json` at the base rate from [`CLIENTS`] clients, with
+/// `args`, started (its output read when it ends).
+fn base_load(lab: &str, args: &[&str]) -> Child {
+    let clients = CLIENTS.to_string();
+    let rate = format!("{BASE}/s");
+    Command::new(common::vifgate())
+        .args([
+            "sim", "load", lab, "--to", "alb:80", "--path", PATH, "--json",
+        ])
+        .args(["--rate", &rate, "--clients", &clients])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim load runs")
+}
+
 /// HAProxy's status of slot `server` of backend `b80` of the lab's ALB
 /// (`UP`, `UP 1/2` going down, `DOWN`, `DOWN 1/5` going up, `MAINT`).
 fn slot_status(lab: &str, server: &str) -> String {
@@ -525,19 +543,8 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
         return;
     }
     let (lab, _, _down, controller, _) = live("fail", &without_web_servers(&example_text()));
-    let clients = CLIENTS.to_string();
-    let rate = format!("{BASE}/s");
     let load_start = Instant::now();
-    let sender = Command::new(common::vifgate())
-        .args([
-            "sim", "load", &lab, "--to", "alb:80", "--path", PATH, "--json",
-        ])
-        .args(["--rate", &rate, "--duration", "20s", "--clients", &clients])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim load runs");
+    let sender = base_load(&lab, &["--duration", "20s"]);
     // past the grace period: 5 periods from the controller's start
     std::thread::sleep(Duration::from_secs(5));
     let failing = since(load_start, Instant::now());
@@ -700,22 +707,10 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
         return;
     }
     let (lab, _, _down, controller, _) = live("zone", &without_web_servers(&example_text()));
-    let clients = CLIENTS.to_string();
-    let rate = format!("{BASE}/s");
     let load_start = Instant::now();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = sample_up(lab.clone(), stop.clone());
-    let sender = Command::new(common::vifgate())
-        .args([
-            "sim", "load", &lab, "--to", "alb:80", "--path", PATH, "--json",
-        ])
-        .args(["--rate", &rate, "--duration", "45s", "--clients", &clients])
-        .args(["--session", SESSION])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim load runs");
+    let sender = base_load(&lab, &["--duration", "45s", "--session", SESSION]);
     // past the grace period: 5 periods from the controller's start
     std::thread::sleep(Duration::from_secs(5));
     let failing = since(load_start, Instant::now());

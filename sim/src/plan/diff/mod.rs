@@ -16,7 +16,7 @@
 //!
 //! Order: steps that remove an object to make it again come first (in
 //! reverse dependency order), with the removals that free an interface
-//! name or a port ([`sockets`]) that an addition takes, then every addition and replacement in
+//! name, a port ([`sockets`]) or a load balancer's server slot that an addition takes, then every addition and replacement in
 //! dependency order (namespaces before links, links
 //! before addresses, addresses before routes, firewalls before the
 //! processes that serve), then the removals of what is gone, in reverse
