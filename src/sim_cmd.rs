@@ -645,10 +645,16 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
             use sim::ops::fail::{fail, restore as restore_all, FailWhat};
             if restore {
                 let back = restore_all(&lab)?;
-                if back.is_empty() {
+                if back.nodes.is_empty() {
                     println!("lab `{lab}`: no instance is failed");
                 } else {
-                    println!("lab `{lab}`: {} answer again", back.join(", "));
+                    println!("lab `{lab}`: {} answer again", back.nodes.join(", "));
+                }
+                if !back.zones.is_empty() {
+                    println!(
+                        "lab `{lab}`: zone {} launches again: the group rebalances into it",
+                        back.zones.join(", ")
+                    );
                 }
                 return Ok(ExitCode::SUCCESS);
             }

@@ -1220,6 +1220,7 @@ fn recorded_example_lab_with(root: &PrivateRoot, more: &[&str]) -> std::path::Pa
         links: Default::default(),
         links_down: Default::default(),
         failed: Default::default(),
+        impaired_zones: Default::default(),
         processes: Vec::new(),
         bgp_established_seconds: None,
         built_from: None,

@@ -470,6 +470,24 @@ fn the_event_day_scales_out_and_back_in_without_a_failed_request_and_clients_sti
     eprintln!("{shown}");
 }
 
+/// `sim load LAB --json` at the base rate from [`CLIENTS`] clients, with
+/// `args`, started (its output read when it ends).
+fn base_load(lab: &str, args: &[&str]) -> Child {
+    let clients = CLIENTS.to_string();
+    let rate = format!("{BASE}/s");
+    Command::new(common::vifgate())
+        .args([
+            "sim", "load", lab, "--to", "alb:80", "--path", PATH, "--json",
+        ])
+        .args(["--rate", &rate, "--clients", &clients])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim load runs")
+}
+
 /// HAProxy's status of slot `server` of backend `b80` of the lab's ALB
 /// (`UP`, `UP 1/2` going down, `DOWN`, `DOWN 1/5` going up, `MAINT`).
 fn slot_status(lab: &str, server: &str) -> String {
@@ -525,19 +543,8 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
         return;
     }
     let (lab, _, _down, controller, _) = live("fail", &without_web_servers(&example_text()));
-    let clients = CLIENTS.to_string();
-    let rate = format!("{BASE}/s");
     let load_start = Instant::now();
-    let sender = Command::new(common::vifgate())
-        .args([
-            "sim", "load", &lab, "--to", "alb:80", "--path", PATH, "--json",
-        ])
-        .args(["--rate", &rate, "--duration", "20s", "--clients", &clients])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim load runs");
+    let sender = base_load(&lab, &["--duration", "20s"]);
     // past the grace period: 5 periods from the controller's start
     std::thread::sleep(Duration::from_secs(5));
     let failing = since(load_start, Instant::now());
@@ -621,5 +628,212 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
     assert_eq!(
         after, 0,
         "requests failed after web-a1's had timed out:\n{shown}"
+    );
+}
+
+/// The targets of the ALB's backend `b80` that are `UP` (or going down,
+/// `UP 1/2`): those taking new requests.
+fn up_targets(lab: &str) -> Option<usize> {
+    let sock = sim::layout::haproxy_socket(&sim::layout::state_dir(lab), "alb");
+    let stat = sim::apply::targets::haproxy_api(&sock, "show stat").ok()?;
+    let up = (stat.lines())
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.len() > 17 && f[0] == "b80" && f[1] != "BACKEND" && f[1] != "FRONTEND")
+        .filter(|f| f[17].starts_with("UP"))
+        .count();
+    Some(up)
+}
+
+/// Samples [`up_targets`] every 50 ms until `stop` is set: (when, count).
+fn sample_up(
+    lab: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(Instant, usize)>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(n) = up_targets(&lab) {
+                out.push((Instant::now(), n));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        out
+    })
+}
+
+/// Waits until the controller has printed a change whose instances
+/// launched or terminated include `instance` (`launched` says which):
+/// when it was read, if within `within`.
+fn until_applied(
+    controller: &Controller,
+    instance: &str,
+    launched: bool,
+    within: Duration,
+) -> Option<Instant> {
+    let until = Instant::now() + within;
+    let key = if launched { "launched" } else { "terminated" };
+    loop {
+        let lines = controller.lines.lock().expect("lines");
+        let found = lines.iter().find(|(_, v)| {
+            v.get("applied")
+                .is_some_and(|a| names(&a[key]).iter().any(|n| n == instance))
+        });
+        if let Some((at, _)) = found {
+            return Some(*at);
+        }
+        drop(lines);
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A failed zone under load: `sim fail LAB --zone a` while 20 clients send
+/// 50 requests a second. web-a1's target turns `DOWN` (as a failed
+/// instance's, 1.5 to 2 s after the failure); the lab's controller, told
+/// the zone is impaired, replaces it in zone c: web-a1 terminated and
+/// web-c2 launched in one change of the group's instances, the group at 2
+/// (its desired capacity) in zone c alone. From a second after `DOWN`
+/// until the restore, no request is answered in zone a. `sim fail LAB
+/// --restore` then lets zone a launch again: AZRebalance launches web-a1
+/// first (3 instances) and terminates one of zone c once it is in
+/// service: back to one instance in each zone, the group never below 2.
+/// The requests lost are those web-a1 held when it failed (the bound of
+/// the failed instance's test); none is lost by the rebalance.
+#[test]
+fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() {
+    if !ready("a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances") {
+        return;
+    }
+    let (lab, _, _down, controller, _) = live("zone", &without_web_servers(&example_text()));
+    let load_start = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = sample_up(lab.clone(), stop.clone());
+    let sender = base_load(&lab, &["--duration", "45s", "--session", SESSION]);
+    // past the grace period: 5 periods from the controller's start
+    std::thread::sleep(Duration::from_secs(5));
+    let failing = since(load_start, Instant::now());
+    ok(&["sim", "fail", &lab, "--zone", "a"]);
+    let down = until_status(&lab, "web-asg-1", "DOWN", Duration::from_secs(5))
+        .map(|at| since(load_start, at));
+    // the replacement in zone c, and the group at 2 again
+    let moved = until_applied(&controller, "web-c2", true, Duration::from_secs(20))
+        .map(|at| since(load_start, at));
+    let back = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < back && up_targets(&lab) != Some(2) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let moved_up = since(load_start, Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let restoring = since(load_start, Instant::now());
+    ok(&["sim", "fail", &lab, "--restore"]);
+    let rebalanced = (until_applied(&controller, "web-a1", true, Duration::from_secs(20)))
+        .and_then(|_| {
+            let (c1, c2) = ("web-c1", "web-c2");
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until {
+                let one = |n| until_applied(&controller, n, false, Duration::ZERO);
+                if let Some(at) = one(c1).or_else(|| one(c2)) {
+                    return Some(at);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            None
+        })
+        .map(|at| since(load_start, at));
+    let (seconds, summary) = load_output(&sender.wait_with_output().expect("sim load ends"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ups: Vec<(f64, usize)> = (sampler.join().expect("sampler").into_iter())
+        .map(|(at, n)| (since(load_start, at), n))
+        .collect();
+    let s = story(&controller.stop(), load_start);
+    let lost: u64 = (summary["errors"].as_object().into_iter().flatten())
+        .filter_map(|(_, n)| n.as_u64())
+        .sum();
+    let shown = format!(
+        "failed at {failing:.2}s, DOWN at {down:?}, moved at {moved:?} (2 UP at {moved_up:.2}s), restored at {restoring:.2}s, rebalanced at {rebalanced:?}\nreplaced {:?}\napplied {:?}\nlost {lost} of {}",
+        s.replaced, s.applied, summary["sent"]
+    );
+    eprintln!("{shown}");
+    for sec in &seconds {
+        eprintln!(
+            "second {}: capacity {} errors {} targets {}",
+            sec["second"], sec["capacity"], sec["errors"], sec["targets"]
+        );
+    }
+    let mut last = usize::MAX;
+    for (t, n) in &ups {
+        if *n != last {
+            eprintln!("{t:.2}s: {n} targets UP");
+            last = *n;
+        }
+    }
+
+    let down = down.unwrap_or_else(|| panic!("web-a1 never turned DOWN:\n{shown}"));
+    // replaced in zone c, by one change of the instances, at 2
+    assert_eq!(
+        s.replaced.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["web-a1"],
+        "{shown}"
+    );
+    let moved = moved.unwrap_or_else(|| panic!("web-c2 never launched:\n{shown}"));
+    assert!(moved > down, "{shown}");
+    let (_, desired, launched, terminated) = (s.applied.iter())
+        .find(|a| a.2.contains(&"web-c2".to_string()))
+        .expect("the move");
+    assert_eq!(
+        (*desired, launched.as_slice(), terminated.as_slice()),
+        (2, &["web-c2".to_string()][..], &["web-a1".to_string()][..]),
+        "{shown}"
+    );
+    // no answer from zone a from a second after DOWN until the restore
+    for sec in &seconds {
+        let n = sec["second"].as_u64().unwrap_or_default() as f64;
+        if n > down + 1.0 && n + 1.0 < restoring {
+            let in_a: Vec<&String> = (sec["targets"].as_object().into_iter().flatten())
+                .map(|(t, _)| t)
+                .filter(|t| t.starts_with("web-a"))
+                .collect();
+            assert!(in_a.is_empty(), "second {n}: {in_a:?} answered\n{shown}");
+        }
+    }
+    // the restore rebalances: web-a1 launched first (3), then one of
+    // zone c terminated (2); the group never below 2
+    let rebalanced = rebalanced.unwrap_or_else(|| panic!("no rebalance:\n{shown}"));
+    let after: Vec<&(f64, u64, Vec<String>, Vec<String>)> =
+        s.applied.iter().filter(|a| a.0 > restoring).collect();
+    assert_eq!(after.len(), 2, "{shown}");
+    assert_eq!(
+        (after[0].1, after[0].2.as_slice()),
+        (3, &["web-a1".to_string()][..]),
+        "{shown}"
+    );
+    assert_eq!(after[1].1, 2, "{shown}");
+    assert!(after[1].3[0].starts_with("web-c"), "{shown}");
+    assert!(s.applied.iter().all(|a| a.1 >= 2), "{shown}");
+    // and the targets in service never fewer than 2 during it
+    let lowest = (ups.iter())
+        .filter(|(t, _)| *t > restoring && *t < rebalanced + 6.0)
+        .map(|(_, n)| *n)
+        .min();
+    eprintln!("targets UP during the rebalance: lowest {lowest:?}");
+    assert!(lowest.is_some_and(|n| n >= 2), "{lowest:?}\n{shown}");
+    // zone a answers again
+    let answered_a: u64 = (seconds.iter())
+        .filter(|sec| sec["second"].as_f64().unwrap_or_default() > rebalanced)
+        .filter_map(|sec| sec["targets"]["web-a1"].as_u64())
+        .sum();
+    assert!(answered_a > 0, "the new web-a1 answered nothing:\n{shown}");
+    // the requests lost: web-a1's when it failed, within the failed
+    // instance's bound; none in the rebalance
+    let per_client = BASE as f64 / CLIENTS as f64;
+    let bound = CLIENTS as u64 * ((per_client * 2.0).ceil() as u64 + 1);
+    assert!(lost <= bound, "{lost} lost, bound {bound}\n{shown}");
+    let (in_rebalance, offered) = in_phase(&seconds, restoring, 45.0);
+    assert!(offered > 0, "{shown}");
+    assert_eq!(
+        in_rebalance, 0,
+        "requests failed in the rebalance:\n{shown}"
     );
 }

@@ -195,7 +195,7 @@ fn apply_live(
         println!("(completed an apply interrupted at: {s})");
     }
     // instances `sim fail` failed are as the file describes them again
-    let restored = sim::ops::fail::restore(lab)?;
+    let restored = sim::ops::fail::restore(lab)?.nodes;
     if !json && !restored.is_empty() {
         println!(
             "restored the failed instance{} {}",

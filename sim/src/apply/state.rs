@@ -135,6 +135,10 @@ pub struct LabState {
     /// The instances `sim fail` failed and nothing has brought back.
     #[serde(default)]
     pub failed: std::collections::BTreeSet<String>,
+    /// The zones (short names, `a`) `sim fail --zone` failed and nothing
+    /// has brought back: the lab's controller launches in none of them.
+    #[serde(default)]
+    pub impaired_zones: std::collections::BTreeSet<String>,
     /// Every process `up` started (gateways, start commands, HAProxy, the
     /// listeners), with its start time, recorded as soon as it ran: `down`
     /// ends them, `sim link` signals the gateways.

@@ -141,10 +141,9 @@ pub fn chosen(t: &Topology, lab: &str, what: &FailWhat) -> Result<Vec<String>, F
             }
         }
         FailWhat::Zone(zone) => {
-            let region = t.vpc.as_ref().map(|v| v.region.as_str()).unwrap_or("");
-            let short = zone.strip_prefix(region).unwrap_or(zone);
+            let short = short_zone(t, zone);
             let out: Vec<String> = (all.iter())
-                .filter(|(_, z)| z == short)
+                .filter(|(_, z)| *z == short)
                 .map(|(n, _)| n.clone())
                 .collect();
             if out.is_empty() {
@@ -158,6 +157,12 @@ pub fn chosen(t: &Topology, lab: &str, what: &FailWhat) -> Result<Vec<String>, F
             Ok(out)
         }
     }
+}
+
+/// Zone `zone`'s short name (`a` of `a` or `ap-northeast-2a`).
+fn short_zone(t: &Topology, zone: &str) -> String {
+    let region = t.vpc.as_ref().map(|v| v.region.as_str()).unwrap_or("");
+    zone.strip_prefix(region).unwrap_or(zone).to_string()
 }
 
 fn kind_words(k: &NodeKind) -> &'static str {
@@ -216,29 +221,50 @@ pub fn fail(lab: &str, what: &FailWhat) -> Result<Vec<String>, FailError> {
         save_state(lab, &st)?;
         done.push(node);
     }
+    if let FailWhat::Zone(zone) = what {
+        // the lab's controller launches in it no more (replacements go to
+        // the other zones) until it is restored
+        st.impaired_zones.insert(short_zone(&t, zone));
+        save_state(lab, &st)?;
+    }
     Ok(done)
 }
 
-/// Brings every failed node of lab `lab` back: the nodes restored.
-pub fn restore(lab: &str) -> Result<Vec<String>, FailError> {
+/// What [`restore`] brought back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// The nodes that answer again.
+    pub nodes: Vec<String>,
+    /// The zones no longer impaired.
+    pub zones: Vec<String>,
+}
+
+/// Brings every failed node of lab `lab` back, and every impaired zone.
+pub fn restore(lab: &str) -> Result<Restored, FailError> {
     let _lock = lab_lock(lab)?;
     let mut st = read_state(lab).ok_or_else(|| FailError::NoLab(lab.into()))?;
     restore_in(lab, &mut st)
 }
 
-/// [`restore`] on a lab's state already read (and saved after).
-pub fn restore_in(lab: &str, st: &mut LabState) -> Result<Vec<String>, FailError> {
+/// [`restore`] on a lab's state already read (and saved after): the
+/// failed nodes answer again and no zone is impaired any more (the lab's
+/// controller rebalances the group into it).
+pub fn restore_in(lab: &str, st: &mut LabState) -> Result<Restored, FailError> {
     let mut done = Vec::new();
+    let zones = std::mem::take(&mut st.impaired_zones);
     for node in std::mem::take(&mut st.failed) {
         if let Some(ns) = ns_of(st, &node) {
             netns::nft(&ns, &["-f", "-"], Some(&restore_script()))?;
         }
         done.push(node);
     }
-    if !done.is_empty() {
+    if !done.is_empty() || !zones.is_empty() {
         save_state(lab, st)?;
     }
-    Ok(done)
+    Ok(Restored {
+        nodes: done,
+        zones: zones.into_iter().collect(),
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! controller (its alarms start afresh), a group no longer there is
 //! dropped, a new one is taken up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use topology::model::scaling::{HealthCheckType, ScalingMetric};
 use topology::model::Topology;
 use topology::scaling::timeline::{datapoints, period_record, watched, LoadModel, Period};
-use topology::scaling::Controller;
+use topology::scaling::{Activity, Controller};
 
 use super::capacity::{desired_in, with_instances, LiveCapacity, LiveInstance};
 use super::instance_metrics::{self, average_bytes, cpu_percent, Growth, InstanceCounters};
@@ -470,6 +470,7 @@ pub fn drive(
                 desired: r.lab_desired,
             });
             let mut tell = |e: Event<'_>| on(name, e);
+            r.follow_zones(&st.impaired_zones);
             let now = LabNow {
                 clock: &clock,
                 started,
@@ -576,6 +577,10 @@ struct GroupRun {
     lab_desired: u32,
     elb: bool,
     grace: Duration,
+    /// The zones its controller was told are impaired.
+    impaired: BTreeSet<String>,
+    /// The instances the lab launched not yet seen healthy.
+    rising: BTreeSet<String>,
 }
 
 impl GroupRun {
@@ -603,7 +608,21 @@ impl GroupRun {
             members,
             elb: g.scaling.health_check_type == HealthCheckType::Elb,
             grace: g.scaling.health_check_grace_period,
+            impaired: BTreeSet::new(),
+            rising: BTreeSet::new(),
         }
+    }
+
+    /// Tells the controller of the zones the lab's state records impaired
+    /// (`sim fail --zone`) since the last period, and of those restored.
+    fn follow_zones(&mut self, impaired: &BTreeSet<String>) {
+        for z in impaired.difference(&self.impaired) {
+            self.controller.impair_zone(z);
+        }
+        for z in self.impaired.difference(impaired) {
+            self.controller.restore_zone(z);
+        }
+        self.impaired = impaired.clone();
     }
 
     /// The periods `ended`: the metrics read, the controller told, a
@@ -675,51 +694,114 @@ impl GroupRun {
             on(Event::Period(&record));
             summary.periods += 1;
         }
-        // the instances the controller keeps, each in its slot: the lab
-        // runs exactly these
-        let wanted: Vec<LiveInstance> = (self.controller.instances().iter())
-            .map(|i| LiveInstance {
-                name: i.name.clone(),
-                slot: i.slot,
-            })
-            .collect();
+        let wanted = self.wanted();
         let mut names: Vec<&str> = wanted.iter().map(|i| i.name.as_str()).collect();
         let mut running: Vec<&str> = self.members.iter().map(String::as_str).collect();
         names.sort_unstable();
         running.sort_unstable();
-        if names != running {
+        if names != running && !self.waits(lab, &names, last_now) {
             self.change_capacity(lab, &wanted, clock, programs, seen, on)?;
             summary.changes += 1;
         }
         if self.elb {
-            for instance in unhealthy(lab, &self.members, &self.launched_at, self.grace, last_now) {
-                let started_at = Instant::now();
-                let steps =
-                    replace_instance(lab, programs, seen, &instance, on).map_err(|source| {
-                        AutoscaleError::Apply {
-                            group: self.name.clone(),
-                            desired: self.lab_desired,
-                            source,
-                        }
-                    })?;
-                // its grace period runs from the end of the replacement
-                // (whose deregistration alone may drain for the
-                // deregistration delay): the new instance, still rising,
-                // is not replaced again
-                self.launched_at.insert(instance.clone(), clock.aws());
-                summary.replaced += 1;
-                on(Event::Replaced {
-                    instance,
-                    steps,
-                    seconds: started_at.elapsed().as_secs_f64(),
-                });
+            self.replace_unhealthy(lab, (last_now, clock), programs, seen, summary, on)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the change to the instances `names` waits this period
+    /// ([`waits_for_rising`]): it terminates one while an instance the lab
+    /// launched, which stays, is not yet healthy. Those seen healthy are
+    /// no longer rising.
+    fn waits(&mut self, lab: &str, names: &[&str], now: Duration) -> bool {
+        self.rising.retain(|r| names.contains(&r.as_str()));
+        let terminates = (self.members.iter()).any(|m| !names.contains(&m.as_str()));
+        if !terminates || self.rising.is_empty() {
+            return false;
+        }
+        let rising: Vec<String> = self.rising.iter().cloned().collect();
+        let status = target_status(lab, &rising);
+        let waits = waits_for_rising(&self.rising, &status, (&self.launched_at, self.grace, now));
+        if !waits {
+            self.rising.clear();
+        }
+        waits
+    }
+
+    /// The instances the controller keeps, each in its slot: the lab runs
+    /// exactly these.
+    fn wanted(&self) -> Vec<LiveInstance> {
+        (self.controller.instances().iter())
+            .map(|i| LiveInstance {
+                name: i.name.clone(),
+                slot: i.slot,
+            })
+            .collect()
+    }
+
+    /// The instances the ALB holds unhealthy past their grace period,
+    /// replaced where the controller says ([`Controller::replace_unhealthy`]):
+    /// in place (a new namespace of the same name, zone and slot) when it
+    /// launches the replacement there, else (its zone impaired) by the
+    /// capacity change that terminates it and launches the controller's
+    /// new instance in another zone.
+    fn replace_unhealthy(
+        &mut self,
+        lab: &str,
+        (now, clock): (Duration, &LabNow<'_>),
+        programs: &Programs,
+        seen: &mut Option<String>,
+        summary: &mut Summary,
+        on: &mut impl FnMut(Event<'_>),
+    ) -> Result<(), AutoscaleError> {
+        let (group, desired) = (self.name.clone(), self.lab_desired);
+        let failed = |source| AutoscaleError::Apply {
+            group: group.clone(),
+            desired,
+            source,
+        };
+        let mut moved = Vec::new();
+        let started_at = Instant::now();
+        for instance in unhealthy(lab, &self.members, &self.launched_at, self.grace, now) {
+            let before = self.wanted();
+            let activities = self.controller.replace_unhealthy(now, &instance);
+            if !in_place(&before, &self.wanted(), &activities, &instance) {
+                moved.push(instance);
+                continue;
             }
+            let steps = replace_instance(lab, programs, seen, &instance, on).map_err(failed)?;
+            // its grace period runs from the end of the replacement
+            // (whose deregistration alone may drain for the
+            // deregistration delay): the new instance, still rising,
+            // is not replaced again
+            self.launched_at.insert(instance.clone(), clock.aws());
+            summary.replaced += 1;
+            on(Event::Replaced {
+                instance,
+                steps,
+                seconds: started_at.elapsed().as_secs_f64(),
+            });
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let steps = self.change_capacity(lab, &self.wanted(), clock, programs, seen, on)?;
+        summary.changes += 1;
+        for instance in moved {
+            summary.replaced += 1;
+            on(Event::Replaced {
+                instance,
+                steps,
+                seconds: started_at.elapsed().as_secs_f64(),
+            });
         }
         Ok(())
     }
 
     /// Sets the group's instances (and so its desired capacity) in the
-    /// lab's topology as it is under the lab's lock, and applies it.
+    /// lab's topology as it is under the lab's lock, and applies it: the
+    /// steps run. An instance it terminates is no longer recorded failed
+    /// (`sim fail`'s record goes with its namespace).
     fn change_capacity(
         &mut self,
         lab: &str,
@@ -728,10 +810,14 @@ impl GroupRun {
         programs: &Programs,
         seen: &mut Option<String>,
         on: &mut impl FnMut(Event<'_>),
-    ) -> Result<(), AutoscaleError> {
+    ) -> Result<usize, AutoscaleError> {
         let applied = Instant::now();
         let group = self.name.clone();
         let desired = instances.len() as u32;
+        let leaving: Vec<String> = (self.members.iter())
+            .filter(|m| instances.iter().all(|i| i.name != **m))
+            .cloned()
+            .collect();
         let mut after: Option<Vec<String>> = None;
         let rep = apply_ours(
             lab,
@@ -767,7 +853,7 @@ impl GroupRun {
                     text,
                     source: st.source.clone(),
                     capacity: Some(capacity),
-                    restored: Vec::new(),
+                    restored: leaving,
                 })
             },
         )
@@ -788,6 +874,7 @@ impl GroupRun {
         let in_service_at = clock.aws();
         for m in &launched {
             self.launched_at.insert(m.clone(), in_service_at);
+            self.rising.insert(m.clone());
         }
         self.members = now_members;
         self.lab_desired = desired;
@@ -798,8 +885,24 @@ impl GroupRun {
             steps: rep.steps,
             seconds: applied.elapsed().as_secs_f64(),
         });
-        Ok(())
+        Ok(rep.steps)
     }
+}
+
+/// Whether the controller's replacement of `instance` (`activities`,
+/// its instances `before` and `after` it) is one the lab makes in place:
+/// a new instance of the same name in the same slot (its zone, in the
+/// name, not impaired). Else the lab changes its instances to `after`.
+fn in_place(
+    before: &[LiveInstance],
+    after: &[LiveInstance],
+    activities: &[Activity],
+    instance: &str,
+) -> bool {
+    let slot = |v: &[LiveInstance]| v.iter().find(|i| i.name == instance).map(|i| i.slot);
+    let relaunched = (activities.iter())
+        .any(|a| matches!(a, Activity::Launch { instance: n, .. } if n == instance));
+    relaunched && slot(before).is_some() && slot(before) == slot(after)
 }
 
 /// The instances of `members` the ALB's HAProxy holds `DOWN` on every
@@ -812,11 +915,18 @@ fn unhealthy(
     grace: Duration,
     now: Duration,
 ) -> Vec<String> {
+    to_replace(&target_status(lab, members), launched_at, grace, now)
+}
+
+/// The status of each target of `members` at the lab's load balancers
+/// (HAProxy's: `UP`, `DOWN 1/2`, ...); none when the lab's state cannot
+/// be read.
+fn target_status(lab: &str, members: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut status: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let Ok(Some(st)) = load_state(lab) else {
-        return Vec::new();
+        return status;
     };
     let dir = layout::state_dir(lab);
-    let mut status: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for h in &st.plan.haproxy {
         for th in health(&layout::haproxy_socket(&dir, &h.node), h) {
             if members.contains(&th.instance) {
@@ -824,7 +934,27 @@ fn unhealthy(
             }
         }
     }
-    to_replace(&status, launched_at, grace, now)
+    status
+}
+
+/// Whether a change that terminates instances waits: an instance the lab
+/// launched (`rising`, launched at `launched_at`) that stays is not yet
+/// `UP` on every target (`status`), within its grace period at `now`.
+/// AZRebalance launches before it terminates so that the capacity never
+/// falls below the desired one; the lab's instance takes requests only
+/// once its health checks pass.
+fn waits_for_rising(
+    rising: &BTreeSet<String>,
+    status: &BTreeMap<String, Vec<String>>,
+    (launched_at, grace, now): (&BTreeMap<String, Duration>, Duration, Duration),
+) -> bool {
+    rising.iter().any(|r| {
+        let up = status
+            .get(r)
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|x| x.starts_with("UP")));
+        let launched = launched_at.get(r).copied().unwrap_or_default();
+        !up && now < launched + grace
+    })
 }
 
 /// Replaces `instance`: the lab's plan without it applied (deregistration,
@@ -911,6 +1041,7 @@ fn members_of(t: &Topology, group: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use topology::scaling::Datapoints;
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -945,6 +1076,100 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    /// The example's group under a run, its controller's instances.
+    fn example_run() -> (GroupRun, impl Fn(&GroupRun) -> Vec<String>) {
+        let t = crate::example();
+        let gi = (t.auto_scaling_groups.iter())
+            .position(|g| g.name == "web-asg")
+            .expect("web-asg");
+        let run = GroupRun::new(&t, gi, "zone-unit", (Duration::ZERO, Duration::ZERO));
+        let names = |r: &GroupRun| {
+            let mut v: Vec<String> = r.wanted().into_iter().map(|i| i.name).collect();
+            v.sort();
+            v
+        };
+        (run, names)
+    }
+
+    /// The controller's replacement of `instance` at `now`: whether the
+    /// lab makes it in place.
+    fn replaced_in_place(r: &mut GroupRun, now: Duration, instance: &str) -> bool {
+        let before = r.wanted();
+        let activities = r.controller.replace_unhealthy(now, instance);
+        in_place(&before, &r.wanted(), &activities, instance)
+    }
+
+    #[test]
+    fn an_unhealthy_instance_is_replaced_in_place_when_its_zone_is_not_impaired() {
+        let (mut r, names) = example_run();
+        let now = Duration::from_secs(600);
+        assert!(replaced_in_place(&mut r, now, "web-a1"));
+        assert_eq!(names(&r), ["web-a1", "web-c1"]);
+    }
+
+    #[test]
+    fn a_zone_the_state_impairs_moves_replacements_and_its_restore_rebalances() {
+        let (mut r, names) = example_run();
+        let minute = Duration::from_secs(60);
+        let mut now = 10 * minute;
+        r.follow_zones(&BTreeSet::from(["a".to_string()]));
+        // web-a1 failed with its zone: its replacement goes to zone c,
+        // which the lab makes as a change of its instances
+        assert!(!replaced_in_place(&mut r, now, "web-a1"));
+        assert_eq!(names(&r), ["web-c1", "web-c2"]);
+        // no rebalancing while the zone is impaired
+        now += minute;
+        assert!(r
+            .controller
+            .handle_period(now, &Datapoints::new())
+            .is_empty());
+        // restored: a launch in zone a first, then, once it is in service
+        // (5 minutes' warm-up), a termination in zone c
+        r.follow_zones(&BTreeSet::new());
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            now += minute;
+            let activities = r.controller.handle_period(now, &Datapoints::new());
+            seen.extend(activities.iter().map(|a| a.to_string()));
+            assert!(r.wanted().len() >= 2, "{seen:?}");
+        }
+        assert!(seen[0].starts_with("launch web-a1 in zone a"), "{seen:?}");
+        assert!(seen[1].starts_with("terminate web-c"), "{seen:?}");
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let zones: BTreeSet<String> = (r.controller.instances().iter())
+            .map(|i| i.zone.clone())
+            .collect();
+        assert_eq!(zones, BTreeSet::from(["a".into(), "c".into()]));
+        // following the same state again changes nothing
+        r.follow_zones(&BTreeSet::new());
+        assert_eq!(names(&r).len(), 2);
+    }
+
+    #[test]
+    fn a_termination_waits_for_a_launched_instance_to_pass_its_checks_within_its_grace() {
+        let rising = BTreeSet::from(["web-a1".to_string()]);
+        let launched: BTreeMap<String, Duration> =
+            BTreeMap::from([("web-a1".to_string(), Duration::from_secs(600))]);
+        let grace = Duration::from_secs(300);
+        let status = |s: &[&str]| BTreeMap::from([("web-a1".to_string(), names(s))]);
+        let at = |secs| (&launched, grace, Duration::from_secs(secs));
+        assert!(waits_for_rising(&rising, &status(&["DOWN 1/5"]), at(660)));
+        assert!(waits_for_rising(
+            &rising,
+            &status(&["UP", "DOWN 4/5"]),
+            at(660)
+        ));
+        assert!(waits_for_rising(&rising, &BTreeMap::new(), at(660)));
+        assert!(!waits_for_rising(&rising, &status(&["UP", "UP"]), at(660)));
+        // past its grace period it waits no more (it is replaced instead)
+        assert!(!waits_for_rising(&rising, &status(&["DOWN"]), at(900)));
+        assert!(!waits_for_rising(
+            &BTreeSet::new(),
+            &status(&["DOWN"]),
+            at(660)
+        ));
     }
 
     #[test]

@@ -332,14 +332,17 @@ impl Controller {
         let current = self.instances.len() as u32;
         let in_service = self.in_service(now);
         let warming = current - in_service;
+        let desired = self.desired;
         let mut proposals: Vec<Proposal> = Vec::new();
         for t in &mut self.tracking {
             let p = &t.policy;
             let value = datapoints.get(p.metric);
             let high = t.high.observe(value);
             let low = t.low.observe(value);
+            // a hold keeps the desired capacity (the instances may be
+            // one more while AZRebalance launches before it terminates)
             let hold = Proposal {
-                capacity: current,
+                capacity: desired,
                 cause: format!("policy {} holds", p.name),
                 warmup: None,
             };
@@ -394,10 +397,10 @@ impl Controller {
             let capacity = if out > current {
                 out
             } else if warming > 0 {
-                current
+                desired
             } else {
                 adjusted_capacity(
-                    current,
+                    desired,
                     p.adjustment_type,
                     step.adjustment,
                     p.min_adjustment_magnitude,

@@ -591,6 +591,27 @@ default_instance_warmup = "2m"
     assert!(run(&mut c, &mut now, 10, &Datapoints::new()).is_empty());
 }
 
+/// A policy that holds keeps the desired capacity, not the instance
+/// count: the instance AZRebalance launches above the desired capacity
+/// is terminated again once in service (on the event day's group, whose
+/// maximum leaves room for it, a hold at the count made it desired).
+#[test]
+fn a_holding_policy_keeps_the_desired_capacity_while_the_group_rebalances() {
+    let t = topology(EVENT_GROUP);
+    let mut c = Controller::new(&t, 0, EVENT_DAY);
+    let mut now = EVENT_DAY;
+    c.impair_zone("a");
+    let out = c.replace_unhealthy(now, "web-a1");
+    assert_eq!(launches(&out), ["web-c2"]);
+    c.restore_zone("a");
+    let d = Datapoints::new();
+    let all = run(&mut c, &mut now, 10, &d);
+    assert_eq!(launches(&all), ["web-a1"], "{all:?}");
+    assert_eq!(terminations(&all).len(), 1, "{all:?}");
+    assert_eq!(spread(&c), (1, 1), "{all:?}");
+    assert_eq!(c.sizes().1, 2, "{all:?}");
+}
+
 /// Every zone impaired: nothing can launch, and the group waits.
 #[test]
 fn with_every_zone_impaired_nothing_launches() {

@@ -16,7 +16,7 @@
 //!
 //! Order: steps that remove an object to make it again come first (in
 //! reverse dependency order), with the removals that free an interface
-//! name or a port ([`sockets`]) that an addition takes, then every addition and replacement in
+//! name, a port ([`sockets`]) or a load balancer's server slot that an addition takes, then every addition and replacement in
 //! dependency order (namespaces before links, links
 //! before addresses, addresses before routes, firewalls before the
 //! processes that serve), then the removals of what is gone, in reverse
@@ -185,12 +185,16 @@ impl<'a> Differ<'a> {
         // takes must come before that, not after
         let taken = self.names_taken();
         let bound: BTreeSet<sockets::Socket> = self.make.iter().flat_map(sockets::binds).collect();
+        // a load balancer's server slot an instance leaves and another
+        // takes (a replacement in another zone) is left first
+        let slots: BTreeSet<(&str, &str, &str)> = self.make.iter().filter_map(slot_of).collect();
         let (early, late): (Vec<Step>, Vec<Step>) =
             std::mem::take(&mut self.remove).into_iter().partition(|s| {
                 self.names_freed(s).iter().any(|i| taken.contains(i))
                     || sockets::frees(s, self.old)
                         .iter()
                         .any(|x| bound.contains(x))
+                    || slot_of(s).is_some_and(|x| slots.contains(&x))
             });
         self.unmake.extend(early);
         self.remove = late;
@@ -1011,4 +1015,19 @@ fn lines_changed(old: &str, new: &str) -> String {
         })
         .collect();
     parts.join("; ")
+}
+
+/// The load balancer's server slot a target step registers or
+/// deregisters: its node, backend and server.
+fn slot_of(s: &Step) -> Option<(&str, &str, &str)> {
+    match s {
+        Step::RegisterTarget { node, target, .. } | Step::DeregisterTarget { node, target, .. } => {
+            Some((
+                node.as_str(),
+                target.backend.as_str(),
+                target.server.as_str(),
+            ))
+        }
+        _ => None,
+    }
 }

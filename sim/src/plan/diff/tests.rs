@@ -940,3 +940,26 @@ fn a_scale_in_of_a_named_instance_keeps_the_others_addresses_and_slots() {
     assert!(!dereg.is_empty(), "{text}");
     assert!(dereg.iter().all(|s| s == "web-asg-3"), "{dereg:?}\n{text}");
 }
+
+#[test]
+fn an_instance_replaced_in_another_zone_in_its_slot_is_registered_after_the_old_one_left() {
+    // web-a1 (slot 1) terminated, web-c2 launched in slot 1 in one change
+    // (its zone impaired): the slot is deregistered first, else the
+    // deregistration that follows the registration puts web-c2 in
+    // maintenance
+    let old = plan_of(&example_text(), LAB);
+    let new = plan_of(
+        &edited(
+            "desired = 2\n",
+            "desired = 2\ninstances = [{ name = \"web-c2\", slot = 1 }, { name = \"web-c1\", slot = 2 }]\n",
+        ),
+        LAB,
+    );
+    let steps = diff(&old, &new);
+    assert_reaches(&old, &steps, &new);
+    assert_before(
+        &steps,
+        |s| matches!(s, Step::DeregisterTarget { target, .. } if target.server == "web-asg-1"),
+        |s| matches!(s, Step::RegisterTarget { target, .. } if target.server == "web-asg-1"),
+    );
+}
