@@ -8,13 +8,13 @@
 //!   `cpuacct` otherwise (a `cgroup` mount with the `cpuacct` option).
 //!   Detected from the mount table ([`CpuAccounting::detect`]), never
 //!   assumed; neither is "no accounting".
-//! - **Names.** A lab's groups live under `vifgate/lab-LAB/` of the
+//! - **Names.** A lab's groups live under `vifgate/lab.LAB/` of the
 //!   hierarchy, one `node-NODE` group per instance ([`group_name`]); a
 //!   name is escaped (every byte but `A-Za-z0-9_-` as `%XX`), so a node
 //!   named `../x` or `tasks` is a directory of its own, never a path out
 //!   of the lab's or a group's interface file.
 //! - **Threads.** The listener agent moves itself into the lab's group
-//!   (`lab-LAB`), and each connection thread moves into its node's group
+//!   (`lab.LAB`), and each connection thread moves into its node's group
 //!   while it serves ([`NodeGroup::enter`]), back to the lab's when it
 //!   ends: v1 through `tasks`, v2 through `cgroup.threads` with the
 //!   node's group made `threaded` (the lab's group is then its threaded
@@ -22,7 +22,7 @@
 //! - **Removal.** A node's group is removed when the agent no longer
 //!   serves it (scale-in: the listener reloaded without it); `sim down`
 //!   removes the lab's groups after its processes are gone, also after a
-//!   crash ([`remove_lab`]). Nothing outside `vifgate/lab-LAB/` is
+//!   crash ([`remove_lab`]). Nothing outside `vifgate/lab.LAB/` is
 //!   touched but `vifgate/` itself, removed once no lab has a group in
 //!   it, and only directories are removed (`rmdir`, which the kernel
 //!   refuses for a group that still has tasks or children).
@@ -60,9 +60,12 @@ pub struct CpuAccounting {
     pub mount: PathBuf,
 }
 
-/// The relative name (inside a hierarchy) of lab `lab`'s directory.
+/// The relative name (inside a hierarchy) of lab `lab`'s directory. A
+/// dot, not a dash, before the lab's name: it stands as a whole name, so
+/// that two labs of one topology compare alike once their names are put
+/// aside (`sim/src/ops/inspect.rs`, which replaces whole names only).
 pub fn lab_group_name(lab: &str) -> String {
-    format!("{TOP}/lab-{}", escape(lab))
+    format!("{TOP}/lab.{}", escape(lab))
 }
 
 /// The relative name (inside a hierarchy) of node `node`'s group in lab
@@ -567,13 +570,13 @@ mod tests {
 
     #[test]
     fn names_stay_inside_the_labs_directory() {
-        assert_eq!(group_name("lab1", "web-a1"), "vifgate/lab-lab1/node-web-a1");
+        assert_eq!(group_name("lab1", "web-a1"), "vifgate/lab.lab1/node-web-a1");
         assert_eq!(
             group_name("lab1", "../x"),
-            "vifgate/lab-lab1/node-%2E%2E%2Fx"
+            "vifgate/lab.lab1/node-%2E%2E%2Fx"
         );
-        assert_eq!(group_name("l", "tasks"), "vifgate/lab-l/node-tasks");
-        assert_eq!(group_name("l", "a b%"), "vifgate/lab-l/node-a%20b%25");
+        assert_eq!(group_name("l", "tasks"), "vifgate/lab.l/node-tasks");
+        assert_eq!(group_name("l", "a b%"), "vifgate/lab.l/node-a%20b%25");
         assert_ne!(group_name("l", "a_b"), group_name("l", "a.b"));
     }
 

@@ -776,7 +776,7 @@ fn a_targets_listener_is_cpu_accounted_and_spends_the_cost_on_the_labs_clock() {
     assert_eq!(web.http, vec![80]);
     assert_eq!(
         web.cpu_group.as_deref(),
-        Some("vifgate/lab-cpu1/node-web-a1"),
+        Some("vifgate/lab.cpu1/node-web-a1"),
         "its own group in the lab's"
     );
     // 600 ms of AWS's CPU a request is 10 ms on a clock 60 times faster:
