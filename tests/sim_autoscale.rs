@@ -19,11 +19,10 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 
 use common::applied::{edit, example_text, file, ok, up, Down};
 use common::requests::{loop_counts, request_loop};
-use common::scaling::{off_by_more_than_a_period, period, predicted, Period};
+use common::scaling::{autoscale, off_by_more_than_a_period, period, predicted, Period};
 use common::text;
 
 fn ready(test: &str) -> bool {
@@ -43,28 +42,6 @@ fn scaling_text() -> String {
         "",
     );
     edit(&a, "target = 1800", "target = 26")
-}
-
-/// `sim autoscale LAB --follow --duration DURATION --json` (the lab's
-/// controller's records), started, and its output.
-fn autoscale(lab: &str, duration: &str) -> (std::process::Child, std::process::ChildStdout) {
-    let mut scaler = Command::new(common::vifgate())
-        .args([
-            "sim",
-            "autoscale",
-            lab,
-            "--follow",
-            "--duration",
-            duration,
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim autoscale runs");
-    let out = scaler.stdout.take().expect("piped");
-    (scaler, out)
 }
 
 #[test]

@@ -81,22 +81,7 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
     for n in ["web-a1", "web-c1"] {
         assert!(groups.join(format!("node-{n}")).is_dir(), "{n}'s group");
     }
-    let mut scaler = Command::new(common::vifgate())
-        .args([
-            "sim",
-            "autoscale",
-            &lab,
-            "--follow",
-            "--duration",
-            "18s",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim autoscale runs");
-    let out = scaler.stdout.take().expect("piped");
+    let (scaler, out) = common::scaling::autoscale(&lab, "18s");
     // 10 requests a second (2.5 % an instance), then 50 (12.5 %), for `/`:
     // the health check's path too, whose checks cost nothing while a
     // client's requests cost as any other

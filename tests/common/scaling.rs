@@ -3,6 +3,7 @@
 //! a load profile.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use super::applied::ok;
 
@@ -80,4 +81,26 @@ pub fn off_by_more_than_a_period(
             })
         })
         .collect()
+}
+
+/// `sim autoscale LAB --follow --duration DURATION --json` (the lab's
+/// controller's records), started, and its output.
+pub fn autoscale(lab: &str, duration: &str) -> (std::process::Child, std::process::ChildStdout) {
+    let mut scaler = Command::new(super::vifgate())
+        .args([
+            "sim",
+            "autoscale",
+            lab,
+            "--follow",
+            "--duration",
+            duration,
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim autoscale runs");
+    let out = scaler.stdout.take().expect("piped");
+    (scaler, out)
 }
