@@ -281,10 +281,26 @@ pub fn controller_log(dir: &Path) -> PathBuf {
     dir.join("autoscaling.log")
 }
 
+/// The longest file name Linux takes (`NAME_MAX`), in bytes.
+pub const FILE_NAME_MAX: usize = 255;
+
 /// Auto Scaling group `group`'s records (JSON lines) in the lab's state
-/// directory `dir`, written by the lab's scaling controller.
+/// directory `dir`, written by the lab's scaling controller:
+/// `autoscaling-` and the group's [`ns_token`], `.jsonl`. A group may
+/// have 255 characters (AWS's bound), which with the prefix and suffix
+/// would pass Linux's [`FILE_NAME_MAX`]: a long name keeps a readable
+/// head and ends in `::` and 16 hex digits of its hash
+/// ([`topology::lab_names::fit`]).
 pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
-    dir.join(format!("autoscaling-{}.jsonl", ns_token(group)))
+    const PREFIX: &str = "autoscaling-";
+    const SUFFIX: &str = ".jsonl";
+    let stem = topology::lab_names::fit(
+        PREFIX,
+        &ns_token(group),
+        group,
+        FILE_NAME_MAX - SUFFIX.len(),
+    );
+    dir.join(format!("{stem}{SUFFIX}"))
 }
 
 /// The runtime API socket of the HAProxy playing load balancer `node`, in
