@@ -512,15 +512,42 @@ fn until_status(lab: &str, server: &str, want: &str, within: Duration) -> Option
     None
 }
 
+/// The ALB's health check in the lab (`text`'s first listener's target
+/// group, on the lab's clock), in seconds: the interval, the timeout, and
+/// the unhealthy threshold.
+fn health_check(text: &str) -> (f64, f64, u32) {
+    let t = topology::parse("event-day.toml", text.to_string())
+        .expect("the example loads")
+        .topology;
+    let hc = (t.nodes.iter())
+        .find_map(|n| match &n.kind {
+            topology::model::NodeKind::LoadBalancer { listeners } => listeners.first(),
+            _ => None,
+        })
+        .map(|l| l.target_group.health_check.clone())
+        .expect("a listener");
+    let lab = |d| t.sim.lab_time(d).as_secs_f64();
+    (lab(hc.interval), lab(hc.timeout), hc.unhealthy_threshold)
+}
+
+/// The longest time from a target's failure to its `DOWN`, as on AWS:
+/// the unhealthy threshold's checks, each an interval after the last and
+/// failing after the timeout (a check that had just passed when it
+/// failed: its next starts an interval later).
+fn time_to_down((interval, timeout, fall): (f64, f64, u32)) -> f64 {
+    f64::from(fall) * (interval + timeout)
+}
+
 /// A failed instance under load: `sim fail LAB web-a1` while 20 clients
 /// that keep their cookies send 50 requests a second (half of them pinned
 /// to web-a1). Its target turns `DOWN` after the health check's
 /// unhealthy threshold: 2 failed checks, 30 s apart on AWS's clock (0.5
-/// s in the lab). A check of a target that drops every packet times out
-/// at its connection, which HAProxy gives min(`timeout connect`, `inter`)
-/// = 0.5 s, not the target group's timeout (5 s / 60 = 83 ms, which it
-/// applies to the answer), and the next check starts an interval after
-/// that: `DOWN` comes 1.5 to 2 s after the failure (docs/sim.md). The
+/// s in the lab). A check of a target that drops every packet fails after
+/// the target group's timeout (5 s / 60 = 83 ms), at its connection, and
+/// the next starts an interval after that: `DOWN` comes at most 2 x (0.5
+/// + 0.083) = 1.17 s after the failure ([`time_to_down`]), where HAProxy's
+/// own connect timeout for a check, min(`timeout connect`, `inter`) = 0.5
+/// s, made it 1.5 to 2 s (docs/sim.md). The
 /// group, whose health check type is ELB and whose 5-minute grace period
 /// is over, replaces it once (its new instance, rising, is in its own
 /// grace period); its sticky clients are pinned to another target, once
@@ -532,7 +559,7 @@ fn until_status(lab: &str, server: &str, want: &str, within: Duration) -> Option
 /// ALB too sends requests to a failed target until its checks fail it).
 /// Only its pinned clients' requests go to it, so the count is bounded
 /// by what those clients send over that window W: at most
-/// `pinned x (ceil(r x W) + 1)` for a client rate r (2.5/s), W = 2 s the
+/// `pinned x (ceil(r x W) + 1)` for a client rate r (2.5/s), W the
 /// longest time the checks take to find it (above), and one more each
 /// for a request already in flight when it failed.
 /// No other request fails: none before the failure, none from anything
@@ -542,7 +569,9 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
     if !ready("a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held") {
         return;
     }
-    let (lab, _, _down, controller, _) = live("fail", &without_web_servers(&example_text()));
+    let text = without_web_servers(&example_text());
+    let (lab, _, _down, controller, _) = live("fail", &text);
+    let check = health_check(&text);
     let load_start = Instant::now();
     let sender = base_load(&lab, &["--duration", "20s"]);
     // past the grace period: 5 periods from the controller's start
@@ -561,14 +590,22 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
         s.replaced
     );
 
-    // unhealthy after its thresholds: 2 failed checks, the first
-    // starting within an interval (0.5 s) of the failure, each taking 0.5
-    // s, an interval apart: 1.5 to 2 s
-    let window = 2.0;
+    // unhealthy after its thresholds: 2 failed checks an interval
+    // apart, each failing after the timeout: at least (2 - 1) x 0.5 +
+    // 2 x 0.083, at most 2 x (0.5 + 0.083) s after the failure (and
+    // 0.15 s for the test's look every 20 ms)
+    let (interval, timeout, fall) = check;
+    let window = time_to_down(check);
+    let soonest = f64::from(fall - 1) * interval + f64::from(fall) * timeout;
     let down = down.unwrap_or_else(|| panic!("web-a1 never turned DOWN:\n{shown}"));
+    eprintln!(
+        "DOWN {:.2} to {:.2} s after the failure (between {soonest:.2} and {window:.2} s)",
+        down - failed_at,
+        down - failing
+    );
     assert!(
-        down - failing > 1.0 && down - failed_at < window + 0.3,
-        "DOWN {:.2}s after the failure:\n{shown}",
+        down - failing > soonest - 0.05 && down - failed_at < window + 0.15,
+        "DOWN {:.2}s after the failure, not between {soonest:.2} and {window:.2} s:\n{shown}",
         down - failed_at
     );
     // replaced (ELB health-check type, past the grace period), and healthy

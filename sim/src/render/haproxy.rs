@@ -166,15 +166,20 @@ impl StickyCookie {
     }
 }
 
-/// A target group's HTTP health check: `option httpchk`, `timeout check`,
-/// and each server's `inter`, `rise` and `fall`.
+/// A target group's HTTP health check: `option httpchk`, the backend's
+/// `timeout connect` and `timeout check`, and each server's `inter`,
+/// `rise` and `fall`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     /// The path asked (`GET PATH`).
     pub path: String,
     /// Time between checks.
     pub interval: Duration,
-    /// Time without an answer that fails a check.
+    /// Time without an answer that fails a check: HAProxy's check
+    /// connects within min(`timeout connect`, `inter`), then waits
+    /// `timeout check` for the answer; the backend's `timeout connect`
+    /// is this too (a request's connection to a target that drops every
+    /// packet fails as soon, and HAProxy retries it).
     pub timeout: Duration,
     /// Passing checks that make a target healthy.
     pub rise: u32,
@@ -316,6 +321,11 @@ impl fmt::Display for HaproxyConfig {
                 "    http-check send hdr User-Agent {}",
                 crate::layout::HEALTH_CHECK_USER_AGENT
             )?;
+            // a check's connection has min(`timeout connect`, `inter`)
+            // and its answer `timeout check`: both the target group's
+            // timeout, so that a target that drops every packet fails a
+            // check after it, as on AWS
+            writeln!(f, "    timeout connect {}ms", ms(c.timeout))?;
             writeln!(f, "    timeout check {}ms", ms(c.timeout))?;
             if let Some(sticky) = &be.sticky {
                 let (name, secs) = (sticky.name(), sticky.duration().as_secs());
@@ -542,7 +552,7 @@ mod tests {
         // the target group's defaults (30 s, 5 s, 5, 2) at 60 AWS seconds
         // per lab second
         assert!(
-            c.contains("    option httpchk GET \"/\"\n    http-check send hdr User-Agent ELB-HealthChecker/2.0\n    timeout check 83ms\n"),
+            c.contains("    option httpchk GET \"/\"\n    http-check send hdr User-Agent ELB-HealthChecker/2.0\n    timeout connect 83ms\n    timeout check 83ms\n"),
             "{c}"
         );
         assert!(
@@ -700,6 +710,7 @@ backend b8080
     balance roundrobin
     option httpchk GET \"/health\"
     http-check send hdr User-Agent ELB-HealthChecker/2.0
+    timeout connect 100ms
     timeout check 100ms
     cookie AWSALB
     http-response add-header Set-Cookie \"AWSALB=%[srv_name]; Expires=%[date(86400),http_date]; Path=/\"
