@@ -512,22 +512,40 @@ fn until_status(lab: &str, server: &str, want: &str, within: Duration) -> Option
     None
 }
 
-/// The ALB's health check in the lab (`text`'s first listener's target
-/// group, on the lab's clock), in seconds: the interval, the timeout, and
-/// the unhealthy threshold.
-fn health_check(text: &str) -> (f64, f64, u32) {
+/// The ALB's target group (`text`'s first listener's) and the lab's
+/// settings, whose clock its times are scaled to.
+fn target_group(
+    text: &str,
+) -> (
+    topology::model::TargetGroupSettings,
+    topology::model::SimSettings,
+) {
     let t = topology::parse("event-day.toml", text.to_string())
         .expect("the example loads")
         .topology;
-    let hc = (t.nodes.iter())
+    let tg = (t.nodes.iter())
         .find_map(|n| match &n.kind {
             topology::model::NodeKind::LoadBalancer { listeners } => listeners.first(),
             _ => None,
         })
-        .map(|l| l.target_group.health_check.clone())
+        .map(|l| l.target_group.clone())
         .expect("a listener");
-    let lab = |d| t.sim.lab_time(d).as_secs_f64();
+    (tg, t.sim)
+}
+
+/// The ALB's health check in the lab, in seconds: the interval, the
+/// timeout, and the unhealthy threshold.
+fn health_check(text: &str) -> (f64, f64, u32) {
+    let (tg, sim) = target_group(text);
+    let hc = &tg.health_check;
+    let lab = |d| sim.lab_time(d).as_secs_f64();
     (lab(hc.interval), lab(hc.timeout), hc.unhealthy_threshold)
+}
+
+/// The ALB's deregistration delay in the lab, in seconds.
+fn deregistration_delay(text: &str) -> f64 {
+    let (tg, sim) = target_group(text);
+    sim.lab_time(tg.deregistration_delay).as_secs_f64()
 }
 
 /// The longest time from a target's failure to its `DOWN`, as on AWS:
@@ -728,10 +746,14 @@ fn until_applied(
 
 /// A failed zone under load: `sim fail LAB --zone a` while 20 clients send
 /// 50 requests a second. web-a1's target turns `DOWN` (as a failed
-/// instance's, 1.5 to 2 s after the failure); the lab's controller, told
-/// the zone is impaired, replaces it in zone c: web-a1 terminated and
-/// web-c2 launched in one change of the group's instances, the group at 2
-/// (its desired capacity) in zone c alone. From a second after `DOWN`
+/// instance's, within [`time_to_down`] of the failure); the lab's
+/// controller, told the zone is impaired, replaces it in zone c, launch
+/// first: web-c2 launched (3 instances) while web-a1, `DOWN`, stays, then
+/// web-a1 terminated, the group at 2 (its desired capacity) in zone c
+/// alone. The launch waits for no deregistration: it is applied within
+/// half the deregistration delay of `DOWN` (before, web-a1's drain, which
+/// its hung requests fill for the whole delay, came first, and one target
+/// served from 6.8 s to 14.4 s). From a second after `DOWN`
 /// until the restore, no request is answered in zone a. `sim fail LAB
 /// --restore` then lets zone a launch again: AZRebalance launches web-a1
 /// first (3 instances) and terminates one of zone c once it is in
@@ -743,7 +765,9 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
     if !ready("a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances") {
         return;
     }
-    let (lab, _, _down, controller, _) = live("zone", &without_web_servers(&example_text()));
+    let text = without_web_servers(&example_text());
+    let (lab, _, _down, controller, _) = live("zone", &text);
+    let check = health_check(&text);
     let load_start = Instant::now();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = sample_up(lab.clone(), stop.clone());
@@ -762,6 +786,9 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
         std::thread::sleep(Duration::from_millis(50));
     }
     let moved_up = since(load_start, Instant::now());
+    // web-a1 terminated after it (its drain: the deregistration delay)
+    let gone = until_applied(&controller, "web-a1", false, Duration::from_secs(15))
+        .map(|at| since(load_start, at));
     std::thread::sleep(Duration::from_secs(2));
     let restoring = since(load_start, Instant::now());
     ok(&["sim", "fail", &lab, "--restore"]);
@@ -789,7 +816,7 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
         .filter_map(|(_, n)| n.as_u64())
         .sum();
     let shown = format!(
-        "failed at {failing:.2}s, DOWN at {down:?}, moved at {moved:?} (2 UP at {moved_up:.2}s), restored at {restoring:.2}s, rebalanced at {rebalanced:?}\nreplaced {:?}\napplied {:?}\nlost {lost} of {}",
+        "failed at {failing:.2}s, DOWN at {down:?}, moved at {moved:?} (2 UP at {moved_up:.2}s, web-a1 terminated at {gone:?}), restored at {restoring:.2}s, rebalanced at {rebalanced:?}\nreplaced {:?}\napplied {:?}\nlost {lost} of {}",
         s.replaced, s.applied, summary["sent"]
     );
     eprintln!("{shown}");
@@ -816,13 +843,33 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
     );
     let moved = moved.unwrap_or_else(|| panic!("web-c2 never launched:\n{shown}"));
     assert!(moved > down, "{shown}");
-    let (_, desired, launched, terminated) = (s.applied.iter())
-        .find(|a| a.2.contains(&"web-c2".to_string()))
+    // launch first (3), then web-a1 terminated (2)
+    let launch = (s.applied.iter())
+        .position(|a| a.2.contains(&"web-c2".to_string()))
         .expect("the move");
+    let (launched_at, desired, launched, terminated) = &s.applied[launch];
     assert_eq!(
         (*desired, launched.as_slice(), terminated.as_slice()),
-        (2, &["web-c2".to_string()][..], &["web-a1".to_string()][..]),
+        (3, &["web-c2".to_string()][..], &[][..]),
         "{shown}"
+    );
+    let (_, desired, launched, terminated) = s.applied.get(launch + 1).expect("the termination");
+    assert_eq!(
+        (*desired, launched.as_slice(), terminated.as_slice()),
+        (2, &[][..], &["web-a1".to_string()][..]),
+        "{shown}"
+    );
+    // the launch waits for no drain: within half the deregistration delay
+    // (5 minutes, 5 s in the lab) of DOWN
+    let delay = deregistration_delay(&text);
+    eprintln!(
+        "web-c2 launched {:.2} s after DOWN; one target served from {down:.2} s to {moved_up:.2} s",
+        launched_at - down
+    );
+    assert!(
+        launched_at - down < delay / 2.0,
+        "web-c2 launched {:.2} s after DOWN, not within half the deregistration delay ({delay} s):\n{shown}",
+        launched_at - down
     );
     // no answer from zone a from a second after DOWN until the restore
     for sec in &seconds {
@@ -865,7 +912,7 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
     // the requests lost: web-a1's when it failed, within the failed
     // instance's bound; none in the rebalance
     let per_client = BASE as f64 / CLIENTS as f64;
-    let bound = CLIENTS as u64 * ((per_client * 2.0).ceil() as u64 + 1);
+    let bound = CLIENTS as u64 * ((per_client * time_to_down(check)).ceil() as u64 + 1);
     assert!(lost <= bound, "{lost} lost, bound {bound}\n{shown}");
     let (in_rebalance, offered) = in_phase(&seconds, restoring, 45.0);
     assert!(offered > 0, "{shown}");
