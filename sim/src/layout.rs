@@ -282,10 +282,20 @@ pub fn controller_log(dir: &Path) -> PathBuf {
 }
 
 /// Auto Scaling group `group`'s records (JSON lines) in the lab's state
-/// directory `dir`, written by the lab's scaling controller.
+/// directory `dir`, written by the lab's scaling controller. The group's
+/// name [`topology::lab_names::escape`]d, which is injective (`web asg`
+/// is `web:20asg`, `web_asg` itself: two groups never share a file), cut
+/// as [`topology::lab_names::fit`] cuts a long name (its hash at the
+/// end) to stay a file name.
 pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
-    dir.join(format!("autoscaling-{}.jsonl", ns_token(group)))
+    use topology::lab_names::{escape, fit};
+    let token = fit("", &escape(group), group, RECORDS_NAME_MAX);
+    dir.join(format!("autoscaling-{token}.jsonl"))
 }
+
+/// The longest group token in a records file's name: with
+/// `autoscaling-` and `.jsonl`, within a file name's 255 bytes.
+const RECORDS_NAME_MAX: usize = 200;
 
 /// The runtime API socket of the HAProxy playing load balancer `node`, in
 /// the lab's state directory `dir`.
