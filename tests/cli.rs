@@ -799,6 +799,41 @@ fn sim_link_checks_a_rate_when_it_reads_it_and_says_so_once() {
     }
 }
 
+/// `sim load --timeout 0s` was taken, and counted every request a
+/// timeout, those answered in half a millisecond too.
+#[test]
+fn sim_load_refuses_a_timeout_of_0() {
+    let p = PrivateRoot::new("load-timeout");
+    let load = |t: &str| {
+        let args = [
+            "sim",
+            "load",
+            "nolab",
+            "--to",
+            "alb",
+            "--rate",
+            "1/s",
+            "--timeout",
+            t,
+        ];
+        p.vifgate(&args)
+    };
+    for t in ["0s", "0ms", "11s"] {
+        let o = load(t);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "--timeout {t}: {err}");
+        assert!(
+            err.contains(&format!("`{t}`: above 0, at most 10s")),
+            "--timeout {t}: {err}"
+        );
+    }
+    let err = stderr(&load("1ms"));
+    assert!(
+        err.contains("no lab `nolab`") || err.contains("needs root"),
+        "{err}"
+    );
+}
+
 #[test]
 fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     if !common::fixtures(&[EXAMPLE, "examples/office-for-cfn.toml"]) {

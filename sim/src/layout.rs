@@ -281,21 +281,28 @@ pub fn controller_log(dir: &Path) -> PathBuf {
     dir.join("autoscaling.log")
 }
 
-/// Auto Scaling group `group`'s records (JSON lines) in the lab's state
-/// directory `dir`, written by the lab's scaling controller. The group's
-/// name [`topology::lab_names::escape`]d, which is injective (`web asg`
-/// is `web:20asg`, `web_asg` itself: two groups never share a file), cut
-/// as [`topology::lab_names::fit`] cuts a long name (its hash at the
-/// end) to stay a file name.
-pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
-    use topology::lab_names::{escape, fit};
-    let token = fit("", &escape(group), group, RECORDS_NAME_MAX);
-    dir.join(format!("autoscaling-{token}.jsonl"))
-}
+/// The longest file name Linux takes (`NAME_MAX`), in bytes.
+pub const FILE_NAME_MAX: usize = 255;
 
-/// The longest group token in a records file's name: with
-/// `autoscaling-` and `.jsonl`, within a file name's 255 bytes.
-const RECORDS_NAME_MAX: usize = 200;
+/// Auto Scaling group `group`'s records (JSON lines) in the lab's state
+/// directory `dir`, written by the lab's scaling controller:
+/// `autoscaling-`, the group's name [`topology::lab_names::escape`]d
+/// (injective: `web asg` is `web:20asg`, `web_asg` itself, so two groups
+/// never share a file), `.jsonl`. A group may have 255 characters (AWS's
+/// bound), which with the prefix and suffix would pass Linux's
+/// [`FILE_NAME_MAX`]: a long name keeps a readable head and ends in `::`
+/// and 16 hex digits of its hash ([`topology::lab_names::fit`]).
+pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
+    const PREFIX: &str = "autoscaling-";
+    const SUFFIX: &str = ".jsonl";
+    let stem = topology::lab_names::fit(
+        PREFIX,
+        &topology::lab_names::escape(group),
+        group,
+        FILE_NAME_MAX - SUFFIX.len(),
+    );
+    dir.join(format!("{stem}{SUFFIX}"))
+}
 
 /// The runtime API socket of the HAProxy playing load balancer `node`, in
 /// the lab's state directory `dir`.

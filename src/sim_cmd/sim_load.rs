@@ -68,8 +68,8 @@ pub struct LoadArgs {
     #[arg(long, value_parser = parse_run_duration)]
     duration: Option<Duration>,
     /// How long after it was due a request may be answered before it
-    /// counts as a timeout (`2s`, `500ms`; at most 10s).
-    #[arg(long, default_value = "5s", value_parser = super::values::parse_duration)]
+    /// counts as a timeout (`2s`, `500ms`; above 0, at most 10s).
+    #[arg(long, default_value = "5s", value_parser = parse_timeout)]
     timeout: Duration,
     /// The node the requests leave from [default: the internet].
     #[arg(long)]
@@ -104,6 +104,16 @@ fn parse_run_duration(s: &str) -> Result<Duration, String> {
         Ok(d) if !d.is_zero() && d <= MAX_DURATION => Ok(d),
         Ok(_) => Err(format!("`{s}`: from 1s to a day")),
         Err(_) => Err(format!("`{s}` is not a duration like `30s` or `5m`")),
+    }
+}
+
+/// A request's timeout: above 0 (a request answered at once is late
+/// after 0), at most 10 s.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match super::values::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Err(e) if e.contains("is not a duration") => Err(e),
+        _ => Err(format!("`{s}`: above 0, at most 10s")),
     }
 }
 

@@ -3,6 +3,14 @@
 //! *before* it runs, and marked done after, so that after a crash the
 //! journal says which step was under way: the step the next `sim apply`
 //! runs again (every step is idempotent) or `sim down` makes moot.
+//!
+//! Only the last run of steps is kept: a run's [`Entry::Begin`] empties
+//! the journal first. What an earlier run left under way is read before
+//! the next one begins (`sim apply` resumes it), and whether an apply was
+//! interrupted is the lab's state's (`applying`): the journal only names
+//! the step. A lab whose controller applies every few periods would
+//! otherwise grow it without end (tens of MB a day), read whole by every
+//! apply and every `sim status`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
@@ -75,8 +83,15 @@ impl Journal {
         self.write_all(std::slice::from_ref(entry))
     }
 
-    /// Appends `entries` and syncs them to disk (once) before returning.
+    /// Appends `entries` and syncs them to disk (once) before returning;
+    /// a run's [`Entry::Begin`] first empties the journal of the runs
+    /// before.
     pub fn write_all(&mut self, entries: &[Entry]) -> io::Result<()> {
+        if matches!(entries.first(), Some(Entry::Begin { .. })) {
+            self.file
+                .set_len(0)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
+        }
         let mut lines = Vec::new();
         for e in entries {
             lines.extend(serde_json::to_vec(e).map_err(io::Error::other)?);
@@ -173,6 +188,34 @@ mod tests {
         let entries = read(&dir).expect("read");
         assert_eq!(entries.last(), Some(&Entry::End));
         assert_eq!(unfinished(&entries), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The journal kept every run of steps: a lab whose controller
+    /// flipped its group every period grew it by 40 MB a day, read whole
+    /// by each apply (under the lab's lock) and each `sim status`.
+    #[test]
+    fn only_the_last_run_is_kept() {
+        let dir = std::env::temp_dir().join(format!("vifgate-journal-runs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let _ = std::fs::remove_file(dir.join(JOURNAL_FILE));
+        let step = Step::DeleteNamespace { ns: "l.web".into() };
+        for run in 1..=3 {
+            let mut j = Journal::open(&dir).expect("open");
+            j.write(&Entry::Begin { steps: run }).expect("write");
+            j.start(1, std::slice::from_ref(&step)).expect("write");
+            j.write(&Entry::Done { n: 1, ms: 0.5 }).expect("write");
+            j.write(&Entry::End).expect("write");
+        }
+        let entries = read(&dir).expect("read");
+        assert_eq!(entries.len(), 4, "{entries:?}");
+        assert_eq!(entries[0], Entry::Begin { steps: 3 });
+        // one left under way is there until the next run begins
+        let mut j = Journal::open(&dir).expect("open");
+        j.write(&Entry::Begin { steps: 1 }).expect("write");
+        j.start(1, std::slice::from_ref(&step)).expect("write");
+        let entries = read(&dir).expect("read");
+        assert_eq!(unfinished(&entries), Some((1, step.to_string())));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -285,14 +285,19 @@ pub fn render(s: &LabStatus) -> String {
         );
     }
     if let Some(running) = s.controller_running {
+        // `sim up` starts it at its end, and `sim apply` refuses a lab
+        // whose `sim up` has not finished
+        let state = match (running, s.status) {
+            (true, _) => "running".to_string(),
+            (false, Condition::Building) => format!(
+                "not started: the lab's `sim up` has not finished (one that was interrupted leaves the lab to `vifgate sim down {}`)",
+                s.lab
+            ),
+            (false, _) => "NOT running: `sim apply` of the lab's file starts it again".to_string(),
+        };
         let _ = writeln!(
             o,
-            "  scaling controller: {} (its log: autoscaling.log in the lab's directory)",
-            if running {
-                "running"
-            } else {
-                "NOT running: `sim apply` of the lab's file starts it again"
-            }
+            "  scaling controller: {state} (its log: autoscaling.log in the lab's directory)"
         );
     }
     for g in &s.autoscaling {
@@ -340,6 +345,32 @@ fn processes(n: Option<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lab whose `sim up` was killed before it started the controller
+    /// was said to need a `sim apply`, which refuses a lab not up.
+    #[test]
+    fn a_controller_not_started_by_an_unfinished_up_is_not_sent_to_apply() {
+        // an absent lab's status, as one interrupted early would be
+        let mut s = status("nolab-render");
+        assert_eq!(s.status, Condition::Absent);
+        s.status = Condition::Building;
+        s.topology = Some("t".into());
+        s.controller_running = Some(false);
+        let text = render(&s);
+        assert!(
+            text.contains("scaling controller: not started: the lab's `sim up` has not finished (one that was interrupted leaves the lab to `vifgate sim down nolab-render`)"),
+            "{text}"
+        );
+        assert!(!text.contains("sim apply"), "{text}");
+        s.status = Condition::Up;
+        let text = render(&s);
+        assert!(
+            text.contains(
+                "scaling controller: NOT running: `sim apply` of the lab's file starts it again"
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn impaired_zones_are_shown_and_in_the_json() {

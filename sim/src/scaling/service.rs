@@ -261,6 +261,29 @@ mod tests {
         assert!(none.activities.is_empty());
     }
 
+    /// A group of 255 characters (AWS's longest name) had a records
+    /// file name of 273 bytes, past Linux's 255: the controller could
+    /// not write its records, and `sim status` showed the group without
+    /// any.
+    #[test]
+    fn the_longest_group_names_have_records_files() {
+        let dir = std::env::temp_dir().join(format!("vifgate-long-records-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let (a, b) = ("é".repeat(254) + "a", "é".repeat(254) + "b");
+        let (pa, pb) = (records(&dir, &a), records(&dir, &b));
+        assert_ne!(pa, pb, "two long names, one file");
+        for p in [&pa, &pb] {
+            let name = p.file_name().expect("a file name").len();
+            assert!(name <= layout::FILE_NAME_MAX, "{name} bytes: {p:?}");
+            let mut f = open_records(p).expect("opens");
+            writeln!(f, "{}", json!({ "minute": 1 })).expect("writes");
+        }
+        assert_eq!(last_records(&pa, 1).expect("reads"), [json!({"minute": 1})]);
+        // a short name is as it was
+        assert!(records(&dir, "web-asg").ends_with("autoscaling-web-asg.jsonl"));
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+
     #[test]
     fn records_are_appended_and_their_tail_read() {
         let dir = std::env::temp_dir().join(format!("vifgate-records-{}", std::process::id()));

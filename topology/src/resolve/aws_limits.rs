@@ -8,7 +8,11 @@
 //! - an application load balancer's subnets in two zones or more;
 //! - the static routes of one route table, and the route tables of a VPC;
 //! - a BGP MD5 key's length, when the file or variable it names holds one;
-//! - the length of a node's, a VIF's or the VPN's name ([`MAX_NAME_LEN`]).
+//! - the length of a node's, a VIF's or the VPN's name ([`MAX_NAME_LEN`]);
+//! - an Auto Scaling group's, a scaling policy's or a scheduled action's
+//!   name ([`MAX_SCALING_NAME_LEN`]), and a group's quotas of policies,
+//!   scheduled actions and steps ([`MAX_SCALING_POLICIES`],
+//!   [`MAX_SCHEDULED_ACTIONS`], [`MAX_STEP_ADJUSTMENTS`]).
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +97,21 @@ pub const MD5_KEY_SOURCE: &str =
 /// symbols (`'NAME.export'`, at most 64) leave more room. The simulator's
 /// tests check every path and symbol against this bound.
 pub const MAX_NAME_LEN: usize = 51;
+
+/// AWS: an Auto Scaling group's, a scaling policy's and a scheduled
+/// action's name has 1 to 255 characters (`XmlStringMaxLen255`).
+pub const MAX_SCALING_NAME_LEN: usize = 255;
+/// AWS quota (not adjustable): scaling policies (target tracking and
+/// step) per Auto Scaling group.
+pub const MAX_SCALING_POLICIES: usize = 50;
+/// AWS quota (not adjustable): scheduled actions per Auto Scaling group.
+pub const MAX_SCHEDULED_ACTIONS: usize = 125;
+/// AWS quota (not adjustable): step adjustments per step-scaling policy.
+pub const MAX_STEP_ADJUSTMENTS: usize = 20;
+/// Where [`MAX_SCALING_POLICIES`], [`MAX_SCHEDULED_ACTIONS`] and
+/// [`MAX_STEP_ADJUSTMENTS`] come from.
+pub const SCALING_QUOTA_SOURCE: &str =
+    "https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-quotas.html";
 
 /// Whether `CreateVpnGateway` takes `asn` ([`VGW_ASN_RANGES`]).
 pub fn vgw_asn_creatable(asn: i64) -> bool {
@@ -348,6 +367,43 @@ impl Resolver<'_> {
         );
         d.expected = Some("a name of printable characters".into());
         false
+    }
+
+    /// An Auto Scaling group's, a policy's or a scheduled action's name
+    /// (`kind`): printable ([`Self::name_characters`]: every line of
+    /// `topology scale`, `sim status` and the lab's controller names it)
+    /// and 1 to [`MAX_SCALING_NAME_LEN`] characters, as AWS takes (one
+    /// error at most).
+    pub(super) fn scaling_name(&mut self, name: &Str, kind: &str) {
+        if !self.name_characters(name, kind) {
+            return;
+        }
+        let len = name.get_ref().chars().count();
+        if !(1..=MAX_SCALING_NAME_LEN).contains(&len) {
+            let d = self.error(name.span(), format!("{kind} name has {len} characters"));
+            d.expected = Some(format!(
+                "1 to {MAX_SCALING_NAME_LEN} characters, as AWS takes"
+            ));
+        }
+    }
+
+    /// An error at the first of `spans` past `quota` (what `what` counts
+    /// per `per`), naming AWS's quota.
+    pub(super) fn scaling_quota(
+        &mut self,
+        spans: impl IntoIterator<Item = std::ops::Range<usize>>,
+        quota: usize,
+        what: &str,
+        per: &str,
+    ) {
+        let spans: Vec<_> = spans.into_iter().collect();
+        let Some(first_past) = spans.get(quota) else {
+            return;
+        };
+        let d = self.error(first_past.clone(), format!("{} {what} {per}", spans.len()));
+        d.expected = Some(format!(
+            "at most {quota} {what} {per}, AWS's quota ({SCALING_QUOTA_SOURCE})"
+        ));
     }
 
     /// A node's, a VIF's or the VPN's name (`what`): at most

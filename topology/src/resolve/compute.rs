@@ -338,6 +338,7 @@ impl Resolver<'_> {
     ) -> Names {
         let mut asg_names = Names::new();
         for (gi, g) in v.auto_scaling_group.iter().enumerate() {
+            self.scaling_name(&g.name, "Auto Scaling group");
             if asg_names.insert(g.name.get_ref().clone(), gi).is_some() {
                 let d = self.error(
                     g.name.span(),

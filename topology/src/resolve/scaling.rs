@@ -37,8 +37,6 @@ pub(crate) const MAX_WARMUP: Duration = Duration::from_secs(3600);
 const MAX_EVALUATION_PERIODS: i64 = 1440;
 /// The largest group the resolver accepts (as for `desired`).
 const MAX_CAPACITY: i64 = 1000;
-/// AWS: a policy's or scheduled action's name has 1 to 255 characters.
-const MAX_POLICY_NAME_LEN: usize = 255;
 /// The metrics a policy may name.
 const METRICS: [&str; 4] = [
     "ALBRequestCountPerTarget",
@@ -326,6 +324,20 @@ impl Resolver<'_> {
                 s.default_cooldown = d;
             }
         }
+        let policies = (g.target_tracking.iter().map(|p| p.metric.span()))
+            .chain(g.step_scaling.iter().map(|p| p.metric.span()));
+        self.scaling_quota(
+            policies,
+            super::aws_limits::MAX_SCALING_POLICIES,
+            "scaling policies",
+            "per Auto Scaling group",
+        );
+        self.scaling_quota(
+            g.scheduled.iter().map(|a| a.cron.span()),
+            super::aws_limits::MAX_SCHEDULED_ACTIONS,
+            "scheduled actions",
+            "per Auto Scaling group",
+        );
         let mut policy_names = Names::new();
         for (i, p) in g.target_tracking.iter().enumerate() {
             let name = self.policy_name(p.name.as_ref(), "target-tracking", i, &mut policy_names);
@@ -383,16 +395,7 @@ impl Resolver<'_> {
         let Some(n) = name else {
             return format!("{kind}-{}", i + 1);
         };
-        // every line of `topology scale` and the lab's controller names it
-        if self.name_characters(n, "policy") {
-            let len = n.get_ref().chars().count();
-            if !(1..=MAX_POLICY_NAME_LEN).contains(&len) {
-                let d = self.error(n.span(), format!("policy name has {len} characters"));
-                d.expected = Some(format!(
-                    "1 to {MAX_POLICY_NAME_LEN} characters, as AWS takes"
-                ));
-            }
-        }
+        self.scaling_name(n, "policy");
         if seen.insert(n.get_ref().clone(), i).is_some() {
             let d = self.error(n.span(), format!("duplicate policy name `{}`", n.get_ref()));
             d.hint = Some("policies and scheduled actions of a group need unique names".into());
@@ -599,6 +602,12 @@ impl Resolver<'_> {
             );
             return None;
         }
+        self.scaling_quota(
+            p.steps.iter().map(|s| s.span()),
+            super::aws_limits::MAX_STEP_ADJUSTMENTS,
+            "step adjustments",
+            "per step-scaling policy",
+        );
         let mut steps = Vec::new();
         let mut ok = true;
         for s in &p.steps {
@@ -884,6 +893,86 @@ target = 1800
         assert_eq!(
             diagnostics(&named("requests per target ü")),
             Vec::<String>::new()
+        );
+    }
+
+    /// A group's name went unchecked: a newline in it wrote lines of its
+    /// own into `topology scale`'s timeline and `sim status`, an empty
+    /// one was never recorded by the lab's controller, and AWS takes 1 to
+    /// 255 characters.
+    #[test]
+    fn group_names_are_one_line_of_1_to_255_characters() {
+        let named = |name: &str| {
+            GROUP
+                .replace("name = \"web\"", &format!("name = \"{name}\""))
+                .replace("targets = [\"web\"]", &format!("targets = [\"{name}\"]"))
+        };
+        assert_eq!(
+            diagnostics(&named(r"web\n  99m  load FAKE")),
+            ["t.toml:9:8: error: Auto Scaling group name has a control character ('\\n')"]
+        );
+        assert_eq!(
+            diagnostics(&named("")),
+            ["t.toml:9:8: error: Auto Scaling group name has 0 characters"]
+        );
+        assert_eq!(
+            diagnostics(&named(&"é".repeat(256))),
+            ["t.toml:9:8: error: Auto Scaling group name has 256 characters"]
+        );
+        assert_eq!(diagnostics(&named(&"é".repeat(255))), Vec::<String>::new());
+        assert_eq!(diagnostics(&named("web asg ü")), Vec::<String>::new());
+    }
+
+    /// AWS's quotas of a group's configuration (not adjustable): 50
+    /// scaling policies, 125 scheduled actions, 20 steps a policy; the
+    /// error is at the first one past the quota.
+    #[test]
+    fn aws_quotas_of_policies_scheduled_actions_and_steps() {
+        let tracking = "\n[[vpc.auto_scaling_group.target_tracking]]\nmetric = \"ASGAverageCPUUtilization\"\ntarget = 50\n";
+        // the group has one policy already: 49 more are fine, 50 are not
+        let text = format!("{GROUP}{}", tracking.repeat(49));
+        assert_eq!(diagnostics(&text), Vec::<String>::new());
+        let text = format!("{GROUP}{}", tracking.repeat(50));
+        let line = text.lines().count() - 1;
+        assert_eq!(
+            diagnostics(&text),
+            [format!(
+                "t.toml:{line}:10: error: 51 scaling policies per Auto Scaling group"
+            )]
+        );
+        let scheduled = |n: usize| {
+            let one = "\n[[vpc.auto_scaling_group.scheduled]]\ncron = \"0 9 * * *\"\ndesired = 3\n";
+            format!("{GROUP}{}", one.repeat(n))
+        };
+        assert_eq!(diagnostics(&scheduled(125)), Vec::<String>::new());
+        let d = diagnostics(&scheduled(126));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].ends_with("error: 126 scheduled actions per Auto Scaling group"),
+            "{d:?}"
+        );
+        let steps = |n: usize| {
+            let list: Vec<String> = (0..n)
+                .map(|i| {
+                    let upper = if i + 1 == n {
+                        String::new()
+                    } else {
+                        format!(", upper = {}", i + 1)
+                    };
+                    format!("{{ lower = {i}{upper}, adjustment = 1 }}")
+                })
+                .collect();
+            format!(
+                "{GROUP}\n[[vpc.auto_scaling_group.step_scaling]]\nmetric = \"ASGAverageCPUUtilization\"\nthreshold = 50\ncomparison = \"GreaterThanThreshold\"\nadjustment_type = \"ChangeInCapacity\"\nsteps = [{}]\n",
+                list.join(", ")
+            )
+        };
+        assert_eq!(diagnostics(&steps(20)), Vec::<String>::new());
+        let d = diagnostics(&steps(21));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].ends_with("error: 21 step adjustments per step-scaling policy"),
+            "{d:?}"
         );
     }
 
