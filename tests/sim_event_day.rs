@@ -512,15 +512,60 @@ fn until_status(lab: &str, server: &str, want: &str, within: Duration) -> Option
     None
 }
 
+/// The ALB's target group (`text`'s first listener's) and the lab's
+/// settings, whose clock its times are scaled to.
+fn target_group(
+    text: &str,
+) -> (
+    topology::model::TargetGroupSettings,
+    topology::model::SimSettings,
+) {
+    let t = topology::parse("event-day.toml", text.to_string())
+        .expect("the example loads")
+        .topology;
+    let tg = (t.nodes.iter())
+        .find_map(|n| match &n.kind {
+            topology::model::NodeKind::LoadBalancer { listeners } => listeners.first(),
+            _ => None,
+        })
+        .map(|l| l.target_group.clone())
+        .expect("a listener");
+    (tg, t.sim)
+}
+
+/// The ALB's health check in the lab, in seconds: the interval, the
+/// timeout, and the unhealthy threshold.
+fn health_check(text: &str) -> (f64, f64, u32) {
+    let (tg, sim) = target_group(text);
+    let hc = &tg.health_check;
+    let lab = |d| sim.lab_time(d).as_secs_f64();
+    (lab(hc.interval), lab(hc.timeout), hc.unhealthy_threshold)
+}
+
+/// The ALB's deregistration delay in the lab, in seconds.
+fn deregistration_delay(text: &str) -> f64 {
+    let (tg, sim) = target_group(text);
+    sim.lab_time(tg.deregistration_delay).as_secs_f64()
+}
+
+/// The longest time from a target's failure to its `DOWN`, as on AWS:
+/// the unhealthy threshold's checks, each an interval after the last and
+/// failing after the timeout (a check that had just passed when it
+/// failed: its next starts an interval later).
+fn time_to_down((interval, timeout, fall): (f64, f64, u32)) -> f64 {
+    f64::from(fall) * (interval + timeout)
+}
+
 /// A failed instance under load: `sim fail LAB web-a1` while 20 clients
 /// that keep their cookies send 50 requests a second (half of them pinned
 /// to web-a1). Its target turns `DOWN` after the health check's
 /// unhealthy threshold: 2 failed checks, 30 s apart on AWS's clock (0.5
-/// s in the lab). A check of a target that drops every packet times out
-/// at its connection, which HAProxy gives min(`timeout connect`, `inter`)
-/// = 0.5 s, not the target group's timeout (5 s / 60 = 83 ms, which it
-/// applies to the answer), and the next check starts an interval after
-/// that: `DOWN` comes 1.5 to 2 s after the failure (docs/sim.md). The
+/// s in the lab). A check of a target that drops every packet fails after
+/// the target group's timeout (5 s / 60 = 83 ms), at its connection, and
+/// the next starts an interval after that: `DOWN` comes at most 2 x (0.5
+/// + 0.083) = 1.17 s after the failure ([`time_to_down`]), where HAProxy's
+/// own connect timeout for a check, min(`timeout connect`, `inter`) = 0.5
+/// s, made it 1.5 to 2 s (docs/sim.md). The
 /// group, whose health check type is ELB and whose 5-minute grace period
 /// is over, replaces it once (its new instance, rising, is in its own
 /// grace period); its sticky clients are pinned to another target, once
@@ -532,7 +577,7 @@ fn until_status(lab: &str, server: &str, want: &str, within: Duration) -> Option
 /// ALB too sends requests to a failed target until its checks fail it).
 /// Only its pinned clients' requests go to it, so the count is bounded
 /// by what those clients send over that window W: at most
-/// `pinned x (ceil(r x W) + 1)` for a client rate r (2.5/s), W = 2 s the
+/// `pinned x (ceil(r x W) + 1)` for a client rate r (2.5/s), W the
 /// longest time the checks take to find it (above), and one more each
 /// for a request already in flight when it failed.
 /// No other request fails: none before the failure, none from anything
@@ -542,7 +587,9 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
     if !ready("a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held") {
         return;
     }
-    let (lab, _, _down, controller, _) = live("fail", &without_web_servers(&example_text()));
+    let text = without_web_servers(&example_text());
+    let (lab, _, _down, controller, _) = live("fail", &text);
+    let check = health_check(&text);
     let load_start = Instant::now();
     let sender = base_load(&lab, &["--duration", "20s"]);
     // past the grace period: 5 periods from the controller's start
@@ -561,14 +608,22 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
         s.replaced
     );
 
-    // unhealthy after its thresholds: 2 failed checks, the first
-    // starting within an interval (0.5 s) of the failure, each taking 0.5
-    // s, an interval apart: 1.5 to 2 s
-    let window = 2.0;
+    // unhealthy after its thresholds: 2 failed checks an interval
+    // apart, each failing after the timeout: at least (2 - 1) x 0.5 +
+    // 2 x 0.083, at most 2 x (0.5 + 0.083) s after the failure (and
+    // 0.15 s for the test's look every 20 ms)
+    let (interval, timeout, fall) = check;
+    let window = time_to_down(check);
+    let soonest = f64::from(fall - 1) * interval + f64::from(fall) * timeout;
     let down = down.unwrap_or_else(|| panic!("web-a1 never turned DOWN:\n{shown}"));
+    eprintln!(
+        "DOWN {:.2} to {:.2} s after the failure (between {soonest:.2} and {window:.2} s)",
+        down - failed_at,
+        down - failing
+    );
     assert!(
-        down - failing > 1.0 && down - failed_at < window + 0.3,
-        "DOWN {:.2}s after the failure:\n{shown}",
+        down - failing > soonest - 0.05 && down - failed_at < window + 0.15,
+        "DOWN {:.2}s after the failure, not between {soonest:.2} and {window:.2} s:\n{shown}",
         down - failed_at
     );
     // replaced (ELB health-check type, past the grace period), and healthy
@@ -691,10 +746,14 @@ fn until_applied(
 
 /// A failed zone under load: `sim fail LAB --zone a` while 20 clients send
 /// 50 requests a second. web-a1's target turns `DOWN` (as a failed
-/// instance's, 1.5 to 2 s after the failure); the lab's controller, told
-/// the zone is impaired, replaces it in zone c: web-a1 terminated and
-/// web-c2 launched in one change of the group's instances, the group at 2
-/// (its desired capacity) in zone c alone. From a second after `DOWN`
+/// instance's, within [`time_to_down`] of the failure); the lab's
+/// controller, told the zone is impaired, replaces it in zone c, launch
+/// first: web-c2 launched (3 instances) while web-a1, `DOWN`, stays, then
+/// web-a1 terminated, the group at 2 (its desired capacity) in zone c
+/// alone. The launch waits for no deregistration: it is applied within
+/// half the deregistration delay of `DOWN` (before, web-a1's drain, which
+/// its hung requests fill for the whole delay, came first, and one target
+/// served from 6.8 s to 14.4 s). From a second after `DOWN`
 /// until the restore, no request is answered in zone a. `sim fail LAB
 /// --restore` then lets zone a launch again: AZRebalance launches web-a1
 /// first (3 instances) and terminates one of zone c once it is in
@@ -706,7 +765,9 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
     if !ready("a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances") {
         return;
     }
-    let (lab, _, _down, controller, _) = live("zone", &without_web_servers(&example_text()));
+    let text = without_web_servers(&example_text());
+    let (lab, _, _down, controller, _) = live("zone", &text);
+    let check = health_check(&text);
     let load_start = Instant::now();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = sample_up(lab.clone(), stop.clone());
@@ -725,6 +786,9 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
         std::thread::sleep(Duration::from_millis(50));
     }
     let moved_up = since(load_start, Instant::now());
+    // web-a1 terminated after it (its drain: the deregistration delay)
+    let gone = until_applied(&controller, "web-a1", false, Duration::from_secs(15))
+        .map(|at| since(load_start, at));
     std::thread::sleep(Duration::from_secs(2));
     let restoring = since(load_start, Instant::now());
     ok(&["sim", "fail", &lab, "--restore"]);
@@ -752,7 +816,7 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
         .filter_map(|(_, n)| n.as_u64())
         .sum();
     let shown = format!(
-        "failed at {failing:.2}s, DOWN at {down:?}, moved at {moved:?} (2 UP at {moved_up:.2}s), restored at {restoring:.2}s, rebalanced at {rebalanced:?}\nreplaced {:?}\napplied {:?}\nlost {lost} of {}",
+        "failed at {failing:.2}s, DOWN at {down:?}, moved at {moved:?} (2 UP at {moved_up:.2}s, web-a1 terminated at {gone:?}), restored at {restoring:.2}s, rebalanced at {rebalanced:?}\nreplaced {:?}\napplied {:?}\nlost {lost} of {}",
         s.replaced, s.applied, summary["sent"]
     );
     eprintln!("{shown}");
@@ -779,13 +843,33 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
     );
     let moved = moved.unwrap_or_else(|| panic!("web-c2 never launched:\n{shown}"));
     assert!(moved > down, "{shown}");
-    let (_, desired, launched, terminated) = (s.applied.iter())
-        .find(|a| a.2.contains(&"web-c2".to_string()))
+    // launch first (3), then web-a1 terminated (2)
+    let launch = (s.applied.iter())
+        .position(|a| a.2.contains(&"web-c2".to_string()))
         .expect("the move");
+    let (launched_at, desired, launched, terminated) = &s.applied[launch];
     assert_eq!(
         (*desired, launched.as_slice(), terminated.as_slice()),
-        (2, &["web-c2".to_string()][..], &["web-a1".to_string()][..]),
+        (3, &["web-c2".to_string()][..], &[][..]),
         "{shown}"
+    );
+    let (_, desired, launched, terminated) = s.applied.get(launch + 1).expect("the termination");
+    assert_eq!(
+        (*desired, launched.as_slice(), terminated.as_slice()),
+        (2, &[][..], &["web-a1".to_string()][..]),
+        "{shown}"
+    );
+    // the launch waits for no drain: within half the deregistration delay
+    // (5 minutes, 5 s in the lab) of DOWN
+    let delay = deregistration_delay(&text);
+    eprintln!(
+        "web-c2 launched {:.2} s after DOWN; one target served from {down:.2} s to {moved_up:.2} s",
+        launched_at - down
+    );
+    assert!(
+        launched_at - down < delay / 2.0,
+        "web-c2 launched {:.2} s after DOWN, not within half the deregistration delay ({delay} s):\n{shown}",
+        launched_at - down
     );
     // no answer from zone a from a second after DOWN until the restore
     for sec in &seconds {
@@ -828,7 +912,7 @@ fn a_failed_zone_moves_the_group_to_the_other_zone_and_its_restore_rebalances() 
     // the requests lost: web-a1's when it failed, within the failed
     // instance's bound; none in the rebalance
     let per_client = BASE as f64 / CLIENTS as f64;
-    let bound = CLIENTS as u64 * ((per_client * 2.0).ceil() as u64 + 1);
+    let bound = CLIENTS as u64 * ((per_client * time_to_down(check)).ceil() as u64 + 1);
     assert!(lost <= bound, "{lost} lost, bound {bound}\n{shown}");
     let (in_rebalance, offered) = in_phase(&seconds, restoring, 45.0);
     assert!(offered > 0, "{shown}");

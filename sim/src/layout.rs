@@ -290,18 +290,19 @@ const RECORDS_BEFORE: &str = ".1";
 
 /// Auto Scaling group `group`'s records (JSON lines) in the lab's state
 /// directory `dir`, written by the lab's scaling controller:
-/// `autoscaling-` and the group's [`ns_token`], `.jsonl`. A group may
-/// have 255 characters (AWS's bound), which with the prefix and suffix
-/// would pass Linux's [`FILE_NAME_MAX`]: a long name keeps a readable
-/// head and ends in `::` and 16 hex digits of its hash
-/// ([`topology::lab_names::fit`]), with room left for
-/// [`controller_records_before`]'s ending.
+/// `autoscaling-`, the group's name [`topology::lab_names::escape`]d
+/// (injective: `web asg` is `web:20asg`, `web_asg` itself, so two groups
+/// never share a file), `.jsonl`. A group may have 255 characters (AWS's
+/// bound), which with the prefix and suffix would pass Linux's
+/// [`FILE_NAME_MAX`]: a long name keeps a readable head and ends in `::`
+/// and 16 hex digits of its hash ([`topology::lab_names::fit`]), with
+/// room left for [`controller_records_before`]'s ending.
 pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
     const PREFIX: &str = "autoscaling-";
     const SUFFIX: &str = ".jsonl";
     let stem = topology::lab_names::fit(
         PREFIX,
-        &ns_token(group),
+        &topology::lab_names::escape(group),
         group,
         FILE_NAME_MAX - SUFFIX.len() - RECORDS_BEFORE.len(),
     );

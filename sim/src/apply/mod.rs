@@ -146,7 +146,10 @@ pub(crate) fn gateway_socket(dir: &Path, g: &GatewaySpec) -> PathBuf {
 /// Refuses, before anything is made, a state directory `dir` the lab's
 /// files cannot name: a path with `"`, `\\` or a control character, which
 /// BIRD's `include "…";` of a session's key file cannot carry (BIRD
-/// stopped at *Unterminated include* once the namespaces were up), and
+/// stopped at *Unterminated include* once the namespaces were up), or
+/// with `,` or `$`, which HAProxy's `stats socket` address cannot (its
+/// address parser reads `$NAME` as an environment variable even in
+/// quotes, and `,` as the end of an address), and
 /// socket paths the kernel would not take (`check` bounds names for the
 /// default state root, so only a long `VIFGATE_STATE_ROOT` gets here).
 fn paths_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
@@ -162,10 +165,10 @@ fn paths_fit(plan: &Plan, dir: &Path) -> io::Result<()> {
     let text = dir.to_string_lossy();
     if let Some(c) = text
         .chars()
-        .find(|&c| c == '"' || c == '\\' || c.is_control())
+        .find(|&c| matches!(c, '"' | '\\' | ',' | '$') || c.is_control())
     {
         return refuse(format!(
-            "the lab's directory {} has the character {c:?}, which the BGP daemons' configurations cannot carry",
+            "the lab's directory {} has the character {c:?}, which the lab's daemons' configurations cannot carry",
             dir.display()
         ));
     }
@@ -608,6 +611,19 @@ mod tests {
 
     use crate::example;
     use gateways::gateway_keys;
+
+    #[test]
+    fn a_lab_directory_haproxy_cannot_name_is_refused_before_anything_is_made() {
+        let p = crate::plan::plan(&example(), "yh", &[80]).expect("plan");
+        assert!(!p.haproxy.is_empty());
+        assert!(paths_fit(&p, Path::new("/run/vifgate/sim/yh")).is_ok());
+        // HAProxy's `stats socket` address: `$x` an environment variable,
+        // `,` the end of the address; BIRD's include: `"`
+        for dir in ["/tmp/a,b/yh", "/tmp/a$HOME/yh", "/tmp/a\"b/yh"] {
+            let e = paths_fit(&p, Path::new(dir)).expect_err(dir);
+            assert!(e.to_string().contains("has the character"), "{dir}: {e}");
+        }
+    }
 
     #[test]
     fn build_status_keeps_the_state_file_words() {

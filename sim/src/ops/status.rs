@@ -89,6 +89,9 @@ pub struct LabStatus {
     pub apply_interrupted: Option<String>,
     /// The instances `sim fail` failed.
     pub failed: Vec<String>,
+    /// The zones `sim fail --zone` failed (impaired: the scaling
+    /// controller launches no instance there).
+    pub impaired_zones: Vec<String>,
     /// Auto Scaling groups whose capacity `sim autoscale` changed.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub capacity: BTreeMap<String, crate::scaling::capacity::LiveCapacity>,
@@ -154,6 +157,7 @@ pub fn status(lab: &str) -> LabStatus {
                 }
             }),
             failed: s.failed.iter().cloned().collect(),
+            impaired_zones: s.impaired_zones.iter().cloned().collect(),
             capacity: s.capacity.clone(),
             autoscaling: (s.plan.autoscaling.iter())
                 .map(|g| {
@@ -195,6 +199,7 @@ pub fn status(lab: &str) -> LabStatus {
             up_seconds: 0.0,
             apply_interrupted: None,
             failed: Vec::new(),
+            impaired_zones: Vec::new(),
             capacity: BTreeMap::new(),
             autoscaling: Vec::new(),
             controller_running: None,
@@ -260,6 +265,15 @@ pub fn render(s: &LabStatus) -> String {
             o,
             "  failed (`sim fail`): {}; `sim apply` of the lab's file, or `sim fail {} --restore`, brings them back",
             s.failed.join(", "),
+            s.lab
+        );
+    }
+    if !s.impaired_zones.is_empty() {
+        let _ = writeln!(
+            o,
+            "  impaired zone{} (`sim fail --zone`): {}; no instance is launched there until `sim fail {} --restore`",
+            if s.impaired_zones.len() == 1 { "" } else { "s" },
+            s.impaired_zones.join(", "),
             s.lab
         );
     }
@@ -356,6 +370,24 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn impaired_zones_are_shown_and_in_the_json() {
+        let mut s = status("s21-no-such-lab");
+        s.error = None;
+        let plain = render(&s);
+        assert!(!plain.contains("impaired"), "{plain}");
+        s.failed = vec!["web-a1".into()];
+        s.impaired_zones = vec!["a".into()];
+        let text = render(&s);
+        assert!(
+            text.contains("  impaired zone (`sim fail --zone`): a; no instance is launched there until `sim fail s21-no-such-lab --restore`\n"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&s).expect("serialises");
+        assert_eq!(json["impaired_zones"], serde_json::json!(["a"]));
+        assert_eq!(json["failed"], serde_json::json!(["web-a1"]));
     }
 
     #[test]

@@ -22,7 +22,9 @@ use std::time::Duration;
 use topology::model::scaling::Stickiness;
 use topology::model::{Listener, NodeKind, SimSettings, Topology};
 
-use crate::render::names::{comment, haproxy_name, haproxy_sample_arg, haproxy_string};
+use crate::render::names::{
+    comment, haproxy_expr_arg, haproxy_name, haproxy_sample_arg, haproxy_string,
+};
 
 /// The address of a server slot no instance is in.
 pub const PLACEHOLDER: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
@@ -164,15 +166,20 @@ impl StickyCookie {
     }
 }
 
-/// A target group's HTTP health check: `option httpchk`, `timeout check`,
-/// and each server's `inter`, `rise` and `fall`.
+/// A target group's HTTP health check: `option httpchk`, the backend's
+/// `timeout connect` and `timeout check`, and each server's `inter`,
+/// `rise` and `fall`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     /// The path asked (`GET PATH`).
     pub path: String,
     /// Time between checks.
     pub interval: Duration,
-    /// Time without an answer that fails a check.
+    /// Time without an answer that fails a check: HAProxy's check
+    /// connects within min(`timeout connect`, `inter`), then waits
+    /// `timeout check` for the answer; the backend's `timeout connect`
+    /// is this too (a request's connection to a target that drops every
+    /// packet fails as soon, and HAProxy retries it).
     pub timeout: Duration,
     /// Passing checks that make a target healthy.
     pub rise: u32,
@@ -278,8 +285,8 @@ impl fmt::Display for HaproxyConfig {
         writeln!(f, "global\n    maxconn {}", g.maxconn)?;
         writeln!(
             f,
-            "    stats socket \"{}\" mode 600 level admin expose-fd listeners",
-            g.stats_socket.display()
+            "    stats socket {} mode 600 level admin expose-fd listeners",
+            haproxy_string(&g.stats_socket.to_string_lossy())
         )?;
         writeln!(f, "defaults\n    mode http")?;
         writeln!(f, "    timeout connect {}s", d.connect_s)?;
@@ -314,6 +321,11 @@ impl fmt::Display for HaproxyConfig {
                 "    http-check send hdr User-Agent {}",
                 crate::layout::HEALTH_CHECK_USER_AGENT
             )?;
+            // a check's connection has min(`timeout connect`, `inter`)
+            // and its answer `timeout check`: both the target group's
+            // timeout, so that a target that drops every packet fails a
+            // check after it, as on AWS
+            writeln!(f, "    timeout connect {}ms", ms(c.timeout))?;
             writeln!(f, "    timeout check {}ms", ms(c.timeout))?;
             if let Some(sticky) = &be.sticky {
                 let (name, secs) = (sticky.name(), sticky.duration().as_secs());
@@ -339,10 +351,13 @@ impl fmt::Display for HaproxyConfig {
                     }
                 }
             }
+            // the map's path is an argument of `map()` in a log-format
+            // word: escaped for the one, quoted for the other
+            let map = haproxy_expr_arg(&self.target_map.to_string_lossy());
             writeln!(
                 f,
-                "    http-response set-header {TARGET_HEADER} %[srv_name,map({},-)]",
-                self.target_map.display()
+                "    http-response set-header {TARGET_HEADER} {}",
+                haproxy_string(&format!("%[srv_name,map({map},-)]"))
             )?;
             for s in &be.servers {
                 let name = haproxy_name(&s.name);
@@ -537,7 +552,7 @@ mod tests {
         // the target group's defaults (30 s, 5 s, 5, 2) at 60 AWS seconds
         // per lab second
         assert!(
-            c.contains("    option httpchk GET \"/\"\n    http-check send hdr User-Agent ELB-HealthChecker/2.0\n    timeout check 83ms\n"),
+            c.contains("    option httpchk GET \"/\"\n    http-check send hdr User-Agent ELB-HealthChecker/2.0\n    timeout connect 83ms\n    timeout check 83ms\n"),
             "{c}"
         );
         assert!(
@@ -559,7 +574,7 @@ mod tests {
             "{c}"
         );
         assert!(c.contains(
-            "    http-response set-header X-Vifgate-Target %[srv_name,map(/run/l/haproxy-alb.map,-)]\n"
+            "    http-response set-header X-Vifgate-Target \"%[srv_name,map('/run/l/haproxy-alb.map',-)]\"\n"
         ));
     }
 
@@ -695,14 +710,65 @@ backend b8080
     balance roundrobin
     option httpchk GET \"/health\"
     http-check send hdr User-Agent ELB-HealthChecker/2.0
+    timeout connect 100ms
     timeout check 100ms
     cookie AWSALB
     http-response add-header Set-Cookie \"AWSALB=%[srv_name]; Expires=%[date(86400),http_date]; Path=/\"
-    http-response set-header X-Vifgate-Target %[srv_name,map(/run/l/t.map,-)]
+    http-response set-header X-Vifgate-Target \"%[srv_name,map('/run/l/t.map',-)]\"
     server web:20a1 10.0.10.4:80 check inter 250ms rise 3 fall 2 slowstart 2000ms cookie web:20a1
 "
         );
         assert_eq!(c.target_map(), "web:20a1 web:20a1\n");
+    }
+
+    #[test]
+    fn haproxy_opens_a_target_map_whose_path_has_spaces_quotes_and_commas() {
+        let c = one_listener(None, None);
+        let dir = std::env::temp_dir().join(format!(
+            "vifgate map, (x) [y] 'q' $HOME\\z {}",
+            std::process::id()
+        ));
+        let map = dir.join("t.map");
+        let c = HaproxyConfig {
+            target_map: map.clone(),
+            ..c
+        };
+        let text = c.to_string();
+        // in single quotes (each `'` as `'\''`) in a quoted word (`$` as
+        // `\$`, `\` as `\\`: `'\\''`)
+        assert!(
+            text.contains(r#",map('/"#)
+                && text.contains(r#"map, (x) [y] '\\''q'\\'' \$HOME\\z "#)
+                && text.contains(r#"/t.map',-)]""#),
+            "{text}"
+        );
+        if !crate::ops::lab::need_tool("haproxy") {
+            return;
+        }
+        // HAProxy opens the map as it reads the file: a path it misread
+        // is a file it cannot open (the stats socket elsewhere, its
+        // address cannot hold a `,`)
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(&map, "web:20a1 web:20a1\n").expect("map");
+        let text = text.replace(
+            "stats socket \"/run/l/s.sock\"",
+            &format!("stats socket \"{}/s.sock\"", std::env::temp_dir().display()),
+        );
+        let cfg = dir.join("haproxy.cfg");
+        std::fs::write(&cfg, &text).expect("config");
+        let out = std::process::Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .expect("haproxy runs");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]

@@ -138,6 +138,16 @@ pub fn haproxy_sample_arg(text: &str) -> String {
     haproxy_string(&arg)
 }
 
+/// `text` as one argument of a converter in a `%[...]` expression of a
+/// log-format word (`map(PATH,-)`), inside the word the caller quotes
+/// with [`haproxy_string`]. HAProxy 2.6 reads no backslash escape there
+/// (`\,` still ends the argument), but it takes single quotes, in which
+/// every character is itself, and a quoted run may follow an escaped
+/// `\'`: `text` in single quotes, each `'` as `'\''`.
+pub fn haproxy_expr_arg(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 /// `text` (a topology name, or words around one) as the rest of a line
 /// comment (`#` in BIRD, HAProxy and nftables, `!` in FRR): every control
 /// character as a space, so that nothing after it leaves the comment.
@@ -206,6 +216,8 @@ mod tests {
         assert_eq!(haproxy_string("/a'$b\"c\\\n"), r#""/a'\$b\"c\\\n""#);
         assert_eq!(haproxy_sample_arg("connect.sid"), "\"connect.sid\"");
         assert_eq!(haproxy_sample_arg("a'b$c"), r#""a\\'b\$c""#);
+        assert_eq!(haproxy_expr_arg("/a b,(c)"), "'/a b,(c)'");
+        assert_eq!(haproxy_expr_arg("/it's"), r"'/it'\''s'");
     }
 
     #[test]

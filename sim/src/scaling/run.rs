@@ -575,6 +575,8 @@ struct GroupRun {
     /// When each instance was launched, on AWS's clock.
     launched_at: BTreeMap<String, Duration>,
     lab_desired: u32,
+    /// Its maximum capacity (the most instances a change may run).
+    max: u32,
     elb: bool,
     grace: Duration,
     /// The zones its controller was told are impaired.
@@ -605,6 +607,7 @@ impl GroupRun {
             sources,
             launched_at: members.iter().map(|m| (m.clone(), now)).collect(),
             lab_desired: members.len() as u32,
+            max: g.max,
             members,
             elb: g.scaling.health_check_type == HealthCheckType::Elb,
             grace: g.scaling.health_check_grace_period,
@@ -742,9 +745,9 @@ impl GroupRun {
     /// The instances the ALB holds unhealthy past their grace period,
     /// replaced where the controller says ([`Controller::replace_unhealthy`]):
     /// in place (a new namespace of the same name, zone and slot) when it
-    /// launches the replacement there, else (its zone impaired) by the
-    /// capacity change that terminates it and launches the controller's
-    /// new instance in another zone.
+    /// launches the replacement there, else (its zone impaired) by
+    /// changes of capacity that launch the controller's new instance in
+    /// another zone and then terminate it ([`GroupRun::launch_then_terminate`]).
     fn replace_unhealthy(
         &mut self,
         lab: &str,
@@ -761,11 +764,13 @@ impl GroupRun {
             source,
         };
         let mut moved = Vec::new();
+        let mut replaced = Vec::new();
         let started_at = Instant::now();
         for instance in unhealthy(lab, &self.members, &self.launched_at, self.grace, now) {
             let before = self.wanted();
             let activities = self.controller.replace_unhealthy(now, &instance);
             if !in_place(&before, &self.wanted(), &activities, &instance) {
+                replaced.extend(before.into_iter().filter(|i| i.name == instance));
                 moved.push(instance);
                 continue;
             }
@@ -785,8 +790,8 @@ impl GroupRun {
         if moved.is_empty() {
             return Ok(());
         }
-        let steps = self.change_capacity(lab, &self.wanted(), clock, programs, seen, on)?;
-        summary.changes += 1;
+        let steps =
+            self.launch_then_terminate(lab, &replaced, clock, programs, seen, summary, on)?;
         for instance in moved {
             summary.replaced += 1;
             on(Event::Replaced {
@@ -796,6 +801,44 @@ impl GroupRun {
             });
         }
         Ok(())
+    }
+
+    /// The controller's instances, reached from the lab's by launching
+    /// first: its new instances join while those they replace
+    /// (`replaced`, `DOWN`: no request goes to them) stay, then those are
+    /// terminated, so that their deregistration delay, which their hung
+    /// requests fill, does not hold back the launch (Auto Scaling
+    /// launches the replacement while the unhealthy instance terminates,
+    /// "View the reason for health check failures",
+    /// docs.aws.amazon.com/autoscaling/ec2/userguide/replace-unhealthy-instance.html).
+    /// In one change when both would pass the group's maximum. The steps
+    /// run.
+    #[allow(clippy::too_many_arguments)]
+    fn launch_then_terminate(
+        &mut self,
+        lab: &str,
+        replaced: &[LiveInstance],
+        clock: &LabNow<'_>,
+        programs: &Programs,
+        seen: &mut Option<String>,
+        summary: &mut Summary,
+        on: &mut impl FnMut(Event<'_>),
+    ) -> Result<usize, AutoscaleError> {
+        let wanted = self.wanted();
+        let mut both = wanted.clone();
+        both.extend(
+            (replaced.iter())
+                .filter(|r| wanted.iter().all(|w| w.name != r.name && w.slot != r.slot))
+                .cloned(),
+        );
+        let mut steps = 0;
+        if both.len() > wanted.len() && both.len() as u32 <= self.max {
+            steps += self.change_capacity(lab, &both, clock, programs, seen, on)?;
+            summary.changes += 1;
+        }
+        steps += self.change_capacity(lab, &wanted, clock, programs, seen, on)?;
+        summary.changes += 1;
+        Ok(steps)
     }
 
     /// Sets the group's instances (and so its desired capacity) in the

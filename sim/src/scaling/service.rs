@@ -10,7 +10,8 @@
 //! up` killed at any point leaves none behind.
 //!
 //! Each group's events go, one JSON record a line, to
-//! `autoscaling-GROUP.jsonl` in the lab's state directory ([`records`]),
+//! `autoscaling-GROUP.jsonl` in the lab's state directory ([`records`]:
+//! the group's name escaped, one file per group),
 //! what `sim status` and `sim autoscale --follow` read; its log
 //! (`autoscaling.log`) has them through tracing.
 
@@ -356,7 +357,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vifgate-records-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("dir");
         let path = records(&dir, "web asg");
-        assert!(path.ends_with("autoscaling-web_asg.jsonl"), "{path:?}");
+        assert!(path.ends_with("autoscaling-web:20asg.jsonl"), "{path:?}");
+        // two groups, two files, whatever their names
+        assert_ne!(path, records(&dir, "web_asg"));
+        assert_ne!(records(&dir, "a.b"), records(&dir, "a_b"));
+        let long = records(&dir, &"é".repeat(200));
+        let name = long.file_name().expect("a name").len();
+        assert!(name <= 255, "{name}");
         let _ = fs::remove_file(&path);
         for i in 0..10 {
             let mut f = open_records(&path).expect("opens");

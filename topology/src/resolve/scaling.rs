@@ -720,6 +720,17 @@ impl Resolver<'_> {
                 return None;
             }
         };
+        if !recurrence.fires() {
+            let d = self.warning(
+                a.cron.span(),
+                format!(
+                    "scheduled action `{name}` never runs: `{}` names no day that any month it names has",
+                    a.cron.get_ref()
+                ),
+            );
+            d.expected =
+                Some("a day of the month that its months have (February has 29 at most)".into());
+        }
         let mut size = |v: &Option<Int>, what: &str| -> Result<Option<u32>, ()> {
             match v {
                 None => Ok(None),

@@ -457,13 +457,20 @@ impl Controller {
     /// health-check type): it is terminated and a new instance launched
     /// in its place, in the zone with the fewest of the zones not
     /// impaired ("Health checks for instances in an Auto Scaling group":
-    /// an unhealthy instance is terminated and replaced).
+    /// an unhealthy instance is terminated and replaced). The launch does
+    /// not wait for the termination ("View the reason for health check
+    /// failures", docs.aws.amazon.com/autoscaling/ec2/userguide/replace-unhealthy-instance.html:
+    /// while the instance is terminating, another activity launches the
+    /// new one), so a replacement of another name takes another slot than
+    /// the unhealthy instance's while the group's maximum leaves one: the
+    /// lab registers it before the other drains.
     pub fn replace_unhealthy(&mut self, now: Duration, name: &str) -> Vec<Activity> {
         let mut activities = Vec::new();
         let Some(i) = self.instances.iter().position(|x| x.name == name) else {
             return activities;
         };
         let gone = self.instances.remove(i);
+        let gone_slot = gone.slot;
         let cause = format!("instance {name} failed its health checks (ELB): replaced");
         activities.push(Activity::Terminate {
             instance: gone.name,
@@ -472,6 +479,14 @@ impl Controller {
         });
         let warmup = self.settings.default_instance_warmup.unwrap_or_default();
         self.reconcile(now, warmup, &cause, &mut activities);
+        let free =
+            (1..=self.max).find(|&s| s != gone_slot && self.instances.iter().all(|x| x.slot != s));
+        if let (Some(free), Some(new)) = (
+            free,
+            (self.instances.iter_mut()).find(|x| x.slot == gone_slot && x.name != name),
+        ) {
+            new.slot = free;
+        }
         activities
     }
 

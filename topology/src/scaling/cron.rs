@@ -155,6 +155,21 @@ impl Cron {
         })
     }
 
+    /// Whether it fires on some day: a day of the month it names
+    /// exists in a month it names (February has 29 days in a leap year).
+    /// Only a restricted day of the month under an unrestricted day of
+    /// the week can name none (`0 0 31 2 *`, `0 0 31 4,6,9,11 *`): a
+    /// restricted day of the week matches either way.
+    pub fn fires(&self) -> bool {
+        if self.any_day || !self.any_weekday {
+            return true;
+        }
+        const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        (1..=12u32)
+            .filter(|m| self.months & (1 << m) != 0)
+            .any(|m| (1..=LONGEST[m as usize - 1]).any(|d| self.days & (1 << d) != 0))
+    }
+
     /// Whether it fires in the minute that holds `unix_secs` (seconds
     /// since 1970-01-01 00:00 UTC).
     pub fn matches(&self, unix_secs: u64) -> bool {
@@ -317,6 +332,22 @@ mod tests {
         let c = Cron::parse("59/4294967295 * * * *").expect("valid");
         assert_eq!(c.minutes, 1 << 59);
         assert!(Cron::parse("+5 * * * *").is_err(), "a sign is not a number");
+    }
+
+    #[test]
+    fn a_day_no_month_it_names_has_never_comes() {
+        for never in ["0 0 31 2 *", "0 0 30 FEB *", "0 0 31 4,6,9,11 *"] {
+            assert!(!Cron::parse(never).expect(never).fires(), "{never}");
+        }
+        for fires in [
+            "0 0 29 2 *",
+            "0 0 31 2,3 *",
+            "0 0 31 2 MON",
+            "* * * * *",
+            "0 9 1 * *",
+        ] {
+            assert!(Cron::parse(fires).expect(fires).fires(), "{fires}");
+        }
     }
 
     #[test]
