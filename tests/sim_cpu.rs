@@ -7,7 +7,9 @@
 //! from the same requests and the same per-request cost; a scale-in
 //! removes the instance's group, `sim down` the lab's. The instances'
 //! bytes in and out (`ASGAverageNetworkIn`/`Out`) are read too, and grow
-//! with the load.
+//! with the load. Step policies on CPU (out at 10 %, in below 3 %) give
+//! the capacity `topology scale` predicts from the loads the lab's
+//! periods answered, period for period.
 //!
 //! Needs root, nftables, HAProxy and a cgroup CPU controller (v2's `cpu`
 //! or v1's `cpuacct`); runs for real under `CI=true` (a missing
@@ -67,6 +69,19 @@ fn lab_groups(lab: &str) -> std::path::PathBuf {
     acct.dir(&sim::kernel::cgroup::lab_group_name(lab))
 }
 
+/// `sim load` on lab `lab`'s ALB from its client, `profile` for
+/// `duration`, started.
+fn load(lab: &str, profile: &str, duration: &str) -> std::process::Child {
+    Command::new(common::vifgate())
+        .args(["sim", "load", lab, "--to", "alb", "--from", "client"])
+        .args(["--profile", profile, "--duration", duration])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sim load runs")
+}
+
 #[test]
 fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
     if !ready("cpu_follows_the_load_and_the_group_scales_out_on_it") {
@@ -85,14 +100,7 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
     // 10 requests a second (2.5 % an instance), then 50 (12.5 %), for `/`:
     // the health check's path too, whose checks cost nothing while a
     // client's requests cost as any other
-    let load = Command::new(common::vifgate())
-        .args(["sim", "load", &lab, "--to", "alb", "--from", "client"])
-        .args(["--profile", "0s:10,5s:50", "--duration", "18s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sim load runs");
+    let load = load(&lab, "0s:10,5s:50", "18s");
     let mut periods: Vec<Period> = Vec::new();
     let mut seen = String::new();
     for line in BufReader::new(out).lines() {
@@ -224,4 +232,104 @@ fn cpu_follows_the_load_and_the_group_scales_out_on_it() {
     // sim down removes the lab's groups
     drop(down);
     assert!(!groups.exists(), "{} is left", groups.display());
+}
+
+/// The CPU lab with step policies instead of its CPU target: out by one
+/// instance at 10 % or more (two at 15 % or more), in by one after 3
+/// periods below 3 %; its request-count policy never scales in, and the
+/// network ones are left out (their targets are never reached, so they
+/// would always vote for a scale-in).
+fn step_lab() -> String {
+    let from = LAB
+        .find("[[vpc.auto_scaling_group.target_tracking]]\nname = \"cpu\"")
+        .expect("the CPU policy");
+    let to = LAB.find("[[security_group]]").expect("the security groups");
+    let policies = r#"[[vpc.auto_scaling_group.step_scaling]]
+name = "cpu-high"
+metric = "ASGAverageCPUUtilization"
+threshold = 10
+comparison = "GreaterThanOrEqualToThreshold"
+adjustment_type = "ChangeInCapacity"
+steps = [{ lower = 0, upper = 5, adjustment = 1 }, { lower = 5, adjustment = 2 }]
+instance_warmup = "3m"
+
+[[vpc.auto_scaling_group.step_scaling]]
+name = "cpu-low"
+metric = "ASGAverageCPUUtilization"
+threshold = 3
+comparison = "LessThanThreshold"
+evaluation_periods = 3
+adjustment_type = "ChangeInCapacity"
+steps = [{ upper = 0, adjustment = -1 }]
+
+[[vpc.auto_scaling_group.target_tracking]]
+name = "requests"
+metric = "ALBRequestCountPerTarget"
+load_balancer = "alb"
+target = 100000
+disable_scale_in = true
+
+"#;
+    format!("{}{policies}{}", &LAB[..from], &LAB[to..]).replace("max = 3", "max = 4")
+}
+
+/// Step scaling on CPU, live and predicted: `topology scale`, given the
+/// loads the lab's periods answered, names the same capacity as the
+/// lab's controller within a period, through a scale-out by the
+/// threshold's first step and a scale-in after the load.
+#[test]
+fn step_policies_on_cpu_scale_as_topology_scale_predicts() {
+    if !ready("step_policies_on_cpu_scale_as_topology_scale_predicts") {
+        return;
+    }
+    let lab = format!("cpustep{}", std::process::id());
+    let path = file("cpu-step.toml", &step_lab());
+    up(&path, &lab);
+    let _down = Down(lab.clone());
+    let (scaler, out) = common::scaling::autoscale(&lab, "36s");
+    // 10 requests a second (2.5 % an instance), 50 (12.5 %: the first
+    // step, one more instance), then none
+    let load = load(&lab, "0s:10,6s:50,24s:0", "26s");
+    let periods: Vec<common::scaling::Period> = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .filter_map(|v: serde_json::Value| common::scaling::period(&v))
+        .collect();
+    let status = scaler.wait_with_output().expect("sim autoscale ends");
+    assert!(status.status.success(), "sim autoscale: {}", text(&status));
+    let load = load.wait_with_output().expect("sim load ends");
+    assert!(load.status.success(), "sim load: {}", text(&load));
+    let profile: Vec<String> = (periods.iter())
+        .map(|p| format!("{}m:{}", p.minute, p.load))
+        .collect();
+    let predicted = common::scaling::predicted(&path, &profile.join(","), periods.len());
+    let shown: Vec<String> = (periods.iter().zip(&predicted))
+        .map(|(l, p)| {
+            format!(
+                "{}m load {} desired live {} predicted {}",
+                l.minute, l.load, l.desired, p.desired
+            )
+        })
+        .collect();
+    let shown = shown.join("\n");
+    println!("{shown}");
+    // one more instance at 12.5 %; a busy machine's lab may count the
+    // requests of periods handled late in one (more than 15 %: two
+    // more), which the prediction, given the same counts, does too
+    let most = periods.iter().map(|p| p.desired).max().unwrap_or(0);
+    assert!(most >= 3, "never scaled out:\n{shown}");
+    let out = (periods.iter())
+        .position(|p| p.launches > 0)
+        .unwrap_or_else(|| panic!("never scaled out:\n{shown}"));
+    assert!(
+        periods[out..].iter().any(|p| p.terminations > 0),
+        "never scaled in after the load:\n{shown}"
+    );
+    assert_eq!(periods.last().map(|p| p.desired), Some(2), "{shown}");
+    let off = common::scaling::off_by_more_than_a_period(&periods, &predicted);
+    assert!(
+        off.is_empty(),
+        "live capacity off the prediction: {off:?}\n{shown}"
+    );
 }

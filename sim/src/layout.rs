@@ -284,6 +284,10 @@ pub fn controller_log(dir: &Path) -> PathBuf {
 /// The longest file name Linux takes (`NAME_MAX`), in bytes.
 pub const FILE_NAME_MAX: usize = 255;
 
+/// What the older records of a group end in, beside its records
+/// ([`controller_records_before`]).
+const RECORDS_BEFORE: &str = ".1";
+
 /// Auto Scaling group `group`'s records (JSON lines) in the lab's state
 /// directory `dir`, written by the lab's scaling controller:
 /// `autoscaling-`, the group's name [`topology::lab_names::escape`]d
@@ -291,7 +295,8 @@ pub const FILE_NAME_MAX: usize = 255;
 /// never share a file), `.jsonl`. A group may have 255 characters (AWS's
 /// bound), which with the prefix and suffix would pass Linux's
 /// [`FILE_NAME_MAX`]: a long name keeps a readable head and ends in `::`
-/// and 16 hex digits of its hash ([`topology::lab_names::fit`]).
+/// and 16 hex digits of its hash ([`topology::lab_names::fit`]), with
+/// room left for [`controller_records_before`]'s ending.
 pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
     const PREFIX: &str = "autoscaling-";
     const SUFFIX: &str = ".jsonl";
@@ -299,9 +304,17 @@ pub fn controller_records(dir: &Path, group: &str) -> PathBuf {
         PREFIX,
         &topology::lab_names::escape(group),
         group,
-        FILE_NAME_MAX - SUFFIX.len(),
+        FILE_NAME_MAX - SUFFIX.len() - RECORDS_BEFORE.len(),
     );
     dir.join(format!("{stem}{SUFFIX}"))
+}
+
+/// Where group `group`'s records go once they reach their bound (the
+/// controller starts a new file then): [`controller_records`] and `.1`.
+pub fn controller_records_before(dir: &Path, group: &str) -> PathBuf {
+    let mut p = controller_records(dir, group).into_os_string();
+    p.push(RECORDS_BEFORE);
+    PathBuf::from(p)
 }
 
 /// The runtime API socket of the HAProxy playing load balancer `node`, in

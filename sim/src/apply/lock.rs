@@ -184,8 +184,9 @@ fn held(lab: &str, dir: &Path) -> LockError {
     }
 }
 
-/// Takes a lab's name: creates its state directory `dir` (mode 0700) with
-/// the lock file in it, locked by us. Fails with [`LockError::Held`] if
+/// Takes a lab's name: creates its state directory `dir` (mode 0755,
+/// readable by all; its secrets are mode 600) with the lock file in it
+/// (root's alone), locked by us. Fails with [`LockError::Held`] if
 /// the directory exists, removing nothing.
 pub fn create(lab: &str, dir: &Path, purpose: Purpose) -> Result<LabLock, LockError> {
     let root = dir.parent().ok_or_else(|| LockError::Io {

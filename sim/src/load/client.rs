@@ -182,9 +182,12 @@ async fn drive(
         path: opts.path.clone(),
         timeout: opts.timeout,
         connections: opts.connections.max(1),
-        generator: RefCell::new(match opts.session {
-            Some(n) => Generator::new(opts.schedule, opts.clients).with_sessions(n),
-            None => Generator::new(opts.schedule, opts.clients),
+        generator: RefCell::new({
+            let g = Generator::new(opts.schedule, opts.clients).with_timeout(opts.timeout);
+            match opts.session {
+                Some(n) => g.with_sessions(n),
+                None => g,
+            }
         }),
         answered: Notify::new(),
     });

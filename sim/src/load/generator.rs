@@ -40,6 +40,9 @@ pub struct Generator {
     /// Requests a client's session sends before the next starts; `None`:
     /// one session for the whole run.
     session_requests: Option<u64>,
+    /// How long after it was due a request may be answered; an answer
+    /// later than that is a timeout. `None`: no bound.
+    timeout: Option<Duration>,
     clients: Vec<ClientState>,
     next_client: usize,
     in_flight: u64,
@@ -100,6 +103,7 @@ impl Generator {
         Generator {
             schedule,
             session_requests: None,
+            timeout: None,
             clients: (0..clients.max(1))
                 .map(|_| ClientState::default())
                 .collect(),
@@ -124,6 +128,15 @@ impl Generator {
     /// first request.
     pub fn with_sessions(mut self, requests: u64) -> Generator {
         self.session_requests = Some(requests.max(1));
+        self
+    }
+
+    /// The same generator with a request's timeout: an outcome finished
+    /// more than `timeout` after the request was due is a timeout, even
+    /// if an answer came (one a busy client read only after its deadline
+    /// had passed was counted answered, with a latency past the timeout).
+    pub fn with_timeout(mut self, timeout: Duration) -> Generator {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -189,8 +202,12 @@ impl Generator {
 
     /// Takes a request's outcome: its latency counted from when it was
     /// due.
-    pub fn handle_outcome(&mut self, o: Outcome) {
+    pub fn handle_outcome(&mut self, mut o: Outcome) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if (self.timeout).is_some_and(|t| o.finished.saturating_sub(o.scheduled) > t) {
+            o.error = Some(ErrorKind::Timeout);
+            o.target = None;
+        }
         let latency_us = o
             .finished
             .saturating_sub(o.scheduled)
@@ -311,6 +328,27 @@ mod tests {
     fn generator(rate: f64, seconds: u64, clients: usize) -> Generator {
         let s = Schedule::new(Profile::constant(rate), Duration::from_secs(seconds));
         Generator::new(s, clients)
+    }
+
+    /// An answer read after the request's timeout had passed (a client
+    /// busy with others) was counted answered.
+    #[test]
+    fn an_answer_after_the_timeout_is_a_timeout() {
+        let mut g = generator(2.0, 1, 1).with_timeout(ms(1000));
+        let (a, b) = (
+            g.poll_send(ms(0)).expect("due"),
+            g.poll_send(ms(500)).expect("due"),
+        );
+        g.handle_outcome(answer(&a, a.scheduled + ms(1000), "x"));
+        g.handle_outcome(answer(&b, b.scheduled + ms(1001), "x"));
+        let s = g.summary(ms(2000), false);
+        assert_eq!(s.ok, 1);
+        assert_eq!(s.errors.get(&ErrorKind::Timeout), Some(&1));
+        assert_eq!(
+            s.targets.get("x"),
+            Some(&1),
+            "a late answer names no target"
+        );
     }
 
     fn answer(s: &Send, finished: Duration, target: &str) -> Outcome {

@@ -24,8 +24,8 @@ pub enum Condition {
     /// Namespaces with the lab's prefix but no state file.
     #[serde(rename = "orphaned (no state)")]
     Orphaned,
-    /// A state directory that could not be read: without root (the
-    /// directory is root's, mode 0700), or a state file not whole.
+    /// A state directory or file that could not be read (its
+    /// permissions), or a state file not whole.
     Unreadable,
 }
 

@@ -25,8 +25,63 @@ use crate::apply::Programs;
 use crate::layout;
 
 pub use layout::{
-    controller_log as log_path, controller_records as records, CONTROLLER_PROCESS as PROCESS,
+    controller_log as log_path, controller_records as records,
+    controller_records_before as records_before, CONTROLLER_PROCESS as PROCESS,
 };
+
+/// How large a group's records file grows before the controller moves it
+/// to [`records_before`] (replacing the one there) and starts a new one:
+/// a lab keeps at most twice this a group. A period's record is about
+/// 0.4 KB (a group of three policies), one a lab second at `time_scale`
+/// 60: 33 MB a day, 65 MB for a group whose schedule flips it every
+/// period (measured). 16 MiB is hours of periods, far more than `sim
+/// status` (the last 256 KiB) and `--follow` read.
+pub const RECORDS_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The records files the controller appends to, one a group, each moved
+/// aside when it reaches its bound.
+#[derive(Debug)]
+pub struct RecordsWriter {
+    dir: std::path::PathBuf,
+    max_bytes: u64,
+    files: std::collections::BTreeMap<String, File>,
+}
+
+impl RecordsWriter {
+    /// The writer of the records in the lab's state directory `dir`, each
+    /// file at most about `max_bytes` ([`RECORDS_MAX_BYTES`]).
+    pub fn new(dir: &Path, max_bytes: u64) -> RecordsWriter {
+        RecordsWriter {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            files: Default::default(),
+        }
+    }
+
+    /// Appends `record` (one line) to group `group`'s records; a file
+    /// past its bound is moved aside first.
+    pub fn append(&mut self, group: &str, record: &serde_json::Value) -> io::Result<()> {
+        let path = records(&self.dir, group);
+        let full = (self.files.get(group))
+            .map(|f| f.metadata().map_or(0, |m| m.len()) >= self.max_bytes)
+            .unwrap_or(false);
+        if full {
+            self.files.remove(group);
+            fs::rename(&path, records_before(&self.dir, group)).map_err(|e| {
+                io::Error::new(e.kind(), format!("move {} aside: {e}", path.display()))
+            })?;
+        }
+        if !self.files.contains_key(group) {
+            self.files.insert(group.to_string(), open_records(&path)?);
+        }
+        let mut line = record.to_string();
+        line.push('\n');
+        match self.files.get_mut(group) {
+            Some(f) => f.write_all(line.as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Runs the lab's controller until the lab is gone (or the process is
 /// stopped): every group the lab's plan names, each event appended to
@@ -34,7 +89,7 @@ pub use layout::{
 pub fn serve(lab: &str, programs: &Programs) -> Result<(), AutoscaleError> {
     let dir = layout::state_dir(lab);
     tracing::info!(lab, "the scaling controller starts");
-    let mut files: std::collections::BTreeMap<String, File> = Default::default();
+    let mut writer = RecordsWriter::new(&dir, RECORDS_MAX_BYTES);
     drive(lab, &Groups::Lab, None, true, programs, |group, e| {
         log(group, &e);
         // each step of a change is recorded too: when an instance was
@@ -42,23 +97,8 @@ pub fn serve(lab: &str, programs: &Programs) -> Result<(), AutoscaleError> {
         if group.is_empty() {
             return;
         }
-        if !files.contains_key(group) {
-            match open_records(&records(&dir, group)) {
-                Ok(f) => {
-                    files.insert(group.to_string(), f);
-                }
-                Err(err) => {
-                    tracing::warn!(group, "cannot write its records: {err}");
-                    return;
-                }
-            }
-        }
-        if let Some(f) = files.get_mut(group) {
-            let mut line = e.to_json().to_string();
-            line.push('\n');
-            if let Err(err) = f.write_all(line.as_bytes()) {
-                tracing::warn!(group, "cannot write its records: {err}");
-            }
+        if let Err(err) = writer.append(group, &e.to_json()) {
+            tracing::warn!(group, "cannot write its records: {err}");
         }
     })?;
     tracing::info!(lab, "the lab is gone: the scaling controller ends");
@@ -272,7 +312,8 @@ mod tests {
         let (a, b) = ("é".repeat(254) + "a", "é".repeat(254) + "b");
         let (pa, pb) = (records(&dir, &a), records(&dir, &b));
         assert_ne!(pa, pb, "two long names, one file");
-        for p in [&pa, &pb] {
+        let (ba, bb) = (records_before(&dir, &a), records_before(&dir, &b));
+        for p in [&pa, &pb, &ba, &bb] {
             let name = p.file_name().expect("a file name").len();
             assert!(name <= layout::FILE_NAME_MAX, "{name} bytes: {p:?}");
             let mut f = open_records(p).expect("opens");
@@ -281,6 +322,33 @@ mod tests {
         assert_eq!(last_records(&pa, 1).expect("reads"), [json!({"minute": 1})]);
         // a short name is as it was
         assert!(records(&dir, "web-asg").ends_with("autoscaling-web-asg.jsonl"));
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    /// A lab's records grew without end (33 to 65 MB a day a group at
+    /// time_scale 60, in /run): a file past its bound is moved aside and a
+    /// new one started, so a group keeps at most two.
+    #[test]
+    fn records_past_their_bound_are_moved_aside() {
+        let dir = std::env::temp_dir().join(format!("vifgate-records-cap-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        let mut w = RecordsWriter::new(&dir, 100);
+        for i in 0..40 {
+            w.append("web-asg", &json!({ "minute": i }))
+                .expect("appends");
+        }
+        let (now, before) = (records(&dir, "web-asg"), records_before(&dir, "web-asg"));
+        for p in [&now, &before] {
+            let len = fs::metadata(p).expect("there").len();
+            assert!(len <= 100 + 20, "{} has {len} bytes", p.display());
+        }
+        assert_eq!(fs::read_dir(&dir).expect("dir").count(), 2);
+        assert_eq!(
+            last_records(&now, 1).expect("reads"),
+            [json!({"minute": 39})],
+            "the newest record is in the file sim status reads"
+        );
         fs::remove_dir_all(&dir).expect("clean up");
     }
 
