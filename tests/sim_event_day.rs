@@ -562,10 +562,10 @@ fn time_to_down((interval, timeout, fall): (f64, f64, u32)) -> f64 {
 /// unhealthy threshold: 2 failed checks, 30 s apart on AWS's clock (0.5
 /// s in the lab). A check of a target that drops every packet fails after
 /// the target group's timeout (5 s / 60 = 83 ms), at its connection, and
-/// the next starts an interval after that: `DOWN` comes at most 2 x (0.5
-/// + 0.083) = 1.17 s after the failure ([`time_to_down`]), where HAProxy's
-/// own connect timeout for a check, min(`timeout connect`, `inter`) = 0.5
-/// s, made it 1.5 to 2 s (docs/sim.md). The
+/// the next starts an interval after that: `DOWN` comes at most
+/// 2 x (0.5 + 0.083) = 1.17 s after the failure ([`time_to_down`]), where
+/// HAProxy's own connect timeout for a check, min(`timeout connect`,
+/// `inter`) = 0.5 s, made it 1.5 to 2 s (docs/sim.md). The
 /// group, whose health check type is ELB and whose 5-minute grace period
 /// is over, replaces it once (its new instance, rising, is in its own
 /// grace period); its sticky clients are pinned to another target, once
