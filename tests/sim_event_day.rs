@@ -567,7 +567,8 @@ fn time_to_down((interval, timeout, fall): (f64, f64, u32)) -> f64 {
 /// HAProxy's own connect timeout for a check, min(`timeout connect`,
 /// `inter`) = 0.5 s, made it 1.5 to 2 s (docs/sim.md). The
 /// group, whose health check type is ELB and whose 5-minute grace period
-/// is over, replaces it once (its new instance, rising, is in its own
+/// is over, replaces it once, launch first: web-a2 (a name and slot of
+/// its own) joins, then web-a1 is terminated (its new instance, rising, is in its own
 /// grace period); its sticky clients are pinned to another target, once
 /// each.
 ///
@@ -600,12 +601,13 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
     let down = until_status(&lab, "web-asg-1", "DOWN", Duration::from_secs(5))
         .map(|at| since(load_start, at));
     let (seconds, summary) = load_output(&sender.wait_with_output().expect("sim load ends"));
-    // the new web-a1 passes its checks
-    let healthy = until_status(&lab, "web-asg-1", "UP", Duration::from_secs(10));
+    // its replacement, web-a2 (launched while web-a1 terminates: a name
+    // and slot of its own), passes its checks
+    let healthy = until_status(&lab, "web-asg-3", "UP", Duration::from_secs(10));
     let s = story(&controller.stop(), load_start);
     let shown = format!(
-        "failed from {failing:.2}s to {failed_at:.2}s, DOWN at {down:?}\nreplaced {:?}\nsummary {summary}",
-        s.replaced
+        "failed from {failing:.2}s to {failed_at:.2}s, DOWN at {down:?}\nreplaced {:?}\napplied {:?}\nsummary {summary}",
+        s.replaced, s.applied
     );
 
     // unhealthy after its thresholds: 2 failed checks an interval
@@ -636,7 +638,25 @@ fn a_failed_instance_under_load_is_replaced_and_loses_only_the_requests_it_held(
     assert!(*replaced_at > down - 0.1, "{shown}");
     assert!(
         healthy.is_some(),
-        "the new web-a1 never passed its checks:\n{shown}"
+        "the replacement web-a2 never passed its checks:\n{shown}"
+    );
+    // launched first (3 instances), within half the deregistration delay
+    // of DOWN; web-a1 terminated after (before, its drain came first)
+    let launch = (s.applied.iter())
+        .position(|a| a.2 == ["web-a2"])
+        .unwrap_or_else(|| panic!("web-a2 never launched:\n{shown}"));
+    let (launched_at, desired, _, terminated) = &s.applied[launch];
+    assert_eq!((*desired, terminated.len()), (3, 0), "{shown}");
+    let delay = deregistration_delay(&text);
+    eprintln!("web-a2 launched {:.2} s after DOWN", launched_at - down);
+    assert!(
+        launched_at - down < delay / 2.0,
+        "web-a2 launched {:.2} s after DOWN:\n{shown}",
+        launched_at - down
+    );
+    assert!(
+        (s.applied.get(launch + 1)).is_some_and(|a| a.1 == 2 && a.3 == ["web-a1"]),
+        "{shown}"
     );
 
     // its sticky clients are pinned to another target, once each, after

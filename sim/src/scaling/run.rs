@@ -761,10 +761,11 @@ impl GroupRun {
 
     /// The instances the ALB holds unhealthy past their grace period,
     /// replaced where the controller says ([`Controller::replace_unhealthy`]):
-    /// in place (a new namespace of the same name, zone and slot) when it
-    /// launches the replacement there, else (its zone impaired) by
-    /// changes of capacity that launch the controller's new instance in
-    /// another zone and then terminate it ([`GroupRun::launch_then_terminate`]).
+    /// by changes of capacity that launch the controller's new instance
+    /// (another name and slot, in its zone or, impaired, another) and
+    /// then terminate the unhealthy one ([`GroupRun::launch_then_terminate`]);
+    /// in place (a new namespace of the same name, zone and slot) when the
+    /// group's maximum leaves no slot to spare.
     fn replace_unhealthy(
         &mut self,
         lab: &str,
@@ -1181,11 +1182,11 @@ mod tests {
     }
 
     #[test]
-    fn an_unhealthy_instance_is_replaced_in_place_when_its_zone_is_not_impaired() {
+    fn an_unhealthy_instance_is_replaced_launch_first_while_a_slot_is_spare() {
         let (mut r, names) = example_run();
         let now = Duration::from_secs(600);
-        assert!(replaced_in_place(&mut r, now, "web-a1"));
-        assert_eq!(names(&r), ["web-a1", "web-c1"]);
+        assert!(!replaced_in_place(&mut r, now, "web-a1"));
+        assert_eq!(names(&r), ["web-a2", "web-c1"]);
     }
 
     #[test]
