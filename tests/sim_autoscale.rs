@@ -186,8 +186,9 @@ fn a_request_loop_scales_the_group_out_and_back_in_without_a_failed_request() {
 /// The example's group has the ELB health-check type and a 5-minute grace
 /// period (5 s in the lab): `sim fail` of web-a1 makes its targets `DOWN`,
 /// and once the grace period from its launch is over the group replaces
-/// it (deregistered, its namespace deleted, made again and registered);
-/// the new one is healthy again and no longer failed.
+/// it, launch first: web-a2 launched in a slot of its own and registered,
+/// then web-a1 deregistered and its namespace deleted; the new one is
+/// healthy and the failed one gone.
 #[test]
 fn an_instance_failed_past_its_grace_period_is_replaced() {
     if !ready("an_instance_failed_past_its_grace_period_is_replaced") {
@@ -231,7 +232,7 @@ fn an_instance_failed_past_its_grace_period_is_replaced() {
         at.is_some_and(|m| m >= 4),
         "replaced too early, after {at:?}:\n{seen}"
     );
-    // the new web-a1 is not failed and its checks pass
+    // web-a1 is gone with its failure, and web-a2's checks pass
     let healthy = common::leftovers::eventually(
         std::time::Duration::from_secs(10),
         std::time::Duration::from_millis(200),
@@ -239,7 +240,8 @@ fn an_instance_failed_past_its_grace_period_is_replaced() {
             let o = ok(&["sim", "status", &lab]);
             let s = String::from_utf8_lossy(&o.stdout).into_owned();
             !s.contains("failed (`sim fail`)")
-                && s.contains("target web-a1 of alb (b80 web-asg-1): UP,")
+                && !s.contains("target web-a1 ")
+                && s.contains("target web-a2 of alb (b80 web-asg-3): UP,")
         },
     );
     assert!(healthy, "{}", text(&ok(&["sim", "status", &lab])));

@@ -61,39 +61,10 @@ pub fn run(
         }
         match e {
             Event::Period(p) => print!("{}", crate::scale_cmd::render_period(p)),
-            Event::Unavailable { metric, why } => println!("        {metric}: {why}"),
-            Event::Replaced {
-                instance,
-                steps,
-                seconds,
-            } => println!(
-                "        replaced {instance}: unhealthy past its grace period (health check type ELB), terminated and launched again ({steps} steps, {seconds:.2} s)"
+            other => println!(
+                "        {}",
+                sim::scaling::service::describe(&other.to_json())
             ),
-            Event::Step(s) => println!("          {}. {} ({:.1} ms)", s.n, s.step, s.ms),
-            Event::Reloaded { renewed } => println!(
-                "        the lab's topology changed: read again{}",
-                if renewed { " (the group's controller starts afresh)" } else { "" }
-            ),
-            Event::Failed(e) => println!("        failed: {e}"),
-            Event::Applied {
-                desired,
-                launched,
-                terminated,
-                steps,
-                seconds,
-            } => {
-                let mut what = Vec::new();
-                if !launched.is_empty() {
-                    what.push(format!("launched {}", launched.join(", ")));
-                }
-                if !terminated.is_empty() {
-                    what.push(format!("terminated {}", terminated.join(", ")));
-                }
-                println!(
-                    "        applied: {} ({desired} instances, {steps} steps, {seconds:.2} s)",
-                    what.join("; ")
-                )
-            }
         }
     };
     let summary = run_loop(&opts, &Programs::current()?, print)?;

@@ -76,7 +76,11 @@ fn splice(
         let value = format!(
             "[{}]",
             (list.iter())
-                .map(|i| format!("{{ name = \"{}\", slot = {} }}", i.name, i.slot))
+                .map(|i| {
+                    // a TOML string: a name may hold `"` or `\\`
+                    let name = toml::Value::String(i.name.clone());
+                    format!("{{ name = {name}, slot = {} }}", i.slot)
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -184,6 +188,24 @@ mod tests {
     const FILE: &str = "[vpc]\nname = \"v\"\ncidr = \"10.0.0.0/16\"\nregion = \"r\"\n\n\
         [[vpc.auto_scaling_group]]\nname = \"web-asg\"\nhost_prefix = \"web\"\nsubnets = [\"a\"]\n\
         desired = 2 # the event day's\nmin = 2\nmax = 4\n";
+
+    #[test]
+    fn an_instance_name_with_quotes_is_written_as_a_toml_string() {
+        let names = ["we\"b-a1", "we\\b-c1"];
+        let live: Vec<LiveInstance> = (names.iter().zip(1..))
+            .map(|(n, slot)| LiveInstance {
+                name: n.to_string(),
+                slot,
+            })
+            .collect();
+        let t = with_instances(FILE, "web-asg", &live).expect("edits");
+        let raw: RawTopology = toml::from_str(&t).expect("still TOML");
+        let g = &raw.vpc.expect("vpc").auto_scaling_group[0];
+        let written: Vec<String> = (g.instances.as_ref().expect("instances").get_ref().iter())
+            .map(|i| i.name.get_ref().clone())
+            .collect();
+        assert_eq!(written, names);
+    }
 
     #[test]
     fn desired_is_edited_in_place() {

@@ -205,7 +205,6 @@ enum Source {
     /// Each instance's interface counters, received (`NetworkIn`) or
     /// sent.
     Network {
-        lab: String,
         sent: bool,
         counters: InstanceCounters,
     },
@@ -241,7 +240,6 @@ impl Source {
             }
             ScalingMetric::CpuUtilization => Source::cpu(cgroup::this_machine(), lab),
             ScalingMetric::NetworkIn | ScalingMetric::NetworkOut => Source::Network {
-                lab: lab.to_string(),
                 sent: m == ScalingMetric::NetworkOut,
                 counters: InstanceCounters::default(),
             },
@@ -262,8 +260,14 @@ impl Source {
     }
 
     /// Reads the source at `at` (wall time since the start), for the
-    /// instances `in_service` (the per-instance metrics' average).
-    fn read(&mut self, at: Duration, in_service: &[String]) -> Result<Reading, Unavailable> {
+    /// instances `in_service` (the per-instance metrics' average), in
+    /// their `namespaces` (the lab's plan, read once a period).
+    fn read(
+        &mut self,
+        at: Duration,
+        in_service: &[String],
+        namespaces: &BTreeMap<String, String>,
+    ) -> Result<Reading, Unavailable> {
         let first = |g: &BTreeMap<String, Growth>| g.is_empty();
         match self {
             Source::Requests { socket, counter } => {
@@ -289,17 +293,9 @@ impl Source {
                     (!first(&g)).then(|| cpu_percent(&g, in_service)).flatten(),
                 ))
             }
-            Source::Network {
-                lab,
-                sent,
-                counters,
-            } => {
-                let st = load_state(lab)
-                    .map_err(|e| Unavailable(format!("the lab's state: {e}")))?
-                    .ok_or_else(|| Unavailable("the lab is down".into()))?;
-                let nodes: Vec<(String, String)> = (st.plan.namespaces.iter())
-                    .filter_map(|n| Some((n.node.clone()?, n.name.clone())))
-                    .filter(|(node, _)| in_service.contains(node))
+            Source::Network { sent, counters } => {
+                let nodes: Vec<(String, String)> = (in_service.iter())
+                    .filter_map(|n| Some((n.clone(), namespaces.get(n)?.clone())))
                     .collect();
                 let bytes = instance_metrics::interface_bytes(&nodes);
                 if bytes.is_empty() {
@@ -321,6 +317,15 @@ impl Source {
             Source::None(why) => Err(why.clone()),
         }
     }
+}
+
+/// Each node's namespace in the lab's plan: where the per-instance
+/// metrics read their instances' counters (the lab's state is read once
+/// a period, by the loop).
+fn node_namespaces(plan: &crate::plan::Plan) -> BTreeMap<String, String> {
+    (plan.namespaces.iter())
+        .filter_map(|n| Some((n.node.clone()?, n.name.clone())))
+        .collect()
 }
 
 /// The instances in service: the `count` of `members` launched first
@@ -428,7 +433,7 @@ pub fn drive(
     reload(
         &mut runs,
         groups,
-        &t,
+        (&t, &node_namespaces(&st.plan)),
         lab,
         (Duration::ZERO, Duration::ZERO),
         &mut |_, _| {},
@@ -446,6 +451,7 @@ pub fn drive(
         let Some(st) = load_state(lab).map_err(state_err("read its state"))? else {
             break; // the lab is gone
         };
+        let namespaces = node_namespaces(&st.plan);
         if st.built_from != seen {
             seen = st.built_from.clone();
             let now = PeriodClock::aws_time(ended.start);
@@ -453,7 +459,7 @@ pub fn drive(
                 Ok((t, _)) => reload(
                     &mut runs,
                     groups,
-                    &t,
+                    (&t, &namespaces),
                     lab,
                     (now, started.elapsed()),
                     &mut on,
@@ -477,7 +483,7 @@ pub fn drive(
             };
             match r.period(
                 lab,
-                (ended.clone(), &now),
+                (ended.clone(), &now, &namespaces),
                 programs,
                 &mut seen,
                 sum,
@@ -514,7 +520,7 @@ fn lab_topology(lab: &str, dir: &Path) -> Result<(Topology, String), AutoscaleEr
 fn reload(
     runs: &mut BTreeMap<String, GroupRun>,
     groups: &Groups,
-    t: &Topology,
+    (t, namespaces): (&Topology, &BTreeMap<String, String>),
     lab: &str,
     (now, wall): (Duration, Duration),
     on: &mut impl FnMut(&str, Event<'_>),
@@ -537,7 +543,10 @@ fn reload(
             }
             continue;
         }
-        runs.insert(name.clone(), GroupRun::new(t, gi, lab, (now, wall)));
+        runs.insert(
+            name.clone(),
+            GroupRun::new(t, gi, lab, (now, wall), namespaces),
+        );
         if existed {
             on(&name, Event::Reloaded { renewed: true });
         }
@@ -588,8 +597,15 @@ struct GroupRun {
 impl GroupRun {
     /// Group `group` of `t` (lab `lab`'s topology), its instances in
     /// service since `now` on AWS's clock; each metric's counter read
-    /// once for its baseline, at `wall` since the run began.
-    fn new(t: &Topology, group: usize, lab: &str, (now, wall): (Duration, Duration)) -> GroupRun {
+    /// once for its baseline, at `wall` since the run began (instances in
+    /// their `namespaces`).
+    fn new(
+        t: &Topology,
+        group: usize,
+        lab: &str,
+        (now, wall): (Duration, Duration),
+        namespaces: &BTreeMap<String, String>,
+    ) -> GroupRun {
         let g = &t.auto_scaling_groups[group];
         let metrics = watched(t, group);
         let mut sources: Vec<Source> = (metrics.iter())
@@ -597,7 +613,7 @@ impl GroupRun {
             .collect();
         let members = members_of(t, group);
         for s in &mut sources {
-            let _ = s.read(wall, &members);
+            let _ = s.read(wall, &members, namespaces);
         }
         GroupRun {
             name: g.name.clone(),
@@ -631,11 +647,12 @@ impl GroupRun {
     /// The periods `ended`: the metrics read, the controller told, a
     /// change of capacity carried out, unhealthy instances replaced
     /// (`seen`: the lab's fingerprint last read, see [`apply_ours`];
-    /// `now`: the lab's clock).
+    /// `clock`: the lab's clock; `namespaces`: its instances', as the
+    /// loop read the lab's state this period).
     fn period(
         &mut self,
         lab: &str,
-        (ended, clock): (Range<u64>, &LabNow<'_>),
+        (ended, clock, namespaces): (Range<u64>, &LabNow<'_>, &BTreeMap<String, String>),
         programs: &Programs,
         seen: &mut Option<String>,
         summary: &mut Summary,
@@ -654,7 +671,7 @@ impl GroupRun {
             self.controller.in_service(before),
         );
         for (s, m) in self.sources.iter_mut().zip(&self.metrics) {
-            let (load, average) = match s.read(clock.wall(), &serving) {
+            let (load, average) = match s.read(clock.wall(), &serving, namespaces) {
                 Ok(Reading::Requests(n)) => (n.map(|n| n as f64 / periods as f64), None),
                 Ok(Reading::Amount(v)) => (None, v.map(|v| v / periods as f64)),
                 Ok(Reading::Ratio(v)) => (None, v),
@@ -744,10 +761,11 @@ impl GroupRun {
 
     /// The instances the ALB holds unhealthy past their grace period,
     /// replaced where the controller says ([`Controller::replace_unhealthy`]):
-    /// in place (a new namespace of the same name, zone and slot) when it
-    /// launches the replacement there, else (its zone impaired) by
-    /// changes of capacity that launch the controller's new instance in
-    /// another zone and then terminate it ([`GroupRun::launch_then_terminate`]).
+    /// by changes of capacity that launch the controller's new instance
+    /// (another name and slot, in its zone or, impaired, another) and
+    /// then terminate the unhealthy one ([`GroupRun::launch_then_terminate`]);
+    /// in place (a new namespace of the same name, zone and slot) when the
+    /// group's maximum leaves no slot to spare.
     fn replace_unhealthy(
         &mut self,
         lab: &str,
@@ -873,12 +891,7 @@ impl GroupRun {
                     Some(rec) => rec.file_desired,
                     None => desired_in(copy, &group).map_err(|e| e.to_string())?,
                 };
-                let path = layout::state_dir(lab).join("topology.toml");
-                let t = topology::parse(&path, text.clone())
-                    .map_err(|e| e.to_string())?
-                    .topology;
-                let plan =
-                    crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| e.to_string())?;
+                let (t, plan) = plan_copy(lab, st, &text)?;
                 after = (t.auto_scaling_groups.iter())
                     .position(|g| g.name == group)
                     .map(|g| members_of(&t, g));
@@ -1013,11 +1026,9 @@ fn replace_instance(
     on: &mut impl FnMut(Event<'_>),
 ) -> Result<usize, ApplyError> {
     let planned = |st: &LabState, copy: &str| -> Result<crate::plan::Plan, String> {
-        let path = layout::state_dir(lab).join("topology.toml");
-        let t = topology::parse(&path, copy.to_string())
-            .map_err(|e| format!("plan the replacement of {instance}: {e}"))?
-            .topology;
-        crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| e.to_string())
+        plan_copy(lab, st, copy)
+            .map(|(_, plan)| plan)
+            .map_err(|e| format!("plan the replacement of {instance}: {e}"))
     };
     let mut steps = 0;
     // without it, then with it again (no longer failed)
@@ -1044,6 +1055,22 @@ fn replace_instance(
         steps += rep.steps;
     }
     Ok(steps)
+}
+
+/// The topology `text` (the lab's copy, edited) as lab `lab` would run
+/// it, with the ports the lab's state `st` probes: the topology and its
+/// plan, what each of the controller's changes applies.
+fn plan_copy(
+    lab: &str,
+    st: &LabState,
+    text: &str,
+) -> Result<(Topology, crate::plan::Plan), String> {
+    let path = layout::state_dir(lab).join("topology.toml");
+    let t = topology::parse(&path, text.to_string())
+        .map_err(|e| e.to_string())?
+        .topology;
+    let plan = crate::plan::plan(&t, lab, &st.plan.tcp_ports).map_err(|e| e.to_string())?;
+    Ok((t, plan))
 }
 
 /// [`exec::apply_edit`] of one of the controller's changes. `seen` is
@@ -1094,7 +1121,7 @@ mod tests {
     fn without_cpu_accounting_the_cpu_metric_is_unavailable() {
         let why = "neither cgroup v2 with the cpu controller nor a v1 cpuacct hierarchy is mounted";
         let mut s = Source::cpu(Err(why), "lab1");
-        let Err(e) = s.read(Duration::ZERO, &names(&["web-a1"])) else {
+        let Err(e) = s.read(Duration::ZERO, &names(&["web-a1"]), &BTreeMap::new()) else {
             panic!("no accounting reads nothing");
         };
         assert_eq!(
@@ -1109,7 +1136,11 @@ mod tests {
             mount: empty.clone(),
         };
         let mut s = Source::cpu(Ok(&acct), "lab1");
-        let Err(e) = s.read(Duration::ZERO, &names(&["web-a1", "web-c1"])) else {
+        let Err(e) = s.read(
+            Duration::ZERO,
+            &names(&["web-a1", "web-c1"]),
+            &BTreeMap::new(),
+        ) else {
             panic!("no group reads nothing");
         };
         let _ = std::fs::remove_dir_all(&empty);
@@ -1127,7 +1158,13 @@ mod tests {
         let gi = (t.auto_scaling_groups.iter())
             .position(|g| g.name == "web-asg")
             .expect("web-asg");
-        let run = GroupRun::new(&t, gi, "zone-unit", (Duration::ZERO, Duration::ZERO));
+        let run = GroupRun::new(
+            &t,
+            gi,
+            "zone-unit",
+            (Duration::ZERO, Duration::ZERO),
+            &BTreeMap::new(),
+        );
         let names = |r: &GroupRun| {
             let mut v: Vec<String> = r.wanted().into_iter().map(|i| i.name).collect();
             v.sort();
@@ -1145,11 +1182,11 @@ mod tests {
     }
 
     #[test]
-    fn an_unhealthy_instance_is_replaced_in_place_when_its_zone_is_not_impaired() {
+    fn an_unhealthy_instance_is_replaced_launch_first_while_a_slot_is_spare() {
         let (mut r, names) = example_run();
         let now = Duration::from_secs(600);
-        assert!(replaced_in_place(&mut r, now, "web-a1"));
-        assert_eq!(names(&r), ["web-a1", "web-c1"]);
+        assert!(!replaced_in_place(&mut r, now, "web-a1"));
+        assert_eq!(names(&r), ["web-a2", "web-c1"]);
     }
 
     #[test]

@@ -166,7 +166,10 @@ pub fn last_records(path: &Path, n: usize) -> io::Result<Vec<serde_json::Value>>
 
 /// A record that is not a period, for people: an activity's
 /// description, an apply's launches and terminations, a replacement, a
-/// failure, a reload; the JSON itself for anything else.
+/// failure, a step, a reload, a metric unavailable; the JSON itself for
+/// anything else. The one describer of the controller's events
+/// ([`super::run::Event::to_json`]): `sim status`, `sim autoscale` and
+/// its `--follow` print these.
 pub fn describe(r: &serde_json::Value) -> String {
     let names = |v: &serde_json::Value| -> String {
         let v: Vec<&str> = v
@@ -198,9 +201,14 @@ pub fn describe(r: &serde_json::Value) -> String {
     }
     if let Some(x) = r.get("replaced") {
         return format!(
-            "replaced {}: unhealthy past its grace period, terminated and launched again",
-            x["instance"].as_str().unwrap_or("?")
+            "replaced {}: unhealthy past its grace period (health check type ELB), terminated and launched again ({} steps, {:.2} s)",
+            x["instance"].as_str().unwrap_or("?"),
+            x["steps"],
+            x["seconds"].as_f64().unwrap_or(0.0)
         );
+    }
+    if let Some(metric) = r.get("unavailable").and_then(|m| m.as_str()) {
+        return format!("{metric}: {}", r["why"].as_str().unwrap_or("unavailable"));
     }
     if let Some(f) = r.get("failed").and_then(|f| f.as_str()) {
         return format!("failed: {f}");
@@ -350,6 +358,45 @@ mod tests {
             "the newest record is in the file sim status reads"
         );
         fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn every_event_is_described_for_people() {
+        use super::super::run::Event;
+        let unavailable = super::super::metrics::Unavailable("no CPU accounting".into());
+        for (e, want) in [
+            (
+                Event::Replaced {
+                    instance: "web-a1".into(),
+                    steps: 16,
+                    seconds: 0.444,
+                },
+                "replaced web-a1: unhealthy past its grace period (health check type ELB), terminated and launched again (16 steps, 0.44 s)",
+            ),
+            (
+                Event::Applied {
+                    desired: 3,
+                    launched: vec!["web-c2".into()],
+                    terminated: vec![],
+                    steps: 20,
+                    seconds: 0.5,
+                },
+                "applied: launched web-c2 (3 instances, 20 steps, 0.50 s)",
+            ),
+            (
+                Event::Unavailable {
+                    metric: "ASGAverageCPUUtilization",
+                    why: &unavailable,
+                },
+                "ASGAverageCPUUtilization: metric unavailable: no CPU accounting",
+            ),
+            (
+                Event::Reloaded { renewed: true },
+                "the lab's topology changed: read again (the controller starts afresh)",
+            ),
+        ] {
+            assert_eq!(describe(&e.to_json()), want);
+        }
     }
 
     #[test]

@@ -185,6 +185,10 @@ pub struct Controller {
     last_scheduled_minute: Option<u64>,
     /// Zones where launches fail (an impaired Availability Zone).
     impaired: std::collections::BTreeSet<String>,
+    /// An unhealthy instance terminating while its replacement launches
+    /// ([`Controller::replace_unhealthy`]): a launch takes neither its
+    /// name nor its slot.
+    terminating: Option<Instance>,
 }
 
 impl Controller {
@@ -271,6 +275,7 @@ impl Controller {
             instances,
             last_scheduled_minute: None,
             impaired: Default::default(),
+            terminating: None,
         }
     }
 
@@ -461,16 +466,20 @@ impl Controller {
     /// not wait for the termination ("View the reason for health check
     /// failures", docs.aws.amazon.com/autoscaling/ec2/userguide/replace-unhealthy-instance.html:
     /// while the instance is terminating, another activity launches the
-    /// new one), so a replacement of another name takes another slot than
-    /// the unhealthy instance's while the group's maximum leaves one: the
-    /// lab registers it before the other drains.
+    /// new one), so the replacement takes neither the unhealthy
+    /// instance's name nor its slot while the group's maximum leaves a
+    /// slot (`web-a2` in slot 3 for `web-a1` in slot 1): the lab registers
+    /// it before the other drains. Without a slot to spare it is the
+    /// unhealthy instance's (the lab replaces it in place).
     pub fn replace_unhealthy(&mut self, now: Duration, name: &str) -> Vec<Activity> {
         let mut activities = Vec::new();
         let Some(i) = self.instances.iter().position(|x| x.name == name) else {
             return activities;
         };
         let gone = self.instances.remove(i);
-        let gone_slot = gone.slot;
+        let spare =
+            (1..=self.max).any(|s| s != gone.slot && self.instances.iter().all(|x| x.slot != s));
+        self.terminating = spare.then(|| gone.clone());
         let cause = format!("instance {name} failed its health checks (ELB): replaced");
         activities.push(Activity::Terminate {
             instance: gone.name,
@@ -479,14 +488,7 @@ impl Controller {
         });
         let warmup = self.settings.default_instance_warmup.unwrap_or_default();
         self.reconcile(now, warmup, &cause, &mut activities);
-        let free =
-            (1..=self.max).find(|&s| s != gone_slot && self.instances.iter().all(|x| x.slot != s));
-        if let (Some(free), Some(new)) = (
-            free,
-            (self.instances.iter_mut()).find(|x| x.slot == gone_slot && x.name != name),
-        ) {
-            new.slot = free;
-        }
+        self.terminating = None;
         activities
     }
 
@@ -619,14 +621,13 @@ impl Controller {
                 return false;
             };
             let zone = self.zones[z].clone();
-            let taken = |name: &str| self.instances.iter().any(|i| i.name == name);
+            let held = || self.instances.iter().chain(&self.terminating);
+            let taken = |name: &str| held().any(|i| i.name == name);
             let name = (1..)
                 .map(|n| format!("{}-{zone}{n}", self.host_prefix))
                 .find(|name| !taken(name))
                 .unwrap_or_default();
-            let slot = (1..)
-                .find(|s| self.instances.iter().all(|i| i.slot != *s))
-                .unwrap_or(1);
+            let slot = (1..).find(|s| held().all(|i| i.slot != *s)).unwrap_or(1);
             activities.push(Activity::Launch {
                 instance: name.clone(),
                 zone: zone.clone(),

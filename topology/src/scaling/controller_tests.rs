@@ -612,30 +612,30 @@ fn a_holding_policy_keeps_the_desired_capacity_while_the_group_rebalances() {
     assert_eq!(c.sizes().1, 2, "{all:?}");
 }
 
-/// A replacement in another zone takes another slot than the instance it
-/// replaces while the maximum leaves one (the lab registers it before the
-/// unhealthy one drains); one in place, or with no slot to spare, takes
-/// the same.
+/// A replacement launches while the unhealthy instance terminates: it
+/// takes neither its name nor its slot while the maximum leaves a slot
+/// (the lab registers it before the other drains); without one, both are
+/// the replaced instance's (in place).
 #[test]
-fn a_replacement_elsewhere_takes_a_slot_of_its_own() {
+fn a_replacement_takes_a_name_and_slot_of_its_own() {
     let slot =
         |c: &Controller, n: &str| (c.instances().iter()).find(|i| i.name == n).map(|i| i.slot);
     let t = topology("desired = 2\nmin = 2\nmax = 4\n");
     let mut c = Controller::new(&t, 0, EVENT_DAY);
     assert_eq!(slot(&c, "web-a1"), Some(1));
     let out = c.replace_unhealthy(EVENT_DAY, "web-a1");
-    assert_eq!(launches(&out), ["web-a1"]);
-    assert_eq!(slot(&c, "web-a1"), Some(1), "in place: its own slot");
+    assert_eq!(launches(&out), ["web-a2"]);
+    assert_eq!(slot(&c, "web-a2"), Some(3), "slot 1 still web-a1's");
     c.impair_zone("a");
-    c.replace_unhealthy(EVENT_DAY, "web-a1");
+    c.replace_unhealthy(EVENT_DAY, "web-a2");
     assert_eq!(names(&c), ["web-c1", "web-c2"]);
-    assert_eq!(slot(&c, "web-c2"), Some(3), "slot 1 still web-a1's");
-    // at the maximum, no slot to spare: the replaced one's
+    assert_eq!(slot(&c, "web-c2"), Some(1), "slot 3 still web-a2's");
+    // at the maximum, no slot to spare: the replaced one's name and slot
     let t = topology("desired = 2\nmin = 2\nmax = 2\n");
     let mut c = Controller::new(&t, 0, EVENT_DAY);
-    c.impair_zone("a");
-    c.replace_unhealthy(EVENT_DAY, "web-a1");
-    assert_eq!(slot(&c, "web-c2"), Some(1));
+    let out = c.replace_unhealthy(EVENT_DAY, "web-a1");
+    assert_eq!(launches(&out), ["web-a1"]);
+    assert_eq!(slot(&c, "web-a1"), Some(1));
 }
 
 /// Every zone impaired: nothing can launch, and the group waits.
