@@ -217,6 +217,7 @@ address = "$2/24"
 mtu = $MTU
 listen_port = $PORT
 private_key_file = "k$1"
+${VIFGATE_TX_QUEUE_LENGTH:+tx_queue_length = $VIFGATE_TX_QUEUE_LENGTH}
 
 [[peer]]
 name = "far"

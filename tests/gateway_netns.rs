@@ -319,9 +319,51 @@ fn two_gateways_carry_ping_tcp_and_udp() {
     );
 }
 
+/// The TUN device's transmit queue (`qlen`) in namespace `ns`.
+fn tx_queue_length(lab: &Lab, ns: &str, dev: &str) -> Option<u32> {
+    let o = lab.exec(ns, &["cat", &format!("/sys/class/net/{dev}/tx_queue_len")]);
+    String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+}
+
+#[test]
+fn the_tun_device_gets_its_configured_queue_length() {
+    if !can_run("the_tun_device_gets_its_configured_queue_length") {
+        return;
+    }
+    let mut lab = Lab::new();
+    topology(&mut lab);
+    let (_, p2) = keypair(&lab.dir, "k2");
+    let (gw1, _) = gw1_config(&lab, "aws", &p2);
+    // [interface] tx_queue_length: the queue of packets the kernel holds
+    // for the gateway to read (the kernel's default is 500)
+    let text = std::fs::read_to_string(&gw1)
+        .expect("gw1's configuration")
+        .replacen(
+            "listen_port = 51820\n",
+            "listen_port = 51820\ntx_queue_length = 64\n",
+            1,
+        );
+    std::fs::write(&gw1, text).expect("gw1's configuration");
+    start_gateway(&mut lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    assert_eq!(
+        tx_queue_length(&lab, "gw1", "vg1"),
+        Some(64),
+        "{}",
+        lab.log("gw1")
+    );
+}
+
 /// vifgate alone at gw1, its one peer `name` (key `public_key`) at
 /// 172.30.0.2 in gw2, routing 10.0.0.0/16 to it; gw1's public key.
 fn gw1_facing(lab: &mut Lab, name: &str, public_key: &str) -> String {
+    let (gw1, p1) = gw1_config(lab, name, public_key);
+    start_gateway(lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
+    p1
+}
+
+/// gw1's configuration as [`gw1_facing`] starts it: its path, and gw1's
+/// public key.
+fn gw1_config(lab: &Lab, name: &str, public_key: &str) -> (PathBuf, String) {
     let (k1, p1) = keypair(&lab.dir, "k1");
     let gw1 = gateway_config(
         lab,
@@ -338,8 +380,7 @@ fn gw1_facing(lab: &mut Lab, name: &str, public_key: &str) -> String {
         &[("10.0.0.0/16", name, 10)],
         "",
     );
-    start_gateway(lab, "gw1", "gw1", &gw1, "vg1", "10.0.0.0/16");
-    p1
+    (gw1, p1)
 }
 
 #[test]

@@ -74,6 +74,7 @@ struct RawInterface {
     mtu: Option<Int>,
     listen_port: Option<Int>,
     private_key_file: Str,
+    tx_queue_length: Option<Int>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,7 +176,18 @@ pub struct InterfaceConfig {
     pub listen_port: u16,
     /// Private key file (mode 600).
     pub private_key_file: PathBuf,
+    /// The TUN device's transmit queue (`txqueuelen`): packets the kernel
+    /// holds for the gateway to read, each up to 64 KiB with offloads.
+    pub tx_queue_length: u32,
 }
+
+/// The TUN device's transmit queue by default: the kernel's own (500).
+/// A shorter one bounds what a bulk stream keeps there in front of other
+/// flows, but the kernel's tun driver drops at a full queue (whole 64 KiB
+/// super-packets) and TCP retransmits; with the loop's bounded turns the
+/// latency gain was within the noise (BENCHMARKS.md, "Latency", third
+/// pass), so the default is the kernel's.
+pub const DEFAULT_TX_QUEUE_LENGTH: u32 = 500;
 
 /// A WireGuard peer.
 #[derive(Debug, Clone)]
@@ -450,12 +462,18 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|p| self.int_in(p, 0, 65535, "port"))
             .unwrap_or(51820) as u16;
+        let tx_queue_length = i
+            .tx_queue_length
+            .as_ref()
+            .and_then(|q| self.int_in(q, 1, 10_000, "tx_queue_length"))
+            .map_or(DEFAULT_TX_QUEUE_LENGTH, |q| q as u32);
         let interface = InterfaceConfig {
             name,
             address,
             mtu,
             listen_port,
             private_key_file: self.path(&i.private_key_file),
+            tx_queue_length,
         };
 
         let mut peers = Vec::new();
@@ -1101,6 +1119,27 @@ mod tests {
     }
 
     #[test]
+    fn the_tun_devices_queue_length_is_checked_at_its_place() {
+        let with = |q: &str| {
+            base("").replace(
+                "name = \"vg0\"",
+                &format!("name = \"vg0\"\ntx_queue_length = {q}"),
+            )
+        };
+        let c = parse("gw.toml", with("64")).unwrap();
+        assert_eq!(c.interface.tx_queue_length, 64);
+        assert_eq!(
+            headlines(&with("0")),
+            ["gw.toml:3:19: error: tx_queue_length 0 is out of range"]
+        );
+        assert_eq!(
+            headlines(&with("10001")),
+            ["gw.toml:3:19: error: tx_queue_length 10001 is out of range"]
+        );
+        assert_eq!(headlines(&with("\"16\"")).len(), 1, "a string is no length");
+    }
+
+    #[test]
     fn a_good_config_gets_defaults() {
         let c = parse(
             "/etc/vifgate/gw.toml",
@@ -1109,6 +1148,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.interface.mtu, 1420);
         assert_eq!(c.interface.listen_port, 51820);
+        assert_eq!(c.interface.tx_queue_length, DEFAULT_TX_QUEUE_LENGTH);
         assert_eq!(
             c.interface.private_key_file,
             PathBuf::from("/etc/vifgate/k")

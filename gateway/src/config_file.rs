@@ -140,6 +140,9 @@ pub struct InterfaceFile {
     pub listen_port: Option<u16>,
     /// Private key file.
     pub private_key_file: PathBuf,
+    /// The TUN device's transmit queue, in packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_queue_length: Option<u32>,
 }
 
 /// `[[peer]]`: a WireGuard peer.
@@ -428,6 +431,7 @@ mod tests {
                 mtu: Some(1420),
                 listen_port: Some(51820),
                 private_key_file: "/etc/vifgate/office.key".into(),
+                tx_queue_length: Some(64),
             },
             peer: vec![PeerFile {
                 name: "aws \"east\" \\ 1".into(),

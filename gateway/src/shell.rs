@@ -2,8 +2,9 @@
 //! and signals on a single-threaded tokio runtime. It moves bytes and
 //! sleeps; every decision is the router's.
 //!
-//! Reads are drained in batches after each wake-up (up to [`BATCH`]
-//! reads per source), buffers are allocated once and reused, SIGINT/SIGTERM stop
+//! Reads are drained in turns after each wake-up (up to [`BATCH`] reads
+//! or [`TURN_BYTES`] per turn, `shell/turn_budget.rs`; when both packet
+//! sources are ready they take turns), buffers are allocated once and reused, SIGINT/SIGTERM stop
 //! cleanly, SIGHUP reloads the configuration without dropping sessions or
 //! tracked connections, and a root-only unix socket answers `vifgate status`
 //! (its `reload` part counts the configurations taken and refused, so a
@@ -75,6 +76,7 @@ mod realtime;
 mod status_writers;
 mod timer;
 mod tun_queue;
+mod turn_budget;
 pub use flow_log_writer::{FlowLogWriter, FlowLogs};
 use ingress_delay::IngressDelay;
 use kernel_table::{Followed, Follower};
@@ -82,8 +84,10 @@ use metrics_server::{MetricsServer, SnapshotRequest};
 pub use preflight::{interface_conflict, preflight, Finding};
 use timer::{precise_fired, PreciseTimer};
 use tun_queue::TunQueue;
+use turn_budget::{TurnBudget, TURN_BYTES};
 
-/// Reads from one source before the loop looks at the others.
+/// Most reads from one source before the loop looks at the others (a
+/// turn ends sooner once it has read [`TURN_BYTES`]).
 pub const BATCH: usize = 64;
 /// Room in each buffer of split TUN segments beyond the MTU.
 const SEGMENT_SLACK: usize = 64;
@@ -128,6 +132,16 @@ pub enum ShellError {
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ShellError {
     let what = what.into();
     move |source| ShellError::Io { what, source }
+}
+
+/// What woke the loop: a packet source to take a turn at, or an event
+/// its branch already handled.
+enum Source {
+    Tun(io::Result<()>),
+    /// Packets wait in the fair queue (`[queue]`).
+    TunQueue,
+    Udp(io::Result<()>),
+    Other,
 }
 
 /// Where the router's packets go: TUN packets are queued and written as
@@ -378,6 +392,7 @@ fn open_tun(config: &GatewayConfig, offload: bool) -> Result<AsyncDevice, ShellE
     let mut b = DeviceBuilder::new()
         .name(&i.name)
         .mtu(i.mtu)
+        .tx_queue_len(i.tx_queue_length)
         .offload(offload)
         .enable(true);
     if let Some(a) = i.address {
@@ -534,6 +549,9 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
     };
     let mut box_addresses = box_addresses::BoxAddresses::new(Instant::now());
     let status_writers = status_writers::StatusWriters::default();
+    // which source goes first when both are ready: the other one than
+    // the last turn's
+    let mut udp_first = false;
     loop {
         box_addresses.poll(&mut router, Instant::now());
         // the timers run when due even while datagrams keep the socket
@@ -554,64 +572,17 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
             None => next = impair_deadline.map_or(next, |d| d.min(next)),
         }
         let deadline = tokio::time::Instant::from_std(next);
-        tokio::select! {
-            r = tun.recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0), if tun_queue.has_room() => {
-                let mut got = r;
-                for _ in 0..BATCH {
-                    match got {
-                        Ok(n) => {
-                            for (seg, &len) in segments.iter_mut().zip(&sizes).take(n) {
-                                tun_queue.offer(Instant::now(), &mut seg[..len], &mut router, &mut out);
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if is_device_error(&e) => return Err(io_err("TUN read")(e)),
-                        Err(e) => {
-                            malformed += 1;
-                            tracing::debug!("TUN read skipped: {e}");
-                        }
-                    }
-                    if !tun_queue.has_room() {
-                        break;
-                    }
-                    got = tun.try_recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0);
-                }
-                // with the queue: its first chunk, sent at once
-                tun_queue.drain(Instant::now(), &mut router, &mut out);
-                out.flush().await;
-            }
-            _ = std::future::ready(()), if tun_queue.pending() => {
-                tun_queue.drain(Instant::now(), &mut router, &mut out);
-                out.flush().await;
-            }
-            r = udp.readable() => {
-                if let Err(e) = r { warn!("UDP read: {e}"); continue; }
-                // datagrams one call at a time, or several at once when the
-                // kernel coalesced them (UDP GRO); each to the router
-                for _ in 0..BATCH {
-                    let got = udp.try_io(Interest::READABLE, || udp_gso::recv_stamped(udp.as_raw_fd(), &mut udp_buf));
-                    let (n, from, segment, arrived) = match got {
-                        Ok(x) => x,
-                        Err(_) => break,
-                    };
-                    let segment = segment.filter(|&s| s > 0).unwrap_or(n.max(1));
-                    let waited = arrived.map(udp_gso::waited);
-                    for datagram in udp_buf[..n].chunks(segment) {
-                        let now = Instant::now();
-                        if ingress.admit(now, waited, datagram) {
-                            router.handle_udp(now, from, datagram, &mut out);
-                        }
-                    }
-                    // the segments of one read coalesce into one TUN write
-                    out.flush_tun().await;
-                }
-                out.flush().await;
-            }
+        // the TUN device and the UDP socket take turns when both are
+        // ready (a turn: at most TURN_BYTES); the other sources first,
+        // which are rarely ready and must not wait behind a bulk stream
+        let source = tokio::select! {
+            biased;
             _ = tokio::time::sleep_until(deadline) => {
                 // the router's timers (it does nothing before they are
                 // due), and without a timerfd the impairment's too
                 router.handle_timeout(Instant::now(), &mut out);
                 out.flush().await;
+                Source::Other
             }
             r = precise_fired(&precise) => {
                 if let Err(e) = r {
@@ -622,6 +593,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 }
                 // flush releases the delayed datagrams due by now
                 out.flush().await;
+                Source::Other
             }
             Some((table, first)) = routes_rx.recv() => {
                 let mut batch = vec![(table, first)];
@@ -635,10 +607,12 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         .filter(|(t, _)| Some(*t) == current)
                         .map(|(_, e)| e),
                 );
+                Source::Other
             }
             Some(reply) = snapshots_rx.recv() => {
                 // a scrape: the thread that asked renders it
                 let _ = reply.send(full_status(&router, &out, &tun_queue, &ingress, malformed, &reload));
+                Source::Other
             }
             c = status.accept() => {
                 if let Ok((stream, _)) = c {
@@ -652,6 +626,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     };
                     status_writers.answer(stream, body);
                 }
+                Source::Other
             }
             _ = sighup.recv() => {
                 // logrotate renamed the flow log: a new file, whatever the
@@ -720,9 +695,103 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                         reload.last_error = Some(why);
                     }
                 }
+                Source::Other
             }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+            r = udp.readable(), if udp_first => Source::Udp(r),
+            r = tun.readable(), if tun_queue.has_room() => Source::Tun(r),
+            _ = std::future::ready(()), if tun_queue.pending() => Source::TunQueue,
+            r = udp.readable() => Source::Udp(r),
+        };
+        let budget_spent = match source {
+            Source::Tun(r) => {
+                if let Err(e) = r {
+                    return Err(io_err("TUN read")(e));
+                }
+                let mut got = tun.try_recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0);
+                let mut turn = TurnBudget::new(TURN_BYTES);
+                for _ in 0..BATCH {
+                    let mut more = true;
+                    match got {
+                        Ok(n) => {
+                            let mut read = 0;
+                            for (seg, &len) in segments.iter_mut().zip(&sizes).take(n) {
+                                read += len;
+                                tun_queue.offer(
+                                    Instant::now(),
+                                    &mut seg[..len],
+                                    &mut router,
+                                    &mut out,
+                                );
+                            }
+                            more = turn.spend(read);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if is_device_error(&e) => return Err(io_err("TUN read")(e)),
+                        Err(e) => {
+                            malformed += 1;
+                            tracing::debug!("TUN read skipped: {e}");
+                        }
+                    }
+                    if !tun_queue.has_room() || !more {
+                        break;
+                    }
+                    got = tun.try_recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0);
+                }
+                // with the queue: its first chunk, sent at once
+                tun_queue.drain(Instant::now(), &mut router, &mut out);
+                out.flush().await;
+                udp_first = true;
+                turn.spent()
+            }
+            Source::TunQueue => {
+                tun_queue.drain(Instant::now(), &mut router, &mut out);
+                out.flush().await;
+                udp_first = true;
+                false
+            }
+            Source::Udp(r) => {
+                if let Err(e) = r {
+                    warn!("UDP read: {e}");
+                    continue;
+                }
+                // datagrams one call at a time, or several at once when the
+                // kernel coalesced them (UDP GRO); each to the router
+                let mut turn = TurnBudget::new(TURN_BYTES);
+                for _ in 0..BATCH {
+                    let got = udp.try_io(Interest::READABLE, || {
+                        udp_gso::recv_stamped(udp.as_raw_fd(), &mut udp_buf)
+                    });
+                    let (n, from, segment, arrived) = match got {
+                        Ok(x) => x,
+                        Err(_) => break,
+                    };
+                    let segment = segment.filter(|&s| s > 0).unwrap_or(n.max(1));
+                    let waited = arrived.map(udp_gso::waited);
+                    for datagram in udp_buf[..n].chunks(segment) {
+                        let now = Instant::now();
+                        if ingress.admit(now, waited, datagram) {
+                            router.handle_udp(now, from, datagram, &mut out);
+                        }
+                    }
+                    // the segments of one read coalesce into one TUN write
+                    out.flush_tun().await;
+                    if !turn.spend(n) {
+                        break;
+                    }
+                }
+                out.flush().await;
+                udp_first = false;
+                turn.spent()
+            }
+            Source::Other => false,
+        };
+        if budget_spent {
+            // more is waiting where this turn read: let the runtime poll
+            // its driver, so that the other source's readiness is known
+            // before the next turn (the turns alternate only then)
+            tokio::task::yield_now().await;
         }
     }
     if let Some(f) = flow_logs {

@@ -72,6 +72,11 @@ impl GatewayConfig {
             b.listen_port.to_string(),
         );
         compare(
+            "[interface] tx_queue_length",
+            a.tx_queue_length.to_string(),
+            b.tx_queue_length.to_string(),
+        );
+        compare(
             "[conntrack] max_flows",
             self.conntrack.max_flows.to_string(),
             new.conntrack.max_flows.to_string(),
@@ -115,7 +120,7 @@ mod tests {
         let new = parse(
             "gw.toml",
             base("[conntrack]\nmax_flows = 1000\n[status]\nsocket = \"/run/x.sock\"\n[process]\nuser = \"nobody\"\nrealtime_priority = 10\n")
-                .replace("name = \"vg0\"", "name = \"vg1\"\naddress = \"169.254.0.1/30\"\nlisten_port = 51821"),
+                .replace("name = \"vg0\"", "name = \"vg1\"\naddress = \"169.254.0.1/30\"\nlisten_port = 51821\ntx_queue_length = 64"),
         )
         .unwrap();
         let needs = running.needs_restart(&new);
@@ -126,6 +131,7 @@ mod tests {
                 "[interface] name",
                 "[interface] address",
                 "[interface] listen_port",
+                "[interface] tx_queue_length",
                 "[conntrack] max_flows",
                 "[status] socket",
                 "[process] user:group",

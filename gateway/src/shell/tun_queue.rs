@@ -5,8 +5,8 @@
 //! packet goes to the router as it is read, in the order read, and its
 //! datagrams leave one full send at a time
 //! ([`UdpBatch::push_sending_full`](crate::udp_gso::UdpBatch::push_sending_full)),
-//! while the rest of a batch of reads (up to [`BATCH`](super::BATCH) reads
-//! of up to 64 KiB each) is encrypted.
+//! while the rest of a turn of reads (up to 128 KiB,
+//! [`TURN_BYTES`](super::turn_budget::TURN_BYTES)) is encrypted.
 //!
 //! The loop reads the TUN device only while the queue has room for a
 //! read's worth of segments, so the kernel's own FIFO in front of the

@@ -98,6 +98,7 @@ pub(super) fn gateway_config(
             mtu: Some(g.mtu),
             listen_port: Some(g.port),
             private_key_file: key_path.to_path_buf(),
+            tx_queue_length: None,
         },
         peer,
         route,
