@@ -2,10 +2,12 @@
 //! nftables commands run in them ([`nft`]),
 //! rtnetlink requests, tc qdiscs, sysctls and feature detection
 //! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]),
-//! per-instance CPU accounting in cgroups ([`cgroup`]), and the plain values they install: routes and policy rules ([`routing`]),
+//! per-instance CPU accounting in cgroups ([`cgroup`]), an epoll whose
+//! waits are exact to the nanosecond ([`epoll`]), and the plain values they install: routes and policy rules ([`routing`]),
 //! delay, loss and rate ([`shaping`]).
 
 pub mod cgroup;
+pub mod epoll;
 pub mod link_wait;
 pub mod netlink;
 pub mod netns;
