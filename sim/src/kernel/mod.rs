@@ -3,7 +3,8 @@
 //! rtnetlink requests, tc qdiscs, sysctls and feature detection
 //! ([`netlink`]), the wait for links to carry traffic ([`link_wait`]),
 //! per-instance CPU accounting in cgroups ([`cgroup`]), an epoll whose
-//! waits are exact to the nanosecond ([`epoll`]), and the plain values they install: routes and policy rules ([`routing`]),
+//! waits are exact to the nanosecond ([`epoll`]), when a socket's bytes
+//! arrived ([`rx_timestamp`]), and the plain values they install: routes and policy rules ([`routing`]),
 //! delay, loss and rate ([`shaping`]).
 
 pub mod cgroup;
@@ -13,4 +14,5 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod routing;
+pub mod rx_timestamp;
 pub mod shaping;

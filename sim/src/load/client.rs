@@ -1,23 +1,35 @@
 //! The load generator's shell, as wrk's: one thread inside the sending
 //! node's namespace (so every socket is that node's) and one event loop.
-//! Each turn waits on epoll for the connections' readiness with the time
-//! of the next request due as its timeout (exact to the nanosecond:
-//! [`crate::kernel::epoll`]), then reads every answer that came, then
-//! sends every request due: no task per connection, no timer wheel, no
-//! wake-up of the loop by itself. Each client has its cookie jar, a queue
-//! of requests due and up to `connections` workers, each with one
-//! keep-alive connection (`TCP_NODELAY`, registered once, edge-triggered)
-//! it writes requests to from a reused buffer and reads answers from into
-//! another, through [`http1`](super::http1)'s sans-IO reader. Outcomes go
-//! to the [`Generator`], which decides what is due and what it meant: the
-//! shell only moves bytes and waits.
+//! Each turn reads every answer that came, closes the seconds past, ends
+//! the exchanges whose time ran out, then sends every request due, and
+//! sleeps until the next one is due (exact to the microsecond: the
+//! thread's timer slack is 1 µs). An open loop must wake for each send;
+//! it does not wake for each answer as well: answers wait in their
+//! sockets, each stamped by the kernel with its arrival
+//! ([`crate::kernel::rx_timestamp`]), and are read at the next wake-up,
+//! their latency counted to that arrival, not to when they were read.
+//! The loop waits on epoll ([`crate::kernel::epoll`], `epoll_pwait2`'s
+//! timeout exact to the nanosecond) instead of sleeping while a connect is
+//! under way or a request is not all written, and after the last send;
+//! while a request waits for a busy connection it sleeps at most
+//! [`QUEUED_POLL`]. No task per connection, no timer wheel, no wake-up of
+//! the loop by itself.
+//!
+//! Each client has its cookie jar, a queue of requests due and up to
+//! `connections` workers, each with one keep-alive connection
+//! (`TCP_NODELAY`, registered once, edge-triggered) it writes requests to
+//! from a reused buffer and reads answers from into another, through
+//! [`http1`](super::http1)'s sans-IO reader. Outcomes go to the
+//! [`Generator`], which decides what is due and what it meant: the shell
+//! only moves bytes and waits.
 //!
 //! It was a tokio runtime (a task per connection, a `Notify` to wake one,
 //! a timer for the sends) until that cost 1.6 to 1.7 times wrk's CPU a
-//! request: a context switch and a self-wake (an eventfd `write`) for
-//! many requests, and 16 µs of user space each. The design card says
-//! tokio; as with hyper before it, the measured gain is the reason for a
-//! loop of its own (BENCHMARKS.md, "Where `sim load`'s CPU goes").
+//! request: more than one context switch a request, a self-wake (an
+//! eventfd `write`) for many, and 16 µs of user space each. The design
+//! card says tokio; as with hyper before it, the measured gain is the
+//! reason for a loop of its own (BENCHMARKS.md, "Where `sim load`'s CPU
+//! goes").
 
 use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
@@ -40,12 +52,19 @@ use super::stats::{ErrorKind, Outcome, SecondRecord, Summary};
 use super::{LoadError, TARGET_HEADER};
 use crate::kernel::epoll::{Epoll, Events, Ready};
 use crate::kernel::netns::Netns;
+use crate::kernel::rx_timestamp;
 
 /// How often the capacity is read from HAProxy's stats socket.
 const CAPACITY_EVERY: Duration = Duration::from_millis(500);
 
 /// A worker's read buffer: a response head must fit in it.
 const READ_BUFFER: usize = 16 * 1024;
+
+/// While a request waits for a busy connection, the longest the loop
+/// sleeps before it reads the answers that came (and sends it on the
+/// connection one freed): at rates above 1000/s the next send comes
+/// sooner.
+const QUEUED_POLL: Duration = Duration::from_millis(1);
 
 /// The epoll token of Ctrl-C ([`Interrupt`]); a worker's is its index.
 const INTERRUPT_TOKEN: u64 = u64::MAX;
@@ -144,8 +163,6 @@ impl Client {
 
 /// What every request of a run shares.
 struct Config {
-    /// The Unix time at `start`, for cookie expiry.
-    unix_start: f64,
     addr: SocketAddrV4,
     request: RequestHead,
     path: String,
@@ -153,11 +170,39 @@ struct Config {
     connections: usize,
 }
 
-impl Config {
-    /// Seconds since the Unix epoch at `now` (from the start), for
-    /// cookie expiry.
-    fn unix(&self, now: Duration) -> f64 {
-        self.unix_start + now.as_secs_f64()
+/// The clocks at a turn of the loop.
+#[derive(Debug, Clone, Copy)]
+struct Turn {
+    /// Since the start of the run (monotonic).
+    now: Duration,
+    /// The start of the run as time since the Unix epoch, read again at
+    /// each turn (the two clocks may drift apart by a step or a slew).
+    epoch_start: Duration,
+}
+
+impl Turn {
+    fn read(start: Instant) -> Turn {
+        let now = start.elapsed();
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Turn {
+            now,
+            epoch_start: epoch.saturating_sub(now),
+        }
+    }
+
+    /// Seconds since the Unix epoch, for cookie expiry.
+    fn unix(&self) -> f64 {
+        (self.epoch_start + self.now).as_secs_f64()
+    }
+
+    /// When an answer whose last bytes the kernel stamped `arrived` (since
+    /// the epoch) came, from the start of the run: now when unstamped.
+    fn arrival(&self, arrived: Option<Duration>) -> Duration {
+        arrived.map_or(self.now, |a| {
+            a.saturating_sub(self.epoch_start).min(self.now)
+        })
     }
 }
 
@@ -190,7 +235,6 @@ fn drive(
     }
     let mut l = Loop {
         cfg: Config {
-            unix_start: 0.0,
             addr: opts.addr,
             request: RequestHead::new(&opts.path, &opts.addr.to_string()),
             path: opts.path.clone(),
@@ -209,13 +253,26 @@ fn drive(
     let mut events = Events::with_capacity(256);
     let mut seconds = Vec::new();
     let mut interrupted = false;
+    precise_timers();
     // the run starts once everything is made
     let start = Instant::now();
-    l.cfg.unix_start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    // when the first exchange in flight runs out, as of the last turn
+    let mut earliest: Option<Duration> = None;
     loop {
-        let now = start.elapsed();
+        let turn = Turn::read(start);
+        let now = turn.now;
+        // the answers that came since the last turn, each at its arrival:
+        // counted in the second they came in, before it closes
+        for ready in events.iter() {
+            if ready.token == INTERRUPT_TOKEN {
+                interrupted |= ready.readable;
+            } else {
+                l.on_ready(ready, turn);
+            }
+        }
+        if interrupted {
+            break;
+        }
         let capacity = capacity.load(Ordering::Relaxed);
         l.generator
             .handle_capacity((capacity != CAPACITY_UNKNOWN).then_some(capacity));
@@ -223,30 +280,38 @@ fn drive(
             on_second(&record);
             seconds.push(record);
         }
-        for ready in events.iter() {
-            if ready.token == INTERRUPT_TOKEN {
-                interrupted |= ready.readable;
-            } else {
-                l.on_ready(ready, now);
-            }
+        if earliest.is_some_and(|d| d <= now) {
+            l.expire(turn);
         }
-        if interrupted {
-            break;
-        }
-        l.expire(now);
         while let Some(send) = l.generator.poll_send(now) {
-            l.push(send, now);
+            l.push(send, turn);
         }
         let Some(mut wake) = l.generator.poll_timeout() else {
             break;
         };
-        if let Some(deadline) = l.next_deadline() {
+        let (in_progress, deadline) = l.in_flight();
+        earliest = deadline;
+        if let Some(deadline) = deadline {
             wake = wake.min(deadline);
         }
+        if l.has_queued() {
+            // a request waits for a connection: the answers are read (and
+            // the request sent) by the next send or within QUEUED_POLL
+            wake = wake.min(now + QUEUED_POLL);
+        }
         let timeout = wake.saturating_sub(start.elapsed());
-        l.epoll
-            .wait(&mut events, Some(timeout))
-            .map_err(LoadError::Runtime)?;
+        if in_progress || l.generator.all_sent() {
+            l.epoll.wait(&mut events, Some(timeout))
+        } else {
+            // asleep until the next send: the answers that come meanwhile
+            // wait in their sockets, stamped with their arrival, and are
+            // read then, a wake-up for both
+            if !timeout.is_zero() {
+                std::thread::sleep(timeout);
+            }
+            l.epoll.wait(&mut events, Some(Duration::ZERO))
+        }
+        .map_err(LoadError::Runtime)?;
     }
     drop(stop_capacity);
     let capacity = capacity.load(Ordering::Relaxed);
@@ -260,6 +325,16 @@ fn drive(
         summary: g.summary(start.elapsed(), interrupted),
         seconds,
     })
+}
+
+/// Makes this thread's sleeps end within a microsecond of their time
+/// (the kernel's default slack, 50 µs, would make each send that late).
+fn precise_timers() {
+    // SAFETY: PR_SET_TIMERSLACK takes a number and changes only this
+    // thread; a failure leaves the default.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
+    }
 }
 
 /// Reads the targets in service every [`CAPACITY_EVERY`] into
@@ -286,7 +361,7 @@ impl Loop {
     /// Queues `send` for its client's last idle worker, or a new one
     /// while the client has fewer than `connections`; else it waits for
     /// a busy one.
-    fn push(&mut self, send: Send, now: Duration) {
+    fn push(&mut self, send: Send, turn: Turn) {
         let c = send.client;
         self.clients[c].queue.push_back(send);
         let worker = match self.clients[c].idle.pop() {
@@ -298,11 +373,12 @@ impl Loop {
             }
             None => return,
         };
-        self.next(worker, now);
+        self.next(worker, turn);
     }
 
     /// Gives worker `w` its client's next request due, or makes it idle.
-    fn next(&mut self, w: usize, now: Duration) {
+    fn next(&mut self, w: usize, turn: Turn) {
+        let now = turn.now;
         let c = self.workers[w].client;
         loop {
             let Some(send) = self.clients[c].queue.pop_front() else {
@@ -313,7 +389,7 @@ impl Loop {
             client.begin(send.session);
             client
                 .jar
-                .write_header(&self.cfg.path, self.cfg.unix(now), &mut self.cookie);
+                .write_header(&self.cfg.path, turn.unix(), &mut self.cookie);
             let cookie = (!self.cookie.is_empty()).then_some(self.cookie.as_str());
             match self.workers[w].begin(w, send, cookie, &self.cfg, &self.epoll, now) {
                 Ok(()) => return,
@@ -332,7 +408,7 @@ impl Loop {
 
     /// Takes worker `ready.token`'s readiness: its outcome, if its
     /// exchange ended, and its next request.
-    fn on_ready(&mut self, ready: Ready, now: Duration) {
+    fn on_ready(&mut self, ready: Ready, turn: Turn) {
         let w = ready.token as usize;
         let Some(worker) = self.workers.get_mut(w) else {
             return;
@@ -346,17 +422,40 @@ impl Loop {
             &mut self.generator,
             &self.cfg,
             &self.epoll,
-            now,
+            turn,
         ) else {
             return;
         };
         self.generator.handle_outcome(outcome);
-        self.next(w, now);
+        self.next(w, turn);
     }
 
-    /// Ends the exchanges whose time ran out by `now` (their answer may
-    /// still come: not on the next request's connection).
-    fn expire(&mut self, now: Duration) {
+    /// The exchanges in flight, in one pass: whether the loop must wake
+    /// for readiness rather than sleep until its next send (a connect is
+    /// under way or a request is not all written), and the earliest time
+    /// one runs out.
+    fn in_flight(&self) -> (bool, Option<Duration>) {
+        let mut in_progress = false;
+        let mut earliest: Option<Duration> = None;
+        for w in &self.workers {
+            let Some(x) = &w.exchange else {
+                continue;
+            };
+            in_progress |= w.connecting || w.written < w.out.len();
+            earliest = Some(earliest.map_or(x.deadline, |e| e.min(x.deadline)));
+        }
+        (in_progress, earliest)
+    }
+
+    /// Whether a request due waits for one of its client's connections.
+    fn has_queued(&self) -> bool {
+        self.clients.iter().any(|c| !c.queue.is_empty())
+    }
+
+    /// Ends the exchanges whose time ran out by the turn (their answer
+    /// may still come: not on the next request's connection).
+    fn expire(&mut self, turn: Turn) {
+        let now = turn.now;
         for w in 0..self.workers.len() {
             let worker = &mut self.workers[w];
             let Some(x) = worker.exchange.as_ref().filter(|x| x.deadline <= now) else {
@@ -374,15 +473,8 @@ impl Loop {
             worker.exchange = None;
             worker.close();
             self.generator.handle_outcome(outcome);
-            self.next(w, now);
+            self.next(w, turn);
         }
-    }
-
-    /// The earliest time an exchange in flight runs out.
-    fn next_deadline(&self) -> Option<Duration> {
-        (self.workers.iter())
-            .filter_map(|w| w.exchange.as_ref().map(|x| x.deadline))
-            .min()
     }
 }
 
@@ -396,6 +488,9 @@ struct Exchange {
     target: Option<super::generator::TargetId>,
     /// Whether a byte of the answer came.
     any: bool,
+    /// When the kernel received the answer's last bytes read so far,
+    /// since the Unix epoch.
+    arrived: Option<Duration>,
     /// Whether it may be sent again on a new connection if this one ends
     /// before any byte of the answer: once, on a connection kept alive
     /// from an earlier request (which the load balancer may have closed
@@ -482,6 +577,7 @@ impl Worker {
             reader: ResponseReader::new(),
             target: None,
             any: false,
+            arrived: None,
             may_retry: self.stream.is_some(),
         });
         let started = match self.stream {
@@ -490,10 +586,9 @@ impl Worker {
         };
         started
             .or_else(|f| self.retry(f, w, cfg, epoll))
-            .map_err(|kind| {
+            .inspect_err(|_| {
                 self.exchange = None;
                 self.close();
-                kind
             })
     }
 
@@ -504,6 +599,8 @@ impl Worker {
             .map_err(|_| Failure::Connect)?;
         socket.set_nonblocking(true).map_err(|_| Failure::Connect)?;
         let _ = socket.set_tcp_nodelay(true);
+        // without it, an answer's latency runs to when it is read
+        let _ = rx_timestamp::enable(socket.as_raw_fd());
         match socket.connect(&std::net::SocketAddr::V4(cfg.addr).into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -547,6 +644,7 @@ impl Worker {
             Failure::ClosedBeforeAnswer if x.may_retry => {
                 x.may_retry = false;
                 x.any = false;
+                x.arrived = None;
                 x.reader = ResponseReader::new();
                 self.written = 0;
                 self.connect(w, cfg, epoll).map_err(|_| ErrorKind::Connect)
@@ -567,8 +665,9 @@ impl Worker {
         generator: &mut Generator,
         cfg: &Config,
         epoll: &Epoll,
-        now: Duration,
+        turn: Turn,
     ) -> Option<Outcome> {
+        let now = turn.now;
         let stream = self.stream.as_ref()?;
         if self.exchange.is_none() {
             // idle: the load balancer closed it (or sent what no request
@@ -578,7 +677,7 @@ impl Worker {
             }
             return None;
         }
-        let step = self.step(ready, client, generator, cfg, now);
+        let step = self.step(ready, client, generator, cfg, turn);
         let (answer, target) = match step {
             Ok(None) => return None,
             Ok(Some(done)) => done,
@@ -594,13 +693,14 @@ impl Worker {
             // closed by the server, or bytes no request asked for
             self.close();
         }
-        self.end(now, target, ErrorKind::of_status(answer.status))
+        let arrived = turn.arrival(self.exchange.as_ref().and_then(|x| x.arrived));
+        self.end(arrived, target, ErrorKind::of_status(answer.status))
     }
 
-    /// The outcome of the exchange, which ends.
+    /// The outcome of the exchange, which ends at `finished`.
     fn end(
         &mut self,
-        now: Duration,
+        finished: Duration,
         target: Option<super::generator::TargetId>,
         error: Option<ErrorKind>,
     ) -> Option<Outcome> {
@@ -609,7 +709,7 @@ impl Worker {
             client: self.client,
             scheduled: x.send.scheduled,
             session: x.send.session,
-            finished: now,
+            finished,
             target,
             with_cookie: x.with_cookie,
             error,
@@ -624,7 +724,7 @@ impl Worker {
         client: &mut Client,
         generator: &mut Generator,
         cfg: &Config,
-        now: Duration,
+        turn: Turn,
     ) -> Result<Option<(Answer, Option<super::generator::TargetId>)>, Failure> {
         if self.connecting {
             if !ready.writable {
@@ -643,7 +743,7 @@ impl Worker {
         let Some(x) = self.exchange.as_mut() else {
             return Ok(None);
         };
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(stream) = self.stream.as_ref() else {
             return Err(Failure::Broken);
         };
         loop {
@@ -654,7 +754,7 @@ impl Worker {
                 .read(&self.read[self.at..self.filled], |name, value| {
                     if name.eq_ignore_ascii_case("set-cookie") && client.session == session {
                         if let Ok(v) = std::str::from_utf8(value) {
-                            client.jar.store(v, &cfg.path, cfg.unix(now));
+                            client.jar.store(v, &cfg.path, turn.unix());
                         }
                     } else if name.eq_ignore_ascii_case(TARGET_HEADER) {
                         *target = std::str::from_utf8(value).ok().map(|n| generator.target(n));
@@ -675,14 +775,15 @@ impl Worker {
                 self.read.copy_within(self.at..self.filled, 0);
                 (self.at, self.filled) = (0, self.filled - self.at);
             }
-            match stream.read(&mut self.read[self.filled..]) {
-                Ok(0) if !x.any => return Err(Failure::ClosedBeforeAnswer),
-                Ok(0) => {
+            match rx_timestamp::recv(stream.as_raw_fd(), &mut self.read[self.filled..]) {
+                Ok((0, _)) if !x.any => return Err(Failure::ClosedBeforeAnswer),
+                Ok((0, _)) => {
                     let answer = x.reader.eof().map_err(|_| Failure::Broken)?;
                     return Ok(Some((answer, x.target)));
                 }
-                Ok(n) => {
+                Ok((n, arrived)) => {
                     x.any = true;
+                    x.arrived = arrived.or(x.arrived);
                     self.filled += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),

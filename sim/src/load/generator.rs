@@ -205,6 +205,11 @@ impl Generator {
         }
     }
 
+    /// Whether every request of the schedule is sent.
+    pub fn all_sent(&self) -> bool {
+        self.schedule.peek().is_none()
+    }
+
     /// Whether every request is sent and its outcome taken.
     pub fn finished(&self) -> bool {
         self.schedule.peek().is_none() && self.in_flight == 0
