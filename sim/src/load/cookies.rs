@@ -16,7 +16,8 @@ struct Cookie {
     expires: Option<f64>,
 }
 
-/// A client's cookies.
+/// A client's cookies, longer paths first (equal paths in the order
+/// they were first stored): the order a `Cookie` header lists them in.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CookieJar {
     cookies: Vec<Cookie>,
@@ -30,7 +31,9 @@ impl CookieJar {
 
     /// Takes one `Set-Cookie` header value, received at `now` for a
     /// request to `request_path`. A header without `name=` is ignored (RFC
-    /// 6265 5.2); an expiry in the past removes the cookie.
+    /// 6265 5.2); an expiry in the past removes the cookie. A cookie
+    /// stored again (a sliding expiry: on every answer) is updated in
+    /// place, keeping its place (5.3 step 11.3: its creation time).
     pub fn store(&mut self, set_cookie: &str, request_path: &str, now: f64) {
         let mut parts = set_cookie.split(';');
         let Some((name, value)) = parts.next().and_then(|nv| nv.split_once('=')) else {
@@ -46,57 +49,69 @@ impl CookieJar {
         for attr in parts {
             let (key, val) = attr.split_once('=').unwrap_or((attr, ""));
             let val = val.trim();
-            match key.trim().to_ascii_lowercase().as_str() {
-                "max-age" => {
-                    // 5.2.2: digits with an optional leading `-`; else ignored
-                    if let Ok(secs) = val.parse::<i64>() {
-                        max_age = Some(if secs <= 0 {
-                            f64::NEG_INFINITY
-                        } else {
-                            now + secs as f64
-                        });
-                    }
+            let key = key.trim();
+            if key.eq_ignore_ascii_case("max-age") {
+                // 5.2.2: digits with an optional leading `-`; else ignored
+                if let Ok(secs) = val.parse::<i64>() {
+                    max_age = Some(if secs <= 0 {
+                        f64::NEG_INFINITY
+                    } else {
+                        now + secs as f64
+                    });
                 }
-                "expires" => {
-                    if let Ok(t) = httpdate::parse_http_date(val) {
-                        expires = Some(match t.duration_since(std::time::UNIX_EPOCH) {
-                            Ok(d) => d.as_secs_f64(),
-                            Err(_) => f64::NEG_INFINITY,
-                        });
-                    }
+            } else if key.eq_ignore_ascii_case("expires") {
+                if let Ok(t) = httpdate::parse_http_date(val) {
+                    expires = Some(match t.duration_since(std::time::UNIX_EPOCH) {
+                        Ok(d) => d.as_secs_f64(),
+                        Err(_) => f64::NEG_INFINITY,
+                    });
                 }
-                "path" if val.starts_with('/') => path = Some(val.to_string()),
-                _ => {}
+            } else if key.eq_ignore_ascii_case("path") && val.starts_with('/') {
+                path = Some(val);
             }
         }
         let path = path.unwrap_or_else(|| default_path(request_path));
         let expires = max_age.or(expires);
-        self.cookies.retain(|c| !(c.name == name && c.path == path));
         if expires.is_some_and(|e| e <= now) {
+            self.cookies.retain(|c| !(c.name == name && c.path == path));
             return;
         }
-        self.cookies.push(Cookie {
-            name: name.to_string(),
-            value: value.trim().to_string(),
-            path,
-            expires,
-        });
+        let value = value.trim();
+        if let Some(c) = (self.cookies.iter_mut()).find(|c| c.name == name && c.path == path) {
+            c.value.clear();
+            c.value.push_str(value);
+            c.expires = expires;
+            return;
+        }
+        let at = (self.cookies.iter())
+            .position(|c| c.path.len() < path.len())
+            .unwrap_or(self.cookies.len());
+        self.cookies.insert(
+            at,
+            Cookie {
+                name: name.to_string(),
+                value: value.to_string(),
+                path: path.to_string(),
+                expires,
+            },
+        );
     }
 
     /// The `Cookie` header for a request to `request_path` at `now`: the
     /// cookies of matching paths not expired, longer paths first (5.4);
     /// `None` when there are none. Expired cookies are dropped.
     pub fn header(&mut self, request_path: &str, now: f64) -> Option<String> {
-        self.cookies.retain(|c| c.expires.is_none_or(|e| e > now));
-        // longest path first; equal paths in the order they were stored
-        let mut sent: Vec<&Cookie> = self
-            .cookies
-            .iter()
-            .filter(|c| path_matches(request_path, &c.path))
-            .collect();
-        sent.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         let mut header = String::new();
-        for c in sent {
+        self.write_header(request_path, now, &mut header);
+        (!header.is_empty()).then_some(header)
+    }
+
+    /// [`CookieJar::header`] into `header` (cleared first; left empty when
+    /// there are none), a buffer the caller reuses.
+    pub fn write_header(&mut self, request_path: &str, now: f64, header: &mut String) {
+        header.clear();
+        self.cookies.retain(|c| c.expires.is_none_or(|e| e > now));
+        for c in (self.cookies.iter()).filter(|c| path_matches(request_path, &c.path)) {
             if !header.is_empty() {
                 header.push_str("; ");
             }
@@ -104,7 +119,6 @@ impl CookieJar {
             header.push('=');
             header.push_str(&c.value);
         }
-        (!header.is_empty()).then_some(header)
     }
 
     /// How many cookies it holds (expired ones included until the next
@@ -120,10 +134,10 @@ impl CookieJar {
 }
 
 /// RFC 6265 5.1.4: the directory of the request path.
-fn default_path(request_path: &str) -> String {
+fn default_path(request_path: &str) -> &str {
     match request_path.rfind('/') {
-        Some(0) | None => "/".into(),
-        Some(i) => request_path[..i].to_string(),
+        Some(0) | None => "/",
+        Some(i) => &request_path[..i],
     }
 }
 
@@ -200,6 +214,19 @@ mod tests {
         assert_eq!(jar.header("/shopping", NOW).as_deref(), Some("A=2"));
         assert_eq!(jar.header("/cart", NOW).as_deref(), Some("C=4; A=2"));
         assert_eq!(jar.len(), 3);
+    }
+
+    #[test]
+    fn a_cookie_stored_again_keeps_its_place_among_cookies_of_its_path() {
+        let mut jar = CookieJar::new();
+        jar.store("A=1; Path=/", "/", NOW);
+        jar.store("B=2; Path=/", "/", NOW);
+        jar.store("A=3; Max-Age=60; Path=/", "/", NOW);
+        assert_eq!(jar.header("/", NOW).as_deref(), Some("A=3; B=2"));
+        assert_eq!(jar.header("/", NOW + 61.0).as_deref(), Some("B=2"));
+        let mut header = String::from("stale");
+        jar.write_header("/", NOW, &mut header);
+        assert_eq!(header, "B=2");
     }
 
     #[test]

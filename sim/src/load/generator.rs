@@ -52,9 +52,29 @@ pub struct Generator {
     current: Counters,
     capacity: Option<u32>,
     total: Histogram<u64>,
+    /// How late each request was taken ([`Generator::poll_send`]'s `now`
+    /// after its time), µs.
+    send_delay: Histogram<u64>,
     ok: u64,
     errors: BTreeMap<ErrorKind, u64>,
-    targets: BTreeMap<String, u64>,
+    /// The names of the targets seen, by [`TargetId`]: a request's
+    /// outcome names its target by id, so that counting it allocates
+    /// nothing.
+    names: Vec<String>,
+    /// Answers by target, by [`TargetId`].
+    targets: Vec<u64>,
+}
+
+/// A target that answered, as [`Generator::target`] interned its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TargetId(usize);
+
+/// Adds one to `counts[id]`, growing `counts` to hold it.
+fn count(counts: &mut Vec<u64>, id: TargetId) {
+    if counts.len() <= id.0 {
+        counts.resize(id.0 + 1, 0);
+    }
+    counts[id.0] += 1;
 }
 
 /// One client's session, pin and record.
@@ -65,7 +85,9 @@ struct ClientState {
     /// Requests sent in it.
     sent_in_session: u64,
     /// The target that last answered a request of this session.
-    pinned: Option<String>,
+    pinned: Option<TargetId>,
+    /// Answers by target (the record's are filled in by the summary).
+    targets: Vec<u64>,
     record: ClientRecord,
 }
 
@@ -76,7 +98,8 @@ struct Counters {
     achieved: u64,
     latency: Histogram<u64>,
     errors: BTreeMap<ErrorKind, u64>,
-    targets: BTreeMap<String, u64>,
+    /// Answers by target, by [`TargetId`].
+    targets: Vec<u64>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -91,7 +114,7 @@ impl Counters {
             achieved: 0,
             latency: histogram(),
             errors: BTreeMap::new(),
-            targets: BTreeMap::new(),
+            targets: Vec::new(),
         }
     }
 }
@@ -114,9 +137,11 @@ impl Generator {
             current: Counters::new(),
             capacity: None,
             total: histogram(),
+            send_delay: histogram(),
             ok: 0,
             errors: BTreeMap::new(),
-            targets: BTreeMap::new(),
+            names: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -152,6 +177,9 @@ impl Generator {
             .peek()
             .filter(|at| *at <= now && *at < end_of_second)?;
         self.schedule.advance();
+        let late_us = (now - at).as_micros().min(u128::from(MAX_LATENCY_US)) as u64;
+        // within the bounds: recording cannot fail
+        let _ = self.send_delay.record(late_us);
         let client = self.next_client;
         self.next_client = (self.next_client + 1) % self.clients.len();
         let c = &mut self.clients[client];
@@ -190,6 +218,11 @@ impl Generator {
         }
     }
 
+    /// Whether every request of the schedule is sent.
+    pub fn all_sent(&self) -> bool {
+        self.schedule.peek().is_none()
+    }
+
     /// Whether every request is sent and its outcome taken.
     pub fn finished(&self) -> bool {
         self.schedule.peek().is_none() && self.in_flight == 0
@@ -198,6 +231,33 @@ impl Generator {
     /// Requests sent whose outcome has not come.
     pub fn in_flight(&self) -> u64 {
         self.in_flight
+    }
+
+    /// The id of the target named `name` (from the answer's
+    /// [`super::TARGET_HEADER`]), for its [`Outcome`]; a name not seen
+    /// before is added.
+    pub fn target(&mut self, name: &str) -> TargetId {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => TargetId(i),
+            None => {
+                self.names.push(name.to_string());
+                TargetId(self.names.len() - 1)
+            }
+        }
+    }
+
+    /// The name of `id`.
+    fn name(&self, id: TargetId) -> &str {
+        &self.names[id.0]
+    }
+
+    /// `counts` (by [`TargetId`]) by name, the targets counted at least
+    /// once.
+    fn by_name(&self, counts: &[u64]) -> BTreeMap<String, u64> {
+        (counts.iter().enumerate())
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (self.names[i].clone(), *n))
+            .collect()
     }
 
     /// Takes a request's outcome: its latency counted from when it was
@@ -229,27 +289,31 @@ impl Generator {
         let Some(target) = o.target else {
             return;
         };
-        *self.current.targets.entry(target.clone()).or_default() += 1;
-        *self.targets.entry(target.clone()).or_default() += 1;
-        if let Some(c) = self.clients.get_mut(o.client) {
-            *c.record.targets.entry(target.clone()).or_default() += 1;
-            if o.session != c.session {
-                // the answer to an earlier visitor of this client
-                return;
-            }
-            if o.with_cookie {
-                c.record.with_cookie += 1;
-                if let Some(from) = c.pinned.as_ref().filter(|p| **p != target) {
-                    c.record.moves += 1;
-                    c.record.changes.push(TargetChange {
-                        at_s: o.finished.as_secs_f64(),
-                        scheduled_s: o.scheduled.as_secs_f64(),
-                        from: from.clone(),
-                        to: target.clone(),
-                    });
-                }
-            }
-            c.pinned = Some(target);
+        count(&mut self.current.targets, target);
+        count(&mut self.targets, target);
+        let Some(c) = self.clients.get_mut(o.client) else {
+            return;
+        };
+        count(&mut c.targets, target);
+        if o.session != c.session {
+            // the answer to an earlier visitor of this client
+            return;
+        }
+        let moved_from = c.pinned.filter(|p| *p != target && o.with_cookie);
+        if o.with_cookie {
+            c.record.with_cookie += 1;
+        }
+        c.pinned = Some(target);
+        if let Some(from) = moved_from {
+            let change = TargetChange {
+                at_s: o.finished.as_secs_f64(),
+                scheduled_s: o.scheduled.as_secs_f64(),
+                from: self.name(from).to_string(),
+                to: self.name(target).to_string(),
+            };
+            let record = &mut self.clients[o.client].record;
+            record.moves += 1;
+            record.changes.push(change);
         }
     }
 
@@ -280,16 +344,20 @@ impl Generator {
     }
 
     fn close_second(&mut self) -> SecondRecord {
-        let c = std::mem::replace(&mut self.current, Counters::new());
         let record = SecondRecord {
             second: self.second,
-            offered: c.offered,
-            achieved: c.achieved,
-            latency: Latency::of(&c.latency),
-            errors: c.errors,
+            offered: self.current.offered,
+            achieved: self.current.achieved,
+            latency: Latency::of(&self.current.latency),
+            errors: std::mem::take(&mut self.current.errors),
             capacity: self.capacity,
-            targets: c.targets,
+            targets: self.by_name(&self.current.targets),
         };
+        // the next second's counters, in the same histogram and vector
+        let c = &mut self.current;
+        (c.offered, c.achieved) = (0, 0);
+        c.latency.reset();
+        c.targets.iter_mut().for_each(|n| *n = 0);
         self.second += 1;
         record
     }
@@ -309,8 +377,14 @@ impl Generator {
                 0.0
             },
             latency: Latency::of(&self.total),
-            targets: self.targets.clone(),
-            clients: self.clients.iter().map(|c| c.record.clone()).collect(),
+            send_delay: Latency::of(&self.send_delay),
+            targets: self.by_name(&self.targets),
+            clients: (self.clients.iter())
+                .map(|c| ClientRecord {
+                    targets: self.by_name(&c.targets),
+                    ..c.record.clone()
+                })
+                .collect(),
             interrupted,
         }
     }
@@ -339,8 +413,10 @@ mod tests {
             g.poll_send(ms(0)).expect("due"),
             g.poll_send(ms(500)).expect("due"),
         );
-        g.handle_outcome(answer(&a, a.scheduled + ms(1000), "x"));
-        g.handle_outcome(answer(&b, b.scheduled + ms(1001), "x"));
+        let on_time = answer(&mut g, &a, a.scheduled + ms(1000), "x");
+        g.handle_outcome(on_time);
+        let late = answer(&mut g, &b, b.scheduled + ms(1001), "x");
+        g.handle_outcome(late);
         let s = g.summary(ms(2000), false);
         assert_eq!(s.ok, 1);
         assert_eq!(s.errors.get(&ErrorKind::Timeout), Some(&1));
@@ -351,13 +427,13 @@ mod tests {
         );
     }
 
-    fn answer(s: &Send, finished: Duration, target: &str) -> Outcome {
+    fn answer(g: &mut Generator, s: &Send, finished: Duration, target: &str) -> Outcome {
         Outcome {
             client: s.client,
             scheduled: s.scheduled,
             session: s.session,
             finished,
-            target: Some(target.into()),
+            target: Some(g.target(target)),
             with_cookie: true,
             error: None,
         }
@@ -381,7 +457,8 @@ mod tests {
             pending.sort_by_key(|(t, _)| *t);
             while pending.first().is_some_and(|(t, _)| *t <= now) {
                 let (t, s) = pending.remove(0);
-                g.handle_outcome(answer(&s, t, if s.client == 0 { "a" } else { "b" }));
+                let o = answer(g, &s, t, if s.client == 0 { "a" } else { "b" });
+                g.handle_outcome(o);
             }
             g.handle_capacity(Some(2));
             now += ms(1);
@@ -431,7 +508,12 @@ mod tests {
             records.extend(g.poll_second(now));
             while let Some(s) = g.poll_send(now) {
                 n += 1;
-                let mut o = answer(&s, now + ms(5), if s.client == 0 { "a" } else { "b" });
+                let mut o = answer(
+                    &mut g,
+                    &s,
+                    now + ms(5),
+                    if s.client == 0 { "a" } else { "b" },
+                );
                 if n % 5 == 0 {
                     o.error = Some(ErrorKind::Http5xx);
                 }
@@ -485,7 +567,7 @@ mod tests {
                     (_, 7) => "c",
                     _ => "a",
                 };
-                let mut o = answer(&s, now, target);
+                let mut o = answer(&mut g, &s, now, target);
                 o.with_cookie = k > 2;
                 g.handle_outcome(o);
             }
@@ -540,11 +622,12 @@ mod tests {
         let late = sent[4];
         assert_eq!((late.client, late.session), (0, 0));
         for s in sent.iter().filter(|s| s.scheduled != late.scheduled) {
-            let mut o = answer(s, s.scheduled, target(s));
+            let mut o = answer(&mut g, s, s.scheduled, target(s));
             o.with_cookie = !first_of_session(s);
             g.handle_outcome(o);
         }
-        g.handle_outcome(answer(&late, ms(700), target(&late)));
+        let o = answer(&mut g, &late, ms(700), target(&late));
+        g.handle_outcome(o);
         let summary = g.summary(ms(2000), false);
         let c = &summary.clients[0];
         assert_eq!(c.sessions, 4);
@@ -562,7 +645,8 @@ mod tests {
         let s = Schedule::new(Profile::constant(10.0), Duration::from_secs(2));
         let mut g = Generator::new(s, 2);
         for s in &sent {
-            g.handle_outcome(answer(&Send { session: 0, ..*s }, s.scheduled, target(s)));
+            let o = answer(&mut g, &Send { session: 0, ..*s }, s.scheduled, target(s));
+            g.handle_outcome(o);
         }
         assert_eq!(g.summary(ms(2000), false).clients[0].moves, 3);
     }
@@ -573,7 +657,7 @@ mod tests {
         let mut now = Duration::ZERO;
         while now < ms(1000) {
             while let Some(s) = g.poll_send(now) {
-                let mut o = answer(&s, now, "a");
+                let mut o = answer(&mut g, &s, now, "a");
                 o.with_cookie = s.client == 0;
                 g.handle_outcome(o);
             }
@@ -588,6 +672,23 @@ mod tests {
     }
 
     #[test]
+    fn how_late_each_send_was_taken_is_in_the_summary() {
+        // 4/s: due at 0, 250, 500, 750 ms; taken at 0, 250, 503 and 757
+        let mut g = generator(4.0, 1, 1);
+        for now in [0, 250, 503, 757] {
+            assert!(g.poll_send(ms(now)).is_some());
+        }
+        let d = g.summary(ms(1000), false).send_delay.expect("four sends");
+        assert!((d.max_ms - 7.0).abs() < 0.01, "{d:?}");
+        assert_eq!(d.p50_ms, 0.0);
+        let text = g.summary(ms(1000), false).to_string();
+        assert!(
+            text.contains("sends after their scheduled time: p50 "),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_generator_wakes_for_the_next_send_or_the_end_of_the_second() {
         let mut g = generator(4.0, 2, 1);
         assert_eq!(g.poll_timeout(), Some(Duration::ZERO));
@@ -595,7 +696,8 @@ mod tests {
         assert_eq!(g.poll_send(Duration::ZERO), None, "the next is not due");
         assert_eq!(g.poll_timeout(), Some(ms(250)));
         assert_eq!(g.in_flight(), 1);
-        g.handle_outcome(answer(&s, ms(1), "a"));
+        let o = answer(&mut g, &s, ms(1), "a");
+        g.handle_outcome(o);
         while g.poll_send(ms(2000)).is_some() {}
         assert_eq!(g.poll_timeout(), Some(ms(1000)), "waits for answers");
     }

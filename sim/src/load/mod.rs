@@ -13,13 +13,14 @@
 //!
 //! The core ([`generator`]) is sans-IO and tested on a hand-driven
 //! clock, as is the HTTP/1.1 it speaks ([`http1`]); [`client`] is the
-//! thin tokio shell around them.
+//! thin shell around them: one thread, one epoll loop, as wrk's.
 
 pub mod client;
 pub mod cookies;
 pub mod generator;
 pub mod haproxy_stat;
 pub mod http1;
+pub mod interrupt;
 pub mod plot;
 pub mod profile;
 pub mod schedule;

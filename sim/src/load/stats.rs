@@ -6,6 +6,8 @@ use std::fmt;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+
+use super::generator::TargetId;
 use serde::Serialize;
 
 /// Why a request got no answer, or an answer that is an error.
@@ -65,8 +67,9 @@ pub struct Outcome {
     /// The client's session it was sent in ([`super::generator::Send`]).
     pub session: u64,
     /// The target that answered (the `X-Vifgate-Target` header), if it
-    /// said.
-    pub target: Option<String>,
+    /// said, as the generator interned its name
+    /// ([`super::generator::Generator::target`]).
+    pub target: Option<TargetId>,
     /// Whether the request carried a cookie (the client was pinned).
     pub with_cookie: bool,
     /// The error, if any.
@@ -225,6 +228,10 @@ pub struct Summary {
     pub achieved_rate: f64,
     /// Latency of every answer and error, from its scheduled time.
     pub latency: Option<Latency>,
+    /// How long after its scheduled time each request was handed to its
+    /// client (the generator's timer and loop; a request then waiting
+    /// for a busy connection is not counted here, its latency shows it).
+    pub send_delay: Option<Latency>,
     /// Answers by target.
     pub targets: BTreeMap<String, u64>,
     /// Each client.
@@ -262,6 +269,15 @@ impl fmt::Display for Summary {
                 ms(l.p90_ms),
                 ms(l.p99_ms),
                 ms(l.p999_ms),
+                ms(l.max_ms)
+            )?;
+        }
+        if let Some(l) = &self.send_delay {
+            writeln!(
+                f,
+                "sends after their scheduled time: p50 {}  p99 {}  max {}",
+                ms(l.p50_ms),
+                ms(l.p99_ms),
                 ms(l.max_ms)
             )?;
         }
