@@ -3,7 +3,7 @@
 //! sleeps; every decision is the router's.
 //!
 //! Reads are drained in turns after each wake-up (up to [`BATCH`] reads
-//! or [`TURN_BYTES`] per turn, `shell/turn_budget.rs`; when both packet
+//! per turn, and at real-time priority up to 128 KiB, `shell/turn_budget.rs`; when both packet
 //! sources are ready they take turns), buffers are allocated once and reused, SIGINT/SIGTERM stop
 //! cleanly, SIGHUP reloads the configuration without dropping sessions or
 //! tracked connections, and a root-only unix socket answers `vifgate status`
@@ -84,10 +84,11 @@ use metrics_server::{MetricsServer, SnapshotRequest};
 pub use preflight::{interface_conflict, preflight, Finding};
 use timer::{precise_fired, PreciseTimer};
 use tun_queue::TunQueue;
-use turn_budget::{TurnBudget, TURN_BYTES};
+use turn_budget::{turn_bytes, TurnBudget};
 
-/// Most reads from one source before the loop looks at the others (a
-/// turn ends sooner once it has read [`TURN_BYTES`]).
+/// Most reads from one source before the loop looks at the others (at
+/// real-time priority a turn ends sooner, once it has read
+/// [`turn_budget::TURN_BYTES`]).
 pub const BATCH: usize = 64;
 /// Room in each buffer of split TUN segments beyond the MTU.
 const SEGMENT_SLACK: usize = 64;
@@ -487,6 +488,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         realtime::set_realtime(priority)?;
         info!(priority, "packet thread at real-time priority (SCHED_FIFO)");
     }
+    let turn_bytes = turn_bytes(config.realtime_priority.is_some());
     // everything privileged is open: give up what opened it
     log_dropped(
         privileges::drop_after_start(config.run_as.as_ref())?,
@@ -573,7 +575,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
         }
         let deadline = tokio::time::Instant::from_std(next);
         // the TUN device and the UDP socket take turns when both are
-        // ready (a turn: at most TURN_BYTES); the other sources first,
+        // ready (a turn: at most turn_bytes); the other sources first,
         // which are rarely ready and must not wait behind a bulk stream
         let source = tokio::select! {
             biased;
@@ -710,7 +712,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                     return Err(io_err("TUN read")(e));
                 }
                 let mut got = tun.try_recv_multiple(&mut tun_raw, &mut segments, &mut sizes, 0);
-                let mut turn = TurnBudget::new(TURN_BYTES);
+                let mut turn = TurnBudget::new(turn_bytes);
                 for _ in 0..BATCH {
                     let mut more = true;
                     match got {
@@ -758,7 +760,7 @@ async fn serve(config_path: PathBuf, config: GatewayConfig) -> Result<(), ShellE
                 }
                 // datagrams one call at a time, or several at once when the
                 // kernel coalesced them (UDP GRO); each to the router
-                let mut turn = TurnBudget::new(TURN_BYTES);
+                let mut turn = TurnBudget::new(turn_bytes);
                 for _ in 0..BATCH {
                     let got = udp.try_io(Interest::READABLE, || {
                         udp_gso::recv_stamped(udp.as_raw_fd(), &mut udp_buf)

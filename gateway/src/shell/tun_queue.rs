@@ -5,7 +5,7 @@
 //! packet goes to the router as it is read, in the order read, and its
 //! datagrams leave one full send at a time
 //! ([`UdpBatch::push_sending_full`](crate::udp_gso::UdpBatch::push_sending_full)),
-//! while the rest of a turn of reads (up to 128 KiB,
+//! while the rest of a turn of reads (at real-time priority up to 128 KiB,
 //! [`TURN_BYTES`](super::turn_budget::TURN_BYTES)) is encrypted.
 //!
 //! The loop reads the TUN device only while the queue has room for a
