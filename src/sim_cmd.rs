@@ -658,11 +658,8 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 } else {
                     println!("lab `{lab}`: {} answer again", back.nodes.join(", "));
                 }
-                if !back.zones.is_empty() {
-                    println!(
-                        "lab `{lab}`: zone {} launches again: the group rebalances into it",
-                        back.zones.join(", ")
-                    );
+                if let Some(line) = back.zones_line(&lab) {
+                    println!("{line}");
                 }
                 return Ok(ExitCode::SUCCESS);
             }
