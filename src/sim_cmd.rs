@@ -361,16 +361,21 @@ fn need_root() -> Result<()> {
     Ok(())
 }
 
+/// Reads and checks a topology file (its warnings printed); also its text.
 fn load(file: &Path) -> Result<(topology::Loaded, String)> {
+    let (l, text) = parse_file(file)?;
+    for w in &l.warnings.0 {
+        eprint!("{w}");
+    }
+    Ok((l, text))
+}
+
+/// Reads and checks a topology file, its warnings kept in the result.
+fn parse_file(file: &Path) -> Result<(topology::Loaded, String)> {
     let text = topology::diag::read_input_text(file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     match topology::parse(file, text.clone()) {
-        Ok(l) => {
-            for w in &l.warnings.0 {
-                eprint!("{w}");
-            }
-            Ok((l, text))
-        }
+        Ok(l) => Ok((l, text)),
         Err(diagnostics) => Err(crate::topology_cmd::FileErrors {
             file: file.to_path_buf(),
             diagnostics,
@@ -392,19 +397,22 @@ fn lab_state(lab: &str, missing: impl FnOnce() -> String) -> Result<apply::state
     st.with_context(missing)
 }
 
-/// A running lab's state and the topology it was built from.
+/// A running lab's state and the topology it was built from. The lab's
+/// copy's warnings are not printed: the user's file's were, by its `sim
+/// up` or `sim apply`, and those the copy adds are of the lab's own
+/// edits (an instance named in the file that the scaling controller
+/// terminated is "not running").
 pub fn running_lab(lab: &str) -> Result<(apply::state::LabState, topology::Loaded)> {
     let st = lab_state(lab, || format!("no lab `{lab}` is up"))?;
     // the copy `up` keeps (the file may have moved or changed since,
     // or been named relative to another directory); the name was
     // checked by `load_state`
     let copy = layout::state_dir(lab).join("topology.toml");
-    let file = match &st.source {
-        _ if copy.is_file() => copy,
-        Some(f) => f.clone(),
+    let (l, _) = match &st.source {
+        _ if copy.is_file() => parse_file(&copy)?,
+        Some(f) => load(f)?,
         None => bail!("lab `{lab}` was not built from a file: its topology is not known"),
     };
-    let (l, _) = load(&file)?;
     Ok((st, l))
 }
 
@@ -650,11 +658,8 @@ pub fn run(cmd: SimCommand) -> Result<ExitCode> {
                 } else {
                     println!("lab `{lab}`: {} answer again", back.nodes.join(", "));
                 }
-                if !back.zones.is_empty() {
-                    println!(
-                        "lab `{lab}`: zone {} launches again: the group rebalances into it",
-                        back.zones.join(", ")
-                    );
+                if let Some(line) = back.zones_line(&lab) {
+                    println!("{line}");
                 }
                 return Ok(ExitCode::SUCCESS);
             }

@@ -86,14 +86,14 @@ pub fn run(
 }
 
 /// `--follow`: the lab's controller's records of the group, from its
-/// last period on, as they are written; until `opts.duration` is over or
+/// last record on, as they are written; until `opts.duration` is over or
 /// the lab is gone.
 fn follow_records(opts: &Options, json: bool) -> Result<ExitCode> {
     let dir = sim::layout::state_dir(&opts.lab);
     let path = sim::scaling::service::records(&dir, &opts.group);
     let started = Instant::now();
     let over = || opts.duration.is_some_and(|d| started.elapsed() >= d);
-    // the last period first
+    // the last record first
     for r in sim::scaling::service::last_records(&path, 1).unwrap_or_default() {
         print_record(&r, json);
     }

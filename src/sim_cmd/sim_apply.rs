@@ -195,13 +195,17 @@ fn apply_live(
         println!("(completed an apply interrupted at: {s})");
     }
     // instances `sim fail` failed are as the file describes them again
-    let restored = sim::ops::fail::restore(lab)?.nodes;
-    if !json && !restored.is_empty() {
+    // and impaired zones launch again
+    let restored = sim::ops::fail::restore(lab)?;
+    if !json && !restored.nodes.is_empty() {
         println!(
             "restored the failed instance{} {}",
-            if restored.len() == 1 { "" } else { "s" },
-            restored.join(", ")
+            if restored.nodes.len() == 1 { "" } else { "s" },
+            restored.nodes.join(", ")
         );
+    }
+    if let Some(line) = restored.zones_line(lab).filter(|_| !json) {
+        println!("{line}");
     }
     if !json {
         if rep.steps == 0 {

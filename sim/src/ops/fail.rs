@@ -239,6 +239,19 @@ pub struct Restored {
     pub zones: Vec<String>,
 }
 
+impl Restored {
+    /// The line that says lab `lab`'s zones launch again, when any was
+    /// impaired (`sim fail --restore` and `sim apply` print it).
+    pub fn zones_line(&self, lab: &str) -> Option<String> {
+        (!self.zones.is_empty()).then(|| {
+            format!(
+                "lab `{lab}`: zone {} launches again: the group rebalances into it",
+                self.zones.join(", ")
+            )
+        })
+    }
+}
+
 /// Brings every failed node of lab `lab` back, and every impaired zone.
 pub fn restore(lab: &str) -> Result<Restored, FailError> {
     let _lock = lab_lock(lab)?;

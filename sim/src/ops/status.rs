@@ -271,7 +271,7 @@ pub fn render(s: &LabStatus) -> String {
     if !s.impaired_zones.is_empty() {
         let _ = writeln!(
             o,
-            "  impaired zone{} (`sim fail --zone`): {}; no instance is launched there until `sim fail {} --restore`",
+            "  impaired zone{} (`sim fail --zone`): {}; no instance is launched there until `sim apply` of the lab's file, or `sim fail {} --restore`",
             if s.impaired_zones.len() == 1 { "" } else { "s" },
             s.impaired_zones.join(", "),
             s.lab
@@ -382,7 +382,7 @@ mod tests {
         s.impaired_zones = vec!["a".into()];
         let text = render(&s);
         assert!(
-            text.contains("  impaired zone (`sim fail --zone`): a; no instance is launched there until `sim fail s21-no-such-lab --restore`\n"),
+            text.contains("  impaired zone (`sim fail --zone`): a; no instance is launched there until `sim apply` of the lab's file, or `sim fail s21-no-such-lab --restore`\n"),
             "{text}"
         );
         let json = serde_json::to_value(&s).expect("serialises");

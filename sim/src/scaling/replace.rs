@@ -1,10 +1,11 @@
 //! The ELB health-check type: an instance whose target the load balancer
 //! holds unhealthy (HAProxy's `DOWN`) once its grace period after launch
-//! is over is replaced, terminated and launched again, as Auto Scaling
-//! does. Sans-IO: which instances to replace ([`to_replace`]), and the
-//! plan without one of them ([`without_instance`]), the first half of a
-//! replacement (the second is the lab's plan again: a new namespace, as a
-//! new instance).
+//! is over is replaced, as Auto Scaling does. Sans-IO: which instances
+//! to replace ([`to_replace`]), and the plan without one of them
+//! ([`without_instance`]), the first half of a replacement in place (the
+//! second is the lab's plan again: a new namespace, as a new instance),
+//! which the lab makes when the group's maximum leaves no slot for a new
+//! instance to launch first (`run::GroupRun::replace_unhealthy`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

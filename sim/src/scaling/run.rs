@@ -62,8 +62,9 @@ pub enum Event<'a> {
         why: &'a Unavailable,
     },
     /// An instance the load balancer held unhealthy past its grace
-    /// period was replaced (the ELB health-check type): terminated and
-    /// launched again.
+    /// period was replaced (the ELB health-check type): a new instance
+    /// launched first and it terminated, or, at the group's maximum, it
+    /// terminated and launched again in place.
     Replaced {
         /// The instance.
         instance: String,
@@ -775,50 +776,52 @@ impl GroupRun {
         summary: &mut Summary,
         on: &mut impl FnMut(Event<'_>),
     ) -> Result<(), AutoscaleError> {
-        let (group, desired) = (self.name.clone(), self.lab_desired);
-        let failed = |source| AutoscaleError::Apply {
-            group: group.clone(),
-            desired,
-            source,
-        };
-        let mut moved = Vec::new();
-        let mut replaced = Vec::new();
         let started_at = Instant::now();
+        let mut replaced = |instance: String, steps: usize, on: &mut dyn FnMut(Event<'_>)| {
+            summary.replaced += 1;
+            on(Event::Replaced {
+                instance,
+                steps,
+                seconds: started_at.elapsed().as_secs_f64(),
+            });
+        };
+        // the unhealthy instances the controller replaces by new ones
+        let mut launch_first: Vec<LiveInstance> = Vec::new();
         for instance in unhealthy(lab, &self.members, &self.launched_at, self.grace, now) {
             let before = self.wanted();
             let activities = self.controller.replace_unhealthy(now, &instance);
             if !in_place(&before, &self.wanted(), &activities, &instance) {
-                replaced.extend(before.into_iter().filter(|i| i.name == instance));
-                moved.push(instance);
+                launch_first.extend(before.into_iter().filter(|i| i.name == instance));
                 continue;
             }
-            let steps = replace_instance(lab, programs, seen, &instance, on).map_err(failed)?;
+            let steps = replace_instance(lab, programs, seen, &instance, on)
+                .map_err(|e| self.apply_error(self.lab_desired, e))?;
             // its grace period runs from the end of the replacement
             // (whose deregistration alone may drain for the
             // deregistration delay): the new instance, still rising,
             // is not replaced again
             self.launched_at.insert(instance.clone(), clock.aws());
-            summary.replaced += 1;
-            on(Event::Replaced {
-                instance,
-                steps,
-                seconds: started_at.elapsed().as_secs_f64(),
-            });
+            replaced(instance, steps, on);
         }
-        if moved.is_empty() {
+        if launch_first.is_empty() {
             return Ok(());
         }
-        let steps =
-            self.launch_then_terminate(lab, &replaced, clock, programs, seen, summary, on)?;
-        for instance in moved {
-            summary.replaced += 1;
-            on(Event::Replaced {
-                instance,
-                steps,
-                seconds: started_at.elapsed().as_secs_f64(),
-            });
+        let (steps, changes) =
+            self.launch_then_terminate(lab, &launch_first, clock, programs, seen, on)?;
+        summary.changes += changes;
+        for instance in launch_first {
+            replaced(instance.name, steps, on);
         }
         Ok(())
+    }
+
+    /// An apply of the group's change to `desired` instances that failed.
+    fn apply_error(&self, desired: u32, source: ApplyError) -> AutoscaleError {
+        AutoscaleError::Apply {
+            group: self.name.clone(),
+            desired,
+            source,
+        }
     }
 
     /// The controller's instances, reached from the lab's by launching
@@ -830,8 +833,7 @@ impl GroupRun {
     /// "View the reason for health check failures",
     /// docs.aws.amazon.com/autoscaling/ec2/userguide/replace-unhealthy-instance.html).
     /// In one change when both would pass the group's maximum. The steps
-    /// run.
-    #[allow(clippy::too_many_arguments)]
+    /// run and the changes of capacity made.
     fn launch_then_terminate(
         &mut self,
         lab: &str,
@@ -839,9 +841,8 @@ impl GroupRun {
         clock: &LabNow<'_>,
         programs: &Programs,
         seen: &mut Option<String>,
-        summary: &mut Summary,
         on: &mut impl FnMut(Event<'_>),
-    ) -> Result<usize, AutoscaleError> {
+    ) -> Result<(usize, usize), AutoscaleError> {
         let wanted = self.wanted();
         let mut both = wanted.clone();
         both.extend(
@@ -849,14 +850,13 @@ impl GroupRun {
                 .filter(|r| wanted.iter().all(|w| w.name != r.name && w.slot != r.slot))
                 .cloned(),
         );
-        let mut steps = 0;
+        let (mut steps, mut changes) = (0, 0);
         if both.len() > wanted.len() && both.len() as u32 <= self.max {
             steps += self.change_capacity(lab, &both, clock, programs, seen, on)?;
-            summary.changes += 1;
+            changes += 1;
         }
         steps += self.change_capacity(lab, &wanted, clock, programs, seen, on)?;
-        summary.changes += 1;
-        Ok(steps)
+        Ok((steps, changes + 1))
     }
 
     /// Sets the group's instances (and so its desired capacity) in the
@@ -913,11 +913,7 @@ impl GroupRun {
                 })
             },
         )
-        .map_err(|source| AutoscaleError::Apply {
-            group: group.clone(),
-            desired,
-            source,
-        })?;
+        .map_err(|e| self.apply_error(desired, e))?;
         let now_members = after.unwrap_or_default();
         let launched: Vec<String> = (now_members.iter())
             .filter(|n| !self.members.contains(n))
@@ -947,8 +943,9 @@ impl GroupRun {
 
 /// Whether the controller's replacement of `instance` (`activities`,
 /// its instances `before` and `after` it) is one the lab makes in place:
-/// a new instance of the same name in the same slot (its zone, in the
-/// name, not impaired). Else the lab changes its instances to `after`.
+/// a new instance of the same name in the same slot (the group's maximum
+/// left no other slot, and its zone, in the name, is not impaired). Else
+/// the lab launches the new instance first ([`GroupRun::launch_then_terminate`]).
 fn in_place(
     before: &[LiveInstance],
     after: &[LiveInstance],

@@ -201,7 +201,7 @@ pub fn describe(r: &serde_json::Value) -> String {
     }
     if let Some(x) = r.get("replaced") {
         return format!(
-            "replaced {}: unhealthy past its grace period (health check type ELB), terminated and launched again ({} steps, {:.2} s)",
+            "replaced {}: unhealthy past its grace period (health check type ELB), terminated and replaced by a new instance ({} steps, {:.2} s)",
             x["instance"].as_str().unwrap_or("?"),
             x["steps"],
             x["seconds"].as_f64().unwrap_or(0.0)
@@ -371,7 +371,7 @@ mod tests {
                     steps: 16,
                     seconds: 0.444,
                 },
-                "replaced web-a1: unhealthy past its grace period (health check type ELB), terminated and launched again (16 steps, 0.44 s)",
+                "replaced web-a1: unhealthy past its grace period (health check type ELB), terminated and replaced by a new instance (16 steps, 0.44 s)",
             ),
             (
                 Event::Applied {

@@ -144,6 +144,82 @@ fn veth_addresses_and_ping() {
 }
 
 #[test]
+fn stable_macs_are_unicast_local_and_per_link() {
+    let m = stable_mac("lab.web-a1", "eth0");
+    assert_eq!(m, stable_mac("lab.web-a1", "eth0"));
+    assert_eq!(m[0] & 0x03, 0x02, "{m:x?}: locally administered unicast");
+    assert_ne!(m, stable_mac("lab.web-a2", "eth0"));
+    assert_ne!(m, stable_mac("lab.web-a1", "eth1"));
+    assert_ne!(stable_mac("ab", "c"), stable_mac("a", "bc"));
+}
+
+/// A link made again (an instance launched again in a new namespace,
+/// its address the same) is reached at once by a neighbour that knew the
+/// address: a new random MAC left the neighbour's entry of the old one
+/// `REACHABLE`, and the new link unreachable for up to 30 s.
+#[test]
+fn a_link_made_again_is_reached_at_once() {
+    if !root() {
+        return;
+    }
+    let lab = lab(3);
+    let (hub, host, other) = (lab.open("0"), lab.open("1"), lab.open("2"));
+    let make = || {
+        runtime().block_on(async {
+            let n = Netlink::open(&hub).expect("open");
+            n.veth("nltr1", "nlti1", &host).await.expect("veth");
+            n.set_master("nltr1", "nltrbr").await.expect("enslave");
+            n.set_up("nltr1").await.unwrap();
+            let h = Netlink::open(&host).expect("open host");
+            h.add_address("nlti1", "10.215.0.2/24".parse().unwrap())
+                .await
+                .unwrap();
+            h.set_up("nlti1").await.unwrap();
+        })
+    };
+    runtime().block_on(async {
+        let n = Netlink::open(&hub).expect("open");
+        n.bridge("nltrbr").await.expect("bridge");
+        n.add_address("nltrbr", "10.215.0.1/24".parse().unwrap())
+            .await
+            .unwrap();
+        n.set_up("nltrbr").await.unwrap();
+        // another port, which stays (as a subnet's other instances do):
+        // the bridge keeps its carrier, and so its neighbours
+        n.veth("nltr2", "nlti2", &other).await.expect("veth");
+        n.set_master("nltr2", "nltrbr").await.expect("enslave");
+        n.set_up("nltr2").await.unwrap();
+        Netlink::open(&other)
+            .expect("open other")
+            .set_up("nlti2")
+            .await
+            .unwrap();
+    });
+    // the bridge's address its own: one taken from the port that goes
+    // would change, and the kernel flush the bridge's neighbours with it
+    stdout_in(
+        &hub,
+        "ip",
+        &["link", "set", "nltrbr", "address", "02:00:00:00:02:15"],
+    );
+    let ping = || run_in(&hub, "ping", &["-c", "1", "-W", "1", "10.215.0.2"]);
+    make();
+    assert!(ping().status.success(), "the first link answers");
+    runtime().block_on(async {
+        let n = Netlink::open(&hub).expect("open");
+        n.del_link("nltr1").await.expect("delete");
+    });
+    make();
+    let again = ping();
+    assert!(
+        again.status.success(),
+        "the link made again is not reached: {}",
+        stdout_in(&hub, "ip", &["neigh", "show", "10.215.0.2"])
+    );
+    assert_root_untouched();
+}
+
+#[test]
 fn bridge_with_two_ports() {
     if !root() {
         return;
